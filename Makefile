@@ -1,0 +1,68 @@
+# V6 — build, test and demo. `make` builds build/v6; `make test` is the one
+# test command (README and .ci/run use it); `make demo` runs the example app.
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
+LIBS     = -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -lpthread -lm
+
+BUILD    = build
+ifdef SANITIZE
+BUILD    = build-san
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+SRCS     = $(wildcard src/*.c)
+OBJS     = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all deps test unit e2e demo fuzz bench clean
+all: $(BUILD)/v6
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libv6.a: $(LIBOBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/v6: $(BUILD)/obj/main.o $(BUILD)/libv6.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libv6.a $(wildcard src/*.h) | $(BUILD)/unit
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libv6.a $(LIBS) -lcmocka
+
+$(BUILD)/obj $(BUILD)/unit:
+	mkdir -p $@
+
+deps:
+	@scripts/deps.sh
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+e2e: $(BUILD)/v6
+	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all
+	@scripts/demo.sh $(BUILD)/v6
+
+fuzz:
+	$(MAKE) -C tests/fuzz
+
+bench: all
+	@bench/store/run.sh $(BUILD)/v6
+
+clean:
+	rm -rf build build-san

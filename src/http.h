@@ -1,0 +1,89 @@
+/* http.h — V6's HTTP/1.1 server on libuv + http-parser, used by the API
+ * server now and by the proxy and probes later. It owns connections,
+ * parsing, limits (431 / 413 / 408 / 400 without ever crashing), keep-alive
+ * and pipelining (one request at a time per connection, in order), and
+ * streaming (chunked) responses for watches.
+ *
+ * A handler receives each complete request and must finish it exactly once
+ * with http_respond() or http_stream_end(), now or later: a request stays
+ * valid until then, even if the client went away. */
+#ifndef V6_HTTP_H
+#define V6_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct http_server;
+
+struct http_header {
+	char *name;
+	char *value;
+};
+
+struct http_req {
+	const char *method;	/* "GET", "POST", ... */
+	const char *target;	/* raw request-target, "/api/v1/pods?watch=1" */
+	const char *path;	/* percent-decoded path without the query */
+	const char *query;	/* raw query string after '?', "" if none */
+	const struct http_header *headers;
+	size_t nheaders;
+	const char *body;	/* NUL-terminated; "" when empty */
+	size_t body_len;
+	const char *remote_addr;	/* "127.0.0.1:53412" */
+	void *user;		/* free for the handler */
+};
+
+typedef void (*http_handler_fn)(struct http_req *req, void *arg);
+
+/* Renders the body of an error the server answers by itself (400, 408, 413,
+ * 431, 503): returns a malloc'ed body and sets *content_type. */
+typedef char *(*http_error_fn)(int status, const char *message, const char **content_type);
+
+struct http_config {
+	size_t max_header_bytes;	/* request line + headers; 431 past it (default 64 KiB) */
+	size_t max_body_bytes;		/* 413 past it (default 3 MiB) */
+	unsigned header_timeout_ms;	/* 408 if headers are not complete (default 10 s) */
+	unsigned idle_timeout_ms;	/* close idle keep-alive connections (default 120 s) */
+	unsigned max_connections;	/* 503 past it (default 10000) */
+	http_handler_fn handler;
+	void *handler_arg;
+	http_error_fn error_body;	/* NULL: text/plain */
+};
+
+/* http.c */
+/* Listens on host:port (port 0 picks one). Returns 0 or negative errno. */
+int http_server_start(uv_loop_t *loop, const char *host, int port,
+    const struct http_config *cfg, struct http_server **out);
+int http_server_port(const struct http_server *srv);
+/* Stops listening and closes every connection; requests still held by a
+ * handler stay valid until finished. */
+void http_server_stop(struct http_server *srv);
+
+/* Case-insensitive; NULL when absent. */
+const char *http_req_header(const struct http_req *req, const char *name);
+/* Value of key in a query string, percent-decoded; NULL when absent ("" for
+ * a bare "key"). Caller frees. */
+char *http_query_get(const char *query, const char *key);
+
+/* Extra response headers for the next http_respond/http_stream_start on
+ * req, "Name: value" lines without CRLF. */
+void http_add_header(struct http_req *req, const char *name, const char *value);
+/* Sends a complete response (copies body) and finishes req. */
+void http_respond(struct http_req *req, int status, const char *content_type,
+    const char *body, size_t len);
+/* Starts a chunked response; then http_stream_write any number of times and
+ * http_stream_end once. */
+void http_stream_start(struct http_req *req, int status, const char *content_type);
+/* Returns 0, or -EPIPE when the client is gone (keep calling end). */
+int http_stream_write(struct http_req *req, const char *data, size_t len);
+/* Bytes written but not yet taken by the kernel (for backpressure). */
+size_t http_stream_pending(const struct http_req *req);
+void http_stream_end(struct http_req *req);
+/* cb runs once if the client disconnects before req is finished. */
+void http_req_on_abort(struct http_req *req, void (*cb)(struct http_req *, void *),
+    void *arg);
+/* True once the client of req has disconnected. */
+bool http_req_aborted(const struct http_req *req);
+
+#endif

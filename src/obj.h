@@ -1,0 +1,182 @@
+/* obj.h — the Kubernetes object model shared by the API server, the
+ * controllers and the CLI: the table of kinds, parsing YAML/JSON manifests
+ * with source positions, schema validation, defaulting, label and field
+ * selectors, and the three patch formats.
+ *
+ * Objects are jansson json_t trees shaped exactly like Kubernetes objects
+ * (apiVersion, kind, metadata, spec, status). Field paths are written the
+ * way Kubernetes writes them: "spec.template.spec.containers[0].image",
+ * "metadata.labels[app.kubernetes.io/name]". */
+#ifndef V6_OBJ_H
+#define V6_OBJ_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* ---- errors with field paths ------------------------------------------ */
+
+/* One rejected field. reason is a Kubernetes StatusCause type:
+ * "FieldValueRequired", "FieldValueInvalid", "FieldValueNotSupported",
+ * "FieldValueDuplicate", "FieldValueTooLong", "FieldValueForbidden",
+ * "FieldValueTypeInvalid", or "FieldValueUnknown" for a field the schema
+ * does not declare. line/col are 0 when unknown (1-based otherwise). */
+struct field_err {
+	char *field;	/* "spec.replicas"; "" for a whole-document error */
+	char *reason;
+	char *message;	/* "required", "must be a DNS-1123 label ...", ... */
+	int line, col;
+};
+
+struct errlist {
+	struct field_err *v;
+	size_t n, cap;
+};
+
+/* obj_err.c */
+void errlist_add(struct errlist *e, const char *field, const char *reason,
+    const char *fmt, ...) V6_PRINTF(4, 5);
+void errlist_add_at(struct errlist *e, int line, int col, const char *field,
+    const char *reason, const char *fmt, ...) V6_PRINTF(6, 7);
+void errlist_free(struct errlist *e);
+/* "FILE:LINE:COL: FIELD: MESSAGE" (parts omitted when unknown). Caller frees. */
+char *field_err_format(const struct field_err *fe, const char *file);
+
+/* ---- the table of kinds ------------------------------------------------ */
+
+struct schema_field;	/* see obj_schema.h */
+
+struct kind {
+	const char *group;		/* "" for the core group */
+	const char *version;		/* "v1" */
+	const char *api_version;	/* "apps/v1", "v1" */
+	const char *kind;		/* "Deployment" */
+	const char *plural;		/* "deployments" */
+	const char *singular;		/* "deployment" */
+	const char *short_names;	/* comma-separated, "deploy"; "" for none */
+	bool namespaced;
+	bool has_status;		/* serves the /status subresource */
+	/* Top-level fields other than apiVersion/kind/metadata (spec, status,
+	 * data, ...). */
+	const struct schema_field *fields;
+	/* Fills in Kubernetes defaults; called after validation succeeded. */
+	void (*defaults)(json_t *obj);
+	/* Semantic checks the schema cannot express; may be NULL. */
+	void (*validate)(const json_t *obj, struct errlist *errs);
+	/* Checks an update against the stored object (immutable fields); may be
+	 * NULL. */
+	void (*validate_update)(const json_t *old, const json_t *obj, struct errlist *errs);
+};
+
+/* obj_kind.c */
+size_t kind_count(void);
+const struct kind *kind_at(size_t i);
+/* By apiVersion ("apps/v1") and kind ("Deployment"); NULL when unknown. */
+const struct kind *kind_find_gvk(const char *api_version, const char *kind);
+/* By REST path parts: group ("" for core), version, plural. */
+const struct kind *kind_find_resource(const char *group, const char *version,
+    const char *plural);
+/* By what a user types: "deployment", "deployments", "deploy", "Deployment",
+ * "deployment.apps", "deployments.apps", "deployments.v1.apps". */
+const struct kind *kind_find_user(const char *name);
+/* "deployment.apps", "pod" (kubectl's resource.group form for messages). */
+const char *kind_display(const struct kind *k, char *out, size_t len);
+
+/* ---- parsing manifests ------------------------------------------------- */
+
+struct obj_doc {
+	json_t *obj;	/* the document as JSON (owned) */
+	json_t *pos;	/* object: field path -> [line, col] (owned); "" = document */
+	int line;	/* first line of the document */
+};
+
+struct obj_docs {
+	struct obj_doc *v;
+	size_t n;
+};
+
+/* obj_parse.c */
+/* Parses multi-document YAML or JSON (a JSON object, or a v1 List whose
+ * items are expanded). Empty documents are skipped. Syntax errors, duplicate
+ * keys and unsupported YAML (tags other than the core schema, aliases past a
+ * bound) are added to errs with line and column. Returns 0 or -EINVAL. */
+int obj_parse(const char *text, size_t len, struct obj_docs *out, struct errlist *errs);
+void obj_docs_free(struct obj_docs *docs);
+/* Position of field (or of its nearest parent that has one) in a document. */
+void obj_pos_lookup(const json_t *pos, const char *field, int *line, int *col);
+/* Fills line/col of every error in errs from pos. */
+void obj_pos_annotate(const json_t *pos, struct errlist *errs);
+
+/* ---- validation and defaulting ---------------------------------------- */
+
+/* obj_validate.c */
+/* Validates a whole object: apiVersion/kind known, metadata (DNS-1123 names,
+ * labels, annotations, ownerReferences, ...), the kind's schema (unknown
+ * fields rejected with their path, types, required fields, enums), then the
+ * kind's semantic checks. Returns 0 or -EINVAL with errs filled. The object
+ * is not modified. */
+int obj_validate(const json_t *obj, struct errlist *errs);
+/* Extra checks for an update of old into obj (same kind). */
+int obj_validate_update(const json_t *old, const json_t *obj, struct errlist *errs);
+/* Applies the kind's defaults in place (Kubernetes defaults). */
+void obj_default(json_t *obj);
+
+/* Name rules, each returns NULL when valid or a static message. */
+const char *name_check_dns1123_label(const char *s);
+const char *name_check_dns1123_subdomain(const char *s);
+const char *label_check_key(const char *s);	/* also annotation keys */
+const char *label_check_value(const char *s);
+
+/* ---- accessors --------------------------------------------------------- */
+
+/* obj_meta.c — NULL / "" / 0 when absent; returned strings are borrowed. */
+const char *obj_api_version(const json_t *obj);
+const char *obj_kind(const json_t *obj);
+const char *obj_name(const json_t *obj);
+const char *obj_namespace(const json_t *obj);
+const char *obj_uid(const json_t *obj);
+int64_t obj_resource_version(const json_t *obj);	/* parsed from string */
+json_t *obj_metadata(json_t *obj);	/* creates metadata when absent */
+json_t *obj_labels(const json_t *obj);	/* may be NULL */
+/* Walks a dotted path ("spec.template.metadata"); NULL if absent. */
+json_t *obj_get_path(const json_t *obj, const char *path);
+
+/* ---- selectors --------------------------------------------------------- */
+
+struct selector;
+
+/* obj_selector.c */
+/* Label selector string: "a=b,c!=d,e in (x,y),f notin (z),g,!h". The empty
+ * string selects everything. Returns 0 or -EINVAL with *err set (caller
+ * frees). */
+int selector_parse(const char *s, struct selector **out, char **err);
+/* From a LabelSelector object {matchLabels, matchExpressions}. */
+int selector_from_json(const json_t *label_selector, struct selector **out, char **err);
+bool selector_matches(const struct selector *sel, const json_t *labels);
+bool selector_empty(const struct selector *sel);
+void selector_free(struct selector *sel);
+
+struct field_selector;
+/* Field selector: "metadata.name=web,metadata.namespace!=kube-system"; the
+ * fields supported are metadata.name and metadata.namespace (plus any kind
+ * specific ones listed in the implementation). */
+int field_selector_parse(const char *s, struct field_selector **out, char **err);
+bool field_selector_matches(const struct field_selector *sel, const json_t *obj);
+void field_selector_free(struct field_selector *sel);
+
+/* ---- patches ----------------------------------------------------------- */
+
+/* obj_patch.c — each returns a new reference to the patched document, or
+ * NULL with *err set (caller frees). The inputs are not modified. */
+json_t *patch_merge(const json_t *doc, const json_t *patch, char **err);	/* RFC 7386 */
+json_t *patch_json(const json_t *doc, const json_t *ops, char **err);	/* RFC 6902 */
+/* Kubernetes strategic merge patch: lists with a merge key (containers,
+ * initContainers and volumes by name, env by name, ports by containerPort /
+ * port, volumeMounts by mountPath, ...) merge element-wise; others replace.
+ * Honors "$patch": "replace" | "delete" | "merge" and
+ * "$deleteFromPrimitiveList/<field>". */
+json_t *patch_strategic(const json_t *doc, const json_t *patch, char **err);
+
+#endif

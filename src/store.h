@@ -1,0 +1,85 @@
+/* store.h — the durable object store: SQLite in WAL mode holding every
+ * object, one global monotonic resourceVersion, and a journal of change
+ * events that watches replay from. Owned by the server process; the API
+ * server and the controllers call it from the loop thread.
+ *
+ * Writes are group-committed: store_create/update/delete stage changes in an
+ * open transaction and return at once; store_flush() commits them (fsync)
+ * and only then delivers the watch events. A caller must not acknowledge a
+ * write to a client before store_flush() returned 0. */
+#ifndef V6_STORE_H
+#define V6_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+struct store_watch;
+
+enum store_event { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
+
+/* Resources are named by a key "GROUP/PLURAL" ("apps/deployments") or just
+ * "PLURAL" for the core group ("pods"); namespaces by name, "" for
+ * cluster-scoped objects. */
+
+/* store.c */
+/* Opens (creating if needed) DIR/v6.db. Returns 0 or negative errno. */
+int store_open(const char *dir, struct store **out);
+/* Flushes pending writes, stops every watch, closes the database. */
+void store_close(struct store *st);
+/* Keep at most n events in the journal (default 100000, minimum 10). */
+void store_set_journal_limit(struct store *st, int64_t n);
+/* Newest resourceVersion written (committed or staged). */
+int64_t store_current_rv(const struct store *st);
+/* Oldest resourceVersion a watch can still resume from. */
+int64_t store_oldest_rv(const struct store *st);
+
+/* *out is a new reference. Returns 0, -ENOENT. */
+int store_get(struct store *st, const char *res, const char *ns, const char *name,
+    json_t **out);
+/* Calls fn for every object of res in ns (NULL = all namespaces), ordered by
+ * namespace then name, with the stored JSON text. Stops early and returns
+ * fn's value when it is non-zero. *rv (if not NULL) is the list's
+ * resourceVersion. */
+typedef int (*store_each_fn)(void *arg, const char *json, size_t len);
+int store_list_each(struct store *st, const char *res, const char *ns,
+    store_each_fn fn, void *arg, int64_t *rv);
+/* Convenience: every object (parsed) as a new JSON array. */
+int store_list(struct store *st, const char *res, const char *ns, json_t **items,
+    int64_t *rv);
+
+/* Stages a new object; sets metadata.resourceVersion in obj.
+ * Returns 0, -EEXIST. */
+int store_create(struct store *st, const char *res, json_t *obj);
+/* Stages a replacement of an existing object (namespace/name from obj). If
+ * expect_rv > 0 and the stored resourceVersion differs, returns -ESTALE
+ * (409 Conflict). Sets metadata.resourceVersion in obj. Returns 0, -ENOENT,
+ * -ESTALE. */
+int store_update(struct store *st, const char *res, json_t *obj, int64_t expect_rv);
+/* Stages removal. *deleted (if not NULL) receives the last state, with the
+ * resourceVersion of the deletion. Returns 0, -ENOENT, -ESTALE. */
+int store_delete(struct store *st, const char *res, const char *ns, const char *name,
+    int64_t expect_rv, json_t **deleted);
+
+/* True when writes are staged but not yet committed. */
+bool store_dirty(const struct store *st);
+/* Commits staged writes durably, compacts the journal when due, then
+ * delivers their events to watchers. Returns 0, or negative errno when the
+ * commit failed (the staged writes are rolled back and no event is sent). */
+int store_flush(struct store *st);
+
+/* fn is called for each event with rv > from_rv on res (NULL = every
+ * resource) in ns (NULL = every namespace): first the journal's events,
+ * synchronously inside store_watch_start, then live events after each
+ * store_flush. obj is borrowed for the call. from_rv 0 means "from now".
+ * Returns 0, or -ERANGE when from_rv is older than the journal reaches
+ * (410 Gone). */
+typedef void (*store_watch_fn)(void *arg, enum store_event ev, const char *res,
+    const json_t *obj, int64_t rv);
+int store_watch_start(struct store *st, const char *res, const char *ns,
+    int64_t from_rv, store_watch_fn fn, void *arg, struct store_watch **out);
+/* Safe to call from inside the watch's own callback. */
+void store_watch_stop(struct store_watch *w);
+
+#endif

@@ -1,0 +1,64 @@
+/* util.h — small helpers every module uses: allocation that aborts on
+ * out-of-memory, a growable byte buffer, clocks and durations.
+ * Nothing here does I/O except the clocks. */
+#ifndef V6_UTIL_H
+#define V6_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define V6_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* BUG_ON(): an invariant that, if broken, means the program is wrong. */
+#define BUG_ON(cond) do { if (cond) util_bug(__FILE__, __LINE__, #cond); } while (0)
+_Noreturn void util_bug(const char *file, int line, const char *what);
+
+/* util.c */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) V6_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) V6_PRINTF(1, 0);
+
+/* A growable buffer, always NUL-terminated once anything was appended. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+#define BUF_INIT { NULL, 0, 0 }
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) V6_PRINTF(2, 3);
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+/* Returns the NUL-terminated contents (never NULL) and empties b; caller frees. */
+char *buf_steal(struct buf *b);
+
+bool str_has_prefix(const char *s, const char *prefix);
+bool str_has_suffix(const char *s, const char *suffix);
+
+/* Wall clock and monotonic clock in milliseconds. */
+int64_t time_now_ms(void);
+int64_t time_mono_ms(void);
+/* RFC 3339 UTC with second precision, "2026-11-28T18:35:28Z". out >= 32 bytes. */
+void time_format_rfc3339(time_t t, char *out);
+int time_parse_rfc3339(const char *s, time_t *out);
+/* "1h2m3s", "500ms", "30s", "2m" -> milliseconds; plain number = seconds.
+ * Returns 0 or -EINVAL. */
+int duration_parse(const char *s, int64_t *ms);
+/* Kubernetes-style age: "5s", "3m12s", "4h", "12d". out >= 16 bytes. */
+void duration_format_age(int64_t ms, char *out);
+
+/* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
+ * NUL-terminated, caller frees. */
+int file_read_all(const char *path, char **out, size_t *len);
+
+#endif
