@@ -68,6 +68,9 @@ struct kind {
 	/* Checks an update against the stored object (immutable fields); may be
 	 * NULL. */
 	void (*validate_update)(const json_t *old, const json_t *obj, struct errlist *errs);
+	/* Rule for metadata.name (a name_check_* below); NULL = DNS-1123
+	 * subdomain. */
+	const char *(*name_check)(const char *name);
 };
 
 /* obj_kind.c */
@@ -111,7 +114,7 @@ void obj_pos_annotate(const json_t *pos, struct errlist *errs);
 
 /* ---- validation and defaulting ---------------------------------------- */
 
-/* obj_validate.c */
+/* obj_schema.c */
 /* Validates a whole object: apiVersion/kind known, metadata (DNS-1123 names,
  * labels, annotations, ownerReferences, ...), the kind's schema (unknown
  * fields rejected with their path, types, required fields, enums), then the
@@ -126,6 +129,7 @@ void obj_default(json_t *obj);
 /* Name rules, each returns NULL when valid or a static message. */
 const char *name_check_dns1123_label(const char *s);
 const char *name_check_dns1123_subdomain(const char *s);
+const char *name_check_dns1035_label(const char *s);	/* Service names */
 const char *label_check_key(const char *s);	/* also annotation keys */
 const char *label_check_value(const char *s);
 
@@ -152,10 +156,25 @@ struct selector;
  * string selects everything. Returns 0 or -EINVAL with *err set (caller
  * frees). */
 int selector_parse(const char *s, struct selector **out, char **err);
-/* From a LabelSelector object {matchLabels, matchExpressions}. */
+/* From a LabelSelector object {matchLabels, matchExpressions}, validated as
+ * Kubernetes does (label key/value syntax; In/NotIn need values,
+ * Exists/DoesNotExist take none). As in metav1.LabelSelectorAsSelector, a
+ * NULL or JSON null label_selector gives a selector that matches nothing,
+ * and {} one that matches everything. Error messages start with the field
+ * inside the LabelSelector ("matchExpressions[0].operator: ..."), so the
+ * caller prefixes its own path. */
 int selector_from_json(const json_t *label_selector, struct selector **out, char **err);
+/* labels is the metadata.labels object; NULL means no labels. */
 bool selector_matches(const struct selector *sel, const json_t *labels);
+/* True only for a selector that matches everything (no requirements). */
 bool selector_empty(const struct selector *sel);
+/* A new selector that matches nothing; selector_free() it. */
+struct selector *selector_nothing(void);
+bool selector_is_nothing(const struct selector *sel);
+/* Canonical string form, requirements sorted by key, In/NotIn values sorted
+ * ("app=web,tier in (a,b),!legacy"); "" for everything and for nothing.
+ * Parses back to an equivalent selector. Caller frees. */
+char *selector_format(const struct selector *sel);
 void selector_free(struct selector *sel);
 
 struct field_selector;
@@ -163,20 +182,30 @@ struct field_selector;
  * fields supported are metadata.name and metadata.namespace (plus any kind
  * specific ones listed in the implementation). */
 int field_selector_parse(const char *s, struct field_selector **out, char **err);
+/* An absent field compares as "", so "spec.nodeName=" selects unscheduled
+ * pods and "metadata.name!=x" matches objects without that field. */
 bool field_selector_matches(const struct field_selector *sel, const json_t *obj);
+/* Checks that every field label of sel is served for kind ("Pod"); returns
+ * 0 or -EINVAL with *err = "field label not supported: ..." (caller frees). */
+int field_selector_check_kind(const struct field_selector *sel, const char *kind,
+    char **err);
 void field_selector_free(struct field_selector *sel);
 
 /* ---- patches ----------------------------------------------------------- */
 
 /* obj_patch.c — each returns a new reference to the patched document, or
- * NULL with *err set (caller frees). The inputs are not modified. */
+ * NULL with *err set (caller frees; err may be NULL). The inputs are not
+ * modified and the result shares no values with them. patch_json applies
+ * all operations or none; its errors name the 0-based operation index:
+ * 'operation 2 (replace): path "/spec/foo" does not exist'. */
 json_t *patch_merge(const json_t *doc, const json_t *patch, char **err);	/* RFC 7386 */
 json_t *patch_json(const json_t *doc, const json_t *ops, char **err);	/* RFC 6902 */
 /* Kubernetes strategic merge patch: lists with a merge key (containers,
  * initContainers and volumes by name, env by name, ports by containerPort /
  * port, volumeMounts by mountPath, ...) merge element-wise; others replace.
  * Honors "$patch": "replace" | "delete" | "merge" and
- * "$deleteFromPrimitiveList/<field>". */
+ * "$deleteFromPrimitiveList/<field>", "$setElementOrder/<field>",
+ * "$retainKeys". "$patch": "delete" on a map removes that field. */
 json_t *patch_strategic(const json_t *doc, const json_t *patch, char **err);
 
 #endif
