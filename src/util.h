@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <time.h>
 
+#ifndef V6_VERSION
+#define V6_VERSION "0.1.0"
+#endif
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define V6_PRINTF(f, a) __attribute__((format(printf, f, a)))
 

@@ -1,0 +1,80 @@
+/* api.h — the API server: Kubernetes REST paths over http.c, and the object
+ * operations behind them (create, update, patch, delete with finalizers and
+ * propagation) that the controllers call too, so that a write from a
+ * controller follows exactly the rules of a write from a user. */
+#ifndef V6_API_H
+#define V6_API_H
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "obj.h"
+#include "store.h"
+
+struct api;
+
+/* A failed operation, rendered as a Kubernetes Status by the API server. */
+struct api_error {
+	int code;		/* HTTP status: 400, 404, 409, 410, 422, ... */
+	const char *reason;	/* "NotFound", "AlreadyExists", "Conflict", "Invalid", ... */
+	char *message;
+	struct errlist causes;	/* field errors for 422 Invalid */
+	const struct kind *kind;	/* details.kind / group, when known */
+	char *name;		/* details.name, when known */
+};
+
+void api_error_set(struct api_error *err, int code, const char *reason,
+    const char *fmt, ...) V6_PRINTF(4, 5);
+void api_error_clear(struct api_error *err);
+
+enum api_propagation { API_PROPAGATE_BACKGROUND, API_PROPAGATE_FOREGROUND,
+	API_PROPAGATE_ORPHAN };
+
+enum { API_DRY_RUN = 1 };
+
+/* api_objects.c */
+/* The store key of a kind: "apps/deployments", or "pods" for the core group. */
+const char *api_res_key(const struct kind *k, char *out, size_t len);
+/* Creates obj (consumed) in ns ("" for cluster-scoped): validates, checks the
+ * namespace exists and is not terminating, fills uid, creationTimestamp,
+ * generation, defaults. *out (if not NULL) gets the stored object. Returns 0
+ * or -1 with err set. */
+int api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
+    unsigned flags, json_t **out, struct api_error *err);
+/* Replaces an object (obj consumed). status_only: the /status subresource
+ * (only status changes); otherwise status is kept from the stored object.
+ * A resourceVersion in obj is a precondition (409 when stale). Removing the
+ * last finalizer of an object being deleted deletes it. */
+int api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
+    bool status_only, unsigned flags, json_t **out, struct api_error *err);
+/* Deletes: with finalizers (or Foreground / Orphan propagation) the object
+ * only gets deletionTimestamp and the garbage collector finishes the job.
+ * precond_uid / precond_rv may be NULL / 0. */
+int api_delete(struct api *api, const struct kind *k, const char *ns, const char *name,
+    enum api_propagation prop, const char *precond_uid, int64_t precond_rv,
+    unsigned flags, json_t **out, struct api_error *err);
+int api_get(struct api *api, const struct kind *k, const char *ns, const char *name,
+    json_t **out, struct api_error *err);
+/* Records a Kubernetes Event about obj (type "Normal" / "Warning"); repeated
+ * events of the same reason and message are counted on one Event. */
+void api_record_event(struct api *api, const json_t *obj, const char *type,
+    const char *reason, const char *component, const char *fmt, ...) V6_PRINTF(6, 7);
+
+struct store *api_store(struct api *api);
+uv_loop_t *api_loop(struct api *api);
+
+/* api_server.c */
+struct api_config {
+	const char *listen_host;
+	int listen_port;
+	size_t max_body_bytes;
+};
+/* Starts serving on the loop. Returns 0 or negative errno. */
+int api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg,
+    struct api **out);
+int api_port(const struct api *api);
+/* Commits staged writes now and answers the requests waiting on them. */
+void api_flush(struct api *api);
+void api_stop(struct api *api);
+
+#endif

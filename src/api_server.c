@@ -1,0 +1,971 @@
+/* api_server.c — the Kubernetes REST front of the server: routes
+ * /api/v1/... and /apis/GROUP/VERSION/... requests from http.c to the object
+ * operations in api_objects.c and the store, serves lists, watches,
+ * discovery, /version and health, and renders every error as a Kubernetes
+ * Status. Responses to writes wait for the group commit (api_flush) so that
+ * nothing is acknowledged before it is durable. */
+#include "api.h"
+#include "http.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define V6_KUBE_MINOR "31"
+#define WATCH_MAX_PENDING (32u << 20)
+
+struct pending {
+	struct http_req *req;
+	int status;
+	char *body;
+	bool is_write;
+	struct pending *next;
+};
+
+struct watch;
+
+struct api {
+	uv_loop_t *loop;
+	struct store *st;
+	struct http_server *http;
+	uv_check_t flush_check;
+	struct pending *pend_head, **pend_tail;
+	struct watch *watches;
+	bool stopping;
+};
+
+struct watch {
+	struct api *api;
+	struct http_req *req;
+	struct store_watch *sw;
+	const struct kind *k;
+	struct selector *ls;
+	struct field_selector *fs;
+	json_t *sent;		/* "ns/name" -> true: objects the client holds */
+	uv_timer_t timer;
+	bool ended;
+	struct watch *next;
+};
+
+struct route {
+	const struct kind *k;
+	const char *ns;		/* NULL: every namespace */
+	const char *name;	/* NULL: the collection */
+	const char *sub;	/* NULL or "status" */
+};
+
+struct store *
+api_store(struct api *api)
+{
+	return api->st;
+}
+
+uv_loop_t *
+api_loop(struct api *api)
+{
+	return api->loop;
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+static char *
+status_json(int code, const char *reason, const char *message, const struct api_error *err)
+{
+	json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+	    "apiVersion", "v1", "metadata", "status", code < 400 ? "Success" : "Failure",
+	    "message", message, "reason", reason, "code", code);
+	if (err && (err->name || err->kind || err->causes.n)) {
+		json_t *d = json_object();
+		if (err->name)
+			json_object_set_new(d, "name", json_string(err->name));
+		if (err->kind) {
+			if (err->kind->group[0])
+				json_object_set_new(d, "group", json_string(err->kind->group));
+			json_object_set_new(d, "kind", json_string(err->kind->plural));
+		}
+		if (err->causes.n) {
+			json_t *causes = json_array();
+			for (size_t i = 0; i < err->causes.n; i++)
+				json_array_append_new(causes, json_pack("{s:s, s:s, s:s}",
+				    "reason", err->causes.v[i].reason,
+				    "message", err->causes.v[i].message,
+				    "field", err->causes.v[i].field));
+			json_object_set_new(d, "causes", causes);
+		}
+		json_object_set_new(st, "details", d);
+	}
+	char *s = json_dumps(st, JSON_COMPACT);
+	json_decref(st);
+	return s;
+}
+
+static const char *
+reason_for(int code)
+{
+	switch (code) {
+	case 400: return "BadRequest";
+	case 404: return "NotFound";
+	case 405: return "MethodNotAllowed";
+	case 406: return "NotAcceptable";
+	case 408: return "Timeout";
+	case 409: return "Conflict";
+	case 410: return "Expired";
+	case 413: return "RequestEntityTooLarge";
+	case 415: return "UnsupportedMediaType";
+	case 422: return "Invalid";
+	case 429: return "TooManyRequests";
+	case 431: return "RequestHeaderFieldsTooLarge";
+	case 503: return "ServiceUnavailable";
+	default: return code >= 500 ? "InternalError" : "BadRequest";
+	}
+}
+
+/* Status bodies for the errors http.c answers on its own (400, 408, 413...). */
+static char *
+http_error_status(int status, const char *message, const char **content_type)
+{
+	*content_type = "application/json";
+	return status_json(status, reason_for(status), message, NULL);
+}
+
+static void
+send_now(struct http_req *req, int status, const char *body)
+{
+	http_respond(req, status, "application/json", body, strlen(body));
+}
+
+/* Answers req with body (taken). While writes are staged, the answer waits
+ * for the commit so that a client never sees an unacknowledged write. */
+static void
+reply(struct api *api, struct http_req *req, int status, char *body, bool is_write)
+{
+	if (!store_dirty(api->st)) {
+		send_now(req, status, body);
+		free(body);
+		return;
+	}
+	struct pending *p = xcalloc(1, sizeof *p);
+	p->req = req;
+	p->status = status;
+	p->body = body;
+	p->is_write = is_write;
+	*api->pend_tail = p;
+	api->pend_tail = &p->next;
+}
+
+static void
+reply_obj(struct api *api, struct http_req *req, int status, const json_t *obj, bool is_write)
+{
+	reply(api, req, status, json_dumps(obj, JSON_COMPACT), is_write);
+}
+
+static void
+reply_error(struct api *api, struct http_req *req, const struct api_error *err)
+{
+	reply(api, req, err->code, status_json(err->code, err->reason, err->message, err),
+	    false);
+}
+
+static void
+reply_status(struct api *api, struct http_req *req, int code, const char *fmt, ...)
+    V6_PRINTF(4, 5);
+
+static void
+reply_status(struct api *api, struct http_req *req, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	reply(api, req, code, status_json(code, reason_for(code), msg, NULL), false);
+	free(msg);
+}
+
+void
+api_flush(struct api *api)
+{
+	int rc = store_dirty(api->st) ? store_flush(api->st) : 0;
+	if (rc < 0)
+		log_error("api", "commit failed: %s; answering staged writes with 500",
+		    strerror(-rc));
+	while (api->pend_head) {
+		struct pending *p = api->pend_head;
+		api->pend_head = p->next;
+		if (rc < 0 && p->is_write) {
+			char *msg = xasprintf("storage commit failed: %s", strerror(-rc));
+			free(p->body);
+			p->body = status_json(500, "InternalError", msg, NULL);
+			p->status = 500;
+			free(msg);
+		}
+		send_now(p->req, p->status, p->body);
+		free(p->body);
+		free(p);
+	}
+	api->pend_tail = &api->pend_head;
+}
+
+static void
+on_flush_check(uv_check_t *h)
+{
+	api_flush(h->data);
+}
+
+/* ---- discovery --------------------------------------------------------- */
+
+static const char *const verbs_all[] = { "create", "delete", "deletecollection", "get",
+	"list", "patch", "update", "watch" };
+
+static json_t *
+resource_list(const char *group, const char *version)
+{
+	json_t *res = json_array();
+	for (size_t i = 0; i < kind_count(); i++) {
+		const struct kind *k = kind_at(i);
+		if (strcmp(k->group, group) != 0 || strcmp(k->version, version) != 0)
+			continue;
+		json_t *verbs = json_array(), *shorts = json_array();
+		for (size_t v = 0; v < ARRAY_SIZE(verbs_all); v++)
+			json_array_append_new(verbs, json_string(verbs_all[v]));
+		char *sn = xstrdup(k->short_names), *save = NULL;
+		for (char *t = strtok_r(sn, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			json_array_append_new(shorts, json_string(t));
+		free(sn);
+		json_t *r = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", k->plural,
+		    "singularName", k->singular, "namespaced", k->namespaced, "kind", k->kind,
+		    "verbs", verbs);
+		if (json_array_size(shorts))
+			json_object_set_new(r, "shortNames", shorts);
+		else
+			json_decref(shorts);
+		json_array_append_new(res, r);
+		if (k->has_status) {
+			char name[128];
+			snprintf(name, sizeof name, "%s/status", k->plural);
+			json_array_append_new(res, json_pack("{s:s, s:s, s:b, s:s, s:[sss]}",
+			    "name", name, "singularName", "", "namespaced", k->namespaced,
+			    "kind", k->kind, "verbs", "get", "patch", "update"));
+		}
+	}
+	char gv[96];
+	snprintf(gv, sizeof gv, "%s%s%s", group, group[0] ? "/" : "", version);
+	return json_pack("{s:s, s:s, s:s, s:o}", "kind", "APIResourceList", "apiVersion", "v1",
+	    "groupVersion", gv, "resources", res);
+}
+
+static json_t *
+api_group(const char *group)
+{
+	json_t *versions = json_array();
+	json_t *preferred = NULL;
+	for (size_t i = 0; i < kind_count(); i++) {
+		const struct kind *k = kind_at(i);
+		if (strcmp(k->group, group) != 0)
+			continue;
+		bool seen = false;
+		size_t j;
+		json_t *v;
+		json_array_foreach(versions, j, v)
+			if (strcmp(json_string_value(json_object_get(v, "version")), k->version) == 0)
+				seen = true;
+		if (seen)
+			continue;
+		json_t *gv = json_pack("{s:s, s:s}", "groupVersion", k->api_version,
+		    "version", k->version);
+		json_array_append_new(versions, gv);
+		if (!preferred)
+			preferred = json_incref(gv);
+	}
+	if (!preferred) {
+		json_decref(versions);
+		return NULL;
+	}
+	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "kind", "APIGroup", "apiVersion", "v1",
+	    "name", group, "versions", versions, "preferredVersion", preferred);
+}
+
+static json_t *
+api_group_list(void)
+{
+	json_t *groups = json_array();
+	for (size_t i = 0; i < kind_count(); i++) {
+		const struct kind *k = kind_at(i);
+		if (!k->group[0])
+			continue;
+		bool seen = false;
+		size_t j;
+		json_t *g;
+		json_array_foreach(groups, j, g)
+			if (strcmp(json_string_value(json_object_get(g, "name")), k->group) == 0)
+				seen = true;
+		if (seen)
+			continue;
+		json_t *one = api_group(k->group);
+		json_object_del(one, "kind");
+		json_object_del(one, "apiVersion");
+		json_array_append_new(groups, one);
+	}
+	return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1",
+	    "groups", groups);
+}
+
+static json_t *
+version_info(void)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	    "major", "1", "minor", V6_KUBE_MINOR,
+	    "gitVersion", "v1." V6_KUBE_MINOR ".0+v6." V6_VERSION,
+	    "gitCommit", "", "buildDate", __DATE__, "goVersion", "none (C11)",
+	    "compiler", "gcc", "platform", "linux/amd64");
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+/* Splits the path into at most max segments (in place in a copy). */
+static size_t
+split_path(char *p, char **seg, size_t max)
+{
+	size_t n = 0;
+	for (char *t = strtok(p, "/"); t && n < max; t = strtok(NULL, "/"))
+		seg[n++] = t;
+	return n;
+}
+
+/* Resolves PATH segments after the group/version to a route.
+ * Returns 0, or -1 with err set. */
+static int
+parse_route(const char *group, const char *version, char **seg, size_t n, struct route *r,
+    struct api_error *err)
+{
+	memset(r, 0, sizeof *r);
+	if (n >= 3 && strcmp(seg[0], "namespaces") == 0) {
+		const struct kind *k = kind_find_resource(group, version, seg[2]);
+		if (k && k->namespaced) {
+			r->k = k;
+			r->ns = seg[1];
+			r->name = n > 3 ? seg[3] : NULL;
+			r->sub = n > 4 ? seg[4] : NULL;
+			if (n > 5)
+				goto notfound;
+			goto check_sub;
+		}
+	}
+	if (n == 0 || n > 3)
+		goto notfound;
+	r->k = kind_find_resource(group, version, seg[0]);
+	if (!r->k)
+		goto notfound;
+	r->name = n > 1 ? seg[1] : NULL;
+	r->sub = n > 2 ? seg[2] : NULL;
+	if (!r->k->namespaced)
+		r->ns = "";
+	else if (r->name)
+		goto notfound;	/* a namespaced object needs its namespace */
+check_sub:
+	if (r->sub && !(strcmp(r->sub, "status") == 0 && r->k->has_status))
+		goto notfound;
+	return 0;
+notfound:
+	api_error_set(err, 404, "NotFound", "the server could not find the requested resource");
+	return -1;
+}
+
+/* ---- list and get ------------------------------------------------------ */
+
+struct list_ctx {
+	struct buf *b;
+	size_t count;
+	struct selector *ls;
+	struct field_selector *fs;
+};
+
+static int
+list_one(void *arg, const char *json, size_t len)
+{
+	struct list_ctx *c = arg;
+	if (c->ls || c->fs) {
+		json_t *o = json_loadb(json, len, 0, NULL);
+		bool ok = o && (!c->ls || selector_matches(c->ls, obj_labels(o))) &&
+		    (!c->fs || field_selector_matches(c->fs, o));
+		json_decref(o);
+		if (!ok)
+			return 0;
+	}
+	if (c->count++)
+		buf_putc(c->b, ',');
+	buf_append(c->b, json, len);
+	return 0;
+}
+
+/* Parses labelSelector / fieldSelector from the query. Returns 0 or -1 with
+ * a 400 already answered. */
+static int
+parse_selectors(struct api *api, struct http_req *req, const struct kind *k,
+    struct selector **ls, struct field_selector **fs)
+{
+	char *l = http_query_get(req->query, "labelSelector");
+	char *f = http_query_get(req->query, "fieldSelector");
+	char *msg = NULL;
+	int rc = 0;
+	*ls = NULL;
+	*fs = NULL;
+	if (l && *l && selector_parse(l, ls, &msg) < 0) {
+		reply_status(api, req, 400, "unable to parse requirement: %s", msg);
+		rc = -1;
+	} else if (f && *f && (field_selector_parse(f, fs, &msg) < 0 ||
+	    field_selector_check_kind(*fs, k->kind, &msg) < 0)) {
+		reply_status(api, req, 400, "%s", msg);
+		rc = -1;
+	}
+	if (rc < 0) {
+		selector_free(*ls);
+		field_selector_free(*fs);
+		*ls = NULL;
+		*fs = NULL;
+	}
+	free(msg);
+	free(l);
+	free(f);
+	return rc;
+}
+
+static void
+handle_list(struct api *api, struct http_req *req, const struct route *r)
+{
+	char key[128];
+	struct buf b = BUF_INIT;
+	struct list_ctx c = { .b = &b };
+	if (parse_selectors(api, req, r->k, &c.ls, &c.fs) < 0)
+		return;
+	buf_printf(&b, "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":"
+	    "{\"resourceVersion\":\"", r->k->kind, r->k->api_version);
+	size_t rv_at = b.len;
+	buf_puts(&b, "\"},\"items\":[");
+	int64_t rv = 0;
+	store_list_each(api->st, api_res_key(r->k, key, sizeof key), r->ns, list_one, &c, &rv);
+	buf_puts(&b, "]}");
+	char rvs[24];
+	int n = snprintf(rvs, sizeof rvs, "%lld", (long long)rv);
+	/* Splice the list's resourceVersion in, now that it is known. */
+	struct buf out = BUF_INIT;
+	buf_append(&out, b.data, rv_at);
+	buf_append(&out, rvs, (size_t)n);
+	buf_append(&out, b.data + rv_at, b.len - rv_at);
+	buf_free(&b);
+	selector_free(c.ls);
+	field_selector_free(c.fs);
+	reply(api, req, 200, buf_steal(&out), false);
+}
+
+/* ---- watch ------------------------------------------------------------- */
+
+static void watch_end(struct watch *w);
+
+static void
+watch_send(struct watch *w, const char *type, const json_t *obj)
+{
+	json_t *ev = json_pack("{s:s, s:O}", "type", type, "object", obj);
+	char *s = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	struct buf line = BUF_INIT;
+	buf_puts(&line, s);
+	buf_putc(&line, '\n');
+	free(s);
+	int rc = http_stream_write(w->req, line.data, line.len);
+	buf_free(&line);
+	if (rc < 0 || http_stream_pending(w->req) > WATCH_MAX_PENDING) {
+		if (rc == 0)
+			log_warn("api", "watch client %s too slow, closing its watch",
+			    w->req->remote_addr);
+		watch_end(w);
+	}
+}
+
+/* Applies the selectors the way Kubernetes does: an object that stops
+ * matching is DELETED for this watcher, one that starts matching is ADDED. */
+static void
+on_watch_event(void *arg, enum store_event ev, const char *res, const json_t *obj,
+    int64_t rv)
+{
+	struct watch *w = arg;
+	(void)res;
+	(void)rv;
+	if (w->ended)
+		return;
+	char key[600];
+	snprintf(key, sizeof key, "%s/%s", obj_namespace(obj), obj_name(obj));
+	bool match = (!w->ls || selector_matches(w->ls, obj_labels(obj))) &&
+	    (!w->fs || field_selector_matches(w->fs, obj));
+	bool filtered = w->ls || w->fs;
+	bool held = json_object_get(w->sent, key) != NULL;
+	if (ev == STORE_DELETED) {
+		if (match || held)
+			watch_send(w, "DELETED", obj);
+		json_object_del(w->sent, key);
+		return;
+	}
+	if (!match) {
+		if (held) {
+			json_object_del(w->sent, key);
+			watch_send(w, "DELETED", obj);
+		}
+		return;
+	}
+	const char *type = ev == STORE_ADDED ? "ADDED" : "MODIFIED";
+	if (filtered)
+		json_object_set_new(w->sent, key, json_true());
+	watch_send(w, type, obj);
+}
+
+static void
+watch_free_cb(uv_handle_t *h)
+{
+	struct watch *w = h->data;
+	free(w);
+}
+
+static void
+watch_end(struct watch *w)
+{
+	if (w->ended)
+		return;
+	w->ended = true;
+	if (w->sw)
+		store_watch_stop(w->sw);
+	struct watch **pp = &w->api->watches;
+	while (*pp && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = w->next;
+	selector_free(w->ls);
+	field_selector_free(w->fs);
+	json_decref(w->sent);
+	http_stream_end(w->req);
+	uv_timer_stop(&w->timer);
+	uv_close((uv_handle_t *)&w->timer, watch_free_cb);
+}
+
+static void
+on_watch_abort(struct http_req *req, void *arg)
+{
+	(void)req;
+	watch_end(arg);
+}
+
+static void
+on_watch_timeout(uv_timer_t *t)
+{
+	watch_end(t->data);
+}
+
+static int
+initial_event(void *arg, const char *json, size_t len)
+{
+	struct watch *w = arg;
+	json_t *o = json_loadb(json, len, 0, NULL);
+	if (o)
+		on_watch_event(w, STORE_ADDED, NULL, o, 0);
+	json_decref(o);
+	return w->ended;
+}
+
+static void
+handle_watch(struct api *api, struct http_req *req, const struct route *r)
+{
+	char key[128];
+	struct selector *ls;
+	struct field_selector *fs;
+	if (parse_selectors(api, req, r->k, &ls, &fs) < 0)
+		return;
+	char *rvs = http_query_get(req->query, "resourceVersion");
+	char *tos = http_query_get(req->query, "timeoutSeconds");
+	int64_t from = rvs && *rvs ? strtoll(rvs, NULL, 10) : 0;
+	long timeout = tos && *tos ? strtol(tos, NULL, 10) : 0;
+	free(rvs);
+	free(tos);
+
+	struct watch *w = xcalloc(1, sizeof *w);
+	w->api = api;
+	w->req = req;
+	w->k = r->k;
+	w->ls = ls;
+	w->fs = fs;
+	w->sent = json_object();
+	uv_timer_init(api->loop, &w->timer);
+	w->timer.data = w;
+	w->next = api->watches;
+	api->watches = w;
+	http_req_on_abort(req, on_watch_abort, w);
+	http_stream_start(req, 200, "application/json");
+	if (timeout > 0)
+		uv_timer_start(&w->timer, on_watch_timeout, (uint64_t)timeout * 1000, 0);
+
+	api_res_key(r->k, key, sizeof key);
+	if (from <= 0) {
+		/* No resourceVersion: the current state as ADDED, then changes. */
+		int64_t list_rv = 0;
+		store_list_each(api->st, key, r->ns, initial_event, w, &list_rv);
+		from = list_rv;
+		if (from == 0)
+			from = -1;
+	}
+	if (w->ended)
+		return;
+	int rc = store_watch_start(api->st, key, r->ns, from < 0 ? 0 : from,
+	    on_watch_event, w, &w->sw);
+	if (rc == -ERANGE) {
+		char *msg = xasprintf("too old resource version: %lld (%lld)", (long long)from,
+		    (long long)store_oldest_rv(api->st));
+		char *st = status_json(410, "Expired", msg, NULL);
+		json_t *sto = json_loads(st, 0, NULL);
+		w->sw = NULL;
+		watch_send(w, "ERROR", sto);
+		json_decref(sto);
+		free(st);
+		free(msg);
+		watch_end(w);
+	}
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+static unsigned
+dry_run_flag(struct http_req *req)
+{
+	char *d = http_query_get(req->query, "dryRun");
+	unsigned f = d && strcmp(d, "All") == 0 ? API_DRY_RUN : 0;
+	free(d);
+	return f;
+}
+
+static json_t *
+parse_body(struct api *api, struct http_req *req)
+{
+	json_error_t jerr;
+	const char *ct = http_req_header(req, "Content-Type");
+	if (ct && (str_has_prefix(ct, "application/yaml") ||
+	    str_has_prefix(ct, "application/x-yaml"))) {
+		struct obj_docs docs = { 0 };
+		struct errlist errs = { 0 };
+		json_t *o = NULL;
+		if (obj_parse(req->body, req->body_len, &docs, &errs) < 0 || docs.n != 1) {
+			char *m = errs.n ? field_err_format(&errs.v[0], "body") :
+			    xstrdup("the body must hold exactly one YAML document");
+			reply_status(api, req, 400, "%s", m);
+			free(m);
+		} else {
+			o = json_incref(docs.v[0].obj);
+		}
+		obj_docs_free(&docs);
+		errlist_free(&errs);
+		return o;
+	}
+	json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o) {
+		reply_status(api, req, 400, "the request body is not valid JSON: line %d "
+		    "column %d: %s", jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		reply_status(api, req, 400, "the request body must be a JSON object");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static void
+handle_create(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	json_t *obj = parse_body(api, req), *out = NULL;
+	if (!obj)
+		return;
+	if (api_create(api, r->k, r->ns ? r->ns : "", obj, dry_run_flag(req), &out, &err) < 0)
+		reply_error(api, req, &err);
+	else
+		reply_obj(api, req, 201, out, true);
+	json_decref(out);
+	api_error_clear(&err);
+}
+
+static void
+handle_update(struct api *api, struct http_req *req, const struct route *r, json_t *obj)
+{
+	struct api_error err = { 0 };
+	json_t *out = NULL;
+	const char *body_name = obj_name(obj);
+	if (*body_name && strcmp(body_name, r->name) != 0) {
+		reply_status(api, req, 400, "the name of the object (%s) does not match the "
+		    "name on the URL (%s)", body_name, r->name);
+		json_decref(obj);
+		return;
+	}
+	json_object_set_new(obj_metadata(obj), "name", json_string(r->name));
+	bool status_only = r->sub != NULL;
+	if (api_update(api, r->k, r->ns, obj, status_only, dry_run_flag(req), &out, &err) < 0)
+		reply_error(api, req, &err);
+	else
+		reply_obj(api, req, 200, out, true);
+	json_decref(out);
+	api_error_clear(&err);
+}
+
+static void
+handle_patch(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	const char *ct = http_req_header(req, "Content-Type");
+	ct = ct ? ct : "";
+	json_t *(*fn)(const json_t *, const json_t *, char **) = NULL;
+	if (str_has_prefix(ct, "application/merge-patch+json"))
+		fn = patch_merge;
+	else if (str_has_prefix(ct, "application/json-patch+json"))
+		fn = patch_json;
+	else if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
+		fn = patch_strategic;
+	if (!fn) {
+		reply_status(api, req, 415, "the body of the request was in an unknown format - "
+		    "accepted media types include: application/json-patch+json, "
+		    "application/merge-patch+json, application/strategic-merge-patch+json");
+		return;
+	}
+	json_error_t jerr;
+	json_t *patch = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!patch) {
+		reply_status(api, req, 400, "the patch is not valid JSON: line %d column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		return;
+	}
+	json_t *cur = NULL;
+	if (api_get(api, r->k, r->ns, r->name, &cur, &err) < 0) {
+		reply_error(api, req, &err);
+		goto out;
+	}
+	char *msg = NULL;
+	json_t *patched = fn(cur, patch, &msg);
+	if (!patched) {
+		reply_status(api, req, fn == patch_json ? 422 : 400, "%s", msg ? msg : "bad patch");
+		free(msg);
+		goto out;
+	}
+	if (!json_is_object(patched)) {
+		reply_status(api, req, 400, "the patch must produce an object");
+		json_decref(patched);
+		goto out;
+	}
+	handle_update(api, req, r, patched);
+out:
+	json_decref(cur);
+	json_decref(patch);
+	api_error_clear(&err);
+}
+
+static int
+parse_propagation(const char *s, enum api_propagation *p)
+{
+	if (!s || !*s || strcmp(s, "Background") == 0)
+		*p = API_PROPAGATE_BACKGROUND;
+	else if (strcmp(s, "Foreground") == 0)
+		*p = API_PROPAGATE_FOREGROUND;
+	else if (strcmp(s, "Orphan") == 0)
+		*p = API_PROPAGATE_ORPHAN;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void
+handle_delete(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	json_t *opts = NULL, *out = NULL;
+	if (req->body_len) {
+		json_error_t jerr;
+		opts = json_loadb(req->body, req->body_len, 0, &jerr);
+		if (!json_is_object(opts)) {
+			reply_status(api, req, 400, "DeleteOptions: not a JSON object");
+			json_decref(opts);
+			return;
+		}
+	}
+	char *qp = http_query_get(req->query, "propagationPolicy");
+	const char *ps = qp ? qp : json_string_value(json_object_get(opts, "propagationPolicy"));
+	const char *pre_uid = json_string_value(obj_get_path(opts, "preconditions.uid"));
+	const char *pre_rv = json_string_value(obj_get_path(opts, "preconditions.resourceVersion"));
+	unsigned flags = dry_run_flag(req);
+	json_t *dr = json_object_get(opts, "dryRun");
+	if (json_is_array(dr) && json_array_size(dr))
+		flags |= API_DRY_RUN;
+	bool orphan = json_is_true(json_object_get(opts, "orphanDependents"));
+	enum api_propagation prop;
+	if (parse_propagation(ps, &prop) < 0) {
+		reply_status(api, req, 400, "propagationPolicy: unsupported value \"%s\": "
+		    "supported values: \"Background\", \"Foreground\", \"Orphan\"", ps);
+	} else if (api_delete(api, r->k, r->ns, r->name, orphan ? API_PROPAGATE_ORPHAN : prop,
+	    pre_uid, pre_rv ? strtoll(pre_rv, NULL, 10) : 0, flags, &out, &err) < 0) {
+		reply_error(api, req, &err);
+	} else {
+		bool pending = obj_get_path(out, "metadata.deletionTimestamp") != NULL &&
+		    !(flags & API_DRY_RUN);
+		reply_obj(api, req, pending ? 202 : 200, out, true);
+	}
+	free(qp);
+	json_decref(opts);
+	json_decref(out);
+	api_error_clear(&err);
+}
+
+static void
+handle_resource(struct api *api, struct http_req *req, const struct route *r)
+{
+	const char *m = req->method;
+	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	if (get || (strcmp(m, "DELETE") != 0 && store_dirty(api->st)))
+		api_flush(api);	/* reads see only committed state */
+	if (!r->name) {
+		char *w = http_query_get(req->query, "watch");
+		bool watch = w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0);
+		free(w);
+		if (get && watch)
+			handle_watch(api, req, r);
+		else if (get)
+			handle_list(api, req, r);
+		else if (strcmp(m, "POST") == 0)
+			handle_create(api, req, r);
+		else
+			reply_status(api, req, 405, "method %s is not allowed on a collection", m);
+		return;
+	}
+	if (get) {
+		struct api_error err = { 0 };
+		json_t *o = NULL;
+		if (api_get(api, r->k, r->ns, r->name, &o, &err) < 0)
+			reply_error(api, req, &err);
+		else
+			reply_obj(api, req, 200, o, false);
+		json_decref(o);
+		api_error_clear(&err);
+	} else if (strcmp(m, "PUT") == 0) {
+		json_t *obj = parse_body(api, req);
+		if (obj)
+			handle_update(api, req, r, obj);
+	} else if (strcmp(m, "PATCH") == 0) {
+		handle_patch(api, req, r);
+	} else if (strcmp(m, "DELETE") == 0 && !r->sub) {
+		handle_delete(api, req, r);
+	} else {
+		reply_status(api, req, 405, "method %s is not allowed here", m);
+	}
+}
+
+static void
+reply_json(struct api *api, struct http_req *req, json_t *o)
+{
+	if (!o) {
+		reply_status(api, req, 404, "the server could not find the requested resource");
+		return;
+	}
+	reply_obj(api, req, 200, o, false);
+	json_decref(o);
+}
+
+static void
+handle_request(struct http_req *req, void *arg)
+{
+	struct api *api = arg;
+	char *copy = xstrdup(req->path);
+	char *seg[16];
+	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
+	struct api_error err = { 0 };
+	struct route r;
+	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
+
+	if (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "readyz") == 0 ||
+	    strcmp(seg[0], "livez") == 0)) {
+		http_respond(req, 200, "text/plain", "ok", 2);
+	} else if (n == 1 && strcmp(seg[0], "version") == 0) {
+		reply_json(api, req, version_info());
+	} else if (n == 1 && strcmp(seg[0], "api") == 0) {
+		reply_json(api, req, json_pack("{s:s, s:[s], s:[{s:s, s:s}]}", "kind",
+		    "APIVersions", "versions", "v1", "serverAddressByClientCIDRs",
+		    "clientCIDR", "0.0.0.0/0", "serverAddress", ""));
+	} else if (n == 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
+		reply_json(api, req, resource_list("", "v1"));
+	} else if (n == 1 && strcmp(seg[0], "apis") == 0) {
+		reply_json(api, req, api_group_list());
+	} else if (n == 2 && strcmp(seg[0], "apis") == 0) {
+		reply_json(api, req, api_group(seg[1]));
+	} else if (n == 3 && strcmp(seg[0], "apis") == 0) {
+		json_t *l = resource_list(seg[1], seg[2]);
+		if (json_array_size(json_object_get(l, "resources")) == 0) {
+			json_decref(l);
+			l = NULL;
+		}
+		reply_json(api, req, l);
+	} else if (n >= 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
+		if (parse_route("", "v1", seg + 2, n - 2, &r, &err) == 0)
+			handle_resource(api, req, &r);
+		else
+			reply_error(api, req, &err);
+	} else if (n >= 4 && strcmp(seg[0], "apis") == 0) {
+		if (parse_route(seg[1], seg[2], seg + 3, n - 3, &r, &err) == 0)
+			handle_resource(api, req, &r);
+		else
+			reply_error(api, req, &err);
+	} else {
+		reply_status(api, req, 404, "the server could not find the requested resource");
+	}
+	api_error_clear(&err);
+	free(copy);
+}
+
+int
+api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struct api **out)
+{
+	struct api *api = xcalloc(1, sizeof *api);
+	api->loop = loop;
+	api->st = st;
+	api->pend_tail = &api->pend_head;
+	struct http_config hc = {
+		.max_body_bytes = cfg->max_body_bytes,
+		.handler = handle_request,
+		.handler_arg = api,
+		.error_body = http_error_status,
+	};
+	int rc = http_server_start(loop, cfg->listen_host, cfg->listen_port, &hc, &api->http);
+	if (rc < 0) {
+		free(api);
+		return rc;
+	}
+	uv_check_init(loop, &api->flush_check);
+	api->flush_check.data = api;
+	uv_check_start(&api->flush_check, on_flush_check);
+	*out = api;
+	return 0;
+}
+
+int
+api_port(const struct api *api)
+{
+	return http_server_port(api->http);
+}
+
+static void
+api_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void
+api_stop(struct api *api)
+{
+	api->stopping = true;
+	api_flush(api);
+	while (api->watches)
+		watch_end(api->watches);
+	http_server_stop(api->http);
+	uv_check_stop(&api->flush_check);
+	uv_close((uv_handle_t *)&api->flush_check, api_free_cb);
+}

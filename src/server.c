@@ -1,0 +1,252 @@
+/* server.c — `v6 server`: parses the server's flags, opens the store, starts
+ * the API server and the controllers on one libuv loop, and shuts them down
+ * in order on SIGTERM / SIGINT. */
+#include "server.h"
+#include "api.h"
+#include "ctrl.h"
+#include "log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct server_opts {
+	char *data_dir;
+	char *host;
+	int port;
+	int64_t journal_limit;
+	size_t max_body;
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct store *st;
+	struct api *api;
+	struct ctrl_gc *gc;
+	uv_signal_t sigterm, sigint;
+};
+
+static const struct server_flag {
+	const char *name;
+	const char *arg;
+	const char *help;
+} server_flags[] = {
+	{ "--data-dir", "DIR", "where the store lives (default $V6_DATA_DIR, else "
+	    "/var/lib/v6 as root, else ~/.local/share/v6)" },
+	{ "--listen", "ADDR:PORT", "address of the API server (default 127.0.0.1:6443; "
+	    "[::1]:6443 for IPv6)" },
+	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
+	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
+	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
+	{ "--help", NULL, "show this help" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "Usage: v6 server [flags]\n\n"
+	    "Runs the V6 control plane: the Kubernetes-style API server, the object\n"
+	    "store (SQLite, in DIR/v6.db) and the controllers. Logs are JSON lines on\n"
+	    "stderr. Stop it with SIGTERM or Ctrl-C; workloads are not affected.\n\nFlags:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(server_flags); i++) {
+		char left[64];
+		snprintf(left, sizeof left, "%s%s%s", server_flags[i].name,
+		    server_flags[i].arg ? " " : "", server_flags[i].arg ? server_flags[i].arg : "");
+		fprintf(f, "  %-28s %s\n", left, server_flags[i].help);
+	}
+	fprintf(f, "\nExample:\n  v6 server --data-dir /tmp/v6 --listen 127.0.0.1:6443\n");
+}
+
+static char *
+default_data_dir(void)
+{
+	const char *env = getenv("V6_DATA_DIR");
+	if (env && *env)
+		return xstrdup(env);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/v6");
+	const char *home = getenv("HOME");
+	return xasprintf("%s/.local/share/v6", home ? home : ".");
+}
+
+/* "127.0.0.1:6443", "[::1]:6443", ":6443". */
+static int
+parse_listen(const char *s, char **host, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon)
+		return -EINVAL;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || colon[1] == '\0' || p < 0 || p > 65535)
+		return -EINVAL;
+	const char *h = s;
+	size_t hl = (size_t)(colon - s);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	*host = hl ? xstrndup(h, hl) : xstrdup("0.0.0.0");
+	*port = (int)p;
+	return 0;
+}
+
+static int
+parse_opts(int argc, char **argv, struct server_opts *o)
+{
+	o->port = 6443;
+	o->host = xstrdup("127.0.0.1");
+	o->max_body = 3u << 20;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		const char *val = NULL;
+		char name[64];
+		const char *eq = strchr(a, '=');
+		if (eq) {
+			snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+			val = eq + 1;
+		} else {
+			snprintf(name, sizeof name, "%s", a);
+			if (i + 1 < argc)
+				val = argv[i + 1], i++;
+		}
+		if (!val) {
+			fprintf(stderr, "error: flag needs an argument: %s\n", name);
+			return -EINVAL;
+		}
+		if (strcmp(name, "--data-dir") == 0) {
+			free(o->data_dir);
+			o->data_dir = xstrdup(val);
+		} else if (strcmp(name, "--listen") == 0) {
+			free(o->host);
+			if (parse_listen(val, &o->host, &o->port) < 0) {
+				fprintf(stderr, "error: --listen: expected ADDR:PORT, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+		} else if (strcmp(name, "--log-level") == 0) {
+			enum log_level lvl;
+			if (log_parse_level(val, &lvl) < 0) {
+				fprintf(stderr, "error: --log-level: unknown level \"%s\"\n", val);
+				return -EINVAL;
+			}
+			log_set_level(lvl);
+		} else if (strcmp(name, "--journal-limit") == 0) {
+			o->journal_limit = strtoll(val, NULL, 10);
+		} else if (strcmp(name, "--max-body-bytes") == 0) {
+			o->max_body = (size_t)strtoull(val, NULL, 10);
+		} else {
+			fprintf(stderr, "error: unknown flag: %s\nSee 'v6 server --help' for usage.\n",
+			    name);
+			return -EINVAL;
+		}
+	}
+	if (!o->data_dir)
+		o->data_dir = default_data_dir();
+	return 0;
+}
+
+/* The namespaces every cluster has. */
+static int
+ensure_namespaces(struct api *api)
+{
+	static const char *const names[] = { "default", "kube-system", "kube-public" };
+	const struct kind *k = kind_find_gvk("v1", "Namespace");
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		json_t *o = NULL;
+		if (store_get(api_store(api), "namespaces", "", names[i], &o) == 0) {
+			json_decref(o);
+			continue;
+		}
+		struct api_error err = { 0 };
+		json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+		    "Namespace", "metadata", "name", names[i]);
+		int rc = api_create(api, k, "", ns, 0, NULL, &err);
+		if (rc < 0)
+			log_error("server", "creating namespace %s: %s", names[i], err.message);
+		api_error_clear(&err);
+		if (rc < 0)
+			return -EIO;
+	}
+	api_flush(api);
+	return 0;
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct server *s = h->data;
+	log_info("server", "received signal %d, shutting down", signum);
+	uv_signal_stop(&s->sigterm);
+	uv_signal_stop(&s->sigint);
+	if (s->gc)
+		ctrl_gc_stop(s->gc);
+	s->gc = NULL;
+	if (s->api)
+		api_stop(s->api);
+	s->api = NULL;
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+int
+server_main(int argc, char **argv)
+{
+	struct server_opts o = { 0 };
+	struct server s = { 0 };
+	int rc = 1;
+	if (parse_opts(argc, argv, &o) < 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	s.loop = uv_default_loop();
+	int err = store_open(o.data_dir, &s.st);
+	if (err < 0) {
+		fprintf(stderr, "error: cannot open the store in %s: %s\n", o.data_dir,
+		    strerror(-err));
+		goto out;
+	}
+	if (o.journal_limit > 0)
+		store_set_journal_limit(s.st, o.journal_limit);
+	struct api_config ac = { .listen_host = o.host, .listen_port = o.port,
+		.max_body_bytes = o.max_body };
+	err = api_start(s.loop, s.st, &ac, &s.api);
+	if (err < 0) {
+		fprintf(stderr, "error: cannot listen on %s:%d: %s\n", o.host, o.port,
+		    uv_strerror(err));
+		goto out_store;
+	}
+	if (ensure_namespaces(s.api) < 0 || ctrl_gc_start(s.api, &s.gc) < 0) {
+		fprintf(stderr, "error: starting the controllers failed\n");
+		goto out_api;
+	}
+	uv_signal_init(s.loop, &s.sigterm);
+	uv_signal_init(s.loop, &s.sigint);
+	s.sigterm.data = s.sigint.data = &s;
+	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&s.sigint, on_signal, SIGINT);
+	log_info("server", "v6 %s serving on %s:%d, data in %s, resourceVersion %lld",
+	    V6_VERSION, o.host, api_port(s.api), o.data_dir,
+	    (long long)store_current_rv(s.st));
+	uv_run(s.loop, UV_RUN_DEFAULT);
+	rc = 0;
+	goto out_store;
+out_api:
+	if (s.gc)
+		ctrl_gc_stop(s.gc);
+out_store:
+	if (s.api)
+		api_stop(s.api);
+	uv_run(s.loop, UV_RUN_NOWAIT);
+	store_close(s.st);
+	uv_loop_close(s.loop);
+out:
+	free(o.data_dir);
+	free(o.host);
+	return rc;
+}
