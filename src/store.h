@@ -24,7 +24,10 @@ enum store_event { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
  * cluster-scoped objects. */
 
 /* store.c */
-/* Opens (creating if needed) DIR/v6.db. Returns 0 or negative errno. */
+/* Opens (creating if needed) DIR/v6.db. Returns 0 or negative errno. The
+ * store holds an exclusive lock on the database while open: a second open
+ * (another server on the same DIR, or the sqlite3 shell) gets -EBUSY after
+ * a 5 s wait. */
 int store_open(const char *dir, struct store **out);
 /* Flushes pending writes, stops every watch, closes the database. */
 void store_close(struct store *st);
@@ -74,7 +77,9 @@ int store_flush(struct store *st);
  * synchronously inside store_watch_start, then live events after each
  * store_flush. obj is borrowed for the call. from_rv 0 means "from now".
  * Returns 0, or -ERANGE when from_rv is older than the journal reaches
- * (410 Gone). */
+ * (410 Gone). *out is set before the replay, so a replay callback may stop
+ * the watch; *out is then NULL on return. Events are never repeated: a
+ * watch from a list's rv does not get the staged writes that list showed. */
 typedef void (*store_watch_fn)(void *arg, enum store_event ev, const char *res,
     const json_t *obj, int64_t rv);
 int store_watch_start(struct store *st, const char *res, const char *ns,

@@ -1,0 +1,1018 @@
+/* store.c — the durable object store (see store.h): one SQLite database in
+ * WAL mode holding the objects, the global resourceVersion counter and the
+ * journal of change events; group commit, journal compaction and watch
+ * delivery. Called from the loop thread by the API server and controllers;
+ * the connection belongs to that thread alone. */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util.h"
+
+#define STORE_SCHEMA_VERSION	1
+#define STORE_JOURNAL_DEFAULT	100000
+#define STORE_JOURNAL_MIN	10
+#define STORE_BUSY_MS		5000
+
+/*
+ * The connection runs in EXCLUSIVE locking mode: SQLite then keeps the WAL
+ * index in heap memory instead of a mmapped -shm file, so reads touch no
+ * file at all (an idle server writes nothing) and a second server on the
+ * same directory fails with -EBUSY instead of sharing the database.
+ * journal_size_limit truncates the WAL back to 4 MB after a checkpoint.
+ */
+static const char store_pragmas[] =
+	"PRAGMA locking_mode = EXCLUSIVE;"
+	"PRAGMA journal_mode = WAL;"
+	"PRAGMA synchronous = FULL;"
+	"PRAGMA cache_size = -2048;"
+	"PRAGMA journal_size_limit = 4194304;";
+
+/* migrations[v] brings a database from user_version v to v + 1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+	"CREATE TABLE objects (res TEXT NOT NULL, ns TEXT NOT NULL,"
+	"  name TEXT NOT NULL, rv INTEGER NOT NULL, data TEXT NOT NULL,"
+	"  PRIMARY KEY (res, ns, name));"
+	"CREATE TABLE journal (rv INTEGER PRIMARY KEY, type TEXT NOT NULL,"
+	"  res TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,"
+	"  data TEXT NOT NULL);"
+	"CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
+	"INSERT INTO meta VALUES ('rv', 0), ('compacted', 0);",
+};
+
+/* Every statement the store runs, prepared once at open. */
+enum stmt_kind {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_GET, S_LIST_NS, S_LIST_ALL,
+	S_INSERT, S_UPDATE, S_DELETE, S_JOURNAL,
+	S_REPLAY, S_COMPACT, S_META_GET, S_META_SET,
+	S_MAX_RV,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN]	= "BEGIN IMMEDIATE",
+	[S_COMMIT]	= "COMMIT",
+	[S_ROLLBACK]	= "ROLLBACK",
+	[S_GET]		= "SELECT rv, data FROM objects"
+			  " WHERE res = ?1 AND ns = ?2 AND name = ?3",
+	[S_LIST_NS]	= "SELECT data FROM objects WHERE res = ?1 AND ns = ?2"
+			  " ORDER BY res, ns, name",
+	[S_LIST_ALL]	= "SELECT data FROM objects WHERE res = ?1"
+			  " ORDER BY res, ns, name",
+	[S_INSERT]	= "INSERT INTO objects (res, ns, name, rv, data)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_UPDATE]	= "UPDATE objects SET rv = ?4, data = ?5"
+			  " WHERE res = ?1 AND ns = ?2 AND name = ?3",
+	[S_DELETE]	= "DELETE FROM objects"
+			  " WHERE res = ?1 AND ns = ?2 AND name = ?3",
+	[S_JOURNAL]	= "INSERT INTO journal (res, ns, name, rv, data, type)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_REPLAY]	= "SELECT rv, type, res, data FROM journal"
+			  " WHERE rv > ?1 AND rv <= ?2"
+			  " AND (?3 IS NULL OR res = ?3) AND (?4 IS NULL OR ns = ?4)"
+			  " ORDER BY rv",
+	[S_COMPACT]	= "DELETE FROM journal WHERE rv <= ?1",
+	[S_META_GET]	= "SELECT v FROM meta WHERE k = ?1",
+	[S_META_SET]	= "UPDATE meta SET v = ?2 WHERE k = ?1",
+	[S_MAX_RV]	= "SELECT max(coalesce((SELECT max(rv) FROM journal), 0),"
+			  " coalesce((SELECT max(rv) FROM objects), 0))",
+};
+
+/* Watch event names as stored in journal.type (Kubernetes spelling). */
+static const char *const event_names[] = {
+	[STORE_ADDED]		= "ADDED",
+	[STORE_MODIFIED]	= "MODIFIED",
+	[STORE_DELETED]		= "DELETED",
+};
+
+/* A change staged in the open transaction, or committed and waiting to be
+ * delivered. data is the stored JSON text. */
+struct ev {
+	struct ev *next;
+	int64_t rv;
+	enum store_event type;
+	char *res;
+	char *ns;
+	char *data;
+	size_t len;
+};
+
+struct evq {
+	struct ev *head;
+	struct ev **tail;
+};
+
+struct store_watch {
+	struct store_watch *next;
+	struct store *st;
+	char *res;		/* NULL = every resource */
+	char *ns;		/* NULL = every namespace */
+	store_watch_fn fn;
+	void *arg;
+	int64_t last_rv;	/* newest rv this watch has been given */
+	bool stopped;		/* freed once no callback is running */
+	bool linked;		/* on st->watches (false while replaying) */
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S_COUNT];
+	int64_t rv;		/* newest rv, staged writes included */
+	int64_t committed_rv;
+	int64_t delivered_rv;	/* newest event handed to the watchers */
+	int64_t compacted;	/* the journal holds every event > compacted */
+	int64_t journal_limit;
+	bool in_txn;
+	int batch_err;		/* a staged write failed half-way: fail the batch */
+	struct evq staged;	/* in the open transaction, rv order */
+	struct evq outq;	/* committed, not yet delivered, rv order */
+	struct store_watch *watches;
+	int cb_depth;		/* callbacks running (deliveries or replays) */
+	bool delivering;
+	bool reap;		/* a watch was stopped during a callback */
+};
+
+/* ---- SQLite plumbing ------------------------------------------------- */
+
+static const struct {
+	int code;
+	int err;
+} sqlite_errnos[] = {
+	{ SQLITE_BUSY,		EBUSY },
+	{ SQLITE_LOCKED,	EBUSY },
+	{ SQLITE_NOMEM,		ENOMEM },
+	{ SQLITE_READONLY,	EROFS },
+	{ SQLITE_FULL,		ENOSPC },
+	{ SQLITE_CANTOPEN,	EACCES },
+	{ SQLITE_PERM,		EACCES },
+	{ SQLITE_AUTH,		EACCES },
+	{ SQLITE_TOOBIG,	EFBIG },
+	{ SQLITE_CONSTRAINT,	EEXIST },
+};
+
+/* A negative errno for an SQLite result code (-EIO when nothing fits). */
+static int
+sql_errno(int rc)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sqlite_errnos); i++)
+		if ((rc & 0xff) == sqlite_errnos[i].code)
+			return -sqlite_errnos[i].err;
+	return -EIO;
+}
+
+static int
+sql_fail(struct store *st, const char *what, int rc)
+{
+	log_warn("store", "%s: %s (%d)", what, sqlite3_errmsg(st->db), rc);
+	return sql_errno(rc);
+}
+
+/* The cached statement of kind k, or a fresh copy when the cached one is
+ * in the middle of a scan (a callback re-entering the store). Give it back
+ * with stmt_put(). */
+static sqlite3_stmt *
+stmt_get(struct store *st, enum stmt_kind k)
+{
+	sqlite3_stmt *s = st->stmts[k];
+
+	if (!sqlite3_stmt_busy(s))
+		return s;
+	if (sqlite3_prepare_v2(st->db, stmt_sql[k], -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	return s;
+}
+
+static void
+stmt_put(struct store *st, enum stmt_kind k, sqlite3_stmt *s)
+{
+	if (s != st->stmts[k]) {
+		sqlite3_finalize(s);
+		return;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Runs a statement that returns no row; resets it. Returns an SQLite code. */
+static int
+stmt_run(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void
+bind_key(sqlite3_stmt *s, const char *res, const char *ns, const char *name)
+{
+	bind_text(s, 1, res);
+	bind_text(s, 2, ns);
+	bind_text(s, 3, name);
+}
+
+static int
+meta_get(struct store *st, const char *k, int64_t *v)
+{
+	sqlite3_stmt *s = st->stmts[S_META_GET];
+	int rc;
+
+	bind_text(s, 1, k);
+	rc = sqlite3_step(s);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	stmt_put(st, S_META_GET, s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(st, "meta", rc);
+}
+
+static int
+meta_set(struct store *st, const char *k, int64_t v)
+{
+	sqlite3_stmt *s = st->stmts[S_META_SET];
+	int rc;
+
+	bind_text(s, 1, k);
+	sqlite3_bind_int64(s, 2, v);
+	rc = stmt_run(s);
+	return rc == SQLITE_OK ? 0 : sql_fail(st, "meta", rc);
+}
+
+/* ---- open and close -------------------------------------------------- */
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int
+mkdir_p(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+
+	for (char *s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static int
+schema_migrate(struct store *st)
+{
+	sqlite3_stmt *s;
+	int version, rc;
+	char *sql;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(st, "schema", rc);
+	rc = sqlite3_step(s);
+	version = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, "schema", rc);
+	if (version > STORE_SCHEMA_VERSION) {
+		log_error("store", "database schema %d is newer than this binary (%d)",
+		    version, STORE_SCHEMA_VERSION);
+		return -ENOTSUP;
+	}
+	for (; version < STORE_SCHEMA_VERSION; version++) {
+		sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+		    migrations[version], version + 1);
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			rc = sql_fail(st, "schema migration", rc);
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+		log_info("store", "database schema migrated to version %d", version + 1);
+	}
+	return 0;
+}
+
+/* Reads the counters. The rv never goes backwards even when meta was lost:
+ * it is at least every rv still stored. */
+static int
+counters_load(struct store *st)
+{
+	sqlite3_stmt *s = st->stmts[S_MAX_RV];
+	int64_t max_rv = 0;
+	int rc;
+
+	if ((rc = meta_get(st, "rv", &st->rv)) < 0 ||
+	    (rc = meta_get(st, "compacted", &st->compacted)) < 0)
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		max_rv = sqlite3_column_int64(s, 0);
+	stmt_put(st, S_MAX_RV, s);
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, "counters", rc);
+	if (max_rv > st->rv)
+		st->rv = max_rv;
+	if (st->compacted > st->rv)
+		st->compacted = st->rv;
+	st->committed_rv = st->delivered_rv = st->rv;
+	return 0;
+}
+
+static int
+db_open(struct store *st, const char *path)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return st->db ? sql_fail(st, path, rc) : -ENOMEM;
+	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+	rc = sqlite3_exec(st->db, store_pragmas, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(st, path, rc);
+	if ((rc = schema_migrate(st)) < 0)
+		return rc;
+	for (int k = 0; k < S_COUNT; k++) {
+		rc = sqlite3_prepare_v3(st->db, stmt_sql[k], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmts[k], NULL);
+		if (rc != SQLITE_OK)
+			return sql_fail(st, stmt_sql[k], rc);
+	}
+	return counters_load(st);
+}
+
+int
+store_open(const char *dir, struct store **out)
+{
+	struct store *st;
+	char *path = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mkdir_p(dir)) < 0) {
+		log_error("store", "cannot create %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	st = xcalloc(1, sizeof(*st));
+	st->journal_limit = STORE_JOURNAL_DEFAULT;
+	st->staged.tail = &st->staged.head;
+	st->outq.tail = &st->outq.head;
+	path = xasprintf("%s/v6.db", dir);
+	if ((rc = db_open(st, path)) < 0)
+		goto fail;
+	log_info("store", "opened %s at resourceVersion %" PRId64, path, st->rv);
+	free(path);
+	*out = st;
+	return 0;
+fail:
+	log_error("store", "cannot open %s: %s", path, strerror(-rc));
+	free(path);
+	store_close(st);
+	return rc;
+}
+
+static void
+ev_free(struct ev *e)
+{
+	free(e->res);
+	free(e->ns);
+	free(e->data);
+	free(e);
+}
+
+static void
+evq_clear(struct evq *q)
+{
+	struct ev *e;
+
+	while ((e = q->head)) {
+		q->head = e->next;
+		ev_free(e);
+	}
+	q->tail = &q->head;
+}
+
+static void
+watch_free(struct store_watch *w)
+{
+	free(w->res);
+	free(w->ns);
+	free(w);
+}
+
+void
+store_close(struct store *st)
+{
+	struct store_watch *w;
+	int rc;
+
+	if (!st)
+		return;
+	BUG_ON(st->cb_depth > 0);
+	if (st->in_txn && (rc = store_flush(st)) < 0)
+		log_error("store", "final flush failed: %s", strerror(-rc));
+	while ((w = st->watches)) {
+		st->watches = w->next;
+		watch_free(w);
+	}
+	evq_clear(&st->staged);
+	evq_clear(&st->outq);
+	for (int k = 0; k < S_COUNT; k++)
+		sqlite3_finalize(st->stmts[k]);
+	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
+		log_error("store", "close: %s", sqlite3_errmsg(st->db));
+	free(st);
+}
+
+void
+store_set_journal_limit(struct store *st, int64_t n)
+{
+	st->journal_limit = n < STORE_JOURNAL_MIN ? STORE_JOURNAL_MIN : n;
+}
+
+int64_t
+store_current_rv(const struct store *st)
+{
+	return st->rv;
+}
+
+int64_t
+store_oldest_rv(const struct store *st)
+{
+	return st->compacted;
+}
+
+bool
+store_dirty(const struct store *st)
+{
+	return st->in_txn;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+/* The stored row: its rv and (if obj) the parsed object. */
+static int
+row_get(struct store *st, const char *res, const char *ns, const char *name,
+    int64_t *rv, json_t **obj)
+{
+	sqlite3_stmt *s = st->stmts[S_GET];
+	json_error_t jerr;
+	int rc;
+
+	bind_key(s, res, ns, name);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*rv = sqlite3_column_int64(s, 0);
+		if (obj)
+			*obj = json_loadb((const char *)sqlite3_column_text(s, 1),
+			    (size_t)sqlite3_column_bytes(s, 1), 0, &jerr);
+	}
+	stmt_put(st, S_GET, s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, "get", rc);
+	if (obj && !*obj) {
+		log_error("store", "%s %s/%s: stored JSON unreadable: %s", res, ns,
+		    name, jerr.text);
+		return -EIO;
+	}
+	return 0;
+}
+
+int
+store_get(struct store *st, const char *res, const char *ns, const char *name,
+    json_t **out)
+{
+	int64_t rv;
+
+	*out = NULL;
+	return row_get(st, res, ns ? ns : "", name, &rv, out);
+}
+
+int
+store_list_each(struct store *st, const char *res, const char *ns,
+    store_each_fn fn, void *arg, int64_t *rv)
+{
+	enum stmt_kind k = ns ? S_LIST_NS : S_LIST_ALL;
+	sqlite3_stmt *s = stmt_get(st, k);
+	int src, rc = 0;
+
+	if (!s)
+		return sql_fail(st, "list", sqlite3_errcode(st->db));
+	if (rv)
+		*rv = st->rv;
+	bind_text(s, 1, res);
+	bind_text(s, 2, ns);
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		rc = fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0));
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && src != SQLITE_DONE)
+		rc = sql_fail(st, "list", src);
+	stmt_put(st, k, s);
+	return rc;
+}
+
+static int
+list_append(void *arg, const char *json, size_t len)
+{
+	json_t *obj = json_loadb(json, len, 0, NULL);
+
+	if (!obj)
+		return -EIO;
+	json_array_append_new(arg, obj);
+	return 0;
+}
+
+int
+store_list(struct store *st, const char *res, const char *ns, json_t **items,
+    int64_t *rv)
+{
+	int rc;
+
+	*items = json_array();
+	rc = store_list_each(st, res, ns, list_append, *items, rv);
+	if (rc != 0) {
+		json_decref(*items);
+		*items = NULL;
+	}
+	return rc;
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+/* The namespace ("" when absent) and name of obj; -EINVAL without a name. */
+static int
+obj_key(const json_t *obj, const char **ns, const char **name)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+
+	*ns = json_string_value(json_object_get(meta, "namespace"));
+	*name = json_string_value(json_object_get(meta, "name"));
+	if (!*ns)
+		*ns = "";
+	return *name && **name ? 0 : -EINVAL;
+}
+
+/* Sets metadata.resourceVersion; returns the previous value (a reference,
+ * NULL when absent) so a failed write can put it back. */
+static json_t *
+rv_set(json_t *obj, int64_t rv)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	json_t *old = json_incref(json_object_get(meta, "resourceVersion"));
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, rv);
+	json_object_set_new(meta, "resourceVersion", json_string(buf));
+	return old;
+}
+
+static void
+rv_restore(json_t *obj, json_t *old)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+
+	if (old)
+		json_object_set_new(meta, "resourceVersion", old);
+	else
+		json_object_del(meta, "resourceVersion");
+}
+
+static int
+txn_begin(struct store *st)
+{
+	int rc;
+
+	if (st->batch_err)
+		return st->batch_err;
+	if (st->in_txn)
+		return 0;
+	rc = stmt_run(st->stmts[S_BEGIN]);
+	if (rc != SQLITE_OK)
+		return sql_fail(st, "begin", rc);
+	st->in_txn = true;
+	return 0;
+}
+
+/* A statement of the batch failed after changing rows: the batch can no
+ * longer be committed as a whole, so store_flush() will roll it back. */
+static int
+batch_fail(struct store *st, const char *what, int rc)
+{
+	st->batch_err = sql_fail(st, what, rc);
+	return st->batch_err;
+}
+
+/* Writes the objects row (S_INSERT, S_UPDATE or S_DELETE). */
+static int
+row_write(struct store *st, enum stmt_kind k, const char *res, const char *ns,
+    const char *name, int64_t rv, const char *data)
+{
+	sqlite3_stmt *s = st->stmts[k];
+
+	bind_key(s, res, ns, name);
+	if (k != S_DELETE) {
+		sqlite3_bind_int64(s, 4, rv);
+		bind_text(s, 5, data);
+	}
+	return stmt_run(s);
+}
+
+/* Journals the change whose objects row was just written, takes the next
+ * rv and queues the event for delivery after commit. Takes data. */
+static int
+stage(struct store *st, enum store_event type, const char *res, const char *ns,
+    const char *name, char *data)
+{
+	sqlite3_stmt *s = st->stmts[S_JOURNAL];
+	struct ev *e;
+	int rc;
+
+	bind_key(s, res, ns, name);
+	sqlite3_bind_int64(s, 4, st->rv + 1);
+	bind_text(s, 5, data);
+	bind_text(s, 6, event_names[type]);
+	if ((rc = stmt_run(s)) != SQLITE_OK) {
+		free(data);
+		return batch_fail(st, "journal", rc);
+	}
+	e = xmalloc(sizeof(*e));
+	e->next = NULL;
+	e->rv = ++st->rv;
+	e->type = type;
+	e->res = xstrdup(res);
+	e->ns = xstrdup(ns);
+	e->data = data;
+	e->len = strlen(data);
+	*st->staged.tail = e;
+	st->staged.tail = &e->next;
+	return 0;
+}
+
+/* Creates (S_INSERT) or replaces (S_UPDATE) the row for obj at the next rv. */
+static int
+obj_write(struct store *st, enum stmt_kind k, const char *res, json_t *obj,
+    const char *ns, const char *name)
+{
+	json_t *old = rv_set(obj, st->rv + 1);
+	char *data = json_dumps(obj, JSON_COMPACT);
+	int rc;
+
+	if (!data) {
+		rv_restore(obj, old);
+		return -ENOMEM;
+	}
+	rc = row_write(st, k, res, ns, name, st->rv + 1, data);
+	if (rc != SQLITE_OK) {
+		rv_restore(obj, old);
+		free(data);
+		if ((rc & 0xff) == SQLITE_CONSTRAINT)
+			return -EEXIST;
+		return batch_fail(st, res, rc);
+	}
+	json_decref(old);
+	return stage(st, k == S_INSERT ? STORE_ADDED : STORE_MODIFIED, res, ns,
+	    name, data);
+}
+
+int
+store_create(struct store *st, const char *res, json_t *obj)
+{
+	const char *ns, *name;
+	int rc;
+
+	if ((rc = obj_key(obj, &ns, &name)) < 0 || (rc = txn_begin(st)) < 0)
+		return rc;
+	return obj_write(st, S_INSERT, res, obj, ns, name);
+}
+
+int
+store_update(struct store *st, const char *res, json_t *obj, int64_t expect_rv)
+{
+	const char *ns, *name;
+	int64_t rv;
+	int rc;
+
+	if ((rc = obj_key(obj, &ns, &name)) < 0 || (rc = txn_begin(st)) < 0)
+		return rc;
+	if ((rc = row_get(st, res, ns, name, &rv, NULL)) < 0)
+		return rc;
+	if (expect_rv > 0 && expect_rv != rv)
+		return -ESTALE;
+	return obj_write(st, S_UPDATE, res, obj, ns, name);
+}
+
+int
+store_delete(struct store *st, const char *res, const char *ns, const char *name,
+    int64_t expect_rv, json_t **deleted)
+{
+	json_t *obj = NULL;
+	char *data;
+	int64_t rv;
+	int rc;
+
+	if (deleted)
+		*deleted = NULL;
+	ns = ns ? ns : "";
+	if ((rc = txn_begin(st)) < 0)
+		return rc;
+	if ((rc = row_get(st, res, ns, name, &rv, &obj)) < 0)
+		return rc;
+	if (expect_rv > 0 && expect_rv != rv) {
+		json_decref(obj);
+		return -ESTALE;
+	}
+	json_decref(rv_set(obj, st->rv + 1));
+	if (!(data = json_dumps(obj, JSON_COMPACT))) {
+		json_decref(obj);
+		return -ENOMEM;
+	}
+	rc = row_write(st, S_DELETE, res, ns, name, 0, NULL);
+	if (rc != SQLITE_OK) {
+		free(data);
+		json_decref(obj);
+		return batch_fail(st, res, rc);
+	}
+	if ((rc = stage(st, STORE_DELETED, res, ns, name, data)) == 0 && deleted)
+		*deleted = json_incref(obj);
+	json_decref(obj);
+	return rc;
+}
+
+/* ---- commit ----------------------------------------------------------- */
+
+/* Trims the journal to journal_limit events once it is 10% over, so the
+ * DELETE runs once per limit/10 writes. Sets *compacted to the new
+ * boundary (unchanged when not due). */
+static int
+journal_compact(struct store *st, int64_t *compacted)
+{
+	int64_t slack = st->journal_limit / 10, cut;
+	sqlite3_stmt *s = st->stmts[S_COMPACT];
+	int rc;
+
+	*compacted = st->compacted;
+	if (st->rv - st->compacted <= st->journal_limit + slack)
+		return 0;
+	cut = st->rv - st->journal_limit;
+	sqlite3_bind_int64(s, 1, cut);
+	if ((rc = stmt_run(s)) != SQLITE_OK)
+		return sql_fail(st, "compact", rc);
+	*compacted = cut;
+	return meta_set(st, "compacted", cut);
+}
+
+static void deliver(struct store *st);
+
+/* Throws the open batch away and puts the counters back. */
+static void
+batch_abort(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		stmt_run(st->stmts[S_ROLLBACK]);
+	st->in_txn = false;
+	st->batch_err = 0;
+	evq_clear(&st->staged);
+	/* A watch started from a list that showed the rolled-back writes must
+	 * not skip the rvs that the next writes will reuse. */
+	for (struct store_watch *w = st->watches; w; w = w->next)
+		if (w->last_rv > st->committed_rv)
+			w->last_rv = st->committed_rv;
+	log_warn("store", "rolled back resourceVersions %" PRId64 "..%" PRId64,
+	    st->committed_rv + 1, st->rv);
+	st->rv = st->committed_rv;
+}
+
+int
+store_flush(struct store *st)
+{
+	int64_t compacted = st->compacted;
+	int rc;
+
+	if (!st->in_txn) {
+		deliver(st);
+		return 0;
+	}
+	rc = st->batch_err;
+	if (rc == 0)
+		rc = journal_compact(st, &compacted);
+	if (rc == 0 && st->rv != st->committed_rv)
+		rc = meta_set(st, "rv", st->rv);
+	if (rc == 0 && (rc = stmt_run(st->stmts[S_COMMIT])) != SQLITE_OK)
+		rc = sql_fail(st, "commit", rc);
+	if (rc < 0) {
+		batch_abort(st);
+		return rc;
+	}
+	st->in_txn = false;
+	st->committed_rv = st->rv;
+	st->compacted = compacted;
+	if (st->staged.head) {
+		*st->outq.tail = st->staged.head;
+		st->outq.tail = st->staged.tail;
+		st->staged.head = NULL;
+		st->staged.tail = &st->staged.head;
+	}
+	deliver(st);
+	return 0;
+}
+
+/* ---- watches ---------------------------------------------------------- */
+
+static bool
+watch_match(const struct store_watch *w, const char *res, const char *ns)
+{
+	return (!w->res || strcmp(w->res, res) == 0) &&
+	    (!w->ns || strcmp(w->ns, ns) == 0);
+}
+
+/* Frees the watches stopped during callbacks, once none is running. */
+static void
+watch_reap(struct store *st)
+{
+	struct store_watch **pw = &st->watches, *w;
+
+	if (st->cb_depth > 0 || !st->reap)
+		return;
+	st->reap = false;
+	while ((w = *pw)) {
+		if (w->stopped) {
+			*pw = w->next;
+			watch_free(w);
+		} else {
+			pw = &w->next;
+		}
+	}
+}
+
+static void
+deliver_one(struct store *st, const struct ev *e)
+{
+	json_t *obj = NULL;
+
+	for (struct store_watch *w = st->watches; w; w = w->next) {
+		if (w->stopped || e->rv <= w->last_rv || !watch_match(w, e->res, e->ns))
+			continue;
+		if (!obj && !(obj = json_loadb(e->data, e->len, 0, NULL)))
+			return;
+		w->last_rv = e->rv;
+		w->fn(w->arg, e->type, e->res, obj, e->rv);
+	}
+	json_decref(obj);
+}
+
+/* Hands the committed events to the watchers in rv order. A flush from
+ * inside a callback only queues its events: the outer loop sends them. */
+static void
+deliver(struct store *st)
+{
+	struct ev *e;
+
+	if (st->delivering)
+		return;
+	st->delivering = true;
+	st->cb_depth++;
+	while ((e = st->outq.head)) {
+		st->outq.head = e->next;
+		if (!st->outq.head)
+			st->outq.tail = &st->outq.head;
+		st->delivered_rv = e->rv;
+		deliver_one(st, e);
+		ev_free(e);
+	}
+	st->cb_depth--;
+	st->delivering = false;
+	watch_reap(st);
+}
+
+static enum store_event
+event_parse(const char *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(event_names); i++)
+		if (strcmp(event_names[i], s) == 0)
+			return (enum store_event)i;
+	return STORE_MODIFIED;
+}
+
+/* Sends w the journal's events in (w->last_rv, upto]. */
+static int
+watch_replay(struct store *st, struct store_watch *w, int64_t upto)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REPLAY);
+	json_t *obj;
+	int rc = SQLITE_DONE;
+
+	if (!s)
+		return sql_fail(st, "replay", sqlite3_errcode(st->db));
+	sqlite3_bind_int64(s, 1, w->last_rv);
+	sqlite3_bind_int64(s, 2, upto);
+	bind_text(s, 3, w->res);
+	bind_text(s, 4, w->ns);
+	while (!w->stopped && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		obj = json_loadb((const char *)sqlite3_column_text(s, 3),
+		    (size_t)sqlite3_column_bytes(s, 3), 0, NULL);
+		if (!obj)
+			continue;
+		w->fn(w->arg, event_parse((const char *)sqlite3_column_text(s, 1)),
+		    (const char *)sqlite3_column_text(s, 2), obj,
+		    sqlite3_column_int64(s, 0));
+		json_decref(obj);
+	}
+	stmt_put(st, S_REPLAY, s);
+	if (!w->stopped && rc != SQLITE_DONE)
+		return sql_fail(st, "replay", rc);
+	w->last_rv = upto;
+	return 0;
+}
+
+/* The watch joins the delivery list only after its replay, so live events
+ * never interleave with replayed ones; events delivered to the others
+ * meanwhile are picked up by replaying again up to delivered_rv. If a
+ * callback stops the watch during the replay, *out is NULL on return. */
+int
+store_watch_start(struct store *st, const char *res, const char *ns,
+    int64_t from_rv, store_watch_fn fn, void *arg, struct store_watch **out)
+{
+	struct store_watch *w;
+	int rc = 0;
+
+	*out = NULL;
+	if (from_rv < 0 || !fn)
+		return -EINVAL;
+	if (from_rv > 0 && from_rv < st->compacted)
+		return -ERANGE;
+	w = xcalloc(1, sizeof(*w));
+	w->st = st;
+	w->res = res ? xstrdup(res) : NULL;
+	w->ns = ns ? xstrdup(ns) : NULL;
+	w->fn = fn;
+	w->arg = arg;
+	w->last_rv = from_rv > 0 ? from_rv : st->delivered_rv;
+	*out = w;
+	st->cb_depth++;
+	while (rc == 0 && !w->stopped && w->last_rv < st->delivered_rv)
+		rc = watch_replay(st, w, st->delivered_rv);
+	st->cb_depth--;
+	if (rc < 0 || w->stopped) {
+		watch_free(w);
+		*out = NULL;
+	} else {
+		struct store_watch **pw = &st->watches;
+		while (*pw)
+			pw = &(*pw)->next;
+		*pw = w;
+		w->linked = true;
+	}
+	watch_reap(st);
+	return rc;
+}
+
+void
+store_watch_stop(struct store_watch *w)
+{
+	struct store *st;
+	struct store_watch **pw;
+
+	if (!w || w->stopped)
+		return;
+	st = w->st;
+	w->stopped = true;
+	if (!w->linked)
+		return;		/* replaying: store_watch_start frees it */
+	if (st->cb_depth > 0) {
+		st->reap = true;
+		return;
+	}
+	for (pw = &st->watches; *pw != w; pw = &(*pw)->next)
+		;
+	*pw = w->next;
+	watch_free(w);
+}
