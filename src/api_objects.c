@@ -260,6 +260,8 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		json_object_set_new(meta, "generation", json_integer(1));
 	if (k->has_status && !json_object_get(obj, "status"))
 		json_object_set_new(obj, "status", json_object());
+	if (strcmp(k->kind, "Namespace") == 0)
+		json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Active"));
 	if (!(flags & API_DRY_RUN)) {
 		int rc = store_create(api_store(api), api_res_key(k, key, sizeof key), obj);
 		if (rc == -EEXIST) {

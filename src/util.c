@@ -246,22 +246,27 @@ duration_parse(const char *s, int64_t *ms)
 	return 0;
 }
 
+/* kubectl's HumanDuration: the two most significant units, dropping zeros. */
 void
 duration_format_age(int64_t ms, char *out)
 {
-	int64_t s = ms < 0 ? 0 : ms / 1000;
+	long long s = ms < 0 ? 0 : ms / 1000, m = s / 60, h = s / 3600, d = s / 86400;
 	if (s < 120)
-		snprintf(out, 16, "%llds", (long long)s);
-	else if (s < 600)
-		snprintf(out, 16, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
-	else if (s < 3 * 3600)
-		snprintf(out, 16, "%lldm", (long long)(s / 60));
-	else if (s < 8 * 3600)
-		snprintf(out, 16, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-	else if (s < 2 * 86400)
-		snprintf(out, 16, "%lldh", (long long)(s / 3600));
+		snprintf(out, 16, "%llds", s);
+	else if (m < 10 && s % 60)
+		snprintf(out, 16, "%lldm%llds", m, s % 60);
+	else if (h < 3)
+		snprintf(out, 16, "%lldm", m);
+	else if (h < 8 && m % 60)
+		snprintf(out, 16, "%lldh%lldm", h, m % 60);
+	else if (h < 48)
+		snprintf(out, 16, "%lldh", h);
+	else if (h < 192 && h % 24)
+		snprintf(out, 16, "%lldd%lldh", d, h % 24);
+	else if (d < 730)
+		snprintf(out, 16, "%lldd", d);
 	else
-		snprintf(out, 16, "%lldd", (long long)(s / 86400));
+		snprintf(out, 16, "%lldy%lldd", d / 365, d % 365);
 }
 
 int

@@ -1,0 +1,499 @@
+/* cli.c — the `v6` command line front: the flag table and the verb table
+ * that drive parsing, dispatch and help. `server` is handed to server_main()
+ * with its own flags; every other verb runs in a cli_*.c file against the
+ * API server (cli_client.c). Called by main(). */
+#include "cli.h"
+#include "server.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum flag_type { FLAG_BOOL, FLAG_STR, FLAG_LIST, FLAG_OPT };
+
+struct cli_flag {
+	const char *name;
+	char shorthand;
+	enum flag_type type;
+	size_t off;		/* into struct cli_opts */
+	const char *arg;	/* value placeholder in help */
+	const char *bare;	/* FLAG_OPT: value when given without '=' */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct cli_opts, f)
+
+static const struct cli_flag flags[] = {
+	{ "server", 0, FLAG_STR, OFF(server), "URL", NULL,
+	  "API server URL (default $V6_SERVER, else http://127.0.0.1:6443)" },
+	{ "help", 'h', FLAG_BOOL, OFF(help), NULL, NULL, "show help for the command" },
+	{ "filename", 'f', FLAG_LIST, OFF(files), "FILE", NULL,
+	  "manifest file, directory (*.yaml, *.yml, *.json) or - for stdin; repeatable" },
+	{ "recursive", 'R', FLAG_BOOL, OFF(recursive), NULL, NULL,
+	  "process directories given with -f recursively" },
+	{ "namespace", 'n', FLAG_STR, OFF(ns), "NS", NULL,
+	  "namespace to use (default \"default\")" },
+	{ "all-namespaces", 'A', FLAG_BOOL, OFF(all_ns), NULL, NULL,
+	  "list objects across all namespaces" },
+	{ "selector", 'l', FLAG_STR, OFF(selector), "SEL", NULL,
+	  "label selector, e.g. app=web,tier!=db" },
+	{ "field-selector", 0, FLAG_STR, OFF(field_selector), "SEL", NULL,
+	  "field selector, e.g. metadata.name=web" },
+	{ "output", 'o', FLAG_STR, OFF(output), "FORMAT", NULL,
+	  "output format: wide, yaml, json, name, jsonpath=TEMPLATE" },
+	{ "watch", 'w', FLAG_BOOL, OFF(watch), NULL, NULL,
+	  "after listing, watch for changes and print them" },
+	{ "show-labels", 0, FLAG_BOOL, OFF(show_labels), NULL, NULL,
+	  "add a LABELS column" },
+	{ "no-headers", 0, FLAG_BOOL, OFF(no_headers), NULL, NULL,
+	  "do not print table headers" },
+	{ "dry-run", 0, FLAG_OPT, OFF(dry_run), "client|server|none", "client",
+	  "only show what would happen: client (local checks) or server (checked by the server)" },
+	{ "all", 0, FLAG_BOOL, OFF(all), NULL, NULL,
+	  "select every object of the kind in the namespace" },
+	{ "ignore-not-found", 0, FLAG_BOOL, OFF(ignore_not_found), NULL, NULL,
+	  "treat a missing object as success" },
+	{ "cascade", 0, FLAG_OPT, OFF(cascade), "background|foreground|orphan", "background",
+	  "what happens to dependents (default background)" },
+	{ "wait", 0, FLAG_OPT, OFF(wait), "true|false", "true",
+	  "wait until the objects are gone (default true)" },
+	{ "for", 0, FLAG_STR, OFF(for_cond), "COND", NULL,
+	  "condition=TYPE[=VALUE] or delete" },
+	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
+	  "give up after this long, e.g. 30s, 2m" },
+};
+
+struct cli_verb {
+	const char *name;
+	int (*run)(struct cli_opts *o);
+	const char *usage;
+	const char *summary;	/* one line, for the verb list */
+	const char *desc;
+	const char *flags;	/* accepted flags, space separated */
+	const char *examples;
+};
+
+static int cli_help(struct cli_opts *o);
+
+static const struct cli_verb verbs[] = {
+	{ "apply", cli_apply, "v6 apply -f FILE|DIR|- [-f ...] [flags]",
+	  "Create or update objects from manifests, all or nothing",
+	  "Create or update objects from manifests. Every document is validated\n"
+	  "locally and checked by the server (dry run) before anything is applied;\n"
+	  "one bad document means nothing is applied. Changes are computed from the\n"
+	  "last applied configuration, as kubectl does.",
+	  "filename recursive namespace dry-run output",
+	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
+	  "  cat web.yaml | v6 apply -f -\n" },
+	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
+	  "Display one or many objects",
+	  "Display one or many objects as a table, YAML, JSON or names.",
+	  "namespace all-namespaces selector field-selector output watch show-labels "
+	  "no-headers timeout",
+	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
+	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n" },
+	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME [flags]",
+	  "Show details of an object and its events",
+	  "Show a human readable description of an object and its recent events.",
+	  "namespace selector",
+	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n" },
+	{ "delete", cli_delete,
+	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
+	  "Delete objects by file, name, label selector or --all",
+	  "Delete objects by file, name, label selector or --all, and by default wait\n"
+	  "until they are gone.",
+	  "filename recursive namespace selector all ignore-not-found cascade wait timeout "
+	  "output",
+	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
+	  "  v6 delete pods -l app=web --wait=false\n" },
+	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME [flags]",
+	  "Create objects from manifests, or a namespace",
+	  "Create objects from manifests (an existing object is an error), or a\n"
+	  "namespace by name.",
+	  "filename recursive namespace dry-run output",
+	  "  v6 create namespace staging\n  v6 create -f web.yaml\n" },
+	{ "wait", cli_wait,
+	  "v6 wait --for=condition=TYPE[=VALUE]|--for=delete KIND/NAME... [flags]",
+	  "Wait for a condition on objects, or for their deletion",
+	  "Wait until a condition of one or more objects holds, or they are deleted.",
+	  "for namespace timeout selector",
+	  "  v6 wait --for=condition=Available deployment/web --timeout 60s\n"
+	  "  v6 wait --for=delete pod/web-1\n" },
+	{ "version", cli_version, "v6 version [-o json]",
+	  "Print the client and server versions",
+	  "Print the client version and the server's version.",
+	  "output",
+	  "  v6 version\n  v6 version -o json\n" },
+	{ "help", cli_help, "v6 help [VERB]",
+	  "Help about any verb",
+	  "Show help for v6 or for one verb.",
+	  "",
+	  "  v6 help apply\n" },
+	{ "server", NULL, "v6 server [--data-dir DIR] [--listen ADDR:PORT] [flags]",
+	  "Run the V6 control plane (API server, store, controllers)",
+	  "Run the V6 control plane (API server, store, controllers). Its flags are\n"
+	  "described by 'v6 server --help'.",
+	  "",
+	  "  v6 server --data-dir /var/lib/v6 --listen 127.0.0.1:6443\n" },
+};
+
+static const char global_flags[] = "server help";
+
+int
+cli_err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 1;
+}
+
+int
+cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int64_t
+cli_timeout_ms(const struct cli_opts *o, int64_t dflt)
+{
+	int64_t ms;
+	if (o->timeout == NULL)
+		return dflt;
+	if (duration_parse(o->timeout, &ms) < 0) {
+		cli_err("invalid --timeout \"%s\": use a duration such as 30s or 2m", o->timeout);
+		return -1;
+	}
+	return ms;
+}
+
+static const struct cli_verb *
+verb_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+static bool
+word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; *p; ) {
+		const char *sp = strchr(p, ' ');
+		size_t len = sp ? (size_t)(sp - p) : strlen(p);
+		if (len == n && strncmp(p, word, n) == 0)
+			return true;
+		p += len + (sp ? 1 : 0);
+	}
+	return false;
+}
+
+/* ---- help ------------------------------------------------------------- */
+
+static void
+help_flag(FILE *f, const struct cli_flag *fl)
+{
+	char left[80];
+	int n = fl->shorthand ? snprintf(left, sizeof left, "  -%c, --%s", fl->shorthand, fl->name)
+	    : snprintf(left, sizeof left, "      --%s", fl->name);
+	if (fl->arg && n > 0 && (size_t)n < sizeof left)
+		snprintf(left + n, sizeof left - (size_t)n, fl->type == FLAG_OPT ? "[=%s]" : " %s",
+		    fl->arg);
+	fprintf(f, "%-36s %s\n", left, fl->help);
+}
+
+static void
+help_verb(FILE *f, const struct cli_verb *v)
+{
+	fprintf(f, "%s\n\nUsage:\n  %s\n", v->desc, v->usage);
+	if (v->flags[0]) {
+		fputs("\nFlags:\n", f);
+		for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+			if (word_in(v->flags, flags[i].name))
+				help_flag(f, &flags[i]);
+	}
+	fputs("\nGlobal flags:\n", f);
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		if (word_in(global_flags, flags[i].name))
+			help_flag(f, &flags[i]);
+	fprintf(f, "\nExamples:\n%s", v->examples);
+}
+
+static void
+help_top(FILE *f)
+{
+	fputs("v6 runs and controls the V6 deployment platform: one binary that is the\n"
+	    "control plane (v6 server) and a kubectl-like client speaking the\n"
+	    "Kubernetes REST API.\n\nUsage:\n  v6 VERB [ARGS] [flags]\n\nVerbs:\n", f);
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+	fputs("\nGlobal flags:\n", f);
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		if (word_in(global_flags, flags[i].name))
+			help_flag(f, &flags[i]);
+	fputs("\nUse 'v6 VERB --help' or 'v6 help VERB' for a verb's flags and examples.\n", f);
+}
+
+static int
+cli_help(struct cli_opts *o)
+{
+	if (o->nargs == 0) {
+		help_top(stdout);
+		return 0;
+	}
+	const struct cli_verb *v = verb_find(o->args[0]);
+	if (v == NULL) {
+		cli_err("unknown command \"%s\" for \"v6\"", o->args[0]);
+		fputs("See 'v6 --help' for usage.\n", stderr);
+		return 1;
+	}
+	help_verb(stdout, v);
+	return 0;
+}
+
+/* ---- flag parsing ----------------------------------------------------- */
+
+static const struct cli_flag *
+flag_long(const char *name, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		if (strlen(flags[i].name) == n && strncmp(flags[i].name, name, n) == 0)
+			return &flags[i];
+	return NULL;
+}
+
+static const struct cli_flag *
+flag_short(char c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		if (flags[i].shorthand == c)
+			return &flags[i];
+	return NULL;
+}
+
+struct parse {
+	struct cli_opts *o;
+	const char **pos;	/* positionals, verb included */
+	size_t npos;
+	const struct cli_flag *seen[64];
+	size_t nseen;
+	char *bad;		/* the offending flag, for the message */
+	const char *bad_msg;
+};
+
+static int
+flag_set(struct parse *p, const struct cli_flag *fl, const char *val)
+{
+	char *base = (char *)p->o + fl->off;
+	if (p->nseen < ARRAY_SIZE(p->seen))
+		p->seen[p->nseen++] = fl;
+	switch (fl->type) {
+	case FLAG_BOOL:
+		if (val == NULL || strcmp(val, "true") == 0)
+			*(bool *)base = true;
+		else if (strcmp(val, "false") == 0)
+			*(bool *)base = false;
+		else
+			return -EINVAL;
+		return 0;
+	case FLAG_STR:
+	case FLAG_OPT:
+		*(const char **)base = val ? val : fl->bare;
+		return 0;
+	case FLAG_LIST:		/* -f is the only list flag */
+		BUG_ON(fl->off != OFF(files));
+		p->o->files = xrealloc(p->o->files, (p->o->nfiles + 1) * sizeof *p->o->files);
+		p->o->files[p->o->nfiles++] = val;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Parses one "--name[=v]" or "-x[v]" at argv[*i]; advances *i past a
+ * separate value. */
+static int
+parse_flag(struct parse *p, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+	const struct cli_flag *fl;
+	const char *val = NULL;
+	if (a[1] == '-') {
+		const char *eq = strchr(a + 2, '=');
+		size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		fl = flag_long(a + 2, n);
+		val = eq ? eq + 1 : NULL;
+		if (fl == NULL) {
+			p->bad = xstrndup(a, eq ? (size_t)(eq - a) : strlen(a));
+			return -ENOENT;
+		}
+	} else {
+		fl = flag_short(a[1]);
+		if (fl == NULL) {
+			p->bad = xasprintf("-%c", a[1]);
+			return -ENOENT;
+		}
+		if (a[2] && fl->type == FLAG_BOOL) {
+			/* -Aw: a run of boolean shorthands */
+			for (const char *c = a + 1; *c; c++) {
+				const struct cli_flag *b = flag_short(*c);
+				if (b == NULL || b->type != FLAG_BOOL) {
+					p->bad = xasprintf("-%c", *c);
+					return -ENOENT;
+				}
+				flag_set(p, b, NULL);
+			}
+			return 0;
+		}
+		val = a[2] ? a + 2 + (a[2] == '=') : NULL;
+	}
+	if ((fl->type == FLAG_STR || fl->type == FLAG_LIST) && val == NULL) {
+		if (*i + 1 >= argc) {
+			p->bad = xasprintf("--%s", fl->name);
+			p->bad_msg = "flag needs an argument";
+			return -EINVAL;
+		}
+		val = argv[++*i];
+	}
+	if (flag_set(p, fl, val) < 0) {
+		p->bad = xasprintf("--%s", fl->name);
+		p->bad_msg = "invalid value for flag";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+parse_args(struct parse *p, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				p->pos[p->npos++] = argv[i];
+			break;
+		}
+		if (a[0] == '-' && a[1] != '\0') {
+			int r = parse_flag(p, argc, argv, &i);
+			if (r < 0)
+				return r;
+		} else {
+			p->pos[p->npos++] = a;
+		}
+	}
+	return 0;
+}
+
+/* Index of the verb in argv, skipping flags and their separate values. */
+static int
+find_verb(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || a[1] == '\0')
+			return i;
+		if (strcmp(a, "--") == 0)
+			return i + 1 < argc ? i + 1 : -1;
+		const struct cli_flag *fl = a[1] == '-' ? (strchr(a, '=') ? NULL
+		    : flag_long(a + 2, strlen(a + 2))) : (a[2] ? NULL : flag_short(a[1]));
+		if (fl && (fl->type == FLAG_STR || fl->type == FLAG_LIST))
+			i++;
+	}
+	return -1;
+}
+
+static int
+usage_error(const char *verb, const char *msg, const char *what)
+{
+	cli_err("%s: %s", msg, what);
+	if (verb)
+		fprintf(stderr, "See 'v6 %s --help' for usage.\n", verb);
+	else
+		fputs("See 'v6 --help' for usage.\n", stderr);
+	return 1;
+}
+
+static int
+check_flags(const struct parse *p, const struct cli_verb *v)
+{
+	for (size_t i = 0; i < p->nseen; i++) {
+		const char *name = p->seen[i]->name;
+		if (word_in(global_flags, name) || word_in(v->flags, name))
+			continue;
+		char what[64];
+		snprintf(what, sizeof what, "--%s", name);
+		return usage_error(v->name, "unknown flag", what);
+	}
+	return 0;
+}
+
+static int
+run_verb(struct parse *p)
+{
+	struct cli_opts *o = p->o;
+	if (p->npos == 0) {
+		help_top(stdout);
+		return 0;
+	}
+	const struct cli_verb *v = verb_find(p->pos[0]);
+	if (v == NULL) {
+		cli_err("unknown command \"%s\" for \"v6\"", p->pos[0]);
+		fputs("See 'v6 --help' for usage.\n", stderr);
+		return 1;
+	}
+	if (check_flags(p, v))
+		return 1;
+	if (o->help) {
+		help_verb(stdout, v);
+		return 0;
+	}
+	o->verb = v->name;
+	o->args = p->pos + 1;
+	o->nargs = p->npos - 1;
+	if (o->server == NULL)
+		o->server = getenv("V6_SERVER");
+	if (o->server == NULL || o->server[0] == '\0')
+		o->server = "http://127.0.0.1:6443";
+	cli_client_init(o->server);
+	int rc = v->run(o);
+	cli_client_close();
+	return rc;
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	int vi = find_verb(argc, argv);
+	if (vi > 0 && strcmp(argv[vi], "server") == 0)
+		return server_main(argc - vi, argv + vi);
+
+	struct cli_opts o = { 0 };
+	struct parse p = { .o = &o };
+	p.pos = xcalloc((size_t)argc + 1, sizeof *p.pos);
+	int rc;
+	if (parse_args(&p, argc, argv) < 0) {
+		const struct cli_verb *v = p.npos ? verb_find(p.pos[0]) : NULL;
+		if (v == NULL && vi > 0)
+			v = verb_find(argv[vi]);
+		rc = usage_error(v ? v->name : NULL, p.bad_msg ? p.bad_msg : "unknown flag",
+		    p.bad);
+	} else {
+		rc = run_verb(&p);
+	}
+	free(p.bad);
+	free(p.pos);
+	free(o.files);
+	return rc;
+}

@@ -1,0 +1,177 @@
+/* cli.h — the `v6` command line: verb table, global flags, help, and the
+ * kubectl-like verbs that talk to the API server over HTTP. main.c calls
+ * cli_main(); everything below it is internal to the cli_*.c files, grouped
+ * by the file that defines it. */
+#ifndef V6_CLI_H
+#define V6_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "obj.h"
+#include "util.h"
+
+#define V6_VERSION "0.1.0"
+#define CLI_LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* cli.c */
+/* Entry point of the binary: dispatches argv[1] through the verb table.
+ * Returns the process exit code (0 success, non-zero with a message on
+ * stderr). */
+int cli_main(int argc, char **argv);
+
+/* Every flag of every verb lands here; the verb table says which flags a
+ * verb accepts. Strings are borrowed from argv. */
+struct cli_opts {
+	const char *verb;
+	const char *server;
+	const char **files;
+	size_t nfiles;
+	const char *ns;
+	bool all_ns;
+	const char *selector;
+	const char *field_selector;
+	const char *output;
+	bool watch;
+	bool show_labels;
+	bool no_headers;
+	bool recursive;
+	bool all;
+	bool ignore_not_found;
+	bool help;
+	const char *dry_run;		/* NULL, "client", "server", "none" */
+	const char *cascade;
+	const char *wait;		/* "true" / "false"; NULL = verb default */
+	const char *for_cond;
+	const char *timeout;		/* duration; NULL = verb default */
+	const char **args;		/* positionals after the verb */
+	size_t nargs;
+};
+
+/* Prints "error: MSG" on stderr; returns 1 (the exit code). */
+int cli_err(const char *fmt, ...) V6_PRINTF(1, 2);
+/* The same, returning -EINVAL (for helpers that return errno codes). */
+int cli_fail(const char *fmt, ...) V6_PRINTF(1, 2);
+/* The --timeout value in ms, or dflt when unset; -1 and an error printed
+ * when malformed. */
+int64_t cli_timeout_ms(const struct cli_opts *o, int64_t dflt);
+
+/* cli_client.c — one libcurl handle for the life of the process. */
+struct cli_resp {
+	long status;	/* HTTP status */
+	json_t *body;	/* parsed JSON body or NULL */
+	char *raw;	/* raw body, NUL-terminated */
+};
+void cli_client_init(const char *server);
+void cli_client_close(void);
+const char *cli_server_url(void);
+/* One request. body may be NULL; ctype defaults to application/json.
+ * Returns 0 when an HTTP response was received (any status, see
+ * out->status) or -EIO with the connection error already printed. */
+int cli_http(const char *method, const char *path, const char *ctype,
+    const json_t *body, struct cli_resp *out);
+void cli_resp_free(struct cli_resp *r);
+/* Prints a failed response kubectl-style: "Error from server (Reason):
+ * [WHEN: ]message" plus one line per cause. */
+void cli_print_error(const struct cli_resp *r, const char *when);
+/* The reason of a Status body ("NotFound"), or "" */
+const char *cli_resp_reason(const struct cli_resp *r);
+/* Streams ?watch=true events to cb until cb returns non-zero (returned),
+ * the server ends the stream (0), the deadline passes (-ETIMEDOUT; 0 = no
+ * deadline) or the transport fails (-EIO, printed). cb borrows obj. */
+typedef int (*cli_watch_cb)(const char *type, json_t *obj, void *arg);
+int cli_watch(const char *path, int64_t deadline_mono_ms, cli_watch_cb cb, void *arg);
+/* REST path of a kind: ns NULL lists across namespaces, name may be NULL,
+ * query (already "a=b&c=d" encoded, may be NULL). Caller frees. */
+char *cli_path(const struct kind *k, const char *ns, const char *name, const char *query);
+/* Appends "&key=escaped(value)" (or "key=" first) to a query buffer. */
+void cli_query_add(struct buf *q, const char *key, const char *value);
+
+/* cli_print.c */
+/* "deployment.apps/web", "service/web" into out (>= 256 bytes). */
+const char *cli_obj_ref(const struct kind *k, const char *name, char *out, size_t len);
+/* "deployment.apps" for a kind (kubectl resource.group form). */
+const char *cli_kind_ref(const struct kind *k, char *out, size_t len);
+/* Age of an RFC 3339 timestamp relative to now_ms, "<unknown>" if absent. */
+void cli_age(const char *ts, int64_t now_ms, char *out);
+
+struct cli_table;
+enum {
+	CLI_TBL_WIDE = 1,	/* -o wide columns */
+	CLI_TBL_NS = 2,		/* NAMESPACE column first (-A) */
+	CLI_TBL_LABELS = 4,	/* LABELS column last */
+	CLI_TBL_KINDREF = 8,	/* NAME as kind.group/name */
+	CLI_TBL_NOHEAD = 16,
+};
+/* A table for objects of one kind (kind name "Deployment", NULL -> generic
+ * columns). now_ms fixes the clock for AGE columns. */
+struct cli_table *cli_table_new(const struct kind *k, const char *kind, int flags,
+    int64_t now_ms);
+void cli_table_add(struct cli_table *t, const json_t *obj);
+/* Renders header (unless NOHEAD) and rows; caller frees. */
+char *cli_table_render(struct cli_table *t);
+/* Renders only the rows added since the last render, reusing widths
+ * computed so far (for watch). Caller frees. */
+char *cli_table_render_new_rows(struct cli_table *t);
+void cli_table_free(struct cli_table *t);
+/* JSON as kubectl prints it (4-space indent, newline). Caller frees. */
+char *cli_json_dump(const json_t *v);
+
+/* cli_yaml.c */
+/* Emits a JSON value as a YAML document (block style, sorted keys, list
+ * items at their parent's indentation). Caller frees. */
+char *cli_yaml_dump(const json_t *v);
+/* Whether a string needs quotes to read back as the same string. */
+bool cli_yaml_needs_quotes(const char *s);
+
+/* cli_patch.c — apply's pure logic, unit tested. */
+/* The config recorded in last-applied-configuration: a copy of obj without
+ * that annotation (and without an emptied annotations map). New ref. */
+json_t *cli_apply_config(const json_t *obj);
+/* The merge patch turning last into cur: cur plus null for every key of
+ * last that cur lacks, recursively through objects (arrays replace).
+ * last may be NULL. New reference. */
+json_t *cli_apply_patch(const json_t *last, const json_t *cur);
+/* The object to send: cfg plus the annotation holding cfg's compact JSON.
+ * New reference. */
+json_t *cli_apply_annotate(const json_t *cfg);
+
+/* cli_manifest.c — reading -f inputs. */
+struct cli_item {
+	json_t *obj;		/* owned */
+	const struct kind *k;
+	json_t *pos;		/* field path -> [line, col] (owned) */
+	char *file;		/* owned, for messages */
+	int line;
+};
+struct cli_items {
+	struct cli_item *v;
+	size_t n;
+};
+/* Reads every -f path (dirs: *.yaml, *.yml, *.json sorted; -R recurses),
+ * parses and validates every document, sets namespaces (object's, else
+ * -n, else "default"). Prints every error; returns 0 or -EINVAL with
+ * nothing loaded. */
+int cli_items_load(const struct cli_opts *o, bool validate, struct cli_items *out);
+void cli_items_free(struct cli_items *items);
+/* The namespace a verb targets: -n, else "default". */
+const char *cli_ns(const struct cli_opts *o);
+/* Resolves a user-typed kind; prints kubectl's error and returns NULL. */
+const struct kind *cli_kind(const char *name);
+
+/* The verbs, one file each. */
+int cli_apply(struct cli_opts *o);	/* cli_apply.c */
+int cli_create(struct cli_opts *o);	/* cli_apply.c */
+int cli_get(struct cli_opts *o);	/* cli_get.c */
+int cli_describe(struct cli_opts *o);	/* cli_describe.c */
+int cli_delete(struct cli_opts *o);	/* cli_delete.c */
+int cli_wait(struct cli_opts *o);	/* cli_wait.c */
+int cli_version(struct cli_opts *o);	/* cli_get.c */
+
+/* cli_wait.c */
+/* Polls until KIND/NAME is gone (404 or another uid); 0, or -ETIMEDOUT. */
+int cli_wait_gone(const struct kind *k, const char *ns, const char *name,
+    const char *uid, int64_t deadline_mono_ms);
+
+#endif

@@ -1,0 +1,326 @@
+/* cli_apply.c — `v6 apply` and `v6 create`: load and validate every
+ * manifest, plan each object against the server (create, patch or
+ * unchanged), have the server check every planned write with a dry run,
+ * and only then write, so that a bad document means nothing is applied. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum action { ACT_CREATE, ACT_PATCH, ACT_UNCHANGED };
+
+static const char *const action_done[] = { "created", "configured", "unchanged" };
+static const char *const action_when[] = { "creating", "patching", "checking" };
+
+struct plan {
+	const struct cli_item *it;
+	enum action act;
+	json_t *body;		/* what is sent */
+	bool ns_pending;	/* its namespace is created by this run */
+};
+
+enum dry { DRY_NONE, DRY_CLIENT, DRY_SERVER };
+
+static int
+parse_dry(const struct cli_opts *o, enum dry *out)
+{
+	static const char *const names[] = { "none", "client", "server" };
+	*out = DRY_NONE;
+	if (o->dry_run == NULL)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(o->dry_run, names[i]) == 0) {
+			*out = (enum dry)i;
+			return 0;
+		}
+	cli_err("Invalid dry-run value (%s). Must be \"none\", \"server\", or \"client\".",
+	    o->dry_run);
+	return -EINVAL;
+}
+
+static int
+check_output(const struct cli_opts *o)
+{
+	if (o->output && strcmp(o->output, "name") != 0) {
+		cli_err("unable to match a printer suitable for the output format \"%s\", "
+		    "allowed formats are: name", o->output);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool
+is_namespace(const struct cli_item *it)
+{
+	return strcmp(it->k->kind, "Namespace") == 0 && it->k->group[0] == '\0';
+}
+
+/* Namespaces first, then everything else in file order. */
+static void
+order_items(struct cli_items *items)
+{
+	struct cli_item *v = xmalloc(items->n * sizeof *v);
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < items->n; i++)
+			if (is_namespace(&items->v[i]) == (pass == 0))
+				v[n++] = items->v[i];
+	free(items->v);
+	items->v = v;
+}
+
+static char *
+item_path(const struct cli_item *it, bool named, const char *query)
+{
+	return cli_path(it->k, obj_namespace(it->obj), named ? obj_name(it->obj) : NULL, query);
+}
+
+/* Prints a server error; for Invalid, every cause with the file position
+ * of its field. */
+static void
+print_server_error(const struct cli_resp *r, const struct cli_item *it, const char *when)
+{
+	char *msg = it->file ? xasprintf("error when %s \"%s\"", when, it->file) : NULL;
+	json_t *causes = json_object_get(json_object_get(r->body, "details"), "causes");
+	if (strcmp(cli_resp_reason(r), "Invalid") != 0 || json_array_size(causes) == 0) {
+		cli_print_error(r, msg);
+		free(msg);
+		return;
+	}
+	fprintf(stderr, "Error from server (Invalid): %s%s%s\n", msg ? msg : "", msg ? ": " : "",
+	    json_string_value(json_object_get(r->body, "message")));
+	size_t i;
+	json_t *c;
+	json_array_foreach(causes, i, c) {
+		const char *f = json_string_value(json_object_get(c, "field"));
+		const char *m = json_string_value(json_object_get(c, "message"));
+		struct field_err fe = { (char *)(f ? f : ""), (char *)"", (char *)(m ? m : ""),
+		    0, 0 };
+		obj_pos_lookup(it->pos, fe.field, &fe.line, &fe.col);
+		char *s = field_err_format(&fe, it->file);
+		fprintf(stderr, "%s\n", s);
+		free(s);
+	}
+	free(msg);
+}
+
+static json_t *
+last_applied(const json_t *live)
+{
+	json_t *ann = obj_get_path(live, "metadata.annotations");
+	const char *s = json_string_value(json_object_get(ann, CLI_LAST_APPLIED));
+	return s ? json_loads(s, 0, NULL) : NULL;
+}
+
+/* GETs the object and decides what apply does with it. */
+static int
+plan_apply(const struct cli_item *it, struct plan *p)
+{
+	struct cli_resp r;
+	char *path = item_path(it, true, NULL);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return rc;
+	json_t *cfg = cli_apply_config(it->obj);
+	json_t *send = cli_apply_annotate(cfg);
+	p->it = it;
+	if (r.status == 404) {
+		p->act = ACT_CREATE;
+		p->body = json_incref(send);
+	} else if (r.status == 200) {
+		json_t *last = last_applied(r.body);
+		p->act = last && json_equal(last, cfg) ? ACT_UNCHANGED : ACT_PATCH;
+		p->body = p->act == ACT_PATCH ? cli_apply_patch(last, send) : NULL;
+		json_decref(last);
+	} else {
+		print_server_error(&r, it, "retrieving current configuration of");
+		rc = -EIO;
+	}
+	json_decref(send);
+	json_decref(cfg);
+	cli_resp_free(&r);
+	return rc;
+}
+
+/* Sends the planned write (with ?dryRun=All when dry). */
+static int
+plan_send(const struct plan *p, bool dry)
+{
+	struct cli_resp r;
+	if (p->act == ACT_UNCHANGED)
+		return 0;
+	char *path = item_path(p->it, p->act == ACT_PATCH, dry ? "dryRun=All" : NULL);
+	int rc = p->act == ACT_CREATE ? cli_http("POST", path, NULL, p->body, &r)
+	    : cli_http("PATCH", path, "application/merge-patch+json", p->body, &r);
+	free(path);
+	if (rc < 0)
+		return rc;
+	if (r.status >= 300) {
+		print_server_error(&r, p->it, action_when[p->act]);
+		rc = -EIO;
+	}
+	cli_resp_free(&r);
+	return rc;
+}
+
+static void
+print_result(const struct cli_opts *o, const struct plan *p, enum dry dry)
+{
+	char ref[512];
+	cli_obj_ref(p->it->k, obj_name(p->it->obj), ref, sizeof ref);
+	if (o->output)
+		printf("%s\n", ref);
+	else
+		printf("%s %s%s\n", ref, action_done[p->act], dry == DRY_CLIENT ? " (dry run)"
+		    : dry == DRY_SERVER ? " (server dry run)" : "");
+}
+
+/* A namespaced object whose namespace a Namespace of this run creates
+ * cannot be checked by the server before that namespace exists. */
+static void
+mark_pending(struct plan *plans, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!is_namespace(plans[i].it) || plans[i].act != ACT_CREATE)
+			continue;
+		const char *ns = obj_name(plans[i].it->obj);
+		for (size_t j = 0; j < n; j++)
+			if (plans[j].it->k->namespaced &&
+			    strcmp(obj_namespace(plans[j].it->obj), ns) == 0)
+				plans[j].ns_pending = true;
+	}
+}
+
+static int
+server_check(struct plan *plans, size_t n)
+{
+	int rc = 0;
+	mark_pending(plans, n);
+	for (size_t i = 0; i < n; i++) {
+		if (plans[i].ns_pending)
+			continue;
+		int r = plan_send(&plans[i], true);
+		if (r == -EIO && rc == 0)
+			rc = r;
+		if (r < 0 && r != -EIO)
+			return r;
+	}
+	return rc;
+}
+
+static int
+run_plans(const struct cli_opts *o, struct plan *plans, size_t n, enum dry dry)
+{
+	int rc = 0;
+	if (dry != DRY_CLIENT && server_check(plans, n) < 0) {
+		fputs("error: nothing was applied: the server rejected the objects above\n",
+		    stderr);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (dry == DRY_NONE && plan_send(&plans[i], false) < 0) {
+			rc = 1;
+			continue;
+		}
+		print_result(o, &plans[i], dry);
+	}
+	return rc;
+}
+
+static int
+apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
+{
+	enum dry dry;
+	if (parse_dry(o, &dry) < 0 || check_output(o) < 0)
+		return 1;
+	order_items(items);
+	struct plan *plans = xcalloc(items->n, sizeof *plans);
+	int rc = 0;
+	for (size_t i = 0; i < items->n && rc == 0; i++) {
+		if (!create_only) {
+			rc = plan_apply(&items->v[i], &plans[i]);
+			continue;
+		}
+		plans[i] = (struct plan){ &items->v[i], ACT_CREATE, json_incref(items->v[i].obj),
+		    false };
+	}
+	rc = rc < 0 ? 1 : run_plans(o, plans, items->n, dry);
+	for (size_t i = 0; i < items->n; i++)
+		json_decref(plans[i].body);
+	free(plans);
+	return rc;
+}
+
+static int
+need_files(const struct cli_opts *o)
+{
+	if (o->nfiles)
+		return 0;
+	cli_err("must specify -f FILE");
+	fprintf(stderr, "See 'v6 %s --help' for usage.\n", o->verb);
+	return 1;
+}
+
+int
+cli_apply(struct cli_opts *o)
+{
+	struct cli_items items;
+	if (need_files(o))
+		return 1;
+	if (o->nargs) {
+		cli_err("unexpected args: %s", o->args[0]);
+		return 1;
+	}
+	if (cli_items_load(o, true, &items) < 0)
+		return 1;
+	int rc = apply_items(o, &items, false);
+	cli_items_free(&items);
+	return rc;
+}
+
+static int
+create_namespace(const struct cli_opts *o)
+{
+	enum dry dry;
+	if (o->nargs != 2) {
+		cli_err("exactly one NAME is required, got %zu", o->nargs - 1);
+		return 1;
+	}
+	if (parse_dry(o, &dry) < 0 || check_output(o) < 0)
+		return 1;
+	const struct kind *k = kind_find_gvk("v1", "Namespace");
+	json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+	    "metadata", "name", o->args[1]);
+	struct cli_item it = { ns, k, NULL, NULL, 0 };
+	struct plan p = { &it, ACT_CREATE, ns, false };
+	int rc = 0;
+	if (dry != DRY_CLIENT && plan_send(&p, dry == DRY_SERVER) < 0)
+		rc = 1;
+	else
+		print_result(o, &p, dry);
+	json_decref(ns);
+	return rc;
+}
+
+int
+cli_create(struct cli_opts *o)
+{
+	struct cli_items items;
+	if (o->nargs > 0) {
+		if (strcmp(o->args[0], "namespace") == 0 || strcmp(o->args[0], "ns") == 0)
+			return create_namespace(o);
+		cli_err("unknown command \"%s\" for \"v6 create\"", o->args[0]);
+		fputs("See 'v6 create --help' for usage.\n", stderr);
+		return 1;
+	}
+	if (need_files(o))
+		return 1;
+	if (cli_items_load(o, true, &items) < 0)
+		return 1;
+	int rc = apply_items(o, &items, true);
+	cli_items_free(&items);
+	return rc;
+}

@@ -1,0 +1,528 @@
+/* cli_describe.c — `v6 describe`: kubectl-like human descriptions. A small
+ * writer aligns "Key:  value" runs; a table of kinds picks the sections
+ * (Deployment, Pod, Service, generic fallback), and every description ends
+ * with the object's Events. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the aligned writer ---------------------------------------------- */
+
+struct row {
+	int ind;
+	char *key;	/* NULL: a raw line in val */
+	char *val;
+};
+
+struct dw {
+	struct row *rows;
+	size_t n;
+	int64_t now;
+	struct buf out;
+};
+
+static void
+dw_push(struct dw *w, int ind, const char *key, char *val)
+{
+	w->rows = xrealloc(w->rows, (w->n + 1) * sizeof *w->rows);
+	w->rows[w->n++] = (struct row){ ind, key ? xstrdup(key) : NULL, val };
+}
+
+static void
+kv(struct dw *w, int ind, const char *key, const char *fmt, ...) V6_PRINTF(4, 5);
+
+static void
+kv(struct dw *w, int ind, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	dw_push(w, ind, key, xvasprintf(fmt, ap));
+	va_end(ap);
+}
+
+static void
+line(struct dw *w, int ind, const char *fmt, ...) V6_PRINTF(3, 4);
+
+static void
+line(struct dw *w, int ind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	dw_push(w, ind, NULL, xvasprintf(fmt, ap));
+	va_end(ap);
+}
+
+/* Aligns consecutive key rows of the same indentation; a value with
+ * newlines continues under its value column. */
+static char *
+dw_render(struct dw *w)
+{
+	for (size_t i = 0; i < w->n; ) {
+		size_t j = i, width = 0;
+		while (j < w->n && w->rows[j].key && w->rows[j].ind == w->rows[i].ind) {
+			size_t l = strlen(w->rows[j].key) + 1;
+			width = l > width ? l : width;
+			j++;
+		}
+		if (j == i) {
+			buf_printf(&w->out, "%*s%s\n", w->rows[i].ind, "", w->rows[i].val);
+			i++;
+			continue;
+		}
+		for (; i < j; i++) {
+			struct row *r = &w->rows[i];
+			int col = r->ind + (int)width + 2;
+			buf_printf(&w->out, "%*s%s:%*s", r->ind, "", r->key,
+			    (int)(width - strlen(r->key) - 1 + 2), "");
+			for (const char *p = r->val; *p; p++) {
+				buf_putc(&w->out, *p);
+				if (*p == '\n')
+					buf_printf(&w->out, "%*s", col, "");
+			}
+			buf_putc(&w->out, '\n');
+		}
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->rows[i].key);
+		free(w->rows[i].val);
+	}
+	free(w->rows);
+	w->rows = NULL;
+	w->n = 0;
+	return buf_steal(&w->out);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static const char *
+str(const json_t *obj, const char *path)
+{
+	const char *s = json_string_value(obj_get_path(obj, path));
+	return s ? s : "";
+}
+
+static long long
+num(const json_t *obj, const char *path)
+{
+	return json_integer_value(obj_get_path(obj, path));
+}
+
+static const char *
+or_none(const char *s)
+{
+	return s && *s ? s : "<none>";
+}
+
+/* "k=v\nk2=v2" (or "<none>"); sep "=" for labels, ": " for annotations. */
+static char *
+map_lines(const json_t *map, const char *sep, const char *skip)
+{
+	struct buf b = BUF_INIT;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)map, k, v) {
+		if (skip && strcmp(k, skip) == 0)
+			continue;
+		buf_printf(&b, "%s%s%s%s", b.len ? "\n" : "", k, sep,
+		    json_is_string(v) ? json_string_value(v) : "");
+	}
+	if (b.len == 0)
+		buf_puts(&b, "<none>");
+	return buf_steal(&b);
+}
+
+static void
+kv_map(struct dw *w, int ind, const char *key, const json_t *map, const char *sep)
+{
+	dw_push(w, ind, key, map_lines(map, sep, CLI_LAST_APPLIED));
+}
+
+static void
+kv_selector(struct dw *w, int ind, const char *key, const json_t *map)
+{
+	char *s = map_lines(map, "=", NULL);
+	for (char *p = s; *p; p++)
+		if (*p == '\n')
+			*p = ',';
+	dw_push(w, ind, key, s);
+}
+
+static void
+kv_time(struct dw *w, const char *key, const char *ts)
+{
+	time_t t;
+	char out[64];
+	struct tm tm;
+	if (ts == NULL || time_parse_rfc3339(ts, &t) < 0) {
+		kv(w, 0, key, "<unknown>");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(out, sizeof out, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	kv(w, 0, key, "%s", out);
+}
+
+static void
+describe_meta(struct dw *w, const struct kind *k, const json_t *obj)
+{
+	kv(w, 0, "Name", "%s", obj_name(obj));
+	if (k->namespaced)
+		kv(w, 0, "Namespace", "%s", obj_namespace(obj));
+	kv_time(w, "CreationTimestamp", json_string_value(obj_get_path(obj,
+	    "metadata.creationTimestamp")));
+	kv_map(w, 0, "Labels", obj_labels(obj), "=");
+	kv_map(w, 0, "Annotations", obj_get_path(obj, "metadata.annotations"), ": ");
+}
+
+static void
+conditions(struct dw *w, const json_t *conds, bool with_reason)
+{
+	if (json_array_size(conds) == 0)
+		return;
+	line(w, 0, "Conditions:");
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *c;
+	buf_printf(&b, "  %-16s %-8s %s\n  %-16s %-8s %s\n", "Type", "Status",
+	    with_reason ? "Reason" : "", "----", "------", with_reason ? "------" : "");
+	json_array_foreach(conds, i, c)
+		buf_printf(&b, "  %-16s %-8s %s\n", str(c, "type"), str(c, "status"),
+		    with_reason ? str(c, "reason") : "");
+	/* raw lines, trailing blanks trimmed */
+	char *s = buf_steal(&b);
+	for (char *p = strtok(s, "\n"); p; p = strtok(NULL, "\n")) {
+		size_t n = strlen(p);
+		while (n && p[n - 1] == ' ')
+			p[--n] = '\0';
+		line(w, 0, "%s", p);
+	}
+	free(s);
+}
+
+static void
+container_ports(struct dw *w, int ind, const json_t *ct)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(ct, "ports"), i, p) {
+		const char *proto = str(p, "protocol");
+		buf_printf(&b, "%s%lld/%s", i ? ", " : "", num(p, "containerPort"),
+		    *proto ? proto : "TCP");
+	}
+	kv(w, ind, "Port", "%s", or_none(b.data));
+	buf_free(&b);
+}
+
+static void
+container_env(struct dw *w, int ind, const json_t *ct)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(ct, "env"), i, e) {
+		if (json_object_get(e, "valueFrom"))
+			buf_printf(&b, "%s%s:  <set from a source>", i ? "\n" : "", str(e, "name"));
+		else
+			buf_printf(&b, "%s%s:  %s", i ? "\n" : "", str(e, "name"), str(e, "value"));
+	}
+	if (b.len)
+		dw_push(w, ind, "Environment", buf_steal(&b));
+	else
+		kv(w, ind, "Environment", "<none>");
+	buf_free(&b);
+}
+
+static void
+container_args(struct dw *w, int ind, const char *key, const json_t *list)
+{
+	if (json_array_size(list) == 0)
+		return;
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *a;
+	json_array_foreach(list, i, a)
+		buf_printf(&b, "%s%s", i ? "\n" : "", json_string_value(a) ? json_string_value(a)
+		    : "");
+	dw_push(w, ind, key, buf_steal(&b));
+}
+
+static const json_t *
+container_status(const json_t *pod, const char *name)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(obj_get_path(pod, "status.containerStatuses"), i, s)
+		if (strcmp(str(s, "name"), name) == 0)
+			return s;
+	return NULL;
+}
+
+static void
+container_state(struct dw *w, int ind, const json_t *st)
+{
+	json_t *state = json_object_get(st, "state");
+	if (json_object_get(state, "running"))
+		kv(w, ind, "State", "Running");
+	else if (json_object_get(state, "waiting"))
+		kv(w, ind, "State", "Waiting (%s)", or_none(str(state, "waiting.reason")));
+	else if (json_object_get(state, "terminated"))
+		kv(w, ind, "State", "Terminated (%s, exit code %lld)",
+		    or_none(str(state, "terminated.reason")), num(state, "terminated.exitCode"));
+	else
+		kv(w, ind, "State", "Waiting");
+	kv(w, ind, "Ready", "%s", json_is_true(json_object_get(st, "ready")) ? "True" : "False");
+	kv(w, ind, "Restart Count", "%lld", num(st, "restartCount"));
+}
+
+static void
+containers(struct dw *w, int ind, const json_t *podspec, const json_t *pod)
+{
+	json_t *cs = json_object_get(podspec, "containers");
+	size_t i;
+	json_t *ct;
+	line(w, ind, "Containers:");
+	int name_ind = ind ? ind + 1 : 2, in = ind ? ind + 2 : 4;	/* as kubectl */
+	json_array_foreach(cs, i, ct) {
+		line(w, name_ind, "%s:", str(ct, "name"));
+		kv(w, in, "Image", "%s", str(ct, "image"));
+		container_ports(w, in, ct);
+		container_args(w, in, "Command", json_object_get(ct, "command"));
+		container_args(w, in, "Args", json_object_get(ct, "args"));
+		if (pod)
+			container_state(w, in, container_status(pod, str(ct, "name")));
+		container_env(w, in, ct);
+	}
+}
+
+/* ---- kinds ------------------------------------------------------------ */
+
+static void
+int_or_percent(const json_t *v, char *out, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(out, len, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(out, len, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(out, len, "25%%");
+}
+
+static void
+describe_deployment(struct dw *w, struct cli_opts *o, const json_t *d)
+{
+	(void)o;
+	json_t *rep = obj_get_path(d, "spec.replicas");
+	kv_selector(w, 0, "Selector", obj_get_path(d, "spec.selector.matchLabels"));
+	kv(w, 0, "Replicas", "%lld desired | %lld updated | %lld total | %lld available | "
+	    "%lld unavailable", rep ? json_integer_value(rep) : 1,
+	    num(d, "status.updatedReplicas"), num(d, "status.replicas"),
+	    num(d, "status.availableReplicas"), num(d, "status.unavailableReplicas"));
+	const char *type = str(d, "spec.strategy.type");
+	kv(w, 0, "StrategyType", "%s", *type ? type : "RollingUpdate");
+	kv(w, 0, "MinReadySeconds", "%lld", num(d, "spec.minReadySeconds"));
+	if (!*type || strcmp(type, "RollingUpdate") == 0) {
+		json_t *ru = obj_get_path(d, "spec.strategy.rollingUpdate");
+		char mu[32], ms[32];
+		int_or_percent(json_object_get(ru, "maxUnavailable"), mu, sizeof mu);
+		int_or_percent(json_object_get(ru, "maxSurge"), ms, sizeof ms);
+		kv(w, 0, "RollingUpdateStrategy", "%s max unavailable, %s max surge", mu, ms);
+	}
+	line(w, 0, "Pod Template:");
+	kv_map(w, 2, "Labels", obj_get_path(d, "spec.template.metadata.labels"), "=");
+	containers(w, 2, obj_get_path(d, "spec.template.spec"), NULL);
+	conditions(w, obj_get_path(d, "status.conditions"), true);
+}
+
+static void
+describe_pod(struct dw *w, struct cli_opts *o, const json_t *p)
+{
+	(void)o;
+	kv(w, 0, "Node", "%s", or_none(str(p, "spec.nodeName")));
+	kv(w, 0, "Status", "%s", or_none(str(p, "status.phase")));
+	kv(w, 0, "IP", "%s", or_none(str(p, "status.podIP")));
+	size_t i;
+	json_t *ref;
+	json_array_foreach(obj_get_path(p, "metadata.ownerReferences"), i, ref)
+		if (json_is_true(json_object_get(ref, "controller")))
+			kv(w, 0, "Controlled By", "%s/%s", str(ref, "kind"), str(ref, "name"));
+	containers(w, 0, json_object_get(p, "spec"), p);
+	conditions(w, obj_get_path(p, "status.conditions"), false);
+}
+
+static char *
+endpoints_of(const char *ns, const char *name)
+{
+	const struct kind *k = kind_find_gvk("v1", "Endpoints");
+	struct cli_resp r;
+	struct buf b = BUF_INIT;
+	if (k == NULL)
+		return xstrdup("<none>");
+	char *path = cli_path(k, ns, name, NULL);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return xstrdup("<none>");
+	size_t i, j, l;
+	json_t *sub, *a, *p;
+	json_array_foreach(json_object_get(r.body, "subsets"), i, sub)
+		json_array_foreach(json_object_get(sub, "addresses"), j, a)
+			json_array_foreach(json_object_get(sub, "ports"), l, p)
+				buf_printf(&b, "%s%s:%lld", b.len ? "," : "", str(a, "ip"),
+				    num(p, "port"));
+	cli_resp_free(&r);
+	if (b.len == 0)
+		buf_puts(&b, "<none>");
+	return buf_steal(&b);
+}
+
+static void
+describe_service(struct dw *w, struct cli_opts *o, const json_t *s)
+{
+	(void)o;
+	const char *type = str(s, "spec.type");
+	kv_selector(w, 0, "Selector", obj_get_path(s, "spec.selector"));
+	kv(w, 0, "Type", "%s", *type ? type : "ClusterIP");
+	kv(w, 0, "IP", "%s", or_none(str(s, "spec.clusterIP")));
+	size_t i;
+	json_t *p;
+	json_array_foreach(obj_get_path(s, "spec.ports"), i, p) {
+		const char *proto = str(p, "protocol");
+		json_t *tp = json_object_get(p, "targetPort");
+		kv(w, 0, "Port", "%s  %lld/%s", or_none(str(p, "name")), num(p, "port"),
+		    *proto ? proto : "TCP");
+		if (json_is_string(tp))
+			kv(w, 0, "TargetPort", "%s/%s", json_string_value(tp), *proto ? proto : "TCP");
+		else
+			kv(w, 0, "TargetPort", "%lld/%s", tp ? (long long)json_integer_value(tp)
+			    : num(p, "port"), *proto ? proto : "TCP");
+	}
+	dw_push(w, 0, "Endpoints", endpoints_of(obj_namespace(s), obj_name(s)));
+}
+
+static void
+describe_generic(struct dw *w, struct cli_opts *o, const json_t *obj)
+{
+	(void)o;
+	static const char *const parts[] = { "spec", "data", "status" };
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		json_t *v = json_object_get(obj, parts[i]);
+		if (v == NULL)
+			continue;
+		char *y = cli_yaml_dump(v);
+		line(w, 0, "%c%s:", parts[i][0] - 32, parts[i] + 1);
+		for (char *p = strtok(y, "\n"); p; p = strtok(NULL, "\n"))
+			line(w, 2, "%s", p);
+		free(y);
+	}
+}
+
+static const struct {
+	const char *kind;
+	void (*fn)(struct dw *w, struct cli_opts *o, const json_t *obj);
+} describers[] = {
+	{ "Deployment", describe_deployment },
+	{ "Pod", describe_pod },
+	{ "Service", describe_service },
+};
+
+/* ---- events ----------------------------------------------------------- */
+
+static void
+events(struct dw *w, const struct kind *k, const json_t *obj)
+{
+	const struct kind *ek = kind_find_gvk("v1", "Event");
+	struct cli_resp r = { 0 };
+	struct buf q = BUF_INIT;
+	char *fs = xasprintf("involvedObject.name=%s,involvedObject.kind=%s", obj_name(obj),
+	    k->kind);
+	cli_query_add(&q, "fieldSelector", fs);
+	char *path = ek ? cli_path(ek, k->namespaced ? obj_namespace(obj) : NULL, NULL, q.data)
+	    : NULL;
+	json_t *items = NULL;
+	if (path && cli_http("GET", path, NULL, NULL, &r) == 0 && r.status == 200)
+		items = json_object_get(r.body, "items");
+	free(path);
+	free(fs);
+	buf_free(&q);
+	if (json_array_size(items) == 0) {
+		kv(w, 0, "Events", "<none>");
+		cli_resp_free(&r);
+		return;
+	}
+	line(w, 0, "Events:");
+	size_t i;
+	json_t *e;
+	line(w, 2, "%-8s %-20s %-8s %-24s %s", "Type", "Reason", "Age", "From", "Message");
+	line(w, 2, "%-8s %-20s %-8s %-24s %s", "----", "------", "----", "----", "-------");
+	json_array_foreach(items, i, e) {
+		char age[16];
+		const char *ts = json_string_value(json_object_get(e, "lastTimestamp"));
+		cli_age(ts ? ts : str(e, "metadata.creationTimestamp"), w->now, age);
+		const char *from = str(e, "source.component");
+		line(w, 2, "%-8s %-20s %-8s %-24s %s", str(e, "type"), str(e, "reason"), age,
+		    *from ? from : str(e, "reportingComponent"), str(e, "message"));
+	}
+	cli_resp_free(&r);
+}
+
+static int
+describe_one(struct cli_opts *o, const struct kind *k, const char *name)
+{
+	struct cli_resp r;
+	char *path = cli_path(k, cli_ns(o), name, NULL);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return 1;
+	if (r.status != 200) {
+		cli_print_error(&r, NULL);
+		cli_resp_free(&r);
+		return 1;
+	}
+	struct dw w = { .now = time_now_ms() };
+	describe_meta(&w, k, r.body);
+	void (*fn)(struct dw *, struct cli_opts *, const json_t *) = describe_generic;
+	for (size_t i = 0; i < ARRAY_SIZE(describers); i++)
+		if (strcmp(describers[i].kind, k->kind) == 0)
+			fn = describers[i].fn;
+	fn(&w, o, r.body);
+	events(&w, k, r.body);
+	char *s = dw_render(&w);
+	fputs(s, stdout);
+	free(s);
+	cli_resp_free(&r);
+	return 0;
+}
+
+int
+cli_describe(struct cli_opts *o)
+{
+	int rc = 0;
+	size_t shown = 0;
+	if (o->nargs == 0)
+		return cli_err("you must specify the type of resource to describe, e.g. "
+		    "'v6 describe deployment web'");
+	bool slash = strchr(o->args[0], '/') != NULL;
+	if (!slash && o->nargs < 2)
+		return cli_err("you must specify the name of the %s to describe", o->args[0]);
+	for (size_t i = slash ? 0 : 1; i < o->nargs; i++) {
+		const char *arg = o->args[i], *name = arg;
+		char *kname = NULL;
+		const char *s = strchr(arg, '/');
+		if (s) {
+			kname = xstrndup(arg, (size_t)(s - arg));
+			name = s + 1;
+		}
+		const struct kind *k = cli_kind(kname ? kname : o->args[0]);
+		free(kname);
+		if (k == NULL)
+			return 1;
+		if (shown++)
+			fputc('\n', stdout);
+		rc |= describe_one(o, k, name);
+	}
+	return rc;
+}
