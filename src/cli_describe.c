@@ -458,7 +458,7 @@ events(struct dw *w, const struct kind *k, const json_t *obj)
 	line(w, 2, "%-8s %-20s %-8s %-24s %s", "Type", "Reason", "Age", "From", "Message");
 	line(w, 2, "%-8s %-20s %-8s %-24s %s", "----", "------", "----", "----", "-------");
 	json_array_foreach(items, i, e) {
-		char age[16];
+		char age[32];
 		const char *ts = json_string_value(json_object_get(e, "lastTimestamp"));
 		cli_age(ts ? ts : str(e, "metadata.creationTimestamp"), w->now, age);
 		const char *from = str(e, "source.component");

@@ -73,7 +73,7 @@ put_or_none(struct buf *b, const char *s)
 static void
 cell_age(const struct cell_ctx *c)
 {
-	char age[16];
+	char age[32];
 	const char *ts = json_string_value(obj_get_path(c->obj, "metadata.creationTimestamp"));
 	cli_age(ts, c->now, age);
 	buf_puts(c->out, age);
@@ -324,7 +324,7 @@ cell_secret_type(const struct cell_ctx *c)
 static void
 cell_event_seen(const struct cell_ctx *c)
 {
-	char age[16];
+	char age[32];
 	const char *ts = json_string_value(json_object_get(c->obj, "lastTimestamp"));
 	if (ts == NULL)
 		ts = json_string_value(json_object_get(c->obj, "eventTime"));

@@ -354,8 +354,8 @@ process_namespace(struct ctrl_gc *gc, const json_t *node)
 	struct api_error err = { 0 };
 	json_t *obj = NULL;
 	if (api_get(gc->api, k, "", ns, &obj, &err) == 0) {
-		json_t *spec = json_object_get(obj, "spec");
-		json_object_del(spec, "finalizers");
+		/* Empty, not absent: defaulting would put "kubernetes" back. */
+		json_object_set_new(json_object_get(obj, "spec"), "finalizers", json_array());
 		if (api_update(gc->api, k, "", obj, false, 0, NULL, &err) < 0)
 			rc = -EAGAIN;
 		else

@@ -252,21 +252,21 @@ duration_format_age(int64_t ms, char *out)
 {
 	long long s = ms < 0 ? 0 : ms / 1000, m = s / 60, h = s / 3600, d = s / 86400;
 	if (s < 120)
-		snprintf(out, 16, "%llds", s);
+		snprintf(out, 32, "%llds", s);
 	else if (m < 10 && s % 60)
-		snprintf(out, 16, "%lldm%llds", m, s % 60);
+		snprintf(out, 32, "%lldm%llds", m, s % 60);
 	else if (h < 3)
-		snprintf(out, 16, "%lldm", m);
+		snprintf(out, 32, "%lldm", m);
 	else if (h < 8 && m % 60)
-		snprintf(out, 16, "%lldh%lldm", h, m % 60);
+		snprintf(out, 32, "%lldh%lldm", h, m % 60);
 	else if (h < 48)
-		snprintf(out, 16, "%lldh", h);
+		snprintf(out, 32, "%lldh", h);
 	else if (h < 192 && h % 24)
-		snprintf(out, 16, "%lldd%lldh", d, h % 24);
+		snprintf(out, 32, "%lldd%lldh", d, h % 24);
 	else if (d < 730)
-		snprintf(out, 16, "%lldd", d);
+		snprintf(out, 32, "%lldd", d);
 	else
-		snprintf(out, 16, "%lldy%lldd", d / 365, d % 365);
+		snprintf(out, 32, "%lldy%lldd", d / 365, d % 365);
 }
 
 int

@@ -58,7 +58,7 @@ int time_parse_rfc3339(const char *s, time_t *out);
 /* "1h2m3s", "500ms", "30s", "2m" -> milliseconds; plain number = seconds.
  * Returns 0 or -EINVAL. */
 int duration_parse(const char *s, int64_t *ms);
-/* Kubernetes-style age: "5s", "3m12s", "4h", "12d". out >= 16 bytes. */
+/* Kubernetes-style age: "5s", "3m12s", "4h", "12d". out >= 32 bytes. */
 void duration_format_age(int64_t ms, char *out);
 
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is

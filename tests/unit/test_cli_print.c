@@ -106,13 +106,19 @@ static void
 test_age(void **state)
 {
 	(void)state;
-	char out[16];
+	char out[32];
 	cli_age("2025-12-31T23:59:55Z", T0, out);
 	assert_string_equal(out, "5s");
 	cli_age("2025-12-31T23:56:48Z", T0, out);
 	assert_string_equal(out, "3m12s");
 	cli_age("2025-12-29T00:00:00Z", T0, out);
 	assert_string_equal(out, "3d");
+	cli_age("2025-12-31T23:58:00Z", T0, out);
+	assert_string_equal(out, "2m");		/* kubectl drops a zero second part */
+	cli_age("2025-12-31T21:00:00Z", T0, out);
+	assert_string_equal(out, "3h");
+	cli_age("2025-12-31T19:30:00Z", T0, out);
+	assert_string_equal(out, "4h30m");
 	cli_age(NULL, T0, out);
 	assert_string_equal(out, "<unknown>");
 	cli_age("yesterday", T0, out);
