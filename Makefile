@@ -49,10 +49,14 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/v6
 	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+# The suite runs twice: as shipped, then under AddressSanitizer and UBSan.
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) SANITIZE=address,undefined all
+	$(MAKE) SANITIZE=address,undefined unit
+	$(MAKE) SANITIZE=address,undefined e2e
 
 demo: deps
 	$(MAKE) all

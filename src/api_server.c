@@ -817,6 +817,69 @@ handle_delete(struct api *api, struct http_req *req, const struct route *r)
 	api_error_clear(&err);
 }
 
+struct collect_ctx {
+	json_t *items;
+	struct selector *ls;
+	struct field_selector *fs;
+};
+
+static int
+collect_one(void *arg, const char *json, size_t len)
+{
+	struct collect_ctx *c = arg;
+	json_t *o = json_loadb(json, len, 0, NULL);
+	if (o && (!c->ls || selector_matches(c->ls, obj_labels(o))) &&
+	    (!c->fs || field_selector_matches(c->fs, o)))
+		json_array_append(c->items, o);
+	json_decref(o);
+	return 0;
+}
+
+/* DELETE on a collection: every object matching the selectors, each through
+ * api_delete (so finalizers and propagation apply); answers the list of
+ * what was deleted, as Kubernetes does. */
+static void
+handle_delete_collection(struct api *api, struct http_req *req, const struct route *r)
+{
+	char key[128];
+	struct collect_ctx c = { .items = json_array() };
+	if (parse_selectors(api, req, r->k, &c.ls, &c.fs) < 0) {
+		json_decref(c.items);
+		return;
+	}
+	char *qp = http_query_get(req->query, "propagationPolicy");
+	enum api_propagation prop;
+	if (parse_propagation(qp, &prop) < 0) {
+		reply_status(api, req, 400, "propagationPolicy: unsupported value \"%s\"", qp);
+		goto out;
+	}
+	store_list_each(api->st, api_res_key(r->k, key, sizeof key), r->ns, collect_one, &c,
+	    NULL);
+	json_t *done = json_array();
+	size_t i;
+	json_t *o;
+	unsigned flags = dry_run_flag(req);
+	json_array_foreach(c.items, i, o) {
+		struct api_error err = { 0 };
+		json_t *out = NULL;
+		if (api_delete(api, r->k, obj_namespace(o), obj_name(o), prop, NULL, 0, flags,
+		    &out, &err) == 0)
+			json_array_append_new(done, out);
+		api_error_clear(&err);
+	}
+	char kind[96];
+	snprintf(kind, sizeof kind, "%sList", r->k->kind);
+	json_t *list = json_pack("{s:s, s:s, s:{}, s:o}", "kind", kind, "apiVersion",
+	    r->k->api_version, "metadata", "items", done);
+	reply_obj(api, req, 200, list, true);
+	json_decref(list);
+out:
+	free(qp);
+	selector_free(c.ls);
+	field_selector_free(c.fs);
+	json_decref(c.items);
+}
+
 static void
 handle_resource(struct api *api, struct http_req *req, const struct route *r)
 {
@@ -834,6 +897,8 @@ handle_resource(struct api *api, struct http_req *req, const struct route *r)
 			handle_list(api, req, r);
 		else if (strcmp(m, "POST") == 0)
 			handle_create(api, req, r);
+		else if (strcmp(m, "DELETE") == 0)
+			handle_delete_collection(api, req, r);
 		else
 			reply_status(api, req, 405, "method %s is not allowed on a collection", m);
 		return;

@@ -2,6 +2,7 @@
 optimistic concurrency, watch with resume and 410, durability under kill -9,
 garbage collection through ownerReferences, and malformed input."""
 import json
+import os
 import socket
 import threading
 import time
@@ -379,3 +380,40 @@ def test_acknowledged_writes_survive_kill_9(server):
     assert len(set(rvs)) == len(rvs)
     _, o = server.json("POST", CMS, cm("after-restart"), expect=201)
     assert int(o["metadata"]["resourceVersion"]) > max(rvs)
+
+
+def test_delete_collection_by_label(server):
+    for i, app in enumerate(["a", "a", "b"]):
+        server.json("POST", CMS, cm("dc%d" % i, labels={"app": app}), expect=201)
+    _, lst = server.json("DELETE", CMS + "?labelSelector=app%3Da", expect=200)
+    assert sorted(i["metadata"]["name"] for i in lst["items"]) == ["dc0", "dc1"]
+    _, left = server.json("GET", CMS, expect=200)
+    assert [i["metadata"]["name"] for i in left["items"]] == ["dc2"]
+
+
+def proc_write_bytes(pid):
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    raise AssertionError("no write_bytes")
+
+
+def test_idle_server_writes_nothing(server):
+    for i in range(20):
+        server.json("POST", CMS, cm("idle%d" % i), expect=201)
+    s, f = open_watch(server, CMS + "?watch=true")  # a live watch must not write either
+    try:
+        time.sleep(0.5)
+        before = proc_write_bytes(server.proc.pid)
+        sizes = {n: os.stat(os.path.join(server.data_dir, n)).st_mtime_ns
+                 for n in os.listdir(server.data_dir) if n.startswith("v6.db")}
+        for _ in range(10):  # reads are not writes
+            server.json("GET", CMS, expect=200)
+        time.sleep(3)
+        assert proc_write_bytes(server.proc.pid) == before
+        after = {n: os.stat(os.path.join(server.data_dir, n)).st_mtime_ns
+                 for n in os.listdir(server.data_dir) if n.startswith("v6.db")}
+        assert after == sizes
+    finally:
+        s.close()
