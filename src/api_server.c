@@ -885,8 +885,10 @@ handle_resource(struct api *api, struct http_req *req, const struct route *r)
 {
 	const char *m = req->method;
 	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-	if (get || (strcmp(m, "DELETE") != 0 && store_dirty(api->st)))
-		api_flush(api);	/* reads see only committed state */
+	/* Reads see only committed state; writes join the open batch (group
+	 * commit) and are answered after its COMMIT. */
+	if (get && store_dirty(api->st))
+		api_flush(api);
 	if (!r->name) {
 		char *w = http_query_get(req->query, "watch");
 		bool watch = w && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0);
