@@ -189,9 +189,14 @@ api_flush(struct api *api)
 	if (rc < 0)
 		log_error("api", "commit failed: %s; answering staged writes with 500",
 		    strerror(-rc));
-	while (api->pend_head) {
-		struct pending *p = api->pend_head;
-		api->pend_head = p->next;
+	/* Detach the batch first: answering a request can dispatch the next
+	 * pipelined one at once (http.h), and its answer must queue afresh. */
+	struct pending *list = api->pend_head;
+	api->pend_head = NULL;
+	api->pend_tail = &api->pend_head;
+	while (list) {
+		struct pending *p = list;
+		list = p->next;
 		if (rc < 0 && p->is_write) {
 			char *msg = xasprintf("storage commit failed: %s", strerror(-rc));
 			free(p->body);
@@ -203,7 +208,6 @@ api_flush(struct api *api)
 		free(p->body);
 		free(p);
 	}
-	api->pend_tail = &api->pend_head;
 }
 
 static void

@@ -1,0 +1,1382 @@
+/* http.c — V6's one HTTP/1.1 server stack: a libuv TCP listener, one
+ * explicit state machine per connection (enum conn_state + switch, as in
+ * relayd), http-parser for the wire format, keep-alive, strict in-order
+ * pipelining, limits answered with 400/408/413/417/431/503, and chunked
+ * streaming for watches. Used by the API server, later by the proxy and
+ * the probes; http.h is the contract.
+ *
+ * Memory: each connection owns one request object (struct hreq) that is
+ * reused for every request on it: the read buffer holds the request head,
+ * which is NUL-terminated in place, so a request costs no allocation on the
+ * fast path. When the client leaves while a handler holds the request, the
+ * request (with its buffers) is handed to the handler, which frees it by
+ * finishing it. */
+#include "http.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+#define HTTP_DEF_MAX_HEADER	(64 * 1024)
+#define HTTP_DEF_MAX_BODY	(3 * 1024 * 1024)
+#define HTTP_DEF_HEADER_MS	10000
+#define HTTP_DEF_IDLE_MS	120000
+#define HTTP_DEF_MAX_CONNS	10000
+#define HTTP_LINGER_MS		1000	/* after our FIN, wait this long for the client's */
+#define HTTP_RBUF_INIT		4096
+#define HTTP_RBUF_SLACK		1024	/* grow the read buffer when less is free */
+#define HTTP_BODY_KEEP		(64 * 1024)	/* body buffer kept between requests */
+#define HTTP_BACKLOG		511
+
+enum conn_state {
+	CONN_HEADERS,		/* reading request line and headers (or idle) */
+	CONN_BODY,		/* reading the body */
+	CONN_DISPATCHED,	/* request is with the handler; not reading */
+	CONN_WRITING,		/* response queued; waiting for the kernel to take it */
+	CONN_STREAMING,		/* chunked response in progress; reading to see EOF */
+	CONN_CLOSING,		/* last response queued; then FIN, then wait for EOF */
+	CONN_CLOSED,		/* uv_close called; waiting for the close callbacks */
+};
+
+enum conn_timeout {
+	TO_NONE,
+	TO_IDLE,		/* keep-alive connection without a request */
+	TO_HEADER,		/* head not complete in time: 408 */
+	TO_BODY,		/* body stalled: 408 */
+	TO_DRAIN,		/* client does not read its response */
+	TO_LINGER,		/* client does not close after our FIN */
+};
+
+/* Where a piece of the request head sits in the read buffer; offsets, not
+ * pointers, because the buffer may move while the head is being read. */
+struct hdr_span {
+	uint32_t name, name_len;
+	uint32_t value, value_len;
+};
+
+struct hreq {
+	struct http_req pub;		/* first: http_req * <-> hreq * */
+	struct conn *conn;		/* NULL once the connection is gone */
+	bool with_handler;		/* dispatched and not finished yet */
+	bool aborted;
+	bool streaming;
+	bool keep_alive;
+	bool is_head;
+	bool http10;
+	bool head_done;
+	bool value_last;		/* last head callback was a header value */
+	bool want_continue;		/* owe the client "100 Continue" */
+	void (*abort_cb)(struct http_req *, void *);
+	void *abort_arg;
+
+	/* rbuf: [0, head_len) the current request head, then bytes not parsed
+	 * yet; [parsed, rlen) is still to be fed to the parser. */
+	char *rbuf;
+	size_t rlen, rcap, parsed, head_len;
+	uint32_t url_off, url_len;
+	struct hdr_span *spans;
+	size_t nspans, spans_cap;
+	struct http_header *hdrs;
+	size_t hdrs_cap;
+	char *body;
+	size_t body_len, body_cap;
+	struct buf target;		/* decoded path NUL raw query NUL */
+	struct buf extra;		/* lines added with http_add_header */
+	struct buf out;			/* response head being built */
+	char remote[64];
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_shutdown_t shutdown;
+	http_parser parser;
+	struct http_server *srv;
+	struct hreq *req;
+	struct conn *prev, *next;
+	enum conn_state state;
+	enum conn_timeout tkind;
+	uint64_t deadline;		/* when tkind fires */
+	uint64_t armed;			/* when the uv timer fires */
+	unsigned writes;		/* uv_write requests in flight */
+	int handles;			/* open uv handles; freed at 0 */
+	int err_status;			/* set by a parser callback to fail */
+	const char *err_msg;
+	bool reading;
+	bool in_parse;
+	bool shut;
+};
+
+struct http_server {
+	uv_tcp_t tcp;
+	struct http_config cfg;
+	struct conn *conns;
+	unsigned nconns;
+	int port;
+};
+
+struct wreq {
+	uv_write_t req;
+	struct conn *conn;
+	char data[];
+};
+
+static void conn_drop(struct conn *);
+static void conn_parse(struct conn *);
+static void conn_fail(struct conn *, int, const char *);
+static void conn_next(struct conn *);
+static void conn_shutdown(struct conn *);
+static void conn_sync_reading(struct conn *);
+static void conn_set_timeout(struct conn *, enum conn_timeout, unsigned);
+static void on_timer(uv_timer_t *);
+static void on_alloc(uv_handle_t *, size_t, uv_buf_t *);
+static void on_read(uv_stream_t *, ssize_t, const uv_buf_t *);
+
+static const char *const empty = "";
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int
+hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0, n) in place and returns the new length. strict:
+ * malformed escapes and %00 are errors (-EINVAL); otherwise they stay
+ * literal and '+' means space (query strings). */
+static long
+pct_decode(char *s, size_t n, bool strict)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+			lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+			if (hi >= 0 && lo >= 0 && (hi | lo) != 0) {
+				s[o++] = (char)(hi * 16 + lo);
+				i += 2;
+				continue;
+			}
+			if (strict)
+				return -EINVAL;
+		} else if (s[i] == '+' && !strict) {
+			s[o++] = ' ';
+			continue;
+		}
+		s[o++] = s[i];
+	}
+	return (long)o;
+}
+
+static char *
+utoa(char *end, uint64_t v, unsigned base)
+{
+	*--end = '\0';
+	do {
+		*--end = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	return end;
+}
+
+/* The Date header, formatted once a second. */
+static void
+date_header(struct buf *b)
+{
+	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char mons[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static time_t last;
+	static char line[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		gmtime_r(&now, &tm);
+		snprintf(line, sizeof(line), "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+		    days[tm.tm_wday % 7], tm.tm_mday, mons[tm.tm_mon % 12], tm.tm_year + 1900,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last = now;
+	}
+	buf_puts(b, line);
+}
+
+static bool
+status_has_body(int status)
+{
+	return status >= 200 && status != 204 && status != 304;
+}
+
+static const char *
+status_text(int status)
+{
+	const char *s = http_status_str((enum http_status)status);
+
+	return s[0] == '<' ? "Unknown" : s;
+}
+
+/* ---- request object ---------------------------------------------------- */
+
+static struct hreq *
+req_new(void)
+{
+	struct hreq *r = xcalloc(1, sizeof(*r));
+
+	r->rcap = HTTP_RBUF_INIT;
+	r->rbuf = xmalloc(r->rcap);
+	return r;
+}
+
+static void
+req_free(struct hreq *r)
+{
+	free(r->rbuf);
+	free(r->spans);
+	free(r->hdrs);
+	free(r->body);
+	buf_free(&r->target);
+	buf_free(&r->extra);
+	buf_free(&r->out);
+	free(r);
+}
+
+/* Forgets the finished request and moves the bytes already read for the
+ * next one to the front of the read buffer. */
+static void
+req_reset(struct hreq *r)
+{
+	memmove(r->rbuf, r->rbuf + r->parsed, r->rlen - r->parsed);
+	r->rlen -= r->parsed;
+	r->parsed = r->head_len = 0;
+	r->url_off = r->url_len = 0;
+	r->nspans = 0;
+	r->body_len = 0;
+	if (r->body_cap > HTTP_BODY_KEEP) {
+		free(r->body);
+		r->body = NULL;
+		r->body_cap = 0;
+	}
+	buf_reset(&r->extra);
+	r->streaming = r->head_done = r->value_last = r->want_continue = false;
+	r->is_head = r->http10 = false;
+	r->keep_alive = true;
+	r->abort_cb = NULL;
+	r->abort_arg = NULL;
+	memset(&r->pub, 0, sizeof(r->pub));
+}
+
+/* The handler finished an aborted request: nobody else holds it. */
+static void
+req_release(struct hreq *r)
+{
+	if (r->conn)
+		r->conn->req = NULL;
+	req_free(r);
+}
+
+static const char *
+span_value(const struct hreq *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nspans; i++)
+		if (strcasecmp(r->rbuf + r->spans[i].name, name) == 0)
+			return r->spans[i].value_len ? r->rbuf + r->spans[i].value : empty;
+	return NULL;
+}
+
+/* Offset just past the blank line ending the head; the scan starts a little
+ * before the end of the last piece the parser reported. */
+static size_t
+head_end(const struct hreq *r)
+{
+	size_t i, start = r->url_off + r->url_len;
+	const char *b = r->rbuf;
+
+	if (r->nspans) {
+		const struct hdr_span *s = &r->spans[r->nspans - 1];
+		start = s->value + s->value_len;
+	}
+	for (i = start >= 2 ? start - 2 : 0; i < r->rlen; i++) {
+		if (b[i] != '\n')
+			continue;
+		if (i + 1 < r->rlen && b[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < r->rlen && b[i + 1] == '\r' && b[i + 2] == '\n')
+			return i + 3;
+	}
+	return r->rlen;
+}
+
+/* NUL-terminates the request target and every header in place: the byte
+ * after each piece (' ', ':', CR or blank) is already parsed. */
+static void
+head_terminate(struct hreq *r)
+{
+	struct hdr_span *s;
+	size_t i;
+
+	r->rbuf[r->url_off + r->url_len] = '\0';
+	for (i = 0; i < r->nspans; i++) {
+		s = &r->spans[i];
+		r->rbuf[s->name + s->name_len] = '\0';
+		while (s->value_len && (r->rbuf[s->value + s->value_len - 1] == ' ' ||
+		    r->rbuf[s->value + s->value_len - 1] == '\t'))
+			s->value_len--;
+		if (s->value_len)
+			r->rbuf[s->value + s->value_len] = '\0';
+	}
+}
+
+/* Splits the target into the decoded path and the raw query. Returns 0 or
+ * -EINVAL for a malformed escape or %00. */
+static int
+req_split_target(struct hreq *r)
+{
+	const char *t = r->pub.target, *p = t, *s, *end, *qs = empty, *qe = empty;
+	size_t qoff;
+	long n;
+
+	if (*t != '/' && *t != '*') {
+		s = strstr(t, "://");
+		p = s ? strchr(s + 3, '/') : NULL;
+		if (p == NULL)
+			p = s ? "/" : empty;
+	}
+	end = p + strcspn(p, "?#");
+	if (*end == '?') {
+		qs = end + 1;
+		qe = qs + strcspn(qs, "#");
+	}
+	buf_reset(&r->target);
+	buf_append(&r->target, p, (size_t)(end - p));
+	if ((n = pct_decode(r->target.data, r->target.len, true)) < 0)
+		return -EINVAL;
+	r->target.len = (size_t)n;
+	buf_append(&r->target, "", 1);
+	qoff = r->target.len;
+	buf_append(&r->target, qs, (size_t)(qe - qs));
+	r->pub.path = r->target.data;
+	r->pub.query = r->target.data + qoff;
+	return 0;
+}
+
+/* Fills the public view of a complete request. Returns 0 or -EINVAL. */
+static int
+req_build(struct conn *c, struct hreq *r)
+{
+	size_t i;
+
+	r->pub.method = http_method_str((enum http_method)c->parser.method);
+	r->pub.target = r->rbuf + r->url_off;
+	if (req_split_target(r) < 0)
+		return -EINVAL;
+	if (r->nspans > r->hdrs_cap) {
+		r->hdrs_cap = r->nspans * 2;
+		r->hdrs = xrealloc(r->hdrs, r->hdrs_cap * sizeof(*r->hdrs));
+	}
+	for (i = 0; i < r->nspans; i++) {
+		r->hdrs[i].name = r->rbuf + r->spans[i].name;
+		r->hdrs[i].value = r->spans[i].value_len ?
+		    r->rbuf + r->spans[i].value : (char *)empty;
+	}
+	r->pub.headers = r->hdrs;
+	r->pub.nheaders = r->nspans;
+	r->pub.body = r->body ? r->body : empty;
+	r->pub.body_len = r->body_len;
+	r->pub.remote_addr = r->remote;
+	r->pub.user = NULL;
+	return 0;
+}
+
+/* Builds the status line and headers into r->out; len < 0: chunked. */
+static void
+resp_head(struct hreq *r, int status, const char *ctype, long long len)
+{
+	struct buf *b = &r->out;
+	char num[24];
+
+	buf_reset(b);
+	buf_puts(b, "HTTP/1.1 ");
+	buf_puts(b, utoa(num + sizeof(num), (uint64_t)status, 10));
+	buf_putc(b, ' ');
+	buf_puts(b, status_text(status));
+	buf_puts(b, "\r\n");
+	date_header(b);
+	if (ctype) {
+		buf_puts(b, "Content-Type: ");
+		buf_puts(b, ctype);
+		buf_puts(b, "\r\n");
+	}
+	if (len >= 0 && status_has_body(status)) {
+		buf_puts(b, "Content-Length: ");
+		buf_puts(b, utoa(num + sizeof(num), (uint64_t)len, 10));
+		buf_puts(b, "\r\n");
+	} else if (len < 0 && !r->http10)
+		buf_puts(b, "Transfer-Encoding: chunked\r\n");
+	if (r->extra.len)
+		buf_append(b, r->extra.data, r->extra.len);
+	if (!r->keep_alive)
+		buf_puts(b, "Connection: close\r\n");
+	else if (r->http10)
+		buf_puts(b, "Connection: keep-alive\r\n");
+	buf_puts(b, "\r\n");
+}
+
+/* ---- parser callbacks -------------------------------------------------- */
+
+static int
+parse_fail(struct conn *c, int status, const char *msg)
+{
+	c->err_status = status;
+	c->err_msg = msg;
+	return -1;
+}
+
+/* Fails with 431 once the head reaches past max_header_bytes. */
+static int
+head_check(struct conn *c, const char *end)
+{
+	if ((size_t)(end - c->req->rbuf) > c->srv->cfg.max_header_bytes)
+		return parse_fail(c, 431, "request header fields too large");
+	return 0;
+}
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	conn_set_timeout(c, TO_HEADER, c->srv->cfg.header_timeout_ms);
+	return 0;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	struct hreq *r = c->req;
+
+	if (r->url_len == 0)
+		r->url_off = (uint32_t)(at - r->rbuf);
+	r->url_len += (uint32_t)len;
+	return head_check(c, at + len);
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	struct hreq *r = c->req;
+	struct hdr_span *s;
+
+	if (r->head_done)
+		return 0;	/* chunked trailers are ignored */
+	if (r->nspans == 0 || r->value_last) {
+		if (r->nspans == r->spans_cap) {
+			r->spans_cap = r->spans_cap ? r->spans_cap * 2 : 16;
+			r->spans = xrealloc(r->spans, r->spans_cap * sizeof(*r->spans));
+		}
+		s = &r->spans[r->nspans++];
+		s->name = (uint32_t)(at - r->rbuf);
+		s->name_len = 0;
+		s->value = s->value_len = 0;
+		r->value_last = false;
+	}
+	r->spans[r->nspans - 1].name_len += (uint32_t)len;
+	return head_check(c, at + len);
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	struct hreq *r = c->req;
+	struct hdr_span *s;
+	char *end;
+
+	if (r->head_done)
+		return 0;
+	s = &r->spans[r->nspans - 1];
+	if (!r->value_last) {
+		s->value = (uint32_t)(at - r->rbuf);
+		s->value_len = 0;
+		r->value_last = true;
+	} else if (at != r->rbuf + s->value + s->value_len) {
+		/* obs-fold: the line break between the pieces becomes spaces */
+		end = r->rbuf + s->value + s->value_len;
+		memset(end, ' ', (size_t)(at - end));
+		s->value_len = (uint32_t)(at - (r->rbuf + s->value));
+	}
+	s->value_len += (uint32_t)len;
+	return head_check(c, at + len);
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+	struct hreq *r = c->req;
+	const struct http_config *cfg = &c->srv->cfg;
+	const char *expect;
+
+	r->head_done = true;
+	r->head_len = head_end(r);
+	if (r->head_len > cfg->max_header_bytes)
+		return parse_fail(c, 431, "request header fields too large");
+	head_terminate(r);
+	r->is_head = p->method == HTTP_HEAD;
+	r->http10 = p->http_major == 0 || (p->http_major == 1 && p->http_minor == 0);
+	if (!(p->flags & F_CHUNKED) && p->content_length != UINT64_MAX) {
+		if (p->content_length > cfg->max_body_bytes)
+			return parse_fail(c, 413, "request body too large");
+		if (p->content_length + 1 > r->body_cap) {
+			r->body_cap = (size_t)p->content_length + 1;
+			r->body = xrealloc(r->body, r->body_cap);
+		}
+	}
+	if ((expect = span_value(r, "expect")) != NULL) {
+		if (strcasecmp(expect, "100-continue") != 0)
+			return parse_fail(c, 417, "unsupported expectation");
+		r->want_continue = !r->http10;
+	}
+	c->state = CONN_BODY;
+	conn_set_timeout(c, TO_BODY, cfg->idle_timeout_ms);
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	struct hreq *r = c->req;
+
+	if (r->body_len + len > c->srv->cfg.max_body_bytes)
+		return parse_fail(c, 413, "request body too large");
+	if (r->body_len + len + 1 > r->body_cap) {
+		r->body_cap = r->body_cap * 2 > r->body_len + len + 1 ?
+		    r->body_cap * 2 : r->body_len + len + 1;
+		r->body = xrealloc(r->body, r->body_cap);
+	}
+	memcpy(r->body + r->body_len, at, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+/* Stops the parser right after the message so that pipelined bytes wait in
+ * the buffer until this request is finished. */
+static int
+on_message_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->req->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void
+on_shutdown(uv_shutdown_t *sr, int status)
+{
+	struct conn *c = sr->data;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	if (status < 0)
+		conn_drop(c);
+}
+
+/* Every queued write is done: move on according to the state. */
+static void
+conn_drained(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_WRITING:
+		conn_next(c);
+		break;
+	case CONN_CLOSING:
+		conn_shutdown(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_write(uv_write_t *wr, int status)
+{
+	struct wreq *w = (struct wreq *)wr;
+	struct conn *c = w->conn;
+
+	free(w);
+	c->writes--;
+	if (c->state == CONN_CLOSED)
+		return;
+	if (status < 0) {
+		conn_drop(c);
+		return;
+	}
+	if (c->writes == 0)
+		conn_drained(c);
+}
+
+/* Sends bufs after anything already queued: straight to the kernel when
+ * nothing is queued, the rest copied into one write request, so callers may
+ * pass stack memory. Returns 0, or a negative errno after dropping c. */
+static int
+conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
+{
+	size_t total = 0, done = 0, off = 0, skip, take;
+	struct wreq *w;
+	uv_buf_t b;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		total += bufs[i].len;
+	if (c->writes == 0) {
+		r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+		if (r >= 0)
+			done = (size_t)r;
+		else if (r != UV_EAGAIN)
+			goto fail;
+	}
+	if (done == total)
+		return 0;
+	w = xmalloc(sizeof(*w) + total - done);
+	w->conn = c;
+	skip = done;
+	for (i = 0; i < n; i++) {
+		if (skip >= bufs[i].len) {
+			skip -= bufs[i].len;
+			continue;
+		}
+		take = bufs[i].len - skip;
+		memcpy(w->data + off, bufs[i].base + skip, take);
+		off += take;
+		skip = 0;
+	}
+	b = uv_buf_init(w->data, (unsigned)(total - done));
+	if ((r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write)) < 0) {
+		free(w);
+		goto fail;
+	}
+	c->writes++;
+	return 0;
+fail:
+	conn_drop(c);
+	return r;
+}
+
+/* ---- connection state machine ------------------------------------------ */
+
+/* Sets what happens ms from now. The uv timer is only re-armed when the new
+ * deadline is earlier than the armed one; a timer firing early re-arms
+ * itself, so a busy keep-alive connection rarely touches the timer heap. */
+static void
+conn_set_timeout(struct conn *c, enum conn_timeout kind, unsigned ms)
+{
+	uint64_t now = uv_now(c->timer.loop);
+
+	c->tkind = kind;
+	if (kind == TO_NONE)
+		return;
+	c->deadline = now + ms;
+	if (!uv_is_active((uv_handle_t *)&c->timer) || c->armed > c->deadline) {
+		c->armed = c->deadline;
+		uv_timer_start(&c->timer, on_timer, ms, 0);
+	}
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	uint64_t now = uv_now(t->loop);
+
+	if (c->tkind == TO_NONE || c->state == CONN_CLOSED)
+		return;
+	if (now < c->deadline) {
+		c->armed = c->deadline;
+		uv_timer_start(t, on_timer, c->deadline - now, 0);
+		return;
+	}
+	switch (c->tkind) {
+	case TO_HEADER:
+	case TO_BODY:
+		log_debug("http", "%s: request timeout", c->req->remote);
+		conn_fail(c, 408, "request timeout");
+		break;
+	default:
+		conn_drop(c);
+		break;
+	}
+}
+
+static void
+on_conn_close(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct hreq *r = c->req;
+
+	if (--c->handles > 0)
+		return;
+	if (r && r->with_handler) {
+		r->conn = NULL;
+		if (r->abort_cb)
+			r->abort_cb(&r->pub, r->abort_arg);
+	} else if (r)
+		req_free(r);
+	free(c);
+}
+
+/* Closes c now. A request the handler holds is marked aborted; its abort
+ * callback runs from the close callback, never inside an http_* call. */
+static void
+conn_drop(struct conn *c)
+{
+	struct http_server *srv = c->srv;
+
+	if (c->state == CONN_CLOSED)
+		return;
+	c->state = CONN_CLOSED;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	if (c->req && c->req->with_handler)
+		c->req->aborted = true;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_close);
+	uv_close((uv_handle_t *)&c->timer, on_conn_close);
+}
+
+/* Half-closes after the last response; the client's EOF or the linger
+ * timeout then drops the connection. Reading (and discarding) meanwhile
+ * keeps an unread request from turning our close into a reset that would
+ * destroy the response in flight. */
+static void
+conn_shutdown(struct conn *c)
+{
+	if (c->shut)
+		return;
+	c->shut = true;
+	c->shutdown.data = c;
+	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+		conn_drop(c);
+		return;
+	}
+	conn_set_timeout(c, TO_LINGER, HTTP_LINGER_MS);
+}
+
+static void
+conn_closing(struct conn *c)
+{
+	c->state = CONN_CLOSING;
+	if (c->writes == 0)
+		conn_shutdown(c);
+	else
+		conn_set_timeout(c, TO_DRAIN, c->srv->cfg.idle_timeout_ms);
+	conn_sync_reading(c);
+}
+
+/* Answers an error by itself (no handler involved) and closes. */
+static void
+conn_fail(struct conn *c, int status, const char *msg)
+{
+	struct hreq *r = c->req;
+	const char *ctype = "text/plain; charset=utf-8";
+	char *body;
+	uv_buf_t bufs[2];
+
+	log_debug("http", "%s: %d %s", r->remote, status, msg);
+	r->keep_alive = false;
+	r->http10 = false;
+	buf_reset(&r->extra);
+	if (c->srv->cfg.error_body) {
+		body = c->srv->cfg.error_body(status, msg, &ctype);
+		if (ctype == NULL)
+			ctype = "text/plain; charset=utf-8";
+	} else
+		body = xasprintf("%s\n", msg);
+	resp_head(r, status, ctype, (long long)strlen(body));
+	bufs[0] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+	bufs[1] = uv_buf_init(body, (unsigned)strlen(body));
+	if (conn_send(c, bufs, 2) == 0)
+		conn_closing(c);
+	free(body);
+}
+
+static void
+conn_dispatch(struct conn *c)
+{
+	struct hreq *r = c->req;
+
+	if (req_build(c, r) < 0) {
+		conn_fail(c, 400, "malformed percent-encoding in path");
+		return;
+	}
+	c->state = CONN_DISPATCHED;
+	conn_set_timeout(c, TO_NONE, 0);
+	r->with_handler = true;
+	c->srv->cfg.handler(&r->pub, c->srv->cfg.handler_arg);
+}
+
+static void
+conn_send_continue(struct conn *c)
+{
+	static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	uv_buf_t b = uv_buf_init((char *)line, sizeof(line) - 1);
+
+	c->req->want_continue = false;
+	conn_send(c, &b, 1);
+}
+
+/* Feeds buffered bytes to the parser while a request is being read, and
+ * dispatches each complete one. A handler that answers at once lets the
+ * loop go on with the next pipelined request without recursion. */
+static void
+conn_parse(struct conn *c)
+{
+	struct hreq *r = c->req;
+	size_t n;
+	enum http_errno e;
+
+	c->in_parse = true;
+	while ((c->state == CONN_HEADERS || c->state == CONN_BODY) && r->parsed < r->rlen) {
+		n = http_parser_execute(&c->parser, &parser_settings,
+		    r->rbuf + r->parsed, r->rlen - r->parsed);
+		r->parsed += n;
+		e = HTTP_PARSER_ERRNO(&c->parser);
+		if (c->err_status) {
+			conn_fail(c, c->err_status, c->err_msg);
+			break;
+		}
+		if (e == HPE_PAUSED) {
+			http_parser_pause(&c->parser, 0);
+			conn_dispatch(c);
+		} else if (e == HPE_HEADER_OVERFLOW) {
+			conn_fail(c, 431, "request header fields too large");
+			break;
+		} else if (e != HPE_OK) {
+			conn_fail(c, 400, http_errno_description(e));
+			break;
+		}
+	}
+	c->in_parse = false;
+	switch (c->state) {
+	case CONN_HEADERS:
+		if (r->parsed > c->srv->cfg.max_header_bytes)
+			conn_fail(c, 431, "request header fields too large");
+		break;
+	case CONN_BODY:
+		/* body bytes were copied out: keep only the head */
+		memmove(r->rbuf + r->head_len, r->rbuf + r->parsed, r->rlen - r->parsed);
+		r->rlen -= r->parsed - r->head_len;
+		r->parsed = r->head_len;
+		if (r->want_continue)
+			conn_send_continue(c);
+		break;
+	case CONN_CLOSED:
+		return;
+	default:
+		break;
+	}
+	conn_sync_reading(c);
+}
+
+/* Reads in the states that need it: a request, EOF during a stream (bounded
+ * by the free buffer), the client's FIN when closing. */
+static void
+conn_sync_reading(struct conn *c)
+{
+	bool want;
+
+	switch (c->state) {
+	case CONN_HEADERS:
+	case CONN_BODY:
+	case CONN_CLOSING:
+		want = true;
+		break;
+	case CONN_STREAMING:
+		want = c->req->rlen < c->req->rcap;
+		break;
+	case CONN_CLOSED:
+		return;
+	default:
+		want = false;
+		break;
+	}
+	if (want == c->reading)
+		return;
+	c->reading = want;
+	if (!want)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+		conn_drop(c);
+}
+
+/* Ready for the next request on a keep-alive connection. */
+static void
+conn_next(struct conn *c)
+{
+	req_reset(c->req);
+	c->state = CONN_HEADERS;
+	conn_set_timeout(c, TO_IDLE, c->srv->cfg.idle_timeout_ms);
+	if (!c->in_parse)
+		conn_parse(c);
+}
+
+/* The handler finished the request and its response is queued. When the
+ * kernel took it all, the next pipelined request is dispatched right away,
+ * so a handler may run again before http_respond() returns. */
+static void
+conn_finished(struct conn *c)
+{
+	if (!c->req->keep_alive) {
+		conn_closing(c);
+	} else if (c->writes > 0) {
+		c->state = CONN_WRITING;
+		conn_set_timeout(c, TO_DRAIN, c->srv->cfg.idle_timeout_ms);
+		conn_sync_reading(c);
+	} else
+		conn_next(c);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+	struct hreq *r = c->req;
+
+	(void)suggested;
+	switch (c->state) {
+	case CONN_HEADERS:
+	case CONN_BODY:
+		if (r->rcap - r->rlen < HTTP_RBUF_SLACK) {
+			r->rcap *= 2;
+			r->rbuf = xrealloc(r->rbuf, r->rcap);
+		}
+		break;
+	case CONN_CLOSING:
+		/* discarded; nothing in the buffer matters any more */
+		*b = uv_buf_init(r->rbuf, (unsigned)r->rcap);
+		return;
+	default:
+		/* the handler points into rbuf: it must not move */
+		break;
+	}
+	*b = uv_buf_init(r->rbuf + r->rlen, (unsigned)(r->rcap - r->rlen));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+	struct hreq *r = c->req;
+
+	(void)b;
+	if (n == UV_ENOBUFS) {
+		/* streaming with a full buffer: wait for the stream to end */
+		uv_read_stop(s);
+		c->reading = false;
+		return;
+	}
+	if (n < 0) {
+		conn_drop(c);
+		return;
+	}
+	switch (c->state) {
+	case CONN_CLOSING:
+		break;
+	case CONN_BODY:
+		conn_set_timeout(c, TO_BODY, c->srv->cfg.idle_timeout_ms);
+		/* fall through */
+	case CONN_HEADERS:
+		r->rlen += (size_t)n;
+		conn_parse(c);
+		break;
+	default:
+		/* streaming: kept for the next request */
+		r->rlen += (size_t)n;
+		if (r->rlen == r->rcap)
+			conn_sync_reading(c);
+		break;
+	}
+}
+
+static void
+conn_remote_name(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			snprintf(c->req->remote, sizeof(c->req->remote), "[%s]:%d", ip, port);
+			return;
+		}
+		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	snprintf(c->req->remote, sizeof(c->req->remote), "%s:%d", ip, port);
+}
+
+static void
+on_connection(uv_stream_t *l, int status)
+{
+	struct http_server *srv = l->data;
+	struct conn *c;
+
+	if (status < 0) {
+		log_warn("http", "accept: %s", uv_strerror(status));
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->req = req_new();
+	c->req->conn = c;
+	c->req->keep_alive = true;
+	c->tcp.data = c->timer.data = c;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	uv_tcp_init(l->loop, &c->tcp);
+	uv_timer_init(l->loop, &c->timer);
+	c->handles = 2;
+	c->state = CONN_HEADERS;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
+		conn_drop(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	conn_remote_name(c);
+	if (srv->nconns > srv->cfg.max_connections) {
+		conn_fail(c, 503, "too many connections");
+		return;
+	}
+	conn_set_timeout(c, TO_IDLE, srv->cfg.idle_timeout_ms);
+	conn_sync_reading(c);
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+static void
+on_listener_close(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static int
+parse_host(const char *host, int port, struct sockaddr_storage *ss)
+{
+	char tmp[INET6_ADDRSTRLEN + 2];
+	size_t n;
+
+	if (host == NULL || *host == '\0')
+		host = "0.0.0.0";
+	else if (strcmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	n = strlen(host);
+	if (host[0] == '[' && n >= 2 && host[n - 1] == ']' && n - 2 < sizeof(tmp)) {
+		memcpy(tmp, host + 1, n - 2);
+		tmp[n - 2] = '\0';
+		host = tmp;
+	}
+	if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
+		return 0;
+	if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+		return 0;
+	return -EINVAL;
+}
+
+/* A peer that vanishes must turn a write into EPIPE, not kill the process. */
+static void
+ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+}
+
+static void
+config_defaults(struct http_config *cfg)
+{
+	if (!cfg->max_header_bytes)
+		cfg->max_header_bytes = HTTP_DEF_MAX_HEADER;
+	if (!cfg->max_body_bytes)
+		cfg->max_body_bytes = HTTP_DEF_MAX_BODY;
+	if (!cfg->header_timeout_ms)
+		cfg->header_timeout_ms = HTTP_DEF_HEADER_MS;
+	if (!cfg->idle_timeout_ms)
+		cfg->idle_timeout_ms = HTTP_DEF_IDLE_MS;
+	if (!cfg->max_connections)
+		cfg->max_connections = HTTP_DEF_MAX_CONNS;
+}
+
+/* uv_tcp_bind sets SO_REUSEADDR on Unix. */
+int
+http_server_start(uv_loop_t *loop, const char *host, int port,
+    const struct http_config *cfg, struct http_server **out)
+{
+	struct http_server *srv;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), r;
+
+	if (cfg->handler == NULL || port < 0 || port > 65535)
+		return -EINVAL;
+	memset(&ss, 0, sizeof(ss));
+	if ((r = parse_host(host, port, &ss)) < 0)
+		return r;
+	ignore_sigpipe();
+	if (cfg->max_header_bytes >= 80 * 1024)	/* http-parser's compiled-in cap */
+		http_parser_set_max_header_size((uint32_t)cfg->max_header_bytes + 1);
+	srv = xcalloc(1, sizeof(*srv));
+	srv->cfg = *cfg;
+	config_defaults(&srv->cfg);
+	srv->tcp.data = srv;
+	if ((r = uv_tcp_init(loop, &srv->tcp)) < 0) {
+		free(srv);
+		return r;
+	}
+	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) < 0)
+		goto fail;
+	if ((r = uv_listen((uv_stream_t *)&srv->tcp, HTTP_BACKLOG, on_connection)) < 0)
+		goto fail;
+	if ((r = uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &len)) < 0)
+		goto fail;
+	srv->port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+	*out = srv;
+	return 0;
+fail:
+	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
+	return r;
+}
+
+int
+http_server_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void
+http_server_stop(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	while (srv->conns)
+		conn_drop(srv->conns);
+	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
+}
+
+const char *
+http_req_header(const struct http_req *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
+}
+
+char *
+http_query_get(const char *query, const char *key)
+{
+	const char *p = query, *amp, *eq;
+	size_t klen = strlen(key), n;
+	char *name, *val;
+	long m;
+
+	if (query == NULL)
+		return NULL;
+	for (; *p; p = *amp ? amp + 1 : amp) {
+		amp = p + strcspn(p, "&");
+		eq = memchr(p, '=', (size_t)(amp - p));
+		n = (size_t)((eq ? eq : amp) - p);
+		name = xstrndup(p, n);
+		m = pct_decode(name, n, false);
+		if ((size_t)m == klen && memcmp(name, key, klen) == 0) {
+			free(name);
+			if (eq == NULL)
+				return xstrdup("");
+			val = xstrndup(eq + 1, (size_t)(amp - eq - 1));
+			val[pct_decode(val, (size_t)(amp - eq - 1), false)] = '\0';
+			return val;
+		}
+		free(name);
+	}
+	return NULL;
+}
+
+void
+http_add_header(struct http_req *req, const char *name, const char *value)
+{
+	struct hreq *r = (struct hreq *)req;
+
+	if (strcasecmp(name, "connection") == 0 && strcasecmp(value, "close") == 0) {
+		r->keep_alive = false;	/* resp_head says it */
+		return;
+	}
+	buf_puts(&r->extra, name);
+	buf_puts(&r->extra, ": ");
+	buf_puts(&r->extra, value);
+	buf_puts(&r->extra, "\r\n");
+}
+
+void
+http_respond(struct http_req *req, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+	uv_buf_t bufs[2];
+
+	BUG_ON(!r->with_handler || r->streaming);
+	r->with_handler = false;
+	if (r->aborted || c == NULL) {
+		req_release(r);
+		return;
+	}
+	resp_head(r, status, content_type, (long long)len);
+	bufs[0] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+	bufs[1] = uv_buf_init((char *)body,
+	    !r->is_head && status_has_body(status) ? (unsigned)len : 0);
+	if (conn_send(c, bufs, 2) == 0)
+		conn_finished(c);
+}
+
+void
+http_stream_start(struct http_req *req, int status, const char *content_type)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+	uv_buf_t b;
+
+	BUG_ON(!r->with_handler || r->streaming);
+	r->streaming = true;
+	if (r->aborted || c == NULL)
+		return;
+	if (r->http10)
+		r->keep_alive = false;	/* no chunking: the end is our FIN */
+	resp_head(r, status, content_type, -1);
+	b = uv_buf_init(r->out.data, (unsigned)r->out.len);
+	if (conn_send(c, &b, 1) < 0)
+		return;
+	c->state = CONN_STREAMING;
+	conn_sync_reading(c);
+}
+
+int
+http_stream_write(struct http_req *req, const char *data, size_t len)
+{
+	struct hreq *r = (struct hreq *)req;
+	char num[24];
+	uv_buf_t bufs[3];
+
+	BUG_ON(!r->with_handler || !r->streaming);
+	if (r->aborted || r->conn == NULL)
+		return -EPIPE;
+	if (len == 0 || r->is_head)
+		return 0;
+	if (r->http10) {
+		bufs[0] = uv_buf_init((char *)data, (unsigned)len);
+		return conn_send(r->conn, bufs, 1) < 0 ? -EPIPE : 0;
+	}
+	bufs[0].base = utoa(num + sizeof(num) - 2, len, 16);
+	num[sizeof(num) - 3] = '\r';	/* over utoa's NUL */
+	num[sizeof(num) - 2] = '\n';
+	bufs[0].len = (size_t)(num + sizeof(num) - 1 - bufs[0].base);
+	bufs[1] = uv_buf_init((char *)data, (unsigned)len);
+	bufs[2] = uv_buf_init((char *)"\r\n", 2);
+	return conn_send(r->conn, bufs, 3) < 0 ? -EPIPE : 0;
+}
+
+size_t
+http_stream_pending(const struct http_req *req)
+{
+	const struct hreq *r = (const struct hreq *)req;
+
+	if (r->aborted || r->conn == NULL)
+		return 0;
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&r->conn->tcp);
+}
+
+void
+http_stream_end(struct http_req *req)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+	uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
+
+	BUG_ON(!r->with_handler || !r->streaming);
+	r->with_handler = false;
+	if (r->aborted || c == NULL) {
+		req_release(r);
+		return;
+	}
+	if (!r->http10 && !r->is_head && conn_send(c, &b, 1) < 0)
+		return;
+	conn_finished(c);
+}
+
+void
+http_req_on_abort(struct http_req *req, void (*cb)(struct http_req *, void *), void *arg)
+{
+	struct hreq *r = (struct hreq *)req;
+
+	r->abort_cb = cb;
+	r->abort_arg = arg;
+}
+
+bool
+http_req_aborted(const struct http_req *req)
+{
+	return ((const struct hreq *)req)->aborted;
+}
