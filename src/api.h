@@ -64,6 +64,18 @@ struct store *api_store(struct api *api);
 uv_loop_t *api_loop(struct api *api);
 
 /* api_server.c */
+struct http_req;
+/* A handler for a subresource served by another module (pods/log is the
+ * node agent's): called for GET .../NAME/SUB with the object; it must
+ * answer req itself (http_respond or a stream). */
+typedef void (*api_subresource_fn)(void *arg, struct http_req *req, const json_t *obj);
+void api_register_subresource(struct api *api, const char *kind, const char *sub,
+    api_subresource_fn fn, void *arg);
+/* A handler for every request under /apis/GROUP/ (an aggregated API such as
+ * metrics.k8s.io): rest is the path after the group. It must answer req. */
+typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
+void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+
 struct api_config {
 	const char *listen_host;
 	int listen_port;

@@ -33,7 +33,57 @@ struct api {
 	struct pending *pend_head, **pend_tail;
 	struct watch *watches;
 	bool stopping;
+	struct subres {
+		const char *kind, *sub;
+		api_subresource_fn fn;
+		void *arg;
+	} subres[8];
+	size_t nsubres;
+	struct group_handler {
+		const char *group;
+		api_group_fn fn;
+		void *arg;
+	} groups[4];
+	size_t ngroups;
 };
+
+/* Kinds with a /scale subresource (spec.replicas, status.replicas). */
+static const char *const scalable_kinds[] = { "Deployment", "ReplicaSet", "StatefulSet",
+	"Rollout" };
+
+static bool
+is_scalable(const struct kind *k)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(scalable_kinds); i++)
+		if (strcmp(k->kind, scalable_kinds[i]) == 0)
+			return true;
+	return false;
+}
+
+void
+api_register_subresource(struct api *api, const char *kind, const char *sub,
+    api_subresource_fn fn, void *arg)
+{
+	BUG_ON(api->nsubres == ARRAY_SIZE(api->subres));
+	api->subres[api->nsubres++] = (struct subres){ kind, sub, fn, arg };
+}
+
+void
+api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg)
+{
+	BUG_ON(api->ngroups == ARRAY_SIZE(api->groups));
+	api->groups[api->ngroups++] = (struct group_handler){ group, fn, arg };
+}
+
+static const struct subres *
+find_subres(const struct api *api, const struct kind *k, const char *sub)
+{
+	for (size_t i = 0; i < api->nsubres; i++)
+		if (strcmp(api->subres[i].kind, k->kind) == 0 &&
+		    strcmp(api->subres[i].sub, sub) == 0)
+			return &api->subres[i];
+	return NULL;
+}
 
 struct watch {
 	struct api *api;
@@ -339,8 +389,8 @@ split_path(char *p, char **seg, size_t max)
 /* Resolves PATH segments after the group/version to a route.
  * Returns 0, or -1 with err set. */
 static int
-parse_route(const char *group, const char *version, char **seg, size_t n, struct route *r,
-    struct api_error *err)
+parse_route(const struct api *api, const char *group, const char *version, char **seg,
+    size_t n, struct route *r, struct api_error *err)
 {
 	memset(r, 0, sizeof *r);
 	if (n >= 3 && strcmp(seg[0], "namespaces") == 0) {
@@ -367,7 +417,8 @@ parse_route(const char *group, const char *version, char **seg, size_t n, struct
 	else if (r->name)
 		goto notfound;	/* a namespaced object needs its namespace */
 check_sub:
-	if (r->sub && !(strcmp(r->sub, "status") == 0 && r->k->has_status))
+	if (r->sub && !(strcmp(r->sub, "status") == 0 && r->k->has_status) &&
+	    !(strcmp(r->sub, "scale") == 0 && is_scalable(r->k)) && !find_subres(api, r->k, r->sub))
 		goto notfound;
 	return 0;
 notfound:
@@ -885,6 +936,115 @@ out:
 }
 
 static void
+handle_subresource(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	json_t *o = NULL;
+	const struct subres *sr = find_subres(api, r->k, r->sub);
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,
+		    r->k->plural, r->sub);
+	else if (api_get(api, r->k, r->ns, r->name, &o, &err) < 0)
+		reply_error(api, req, &err);
+	else
+		sr->fn(sr->arg, req, o);
+	json_decref(o);
+	api_error_clear(&err);
+}
+
+/* The autoscaling/v1 Scale view of an object with spec.replicas. */
+static json_t *
+scale_of(const json_t *obj)
+{
+	json_t *meta = json_object_get(obj, "metadata");
+	json_t *sm = json_object();
+	static const char *const keep[] = { "name", "namespace", "uid", "resourceVersion",
+		"creationTimestamp" };
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
+		json_t *v = json_object_get(meta, keep[i]);
+		if (v)
+			json_object_set(sm, keep[i], v);
+	}
+	struct selector *sel = NULL;
+	char *sels = NULL, *msg = NULL;
+	if (selector_from_json(obj_get_path(obj, "spec.selector"), &sel, &msg) == 0)
+		sels = selector_format(sel);
+	selector_free(sel);
+	free(msg);
+	json_t *sc = json_pack("{s:s, s:s, s:o, s:{s:I}, s:{s:I, s:s}}", "kind", "Scale",
+	    "apiVersion", "autoscaling/v1", "metadata", sm,
+	    "spec", "replicas", json_integer_value(obj_get_path(obj, "spec.replicas")),
+	    "status", "replicas", json_integer_value(obj_get_path(obj, "status.replicas")),
+	    "selector", sels ? sels : "");
+	free(sels);
+	return sc;
+}
+
+static void
+handle_scale(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	json_t *obj = NULL, *body = NULL, *want = NULL;
+	const char *m = req->method;
+	if (api_get(api, r->k, r->ns, r->name, &obj, &err) < 0) {
+		reply_error(api, req, &err);
+		goto out;
+	}
+	json_t *cur = scale_of(obj);
+	if (strcmp(m, "GET") == 0) {
+		reply_obj(api, req, 200, cur, false);
+		json_decref(cur);
+		goto out;
+	}
+	if (strcmp(m, "PUT") == 0) {
+		want = parse_body(api, req);
+	} else if (strcmp(m, "PATCH") == 0) {
+		const char *ct = http_req_header(req, "Content-Type");
+		char *msg = NULL;
+		body = json_loads(req->body, 0, NULL);
+		if (!body)
+			reply_status(api, req, 400, "the patch is not valid JSON");
+		else if (ct && str_has_prefix(ct, "application/json-patch+json"))
+			want = patch_json(cur, body, &msg);
+		else
+			want = patch_merge(cur, body, &msg);
+		if (body && !want)
+			reply_status(api, req, 422, "%s", msg ? msg : "bad patch");
+		free(msg);
+	} else {
+		reply_status(api, req, 405, "method %s is not allowed on scale", m);
+	}
+	json_decref(cur);
+	if (!want)
+		goto out;
+	json_t *rep = obj_get_path(want, "spec.replicas");
+	if (!json_is_integer(rep) || json_integer_value(rep) < 0) {
+		reply_status(api, req, 422, "spec.replicas: must be a non-negative integer");
+		goto out;
+	}
+	int64_t rv = obj_resource_version(want);
+	if (rv)
+		json_object_set_new(obj_metadata(obj), "resourceVersion",
+		    json_string(json_string_value(obj_get_path(want, "metadata.resourceVersion"))));
+	json_object_set(json_object_get(obj, "spec"), "replicas", rep);
+	json_t *out = NULL;
+	if (api_update(api, r->k, r->ns, json_incref(obj), false, dry_run_flag(req), &out,
+	    &err) < 0) {
+		reply_error(api, req, &err);
+	} else {
+		json_t *sc = scale_of(out);
+		reply_obj(api, req, 200, sc, true);
+		json_decref(sc);
+	}
+	json_decref(out);
+out:
+	json_decref(obj);
+	json_decref(body);
+	json_decref(want);
+	api_error_clear(&err);
+}
+
+static void
 handle_resource(struct api *api, struct http_req *req, const struct route *r)
 {
 	const char *m = req->method;
@@ -907,6 +1067,14 @@ handle_resource(struct api *api, struct http_req *req, const struct route *r)
 			handle_delete_collection(api, req, r);
 		else
 			reply_status(api, req, 405, "method %s is not allowed on a collection", m);
+		return;
+	}
+	if (r->sub && strcmp(r->sub, "scale") == 0) {
+		handle_scale(api, req, r);
+		return;
+	}
+	if (r->sub && strcmp(r->sub, "status") != 0) {
+		handle_subresource(api, req, r);
 		return;
 	}
 	if (get) {
@@ -942,6 +1110,15 @@ reply_json(struct api *api, struct http_req *req, json_t *o)
 	json_decref(o);
 }
 
+static const struct group_handler *
+find_group(const struct api *api, const char *group)
+{
+	for (size_t i = 0; i < api->ngroups; i++)
+		if (strcmp(api->groups[i].group, group) == 0)
+			return &api->groups[i];
+	return NULL;
+}
+
 static void
 handle_request(struct http_req *req, void *arg)
 {
@@ -964,6 +1141,10 @@ handle_request(struct http_req *req, void *arg)
 		    "clientCIDR", "0.0.0.0/0", "serverAddress", ""));
 	} else if (n == 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
 		reply_json(api, req, resource_list("", "v1"));
+	} else if (n >= 2 && strcmp(seg[0], "apis") == 0 && find_group(api, seg[1])) {
+		const struct group_handler *g = find_group(api, seg[1]);
+		const char *rest = strstr(req->path, seg[1]) + strlen(seg[1]);
+		g->fn(g->arg, req, rest);
 	} else if (n == 1 && strcmp(seg[0], "apis") == 0) {
 		reply_json(api, req, api_group_list());
 	} else if (n == 2 && strcmp(seg[0], "apis") == 0) {
@@ -976,12 +1157,12 @@ handle_request(struct http_req *req, void *arg)
 		}
 		reply_json(api, req, l);
 	} else if (n >= 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0) {
-		if (parse_route("", "v1", seg + 2, n - 2, &r, &err) == 0)
+		if (parse_route(api, "", "v1", seg + 2, n - 2, &r, &err) == 0)
 			handle_resource(api, req, &r);
 		else
 			reply_error(api, req, &err);
 	} else if (n >= 4 && strcmp(seg[0], "apis") == 0) {
-		if (parse_route(seg[1], seg[2], seg + 3, n - 3, &r, &err) == 0)
+		if (parse_route(api, seg[1], seg[2], seg + 3, n - 3, &r, &err) == 0)
 			handle_resource(api, req, &r);
 		else
 			reply_error(api, req, &err);

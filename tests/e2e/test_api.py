@@ -417,3 +417,25 @@ def test_idle_server_writes_nothing(server):
         assert after == sizes
     finally:
         s.close()
+
+
+def test_scale_subresource(server):
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "s"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "s"}},
+                    "template": {"metadata": {"labels": {"app": "s"}},
+                                 "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    server.json("POST", path, dep, expect=201)
+    _, sc = server.json("GET", path + "/s/scale", expect=200)
+    assert sc["kind"] == "Scale" and sc["spec"]["replicas"] == 2
+    assert sc["status"]["selector"] == "app=s"
+    _, sc = server.json("PATCH", path + "/s/scale", {"spec": {"replicas": 5}},
+                        headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    assert sc["spec"]["replicas"] == 5
+    _, d = server.json("GET", path + "/s", expect=200)
+    assert d["spec"]["replicas"] == 5 and d["metadata"]["generation"] == 2
+    sc["spec"]["replicas"] = -1
+    status, _ = server.json("PUT", path + "/s/scale", sc)
+    assert status == 422
+    status, _ = server.json("GET", "/api/v1/namespaces/default/configmaps/x/scale")
+    assert status == 404

@@ -1,0 +1,24 @@
+/* node.h — the node agent (V6's kubelet): runs the Pods bound to this node
+ * through a runtime (node_runtime.h), runs their probes, restarts them with
+ * back-off, terminates them gracefully, and reports their status through
+ * the API. Started by server.c on the server's loop. */
+#ifndef V6_NODE_H
+#define V6_NODE_H
+
+#include "api.h"
+
+struct node;
+
+struct node_config {
+	const char *node_name;		/* default: the host name */
+	const char *state_dir;		/* DATA/node */
+	const char *self_exe;		/* the v6 binary, for shims and PATH */
+	int backoff_max_s;		/* node-wide CrashLoopBackOff cap (default 300) */
+};
+
+/* node_agent.c */
+int node_start(struct api *api, const struct node_config *cfg, struct node **out);
+/* Stops the agent; containers keep running, to be adopted on restart. */
+void node_stop(struct node *n);
+
+#endif
