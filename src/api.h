@@ -53,6 +53,13 @@ int api_update(struct api *api, const struct kind *k, const char *ns, json_t *ob
 int api_delete(struct api *api, const struct kind *k, const char *ns, const char *name,
     enum api_propagation prop, const char *precond_uid, int64_t precond_rv,
     unsigned flags, json_t **out, struct api_error *err);
+/* api_delete with a grace period in seconds (DeleteOptions.gracePeriodSeconds;
+ * -1 = the object's own, 0 = now). Only Pods use it: a Pod running on a node
+ * is deleted gracefully (see api_objects.c). */
+int api_delete_grace(struct api *api, const struct kind *k, const char *ns,
+    const char *name, enum api_propagation prop, const char *precond_uid,
+    int64_t precond_rv, int64_t grace, unsigned flags, json_t **out,
+    struct api_error *err);
 int api_get(struct api *api, const struct kind *k, const char *ns, const char *name,
     json_t **out, struct api_error *err);
 /* Records a Kubernetes Event about obj (type "Normal" / "Warning"); repeated

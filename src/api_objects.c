@@ -441,10 +441,35 @@ add_finalizer(json_t *meta, const char *f)
 	json_array_append_new(fins, json_string(f));
 }
 
+/* A Pod bound to a node and not finished is deleted gracefully, as in
+ * Kubernetes: it gets deletionTimestamp = now + grace and stays until its
+ * node agent has stopped its containers and deletes it with grace 0. */
+static bool
+pod_delete_graceful(const json_t *pod, int64_t *grace)
+{
+	if (*grace < 0) {
+		json_t *g = obj_get_path(pod, "spec.terminationGracePeriodSeconds");
+		*grace = json_is_integer(g) ? json_integer_value(g) : 30;
+	}
+	const char *node = json_string_value(obj_get_path(pod, "spec.nodeName"));
+	const char *phase = json_string_value(obj_get_path(pod, "status.phase"));
+	bool finished = phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
+	return *grace > 0 && node && *node && !finished;
+}
+
 int
 api_delete(struct api *api, const struct kind *k, const char *ns, const char *name,
     enum api_propagation prop, const char *precond_uid, int64_t precond_rv,
     unsigned flags, json_t **out, struct api_error *err)
+{
+	return api_delete_grace(api, k, ns, name, prop, precond_uid, precond_rv, -1, flags,
+	    out, err);
+}
+
+int
+api_delete_grace(struct api *api, const struct kind *k, const char *ns, const char *name,
+    enum api_propagation prop, const char *precond_uid, int64_t precond_rv,
+    int64_t grace, unsigned flags, json_t **out, struct api_error *err)
 {
 	char key[128];
 	json_t *obj = NULL;
@@ -483,7 +508,18 @@ api_delete(struct api *api, const struct kind *k, const char *ns, const char *na
 		return 0;
 	}
 	int rc = 0;
-	if (keep) {
+	bool graceful = strcmp(k->kind, "Pod") == 0 && pod_delete_graceful(obj, &grace);
+	json_t *old_grace = json_object_get(meta, "deletionGracePeriodSeconds");
+	if (graceful && (!is_deleting(obj) || grace < json_integer_value(old_grace))) {
+		/* First graceful delete, or a shorter grace than before. */
+		char ts[32];
+		time_format_rfc3339(time(NULL) + (time_t)grace, ts);
+		json_object_set_new(meta, "deletionTimestamp", json_string(ts));
+		json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(grace));
+		rc = store_update(api_store(api), api_res_key(k, key, sizeof key), obj, 0);
+	} else if (graceful) {
+		/* Already terminating with this grace or less: nothing changes. */
+	} else if (keep) {
 		if (!is_deleting(obj)) {
 			json_object_set_new(meta, "deletionTimestamp", now_timestamp());
 			json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));

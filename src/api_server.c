@@ -854,12 +854,18 @@ handle_delete(struct api *api, struct http_req *req, const struct route *r)
 	if (json_is_array(dr) && json_array_size(dr))
 		flags |= API_DRY_RUN;
 	bool orphan = json_is_true(json_object_get(opts, "orphanDependents"));
+	char *qg = http_query_get(req->query, "gracePeriodSeconds");
+	json_t *og = json_object_get(opts, "gracePeriodSeconds");
+	int64_t grace = qg && *qg ? strtoll(qg, NULL, 10) : json_is_integer(og) ?
+	    json_integer_value(og) : -1;
+	free(qg);
 	enum api_propagation prop;
 	if (parse_propagation(ps, &prop) < 0) {
 		reply_status(api, req, 400, "propagationPolicy: unsupported value \"%s\": "
 		    "supported values: \"Background\", \"Foreground\", \"Orphan\"", ps);
-	} else if (api_delete(api, r->k, r->ns, r->name, orphan ? API_PROPAGATE_ORPHAN : prop,
-	    pre_uid, pre_rv ? strtoll(pre_rv, NULL, 10) : 0, flags, &out, &err) < 0) {
+	} else if (api_delete_grace(api, r->k, r->ns, r->name,
+	    orphan ? API_PROPAGATE_ORPHAN : prop, pre_uid, pre_rv ? strtoll(pre_rv, NULL, 10) : 0,
+	    grace, flags, &out, &err) < 0) {
 		reply_error(api, req, &err);
 	} else {
 		bool pending = obj_get_path(out, "metadata.deletionTimestamp") != NULL &&

@@ -439,3 +439,21 @@ def test_scale_subresource(server):
     assert status == 422
     status, _ = server.json("GET", "/api/v1/namespaces/default/configmaps/x/scale")
     assert status == 404
+
+
+def test_pod_on_a_node_is_deleted_gracefully(server):
+    path = "/api/v1/namespaces/default/pods"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "g"},
+           "spec": {"nodeName": "elsewhere", "terminationGracePeriodSeconds": 45,
+                    "containers": [{"name": "c", "image": "x"}]}}
+    server.json("POST", path, pod, expect=201)
+    status, p = server.json("DELETE", path + "/g")
+    assert status in (200, 202)
+    _, p = server.json("GET", path + "/g", expect=200)
+    assert p["metadata"]["deletionGracePeriodSeconds"] == 45
+    server.json("DELETE", path + "/g?gracePeriodSeconds=0")
+    assert server.request("GET", path + "/g")[0] == 404
+    unbound = dict(pod, metadata={"name": "u"}, spec={"containers": [{"name": "c", "image": "x"}]})
+    server.json("POST", path, unbound, expect=201)
+    server.json("DELETE", path + "/u", expect=200)
+    assert server.request("GET", path + "/u")[0] == 404
