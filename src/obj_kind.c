@@ -1,0 +1,133 @@
+/* obj_kind.c — the table of kinds V6 serves: group, version, names, scope,
+ * schema and hooks for each. The API server, the CLI and validation look
+ * kinds up here; adding a kind is one row plus its schema. */
+#include "obj_schema.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct kind kinds[] = {
+	{ "", "v1", "v1", "Namespace", "namespaces", "namespace", "ns",
+	  false, true, schema_namespace, core_namespace_defaults, NULL, NULL,
+	  name_check_dns1123_label },
+	{ "", "v1", "v1", "ConfigMap", "configmaps", "configmap", "cm",
+	  true, false, schema_configmap, NULL, core_configmap_validate,
+	  core_immutable_data_update, NULL },
+	{ "", "v1", "v1", "Secret", "secrets", "secret", "",
+	  true, false, schema_secret, core_secret_defaults, NULL,
+	  core_immutable_data_update, NULL },
+	{ "", "v1", "v1", "Pod", "pods", "pod", "po",
+	  true, true, schema_pod, core_pod_defaults, NULL, NULL, NULL },
+	{ "", "v1", "v1", "Service", "services", "service", "svc",
+	  true, true, schema_service, core_service_defaults,
+	  core_service_validate, NULL, name_check_dns1035_label },
+	{ "", "v1", "v1", "Endpoints", "endpoints", "endpoints", "ep",
+	  true, false, schema_endpoints, NULL, NULL, NULL, NULL },
+	{ "", "v1", "v1", "Event", "events", "event", "ev",
+	  true, false, schema_event, NULL, NULL, NULL, NULL },
+	{ "apps", "v1", "apps/v1", "Deployment", "deployments", "deployment", "deploy",
+	  true, true, schema_deployment, apps_deployment_defaults,
+	  apps_deployment_validate, apps_selector_update, NULL },
+	{ "apps", "v1", "apps/v1", "ReplicaSet", "replicasets", "replicaset", "rs",
+	  true, true, schema_replicaset, apps_replicaset_defaults,
+	  apps_replicaset_validate, apps_selector_update, NULL },
+};
+
+size_t
+kind_count(void)
+{
+	return ARRAY_SIZE(kinds);
+}
+
+const struct kind *
+kind_at(size_t i)
+{
+	return i < ARRAY_SIZE(kinds) ? &kinds[i] : NULL;
+}
+
+const struct kind *
+kind_find_gvk(const char *api_version, const char *kind)
+{
+	if (!api_version || !kind)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (!strcmp(kinds[i].api_version, api_version) &&
+		    !strcmp(kinds[i].kind, kind))
+			return &kinds[i];
+	return NULL;
+}
+
+const struct kind *
+kind_find_resource(const char *group, const char *version, const char *plural)
+{
+	if (!group || !version || !plural)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (!strcmp(kinds[i].group, group) &&
+		    !strcmp(kinds[i].version, version) &&
+		    !strcmp(kinds[i].plural, plural))
+			return &kinds[i];
+	return NULL;
+}
+
+/* Is name (n bytes, any case) one of the comma-separated short names? */
+static bool
+short_name_match(const char *list, const char *name, size_t n)
+{
+	const char *p = list;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (len == n && !strncasecmp(p, name, n))
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+static bool
+resource_name_match(const struct kind *k, const char *name, size_t n)
+{
+	return (strlen(k->kind) == n && !strncasecmp(k->kind, name, n)) ||
+	    (strlen(k->plural) == n && !strncasecmp(k->plural, name, n)) ||
+	    (strlen(k->singular) == n && !strncasecmp(k->singular, name, n)) ||
+	    short_name_match(k->short_names, name, n);
+}
+
+/* "name.rest" where rest is "group" or "version.group" (core: "v1"). */
+static bool
+qualifier_match(const struct kind *k, const char *rest)
+{
+	if (!strcasecmp(rest, k->group[0] ? k->group : k->version))
+		return true;
+	char vg[128];
+	snprintf(vg, sizeof vg, "%s%s%s", k->version, k->group[0] ? "." : "", k->group);
+	return !strcasecmp(rest, vg);
+}
+
+const struct kind *
+kind_find_user(const char *name)
+{
+	if (!name || !*name)
+		return NULL;
+	const char *dot = strchr(name, '.');
+	size_t n = dot ? (size_t)(dot - name) : strlen(name);
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		const struct kind *k = &kinds[i];
+		if (!resource_name_match(k, name, n))
+			continue;
+		if (!dot || qualifier_match(k, dot + 1))
+			return k;
+	}
+	return NULL;
+}
+
+const char *
+kind_display(const struct kind *k, char *out, size_t len)
+{
+	if (k->group[0])
+		snprintf(out, len, "%s.%s", k->singular, k->group);
+	else
+		snprintf(out, len, "%s", k->singular);
+	return out;
+}
