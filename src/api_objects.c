@@ -359,6 +359,15 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		err->name = xstrdup(name);
 		goto fail;
 	}
+	const char *body_uid = obj_uid(obj);
+	if (*body_uid && strcmp(body_uid, obj_uid(old)) != 0) {
+		char *rn = res_name(k, name);
+		api_error_set(err, 409, "Conflict", "Operation cannot be fulfilled on %s: "
+		    "Precondition failed: UID in precondition: %s, UID in object meta: %s", rn,
+		    body_uid, obj_uid(old));
+		free(rn);
+		goto fail;
+	}
 	if (status_only) {
 		json_t *st = json_incref(json_object_get(obj, "status"));
 		json_decref(obj);
@@ -487,6 +496,13 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 	}
 	json_t *meta = obj_metadata(obj);
 	bool is_ns = strcmp(k->kind, "Namespace") == 0;
+	if (is_ns && (strcmp(name, "default") == 0 || strcmp(name, "kube-system") == 0 ||
+	    strcmp(name, "kube-public") == 0)) {
+		api_error_set(err, 403, "Forbidden", "namespaces \"%s\" is forbidden: this "
+		    "namespace may not be deleted", name);
+		json_decref(obj);
+		return -1;
+	}
 	if (prop == API_PROPAGATE_FOREGROUND)
 		add_finalizer(meta, "foregroundDeletion");
 	else if (prop == API_PROPAGATE_ORPHAN)

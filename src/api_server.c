@@ -271,6 +271,13 @@ on_flush_check(uv_check_t *h)
 static const char *const verbs_all[] = { "create", "delete", "deletecollection", "get",
 	"list", "patch", "update", "watch" };
 
+/* Namespaces cannot be deleted as a collection, as in Kubernetes. */
+static bool
+has_verb(const struct kind *k, const char *verb)
+{
+	return !(strcmp(verb, "deletecollection") == 0 && strcmp(k->kind, "Namespace") == 0);
+}
+
 static json_t *
 resource_list(const char *group, const char *version)
 {
@@ -281,7 +288,8 @@ resource_list(const char *group, const char *version)
 			continue;
 		json_t *verbs = json_array(), *shorts = json_array();
 		for (size_t v = 0; v < ARRAY_SIZE(verbs_all); v++)
-			json_array_append_new(verbs, json_string(verbs_all[v]));
+			if (has_verb(k, verbs_all[v]))
+				json_array_append_new(verbs, json_string(verbs_all[v]));
 		char *sn = xstrdup(k->short_names), *save = NULL;
 		for (char *t = strtok_r(sn, ",", &save); t; t = strtok_r(NULL, ",", &save))
 			json_array_append_new(shorts, json_string(t));
@@ -376,13 +384,24 @@ version_info(void)
 
 /* ---- routing ----------------------------------------------------------- */
 
-/* Splits the path into at most max segments (in place in a copy). */
+/* Splits the path into at most max segments (in place in a copy). An empty
+ * segment ("//") makes the path unknown: returns (size_t)-1. */
 static size_t
 split_path(char *p, char **seg, size_t max)
 {
 	size_t n = 0;
-	for (char *t = strtok(p, "/"); t && n < max; t = strtok(NULL, "/"))
-		seg[n++] = t;
+	if (*p == '/')
+		p++;
+	while (*p && n < max) {
+		char *slash = strchr(p, '/');
+		if (slash == p)
+			return (size_t)-1;
+		seg[n++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+	}
 	return n;
 }
 
@@ -831,6 +850,41 @@ parse_propagation(const char *s, enum api_propagation *p)
 	return 0;
 }
 
+/* The type errors Kubernetes' decoder would report for a DeleteOptions. */
+static const char *
+delete_options_error(const json_t *o)
+{
+	json_t *v;
+	if (!o)
+		return NULL;
+	if ((v = json_object_get(o, "propagationPolicy")) && !json_is_string(v))
+		return "propagationPolicy: must be a string";
+	if ((v = json_object_get(o, "gracePeriodSeconds")) && !json_is_integer(v) &&
+	    !json_is_null(v))
+		return "gracePeriodSeconds: must be an integer";
+	if ((v = json_object_get(o, "orphanDependents")) && !json_is_boolean(v) &&
+	    !json_is_null(v))
+		return "orphanDependents: must be a boolean";
+	if ((v = json_object_get(o, "preconditions")) && !json_is_object(v) && !json_is_null(v))
+		return "preconditions: must be an object";
+	json_t *pre = v;
+	if (json_is_object(pre)) {
+		json_t *u = json_object_get(pre, "uid"), *rv = json_object_get(pre, "resourceVersion");
+		if ((u && !json_is_string(u)) || (rv && !json_is_string(rv)))
+			return "preconditions: uid and resourceVersion must be strings";
+	}
+	if ((v = json_object_get(o, "dryRun"))) {
+		size_t i;
+		json_t *e;
+		if (!json_is_array(v))
+			return "dryRun: must be a list";
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e) || strcmp(json_string_value(e), "All") != 0)
+				return "dryRun: Unsupported value: supported values: \"All\"";
+	}
+	return NULL;
+}
+
 static void
 handle_delete(struct api *api, struct http_req *req, const struct route *r)
 {
@@ -844,6 +898,12 @@ handle_delete(struct api *api, struct http_req *req, const struct route *r)
 			json_decref(opts);
 			return;
 		}
+	}
+	const char *bad = delete_options_error(opts);
+	if (bad) {
+		reply_status(api, req, 400, "DeleteOptions: %s", bad);
+		json_decref(opts);
+		return;
 	}
 	char *qp = http_query_get(req->query, "propagationPolicy");
 	const char *ps = qp ? qp : json_string_value(json_object_get(opts, "propagationPolicy"));
@@ -1050,10 +1110,50 @@ out:
 	api_error_clear(&err);
 }
 
+static bool
+is_uint(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+	return n > 0 && n <= 18 && s[n] == '\0';
+}
+
+/* Rejects malformed query parameters before anything happens: a typo in
+ * dryRun must never turn into a real write. Returns 0 or -1 (answered). */
+static int
+check_query(struct api *api, struct http_req *req)
+{
+	static const char *const uints[] = { "resourceVersion", "timeoutSeconds",
+		"gracePeriodSeconds", "limit" };
+	char *d = http_query_get(req->query, "dryRun");
+	int rc = 0;
+	if (d && strcmp(d, "All") != 0) {
+		reply_status(api, req, 422, "dryRun: Unsupported value: \"%s\": supported values: "
+		    "\"All\"", d);
+		rc = -1;
+	}
+	free(d);
+	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(uints); i++) {
+		char *v = http_query_get(req->query, uints[i]);
+		if (v && *v && !is_uint(v)) {
+			reply_status(api, req, 400, "invalid value for %s: \"%s\": must be a "
+			    "non-negative integer", uints[i], v);
+			rc = -1;
+		}
+		free(v);
+	}
+	return rc;
+}
+
 static void
 handle_resource(struct api *api, struct http_req *req, const struct route *r)
 {
 	const char *m = req->method;
+	if (check_query(api, req) < 0)
+		return;
+	if (!r->name && strcmp(m, "DELETE") == 0 && !has_verb(r->k, "deletecollection")) {
+		reply_status(api, req, 405, "%s cannot be deleted as a collection", r->k->plural);
+		return;
+	}
 	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 	/* Reads see only committed state; writes join the open batch (group
 	 * commit) and are answered after its COMMIT. */
@@ -1133,6 +1233,8 @@ handle_request(struct http_req *req, void *arg)
 	char *seg[16];
 	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
 	struct api_error err = { 0 };
+	if (n == (size_t)-1)
+		n = 0, seg[0] = "";
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
 

@@ -84,7 +84,8 @@ print_server_error(const struct cli_resp *r, const struct cli_item *it, const ch
 {
 	char *msg = it->file ? xasprintf("error when %s \"%s\"", when, it->file) : NULL;
 	json_t *causes = json_object_get(json_object_get(r->body, "details"), "causes");
-	if (strcmp(cli_resp_reason(r), "Invalid") != 0 || json_array_size(causes) == 0) {
+	if (strcmp(cli_resp_reason(r), "Invalid") != 0 || json_array_size(causes) == 0 ||
+	    !it->file) {
 		cli_print_error(r, msg);
 		free(msg);
 		return;

@@ -158,6 +158,15 @@ cli_print_error(const struct cli_resp *r, const char *when)
 		return;
 	size_t i;
 	json_t *c;
+	/* V6's Invalid message already lists every cause; print them again
+	 * only for a server whose message does not. */
+	json_array_foreach(causes, i, c) {
+		const char *m = json_string_value(json_object_get(c, "message"));
+		if (m && !strstr(msg, m))
+			break;
+	}
+	if (i == json_array_size(causes))
+		return;
 	json_array_foreach(causes, i, c) {
 		const char *f = json_string_value(json_object_get(c, "field"));
 		const char *m = json_string_value(json_object_get(c, "message"));

@@ -13,6 +13,7 @@
  * finishing it. */
 #include "http.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <signal.h>
@@ -63,6 +64,10 @@ struct hdr_span {
 	uint32_t value, value_len;
 };
 
+/* States of chunk_check(), the strict re-check of chunked framing. */
+enum { CK_SIZE0, CK_SIZE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
+	CK_TRAILER0, CK_TRAILER, CK_TRAILER_LF, CK_END_LF, CK_DONE };
+
 struct hreq {
 	struct http_req pub;		/* first: http_req * <-> hreq * */
 	struct conn *conn;		/* NULL once the connection is gone */
@@ -75,6 +80,9 @@ struct hreq {
 	bool head_done;
 	bool value_last;		/* last head callback was a header value */
 	bool want_continue;		/* owe the client "100 Continue" */
+	bool chunked;			/* body framing checked by chunk_check() */
+	int ck_state;
+	uint64_t ck_left;
 	void (*abort_cb)(struct http_req *, void *);
 	void *abort_arg;
 
@@ -122,6 +130,9 @@ struct http_server {
 	struct conn *conns;
 	unsigned nconns;
 	int port;
+	bool unlistened;		/* http_server_unlisten() closed the listener */
+	bool listener_closed;		/* its close callback ran */
+	bool stopped;			/* http_server_stop(): free once both closed */
 };
 
 struct wreq {
@@ -543,8 +554,15 @@ on_headers_complete(http_parser *p)
 	if (r->head_len > cfg->max_header_bytes)
 		return parse_fail(c, 431, "request header fields too large");
 	head_terminate(r);
+	if (p->http_major == 0)
+		return parse_fail(c, 400, "HTTP/0.9 is not supported");
+	if (p->http_major > 1)
+		return parse_fail(c, 505, "HTTP version not supported");
 	r->is_head = p->method == HTTP_HEAD;
-	r->http10 = p->http_major == 0 || (p->http_major == 1 && p->http_minor == 0);
+	r->http10 = p->http_major == 1 && p->http_minor == 0;
+	r->chunked = (p->flags & F_CHUNKED) != 0;
+	r->ck_state = CK_SIZE0;
+	r->ck_left = 0;
 	if (!(p->flags & F_CHUNKED) && p->content_length != UINT64_MAX) {
 		if (p->content_length > cfg->max_body_bytes)
 			return parse_fail(c, 413, "request body too large");
@@ -865,6 +883,81 @@ conn_send_continue(struct conn *c)
 	conn_send(c, &b, 1);
 }
 
+/* The system http-parser is built without HTTP_PARSER_STRICT, so it takes
+ * any two bytes after chunk data for the CRLF ("2\r\nabcdef" reads as a
+ * chunk "ab" and a chunk of size 0xef): a request smuggling hazard. This
+ * re-checks the chunked framing of the raw body bytes. Returns -1 on a
+ * framing error. */
+static int
+chunk_check(struct hreq *r, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && r->ck_state != CK_DONE; i++) {
+		char ch = p[i];
+		switch (r->ck_state) {
+		case CK_SIZE0:
+		case CK_SIZE:
+			if (isxdigit((unsigned char)ch)) {
+				if (r->ck_left >> 59)
+					return -1;
+				r->ck_left = r->ck_left * 16 + (uint64_t)(isdigit((unsigned char)ch) ?
+				    ch - '0' : (tolower((unsigned char)ch) - 'a' + 10));
+				r->ck_state = CK_SIZE;
+			} else if (r->ck_state == CK_SIZE && (ch == ';' || ch == ' ' || ch == '\t'))
+				r->ck_state = CK_EXT;
+			else if (r->ck_state == CK_SIZE && ch == '\r')
+				r->ck_state = CK_SIZE_LF;
+			else
+				return -1;
+			break;
+		case CK_EXT:
+			if (ch == '\r')
+				r->ck_state = CK_SIZE_LF;
+			break;
+		case CK_SIZE_LF:
+			if (ch != '\n')
+				return -1;
+			r->ck_state = r->ck_left ? CK_DATA : CK_TRAILER0;
+			break;
+		case CK_DATA: {
+			size_t take = n - i < r->ck_left ? n - i : (size_t)r->ck_left;
+			r->ck_left -= take;
+			i += take - 1;
+			if (r->ck_left == 0)
+				r->ck_state = CK_DATA_CR;
+			break;
+		}
+		case CK_DATA_CR:
+			if (ch != '\r')
+				return -1;
+			r->ck_state = CK_DATA_LF;
+			break;
+		case CK_DATA_LF:
+			if (ch != '\n')
+				return -1;
+			r->ck_state = CK_SIZE0;
+			break;
+		case CK_TRAILER0:
+			r->ck_state = ch == '\r' ? CK_END_LF : CK_TRAILER;
+			break;
+		case CK_TRAILER:
+			if (ch == '\r')
+				r->ck_state = CK_TRAILER_LF;
+			break;
+		case CK_TRAILER_LF:
+			if (ch != '\n')
+				return -1;
+			r->ck_state = CK_TRAILER0;
+			break;
+		case CK_END_LF:
+			if (ch != '\n')
+				return -1;
+			r->ck_state = CK_DONE;
+			break;
+		}
+	}
+	return 0;
+}
+
 /* Feeds buffered bytes to the parser while a request is being read, and
  * dispatches each complete one. A handler that answers at once lets the
  * loop go on with the next pipelined request without recursion. */
@@ -877,6 +970,8 @@ conn_parse(struct conn *c)
 
 	c->in_parse = true;
 	while ((c->state == CONN_HEADERS || c->state == CONN_BODY) && r->parsed < r->rlen) {
+		size_t before = r->parsed;
+		bool had_head = r->head_done;
 		n = http_parser_execute(&c->parser, &parser_settings,
 		    r->rbuf + r->parsed, r->rlen - r->parsed);
 		r->parsed += n;
@@ -884,6 +979,13 @@ conn_parse(struct conn *c)
 		if (c->err_status) {
 			conn_fail(c, c->err_status, c->err_msg);
 			break;
+		}
+		if (r->head_done && r->chunked) {
+			size_t from = had_head ? before : r->head_len;
+			if (r->parsed > from && chunk_check(r, r->rbuf + from, r->parsed - from) < 0) {
+				conn_fail(c, 400, "malformed chunked encoding");
+				break;
+			}
 		}
 		if (e == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
@@ -1105,7 +1207,11 @@ on_connection(uv_stream_t *l, int status)
 static void
 on_listener_close(uv_handle_t *h)
 {
-	free(h->data);
+	struct http_server *srv = h->data;
+
+	srv->listener_closed = true;
+	if (srv->stopped)
+		free(srv);
 }
 
 static int
@@ -1195,6 +1301,7 @@ http_server_start(uv_loop_t *loop, const char *host, int port,
 	*out = srv;
 	return 0;
 fail:
+	srv->stopped = true;
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
 	return r;
 }
@@ -1212,6 +1319,19 @@ http_server_stop(struct http_server *srv)
 		return;
 	while (srv->conns)
 		conn_drop(srv->conns);
+	srv->stopped = true;
+	if (!srv->unlistened)
+		uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
+	else if (srv->listener_closed)
+		free(srv);
+}
+
+void
+http_server_unlisten(struct http_server *srv)
+{
+	if (srv == NULL || srv->unlistened)
+		return;
+	srv->unlistened = true;
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
 }
 

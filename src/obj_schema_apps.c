@@ -9,7 +9,10 @@
 static void
 check_nonneg(const json_t *v, const char *path, struct errlist *errs)
 {
-	if (json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+	if (json_integer_value(v) > INT32_MAX)
+		schema_err_invalid(errs, path, v, "must be less than or equal to %d "
+		    "(a 32-bit integer)", INT32_MAX);
+	else if (json_integer_value(v) < 0)
 		schema_err_invalid(errs, path, v, "must be greater than or equal to 0");
 }
 

@@ -14,7 +14,10 @@ check_range(const json_t *v, const char *path, struct errlist *errs,
     json_int_t lo, json_int_t hi, const char *what)
 {
 	json_int_t x = json_integer_value(v);
-	if (x < lo || x > hi)
+	if (x > INT32_MAX)	/* Kubernetes' int32 fields cannot even decode it */
+		schema_err_invalid(errs, path, v, "must be less than or equal to %d "
+		    "(a 32-bit integer)", INT32_MAX);
+	else if (x < lo || x > hi)
 		schema_err_invalid(errs, path, v, "%s", what);
 }
 
