@@ -59,6 +59,10 @@ int http_server_port(const struct http_server *srv);
 /* Stops listening and closes every connection; requests still held by a
  * handler stay valid until finished. */
 void http_server_stop(struct http_server *srv);
+/* Stops accepting connections (closes the listening socket) while the open
+ * connections and their requests go on: a graceful drain. Call
+ * http_server_stop() afterwards as usual. */
+void http_server_unlisten(struct http_server *srv);
 
 /* Case-insensitive; NULL when absent. */
 const char *http_req_header(const struct http_req *req, const char *name);
