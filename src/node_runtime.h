@@ -7,13 +7,15 @@
  *
  * On disk, under STATE (DATA/node):
  *   STATE/containers/POD_UID/NAME-ATTEMPT/   spec.json, shim.pid, ctr.pid,
- *                                            exit.json (once exited)
- *   STATE/logs/NS_POD_UID/NAME/ATTEMPT.log   (+ ATTEMPT.log.1 ... rotated)
+ *                                            exit.json (once exited), shim.log
+ *   STATE/containers/POD_UID/workdir/        the default working dir
+ *   STATE/logs/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated)
  * The runtime is driven from the server's loop; nothing here blocks for long. */
 #ifndef V6_NODE_RUNTIME_H
 #define V6_NODE_RUNTIME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -49,7 +51,9 @@ struct rt_status {
 	bool oom_killed;
 	int64_t started_at_ms;		/* wall clock */
 	int64_t finished_at_ms;
-	char reason[32];		/* "Completed", "Error", "OOMKilled", "Unknown" */
+	char reason[32];		/* "Completed", "Error", "OOMKilled", "StartError",
+					 * "Unknown" (shim vanished: exit_code 137) */
+	char message[256];		/* StartError: `exec: "foo": permission denied` */
 };
 
 struct rt_usage {
@@ -61,13 +65,24 @@ struct rt_usage {
 typedef void (*rt_exit_fn)(void *arg, struct rt_ctr *c, const struct rt_status *st);
 
 /* node_runtime.c */
-/* self_exe: path of the v6 binary (to start `v6 shim`). Creates STATE dirs. */
+/* self_exe: path of the v6 binary. The shim run is $V6_SHIM if set, else
+ * v6-shim next to self_exe (the small static build), else `self_exe shim`.
+ * Creates STATE dirs and, per cgroup v1 controller (memory, cpu, cpuacct,
+ * pids), the subtree MOUNT/<this process's cgroup>/v6 (logged once and
+ * skipped when not writable). */
 int rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt **out);
-/* Stops watching; containers keep running (that is the point). */
+/* Stops watching and frees every rt_ctr; containers keep running (that is
+ * the point). Handles close on the loop's next turn. */
 void rt_close(struct rt *rt);
-/* Starts a container under a new shim. Returns 0 or negative errno (the
- * message for the pod's status in *err, caller frees: "executable file not
- * found in $PATH: foo"). */
+/* Starts a container under a new shim (spawned detached: new session,
+ * stdio /dev/null; spec in DIR/spec.json) and returns at once. Fails with a
+ * negative errno and the message for the pod's status in *err (caller
+ * frees) when the command cannot run: -ENOENT `exec: "foo": executable file
+ * not found in $PATH` (searched in the pod env's PATH; a default PATH is
+ * added when the env has none), -EACCES `... permission denied`, a missing
+ * working dir, -EEXIST for an attempt that already ran. Failures only exec
+ * can see come through fn: reason "StartError", exit code 127 (not found)
+ * or 126 (cannot execute), 128 (working dir), with a message. */
 int rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
     struct rt_ctr **out, char **err);
 /* Every container found on disk at start-up, running or exited, for the
@@ -76,23 +91,39 @@ int rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg
 typedef void (*rt_found_fn)(void *arg, const char *pod_uid, const char *name, int attempt,
     const struct rt_status *st);
 int rt_scan(struct rt *rt, rt_found_fn fn, void *arg);
-/* Takes over a container found by rt_scan: its exit is reported to fn. */
+/* Takes over a container found by rt_scan: its exit is reported to fn (on a
+ * later turn of the loop when it has already exited). The shim is watched
+ * through a pidfd checked against the start time in shim.pid (PID reuse).
+ * -ENOENT: no such container; -EBUSY: already handled by this runtime. */
 int rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
     rt_exit_fn fn, void *arg, struct rt_ctr **out);
+/* st->pid is 0 for the first few ms, until the shim has forked. */
 void rt_status(const struct rt_ctr *c, struct rt_status *st);
-/* Signals the container's whole process group. */
+/* Signals the container's whole process group. Right after rt_start it may
+ * wait (up to 200 ms, in 1 ms steps) for the shim to fork the container.
+ * -ESRCH once exited. */
 int rt_signal(struct rt_ctr *c, int sig);
+/* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
+ * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);
-/* Deletes every trace of a pod: container dirs, logs, cgroups. */
+/* Deletes every trace of a pod: container dirs, logs, cgroups (a process
+ * still in one of its cgroups is SIGKILLed). Release its containers first. */
 int rt_remove_pod(struct rt *rt, const char *pod_uid);
 /* Path of a container's current log file (caller frees). */
 char *rt_log_path(struct rt *rt, const char *pod_namespace, const char *pod_name,
     const char *pod_uid, const char *name, int attempt);
 
-/* node_shim.c — `v6 shim` (internal; started by rt_start). */
+/* node_shim.c — `v6 shim DIR` (internal; started by rt_start; also built
+ * alone as the small static program `v6-shim DIR`, which rt_start prefers). */
 int shim_main(int argc, char **argv);
+/* Shared with node_runtime.c: writes PATH.tmp then renames it over PATH
+ * (fsync first when sync). Returns 0 or negative errno. */
+int shim__write_file(const char *path, const char *data, size_t len, bool sync);
+/* Start time of a process in clock ticks since boot (/proc/PID/stat field
+ * 22): with the pid it names one process for good, against PID reuse. */
+int shim__start_time(int pid, uint64_t *out);
 
 #endif

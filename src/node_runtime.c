@@ -1,0 +1,949 @@
+/* node_runtime.c — the process runtime (node_runtime.h): starts each
+ * container under a detached shim (node_shim.c), watches the shims through
+ * pidfds on the server's loop (so adopted shims, which are not our children,
+ * are watched the same way), reads their exit.json, finds and adopts what a
+ * previous server left running, signals, measures and removes containers.
+ * Called by the node agent (node_agent.c). */
+#include "node_runtime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_cgroup.h"
+#include "util.h"
+
+#define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define UNKNOWN_CODE	137	/* a shim that vanished: as if SIGKILLed */
+
+extern char **environ;
+
+struct rt {
+	uv_loop_t *loop;
+	char *ctr_root;			/* STATE/containers */
+	char *log_root;			/* STATE/logs */
+	char *shim_exe;
+	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
+	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
+	struct rt_ctr *ctrs;		/* every handle not yet released */
+	int refs;			/* 1 for the open runtime + 1 per ctr */
+};
+
+struct rt_ctr {
+	struct rt *rt;
+	struct rt_ctr *next, **prevp;
+	char *dir;
+	char *pod_uid, *name;
+	int attempt;
+	char *cg[CG_NCTRL];
+	int shim_pid;
+	bool our_child;			/* started by this runtime: reap it */
+	int pidfd;
+	union {
+		uv_handle_t h;
+		uv_poll_t poll;		/* the shim's pidfd, while running */
+		uv_timer_t timer;	/* adopted already exited: report soon */
+	} w;
+	bool has_handle;
+	struct rt_status st;
+	rt_exit_fn fn;
+	void *arg;
+};
+
+/* ---- files of a container dir ------------------------------------------ */
+
+static char *
+ctr_file(const char *dir, const char *name)
+{
+	return xasprintf("%s/%s", dir, name);
+}
+
+/* Reads "A B C" integers from DIR/NAME; returns how many were read. */
+static int
+read_ints(const char *dir, const char *name, int64_t v[3])
+{
+	char *path = ctr_file(dir, name);
+	FILE *f = fopen(path, "re");
+	int n = 0;
+	free(path);
+	if (f == NULL)
+		return 0;
+	while (n < 3 && fscanf(f, "%" SCNd64, &v[n]) == 1)
+		n++;
+	fclose(f);
+	return n;
+}
+
+static void
+copy_str(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+/* exit.json -> st. Returns 0 or negative errno (-ENOENT: still running). */
+static int
+read_exit(const char *dir, struct rt_status *st)
+{
+	char *path = ctr_file(dir, "exit.json");
+	json_t *j = json_load_file(path, 0, NULL);
+	free(path);
+	if (j == NULL)
+		return -ENOENT;
+	st->state = RT_EXITED;
+	st->exit_code = (int)json_integer_value(json_object_get(j, "exitCode"));
+	st->signal = (int)json_integer_value(json_object_get(j, "signal"));
+	if (json_integer_value(json_object_get(j, "pid")) > 0)
+		st->pid = (int)json_integer_value(json_object_get(j, "pid"));
+	st->oom_killed = json_is_true(json_object_get(j, "oomKilled"));
+	st->started_at_ms = json_integer_value(json_object_get(j, "startedAt"));
+	st->finished_at_ms = json_integer_value(json_object_get(j, "finishedAt"));
+	copy_str(st->reason, sizeof st->reason, json_string_value(json_object_get(j, "reason")));
+	copy_str(st->message, sizeof st->message,
+	    json_string_value(json_object_get(j, "message")));
+	json_decref(j);
+	return 0;
+}
+
+/* ctr.pid -> st->pid, st->started_at_ms; 0 unless the container was forked. */
+static int
+read_ctr_pid(const char *dir, struct rt_status *st, uint64_t *ticks)
+{
+	int64_t v[3] = { 0, 0, 0 };
+	if (read_ints(dir, "ctr.pid", v) < 2)
+		return -ENOENT;
+	st->pid = (int)v[0];
+	if (v[2] > 0)
+		st->started_at_ms = v[2];
+	if (ticks)
+		*ticks = (uint64_t)v[1];
+	return 0;
+}
+
+/* True when pid is still the process whose start time was recorded. */
+static bool
+same_process(int pid, uint64_t ticks)
+{
+	uint64_t now;
+	return pid > 0 && shim__start_time(pid, &now) == 0 && now == ticks;
+}
+
+/* The shim of dir, if it is alive: its pid, else 0. */
+static int
+live_shim(const char *dir)
+{
+	int64_t v[3] = { 0, 0, 0 };
+	if (read_ints(dir, "shim.pid", v) < 2)
+		return 0;
+	return same_process((int)v[0], (uint64_t)v[1]) ? (int)v[0] : 0;
+}
+
+/* The shim is gone without an exit.json (killed): kill what may be left of
+ * the container, so nothing runs unsupervised, and record the loss so every
+ * later look agrees. */
+static void
+record_unknown(const char *dir, struct rt_status *st)
+{
+	uint64_t ticks = 0;
+	if (read_ctr_pid(dir, st, &ticks) == 0 && same_process(st->pid, ticks))
+		kill(-st->pid, SIGKILL);
+	st->state = RT_EXITED;
+	st->exit_code = UNKNOWN_CODE;
+	st->signal = 0;
+	st->finished_at_ms = time_now_ms();
+	copy_str(st->reason, sizeof st->reason, "Unknown");
+	copy_str(st->message, sizeof st->message,
+	    "the container's shim exited without recording an exit status");
+	json_t *j = json_pack("{s:i, s:i, s:b, s:i, s:I, s:I, s:s, s:s}", "exitCode",
+	    st->exit_code, "signal", 0, "oomKilled", 0, "pid", st->pid,
+	    "startedAt", (json_int_t)st->started_at_ms,
+	    "finishedAt", (json_int_t)st->finished_at_ms, "reason", st->reason,
+	    "message", st->message);
+	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "exit.json");
+	shim__write_file(path, text, strlen(text), false);
+	free(path);
+	free(text);
+	json_decref(j);
+}
+
+/* What a container dir says: exited (exit.json), running (live shim), or
+ * lost. Returns the live shim's pid or 0. */
+static int
+load_status(const char *dir, struct rt_status *st)
+{
+	memset(st, 0, sizeof *st);
+	if (read_exit(dir, st) == 0)
+		return 0;
+	int shim = live_shim(dir);
+	if (shim > 0) {
+		st->state = RT_RUNNING;
+		read_ctr_pid(dir, st, NULL);
+		return shim;
+	}
+	if (read_exit(dir, st) == 0)	/* it finished while we looked */
+		return 0;
+	record_unknown(dir, st);
+	return 0;
+}
+
+static void
+load_cgroups(struct rt_ctr *c)
+{
+	char *path = ctr_file(c->dir, "spec.json");
+	json_t *spec = json_load_file(path, 0, NULL);
+	json_t *cg = json_object_get(spec, "cgroups");
+	free(path);
+	for (int i = 0; i < CG_NCTRL; i++) {
+		const char *d = json_string_value(json_object_get(cg, cg_ctrl_name(i)));
+		c->cg[i] = d ? xstrdup(d) : NULL;
+	}
+	json_decref(spec);
+}
+
+/* ---- handles ------------------------------------------------------------ */
+
+static void
+rt_unref(struct rt *rt)
+{
+	if (--rt->refs > 0)
+		return;
+	for (int i = 0; i < CG_NCTRL; i++)
+		free(rt->cg_base[i]);
+	free(rt->ctr_root);
+	free(rt->log_root);
+	free(rt->shim_exe);
+	free(rt);
+}
+
+static struct rt_ctr *
+ctr_new(struct rt *rt, const char *pod_uid, const char *name, int attempt, rt_exit_fn fn,
+    void *arg)
+{
+	struct rt_ctr *c = xcalloc(1, sizeof *c);
+	c->rt = rt;
+	c->dir = xasprintf("%s/%s/%s-%d", rt->ctr_root, pod_uid, name, attempt);
+	c->pod_uid = xstrdup(pod_uid);
+	c->name = xstrdup(name);
+	c->attempt = attempt;
+	c->pidfd = -1;
+	c->fn = fn;
+	c->arg = arg;
+	c->next = rt->ctrs;
+	if (c->next)
+		c->next->prevp = &c->next;
+	c->prevp = &rt->ctrs;
+	rt->ctrs = c;
+	rt->refs++;
+	return c;
+}
+
+static void
+ctr_free(struct rt_ctr *c)
+{
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	for (int i = 0; i < CG_NCTRL; i++)
+		free(c->cg[i]);
+	free(c->dir);
+	free(c->pod_uid);
+	free(c->name);
+	struct rt *rt = c->rt;
+	free(c);
+	rt_unref(rt);
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	ctr_free(h->data);
+}
+
+/* Unlinks c and frees it once its handle is closed. */
+static void
+ctr_drop(struct rt_ctr *c)
+{
+	if (c->next)
+		c->next->prevp = c->prevp;
+	*c->prevp = c->next;
+	c->fn = NULL;
+	if (c->has_handle)
+		uv_close(&c->w.h, on_handle_closed);
+	else
+		ctr_free(c);
+}
+
+/* The shim is gone (or the adopted container was found exited): read the
+ * outcome and report it. fn is the last thing to touch c. */
+static void
+ctr_finish(struct rt_ctr *c)
+{
+	if (c->our_child)
+		waitpid(c->shim_pid, NULL, WNOHANG);
+	c->our_child = false;
+	if (c->st.state == RT_RUNNING) {
+		struct rt_status st = c->st;
+		if (read_exit(c->dir, &st) < 0)
+			record_unknown(c->dir, &st);
+		c->st = st;
+	}
+	if (c->fn)
+		c->fn(c->arg, c, &c->st);
+}
+
+static void
+on_shim_exit(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	uv_poll_stop(h);
+	ctr_finish(h->data);
+}
+
+static void
+on_adopted_exited(uv_timer_t *t)
+{
+	ctr_finish(t->data);
+}
+
+/* Watches shim_pid through a pidfd opened before the start time is checked
+ * again, so the fd names the recorded shim and not a reused pid. */
+static int
+ctr_watch(struct rt_ctr *c, int shim_pid, uint64_t ticks)
+{
+	int fd = (int)syscall(SYS_pidfd_open, shim_pid, 0);
+	if (fd < 0)
+		return -errno;
+	if (ticks && !same_process(shim_pid, ticks)) {
+		close(fd);
+		return -ESRCH;
+	}
+	c->pidfd = fd;
+	c->shim_pid = shim_pid;
+	int rc = uv_poll_init(c->rt->loop, &c->w.poll, fd);
+	if (rc < 0)
+		return rc;
+	c->has_handle = true;
+	c->w.h.data = c;
+	return uv_poll_start(&c->w.poll, UV_READABLE, on_shim_exit);
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static int
+mkdirs(const char *dir)
+{
+	return cg_mkdirs(dir);
+}
+
+static void
+find_shim(struct rt *rt, const char *self_exe)
+{
+	const char *env = getenv("V6_SHIM");
+	const char *slash = strrchr(self_exe, '/');
+	char *small = slash ? xasprintf("%.*s/v6-shim", (int)(slash - self_exe), self_exe)
+	    : xstrdup("v6-shim");
+	if (env && *env) {
+		rt->shim_exe = xstrdup(env);
+		free(small);
+	} else if (access(small, X_OK) == 0) {
+		rt->shim_exe = small;
+	} else {
+		rt->shim_exe = xstrdup(self_exe);
+		rt->shim_verb = true;
+		free(small);
+	}
+}
+
+int
+rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt **out)
+{
+	struct rt *rt = xcalloc(1, sizeof *rt);
+	rt->loop = loop;
+	rt->refs = 1;
+	rt->ctr_root = xasprintf("%s/containers", state_dir);
+	rt->log_root = xasprintf("%s/logs", state_dir);
+	int rc = mkdirs(rt->ctr_root);
+	if (rc == 0)
+		rc = mkdirs(rt->log_root);
+	if (rc < 0) {
+		log_error("node", "creating %s: %s", state_dir, strerror(-rc));
+		rt_unref(rt);
+		return rc;
+	}
+	find_shim(rt, self_exe);
+	for (int i = 0; i < CG_NCTRL; i++) {
+		int err = 0;
+		rt->cg_base[i] = cg_base(i, &err);
+		if (rt->cg_base[i] == NULL)
+			log_warn("node", "cgroup v1 controller %s unavailable (%s): its limits "
+			    "and usage are not enforced or measured by cgroups", cg_ctrl_name(i),
+			    strerror(err));
+	}
+	*out = rt;
+	return 0;
+}
+
+void
+rt_close(struct rt *rt)
+{
+	while (rt->ctrs)
+		ctr_drop(rt->ctrs);
+	rt_unref(rt);
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+static const char *
+env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+static int
+check_file(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return -EACCES;
+	return 0;
+}
+
+/* The lookup execvp will do in the shim, done first so that rt_start can
+ * refuse a command that cannot run. */
+static int
+find_exec(const char *file, const char *path_env, const char *cwd, char **err)
+{
+	int rc = -ENOENT;
+	if (strchr(file, '/')) {
+		char *p = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", cwd, file);
+		rc = check_file(p);
+		free(p);
+		if (rc < 0)
+			*err = xasprintf("exec: \"%s\": %s", file,
+			    rc == -ENOENT ? "no such file or directory" : "permission denied");
+		return rc;
+	}
+	for (const char *d = path_env; rc < 0 && d; d = strchr(d, ':') ? strchr(d, ':') + 1 : NULL) {
+		int len = (int)strcspn(d, ":");
+		char *p = len == 0 ? xasprintf("%s/%s", cwd, file)
+		    : d[0] == '/' ? xasprintf("%.*s/%s", len, d, file)
+		    : xasprintf("%s/%.*s/%s", cwd, len, d, file);
+		int r = check_file(p);
+		free(p);
+		if (r == 0 || (r == -EACCES && rc == -ENOENT))
+			rc = r;
+	}
+	if (rc == -ENOENT)
+		*err = xasprintf("exec: \"%s\": executable file not found in $PATH", file);
+	else if (rc < 0)
+		*err = xasprintf("exec: \"%s\": permission denied", file);
+	return rc;
+}
+
+static json_t *
+str_list(char *const *v, bool add_path)
+{
+	json_t *a = json_array();
+	for (; v && *v; v++)
+		json_array_append_new(a, json_string(*v));
+	if (add_path)
+		json_array_append_new(a, json_string("PATH=" DEFAULT_PATH));
+	return a;
+}
+
+static json_t *
+spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *log_path)
+{
+	json_t *cg = json_object();
+	for (int i = 0; i < CG_NCTRL; i++)
+		if (rt->cg_base[i])
+			json_object_set_new(cg, cg_ctrl_name(i), json_sprintf("%s/%s/%s",
+			    rt->cg_base[i], s->pod_uid, s->name));
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:s, s:I, s:i, s:o, "
+	    "s:I, s:I, s:I, s:s}",
+	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
+	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
+	    "argv", str_list(s->argv, false),
+	    "env", str_list(s->envp, env_get(s->envp, "PATH") == NULL),
+	    "workingDir", cwd, "log", log_path,
+	    "logMaxBytes", (json_int_t)(s->log_max_bytes > 0 ? s->log_max_bytes : 10 << 20),
+	    "logMaxFiles", s->log_max_files > 0 ? s->log_max_files : 2,
+	    "cgroups", cg, "memoryLimit", (json_int_t)s->memory_limit,
+	    "cpuLimitMillis", (json_int_t)s->cpu_limit_millis,
+	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "");
+}
+
+/* posix_spawn (vfork-fast) of the shim in a new session, stdio on
+ * /dev/null and its own diagnostics in DIR/shim.log. */
+static int
+spawn_shim(struct rt *rt, const char *dir, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	char *shim_log = ctr_file(dir, "shim.log");
+	char *argv[4] = { rt->shim_exe, NULL, NULL, NULL };
+	argv[1] = rt->shim_verb ? "shim" : (char *)dir;
+	argv[2] = rt->shim_verb ? (char *)dir : NULL;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, shim_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigfillset(&all);
+	sigdelset(&all, SIGKILL);
+	sigdelset(&all, SIGSTOP);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF);
+	int rc = -posix_spawn(pid, rt->shim_exe, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(shim_log);
+	return rc;
+}
+
+static int
+write_spec(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd)
+{
+	char *log_path = rt_log_path(rt, s->pod_namespace, s->pod_name, s->pod_uid, s->name,
+	    s->attempt);
+	char *log_dir = xstrndup(log_path, (size_t)(strrchr(log_path, '/') - log_path));
+	int rc = mkdirs(log_dir);
+	json_t *j = spec_json(rt, s, cwd, log_path);
+	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "spec.json");
+	if (rc == 0)
+		rc = shim__write_file(path, text, strlen(text), false);
+	free(path);
+	free(text);
+	json_decref(j);
+	free(log_dir);
+	free(log_path);
+	return rc;
+}
+
+/* A file name of its own: no "/", not "." or "..". */
+static bool
+path_safe(const char *s)
+{
+	return *s && *s != '.' && strchr(s, '/') == NULL;
+}
+
+/* Refuses what cannot start, with the message for the pod's status. */
+static int
+check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
+{
+	struct stat st;
+	if (s->pod_uid == NULL || !*s->pod_uid || s->name == NULL || !*s->name ||
+	    s->argv == NULL || s->argv[0] == NULL || !*s->argv[0]) {
+		*err = xstrdup("no command to run");
+		return -EINVAL;
+	}
+	if (!path_safe(s->pod_uid) || !path_safe(s->name)) {
+		*err = xasprintf("invalid pod uid or container name \"%s/%s\"", s->pod_uid,
+		    s->name);
+		return -EINVAL;
+	}
+	*cwd = s->working_dir && *s->working_dir ? xstrdup(s->working_dir)
+	    : xasprintf("%s/%s/workdir", rt->ctr_root, s->pod_uid);
+	if (!(s->working_dir && *s->working_dir))
+		mkdirs(*cwd);
+	int rc = stat(*cwd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (rc < 0) {
+		*err = xasprintf("chdir to working directory \"%s\": %s", *cwd, strerror(-rc));
+		return rc;
+	}
+	const char *path = env_get(s->envp, "PATH");
+	return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
+}
+
+/* A new container dir; an attempt is never reused. */
+static char *
+make_ctr_dir(struct rt *rt, const struct rt_spec *spec, int *rc, char **err)
+{
+	char *dir = xasprintf("%s/%s/%s-%d", rt->ctr_root, spec->pod_uid, spec->name,
+	    spec->attempt);
+	*rc = mkdir(dir, 0755) < 0 ? -errno : 0;
+	if (*rc == -ENOENT)
+		*rc = mkdirs(dir);
+	if (*rc < 0) {
+		*err = xasprintf("container %s attempt %d: %s", spec->name, spec->attempt,
+		    *rc == -EEXIST ? "already exists" : strerror(-*rc));
+		free(dir);
+		dir = NULL;
+	}
+	return dir;
+}
+
+static void
+unmake_ctr_dir(char *dir)
+{
+	static const char *const files[] = { "spec.json", "shim.log" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *f = ctr_file(dir, files[i]);
+		unlink(f);
+		free(f);
+	}
+	rmdir(dir);
+	free(dir);
+}
+
+static void
+write_shim_pid(const char *dir, pid_t pid)
+{
+	char line[64];
+	uint64_t ticks = 0;
+	shim__start_time(pid, &ticks);
+	snprintf(line, sizeof line, "%d %" PRIu64 "\n", (int)pid, ticks);
+	char *path = ctr_file(dir, "shim.pid");
+	shim__write_file(path, line, strlen(line), false);
+	free(path);
+}
+
+int
+rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
+    struct rt_ctr **out, char **err)
+{
+	char *cwd = NULL, *dir = NULL;
+	pid_t pid;
+	*err = NULL;
+	int rc = check_spec(rt, spec, &cwd, err);
+	if (rc == 0)
+		dir = make_ctr_dir(rt, spec, &rc, err);
+	if (rc == 0)
+		rc = write_spec(rt, spec, dir, cwd);
+	if (rc == 0)
+		rc = spawn_shim(rt, dir, &pid);
+	free(cwd);
+	if (rc < 0 && dir) {
+		*err = xasprintf("starting the shim %s: %s", rt->shim_exe, strerror(-rc));
+		unmake_ctr_dir(dir);
+	}
+	if (rc < 0)
+		return rc;
+	write_shim_pid(dir, pid);
+	free(dir);
+
+	struct rt_ctr *c = ctr_new(rt, spec->pod_uid, spec->name, spec->attempt, fn, arg);
+	c->our_child = true;
+	c->st.state = RT_RUNNING;
+	c->st.started_at_ms = time_now_ms();
+	load_cgroups(c);
+	rc = ctr_watch(c, pid, 0);
+	if (rc < 0)
+		log_error("node", "watching shim %d of %s: %s", (int)pid, c->dir, strerror(-rc));
+	*out = c;
+	return 0;
+}
+
+/* ---- scan / adopt ------------------------------------------------------- */
+
+/* "NAME-ATTEMPT" -> name (caller frees) and attempt. */
+static char *
+parse_ctr_dir(const char *s, int *attempt)
+{
+	const char *dash = strrchr(s, '-');
+	char *end;
+	if (dash == NULL || dash == s || dash[1] == '\0')
+		return NULL;
+	long a = strtol(dash + 1, &end, 10);
+	if (*end != '\0' || a < 0 || a > INT_MAX)
+		return NULL;
+	*attempt = (int)a;
+	return xstrndup(s, (size_t)(dash - s));
+}
+
+static bool
+is_listed(struct rt *rt, const char *dir)
+{
+	for (struct rt_ctr *c = rt->ctrs; c; c = c->next)
+		if (strcmp(c->dir, dir) == 0)
+			return true;
+	return false;
+}
+
+static void
+scan_pod(struct rt *rt, const char *uid, rt_found_fn fn, void *arg)
+{
+	char *pod_dir = xasprintf("%s/%s", rt->ctr_root, uid);
+	DIR *d = opendir(pod_dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		int attempt;
+		char *name = parse_ctr_dir(de->d_name, &attempt);
+		char *dir = xasprintf("%s/%s", pod_dir, de->d_name);
+		struct rt_status st;
+		if (name && !is_listed(rt, dir)) {
+			load_status(dir, &st);
+			fn(arg, uid, name, attempt, &st);
+		}
+		free(dir);
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	free(pod_dir);
+}
+
+int
+rt_scan(struct rt *rt, rt_found_fn fn, void *arg)
+{
+	DIR *d = opendir(rt->ctr_root);
+	struct dirent *de;
+	if (d == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			scan_pod(rt, de->d_name, fn, arg);
+	closedir(d);
+	return 0;
+}
+
+int
+rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
+    rt_exit_fn fn, void *arg, struct rt_ctr **out)
+{
+	struct stat sb;
+	struct rt_ctr *c = ctr_new(rt, pod_uid, name, attempt, fn, arg);
+	int rc = stat(c->dir, &sb) < 0 ? -errno : 0;
+	for (struct rt_ctr *o = c->next; rc == 0 && o; o = o->next)
+		if (strcmp(o->dir, c->dir) == 0)
+			rc = -EBUSY;
+	if (rc < 0) {
+		ctr_drop(c);
+		return rc;
+	}
+	load_cgroups(c);
+	int64_t v[3] = { 0, 0, 0 };
+	int shim = load_status(c->dir, &c->st);
+	if (shim > 0 && read_ints(c->dir, "shim.pid", v) >= 2 &&
+	    ctr_watch(c, shim, (uint64_t)v[1]) == 0) {
+		*out = c;
+		return 0;
+	}
+	if (c->st.state == RT_RUNNING)	/* exited between the two looks */
+		load_status(c->dir, &c->st);
+	if (c->has_handle) {		/* uv_poll_start failed: cannot watch */
+		ctr_drop(c);
+		return -EIO;
+	}
+	uv_timer_init(rt->loop, &c->w.timer);
+	c->has_handle = true;
+	c->w.h.data = c;
+	uv_timer_start(&c->w.timer, on_adopted_exited, 0, 0);
+	*out = c;
+	return 0;
+}
+
+/* ---- status, signals, usage --------------------------------------------- */
+
+static bool
+shim_alive(const struct rt_ctr *c)
+{
+	struct pollfd p = { c->pidfd, POLLIN, 0 };
+	return c->pidfd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+void
+rt_status(const struct rt_ctr *c, struct rt_status *st)
+{
+	*st = c->st;
+	if (st->state == RT_RUNNING && st->pid == 0)
+		read_ctr_pid(c->dir, st, NULL);
+}
+
+int
+rt_signal(struct rt_ctr *c, int sig)
+{
+	struct timespec ms = { 0, 1000 * 1000 };
+	if (c->st.state != RT_RUNNING)
+		return -ESRCH;
+	/* Just started: the shim has not forked the container yet (a few ms). */
+	for (int i = 0; c->st.pid == 0 && i < 200; i++) {
+		if (read_ctr_pid(c->dir, &c->st, NULL) == 0 || !shim_alive(c))
+			break;
+		nanosleep(&ms, NULL);
+	}
+	if (c->st.pid <= 0)
+		return -ESRCH;
+	return kill(-c->st.pid, sig) < 0 ? -errno : 0;
+}
+
+/* Without cgroups: the main process alone, from /proc. */
+static int
+proc_usage(int pid, struct rt_usage *u, bool cpu, bool mem)
+{
+	char path[64], buf[1024];
+	unsigned long long utime, stime;
+	long pages = 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	/* after ')': state(3) ... utime(14) stime(15) */
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &utime, &stime) != 2)
+		return -ESRCH;
+	if (cpu)
+		u->cpu_ns = (utime + stime) * (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
+	snprintf(path, sizeof path, "/proc/%d/statm", pid);
+	f = fopen(path, "re");
+	if (f && fscanf(f, "%*d %ld", &pages) == 1 && mem)
+		u->memory_bytes = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+int
+rt_usage(const struct rt_ctr *c, struct rt_usage *u)
+{
+	struct rt_status st;
+	uint64_t usage = 0, inactive = 0;
+	bool cpu = false, mem = false;
+	memset(u, 0, sizeof *u);
+	rt_status(c, &st);
+	if (st.state != RT_RUNNING)
+		return -ESRCH;
+	if (c->cg[CG_CPUACCT] && cg_read_u64(c->cg[CG_CPUACCT], "cpuacct.usage", &u->cpu_ns) == 0)
+		cpu = true;
+	if (c->cg[CG_MEMORY] &&
+	    cg_read_u64(c->cg[CG_MEMORY], "memory.usage_in_bytes", &usage) == 0) {
+		cg_read_key(c->cg[CG_MEMORY], "memory.stat", "total_inactive_file", &inactive);
+		u->memory_bytes = usage > inactive ? usage - inactive : 0;
+		mem = true;
+	}
+	if (cpu && mem)
+		return 0;
+	return st.pid > 0 ? proc_usage(st.pid, u, !cpu, !mem) : -ESRCH;
+}
+
+void
+rt_release(struct rt_ctr *c)
+{
+	ctr_drop(c);
+}
+
+/* ---- removal ------------------------------------------------------------ */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		log_warn("node", "removing %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static void
+rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Removes the container groups recorded in each spec.json of the pod, then
+ * the pod's group under every controller. */
+static void
+remove_cgroups(struct rt *rt, const char *pod_uid)
+{
+	char *pod_dir = xasprintf("%s/%s", rt->ctr_root, pod_uid);
+	DIR *d = opendir(pod_dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		int attempt;
+		char *name = parse_ctr_dir(de->d_name, &attempt);
+		struct rt_ctr c = { .dir = xasprintf("%s/%s", pod_dir, de->d_name) };
+		if (name) {
+			load_cgroups(&c);
+			for (int i = 0; i < CG_NCTRL; i++) {
+				if (c.cg[i] && cg_remove(c.cg[i]) < 0)
+					log_warn("node", "removing cgroup %s: %s", c.cg[i],
+					    strerror(errno));
+				free(c.cg[i]);
+			}
+		}
+		free(c.dir);
+		free(name);
+	}
+	if (d)
+		closedir(d);
+	free(pod_dir);
+	for (int i = 0; i < CG_NCTRL; i++) {
+		if (rt->cg_base[i] == NULL)
+			continue;
+		char *pod_cg = xasprintf("%s/%s", rt->cg_base[i], pod_uid);
+		DIR *cd = opendir(pod_cg);
+		while (cd && (de = readdir(cd)) != NULL) {
+			char *sub = xasprintf("%s/%s", pod_cg, de->d_name);
+			if (de->d_type == DT_DIR && de->d_name[0] != '.')
+				cg_remove(sub);
+			free(sub);
+		}
+		if (cd)
+			closedir(cd);
+		cg_remove(pod_cg);
+		free(pod_cg);
+	}
+}
+
+int
+rt_remove_pod(struct rt *rt, const char *pod_uid)
+{
+	if (pod_uid == NULL || !path_safe(pod_uid))
+		return -EINVAL;
+	remove_cgroups(rt, pod_uid);
+	char *pod_dir = xasprintf("%s/%s", rt->ctr_root, pod_uid);
+	rm_tree(pod_dir);
+	free(pod_dir);
+	DIR *d = opendir(rt->log_root);
+	struct dirent *de;
+	char *suffix = xasprintf("_%s", pod_uid);
+	while (d && (de = readdir(d)) != NULL) {
+		if (!str_has_suffix(de->d_name, suffix))
+			continue;
+		char *log_dir = xasprintf("%s/%s", rt->log_root, de->d_name);
+		rm_tree(log_dir);
+		free(log_dir);
+	}
+	if (d)
+		closedir(d);
+	free(suffix);
+	return 0;
+}
+
+char *
+rt_log_path(struct rt *rt, const char *pod_namespace, const char *pod_name,
+    const char *pod_uid, const char *name, int attempt)
+{
+	return xasprintf("%s/%s_%s_%s/%s/%d.log", rt->log_root,
+	    pod_namespace && *pod_namespace ? pod_namespace : "default",
+	    pod_name && *pod_name ? pod_name : pod_uid, pod_uid, name, attempt);
+}

@@ -1,0 +1,645 @@
+/* node_shim.c — the per-container supervisor (`v6 shim DIR`, or the small
+ * static `v6-shim DIR`), started detached by rt_start (node_runtime.c).
+ * It reads DIR/spec.json, puts the container in its cgroups, runs it, copies
+ * its stdout/stderr into a size-rotated CRI log file, and records the exit in
+ * DIR/exit.json. Plain libc + jansson and no loop library, to stay small.
+ *
+ * spec.json: {argv[], env[], workingDir, log, logMaxBytes, logMaxFiles,
+ *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
+ *   pidsLimit, podUID, podNamespace, podName, name, attempt}
+ * ctr.pid: "PID STARTTICKS STARTED_MS\n" (written as soon as it is forked)
+ * exit.json: {exitCode, signal, oomKilled, pid, startedAt, finishedAt (ms),
+ *   reason, message} — written atomically, after the pipes are drained. */
+#include "node_runtime.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_cgroup.h"
+#include "util.h"
+
+#define LINE_MAX_BYTES	(16 * 1024)	/* longer lines become P records (as kubelet) */
+#define READ_BYTES	(16 * 1024)
+#define FLUSH_BYTES	(16 * 1024)
+#define STRAGGLER_MS	2000		/* wait for grandchildren holding the pipes */
+#define KILLED_MS	500		/* then kill them and drain what is left */
+
+extern char **environ;
+
+struct stream {
+	int fd;
+	const char *name;		/* "stdout", "stderr" */
+	size_t len;
+	char line[LINE_MAX_BYTES];
+};
+
+struct shim {
+	const char *dir;
+	json_t *spec;
+	const char *log_path;
+	int64_t max_bytes;
+	int max_files;
+	const char *cg[CG_NCTRL];
+	uint64_t oom_base;
+	int log_fd;
+	int64_t log_size;
+	bool log_failed;
+	char ts[96];			/* timestamp of the chunk being copied */
+	struct stream s[2];
+	size_t out_len;
+	char out[FLUSH_BYTES + LINE_MAX_BYTES + 128];
+	pid_t pid;
+	int status;
+	bool exited;
+	int64_t started_ms, finished_ms;
+};
+
+/* ---- small files -------------------------------------------------------- */
+
+int
+shim__write_file(const char *path, const char *data, size_t len, bool sync)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (write(fd, data, len) != (ssize_t)len || (sync && fsync(fd) < 0))
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+int
+shim__start_time(int pid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields start after the last ')'. */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%" SCNu64, out) != 1)
+		return -EIO;
+	return 0;
+}
+
+static char *
+dir_file(const struct shim *sh, const char *name)
+{
+	return xasprintf("%s/%s", sh->dir, name);
+}
+
+/* ---- the log ------------------------------------------------------------ */
+
+static void
+stamp_now(struct shim *sh)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(sh->ts, sizeof sh->ts, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec);
+}
+
+static int
+log_open(struct shim *sh, bool truncate)
+{
+	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0);
+	struct stat st;
+	sh->log_fd = open(sh->log_path, flags, 0640);
+	if (sh->log_fd < 0)
+		return -errno;
+	sh->log_size = fstat(sh->log_fd, &st) == 0 ? st.st_size : 0;
+	return 0;
+}
+
+static void
+log_flush(struct shim *sh)
+{
+	const char *p = sh->out;
+	size_t n = sh->out_len;
+	while (n > 0 && sh->log_fd >= 0) {
+		ssize_t w = write(sh->log_fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (!sh->log_failed)
+				log_warn("shim", "writing %s: %s (output dropped)", sh->log_path,
+				    strerror(errno));
+			sh->log_failed = true;
+			break;
+		}
+		sh->log_size += w;
+		p += w;
+		n -= (size_t)w;
+	}
+	sh->out_len = 0;
+}
+
+/* ATTEMPT.log -> .1 -> .2 ... -> .max_files (the oldest is overwritten). */
+static void
+log_rotate(struct shim *sh)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	log_flush(sh);
+	if (sh->log_fd >= 0)
+		close(sh->log_fd);
+	for (int i = sh->max_files; i >= 1; i--) {
+		if (i == 1)
+			snprintf(from, sizeof from, "%s", sh->log_path);
+		else
+			snprintf(from, sizeof from, "%s.%d", sh->log_path, i - 1);
+		snprintf(to, sizeof to, "%s.%d", sh->log_path, i);
+		rename(from, to);
+	}
+	if (log_open(sh, true) < 0)
+		log_warn("shim", "reopening %s: %s", sh->log_path, strerror(errno));
+}
+
+/* Appends one CRI record of the stream's pending bytes, rotating first when
+ * it would carry the file past log_max_bytes. */
+static void
+emit(struct shim *sh, struct stream *s, char tag)
+{
+	size_t rec = strlen(sh->ts) + strlen(s->name) + s->len + 5;
+	int64_t size = sh->log_size + (int64_t)sh->out_len;
+	if (size > 0 && size + (int64_t)rec > sh->max_bytes)
+		log_rotate(sh);
+	sh->out_len += (size_t)snprintf(sh->out + sh->out_len, sizeof sh->out - sh->out_len,
+	    "%s %s %c ", sh->ts, s->name, tag);
+	memcpy(sh->out + sh->out_len, s->line, s->len);
+	sh->out_len += s->len;
+	sh->out[sh->out_len++] = '\n';
+	s->len = 0;
+	if (sh->out_len >= FLUSH_BYTES)
+		log_flush(sh);
+}
+
+/* Splits a chunk of a stream into lines: F records for complete lines, P
+ * records for every LINE_MAX_BYTES of a longer one. */
+static void
+copy_chunk(struct shim *sh, struct stream *s, const char *p, size_t n)
+{
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n;
+		size_t room = LINE_MAX_BYTES - s->len;
+		if (take > room) {
+			memcpy(s->line + s->len, p, room);
+			s->len += room;
+			emit(sh, s, 'P');
+			p += room;
+			n -= room;
+			continue;
+		}
+		memcpy(s->line + s->len, p, take);
+		s->len += take;
+		p += take;
+		n -= take;
+		if (nl) {
+			emit(sh, s, 'F');
+			p++;
+			n--;
+		}
+	}
+}
+
+/* Reads what the pipe holds; closes it at EOF. Returns bytes read. */
+static ssize_t
+pump(struct shim *sh, struct stream *s)
+{
+	static char buf[READ_BYTES];
+	ssize_t n = read(s->fd, buf, sizeof buf);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		close(s->fd);
+		s->fd = -1;
+		return 0;
+	}
+	stamp_now(sh);
+	copy_chunk(sh, s, buf, (size_t)n);
+	log_flush(sh);		/* readers see each chunk at once */
+	return n;
+}
+
+/* ---- the spec ----------------------------------------------------------- */
+
+static char **
+str_array(json_t *a)
+{
+	size_t i, n = json_array_size(a);
+	char **v = xcalloc(n + 1, sizeof *v);
+	for (i = 0; i < n; i++)
+		v[i] = (char *)json_string_value(json_array_get(a, i));
+	return v;
+}
+
+static int
+load_spec(struct shim *sh)
+{
+	char *path = dir_file(sh, "spec.json");
+	json_error_t jerr;
+	sh->spec = json_load_file(path, 0, &jerr);
+	free(path);
+	if (sh->spec == NULL) {
+		log_error("shim", "%s/spec.json: %s", sh->dir, jerr.text);
+		return -EINVAL;
+	}
+	sh->log_path = json_string_value(json_object_get(sh->spec, "log"));
+	sh->max_bytes = json_integer_value(json_object_get(sh->spec, "logMaxBytes"));
+	sh->max_files = (int)json_integer_value(json_object_get(sh->spec, "logMaxFiles"));
+	if (sh->max_bytes <= 0)
+		sh->max_bytes = 10 << 20;
+	if (sh->max_files <= 0)
+		sh->max_files = 1;
+	json_t *cg = json_object_get(sh->spec, "cgroups");
+	for (int c = 0; c < CG_NCTRL; c++)
+		sh->cg[c] = json_string_value(json_object_get(cg, cg_ctrl_name(c)));
+	json_t *argv = json_object_get(sh->spec, "argv");
+	if (sh->log_path == NULL || json_array_size(argv) == 0) {
+		log_error("shim", "%s/spec.json: no argv or log", sh->dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int64_t
+spec_int(const struct shim *sh, const char *key)
+{
+	return json_integer_value(json_object_get(sh->spec, key));
+}
+
+/* Creates the container's groups and writes its limits; a controller that
+ * cannot be set up is dropped with a log line (limits not enforced). */
+static void
+setup_cgroups(struct shim *sh)
+{
+	int64_t mem = spec_int(sh, "memoryLimit"), cpu = spec_int(sh, "cpuLimitMillis");
+	int64_t pids = spec_int(sh, "pidsLimit");
+	for (int c = 0; c < CG_NCTRL; c++) {
+		const char *d = sh->cg[c];
+		int rc = d ? cg_mkdirs(d) : 0;
+		if (rc == 0 && d && c == CG_MEMORY) {
+			rc = cg_write_i64(d, "memory.limit_in_bytes", mem > 0 ? mem : -1);
+			cg_read_key(d, "memory.oom_control", "oom_kill", &sh->oom_base);
+		}
+		if (rc == 0 && d && c == CG_CPU) {
+			int64_t quota = cpu > 0 ? cpu * 100 : -1;	/* of a 100 ms period */
+			rc = cg_write_i64(d, "cpu.cfs_period_us", 100000);
+			if (rc == 0)
+				rc = cg_write_i64(d, "cpu.cfs_quota_us",
+				    quota > 0 && quota < 1000 ? 1000 : quota);
+		}
+		if (rc == 0 && d && c == CG_PIDS)
+			rc = pids > 0 ? cg_write_i64(d, "pids.max", pids) : cg_write(d, "pids.max", "max");
+		if (rc < 0) {
+			log_warn("shim", "cgroup %s %s: %s; its limits are not enforced",
+			    cg_ctrl_name(c), d, strerror(-rc));
+			sh->cg[c] = NULL;
+		}
+	}
+}
+
+/* ---- the container ------------------------------------------------------ */
+
+struct start_err {
+	int stage;			/* 0 chdir, 1 exec */
+	int err;
+};
+
+static _Noreturn void
+child(struct shim *sh, int out, int err, int report)
+{
+	struct start_err se = { 0, 0 };
+	json_t *spec = sh->spec;
+	char **argv = str_array(json_object_get(spec, "argv"));
+	char **envp = str_array(json_object_get(spec, "env"));
+	const char *cwd = json_string_value(json_object_get(spec, "workingDir"));
+	sigset_t all;
+
+	setpgid(0, 0);
+	for (int c = 0; c < CG_NCTRL; c++)
+		if (sh->cg[c])
+			cg_join(sh->cg[c], getpid());
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	int null = open("/dev/null", O_RDONLY);
+	dup2(null, 0);
+	dup2(out, 1);
+	dup2(err, 2);
+	if (cwd && chdir(cwd) < 0) {
+		se.err = errno;
+	} else {
+		environ = envp;		/* execvp searches the pod's PATH */
+		execvp(argv[0], argv);
+		se.stage = 1;
+		se.err = errno;
+	}
+	if (write(report, &se, sizeof se) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/* Fills in exit.json's reason, code and message for a failed start. */
+static void
+start_error(const struct shim *sh, const struct start_err *se, json_t *ex)
+{
+	json_t *argv = json_object_get(sh->spec, "argv");
+	const char *file = json_string_value(json_array_get(argv, 0));
+	char why[128];
+	snprintf(why, sizeof why, "%s", strerror(se->err));
+	why[0] = (char)tolower((unsigned char)why[0]);
+	int code = se->err == ENOENT ? 127 : 126;
+	char *msg;
+	if (se->stage == 0)
+		msg = xasprintf("chdir to working directory \"%s\": %s", json_string_value(
+		    json_object_get(sh->spec, "workingDir")), why);
+	else if (se->err == ENOENT && strchr(file, '/') == NULL)
+		msg = xasprintf("exec: \"%s\": executable file not found in $PATH", file);
+	else
+		msg = xasprintf("exec: \"%s\": %s", file, why);
+	json_object_set_new(ex, "exitCode", json_integer(se->stage == 0 ? 128 : code));
+	json_object_set_new(ex, "reason", json_string("StartError"));
+	json_object_set_new(ex, "message", json_string(msg));
+	free(msg);
+}
+
+static void
+write_ctr_pid(struct shim *sh)
+{
+	uint64_t ticks = 0;
+	char line[96];
+	shim__start_time(sh->pid, &ticks);
+	int n = snprintf(line, sizeof line, "%d %" PRIu64 " %" PRId64 "\n", (int)sh->pid, ticks,
+	    sh->started_ms);
+	char *path = dir_file(sh, "ctr.pid");
+	if (shim__write_file(path, line, (size_t)n, false) < 0)
+		log_warn("shim", "writing %s: %s", path, strerror(errno));
+	free(path);
+}
+
+/* Reaps the container and, the shim being their subreaper, whatever its
+ * processes left behind. */
+static void
+reap(struct shim *sh)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != sh->pid || sh->exited)
+			continue;
+		sh->status = status;
+		sh->exited = true;
+		sh->finished_ms = time_now_ms();
+	}
+}
+
+/* Kills whatever is left of the container: its process group, and the
+ * processes in its cgroups that left the group. */
+static void
+kill_rest(struct shim *sh)
+{
+	kill(-sh->pid, SIGKILL);
+	for (int c = 0; c < CG_NCTRL; c++)
+		if (sh->cg[c] && (c == CG_MEMORY || c == CG_PIDS))
+			cg_kill_all(sh->cg[c], SIGKILL);
+}
+
+/* Copies output until the container has exited and its pipes are closed;
+ * stragglers holding the pipes get STRAGGLER_MS, then are killed. */
+static void
+supervise(struct shim *sh)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, sh->pid, 0);
+	int64_t deadline = 0;
+	bool killed = false;
+	for (;;) {
+		reap(sh);
+		if (sh->exited && deadline == 0)
+			deadline = time_mono_ms() + STRAGGLER_MS;
+		if (sh->exited && sh->s[0].fd < 0 && sh->s[1].fd < 0)
+			break;
+		int timeout = pidfd < 0 ? 100 : -1;
+		if (sh->exited) {
+			int64_t left = deadline - time_mono_ms();
+			if (left <= 0 && killed)
+				break;
+			if (left <= 0) {
+				kill_rest(sh);
+				killed = true;
+				deadline = time_mono_ms() + KILLED_MS;
+				continue;
+			}
+			timeout = (int)left;
+		}
+		struct pollfd p[3] = {
+			{ sh->s[0].fd, POLLIN, 0 }, { sh->s[1].fd, POLLIN, 0 },
+			{ sh->exited ? -1 : pidfd, POLLIN, 0 },
+		};
+		if (poll(p, 3, timeout) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents)
+				pump(sh, &sh->s[i]);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (!killed)
+		kill_rest(sh);
+	reap(sh);
+	for (int i = 0; i < 2; i++) {
+		while (sh->s[i].fd >= 0 && pump(sh, &sh->s[i]) > 0)
+			;
+		if (sh->s[i].len > 0)
+			emit(sh, &sh->s[i], 'P');
+	}
+	log_flush(sh);
+}
+
+static void
+exit_status(struct shim *sh, json_t *ex)
+{
+	int code = 0, sig = 0;
+	uint64_t ooms = 0;
+	if (WIFEXITED(sh->status))
+		code = WEXITSTATUS(sh->status);
+	if (WIFSIGNALED(sh->status)) {
+		sig = WTERMSIG(sh->status);
+		code = 128 + sig;
+	}
+	bool oom = sh->cg[CG_MEMORY] &&
+	    cg_read_key(sh->cg[CG_MEMORY], "memory.oom_control", "oom_kill", &ooms) == 0 &&
+	    ooms > sh->oom_base && sig == SIGKILL;
+	json_object_set_new(ex, "exitCode", json_integer(code));
+	json_object_set_new(ex, "signal", json_integer(sig));
+	json_object_set_new(ex, "oomKilled", json_boolean(oom));
+	json_object_set_new(ex, "reason",
+	    json_string(oom ? "OOMKilled" : code == 0 ? "Completed" : "Error"));
+}
+
+static int
+write_exit(struct shim *sh, json_t *ex)
+{
+	json_object_set_new(ex, "pid", json_integer(sh->pid));
+	json_object_set_new(ex, "startedAt", json_integer(sh->started_ms));
+	json_object_set_new(ex, "finishedAt", json_integer(sh->finished_ms));
+	char *text = json_dumps(ex, JSON_COMPACT);
+	char *path = dir_file(sh, "exit.json");
+	int rc = shim__write_file(path, text, strlen(text), true);
+	if (rc < 0)
+		log_error("shim", "writing %s: %s", path, strerror(-rc));
+	free(path);
+	free(text);
+	json_decref(ex);
+	return rc;
+}
+
+/* Forks the container; returns 0 once it runs, or fills ex for a failed start. */
+static int
+start(struct shim *sh, json_t *ex)
+{
+	int out[2], err[2], rep[2];
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
+		return -errno;
+	sh->started_ms = time_now_ms();
+	sh->pid = fork();
+	if (sh->pid < 0)
+		return -errno;
+	if (sh->pid == 0)
+		child(sh, out[1], err[1], rep[1]);
+	setpgid(sh->pid, sh->pid);
+	write_ctr_pid(sh);
+	close(out[1]);
+	close(err[1]);
+	close(rep[1]);
+	sh->s[0].fd = out[0];
+	sh->s[1].fd = err[0];
+	struct start_err se;
+	ssize_t n;
+	while ((n = read(rep[0], &se, sizeof se)) < 0 && errno == EINTR)
+		;
+	close(rep[0]);
+	if (n == (ssize_t)sizeof se) {
+		waitpid(sh->pid, &sh->status, 0);
+		sh->exited = true;
+		sh->finished_ms = time_now_ms();
+		start_error(sh, &se, ex);
+		return -se.err;
+	}
+	return 0;
+}
+
+/* rt_start writes shim.pid too; writing it here as well narrows the window
+ * in which a server killed right after the spawn leaves a shim it cannot
+ * find. */
+static void
+write_shim_pid(struct shim *sh)
+{
+	uint64_t ticks = 0;
+	char line[64];
+	shim__start_time(getpid(), &ticks);
+	int n = snprintf(line, sizeof line, "%d %" PRIu64 "\n", (int)getpid(), ticks);
+	char *path = dir_file(sh, "shim.pid");
+	shim__write_file(path, line, (size_t)n, false);
+	free(path);
+}
+
+/* exit.json for a container that could not even be forked. */
+static void
+shim_failed(json_t *ex, const char *what, int err)
+{
+	char *msg = xasprintf("%s: %s", what, strerror(err));
+	json_object_set_new(ex, "exitCode", json_integer(128));
+	json_object_set_new(ex, "reason", json_string("StartError"));
+	json_object_set_new(ex, "message", json_string(msg));
+	log_error("shim", "%s", msg);
+	free(msg);
+}
+
+int
+shim_main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: v6 shim DIR (internal: started by the node agent)\n");
+		return 2;
+	}
+	struct shim *sh = xcalloc(1, sizeof *sh);
+	json_t *ex = json_object();
+	syscall(SYS_close_range, 3, ~0U, 0);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sh->dir = argv[1];
+	sh->log_fd = -1;
+	sh->s[0] = (struct stream){ .fd = -1, .name = "stdout" };
+	sh->s[1] = (struct stream){ .fd = -1, .name = "stderr" };
+	sh->started_ms = sh->finished_ms = time_now_ms();
+	write_shim_pid(sh);
+	int err = load_spec(sh);
+	if (err < 0) {
+		shim_failed(ex, "reading spec.json", -err);
+	} else {
+		setup_cgroups(sh);
+		if (log_open(sh, false) < 0)
+			log_warn("shim", "opening %s: %s (output dropped)", sh->log_path,
+			    strerror(errno));
+		err = start(sh, ex);
+		if (err < 0 && sh->pid <= 0)
+			shim_failed(ex, "starting the container", -err);
+	}
+	if (err == 0) {
+		supervise(sh);
+		exit_status(sh, ex);
+	}
+	int rc = write_exit(sh, ex) < 0 ? 1 : 0;
+	if (sh->log_fd >= 0)
+		close(sh->log_fd);
+	json_decref(sh->spec);
+	free(sh);
+	return rc;
+}
+
+#ifdef V6_SHIM_MAIN
+/* The static `v6-shim` program (Makefile): nothing but the shim. */
+int
+main(int argc, char **argv)
+{
+	return shim_main(argc, argv);
+}
+#endif
