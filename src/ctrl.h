@@ -17,4 +17,109 @@ void ctrl_gc_stop(struct ctrl_gc *gc);
 /* Number of objects the collector's graph holds (tests, metrics). */
 size_t ctrl_gc_size(const struct ctrl_gc *gc);
 
+/* ---- ReplicaSet and Deployment controllers (ctrl_workqueue.c,
+ * ctrl_replicaset.c, ctrl_deployment.c) ------------------------------- */
+
+/* ctrl_workqueue.c — a work queue of string keys ("NS/NAME") on the loop:
+ * a key queued twice is processed once; keys can be queued after a delay
+ * (the earliest wins) or rate-limited after a failure (5 ms doubling to
+ * 60 s per key, reset by ctrl_wq_forget). fn runs from an idle handle, a
+ * batch at a time; it returns 0 when done with the key, negative to have
+ * it retried rate-limited. */
+struct ctrl_wq;
+typedef int (*ctrl_wq_fn)(void *arg, const char *key);
+struct ctrl_wq *ctrl_wq_new(uv_loop_t *loop, ctrl_wq_fn fn, void *arg);
+void ctrl_wq_add(struct ctrl_wq *q, const char *key);
+void ctrl_wq_add_after(struct ctrl_wq *q, const char *key, int64_t delay_ms);
+void ctrl_wq_add_rate_limited(struct ctrl_wq *q, const char *key);
+void ctrl_wq_forget(struct ctrl_wq *q, const char *key);
+/* Keys ready to run now (not counting delayed ones). */
+size_t ctrl_wq_len(const struct ctrl_wq *q);
+/* Keys waiting for a delay or a rate-limited retry. */
+size_t ctrl_wq_delayed(const struct ctrl_wq *q);
+/* Stops calling fn at once; the memory goes when the loop closes the handles. */
+void ctrl_wq_free(struct ctrl_wq *q);
+
+/* ctrl_replicaset.c — helpers shared by the apps controllers. */
+/* The ownerReference with controller: true, or NULL (borrowed). */
+const json_t *ctrl_controller_ref(const json_t *obj);
+/* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}. */
+json_t *ctrl_new_controller_ref(const json_t *owner);
+/* Pod Ready condition is True; *since_s (if not NULL) gets its
+ * lastTransitionTime in seconds (0 when absent). */
+bool ctrl_pod_ready(const json_t *pod, int64_t *since_s);
+/* Ready for at least min_ready_s at now_ms (podutil.IsPodAvailable). */
+bool ctrl_pod_available(const json_t *pod, int64_t min_ready_s, int64_t now_ms);
+/* Not Succeeded/Failed and not being deleted (controller.FilterActivePods). */
+bool ctrl_pod_active(const json_t *pod);
+
+/* The decision of the ReplicaSet controller, without I/O: from the RS and
+ * every pod of its namespace, what to write. The json_t members are new
+ * references (or NULL); rs_actions_free releases them. */
+struct rs_actions {
+	json_t *adopt;		/* pods with this RS's controller ref added */
+	json_t *release;	/* pods with this RS's ownerReference removed */
+	int create;		/* pods to create from the template */
+	json_t *remove;		/* names of pods to delete, in deletion order */
+	json_t *status;		/* the status computed from the owned pods */
+	int64_t requeue_ms;	/* > 0: look again after this long (minReadySeconds) */
+};
+/* Returns 0, or -EINVAL when the RS's selector is unusable (no actions). */
+int rs_decide(const json_t *rs, const json_t *pods, int64_t now_ms, struct rs_actions *out);
+void rs_actions_free(struct rs_actions *a);
+/* The pod the RS creates: its template with generateName "RSNAME-" and the
+ * controller reference (new reference). */
+json_t *rs_pod_from_template(const json_t *rs);
+/* Applies the outcome of managing replicas to a status from rs_decide, as
+ * Kubernetes does: a ReplicaFailure condition (reason FailedCreate or
+ * FailedDelete) after an error (err_msg != NULL), none after success. */
+void rs_status_finish(json_t *status, const char *err_reason, const char *err_msg,
+    int64_t now_ms);
+/* Sorts pod pointers so the ones to delete first come first (Kubernetes'
+ * ActivePodsWithRanks order on one node). */
+void rs_sort_for_deletion(const json_t **pods, size_t n, int64_t now_ms);
+
+struct ctrl_replicaset;
+int ctrl_replicaset_start(struct api *api, struct ctrl_replicaset **out);
+void ctrl_replicaset_stop(struct ctrl_replicaset *c);
+
+/* ctrl_deployment.c — the decision of the Deployment controller: an ordered
+ * list of writes, each computed from the state the previous ones leave (as
+ * kube-controller-manager's sync does step by step). The executor applies
+ * them in order and stops at the first failure. */
+enum deploy_op {
+	DEPLOY_CREATE_RS,	/* obj: the new ReplicaSet */
+	DEPLOY_UPDATE_RS,	/* obj: the ReplicaSet as it must be (spec, metadata) */
+	DEPLOY_DELETE_RS,	/* obj: the ReplicaSet to delete */
+	DEPLOY_UPDATE_META,	/* obj: the Deployment with new annotations */
+	DEPLOY_UPDATE_STATUS,	/* obj: the Deployment with its new status */
+	DEPLOY_EVENT,		/* on the Deployment: type, reason, message */
+};
+struct deploy_action {
+	enum deploy_op op;
+	json_t *obj;
+	const char *type, *reason;	/* static strings */
+	char *message;
+};
+struct deploy_actions {
+	struct deploy_action *v;
+	size_t n, cap;
+	int64_t requeue_ms;	/* > 0: sync again after this long */
+	bool retry;		/* retry soon, rate-limited: a hash collision stopped
+				 * the sync, or the progress deadline is < 1 s away */
+};
+/* deploy: the Deployment; rses: every ReplicaSet of its namespace; pods:
+ * the pods of its namespace (only Recreate looks at them; may be NULL). */
+int deploy_decide(const json_t *deploy, const json_t *rses, const json_t *pods,
+    int64_t now_ms, struct deploy_actions *out);
+void deploy_actions_free(struct deploy_actions *a);
+/* pod-template-hash of a template for a collisionCount (< 0: none). */
+void deploy_template_hash(const json_t *tmpl, int64_t collision_count, char out[16]);
+/* maxSurge / maxUnavailable resolved against spec.replicas (ResolveFenceposts). */
+void deploy_fenceposts(const json_t *deploy, int *surge, int *unavailable);
+
+struct ctrl_deployment;
+int ctrl_deployment_start(struct api *api, struct ctrl_deployment **out);
+void ctrl_deployment_stop(struct ctrl_deployment *c);
+
 #endif

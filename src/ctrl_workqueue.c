@@ -1,0 +1,175 @@
+/* ctrl_workqueue.c — the work queue of the apps controllers (client-go's
+ * workqueue, on one loop): string keys, deduplicated, processed from an idle
+ * handle a batch at a time; delayed keys wait on one timer armed for the
+ * earliest; failures retry with a per-key exponential delay. */
+#include "ctrl.h"
+
+#include <stdlib.h>
+
+#define WQ_BATCH 64
+#define WQ_BASE_DELAY_MS 5
+#define WQ_MAX_DELAY_MS 60000
+
+struct ctrl_wq {
+	uv_idle_t idle;
+	uv_timer_t timer;
+	ctrl_wq_fn fn;
+	void *arg;
+	json_t *queue;		/* key -> true, in insertion order */
+	json_t *delayed;	/* key -> due time (monotonic ms) */
+	json_t *failures;	/* key -> consecutive failures */
+	int closing;		/* handles still to close; -1 while open */
+};
+
+static void wq_on_idle(uv_idle_t *h);
+static void wq_on_timer(uv_timer_t *t);
+
+static void
+wq_arm(struct ctrl_wq *q)
+{
+	const char *key;
+	json_t *v;
+	int64_t first = INT64_MAX, now = time_mono_ms();
+	json_object_foreach(q->delayed, key, v)
+		if (json_integer_value(v) < first)
+			first = json_integer_value(v);
+	if (first == INT64_MAX) {
+		uv_timer_stop(&q->timer);
+		return;
+	}
+	uv_timer_start(&q->timer, wq_on_timer, first > now ? (uint64_t)(first - now) : 0, 0);
+}
+
+struct ctrl_wq *
+ctrl_wq_new(uv_loop_t *loop, ctrl_wq_fn fn, void *arg)
+{
+	struct ctrl_wq *q = xcalloc(1, sizeof *q);
+	q->fn = fn;
+	q->arg = arg;
+	q->queue = json_object();
+	q->delayed = json_object();
+	q->failures = json_object();
+	q->closing = -1;
+	uv_idle_init(loop, &q->idle);
+	uv_timer_init(loop, &q->timer);
+	q->idle.data = q->timer.data = q;
+	return q;
+}
+
+void
+ctrl_wq_add(struct ctrl_wq *q, const char *key)
+{
+	if (q->closing >= 0 || !key || !*key)
+		return;
+	json_object_set_new(q->queue, key, json_true());
+	uv_idle_start(&q->idle, wq_on_idle);
+}
+
+void
+ctrl_wq_add_after(struct ctrl_wq *q, const char *key, int64_t delay_ms)
+{
+	if (q->closing >= 0 || !key || !*key)
+		return;
+	if (delay_ms <= 0) {
+		ctrl_wq_add(q, key);
+		return;
+	}
+	int64_t due = time_mono_ms() + delay_ms;
+	json_t *cur = json_object_get(q->delayed, key);
+	if (cur && json_integer_value(cur) <= due)
+		return;
+	json_object_set_new(q->delayed, key, json_integer(due));
+	wq_arm(q);
+}
+
+void
+ctrl_wq_add_rate_limited(struct ctrl_wq *q, const char *key)
+{
+	if (q->closing >= 0 || !key || !*key)
+		return;
+	json_int_t n = json_integer_value(json_object_get(q->failures, key));
+	int64_t delay = WQ_BASE_DELAY_MS;
+	for (json_int_t i = 0; i < n && delay < WQ_MAX_DELAY_MS; i++)
+		delay *= 2;
+	if (delay > WQ_MAX_DELAY_MS)
+		delay = WQ_MAX_DELAY_MS;
+	json_object_set_new(q->failures, key, json_integer(n + 1));
+	ctrl_wq_add_after(q, key, delay);
+}
+
+void
+ctrl_wq_forget(struct ctrl_wq *q, const char *key)
+{
+	json_object_del(q->failures, key);
+}
+
+size_t
+ctrl_wq_len(const struct ctrl_wq *q)
+{
+	return json_object_size(q->queue);
+}
+
+size_t
+ctrl_wq_delayed(const struct ctrl_wq *q)
+{
+	return json_object_size(q->delayed);
+}
+
+static void
+wq_on_timer(uv_timer_t *t)
+{
+	struct ctrl_wq *q = t->data;
+	int64_t now = time_mono_ms();
+	const char *key;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(q->delayed, tmp, key, v) {
+		if (json_integer_value(v) <= now) {
+			ctrl_wq_add(q, key);
+			json_object_del(q->delayed, key);
+		}
+	}
+	wq_arm(q);
+}
+
+static void
+wq_on_idle(uv_idle_t *h)
+{
+	struct ctrl_wq *q = h->data;
+	for (int n = 0; n < WQ_BATCH && q->closing < 0; n++) {
+		void *it = json_object_iter(q->queue);
+		if (!it)
+			break;
+		char *key = xstrdup(json_object_iter_key(it));
+		json_object_del(q->queue, key);
+		if (q->fn(q->arg, key) < 0)
+			ctrl_wq_add_rate_limited(q, key);
+		else
+			ctrl_wq_forget(q, key);
+		free(key);
+	}
+	if (json_object_size(q->queue) == 0 || q->closing >= 0)
+		uv_idle_stop(&q->idle);
+}
+
+static void
+wq_closed(uv_handle_t *h)
+{
+	struct ctrl_wq *q = h->data;
+	if (--q->closing > 0)
+		return;
+	json_decref(q->queue);
+	json_decref(q->delayed);
+	json_decref(q->failures);
+	free(q);
+}
+
+void
+ctrl_wq_free(struct ctrl_wq *q)
+{
+	if (!q)
+		return;
+	q->closing = 2;
+	uv_close((uv_handle_t *)&q->idle, wq_closed);
+	uv_close((uv_handle_t *)&q->timer, wq_closed);
+}
