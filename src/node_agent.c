@@ -1,0 +1,1134 @@
+/* node_agent.c — the node agent (V6's kubelet). It watches Pods, binds the
+ * unbound ones to this node (spec.nodeName + the "v6.io/node" finalizer),
+ * runs each pod's state machine (node_pod.c) against the runtime
+ * (node_runtime.h), probes and hooks (node_probe.c), writes pod status only
+ * when it changed, adopts containers that outlived a previous server, and
+ * serves pods/log and the metrics.k8s.io API. Started by server.c. */
+#include "node.h"
+#include "node_log.h"
+#include "node_pod.h"
+#include "http.h"
+#include "log.h"
+#include "obj_schema.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NODE_FINALIZER		"v6.io/node"
+#define PIDS_ANNOTATION		"v6.io/pids-limit"
+#define METRICS_PERIOD_MS	10000
+#define MAX_STEP_ROUNDS		8
+
+struct apod;
+
+/* The agent's side of one container: runtime handle, probe and hook runs,
+ * the resolved environment (for exec probes), usage samples. */
+struct actr {
+	struct apod *pod;
+	size_t i;
+	struct rt_ctr *rt;
+	int attempt;
+	struct nprobe_run *run[NPROBE_N + 1];	/* probes, then the hook */
+	struct actx {
+		struct actr *a;
+		int slot;
+	} ctx[NPROBE_N + 1];
+	enum nhook_kind hook;
+	char **envp;
+	char *cwd;
+	uint64_t cpu_ns;		/* last sample */
+	int64_t sample_ms;
+	uint64_t nanocores, memory;
+	bool have_usage;
+};
+
+struct apod {
+	struct apod *next;
+	struct node *n;
+	char *uid;
+	json_t *obj;			/* latest stored object */
+	json_t *written;		/* status as stored */
+	bool gone;			/* removed from the store */
+	bool inited;
+	bool orphan;			/* containers without a pod */
+	struct npod sm;
+	struct actr *c;
+	char ip[16];
+	char *dir;			/* STATE/pods/UID: default working dir */
+	uv_timer_t timer;
+	struct log_stream *streams;
+};
+
+/* A `logs -f` reader. */
+struct log_stream {
+	struct log_stream *next;
+	struct apod *pod;
+	size_t ctr;
+	struct http_req *req;
+	struct log_follower *f;
+};
+
+struct node {
+	struct api *api;
+	uv_loop_t *loop;
+	struct rt *rt;
+	struct nipam *ipam;
+	struct store_watch *sw;
+	char *name, *bin_dir, *state_dir;
+	int backoff_max_s;
+	int64_t cpu_millis, memory_bytes;
+	struct apod *pods;
+	json_t *found;			/* rt_scan: uid -> name -> {attempt: running} */
+	uv_timer_t metrics;
+};
+
+static const struct kind *
+pod_kind(void)
+{
+	return kind_find_gvk("v1", "Pod");
+}
+
+static const char *
+jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static struct apod *
+pod_find(struct node *n, const char *uid)
+{
+	for (struct apod *p = n->pods; p; p = p->next)
+		if (strcmp(p->uid, uid) == 0)
+			return p;
+	return NULL;
+}
+
+static bool
+has_finalizer(const json_t *obj)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(obj_get_path(obj, "metadata.finalizers"), i, v)
+		if (!strcmp(json_string_value(v) ?: "", NODE_FINALIZER))
+			return true;
+	return false;
+}
+
+static void
+event(struct apod *p, bool warning, const char *reason, const char *msg)
+{
+	if (p->gone || !p->obj)
+		return;
+	api_record_event(p->n->api, p->obj, warning ? "Warning" : "Normal", reason, "kubelet",
+	    "%s", msg);
+}
+
+static void pod_sync(struct apod *p);
+
+static void
+on_pod_timer(uv_timer_t *t)
+{
+	pod_sync(t->data);
+}
+
+static void
+schedule(struct apod *p, int64_t delay_ms)
+{
+	uv_timer_start(&p->timer, on_pod_timer, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+/* api_update consumes obj, so the namespace is copied first. */
+static int
+update(struct node *n, json_t *obj, bool status_only, json_t **out, struct api_error *err)
+{
+	char *ns = xstrdup(obj_namespace(obj));
+	int rc = api_update(n->api, pod_kind(), ns, obj, status_only, 0, out, err);
+	free(ns);
+	return rc;
+}
+
+/* Binds an unbound pod and puts the finalizer on; returns 0 or -1. */
+static int
+claim(struct apod *p)
+{
+	struct node *n = p->n;
+	bool bind = !*jstr(json_object_get(p->obj, "spec"), "nodeName");
+	if (!bind && (has_finalizer(p->obj) || obj_get_path(p->obj, "metadata.deletionTimestamp")))
+		return 0;
+	json_t *o = NULL, *out = NULL;
+	struct api_error err = { 0 };
+	if (api_get(n->api, pod_kind(), obj_namespace(p->obj), obj_name(p->obj), &o, &err) < 0 ||
+	    strcmp(obj_uid(o), p->uid) != 0) {
+		api_error_clear(&err);
+		json_decref(o);
+		return -1;
+	}
+	json_t *meta = obj_metadata(o), *fins = json_object_get(meta, "finalizers");
+	if (!json_is_array(fins)) {
+		fins = json_array();
+		json_object_set_new(meta, "finalizers", fins);
+	}
+	if (!has_finalizer(o))
+		json_array_append_new(fins, json_string(NODE_FINALIZER));
+	json_object_set_new(json_object_get(o, "spec"), "nodeName", json_string(n->name));
+	if (update(n, o, false, &out, &err) < 0) {
+		log_warn("node", "binding pod %s/%s: %s", obj_namespace(p->obj),
+		    obj_name(p->obj), err.message);
+		api_error_clear(&err);
+		return -1;
+	}
+	json_decref(p->obj);
+	p->obj = out;
+	if (bind)
+		api_record_event(n->api, p->obj, "Normal", "Scheduled", "default-scheduler",
+		    "Successfully assigned %s/%s to %s", obj_namespace(out), obj_name(out),
+		    n->name);
+	return 0;
+}
+
+static void
+write_status(struct apod *p, int64_t now)
+{
+	if (p->gone || p->orphan)
+		return;
+	json_t *st = npod_status(&p->sm, p->written, p->ip, now);
+	if (json_equal(st, p->written)) {
+		json_decref(st);
+		return;
+	}
+	json_t *o = json_deep_copy(p->obj), *out = NULL;
+	json_object_set(o, "status", st);
+	json_object_del(obj_metadata(o), "resourceVersion");
+	struct api_error err = { 0 };
+	if (update(p->n, o, true, &out, &err) < 0) {
+		log_warn("node", "pod %s/%s status: %s", obj_namespace(p->obj), obj_name(p->obj),
+		    err.message);
+		api_error_clear(&err);
+		json_decref(st);
+		return;
+	}
+	json_decref(p->obj);
+	p->obj = out;
+	json_decref(p->written);
+	p->written = st;
+}
+
+/* Drops the finalizer: the API then removes the pod. */
+static void
+release_pod(struct apod *p)
+{
+	if (p->gone || p->orphan || !has_finalizer(p->obj))
+		return;
+	json_t *o = NULL, *keep = json_array();
+	struct api_error err = { 0 };
+	if (api_get(p->n->api, pod_kind(), obj_namespace(p->obj), obj_name(p->obj), &o,
+	    &err) < 0 || strcmp(obj_uid(o), p->uid) != 0) {
+		api_error_clear(&err);
+		json_decref(o);
+		json_decref(keep);
+		return;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(obj_get_path(o, "metadata.finalizers"), i, v)
+		if (strcmp(json_string_value(v) ?: "", NODE_FINALIZER) != 0)
+			json_array_append(keep, v);
+	json_object_set_new(obj_metadata(o), "finalizers", keep);
+	if (update(p->n, o, false, NULL, &err) < 0) {
+		log_warn("node", "pod %s/%s finalizer: %s", obj_namespace(p->obj),
+		    obj_name(p->obj), err.message);
+		api_error_clear(&err);
+	}
+}
+
+/* ---- containers -------------------------------------------------------- */
+
+static json_t *
+lookup(void *arg, const char *kind, const char *ns, const char *name)
+{
+	struct node *n = arg;
+	json_t *o = NULL;
+	struct api_error err = { 0 };
+	const struct kind *k = kind_find_gvk("v1", kind);
+	if (!k || api_get(n->api, k, ns, name, &o, &err) < 0)
+		o = NULL;
+	api_error_clear(&err);
+	return o;
+}
+
+static int64_t
+qty_of(const json_t *c, const char *res, double scale)
+{
+	double d;
+	const json_t *v = json_object_get(obj_get_path(c, "resources.limits"), res);
+	if (json_is_string(v) && quantity_parse(json_string_value(v), &d) == 0)
+		return (int64_t)(d * scale + 0.5);
+	if (json_is_number(v))
+		return (int64_t)(json_number_value(v) * scale + 0.5);
+	return 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void
+pod_dir_make(struct apod *p)
+{
+	char *pods = xasprintf("%s/pods", p->n->state_dir);
+	mkdir(p->n->state_dir, 0755);
+	mkdir(pods, 0755);
+	free(pods);
+	p->dir = xasprintf("%s/pods/%s", p->n->state_dir, p->uid);
+	mkdir(p->dir, 0755);
+}
+
+static char **
+resolve_env(struct apod *p, const json_t *cspec, char **err)
+{
+	struct node *n = p->n;
+	struct nenv_ctx ctx = { .pod = p->obj ? p->obj : p->sm.pod, .container = cspec,
+		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
+		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
+		.lookup = lookup, .lookup_arg = n };
+	return nenv_resolve(&ctx, err);
+}
+
+static void on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st);
+
+static void
+ctr_forget_run(struct actr *a)
+{
+	nenv_free(a->envp);
+	a->envp = NULL;
+	free(a->cwd);
+	a->cwd = NULL;
+	for (int k = 0; k <= NPROBE_N; k++) {
+		nprobe_cancel(a->run[k]);
+		a->run[k] = NULL;
+	}
+}
+
+static void
+start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
+{
+	struct node *n = p->n;
+	struct actr *a = &p->c[i];
+	const json_t *cs = p->sm.c[i].spec;
+	char *err = NULL;
+	char **envp = resolve_env(p, cs, &err);
+	if (!envp) {
+		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
+		char *m = xasprintf("Error: %s", err);
+		event(p, true, "Failed", m);
+		free(m);
+		free(err);
+		return;
+	}
+	char **argv = nenv_argv(cs, envp);
+	const char *wd = jstr(cs, "workingDir");
+	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
+	    p->sm.pod, "metadata.annotations"), PIDS_ANNOTATION));
+	struct rt_spec spec = {
+		.pod_uid = p->uid, .pod_namespace = p->sm.ns, .pod_name = p->sm.name,
+		.name = p->sm.c[i].name, .attempt = attempt, .argv = argv, .envp = envp,
+		.working_dir = *wd ? wd : p->dir, .pod_ip = p->ip,
+		.memory_limit = qty_of(cs, "memory", 1),
+		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
+		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
+	};
+	struct rt_ctr *c = NULL;
+	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
+	nenv_free(argv);
+	if (rc < 0) {
+		const char *msg = err ? err : strerror(-rc);
+		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
+		char *m = xasprintf("Error: %s", msg);
+		event(p, true, "Failed", m);
+		free(m);
+		free(err);
+		nenv_free(envp);
+		return;
+	}
+	ctr_forget_run(a);
+	a->rt = c;
+	a->attempt = attempt;
+	a->envp = envp;
+	a->cwd = xstrdup(*wd ? wd : p->dir);
+	a->have_usage = false;
+	struct rt_status st;
+	rt_status(c, &st);
+	npod_started(&p->sm, i, attempt, st.started_at_ms ? st.started_at_ms : now);
+	char msg[160];
+	snprintf(msg, sizeof msg, "Created container %s", p->sm.c[i].name);
+	event(p, false, "Created", msg);
+	snprintf(msg, sizeof msg, "Started container %s", p->sm.c[i].name);
+	event(p, false, "Started", msg);
+}
+
+static void streams_container_exited(struct apod *p, size_t i);
+
+static void
+on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st)
+{
+	struct actr *a = arg;
+	struct apod *p = a->pod;
+	if (a->rt != c) {
+		rt_release(c);
+		return;
+	}
+	npod_exited(&p->sm, a->i, a->attempt, st);
+	for (int k = 0; k <= NPROBE_N; k++) {
+		nprobe_cancel(a->run[k]);
+		a->run[k] = NULL;
+	}
+	rt_release(c);
+	a->rt = NULL;
+	streams_container_exited(p, a->i);
+	pod_sync(p);
+}
+
+static void
+on_run_done(void *arg, bool ok, const char *msg)
+{
+	struct actx *x = arg;
+	struct actr *a = x->a;
+	int slot = x->slot;
+	struct apod *p = a->pod;
+	struct npod_act ev;
+	a->run[slot] = NULL;
+	int64_t now = time_now_ms();
+	if (slot < NPROBE_N)
+		npod_probe_done(&p->sm, a->i, (enum nprobe_kind)slot, ok, msg, now, &ev);
+	else
+		npod_hook_done(&p->sm, a->i, a->hook, ok, msg, now, &ev);
+	if (ev.reason[0])
+		event(p, ev.warning, ev.reason, ev.message);
+	schedule(p, 0);
+}
+
+static void
+run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
+{
+	struct actr *a = &p->c[i];
+	a->ctx[slot].a = a;
+	a->ctx[slot].slot = slot;
+	nprobe_cancel(a->run[slot]);
+	a->run[slot] = NULL;
+	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, timeout_ms,
+	    on_run_done, &a->ctx[slot], &a->run[slot]);
+}
+
+static const char *const probe_fields[NPROBE_N] = { "startupProbe", "livenessProbe",
+	"readinessProbe" };
+
+static void
+execute(struct apod *p, const struct npod_act *x, int64_t now)
+{
+	struct actr *a = &p->c[x->ctr];
+	const json_t *cs = p->sm.c[x->ctr].spec;
+	switch (x->type) {
+	case NACT_START:
+		start_ctr(p, x->ctr, x->attempt, now);
+		break;
+	case NACT_SIGNAL:
+		if (a->rt)
+			rt_signal(a->rt, x->sig);
+		break;
+	case NACT_PROBE:
+		run_handler(p, x->ctr, x->probe, json_object_get(cs, probe_fields[x->probe]),
+		    x->timeout_ms);
+		break;
+	case NACT_HOOK:
+		a->hook = x->hook;
+		run_handler(p, x->ctr, NPROBE_N, obj_get_path(json_object_get(cs, "lifecycle"),
+		    x->hook == NHOOK_POST_START ? "postStart" : "preStop"), x->timeout_ms);
+		break;
+	case NACT_EVENT:
+		event(p, x->warning, x->reason, x->message);
+		break;
+	}
+}
+
+/* ---- life of a pod ----------------------------------------------------- */
+
+static void
+pod_close_cb(uv_handle_t *h)
+{
+	struct apod *p = h->data;
+	free(p->uid);
+	free(p);
+}
+
+static void streams_end_all(struct apod *p);
+
+static void
+pod_free(struct apod *p, bool remove)
+{
+	struct node *n = p->n;
+	for (struct apod **pp = &n->pods; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	streams_end_all(p);
+	for (size_t i = 0; p->c && i < p->sm.n; i++) {
+		ctr_forget_run(&p->c[i]);
+		if (p->c[i].rt)
+			rt_release(p->c[i].rt);
+	}
+	if (remove) {
+		rt_remove_pod(n->rt, p->uid);
+		if (p->dir)
+			nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		if (p->ip[0])
+			nipam_release(n->ipam, p->ip);
+	}
+	free(p->c);
+	free(p->dir);
+	if (p->inited)
+		npod_free(&p->sm);
+	json_decref(p->obj);
+	json_decref(p->written);
+	uv_close((uv_handle_t *)&p->timer, pod_close_cb);
+}
+
+static int
+delete_grace(const json_t *obj)
+{
+	json_t *g = obj_get_path(obj, "metadata.deletionGracePeriodSeconds");
+	return json_is_integer(g) && json_integer_value(g) > 0 ?
+	    (int)json_integer_value(g) : -1;
+}
+
+/* Adopts what a previous server left running for container i. */
+static void
+adopt_ctr(struct apod *p, size_t i, int64_t now)
+{
+	struct node *n = p->n;
+	struct nctr *c = &p->sm.c[i];
+	json_t *seen = json_object_get(json_object_get(n->found, p->uid), c->name);
+	int high = -1;
+	const char *k;
+	json_t *v;
+	json_object_foreach(seen, k, v)
+		if (atoi(k) > high)
+			high = atoi(k);
+	json_object_foreach(seen, k, v) {
+		struct rt_ctr *dup = NULL;
+		if (atoi(k) != high && json_is_true(v) && rt_adopt(n->rt, p->uid, c->name,
+		    atoi(k), on_ctr_exit, &p->c[i], &dup) == 0) {
+			log_warn("node", "pod %s: killing stale %s-%s", p->uid, c->name, k);
+			rt_signal(dup, SIGKILL);
+			rt_release(dup);
+		}
+	}
+	struct rt_status unknown = { .state = RT_EXITED, .exit_code = 137,
+		.finished_at_ms = now };
+	snprintf(unknown.reason, sizeof unknown.reason, "ContainerStatusUnknown");
+	if (high < 0 || high < c->attempt) {
+		if (c->state == NCTR_RUNNING)
+			npod_exited(&p->sm, i, c->attempt, &unknown);
+		return;
+	}
+	if (high > c->attempt || c->state != NCTR_RUNNING) {
+		if (high == c->attempt)
+			return;		/* its exit is already recorded */
+		if (c->state == NCTR_RUNNING)
+			npod_exited(&p->sm, i, c->attempt, &unknown);
+		npod_started(&p->sm, i, high, now);
+	}
+	struct actr *a = &p->c[i];
+	if (rt_adopt(n->rt, p->uid, c->name, high, on_ctr_exit, a, &a->rt) < 0) {
+		a->rt = NULL;
+		npod_exited(&p->sm, i, high, &unknown);
+		return;
+	}
+	a->attempt = high;
+	struct rt_status st;
+	rt_status(a->rt, &st);
+	if (st.started_at_ms)
+		c->started_ms = st.started_at_ms;
+	c->post_start = NPOST_NONE;
+	char *err = NULL;
+	a->envp = resolve_env(p, c->spec, &err);
+	free(err);
+	const char *wd = jstr(c->spec, "workingDir");
+	a->cwd = xstrdup(*wd ? wd : p->dir);
+	log_info("node", "adopted container %s-%d of pod %s/%s", c->name, high, p->sm.ns,
+	    p->sm.name);
+}
+
+static void
+pod_init(struct apod *p, int64_t now)
+{
+	struct node *n = p->n;
+	if (!p->orphan)
+		claim(p);
+	npod_init(&p->sm, p->obj, n->backoff_max_s, now);
+	npod_restore(&p->sm, json_object_get(p->obj, "status"));
+	p->written = json_incref(json_object_get(p->obj, "status"));
+	p->c = xcalloc(p->sm.n ? p->sm.n : 1, sizeof *p->c);
+	for (size_t i = 0; i < p->sm.n; i++) {
+		p->c[i].pod = p;
+		p->c[i].i = i;
+	}
+	p->inited = true;
+	pod_dir_make(p);
+	const char *ip = jstr(json_object_get(p->obj, "status"), "podIP");
+	if (*ip)
+		snprintf(p->ip, sizeof p->ip, "%s", ip);
+	else if (!p->orphan && nipam_alloc(n->ipam, p->ip) < 0)
+		log_error("node", "no pod IP left for %s/%s", p->sm.ns, p->sm.name);
+	for (size_t i = 0; i < p->sm.n; i++)
+		adopt_ctr(p, i, now);
+	json_object_del(n->found, p->uid);
+}
+
+static void
+pod_sync(struct apod *p)
+{
+	int64_t now = time_now_ms();
+	if (!p->inited)
+		pod_init(p, now);
+	else if (!p->gone && !p->sm.deleting)
+		claim(p);
+	if (!p->sm.deleting && (p->gone || obj_get_path(p->obj, "metadata.deletionTimestamp")))
+		npod_delete(&p->sm, p->gone ? -1 : delete_grace(p->obj), now);
+	struct npod_act acts[NPOD_MAX_ACTS];
+	int64_t next = INT64_MAX;
+	for (int round = 0; round < MAX_STEP_ROUNDS; round++) {
+		size_t k = npod_step(&p->sm, now, acts, NPOD_MAX_ACTS, &next);
+		bool again = false;
+		for (size_t j = 0; j < k; j++) {
+			execute(p, &acts[j], now);
+			again |= acts[j].type == NACT_START;
+		}
+		if (!again)
+			break;
+	}
+	if (p->sm.deleting && npod_all_stopped(&p->sm)) {
+		write_status(p, now);
+		release_pod(p);
+		log_info("node", "pod %s/%s terminated", p->sm.ns, p->sm.name);
+		pod_free(p, true);
+		return;
+	}
+	write_status(p, now);
+	if (next != INT64_MAX)
+		schedule(p, next - now);
+}
+
+static struct apod *
+pod_new(struct node *n, const char *uid, const json_t *obj)
+{
+	struct apod *p = xcalloc(1, sizeof *p);
+	p->n = n;
+	p->uid = xstrdup(uid);
+	p->obj = json_deep_copy(obj);
+	uv_timer_init(n->loop, &p->timer);
+	p->timer.data = p;
+	p->next = n->pods;
+	n->pods = p;
+	return p;
+}
+
+static bool
+is_ours(struct node *n, const json_t *obj)
+{
+	const char *node = jstr(json_object_get(obj, "spec"), "nodeName");
+	return !*node || strcmp(node, n->name) == 0;
+}
+
+static void
+on_watch(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	struct node *n = arg;
+	(void)res;
+	(void)rv;
+	const char *uid = obj_uid(obj);
+	struct apod *p = pod_find(n, uid);
+	if (ev == STORE_DELETED) {
+		if (p) {
+			p->gone = true;
+			schedule(p, 0);
+		}
+		return;
+	}
+	if (!p && !is_ours(n, obj))
+		return;
+	if (!p && obj_get_path(obj, "metadata.deletionTimestamp") && !has_finalizer(obj))
+		return;
+	if (!p)
+		p = pod_new(n, uid, obj);
+	else {
+		json_decref(p->obj);
+		p->obj = json_deep_copy(obj);
+	}
+	schedule(p, 0);
+}
+
+/* ---- start-up: adoption ------------------------------------------------- */
+
+static void
+on_found(void *arg, const char *uid, const char *name, int attempt,
+    const struct rt_status *st)
+{
+	struct node *n = arg;
+	json_t *pod = json_object_get(n->found, uid);
+	if (!pod) {
+		pod = json_object();
+		json_object_set_new(n->found, uid, pod);
+	}
+	json_t *ctr = json_object_get(pod, name);
+	if (!ctr) {
+		ctr = json_object();
+		json_object_set_new(pod, name, ctr);
+	}
+	char k[16];
+	snprintf(k, sizeof k, "%d", attempt);
+	json_object_set_new(ctr, k, json_boolean(st->state == RT_RUNNING));
+}
+
+/* Containers whose pod is gone: a synthetic pod that only terminates
+ * (SIGTERM, the default grace period, SIGKILL), then removes them. */
+static void
+reap_orphans(struct node *n)
+{
+	const char *uid;
+	json_t *ctrs, *tmp;
+	json_object_foreach_safe(n->found, tmp, uid, ctrs) {
+		if (pod_find(n, uid))
+			continue;
+		json_t *list = json_array();
+		const char *name;
+		json_t *v;
+		json_object_foreach(ctrs, name, v)
+			json_array_append_new(list, json_pack("{s:s, s:s}", "name", name,
+			    "image", ""));
+		char pname[64];
+		snprintf(pname, sizeof pname, "orphan-%.40s", uid);
+		json_t *obj = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:o}}",
+		    "apiVersion", "v1", "kind", "Pod", "metadata", "name", pname,
+		    "namespace", "", "uid", uid, "spec", "containers", list);
+		struct apod *p = pod_new(n, uid, obj);
+		json_decref(obj);
+		p->orphan = true;
+		p->gone = true;
+		log_info("node", "pod %s is gone: stopping its containers", uid);
+		schedule(p, 0);
+	}
+}
+
+/* ---- pods/log ------------------------------------------------------------ */
+
+static void
+reply_status(struct http_req *req, int code, const char *reason, const char *msg)
+{
+	json_t *s = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+	    "apiVersion", "v1", "metadata", "status", "Failure", "message", msg,
+	    "reason", reason, "code", code);
+	char *body = json_dumps(s, JSON_COMPACT);
+	http_respond(req, code, "application/json", body, strlen(body));
+	free(body);
+	json_decref(s);
+}
+
+static void
+log_to_buf(void *arg, const char *data, size_t len)
+{
+	if (data)
+		buf_append(arg, data, len);
+}
+
+static void
+log_to_stream(void *arg, const char *data, size_t len)
+{
+	struct log_stream *s = arg;
+	if (data && len)
+		http_stream_write(s->req, data, len);
+}
+
+static void
+stream_end(struct log_stream *s)
+{
+	struct apod *p = s->pod;
+	for (struct log_stream **pp = &p->streams; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	log_follow_poll(s->f);
+	log_follow_stop(s->f);
+	http_stream_end(s->req);
+	free(s);
+}
+
+static void
+on_stream_abort(struct http_req *req, void *arg)
+{
+	(void)req;
+	stream_end(arg);
+}
+
+static void
+streams_container_exited(struct apod *p, size_t i)
+{
+	struct log_stream *s = p->streams, *next;
+	for (; s; s = next) {
+		next = s->next;
+		if (s->ctr == i)
+			stream_end(s);
+	}
+}
+
+static void
+streams_end_all(struct apod *p)
+{
+	while (p->streams)
+		stream_end(p->streams);
+}
+
+static char *
+query(const struct http_req *req, const char *key)
+{
+	return http_query_get(req->query, key);
+}
+
+static bool
+query_bool(const struct http_req *req, const char *key)
+{
+	char *v = query(req, key);
+	bool on = v && (!*v || !strcmp(v, "true") || !strcmp(v, "1"));
+	free(v);
+	return on;
+}
+
+static int64_t
+query_int(const struct http_req *req, const char *key, int64_t def)
+{
+	char *v = query(req, key);
+	int64_t x = v && *v ? strtoll(v, NULL, 10) : def;
+	free(v);
+	return x;
+}
+
+static void
+serve_log(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p = pod_find(n, obj_uid(obj));
+	char msg[512];
+	if (!p || !p->inited) {
+		snprintf(msg, sizeof msg, "pod %s has no containers running on this node",
+		    obj_name(obj));
+		reply_status(req, 400, "BadRequest", msg);
+		return;
+	}
+	char *cname = query(req, "container");
+	int i = cname && *cname ? npod_find(&p->sm, cname) : p->sm.n - p->sm.n_init == 1 ?
+	    (int)p->sm.n_init : -1;
+	if (i < 0) {
+		struct buf b = BUF_INIT;
+		for (size_t j = p->sm.n_init; j < p->sm.n; j++)
+			buf_printf(&b, "%s%s", j > p->sm.n_init ? " " : "", p->sm.c[j].name);
+		if (cname && *cname)
+			snprintf(msg, sizeof msg, "container %s is not valid for pod %s", cname,
+			    p->sm.name);
+		else
+			snprintf(msg, sizeof msg, "a container name must be specified for pod %s, "
+			    "choose one of: [%s]", p->sm.name, b.data ? b.data : "");
+		buf_free(&b);
+		free(cname);
+		reply_status(req, 400, "BadRequest", msg);
+		return;
+	}
+	free(cname);
+	struct nctr *c = &p->sm.c[i];
+	bool previous = query_bool(req, "previous");
+	int attempt = previous ? c->attempt - 1 : c->attempt;
+	if (attempt < 0) {
+		snprintf(msg, sizeof msg, previous ? "previous terminated container \"%s\" in "
+		    "pod \"%s\" not found" : "container \"%s\" in pod \"%s\" is waiting to "
+		    "start: %s", c->name, p->sm.name, c->reason[0] ? c->reason :
+		    "ContainerCreating");
+		reply_status(req, 400, "BadRequest", msg);
+		return;
+	}
+	struct log_opts o = { .tail_lines = query_int(req, "tailLines", -1),
+		.limit_bytes = query_int(req, "limitBytes", 0),
+		.timestamps = query_bool(req, "timestamps") };
+	int64_t since = query_int(req, "sinceSeconds", 0);
+	if (since > 0)
+		o.since_ms = time_now_ms() - since * 1000;
+	char *path = rt_log_path(n->rt, p->sm.ns, p->sm.name, p->uid, c->name, attempt);
+	bool follow = query_bool(req, "follow") && !previous && c->state == NCTR_RUNNING;
+	if (follow) {
+		struct log_stream *s = xcalloc(1, sizeof *s);
+		s->pod = p;
+		s->ctr = (size_t)i;
+		s->req = req;
+		http_stream_start(req, 200, "text/plain");
+		if (log_follow_start(n->loop, path, &o, log_to_stream, s, &s->f) < 0) {
+			http_stream_end(req);
+			free(s);
+		} else {
+			s->next = p->streams;
+			p->streams = s;
+			http_req_on_abort(req, on_stream_abort, s);
+		}
+		free(path);
+		return;
+	}
+	struct buf b = BUF_INIT;
+	int rc = log_read(path, &o, log_to_buf, &b);
+	free(path);
+	if (rc < 0 && rc != -ENOENT) {
+		snprintf(msg, sizeof msg, "reading the log: %s", strerror(-rc));
+		reply_status(req, 500, "InternalError", msg);
+	} else {
+		http_respond(req, 200, "text/plain", b.data ? b.data : "", b.len);
+	}
+	buf_free(&b);
+}
+
+/* ---- metrics.k8s.io ------------------------------------------------------ */
+
+static void
+on_metrics(uv_timer_t *t)
+{
+	struct node *n = t->data;
+	int64_t now = time_now_ms();
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++) {
+			struct actr *a = &p->c[i];
+			struct rt_usage u;
+			if (!a->rt || rt_usage(a->rt, &u) < 0)
+				continue;
+			if (a->sample_ms && now > a->sample_ms && u.cpu_ns >= a->cpu_ns) {
+				a->nanocores = (u.cpu_ns - a->cpu_ns) * 1000 /
+				    (uint64_t)(now - a->sample_ms);
+				a->have_usage = true;
+			}
+			a->cpu_ns = u.cpu_ns;
+			a->sample_ms = now;
+			a->memory = u.memory_bytes;
+		}
+}
+
+static json_t *
+pod_metrics(struct apod *p)
+{
+	json_t *cs = json_array();
+	for (size_t i = 0; i < p->sm.n; i++) {
+		struct actr *a = &p->c[i];
+		if (!a->rt || !a->have_usage)
+			continue;
+		char cpu[32], mem[32];
+		snprintf(cpu, sizeof cpu, "%llun", (unsigned long long)a->nanocores);
+		snprintf(mem, sizeof mem, "%lluKi", (unsigned long long)(a->memory / 1024));
+		json_array_append_new(cs, json_pack("{s:s, s:{s:s, s:s}}", "name",
+		    p->sm.c[i].name, "usage", "cpu", cpu, "memory", mem));
+	}
+	if (json_array_size(cs) == 0) {
+		json_decref(cs);
+		return NULL;
+	}
+	char ts[32];
+	time_format_rfc3339((time_t)(p->c[0].sample_ms / 1000), ts);
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:O}, s:s, s:s, s:o}", "kind",
+	    "PodMetrics", "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "name",
+	    p->sm.name, "namespace", p->sm.ns, "creationTimestamp", ts, "labels",
+	    obj_labels(p->obj) ? obj_labels(p->obj) : json_object(), "timestamp", ts,
+	    "window", "10s", "containers", cs);
+}
+
+static void
+reply_json(struct http_req *req, json_t *j)
+{
+	char *body = json_dumps(j, JSON_COMPACT);
+	http_respond(req, 200, "application/json", body, strlen(body));
+	free(body);
+	json_decref(j);
+}
+
+static void
+serve_metrics(void *arg, struct http_req *req, const char *rest)
+{
+	struct node *n = arg;
+	char ns[256] = "", name[256] = "";
+	if (!strcmp(rest, "") || !strcmp(rest, "/")) {
+		reply_json(req, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:{s:s, s:s}}",
+		    "kind", "APIGroup", "apiVersion", "v1", "name", "metrics.k8s.io",
+		    "versions", "groupVersion", "metrics.k8s.io/v1beta1", "version", "v1beta1",
+		    "preferredVersion", "groupVersion", "metrics.k8s.io/v1beta1", "version",
+		    "v1beta1"));
+		return;
+	}
+	if (!strcmp(rest, "/v1beta1") || !strcmp(rest, "/v1beta1/")) {
+		reply_json(req, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:b, s:[s, s]}]}",
+		    "kind", "APIResourceList", "apiVersion", "v1", "groupVersion",
+		    "metrics.k8s.io/v1beta1", "resources", "name", "pods", "singularName", "",
+		    "kind", "PodMetrics", "namespaced", true, "verbs", "get", "list"));
+		return;
+	}
+	if (strcmp(rest, "/v1beta1/pods") != 0 &&
+	    sscanf(rest, "/v1beta1/namespaces/%255[^/]/pods/%255[^/]", ns, name) < 1) {
+		reply_status(req, 404, "NotFound", "the server could not find the requested "
+		    "resource");
+		return;
+	}
+	if (!*name && !str_has_suffix(rest, "/pods") && *ns) {
+		reply_status(req, 404, "NotFound", "the server could not find the requested "
+		    "resource");
+		return;
+	}
+	json_t *items = json_array();
+	for (struct apod *p = n->pods; p; p = p->next) {
+		if (!p->inited || p->orphan || p->gone || (*ns && strcmp(ns, p->sm.ns)) ||
+		    (*name && strcmp(name, p->sm.name)))
+			continue;
+		json_t *m = pod_metrics(p);
+		if (m)
+			json_array_append_new(items, m);
+	}
+	if (*name) {
+		json_t *one = json_incref(json_array_get(items, 0));
+		json_decref(items);
+		if (!one) {
+			char msg[600];
+			snprintf(msg, sizeof msg, "podmetrics.metrics.k8s.io \"%s\" not found", name);
+			reply_status(req, 404, "NotFound", msg);
+			return;
+		}
+		reply_json(req, one);
+		return;
+	}
+	reply_json(req, json_pack("{s:s, s:s, s:{}, s:o}", "kind", "PodMetricsList",
+	    "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "items", items));
+}
+
+/* ---- start / stop -------------------------------------------------------- */
+
+static void
+node_resources(struct node *n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	n->cpu_millis = (cpus > 0 ? cpus : 1) * 1000;
+	n->memory_bytes = pages > 0 && psize > 0 ? (int64_t)pages * psize : 0;
+}
+
+static char *
+dir_of(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
+}
+
+int
+node_start(struct api *api, const struct node_config *cfg, struct node **out)
+{
+	struct node *n = xcalloc(1, sizeof *n);
+	char host[256] = "localhost";
+	n->api = api;
+	n->loop = api_loop(api);
+	gethostname(host, sizeof host - 1);
+	n->name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
+	n->bin_dir = dir_of(cfg->self_exe);
+	n->state_dir = xstrdup(cfg->state_dir);
+	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
+	n->ipam = nipam_new();
+	n->found = json_object();
+	node_resources(n);
+	int rc = rt_open(n->loop, cfg->state_dir, cfg->self_exe, &n->rt);
+	if (rc < 0) {
+		log_error("node", "opening the runtime in %s: %s", cfg->state_dir, strerror(-rc));
+		goto fail;
+	}
+	rt_scan(n->rt, on_found, n);
+	json_t *items = NULL;
+	int64_t rv = 0;
+	rc = store_list(api_store(api), "pods", NULL, &items, &rv);
+	if (rc < 0)
+		goto fail;
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o) {
+		if (!is_ours(n, o))
+			continue;
+		const char *ip = jstr(json_object_get(o, "status"), "podIP");
+		if (*ip)
+			nipam_reserve(n->ipam, ip);
+		schedule(pod_new(n, obj_uid(o), o), 0);
+	}
+	json_decref(items);
+	size_t npods = 0;
+	for (struct apod *p = n->pods; p; p = p->next)
+		npods++;
+	reap_orphans(n);
+	rc = store_watch_start(api_store(api), "pods", NULL, rv, on_watch, n, &n->sw);
+	if (rc < 0)
+		goto fail;
+	api_register_subresource(api, "Pod", "log", serve_log, n);
+	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
+	uv_timer_init(n->loop, &n->metrics);
+	n->metrics.data = n;
+	uv_timer_start(&n->metrics, on_metrics, 1000, METRICS_PERIOD_MS);
+	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
+	    npods, n->backoff_max_s);
+	*out = n;
+	return 0;
+fail:
+	if (n->rt)
+		rt_close(n->rt);
+	nipam_free(n->ipam);
+	json_decref(n->found);
+	free(n->name);
+	free(n->bin_dir);
+	free(n->state_dir);
+	free(n);
+	return rc;
+}
+
+static void
+node_free_cb(uv_handle_t *h)
+{
+	struct node *n = h->data;
+	rt_close(n->rt);
+	nipam_free(n->ipam);
+	json_decref(n->found);
+	free(n->name);
+	free(n->bin_dir);
+	free(n->state_dir);
+	free(n);
+}
+
+void
+node_stop(struct node *n)
+{
+	if (n->sw)
+		store_watch_stop(n->sw);
+	n->sw = NULL;
+	while (n->pods)
+		pod_free(n->pods, false);
+	uv_close((uv_handle_t *)&n->metrics, node_free_cb);
+}

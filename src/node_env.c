@@ -1,0 +1,426 @@
+/* node_env.c — a container's environment and command line, resolved the
+ * way kubelet does: Service variables (hook), envFrom ConfigMaps / Secrets
+ * with prefix and optional, env with $(VAR) expansion, valueFrom (downward
+ * API fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef), then PATH
+ * and HOSTNAME. Lookups go through a callback; node_agent.c passes api_get. */
+#include "node_pod.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obj.h"
+#include "obj_schema.h"
+
+#define SYSTEM_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* An ordered NAME -> value list where a later set replaces the value. */
+struct envl {
+	char **v;		/* "NAME=value" */
+	size_t n, cap;
+};
+
+static size_t
+name_len(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	return eq ? (size_t)(eq - kv) : strlen(kv);
+}
+
+static void
+envl_set(struct envl *e, const char *name, const char *value)
+{
+	size_t nl = strlen(name);
+	char *kv = xasprintf("%s=%s", name, value);
+	for (size_t i = 0; i < e->n; i++)
+		if (name_len(e->v[i]) == nl && strncmp(e->v[i], name, nl) == 0) {
+			free(e->v[i]);
+			e->v[i] = kv;
+			return;
+		}
+	if (e->n + 2 > e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 16;
+		e->v = xrealloc(e->v, e->cap * sizeof *e->v);
+	}
+	e->v[e->n++] = kv;
+	e->v[e->n] = NULL;
+}
+
+static char **
+envl_steal(struct envl *e)
+{
+	if (!e->v)
+		return xcalloc(1, sizeof(char *));
+	return e->v;
+}
+
+void
+nenv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+const char *
+nenv_get(char *const *envp, const char *name)
+{
+	size_t nl = strlen(name);
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (name_len(envp[i]) == nl && strncmp(envp[i], name, nl) == 0)
+			return envp[i] + nl + 1;
+	return NULL;
+}
+
+/* Kubernetes' third_party expansion: $$ is an escaped $, $(NAME) is
+ * replaced when NAME is defined and kept as written otherwise, an
+ * unterminated $( and a $ before anything else stay as they are. */
+char *
+nenv_expand(const char *s, char *const *envp)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "");
+	for (const char *p = s; *p; p++) {
+		if (p[0] != '$' || p[1] == '\0') {
+			buf_putc(&b, *p);
+			continue;
+		}
+		if (p[1] == '$') {
+			buf_putc(&b, '$');
+			p++;
+			continue;
+		}
+		const char *close = p[1] == '(' ? strchr(p + 2, ')') : NULL;
+		if (!close) {
+			buf_putc(&b, '$');
+			buf_putc(&b, p[1]);
+			p++;
+			continue;
+		}
+		char *name = xstrndup(p + 2, (size_t)(close - p - 2));
+		const char *v = nenv_get(envp, name);
+		if (v)
+			buf_puts(&b, v);
+		else
+			buf_printf(&b, "$(%s)", name);
+		free(name);
+		p = close;
+	}
+	return buf_steal(&b);
+}
+
+static bool
+env_name_ok(const char *s)
+{
+	if (!*s || isdigit((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+static int
+b64_val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Secret data is base64; undecodable input is used as is. */
+static char *
+b64_decode(const char *s)
+{
+	struct buf b = BUF_INIT;
+	unsigned acc = 0;
+	int bits = 0;
+	buf_puts(&b, "");
+	for (const char *p = s; *p && *p != '='; p++) {
+		int v = b64_val((unsigned char)*p);
+		if (v < 0) {
+			buf_free(&b);
+			return xstrdup(s);
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf_putc(&b, (char)((acc >> bits) & 0xff));
+		}
+	}
+	return buf_steal(&b);
+}
+
+struct res_ctx {
+	const struct nenv_ctx *ctx;
+	char *err;
+};
+
+static const char *
+kind_word(const char *kind)
+{
+	return strcmp(kind, "Secret") == 0 ? "secret" : "configmap";
+}
+
+/* Value of key in a ConfigMap / Secret (decoded); NULL when absent. */
+static char *
+source_value(const json_t *src, const char *kind, const char *key)
+{
+	const char *v = json_string_value(json_object_get(json_object_get(src, "data"), key));
+	if (!v)
+		return NULL;
+	return strcmp(kind, "Secret") == 0 ? b64_decode(v) : xstrdup(v);
+}
+
+static json_t *
+lookup(struct res_ctx *r, const char *kind, const char *name)
+{
+	return r->ctx->lookup ? r->ctx->lookup(r->ctx->lookup_arg, kind,
+	    obj_namespace(r->ctx->pod), name) : NULL;
+}
+
+static int
+env_from(struct res_ctx *r, struct envl *e, const json_t *ef)
+{
+	static const char *const refs[][2] = { { "configMapRef", "ConfigMap" },
+		{ "secretRef", "Secret" } };
+	const char *prefix = json_string_value(json_object_get(ef, "prefix"));
+	for (size_t i = 0; i < ARRAY_SIZE(refs); i++) {
+		const json_t *ref = json_object_get(ef, refs[i][0]);
+		if (!json_is_object(ref))
+			continue;
+		const char *name = json_string_value(json_object_get(ref, "name"));
+		json_t *src = lookup(r, refs[i][1], name ? name : "");
+		if (!src) {
+			if (json_is_true(json_object_get(ref, "optional")))
+				continue;
+			r->err = xasprintf("%s \"%s\" not found", kind_word(refs[i][1]),
+			    name ? name : "");
+			return -ENOENT;
+		}
+		const char *k;
+		json_t *v;
+		json_object_foreach(json_object_get(src, "data"), k, v) {
+			char *full = xasprintf("%s%s", prefix ? prefix : "", k);
+			char *val = source_value(src, refs[i][1], k);
+			if (env_name_ok(full) && val)
+				envl_set(e, full, val);
+			free(val);
+			free(full);
+		}
+		json_decref(src);
+	}
+	return 0;
+}
+
+/* metadata.labels['app'] -> the label value. */
+static const char *
+subscript(const json_t *pod, const char *path, const char *field)
+{
+	size_t fl = strlen(field);
+	if (strncmp(path, field, fl) != 0 || path[fl] != '[')
+		return NULL;
+	const char *k = path + fl + 1;
+	char q = *k == '\'' || *k == '"' ? *k++ : 0;
+	const char *end = q ? strchr(k, q) : strchr(k, ']');
+	if (!end)
+		return NULL;
+	char *key = xstrndup(k, (size_t)(end - k));
+	const char *v = json_string_value(json_object_get(obj_get_path(pod, field), key));
+	free(key);
+	return v ? v : "";
+}
+
+static char *
+field_ref(struct res_ctx *r, const json_t *ref)
+{
+	const json_t *pod = r->ctx->pod;
+	const char *path = json_string_value(json_object_get(ref, "fieldPath"));
+	if (!path)
+		path = "";
+	static const char *const direct[] = { "metadata.name", "metadata.namespace",
+		"metadata.uid", "spec.nodeName", "spec.serviceAccountName" };
+	for (size_t i = 0; i < ARRAY_SIZE(direct); i++)
+		if (strcmp(path, direct[i]) == 0) {
+			const char *v = json_string_value(obj_get_path(pod, path));
+			if (!v && i == 3)
+				v = r->ctx->node_name;
+			if (!v && i == 4)
+				v = "default";
+			return xstrdup(v ? v : "");
+		}
+	if (!strcmp(path, "status.podIP") || !strcmp(path, "status.podIPs"))
+		return xstrdup(r->ctx->pod_ip ? r->ctx->pod_ip : "");
+	if (!strcmp(path, "status.hostIP") || !strcmp(path, "status.hostIPs"))
+		return xstrdup("127.0.0.1");
+	const char *v = subscript(pod, path, "metadata.labels");
+	if (!v)
+		v = subscript(pod, path, "metadata.annotations");
+	if (v)
+		return xstrdup(v);
+	r->err = xasprintf("unsupported fieldRef fieldPath \"%s\"", path);
+	return NULL;
+}
+
+static double
+qty(const json_t *v, double def)
+{
+	double d;
+	if (json_is_number(v))
+		return json_number_value(v);
+	return json_is_string(v) && quantity_parse(json_string_value(v), &d) == 0 ? d : def;
+}
+
+static const json_t *
+container_named(const json_t *pod, const char *name)
+{
+	static const char *const lists[] = { "spec.containers", "spec.initContainers" };
+	for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(obj_get_path(pod, lists[l]), i, c)
+			if (!strcmp(json_string_value(json_object_get(c, "name")) ?: "", name))
+				return c;
+	}
+	return NULL;
+}
+
+static char *
+resource_ref(struct res_ctx *r, const json_t *ref)
+{
+	const char *cn = json_string_value(json_object_get(ref, "containerName"));
+	const json_t *c = cn && *cn ? container_named(r->ctx->pod, cn) : r->ctx->container;
+	const char *res = json_string_value(json_object_get(ref, "resource"));
+	if (!c || !res || !strchr(res, '.')) {
+		r->err = xasprintf("resourceFieldRef: cannot resolve \"%s\" of container "
+		    "\"%s\"", res ? res : "", cn ? cn : "");
+		return NULL;
+	}
+	const char *what = strchr(res, '.') + 1;
+	bool cpu = strcmp(what, "cpu") == 0;
+	double node = cpu ? (double)r->ctx->node_cpu_millis / 1000 :
+	    (double)r->ctx->node_memory_bytes;
+	json_t *res_obj = json_object_get(c, "resources");
+	double lim = qty(json_object_get(json_object_get(res_obj, "limits"), what), node);
+	double val = str_has_prefix(res, "limits.") ? lim :
+	    qty(json_object_get(json_object_get(res_obj, "requests"), what), 0);
+	double div = qty(json_object_get(ref, "divisor"), 1);
+	if (div <= 0)
+		div = 1;
+	return xasprintf("%.0f", ceil(val / div - 1e-9));
+}
+
+static char *
+key_ref(struct res_ctx *r, const json_t *ref, const char *kind, bool *skip)
+{
+	const char *name = json_string_value(json_object_get(ref, "name"));
+	const char *key = json_string_value(json_object_get(ref, "key"));
+	bool optional = json_is_true(json_object_get(ref, "optional"));
+	json_t *src = lookup(r, kind, name ? name : "");
+	char *v = src ? source_value(src, kind, key ? key : "") : NULL;
+	json_decref(src);
+	if (v || optional) {
+		*skip = !v;
+		return v;
+	}
+	if (!src)
+		r->err = xasprintf("%s \"%s\" not found", kind_word(kind), name ? name : "");
+	else
+		r->err = xasprintf("couldn't find key %s in %s %s/%s", key ? key : "", kind,
+		    obj_namespace(r->ctx->pod), name ? name : "");
+	return NULL;
+}
+
+/* The value of one env entry; NULL with *skip for a missing optional one,
+ * NULL with r->err on error. */
+static char *
+env_value(struct res_ctx *r, struct envl *e, const json_t *ev, bool *skip)
+{
+	*skip = false;
+	const json_t *vf = json_object_get(ev, "valueFrom");
+	if (!json_is_object(vf)) {
+		const char *v = json_string_value(json_object_get(ev, "value"));
+		return nenv_expand(v ? v : "", e->v);
+	}
+	json_t *x;
+	if ((x = json_object_get(vf, "fieldRef")))
+		return field_ref(r, x);
+	if ((x = json_object_get(vf, "resourceFieldRef")))
+		return resource_ref(r, x);
+	if ((x = json_object_get(vf, "configMapKeyRef")))
+		return key_ref(r, x, "ConfigMap", skip);
+	if ((x = json_object_get(vf, "secretKeyRef")))
+		return key_ref(r, x, "Secret", skip);
+	r->err = xstrdup("unsupported valueFrom");
+	return NULL;
+}
+
+char **
+nenv_resolve(const struct nenv_ctx *ctx, char **err)
+{
+	struct res_ctx r = { ctx, NULL };
+	struct envl e = { 0 };
+	for (size_t i = 0; ctx->extra_env && ctx->extra_env[i]; i++) {
+		const char *kv = ctx->extra_env[i];
+		char *name = xstrndup(kv, name_len(kv));
+		envl_set(&e, name, kv[strlen(name)] ? kv + strlen(name) + 1 : "");
+		free(name);
+	}
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(ctx->container, "envFrom"), i, x)
+		if (env_from(&r, &e, x) < 0)
+			goto fail;
+	json_array_foreach(json_object_get(ctx->container, "env"), i, x) {
+		bool skip;
+		const char *name = json_string_value(json_object_get(x, "name"));
+		char *v = env_value(&r, &e, x, &skip);
+		if (!v && !skip)
+			goto fail;
+		if (v && name)
+			envl_set(&e, name, v);
+		free(v);
+	}
+	if (!nenv_get(e.v, "PATH")) {
+		char *path = ctx->bin_dir ? xasprintf("%s:%s", ctx->bin_dir, SYSTEM_PATH) :
+		    xstrdup(SYSTEM_PATH);
+		envl_set(&e, "PATH", path);
+		free(path);
+	}
+	if (!nenv_get(e.v, "HOSTNAME")) {
+		const char *h = json_string_value(obj_get_path(ctx->pod, "spec.hostname"));
+		envl_set(&e, "HOSTNAME", h && *h ? h : obj_name(ctx->pod));
+	}
+	*err = NULL;
+	return envl_steal(&e);
+fail:
+	nenv_free(e.v);
+	*err = r.err ? r.err : xstrdup("cannot resolve the environment");
+	return NULL;
+}
+
+char **
+nenv_argv(const json_t *container, char *const *envp)
+{
+	const json_t *cmd = json_object_get(container, "command");
+	size_t n = json_array_size(cmd) + json_array_size(json_object_get(container, "args"));
+	char **v = xcalloc(n + 2, sizeof *v);
+	size_t k = 0, i;
+	json_t *x;
+	if (json_array_size(cmd) == 0)
+		v[k++] = xstrdup(json_string_value(json_object_get(container, "image")) ?: "");
+	json_array_foreach(cmd, i, x)
+		v[k++] = nenv_expand(json_string_value(x) ?: "", envp);
+	json_array_foreach(json_object_get(container, "args"), i, x)
+		v[k++] = nenv_expand(json_string_value(x) ?: "", envp);
+	v[k] = NULL;
+	return v;
+}

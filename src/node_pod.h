@@ -1,0 +1,212 @@
+/* node_pod.h — the node agent's internals. node_pod.c is the pure per-pod
+ * state machine: given the pod spec, what the containers did and the clock,
+ * it decides what to do next (start container X, signal it, run a probe or
+ * a hook, record an event) and renders the pod's status. It does no I/O, so
+ * the Kubernetes rules (phases, init order, restart back-off, probe counting,
+ * graceful termination) are unit-tested without processes. node_agent.c
+ * executes the actions; node_env.c, node_probe.c and node_ipam.c help it. */
+#ifndef V6_NODE_POD_H
+#define V6_NODE_POD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "node_runtime.h"
+#include "util.h"
+
+#define NPOD_BACKOFF_INITIAL_S	10
+#define NPOD_BACKOFF_MAX_S	300
+#define NPOD_BACKOFF_RESET_MS	(600 * 1000)	/* 10 min running resets the back-off */
+#define NPOD_MIN_GRACE_S	2	/* kubelet's minimumGracePeriodInSeconds */
+
+enum npod_restart { NPOD_ALWAYS, NPOD_ON_FAILURE, NPOD_NEVER };
+enum npod_phase { NPOD_PENDING, NPOD_RUNNING, NPOD_SUCCEEDED, NPOD_FAILED };
+enum nctr_state { NCTR_WAITING, NCTR_RUNNING, NCTR_TERMINATED };
+enum nprobe_kind { NPROBE_STARTUP, NPROBE_LIVENESS, NPROBE_READINESS, NPROBE_N };
+enum nhook_kind { NHOOK_POST_START, NHOOK_PRE_STOP };
+/* Where a container's stop stands. */
+enum nkill { NKILL_NONE, NKILL_REQUESTED, NKILL_PRESTOP, NKILL_TERM, NKILL_KILL };
+enum npost { NPOST_NONE, NPOST_PENDING, NPOST_RUNNING };
+
+struct nprobe {
+	bool set;
+	int initial_delay_s, period_s, timeout_s, success_threshold, failure_threshold;
+	int grace_s;			/* probe terminationGracePeriodSeconds, -1 none */
+	int successes, failures;	/* consecutive */
+	bool ok;			/* current result */
+	bool in_flight;
+	int64_t next_ms;		/* due time; 0 = not scheduled */
+};
+
+struct nterm {
+	int attempt;
+	int exit_code, signal;
+	char reason[32];
+	int64_t started_ms, finished_ms;
+};
+
+struct nctr {
+	char *name;
+	char *image;
+	bool init;
+	const json_t *spec;		/* borrowed from npod.pod */
+	struct nprobe probe[NPROBE_N];
+	bool has_post_start, has_pre_stop;
+
+	enum nctr_state state;
+	int attempt;			/* of the current / last run; -1 = never ran */
+	int64_t started_ms;		/* of the current run */
+	struct nterm term;		/* valid when TERMINATED */
+	bool has_last;
+	struct nterm last;		/* the termination before term / the run */
+	char reason[40];		/* waiting reason ("" = default) */
+	char *message;			/* waiting message */
+	bool ready, started;
+	enum npost post_start;
+	/* CrashLoopBackOff, kubelet's flowcontrol.Backoff per container */
+	int backoff_s;			/* 0: no entry */
+	int64_t backoff_at_ms;		/* last time the back-off was advanced */
+	bool backoff_announced;		/* BackOff event sent for this exit */
+	int retry_s;			/* delay before retrying a failed start */
+	int64_t retry_at_ms;		/* a start that failed is retried then */
+	/* stopping */
+	enum nkill kill;
+	int kill_grace_s;		/* of a requested kill */
+	char kill_why[128];		/* message of the Killing event */
+	int64_t kill_deadline_ms;	/* start of the stop + grace */
+	int64_t kill_term_ms;		/* SIGTERM no later than */
+	int64_t kill_kill_ms;		/* SIGKILL then, once SIGTERM was sent */
+};
+
+struct npod {
+	json_t *pod;			/* the spec the containers came from (owned) */
+	const char *uid, *ns, *name;	/* borrowed from pod */
+	enum npod_restart restart;
+	int grace_s;			/* spec.terminationGracePeriodSeconds */
+	int backoff_max_s;
+	size_t n, n_init;		/* init containers first, in order */
+	struct nctr *c;
+	int64_t start_ms;		/* status.startTime */
+	char *fail_reason, *fail_message;	/* the whole pod failed (unsupported) */
+	bool deleting;
+	int64_t delete_ms;
+	int delete_grace_s;
+};
+
+enum npod_act_type { NACT_START, NACT_SIGNAL, NACT_PROBE, NACT_HOOK, NACT_EVENT };
+
+struct npod_act {
+	enum npod_act_type type;
+	size_t ctr;
+	int attempt;			/* NACT_START */
+	int sig;			/* NACT_SIGNAL */
+	enum nprobe_kind probe;		/* NACT_PROBE */
+	enum nhook_kind hook;		/* NACT_HOOK */
+	int timeout_ms;			/* NACT_PROBE, NACT_HOOK */
+	bool warning;			/* NACT_EVENT */
+	char reason[32];		/* NACT_EVENT */
+	char message[256];
+};
+
+#define NPOD_MAX_ACTS 64
+
+/* node_pod.c */
+/* Builds the machine from a Pod object (copied). backoff_max_s <= 0 means
+ * 300. Never fails: an unusable spec (unknown runtime class) makes a pod
+ * that only reports Failed. */
+void npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now);
+void npod_free(struct npod *p);
+/* Restores what a previous server knew from the stored status (attempts,
+ * last terminations, startTime, container states). */
+void npod_restore(struct npod *p, const json_t *status);
+/* Index of a container by name, or -1. */
+int npod_find(const struct npod *p, const char *name);
+/* Decides: fills acts (at most max), returns their number; *next_ms gets
+ * the time the machine wants to be called again (INT64_MAX: only on an
+ * event). The machine assumes every action returned is carried out. */
+size_t npod_step(struct npod *p, int64_t now, struct npod_act *acts, size_t max,
+    int64_t *next_ms);
+/* Results of actions and runtime events. */
+void npod_started(struct npod *p, size_t i, int attempt, int64_t started_ms);
+/* A start that failed: reason "CreateContainerError" or
+ * "CreateContainerConfigError"; retried after a back-off. */
+void npod_start_failed(struct npod *p, size_t i, const char *reason, const char *msg,
+    int64_t now);
+/* A running (or adopted) container exited; st from the runtime. */
+void npod_exited(struct npod *p, size_t i, int attempt, const struct rt_status *st);
+/* ev gets an event to record when ev->reason is not empty. */
+void npod_probe_done(struct npod *p, size_t i, enum nprobe_kind k, bool ok,
+    const char *msg, int64_t now, struct npod_act *ev);
+void npod_hook_done(struct npod *p, size_t i, enum nhook_kind h, bool ok,
+    const char *msg, int64_t now, struct npod_act *ev);
+/* Starts graceful termination of every container (pod deleted). grace_s
+ * < 0 means the pod's terminationGracePeriodSeconds. */
+void npod_delete(struct npod *p, int grace_s, int64_t now);
+/* True once nothing runs any more (after npod_delete, termination is done). */
+bool npod_all_stopped(const struct npod *p);
+enum npod_phase npod_phase(const struct npod *p);
+/* The pod's status object (new reference). old_status (may be NULL) keeps
+ * lastTransitionTime of conditions that did not change. */
+json_t *npod_status(const struct npod *p, const json_t *old_status, const char *pod_ip,
+    int64_t now);
+/* The back-off (seconds) a restart right now would wait for; 0 = none. */
+int npod_backoff_wait_s(const struct nctr *c, int64_t now);
+
+/* node_env.c */
+/* Looks up a ConfigMap or Secret ("ConfigMap" / "Secret"): new reference or
+ * NULL when absent. */
+typedef json_t *(*nenv_lookup_fn)(void *arg, const char *kind, const char *ns,
+    const char *name);
+struct nenv_ctx {
+	const json_t *pod;
+	const json_t *container;
+	const char *pod_ip;
+	const char *node_name;
+	const char *bin_dir;		/* first in PATH; may be NULL */
+	int64_t node_cpu_millis;	/* for resourceFieldRef without limits */
+	int64_t node_memory_bytes;
+	const char *const *extra_env;	/* "NAME=value" first (Service variables hook) */
+	nenv_lookup_fn lookup;
+	void *lookup_arg;
+};
+/* Resolves the container's environment (envFrom, env, downward API, PATH,
+ * HOSTNAME). Returns a NULL-terminated "NAME=value" vector (nenv_free), or
+ * NULL with *err set (caller frees) for CreateContainerConfigError. */
+char **nenv_resolve(const struct nenv_ctx *ctx, char **err);
+/* command + args with $(VAR) expanded against envp, or [image] + args when
+ * there is no command. NULL-terminated, nenv_free. */
+char **nenv_argv(const json_t *container, char *const *envp);
+/* Kubernetes' $(VAR) expansion: "$$" -> "$", unknown references kept. */
+char *nenv_expand(const char *s, char *const *envp);
+const char *nenv_get(char *const *envp, const char *name);
+void nenv_free(char **v);
+
+/* node_ipam.c — pod IPs from 127.1.0.0/16, one per pod, reused as late as
+ * possible. */
+struct nipam;
+struct nipam *nipam_new(void);
+void nipam_free(struct nipam *ip);
+/* Marks an address as used (from a stored status.podIP). 0 or -EINVAL /
+ * -EEXIST / -ERANGE (outside the range). */
+int nipam_reserve(struct nipam *ip, const char *addr);
+/* Allocates an address into out (>= 16 bytes). 0 or -ENOSPC. */
+int nipam_alloc(struct nipam *ip, char *out);
+void nipam_release(struct nipam *ip, const char *addr);
+
+/* node_probe.c — probes and lifecycle hooks, asynchronous on the loop. */
+struct nprobe_run;
+/* done(arg, ok, message): message says why it failed ("" on success). */
+typedef void (*nprobe_done_fn)(void *arg, bool ok, const char *message);
+/* Runs a handler object (exec / httpGet / tcpSocket / sleep) for the
+ * container: ports by number or by the container's port name, host default
+ * pod_ip. envp/cwd for exec. Returns 0 and calls done exactly once (unless
+ * cancelled), or a negative errno. */
+int nprobe_start(uv_loop_t *loop, const json_t *handler, const json_t *container,
+    const char *pod_ip, char *const *envp, const char *cwd, int timeout_ms,
+    nprobe_done_fn done, void *arg, struct nprobe_run **out);
+/* Stops a run; done is not called. */
+void nprobe_cancel(struct nprobe_run *r);
+
+#endif
