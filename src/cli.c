@@ -3,7 +3,9 @@
  * with its own flags; every other verb runs in a cli_*.c file against the
  * API server (cli_client.c). Called by main(). */
 #include "cli.h"
+#include "node_runtime.h"
 #include "server.h"
+#include "testapp.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -11,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum flag_type { FLAG_BOOL, FLAG_STR, FLAG_LIST, FLAG_OPT };
+enum flag_type { FLAG_BOOL, FLAG_STR, FLAG_LIST, FLAG_OPT, FLAG_INT };
 
 struct cli_flag {
 	const char *name;
@@ -23,6 +25,8 @@ struct cli_flag {
 	const char *help;
 };
 
+/* A shorthand may belong to several flags of different verbs (-f is
+ * --filename for apply, --follow for logs); the verb's own flag wins. */
 #define OFF(f) offsetof(struct cli_opts, f)
 
 static const struct cli_flag flags[] = {
@@ -44,7 +48,7 @@ static const struct cli_flag flags[] = {
 	{ "output", 'o', FLAG_STR, OFF(output), "FORMAT", NULL,
 	  "output format: wide, yaml, json, name, jsonpath=TEMPLATE" },
 	{ "watch", 'w', FLAG_BOOL, OFF(watch), NULL, NULL,
-	  "after listing, watch for changes and print them" },
+	  "get: after listing, print changes; rollout status: follow until done (default true)" },
 	{ "show-labels", 0, FLAG_BOOL, OFF(show_labels), NULL, NULL,
 	  "add a LABELS column" },
 	{ "no-headers", 0, FLAG_BOOL, OFF(no_headers), NULL, NULL,
@@ -63,8 +67,45 @@ static const struct cli_flag flags[] = {
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
 	  "give up after this long, e.g. 30s, 2m" },
+	{ "container", 'c', FLAG_STR, OFF(container), "NAME", NULL,
+	  "the container (default: the pod's only one, or its default-container annotation)" },
+	{ "follow", 'f', FLAG_BOOL, OFF(follow), NULL, NULL,
+	  "keep streaming the logs as they are written" },
+	{ "previous", 'p', FLAG_BOOL, OFF(previous), NULL, NULL,
+	  "the logs of the previous, terminated instance of the container" },
+	{ "tail", 0, FLAG_INT, OFF(tail), "N", NULL,
+	  "only the last N lines (default all, 10 with -l; -1 = all)" },
+	{ "since", 0, FLAG_STR, OFF(since), "DURATION", NULL,
+	  "only lines newer than this, e.g. 10s, 5m, 1h" },
+	{ "timestamps", 0, FLAG_BOOL, OFF(timestamps), NULL, NULL,
+	  "start each line with its RFC 3339 timestamp" },
+	{ "all-containers", 0, FLAG_BOOL, OFF(all_containers), NULL, NULL,
+	  "the logs of every container of the pod(s), init containers first" },
+	{ "prefix", 0, FLAG_BOOL, OFF(prefix), NULL, NULL,
+	  "start each line with [pod/NAME/CONTAINER] (default true with -l)" },
+	{ "limit-bytes", 0, FLAG_INT, OFF(limit_bytes), "N", NULL,
+	  "at most N bytes of log per container" },
+	{ "max-log-requests", 0, FLAG_INT, OFF(max_log_requests), "N", NULL,
+	  "how many log streams -l -f may follow at once (default 5)" },
+	{ "pod-running-timeout", 0, FLAG_STR, OFF(pod_running_timeout), "DURATION", NULL,
+	  "how long to wait for a pod of KIND/NAME to exist (default 20s)" },
+	{ "revision", 0, FLAG_INT, OFF(revision), "N", NULL,
+	  "history: the pod template of revision N; status: wait for revision N" },
+	{ "to-revision", 0, FLAG_INT, OFF(to_revision), "N", NULL,
+	  "the revision to roll back to (default: the previous one)" },
+	{ "replicas", 0, FLAG_INT, OFF(replicas), "N", NULL,
+	  "the new number of replicas (required)" },
+	{ "current-replicas", 0, FLAG_INT, OFF(current_replicas), "N", NULL,
+	  "precondition: scale only if the current number of replicas is N" },
+	{ "containers", 0, FLAG_BOOL, OFF(containers), NULL, NULL,
+	  "one row per container" },
+	{ "sort-by", 0, FLAG_STR, OFF(sort_by), "cpu|memory", NULL,
+	  "sort the rows by CPU or memory use, largest first" },
 };
 
+/* A verb either runs as a client verb (run, with the parsed flags) or is a
+ * program of its own (main: `v6 server`, `v6 shim`, `v6 testapp`), which
+ * gets argv from the verb on and parses its own flags. */
 struct cli_verb {
 	const char *name;
 	int (*run)(struct cli_opts *o);
@@ -73,9 +114,11 @@ struct cli_verb {
 	const char *desc;
 	const char *flags;	/* accepted flags, space separated */
 	const char *examples;
+	int (*main)(int argc, char **argv);
 };
 
 static int cli_help(struct cli_opts *o);
+static int cli_events(struct cli_opts *o);
 
 static const struct cli_verb verbs[] = {
 	{ "apply", cli_apply, "v6 apply -f FILE|DIR|- [-f ...] [flags]",
@@ -86,19 +129,19 @@ static const struct cli_verb verbs[] = {
 	  "last applied configuration, as kubectl does.",
 	  "filename recursive namespace dry-run output",
 	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
-	  "  cat web.yaml | v6 apply -f -\n" },
+	  "  cat web.yaml | v6 apply -f -\n", NULL },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
 	  "namespace all-namespaces selector field-selector output watch show-labels "
 	  "no-headers timeout",
 	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
-	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n" },
+	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", NULL },
 	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME [flags]",
 	  "Show details of an object and its events",
 	  "Show a human readable description of an object and its recent events.",
 	  "namespace selector",
-	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n" },
+	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n", NULL },
 	{ "delete", cli_delete,
 	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
 	  "Delete objects by file, name, label selector or --all",
@@ -107,36 +150,103 @@ static const struct cli_verb verbs[] = {
 	  "filename recursive namespace selector all ignore-not-found cascade wait timeout "
 	  "output",
 	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
-	  "  v6 delete pods -l app=web --wait=false\n" },
+	  "  v6 delete pods -l app=web --wait=false\n", NULL },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME [flags]",
 	  "Create objects from manifests, or a namespace",
 	  "Create objects from manifests (an existing object is an error), or a\n"
 	  "namespace by name.",
 	  "filename recursive namespace dry-run output",
-	  "  v6 create namespace staging\n  v6 create -f web.yaml\n" },
+	  "  v6 create namespace staging\n  v6 create -f web.yaml\n", NULL },
 	{ "wait", cli_wait,
 	  "v6 wait --for=condition=TYPE[=VALUE]|--for=delete KIND/NAME... [flags]",
 	  "Wait for a condition on objects, or for their deletion",
 	  "Wait until a condition of one or more objects holds, or they are deleted.",
 	  "for namespace timeout selector",
 	  "  v6 wait --for=condition=Available deployment/web --timeout 60s\n"
-	  "  v6 wait --for=delete pod/web-1\n" },
+	  "  v6 wait --for=delete pod/web-1\n", NULL },
 	{ "version", cli_version, "v6 version [-o json]",
 	  "Print the client and server versions",
 	  "Print the client version and the server's version.",
 	  "output",
-	  "  v6 version\n  v6 version -o json\n" },
+	  "  v6 version\n  v6 version -o json\n", NULL },
+	{ "logs", cli_logs,
+	  "v6 logs POD [CONTAINER] | KIND/NAME | -l SEL [flags]",
+	  "Print the logs of a container",
+	  "Print the logs of a container of a pod. KIND/NAME (deploy/web, rs/web-5d9f)\n"
+	  "picks one pod of that workload; -l prints the logs of every matching pod,\n"
+	  "each line prefixed with [pod/NAME/CONTAINER]. -f keeps streaming.",
+	  "container follow previous tail since timestamps all-containers prefix "
+	  "limit-bytes max-log-requests pod-running-timeout selector namespace",
+	  "  v6 logs web-7d9c-x2k4p\n  v6 logs deploy/web -f\n"
+	  "  v6 logs web-7d9c-x2k4p -c sidecar --previous\n"
+	  "  v6 logs -l app=web --tail 20 --since 5m\n"
+	  "  v6 logs web-7d9c-x2k4p --all-containers --timestamps\n", NULL },
+	{ "rollout", cli_rollout,
+	  "v6 rollout status|history|undo|restart|pause|resume deployment/NAME [flags]",
+	  "Manage the rollout of a deployment",
+	  "Manage the rollout of a deployment:\n"
+	  "  status   follow the rollout until it completes; non-zero exit when it\n"
+	  "           exceeds its progress deadline or --timeout passes\n"
+	  "  history  list the revisions (--revision N shows one's pod template)\n"
+	  "  undo     roll back to the previous revision, or --to-revision N\n"
+	  "  restart  replace every pod with a new one (a new revision)\n"
+	  "  pause    stop rolling out template changes\n"
+	  "  resume   roll out again",
+	  "namespace timeout watch revision to-revision",
+	  "  v6 rollout status deployment/web --timeout 2m\n"
+	  "  v6 rollout history deployment/web\n"
+	  "  v6 rollout history deployment/web --revision 3\n"
+	  "  v6 rollout undo deployment/web --to-revision 2\n"
+	  "  v6 rollout restart deployment/web\n"
+	  "  v6 rollout pause deployment/web\n", NULL },
+	{ "scale", cli_scale,
+	  "v6 scale KIND/NAME... | KIND NAME... --replicas N [flags]",
+	  "Set the number of replicas of a deployment or replica set",
+	  "Set the number of replicas of a deployment or replica set through its\n"
+	  "scale subresource. --current-replicas makes it conditional.",
+	  "replicas current-replicas namespace",
+	  "  v6 scale deployment/web --replicas 5\n"
+	  "  v6 scale deploy web --replicas 0 -n staging\n"
+	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", NULL },
+	{ "top", cli_top, "v6 top pods [NAME] [flags]",
+	  "Show CPU and memory use of pods",
+	  "Show the CPU (cores) and memory (bytes) use of pods, from the\n"
+	  "metrics.k8s.io API.",
+	  "namespace all-namespaces selector containers sort-by no-headers",
+	  "  v6 top pods\n  v6 top pods -A --sort-by memory\n"
+	  "  v6 top pods -l app=web --containers\n", NULL },
+	{ "events", cli_events, "v6 events [flags]",
+	  "List events, the latest last",
+	  "List events, oldest first; the same as 'v6 get events'.",
+	  "namespace all-namespaces field-selector watch output no-headers",
+	  "  v6 events\n  v6 events -A --field-selector type=Warning\n"
+	  "  v6 events --field-selector involvedObject.name=web -w\n", NULL },
 	{ "help", cli_help, "v6 help [VERB]",
 	  "Help about any verb",
 	  "Show help for v6 or for one verb.",
 	  "",
-	  "  v6 help apply\n" },
+	  "  v6 help apply\n", NULL },
 	{ "server", NULL, "v6 server [--data-dir DIR] [--listen ADDR:PORT] [flags]",
 	  "Run the V6 control plane (API server, store, controllers)",
 	  "Run the V6 control plane (API server, store, controllers). Its flags are\n"
 	  "described by 'v6 server --help'.",
 	  "",
-	  "  v6 server --data-dir /var/lib/v6 --listen 127.0.0.1:6443\n" },
+	  "  v6 server --data-dir /var/lib/v6 --listen 127.0.0.1:6443\n", server_main },
+	{ "shim", NULL, "v6 shim DIR",
+	  "Supervise one container (internal: started by the node agent)",
+	  "Supervise one container: run it, copy its output to its log file and\n"
+	  "record its exit status. The node agent of 'v6 server' starts one per\n"
+	  "container; it is not meant to be run by hand.",
+	  "",
+	  "  v6 shim /var/lib/v6/node/containers/POD_UID/web-0\n", shim_main },
+	{ "testapp", NULL, "v6 testapp [flags]",
+	  "The test workload: an HTTP server with configurable faults",
+	  "The test workload shipped with V6 (like Kubernetes' agnhost): an HTTP\n"
+	  "server whose version, port, latency, error rate, crashes, probe answers\n"
+	  "and SIGTERM handling are set by flags or env. Its flags are described by\n"
+	  "'v6 testapp --help'.",
+	  "",
+	  "  v6 testapp --port 8080 --version-string v2\n", testapp_main },
 };
 
 static const char global_flags[] = "server help";
@@ -239,7 +349,12 @@ help_top(FILE *f)
 	    "control plane (v6 server) and a kubectl-like client speaking the\n"
 	    "Kubernetes REST API.\n\nUsage:\n  v6 VERB [ARGS] [flags]\n\nVerbs:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+		if (verbs[i].main == NULL)
+			fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+	fputs("\nPrograms V6 runs:\n", f);
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (verbs[i].main != NULL)
+			fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fputs("\nGlobal flags:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
 		if (word_in(global_flags, flags[i].name))
@@ -264,6 +379,18 @@ cli_help(struct cli_opts *o)
 	return 0;
 }
 
+static int
+cli_events(struct cli_opts *o)
+{
+	static const char *events[] = { "events" };
+	if (o->nargs)
+		return cli_err("unexpected argument \"%s\": 'v6 events' takes only flags "
+		    "(see 'v6 events --help')", o->args[0]);
+	o->args = events;
+	o->nargs = 1;
+	return cli_get(o);
+}
+
 /* ---- flag parsing ----------------------------------------------------- */
 
 static const struct cli_flag *
@@ -275,17 +402,54 @@ flag_long(const char *name, size_t n)
 	return NULL;
 }
 
+/* The flag of shorthand c, preferring one that verb v (may be NULL) accepts. */
 static const struct cli_flag *
-flag_short(char c)
+flag_short(char c, const struct cli_verb *v)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
-		if (flags[i].shorthand == c)
+	const struct cli_flag *any = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		if (flags[i].shorthand != c)
+			continue;
+		if (v == NULL || word_in(v->flags, flags[i].name) ||
+		    word_in(global_flags, flags[i].name))
 			return &flags[i];
-	return NULL;
+		if (any == NULL)
+			any = &flags[i];
+	}
+	return any;
+}
+
+_Static_assert(ARRAY_SIZE(flags) <= 64, "cli_opts.given has one bit per flag");
+
+bool
+cli_flag_given(const struct cli_opts *o, const char *name)
+{
+	const struct cli_flag *fl = flag_long(name, strlen(name));
+	BUG_ON(fl == NULL);
+	return (o->given >> (fl - flags)) & 1;
+}
+
+static bool
+takes_value(const struct cli_flag *fl)
+{
+	return fl->type == FLAG_STR || fl->type == FLAG_LIST || fl->type == FLAG_INT;
+}
+
+static int
+parse_int(const char *val, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long n = val ? strtoll(val, &end, 10) : 0;
+	if (val == NULL || *val == '\0' || *end != '\0' || errno)
+		return -EINVAL;
+	*out = n;
+	return 0;
 }
 
 struct parse {
 	struct cli_opts *o;
+	const struct cli_verb *v;	/* the verb, once known, for shorthands */
 	const char **pos;	/* positionals, verb included */
 	size_t npos;
 	const struct cli_flag *seen[64];
@@ -300,7 +464,10 @@ flag_set(struct parse *p, const struct cli_flag *fl, const char *val)
 	char *base = (char *)p->o + fl->off;
 	if (p->nseen < ARRAY_SIZE(p->seen))
 		p->seen[p->nseen++] = fl;
+	p->o->given |= UINT64_C(1) << (fl - flags);
 	switch (fl->type) {
+	case FLAG_INT:
+		return parse_int(val, (int64_t *)(void *)base);
 	case FLAG_BOOL:
 		if (val == NULL || strcmp(val, "true") == 0)
 			*(bool *)base = true;
@@ -340,7 +507,7 @@ parse_flag(struct parse *p, int argc, char **argv, int *i)
 			return -ENOENT;
 		}
 	} else {
-		fl = flag_short(a[1]);
+		fl = flag_short(a[1], p->v);
 		if (fl == NULL) {
 			p->bad = xasprintf("-%c", a[1]);
 			return -ENOENT;
@@ -348,7 +515,7 @@ parse_flag(struct parse *p, int argc, char **argv, int *i)
 		if (a[2] && fl->type == FLAG_BOOL) {
 			/* -Aw: a run of boolean shorthands */
 			for (const char *c = a + 1; *c; c++) {
-				const struct cli_flag *b = flag_short(*c);
+				const struct cli_flag *b = flag_short(*c, p->v);
 				if (b == NULL || b->type != FLAG_BOOL) {
 					p->bad = xasprintf("-%c", *c);
 					return -ENOENT;
@@ -359,7 +526,7 @@ parse_flag(struct parse *p, int argc, char **argv, int *i)
 		}
 		val = a[2] ? a + 2 + (a[2] == '=') : NULL;
 	}
-	if ((fl->type == FLAG_STR || fl->type == FLAG_LIST) && val == NULL) {
+	if (takes_value(fl) && val == NULL) {
 		if (*i + 1 >= argc) {
 			p->bad = xasprintf("--%s", fl->name);
 			p->bad_msg = "flag needs an argument";
@@ -407,8 +574,8 @@ find_verb(int argc, char **argv)
 		if (strcmp(a, "--") == 0)
 			return i + 1 < argc ? i + 1 : -1;
 		const struct cli_flag *fl = a[1] == '-' ? (strchr(a, '=') ? NULL
-		    : flag_long(a + 2, strlen(a + 2))) : (a[2] ? NULL : flag_short(a[1]));
-		if (fl && (fl->type == FLAG_STR || fl->type == FLAG_LIST))
+		    : flag_long(a + 2, strlen(a + 2))) : (a[2] ? NULL : flag_short(a[1], NULL));
+		if (fl && takes_value(fl))
 			i++;
 	}
 	return -1;
@@ -476,17 +643,15 @@ int
 cli_main(int argc, char **argv)
 {
 	int vi = find_verb(argc, argv);
-	if (vi > 0 && strcmp(argv[vi], "server") == 0)
-		return server_main(argc - vi, argv + vi);
+	const struct cli_verb *v = vi > 0 ? verb_find(argv[vi]) : NULL;
+	if (v && v->main)
+		return v->main(argc - vi, argv + vi);
 
 	struct cli_opts o = { 0 };
-	struct parse p = { .o = &o };
+	struct parse p = { .o = &o, .v = v };
 	p.pos = xcalloc((size_t)argc + 1, sizeof *p.pos);
 	int rc;
 	if (parse_args(&p, argc, argv) < 0) {
-		const struct cli_verb *v = p.npos ? verb_find(p.pos[0]) : NULL;
-		if (v == NULL && vi > 0)
-			v = verb_find(argv[vi]);
 		rc = usage_error(v ? v->name : NULL, p.bad_msg ? p.bad_msg : "unknown flag",
 		    p.bad);
 	} else {

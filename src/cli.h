@@ -47,7 +47,31 @@ struct cli_opts {
 	const char *timeout;		/* duration; NULL = verb default */
 	const char **args;		/* positionals after the verb */
 	size_t nargs;
+	/* logs */
+	const char *container;
+	bool follow;
+	bool previous;
+	bool timestamps;
+	bool all_containers;
+	bool prefix;
+	int64_t tail;
+	int64_t limit_bytes;
+	int64_t max_log_requests;
+	const char *since;
+	const char *pod_running_timeout;
+	/* rollout, scale, top */
+	int64_t revision;
+	int64_t to_revision;
+	int64_t replicas;
+	int64_t current_replicas;
+	bool containers;
+	const char *sort_by;
+	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
+
+/* Whether the flag of that long name was on the command line (for flags
+ * whose default depends on the verb, or whose absence matters). */
+bool cli_flag_given(const struct cli_opts *o, const char *name);
 
 /* Prints "error: MSG" on stderr; returns 1 (the exit code). */
 int cli_err(const char *fmt, ...) V6_PRINTF(1, 2);
@@ -166,12 +190,58 @@ int cli_create(struct cli_opts *o);	/* cli_apply.c */
 int cli_get(struct cli_opts *o);	/* cli_get.c */
 int cli_describe(struct cli_opts *o);	/* cli_describe.c */
 int cli_delete(struct cli_opts *o);	/* cli_delete.c */
-int cli_wait(struct cli_opts *o);	/* cli_wait.c */
+int cli_wait(struct cli_opts *o);	/* cli_describe.c */
+/* kubectl's "Pod Template:" section for a pod template (rollout history
+ * --revision). Caller frees. */
+char *cli_describe_pod_template(const json_t *tpl);
+
+/* cli_wait.c */
 int cli_version(struct cli_opts *o);	/* cli_get.c */
+int cli_logs(struct cli_opts *o);	/* cli_logs.c */
+int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
+int cli_scale(struct cli_opts *o);	/* cli_scale.c */
+int cli_top(struct cli_opts *o);	/* cli_top.c */
+
+/* cli_describe.c */
+/* kubectl's "Pod Template:" section for a pod template (rollout history
+ * --revision). Caller frees. */
+char *cli_describe_pod_template(const json_t *tpl);
 
 /* cli_wait.c */
 /* Polls until KIND/NAME is gone (404 or another uid); 0, or -ETIMEDOUT. */
 int cli_wait_gone(const struct kind *k, const char *ns, const char *name,
     const char *uid, int64_t deadline_mono_ms);
+
+/* cli_rollout.c — the pure parts, unit tested. */
+/* kubectl's rollout status of a Deployment: *msg gets the line to print
+ * (with its newline, caller frees) and *done whether the rollout finished.
+ * revision > 0 requires that revision. Returns 0, or -1 with *msg set to
+ * the error (no "error: " prefix, no newline). */
+int cli_rollout_status_msg(const json_t *deploy, int64_t revision, char **msg, bool *done);
+/* The revision annotation of an object, 0 when absent or malformed. */
+int64_t cli_revision_of(const json_t *obj);
+/* The ReplicaSets of items (an array) controlled by deploy (ownerReference
+ * with controller true and deploy's uid). New array of borrowed-then-
+ * increfed objects, sorted by revision. */
+json_t *cli_owned_replicasets(const json_t *deploy, const json_t *items);
+/* The ReplicaSet to roll back to: to_revision, or (0) the newest revision
+ * below the current one. Borrowed from rsets; NULL with *err (caller frees). */
+const json_t *cli_undo_target(const json_t *deploy, const json_t *rsets, int64_t to_revision,
+    char **err);
+/* Whether the deployment's pod template equals the ReplicaSet's, ignoring
+ * the pod-template-hash label. */
+bool cli_template_matches(const json_t *deploy, const json_t *rs);
+/* The JSON patch (RFC 6902) kubectl sends to restore rs's template and
+ * annotations into deploy. New reference. */
+json_t *cli_undo_patch(const json_t *deploy, const json_t *rs);
+
+/* cli_top.c — the pure parts, unit tested. */
+/* A Kubernetes quantity ("250m", "3141592n", "12Mi", "1.5G", "1e3") scaled
+ * to 10^scale units and rounded up as resource.Quantity.ScaledValue does
+ * (scale -3: millis, -9: nanos, 0: units). Returns 0 or -EINVAL/-ERANGE. */
+int cli_quantity_scaled(const char *s, int scale, int64_t *out);
+/* kubectl top's cells: "3m" from nanocores, "12Mi" from bytes. out >= 32. */
+void cli_format_cpu(int64_t nanocores, char *out);
+void cli_format_memory(int64_t bytes, char *out);
 
 #endif

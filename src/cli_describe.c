@@ -297,6 +297,17 @@ containers(struct dw *w, int ind, const json_t *podspec, const json_t *pod)
 	}
 }
 
+char *
+cli_describe_pod_template(const json_t *tpl)
+{
+	struct dw w = { 0 };
+	line(&w, 0, "Pod Template:");
+	kv_map(&w, 2, "Labels", obj_get_path(tpl, "metadata.labels"), "=");
+	kv_map(&w, 2, "Annotations", obj_get_path(tpl, "metadata.annotations"), ": ");
+	containers(&w, 2, json_object_get(tpl, "spec"), NULL);
+	return dw_render(&w);
+}
+
 /* ---- kinds ------------------------------------------------------------ */
 
 static void

@@ -187,6 +187,41 @@ list_query(const struct cli_opts *o, const char *extra_field)
 	return buf_steal(&q);
 }
 
+/* When an event last happened: lastTimestamp, else eventTime, else creation. */
+static const char *
+event_time(const json_t *ev)
+{
+	const char *ts = json_string_value(json_object_get(ev, "lastTimestamp"));
+	if (ts == NULL)
+		ts = json_string_value(json_object_get(ev, "eventTime"));
+	if (ts == NULL)
+		ts = json_string_value(obj_get_path(ev, "metadata.creationTimestamp"));
+	return ts ? ts : "";
+}
+
+static int
+by_event_time(const void *a, const void *b)
+{
+	return strcmp(event_time(*(json_t *const *)a), event_time(*(json_t *const *)b));
+}
+
+/* Events are listed oldest first, the latest at the bottom, as `kubectl
+ * events` shows them. (eventTime has microseconds; the string order of
+ * RFC 3339 UTC stamps is their time order to the second.) */
+static void
+sort_events(struct req *r)
+{
+	size_t n = json_array_size(r->objs);
+	json_t **v = xcalloc(n + 1, sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(r->objs, i));
+	qsort(v, n, sizeof *v, by_event_time);
+	json_array_clear(r->objs);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(r->objs, v[i]);
+	free(v);
+}
+
 static int
 fetch_list(struct get *g, struct req *r)
 {
@@ -212,6 +247,8 @@ fetch_list(struct get *g, struct req *r)
 	}
 	const char *rv = json_string_value(obj_get_path(resp.body, "metadata.resourceVersion"));
 	r->list_rv = xstrdup(rv ? rv : "");
+	if (strcmp(r->k->kind, "Event") == 0)
+		sort_events(r);
 	cli_resp_free(&resp);
 	return 0;
 }

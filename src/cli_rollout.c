@@ -1,0 +1,604 @@
+/* cli_rollout.c — `v6 rollout status|history|undo|restart|pause|resume` for
+ * Deployments, done as kubectl does them: status follows a watch on the one
+ * deployment, history and undo read the ReplicaSets it controls (controller
+ * ownerReference + revision annotation), the others are patches. The
+ * decisions (status message, undo target, undo patch) are pure functions,
+ * unit tested in tests/unit/test_cli_rollout.c. Called from cli.c. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REV_ANN "deployment.kubernetes.io/revision"
+#define HASH_LABEL "pod-template-hash"
+#define CAUSE_ANN "kubernetes.io/change-cause"
+#define RESTART_ANN "kubectl.kubernetes.io/restartedAt"
+
+/* ---- pure parts -------------------------------------------------------- */
+
+int64_t
+cli_revision_of(const json_t *obj)
+{
+	json_t *ann = obj_get_path(obj, "metadata.annotations");
+	const char *s = json_string_value(json_object_get(ann, REV_ANN));
+	char *end;
+	if (s == NULL || *s == '\0')
+		return 0;
+	long long v = strtoll(s, &end, 10);
+	return *end == '\0' && v > 0 ? v : 0;
+}
+
+static int64_t
+num(const json_t *obj, const char *path)
+{
+	return json_integer_value(obj_get_path(obj, path));
+}
+
+static const json_t *
+condition(const json_t *obj, const char *type)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(obj_get_path(obj, "status.conditions"), i, c) {
+		const char *t = json_string_value(json_object_get(c, "type"));
+		if (t && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+int
+cli_rollout_status_msg(const json_t *d, int64_t revision, char **msg, bool *done)
+{
+	const char *name = obj_name(d);
+	*done = false;
+	if (revision > 0 && cli_revision_of(d) != revision) {
+		*msg = xasprintf("desired revision (%lld) is different from the running revision "
+		    "(%lld)", (long long)revision, (long long)cli_revision_of(d));
+		return -1;
+	}
+	if (num(d, "metadata.generation") > num(d, "status.observedGeneration")) {
+		*msg = xstrdup("Waiting for deployment spec update to be observed...\n");
+		return 0;
+	}
+	const json_t *prog = condition(d, "Progressing");
+	const char *reason = json_string_value(json_object_get(prog, "reason"));
+	if (reason && strcmp(reason, "ProgressDeadlineExceeded") == 0) {
+		*msg = xasprintf("deployment \"%s\" exceeded its progress deadline", name);
+		return -1;
+	}
+	json_t *spec_rep = obj_get_path(d, "spec.replicas");
+	int64_t updated = num(d, "status.updatedReplicas");
+	int64_t replicas = num(d, "status.replicas");
+	int64_t avail = num(d, "status.availableReplicas");
+	if (spec_rep && updated < json_integer_value(spec_rep))
+		*msg = xasprintf("Waiting for deployment \"%s\" rollout to finish: %lld out of %lld "
+		    "new replicas have been updated...\n", name, (long long)updated,
+		    (long long)json_integer_value(spec_rep));
+	else if (replicas > updated)
+		*msg = xasprintf("Waiting for deployment \"%s\" rollout to finish: %lld old replicas "
+		    "are pending termination...\n", name, (long long)(replicas - updated));
+	else if (avail < updated)
+		*msg = xasprintf("Waiting for deployment \"%s\" rollout to finish: %lld of %lld "
+		    "updated replicas are available...\n", name, (long long)avail,
+		    (long long)updated);
+	else {
+		*msg = xasprintf("deployment \"%s\" successfully rolled out\n", name);
+		*done = true;
+	}
+	return 0;
+}
+
+static bool
+controlled_by(const json_t *obj, const char *uid)
+{
+	size_t i;
+	json_t *ref;
+	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, ref) {
+		const char *u = json_string_value(json_object_get(ref, "uid"));
+		if (json_is_true(json_object_get(ref, "controller")) && u && strcmp(u, uid) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+by_revision(const void *a, const void *b)
+{
+	int64_t ra = cli_revision_of(*(json_t *const *)a);
+	int64_t rb = cli_revision_of(*(json_t *const *)b);
+	return ra < rb ? -1 : ra > rb;
+}
+
+json_t *
+cli_owned_replicasets(const json_t *deploy, const json_t *items)
+{
+	const char *uid = obj_uid(deploy);
+	json_t **v = xcalloc(json_array_size(items) + 1, sizeof *v);
+	size_t n = 0, i;
+	json_t *rs;
+	json_array_foreach(items, i, rs)
+		if (uid && *uid && controlled_by(rs, uid))
+			v[n++] = rs;
+	qsort(v, n, sizeof *v, by_revision);
+	json_t *out = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	return out;
+}
+
+const json_t *
+cli_undo_target(const json_t *deploy, const json_t *rsets, int64_t to_revision, char **err)
+{
+	const json_t *latest = NULL, *previous = NULL;
+	int64_t latest_rev = -1, previous_rev = -1;
+	size_t i;
+	json_t *rs;
+	json_array_foreach(rsets, i, rs) {
+		int64_t v = cli_revision_of(rs);
+		if (to_revision > 0) {
+			if (v == to_revision)
+				return rs;
+		} else if (v > latest_rev) {
+			previous = latest, previous_rev = latest_rev;
+			latest = rs, latest_rev = v;
+		} else if (v > previous_rev) {
+			previous = rs, previous_rev = v;
+		}
+	}
+	if (to_revision > 0)
+		*err = xasprintf("unable to find specified revision %lld in history",
+		    (long long)to_revision);
+	else if (previous == NULL)
+		*err = xasprintf("no rollout history found for deployment \"%s\"", obj_name(deploy));
+	return to_revision > 0 ? NULL : previous;
+}
+
+/* A copy of a pod template without the pod-template-hash label. */
+static json_t *
+template_without_hash(const json_t *tpl)
+{
+	json_t *t = tpl ? json_deep_copy(tpl) : json_object();
+	json_object_del(obj_get_path(t, "metadata.labels"), HASH_LABEL);
+	return t;
+}
+
+bool
+cli_template_matches(const json_t *deploy, const json_t *rs)
+{
+	json_t *a = template_without_hash(obj_get_path(deploy, "spec.template"));
+	json_t *b = template_without_hash(obj_get_path(rs, "spec.template"));
+	bool eq = json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	return eq;
+}
+
+/* Annotations a rollback keeps from the deployment rather than the RS. */
+static const char *const undo_skip[] = {
+	CLI_LAST_APPLIED, REV_ANN, "deployment.kubernetes.io/revision-history",
+	"deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
+	"deprecated.deployment.rollback.to",
+};
+
+static bool
+undo_skipped(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(undo_skip); i++)
+		if (strcmp(undo_skip[i], key) == 0)
+			return true;
+	return false;
+}
+
+json_t *
+cli_undo_patch(const json_t *deploy, const json_t *rs)
+{
+	json_t *ann = json_object();
+	json_t *dann = obj_get_path(deploy, "metadata.annotations");
+	const char *k;
+	json_t *v;
+	json_object_foreach(dann, k, v)
+		if (undo_skipped(k))
+			json_object_set(ann, k, v);
+	json_object_foreach(obj_get_path(rs, "metadata.annotations"), k, v)
+		if (!undo_skipped(k))
+			json_object_set(ann, k, v);
+	return json_pack("[{s:s, s:s, s:o}, {s:s, s:s, s:o}]",
+	    "op", "replace", "path", "/spec/template",
+	    "value", template_without_hash(obj_get_path(rs, "spec.template")),
+	    "op", "add", "path", "/metadata/annotations", "value", ann);
+}
+
+/* ---- the deployment a subcommand targets ------------------------------- */
+
+struct target {
+	const struct kind *k;
+	const char *ns;
+	const char *name;
+	char ref[256];		/* "deployment.apps/web" */
+	char res[128];		/* "deployments.apps", for messages */
+};
+
+/* "deployment/web" or "deployment web". */
+static int
+target_parse(const struct cli_opts *o, const char *sub, const char **args, size_t n,
+    struct target *t)
+{
+	char kname[64];
+	const char *slash = n ? strchr(args[0], '/') : NULL;
+	if (n == 0 || (slash == NULL && n != 2) || (slash && n != 1))
+		return cli_fail("required resource not specified: use 'v6 rollout %s "
+		    "deployment/NAME'", sub);
+	if (slash)
+		snprintf(kname, sizeof kname, "%.*s", (int)(slash - args[0]), args[0]);
+	else
+		snprintf(kname, sizeof kname, "%s", args[0]);
+	t->k = cli_kind(kname);
+	if (t->k == NULL)
+		return -EINVAL;
+	if (strcmp(t->k->kind, "Deployment") != 0)
+		return cli_fail("rollout %s is not supported for %s by v6 (deployments only)", sub,
+		    t->k->kind);
+	t->name = slash ? slash + 1 : args[1];
+	t->ns = cli_ns(o);
+	cli_obj_ref(t->k, t->name, t->ref, sizeof t->ref);
+	snprintf(t->res, sizeof t->res, "%s.%s", t->k->plural, t->k->group);
+	return 0;
+}
+
+/* GETs the deployment; prints the error and returns -EIO when the server
+ * cannot be reached, -EPROTO when it answered with an error. */
+static int
+target_get(const struct target *t, json_t **out)
+{
+	struct cli_resp r;
+	char *path = cli_path(t->k, t->ns, t->name, NULL);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return rc;
+	if (r.status != 200 || !json_is_object(r.body)) {
+		cli_print_error(&r, NULL);
+		cli_resp_free(&r);
+		return -EPROTO;
+	}
+	*out = json_incref(r.body);
+	cli_resp_free(&r);
+	return 0;
+}
+
+/* PATCHes the deployment and prints "REF what". patch is consumed. */
+static int
+target_patch(const struct target *t, const char *ctype, json_t *patch, const char *what)
+{
+	struct cli_resp r;
+	char *path = cli_path(t->k, t->ns, t->name, NULL);
+	int rc = cli_http("PATCH", path, ctype, patch, &r);
+	free(path);
+	json_decref(patch);
+	if (rc < 0)
+		return 1;
+	if (r.status != 200) {
+		cli_print_error(&r, NULL);
+		cli_resp_free(&r);
+		return 1;
+	}
+	printf("%s %s\n", t->ref, what);
+	cli_resp_free(&r);
+	return 0;
+}
+
+/* The ReplicaSets the deployment controls, sorted by revision. */
+static int
+target_replicasets(const struct target *t, const json_t *deploy, json_t **out)
+{
+	const struct kind *rk = kind_find_gvk("apps/v1", "ReplicaSet");
+	struct cli_resp r;
+	char *path = cli_path(rk, t->ns, NULL, NULL);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return rc;
+	if (r.status != 200) {
+		cli_print_error(&r, NULL);
+		cli_resp_free(&r);
+		return -EIO;
+	}
+	*out = cli_owned_replicasets(deploy, json_object_get(r.body, "items"));
+	cli_resp_free(&r);
+	return 0;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+enum { ST_GO = 0, ST_DONE = 1, ST_FAILED = 2, ST_RELIST = 3 };
+
+struct status {
+	const struct target *t;
+	int64_t revision;
+	bool watch;
+	char *last;		/* last message printed (printed once per change) */
+	char *rv;		/* resourceVersion to watch from */
+};
+
+static int
+status_show(struct status *s, const json_t *d)
+{
+	char *msg;
+	bool done;
+	const char *rv = json_string_value(obj_get_path(d, "metadata.resourceVersion"));
+	if (rv) {
+		free(s->rv);
+		s->rv = xstrdup(rv);
+	}
+	if (cli_rollout_status_msg(d, s->revision, &msg, &done) < 0) {
+		cli_err("%s", msg);
+		free(msg);
+		return ST_FAILED;
+	}
+	if (s->last == NULL || strcmp(s->last, msg) != 0)
+		fputs(msg, stdout);
+	fflush(stdout);
+	free(s->last);
+	s->last = msg;
+	return done || !s->watch ? ST_DONE : ST_GO;
+}
+
+static int
+status_event(const char *type, json_t *obj, void *arg)
+{
+	struct status *s = arg;
+	if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
+		return status_show(s, obj);
+	if (strcmp(type, "DELETED") == 0) {
+		cli_err("object has been deleted");
+		return ST_FAILED;
+	}
+	if (strcmp(type, "ERROR") == 0)
+		return ST_RELIST;	/* 410 Gone: start again from a fresh GET */
+	return ST_GO;			/* BOOKMARK */
+}
+
+static char *
+status_watch_path(const struct status *s)
+{
+	struct buf q = BUF_INIT;
+	char *fs = xasprintf("metadata.name=%s", s->t->name);
+	cli_query_add(&q, "fieldSelector", fs);
+	cli_query_add(&q, "watch", "true");
+	cli_query_add(&q, "resourceVersion", s->rv ? s->rv : "");
+	char *path = cli_path(s->t->k, s->t->ns, NULL, q.data);
+	free(fs);
+	buf_free(&q);
+	return path;
+}
+
+/* GET, then watch from the GET's resourceVersion; a dropped stream is
+ * resumed from the last event seen, a failed one retried from a new GET
+ * (the server may be restarting). An error answer to the GET is final. */
+static int
+status_follow(struct status *s, int64_t deadline)
+{
+	int failures = 0;
+	for (bool first = true;; first = false) {
+		json_t *d = NULL;
+		int rc = target_get(s->t, &d);
+		if (rc == -EPROTO || (rc < 0 && first))
+			return 1;
+		int st = rc == 0 ? status_show(s, d) : ST_RELIST;
+		json_decref(d);
+		while (st == ST_GO) {
+			char *path = status_watch_path(s);
+			int wrc = cli_watch(path, deadline, status_event, s);
+			free(path);
+			if (wrc == -ETIMEDOUT)
+				return cli_err("timed out waiting for the condition");
+			st = wrc < 0 ? ST_RELIST : wrc;	/* 0: the server ended the stream */
+			failures = wrc < 0 ? failures + 1 : 0;
+		}
+		if (st == ST_DONE)
+			return 0;
+		if (st == ST_FAILED)
+			return 1;
+		if (++failures > 30)
+			return cli_err("giving up after %d failed attempts to watch %s", failures,
+			    s->t->ref);
+		if (deadline && time_mono_ms() >= deadline)
+			return cli_err("timed out waiting for the condition");
+		if (failures > 1)
+			sleep(1);
+	}
+}
+
+static int
+rollout_status(struct cli_opts *o, const struct target *t)
+{
+	int64_t ms = cli_timeout_ms(o, 0);
+	if (ms < 0)
+		return 1;
+	struct status s = { .t = t, .revision = o->revision,
+		.watch = cli_flag_given(o, "watch") ? o->watch : true };
+	int rc = status_follow(&s, ms ? time_mono_ms() + ms : 0);
+	free(s.last);
+	free(s.rv);
+	return rc;
+}
+
+/* ---- history ----------------------------------------------------------- */
+
+static void
+history_table(const json_t *rsets)
+{
+	size_t i;
+	json_t *rs;
+	if (json_array_size(rsets) == 0) {
+		puts("No rollout history found.");
+		return;
+	}
+	puts("REVISION  CHANGE-CAUSE");
+	json_array_foreach(rsets, i, rs) {
+		json_t *ann = obj_get_path(rs, "metadata.annotations");
+		const char *cause = json_string_value(json_object_get(ann, CAUSE_ANN));
+		printf("%-8lld  %s\n", (long long)cli_revision_of(rs),
+		    cause && *cause ? cause : "<none>");
+	}
+	putchar('\n');
+}
+
+static int
+rollout_history(struct cli_opts *o, const struct target *t)
+{
+	json_t *d = NULL, *rsets = NULL, *keep = json_array();
+	int rc = 1;
+	if (target_get(t, &d) < 0 || target_replicasets(t, d, &rsets) < 0)
+		goto out;
+	size_t i;
+	json_t *rs;
+	json_array_foreach(rsets, i, rs)	/* only RSs with a revision count */
+		if (cli_revision_of(rs) > 0)
+			json_array_append(keep, rs);
+	if (o->revision <= 0) {
+		printf("%s \n", t->ref);
+		history_table(keep);
+		rc = 0;
+		goto out;
+	}
+	json_t *found = NULL;
+	json_array_foreach(keep, i, rs)
+		if (cli_revision_of(rs) == o->revision)
+			found = rs;
+	if (found == NULL) {
+		rc = cli_err("unable to find the specified revision");
+		goto out;
+	}
+	char *desc = cli_describe_pod_template(obj_get_path(found, "spec.template"));
+	printf("%s with revision #%lld\n%s\n", t->ref, (long long)o->revision, desc);
+	free(desc);
+	rc = 0;
+out:
+	json_decref(d);
+	json_decref(rsets);
+	json_decref(keep);
+	return rc;
+}
+
+/* ---- undo, restart, pause, resume -------------------------------------- */
+
+static int
+rollout_undo(struct cli_opts *o, const struct target *t)
+{
+	json_t *d = NULL, *rsets = NULL;
+	char *err = NULL;
+	int rc = 1;
+	if (target_get(t, &d) < 0)
+		goto out;
+	if (json_is_true(obj_get_path(d, "spec.paused"))) {
+		rc = cli_err("you cannot rollback a paused deployment; resume it first with "
+		    "'v6 rollout resume' and try again");
+		goto out;
+	}
+	if (target_replicasets(t, d, &rsets) < 0)
+		goto out;
+	const json_t *rs = cli_undo_target(d, rsets, o->to_revision, &err);
+	if (rs == NULL) {
+		rc = cli_err("%s", err);
+		goto out;
+	}
+	if (cli_template_matches(d, rs)) {
+		printf("%s skipped rollback (current template already matches revision %lld)\n",
+		    t->ref, (long long)cli_revision_of(rs));
+		rc = 0;
+		goto out;
+	}
+	rc = target_patch(t, "application/json-patch+json", cli_undo_patch(d, rs),
+	    "rolled back");
+out:
+	free(err);
+	json_decref(d);
+	json_decref(rsets);
+	return rc;
+}
+
+static int
+rollout_restart(struct cli_opts *o, const struct target *t)
+{
+	(void)o;
+	json_t *d = NULL;
+	char now[32];
+	if (target_get(t, &d) < 0)
+		return 1;
+	bool paused = json_is_true(obj_get_path(d, "spec.paused"));
+	json_decref(d);
+	if (paused)
+		return cli_err("%s \"%s\" can't restart paused deployment (run rollout resume "
+		    "first)", t->res, t->name);
+	time_format_rfc3339(time(NULL), now);
+	json_t *patch = json_pack("{s:{s:{s:{s:{s:s}}}}}", "spec", "template", "metadata",
+	    "annotations", RESTART_ANN, now);
+	return target_patch(t, "application/strategic-merge-patch+json", patch, "restarted");
+}
+
+static int
+rollout_pause_resume(const struct target *t, bool pause)
+{
+	json_t *d = NULL;
+	if (target_get(t, &d) < 0)
+		return 1;
+	bool paused = json_is_true(obj_get_path(d, "spec.paused"));
+	json_decref(d);
+	if (paused == pause)
+		return cli_err("%s \"%s\" is %s", t->res, t->name,
+		    pause ? "already paused" : "not paused");
+	json_t *patch = json_pack("{s:{s:b}}", "spec", "paused", pause);
+	return target_patch(t, "application/merge-patch+json", patch,
+	    pause ? "paused" : "resumed");
+}
+
+static int
+rollout_pause(struct cli_opts *o, const struct target *t)
+{
+	(void)o;
+	return rollout_pause_resume(t, true);
+}
+
+static int
+rollout_resume(struct cli_opts *o, const struct target *t)
+{
+	(void)o;
+	return rollout_pause_resume(t, false);
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct cli_opts *o, const struct target *t);
+} subverbs[] = {
+	{ "status", rollout_status },
+	{ "history", rollout_history },
+	{ "undo", rollout_undo },
+	{ "restart", rollout_restart },
+	{ "pause", rollout_pause },
+	{ "resume", rollout_resume },
+};
+
+int
+cli_rollout(struct cli_opts *o)
+{
+	struct target t;
+	if (o->nargs == 0)
+		return cli_err("you must specify a subcommand: status, history, undo, restart, "
+		    "pause or resume (see 'v6 rollout --help')");
+	for (size_t i = 0; i < ARRAY_SIZE(subverbs); i++) {
+		if (strcmp(subverbs[i].name, o->args[0]) != 0)
+			continue;
+		if (target_parse(o, o->args[0], o->args + 1, o->nargs - 1, &t) < 0)
+			return 1;
+		return subverbs[i].run(o, &t);
+	}
+	cli_err("unknown command \"%s\" for \"v6 rollout\"", o->args[0]);
+	fputs("See 'v6 rollout --help' for usage.\n", stderr);
+	return 1;
+}
