@@ -26,14 +26,20 @@ echo "==> v6 apply -f examples/"
 "$V6" apply -f examples/
 echo "==> v6 apply -f examples/ (again: nothing changes)"
 "$V6" apply -f examples/
-echo "==> v6 get namespaces"
-"$V6" get namespaces
-echo "==> v6 get deployments,services,configmaps -n demo"
-"$V6" get deployments,services,configmaps -n demo
+echo "==> v6 rollout status deployment/web -n demo"
+"$V6" rollout status deployment/web -n demo --timeout 90s
+echo "==> v6 get deployments,replicasets,pods -n demo -o wide"
+"$V6" get deployments,replicasets,pods -n demo -o wide
+IP=$("$V6" get pods -n demo -l app=web -o jsonpath='{.items[0].status.podIP}')
+echo "==> curl http://$IP:8080/   (one replica, on its own pod IP)"
+curl -s "http://$IP:8080/"; echo
 echo
 echo "V6 keeps running. Try:"
 echo "  export V6_SERVER=$V6_SERVER"
 echo "  $V6 describe deployment web -n demo"
 echo "  $V6 get deploy,svc,cm -A"
 echo "  $V6 get deploy web -n demo -o yaml"
-echo "Stop it with: kill $PID"
+echo "  $V6 logs deploy/web -n demo"
+echo "  $V6 top pods -n demo"
+echo "Stop it with: $V6 delete namespace demo && kill $PID"
+echo "(workloads outlive the server by design: delete them before stopping it)"

@@ -5,6 +5,7 @@
 #include "api.h"
 #include "ctrl.h"
 #include "log.h"
+#include "node.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,13 +20,55 @@ struct server_opts {
 	int port;
 	int64_t journal_limit;
 	size_t max_body;
+	int max_backoff_s;
+	char *node_name;
+	unsigned disabled;	/* PART_* bits turned off with --controllers */
 };
+
+/* The parts --controllers can turn off, as kube-controller-manager's
+ * --controllers does ("*,-deployment"). Tests that play a controller's role
+ * themselves use it; so can an edge box that never runs Deployments. */
+enum { PART_GC = 1, PART_REPLICASET = 2, PART_DEPLOYMENT = 4, PART_NODE = 8 };
+static const struct { const char *name; unsigned bit; } parts[] = {
+	{ "garbagecollector", PART_GC },
+	{ "replicaset", PART_REPLICASET },
+	{ "deployment", PART_DEPLOYMENT },
+	{ "node", PART_NODE },
+};
+
+static int
+parse_controllers(const char *list, unsigned *disabled)
+{
+	char *copy = xstrdup(list), *save = NULL;
+	int rc = 0;
+	*disabled = PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE;
+	for (char *t = strtok_r(copy, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
+		bool off = *t == '-';
+		const char *name = t + off;
+		if (strcmp(name, "*") == 0 && !off) {
+			*disabled = 0;
+			continue;
+		}
+		rc = -EINVAL;
+		for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+			if (strcmp(name, parts[i].name) == 0) {
+				*disabled = off ? *disabled | parts[i].bit : *disabled & ~parts[i].bit;
+				rc = 0;
+			}
+	}
+	free(copy);
+	return rc;
+}
 
 struct server {
 	uv_loop_t *loop;
 	struct store *st;
 	struct api *api;
 	struct ctrl_gc *gc;
+	struct ctrl_replicaset *rs;
+	struct ctrl_deployment *deploy;
+	struct node *node;
+	char *node_state;
 	uv_signal_t sigterm, sigint;
 };
 
@@ -41,6 +84,11 @@ static const struct server_flag {
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
+	{ "--max-backoff", "DURATION", "node-wide CrashLoopBackOff cap, lower for edge "
+	    "devices (default 5m, at least 1s)" },
+	{ "--node-name", "NAME", "name of this node (default: the host name)" },
+	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
+	    "garbagecollector, replicaset, deployment, node (default *)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -139,6 +187,23 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			log_set_level(lvl);
 		} else if (strcmp(name, "--journal-limit") == 0) {
 			o->journal_limit = strtoll(val, NULL, 10);
+		} else if (strcmp(name, "--max-backoff") == 0) {
+			int64_t ms;
+			if (duration_parse(val, &ms) < 0 || ms < 1000 || ms > 86400000) {
+				fprintf(stderr, "error: --max-backoff: expected a duration between 1s "
+				    "and 24h, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->max_backoff_s = (int)(ms / 1000);
+		} else if (strcmp(name, "--controllers") == 0) {
+			if (parse_controllers(val, &o->disabled) < 0) {
+				fprintf(stderr, "error: --controllers: unknown part in \"%s\" (known: "
+				    "*, garbagecollector, replicaset, deployment, node)\n", val);
+				return -EINVAL;
+			}
+		} else if (strcmp(name, "--node-name") == 0) {
+			free(o->node_name);
+			o->node_name = xstrdup(val);
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {
@@ -178,6 +243,50 @@ ensure_namespaces(struct api *api)
 	return 0;
 }
 
+/* Stops the parts in the reverse order of their start; containers keep
+ * running, to be adopted by the next server. */
+static void
+server_stop_parts(struct server *s)
+{
+	if (s->node)
+		node_stop(s->node);
+	if (s->deploy)
+		ctrl_deployment_stop(s->deploy);
+	if (s->rs)
+		ctrl_replicaset_stop(s->rs);
+	if (s->gc)
+		ctrl_gc_stop(s->gc);
+	s->node = NULL;
+	s->deploy = NULL;
+	s->rs = NULL;
+	s->gc = NULL;
+	if (s->api)
+		api_stop(s->api);
+	s->api = NULL;
+}
+
+static int
+server_start_parts(struct server *s, const struct server_opts *o)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -errno;
+	exe[n] = '\0';
+	s->node_state = xasprintf("%s/node", o->data_dir);
+	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
+		.self_exe = exe, .backoff_max_s = o->max_backoff_s };
+	int rc;
+	unsigned off = o->disabled;
+	if ((rc = ensure_namespaces(s->api)) < 0 ||
+	    (!(off & PART_GC) && (rc = ctrl_gc_start(s->api, &s->gc)) < 0) ||
+	    (!(off & PART_REPLICASET) && (rc = ctrl_replicaset_start(s->api, &s->rs)) < 0) ||
+	    (!(off & PART_DEPLOYMENT) && (rc = ctrl_deployment_start(s->api, &s->deploy)) < 0) ||
+	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
+		return rc;
+	return 0;
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
@@ -185,12 +294,7 @@ on_signal(uv_signal_t *h, int signum)
 	log_info("server", "received signal %d, shutting down", signum);
 	uv_signal_stop(&s->sigterm);
 	uv_signal_stop(&s->sigint);
-	if (s->gc)
-		ctrl_gc_stop(s->gc);
-	s->gc = NULL;
-	if (s->api)
-		api_stop(s->api);
-	s->api = NULL;
+	server_stop_parts(s);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 }
@@ -221,8 +325,10 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
-	if (ensure_namespaces(s.api) < 0 || ctrl_gc_start(s.api, &s.gc) < 0) {
-		fprintf(stderr, "error: starting the controllers failed\n");
+	err = server_start_parts(&s, &o);
+	if (err < 0) {
+		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",
+		    strerror(-err));
 		goto out_api;
 	}
 	uv_signal_init(s.loop, &s.sigterm);
@@ -237,16 +343,15 @@ server_main(int argc, char **argv)
 	rc = 0;
 	goto out_store;
 out_api:
-	if (s.gc)
-		ctrl_gc_stop(s.gc);
 out_store:
-	if (s.api)
-		api_stop(s.api);
+	server_stop_parts(&s);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	uv_loop_close(s.loop);
 out:
+	free(s.node_state);
 	free(o.data_dir);
 	free(o.host);
+	free(o.node_name);
 	return rc;
 }

@@ -2,6 +2,7 @@
 temporary data directory on a free loopback port, the CLI pointed at it, and
 raw HTTP helpers. Standard library only; every process started here is
 stopped by its PID."""
+import glob
 import http.client
 import json
 import os
@@ -108,6 +109,25 @@ class Server:
         return p
 
 
+def kill_workloads(data_dir):
+    """Stops every container and shim the server of data_dir started (they
+    outlive the server by design, so tests must end them). A container whose
+    exit.json exists is finished and its pid may be reused: left alone."""
+    for d in glob.glob(os.path.join(data_dir, "node", "containers", "*", "*")):
+        for name in ("ctr.pid", "shim.pid"):
+            if name == "ctr.pid" and os.path.exists(os.path.join(d, "exit.json")):
+                continue
+            try:
+                with open(os.path.join(d, name)) as f:
+                    pid = int(f.read().split()[0])
+                if name == "ctr.pid":
+                    os.killpg(pid, signal.SIGKILL)  # the container leads its group
+                else:
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                pass
+
+
 @pytest.fixture
 def server():
     with tempfile.TemporaryDirectory(prefix="v6-e2e-") as d:
@@ -117,6 +137,7 @@ def server():
             yield s
         finally:
             s.kill()
+            kill_workloads(d)
 
 
 @pytest.fixture
@@ -133,6 +154,7 @@ def make_server():
     yield make
     for s in servers:
         s.kill()
+        kill_workloads(s.data_dir)
     for d in dirs:
         d.cleanup()
 

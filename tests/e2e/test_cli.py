@@ -281,8 +281,11 @@ def test_wait_for_delete_and_timeout(server, workdir):
 
 
 def test_wait_for_condition_met(server):
+    # Bound to another node, so this server's node agent leaves its status
+    # to the test.
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+            "spec": {"nodeName": "elsewhere",
+                     "containers": [{"name": "c", "image": "busybox"}]}}
     server.json("POST", "/api/v1/namespaces/default/pods", body, expect=201)
     _, pod = server.json("GET", "/api/v1/namespaces/default/pods/p", expect=200)
     pod["status"] = {"phase": "Running",

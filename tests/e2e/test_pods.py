@@ -1,0 +1,337 @@
+"""Pods on the process runtime, end to end: a real `v6 server` with its node
+agent runs plain `sh` workloads. Phases, logs, env, CrashLoopBackOff,
+probes, init containers, graceful deletion and adoption after kill -9 of
+the server. Every container a test started is stopped by its PID at the
+end (workloads outlive the server by design)."""
+import glob
+import json
+import os
+import signal
+import tempfile
+import time
+
+import pytest
+
+from conftest import Server, kill_workloads
+
+
+def node_agent_running(s):
+    status, _, _ = s.request("GET", "/apis/metrics.k8s.io/v1beta1")
+    return status == 200
+
+
+@pytest.fixture
+def node():
+    """A server with a node agent and a low back-off cap (--max-backoff)."""
+    made = []
+
+    def make(*extra):
+        d = tempfile.TemporaryDirectory(prefix="v6-pods-")
+        s = Server(d.name, list(extra))
+        made.append((s, d))
+        try:
+            s.start()
+        except RuntimeError as e:
+            if "unknown flag" in str(e):
+                pytest.skip("server has no %s flag yet" % " ".join(extra))
+            raise
+        if not node_agent_running(s):
+            pytest.skip("v6 server does not run the node agent yet")
+        return s
+    yield make
+    for s, d in made:
+        s.kill()
+        kill_workloads(d.name)
+        d.cleanup()
+
+
+def apply(s, manifest):
+    p = s.v6("apply", "-f", "-", input=json.dumps(manifest), check=True)
+    return p
+
+
+def pod_manifest(name, containers, restart="Always", **spec):
+    body = {"restartPolicy": restart, "containers": containers}
+    body.update(spec)
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default"}, "spec": body}
+
+
+def sh(name, script, **extra):
+    c = {"name": name, "image": "sh", "command": ["sh", "-c", script]}
+    c.update(extra)
+    return c
+
+
+def get_pod(s, name):
+    status, obj = s.json("GET", "/api/v1/namespaces/default/pods/" + name)
+    return obj if status == 200 else None
+
+
+def wait_for(what, fn, timeout=20, interval=0.05):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def read_pid(workdir):
+    path = os.path.join(workdir, "pid")
+    text = open(path).read().strip() if os.path.exists(path) else ""
+    return int(text) if text.endswith("\n") or text.isdigit() else None
+
+
+def ctr_status(pod, name):
+    for c in pod.get("status", {}).get("containerStatuses", []):
+        if c["name"] == name:
+            return c
+    return None
+
+
+def phase(s, name):
+    p = get_pod(s, name)
+    return p and p.get("status", {}).get("phase")
+
+
+def events(s, reason):
+    _, lst = s.json("GET", "/api/v1/namespaces/default/events")
+    return [e for e in lst["items"] if e["reason"] == reason]
+
+
+def test_pod_prints_env_and_succeeds_with_logs(node):
+    s = node()
+    apply(s, pod_manifest("hello", [sh(
+        "c", "echo hello $(WHO) ip=$POD_IP name=$MY_NAME host=$HOSTNAME",
+        env=[{"name": "WHO", "value": "world"},
+             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+             {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])],
+        restart="Never"))
+    wait_for("Succeeded", lambda: phase(s, "hello") == "Succeeded")
+    pod = get_pod(s, "hello")
+    ip = pod["status"]["podIP"]
+    assert ip.startswith("127.1.")
+    assert pod["spec"]["nodeName"]
+    cs = ctr_status(pod, "c")
+    assert cs["state"]["terminated"]["exitCode"] == 0
+    assert cs["state"]["terminated"]["reason"] == "Completed"
+    assert cs["containerID"] == "process://%s/c-0" % pod["metadata"]["uid"]
+    conds = {c["type"]: c for c in pod["status"]["conditions"]}
+    assert conds["PodScheduled"]["status"] == "True"
+    assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "PodCompleted"
+    out = s.v6("logs", "hello", check=True).stdout
+    assert out == "hello world ip=%s name=hello host=hello\n" % ip
+    assert {"Scheduled", "Created", "Started"} <= {
+        e["reason"] for e in s.json("GET", "/api/v1/namespaces/default/events")[1]["items"]}
+
+
+def test_idle_node_writes_nothing(node):
+    s = node()
+    apply(s, pod_manifest("idle", [sh("c", "sleep 1000")]))
+    wait_for("Running", lambda: phase(s, "idle") == "Running")
+    time.sleep(0.5)
+    rv = get_pod(s, "idle")["metadata"]["resourceVersion"]
+    time.sleep(2)
+    assert get_pod(s, "idle")["metadata"]["resourceVersion"] == rv
+
+
+def test_crash_loop_backoff_schedule(node):
+    s = node()
+    apply(s, pod_manifest("crash", [sh("c", "echo run; exit 3")]))
+    # first restart: immediate; then back-off 10 s, then 20 s (kubelet's schedule)
+    pod = wait_for("first restart", lambda: (lambda p: p if p and ctr_status(p, "c") and
+                   ctr_status(p, "c")["restartCount"] >= 1 else None)(get_pod(s, "crash")),
+                   timeout=5)
+    t1 = time.time()
+    cs = wait_for("CrashLoopBackOff 10s", lambda: (lambda c: c if c and c["state"].get(
+        "waiting", {}).get("reason") == "CrashLoopBackOff" else None)(
+        ctr_status(get_pod(s, "crash"), "c")), timeout=5)
+    uid = pod["metadata"]["uid"]
+    assert cs["state"]["waiting"]["message"] == (
+        "back-off 10s restarting failed container=c pod=crash_default(%s)" % uid)
+    assert cs["lastState"]["terminated"]["exitCode"] == 3
+    assert cs["restartCount"] == 1
+    wait_for("second restart", lambda: ctr_status(get_pod(s, "crash"), "c")["restartCount"] >= 2,
+             timeout=15)
+    waited = time.time() - t1
+    assert 8.5 <= waited <= 12.5, waited
+    cs = wait_for("back-off 20s", lambda: (lambda c: c if "back-off 20s" in c["state"].get(
+        "waiting", {}).get("message", "") else None)(ctr_status(get_pod(s, "crash"), "c")),
+        timeout=5)
+    assert phase(s, "crash") == "Running"
+    assert events(s, "BackOff")
+    assert s.v6("logs", "crash", "--previous", check=True).stdout == "run\n"
+
+
+def test_backoff_cap_is_configurable(node):
+    s = node("--max-backoff", "2s")
+    apply(s, pod_manifest("fast", [sh("c", "exit 1")]))
+    pod = wait_for("4 restarts", lambda: (lambda p: p if p and ctr_status(p, "c") and
+                   ctr_status(p, "c")["restartCount"] >= 4 else None)(get_pod(s, "fast")),
+                   timeout=15)
+    msg = wait_for("capped message", lambda: ctr_status(get_pod(s, "fast"), "c")["state"].get(
+        "waiting", {}).get("message"), timeout=5)
+    assert msg.startswith("back-off 2s ")
+
+
+def test_liveness_failure_restarts_container(node):
+    s = node()
+    apply(s, pod_manifest("live", [sh("c", "sleep 1000", livenessProbe={
+        "exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1,
+        "failureThreshold": 2, "terminationGracePeriodSeconds": 1})]))
+    pod = wait_for("restart after liveness failure", lambda: (lambda p: p if p and ctr_status(
+        p, "c") and ctr_status(p, "c")["restartCount"] >= 1 else None)(get_pod(s, "live")),
+        timeout=15)
+    last = ctr_status(pod, "c")["lastState"]["terminated"]
+    assert last["exitCode"] in (143, 137)
+    assert any("failed liveness probe" in e["message"] for e in events(s, "Killing"))
+    assert any(e["message"].startswith("Liveness probe failed") for e in events(s, "Unhealthy"))
+
+
+def test_readiness_gates_ready_condition(node, workdir):
+    s = node()
+    flag = os.path.join(workdir, "ready")
+    apply(s, pod_manifest("ready", [sh("c", "sleep 1000", workingDir=workdir, readinessProbe={
+        "exec": {"command": ["test", "-f", "ready"]}, "periodSeconds": 1})]))
+    wait_for("Running", lambda: phase(s, "ready") == "Running")
+    time.sleep(1.5)
+    pod = get_pod(s, "ready")
+    conds = {c["type"]: c for c in pod["status"]["conditions"]}
+    assert conds["Ready"]["status"] == "False"
+    assert conds["ContainersReady"]["message"] == "containers with unready status: [c]"
+    assert ctr_status(pod, "c")["ready"] is False
+    open(flag, "w").close()
+    wait_for("Ready", lambda: {c["type"]: c["status"] for c in get_pod(
+        s, "ready")["status"]["conditions"]}["Ready"] == "True", timeout=5)
+    os.unlink(flag)
+    wait_for("not Ready again", lambda: {c["type"]: c["status"] for c in get_pod(
+        s, "ready")["status"]["conditions"]}["Ready"] == "False", timeout=8)
+
+
+def test_http_readiness_on_pod_ip(node):
+    s = node()
+    apply(s, pod_manifest("web", [{
+        "name": "web", "image": "python3",
+        "command": ["python3", "-m", "http.server", "--bind", "$(POD_IP)", "8080"],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}}]))
+    wait_for("Ready", lambda: (lambda p: p and ctr_status(p, "web") and
+             ctr_status(p, "web")["ready"])(get_pod(s, "web")), timeout=15)
+
+
+def test_init_containers_run_in_order(node, workdir):
+    s = node()
+    apply(s, pod_manifest("init", [sh("app", "cat order", workingDir=workdir)],
+                          restart="Never", initContainers=[
+                              sh("one", "sleep 0.3; echo one >> order", workingDir=workdir),
+                              sh("two", "echo two >> order", workingDir=workdir)]))
+    wait_for("Succeeded", lambda: phase(s, "init") == "Succeeded")
+    pod = get_pod(s, "init")
+    assert [c["state"]["terminated"]["reason"] for c in
+            pod["status"]["initContainerStatuses"]] == ["Completed", "Completed"]
+    assert s.v6("logs", "init", check=True).stdout == "one\ntwo\n"
+
+
+def test_delete_sends_sigterm_then_pod_is_gone(node, workdir):
+    s = node()
+    apply(s, pod_manifest("term", [sh(
+        "c", "trap 'echo TERM > got; exit 0' TERM; echo $$$$ > pid; while :; do sleep 0.1; done",
+        workingDir=workdir)]))
+    wait_for("Running", lambda: phase(s, "term") == "Running")
+    pid = wait_for("pid", lambda: read_pid(workdir))
+    t = time.time()
+    s.v6("delete", "pod", "term", "--wait=false", check=False)
+    wait_for("pod gone", lambda: get_pod(s, "term") is None, timeout=10)
+    assert time.time() - t < 5
+    assert open(os.path.join(workdir, "got")).read() == "TERM\n"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_grace_period_ends_with_sigkill(node, workdir):
+    s = node()
+    apply(s, pod_manifest("stubborn", [sh(
+        "c", "trap '' TERM; echo $$$$ > pid; sleep 1000", workingDir=workdir)],
+        terminationGracePeriodSeconds=2))
+    wait_for("Running", lambda: phase(s, "stubborn") == "Running")
+    pid = wait_for("pid", lambda: read_pid(workdir))
+    t = time.time()
+    s.v6("delete", "pod", "stubborn", "--wait=false", check=False)
+    time.sleep(1)
+    os.kill(pid, 0)                 # still there: SIGTERM is ignored
+    wait_for("pod gone", lambda: get_pod(s, "stubborn") is None, timeout=10)
+    took = time.time() - t
+    assert 1.8 <= took <= 6, took
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_kill_9_server_adopts_running_containers(node, workdir):
+    s = node()
+    apply(s, pod_manifest("keep", [sh("c", "echo $$$$ > pid; echo started; sleep 1000",
+                                      workingDir=workdir)]))
+    apply(s, pod_manifest("quit", [sh("c", "sleep 2; exit 3")], restart="Never"))
+    wait_for("Running", lambda: phase(s, "keep") == "Running" and phase(s, "quit") == "Running")
+    pid = wait_for("pid", lambda: read_pid(workdir))
+    before = get_pod(s, "keep")
+    s.kill(signal.SIGKILL)
+    os.kill(pid, 0)                 # the workload outlives the server
+    time.sleep(2.5)                 # "quit" exits while the server is away
+    s.start()
+    wait_for("exit recorded", lambda: phase(s, "quit") == "Failed", timeout=10)
+    quit_cs = ctr_status(get_pod(s, "quit"), "c")
+    assert quit_cs["state"]["terminated"]["exitCode"] == 3
+    time.sleep(1)
+    after = get_pod(s, "keep")
+    cs = ctr_status(after, "c")
+    assert cs["restartCount"] == 0
+    assert cs["containerID"] == ctr_status(before, "c")["containerID"]
+    assert cs["state"]["running"]["startedAt"] == \
+        ctr_status(before, "c")["state"]["running"]["startedAt"]
+    assert open(os.path.join(workdir, "pid")).read().strip() == str(pid)
+    os.kill(pid, 0)
+    assert s.v6("logs", "keep", check=True).stdout == "started\n"
+    # no duplicate: exactly one container dir for the pod
+    uid = after["metadata"]["uid"]
+    assert len(glob.glob(os.path.join(s.data_dir, "node", "containers", uid, "*"))) == 1
+    # and the adopted container still terminates properly
+    s.v6("delete", "pod", "keep", "--wait=false")
+    wait_for("pod gone", lambda: get_pod(s, "keep") is None, timeout=10)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_unsupported_runtime_class_fails_clearly(node):
+    s = node()
+    apply(s, pod_manifest("oci", [sh("c", "true")], runtimeClassName="runc"))
+    wait_for("Failed", lambda: phase(s, "oci") == "Failed")
+    st = get_pod(s, "oci")["status"]
+    assert st["reason"] == "UnsupportedRuntimeClass"
+    assert "runc" in st["message"]
+
+
+def test_missing_configmap_is_config_error(node):
+    s = node()
+    apply(s, pod_manifest("cfg", [sh("c", "echo $X", envFrom=[
+        {"configMapRef": {"name": "settings"}}])]))
+    cs = wait_for("config error", lambda: (lambda c: c if c and c["state"].get(
+        "waiting", {}).get("reason") == "CreateContainerConfigError" else None)(
+        ctr_status(get_pod(s, "cfg") or {}, "c")))
+    assert cs["state"]["waiting"]["message"] == 'configmap "settings" not found'
+
+
+def test_metrics_api_serves_pod_usage(node):
+    s = node()
+    apply(s, pod_manifest("busy", [sh("c", "while :; do :; done")]))
+    wait_for("Running", lambda: phase(s, "busy") == "Running")
+    m = wait_for("metrics", lambda: (lambda r: r[1] if r[0] == 200 else None)(s.json(
+        "GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy")), timeout=25,
+        interval=0.5)
+    assert m["kind"] == "PodMetrics"
+    cpu = m["containers"][0]["usage"]["cpu"]
+    assert cpu.endswith("n") and int(cpu[:-1]) > 100 * 1000 * 1000   # > 100m
+    assert m["containers"][0]["usage"]["memory"].endswith("Ki")
