@@ -29,7 +29,8 @@ struct api {
 	uv_loop_t *loop;
 	struct store *st;
 	struct http_server *http;
-	uv_check_t flush_check;
+	uv_check_t flush_check;		/* commits what I/O callbacks staged */
+	uv_prepare_t flush_prepare;	/* commits what timers and idle work staged */
 	struct pending *pend_head, **pend_tail;
 	struct watch *watches;
 	bool stopping;
@@ -260,10 +261,33 @@ api_flush(struct api *api)
 	}
 }
 
+/* The group commit point. It runs twice per loop iteration: in a check
+ * handle, after the I/O callbacks (requests) of the iteration, and in a
+ * prepare handle, just before the loop blocks, for what timers and idle
+ * handles (controllers, the node agent) staged — otherwise their writes
+ * would wait for the next unrelated wake-up. Watch callbacks run inside a
+ * flush may stage more writes: commit those too, a bounded number of times
+ * (the next iteration takes the rest). */
+static void
+flush_all(struct api *api)
+{
+	for (int i = 0; i < 8; i++) {
+		api_flush(api);
+		if (!store_dirty(api->st))
+			break;
+	}
+}
+
 static void
 on_flush_check(uv_check_t *h)
 {
-	api_flush(h->data);
+	flush_all(h->data);
+}
+
+static void
+on_flush_prepare(uv_prepare_t *h)
+{
+	flush_all(h->data);
 }
 
 /* ---- discovery --------------------------------------------------------- */
@@ -1302,6 +1326,9 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 	uv_check_init(loop, &api->flush_check);
 	api->flush_check.data = api;
 	uv_check_start(&api->flush_check, on_flush_check);
+	uv_prepare_init(loop, &api->flush_prepare);
+	api->flush_prepare.data = api;
+	uv_prepare_start(&api->flush_prepare, on_flush_prepare);
 	*out = api;
 	return 0;
 }
@@ -1327,5 +1354,7 @@ api_stop(struct api *api)
 		watch_end(api->watches);
 	http_server_stop(api->http);
 	uv_check_stop(&api->flush_check);
+	uv_prepare_stop(&api->flush_prepare);
+	uv_close((uv_handle_t *)&api->flush_prepare, NULL);
 	uv_close((uv_handle_t *)&api->flush_check, api_free_cb);
 }
