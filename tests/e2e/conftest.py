@@ -109,6 +109,41 @@ class Server:
         return p
 
 
+def own_cgroups():
+    """(controller, path) of this process for the cgroup v1 controllers the
+    runtime uses; the server, our child, puts pods below the same paths."""
+    out = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, ctrls, path = line.rstrip("\n").split(":", 2)
+                for c in ctrls.split(","):
+                    if c in ("memory", "cpu", "cpuacct", "pids"):
+                        out.append((c, path))
+    except OSError:
+        pass
+    return out
+
+
+def remove_pod_cgroups(data_dir):
+    """rmdir the cgroups of the pods of data_dir (their processes are dead)."""
+    uids = [os.path.basename(d) for d in
+            glob.glob(os.path.join(data_dir, "node", "containers", "*"))]
+    for ctrl, path in own_cgroups():
+        for uid in uids:
+            base = "/sys/fs/cgroup/%s%s/v6/%s" % (ctrl, path.rstrip("/"), uid)
+            for attempt in range(20):
+                try:
+                    for child in glob.glob(os.path.join(base, "*", "")):
+                        os.rmdir(child)
+                    os.rmdir(base)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)  # processes still exiting
+
+
 def kill_workloads(data_dir):
     """Stops every container and shim the server of data_dir started (they
     outlive the server by design, so tests must end them). A container whose
@@ -126,6 +161,7 @@ def kill_workloads(data_dir):
                     os.kill(pid, signal.SIGKILL)
             except (OSError, ValueError, IndexError):
                 pass
+    remove_pod_cgroups(data_dir)
 
 
 @pytest.fixture
