@@ -254,6 +254,10 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
+	if (api_alloc_assign(api, k, NULL, obj, flags, &errs) < 0) {
+		invalid(err, k, obj_name(obj), &errs);
+		goto fail;
+	}
 	json_object_set_new(meta, "uid", new_uid());
 	json_object_set_new(meta, "creationTimestamp", now_timestamp());
 	if (json_object_get(obj, "spec"))
@@ -264,6 +268,8 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		json_object_set_new(json_object_get(obj, "status"), "phase", json_string("Active"));
 	if (!(flags & API_DRY_RUN)) {
 		int rc = store_create(api_store(api), api_res_key(k, key, sizeof key), obj);
+		if (rc < 0)
+			api_alloc_release(api, k, obj);
 		if (rc == -EEXIST) {
 			char *rn = res_name(k, obj_name(obj));
 			api_error_set(err, 409, "AlreadyExists", "%s already exists", rn);
@@ -327,6 +333,7 @@ remove_object(struct api *api, const struct kind *k, json_t *obj, struct api_err
 		api_error_set(err, 500, "InternalError", "store: %s", strerror(-rc));
 		return -1;
 	}
+	api_alloc_release(api, k, gone);
 	json_decref(gone);
 	return 0;
 }
@@ -389,11 +396,16 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		else
 			json_object_del(meta, system_meta_fields[i]);
 	}
+	api_alloc_carry(k, old, obj);
 	if (obj_validate(obj, &errs) < 0 || obj_validate_update(old, obj, &errs) < 0) {
 		invalid(err, k, name, &errs);
 		goto fail;
 	}
 	obj_default(obj);
+	if (api_alloc_assign(api, k, old, obj, flags, &errs) < 0) {
+		invalid(err, k, name, &errs);
+		goto fail;
+	}
 	char *a = spec_text(old), *b = spec_text(obj);
 	if (a && b && strcmp(a, b) != 0 && json_object_get(obj, "spec"))
 		json_object_set_new(meta, "generation", json_integer(
@@ -416,6 +428,8 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		else
 			rc = store_update(api_store(api), api_res_key(k, key, sizeof key), obj,
 			    obj_resource_version(old));
+		if (rc < 0)
+			api_alloc_revert(api, k, old, obj);
 		if (rc < 0) {
 			if (!err->message)
 				api_error_set(err, 500, "InternalError", "store: %s", strerror(-rc));
@@ -546,6 +560,7 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 		rc = store_delete(api_store(api), api_res_key(k, key, sizeof key),
 		    k->namespaced ? ns : "", name, 0, &gone);
 		if (rc == 0) {
+			api_alloc_release(api, k, gone);
 			json_decref(obj);
 			obj = gone;
 		}

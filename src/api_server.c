@@ -1350,6 +1350,7 @@ api_stop(struct api *api)
 {
 	api->stopping = true;
 	api_flush(api);
+	api_alloc_forget(api);
 	while (api->watches)
 		watch_end(api->watches);
 	http_server_stop(api->http);

@@ -122,4 +122,26 @@ struct ctrl_deployment;
 int ctrl_deployment_start(struct api *api, struct ctrl_deployment **out);
 void ctrl_deployment_stop(struct ctrl_deployment *c);
 
+/* ---- Endpoints controller (ctrl_endpoints.c) -------------------------- */
+
+/* The Endpoints object that svc must have, from pods (an array of Pods;
+ * only those of svc's namespace that its spec.selector matches count):
+ * Ready pods in addresses, the others in notReadyAddresses (every one in
+ * addresses with publishNotReadyAddresses), terminating and finished pods
+ * left out, each Service port resolved per pod (targetPort by number, or
+ * by name from the pod's container ports; a pod without the named port is
+ * left out of that port), subsets grouped by identical address sets as
+ * Kubernetes' RepackSubsets does, everything sorted. Labels are the
+ * Service's (+ service.kubernetes.io/headless for clusterIP None). Returns
+ * a new reference, or NULL when svc has no selector (user-managed). */
+json_t *endpoints_build(const json_t *svc, const json_t *pods);
+/* Stored Endpoints ep already has want's subsets and labels. */
+bool endpoints_equal(const json_t *ep, const json_t *want);
+
+struct ctrl_endpoints;
+int ctrl_endpoints_start(struct api *api, struct ctrl_endpoints **out);
+void ctrl_endpoints_stop(struct ctrl_endpoints *c);
+/* Endpoints objects written since start (an idle system writes none). */
+size_t ctrl_endpoints_writes(const struct ctrl_endpoints *c);
+
 #endif

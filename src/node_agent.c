@@ -301,15 +301,35 @@ pod_dir_make(struct apod *p)
 	mkdir(p->dir, 0755);
 }
 
+/* The Services a container's environment links to: those of ns and
+ * default/kubernetes (nenv_service_env picks). New reference. */
+static json_t *
+link_services(struct node *n, const char *ns)
+{
+	json_t *svcs = NULL, *k8s = NULL;
+	if (store_list(api_store(n->api), "services", ns, &svcs, NULL) < 0)
+		svcs = json_array();
+	if (strcmp(ns, "default") != 0 &&
+	    store_get(api_store(n->api), "services", "default", "kubernetes", &k8s) == 0)
+		json_array_append_new(svcs, k8s);
+	return svcs;
+}
+
 static char **
 resolve_env(struct apod *p, const json_t *cspec, char **err)
 {
 	struct node *n = p->n;
-	struct nenv_ctx ctx = { .pod = p->obj ? p->obj : p->sm.pod, .container = cspec,
+	const json_t *pod = p->obj ? p->obj : p->sm.pod;
+	json_t *svcs = link_services(n, obj_namespace(pod));
+	char **links = nenv_service_env(pod, svcs);
+	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
-		.lookup = lookup, .lookup_arg = n };
-	return nenv_resolve(&ctx, err);
+		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n };
+	char **env = nenv_resolve(&ctx, err);
+	nenv_free(links);
+	json_decref(svcs);
+	return env;
 }
 
 static void on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st);

@@ -407,6 +407,134 @@ fail:
 	return NULL;
 }
 
+/* ---- Service links (kubelet's envvars.FromServices) ------------------ */
+
+static bool
+service_ip_set(const json_t *svc)
+{
+	const char *ip = json_string_value(obj_get_path(svc, "spec.clusterIP"));
+	return ip && *ip && strcmp(ip, "None") != 0;
+}
+
+/* "my-svc" -> "MY_SVC" */
+static char *
+link_name(const char *s)
+{
+	char *n = xstrdup(s);
+	for (char *p = n; *p; p++)
+		*p = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	return n;
+}
+
+static void
+link_port_vars(struct envl *e, const char *prefix, const char *ip, const json_t *sp,
+    bool first)
+{
+	const char *proto = json_string_value(json_object_get(sp, "protocol"));
+	char *up = link_name(proto && *proto ? proto : "TCP");
+	char *low = xstrdup(up);
+	for (char *p = low; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	long long port = (long long)json_integer_value(json_object_get(sp, "port"));
+	char *url = xasprintf("%s://%s:%lld", low, ip, port);
+	char *pp = xasprintf("%s_PORT_%lld_%s", prefix, port, up);
+	char *name;
+	if (first) {
+		name = xasprintf("%s_PORT", prefix);
+		envl_set(e, name, url);
+		free(name);
+	}
+	envl_set(e, pp, url);
+	static const char *const parts[] = { "_PROTO", "_PORT", "_ADDR" };
+	char num[24];
+	snprintf(num, sizeof num, "%lld", port);
+	const char *vals[] = { low, num, ip };
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		name = xasprintf("%s%s", pp, parts[i]);
+		envl_set(e, name, vals[i]);
+		free(name);
+	}
+	free(pp);
+	free(url);
+	free(low);
+	free(up);
+}
+
+static void
+link_vars(struct envl *e, const json_t *svc)
+{
+	const json_t *ports = obj_get_path(svc, "spec.ports");
+	const char *ip = json_string_value(obj_get_path(svc, "spec.clusterIP"));
+	if (!json_array_size(ports))
+		return;
+	char *prefix = link_name(obj_name(svc));
+	char *host = xasprintf("%s_SERVICE_HOST", prefix);
+	char *port = xasprintf("%s_SERVICE_PORT", prefix);
+	char num[24];
+	envl_set(e, host, ip);
+	snprintf(num, sizeof num, "%lld",
+	    (long long)json_integer_value(json_object_get(json_array_get(ports, 0), "port")));
+	envl_set(e, port, num);
+	size_t i;
+	json_t *sp;
+	json_array_foreach(ports, i, sp) {
+		const char *pn = json_string_value(json_object_get(sp, "name"));
+		if (!pn || !*pn)
+			continue;
+		char *up = link_name(pn);
+		char *name = xasprintf("%s_%s", port, up);
+		snprintf(num, sizeof num, "%lld",
+		    (long long)json_integer_value(json_object_get(sp, "port")));
+		envl_set(e, name, num);
+		free(name);
+		free(up);
+	}
+	json_array_foreach(ports, i, sp)
+		link_port_vars(e, prefix, ip, sp, i == 0);
+	free(port);
+	free(host);
+	free(prefix);
+}
+
+static int
+cmp_svc_name(const void *a, const void *b)
+{
+	return strcmp(obj_name(*(json_t *const *)a), obj_name(*(json_t *const *)b));
+}
+
+char **
+nenv_service_env(const json_t *pod, const json_t *services)
+{
+	const char *ns = obj_namespace(pod);
+	bool links = !json_is_false(obj_get_path(pod, "spec.enableServiceLinks"));
+	json_t *chosen = json_object();	/* name -> service */
+	size_t i;
+	json_t *svc;
+	json_array_foreach(services, i, svc) {
+		if (!service_ip_set(svc))
+			continue;
+		const char *sns = obj_namespace(svc), *name = obj_name(svc);
+		if (!strcmp(sns, "default") && !strcmp(name, "kubernetes")) {
+			if (!json_object_get(chosen, name))
+				json_object_set(chosen, name, svc);
+		} else if (!strcmp(sns, ns) && links) {
+			json_object_set(chosen, name, svc);
+		}
+	}
+	size_t n = json_object_size(chosen), k = 0;
+	json_t **v = xcalloc(n + 1, sizeof *v);
+	const char *name;
+	json_object_foreach(chosen, name, svc)
+		v[k++] = svc;
+	qsort(v, n, sizeof *v, cmp_svc_name);
+	struct envl e = { 0 };
+	for (k = 0; k < n; k++)
+		link_vars(&e, v[k]);
+	free(v);
+	json_decref(chosen);
+	return envl_steal(&e);
+}
+
 char **
 nenv_argv(const json_t *container, char *const *envp)
 {

@@ -182,6 +182,13 @@ char **nenv_argv(const json_t *container, char *const *envp);
 char *nenv_expand(const char *s, char *const *envp);
 const char *nenv_get(char *const *envp, const char *name);
 void nenv_free(char **v);
+/* Kubernetes' Service environment variables (docker-link style) for pod:
+ * for each Service of services (an array) that has a cluster IP and is in
+ * the pod's namespace (unless spec.enableServiceLinks is false), and for
+ * default/kubernetes always: NAME_SERVICE_HOST, NAME_SERVICE_PORT,
+ * NAME_SERVICE_PORT_<PORTNAME>, NAME_PORT, NAME_PORT_<P>_<PROTO>[_PROTO,
+ * _PORT, _ADDR]. NULL-terminated "NAME=value" vector, nenv_free. */
+char **nenv_service_env(const json_t *pod, const json_t *services);
 
 /* node_ipam.c — pod IPs from 127.1.0.0/16, one per pod, reused as late as
  * possible. */

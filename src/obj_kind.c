@@ -32,6 +32,16 @@ static const struct kind kinds[] = {
 	{ "apps", "v1", "apps/v1", "ReplicaSet", "replicasets", "replicaset", "rs",
 	  true, true, schema_replicaset, apps_replicaset_defaults,
 	  apps_replicaset_validate, apps_selector_update, NULL },
+	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "GatewayClass",
+	  "gatewayclasses", "gatewayclass", "gc",
+	  false, true, schema_gatewayclass, NULL, NULL, gw_gatewayclass_update, NULL },
+	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "Gateway",
+	  "gateways", "gateway", "gtw",
+	  true, true, schema_gateway, gw_gateway_defaults, gw_gateway_validate, NULL, NULL },
+	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "HTTPRoute",
+	  "httproutes", "httproute", "",
+	  true, true, schema_httproute, gw_httproute_defaults, gw_httproute_validate,
+	  NULL, NULL },
 };
 
 size_t

@@ -109,4 +109,13 @@ void apps_deployment_validate(const json_t *obj, struct errlist *errs);
 void apps_replicaset_validate(const json_t *obj, struct errlist *errs);
 void apps_selector_update(const json_t *old, const json_t *obj, struct errlist *errs);
 
+/* obj_schema_gateway.c — gateway.networking.k8s.io/v1 kinds */
+extern const struct schema_field schema_gatewayclass[], schema_gateway[],
+    schema_httproute[];
+void gw_gatewayclass_update(const json_t *old, const json_t *obj, struct errlist *errs);
+void gw_gateway_validate(const json_t *obj, struct errlist *errs);
+void gw_gateway_defaults(json_t *obj);
+void gw_httproute_validate(const json_t *obj, struct errlist *errs);
+void gw_httproute_defaults(json_t *obj);
+
 #endif

@@ -28,12 +28,15 @@ struct server_opts {
 /* The parts --controllers can turn off, as kube-controller-manager's
  * --controllers does ("*,-deployment"). Tests that play a controller's role
  * themselves use it; so can an edge box that never runs Deployments. */
-enum { PART_GC = 1, PART_REPLICASET = 2, PART_DEPLOYMENT = 4, PART_NODE = 8 };
+enum { PART_GC = 1, PART_REPLICASET = 2, PART_DEPLOYMENT = 4, PART_NODE = 8,
+	PART_ENDPOINTS = 16 };
+#define PART_ALL (PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE | PART_ENDPOINTS)
 static const struct { const char *name; unsigned bit; } parts[] = {
 	{ "garbagecollector", PART_GC },
 	{ "replicaset", PART_REPLICASET },
 	{ "deployment", PART_DEPLOYMENT },
 	{ "node", PART_NODE },
+	{ "endpoints", PART_ENDPOINTS },
 };
 
 static int
@@ -41,7 +44,7 @@ parse_controllers(const char *list, unsigned *disabled)
 {
 	char *copy = xstrdup(list), *save = NULL;
 	int rc = 0;
-	*disabled = PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE;
+	*disabled = PART_ALL;
 	for (char *t = strtok_r(copy, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
 		bool off = *t == '-';
 		const char *name = t + off;
@@ -67,6 +70,7 @@ struct server {
 	struct ctrl_gc *gc;
 	struct ctrl_replicaset *rs;
 	struct ctrl_deployment *deploy;
+	struct ctrl_endpoints *eps;
 	struct node *node;
 	char *node_state;
 	uv_signal_t sigterm, sigint;
@@ -88,7 +92,7 @@ static const struct server_flag {
 	    "devices (default 5m, at least 1s)" },
 	{ "--node-name", "NAME", "name of this node (default: the host name)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
-	    "garbagecollector, replicaset, deployment, node (default *)" },
+	    "garbagecollector, replicaset, deployment, endpoints, node (default *)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -198,7 +202,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--controllers") == 0) {
 			if (parse_controllers(val, &o->disabled) < 0) {
 				fprintf(stderr, "error: --controllers: unknown part in \"%s\" (known: "
-				    "*, garbagecollector, replicaset, deployment, node)\n", val);
+				    "*, garbagecollector, replicaset, deployment, endpoints, node)\n", val);
 				return -EINVAL;
 			}
 		} else if (strcmp(name, "--node-name") == 0) {
@@ -250,6 +254,8 @@ server_stop_parts(struct server *s)
 {
 	if (s->node)
 		node_stop(s->node);
+	if (s->eps)
+		ctrl_endpoints_stop(s->eps);
 	if (s->deploy)
 		ctrl_deployment_stop(s->deploy);
 	if (s->rs)
@@ -258,6 +264,7 @@ server_stop_parts(struct server *s)
 		ctrl_gc_stop(s->gc);
 	s->node = NULL;
 	s->deploy = NULL;
+	s->eps = NULL;
 	s->rs = NULL;
 	s->gc = NULL;
 	if (s->api)
@@ -282,6 +289,7 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	    (!(off & PART_GC) && (rc = ctrl_gc_start(s->api, &s->gc)) < 0) ||
 	    (!(off & PART_REPLICASET) && (rc = ctrl_replicaset_start(s->api, &s->rs)) < 0) ||
 	    (!(off & PART_DEPLOYMENT) && (rc = ctrl_deployment_start(s->api, &s->deploy)) < 0) ||
+	    (!(off & PART_ENDPOINTS) && (rc = ctrl_endpoints_start(s->api, &s->eps)) < 0) ||
 	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
 		return rc;
 	return 0;

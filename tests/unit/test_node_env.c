@@ -231,6 +231,67 @@ test_ipam(void **state)
 	nipam_free(ip);
 }
 
+/* Service links: docker-link style variables, namespace and
+ * enableServiceLinks rules, default/kubernetes always, manifest env wins. */
+static void
+test_service_links(void **state)
+{
+	(void)state;
+	json_t *svcs = parse("["
+	    "{\"metadata\": {\"name\": \"redis-primary\", \"namespace\": \"prod\"},"
+	    " \"spec\": {\"clusterIP\": \"127.2.1.5\", \"ports\": ["
+	    "{\"name\": \"redis\", \"port\": 6379, \"protocol\": \"TCP\"},"
+	    "{\"name\": \"metrics-udp\", \"port\": 9121, \"protocol\": \"UDP\"}]}},"
+	    "{\"metadata\": {\"name\": \"db\", \"namespace\": \"prod\"},"
+	    " \"spec\": {\"clusterIP\": \"None\", \"ports\": [{\"port\": 5432}]}},"
+	    "{\"metadata\": {\"name\": \"other\", \"namespace\": \"dev\"},"
+	    " \"spec\": {\"clusterIP\": \"127.2.1.6\", \"ports\": [{\"port\": 80}]}},"
+	    "{\"metadata\": {\"name\": \"kubernetes\", \"namespace\": \"default\"},"
+	    " \"spec\": {\"clusterIP\": \"127.2.0.1\", \"ports\": ["
+	    "{\"name\": \"https\", \"port\": 443}]}}]");
+	json_t *pod = parse("{\"metadata\": {\"name\": \"p\", \"namespace\": \"prod\"},"
+	    " \"spec\": {\"containers\": [{\"name\": \"c\", \"image\": \"x\","
+	    " \"env\": [{\"name\": \"REDIS_PRIMARY_SERVICE_HOST\", \"value\": \"mine\"},"
+	    " {\"name\": \"URL\", \"value\": \"$(REDIS_PRIMARY_PORT)\"}]}]}}");
+	char **links = nenv_service_env(pod, svcs);
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_SERVICE_HOST"), "127.2.1.5");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_SERVICE_PORT"), "6379");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_SERVICE_PORT_REDIS"), "6379");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_SERVICE_PORT_METRICS_UDP"), "9121");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_PORT"), "tcp://127.2.1.5:6379");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_PORT_6379_TCP"),
+	    "tcp://127.2.1.5:6379");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_PORT_6379_TCP_PROTO"), "tcp");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_PORT_6379_TCP_PORT"), "6379");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_PORT_6379_TCP_ADDR"), "127.2.1.5");
+	assert_string_equal(nenv_get(links, "REDIS_PRIMARY_PORT_9121_UDP"),
+	    "udp://127.2.1.5:9121");
+	assert_string_equal(nenv_get(links, "KUBERNETES_SERVICE_HOST"), "127.2.0.1");
+	assert_string_equal(nenv_get(links, "KUBERNETES_SERVICE_PORT_HTTPS"), "443");
+	assert_null(nenv_get(links, "DB_SERVICE_HOST"));	/* headless */
+	assert_null(nenv_get(links, "OTHER_SERVICE_HOST"));	/* other namespace */
+
+	/* through nenv_resolve: manifest env wins, $(VAR) sees the links */
+	struct nenv_ctx ctx = { .pod = pod,
+		.container = json_array_get(obj_get_path(pod, "spec.containers"), 0),
+		.extra_env = (const char *const *)links };
+	char *err = NULL;
+	char **env = nenv_resolve(&ctx, &err);
+	assert_non_null(env);
+	assert_string_equal(nenv_get(env, "REDIS_PRIMARY_SERVICE_HOST"), "mine");
+	assert_string_equal(nenv_get(env, "URL"), "tcp://127.2.1.5:6379");
+	nenv_free(env);
+	nenv_free(links);
+
+	json_object_set_new(json_object_get(pod, "spec"), "enableServiceLinks", json_false());
+	links = nenv_service_env(pod, svcs);
+	assert_null(nenv_get(links, "REDIS_PRIMARY_SERVICE_HOST"));
+	assert_string_equal(nenv_get(links, "KUBERNETES_SERVICE_HOST"), "127.2.0.1");
+	nenv_free(links);
+	json_decref(pod);
+	json_decref(svcs);
+}
+
 int
 main(void)
 {
@@ -241,6 +302,7 @@ main(void)
 		cmocka_unit_test(test_resource_field_ref_and_overrides),
 		cmocka_unit_test(test_argv),
 		cmocka_unit_test(test_ipam),
+		cmocka_unit_test(test_service_links),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,7 +156,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 		}
 		errlist_free(&e);
 	}
-	assert_int_equal(kind_count(), 9);
+	assert_int_equal(kind_count(), 12);
 }
 
 static void

@@ -1,0 +1,474 @@
+/* api_alloc.c — Service addresses: cluster IPs from 127.2.0.0/16 (stable
+ * virtual addresses on loopback that the proxy binds) and node ports from
+ * 30000-32767. Owns one pair of bitmaps per API server, rebuilt from the
+ * stored Services on first use (no state of its own on disk). api_objects.c
+ * calls it on every Service create, update and delete. */
+#include "api.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IP_BASE		0x7f020000u	/* 127.2.0.0 */
+#define IP_COUNT	65536u
+/* Kubernetes prefers the upper part of a range for dynamic allocation and
+ * keeps the lower part (min(max(16, size/16), 256) addresses, 1/32 of the
+ * ports up to 128) mostly for users who pick their own. */
+#define IP_STATIC_BAND	256u
+#define PORT_MIN	30000
+#define PORT_COUNT	2768u
+#define PORT_STATIC_BAND 86u
+
+struct alloc {
+	struct alloc *next;
+	struct api *api;
+	uint8_t ips[IP_COUNT / 8];
+	uint8_t ports[(PORT_COUNT + 7) / 8];
+	uint32_t ip_next, port_next;	/* where the next dynamic scan starts */
+};
+
+static struct alloc *allocs;
+
+/* What one Service holds: an address index (0 = none) and node ports. */
+struct held {
+	uint32_t ip;
+	size_t nports;
+	uint32_t ports[64];
+};
+
+static bool
+bit_get(const uint8_t *m, uint32_t i)
+{
+	return m[i / 8] & (1u << (i % 8));
+}
+
+static void
+bit_set(uint8_t *m, uint32_t i, bool on)
+{
+	if (on)
+		m[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		m[i / 8] &= (uint8_t)~(1u << (i % 8));
+}
+
+/* Index of an address inside the range, excluding the network and
+ * broadcast addresses; 0 when s is not such an address. */
+static uint32_t
+ip_index(const char *s)
+{
+	struct in_addr a;
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return 0;
+	uint32_t h = ntohl(a.s_addr);
+	if ((h & 0xffff0000u) != IP_BASE || (h & 0xffff) == 0 || (h & 0xffff) == 0xffff)
+		return 0;
+	return h & 0xffff;
+}
+
+static void
+ip_format(uint32_t idx, char out[16])
+{
+	snprintf(out, 16, "127.2.%u.%u", (idx >> 8) & 0xff, idx & 0xff);
+}
+
+static const char *
+svc_str(const json_t *svc, const char *key)
+{
+	const char *s = json_string_value(json_object_get(json_object_get(svc, "spec"), key));
+	return s ? s : "";
+}
+
+static bool
+is_node_port_type(const json_t *svc)
+{
+	return strcmp(svc_str(svc, "type"), "NodePort") == 0;
+}
+
+static void
+held_of(const json_t *svc, struct held *h)
+{
+	memset(h, 0, sizeof *h);
+	if (!svc)
+		return;
+	h->ip = ip_index(svc_str(svc, "clusterIP"));
+	size_t i;
+	json_t *p;
+	json_array_foreach(obj_get_path(svc, "spec.ports"), i, p) {
+		json_int_t np = json_integer_value(json_object_get(p, "nodePort"));
+		if (np >= PORT_MIN && np < PORT_MIN + (json_int_t)PORT_COUNT &&
+		    h->nports < ARRAY_SIZE(h->ports))
+			h->ports[h->nports++] = (uint32_t)(np - PORT_MIN);
+	}
+}
+
+static bool
+held_port(const struct held *h, uint32_t port)
+{
+	for (size_t i = 0; i < h->nports; i++)
+		if (h->ports[i] == port)
+			return true;
+	return false;
+}
+
+/* Moves the bitmaps from what `from` holds to what `to` holds. */
+static void
+alloc_move(struct alloc *a, const struct held *from, const struct held *to)
+{
+	if (from->ip && from->ip != to->ip)
+		bit_set(a->ips, from->ip, false);
+	for (size_t i = 0; i < from->nports; i++)
+		if (!held_port(to, from->ports[i]))
+			bit_set(a->ports, from->ports[i], false);
+	if (to->ip)
+		bit_set(a->ips, to->ip, true);
+	for (size_t i = 0; i < to->nports; i++)
+		bit_set(a->ports, to->ports[i], true);
+}
+
+static int
+rebuild_one(void *arg, const char *text, size_t len)
+{
+	struct alloc *a = arg;
+	json_t *svc = json_loadb(text, len, 0, NULL);
+	struct held h, none = { 0 };
+	held_of(svc, &h);
+	if ((h.ip && bit_get(a->ips, h.ip)))
+		log_warn("alloc", "service %s/%s: clusterIP %s is held twice",
+		    obj_namespace(svc), obj_name(svc), svc_str(svc, "clusterIP"));
+	alloc_move(a, &none, &h);
+	json_decref(svc);
+	return 0;
+}
+
+static struct alloc *
+alloc_build(struct api *api)
+{
+	struct alloc *a = xcalloc(1, sizeof *a);
+	a->api = api;
+	a->ip_next = IP_STATIC_BAND;
+	a->port_next = PORT_STATIC_BAND;
+	int rc = store_list_each(api_store(api), "services", NULL, rebuild_one, a, NULL);
+	if (rc < 0)
+		log_warn("alloc", "reading services: %s", strerror(-rc));
+	a->next = allocs;
+	allocs = a;
+	return a;
+}
+
+static struct alloc *
+alloc_get(struct api *api)
+{
+	for (struct alloc *a = allocs; a; a = a->next)
+		if (a->api == api)
+			return a;
+	return alloc_build(api);
+}
+
+void
+api_alloc_forget(struct api *api)
+{
+	for (struct alloc **pa = &allocs; *pa; pa = &(*pa)->next)
+		if ((*pa)->api == api) {
+			struct alloc *a = *pa;
+			*pa = a->next;
+			free(a);
+			return;
+		}
+}
+
+int
+api_alloc_init(struct api *api)
+{
+	api_alloc_forget(api);
+	alloc_build(api);
+	return 0;
+}
+
+/* ---- update: what the user left out ---------------------------------- */
+
+static const json_t *
+same_port(const json_t *ports, const json_t *p)
+{
+	json_int_t num = json_integer_value(json_object_get(p, "port"));
+	const char *proto = json_string_value(json_object_get(p, "protocol"));
+	size_t i;
+	json_t *q;
+	json_array_foreach(ports, i, q) {
+		const char *qp = json_string_value(json_object_get(q, "protocol"));
+		if (json_integer_value(json_object_get(q, "port")) == num &&
+		    strcmp(proto ? proto : "TCP", qp ? qp : "TCP") == 0)
+			return q;
+	}
+	return NULL;
+}
+
+static void
+carry_node_ports(const json_t *old_spec, json_t *spec, bool old_np, bool new_np)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(spec, "ports"), i, p) {
+		const json_t *op = same_port(json_object_get(old_spec, "ports"), p);
+		json_t *onp = json_object_get(op, "nodePort"), *np = json_object_get(p, "nodePort");
+		if (!onp)
+			continue;
+		if (old_np && new_np && !np)
+			json_object_set(p, "nodePort", onp);
+		else if (old_np && !new_np && np && json_equal(np, onp))
+			json_object_del(p, "nodePort");
+	}
+}
+
+void
+api_alloc_carry(const struct kind *k, const json_t *old, json_t *obj)
+{
+	if (strcmp(k->kind, "Service") != 0)
+		return;
+	const json_t *os = json_object_get(old, "spec");
+	json_t *spec = json_object_get(obj, "spec");
+	if (!json_is_object(spec) || !json_is_object(os))
+		return;
+	const char *oip = json_string_value(json_object_get(os, "clusterIP"));
+	const char *nip = json_string_value(json_object_get(spec, "clusterIP"));
+	if (oip && *oip && (!nip || !*nip) && !json_object_get(spec, "clusterIPs"))
+		json_object_set(spec, "clusterIP", json_object_get(os, "clusterIP"));
+	nip = json_string_value(json_object_get(spec, "clusterIP"));
+	if (oip && nip && !strcmp(oip, nip) && !json_object_get(spec, "clusterIPs") &&
+	    json_object_get(os, "clusterIPs"))
+		json_object_set(spec, "clusterIPs", json_object_get(os, "clusterIPs"));
+	const char *ot = json_string_value(json_object_get(os, "type"));
+	const char *nt = json_string_value(json_object_get(spec, "type"));
+	carry_node_ports(os, spec, ot && !strcmp(ot, "NodePort"), nt && !strcmp(nt, "NodePort"));
+}
+
+/* ---- assignment ------------------------------------------------------ */
+
+static int
+pick_ip(struct alloc *a, uint32_t *out)
+{
+	/* The dynamic band first, from a moving cursor so that a freed
+	 * address is not handed out again at once, then the static band. */
+	for (uint32_t n = 0; n < IP_COUNT - IP_STATIC_BAND; n++) {
+		uint32_t i = IP_STATIC_BAND + (a->ip_next - IP_STATIC_BAND + n) %
+		    (IP_COUNT - IP_STATIC_BAND);
+		if (i != IP_COUNT - 1 && !bit_get(a->ips, i)) {
+			a->ip_next = i + 1 < IP_COUNT ? i + 1 : IP_STATIC_BAND;
+			*out = i;
+			return 0;
+		}
+	}
+	for (uint32_t i = 1; i < IP_STATIC_BAND; i++)
+		if (!bit_get(a->ips, i)) {
+			*out = i;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+static int
+pick_port(struct alloc *a, const struct held *taken_here, uint32_t *out)
+{
+	uint32_t dyn = PORT_COUNT - PORT_STATIC_BAND;
+	for (uint32_t n = 0; n < PORT_COUNT; n++) {
+		uint32_t i = n < dyn ? PORT_STATIC_BAND + (a->port_next - PORT_STATIC_BAND + n) % dyn :
+		    n - dyn;
+		if (bit_get(a->ports, i) || held_port(taken_here, i))
+			continue;
+		if (n < dyn)
+			a->port_next = i + 1 < PORT_COUNT ? i + 1 : PORT_STATIC_BAND;
+		*out = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static void
+cip_invalid(struct errlist *errs, const char *field, const char *ip, const char *detail)
+{
+	errlist_add(errs, field, "FieldValueInvalid", "Invalid value: \"%s\": %s", ip, detail);
+}
+
+/* The cluster IP obj asks for: "" (allocate), "None" or an address. */
+static const char *
+requested_ip(json_t *spec, struct errlist *errs)
+{
+	const char *cip = json_string_value(json_object_get(spec, "clusterIP"));
+	const json_t *ips = json_object_get(spec, "clusterIPs");
+	const char *first = json_string_value(json_array_get(ips, 0));
+	if (json_array_size(ips) > 1)
+		errlist_add(errs, "spec.clusterIPs", "FieldValueInvalid", "Invalid value: "
+		    "more than one IP: dual-stack Services are not supported by v6");
+	if (cip && *cip && first && strcmp(cip, first) != 0)
+		cip_invalid(errs, "spec.clusterIPs[0]", first, "must match `clusterIP`");
+	return cip && *cip ? cip : first ? first : "";
+}
+
+static void
+check_ip(struct alloc *a, const char *ip, const struct held *old, struct errlist *errs)
+{
+	uint32_t idx = ip_index(ip);
+	char msg[200];
+	if (!idx) {
+		snprintf(msg, sizeof msg, "failed to allocate IP %s: the provided IP (%s) is "
+		    "not in the valid range. The range of valid IPs is %s", ip, ip,
+		    API_SERVICE_CIDR);
+		cip_invalid(errs, "spec.clusterIP", ip, msg);
+	} else if (bit_get(a->ips, idx) && old->ip != idx) {
+		snprintf(msg, sizeof msg, "failed to allocate IP %s: provided IP is already "
+		    "allocated", ip);
+		cip_invalid(errs, "spec.clusterIP", ip, msg);
+	}
+}
+
+/* Checks and fills spec.clusterIP / clusterIPs; *want gets the index. */
+static void
+assign_ip(struct alloc *a, const json_t *old, json_t *spec, struct held *want,
+    struct errlist *errs)
+{
+	const char *oip = old ? svc_str(old, "clusterIP") : "";
+	const char *ip = requested_ip(spec, errs);
+	if (*oip && strcmp(ip, oip) != 0) {
+		cip_invalid(errs, "spec.clusterIP", ip, "field is immutable");
+		return;
+	}
+	struct held oh;
+	held_of(old, &oh);
+	if (!strcmp(ip, "None")) {
+		json_object_set_new(spec, "clusterIP", json_string("None"));
+		json_object_set_new(spec, "clusterIPs", json_pack("[s]", "None"));
+		return;
+	}
+	if (*ip) {
+		check_ip(a, ip, &oh, errs);
+		want->ip = ip_index(ip);
+	} else if (pick_ip(a, &want->ip) < 0) {
+		errlist_add(errs, "spec.clusterIP", "FieldValueInvalid", "Invalid value: \"\": "
+		    "failed to allocate a serviceIP: range is full");
+		return;
+	}
+	char s[16];
+	ip_format(want->ip, s);
+	json_object_set_new(spec, "clusterIP", json_string(s));
+	json_object_set_new(spec, "clusterIPs", json_pack("[s]", s));
+}
+
+static void
+port_err(struct errlist *errs, size_t i, const char *reason, json_int_t v,
+    const char *detail)
+{
+	char *p = xasprintf("spec.ports[%zu].nodePort", i);
+	if (!strcmp(reason, "FieldValueDuplicate"))
+		errlist_add(errs, p, reason, "Duplicate value: %lld", (long long)v);
+	else
+		errlist_add(errs, p, reason, "Invalid value: %lld: %s", (long long)v, detail);
+	free(p);
+}
+
+static void
+assign_ports(struct alloc *a, const json_t *old, json_t *spec, struct held *want,
+    struct errlist *errs)
+{
+	struct held oh;
+	held_of(old, &oh);
+	size_t i;
+	json_t *p;
+	json_t *ports = json_object_get(spec, "ports");
+	/* Requested ports first, so that allocated ones avoid them. */
+	json_array_foreach(ports, i, p) {
+		json_t *np = json_object_get(p, "nodePort");
+		if (!np || want->nports >= ARRAY_SIZE(want->ports))
+			continue;
+		uint32_t idx = (uint32_t)(json_integer_value(np) - PORT_MIN);
+		if (held_port(want, idx))
+			port_err(errs, i, "FieldValueDuplicate", json_integer_value(np), NULL);
+		else if (bit_get(a->ports, idx) && !held_port(&oh, idx))
+			port_err(errs, i, "FieldValueInvalid", json_integer_value(np),
+			    "provided port is already allocated");
+		want->ports[want->nports++] = idx;
+	}
+	json_array_foreach(ports, i, p) {
+		if (json_object_get(p, "nodePort") || want->nports >= ARRAY_SIZE(want->ports))
+			continue;
+		uint32_t idx;
+		if (pick_port(a, want, &idx) < 0) {
+			port_err(errs, i, "FieldValueInvalid", 0,
+			    "failed to allocate a nodePort: range is full");
+			return;
+		}
+		want->ports[want->nports++] = idx;
+		json_object_set_new(p, "nodePort", json_integer(PORT_MIN + idx));
+	}
+}
+
+static void
+default_str(json_t *o, const char *key, const char *v)
+{
+	if (!json_object_get(o, key))
+		json_object_set_new(o, key, json_string(v));
+}
+
+/* What the Kubernetes service registry fills in beside the addresses. */
+static void
+spec_defaults(json_t *spec, bool node_port)
+{
+	const char *cip = json_string_value(json_object_get(spec, "clusterIP"));
+	bool headless = cip && !strcmp(cip, "None");
+	if (!headless || json_object_size(json_object_get(spec, "selector"))) {
+		if (!json_object_get(spec, "ipFamilies"))
+			json_object_set_new(spec, "ipFamilies", json_pack("[s]", "IPv4"));
+		default_str(spec, "ipFamilyPolicy", "SingleStack");
+	}
+	default_str(spec, "internalTrafficPolicy", "Cluster");
+	if (node_port)
+		default_str(spec, "externalTrafficPolicy", "Cluster");
+}
+
+int
+api_alloc_assign(struct api *api, const struct kind *k, const json_t *old, json_t *obj,
+    unsigned flags, struct errlist *errs)
+{
+	if (strcmp(k->kind, "Service") != 0)
+		return 0;
+	json_t *spec = json_object_get(obj, "spec");
+	if (!json_is_object(spec))
+		return 0;
+	struct alloc *a = alloc_get(api);
+	struct held want = { 0 }, oh;
+	size_t before = errs->n;
+	held_of(old, &oh);
+	assign_ip(a, old, spec, &want, errs);
+	if (is_node_port_type(obj))
+		assign_ports(a, old, spec, &want, errs);
+	if (errs->n > before)
+		return -EINVAL;
+	spec_defaults(spec, is_node_port_type(obj));
+	alloc_move(a, &oh, &want);
+	if (flags & API_DRY_RUN)
+		alloc_move(a, &want, &oh);
+	return 0;
+}
+
+void
+api_alloc_release(struct api *api, const struct kind *k, const json_t *obj)
+{
+	if (strcmp(k->kind, "Service") != 0)
+		return;
+	struct held h, none = { 0 };
+	held_of(obj, &h);
+	alloc_move(alloc_get(api), &h, &none);
+}
+
+void
+api_alloc_revert(struct api *api, const struct kind *k, const json_t *old,
+    const json_t *obj)
+{
+	if (strcmp(k->kind, "Service") != 0)
+		return;
+	struct held from, to;
+	held_of(obj, &from);
+	held_of(old, &to);
+	alloc_move(alloc_get(api), &from, &to);
+}

@@ -1,0 +1,309 @@
+/* Unit tests of Service address allocation (api_alloc.c) through the object
+ * operations, on a real store and API server on a private loop: cluster
+ * IPs, node ports, conflicts, immutability, release and rebuild. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+
+struct env {
+	uv_loop_t loop;
+	struct store *st;
+	struct api *api;
+	char dir[64];
+};
+
+static struct env *E;
+
+static void
+pump(void)
+{
+	for (int i = 0; i < 5; i++) {
+		api_flush(E->api);
+		uv_run(&E->loop, UV_RUN_NOWAIT);
+	}
+}
+
+static const struct kind *
+svc_kind(void)
+{
+	return kind_find_gvk("v1", "Service");
+}
+
+/* Creates a Service from JSON text; returns the stored object or NULL with
+ * *err set (caller clears). */
+static json_t *
+create_svc(const char *text, unsigned flags, struct api_error *err)
+{
+	json_t *obj = json_loads(text, 0, NULL), *out = NULL;
+	assert_non_null(obj);
+	if (api_create(E->api, svc_kind(), "default", obj, flags, &out, err) < 0)
+		return NULL;
+	pump();
+	return out;
+}
+
+static json_t *
+must_create(const char *text)
+{
+	struct api_error err = { 0 };
+	json_t *s = create_svc(text, 0, &err);
+	if (!s)
+		fail_msg("create: %s", err.message);
+	return s;
+}
+
+static void
+must_fail(const char *text, const char *field, const char *what)
+{
+	struct api_error err = { 0 };
+	json_t *s = create_svc(text, 0, &err);
+	assert_null(s);
+	assert_int_equal(err.code, 422);
+	bool found = false;
+	for (size_t i = 0; i < err.causes.n; i++)
+		found |= !strcmp(err.causes.v[i].field, field) &&
+		    strstr(err.causes.v[i].message, what) != NULL;
+	if (!found)
+		fail_msg("no '%s' on %s in: %s", what, field, err.message);
+	api_error_clear(&err);
+}
+
+static const char *
+spec_str(const json_t *svc, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(svc, "spec"), key));
+}
+
+static json_int_t
+node_port(const json_t *svc, size_t i)
+{
+	return json_integer_value(json_object_get(json_array_get(
+	    obj_get_path(svc, "spec.ports"), i), "nodePort"));
+}
+
+static void
+delete_svc(const char *name)
+{
+	struct api_error err = { 0 };
+	assert_int_equal(api_delete(E->api, svc_kind(), "default", name,
+	    API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err), 0);
+	pump();
+}
+
+static int
+update_svc(json_t *obj, struct api_error *err, json_t **out)
+{
+	int rc = api_update(E->api, svc_kind(), "default", obj, false, 0, out, err);
+	pump();
+	return rc;
+}
+
+#define SVC(name, extra) "{\"apiVersion\": \"v1\", \"kind\": \"Service\", " \
+	"\"metadata\": {\"name\": \"" name "\"}, \"spec\": {\"selector\": {\"app\": \"x\"}, " \
+	"\"ports\": [{\"port\": 80}]" extra "}}"
+#define NP_SVC(name, extra) "{\"apiVersion\": \"v1\", \"kind\": \"Service\", " \
+	"\"metadata\": {\"name\": \"" name "\"}, \"spec\": {\"type\": \"NodePort\", " \
+	"\"ports\": [{\"name\": \"a\", \"port\": 80" extra "}, {\"name\": \"b\", \"port\": 81}]}}"
+
+static int
+setup(void **state)
+{
+	(void)state;
+	E = calloc(1, sizeof *E);
+	strcpy(E->dir, "/tmp/v6-test-alloc-XXXXXX");
+	assert_non_null(mkdtemp(E->dir));
+	uv_loop_init(&E->loop);
+	assert_int_equal(store_open(E->dir, &E->st), 0);
+	struct api_config cfg = { "127.0.0.1", 0, 1 << 20 };
+	assert_int_equal(api_start(&E->loop, E->st, &cfg, &E->api), 0);
+	struct api_error err = { 0 };
+	assert_int_equal(api_create(E->api, kind_find_gvk("v1", "Namespace"), "",
+	    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+	    "metadata", "name", "default"), 0, NULL, &err), 0);
+	pump();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	api_alloc_forget(E->api);
+	api_stop(E->api);
+	uv_run(&E->loop, UV_RUN_NOWAIT);
+	store_close(E->st);
+	uv_run(&E->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&E->loop);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", E->dir);
+	assert_int_equal(system(cmd), 0);
+	free(E);
+	return 0;
+}
+
+static void
+test_cluster_ips_are_allocated_from_the_range(void **state)
+{
+	(void)state;
+	json_t *a = must_create(SVC("a", ""));
+	json_t *b = must_create(SVC("b", ""));
+	const char *ia = spec_str(a, "clusterIP"), *ib = spec_str(b, "clusterIP");
+	assert_true(str_has_prefix(ia, "127.2."));
+	assert_true(str_has_prefix(ib, "127.2."));
+	assert_string_not_equal(ia, ib);
+	assert_string_equal(json_string_value(json_array_get(obj_get_path(a,
+	    "spec.clusterIPs"), 0)), ia);
+	assert_string_equal(json_string_value(json_array_get(obj_get_path(a,
+	    "spec.ipFamilies"), 0)), "IPv4");
+	/* dynamic addresses stay out of the lower band users pick from */
+	assert_false(str_has_prefix(ia, "127.2.0."));
+	json_decref(a);
+	json_decref(b);
+}
+
+static void
+test_requested_ip_must_be_free_and_in_range(void **state)
+{
+	(void)state;
+	json_t *a = must_create(SVC("a", ", \"clusterIP\": \"127.2.0.50\""));
+	assert_string_equal(spec_str(a, "clusterIP"), "127.2.0.50");
+	must_fail(SVC("b", ", \"clusterIP\": \"127.2.0.50\""), "spec.clusterIP",
+	    "provided IP is already allocated");
+	must_fail(SVC("b", ", \"clusterIP\": \"10.0.0.1\""), "spec.clusterIP",
+	    "is not in the valid range");
+	must_fail(SVC("b", ", \"clusterIP\": \"127.2.0.7\", \"clusterIPs\": [\"127.2.0.8\"]"),
+	    "spec.clusterIPs[0]", "must match");
+	/* clusterIPs alone is enough */
+	json_t *c = must_create(SVC("c", ", \"clusterIPs\": [\"127.2.0.9\"]"));
+	assert_string_equal(spec_str(c, "clusterIP"), "127.2.0.9");
+	/* freed on delete, then free to take */
+	delete_svc("a");
+	json_t *d = must_create(SVC("d", ", \"clusterIP\": \"127.2.0.50\""));
+	json_decref(a);
+	json_decref(c);
+	json_decref(d);
+}
+
+static void
+test_headless_gets_no_address(void **state)
+{
+	(void)state;
+	json_t *a = must_create(SVC("a", ", \"clusterIP\": \"None\""));
+	assert_string_equal(spec_str(a, "clusterIP"), "None");
+	assert_string_equal(json_string_value(json_array_get(obj_get_path(a,
+	    "spec.clusterIPs"), 0)), "None");
+	json_decref(a);
+}
+
+static void
+test_cluster_ip_is_kept_and_immutable_on_update(void **state)
+{
+	(void)state;
+	json_t *a = must_create(SVC("a", ""));
+	char ip[32];
+	snprintf(ip, sizeof ip, "%s", spec_str(a, "clusterIP"));
+	json_decref(a);
+	/* an update that leaves clusterIP out keeps it (kubectl apply) */
+	json_t *upd = json_loads(SVC("a", ", \"sessionAffinity\": \"ClientIP\""), 0, NULL);
+	struct api_error err = { 0 };
+	json_t *out = NULL;
+	assert_int_equal(update_svc(upd, &err, &out), 0);
+	assert_string_equal(spec_str(out, "clusterIP"), ip);
+	json_decref(out);
+	upd = json_loads(SVC("a", ", \"clusterIP\": \"127.2.0.99\""), 0, NULL);
+	assert_int_equal(update_svc(upd, &err, NULL), -1);
+	assert_int_equal(err.code, 422);
+	assert_non_null(strstr(err.message, "spec.clusterIP: Invalid value: \"127.2.0.99\": "
+	    "field is immutable"));
+	api_error_clear(&err);
+	/* the refused address was not taken */
+	json_t *b = must_create(SVC("b", ", \"clusterIP\": \"127.2.0.99\""));
+	json_decref(b);
+}
+
+static void
+test_node_ports(void **state)
+{
+	(void)state;
+	json_t *a = must_create(NP_SVC("a", ", \"nodePort\": 30080"));
+	assert_int_equal(node_port(a, 0), 30080);
+	json_int_t b_port = node_port(a, 1);
+	assert_true(b_port >= 30000 && b_port <= 32767 && b_port != 30080);
+	assert_string_equal(spec_str(a, "externalTrafficPolicy"), "Cluster");
+	must_fail(NP_SVC("b", ", \"nodePort\": 30080"), "spec.ports[0].nodePort",
+	    "provided port is already allocated");
+	/* update without nodePorts keeps them */
+	struct api_error err = { 0 };
+	json_t *out = NULL;
+	assert_int_equal(update_svc(json_loads(NP_SVC("a", ""), 0, NULL), &err, &out), 0);
+	assert_int_equal(node_port(out, 0), 30080);
+	assert_int_equal(node_port(out, 1), b_port);
+	/* type ClusterIP: the allocated nodePorts go away and are free again */
+	json_object_set_new(json_object_get(out, "spec"), "type", json_string("ClusterIP"));
+	json_object_del(obj_metadata(out), "resourceVersion");
+	json_t *cip = NULL;
+	if (update_svc(out, &err, &cip) < 0)
+		fail_msg("type change: %s", err.message);
+	assert_null(json_object_get(json_array_get(obj_get_path(cip, "spec.ports"), 0),
+	    "nodePort"));
+	json_decref(cip);
+	json_t *b = must_create(NP_SVC("b", ", \"nodePort\": 30080"));
+	json_decref(a);
+	json_decref(b);
+}
+
+static void
+test_dry_run_allocates_nothing(void **state)
+{
+	(void)state;
+	struct api_error err = { 0 };
+	json_t *a = create_svc(SVC("a", ", \"clusterIP\": \"127.2.0.60\""), API_DRY_RUN, &err);
+	assert_non_null(a);
+	json_decref(a);
+	a = must_create(SVC("a", ", \"clusterIP\": \"127.2.0.60\""));
+	json_decref(a);
+}
+
+static void
+test_allocations_rebuilt_from_the_store(void **state)
+{
+	(void)state;
+	json_t *a = must_create(SVC("a", ", \"clusterIP\": \"127.2.0.70\""));
+	json_t *n = must_create(NP_SVC("n", ", \"nodePort\": 31000"));
+	api_alloc_forget(E->api);	/* as after a restart */
+	must_fail(SVC("b", ", \"clusterIP\": \"127.2.0.70\""), "spec.clusterIP",
+	    "already allocated");
+	api_alloc_init(E->api);
+	must_fail(NP_SVC("m", ", \"nodePort\": 31000"), "spec.ports[0].nodePort",
+	    "already allocated");
+	json_decref(a);
+	json_decref(n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cluster_ips_are_allocated_from_the_range,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requested_ip_must_be_free_and_in_range,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_headless_gets_no_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_ip_is_kept_and_immutable_on_update,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_allocates_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allocations_rebuilt_from_the_store,
+		    setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
