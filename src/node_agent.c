@@ -86,6 +86,7 @@ struct node {
 	int64_t cpu_millis, memory_bytes;
 	struct apod *pods;
 	json_t *found;			/* rt_scan: uid -> name -> {attempt: running} */
+	json_t *released;		/* uids terminated and handed back, until DELETED */
 	uv_timer_t metrics;
 };
 
@@ -648,6 +649,9 @@ pod_sync(struct apod *p)
 	if (p->sm.deleting && npod_all_stopped(&p->sm)) {
 		write_status(p, now);
 		release_pod(p);
+		/* The events of our own last writes are still to come: they must
+		 * not bring the pod back to life in the agent. */
+		json_object_set_new(p->n->released, p->uid, json_true());
 		log_info("node", "pod %s/%s terminated", p->sm.ns, p->sm.name);
 		pod_free(p, true);
 		return;
@@ -687,13 +691,14 @@ on_watch(void *arg, enum store_event ev, const char *res, const json_t *obj, int
 	const char *uid = obj_uid(obj);
 	struct apod *p = pod_find(n, uid);
 	if (ev == STORE_DELETED) {
+		json_object_del(n->released, uid);
 		if (p) {
 			p->gone = true;
 			schedule(p, 0);
 		}
 		return;
 	}
-	if (!p && !is_ours(n, obj))
+	if (!p && (!is_ours(n, obj) || json_object_get(n->released, uid)))
 		return;
 	if (!p && obj_get_path(obj, "metadata.deletionTimestamp") && !has_finalizer(obj))
 		return;
@@ -1078,6 +1083,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
 	n->ipam = nipam_new();
 	n->found = json_object();
+	n->released = json_object();
 	node_resources(n);
 	int rc = rt_open(n->loop, cfg->state_dir, cfg->self_exe, &n->rt);
 	if (rc < 0) {
@@ -1122,6 +1128,7 @@ fail:
 		rt_close(n->rt);
 	nipam_free(n->ipam);
 	json_decref(n->found);
+	json_decref(n->released);
 	free(n->name);
 	free(n->bin_dir);
 	free(n->state_dir);
@@ -1136,6 +1143,7 @@ node_free_cb(uv_handle_t *h)
 	rt_close(n->rt);
 	nipam_free(n->ipam);
 	json_decref(n->found);
+	json_decref(n->released);
 	free(n->name);
 	free(n->bin_dir);
 	free(n->state_dir);
