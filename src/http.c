@@ -7,14 +7,17 @@
  *
  * Memory: each connection owns one request object (struct hreq) that is
  * reused for every request on it: the read buffer holds the request head,
- * which is NUL-terminated in place, so a request costs no allocation on the
- * fast path. When the client leaves while a handler holds the request, the
+ * which is NUL-terminated in place, so a request costs at most one
+ * allocation (the read buffer, given back while the connection is idle so
+ * that idle keep-alive connections stay small). When the client leaves
+ * while a handler holds the request, the
  * request (with its buffers) is handed to the handler, which frees it by
  * finishing it. */
 #include "http.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <signal.h>
 #include <stdint.h>
@@ -81,6 +84,14 @@ struct hreq {
 	bool value_last;		/* last head callback was a header value */
 	bool want_continue;		/* owe the client "100 Continue" */
 	bool chunked;			/* body framing checked by chunk_check() */
+	bool msg_done;			/* on_message_complete ran */
+	bool body_stream;		/* stream_body: handler holds req, body still coming */
+	bool body_paused;		/* http_req_body_pause() */
+	int64_t clen;			/* Content-Length of the request, -1 if none */
+	http_body_fn body_cb;
+	void *body_arg;
+	void (*drain_cb)(struct http_req *, void *);
+	void *drain_arg;
 	int ck_state;
 	uint64_t ck_left;
 	void (*abort_cb)(struct http_req *, void *);
@@ -122,6 +133,7 @@ struct conn {
 	bool reading;
 	bool in_parse;
 	bool shut;
+	bool peer_eof;			/* the client half-closed while its request was held */
 };
 
 struct http_server {
@@ -142,6 +154,9 @@ struct wreq {
 };
 
 static void conn_drop(struct conn *);
+static int body_pass(struct conn *, size_t);
+static void body_finish(struct conn *);
+static void conn_dispatch_early(struct conn *);
 static void conn_parse(struct conn *);
 static void conn_fail(struct conn *, int, const char *);
 static void conn_next(struct conn *);
@@ -249,11 +264,19 @@ status_text(int status)
 static struct hreq *
 req_new(void)
 {
-	struct hreq *r = xcalloc(1, sizeof(*r));
+	return xcalloc(1, sizeof(struct hreq));	/* rbuf comes with the first bytes */
+}
 
-	r->rcap = HTTP_RBUF_INIT;
-	r->rbuf = xmalloc(r->rcap);
-	return r;
+/* The read buffer exists only while a request is read or held: an idle
+ * keep-alive connection keeps none (10,000 idle proxy connections would
+ * otherwise pin 40 MB). */
+static void
+req_rbuf(struct hreq *r)
+{
+	if (r->rbuf == NULL) {
+		r->rcap = HTTP_RBUF_INIT;
+		r->rbuf = xmalloc(r->rcap);
+	}
 }
 
 static void
@@ -274,8 +297,14 @@ req_free(struct hreq *r)
 static void
 req_reset(struct hreq *r)
 {
-	memmove(r->rbuf, r->rbuf + r->parsed, r->rlen - r->parsed);
+	if (r->rlen > r->parsed)
+		memmove(r->rbuf, r->rbuf + r->parsed, r->rlen - r->parsed);
 	r->rlen -= r->parsed;
+	if (r->rlen == 0) {
+		free(r->rbuf);
+		r->rbuf = NULL;
+		r->rcap = 0;
+	}
 	r->parsed = r->head_len = 0;
 	r->url_off = r->url_len = 0;
 	r->nspans = 0;
@@ -287,6 +316,11 @@ req_reset(struct hreq *r)
 	}
 	buf_reset(&r->extra);
 	r->streaming = r->head_done = r->value_last = r->want_continue = false;
+	r->msg_done = r->body_stream = r->body_paused = false;
+	r->body_cb = NULL;
+	r->body_arg = NULL;
+	r->drain_cb = NULL;
+	r->drain_arg = NULL;
 	r->is_head = r->http10 = false;
 	r->keep_alive = true;
 	r->abort_cb = NULL;
@@ -411,10 +445,18 @@ req_build(struct conn *c, struct hreq *r)
 	}
 	r->pub.headers = r->hdrs;
 	r->pub.nheaders = r->nspans;
-	r->pub.body = r->body ? r->body : empty;
+	/* the body buffer is kept between requests and is not NUL-terminated
+	 * until a body byte arrives: an empty body is always "" */
+	r->pub.body = r->body_len ? r->body : empty;
 	r->pub.body_len = r->body_len;
 	r->pub.remote_addr = r->remote;
 	r->pub.user = NULL;
+	r->pub.keep_alive = r->keep_alive;
+	r->pub.http10 = r->http10;
+	r->pub.upgrade = c->parser.upgrade;
+	r->pub.chunked = r->chunked;
+	r->pub.content_length = r->clen;
+	r->pub.body_follows = r->body_stream;
 	return 0;
 }
 
@@ -563,6 +605,18 @@ on_headers_complete(http_parser *p)
 	r->chunked = (p->flags & F_CHUNKED) != 0;
 	r->ck_state = CK_SIZE0;
 	r->ck_left = 0;
+	r->clen = r->chunked || p->content_length == UINT64_MAX ? -1 :
+	    (int64_t)p->content_length;
+	r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	if (cfg->stream_body && (r->chunked || r->clen > 0)) {
+		/* dispatched from conn_parse once the parser stops here */
+		if ((expect = span_value(r, "expect")) != NULL)
+			r->want_continue = !r->http10 &&
+			    strcasecmp(expect, "100-continue") == 0;
+		c->state = CONN_BODY;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	if (!(p->flags & F_CHUNKED) && p->content_length != UINT64_MAX) {
 		if (p->content_length > cfg->max_body_bytes)
 			return parse_fail(c, 413, "request body too large");
@@ -587,6 +641,8 @@ on_body(http_parser *p, const char *at, size_t len)
 	struct conn *c = p->data;
 	struct hreq *r = c->req;
 
+	if (r->body_stream)
+		return 0;	/* conn_parse passes the raw bytes on */
 	if (r->body_len + len > c->srv->cfg.max_body_bytes)
 		return parse_fail(c, 413, "request body too large");
 	if (r->body_len + len + 1 > r->body_cap) {
@@ -608,6 +664,7 @@ on_message_complete(http_parser *p)
 	struct conn *c = p->data;
 
 	c->req->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	c->req->msg_done = true;
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -631,8 +688,8 @@ on_shutdown(uv_shutdown_t *sr, int status)
 
 	if (c->state == CONN_CLOSED)
 		return;
-	if (status < 0)
-		conn_drop(c);
+	if (status < 0 || c->peer_eof)
+		conn_drop(c);	/* error, or both directions are done */
 }
 
 /* Every queued write is done: move on according to the state. */
@@ -647,6 +704,8 @@ conn_drained(struct conn *c)
 		conn_shutdown(c);
 		break;
 	default:
+		if (c->req->with_handler && c->req->drain_cb)
+			c->req->drain_cb(&c->req->pub, c->req->drain_arg);
 		break;
 	}
 }
@@ -754,7 +813,10 @@ on_timer(uv_timer_t *t)
 	case TO_HEADER:
 	case TO_BODY:
 		log_debug("http", "%s: request timeout", c->req->remote);
-		conn_fail(c, 408, "request timeout");
+		if (c->req->with_handler)
+			conn_drop(c);	/* a streamed body stalled */
+		else
+			conn_fail(c, 408, "request timeout");
 		break;
 	default:
 		conn_drop(c);
@@ -840,6 +902,12 @@ conn_fail(struct conn *c, int status, const char *msg)
 	char *body;
 	uv_buf_t bufs[2];
 
+	if (r->with_handler) {
+		/* a streamed body went wrong: the handler owns the response */
+		log_debug("http", "%s: %d %s", r->remote, status, msg);
+		conn_drop(c);
+		return;
+	}
 	log_debug("http", "%s: %d %s", r->remote, status, msg);
 	r->keep_alive = false;
 	r->http10 = false;
@@ -864,13 +932,55 @@ conn_dispatch(struct conn *c)
 	struct hreq *r = c->req;
 
 	if (req_build(c, r) < 0) {
+		r->body_stream = false;
 		conn_fail(c, 400, "malformed percent-encoding in path");
 		return;
 	}
-	c->state = CONN_DISPATCHED;
+	c->state = r->body_stream ? CONN_BODY : CONN_DISPATCHED;
 	conn_set_timeout(c, TO_NONE, 0);
 	r->with_handler = true;
 	c->srv->cfg.handler(&r->pub, c->srv->cfg.handler_arg);
+}
+
+/* stream_body: the head of a request with a body is complete. The handler
+ * gets it now; the read buffer gets room for body bytes first, because it
+ * must not move while the handler points into the head. */
+static void
+conn_dispatch_early(struct conn *c)
+{
+	struct hreq *r = c->req;
+
+	if (r->rcap - r->head_len < HTTP_RBUF_INIT) {
+		r->rcap = r->head_len + HTTP_RBUF_INIT;
+		r->rbuf = xrealloc(r->rbuf, r->rcap);
+	}
+	r->body_stream = true;
+	conn_dispatch(c);
+}
+
+/* Hands the raw body bytes [from, parsed) to the handler. Returns -1 when
+ * the connection went away meanwhile. */
+static int
+body_pass(struct conn *c, size_t from)
+{
+	struct hreq *r = c->req;
+
+	if (r->parsed > from && r->with_handler && r->body_cb)
+		r->body_cb(&r->pub, r->rbuf + from, r->parsed - from, false, r->body_arg);
+	return c->state == CONN_CLOSED ? -1 : 0;
+}
+
+/* The streamed body is complete; the request stays with the handler. */
+static void
+body_finish(struct conn *c)
+{
+	struct hreq *r = c->req;
+
+	r->body_stream = false;
+	c->state = r->streaming ? CONN_STREAMING : CONN_DISPATCHED;
+	conn_set_timeout(c, TO_NONE, 0);
+	if (r->with_handler && r->body_cb)
+		r->body_cb(&r->pub, NULL, 0, true, r->body_arg);
 }
 
 static void
@@ -969,9 +1079,9 @@ conn_parse(struct conn *c)
 	enum http_errno e;
 
 	c->in_parse = true;
-	while ((c->state == CONN_HEADERS || c->state == CONN_BODY) && r->parsed < r->rlen) {
+	while ((c->state == CONN_HEADERS || c->state == CONN_BODY) && r->parsed < r->rlen &&
+	    !(r->body_stream && r->body_paused)) {
 		size_t before = r->parsed;
-		bool had_head = r->head_done;
 		n = http_parser_execute(&c->parser, &parser_settings,
 		    r->rbuf + r->parsed, r->rlen - r->parsed);
 		r->parsed += n;
@@ -981,15 +1091,23 @@ conn_parse(struct conn *c)
 			break;
 		}
 		if (r->head_done && r->chunked) {
-			size_t from = had_head ? before : r->head_len;
+			size_t from = before > r->head_len ? before : r->head_len;
 			if (r->parsed > from && chunk_check(r, r->rbuf + from, r->parsed - from) < 0) {
 				conn_fail(c, 400, "malformed chunked encoding");
 				break;
 			}
 		}
+		if (r->body_stream && r->parsed > r->head_len &&
+		    body_pass(c, before > r->head_len ? before : r->head_len) < 0)
+			break;
 		if (e == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
-			conn_dispatch(c);
+			if (!r->msg_done)
+				conn_dispatch_early(c);
+			else if (r->body_stream)
+				body_finish(c);
+			else
+				conn_dispatch(c);
 		} else if (e == HPE_HEADER_OVERFLOW) {
 			conn_fail(c, 431, "request header fields too large");
 			break;
@@ -1006,10 +1124,12 @@ conn_parse(struct conn *c)
 		break;
 	case CONN_BODY:
 		/* body bytes were copied out: keep only the head */
-		memmove(r->rbuf + r->head_len, r->rbuf + r->parsed, r->rlen - r->parsed);
-		r->rlen -= r->parsed - r->head_len;
-		r->parsed = r->head_len;
-		if (r->want_continue)
+		if (r->parsed > r->head_len) {
+			memmove(r->rbuf + r->head_len, r->rbuf + r->parsed, r->rlen - r->parsed);
+			r->rlen -= r->parsed - r->head_len;
+			r->parsed = r->head_len;
+		}
+		if (r->want_continue && (!r->body_stream || !r->body_paused))
 			conn_send_continue(c);
 		break;
 	case CONN_CLOSED:
@@ -1028,13 +1148,24 @@ conn_sync_reading(struct conn *c)
 	bool want;
 
 	switch (c->state) {
-	case CONN_HEADERS:
 	case CONN_BODY:
+		if (c->req->body_stream) {
+			want = !c->req->body_paused && c->req->rlen < c->req->rcap;
+			break;
+		}
+		/* fall through */
+	case CONN_HEADERS:
 	case CONN_CLOSING:
-		want = true;
+		want = !c->peer_eof;
+		break;
+	case CONN_DISPATCHED:
+		/* keep reading (pipelined bytes wait in the free part of the
+		 * buffer, which must not move): no epoll_ctl per request, and a
+		 * reset is seen at once */
+		want = !c->peer_eof && (c->req->rbuf == NULL || c->req->rlen < c->req->rcap);
 		break;
 	case CONN_STREAMING:
-		want = c->req->rlen < c->req->rcap;
+		want = !c->peer_eof && (c->req->rbuf == NULL || c->req->rlen < c->req->rcap);
 		break;
 	case CONN_CLOSED:
 		return;
@@ -1068,6 +1199,11 @@ conn_next(struct conn *c)
 static void
 conn_finished(struct conn *c)
 {
+	if (c->req->body_stream) {
+		/* answered before the end of the body: no next request */
+		c->req->body_stream = false;
+		c->req->keep_alive = false;
+	}
 	if (!c->req->keep_alive) {
 		conn_closing(c);
 	} else if (c->writes > 0) {
@@ -1085,10 +1221,11 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	struct hreq *r = c->req;
 
 	(void)suggested;
+	req_rbuf(r);
 	switch (c->state) {
 	case CONN_HEADERS:
 	case CONN_BODY:
-		if (r->rcap - r->rlen < HTTP_RBUF_SLACK) {
+		if (r->rcap - r->rlen < HTTP_RBUF_SLACK && !r->with_handler) {
 			r->rcap *= 2;
 			r->rbuf = xrealloc(r->rbuf, r->rcap);
 		}
@@ -1115,6 +1252,13 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		/* streaming with a full buffer: wait for the stream to end */
 		uv_read_stop(s);
 		c->reading = false;
+		return;
+	}
+	if (n == UV_EOF && c->state == CONN_DISPATCHED) {
+		/* a half-close after the request: answer it, then close */
+		c->peer_eof = true;
+		r->keep_alive = false;
+		conn_sync_reading(c);
 		return;
 	}
 	if (n < 0) {
@@ -1404,6 +1548,8 @@ http_respond(struct http_req *req, int status, const char *content_type,
 		req_release(r);
 		return;
 	}
+	if (r->body_stream)
+		r->keep_alive = false;
 	resp_head(r, status, content_type, (long long)len);
 	bufs[0] = uv_buf_init(r->out.data, (unsigned)r->out.len);
 	bufs[1] = uv_buf_init((char *)body,
@@ -1499,4 +1645,110 @@ bool
 http_req_aborted(const struct http_req *req)
 {
 	return ((const struct hreq *)req)->aborted;
+}
+
+void
+http_req_body(struct http_req *req, http_body_fn cb, void *arg)
+{
+	struct hreq *r = (struct hreq *)req;
+
+	r->body_cb = cb;
+	r->body_arg = arg;
+}
+
+void
+http_req_body_pause(struct http_req *req, bool pause)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+
+	if (r->body_paused == pause)
+		return;
+	r->body_paused = pause;
+	if (r->aborted || c == NULL || c->state != CONN_BODY || !r->body_stream)
+		return;
+	if (!pause && !c->in_parse)
+		conn_parse(c);
+	else
+		conn_sync_reading(c);
+}
+
+int
+http_raw_write(struct http_req *req, const uv_buf_t *bufs, unsigned n)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+
+	BUG_ON(!r->with_handler);
+	if (r->aborted || c == NULL)
+		return -EPIPE;
+	r->streaming = true;
+	if (conn_send(c, bufs, n) < 0)
+		return -EPIPE;
+	if (c->state == CONN_DISPATCHED) {
+		c->state = CONN_STREAMING;
+		conn_sync_reading(c);
+	}
+	return 0;
+}
+
+void
+http_raw_end(struct http_req *req, bool keep_alive)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+
+	BUG_ON(!r->with_handler);
+	r->with_handler = false;
+	if (r->aborted || c == NULL) {
+		req_release(r);
+		return;
+	}
+	if (!keep_alive)
+		r->keep_alive = false;
+	conn_finished(c);
+}
+
+void
+http_req_on_drain(struct http_req *req, void (*cb)(struct http_req *, void *), void *arg)
+{
+	struct hreq *r = (struct hreq *)req;
+
+	r->drain_cb = cb;
+	r->drain_arg = arg;
+}
+
+int
+http_req_detach(struct http_req *req, uv_os_sock_t *fd, char **rest, size_t *rest_len)
+{
+	struct hreq *r = (struct hreq *)req;
+	struct conn *c = r->conn;
+	uv_os_fd_t ofd;
+	size_t from;
+	int nfd;
+
+	BUG_ON(!r->with_handler);
+	if (r->aborted || c == NULL)
+		return -EPIPE;
+	if (c->writes > 0)
+		return -EBUSY;
+	if (uv_fileno((uv_handle_t *)&c->tcp, &ofd) < 0)
+		return -EPIPE;
+	if ((nfd = fcntl(ofd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	from = r->parsed > r->head_len ? r->parsed : r->head_len;
+	*rest_len = r->rlen > from ? r->rlen - from : 0;
+	*rest = xmalloc(*rest_len + 1);
+	if (*rest_len)
+		memcpy(*rest, r->rbuf + from, *rest_len);
+	*fd = nfd;
+	r->with_handler = false;
+	conn_drop(c);
+	return 0;
+}
+
+unsigned
+http_server_connections(const struct http_server *srv)
+{
+	return srv->nconns;
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct http_server;
@@ -32,6 +33,14 @@ struct http_req {
 	size_t body_len;
 	const char *remote_addr;	/* "127.0.0.1:53412" */
 	void *user;		/* free for the handler */
+
+	/* For handlers that frame responses themselves (the proxy). */
+	bool keep_alive;	/* the client allows another request after this one */
+	bool http10;		/* HTTP/1.0 client */
+	bool upgrade;		/* Upgrade + "Connection: upgrade" (or CONNECT) */
+	bool chunked;		/* body framed by Transfer-Encoding: chunked */
+	int64_t content_length;	/* -1 when none */
+	bool body_follows;	/* cfg.stream_body: the body comes via http_req_body() */
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *arg);
@@ -49,6 +58,11 @@ struct http_config {
 	http_handler_fn handler;
 	void *handler_arg;
 	http_error_fn error_body;	/* NULL: text/plain */
+	/* The handler runs as soon as the head of a request with a body is
+	 * read (req->body_follows); the body is not buffered nor limited by
+	 * max_body_bytes, it streams through http_req_body(). Requests without
+	 * a body are dispatched as usual. For the proxy. */
+	bool stream_body;
 };
 
 /* http.c */
@@ -89,5 +103,39 @@ void http_req_on_abort(struct http_req *req, void (*cb)(struct http_req *, void 
     void *arg);
 /* True once the client of req has disconnected. */
 bool http_req_aborted(const struct http_req *req);
+
+/* ---- for the proxy (additive): streamed bodies, raw responses, upgrades */
+
+/* With cfg.stream_body and req->body_follows: cb gets the body's raw bytes
+ * as they arrive (chunk framing included when req->chunked: it was checked
+ * strictly), then once with end=true and len 0. data is only valid during
+ * the call. Register before the handler returns; bytes read while no
+ * callback is set are dropped. Finishing req before the end of its body
+ * closes the connection after the response. */
+typedef void (*http_body_fn)(struct http_req *req, const char *data, size_t len,
+    bool end, void *arg);
+void http_req_body(struct http_req *req, http_body_fn cb, void *arg);
+/* Stops (true) or resumes (false) reading the body: backpressure. Bytes
+ * already buffered are delivered on resume, possibly before this returns. */
+void http_req_body_pause(struct http_req *req, bool pause);
+/* Sends bytes exactly as given (the caller frames the whole response:
+ * status line, headers, body); copies what the kernel does not take at
+ * once. Returns 0 or -EPIPE when the client is gone. */
+int http_raw_write(struct http_req *req, const uv_buf_t *bufs, unsigned n);
+/* Finishes a raw response; keep_alive false closes the connection after
+ * it (the response was delimited by the close, or cut short). */
+void http_raw_end(struct http_req *req, bool keep_alive);
+/* cb runs each time the write queue of req's connection empties, while
+ * the handler holds req (resume reading the other side). */
+void http_req_on_drain(struct http_req *req, void (*cb)(struct http_req *, void *),
+    void *arg);
+/* Takes the client's connection out of the server for a protocol switch:
+ * *fd is a new descriptor of the socket (caller owns it, e.g. for
+ * uv_tcp_open), *rest (malloc'ed, caller frees) the bytes already read past
+ * the request. Finishes req. Returns 0, -EBUSY while a response is being
+ * written, -EPIPE if the client is gone (req is then still to be finished). */
+int http_req_detach(struct http_req *req, uv_os_sock_t *fd, char **rest, size_t *rest_len);
+/* Open client connections. */
+unsigned http_server_connections(const struct http_server *srv);
 
 #endif

@@ -1,0 +1,304 @@
+/* proxy_metrics.c — the engine's counters and latency histograms, one set
+ * per (service, route, revision), kept for the engine's lifetime so they
+ * only grow; rendered as Prometheus text for /metrics and summed by
+ * proxy_metrics_query() for the controllers (canary analysis, autoscaler).
+ * The request path updates them through a pointer resolved once per route
+ * and revision: no lookup, no allocation per request. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_int.h"
+
+/* Upper bounds in seconds; the last bucket is +Inf. */
+static const double bucket_le[PX_NBUCKETS - 1] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+static const char *const err_kind[PX_E_N] = { "connect", "reset", "timeout" };
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+struct px_stat *
+px_stat_get(struct proxy_engine *e, const char *service, const char *route,
+    const char *revision)
+{
+	struct px_stat *s;
+
+	for (s = e->stats; s; s = s->next)
+		if (str_eq(s->service, service) && str_eq(s->route, route) &&
+		    str_eq(s->revision, revision))
+			return s;
+	s = xcalloc(1, sizeof(*s));
+	s->service = xstrdup(service ? service : "");
+	s->route = xstrdup(route ? route : "");
+	s->revision = xstrdup(revision ? revision : "");
+	s->next = e->stats;
+	e->stats = s;
+	return s;
+}
+
+struct px_stat *
+px_route_stat(struct proxy_engine *e, struct px_route *r, struct px_cluster *c,
+    const char *revision)
+{
+	struct px_statref *ref;
+	size_t i;
+
+	if (revision == NULL)
+		revision = "";
+	for (i = 0; i < r->nstats; i++) {
+		ref = &r->stats[i];
+		if (ref->cluster == c && strcmp(ref->revision, revision) == 0)
+			return ref->stat;
+	}
+	if (r->nstats == r->stats_cap) {
+		r->stats_cap = r->stats_cap ? r->stats_cap * 2 : 4;
+		r->stats = xrealloc(r->stats, r->stats_cap * sizeof(*r->stats));
+	}
+	ref = &r->stats[r->nstats++];
+	ref->cluster = c;
+	ref->stat = px_stat_get(e, c ? c->service : "", r->name, revision);
+	ref->revision = ref->stat->revision;
+	return ref->stat;
+}
+
+void
+px_stat_request(struct px_stat *s, int status, uint64_t ns)
+{
+	double sec = (double)ns / 1e9;
+	size_t b = 0;
+
+	s->requests[status >= 100 && status < 600 ? status / 100 : 0]++;
+	while (b < PX_NBUCKETS - 1 && sec > bucket_le[b])
+		b++;
+	s->buckets[b]++;
+	s->count++;
+	s->sum_s += sec;
+}
+
+/* ---- Prometheus text ------------------------------------------------- */
+
+static void
+put_labels(struct buf *out, const struct px_stat *s, bool route)
+{
+	buf_printf(out, "service=\"%s\",", s->service);
+	if (route)
+		buf_printf(out, "route=\"%s\",", s->route);
+	buf_printf(out, "revision=\"%s\"", s->revision);
+}
+
+static void
+render_requests(struct proxy_engine *e, struct buf *out)
+{
+	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct px_stat *s;
+	int k;
+
+	buf_puts(out, "# TYPE v6_proxy_requests_total counter\n");
+	for (s = e->stats; s; s = s->next)
+		for (k = 0; k < 6; k++) {
+			if (s->requests[k] == 0)
+				continue;
+			buf_puts(out, "v6_proxy_requests_total{");
+			put_labels(out, s, true);
+			buf_printf(out, ",code=\"%s\"} %llu\n", cls[k],
+			    (unsigned long long)s->requests[k]);
+		}
+}
+
+static void
+render_latency(struct proxy_engine *e, struct buf *out)
+{
+	struct px_stat *s;
+	uint64_t cum;
+	int b;
+
+	buf_puts(out, "# TYPE v6_proxy_request_duration_seconds histogram\n");
+	for (s = e->stats; s; s = s->next) {
+		if (s->count == 0)
+			continue;
+		for (cum = 0, b = 0; b < PX_NBUCKETS; b++) {
+			cum += s->buckets[b];
+			buf_puts(out, "v6_proxy_request_duration_seconds_bucket{");
+			put_labels(out, s, true);
+			if (b < PX_NBUCKETS - 1)
+				buf_printf(out, ",le=\"%g\"} %llu\n", bucket_le[b],
+				    (unsigned long long)cum);
+			else
+				buf_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+		}
+		buf_puts(out, "v6_proxy_request_duration_seconds_sum{");
+		put_labels(out, s, true);
+		buf_printf(out, "} %.6f\n", s->sum_s);
+		buf_puts(out, "v6_proxy_request_duration_seconds_count{");
+		put_labels(out, s, true);
+		buf_printf(out, "} %llu\n", (unsigned long long)s->count);
+	}
+}
+
+/* Errors and bytes have no route label: summed over the routes of a
+ * (service, revision) when that pair is first met in the list. */
+static void
+render_by_service(struct proxy_engine *e, struct buf *out)
+{
+	struct px_stat *s, *t;
+	uint64_t errs[PX_E_N], in, outb;
+	bool seen;
+	int k;
+
+	buf_puts(out, "# TYPE v6_proxy_upstream_errors_total counter\n");
+	buf_puts(out, "# TYPE v6_proxy_bytes_total counter\n");
+	for (s = e->stats; s; s = s->next) {
+		for (seen = false, t = e->stats; t != s; t = t->next)
+			if (strcmp(t->service, s->service) == 0 &&
+			    strcmp(t->revision, s->revision) == 0)
+				seen = true;
+		if (seen || s->service[0] == '\0')
+			continue;
+		memset(errs, 0, sizeof(errs));
+		in = outb = 0;
+		for (t = s; t; t = t->next) {
+			if (strcmp(t->service, s->service) != 0 ||
+			    strcmp(t->revision, s->revision) != 0)
+				continue;
+			for (k = 0; k < PX_E_N; k++)
+				errs[k] += t->errors[k];
+			in += t->bytes_in;
+			outb += t->bytes_out;
+		}
+		for (k = 0; k < PX_E_N; k++) {
+			if (errs[k] == 0)
+				continue;
+			buf_puts(out, "v6_proxy_upstream_errors_total{");
+			put_labels(out, s, false);
+			buf_printf(out, ",kind=\"%s\"} %llu\n", err_kind[k],
+			    (unsigned long long)errs[k]);
+		}
+		buf_puts(out, "v6_proxy_bytes_total{");
+		put_labels(out, s, false);
+		buf_printf(out, ",direction=\"in\"} %llu\n", (unsigned long long)in);
+		buf_puts(out, "v6_proxy_bytes_total{");
+		put_labels(out, s, false);
+		buf_printf(out, ",direction=\"out\"} %llu\n", (unsigned long long)outb);
+	}
+}
+
+static void
+render_listeners(struct proxy_engine *e, struct buf *out)
+{
+	struct px_listener *l;
+	unsigned n;
+
+	buf_puts(out, "# TYPE v6_proxy_active_connections gauge\n");
+	for (l = e->listeners; l; l = l->next) {
+		n = l->proto == PX_HTTP ? (l->http ? http_server_connections(l->http) : 0) :
+		    l->tcp_conns;
+		buf_printf(out, "v6_proxy_active_connections{listener=\"%s\"} %u\n", l->name, n);
+	}
+	buf_printf(out, "# TYPE v6_proxy_snapshot_version gauge\n"
+	    "v6_proxy_snapshot_version %lld\n",
+	    (long long)(e->table ? e->table->version : 0));
+}
+
+void
+px_metrics_render(struct proxy_engine *e, struct buf *out)
+{
+	render_requests(e, out);
+	render_latency(e, out);
+	render_by_service(e, out);
+	render_listeners(e, out);
+}
+
+void
+px_metrics_free(struct proxy_engine *e)
+{
+	struct px_stat *s, *next;
+
+	for (s = e->stats; s; s = next) {
+		next = s->next;
+		free(s->service);
+		free(s->route);
+		free(s->revision);
+		free(s);
+	}
+	e->stats = NULL;
+}
+
+/* ---- the controllers' view ---------------------------------------------- */
+
+/* Latency below which a fraction q of the requests finished, interpolated
+ * linearly inside its bucket. */
+static double
+quantile_ms(const uint64_t *buckets, uint64_t count, double q)
+{
+	double want = q * (double)count, lo = 0, hi;
+	uint64_t cum = 0;
+	int b;
+
+	if (count == 0)
+		return 0;
+	for (b = 0; b < PX_NBUCKETS; b++) {
+		hi = b < PX_NBUCKETS - 1 ? bucket_le[b] : bucket_le[PX_NBUCKETS - 2] * 2;
+		if ((double)(cum + buckets[b]) >= want && buckets[b] > 0)
+			return 1000 * (lo + (hi - lo) * (want - (double)cum) / (double)buckets[b]);
+		cum += buckets[b];
+		lo = hi;
+	}
+	return 1000 * lo;
+}
+
+int
+proxy_metrics_query(struct proxy_engine *e, const char *service, const char *revision,
+    struct proxy_stats *out)
+{
+	struct px_stat *s;
+	double sum = 0;
+	int k, found = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (s = e->stats; s; s = s->next) {
+		if (service && strcmp(s->service, service) != 0)
+			continue;
+		if (revision && strcmp(s->revision, revision) != 0)
+			continue;
+		found = 1;
+		for (k = 0; k < 6; k++)
+			out->requests += s->requests[k];
+		out->status_2xx += s->requests[2];
+		out->status_3xx += s->requests[3];
+		out->status_4xx += s->requests[4];
+		out->status_5xx += s->requests[5];
+		for (k = 0; k < PX_E_N; k++)
+			out->upstream_errors += s->errors[k];
+		for (k = 0; k < PX_NBUCKETS; k++)
+			out->buckets[k] += s->buckets[k];
+		out->bytes_in += s->bytes_in;
+		out->bytes_out += s->bytes_out;
+		sum += s->sum_s;
+		out->timed += s->count;
+	}
+	out->errors = out->status_5xx;
+	out->avg_ms = out->timed ? 1000 * sum / (double)out->timed : 0;
+	out->p50_ms = quantile_ms(out->buckets, out->timed, 0.50);
+	out->p99_ms = quantile_ms(out->buckets, out->timed, 0.99);
+	return found ? 0 : -ENOENT;
+}
+
+double
+proxy_stats_quantile(const struct proxy_stats *now, const struct proxy_stats *before,
+    double q)
+{
+	uint64_t b[PX_NBUCKETS], n = 0;
+
+	for (int k = 0; k < PX_NBUCKETS; k++) {
+		b[k] = now->buckets[k] - (before ? before->buckets[k] : 0);
+		n += b[k];
+	}
+	return quantile_ms(b, n, q);
+}

@@ -1,0 +1,1345 @@
+/* proxy_upstream.c — the proxy's HTTP/1.1 client: one request's way from
+ * the downstream connection (http.c) to an endpoint and back. Owns the
+ * per-endpoint keep-alive pools (bounded, idle timeout, closed when the
+ * endpoint leaves), endpoint choice with retries (failed connects; a reused
+ * connection that died before any response byte), timeouts, the forwarded
+ * request head (hop-by-hop headers out, X-Forwarded-*, X-Request-Id,
+ * traceparent, header filters), body streaming both ways with
+ * backpressure, WebSocket upgrades handed to the splice (proxy_tcp.c), and
+ * per-request metrics. Called by proxy_engine.c.
+ *
+ * Retry rule: a request is tried again when its connection could not be
+ * made (on another endpoint: nothing was sent), when writing its head to a
+ * pooled connection failed at once (nothing was sent), or when a pooled
+ * connection closed or reset before any response byte and the request is
+ * idempotent (GET HEAD OPTIONS TRACE PUT DELETE) with no body byte
+ * forwarded yet: the keep-alive race, where the endpoint closed an idle
+ * connection just as the request went out (retried on a new connection).
+ * A POST on such a connection gets 502: the endpoint may have acted on it.
+ * At most PX_MAX_ATTEMPTS tries in all, within the route's request timeout.
+ *
+ * Memory: request objects come from a free list and keep their buffers;
+ * headers are copied from the request head into one buffer and sent with
+ * one write; response bytes go from the upstream read buffer to the client
+ * with writev, copied only when the kernel does not take them at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy_upstream.h"
+
+#define UC_RBUF_INIT	(16 * 1024)
+#define UC_RBUF_MAX	(64 * 1024)	/* response head limit */
+#define PX_POOL_MAX	256		/* idle connections per endpoint */
+#define PX_IDLE_DEF_MS	60000
+
+enum uc_state { UC_CONNECTING, UC_IDLE, UC_BUSY, UC_CLOSED };
+enum uc_timeout { UT_NONE, UT_CONNECT, UT_RESPONSE, UT_IDLE };
+
+struct uspan {
+	uint32_t name, name_len, value, value_len;
+};
+
+struct px_uconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_connect_t creq;
+	http_parser parser;
+	struct proxy_engine *e;
+	struct px_endpoint *ep;
+	struct px_req *req;		/* NULL while pooled */
+	struct px_uconn *next, *prev;	/* ep's idle list */
+	char *rbuf;
+	size_t rlen, rcap, parsed, head_end;
+	uint32_t reason, reason_len;
+	struct uspan *spans;
+	size_t nspans, spans_cap;
+	enum uc_state state;
+	enum uc_timeout tkind;
+	uint64_t deadline, armed;
+	unsigned writes;
+	int handles;
+	unsigned idle_ms;
+	bool value_last;
+	bool reused;			/* served a request before this one */
+	bool got_bytes;			/* a response byte arrived for this request */
+	bool head_ready;		/* on_headers_complete ran */
+	bool msg_done;
+	bool head_done;			/* the response head went downstream */
+	bool reading;
+	bool bp_stopped;		/* not reading: the client's queue is long */
+};
+
+struct px_req {
+	struct proxy_engine *e;
+	struct px_listener *l;
+	struct px_table *t;
+	struct px_route *route;
+	struct px_cluster *cluster;
+	struct px_endpoint *ep;		/* this attempt's; a ref and an active count */
+	struct px_endpoint *sticky;
+	struct px_uconn *uc;
+	struct px_stat *stat;
+	struct http_req *dreq;
+	struct buf head;		/* the upstream request head */
+	struct buf rhead;		/* the downstream response head */
+	uint64_t t0;			/* uv_hrtime() at the start */
+	uint64_t deadline;		/* uv_now() ms; 0: none */
+	struct px_endpoint *tried[PX_MAX_ATTEMPTS];	/* could not connect */
+	size_t ntried;
+	unsigned attempts;
+	int status;
+	bool fresh;			/* retry of the keep-alive race: new connection */
+	bool idempotent;
+	bool is_head;
+	bool has_body;			/* the body streams from the client */
+	bool body_sent;			/* a body byte went upstream */
+	bool body_done;
+	bool body_bp;			/* body paused: upstream queue long */
+	bool resp_started;		/* response bytes went to the client */
+	bool ds_keep_alive;
+	bool dechunk;			/* HTTP/1.0 client, chunked response */
+	bool upgrade;
+	struct px_req *next_free;
+};
+
+static void uc_close(struct px_uconn *uc);
+static void uc_error(struct px_uconn *uc, enum px_err kind, bool connecting, bool unsent);
+static void uc_sync_reading(struct px_uconn *uc);
+static void req_attempt(struct px_req *pr);
+static void req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive);
+static const http_parser_settings uc_settings;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static bool
+method_idempotent(const char *m)
+{
+	static const char *const tab[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tab); i++)
+		if (strcmp(m, tab[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+put_hex(struct buf *b, uint64_t v, int digits)
+{
+	char tmp[16];
+
+	for (int i = digits - 1; i >= 0; i--, v >>= 4)
+		tmp[i] = "0123456789abcdef"[v & 15];
+	buf_append(b, tmp, (size_t)digits);
+}
+
+static bool
+is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* W3C trace context: keep the trace (and flags) of a valid traceparent,
+ * with a new parent span for this hop; start a trace when there is none. */
+static void
+put_traceparent(struct proxy_engine *e, struct buf *b, const char *in)
+{
+	buf_puts(b, "traceparent: 00-");
+	if (in && strlen(in) == 55 && in[2] == '-' && in[35] == '-' && in[52] == '-' &&
+	    is_hex(in, 2) && strncmp(in, "ff", 2) != 0 && is_hex(in + 3, 32) &&
+	    strncmp(in + 3, "00000000000000000000000000000000", 32) != 0 &&
+	    is_hex(in + 36, 16) && is_hex(in + 53, 2)) {
+		buf_append(b, in + 3, 32);
+		buf_putc(b, '-');
+		put_hex(b, px_random(e) | 1, 16);
+		buf_putc(b, '-');
+		buf_append(b, in + 53, 2);
+	} else {
+		put_hex(b, px_random(e) | 1, 16);
+		put_hex(b, px_random(e), 16);
+		buf_putc(b, '-');
+		put_hex(b, px_random(e) | 1, 16);
+		buf_puts(b, "-01");
+	}
+	buf_puts(b, "\r\n");
+}
+
+static void
+put_request_id(struct proxy_engine *e, struct buf *b)
+{
+	uint64_t hi = px_random(e), lo = px_random(e);
+
+	hi = (hi & ~0xf000ULL) | 0x4000ULL;			/* version 4 */
+	lo = (lo & ~(3ULL << 62)) | (2ULL << 62);		/* variant */
+	buf_puts(b, "X-Request-Id: ");
+	put_hex(b, hi >> 32, 8);
+	buf_putc(b, '-');
+	put_hex(b, (hi >> 16) & 0xffff, 4);
+	buf_putc(b, '-');
+	put_hex(b, hi & 0xffff, 4);
+	buf_putc(b, '-');
+	put_hex(b, lo >> 48, 4);
+	buf_putc(b, '-');
+	put_hex(b, lo & 0xffffffffffffULL, 12);
+	buf_puts(b, "\r\n");
+}
+
+/* Header classes for forwarding, by name. */
+enum { H_PASS, H_DROP, H_XFF, H_XFP, H_RID, H_TRACE, H_HOST, H_CONN };
+
+static int
+hdr_class(const char *n)
+{
+	static const struct { const char *name; int cls; } tab[] = {
+		{ "connection", H_CONN }, { "keep-alive", H_DROP },
+		{ "proxy-connection", H_DROP }, { "te", H_DROP }, { "trailer", H_DROP },
+		{ "upgrade", H_DROP }, { "transfer-encoding", H_DROP }, { "expect", H_DROP },
+		{ "x-forwarded-for", H_XFF }, { "x-forwarded-proto", H_XFP },
+		{ "x-request-id", H_RID }, { "traceparent", H_TRACE }, { "host", H_HOST },
+	};
+	size_t i;
+
+	switch (n[0] | 0x20) {	/* most headers start elsewhere */
+	case 'c': case 'k': case 'p': case 't': case 'u': case 'e': case 'x': case 'h':
+		break;
+	default:
+		return H_PASS;
+	}
+	for (i = 0; i < ARRAY_SIZE(tab); i++)
+		if (strcasecmp(n, tab[i].name) == 0)
+			return tab[i].cls;
+	return H_PASS;
+}
+
+/* True when the comma-separated list names tok (case-insensitive). */
+static bool
+list_has(const char *list, const char *tok)
+{
+	size_t n = strlen(tok);
+	const char *p = list;
+
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		if (strncasecmp(p, tok, n) == 0 &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == '\t'))
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+/* Connection: tokens other than the usual ones name more hop-by-hop
+ * headers. */
+static bool
+conn_lists_others(const char *v)
+{
+	char tok[64];
+	const char *p = v;
+	size_t n;
+
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		snprintf(tok, sizeof(tok), "%.*s", (int)(n < 63 ? n : 63), p);
+		if (strcasecmp(tok, "close") != 0 && strcasecmp(tok, "keep-alive") != 0 &&
+		    strcasecmp(tok, "upgrade") != 0)
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+static bool
+name_in(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+set_has(const struct px_route *r, const char *name)
+{
+	for (size_t i = 0; i < r->nset; i++)
+		if (strcasecmp(r->hset[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void
+put_hdr(struct buf *b, const char *name, const char *value)
+{
+	buf_puts(b, name);
+	buf_puts(b, ": ");
+	buf_puts(b, value);
+	buf_puts(b, "\r\n");
+}
+
+/* The client's address without the port. */
+static void
+put_client_ip(struct buf *b, const char *remote)
+{
+	const char *end = strrchr(remote, ':');
+
+	if (remote[0] == '[') {
+		end = strchr(remote, ']');
+		remote++;
+	}
+	buf_append(b, remote, end ? (size_t)(end - remote) : strlen(remote));
+}
+
+/* Builds the request head for the upstream into pr->head. */
+static void
+build_request_head(struct px_req *pr)
+{
+	const struct http_req *q = pr->dreq;
+	const struct px_route *r = pr->route;
+	struct buf *b = &pr->head;
+	const char *xff = NULL, *trace = NULL, *conn = NULL, *upgrade = NULL;
+	bool rid = false, xfp = false, host = false, others = false, filt;
+	size_t i;
+
+	buf_reset(b);
+	buf_puts(b, q->method);
+	buf_putc(b, ' ');
+	buf_puts(b, q->target);
+	buf_puts(b, " HTTP/1.1\r\n");
+	filt = r->nremove || r->nset;
+	for (i = 0; i < q->nheaders; i++)
+		if (strcasecmp(q->headers[i].name, "connection") == 0) {
+			conn = q->headers[i].value;
+			others = conn_lists_others(conn);
+		}
+	for (i = 0; i < q->nheaders; i++) {
+		const char *n = q->headers[i].name, *v = q->headers[i].value;
+
+		switch (hdr_class(n)) {
+		case H_DROP:
+			if (pr->upgrade && strcasecmp(n, "upgrade") == 0)
+				upgrade = v;
+			continue;
+		case H_CONN:
+			continue;
+		case H_XFF:
+			xff = v;
+			continue;
+		case H_TRACE:
+			trace = v;
+			continue;
+		case H_XFP:
+			xfp = true;
+			break;
+		case H_RID:
+			rid = true;
+			break;
+		case H_HOST:
+			host = true;
+			break;
+		default:
+			break;
+		}
+		if (others && list_has(conn, n))
+			continue;
+		if (filt && (name_in(r->hremove, r->nremove, n) || set_has(r, n)))
+			continue;
+		buf_puts(b, n);
+		buf_puts(b, ": ");
+		buf_puts(b, v);
+		buf_puts(b, "\r\n");
+	}
+	for (i = 0; i < r->nset; i++)
+		put_hdr(b, r->hset[i].name, r->hset[i].value);
+	for (i = 0; i < r->nadd; i++)
+		put_hdr(b, r->hadd[i].name, r->hadd[i].value);
+	if (!host)
+		put_hdr(b, "Host", pr->ep->key);
+	buf_puts(b, "X-Forwarded-For: ");
+	if (xff && *xff) {
+		buf_puts(b, xff);
+		buf_puts(b, ", ");
+	}
+	put_client_ip(b, q->remote_addr);
+	buf_puts(b, "\r\n");
+	if (!xfp)
+		buf_puts(b, "X-Forwarded-Proto: http\r\n");
+	if (!rid)
+		put_request_id(pr->e, b);
+	put_traceparent(pr->e, b, trace);
+	if (q->chunked)
+		buf_puts(b, "Transfer-Encoding: chunked\r\n");
+	if (pr->upgrade && upgrade) {
+		put_hdr(b, "Upgrade", upgrade);
+		buf_puts(b, "Connection: upgrade\r\n");
+	}
+	buf_puts(b, "\r\n");
+}
+
+/* ---- upstream connections ---------------------------------------------- */
+
+struct uwrite {
+	uv_write_t req;
+	struct px_uconn *uc;
+	char data[];
+};
+
+static void
+on_uc_closed(uv_handle_t *h)
+{
+	struct px_uconn *uc = h->data;
+
+	if (--uc->handles > 0)
+		return;
+	px_endpoint_unref(uc->e, uc->ep);
+	free(uc->rbuf);
+	free(uc->spans);
+	free(uc);
+}
+
+static void
+pool_unlink(struct px_uconn *uc)
+{
+	struct px_endpoint *ep = uc->ep;
+
+	if (uc->prev)
+		uc->prev->next = uc->next;
+	else
+		ep->idle = uc->next;
+	if (uc->next)
+		uc->next->prev = uc->prev;
+	uc->next = uc->prev = NULL;
+	ep->nidle--;
+}
+
+static void
+uc_close(struct px_uconn *uc)
+{
+	if (uc->state == UC_CLOSED)
+		return;
+	if (uc->state == UC_IDLE)
+		pool_unlink(uc);
+	uc->state = UC_CLOSED;
+	if (uc->req) {
+		uc->req->uc = NULL;
+		uc->req = NULL;
+	}
+	uv_close((uv_handle_t *)&uc->tcp, on_uc_closed);
+	uv_close((uv_handle_t *)&uc->timer, on_uc_closed);
+}
+
+void
+px_pool_close_idle(struct px_endpoint *ep)
+{
+	while (ep->idle)
+		uc_close(ep->idle);
+}
+
+static void
+on_uc_timer(uv_timer_t *t)
+{
+	struct px_uconn *uc = t->data;
+	uint64_t now = uv_now(t->loop);
+
+	if (uc->tkind == UT_NONE || uc->state == UC_CLOSED)
+		return;
+	if (now < uc->deadline) {
+		uc->armed = uc->deadline;
+		uv_timer_start(t, on_uc_timer, uc->deadline - now, 0);
+		return;
+	}
+	switch (uc->tkind) {
+	case UT_CONNECT:
+		uc_error(uc, PX_E_TIMEOUT, true, true);
+		break;
+	case UT_RESPONSE:
+		uc_error(uc, PX_E_TIMEOUT, false, false);
+		break;
+	default:
+		uc_close(uc);
+		break;
+	}
+}
+
+/* Arms the timer lazily: only an earlier deadline touches the timer heap;
+ * a timer firing early re-arms itself. deadline 0: none. */
+static void
+uc_set_timeout(struct px_uconn *uc, enum uc_timeout kind, uint64_t deadline)
+{
+	uc->tkind = deadline ? kind : UT_NONE;
+	if (deadline == 0)
+		return;
+	uc->deadline = deadline;
+	if (!uv_is_active((uv_handle_t *)&uc->timer) || uc->armed > deadline) {
+		uint64_t now = uv_now(uc->timer.loop);
+		uc->armed = deadline;
+		uv_timer_start(&uc->timer, on_uc_timer, deadline > now ? deadline - now : 0, 0);
+	}
+}
+
+static void
+on_uc_write(uv_write_t *wr, int status)
+{
+	struct uwrite *w = (struct uwrite *)wr;
+	struct px_uconn *uc = w->uc;
+	struct px_req *pr;
+
+	free(w);
+	uc->writes--;
+	if (uc->state == UC_CLOSED)
+		return;
+	if (status < 0) {
+		uc_error(uc, PX_E_RESET, false, false);
+		return;
+	}
+	pr = uc->req;
+	if (uc->writes == 0 && pr && pr->body_bp) {
+		pr->body_bp = false;
+		http_req_body_pause(pr->dreq, false);
+	}
+}
+
+/* Sends bufs after anything queued; copies what the kernel did not take.
+ * Returns bytes sent at once (>= 0) or a negative errno. */
+static int
+uc_send(struct px_uconn *uc, const uv_buf_t *bufs, unsigned n)
+{
+	size_t total = 0, done = 0, off = 0, skip, take;
+	struct uwrite *w;
+	uv_buf_t b;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		total += bufs[i].len;
+	if (uc->writes == 0) {
+		r = uv_try_write((uv_stream_t *)&uc->tcp, bufs, n);
+		if (r >= 0)
+			done = (size_t)r;
+		else if (r != UV_EAGAIN)
+			return r;
+	}
+	if (done == total)
+		return (int)done;
+	w = xmalloc(sizeof(*w) + total - done);
+	w->uc = uc;
+	for (skip = done, i = 0; i < n; i++) {
+		if (skip >= bufs[i].len) {
+			skip -= bufs[i].len;
+			continue;
+		}
+		take = bufs[i].len - skip;
+		memcpy(w->data + off, bufs[i].base + skip, take);
+		off += take;
+		skip = 0;
+	}
+	b = uv_buf_init(w->data, (unsigned)(total - done));
+	if ((r = uv_write(&w->req, (uv_stream_t *)&uc->tcp, &b, 1, on_uc_write)) < 0) {
+		free(w);
+		return r;
+	}
+	uc->writes++;
+	return (int)done;
+}
+
+static void
+uc_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct px_uconn *uc = h->data;
+
+	(void)suggested;
+	if (uc->rcap - uc->rlen < 1024 && uc->rcap < UC_RBUF_MAX) {
+		uc->rcap *= 2;
+		uc->rbuf = xrealloc(uc->rbuf, uc->rcap);
+	}
+	*b = uv_buf_init(uc->rbuf + uc->rlen, (unsigned)(uc->rcap - uc->rlen));
+}
+
+static void uc_parse(struct px_uconn *uc);
+static void resp_done(struct px_req *pr, struct px_uconn *uc);
+
+static void
+uc_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct px_uconn *uc = s->data;
+
+	(void)b;
+	if (n == 0 || uc->state == UC_CLOSED)
+		return;
+	if (uc->state != UC_BUSY) {
+		uc_close(uc);	/* pooled: the endpoint closed it or spoke out of turn */
+		return;
+	}
+	if (n == UV_ENOBUFS) {
+		uc_error(uc, PX_E_RESET, false, false);	/* head too large */
+		return;
+	}
+	if (n < 0) {
+		if (n == UV_EOF && uc->head_done) {
+			/* a response delimited by the close */
+			http_parser_execute(&uc->parser, &uc_settings, NULL, 0);
+			if (uc->msg_done) {
+				resp_done(uc->req, uc);
+				return;
+			}
+		}
+		uc_error(uc, PX_E_RESET, false, false);
+		return;
+	}
+	uc->got_bytes = true;
+	uc->rlen += (size_t)n;
+	uc_parse(uc);
+}
+
+static void
+uc_sync_reading(struct px_uconn *uc)
+{
+	bool want = uc->state == UC_IDLE || (uc->state == UC_BUSY && !uc->bp_stopped);
+
+	if (want == uc->reading)
+		return;
+	uc->reading = want;
+	if (!want)
+		uv_read_stop((uv_stream_t *)&uc->tcp);
+	else if (uv_read_start((uv_stream_t *)&uc->tcp, uc_on_alloc, uc_on_read) < 0)
+		uc_error(uc, PX_E_RESET, false, false);
+}
+
+static void
+uc_reset_exchange(struct px_uconn *uc)
+{
+	http_parser_init(&uc->parser, HTTP_RESPONSE);
+	uc->parser.data = uc;
+	uc->rlen = uc->parsed = uc->head_end = 0;
+	uc->nspans = 0;
+	uc->value_last = uc->got_bytes = uc->head_ready = uc->msg_done = false;
+	uc->head_done = uc->bp_stopped = false;
+	uc->reason = uc->reason_len = 0;
+}
+
+static void
+pool_put(struct px_uconn *uc)
+{
+	struct px_endpoint *ep = uc->ep;
+
+	uc->req = NULL;
+	uc->state = UC_IDLE;
+	uc->reused = true;
+	uc_reset_exchange(uc);
+	uc->next = ep->idle;
+	uc->prev = NULL;
+	if (ep->idle)
+		ep->idle->prev = uc;
+	ep->idle = uc;
+	ep->nidle++;
+	uc_set_timeout(uc, UT_IDLE, uv_now(uc->e->loop) + uc->idle_ms);
+	uc_sync_reading(uc);
+}
+
+static struct px_uconn *
+pool_get(struct px_endpoint *ep)
+{
+	struct px_uconn *uc = ep->idle;
+
+	if (uc == NULL)
+		return NULL;
+	pool_unlink(uc);
+	uc->state = UC_BUSY;
+	return uc;
+}
+
+static void send_head(struct px_req *pr);
+
+static void
+on_uc_connect(uv_connect_t *cr, int status)
+{
+	struct px_uconn *uc = cr->data;
+
+	if (uc->state == UC_CLOSED)
+		return;
+	if (status < 0) {
+		uc_error(uc, PX_E_CONNECT, true, true);
+		return;
+	}
+	uv_tcp_nodelay(&uc->tcp, 1);
+	uc->state = UC_BUSY;
+	uc->tkind = UT_NONE;
+	uc_sync_reading(uc);
+	if (uc->req)
+		send_head(uc->req);
+}
+
+static struct px_uconn *
+uc_connect(struct proxy_engine *e, struct px_endpoint *ep, const struct px_cluster *c)
+{
+	struct px_uconn *uc = xcalloc(1, sizeof(*uc));
+	int r;
+
+	uc->e = e;
+	uc->ep = ep;
+	ep->refs++;
+	uc->rcap = UC_RBUF_INIT;
+	uc->rbuf = xmalloc(uc->rcap);
+	uc->tcp.data = uc->timer.data = uc->creq.data = uc;
+	uc->idle_ms = c->idle_timeout_ms ? c->idle_timeout_ms : PX_IDLE_DEF_MS;
+	uv_tcp_init(e->loop, &uc->tcp);
+	uv_timer_init(e->loop, &uc->timer);
+	uc->handles = 2;
+	uc->state = UC_CONNECTING;
+	uc_reset_exchange(uc);
+	if ((r = uv_tcp_connect(&uc->creq, &uc->tcp, (struct sockaddr *)&ep->sa,
+	    on_uc_connect)) < 0) {
+		log_debug("proxy", "connect %s: %s", ep->key, uv_strerror(r));
+		uc->tkind = UT_CONNECT;	/* fails from the loop, not from here */
+		uc->deadline = uc->armed = uv_now(e->loop);
+		uv_timer_start(&uc->timer, on_uc_timer, 0, 0);
+		return uc;
+	}
+	uc_set_timeout(uc, UT_CONNECT, uv_now(e->loop) +
+	    (c->connect_timeout_ms ? c->connect_timeout_ms : 1000));
+	return uc;
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+static struct px_req *
+req_alloc(struct proxy_engine *e)
+{
+	struct px_req *pr = e->free_reqs;
+	struct buf head, rhead;
+
+	if (pr == NULL)
+		return xcalloc(1, sizeof(*pr));
+	e->free_reqs = pr->next_free;
+	head = pr->head;
+	rhead = pr->rhead;
+	memset(pr, 0, sizeof(*pr));
+	pr->head = head;
+	pr->rhead = rhead;
+	return pr;
+}
+
+void
+px_upstream_free_cache(struct proxy_engine *e)
+{
+	struct px_req *pr;
+
+	while ((pr = e->free_reqs) != NULL) {
+		e->free_reqs = pr->next_free;
+		buf_free(&pr->head);
+		buf_free(&pr->rhead);
+		free(pr);
+	}
+}
+
+/* Lets go of this attempt's endpoint. */
+static void
+req_drop_endpoint(struct px_req *pr)
+{
+	if (pr->ep == NULL)
+		return;
+	pr->ep->active--;
+	px_endpoint_unref(pr->e, pr->ep);
+	pr->ep = NULL;
+}
+
+static void
+on_dabort(struct http_req *dreq, void *arg)
+{
+	struct px_req *pr = arg;
+
+	(void)dreq;
+	if (pr->uc)
+		uc_close(pr->uc);
+	req_finish(pr, 0, NULL, false);
+}
+
+static void
+on_ddrain(struct http_req *dreq, void *arg)
+{
+	struct px_req *pr = arg;
+
+	(void)dreq;
+	if (pr->uc && pr->uc->bp_stopped) {
+		pr->uc->bp_stopped = false;
+		uc_sync_reading(pr->uc);
+	}
+}
+
+static void
+on_dbody(struct http_req *dreq, const char *data, size_t len, bool end, void *arg)
+{
+	struct px_req *pr = arg;
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	struct px_uconn *uc = pr->uc;
+
+	if (end) {
+		pr->body_done = true;
+		return;
+	}
+	pr->body_sent = true;
+	if (pr->stat)
+		pr->stat->bytes_in += len;
+	if (uc == NULL || uc->state != UC_BUSY)
+		return;		/* the attempt failed; the answer is on its way */
+	if (uc_send(uc, &b, 1) < 0) {
+		uc_error(uc, PX_E_RESET, false, false);
+		return;
+	}
+	if (uc->writes > 0 && uv_stream_get_write_queue_size((uv_stream_t *)&uc->tcp) >
+	    PX_WQ_HIGH) {
+		pr->body_bp = true;
+		http_req_body_pause(dreq, true);
+	}
+}
+
+static uint64_t
+min_deadline(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static void
+send_head(struct px_req *pr)
+{
+	struct px_uconn *uc = pr->uc;
+	uv_buf_t b;
+	uint64_t now = uv_now(pr->e->loop), backend = 0;
+	int r;
+
+	build_request_head(pr);
+	b = uv_buf_init(pr->head.data, (unsigned)pr->head.len);
+	if ((r = uc_send(uc, &b, 1)) < 0) {
+		uc_error(uc, PX_E_RESET, false, r < 0);
+		return;
+	}
+	if (pr->route->backend_timeout_ms)
+		backend = now + pr->route->backend_timeout_ms;
+	uc_set_timeout(uc, UT_RESPONSE, min_deadline(pr->deadline, backend));
+	if (pr->has_body && !pr->body_bp)
+		http_req_body_pause(pr->dreq, false);
+}
+
+static void
+req_attempt(struct px_req *pr)
+{
+	struct proxy_engine *e = pr->e;
+	uint64_t now = uv_now(e->loop);
+	struct px_endpoint *ep = NULL;
+	struct px_uconn *uc;
+
+	if (pr->deadline && now >= pr->deadline) {
+		req_finish(pr, 504, "upstream request timeout\n", true);
+		return;
+	}
+	if (pr->sticky && pr->attempts == 0)
+		ep = pr->sticky;
+	else if (pr->attempts < PX_MAX_ATTEMPTS)
+		ep = px_pick_endpoint(pr->cluster, pr->tried, pr->ntried, now);
+	if (ep == NULL) {
+		if (pr->attempts == 0)
+			req_finish(pr, 503, "no healthy upstream\n", true);
+		else
+			req_finish(pr, 502, "upstream connect error\n", true);
+		return;
+	}
+	pr->attempts++;
+	pr->ep = ep;
+	ep->refs++;
+	ep->active++;
+	pr->stat = px_route_stat(e, pr->route, pr->cluster, ep->revision);
+	if (!pr->fresh && (uc = pool_get(ep)) != NULL) {
+		uc->req = pr;
+		pr->uc = uc;
+		send_head(pr);
+		return;
+	}
+	uc = uc_connect(e, ep, pr->cluster);
+	uc->req = pr;
+	pr->uc = uc;
+}
+
+/* The attempt on uc failed: retry elsewhere when it is safe (see the top
+ * of the file), else answer 502/504 or cut the response short. */
+static void
+uc_error(struct px_uconn *uc, enum px_err kind, bool connecting, bool unsent)
+{
+	struct px_req *pr = uc->req;
+	bool reused = uc->reused, got = uc->got_bytes, retry;
+
+	uc_close(uc);
+	if (pr == NULL)
+		return;
+	if (pr->stat)
+		pr->stat->errors[kind]++;
+	if (connecting)
+		px_outlier_report(pr->cluster, pr->ep, true, uv_now(pr->e->loop));
+	retry = !pr->resp_started && !got && pr->attempts < PX_MAX_ATTEMPTS &&
+	    (connecting || (unsent && !pr->body_sent) ||
+	    (reused && kind == PX_E_RESET && pr->idempotent && !pr->body_sent));
+	if (connecting && pr->ep && pr->ntried < PX_MAX_ATTEMPTS)
+		pr->tried[pr->ntried++] = pr->ep;	/* another endpoint next */
+	else
+		pr->fresh = true;	/* the same one will do, on a new connection */
+	log_debug("proxy", "upstream %s: %s error%s", pr->ep ? pr->ep->key : "?",
+	    kind == PX_E_TIMEOUT ? "timeout" : kind == PX_E_CONNECT ? "connect" : "reset",
+	    retry ? ", retrying" : "");
+	req_drop_endpoint(pr);
+	if (retry)
+		req_attempt(pr);
+	else if (pr->resp_started)
+		req_finish(pr, 0, NULL, false);
+	else if (kind == PX_E_TIMEOUT && !connecting)
+		req_finish(pr, 504, "upstream request timeout\n", true);
+	else
+		req_finish(pr, 502, kind == PX_E_RESET ? "upstream reset\n" :
+		    "upstream connect error\n", true);
+}
+
+/* Ends pr: the response is complete (status 0, keep_alive: whether the
+ * client connection goes on), or the proxy answers status with msg. The
+ * last thing done is finishing the downstream request, which may dispatch
+ * the client's next request at once. */
+static void
+req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive)
+{
+	struct proxy_engine *e = pr->e;
+	struct http_req *dreq = pr->dreq;
+	struct px_listener *l = pr->l;
+	struct px_stat *st = pr->stat;
+	uint64_t ns = uv_hrtime() - pr->t0;
+
+	if (pr->uc) {
+		pr->uc->req = NULL;
+		uc_close(pr->uc);
+	}
+	if (msg && st == NULL)
+		st = pr->stat = px_route_stat(e, pr->route, pr->cluster, "");
+	if (dreq && !http_req_aborted(dreq) && st)
+		px_stat_request(st, msg ? status : pr->status, ns);
+	req_drop_endpoint(pr);
+	px_table_unref(e, pr->t);
+	pr->next_free = e->free_reqs;
+	e->free_reqs = pr;
+	if (dreq) {
+		http_req_on_abort(dreq, NULL, NULL);
+		http_req_on_drain(dreq, NULL, NULL);
+		http_req_body(dreq, NULL, NULL);
+		if (msg) {
+			if (!keep_alive)
+				http_add_header(dreq, "Connection", "close");
+			http_respond(dreq, status, "text/plain; charset=utf-8", msg, strlen(msg));
+		} else
+			http_raw_end(dreq, keep_alive);
+	}
+	px_listener_done(l);
+}
+
+/* ---- the response ------------------------------------------------------ */
+
+static int
+uc_on_status(http_parser *p, const char *at, size_t len)
+{
+	struct px_uconn *uc = p->data;
+
+	if (uc->reason_len == 0)
+		uc->reason = (uint32_t)(at - uc->rbuf);
+	uc->reason_len += (uint32_t)len;
+	return 0;
+}
+
+static int
+uc_on_field(http_parser *p, const char *at, size_t len)
+{
+	struct px_uconn *uc = p->data;
+	struct uspan *s;
+
+	if (uc->head_ready)
+		return 0;	/* trailers */
+	if (uc->nspans == 0 || uc->value_last) {
+		if (uc->nspans == uc->spans_cap) {
+			uc->spans_cap = uc->spans_cap ? uc->spans_cap * 2 : 16;
+			uc->spans = xrealloc(uc->spans, uc->spans_cap * sizeof(*uc->spans));
+		}
+		s = &uc->spans[uc->nspans++];
+		s->name = (uint32_t)(at - uc->rbuf);
+		s->name_len = 0;
+		s->value = s->value_len = 0;
+		uc->value_last = false;
+	}
+	uc->spans[uc->nspans - 1].name_len += (uint32_t)len;
+	return 0;
+}
+
+static int
+uc_on_value(http_parser *p, const char *at, size_t len)
+{
+	struct px_uconn *uc = p->data;
+	struct uspan *s;
+
+	if (uc->head_ready)
+		return 0;
+	s = &uc->spans[uc->nspans - 1];
+	if (!uc->value_last) {
+		s->value = (uint32_t)(at - uc->rbuf);
+		s->value_len = 0;
+		uc->value_last = true;
+	}
+	s->value_len = (uint32_t)(at + len - (uc->rbuf + s->value));
+	return 0;
+}
+
+static int
+uc_on_headers_complete(http_parser *p)
+{
+	struct px_uconn *uc = p->data;
+
+	uc->head_ready = true;
+	http_parser_pause(p, 1);
+	return uc->req && uc->req->is_head ? 1 : 0;
+}
+
+static void fwd_body(struct px_req *pr, const char *data, size_t len);
+
+static int
+uc_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct px_uconn *uc = p->data;
+
+	if (uc->req && uc->req->dechunk)
+		fwd_body(uc->req, at, len);
+	return 0;
+}
+
+static int
+uc_on_message_complete(http_parser *p)
+{
+	struct px_uconn *uc = p->data;
+
+	uc->msg_done = true;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings uc_settings = {
+	.on_status = uc_on_status,
+	.on_header_field = uc_on_field,
+	.on_header_value = uc_on_value,
+	.on_headers_complete = uc_on_headers_complete,
+	.on_body = uc_on_body,
+	.on_message_complete = uc_on_message_complete,
+};
+
+static bool
+span_is(const struct px_uconn *uc, const struct uspan *s, const char *name)
+{
+	size_t n = strlen(name);
+
+	return s->name_len == n && strncasecmp(uc->rbuf + s->name, name, n) == 0;
+}
+
+static bool
+resp_hop_header(const struct px_uconn *uc, const struct uspan *s, bool upgrade)
+{
+	static const char *const tab[] = { "connection", "keep-alive", "proxy-connection",
+	    "transfer-encoding", "te", "trailer" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tab); i++)
+		if (span_is(uc, s, tab[i]))
+			return true;
+	return !upgrade && span_is(uc, s, "upgrade");
+}
+
+static void
+put_status_line(struct buf *b, const struct px_uconn *uc, int status)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", status);
+	buf_puts(b, "HTTP/1.1 ");
+	buf_puts(b, num);
+	buf_putc(b, ' ');
+	if (uc->reason_len)
+		buf_append(b, uc->rbuf + uc->reason, uc->reason_len);
+	else
+		buf_puts(b, "Unknown");
+	buf_puts(b, "\r\n");
+}
+
+/* The response head for the client, from the upstream's: hop-by-hop
+ * headers out, our own framing and connection headers in. */
+static void
+build_response_head(struct px_req *pr, struct px_uconn *uc)
+{
+	const http_parser *p = &uc->parser;
+	struct buf *b = &pr->rhead;
+	int status = p->status_code;
+	bool chunked = (p->flags & F_CHUNKED) != 0, upgrade = status == 101 && p->upgrade;
+	bool no_body = pr->is_head || status / 100 == 1 || status == 204 || status == 304;
+	bool eof_body = !no_body && !chunked && p->content_length == UINT64_MAX;
+	size_t i;
+
+	pr->status = status;
+	pr->dechunk = chunked && pr->dreq->http10 && !pr->is_head;
+	pr->ds_keep_alive = pr->dreq->keep_alive && !eof_body && !pr->dechunk && !upgrade &&
+	    (!pr->has_body || pr->body_done);	/* an early answer ends the connection */
+	buf_reset(b);
+	put_status_line(b, uc, status);
+	for (i = 0; i < uc->nspans; i++) {
+		const struct uspan *s = &uc->spans[i];
+		if (resp_hop_header(uc, s, upgrade))
+			continue;
+		buf_append(b, uc->rbuf + s->name, s->name_len);
+		buf_puts(b, ": ");
+		buf_append(b, uc->rbuf + s->value, s->value_len);
+		buf_puts(b, "\r\n");
+	}
+	if (chunked && !pr->dechunk)
+		buf_puts(b, "Transfer-Encoding: chunked\r\n");
+	if (pr->route->sticky && pr->ep && pr->sticky != pr->ep) {
+		buf_printf(b, "Set-Cookie: %s=%08x; Path=/; HttpOnly", pr->route->sticky,
+		    pr->ep->sticky);
+		if (pr->route->sticky_ttl_s)
+			buf_printf(b, "; Max-Age=%llu", (unsigned long long)pr->route->sticky_ttl_s);
+		buf_puts(b, "\r\n");
+	}
+	if (upgrade)
+		buf_puts(b, "Connection: upgrade\r\n");
+	else if (!pr->ds_keep_alive)
+		buf_puts(b, "Connection: close\r\n");
+	else if (pr->dreq->http10)
+		buf_puts(b, "Connection: keep-alive\r\n");
+	buf_puts(b, "\r\n");
+}
+
+static void
+resp_backpressure(struct px_req *pr)
+{
+	struct px_uconn *uc = pr->uc;
+
+	if (uc && http_stream_pending(pr->dreq) > PX_WQ_HIGH) {
+		uc->bp_stopped = true;
+		uc_sync_reading(uc);
+	}
+}
+
+/* Sends body bytes to the client, after the response head when it has not
+ * gone yet: one writev. */
+static void
+fwd_body(struct px_req *pr, const char *data, size_t len)
+{
+	uv_buf_t bufs[2];
+	unsigned n = 0;
+
+	if (!pr->resp_started) {
+		bufs[n++] = uv_buf_init(pr->rhead.data, (unsigned)pr->rhead.len);
+		pr->resp_started = true;
+	}
+	if (len)
+		bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
+	if (n == 0)
+		return;
+	if (pr->stat)
+		pr->stat->bytes_out += len;
+	http_raw_write(pr->dreq, bufs, n);
+	resp_backpressure(pr);
+}
+
+/* 101 Switching Protocols: both sockets leave HTTP for the splice. */
+static void
+resp_upgrade(struct px_req *pr, struct px_uconn *uc)
+{
+	uv_os_fd_t ufd;
+	uv_os_sock_t dfd, ufd2;
+	uv_buf_t to_client[2];
+	char *rest = NULL;
+	size_t nrest = 0;
+	int r;
+
+	if (uv_fileno((uv_handle_t *)&uc->tcp, &ufd) < 0 ||
+	    (ufd2 = fcntl(ufd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		uc_error(uc, PX_E_RESET, false, false);
+		return;
+	}
+	if ((r = http_req_detach(pr->dreq, &dfd, &rest, &nrest)) < 0) {
+		close(ufd2);
+		uc_error(uc, PX_E_RESET, false, false);
+		return;
+	}
+	to_client[0] = uv_buf_init(pr->rhead.data, (unsigned)pr->rhead.len);
+	to_client[1] = uv_buf_init(uc->rbuf + uc->parsed, (unsigned)(uc->rlen - uc->parsed));
+	px_outlier_report(pr->cluster, pr->ep, false, uv_now(pr->e->loop));
+	px_splice_fds(pr->e, pr->l, pr->stat, dfd, ufd2, to_client, 2, rest, nrest);
+	free(rest);
+	if (pr->stat)
+		px_stat_request(pr->stat, 101, uv_hrtime() - pr->t0);
+	pr->dreq = NULL;	/* detached: finished by http.c */
+	pr->resp_started = true;
+	req_finish(pr, 0, NULL, false);
+}
+
+/* The whole response went to the client: pool the connection if it can
+ * carry another request, then finish. */
+static void
+resp_done(struct px_req *pr, struct px_uconn *uc)
+{
+	bool reuse = http_should_keep_alive(&uc->parser) && uc->parsed == uc->rlen &&
+	    (!pr->has_body || pr->body_done) && uc->writes == 0 && !uc->ep->removed &&
+	    uc->ep->nidle < PX_POOL_MAX;
+
+	if (!pr->resp_started)
+		fwd_body(pr, NULL, 0);
+	px_outlier_report(pr->cluster, pr->ep, pr->status >= 500, uv_now(pr->e->loop));
+	uc->req = NULL;
+	pr->uc = NULL;
+	if (reuse)
+		pool_put(uc);
+	else
+		uc_close(uc);
+	req_finish(pr, 0, NULL, pr->ds_keep_alive);
+}
+
+/* A response head is complete: skip interim ones, switch protocols on 101,
+ * else prepare the client's head. Returns false when pr is over. */
+static bool
+resp_head(struct px_req *pr, struct px_uconn *uc)
+{
+	int status = uc->parser.status_code;
+
+	uc->head_end = uc->parsed + 1;	/* the parser stopped at the last LF */
+	if (status == 101 && uc->parser.upgrade && pr->upgrade) {
+		uc->parsed = uc->head_end;
+		build_response_head(pr, uc);
+		resp_upgrade(pr, uc);
+		return false;
+	}
+	if (status / 100 == 1) {
+		uc->head_ready = false;	/* interim (100, 103): not for the client */
+		return true;
+	}
+	build_response_head(pr, uc);
+	uc->head_done = true;
+	return true;
+}
+
+/* Drops what an interim response left in the buffer. */
+static void
+uc_skip_interim(struct px_uconn *uc)
+{
+	memmove(uc->rbuf, uc->rbuf + uc->parsed, uc->rlen - uc->parsed);
+	uc->rlen -= uc->parsed;
+	uc->parsed = 0;
+	uc->nspans = 0;
+	uc->value_last = uc->msg_done = false;
+	uc->reason = uc->reason_len = 0;
+}
+
+static void
+uc_parse(struct px_uconn *uc)
+{
+	struct px_req *pr = uc->req;
+	enum http_errno err;
+	size_t before, n, from;
+
+	while (uc->state == UC_BUSY && uc->parsed < uc->rlen) {
+		before = uc->parsed;
+		n = http_parser_execute(&uc->parser, &uc_settings, uc->rbuf + uc->parsed,
+		    uc->rlen - uc->parsed);
+		uc->parsed += n;
+		err = HTTP_PARSER_ERRNO(&uc->parser);
+		if (uc->head_done && !pr->dechunk) {
+			from = before > uc->head_end ? before : uc->head_end;
+			if (uc->parsed > from)
+				fwd_body(pr, uc->rbuf + from, uc->parsed - from);
+		}
+		if (uc->state != UC_BUSY)
+			return;
+		if (err == HPE_PAUSED) {
+			http_parser_pause(&uc->parser, 0);
+			if (uc->msg_done && uc->head_done) {
+				resp_done(pr, uc);
+				return;
+			}
+			if (uc->msg_done) {
+				uc_skip_interim(uc);
+				continue;
+			}
+			if (uc->head_ready && !uc->head_done && !resp_head(pr, uc))
+				return;
+		} else if (err != HPE_OK) {
+			uc_error(uc, PX_E_RESET, false, false);
+			return;
+		}
+	}
+	if (uc->state != UC_BUSY)
+		return;
+	if (uc->head_done) {
+		if (!pr->resp_started)
+			fwd_body(pr, NULL, 0);
+		uc->rlen = uc->parsed = uc->head_end = 0;	/* all passed on */
+	} else if (uc->rlen == uc->rcap)
+		uc_error(uc, PX_E_RESET, false, false);	/* head too large */
+}
+
+/* ---- entry points ------------------------------------------------------- */
+
+void
+px_answer_local(struct proxy_engine *e, struct px_stat *st, struct http_req *req,
+    int status, const char *msg)
+{
+	(void)e;
+	if (st)
+		px_stat_request(st, status, 0);
+	http_respond(req, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+void
+px_forward(struct proxy_engine *e, struct px_listener *l, struct px_table *t,
+    struct px_route *route, struct http_req *req)
+{
+	struct px_req *pr = req_alloc(e);
+
+	pr->e = e;
+	pr->l = l;
+	pr->t = t;
+	t->refs++;
+	l->inflight++;
+	e->ninflight++;
+	pr->route = route;
+	pr->dreq = req;
+	pr->t0 = uv_hrtime();
+	if (route->timeout_ms)
+		pr->deadline = uv_now(e->loop) + route->timeout_ms;
+	pr->idempotent = method_idempotent(req->method);
+	pr->is_head = strcmp(req->method, "HEAD") == 0;
+	pr->has_body = req->body_follows;
+	pr->upgrade = req->upgrade && strcmp(req->method, "CONNECT") != 0;
+	http_req_on_abort(req, on_dabort, pr);
+	http_req_on_drain(req, on_ddrain, pr);
+	if (pr->has_body) {
+		http_req_body(req, on_dbody, pr);
+		http_req_body_pause(req, true);	/* until the head went upstream */
+	}
+	pr->cluster = px_route_backend(route, req, &pr->sticky);
+	if (pr->cluster == NULL) {
+		req_finish(pr, 503, "no backend\n", true);
+		return;
+	}
+	req_attempt(pr);
+}
