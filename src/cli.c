@@ -4,6 +4,7 @@
  * API server (cli_client.c). Called by main(). */
 #include "cli.h"
 #include "node_runtime.h"
+#include "proxy.h"
 #include "server.h"
 #include "testapp.h"
 
@@ -239,6 +240,15 @@ static const struct cli_verb verbs[] = {
 	  "container; it is not meant to be run by hand.",
 	  "",
 	  "  v6 shim /var/lib/v6/node/containers/POD_UID/web-0\n", shim_main },
+	{ "proxy", NULL, "v6 proxy --state-dir DIR [--admin ADDR:PORT]",
+	  "The data plane: serve Services and Gateways (internal: started by the server)",
+	  "Run V6's data plane: the HTTP/1.1 and TCP proxy that serves Service\n"
+	  "addresses, NodePorts and Gateway listeners from the routing snapshots the\n"
+	  "server sends over DIR/control.sock. 'v6 server' starts one and keeps it\n"
+	  "running; it goes on serving its last snapshot while the server is down.\n"
+	  "Its flags are described by 'v6 proxy --help'.",
+	  "",
+	  "  v6 proxy --state-dir /var/lib/v6/proxy --admin 127.0.0.1:9901\n", proxy_main },
 	{ "testapp", NULL, "v6 testapp [flags]",
 	  "The test workload: an HTTP server with configurable faults",
 	  "The test workload shipped with V6 (like Kubernetes' agnhost): an HTTP\n"

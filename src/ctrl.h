@@ -144,4 +144,40 @@ void ctrl_endpoints_stop(struct ctrl_endpoints *c);
 /* Endpoints objects written since start (an idle system writes none). */
 size_t ctrl_endpoints_writes(const struct ctrl_endpoints *c);
 
+/* ---- routing snapshots for the proxy (ctrl_routes.c) ------------------- */
+
+/* The routing snapshot (format in proxy.h) of the given objects, each a
+ * JSON array of objects or an object whose values are objects: services,
+ * endpoints, pods (only their pod-template-hash / controller-revision-hash
+ * labels are read, for endpoint revisions), httproutes and gateways (may
+ * be NULL). Per Service port (TCP only): a cluster "NS/NAME:PORT" (PORT =
+ * port name, else number) with the Endpoints' ready addresses; a listener
+ * "svc/NS/NAME/PORT" on clusterIP:port unless headless, and
+ * ".../nodeport" on 0.0.0.0:nodePort for NodePort / LoadBalancer; HTTP or
+ * TCP by appProtocol, port name, then well-known port (see port_is_http).
+ * HTTPRoutes attach to Gateway HTTP listeners ("gw/NS/GW/LISTENER") or,
+ * GAMMA style, to a Service's listeners ahead of its default route; routes
+ * are ordered by Gateway API precedence. Output is sorted and
+ * deterministic. Returns a new reference. */
+json_t *routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
+    const json_t *httproutes, const json_t *gateways, int64_t version);
+
+struct ctrl_routes;
+struct proxy_feed;
+/* Watches the objects above and rebuilds the snapshot after any change (at
+ * most once per loop iteration), version = the store's resourceVersion,
+ * and sends it to feed (may be NULL: build only). A write to any of those
+ * kinds (a Pod's status too) advances the version even when the table does
+ * not change, so proxy_feed_wait_version(rv of that write) resolves. */
+int ctrl_routes_start(struct api *api, struct proxy_feed *feed, struct ctrl_routes **out);
+void ctrl_routes_stop(struct ctrl_routes *c);
+/* The last snapshot built (borrowed), and how many were built. */
+const json_t *ctrl_routes_current(const struct ctrl_routes *c);
+uint64_t ctrl_routes_builds(const struct ctrl_routes *c);
+/* Calls done once no built snapshot sends new requests to ip any more and
+ * the proxy has applied it (drained = true), or after timeout_ms (false).
+ * The node agent waits for it before a pod gets SIGTERM. */
+void ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
+    void (*done)(void *arg, bool drained), void *arg);
+
 #endif

@@ -1,0 +1,984 @@
+/* ctrl_routes.c — the routing snapshot (proxy.h) from Services, Endpoints,
+ * Pods (revision labels), Gateways and HTTPRoutes: routes_build() is the
+ * pure mapping; the watcher keeps those objects from a store watch and
+ * rebuilds at most once per loop iteration after a change, sending the
+ * result to the proxy feed with the store's resourceVersion. Started by
+ * server.c. Kinds missing from the kind table are skipped. */
+#include "ctrl.h"
+#include "log.h"
+#include "proxy.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define GW_GROUP	"gateway.networking.k8s.io"
+#define LB_ANNOTATION	"v6.dev/load-balancing"
+
+static const char *
+str_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static const char *
+path_str(const json_t *o, const char *path)
+{
+	const char *s = json_string_value(obj_get_path(o, path));
+	return s ? s : "";
+}
+
+/* ---- collections -------------------------------------------------------- */
+
+static int
+cmp_obj(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(obj_namespace(x), obj_namespace(y));
+	return c ? c : strcmp(obj_name(x), obj_name(y));
+}
+
+/* Routes: oldest first, then by namespace/name (Gateway API's tie-break). */
+static int
+cmp_route_obj(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(path_str(x, "metadata.creationTimestamp"),
+	    path_str(y, "metadata.creationTimestamp"));
+	return c ? c : cmp_obj(a, b);
+}
+
+/* The objects of coll (an array, or an object whose values are objects),
+ * sorted; borrowed pointers in a malloc'ed array. */
+static const json_t **
+sorted(const json_t *coll, size_t *n, int (*cmp)(const void *, const void *))
+{
+	size_t cap = json_is_array(coll) ? json_array_size(coll) : json_object_size(coll);
+	const json_t **v = xcalloc(cap + 1, sizeof *v);
+	const char *key;
+	json_t *o;
+	size_t i;
+	*n = 0;
+	if (json_is_array(coll))
+		json_array_foreach(coll, i, o)
+			v[(*n)++] = o;
+	else
+		json_object_foreach((json_t *)coll, key, o)
+			v[(*n)++] = o;
+	qsort(v, *n, sizeof *v, cmp);
+	return v;
+}
+
+/* "ns/name" -> object (borrowed) for coll. */
+static json_t *
+index_by_name(const json_t *coll)
+{
+	size_t n;
+	const json_t **v = sorted(coll, &n, cmp_obj);
+	json_t *idx = json_object();
+	for (size_t i = 0; i < n; i++) {
+		char *k = xasprintf("%s/%s", obj_namespace(v[i]), obj_name(v[i]));
+		json_object_set(idx, k, (json_t *)v[i]);
+		free(k);
+	}
+	free(v);
+	return idx;
+}
+
+static const json_t *
+lookup(const json_t *idx, const char *ns, const char *name)
+{
+	char *k = xasprintf("%s/%s", ns, name);
+	const json_t *o = json_object_get(idx, k);
+	free(k);
+	return o;
+}
+
+/* ---- Service ports ------------------------------------------------------- */
+
+/* "http" or "80": a port's name, else its number. out >= 64 bytes. */
+static const char *
+port_key(const json_t *port, char *out)
+{
+	const char *name = str_of(port, "name");
+	if (*name)
+		snprintf(out, 64, "%s", name);
+	else
+		snprintf(out, 64, "%lld", (long long)json_integer_value(json_object_get(port, "port")));
+	return out;
+}
+
+/* The first word of a port name ("http" of "http-metrics"). */
+static bool
+word_is(const char *name, const char *const *words)
+{
+	size_t len = strcspn(name, "-");
+	for (; *words; words++)
+		if (strlen(*words) == len && strncasecmp(name, *words, len) == 0)
+			return true;
+	return false;
+}
+
+/* HTTP or TCP, in this order: appProtocol ("http", "kubernetes.io/ws" ->
+ * HTTP; anything else -> TCP); the port name's first word (Istio's
+ * convention: http, web, ws -> HTTP; tcp, tls, https, grpc, h2c, database
+ * and broker names -> TCP); the port numbers of well-known non-HTTP
+ * services -> TCP; otherwise HTTP. */
+static bool
+port_is_http(const json_t *port)
+{
+	static const char *const http_words[] = { "http", "web", "ws", "websocket", NULL };
+	static const char *const tcp_words[] = { "tcp", "tls", "https", "grpc", "grpcs",
+		"h2", "h2c", "http2", "mysql", "postgres", "postgresql", "pg", "redis", "mongo",
+		"mongodb", "amqp", "kafka", "zookeeper", "nats", "mqtt", "memcached", "ssh",
+		"smtp", "dns", "ldap", NULL };
+	static const int tcp_ports[] = { 22, 25, 53, 389, 443, 1433, 1521, 2181, 3306, 4222,
+		5432, 5672, 6379, 9042, 9092, 11211, 27017 };
+	const char *ap = str_of(port, "appProtocol"), *name = str_of(port, "name");
+	if (*ap)
+		return strcasecmp(ap, "http") == 0 || strcasecmp(ap, "kubernetes.io/ws") == 0;
+	if (*name && word_is(name, http_words))
+		return true;
+	if (*name && word_is(name, tcp_words))
+		return false;
+	json_int_t num = json_integer_value(json_object_get(port, "port"));
+	for (size_t i = 0; i < ARRAY_SIZE(tcp_ports); i++)
+		if (num == tcp_ports[i])
+			return false;
+	return true;
+}
+
+static bool
+port_is_tcp_protocol(const json_t *port)
+{
+	const char *p = str_of(port, "protocol");
+	return !*p || strcmp(p, "TCP") == 0;
+}
+
+/* ---- the build ------------------------------------------------------------ */
+
+struct build {
+	json_t *svcs;		/* "ns/name" -> Service */
+	json_t *eps;		/* "ns/name" -> Endpoints */
+	const json_t *pods;	/* "ns/name" -> Pod */
+	json_t *clusters;	/* name -> cluster */
+	json_t *listeners;	/* name -> listener */
+	json_t *by_addr;	/* "addr:port" -> listener name (Gateways share ports) */
+	json_t *extra;		/* listener name -> [route entries] from HTTPRoutes */
+};
+
+static const char *
+pod_revision(const json_t *pod)
+{
+	const json_t *labels = obj_labels(pod);
+	const char *r = json_string_value(json_object_get(labels, "pod-template-hash"));
+	if (r == NULL)
+		r = json_string_value(json_object_get(labels, "controller-revision-hash"));
+	return r;
+}
+
+static int
+cmp_endpoint(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(str_of(x, "address"), str_of(y, "address"));
+	if (c)
+		return c;
+	json_int_t px = json_integer_value(json_object_get(x, "port"));
+	json_int_t py = json_integer_value(json_object_get(y, "port"));
+	return px < py ? -1 : px > py;
+}
+
+/* The ready addresses of the Endpoints of svc for the Service port sp. */
+static json_t *
+cluster_endpoints(struct build *b, const json_t *svc, const json_t *sp)
+{
+	const char *ns = obj_namespace(svc), *want = str_of(sp, "name");
+	const json_t *ep = lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
+	size_t i, j, k, n = 0;
+	json_t *list = json_array();
+	json_array_foreach(json_object_get(ep, "subsets"), i, subset)
+		json_array_foreach(json_object_get(subset, "ports"), j, port) {
+			if (strcmp(str_of(port, "name"), want) != 0 ||
+			    !port_is_tcp_protocol(port))
+				continue;
+			json_array_foreach(json_object_get(subset, "addresses"), k, addr) {
+				const json_t *ref = json_object_get(addr, "targetRef");
+				json_t *e = json_pack("{s:s, s:O}", "address", str_of(addr, "ip"),
+				    "port", json_object_get(port, "port"));
+				if (strcmp(str_of(ref, "kind"), "Pod") == 0) {
+					const char *pns = *str_of(ref, "namespace") ? str_of(ref,
+					    "namespace") : ns;
+					const char *rev = pod_revision(lookup(b->pods, pns,
+					    str_of(ref, "name")));
+					json_object_set_new(e, "pod", json_string(str_of(ref, "name")));
+					if (rev)
+						json_object_set_new(e, "revision", json_string(rev));
+				}
+				json_array_append_new(list, e);
+			}
+		}
+	json_t **v = xcalloc(json_array_size(list) + 1, sizeof *v), *e;
+	json_array_foreach(list, i, e)
+		v[n++] = e;
+	qsort(v, n, sizeof *v, cmp_endpoint);
+	json_t *out = json_array();
+	for (i = 0; i < n; i++)
+		if (i == 0 || cmp_endpoint(&v[i - 1], &v[i]) != 0)
+			json_array_append(out, v[i]);
+	free(v);
+	json_decref(list);
+	return out;
+}
+
+/* The cluster of Service ns/name port sp (NULL: the Service or the port is
+ * unknown, then an empty cluster named after port_num). Returns its name
+ * (caller frees). */
+static char *
+cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
+    json_int_t port_num)
+{
+	char pk[64];
+	char *cname = sp ? xasprintf("%s/%s:%s", ns, name, port_key(sp, pk))
+	    : xasprintf("%s/%s:%lld", ns, name, (long long)port_num);
+	if (json_object_get(b->clusters, cname))
+		return cname;
+	const json_t *svc = lookup(b->svcs, ns, name);
+	const char *lb = json_string_value(json_object_get(obj_get_path(svc,
+	    "metadata.annotations"), LB_ANNOTATION));
+	char *svc_name = xasprintf("%s/%s", ns, name);
+	json_t *c = json_pack("{s:s, s:s, s:i, s:i, s:o}", "service", svc_name,
+	    "lb", lb && strcmp(lb, "least_request") == 0 ? "least_request" : "round_robin",
+	    "connect_timeout_ms", 1000, "idle_timeout_ms", 60000,
+	    "endpoints", sp && svc ? cluster_endpoints(b, svc, sp) : json_array());
+	free(svc_name);
+	json_object_set_new(b->clusters, cname, c);
+	return cname;
+}
+
+/* A listener on addr:port, or the one already there (two Gateway
+ * listeners may share a port, told apart by hostname). Returns it. */
+static json_t *
+listener_add(struct build *b, const char *name, const char *addr, json_int_t port,
+    bool http, const char *cluster)
+{
+	char *key = xasprintf("%s:%lld", addr, (long long)port);
+	const char *have = json_string_value(json_object_get(b->by_addr, key));
+	json_t *l = have ? json_object_get(b->listeners, have) : NULL;
+	if (l == NULL) {
+		l = json_pack("{s:s, s:s, s:I, s:s}", "name", name, "address", addr, "port",
+		    (json_int_t)port, "protocol", http ? "HTTP" : "TCP");
+		if (http)
+			json_object_set_new(l, "routes", json_array());
+		else
+			json_object_set_new(l, "cluster", json_string(cluster));
+		json_object_set_new(b->listeners, name, l);
+		json_object_set_new(b->by_addr, key, json_string(name));
+	}
+	free(key);
+	return l;
+}
+
+static void
+add_service(struct build *b, const json_t *svc)
+{
+	const char *ns = obj_namespace(svc), *name = obj_name(svc);
+	const char *type = path_str(svc, "spec.type"), *cip = path_str(svc, "spec.clusterIP");
+	bool node_port = strcmp(type, "NodePort") == 0 || strcmp(type, "LoadBalancer") == 0;
+	size_t i;
+	json_t *sp;
+	if (strcmp(type, "ExternalName") == 0)
+		return;
+	json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp) {
+		char pk[64];
+		if (!port_is_tcp_protocol(sp))
+			continue;
+		char *cname = cluster_for(b, ns, name, sp, 0);
+		bool http = port_is_http(sp);
+		char *lname = xasprintf("svc/%s/%s/%s", ns, name, port_key(sp, pk));
+		char *route = xasprintf("svc/%s/%s", ns, name);
+		json_t *def = json_pack("{s:s, s:[{s:s, s:i}]}", "name", route, "backends",
+		    "cluster", cname, "weight", 1);
+		json_int_t np = json_integer_value(json_object_get(sp, "nodePort"));
+		json_t *l;
+		if (*cip && strcmp(cip, "None") != 0) {
+			l = listener_add(b, lname, cip, json_integer_value(json_object_get(sp,
+			    "port")), http, cname);
+			if (http)
+				json_array_append(json_object_get(l, "routes"), def);
+		}
+		if (node_port && np > 0) {
+			char *nname = xasprintf("%s/nodeport", lname);
+			l = listener_add(b, nname, "0.0.0.0", np, http, cname);
+			if (http)
+				json_array_append(json_object_get(l, "routes"), def);
+			free(nname);
+		}
+		json_decref(def);
+		free(route);
+		free(lname);
+		free(cname);
+	}
+}
+
+/* ---- HTTPRoutes ------------------------------------------------------------- */
+
+/* pattern matches host: equal, or "*.x" and host ends in ".x". */
+static bool
+host_covers(const char *pattern, const char *host)
+{
+	if (strcasecmp(pattern, host) == 0)
+		return true;
+	if (strncmp(pattern, "*.", 2) != 0)
+		return false;
+	size_t pl = strlen(pattern + 1), hl = strlen(host);
+	return hl > pl && strcasecmp(host + hl - pl, pattern + 1) == 0;
+}
+
+/* The hostnames a route serves on a listener with hostname lh ("" = any):
+ * a new array; NULL when they do not intersect. An empty array: any host. */
+static json_t *
+hosts_on(const json_t *route_hosts, const char *lh)
+{
+	json_t *out = json_array(), *h;
+	size_t i;
+	if (json_array_size(route_hosts) == 0) {
+		if (*lh)
+			json_array_append_new(out, json_string(lh));
+		return out;
+	}
+	json_array_foreach(route_hosts, i, h) {
+		const char *rh = json_string_value(h);
+		if (rh == NULL)
+			continue;
+		if (!*lh || host_covers(lh, rh))
+			json_array_append_new(out, json_string(rh));
+		else if (host_covers(rh, lh))
+			json_array_append_new(out, json_string(lh));
+	}
+	if (json_array_size(out) == 0) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+static json_t *
+route_backends(struct build *b, const char *rns, const json_t *rule)
+{
+	json_t *out = json_array(), *br;
+	size_t i;
+	json_array_foreach(json_object_get(rule, "backendRefs"), i, br) {
+		const char *kind = str_of(br, "kind"), *group = str_of(br, "group");
+		if ((*kind && strcmp(kind, "Service") != 0) || (*group && strcmp(group, "core")))
+			continue;
+		const char *ns = *str_of(br, "namespace") ? str_of(br, "namespace") : rns;
+		json_int_t port = json_integer_value(json_object_get(br, "port"));
+		const json_t *svc = lookup(b->svcs, ns, str_of(br, "name")), *sp, *found = NULL;
+		size_t j;
+		json_array_foreach(obj_get_path(svc, "spec.ports"), j, sp)
+			if (json_integer_value(json_object_get(sp, "port")) == port && !found)
+				found = sp;
+		char *cname = cluster_for(b, ns, str_of(br, "name"), found, port);
+		const json_t *w = json_object_get(br, "weight");
+		json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cname, "weight",
+		    w ? json_integer_value(w) : (json_int_t)1));
+		free(cname);
+	}
+	return out;
+}
+
+static json_t *
+route_filters(const json_t *rule)
+{
+	json_t *f;
+	size_t i;
+	json_array_foreach(json_object_get(rule, "filters"), i, f) {
+		const json_t *m = json_object_get(f, "requestHeaderModifier");
+		if (strcmp(str_of(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
+			continue;
+		json_t *out = json_pack("{s:s}", "type", "RequestHeaderModifier");
+		static const char *const keys[] = { "set", "add", "remove" };
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+			if (json_object_get(m, keys[k]))
+				json_object_set_new(out, keys[k],
+				    json_deep_copy(json_object_get(m, keys[k])));
+		return json_pack("[o]", out);	/* the engine takes one per route */
+	}
+	return NULL;
+}
+
+/* A match as the snapshot has it; NULL for one the proxy cannot serve. */
+static json_t *
+route_match(const json_t *m)
+{
+	const json_t *path = json_object_get(m, "path");
+	const char *type = *str_of(path, "type") ? str_of(path, "type") : "PathPrefix";
+	const char *value = *str_of(path, "value") ? str_of(path, "value") : "/";
+	static const char *const keys[] = { "headers", "queryParams", "method" };
+	if (strcmp(type, "PathPrefix") != 0 && strcmp(type, "Exact") != 0)
+		return NULL;
+	json_t *out = json_pack("{s:{s:s, s:s}}", "path", "type", type, "value", value);
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+		if (json_object_get(m, keys[k]))
+			json_object_set_new(out, keys[k], json_deep_copy(json_object_get(m, keys[k])));
+	return out;
+}
+
+/* Gateway API precedence, as one sortable key: an exact hostname before a
+ * wildcard before none (longer first), Exact path before prefix, longer
+ * path, a method, more headers, more query params; then the order the
+ * routes arrive in (oldest route first, rule, match). */
+static json_t *
+entry_new(json_t *route, const char *host, const json_t *match, size_t seq)
+{
+	const json_t *path = json_object_get(match, "path");
+	int hclass = host == NULL ? 2 : host[0] == '*' ? 1 : 0;
+	json_t *e = json_pack("{s:i, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:o}",
+	    "hclass", hclass, "hlen", (json_int_t)(host ? strlen(host) : 0),
+	    "exact", strcmp(str_of(path, "type"), "Exact") == 0,
+	    "plen", (json_int_t)strlen(str_of(path, "value")),
+	    "method", json_object_get(match, "method") != NULL,
+	    "nh", (json_int_t)json_array_size(json_object_get(match, "headers")),
+	    "nq", (json_int_t)json_array_size(json_object_get(match, "queryParams")),
+	    "seq", (json_int_t)seq, "route", route);
+	return e;
+}
+
+static json_int_t
+ival(const json_t *e, const char *k)
+{
+	return json_integer_value(json_object_get(e, k));
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	static const struct { const char *key; int dir; } order[] = {
+		{ "hclass", 1 }, { "hlen", -1 }, { "exact", -1 }, { "plen", -1 },
+		{ "method", -1 }, { "nh", -1 }, { "nq", -1 }, { "seq", 1 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		json_int_t u = ival(x, order[i].key), v = ival(y, order[i].key);
+		if (u != v)
+			return (u < v ? -1 : 1) * order[i].dir;
+	}
+	return 0;
+}
+
+/* Adds the rules of HTTPRoute r to listener lname, for hostnames hosts. */
+static void
+attach_rules(struct build *b, const json_t *r, const char *lname, const json_t *hosts,
+    size_t *seq)
+{
+	const char *ns = obj_namespace(r);
+	json_t *entries = json_object_get(b->extra, lname), *rule;
+	size_t i, j, h;
+	if (entries == NULL) {
+		entries = json_array();
+		json_object_set_new(b->extra, lname, entries);
+	}
+	json_array_foreach(obj_get_path(r, "spec.rules"), i, rule) {
+		json_t *ms = json_object_get(rule, "matches"), *m;
+		json_t *all = json_array_size(ms) ? json_incref(ms) : json_pack("[{}]");
+		json_t *filters = route_filters(rule), *backends = route_backends(b, ns, rule);
+		char *name = xasprintf("httproute/%s/%s/%zu", ns, obj_name(r), i);
+		json_array_foreach(all, j, m) {
+			json_t *match = route_match(m);
+			if (match == NULL)
+				continue;
+			for (h = 0; h < json_array_size(hosts) || (h == 0 && !json_array_size(hosts));
+			    h++) {
+				const char *host = json_string_value(json_array_get(hosts, h));
+				json_t *route = json_pack("{s:s, s:[], s:[O], s:O}", "name", name,
+				    "hostnames", "matches", match, "backends", backends);
+				if (host)
+					json_array_append_new(json_object_get(route, "hostnames"),
+					    json_string(host));
+				if (filters)
+					json_object_set(route, "filters", filters);
+				if (json_object_get(rule, "timeouts"))
+					json_object_set_new(route, "timeouts",
+					    json_deep_copy(json_object_get(rule, "timeouts")));
+				json_array_append_new(entries, entry_new(route, host, match, (*seq)++));
+			}
+			json_decref(match);
+		}
+		free(name);
+		json_decref(all);
+		json_decref(filters);
+		json_decref(backends);
+	}
+}
+
+static bool
+allowed_from(const json_t *gw, const json_t *gl, const json_t *route)
+{
+	const char *from = path_str(gl, "allowedRoutes.namespaces.from");
+	if (strcmp(from, "All") == 0)
+		return true;
+	if (*from && strcmp(from, "Same") != 0)
+		return false;	/* Selector: not supported yet */
+	return strcmp(obj_namespace(gw), obj_namespace(route)) == 0;
+}
+
+static void
+attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const json_t *gws,
+    size_t *seq)
+{
+	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
+	const json_t *gw = lookup(gws, ns, str_of(ref, "name")), *gl;
+	const char *section = str_of(ref, "sectionName");
+	json_int_t port = json_integer_value(json_object_get(ref, "port"));
+	size_t i;
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
+		if ((*section && strcmp(section, str_of(gl, "name")) != 0) ||
+		    (port && port != json_integer_value(json_object_get(gl, "port"))) ||
+		    strcmp(str_of(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, r))
+			continue;
+		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), str_of(gl, "hostname"));
+		json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
+		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		char *key = xasprintf("%s:%lld", addr, (long long)json_integer_value(
+		    json_object_get(gl, "port")));
+		const char *owner = json_string_value(json_object_get(b->by_addr, key));
+		if (hosts && owner)
+			attach_rules(b, r, owner, hosts, seq);
+		free(key);
+		json_decref(hosts);
+	}
+}
+
+/* GAMMA: a route whose parent is a Service adds its rules before the
+ * Service's own default route on the Service's listeners. */
+static void
+attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *seq)
+{
+	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
+	const json_t *svc = lookup(b->svcs, ns, str_of(ref, "name")), *sp;
+	json_int_t port = json_integer_value(json_object_get(ref, "port"));
+	const json_t *hosts = obj_get_path(r, "spec.hostnames");
+	size_t i;
+	json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp) {
+		char pk[64];
+		if (port && port != json_integer_value(json_object_get(sp, "port")))
+			continue;
+		char *lname = xasprintf("svc/%s/%s/%s", ns, obj_name(svc), port_key(sp, pk));
+		char *nname = xasprintf("%s/nodeport", lname);
+		const char *names[] = { lname, nname };
+		for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+			json_t *l = json_object_get(b->listeners, names[k]);
+			if (l && strcmp(str_of(l, "protocol"), "HTTP") == 0)
+				attach_rules(b, r, names[k], hosts, seq);
+		}
+		free(nname);
+		free(lname);
+	}
+}
+
+static void
+add_routes(struct build *b, const json_t *httproutes, const json_t *gateways)
+{
+	json_t *gws = index_by_name(gateways);
+	size_t n, i, seq = 0;
+	const json_t **v = sorted(httproutes, &n, cmp_route_obj), *ref;
+	for (size_t k = 0; k < n; k++)
+		json_array_foreach(obj_get_path(v[k], "spec.parentRefs"), i, ref) {
+			const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
+			if (strcmp(kind, "Gateway") == 0)
+				attach_to_gateway(b, v[k], ref, gws, &seq);
+			else if (strcmp(kind, "Service") == 0)
+				attach_to_service(b, v[k], ref, &seq);
+		}
+	free(v);
+	json_decref(gws);
+}
+
+static void
+add_gateways(struct build *b, const json_t *gateways)
+{
+	size_t n, i;
+	const json_t **v = sorted(gateways, &n, cmp_obj), *gl;
+	for (size_t k = 0; k < n; k++) {
+		json_t *al = json_array_get(obj_get_path(v[k], "spec.addresses"), 0);
+		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		json_array_foreach(obj_get_path(v[k], "spec.listeners"), i, gl) {
+			if (strcmp(str_of(gl, "protocol"), "HTTP") != 0)
+				continue;	/* no TLS, and no TCPRoute, yet */
+			char *name = xasprintf("gw/%s/%s/%s", obj_namespace(v[k]), obj_name(v[k]),
+			    str_of(gl, "name"));
+			listener_add(b, name, addr, json_integer_value(json_object_get(gl, "port")),
+			    true, NULL);
+			free(name);
+		}
+	}
+	free(v);
+}
+
+/* Puts the sorted HTTPRoute entries before each listener's own routes. */
+static void
+merge_routes(struct build *b)
+{
+	const char *lname;
+	json_t *entries;
+	json_object_foreach(b->extra, lname, entries) {
+		json_t *l = json_object_get(b->listeners, lname);
+		json_t *own = json_object_get(l, "routes"), *routes = json_array();
+		size_t n = json_array_size(entries), i;
+		json_t **v = xcalloc(n + 1, sizeof *v);
+		for (i = 0; i < n; i++)
+			v[i] = json_array_get(entries, i);
+		qsort(v, n, sizeof *v, cmp_entry);
+		for (i = 0; i < n; i++)
+			json_array_append(routes, json_object_get(v[i], "route"));
+		json_array_extend(routes, own);
+		json_object_set_new(l, "routes", routes);
+		free(v);
+	}
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* obj's members as a new object with sorted keys (insertion order is what
+ * jansson dumps). As an array of values instead when as_array. */
+static json_t *
+sorted_members(const json_t *obj, bool as_array)
+{
+	size_t n = 0;
+	const char **keys = xcalloc(json_object_size(obj) + 1, sizeof *keys), *k;
+	json_t *v, *out = as_array ? json_array() : json_object();
+	json_object_foreach((json_t *)obj, k, v)
+		keys[n++] = k;
+	qsort(keys, n, sizeof *keys, cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (as_array)
+			json_array_append(out, json_object_get(obj, keys[i]));
+		else
+			json_object_set(out, keys[i], json_object_get(obj, keys[i]));
+	}
+	free(keys);
+	return out;
+}
+
+json_t *
+routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
+    const json_t *httproutes, const json_t *gateways, int64_t version)
+{
+	struct build b = { .svcs = index_by_name(services), .eps = index_by_name(endpoints),
+		.clusters = json_object(), .listeners = json_object(), .by_addr = json_object(),
+		.extra = json_object() };
+	json_t *pod_idx = json_is_array(pods) ? index_by_name(pods) : NULL;
+	b.pods = pod_idx ? pod_idx : pods;
+	size_t n;
+	const json_t **v = sorted(services, &n, cmp_obj);
+	for (size_t i = 0; i < n; i++)
+		add_service(&b, v[i]);
+	free(v);
+	add_gateways(&b, gateways);
+	add_routes(&b, httproutes, gateways);
+	merge_routes(&b);
+	json_t *snap = json_pack("{s:I, s:o, s:o}", "version", (json_int_t)version,
+	    "listeners", sorted_members(b.listeners, true),
+	    "clusters", sorted_members(b.clusters, false));
+	json_decref(b.svcs);
+	json_decref(b.eps);
+	json_decref(pod_idx);
+	json_decref(b.clusters);
+	json_decref(b.listeners);
+	json_decref(b.by_addr);
+	json_decref(b.extra);
+	return snap;
+}
+
+/* ---- the watcher -------------------------------------------------------------- */
+
+enum { RK_SERVICE, RK_ENDPOINTS, RK_POD, RK_GATEWAY, RK_HTTPROUTE, RK_COUNT };
+
+static const struct {
+	const char *api_version, *kind;
+} watched[RK_COUNT] = {
+	[RK_SERVICE] = { "v1", "Service" },
+	[RK_ENDPOINTS] = { "v1", "Endpoints" },
+	[RK_POD] = { "v1", "Pod" },
+	[RK_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
+	[RK_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
+};
+
+struct ctrl_routes {
+	struct api *api;
+	struct proxy_feed *feed;
+	struct store_watch *sw;
+	char res[RK_COUNT][128];	/* store keys; "" when the kind is not registered */
+	json_t *objs[RK_COUNT];		/* "ns/name" -> object (pods: labels only) */
+	json_t *current;
+	int64_t rv;
+	bool dirty;			/* rebuild at the next idle turn */
+	uint64_t builds;
+	uv_idle_t idle;
+};
+
+/* What the build needs of a pod: its revision labels. */
+static json_t *
+pod_trim(const json_t *pod)
+{
+	json_t *labels = json_object(), *l = obj_labels(pod);
+	static const char *const keep[] = { "pod-template-hash", "controller-revision-hash" };
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		if (json_object_get(l, keep[i]))
+			json_object_set(labels, keep[i], json_object_get(l, keep[i]));
+	return json_pack("{s:{s:s, s:s, s:o}}", "metadata", "namespace", obj_namespace(pod),
+	    "name", obj_name(pod), "labels", labels);
+}
+
+static int64_t
+iget_version(const json_t *snap)
+{
+	return json_integer_value(json_object_get(snap, "version"));
+}
+
+static void
+routes_rebuild(struct ctrl_routes *c)
+{
+	int64_t t0 = time_mono_ms();
+	json_t *snap = routes_build(c->objs[RK_SERVICE], c->objs[RK_ENDPOINTS], c->objs[RK_POD],
+	    c->objs[RK_HTTPROUTE], c->objs[RK_GATEWAY], c->rv);
+	json_decref(c->current);
+	c->current = snap;
+	c->builds++;
+	if (c->feed)
+		proxy_feed_send(c->feed, snap);
+	log_debug("routes", "routing snapshot version %lld: %zu listeners, %zu clusters, "
+	    "built in %lld ms", (long long)c->rv,
+	    json_array_size(json_object_get(snap, "listeners")),
+	    json_object_size(json_object_get(snap, "clusters")), (long long)(time_mono_ms() - t0));
+}
+
+/* Nothing in the table changed, but the store moved on: the same
+ * snapshot at the newer version, so that waiters for that version (a pod
+ * about to be stopped that no Service selects) resolve at once. The feed
+ * sees the same content and sends nothing to the proxy. */
+static void
+routes_bump(struct ctrl_routes *c)
+{
+	if (c->current == NULL || iget_version(c->current) >= c->rv)
+		return;
+	json_object_set_new(c->current, "version", json_integer(c->rv));
+	if (c->feed)
+		proxy_feed_send(c->feed, c->current);
+}
+
+static void
+on_idle(uv_idle_t *h)
+{
+	struct ctrl_routes *c = h->data;
+	uv_idle_stop(h);
+	if (c->dirty)
+		routes_rebuild(c);
+	else
+		routes_bump(c);
+	c->dirty = false;
+}
+
+/* Records obj; returns true when the snapshot may change. */
+static bool
+routes_track(struct ctrl_routes *c, int rk, enum store_event ev, const json_t *obj)
+{
+	char *key = xasprintf("%s/%s", obj_namespace(obj), obj_name(obj));
+	bool changed = true;
+	if (ev == STORE_DELETED) {
+		json_object_del(c->objs[rk], key);
+		changed = rk != RK_POD;	/* its Endpoints change too */
+	} else if (rk == RK_POD) {
+		/* A pod reaches the table through its Endpoints, written after it
+		 * exists; only a relabelled pod changes the table by itself. */
+		json_t *t = pod_trim(obj), *old = json_object_get(c->objs[rk], key);
+		changed = old && !json_equal(t, old);
+		json_object_set_new(c->objs[rk], key, t);
+	} else {
+		json_object_set_new(c->objs[rk], key, json_deep_copy(obj));
+	}
+	free(key);
+	return changed;
+}
+
+static void
+on_event(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	struct ctrl_routes *c = arg;
+	for (int rk = 0; rk < RK_COUNT; rk++) {
+		if (!c->res[rk][0] || strcmp(res, c->res[rk]) != 0)
+			continue;
+		if (routes_track(c, rk, ev, obj))
+			c->dirty = true;
+		if (rv > c->rv)
+			c->rv = rv;
+		uv_idle_start(&c->idle, on_idle);
+		return;
+	}
+}
+
+int
+ctrl_routes_start(struct api *api, struct proxy_feed *feed, struct ctrl_routes **out)
+{
+	struct ctrl_routes *c = xcalloc(1, sizeof *c);
+	struct store *st = api_store(api);
+	c->api = api;
+	c->feed = feed;
+	uv_idle_init(api_loop(api), &c->idle);
+	c->idle.data = c;
+	for (int rk = 0; rk < RK_COUNT; rk++) {
+		const struct kind *k = kind_find_gvk(watched[rk].api_version, watched[rk].kind);
+		json_t *items = NULL, *o;
+		size_t i;
+		c->objs[rk] = json_object();
+		if (k == NULL)
+			continue;
+		api_res_key(k, c->res[rk], sizeof c->res[rk]);
+		if (store_list(st, c->res[rk], NULL, &items, NULL) < 0)
+			continue;
+		json_array_foreach(items, i, o)
+			routes_track(c, rk, STORE_ADDED, o);
+		json_decref(items);
+	}
+	c->rv = store_current_rv(st);
+	int rc = store_watch_start(st, NULL, NULL, 0, on_event, c, &c->sw);
+	if (rc < 0) {
+		ctrl_routes_stop(c);
+		return rc;
+	}
+	routes_rebuild(c);
+	log_info("routes", "routing snapshots started: %zu services, %zu gateways, %zu httproutes",
+	    json_object_size(c->objs[RK_SERVICE]), json_object_size(c->objs[RK_GATEWAY]),
+	    json_object_size(c->objs[RK_HTTPROUTE]));
+	*out = c;
+	return 0;
+}
+
+const json_t *
+ctrl_routes_current(const struct ctrl_routes *c)
+{
+	return c->current;
+}
+
+uint64_t
+ctrl_routes_builds(const struct ctrl_routes *c)
+{
+	return c->builds;
+}
+
+static void
+on_routes_closed(uv_handle_t *h)
+{
+	struct ctrl_routes *c = h->data;
+	for (int rk = 0; rk < RK_COUNT; rk++)
+		json_decref(c->objs[rk]);
+	json_decref(c->current);
+	free(c);
+}
+
+void
+ctrl_routes_stop(struct ctrl_routes *c)
+{
+	if (c->sw)
+		store_watch_stop(c->sw);
+	c->sw = NULL;
+	uv_close((uv_handle_t *)&c->idle, on_routes_closed);
+}
+
+/* ---- draining a pod out of the data plane ------------------------------ */
+
+#define DRAIN_POLL_MS 10
+
+struct drain {
+	struct ctrl_routes *c;
+	char ip[64];
+	int64_t deadline_ms;
+	void (*done)(void *, bool);
+	void *arg;
+	uv_timer_t timer;
+};
+
+static const char *
+jstr_or_empty(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return s ? s : "";
+}
+
+static bool
+snapshot_routes_to(const json_t *snap, const char *ip)
+{
+	const char *name;
+	json_t *cl;
+	json_object_foreach(json_object_get(snap, "clusters"), name, cl) {
+		size_t i;
+		json_t *ep;
+		json_array_foreach(json_object_get(cl, "endpoints"), i, ep)
+			if (strcmp(jstr_or_empty(json_object_get(ep, "address")), ip) == 0)
+				return true;
+	}
+	return false;
+}
+
+static void
+drain_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+drain_finish(struct drain *d, bool ok)
+{
+	d->done(d->arg, ok);
+	uv_close((uv_handle_t *)&d->timer, drain_free_cb);
+}
+
+static void
+drain_acked(void *arg, bool applied)
+{
+	drain_finish(arg, applied);
+}
+
+/* Polls until the latest built snapshot no longer sends traffic to the IP,
+ * then waits for the proxy to have applied it. */
+static void
+drain_poll(uv_timer_t *t)
+{
+	struct drain *d = t->data;
+	int64_t now = time_mono_ms();
+	if (d->c->current && !d->c->dirty && !snapshot_routes_to(d->c->current, d->ip)) {
+		int64_t v = json_integer_value(json_object_get(d->c->current, "version"));
+		int64_t left = d->deadline_ms - now;
+		proxy_feed_wait_version(d->c->feed, v, left > 0 ? (unsigned)left : 1, drain_acked, d);
+		return;
+	}
+	if (now >= d->deadline_ms) {
+		drain_finish(d, false);
+		return;
+	}
+	uv_timer_start(&d->timer, drain_poll, DRAIN_POLL_MS, 0);
+}
+
+void
+ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
+    void (*done)(void *arg, bool drained), void *arg)
+{
+	struct drain *d = xcalloc(1, sizeof *d);
+	d->c = c;
+	snprintf(d->ip, sizeof d->ip, "%s", ip);
+	d->deadline_ms = time_mono_ms() + timeout_ms;
+	d->done = done;
+	d->arg = arg;
+	uv_timer_init(api_loop(c->api), &d->timer);
+	d->timer.data = d;
+	uv_timer_start(&d->timer, drain_poll, 0, 0);
+}

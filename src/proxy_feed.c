@@ -1,0 +1,583 @@
+/* proxy_feed.c — the server's side of the data plane (proxy.h): keeps one
+ * `v6 proxy` running (adopting the one a previous server left, else starting
+ * it detached; restarting it with a back-off when it dies, seen through a
+ * pidfd), keeps a connection to its control.sock, and sends it the newest
+ * routing snapshot: on every (re)connect, and on proxy_feed_send, one at a
+ * time (snapshots that arrive before the ack are coalesced into the newest).
+ * Called by server.c; fed by ctrl_routes.c. */
+#include "proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_daemon.h"
+#include "node_runtime.h"
+
+#define RESTART_MIN_MS	100
+#define RESTART_MAX_MS	10000
+#define RESTART_RESET_MS 30000	/* a proxy that ran this long restarts fast again */
+#define CONNECT_MIN_MS	5
+#define CONNECT_MAX_MS	500
+#define ACK_TIMEOUT_MS	10000
+
+struct feed_conn {
+	struct proxy_feed *f;
+	uv_pipe_t pipe;
+	uv_connect_t creq;
+	struct buf in;
+	bool connected;
+	bool synced;			/* something was sent on this connection */
+	int64_t nacked;			/* version the proxy refused on it */
+};
+
+struct feed_watch {
+	struct proxy_feed *f;
+	uv_poll_t poll;
+	int fd;
+	pid_t pid;
+	bool child;			/* ours to reap */
+};
+
+struct feed_waiter {
+	struct proxy_feed *f;
+	int64_t v;
+	uv_timer_t timer;
+	void (*cb)(void *, bool);
+	void *arg;
+	struct feed_waiter *next, **prevp;
+};
+
+struct proxy_feed {
+	uv_loop_t *loop;
+	char *dir, *exe, *sock_path, *pid_path, *log_path, *addr_path;
+	char *admin;			/* "127.0.0.1:PORT" */
+	struct feed_watch *watch;	/* the proxy process, NULL while none */
+	int64_t started_ms;
+	unsigned restart_ms;
+	uv_timer_t restart_timer;
+	uv_timer_t connect_timer;
+	unsigned connect_ms;
+	uv_timer_t ack_timer;
+	struct feed_conn *conn;
+	char *line;			/* the newest snapshot as a control line */
+	char *content;			/* its JSON without "version" */
+	int64_t line_version;		/* version of line */
+	int64_t alias_version;		/* >= line_version: same content, newer rv */
+	int64_t sent_version;		/* awaiting its ack; 0 when none */
+	int64_t acked_version;
+	struct feed_waiter *waiters;
+	bool stopping;
+	int handles;			/* open handles owned by the feed itself */
+};
+
+static void feed_connect(struct proxy_feed *f);
+static void on_connect_timer(uv_timer_t *t);
+static void feed_pump(struct proxy_feed *f);
+static void feed_spawn(struct proxy_feed *f);
+
+/* ---- the applied version and its waiters ---------------------------------- */
+
+/* The proxy serves the newest content once it acked its version; every
+ * later snapshot with the same content counts as applied too. */
+static int64_t
+applied_version(const struct proxy_feed *f)
+{
+	if (f->line && f->acked_version >= f->line_version &&
+	    f->alias_version > f->acked_version)
+		return f->alias_version;
+	return f->acked_version;
+}
+
+static void
+on_waiter_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+waiter_finish(struct feed_waiter *w, bool applied)
+{
+	if (w->next)
+		w->next->prevp = w->prevp;
+	*w->prevp = w->next;
+	uv_timer_stop(&w->timer);
+	uv_close((uv_handle_t *)&w->timer, on_waiter_closed);
+	w->cb(w->arg, applied);
+}
+
+static void
+on_waiter_timer(uv_timer_t *t)
+{
+	struct feed_waiter *w = t->data;
+	waiter_finish(w, applied_version(w->f) >= w->v);
+}
+
+static void
+waiters_check(struct proxy_feed *f)
+{
+	int64_t v = applied_version(f);
+	struct feed_waiter *w = f->waiters, *next;
+	for (; w; w = next) {
+		next = w->next;
+		if (v >= w->v)
+			waiter_finish(w, true);
+	}
+}
+
+void
+proxy_feed_wait_version(struct proxy_feed *f, int64_t v, unsigned timeout_ms,
+    void (*cb)(void *arg, bool applied), void *arg)
+{
+	struct feed_waiter *w = xcalloc(1, sizeof *w);
+	w->f = f;
+	w->v = v;
+	w->cb = cb;
+	w->arg = arg;
+	uv_timer_init(f->loop, &w->timer);
+	w->timer.data = w;
+	w->next = f->waiters;
+	if (w->next)
+		w->next->prevp = &w->next;
+	w->prevp = &f->waiters;
+	f->waiters = w;
+	/* Never call back from inside the call: a zero timer when already done. */
+	uv_timer_start(&w->timer, on_waiter_timer,
+	    applied_version(f) >= v || f->stopping ? 0 : timeout_ms, 0);
+}
+
+/* ---- the connection to control.sock --------------------------------------- */
+
+static void
+on_conn_closed(uv_handle_t *h)
+{
+	struct feed_conn *c = h->data;
+	buf_free(&c->in);
+	free(c);
+}
+
+/* Drops the connection; unless stopping, connects again soon. */
+static void
+conn_drop(struct proxy_feed *f, const char *why)
+{
+	struct feed_conn *c = f->conn;
+	if (c == NULL)
+		return;
+	if (c->connected && why)
+		log_warn("proxy", "lost the proxy's control connection: %s", why);
+	f->conn = NULL;
+	f->sent_version = 0;
+	uv_timer_stop(&f->ack_timer);
+	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+	if (!f->stopping && !uv_is_active((uv_handle_t *)&f->connect_timer))
+		uv_timer_start(&f->connect_timer, on_connect_timer, f->connect_ms, 0);
+}
+
+static void
+on_ack_timeout(uv_timer_t *t)
+{
+	conn_drop(t->data, "no answer to a snapshot");
+}
+
+/* req->data is the connection, alive until its close callback, which
+ * comes after the cancelled writes' callbacks (then the feed may be gone). */
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct feed_conn *c = req->data;
+	free(req);
+	if (status < 0 && status != UV_ECANCELED && c->f->conn == c)
+		conn_drop(c->f, uv_strerror(status));
+}
+
+static void
+handle_reply(struct proxy_feed *f, struct feed_conn *c, const char *line, size_t len)
+{
+	json_t *msg = json_loadb(line, len, 0, NULL);
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	int64_t v = json_integer_value(json_object_get(msg, "version"));
+	const char *warn = json_string_value(json_object_get(msg, "warning"));
+	bool ack = type && strcmp(type, "ack") == 0, nack = type && strcmp(type, "nack") == 0;
+	if (ack && v > f->acked_version)
+		f->acked_version = v;
+	if (ack && warn)
+		log_warn("proxy", "snapshot version %lld applied with errors: %s", (long long)v,
+		    warn);
+	if (nack) {
+		c->nacked = v;
+		log_error("proxy", "the proxy rejected snapshot version %lld: %s", (long long)v,
+		    json_string_value(json_object_get(msg, "error")));
+	}
+	json_decref(msg);
+	if ((ack || nack) && v == f->sent_version) {
+		f->sent_version = 0;
+		uv_timer_stop(&f->ack_timer);
+	}
+	waiters_check(f);
+	feed_pump(f);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	(void)h;
+	b->base = xmalloc(hint);
+	b->len = hint;
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct feed_conn *c = s->data;
+	struct proxy_feed *f = c->f;
+	if (n > 0)
+		buf_append(&c->in, b->base, (size_t)n);
+	free(b->base);
+	if (n < 0) {
+		conn_drop(f, n == UV_EOF ? "closed by the proxy" : uv_strerror((int)n));
+		return;
+	}
+	char *nl;
+	while (f->conn == c && c->in.len && (nl = memchr(c->in.data, '\n', c->in.len))) {
+		size_t len = (size_t)(nl - c->in.data);
+		char *line = xstrndup(c->in.data, len);
+		memmove(c->in.data, nl + 1, c->in.len - len - 1);
+		c->in.len -= len + 1;
+		handle_reply(f, c, line, len);
+		free(line);
+	}
+}
+
+/* Sends the newest snapshot if the connection is idle and it is news to
+ * this connection (or nothing was sent on it yet: resync). */
+static void
+feed_pump(struct proxy_feed *f)
+{
+	struct feed_conn *c = f->conn;
+	if (c == NULL || !c->connected || f->sent_version || f->line == NULL)
+		return;
+	if (c->synced && (f->line_version <= f->acked_version || f->line_version == c->nacked))
+		return;
+	size_t n = strlen(f->line);
+	uv_write_t *req = xmalloc(sizeof *req + n);
+	char *data = (char *)(req + 1);
+	memcpy(data, f->line, n);
+	uv_buf_t b = uv_buf_init(data, (unsigned)n);
+	req->data = c;
+	if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
+		free(req);
+		conn_drop(f, "write failed");
+		return;
+	}
+	c->synced = true;
+	f->sent_version = f->line_version;
+	uv_timer_start(&f->ack_timer, on_ack_timeout, ACK_TIMEOUT_MS, 0);
+}
+
+/* admin.addr may have changed: the proxy takes another port when its own
+ * is taken. */
+static void
+read_admin_addr(struct proxy_feed *f)
+{
+	char *text = NULL;
+	size_t len;
+	if (file_read_all(f->addr_path, &text, &len) < 0)
+		return;
+	text[strcspn(text, "\r\n")] = '\0';
+	if (*text && strcmp(text, f->admin) != 0) {
+		if (*f->admin)
+			log_info("proxy", "the proxy's admin listener moved to %s", text);
+		free(f->admin);
+		f->admin = text;
+	} else {
+		free(text);
+	}
+}
+
+static void
+on_connect(uv_connect_t *req, int status)
+{
+	struct feed_conn *c = req->data;
+	if (status == UV_ECANCELED || c->f->conn != c)
+		return;
+	struct proxy_feed *f = c->f;
+	if (status < 0) {
+		f->connect_ms = f->connect_ms * 2 > CONNECT_MAX_MS ? CONNECT_MAX_MS
+		    : f->connect_ms * 2;
+		conn_drop(f, NULL);
+		return;
+	}
+	c->connected = true;
+	f->connect_ms = CONNECT_MIN_MS;
+	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	read_admin_addr(f);
+	log_info("proxy", "connected to the proxy's control socket, sending version %lld",
+	    (long long)f->line_version);
+	feed_pump(f);
+}
+
+static void
+feed_connect(struct proxy_feed *f)
+{
+	if (f->conn || f->stopping)
+		return;
+	struct feed_conn *c = xcalloc(1, sizeof *c);
+	c->f = f;
+	uv_pipe_init(f->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	c->creq.data = c;
+	f->conn = c;
+	uv_pipe_connect(&c->creq, &c->pipe, f->sock_path, on_connect);
+}
+
+static void
+on_connect_timer(uv_timer_t *t)
+{
+	feed_connect(t->data);
+}
+
+/* ---- the proxy process ------------------------------------------------------ */
+
+static void
+on_watch_closed(uv_handle_t *h)
+{
+	struct feed_watch *w = h->data;
+	close(w->fd);
+	free(w);
+}
+
+static void
+watch_close(struct proxy_feed *f)
+{
+	if (f->watch == NULL)
+		return;
+	uv_close((uv_handle_t *)&f->watch->poll, on_watch_closed);
+	f->watch = NULL;
+}
+
+static void
+on_restart_timer(uv_timer_t *t)
+{
+	feed_spawn(t->data);
+}
+
+static void
+on_proxy_exit(uv_poll_t *h, int status, int events)
+{
+	struct feed_watch *w = h->data;
+	struct proxy_feed *f = w->f;
+	int wstatus = 0;
+	(void)status;
+	(void)events;
+	bool reaped = w->child && waitpid(w->pid, &wstatus, WNOHANG) == w->pid;
+	if (reaped && WIFSIGNALED(wstatus))
+		log_warn("proxy", "proxy (pid %d) killed by signal %d", (int)w->pid,
+		    WTERMSIG(wstatus));
+	else if (reaped)
+		log_warn("proxy", "proxy (pid %d) exited with code %d", (int)w->pid,
+		    WEXITSTATUS(wstatus));
+	else
+		log_warn("proxy", "proxy (pid %d) exited", (int)w->pid);
+	watch_close(f);
+	if (time_mono_ms() - f->started_ms > RESTART_RESET_MS)
+		f->restart_ms = RESTART_MIN_MS;
+	log_info("proxy", "restarting the proxy in %u ms", f->restart_ms);
+	uv_timer_start(&f->restart_timer, on_restart_timer, f->restart_ms, 0);
+	f->restart_ms = f->restart_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : f->restart_ms * 2;
+}
+
+static int
+watch_start(struct proxy_feed *f, pid_t pid, uint64_t ticks, bool child)
+{
+	int fd = node_daemon_pidfd(pid, ticks);
+	if (fd < 0)
+		return fd;
+	struct feed_watch *w = xcalloc(1, sizeof *w);
+	w->f = f;
+	w->fd = fd;
+	w->pid = pid;
+	w->child = child;
+	int rc = uv_poll_init(f->loop, &w->poll, fd);
+	if (rc < 0) {
+		close(fd);
+		free(w);
+		return rc;
+	}
+	w->poll.data = w;
+	f->watch = w;
+	f->started_ms = time_mono_ms();
+	return uv_poll_start(&w->poll, UV_READABLE, on_proxy_exit);
+}
+
+static void
+feed_spawn(struct proxy_feed *f)
+{
+	char *argv[] = { f->exe, "proxy", "--state-dir", f->dir, "--admin", f->admin, NULL };
+	pid_t pid;
+	int rc = node_daemon_spawn(argv, f->log_path, &pid);
+	if (rc == 0) {
+		node_daemon_write_pidfile(f->pid_path, pid);
+		rc = watch_start(f, pid, 0, true);
+	}
+	if (rc < 0) {
+		log_error("proxy", "starting %s proxy: %s; retrying in %u ms", f->exe,
+		    strerror(-rc), f->restart_ms);
+		uv_timer_start(&f->restart_timer, on_restart_timer, f->restart_ms, 0);
+		f->restart_ms = f->restart_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
+		    : f->restart_ms * 2;
+		return;
+	}
+	log_info("proxy", "started the proxy (pid %d), admin on %s, log in %s", (int)pid,
+	    f->admin, f->log_path);
+	conn_drop(f, NULL);
+	feed_connect(f);
+}
+
+/* The proxy a previous server left running, if proxy.pid still names it. */
+static bool
+feed_adopt(struct proxy_feed *f)
+{
+	uint64_t ticks = 0;
+	pid_t pid = node_daemon_read_pidfile(f->pid_path, &ticks);
+	if (pid <= 0 || watch_start(f, pid, ticks, false) < 0)
+		return false;
+	read_admin_addr(f);
+	log_info("proxy", "adopted the running proxy (pid %d), admin on %s", (int)pid, f->admin);
+	feed_connect(f);
+	return true;
+}
+
+/* ---- start / send / stop ----------------------------------------------------- */
+
+/* A port for the admin listener: free now, then kept in admin.addr. */
+static char *
+pick_admin(const char *want)
+{
+	const char *colon = want ? strrchr(want, ':') : NULL;
+	if (colon && atoi(colon + 1) > 0)
+		return xstrdup(want);
+	char *host = colon ? xstrndup(want, (size_t)(colon - want)) : xstrdup("127.0.0.1");
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	char *out = xasprintf("%s:%d", host, port);
+	free(host);
+	return out;
+}
+
+static void
+init_timer(struct proxy_feed *f, uv_timer_t *t)
+{
+	uv_timer_init(f->loop, t);
+	t->data = f;
+	f->handles++;
+}
+
+int
+proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
+    struct proxy_feed **out)
+{
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	struct proxy_feed *f = xcalloc(1, sizeof *f);
+	f->loop = loop;
+	f->dir = xstrdup(cfg->state_dir);
+	f->exe = xstrdup(cfg->self_exe);
+	f->sock_path = xasprintf("%s/control.sock", f->dir);
+	f->pid_path = xasprintf("%s/proxy.pid", f->dir);
+	f->log_path = xasprintf("%s/proxy.log", f->dir);
+	f->addr_path = xasprintf("%s/admin.addr", f->dir);
+	f->restart_ms = RESTART_MIN_MS;
+	f->connect_ms = CONNECT_MIN_MS;
+	init_timer(f, &f->restart_timer);
+	init_timer(f, &f->connect_timer);
+	init_timer(f, &f->ack_timer);
+	f->admin = xstrdup("");
+	read_admin_addr(f);
+	if (*f->admin == '\0') {
+		free(f->admin);
+		f->admin = pick_admin(cfg->admin_address);
+		char *line = xasprintf("%s\n", f->admin);
+		shim__write_file(f->addr_path, line, strlen(line), false);
+		free(line);
+	}
+	if (!feed_adopt(f))
+		feed_spawn(f);
+	*out = f;
+	return 0;
+}
+
+void
+proxy_feed_send(struct proxy_feed *f, const json_t *snapshot)
+{
+	int64_t v = json_integer_value(json_object_get(snapshot, "version"));
+	json_t *shallow = json_copy((json_t *)snapshot);
+	json_object_del(shallow, "version");
+	char *content = json_dumps(shallow, JSON_COMPACT);
+	json_decref(shallow);
+	if (f->content && strcmp(content, f->content) == 0) {
+		if (v > f->alias_version)
+			f->alias_version = v;
+		free(content);
+		waiters_check(f);
+		return;
+	}
+	free(f->line);
+	free(f->content);
+	f->content = content;
+	f->line_version = f->alias_version = v;
+	f->line = xasprintf("{\"type\":\"snapshot\",\"snapshot\":{\"version\":%lld%s%s}\n",
+	    (long long)v, content[1] == '}' ? "" : ",", content + 1);
+	feed_pump(f);
+}
+
+const char *
+proxy_feed_admin_address(const struct proxy_feed *f)
+{
+	return f && *f->admin ? f->admin : NULL;
+}
+
+static void
+on_feed_closed(uv_handle_t *h)
+{
+	struct proxy_feed *f = h->data;
+	if (--f->handles > 0)
+		return;
+	free(f->dir);
+	free(f->exe);
+	free(f->sock_path);
+	free(f->pid_path);
+	free(f->log_path);
+	free(f->addr_path);
+	free(f->admin);
+	free(f->line);
+	free(f->content);
+	free(f);
+}
+
+void
+proxy_feed_stop(struct proxy_feed *f)
+{
+	f->stopping = true;
+	conn_drop(f, NULL);
+	watch_close(f);
+	while (f->waiters)
+		waiter_finish(f->waiters, false);
+	uv_close((uv_handle_t *)&f->restart_timer, on_feed_closed);
+	uv_close((uv_handle_t *)&f->connect_timer, on_feed_closed);
+	uv_close((uv_handle_t *)&f->ack_timer, on_feed_closed);
+}

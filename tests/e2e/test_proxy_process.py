@@ -1,0 +1,281 @@
+"""`v6 proxy` as its own process: the control socket protocol (snapshot ->
+ack / nack), serving HTTP and TCP listeners from a snapshot to a real
+`v6 testapp` upstream, the admin listener, a restarted proxy serving its
+saved snapshot with no server around, and SIGTERM draining an in-flight
+request. When `v6 server` runs the proxy (DATA/proxy), also: the server
+starts it detached, kill -9 of the server leaves it serving, and a new
+server adopts it. Every process started here is stopped by its PID."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import V6, Server, free_port, kill_workloads
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def get(port, path, timeout=5):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def try_get(port, path):
+    try:
+        return get(port, path, timeout=1)
+    except OSError:
+        return None
+
+
+class Proxy:
+    def __init__(self, state_dir, admin_port):
+        self.dir = state_dir
+        self.admin_port = admin_port
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.dir, "test-proxy.log"), "ab")
+        self.proc = subprocess.Popen(
+            [V6, "proxy", "--state-dir", self.dir,
+             "--admin", "127.0.0.1:%d" % self.admin_port],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        wait_for(lambda: self.proc.poll() is not None or self.connect_ok(),
+                 what="control.sock")
+        assert self.proc.poll() is None, self.log()
+        return self
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "test-proxy.log"), "rb") as f:
+                return f.read().decode(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def connect_ok(self):
+        try:
+            self.control().close()
+            return True
+        except OSError:
+            return False
+
+    def control(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(os.path.join(self.dir, "control.sock"))
+        return s
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=40)
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+
+def call(sock, msg):
+    """Sends one control line, returns the reply line (parsed)."""
+    sock.sendall((json.dumps(msg) + "\n").encode())
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        assert chunk, "control connection closed"
+        buf += chunk
+    return json.loads(buf)
+
+
+def snapshot(version, http_port, tcp_port, upstream_port):
+    return {
+        "version": version,
+        "listeners": [
+            {"name": "svc/default/web/http", "address": "127.0.0.1", "port": http_port,
+             "protocol": "HTTP",
+             "routes": [{"name": "svc/default/web",
+                         "backends": [{"cluster": "default/web:http", "weight": 1}]}]},
+            {"name": "svc/default/web/tcp", "address": "127.0.0.1", "port": tcp_port,
+             "protocol": "TCP", "cluster": "default/web:http"},
+        ],
+        "clusters": {
+            "default/web:http": {
+                "service": "default/web", "lb": "round_robin",
+                "connect_timeout_ms": 1000, "idle_timeout_ms": 60000,
+                "endpoints": [{"address": "127.0.0.1", "port": upstream_port,
+                               "pod": "web-abc-1", "revision": "abc"}]}},
+    }
+
+
+@pytest.fixture
+def upstream():
+    port = free_port()
+    p = subprocess.Popen([V6, "testapp", "--listen-ip", "127.0.0.1", "--port", str(port),
+                          "--version-string", "v1", "--quiet"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: try_get(port, "/healthz"), what="testapp")
+        yield port
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.fixture
+def proxy_dir():
+    with tempfile.TemporaryDirectory(prefix="v6-proxy-") as d:
+        yield os.path.join(d, "proxy")
+
+
+def test_proxy_applies_snapshots_serves_http_and_tcp_and_survives_restart(upstream, proxy_dir):
+    os.makedirs(proxy_dir)
+    admin = free_port()
+    http_port, tcp_port = free_port(), free_port()
+    p = Proxy(proxy_dir, admin).start()
+    try:
+        assert oct(os.stat(os.path.join(proxy_dir, "control.sock")).st_mode & 0o777) == "0o600"
+        assert get(admin, "/healthz")[0] == 200
+        assert get(admin, "/snapshot")[0] == 404
+        s = p.control()
+        t0 = time.monotonic()
+        reply = call(s, {"type": "snapshot", "snapshot": snapshot(5, http_port, tcp_port,
+                                                                  upstream)})
+        took = time.monotonic() - t0
+        assert reply == {"type": "ack", "version": 5}, reply
+        assert took < 1.0, took
+        status, body = wait_for(lambda: try_get(http_port, "/version"), what="listener")
+        assert status == 200 and b"v1" in body
+        # The TCP listener passes bytes through to the same upstream.
+        assert get(tcp_port, "/version")[0] == 200
+
+        # A malformed snapshot is refused and the old one keeps serving.
+        bad = snapshot(6, http_port, tcp_port, upstream)
+        bad["listeners"][0]["routes"][0]["backends"][0]["cluster"] = "nope"
+        reply = call(s, {"type": "snapshot", "snapshot": bad})
+        assert reply["type"] == "nack" and reply["version"] == 6 and reply["error"]
+        assert get(http_port, "/version")[0] == 200
+        status, body = get(admin, "/snapshot")
+        assert status == 200 and json.loads(body)["version"] == 5
+        status, body = get(admin, "/metrics")
+        assert b"v6_proxy_snapshot_version 5" in body
+        assert b'v6_proxy_snapshots_total{outcome="rejected"} 1' in body
+        s.close()
+
+        saved = json.load(open(os.path.join(proxy_dir, "snapshot.json")))
+        assert saved["version"] == 5
+
+        # kill -9, then a new proxy serves the saved snapshot at once.
+        p.kill()
+        p.start()
+        assert get(http_port, "/version")[0] == 200
+        assert json.loads(get(admin, "/snapshot")[1])["version"] == 5
+    finally:
+        p.kill()
+
+
+def test_proxy_sigterm_finishes_in_flight_request_then_exits(upstream, proxy_dir):
+    os.makedirs(proxy_dir)
+    admin, http_port, tcp_port = free_port(), free_port(), free_port()
+    p = Proxy(proxy_dir, admin).start()
+    try:
+        s = p.control()
+        assert call(s, {"type": "snapshot", "snapshot": snapshot(1, http_port, tcp_port,
+                                                                 upstream)})["type"] == "ack"
+        s.close()
+        wait_for(lambda: try_get(http_port, "/healthz"), what="listener")
+        result = {}
+
+        def slow():
+            try:
+                result["r"] = get(http_port, "/delay/700", timeout=10)
+            except OSError as e:
+                result["r"] = e
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.2)
+        p.proc.send_signal(signal.SIGTERM)
+        t.join(10)
+        assert not isinstance(result["r"], Exception), result
+        assert result["r"][0] == 200
+        assert p.proc.wait(timeout=35) == 0
+        assert not os.path.exists(os.path.join(proxy_dir, "control.sock"))
+        assert not os.path.exists(os.path.join(proxy_dir, "proxy.pid"))
+    finally:
+        p.kill()
+
+
+def test_second_proxy_on_the_same_dir_refuses_to_start(proxy_dir):
+    os.makedirs(proxy_dir)
+    p = Proxy(proxy_dir, free_port()).start()
+    try:
+        r = subprocess.run([V6, "proxy", "--state-dir", proxy_dir, "--admin",
+                            "127.0.0.1:%d" % free_port()], capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 1
+        assert "another v6 proxy" in r.stderr
+        assert p.connect_ok()
+    finally:
+        p.kill()
+
+
+def proxy_pid(data_dir):
+    try:
+        with open(os.path.join(data_dir, "proxy", "proxy.pid")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def test_server_runs_proxy_that_outlives_kill_9_and_is_adopted():
+    with tempfile.TemporaryDirectory(prefix="v6-e2e-") as d:
+        s = Server(d)
+        s.start()
+        pid = None
+        try:
+            try:
+                pid = wait_for(lambda: proxy_pid(d), timeout=3, what="proxy.pid")
+            except AssertionError:
+                pytest.skip("v6 server does not run the proxy yet")
+            admin = open(os.path.join(d, "proxy", "admin.addr")).read().strip()
+            admin_port = int(admin.rsplit(":", 1)[1])
+            wait_for(lambda: try_get(admin_port, "/snapshot"), what="first snapshot")
+            s.kill()                        # kill -9 of the server
+            assert alive(pid)
+            assert get(admin_port, "/healthz")[0] == 200
+            s.start()
+            time.sleep(0.5)
+            assert proxy_pid(d) == pid      # adopted, not restarted
+            assert open(os.path.join(d, "proxy", "admin.addr")).read().strip() == admin
+        finally:
+            s.kill()
+            kill_workloads(d)
+            for p in {pid, proxy_pid(d)}:
+                if p and alive(p):
+                    os.kill(p, signal.SIGKILL)

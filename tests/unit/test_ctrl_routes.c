@@ -1,0 +1,606 @@
+/* test_ctrl_routes.c — routes_build(), the mapping from Services,
+ * Endpoints, Pods, Gateways and HTTPRoutes to the proxy's routing snapshot
+ * (ctrl_routes.c): listeners and clusters per Service port, NodePort,
+ * headless, the HTTP/TCP rule, revisions, HTTPRoutes on Gateways and on
+ * Services (weights, matches, filters, timeouts, precedence), stable names,
+ * deterministic output, and that the proxy engine accepts what is built. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctrl.h"
+#include "log.h"
+#include "proxy.h"
+#include "util.h"
+
+static json_t *
+J(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+	if (j == NULL)
+		fail_msg("bad test JSON at %d: %s", e.position, e.text);
+	return j;
+}
+
+static json_t *
+svc_web(void)
+{
+	return J("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"web\"},\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":"
+	    "\"127.2.0.5\",\"selector\":{\"app\":\"web\"},\"ports\":["
+	    "{\"name\":\"http\",\"port\":80,\"targetPort\":8080,\"protocol\":\"TCP\"},"
+	    "{\"name\":\"metrics\",\"port\":9100,\"targetPort\":9100,\"protocol\":\"TCP\"}]}}");
+}
+
+static json_t *
+ep_web(void)
+{
+	return J("{\"apiVersion\":\"v1\",\"kind\":\"Endpoints\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"web\"},\"subsets\":[{\"addresses\":["
+	    "{\"ip\":\"127.1.0.9\",\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\","
+	    "\"name\":\"web-7c5d-b\"}},"
+	    "{\"ip\":\"127.1.0.3\",\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\","
+	    "\"name\":\"web-6d9d-a\"}}],"
+	    "\"notReadyAddresses\":[{\"ip\":\"127.1.0.7\",\"targetRef\":{\"kind\":\"Pod\","
+	    "\"name\":\"web-7c5d-c\"}}],"
+	    "\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"},"
+	    "{\"name\":\"metrics\",\"port\":9100,\"protocol\":\"TCP\"}]}]}");
+}
+
+static json_t *
+pods_web(void)
+{
+	return J("[{\"metadata\":{\"namespace\":\"default\",\"name\":\"web-6d9d-a\","
+	    "\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"6d9d\"}}},"
+	    "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web-7c5d-b\","
+	    "\"labels\":{\"app\":\"web\",\"pod-template-hash\":\"7c5d\"}}}]");
+}
+
+static const json_t *
+listener(const json_t *snap, const char *name)
+{
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(snap, "listeners"), i, l)
+		if (strcmp(json_string_value(json_object_get(l, "name")), name) == 0)
+			return l;
+	return NULL;
+}
+
+static const char *
+sget(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static json_int_t
+iget(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static json_t *
+build1(json_t *svc, json_t *ep, json_t *pods, json_t *routes, json_t *gws, int64_t v)
+{
+	json_t *svcs = json_array(), *eps = json_array();
+	if (svc)
+		json_array_append_new(svcs, svc);
+	if (ep)
+		json_array_append_new(eps, ep);
+	json_t *snap = routes_build(svcs, eps, pods, routes, gws, v);
+	json_decref(svcs);
+	json_decref(eps);
+	json_decref(pods);
+	json_decref(routes);
+	json_decref(gws);
+	return snap;
+}
+
+static void
+test_service_port_becomes_listener_and_cluster(void **state)
+{
+	(void)state;
+	json_t *snap = build1(svc_web(), ep_web(), pods_web(), NULL, NULL, 42);
+	assert_int_equal(iget(snap, "version"), 42);
+	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 2);
+	const json_t *l = listener(snap, "svc/default/web/http");
+	assert_non_null(l);
+	assert_string_equal(sget(l, "address"), "127.2.0.5");
+	assert_int_equal(iget(l, "port"), 80);
+	assert_string_equal(sget(l, "protocol"), "HTTP");
+	json_t *r = json_array_get(json_object_get(l, "routes"), 0);
+	assert_int_equal(json_array_size(json_object_get(l, "routes")), 1);
+	assert_string_equal(sget(r, "name"), "svc/default/web");
+	json_t *be = json_array_get(json_object_get(r, "backends"), 0);
+	assert_string_equal(sget(be, "cluster"), "default/web:http");
+
+	json_t *c = json_object_get(json_object_get(snap, "clusters"), "default/web:http");
+	assert_non_null(c);
+	assert_string_equal(sget(c, "service"), "default/web");
+	assert_string_equal(sget(c, "lb"), "round_robin");
+	json_t *eps = json_object_get(c, "endpoints");
+	assert_int_equal(json_array_size(eps), 2);	/* the not-ready one left out */
+	json_t *e0 = json_array_get(eps, 0), *e1 = json_array_get(eps, 1);
+	assert_string_equal(sget(e0, "address"), "127.1.0.3");	/* sorted */
+	assert_int_equal(iget(e0, "port"), 8080);		/* the target port */
+	assert_string_equal(sget(e0, "pod"), "web-6d9d-a");
+	assert_string_equal(sget(e0, "revision"), "6d9d");
+	assert_string_equal(sget(e1, "revision"), "7c5d");
+	json_t *m = json_object_get(json_object_get(snap, "clusters"), "default/web:metrics");
+	assert_int_equal(iget(json_array_get(json_object_get(m, "endpoints"), 0), "port"), 9100);
+	json_decref(snap);
+}
+
+static void
+test_nodeport_headless_and_unallocated(void **state)
+{
+	(void)state;
+	json_t *svc = svc_web();
+	json_object_set_new(json_object_get(svc, "spec"), "type", json_string("NodePort"));
+	json_object_set_new(json_array_get(json_object_get(json_object_get(svc, "spec"), "ports"),
+	    0), "nodePort", json_integer(30080));
+	json_t *snap = build1(svc, ep_web(), pods_web(), NULL, NULL, 1);
+	const json_t *np = listener(snap, "svc/default/web/http/nodeport");
+	assert_non_null(np);
+	assert_string_equal(sget(np, "address"), "0.0.0.0");
+	assert_int_equal(iget(np, "port"), 30080);
+	assert_string_equal(sget(json_array_get(json_object_get(np, "routes"), 0), "name"),
+	    "svc/default/web");
+	assert_non_null(listener(snap, "svc/default/web/http"));
+	json_decref(snap);
+
+	svc = svc_web();
+	json_object_set_new(json_object_get(svc, "spec"), "clusterIP", json_string("None"));
+	snap = build1(svc, ep_web(), pods_web(), NULL, NULL, 1);
+	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 0);
+	/* still a cluster, for routes that name the Service */
+	assert_non_null(json_object_get(json_object_get(snap, "clusters"), "default/web:http"));
+	json_decref(snap);
+
+	svc = svc_web();
+	json_object_del(json_object_get(svc, "spec"), "clusterIP");
+	snap = build1(svc, NULL, NULL, NULL, NULL, 1);
+	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 0);
+	json_decref(snap);
+}
+
+/* One Service per port spec; which protocol each listener gets. */
+static void
+test_http_or_tcp_rule(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *port;
+		const char *want;	/* "HTTP", "TCP", or NULL: no listener */
+	} cases[] = {
+		{ "{\"port\":80}", "HTTP" },
+		{ "{\"port\":8080,\"name\":\"web\"}", "HTTP" },
+		{ "{\"port\":9000,\"name\":\"http-admin\"}", "HTTP" },
+		{ "{\"port\":9000,\"name\":\"tcp-admin\",\"appProtocol\":\"http\"}", "HTTP" },
+		{ "{\"port\":9000,\"appProtocol\":\"kubernetes.io/ws\"}", "HTTP" },
+		{ "{\"port\":80,\"appProtocol\":\"tcp\"}", "TCP" },
+		{ "{\"port\":80,\"appProtocol\":\"kubernetes.io/h2c\"}", "TCP" },
+		{ "{\"port\":9000,\"name\":\"grpc\"}", "TCP" },
+		{ "{\"port\":9000,\"name\":\"tcp\"}", "TCP" },
+		{ "{\"port\":9000,\"name\":\"postgres-main\"}", "TCP" },
+		{ "{\"port\":9000,\"name\":\"http2\"}", "TCP" },
+		{ "{\"port\":5432}", "TCP" },
+		{ "{\"port\":6379}", "TCP" },
+		{ "{\"port\":53,\"protocol\":\"UDP\"}", NULL },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *text = xasprintf("{\"kind\":\"Service\",\"metadata\":{\"namespace\":\"ns\","
+		    "\"name\":\"s\"},\"spec\":{\"clusterIP\":\"127.2.0.9\",\"ports\":[%s]}}",
+		    cases[i].port);
+		json_t *snap = build1(J(text), NULL, NULL, NULL, NULL, 1);
+		json_t *l = json_array_get(json_object_get(snap, "listeners"), 0);
+		if (cases[i].want == NULL) {
+			assert_null(l);
+		} else {
+			assert_non_null(l);
+			if (strcmp(sget(l, "protocol"), cases[i].want) != 0)
+				fail_msg("%s: got %s, want %s", cases[i].port, sget(l, "protocol"),
+				    cases[i].want);
+			if (strcmp(cases[i].want, "TCP") == 0) {
+				assert_null(json_object_get(l, "routes"));
+				assert_non_null(json_object_get(json_object_get(snap, "clusters"),
+				    sget(l, "cluster")));
+			}
+		}
+		json_decref(snap);
+		free(text);
+	}
+}
+
+static json_t *
+svc_named(const char *name, const char *ip)
+{
+	char *t = xasprintf("{\"kind\":\"Service\",\"metadata\":{\"namespace\":\"default\","
+	    "\"name\":\"%s\"},\"spec\":{\"clusterIP\":\"%s\",\"ports\":[{\"name\":\"http\","
+	    "\"port\":80,\"targetPort\":8080}]}}", name, ip);
+	json_t *j = J(t);
+	free(t);
+	return j;
+}
+
+static json_t *
+gateway(void)
+{
+	return J("[{\"kind\":\"Gateway\",\"metadata\":{\"namespace\":\"default\",\"name\":\"edge\"},"
+	    "\"spec\":{\"gatewayClassName\":\"v6\",\"listeners\":["
+	    "{\"name\":\"web\",\"port\":8088,\"protocol\":\"HTTP\",\"hostname\":\"*.example.com\"},"
+	    "{\"name\":\"open\",\"port\":8089,\"protocol\":\"HTTP\",\"allowedRoutes\":"
+	    "{\"namespaces\":{\"from\":\"All\"}}},"
+	    "{\"name\":\"tls\",\"port\":8443,\"protocol\":\"HTTPS\"}]}}]");
+}
+
+static json_t *
+canary_route(const char *ns, const char *parent)
+{
+	char *t = xasprintf("{\"kind\":\"HTTPRoute\",\"metadata\":{\"namespace\":\"%s\","
+	    "\"name\":\"shop\",\"creationTimestamp\":\"2026-01-01T00:00:00Z\"},\"spec\":{"
+	    "\"parentRefs\":[%s],\"hostnames\":[\"shop.example.com\"],\"rules\":["
+	    "{\"backendRefs\":[{\"name\":\"web\",\"namespace\":\"default\",\"port\":80}]},"
+	    "{\"matches\":[{\"path\":{\"type\":\"Exact\",\"value\":\"/api\"},"
+	    "\"headers\":[{\"name\":\"x-canary\",\"value\":\"1\"}]}],"
+	    "\"filters\":[{\"type\":\"RequestHeaderModifier\",\"requestHeaderModifier\":"
+	    "{\"set\":[{\"name\":\"x-v6\",\"value\":\"yes\"}],\"remove\":[\"x-drop\"]}}],"
+	    "\"timeouts\":{\"request\":\"10s\"},"
+	    "\"backendRefs\":[{\"name\":\"web\",\"namespace\":\"default\",\"port\":80,\"weight\":90},"
+	    "{\"name\":\"web-canary\",\"namespace\":\"default\",\"port\":80,\"weight\":10}]}]}}",
+	    ns, parent);
+	json_t *j = J(t);
+	free(t);
+	return j;
+}
+
+static json_t *
+two_services(void)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, svc_named("web", "127.2.0.5"));
+	json_array_append_new(a, svc_named("web-canary", "127.2.0.6"));
+	return a;
+}
+
+static void
+test_httproute_on_gateway(void **state)
+{
+	(void)state;
+	json_t *routes = json_array();
+	json_array_append_new(routes, canary_route("default",
+	    "{\"name\":\"edge\",\"sectionName\":\"web\"}"));
+	json_t *svcs = two_services(), *gws = gateway();
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, 7);
+	assert_null(listener(snap, "gw/default/edge/tls"));	/* no TLS yet */
+	const json_t *l = listener(snap, "gw/default/edge/web");
+	assert_non_null(l);
+	assert_string_equal(sget(l, "address"), "0.0.0.0");
+	assert_int_equal(iget(l, "port"), 8088);
+	json_t *rs = json_object_get(l, "routes");
+	assert_int_equal(json_array_size(rs), 2);
+	/* Exact /api with a header wins over the catch-all rule listed first. */
+	json_t *r0 = json_array_get(rs, 0), *r1 = json_array_get(rs, 1);
+	assert_string_equal(sget(r0, "name"), "httproute/default/shop/1");
+	assert_string_equal(sget(r1, "name"), "httproute/default/shop/0");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r0, "hostnames"), 0)),
+	    "shop.example.com");
+	json_t *m = json_array_get(json_object_get(r0, "matches"), 0);
+	assert_string_equal(sget(json_object_get(m, "path"), "type"), "Exact");
+	assert_string_equal(sget(json_array_get(json_object_get(m, "headers"), 0), "name"),
+	    "x-canary");
+	json_t *m1 = json_object_get(json_array_get(json_object_get(r1, "matches"), 0), "path");
+	assert_string_equal(sget(m1, "type"), "PathPrefix");
+	assert_string_equal(sget(m1, "value"), "/");
+	json_t *be = json_object_get(r0, "backends");
+	assert_int_equal(json_array_size(be), 2);
+	assert_string_equal(sget(json_array_get(be, 0), "cluster"), "default/web:http");
+	assert_int_equal(iget(json_array_get(be, 0), "weight"), 90);
+	assert_string_equal(sget(json_array_get(be, 1), "cluster"), "default/web-canary:http");
+	assert_int_equal(iget(json_array_get(be, 1), "weight"), 10);
+	assert_int_equal(iget(json_array_get(json_object_get(r1, "backends"), 0), "weight"), 1);
+	json_t *f = json_array_get(json_object_get(r0, "filters"), 0);
+	assert_string_equal(sget(f, "type"), "RequestHeaderModifier");
+	assert_string_equal(sget(json_array_get(json_object_get(f, "set"), 0), "name"), "x-v6");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(f, "remove"), 0)),
+	    "x-drop");
+	assert_string_equal(sget(json_object_get(r0, "timeouts"), "request"), "10s");
+	assert_null(json_object_get(r1, "filters"));
+	json_decref(snap);
+
+	/* A route from another namespace: refused by "Same", taken by "All". */
+	json_array_clear(routes);
+	json_array_append_new(routes, canary_route("team",
+	    "{\"name\":\"edge\",\"namespace\":\"default\"}"));
+	snap = routes_build(svcs, NULL, NULL, routes, gws, 8);
+	assert_int_equal(json_array_size(json_object_get(listener(snap, "gw/default/edge/web"),
+	    "routes")), 0);
+	const json_t *open = listener(snap, "gw/default/edge/open");
+	assert_int_equal(json_array_size(json_object_get(open, "routes")), 2);
+	json_decref(snap);
+
+	/* Hostnames that do not intersect the listener's: not attached. */
+	json_array_clear(routes);
+	json_t *r = canary_route("default", "{\"name\":\"edge\",\"sectionName\":\"web\"}");
+	json_object_set_new(json_object_get(r, "spec"), "hostnames", J("[\"shop.other.org\"]"));
+	json_array_append_new(routes, r);
+	snap = routes_build(svcs, NULL, NULL, routes, gws, 9);
+	assert_int_equal(json_array_size(json_object_get(listener(snap, "gw/default/edge/web"),
+	    "routes")), 0);
+	json_decref(snap);
+	json_decref(routes);
+	json_decref(svcs);
+	json_decref(gws);
+}
+
+static void
+test_httproute_on_service_gamma(void **state)
+{
+	(void)state;
+	json_t *routes = json_array();
+	json_t *r = canary_route("default", "{\"kind\":\"Service\",\"group\":\"\","
+	    "\"name\":\"web\",\"port\":80}");
+	json_object_del(json_object_get(r, "spec"), "hostnames");
+	json_array_append_new(routes, r);
+	json_t *svcs = two_services();
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, NULL, 3);
+	const json_t *l = listener(snap, "svc/default/web/http");
+	json_t *rs = json_object_get(l, "routes");
+	assert_int_equal(json_array_size(rs), 3);
+	assert_string_equal(sget(json_array_get(rs, 0), "name"), "httproute/default/shop/1");
+	assert_string_equal(sget(json_array_get(rs, 1), "name"), "httproute/default/shop/0");
+	assert_string_equal(sget(json_array_get(rs, 2), "name"), "svc/default/web");
+	assert_int_equal(json_array_size(json_object_get(json_array_get(rs, 0), "hostnames")), 0);
+	/* The canary Service's own listener is untouched. */
+	assert_int_equal(json_array_size(json_object_get(listener(snap,
+	    "svc/default/web-canary/http"), "routes")), 1);
+	json_decref(snap);
+
+	/* A backend Service that does not exist: an empty cluster, never a
+	 * dangling name (the proxy would refuse the whole snapshot). */
+	json_array_clear(routes);
+	r = canary_route("default", "{\"kind\":\"Service\",\"name\":\"web\"}");
+	json_object_set_new(json_array_get(json_object_get(json_array_get(obj_get_path(r,
+	    "spec.rules"), 1), "backendRefs"), 1), "name", json_string("ghost"));
+	json_array_append_new(routes, r);
+	snap = routes_build(svcs, NULL, NULL, routes, NULL, 4);
+	json_t *ghost = json_object_get(json_object_get(snap, "clusters"), "default/ghost:80");
+	assert_non_null(ghost);
+	assert_int_equal(json_array_size(json_object_get(ghost, "endpoints")), 0);
+	json_decref(snap);
+	json_decref(routes);
+	json_decref(svcs);
+}
+
+static void
+test_output_is_deterministic_and_names_stable(void **state)
+{
+	(void)state;
+	json_t *svcs = two_services(), *rev = json_array();
+	json_array_append(rev, json_array_get(svcs, 1));
+	json_array_append(rev, json_array_get(svcs, 0));
+	json_t *eps = json_array(), *eps_obj = json_object();
+	json_array_append_new(eps, ep_web());
+	json_object_set(eps_obj, "default/web", json_array_get(eps, 0));
+	json_t *routes = json_array();
+	json_array_append_new(routes, canary_route("default", "{\"name\":\"edge\"}"));
+	json_t *gws = gateway(), *pods = pods_web();
+	json_t *a = routes_build(svcs, eps, pods, routes, gws, 5);
+	json_t *b = routes_build(rev, eps_obj, pods, routes, gws, 5);
+	char *ta = json_dumps(a, JSON_COMPACT), *tb = json_dumps(b, JSON_COMPACT);
+	assert_string_equal(ta, tb);
+	/* Listeners come sorted by name. */
+	json_t *ls = json_object_get(a, "listeners");
+	for (size_t i = 1; i < json_array_size(ls); i++)
+		assert_true(strcmp(sget(json_array_get(ls, i - 1), "name"),
+		    sget(json_array_get(ls, i), "name")) < 0);
+	/* Another version changes nothing else. */
+	json_t *c = routes_build(svcs, eps, pods, routes, gws, 6);
+	json_object_del(c, "version");
+	json_object_del(a, "version");
+	assert_true(json_equal(a, c));
+	free(ta);
+	free(tb);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+	json_decref(svcs);
+	json_decref(rev);
+	json_decref(eps);
+	json_decref(eps_obj);
+	json_decref(routes);
+	json_decref(gws);
+	json_decref(pods);
+}
+
+/* The engine takes the builder's output (listeners on free loopback ports). */
+static void
+test_engine_accepts_built_snapshot(void **state)
+{
+	(void)state;
+	json_t *svcs = json_array();
+	json_array_append_new(svcs, J("{\"kind\":\"Service\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"web\",\"annotations\":{\"v6.dev/load-balancing\":"
+	    "\"least_request\"}},\"spec\":{\"clusterIP\":\"127.0.0.1\",\"type\":\"NodePort\","
+	    "\"ports\":[{\"name\":\"http\",\"port\":38571,\"nodePort\":38572},"
+	    "{\"name\":\"tcp\",\"port\":38573}]}}"));
+	json_t *eps = json_array();
+	json_array_append_new(eps, J("{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},"
+	    "\"subsets\":[{\"addresses\":[{\"ip\":\"127.0.0.1\"}],\"ports\":[{\"name\":\"http\","
+	    "\"port\":38574},{\"name\":\"tcp\",\"port\":38575}]}]}"));
+	json_t *routes = json_array();
+	json_t *r = canary_route("default", "{\"kind\":\"Service\",\"name\":\"web\"}");
+	json_object_del(json_object_get(r, "spec"), "hostnames");
+	json_array_append_new(routes, r);
+	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, 11);
+	assert_string_equal(sget(json_object_get(json_object_get(snap, "clusters"),
+	    "default/web:http"), "lb"), "least_request");
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct proxy_engine *e = proxy_engine_new(&loop);
+	char *err = NULL;
+	int rc = proxy_engine_apply(e, snap, &err);
+	if (rc < 0)
+		fail_msg("engine refused the snapshot: %s", err);
+	assert_int_equal(proxy_engine_version(e), 11);
+	free(err);
+	proxy_engine_free(e);
+	for (int i = 0; i < 10; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	json_decref(snap);
+	json_decref(svcs);
+	json_decref(eps);
+	json_decref(routes);
+}
+
+/* ---- the watcher on a real store ---------------------------------------- */
+
+struct env {
+	uv_loop_t loop;
+	struct store *st;
+	struct api *api;
+	struct ctrl_endpoints *ep;
+	struct ctrl_routes *routes;
+	char dir[64];
+};
+
+static void
+pump(struct env *e)
+{
+	for (int i = 0; i < 20; i++) {
+		api_flush(e->api);
+		uv_run(&e->loop, UV_RUN_NOWAIT);
+	}
+}
+
+static void
+create(struct env *e, json_t *obj)
+{
+	struct api_error err = { 0 };
+	const struct kind *k = kind_find_gvk(obj_api_version(obj), obj_kind(obj));
+	char *ns = xstrdup(obj_namespace(obj));
+	if (api_create(e->api, k, ns, obj, 0, NULL, &err) < 0)
+		fail_msg("create: %s", err.message);
+	api_error_clear(&err);
+	free(ns);
+}
+
+static void
+pod_ready(struct env *e, const char *name, const char *ip)
+{
+	struct api_error err = { 0 };
+	const struct kind *pk = kind_find_gvk("v1", "Pod");
+	json_t *pod = NULL;
+	assert_int_equal(api_get(e->api, pk, "default", name, &pod, &err), 0);
+	json_object_set_new(pod, "status", json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
+	    "phase", "Running", "podIP", ip, "conditions", "type", "Ready", "status", "True"));
+	if (api_update(e->api, pk, "default", pod, true, 0, NULL, &err) < 0)
+		fail_msg("status: %s", err.message);
+	api_error_clear(&err);
+}
+
+static const json_t *
+current_cluster(struct env *e)
+{
+	return json_object_get(json_object_get(ctrl_routes_current(e->routes), "clusters"),
+	    "default/web:http");
+}
+
+static void
+test_watcher_rebuilds_on_changes(void **state)
+{
+	(void)state;
+	struct env env = { 0 }, *e = &env;
+	strcpy(e->dir, "/tmp/v6-test-routes-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	uv_loop_init(&e->loop);
+	assert_int_equal(store_open(e->dir, &e->st), 0);
+	struct api_config cfg = { "127.0.0.1", 0, 1 << 20 };
+	assert_int_equal(api_start(&e->loop, e->st, &cfg, &e->api), 0);
+	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+	    "{\"name\":\"default\"}}"));
+	pump(e);
+	assert_int_equal(ctrl_endpoints_start(e->api, &e->ep), 0);
+	assert_int_equal(ctrl_routes_start(e->api, NULL, &e->routes), 0);
+	assert_int_equal(json_array_size(json_object_get(ctrl_routes_current(e->routes),
+	    "listeners")), 0);
+
+	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"web\"},\"spec\":{\"selector\":{\"app\":\"web\"},"
+	    "\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":8080}]}}"));
+	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"web-abc-1\",\"labels\":{\"app\":\"web\","
+	    "\"pod-template-hash\":\"abc\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+	    "\"image\":\"img\"}]}}"));
+	pump(e);
+	assert_non_null(current_cluster(e));
+	assert_int_equal(json_array_size(json_object_get(current_cluster(e), "endpoints")), 0);
+	uint64_t builds = ctrl_routes_builds(e->routes);
+
+	pod_ready(e, "web-abc-1", "127.1.0.42");
+	pump(e);
+	const json_t *eps = json_object_get(current_cluster(e), "endpoints");
+	assert_int_equal(json_array_size(eps), 1);
+	json_t *ep0 = json_array_get(eps, 0);
+	assert_string_equal(sget(ep0, "address"), "127.1.0.42");
+	assert_string_equal(sget(ep0, "revision"), "abc");
+	/* the version is the store's, and builds are debounced per loop turn */
+	assert_int_equal(iget(ctrl_routes_current(e->routes), "version"),
+	    store_current_rv(e->st));
+	assert_true(ctrl_routes_builds(e->routes) - builds <= 2);
+
+	/* a pod change that moves nothing in the table: no rebuild, but the
+	 * version follows the store */
+	builds = ctrl_routes_builds(e->routes);
+	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"lonely\"},\"spec\":{\"containers\":[{\"name\":\"c\","
+	    "\"image\":\"img\"}]}}"));
+	pump(e);
+	assert_int_equal(ctrl_routes_builds(e->routes), builds);
+	assert_int_equal(iget(ctrl_routes_current(e->routes), "version"),
+	    store_current_rv(e->st));
+
+	struct api_error err = { 0 };
+	assert_int_equal(api_delete(e->api, kind_find_gvk("v1", "Service"), "default", "web",
+	    API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err), 0);
+	api_error_clear(&err);
+	pump(e);
+	assert_null(current_cluster(e));
+
+	ctrl_routes_stop(e->routes);
+	ctrl_endpoints_stop(e->ep);
+	api_stop(e->api);
+	uv_run(&e->loop, UV_RUN_NOWAIT);
+	store_close(e->st);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&e->loop);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int
+main(void)
+{
+	log_set_level(LOG_WARN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_service_port_becomes_listener_and_cluster),
+		cmocka_unit_test(test_nodeport_headless_and_unallocated),
+		cmocka_unit_test(test_http_or_tcp_rule),
+		cmocka_unit_test(test_httproute_on_gateway),
+		cmocka_unit_test(test_httproute_on_service_gamma),
+		cmocka_unit_test(test_output_is_deterministic_and_names_stable),
+		cmocka_unit_test(test_engine_accepts_built_snapshot),
+		cmocka_unit_test(test_watcher_rebuilds_on_changes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
