@@ -148,8 +148,10 @@ alloc_build(struct api *api)
 {
 	struct alloc *a = xcalloc(1, sizeof *a);
 	a->api = api;
-	a->ip_next = IP_STATIC_BAND;
-	a->port_next = PORT_STATIC_BAND;
+	/* A random start (see node_ipam.c): servers sharing a machine rarely
+	 * hand out the same address or node port. */
+	a->ip_next = IP_STATIC_BAND + util_random32() % (IP_COUNT - 1 - IP_STATIC_BAND);
+	a->port_next = PORT_STATIC_BAND + util_random32() % (PORT_COUNT - PORT_STATIC_BAND);
 	int rc = store_list_each(api_store(api), "services", NULL, rebuild_one, a, NULL);
 	if (rc < 0)
 		log_warn("alloc", "reading services: %s", strerror(-rc));

@@ -14,6 +14,12 @@ struct node_config {
 	const char *state_dir;		/* DATA/node */
 	const char *self_exe;		/* the v6 binary, for shims and PATH */
 	int backoff_max_s;		/* node-wide CrashLoopBackOff cap (default 300) */
+	/* Optional: takes a pod's IP out of the data plane before its
+	 * containers get SIGTERM (zero-downtime); calls done(done_arg, drained)
+	 * once it is, or when it gave up. */
+	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
+	    void *done_arg);
+	void *drain_arg;
 };
 
 /* node_agent.c */

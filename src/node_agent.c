@@ -61,6 +61,7 @@ struct apod {
 	struct npod sm;
 	struct actr *c;
 	char ip[16];
+	enum { DRAIN_NONE, DRAIN_WAITING, DRAIN_DONE } drain;
 	char *dir;			/* STATE/pods/UID: default working dir */
 	uv_timer_t timer;
 	struct log_stream *streams;
@@ -87,6 +88,10 @@ struct node {
 	struct apod *pods;
 	json_t *found;			/* rt_scan: uid -> name -> {attempt: running} */
 	json_t *released;		/* uids terminated and handed back, until DELETED */
+	void (*drain)(void *, const char *, void (*)(void *, bool), void *);
+	void *drain_arg;
+	int drains;			/* drains in flight: n is freed after the last */
+	bool stopped;
 	uv_timer_t metrics;
 };
 
@@ -624,6 +629,54 @@ pod_init(struct apod *p, int64_t now)
 	json_object_del(n->found, p->uid);
 }
 
+struct drain_ref {
+	struct node *n;
+	char *uid;
+};
+
+static void node_free(struct node *n);
+
+static void
+on_drained(void *arg, bool drained)
+{
+	struct drain_ref *r = arg;
+	struct node *n = r->n;
+	n->drains--;
+	if (n->stopped) {
+		if (n->drains == 0)
+			node_free(n);
+	} else {
+		struct apod *p = pod_find(n, r->uid);
+		if (p) {
+			if (!drained)
+				log_warn("node", "pod %s/%s: data plane not confirmed drained, "
+				    "terminating anyway", p->sm.ns, p->sm.name);
+			p->drain = DRAIN_DONE;
+			schedule(p, 0);
+		}
+	}
+	free(r->uid);
+	free(r);
+}
+
+/* A pod being deleted first leaves the data plane (the proxy stops sending
+ * it new requests), then its containers get preStop / SIGTERM. Returns true
+ * while that is still under way. */
+static bool
+draining(struct apod *p)
+{
+	struct node *n = p->n;
+	if (p->drain == DRAIN_NONE && n->drain && p->ip[0] && !p->gone) {
+		struct drain_ref *r = xmalloc(sizeof *r);
+		r->n = n;
+		r->uid = xstrdup(p->uid);
+		p->drain = DRAIN_WAITING;
+		n->drains++;
+		n->drain(n->drain_arg, p->ip, on_drained, r);
+	}
+	return p->drain == DRAIN_WAITING && !p->gone;
+}
+
 static void
 pod_sync(struct apod *p)
 {
@@ -632,7 +685,8 @@ pod_sync(struct apod *p)
 		pod_init(p, now);
 	else if (!p->gone && !p->sm.deleting)
 		claim(p);
-	if (!p->sm.deleting && (p->gone || obj_get_path(p->obj, "metadata.deletionTimestamp")))
+	if (!p->sm.deleting && (p->gone || (obj_get_path(p->obj, "metadata.deletionTimestamp") &&
+	    !draining(p))))
 		npod_delete(&p->sm, p->gone ? -1 : delete_grace(p->obj), now);
 	struct npod_act acts[NPOD_MAX_ACTS];
 	int64_t next = INT64_MAX;
@@ -1081,6 +1135,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
+	n->drain = cfg->drain;
+	n->drain_arg = cfg->drain_arg;
 	n->ipam = nipam_new();
 	n->found = json_object();
 	n->released = json_object();
@@ -1137,9 +1193,8 @@ fail:
 }
 
 static void
-node_free_cb(uv_handle_t *h)
+node_free(struct node *n)
 {
-	struct node *n = h->data;
 	rt_close(n->rt);
 	nipam_free(n->ipam);
 	json_decref(n->found);
@@ -1148,6 +1203,15 @@ node_free_cb(uv_handle_t *h)
 	free(n->bin_dir);
 	free(n->state_dir);
 	free(n);
+}
+
+static void
+node_free_cb(uv_handle_t *h)
+{
+	struct node *n = h->data;
+	n->stopped = true;
+	if (n->drains == 0)
+		node_free(n);
 }
 
 void

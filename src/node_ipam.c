@@ -41,9 +41,19 @@ bit_set(struct nipam *ip, uint32_t off, bool on)
 }
 
 struct nipam *
+nipam_new_at(uint32_t cursor)
+{
+	struct nipam *ip = xcalloc(1, sizeof(struct nipam));
+	ip->cursor = cursor % IPAM_SIZE;
+	return ip;
+}
+
+/* Each server starts at a random place, so that two V6 servers on one
+ * machine (or pods left behind by another) rarely want the same address. */
+struct nipam *
 nipam_new(void)
 {
-	return xcalloc(1, sizeof(struct nipam));
+	return nipam_new_at(util_random32());
 }
 
 void

@@ -188,6 +188,12 @@ ctr_restore(struct nctr *c, const json_t *cs)
 		c->started_ms = ts_ms(run, "startedAt");
 		c->ready = json_is_true(json_object_get(cs, "ready"));
 		c->started = json_is_true(json_object_get(cs, "started"));
+		/* A restarted server keeps what the probes last said: a Ready
+		 * container stays in the routing table (kubelet forgets it and
+		 * drops traffic until the next probe passes). */
+		c->probe[NPROBE_READINESS].ok = c->ready;
+		if (c->started)
+			c->probe[NPROBE_STARTUP].ok = true;
 	} else if (json_is_object(term)) {
 		c->state = NCTR_TERMINATED;
 		term_restore(&c->term, term, attempt);

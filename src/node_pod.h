@@ -194,6 +194,8 @@ char **nenv_service_env(const json_t *pod, const json_t *services);
  * possible. */
 struct nipam;
 struct nipam *nipam_new(void);
+/* Tests: a deterministic start (nipam_new starts at a random address). */
+struct nipam *nipam_new_at(uint32_t cursor);
 void nipam_free(struct nipam *ip);
 /* Marks an address as used (from a stored status.podIP). 0 or -EINVAL /
  * -EEXIST / -ERANGE (outside the range). */

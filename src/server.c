@@ -6,6 +6,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "node.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -29,14 +30,16 @@ struct server_opts {
  * --controllers does ("*,-deployment"). Tests that play a controller's role
  * themselves use it; so can an edge box that never runs Deployments. */
 enum { PART_GC = 1, PART_REPLICASET = 2, PART_DEPLOYMENT = 4, PART_NODE = 8,
-	PART_ENDPOINTS = 16 };
-#define PART_ALL (PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE | PART_ENDPOINTS)
+	PART_ENDPOINTS = 16, PART_PROXY = 32 };
+#define PART_ALL (PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE | \
+	PART_ENDPOINTS | PART_PROXY)
 static const struct { const char *name; unsigned bit; } parts[] = {
 	{ "garbagecollector", PART_GC },
 	{ "replicaset", PART_REPLICASET },
 	{ "deployment", PART_DEPLOYMENT },
 	{ "node", PART_NODE },
 	{ "endpoints", PART_ENDPOINTS },
+	{ "proxy", PART_PROXY },
 };
 
 static int
@@ -71,8 +74,10 @@ struct server {
 	struct ctrl_replicaset *rs;
 	struct ctrl_deployment *deploy;
 	struct ctrl_endpoints *eps;
+	struct ctrl_routes *routes;
+	struct proxy_feed *feed;
 	struct node *node;
-	char *node_state;
+	char *node_state, *proxy_state;
 	uv_signal_t sigterm, sigint;
 };
 
@@ -92,7 +97,7 @@ static const struct server_flag {
 	    "devices (default 5m, at least 1s)" },
 	{ "--node-name", "NAME", "name of this node (default: the host name)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
-	    "garbagecollector, replicaset, deployment, endpoints, node (default *)" },
+	    "garbagecollector, replicaset, deployment, endpoints, node, proxy (default *)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -202,7 +207,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--controllers") == 0) {
 			if (parse_controllers(val, &o->disabled) < 0) {
 				fprintf(stderr, "error: --controllers: unknown part in \"%s\" (known: "
-				    "*, garbagecollector, replicaset, deployment, endpoints, node)\n", val);
+				    "*, garbagecollector, replicaset, deployment, endpoints, node, proxy)\n", val);
 				return -EINVAL;
 			}
 		} else if (strcmp(name, "--node-name") == 0) {
@@ -254,6 +259,12 @@ server_stop_parts(struct server *s)
 {
 	if (s->node)
 		node_stop(s->node);
+	if (s->routes)
+		ctrl_routes_stop(s->routes);
+	if (s->feed)
+		proxy_feed_stop(s->feed);	/* the proxy process keeps serving */
+	s->routes = NULL;
+	s->feed = NULL;
 	if (s->eps)
 		ctrl_endpoints_stop(s->eps);
 	if (s->deploy)
@@ -272,6 +283,19 @@ server_stop_parts(struct server *s)
 	s->api = NULL;
 }
 
+/* The node agent's drain hook: a terminating pod leaves the proxy's
+ * routing table before it gets SIGTERM (at most 2 s). */
+static void
+drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_arg)
+{
+	struct server *s = arg;
+	if (!s->routes) {
+		done(done_arg, true);
+		return;
+	}
+	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
+}
+
 static int
 server_start_parts(struct server *s, const struct server_opts *o)
 {
@@ -281,8 +305,12 @@ server_start_parts(struct server *s, const struct server_opts *o)
 		return -errno;
 	exe[n] = '\0';
 	s->node_state = xasprintf("%s/node", o->data_dir);
+	s->proxy_state = xasprintf("%s/proxy", o->data_dir);
+	struct proxy_feed_config pc = { .state_dir = s->proxy_state, .self_exe = exe,
+		.admin_address = "127.0.0.1:0" };
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
-		.self_exe = exe, .backoff_max_s = o->max_backoff_s };
+		.self_exe = exe, .backoff_max_s = o->max_backoff_s,
+		.drain = drain_pod_ip, .drain_arg = s };
 	int rc;
 	unsigned off = o->disabled;
 	if ((rc = ensure_namespaces(s->api)) < 0 ||
@@ -290,6 +318,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	    (!(off & PART_REPLICASET) && (rc = ctrl_replicaset_start(s->api, &s->rs)) < 0) ||
 	    (!(off & PART_DEPLOYMENT) && (rc = ctrl_deployment_start(s->api, &s->deploy)) < 0) ||
 	    (!(off & PART_ENDPOINTS) && (rc = ctrl_endpoints_start(s->api, &s->eps)) < 0) ||
+	    (!(off & PART_PROXY) && (rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0) ||
+	    (!(off & PART_PROXY) && (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0) ||
 	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
 		return rc;
 	return 0;
@@ -358,6 +388,7 @@ out_store:
 	uv_loop_close(s.loop);
 out:
 	free(s.node_state);
+	free(s.proxy_state);
 	free(o.data_dir);
 	free(o.host);
 	free(o.node_name);

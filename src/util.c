@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 void
 util_bug(const char *file, int line, const char *what)
@@ -291,4 +292,13 @@ file_read_all(const char *path, char **out, size_t *len)
 		*len = b.len;
 	*out = buf_steal(&b);
 	return 0;
+}
+
+uint32_t
+util_random32(void)
+{
+	uint32_t v;
+	if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+		v = (uint32_t)time_mono_ms() * 2654435761u;
+	return v;
 }

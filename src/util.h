@@ -61,6 +61,10 @@ int duration_parse(const char *s, int64_t *ms);
 /* Kubernetes-style age: "5s", "3m12s", "4h", "12d". out >= 32 bytes. */
 void duration_format_age(int64_t ms, char *out);
 
+/* 32 random bits from the kernel (getrandom), for non-cryptographic uses
+ * such as where an allocator starts. */
+uint32_t util_random32(void);
+
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
  * NUL-terminated, caller frees. */
 int file_read_all(const char *path, char **out, size_t *len);

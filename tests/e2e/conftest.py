@@ -162,6 +162,11 @@ def kill_workloads(data_dir):
             except (OSError, ValueError, IndexError):
                 pass
     remove_pod_cgroups(data_dir)
+    try:  # the proxy process outlives the server too
+        with open(os.path.join(data_dir, "proxy", "proxy.pid")) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 @pytest.fixture
