@@ -33,6 +33,9 @@ echo "==> v6 get deployments,replicasets,pods -n demo -o wide"
 IP=$("$V6" get pods -n demo -l app=web -o jsonpath='{.items[0].status.podIP}')
 echo "==> curl http://$IP:8080/   (one replica, on its own pod IP)"
 curl -s "http://$IP:8080/"; echo
+SVC=$("$V6" get svc web -n demo -o jsonpath='{.spec.clusterIP}')
+echo "==> curl http://$SVC/   (the Service, through the V6 proxy: round robin)"
+for i in 1 2 3; do curl -s "http://$SVC/"; echo; done
 echo
 echo "V6 keeps running. Try:"
 echo "  export V6_SERVER=$V6_SERVER"
@@ -41,5 +44,5 @@ echo "  $V6 get deploy,svc,cm -A"
 echo "  $V6 get deploy web -n demo -o yaml"
 echo "  $V6 logs deploy/web -n demo"
 echo "  $V6 top pods -n demo"
-echo "Stop it with: $V6 delete namespace demo && kill $PID"
+echo "Stop it with: $V6 delete namespace demo && kill $PID \$(cut -d' ' -f1 $DATA/proxy/proxy.pid)"
 echo "(workloads outlive the server by design: delete them before stopping it)"
