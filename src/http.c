@@ -348,29 +348,6 @@ span_value(const struct hreq *r, const char *name)
 	return NULL;
 }
 
-/* Offset just past the blank line ending the head; the scan starts a little
- * before the end of the last piece the parser reported. */
-static size_t
-head_end(const struct hreq *r)
-{
-	size_t i, start = r->url_off + r->url_len;
-	const char *b = r->rbuf;
-
-	if (r->nspans) {
-		const struct hdr_span *s = &r->spans[r->nspans - 1];
-		start = s->value + s->value_len;
-	}
-	for (i = start >= 2 ? start - 2 : 0; i < r->rlen; i++) {
-		if (b[i] != '\n')
-			continue;
-		if (i + 1 < r->rlen && b[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < r->rlen && b[i + 1] == '\r' && b[i + 2] == '\n')
-			return i + 3;
-	}
-	return r->rlen;
-}
-
 /* NUL-terminates the request target and every header in place: the byte
  * after each piece (' ', ':', CR or blank) is already parsed. */
 static void
@@ -592,9 +569,6 @@ on_headers_complete(http_parser *p)
 	const char *expect;
 
 	r->head_done = true;
-	r->head_len = head_end(r);
-	if (r->head_len > cfg->max_header_bytes)
-		return parse_fail(c, 431, "request header fields too large");
 	head_terminate(r);
 	if (p->http_major == 0)
 		return parse_fail(c, 400, "HTTP/0.9 is not supported");
@@ -617,6 +591,8 @@ on_headers_complete(http_parser *p)
 		http_parser_pause(p, 1);
 		return 0;
 	}
+	/* conn_parse learns where the head ends from where the parser stops */
+	http_parser_pause(p, 1);
 	if (!(p->flags & F_CHUNKED) && p->content_length != UINT64_MAX) {
 		if (p->content_length > cfg->max_body_bytes)
 			return parse_fail(c, 413, "request body too large");
@@ -1082,6 +1058,7 @@ conn_parse(struct conn *c)
 	while ((c->state == CONN_HEADERS || c->state == CONN_BODY) && r->parsed < r->rlen &&
 	    !(r->body_stream && r->body_paused)) {
 		size_t before = r->parsed;
+		bool had_head = r->head_done;
 		n = http_parser_execute(&c->parser, &parser_settings,
 		    r->rbuf + r->parsed, r->rlen - r->parsed);
 		r->parsed += n;
@@ -1089,6 +1066,16 @@ conn_parse(struct conn *c)
 		if (c->err_status) {
 			conn_fail(c, c->err_status, c->err_msg);
 			break;
+		}
+		if (r->head_done && !had_head) {
+			/* paused in on_headers_complete, on the byte it took for
+			 * the final LF (the lenient parser takes any byte after
+			 * the CR): the head ends right after it */
+			r->head_len = r->parsed + 1;
+			if (r->head_len > c->srv->cfg.max_header_bytes) {
+				conn_fail(c, 431, "request header fields too large");
+				break;
+			}
 		}
 		if (r->head_done && r->chunked) {
 			size_t from = before > r->head_len ? before : r->head_len;
@@ -1102,7 +1089,11 @@ conn_parse(struct conn *c)
 			break;
 		if (e == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
-			if (!r->msg_done)
+			if (!had_head && r->head_done) {
+				if (c->state == CONN_BODY && c->srv->cfg.stream_body &&
+				    (r->chunked || r->clen > 0))
+					conn_dispatch_early(c);
+			} else if (!r->msg_done)
 				conn_dispatch_early(c);
 			else if (r->body_stream)
 				body_finish(c);

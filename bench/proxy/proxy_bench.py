@@ -1,0 +1,594 @@
+#!/usr/bin/env python3
+"""bench/proxy/proxy_bench.py — the proxy benchmark: V6's proxy against HAProxy
+and nginx, side by side, in front of the same upstream, in the same run.
+
+Started by bench/proxy/run.sh (which builds the idle-connection holder).
+Starts one upstream (`v6 testapp`, or nginx answering `return 200`), measures
+it alone, then each proxy with one worker/thread and keep-alive to the
+upstream, all on loopback: wrk rounds in alternating order (requests/s and
+p99 latency, ratios to HAProxy), then 10,000 idle keep-alive client
+connections per proxy (RSS). Standard library only. A timing never fails the
+process: exit 0 unless the harness itself could not run.
+"""
+import json
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def env_int(name, default):
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        sys.exit(f"bench: {name} must be an integer")
+
+
+CFG = {
+    "rounds": env_int("BENCH_ROUNDS", 3),
+    "duration": env_int("BENCH_DURATION", 10),
+    "conns": env_int("BENCH_CONNS", 50),
+    "threads": env_int("BENCH_THREADS", 1),
+    "warmup": env_int("BENCH_WARMUP", 2),
+    "idle_conns": env_int("BENCH_IDLE_CONNS", 10000),
+    "idle_hold": env_int("BENCH_IDLE_HOLD_S", 5),
+    "upstream": os.environ.get("BENCH_UPSTREAM", "testapp"),
+    "path": os.environ.get("BENCH_PATH", "/"),
+    "peers": os.environ.get("BENCH_PEERS", "haproxy,nginx,v6"),
+    "keep": env_int("BENCH_KEEP", 0),
+    "json_out": os.environ.get("BENCH_JSON", ""),
+    "haproxy": os.environ.get("HAPROXY", shutil.which("haproxy") or "/usr/sbin/haproxy"),
+    "nginx": os.environ.get("NGINX", shutil.which("nginx") or "/usr/sbin/nginx"),
+    "wrk": os.environ.get("WRK", shutil.which("wrk") or "/usr/bin/wrk"),
+}
+READY_TIMEOUT_S = 20
+IDLE_SETUP_S = 60           # opening the idle connections never takes longer
+TARGETS = {"rps_ratio": 1.0, "p99_ratio": 1.0, "idle_rss_mb": 40}
+
+procs = []                  # every process we started: stopped at exit
+NOFILE = 65536              # set by raise_nofile(): configs use it
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Interrupted(f"signal {signum}")
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile():
+    """Soft RLIMIT_NOFILE to the hard limit (65536 at most): children inherit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    global NOFILE
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return NOFILE
+
+
+def start(name, argv, logdir, **kw):
+    logf = open(os.path.join(logdir, f"{name}.log"), "ab")
+    p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, **kw)
+    logf.close()
+    p.bench_name = name
+    p.bench_log = os.path.join(logdir, f"{name}.log")
+    procs.append(p)
+    return p
+
+
+def stop(p, grace=10):
+    """SIGTERM by PID, SIGKILL after grace seconds."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in procs:
+        procs.remove(p)
+
+
+def wait_port(p, port, timeout=READY_TIMEOUT_S):
+    """Waits until port answers an HTTP request with any status line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise RuntimeError(f"{p.bench_name} exited with {p.returncode} "
+                               f"(see {p.bench_log})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if s.recv(16).startswith(b"HTTP/1."):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{p.bench_name} did not answer on port {port} "
+                       f"within {timeout}s (see {p.bench_log})")
+
+
+def vm_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def log_tail(path, lines=15):
+    try:
+        with open(path, errors="replace") as f:
+            tail = f.readlines()[-lines:]
+    except OSError:
+        return
+    log(f"--- last lines of {path}")
+    for line in tail:
+        log("  " + line.rstrip())
+
+
+# ---- upstream and peers ----------------------------------------------------
+
+def start_testapp(v6bin, root):
+    port = free_port()
+    p = start("upstream-testapp", [v6bin, "testapp", "--quiet", "--listen-ip", "127.0.0.1",
+                                   "--port", str(port), "--version-string", "bench"], root)
+    wait_port(p, port)
+    return p, port
+
+
+def nginx_conf(root, name, body):
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile {NOFILE};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {min(NOFILE - 100, 30000)}; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+{body}
+}}
+""")
+    return conf
+
+
+def start_nginx_upstream(root):
+    port = free_port()
+    conf = nginx_conf(root, "upstream-nginx", f"""    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{ return 200 "ok\\n"; }}
+    }}""")
+    p = start("upstream-nginx", [CFG["nginx"], "-e", "stderr", "-c", conf], root)
+    wait_port(p, port)
+    return p, port
+
+
+def start_haproxy(root, up_port):
+    port = free_port()
+    conf = os.path.join(root, "haproxy.cfg")
+    with open(conf, "w") as f:
+        f.write(f"""global
+    nbthread 1
+    maxconn 12000
+    ulimit-n {NOFILE}
+    # HAProxy reserves two descriptors per connection (client + server); idle
+    # keep-alive clients use one, so 10,000 of them fit in 20,000 files:
+    # warn instead of refusing to start when the hard limit is below 24,014.
+    no strict-limits
+    log stderr format short local0 warning
+
+defaults
+    mode http
+    maxconn 12000
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 300s
+    timeout server 30s
+    timeout http-keep-alive 300s
+    timeout http-request 10s
+
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend upstream
+
+backend upstream
+    server up1 127.0.0.1:{up_port} maxconn 1000
+""")
+    p = start("haproxy", [CFG["haproxy"], "-db", "-f", conf], root)
+    wait_port(p, port)
+    return p, port
+
+
+def start_nginx_proxy(root, up_port):
+    port = free_port()
+    conf = nginx_conf(root, "proxy-nginx", f"""    upstream up {{
+        server 127.0.0.1:{up_port};
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }}
+    }}""")
+    p = start("nginx", [CFG["nginx"], "-e", "stderr", "-c", conf], root)
+    wait_port(p, port)
+    return p, port
+
+
+def v6_has_proxy(v6bin):
+    try:
+        r = subprocess.run([v6bin, "proxy", "--help"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10)
+        return r.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def v6_snapshot(port, up_port):
+    """One HTTP listener -> one route -> one cluster with the upstream (proxy.h)."""
+    cluster = "bench/upstream:http"
+    return {
+        "version": 1,
+        "listeners": [{
+            "name": "svc/bench/upstream/http",
+            "address": "127.0.0.1", "port": port, "protocol": "HTTP",
+            "routes": [{"name": "svc/bench/upstream", "hostnames": [], "matches": [],
+                        "backends": [{"cluster": cluster, "weight": 1}]}],
+        }],
+        "clusters": {cluster: {
+            "service": "bench/upstream", "lb": "round_robin",
+            "connect_timeout_ms": 1000, "idle_timeout_ms": 300000,
+            "endpoints": [{"address": "127.0.0.1", "port": up_port,
+                           "pod": "upstream", "revision": "bench"}],
+        }},
+    }
+
+
+def feed_snapshot(sock_path, snap, timeout=10):
+    """Sends one snapshot line on control.sock and waits for its ack."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(sock_path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"v6 proxy: no {sock_path}")
+        time.sleep(0.05)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(json.dumps({"type": "snapshot", "snapshot": snap}).encode() + b"\n")
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("v6 proxy closed control.sock without an answer")
+            buf += chunk
+    ans = json.loads(buf.split(b"\n", 1)[0])
+    if ans.get("type") != "ack" or ans.get("version") != snap["version"]:
+        raise RuntimeError(f"v6 proxy did not ack the snapshot: {ans}")
+
+
+def start_v6_proxy(v6bin, root, up_port):
+    port = free_port()
+    state = os.path.join(root, "v6-proxy")
+    os.makedirs(state, exist_ok=True)
+    p = start("v6-proxy", [v6bin, "proxy", "--state-dir", state,
+                           "--admin", f"127.0.0.1:{free_port()}", "--log-level", "warn"], root)
+    feed_snapshot(os.path.join(state, "control.sock"), v6_snapshot(port, up_port))
+    wait_port(p, port)
+    return p, port
+
+
+# ---- measurements ----------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def parse_wrk(out):
+    """Requests/sec, p50/p99 (ms) and error counts from `wrk --latency`."""
+    fig = {"rps": None, "p50_ms": None, "p99_ms": None, "errors": 0, "non2xx": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        fig["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        if m:
+            fig[key] = float(m.group(1)) * UNITS[m.group(2)]
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        fig["errors"] = sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        fig["non2xx"] = int(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    fig["requests"] = int(m.group(1)) if m else None
+    return fig
+
+
+def run_wrk(port, duration):
+    argv = [CFG["wrk"], f"-t{CFG['threads']}", f"-c{CFG['conns']}", f"-d{duration}s",
+            "--latency", f"http://127.0.0.1:{port}{CFG['path']}"]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=duration + 60, text=True)
+    fig = parse_wrk(r.stdout)
+    if fig["rps"] is None:
+        raise RuntimeError(f"wrk failed on port {port}: {r.stdout.strip()[:400]}")
+    return fig
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name, p, port):
+    c0 = cpu_s(p.pid)
+    fig = run_wrk(port, CFG["duration"])
+    fig["cpu_s"] = cpu_s(p.pid) - c0
+    log(f"  {name:9} {fig['rps']:>10.0f} req/s  p99 {fig['p99_ms'] or 0:.2f} ms"
+        + (f"  ERRORS {fig['errors']}" if fig["errors"] else "")
+        + (f"  non-2xx {fig['non2xx']}" if fig["non2xx"] else ""))
+    return fig
+
+
+def idle_test(idle_bin, name, p, port):
+    """Holds CFG idle_conns keep-alive connections through the proxy; RSS."""
+    rss0 = vm_kb(p.pid, "VmRSS")
+    h = subprocess.Popen([idle_bin, "127.0.0.1", str(port), str(CFG["idle_conns"]),
+                          str(IDLE_SETUP_S), str(CFG["idle_hold"] + 30), CFG["path"]],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    h.bench_name, h.bench_log = "idle", "(stdout)"
+    procs.append(h)
+    try:
+        ready, _, _ = select.select([h.stdout], [], [], IDLE_SETUP_S + 10)
+        if not ready:
+            raise RuntimeError(f"idle client got nowhere against {name}")
+        first = json.loads(h.stdout.readline() or "{}")
+        time.sleep(CFG["idle_hold"])
+        rss = vm_kb(p.pid, "VmRSS")
+        h.stdin.close()
+        last = json.loads(h.stdout.readline() or "{}")
+        h.wait(30)
+    finally:
+        stop(h)
+    fig = {"rss0_kb": rss0, "rss_kb": rss, "idle": first.get("idle", 0),
+           "failed": first.get("failed", 0), "setup_s": first.get("setup_s"),
+           "idle_at_end": last.get("idle_at_end"), "closed_by_peer": last.get("closed_by_peer")}
+    log(f"  {name:9} {fig['idle']} idle (failed {fig['failed']}), RSS {rss0 / 1024:.1f} -> "
+        f"{rss / 1024:.1f} MB, still open after {CFG['idle_hold']}s: {fig['idle_at_end']}")
+    return fig
+
+
+# ---- report -----------------------------------------------------------------
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def spread(xs, fmt):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "n/a"
+    m = median(xs)
+    return f"{fmt.format(m)} ({fmt.format(min(xs))}..{fmt.format(max(xs))})"
+
+
+def report(names, rounds, upstream, idle, env):
+    print()
+    print(f"Proxy benchmark: wrk -t{CFG['threads']} -c{CFG['conns']} -d{CFG['duration']}s "
+          f"--latency http://127.0.0.1:PORT{CFG['path']}, {CFG['rounds']} rounds in "
+          f"alternating order; upstream {env['upstream']} (one process)")
+    print(f"{env['nproc']} CPUs, load average before {env['load0']}, after {env['load1']}; "
+          f"{env['versions']}")
+    print()
+    print("median (min..max) over the rounds")
+    print(f"{'target':12} {'requests/s':>26} {'p99 latency ms':>24} {'p50 ms':>8} "
+          f"{'CPU s/round':>11} {'errors':>7}")
+    ups = [r for r in upstream]
+    print(f"{'upstream':12} {spread([r['rps'] for r in ups], '{:.0f}'):>26} "
+          f"{spread([r['p99_ms'] for r in ups], '{:.2f}'):>24} "
+          f"{median([r['p50_ms'] for r in ups]) or 0:>8.2f} {'':>11} "
+          f"{sum(r['errors'] + r['non2xx'] for r in ups):>7}")
+    for n in names:
+        rs = [r[n] for r in rounds]
+        print(f"{n:12} {spread([r['rps'] for r in rs], '{:.0f}'):>26} "
+              f"{spread([r['p99_ms'] for r in rs], '{:.2f}'):>24} "
+              f"{median([r['p50_ms'] for r in rs]) or 0:>8.2f} "
+              f"{median([r['cpu_s'] for r in rs]) or 0:>11.1f} "
+              f"{sum(r['errors'] + r['non2xx'] for r in rs):>7}")
+    ratios = {}
+    if "haproxy" in names:
+        print()
+        print("ratios to HAProxy (median of the per-round ratios, min..max)")
+        for n in names:
+            if n == "haproxy":
+                continue
+            rr = [r[n]["rps"] / r["haproxy"]["rps"] for r in rounds]
+            pr = [r[n]["p99_ms"] / r["haproxy"]["p99_ms"] for r in rounds
+                  if r[n]["p99_ms"] and r["haproxy"]["p99_ms"]]
+            ratios[n] = {"rps": median(rr), "p99": median(pr)}
+            print(f"  {n:10} requests/s {spread(rr, '{:.2f}x')}  "
+                  f"({'more' if median(rr) >= 1 else 'fewer'} requests/s than HAProxy; "
+                  f"higher is better)")
+            if pr:
+                print(f"  {'':10} p99        {spread(pr, '{:.2f}x')}  "
+                      f"({'lower' if median(pr) <= 1 else 'higher'} p99 than HAProxy; "
+                      f"lower is better)")
+    if idle:
+        print()
+        print(f"{CFG['idle_conns']} idle keep-alive connections (one request each, then "
+              f"held {CFG['idle_hold']}s), proxy VmRSS")
+        print(f"{'target':12} {'established':>11} {'RSS before':>11} {'RSS held':>9} "
+              f"{'per conn':>9} {'open at end':>11}")
+        for n, f in idle.items():
+            per = (f["rss_kb"] - f["rss0_kb"]) * 1024 / f["idle"] if f["idle"] else 0
+            print(f"{n:12} {f['idle']:>11} {f['rss0_kb'] / 1024:>9.1f}MB "
+                  f"{f['rss_kb'] / 1024:>7.1f}MB {per:>7.0f} B {f['idle_at_end']!s:>11}")
+    print()
+    print("targets (information only, never failing the run):")
+    if "v6" in names and "v6" in ratios:
+        r = ratios["v6"]
+        print(f"  V6 >= {TARGETS['rps_ratio']:.1f}x HAProxy requests/s: {r['rps']:.2f}x  "
+              f"{'PASS' if r['rps'] >= TARGETS['rps_ratio'] else 'FAIL'}")
+        if r["p99"] is None:
+            print("  V6 p99 <= HAProxy's: n/a (no p99 from wrk)  FAIL")
+        else:
+            print(f"  V6 p99 <= HAProxy's: {r['p99']:.2f}x  "
+                  f"{'PASS' if r['p99'] <= TARGETS['p99_ratio'] else 'FAIL'}")
+    else:
+        print("  V6 >= 1.0x HAProxy requests/s: n/a (V6 not measured)")
+        print("  V6 p99 <= HAProxy's: n/a (V6 not measured)")
+    if "v6" in idle:
+        f = idle["v6"]
+        ok = f["idle"] >= CFG["idle_conns"] and f["rss_kb"] / 1024 < TARGETS["idle_rss_mb"]
+        print(f"  V6 holds {CFG['idle_conns']} idle connections in < {TARGETS['idle_rss_mb']} MB: "
+              f"{f['idle']} held, {f['rss_kb'] / 1024:.1f} MB  {'PASS' if ok else 'FAIL'}")
+    else:
+        print(f"  V6 holds {CFG['idle_conns']} idle connections in < "
+              f"{TARGETS['idle_rss_mb']} MB: n/a (V6 not measured)")
+    return ratios
+
+
+def versions(v6bin, names):
+    out = []
+    if "haproxy" in names:
+        r = subprocess.run([CFG["haproxy"], "-v"], stdout=subprocess.PIPE, text=True)
+        out.append("HAProxy " + r.stdout.split()[2])
+    if "nginx" in names or CFG["upstream"] == "nginx":
+        r = subprocess.run([CFG["nginx"], "-v"], stderr=subprocess.PIPE, text=True)
+        out.append(r.stderr.strip().split(": ", 1)[-1])
+    r = subprocess.run([CFG["wrk"], "-v"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    out.append(r.stdout.split("[")[0].strip())
+    return ", ".join(out)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: proxy_bench.py V6_BINARY IDLE_BINARY")
+    v6bin, idle_bin = map(os.path.abspath, sys.argv[1:])
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if CFG["rounds"] < 1 or CFG["duration"] < 1 or CFG["conns"] < 1:
+        sys.exit("bench: BENCH_ROUNDS, BENCH_DURATION and BENCH_CONNS must be >= 1")
+    if not os.access(CFG["wrk"], os.X_OK):
+        sys.exit(f"bench: no wrk at {CFG['wrk']} (apt-get install wrk)")
+    nofile = raise_nofile()
+    if nofile < CFG["idle_conns"] + 100:
+        log(f"RLIMIT_NOFILE is {nofile}: too low for {CFG['idle_conns']} connections; "
+            "the idle test will fall short")
+    wanted = [n.strip() for n in CFG["peers"].split(",") if n.strip()]
+    names = []
+    for n in wanted:
+        if n == "haproxy" and not os.access(CFG["haproxy"], os.X_OK):
+            log(f"no HAProxy at {CFG['haproxy']} (apt-get install haproxy): skipped")
+        elif n == "nginx" and not os.access(CFG["nginx"], os.X_OK):
+            log(f"no nginx at {CFG['nginx']} (apt-get install nginx-light): skipped")
+        elif n == "v6" and not v6_has_proxy(v6bin):
+            log(f"`{v6bin} proxy --help` fails: V6's proxy is not built yet; peers only")
+        elif n in ("haproxy", "nginx", "v6"):
+            names.append(n)
+    if not names:
+        sys.exit("bench: no proxy to measure")
+    root = tempfile.mkdtemp(prefix="v6-bench-proxy-")
+    env = {"nproc": os.cpu_count(), "load0": loadavg(), "versions": versions(v6bin, names),
+           "nofile": nofile}
+    try:
+        if CFG["upstream"] == "nginx":
+            up, up_port = start_nginx_upstream(root)
+            env["upstream"] = f"nginx `return 200` on port {up_port}"
+        else:
+            up, up_port = start_testapp(v6bin, root)
+            env["upstream"] = f"v6 testapp --quiet on port {up_port}"
+        starters = {"haproxy": lambda: start_haproxy(root, up_port),
+                    "nginx": lambda: start_nginx_proxy(root, up_port),
+                    "v6": lambda: start_v6_proxy(v6bin, root, up_port)}
+        running = {}
+        for n in names:
+            running[n] = starters[n]()
+            log(f"{n} pid {running[n][0].pid} on port {running[n][1]}")
+        log(f"warm-up {CFG['warmup']}s each")
+        for n in names:
+            run_wrk(running[n][1], CFG["warmup"])
+        rounds, upstream = [], []
+        for i in range(CFG["rounds"]):
+            order = names[i % len(names):] + names[:i % len(names)]
+            log(f"round {i + 1}/{CFG['rounds']}: upstream alone, then {', '.join(order)}")
+            upstream.append(measure("upstream", up, up_port))
+            fig = {}
+            for n in order:
+                fig[n] = measure(n, *running[n])
+            rounds.append(fig)
+        idle = {}
+        if CFG["idle_conns"] > 0:
+            log(f"{CFG['idle_conns']} idle connections to each proxy")
+            for n in names:
+                idle[n] = idle_test(idle_bin, n, *running[n])
+        env["load1"] = loadavg()
+        ratios = report(names, rounds, upstream, idle, env)
+        if CFG["json_out"]:
+            with open(CFG["json_out"], "w") as f:
+                json.dump({"config": CFG, "env": env, "rounds": rounds,
+                           "upstream": upstream, "idle": idle, "ratios": ratios}, f, indent=1)
+    except (Interrupted, RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as ex:
+        log(f"aborted: {ex}")
+        for p in procs:
+            log_tail(p.bench_log)
+        return 1
+    finally:
+        for p in list(procs):
+            stop(p)
+        if CFG["keep"]:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
