@@ -71,6 +71,7 @@ struct px_kv {
 };
 
 struct px_match {
+	char method[8];			/* "" = any method (HTTPRoute matches[].method) */
 	enum px_mtype path_type;	/* ANY, EXACT, PREFIX */
 	char *path;
 	size_t path_len;

@@ -105,6 +105,19 @@ match_compile(const json_t *j, struct px_match *m, const char *rname, char **err
 	const char *v;
 	int r;
 
+	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "DELETE",
+		"CONNECT", "OPTIONS", "TRACE", "PATCH" };
+	const json_t *meth = json_object_get(j, "method");
+	m->method[0] = '\0';
+	if (meth) {
+		const char *mv = json_string_value(meth);
+		for (size_t i = 0; mv && i < ARRAY_SIZE(methods) && !m->method[0]; i++)
+			if (strcmp(mv, methods[i]) == 0)
+				snprintf(m->method, sizeof m->method, "%s", mv);
+		if (!m->method[0])
+			return route_err(err, rname, "method must be one of GET, HEAD, POST, "
+			    "PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH");
+	}
 	m->path_type = PX_M_ANY;
 	if (path) {
 		if (mtype_parse(jstr(path, "type"), &m->path_type) < 0 ||
@@ -375,6 +388,8 @@ match_one(const struct px_match *m, const struct http_req *req)
 	size_t i;
 	bool ok;
 
+	if (m->method[0] && strcmp(m->method, req->method) != 0)
+		return false;
 	if (!px_path_matches(m->path_type, m->path, m->path_len, req->path))
 		return false;
 	for (i = 0; i < m->nheaders; i++)

@@ -134,6 +134,15 @@ test_matches_headers_query_cookies(void **state)
 	q = mkreq("/api/x", NULL, "elsewhere.example", NULL, "X-V", "beta");
 	assert_false(px_route_matches(&r, &q));
 	px_route_clear(&r);
+	/* HTTPRoute matches[].method: only that method matches. */
+	assert_int_equal(compile(t, &r, "{\"name\": \"m\", \"matches\": [{\"method\": \"POST\","
+	    " \"path\": {\"type\": \"Exact\", \"value\": \"/orders\"}}],"
+	    " \"backends\": [{\"cluster\": \"a\"}]}", &err), 0);
+	q = mkreq("/orders", NULL, NULL, NULL, NULL, NULL);
+	assert_false(px_route_matches(&r, &q));		/* GET */
+	q.method = "POST";
+	assert_true(px_route_matches(&r, &q));
+	px_route_clear(&r);
 	free(t->clusters);
 	free(t);
 }
@@ -151,6 +160,7 @@ test_compile_errors(void **state)
 		"{\"name\": \"r\", \"matches\": [{\"headers\": [{\"name\": \"a\", \"type\":"
 		    " \"RegularExpression\", \"value\": \"[\"}]}], \"backends\": []}",
 		"{\"name\": \"r\", \"timeouts\": {\"request\": \"soon\"}, \"backends\": []}",
+		"{\"name\": \"r\", \"matches\": [{\"method\": \"FETCH\"}], \"backends\": []}",
 	};
 	struct px_table *t = table_with(names, 1);
 	struct px_route r;
