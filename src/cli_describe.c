@@ -389,6 +389,48 @@ endpoints_of(const char *ns, const char *name)
 	return buf_steal(&b);
 }
 
+/* "12.4 req/s, 0.0% errors, avg 1.2 ms, p99 4.1 ms" of a traffic.v6.dev
+ * object or one of its revisions. */
+static void
+traffic_figures(struct buf *b, const json_t *t)
+{
+	buf_printf(b, "%.1f req/s, %.1f%% errors, avg %.1f ms, p99 %.1f ms",
+	    json_number_value(json_object_get(t, "requestsPerSecond")),
+	    100 * json_number_value(json_object_get(t, "errorRate")),
+	    json_number_value(json_object_get(t, "averageLatencyMs")),
+	    json_number_value(json_object_get(t, "p99LatencyMs")));
+}
+
+/* The Service's live traffic from traffic.v6.dev: the whole, then one line
+ * per revision; "<none>" without figures. */
+static char *
+traffic_of(const char *ns, const char *name)
+{
+	struct cli_resp r;
+	struct buf b = BUF_INIT;
+	char *path = xasprintf("/apis/traffic.v6.dev/v1alpha1/namespaces/%s/services/%s",
+	    ns, name);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return xstrdup("<none>");
+	if (r.status == 200 && json_number_value(json_object_get(r.body,
+	    "requestsPerSecond")) > 0) {
+		size_t i;
+		json_t *rev;
+		traffic_figures(&b, r.body);
+		buf_printf(&b, " (last %s)", str(r.body, "window"));
+		json_array_foreach(json_object_get(r.body, "revisions"), i, rev) {
+			buf_printf(&b, "\n%s: ", or_none(str(rev, "revision")));
+			traffic_figures(&b, rev);
+		}
+	}
+	cli_resp_free(&r);
+	if (b.len == 0)
+		buf_puts(&b, "<none>");
+	return buf_steal(&b);
+}
+
 static void
 describe_service(struct dw *w, struct cli_opts *o, const json_t *s)
 {
@@ -411,6 +453,7 @@ describe_service(struct dw *w, struct cli_opts *o, const json_t *s)
 			    : num(p, "port"), *proto ? proto : "TCP");
 	}
 	dw_push(w, 0, "Endpoints", endpoints_of(obj_namespace(s), obj_name(s)));
+	dw_push(w, 0, "Traffic", traffic_of(obj_namespace(s), obj_name(s)));
 }
 
 static void

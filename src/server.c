@@ -6,6 +6,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "node.h"
+#include "obs_traffic.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -76,6 +77,7 @@ struct server {
 	struct ctrl_endpoints *eps;
 	struct ctrl_routes *routes;
 	struct proxy_feed *feed;
+	struct obs_traffic *traffic;
 	struct node *node;
 	char *node_state, *proxy_state;
 	uv_signal_t sigterm, sigint;
@@ -261,8 +263,11 @@ server_stop_parts(struct server *s)
 		node_stop(s->node);
 	if (s->routes)
 		ctrl_routes_stop(s->routes);
+	if (s->traffic)
+		obs_traffic_stop(s->traffic);
 	if (s->feed)
 		proxy_feed_stop(s->feed);	/* the proxy process keeps serving */
+	s->traffic = NULL;
 	s->routes = NULL;
 	s->feed = NULL;
 	if (s->eps)
@@ -320,6 +325,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	    (!(off & PART_ENDPOINTS) && (rc = ctrl_endpoints_start(s->api, &s->eps)) < 0) ||
 	    (!(off & PART_PROXY) && (rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0) ||
 	    (!(off & PART_PROXY) && (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0) ||
+	    (!(off & PART_PROXY) && (rc = obs_traffic_start(s->loop, s->api, s->feed,
+	    &s->traffic)) < 0) ||
 	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
 		return rc;
 	return 0;

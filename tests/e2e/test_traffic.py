@@ -1,0 +1,155 @@
+"""Live traffic figures: requests sent through a Service's address show up,
+within a sampling period or two, in the traffic.v6.dev API (per Service and
+per revision) and in `v6 describe service`; errors the workload answers show
+up as the error rate."""
+import http.client
+import json
+import threading
+import time
+
+
+def manifest(args=()):
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [{
+                        "name": "web", "image": "v6/testapp",
+                        "command": ["v6", "testapp", "--quiet"] + list(args),
+                        "env": [{"name": "POD_IP", "valueFrom": {
+                            "fieldRef": {"fieldPath": "status.podIP"}}}],
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
+                                           "periodSeconds": 1},
+                    }]}}}}
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"selector": {"app": "web"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+
+TRAFFIC = "/apis/traffic.v6.dev/v1alpha1/namespaces/default/services/web"
+
+
+class Load:
+    """One keep-alive client sending GET / to the Service until stopped
+    (at most 60 s), counting answers by status class."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.codes = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        conn = None
+        deadline = time.time() + 60
+        while not self.stop.is_set() and time.time() < deadline:
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+                conn.request("GET", "/")
+                r = conn.getresponse()
+                r.read()
+                k = "%dxx" % (r.status // 100)
+                self.codes[k] = self.codes.get(k, 0) + 1
+                if r.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                if conn:
+                    conn.close()
+                conn = None
+                time.sleep(0.01)
+            time.sleep(0.002)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def deploy(server, args=()):
+    server.v6("apply", "-f", "-", input=json.dumps(manifest(args)), check=True)
+    p = server.v6("rollout", "status", "deployment/web", "--timeout", "60s", timeout=90)
+    assert p.returncode == 0, p.stdout + p.stderr
+    server.v6("apply", "-f", "-", input=json.dumps(SERVICE), check=True)
+    _, svc = server.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
+    ip = svc["spec"]["clusterIP"]
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection(ip, 80, timeout=1)
+            c.request("GET", "/")
+            c.getresponse().read()
+            return ip
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("Service %s never answered" % ip)
+
+
+def pod_revision(server):
+    _, pods = server.json("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb",
+                          expect=200)
+    revs = {p["metadata"]["labels"]["pod-template-hash"] for p in pods["items"]}
+    assert len(revs) == 1, revs
+    return revs.pop()
+
+
+def wait_traffic(server, ok, timeout=12):
+    """Polls the traffic API until ok(body) holds; returns the last body."""
+    deadline = time.time() + timeout
+    body = None
+    while time.time() < deadline:
+        status, body = server.json("GET", TRAFFIC)
+        if status == 200 and ok(body):
+            return body
+        time.sleep(0.25)
+    raise AssertionError("traffic never matched: %s" % json.dumps(body))
+
+
+def test_requests_through_a_service_show_in_the_traffic_api_and_describe(server):
+    status, body = server.json("GET", "/apis/traffic.v6.dev/v1alpha1")
+    assert status == 200 and body["kind"] == "APIResourceList", body
+    assert body["resources"][0]["kind"] == "ServiceTraffic"
+    status, body = server.json("GET", TRAFFIC)
+    assert status == 404 and body["kind"] == "Status", body
+
+    ip = deploy(server)
+    rev = pod_revision(server)
+    with Load(ip, 80) as load:
+        time.sleep(2)
+        body = wait_traffic(server, lambda b: b["requestsPerSecond"] > 0 and any(
+            r["revision"] == rev and r["requestsPerSecond"] > 0 for r in b["revisions"]))
+        p = server.v6("describe", "svc", "web", check=True)
+    assert load.codes.get("2xx", 0) > 50, load.codes
+    assert body["kind"] == "ServiceTraffic"
+    assert body["apiVersion"] == "traffic.v6.dev/v1alpha1"
+    assert body["metadata"] == {"name": "web", "namespace": "default"}
+    assert body["window"] == "5s"
+    assert body["errorRate"] == 0
+    assert 0 < body["averageLatencyMs"] < 1000
+    assert body["p99LatencyMs"] >= body["averageLatencyMs"] * 0.5
+    line = next(l for l in p.stdout.splitlines() if l.startswith("Traffic:"))
+    assert "req/s, 0.0% errors, avg " in line and "(last 5s)" in line, p.stdout
+    assert rev + ": " in p.stdout, p.stdout
+    print(p.stdout)
+
+
+def test_error_rate_of_a_failing_workload(server):
+    ip = deploy(server, ["--error-rate", "0.5"])
+    with Load(ip, 80) as load:
+        time.sleep(2)
+        body = wait_traffic(server, lambda b: b["requestsPerSecond"] > 0)
+    assert load.codes.get("5xx", 0) > 10, load.codes
+    assert 0.3 <= body["errorRate"] <= 0.7, body
+    assert 0.3 <= body["revisions"][0]["errorRate"] <= 0.7, body
