@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps test unit e2e demo fuzz bench clean
+.PHONY: all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -65,8 +65,17 @@ demo: deps
 fuzz:
 	$(MAKE) -C tests/fuzz
 
-bench: all
+# Benchmarks print figures against peers run side by side; they never fail.
+bench: bench-store bench-pods bench-proxy
+
+bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
+
+bench-pods: all
+	@bench/pods/run.sh $(BUILD)/v6
+
+bench-proxy: all
+	@bench/proxy/run.sh $(BUILD)/v6
 
 clean:
 	rm -rf build build-san
