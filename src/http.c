@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
 #define HTTP_DEF_MAX_HEADER	(64 * 1024)
@@ -145,12 +146,6 @@ struct http_server {
 	bool unlistened;		/* http_server_unlisten() closed the listener */
 	bool listener_closed;		/* its close callback ran */
 	bool stopped;			/* http_server_stop(): free once both closed */
-};
-
-struct wreq {
-	uv_write_t req;
-	struct conn *conn;
-	char data[];
 };
 
 static void conn_drop(struct conn *);
@@ -689,8 +684,8 @@ conn_drained(struct conn *c)
 static void
 on_write(uv_write_t *wr, int status)
 {
-	struct wreq *w = (struct wreq *)wr;
-	struct conn *c = w->conn;
+	struct net_write *w = (struct net_write *)wr;
+	struct conn *c = w->owner;
 
 	free(w);
 	c->writes--;
@@ -710,46 +705,13 @@ on_write(uv_write_t *wr, int status)
 static int
 conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
 {
-	size_t total = 0, done = 0, off = 0, skip, take;
-	struct wreq *w;
-	uv_buf_t b;
-	unsigned i;
-	int r;
+	int r = net_send((uv_stream_t *)&c->tcp, bufs, n, &c->writes, on_write, c, 0);
 
-	for (i = 0; i < n; i++)
-		total += bufs[i].len;
-	if (c->writes == 0) {
-		r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-		if (r >= 0)
-			done = (size_t)r;
-		else if (r != UV_EAGAIN)
-			goto fail;
+	if (r < 0) {
+		conn_drop(c);
+		return r;
 	}
-	if (done == total)
-		return 0;
-	w = xmalloc(sizeof(*w) + total - done);
-	w->conn = c;
-	skip = done;
-	for (i = 0; i < n; i++) {
-		if (skip >= bufs[i].len) {
-			skip -= bufs[i].len;
-			continue;
-		}
-		take = bufs[i].len - skip;
-		memcpy(w->data + off, bufs[i].base + skip, take);
-		off += take;
-		skip = 0;
-	}
-	b = uv_buf_init(w->data, (unsigned)(total - done));
-	if ((r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write)) < 0) {
-		free(w);
-		goto fail;
-	}
-	c->writes++;
 	return 0;
-fail:
-	conn_drop(c);
-	return r;
 }
 
 /* ---- connection state machine ------------------------------------------ */

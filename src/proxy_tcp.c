@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "proxy_int.h"
 
 struct side {
@@ -38,13 +39,6 @@ struct splice {
 	bool connected;
 	bool closing;
 	struct splice *next, *prev;	/* e->splices */
-};
-
-struct swrite {
-	uv_write_t req;
-	struct splice *sp;
-	int to;
-	char data[];
 };
 
 static void splice_read_sync(struct splice *sp, int i);
@@ -127,9 +121,9 @@ splice_shut(struct splice *sp, int i)
 static void
 on_swrite(uv_write_t *wr, int status)
 {
-	struct swrite *w = (struct swrite *)wr;
-	struct splice *sp = w->sp;
-	int to = w->to;
+	struct net_write *w = (struct net_write *)wr;
+	struct splice *sp = w->owner;
+	int to = w->tag;
 
 	free(w);
 	sp->s[to].writes--;
@@ -151,33 +145,13 @@ on_swrite(uv_write_t *wr, int status)
 static int
 splice_send(struct splice *sp, int to, const char *data, size_t len)
 {
-	uv_stream_t *s = (uv_stream_t *)sp->s[to].h;
-	struct swrite *w;
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-	int r = 0;
+	int r;
 
 	if (len == 0)
 		return 0;
-	if (sp->s[to].writes == 0) {
-		r = uv_try_write(s, &b, 1);
-		if (r < 0 && r != UV_EAGAIN)
-			return r;
-		if (r >= 0 && (size_t)r == len)
-			return 0;
-		if (r < 0)
-			r = 0;
-	}
-	w = xmalloc(sizeof(*w) + len - (size_t)r);
-	w->sp = sp;
-	w->to = to;
-	memcpy(w->data, data + r, len - (size_t)r);
-	b = uv_buf_init(w->data, (unsigned)(len - (size_t)r));
-	if ((r = uv_write(&w->req, s, &b, 1, on_swrite)) < 0) {
-		free(w);
-		return r;
-	}
-	sp->s[to].writes++;
-	return 0;
+	r = net_send((uv_stream_t *)sp->s[to].h, &b, 1, &sp->s[to].writes, on_swrite, sp, to);
+	return r < 0 ? r : 0;
 }
 
 static void

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "proxy_upstream.h"
 
 #define UC_RBUF_INIT	(16 * 1024)
@@ -390,12 +391,6 @@ build_request_head(struct px_req *pr)
 
 /* ---- upstream connections ---------------------------------------------- */
 
-struct uwrite {
-	uv_write_t req;
-	struct px_uconn *uc;
-	char data[];
-};
-
 static void
 on_uc_closed(uv_handle_t *h)
 {
@@ -492,8 +487,8 @@ uc_set_timeout(struct px_uconn *uc, enum uc_timeout kind, uint64_t deadline)
 static void
 on_uc_write(uv_write_t *wr, int status)
 {
-	struct uwrite *w = (struct uwrite *)wr;
-	struct px_uconn *uc = w->uc;
+	struct net_write *w = (struct net_write *)wr;
+	struct px_uconn *uc = w->owner;
 	struct px_req *pr;
 
 	free(w);
@@ -516,42 +511,7 @@ on_uc_write(uv_write_t *wr, int status)
 static int
 uc_send(struct px_uconn *uc, const uv_buf_t *bufs, unsigned n)
 {
-	size_t total = 0, done = 0, off = 0, skip, take;
-	struct uwrite *w;
-	uv_buf_t b;
-	unsigned i;
-	int r;
-
-	for (i = 0; i < n; i++)
-		total += bufs[i].len;
-	if (uc->writes == 0) {
-		r = uv_try_write((uv_stream_t *)&uc->tcp, bufs, n);
-		if (r >= 0)
-			done = (size_t)r;
-		else if (r != UV_EAGAIN)
-			return r;
-	}
-	if (done == total)
-		return (int)done;
-	w = xmalloc(sizeof(*w) + total - done);
-	w->uc = uc;
-	for (skip = done, i = 0; i < n; i++) {
-		if (skip >= bufs[i].len) {
-			skip -= bufs[i].len;
-			continue;
-		}
-		take = bufs[i].len - skip;
-		memcpy(w->data + off, bufs[i].base + skip, take);
-		off += take;
-		skip = 0;
-	}
-	b = uv_buf_init(w->data, (unsigned)(total - done));
-	if ((r = uv_write(&w->req, (uv_stream_t *)&uc->tcp, &b, 1, on_uc_write)) < 0) {
-		free(w);
-		return r;
-	}
-	uc->writes++;
-	return (int)done;
+	return net_send((uv_stream_t *)&uc->tcp, bufs, n, &uc->writes, on_uc_write, uc, 0);
 }
 
 static void
