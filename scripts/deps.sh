@@ -2,9 +2,7 @@
 # Installs the Debian packages V6 builds and tests with, if any is missing.
 # As root it runs apt-get; otherwise it prints the command to run.
 set -e
-PKGS="gcc make pkg-config libuv1-dev libhttp-parser-dev libyaml-dev libjansson-dev
-libsqlite3-dev libcurl4-openssl-dev libssl-dev libcmocka-dev python3 python3-pytest
-sqlite3 clang libclang-rt-14-dev curl"
+PKGS=$(grep -v '^#' "$(dirname "$0")/packages.txt")
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
