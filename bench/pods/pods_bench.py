@@ -27,12 +27,8 @@ import urllib.error
 import urllib.request
 import xmlrpc.client
 
-
-def env_int(name, default):
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        sys.exit(f"bench: {name} must be an integer")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import Interrupted, env_int, free_port, loadavg, log, log_tail, median, on_signal  # noqa: E402
 
 
 CFG = {
@@ -58,24 +54,6 @@ MARK = f"v6-bench-pods-{os.getpid()}-{random.randrange(1 << 30)}"
 
 procs = []                  # every daemon we started: stopped at exit
 data_dirs = []              # every V6 data dir: its containers are killed at exit
-
-
-class Interrupted(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Interrupted(f"signal {signum}")
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(name, argv, logdir, env=None):
@@ -117,14 +95,6 @@ def pct(xs, p):
         return None
     k = max(0, min(len(xs) - 1, -(-len(xs) * p // 100) - 1))
     return xs[int(k)]
-
-
-def median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    m = len(xs) // 2
-    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 
 
 def lat_fig(samples):
@@ -958,21 +928,6 @@ def sv_version():
                               text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "?"
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return f.read().split()[0]
-
-
-def log_tail(path, lines=20):
-    try:
-        with open(path, errors="replace") as f:
-            tail = f.readlines()[-lines:]
-    except OSError:
-        return
-    log(f"last lines of {path}:")
-    sys.stderr.write("".join("    " + t for t in tail))
 
 
 def cleanup(root):

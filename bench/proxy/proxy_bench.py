@@ -23,12 +23,8 @@ import sys
 import tempfile
 import time
 
-
-def env_int(name, default):
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        sys.exit(f"bench: {name} must be an integer")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import Interrupted, env_int, free_port, log, on_signal  # noqa: E402
 
 
 CFG = {
@@ -54,24 +50,6 @@ TARGETS = {"rps_ratio": 1.0, "p99_ratio": 1.0, "idle_rss_mb": 40}
 
 procs = []                  # every process we started: stopped at exit
 NOFILE = 65536              # set by raise_nofile(): configs use it
-
-
-class Interrupted(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Interrupted(f"signal {signum}")
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raise_nofile():

@@ -20,12 +20,8 @@ import time
 import urllib.error
 import urllib.request
 
-
-def env_int(name, default):
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        sys.exit(f"bench: {name} must be an integer")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import Interrupted, env_int, free_port, loadavg, log, log_tail, median, on_signal  # noqa: E402
 
 
 CFG = {
@@ -48,24 +44,6 @@ READY_TIMEOUT_S = 30
 TARGETS = {"rate": 2000, "list_ms": 200, "rss_mb": 30, "idle_bytes": 0}
 
 procs = []                  # every process we started: killed at exit
-
-
-class Interrupted(Exception):
-    pass
-
-
-def on_signal(signum, frame):
-    raise Interrupted(f"signal {signum}")
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fs_type(path):
@@ -324,11 +302,6 @@ def disk_sync_ms(root, n=200):
     return out
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return f.read().split()[0]
-
-
 def calibrate(load, root):
     """The generator's own ceiling: the same creates against nginx `return 201`."""
     if not (CFG["calibrate"] and os.access(CFG["nginx"], os.X_OK)):
@@ -394,14 +367,6 @@ def get(fig, *path):
             return None
         fig = fig[k]
     return fig
-
-
-def median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    m = len(xs) // 2
-    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 
 
 def fmt(x, unit):
@@ -540,16 +505,6 @@ def etcd_version():
         return out.split()[2]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "?"
-
-
-def log_tail(path, lines=20):
-    try:
-        with open(path, errors="replace") as f:
-            tail = f.readlines()[-lines:]
-    except OSError:
-        return
-    log(f"last lines of {path}:")
-    sys.stderr.write("".join("    " + t for t in tail))
 
 
 def main():
