@@ -364,8 +364,11 @@ def run_v6(v6bin, root, argv, n, crash, with_ip, measure_mem):
     data_dirs.append(data)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # No Service is involved: without the proxy part, no detached v6 proxy
+    # outlives the run.
     srv = start("v6", [v6bin, "server", "--data-dir", data,
-                       "--listen", f"127.0.0.1:{port}"], root)
+                       "--listen", f"127.0.0.1:{port}",
+                       "--controllers", "*,-proxy"], root)
     watch = poke = None
     try:
         for _ in deadline_loop(READY_TIMEOUT_S, 0.02):
