@@ -336,7 +336,7 @@ obs_traffic_compute(const struct obs_sample *before, const struct obs_sample *no
 	memset(&w, 0, sizeof(w));
 	for (size_t i = 0; now && i < now->n; i++) {
 		const struct obs_series *s = &now->series[i];
-		if (strcmp(s->service, service) != 0 ||
+		if ((service && strcmp(s->service, service) != 0) ||
 		    (revision && strcmp(s->revision, revision) != 0))
 			continue;
 		found = true;
@@ -380,6 +380,11 @@ struct obs_traffic {
 	struct obs_sample prev, cur;	/* cur.n == 0 && !have_cur: none yet */
 	bool have_prev, have_cur;
 	bool failing;			/* the last scrape failed (logged once) */
+	unsigned period_ms;
+	/* The last OBS_TRAFFIC_HISTORY samples (copies), oldest at hist_head,
+	 * for queries over a window (canary analysis). */
+	struct obs_sample hist[OBS_TRAFFIC_HISTORY];
+	size_t hist_n, hist_head;
 };
 
 static void sample_taken(struct obs_traffic *t, int rc, const char *body, size_t len);
@@ -552,6 +557,31 @@ fetch_start(struct obs_traffic *t, const char *addr)
 /* ---- the sampler ------------------------------------------------------ */
 
 static void
+sample_copy(struct obs_sample *dst, const struct obs_sample *src)
+{
+	*dst = *src;
+	dst->series = xcalloc(src->n ? src->n : 1, sizeof(*dst->series));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->series[i] = src->series[i];
+		dst->series[i].service = xstrdup(src->series[i].service);
+		dst->series[i].revision = xstrdup(src->series[i].revision);
+	}
+}
+
+static void
+history_push(struct obs_traffic *t, const struct obs_sample *s)
+{
+	if (t->hist_n == OBS_TRAFFIC_HISTORY) {
+		obs_sample_free(&t->hist[t->hist_head]);
+		sample_copy(&t->hist[t->hist_head], s);
+		t->hist_head = (t->hist_head + 1) % OBS_TRAFFIC_HISTORY;
+		return;
+	}
+	sample_copy(&t->hist[(t->hist_head + t->hist_n) % OBS_TRAFFIC_HISTORY], s);
+	t->hist_n++;
+}
+
+static void
 sample_taken(struct obs_traffic *t, int rc, const char *body, size_t len)
 {
 	struct obs_sample s;
@@ -570,6 +600,7 @@ sample_taken(struct obs_traffic *t, int rc, const char *body, size_t len)
 	t->have_prev = t->have_cur;
 	t->cur = s;
 	t->have_cur = true;
+	history_push(t, &s);
 }
 
 static void
@@ -593,6 +624,34 @@ obs_traffic_query(struct obs_traffic *t, const char *service, const char *revisi
 	int rc = obs_traffic_compute(t->have_prev ? &t->prev : NULL, &t->cur, service,
 	    revision, out);
 	return rc == 0 && !t->have_prev ? -EAGAIN : rc;
+}
+
+int
+obs_traffic_query_window(struct obs_traffic *t, const char *service, const char *revision,
+    int64_t window_ms, struct obs_traffic_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (t->hist_n < 2)
+		return -EAGAIN;
+	const struct obs_sample *now = &t->hist[(t->hist_head + t->hist_n - 1) %
+	    OBS_TRAFFIC_HISTORY];
+	const struct obs_sample *before = &t->hist[t->hist_head];
+	/* The newest sample at least window_ms older than now, else the oldest. */
+	for (size_t i = t->hist_n - 1; i-- > 0;) {
+		const struct obs_sample *s = &t->hist[(t->hist_head + i) % OBS_TRAFFIC_HISTORY];
+		if (now->mono_ms - s->mono_ms >= window_ms) {
+			before = s;
+			break;
+		}
+	}
+	return obs_traffic_compute(before, now, service, revision, out);
+}
+
+void
+obs_traffic_set_period(struct obs_traffic *t, unsigned period_ms)
+{
+	t->period_ms = period_ms < 200 ? 200 : period_ms;
+	uv_timer_start(&t->timer, on_tick, 200, t->period_ms);
 }
 
 /* ---- traffic.v6.dev ---------------------------------------------------- */
@@ -735,7 +794,8 @@ obs_traffic_start(uv_loop_t *loop, struct api *api, struct proxy_feed *feed,
 	t->feed = feed;
 	uv_timer_init(loop, &t->timer);
 	t->timer.data = t;
-	uv_timer_start(&t->timer, on_tick, 200, OBS_TRAFFIC_PERIOD_MS);
+	t->period_ms = OBS_TRAFFIC_PERIOD_MS;
+	uv_timer_start(&t->timer, on_tick, 200, t->period_ms);
 	api_register_group(api, GROUP, serve_traffic, t);
 	*out = t;
 	return 0;
@@ -748,6 +808,8 @@ traffic_closed(uv_handle_t *h)
 
 	obs_sample_free(&t->prev);
 	obs_sample_free(&t->cur);
+	for (size_t i = 0; i < t->hist_n; i++)
+		obs_sample_free(&t->hist[(t->hist_head + i) % OBS_TRAFFIC_HISTORY]);
 	free(t);
 }
 

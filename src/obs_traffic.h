@@ -17,6 +17,8 @@ struct obs_traffic;
 
 #define OBS_TRAFFIC_PERIOD_MS 5000
 #define OBS_MAX_BUCKETS 32
+/* Samples kept for window queries: 2 min at a 1 s period, 10 min at 5 s. */
+#define OBS_TRAFFIC_HISTORY 121
 
 /* What one scrape counted for one (service, revision), summed over routes.
  * Counters only grow while the proxy lives. */
@@ -58,7 +60,8 @@ struct obs_traffic_stats {
 	double p99_ms;
 };
 
-/* The figures of service ("ns/name") and revision (NULL: every revision)
+/* The figures of service ("ns/name"; NULL: every service) and revision
+ * (NULL: every revision)
  * from before to now. A series whose counters went down (the proxy
  * restarted) counts from zero. Returns 0, or -ENOENT (out zeroed) when now
  * has no series for them. */
@@ -85,5 +88,15 @@ int obs_traffic_service(struct obs_traffic *t, const char *ns, const char *name,
  * -ENOENT when nothing was counted for them. */
 int obs_traffic_query(struct obs_traffic *t, const char *service, const char *revision,
     struct obs_traffic_stats *out);
+/* For canary analysis: the figures of service (NULL: every service) and
+ * revision (NULL: all) between the newest sample and the newest one at least
+ * window_ms older (the oldest kept, OBS_TRAFFIC_HISTORY, when none is that
+ * old; out->window_s says what was covered). -EAGAIN with fewer than two
+ * samples, -ENOENT when nothing was counted for them. */
+int obs_traffic_query_window(struct obs_traffic *t, const char *service,
+    const char *revision, int64_t window_ms, struct obs_traffic_stats *out);
+/* Samples the proxy every period_ms (at least 200) from now on; the server's
+ * --traffic-period. */
+void obs_traffic_set_period(struct obs_traffic *t, unsigned period_ms);
 
 #endif
