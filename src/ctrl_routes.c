@@ -19,6 +19,12 @@
 #define LB_ANNOTATION	"v6.dev/load-balancing"
 
 static const char *
+annotation(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(obj_get_path(o, "metadata.annotations"), key));
+}
+
+static const char *
 str_of(const json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -175,7 +181,9 @@ static const char *
 pod_revision(const json_t *pod)
 {
 	const json_t *labels = obj_labels(pod);
-	const char *r = json_string_value(json_object_get(labels, "pod-template-hash"));
+	const char *r = json_string_value(json_object_get(labels, "rollouts-pod-template-hash"));
+	if (r == NULL)
+		r = json_string_value(json_object_get(labels, "pod-template-hash"));
 	if (r == NULL)
 		r = json_string_value(json_object_get(labels, "controller-revision-hash"));
 	return r;
@@ -527,19 +535,48 @@ allowed_from(const json_t *gw, const json_t *gl, const json_t *route)
 	return strcmp(obj_namespace(gw), obj_namespace(route)) == 0;
 }
 
+/* allowedRoutes.kinds: empty, or naming HTTPRoute (of the Gateway API group). */
+static bool
+allows_httproute(const json_t *gl)
+{
+	const json_t *kinds = obj_get_path(gl, "allowedRoutes.kinds"), *k;
+	size_t i;
+	if (json_array_size(kinds) == 0)
+		return true;
+	json_array_foreach(kinds, i, k)
+		if (strcmp(str_of(k, "kind"), "HTTPRoute") == 0 &&
+		    (!*str_of(k, "group") || strcmp(str_of(k, "group"), GW_GROUP) == 0))
+			return true;
+	return false;
+}
+
+enum routes_admit
+routes_listener_admits(const json_t *gw, const json_t *gl, const json_t *route,
+    const json_t *ref)
+{
+	const char *section = str_of(ref, "sectionName");
+	json_int_t port = json_integer_value(json_object_get(ref, "port"));
+	if ((*section && strcmp(section, str_of(gl, "name")) != 0) ||
+	    (port && port != json_integer_value(json_object_get(gl, "port"))))
+		return ROUTES_NOT_LISTENER;
+	if (strcmp(str_of(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
+	    !allows_httproute(gl))
+		return ROUTES_NOT_ALLOWED;
+	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), str_of(gl, "hostname"));
+	bool intersect = hosts != NULL;
+	json_decref(hosts);
+	return intersect ? ROUTES_ADMITTED : ROUTES_NO_HOSTNAME;
+}
+
 static void
 attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const json_t *gws,
     size_t *seq)
 {
 	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
 	const json_t *gw = lookup(gws, ns, str_of(ref, "name")), *gl;
-	const char *section = str_of(ref, "sectionName");
-	json_int_t port = json_integer_value(json_object_get(ref, "port"));
 	size_t i;
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
-		if ((*section && strcmp(section, str_of(gl, "name")) != 0) ||
-		    (port && port != json_integer_value(json_object_get(gl, "port"))) ||
-		    strcmp(str_of(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, r))
+		if (routes_listener_admits(gw, gl, r, ref) != ROUTES_ADMITTED)
 			continue;
 		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), str_of(gl, "hostname"));
 		json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
@@ -699,9 +736,185 @@ routes_build(const json_t *services, const json_t *endpoints, const json_t *pods
 	return snap;
 }
 
+/* ---- Rollouts: canary weights, header routes, sticky cookie ------------------ */
+
+#define STICKY_ANNOTATION "v6.dev/sticky-cookie"
+
+/* The cluster of service ns/name serving the same port key as the cluster
+ * "ns/other:KEY", else any cluster of ns/name; NULL when it has none. */
+static const char *
+sibling_cluster(const json_t *clusters, const char *stable_cluster, const char *svc)
+{
+	const char *colon = strrchr(stable_cluster, ':'), *k;
+	json_t *c;
+	char *want = xasprintf("%s%s", svc, colon ? colon : "");
+	const char *found = NULL;
+	json_object_foreach((json_t *)clusters, k, c) {
+		if (!strcmp(k, want)) {
+			found = k;
+			break;
+		}
+		if (!found && !strcmp(str_of(c, "service"), svc))
+			found = k;
+	}
+	free(want);
+	return found;
+}
+
+static json_t *
+header_matches(const json_t *route, const json_t *hr)
+{
+	json_t *headers = json_array(), *out = json_array(), *m;
+	const json_t *own = json_object_get(route, "matches");
+	size_t i;
+	json_array_foreach(json_object_get(hr, "match"), i, m) {
+		const json_t *hv = json_object_get(m, "headerValue");
+		const char *type = json_object_get(hv, "exact") ? "Exact" :
+		    json_object_get(hv, "prefix") ? "Prefix" : "RegularExpression";
+		const char *val = json_object_get(hv, "exact") ? str_of(hv, "exact") :
+		    json_object_get(hv, "prefix") ? str_of(hv, "prefix") : str_of(hv, "regex");
+		json_array_append_new(headers, json_pack("{s:s, s:s, s:s}", "name",
+		    str_of(m, "headerName"), "type", type, "value", val));
+	}
+	if (json_array_size(own) == 0)
+		json_array_append_new(out, json_pack("{s:O}", "headers", headers));
+	json_array_foreach(own, i, m) {
+		json_t *c = json_deep_copy(m), *h = json_object_get(c, "headers");
+		if (!json_is_array(h))
+			json_object_set_new(c, "headers", h = json_array());
+		json_array_extend(h, headers);
+		json_array_append_new(out, c);
+	}
+	json_decref(headers);
+	return out;
+}
+
+/* Splits the backends of route that go to the stable Service: weight W of
+ * them to the canary's cluster. Returns true when it touched the route. */
+static bool
+split_route(json_t *route, const json_t *clusters, const char *stable, const char *canary,
+    int w, const char **canary_cluster)
+{
+	json_t *out = json_array(), *b;
+	size_t i;
+	bool touched = false;
+	json_array_foreach(json_object_get(route, "backends"), i, b) {
+		const json_t *c = json_object_get(clusters, str_of(b, "cluster"));
+		const char *svc = str_of(c, "service");
+		if (!strcmp(svc, canary))
+			continue;	/* the rollout decides the canary's share */
+		if (strcmp(svc, stable) != 0) {
+			json_array_append(out, b);
+			continue;
+		}
+		const char *cc = sibling_cluster(clusters, str_of(b, "cluster"), canary);
+		json_int_t wb = json_integer_value(json_object_get(b, "weight"));
+		touched = true;
+		if (!cc) {
+			json_array_append(out, b);
+			continue;
+		}
+		*canary_cluster = cc;
+		if (w < 100)
+			json_array_append_new(out, json_pack("{s:s, s:I}", "cluster",
+			    str_of(b, "cluster"), "weight", wb * (100 - w)));
+		if (w > 0)
+			json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cc,
+			    "weight", wb * w));
+	}
+	if (touched)
+		json_object_set_new(route, "backends", out);
+	else
+		json_decref(out);
+	return touched;
+}
+
+static void
+apply_rollout(json_t *snap, const json_t *ro)
+{
+	const json_t *canary = obj_get_path(ro, "spec.strategy.canary");
+	const char *ns = obj_namespace(ro);
+	if (!*str_of(canary, "stableService") || !*str_of(canary, "canaryService"))
+		return;
+	char *stable = xasprintf("%s/%s", ns, str_of(canary, "stableService"));
+	char *csvc = xasprintf("%s/%s", ns, str_of(canary, "canaryService"));
+	int w = (int)json_integer_value(obj_get_path(ro, "status.canary.weights.canary.weight"));
+	const json_t *hrs = obj_get_path(ro, "status.canary.headerRoutes");
+	const char *cookie = annotation(ro, STICKY_ANNOTATION);
+	const json_t *clusters = json_object_get(snap, "clusters"), *hr;
+	json_t *l;
+	size_t i, j, k;
+	json_array_foreach(json_object_get(snap, "listeners"), i, l) {
+		json_t *routes = json_object_get(l, "routes"), *out = json_array(), *r;
+		json_array_foreach(routes, j, r) {
+			const char *cc = NULL;
+			json_t *copy = json_deep_copy(r);
+			if (split_route(copy, clusters, stable, csvc, w, &cc) && cc) {
+				json_array_foreach(hrs, k, hr) {
+					char *name = xasprintf("%s/header/%s", str_of(r, "name"),
+					    str_of(hr, "name"));
+					json_t *h = json_deep_copy(r);
+					json_object_set_new(h, "name", json_string(name));
+					json_object_set_new(h, "matches", header_matches(r, hr));
+					json_object_set_new(h, "backends", json_pack("[{s:s, s:i}]",
+					    "cluster", cc, "weight", 1));
+					json_array_append_new(out, h);
+					free(name);
+				}
+				if (cookie && *cookie)
+					json_object_set_new(copy, "sticky", json_pack("{s:s}", "cookie",
+					    cookie));
+			}
+			json_array_append_new(out, copy);
+		}
+		if (routes)
+			json_object_set_new(l, "routes", out);
+		else
+			json_decref(out);
+	}
+	free(stable);
+	free(csvc);
+}
+
+void
+routes_apply_rollouts(json_t *snap, const json_t *rollouts)
+{
+	size_t n;
+	const json_t **v = sorted(rollouts, &n, cmp_obj);
+	for (size_t i = 0; i < n; i++)
+		apply_rollout(snap, v[i]);
+	free(v);
+}
+
+/* What the routing table needs of a Rollout. */
+static json_t *
+rollout_trim(const json_t *ro)
+{
+	json_t *t = json_pack("{s:{s:s, s:s}}", "metadata", "namespace", obj_namespace(ro),
+	    "name", obj_name(ro));
+	const char *cookie = annotation(ro, STICKY_ANNOTATION);
+	if (cookie)
+		json_object_set_new(json_object_get(t, "metadata"), "annotations",
+		    json_pack("{s:s}", STICKY_ANNOTATION, cookie));
+	const json_t *c = obj_get_path(ro, "spec.strategy.canary");
+	if (c)
+		json_object_set_new(t, "spec", json_pack("{s:{s:{s:s, s:s}}}", "strategy",
+		    "canary", "stableService", str_of(c, "stableService"), "canaryService",
+		    str_of(c, "canaryService")));
+	const json_t *w = obj_get_path(ro, "status.canary.weights");
+	const json_t *h = obj_get_path(ro, "status.canary.headerRoutes");
+	json_t *sc = json_object();
+	if (w)
+		json_object_set(sc, "weights", (json_t *)w);
+	if (h)
+		json_object_set(sc, "headerRoutes", (json_t *)h);
+	json_object_set_new(t, "status", json_pack("{s:o}", "canary", sc));
+	return t;
+}
+
 /* ---- the watcher -------------------------------------------------------------- */
 
-enum { RK_SERVICE, RK_ENDPOINTS, RK_POD, RK_GATEWAY, RK_HTTPROUTE, RK_COUNT };
+enum { RK_SERVICE, RK_ENDPOINTS, RK_POD, RK_GATEWAY, RK_HTTPROUTE, RK_ROLLOUT, RK_COUNT };
 
 static const struct {
 	const char *api_version, *kind;
@@ -711,6 +924,7 @@ static const struct {
 	[RK_POD] = { "v1", "Pod" },
 	[RK_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
 	[RK_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
+	[RK_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
 };
 
 struct ctrl_routes {
@@ -731,7 +945,8 @@ static json_t *
 pod_trim(const json_t *pod)
 {
 	json_t *labels = json_object(), *l = obj_labels(pod);
-	static const char *const keep[] = { "pod-template-hash", "controller-revision-hash" };
+	static const char *const keep[] = { "pod-template-hash", "controller-revision-hash",
+		"rollouts-pod-template-hash" };
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
 		if (json_object_get(l, keep[i]))
 			json_object_set(labels, keep[i], json_object_get(l, keep[i]));
@@ -751,6 +966,7 @@ routes_rebuild(struct ctrl_routes *c)
 	int64_t t0 = time_mono_ms();
 	json_t *snap = routes_build(c->objs[RK_SERVICE], c->objs[RK_ENDPOINTS], c->objs[RK_POD],
 	    c->objs[RK_HTTPROUTE], c->objs[RK_GATEWAY], c->rv);
+	routes_apply_rollouts(snap, c->objs[RK_ROLLOUT]);
 	json_decref(c->current);
 	c->current = snap;
 	c->builds++;
@@ -802,6 +1018,10 @@ routes_track(struct ctrl_routes *c, int rk, enum store_event ev, const json_t *o
 		 * exists; only a relabelled pod changes the table by itself. */
 		json_t *t = pod_trim(obj), *old = json_object_get(c->objs[rk], key);
 		changed = old && !json_equal(t, old);
+		json_object_set_new(c->objs[rk], key, t);
+	} else if (rk == RK_ROLLOUT) {
+		json_t *t = rollout_trim(obj), *old = json_object_get(c->objs[rk], key);
+		changed = !old || !json_equal(t, old);
 		json_object_set_new(c->objs[rk], key, t);
 	} else {
 		json_object_set_new(c->objs[rk], key, json_deep_copy(obj));

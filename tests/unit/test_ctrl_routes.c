@@ -588,6 +588,260 @@ test_watcher_rebuilds_on_changes(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- routes_apply_rollouts: canary weights, header routes, sticky --------- */
+
+/* web (stable) and web-canary with one ready endpoint each, and the
+ * GAMMA HTTPRoute "shop" on web (rule 1: /api + x-canary, web 90 /
+ * web-canary 10; rule 0: web only). */
+static json_t *
+ro_snapshot(void)
+{
+	json_t *eps = json_array(), *routes = json_array();
+	json_array_append_new(eps, J("{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},"
+	    "\"subsets\":[{\"addresses\":[{\"ip\":\"127.1.0.2\"}],\"ports\":[{\"name\":\"http\","
+	    "\"port\":8080}]}]}"));
+	json_array_append_new(eps, J("{\"metadata\":{\"namespace\":\"default\",\"name\":"
+	    "\"web-canary\"},\"subsets\":[{\"addresses\":[{\"ip\":\"127.1.0.3\"}],\"ports\":"
+	    "[{\"name\":\"http\",\"port\":8080}]}]}"));
+	json_t *r = canary_route("default", "{\"kind\":\"Service\",\"name\":\"web\",\"port\":80}");
+	json_object_del(json_object_get(r, "spec"), "hostnames");
+	json_array_append_new(routes, r);
+	json_t *svcs = two_services();
+	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, 1);
+	json_decref(svcs);
+	json_decref(eps);
+	json_decref(routes);
+	return snap;
+}
+
+/* A Rollout "web" with canary weight w; extra: more of its JSON text. */
+static json_t *
+ro_rollout(int w, const char *canary_services, const char *extra_status, const char *ann)
+{
+	char *t = xasprintf("[{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"%s},"
+	    "\"spec\":{\"strategy\":{\"canary\":{%s}}},\"status\":{\"canary\":{\"weights\":"
+	    "{\"canary\":{\"weight\":%d},\"stable\":{\"weight\":%d}}%s}}}]", ann, canary_services,
+	    w, 100 - w, extra_status);
+	json_t *j = J(t);
+	free(t);
+	return j;
+}
+
+#define RO_SERVICES "\"stableService\":\"web\",\"canaryService\":\"web-canary\""
+
+static json_t *
+ro_apply(int w, const char *extra_status, const char *ann)
+{
+	json_t *snap = ro_snapshot(), *ros = ro_rollout(w, RO_SERVICES, extra_status, ann);
+	routes_apply_rollouts(snap, ros);
+	json_decref(ros);
+	return snap;
+}
+
+static const json_t *
+ro_route(const json_t *snap, const char *name, size_t *idx)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(listener(snap, "svc/default/web/http"), "routes"), i, r)
+		if (strcmp(sget(r, "name"), name) == 0) {
+			if (idx)
+				*idx = i;
+			return r;
+		}
+	return NULL;
+}
+
+/* Weight of cluster in route's backends, -1 when it is not one. */
+static json_int_t
+ro_backend(const json_t *route, const char *cluster)
+{
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(route, "backends"), i, b)
+		if (strcmp(sget(b, "cluster"), cluster) == 0)
+			return iget(b, "weight");
+	return -1;
+}
+
+static void
+test_rollout_weights_split_stable_backends(void **state)
+{
+	(void)state;
+	static const struct {
+		int w;
+		int stable, canary;	/* share in percent, -1: no backend */
+	} cases[] = {
+		{ 30, 70, 30 },
+		{ 0, 100, -1 },
+		{ 100, -1, 100 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *snap = ro_apply(cases[i].w, "", "");
+		/* the Service's own default route and both HTTPRoute rules */
+		static const char *const names[] = { "svc/default/web", "httproute/default/shop/1",
+			"httproute/default/shop/0" };
+		for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+			const json_t *r = ro_route(snap, names[k], NULL);
+			assert_non_null(r);
+			json_int_t s = ro_backend(r, "default/web:http");
+			json_int_t c = ro_backend(r, "default/web-canary:http");
+			json_int_t total = (s > 0 ? s : 0) + (c > 0 ? c : 0);
+			assert_true(total > 0);
+			json_int_t sp = s < 0 ? -1 : s * 100 / total, cp = c < 0 ? -1 : c * 100 / total;
+			if (sp != cases[i].stable || cp != cases[i].canary)
+				fail_msg("weight %d, %s: stable %lld%% canary %lld%%, want %d / %d",
+				    cases[i].w, names[k], (long long)sp, (long long)cp, cases[i].stable,
+				    cases[i].canary);
+			assert_int_equal(json_array_size(json_object_get(r, "backends")),
+			    (cases[i].stable > 0) + (cases[i].canary > 0));
+		}
+		/* the canary Service's own listener keeps going to the canary */
+		const json_t *cl = listener(snap, "svc/default/web-canary/http");
+		json_t *cr = json_array_get(json_object_get(cl, "routes"), 0);
+		assert_int_equal(json_array_size(json_object_get(cr, "backends")), 1);
+		assert_string_equal(sget(json_array_get(json_object_get(cr, "backends"), 0),
+		    "cluster"), "default/web-canary:http");
+		json_decref(snap);
+	}
+}
+
+static void
+test_rollout_header_routes_and_sticky_cookie(void **state)
+{
+	(void)state;
+	json_t *snap = ro_apply(30, ",\"headerRoutes\":[{\"name\":\"beta\",\"match\":["
+	    "{\"headerName\":\"X-Group\",\"headerValue\":{\"exact\":\"beta\"}}]}]",
+	    ",\"annotations\":{\"v6.dev/sticky-cookie\":\"v6-aff\"}");
+	static const char *const names[] = { "svc/default/web", "httproute/default/shop/1",
+		"httproute/default/shop/0" };
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		size_t at, hat;
+		const json_t *r = ro_route(snap, names[k], &at);
+		char *hname = xasprintf("%s/header/beta", names[k]);
+		const json_t *h = ro_route(snap, hname, &hat);
+		if (!h)
+			fail_msg("no header route %s", hname);
+		assert_int_equal(hat + 1, at);	/* right before the route it copies */
+		assert_int_equal(json_array_size(json_object_get(h, "backends")), 1);
+		assert_int_equal(ro_backend(h, "default/web-canary:http"), 1);
+		assert_string_equal(sget(json_object_get(r, "sticky"), "cookie"), "v6-aff");
+		/* the route's own matches, each with the header added */
+		const json_t *own = json_object_get(r, "matches"), *hm = json_object_get(h, "matches");
+		assert_int_equal(json_array_size(hm), json_array_size(own) ? json_array_size(own) : 1);
+		for (size_t m = 0; m < json_array_size(hm); m++) {
+			const json_t *x = json_array_get(hm, m), *o = json_array_get(own, m);
+			if (o)
+				assert_true(json_equal(json_object_get(x, "path"),
+				    json_object_get(o, "path")));
+			else
+				assert_null(json_object_get(x, "path"));
+			json_t *hs = json_object_get(x, "headers");
+			size_t own_h = json_array_size(json_object_get(o, "headers"));
+			assert_int_equal(json_array_size(hs), own_h + 1);
+			json_t *last = json_array_get(hs, own_h);
+			assert_string_equal(sget(last, "name"), "X-Group");
+			assert_string_equal(sget(last, "type"), "Exact");
+			assert_string_equal(sget(last, "value"), "beta");
+		}
+		free(hname);
+	}
+	/* rule 1 keeps its own Exact /api and x-canary header in the copy */
+	const json_t *h1 = ro_route(snap, "httproute/default/shop/1/header/beta", NULL);
+	json_t *m0 = json_array_get(json_object_get(h1, "matches"), 0);
+	assert_string_equal(sget(json_object_get(m0, "path"), "type"), "Exact");
+	assert_string_equal(sget(json_object_get(m0, "path"), "value"), "/api");
+	assert_string_equal(sget(json_array_get(json_object_get(m0, "headers"), 0), "name"),
+	    "x-canary");
+	/* 6 routes: 3 plus one header route each, and the canary's own route
+	 * gets neither a header route nor a cookie */
+	assert_int_equal(json_array_size(json_object_get(listener(snap, "svc/default/web/http"),
+	    "routes")), 6);
+	json_t *cr = json_array_get(json_object_get(listener(snap,
+	    "svc/default/web-canary/http"), "routes"), 0);
+	assert_null(json_object_get(cr, "sticky"));
+	assert_int_equal(json_array_size(json_object_get(listener(snap,
+	    "svc/default/web-canary/http"), "routes")), 1);
+	json_decref(snap);
+
+	/* a prefix and a regex header value */
+	snap = ro_apply(0, ",\"headerRoutes\":[{\"name\":\"p\",\"match\":[{\"headerName\":\"A\","
+	    "\"headerValue\":{\"prefix\":\"x\"}},{\"headerName\":\"Cookie\",\"headerValue\":"
+	    "{\"regex\":\"g=b\"}}]}]", "");
+	const json_t *hp = ro_route(snap, "svc/default/web/header/p", NULL);
+	assert_non_null(hp);
+	json_t *hs = json_object_get(json_array_get(json_object_get(hp, "matches"), 0), "headers");
+	assert_int_equal(json_array_size(hs), 2);
+	assert_string_equal(sget(json_array_get(hs, 0), "type"), "Prefix");
+	assert_string_equal(sget(json_array_get(hs, 1), "type"), "RegularExpression");
+	assert_string_equal(sget(json_array_get(hs, 1), "value"), "g=b");
+	/* weight 0: the plain route is all stable, the header route all canary */
+	assert_int_equal(ro_backend(ro_route(snap, "svc/default/web", NULL),
+	    "default/web-canary:http"), -1);
+	assert_int_equal(ro_backend(hp, "default/web-canary:http"), 1);
+	json_decref(snap);
+}
+
+static void
+test_rollout_without_canary_service_changes_nothing(void **state)
+{
+	(void)state;
+	static const char *const services[] = {
+		"\"stableService\":\"web\"",
+		"",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(services); i++) {
+		json_t *snap = ro_snapshot(), *before = json_deep_copy(snap);
+		json_t *ros = ro_rollout(40, services[i], ",\"headerRoutes\":[{\"name\":\"b\","
+		    "\"match\":[{\"headerName\":\"X\",\"headerValue\":{\"exact\":\"1\"}}]}]",
+		    ",\"annotations\":{\"v6.dev/sticky-cookie\":\"c\"}");
+		routes_apply_rollouts(snap, ros);
+		assert_true(json_equal(snap, before));
+		json_decref(ros);
+		json_decref(snap);
+		json_decref(before);
+	}
+	/* a Rollout of another namespace does not touch default/web either */
+	json_t *snap = ro_snapshot(), *before = json_deep_copy(snap);
+	json_t *ros = ro_rollout(40, RO_SERVICES, "", "");
+	json_object_set_new(obj_metadata(json_array_get(ros, 0)), "namespace",
+	    json_string("other"));
+	routes_apply_rollouts(snap, ros);
+	assert_true(json_equal(snap, before));
+	json_decref(ros);
+	json_decref(snap);
+	json_decref(before);
+}
+
+/* The engine accepts a snapshot with weights, header routes and a cookie. */
+static void
+test_rollout_snapshot_accepted_by_engine(void **state)
+{
+	(void)state;
+	json_t *snap = ro_apply(30, ",\"headerRoutes\":[{\"name\":\"beta\",\"match\":["
+	    "{\"headerName\":\"X-Group\",\"headerValue\":{\"exact\":\"beta\"}}]}]",
+	    ",\"annotations\":{\"v6.dev/sticky-cookie\":\"v6-aff\"}");
+	/* listeners on loopback ports instead of the Services' addresses */
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(snap, "listeners"), i, l) {
+		json_object_set_new(l, "address", json_string("127.0.0.1"));
+		json_object_set_new(l, "port", json_integer(38591 + (json_int_t)i));
+	}
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct proxy_engine *e = proxy_engine_new(&loop);
+	char *err = NULL;
+	if (proxy_engine_apply(e, snap, &err) < 0)
+		fail_msg("engine refused the snapshot: %s", err);
+	free(err);
+	proxy_engine_free(e);
+	for (int k = 0; k < 10; k++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	json_decref(snap);
+}
+
 int
 main(void)
 {
@@ -602,5 +856,12 @@ main(void)
 		cmocka_unit_test(test_engine_accepts_built_snapshot),
 		cmocka_unit_test(test_watcher_rebuilds_on_changes),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest rollout_tests[] = {
+		cmocka_unit_test(test_rollout_weights_split_stable_backends),
+		cmocka_unit_test(test_rollout_header_routes_and_sticky_cookie),
+		cmocka_unit_test(test_rollout_without_canary_service_changes_nothing),
+		cmocka_unit_test(test_rollout_snapshot_accepted_by_engine),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + cmocka_run_group_tests(rollout_tests, NULL, NULL);
 }
