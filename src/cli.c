@@ -102,6 +102,8 @@ static const struct cli_flag flags[] = {
 	  "one row per container" },
 	{ "sort-by", 0, FLAG_STR, OFF(sort_by), "cpu|memory", NULL,
 	  "sort the rows by CPU or memory use, largest first" },
+	{ "full", 0, FLAG_BOOL, OFF(full), NULL, NULL,
+	  "rollout promote: skip the remaining steps, pauses and analysis" },
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
@@ -183,23 +185,40 @@ static const struct cli_verb verbs[] = {
 	  "  v6 logs -l app=web --tail 20 --since 5m\n"
 	  "  v6 logs web-7d9c-x2k4p --all-containers --timestamps\n", NULL },
 	{ "rollout", cli_rollout,
-	  "v6 rollout status|history|undo|restart|pause|resume deployment/NAME [flags]",
-	  "Manage the rollout of a deployment",
-	  "Manage the rollout of a deployment:\n"
+	  "v6 rollout SUBCOMMAND deployment/NAME|rollout/NAME [flags]",
+	  "Manage the rollout of a deployment or an Argo Rollout",
+	  "Manage the rollout of a deployment or of an Argo Rollout (rollout/NAME):\n"
 	  "  status   follow the rollout until it completes; non-zero exit when it\n"
-	  "           exceeds its progress deadline or --timeout passes\n"
+	  "           exceeds its progress deadline or --timeout passes. A Rollout\n"
+	  "           is followed until Healthy (exit 0), Paused (prints Paused,\n"
+	  "           exit 0, as kubectl-argo-rollouts does) or Degraded (exit 1)\n"
 	  "  history  list the revisions (--revision N shows one's pod template)\n"
 	  "  undo     roll back to the previous revision, or --to-revision N\n"
-	  "  restart  replace every pod with a new one (a new revision)\n"
-	  "  pause    stop rolling out template changes\n"
-	  "  resume   roll out again",
-	  "namespace timeout watch revision to-revision",
+	  "  restart  replace every pod with a new one (deployments)\n"
+	  "  pause    stop rolling out template changes (spec.paused)\n"
+	  "  resume   roll out again; a Rollout paused at a step goes on too\n"
+	  "Argo Rollouts only (a bare NAME means rollout/NAME):\n"
+	  "  promote  go on from a pause step, or skip the current step when not\n"
+	  "           paused; --full skips every remaining step, pause and analysis\n"
+	  "  abort    stop the update and go back to the stable revision\n"
+	  "  retry    start an aborted update again\n"
+	  "  watch    a live view of the rollout: steps, weights, revisions and\n"
+	  "           their pods, analysis runs; redrawn on every change (a new\n"
+	  "           block per change when stdout is not a terminal); Ctrl-C or\n"
+	  "           --timeout ends it",
+	  "namespace timeout watch revision to-revision full",
 	  "  v6 rollout status deployment/web --timeout 2m\n"
 	  "  v6 rollout history deployment/web\n"
 	  "  v6 rollout history deployment/web --revision 3\n"
 	  "  v6 rollout undo deployment/web --to-revision 2\n"
 	  "  v6 rollout restart deployment/web\n"
-	  "  v6 rollout pause deployment/web\n", NULL },
+	  "  v6 rollout pause deployment/web\n"
+	  "  v6 rollout status rollout/web\n"
+	  "  v6 rollout promote web\n"
+	  "  v6 rollout promote rollout/web --full\n"
+	  "  v6 rollout abort web\n"
+	  "  v6 rollout retry web\n"
+	  "  v6 rollout watch web\n", NULL },
 	{ "scale", cli_scale,
 	  "v6 scale KIND/NAME... | KIND NAME... --replicas N [flags]",
 	  "Set the number of replicas of a deployment or replica set",

@@ -65,6 +65,7 @@ struct cli_opts {
 	int64_t replicas;
 	int64_t current_replicas;
 	bool containers;
+	bool full;			/* rollout promote --full */
 	const char *sort_by;
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
@@ -243,5 +244,59 @@ int cli_quantity_scaled(const char *s, int scale, int64_t *out);
 /* kubectl top's cells: "3m" from nanocores, "12Mi" from bytes. out >= 32. */
 void cli_format_cpu(int64_t nanocores, char *out);
 void cli_format_memory(int64_t bytes, char *out);
+
+/* cli_rollout.c — Argo Rollouts, the pure parts, unit tested. */
+enum { CLI_ARGO_WAIT, CLI_ARGO_DONE, CLI_ARGO_FAILED };
+/* "Canary", "BlueGreen" or "" from spec.strategy. */
+const char *cli_argo_strategy(const json_t *ro);
+/* A canary's status.currentStepIndex (0 when absent, at most count) and
+ * number of steps; false for a blue-green rollout. */
+bool cli_argo_step(const json_t *ro, int64_t *index, int64_t *count);
+/* Argo's SET-WEIGHT: the last setWeight at or before the current step, 100
+ * past the last step or without steps, 0 when aborted, -1 for blue-green. */
+int64_t cli_argo_set_weight(const json_t *ro);
+/* The canary weight in effect: status.canary.weights.canary.weight when
+ * the controller reports it and traffic is split between services
+ * (canaryService or trafficRouting), else the set weight. */
+int64_t cli_argo_weight(const json_t *ro);
+/* The line `rollout status` prints ("Paused - CanaryPauseStep (step 1/4,
+ * weight 20%)" and a newline; caller frees) and CLI_ARGO_DONE at Healthy
+ * or Paused, CLI_ARGO_FAILED at Degraded, CLI_ARGO_WAIT otherwise: also
+ * while status.observedGeneration lags metadata.generation, and at a
+ * Paused that no longer holds (no pause condition nor spec.paused left,
+ * promoteFull asked, or only a CanaryPauseStep condition while the current
+ * step is no pause step), as right after promote. */
+int cli_argo_status_msg(const json_t *ro, char **msg);
+/* What cmd ("promote", "promote-full", "abort", "retry", "pause",
+ * "resume") sends for the rollout ro: *spec and *status are the contents
+ * of the spec merge patch and of the status patch (each NULL when not
+ * needed; new references). Returns 0 to send them, 1 when there is nothing
+ * to do (*msg says why), -EINVAL when the command does not apply (*msg
+ * says what to do instead). Caller frees *msg. */
+int cli_argo_patches(const char *cmd, const json_t *ro, json_t **spec, json_t **status,
+    char **msg);
+/* `rollout history` of a Rollout: REVISION, HASH, CHANGE-CAUSE of rsets
+ * (sorted by revision). Caller frees. */
+char *cli_argo_history(const json_t *rsets);
+
+/* cli_rwatch.c — the Rollout views: `rollout watch`, `describe rollout`,
+ * `describe analysisrun`. */
+/* The view of a Rollout: status, strategy, steps with the current one
+ * marked, weights, revisions with their pods, analysis runs with their
+ * latest measurements, message. rsets, pods and runs are arrays of
+ * candidates (those not belonging to ro are skipped; runs may be NULL).
+ * Pure; caller frees. */
+char *cli_rwatch_view(const json_t *ro, const json_t *rsets, const json_t *pods,
+    const json_t *runs);
+/* An AnalysisRun's status, metric results and their measurements, for
+ * describe. Caller frees. */
+char *cli_rwatch_analysisrun(const json_t *run);
+/* Fetches what cli_rwatch_view needs for ro; new references (*runs is an
+ * empty array when the server has no AnalysisRuns). 0 or -EIO (printed). */
+int cli_rwatch_related(const json_t *ro, json_t **rsets, json_t **pods, json_t **runs);
+/* `v6 rollout watch`: the live view until Ctrl-C or --timeout (exit 0), or
+ * the rollout's deletion (1). */
+int cli_rwatch_run(struct cli_opts *o, const struct kind *k, const char *ns,
+    const char *name);
 
 #endif

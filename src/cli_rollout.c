@@ -1,9 +1,8 @@
-/* cli_rollout.c — `v6 rollout status|history|undo|restart|pause|resume` for
- * Deployments, done as kubectl does them: status follows a watch on the one
- * deployment, history and undo read the ReplicaSets it controls (controller
- * ownerReference + revision annotation), the others are patches. The
- * decisions (status message, undo target, undo patch) are pure functions,
- * unit tested in tests/unit/test_cli_rollout.c. Called from cli.c. */
+/* cli_rollout.c — `v6 rollout ...` as kubectl does it for Deployments and
+ * kubectl-argo-rollouts for Rollouts: status follows a watch, history and
+ * undo read the owned ReplicaSets, the others are patches (Argo's status
+ * fields through /status). The decisions are pure functions, unit tested in
+ * tests/unit/test_cli_rollout.c; `rollout watch` is in cli_rwatch.c. */
 #include "cli.h"
 
 #include <errno.h>
@@ -14,6 +13,8 @@
 
 #define REV_ANN "deployment.kubernetes.io/revision"
 #define HASH_LABEL "pod-template-hash"
+#define ARGO_REV_ANN "rollout.argoproj.io/revision"
+#define ARGO_HASH_LABEL "rollouts-pod-template-hash"
 #define CAUSE_ANN "kubernetes.io/change-cause"
 #define RESTART_ANN "kubectl.kubernetes.io/restartedAt"
 
@@ -25,6 +26,8 @@ cli_revision_of(const json_t *obj)
 	json_t *ann = obj_get_path(obj, "metadata.annotations");
 	const char *s = json_string_value(json_object_get(ann, REV_ANN));
 	char *end;
+	if (s == NULL)
+		s = json_string_value(json_object_get(ann, ARGO_REV_ANN));
 	if (s == NULL || *s == '\0')
 		return 0;
 	long long v = strtoll(s, &end, 10);
@@ -50,9 +53,40 @@ condition(const json_t *obj, const char *type)
 	return NULL;
 }
 
+/* kubectl's DaemonSetStatusViewer. */
+static int
+daemonset_status_msg(const json_t *ds, char **msg, bool *done)
+{
+	const char *name = obj_name(ds);
+	int64_t desired = num(ds, "status.desiredNumberScheduled");
+	int64_t updated = num(ds, "status.updatedNumberScheduled");
+	int64_t avail = num(ds, "status.numberAvailable");
+	const char *type = json_string_value(obj_get_path(ds, "spec.updateStrategy.type"));
+	*done = false;
+	if (type && strcmp(type, "RollingUpdate") != 0) {
+		*msg = xstrdup("rollout status is only available for RollingUpdate strategy type");
+		return -1;
+	}
+	if (num(ds, "metadata.generation") > num(ds, "status.observedGeneration"))
+		*msg = xstrdup("Waiting for daemon set spec update to be observed...\n");
+	else if (updated < desired)
+		*msg = xasprintf("Waiting for daemon set \"%s\" rollout to finish: %lld out of %lld "
+		    "new pods have been updated...\n", name, (long long)updated, (long long)desired);
+	else if (avail < desired)
+		*msg = xasprintf("Waiting for daemon set \"%s\" rollout to finish: %lld of %lld "
+		    "updated pods are available...\n", name, (long long)avail, (long long)desired);
+	else {
+		*msg = xasprintf("daemon set \"%s\" successfully rolled out\n", name);
+		*done = true;
+	}
+	return 0;
+}
+
 int
 cli_rollout_status_msg(const json_t *d, int64_t revision, char **msg, bool *done)
 {
+	if (strcmp(obj_kind(d), "DaemonSet") == 0)
+		return daemonset_status_msg(d, msg, done);
 	const char *name = obj_name(d);
 	*done = false;
 	if (revision > 0 && cli_revision_of(d) != revision) {
@@ -154,16 +188,20 @@ cli_undo_target(const json_t *deploy, const json_t *rsets, int64_t to_revision, 
 		*err = xasprintf("unable to find specified revision %lld in history",
 		    (long long)to_revision);
 	else if (previous == NULL)
-		*err = xasprintf("no rollout history found for deployment \"%s\"", obj_name(deploy));
+		*err = xasprintf("no rollout history found for %s \"%s\"",
+		    strcmp(obj_kind(deploy), "Rollout") == 0 ? "rollout" : "deployment",
+		    obj_name(deploy));
 	return to_revision > 0 ? NULL : previous;
 }
 
-/* A copy of a pod template without the pod-template-hash label. */
+/* A copy of a pod template without the pod-template-hash label (Argo's
+ * rollouts-pod-template-hash for a Rollout's ReplicaSets). */
 static json_t *
 template_without_hash(const json_t *tpl)
 {
 	json_t *t = tpl ? json_deep_copy(tpl) : json_object();
 	json_object_del(obj_get_path(t, "metadata.labels"), HASH_LABEL);
+	json_object_del(obj_get_path(t, "metadata.labels"), ARGO_HASH_LABEL);
 	return t;
 }
 
@@ -182,7 +220,8 @@ cli_template_matches(const json_t *deploy, const json_t *rs)
 static const char *const undo_skip[] = {
 	CLI_LAST_APPLIED, REV_ANN, "deployment.kubernetes.io/revision-history",
 	"deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
-	"deprecated.deployment.rollback.to",
+	"deprecated.deployment.rollback.to", ARGO_REV_ANN, "rollout.argoproj.io/revision-history",
+	"rollout.argoproj.io/desired-replicas", "rollout.argoproj.io/workload-generation",
 };
 
 static bool
@@ -213,6 +252,337 @@ cli_undo_patch(const json_t *deploy, const json_t *rs)
 	    "op", "add", "path", "/metadata/annotations", "value", ann);
 }
 
+/* ---- Argo Rollouts: pure parts ------------------------------------------ */
+
+static const char *
+str(const json_t *obj, const char *path)
+{
+	const char *s = json_string_value(obj_get_path(obj, path));
+	return s ? s : "";
+}
+
+/* Argo writes observedGeneration as a string ("3"); an integer is taken
+ * too, and a string that is no number (old Argo: a hash) cannot be
+ * compared, so it counts as observed. */
+static bool
+argo_observed(const json_t *ro)
+{
+	json_t *og = obj_get_path(ro, "status.observedGeneration");
+	int64_t gen = num(ro, "metadata.generation");
+	const char *s = json_string_value(og);
+	char *end;
+	if (json_is_integer(og))
+		return json_integer_value(og) >= gen;
+	if (s == NULL || *s == '\0')
+		return false;
+	long long v = strtoll(s, &end, 10);
+	return *end != '\0' || v >= gen;
+}
+
+const char *
+cli_argo_strategy(const json_t *ro)
+{
+	if (obj_get_path(ro, "spec.strategy.canary"))
+		return "Canary";
+	return obj_get_path(ro, "spec.strategy.blueGreen") ? "BlueGreen" : "";
+}
+
+bool
+cli_argo_step(const json_t *ro, int64_t *index, int64_t *count)
+{
+	if (obj_get_path(ro, "spec.strategy.canary") == NULL)
+		return false;
+	*count = (int64_t)json_array_size(obj_get_path(ro, "spec.strategy.canary.steps"));
+	*index = num(ro, "status.currentStepIndex");
+	if (*index < 0)
+		*index = 0;
+	if (*index > *count)
+		*index = *count;
+	return true;
+}
+
+int64_t
+cli_argo_set_weight(const json_t *ro)
+{
+	int64_t i, n;
+	if (!cli_argo_step(ro, &i, &n))
+		return -1;
+	if (json_is_true(obj_get_path(ro, "status.abort")))
+		return 0;
+	if (i >= n)
+		return 100;
+	json_t *steps = obj_get_path(ro, "spec.strategy.canary.steps");
+	for (; i >= 0; i--) {
+		json_t *w = json_object_get(json_array_get(steps, (size_t)i), "setWeight");
+		if (w)
+			return json_integer_value(w);
+	}
+	return 0;
+}
+
+/* Without services to split traffic between, the controller's weights say
+ * nothing (pods share one Service), so the set weight is shown. */
+int64_t
+cli_argo_weight(const json_t *ro)
+{
+	json_t *w = obj_get_path(ro, "status.canary.weights.canary.weight");
+	bool routed = obj_get_path(ro, "spec.strategy.canary.canaryService") ||
+	    obj_get_path(ro, "spec.strategy.canary.trafficRouting");
+	return w && routed ? json_integer_value(w) : cli_argo_set_weight(ro);
+}
+
+static const struct {
+	const char *phase;
+	int state;
+} argo_phases[] = {
+	{ "Healthy", CLI_ARGO_DONE },
+	{ "Paused", CLI_ARGO_DONE },	/* as kubectl-argo-rollouts status */
+	{ "Degraded", CLI_ARGO_FAILED },
+	{ "Progressing", CLI_ARGO_WAIT },
+};
+
+/* A phase of Paused that no longer holds and the controller has yet to
+ * rewrite: the CLI cleared the pause conditions (promote, resume) or asked
+ * for promoteFull, or the only conditions left are CanaryPauseStep ones
+ * while the current step is no pause step (the controller moved on). */
+static bool
+argo_pause_lifted(const json_t *ro)
+{
+	json_t *pcs = obj_get_path(ro, "status.pauseConditions"), *pc;
+	json_t *steps = obj_get_path(ro, "spec.strategy.canary.steps");
+	int64_t i, n;
+	size_t k;
+	if (json_is_true(obj_get_path(ro, "status.promoteFull")))
+		return true;
+	if (json_is_true(obj_get_path(ro, "spec.paused")))
+		return false;
+	if (json_array_size(pcs) == 0)
+		return true;
+	json_array_foreach(pcs, k, pc)
+		if (strcmp(str(pc, "reason"), "CanaryPauseStep") != 0)
+			return false;
+	return cli_argo_step(ro, &i, &n) && (i >= n ||
+	    !json_object_get(json_array_get(steps, (size_t)i), "pause"));
+}
+
+int
+cli_argo_status_msg(const json_t *ro, char **msg)
+{
+	if (!argo_observed(ro)) {
+		*msg = xstrdup("Progressing - waiting for rollout spec update to be observed\n");
+		return CLI_ARGO_WAIT;
+	}
+	const char *phase = str(ro, "status.phase"), *m = str(ro, "status.message");
+	struct buf b = BUF_INIT;
+	int64_t i, n;
+	buf_puts(&b, *phase ? phase : "Progressing");
+	if (*m)
+		buf_printf(&b, " - %s", m);
+	if (strcmp(phase, "Healthy") != 0 && cli_argo_step(ro, &i, &n) && n > 0)
+		buf_printf(&b, " (step %lld/%lld, weight %lld%%)", (long long)i, (long long)n,
+		    (long long)cli_argo_weight(ro));
+	buf_putc(&b, '\n');
+	*msg = buf_steal(&b);
+	if (strcmp(phase, "Paused") == 0 && argo_pause_lifted(ro))
+		return CLI_ARGO_WAIT;
+	for (size_t k = 0; k < ARRAY_SIZE(argo_phases); k++)
+		if (strcmp(argo_phases[k].phase, phase) == 0)
+			return argo_phases[k].state;
+	return CLI_ARGO_WAIT;
+}
+
+static bool
+argo_fully_promoted(const json_t *ro)
+{
+	const char *cur = str(ro, "status.currentPodHash"), *stable = str(ro, "status.stableRS");
+	return *cur && strcmp(cur, stable) == 0;
+}
+
+static bool
+argo_paused_at_step(const json_t *ro)
+{
+	return json_array_size(obj_get_path(ro, "status.pauseConditions")) > 0;
+}
+
+static int
+argo_aborted_err(const json_t *ro, char **msg)
+{
+	*msg = xasprintf("rollout/%s is aborted; run 'v6 rollout retry rollout/%s' to try the "
+	    "update again, or change spec.template back to the stable version", obj_name(ro),
+	    obj_name(ro));
+	return -EINVAL;
+}
+
+/* Not paused: skip the current canary step, as Argo does. */
+static int
+argo_skip_step(const json_t *ro, json_t **status, char **msg)
+{
+	int64_t i, n;
+	if (!cli_argo_step(ro, &i, &n)) {
+		*msg = xasprintf("rollout/%s is not paused: a blue-green rollout is promoted "
+		    "while it waits for promotion; use 'promote --full' to switch over now",
+		    obj_name(ro));
+		return -EINVAL;
+	}
+	if (i >= n) {
+		*msg = xasprintf("rollout/%s has no canary step left to skip (at step %lld/%lld); "
+		    "use 'promote --full' to skip analysis and pauses too", obj_name(ro),
+		    (long long)i, (long long)n);
+		return -EINVAL;
+	}
+	*status = json_pack("{s:I}", "currentStepIndex", (json_int_t)(i + 1));
+	return 0;
+}
+
+static int
+argo_promote(const json_t *ro, json_t **spec, json_t **status, char **msg)
+{
+	if (json_is_true(obj_get_path(ro, "status.abort")))
+		return argo_aborted_err(ro, msg);
+	bool spec_paused = json_is_true(obj_get_path(ro, "spec.paused"));
+	if (spec_paused)
+		*spec = json_pack("{s:b}", "paused", false);
+	if (argo_paused_at_step(ro)) {
+		*status = json_pack("{s:n}", "pauseConditions");
+		return 0;
+	}
+	if (spec_paused)
+		return 0;
+	return argo_skip_step(ro, status, msg);
+}
+
+/* --full: promoteFull; a manual pause is lifted too (Argo leaves it, and
+ * the rollout then stays paused, which is not what "full" asks for). */
+static int
+argo_promote_full(const json_t *ro, json_t **spec, json_t **status, char **msg)
+{
+	if (json_is_true(obj_get_path(ro, "status.abort")))
+		return argo_aborted_err(ro, msg);
+	if (argo_fully_promoted(ro) && !json_is_true(obj_get_path(ro, "spec.paused"))) {
+		*msg = xasprintf("rollout/%s is already fully promoted (the stable revision is the "
+		    "current one)", obj_name(ro));
+		return 1;
+	}
+	if (json_is_true(obj_get_path(ro, "spec.paused")))
+		*spec = json_pack("{s:b}", "paused", false);
+	if (!argo_fully_promoted(ro))
+		*status = json_pack("{s:b}", "promoteFull", true);
+	return 0;
+}
+
+static int
+argo_abort(const json_t *ro, json_t **spec, json_t **status, char **msg)
+{
+	(void)spec;
+	if (json_is_true(obj_get_path(ro, "status.abort"))) {
+		*msg = xasprintf("rollout/%s is already aborted; use 'v6 rollout retry rollout/%s' "
+		    "to try the update again", obj_name(ro), obj_name(ro));
+		return -EINVAL;
+	}
+	if (argo_fully_promoted(ro)) {
+		*msg = xasprintf("rollout/%s has no update in progress (its stable revision is the "
+		    "current one); nothing to abort", obj_name(ro));
+		return -EINVAL;
+	}
+	*status = json_pack("{s:b}", "abort", true);
+	return 0;
+}
+
+static int
+argo_retry(const json_t *ro, json_t **spec, json_t **status, char **msg)
+{
+	(void)spec;
+	if (!json_is_true(obj_get_path(ro, "status.abort"))) {
+		*msg = xasprintf("rollout/%s is not aborted; retry restarts an aborted update "
+		    "(to move on, use 'v6 rollout promote rollout/%s')", obj_name(ro), obj_name(ro));
+		return -EINVAL;
+	}
+	*status = json_pack("{s:b}", "abort", false);
+	return 0;
+}
+
+static int
+argo_pause(const json_t *ro, json_t **spec, json_t **status, char **msg)
+{
+	(void)status;
+	if (json_is_true(obj_get_path(ro, "spec.paused"))) {
+		*msg = xasprintf("rollout/%s is already paused", obj_name(ro));
+		return -EINVAL;
+	}
+	*spec = json_pack("{s:b}", "paused", true);
+	return 0;
+}
+
+static int
+argo_resume(const json_t *ro, json_t **spec, json_t **status, char **msg)
+{
+	bool spec_paused = json_is_true(obj_get_path(ro, "spec.paused"));
+	if (!spec_paused && !argo_paused_at_step(ro)) {
+		*msg = xasprintf("rollout/%s is not paused; use 'v6 rollout promote rollout/%s' to "
+		    "skip the current step", obj_name(ro), obj_name(ro));
+		return -EINVAL;
+	}
+	if (spec_paused)
+		*spec = json_pack("{s:b}", "paused", false);
+	if (argo_paused_at_step(ro))
+		*status = json_pack("{s:n}", "pauseConditions");
+	return 0;
+}
+
+static const struct {
+	const char *cmd;
+	int (*decide)(const json_t *ro, json_t **spec, json_t **status, char **msg);
+} argo_cmds[] = {
+	{ "promote", argo_promote },
+	{ "promote-full", argo_promote_full },
+	{ "abort", argo_abort },
+	{ "retry", argo_retry },
+	{ "pause", argo_pause },
+	{ "resume", argo_resume },
+};
+
+int
+cli_argo_patches(const char *cmd, const json_t *ro, json_t **spec, json_t **status,
+    char **msg)
+{
+	*spec = *status = NULL;
+	*msg = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(argo_cmds); i++) {
+		if (strcmp(argo_cmds[i].cmd, cmd) != 0)
+			continue;
+		int rc = argo_cmds[i].decide(ro, spec, status, msg);
+		if (rc != 0) {
+			json_decref(*spec);
+			json_decref(*status);
+			*spec = *status = NULL;
+		}
+		return rc;
+	}
+	*msg = xasprintf("unknown rollout command \"%s\"", cmd);
+	return -EINVAL;
+}
+
+char *
+cli_argo_history(const json_t *rsets)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *rs;
+	if (json_array_size(rsets) == 0)
+		return xstrdup("No rollout history found.\n");
+	buf_printf(&b, "%-8s  %-12s  %s\n", "REVISION", "HASH", "CHANGE-CAUSE");
+	json_array_foreach(rsets, i, rs) {
+		const char *cause = json_string_value(json_object_get(obj_get_path(rs,
+		    "metadata.annotations"), CAUSE_ANN));
+		const char *hash = json_string_value(json_object_get(obj_labels(rs),
+		    ARGO_HASH_LABEL));
+		buf_printf(&b, "%-8lld  %-12s  %s\n", (long long)cli_revision_of(rs),
+		    hash && *hash ? hash : "<none>", cause && *cause ? cause : "<none>");
+	}
+	buf_putc(&b, '\n');
+	return buf_steal(&b);
+}
+
 /* ---- the deployment a subcommand targets ------------------------------- */
 
 struct target {
@@ -221,29 +591,73 @@ struct target {
 	const char *name;
 	char ref[256];		/* "deployment.apps/web" */
 	char res[128];		/* "deployments.apps", for messages */
+	bool argo;		/* an Argo Rollout */
 };
 
-/* "deployment/web" or "deployment web". */
+/* The subcommands each kind takes (space separated). */
+static const struct {
+	const char *kind;
+	const char *subs;
+} target_kinds[] = {
+	{ "Deployment", "status history undo restart pause resume" },
+	{ "Rollout", "status history undo pause resume promote abort retry watch" },
+	{ "DaemonSet", "status" },
+};
+
+/* Argo-only subcommands also take a bare rollout NAME, as the plugin does. */
+#define ARGO_ONLY "promote abort retry watch"
+
+static bool
+word_in(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; *p; p += strcspn(p, " "), p += *p == ' ')
+		if (strcspn(p, " ") == n && strncmp(p, word, n) == 0)
+			return true;
+	return false;
+}
+
+static int
+target_kind_check(const struct target *t, const char *sub)
+{
+	struct buf ok = BUF_INIT;
+	for (size_t i = 0; i < ARRAY_SIZE(target_kinds); i++) {
+		if (!word_in(target_kinds[i].subs, sub))
+			continue;
+		if (strcmp(target_kinds[i].kind, t->k->kind) == 0) {
+			buf_free(&ok);
+			return 0;
+		}
+		buf_printf(&ok, "%s%s", ok.len ? ", " : "", target_kinds[i].kind);
+	}
+	cli_fail("rollout %s is not supported for %s by v6 (it works on: %s)", sub,
+	    t->k->kind, ok.len ? ok.data : "nothing");
+	buf_free(&ok);
+	return -EINVAL;
+}
+
+/* "deployment/web", "deployment web", or "web" for an Argo-only command. */
 static int
 target_parse(const struct cli_opts *o, const char *sub, const char **args, size_t n,
     struct target *t)
 {
 	char kname[64];
 	const char *slash = n ? strchr(args[0], '/') : NULL;
-	if (n == 0 || (slash == NULL && n != 2) || (slash && n != 1))
-		return cli_fail("required resource not specified: use 'v6 rollout %s "
-		    "deployment/NAME'", sub);
-	if (slash)
+	bool bare = n == 1 && slash == NULL && word_in(ARGO_ONLY, sub);
+	if (!bare && (n == 0 || (slash == NULL && n != 2) || (slash && n != 1)))
+		return cli_fail("required resource not specified: use 'v6 rollout %s %s/NAME'",
+		    sub, word_in(ARGO_ONLY, sub) ? "rollout" : "deployment");
+	if (bare)
+		snprintf(kname, sizeof kname, "rollout");
+	else if (slash)
 		snprintf(kname, sizeof kname, "%.*s", (int)(slash - args[0]), args[0]);
 	else
 		snprintf(kname, sizeof kname, "%s", args[0]);
 	t->k = cli_kind(kname);
-	if (t->k == NULL)
+	if (t->k == NULL || target_kind_check(t, sub) < 0)
 		return -EINVAL;
-	if (strcmp(t->k->kind, "Deployment") != 0)
-		return cli_fail("rollout %s is not supported for %s by v6 (deployments only)", sub,
-		    t->k->kind);
-	t->name = slash ? slash + 1 : args[1];
+	t->argo = strcmp(t->k->kind, "Rollout") == 0;
+	t->name = bare ? args[0] : slash ? slash + 1 : args[1];
 	t->ns = cli_ns(o);
 	cli_obj_ref(t->k, t->name, t->ref, sizeof t->ref);
 	snprintf(t->res, sizeof t->res, "%s.%s", t->k->plural, t->k->group);
@@ -292,6 +706,27 @@ target_patch(const struct target *t, const char *ctype, json_t *patch, const cha
 	return 0;
 }
 
+/* A merge patch of the object, or of its subresource sub ("status");
+ * patch is consumed. 0, or 1 with the error printed. */
+static int
+target_merge(const struct target *t, const char *sub, json_t *patch)
+{
+	struct cli_resp r;
+	char *base = cli_path(t->k, t->ns, t->name, NULL);
+	char *path = sub ? xasprintf("%s/%s", base, sub) : xstrdup(base);
+	int rc = cli_http("PATCH", path, "application/merge-patch+json", patch, &r);
+	free(base);
+	free(path);
+	json_decref(patch);
+	if (rc < 0)
+		return 1;
+	rc = r.status == 200 ? 0 : 1;
+	if (rc)
+		cli_print_error(&r, NULL);
+	cli_resp_free(&r);
+	return rc;
+}
+
 /* The ReplicaSets the deployment controls, sorted by revision. */
 static int
 target_replicasets(const struct target *t, const json_t *deploy, json_t **out)
@@ -325,6 +760,27 @@ struct status {
 	char *rv;		/* resourceVersion to watch from */
 };
 
+/* A Rollout: one line per change of phase, message, step or weight; done
+ * at Healthy or Paused, failed at Degraded (kubectl-argo-rollouts status). */
+static int
+argo_status_show(struct status *s, const json_t *ro)
+{
+	char *msg;
+	int st = cli_argo_status_msg(ro, &msg);
+	if (s->last == NULL || strcmp(s->last, msg) != 0)
+		fputs(msg, stdout);
+	fflush(stdout);
+	free(s->last);
+	s->last = msg;
+	if (st == CLI_ARGO_FAILED) {
+		const char *m = json_string_value(obj_get_path(ro, "status.message"));
+		cli_err("the rollout is in a degraded state with message: %s", m && *m ? m
+		    : "<none>");
+		return ST_FAILED;
+	}
+	return st == CLI_ARGO_DONE || !s->watch ? ST_DONE : ST_GO;
+}
+
 static int
 status_show(struct status *s, const json_t *d)
 {
@@ -335,6 +791,8 @@ status_show(struct status *s, const json_t *d)
 		free(s->rv);
 		s->rv = xstrdup(rv);
 	}
+	if (s->t->argo)
+		return argo_status_show(s, d);
 	if (cli_rollout_status_msg(d, s->revision, &msg, &done) < 0) {
 		cli_err("%s", msg);
 		free(msg);
@@ -420,6 +878,9 @@ rollout_status(struct cli_opts *o, const struct target *t)
 	int64_t ms = cli_timeout_ms(o, 0);
 	if (ms < 0)
 		return 1;
+	if (t->argo && o->revision > 0)
+		return cli_err("--revision is not supported for rollouts: 'v6 rollout status' "
+		    "follows the current revision");
 	struct status s = { .t = t, .revision = o->revision,
 		.watch = cli_flag_given(o, "watch") ? o->watch : true };
 	int rc = status_follow(&s, ms ? time_mono_ms() + ms : 0);
@@ -461,6 +922,13 @@ rollout_history(struct cli_opts *o, const struct target *t)
 	json_array_foreach(rsets, i, rs)	/* only RSs with a revision count */
 		if (cli_revision_of(rs) > 0)
 			json_array_append(keep, rs);
+	if (o->revision <= 0 && t->argo) {
+		char *table = cli_argo_history(keep);
+		printf("%s\n%s", t->ref, table);
+		free(table);
+		rc = 0;
+		goto out;
+	}
 	if (o->revision <= 0) {
 		printf("%s \n", t->ref);
 		history_table(keep);
@@ -496,7 +964,7 @@ rollout_undo(struct cli_opts *o, const struct target *t)
 	int rc = 1;
 	if (target_get(t, &d) < 0)
 		goto out;
-	if (json_is_true(obj_get_path(d, "spec.paused"))) {
+	if (!t->argo && json_is_true(obj_get_path(d, "spec.paused"))) {
 		rc = cli_err("you cannot rollback a paused deployment; resume it first with "
 		    "'v6 rollout resume' and try again");
 		goto out;
@@ -558,18 +1026,76 @@ rollout_pause_resume(const struct target *t, bool pause)
 	    pause ? "paused" : "resumed");
 }
 
+/* An Argo command: GET, decide (cli_argo_patches), then the status patch
+ * (through /status) and the spec patch, as kubectl-argo-rollouts does. */
+static int
+argo_command(const struct target *t, const char *cmd, const char *what)
+{
+	json_t *ro = NULL, *spec, *status;
+	char *msg;
+	if (target_get(t, &ro) < 0)
+		return 1;
+	int rc = cli_argo_patches(cmd, ro, &spec, &status, &msg);
+	json_decref(ro);
+	if (rc != 0) {
+		if (rc < 0)
+			cli_err("%s", msg);
+		else
+			printf("%s\n", msg);
+		free(msg);
+		return rc < 0;
+	}
+	if (status)
+		rc = t->k->has_status ? target_merge(t, "status", json_pack("{s:o}", "status",
+		    status)) : target_merge(t, NULL, json_pack("{s:o}", "status", status));
+	if (spec && rc == 0)
+		rc = target_merge(t, NULL, json_pack("{s:o}", "spec", spec));
+	else
+		json_decref(spec);
+	if (rc == 0)
+		printf("%s %s\n", t->ref, what);
+	return rc;
+}
+
 static int
 rollout_pause(struct cli_opts *o, const struct target *t)
 {
 	(void)o;
-	return rollout_pause_resume(t, true);
+	return t->argo ? argo_command(t, "pause", "paused") : rollout_pause_resume(t, true);
 }
 
 static int
 rollout_resume(struct cli_opts *o, const struct target *t)
 {
 	(void)o;
-	return rollout_pause_resume(t, false);
+	return t->argo ? argo_command(t, "resume", "resumed") : rollout_pause_resume(t, false);
+}
+
+static int
+rollout_promote(struct cli_opts *o, const struct target *t)
+{
+	return o->full ? argo_command(t, "promote-full", "fully promoted")
+	    : argo_command(t, "promote", "promoted");
+}
+
+static int
+rollout_abort(struct cli_opts *o, const struct target *t)
+{
+	(void)o;
+	return argo_command(t, "abort", "aborted");
+}
+
+static int
+rollout_retry(struct cli_opts *o, const struct target *t)
+{
+	(void)o;
+	return argo_command(t, "retry", "retried");
+}
+
+static int
+rollout_watch(struct cli_opts *o, const struct target *t)
+{
+	return cli_rwatch_run(o, t->k, t->ns, t->name);
 }
 
 static const struct {
@@ -582,6 +1108,10 @@ static const struct {
 	{ "restart", rollout_restart },
 	{ "pause", rollout_pause },
 	{ "resume", rollout_resume },
+	{ "promote", rollout_promote },
+	{ "abort", rollout_abort },
+	{ "retry", rollout_retry },
+	{ "watch", rollout_watch },
 };
 
 int
@@ -590,7 +1120,7 @@ cli_rollout(struct cli_opts *o)
 	struct target t;
 	if (o->nargs == 0)
 		return cli_err("you must specify a subcommand: status, history, undo, restart, "
-		    "pause or resume (see 'v6 rollout --help')");
+		    "pause, resume, promote, abort, retry or watch (see 'v6 rollout --help')");
 	for (size_t i = 0; i < ARRAY_SIZE(subverbs); i++) {
 		if (strcmp(subverbs[i].name, o->args[0]) != 0)
 			continue;

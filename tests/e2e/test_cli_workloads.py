@@ -200,7 +200,7 @@ def test_rollout_restart_stamps_the_template_and_refuses_a_paused_deployment(ser
 
 def test_rollout_rejects_other_kinds_and_unknown_subcommands(server):
     p = server.v6("rollout", "status", "pod/web")
-    assert p.returncode == 1 and "deployments only" in p.stderr
+    assert p.returncode == 1 and "it works on: Deployment, Rollout" in p.stderr, p.stderr
     p = server.v6("rollout", "frobnicate", "deployment/web")
     assert p.returncode == 1 and 'unknown command "frobnicate"' in p.stderr
     p = server.v6("rollout", "pause", "deployment/missing")
