@@ -18,7 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NODE_FINALIZER		"v6.io/node"
@@ -80,6 +86,7 @@ struct node {
 	struct api *api;
 	uv_loop_t *loop;
 	struct rt *rt;
+	struct nvol *vol;		/* volumes (node_volume.c); NULL: none mounted */
 	struct nipam *ipam;
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
@@ -93,6 +100,8 @@ struct node {
 	int drains;			/* drains in flight: n is freed after the last */
 	bool stopped;
 	uv_timer_t metrics;
+	uv_timer_t *node_timer;		/* Node status check (node object section) */
+	json_t *node_facts;		/* the static part of the Node's status */
 };
 
 static const struct kind *
@@ -369,6 +378,17 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		free(err);
 		return;
 	}
+	struct rt_mount *mounts = NULL;
+	int nm = nvol_mounts(n->vol, p->obj ? p->obj : p->sm.pod, cs, p->dir, &mounts, &err);
+	if (nm < 0) {
+		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
+		char *m = xasprintf("Error: %s", err);
+		event(p, true, "FailedMount", m);
+		free(m);
+		free(err);
+		nenv_free(envp);
+		return;
+	}
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
@@ -380,10 +400,12 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.memory_limit = qty_of(cs, "memory", 1),
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
+		.mounts = mounts, .n_mounts = (size_t)nm,
 	};
 	struct rt_ctr *c = NULL;
 	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
 	nenv_free(argv);
+	nvol_mounts_free(mounts, nm);
 	if (rc < 0) {
 		const char *msg = err ? err : strerror(-rc);
 		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
@@ -1105,6 +1127,255 @@ serve_metrics(void *arg, struct http_req *req, const char *rest)
 	    "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "items", items));
 }
 
+/* ---- the Node object ---------------------------------------------------- */
+
+/* The agent registers its own Node at start (labels kubernetes.io/hostname,
+ * os, arch) and keeps its status current: it looks every NODE_CHECK_MS and
+ * writes only when something but the heartbeat changed, or when the
+ * heartbeat is NODE_REPORT_S old (kubelet's nodeStatusReportFrequency), so
+ * an idle node writes once per 5 minutes. */
+#define NODE_CHECK_MS	40000
+#define NODE_REPORT_S	300
+#define NODE_MAX_PODS	"110"
+
+static const struct kind *
+node_kind(void)
+{
+	return kind_find_gvk("v1", "Node");
+}
+
+static const char *
+node_arch(void)
+{
+	static const struct { const char *uname, *goarch; } arches[] = {
+		{ "x86_64", "amd64" }, { "aarch64", "arm64" }, { "armv7l", "arm" },
+		{ "armv6l", "arm" }, { "i686", "386" }, { "i386", "386" },
+	};
+	static struct utsname u;
+	if (!u.machine[0] && uname(&u) < 0)
+		return "unknown";
+	for (size_t i = 0; i < ARRAY_SIZE(arches); i++)
+		if (!strcmp(u.machine, arches[i].uname))
+			return arches[i].goarch;
+	return u.machine;
+}
+
+/* First line of a file, or "" (into out). */
+static void
+read_line(const char *path, const char *prefix, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	out[0] = '\0';
+	while (f && fgets(line, sizeof line, f)) {
+		if (strncmp(line, prefix, strlen(prefix)))
+			continue;
+		char *v = line + strlen(prefix);
+		v[strcspn(v, "\n")] = '\0';
+		if (*v == '"' && v[1] && v[strlen(v) - 1] == '"') {
+			v[strlen(v) - 1] = '\0';
+			v++;
+		}
+		snprintf(out, len, "%s", v);
+		break;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* The first IPv4 address of an interface that is up and not loopback. */
+static void
+node_ip(char out[INET_ADDRSTRLEN])
+{
+	struct ifaddrs *ifs = NULL;
+	snprintf(out, INET_ADDRSTRLEN, "127.0.0.1");
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    (i->ifa_flags & IFF_UP) && !(i->ifa_flags & IFF_LOOPBACK)) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+			    out, INET_ADDRSTRLEN);
+			break;
+		}
+	freeifaddrs(ifs);
+}
+
+/* Addresses, capacity and nodeInfo: what does not change while we run. */
+static json_t *
+node_facts(struct node *n)
+{
+	char ip[INET_ADDRSTRLEN], host[256] = "localhost", os[256], machine[128], boot[128];
+	struct utsname u;
+	node_ip(ip);
+	gethostname(host, sizeof host - 1);
+	read_line("/etc/os-release", "PRETTY_NAME=", os, sizeof os);
+	read_line("/etc/machine-id", "", machine, sizeof machine);
+	read_line("/proc/sys/kernel/random/boot_id", "", boot, sizeof boot);
+	if (uname(&u) < 0)
+		u.release[0] = '\0';
+	char *cpu = xasprintf("%lld", (long long)(n->cpu_millis / 1000));
+	char *mem = xasprintf("%lldKi", (long long)(n->memory_bytes / 1024));
+	json_t *cap = json_pack("{s:s, s:s, s:s}", "cpu", cpu, "memory", mem, "pods",
+	    NODE_MAX_PODS);
+	free(cpu);
+	free(mem);
+	return json_pack("{s:[{s:s, s:s}, {s:s, s:s}], s:o, s:O, s:{s:s, s:s, s:s, s:s,"
+	    " s:s, s:s, s:s, s:s, s:s, s:s}}",
+	    "addresses", "type", "InternalIP", "address", ip, "type", "Hostname", "address", host,
+	    "capacity", cap, "allocatable", cap,
+	    "nodeInfo", "machineID", machine, "systemUUID", machine, "bootID", boot,
+	    "kernelVersion", u.release, "osImage", os[0] ? os : "Linux",
+	    "containerRuntimeVersion", "v6-process://" V6_VERSION,
+	    "kubeletVersion", "v6-" V6_VERSION, "kubeProxyVersion", "v6-" V6_VERSION,
+	    "operatingSystem", "linux", "architecture", node_arch());
+}
+
+static const struct { const char *type, *status, *reason, *message; } node_conds[] = {
+	{ "MemoryPressure", "False", "KubeletHasSufficientMemory",
+	  "kubelet has sufficient memory available" },
+	{ "DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure" },
+	{ "PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available" },
+	{ "Ready", "True", "KubeletReady", "v6 node agent is posting ready status" },
+};
+
+/* The status the Node must have. Times come from old where the condition
+ * did not change; heartbeats are hb (RFC 3339). */
+static json_t *
+node_status(struct node *n, const json_t *old, const char *hb)
+{
+	json_t *st = json_deep_copy(n->node_facts), *conds = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(node_conds); i++) {
+		const char *since = hb;
+		size_t j;
+		json_t *c;
+		json_array_foreach(json_object_get(old, "conditions"), j, c)
+			if (!strcmp(jstr(c, "type"), node_conds[i].type) &&
+			    !strcmp(jstr(c, "status"), node_conds[i].status) &&
+			    *jstr(c, "lastTransitionTime"))
+				since = jstr(c, "lastTransitionTime");
+		json_array_append_new(conds, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+		    "type", node_conds[i].type, "status", node_conds[i].status,
+		    "lastHeartbeatTime", hb, "lastTransitionTime", since,
+		    "reason", node_conds[i].reason, "message", node_conds[i].message));
+	}
+	json_object_set_new(st, "conditions", conds);
+	return st;
+}
+
+/* The Ready condition's lastHeartbeatTime of a stored status, or "". */
+static const char *
+node_heartbeat(const json_t *status)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(status, "conditions"), i, c)
+		if (!strcmp(jstr(c, "type"), "Ready"))
+			return jstr(c, "lastHeartbeatTime");
+	return "";
+}
+
+/* Sets the labels the agent owns; true when one changed. */
+static bool
+node_labels(struct node *n, json_t *node)
+{
+	json_t *meta = obj_metadata(node), *labels = json_object_get(meta, "labels");
+	const char *want[][2] = { { "kubernetes.io/hostname", n->name },
+		{ "kubernetes.io/os", "linux" }, { "kubernetes.io/arch", node_arch() } };
+	bool changed = false;
+	if (!json_is_object(labels)) {
+		labels = json_object();
+		json_object_set_new(meta, "labels", labels);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+		if (strcmp(jstr(labels, want[i][0]), want[i][1])) {
+			json_object_set_new(labels, want[i][0], json_string(want[i][1]));
+			changed = true;
+		}
+	return changed;
+}
+
+/* Registers the Node if it is missing (or fixes its labels), then writes
+ * its status if it changed or force is set or the heartbeat is due. */
+static void
+node_report(struct node *n, bool force)
+{
+	struct api_error err = { 0 };
+	json_t *obj = NULL, *out = NULL;
+	if (api_get(n->api, node_kind(), "", n->name, &obj, &err) < 0 && err.code == 404) {
+		api_error_clear(&err);
+		obj = json_pack("{s:s, s:s, s:{s:s}, s:{}}", "apiVersion", "v1", "kind", "Node",
+		    "metadata", "name", n->name, "spec");
+		node_labels(n, obj);
+		json_t *made = NULL;
+		if (api_create(n->api, node_kind(), "", obj, 0, &made, &err) == 0)
+			log_info("node", "registered node %s", n->name);
+		obj = made;
+		force = true;
+	} else if (obj && node_labels(n, obj)) {
+		json_object_del(obj_metadata(obj), "resourceVersion");
+		json_t *copy = json_deep_copy(obj);
+		json_decref(obj);
+		obj = NULL;
+		api_update(n->api, node_kind(), "", copy, false, 0, &obj, &err);
+	}
+	if (!obj) {
+		log_warn("node", "registering node %s: %s", n->name, err.message);
+		api_error_clear(&err);
+		return;
+	}
+	const json_t *old = json_object_get(obj, "status");
+	char now[32];
+	time_t hb_old;
+	time_format_rfc3339(time(NULL), now);
+	json_t *same = node_status(n, old, node_heartbeat(old));
+	bool due = time_parse_rfc3339(node_heartbeat(old), &hb_old) < 0 ||
+	    time(NULL) - hb_old >= NODE_REPORT_S;
+	if (force || due || !json_equal(same, old)) {
+		json_object_set_new(obj, "status", node_status(n, old, now));
+		json_object_del(obj_metadata(obj), "resourceVersion");
+		if (api_update(n->api, node_kind(), "", json_incref(obj), true, 0, &out, &err) < 0)
+			log_warn("node", "node %s status: %s", n->name, err.message);
+	}
+	json_decref(same);
+	json_decref(obj);
+	json_decref(out);
+	api_error_clear(&err);
+}
+
+static void
+on_node_timer(uv_timer_t *t)
+{
+	node_report(t->data, false);
+}
+
+static void
+node_object_start(struct node *n)
+{
+	n->node_facts = node_facts(n);
+	node_report(n, true);
+	n->node_timer = xmalloc(sizeof *n->node_timer);
+	uv_timer_init(n->loop, n->node_timer);
+	n->node_timer->data = n;
+	uv_timer_start(n->node_timer, on_node_timer, NODE_CHECK_MS, NODE_CHECK_MS);
+}
+
+static void
+node_timer_free(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+node_object_stop(struct node *n)
+{
+	if (n->node_timer)
+		uv_close((uv_handle_t *)n->node_timer, node_timer_free);
+	n->node_timer = NULL;
+	json_decref(n->node_facts);
+	n->node_facts = NULL;
+}
+
 /* ---- start / stop -------------------------------------------------------- */
 
 static void
@@ -1147,6 +1418,9 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 		goto fail;
 	}
 	rt_scan(n->rt, on_found, n);
+	if ((rc = nvol_start(api, cfg->state_dir, &n->vol)) < 0)
+		log_warn("node", "volumes in %s: %s (pods with volumes will not start)",
+		    cfg->state_dir, strerror(-rc));
 	json_t *items = NULL;
 	int64_t rv = 0;
 	rc = store_list(api_store(api), "pods", NULL, &items, &rv);
@@ -1175,6 +1449,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, 1000, METRICS_PERIOD_MS);
+	node_object_start(n);
 	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
 	    npods, n->backoff_max_s);
 	*out = n;
@@ -1220,6 +1495,9 @@ node_stop(struct node *n)
 	if (n->sw)
 		store_watch_stop(n->sw);
 	n->sw = NULL;
+	nvol_stop(n->vol);
+	n->vol = NULL;
+	node_object_stop(n);
 	while (n->pods)
 		pod_free(n->pods, false);
 	uv_close((uv_handle_t *)&n->metrics, node_free_cb);

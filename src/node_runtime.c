@@ -472,6 +472,18 @@ str_list(char *const *v, bool add_path)
 	return a;
 }
 
+/* [{source, target, readOnly}] for the shim to bind-mount. */
+static json_t *
+mounts_json(const struct rt_spec *s)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < s->n_mounts; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "source",
+		    s->mounts[i].source, "target", s->mounts[i].target,
+		    "readOnly", s->mounts[i].read_only));
+	return a;
+}
+
 static json_t *
 spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *log_path)
 {
@@ -481,7 +493,7 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 			json_object_set_new(cg, cg_ctrl_name(i), json_sprintf("%s/%s/%s",
 			    rt->cg_base[i], s->pod_uid, s->name));
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:s, s:I, s:i, s:o, "
-	    "s:I, s:I, s:I, s:s}",
+	    "s:I, s:I, s:I, s:s, s:o}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
@@ -491,7 +503,8 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "logMaxFiles", s->log_max_files > 0 ? s->log_max_files : 2,
 	    "cgroups", cg, "memoryLimit", (json_int_t)s->memory_limit,
 	    "cpuLimitMillis", (json_int_t)s->cpu_limit_millis,
-	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "");
+	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "",
+	    "mounts", mounts_json(s));
 }
 
 /* posix_spawn (vfork-fast) of the shim in a new session, stdio on

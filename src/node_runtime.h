@@ -10,6 +10,7 @@
  *                                            exit.json (once exited), shim.log
  *   STATE/containers/POD_UID/workdir/        the default working dir
  *   STATE/logs/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated)
+ *   STATE/volumes/pvc-CLAIM_UID/             a PersistentVolumeClaim's data
  * The runtime is driven from the server's loop; nothing here blocks for long. */
 #ifndef V6_NODE_RUNTIME_H
 #define V6_NODE_RUNTIME_H
@@ -17,10 +18,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 struct rt;
 struct rt_ctr;
+
+/* A volume made visible to a container: source (a directory on the host)
+ * bind-mounted at target (an absolute mountPath) in the container's own
+ * mount namespace. */
+struct rt_mount {
+	const char *source;
+	const char *target;
+	bool read_only;
+};
 
 /* What to run; everything is resolved by the agent ($(VAR) expanded, env
  * merged from env/envFrom/downward API). Strings are copied by rt_start. */
@@ -39,6 +50,8 @@ struct rt_spec {
 	int64_t pids_limit;		/* 0 = none */
 	int64_t log_max_bytes;		/* rotate past this (default 10 MiB) */
 	int log_max_files;		/* rotated files kept (default 2) */
+	const struct rt_mount *mounts;	/* volumes (node_volume.c), n_mounts of them */
+	size_t n_mounts;
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };
@@ -115,6 +128,25 @@ int rt_remove_pod(struct rt *rt, const char *pod_uid);
 /* Path of a container's current log file (caller frees). */
 char *rt_log_path(struct rt *rt, const char *pod_namespace, const char *pod_name,
     const char *pod_uid, const char *name, int attempt);
+
+/* node_volume.c — volumes of the process runtime. PersistentVolumeClaims
+ * are bound to STATE/volumes/pvc-UID (made on first use, as a
+ * WaitForFirstConsumer local provisioner does), protected by the finalizer
+ * kubernetes.io/pvc-protection while a pod uses them, and removed with the
+ * claim; emptyDir lives in the pod's dir; hostPath is the host's path. */
+struct nvol;
+struct api;
+/* Watches claims and pods of api's store; state_dir is STATE (DATA/node).
+ * Stale pvc-* directories (claim gone while the server was down) go. */
+int nvol_start(struct api *api, const char *state_dir, struct nvol **out);
+void nvol_stop(struct nvol *v);
+/* The mounts of container cspec of pod (pod_dir: the pod's own dir, for
+ * emptyDir), directories made. Returns the count (*out: caller frees with
+ * nvol_mounts_free), or -1 with a message for the pod's status in *err
+ * (caller frees): an unknown or terminating claim, an unsupported type. */
+int nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec,
+    const char *pod_dir, struct rt_mount **out, char **err);
+void nvol_mounts_free(struct rt_mount *m, int n);
 
 /* node_shim.c — `v6 shim DIR` (internal; started by rt_start; also built
  * alone as the small static program `v6-shim DIR`, which rt_start prefers). */

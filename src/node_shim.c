@@ -6,7 +6,10 @@
  *
  * spec.json: {argv[], env[], workingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
- *   pidsLimit, podUID, podNamespace, podName, name, attempt}
+ *   pidsLimit, podUID, podNamespace, podName, name, attempt,
+ *   mounts[{source, target, readOnly}]}
+ * Volumes: with mounts, the container gets its own mount namespace in which
+ * each source is bind-mounted at its target (see setup_mounts).
  * ctr.pid: "PID STARTTICKS STARTED_MS\n" (written as soon as it is forked)
  * exit.json: {exitCode, signal, oomKilled, pid, startedAt, finishedAt (ms),
  *   reason, message} — written atomically, after the pipes are drained. */
@@ -23,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -336,14 +341,88 @@ setup_cgroups(struct shim *sh)
 /* ---- the container ------------------------------------------------------ */
 
 struct start_err {
-	int stage;			/* 0 chdir, 1 exec */
+	int stage;			/* 0 chdir, 1 exec, 2 volumes */
 	int err;
+	int mount;			/* stage 2: the mount that failed, -1 the namespace */
 };
+
+/* ---- volumes ------------------------------------------------------------ */
+
+static int
+write_proc(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	int rc = n == (ssize_t)strlen(text) ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+/* Without CAP_SYS_ADMIN: a user namespace mapping our own uid and gid to
+ * themselves, with a mount namespace, lets us bind-mount what we own. */
+static int
+enter_user_ns(void)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return -errno;
+	int rc = write_proc("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if (rc == 0)
+		rc = write_proc("/proc/self/uid_map", map);
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	if (rc == 0)
+		rc = write_proc("/proc/self/gid_map", map);
+	return rc;
+}
+
+/* In the forked container, before exec: a private mount namespace (as
+ * root; else a user namespace, see enter_user_ns) where each volume's
+ * directory is bind-mounted at its mountPath (made with mkdir -p on the
+ * host's filesystem: the process runtime has no root filesystem of its
+ * own), read-only when asked. Returns 0 or -errno with se->mount set. */
+static int
+setup_mounts(json_t *mounts, struct start_err *se)
+{
+	size_t i;
+	json_t *m;
+	se->mount = -1;
+	if (json_array_size(mounts) == 0)
+		return 0;
+	if (unshare(CLONE_NEWNS) < 0) {
+		int e = errno;
+		if (e != EPERM || enter_user_ns() < 0)
+			return -e;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	json_array_foreach(mounts, i, m) {
+		const char *src = json_string_value(json_object_get(m, "source"));
+		const char *dst = json_string_value(json_object_get(m, "target"));
+		se->mount = (int)i;
+		if (!src || !dst || *dst != '/')
+			return -EINVAL;
+		int rc = cg_mkdirs(dst);
+		if (rc < 0)
+			return rc;
+		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return -errno;
+		if (json_is_true(json_object_get(m, "readOnly")) && mount(NULL, dst, NULL,
+		    MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			return -errno;
+	}
+	se->mount = -1;
+	return 0;
+}
 
 static _Noreturn void
 child(struct shim *sh, int out, int err, int report)
 {
-	struct start_err se = { 0, 0 };
+	struct start_err se = { 0, 0, -1 };
 	json_t *spec = sh->spec;
 	char **argv = str_array(json_object_get(spec, "argv"));
 	char **envp = str_array(json_object_get(spec, "env"));
@@ -362,7 +441,11 @@ child(struct shim *sh, int out, int err, int report)
 	dup2(null, 0);
 	dup2(out, 1);
 	dup2(err, 2);
-	if (cwd && chdir(cwd) < 0) {
+	int mrc = setup_mounts(json_object_get(spec, "mounts"), &se);
+	if (mrc < 0) {
+		se.stage = 2;
+		se.err = -mrc;
+	} else if (cwd && chdir(cwd) < 0) {
 		se.err = errno;
 	} else {
 		environ = envp;		/* execvp searches the pod's PATH */
@@ -386,14 +469,21 @@ start_error(const struct shim *sh, const struct start_err *se, json_t *ex)
 	why[0] = (char)tolower((unsigned char)why[0]);
 	int code = se->err == ENOENT ? 127 : 126;
 	char *msg;
-	if (se->stage == 0)
+	json_t *m = json_array_get(json_object_get(sh->spec, "mounts"), (size_t)se->mount);
+	if (se->stage == 2 && se->mount < 0)
+		msg = xasprintf("mounting volumes needs root or unprivileged user namespaces: "
+		    "unshare: %s", why);
+	else if (se->stage == 2)
+		msg = xasprintf("mounting volume at \"%s\": %s", json_string_value(
+		    json_object_get(m, "target")), why);
+	else if (se->stage == 0)
 		msg = xasprintf("chdir to working directory \"%s\": %s", json_string_value(
 		    json_object_get(sh->spec, "workingDir")), why);
 	else if (se->err == ENOENT && strchr(file, '/') == NULL)
 		msg = xasprintf("exec: \"%s\": executable file not found in $PATH", file);
 	else
 		msg = xasprintf("exec: \"%s\": %s", file, why);
-	json_object_set_new(ex, "exitCode", json_integer(se->stage == 0 ? 128 : code));
+	json_object_set_new(ex, "exitCode", json_integer(se->stage != 1 ? 128 : code));
 	json_object_set_new(ex, "reason", json_string("StartError"));
 	json_object_set_new(ex, "message", json_string(msg));
 	free(msg);

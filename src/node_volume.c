@@ -1,0 +1,440 @@
+/* node_volume.c — the volumes of the process runtime (node_runtime.h): the
+ * node's side of PersistentVolumeClaims (a directory STATE/volumes/pvc-UID
+ * per claim, made when a pod first uses it, the claim then Bound; the
+ * finalizer kubernetes.io/pvc-protection holds a deleted claim until no pod
+ * uses it, then the directory goes), and the mounts of a container
+ * (persistentVolumeClaim, emptyDir, hostPath). Started by node_agent.c. */
+#include "ctrl.h"
+#include "log.h"
+#include "node_runtime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PVC_FINALIZER "kubernetes.io/pvc-protection"
+#define PVC_RES "persistentvolumeclaims"
+
+struct nvol {
+	struct api *api;
+	char *root;			/* STATE/volumes */
+	struct ctrl_wq *wq;		/* claims, keyed "NS/NAME" */
+	struct store_watch *w_claims, *w_pods;
+};
+
+static const char *
+str_at(const json_t *o, const char *path)
+{
+	const char *s = json_string_value(obj_get_path(o, path));
+	return s ? s : "";
+}
+
+static const struct kind *
+pvc_kind(void)
+{
+	return kind_find_gvk("v1", "PersistentVolumeClaim");
+}
+
+static char *
+claim_dir(const struct nvol *v, const char *uid)
+{
+	return xasprintf("%s/pvc-%s", v->root, uid);
+}
+
+static bool
+is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+mkdirs(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1; rc == 0; s++) {
+		char c = *s;
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			rc = -errno;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void
+remove_dir(const char *dir)
+{
+	if (is_dir(dir)) {
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		log_info("node", "removed volume %s", dir);
+	}
+}
+
+static void
+enqueue(struct nvol *v, const char *ns, const char *name)
+{
+	char *key = xasprintf("%s/%s", ns, name);
+	ctrl_wq_add(v->wq, key);
+	free(key);
+}
+
+/* ---- claims ------------------------------------------------------------- */
+
+static bool
+has_finalizer(const json_t *obj)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(obj_get_path(obj, "metadata.finalizers"), i, f)
+		if (!strcmp(json_string_value(f) ?: "", PVC_FINALIZER))
+			return true;
+	return false;
+}
+
+/* Does a pod of ns that has not finished use the claim? */
+static bool
+claim_in_use(struct nvol *v, const char *ns, const char *name)
+{
+	json_t *pods = NULL, *pod, *vol;
+	size_t i, j;
+	bool used = false;
+	if (store_list(api_store(v->api), "pods", ns, &pods, NULL) < 0)
+		return true;
+	json_array_foreach(pods, i, pod) {
+		const char *phase = str_at(pod, "status.phase");
+		if (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))
+			continue;
+		json_array_foreach(obj_get_path(pod, "spec.volumes"), j, vol)
+			used |= !strcmp(str_at(vol, "persistentVolumeClaim.claimName"), name);
+	}
+	json_decref(pods);
+	return used;
+}
+
+static int
+write_claim(struct nvol *v, json_t *obj, bool status)
+{
+	struct api_error err = { 0 };
+	char *ns = xstrdup(obj_namespace(obj));
+	json_object_del(obj_metadata(obj), "resourceVersion");
+	int rc = api_update(v->api, pvc_kind(), ns, obj, status, 0, NULL, &err);
+	if (rc < 0 && err.code != 404)
+		log_warn("node", "claim %s: %s", ns, err.message);
+	else
+		rc = 0;
+	api_error_clear(&err);
+	free(ns);
+	return rc;
+}
+
+/* A claim being deleted: once no pod uses it, its data and finalizer go. */
+static int
+release_claim(struct nvol *v, const json_t *claim)
+{
+	if (!has_finalizer(claim) || claim_in_use(v, obj_namespace(claim), obj_name(claim)))
+		return 0;
+	char *dir = claim_dir(v, obj_uid(claim));
+	remove_dir(dir);
+	free(dir);
+	json_t *o = json_deep_copy(claim), *keep = json_array(), *f;
+	size_t i;
+	json_array_foreach(obj_get_path(claim, "metadata.finalizers"), i, f)
+		if (strcmp(json_string_value(f) ?: "", PVC_FINALIZER) != 0)
+			json_array_append(keep, f);
+	json_object_set_new(obj_metadata(o), "finalizers", keep);
+	return write_claim(v, o, false);
+}
+
+/* The protection finalizer, then, once the directory exists, volumeName and
+ * the Bound status (capacity = the request: a directory has no size). */
+static int
+bind_claim(struct nvol *v, const json_t *claim)
+{
+	char *dir = claim_dir(v, obj_uid(claim));
+	bool bound = is_dir(dir);
+	char *vol = xasprintf("pvc-%s", obj_uid(claim));
+	int rc = 0;
+	free(dir);
+	if (!has_finalizer(claim) || (bound && !*str_at(claim, "spec.volumeName"))) {
+		json_t *o = json_deep_copy(claim), *fins = obj_get_path(o, "metadata.finalizers");
+		if (!json_is_array(fins)) {
+			fins = json_array();
+			json_object_set_new(obj_metadata(o), "finalizers", fins);
+		}
+		if (!has_finalizer(claim))
+			json_array_append_new(fins, json_string(PVC_FINALIZER));
+		if (bound)
+			json_object_set_new(json_object_get(o, "spec"), "volumeName",
+			    json_string(vol));
+		rc = write_claim(v, o, false);
+	}
+	if (rc == 0 && bound && strcmp(str_at(claim, "status.phase"), "Bound") != 0) {
+		json_t *o = json_deep_copy(claim);
+		json_t *st = json_pack("{s:s, s:O}", "phase", "Bound", "accessModes",
+		    obj_get_path(claim, "spec.accessModes"));
+		json_t *storage = obj_get_path(claim, "spec.resources.requests.storage");
+		if (storage)
+			json_object_set_new(st, "capacity", json_pack("{s:O}", "storage", storage));
+		json_object_set_new(o, "status", st);
+		rc = write_claim(v, o, true);
+	}
+	free(vol);
+	return rc;
+}
+
+static int
+claim_sync(void *arg, const char *key)
+{
+	struct nvol *v = arg;
+	const char *slash = strchr(key, '/');
+	if (!slash)
+		return 0;
+	char *ns = xstrndup(key, (size_t)(slash - key));
+	json_t *claim = NULL;
+	int rc = 0;
+	if (store_get(api_store(v->api), PVC_RES, ns, slash + 1, &claim) == 0)
+		rc = obj_get_path(claim, "metadata.deletionTimestamp") ?
+		    release_claim(v, claim) : bind_claim(v, claim);
+	json_decref(claim);
+	free(ns);
+	return rc < 0 ? -EAGAIN : 0;
+}
+
+static void
+on_claim(void *arg, enum store_event ev, const char *res, const json_t *claim, int64_t rv)
+{
+	struct nvol *v = arg;
+	(void)res;
+	(void)rv;
+	if (ev != STORE_DELETED) {
+		enqueue(v, obj_namespace(claim), obj_name(claim));
+		return;
+	}
+	char *dir = claim_dir(v, obj_uid(claim));
+	remove_dir(dir);
+	free(dir);
+}
+
+/* A pod started, finished or gone may bind or release its claims. */
+static void
+on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
+{
+	struct nvol *v = arg;
+	size_t i;
+	json_t *vol;
+	(void)ev;
+	(void)res;
+	(void)rv;
+	json_array_foreach(obj_get_path(pod, "spec.volumes"), i, vol) {
+		const char *name = str_at(vol, "persistentVolumeClaim.claimName");
+		if (*name)
+			enqueue(v, obj_namespace(pod), name);
+	}
+}
+
+/* pvc-UID directories whose claim is gone (deleted while we were down). */
+static void
+remove_stale(struct nvol *v, const json_t *claims)
+{
+	json_t *uids = json_object(), *c;
+	size_t i;
+	json_array_foreach(claims, i, c)
+		json_object_set_new(uids, obj_uid(c), json_true());
+	DIR *d = opendir(v->root);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "pvc-", 4) != 0 || json_object_get(uids, de->d_name + 4))
+			continue;
+		char *dir = xasprintf("%s/%s", v->root, de->d_name);
+		remove_dir(dir);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+	json_decref(uids);
+}
+
+int
+nvol_start(struct api *api, const char *state_dir, struct nvol **out)
+{
+	struct nvol *v = xcalloc(1, sizeof *v);
+	struct store *st = api_store(api);
+	json_t *claims = NULL, *c;
+	size_t i;
+	int rc;
+	v->api = api;
+	v->root = xasprintf("%s/volumes", state_dir);
+	v->wq = ctrl_wq_new(api_loop(api), claim_sync, v);
+	if ((rc = mkdirs(v->root)) < 0 ||
+	    (rc = store_list(st, PVC_RES, NULL, &claims, NULL)) < 0)
+		goto fail;
+	remove_stale(v, claims);
+	json_array_foreach(claims, i, c)
+		enqueue(v, obj_namespace(c), obj_name(c));
+	json_decref(claims);
+	if ((rc = store_watch_start(st, PVC_RES, NULL, 0, on_claim, v, &v->w_claims)) < 0 ||
+	    (rc = store_watch_start(st, "pods", NULL, 0, on_pod, v, &v->w_pods)) < 0)
+		goto fail;
+	*out = v;
+	return 0;
+fail:
+	nvol_stop(v);
+	return rc;
+}
+
+void
+nvol_stop(struct nvol *v)
+{
+	if (!v)
+		return;
+	if (v->w_claims)
+		store_watch_stop(v->w_claims);
+	if (v->w_pods)
+		store_watch_stop(v->w_pods);
+	ctrl_wq_free(v->wq);
+	free(v->root);
+	free(v);
+}
+
+/* ---- mounts ------------------------------------------------------------- */
+
+static const json_t *
+find_volume(const json_t *pod, const char *name)
+{
+	size_t i;
+	json_t *vol;
+	json_array_foreach(obj_get_path(pod, "spec.volumes"), i, vol)
+		if (!strcmp(str_at(vol, "name"), name))
+			return vol;
+	return NULL;
+}
+
+/* The host directory of a claim volume, made on first use. */
+static char *
+claim_source(struct nvol *v, const json_t *pod, const json_t *vol, bool *ro, char **err)
+{
+	const char *name = str_at(vol, "persistentVolumeClaim.claimName");
+	json_t *claim = NULL;
+	if (store_get(api_store(v->api), PVC_RES, obj_namespace(pod), name, &claim) < 0) {
+		*err = xasprintf("persistentvolumeclaim \"%s\" not found", name);
+		return NULL;
+	}
+	char *dir = NULL;
+	if (obj_get_path(claim, "metadata.deletionTimestamp"))
+		*err = xasprintf("persistentvolumeclaim \"%s\" is being deleted", name);
+	else {
+		dir = claim_dir(v, obj_uid(claim));
+		*ro |= json_is_true(obj_get_path(vol, "persistentVolumeClaim.readOnly"));
+		enqueue(v, obj_namespace(pod), name);
+	}
+	json_decref(claim);
+	return dir;
+}
+
+/* The host directory behind volume vol, or NULL with *err. */
+static char *
+volume_source(struct nvol *v, const json_t *pod, const json_t *vol, const char *pod_dir,
+    bool *ro, char **err)
+{
+	if (json_object_get(vol, "persistentVolumeClaim"))
+		return claim_source(v, pod, vol, ro, err);
+	if (json_object_get(vol, "emptyDir"))
+		return xasprintf("%s/volumes/%s", pod_dir, str_at(vol, "name"));
+	if (json_object_get(vol, "hostPath")) {
+		const char *type = str_at(vol, "hostPath.type");
+		const char *path = str_at(vol, "hostPath.path");
+		if (!strcmp(type, "Directory") && !is_dir(path)) {
+			*err = xasprintf("hostPath type check failed: %s is not a directory", path);
+			return NULL;
+		}
+		if (*type && strcmp(type, "Directory") && strcmp(type, "DirectoryOrCreate")) {
+			*err = xasprintf("hostPath type %s is not supported by the process runtime",
+			    type);
+			return NULL;
+		}
+		return xstrdup(path);
+	}
+	*err = xasprintf("volume \"%s\": this volume type is not supported by the process "
+	    "runtime yet (persistentVolumeClaim, emptyDir and hostPath are)", str_at(vol, "name"));
+	return NULL;
+}
+
+void
+nvol_mounts_free(struct rt_mount *m, int n)
+{
+	for (int i = 0; m && i < n; i++) {
+		free((char *)m[i].source);
+		free((char *)m[i].target);
+	}
+	free(m);
+}
+
+int
+nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec, const char *pod_dir,
+    struct rt_mount **out, char **err)
+{
+	const json_t *vms = json_object_get(cspec, "volumeMounts");
+	struct rt_mount *m = xcalloc(json_array_size(vms) + 1, sizeof *m);
+	int n = 0;
+	size_t i;
+	json_t *vm;
+	*err = NULL;
+	json_array_foreach(vms, i, vm) {
+		const char *name = str_at(vm, "name"), *target = str_at(vm, "mountPath");
+		const char *sub = str_at(vm, "subPath");
+		const json_t *vol = find_volume(pod, name);
+		bool ro = json_is_true(json_object_get(vm, "readOnly"));
+		char *src = NULL;
+		if (!v)
+			*err = xstrdup("volumes need the node's volume manager");
+		else if (*target != '/')
+			*err = xasprintf("volumeMount \"%s\": mountPath must be absolute", name);
+		else if (*str_at(vm, "subPathExpr") || strstr(sub, ".."))
+			*err = xasprintf("volumeMount \"%s\": subPathExpr and \"..\" in subPath are "
+			    "not supported by v6", name);
+		else if (!vol)
+			*err = xasprintf("volume \"%s\" not found", name);
+		else
+			src = volume_source(v, pod, vol, pod_dir, &ro, err);
+		if (src && *sub) {
+			char *s = xasprintf("%s/%s", src, sub);
+			free(src);
+			src = s;
+		}
+		int rc = src ? mkdirs(src) : 0;
+		if (src && rc < 0)
+			*err = xasprintf("volume \"%s\": making %s: %s", name, src, strerror(-rc));
+		if (*err) {
+			free(src);
+			nvol_mounts_free(m, n);
+			return -1;
+		}
+		m[n++] = (struct rt_mount){ .source = src, .target = xstrdup(target),
+			.read_only = ro };
+	}
+	*out = m;
+	return n;
+}
