@@ -1,0 +1,945 @@
+/* ctrl_daemonset.c — the DaemonSet controller (kube-controller-manager's
+ * daemon controller): one pod per eligible Node, created with spec.nodeName
+ * set, replaced by a rolling update (maxUnavailable / maxSurge) or on
+ * delete; ControllerRevisions and status. ds_decide() is the pure decision
+ * over the Node list; the rest watches DaemonSets, pods and Nodes and
+ * applies it through api.h. Started by server.c. */
+#include "ctrl.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DS_COMPONENT "daemonset-controller"
+#define HASH_LABEL "controller-revision-hash"
+#define GEN_LABEL "pod-template-generation"
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static const char *
+str_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static int64_t
+created_s(const json_t *obj)
+{
+	time_t t;
+	const char *s = json_string_value(obj_get_path(obj, "metadata.creationTimestamp"));
+	return s && time_parse_rfc3339(s, &t) == 0 ? (int64_t)t : 0;
+}
+
+static bool
+is_deleting(const json_t *obj)
+{
+	return obj_get_path(obj, "metadata.deletionTimestamp") != NULL;
+}
+
+static bool
+is_terminal(const json_t *pod)
+{
+	const char *phase = str_of(json_object_get(pod, "status"), "phase");
+	return !strcmp(phase, "Failed") || !strcmp(phase, "Succeeded");
+}
+
+/* podByCreationTimestampAndPhase: oldest first, then by name. */
+static int
+cmp_pod_age(const void *pa, const void *pb)
+{
+	const json_t *a = *(const json_t *const *)pa, *b = *(const json_t *const *)pb;
+	int64_t ta = created_s(a), tb = created_s(b);
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return strcmp(obj_name(a), obj_name(b));
+}
+
+/* ---- which nodes run a daemon pod --------------------------------------- */
+
+/* The tolerations every daemon pod gets (AddOrUpdateDaemonPodTolerations):
+ * a DaemonSet keeps running on nodes that are not ready, unreachable,
+ * under pressure or cordoned. */
+static const struct { const char *key, *effect; } daemon_tolerations[] = {
+	{ "node.kubernetes.io/not-ready", "NoExecute" },
+	{ "node.kubernetes.io/unreachable", "NoExecute" },
+	{ "node.kubernetes.io/disk-pressure", "NoSchedule" },
+	{ "node.kubernetes.io/memory-pressure", "NoSchedule" },
+	{ "node.kubernetes.io/pid-pressure", "NoSchedule" },
+	{ "node.kubernetes.io/unschedulable", "NoSchedule" },
+};
+
+static bool
+toleration_matches(const json_t *tol, const char *key, const char *value, const char *effect)
+{
+	const char *teffect = str_of(tol, "effect"), *tkey = str_of(tol, "key");
+	const char *op = str_of(tol, "operator");
+	if (*teffect && strcmp(teffect, effect))
+		return false;
+	if (!*tkey)
+		return !strcmp(op, "Exists");
+	if (strcmp(tkey, key))
+		return false;
+	return !strcmp(op, "Exists") || !strcmp(str_of(tol, "value"), value);
+}
+
+static bool
+tolerated(const json_t *tolerations, const json_t *taint)
+{
+	const char *key = str_of(taint, "key"), *effect = str_of(taint, "effect");
+	size_t i;
+	json_t *t;
+	for (i = 0; i < ARRAY_SIZE(daemon_tolerations); i++)
+		if (!strcmp(key, daemon_tolerations[i].key) &&
+		    !strcmp(effect, daemon_tolerations[i].effect))
+			return true;
+	json_array_foreach(tolerations, i, t)
+		if (toleration_matches(t, key, str_of(taint, "value"), effect))
+			return true;
+	return false;
+}
+
+void
+ds_node_should_run(const json_t *ds, const json_t *node, bool *run, bool *keep)
+{
+	const json_t *spec = obj_get_path(ds, "spec.template.spec");
+	const char *want = str_of(spec, "nodeName");
+	const json_t *sel = json_object_get(spec, "nodeSelector");
+	const json_t *labels = obj_labels(node);
+	const char *k;
+	json_t *v;
+	*run = *keep = false;
+	if (*want && strcmp(want, obj_name(node)))
+		return;
+	json_object_foreach((json_t *)sel, k, v)
+		if (!json_equal(v, json_object_get(labels, k)))
+			return;
+	*run = *keep = true;
+	size_t i;
+	json_t *taint;
+	json_array_foreach(obj_get_path(node, "spec.taints"), i, taint) {
+		const char *effect = str_of(taint, "effect");
+		bool hard = !strcmp(effect, "NoSchedule") || !strcmp(effect, "NoExecute");
+		if (!hard || tolerated(json_object_get(spec, "tolerations"), taint))
+			continue;
+		*run = false;
+		if (!strcmp(effect, "NoExecute"))
+			*keep = false;
+	}
+}
+
+/* ---- the daemon pod ----------------------------------------------------- */
+
+void
+ds_template_hash(const json_t *ds, char out[16])
+{
+	const json_t *cc = obj_get_path(ds, "status.collisionCount");
+	deploy_template_hash(obj_get_path(ds, "spec.template"),
+	    json_is_integer(cc) ? json_integer_value(cc) : -1, out);
+}
+
+static void
+add_daemon_tolerations(json_t *spec)
+{
+	json_t *tols = json_object_get(spec, "tolerations");
+	if (!json_is_array(tols)) {
+		tols = json_array();
+		json_object_set_new(spec, "tolerations", tols);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(daemon_tolerations); i++) {
+		json_t *t = json_pack("{s:s, s:s, s:s}", "key", daemon_tolerations[i].key,
+		    "operator", "Exists", "effect", daemon_tolerations[i].effect);
+		size_t j;
+		json_t *have;
+		bool found = false;
+		json_array_foreach(tols, j, have)
+			found = found || json_equal(have, t);
+		if (found)
+			json_decref(t);
+		else
+			json_array_append_new(tols, t);
+	}
+}
+
+json_t *
+ds_pod_for_node(const json_t *ds, const char *node, const char *hash)
+{
+	const json_t *tmpl = obj_get_path(ds, "spec.template");
+	const json_t *tmeta = json_object_get(tmpl, "metadata");
+	char prefix[59];	/* SimpleNameGenerator keeps 58 characters of the base */
+	snprintf(prefix, sizeof prefix, "%s-", obj_name(ds));
+	json_t *meta = json_pack("{s:s, s:s, s:[o]}", "generateName", prefix,
+	    "namespace", obj_namespace(ds), "ownerReferences", ctrl_new_controller_ref(ds));
+	static const char *const copied[] = { "labels", "annotations", "finalizers" };
+	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
+		json_t *v = json_object_get(tmeta, copied[i]);
+		if (v)
+			json_object_set_new(meta, copied[i], json_deep_copy(v));
+	}
+	json_t *labels = json_object_get(meta, "labels");
+	if (!labels) {
+		labels = json_object();
+		json_object_set_new(meta, "labels", labels);
+	}
+	json_object_set_new(labels, HASH_LABEL, json_string(hash));
+	char gen[24];
+	snprintf(gen, sizeof gen, "%lld",
+	    (long long)json_integer_value(obj_get_path(ds, "metadata.generation")));
+	json_object_set_new(labels, GEN_LABEL, json_string(gen));
+	json_t *spec = json_object_get(tmpl, "spec");
+	spec = spec ? json_deep_copy(spec) : json_object();
+	json_object_set_new(spec, "nodeName", json_string(node));
+	add_daemon_tolerations(spec);
+	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "Pod",
+	    "metadata", meta, "spec", spec);
+}
+
+/* ---- the decision ------------------------------------------------------- */
+
+/* One Node and the daemon pods on it (claimed, not terminal-and-deleted). */
+struct dnode {
+	const json_t *node;
+	bool run, keep;
+	const json_t **pods;
+	size_t n;
+};
+
+struct dsync {
+	const json_t *ds;
+	char hash[16];
+	int64_t now_ms, min_ready_s;
+	struct dnode *nodes;
+	size_t nnodes;
+	struct ds_actions *out;
+	const json_t **revs;	/* ControllerRevisions it owns */
+	size_t nrevs;
+	const json_t *current;	/* the one of the current template, if stored */
+	json_t *live;		/* object: hashes the claimed pods carry */
+};
+
+static void
+push(struct ds_actions *a, enum ds_op op, json_t *obj, const char *why)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 8;
+		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	a->v[a->n++] = (struct ds_action){ .op = op, .obj = obj, .why = why };
+}
+
+static void
+delete_pod(struct dsync *s, const json_t *pod, const char *why)
+{
+	push(s->out, DS_DELETE_POD, json_deep_copy(pod), why);
+}
+
+static bool
+pod_updated(const struct dsync *s, const json_t *pod)
+{
+	return !strcmp(str_of(obj_labels(pod), HASH_LABEL), s->hash);
+}
+
+/* Available, or else the time it becomes available is a requeue candidate. */
+static bool
+available(struct dsync *s, const json_t *pod)
+{
+	int64_t since;
+	if (!ctrl_pod_ready(pod, &since))
+		return false;
+	if (ctrl_pod_available(pod, s->min_ready_s, s->now_ms))
+		return true;
+	int64_t wait = (since + s->min_ready_s) * 1000 + 1 - s->now_ms;
+	if (wait > 0 && (s->out->requeue_ms == 0 || wait < s->out->requeue_ms))
+		s->out->requeue_ms = wait;
+	return false;
+}
+
+static int
+cmp_node_name(const void *a, const void *b)
+{
+	return strcmp(obj_name(((const struct dnode *)a)->node),
+	    obj_name(((const struct dnode *)b)->node));
+}
+
+static int
+cmp_name_node(const void *key, const void *elem)
+{
+	return strcmp(key, obj_name(((const struct dnode *)elem)->node));
+}
+
+static struct dnode *
+node_named(struct dsync *s, const char *name)
+{
+	return bsearch(name, s->nodes, s->nnodes, sizeof *s->nodes, cmp_name_node);
+}
+
+/* A copy of pod with this DaemonSet's controller reference added (adopt)
+ * or every reference to it removed (release). */
+static json_t *
+pod_with_ref(const json_t *pod, const json_t *ds, bool adopt)
+{
+	json_t *p = json_deep_copy(pod), *refs = json_array(), *ref;
+	size_t i;
+	json_array_foreach(obj_get_path(pod, "metadata.ownerReferences"), i, ref)
+		if (strcmp(str_of(ref, "uid"), obj_uid(ds)))
+			json_array_append(refs, ref);
+	if (adopt)
+		json_array_append_new(refs, ctrl_new_controller_ref(ds));
+	if (json_array_size(refs))
+		json_object_set_new(obj_metadata(p), "ownerReferences", refs);
+	else {
+		json_decref(refs);
+		json_object_del(obj_metadata(p), "ownerReferences");
+	}
+	return p;
+}
+
+static void
+node_add_pod(struct dnode *d, const json_t *pod, size_t cap)
+{
+	if (!d->pods)
+		d->pods = xcalloc(cap ? cap : 1, sizeof *d->pods);
+	d->pods[d->n++] = pod;
+}
+
+/* ClaimPods, then the pods grouped by node (getNodesToDaemonPods). Adopted
+ * pods are represented by their new copies, kept alive in `adopted`. */
+static void
+claim_pods(struct dsync *s, const struct selector *sel, const json_t *pods, json_t *adopted)
+{
+	size_t i, total = json_array_size(pods);
+	json_t *pod;
+	json_array_foreach(pods, i, pod) {
+		if (strcmp(obj_namespace(pod), obj_namespace(s->ds)))
+			continue;
+		const json_t *ref = ctrl_controller_ref(pod);
+		bool match = selector_matches(sel, obj_labels(pod));
+		const json_t *owned = NULL;
+		if (ref && strcmp(str_of(ref, "uid"), obj_uid(s->ds)))
+			continue;
+		if (ref && match)
+			owned = pod;
+		else if (ref) {
+			push(s->out, DS_RELEASE_POD, pod_with_ref(pod, s->ds, false), NULL);
+		} else if (match && ctrl_pod_active(pod)) {
+			json_t *p = pod_with_ref(pod, s->ds, true);
+			json_array_append_new(adopted, p);
+			push(s->out, DS_ADOPT_POD, json_incref(p), NULL);
+			owned = p;
+		}
+		if (!owned)
+			continue;
+		json_object_set_new(s->live, str_of(obj_labels(owned), HASH_LABEL), json_true());
+		if (is_terminal(owned) && is_deleting(owned))
+			continue;
+		struct dnode *d = node_named(s, str_of(json_object_get(owned, "spec"), "nodeName"));
+		if (d)
+			node_add_pod(d, owned, total);
+	}
+	for (size_t j = 0; j < s->nnodes; j++)
+		if (s->nodes[j].n > 1)
+			qsort(s->nodes[j].pods, s->nodes[j].n, sizeof *s->nodes[j].pods,
+			    cmp_pod_age);
+}
+
+static bool
+allows_surge(const struct dsync *s)
+{
+	const json_t *ru = obj_get_path(s->ds, "spec.updateStrategy.rollingUpdate");
+	const json_t *ms = json_object_get(ru, "maxSurge");
+	const char *str = json_string_value(ms);
+	return strcmp(str_of(obj_get_path(s->ds, "spec.updateStrategy"), "type"),
+	    "OnDelete") && ((json_is_integer(ms) && json_integer_value(ms) > 0) ||
+	    (str && atoi(str) > 0));
+}
+
+/* podsShouldBeOnNode for one node: returns true when it wrote something. */
+static bool
+manage_node(struct dsync *s, struct dnode *d)
+{
+	size_t before = s->out->n, nrun = 0;
+	const json_t **running = xcalloc(d->n + 1, sizeof *running);
+	for (size_t i = 0; i < d->n; i++) {
+		const json_t *p = d->pods[i];
+		if (is_deleting(p))
+			continue;
+		if (!d->keep)
+			delete_pod(s, p, "misscheduled");
+		else if (is_terminal(p))
+			delete_pod(s, p, "failed");
+		else
+			running[nrun++] = p;
+	}
+	if (d->run && nrun == 0)
+		push(s->out, DS_CREATE_POD, ds_pod_for_node(s->ds, obj_name(d->node), s->hash),
+		    NULL);
+	else if (nrun > 1 && !allows_surge(s)) {
+		for (size_t i = 1; i < nrun; i++)	/* keep the oldest */
+			delete_pod(s, running[i], "excess");
+	} else if (nrun > 1) {
+		bool have_new = false, have_old = false;	/* keep the oldest of each */
+		for (size_t i = 0; i < nrun; i++) {
+			bool *have = pod_updated(s, running[i]) ? &have_new : &have_old;
+			if (*have)
+				delete_pod(s, running[i], "excess");
+			*have = true;
+		}
+	}
+	free(running);
+	return s->out->n > before;
+}
+
+/* intstr.GetScaledValueFromIntOrPercent(v, total, roundUp=true). */
+static int
+scaled_up(const json_t *v, int total)
+{
+	if (json_is_integer(v))
+		return (int)json_integer_value(v);
+	const char *str = json_string_value(v);
+	if (!str)
+		return 0;
+	int pct = atoi(str);
+	return (pct * total + 99) / 100;
+}
+
+/* findUpdatedPodsOnNode: false when the node has more than one new or old
+ * pod (manage cleans it up first). */
+static bool
+updated_pods_on(const struct dsync *s, const struct dnode *d, const json_t **newp,
+    const json_t **oldp)
+{
+	*newp = *oldp = NULL;
+	for (size_t i = 0; i < d->n; i++) {
+		const json_t *p = d->pods[i];
+		if (is_deleting(p))
+			continue;
+		const json_t **slot = pod_updated(s, p) ? newp : oldp;
+		if (*slot)
+			return false;
+		*slot = p;
+	}
+	return true;
+}
+
+/* maxSurge 0: delete old pods, at most maxUnavailable nodes down at once;
+ * an old pod that is not available anyway may always go. */
+static void
+rolling_unavailable(struct dsync *s, int max_unavailable)
+{
+	int unavailable = 0;
+	const json_t **replace = xcalloc(s->nnodes + 1, sizeof *replace);
+	const json_t **cand = xcalloc(s->nnodes + 1, sizeof *cand);
+	size_t nreplace = 0, ncand = 0;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct dnode *d = &s->nodes[i];
+		const json_t *np, *op;
+		if (!d->run)
+			continue;
+		if (!updated_pods_on(s, d, &np, &op) || (!np) == (!op))
+			unavailable++;
+		else if (np) {
+			if (!available(s, np))
+				unavailable++;
+		} else if (!available(s, op))
+			replace[nreplace++] = op;
+		else if (unavailable < max_unavailable)
+			cand[ncand++] = op;
+	}
+	int room = max_unavailable - unavailable;
+	for (size_t i = 0; i < nreplace; i++)
+		delete_pod(s, replace[i], "update");
+	for (size_t i = 0; room > 0 && i < ncand; i++, room--)
+		delete_pod(s, cand[i], "update");
+	free(replace);
+	free(cand);
+}
+
+/* maxSurge > 0: start the new pod next to the old one on at most maxSurge
+ * nodes at once; delete the old pod once the new one is available. */
+static void
+rolling_surge(struct dsync *s, int max_surge)
+{
+	int surging = 0;
+	const struct dnode **allowed = xcalloc(s->nnodes + 1, sizeof *allowed);
+	const struct dnode **cand = xcalloc(s->nnodes + 1, sizeof *cand);
+	size_t nallowed = 0, ncand = 0;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct dnode *d = &s->nodes[i];
+		const json_t *np, *op;
+		if (!d->run)
+			continue;
+		if (!updated_pods_on(s, d, &np, &op)) {
+			surging++;
+			continue;
+		}
+		if (!op)
+			continue;	/* manage creates the new pod */
+		if (!np) {
+			if (!available(s, op))
+				allowed[nallowed++] = d;
+			else if (surging < max_surge)
+				cand[ncand++] = d;
+		} else if (!available(s, np))
+			surging++;
+		else
+			delete_pod(s, op, "update");
+	}
+	int room = max_surge - surging;
+	for (size_t i = 0; i < nallowed + ncand; i++) {
+		if (i >= nallowed && room-- <= 0)
+			break;
+		const struct dnode *d = i < nallowed ? allowed[i] : cand[i - nallowed];
+		push(s->out, DS_CREATE_POD, ds_pod_for_node(s->ds, obj_name(d->node), s->hash),
+		    "update");
+	}
+	free(allowed);
+	free(cand);
+}
+
+static void
+rolling_update(struct dsync *s)
+{
+	const json_t *ru = obj_get_path(s->ds, "spec.updateStrategy.rollingUpdate");
+	int desired = 0;
+	for (size_t i = 0; i < s->nnodes; i++)
+		desired += s->nodes[i].run;
+	int surge = scaled_up(json_object_get(ru, "maxSurge"), desired);
+	const json_t *mu = json_object_get(ru, "maxUnavailable");
+	int unavailable = mu ? scaled_up(mu, desired) : 1;
+	if (desired > 0 && surge == 0 && unavailable == 0)
+		unavailable = 1;
+	if (surge == 0)
+		rolling_unavailable(s, unavailable);
+	else
+		rolling_surge(s, surge);
+}
+
+static void
+put_count(json_t *st, const char *key, int n, bool always)
+{
+	if (n || always)
+		json_object_set_new(st, key, json_integer(n));
+}
+
+/* updateDaemonSetStatus: counted per node from its oldest daemon pod. */
+static void
+update_status(struct dsync *s)
+{
+	int desired = 0, current = 0, ready = 0, avail = 0, updated = 0, mis = 0;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct dnode *d = &s->nodes[i];
+		if (!d->run) {
+			mis += d->n > 0;
+			continue;
+		}
+		desired++;
+		if (d->n == 0)
+			continue;
+		current++;
+		const json_t *p = d->pods[0];
+		if (ctrl_pod_ready(p, NULL)) {
+			ready++;
+			avail += available(s, p);
+		}
+		updated += pod_updated(s, p);
+	}
+	json_t *st = json_object();
+	put_count(st, "currentNumberScheduled", current, true);
+	put_count(st, "numberMisscheduled", mis, true);
+	put_count(st, "desiredNumberScheduled", desired, true);
+	put_count(st, "numberReady", ready, true);
+	json_t *gen = obj_get_path(s->ds, "metadata.generation");
+	if (json_integer_value(gen) > 0)
+		json_object_set(st, "observedGeneration", gen);
+	put_count(st, "updatedNumberScheduled", updated, false);
+	put_count(st, "numberAvailable", avail, false);
+	put_count(st, "numberUnavailable", desired - avail, false);
+	static const char *const kept[] = { "collisionCount", "conditions" };
+	const json_t *old = json_object_get(s->ds, "status");
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++)
+		if (json_object_get(old, kept[i]))
+			json_object_set(st, kept[i], json_object_get(old, kept[i]));
+	if (json_equal(st, json_object_get(s->ds, "status"))) {
+		json_decref(st);
+		return;
+	}
+	json_t *copy = json_deep_copy(s->ds);
+	json_object_set_new(copy, "status", st);
+	push(s->out, DS_UPDATE_STATUS, copy, NULL);
+}
+
+/* ---- history (ControllerRevisions) -------------------------------------- */
+
+static int64_t
+rev_number(const json_t *rev)
+{
+	return json_integer_value(json_object_get(rev, "revision"));
+}
+
+static int
+cmp_revision(const void *pa, const void *pb)
+{
+	int64_t a = rev_number(*(const json_t *const *)pa);
+	int64_t b = rev_number(*(const json_t *const *)pb);
+	return a < b ? -1 : a > b;
+}
+
+/* getPatch: what a revision stores, the template to replace. */
+static json_t *
+revision_data(const json_t *ds)
+{
+	json_t *t = json_deep_copy(obj_get_path(ds, "spec.template"));
+	json_object_set_new(t, "$patch", json_string("replace"));
+	return json_pack("{s:{s:o}}", "spec", "template", t);
+}
+
+static json_t *
+new_revision(const struct dsync *s, const char *name, json_t *data, int64_t number)
+{
+	json_t *labels = json_deep_copy(obj_get_path(s->ds, "spec.template.metadata.labels"));
+	if (!labels)
+		labels = json_object();
+	json_object_set_new(labels, HASH_LABEL, json_string(s->hash));
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:[o]}, s:o, s:I}",
+	    "apiVersion", "apps/v1", "kind", "ControllerRevision",
+	    "metadata", "name", name, "namespace", obj_namespace(s->ds), "labels", labels,
+	    "ownerReferences", ctrl_new_controller_ref(s->ds),
+	    "data", data, "revision", (json_int_t)number);
+}
+
+/* constructHistory: returns false when NAME-HASH belongs to another
+ * template (collisionCount goes up, nothing else is done this sync). */
+static bool
+sync_history(struct dsync *s, const json_t *revisions)
+{
+	json_t *data = revision_data(s->ds), *rev;
+	char *name = xasprintf("%s-%s", obj_name(s->ds), s->hash);
+	const json_t *taken = NULL;
+	int64_t max = 0;
+	size_t i;
+	s->revs = xcalloc(json_array_size(revisions) + 1, sizeof *s->revs);
+	json_array_foreach(revisions, i, rev) {
+		const json_t *ref = ctrl_controller_ref(rev);
+		if (!strcmp(obj_name(rev), name))
+			taken = rev;
+		if (!ref || strcmp(str_of(ref, "uid"), obj_uid(s->ds)) || is_deleting(rev))
+			continue;
+		s->revs[s->nrevs++] = rev;
+		max = rev_number(rev) > max ? rev_number(rev) : max;
+		if (json_equal(json_object_get(rev, "data"), data) &&
+		    (!s->current || rev_number(rev) > rev_number(s->current)))
+			s->current = rev;
+	}
+	bool ok = true;
+	if (s->current && rev_number(s->current) < max) {
+		json_t *c = json_deep_copy(s->current);
+		json_object_set_new(c, "revision", json_integer(max + 1));
+		push(s->out, DS_UPDATE_REVISION, c, NULL);
+	} else if (!s->current && taken) {
+		json_t *copy = json_deep_copy(s->ds), *st = json_object_get(copy, "status");
+		if (!json_is_object(st)) {
+			st = json_object();
+			json_object_set_new(copy, "status", st);
+		}
+		json_object_set_new(st, "collisionCount", json_integer(1 + json_integer_value(
+		    obj_get_path(s->ds, "status.collisionCount"))));
+		push(s->out, DS_UPDATE_STATUS, copy, NULL);
+		ok = false;
+	} else if (!s->current) {
+		push(s->out, DS_CREATE_REVISION, new_revision(s, name, json_incref(data), max + 1),
+		    NULL);
+	}
+	json_decref(data);
+	free(name);
+	return ok;
+}
+
+/* cleanupHistory: old revisions no claimed pod carries, oldest first,
+ * until at most revisionHistoryLimit old ones are left. */
+static void
+cleanup_history(struct dsync *s)
+{
+	const json_t *lim = obj_get_path(s->ds, "spec.revisionHistoryLimit");
+	int64_t limit = json_is_integer(lim) ? json_integer_value(lim) : 10;
+	int64_t kill = (int64_t)s->nrevs - (s->current ? 1 : 0) - limit;
+	if (kill <= 0)
+		return;
+	qsort(s->revs, s->nrevs, sizeof *s->revs, cmp_revision);
+	for (size_t i = 0; i < s->nrevs && kill > 0; i++) {
+		const json_t *r = s->revs[i];
+		if (r == s->current || json_object_get(s->live, str_of(obj_labels(r), HASH_LABEL)))
+			continue;
+		push(s->out, DS_DELETE_REVISION, json_deep_copy(r), NULL);
+		kill--;
+	}
+}
+
+void
+ds_actions_free(struct ds_actions *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		json_decref(a->v[i].obj);
+	free(a->v);
+	memset(a, 0, sizeof *a);
+}
+
+int
+ds_decide(const json_t *ds, const json_t *nodes, const json_t *pods,
+    const json_t *revisions, int64_t now_ms, struct ds_actions *out)
+{
+	struct selector *sel = NULL;
+	char *err = NULL;
+	memset(out, 0, sizeof *out);
+	if (selector_from_json(obj_get_path(ds, "spec.selector"), &sel, &err) < 0) {
+		free(err);
+		return -EINVAL;
+	}
+	if (is_deleting(ds)) {	/* the garbage collector takes the pods */
+		selector_free(sel);
+		return 0;
+	}
+	struct dsync s = { .ds = ds, .now_ms = now_ms, .out = out, .live = json_object(),
+		.min_ready_s = json_integer_value(obj_get_path(ds, "spec.minReadySeconds")) };
+	ds_template_hash(ds, s.hash);
+	if (!sync_history(&s, revisions)) {
+		selector_free(sel);
+		goto out;
+	}
+	s.nodes = xcalloc(json_array_size(nodes) + 1, sizeof *s.nodes);
+	size_t i;
+	json_t *node;
+	json_array_foreach(nodes, i, node) {
+		struct dnode *d = &s.nodes[s.nnodes++];
+		d->node = node;
+		ds_node_should_run(ds, node, &d->run, &d->keep);
+	}
+	qsort(s.nodes, s.nnodes, sizeof *s.nodes, cmp_node_name);
+	json_t *adopted = json_array();
+	claim_pods(&s, sel, pods, adopted);
+	selector_free(sel);
+	bool wrote = false;
+	for (i = 0; i < s.nnodes; i++)
+		wrote = manage_node(&s, &s.nodes[i]) || wrote;
+	/* Kubernetes waits for manage's writes to be observed (expectations)
+	 * before a rolling-update step; the next sync sees them. */
+	if (!wrote && !strcmp(str_of(obj_get_path(ds, "spec.updateStrategy"), "type"),
+	    "RollingUpdate"))
+		rolling_update(&s);
+	cleanup_history(&s);
+	update_status(&s);
+	for (i = 0; i < s.nnodes; i++)
+		free(s.nodes[i].pods);
+	json_decref(adopted);
+out:
+	free(s.nodes);
+	free(s.revs);
+	json_decref(s.live);
+	return 0;
+}
+
+/* ---- the controller ----------------------------------------------------- */
+
+struct ctrl_daemonset {
+	struct api *api;
+	struct ctrl_wq *wq;
+	struct store_watch *w_ds, *w_pods, *w_nodes;
+};
+
+static void
+ds_enqueue(struct ctrl_daemonset *c, const char *ns, const char *name)
+{
+	char *key = xasprintf("%s/%s", ns, name);
+	ctrl_wq_add(c->wq, key);
+	free(key);
+}
+
+/* Applies one write. Read and writes happen on the loop between two
+ * commits, so resourceVersion preconditions are dropped. */
+static int
+apply_one(struct ctrl_daemonset *c, const json_t *ds, const struct ds_action *act)
+{
+	const struct kind *pk = kind_find_gvk("v1", "Pod");
+	const struct kind *rk = kind_find_gvk("apps/v1", "ControllerRevision");
+	struct api_error err = { 0 };
+	const char *ns = obj_namespace(ds);
+	json_t *obj = json_deep_copy(act->obj), *made = NULL;
+	int rc = 0;
+	json_object_del(obj_metadata(obj), "resourceVersion");
+	switch (act->op) {
+	case DS_ADOPT_POD:
+	case DS_RELEASE_POD:
+		rc = api_update(c->api, pk, ns, obj, false, 0, NULL, &err);
+		break;
+	case DS_CREATE_POD:
+		rc = api_create(c->api, pk, ns, obj, 0, &made, &err);
+		if (rc < 0)
+			api_record_event(c->api, ds, "Warning", "FailedCreate", DS_COMPONENT,
+			    "Error creating: %s", err.message);
+		else
+			api_record_event(c->api, ds, "Normal", "SuccessfulCreate", DS_COMPONENT,
+			    "Created pod: %s", obj_name(made));
+		json_decref(made);
+		break;
+	case DS_DELETE_POD:
+		rc = api_delete(c->api, pk, ns, obj_name(obj), API_PROPAGATE_BACKGROUND,
+		    obj_uid(obj), 0, 0, NULL, &err);
+		if (rc == 0)
+			api_record_event(c->api, ds, "Normal", "SuccessfulDelete", DS_COMPONENT,
+			    "Deleted pod: %s", obj_name(obj));
+		json_decref(obj);
+		break;
+	case DS_UPDATE_STATUS:
+		rc = api_update(c->api, kind_find_gvk("apps/v1", "DaemonSet"), ns, obj, true, 0,
+		    NULL, &err);
+		break;
+	case DS_CREATE_REVISION:
+		rc = api_create(c->api, rk, ns, obj, 0, NULL, &err);
+		break;
+	case DS_UPDATE_REVISION:
+		rc = api_update(c->api, rk, ns, obj, false, 0, NULL, &err);
+		break;
+	case DS_DELETE_REVISION:
+		rc = api_delete(c->api, rk, ns, obj_name(obj), API_PROPAGATE_BACKGROUND,
+		    obj_uid(obj), 0, 0, NULL, &err);
+		json_decref(obj);
+		break;
+	}
+	if (rc < 0 && (err.code == 404 || err.code == 409))
+		rc = 0;	/* gone already, or changed: the watch brings the next sync */
+	if (rc < 0)
+		log_warn("daemonset", "syncing %s/%s: %s", ns, obj_name(ds), err.message);
+	api_error_clear(&err);
+	return rc;
+}
+
+static int
+ds_sync(void *arg, const char *key)
+{
+	struct ctrl_daemonset *c = arg;
+	const char *slash = strchr(key, '/');
+	if (!slash)
+		return 0;
+	char *ns = xstrndup(key, (size_t)(slash - key));
+	struct api_error err = { 0 };
+	json_t *ds = NULL, *nodes = NULL, *pods = NULL, *revs = NULL;
+	struct ds_actions a = { 0 };
+	int rc = 0;
+	if (api_get(c->api, kind_find_gvk("apps/v1", "DaemonSet"), ns, slash + 1, &ds, &err) < 0)
+		goto out;
+	if (store_list(api_store(c->api), "nodes", NULL, &nodes, NULL) < 0 ||
+	    store_list(api_store(c->api), "pods", ns, &pods, NULL) < 0 ||
+	    store_list(api_store(c->api), "apps/controllerrevisions", ns, &revs, NULL) < 0 ||
+	    ds_decide(ds, nodes, pods, revs, time_now_ms(), &a) < 0)
+		goto out;
+	for (size_t i = 0; i < a.n && rc == 0; i++)
+		rc = apply_one(c, ds, &a.v[i]);
+	if (rc < 0)
+		rc = -EAGAIN;
+	else if (a.requeue_ms > 0)
+		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
+out:
+	ds_actions_free(&a);
+	api_error_clear(&err);
+	json_decref(ds);
+	json_decref(nodes);
+	json_decref(pods);
+	json_decref(revs);
+	free(ns);
+	return rc;
+}
+
+/* Queues every DaemonSet of ns (NULL: of every namespace) whose selector
+ * matches labels (NULL: every one). */
+static void
+ds_enqueue_matching(struct ctrl_daemonset *c, const char *ns, const json_t *labels)
+{
+	json_t *list = NULL, *ds;
+	size_t i;
+	if (store_list(api_store(c->api), "apps/daemonsets", ns, &list, NULL) < 0)
+		return;
+	json_array_foreach(list, i, ds) {
+		struct selector *sel = NULL;
+		char *err = NULL;
+		if (!labels || (selector_from_json(obj_get_path(ds, "spec.selector"), &sel,
+		    &err) == 0 && selector_matches(sel, labels)))
+			ds_enqueue(c, obj_namespace(ds), obj_name(ds));
+		selector_free(sel);
+		free(err);
+	}
+	json_decref(list);
+}
+
+static void
+ds_on_ds(void *arg, enum store_event ev, const char *res, const json_t *ds, int64_t rv)
+{
+	(void)res;
+	(void)rv;
+	if (ev != STORE_DELETED)
+		ds_enqueue(arg, obj_namespace(ds), obj_name(ds));
+}
+
+static void
+ds_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
+{
+	struct ctrl_daemonset *c = arg;
+	(void)res;
+	(void)rv;
+	const json_t *ref = ctrl_controller_ref(pod);
+	if (ref) {
+		if (!strcmp(str_of(ref, "kind"), "DaemonSet") &&
+		    str_has_prefix(str_of(ref, "apiVersion"), "apps/"))
+			ds_enqueue(c, obj_namespace(pod), str_of(ref, "name"));
+		return;
+	}
+	if (ev != STORE_DELETED && ctrl_pod_active(pod))
+		ds_enqueue_matching(c, obj_namespace(pod), obj_labels(pod));
+}
+
+/* A Node added, relabelled, tainted or removed: every DaemonSet looks again
+ * (a sync that changes nothing writes nothing). */
+static void
+ds_on_node(void *arg, enum store_event ev, const char *res, const json_t *node, int64_t rv)
+{
+	(void)ev;
+	(void)res;
+	(void)node;
+	(void)rv;
+	ds_enqueue_matching(arg, NULL, NULL);
+}
+
+int
+ctrl_daemonset_start(struct api *api, struct ctrl_daemonset **out)
+{
+	struct ctrl_daemonset *c = xcalloc(1, sizeof *c);
+	struct store *st = api_store(api);
+	int rc;
+	c->api = api;
+	c->wq = ctrl_wq_new(api_loop(api), ds_sync, c);
+	ds_enqueue_matching(c, NULL, NULL);
+	if ((rc = store_watch_start(st, "apps/daemonsets", NULL, 0, ds_on_ds, c, &c->w_ds)) < 0 ||
+	    (rc = store_watch_start(st, "pods", NULL, 0, ds_on_pod, c, &c->w_pods)) < 0 ||
+	    (rc = store_watch_start(st, "nodes", NULL, 0, ds_on_node, c, &c->w_nodes)) < 0)
+		goto fail;
+	log_info("daemonset", "daemonset controller started");
+	*out = c;
+	return 0;
+fail:
+	ctrl_daemonset_stop(c);
+	return rc;
+}
+
+void
+ctrl_daemonset_stop(struct ctrl_daemonset *c)
+{
+	if (!c)
+		return;
+	if (c->w_ds)
+		store_watch_stop(c->w_ds);
+	if (c->w_pods)
+		store_watch_stop(c->w_pods);
+	if (c->w_nodes)
+		store_watch_stop(c->w_nodes);
+	ctrl_wq_free(c->wq);
+	free(c);
+}
