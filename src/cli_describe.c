@@ -1,7 +1,8 @@
 /* cli_describe.c — `v6 describe`: kubectl-like human descriptions. A small
  * writer aligns "Key:  value" runs; a table of kinds picks the sections
- * (Deployment, Pod, Service, generic fallback), and every description ends
- * with the object's Events. */
+ * (Deployment, Pod, Service, HTTPRoute and Gateway with their status and
+ * live traffic, generic fallback), and every description ends with the
+ * object's Events. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -456,6 +457,244 @@ describe_service(struct dw *w, struct cli_opts *o, const json_t *s)
 	dw_push(w, 0, "Traffic", traffic_of(obj_namespace(s), obj_name(s)));
 }
 
+/* ---- Gateway API ------------------------------------------------------ */
+
+/* A GET of a core object; NULL when it is not there (or no server). */
+static json_t *
+get_core(const char *kind, const char *ns, const char *name)
+{
+	const struct kind *k = kind_find_gvk("v1", kind);
+	struct cli_resp r;
+	json_t *out = NULL;
+	if (k == NULL)
+		return NULL;
+	char *path = cli_path(k, ns, name, NULL);
+	if (cli_http("GET", path, NULL, NULL, &r) == 0) {
+		if (r.status == 200)
+			out = json_incref(r.body);
+		cli_resp_free(&r);
+	}
+	free(path);
+	return out;
+}
+
+/* "2 ready, 1 not ready" endpoints of Service ns/name behind its port
+ * number port (the Endpoints name their ports after the Service's). */
+static char *
+ready_endpoints(const char *ns, const char *name, long long port)
+{
+	json_t *svc = get_core("Service", ns, name);
+	if (svc == NULL)
+		return xstrdup("Service not found");
+	json_t *ep = get_core("Endpoints", ns, name), *sp, *sub, *p;
+	const char *pname = NULL;
+	size_t i, j, ready = 0, unready = 0;
+	json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp)
+		if (num(sp, "port") == port && pname == NULL)
+			pname = str(sp, "name");
+	json_array_foreach(json_object_get(ep, "subsets"), i, sub)
+		json_array_foreach(json_object_get(sub, "ports"), j, p)
+			if (pname && strcmp(str(p, "name"), pname) == 0) {
+				ready += json_array_size(json_object_get(sub, "addresses"));
+				unready += json_array_size(json_object_get(sub, "notReadyAddresses"));
+			}
+	char *out = pname ? xasprintf("%zu ready, %zu not ready", ready, unready)
+	    : xasprintf("Service has no port %lld", port);
+	json_decref(svc);
+	json_decref(ep);
+	return out;
+}
+
+/* "gateway/edge:http" (namespace first when it is not the route's). */
+static void
+parent_name(struct buf *b, const json_t *ref, const char *route_ns)
+{
+	const char *kind = str(ref, "kind"), *ns = str(ref, "namespace");
+	buf_printf(b, "%s/", *kind && strcmp(kind, "Gateway") != 0 ? "service" : "gateway");
+	if (*ns && strcmp(ns, route_ns) != 0)
+		buf_printf(b, "%s/", ns);
+	buf_puts(b, str(ref, "name"));
+	if (*str(ref, "sectionName"))
+		buf_printf(b, ":%s", str(ref, "sectionName"));
+}
+
+/* "Type=Status (Reason): message" per condition, one per line. */
+static void
+condition_lines(struct buf *b, const json_t *conds)
+{
+	const json_t *c;
+	size_t i;
+	json_array_foreach(conds, i, c)
+		buf_printf(b, "%s%s=%s (%s)%s%s", i ? "\n" : "", str(c, "type"), str(c, "status"),
+		    str(c, "reason"), *str(c, "message") ? ": " : "", str(c, "message"));
+}
+
+/* Whether the route is attached to each parent, from status.parents. */
+static void
+route_parents(struct dw *w, const json_t *r)
+{
+	const json_t *ref, *p;
+	size_t i, j;
+	line(w, 0, "Parents:");
+	json_array_foreach(obj_get_path(r, "spec.parentRefs"), i, ref) {
+		struct buf name = BUF_INIT, st = BUF_INIT;
+		parent_name(&name, ref, obj_namespace(r));
+		json_array_foreach(obj_get_path(r, "status.parents"), j, p) {
+			const json_t *pr = json_object_get(p, "parentRef");
+			if (st.len == 0 && strcmp(str(pr, "name"), str(ref, "name")) == 0 &&
+			    strcmp(str(pr, "sectionName"), str(ref, "sectionName")) == 0 &&
+			    strcmp(str(pr, "namespace"), str(ref, "namespace")) == 0 &&
+			    num(pr, "port") == num(ref, "port"))
+				condition_lines(&st, json_object_get(p, "conditions"));
+		}
+		if (st.len == 0)
+			buf_puts(&st, "unknown (no status yet)");
+		dw_push(w, 2, name.data, buf_steal(&st));
+		buf_free(&name);
+	}
+}
+
+/* "PathPrefix /api, header x-canary=1, query v=2, method GET" per match. */
+static char *
+route_matches(const json_t *rule)
+{
+	struct buf b = BUF_INIT;
+	const json_t *m, *h;
+	size_t i, j;
+	json_array_foreach(json_object_get(rule, "matches"), i, m) {
+		const char *pt = str(m, "path.type");
+		buf_printf(&b, "%s%s %s", i ? "\n" : "", *pt ? pt : "PathPrefix",
+		    *str(m, "path.value") ? str(m, "path.value") : "/");
+		json_array_foreach(json_object_get(m, "headers"), j, h)
+			buf_printf(&b, ", header %s%s%s", str(h, "name"),
+			    strcmp(str(h, "type"), "RegularExpression") == 0 ? "~" : "=",
+			    str(h, "value"));
+		json_array_foreach(json_object_get(m, "queryParams"), j, h)
+			buf_printf(&b, ", query %s=%s", str(h, "name"), str(h, "value"));
+		if (*str(m, "method"))
+			buf_printf(&b, ", method %s", str(m, "method"));
+	}
+	if (b.len == 0)
+		buf_puts(&b, "PathPrefix / (every request)");
+	return buf_steal(&b);
+}
+
+static char *
+route_filters(const json_t *rule)
+{
+	struct buf b = BUF_INIT;
+	const json_t *f, *h;
+	size_t i, j;
+	json_array_foreach(json_object_get(rule, "filters"), i, f) {
+		const json_t *m = json_object_get(f, "requestHeaderModifier");
+		const char *sep = ": ";
+		buf_printf(&b, "%s%s", i ? "\n" : "", str(f, "type"));
+		json_array_foreach(json_object_get(m, "set"), j, h) {
+			buf_printf(&b, "%sset %s=%s", sep, str(h, "name"), str(h, "value"));
+			sep = ", ";
+		}
+		json_array_foreach(json_object_get(m, "add"), j, h) {
+			buf_printf(&b, "%sadd %s=%s", sep, str(h, "name"), str(h, "value"));
+			sep = ", ";
+		}
+		json_array_foreach(json_object_get(m, "remove"), j, h) {
+			buf_printf(&b, "%sremove %s", sep, json_string_value(h) ?
+			    json_string_value(h) : "");
+			sep = ", ";
+		}
+	}
+	return b.len ? buf_steal(&b) : xstrdup("<none>");
+}
+
+/* Each backend: weight, ready endpoints and the Service's live traffic. */
+static void
+route_backends(struct dw *w, const json_t *r, const json_t *rule)
+{
+	const json_t *br;
+	size_t i;
+	json_array_foreach(json_object_get(rule, "backendRefs"), i, br) {
+		const char *ns = *str(br, "namespace") ? str(br, "namespace") : obj_namespace(r);
+		const char *kind = str(br, "kind");
+		const json_t *wt = json_object_get(br, "weight");
+		char *key = xasprintf("%s/%s:%lld", ns, str(br, "name"), num(br, "port"));
+		if (*kind && strcmp(kind, "Service") != 0) {
+			kv(w, 6, key, "%s (not supported by v6)", kind);
+			free(key);
+			continue;
+		}
+		char *eps = ready_endpoints(ns, str(br, "name"), num(br, "port"));
+		char *traffic = traffic_of(ns, str(br, "name"));
+		kv(w, 6, key, "weight %lld, endpoints: %s\ntraffic: %s",
+		    wt ? (long long)json_integer_value(wt) : 1LL, eps, traffic);
+		free(traffic);
+		free(eps);
+		free(key);
+	}
+}
+
+static void
+describe_httproute(struct dw *w, struct cli_opts *o, const json_t *r)
+{
+	(void)o;
+	struct buf hs = BUF_INIT;
+	const json_t *h, *rule;
+	size_t i;
+	json_array_foreach(obj_get_path(r, "spec.hostnames"), i, h)
+		buf_printf(&hs, "%s%s", i ? ", " : "", json_string_value(h) ? json_string_value(h)
+		    : "");
+	if (hs.len == 0)
+		buf_puts(&hs, "* (any)");
+	dw_push(w, 0, "Hostnames", buf_steal(&hs));
+	route_parents(w, r);
+	line(w, 0, "Rules:");
+	json_array_foreach(obj_get_path(r, "spec.rules"), i, rule) {
+		const json_t *t = json_object_get(rule, "timeouts");
+		line(w, 2, "Rule %zu:", i);
+		dw_push(w, 4, "Matches", route_matches(rule));
+		dw_push(w, 4, "Filters", route_filters(rule));
+		if (t)
+			kv(w, 4, "Timeouts", "request %s, backendRequest %s",
+			    or_none(str(t, "request")), or_none(str(t, "backendRequest")));
+		else
+			kv(w, 4, "Timeouts", "<none>");
+		line(w, 4, "Backends:");
+		route_backends(w, r, rule);
+	}
+}
+
+static void
+describe_gateway(struct dw *w, struct cli_opts *o, const json_t *g)
+{
+	(void)o;
+	const json_t *gl, *ls;
+	size_t i, j;
+	struct buf b = BUF_INIT;
+	kv(w, 0, "GatewayClass", "%s", or_none(str(g, "spec.gatewayClassName")));
+	const json_t *a = json_array_get(obj_get_path(g, "status.addresses"), 0);
+	kv(w, 0, "Address", "%s", or_none(str(a ? a : json_array_get(obj_get_path(g,
+	    "spec.addresses"), 0), "value")));
+	condition_lines(&b, obj_get_path(g, "status.conditions"));
+	dw_push(w, 0, "Conditions", b.len ? buf_steal(&b) : xstrdup("<none>"));
+	line(w, 0, "Listeners:");
+	json_array_foreach(obj_get_path(g, "spec.listeners"), i, gl) {
+		const json_t *st = NULL;
+		json_array_foreach(obj_get_path(g, "status.listeners"), j, ls)
+			if (strcmp(str(ls, "name"), str(gl, "name")) == 0)
+				st = ls;
+		line(w, 2, "%s:", str(gl, "name"));
+		kv(w, 4, "Port", "%lld/%s", num(gl, "port"), str(gl, "protocol"));
+		kv(w, 4, "Hostname", "%s", *str(gl, "hostname") ? str(gl, "hostname") : "* (any)");
+		kv(w, 4, "Allowed Routes", "from %s", *str(gl, "allowedRoutes.namespaces.from") ?
+		    str(gl, "allowedRoutes.namespaces.from") : "Same");
+		if (st)
+			kv(w, 4, "Attached Routes", "%lld", num(st, "attachedRoutes"));
+		else
+			kv(w, 4, "Attached Routes", "unknown (no status yet)");
+		condition_lines(&b, json_object_get(st, "conditions"));
+		dw_push(w, 4, "Conditions", b.len ? buf_steal(&b) : xstrdup("<none>"));
+	}
+}
+
 static void
 describe_generic(struct dw *w, struct cli_opts *o, const json_t *obj)
 {
@@ -473,13 +712,59 @@ describe_generic(struct dw *w, struct cli_opts *o, const json_t *obj)
 	}
 }
 
+/* Raw lines of text (a view rendered elsewhere) at indentation ind. */
+static void
+text_lines(struct dw *w, int ind, char *text)
+{
+	for (char *p = text, *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p) - 1;
+		else
+			*nl = '\0';
+		line(w, ind, "%s", p);
+	}
+	free(text);
+}
+
+/* The view of `v6 rollout watch` (cli_rwatch.c), then the conditions. */
+static void
+describe_rollout(struct dw *w, struct cli_opts *o, const json_t *ro)
+{
+	(void)o;
+	json_t *rsets, *pods, *runs;
+	kv_selector(w, 0, "Selector", obj_get_path(ro, "spec.selector.matchLabels"));
+	cli_rwatch_related(ro, &rsets, &pods, &runs);
+	text_lines(w, 0, cli_rwatch_view(ro, rsets, pods, runs));
+	json_decref(rsets);
+	json_decref(pods);
+	json_decref(runs);
+	conditions(w, obj_get_path(ro, "status.conditions"), true);
+}
+
+static void
+describe_analysisrun(struct dw *w, struct cli_opts *o, const json_t *run)
+{
+	(void)o;
+	size_t i;
+	json_t *ref;
+	json_array_foreach(obj_get_path(run, "metadata.ownerReferences"), i, ref)
+		if (json_is_true(json_object_get(ref, "controller")))
+			kv(w, 0, "Controlled By", "%s/%s", str(ref, "kind"), str(ref, "name"));
+	text_lines(w, 0, cli_rwatch_analysisrun(run));
+}
+
 static const struct {
 	const char *kind;
 	void (*fn)(struct dw *w, struct cli_opts *o, const json_t *obj);
 } describers[] = {
+	{ "Rollout", describe_rollout },
+	{ "AnalysisRun", describe_analysisrun },
 	{ "Deployment", describe_deployment },
 	{ "Pod", describe_pod },
 	{ "Service", describe_service },
+	{ "HTTPRoute", describe_httproute },
+	{ "Gateway", describe_gateway },
 };
 
 /* ---- events ----------------------------------------------------------- */

@@ -424,6 +424,112 @@ cell_ds_available(const struct cell_ctx *c)
 	buf_printf(c->out, "%lld", num(c->obj, "status.numberAvailable"));
 }
 
+/* Argo Rollouts' columns (kubectl-argo-rollouts list); "-" for what a
+ * blue-green rollout does not have. */
+static void
+cell_ro_strategy(const struct cell_ctx *c)
+{
+	const char *s = cli_argo_strategy(c->obj);
+	buf_puts(c->out, *s ? s : "-");
+}
+
+static void
+cell_ro_step(const struct cell_ctx *c)
+{
+	int64_t i, n;
+	if (cli_argo_step(c->obj, &i, &n))
+		buf_printf(c->out, "%lld/%lld", (long long)i, (long long)n);
+	else
+		buf_puts(c->out, "-");
+}
+
+static void
+cell_ro_set_weight(const struct cell_ctx *c)
+{
+	int64_t w = cli_argo_set_weight(c->obj);
+	if (w >= 0)
+		buf_printf(c->out, "%lld", (long long)w);
+	else
+		buf_puts(c->out, "-");
+}
+
+static void
+cell_ro_phase(const struct cell_ctx *c)
+{
+	const char *p = str(c->obj, "status.phase");
+	buf_puts(c->out, *p ? p : "Progressing");
+}
+
+static void
+cell_run_status(const struct cell_ctx *c)
+{
+	const char *p = str(c->obj, "status.phase");
+	buf_puts(c->out, *p ? p : "Pending");
+}
+
+/* Gateway API columns: HTTPRoute hostnames ("*": any) and parents
+ * ("gateway/edge:http", "service/web"; NS/ first when another namespace);
+ * Gateway class, address and Programmed, as the CRDs' printer columns. */
+static void
+cell_route_hostnames(const struct cell_ctx *c)
+{
+	const json_t *hs = obj_get_path(c->obj, "spec.hostnames"), *h;
+	size_t i;
+	json_array_foreach(hs, i, h)
+		buf_printf(c->out, "%s%s", i ? "," : "", json_string_value(h) ? json_string_value(h)
+		    : "");
+	if (json_array_size(hs) == 0)
+		buf_puts(c->out, "*");
+}
+
+static void
+cell_route_parents(const struct cell_ctx *c)
+{
+	const json_t *refs = obj_get_path(c->obj, "spec.parentRefs"), *r;
+	size_t i;
+	json_array_foreach(refs, i, r) {
+		const char *kind = str(r, "kind"), *ns = str(r, "namespace");
+		const char *sec = str(r, "sectionName");
+		buf_printf(c->out, "%s%s/", i ? "," : "", *kind && strcmp(kind, "Gateway") != 0 ?
+		    "service" : "gateway");
+		if (*ns && strcmp(ns, str(c->obj, "metadata.namespace")) != 0)
+			buf_printf(c->out, "%s/", ns);
+		buf_puts(c->out, str(r, "name"));
+		if (*sec)
+			buf_printf(c->out, ":%s", sec);
+	}
+	if (json_array_size(refs) == 0)
+		buf_puts(c->out, "<none>");
+}
+
+static void
+cell_gw_class(const struct cell_ctx *c)
+{
+	put_or_none(c->out, str(c->obj, "spec.gatewayClassName"));
+}
+
+static void
+cell_gw_address(const struct cell_ctx *c)
+{
+	const json_t *a = json_array_get(obj_get_path(c->obj, "status.addresses"), 0);
+	if (a == NULL)
+		a = json_array_get(obj_get_path(c->obj, "spec.addresses"), 0);
+	put_or_none(c->out, str(a, "value"));
+}
+
+static void
+cell_gw_programmed(const struct cell_ctx *c)
+{
+	const json_t *cond;
+	size_t i;
+	json_array_foreach(obj_get_path(c->obj, "status.conditions"), i, cond)
+		if (strcmp(str(cond, "type"), "Programmed") == 0) {
+			buf_puts(c->out, str(cond, "status"));
+			return;
+		}
+	buf_puts(c->out, "Unknown");
+}
+
 /* ---- the column table ------------------------------------------------- */
 
 struct column {
@@ -473,6 +579,19 @@ static const struct kind_columns kind_columns[] = {
 	{ "Event", { { "LAST SEEN", cell_event_seen, false }, { "TYPE", cell_event_type, false },
 	    { "REASON", cell_event_reason, false }, { "OBJECT", cell_event_object, false },
 	    { "MESSAGE", cell_event_message, false }, END_COLS } },
+	{ "Rollout", { NAME_COL, { "DESIRED", cell_desired, false },
+	    { "CURRENT", cell_current, false }, { "UP-TO-DATE", cell_updated, false },
+	    { "AVAILABLE", cell_available, false }, AGE_COL,
+	    { "STRATEGY", cell_ro_strategy, true }, { "STEP", cell_ro_step, true },
+	    { "SET-WEIGHT", cell_ro_set_weight, true }, { "PHASE", cell_ro_phase, true },
+	    END_COLS } },
+	{ "AnalysisRun", { NAME_COL, { "STATUS", cell_run_status, false }, AGE_COL,
+	    END_COLS } },
+	{ "HTTPRoute", { NAME_COL, { "HOSTNAMES", cell_route_hostnames, false },
+	    { "PARENTS", cell_route_parents, false }, AGE_COL, END_COLS } },
+	{ "Gateway", { NAME_COL, { "CLASS", cell_gw_class, false },
+	    { "ADDRESS", cell_gw_address, false }, { "PROGRAMMED", cell_gw_programmed, false },
+	    AGE_COL, END_COLS } },
 	{ "HorizontalPodAutoscaler", { NAME_COL, { "REFERENCE", cell_hpa_ref, false },
 	    { "MINPODS", cell_hpa_min, false }, { "MAXPODS", cell_hpa_max, false },
 	    { "REPLICAS", cell_hpa_replicas, false }, AGE_COL, END_COLS } },

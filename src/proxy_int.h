@@ -177,7 +177,10 @@ struct proxy_engine {
 	struct px_endpoint *eps[256];	/* registry by key hash */
 	struct px_stat *stats;
 	struct px_stat *misc;		/* 404s and other routeless answers */
-	struct px_req *free_reqs;
+	struct px_req *free_reqs;	/* at most PX_FREE_REQS */
+	unsigned nfree_reqs;
+	char *spare_rbufs[8];		/* upstream read buffers of pooled connections */
+	unsigned nspare_rbufs;
 	uint64_t rng[2];
 	unsigned ninflight;		/* HTTP requests + splices */
 	unsigned neps;			/* endpoints in the registry */

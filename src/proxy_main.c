@@ -141,20 +141,43 @@ parse_flags(struct proxy *p, int argc, char **argv)
 
 /* ---- snapshots ----------------------------------------------------------- */
 
+/* Saves the applied snapshot: raw (its text as received, when the caller
+ * has it) or dumped again. Dumping a snapshot of 100 Services costs about
+ * as much as applying it, on the path of every change. */
 static void
-save_snapshot(struct proxy *p)
+save_snapshot(struct proxy *p, const char *raw, size_t raw_len)
 {
-	char *text = json_dumps(p->snapshot, JSON_COMPACT);
-	int rc = shim__write_file(p->snap_path, text, strlen(text), false);
+	char *text = raw ? NULL : json_dumps(p->snapshot, JSON_COMPACT);
+	int rc = shim__write_file(p->snap_path, raw ? raw : text, raw ? raw_len : strlen(text),
+	    false);
 	if (rc < 0)
 		log_warn("proxy", "saving %s: %s", p->snap_path, strerror(-rc));
 	free(text);
 }
 
-/* Applies snap (borrowed). Returns 0, or negative errno with *err. On
- * success *warn may name listeners that could not bind (caller frees). */
+/* The text of the snapshot inside a control line msg that is exactly
+ * {"type":"snapshot","snapshot":{...}} (the feed's form); false for any
+ * other spelling (then the snapshot is dumped again to be saved). */
+static bool
+snapshot_text(const json_t *msg, const char *line, size_t len, const char **out,
+    size_t *out_len)
+{
+	static const char prefix[] = "{\"type\":\"snapshot\",\"snapshot\":";
+	size_t plen = sizeof(prefix) - 1;
+	if (json_object_size(msg) != 2 || len < plen + 3 || memcmp(line, prefix, plen) != 0 ||
+	    line[plen] != '{' || line[len - 1] != '}' || line[len - 2] != '}')
+		return false;
+	*out = line + plen;
+	*out_len = len - plen - 1;
+	return true;
+}
+
+/* Applies snap (borrowed); saves it when save, as raw (may be NULL: dumped
+ * again). Returns 0, or negative errno with *err. On success *err may name
+ * listeners that could not bind (caller frees). */
 static int
-apply_snapshot(struct proxy *p, json_t *snap, bool save, char **err)
+apply_snapshot(struct proxy *p, json_t *snap, bool save, const char *raw, size_t raw_len,
+    char **err)
 {
 	*err = NULL;
 	if (!json_is_object(snap) || !json_is_integer(json_object_get(snap, "version"))) {
@@ -174,7 +197,7 @@ apply_snapshot(struct proxy *p, json_t *snap, bool save, char **err)
 	json_decref(p->snapshot);
 	p->snapshot = json_incref(snap);
 	if (save)
-		save_snapshot(p);
+		save_snapshot(p, raw, raw_len);
 	log_info("proxy", "applied snapshot version %lld in %lld ms%s%s",
 	    (long long)json_integer_value(json_object_get(snap, "version")),
 	    (long long)(time_mono_ms() - t0), *err ? ": " : "", *err ? *err : "");
@@ -193,7 +216,7 @@ load_saved(struct proxy *p)
 		log_warn("proxy", "ignoring %s: %s (line %d)", p->snap_path, je.text, je.line);
 		return;
 	}
-	if (apply_snapshot(p, snap, false, &err) < 0)
+	if (apply_snapshot(p, snap, false, NULL, 0, &err) < 0)
 		log_warn("proxy", "saved snapshot rejected: %s", err);
 	free(err);
 	json_decref(snap);
@@ -240,6 +263,10 @@ ctl_handle(struct proxy *p, const char *line, size_t len)
 	json_t *snap = json_object_get(msg, "snapshot");
 	json_int_t v = json_integer_value(json_object_get(snap, "version"));
 	char *err = NULL;
+	const char *raw = NULL;
+	size_t raw_len = 0;
+	if (msg && !snapshot_text(msg, line, len, &raw, &raw_len))
+		raw = NULL;
 	if (msg == NULL) {
 		char *why = xasprintf("invalid JSON: %s", je.text);
 		reply = nack(-1, why);
@@ -251,7 +278,7 @@ ctl_handle(struct proxy *p, const char *line, size_t len)
 		reply = nack(-1, "unknown message type");
 	} else if (p->draining) {
 		reply = nack(v, "draining");
-	} else if (apply_snapshot(p, snap, true, &err) < 0) {
+	} else if (apply_snapshot(p, snap, true, raw, raw_len, &err) < 0) {
 		reply = nack(v, err);
 	} else {
 		reply = json_pack("{s:s, s:I}", "type", "ack", "version", v);

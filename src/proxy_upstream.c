@@ -18,8 +18,10 @@
  * A POST on such a connection gets 502: the endpoint may have acted on it.
  * At most PX_MAX_ATTEMPTS tries in all, within the route's request timeout.
  *
- * Memory: request objects come from a free list and keep their buffers;
- * headers are copied from the request head into one buffer and sent with
+ * Memory: request objects come from a short free list and keep their
+ * (small) buffers; a pooled connection gives its read buffer back (to a
+ * spare list of a few, then to malloc), so idle upstream connections and
+ * a burst of past requests cost ~1 KB each, not 16 KB; headers are copied from the request head into one buffer and sent with
  * one write; response bytes go from the upstream read buffer to the client
  * with writev, copied only when the kernel does not take them at once. */
 #include <errno.h>
@@ -37,7 +39,9 @@
 
 #define UC_RBUF_INIT	(16 * 1024)
 #define UC_RBUF_MAX	(64 * 1024)	/* response head limit */
-#define PX_POOL_MAX	256		/* idle connections per endpoint */
+#define PX_POOL_MAX	128		/* idle connections per endpoint */
+#define PX_FREE_REQS	64		/* request objects kept for reuse */
+#define PX_REQ_BUF_KEEP	4096		/* their head buffers past this are freed */
 #define PX_IDLE_DEF_MS	60000
 
 enum uc_state { UC_CONNECTING, UC_IDLE, UC_BUSY, UC_CLOSED };
@@ -520,7 +524,12 @@ uc_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	struct px_uconn *uc = h->data;
 
 	(void)suggested;
-	if (uc->rcap - uc->rlen < 1024 && uc->rcap < UC_RBUF_MAX) {
+	if (uc->rbuf == NULL) {
+		struct proxy_engine *e = uc->e;
+		uc->rcap = UC_RBUF_INIT;
+		uc->rbuf = e->nspare_rbufs ? e->spare_rbufs[--e->nspare_rbufs]
+		    : xmalloc(uc->rcap);
+	} else if (uc->rcap - uc->rlen < 1024 && uc->rcap < UC_RBUF_MAX) {
 		uc->rcap *= 2;
 		uc->rbuf = xrealloc(uc->rbuf, uc->rcap);
 	}
@@ -589,6 +598,23 @@ uc_reset_exchange(struct px_uconn *uc)
 	uc->reason = uc->reason_len = 0;
 }
 
+/* An idle connection needs no read buffer until bytes arrive: a buffer of
+ * the first size goes to the engine's short spare list, others to malloc. */
+static void
+uc_release_rbuf(struct px_uconn *uc)
+{
+	struct proxy_engine *e = uc->e;
+
+	if (uc->rbuf == NULL)
+		return;
+	if (uc->rcap == UC_RBUF_INIT && e->nspare_rbufs < ARRAY_SIZE(e->spare_rbufs))
+		e->spare_rbufs[e->nspare_rbufs++] = uc->rbuf;
+	else
+		free(uc->rbuf);
+	uc->rbuf = NULL;
+	uc->rcap = 0;
+}
+
 static void
 pool_put(struct px_uconn *uc)
 {
@@ -598,6 +624,7 @@ pool_put(struct px_uconn *uc)
 	uc->state = UC_IDLE;
 	uc->reused = true;
 	uc_reset_exchange(uc);
+	uc_release_rbuf(uc);
 	uc->next = ep->idle;
 	uc->prev = NULL;
 	if (ep->idle)
@@ -650,8 +677,6 @@ uc_connect(struct proxy_engine *e, struct px_endpoint *ep, const struct px_clust
 	uc->e = e;
 	uc->ep = ep;
 	ep->refs++;
-	uc->rcap = UC_RBUF_INIT;
-	uc->rbuf = xmalloc(uc->rcap);
 	uc->tcp.data = uc->timer.data = uc->creq.data = uc;
 	uc->idle_ms = c->idle_timeout_ms ? c->idle_timeout_ms : PX_IDLE_DEF_MS;
 	uv_tcp_init(e->loop, &uc->tcp);
@@ -683,6 +708,7 @@ req_alloc(struct proxy_engine *e)
 	if (pr == NULL)
 		return xcalloc(1, sizeof(*pr));
 	e->free_reqs = pr->next_free;
+	e->nfree_reqs--;
 	head = pr->head;
 	rhead = pr->rhead;
 	memset(pr, 0, sizeof(*pr));
@@ -702,6 +728,28 @@ px_upstream_free_cache(struct proxy_engine *e)
 		buf_free(&pr->rhead);
 		free(pr);
 	}
+	e->nfree_reqs = 0;
+	while (e->nspare_rbufs)
+		free(e->spare_rbufs[--e->nspare_rbufs]);
+}
+
+/* Keeps pr for the next request, unless enough are kept already. */
+static void
+req_recycle(struct proxy_engine *e, struct px_req *pr)
+{
+	if (e->nfree_reqs >= PX_FREE_REQS) {
+		buf_free(&pr->head);
+		buf_free(&pr->rhead);
+		free(pr);
+		return;
+	}
+	if (pr->head.cap > PX_REQ_BUF_KEEP)
+		buf_free(&pr->head);
+	if (pr->rhead.cap > PX_REQ_BUF_KEEP)
+		buf_free(&pr->rhead);
+	pr->next_free = e->free_reqs;
+	e->free_reqs = pr;
+	e->nfree_reqs++;
 }
 
 /* Lets go of this attempt's endpoint. */
@@ -895,8 +943,7 @@ req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive)
 		px_stat_request(st, msg ? status : pr->status, ns);
 	req_drop_endpoint(pr);
 	px_table_unref(e, pr->t);
-	pr->next_free = e->free_reqs;
-	e->free_reqs = pr;
+	req_recycle(e, pr);
 	if (dreq) {
 		http_req_on_abort(dreq, NULL, NULL);
 		http_req_on_drain(dreq, NULL, NULL);

@@ -35,6 +35,7 @@ CFG = {
     "warmup": env_int("BENCH_WARMUP", 2),
     "idle_conns": env_int("BENCH_IDLE_CONNS", 10000),
     "idle_hold": env_int("BENCH_IDLE_HOLD_S", 5),
+    "parts": os.environ.get("BENCH_PARTS", "wrk,idle"),
     "upstream": os.environ.get("BENCH_UPSTREAM", "testapp"),
     "path": os.environ.get("BENCH_PATH", "/"),
     "peers": os.environ.get("BENCH_PEERS", "haproxy,nginx,v6"),
@@ -392,6 +393,16 @@ def spread(xs, fmt):
 
 
 def report(names, rounds, upstream, idle, env):
+    if rounds:
+        report_wrk(names, rounds, upstream, env)
+    ratios = report_ratios(names, rounds) if rounds else {}
+    if idle:
+        report_idle(idle)
+    report_targets(names, ratios, idle)
+    return ratios
+
+
+def report_wrk(names, rounds, upstream, env):
     print()
     print(f"Proxy benchmark: wrk -t{CFG['threads']} -c{CFG['conns']} -d{CFG['duration']}s "
           f"--latency http://127.0.0.1:PORT{CFG['path']}, {CFG['rounds']} rounds in "
@@ -414,6 +425,9 @@ def report(names, rounds, upstream, idle, env):
               f"{median([r['p50_ms'] for r in rs]) or 0:>8.2f} "
               f"{median([r['cpu_s'] for r in rs]) or 0:>11.1f} "
               f"{sum(r['errors'] + r['non2xx'] for r in rs):>7}")
+
+
+def report_ratios(names, rounds):
     ratios = {}
     if "haproxy" in names:
         print()
@@ -432,16 +446,22 @@ def report(names, rounds, upstream, idle, env):
                 print(f"  {'':10} p99        {spread(pr, '{:.2f}x')}  "
                       f"({'lower' if median(pr) <= 1 else 'higher'} p99 than HAProxy; "
                       f"lower is better)")
-    if idle:
-        print()
-        print(f"{CFG['idle_conns']} idle keep-alive connections (one request each, then "
-              f"held {CFG['idle_hold']}s), proxy VmRSS")
-        print(f"{'target':12} {'established':>11} {'RSS before':>11} {'RSS held':>9} "
-              f"{'per conn':>9} {'open at end':>11}")
-        for n, f in idle.items():
-            per = (f["rss_kb"] - f["rss0_kb"]) * 1024 / f["idle"] if f["idle"] else 0
-            print(f"{n:12} {f['idle']:>11} {f['rss0_kb'] / 1024:>9.1f}MB "
-                  f"{f['rss_kb'] / 1024:>7.1f}MB {per:>7.0f} B {f['idle_at_end']!s:>11}")
+    return ratios
+
+
+def report_idle(idle):
+    print()
+    print(f"{CFG['idle_conns']} idle keep-alive connections (one request each, then "
+          f"held {CFG['idle_hold']}s), proxy VmRSS")
+    print(f"{'target':12} {'established':>11} {'RSS before':>11} {'RSS held':>9} "
+          f"{'per conn':>9} {'open at end':>11}")
+    for n, f in idle.items():
+        per = (f["rss_kb"] - f["rss0_kb"]) * 1024 / f["idle"] if f["idle"] else 0
+        print(f"{n:12} {f['idle']:>11} {f['rss0_kb'] / 1024:>9.1f}MB "
+              f"{f['rss_kb'] / 1024:>7.1f}MB {per:>7.0f} B {f['idle_at_end']!s:>11}")
+
+
+def report_targets(names, ratios, idle):
     print()
     print("targets (information only, never failing the run):")
     if "v6" in names and "v6" in ratios:
@@ -464,7 +484,6 @@ def report(names, rounds, upstream, idle, env):
     else:
         print(f"  V6 holds {CFG['idle_conns']} idle connections in < "
               f"{TARGETS['idle_rss_mb']} MB: n/a (V6 not measured)")
-    return ratios
 
 
 def versions(v6bin, names):
@@ -494,6 +513,9 @@ def main():
         signal.signal(sig, on_signal)
     if CFG["rounds"] < 1 or CFG["duration"] < 1 or CFG["conns"] < 1:
         sys.exit("bench: BENCH_ROUNDS, BENCH_DURATION and BENCH_CONNS must be >= 1")
+    parts = {x.strip() for x in CFG["parts"].split(",") if x.strip()}
+    if not parts or parts - {"wrk", "idle"}:
+        sys.exit("bench: BENCH_PARTS is a list of wrk, idle")
     if not os.access(CFG["wrk"], os.X_OK):
         sys.exit(f"bench: no wrk at {CFG['wrk']} (apt-get install wrk)")
     nofile = raise_nofile()
@@ -530,11 +552,12 @@ def main():
         for n in names:
             running[n] = starters[n]()
             log(f"{n} pid {running[n][0].pid} on port {running[n][1]}")
-        log(f"warm-up {CFG['warmup']}s each")
-        for n in names:
-            run_wrk(running[n][1], CFG["warmup"])
         rounds, upstream = [], []
-        for i in range(CFG["rounds"]):
+        if "wrk" in parts:
+            log(f"warm-up {CFG['warmup']}s each")
+        for n in names if "wrk" in parts else []:
+            run_wrk(running[n][1], CFG["warmup"])
+        for i in range(CFG["rounds"] if "wrk" in parts else 0):
             order = names[i % len(names):] + names[:i % len(names)]
             log(f"round {i + 1}/{CFG['rounds']}: upstream alone, then {', '.join(order)}")
             upstream.append(measure("upstream", up, up_port))
@@ -543,7 +566,7 @@ def main():
                 fig[n] = measure(n, *running[n])
             rounds.append(fig)
         idle = {}
-        if CFG["idle_conns"] > 0:
+        if CFG["idle_conns"] > 0 and "idle" in parts:
             log(f"{CFG['idle_conns']} idle connections to each proxy")
             for n in names:
                 idle[n] = idle_test(idle_bin, n, *running[n])

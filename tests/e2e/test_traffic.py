@@ -153,3 +153,79 @@ def test_error_rate_of_a_failing_workload(server):
     assert load.codes.get("5xx", 0) > 10, load.codes
     assert 0.3 <= body["errorRate"] <= 0.7, body
     assert 0.3 <= body["revisions"][0]["errorRate"] <= 0.7, body
+
+
+def gateway_and_route(port):
+    gw = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+          "metadata": {"name": "edge", "namespace": "default"},
+          "spec": {"gatewayClassName": "v6", "addresses": [{"value": "127.3.0.1"}],
+                   "listeners": [{"name": "http", "port": port, "protocol": "HTTP",
+                                  "hostname": "*.example.com"}]}}
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "shop", "namespace": "default"},
+             "spec": {"hostnames": ["shop.example.com"],
+                      "parentRefs": [{"name": "edge", "sectionName": "http"},
+                                     {"name": "missing"}],
+                      "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                 "timeouts": {"request": "10s"},
+                                 "backendRefs": [{"name": "web", "port": 80, "weight": 100},
+                                                 {"name": "gone", "port": 80, "weight": 0}]}]}}
+    return gw, route
+
+
+class HostLoad(Load):
+    """Load with a Host header, for a Gateway listener with a hostname."""
+
+    def run(self):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        deadline = time.time() + 60
+        while not self.stop.is_set() and time.time() < deadline:
+            try:
+                conn.request("GET", "/", headers={"Host": "shop.example.com"})
+                r = conn.getresponse()
+                r.read()
+                k = "%dxx" % (r.status // 100)
+                self.codes[k] = self.codes.get(k, 0) + 1
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                time.sleep(0.01)
+            time.sleep(0.002)
+        conn.close()
+
+
+def test_describe_httproute_shows_parents_backends_and_live_traffic(server):
+    from conftest import free_port
+    deploy(server)
+    port = free_port()
+    gw, route = gateway_and_route(port)
+    text = "\n---\n".join(json.dumps(o) for o in (gw, route))
+    server.v6("apply", "-f", "-", input=text, check=True)
+    with HostLoad("127.3.0.1", port) as load:
+        wait_traffic(server, lambda b: b["requestsPerSecond"] > 0, timeout=20)
+        p = server.v6("describe", "httproute", "shop", check=True)
+    assert load.codes.get("2xx", 0) > 20, load.codes
+    out = p.stdout
+    print(out)
+    assert "Hostnames:" in out and "shop.example.com" in out
+    attached = next(l for l in out.splitlines() if "gateway/edge:http:" in l)
+    assert "Accepted=True (Accepted)" in attached, out
+    missing = next(l for l in out.splitlines() if "gateway/missing:" in l)
+    assert "Accepted=False (NoMatchingParent)" in missing, out
+    assert "ResolvedRefs=False (BackendNotFound)" in out, out
+    assert "PathPrefix /" in out and "request 10s" in out, out
+    web = out[out.index("default/web:80:"):]
+    assert "weight 100, endpoints: 1 ready, 0 not ready" in web.splitlines()[0], out
+    assert "req/s, 0.0% errors" in web.splitlines()[1], out
+    assert "default/gone:80:" in out and "Service not found" in out, out
+
+    p = server.v6("get", "httproutes", check=True)
+    assert p.stdout.split("\n")[0].split() == ["NAME", "HOSTNAMES", "PARENTS", "AGE"], p.stdout
+    assert p.stdout.split("\n")[1].split()[:3] == [
+        "shop", "shop.example.com", "gateway/edge:http,gateway/missing"], p.stdout
+    p = server.v6("get", "gateways", check=True)
+    assert p.stdout.split("\n")[0].split() == ["NAME", "CLASS", "ADDRESS", "PROGRAMMED",
+                                               "AGE"], p.stdout
+    assert p.stdout.split("\n")[1].split()[:4] == ["edge", "v6", "127.3.0.1", "True"], p.stdout
+    p = server.v6("describe", "gateway", "edge", check=True)
+    assert "Attached Routes:  1" in p.stdout, p.stdout
+    assert "Programmed=True (Programmed)" in p.stdout, p.stdout

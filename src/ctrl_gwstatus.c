@@ -1,0 +1,492 @@
+/* ctrl_gwstatus.c — Gateway API status, as a Gateway controller reports it:
+ * Gateway conditions Accepted and Programmed, addresses and listeners[]
+ * (attachedRoutes, conditions), HTTPRoute status.parents[] (Accepted,
+ * ResolvedRefs) under controllerName v6.dev/gateway-controller.
+ * gwstatus_gateway() / gwstatus_route() are the pure decision, using the
+ * attachment rule of the routing snapshot (routes_listener_admits in
+ * ctrl_routes.c); the watcher keeps Gateways, HTTPRoutes and Services from
+ * store watches and writes a status only when it differs. Started by
+ * server.c (the "gwstatus" part). */
+#include "ctrl.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define GW_GROUP	"gateway.networking.k8s.io"
+
+static const char *
+str_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static const json_t *
+lookup(const json_t *idx, const char *ns, const char *name)
+{
+	char *k = xasprintf("%s/%s", ns, name);
+	const json_t *o = json_object_get(idx, k);
+	free(k);
+	return o;
+}
+
+/* ---- conditions ---------------------------------------------------------- */
+
+struct cond_ctx {
+	const json_t *old;		/* the object's current conditions (array) */
+	json_int_t generation;
+	const char *now;		/* RFC 3339 */
+};
+
+/* A metav1.Condition; lastTransitionTime carried over from the current one
+ * of the same type while its status stays. */
+static json_t *
+cond(const struct cond_ctx *cx, const char *type, bool ok, const char *reason,
+    const char *msg)
+{
+	const char *status = ok ? "True" : "False", *since = cx->now;
+	const json_t *c;
+	size_t i;
+	json_array_foreach(cx->old, i, c)
+		if (strcmp(str_of(c, "type"), type) == 0 && strcmp(str_of(c, "status"), status) == 0 &&
+		    *str_of(c, "lastTransitionTime"))
+			since = str_of(c, "lastTransitionTime");
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "type", type, "status", status,
+	    "reason", reason, "message", msg, "lastTransitionTime", since,
+	    "observedGeneration", cx->generation);
+}
+
+static json_int_t
+generation(const json_t *obj)
+{
+	return json_integer_value(obj_get_path(obj, "metadata.generation"));
+}
+
+/* ---- Gateways ----------------------------------------------------------- */
+
+static bool
+listener_takes_httproutes(const json_t *gl)
+{
+	const json_t *kinds = obj_get_path(gl, "allowedRoutes.kinds"), *k;
+	size_t i;
+	if (json_array_size(kinds) == 0)
+		return true;
+	json_array_foreach(kinds, i, k)
+		if (strcmp(str_of(k, "kind"), "HTTPRoute") == 0 &&
+		    (!*str_of(k, "group") || strcmp(str_of(k, "group"), GW_GROUP) == 0))
+			return true;
+	return false;
+}
+
+/* The HTTPRoutes attached to listener gl of gw: each route once, whatever
+ * the number of its parentRefs that reach gl. */
+static json_int_t
+attached_routes(const json_t *gw, const json_t *gl, const json_t *routes)
+{
+	const char *key;
+	const json_t *r, *ref;
+	json_int_t n = 0;
+	json_object_foreach((json_t *)routes, key, r) {
+		size_t i;
+		json_array_foreach(obj_get_path(r, "spec.parentRefs"), i, ref) {
+			const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
+			const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace")
+			    : obj_namespace(r);
+			if (strcmp(kind, "Gateway") == 0 && strcmp(ns, obj_namespace(gw)) == 0 &&
+			    strcmp(str_of(ref, "name"), obj_name(gw)) == 0 &&
+			    routes_listener_admits(gw, gl, r, ref) == ROUTES_ADMITTED) {
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+static const json_t *
+old_listener(const json_t *gw, const char *name)
+{
+	const json_t *l;
+	size_t i;
+	json_array_foreach(obj_get_path(gw, "status.listeners"), i, l)
+		if (strcmp(str_of(l, "name"), name) == 0)
+			return l;
+	return NULL;
+}
+
+/* One listener's status; *accepted tells whether V6 serves it. */
+static json_t *
+listener_status(const json_t *gw, const json_t *gl, const json_t *routes, bool programmed,
+    const char *now, bool *accepted)
+{
+	const char *name = str_of(gl, "name");
+	struct cond_ctx cx = { json_object_get(old_listener(gw, name), "conditions"),
+		generation(gw), now };
+	bool http = strcmp(str_of(gl, "protocol"), "HTTP") == 0;
+	bool kinds = listener_takes_httproutes(gl);
+	json_t *conds = json_array(), *supported = json_array();
+	*accepted = http;
+	if (http && kinds)
+		json_array_append_new(supported, json_pack("{s:s, s:s}", "group", GW_GROUP,
+		    "kind", "HTTPRoute"));
+	if (http)
+		json_array_append_new(conds, cond(&cx, "Accepted", true, "Accepted",
+		    "Listener is valid"));
+	else
+		json_array_append_new(conds, cond(&cx, "Accepted", false, "UnsupportedProtocol",
+		    "v6 serves HTTP listeners only"));
+	if (!http)
+		json_array_append_new(conds, cond(&cx, "Programmed", false, "Invalid",
+		    "Listener is not accepted"));
+	else if (programmed)
+		json_array_append_new(conds, cond(&cx, "Programmed", true, "Programmed",
+		    "Listener is in the proxy's routing table"));
+	else
+		json_array_append_new(conds, cond(&cx, "Programmed", false, "Pending",
+		    "the proxy is turned off (--controllers)"));
+	json_array_append_new(conds, kinds ? cond(&cx, "ResolvedRefs", true, "ResolvedRefs",
+	    "Listener references are resolved") : cond(&cx, "ResolvedRefs", false,
+	    "InvalidRouteKinds", "v6 serves HTTPRoutes only"));
+	return json_pack("{s:s, s:o, s:I, s:o}", "name", name, "supportedKinds", supported,
+	    "attachedRoutes", http && kinds ? attached_routes(gw, gl, routes) : (json_int_t)0,
+	    "conditions", conds);
+}
+
+json_t *
+gwstatus_gateway(const json_t *gw, const json_t *routes, bool programmed, const char *now)
+{
+	struct cond_ctx cx = { obj_get_path(gw, "status.conditions"), generation(gw), now };
+	json_t *listeners = json_array(), *conds = json_array(), *addrs = json_array(), *gl;
+	size_t i, nok = 0;
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
+		bool ok;
+		json_array_append_new(listeners, listener_status(gw, gl, routes, programmed, now,
+		    &ok));
+		nok += ok;
+	}
+	const json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
+	json_array_append_new(addrs, json_pack("{s:s, s:s}", "type", "IPAddress", "value",
+	    *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0"));
+	json_array_append_new(conds, nok ? cond(&cx, "Accepted", true, "Accepted",
+	    "Gateway is served by v6") : cond(&cx, "Accepted", false, "ListenersNotValid",
+	    "no listener v6 can serve"));
+	if (!nok)
+		json_array_append_new(conds, cond(&cx, "Programmed", false, "Invalid",
+		    "Gateway is not accepted"));
+	else if (programmed)
+		json_array_append_new(conds, cond(&cx, "Programmed", true, "Programmed",
+		    "Gateway is in the proxy's routing table"));
+	else
+		json_array_append_new(conds, cond(&cx, "Programmed", false, "Pending",
+		    "the proxy is turned off (--controllers)"));
+	return json_pack("{s:o, s:o, s:o}", "addresses", addrs, "conditions", conds,
+	    "listeners", listeners);
+}
+
+/* ---- HTTPRoutes --------------------------------------------------------- */
+
+/* Accepted of one parentRef: reason and message (caller frees) set. */
+static bool
+parent_accepted(const json_t *route, const json_t *ref, const json_t *gateways,
+    const json_t *services, const char **reason, char **msg)
+{
+	const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
+	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace")
+	    : obj_namespace(route);
+	const char *name = str_of(ref, "name");
+	*reason = "NoMatchingParent";
+	if (strcmp(kind, "Service") == 0) {
+		const json_t *svc = lookup(services, ns, name), *sp;
+		json_int_t port = json_integer_value(json_object_get(ref, "port"));
+		size_t i;
+		json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp)
+			if (!port || json_integer_value(json_object_get(sp, "port")) == port) {
+				*reason = "Accepted";
+				*msg = xstrdup("Route is attached to the Service's listeners");
+				return true;
+			}
+		*msg = svc ? xasprintf("Service %s/%s has no port %lld", ns, name, (long long)port)
+		    : xasprintf("Service %s/%s not found", ns, name);
+		return false;
+	}
+	const json_t *gw = strcmp(kind, "Gateway") == 0 ? lookup(gateways, ns, name) : NULL, *gl;
+	if (gw == NULL) {
+		*msg = strcmp(kind, "Gateway") == 0 ? xasprintf("Gateway %s/%s not found", ns, name)
+		    : xasprintf("parent kind %s is not supported by v6", kind);
+		return false;
+	}
+	bool hostname = false, listener = false;
+	size_t i;
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
+		enum routes_admit a = routes_listener_admits(gw, gl, route, ref);
+		if (a == ROUTES_ADMITTED) {
+			*reason = "Accepted";
+			*msg = xstrdup("Route is attached to the Gateway");
+			return true;
+		}
+		hostname |= a == ROUTES_NO_HOSTNAME;
+		listener |= a != ROUTES_NOT_LISTENER;
+	}
+	if (hostname) {
+		*reason = "NoMatchingListenerHostname";
+		*msg = xstrdup("no listener's hostname matches the route's hostnames");
+	} else if (listener) {
+		*reason = "NotAllowedByListeners";
+		*msg = xstrdup("the listeners do not allow this route (protocol, allowedRoutes)");
+	} else {
+		*msg = xasprintf("Gateway %s/%s has no listener matching sectionName/port", ns, name);
+	}
+	return false;
+}
+
+/* ResolvedRefs of the route's backends (the same for every parent). */
+static bool
+backends_resolved(const json_t *route, const json_t *services, const char **reason, char **msg)
+{
+	const json_t *rule, *br, *sp;
+	size_t i, j, k;
+	json_array_foreach(obj_get_path(route, "spec.rules"), i, rule)
+		json_array_foreach(json_object_get(rule, "backendRefs"), j, br) {
+			const char *kind = str_of(br, "kind"), *group = str_of(br, "group");
+			const char *ns = *str_of(br, "namespace") ? str_of(br, "namespace")
+			    : obj_namespace(route);
+			const char *name = str_of(br, "name");
+			json_int_t port = json_integer_value(json_object_get(br, "port"));
+			if ((*kind && strcmp(kind, "Service") != 0) || (*group && strcmp(group, "core"))) {
+				*reason = "InvalidKind";
+				*msg = xasprintf("backendRef %s: only Services are supported", name);
+				return false;
+			}
+			const json_t *svc = lookup(services, ns, name);
+			bool found = false;
+			json_array_foreach(obj_get_path(svc, "spec.ports"), k, sp)
+				found |= json_integer_value(json_object_get(sp, "port")) == port;
+			if (!found) {
+				*reason = "BackendNotFound";
+				*msg = svc ? xasprintf("Service %s/%s has no port %lld", ns, name,
+				    (long long)port) : xasprintf("Service %s/%s not found", ns, name);
+				return false;
+			}
+		}
+	*reason = "ResolvedRefs";
+	*msg = xstrdup("all backendRefs are resolved");
+	return true;
+}
+
+/* The parentRef as status echoes it: group and kind spelled out. */
+static json_t *
+parent_ref(const json_t *ref)
+{
+	json_t *out = json_deep_copy(ref);
+	if (!json_object_get(out, "group"))
+		json_object_set_new(out, "group", json_string(GW_GROUP));
+	if (!json_object_get(out, "kind"))
+		json_object_set_new(out, "kind", json_string("Gateway"));
+	return out;
+}
+
+static const json_t *
+old_parent(const json_t *route, const json_t *ref)
+{
+	const json_t *p;
+	json_t *want = parent_ref(ref);
+	size_t i;
+	const json_t *found = NULL;
+	json_array_foreach(obj_get_path(route, "status.parents"), i, p)
+		if (!found && json_equal(json_object_get(p, "parentRef"), want) &&
+		    strcmp(str_of(p, "controllerName"), GW_CONTROLLER_NAME) == 0)
+			found = p;
+	json_decref(want);
+	return found;
+}
+
+json_t *
+gwstatus_route(const json_t *route, const json_t *gateways, const json_t *services,
+    const char *now)
+{
+	json_t *parents = json_array(), *ref;
+	const char *rr_reason;
+	char *rr_msg;
+	bool resolved = backends_resolved(route, services, &rr_reason, &rr_msg);
+	size_t i;
+	json_array_foreach(obj_get_path(route, "spec.parentRefs"), i, ref) {
+		struct cond_ctx cx = { json_object_get(old_parent(route, ref), "conditions"),
+			generation(route), now };
+		const char *reason;
+		char *msg;
+		bool ok = parent_accepted(route, ref, gateways, services, &reason, &msg);
+		json_array_append_new(parents, json_pack("{s:o, s:s, s:[o, o]}",
+		    "parentRef", parent_ref(ref), "controllerName", GW_CONTROLLER_NAME,
+		    "conditions", cond(&cx, "Accepted", ok, reason, msg),
+		    cond(&cx, "ResolvedRefs", resolved, rr_reason, rr_msg)));
+		free(msg);
+	}
+	free(rr_msg);
+	return json_pack("{s:o}", "parents", parents);
+}
+
+/* ---- the watcher ------------------------------------------------------- */
+
+enum { GK_GATEWAY, GK_HTTPROUTE, GK_SERVICE, GK_COUNT };
+
+static const struct {
+	const char *api_version, *kind;
+} gk_kinds[GK_COUNT] = {
+	[GK_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
+	[GK_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
+	[GK_SERVICE] = { "v1", "Service" },
+};
+
+struct ctrl_gwstatus {
+	struct api *api;
+	bool programmed;
+	const struct kind *k[GK_COUNT];
+	char res[GK_COUNT][128];
+	json_t *objs[GK_COUNT];		/* "ns/name" -> object */
+	struct store_watch *sw;
+	uv_idle_t idle;
+	bool dirty;
+	size_t writes;
+};
+
+/* Writes want as obj's status unless it is already there. */
+static void
+status_sync(struct ctrl_gwstatus *c, int gk, const json_t *obj, json_t *want)
+{
+	if (json_equal(json_object_get(obj, "status"), want)) {
+		json_decref(want);
+		return;
+	}
+	json_t *copy = json_deep_copy(obj);
+	struct api_error err = { 0 };
+	json_object_set_new(copy, "status", want);
+	json_object_del(json_object_get(copy, "metadata"), "resourceVersion");
+	if (api_update(c->api, c->k[gk], obj_namespace(obj), copy, true, 0, NULL, &err) < 0)
+		log_warn("gwstatus", "writing the status of %s %s/%s: %s", c->k[gk]->kind,
+		    obj_namespace(obj), obj_name(obj), err.message ? err.message : "failed");
+	else
+		c->writes++;
+	api_error_clear(&err);
+}
+
+static void
+gwstatus_sync_all(struct ctrl_gwstatus *c)
+{
+	char now[64];
+	const char *key;
+	json_t *o, *gws = json_copy(c->objs[GK_GATEWAY]);
+	json_t *routes = json_copy(c->objs[GK_HTTPROUTE]);
+	time_format_rfc3339(time(NULL), now);
+	/* copies: a write's own watch event may replace the cached objects */
+	json_object_foreach(gws, key, o)
+		status_sync(c, GK_GATEWAY, o, gwstatus_gateway(o, routes, c->programmed, now));
+	json_object_foreach(routes, key, o)
+		status_sync(c, GK_HTTPROUTE, o, gwstatus_route(o, gws, c->objs[GK_SERVICE], now));
+	json_decref(gws);
+	json_decref(routes);
+}
+
+static void
+on_idle(uv_idle_t *h)
+{
+	struct ctrl_gwstatus *c = h->data;
+	uv_idle_stop(h);
+	if (c->dirty)
+		gwstatus_sync_all(c);
+	c->dirty = false;
+}
+
+static void
+track(struct ctrl_gwstatus *c, int gk, enum store_event ev, const json_t *obj)
+{
+	char *key = xasprintf("%s/%s", obj_namespace(obj), obj_name(obj));
+	if (ev == STORE_DELETED)
+		json_object_del(c->objs[gk], key);
+	else
+		json_object_set_new(c->objs[gk], key, json_deep_copy(obj));
+	free(key);
+}
+
+static void
+on_event(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	struct ctrl_gwstatus *c = arg;
+	(void)rv;
+	for (int gk = 0; gk < GK_COUNT; gk++)
+		if (c->res[gk][0] && strcmp(res, c->res[gk]) == 0) {
+			track(c, gk, ev, obj);
+			c->dirty = true;
+			uv_idle_start(&c->idle, on_idle);
+			return;
+		}
+}
+
+int
+ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out)
+{
+	struct ctrl_gwstatus *c = xcalloc(1, sizeof *c);
+	struct store *st = api_store(api);
+	c->api = api;
+	c->programmed = programmed;
+	uv_idle_init(api_loop(api), &c->idle);
+	c->idle.data = c;
+	for (int gk = 0; gk < GK_COUNT; gk++) {
+		json_t *items = NULL, *o;
+		size_t i;
+		c->objs[gk] = json_object();
+		c->k[gk] = kind_find_gvk(gk_kinds[gk].api_version, gk_kinds[gk].kind);
+		if (c->k[gk] == NULL)
+			continue;
+		api_res_key(c->k[gk], c->res[gk], sizeof c->res[gk]);
+		if (store_list(st, c->res[gk], NULL, &items, NULL) < 0)
+			continue;
+		json_array_foreach(items, i, o)
+			track(c, gk, STORE_ADDED, o);
+		json_decref(items);
+	}
+	if (c->k[GK_GATEWAY] == NULL || c->k[GK_HTTPROUTE] == NULL) {
+		*out = c;	/* no Gateway API kinds: nothing to report */
+		return 0;
+	}
+	int rc = store_watch_start(st, NULL, NULL, 0, on_event, c, &c->sw);
+	if (rc < 0) {
+		ctrl_gwstatus_stop(c);
+		return rc;
+	}
+	c->dirty = true;
+	uv_idle_start(&c->idle, on_idle);
+	log_info("gwstatus", "gateway status controller started: %zu gateways, %zu httproutes",
+	    json_object_size(c->objs[GK_GATEWAY]), json_object_size(c->objs[GK_HTTPROUTE]));
+	*out = c;
+	return 0;
+}
+
+size_t
+ctrl_gwstatus_writes(const struct ctrl_gwstatus *c)
+{
+	return c ? c->writes : 0;
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+	struct ctrl_gwstatus *c = h->data;
+	for (int gk = 0; gk < GK_COUNT; gk++)
+		json_decref(c->objs[gk]);
+	free(c);
+}
+
+void
+ctrl_gwstatus_stop(struct ctrl_gwstatus *c)
+{
+	if (c == NULL)
+		return;
+	if (c->sw)
+		store_watch_stop(c->sw);
+	c->sw = NULL;
+	uv_close((uv_handle_t *)&c->idle, on_closed);
+}
