@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy clean
+.PHONY: all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -66,7 +66,7 @@ fuzz:
 	$(MAKE) -C tests/fuzz
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
@@ -76,6 +76,12 @@ bench-pods: all
 
 bench-proxy: all
 	@bench/proxy/run.sh $(BUILD)/v6
+
+bench-rollout: all
+	@bench/rollout/run.sh $(BUILD)/v6
+
+bench-convergence: all
+	@bench/convergence/run.sh $(BUILD)/v6
 
 clean:
 	rm -rf build build-san

@@ -1,9 +1,14 @@
 """Helpers every V6 benchmark driver shares (bench/*/..._bench.py): settings
 from the environment, logging, signals, free ports, small statistics and
-machine readings. Standard library only."""
+machine readings, and the cleanup of what a `v6 server` leaves running.
+Standard library only."""
+import glob
+import json
 import os
+import signal
 import socket
 import sys
+import time
 
 
 class Interrupted(Exception):
@@ -53,3 +58,81 @@ def log_tail(path, lines=20):
         return
     log(f"last lines of {path}:")
     sys.stderr.write("".join("    " + t for t in tail))
+
+
+# ---- cleanup of a V6 data dir (containers, shims and the proxy outlive the server)
+
+def read_pid(path):
+    """The first number in a pid file; None when it is missing or garbled."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_workloads(data_dir):
+    """SIGKILLs every container (its process group), shim and the `v6 proxy`
+    of a V6 data dir, by the pids the server recorded. A container whose
+    exit.json exists is finished and its pid may be reused: left alone."""
+    for d in glob.glob(os.path.join(data_dir, "node", "containers", "*", "*")):
+        for name in ("ctr.pid", "shim.pid"):
+            if name == "ctr.pid" and os.path.exists(os.path.join(d, "exit.json")):
+                continue
+            pid = read_pid(os.path.join(d, name))
+            try:
+                if pid and name == "ctr.pid":
+                    os.killpg(pid, signal.SIGKILL)    # the container leads its group
+                elif pid:
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    pid = read_pid(os.path.join(data_dir, "proxy", "proxy.pid"))
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def remove_cgroups(data_dir, timeout_s=3):
+    """rmdirs the cgroups V6 made for the pods of data_dir (from each
+    container's spec.json), retrying while processes exit. Returns how many
+    are left."""
+    dirs = set()
+    for path in glob.glob(os.path.join(data_dir, "node", "containers", "*", "*", "spec.json")):
+        try:
+            with open(path) as f:
+                groups = (json.load(f).get("cgroups") or {}).values()
+        except (OSError, ValueError, AttributeError):
+            continue
+        for g in groups:
+            dirs.update((g, os.path.dirname(g)))      # the container's, then the pod's
+    end = time.monotonic() + timeout_s
+    while dirs and time.monotonic() < end:
+        for d in sorted(dirs, key=len, reverse=True):
+            try:
+                os.rmdir(d)
+                dirs.discard(d)
+            except FileNotFoundError:
+                dirs.discard(d)
+            except OSError:
+                pass
+        if dirs:
+            time.sleep(0.05)
+    return len(dirs)
+
+
+def marked_pids(mark):
+    """Pids of the processes whose environment holds BENCH_MARK=mark."""
+    out, want = [], f"BENCH_MARK={mark}".encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                if want in f.read().split(b"\0"):
+                    out.append(int(d))
+        except OSError:
+            pass
+    return out
