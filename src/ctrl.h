@@ -122,6 +122,135 @@ struct ctrl_deployment;
 int ctrl_deployment_start(struct api *api, struct ctrl_deployment **out);
 void ctrl_deployment_stop(struct ctrl_deployment *c);
 
+/* ---- DaemonSet controller (ctrl_daemonset.c) -------------------------- */
+
+/* The decision of the DaemonSet controller: an ordered list of writes over
+ * the list of Node objects (one daemon pod per eligible node), as
+ * kube-controller-manager's daemon controller syncs: claim pods, manage
+ * (create on nodes without a pod, delete excess, failed and misscheduled
+ * ones), then, only when manage wrote nothing, one rolling-update step,
+ * then status. The executor applies them in order. */
+enum ds_op {
+	DS_ADOPT_POD,		/* obj: the pod with this DaemonSet's controller ref */
+	DS_RELEASE_POD,		/* obj: the pod without it */
+	DS_CREATE_POD,		/* obj: the pod to create, spec.nodeName set */
+	DS_DELETE_POD,		/* obj: the pod to delete */
+	DS_UPDATE_STATUS,	/* obj: the DaemonSet with its new status */
+	DS_CREATE_REVISION,	/* obj: the ControllerRevision of the current template */
+	DS_UPDATE_REVISION,	/* obj: an old revision renumbered to the newest */
+	DS_DELETE_REVISION,	/* obj: a revision past revisionHistoryLimit */
+};
+struct ds_action {
+	enum ds_op op;
+	json_t *obj;
+	const char *why;	/* static: "excess", "failed", "misscheduled", "update" */
+};
+struct ds_actions {
+	struct ds_action *v;
+	size_t n, cap;
+	int64_t requeue_ms;	/* > 0: sync again after this long (minReadySeconds) */
+};
+/* ds: the DaemonSet; nodes: every Node; pods: the pods of ds's namespace;
+ * revisions: its ControllerRevisions (may be NULL), kept as Kubernetes
+ * does: NAME-HASH holds the template, the newest gets max+1, old ones that
+ * no pod uses go beyond revisionHistoryLimit; a NAME-HASH taken by another
+ * template only bumps status.collisionCount (the next sync hashes anew).
+ * Returns 0, or -EINVAL when the selector is unusable (no actions). */
+int ds_decide(const json_t *ds, const json_t *nodes, const json_t *pods,
+    const json_t *revisions, int64_t now_ms, struct ds_actions *out);
+void ds_actions_free(struct ds_actions *a);
+/* NodeShouldRunDaemonPod: *run = a daemon pod should be created on node
+ * (nodeName, nodeSelector, NoSchedule/NoExecute taints vs tolerations);
+ * *keep = an existing one may stay (only an untolerated NoExecute taint or
+ * a selector mismatch evicts it). */
+void ds_node_should_run(const json_t *ds, const json_t *node, bool *run, bool *keep);
+/* controller-revision-hash of ds's template (status.collisionCount mixed in). */
+void ds_template_hash(const json_t *ds, char out[16]);
+/* The daemon pod for node (new reference): the template, labels
+ * controller-revision-hash and pod-template-generation, spec.nodeName, the
+ * daemon tolerations, generateName "DSNAME-", the controller reference. */
+json_t *ds_pod_for_node(const json_t *ds, const char *node, const char *hash);
+
+struct ctrl_daemonset;
+int ctrl_daemonset_start(struct api *api, struct ctrl_daemonset **out);
+void ctrl_daemonset_stop(struct ctrl_daemonset *c);
+
+/* ---- Rollout controller (ctrl_rollout.c) -------------------------------- */
+
+/* The decision of the Rollout controller (Argo Rollouts' canary and
+ * blue-green): ordered writes of any kind (obj carries apiVersion/kind),
+ * applied in order until the first failure. */
+enum rollout_op {
+	RO_CREATE,		/* obj: a ReplicaSet or AnalysisRun to create */
+	RO_UPDATE,		/* obj: a ReplicaSet, Service or AnalysisRun as it must be */
+	RO_DELETE,		/* obj: an object to delete */
+	RO_STATUS,		/* obj: the Rollout with its new status */
+	RO_EVENT,		/* on the Rollout: type, reason, message */
+};
+struct rollout_action {
+	enum rollout_op op;
+	json_t *obj;
+	const char *type, *reason;	/* static strings */
+	char *message;
+};
+struct rollout_actions {
+	struct rollout_action *v;
+	size_t n, cap;
+	int64_t requeue_ms;		/* > 0: sync again after this long */
+};
+/* in: {"replicasets": [...] (the namespace's), "services": {name: Service},
+ * "endpoints": {name: Endpoints}, "analysisruns": [...], "templates":
+ * {name: AnalysisTemplate}, "clustertemplates": {name: ...}}. Returns 0. */
+int rollout_decide(const json_t *rollout, const json_t *in, int64_t now_ms,
+    struct rollout_actions *out);
+void rollout_actions_free(struct rollout_actions *a);
+
+struct ctrl_rollout;
+int ctrl_rollout_start(struct api *api, struct ctrl_rollout **out);
+void ctrl_rollout_stop(struct ctrl_rollout *c);
+
+/* ---- StatefulSet controller (ctrl_statefulset.c) ------------------------ */
+
+/* The decision of the StatefulSet controller (kube-controller-manager's
+ * statefulset controller, one sync): an ordered list of writes. Pods are
+ * NAME-ORDINAL with stable hostnames; claims CLAIM-NAME-ORDINAL are made
+ * before their pod and outlive it (persistentVolumeClaimRetentionPolicy
+ * decides when the garbage collector takes them); revisions are
+ * ControllerRevisions NAME-HASH. The executor applies the writes in order
+ * and stops at the first failure. */
+enum sts_op {
+	STS_CREATE_REVISION,	/* obj: the new ControllerRevision */
+	STS_UPDATE_REVISION,	/* obj: a revision renumbered (a template came back) */
+	STS_DELETE_REVISION,	/* obj: a revision past revisionHistoryLimit */
+	STS_CREATE_CLAIM,	/* obj: a PersistentVolumeClaim from a template */
+	STS_UPDATE_CLAIM,	/* obj: a claim with new ownerReferences (retention) */
+	STS_CREATE_POD,		/* obj: the pod NAME-ORDINAL */
+	STS_UPDATE_POD,		/* obj: a pod adopted or released */
+	STS_DELETE_POD,		/* obj: the pod to delete */
+	STS_UPDATE_STATUS,	/* obj: the StatefulSet with its new status */
+};
+struct sts_action {
+	enum sts_op op;
+	json_t *obj;
+};
+struct sts_actions {
+	struct sts_action *v;
+	size_t n, cap;
+	int64_t requeue_ms;	/* > 0: sync again after this long (minReadySeconds) */
+};
+/* sts: the StatefulSet; pods, claims, revisions: every Pod,
+ * PersistentVolumeClaim and ControllerRevision of its namespace (arrays).
+ * Returns 0, or -EINVAL when the selector is unusable (no actions). */
+int sts_decide(const json_t *sts, const json_t *pods, const json_t *claims,
+    const json_t *revisions, int64_t now_ms, struct sts_actions *out);
+void sts_actions_free(struct sts_actions *a);
+/* The ordinal of a pod named SETNAME-N, or -1 when pod is not one of sts's. */
+int sts_pod_ordinal(const json_t *sts, const json_t *pod);
+
+struct ctrl_statefulset;
+int ctrl_statefulset_start(struct api *api, struct ctrl_statefulset **out);
+void ctrl_statefulset_stop(struct ctrl_statefulset *c);
+
 /* ---- Endpoints controller (ctrl_endpoints.c) -------------------------- */
 
 /* The Endpoints object that svc must have, from pods (an array of Pods;
@@ -161,6 +290,52 @@ size_t ctrl_endpoints_writes(const struct ctrl_endpoints *c);
  * deterministic. Returns a new reference. */
 json_t *routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
     const json_t *httproutes, const json_t *gateways, int64_t version);
+
+/* Whether HTTPRoute route, through its parentRef ref, attaches to listener
+ * gl of Gateway gw — the rule routes_build attaches by: NOT_LISTENER when
+ * ref names another listener (sectionName, port); NOT_ALLOWED when gl does
+ * not take HTTPRoutes from route's namespace (protocol, allowedRoutes);
+ * NO_HOSTNAME when their hostnames do not intersect. ctrl_gwstatus.c
+ * reports it in status. */
+enum routes_admit { ROUTES_ADMITTED, ROUTES_NOT_LISTENER, ROUTES_NOT_ALLOWED,
+	ROUTES_NO_HOSTNAME };
+enum routes_admit routes_listener_admits(const json_t *gw, const json_t *gl,
+    const json_t *route, const json_t *ref);
+
+/* ---- Gateway API status (ctrl_gwstatus.c) ------------------------------ */
+
+#define GW_CONTROLLER_NAME "v6.dev/gateway-controller"
+/* The status V6 wants on Gateway gw, given every HTTPRoute (an object
+ * "ns/name" -> route): conditions Accepted, Programmed (programmed: a data
+ * plane runs), addresses, and listeners[] with supportedKinds,
+ * attachedRoutes and conditions Accepted, Programmed, ResolvedRefs. A
+ * condition keeps the lastTransitionTime of gw's current one while its
+ * status stays, else gets now (RFC 3339). Returns a new reference. */
+json_t *gwstatus_gateway(const json_t *gw, const json_t *routes, bool programmed,
+    const char *now);
+/* The status V6 wants on HTTPRoute route (gateways and services: objects
+ * "ns/name" -> object): parents[], one per spec.parentRefs entry, with
+ * controllerName GW_CONTROLLER_NAME and conditions Accepted (Accepted,
+ * NoMatchingParent, NotAllowedByListeners, NoMatchingListenerHostname) and
+ * ResolvedRefs (ResolvedRefs, BackendNotFound, InvalidKind). Times as
+ * above. Returns a new reference. */
+json_t *gwstatus_route(const json_t *route, const json_t *gateways, const json_t *services,
+    const char *now);
+struct ctrl_gwstatus;
+/* Watches Gateways, HTTPRoutes and Services and writes the statuses above
+ * whenever they differ from the stored ones (never when idle). */
+int ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out);
+void ctrl_gwstatus_stop(struct ctrl_gwstatus *c);
+/* Status writes made so far (tests). */
+size_t ctrl_gwstatus_writes(const struct ctrl_gwstatus *c);
+
+/* Applies the Rollouts (an array or an object of objects) to snap: every
+ * route backend that goes to a Rollout's stableService gives
+ * status.canary.weights.canary.weight percent of its weight to the
+ * canaryService's cluster; status.canary.headerRoutes become routes to the
+ * canary placed before the route they copy; annotation v6.dev/sticky-cookie
+ * pins each client to one endpoint (so one version) with that cookie. */
+void routes_apply_rollouts(json_t *snap, const json_t *rollouts);
 
 struct ctrl_routes;
 struct proxy_feed;

@@ -100,6 +100,15 @@ void core_secret_defaults(json_t *obj);
 void core_service_validate(const json_t *obj, struct errlist *errs);
 void core_configmap_validate(const json_t *obj, struct errlist *errs);
 void core_immutable_data_update(const json_t *old, const json_t *obj, struct errlist *errs);
+/* PersistentVolumeClaim (also the shape of StatefulSet volumeClaimTemplates). */
+extern const struct schema_field schema_pvc[], schema_pvc_template[];
+void core_pvc_spec_check(const json_t *spec, const char *path, struct errlist *errs);
+void core_pvc_spec_defaults(json_t *spec);
+void core_pvc_validate(const json_t *obj, struct errlist *errs);
+void core_pvc_defaults(json_t *obj);
+void core_pvc_update(const json_t *old, const json_t *obj, struct errlist *errs);
+/* Node (v1, cluster-scoped). */
+extern const struct schema_field schema_node[];
 
 /* obj_schema_apps.c — apps/v1 kinds */
 extern const struct schema_field schema_deployment[], schema_replicaset[];
@@ -108,6 +117,32 @@ void apps_replicaset_defaults(json_t *obj);
 void apps_deployment_validate(const json_t *obj, struct errlist *errs);
 void apps_replicaset_validate(const json_t *obj, struct errlist *errs);
 void apps_selector_update(const json_t *old, const json_t *obj, struct errlist *errs);
+/* StatefulSet and its ControllerRevisions */
+extern const struct schema_field schema_statefulset[], schema_controllerrevision[];
+void apps_statefulset_defaults(json_t *obj);
+void apps_statefulset_validate(const json_t *obj, struct errlist *errs);
+void apps_statefulset_update(const json_t *old, const json_t *obj, struct errlist *errs);
+void apps_controllerrevision_update(const json_t *old, const json_t *obj,
+    struct errlist *errs);
+/* An int-or-percent field ("25%", 1). */
+void schema_check_int_or_percent(const json_t *v, const char *path, struct errlist *errs);
+/* Selector non-empty and matching the template's labels; restartPolicy Always. */
+void apps_validate_selector_template(const json_t *spec, const char *kind, struct errlist *errs);
+/* DaemonSet (apps/v1): schema, checks (selector, rolling update), defaults. */
+extern const struct schema_field schema_daemonset[];
+void apps_daemonset_validate(const json_t *obj, struct errlist *errs);
+void apps_daemonset_defaults(json_t *obj);
+
+/* obj_schema_rollout.c — argoproj.io/v1alpha1 Rollout */
+extern const struct schema_field schema_rollout[];
+void argo_rollout_defaults(json_t *obj);
+void argo_rollout_validate(const json_t *obj, struct errlist *errs);
+
+/* obj_schema_argo.c — argoproj.io/v1alpha1 AnalysisTemplate,
+ * ClusterAnalysisTemplate (same shape) and AnalysisRun */
+extern const struct schema_field schema_analysistemplate[], schema_analysisrun[];
+void argo_analysistemplate_validate(const json_t *obj, struct errlist *errs);
+void argo_analysisrun_validate(const json_t *obj, struct errlist *errs);
 
 /* obj_schema_gateway.c — gateway.networking.k8s.io/v1 kinds */
 extern const struct schema_field schema_gatewayclass[], schema_gateway[],

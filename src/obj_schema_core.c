@@ -1,5 +1,6 @@
 /* obj_schema_core.c — schemas, semantic checks and defaults of the core v1
- * kinds (Namespace, ConfigMap, Secret, Pod, Service, Endpoints, Event) and
+ * kinds (Namespace, ConfigMap, Secret, Pod, Service, Endpoints, Event,
+ * PersistentVolumeClaim) and
  * the PodSpec / PodTemplateSpec shapes the apps kinds reuse. The table of
  * kinds (obj_kind.c) points here; the engine is obj_schema.c. */
 #include "obj_schema.h"
@@ -886,6 +887,137 @@ const struct schema_field schema_event[] = {
 	F_OBJ("related", object_reference),
 	F_STR("reportingComponent"),
 	F_STR("reportingInstance"),
+	F_END
+};
+
+/* ---- PersistentVolumeClaim (v1) -------------------------------------- */
+
+static const char *const pvc_access_modes[] = { "ReadWriteOnce", "ReadOnlyMany",
+	"ReadWriteMany", "ReadWriteOncePod", NULL };
+static const char *const pvc_volume_modes[] = { "Filesystem", NULL };
+static const char *const pvc_volume_modes_unsup[] = { "Block", NULL };
+
+static const struct schema_field pvc_resources[] = {
+	F_MAPA("requests", .check = check_quantity_map),
+	F_MAPA("limits", .check = check_quantity_map),
+	F_END
+};
+
+static const struct schema_field pvc_spec[] = {
+	F_ARR("accessModes", ST_STRING, .enums = pvc_access_modes),
+	F_OBJ("resources", pvc_resources),
+	F_STR("storageClassName"),
+	F_STR("volumeMode", .enums = pvc_volume_modes, .unsupported = pvc_volume_modes_unsup),
+	F_STR("volumeName"),
+	F_UNSUP("selector"),
+	F_UNSUP("dataSource"),
+	F_UNSUP("dataSourceRef"),
+	F_UNSUP("volumeAttributesClassName"),
+	F_END
+};
+
+const struct schema_field schema_pvc[] = {
+	F_OBJ("spec", pvc_spec, .flags = SF_REQUIRED),
+	F_MAPA("status"),
+	F_END
+};
+
+/* A volumeClaimTemplate of a StatefulSet: a claim without its own status. */
+const struct schema_field schema_pvc_template[] = {
+	F_STR("apiVersion"),
+	F_STR("kind"),
+	F_OBJ("metadata", schema_object_meta),
+	F_OBJ("spec", pvc_spec, .flags = SF_REQUIRED),
+	F_MAPA("status"),
+	F_END
+};
+
+void
+core_pvc_spec_check(const json_t *spec, const char *path, struct errlist *errs)
+{
+	char *p = schema_path_key(path, "accessModes");
+	if (json_array_size(json_object_get(spec, "accessModes")) == 0)
+		errlist_add(errs, p, "FieldValueRequired",
+		    "Required value: at least 1 access mode is required");
+	free(p);
+	const json_t *storage = obj_get_path(spec, "resources.requests.storage");
+	p = xasprintf("%s.resources[storage]", path);
+	if (!storage)
+		errlist_add(errs, p, "FieldValueRequired", "Required value");
+	free(p);
+}
+
+void
+core_pvc_validate(const json_t *obj, struct errlist *errs)
+{
+	core_pvc_spec_check(json_object_get(obj, "spec"), "spec", errs);
+}
+
+/* Kubernetes: the spec is immutable once created, but for resources
+ * (expansion) and volumeName set by the binder. */
+void
+core_pvc_update(const json_t *old, const json_t *obj, struct errlist *errs)
+{
+	json_t *a = json_deep_copy(json_object_get(old, "spec"));
+	json_t *b = json_deep_copy(json_object_get(obj, "spec"));
+	json_t *pair[2] = { a, b };
+	for (int i = 0; i < 2; i++) {
+		core_pvc_spec_defaults(pair[i]);	/* the update is defaulted later */
+		json_object_del(pair[i], "resources");
+		json_object_del(pair[i], "volumeName");
+	}
+	const char *va = json_string_value(obj_get_path(old, "spec.volumeName"));
+	const char *vb = json_string_value(obj_get_path(obj, "spec.volumeName"));
+	if (!json_equal(a, b) || (va && *va && (!vb || strcmp(va, vb))))
+		errlist_add(errs, "spec", "FieldValueForbidden", "spec is immutable after "
+		    "creation except resources.requests for bound claims");
+	json_decref(a);
+	json_decref(b);
+}
+
+void
+core_pvc_spec_defaults(json_t *spec)
+{
+	if (json_is_object(spec))
+		schema_default_str(spec, "volumeMode", "Filesystem");
+}
+
+void
+core_pvc_defaults(json_t *obj)
+{
+	core_pvc_spec_defaults(json_object_get(obj, "spec"));
+	json_t *st = json_object_get(obj, "status");
+	if (!json_is_object(st)) {
+		st = json_object();
+		json_object_set_new(obj, "status", st);
+	}
+	schema_default_str(st, "phase", "Pending");
+}
+
+/* ---- Node (cluster-scoped; the node agent registers its own) ------------ */
+
+static const struct schema_field node_taint[] = {
+	F_STR("key", .flags = SF_REQUIRED, .check = check_not_empty),
+	F_STR("value"),
+	F_STR("effect", .flags = SF_REQUIRED, .enums = taint_effects),
+	F_STR("timeAdded"),
+	F_END
+};
+
+static const struct schema_field node_spec[] = {
+	F_STR("podCIDR"),
+	F_ARR("podCIDRs", ST_STRING),
+	F_STR("providerID"),
+	F_BOOL("unschedulable"),
+	F_AOBJ("taints", node_taint),
+	F_UNSUP("configSource"),
+	F_UNSUP("externalID"),
+	F_END
+};
+
+const struct schema_field schema_node[] = {
+	F_OBJ("spec", node_spec),
+	F_MAPA("status"),
 	F_END
 };
 

@@ -2,6 +2,7 @@
  * the API server and the controllers on one libuv loop, and shuts them down
  * in order on SIGTERM / SIGINT. */
 #include "server.h"
+#include "analysis.h"
 #include "api.h"
 #include "ctrl.h"
 #include "log.h"
@@ -25,15 +26,18 @@ struct server_opts {
 	int max_backoff_s;
 	char *node_name;
 	unsigned disabled;	/* PART_* bits turned off with --controllers */
+	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
 };
 
 /* The parts --controllers can turn off, as kube-controller-manager's
  * --controllers does ("*,-deployment"). Tests that play a controller's role
  * themselves use it; so can an edge box that never runs Deployments. */
 enum { PART_GC = 1, PART_REPLICASET = 2, PART_DEPLOYMENT = 4, PART_NODE = 8,
-	PART_ENDPOINTS = 16, PART_PROXY = 32 };
+	PART_ENDPOINTS = 16, PART_PROXY = 32, PART_ROLLOUT = 64, PART_ANALYSIS = 128,
+	PART_STATEFULSET = 256, PART_DAEMONSET = 512, PART_GWSTATUS = 1024 };
 #define PART_ALL (PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE | \
-	PART_ENDPOINTS | PART_PROXY)
+	PART_ENDPOINTS | PART_PROXY | PART_ROLLOUT | PART_ANALYSIS | PART_STATEFULSET | \
+	PART_DAEMONSET | PART_GWSTATUS)
 static const struct { const char *name; unsigned bit; } parts[] = {
 	{ "garbagecollector", PART_GC },
 	{ "replicaset", PART_REPLICASET },
@@ -41,6 +45,11 @@ static const struct { const char *name; unsigned bit; } parts[] = {
 	{ "node", PART_NODE },
 	{ "endpoints", PART_ENDPOINTS },
 	{ "proxy", PART_PROXY },
+	{ "rollout", PART_ROLLOUT },
+	{ "analysis", PART_ANALYSIS },
+	{ "statefulset", PART_STATEFULSET },
+	{ "daemonset", PART_DAEMONSET },
+	{ "gwstatus", PART_GWSTATUS },
 };
 
 static int
@@ -74,10 +83,15 @@ struct server {
 	struct ctrl_gc *gc;
 	struct ctrl_replicaset *rs;
 	struct ctrl_deployment *deploy;
+	struct ctrl_rollout *rollout;
+	struct ctrl_daemonset *daemonset;
+	struct ctrl_statefulset *statefulset;
 	struct ctrl_endpoints *eps;
 	struct ctrl_routes *routes;
+	struct ctrl_gwstatus *gwstatus;
 	struct proxy_feed *feed;
 	struct obs_traffic *traffic;
+	struct ctrl_analysis *analysis;
 	struct node *node;
 	char *node_state, *proxy_state;
 	uv_signal_t sigterm, sigint;
@@ -99,7 +113,10 @@ static const struct server_flag {
 	    "devices (default 5m, at least 1s)" },
 	{ "--node-name", "NAME", "name of this node (default: the host name)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
-	    "garbagecollector, replicaset, deployment, endpoints, node, proxy (default *)" },
+	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
+	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
+	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
+	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -212,6 +229,13 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "*, garbagecollector, replicaset, deployment, endpoints, node, proxy)\n", val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--traffic-period") == 0) {
+			if (duration_parse(val, &o->traffic_period_ms) < 0 ||
+			    o->traffic_period_ms < 200 || o->traffic_period_ms > 3600000) {
+				fprintf(stderr, "error: --traffic-period: expected a duration between "
+				    "200ms and 1h, got \"%s\"\n", val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
@@ -263,6 +287,9 @@ server_stop_parts(struct server *s)
 		node_stop(s->node);
 	if (s->routes)
 		ctrl_routes_stop(s->routes);
+	if (s->analysis)
+		ctrl_analysis_stop(s->analysis);	/* reads s->traffic */
+	s->analysis = NULL;
 	if (s->traffic)
 		obs_traffic_stop(s->traffic);
 	if (s->feed)
@@ -270,8 +297,20 @@ server_stop_parts(struct server *s)
 	s->traffic = NULL;
 	s->routes = NULL;
 	s->feed = NULL;
+	if (s->gwstatus)
+		ctrl_gwstatus_stop(s->gwstatus);
+	s->gwstatus = NULL;
 	if (s->eps)
 		ctrl_endpoints_stop(s->eps);
+	if (s->rollout)
+		ctrl_rollout_stop(s->rollout);
+	s->rollout = NULL;
+	if (s->daemonset)
+		ctrl_daemonset_stop(s->daemonset);
+	s->daemonset = NULL;
+	if (s->statefulset)
+		ctrl_statefulset_stop(s->statefulset);
+	s->statefulset = NULL;
 	if (s->deploy)
 		ctrl_deployment_stop(s->deploy);
 	if (s->rs)
@@ -322,13 +361,23 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	    (!(off & PART_GC) && (rc = ctrl_gc_start(s->api, &s->gc)) < 0) ||
 	    (!(off & PART_REPLICASET) && (rc = ctrl_replicaset_start(s->api, &s->rs)) < 0) ||
 	    (!(off & PART_DEPLOYMENT) && (rc = ctrl_deployment_start(s->api, &s->deploy)) < 0) ||
+	    (!(off & PART_ROLLOUT) && (rc = ctrl_rollout_start(s->api, &s->rollout)) < 0) ||
+	    (!(off & PART_DAEMONSET) && (rc = ctrl_daemonset_start(s->api, &s->daemonset)) < 0) ||
+	    (!(off & PART_STATEFULSET) && (rc = ctrl_statefulset_start(s->api,
+	    &s->statefulset)) < 0) ||
 	    (!(off & PART_ENDPOINTS) && (rc = ctrl_endpoints_start(s->api, &s->eps)) < 0) ||
+	    (!(off & PART_GWSTATUS) && (rc = ctrl_gwstatus_start(s->api, !(off & PART_PROXY),
+	    &s->gwstatus)) < 0) ||
 	    (!(off & PART_PROXY) && (rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0) ||
 	    (!(off & PART_PROXY) && (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0) ||
 	    (!(off & PART_PROXY) && (rc = obs_traffic_start(s->loop, s->api, s->feed,
 	    &s->traffic)) < 0) ||
+	    (!(off & PART_ANALYSIS) && (rc = ctrl_analysis_start(s->api, s->traffic,
+	    &s->analysis)) < 0) ||
 	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
 		return rc;
+	if (s->traffic && o->traffic_period_ms > 0)
+		obs_traffic_set_period(s->traffic, (unsigned)o->traffic_period_ms);
 	return 0;
 }
 
