@@ -3,11 +3,13 @@ from the environment, logging, signals, free ports, small statistics and
 machine readings, and the cleanup of what a `v6 server` leaves running.
 Standard library only."""
 import glob
+import http.client
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 
@@ -136,3 +138,42 @@ def marked_pids(mark):
         except OSError:
             pass
     return out
+
+
+class WatchStream:
+    """A watch (`?watch=true`) on the V6 API at 127.0.0.1:port, read by a
+    thread: on_event(type, object, receive time) runs per event and returns
+    True to stop reading. close() ends it."""
+
+    def __init__(self, port, path):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=None)
+        self.conn.request("GET", path)
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            raise RuntimeError(f"watch {path}: answered {self.resp.status}")
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    return
+                now = time.time()
+                ev = json.loads(line)
+                if self.on_event(ev.get("type"), ev.get("object") or {}, now):
+                    return
+        except Exception:       # closed under us at the end: nothing to keep
+            return
+
+    def on_event(self, kind, obj, now):
+        return False
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+

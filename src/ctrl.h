@@ -39,6 +39,37 @@ size_t ctrl_wq_len(const struct ctrl_wq *q);
 size_t ctrl_wq_delayed(const struct ctrl_wq *q);
 /* Stops calling fn at once; the memory goes when the loop closes the handles. */
 void ctrl_wq_free(struct ctrl_wq *q);
+/* Queues the key "ns/name". */
+void ctrl_wq_add_name(struct ctrl_wq *q, const char *ns, const char *name);
+/* Queues every object of the store resource res ("apps/statefulsets"),
+ * as a controller does at start-up. Returns 0 or a negative errno. */
+int ctrl_wq_add_all(struct ctrl_wq *q, struct store *st, const char *res);
+/* Queues the objects of res in ns whose spec.selector selects labels
+ * (NULL ns: every namespace; NULL labels: all of them): the owners an
+ * orphan might have. */
+void ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res,
+    const char *ns, const json_t *labels);
+/* A store_watch_fn whose arg is a ctrl_wq: queues the changed object
+ * (not a deleted one) — the watch on a controller's own kind. */
+void ctrl_wq_on_change(void *q, enum store_event ev, const char *res, const json_t *obj,
+    int64_t rv);
+
+/* The watches of one controller, started and stopped together. A spec
+ * with queue set gets the controller's work queue as its argument. */
+struct ctrl_watch {
+	const char *res;
+	store_watch_fn fn;
+	bool queue;
+};
+#define CTRL_MAX_WATCHES 8
+struct ctrl_watches {
+	struct store_watch *w[CTRL_MAX_WATCHES];
+};
+/* Starts spec[0..n) (a kind missing from the kind table is skipped by
+ * passing a NULL res); on failure the ones started are stopped. */
+int ctrl_watches_start(struct ctrl_watches *ws, struct store *st, const struct ctrl_watch *spec,
+    size_t n, void *arg, struct ctrl_wq *q);
+void ctrl_watches_stop(struct ctrl_watches *ws);
 
 /* ctrl_replicaset.c — helpers shared by the apps controllers. */
 /* The ownerReference with controller: true, or NULL (borrowed). */

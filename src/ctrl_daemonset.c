@@ -743,15 +743,13 @@ out:
 struct ctrl_daemonset {
 	struct api *api;
 	struct ctrl_wq *wq;
-	struct store_watch *w_ds, *w_pods, *w_nodes;
+	struct ctrl_watches watches;
 };
 
 static void
 ds_enqueue(struct ctrl_daemonset *c, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
+	ctrl_wq_add_name(c->wq, ns, name);
 }
 
 /* Applies one write. Read and writes happen on the loop between two
@@ -854,29 +852,7 @@ out:
 static void
 ds_enqueue_matching(struct ctrl_daemonset *c, const char *ns, const json_t *labels)
 {
-	json_t *list = NULL, *ds;
-	size_t i;
-	if (store_list(api_store(c->api), "apps/daemonsets", ns, &list, NULL) < 0)
-		return;
-	json_array_foreach(list, i, ds) {
-		struct selector *sel = NULL;
-		char *err = NULL;
-		if (!labels || (selector_from_json(obj_get_path(ds, "spec.selector"), &sel,
-		    &err) == 0 && selector_matches(sel, labels)))
-			ds_enqueue(c, obj_namespace(ds), obj_name(ds));
-		selector_free(sel);
-		free(err);
-	}
-	json_decref(list);
-}
-
-static void
-ds_on_ds(void *arg, enum store_event ev, const char *res, const json_t *ds, int64_t rv)
-{
-	(void)res;
-	(void)rv;
-	if (ev != STORE_DELETED)
-		ds_enqueue(arg, obj_namespace(ds), obj_name(ds));
+	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/daemonsets", ns, labels);
 }
 
 static void
@@ -911,22 +887,25 @@ ds_on_node(void *arg, enum store_event ev, const char *res, const json_t *node, 
 int
 ctrl_daemonset_start(struct api *api, struct ctrl_daemonset **out)
 {
+	static const struct ctrl_watch watches[] = {
+		{ "apps/daemonsets", ctrl_wq_on_change, true },
+		{ "pods", ds_on_pod, false },
+		{ "nodes", ds_on_node, false },
+	};
 	struct ctrl_daemonset *c = xcalloc(1, sizeof *c);
 	struct store *st = api_store(api);
 	int rc;
 	c->api = api;
 	c->wq = ctrl_wq_new(api_loop(api), ds_sync, c);
 	ds_enqueue_matching(c, NULL, NULL);
-	if ((rc = store_watch_start(st, "apps/daemonsets", NULL, 0, ds_on_ds, c, &c->w_ds)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, 0, ds_on_pod, c, &c->w_pods)) < 0 ||
-	    (rc = store_watch_start(st, "nodes", NULL, 0, ds_on_node, c, &c->w_nodes)) < 0)
-		goto fail;
+	if ((rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
+	    c->wq)) < 0) {
+		ctrl_daemonset_stop(c);
+		return rc;
+	}
 	log_info("daemonset", "daemonset controller started");
 	*out = c;
 	return 0;
-fail:
-	ctrl_daemonset_stop(c);
-	return rc;
 }
 
 void
@@ -934,12 +913,7 @@ ctrl_daemonset_stop(struct ctrl_daemonset *c)
 {
 	if (!c)
 		return;
-	if (c->w_ds)
-		store_watch_stop(c->w_ds);
-	if (c->w_pods)
-		store_watch_stop(c->w_pods);
-	if (c->w_nodes)
-		store_watch_stop(c->w_nodes);
+	ctrl_watches_stop(&c->watches);
 	ctrl_wq_free(c->wq);
 	free(c);
 }

@@ -1399,15 +1399,13 @@ out:
 struct ctrl_deployment {
 	struct api *api;
 	struct ctrl_wq *wq;
-	struct store_watch *w_d, *w_rs, *w_pods;
+	struct ctrl_watches watches;
 };
 
 static void
 d_enqueue(struct ctrl_deployment *c, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
+	ctrl_wq_add_name(c->wq, ns, name);
 }
 
 /* Applies one write. The read and the writes of a sync happen on the loop
@@ -1494,33 +1492,12 @@ out:
 	return rc;
 }
 
-static void
-d_on_deploy(void *arg, enum store_event ev, const char *res, const json_t *d, int64_t rv)
-{
-	(void)res;
-	(void)rv;
-	if (ev != STORE_DELETED)
-		d_enqueue(arg, obj_namespace(d), obj_name(d));
-}
-
 /* Queues the Deployments of ns whose selector matches an orphan's labels. */
 static void
 d_enqueue_matching(struct ctrl_deployment *c, const json_t *rs)
 {
-	json_t *ds = NULL, *d;
-	size_t i;
-	if (store_list(api_store(c->api), "apps/deployments", obj_namespace(rs), &ds, NULL) < 0)
-		return;
-	json_array_foreach(ds, i, d) {
-		struct selector *sel = NULL;
-		char *err = NULL;
-		if (selector_from_json(obj_get_path(d, "spec.selector"), &sel, &err) == 0 &&
-		    selector_matches(sel, obj_labels(rs)))
-			d_enqueue(c, obj_namespace(d), obj_name(d));
-		selector_free(sel);
-		free(err);
-	}
-	json_decref(ds);
+	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/deployments", obj_namespace(rs),
+	    obj_labels(rs));
 }
 
 static bool
@@ -1565,29 +1542,25 @@ d_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int
 int
 ctrl_deployment_start(struct api *api, struct ctrl_deployment **out)
 {
+	static const struct ctrl_watch watches[] = {
+		{ "apps/deployments", ctrl_wq_on_change, true },
+		{ "apps/replicasets", d_on_rs, false },
+		{ "pods", d_on_pod, false },
+	};
 	struct ctrl_deployment *c = xcalloc(1, sizeof *c);
 	struct store *st = api_store(api);
-	json_t *items = NULL, *d;
-	size_t i;
 	int rc;
 	c->api = api;
 	c->wq = ctrl_wq_new(api_loop(api), d_sync, c);
-	if ((rc = store_list(st, "apps/deployments", NULL, &items, NULL)) < 0)
-		goto fail;
-	json_array_foreach(items, i, d)
-		d_enqueue(c, obj_namespace(d), obj_name(d));
-	json_decref(items);
-	if ((rc = store_watch_start(st, "apps/deployments", NULL, 0, d_on_deploy, c,
-	    &c->w_d)) < 0 ||
-	    (rc = store_watch_start(st, "apps/replicasets", NULL, 0, d_on_rs, c, &c->w_rs)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, 0, d_on_pod, c, &c->w_pods)) < 0)
-		goto fail;
+	if ((rc = ctrl_wq_add_all(c->wq, st, "apps/deployments")) < 0 ||
+	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
+	    c->wq)) < 0) {
+		ctrl_deployment_stop(c);
+		return rc;
+	}
 	log_info("deployment", "deployment controller started");
 	*out = c;
 	return 0;
-fail:
-	ctrl_deployment_stop(c);
-	return rc;
 }
 
 void
@@ -1595,12 +1568,7 @@ ctrl_deployment_stop(struct ctrl_deployment *c)
 {
 	if (!c)
 		return;
-	if (c->w_d)
-		store_watch_stop(c->w_d);
-	if (c->w_rs)
-		store_watch_stop(c->w_rs);
-	if (c->w_pods)
-		store_watch_stop(c->w_pods);
+	ctrl_watches_stop(&c->watches);
 	ctrl_wq_free(c->wq);
 	free(c);
 }

@@ -416,15 +416,13 @@ rs_status_finish(json_t *status, const char *err_reason, const char *err_msg,
 struct ctrl_replicaset {
 	struct api *api;
 	struct ctrl_wq *wq;
-	struct store_watch *w_rs, *w_pods;
+	struct ctrl_watches watches;
 };
 
 static void
 rs_enqueue(struct ctrl_replicaset *c, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
+	ctrl_wq_add_name(c->wq, ns, name);
 }
 
 /* Creates pods in batches of 1, 2, 4, ... (slowStartBatch); stops at the
@@ -569,21 +567,8 @@ out:
 static void
 rs_enqueue_matching(struct ctrl_replicaset *c, const json_t *pod)
 {
-	json_t *rses = NULL, *rs;
-	size_t i;
-	if (store_list(api_store(c->api), "apps/replicasets", obj_namespace(pod), &rses,
-	    NULL) < 0)
-		return;
-	json_array_foreach(rses, i, rs) {
-		struct selector *sel = NULL;
-		char *err = NULL;
-		if (selector_from_json(obj_get_path(rs, "spec.selector"), &sel, &err) == 0 &&
-		    selector_matches(sel, obj_labels(pod)))
-			rs_enqueue(c, obj_namespace(rs), obj_name(rs));
-		selector_free(sel);
-		free(err);
-	}
-	json_decref(rses);
+	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/replicasets", obj_namespace(pod),
+	    obj_labels(pod));
 }
 
 static void
@@ -603,40 +588,27 @@ rs_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, in
 		rs_enqueue_matching(c, pod);
 }
 
-static void
-rs_on_rs(void *arg, enum store_event ev, const char *res, const json_t *rs, int64_t rv)
-{
-	struct ctrl_replicaset *c = arg;
-	(void)res;
-	(void)rv;
-	if (ev != STORE_DELETED)
-		rs_enqueue(c, obj_namespace(rs), obj_name(rs));
-}
-
 int
 ctrl_replicaset_start(struct api *api, struct ctrl_replicaset **out)
 {
+	static const struct ctrl_watch watches[] = {
+		{ "apps/replicasets", ctrl_wq_on_change, true },
+		{ "pods", rs_on_pod, false },
+	};
 	struct ctrl_replicaset *c = xcalloc(1, sizeof *c);
 	struct store *st = api_store(api);
-	json_t *items = NULL, *rs;
-	size_t i;
 	int rc;
 	c->api = api;
 	c->wq = ctrl_wq_new(api_loop(api), rs_sync, c);
-	if ((rc = store_list(st, "apps/replicasets", NULL, &items, NULL)) < 0)
-		goto fail;
-	json_array_foreach(items, i, rs)
-		rs_enqueue(c, obj_namespace(rs), obj_name(rs));
-	json_decref(items);
-	if ((rc = store_watch_start(st, "apps/replicasets", NULL, 0, rs_on_rs, c, &c->w_rs)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, 0, rs_on_pod, c, &c->w_pods)) < 0)
-		goto fail;
+	if ((rc = ctrl_wq_add_all(c->wq, st, "apps/replicasets")) < 0 ||
+	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
+	    c->wq)) < 0) {
+		ctrl_replicaset_stop(c);
+		return rc;
+	}
 	log_info("replicaset", "replicaset controller started");
 	*out = c;
 	return 0;
-fail:
-	ctrl_replicaset_stop(c);
-	return rc;
 }
 
 void
@@ -644,10 +616,7 @@ ctrl_replicaset_stop(struct ctrl_replicaset *c)
 {
 	if (!c)
 		return;
-	if (c->w_rs)
-		store_watch_stop(c->w_rs);
-	if (c->w_pods)
-		store_watch_stop(c->w_pods);
+	ctrl_watches_stop(&c->watches);
 	ctrl_wq_free(c->wq);
 	free(c);
 }

@@ -1332,15 +1332,13 @@ out:
 struct ctrl_rollout {
 	struct api *api;
 	struct ctrl_wq *wq;
-	struct store_watch *w[6];
+	struct ctrl_watches watches;
 };
 
 static void
 ro_enqueue(struct ctrl_rollout *c, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
+	ctrl_wq_add_name(c->wq, ns, name);
 }
 
 static int
@@ -1454,15 +1452,6 @@ out:
 	return rc;
 }
 
-static void
-on_rollout(void *arg, enum store_event ev, const char *res, const json_t *o, int64_t rv)
-{
-	(void)res;
-	(void)rv;
-	if (ev != STORE_DELETED)
-		ro_enqueue(arg, obj_namespace(o), obj_name(o));
-}
-
 /* A child changed: queue the Rollout that owns it. */
 static void
 on_owned(void *arg, enum store_event ev, const char *res, const json_t *o, int64_t rv)
@@ -1503,41 +1492,28 @@ on_service(void *arg, enum store_event ev, const char *res, const json_t *o, int
 int
 ctrl_rollout_start(struct api *api, struct ctrl_rollout **out)
 {
+	const struct ctrl_watch watches[] = {
+		{ "argoproj.io/rollouts", ctrl_wq_on_change, true },
+		{ "apps/replicasets", on_owned, false },
+		{ kind_find_gvk(ARGO, "AnalysisRun") ? "argoproj.io/analysisruns" : NULL, on_owned,
+		  false },
+		{ "services", on_service, false },
+		{ "endpoints", on_service, false },
+	};
 	struct ctrl_rollout *c = xcalloc(1, sizeof *c);
 	struct store *st = api_store(api);
-	json_t *items = NULL, *ro;
-	size_t i;
-	int rc = 0;
+	int rc;
 	c->api = api;
 	c->wq = ctrl_wq_new(api_loop(api), ro_sync, c);
-	if ((rc = store_list(st, "argoproj.io/rollouts", NULL, &items, NULL)) < 0)
-		goto fail;
-	json_array_foreach(items, i, ro)
-		ro_enqueue(c, obj_namespace(ro), obj_name(ro));
-	json_decref(items);
-	static const struct {
-		const char *res;
-		store_watch_fn fn;
-	} w[] = {
-		{ "argoproj.io/rollouts", on_rollout },
-		{ "apps/replicasets", on_owned },
-		{ "argoproj.io/analysisruns", on_owned },
-		{ "services", on_service },
-		{ "endpoints", on_service },
-	};
-	for (size_t k = 0; k < ARRAY_SIZE(w); k++) {
-		if (!strcmp(w[k].res, "argoproj.io/analysisruns") &&
-		    !kind_find_gvk(ARGO, "AnalysisRun"))
-			continue;
-		if ((rc = store_watch_start(st, w[k].res, NULL, 0, w[k].fn, c, &c->w[k])) < 0)
-			goto fail;
+	if ((rc = ctrl_wq_add_all(c->wq, st, "argoproj.io/rollouts")) < 0 ||
+	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
+	    c->wq)) < 0) {
+		ctrl_rollout_stop(c);
+		return rc;
 	}
 	log_info("rollout", "rollout controller started");
 	*out = c;
 	return 0;
-fail:
-	ctrl_rollout_stop(c);
-	return rc;
 }
 
 void
@@ -1545,9 +1521,7 @@ ctrl_rollout_stop(struct ctrl_rollout *c)
 {
 	if (!c)
 		return;
-	for (size_t k = 0; k < ARRAY_SIZE(c->w); k++)
-		if (c->w[k])
-			store_watch_stop(c->w[k]);
+	ctrl_watches_stop(&c->watches);
 	ctrl_wq_free(c->wq);
 	free(c);
 }

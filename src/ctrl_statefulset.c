@@ -760,15 +760,13 @@ out:
 struct ctrl_statefulset {
 	struct api *api;
 	struct ctrl_wq *wq;
-	struct store_watch *w_sts, *w_pods, *w_claims;
+	struct ctrl_watches watches;
 };
 
 static void
 sts_enqueue(struct ctrl_statefulset *c, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
+	ctrl_wq_add_name(c->wq, ns, name);
 }
 
 static const struct kind *
@@ -904,30 +902,8 @@ out:
 static void
 sts_enqueue_matching(struct ctrl_statefulset *c, const json_t *obj)
 {
-	json_t *sets = NULL, *set;
-	size_t i;
-	if (store_list(api_store(c->api), "apps/statefulsets", obj_namespace(obj), &sets,
-	    NULL) < 0)
-		return;
-	json_array_foreach(sets, i, set) {
-		struct selector *sel = NULL;
-		char *err = NULL;
-		if (selector_from_json(obj_get_path(set, "spec.selector"), &sel, &err) == 0 &&
-		    selector_matches(sel, obj_labels(obj)))
-			sts_enqueue(c, obj_namespace(set), obj_name(set));
-		selector_free(sel);
-		free(err);
-	}
-	json_decref(sets);
-}
-
-static void
-sts_on_set(void *arg, enum store_event ev, const char *res, const json_t *set, int64_t rv)
-{
-	(void)res;
-	(void)rv;
-	if (ev != STORE_DELETED)
-		sts_enqueue(arg, obj_namespace(set), obj_name(set));
+	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/statefulsets", obj_namespace(obj),
+	    obj_labels(obj));
 }
 
 static void
@@ -961,30 +937,25 @@ sts_on_claim(void *arg, enum store_event ev, const char *res, const json_t *clai
 int
 ctrl_statefulset_start(struct api *api, struct ctrl_statefulset **out)
 {
+	static const struct ctrl_watch watches[] = {
+		{ "apps/statefulsets", ctrl_wq_on_change, true },
+		{ "pods", sts_on_pod, false },
+		{ "persistentvolumeclaims", sts_on_claim, false },
+	};
 	struct ctrl_statefulset *c = xcalloc(1, sizeof *c);
 	struct store *st = api_store(api);
-	json_t *items = NULL, *set;
-	size_t i;
 	int rc;
 	c->api = api;
 	c->wq = ctrl_wq_new(api_loop(api), sts_sync, c);
-	if ((rc = store_list(st, "apps/statefulsets", NULL, &items, NULL)) < 0)
-		goto fail;
-	json_array_foreach(items, i, set)
-		sts_enqueue(c, obj_namespace(set), obj_name(set));
-	json_decref(items);
-	if ((rc = store_watch_start(st, "apps/statefulsets", NULL, 0, sts_on_set, c,
-	    &c->w_sts)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, 0, sts_on_pod, c, &c->w_pods)) < 0 ||
-	    (rc = store_watch_start(st, "persistentvolumeclaims", NULL, 0, sts_on_claim, c,
-	    &c->w_claims)) < 0)
-		goto fail;
+	if ((rc = ctrl_wq_add_all(c->wq, st, "apps/statefulsets")) < 0 ||
+	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
+	    c->wq)) < 0) {
+		ctrl_statefulset_stop(c);
+		return rc;
+	}
 	log_info("statefulset", "statefulset controller started");
 	*out = c;
 	return 0;
-fail:
-	ctrl_statefulset_stop(c);
-	return rc;
 }
 
 void
@@ -992,12 +963,7 @@ ctrl_statefulset_stop(struct ctrl_statefulset *c)
 {
 	if (!c)
 		return;
-	if (c->w_sts)
-		store_watch_stop(c->w_sts);
-	if (c->w_pods)
-		store_watch_stop(c->w_pods);
-	if (c->w_claims)
-		store_watch_stop(c->w_claims);
+	ctrl_watches_stop(&c->watches);
 	ctrl_wq_free(c->wq);
 	free(c);
 }

@@ -173,3 +173,85 @@ ctrl_wq_free(struct ctrl_wq *q)
 	uv_close((uv_handle_t *)&q->idle, wq_closed);
 	uv_close((uv_handle_t *)&q->timer, wq_closed);
 }
+
+/* ---- what every controller's watch layer does ---------------------------- */
+
+void
+ctrl_wq_add_name(struct ctrl_wq *q, const char *ns, const char *name)
+{
+	char *key = xasprintf("%s/%s", ns, name);
+	ctrl_wq_add(q, key);
+	free(key);
+}
+
+int
+ctrl_wq_add_all(struct ctrl_wq *q, struct store *st, const char *res)
+{
+	json_t *items = NULL, *o;
+	size_t i;
+	int rc = store_list(st, res, NULL, &items, NULL);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(items, i, o)
+		ctrl_wq_add_name(q, obj_namespace(o), obj_name(o));
+	json_decref(items);
+	return 0;
+}
+
+void
+ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res, const char *ns,
+    const json_t *labels)
+{
+	json_t *items = NULL, *o;
+	size_t i;
+	if (store_list(st, res, ns, &items, NULL) < 0)
+		return;
+	json_array_foreach(items, i, o) {
+		struct selector *sel = NULL;
+		char *err = NULL;
+		if (!labels || (selector_from_json(obj_get_path(o, "spec.selector"), &sel,
+		    &err) == 0 && selector_matches(sel, labels)))
+			ctrl_wq_add_name(q, obj_namespace(o), obj_name(o));
+		selector_free(sel);
+		free(err);
+	}
+	json_decref(items);
+}
+
+void
+ctrl_wq_on_change(void *q, enum store_event ev, const char *res, const json_t *obj,
+    int64_t rv)
+{
+	(void)res;
+	(void)rv;
+	if (ev != STORE_DELETED)
+		ctrl_wq_add_name(q, obj_namespace(obj), obj_name(obj));
+}
+
+int
+ctrl_watches_start(struct ctrl_watches *ws, struct store *st, const struct ctrl_watch *spec,
+    size_t n, void *arg, struct ctrl_wq *q)
+{
+	BUG_ON(n > CTRL_MAX_WATCHES);
+	for (size_t i = 0; i < n; i++) {
+		if (!spec[i].res)
+			continue;
+		int rc = store_watch_start(st, spec[i].res, NULL, 0, spec[i].fn,
+		    spec[i].queue ? (void *)q : arg, &ws->w[i]);
+		if (rc < 0) {
+			ctrl_watches_stop(ws);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void
+ctrl_watches_stop(struct ctrl_watches *ws)
+{
+	for (size_t i = 0; i < CTRL_MAX_WATCHES; i++) {
+		if (ws->w[i])
+			store_watch_stop(ws->w[i]);
+		ws->w[i] = NULL;
+	}
+}

@@ -28,7 +28,9 @@ import urllib.request
 import xmlrpc.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import Interrupted, env_int, free_port, loadavg, log, log_tail, median, on_signal  # noqa: E402
+from benchlib import (Interrupted, WatchStream, env_int, free_port, kill_workloads,  # noqa: E402
+                      loadavg, log, log_tail, marked_pids, median, on_signal, read_pid,
+                      remove_cgroups)
 
 
 CFG = {
@@ -133,29 +135,6 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def marked_pids():
-    """Processes carrying this run's BENCH_MARK in their environment."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{d}/environ", "rb") as f:
-                if f"BENCH_MARK={MARK}".encode() in f.read().split(b"\0"):
-                    out.append(int(d))
-        except OSError:
-            pass
-    return out
-
-
 def stamps(path):
     """'start T' / 'exit T' lines a crasher printed (CRI or plain log)."""
     out = []
@@ -199,7 +178,7 @@ def api_call(method, url, body=None, timeout=30):
         return e.code, e.read()
 
 
-class PodWatch:
+class PodWatch(WatchStream):
     """Watches the pods of a namespace from before the apply; per pod, the
     wall time each event was received: ADDED, first Running (restartCount
     0), first Running again after a restart."""
@@ -207,30 +186,12 @@ class PodWatch:
     def __init__(self, port, ns):
         self.pods = {}
         self.lock = threading.Lock()
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=None)
-        self.conn.request("GET", f"/api/v1/namespaces/{ns}/pods?watch=true")
-        self.resp = self.conn.getresponse()
-        if self.resp.status != 200:
-            raise RuntimeError(f"v6: watch answered {self.resp.status}")
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        super().__init__(port, f"/api/v1/namespaces/{ns}/pods?watch=true")
 
-    def run(self):
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    return
-                now = time.time()
-                ev = json.loads(line)
-                self.event(ev.get("type"), ev.get("object") or {}, now)
-        except Exception:       # closed under us at the end: nothing to keep
-            return
-
-    def event(self, kind, obj, now):
+    def on_event(self, kind, obj, now):
         name = (obj.get("metadata") or {}).get("name")
         if not name or kind not in ("ADDED", "MODIFIED"):
-            return
+            return False
         with self.lock:
             p = self.pods.setdefault(name, {"uid": obj["metadata"].get("uid")})
             p.setdefault("added", now)
@@ -238,6 +199,7 @@ class PodWatch:
             if "running" in (cs.get("state") or {}):
                 key = "running0" if cs.get("restartCount", 0) == 0 else "running1"
                 p.setdefault(key, now)
+        return False
 
     def count(self, key):
         with self.lock:
@@ -246,13 +208,6 @@ class PodWatch:
     def snapshot(self):
         with self.lock:
             return {k: dict(v) for k, v in self.pods.items()}
-
-    def close(self):
-        try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.conn.close()
 
 
 class Poker:
@@ -275,51 +230,6 @@ class Poker:
     def stop(self):
         self.done.set()
         self.thread.join(5)
-
-
-def kill_workloads(data_dir):
-    """Stops every container and shim of a V6 data dir (they outlive the
-    server by design). A container whose exit.json exists is finished and its
-    pid may be reused: left alone."""
-    for d in glob.glob(os.path.join(data_dir, "node", "containers", "*", "*")):
-        for name in ("ctr.pid", "shim.pid"):
-            if name == "ctr.pid" and os.path.exists(os.path.join(d, "exit.json")):
-                continue
-            pid = read_pid(os.path.join(d, name))
-            try:
-                if pid and name == "ctr.pid":
-                    os.killpg(pid, signal.SIGKILL)    # the container leads its group
-                elif pid:
-                    os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def remove_cgroups(data_dir, timeout_s=3):
-    """Removes the cgroups V6 made for the pods of data_dir (a pod deleted
-    through the API has them removed by the server; ours are killed behind
-    its back). A group whose processes are still exiting is retried."""
-    dirs = set()
-    for path in glob.glob(os.path.join(data_dir, "node", "containers", "*", "*", "spec.json")):
-        try:
-            with open(path) as f:
-                groups = (json.load(f).get("cgroups") or {}).values()
-        except (OSError, ValueError):
-            continue
-        for g in groups:
-            dirs.update((g, os.path.dirname(g)))      # the container's, then the pod's
-    for _ in deadline_loop(timeout_s, 0.05):
-        for d in sorted(dirs, key=len, reverse=True):
-            try:
-                os.rmdir(d)
-                dirs.discard(d)
-            except FileNotFoundError:
-                dirs.discard(d)
-            except OSError:
-                pass
-        if not dirs:
-            break
-    return len(dirs)
 
 
 def deployment(name, n, argv, with_ip):
@@ -944,7 +854,7 @@ def cleanup(root):
     for d in data_dirs:
         remove_cgroups(d, timeout_s=1)
     time.sleep(0.2)
-    left = marked_pids()
+    left = marked_pids(MARK)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)

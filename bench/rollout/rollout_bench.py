@@ -31,8 +31,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import (Interrupted, env_int, free_port, kill_workloads, loadavg,  # noqa: E402
-                      log, log_tail, marked_pids, median, on_signal, remove_cgroups)
+from benchlib import (Interrupted, WatchStream, env_int, free_port, kill_workloads,  # noqa: E402
+                      loadavg, log, log_tail, marked_pids, median, on_signal, remove_cgroups)
 
 CFG = {
     "rounds": env_int("BENCH_ROUNDS", 3),
@@ -166,7 +166,7 @@ class Api:
         return obj
 
 
-class DoneWatch:
+class DoneWatch(WatchStream):
     """A watch on one object, opened before the apply; the receive time of
     the first event that shows the rollout done."""
 
@@ -174,42 +174,21 @@ class DoneWatch:
         self.version, self.done_at, self.last = version, None, None
         self.weights = []       # canary weights the status went through, in order
         self.event = threading.Event()
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=None)
-        self.conn.request("GET", f"{path}?watch=true&fieldSelector=metadata.name%3D{name}")
-        self.resp = self.conn.getresponse()
-        if self.resp.status != 200:
-            raise RuntimeError(f"watch {path}/{name}: answered {self.resp.status}")
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        super().__init__(port, f"{path}?watch=true&fieldSelector=metadata.name%3D{name}")
 
-    def run(self):
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    return
-                now = time.time()
-                ev = json.loads(line)
-                obj = ev.get("object") or {}
-                if ev.get("type") in ("ADDED", "MODIFIED"):
-                    self.last = obj
-                    w = canary_weight(obj)
-                    if w is not None and version_of(obj) == self.version and (
-                            not self.weights or self.weights[-1] != w):
-                        self.weights.append(w)
-                    if is_done(obj, self.version):
-                        self.done_at = now
-                        self.event.set()
-                        return
-        except Exception:       # closed under us at the end: nothing to keep
-            return
-
-    def close(self):
-        try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.conn.close()
+    def on_event(self, kind, obj, now):
+        if kind not in ("ADDED", "MODIFIED"):
+            return False
+        self.last = obj
+        w = canary_weight(obj)
+        if w is not None and version_of(obj) == self.version and (
+                not self.weights or self.weights[-1] != w):
+            self.weights.append(w)
+        if is_done(obj, self.version):
+            self.done_at = now
+            self.event.set()
+            return True
+        return False
 
 
 def v6(v6bin, port, *args, stdin=None, timeout=60):
