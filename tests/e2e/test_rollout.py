@@ -317,3 +317,59 @@ def test_canary_survives_kill_9_of_the_server(server):
     assert not load.failures, load.failures[:5]
     _, rses = server.json("GET", "/apis/apps/v1/namespaces/default/replicasets", expect=200)
     assert len(rses["items"]) == 2, [r["metadata"]["name"] for r in rses["items"]]
+
+
+def test_canary_weights_apply_to_an_httproute_through_a_gateway(server):
+    from conftest import free_port
+    port = free_port()
+    gw = [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+           "metadata": {"name": "v6"}, "spec": {"controllerName": "v6.io/gateway-controller"}},
+          {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+           "metadata": {"name": "edge", "namespace": "default"},
+           "spec": {"gatewayClassName": "v6", "addresses": [{"value": "127.0.0.1"}],
+                    "listeners": [{"name": "http", "protocol": "HTTP", "port": port}]}},
+          {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+           "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"parentRefs": [{"name": "edge"}],
+                    "rules": [{"backendRefs": [{"name": "web", "port": 80, "weight": 100},
+                                               {"name": "web-canary", "port": 80,
+                                                "weight": 0}]}]}}]
+    steps = [{"setWeight": 40}, {"pause": {}}]
+    strat = canary(steps, trafficRouting={"plugins": {"argoproj-labs/gatewayAPI": {
+        "httpRoute": "web", "namespace": "default"}}})
+    apply(server, service("web"), service("web-canary"), *gw, rollout("v1", strat))
+    healthy_on(server, "v1")
+    edge = "127.0.0.1:%d" % port
+
+    def via_gateway():
+        c = http.client.HTTPConnection(edge, timeout=2)
+        try:
+            c.request("GET", "/")
+            r = c.getresponse()
+            return json.loads(r.read())["version"] if r.status == 200 else r.status
+        finally:
+            c.close()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if via_gateway() == "v1":
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    apply(server, rollout("v2", strat))
+    wait_for(server, phase("Paused"), "pause at 40%")
+    time.sleep(0.5)
+    got = [via_gateway() for _ in range(300)]
+    share = got.count("v2") / len(got)
+    assert set(got) == {"v1", "v2"} and 0.32 <= share <= 0.48, (share, set(got))
+    # the user's HTTPRoute is left as written: the weights live in the Rollout's status
+    _, route = server.json("GET", "/apis/gateway.networking.k8s.io/v1/namespaces/default/"
+                           "httproutes/web", expect=200)
+    assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [100, 0]
+    promote(server)
+    healthy_on(server, "v2")
+    deadline = time.time() + 20
+    while time.time() < deadline and via_gateway() != "v2":
+        time.sleep(0.05)
+    assert [via_gateway() for _ in range(20)] == ["v2"] * 20
