@@ -79,19 +79,27 @@ sorted(const json_t *coll, size_t *n, int (*cmp)(const void *, const void *))
 	return v;
 }
 
-/* "ns/name" -> object (borrowed) for coll. */
+static void
+index_one(json_t *idx, const json_t *o)
+{
+	char *k = xasprintf("%s/%s", obj_namespace(o), obj_name(o));
+	json_object_set(idx, k, (json_t *)o);
+	free(k);
+}
+
+/* "ns/name" -> object (borrowed) for coll (a lookup table: no order). */
 static json_t *
 index_by_name(const json_t *coll)
 {
-	size_t n;
-	const json_t **v = sorted(coll, &n, cmp_obj);
-	json_t *idx = json_object();
-	for (size_t i = 0; i < n; i++) {
-		char *k = xasprintf("%s/%s", obj_namespace(v[i]), obj_name(v[i]));
-		json_object_set(idx, k, (json_t *)v[i]);
-		free(k);
-	}
-	free(v);
+	json_t *idx = json_object(), *o;
+	const char *key;
+	size_t i;
+	if (json_is_array(coll))
+		json_array_foreach(coll, i, o)
+			index_one(idx, o);
+	else
+		json_object_foreach((json_t *)coll, key, o)
+			index_one(idx, o);
 	return idx;
 }
 
