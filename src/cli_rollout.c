@@ -82,11 +82,55 @@ daemonset_status_msg(const json_t *ds, char **msg, bool *done)
 	return 0;
 }
 
+/* kubectl's StatefulSetStatusViewer. */
+static int
+statefulset_status_msg(const json_t *sts, char **msg, bool *done)
+{
+	int64_t replicas = json_is_integer(obj_get_path(sts, "spec.replicas")) ?
+	    num(sts, "spec.replicas") : 1;
+	int64_t ready = num(sts, "status.readyReplicas");
+	int64_t updated = num(sts, "status.updatedReplicas");
+	int64_t partition = num(sts, "spec.updateStrategy.rollingUpdate.partition");
+	const char *type = json_string_value(obj_get_path(sts, "spec.updateStrategy.type"));
+	const char *cur = json_string_value(obj_get_path(sts, "status.currentRevision"));
+	const char *upd = json_string_value(obj_get_path(sts, "status.updateRevision"));
+	*done = false;
+	if (type && strcmp(type, "RollingUpdate") != 0) {
+		*msg = xstrdup("rollout status is only available for RollingUpdate strategy type");
+		return -1;
+	}
+	if (num(sts, "status.observedGeneration") == 0 ||
+	    num(sts, "metadata.generation") > num(sts, "status.observedGeneration"))
+		*msg = xstrdup("Waiting for statefulset spec update to be observed...\n");
+	else if (ready < replicas)
+		*msg = xasprintf("Waiting for %lld pods to be ready...\n",
+		    (long long)(replicas - ready));
+	else if (partition > 0 && updated < replicas - partition)
+		*msg = xasprintf("Waiting for partitioned roll out to finish: %lld out of %lld new "
+		    "pods have been updated...\n", (long long)updated,
+		    (long long)(replicas - partition));
+	else if (partition > 0) {
+		*msg = xasprintf("partitioned roll out complete: %lld new pods have been "
+		    "updated...\n", (long long)updated);
+		*done = true;
+	} else if (upd && (!cur || strcmp(cur, upd) != 0))
+		*msg = xasprintf("waiting for statefulset rolling update to complete %lld pods at "
+		    "revision %s...\n", (long long)updated, upd);
+	else {
+		*msg = xasprintf("statefulset rolling update complete %lld pods at revision "
+		    "%s...\n", (long long)num(sts, "status.currentReplicas"), cur ? cur : "");
+		*done = true;
+	}
+	return 0;
+}
+
 int
 cli_rollout_status_msg(const json_t *d, int64_t revision, char **msg, bool *done)
 {
 	if (strcmp(obj_kind(d), "DaemonSet") == 0)
 		return daemonset_status_msg(d, msg, done);
+	if (strcmp(obj_kind(d), "StatefulSet") == 0)
+		return statefulset_status_msg(d, msg, done);
 	const char *name = obj_name(d);
 	*done = false;
 	if (revision > 0 && cli_revision_of(d) != revision) {
@@ -602,6 +646,7 @@ static const struct {
 	{ "Deployment", "status history undo restart pause resume" },
 	{ "Rollout", "status history undo pause resume promote abort retry watch" },
 	{ "DaemonSet", "status" },
+	{ "StatefulSet", "status" },
 };
 
 /* Argo-only subcommands also take a bare rollout NAME, as the plugin does. */

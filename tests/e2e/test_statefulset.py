@@ -175,6 +175,9 @@ def test_statefulset_keeps_each_pods_data_through_updates_restarts_and_scaling(
     st = wait_for("rollout complete", lambda: sts_status(s).get("currentRevision") == v2 and
                   sts_status(s))
     assert st["updatedReplicas"] == 3 and st["readyReplicas"] == 3
+    p = s.v6("rollout", "status", "statefulset/web", "--timeout", "30s", timeout=40)
+    assert p.returncode == 0 and "statefulset rolling update complete 3 pods at revision " \
+        + v2 in p.stdout, p.stdout + p.stderr
 
     # kill -9 of the server: the pods keep running and are adopted.
     uids = {n: p["metadata"]["uid"] for n, p in pods(s).items()}
@@ -197,6 +200,9 @@ def test_statefulset_keeps_each_pods_data_through_updates_restarts_and_scaling(
     assert history(s, "data-web-2")[-1] == "web-2 v3 3"
     st = sts_status(s)
     assert st["currentRevision"] == v2 and st["updatedReplicas"] == 1
+    p = s.v6("rollout", "status", "statefulset/web", "--timeout", "30s", timeout=40)
+    assert p.returncode == 0 and "partitioned roll out complete: 1 new pods" in p.stdout, \
+        p.stdout + p.stderr
 
     # Scale down 3 -> 1: web-2, then web-1 go; the claims stay.
     s.v6("scale", "statefulset", "web", "--replicas", "1", check=True)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "ctrl.h"
 
 #define NOW_S 1800000000LL
@@ -604,6 +605,49 @@ test_statefulset_and_claim_validation(void **state)
 	json_decref(set);
 }
 
+static void
+expect_status(const json_t *sts, const char *want, bool want_done)
+{
+	char *msg = NULL;
+	bool done;
+	assert_int_equal(cli_rollout_status_msg(sts, 0, &msg, &done), 0);
+	assert_string_equal(msg, want);
+	assert_int_equal(done, want_done);
+	free(msg);
+}
+
+/* `v6 rollout status statefulset/NAME` says what kubectl says. */
+static void
+test_rollout_status_messages(void **state)
+{
+	(void)state;
+	json_t *sts = json_pack("{s:s, s:s, s:{s:s, s:i}, s:{s:i, s:{s:s}}, s:{s:i, s:i, s:i,"
+	    " s:i, s:s, s:s}}", "apiVersion", "apps/v1", "kind", "StatefulSet",
+	    "metadata", "name", "web", "generation", 2,
+	    "spec", "replicas", 3, "updateStrategy", "type", "RollingUpdate",
+	    "status", "observedGeneration", 2, "readyReplicas", 2, "updatedReplicas", 1,
+	    "currentReplicas", 2, "currentRevision", "web-a", "updateRevision", "web-b");
+	json_t *st = json_object_get(sts, "status");
+	expect_status(sts, "Waiting for 1 pods to be ready...\n", false);
+	json_object_set_new(st, "readyReplicas", json_integer(3));
+	expect_status(sts, "waiting for statefulset rolling update to complete 1 pods at "
+	    "revision web-b...\n", false);
+	json_object_set_new(st, "currentRevision", json_string("web-b"));
+	json_object_set_new(st, "currentReplicas", json_integer(3));
+	expect_status(sts, "statefulset rolling update complete 3 pods at revision web-b...\n",
+	    true);
+	json_object_set_new(json_object_get(json_object_get(sts, "spec"), "updateStrategy"),
+	    "rollingUpdate", json_pack("{s:i}", "partition", 2));
+	expect_status(sts, "partitioned roll out complete: 1 new pods have been updated...\n",
+	    true);
+	json_object_set_new(st, "updatedReplicas", json_integer(0));
+	expect_status(sts, "Waiting for partitioned roll out to finish: 0 out of 1 new pods "
+	    "have been updated...\n", false);
+	json_object_set_new(obj_metadata(sts), "generation", json_integer(3));
+	expect_status(sts, "Waiting for statefulset spec update to be observed...\n", false);
+	json_decref(sts);
+}
+
 int
 main(void)
 {
@@ -620,6 +664,7 @@ main(void)
 		cmocka_unit_test(test_claim_being_deleted_holds_the_pod_back),
 		cmocka_unit_test(test_adoption_release_and_history_limit),
 		cmocka_unit_test(test_statefulset_and_claim_validation),
+		cmocka_unit_test(test_rollout_status_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
