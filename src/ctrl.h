@@ -49,6 +49,10 @@ int ctrl_wq_add_all(struct ctrl_wq *q, struct store *st, const char *res);
  * orphan might have. */
 void ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res,
     const char *ns, const json_t *labels);
+/* A pod changed: queues its controller when that is a `kind` of apps/v1,
+ * else, for a live orphan, the objects of res that select it (adoption). */
+void ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
+    const json_t *pod, const char *kind, const char *res);
 /* A store_watch_fn whose arg is a ctrl_wq: queues the changed object
  * (not a deleted one) — the watch on a controller's own kind. */
 void ctrl_wq_on_change(void *q, enum store_event ev, const char *res, const json_t *obj,
@@ -328,6 +332,9 @@ json_t *routes_build(const json_t *services, const json_t *endpoints, const json
  * not take HTTPRoutes from route's namespace (protocol, allowedRoutes);
  * NO_HOSTNAME when their hostnames do not intersect. ctrl_gwstatus.c
  * reports it in status. */
+/* Listener gl's allowedRoutes.kinds is empty or names HTTPRoute (of the
+ * Gateway API group). */
+bool routes_listener_takes_httproutes(const json_t *gl);
 enum routes_admit { ROUTES_ADMITTED, ROUTES_NOT_LISTENER, ROUTES_NOT_ALLOWED,
 	ROUTES_NO_HOSTNAME };
 enum routes_admit routes_listener_admits(const json_t *gw, const json_t *gl,

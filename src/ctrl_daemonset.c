@@ -746,12 +746,6 @@ struct ctrl_daemonset {
 	struct ctrl_watches watches;
 };
 
-static void
-ds_enqueue(struct ctrl_daemonset *c, const char *ns, const char *name)
-{
-	ctrl_wq_add_name(c->wq, ns, name);
-}
-
 /* Applies one write. Read and writes happen on the loop between two
  * commits, so resourceVersion preconditions are dropped. */
 static int
@@ -861,15 +855,7 @@ ds_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, in
 	struct ctrl_daemonset *c = arg;
 	(void)res;
 	(void)rv;
-	const json_t *ref = ctrl_controller_ref(pod);
-	if (ref) {
-		if (!strcmp(str_of(ref, "kind"), "DaemonSet") &&
-		    str_has_prefix(str_of(ref, "apiVersion"), "apps/"))
-			ds_enqueue(c, obj_namespace(pod), str_of(ref, "name"));
-		return;
-	}
-	if (ev != STORE_DELETED && ctrl_pod_active(pod))
-		ds_enqueue_matching(c, obj_namespace(pod), obj_labels(pod));
+	ctrl_wq_add_pod_owner(c->wq, api_store(c->api), ev, pod, "DaemonSet", "apps/daemonsets");
 }
 
 /* A Node added, relabelled, tainted or removed: every DaemonSet looks again

@@ -68,20 +68,6 @@ generation(const json_t *obj)
 
 /* ---- Gateways ----------------------------------------------------------- */
 
-static bool
-listener_takes_httproutes(const json_t *gl)
-{
-	const json_t *kinds = obj_get_path(gl, "allowedRoutes.kinds"), *k;
-	size_t i;
-	if (json_array_size(kinds) == 0)
-		return true;
-	json_array_foreach(kinds, i, k)
-		if (strcmp(str_of(k, "kind"), "HTTPRoute") == 0 &&
-		    (!*str_of(k, "group") || strcmp(str_of(k, "group"), GW_GROUP) == 0))
-			return true;
-	return false;
-}
-
 /* The HTTPRoutes attached to listener gl of gw: each route once, whatever
  * the number of its parentRefs that reach gl. */
 static json_int_t
@@ -127,7 +113,7 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes, bool p
 	struct cond_ctx cx = { json_object_get(old_listener(gw, name), "conditions"),
 		generation(gw), now };
 	bool http = strcmp(str_of(gl, "protocol"), "HTTP") == 0;
-	bool kinds = listener_takes_httproutes(gl);
+	bool kinds = routes_listener_takes_httproutes(gl);
 	json_t *conds = json_array(), *supported = json_array();
 	*accepted = http;
 	if (http && kinds)

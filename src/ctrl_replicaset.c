@@ -419,12 +419,6 @@ struct ctrl_replicaset {
 	struct ctrl_watches watches;
 };
 
-static void
-rs_enqueue(struct ctrl_replicaset *c, const char *ns, const char *name)
-{
-	ctrl_wq_add_name(c->wq, ns, name);
-}
-
 /* Creates pods in batches of 1, 2, 4, ... (slowStartBatch); stops at the
  * first failure. Returns 0 or -1 with *errmsg (caller frees) set. */
 static int
@@ -563,29 +557,13 @@ out:
 	return rc;
 }
 
-/* Queues every ReplicaSet of ns whose selector matches an orphan pod. */
-static void
-rs_enqueue_matching(struct ctrl_replicaset *c, const json_t *pod)
-{
-	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/replicasets", obj_namespace(pod),
-	    obj_labels(pod));
-}
-
 static void
 rs_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
 {
 	struct ctrl_replicaset *c = arg;
 	(void)res;
 	(void)rv;
-	const json_t *ref = ctrl_controller_ref(pod);
-	if (ref) {
-		if (strcmp(str_of(ref, "kind"), "ReplicaSet") == 0 &&
-		    str_has_prefix(str_of(ref, "apiVersion"), "apps/"))
-			rs_enqueue(c, obj_namespace(pod), str_of(ref, "name"));
-		return;
-	}
-	if (ev != STORE_DELETED && ctrl_pod_active(pod))
-		rs_enqueue_matching(c, pod);
+	ctrl_wq_add_pod_owner(c->wq, api_store(c->api), ev, pod, "ReplicaSet", "apps/replicasets");
 }
 
 int

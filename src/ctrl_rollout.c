@@ -421,6 +421,28 @@ clear_pause(struct rsync *s)
 	json_object_del(s->st, "controllerPause");
 }
 
+/* A pause of ms (< 0: until promoted) for reason: true while the rollout
+ * must wait (requeued for the rest of it), false once promoted or over (the
+ * pause is then cleared). */
+static bool
+paused_for(struct rsync *s, const char *reason, int64_t ms)
+{
+	if (paused_by_controller(s) && !has_pause_conditions(s)) {
+		clear_pause(s);		/* promoted */
+		return false;
+	}
+	if (!has_pause_conditions(s))
+		add_pause(s, reason);
+	int64_t left = ms < 0 ? -1 : pause_started(s) + ms - s->now;
+	if (ms < 0 || left > 0) {
+		if (left > 0)
+			requeue(s->out, left);
+		return true;
+	}
+	clear_pause(s);
+	return false;
+}
+
 static void
 set_message(struct rsync *s, const char *fmt, ...) V6_PRINTF(2, 3);
 
@@ -638,6 +660,22 @@ delete_finished_runs(struct rsync *s)
 	}
 }
 
+/* Starts or reads the run for ref (run_analysis); a failed one aborts the
+ * update at once: traffic back to stable in this very sync. */
+static enum run_state
+gate_analysis(struct rsync *s, const json_t *ref, const char *suffix, const char *type,
+    json_t *report, const char *field)
+{
+	char *why = NULL;
+	enum run_state r = run_analysis(s, ref, suffix, type, report, field, &why);
+	if (r == RUN_FAILED) {
+		do_abort(s, why);
+		sync_aborted(s);
+	}
+	free(why);
+	return r;
+}
+
 /* ---- canary -------------------------------------------------------------------- */
 
 static const json_t *
@@ -796,7 +834,7 @@ step_done(struct rsync *s, size_t idx, const char *what)
 static bool
 canary_promote(struct rsync *s)
 {
-	if (!reach_weight(s, traffic_routed(s) ? 100 : 100, s->replicas))
+	if (!reach_weight(s, 100, s->replicas))
 		return false;
 	if (traffic_routed(s)) {
 		const char *ss = str_of(s->strat, "stableService");
@@ -816,7 +854,6 @@ sync_canary(struct rsync *s)
 	size_t n = json_array_size(steps(s));
 	size_t idx = (size_t)int_at(s->st, "currentStepIndex", 0);
 	const json_t *bg = json_object_get(s->strat, "analysis");
-	char *why = NULL;
 	if (idx > n)
 		idx = n;
 	bool promoting = idx >= n || json_is_true(json_object_get(s->st, "promoteFull"));
@@ -828,14 +865,10 @@ sync_canary(struct rsync *s)
 		point_service(s, str_of(s->strat, "canaryService"), s->hash);
 	}
 	if (bg && (int64_t)idx >= int_at(bg, "startingStep", 0)) {
-		enum run_state r = run_analysis(s, bg, "bg", "Background", canary_status(s),
-		    "currentBackgroundAnalysisRunStatus", &why);
-		if (r == RUN_FAILED) {
-			do_abort(s, why);
-			free(why);
-			sync_aborted(s);
+		enum run_state r = gate_analysis(s, bg, "bg", "Background", canary_status(s),
+		    "currentBackgroundAnalysisRunStatus");
+		if (r == RUN_FAILED)
 			return;
-		}
 	}
 	if (json_is_true(json_object_get(s->st, "promoteFull"))) {
 		idx = n;
@@ -853,26 +886,14 @@ sync_canary(struct rsync *s)
 			snprintf(what, sizeof what, "setWeight %d", w);
 			step_done(s, idx, what);
 		} else if ((v = json_object_get(st, "pause"))) {
-			if (paused_by_controller(s) && !has_pause_conditions(s)) {
-				clear_pause(s);		/* promoted */
-			} else {
-				if (!has_pause_conditions(s))
-					add_pause(s, "CanaryPauseStep");
-				const json_t *d = json_object_get(v, "duration");
-				int64_t ms = -1;
-				if (json_is_integer(d))
-					ms = json_integer_value(d) * 1000;
-				else if (json_is_string(d) && duration_parse(json_string_value(d),
-				    &ms) < 0)
-					ms = -1;
-				int64_t left = ms < 0 ? -1 : pause_started(s) + ms - s->now;
-				if (ms < 0 || left > 0) {
-					if (left > 0)
-						requeue(s->out, left);
-					return;
-				}
-				clear_pause(s);
-			}
+			const json_t *d = json_object_get(v, "duration");
+			int64_t ms = -1;
+			if (json_is_integer(d))
+				ms = json_integer_value(d) * 1000;
+			else if (json_is_string(d) && duration_parse(json_string_value(d), &ms) < 0)
+				ms = -1;
+			if (paused_for(s, "CanaryPauseStep", ms))
+				return;
 			step_done(s, idx, "pause");
 		} else if (json_object_get(st, "setCanaryScale")) {
 			int c = canary_replicas(s, idx + 1, current_weight(s));
@@ -892,22 +913,13 @@ sync_canary(struct rsync *s)
 		} else if ((v = json_object_get(st, "analysis"))) {
 			char suffix[24];
 			snprintf(suffix, sizeof suffix, "%zu", idx);
-			enum run_state r = run_analysis(s, v, suffix, "Step", canary_status(s),
-			    "currentStepAnalysisRunStatus", &why);
-			if (r == RUN_FAILED) {
-				do_abort(s, why);
-				free(why);
-				sync_aborted(s);
+			enum run_state r = gate_analysis(s, v, suffix, "Step", canary_status(s),
+			    "currentStepAnalysisRunStatus");
+			if (r == RUN_FAILED)
 				return;
-			}
 			if (r == RUN_INCONCLUSIVE) {
-				if (paused_by_controller(s) && !has_pause_conditions(s))
-					clear_pause(s);
-				else {
-					if (!has_pause_conditions(s))
-						add_pause(s, "InconclusiveAnalysis");
+				if (paused_for(s, "InconclusiveAnalysis", -1))
 					return;
-				}
 			} else if (r == RUN_WAIT)
 				goto progressing;
 			step_done(s, idx, "analysis");
@@ -949,7 +961,6 @@ sync_bluegreen(struct rsync *s)
 	int pre_n = json_is_integer(prc) ? (int)json_integer_value(prc) : s->replicas;
 	bool full = json_is_true(json_object_get(s->st, "promoteFull"));
 	bool switched = !strcmp(str_of(bg_status(s), "activeSelector"), s->hash);
-	char *why = NULL;
 	if (full)
 		clear_pause(s);
 	if (s->stable_rs)
@@ -966,14 +977,10 @@ sync_bluegreen(struct rsync *s)
 			goto progressing;
 		const json_t *pre = json_object_get(s->strat, "prePromotionAnalysis");
 		if (pre && !full) {
-			enum run_state r = run_analysis(s, pre, "pre", "PrePromotion", bg_status(s),
-			    "prePromotionAnalysisRunStatus", &why);
-			if (r == RUN_FAILED) {
-				do_abort(s, why);
-				free(why);
-				sync_aborted(s);
+			enum run_state r = gate_analysis(s, pre, "pre", "PrePromotion", bg_status(s),
+			    "prePromotionAnalysisRunStatus");
+			if (r == RUN_FAILED)
 				return;
-			}
 			if (r != RUN_OK)
 				goto progressing;
 		}
@@ -981,20 +988,9 @@ sync_bluegreen(struct rsync *s)
 		int64_t aps = int_at(s->strat, "autoPromotionSeconds", 0);
 		bool resumed = json_is_true(json_object_get(bg_status(s),
 		    "scaleUpPreviewCheckPoint"));
-		if (!full && !resumed && (!auto_on || aps > 0)) {
-			if (paused_by_controller(s) && !has_pause_conditions(s)) {
-				/* promoted by the user */
-			} else {
-				if (!has_pause_conditions(s))
-					add_pause(s, "BlueGreenPause");
-				int64_t left = aps > 0 ? pause_started(s) + aps * 1000 - s->now : -1;
-				if (aps <= 0 || left > 0) {
-					if (left > 0)
-						requeue(s->out, left);
-					return;
-				}
-			}
-		}
+		if (!full && !resumed && (!auto_on || aps > 0) &&
+		    paused_for(s, "BlueGreenPause", aps > 0 ? aps * 1000 : -1))
+			return;
 		clear_pause(s);
 		/* past the pause for good: scale the preview up, then switch */
 		json_object_set_new(bg_status(s), "scaleUpPreviewCheckPoint", json_true());
@@ -1014,14 +1010,10 @@ sync_bluegreen(struct rsync *s)
 	}
 	const json_t *post = json_object_get(s->strat, "postPromotionAnalysis");
 	if (post && !full) {
-		enum run_state r = run_analysis(s, post, "post", "PostPromotion", bg_status(s),
-		    "postPromotionAnalysisRunStatus", &why);
-		if (r == RUN_FAILED) {
-			do_abort(s, why);
-			free(why);
-			sync_aborted(s);
+		enum run_state r = gate_analysis(s, post, "post", "PostPromotion", bg_status(s),
+		    "postPromotionAnalysisRunStatus");
+		if (r == RUN_FAILED)
 			return;
-		}
 		if (r != RUN_OK)
 			goto progressing;
 	}

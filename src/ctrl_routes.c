@@ -543,9 +543,8 @@ allowed_from(const json_t *gw, const json_t *gl, const json_t *route)
 	return strcmp(obj_namespace(gw), obj_namespace(route)) == 0;
 }
 
-/* allowedRoutes.kinds: empty, or naming HTTPRoute (of the Gateway API group). */
-static bool
-allows_httproute(const json_t *gl)
+bool
+routes_listener_takes_httproutes(const json_t *gl)
 {
 	const json_t *kinds = obj_get_path(gl, "allowedRoutes.kinds"), *k;
 	size_t i;
@@ -568,7 +567,7 @@ routes_listener_admits(const json_t *gw, const json_t *gl, const json_t *route,
 	    (port && port != json_integer_value(json_object_get(gl, "port"))))
 		return ROUTES_NOT_LISTENER;
 	if (strcmp(str_of(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
-	    !allows_httproute(gl))
+	    !routes_listener_takes_httproutes(gl))
 		return ROUTES_NOT_ALLOWED;
 	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), str_of(gl, "hostname"));
 	bool intersect = hosts != NULL;

@@ -763,12 +763,6 @@ struct ctrl_statefulset {
 	struct ctrl_watches watches;
 };
 
-static void
-sts_enqueue(struct ctrl_statefulset *c, const char *ns, const char *name)
-{
-	ctrl_wq_add_name(c->wq, ns, name);
-}
-
 static const struct kind *
 kind_of(enum sts_op op)
 {
@@ -912,15 +906,7 @@ sts_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, i
 	struct ctrl_statefulset *c = arg;
 	(void)res;
 	(void)rv;
-	const json_t *ref = ctrl_controller_ref(pod);
-	if (ref) {
-		if (!strcmp(str_of(ref, "kind"), "StatefulSet") &&
-		    str_has_prefix(str_of(ref, "apiVersion"), "apps/"))
-			sts_enqueue(c, obj_namespace(pod), str_of(ref, "name"));
-		return;
-	}
-	if (ev != STORE_DELETED && ctrl_pod_active(pod))
-		sts_enqueue_matching(c, pod);
+	ctrl_wq_add_pod_owner(c->wq, api_store(c->api), ev, pod, "StatefulSet", "apps/statefulsets");
 }
 
 /* A claim created, bound or gone may let a pod be made. */

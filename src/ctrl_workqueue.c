@@ -5,6 +5,7 @@
 #include "ctrl.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define WQ_BATCH 64
 #define WQ_BASE_DELAY_MS 5
@@ -216,6 +217,23 @@ ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res, cons
 		free(err);
 	}
 	json_decref(items);
+}
+
+void
+ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
+    const json_t *pod, const char *kind, const char *res)
+{
+	const json_t *ref = ctrl_controller_ref(pod);
+	if (ref) {
+		const char *k = json_string_value(json_object_get(ref, "kind"));
+		const char *av = json_string_value(json_object_get(ref, "apiVersion"));
+		if (k && av && strcmp(k, kind) == 0 && str_has_prefix(av, "apps/"))
+			ctrl_wq_add_name(q, obj_namespace(pod),
+			    json_string_value(json_object_get(ref, "name")));
+		return;
+	}
+	if (ev != STORE_DELETED && ctrl_pod_active(pod))
+		ctrl_wq_add_selecting(q, st, res, obj_namespace(pod), obj_labels(pod));
 }
 
 void
