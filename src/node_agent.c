@@ -12,7 +12,6 @@
 #include "obj_schema.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -293,18 +292,6 @@ qty_of(const json_t *c, const char *res, double scale)
 	return 0;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 static void
 pod_dir_make(struct apod *p)
 {
@@ -546,7 +533,7 @@ pod_free(struct apod *p, bool remove)
 	if (remove) {
 		rt_remove_pod(n->rt, p->uid);
 		if (p->dir)
-			nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			util_remove_tree(p->dir);
 		if (p->ip[0])
 			nipam_release(n->ipam, p->ip);
 	}

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
@@ -866,20 +865,12 @@ rt_release(struct rt_ctr *c)
 
 /* ---- removal ------------------------------------------------------------ */
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
-		log_warn("node", "removing %s: %s", path, strerror(errno));
-	return 0;
-}
-
 static void
 rm_tree(const char *path)
 {
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = util_remove_tree(path);
+	if (rc < 0)
+		log_warn("node", "removing %s: %s", path, strerror(-rc));
 }
 
 /* Removes the container groups recorded in each spec.json of the pod, then

@@ -10,7 +10,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,23 +71,11 @@ mkdirs(const char *dir)
 	return rc;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 static void
 remove_dir(const char *dir)
 {
 	if (is_dir(dir)) {
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+		util_remove_tree(dir);
 		log_info("node", "removed volume %s", dir);
 	}
 }
@@ -96,9 +83,7 @@ remove_dir(const char *dir)
 static void
 enqueue(struct nvol *v, const char *ns, const char *name)
 {
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(v->wq, key);
-	free(key);
+	ctrl_wq_add_name(v->wq, ns, name);
 }
 
 /* ---- claims ------------------------------------------------------------- */

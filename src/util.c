@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <ftw.h>
+#include <unistd.h>
 
 void
 util_bug(const char *file, int line, const char *what)
@@ -302,3 +304,28 @@ util_random32(void)
 		v = (uint32_t)time_mono_ms() * 2654435761u;
 	return v;
 }
+
+/* ---- files ---------------------------------------------------------------- */
+
+static _Thread_local int remove_err;
+
+static int
+remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT &&
+	    remove_err == 0)
+		remove_err = -errno;
+	return 0;
+}
+
+int
+util_remove_tree(const char *path)
+{
+	remove_err = 0;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
+		return -errno;
+	return remove_err;
+}
+

@@ -48,6 +48,10 @@ char *buf_steal(struct buf *b);
 
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+/* rm -rf path without crossing into other file systems (bind mounts stay
+ * untouched). Returns 0 (also when path is missing) or the first failure as
+ * a negative errno; it goes on past failures. */
+int util_remove_tree(const char *path);
 
 /* Wall clock and monotonic clock in milliseconds. */
 int64_t time_now_ms(void);
