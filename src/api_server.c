@@ -120,16 +120,30 @@ api_loop(struct api *api)
 
 /* ---- responses --------------------------------------------------------- */
 
+/* A JSON string of s even when s holds bytes that are not UTF-8 (they
+ * become U+FFFD): error messages quote what the client sent. */
+static json_t *
+text_json(const char *s)
+{
+	json_t *v = json_string(s);
+	if (!v) {
+		char *clean = utf8_sanitize(s);
+		v = json_string(clean);
+		free(clean);
+	}
+	return v;
+}
+
 static char *
 status_json(int code, const char *reason, const char *message, const struct api_error *err)
 {
-	json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+	json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:o, s:s, s:i}", "kind", "Status",
 	    "apiVersion", "v1", "metadata", "status", code < 400 ? "Success" : "Failure",
-	    "message", message, "reason", reason, "code", code);
+	    "message", text_json(message), "reason", reason, "code", code);
 	if (err && (err->name || err->kind || err->causes.n)) {
 		json_t *d = json_object();
 		if (err->name)
-			json_object_set_new(d, "name", json_string(err->name));
+			json_object_set_new(d, "name", text_json(err->name));
 		if (err->kind) {
 			if (err->kind->group[0])
 				json_object_set_new(d, "group", json_string(err->kind->group));
@@ -138,10 +152,10 @@ status_json(int code, const char *reason, const char *message, const struct api_
 		if (err->causes.n) {
 			json_t *causes = json_array();
 			for (size_t i = 0; i < err->causes.n; i++)
-				json_array_append_new(causes, json_pack("{s:s, s:s, s:s}",
+				json_array_append_new(causes, json_pack("{s:s, s:o, s:o}",
 				    "reason", err->causes.v[i].reason,
-				    "message", err->causes.v[i].message,
-				    "field", err->causes.v[i].field));
+				    "message", text_json(err->causes.v[i].message),
+				    "field", text_json(err->causes.v[i].field)));
 			json_object_set_new(d, "causes", causes);
 		}
 		json_object_set_new(st, "details", d);
@@ -1262,6 +1276,19 @@ handle_request(struct http_req *req, void *arg)
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
 
+	/* Names, selectors and options from the URL end up in JSON (objects,
+	 * Status messages, watch keys), which must be UTF-8: refuse the rest
+	 * here, once, before anything quotes them. */
+	if (!utf8_valid(req->path, strlen(req->path))) {
+		reply_status(api, req, 400, "the request path is not valid UTF-8");
+		goto out;
+	}
+	if (req->query && !utf8_valid_pct(req->query)) {
+		reply_status(api, req, 400, "the query string is not valid UTF-8 once "
+		    "percent-decoded (labelSelector, fieldSelector and names must be UTF-8)");
+		goto out;
+	}
+
 	if (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "readyz") == 0 ||
 	    strcmp(seg[0], "livez") == 0)) {
 		http_respond(req, 200, "text/plain", "ok", 2);
@@ -1301,6 +1328,7 @@ handle_request(struct http_req *req, void *arg)
 	} else {
 		reply_status(api, req, 404, "the server could not find the requested resource");
 	}
+out:
 	api_error_clear(&err);
 	free(copy);
 }

@@ -48,6 +48,15 @@ char *buf_steal(struct buf *b);
 
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+/* Whether s[0, n) is well-formed UTF-8 (no overlongs, surrogates or code
+ * points above U+10FFFF), the rule jansson applies to every string. */
+bool utf8_valid(const char *s, size_t n);
+/* The same for the percent-decoded form of a URL query or path ("%C3%A9"
+ * and '+' decoded; a malformed escape is taken literally). */
+bool utf8_valid_pct(const char *s);
+/* A copy of s with every byte that is not part of well-formed UTF-8
+ * replaced by U+FFFD; caller frees. For text that must become JSON. */
+char *utf8_sanitize(const char *s);
 /* rm -rf path without crossing into other file systems (bind mounts stay
  * untouched). Returns 0 (also when path is missing) or the first failure as
  * a negative errno; it goes on past failures. */

@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -1104,4 +1105,58 @@ def test_chunked_framing_is_checked_after_a_lenient_end_of_head(server):
                b"Host: x\r\nTransfer-Encoding: chunked\r\n\r;2\r\nabcdef\r\n0\r\n\r\n",
                timeout=3)
     assert status_of(resp) == 400, resp[:300]
+    assert_healthy(server)
+
+
+# ---- invalid UTF-8 from the URL (issue 9: one request killed the server) ----
+
+BAD_UTF8_TARGETS = [
+    ("name", CMS + "/%FF%FE"),
+    ("namespace", "/api/v1/namespaces/%C3%28/configmaps"),
+    ("resource", "/apis/apps/v1/namespaces/default/%ED%A0%80"),
+    ("group", "/apis/%FF/v1"),
+    ("label_selector", CMS + "?labelSelector=a%3D%FF"),
+    ("label_selector_key", CMS + "?labelSelector=%E9%3Dx"),
+    ("field_selector", CMS + "?fieldSelector=metadata.name%3D%C0%AF"),
+    ("watch_selector", CMS + "?watch=true&labelSelector=a%3Dcaf%E9"),
+    ("option", CMS + "?fieldManager=%FF&dryRun=All"),
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+@pytest.mark.parametrize("case,target", BAD_UTF8_TARGETS,
+                         ids=[t[0] for t in BAD_UTF8_TARGETS])
+def test_invalid_utf8_in_the_url_is_a_400_status(server, case, target, method):
+    body = json.dumps(cm("x")).encode() if method == "PUT" else b""
+    resp = raw(server, ("%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                        % (method, target, len(body))).encode() + body)
+    st = assert_status_body(resp, 400)
+    assert st["reason"] == "BadRequest" and "UTF-8" in st["message"], st
+    assert_healthy(server)
+
+
+def test_invalid_utf8_raw_bytes_in_the_path_is_a_400_status(server):
+    resp = raw(server, b"GET " + CMS.encode() + b"/caf\xe9 HTTP/1.1\r\nHost: x\r\n"
+               b"Connection: close\r\n\r\n")
+    assert status_of(resp) == 400, resp[:300]
+    assert_healthy(server)
+
+
+def test_valid_utf8_in_a_selector_is_still_parsed(server):
+    # Well-formed UTF-8 passes the check and meets the selector grammar,
+    # which refuses it with its own message.
+    status, st = server.json("GET", CMS + "?labelSelector=app%3Dcaf%C3%A9")
+    assert status == 400 and "UTF-8" not in st["message"], st
+    assert "caf\u00e9" in st["message"], st
+    assert_healthy(server)
+
+
+def test_cli_label_selector_with_invalid_utf8_is_refused(server):
+    env = dict(os.environ, V6_SERVER=server.url)
+    from conftest import V6
+    p = subprocess.run([V6.encode(), b"get", b"pods", b"-l", b"app=caf\xe9"], env=env,
+                       capture_output=True, timeout=30)
+    assert p.returncode == 1, p
+    assert b"UTF-8" in p.stderr, p.stderr
     assert_healthy(server)
