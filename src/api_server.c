@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ struct api {
 	uv_prepare_t flush_prepare;	/* commits what timers and idle work staged */
 	struct pending *pend_head, **pend_tail;
 	struct watch *watches;
+	struct list_stream *lists;	/* streamed lists waiting for a drain */
 	bool stopping;
 	struct subres {
 		const char *kind, *sub;
@@ -485,17 +487,42 @@ notfound:
 
 /* ---- list and get ------------------------------------------------------ */
 
-struct list_ctx {
-	struct buf *b;
-	size_t count;
+/*
+ * Lists are read from the store in passes of LIST_PASS objects and written
+ * as they are read: a list without ?limit= is one chunked response whose
+ * size does not depend on memory (a pass stops while more than
+ * LIST_PENDING_MAX bytes wait for the client, and resumes on drain); a list
+ * with ?limit= is one page with a continue token. Every pass and every page
+ * reads the store as it was at the list's resourceVersion
+ * (store_list_page), so a list is one snapshot however long it takes, and a
+ * continue token expires (410) only when the journal was compacted past it.
+ */
+#define LIST_PASS		500
+#define LIST_FLUSH_BYTES	(64u << 10)
+#define LIST_PENDING_MAX	(256u << 10)
+#define LIST_PAGE_MAX		1000	/* a larger ?limit= gets pages of this size */
+
+struct list_stream {
+	struct api *api;
+	struct http_req *req;	/* NULL: a page answered in one piece */
+	char res[128];
+	char *ns;		/* NULL: every namespace */
+	int64_t rv;
+	char *after_ns, *after_name;
 	struct selector *ls;
 	struct field_selector *fs;
+	struct buf out;
+	size_t count;
+	struct list_stream *next;
 };
+
+static void list_stream_free(struct list_stream *ls);
+static void list_end(struct list_stream *ls);
 
 static int
 list_one(void *arg, const char *json, size_t len)
 {
-	struct list_ctx *c = arg;
+	struct list_stream *c = arg;
 	if (c->ls || c->fs) {
 		json_t *o = json_loadb(json, len, 0, NULL);
 		bool ok = o && (!c->ls || selector_matches(c->ls, obj_labels(o))) &&
@@ -505,9 +532,13 @@ list_one(void *arg, const char *json, size_t len)
 			return 0;
 	}
 	if (c->count++)
-		buf_putc(c->b, ',');
-	buf_append(c->b, json, len);
-	return 0;
+		buf_putc(&c->out, ',');
+	buf_append(&c->out, json, len);
+	if (c->req && c->out.len >= LIST_FLUSH_BYTES) {
+		http_stream_write(c->req, c->out.data, c->out.len);
+		buf_reset(&c->out);
+	}
+	return 1;
 }
 
 /* Parses labelSelector / fieldSelector from the query. Returns 0 or -1 with
@@ -542,32 +573,210 @@ parse_selectors(struct api *api, struct http_req *req, const struct kind *k,
 	return rc;
 }
 
+/* Continue tokens: base64 of {"rv":N,"ns":"...","name":"..."}, the list's
+ * resourceVersion and the last key of the page, as Kubernetes' are opaque
+ * base64 of the list's revision and start key. */
+static char *
+continue_encode(int64_t rv, const char *ns, const char *name)
+{
+	json_t *t = json_pack("{s:I, s:s, s:s}", "rv", (json_int_t)rv, "ns", ns, "name", name);
+	char *raw = json_dumps(t, JSON_COMPACT);
+	size_t n = strlen(raw);
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, (int)n);
+	free(raw);
+	json_decref(t);
+	return out;
+}
+
+static int
+continue_decode(const char *tok, int64_t *rv, char **ns, char **name)
+{
+	size_t n = strlen(tok);
+	if (n == 0 || n % 4 || n > 4096)
+		return -EINVAL;
+	unsigned char *raw = xmalloc(n / 4 * 3 + 1);
+	int len = EVP_DecodeBlock(raw, (const unsigned char *)tok, (int)n);
+	json_t *t = NULL;
+	if (len > 0) {
+		while (len > 0 && raw[len - 1] == '\0')
+			len--;	/* EVP_DecodeBlock counts the padding */
+		t = json_loadb((const char *)raw, (size_t)len, 0, NULL);
+	}
+	free(raw);
+	json_t *jrv = json_object_get(t, "rv"), *jns = json_object_get(t, "ns");
+	json_t *jname = json_object_get(t, "name");
+	int rc = -EINVAL;
+	if (json_is_integer(jrv) && json_integer_value(jrv) > 0 && json_is_string(jns) &&
+	    json_is_string(jname)) {
+		*rv = json_integer_value(jrv);
+		*ns = xstrdup(json_string_value(jns));
+		*name = xstrdup(json_string_value(jname));
+		rc = 0;
+	}
+	json_decref(t);
+	return rc;
+}
+
+/* One pass of a streamed list; ends it, or waits for the client to drain. */
+static void
+list_pump(struct list_stream *ls)
+{
+	for (;;) {
+		struct store_page pg;
+		int rc = store_list_page(ls->api->st, ls->res, ls->ns, ls->rv, ls->after_ns,
+		    ls->after_name, LIST_PASS, list_one, ls, &pg);
+		if (ls->out.len)
+			http_stream_write(ls->req, ls->out.data, ls->out.len);
+		buf_reset(&ls->out);
+		if (rc < 0 || !pg.more || http_req_aborted(ls->req)) {
+			/* A failed pass cuts the body short: the client sees
+			 * invalid JSON, never a silently incomplete list. */
+			if (rc < 0)
+				log_warn("api", "list of %s ended early: %s", ls->res,
+				    strerror(-rc));
+			else if (!http_req_aborted(ls->req))
+				http_stream_write(ls->req, "]}", 2);
+			list_end(ls);
+			return;
+		}
+		free(ls->after_ns);
+		free(ls->after_name);
+		ls->after_ns = pg.next_ns;
+		ls->after_name = pg.next_name;
+		if (http_stream_pending(ls->req) > LIST_PENDING_MAX)
+			return;	/* on_list_drain resumes */
+	}
+}
+
+static void
+on_list_drain(struct http_req *req, void *arg)
+{
+	(void)req;
+	list_pump(arg);
+}
+
+static void
+on_list_abort(struct http_req *req, void *arg)
+{
+	(void)req;
+	list_end(arg);
+}
+
+/* Finishes a streamed list's response and frees it. */
+static void
+list_end(struct list_stream *ls)
+{
+	struct list_stream **pp = &ls->api->lists;
+	while (*pp && *pp != ls)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = ls->next;
+	http_req_on_drain(ls->req, NULL, NULL);
+	http_stream_end(ls->req);
+	list_stream_free(ls);
+}
+
+static void
+list_stream_free(struct list_stream *ls)
+{
+	selector_free(ls->ls);
+	field_selector_free(ls->fs);
+	buf_free(&ls->out);
+	free(ls->ns);
+	free(ls->after_ns);
+	free(ls->after_name);
+	free(ls);
+}
+
+static void
+list_head(struct buf *b, const struct kind *k)
+{
+	buf_printf(b, "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{", k->kind,
+	    k->api_version);
+}
+
+/* A page of ?limit= objects, answered in one piece with its continue token. */
+static void
+list_page(struct api *api, struct http_req *req, const struct route *r,
+    struct list_stream *ls, size_t limit)
+{
+	struct store_page pg;
+	int rc = store_list_page(api->st, ls->res, ls->ns, ls->rv, ls->after_ns,
+	    ls->after_name, limit, list_one, ls, &pg);
+	if (rc == -ERANGE) {
+		reply_status(api, req, 410, "The provided continue parameter is too old to "
+		    "display a consistent list result. You can start a new list without the "
+		    "continue parameter.");
+		return;
+	}
+	if (rc < 0) {
+		reply_status(api, req, 500, "listing %s failed: %s", r->k->plural, strerror(-rc));
+		return;
+	}
+	struct buf b = BUF_INIT;
+	list_head(&b, r->k);
+	buf_printf(&b, "\"resourceVersion\":\"%lld\"", (long long)ls->rv);
+	if (pg.more) {
+		char *tok = continue_encode(ls->rv, pg.next_ns, pg.next_name);
+		buf_printf(&b, ",\"continue\":\"%s\"", tok);
+		free(tok);
+		/* As Kubernetes: unknown (left out) when selectors filter. */
+		int64_t rest = store_count_after(api->st, ls->res, ls->ns, pg.next_ns,
+		    pg.next_name);
+		if (!ls->ls && !ls->fs && rest >= 0)
+			buf_printf(&b, ",\"remainingItemCount\":%lld", (long long)rest);
+	}
+	buf_puts(&b, "},\"items\":[");
+	buf_append(&b, ls->out.data, ls->out.len);
+	buf_puts(&b, "]}");
+	free(pg.next_ns);
+	free(pg.next_name);
+	reply(api, req, 200, buf_steal(&b), false);
+}
+
 static void
 handle_list(struct api *api, struct http_req *req, const struct route *r)
 {
-	char key[128];
-	struct buf b = BUF_INIT;
-	struct list_ctx c = { .b = &b };
-	if (parse_selectors(api, req, r->k, &c.ls, &c.fs) < 0)
-		return;
-	buf_printf(&b, "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":"
-	    "{\"resourceVersion\":\"", r->k->kind, r->k->api_version);
-	size_t rv_at = b.len;
-	buf_puts(&b, "\"},\"items\":[");
-	int64_t rv = 0;
-	store_list_each(api->st, api_res_key(r->k, key, sizeof key), r->ns, list_one, &c, &rv);
-	buf_puts(&b, "]}");
-	char rvs[24];
-	int n = snprintf(rvs, sizeof rvs, "%lld", (long long)rv);
-	/* Splice the list's resourceVersion in, now that it is known. */
-	struct buf out = BUF_INIT;
-	buf_append(&out, b.data, rv_at);
-	buf_append(&out, rvs, (size_t)n);
-	buf_append(&out, b.data + rv_at, b.len - rv_at);
-	buf_free(&b);
-	selector_free(c.ls);
-	field_selector_free(c.fs);
-	reply(api, req, 200, buf_steal(&out), false);
+	struct list_stream *ls = xcalloc(1, sizeof *ls);
+	char *lim = http_query_get(req->query, "limit");
+	char *cont = http_query_get(req->query, "continue");
+	size_t limit = lim && *lim ? strtoull(lim, NULL, 10) : 0;
+	ls->api = api;
+	api_res_key(r->k, ls->res, sizeof ls->res);
+	ls->ns = r->ns ? xstrdup(r->ns) : NULL;
+	ls->rv = store_current_rv(api->st);
+	if (parse_selectors(api, req, r->k, &ls->ls, &ls->fs) < 0)
+		goto done;
+	if (cont && *cont && continue_decode(cont, &ls->rv, &ls->after_ns, &ls->after_name) < 0) {
+		reply_status(api, req, 400, "continue key is not valid: \"%s\"", cont);
+		goto done;
+	}
+	if (cont && *cont && ls->rv < store_oldest_rv(api->st)) {
+		reply_status(api, req, 410, "The provided continue parameter is too old to "
+		    "display a consistent list result. You can start a new list without the "
+		    "continue parameter.");
+		goto done;
+	}
+	if (limit || (cont && *cont)) {
+		list_page(api, req, r, ls, limit && limit < LIST_PAGE_MAX ? limit : LIST_PAGE_MAX);
+		goto done;
+	}
+	ls->req = req;
+	ls->next = api->lists;
+	api->lists = ls;
+	http_stream_start(req, 200, "application/json");
+	list_head(&ls->out, r->k);
+	buf_printf(&ls->out, "\"resourceVersion\":\"%lld\"},\"items\":[", (long long)ls->rv);
+	http_req_on_drain(req, on_list_drain, ls);
+	http_req_on_abort(req, on_list_abort, ls);
+	list_pump(ls);
+	ls = NULL;
+done:
+	if (ls)
+		list_stream_free(ls);
+	free(lim);
+	free(cont);
 }
 
 /* ---- watch ------------------------------------------------------------- */
@@ -1381,6 +1590,8 @@ api_stop(struct api *api)
 	api_alloc_forget(api);
 	while (api->watches)
 		watch_end(api->watches);
+	while (api->lists)
+		list_end(api->lists);
 	http_server_stop(api->http);
 	uv_check_stop(&api->flush_check);
 	uv_prepare_stop(&api->flush_prepare);

@@ -16,7 +16,7 @@
 #include "log.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 #define STORE_JOURNAL_DEFAULT	100000
 #define STORE_JOURNAL_MIN	10
 #define STORE_BUSY_MS		5000
@@ -45,6 +45,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  data TEXT NOT NULL);"
 	"CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
 	"INSERT INTO meta VALUES ('rv', 0), ('compacted', 0);",
+	/* v2: paged lists read an object's state at an older rv (store_list_page). */
+	"CREATE INDEX journal_key ON journal (res, ns, name, rv);",
 };
 
 /* Every statement the store runs, prepared once at open. */
@@ -53,7 +55,7 @@ enum stmt_kind {
 	S_GET, S_LIST_NS, S_LIST_ALL,
 	S_INSERT, S_UPDATE, S_DELETE, S_JOURNAL,
 	S_REPLAY, S_COMPACT, S_META_GET, S_META_SET,
-	S_MAX_RV,
+	S_MAX_RV, S_PAGE, S_CHANGED, S_FIRST_AFTER, S_LAST_UPTO, S_COUNT_REST,
 	S_COUNT
 };
 
@@ -84,6 +86,20 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_META_SET]	= "UPDATE meta SET v = ?2 WHERE k = ?1",
 	[S_MAX_RV]	= "SELECT max(coalesce((SELECT max(rv) FROM journal), 0),"
 			  " coalesce((SELECT max(rv) FROM objects), 0))",
+	/* ?1 res, ?2 ns or NULL, (?3, ?4) the last key returned, ?5 the list's rv */
+	[S_PAGE]	= "SELECT ns, name, data FROM objects WHERE res = ?1"
+			  " AND (?2 IS NULL OR ns = ?2) AND (ns, name) > (?3, ?4)"
+			  " AND rv <= ?5 ORDER BY res, ns, name",
+	[S_CHANGED]	= "SELECT DISTINCT ns, name FROM journal WHERE rv > ?5"
+			  " AND res = ?1 AND (?2 IS NULL OR ns = ?2)"
+			  " AND (ns, name) > (?3, ?4) ORDER BY ns, name",
+	/* ?1 res, ?2 ns, ?3 name, ?4 rv */
+	[S_FIRST_AFTER]	= "SELECT type FROM journal WHERE res = ?1 AND ns = ?2"
+			  " AND name = ?3 AND rv > ?4 ORDER BY rv LIMIT 1",
+	[S_LAST_UPTO]	= "SELECT type, data FROM journal WHERE res = ?1 AND ns = ?2"
+			  " AND name = ?3 AND rv <= ?4 ORDER BY rv DESC LIMIT 1",
+	[S_COUNT_REST]	= "SELECT count(*) FROM objects WHERE res = ?1"
+			  " AND (?2 IS NULL OR ns = ?2) AND (ns, name) > (?3, ?4)",
 };
 
 /* Watch event names as stored in journal.type (Kubernetes spelling). */
@@ -538,6 +554,235 @@ store_list_each(struct store *st, const char *res, const char *ns,
 		rc = sql_fail(st, "list", src);
 	stmt_put(st, k, s);
 	return rc;
+}
+
+/* ---- paged lists at a resourceVersion ------------------------------- */
+
+static enum store_event event_parse(const char *s);
+
+/* One object's key and its JSON text at the page's rv. */
+struct page_row {
+	char *ns, *name;
+};
+
+struct page {
+	struct store *st;
+	const char *res, *ns;
+	int64_t at_rv;
+	struct page_row *changed;	/* keys written after at_rv, key order */
+	size_t nchanged, next_changed;
+};
+
+static int
+key_cmp(const char *ans, const char *aname, const char *bns, const char *bname)
+{
+	int c = strcmp(ans, bns);
+	return c ? c : strcmp(aname, bname);
+}
+
+static void
+page_bind(sqlite3_stmt *s, const struct page *p, const char *after_ns,
+    const char *after_name)
+{
+	bind_text(s, 1, p->res);
+	bind_text(s, 2, p->ns);
+	bind_text(s, 3, after_ns);
+	bind_text(s, 4, after_name);
+	sqlite3_bind_int64(s, 5, p->at_rv);
+}
+
+/* The keys of res written after at_rv (bounded by the writes since). */
+static int
+page_changed(struct page *p, const char *after_ns, const char *after_name)
+{
+	struct store *st = p->st;
+	sqlite3_stmt *s = stmt_get(st, S_CHANGED);
+	size_t cap = 0;
+	int rc;
+
+	if (!s)
+		return sql_fail(st, "list", sqlite3_errcode(st->db));
+	page_bind(s, p, after_ns, after_name);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (p->nchanged == cap) {
+			cap = cap ? 2 * cap : 16;
+			p->changed = xrealloc(p->changed, cap * sizeof *p->changed);
+		}
+		p->changed[p->nchanged++] = (struct page_row){
+			xstrdup((const char *)sqlite3_column_text(s, 0)),
+			xstrdup((const char *)sqlite3_column_text(s, 1)) };
+	}
+	stmt_put(st, S_CHANGED, s);
+	return rc == SQLITE_DONE ? 0 : sql_fail(st, "list", rc);
+}
+
+/* The JSON of ns/name as it was at at_rv, from the journal: *json NULL when
+ * it did not exist then. -ERANGE when the journal no longer reaches back to
+ * its state at at_rv. Caller frees *json. */
+static int
+page_state_at(struct page *p, const char *ns, const char *name, char **json, size_t *len)
+{
+	struct store *st = p->st;
+	sqlite3_stmt *s = st->stmts[S_FIRST_AFTER];
+	int rc;
+	bool existed;
+
+	*json = NULL;
+	bind_key(s, p->res, ns, name);
+	sqlite3_bind_int64(s, 4, p->at_rv);
+	rc = sqlite3_step(s);
+	existed = rc == SQLITE_ROW && event_parse((const char *)sqlite3_column_text(s, 0)) !=
+	    STORE_ADDED;
+	stmt_put(st, S_FIRST_AFTER, s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, "list", rc);
+	if (!existed)
+		return 0;	/* created after at_rv (or never there) */
+	s = st->stmts[S_LAST_UPTO];
+	bind_key(s, p->res, ns, name);
+	sqlite3_bind_int64(s, 4, p->at_rv);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && event_parse((const char *)sqlite3_column_text(s, 0)) !=
+	    STORE_DELETED) {
+		*len = (size_t)sqlite3_column_bytes(s, 1);
+		*json = xstrndup((const char *)sqlite3_column_text(s, 1), *len);
+	}
+	stmt_put(st, S_LAST_UPTO, s);
+	if (rc == SQLITE_DONE)
+		return -ERANGE;	/* its last write before at_rv was compacted */
+	return rc == SQLITE_ROW ? 0 : sql_fail(st, "list", rc);
+}
+
+/* Remembers ns/name as the last key examined: where the next page starts. */
+static void
+page_mark(struct store_page *out, const char *ns, const char *name)
+{
+	free(out->next_ns);
+	free(out->next_name);
+	out->next_ns = xstrdup(ns);
+	out->next_name = xstrdup(name);
+}
+
+/* Gives fn one object; counts it when fn says it was taken. */
+static int
+page_give(struct store_page *out, store_page_fn fn, void *arg, const char *ns,
+    const char *name, const char *json, size_t len)
+{
+	int rc = fn(arg, json, len);
+	if (rc < 0)
+		return rc;
+	out->count += (size_t)rc;
+	page_mark(out, ns, name);
+	return 0;
+}
+
+static bool
+page_full(const struct store_page *out, size_t limit)
+{
+	return limit && out->count >= limit;
+}
+
+/* Emits the changed keys before (ns, name) (all when ns is NULL). */
+static int
+page_emit_changed(struct page *p, const char *ns, const char *name, size_t limit,
+    store_page_fn fn, void *arg, struct store_page *out)
+{
+	int rc = 0;
+
+	while (p->next_changed < p->nchanged && !page_full(out, limit)) {
+		struct page_row *r = &p->changed[p->next_changed];
+		char *json;
+		size_t len;
+		if (ns && key_cmp(r->ns, r->name, ns, name) >= 0)
+			break;
+		p->next_changed++;
+		if ((rc = page_state_at(p, r->ns, r->name, &json, &len)) < 0)
+			return rc;
+		if (json) {
+			rc = page_give(out, fn, arg, r->ns, r->name, json, len);
+			free(json);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int
+store_list_page(struct store *st, const char *res, const char *ns, int64_t at_rv,
+    const char *after_ns, const char *after_name, size_t limit, store_page_fn fn,
+    void *arg, struct store_page *out)
+{
+	struct page p = { .st = st, .res = res, .ns = ns, .at_rv = at_rv };
+	sqlite3_stmt *s = NULL;
+	int src = SQLITE_DONE, rc;
+
+	memset(out, 0, sizeof *out);
+	if (at_rv < st->compacted || at_rv > st->rv)
+		return -ERANGE;
+	after_ns = after_ns ? after_ns : "";
+	after_name = after_name ? after_name : "";
+	if ((rc = page_changed(&p, after_ns, after_name)) < 0)
+		goto out;
+	if (!(s = stmt_get(st, S_PAGE))) {
+		rc = sql_fail(st, "list", sqlite3_errcode(st->db));
+		goto out;
+	}
+	page_bind(s, &p, after_ns, after_name);
+	while (!page_full(out, limit) && (src = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *rns = (const char *)sqlite3_column_text(s, 0);
+		const char *rname = (const char *)sqlite3_column_text(s, 1);
+		if ((rc = page_emit_changed(&p, rns, rname, limit, fn, arg, out)) < 0)
+			break;
+		if (page_full(out, limit)) {
+			out->more = true;	/* this row is the next page's */
+			break;
+		}
+		rc = page_give(out, fn, arg, rns, rname, (const char *)sqlite3_column_text(s, 2),
+		    (size_t)sqlite3_column_bytes(s, 2));
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && src == SQLITE_ROW && !out->more)
+		out->more = (src = sqlite3_step(s)) == SQLITE_ROW;
+	if (rc == 0 && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = sql_fail(st, "list", src);
+	stmt_put(st, S_PAGE, s);
+	if (rc == 0)
+		rc = page_emit_changed(&p, NULL, NULL, limit, fn, arg, out);
+	if (rc == 0 && p.next_changed < p.nchanged)
+		out->more = true;
+out:
+	for (size_t i = 0; i < p.nchanged; i++) {
+		free(p.changed[i].ns);
+		free(p.changed[i].name);
+	}
+	free(p.changed);
+	if (rc < 0 || !out->more) {
+		free(out->next_ns);
+		free(out->next_name);
+		out->next_ns = out->next_name = NULL;
+	}
+	return rc;
+}
+
+int64_t
+store_count_after(struct store *st, const char *res, const char *ns, const char *after_ns,
+    const char *after_name)
+{
+	sqlite3_stmt *s = stmt_get(st, S_COUNT_REST);
+	int64_t n = -1;
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, res);
+	bind_text(s, 2, ns);
+	bind_text(s, 3, after_ns ? after_ns : "");
+	bind_text(s, 4, after_name ? after_name : "");
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	stmt_put(st, S_COUNT_REST, s);
+	return n;
 }
 
 static int

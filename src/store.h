@@ -52,6 +52,30 @@ int store_list_each(struct store *st, const char *res, const char *ns,
 int store_list(struct store *st, const char *res, const char *ns, json_t **items,
     int64_t *rv);
 
+/* A page of a list: fn gets each object's JSON text and returns 1 when it
+ * took the object (it counts against the limit), 0 when it skipped it (a
+ * selector), or a negative errno that stops the page. */
+typedef int (*store_page_fn)(void *arg, const char *json, size_t len);
+struct store_page {
+	size_t count;		/* objects fn took */
+	bool more;		/* objects may follow: continue after next_* */
+	char *next_ns, *next_name;	/* the last key examined, when more; caller frees */
+};
+/* The objects of res in ns (NULL = all namespaces) after the key
+ * (after_ns, after_name) (NULL, NULL = from the start), in key order, as
+ * they were at resourceVersion at_rv: objects written since are read back
+ * from the journal, so pages of one list are one consistent snapshot
+ * (Kubernetes' continue tokens). Stops once fn took limit objects (0 = no
+ * limit). Returns 0, -ERANGE when the journal no longer reaches back to
+ * at_rv (410 Expired), or a negative errno. */
+int store_list_page(struct store *st, const char *res, const char *ns, int64_t at_rv,
+    const char *after_ns, const char *after_name, size_t limit, store_page_fn fn,
+    void *arg, struct store_page *out);
+/* How many objects of res in ns (NULL = all) sort after the key now, or -1
+ * (remainingItemCount). */
+int64_t store_count_after(struct store *st, const char *res, const char *ns,
+    const char *after_ns, const char *after_name);
+
 /* Stages a new object; sets metadata.resourceVersion in obj.
  * Returns 0, -EEXIST. */
 int store_create(struct store *st, const char *res, json_t *obj);

@@ -471,3 +471,185 @@ def test_pod_on_a_node_is_deleted_gracefully(server):
     server.json("PUT", path + "/d/status", d, expect=200)
     server.json("DELETE", path + "/d", expect=200)
     assert server.request("GET", path + "/d")[0] == 404
+
+
+# ---- paged and streamed lists (issue 9, deliverable 4) ----------------------
+
+def create_many(server, n, prefix, conns=8, ns="default"):
+    """Creates n ConfigMaps over `conns` keep-alive connections (group commit
+    batches them); returns their names."""
+    import http.client
+    names = ["%s%05d" % (prefix, i) for i in range(n)]
+    errors = []
+
+    def work(part):
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        try:
+            for name in part:
+                c.request("POST", "/api/v1/namespaces/%s/configmaps" % ns,
+                          body=json.dumps(cm(name, ns=ns)),
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                if r.status != 201:
+                    errors.append((name, r.status))
+        except Exception as e:  # every failure fails the test below
+            errors.append(("exception", repr(e)))
+        finally:
+            c.close()
+    threads = [threading.Thread(target=work, args=(names[i::conns],)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors[:5]
+    return names
+
+
+def page_through(server, path, limit, between=None):
+    """Follows continue tokens; returns (pages, items)."""
+    pages, items, cont = [], [], None
+    for _ in range(1000):
+        q = "%s%slimit=%d" % (path, "&" if "?" in path else "?", limit) + \
+            ("&continue=" + cont if cont else "")
+        _, page = server.json("GET", q, expect=200)
+        pages.append(page)
+        items += page["items"]
+        cont = page["metadata"].get("continue")
+        if not cont:
+            return pages, items
+        if between:
+            between(len(pages))
+    raise AssertionError("more than 1000 pages")
+
+
+def test_list_with_limit_and_continue_is_complete_and_one_snapshot(server):
+    names = create_many(server, 25, "p", conns=4)
+    before = {n: None for n in names}
+    _, full = server.json("GET", CMS, expect=200)
+    for o in full["items"]:
+        before[o["metadata"]["name"]] = o["metadata"]["resourceVersion"]
+
+    def writes(page_no):
+        # Between pages: delete an object not listed yet, change another,
+        # create a new one that sorts in the unread part, change a listed one.
+        server.json("DELETE", CMS + "/p%05d" % (20 - page_no), expect=200)
+        _, o = server.json("GET", CMS + "/p%05d" % (24 - page_no), expect=200)
+        o["data"] = {"k": "changed"}
+        server.json("PUT", CMS + "/p%05d" % (24 - page_no), o, expect=200)
+        server.json("POST", CMS, cm("p%05d-new" % (10 + page_no)), expect=201)
+        server.json("PATCH", CMS + "/p00000", {"data": {"k": "p%d" % page_no}},
+                    headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+
+    pages, items = page_through(server, CMS, 7, between=writes)
+    got = [o["metadata"]["name"] for o in items]
+    assert got == sorted(names), got            # complete, ordered, no duplicates
+    assert [len(p["items"]) for p in pages] == [7, 7, 7, 4]
+    # Every page is the list as it was when the first page was read.
+    assert {p["metadata"]["resourceVersion"] for p in pages} == \
+        {pages[0]["metadata"]["resourceVersion"]}
+    assert {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in items} == before
+    assert all(o["data"] == {"k": "v"} for o in items)
+    assert pages[0]["metadata"]["remainingItemCount"] == 18
+    assert "continue" not in pages[-1]["metadata"]
+    # A fresh list sees the writes.
+    _, now = server.json("GET", CMS, expect=200)
+    now_names = [o["metadata"]["name"] for o in now["items"]]
+    assert "p00020-new" not in now_names and "p00011-new" in now_names
+    assert "p00019" not in now_names
+
+
+def test_list_limit_with_selector_counts_matching_objects(server):
+    for i in range(12):
+        server.json("POST", CMS, cm("s%02d" % i, labels={"odd": str(i % 2)}), expect=201)
+    pages, items = page_through(server, CMS + "?labelSelector=odd%3D1", 2)
+    assert [o["metadata"]["name"] for o in items] == ["s%02d" % i for i in range(1, 12, 2)]
+    assert all(len(p["items"]) <= 2 for p in pages)
+    assert all("remainingItemCount" not in p["metadata"] for p in pages)
+
+
+def test_continue_token_expires_with_410_when_the_journal_is_compacted(make_server):
+    srv = make_server("--journal-limit", "10")
+    for i in range(6):
+        srv.json("POST", CMS, cm("e%d" % i), expect=201)
+    _, page = srv.json("GET", CMS + "?limit=2", expect=200)
+    tok = page["metadata"]["continue"]
+    # Still valid right after, and with a few writes in between.
+    _, again = srv.json("GET", CMS + "?limit=2&continue=" + tok, expect=200)
+    assert [o["metadata"]["name"] for o in again["items"]] == ["e2", "e3"]
+    for i in range(30):
+        srv.json("PATCH", CMS + "/e5", {"data": {"n": str(i)}},
+                 headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    status, st = srv.json("GET", CMS + "?limit=2&continue=" + tok)
+    assert status == 410, st
+    assert st["kind"] == "Status" and st["reason"] == "Expired" and st["code"] == 410
+    assert srv.proc.poll() is None
+
+
+def test_bad_continue_token_is_400(server):
+    for tok in ("abc", "%FF%FF", "eyJ4IjoxfQ==", "!!!!"):
+        status, st = server.json("GET", CMS + "?limit=1&continue=" + tok)
+        assert status == 400 and st["kind"] == "Status", (tok, st)
+
+
+def test_list_without_limit_is_streamed_chunked(server):
+    create_many(server, 300, "c")
+    status, headers, body = server.request("GET", "/api/v1/configmaps")
+    assert status == 200
+    assert headers.get("Transfer-Encoding") == "chunked", headers
+    d = json.loads(body)
+    assert d["kind"] == "ConfigMapList" and len(d["items"]) == 300
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_listing_10000_objects_keeps_peak_memory_flat(server):
+    create_many(server, 10000, "m", conns=16)
+    import http.client
+    pid = server.proc.pid
+    # Reset the peak to the current RSS (Linux: write 5 to clear_refs).
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")
+    before = vm_hwm_kb(pid)
+    for path in ("/api/v1/configmaps", CMS + "?labelSelector=x%21%3Dy"):
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        c.request("GET", path)
+        r = c.getresponse()
+        n = 0
+        # Read slowly at first so the server has to wait for the client.
+        head = r.read(1 << 20)
+        time.sleep(0.5)
+        body = head + r.read()
+        c.close()
+        n = len(json.loads(body)["items"])
+        assert r.status == 200 and n == 10000, (r.status, n)
+    growth_kb = vm_hwm_kb(pid) - before
+    print("peak RSS growth listing 10000 ConfigMaps: %.1f MB" % (growth_kb / 1024))
+    # Target 5 MB (issue 9); the bound here leaves room for a loaded machine.
+    assert growth_kb < 15 * 1024, growth_kb
+
+
+def test_kubectl_lists_1200_configmaps_through_chunking(server, tmp_path):
+    import shutil
+    import subprocess
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl 1.32 is part of the test environment"
+    create_many(server, 1200, "k")
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "none"), HOME=str(tmp_path))
+    p = subprocess.run([kubectl, "--server", server.url, "get", "configmaps", "-A",
+                        "-o", "name", "-v=6"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = p.stdout.split()
+    assert len(got) == 1200 and len(set(got)) == 1200, len(got)
+    assert got[0] == "configmap/k00000" and got[-1] == "configmap/k01199"
+    # kubectl asked for pages of 500 and followed the continue tokens.
+    gets = [l for l in p.stderr.splitlines() if "/api/v1/configmaps?" in l]
+    assert len([l for l in gets if "limit=500" in l]) == 3, gets
+    assert len([l for l in gets if "continue=" in l]) == 2, gets

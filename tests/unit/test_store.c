@@ -595,6 +595,128 @@ test_compaction_and_erange(void **state)
 	assert_int_equal(store_flush(fx->st), 0);
 }
 
+/* ---- paged lists at a resourceVersion --------------------------------- */
+
+struct pagerec {
+	int n;
+	char names[64][16];
+	char vals[64][8];
+	const char *skip;	/* a name the "selector" refuses */
+};
+
+static int
+page_fn(void *arg, const char *json, size_t len)
+{
+	struct pagerec *p = arg;
+	json_t *o = json_loadb(json, len, 0, NULL);
+	const char *name = json_string_value(json_object_get(json_object_get(o,
+	    "metadata"), "name"));
+	int took = !(p->skip && strcmp(name, p->skip) == 0);
+
+	assert_non_null(o);
+	if (took) {
+		assert_true(p->n < 64);
+		snprintf(p->names[p->n], sizeof p->names[0], "%s", name);
+		snprintf(p->vals[p->n], sizeof p->vals[0], "%s", val_of(o));
+		p->n++;
+	}
+	json_decref(o);
+	return took;
+}
+
+static void
+test_list_page_is_a_snapshot(void **state)
+{
+	struct fx *fx = *state;
+	struct store_page pg;
+	struct pagerec r = { 0 };
+	json_t *o;
+	int64_t at;
+
+	put(fx->st, "cm", "a", "x1", "1");
+	put(fx->st, "cm", "a", "x2", "1");
+	put(fx->st, "cm", "a", "x3", "1");
+	put(fx->st, "cm", "b", "x1", "1");
+	put(fx->st, "other", "a", "x0", "1");
+	assert_int_equal(store_flush(fx->st), 0);
+	at = store_current_rv(fx->st);
+
+	/* first page at the current rv */
+	assert_int_equal(store_list_page(fx->st, "cm", NULL, at, NULL, NULL, 2, page_fn, &r,
+	    &pg), 0);
+	assert_int_equal(r.n, 2);
+	assert_true(pg.more);
+	assert_string_equal(pg.next_ns, "a");
+	assert_string_equal(pg.next_name, "x2");
+	assert_int_equal(store_count_after(fx->st, "cm", NULL, "a", "x2"), 2);
+
+	/* writes after at: a/x3 changed, b/x1 deleted, a/x25 created */
+	o = mkobj("a", "x3", "2");
+	assert_int_equal(store_update(fx->st, "cm", o, 0), 0);
+	json_decref(o);
+	assert_int_equal(store_delete(fx->st, "cm", "b", "x1", 0, NULL), 0);
+	put(fx->st, "cm", "a", "x25", "2");	/* staged, not even committed */
+
+	r.n = 0;
+	char *after_ns = pg.next_ns, *after_name = pg.next_name;
+	assert_int_equal(store_list_page(fx->st, "cm", NULL, at, after_ns, after_name, 0,
+	    page_fn, &r, &pg), 0);
+	free(after_ns);
+	free(after_name);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.names[0], "x3");
+	assert_string_equal(r.vals[0], "1");	/* as it was at `at` */
+	assert_string_equal(r.names[1], "x1");	/* b/x1, deleted since */
+	assert_false(pg.more);
+	assert_null(pg.next_ns);
+	assert_int_equal(store_flush(fx->st), 0);
+
+	/* a selector that skips objects does not count them against the limit */
+	r.n = 0;
+	r.skip = "x1";
+	assert_int_equal(store_list_page(fx->st, "cm", "a", store_current_rv(fx->st), NULL,
+	    NULL, 2, page_fn, &r, &pg), 0);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.names[0], "x2");
+	assert_string_equal(r.names[1], "x25");
+	free(pg.next_ns);
+	free(pg.next_name);
+}
+
+static void
+test_list_page_erange_after_compaction(void **state)
+{
+	struct fx *fx = *state;
+	struct store_page pg;
+	struct pagerec r = { 0 };
+	int64_t at;
+	char name[16];
+
+	store_set_journal_limit(fx->st, 10);
+	put(fx->st, "cm", "a", "old", "1");
+	assert_int_equal(store_flush(fx->st), 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "n%02d", i);
+		put(fx->st, "cm", "a", name, "1");
+		assert_int_equal(store_flush(fx->st), 0);
+	}
+	at = store_current_rv(fx->st);
+	/* journal compacted past "old"'s creation: fine while it is unchanged */
+	assert_int_equal(store_list_page(fx->st, "cm", NULL, at, NULL, NULL, 0, page_fn, &r,
+	    &pg), 0);
+	assert_int_equal(r.n, 21);
+	/* changed after `at`: its state at `at` is gone from the journal */
+	json_t *o = mkobj("a", "old", "2");
+	assert_int_equal(store_update(fx->st, "cm", o, 0), 0);
+	json_decref(o);
+	assert_int_equal(store_flush(fx->st), 0);
+	assert_int_equal(store_list_page(fx->st, "cm", NULL, at, NULL, NULL, 0, page_fn, &r,
+	    &pg), -ERANGE);
+	/* older than the journal: expired */
+	assert_int_equal(store_list_page(fx->st, "cm", NULL, 2, NULL, NULL, 0, page_fn, &r,
+	    &pg), -ERANGE);
+}
+
 static void
 test_stop_inside_callback(void **state)
 {
@@ -1171,6 +1293,8 @@ main(void)
 		T(test_watch_from_list_rv_while_staged),
 		T(test_watch_filters),
 		T(test_compaction_and_erange),
+		T(test_list_page_is_a_snapshot),
+		T(test_list_page_erange_after_compaction),
 		T(test_stop_inside_callback),
 		T(test_stop_during_replay),
 		T(test_write_from_callback_keeps_order),
