@@ -63,9 +63,17 @@ int api_delete_grace(struct api *api, const struct kind *k, const char *ns,
 int api_get(struct api *api, const struct kind *k, const char *ns, const char *name,
     json_t **out, struct api_error *err);
 /* Records a Kubernetes Event about obj (type "Normal" / "Warning"); repeated
- * events of the same reason and message are counted on one Event. */
+ * events of the same reason and message are counted on one Event, and a
+ * burst of similar ones is combined (as client-go's EventCorrelator). */
 void api_record_event(struct api *api, const json_t *obj, const char *type,
     const char *reason, const char *component, const char *fmt, ...) V6_PRINTF(6, 7);
+/* Event expiry: every Event not seen for ttl_ms (<= 0: the default) is
+ * deleted, in batches from a coarse timer. Stop frees. */
+struct api_events;
+struct api_events *api_events_start(struct api *api, uv_loop_t *loop, int64_t ttl_ms);
+void api_events_stop(struct api_events *ev);
+/* api_server.c: the API's event state (NULL before api_start finished). */
+struct api_events *api_events_of(struct api *api);
 
 struct store *api_store(struct api *api);
 
@@ -115,7 +123,11 @@ struct api_config {
 	const char *listen_host;
 	int listen_port;
 	size_t max_body_bytes;
+	int64_t event_ttl_ms;	/* 0: API_EVENT_TTL_DEFAULT_MS */
 };
+
+/* Kubernetes' --event-ttl default: one hour. */
+#define API_EVENT_TTL_DEFAULT_MS (60 * 60 * 1000)
 /* Starts serving on the loop. Returns 0 or negative errno. */
 int api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg,
     struct api **out);

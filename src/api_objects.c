@@ -577,8 +577,66 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 	return 0;
 }
 
-/* Events are named after their object plus a unique suffix, as kubelet
- * does; a repeat of the same reason and message bumps count instead. */
+/* ---- events: record, aggregate, expire ------------------------------- */
+
+/*
+ * As client-go's EventCorrelator: an Event repeated with the same object,
+ * reason and message bumps count and lastTimestamp of one stored Event;
+ * once EVENT_AGG_MAX different messages share an object, type, reason and
+ * source within EVENT_AGG_WINDOW_MS, further ones are combined into one
+ * Event "(combined from similar events): ...". So a crash-looping pod or a
+ * churning ReplicaSet keeps a bounded number of Events, and api_events_*
+ * deletes Events whose last occurrence is older than the TTL.
+ */
+#define EVENT_AGG_MAX		10
+#define EVENT_AGG_WINDOW_MS	(10 * 60 * 1000)
+#define EVENT_AGG_SLOTS		512	/* a bounded cache: a collision restarts a slot */
+
+struct event_agg {
+	uint64_t key;
+	int64_t last_ms;
+	unsigned n;
+	uint64_t msgs[EVENT_AGG_MAX];
+};
+
+struct api_events {
+	struct api *api;
+	uv_timer_t timer;
+	int64_t ttl_ms;
+	struct event_agg agg[EVENT_AGG_SLOTS];
+};
+
+static uint64_t
+fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (h ^ 0xff) * 1099511628211ULL;	/* a separator between parts */
+}
+
+/* True when this message joins a burst of similar ones (aggregate it). */
+static bool
+event_aggregate(struct api_events *ev, uint64_t key, uint64_t msg)
+{
+	if (!ev)
+		return false;
+	struct event_agg *a = &ev->agg[key % EVENT_AGG_SLOTS];
+	int64_t now = time_mono_ms();
+	if (a->key != key || now - a->last_ms > EVENT_AGG_WINDOW_MS)
+		*a = (struct event_agg){ .key = key };
+	a->last_ms = now;
+	for (unsigned i = 0; i < a->n; i++)
+		if (a->msgs[i] == msg)
+			return a->n >= EVENT_AGG_MAX;
+	if (a->n < EVENT_AGG_MAX) {
+		a->msgs[a->n++] = msg;
+		return false;
+	}
+	return true;
+}
+
+/* Events are named after their object plus a hash of what makes them the
+ * same Event; a repeat bumps count and lastTimestamp instead. */
 void
 api_record_event(struct api *api, const json_t *obj, const char *type, const char *reason,
     const char *component, const char *fmt, ...)
@@ -592,12 +650,15 @@ api_record_event(struct api *api, const json_t *obj, const char *type, const cha
 	if (!*ns)
 		ns = "default";
 	char name[300];
-	/* Same object + reason + message -> same Event, counted. */
-	uint64_t h = 1469598103934665603ULL;
-	const char *parts[] = { obj_uid(obj), reason, msg };
-	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
-		for (const char *p = parts[i]; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	uint64_t agg = fnv(fnv(fnv(fnv(1469598103934665603ULL, obj_uid(obj)), type), reason),
+	    component);
+	uint64_t h = fnv(fnv(fnv(1469598103934665603ULL, obj_uid(obj)), reason), msg);
+	if (event_aggregate(api_events_of(api), agg, fnv(1469598103934665603ULL, msg))) {
+		char *combined = xasprintf("(combined from similar events): %s", msg);
+		free(msg);
+		msg = combined;
+		h = agg;
+	}
 	snprintf(name, sizeof name, "%.230s.%016llx", obj_name(obj), (unsigned long long)h);
 	json_t *ts = now_timestamp();
 	json_t *old = NULL;
@@ -606,6 +667,7 @@ api_record_event(struct api *api, const json_t *obj, const char *type, const cha
 		json_object_set_new(old, "count", json_integer(
 		    json_integer_value(json_object_get(old, "count")) + 1));
 		json_object_set(old, "lastTimestamp", ts);
+		json_object_set_new(old, "message", json_string(msg));
 		if (api_update(api, ek, ns, old, false, 0, NULL, &err) < 0)
 			log_warn("events", "recording %s: %s", reason, err.message);
 	} else {
@@ -625,4 +687,94 @@ api_record_event(struct api *api, const json_t *obj, const char *type, const cha
 	api_error_clear(&err);
 	json_decref(ts);
 	free(msg);
+}
+
+/* The last time an Event happened, as Kubernetes' TTL counts it (the
+ * lease is renewed by every update): series.lastObservedTime,
+ * lastTimestamp, eventTime, else creationTimestamp. 0 when unknown. */
+static time_t
+event_last_seen(const json_t *ev)
+{
+	static const char *const paths[] = { "series.lastObservedTime", "lastTimestamp",
+		"eventTime", "metadata.creationTimestamp" };
+	time_t t = 0, best = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		const char *s = json_string_value(obj_get_path(ev, paths[i]));
+		if (s && time_parse_rfc3339(s, &t) == 0 && t > best)
+			best = t;
+	}
+	return best;
+}
+
+struct expiry {
+	time_t cutoff;
+	json_t *names;		/* [[ns, name], ...] to delete */
+};
+
+static int
+collect_expired(void *arg, const char *json, size_t len)
+{
+	struct expiry *x = arg;
+	json_t *ev = json_loadb(json, len, 0, NULL);
+	time_t seen = ev ? event_last_seen(ev) : 0;
+	if (seen && seen < x->cutoff)
+		json_array_append_new(x->names, json_pack("[s,s]", obj_namespace(ev),
+		    obj_name(ev)));
+	json_decref(ev);
+	return 0;
+}
+
+/* Reads every Event (no write when none expired) and deletes the expired
+ * ones in one batch (one commit). */
+static void
+on_events_expire(uv_timer_t *t)
+{
+	struct api_events *ev = t->data;
+	struct expiry x = { .cutoff = time(NULL) - (time_t)(ev->ttl_ms / 1000),
+		.names = json_array() };
+	const struct kind *ek = kind_find_gvk("v1", "Event");
+	store_list_each(api_store(ev->api), "events", NULL, collect_expired, &x, NULL);
+	size_t i;
+	json_t *nn;
+	json_array_foreach(x.names, i, nn) {
+		struct api_error err = { 0 };
+		api_delete(ev->api, ek, json_string_value(json_array_get(nn, 0)),
+		    json_string_value(json_array_get(nn, 1)), API_PROPAGATE_BACKGROUND, NULL, 0,
+		    0, NULL, &err);
+		api_error_clear(&err);
+	}
+	if (i)
+		log_info("events", "expired %zu events older than %llds", i,
+		    (long long)(ev->ttl_ms / 1000));
+	json_decref(x.names);
+}
+
+struct api_events *
+api_events_start(struct api *api, uv_loop_t *loop, int64_t ttl_ms)
+{
+	struct api_events *ev = xcalloc(1, sizeof *ev);
+	ev->api = api;
+	ev->ttl_ms = ttl_ms > 0 ? ttl_ms : API_EVENT_TTL_DEFAULT_MS;
+	/* Coarse: a tenth of the TTL, between 1 s and 1 min. */
+	int64_t period = ev->ttl_ms / 10;
+	period = period < 1000 ? 1000 : period > 60000 ? 60000 : period;
+	uv_timer_init(loop, &ev->timer);
+	ev->timer.data = ev;
+	uv_timer_start(&ev->timer, on_events_expire, (uint64_t)period, (uint64_t)period);
+	return ev;
+}
+
+static void
+events_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void
+api_events_stop(struct api_events *ev)
+{
+	if (!ev)
+		return;
+	uv_timer_stop(&ev->timer);
+	uv_close((uv_handle_t *)&ev->timer, events_free_cb);
 }

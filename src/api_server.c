@@ -35,6 +35,7 @@ struct api {
 	struct pending *pend_head, **pend_tail;
 	struct watch *watches;
 	struct list_stream *lists;	/* streamed lists waiting for a drain */
+	struct api_events *events;	/* Event aggregation and expiry */
 	bool stopping;
 	struct subres {
 		const char *kind, *sub;
@@ -118,6 +119,12 @@ uv_loop_t *
 api_loop(struct api *api)
 {
 	return api->loop;
+}
+
+struct api_events *
+api_events_of(struct api *api)
+{
+	return api->events;
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -1566,6 +1573,7 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 	uv_prepare_init(loop, &api->flush_prepare);
 	api->flush_prepare.data = api;
 	uv_prepare_start(&api->flush_prepare, on_flush_prepare);
+	api->events = api_events_start(api, loop, cfg->event_ttl_ms);
 	*out = api;
 	return 0;
 }
@@ -1592,6 +1600,8 @@ api_stop(struct api *api)
 		watch_end(api->watches);
 	while (api->lists)
 		list_end(api->lists);
+	api_events_stop(api->events);
+	api->events = NULL;
 	http_server_stop(api->http);
 	uv_check_stop(&api->flush_check);
 	uv_prepare_stop(&api->flush_prepare);

@@ -27,6 +27,7 @@ struct server_opts {
 	char *node_name;
 	unsigned disabled;	/* PART_* bits turned off with --controllers */
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
+	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 };
 
 /* The parts --controllers can turn off, as kube-controller-manager's
@@ -108,6 +109,8 @@ static const struct server_flag {
 	    "[::1]:6443 for IPv6)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
+	{ "--event-ttl", "DURATION", "how long an Event is kept after it last happened "
+	    "(default 1h, at least 1s)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
 	{ "--max-backoff", "DURATION", "node-wide CrashLoopBackOff cap, lower for edge "
 	    "devices (default 5m, at least 1s)" },
@@ -239,6 +242,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
+		} else if (strcmp(name, "--event-ttl") == 0) {
+			if (duration_parse(val, &o->event_ttl_ms) < 0 || o->event_ttl_ms < 1000) {
+				fprintf(stderr, "error: --event-ttl: expected a duration of at least "
+				    "1s, got \"%s\"\n", val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {
@@ -412,7 +421,7 @@ server_main(int argc, char **argv)
 	if (o.journal_limit > 0)
 		store_set_journal_limit(s.st, o.journal_limit);
 	struct api_config ac = { .listen_host = o.host, .listen_port = o.port,
-		.max_body_bytes = o.max_body };
+		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms };
 	err = api_start(s.loop, s.st, &ac, &s.api);
 	if (err < 0) {
 		fprintf(stderr, "error: cannot listen on %s:%d: %s\n", o.host, o.port,

@@ -475,7 +475,7 @@ def test_pod_on_a_node_is_deleted_gracefully(server):
 
 # ---- paged and streamed lists (issue 9, deliverable 4) ----------------------
 
-def create_many(server, n, prefix, conns=8, ns="default"):
+def create_many(server, n, prefix, conns=8, ns="default", data=None):
     """Creates n ConfigMaps over `conns` keep-alive connections (group commit
     batches them); returns their names."""
     import http.client
@@ -487,7 +487,7 @@ def create_many(server, n, prefix, conns=8, ns="default"):
         try:
             for name in part:
                 c.request("POST", "/api/v1/namespaces/%s/configmaps" % ns,
-                          body=json.dumps(cm(name, ns=ns)),
+                          body=json.dumps(cm(name, ns=ns, data=data)),
                           headers={"Content-Type": "application/json"})
                 r = c.getresponse()
                 r.read()
@@ -610,7 +610,9 @@ def vm_hwm_kb(pid):
 
 
 def test_listing_10000_objects_keeps_peak_memory_flat(server):
-    create_many(server, 10000, "m", conns=16)
+    # 1 KiB of data each: a 10 MB list, which used to be built in memory
+    # (twice: the items, then the spliced response).
+    create_many(server, 10000, "m", conns=16, data={"blob": "x" * 1024})
     import http.client
     pid = server.proc.pid
     # Reset the peak to the current RSS (Linux: write 5 to clear_refs).
@@ -653,3 +655,84 @@ def test_kubectl_lists_1200_configmaps_through_chunking(server, tmp_path):
     gets = [l for l in p.stderr.splitlines() if "/api/v1/configmaps?" in l]
     assert len([l for l in gets if "limit=500" in l]) == 3, gets
     assert len([l for l in gets if "continue=" in l]) == 2, gets
+
+
+# ---- Events: expiry (--event-ttl) and aggregation (issue 9, deliverable 5) --
+
+EVENTS = "/api/v1/namespaces/default/events"
+
+
+def event(name, last, count=1, reason="Test", message="m"):
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": "default"},
+            "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": "default"},
+            "reason": reason, "message": message, "type": "Normal", "count": count,
+            "firstTimestamp": last, "lastTimestamp": last}
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def event_names(srv):
+    _, l = srv.json("GET", EVENTS, expect=200)
+    return sorted(o["metadata"]["name"] for o in l["items"])
+
+
+def test_events_expire_after_event_ttl_unless_they_recur(make_server):
+    # As Kubernetes' --event-ttl, the clock starts at the Event's last write:
+    # its creation or its latest lastTimestamp / eventTime.
+    srv = make_server("--event-ttl", "3s", "--controllers", "*,-node,-proxy")
+    now = time.time()
+    srv.json("POST", EVENTS, event("once", rfc3339(now - 3600)), expect=201)
+    srv.json("POST", EVENTS, event("recurring", rfc3339(now)), expect=201)
+    assert event_names(srv) == ["once", "recurring"]
+    # "recurring" happens again every half second: it stays; "once" ages out.
+    deadline = time.time() + 30
+    while "once" in event_names(srv) and time.time() < deadline:
+        _, o = srv.json("GET", EVENTS + "/recurring", expect=200)
+        o["count"] += 1
+        o["lastTimestamp"] = rfc3339(time.time())
+        srv.json("PUT", EVENTS + "/recurring", o, expect=200)
+        time.sleep(0.5)
+    assert event_names(srv) == ["recurring"]
+    assert time.time() - now >= 3
+    assert "expired 1 events" in srv.log()
+    # Once it stops recurring, it goes too.
+    deadline = time.time() + 30
+    while event_names(srv) and time.time() < deadline:
+        time.sleep(0.2)
+    assert event_names(srv) == []
+
+
+def test_event_ttl_flag_is_checked(tmp_path):
+    import subprocess
+    from conftest import V6
+    p = subprocess.run([V6, "server", "--data-dir", str(tmp_path), "--event-ttl", "soon"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "--event-ttl" in p.stderr
+
+
+def test_similar_events_are_combined_and_repeats_counted(make_server):
+    # The ReplicaSet controller records "Created pod: NAME" once per pod:
+    # 16 different messages. After 10, they are combined into one Event.
+    srv = make_server("--controllers", "*,-node,-proxy")
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+          "metadata": {"name": "burst", "namespace": "default"},
+          "spec": {"replicas": 16, "selector": {"matchLabels": {"app": "burst"}},
+                   "template": {"metadata": {"labels": {"app": "burst"}},
+                                "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    srv.json("POST", "/apis/apps/v1/namespaces/default/replicasets", rs, expect=201)
+    deadline = time.time() + 30
+    evs = []
+    while time.time() < deadline:
+        _, l = srv.json("GET", EVENTS, expect=200)
+        evs = [e for e in l["items"] if e["involvedObject"]["name"] == "burst" and
+               e["reason"] == "SuccessfulCreate"]
+        if sum(e.get("count", 1) for e in evs) >= 16:
+            break
+        time.sleep(0.2)
+    assert sum(e.get("count", 1) for e in evs) == 16, evs
+    combined = [e for e in evs if e["message"].startswith("(combined from similar events): ")]
+    assert len(evs) == 11 and len(combined) == 1, [e["message"] for e in evs]
+    assert combined[0]["count"] == 6
