@@ -140,11 +140,14 @@ static const struct cli_verb verbs[] = {
 	  "no-headers timeout",
 	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
 	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", NULL },
-	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME [flags]",
+	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME | KIND [-l SEL] [flags]",
 	  "Show details of an object and its events",
-	  "Show a human readable description of an object and its recent events.",
+	  "Show a human readable description of objects and their recent events,\n"
+	  "oldest first. Without a name: every object of the kind in the namespace,\n"
+	  "or those the label selector matches.",
 	  "namespace selector",
-	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n", NULL },
+	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n"
+	  "  v6 describe pods -l app=web\n", NULL },
 	{ "delete", cli_delete,
 	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
 	  "Delete objects by file, name, label selector or --all",

@@ -769,6 +769,51 @@ static const struct {
 
 /* ---- events ----------------------------------------------------------- */
 
+/* When an Event last happened, as kubectl reads it: lastTimestamp, else
+ * eventTime (events.k8s.io), else creation. */
+static const char *
+event_last(const json_t *e)
+{
+	static const char *const paths[] = { "lastTimestamp", "series.lastObservedTime",
+		"eventTime", "metadata.creationTimestamp" };
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (*str(e, paths[i]))
+			return str(e, paths[i]);
+	return "";
+}
+
+static time_t
+event_time(const json_t *e)
+{
+	time_t t = 0;
+	return time_parse_rfc3339(event_last(e), &t) == 0 ? t : 0;
+}
+
+/* Oldest first, as kubectl's SortableEvents (by lastTimestamp). */
+static int
+event_cmp(const void *a, const void *b)
+{
+	time_t ta = event_time(*(const json_t *const *)a);
+	time_t tb = event_time(*(const json_t *const *)b);
+	return ta < tb ? -1 : ta > tb;
+}
+
+/* kubectl's Age column: "5s", or "5s (x3 over 2m)" for a repeated Event. */
+static void
+event_age(const json_t *e, int64_t now, char *out, size_t len)
+{
+	char last[32], first[32];
+	cli_age(event_last(e), now, last);
+	json_int_t count = json_integer_value(json_object_get(e, "count"));
+	const char *ft = str(e, "firstTimestamp");
+	if (count > 1 && *ft) {
+		cli_age(ft, now, first);
+		snprintf(out, len, "%s (x%lld over %s)", last, (long long)count, first);
+	} else {
+		snprintf(out, len, "%s", last);
+	}
+}
+
 static void
 events(struct dw *w, const struct kind *k, const json_t *obj)
 {
@@ -792,18 +837,23 @@ events(struct dw *w, const struct kind *k, const json_t *obj)
 		return;
 	}
 	line(w, 0, "Events:");
-	size_t i;
+	size_t i, n = json_array_size(items);
 	json_t *e;
+	const json_t **sorted = xcalloc(n, sizeof *sorted);
+	json_array_foreach(items, i, e)
+		sorted[i] = e;
+	qsort(sorted, n, sizeof *sorted, event_cmp);
 	line(w, 2, "%-8s %-20s %-8s %-24s %s", "Type", "Reason", "Age", "From", "Message");
 	line(w, 2, "%-8s %-20s %-8s %-24s %s", "----", "------", "----", "----", "-------");
-	json_array_foreach(items, i, e) {
-		char age[32];
-		const char *ts = json_string_value(json_object_get(e, "lastTimestamp"));
-		cli_age(ts ? ts : str(e, "metadata.creationTimestamp"), w->now, age);
-		const char *from = str(e, "source.component");
-		line(w, 2, "%-8s %-20s %-8s %-24s %s", str(e, "type"), str(e, "reason"), age,
-		    *from ? from : str(e, "reportingComponent"), str(e, "message"));
+	for (i = 0; i < n; i++) {
+		char age[96];
+		event_age(sorted[i], w->now, age, sizeof age);
+		const char *from = str(sorted[i], "source.component");
+		line(w, 2, "%-8s %-20s %-8s %-24s %s", str(sorted[i], "type"),
+		    str(sorted[i], "reason"), age,
+		    *from ? from : str(sorted[i], "reportingComponent"), str(sorted[i], "message"));
 	}
+	free(sorted);
 	cli_resp_free(&r);
 }
 
@@ -836,6 +886,41 @@ describe_one(struct cli_opts *o, const struct kind *k, const char *name)
 	return 0;
 }
 
+/* `describe KIND [-l SEL]`: every object of KIND in the namespace that the
+ * selector matches, as kubectl does. */
+static int
+describe_selected(struct cli_opts *o, const struct kind *k)
+{
+	struct buf q = BUF_INIT;
+	struct cli_resp r;
+	if (o->selector)
+		cli_query_add(&q, "labelSelector", o->selector);
+	char *path = cli_path(k, cli_ns(o), NULL, q.data);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	buf_free(&q);
+	if (rc < 0)
+		return 1;
+	if (r.status != 200) {
+		cli_print_error(&r, NULL);
+		cli_resp_free(&r);
+		return 1;
+	}
+	json_t *items = json_object_get(r.body, "items");
+	size_t i;
+	json_t *it;
+	rc = 0;
+	if (json_array_size(items) == 0)
+		fprintf(stderr, "No resources found in %s namespace.\n", cli_ns(o));
+	json_array_foreach(items, i, it) {
+		if (i)
+			fputc('\n', stdout);
+		rc |= describe_one(o, k, obj_name(it));
+	}
+	cli_resp_free(&r);
+	return rc;
+}
+
 int
 cli_describe(struct cli_opts *o)
 {
@@ -845,8 +930,12 @@ cli_describe(struct cli_opts *o)
 		return cli_err("you must specify the type of resource to describe, e.g. "
 		    "'v6 describe deployment web'");
 	bool slash = strchr(o->args[0], '/') != NULL;
-	if (!slash && o->nargs < 2)
-		return cli_err("you must specify the name of the %s to describe", o->args[0]);
+	if (!slash && o->nargs == 1) {
+		const struct kind *k = cli_kind(o->args[0]);
+		return k ? describe_selected(o, k) : 1;
+	}
+	if (o->selector)
+		return cli_err("a name and a selector (-l) cannot both be given");
 	for (size_t i = slash ? 0 : 1; i < o->nargs; i++) {
 		const char *arg = o->args[i], *name = arg;
 		char *kname = NULL;

@@ -340,3 +340,48 @@ def test_help_for_every_verb():
     for flag in ("--namespace", "--all-namespaces", "--selector", "--output", "--watch",
                  "--server"):
         assert flag in get, flag
+
+
+def _cm(name, labels):
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": labels}}
+
+
+def _event(name, obj, reason, last, first=None, count=1):
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": "default"},
+            "involvedObject": {"kind": "ConfigMap", "name": obj, "namespace": "default"},
+            "reason": reason, "message": "msg " + reason, "type": "Normal",
+            "source": {"component": "test"}, "count": count,
+            "firstTimestamp": first or last, "lastTimestamp": last}
+
+
+def _ts(ago):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - ago))
+
+
+def test_describe_lists_events_oldest_first_with_repeat_counts(server):
+    server.json("POST", "/api/v1/namespaces/default/configmaps", _cm("c", {"app": "x"}),
+                expect=201)
+    # Created in an order that is neither time order nor name order.
+    for name, reason, ago in (("b", "Second", 120), ("a", "Third", 10), ("c", "First", 600)):
+        server.json("POST", "/api/v1/namespaces/default/events",
+                    _event(name, "c", reason, _ts(ago), count=3 if reason == "Third" else 1,
+                           first=_ts(300) if reason == "Third" else None), expect=201)
+    p = server.v6("describe", "configmap", "c", check=True)
+    out = p.stdout
+    assert out.index("First") < out.index("Second") < out.index("Third"), out
+    assert "(x3 over 5m" in out, out
+
+
+def test_describe_with_a_label_selector_describes_each_match(server):
+    for name, app in (("one", "x"), ("two", "x"), ("three", "y")):
+        server.json("POST", "/api/v1/namespaces/default/configmaps", _cm(name, {"app": app}),
+                    expect=201)
+    p = server.v6("describe", "configmaps", "-l", "app=x", check=True)
+    names = [l.split()[1] for l in p.stdout.splitlines() if l.startswith("Name:")]
+    assert names == ["one", "two"], p.stdout
+    p = server.v6("describe", "configmaps", "-l", "app=none")
+    assert p.returncode == 0 and "No resources found" in p.stderr
+    p = server.v6("describe", "configmaps", "one", "-l", "app=x")
+    assert p.returncode == 1 and "selector" in p.stderr
