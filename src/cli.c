@@ -255,6 +255,14 @@ static const struct cli_verb verbs[] = {
 	  "described by 'v6 server --help'.",
 	  "",
 	  "  v6 server --data-dir /var/lib/v6 --listen 127.0.0.1:6443\n", server_main },
+	{ "reset", NULL, "v6 reset [--data-dir DIR] [--wipe] [--timeout DURATION]",
+	  "Stop the server, proxy and pods of a data directory; --wipe removes it",
+	  "Stop everything a data directory started, as k3s-killall.sh does: the\n"
+	  "server, the proxy, every pod's containers and shims (workloads outlive\n"
+	  "the server by design). With --wipe the directory is removed as well.\n"
+	  "Its flags are described by 'v6 reset --help'.",
+	  "",
+	  "  v6 reset\n  v6 reset --data-dir /tmp/v6 --wipe\n", reset_main },
 	{ "shim", NULL, "v6 shim DIR",
 	  "Supervise one container (internal: started by the node agent)",
 	  "Supervise one container: run it, copy its output to its log file and\n"

@@ -139,8 +139,8 @@ usage(FILE *f)
 	fprintf(f, "\nExample:\n  v6 server --data-dir /tmp/v6 --listen 127.0.0.1:6443\n");
 }
 
-static char *
-default_data_dir(void)
+char *
+server_default_data_dir(void)
 {
 	const char *env = getenv("V6_DATA_DIR");
 	if (env && *env)
@@ -257,7 +257,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		}
 	}
 	if (!o->data_dir)
-		o->data_dir = default_data_dir();
+		o->data_dir = server_default_data_dir();
 	return 0;
 }
 

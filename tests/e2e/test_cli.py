@@ -385,3 +385,67 @@ def test_describe_with_a_label_selector_describes_each_match(server):
     assert p.returncode == 0 and "No resources found" in p.stderr
     p = server.v6("describe", "configmaps", "one", "-l", "app=x")
     assert p.returncode == 1 and "selector" in p.stderr
+
+
+def _pid_alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _pidfile(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def test_reset_stops_server_proxy_and_pods_and_wipe_removes_the_data(make_server):
+    import glob
+    srv = make_server()
+    d = srv.data_dir
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
+           "spec": {"containers": [{"name": "c", "image": "sh",
+                                    "command": ["sh", "-c", "sleep 600"]}]}}
+    srv.json("POST", "/api/v1/namespaces/default/pods", pod, expect=201)
+    deadline = time.time() + 60
+    pids = {}
+    while time.time() < deadline:
+        _, p = srv.json("GET", "/api/v1/namespaces/default/pods/sleeper", expect=200)
+        ctr = glob.glob(os.path.join(d, "node", "containers", "*", "c*"))
+        proxy = _pidfile(os.path.join(d, "proxy", "proxy.pid"))
+        if p.get("status", {}).get("phase") == "Running" and ctr and proxy:
+            pids = {"container": _pidfile(os.path.join(ctr[0], "ctr.pid")),
+                    "shim": _pidfile(os.path.join(ctr[0], "shim.pid")),
+                    "proxy": proxy, "server": srv.proc.pid}
+            if all(pids.values()):
+                break
+        time.sleep(0.1)
+    assert all(pids.values()) and all(_pid_alive(p) for p in pids.values()), pids
+
+    p = subprocess.run([V6, "reset", "--data-dir", d, "--timeout", "5s"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    srv.proc.wait(timeout=10)   # our child: reap it
+    left = {k: v for k, v in pids.items() if _pid_alive(v)}
+    assert not left, (left, p.stdout)
+    for what in ("server", "proxy", "container"):
+        assert what in p.stdout, p.stdout
+    assert os.path.exists(os.path.join(d, "v6.db"))   # without --wipe the data stays
+
+    p = subprocess.run([V6, "reset", "--data-dir", d, "--wipe"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert not os.path.exists(d)
+    os.makedirs(d)   # for the fixture's cleanup
+
+
+def test_reset_help_and_bad_flags():
+    p = subprocess.run([V6, "reset", "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "--wipe" in p.stdout and "--data-dir" in p.stdout
+    p = subprocess.run([V6, "reset", "--bogus"], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "unknown flag" in p.stderr
