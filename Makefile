@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence clean
+.PHONY: bench-soak all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -82,6 +82,10 @@ bench-rollout: all
 
 bench-convergence: all
 	@bench/convergence/run.sh $(BUILD)/v6
+
+# Not part of `bench`: an hour by default (BENCH_SOAK_MIN).
+bench-soak: all
+	@bench/soak/run.sh $(BUILD)/v6
 
 clean:
 	rm -rf build build-san
