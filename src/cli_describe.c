@@ -857,20 +857,28 @@ events(struct dw *w, const struct kind *k, const json_t *obj)
 	cli_resp_free(&r);
 }
 
+/* GET path (freed) into r; 0, or 1 with the error printed and r freed. */
+static int
+get_200(char *path, struct cli_resp *r)
+{
+	int rc = cli_http("GET", path, NULL, NULL, r);
+	free(path);
+	if (rc < 0)
+		return 1;
+	if (r->status != 200) {
+		cli_print_error(r, NULL);
+		cli_resp_free(r);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 describe_one(struct cli_opts *o, const struct kind *k, const char *name)
 {
 	struct cli_resp r;
-	char *path = cli_path(k, cli_ns(o), name, NULL);
-	int rc = cli_http("GET", path, NULL, NULL, &r);
-	free(path);
-	if (rc < 0)
+	if (get_200(cli_path(k, cli_ns(o), name, NULL), &r))
 		return 1;
-	if (r.status != 200) {
-		cli_print_error(&r, NULL);
-		cli_resp_free(&r);
-		return 1;
-	}
 	struct dw w = { .now = time_now_ms() };
 	describe_meta(&w, k, r.body);
 	void (*fn)(struct dw *, struct cli_opts *, const json_t *) = describe_generic;
@@ -896,22 +904,15 @@ describe_selected(struct cli_opts *o, const struct kind *k)
 	if (o->selector)
 		cli_query_add(&q, "labelSelector", o->selector);
 	char *path = cli_path(k, cli_ns(o), NULL, q.data);
-	int rc = cli_http("GET", path, NULL, NULL, &r);
-	free(path);
 	buf_free(&q);
-	if (rc < 0)
+	if (get_200(path, &r))
 		return 1;
-	if (r.status != 200) {
-		cli_print_error(&r, NULL);
-		cli_resp_free(&r);
-		return 1;
-	}
 	json_t *items = json_object_get(r.body, "items");
 	size_t i;
 	json_t *it;
-	rc = 0;
 	if (json_array_size(items) == 0)
 		fprintf(stderr, "No resources found in %s namespace.\n", cli_ns(o));
+	int rc = 0;
 	json_array_foreach(items, i, it) {
 		if (i)
 			fputc('\n', stdout);
