@@ -655,6 +655,12 @@ def test_kubectl_lists_1200_configmaps_through_chunking(server, tmp_path):
     gets = [l for l in p.stderr.splitlines() if "/api/v1/configmaps?" in l]
     assert len([l for l in gets if "limit=500" in l]) == 3, gets
     assert len([l for l in gets if "continue=" in l]) == 2, gets
+    # The default table view, as a user types it.
+    p = subprocess.run([kubectl, "--server", server.url, "get", "configmaps", "-A"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = p.stdout.splitlines()
+    assert rows[0].split() == ["NAMESPACE", "NAME", "AGE"] and len(rows) == 1201, rows[:3]
 
 
 # ---- Events: expiry (--event-ttl) and aggregation (issue 9, deliverable 5) --
