@@ -34,6 +34,9 @@ CFG = {
     "clients": env_int("BENCH_CLIENTS", 2),
     "pause_ms": env_int("BENCH_PAUSE_MS", 20),
     "tmp": os.environ.get("BENCH_TMP", os.environ.get("TMPDIR", "/tmp")),
+    # The server's --event-ttl (default 1h, as Kubernetes): Events grow until
+    # then; a shorter soak passes a shorter TTL to see the plateau.
+    "event_ttl": os.environ.get("BENCH_SOAK_EVENT_TTL", ""),
 }
 NS = "default"
 TARGET_GROWTH = 0.05
@@ -77,7 +80,8 @@ class Server:
         with open(self.logpath, "ab") as logf:
             self.proc = subprocess.Popen(
                 [self.v6bin, "server", "--data-dir", self.data,
-                 "--listen", f"127.0.0.1:{self.port}"],
+                 "--listen", f"127.0.0.1:{self.port}"] +
+                (["--event-ttl", CFG["event_ttl"]] if CFG["event_ttl"] else []),
                 stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         end = time.monotonic() + 30
         while time.monotonic() < end:
@@ -250,7 +254,8 @@ def main():
         ip = svc["spec"]["clusterIP"]
         wait_serving(ip, "v0")
         log(f"soak: {minutes} min, {CFG['replicas']} replicas behind {ip}:80, "
-            f"{CFG['clients']} clients, a rollout every {CFG['rollout_s']} s")
+            f"{CFG['clients']} clients, a rollout every {CFG['rollout_s']} s, "
+            f"event TTL {CFG['event_ttl'] or '1h'}")
         load = Load(ip)
         for t in load.threads:
             t.start()
