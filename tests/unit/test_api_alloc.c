@@ -123,7 +123,7 @@ setup(void **state)
 	assert_non_null(mkdtemp(E->dir));
 	uv_loop_init(&E->loop);
 	assert_int_equal(store_open(E->dir, &E->st), 0);
-	struct api_config cfg = { "127.0.0.1", 0, 1 << 20 };
+	struct api_config cfg = { .listen_host = "127.0.0.1", .max_body_bytes = 1 << 20 };
 	assert_int_equal(api_start(&E->loop, E->st, &cfg, &E->api), 0);
 	struct api_error err = { 0 };
 	assert_int_equal(api_create(E->api, kind_find_gvk("v1", "Namespace"), "",

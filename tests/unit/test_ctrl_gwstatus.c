@@ -307,7 +307,7 @@ env_setup(void **state)
 	assert_non_null(mkdtemp(e->dir));
 	uv_loop_init(&e->loop);
 	assert_int_equal(store_open(e->dir, &e->st), 0);
-	struct api_config cfg = { "127.0.0.1", 0, 1 << 20 };
+	struct api_config cfg = { .listen_host = "127.0.0.1", .max_body_bytes = 1 << 20 };
 	assert_int_equal(api_start(&e->loop, e->st, &cfg, &e->api), 0);
 	create(e, json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
 	    "metadata", "name", "default"));
