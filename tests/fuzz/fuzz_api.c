@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -192,18 +193,39 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct timeval tv = { .tv_sec = is_watch(data[0]) ? 0 : 5,
 		.tv_usec = is_watch(data[0]) ? 50000 : 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		die("connect", strerror(errno));
+	/* libFuzzer's timers interrupt system calls: EINTR means again. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		/* an interrupted connect goes on in the background: wait for it */
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int err = errno, rc;
+		socklen_t elen = sizeof err;
+		while (err == EINTR && (rc = poll(&pfd, 1, 5000)) != 1)
+			if (rc == 0 || errno != EINTR)
+				die("connect", "no answer");
+		if (err == EINTR && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 &&
+		    err == 0)
+			err = 0;
+		if (err)
+			die("connect", strerror(err));
+	}
 	for (size_t off = 0; off < len;) {
 		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0)
 			break;	/* the server may answer and close before the body */
 		off += (size_t)w;
 	}
 	char *resp = xmalloc(MAX_RESP + 1);
 	size_t n = 0;
-	for (ssize_t r; n < MAX_RESP && (r = recv(fd, resp + n, MAX_RESP - n, 0)) > 0;)
+	for (ssize_t r; n < MAX_RESP;) {
+		r = recv(fd, resp + n, MAX_RESP - n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
 		n += (size_t)r;
+	}
 	resp[n] = '\0';
 	close(fd);
 	if (n == 0 && is_watch(data[0]))
