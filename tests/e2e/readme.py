@@ -27,9 +27,11 @@ def section(heading, path=README):
     next heading of the same or a higher level."""
     with open(path) as f:
         lines = f.read().split("\n")
-    out, level = None, None
+    out, level, fenced = None, None, False
     for line in lines:
-        m = re.match(r"^(#+)\s+(.*)$", line)
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"^(#+)\s+(.*)$", line)
         if m and out is not None and len(m.group(1)) <= level:
             break
         if m and m.group(2).strip() == heading:
