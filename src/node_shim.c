@@ -316,20 +316,15 @@ setup_cgroups(struct shim *sh)
 	int64_t pids = spec_int(sh, "pidsLimit");
 	for (int c = 0; c < CG_NCTRL; c++) {
 		const char *d = sh->cg[c];
-		int rc = d ? cg_mkdirs(d) : 0;
+		int rc = d ? cg_group_create(d) : 0;
 		if (rc == 0 && d && c == CG_MEMORY) {
-			rc = cg_write_i64(d, "memory.limit_in_bytes", mem > 0 ? mem : -1);
-			cg_read_key(d, "memory.oom_control", "oom_kill", &sh->oom_base);
+			rc = cg_set_memory_max(d, mem);
+			cg_oom_kills(d, &sh->oom_base);
 		}
-		if (rc == 0 && d && c == CG_CPU) {
-			int64_t quota = cpu > 0 ? cpu * 100 : -1;	/* of a 100 ms period */
-			rc = cg_write_i64(d, "cpu.cfs_period_us", 100000);
-			if (rc == 0)
-				rc = cg_write_i64(d, "cpu.cfs_quota_us",
-				    quota > 0 && quota < 1000 ? 1000 : quota);
-		}
+		if (rc == 0 && d && c == CG_CPU)
+			rc = cg_set_cpu_max(d, cpu);
 		if (rc == 0 && d && c == CG_PIDS)
-			rc = pids > 0 ? cg_write_i64(d, "pids.max", pids) : cg_write(d, "pids.max", "max");
+			rc = cg_set_pids_max(d, pids);
 		if (rc < 0) {
 			log_warn("shim", "cgroup %s %s: %s; its limits are not enforced",
 			    cg_ctrl_name(c), d, strerror(-rc));
@@ -593,7 +588,7 @@ exit_status(struct shim *sh, json_t *ex)
 		code = 128 + sig;
 	}
 	bool oom = sh->cg[CG_MEMORY] &&
-	    cg_read_key(sh->cg[CG_MEMORY], "memory.oom_control", "oom_kill", &ooms) == 0 &&
+	    cg_oom_kills(sh->cg[CG_MEMORY], &ooms) == 0 &&
 	    ooms > sh->oom_base && sig == SIGKILL;
 	json_object_set_new(ex, "exitCode", json_integer(code));
 	json_object_set_new(ex, "signal", json_integer(sig));

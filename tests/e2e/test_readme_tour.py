@@ -261,6 +261,12 @@ def test_every_example_applies_cleanly_and_becomes_ready(server):
         assert " created" in p.stdout, (f, p.stdout)
     ready = status_ready(server)
     assert len(ready) >= 5, ready   # web, stateful, daemon set, two rollouts
+    # the DaemonSet runs on nodes labelled role=edge: label ours, as its comment says
+    _, nodes = server.json("GET", "/api/v1/nodes", expect=200)
+    assert len(nodes["items"]) == 1, nodes
+    server.json("PATCH", "/api/v1/nodes/" + nodes["items"][0]["metadata"]["name"],
+                {"metadata": {"labels": {"role": "edge"}}},
+                headers={"Content-Type": "application/merge-patch+json"}, expect=200)
     not_ready = []
 
     def all_ready():
