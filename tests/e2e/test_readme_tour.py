@@ -201,7 +201,7 @@ CHECKS = {
 
 
 def test_readme_five_minute_tour_runs_as_written(server, shell):
-    cmds = readme.commands("Five-minute tour")
+    cmds = [(c.text, c.comment) for c in readme.commands("Five-minute tour")]
     setup = [c for c, _ in cmds if c.startswith(SETUP)]
     assert len(setup) == 4, setup       # the tour starts the way this test does
     applies = 0
