@@ -8,6 +8,7 @@
 #include "log.h"
 #include "node.h"
 #include "obs_traffic.h"
+#include "node_runtime.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -105,7 +106,7 @@ static const struct server_flag {
 	{ "--data-dir", "DIR", "where the store lives (default $V6_DATA_DIR, else "
 	    "/var/lib/v6 as root, else ~/.local/share/v6)" },
 	{ "--listen", "ADDR:PORT", "address of the API server (default 127.0.0.1:6443; "
-	    "[::1]:6443 for IPv6)" },
+	    "[::1]:6443 for IPv6; port 0 picks a free port, written to DIR/server.address)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
@@ -381,6 +382,19 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	return 0;
 }
 
+/* DIR/server.address: "HOST:PORT" the API listens on, written once it
+ * listens, so whoever started the server with --listen HOST:0 finds it. */
+static void
+write_address(const struct server_opts *o, int port)
+{
+	char *path = xasprintf("%s/server.address", o->data_dir);
+	char line[300];
+	int n = snprintf(line, sizeof line, "%s:%d\n", o->host, port);
+	if (shim__write_file(path, line, (size_t)n, false) < 0)
+		log_warn("server", "writing %s: %s", path, strerror(errno));
+	free(path);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
@@ -433,6 +447,7 @@ server_main(int argc, char **argv)
 	log_info("server", "v6 %s serving on %s:%d, data in %s, resourceVersion %lld",
 	    V6_VERSION, o.host, api_port(s.api), o.data_dir,
 	    (long long)store_current_rv(s.st));
+	write_address(&o, api_port(s.api));
 	uv_run(s.loop, UV_RUN_DEFAULT);
 	rc = 0;
 	goto out_store;

@@ -5,6 +5,8 @@ template changes, and a killed and restarted server still runs exactly one."""
 import json
 import time
 
+import conftest
+
 NS = "default"
 NODE = "e2e-ds-node"
 NODES = "/api/v1/nodes"
@@ -15,15 +17,8 @@ HASH = "controller-revision-hash"
 
 
 def wait_for(what, fn, timeout=30.0, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (
-        timeout, what, last))
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def daemonset(name, version, node_selector=None, **spec):

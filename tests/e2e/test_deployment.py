@@ -7,6 +7,8 @@ own node agent leaves them to the test."""
 import json
 import time
 
+import conftest
+
 NS = "default"
 DEPLOYS = "/apis/apps/v1/namespaces/%s/deployments" % NS
 RSES = "/apis/apps/v1/namespaces/%s/replicasets" % NS
@@ -32,14 +34,8 @@ def deployment(name="web", replicas=3, image="img:1", strategy=None, **spec):
 
 
 def wait_for(fn, timeout=5.0, what="condition"):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, 0.02)
 
 
 def get(server, path):

@@ -12,20 +12,14 @@ import time
 
 import pytest
 
-from conftest import Server, kill_workloads, write
+import conftest
+from conftest import Server, write
 
 NS = "/api/v1/namespaces/default"
 
 
 def wait_for(what, fn, timeout=20, interval=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def apply(s, *objs):
@@ -67,8 +61,7 @@ def pod_ip(s, name):
 
 @pytest.fixture
 def node():
-    """A server with the node agent and the Endpoints controller; skips
-    when this build does not run them yet."""
+    """A server with the node agent and the Endpoints controller."""
     made = []
 
     def make():
@@ -76,24 +69,19 @@ def node():
         s = Server(d.name)
         made.append((s, d))
         s.start()
-        if s.request("GET", "/apis/metrics.k8s.io/v1beta1")[0] != 200:
-            pytest.skip("v6 server does not run the node agent yet")
+        status = s.request("GET", "/apis/metrics.k8s.io/v1beta1")[0]
+        assert status == 200, "the node agent's metrics.k8s.io is not served (%d)" % status
         return s
     yield make
     for s, d in made:
-        s.kill()
-        kill_workloads(d.name)
+        s.close()
         d.cleanup()
 
 
 def require_endpoints_controller(s):
     apply(s, service("probe-ec", [{"port": 80}], {"app": "nothing"}))
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        if endpoints(s, "probe-ec"):
-            return
-        time.sleep(0.05)
-    pytest.skip("v6 server does not run the Endpoints controller yet")
+    wait_for("the Endpoints controller to write Endpoints for Service probe-ec",
+             lambda: endpoints(s, "probe-ec"), 30)
 
 
 def gated_pod(name, flagdir, app="web", port=8080, port_name="http", grace=30):

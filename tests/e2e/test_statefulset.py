@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import conftest
+
 NS = "default"
 PODS = "/api/v1/namespaces/%s/pods" % NS
 CLAIMS = "/api/v1/namespaces/%s/persistentvolumeclaims" % NS
@@ -21,15 +23,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 
 
 def wait_for(what, fn, timeout=60.0, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (
-        timeout, what, last))
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def apply(s, *objs):
