@@ -1,0 +1,95 @@
+"""Resource limits on the process runtime, as a user sees them: a container
+that allocates past its memory limit is killed by the kernel and its status
+says OOMKilled (exit 137) with the restart counted; a CPU limit throttles a
+busy loop to about its share. Uses the cgroup layout of the machine the test
+runs on (v1 or v2, node_cgroup.c); the v2 file layout is also covered by
+tests/unit/test_node_cgroup.c on a fake cgroupfs."""
+import re
+import sys
+
+from test_pods import apply, ctr_status, get_pod, pod_manifest, wait_for
+
+PY = sys.executable
+
+
+def py(name, code, **extra):
+    c = {"name": name, "image": "python", "command": [PY, "-c", code]}
+    c.update(extra)
+    return c
+
+
+# Touches 8 MiB more every 20 ms until killed (no swap limit is needed: the
+# machines V6 targets run without swap, and on v2 V6 sets memory.swap.max 0).
+HOG = """
+import sys, time
+keep = []
+print("allocating", flush=True)
+while True:
+    keep.append(b"x" * (8 << 20))
+    print(len(keep) * 8, "MiB", flush=True)
+    time.sleep(0.02)
+"""
+
+
+def test_memory_limit_kills_with_oomkilled_and_counts_restarts(server):
+    apply(server, pod_manifest("hog", [py("hog", HOG, resources={
+        "limits": {"memory": "48Mi"}})]))
+
+    def restarted_after_oom():
+        st = ctr_status(get_pod(server, "hog") or {}, "hog") or {}
+        term = (st.get("lastState") or {}).get("terminated")
+        return st if term and st.get("restartCount", 0) >= 1 else None
+    st = wait_for("an OOM kill and a restart", restarted_after_oom, timeout=60)
+    term = st["lastState"]["terminated"]
+    assert term["reason"] == "OOMKilled", st
+    assert term["exitCode"] == 137, st
+    # it was killed near its limit, not after eating the machine
+    p = server.v6("logs", "hog", "--previous")
+    assert p.returncode == 0, p.stderr
+    mib = [int(m) for m in re.findall(r"^(\d+) MiB$", p.stdout, re.M)]
+    assert mib and max(mib) <= 48, p.stdout
+    # `v6 describe` shows it as kubectl does
+    d = server.v6("describe", "pod", "hog", check=True).stdout
+    assert re.search(r"Last State:\s+Terminated \(OOMKilled, exit code 137\)", d), d
+
+
+def test_memory_under_the_limit_is_not_killed(server):
+    code = "b = b'x' * (16 << 20); print('ok', len(b), flush=True)"
+    apply(server, pod_manifest("fits", [py("fits", code, resources={
+        "limits": {"memory": "64Mi"}})], restart="Never"))
+    wait_for("Succeeded", lambda: (get_pod(server, "fits") or {}).get(
+        "status", {}).get("phase") == "Succeeded", timeout=60)
+    term = ctr_status(get_pod(server, "fits"), "fits")["state"]["terminated"]
+    assert term["exitCode"] == 0 and term["reason"] == "Completed", term
+
+
+# Spins for 3 s of wall time and prints the share of one CPU it got.
+BUSY = """
+import time
+w0, c0 = time.monotonic(), time.process_time()
+while time.monotonic() - w0 < 3:
+    pass
+print("share %.3f" % ((time.process_time() - c0) / (time.monotonic() - w0)), flush=True)
+"""
+
+
+def share(server, name):
+    wait_for(name + " done", lambda: (get_pod(server, name) or {}).get(
+        "status", {}).get("phase") in ("Succeeded", "Failed"), timeout=60)
+    out = server.v6("logs", name, check=True).stdout
+    m = re.search(r"share (\d\.\d+)", out)
+    assert m, out
+    return float(m.group(1))
+
+
+def test_cpu_limit_throttles_a_busy_loop(server):
+    # one after the other, so the two do not compete for the same core
+    apply(server, pod_manifest("free", [py("free", BUSY)], restart="Never"))
+    free = share(server, "free")
+    apply(server, pod_manifest("capped", [py("capped", BUSY, resources={
+        "limits": {"cpu": "200m"}})], restart="Never"))
+    capped = share(server, "capped")
+    print("cpu share: no limit %.3f, limit 200m %.3f" % (free, capped))
+    # 200m is 20 ms of every 100 ms period: about 0.2 of a CPU, whatever the load
+    assert capped < 0.3, (capped, free)
+    assert free > 2 * capped, (capped, free)
