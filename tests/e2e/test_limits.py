@@ -87,9 +87,11 @@ def test_cpu_limit_throttles_a_busy_loop(server):
     apply(server, pod_manifest("free", [py("free", BUSY)], restart="Never"))
     free = share(server, "free")
     apply(server, pod_manifest("capped", [py("capped", BUSY, resources={
-        "limits": {"cpu": "200m"}})], restart="Never"))
+        "limits": {"cpu": "100m"}})], restart="Never"))
     capped = share(server, "capped")
-    print("cpu share: no limit %.3f, limit 200m %.3f" % (free, capped))
-    # 200m is 20 ms of every 100 ms period: about 0.2 of a CPU, whatever the load
-    assert capped < 0.3, (capped, free)
+    print("cpu share: no limit %.3f, limit 100m %.3f" % (free, capped))
+    # 100m is 10 ms of every 100 ms period: at most 0.1 of a CPU, whatever the
+    # load; the free loop gets what a busy machine leaves (0.4 of a core seen
+    # with seven test runs beside it)
+    assert capped < 0.15, (capped, free)
     assert free > 2 * capped, (capped, free)
