@@ -153,7 +153,7 @@ cg_write(const char *dir, const char *file, const char *value)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/%s", dir, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);	/* O_TRUNC: no-op on cgroupfs */
 	if (fd < 0)
 		return -errno;
 	ssize_t n = write(fd, value, strlen(value));
