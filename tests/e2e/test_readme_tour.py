@@ -13,26 +13,17 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
 
-from conftest import V6, free_port, kill_workloads
+from conftest import V6, free_port, stop_workloads
 import readme
+from test_pods import wait_for   # (what, fn, timeout, interval)
 
 ROOT = readme.ROOT
 SETUP = ("make", "build/v6 server ", "export V6_SERVER=", "alias v6=")
-
-
-def wait_for(what, fn, timeout=90, interval=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 @pytest.fixture
@@ -80,19 +71,20 @@ def check_watch(cmd, shell):
     print a change made meanwhile."""
     proc = subprocess.Popen(["sh", "-c", "exec " + cmd], cwd=ROOT, env=shell.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
     try:
-        first = proc.stdout.readline()
-        assert first.split()[:1] == ["NAME"], first
-        seen = [first]
-        wait_for("web-config in the watch", lambda: seen.append(proc.stdout.readline())
-                 or "web-config" in seen[-1], timeout=30, interval=0)
+        wait_for("web-config in the watch", lambda: any("web-config" in l for l in seen),
+                 timeout=30)
+        assert seen[0].split()[:1] == ["NAME"], seen
         assert proc.poll() is None, "the watch ended by itself"
         p = shell("printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: tour-watch\\n"
                   "  namespace: demo\\n' | v6 apply -f -")
         assert p.returncode == 0, p.stderr
         wait_for("the new configmap in the watch",
-                 lambda: seen.append(proc.stdout.readline()) or "tour-watch" in seen[-1],
-                 timeout=30, interval=0)
+                 lambda: any("tour-watch" in l for l in seen), timeout=30)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -100,6 +92,7 @@ def check_watch(cmd, shell):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(10)
     assert proc.returncode in (0, 130, -signal.SIGINT), proc.returncode
 
 
@@ -124,6 +117,23 @@ def check_pod_curl(p, server):
 
 def check_svc_curl(p, server):
     check_pod_curl(p, server)
+
+
+def check_describe_service(p, server):
+    assert re.search(r"Endpoints:\s+127\.1\.", p.stdout), p.stdout
+    assert "Traffic:" in p.stdout, p.stdout
+    # "live traffic (req/s, errors, p99)": with requests going through the
+    # proxy (one every poll), the figures show once the next sample is taken
+    env = dict(os.environ, V6_SERVER=server.url)
+    _, svc = server.json("GET", "/api/v1/namespaces/demo/services/web", expect=200)
+
+    def figures():
+        subprocess.run(["curl", "-sf", "--max-time", "5", "http://%s/" % svc["spec"]["clusterIP"]],
+                       capture_output=True, check=True)
+        return re.search(r"Traffic:\s+[\d.]+ req/s, [\d.]+% errors, avg [\d.]+ ms, p99 [\d.]+ ms",
+                         subprocess.run([V6, "describe", "service", "web", "-n", "demo"], env=env,
+                                        capture_output=True, text=True).stdout)
+    wait_for("traffic figures in describe", figures, timeout=30, interval=0.5)
 
 
 def check_logs_tail(p, server):
@@ -188,7 +198,7 @@ CHECKS = {
     "v6 get pods -n demo -o wide": check_pods_wide,
     "v6 get svc,endpoints -n demo": _c(lambda o: re.search(r"service/web\s+ClusterIP\s+127\.2\.", o)
                                        and re.search(r"endpoints/web\s+127\.1\.", o), "svc"),
-    "v6 describe service web -n demo": _c(lambda o: "Endpoints:" in o and "127.1." in o, "describe"),
+    "v6 describe service web -n demo": check_describe_service,
     "v6 logs deploy/web -n demo --tail 5": check_logs_tail,
     "v6 top pods -n demo": _c(lambda o: "CPU" in o and "MEMORY" in o and "web-" in o, "top"),
     "sed 's/testapp:0.1/testapp:0.2/' examples/web.yaml | v6 apply -f -": check_new_template,
@@ -314,6 +324,6 @@ def test_make_demo_script_as_shipped():
                 time.sleep(0.05)
         except ProcessLookupError:
             pass
-        kill_workloads(data)
+        stop_workloads(data)
         shutil.rmtree(data, ignore_errors=True)
     assert d.returncode == 0, d.stderr
