@@ -375,9 +375,34 @@ enter_user_ns(void)
 	return rc;
 }
 
+/* Makes dst a place src can be bind-mounted on: a directory (mkdir -p) for
+ * a directory, an empty file in a made parent for a single file (a subPath
+ * naming a file, as Kubernetes allows). Returns 0 or -errno. */
+static int
+mount_point(const char *src, const char *dst)
+{
+	struct stat st;
+	if (stat(src, &st) < 0 || S_ISDIR(st.st_mode))
+		return cg_mkdirs(dst);
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", dst);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		int rc = cg_mkdirs(parent);
+		if (rc < 0)
+			return rc;
+	}
+	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 /* In the forked container, before exec: a private mount namespace (as
  * root; else a user namespace, see enter_user_ns) where each volume's
- * directory is bind-mounted at its mountPath (made with mkdir -p on the
+ * directory (or file) is bind-mounted at its mountPath (made by mount_point on the
  * host's filesystem: the process runtime has no root filesystem of its
  * own), read-only when asked. Returns 0 or -errno with se->mount set. */
 static int
@@ -401,7 +426,7 @@ setup_mounts(json_t *mounts, struct start_err *se)
 		se->mount = (int)i;
 		if (!src || !dst || *dst != '/')
 			return -EINVAL;
-		int rc = cg_mkdirs(dst);
+		int rc = mount_point(src, dst);
 		if (rc < 0)
 			return rc;
 		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)

@@ -93,3 +93,18 @@ def test_read_only_mount_refuses_writes_with_erofs(server, workdir):
     assert out.startswith("keep\n"), out
     assert "Read-only file system" in out, out
     assert not os.path.exists(os.path.join(host, "new"))
+
+
+def test_sub_path_can_mount_a_single_file(server, workdir):
+    host = os.path.join(workdir, "host")
+    os.mkdir(host)
+    with open(os.path.join(host, "app.conf"), "w") as f:
+        f.write("port = 8080\n")
+    conf = os.path.join(workdir, "etc", "app.conf")
+    c = sh("c", "cat %s" % conf,
+           volumeMounts=[{"name": "h", "mountPath": conf, "subPath": "app.conf"}])
+    apply(server, pod_manifest("onefile", [c], restart="Never", volumes=[
+        {"name": "h", "hostPath": {"path": host}}]))
+    pod = finished(server, "onefile")
+    assert exit_code(pod, "c") == 0, (pod["status"], logs(server, "onefile", "c"))
+    assert logs(server, "onefile", "c") == "port = 8080\n"
