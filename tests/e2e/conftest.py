@@ -9,6 +9,7 @@ import glob
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -40,6 +41,20 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_node_port():
+    """A port in the NodePort range (30000-32767) free a moment ago, for
+    tests that ask for a node port of their choice (racy like free_port)."""
+    for _ in range(100):
+        port = random.randint(30000, 32767)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port in 30000-32767")
 
 
 def wait_for(cond, timeout, what, interval=0.05):
@@ -115,15 +130,27 @@ def wait_gone(pids, timeout):
     return left
 
 
+def own_ranges():
+    """A pod range and a Service range (/24 each) of their own for one server,
+    inside 127.0.0.0/8 and away from 127.0.0.0/16 and the defaults a demo
+    uses (127.1.0.0/16, 127.2.0.0/16), so that tests, a running demo and pods
+    a crashed test left behind never share an address."""
+    b, c = random.randint(16, 250), random.randrange(0, 254, 2)
+    return "127.%d.%d.0/24" % (b, c), "127.%d.%d.0/24" % (b, c + 1)
+
+
 class Server:
-    """One `v6 server` process. start() lets it pick a free port (the port
-    is kept by restart()); stop() is the graceful SIGTERM stop and checks the
-    exit; kill() is kill -9. The data dir survives both."""
+    """One `v6 server` process with its own pod and Service ranges. start()
+    lets it pick a free port (the port is kept by restart()); stop() is the
+    graceful SIGTERM stop and checks the exit; kill() is kill -9. The data
+    dir survives both."""
 
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
         self.port = 0
-        self.extra_args = list(extra_args)
+        self.pod_cidr, self.service_cidr = own_ranges()
+        self.extra_args = ["--pod-cidr", self.pod_cidr,
+                           "--service-cidr", self.service_cidr] + list(extra_args)
         self.proc = None
         self.log_path = os.path.join(data_dir, "server.log")
         self.addr_path = os.path.join(data_dir, "server.address")
@@ -131,6 +158,13 @@ class Server:
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    def service_ip(self, n):
+        """The n-th address of this server's Service range."""
+        return self.service_cidr.rsplit(".", 1)[0] + ".%d" % n
+
+    def in_range(self, ip, cidr):
+        return ip.rsplit(".", 1)[0] == cidr.rsplit(".", 1)[0]
 
     def _bound_port(self):
         try:
