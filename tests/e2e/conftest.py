@@ -9,12 +9,14 @@ import glob
 import http.client
 import json
 import os
+import queue
 import random
 import re
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -283,6 +285,81 @@ class Server:
             raise AssertionError("v6 %s failed (%d): %s%s" % (
                 " ".join(map(str, args)), p.returncode, p.stdout, p.stderr))
         return p
+
+
+class Watch:
+    """A watch on a list path of server from resourceVersion rv (default:
+    now), opened at construction so that it sees every change made after;
+    a thread reads its events. Use it for "this happens" (wait) and for
+    "nothing happens" (assert_quiet) instead of sleeping and comparing."""
+
+    def __init__(self, server, path, rv=None):
+        full = path + ("&" if "?" in path else "?") + "watch=true"
+        if rv is None:
+            _, lst = server.json("GET", path, expect=200)
+            rv = lst["metadata"]["resourceVersion"]
+        full += "&resourceVersion=%s" % rv
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        self.conn.request("GET", full)
+        self.sock = self.conn.sock
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, (self.resp.status, self.resp.read(500))
+        self.events = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for line in iter(self.resp.readline, b""):
+                if line.strip():
+                    self.events.put(json.loads(line))
+        except Exception as e:  # closed by close(), or a broken stream
+            self.events.put({"type": "CLOSED", "error": str(e)})
+        self.events.put({"type": "CLOSED"})
+
+    def _next(self, deadline):
+        try:
+            ev = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+        if ev["type"] != "BOOKMARK":
+            self.seen.append(ev)
+        return ev
+
+    def wait(self, pred, timeout, what):
+        """The first event for which pred(event) holds."""
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
+        while True:
+            ev = self._next(deadline)
+            if ev is None or ev["type"] == "CLOSED":
+                raise AssertionError("no watch event for %s within %ss (%s)" % (
+                    what, timeout * TIMEOUT_SCALE, "stream ended" if ev else "timeout"))
+            if pred(ev):
+                return ev
+
+    def assert_quiet(self, seconds, what, pred=lambda ev: True):
+        """No event (or none for which pred holds) for seconds."""
+        deadline = time.monotonic() + seconds
+        while True:
+            ev = self._next(deadline)
+            if ev is None:
+                return
+            assert ev["type"] != "CLOSED", "the watch for %s ended" % what
+            assert not (ev["type"] != "BOOKMARK" and pred(ev)), "%s, but got %s %s" % (
+                what, ev["type"], json.dumps(ev.get("object"))[:500])
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def own_cgroups():
