@@ -222,9 +222,8 @@ def test_endpoints_follow_pod_readiness_and_terminating_pods_leave_at_once(node)
         pod = get(s, NS + "/pods/web-a")
         assert pod is not None and pod["metadata"].get("deletionTimestamp")
         # idle: nothing changes, nothing is written
-        rv = endpoints(s, "web")["metadata"]["resourceVersion"]
-        time.sleep(2.5)
-        assert endpoints(s, "web")["metadata"]["resourceVersion"] == rv
+        with conftest.Watch(s, NS + "/endpoints?fieldSelector=metadata.name%3Dweb") as w:
+            w.assert_quiet(2.5, "idle Endpoints are not rewritten")
 
 
 def test_endpoints_go_with_their_service_and_selectorless_ones_are_left_alone(node):
@@ -235,8 +234,9 @@ def test_endpoints_go_with_their_service_and_selectorless_ones_are_left_alone(no
            "metadata": {"name": "manual", "namespace": "default"},
            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 9}]}]})
     apply(s, service("auto", [{"port": 80}], {"app": "none"}))
-    wait_for("auto endpoints", lambda: endpoints(s, "auto"))
-    time.sleep(0.5)
+    with conftest.Watch(s, NS + "/endpoints?fieldSelector=metadata.name%3Dmanual") as w:
+        wait_for("auto endpoints", lambda: endpoints(s, "auto"))
+        w.assert_quiet(0.5, "the controller leaves selectorless Endpoints alone")
     assert addresses(endpoints(s, "manual")) == {"127.0.0.1": {9}}
     s.v6("delete", "service", "auto", check=True)
     wait_for("endpoints deleted", lambda: endpoints(s, "auto") is None, timeout=5)
