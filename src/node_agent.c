@@ -1045,11 +1045,12 @@ pod_metrics(struct apod *p)
 	}
 	char ts[32];
 	time_format_rfc3339((time_t)(p->c[0].sample_ms / 1000), ts);
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:O}, s:s, s:s, s:o}", "kind",
+	json_t *labels = obj_labels(p->obj);	/* a pod without labels gets {} */
+	labels = labels ? json_incref(labels) : json_object();
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:o}, s:s, s:s, s:o}", "kind",
 	    "PodMetrics", "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "name",
 	    p->sm.name, "namespace", p->sm.ns, "creationTimestamp", ts, "labels",
-	    obj_labels(p->obj) ? obj_labels(p->obj) : json_object(), "timestamp", ts,
-	    "window", "10s", "containers", cs);
+	    labels, "timestamp", ts, "window", "10s", "containers", cs);
 }
 
 static void

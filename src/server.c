@@ -8,6 +8,7 @@
 #include "log.h"
 #include "node.h"
 #include "obs_traffic.h"
+#include "node_pod.h"
 #include "node_runtime.h"
 #include "obj_schema.h"
 #include "proxy.h"
@@ -125,6 +126,10 @@ static const struct server_flag {
 	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
+	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
+	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
+	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
+	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -264,6 +269,13 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
+		} else if (strcmp(name, "--pod-cidr") == 0 || strcmp(name, "--service-cidr") == 0) {
+			bool pod = strcmp(name, "--pod-cidr") == 0;
+			if ((pod ? nipam_set_cidr(val) : api_alloc_set_cidr(val)) < 0) {
+				fprintf(stderr, "error: %s: expected a range like 127.5.0.0/16 inside "
+				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {

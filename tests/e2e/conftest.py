@@ -9,11 +9,14 @@ import glob
 import http.client
 import json
 import os
+import queue
+import random
 import re
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -40,6 +43,20 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_node_port():
+    """A port in the NodePort range (30000-32767) free a moment ago, for
+    tests that ask for a node port of their choice (racy like free_port)."""
+    for _ in range(100):
+        port = random.randint(30000, 32767)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port in 30000-32767")
 
 
 def wait_for(cond, timeout, what, interval=0.05):
@@ -115,15 +132,27 @@ def wait_gone(pids, timeout):
     return left
 
 
+def own_ranges():
+    """A pod range and a Service range (/24 each) of their own for one server,
+    inside 127.0.0.0/8 and away from 127.0.0.0/16 and the defaults a demo
+    uses (127.1.0.0/16, 127.2.0.0/16), so that tests, a running demo and pods
+    a crashed test left behind never share an address."""
+    b, c = random.randint(16, 250), random.randrange(0, 254, 2)
+    return "127.%d.%d.0/24" % (b, c), "127.%d.%d.0/24" % (b, c + 1)
+
+
 class Server:
-    """One `v6 server` process. start() lets it pick a free port (the port
-    is kept by restart()); stop() is the graceful SIGTERM stop and checks the
-    exit; kill() is kill -9. The data dir survives both."""
+    """One `v6 server` process with its own pod and Service ranges. start()
+    lets it pick a free port (the port is kept by restart()); stop() is the
+    graceful SIGTERM stop and checks the exit; kill() is kill -9. The data
+    dir survives both."""
 
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
         self.port = 0
-        self.extra_args = list(extra_args)
+        self.pod_cidr, self.service_cidr = own_ranges()
+        self.extra_args = ["--pod-cidr", self.pod_cidr,
+                           "--service-cidr", self.service_cidr] + list(extra_args)
         self.proc = None
         self.log_path = os.path.join(data_dir, "server.log")
         self.addr_path = os.path.join(data_dir, "server.address")
@@ -131,6 +160,13 @@ class Server:
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    def service_ip(self, n):
+        """The n-th address of this server's Service range."""
+        return self.service_cidr.rsplit(".", 1)[0] + ".%d" % n
+
+    def in_range(self, ip, cidr):
+        return ip.rsplit(".", 1)[0] == cidr.rsplit(".", 1)[0]
 
     def _bound_port(self):
         try:
@@ -249,6 +285,81 @@ class Server:
             raise AssertionError("v6 %s failed (%d): %s%s" % (
                 " ".join(map(str, args)), p.returncode, p.stdout, p.stderr))
         return p
+
+
+class Watch:
+    """A watch on a list path of server from resourceVersion rv (default:
+    now), opened at construction so that it sees every change made after;
+    a thread reads its events. Use it for "this happens" (wait) and for
+    "nothing happens" (assert_quiet) instead of sleeping and comparing."""
+
+    def __init__(self, server, path, rv=None):
+        full = path + ("&" if "?" in path else "?") + "watch=true"
+        if rv is None:
+            _, lst = server.json("GET", path, expect=200)
+            rv = lst["metadata"]["resourceVersion"]
+        full += "&resourceVersion=%s" % rv
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        self.conn.request("GET", full)
+        self.sock = self.conn.sock
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, (self.resp.status, self.resp.read(500))
+        self.events = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for line in iter(self.resp.readline, b""):
+                if line.strip():
+                    self.events.put(json.loads(line))
+        except Exception as e:  # closed by close(), or a broken stream
+            self.events.put({"type": "CLOSED", "error": str(e)})
+        self.events.put({"type": "CLOSED"})
+
+    def _next(self, deadline):
+        try:
+            ev = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+        if ev["type"] != "BOOKMARK":
+            self.seen.append(ev)
+        return ev
+
+    def wait(self, pred, timeout, what):
+        """The first event for which pred(event) holds."""
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
+        while True:
+            ev = self._next(deadline)
+            if ev is None or ev["type"] == "CLOSED":
+                raise AssertionError("no watch event for %s within %ss (%s)" % (
+                    what, timeout * TIMEOUT_SCALE, "stream ended" if ev else "timeout"))
+            if pred(ev):
+                return ev
+
+    def assert_quiet(self, seconds, what, pred=lambda ev: True):
+        """No event (or none for which pred holds) for seconds."""
+        deadline = time.monotonic() + seconds
+        while True:
+            ev = self._next(deadline)
+            if ev is None:
+                return
+            assert ev["type"] != "CLOSED", "the watch for %s ended" % what
+            assert not (ev["type"] != "BOOKMARK" and pred(ev)), "%s, but got %s %s" % (
+                what, ev["type"], json.dumps(ev.get("object"))[:500])
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def own_cgroups():

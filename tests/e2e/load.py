@@ -13,6 +13,20 @@ def is_2xx(status):
     return 200 <= status < 300
 
 
+def answers(host, port, headers=None, path="/"):
+    """True when one GET gets any HTTP answer (for wait_for before a load)."""
+    try:
+        c = http.client.HTTPConnection(host, port, timeout=1)
+        try:
+            c.request("GET", path, headers=headers or {})
+            c.getresponse().read()
+            return True
+        finally:
+            c.close()
+    except (OSError, http.client.HTTPException):
+        return False
+
+
 def json_version(body):
     """The "version" field of the test app's JSON answer (v6 testapp)."""
     return json.loads(body)["version"]
@@ -25,8 +39,9 @@ class Load:
     which counts as a failure. results holds (time, ok) for every request."""
 
     def __init__(self, host, port, clients=1, path="/", method="GET", expect=is_2xx,
-                 key=None, pause=0.002, max_seconds=600, timeout=5):
+                 key=None, pause=0.002, max_seconds=600, timeout=5, headers=None):
         self.host, self.port, self.path, self.method = host, port, path, method
+        self.headers = headers or {}
         self.expect, self.key, self.pause = expect, key, pause
         self.max_seconds, self.timeout = max_seconds, timeout
         self.ok = 0
@@ -53,7 +68,7 @@ class Load:
                 self.failures.append(failure)
 
     def _one(self, conn):
-        conn.request(self.method, self.path)
+        conn.request(self.method, self.path, headers=self.headers)
         r = conn.getresponse()
         body = r.read()
         if not self.expect(r.status):

@@ -101,7 +101,7 @@ def test_pod_prints_env_and_succeeds_with_logs(node):
     wait_for("Succeeded", lambda: phase(s, "hello") == "Succeeded")
     pod = get_pod(s, "hello")
     ip = pod["status"]["podIP"]
-    assert ip.startswith("127.1.")
+    assert s.in_range(ip, s.pod_cidr), (ip, s.pod_cidr)
     assert pod["spec"]["nodeName"]
     cs = ctr_status(pod, "c")
     assert cs["state"]["terminated"]["exitCode"] == 0
@@ -116,14 +116,24 @@ def test_pod_prints_env_and_succeeds_with_logs(node):
         e["reason"] for e in s.json("GET", "/api/v1/namespaces/default/events")[1]["items"]}
 
 
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def ready_in(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in pod.get("status", {}).get("conditions") or [])
+
+
+def ready(s, name):
+    return ready_in(get_pod(s, name))
+
+
 def test_idle_node_writes_nothing(node):
     s = node()
     apply(s, pod_manifest("idle", [sh("c", "sleep 1000")]))
-    wait_for("Running", lambda: phase(s, "idle") == "Running")
-    time.sleep(0.5)
-    rv = get_pod(s, "idle")["metadata"]["resourceVersion"]
-    time.sleep(2)
-    assert get_pod(s, "idle")["metadata"]["resourceVersion"] == rv
+    wait_for("Running and Ready", lambda: phase(s, "idle") == "Running" and ready(s, "idle"))
+    with conftest.Watch(s, PODS) as w:
+        w.assert_quiet(2, "an idle node writes nothing")
 
 
 def test_crash_loop_backoff_schedule(node):
@@ -184,8 +194,10 @@ def test_readiness_gates_ready_condition(node, workdir):
     flag = os.path.join(workdir, "ready")
     apply(s, pod_manifest("ready", [sh("c", "sleep 1000", workingDir=workdir, readinessProbe={
         "exec": {"command": ["test", "-f", "ready"]}, "periodSeconds": 1})]))
-    wait_for("Running", lambda: phase(s, "ready") == "Running")
-    time.sleep(1.5)
+    with conftest.Watch(s, PODS) as w:
+        wait_for("Running", lambda: phase(s, "ready") == "Running")
+        w.assert_quiet(1.5, "the probe fails while the file is missing",
+                       lambda ev: ready_in(ev["object"]))
     pod = get_pod(s, "ready")
     conds = {c["type"]: c for c in pod["status"]["conditions"]}
     assert conds["Ready"]["status"] == "False"

@@ -1,5 +1,5 @@
-"""Services end to end: cluster IPs from 127.2.0.0/16 and node ports, their
-conflicts and immutability, Endpoints that follow real pods' readiness (the
+"""Services end to end: cluster IPs from the server's --service-cidr and node
+ports, their conflicts and immutability, Endpoints that follow real pods' readiness (the
 node agent runs `sh` pods whose exec readiness probe looks for a file the
 test creates), terminating pods leaving at once, named target ports,
 headless Services, Service environment variables in a pod, and the Gateway
@@ -13,7 +13,7 @@ import time
 import pytest
 
 import conftest
-from conftest import Server, write
+from conftest import Server, free_node_port, write
 
 NS = "/api/v1/namespaces/default"
 
@@ -108,25 +108,35 @@ def ready(flagdir, name, on=True):
 # ---- addresses ---------------------------------------------------------------
 
 def test_service_gets_a_cluster_ip_and_node_ports(server):
+    admin_port = free_node_port()
     apply(server, service("web", [{"port": 80}]),
           service("edge", [{"name": "http", "port": 80}, {"name": "admin", "port": 81,
-                                                           "nodePort": 30081}],
+                                                           "nodePort": admin_port}],
                   type="NodePort"))
     web = get(server, NS + "/services/web")
     ip = web["spec"]["clusterIP"]
-    assert ip.startswith("127.2.") and web["spec"]["clusterIPs"] == [ip]
+    assert server.in_range(ip, server.service_cidr) and web["spec"]["clusterIPs"] == [ip]
     edge = get(server, NS + "/services/edge")
-    assert edge["spec"]["clusterIP"].startswith("127.2.")
+    assert server.in_range(edge["spec"]["clusterIP"], server.service_cidr)
     assert edge["spec"]["clusterIP"] != ip
     ports = {p["name"]: p["nodePort"] for p in edge["spec"]["ports"]}
-    assert ports["admin"] == 30081
-    assert 30000 <= ports["http"] <= 32767 and ports["http"] != 30081
+    assert ports["admin"] == admin_port
+    assert 30000 <= ports["http"] <= 32767 and ports["http"] != admin_port
+
+
+def test_service_range_is_the_servers_own(server):
+    """--service-cidr: an address outside it is refused, naming the range."""
+    status, body = server.json("POST", NS + "/services",
+                               service("x", [{"port": 80}], clusterIP="127.2.0.10"))
+    assert status == 422, body
+    assert "The range of valid IPs is %s" % server.service_cidr in body["message"]
 
 
 def test_requested_cluster_ip_conflict_is_422(server, workdir):
-    apply(server, service("a", [{"port": 80}], clusterIP="127.2.0.10"))
+    wanted = server.service_ip(10)
+    apply(server, service("a", [{"port": 80}], clusterIP=wanted))
     status, body = server.json("POST", NS + "/services",
-                               service("b", [{"port": 80}], clusterIP="127.2.0.10"))
+                               service("b", [{"port": 80}], clusterIP=wanted))
     assert status == 422, body
     assert body["reason"] == "Invalid"
     assert "provided IP is already allocated" in body["message"]
@@ -136,7 +146,8 @@ def test_requested_cluster_ip_conflict_is_422(server, workdir):
     assert status == 422 and "not in the valid range" in body["message"], body
     path = write(workdir, "np.yaml",
                  "apiVersion: v1\nkind: Service\nmetadata:\n  name: d\nspec:\n"
-                 "  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 30090\n")
+                 "  type: NodePort\n  ports:\n  - port: 80\n    nodePort: %d\n"
+                 % free_node_port())
     server.v6("apply", "-f", path, check=True)
     other = write(workdir, "np2.yaml", open(path).read().replace("name: d", "name: e"))
     p = server.v6("apply", "-f", other)
@@ -150,8 +161,8 @@ def test_cluster_ip_is_kept_on_apply_immutable_and_survives_restart(server):
     apply(server, service("web", [{"port": 80}], {"app": "web2"}))
     assert get(server, NS + "/services/web")["spec"]["clusterIP"] == ip
     svc = get(server, NS + "/services/web")
-    svc["spec"]["clusterIP"] = "127.2.0.77"
-    svc["spec"]["clusterIPs"] = ["127.2.0.77"]
+    svc["spec"]["clusterIP"] = server.service_ip(77)
+    svc["spec"]["clusterIPs"] = [server.service_ip(77)]
     status, body = server.json("PUT", NS + "/services/web", svc)
     assert status == 422 and "field is immutable" in body["message"], body
     server.restart()
@@ -211,9 +222,8 @@ def test_endpoints_follow_pod_readiness_and_terminating_pods_leave_at_once(node)
         pod = get(s, NS + "/pods/web-a")
         assert pod is not None and pod["metadata"].get("deletionTimestamp")
         # idle: nothing changes, nothing is written
-        rv = endpoints(s, "web")["metadata"]["resourceVersion"]
-        time.sleep(2.5)
-        assert endpoints(s, "web")["metadata"]["resourceVersion"] == rv
+        with conftest.Watch(s, NS + "/endpoints?fieldSelector=metadata.name%3Dweb") as w:
+            w.assert_quiet(2.5, "idle Endpoints are not rewritten")
 
 
 def test_endpoints_go_with_their_service_and_selectorless_ones_are_left_alone(node):
@@ -224,8 +234,9 @@ def test_endpoints_go_with_their_service_and_selectorless_ones_are_left_alone(no
            "metadata": {"name": "manual", "namespace": "default"},
            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 9}]}]})
     apply(s, service("auto", [{"port": 80}], {"app": "none"}))
-    wait_for("auto endpoints", lambda: endpoints(s, "auto"))
-    time.sleep(0.5)
+    with conftest.Watch(s, NS + "/endpoints?fieldSelector=metadata.name%3Dmanual") as w:
+        wait_for("auto endpoints", lambda: endpoints(s, "auto"))
+        w.assert_quiet(0.5, "the controller leaves selectorless Endpoints alone")
     assert addresses(endpoints(s, "manual")) == {"127.0.0.1": {9}}
     s.v6("delete", "service", "auto", check=True)
     wait_for("endpoints deleted", lambda: endpoints(s, "auto") is None, timeout=5)

@@ -176,8 +176,11 @@ def test_statefulset_keeps_each_pods_data_through_updates_restarts_and_scaling(
 
     # kill -9 of the server: the pods keep running and are adopted.
     uids = {n: p["metadata"]["uid"] for n, p in pods(s).items()}
+    rv = s.json("GET", PODS, expect=200)[1]["metadata"]["resourceVersion"]
     s.restart()
-    time.sleep(3)
+    with conftest.Watch(s, PODS, rv) as w:  # from before the kill: sees every change
+        w.assert_quiet(3, "the restarted server adopts the pods", lambda ev: ev["type"] in (
+            "ADDED", "DELETED"))
     ps = wait_for("3 ready pods after restart", lambda: all_ready(s, 3))
     assert {n: p["metadata"]["uid"] for n, p in ps.items()} == uids
     for k in range(3):
