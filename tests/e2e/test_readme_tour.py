@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import V6, free_port, stop_workloads
+from conftest import V6, free_port, own_ranges, stop_workloads
 import readme
 from test_pods import wait_for   # (what, fn, timeout, interval)
 
@@ -106,8 +106,19 @@ def _c(pred, what):
 
 
 def check_pods_wide(p, server):
-    ips = re.findall(r"\b127\.1\.\d+\.\d+\b", p.stdout)
-    assert len(set(ips)) >= 3, p.stdout
+    # "its own 127.1.x.y IP": from the pod range, here the test server's own
+    ips = [ip for ip in re.findall(r"\b127\.\d+\.\d+\.\d+\b", p.stdout)
+           if server.in_range(ip, server.pod_cidr)]
+    assert len(set(ips)) == len(lines(p.stdout)) - 1 >= 3, p.stdout
+
+
+def check_svc_endpoints(p, server):
+    """"the Service has a 127.2.x.y address" (the Service range; the test
+    server's own), its endpoints are pod addresses."""
+    svc = re.search(r"service/web\s+ClusterIP\s+(127[.\d]+)", p.stdout)
+    ep = re.search(r"endpoints/web\s+(127[.\d]+):8080", p.stdout)
+    assert svc and server.in_range(svc.group(1), server.service_cidr), p.stdout
+    assert ep and server.in_range(ep.group(1), server.pod_cidr), p.stdout
 
 
 def check_pod_curl(p, server):
@@ -120,7 +131,8 @@ def check_svc_curl(p, server):
 
 
 def check_describe_service(p, server):
-    assert re.search(r"Endpoints:\s+127\.1\.", p.stdout), p.stdout
+    m = re.search(r"Endpoints:\s+(127[.\d]+)", p.stdout)
+    assert m and server.in_range(m.group(1), server.pod_cidr), p.stdout
     assert "Traffic:" in p.stdout, p.stdout
     # "live traffic (req/s, errors, p99)": with requests going through the
     # proxy (one every poll), the figures show once the next sample is taken
@@ -196,8 +208,7 @@ CHECKS = {
     "v6 rollout status deployment/web -n demo": _c(
         lambda o: 'deployment "web" successfully rolled out' in o, "rolled out"),
     "v6 get pods -n demo -o wide": check_pods_wide,
-    "v6 get svc,endpoints -n demo": _c(lambda o: re.search(r"service/web\s+ClusterIP\s+127\.2\.", o)
-                                       and re.search(r"endpoints/web\s+127\.1\.", o), "svc"),
+    "v6 get svc,endpoints -n demo": check_svc_endpoints,
     "v6 describe service web -n demo": check_describe_service,
     "v6 logs deploy/web -n demo --tail 5": check_logs_tail,
     "v6 top pods -n demo": _c(lambda o: "CPU" in o and "MEMORY" in o and "web-" in o, "top"),
@@ -301,7 +312,9 @@ def test_make_demo_script_as_shipped():
     """scripts/demo.sh (`make demo` minus the build) on a free port: it must
     finish with exit 0, having shown the Service answering."""
     port = free_port()
-    env = dict(os.environ, V6_DEMO_PORT=str(port))
+    pods, svcs = own_ranges()   # not the defaults: a demo may be running
+    env = dict(os.environ, V6_DEMO_PORT=str(port),
+               V6_DEMO_SERVER_ARGS="--pod-cidr %s --service-cidr %s" % (pods, svcs))
     p = subprocess.run(["sh", os.path.join(ROOT, "scripts", "demo.sh"), os.path.abspath(V6)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     m = re.search(r"v6 server \(pid (\d+)\) serving (\S+), data in (\S+)", p.stdout)
@@ -314,6 +327,11 @@ def test_make_demo_script_as_shipped():
         answers = re.findall(r'^\{"version".*\}$', p.stdout, re.M)
         assert len(answers) == 4, p.stdout     # one pod + three through the Service
         assert "Stop it with:" in p.stdout
+        # one pod on its own IP, then the Service's address
+        assert re.search(r"==> curl http://%s\.\d+:8080/" % re.escape(pods.rsplit(".", 1)[0]),
+                         p.stdout), p.stdout
+        assert re.search(r"==> curl http://%s\.\d+/" % re.escape(svcs.rsplit(".", 1)[0]),
+                         p.stdout), p.stdout
     finally:
         d = subprocess.run([V6, "delete", "namespace", "demo", "--server", url],
                            capture_output=True, text=True, timeout=60)
