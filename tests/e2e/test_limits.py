@@ -95,3 +95,31 @@ def test_cpu_limit_throttles_a_busy_loop(server):
     # with seven test runs beside it)
     assert capped < 0.15, (capped, free)
     assert free > 2 * capped, (capped, free)
+
+
+HOLD = """
+import time
+keep = b"x" * (40 << 20)
+print("holding", flush=True)
+while True:
+    pass
+"""
+
+
+def test_metrics_of_a_limited_pod_show_its_cap_and_its_memory(server):
+    """What `v6 top pods` reads (metrics.k8s.io, from the cgroup counters):
+    a busy loop capped at 200m uses about 200m, and 40 MiB held show."""
+    apply(server, pod_manifest("held", [py("held", HOLD, resources={
+        "limits": {"cpu": "200m", "memory": "128Mi"}})]))
+
+    def usage():
+        st, m = server.json("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/held")
+        return m["containers"][0]["usage"] if st == 200 and m.get("containers") else None
+    u = wait_for("metrics", usage, timeout=40, interval=0.5)
+    cpu_m = int(u["cpu"][:-1]) / 1e6
+    mem_mi = int(u["memory"][:-2]) / 1024
+    print("metrics of a 200m-capped loop holding 40Mi: cpu %.0fm, memory %.1fMi" % (cpu_m, mem_mi))
+    assert 100 <= cpu_m <= 260, u
+    assert 40 <= mem_mi <= 128, u
+    top = server.v6("top", "pods", check=True).stdout
+    assert re.search(r"^held\s+\d+m\s+\d+Mi", top, re.M), top
