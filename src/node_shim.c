@@ -612,9 +612,12 @@ exit_status(struct shim *sh, json_t *ex)
 		sig = WTERMSIG(sh->status);
 		code = 128 + sig;
 	}
+	/* An OOM kill in the container's group during this run, and a failed
+	 * exit: the main process killed, or a shell whose child was (it exits
+	 * 137 itself). containerd reports both as OOMKilled. */
 	bool oom = sh->cg[CG_MEMORY] &&
 	    cg_oom_kills(sh->cg[CG_MEMORY], &ooms) == 0 &&
-	    ooms > sh->oom_base && sig == SIGKILL;
+	    ooms > sh->oom_base && code != 0;
 	json_object_set_new(ex, "exitCode", json_integer(code));
 	json_object_set_new(ex, "signal", json_integer(sig));
 	json_object_set_new(ex, "oomKilled", json_boolean(oom));

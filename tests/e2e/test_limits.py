@@ -123,3 +123,18 @@ def test_metrics_of_a_limited_pod_show_its_cap_and_its_memory(server):
     assert 40 <= mem_mi <= 128, u
     top = server.v6("top", "pods", check=True).stdout
     assert re.search(r"^held\s+\d+m\s+\d+Mi", top, re.M), top
+
+
+def test_oom_kill_of_a_child_process_is_reported_as_oomkilled(server):
+    """The usual `sh -c "exec-less command"` shape: the kernel kills the
+    child, the shell exits 137 on its own; the container still ran out of
+    memory, and says so (as containerd reports it from the cgroup's OOM
+    events)."""
+    script = "%s -c '%s'; exit $?" % (PY, HOG.replace("'", '"'))
+    apply(server, pod_manifest("shhog", [{
+        "name": "c", "image": "sh", "command": ["sh", "-c", script],
+        "resources": {"limits": {"memory": "48Mi"}}}], restart="Never"))
+    wait_for("shhog finished", lambda: (get_pod(server, "shhog") or {}).get(
+        "status", {}).get("phase") in ("Succeeded", "Failed"), timeout=60)
+    term = ctr_status(get_pod(server, "shhog"), "c")["state"]["terminated"]
+    assert term["exitCode"] == 137 and term["reason"] == "OOMKilled", term
