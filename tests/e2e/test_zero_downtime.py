@@ -6,7 +6,7 @@ import http.client
 import json
 import time
 
-from load import Load, json_version
+import load
 
 ROLLS = 20
 
@@ -42,6 +42,18 @@ SERVICE = {"apiVersion": "v1", "kind": "Service",
                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
 
 
+class Load(load.Load):
+    """Four keep-alive clients hammering the Service address, counting the
+    answers by the test app's version (test_rollout.py uses it too)."""
+
+    def __init__(self, host, port, clients=4):
+        super().__init__(host, port, clients=clients, key=load.json_version, pause=0)
+
+    @property
+    def versions(self):
+        return self.by_key
+
+
 def deploy(server, version):
     p = server.v6("apply", "-f", "-", input=json.dumps(manifest(version)), check=True)
     p = server.v6("rollout", "status", "deployment/web", "--timeout", "90s", timeout=120)
@@ -69,25 +81,25 @@ def service_address(server):
 def test_twenty_rolling_updates_under_load_fail_no_request(server):
     deploy(server, "v0")
     ip = service_address(server)
-    with Load(ip, 80, clients=4, key=json_version, pause=0) as load:
+    with Load(ip, 80) as ld:
         for i in range(1, ROLLS + 1):
             deploy(server, "v%d" % i)
-        load.wait_requests(20)
-    load.assert_clean(min_ok=100)
-    assert "v%d" % ROLLS in load.by_key and len(load.by_key) >= ROLLS // 2
+        ld.wait_requests(20)
+    ld.assert_clean(min_ok=100)
+    assert "v%d" % ROLLS in ld.by_key and len(ld.by_key) >= ROLLS // 2
 
 
 def test_server_kill_9_under_load_fails_no_request(server):
     deploy(server, "v1")
     ip = service_address(server)
-    with Load(ip, 80, clients=4, key=json_version, pause=0) as load:
-        load.wait_requests(20)
+    with Load(ip, 80) as ld:
+        ld.wait_requests(20)
         server.kill()
         t_down = time.time()
-        load.wait_requests(20)  # the proxy serves while the server is away
-        assert load.window(t_down, time.time())[0] >= 20
+        ld.wait_requests(20)  # the proxy serves while the server is away
+        assert ld.window(t_down, time.time())[0] >= 20
         server.start()
         deploy(server, "v2")  # and the restarted server still rolls out
-        load.wait_requests(20)
-    load.assert_clean()
-    assert load.by_key.get("v2", 0) > 0
+        ld.wait_requests(20)
+    ld.assert_clean()
+    assert ld.by_key.get("v2", 0) > 0
