@@ -172,75 +172,6 @@ str_has_suffix(const char *s, const char *suffix)
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0, n), or 0 (RFC 3629). */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
-	    s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-		return 0;	/* overlong, surrogate, above U+10FFFF */
-	return len;
-}
-
-bool
-utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0, l; i < n; i += l)
-		if ((l = utf8_seq(u + i, n - i)) == 0)
-			return false;
-	return true;
-}
-
-static int
-hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-bool
-utf8_valid_pct(const char *s)
-{
-	size_t n = strlen(s), o = 0;
-	char *d = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
-			d[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			d[o++] = s[i] == '+' ? ' ' : s[i];
-		}
-	}
-	bool ok = utf8_valid(d, o);
-	free(d);
-	return ok;
-}
-
-char *
-utf8_sanitize(const char *s)
-{
-	struct buf b = BUF_INIT;
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s);
-	for (size_t i = 0, l; i < n; i += l ? l : 1) {
-		if ((l = utf8_seq(u + i, n - i)) != 0)
-			buf_append(&b, s + i, l);
-		else
-			buf_puts(&b, "\xef\xbf\xbd");
-	}
-	return buf_steal(&b);
-}
-
 int64_t
 time_now_ms(void)
 {
@@ -362,6 +293,22 @@ file_read_all(const char *path, char **out, size_t *len)
 	if (len)
 		*len = b.len;
 	*out = buf_steal(&b);
+	return 0;
+}
+
+int
+util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix)
+{
+	unsigned a, b, c, d, p;
+	char end;
+	if (!s || sscanf(s, "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &p, &end) != 5 ||
+	    a != 127 || b > 255 || c > 255 || d > 255 || p < 16 || p > 24)
+		return -EINVAL;
+	uint32_t net = a << 24 | b << 16 | c << 8 | d;
+	if (b == 0 || (net & ((1u << (32 - p)) - 1)) != 0)
+		return -EINVAL;
+	*base = net;
+	*prefix = p;
 	return 0;
 }
 

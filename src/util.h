@@ -48,15 +48,6 @@ char *buf_steal(struct buf *b);
 
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
-/* Whether s[0, n) is well-formed UTF-8 (no overlongs, surrogates or code
- * points above U+10FFFF), the rule jansson applies to every string. */
-bool utf8_valid(const char *s, size_t n);
-/* The same for the percent-decoded form of a URL query or path ("%C3%A9"
- * and '+' decoded; a malformed escape is taken literally). */
-bool utf8_valid_pct(const char *s);
-/* A copy of s with every byte that is not part of well-formed UTF-8
- * replaced by U+FFFD; caller frees. For text that must become JSON. */
-char *utf8_sanitize(const char *s);
 /* rm -rf path without crossing into other file systems (bind mounts stay
  * untouched). Returns 0 (also when path is missing) or the first failure as
  * a negative errno; it goes on past failures. */
@@ -77,9 +68,25 @@ void duration_format_age(int64_t ms, char *out);
 /* 32 random bits from the kernel (getrandom), for non-cryptographic uses
  * such as where an allocator starts. */
 uint32_t util_random32(void);
+/* Parses "127.5.0.0/16" into the network address (host order) and the
+ * prefix length. Accepts only a range inside 127.0.0.0/8 that leaves out
+ * 127.0.0.0/16, with a prefix from 16 to 24, and a network address with no
+ * host bits: V6's pod and Service addresses live on loopback. 0 or -EINVAL. */
+int util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix);
 
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
  * NUL-terminated, caller frees. */
 int file_read_all(const char *path, char **out, size_t *len);
+
+/* util_utf8.c */
+/* Whether s[0, n) is well-formed UTF-8 (no overlongs, surrogates or code
+ * points above U+10FFFF), the rule jansson applies to every string. */
+bool utf8_valid(const char *s, size_t n);
+/* The same for the percent-decoded form of a URL query or path ("%C3%A9"
+ * and '+' decoded; a malformed escape is taken literally). */
+bool utf8_valid_pct(const char *s);
+/* A copy of s with every byte that is not part of well-formed UTF-8
+ * replaced by U+FFFD; caller frees. For text that must become JSON. */
+char *utf8_sanitize(const char *s);
 
 #endif
