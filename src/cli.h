@@ -260,12 +260,10 @@ int64_t cli_argo_set_weight(const json_t *ro);
  * (canaryService or trafficRouting), else the set weight. */
 int64_t cli_argo_weight(const json_t *ro);
 /* The line `rollout status` prints ("Paused - CanaryPauseStep (step 1/4,
- * weight 20%)" and a newline; caller frees) and CLI_ARGO_DONE at Healthy
- * or Paused, CLI_ARGO_FAILED at Degraded, CLI_ARGO_WAIT otherwise: also
- * while status.observedGeneration lags metadata.generation, and at a
- * Paused that no longer holds (no pause condition nor spec.paused left,
- * promoteFull asked, or only a CanaryPauseStep condition while the current
- * step is no pause step), as right after promote. */
+ * weight 20%)" and a newline; caller frees) and, as kubectl-argo-rollouts
+ * status: CLI_ARGO_DONE at Healthy, CLI_ARGO_FAILED at Degraded,
+ * CLI_ARGO_WAIT otherwise (Progressing, Paused, and while
+ * status.observedGeneration lags metadata.generation). */
 int cli_argo_status_msg(const json_t *ro, char **msg);
 /* What cmd ("promote", "promote-full", "abort", "retry", "pause",
  * "resume") sends for the rollout ro: *spec and *status are the contents

@@ -375,39 +375,17 @@ cli_argo_weight(const json_t *ro)
 	return w && routed ? json_integer_value(w) : cli_argo_set_weight(ro);
 }
 
+/* kubectl-argo-rollouts status follows a paused rollout: Paused is a
+ * state to wait through (a pause step's duration, a promote), not an end. */
 static const struct {
 	const char *phase;
 	int state;
 } argo_phases[] = {
 	{ "Healthy", CLI_ARGO_DONE },
-	{ "Paused", CLI_ARGO_DONE },	/* as kubectl-argo-rollouts status */
 	{ "Degraded", CLI_ARGO_FAILED },
+	{ "Paused", CLI_ARGO_WAIT },
 	{ "Progressing", CLI_ARGO_WAIT },
 };
-
-/* A phase of Paused that no longer holds and the controller has yet to
- * rewrite: the CLI cleared the pause conditions (promote, resume) or asked
- * for promoteFull, or the only conditions left are CanaryPauseStep ones
- * while the current step is no pause step (the controller moved on). */
-static bool
-argo_pause_lifted(const json_t *ro)
-{
-	json_t *pcs = obj_get_path(ro, "status.pauseConditions"), *pc;
-	json_t *steps = obj_get_path(ro, "spec.strategy.canary.steps");
-	int64_t i, n;
-	size_t k;
-	if (json_is_true(obj_get_path(ro, "status.promoteFull")))
-		return true;
-	if (json_is_true(obj_get_path(ro, "spec.paused")))
-		return false;
-	if (json_array_size(pcs) == 0)
-		return true;
-	json_array_foreach(pcs, k, pc)
-		if (strcmp(str(pc, "reason"), "CanaryPauseStep") != 0)
-			return false;
-	return cli_argo_step(ro, &i, &n) && (i >= n ||
-	    !json_object_get(json_array_get(steps, (size_t)i), "pause"));
-}
 
 int
 cli_argo_status_msg(const json_t *ro, char **msg)
@@ -427,8 +405,6 @@ cli_argo_status_msg(const json_t *ro, char **msg)
 		    (long long)cli_argo_weight(ro));
 	buf_putc(&b, '\n');
 	*msg = buf_steal(&b);
-	if (strcmp(phase, "Paused") == 0 && argo_pause_lifted(ro))
-		return CLI_ARGO_WAIT;
 	for (size_t k = 0; k < ARRAY_SIZE(argo_phases); k++)
 		if (strcmp(argo_phases[k].phase, phase) == 0)
 			return argo_phases[k].state;
@@ -806,7 +782,8 @@ struct status {
 };
 
 /* A Rollout: one line per change of phase, message, step or weight; done
- * at Healthy or Paused, failed at Degraded (kubectl-argo-rollouts status). */
+ * at Healthy, failed at Degraded, followed through every pause
+ * (kubectl-argo-rollouts status). */
 static int
 argo_status_show(struct status *s, const json_t *ro)
 {
@@ -884,6 +861,15 @@ status_watch_path(const struct status *s)
  * resumed from the last event seen, a failed one retried from a new GET
  * (the server may be restarting). An error answer to the GET is final. */
 static int
+status_timed_out(const struct status *s)
+{
+	if (s->t->argo && s->last)
+		return cli_err("timed out waiting for %s to become Healthy; it is %.*s", s->t->ref,
+		    (int)strcspn(s->last, "\n"), s->last);
+	return cli_err("timed out waiting for the condition");
+}
+
+static int
 status_follow(struct status *s, int64_t deadline)
 {
 	int failures = 0;
@@ -899,7 +885,7 @@ status_follow(struct status *s, int64_t deadline)
 			int wrc = cli_watch(path, deadline, status_event, s);
 			free(path);
 			if (wrc == -ETIMEDOUT)
-				return cli_err("timed out waiting for the condition");
+				return status_timed_out(s);
 			st = wrc < 0 ? ST_RELIST : wrc;	/* 0: the server ended the stream */
 			failures = wrc < 0 ? failures + 1 : 0;
 		}
@@ -911,7 +897,7 @@ status_follow(struct status *s, int64_t deadline)
 			return cli_err("giving up after %d failed attempts to watch %s", failures,
 			    s->t->ref);
 		if (deadline && time_mono_ms() >= deadline)
-			return cli_err("timed out waiting for the condition");
+			return status_timed_out(s);
 		if (failures > 1)
 			sleep(1);
 	}
