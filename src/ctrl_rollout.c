@@ -575,13 +575,17 @@ fail:
 
 enum run_state { RUN_WAIT, RUN_OK, RUN_FAILED, RUN_INCONCLUSIVE };
 
-/* Starts (once) or reads the run "NAME-HASH-suffix" for ref; reports it in
- * status[field]. */
+/* Starts (once) or reads the run "NAME-HASH-REVISION-suffix" for ref;
+ * reports it in status[field]. The revision, as in Argo's run names, keeps
+ * the runs of each rollout of a template apart: bringing a template back
+ * gives its ReplicaSet a new revision, so it never meets the finished runs
+ * of an earlier attempt. */
 static enum run_state
 run_analysis(struct rsync *s, const json_t *ref, const char *suffix, const char *type,
     json_t *report, const char *field, char **why)
 {
-	char *name = xasprintf("%s-%s-%s", obj_name(s->ro), s->hash, suffix);
+	const char *rev = annotation(s->new_rs, REV_ANN);
+	char *name = xasprintf("%s-%s-%s-%s", obj_name(s->ro), s->hash, rev ? rev : "0", suffix);
 	const json_t *run = find_run(s, name);
 	enum run_state rs = RUN_WAIT;
 	if (!run) {
