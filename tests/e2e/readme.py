@@ -86,6 +86,7 @@ class Shell:
     def __init__(self, v6_bin, server_url, env=None):
         e = dict(os.environ, V6_SERVER=server_url, V6_BIN=v6_bin)
         e.update(env or {})
+        self.env = e
         self.proc = subprocess.Popen(["bash", "--norc", "--noprofile"], cwd=ROOT, env=e,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -123,6 +124,40 @@ class Shell:
                 body = "".join(out)
                 return int(line[len(mark):]), body[:-1] if body.endswith("\n") else body
             out.append(line)
+
+    def interrupt_when(self, text, want, timeout=120):
+        """Runs a command that follows changes until Ctrl-C (`v6 rollout
+        watch`, `v6 get -w`) and presses Ctrl-C once its output shows want,
+        as the reader would. Returns (exit status, output); raises when want
+        never shows. Shell variables are not seen (it runs in its own bash)."""
+        p = subprocess.Popen(["bash", "--norc", "--noprofile", "-c",
+                              'v6() { "$V6_BIN" "$@"; }; ' + text], cwd=ROOT, env=self.env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        out, lines = [], queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in p.stdout] + [lines.put(None)],
+                         daemon=True).start()
+        deadline, seen = time.time() + timeout, False
+        try:
+            while not seen and time.time() < deadline:
+                try:
+                    line = lines.get(timeout=max(0.01, deadline - time.time()))
+                except queue.Empty:
+                    continue
+                if line is None:
+                    break
+                out.append(line)
+                seen = want in line
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, 2)     # SIGINT, as Ctrl-C
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait(10)
+        assert seen, "%r never showed %r:\n%s" % (text, want, "".join(out)[-3000:])
+        return p.returncode, "".join(out)
 
     def close(self):
         try:
