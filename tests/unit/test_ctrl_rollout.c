@@ -70,6 +70,7 @@ struct world {
 	json_t *unready;	/* hash -> true: those pods never get ready */
 	json_t *trace;		/* "weight=N", "svc NAME=HASH", "stable=HASH" in order */
 	bool freeze_endpoints;	/* the Endpoints controller lags behind */
+	bool routes_pending;	/* the proxy has yet to apply the published routes */
 	int64_t now_ms;
 	int next_uid;
 	struct rollout_actions last;
@@ -449,9 +450,9 @@ static void
 step(struct world *w)
 {
 	rollout_actions_free(&w->last);
-	json_t *in = json_pack("{s:O, s:O, s:O, s:O, s:O, s:{}}", "replicasets", w->rses,
+	json_t *in = json_pack("{s:O, s:O, s:O, s:O, s:O, s:{}, s:b}", "replicasets", w->rses,
 	    "services", w->svcs, "endpoints", w->eps, "analysisruns", w->runs,
-	    "templates", w->templates, "clustertemplates");
+	    "templates", w->templates, "clustertemplates", "routesPending", w->routes_pending);
 	assert_int_equal(rollout_decide(w->ro, in, w->now_ms, &w->last), 0);
 	json_decref(in);
 	apply(w);
@@ -1247,6 +1248,36 @@ test_reapplied_template_starts_fresh_analysis(void **state)
 	world_free(&w);
 }
 
+/* A weight step is done only once the proxy routes by the new weight: the
+ * sync that publishes it asks to be woken by the proxy's acknowledgement,
+ * and until then (routesPending) the rollout stays at the step. */
+static void
+test_weight_step_waits_for_the_proxy(void **state)
+{
+	(void)state;
+	struct world w;
+	char h1[16];
+	world_healthy(&w, make_rollout(2, TRAFFIC_CANARY("[{\"setWeight\":20},"
+	    "{\"pause\":{}}]", "")), canary_svcs, h1);
+	set_image(&w, "img:2");
+	bool asked = false;
+	for (int i = 0; i < 20 && weight(&w) != 20; i++) {
+		step(&w);
+		asked |= w.last.await_routes;
+	}
+	assert_int_equal(weight(&w), 20);
+	assert_true(asked);
+	w.routes_pending = true;
+	settle(&w, 10);
+	assert_int_equal(iat(w.ro, "status.currentStepIndex"), 0);
+	assert_string_equal(st(&w, "phase"), "Progressing");
+	w.routes_pending = false;
+	settle(&w, 10);
+	assert_int_equal(iat(w.ro, "status.currentStepIndex"), 1);
+	assert_string_equal(pause_reason(&w), "CanaryPauseStep");
+	world_free(&w);
+}
+
 static void
 test_analysis_missing_template_or_arg_aborts(void **state)
 {
@@ -1631,6 +1662,7 @@ main(void)
 		cmocka_unit_test(test_analysis_failure_aborts),
 		cmocka_unit_test(test_analysis_inconclusive_pauses),
 		cmocka_unit_test(test_reapplied_template_starts_fresh_analysis),
+		cmocka_unit_test(test_weight_step_waits_for_the_proxy),
 		cmocka_unit_test(test_analysis_missing_template_or_arg_aborts),
 		cmocka_unit_test(test_retry_after_failed_analysis_runs_it_again),
 		cmocka_unit_test(test_background_analysis),
