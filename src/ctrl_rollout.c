@@ -919,8 +919,20 @@ sync_canary(struct rsync *s)
 			}
 			step_done(s, idx, "setCanaryScale");
 		} else if ((v = json_object_get(st, "setHeaderRoute"))) {
+			/* done once the proxy routes by it (testers rely on it) */
+			json_t *before = json_deep_copy(json_object_get(canary_status(s),
+			    "headerRoutes"));
 			header_route(s, v);
-			s->out->await_routes = true;
+			bool changed = !json_equal(before, json_object_get(canary_status(s),
+			    "headerRoutes")) && !(before == NULL && json_object_get(canary_status(s),
+			    "headerRoutes") == NULL);
+			json_decref(before);
+			if (changed && traffic_routed(s)) {
+				s->out->await_routes = true;
+				goto progressing;
+			}
+			if (routes_pending(s))
+				goto progressing;
 			step_done(s, idx, "setHeaderRoute");
 		} else if ((v = json_object_get(st, "analysis"))) {
 			char suffix[24];
