@@ -515,7 +515,7 @@ def report(summary, env):
     print("  medians per rollout; failures are non-2xx answers and connection errors. new first")
     print("  / old last served: when the load first got the new version, last got the old one,")
     print("  from the apply; old last - done: above 0, clients still got the old version")
-    print("  after the status said done (median of the rounds).")
+    print("  after done (median of the rounds).")
     for st in STRATEGIES:
         s = summary[st]
         if s["failures"]:
