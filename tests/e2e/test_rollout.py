@@ -110,13 +110,16 @@ def wait_serving(ip, version, timeout=20):
 
 
 def more_requests(load, n=50, timeout=30):
-    """Waits until the load has sent n more requests (answered or failed)."""
+    """Waits until the load has sent n more requests (answered or failed);
+    a client that died of an unexpected exception fails the test."""
     start = load.ok + len(load.failures)
     deadline = time.time() + timeout
     while load.ok + len(load.failures) < start + n:
+        assert all(t.is_alive() for t in load.threads), "a load client died"
         assert time.time() < deadline, "the load stalled: %d ok, %d failed" % (
             load.ok, len(load.failures))
         time.sleep(0.02)
+    assert all(t.is_alive() for t in load.threads), "a load client died"
 
 
 def wait_only(ip, version, n=20, timeout=20):
