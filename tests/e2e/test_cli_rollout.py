@@ -4,7 +4,6 @@ V6's own Rollout controller with real pods: rollout promote / abort / retry
 and describe, and analysis from a ClusterAnalysisTemplate. Every test
 asserts what the user sees (the CLI's output and exit status) and what the
 controller then did; waits follow a watch opened before the change."""
-import http.client
 import http.server
 import json
 import os
@@ -17,6 +16,7 @@ import time
 
 import pytest
 
+import conftest
 from conftest import V6
 
 NS = "/apis/argoproj.io/v1alpha1/namespaces/default"
@@ -48,43 +48,23 @@ def get(server, name="web"):
     return server.json("GET", NS + "/rollouts/" + name, expect=200)[1]
 
 
-class Watch:
-    """A watch on one Rollout, opened now (from the current
-    resourceVersion), so that no change made after it is missed."""
+class Watch(conftest.Watch):
+    """A watch on one Rollout, opened now (from the resourceVersion of a
+    GET), so that no change made after it is missed."""
 
     def __init__(self, server, name="web"):
-        self.server, self.name = server, name
         self.obj = get(server, name)
-        rv = self.obj["metadata"]["resourceVersion"]
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-        self.conn.request("GET", NS + "/rollouts?watch=true&resourceVersion=%s&fieldSelector="
-                          "metadata.name%%3D%s" % (rv, name))
-        self.resp = self.conn.getresponse()
-        assert self.resp.status == 200, self.resp.read()
+        super().__init__(server, NS + "/rollouts?fieldSelector=metadata.name%3D" + name,
+                         rv=self.obj["metadata"]["resourceVersion"])
 
     def until(self, pred, what, timeout=90, fresh=False):
-        """Returns the first version of the Rollout for which pred holds:
-        the one seen when the watch opened included unless fresh."""
-        deadline = time.time() + timeout
+        """The first version of the Rollout for which pred holds: the one
+        the watch started from included unless fresh."""
         if not fresh and pred(self.obj):
             return self.obj
-        self.conn.sock.settimeout(timeout)
-        while time.time() < deadline:
-            line = self.resp.readline()
-            if not line:
-                break
-            if not line.strip():
-                continue
-            ev = json.loads(line)
-            if ev["type"] in ("ADDED", "MODIFIED"):
-                self.obj = ev["object"]
-                if pred(self.obj):
-                    return self.obj
-        raise AssertionError("timed out waiting for %s: %s\n%s" % (
-            what, json.dumps(self.obj.get("status"), indent=1), self.server.log()[-2000:]))
-
-    def close(self):
-        self.conn.close()
+        ev = self.wait(lambda e: e["type"] in ("ADDED", "MODIFIED") and pred(e["object"]),
+                       timeout, what)
+        return ev["object"]
 
 
 def status_is(phase, message=None, step=None):
