@@ -39,6 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_RESP (1 << 20)
 
 static int port;
+static char store_dir[] = "/tmp/fuzz-api-XXXXXX";
+
+/* The store's directory goes with the process (libFuzzer ends by exit()). */
+static void
+remove_store_dir(void)
+{
+	util_remove_tree(store_dir);
+}
 
 static void
 die(const char *what, const char *detail)
@@ -87,10 +95,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	static struct store *st;
 	static struct api *api;
 	static pthread_t thread;
-	char tmpl[] = "/tmp/fuzz-api-XXXXXX";
 	log_set_level(LOG_ERROR);
-	if (!mkdtemp(tmpl) || store_open(tmpl, &st) < 0)
-		die("store", tmpl);
+	if (!mkdtemp(store_dir) || store_open(store_dir, &st) < 0)
+		die("store", store_dir);
+	atexit(remove_store_dir);
 	uv_loop_init(&loop);
 	struct api_config ac = { .listen_host = "127.0.0.1", .listen_port = 0,
 		.max_body_bytes = 65536 };
