@@ -12,26 +12,21 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "proc.h"
 #include "util.h"
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define UNKNOWN_CODE	137	/* a shim that vanished: as if SIGKILLed */
-
-extern char **environ;
 
 struct rt {
 	uv_loop_t *loop;
@@ -51,15 +46,9 @@ struct rt_ctr {
 	char *pod_uid, *name;
 	int attempt;
 	char *cg[CG_NCTRL];
-	int shim_pid;
-	bool our_child;			/* started by this runtime: reap it */
-	int pidfd;
-	union {
-		uv_handle_t h;
-		uv_poll_t poll;		/* the shim's pidfd, while running */
-		uv_timer_t timer;	/* adopted already exited: report soon */
-	} w;
-	bool has_handle;
+	struct proc_watch *watch;	/* the shim, while running */
+	uv_timer_t timer;		/* adopted already exited: report soon */
+	bool has_timer;
 	struct rt_status st;
 	rt_exit_fn fn;
 	void *arg;
@@ -71,22 +60,6 @@ static char *
 ctr_file(const char *dir, const char *name)
 {
 	return xasprintf("%s/%s", dir, name);
-}
-
-/* Reads "A B C" integers from DIR/NAME; returns how many were read. */
-static int
-read_ints(const char *dir, const char *name, int64_t v[3])
-{
-	char *path = ctr_file(dir, name);
-	FILE *f = fopen(path, "re");
-	int n = 0;
-	free(path);
-	if (f == NULL)
-		return 0;
-	while (n < 3 && fscanf(f, "%" SCNd64, &v[n]) == 1)
-		n++;
-	fclose(f);
-	return n;
 }
 
 static void
@@ -119,37 +92,41 @@ read_exit(const char *dir, struct rt_status *st)
 	return 0;
 }
 
+/* DIR/NAME, a pid file (proc.h). Returns 0 or negative errno. */
+static int
+load_pidfile(const char *dir, const char *name, struct proc_id *id)
+{
+	char *path = ctr_file(dir, name);
+	int rc = proc_pidfile_load(path, id);
+	free(path);
+	return rc;
+}
+
 /* ctr.pid -> st->pid, st->started_at_ms; 0 unless the container was forked. */
 static int
-read_ctr_pid(const char *dir, struct rt_status *st, uint64_t *ticks)
+read_ctr_pid(const char *dir, struct rt_status *st, struct proc_id *id)
 {
-	int64_t v[3] = { 0, 0, 0 };
-	if (read_ints(dir, "ctr.pid", v) < 2)
+	struct proc_id ctr;
+	if (load_pidfile(dir, "ctr.pid", &ctr) < 0)
 		return -ENOENT;
-	st->pid = (int)v[0];
-	if (v[2] > 0)
-		st->started_at_ms = v[2];
-	if (ticks)
-		*ticks = (uint64_t)v[1];
+	st->pid = (int)ctr.pid;
+	if (ctr.extra > 0)
+		st->started_at_ms = ctr.extra;
+	if (id)
+		*id = ctr;
 	return 0;
 }
 
-/* True when pid is still the process whose start time was recorded. */
-static bool
-same_process(int pid, uint64_t ticks)
-{
-	uint64_t now;
-	return pid > 0 && shim__start_time(pid, &now) == 0 && now == ticks;
-}
-
-/* The shim of dir, if it is alive: its pid, else 0. */
+/* The shim of dir, if it is alive: its pid and start, else 0. */
 static int
-live_shim(const char *dir)
+live_shim(const char *dir, struct proc_id *id)
 {
-	int64_t v[3] = { 0, 0, 0 };
-	if (read_ints(dir, "shim.pid", v) < 2)
+	struct proc_id shim;
+	if (load_pidfile(dir, "shim.pid", &shim) < 0 || !proc_is_alive(&shim))
 		return 0;
-	return same_process((int)v[0], (uint64_t)v[1]) ? (int)v[0] : 0;
+	if (id)
+		*id = shim;
+	return (int)shim.pid;
 }
 
 /* The shim is gone without an exit.json (killed): kill what may be left of
@@ -158,8 +135,8 @@ live_shim(const char *dir)
 static void
 record_unknown(const char *dir, struct rt_status *st)
 {
-	uint64_t ticks = 0;
-	if (read_ctr_pid(dir, st, &ticks) == 0 && same_process(st->pid, ticks))
+	struct proc_id ctr;
+	if (read_ctr_pid(dir, st, &ctr) == 0 && proc_is_alive(&ctr))
 		kill(-st->pid, SIGKILL);
 	st->state = RT_EXITED;
 	st->exit_code = UNKNOWN_CODE;
@@ -174,21 +151,21 @@ record_unknown(const char *dir, struct rt_status *st)
 	    "finishedAt", (json_int_t)st->finished_at_ms, "reason", st->reason,
 	    "message", st->message);
 	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "exit.json");
-	shim__write_file(path, text, strlen(text), false);
+	file_write_atomic(path, text, strlen(text), false);
 	free(path);
 	free(text);
 	json_decref(j);
 }
 
 /* What a container dir says: exited (exit.json), running (live shim), or
- * lost. Returns the live shim's pid or 0. */
+ * lost. Returns the live shim's pid (and *shim_id when not NULL) or 0. */
 static int
-load_status(const char *dir, struct rt_status *st)
+load_status(const char *dir, struct rt_status *st, struct proc_id *shim_id)
 {
 	memset(st, 0, sizeof *st);
 	if (read_exit(dir, st) == 0)
 		return 0;
-	int shim = live_shim(dir);
+	int shim = live_shim(dir, shim_id);
 	if (shim > 0) {
 		st->state = RT_RUNNING;
 		read_ctr_pid(dir, st, NULL);
@@ -239,7 +216,6 @@ ctr_new(struct rt *rt, const char *pod_uid, const char *name, int attempt, rt_ex
 	c->pod_uid = xstrdup(pod_uid);
 	c->name = xstrdup(name);
 	c->attempt = attempt;
-	c->pidfd = -1;
 	c->fn = fn;
 	c->arg = arg;
 	c->next = rt->ctrs;
@@ -254,8 +230,6 @@ ctr_new(struct rt *rt, const char *pod_uid, const char *name, int attempt, rt_ex
 static void
 ctr_free(struct rt_ctr *c)
 {
-	if (c->pidfd >= 0)
-		close(c->pidfd);
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(c->cg[i]);
 	free(c->dir);
@@ -280,8 +254,10 @@ ctr_drop(struct rt_ctr *c)
 		c->next->prevp = c->prevp;
 	*c->prevp = c->next;
 	c->fn = NULL;
-	if (c->has_handle)
-		uv_close(&c->w.h, on_handle_closed);
+	proc_watch_close(c->watch);
+	c->watch = NULL;
+	if (c->has_timer)
+		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	else
 		ctr_free(c);
 }
@@ -291,9 +267,6 @@ ctr_drop(struct rt_ctr *c)
 static void
 ctr_finish(struct rt_ctr *c)
 {
-	if (c->our_child)
-		waitpid(c->shim_pid, NULL, WNOHANG);
-	c->our_child = false;
 	if (c->st.state == RT_RUNNING) {
 		struct rt_status st = c->st;
 		if (read_exit(c->dir, &st) < 0)
@@ -305,12 +278,11 @@ ctr_finish(struct rt_ctr *c)
 }
 
 static void
-on_shim_exit(uv_poll_t *h, int status, int events)
+on_shim_exit(struct proc_watch *w, int status, void *arg)
 {
+	(void)w;
 	(void)status;
-	(void)events;
-	uv_poll_stop(h);
-	ctr_finish(h->data);
+	ctr_finish(arg);
 }
 
 static void
@@ -319,26 +291,13 @@ on_adopted_exited(uv_timer_t *t)
 	ctr_finish(t->data);
 }
 
-/* Watches shim_pid through a pidfd opened before the start time is checked
- * again, so the fd names the recorded shim and not a reused pid. */
+/* Watches the shim (ticks != 0: an adopted one, checked against PID
+ * reuse; ticks == 0: our own child, reaped on exit). */
 static int
-ctr_watch(struct rt_ctr *c, int shim_pid, uint64_t ticks)
+ctr_watch(struct rt_ctr *c, pid_t shim_pid, uint64_t ticks)
 {
-	int fd = (int)syscall(SYS_pidfd_open, shim_pid, 0);
-	if (fd < 0)
-		return -errno;
-	if (ticks && !same_process(shim_pid, ticks)) {
-		close(fd);
-		return -ESRCH;
-	}
-	c->pidfd = fd;
-	c->shim_pid = shim_pid;
-	int rc = uv_poll_init(c->rt->loop, &c->w.poll, fd);
-	if (rc < 0)
-		return rc;
-	c->has_handle = true;
-	c->w.h.data = c;
-	return uv_poll_start(&c->w.poll, UV_READABLE, on_shim_exit);
+	return proc_watch_start(c->rt->loop, shim_pid, ticks, ticks == 0, on_shim_exit, c,
+	    &c->watch);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -506,35 +465,16 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "mounts", mounts_json(s));
 }
 
-/* posix_spawn (vfork-fast) of the shim in a new session, stdio on
- * /dev/null and its own diagnostics in DIR/shim.log. */
+/* The shim in a new session (proc_spawn), its own diagnostics in
+ * DIR/shim.log. */
 static int
 spawn_shim(struct rt *rt, const char *dir, pid_t *pid)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
 	char *shim_log = ctr_file(dir, "shim.log");
 	char *argv[4] = { rt->shim_exe, NULL, NULL, NULL };
 	argv[1] = rt->shim_verb ? "shim" : (char *)dir;
 	argv[2] = rt->shim_verb ? (char *)dir : NULL;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, shim_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF);
-	int rc = -posix_spawn(pid, rt->shim_exe, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	int rc = proc_spawn(argv, shim_log, pid);
 	free(shim_log);
 	return rc;
 }
@@ -549,7 +489,7 @@ write_spec(struct rt *rt, const struct rt_spec *s, const char *dir, const char *
 	json_t *j = spec_json(rt, s, cwd, log_path);
 	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "spec.json");
 	if (rc == 0)
-		rc = shim__write_file(path, text, strlen(text), false);
+		rc = file_write_atomic(path, text, strlen(text), false);
 	free(path);
 	free(text);
 	json_decref(j);
@@ -627,12 +567,8 @@ unmake_ctr_dir(char *dir)
 static void
 write_shim_pid(const char *dir, pid_t pid)
 {
-	char line[64];
-	uint64_t ticks = 0;
-	shim__start_time(pid, &ticks);
-	snprintf(line, sizeof line, "%d %" PRIu64 "\n", (int)pid, ticks);
 	char *path = ctr_file(dir, "shim.pid");
-	shim__write_file(path, line, strlen(line), false);
+	proc_pidfile_write(path, pid, 0);
 	free(path);
 }
 
@@ -661,7 +597,6 @@ rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
 	free(dir);
 
 	struct rt_ctr *c = ctr_new(rt, spec->pod_uid, spec->name, spec->attempt, fn, arg);
-	c->our_child = true;
 	c->st.state = RT_RUNNING;
 	c->st.started_at_ms = time_now_ms();
 	load_cgroups(c);
@@ -710,7 +645,7 @@ scan_pod(struct rt *rt, const char *uid, rt_found_fn fn, void *arg)
 		char *dir = xasprintf("%s/%s", pod_dir, de->d_name);
 		struct rt_status st;
 		if (name && !is_listed(rt, dir)) {
-			load_status(dir, &st);
+			load_status(dir, &st, NULL);
 			fn(arg, uid, name, attempt, &st);
 		}
 		free(dir);
@@ -750,23 +685,25 @@ rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
 		return rc;
 	}
 	load_cgroups(c);
-	int64_t v[3] = { 0, 0, 0 };
-	int shim = load_status(c->dir, &c->st);
-	if (shim > 0 && read_ints(c->dir, "shim.pid", v) >= 2 &&
-	    ctr_watch(c, shim, (uint64_t)v[1]) == 0) {
-		*out = c;
-		return 0;
+	struct proc_id shim_id;
+	int shim = load_status(c->dir, &c->st, &shim_id);
+	if (shim > 0) {
+		rc = ctr_watch(c, shim, shim_id.ticks);
+		if (rc == 0) {
+			*out = c;
+			return 0;
+		}
+		if (rc != -ESRCH) {	/* alive but cannot be watched */
+			ctr_drop(c);
+			return rc;
+		}
 	}
 	if (c->st.state == RT_RUNNING)	/* exited between the two looks */
-		load_status(c->dir, &c->st);
-	if (c->has_handle) {		/* uv_poll_start failed: cannot watch */
-		ctr_drop(c);
-		return -EIO;
-	}
-	uv_timer_init(rt->loop, &c->w.timer);
-	c->has_handle = true;
-	c->w.h.data = c;
-	uv_timer_start(&c->w.timer, on_adopted_exited, 0, 0);
+		load_status(c->dir, &c->st, NULL);
+	uv_timer_init(rt->loop, &c->timer);
+	c->has_timer = true;
+	c->timer.data = c;
+	uv_timer_start(&c->timer, on_adopted_exited, 0, 0);
 	*out = c;
 	return 0;
 }
@@ -776,8 +713,7 @@ rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
 static bool
 shim_alive(const struct rt_ctr *c)
 {
-	struct pollfd p = { c->pidfd, POLLIN, 0 };
-	return c->pidfd >= 0 && poll(&p, 1, 0) == 0;
+	return c->watch && proc_watch_alive(c->watch);
 }
 
 void

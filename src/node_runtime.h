@@ -151,11 +151,5 @@ void nvol_mounts_free(struct rt_mount *m, int n);
 /* node_shim.c — `v6 shim DIR` (internal; started by rt_start; also built
  * alone as the small static program `v6-shim DIR`, which rt_start prefers). */
 int shim_main(int argc, char **argv);
-/* Shared with node_runtime.c: writes PATH.tmp then renames it over PATH
- * (fsync first when sync). Returns 0 or negative errno. */
-int shim__write_file(const char *path, const char *data, size_t len, bool sync);
-/* Start time of a process in clock ticks since boot (/proc/PID/stat field
- * 22): with the pid it names one process for good, against PID reuse. */
-int shim__start_time(int pid, uint64_t *out);
 
 #endif

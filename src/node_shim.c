@@ -37,6 +37,7 @@
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "proc.h"
 #include "util.h"
 
 #define LINE_MAX_BYTES	(16 * 1024)	/* longer lines become P records (as kubelet) */
@@ -76,47 +77,6 @@ struct shim {
 };
 
 /* ---- small files -------------------------------------------------------- */
-
-int
-shim__write_file(const char *path, const char *data, size_t len, bool sync)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int rc = 0;
-	if (write(fd, data, len) != (ssize_t)len || (sync && fsync(fd) < 0))
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
-}
-
-int
-shim__start_time(int pid, uint64_t *out)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields start after the last ')'. */
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL || sscanf(p + 1, "%" SCNu64, out) != 1)
-		return -EIO;
-	return 0;
-}
 
 static char *
 dir_file(const struct shim *sh, const char *name)
@@ -492,14 +452,10 @@ start_error(const struct shim *sh, const struct start_err *se, json_t *ex)
 static void
 write_ctr_pid(struct shim *sh)
 {
-	uint64_t ticks = 0;
-	char line[96];
-	shim__start_time(sh->pid, &ticks);
-	int n = snprintf(line, sizeof line, "%d %" PRIu64 " %" PRId64 "\n", (int)sh->pid, ticks,
-	    sh->started_ms);
 	char *path = dir_file(sh, "ctr.pid");
-	if (shim__write_file(path, line, (size_t)n, false) < 0)
-		log_warn("shim", "writing %s: %s", path, strerror(errno));
+	int rc = proc_pidfile_write(path, sh->pid, sh->started_ms);
+	if (rc < 0)
+		log_warn("shim", "writing %s: %s", path, strerror(-rc));
 	free(path);
 }
 
@@ -535,7 +491,7 @@ kill_rest(struct shim *sh)
 static void
 supervise(struct shim *sh)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, sh->pid, 0);
+	int pidfd = proc_pidfd_open(sh->pid, 0);
 	int64_t deadline = 0;
 	bool killed = false;
 	for (;;) {
@@ -610,7 +566,7 @@ write_exit(struct shim *sh, json_t *ex)
 	json_object_set_new(ex, "finishedAt", json_integer(sh->finished_ms));
 	char *text = json_dumps(ex, JSON_COMPACT);
 	char *path = dir_file(sh, "exit.json");
-	int rc = shim__write_file(path, text, strlen(text), true);
+	int rc = file_write_atomic(path, text, strlen(text), true);
 	if (rc < 0)
 		log_error("shim", "writing %s: %s", path, strerror(-rc));
 	free(path);
@@ -660,12 +616,8 @@ start(struct shim *sh, json_t *ex)
 static void
 write_shim_pid(struct shim *sh)
 {
-	uint64_t ticks = 0;
-	char line[64];
-	shim__start_time(getpid(), &ticks);
-	int n = snprintf(line, sizeof line, "%d %" PRIu64 "\n", (int)getpid(), ticks);
 	char *path = dir_file(sh, "shim.pid");
-	shim__write_file(path, line, (size_t)n, false);
+	proc_pidfile_write(path, getpid(), 0);
 	free(path);
 }
 
