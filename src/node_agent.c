@@ -210,10 +210,21 @@ claim(struct apod *p)
 	return 0;
 }
 
+/* A container whose shim is still being spawned (off the loop): the
+ * pod's status waits for it, so that Running means a running process. */
+static bool
+pod_starting(const struct apod *p)
+{
+	for (size_t i = 0; i < p->sm.n; i++)
+		if (p->c[i].rt && rt_starting(p->c[i].rt))
+			return true;
+	return false;
+}
+
 static void
 write_status(struct apod *p, int64_t now)
 {
-	if (p->gone || p->orphan)
+	if (p->gone || p->orphan || pod_starting(p))
 		return;
 	json_t *st = npod_status(&p->sm, p->written, p->ip, now);
 	if (json_equal(st, p->written)) {
@@ -292,15 +303,13 @@ qty_of(const json_t *c, const char *res, double scale)
 	return 0;
 }
 
+/* The pod's own directory (working dir by default, emptyDir volumes): made
+ * by the first container start, off the loop (rt_spec.make_working_dir),
+ * or by nvol_mounts for a volume in it. */
 static void
 pod_dir_make(struct apod *p)
 {
-	char *pods = xasprintf("%s/pods", p->n->state_dir);
-	mkdir(p->n->state_dir, 0755);
-	mkdir(pods, 0755);
-	free(pods);
 	p->dir = xasprintf("%s/pods/%s", p->n->state_dir, p->uid);
-	mkdir(p->dir, 0755);
 }
 
 /* The Services a container's environment links to: those of ns and
@@ -383,7 +392,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct rt_spec spec = {
 		.pod_uid = p->uid, .pod_namespace = p->sm.ns, .pod_name = p->sm.name,
 		.name = p->sm.c[i].name, .attempt = attempt, .argv = argv, .envp = envp,
-		.working_dir = *wd ? wd : p->dir, .pod_ip = p->ip,
+		.working_dir = *wd ? wd : p->dir, .make_working_dir = !*wd, .pod_ip = p->ip,
 		.memory_limit = qty_of(cs, "memory", 1),
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
@@ -439,6 +448,14 @@ on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st)
 	a->rt = NULL;
 	streams_container_exited(p, a->i);
 	pod_sync(p);
+}
+
+static void
+on_ctr_started(void *arg, struct rt_ctr *c)
+{
+	struct actr *a = arg;
+	if (a->rt == c)
+		schedule(a->pod, 0);
 }
 
 static void
@@ -1404,6 +1421,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 		log_error("node", "opening the runtime in %s: %s", cfg->state_dir, strerror(-rc));
 		goto fail;
 	}
+	rt_set_started_fn(n->rt, on_ctr_started);
 	rt_scan(n->rt, on_found, n);
 	if ((rc = nvol_start(api, cfg->state_dir, &n->vol)) < 0)
 		log_warn("node", "volumes in %s: %s (pods with volumes will not start)",

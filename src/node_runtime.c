@@ -36,6 +36,7 @@ struct rt {
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
 	struct rt_ctr *ctrs;		/* every handle not yet released */
+	rt_started_fn started;
 	int refs;			/* 1 for the open runtime + 1 per ctr */
 };
 
@@ -52,6 +53,24 @@ struct rt_ctr {
 	struct rt_status st;
 	rt_exit_fn fn;
 	void *arg;
+	struct spawn_job *job;		/* the shim is being started off the loop */
+	int pending_sig;		/* rt_signal while job: sent once it runs */
+	bool dropped;			/* released while job: freed by job_done */
+};
+
+/* The part of a start that touches the disk and forks (log dir, spec.json,
+ * the shim's spawn, shim.pid): done on libuv's thread pool, so that a
+ * hundred pods applied at once do not start one after the other on the
+ * loop. Everything is prepared on the loop; the worker only makes system
+ * calls. */
+struct spawn_job {
+	uv_work_t req;
+	struct rt_ctr *c;
+	char *dir, *log_dir, *spec_path, *spec_text, *shim_log, *pid_path;
+	char *make_cwd;			/* NULL: the working dir exists */
+	char *argv[4];
+	pid_t pid;
+	int rc;
 };
 
 /* ---- files of a container dir ------------------------------------------ */
@@ -177,6 +196,13 @@ load_status(const char *dir, struct rt_status *st, struct proc_id *shim_id)
 	return 0;
 }
 
+/* The container's group under controller i, as spec.json records it. */
+static char *
+ctr_cg_path(const struct rt *rt, const char *pod_uid, const char *name, int i)
+{
+	return rt->cg_base[i] ? xasprintf("%s/%s/%s", rt->cg_base[i], pod_uid, name) : NULL;
+}
+
 static void
 load_cgroups(struct rt_ctr *c)
 {
@@ -256,6 +282,10 @@ ctr_drop(struct rt_ctr *c)
 	c->fn = NULL;
 	proc_watch_close(c->watch);
 	c->watch = NULL;
+	if (c->job) {
+		c->dropped = true;	/* freed when the job is done */
+		return;
+	}
 	if (c->has_timer)
 		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	else
@@ -446,10 +476,12 @@ static json_t *
 spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *log_path)
 {
 	json_t *cg = json_object();
-	for (int i = 0; i < CG_NCTRL; i++)
-		if (rt->cg_base[i])
-			json_object_set_new(cg, cg_ctrl_name(i), json_sprintf("%s/%s/%s",
-			    rt->cg_base[i], s->pod_uid, s->name));
+	for (int i = 0; i < CG_NCTRL; i++) {
+		char *d = ctr_cg_path(rt, s->pod_uid, s->name, i);
+		if (d)
+			json_object_set_new(cg, cg_ctrl_name(i), json_string(d));
+		free(d);
+	}
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:s, s:I, s:i, s:o, "
 	    "s:I, s:I, s:I, s:s, s:o}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
@@ -465,37 +497,125 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "mounts", mounts_json(s));
 }
 
-/* The shim in a new session (proc_spawn), its own diagnostics in
- * DIR/shim.log. */
-static int
-spawn_shim(struct rt *rt, const char *dir, pid_t *pid)
+static void
+job_free(struct spawn_job *j)
 {
-	char *shim_log = ctr_file(dir, "shim.log");
-	char *argv[4] = { rt->shim_exe, NULL, NULL, NULL };
-	argv[1] = rt->shim_verb ? "shim" : (char *)dir;
-	argv[2] = rt->shim_verb ? (char *)dir : NULL;
-	int rc = proc_spawn(argv, shim_log, pid);
-	free(shim_log);
-	return rc;
+	free(j->dir);
+	free(j->make_cwd);
+	free(j->log_dir);
+	free(j->spec_path);
+	free(j->spec_text);
+	free(j->shim_log);
+	free(j->pid_path);
+	free(j);
 }
 
-static int
-write_spec(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd)
+/* Everything the worker needs, built on the loop (jansson is not shared
+ * across threads). */
+static struct spawn_job *
+job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd)
 {
+	struct spawn_job *j = xcalloc(1, sizeof *j);
 	char *log_path = rt_log_path(rt, s->pod_namespace, s->pod_name, s->pod_uid, s->name,
 	    s->attempt);
-	char *log_dir = xstrndup(log_path, (size_t)(strrchr(log_path, '/') - log_path));
-	int rc = mkdirs(log_dir);
-	json_t *j = spec_json(rt, s, cwd, log_path);
-	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "spec.json");
-	if (rc == 0)
-		rc = file_write_atomic(path, text, strlen(text), false);
+	j->log_dir = xstrndup(log_path, (size_t)(strrchr(log_path, '/') - log_path));
+	json_t *spec = spec_json(rt, s, cwd, log_path);
+	j->spec_text = json_dumps(spec, JSON_COMPACT);
+	json_decref(spec);
+	free(log_path);
+	j->dir = xstrdup(dir);
+	j->spec_path = ctr_file(dir, "spec.json");
+	j->shim_log = ctr_file(dir, "shim.log");
+	j->pid_path = ctr_file(dir, "shim.pid");
+	j->argv[0] = rt->shim_exe;
+	j->argv[1] = rt->shim_verb ? "shim" : j->dir;
+	j->argv[2] = rt->shim_verb ? j->dir : NULL;
+	return j;
+}
+
+/* On the thread pool: system calls only. */
+static void
+job_work(uv_work_t *req)
+{
+	struct spawn_job *j = req->data;
+	j->rc = j->make_cwd ? cg_mkdirs(j->make_cwd) : 0;
+	if (j->rc == 0)
+		j->rc = cg_mkdirs(j->dir);
+	if (j->rc == 0)
+		j->rc = cg_mkdirs(j->log_dir);
+	if (j->rc == 0)
+		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
+	if (j->rc == 0)
+		j->rc = proc_spawn(j->argv, j->shim_log, &j->pid);
+	if (j->rc == 0)
+		proc_pidfile_write(j->pid_path, j->pid, 0);
+}
+
+/* The shim could not be started: the container ends as a StartError, as
+ * if the shim had written it, and fn hears of it like of any exit. */
+static void
+record_start_error(struct rt_ctr *c, int rc)
+{
+	struct rt_status *st = &c->st;
+	st->state = RT_EXITED;
+	st->exit_code = 128;
+	st->finished_at_ms = time_now_ms();
+	copy_str(st->reason, sizeof st->reason, "StartError");
+	snprintf(st->message, sizeof st->message, "starting the shim %s: %s", c->rt->shim_exe,
+	    strerror(-rc));
+	json_t *j = json_pack("{s:i, s:i, s:b, s:i, s:I, s:I, s:s, s:s}", "exitCode",
+	    st->exit_code, "signal", 0, "oomKilled", 0, "pid", 0,
+	    "startedAt", (json_int_t)st->started_at_ms,
+	    "finishedAt", (json_int_t)st->finished_at_ms, "reason", st->reason,
+	    "message", st->message);
+	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(c->dir, "exit.json");
+	file_write_atomic(path, text, strlen(text), false);
 	free(path);
 	free(text);
 	json_decref(j);
-	free(log_dir);
-	free(log_path);
-	return rc;
+	log_error("node", "%s: %s", c->dir, st->message);
+}
+
+static void
+job_done(uv_work_t *req, int status)
+{
+	struct spawn_job *j = req->data;
+	struct rt_ctr *c = j->c;
+	int rc = status < 0 ? status : j->rc;
+	c->job = NULL;
+	if (c->dropped) {
+		job_free(j);
+		ctr_free(c);
+		return;
+	}
+	if (rc == 0)
+		rc = ctr_watch(c, j->pid, 0);
+	if (rc < 0 && j->pid > 0)
+		log_error("node", "watching shim %d of %s: %s", (int)j->pid, c->dir,
+		    strerror(-rc));
+	job_free(j);
+	if (rc < 0 && c->watch == NULL) {
+		record_start_error(c, rc);
+		if (c->fn)
+			c->fn(c->arg, c, &c->st);
+		return;
+	}
+	if (c->pending_sig)
+		rt_signal(c, c->pending_sig);
+	else if (c->rt->started)
+		c->rt->started(c->arg, c);
+}
+
+void
+rt_set_started_fn(struct rt *rt, rt_started_fn fn)
+{
+	rt->started = fn;
+}
+
+bool
+rt_starting(const struct rt_ctr *c)
+{
+	return c->job != NULL;
 }
 
 /* A file name of its own: no "/", not "." or "..". */
@@ -510,6 +630,7 @@ static int
 check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 {
 	struct stat st;
+	const char *path = env_get(s->envp, "PATH");
 	if (s->pod_uid == NULL || !*s->pod_uid || s->name == NULL || !*s->name ||
 	    s->argv == NULL || s->argv[0] == NULL || !*s->argv[0]) {
 		*err = xstrdup("no command to run");
@@ -520,56 +641,38 @@ check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 		    s->name);
 		return -EINVAL;
 	}
-	*cwd = s->working_dir && *s->working_dir ? xstrdup(s->working_dir)
-	    : xasprintf("%s/%s/workdir", rt->ctr_root, s->pod_uid);
-	if (!(s->working_dir && *s->working_dir))
-		mkdirs(*cwd);
+	bool given = s->working_dir && *s->working_dir;
+	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s/workdir", rt->ctr_root,
+	    s->pod_uid);
+	if (!given || s->make_working_dir)	/* made by the start's job */
+		return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
 	int rc = stat(*cwd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 	if (rc < 0) {
 		*err = xasprintf("chdir to working directory \"%s\": %s", *cwd, strerror(-rc));
 		return rc;
 	}
-	const char *path = env_get(s->envp, "PATH");
 	return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
 }
 
-/* A new container dir; an attempt is never reused. */
+static bool is_listed(struct rt *rt, const char *dir);
+
+/* A new container dir's path; an attempt is never reused. The directory
+ * itself is made by the start's job. */
 static char *
-make_ctr_dir(struct rt *rt, const struct rt_spec *spec, int *rc, char **err)
+ctr_dir_new(struct rt *rt, const struct rt_spec *spec, int *rc, char **err)
 {
+	struct stat st;
 	char *dir = xasprintf("%s/%s/%s-%d", rt->ctr_root, spec->pod_uid, spec->name,
 	    spec->attempt);
-	*rc = mkdir(dir, 0755) < 0 ? -errno : 0;
-	if (*rc == -ENOENT)
-		*rc = mkdirs(dir);
-	if (*rc < 0) {
-		*err = xasprintf("container %s attempt %d: %s", spec->name, spec->attempt,
-		    *rc == -EEXIST ? "already exists" : strerror(-*rc));
+	*rc = 0;
+	if (stat(dir, &st) == 0 || is_listed(rt, dir)) {
+		*rc = -EEXIST;
+		*err = xasprintf("container %s attempt %d: already exists", spec->name,
+		    spec->attempt);
 		free(dir);
 		dir = NULL;
 	}
 	return dir;
-}
-
-static void
-unmake_ctr_dir(char *dir)
-{
-	static const char *const files[] = { "spec.json", "shim.log" };
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		char *f = ctr_file(dir, files[i]);
-		unlink(f);
-		free(f);
-	}
-	rmdir(dir);
-	free(dir);
-}
-
-static void
-write_shim_pid(const char *dir, pid_t pid)
-{
-	char *path = ctr_file(dir, "shim.pid");
-	proc_pidfile_write(path, pid, 0);
-	free(path);
 }
 
 int
@@ -577,32 +680,30 @@ rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
     struct rt_ctr **out, char **err)
 {
 	char *cwd = NULL, *dir = NULL;
-	pid_t pid;
 	*err = NULL;
 	int rc = check_spec(rt, spec, &cwd, err);
 	if (rc == 0)
-		dir = make_ctr_dir(rt, spec, &rc, err);
-	if (rc == 0)
-		rc = write_spec(rt, spec, dir, cwd);
-	if (rc == 0)
-		rc = spawn_shim(rt, dir, &pid);
-	free(cwd);
-	if (rc < 0 && dir) {
-		*err = xasprintf("starting the shim %s: %s", rt->shim_exe, strerror(-rc));
-		unmake_ctr_dir(dir);
-	}
-	if (rc < 0)
+		dir = ctr_dir_new(rt, spec, &rc, err);
+	if (rc < 0) {
+		free(cwd);
 		return rc;
-	write_shim_pid(dir, pid);
+	}
+	struct spawn_job *j = job_new(rt, spec, dir, cwd);
+	if (!(spec->working_dir && *spec->working_dir) || spec->make_working_dir)
+		j->make_cwd = cwd;
+	else
+		free(cwd);
 	free(dir);
-
 	struct rt_ctr *c = ctr_new(rt, spec->pod_uid, spec->name, spec->attempt, fn, arg);
 	c->st.state = RT_RUNNING;
 	c->st.started_at_ms = time_now_ms();
-	load_cgroups(c);
-	rc = ctr_watch(c, pid, 0);
-	if (rc < 0)
-		log_error("node", "watching shim %d of %s: %s", (int)pid, c->dir, strerror(-rc));
+	for (int i = 0; i < CG_NCTRL; i++)
+		c->cg[i] = ctr_cg_path(rt, spec->pod_uid, spec->name, i);
+	j->c = c;
+	j->req.data = j;
+	c->job = j;
+	rc = uv_queue_work(rt->loop, &j->req, job_work, job_done);
+	BUG_ON(rc < 0);			/* only for a NULL callback */
 	*out = c;
 	return 0;
 }
@@ -730,6 +831,10 @@ rt_signal(struct rt_ctr *c, int sig)
 	struct timespec ms = { 0, 1000 * 1000 };
 	if (c->st.state != RT_RUNNING)
 		return -ESRCH;
+	if (c->job) {
+		c->pending_sig = sig;
+		return 0;
+	}
 	/* Just started: the shim has not forked the container yet (a few ms). */
 	for (int i = 0; c->st.pid == 0 && i < 200; i++) {
 		if (read_ctr_pid(c->dir, &c->st, NULL) == 0 || !shim_alive(c))
