@@ -28,7 +28,8 @@
 
 #define NODE_FINALIZER		"v6.io/node"
 #define PIDS_ANNOTATION		"v6.io/pids-limit"
-#define METRICS_PERIOD_MS	10000
+#define METRICS_PERIOD_MS	10000	/* a running container's usage, sampled this often */
+#define METRICS_FIRST_MS	1000	/* a new one: its first two samples this far apart */
 #define MAX_STEP_ROUNDS		8
 
 struct apod;
@@ -49,7 +50,8 @@ struct actr {
 	char **envp;
 	char *cwd;
 	uint64_t cpu_ns;		/* last sample */
-	int64_t sample_ms;
+	int64_t sample_ms;		/* 0: none yet for this attempt */
+	int64_t window_ms;		/* between the two samples of nanocores */
 	uint64_t nanocores, memory;
 	bool have_usage;
 };
@@ -418,6 +420,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	a->envp = envp;
 	a->cwd = xstrdup(*wd ? wd : p->dir);
 	a->have_usage = false;
+	a->sample_ms = 0;
 	struct rt_status st;
 	rt_status(c, &st);
 	npod_started(&p->sm, i, attempt, st.started_at_ms ? st.started_at_ms : now);
@@ -450,12 +453,16 @@ on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st)
 	pod_sync(p);
 }
 
+static void usage_sample(struct actr *a, int64_t now);
+
 static void
 on_ctr_started(void *arg, struct rt_ctr *c)
 {
 	struct actr *a = arg;
-	if (a->rt == c)
-		schedule(a->pod, 0);
+	if (a->rt != c)
+		return;
+	usage_sample(a, time_now_ms());	/* the start of the first window */
+	schedule(a->pod, 0);
 }
 
 static void
@@ -1017,6 +1024,30 @@ serve_log(void *arg, struct http_req *req, const json_t *obj)
 
 /* ---- metrics.k8s.io ------------------------------------------------------ */
 
+/* One usage sample of a's container; from the second on, the CPU rate
+ * over the time between the last two (at least most of METRICS_FIRST_MS:
+ * a shorter window says little). */
+static void
+usage_sample(struct actr *a, int64_t now)
+{
+	struct rt_usage u;
+	if (a->sample_ms && now - a->sample_ms < METRICS_FIRST_MS * 4 / 5)
+		return;
+	if (!a->rt || rt_usage(a->rt, &u) < 0)
+		return;
+	if (a->sample_ms && now > a->sample_ms && u.cpu_ns >= a->cpu_ns) {
+		a->nanocores = (u.cpu_ns - a->cpu_ns) * 1000 / (uint64_t)(now - a->sample_ms);
+		a->window_ms = now - a->sample_ms;
+		a->have_usage = true;
+	}
+	a->cpu_ns = u.cpu_ns;
+	a->sample_ms = now;
+	a->memory = u.memory_bytes;
+}
+
+/* Every METRICS_FIRST_MS: samples the containers due (a new one until it
+ * has figures, the others every METRICS_PERIOD_MS), so `v6 top` has a
+ * pod's first figures about a second after it started. */
 static void
 on_metrics(uv_timer_t *t)
 {
@@ -1025,17 +1056,8 @@ on_metrics(uv_timer_t *t)
 	for (struct apod *p = n->pods; p; p = p->next)
 		for (size_t i = 0; p->inited && i < p->sm.n; i++) {
 			struct actr *a = &p->c[i];
-			struct rt_usage u;
-			if (!a->rt || rt_usage(a->rt, &u) < 0)
-				continue;
-			if (a->sample_ms && now > a->sample_ms && u.cpu_ns >= a->cpu_ns) {
-				a->nanocores = (u.cpu_ns - a->cpu_ns) * 1000 /
-				    (uint64_t)(now - a->sample_ms);
-				a->have_usage = true;
-			}
-			a->cpu_ns = u.cpu_ns;
-			a->sample_ms = now;
-			a->memory = u.memory_bytes;
+			if (!a->have_usage || now - a->sample_ms >= METRICS_PERIOD_MS - 500)
+				usage_sample(a, now);
 		}
 }
 
@@ -1057,13 +1079,14 @@ pod_metrics(struct apod *p)
 		json_decref(cs);
 		return NULL;
 	}
-	char ts[32];
+	char ts[32], window[32];
 	time_format_rfc3339((time_t)(p->c[0].sample_ms / 1000), ts);
+	snprintf(window, sizeof window, "%.3gs", (double)p->c[0].window_ms / 1000);
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:O}, s:s, s:s, s:o}", "kind",
 	    "PodMetrics", "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "name",
 	    p->sm.name, "namespace", p->sm.ns, "creationTimestamp", ts, "labels",
 	    obj_labels(p->obj) ? obj_labels(p->obj) : json_object(), "timestamp", ts,
-	    "window", "10s", "containers", cs);
+	    "window", window, "containers", cs);
 }
 
 static void
@@ -1453,7 +1476,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;
-	uv_timer_start(&n->metrics, on_metrics, 1000, METRICS_PERIOD_MS);
+	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);
 	node_object_start(n);
 	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
 	    npods, n->backoff_max_s);

@@ -608,30 +608,67 @@ def test_logs_of_a_running_pod(server, pods):
 
 # ---- top ----------------------------------------------------------------------
 
-def test_top_pods(server, pods):
-    status, _, _ = server.request("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
-    if status == 404:
-        p = server.v6("top", "pods")
-        assert p.returncode == 1
-        assert p.stderr == "error: Metrics API not available\n"
-        pytest.skip("the server does not serve metrics.k8s.io yet; checked the error only")
+def top_rows(server, *args):
+    """`v6 top pods` rows by pod name (or (pod, container) with --containers),
+    as (millicores, MiB); {} while it fails."""
+    p = server.v6("top", "pods", *args)
+    if p.returncode != 0:
+        return {}, p
+    rows = {}
+    for line in p.stdout.splitlines()[1:]:
+        f = line.split()
+        key = tuple(f[:-2]) if len(f) > 3 else f[0]
+        rows[key] = (int(f[-2][:-1]), int(f[-1][:-2]))
+    return rows, p
+
+
+def test_top_pods_busy_pod_uses_more_cpu_than_an_idle_one_within_seconds(server, pods):
+    """Usage comes from the containers' cgroups (cpuacct, memory), sampled at
+    the start and a second later: a busy loop shows most of a core, a
+    sleeping pod next to nothing, and both within seconds, not after the
+    10 s sampling period."""
     pods(pod("busy", [("app", ["sh", "-c", "while :; do :; done"])]))
+    pods(pod("idle", [("app", ["sleep", "3600"])]))
     wait_running(server, "busy")
+    wait_running(server, "idle")
+    running = time.time()
+    rows, p = {}, None
+    while time.time() < running + 30 and not ("busy" in rows and "idle" in rows):
+        rows, p = top_rows(server)
+        time.sleep(0.2)
+    assert "busy" in rows and "idle" in rows, (p.stdout, p.stderr)
+    # Two samples about a second apart (the old 10 s period needed >= 10 s).
+    assert time.time() - running < 8, "metrics took %.1f s" % (time.time() - running)
+    assert p.stdout.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    # A core's busy loop on a shared 2-CPU machine gets well over 100m; a
+    # sleep uses nothing measurable.
     deadline = time.time() + 30
-    while time.time() < deadline:
-        p = server.v6("top", "pods")
-        if p.returncode == 0 and "busy" in p.stdout:
-            break
-        time.sleep(0.5)
-    assert p.returncode == 0, p.stderr
-    head, row = p.stdout.splitlines()[0], [r for r in p.stdout.splitlines() if "busy" in r][0]
-    assert head.split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
-    name, cpu, mem = row.split()
-    assert cpu.endswith("m") and int(cpu[:-1]) >= 0
-    assert mem.endswith("Mi") and int(mem[:-2]) >= 0
+    while time.time() < deadline and not (rows["busy"][0] >= 100 and rows["idle"][0] <= 5):
+        time.sleep(1)
+        rows, p = top_rows(server)
+    assert rows["busy"][0] >= 100, p.stdout
+    assert rows["idle"][0] <= 5, p.stdout
+    assert rows["busy"][0] >= 20 * max(rows["idle"][0], 1), p.stdout
     p = server.v6("top", "pods", "--containers", check=True)
     assert p.stdout.splitlines()[0].split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert any(r.split()[:2] == ["busy", "app"] for r in p.stdout.splitlines())
+
+
+def test_top_pods_reports_a_pods_memory(server, pods):
+    """The memory column is the cgroup's working set: a pod holding 64 MiB
+    of written memory shows at least that much, a sleeping one far less."""
+    pods(pod("hog", [("app", ["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); "
+                                          "echo held; sleep 3600"])]))
+    pods(pod("small", [("app", ["sleep", "3600"])]))
+    wait_running(server, "hog")
+    wait_running(server, "small")
+    deadline = time.time() + 60
+    rows = {}
+    while time.time() < deadline and not (rows.get("hog", (0, 0))[1] >= 64 and "small" in rows):
+        rows, p = top_rows(server)
+        time.sleep(0.5)
+    assert rows.get("hog", (0, 0))[1] >= 64, p.stdout
+    assert rows["small"][1] < 16, p.stdout
 
 
 def test_top_flag_errors(server):
