@@ -22,6 +22,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <malloc.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,8 @@ struct node {
 	void *drain_arg;
 	int drains;			/* drains in flight: n is freed after the last */
 	bool stopped;
+	unsigned starts;		/* container starts since the last trim */
+	unsigned starts_seen;		/* at the previous metrics tick */
 	uv_timer_t metrics;
 	uv_timer_t *node_timer;		/* Node status check (node object section) */
 	json_t *node_facts;		/* the static part of the Node's status */
@@ -462,6 +465,7 @@ on_ctr_started(void *arg, struct rt_ctr *c)
 	if (a->rt != c)
 		return;
 	usage_sample(a, time_now_ms());	/* the start of the first window */
+	a->pod->n->starts++;
 	schedule(a->pod, 0);
 }
 
@@ -754,7 +758,7 @@ pod_new(struct node *n, const char *uid, const json_t *obj)
 	struct apod *p = xcalloc(1, sizeof *p);
 	p->n = n;
 	p->uid = xstrdup(uid);
-	p->obj = json_deep_copy(obj);
+	p->obj = json_incref((json_t *)obj);	/* watch objects are not changed */
 	uv_timer_init(n->loop, &p->timer);
 	p->timer.data = p;
 	p->next = n->pods;
@@ -793,7 +797,7 @@ on_watch(void *arg, enum store_event ev, const char *res, const json_t *obj, int
 		p = pod_new(n, uid, obj);
 	else {
 		json_decref(p->obj);
-		p->obj = json_deep_copy(obj);
+		p->obj = json_incref((json_t *)obj);
 	}
 	schedule(p, 0);
 }
@@ -1048,11 +1052,25 @@ usage_sample(struct actr *a, int64_t now)
 /* Every METRICS_FIRST_MS: samples the containers due (a new one until it
  * has figures, the others every METRICS_PERIOD_MS), so `v6 top` has a
  * pod's first figures about a second after it started. */
+/* A burst of starts (100 pods applied at once) leaves the heap large and
+ * mostly free: once a tick sees no new start, hand the free pages back. */
+static void
+trim_after_burst(struct node *n)
+{
+	if (n->starts == 0 || n->starts != n->starts_seen) {
+		n->starts_seen = n->starts;
+		return;
+	}
+	malloc_trim(0);
+	n->starts = n->starts_seen = 0;
+}
+
 static void
 on_metrics(uv_timer_t *t)
 {
 	struct node *n = t->data;
 	int64_t now = time_now_ms();
+	trim_after_burst(n);
 	for (struct apod *p = n->pods; p; p = p->next)
 		for (size_t i = 0; p->inited && i < p->sm.n; i++) {
 			struct actr *a = &p->c[i];
