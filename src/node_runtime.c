@@ -66,8 +66,7 @@ struct rt_ctr {
 struct spawn_job {
 	uv_work_t req;
 	struct rt_ctr *c;
-	char *dir, *log_dir, *spec_path, *spec_text, *shim_log, *pid_path;
-	char *make_cwd;			/* NULL: the working dir exists */
+	char *dir, *spec_path, *spec_text;
 	char *argv[4];
 	pid_t pid;
 	int rc;
@@ -482,13 +481,14 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 			json_object_set_new(cg, cg_ctrl_name(i), json_string(d));
 		free(d);
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:s, s:I, s:i, s:o, "
+	bool given = s->working_dir && *s->working_dir;
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:b, s:s, s:I, s:i, s:o, "
 	    "s:I, s:I, s:I, s:s, s:o}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
 	    "env", str_list(s->envp, env_get(s->envp, "PATH") == NULL),
-	    "workingDir", cwd, "log", log_path,
+	    "workingDir", cwd, "makeWorkingDir", !given || s->make_working_dir, "log", log_path,
 	    "logMaxBytes", (json_int_t)(s->log_max_bytes > 0 ? s->log_max_bytes : 10 << 20),
 	    "logMaxFiles", s->log_max_files > 0 ? s->log_max_files : 2,
 	    "cgroups", cg, "memoryLimit", (json_int_t)s->memory_limit,
@@ -501,12 +501,8 @@ static void
 job_free(struct spawn_job *j)
 {
 	free(j->dir);
-	free(j->make_cwd);
-	free(j->log_dir);
 	free(j->spec_path);
 	free(j->spec_text);
-	free(j->shim_log);
-	free(j->pid_path);
 	free(j);
 }
 
@@ -518,15 +514,12 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	struct spawn_job *j = xcalloc(1, sizeof *j);
 	char *log_path = rt_log_path(rt, s->pod_namespace, s->pod_name, s->pod_uid, s->name,
 	    s->attempt);
-	j->log_dir = xstrndup(log_path, (size_t)(strrchr(log_path, '/') - log_path));
 	json_t *spec = spec_json(rt, s, cwd, log_path);
 	j->spec_text = json_dumps(spec, JSON_COMPACT);
 	json_decref(spec);
 	free(log_path);
 	j->dir = xstrdup(dir);
 	j->spec_path = ctr_file(dir, "spec.json");
-	j->shim_log = ctr_file(dir, "shim.log");
-	j->pid_path = ctr_file(dir, "shim.pid");
 	j->argv[0] = rt->shim_exe;
 	j->argv[1] = rt->shim_verb ? "shim" : j->dir;
 	j->argv[2] = rt->shim_verb ? j->dir : NULL;
@@ -538,17 +531,11 @@ static void
 job_work(uv_work_t *req)
 {
 	struct spawn_job *j = req->data;
-	j->rc = j->make_cwd ? cg_mkdirs(j->make_cwd) : 0;
-	if (j->rc == 0)
-		j->rc = cg_mkdirs(j->dir);
-	if (j->rc == 0)
-		j->rc = cg_mkdirs(j->log_dir);
+	j->rc = cg_mkdirs(j->dir);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
-	if (j->rc == 0)
-		j->rc = proc_spawn(j->argv, j->shim_log, &j->pid);
-	if (j->rc == 0)
-		proc_pidfile_write(j->pid_path, j->pid, 0);
+	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */
+		j->rc = proc_spawn(j->argv, NULL, &j->pid);
 }
 
 /* The shim could not be started: the container ends as a StartError, as
@@ -689,10 +676,7 @@ rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
 		return rc;
 	}
 	struct spawn_job *j = job_new(rt, spec, dir, cwd);
-	if (!(spec->working_dir && *spec->working_dir) || spec->make_working_dir)
-		j->make_cwd = cwd;
-	else
-		free(cwd);
+	free(cwd);
 	free(dir);
 	struct rt_ctr *c = ctr_new(rt, spec->pod_uid, spec->name, spec->attempt, fn, arg);
 	c->st.state = RT_RUNNING;

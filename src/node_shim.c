@@ -4,12 +4,15 @@
  * its stdout/stderr into a size-rotated CRI log file, and records the exit in
  * DIR/exit.json. Plain libc + jansson and no loop library, to stay small.
  *
- * spec.json: {argv[], env[], workingDir, log, logMaxBytes, logMaxFiles,
+ * spec.json: {argv[], env[], workingDir, makeWorkingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
  *   pidsLimit, podUID, podNamespace, podName, name, attempt,
  *   mounts[{source, target, readOnly}]}
  * Volumes: with mounts, the container gets its own mount namespace in which
  * each source is bind-mounted at its target (see setup_mounts).
+ * The shim makes what only it uses, in parallel with the other shims rather
+ * than on the server's start path: DIR/shim.log (its stderr), the log's
+ * directory, and the working directory when makeWorkingDir is true.
  * ctr.pid: "PID STARTTICKS STARTED_MS\n" (written as soon as it is forked)
  * exit.json: {exitCode, signal, oomKilled, pid, startedAt, finishedAt (ms),
  *   reason, message} — written atomically, after the pipes are drained. */
@@ -104,6 +107,15 @@ log_open(struct shim *sh, bool truncate)
 	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0);
 	struct stat st;
 	sh->log_fd = open(sh->log_path, flags, 0640);
+	if (sh->log_fd < 0 && errno == ENOENT) {	/* the first attempt: make its dir */
+		char *dir = xstrndup(sh->log_path, (size_t)(strrchr(sh->log_path, '/') -
+		    sh->log_path));
+		int rc = cg_mkdirs(dir);
+		free(dir);
+		if (rc < 0)
+			return rc;
+		sh->log_fd = open(sh->log_path, flags, 0640);
+	}
 	if (sh->log_fd < 0)
 		return -errno;
 	sh->log_size = fstat(sh->log_fd, &st) == 0 ? st.st_size : 0;
@@ -610,15 +622,37 @@ start(struct shim *sh, json_t *ex)
 	return 0;
 }
 
-/* rt_start writes shim.pid too; writing it here as well narrows the window
- * in which a server killed right after the spawn leaves a shim it cannot
- * find. */
+/* The first thing the shim does, so that a restarted server finds it (the
+ * runtime does not write it: that would be one more file on its path). */
 static void
 write_shim_pid(struct shim *sh)
 {
 	char *path = dir_file(sh, "shim.pid");
 	proc_pidfile_write(path, getpid(), 0);
 	free(path);
+}
+
+/* With makeWorkingDir (the pod's own directory): made here, not on the
+ * server's start path. A failure shows in the child's chdir. */
+static void
+make_working_dir(struct shim *sh)
+{
+	const char *cwd = json_string_value(json_object_get(sh->spec, "workingDir"));
+	if (cwd && json_is_true(json_object_get(sh->spec, "makeWorkingDir")))
+		cg_mkdirs(cwd);
+}
+
+/* Our own diagnostics (stderr) go to DIR/shim.log. */
+static void
+open_shim_log(struct shim *sh)
+{
+	char *path = dir_file(sh, "shim.log");
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	free(path);
+	if (fd >= 0 && fd != 2) {
+		dup2(fd, 2);
+		close(fd);
+	}
 }
 
 /* exit.json for a container that could not even be forked. */
@@ -652,12 +686,14 @@ shim_main(int argc, char **argv)
 	sh->s[0] = (struct stream){ .fd = -1, .name = "stdout" };
 	sh->s[1] = (struct stream){ .fd = -1, .name = "stderr" };
 	sh->started_ms = sh->finished_ms = time_now_ms();
+	open_shim_log(sh);
 	write_shim_pid(sh);
 	int err = load_spec(sh);
 	if (err < 0) {
 		shim_failed(ex, "reading spec.json", -err);
 	} else {
 		setup_cgroups(sh);
+		make_working_dir(sh);
 		if (log_open(sh, false) < 0)
 			log_warn("shim", "opening %s: %s (output dropped)", sh->log_path,
 			    strerror(errno));
