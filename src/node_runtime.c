@@ -147,22 +147,19 @@ live_shim(const char *dir, struct proc_id *id)
 	return (int)shim.pid;
 }
 
-/* The shim is gone without an exit.json (killed): kill what may be left of
- * the container, so nothing runs unsupervised, and record the loss so every
- * later look agrees. */
+/* An end the shim could not record itself: st becomes exited with code,
+ * reason and message, written to DIR/exit.json as the shim would, so that
+ * every later look agrees. */
 static void
-record_unknown(const char *dir, struct rt_status *st)
+record_exit(const char *dir, struct rt_status *st, int code, const char *reason,
+    const char *message)
 {
-	struct proc_id ctr;
-	if (read_ctr_pid(dir, st, &ctr) == 0 && proc_is_alive(&ctr))
-		kill(-st->pid, SIGKILL);
 	st->state = RT_EXITED;
-	st->exit_code = UNKNOWN_CODE;
+	st->exit_code = code;
 	st->signal = 0;
 	st->finished_at_ms = time_now_ms();
-	copy_str(st->reason, sizeof st->reason, "Unknown");
-	copy_str(st->message, sizeof st->message,
-	    "the container's shim exited without recording an exit status");
+	copy_str(st->reason, sizeof st->reason, reason);
+	copy_str(st->message, sizeof st->message, message);
 	json_t *j = json_pack("{s:i, s:i, s:b, s:i, s:I, s:I, s:s, s:s}", "exitCode",
 	    st->exit_code, "signal", 0, "oomKilled", 0, "pid", st->pid,
 	    "startedAt", (json_int_t)st->started_at_ms,
@@ -173,6 +170,18 @@ record_unknown(const char *dir, struct rt_status *st)
 	free(path);
 	free(text);
 	json_decref(j);
+}
+
+/* The shim is gone without an exit.json (killed): kill what may be left of
+ * the container, so nothing runs unsupervised, and record the loss. */
+static void
+record_unknown(const char *dir, struct rt_status *st)
+{
+	struct proc_id ctr;
+	if (read_ctr_pid(dir, st, &ctr) == 0 && proc_is_alive(&ctr))
+		kill(-st->pid, SIGKILL);
+	record_exit(dir, st, UNKNOWN_CODE, "Unknown",
+	    "the container's shim exited without recording an exit status");
 }
 
 /* What a container dir says: exited (exit.json), running (live shim), or
@@ -543,24 +552,10 @@ job_work(uv_work_t *req)
 static void
 record_start_error(struct rt_ctr *c, int rc)
 {
-	struct rt_status *st = &c->st;
-	st->state = RT_EXITED;
-	st->exit_code = 128;
-	st->finished_at_ms = time_now_ms();
-	copy_str(st->reason, sizeof st->reason, "StartError");
-	snprintf(st->message, sizeof st->message, "starting the shim %s: %s", c->rt->shim_exe,
-	    strerror(-rc));
-	json_t *j = json_pack("{s:i, s:i, s:b, s:i, s:I, s:I, s:s, s:s}", "exitCode",
-	    st->exit_code, "signal", 0, "oomKilled", 0, "pid", 0,
-	    "startedAt", (json_int_t)st->started_at_ms,
-	    "finishedAt", (json_int_t)st->finished_at_ms, "reason", st->reason,
-	    "message", st->message);
-	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(c->dir, "exit.json");
-	file_write_atomic(path, text, strlen(text), false);
-	free(path);
-	free(text);
-	json_decref(j);
-	log_error("node", "%s: %s", c->dir, st->message);
+	char msg[sizeof c->st.message];
+	snprintf(msg, sizeof msg, "starting the shim %s: %s", c->rt->shim_exe, strerror(-rc));
+	record_exit(c->dir, &c->st, 128, "StartError", msg);
+	log_error("node", "%s: %s", c->dir, msg);
 }
 
 static void
