@@ -8,16 +8,15 @@ a deployment is created paused while its history is written, so that a
 deployment controller, when one runs, adopts that history instead of
 starting its own: the tests hold with or without controllers.
 rollout status is driven by writing the deployment's status through the
-status subresource; those tests skip when a deployment controller owns the
-status. logs and top skip when the server does not serve pods/log or the
-metrics API yet."""
+status subresource, on a server without the Deployment controller (`bare`);
+logs and top run against the node agent of the default server."""
 import json
 import subprocess
 import time
 
 import pytest
 
-from conftest import V6
+from conftest import V6, wait_for
 
 NS = "/apis/apps/v1/namespaces/default"
 
@@ -133,13 +132,9 @@ def deadline_exceeded():
 def controller_runs(server):
     """Whether a deployment controller writes Deployment status here."""
     create_deployment(server, "probe-ctrl")
-    deadline = time.time() + 1.5
     try:
-        while time.time() < deadline:
-            if get_deploy(server, "probe-ctrl").get("status", {}).get("observedGeneration"):
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_for(lambda: get_deploy(server, "probe-ctrl").get("status", {})
+                        .get("observedGeneration"), 30, "Deployment status")
     finally:
         server.request("DELETE", NS + "/deployments/probe-ctrl")
 
@@ -151,12 +146,11 @@ def bare(make_server):
     return make_server("--controllers", "*,-deployment,-replicaset,-node")
 
 
-def skip_unless_pods_run(server):
-    if not controller_runs(server):
-        pytest.skip("no deployment controller on this server yet")
+def require_pods_run(server):
+    """The default server runs the Deployment controller and the node agent."""
+    assert controller_runs(server), "the Deployment controller did not write status"
     status, _, _ = server.request("GET", "/apis/metrics.k8s.io/v1beta1")
-    if status != 200:
-        pytest.skip("no node agent on this server yet")
+    assert status == 200, "the node agent's metrics.k8s.io is not served (%d)" % status
 
 
 def spawn(server, *args):
@@ -456,7 +450,7 @@ def test_rollout_status_revision_mismatch(bare):
 
 
 def test_rollout_status_follows_a_real_rollout(server):
-    skip_unless_pods_run(server)
+    require_pods_run(server)
     create_deployment(server, "web", replicas=2)
     p = server.v6("rollout", "status", "deployment/web", "--timeout", "60s", timeout=90)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -465,7 +459,7 @@ def test_rollout_status_follows_a_real_rollout(server):
 
 
 def test_rollout_status_fails_when_the_controller_reports_the_deadline(server):
-    skip_unless_pods_run(server)
+    require_pods_run(server)
     d = deployment("bad", replicas=1, progressDeadlineSeconds=2)
     d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
         "exec": {"command": ["false"]}, "periodSeconds": 1}    # never Ready
@@ -579,8 +573,7 @@ def test_logs_of_a_running_pod(server, pods):
     pods(pod("talker", [("app", ["sh", "-c",
                                                 "echo one; echo two; echo three; sleep 60"])],
                            labels={"app": "talker"}))
-    if not serves_logs(server, "talker"):
-        pytest.skip("the server does not serve pods/log yet (no node agent)")
+    assert serves_logs(server, "talker"), "pods/log is not served"
     wait_running(server, "talker")
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -649,6 +642,9 @@ def test_top_pods_busy_pod_uses_more_cpu_than_an_idle_one_within_seconds(server,
     assert rows["busy"][0] >= 100, p.stdout
     assert rows["idle"][0] <= 5, p.stdout
     assert rows["busy"][0] >= 20 * max(rows["idle"][0], 1), p.stdout
+    _, m = server.json("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy",
+                       expect=200)
+    assert m["containers"][0]["usage"]["memory"] not in ("0", "0Ki")
     p = server.v6("top", "pods", "--containers", check=True)
     assert p.stdout.splitlines()[0].split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert any(r.split()[:2] == ["busy", "app"] for r in p.stdout.splitlines())
@@ -669,6 +665,12 @@ def test_top_pods_reports_a_pods_memory(server, pods):
         time.sleep(0.5)
     assert rows.get("hog", (0, 0))[1] >= 64, p.stdout
     assert rows["small"][1] < 16, p.stdout
+
+
+def test_top_without_a_node_agent_says_metrics_are_not_available(bare):
+    p = bare.v6("top", "pods")
+    assert p.returncode == 1
+    assert p.stderr == "error: Metrics API not available\n"
 
 
 def test_top_flag_errors(server):
