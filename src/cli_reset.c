@@ -4,7 +4,7 @@
  * the pods' cgroups) and with --wipe removes the directory. A program verb
  * of the CLI table (src/cli.c); it reads pid files, never process names. */
 #include "node_cgroup.h"
-#include "node_daemon.h"
+#include "proc.h"
 #include "server.h"
 #include "util.h"
 
@@ -194,8 +194,8 @@ stop_container(const char *dir, int64_t timeout_ms)
 		"cpuacct" };
 	char *ctr = xasprintf("%s/ctr.pid", dir), *shim = xasprintf("%s/shim.pid", dir);
 	uint64_t ticks;
-	pid_t cpid = node_daemon_read_pidfile(ctr, &ticks);
-	pid_t spid = node_daemon_read_pidfile(shim, &ticks);
+	pid_t cpid = proc_pidfile_read(ctr, &ticks);
+	pid_t spid = proc_pidfile_read(shim, &ticks);
 	char *cgs[ARRAY_SIZE(ctrls)] = { 0 };
 	for (size_t i = 0; cpid > 0 && i < ARRAY_SIZE(ctrls); i++)
 		cgs[i] = cgroup_of(cpid, ctrls[i]);
@@ -292,7 +292,7 @@ reset_main(int argc, char **argv)
 	free(db);
 	char *pp = xasprintf("%s/proxy/proxy.pid", o.data_dir);
 	uint64_t ticks;
-	stop_pid(node_daemon_read_pidfile(pp, &ticks), false, o.timeout_ms, "proxy");
+	stop_pid(proc_pidfile_read(pp, &ticks), false, o.timeout_ms, "proxy");
 	free(pp);
 	stop_containers(o.data_dir, o.timeout_ms);
 	rc = 0;
