@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "net.h"
@@ -41,6 +42,7 @@
 #define HTTP_RBUF_SLACK		1024	/* grow the read buffer when less is free */
 #define HTTP_BODY_KEEP		(64 * 1024)	/* body buffer kept between requests */
 #define HTTP_BACKLOG		511
+#define HTTP_DRAIN_IDLE_MS	1000	/* draining: a connection idle this long closes */
 
 enum conn_state {
 	CONN_HEADERS,		/* reading request line and headers (or idle) */
@@ -146,6 +148,9 @@ struct http_server {
 	bool unlistened;		/* http_server_unlisten() closed the listener */
 	bool listener_closed;		/* its close callback ran */
 	bool stopped;			/* http_server_stop(): free once both closed */
+	bool draining;			/* http_server_drain(): every response closes */
+	void (*drained_cb)(void *);	/* once no connection is left */
+	void *drained_arg;
 };
 
 static void conn_drop(struct conn *);
@@ -810,6 +815,11 @@ conn_drop(struct conn *c)
 		c->req->aborted = true;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_close);
 	uv_close((uv_handle_t *)&c->timer, on_conn_close);
+	if (srv->draining && srv->nconns == 0 && srv->drained_cb) {
+		void (*cb)(void *) = srv->drained_cb;
+		srv->drained_cb = NULL;
+		cb(srv->drained_arg);
+	}
 }
 
 /* Half-closes after the last response; the client's EOF or the linger
@@ -886,6 +896,8 @@ conn_dispatch(struct conn *c)
 	}
 	c->state = r->body_stream ? CONN_BODY : CONN_DISPATCHED;
 	conn_set_timeout(c, TO_NONE, 0);
+	if (c->srv->draining)
+		r->keep_alive = r->pub.keep_alive = false;
 	r->with_handler = true;
 	c->srv->cfg.handler(&r->pub, c->srv->cfg.handler_arg);
 }
@@ -1151,7 +1163,8 @@ conn_next(struct conn *c)
 {
 	req_reset(c->req);
 	c->state = CONN_HEADERS;
-	conn_set_timeout(c, TO_IDLE, c->srv->cfg.idle_timeout_ms);
+	conn_set_timeout(c, TO_IDLE, c->srv->draining ? HTTP_DRAIN_IDLE_MS :
+	    c->srv->cfg.idle_timeout_ms);
 	if (!c->in_parse)
 		conn_parse(c);
 }
@@ -1372,20 +1385,11 @@ config_defaults(struct http_config *cfg)
 		cfg->max_connections = HTTP_DEF_MAX_CONNS;
 }
 
-/* uv_tcp_bind sets SO_REUSEADDR on Unix. */
-int
-http_server_start(uv_loop_t *loop, const char *host, int port,
-    const struct http_config *cfg, struct http_server **out)
+static struct http_server *
+server_new(uv_loop_t *loop, const struct http_config *cfg)
 {
 	struct http_server *srv;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss), r;
 
-	if (cfg->handler == NULL || port < 0 || port > 65535)
-		return -EINVAL;
-	memset(&ss, 0, sizeof(ss));
-	if ((r = parse_host(host, port, &ss)) < 0)
-		return r;
 	ignore_sigpipe();
 	if (cfg->max_header_bytes >= 80 * 1024)	/* http-parser's compiled-in cap */
 		http_parser_set_max_header_size((uint32_t)cfg->max_header_bytes + 1);
@@ -1393,24 +1397,88 @@ http_server_start(uv_loop_t *loop, const char *host, int port,
 	srv->cfg = *cfg;
 	config_defaults(&srv->cfg);
 	srv->tcp.data = srv;
-	if ((r = uv_tcp_init(loop, &srv->tcp)) < 0) {
-		free(srv);
-		return r;
-	}
-	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) < 0)
-		goto fail;
+	uv_tcp_init(loop, &srv->tcp);
+	return srv;
+}
+
+/* Listens on srv's bound or inherited socket and learns its port. */
+static int
+server_listen(struct http_server *srv)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), r;
+
 	if ((r = uv_listen((uv_stream_t *)&srv->tcp, HTTP_BACKLOG, on_connection)) < 0)
-		goto fail;
+		return r;
 	if ((r = uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &len)) < 0)
-		goto fail;
+		return r;
 	srv->port = ntohs(ss.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	*out = srv;
 	return 0;
-fail:
+}
+
+static void
+server_fail(struct http_server *srv)
+{
 	srv->stopped = true;
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
-	return r;
+}
+
+/* uv_tcp_bind sets SO_REUSEADDR on Unix. */
+int
+http_server_start(uv_loop_t *loop, const char *host, int port,
+    const struct http_config *cfg, struct http_server **out)
+{
+	struct http_server *srv;
+	struct sockaddr_storage ss;
+	int r;
+
+	if (cfg->handler == NULL || port < 0 || port > 65535)
+		return -EINVAL;
+	memset(&ss, 0, sizeof(ss));
+	if ((r = parse_host(host, port, &ss)) < 0)
+		return r;
+	srv = server_new(loop, cfg);
+	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (r = server_listen(srv)) < 0) {
+		server_fail(srv);
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
+int
+http_server_open(uv_loop_t *loop, uv_os_sock_t fd, const struct http_config *cfg,
+    struct http_server **out)
+{
+	struct http_server *srv;
+	int r;
+
+	if (cfg->handler == NULL)
+		return -EINVAL;
+	srv = server_new(loop, cfg);
+	if ((r = uv_tcp_open(&srv->tcp, fd)) < 0) {
+		close(fd);		/* not the handle's: closed here */
+		server_fail(srv);
+		return r;
+	}
+	if ((r = server_listen(srv)) < 0) {
+		server_fail(srv);	/* closes fd */
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
+int
+http_server_fd(const struct http_server *srv)
+{
+	uv_os_fd_t fd;
+
+	if (srv->unlistened || uv_fileno((const uv_handle_t *)&srv->tcp, &fd) < 0)
+		return -EBADF;
+	return fd;
 }
 
 int
@@ -1440,6 +1508,27 @@ http_server_unlisten(struct http_server *srv)
 		return;
 	srv->unlistened = true;
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
+}
+
+void
+http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
+{
+	struct conn *c;
+
+	http_server_unlisten(srv);
+	srv->draining = true;
+	srv->drained_cb = done;
+	srv->drained_arg = arg;
+	for (c = srv->conns; c; c = c->next) {
+		if (c->req->with_handler)	/* a response head not written yet says close */
+			c->req->keep_alive = c->req->pub.keep_alive = false;
+		else if (c->state == CONN_HEADERS)
+			conn_set_timeout(c, TO_IDLE, HTTP_DRAIN_IDLE_MS);
+	}
+	if (srv->nconns == 0 && srv->drained_cb) {
+		srv->drained_cb = NULL;
+		done(arg);
+	}
 }
 
 const char *

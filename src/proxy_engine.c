@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proxy_handoff.h"
 #include "proxy_upstream.h"
 
 #define PX_MAX_CONNS	60000
@@ -328,19 +329,44 @@ fail:
 
 static void on_http_request(struct http_req *req, void *arg);
 
+/* The inherited socket for (proto, address, port), taken out of the list;
+ * -1 when there is none. */
+static int
+inherited_take(struct proxy_engine *e, enum px_proto proto, const char *address, int port)
+{
+	struct px_inherited **pp, *in;
+	int fd;
+
+	for (pp = &e->inherited; (in = *pp) != NULL; pp = &in->next)
+		if (in->proto == proto && in->port == port && strcmp(in->address, address) == 0)
+			break;
+	if (in == NULL)
+		return -1;
+	*pp = in->next;
+	fd = in->fd;
+	free(in->address);
+	free(in);
+	return fd;
+}
+
+/* Opens l's socket: the one a replaced proxy handed over for the same
+ * address when there is one (no moment without a listener), else a new one. */
 static int
 listener_open(struct px_listener *l)
 {
 	struct http_config cfg;
+	int fd = inherited_take(l->e, l->proto, l->address, l->port);
 
 	if (l->proto == PX_TCP)
-		return px_tcp_listen(l);
+		return px_tcp_listen(l, fd);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.handler = on_http_request;
 	cfg.handler_arg = l;
 	cfg.stream_body = true;
 	cfg.max_connections = PX_MAX_CONNS;
-	return http_server_start(l->e->loop, l->address, l->port, &cfg, &l->http);
+	if (fd < 0)
+		return http_server_start(l->e->loop, l->address, l->port, &cfg, &l->http);
+	return http_server_open(l->e->loop, fd, &cfg, &l->http);
 }
 
 static void
@@ -478,6 +504,65 @@ on_http_request(struct http_req *req, void *arg)
 	px_forward(e, l, l->table, route, req);
 }
 
+/* ---- seamless restart: the engine's side (proxy_handoff.h) ---------------- */
+
+static const char *const proto_names[] = { [PX_HTTP] = "HTTP", [PX_TCP] = "TCP" };
+
+void
+proxy_engine_listen_fds(struct proxy_engine *e, proxy_listen_fn fn, void *arg)
+{
+	struct px_listener *l;
+	uv_os_fd_t fd;
+
+	for (l = e->listeners; l; l = l->next) {
+		if (l->removed)
+			continue;
+		if (l->http)
+			fd = http_server_fd(l->http);
+		else if (l->tcp == NULL || uv_fileno((uv_handle_t *)l->tcp, &fd) < 0)
+			fd = -1;
+		if (fd >= 0)
+			fn(arg, proto_names[l->proto], l->address, l->port, fd);
+	}
+}
+
+bool
+proxy_engine_inherit(struct proxy_engine *e, const char *proto, const char *address, int port,
+    int fd)
+{
+	struct px_inherited *in;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(proto_names); i++)
+		if (strcmp(proto, proto_names[i]) == 0)
+			break;
+	if (i == ARRAY_SIZE(proto_names))
+		return false;
+	in = xcalloc(1, sizeof(*in));
+	in->proto = (enum px_proto)i;
+	in->address = xstrdup(address);
+	in->port = port;
+	in->fd = fd;
+	in->next = e->inherited;
+	e->inherited = in;
+	return true;
+}
+
+void
+proxy_engine_inherit_end(struct proxy_engine *e)
+{
+	struct px_inherited *in;
+
+	while ((in = e->inherited) != NULL) {
+		e->inherited = in->next;
+		log_info("proxy", "inherited socket %s %s:%d has no listener any more",
+		    proto_names[in->proto], in->address, in->port);
+		close(in->fd);
+		free(in->address);
+		free(in);
+	}
+}
+
 /* ---- the reaper ---------------------------------------------------------- */
 
 static void
@@ -488,6 +573,22 @@ on_reaper_closed(uv_handle_t *h)
 	px_metrics_free(e);
 	px_upstream_free_cache(e);
 	free(e);
+}
+
+/* Client connections still open on a draining HTTP listener. */
+static bool
+http_conns_left(const struct proxy_engine *e)
+{
+	for (const struct px_listener *l = e->listeners; l; l = l->next)
+		if (l->http && http_server_connections(l->http) > 0)
+			return true;
+	return false;
+}
+
+static void
+on_listener_drained(void *arg)
+{
+	px_engine_poke(arg);
 }
 
 static void
@@ -502,7 +603,7 @@ on_reaper(uv_timer_t *t)
 		if (l->removed && l->inflight == 0)
 			listener_free(l);
 	}
-	if (e->draining && e->ninflight == 0 && e->drain_cb) {
+	if (e->draining && e->ninflight == 0 && e->drain_cb && !http_conns_left(e)) {
 		cb = e->drain_cb;
 		e->drain_cb = NULL;
 		cb(e->drain_arg);
@@ -610,7 +711,7 @@ proxy_engine_drain(struct proxy_engine *e, void (*done)(void *), void *arg)
 	e->drain_arg = arg;
 	for (l = e->listeners; l; l = l->next) {
 		if (l->http)
-			http_server_unlisten(l->http);
+			http_server_drain(l->http, on_listener_drained, e);
 		px_tcp_unlisten(l);
 	}
 	px_engine_poke(e);

@@ -83,6 +83,7 @@ static void feed_connect(struct proxy_feed *f);
 static void on_connect_timer(uv_timer_t *t);
 static void feed_pump(struct proxy_feed *f);
 static void feed_spawn(struct proxy_feed *f);
+static bool feed_adopt(struct proxy_feed *f);
 
 /* ---- the applied version and its waiters ---------------------------------- */
 
@@ -363,6 +364,16 @@ watch_close(struct proxy_feed *f)
 	f->watch = NULL;
 }
 
+/* Restart back-off: at once after a proxy that ran a while (a kill or a
+ * crash), then 100 ms, doubling up to 10 s while it keeps dying. */
+static unsigned
+restart_next(unsigned ms)
+{
+	if (ms == 0)
+		return RESTART_MIN_MS;
+	return ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : ms * 2;
+}
+
 static void
 on_restart_timer(uv_timer_t *t)
 {
@@ -386,12 +397,24 @@ on_proxy_exit(uv_poll_t *h, int status, int events)
 		    WEXITSTATUS(wstatus));
 	else
 		log_warn("proxy", "proxy (pid %d) exited", (int)w->pid);
+	pid_t gone = w->pid;
 	watch_close(f);
+	uint64_t ticks;
+	pid_t next = node_daemon_read_pidfile(f->pid_path, &ticks);
+	if (next > 0 && next != gone && feed_adopt(f))
+		return;		/* a seamless restart: the successor serves */
 	if (time_mono_ms() - f->started_ms > RESTART_RESET_MS)
-		f->restart_ms = RESTART_MIN_MS;
-	log_info("proxy", "restarting the proxy in %u ms", f->restart_ms);
-	uv_timer_start(&f->restart_timer, on_restart_timer, f->restart_ms, 0);
-	f->restart_ms = f->restart_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : f->restart_ms * 2;
+		f->restart_ms = 0;
+	unsigned delay = f->restart_ms;
+	f->restart_ms = restart_next(delay);
+	if (delay == 0) {
+		/* not crash-looping: every millisecond counts, start it now */
+		log_info("proxy", "restarting the proxy now");
+		feed_spawn(f);
+		return;
+	}
+	log_info("proxy", "restarting the proxy in %u ms", delay);
+	uv_timer_start(&f->restart_timer, on_restart_timer, delay, 0);
 }
 
 static int
@@ -431,8 +454,7 @@ feed_spawn(struct proxy_feed *f)
 		log_error("proxy", "starting %s proxy: %s; retrying in %u ms", f->exe,
 		    strerror(-rc), f->restart_ms);
 		uv_timer_start(&f->restart_timer, on_restart_timer, f->restart_ms, 0);
-		f->restart_ms = f->restart_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
-		    : f->restart_ms * 2;
+		f->restart_ms = restart_next(f->restart_ms);
 		return;
 	}
 	log_info("proxy", "started the proxy (pid %d), admin on %s, log in %s", (int)pid,
@@ -501,7 +523,7 @@ proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
 	f->pid_path = xasprintf("%s/proxy.pid", f->dir);
 	f->log_path = xasprintf("%s/proxy.log", f->dir);
 	f->addr_path = xasprintf("%s/admin.addr", f->dir);
-	f->restart_ms = RESTART_MIN_MS;
+	f->restart_ms = 0;
 	f->connect_ms = CONNECT_MIN_MS;
 	init_timer(f, &f->restart_timer);
 	init_timer(f, &f->connect_timer);

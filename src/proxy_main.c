@@ -2,8 +2,11 @@
  * It owns STATE/control.sock (the server's feed sends snapshots there as
  * JSON lines and gets an ack or nack per snapshot), STATE/snapshot.json (the
  * last applied snapshot, applied again at start so a proxy restarted while
- * the server is down still serves), STATE/proxy.pid, STATE/admin.addr and
- * the admin listener (/metrics, /healthz, /snapshot). SIGTERM drains. */
+ * the server is down still serves), STATE/proxy.pid, STATE/admin.addr, the
+ * admin listener (/metrics, /healthz, /snapshot) and STATE/handoff.sock
+ * (proxy_handoff.c). SIGTERM drains; SIGUSR2 or `v6 proxy --upgrade` starts
+ * a seamless replacement: the new process takes the listening sockets over,
+ * then this one drains. */
 #include "proxy.h"
 
 #include <errno.h>
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include "log.h"
 #include "node_daemon.h"
 #include "node_runtime.h"
+#include "proxy_handoff.h"
 
 #define CTL_MAX_LINE	(256u << 20)	/* one snapshot; a peer past it is cut off */
 #define DRAIN_TIMEOUT_MS 30000
@@ -27,9 +32,16 @@ struct ctl_conn;
 struct proxy {
 	uv_loop_t *loop;
 	struct proxy_engine *engine;
-	char *dir, *sock_path, *snap_path, *pid_path, *admin_path;
+	char *dir, *sock_path, *snap_path, *pid_path, *admin_path, *handoff_path;
 	char *admin_host;
+	char *exe;			/* this binary's path at start, for SIGUSR2 */
 	int admin_port;
+	bool upgrade;			/* --upgrade: take over from the running proxy */
+	int ho_listen, ho_conn;		/* handoff.sock and a successor on it; -1: none */
+	ino_t ho_ino;
+	bool replaced;			/* a successor serves: its files are not ours */
+	uv_poll_t ho_listen_poll, ho_conn_poll;
+	uv_signal_t sigusr2;
 	json_t *snapshot;		/* the last applied one, NULL before any */
 	uint64_t applies, rejects;
 	uv_pipe_t ctl;
@@ -62,17 +74,22 @@ static const struct {
 	{ "--admin", "ADDR:PORT", "admin listener for /metrics, /healthz, /snapshot "
 	    "(default 127.0.0.1:0)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
+	{ "--upgrade", NULL, "take the listening sockets over from the proxy running on "
+	    "DIR, which then drains and exits (a plain start when none runs)" },
 	{ "--help", NULL, "show this help" },
 };
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "Usage: v6 proxy --state-dir DIR [--admin ADDR:PORT]\n\n"
+	fprintf(f, "Usage: v6 proxy --state-dir DIR [--admin ADDR:PORT] [--upgrade]\n\n"
 	    "Runs V6's data plane: the Service and Gateway listeners of the routing\n"
 	    "snapshot the server sends on DIR/control.sock. `v6 server` starts and\n"
 	    "watches it; it keeps serving its last snapshot while the server is away.\n"
-	    "SIGTERM stops accepting, finishes in-flight requests, then exits.\n\nFlags:\n");
+	    "SIGTERM stops accepting, finishes in-flight requests, then exits.\n"
+	    "SIGUSR2 restarts it seamlessly (after an upgrade of the v6 binary): a new\n"
+	    "proxy from the same path takes the listening sockets over, this one\n"
+	    "drains; no connection is refused.\n\nFlags:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(proxy_flags); i++) {
 		char left[64];
 		snprintf(left, sizeof left, "%s%s%s", proxy_flags[i].name,
@@ -105,6 +122,10 @@ parse_flags(struct proxy *p, int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			exit(0);
+		}
+		if (strcmp(a, "--upgrade") == 0) {
+			p->upgrade = true;
+			continue;
 		}
 		char name[64];
 		const char *eq = strchr(a, '=');
@@ -376,19 +397,19 @@ on_ctl_connection(uv_stream_t *server, int status)
 	log_info("proxy", "control connection from the server");
 }
 
-/* Refuses to take over a socket another live proxy answers on. */
+/* Bound here rather than by uv_pipe_bind, whose close unlinks the path
+ * even when a successor bound it again (seamless restart). */
 static int
 ctl_listen(struct proxy *p)
 {
 	struct stat sb;
 	uv_pipe_init(p->loop, &p->ctl, 0);
 	p->ctl.data = p;
-	unlink(p->sock_path);
-	mode_t old = umask(0177);
-	int rc = uv_pipe_bind(&p->ctl, p->sock_path);
-	umask(old);
-	if (rc == 0)
-		rc = chmod(p->sock_path, 0600) < 0 ? -errno : 0;
+	int fd = proxy_unix_listen(p->sock_path, SOCK_STREAM), rc;
+	if (fd < 0)
+		return fd;
+	if ((rc = uv_pipe_open(&p->ctl, fd)) < 0)
+		close(fd);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&p->ctl, 16, on_ctl_connection);
 	if (rc == 0 && stat(p->sock_path, &sb) == 0)
@@ -403,7 +424,7 @@ ctl_unlisten(struct proxy *p)
 	if (uv_is_closing((uv_handle_t *)&p->ctl))
 		return;
 	uv_close((uv_handle_t *)&p->ctl, NULL);
-	if (stat(p->sock_path, &sb) == 0 && sb.st_ino == p->ctl_ino)
+	if (!p->replaced && stat(p->sock_path, &sb) == 0 && sb.st_ino == p->ctl_ino)
 		unlink(p->sock_path);
 	while (p->conns)
 		conn_close(p->conns);
@@ -454,6 +475,14 @@ admin_handler(struct http_req *req, void *arg)
 	}
 }
 
+static void
+admin_record(struct proxy *p)
+{
+	char *addr = xasprintf("%s:%d\n", p->admin_host, http_server_port(p->admin));
+	shim__write_file(p->admin_path, addr, strlen(addr), false);
+	free(addr);
+}
+
 /* Binds the admin listener; when the recorded port is taken by someone
  * else, takes any free one (the feed reads admin.addr again). */
 static int
@@ -468,9 +497,20 @@ admin_listen(struct proxy *p)
 	}
 	if (rc < 0)
 		return rc;
-	char *addr = xasprintf("%s:%d\n", p->admin_host, http_server_port(p->admin));
-	shim__write_file(p->admin_path, addr, strlen(addr), false);
-	free(addr);
+	admin_record(p);
+	return 0;
+}
+
+/* Serves the admin listener on the socket the replaced proxy handed over. */
+static int
+admin_open(struct proxy *p, int fd)
+{
+	struct http_config cfg = { .handler = admin_handler, .handler_arg = p,
+		.max_connections = 64 };
+	int rc = http_server_open(p->loop, fd, &cfg, &p->admin);
+	if (rc < 0)
+		return admin_listen(p);
+	admin_record(p);
 	return 0;
 }
 
@@ -491,6 +531,7 @@ finish(struct proxy *p)
 	uv_close((uv_handle_t *)&p->drain_timer, NULL);
 	uv_close((uv_handle_t *)&p->sigterm, NULL);
 	uv_close((uv_handle_t *)&p->sigint, NULL);
+	uv_close((uv_handle_t *)&p->sigusr2, NULL);
 	log_info("proxy", "drained, exiting");
 	uv_stop(p->loop);
 }
@@ -508,17 +549,142 @@ on_drain_timeout(uv_timer_t *t)
 	finish(t->data);
 }
 
+static void handoff_unlisten(struct proxy *p);
+
+/* Stops accepting, finishes what is in flight, then exits. */
+static void
+start_drain(struct proxy *p)
+{
+	if (p->draining)
+		return;
+	p->draining = true;
+	ctl_unlisten(p);
+	handoff_unlisten(p);
+	uv_timer_start(&p->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+	proxy_engine_drain(p->engine, on_drained, p);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct proxy *p = h->data;
 	if (p->draining)
 		return;
-	p->draining = true;
 	log_info("proxy", "received signal %d, draining", signum);
-	ctl_unlisten(p);
-	uv_timer_start(&p->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
-	proxy_engine_drain(p->engine, on_drained, p);
+	start_drain(p);
+}
+
+/* ---- seamless restart (proxy_handoff.c) -------------------------------------- */
+
+static void
+handoff_conn_close(struct proxy *p)
+{
+	if (p->ho_conn < 0)
+		return;
+	uv_close((uv_handle_t *)&p->ho_conn_poll, NULL);
+	close(p->ho_conn);
+	p->ho_conn = -1;
+}
+
+static void
+handoff_unlisten(struct proxy *p)
+{
+	struct stat sb;
+	if (p->ho_listen < 0)
+		return;
+	uv_close((uv_handle_t *)&p->ho_listen_poll, NULL);
+	close(p->ho_listen);
+	p->ho_listen = -1;
+	/* the successor's socket files stay (an inode number can come back) */
+	if (!p->replaced && stat(p->handoff_path, &sb) == 0 && sb.st_ino == p->ho_ino)
+		unlink(p->handoff_path);
+	handoff_conn_close(p);
+}
+
+/* The successor answered: "ready" (it serves: drain and exit) or hung up
+ * (it failed: keep serving). */
+static void
+on_handoff_answer(uv_poll_t *h, int status, int events)
+{
+	struct proxy *p = h->data;
+	char buf[64];
+	ssize_t n = status < 0 ? -1 : recv(p->ho_conn, buf, sizeof buf - 1, MSG_DONTWAIT);
+	(void)events;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR) && status >= 0)
+		return;
+	handoff_conn_close(p);
+	if (n > 0 && memmem(buf, (size_t)n, "ready", 5) != NULL) {
+		log_info("proxy", "the new proxy serves on our listening sockets; draining");
+		p->replaced = true;
+		start_drain(p);
+	} else {
+		log_warn("proxy", "the new proxy went away before serving; still serving");
+	}
+}
+
+/* A successor connected on handoff.sock: send it the listening sockets. */
+static void
+on_handoff_connection(uv_poll_t *h, int status, int events)
+{
+	struct proxy *p = h->data;
+	(void)events;
+	int fd = status < 0 ? -1 : accept4(p->ho_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (p->draining || p->ho_conn >= 0) {
+		close(fd);	/* one successor at a time */
+		return;
+	}
+	int rc = proxy_handoff_send(p->engine, fd, p->admin ? http_server_fd(p->admin) : -1);
+	if (rc < 0) {
+		log_warn("proxy", "handing the listening sockets over: %s", strerror(-rc));
+		close(fd);
+		return;
+	}
+	log_info("proxy", "handed the listening sockets to a new proxy; waiting for it");
+	p->ho_conn = fd;
+	uv_poll_init(p->loop, &p->ho_conn_poll, fd);
+	p->ho_conn_poll.data = p;
+	uv_poll_start(&p->ho_conn_poll, UV_READABLE | UV_DISCONNECT, on_handoff_answer);
+}
+
+static int
+handoff_listen(struct proxy *p)
+{
+	struct stat sb;
+	int fd = proxy_unix_listen(p->handoff_path, SOCK_SEQPACKET);
+	if (fd < 0)
+		return fd;
+	p->ho_listen = fd;
+	if (stat(p->handoff_path, &sb) == 0)
+		p->ho_ino = sb.st_ino;
+	uv_poll_init(p->loop, &p->ho_listen_poll, fd);
+	p->ho_listen_poll.data = p;
+	return uv_poll_start(&p->ho_listen_poll, UV_READABLE, on_handoff_connection);
+}
+
+/* SIGUSR2: the binary this proxy was started from (upgraded, perhaps) is
+ * started with --upgrade; it takes over through handoff.sock. */
+static void
+on_sigusr2(uv_signal_t *h, int signum)
+{
+	struct proxy *p = h->data;
+	char admin[128];
+	(void)signum;
+	if (p->draining || p->exe == NULL)
+		return;
+	snprintf(admin, sizeof admin, "%s:%d", p->admin_host,
+	    p->admin ? http_server_port(p->admin) : p->admin_port);
+	char *argv[] = { p->exe, "proxy", "--state-dir", p->dir, "--admin", admin, "--upgrade",
+	    NULL };
+	pid_t pid;
+	char *log = realpath("/proc/self/fd/2", NULL);	/* our log file, if a file */
+	int rc = node_daemon_spawn(argv, log && log[0] == '/' ? log : NULL, &pid);
+	free(log);
+	if (rc < 0)
+		log_error("proxy", "SIGUSR2: starting %s: %s", p->exe, strerror(-rc));
+	else
+		log_info("proxy", "SIGUSR2: started the new proxy (pid %d)", (int)pid);
 }
 
 /* ---- main ------------------------------------------------------------------- */
@@ -531,15 +697,25 @@ proxy_setup(struct proxy *p)
 		fprintf(stderr, "error: cannot create %s: %s\n", p->dir, strerror(errno));
 		return -errno;
 	}
+	p->engine = proxy_engine_new(p->loop);
 	pid_t other = node_daemon_read_pidfile(p->pid_path, NULL);
-	if (other > 0 && other != getpid()) {
+	int admin_fd = -1, ho_sock = -1;
+	if (p->upgrade && other > 0 && other != getpid()) {
+		rc = proxy_handoff_recv(p->engine, p->handoff_path, &admin_fd, &ho_sock);
+		if (rc < 0) {
+			fprintf(stderr, "error: taking over from the proxy (pid %d) on %s: %s\n",
+			    (int)other, p->handoff_path, strerror(-rc));
+			return rc;
+		}
+		log_info("proxy", "took the listening sockets over from pid %d", (int)other);
+	} else if (other > 0 && other != getpid()) {
 		fprintf(stderr, "error: another v6 proxy (pid %d) serves %s\n", (int)other, p->dir);
 		return -EBUSY;
 	}
-	p->engine = proxy_engine_new(p->loop);
 	load_saved(p);
 	/* The control socket last: once it answers, everything else is up. */
-	if ((rc = admin_listen(p)) < 0) {
+	rc = admin_fd >= 0 ? admin_open(p, admin_fd) : admin_listen(p);
+	if (rc < 0) {
 		fprintf(stderr, "error: cannot listen on %s:%d: %s\n", p->admin_host,
 		    p->admin_port, uv_strerror(rc));
 		return rc;
@@ -547,30 +723,40 @@ proxy_setup(struct proxy *p)
 	node_daemon_write_pidfile(p->pid_path, getpid());
 	if ((rc = ctl_listen(p)) < 0) {
 		fprintf(stderr, "error: cannot listen on %s: %s\n", p->sock_path, uv_strerror(rc));
+		proxy_handoff_ready(p->engine, -1);
+		if (ho_sock >= 0)
+			close(ho_sock);		/* the old proxy keeps serving */
 		return rc;
 	}
+	if ((rc = handoff_listen(p)) < 0)
+		log_warn("proxy", "%s: %s; no seamless restart", p->handoff_path, strerror(-rc));
+	proxy_handoff_ready(p->engine, ho_sock);
 	uv_signal_init(p->loop, &p->sigterm);
 	uv_signal_init(p->loop, &p->sigint);
+	uv_signal_init(p->loop, &p->sigusr2);
 	uv_timer_init(p->loop, &p->drain_timer);
-	p->sigterm.data = p->sigint.data = p->drain_timer.data = p;
+	p->sigterm.data = p->sigint.data = p->sigusr2.data = p->drain_timer.data = p;
 	uv_signal_start(&p->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&p->sigint, on_signal, SIGINT);
+	uv_signal_start(&p->sigusr2, on_sigusr2, SIGUSR2);
 	return 0;
 }
 
 int
 proxy_main(int argc, char **argv)
 {
-	struct proxy p = { 0 };
+	struct proxy p = { .ho_listen = -1, .ho_conn = -1 };
 	int rc = 1;
 	if (parse_flags(&p, argc, argv) < 0)
 		return 2;
+	p.exe = realpath("/proc/self/exe", NULL);
 	signal(SIGPIPE, SIG_IGN);
 	p.loop = uv_default_loop();
 	p.sock_path = xasprintf("%s/control.sock", p.dir);
 	p.snap_path = xasprintf("%s/snapshot.json", p.dir);
 	p.pid_path = xasprintf("%s/proxy.pid", p.dir);
 	p.admin_path = xasprintf("%s/admin.addr", p.dir);
+	p.handoff_path = xasprintf("%s/handoff.sock", p.dir);
 	if (proxy_setup(&p) == 0) {
 		log_info("proxy", "v6 proxy %s: control %s, admin %s:%d, snapshot version %lld",
 		    V6_VERSION, p.sock_path, p.admin_host, http_server_port(p.admin),
@@ -580,6 +766,9 @@ proxy_main(int argc, char **argv)
 	}
 	if (!uv_is_closing((uv_handle_t *)&p.ctl) && p.ctl.loop)
 		ctl_unlisten(&p);
+	handoff_unlisten(&p);
+	if (p.engine)
+		proxy_handoff_ready(p.engine, -1);
 	if (p.admin)
 		http_server_stop(p.admin);
 	if (p.engine)
@@ -592,6 +781,8 @@ proxy_main(int argc, char **argv)
 	free(p.snap_path);
 	free(p.pid_path);
 	free(p.admin_path);
+	free(p.handoff_path);
+	free(p.exe);
 	free(p.admin_host);
 	return rc;
 }

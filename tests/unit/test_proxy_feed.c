@@ -29,6 +29,7 @@
 #include "log.h"
 #include "node_daemon.h"
 #include "proxy.h"
+#include "proxy_handoff.h"
 #include "util.h"
 
 /* ---- the stub engine (runs in the proxy child) ------------------------------ */
@@ -80,6 +81,33 @@ void
 proxy_engine_free(struct proxy_engine *e)
 {
 	free(e);
+}
+
+/* The stub has no listening sockets to hand over nor to take. */
+void
+proxy_engine_listen_fds(struct proxy_engine *e, proxy_listen_fn fn, void *arg)
+{
+	(void)e;
+	(void)fn;
+	(void)arg;
+}
+
+bool
+proxy_engine_inherit(struct proxy_engine *e, const char *proto, const char *address, int port,
+    int fd)
+{
+	(void)e;
+	(void)proto;
+	(void)address;
+	(void)port;
+	(void)fd;
+	return false;
+}
+
+void
+proxy_engine_inherit_end(struct proxy_engine *e)
+{
+	(void)e;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
