@@ -1076,12 +1076,11 @@ resp_hop_header(const struct px_uconn *uc, const struct uspan *s, bool upgrade)
 static void
 put_status_line(struct buf *b, const struct px_uconn *uc, int status)
 {
-	char num[16];
+	/* http_parser allows 3 digits only */
+	char line[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', (char)('0' + status / 100 % 10),
+		(char)('0' + status / 10 % 10), (char)('0' + status % 10), ' ' };
 
-	snprintf(num, sizeof(num), "%d", status);
-	buf_puts(b, "HTTP/1.1 ");
-	buf_puts(b, num);
-	buf_putc(b, ' ');
+	buf_append(b, line, sizeof(line));
 	if (uc->reason_len)
 		buf_append(b, uc->rbuf + uc->reason, uc->reason_len);
 	else
