@@ -21,7 +21,8 @@ import time
 import pytest
 
 from conftest import V6, Server, free_port, kill_workloads
-from test_zero_downtime import Load, deploy, service_address
+import load
+from test_zero_downtime import deploy, service_address
 
 
 def wait_for(pred, timeout=10, what="condition"):
@@ -293,27 +294,13 @@ def read_pid(state_dir):
         return None
 
 
-class NewConnLoad(Load):
-    """Like Load, but one connection per request (Connection: close): every
-    request opens a connection on the listening socket being handed over."""
-
-    def run(self):
-        deadline = time.time() + 600
-        while not self.stop.is_set() and time.time() < deadline:
-            try:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-                conn.request("GET", "/", headers={"Connection": "close"})
-                r = conn.getresponse()
-                body = r.read()
-                conn.close()
-                with self.lock:
-                    if 200 <= r.status < 300 and json.loads(body)["version"] == "v1":
-                        self.ok += 1
-                    else:
-                        self.failures.append("HTTP %d %s" % (r.status, body[:100]))
-            except (OSError, http.client.HTTPException, ValueError) as e:
-                with self.lock:
-                    self.failures.append("%s: %s" % (type(e).__name__, e))
+def loads(port):
+    """Two keep-alive clients and two opening a connection per request
+    (Connection: close: every request goes through the listening socket
+    being handed over); each checks the body is the upstream's."""
+    return (load.Load("127.0.0.1", port, clients=2, key=load.json_version, pause=0),
+            load.Load("127.0.0.1", port, clients=2, key=load.json_version, pause=0,
+                      headers={"Connection": "close"}))
 
 
 def started_proxy_with_snapshot(proxy_dir, upstream):
@@ -326,12 +313,6 @@ def started_proxy_with_snapshot(proxy_dir, upstream):
     s.close()
     wait_for(lambda: try_get(http_port, "/healthz"), what="listener")
     return p, admin, http_port, tcp_port
-
-
-def assert_no_failure(loads):
-    for load in loads:
-        assert not load.failures, "%d failed of %d: %s" % (
-            len(load.failures), load.ok + len(load.failures), load.failures[:5])
 
 
 def assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream):
@@ -358,8 +339,8 @@ def test_upgrade_takes_listening_sockets_over_under_load_without_a_failed_reques
     old_pid = p.proc.pid
     new = None
     try:
-        with Load("127.0.0.1", http_port, clients=2) as ka, \
-                NewConnLoad("127.0.0.1", http_port, clients=2) as nc:
+        ka, nc = loads(http_port)
+        with ka, nc:
             wait_for(lambda: ka.ok > 50 and nc.ok > 50, what="load before the upgrade")
             log = open(os.path.join(proxy_dir, "test-proxy.log"), "ab")
             new = subprocess.Popen([V6, "proxy", "--state-dir", proxy_dir, "--admin",
@@ -367,9 +348,10 @@ def test_upgrade_takes_listening_sockets_over_under_load_without_a_failed_reques
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             log.close()
             assert p.proc.wait(timeout=40) == 0, p.log()    # drained and exited
-            before = ka.ok + nc.ok
-            wait_for(lambda: ka.ok + nc.ok > before + 100, what="load after the upgrade")
-        assert_no_failure([ka, nc])
+            ka.wait_requests(50)
+            nc.wait_requests(50)
+        ka.assert_clean(min_ok=100)
+        nc.assert_clean(min_ok=100)
         assert new.poll() is None, p.log()
         assert read_pid(proxy_dir) == new.pid
         assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream)
@@ -384,14 +366,15 @@ def test_sigusr2_restarts_the_proxy_seamlessly_under_load(upstream, proxy_dir):
     p, admin, http_port, tcp_port = started_proxy_with_snapshot(proxy_dir, upstream)
     old_pid = p.proc.pid
     try:
-        with Load("127.0.0.1", http_port, clients=2) as ka, \
-                NewConnLoad("127.0.0.1", http_port, clients=2) as nc:
+        ka, nc = loads(http_port)
+        with ka, nc:
             wait_for(lambda: ka.ok > 50 and nc.ok > 50, what="load before SIGUSR2")
             p.proc.send_signal(signal.SIGUSR2)
             assert p.proc.wait(timeout=40) == 0, p.log()
-            before = ka.ok + nc.ok
-            wait_for(lambda: ka.ok + nc.ok > before + 100, what="load after SIGUSR2")
-        assert_no_failure([ka, nc])
+            ka.wait_requests(50)
+            nc.wait_requests(50)
+        ka.assert_clean(min_ok=100)
+        nc.assert_clean(min_ok=100)
         assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream)
         assert "SIGUSR2: started the new proxy" in p.log()
     finally:
