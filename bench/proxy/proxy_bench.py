@@ -443,7 +443,7 @@ def report_wrk(names, rounds, upstream, env):
         print(f"{n:12} {spread([r['rps'] for r in rs], '{:.0f}'):>26} "
               f"{spread([r['p99_ms'] for r in rs], '{:.2f}'):>24} "
               f"{median([r['p50_ms'] for r in rs]) or 0:>8.2f} {cpu} "
-              f"{per if per is None else round(per, 1)!s:>10} {err:>8} {bad:>8}")
+              f"{'' if per is None else f'{per:.1f}':>10} {err:>8} {bad:>8}")
 
 
 def report_ratios(names, rounds):
