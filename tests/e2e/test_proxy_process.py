@@ -315,6 +315,11 @@ def started_proxy_with_snapshot(proxy_dir, upstream):
     return p, admin, http_port, tcp_port
 
 
+def assert_no_sanitizer_report(log):
+    for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+        assert bad not in log, log
+
+
 def assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream):
     new_pid = read_pid(proxy_dir)
     assert new_pid and new_pid != old_pid and alive(new_pid)
@@ -355,6 +360,9 @@ def test_upgrade_takes_listening_sockets_over_under_load_without_a_failed_reques
         assert new.poll() is None, p.log()
         assert read_pid(proxy_dir) == new.pid
         assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream)
+        new.send_signal(signal.SIGTERM)                 # the successor stops cleanly too
+        assert new.wait(timeout=40) == 0, p.log()
+        assert_no_sanitizer_report(p.log())
     finally:
         p.kill()
         if new and new.poll() is None:
@@ -375,8 +383,13 @@ def test_sigusr2_restarts_the_proxy_seamlessly_under_load(upstream, proxy_dir):
             nc.wait_requests(50)
         ka.assert_clean(min_ok=100)
         nc.assert_clean(min_ok=100)
-        assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream)
+        new_pid = assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port,
+                                          upstream)
         assert "SIGUSR2: started the new proxy" in p.log()
+        os.kill(new_pid, signal.SIGTERM)                # not our child: wait for it to go
+        wait_for(lambda: not os.path.exists("/proc/%d" % new_pid), timeout=40,
+                 what="the successor to exit")
+        assert_no_sanitizer_report(p.log())
     finally:
         p.kill()
         pid = read_pid(proxy_dir)
