@@ -342,7 +342,8 @@ build_request_head(struct px_req *pr)
 	buf_puts(b, " HTTP/1.1\r\n");
 	filt = r->nremove || r->nset;
 	for (i = 0; i < q->nheaders; i++)
-		if (strcasecmp(q->headers[i].name, "connection") == 0) {
+		if ((q->headers[i].name[0] | 0x20) == 'c' &&
+		    strcasecmp(q->headers[i].name, "connection") == 0) {
 			conn = q->headers[i].value;
 			others = conn_lists_others(conn);
 		}
