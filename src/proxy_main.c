@@ -20,7 +20,7 @@
 
 #include "http.h"
 #include "log.h"
-#include "node_daemon.h"
+#include "proc.h"
 #include "node_runtime.h"
 #include "proxy_handoff.h"
 
@@ -169,7 +169,7 @@ static void
 save_snapshot(struct proxy *p, const char *raw, size_t raw_len)
 {
 	char *text = raw ? NULL : json_dumps(p->snapshot, JSON_COMPACT);
-	int rc = shim__write_file(p->snap_path, raw ? raw : text, raw ? raw_len : strlen(text),
+	int rc = file_write_atomic(p->snap_path, raw ? raw : text, raw ? raw_len : strlen(text),
 	    false);
 	if (rc < 0)
 		log_warn("proxy", "saving %s: %s", p->snap_path, strerror(-rc));
@@ -479,7 +479,7 @@ static void
 admin_record(struct proxy *p)
 {
 	char *addr = xasprintf("%s:%d\n", p->admin_host, http_server_port(p->admin));
-	shim__write_file(p->admin_path, addr, strlen(addr), false);
+	file_write_atomic(p->admin_path, addr, strlen(addr), false);
 	free(addr);
 }
 
@@ -523,7 +523,7 @@ finish(struct proxy *p)
 		return;
 	p->drained = true;
 	uint64_t ticks;
-	if (node_daemon_read_pidfile(p->pid_path, &ticks) == getpid())
+	if (proc_pidfile_read(p->pid_path, &ticks) == getpid())
 		unlink(p->pid_path);
 	if (p->admin)
 		http_server_stop(p->admin);
@@ -679,7 +679,7 @@ on_sigusr2(uv_signal_t *h, int signum)
 	    NULL };
 	pid_t pid;
 	char *log = realpath("/proc/self/fd/2", NULL);	/* our log file, if a file */
-	int rc = node_daemon_spawn(argv, log && log[0] == '/' ? log : NULL, &pid);
+	int rc = proc_spawn(argv, log && log[0] == '/' ? log : NULL, &pid);
 	free(log);
 	if (rc < 0)
 		log_error("proxy", "SIGUSR2: starting %s: %s", p->exe, strerror(-rc));
@@ -698,7 +698,7 @@ proxy_setup(struct proxy *p)
 		return -errno;
 	}
 	p->engine = proxy_engine_new(p->loop);
-	pid_t other = node_daemon_read_pidfile(p->pid_path, NULL);
+	pid_t other = proc_pidfile_read(p->pid_path, NULL);
 	int admin_fd = -1, ho_sock = -1;
 	if (p->upgrade && other > 0 && other != getpid()) {
 		rc = proxy_handoff_recv(p->engine, p->handoff_path, &admin_fd, &ho_sock);
@@ -720,7 +720,7 @@ proxy_setup(struct proxy *p)
 		    p->admin_port, uv_strerror(rc));
 		return rc;
 	}
-	node_daemon_write_pidfile(p->pid_path, getpid());
+	proc_pidfile_write(p->pid_path, getpid(), 0);
 	if ((rc = ctl_listen(p)) < 0) {
 		fprintf(stderr, "error: cannot listen on %s: %s\n", p->sock_path, uv_strerror(rc));
 		proxy_handoff_ready(p->engine, -1);
