@@ -200,6 +200,8 @@ struct proxy_engine {
  * frees the engine after proxy_engine_free() once everything closed. */
 void px_engine_poke(struct proxy_engine *e);
 void px_table_unref(struct proxy_engine *e, struct px_table *t);
+/* The cluster of t called name, NULL when none (t's clusters are sorted). */
+struct px_cluster *px_cluster_find(struct px_table *t, const char *name);
 void px_listener_done(struct px_listener *l);
 uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);
