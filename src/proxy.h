@@ -5,7 +5,8 @@
  *
  * The routing snapshot is one JSON document, built by the server from
  * Services, Endpoints, Gateways and HTTPRoutes (ctrl_routes.c) and applied
- * by the engine atomically:
+ * by the engine atomically (listeners and clusters are keyed by name, so a
+ * delta of named listeners and clusters changes it):
  *
  * {
  *   "version": 42,                        store resourceVersion it reflects
@@ -43,6 +44,19 @@
  *     }
  *   }
  * }
+ *
+ * Control protocol (STATE/control.sock, one JSON object per line; every
+ * snapshot or delta is answered {"type":"ack"|"nack","version":V[,"error"]}):
+ *   {"type":"snapshot","snapshot":{...}}      the whole table, as above
+ *   {"type":"delta","base":B,"version":V,     applies only when the proxy's
+ *    "listeners":{"NAME": {...} | null},      version is B (else a nack: the
+ *    "clusters":{"NAME": {...} | null}}       feed resyncs with a snapshot);
+ *                                             null removes, a value replaces
+ *   {"type":"ping"} -> {"type":"pong","version":V}
+ * The feed sends a whole snapshot on each connection and after a nacked
+ * delta, then deltas, one awaiting its ack at a time. The proxy saves the
+ * last whole snapshot in STATE/snapshot.json and the deltas applied since
+ * in STATE/snapshot.journal, and replays both when it starts.
  *
  * Engine metrics (Prometheus text), labels service, route, revision, code:
  *   v6_proxy_requests_total{service,route,revision,code="2xx|3xx|4xx|5xx"}
