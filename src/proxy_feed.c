@@ -223,7 +223,10 @@ handle_reply(struct proxy_feed *f, struct feed_conn *c, const char *line, size_t
 		    "table", (long long)v, json_string_value(json_object_get(msg, "error")));
 		f->need_full = true;
 	} else if (nack) {
+		/* the proxy kept its table: the next message is whole again, once
+		 * the content changed */
 		c->nacked = f->content_version;
+		f->need_full = true;
 		log_error("proxy", "the proxy rejected snapshot version %lld: %s", (long long)v,
 		    json_string_value(json_object_get(msg, "error")));
 	}

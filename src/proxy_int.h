@@ -174,7 +174,7 @@ struct proxy_engine {
 	uv_loop_t *loop;
 	struct px_table *table;
 	struct px_listener *listeners;
-	struct px_endpoint *eps[256];	/* registry by key hash */
+	struct px_endpoint *eps[16384];	/* registry by key hash (10,000 Services: short chains) */
 	struct px_stat *stats;
 	struct px_stat *misc;		/* 404s and other routeless answers */
 	struct px_req *free_reqs;	/* at most PX_FREE_REQS */
