@@ -336,8 +336,9 @@ test_feed_starts_proxy_acks_and_coalesces(void **state)
 	assert_int_equal(metric(admin, "stub_engine_applies"), 3);
 	assert_int_equal(served_version(admin), 8);
 	json_t *served = served_snapshot(admin);
-	assert_true(json_equal(json_object_get(served, "clusters"),
-	    json_pack("{s:{s:i}, s:{}}", "n", "v", 8, "m")));
+	json_t *want8 = json_pack("{s:{s:i}, s:{}}", "n", "v", 8, "m");
+	assert_true(json_equal(json_object_get(served, "clusters"), want8));
+	json_decref(want8);
 	json_decref(served);
 
 	/* Same content at a newer version: applied without a new apply. */
@@ -357,21 +358,32 @@ test_feed_starts_proxy_acks_and_coalesces(void **state)
 	send_snap(f, "{\"version\": 11, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 11}}}");
 	assert_true(wait_applied(&loop, f, 11, 5000));
 	assert_int_equal(served_version(admin), 11);
-	/* deltas are journalled; the whole table saved stays the first one */
+	served = served_snapshot(admin);	/* m, dropped by the refused table, is gone */
+	json_t *want = json_pack("{s:{s:i}}", "n", "v", 11);
+	assert_true(json_equal(json_object_get(served, "clusters"), want));
+	json_decref(want);
+	json_decref(served);
+	/* after a refusal the feed resends the whole table (saved whole); the
+	 * deltas after it are journalled */
 	saved = json_load_file(snap_path, 0, NULL);
-	assert_int_equal(json_integer_value(json_object_get(saved, "version")), 5);
+	assert_int_equal(json_integer_value(json_object_get(saved, "version")), 11);
+	json_decref(saved);
+	send_snap(f, "{\"version\": 12, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 12}}}");
+	assert_true(wait_applied(&loop, f, 12, 5000));
+	saved = json_load_file(snap_path, 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(saved, "version")), 11);
 	json_decref(saved);
 	char *journal = dir_file(dir, "snapshot.journal"), *jtext = NULL;
 	size_t jlen = 0;
 	assert_int_equal(file_read_all(journal, &jtext, &jlen), 0);
-	assert_non_null(strstr(jtext, "\"version\":11"));
+	assert_non_null(strstr(jtext, "\"base\":11,\"version\":12"));
 	free(jtext);
 	free(journal);
 
 	/* The feed stops; the proxy keeps serving. */
 	stop_feed(&loop, f);
 	assert_int_equal(kill(pid, 0), 0);
-	assert_int_equal(served_version(admin), 11);
+	assert_int_equal(served_version(admin), 12);
 	term_proxy(pid);
 	char *pid_path = dir_file(dir, "proxy.pid"), *sock = dir_file(dir, "control.sock");
 	assert_int_equal(access(pid_path, F_OK), -1);
@@ -532,8 +544,9 @@ test_proxy_serves_saved_snapshot_and_speaks_the_protocol(void **state)
 	admin = read_admin(dir);
 	assert_int_equal(served_version(admin), 12);
 	json_t *served = served_snapshot(admin);
-	assert_true(json_equal(json_object_get(served, "clusters"),
-	    json_pack("{s:{s:i}}", "x", "n", 1)));
+	json_t *want = json_pack("{s:{s:i}}", "x", "n", 1);
+	assert_true(json_equal(json_object_get(served, "clusters"), want));
+	json_decref(want);
 	json_decref(served);
 
 	/* A second proxy on the same dir refuses to start. */
