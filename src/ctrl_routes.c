@@ -1090,8 +1090,8 @@ addr_own(struct routes_table *t, const char *addr, const char *svc, bool own)
 		t->dirty_shared = true;
 }
 
-/* Drops the names of part (an object name -> value) from flat, marking
- * them touched. */
+/* Drops the names of part (an object name -> value) from flat (may be
+ * NULL), marking them touched; names_add adds them. */
 static void
 names_drop(json_t *part, json_t *flat, json_t *touched)
 {
@@ -1111,7 +1111,8 @@ names_add(json_t *part, json_t *flat, json_t *touched)
 	json_t *v;
 	json_object_foreach(part, name, v) {
 		set_add(touched, name);
-		json_object_set(flat, name, v);
+		if (flat)
+			json_object_set(flat, name, v);
 	}
 }
 
@@ -1230,8 +1231,8 @@ shared_rebuild(struct routes_table *t, json_t *tl, json_t *tc)
 	json_decref(t->shared_c);
 	t->shared_l = listeners_by_name(snap);
 	t->shared_c = json_incref(json_object_get(snap, "clusters"));
-	names_add(t->shared_l, json_object(), tl);
-	names_add(t->shared_c, json_object(), tc);
+	names_add(t->shared_l, NULL, tl);
+	names_add(t->shared_c, NULL, tc);
 	json_decref(snap);
 	json_decref(subset);
 }
