@@ -1,9 +1,11 @@
 /* ctrl_routes.c — the routing snapshot (proxy.h) from Services, Endpoints,
- * Pods (revision labels), Gateways and HTTPRoutes: routes_build() is the
- * pure mapping; the watcher keeps those objects from a store watch and
- * rebuilds at most once per loop iteration after a change, sending the
- * result to the proxy feed with the store's resourceVersion. Started by
- * server.c. Kinds missing from the kind table are skipped. */
+ * Pods (revision labels), Gateways, HTTPRoutes and Rollouts: routes_build()
+ * is the pure mapping; routes_table keeps the same table incrementally (per
+ * Service, plus a shared part for Gateways, HTTPRoutes and Rollouts); the
+ * watcher feeds it from a store watch, commits at most once per loop
+ * iteration and hands what changed to the proxy feed with the store's
+ * resourceVersion. Started by server.c. Kinds missing from the kind table
+ * are skipped. */
 #include "ctrl.h"
 #include "log.h"
 #include "proxy.h"
@@ -1049,18 +1051,17 @@ routes_table_put(struct routes_table *t, enum routes_kind k, const char *ns, con
 		json_object_set_new(t->objs[k], key, val);
 	else
 		json_object_del(t->objs[k], key);
-	if (!changed) {
-	} else if (k == ROUTES_SERVICE || k == ROUTES_ENDPOINTS) {
+	if (changed && (k == ROUTES_SERVICE || k == ROUTES_ENDPOINTS)) {
 		set_add(t->dirty_units, key);
 		if (k == ROUTES_SERVICE && json_object_get(t->shared_refs, key))
 			t->dirty_shared = true;
 		dirty = true;
-	} else if (k == ROUTES_POD) {
+	} else if (changed && k == ROUTES_POD) {
 		json_object_foreach(json_object_get(t->pod_eps, key), ep, v) {
 			set_add(t->dirty_units, ep);
 			dirty = true;
 		}
-	} else {
+	} else if (changed) {
 		t->dirty_shared = dirty = true;
 	}
 	json_decref(old);

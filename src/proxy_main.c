@@ -330,8 +330,8 @@ apply_delta(struct proxy *p, const json_t *msg, char **err)
 		return -EINVAL;
 	}
 	json_object_foreach((json_t *)ls, name, val)
-		if (!json_is_null(val) && (!json_is_object(val) ||
-		    strcmp(name, json_string_value(json_object_get(val, "name")) ?: "") != 0)) {
+		if (!json_is_null(val) && (!json_is_object(val) || !json_is_string(json_object_get(val,
+		    "name")) || strcmp(name, json_string_value(json_object_get(val, "name"))) != 0)) {
 			*err = xasprintf("listener %s: not an object of that name", name);
 			return -EINVAL;
 		}

@@ -4,7 +4,11 @@ address, an HTTPRoute's weights) must reach the running `v6 proxy` quickly
 test writes a series of changes and polls the proxy's admin /snapshot after
 each until the change is there, prints the median and p99 of write-sent ->
 proxy-serving, and asserts a bound generous enough for a shared machine.
-The proxy outlives the server by design: conftest.kill_workloads stops it."""
+The server sends the proxy deltas (base -> new version) after one whole
+snapshot per connection; the last test checks that the table the proxy
+ends with equals a fresh whole build across kill -9 of the proxy and of the
+server. The proxy outlives the server by design: conftest.kill_workloads
+stops it."""
 import http.client
 import json
 import os
