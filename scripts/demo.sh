@@ -11,7 +11,8 @@ if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fi
 export V6_SERVER="http://127.0.0.1:$PORT"
-"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
+# V6_DEMO_SERVER_ARGS: extra server flags (the e2e test gives its own address ranges)
+"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 PID=$!
 i=0
 until curl -sf "$V6_SERVER/readyz" >/dev/null 2>&1; do
@@ -45,6 +46,6 @@ echo "  $V6 get deploy web -n demo -o yaml"
 echo "  $V6 logs deploy/web -n demo"
 echo "  $V6 top pods -n demo"
 echo "  $V6 get rollouts -n demo -o wide          # canary and blue-green (see README)"
-echo "  $V6 rollout watch shop -n demo"
+echo "  $V6 rollout status rollout/shop -n demo   # the canary tour: README.md"
 echo "Stop it with: $V6 delete namespace demo && kill $PID \$(cut -d' ' -f1 $DATA/proxy/proxy.pid)"
 echo "(workloads outlive the server by design: delete them before stopping it)"

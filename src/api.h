@@ -69,11 +69,15 @@ void api_record_event(struct api *api, const json_t *obj, const char *type,
 
 struct store *api_store(struct api *api);
 
-/* api_alloc.c — Service cluster IPs (API_SERVICE_CIDR, on loopback) and node
- * ports (30000-32767), held in memory per API server and rebuilt from the
- * stored Services on first use; api_objects.c calls these on Service
- * writes (other kinds: no-ops). */
+/* api_alloc.c — Service cluster IPs (API_SERVICE_CIDR unless set, on
+ * loopback) and node ports (30000-32767), held in memory per API server and
+ * rebuilt from the stored Services on first use; api_objects.c calls these
+ * on Service writes (other kinds: no-ops). */
 #define API_SERVICE_CIDR "127.2.0.0/16"
+/* Sets the Service range for allocations built from now on (`v6 server
+ * --service-cidr`), a loopback CIDR as util_loopback_cidr accepts. 0 or
+ * -EINVAL. */
+int api_alloc_set_cidr(const char *cidr);
 /* Rebuilds the allocations of api from the store now (optional: the first
  * use does it too). Returns 0. */
 int api_alloc_init(struct api *api);
