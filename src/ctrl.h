@@ -386,17 +386,41 @@ size_t ctrl_gwstatus_writes(const struct ctrl_gwstatus *c);
  * pins each client to one endpoint (so one version) with that cookie. */
 void routes_apply_rollouts(json_t *snap, const json_t *rollouts);
 
+/* The routing table kept incrementally (ctrl_routes.c): objects are put
+ * one at a time; a commit rebuilds only what the puts since the last one
+ * touched (the Service's own listeners and clusters; Gateways, HTTPRoutes
+ * and Rollouts with the Services they read) and returns what changed, so
+ * one change costs the same whatever the number of Services. The table
+ * always equals routes_build() + routes_apply_rollouts() of its objects. */
+enum routes_kind { ROUTES_SERVICE, ROUTES_ENDPOINTS, ROUTES_POD, ROUTES_GATEWAY,
+	ROUTES_HTTPROUTE, ROUTES_ROLLOUT, ROUTES_NKINDS };
+struct routes_table;
+struct routes_table *routes_table_new(void);
+void routes_table_free(struct routes_table *t);
+/* Records obj (borrowed; NULL: deleted) of kind k as ns/name. Returns true
+ * when the next commit has something to rebuild. */
+bool routes_table_put(struct routes_table *t, enum routes_kind k, const char *ns,
+    const char *name, const json_t *obj);
+/* Rebuilds what changed since the last commit. *listeners and *clusters
+ * (new objects, caller frees) map each changed name to its new value, or
+ * to JSON null when it is gone; empty when the table did not change. */
+void routes_table_commit(struct routes_table *t, json_t **listeners, json_t **clusters);
+/* The whole table as a snapshot (proxy.h) of that version: a new reference. */
+json_t *routes_table_snapshot(const struct routes_table *t, int64_t version);
+/* Whether some cluster of the committed table has an endpoint at ip. */
+bool routes_table_routes_to(const struct routes_table *t, const char *ip);
+
 struct ctrl_routes;
 struct proxy_feed;
-/* Watches the objects above and rebuilds the snapshot after any change (at
+/* Watches the objects above and commits the table after any change (at
  * most once per loop iteration), version = the store's resourceVersion,
- * and sends it to feed (may be NULL: build only). A write to any of those
+ * and sends what changed to feed (may be NULL: build only). A write to any of those
  * kinds (a Pod's status too) advances the version even when the table does
  * not change, so proxy_feed_wait_version(rv of that write) resolves. */
 int ctrl_routes_start(struct api *api, struct proxy_feed *feed, struct ctrl_routes **out);
 void ctrl_routes_stop(struct ctrl_routes *c);
 /* The last snapshot built (borrowed), and how many were built. */
-const json_t *ctrl_routes_current(const struct ctrl_routes *c);
+const json_t *ctrl_routes_current(struct ctrl_routes *c);
 uint64_t ctrl_routes_builds(const struct ctrl_routes *c);
 /* Calls done once no built snapshot sends new requests to ip any more and
  * the proxy has applied it (drained = true), or after timeout_ms (false).

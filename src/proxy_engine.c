@@ -217,13 +217,20 @@ cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
 	return 0;
 }
 
-static struct px_cluster *
-cluster_find(struct px_table *t, const char *name)
+static int
+cmp_cluster_name(const void *key, const void *c)
 {
-	for (size_t i = 0; name && i < t->nclusters; i++)
-		if (strcmp(t->clusters[i].name, name) == 0)
-			return &t->clusters[i];
-	return NULL;
+	return strcmp(key, ((const struct px_cluster *)c)->name);
+}
+
+/* The table's clusters and listeners are sorted by name: lookups bisect,
+ * so that compiling a table stays linear in its size. */
+struct px_cluster *
+px_cluster_find(struct px_table *t, const char *name)
+{
+	if (name == NULL || t->nclusters == 0)
+		return NULL;
+	return bsearch(name, t->clusters, t->nclusters, sizeof(*t->clusters), cmp_cluster_name);
 }
 
 static int
@@ -232,16 +239,14 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	const char *proto = jstr(j, "protocol"), *name = jstr(j, "name");
 	const json_t *routes = json_object_get(j, "routes"), *it;
 	struct sockaddr_storage ss;
-	size_t i, k;
+	size_t i;
 	int r;
 
 	if (name == NULL)
 		return fail_msg(err, "listener without a name");
 	ls->name = xstrdup(name);
-	for (k = 0; k < t->nlisteners; k++)
-		if (&t->listeners[k] != ls && t->listeners[k].name &&
-		    strcmp(t->listeners[k].name, name) == 0)
-			return fail_msg(err, "listener %s: duplicate name", name);
+	if (ls != t->listeners && strcmp(ls[-1].name, name) == 0)	/* sorted */
+		return fail_msg(err, "listener %s: duplicate name", name);
 	ls->address = xstrdup(jstr(j, "address") ? jstr(j, "address") : "0.0.0.0");
 	ls->port = (int)json_integer_value(json_object_get(j, "port"));
 	if (parse_addr(ls->address, ls->port, &ss) < 0)
@@ -253,7 +258,7 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	else
 		return fail_msg(err, "listener %s: protocol must be HTTP or TCP", name);
 	if (ls->proto == PX_TCP) {
-		if ((ls->cluster = cluster_find(t, jstr(j, "cluster"))) == NULL)
+		if ((ls->cluster = px_cluster_find(t, jstr(j, "cluster"))) == NULL)
 			return fail_msg(err, "listener %s: unknown cluster", name);
 		return 0;
 	}
@@ -268,17 +273,32 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	return 0;
 }
 
+static int
+cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+cmp_listener_json(const void *a, const void *b)
+{
+	const char *x = jstr(*(json_t *const *)a, "name"), *y = jstr(*(json_t *const *)b, "name");
+	return x && y ? strcmp(x, y) : (x != NULL) - (y != NULL);
+}
+
 /* Compiles a snapshot into a new table without touching the running one;
- * endpoint labels are returned for the commit. */
+ * endpoint labels are returned for the commit. Clusters and listeners are
+ * compiled in name order (px_cluster_find, lspec_find bisect). */
 static int
 table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out,
     struct ep_label ***labels, char **err)
 {
 	const json_t *clusters = json_object_get(snap, "clusters");
-	const json_t *listeners = json_object_get(snap, "listeners"), *v, *it;
+	const json_t *listeners = json_object_get(snap, "listeners"), *v;
 	struct px_table *t = xcalloc(1, sizeof(*t));
-	const char *name;
-	size_t i;
+	const char **names = NULL, *name;
+	json_t **ls = NULL, *it;
+	size_t i, n = 0;
 	int r = -EINVAL;
 
 	t->refs = 1;
@@ -297,22 +317,32 @@ table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out,
 		fail_msg(err, "clusters must be an object and listeners an array");
 		goto fail;
 	}
-	t->clusters = xcalloc(json_object_size(clusters) + 1, sizeof(*t->clusters));
-	*labels = xcalloc(json_object_size(clusters) + 1, sizeof(**labels));
-	json_object_foreach((json_t *)clusters, name, v) {
-		if ((r = cluster_build(e, name, v, &t->clusters[t->nclusters],
-		    &(*labels)[t->nclusters], err)) < 0) {
-			t->nclusters++;
-			goto fail;
-		}
+	names = xcalloc(json_object_size(clusters) + 1, sizeof(*names));
+	json_object_foreach((json_t *)clusters, name, it)
+		names[n++] = name;
+	qsort(names, n, sizeof(*names), cmp_key);
+	t->clusters = xcalloc(n + 1, sizeof(*t->clusters));
+	*labels = xcalloc(n + 1, sizeof(**labels));
+	for (i = 0; i < n; i++) {
+		r = cluster_build(e, names[i], json_object_get(clusters, names[i]),
+		    &t->clusters[t->nclusters], &(*labels)[t->nclusters], err);
 		t->nclusters++;
-	}
-	t->listeners = xcalloc(json_array_size(listeners) + 1, sizeof(*t->listeners));
-	json_array_foreach(listeners, i, it) {
-		t->nlisteners = i + 1;
-		if ((r = lspec_build(it, t, &t->listeners[i], err)) < 0)
+		if (r < 0)
 			goto fail;
 	}
+	n = json_array_size(listeners);
+	ls = xcalloc(n + 1, sizeof(*ls));
+	json_array_foreach(listeners, i, it)
+		ls[i] = it;
+	qsort(ls, n, sizeof(*ls), cmp_listener_json);
+	t->listeners = xcalloc(n + 1, sizeof(*t->listeners));
+	for (i = 0; i < n; i++) {
+		t->nlisteners = i + 1;
+		if ((r = lspec_build(ls[i], t, &t->listeners[i], err)) < 0)
+			goto fail;
+	}
+	free(names);
+	free(ls);
 	*out = t;
 	return 0;
 fail:
@@ -321,6 +351,8 @@ fail:
 			free((*labels)[i]);
 	free(*labels);
 	*labels = NULL;
+	free(names);
+	free(ls);
 	table_free(e, t);
 	return r < 0 ? r : -EINVAL;
 }
@@ -429,13 +461,19 @@ lspec_same(const struct px_listener *l, const struct px_lspec *ls)
 	    strcmp(l->address, ls->address) == 0;
 }
 
+static int
+cmp_lspec_name(const void *key, const void *ls)
+{
+	return strcmp(key, ((const struct px_lspec *)ls)->name);
+}
+
 static struct px_lspec *
 lspec_find(struct px_table *t, const char *name)
 {
-	for (size_t i = 0; i < t->nlisteners; i++)
-		if (strcmp(t->listeners[i].name, name) == 0)
-			return &t->listeners[i];
-	return NULL;
+	if (t->nlisteners == 0)
+		return NULL;
+	return bsearch(name, t->listeners, t->nlisteners, sizeof(*t->listeners),
+	    cmp_lspec_name);
 }
 
 /* Keeps listeners whose name, protocol, address and port stay; drains the
@@ -445,6 +483,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 {
 	struct px_listener *l, *next;
 	struct px_lspec *ls;
+	bool *kept = xcalloc(t->nlisteners + 1, sizeof(*kept));
 	size_t i;
 	int r;
 
@@ -453,17 +492,16 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 		if (l->removed)
 			continue;
 		ls = lspec_find(t, l->name);
-		if (ls && lspec_same(l, ls))
+		if (ls && lspec_same(l, ls) && !kept[ls - t->listeners]) {
 			listener_set_spec(l, t, ls);
-		else
+			kept[ls - t->listeners] = true;
+		} else {
 			listener_remove(l);
+		}
 	}
 	for (i = 0; i < t->nlisteners; i++) {
 		ls = &t->listeners[i];
-		for (l = e->listeners; l; l = l->next)
-			if (!l->removed && l->spec == ls)
-				break;
-		if (l)
+		if (kept[i])
 			continue;
 		l = xcalloc(1, sizeof(*l));
 		l->e = e;
@@ -484,6 +522,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 			px_engine_poke(e);
 		}
 	}
+	free(kept);
 }
 
 /* ---- requests ------------------------------------------------------------- */

@@ -184,7 +184,7 @@ struct proxy_engine {
 	uv_loop_t *loop;
 	struct px_table *table;
 	struct px_listener *listeners;
-	struct px_endpoint *eps[256];	/* registry by key hash */
+	struct px_endpoint *eps[16384];	/* registry by key hash (10,000 Services: short chains) */
 	struct px_stat *stats;
 	struct px_stat *misc;		/* 404s and other routeless answers */
 	struct px_req *free_reqs;	/* at most PX_FREE_REQS */
@@ -211,6 +211,8 @@ struct proxy_engine {
  * frees the engine after proxy_engine_free() once everything closed. */
 void px_engine_poke(struct proxy_engine *e);
 void px_table_unref(struct proxy_engine *e, struct px_table *t);
+/* The cluster of t called name, NULL when none (t's clusters are sorted). */
+struct px_cluster *px_cluster_find(struct px_table *t, const char *name);
 void px_listener_done(struct px_listener *l);
 uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);

@@ -1,7 +1,8 @@
 /* proxy_main.c — `v6 proxy`: the process around the engine (proxy_engine.c).
- * It owns STATE/control.sock (the server's feed sends snapshots there as
- * JSON lines and gets an ack or nack per snapshot), STATE/snapshot.json (the
- * last applied snapshot, applied again at start so a proxy restarted while
+ * It owns STATE/control.sock (the server's feed sends whole snapshots and
+ * deltas there as JSON lines and gets an ack or nack for each),
+ * STATE/snapshot.json + STATE/snapshot.journal (the last whole snapshot and
+ * the deltas applied since, replayed at start so a proxy restarted while
  * the server is down still serves), STATE/proxy.pid, STATE/admin.addr, the
  * admin listener (/metrics, /healthz, /snapshot) and STATE/handoff.sock
  * (proxy_handoff.c). SIGTERM drains; SIGUSR2 or `v6 proxy --upgrade` starts
@@ -15,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -42,7 +45,11 @@ struct proxy {
 	bool replaced;			/* a successor serves: its files are not ours */
 	uv_poll_t ho_listen_poll, ho_conn_poll;
 	uv_signal_t sigusr2;
-	json_t *snapshot;		/* the last applied one, NULL before any */
+	json_t *lmap, *cmap;		/* the applied table: name -> listener / cluster */
+	int64_t version;		/* its version */
+	bool have;			/* a table was applied */
+	char *journal_path;
+	size_t journal_bytes, snap_bytes;	/* compact the journal past the snapshot's size */
 	uint64_t applies, rejects;
 	uv_pipe_t ctl;
 	ino_t ctl_ino;
@@ -162,18 +169,58 @@ parse_flags(struct proxy *p, int argc, char **argv)
 
 /* ---- snapshots ----------------------------------------------------------- */
 
-/* Saves the applied snapshot: raw (its text as received, when the caller
- * has it) or dumped again. Dumping a snapshot of 100 Services costs about
- * as much as applying it, on the path of every change. */
+/* The applied table as a snapshot document (a new reference); listeners
+ * sorted by name when sorted, else in any order (the engine needs none). */
+static json_t *
+table_doc(const struct proxy *p, bool sorted)
+{
+	json_t *ls = sorted ? proxy_sorted_members(p->lmap, true) : json_array(), *l;
+	const char *name;
+	if (!sorted)
+		json_object_foreach(p->lmap, name, l)
+			json_array_append(ls, l);
+	return json_pack("{s:I, s:o, s:O}", "version", (json_int_t)p->version, "listeners", ls,
+	    "clusters", p->cmap);
+}
+
+/* Saves the whole applied table: raw (its text as received, when the caller
+ * has it) or dumped; the journal starts again empty. */
 static void
 save_snapshot(struct proxy *p, const char *raw, size_t raw_len)
 {
-	char *text = raw ? NULL : json_dumps(p->snapshot, JSON_COMPACT);
+	json_t *doc = raw ? NULL : table_doc(p, true);
+	char *text = raw ? NULL : json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	int rc = file_write_atomic(p->snap_path, raw ? raw : text, raw ? raw_len : strlen(text),
 	    false);
 	if (rc < 0)
 		log_warn("proxy", "saving %s: %s", p->snap_path, strerror(-rc));
+	p->snap_bytes = raw ? raw_len : strlen(text);
+	if (rc == 0 && truncate(p->journal_path, 0) < 0 && errno != ENOENT)
+		log_warn("proxy", "emptying %s: %s", p->journal_path, strerror(errno));
+	p->journal_bytes = 0;
+	json_decref(doc);
 	free(text);
+}
+
+/* Appends an applied delta (its control line) to the journal; writes the
+ * whole table instead once the journal outgrows it. */
+static void
+journal_append(struct proxy *p, const char *line, size_t len)
+{
+	if (p->journal_bytes + len > p->snap_bytes + (64u << 10)) {
+		save_snapshot(p, NULL, 0);
+		return;
+	}
+	int fd = open(p->journal_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	struct iovec iov[2] = { { (void *)line, len }, { "\n", 1 } };
+	if (fd < 0 || writev(fd, iov, 2) != (ssize_t)len + 1) {
+		log_warn("proxy", "appending to %s: %s", p->journal_path, strerror(errno));
+		save_snapshot(p, NULL, 0);
+	} else {
+		p->journal_bytes += len + 1;
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 /* The text of the snapshot inside a control line msg that is exactly
@@ -193,43 +240,182 @@ snapshot_text(const json_t *msg, const char *line, size_t len, const char **out,
 	return true;
 }
 
-/* Applies snap (borrowed); saves it when save, as raw (may be NULL: dumped
- * again). Returns 0, or negative errno with *err. On success *err may name
- * listeners that could not bind (caller frees). */
+/* Gives the engine the table (lmap, cmap) at version. */
 static int
-apply_snapshot(struct proxy *p, json_t *snap, bool save, const char *raw, size_t raw_len,
-    char **err)
+engine_apply(struct proxy *p, json_t *lmap, json_t *cmap, int64_t version, char **err)
 {
+	json_t *ls = json_array(), *l;
+	const char *name;
+	json_object_foreach(lmap, name, l)
+		json_array_append(ls, l);
+	json_t *doc = json_pack("{s:I, s:o, s:O}", "version", (json_int_t)version, "listeners",
+	    ls, "clusters", cmap);
+	int rc = proxy_engine_apply(p->engine, doc, err);
+	json_decref(doc);
+	if (rc < 0 && *err == NULL)
+		*err = xstrdup(strerror(-rc));
+	return rc;
+}
+
+/* Applies whole snapshot snap (borrowed). Returns 0, or negative errno
+ * with *err (nothing changed). On success *err may name listeners that
+ * could not bind (caller frees). */
+static int
+apply_full(struct proxy *p, const json_t *snap, char **err)
+{
+	const json_t *ls = json_object_get(snap, "listeners"), *cs = json_object_get(snap,
+	    "clusters"), *l;
+	size_t i;
 	*err = NULL;
-	if (!json_is_object(snap) || !json_is_integer(json_object_get(snap, "version"))) {
-		*err = xstrdup("snapshot must be an object with an integer \"version\"");
-		p->rejects++;
+	if (!json_is_object(snap) || !json_is_integer(json_object_get(snap, "version")) ||
+	    (ls && !json_is_array(ls)) || (cs && !json_is_object(cs))) {
+		*err = xstrdup("snapshot must be an object with an integer \"version\", "
+		    "\"listeners\" an array and \"clusters\" an object");
 		return -EINVAL;
 	}
-	int64_t t0 = time_mono_ms();
-	int rc = proxy_engine_apply(p->engine, snap, err);
+	json_t *lmap = json_object(), *cmap = cs ? json_copy((json_t *)cs) : json_object();
+	int rc = 0;
+	json_array_foreach(ls, i, l) {
+		const char *name = json_string_value(json_object_get(l, "name"));
+		if (name == NULL || json_object_get(lmap, name)) {
+			*err = xasprintf("listener %zu: %s", i, name ? "duplicate name" : "no name");
+			rc = -EINVAL;
+			break;
+		}
+		json_object_set(lmap, name, (json_t *)l);
+	}
+	int64_t v = json_integer_value(json_object_get(snap, "version"));
+	if (rc == 0)
+		rc = engine_apply(p, lmap, cmap, v, err);
 	if (rc < 0) {
-		if (*err == NULL)
-			*err = xstrdup(strerror(-rc));
+		json_decref(lmap);
+		json_decref(cmap);
+		return rc;
+	}
+	json_decref(p->lmap);
+	json_decref(p->cmap);
+	p->lmap = lmap;
+	p->cmap = cmap;
+	p->version = v;
+	p->have = true;
+	return 0;
+}
+
+/* Sets map[name] = v (JSON null: removes it), recording the old value
+ * (null when there was none) in undo unless it holds name already. */
+static void
+delta_set(json_t *map, const char *name, json_t *v, json_t *undo)
+{
+	if (undo && json_object_get(undo, name) == NULL) {
+		json_t *old = json_object_get(map, name);
+		json_object_set(undo, name, old ? old : json_null());
+	}
+	if (json_is_null(v))
+		json_object_del(map, name);
+	else
+		json_object_set(map, name, v);
+}
+
+static void
+delta_undo(json_t *map, json_t *undo)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach(undo, name, v)
+		delta_set(map, name, v, NULL);
+}
+
+/* Applies delta msg {"base", "version", "listeners", "clusters"} (name ->
+ * value or null) to the applied table. Returns 0, -ESTALE when the proxy's
+ * version is not base (the server resyncs), or negative errno; on error
+ * *err says why and nothing changed. */
+static int
+apply_delta(struct proxy *p, const json_t *msg, char **err)
+{
+	const json_t *ls = json_object_get(msg, "listeners"), *cs = json_object_get(msg,
+	    "clusters");
+	int64_t base = json_integer_value(json_object_get(msg, "base"));
+	int64_t v = json_integer_value(json_object_get(msg, "version"));
+	const char *name;
+	json_t *val;
+	*err = NULL;
+	if (!p->have || base != p->version) {
+		*err = xasprintf("delta from version %lld, but version %lld is applied",
+		    (long long)base, (long long)p->version);
+		return -ESTALE;
+	}
+	if (!json_is_integer(json_object_get(msg, "version")) || v < base ||
+	    (ls && !json_is_object(ls)) || (cs && !json_is_object(cs))) {
+		*err = xstrdup("a delta needs integer \"base\" and \"version\", and objects "
+		    "\"listeners\" and \"clusters\"");
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)ls, name, val)
+		if (!json_is_null(val) && (!json_is_object(val) || !json_is_string(json_object_get(val,
+		    "name")) || strcmp(name, json_string_value(json_object_get(val, "name"))) != 0)) {
+			*err = xasprintf("listener %s: not an object of that name", name);
+			return -EINVAL;
+		}
+	json_t *undo_l = json_object(), *undo_c = json_object();
+	json_object_foreach((json_t *)ls, name, val)
+		delta_set(p->lmap, name, val, undo_l);
+	json_object_foreach((json_t *)cs, name, val)
+		delta_set(p->cmap, name, val, undo_c);
+	int rc = engine_apply(p, p->lmap, p->cmap, v, err);
+	if (rc < 0) {
+		delta_undo(p->lmap, undo_l);
+		delta_undo(p->cmap, undo_c);
+	} else {
+		p->version = v;
+	}
+	json_decref(undo_l);
+	json_decref(undo_c);
+	return rc;
+}
+
+/* Applies control message msg (a whole snapshot, or a delta) and saves
+ * the result, the line's own text when it can. Counts and logs it. */
+static int
+apply_msg(struct proxy *p, const json_t *msg, bool delta, const char *line, size_t len,
+    bool save, char **err)
+{
+	int64_t t0 = time_mono_ms(), base = p->version;
+	const char *raw = NULL;
+	size_t raw_len = 0;
+	int rc = delta ? apply_delta(p, msg, err) : apply_full(p, json_object_get(msg,
+	    "snapshot"), err);
+	if (rc < 0) {
 		p->rejects++;
 		return rc;
 	}
 	p->applies++;
-	json_decref(p->snapshot);
-	p->snapshot = json_incref(snap);
-	if (save)
+	if (save && delta)
+		journal_append(p, line, len);
+	else if (save && snapshot_text(msg, line, len, &raw, &raw_len))
 		save_snapshot(p, raw, raw_len);
-	log_info("proxy", "applied snapshot version %lld in %lld ms%s%s",
-	    (long long)json_integer_value(json_object_get(snap, "version")),
-	    (long long)(time_mono_ms() - t0), *err ? ": " : "", *err ? *err : "");
+	else if (save)
+		save_snapshot(p, NULL, 0);
+	if (delta)
+		log_info("proxy", "applied snapshot version %lld in %lld ms (delta from %lld: %zu "
+		    "listeners, %zu clusters)%s%s", (long long)p->version,
+		    (long long)(time_mono_ms() - t0), (long long)base,
+		    json_object_size(json_object_get(msg, "listeners")),
+		    json_object_size(json_object_get(msg, "clusters")), *err ? ": " : "",
+		    *err ? *err : "");
+	else
+		log_info("proxy", "applied snapshot version %lld in %lld ms%s%s",
+		    (long long)p->version, (long long)(time_mono_ms() - t0), *err ? ": " : "",
+		    *err ? *err : "");
 	return 0;
 }
 
+/* The saved snapshot, then the journal's deltas that follow it. */
 static void
 load_saved(struct proxy *p)
 {
 	json_error_t je;
-	char *err = NULL;
+	char *err = NULL, *text = NULL;
+	size_t len = 0;
 	if (access(p->snap_path, F_OK) < 0)
 		return;
 	json_t *snap = json_load_file(p->snap_path, 0, &je);
@@ -237,10 +423,25 @@ load_saved(struct proxy *p)
 		log_warn("proxy", "ignoring %s: %s (line %d)", p->snap_path, je.text, je.line);
 		return;
 	}
-	if (apply_snapshot(p, snap, false, NULL, 0, &err) < 0)
+	json_t *msg = json_pack("{s:o}", "snapshot", snap);
+	if (apply_msg(p, msg, false, NULL, 0, false, &err) < 0)
 		log_warn("proxy", "saved snapshot rejected: %s", err);
+	json_decref(msg);
 	free(err);
-	json_decref(snap);
+	if (!p->have || file_read_all(p->journal_path, &text, &len) < 0)
+		return;
+	for (char *line = text, *nl; line < text + len; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(text + len - line))) == NULL)
+			break;		/* a torn last line: not applied */
+		msg = json_loadb(line, (size_t)(nl - line), 0, &je);
+		err = NULL;
+		if (msg && apply_msg(p, msg, true, NULL, 0, false, &err) < 0)
+			log_warn("proxy", "journal %s: delta skipped: %s", p->journal_path, err);
+		p->journal_bytes += (size_t)(nl - line) + 1;
+		free(err);
+		json_decref(msg);
+	}
+	free(text);
 }
 
 /* ---- the control socket --------------------------------------------------- */
@@ -274,20 +475,19 @@ nack(json_int_t version, const char *why)
 	return json_pack("{s:s, s:I, s:s}", "type", "nack", "version", version, "error", why);
 }
 
-/* One line from the server: a snapshot (-> ack / nack) or a ping. */
+/* One line from the server: a whole snapshot or a delta (-> ack / nack) or
+ * a ping. A nack of a delta leaves the table as it was; the server then
+ * sends a whole snapshot. */
 static json_t *
 ctl_handle(struct proxy *p, const char *line, size_t len)
 {
 	json_error_t je;
 	json_t *msg = json_loadb(line, len, 0, &je), *reply;
 	const char *type = json_string_value(json_object_get(msg, "type"));
-	json_t *snap = json_object_get(msg, "snapshot");
-	json_int_t v = json_integer_value(json_object_get(snap, "version"));
+	bool delta = type && strcmp(type, "delta") == 0;
+	json_int_t v = json_integer_value(delta ? json_object_get(msg, "version")
+	    : json_object_get(json_object_get(msg, "snapshot"), "version"));
 	char *err = NULL;
-	const char *raw = NULL;
-	size_t raw_len = 0;
-	if (msg && !snapshot_text(msg, line, len, &raw, &raw_len))
-		raw = NULL;
 	if (msg == NULL) {
 		char *why = xasprintf("invalid JSON: %s", je.text);
 		reply = nack(-1, why);
@@ -295,11 +495,11 @@ ctl_handle(struct proxy *p, const char *line, size_t len)
 	} else if (type && strcmp(type, "ping") == 0) {
 		reply = json_pack("{s:s, s:I}", "type", "pong", "version",
 		    (json_int_t)proxy_engine_version(p->engine));
-	} else if (type == NULL || strcmp(type, "snapshot") != 0) {
+	} else if (!delta && (type == NULL || strcmp(type, "snapshot") != 0)) {
 		reply = nack(-1, "unknown message type");
 	} else if (p->draining) {
 		reply = nack(v, "draining");
-	} else if (apply_snapshot(p, snap, true, raw, raw_len, &err) < 0) {
+	} else if (apply_msg(p, msg, delta, line, len, true, &err) < 0) {
 		reply = nack(v, err);
 	} else {
 		reply = json_pack("{s:s, s:I}", "type", "ack", "version", v);
@@ -440,7 +640,7 @@ admin_metrics(struct proxy *p, struct http_req *req)
 	buf_printf(&b, "# HELP v6_proxy_snapshot_version Version of the routing snapshot "
 	    "being served.\n# TYPE v6_proxy_snapshot_version gauge\n"
 	    "v6_proxy_snapshot_version %lld\n",
-	    (long long)json_integer_value(json_object_get(p->snapshot, "version")));
+	    (long long)p->version);
 	buf_printf(&b, "# HELP v6_proxy_snapshots_total Snapshots received, by outcome.\n"
 	    "# TYPE v6_proxy_snapshots_total counter\n"
 	    "v6_proxy_snapshots_total{outcome=\"applied\"} %llu\n"
@@ -463,8 +663,10 @@ admin_handler(struct http_req *req, void *arg)
 			http_respond(req, 503, "text/plain", "draining\n", 9);
 		else
 			http_respond(req, 200, "text/plain", "ok\n", 3);
-	} else if (strcmp(req->path, "/snapshot") == 0 && p->snapshot) {
-		char *text = json_dumps(p->snapshot, JSON_INDENT(2));
+	} else if (strcmp(req->path, "/snapshot") == 0 && p->have) {
+		json_t *doc = table_doc(p, true);
+		char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(doc);
 		http_respond(req, 200, "application/json", text, strlen(text));
 		free(text);
 	} else if (strcmp(req->path, "/snapshot") == 0) {
@@ -754,13 +956,16 @@ proxy_main(int argc, char **argv)
 	p.loop = uv_default_loop();
 	p.sock_path = xasprintf("%s/control.sock", p.dir);
 	p.snap_path = xasprintf("%s/snapshot.json", p.dir);
+	p.journal_path = xasprintf("%s/snapshot.journal", p.dir);
+	p.lmap = json_object();
+	p.cmap = json_object();
 	p.pid_path = xasprintf("%s/proxy.pid", p.dir);
 	p.admin_path = xasprintf("%s/admin.addr", p.dir);
 	p.handoff_path = xasprintf("%s/handoff.sock", p.dir);
 	if (proxy_setup(&p) == 0) {
 		log_info("proxy", "v6 proxy %s: control %s, admin %s:%d, snapshot version %lld",
 		    V6_VERSION, p.sock_path, p.admin_host, http_server_port(p.admin),
-		    (long long)json_integer_value(json_object_get(p.snapshot, "version")));
+		    (long long)p.version);
 		uv_run(p.loop, UV_RUN_DEFAULT);
 		rc = 0;
 	}
@@ -775,7 +980,9 @@ proxy_main(int argc, char **argv)
 		proxy_engine_free(p.engine);
 	for (int i = 0; i < 4; i++)
 		uv_run(p.loop, UV_RUN_NOWAIT);
-	json_decref(p.snapshot);
+	json_decref(p.lmap);
+	json_decref(p.cmap);
+	free(p.journal_path);
 	free(p.dir);
 	free(p.sock_path);
 	free(p.snap_path);
