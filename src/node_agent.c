@@ -90,6 +90,8 @@ struct node {
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
 	int backoff_max_s;
+	int64_t log_max_bytes;		/* node_config's, passed to every container */
+	int log_max_files;
 	int64_t cpu_millis, memory_bytes;
 	struct apod *pods;
 	json_t *found;			/* rt_scan: uid -> name -> {attempt: running} */
@@ -387,6 +389,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.memory_limit = qty_of(cs, "memory", 1),
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
+		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
 		.mounts = mounts, .n_mounts = (size_t)nm,
 	};
 	struct rt_ctr *c = NULL;
@@ -1394,6 +1397,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
+	n->log_max_bytes = cfg->log_max_bytes;
+	n->log_max_files = cfg->log_max_files;
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
 	n->ipam = nipam_new();

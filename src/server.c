@@ -10,6 +10,7 @@
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
+#include "obj_schema.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -26,6 +27,8 @@ struct server_opts {
 	int64_t journal_limit;
 	size_t max_body;
 	int max_backoff_s;
+	int64_t log_max_bytes;		/* --container-log-max-size; 0: the runtime's default */
+	int log_max_files;		/* --container-log-max-files (live file included) */
 	char *node_name;
 	unsigned disabled;	/* PART_* bits turned off with --controllers */
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
@@ -114,6 +117,10 @@ static const struct server_flag {
 	{ "--max-backoff", "DURATION", "node-wide CrashLoopBackOff cap, lower for edge "
 	    "devices (default 5m, at least 1s)" },
 	{ "--node-name", "NAME", "name of this node (default: the host name)" },
+	{ "--container-log-max-size", "QUANTITY", "a container's log file is rotated past "
+	    "this size, as kubelet's containerLogMaxSize (default 10Mi, at least 4Ki)" },
+	{ "--container-log-max-files", "N", "log files kept per container, the live one "
+	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
 	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
@@ -242,6 +249,23 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "200ms and 1h, got \"%s\"\n", val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--container-log-max-size") == 0) {
+			double b;
+			if (quantity_parse(val, &b) < 0 || b < 4096 || b > 1e12) {
+				fprintf(stderr, "error: --container-log-max-size: expected a size "
+				    "between 4Ki and 1T, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->log_max_bytes = (int64_t)b;
+		} else if (strcmp(name, "--container-log-max-files") == 0) {
+			char *end;
+			long nf = strtol(val, &end, 10);
+			if (*end || nf < 2 || nf > 64) {
+				fprintf(stderr, "error: --container-log-max-files: expected 2..64, "
+				    "got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->log_max_files = (int)nf;
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
@@ -367,6 +391,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 		.admin_address = "127.0.0.1:0" };
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
 		.self_exe = exe, .backoff_max_s = o->max_backoff_s,
+		.log_max_bytes = o->log_max_bytes,
+		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
 		.drain = drain_pod_ip, .drain_arg = s };
 	int rc;
 	unsigned off = o->disabled;
