@@ -232,10 +232,13 @@ struct rollout_actions {
 	struct rollout_action *v;
 	size_t n, cap;
 	int64_t requeue_ms;		/* > 0: sync again after this long */
+	bool await_routes;		/* sync again once the proxy applied these writes */
 };
 /* in: {"replicasets": [...] (the namespace's), "services": {name: Service},
  * "endpoints": {name: Endpoints}, "analysisruns": [...], "templates":
- * {name: AnalysisTemplate}, "clustertemplates": {name: ...}}. Returns 0. */
+ * {name: AnalysisTemplate}, "clustertemplates": {name: ...}, "routesPending":
+ * true while the proxy has yet to apply the writes of a sync that asked
+ * await_routes}. Returns 0. */
 int rollout_decide(const json_t *rollout, const json_t *in, int64_t now_ms,
     struct rollout_actions *out);
 void rollout_actions_free(struct rollout_actions *a);
@@ -243,6 +246,14 @@ void rollout_actions_free(struct rollout_actions *a);
 struct ctrl_rollout;
 int ctrl_rollout_start(struct api *api, struct ctrl_rollout **out);
 void ctrl_rollout_stop(struct ctrl_rollout *c);
+/* How the controller learns that the proxy routes by a write: wait(arg, rv,
+ * timeout_ms, cb, cb_arg) calls cb once the proxy applied the routing of
+ * store version rv (applied = false after timeout_ms or when the feed
+ * stops). Without one (no proxy), a route change counts as applied at once. */
+typedef void ctrl_routes_wait_fn(void *arg, int64_t rv, unsigned timeout_ms,
+    void (*cb)(void *cb_arg, bool applied), void *cb_arg);
+void ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait,
+    void *arg);
 
 /* ---- StatefulSet controller (ctrl_statefulset.c) ------------------------ */
 
@@ -392,5 +403,10 @@ uint64_t ctrl_routes_builds(const struct ctrl_routes *c);
  * The node agent waits for it before a pod gets SIGTERM. */
 void ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
     void (*done)(void *arg, bool drained), void *arg);
+/* Calls cb once the proxy has applied a snapshot that includes store
+ * version rv (applied = true), or after timeout_ms / when the feed stops
+ * (false); at once when there is no proxy. */
+void ctrl_routes_wait_applied(struct ctrl_routes *c, int64_t rv, unsigned timeout_ms,
+    void (*cb)(void *arg, bool applied), void *arg);
 
 #endif

@@ -850,6 +850,7 @@ struct ctrl_analysis {
 	struct store_watch *w_runs;
 	struct job *jobs;
 	struct pending *pend;
+	bool curl_ready;		/* curl_global_init done (at the first job) */
 };
 
 static const struct kind *
@@ -1096,6 +1097,11 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
 	j->work.data = j;
 	j->next = c->jobs;
 	c->jobs = j;
+	/* On the loop thread (curl_global_init is not thread-safe), and only
+	 * once a web or Prometheus measurement is due: initialising the TLS
+	 * libraries costs a server that never needs them ~4 MB of RSS. */
+	if (!c->curl_ready)
+		c->curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 	int rc = uv_queue_work(api_loop(c->api), &j->work, job_work, job_done);
 	if (rc < 0) {
 		c->jobs = j->next;
@@ -1105,9 +1111,25 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
 	}
 }
 
+/* Whether a v6 measurement without data is not taken yet: the samples seen
+ * since the run started (when the canary got its traffic) do not span the
+ * window yet, so "no requests" may only mean "no sample since". Such a
+ * measurement is retried, never recorded as Inconclusive. age_ms < 0: no
+ * sample at all. */
+static bool
+v6_not_yet(const json_t *run, int64_t window_ms, int64_t age_ms, int64_t now)
+{
+	const json_t *at = obj_get_path(run, "status.startedAt");
+	int64_t started = at ? ts_ms(at) : now;
+	return age_ms < 0 || now - age_ms - started < window_ms;
+}
+
+#define AN_V6_RETRY_MS 500	/* a new sample comes every --traffic-period */
+
 /* The v6 provider: the proxy's figures over the window (on the loop, no
- * I/O). Zero requests in the window is no data, except for requestRate
- * whose answer is then 0. */
+ * I/O). Zero requests in the window is no data (Inconclusive), except for
+ * requestRate whose answer is then 0, once the window has passed since the
+ * run started (v6_not_yet). */
 static void
 v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const json_t *m,
     const json_t *prov)
@@ -1128,13 +1150,21 @@ v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const js
 	else if (!c->traffic)
 		msg = xstrdup("v6: traffic figures are not available (the proxy is turned off)");
 	else if ((rc = obs_traffic_query_window(c->traffic, service, rev, window_ms, &st)) ==
-	    -EAGAIN)
-		msg = xstrdup("v6: traffic figures are not ready yet (fewer than two samples)");
-	else if (rc == -ENOENT || (rc == 0 && st.requests == 0 && strcmp(metric, "requestRate")))
-		kind = ARUN_NODATA, msg = xasprintf("v6: no requests to %s%s%s in the last %s "
-		    "(no data)", service ? service : "", service && rev ? " revision " :
-		    rev ? "revision " : "", rev ? rev : "", win);
-	else if (rc < 0)
+	    -EAGAIN || rc == -ENOENT || (rc == 0 && st.requests == 0 &&
+	    strcmp(metric, "requestRate"))) {
+		if (v6_not_yet(run, window_ms, rc == -EAGAIN ? -1 : st.age_ms, now)) {
+			ctrl_wq_add_after(c->wq, key, AN_V6_RETRY_MS);
+			free(service);
+			return;
+		}
+		if (rc == -EAGAIN)
+			msg = xstrdup("v6: traffic figures are not ready yet (fewer than two "
+			    "samples)");
+		else
+			kind = ARUN_NODATA, msg = xasprintf("v6: no requests to %s%s%s in the last "
+			    "%s (no data)", service ? service : "", service && rev ? " revision " :
+			    rev ? "revision " : "", rev ? rev : "", win);
+	} else if (rc < 0)
 		msg = xasprintf("v6: %s", strerror(-rc));
 	if (rc == 0 && !msg) {
 		static const struct { const char *name; size_t off; } fields[] = {
@@ -1313,7 +1343,6 @@ ctrl_analysis_start(struct api *api, struct obs_traffic *traffic, struct ctrl_an
 	int rc;
 	c->api = api;
 	c->traffic = traffic;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	c->wq = ctrl_wq_new(api_loop(api), an_sync, c);
 	/* The watch replays nothing (from now); the list queues what exists. */
 	json_t *items = NULL, *run;
@@ -1347,7 +1376,7 @@ ctrl_analysis_stop(struct ctrl_analysis *c)
 	}
 	pending_free_list(c->pend);
 	ctrl_wq_free(c->wq);
-	if (!c->jobs)		/* threads still in curl need it initialised */
+	if (!c->jobs && c->curl_ready)	/* threads still in curl need it initialised */
 		curl_global_cleanup();
 	free(c);
 }

@@ -20,9 +20,9 @@
 #define REV_ANN		"rollout.argoproj.io/revision"
 #define DEADLINE_ANN	"argo-rollouts.argoproj.io/scale-down-deadline"
 #define ARGO		"argoproj.io/v1alpha1"
-/* How long to let a new routing table reach the proxy before the next step
- * that depends on it (snapshots are applied in well under this). */
-#define ROUTE_SETTLE_MS	300
+/* How long to wait for the proxy to apply a routing change before going on
+ * without its word (it is down or restarting). */
+#define ROUTE_ACK_TIMEOUT_MS 5000
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -575,13 +575,17 @@ fail:
 
 enum run_state { RUN_WAIT, RUN_OK, RUN_FAILED, RUN_INCONCLUSIVE };
 
-/* Starts (once) or reads the run "NAME-HASH-suffix" for ref; reports it in
- * status[field]. */
+/* Starts (once) or reads the run "NAME-HASH-REVISION-suffix" for ref;
+ * reports it in status[field]. The revision, as in Argo's run names, keeps
+ * the runs of each rollout of a template apart: bringing a template back
+ * gives its ReplicaSet a new revision, so it never meets the finished runs
+ * of an earlier attempt. */
 static enum run_state
 run_analysis(struct rsync *s, const json_t *ref, const char *suffix, const char *type,
     json_t *report, const char *field, char **why)
 {
-	char *name = xasprintf("%s-%s-%s", obj_name(s->ro), s->hash, suffix);
+	const char *rev = annotation(s->new_rs, REV_ANN);
+	char *name = xasprintf("%s-%s-%s-%s", obj_name(s->ro), s->hash, rev ? rev : "0", suffix);
 	const json_t *run = find_run(s, name);
 	enum run_state rs = RUN_WAIT;
 	if (!run) {
@@ -688,6 +692,13 @@ static bool
 traffic_routed(struct rsync *s)
 {
 	return *str_of(s->strat, "canaryService") && *str_of(s->strat, "stableService");
+}
+
+/* The proxy has yet to apply the routes an earlier sync published. */
+static bool
+routes_pending(struct rsync *s)
+{
+	return json_is_true(json_object_get(s->in, "routesPending"));
 }
 
 /* The canary's pod count at step index idx with traffic weight w: the last
@@ -816,10 +827,11 @@ reach_weight(struct rsync *s, int w, int c)
 	}
 	if (traffic_routed(s) && current_weight(s) != w) {
 		set_weight(s, w);
-		requeue(s->out, ROUTE_SETTLE_MS);
+		s->out->await_routes = true;
 		return false;
 	}
-	return true;
+	/* the weight is published; the step is done once the proxy routes by it */
+	return !routes_pending(s);
 }
 
 static void
@@ -907,8 +919,20 @@ sync_canary(struct rsync *s)
 			}
 			step_done(s, idx, "setCanaryScale");
 		} else if ((v = json_object_get(st, "setHeaderRoute"))) {
+			/* done once the proxy routes by it (testers rely on it) */
+			json_t *before = json_deep_copy(json_object_get(canary_status(s),
+			    "headerRoutes"));
 			header_route(s, v);
-			requeue(s->out, ROUTE_SETTLE_MS);
+			bool changed = !json_equal(before, json_object_get(canary_status(s),
+			    "headerRoutes")) && !(before == NULL && json_object_get(canary_status(s),
+			    "headerRoutes") == NULL);
+			json_decref(before);
+			if (changed && traffic_routed(s)) {
+				s->out->await_routes = true;
+				goto progressing;
+			}
+			if (routes_pending(s))
+				goto progressing;
 			step_done(s, idx, "setHeaderRoute");
 		} else if ((v = json_object_get(st, "analysis"))) {
 			char suffix[24];
@@ -1001,7 +1025,7 @@ sync_bluegreen(struct rsync *s)
 		json_object_set_new(bg_status(s), "activeSelector", json_string(s->hash));
 		event(s, "Normal", "SwitchService", "Switched selector for service '%s' from '%s' "
 		    "to '%s'", active, str_of(s->st, "stableRS"), s->hash);
-		requeue(s->out, ROUTE_SETTLE_MS);
+		s->out->await_routes = true;
 		return;
 	}
 	if (!endpoints_on(s, active, s->hash)) {
@@ -1325,6 +1349,18 @@ struct ctrl_rollout {
 	struct api *api;
 	struct ctrl_wq *wq;
 	struct ctrl_watches watches;
+	ctrl_routes_wait_fn *routes_wait;
+	void *routes_wait_arg;
+	json_t *routes_pending;		/* key -> true: waiting for the proxy */
+	struct routes_wait *waits;	/* in flight (the feed calls back) */
+};
+
+/* One wait for the proxy's acknowledgement; outlives the controller when
+ * the feed stops later (c is then NULL). */
+struct routes_wait {
+	struct ctrl_rollout *c;
+	char *key;
+	struct routes_wait *next;
 };
 
 static void
@@ -1333,9 +1369,57 @@ ro_enqueue(struct ctrl_rollout *c, const char *ns, const char *name)
 	ctrl_wq_add_name(c->wq, ns, name);
 }
 
-static int
-apply_one(struct ctrl_rollout *c, const json_t *ro, const struct rollout_action *act)
+static void
+routes_applied(void *arg, bool applied)
 {
+	struct routes_wait *w = arg;
+	struct ctrl_rollout *c = w->c;
+	if (c) {
+		struct routes_wait **pp = &c->waits;
+		while (*pp != w)
+			pp = &(*pp)->next;
+		*pp = w->next;
+		if (!applied)
+			log_warn("rollout", "%s: the proxy has not applied the new routes in %d ms; "
+			    "going on", w->key, ROUTE_ACK_TIMEOUT_MS);
+		json_object_del(c->routes_pending, w->key);
+		ctrl_wq_add(c->wq, w->key);
+	}
+	free(w->key);
+	free(w);
+}
+
+/* The writes of key's sync up to store version rv change routing: the next
+ * sync (routesPending until then) comes once the proxy applied them. */
+static void
+await_routes(struct ctrl_rollout *c, const char *key, int64_t rv)
+{
+	if (!c->routes_wait || rv <= 0) {
+		ctrl_wq_add(c->wq, key);
+		return;
+	}
+	struct routes_wait *w = xcalloc(1, sizeof *w);
+	w->c = c;
+	w->key = xstrdup(key);
+	w->next = c->waits;
+	c->waits = w;
+	json_object_set_new(c->routes_pending, key, json_true());
+	c->routes_wait(c->routes_wait_arg, rv, ROUTE_ACK_TIMEOUT_MS, routes_applied, w);
+}
+
+void
+ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait, void *arg)
+{
+	c->routes_wait = wait;
+	c->routes_wait_arg = arg;
+}
+
+/* Applies one action; *rv is raised to the store version of a write. */
+static int
+apply_one(struct ctrl_rollout *c, const json_t *ro, const struct rollout_action *act,
+    int64_t *rv)
+{
+	json_t *res = NULL;
 	struct api_error err = { 0 };
 	const char *ns = obj_namespace(ro);
 	json_t *obj = act->obj ? json_deep_copy(act->obj) : NULL;
@@ -1362,7 +1446,7 @@ apply_one(struct ctrl_rollout *c, const json_t *ro, const struct rollout_action 
 			    obj_name(act->obj), err.message);
 		break;
 	case RO_UPDATE:
-		rc = api_update(c->api, k, ns, obj, false, 0, NULL, &err);
+		rc = api_update(c->api, k, ns, obj, false, 0, &res, &err);
 		break;
 	case RO_DELETE:
 		rc = api_delete(c->api, k, ns, obj_name(obj), API_PROPAGATE_BACKGROUND, NULL, 0, 0,
@@ -1372,7 +1456,7 @@ apply_one(struct ctrl_rollout *c, const json_t *ro, const struct rollout_action 
 		json_decref(obj);
 		break;
 	case RO_STATUS:
-		rc = api_update(c->api, k, ns, obj, true, 0, NULL, &err);
+		rc = api_update(c->api, k, ns, obj, true, 0, &res, &err);
 		break;
 	case RO_EVENT:
 		api_record_event(c->api, ro, act->type, act->reason, RO_COMPONENT, "%s",
@@ -1381,6 +1465,10 @@ apply_one(struct ctrl_rollout *c, const json_t *ro, const struct rollout_action 
 	}
 	if (rc < 0)
 		log_warn("rollout", "syncing %s/%s: %s", ns, obj_name(ro), err.message);
+	const char *v = json_string_value(obj_get_path(res, "metadata.resourceVersion"));
+	if (v && strtoll(v, NULL, 10) > *rv)
+		*rv = strtoll(v, NULL, 10);
+	json_decref(res);
 	api_error_clear(&err);
 	return rc;
 }
@@ -1420,21 +1508,24 @@ ro_sync(void *arg, const char *key)
 	int rc = 0;
 	if (api_get(c->api, kind_find_gvk(ARGO, "Rollout"), ns, slash + 1, &ro, &err) < 0)
 		goto out;
-	json_t *in = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+	json_t *in = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
 	    "replicasets", list_or_empty(c, "apps/replicasets", ns),
 	    "services", by_name(list_or_empty(c, "services", ns)),
 	    "endpoints", by_name(list_or_empty(c, "endpoints", ns)),
 	    "analysisruns", list_or_empty(c, "argoproj.io/analysisruns", ns),
 	    "templates", by_name(list_or_empty(c, "argoproj.io/analysistemplates", ns)),
 	    "clustertemplates", by_name(list_or_empty(c, "argoproj.io/clusteranalysistemplates",
-	    NULL)));
+	    NULL)), "routesPending", json_object_get(c->routes_pending, key) != NULL);
 	rollout_decide(ro, in, time_now_ms(), &a);
+	int64_t rv = 0;
 	for (size_t i = 0; i < a.n && rc == 0; i++)
-		rc = apply_one(c, ro, &a.v[i]);
+		rc = apply_one(c, ro, &a.v[i], &rv);
 	json_decref(in);
 	if (rc < 0)
 		rc = -EAGAIN;
-	else if (a.requeue_ms > 0)
+	else if (a.await_routes)
+		await_routes(c, key, rv);
+	if (rc == 0 && a.requeue_ms > 0)
 		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
 out:
 	rollout_actions_free(&a);
@@ -1496,6 +1587,7 @@ ctrl_rollout_start(struct api *api, struct ctrl_rollout **out)
 	struct store *st = api_store(api);
 	int rc;
 	c->api = api;
+	c->routes_pending = json_object();
 	c->wq = ctrl_wq_new(api_loop(api), ro_sync, c);
 	if ((rc = ctrl_wq_add_all(c->wq, st, "argoproj.io/rollouts")) < 0 ||
 	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
@@ -1515,5 +1607,8 @@ ctrl_rollout_stop(struct ctrl_rollout *c)
 		return;
 	ctrl_watches_stop(&c->watches);
 	ctrl_wq_free(c->wq);
+	for (struct routes_wait *w = c->waits; w; w = w->next)
+		w->c = NULL;	/* freed when the feed calls back */
+	json_decref(c->routes_pending);
 	free(c);
 }

@@ -377,6 +377,19 @@ drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_a
 	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
 }
 
+/* The Rollout controller's wait for the proxy to route by a write. */
+static void
+routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool),
+    void *cb_arg)
+{
+	struct server *s = arg;
+	if (!s->routes) {
+		cb(cb_arg, true);
+		return;
+	}
+	ctrl_routes_wait_applied(s->routes, rv, timeout_ms, cb, cb_arg);
+}
+
 static int
 server_start_parts(struct server *s, const struct server_opts *o)
 {
@@ -415,6 +428,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	    &s->analysis)) < 0) ||
 	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
 		return rc;
+	if (s->rollout && s->routes)
+		ctrl_rollout_set_routes_wait(s->rollout, routes_wait, s);
 	if (s->traffic && o->traffic_period_ms > 0)
 		obs_traffic_set_period(s->traffic, (unsigned)o->traffic_period_ms);
 	return 0;
@@ -428,8 +443,9 @@ write_address(const struct server_opts *o, int port)
 	char *path = xasprintf("%s/server.address", o->data_dir);
 	char line[300];
 	int n = snprintf(line, sizeof line, "%s:%d\n", o->host, port);
-	if (shim__write_file(path, line, (size_t)n, false) < 0)
-		log_warn("server", "writing %s: %s", path, strerror(errno));
+	int rc = file_write_atomic(path, line, (size_t)n, false);
+	if (rc < 0)
+		log_warn("server", "writing %s: %s", path, strerror(-rc));
 	free(path);
 }
 
