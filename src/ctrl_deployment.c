@@ -160,11 +160,17 @@ max_unavailable(const json_t *d)
 
 /* ---- template hash ------------------------------------------------------ */
 
+/* Both hash and compare the canonical template (pod_template_canonical), as
+ * Kubernetes hashes the decoded, defaulted one: a template kubectl sends back
+ * with `resources: {}` is the revision it came from. */
+
 void
 deploy_template_hash(const json_t *tmpl, int64_t collision_count, char out[16])
 {
 	static const char alphanums[] = "bcdfghjklmnpqrstvwxz2456789";
-	char *text = json_dumps(tmpl, JSON_COMPACT | JSON_SORT_KEYS);
+	json_t *canon = pod_template_canonical(tmpl);
+	char *text = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(canon);
 	uint32_t h = 2166136261u;
 	for (const char *p = text ? text : ""; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
@@ -184,7 +190,7 @@ deploy_template_hash(const json_t *tmpl, int64_t collision_count, char out[16])
 static bool
 template_equal(const json_t *a, const json_t *b)
 {
-	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	json_t *x = pod_template_canonical(a), *y = pod_template_canonical(b);
 	json_t *pair[2] = { x, y };
 	for (int i = 0; i < 2; i++) {
 		json_t *labels = obj_get_path(pair[i], "metadata.labels");

@@ -126,6 +126,12 @@ int obj_validate_update(const json_t *old, const json_t *obj, struct errlist *er
 /* Applies the kind's defaults in place (Kubernetes defaults). */
 void obj_default(json_t *obj);
 
+/* A pod template as Kubernetes stores it, for hashing and comparing
+ * templates: defaulted, without nulls and without an empty resources {}
+ * (Go zero values kubectl sends back, e.g. in `rollout undo`). A template
+ * already stored comes back unchanged. Returns a new reference. */
+json_t *pod_template_canonical(const json_t *template);
+
 /* Name rules, each returns NULL when valid or a static message. */
 const char *name_check_dns1123_label(const char *s);
 const char *name_check_dns1123_subdomain(const char *s);
