@@ -16,13 +16,6 @@
 
 /* ---- the decision ------------------------------------------------------ */
 
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 /* A Service's selector as an object of label -> value; NULL when the
  * Service has none (its Endpoints are the user's). */
 static const json_t *
@@ -50,7 +43,7 @@ pod_ip(const json_t *pod)
 {
 	const char *ip = json_string_value(obj_get_path(pod, "status.podIP"));
 	if (!ip || !*ip)
-		ip = str_of(json_array_get(obj_get_path(pod, "status.podIPs"), 0), "ip");
+		ip = obj_str(json_array_get(obj_get_path(pod, "status.podIPs"), 0), "ip");
 	return ip;
 }
 
@@ -58,7 +51,7 @@ pod_ip(const json_t *pod)
 static bool
 pod_eligible(const json_t *pod, bool include_terminating)
 {
-	const char *phase = str_of(json_object_get(pod, "status"), "phase");
+	const char *phase = obj_str(json_object_get(pod, "status"), "phase");
 	if (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed") || !*pod_ip(pod))
 		return false;
 	return include_terminating || !obj_get_path(pod, "metadata.deletionTimestamp");
@@ -71,10 +64,10 @@ pod_address(const json_t *svc, const json_t *pod)
 	    "targetRef", "kind", "Pod", "namespace", obj_namespace(pod),
 	    "name", obj_name(pod), "uid", obj_uid(pod));
 	const json_t *spec = json_object_get(pod, "spec");
-	if (*str_of(spec, "nodeName"))
-		json_object_set_new(a, "nodeName", json_string(str_of(spec, "nodeName")));
-	if (*str_of(spec, "hostname") && !strcmp(str_of(spec, "subdomain"), obj_name(svc)))
-		json_object_set_new(a, "hostname", json_string(str_of(spec, "hostname")));
+	if (*obj_str(spec, "nodeName"))
+		json_object_set_new(a, "nodeName", json_string(obj_str(spec, "nodeName")));
+	if (*obj_str(spec, "hostname") && !strcmp(obj_str(spec, "subdomain"), obj_name(svc)))
+		json_object_set_new(a, "hostname", json_string(obj_str(spec, "hostname")));
 	return a;
 }
 
@@ -88,13 +81,13 @@ find_port(const json_t *pod, const json_t *sp)
 		tp = json_object_get(sp, "port");
 	if (json_is_integer(tp))
 		return json_integer_value(tp);
-	const char *name = json_string_value(tp), *proto = str_of(sp, "protocol");
+	const char *name = json_string_value(tp), *proto = obj_str(sp, "protocol");
 	size_t i, j;
 	json_t *c, *p;
 	json_array_foreach(obj_get_path(pod, "spec.containers"), i, c)
 		json_array_foreach(json_object_get(c, "ports"), j, p) {
-			const char *pp = str_of(p, "protocol");
-			if (name && !strcmp(str_of(p, "name"), name) &&
+			const char *pp = obj_str(p, "protocol");
+			if (name && !strcmp(obj_str(p, "name"), name) &&
 			    !strcmp(*pp ? pp : "TCP", *proto ? proto : "TCP"))
 				return json_integer_value(json_object_get(p, "containerPort"));
 		}
@@ -104,13 +97,13 @@ find_port(const json_t *pod, const json_t *sp)
 static json_t *
 endpoint_port(const json_t *sp, json_int_t num)
 {
-	const char *proto = str_of(sp, "protocol");
+	const char *proto = obj_str(sp, "protocol");
 	json_t *p = json_pack("{s:I, s:s}", "port", (json_int_t)num,
 	    "protocol", *proto ? proto : "TCP");
-	if (*str_of(sp, "name"))
-		json_object_set_new(p, "name", json_string(str_of(sp, "name")));
-	if (*str_of(sp, "appProtocol"))
-		json_object_set_new(p, "appProtocol", json_string(str_of(sp, "appProtocol")));
+	if (*obj_str(sp, "name"))
+		json_object_set_new(p, "name", json_string(obj_str(sp, "name")));
+	if (*obj_str(sp, "appProtocol"))
+		json_object_set_new(p, "appProtocol", json_string(obj_str(sp, "appProtocol")));
 	return p;
 }
 
@@ -131,7 +124,7 @@ static void
 repack_add(struct repack *r, const json_t *addr, bool ready, json_t *port)
 {
 	const json_t *ref = json_object_get(addr, "targetRef");
-	char *akey = xasprintf("%s/%s", str_of(addr, "ip"), str_of(ref, "uid"));
+	char *akey = xasprintf("%s/%s", obj_str(addr, "ip"), obj_str(ref, "uid"));
 	char *pkey = port ? dump_sorted(port) : xstrdup("");
 	json_object_set(r->addrs, akey, (json_t *)addr);
 	json_t *set = json_object_get(r->by_port, pkey);
@@ -151,23 +144,23 @@ static int
 cmp_address(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str_of(x, "ip"), str_of(y, "ip"));
-	return c ? c : strcmp(str_of(json_object_get(x, "targetRef"), "uid"),
-	    str_of(json_object_get(y, "targetRef"), "uid"));
+	int c = strcmp(obj_str(x, "ip"), obj_str(y, "ip"));
+	return c ? c : strcmp(obj_str(json_object_get(x, "targetRef"), "uid"),
+	    obj_str(json_object_get(y, "targetRef"), "uid"));
 }
 
 static int
 cmp_port(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str_of(x, "name"), str_of(y, "name"));
+	int c = strcmp(obj_str(x, "name"), obj_str(y, "name"));
 	if (c)
 		return c;
 	json_int_t px = json_integer_value(json_object_get(x, "port"));
 	json_int_t py = json_integer_value(json_object_get(y, "port"));
 	if (px != py)
 		return px < py ? -1 : 1;
-	return strcmp(str_of(x, "protocol"), str_of(y, "protocol"));
+	return strcmp(obj_str(x, "protocol"), obj_str(y, "protocol"));
 }
 
 /* Sorts a JSON array in place with cmp over its members. */
@@ -247,7 +240,7 @@ endpoints_labels(const json_t *svc)
 	json_t *labels = json_deep_copy(obj_labels(svc));
 	if (!labels)
 		labels = json_object();
-	if (!strcmp(str_of(json_object_get(svc, "spec"), "clusterIP"), "None"))
+	if (!strcmp(obj_str(json_object_get(svc, "spec"), "clusterIP"), "None"))
 		json_object_set_new(labels, HEADLESS_LABEL, json_string(""));
 	return labels;
 }
@@ -261,7 +254,7 @@ endpoints_build(const json_t *svc, const json_t *pods)
 	const json_t *spec = json_object_get(svc, "spec");
 	const json_t *ports = json_object_get(spec, "ports");
 	bool publish = json_is_true(json_object_get(spec, "publishNotReadyAddresses"));
-	bool headless = !strcmp(str_of(spec, "clusterIP"), "None");
+	bool headless = !strcmp(obj_str(spec, "clusterIP"), "None");
 	struct repack r = { json_object(), json_object(), json_object() };
 	size_t i, j;
 	json_t *pod, *sp;
@@ -270,7 +263,7 @@ endpoints_build(const json_t *svc, const json_t *pods)
 		    !selector_has(sel, obj_labels(pod)) || !pod_eligible(pod, publish))
 			continue;
 		json_t *addr = pod_address(svc, pod);
-		bool ready = publish || ctrl_pod_ready(pod, NULL);
+		bool ready = publish || obj_pod_ready(pod, NULL);
 		if (json_array_size(ports) == 0 && headless)
 			repack_add(&r, addr, ready, NULL);
 		json_array_foreach(ports, j, sp) {

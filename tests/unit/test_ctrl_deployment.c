@@ -389,7 +389,7 @@ test_first_sync_creates_replicaset(void **state)
 	assert_string_equal(ann(rs, "deployment.kubernetes.io/revision"), "1");
 	assert_string_equal(ann(rs, "deployment.kubernetes.io/desired-replicas"), "3");
 	assert_string_equal(ann(rs, "deployment.kubernetes.io/max-replicas"), "4");
-	const json_t *ref = ctrl_controller_ref(rs);
+	const json_t *ref = obj_controller_ref(rs);
 	assert_string_equal(json_string_value(json_object_get(ref, "kind")), "Deployment");
 	assert_string_equal(json_string_value(json_object_get(ref, "uid")), "d-uid");
 	assert_int_equal(a->v[1].op, DEPLOY_EVENT);
@@ -803,7 +803,7 @@ test_adopts_orphan_replicaset(void **state)
 	step(&w, 0);
 	assert_int_equal(count_ops(&w.last, DEPLOY_CREATE_RS), 0);
 	assert_true(count_ops(&w.last, DEPLOY_UPDATE_RS) >= 1);
-	const json_t *ref = ctrl_controller_ref(json_array_get(w.rses, 0));
+	const json_t *ref = obj_controller_ref(json_array_get(w.rses, 0));
 	assert_non_null(ref);
 	assert_string_equal(json_string_value(json_object_get(ref, "uid")), "d-uid");
 	world_free(&w);
