@@ -254,7 +254,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
-	if (api_alloc_assign(api, k, NULL, obj, flags, &errs) < 0) {
+	if (api_alloc_assign(api_allocator(api), k, NULL, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
 	}
@@ -269,7 +269,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	if (!(flags & API_DRY_RUN)) {
 		int rc = store_create(api_store(api), api_res_key(k, key, sizeof key), obj);
 		if (rc < 0)
-			api_alloc_release(api, k, obj);
+			api_alloc_release(api_allocator(api), k, obj);
 		if (rc == -EEXIST) {
 			char *rn = res_name(k, obj_name(obj));
 			api_error_set(err, 409, "AlreadyExists", "%s already exists", rn);
@@ -327,7 +327,7 @@ remove_object(struct api *api, const struct kind *k, json_t *obj, struct api_err
 		api_error_set(err, 500, "InternalError", "store: %s", strerror(-rc));
 		return -1;
 	}
-	api_alloc_release(api, k, gone);
+	api_alloc_release(api_allocator(api), k, gone);
 	json_decref(gone);
 	return 0;
 }
@@ -396,7 +396,7 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
-	if (api_alloc_assign(api, k, old, obj, flags, &errs) < 0) {
+	if (api_alloc_assign(api_allocator(api), k, old, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, name, &errs);
 		goto fail;
 	}
@@ -423,7 +423,7 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 			rc = store_update(api_store(api), api_res_key(k, key, sizeof key), obj,
 			    obj_resource_version(old));
 		if (rc < 0)
-			api_alloc_revert(api, k, old, obj);
+			api_alloc_revert(api_allocator(api), k, old, obj);
 		if (rc < 0) {
 			if (!err->message)
 				api_error_set(err, 500, "InternalError", "store: %s", strerror(-rc));
@@ -554,7 +554,7 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 		rc = store_delete(api_store(api), api_res_key(k, key, sizeof key),
 		    k->namespaced ? ns : "", name, 0, &gone);
 		if (rc == 0) {
-			api_alloc_release(api, k, gone);
+			api_alloc_release(api_allocator(api), k, gone);
 			json_decref(obj);
 			obj = gone;
 		}

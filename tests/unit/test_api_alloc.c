@@ -137,7 +137,6 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	api_alloc_forget(E->api);
 	api_stop(E->api);
 	uv_run(&E->loop, UV_RUN_NOWAIT);
 	store_close(E->st);
@@ -279,10 +278,10 @@ test_allocations_rebuilt_from_the_store(void **state)
 	(void)state;
 	json_t *a = must_create(SVC("a", ", \"clusterIP\": \"127.2.0.70\""));
 	json_t *n = must_create(NP_SVC("n", ", \"nodePort\": 31000"));
-	api_alloc_forget(E->api);	/* as after a restart */
+	api_alloc_forget(api_allocator(E->api));	/* as after a restart */
 	must_fail(SVC("b", ", \"clusterIP\": \"127.2.0.70\""), "spec.clusterIP",
 	    "already allocated");
-	api_alloc_init(E->api);
+	api_alloc_init(api_allocator(E->api));
 	must_fail(NP_SVC("m", ", \"nodePort\": 31000"), "spec.ports[0].nodePort",
 	    "already allocated");
 	json_decref(a);
