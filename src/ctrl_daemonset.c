@@ -261,27 +261,6 @@ node_named(struct dsync *s, const char *name)
 	return bsearch(name, s->nodes, s->nnodes, sizeof *s->nodes, cmp_name_node);
 }
 
-/* A copy of pod with this DaemonSet's controller reference added (adopt)
- * or every reference to it removed (release). */
-static json_t *
-pod_with_ref(const json_t *pod, const json_t *ds, bool adopt)
-{
-	json_t *p = json_deep_copy(pod), *refs = json_array(), *ref;
-	size_t i;
-	json_array_foreach(obj_get_path(pod, "metadata.ownerReferences"), i, ref)
-		if (strcmp(obj_str(ref, "uid"), obj_uid(ds)))
-			json_array_append(refs, ref);
-	if (adopt)
-		json_array_append_new(refs, obj_new_controller_ref(ds));
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(p), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(p), "ownerReferences");
-	}
-	return p;
-}
-
 static void
 node_add_pod(struct dnode *d, const json_t *pod, size_t cap)
 {
@@ -308,9 +287,9 @@ claim_pods(struct dsync *s, const struct selector *sel, const json_t *pods, json
 		if (ref && match)
 			owned = pod;
 		else if (ref) {
-			push(s->out, DS_RELEASE_POD, pod_with_ref(pod, s->ds, false), NULL);
+			push(s->out, DS_RELEASE_POD, obj_claim(pod, s->ds, false), NULL);
 		} else if (match && obj_pod_active(pod)) {
-			json_t *p = pod_with_ref(pod, s->ds, true);
+			json_t *p = obj_claim(pod, s->ds, true);
 			json_array_append_new(adopted, p);
 			push(s->out, DS_ADOPT_POD, json_incref(p), NULL);
 			owned = p;

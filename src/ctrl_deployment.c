@@ -1174,25 +1174,6 @@ check_paused_conditions(struct dsync *s)
 
 /* ---- claiming ReplicaSets ----------------------------------------------- */
 
-static json_t *
-rs_with_ref(const json_t *rs, const json_t *d, bool adopt)
-{
-	json_t *c = json_deep_copy(rs), *refs = json_array(), *ref;
-	size_t i;
-	json_array_foreach(obj_get_path(rs, "metadata.ownerReferences"), i, ref)
-		if (strcmp(obj_str(ref, "uid"), obj_uid(d)) != 0)
-			json_array_append(refs, ref);
-	if (adopt)
-		json_array_append_new(refs, obj_new_controller_ref(d));
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(c), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(c), "ownerReferences");
-	}
-	return c;
-}
-
 static int
 claim_rses(struct dsync *s)
 {
@@ -1215,9 +1196,9 @@ claim_rses(struct dsync *s)
 		if (ref && match)
 			json_array_append_new(s->owned, json_deep_copy(rs));
 		else if (ref && !deleting)
-			push(s, DEPLOY_UPDATE_RS, rs_with_ref(rs, s->d, false));
+			push(s, DEPLOY_UPDATE_RS, obj_claim(rs, s->d, false));
 		else if (!ref && match && !deleting && !obj_is_deleting(rs)) {
-			json_t *c = rs_with_ref(rs, s->d, true);
+			json_t *c = obj_claim(rs, s->d, true);
 			push(s, DEPLOY_UPDATE_RS, json_deep_copy(c));
 			json_array_append_new(s->owned, c);
 		}

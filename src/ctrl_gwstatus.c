@@ -18,15 +18,6 @@
 
 #define GW_GROUP	"gateway.networking.k8s.io"
 
-static const json_t *
-lookup(const json_t *idx, const char *ns, const char *name)
-{
-	char *k = xasprintf("%s/%s", ns, name);
-	const json_t *o = json_object_get(idx, k);
-	free(k);
-	return o;
-}
-
 /* ---- conditions ---------------------------------------------------------- */
 
 struct cond_ctx {
@@ -179,7 +170,7 @@ parent_accepted(const json_t *route, const json_t *ref, const json_t *gateways,
 	const char *name = obj_str(ref, "name");
 	*reason = "NoMatchingParent";
 	if (strcmp(kind, "Service") == 0) {
-		const json_t *svc = lookup(services, ns, name), *sp;
+		const json_t *svc = obj_lookup(services, ns, name), *sp;
 		json_int_t port = json_integer_value(json_object_get(ref, "port"));
 		size_t i;
 		json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp)
@@ -192,7 +183,7 @@ parent_accepted(const json_t *route, const json_t *ref, const json_t *gateways,
 		    : xasprintf("Service %s/%s not found", ns, name);
 		return false;
 	}
-	const json_t *gw = strcmp(kind, "Gateway") == 0 ? lookup(gateways, ns, name) : NULL, *gl;
+	const json_t *gw = strcmp(kind, "Gateway") == 0 ? obj_lookup(gateways, ns, name) : NULL, *gl;
 	if (gw == NULL) {
 		*msg = strcmp(kind, "Gateway") == 0 ? xasprintf("Gateway %s/%s not found", ns, name)
 		    : xasprintf("parent kind %s is not supported by v6", kind);
@@ -240,7 +231,7 @@ backends_resolved(const json_t *route, const json_t *services, const char **reas
 				*msg = xasprintf("backendRef %s: only Services are supported", name);
 				return false;
 			}
-			const json_t *svc = lookup(services, ns, name);
+			const json_t *svc = obj_lookup(services, ns, name);
 			bool found = false;
 			json_array_foreach(obj_get_path(svc, "spec.ports"), k, sp)
 				found |= json_integer_value(json_object_get(sp, "port")) == port;

@@ -177,28 +177,6 @@ rs_pod_from_template(const json_t *rs)
 	    "metadata", meta, "spec", spec ? json_deep_copy(spec) : json_object());
 }
 
-/* A copy of pod with the controller reference to rs added (adopt) or every
- * reference to rs's uid removed (release). */
-static json_t *
-pod_with_ref(const json_t *pod, const json_t *rs, bool adopt)
-{
-	json_t *p = json_deep_copy(pod);
-	json_t *refs = json_array(), *ref;
-	size_t i;
-	json_array_foreach(obj_get_path(pod, "metadata.ownerReferences"), i, ref)
-		if (strcmp(obj_str(ref, "uid"), obj_uid(rs)) != 0)
-			json_array_append(refs, ref);
-	if (adopt)
-		json_array_append_new(refs, obj_new_controller_ref(rs));
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(p), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(p), "ownerReferences");
-	}
-	return p;
-}
-
 static bool
 labels_contain(const json_t *labels, const json_t *want)
 {
@@ -285,9 +263,9 @@ rs_decide(const json_t *rs, const json_t *pods, int64_t now_ms, struct rs_action
 			owned[n++] = pod;
 		} else if (ref) {
 			if (!rs_deleting)
-				json_array_append_new(out->release, pod_with_ref(pod, rs, false));
+				json_array_append_new(out->release, obj_claim(pod, rs, false));
 		} else if (match && !rs_deleting) {
-			json_t *p = pod_with_ref(pod, rs, true);
+			json_t *p = obj_claim(pod, rs, true);
 			json_array_append_new(out->adopt, p);
 			owned[n++] = p;
 		}

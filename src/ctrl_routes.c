@@ -83,15 +83,6 @@ index_by_name(const json_t *coll)
 	return idx;
 }
 
-static const json_t *
-lookup(const json_t *idx, const char *ns, const char *name)
-{
-	char *k = xasprintf("%s/%s", ns, name);
-	const json_t *o = json_object_get(idx, k);
-	free(k);
-	return o;
-}
-
 /* ---- Service ports ------------------------------------------------------- */
 
 /* "http" or "80": a port's name, else its number. out >= 64 bytes. */
@@ -194,7 +185,7 @@ static json_t *
 cluster_endpoints(struct build *b, const json_t *svc, const json_t *sp)
 {
 	const char *ns = obj_namespace(svc), *want = obj_str(sp, "name");
-	const json_t *ep = lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
+	const json_t *ep = obj_lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
 	size_t i, j, k, n = 0;
 	json_t *list = json_array();
 	json_array_foreach(json_object_get(ep, "subsets"), i, subset)
@@ -209,7 +200,7 @@ cluster_endpoints(struct build *b, const json_t *svc, const json_t *sp)
 				if (strcmp(obj_str(ref, "kind"), "Pod") == 0) {
 					const char *pns = *obj_str(ref, "namespace") ? obj_str(ref,
 					    "namespace") : ns;
-					const char *rev = pod_revision(lookup(b->pods, pns,
+					const char *rev = pod_revision(obj_lookup(b->pods, pns,
 					    obj_str(ref, "name")));
 					json_object_set_new(e, "pod", json_string(obj_str(ref, "name")));
 					if (rev)
@@ -243,7 +234,7 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	    : xasprintf("%s/%s:%lld", ns, name, (long long)port_num);
 	if (json_object_get(b->clusters, cname))
 		return cname;
-	const json_t *svc = lookup(b->svcs, ns, name);
+	const json_t *svc = obj_lookup(b->svcs, ns, name);
 	const char *lb = json_string_value(json_object_get(obj_get_path(svc,
 	    "metadata.annotations"), LB_ANNOTATION));
 	char *svc_name = xasprintf("%s/%s", ns, name);
@@ -374,7 +365,7 @@ route_backends(struct build *b, const char *rns, const json_t *rule)
 			continue;
 		const char *ns = *obj_str(br, "namespace") ? obj_str(br, "namespace") : rns;
 		json_int_t port = json_integer_value(json_object_get(br, "port"));
-		const json_t *svc = lookup(b->svcs, ns, obj_str(br, "name")), *sp, *found = NULL;
+		const json_t *svc = obj_lookup(b->svcs, ns, obj_str(br, "name")), *sp, *found = NULL;
 		size_t j;
 		json_array_foreach(obj_get_path(svc, "spec.ports"), j, sp)
 			if (json_integer_value(json_object_get(sp, "port")) == port && !found)
@@ -560,7 +551,7 @@ attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const jso
     size_t *seq)
 {
 	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace") : obj_namespace(r);
-	const json_t *gw = lookup(gws, ns, obj_str(ref, "name")), *gl;
+	const json_t *gw = obj_lookup(gws, ns, obj_str(ref, "name")), *gl;
 	size_t i;
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
 		if (routes_listener_admits(gw, gl, r, ref) != ROUTES_ADMITTED)
@@ -584,7 +575,7 @@ static void
 attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *seq)
 {
 	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace") : obj_namespace(r);
-	const json_t *svc = lookup(b->svcs, ns, obj_str(ref, "name")), *sp;
+	const json_t *svc = obj_lookup(b->svcs, ns, obj_str(ref, "name")), *sp;
 	json_int_t port = json_integer_value(json_object_get(ref, "port"));
 	const json_t *hosts = obj_get_path(r, "spec.hostnames");
 	size_t i;

@@ -89,27 +89,6 @@ sts_actions_free(struct sts_actions *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* A copy of obj with every ownerReference to uid removed, and ref (new
- * reference, may be NULL) added. */
-static json_t *
-with_ref(const json_t *obj, const char *uid, json_t *ref)
-{
-	json_t *o = json_deep_copy(obj), *refs = json_array(), *r;
-	size_t i;
-	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, r)
-		if (strcmp(obj_str(r, "uid"), uid) != 0)
-			json_array_append(refs, r);
-	if (ref)
-		json_array_append_new(refs, ref);
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(o), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(o), "ownerReferences");
-	}
-	return o;
-}
-
 /* ClaimPods: owned pods that still match stay, those that do not are
  * released; orphans that match (selector and NAME-N) are adopted. */
 static int
@@ -135,9 +114,9 @@ claim_pods(struct ssync *s, const json_t *pods)
 		if (ref && match)
 			json_array_append(s->owned, pod);
 		else if (ref)
-			push(s, STS_UPDATE_POD, with_ref(pod, uid, NULL));
+			push(s, STS_UPDATE_POD, obj_with_owner_ref(pod, uid, NULL));
 		else if (match && !obj_is_deleting(pod)) {
-			json_t *p = with_ref(pod, uid, obj_new_controller_ref(s->set));
+			json_t *p = obj_with_owner_ref(pod, uid, obj_new_controller_ref(s->set));
 			push(s, STS_UPDATE_POD, json_deep_copy(p));
 			json_array_append_new(s->owned, p);
 		}
@@ -340,9 +319,9 @@ retention_delete(const struct ssync *s, const char *when)
 static json_t *
 claim_refs(const struct ssync *s, const json_t *claim, const json_t *pod, bool condemned)
 {
-	json_t *c = with_ref(claim, obj_uid(s->set), NULL);
+	json_t *c = obj_with_owner_ref(claim, obj_uid(s->set), NULL);
 	if (pod) {
-		json_t *tmp = with_ref(c, obj_uid(pod), NULL);
+		json_t *tmp = obj_with_owner_ref(c, obj_uid(pod), NULL);
 		json_decref(c);
 		c = tmp;
 	}

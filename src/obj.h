@@ -184,11 +184,21 @@ void obj_condition_remove(json_t *status, const char *type);
  * its lastTransitionTime; the condition moves to the end. */
 void obj_condition_set(json_t *status, json_t *c);
 
+/* In an index (an object keyed "ns/name"), the object ns/name (borrowed),
+ * or NULL. */
+const json_t *obj_lookup(const json_t *index, const char *ns, const char *name);
+
 /* Owner references. The one with controller: true, or NULL (borrowed). */
 const json_t *obj_controller_ref(const json_t *obj);
 /* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}
  * pointing at owner (new reference). */
 json_t *obj_new_controller_ref(const json_t *owner);
+/* A copy of obj with every ownerReference to uid removed and ref (consumed,
+ * may be NULL) added (new reference). */
+json_t *obj_with_owner_ref(const json_t *obj, const char *uid, json_t *ref);
+/* ClaimObject's writes: a copy of obj with owner's controller reference
+ * (adopt), or with every reference to owner removed (release). */
+json_t *obj_claim(const json_t *obj, const json_t *owner, bool adopt);
 
 /* Pods (podutil). Ready condition True; *since_s (if not NULL) gets its
  * lastTransitionTime in seconds (0 when absent). */

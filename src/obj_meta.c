@@ -244,6 +244,41 @@ obj_new_controller_ref(const json_t *owner)
 	    "controller", 1, "blockOwnerDeletion", 1);
 }
 
+const json_t *
+obj_lookup(const json_t *index, const char *ns, const char *name)
+{
+	char *k = xasprintf("%s/%s", ns, name);
+	const json_t *o = json_object_get(index, k);
+	free(k);
+	return o;
+}
+
+json_t *
+obj_with_owner_ref(const json_t *obj, const char *uid, json_t *ref)
+{
+	json_t *o = json_deep_copy(obj), *refs = json_array(), *r;
+	size_t i;
+	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, r)
+		if (strcmp(obj_str(r, "uid"), uid) != 0)
+			json_array_append(refs, r);
+	if (ref)
+		json_array_append_new(refs, ref);
+	if (json_array_size(refs))
+		json_object_set_new(obj_metadata(o), "ownerReferences", refs);
+	else {
+		json_decref(refs);
+		json_object_del(obj_metadata(o), "ownerReferences");
+	}
+	return o;
+}
+
+json_t *
+obj_claim(const json_t *obj, const json_t *owner, bool adopt)
+{
+	return obj_with_owner_ref(obj, obj_uid(owner), adopt ? obj_new_controller_ref(owner) :
+	    NULL);
+}
+
 bool
 obj_pod_ready(const json_t *pod, int64_t *since_s)
 {
