@@ -98,7 +98,6 @@ int ctrl_apply(struct ctrl *c, const json_t *primary, struct ctrl_writes *w);
 struct api *ctrl_api(const struct ctrl *c);
 struct store *ctrl_store(const struct ctrl *c);
 void *ctrl_data(const struct ctrl *c);
-struct ctrl_wq *ctrl_queue(const struct ctrl *c);
 /* Queues the primary ns/name ("" ns: cluster-scoped). */
 void ctrl_enqueue(struct ctrl *c, const char *ns, const char *name);
 /* Queues the primaries of ns (NULL: all) whose spec.selector selects

@@ -334,12 +334,6 @@ ctrl_data(const struct ctrl *c)
 	return c->data;
 }
 
-struct ctrl_wq *
-ctrl_queue(const struct ctrl *c)
-{
-	return c->wq;
-}
-
 void
 ctrl_enqueue(struct ctrl *c, const char *ns, const char *name)
 {
