@@ -73,7 +73,8 @@ struct ctrl_desc {
 	const char *res;		/* its store resource: "apps/replicasets" */
 	struct ctrl_source sources[CTRL_MAX_SOURCES];	/* ends at res NULL */
 	/* Reads what else it needs and fills out from the pure decision. obj
-	 * is the primary (borrowed); NULL when it is gone, only with on_gone.
+	 * is the primary (borrowed); with on_gone, a primary gone comes as a
+	 * stub {apiVersion, kind, metadata: {namespace, name}} without uid.
 	 * Returns 0, or negative to retry rate-limited. */
 	int (*decide)(struct ctrl *c, const json_t *obj, int64_t now_ms,
 	    struct ctrl_writes *out);

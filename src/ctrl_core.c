@@ -226,7 +226,7 @@ ctrl_apply(struct ctrl *c, const json_t *primary, struct ctrl_writes *w)
 
 /* One sync of the primary named by key "NS/NAME" (or "NAME" when cluster
  * scoped): read it, decide, apply. A primary gone is no work unless the
- * descriptor asks to hear of it (decide with obj NULL). */
+ * descriptor asks to hear of it (on_gone: decide gets a stub, no uid). */
 static int
 ctrl_sync(void *arg, const char *key)
 {
@@ -244,7 +244,7 @@ ctrl_sync(void *arg, const char *key)
 	if (!obj)
 		obj = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", d->api_version, "kind",
 		    d->kind, "metadata", "namespace", ns, "name", name);
-	if ((rc = d->decide(c, err.code ? NULL : obj, time_now_ms(), &w)) < 0)
+	if ((rc = d->decide(c, obj, time_now_ms(), &w)) < 0)
 		goto out;
 	rc = ctrl_apply(c, obj, &w);
 	if (rc == 0 && w.requeue_ms > 0)

@@ -304,24 +304,14 @@ endpoints_equal(const json_t *ep, const json_t *want)
 	    same_or_empty(obj_labels(ep), obj_labels(want));
 }
 
-/* ---- the controller ---------------------------------------------------- */
+/* ---- the adapter on the controller core ---------------------------------- */
 
 struct ctrl_endpoints {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct store_watch *w_svc, *w_pods, *w_eps;
+	struct ctrl *core;
 	json_t *pods;		/* namespace -> name -> pod (own copies) */
 	json_t *sels;		/* namespace -> service name -> selector */
 	size_t writes;		/* Endpoints written (tests, metrics) */
 };
-
-static void
-ep_enqueue(struct ctrl_endpoints *c, const char *ns, const char *name)
-{
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
-}
 
 static json_t *
 ns_map(json_t *top, const char *ns)
@@ -345,17 +335,37 @@ ns_pods(struct ctrl_endpoints *c, const char *ns)
 	return arr;
 }
 
-static int
-ep_write(struct ctrl_endpoints *c, const char *ns, json_t *want)
+static const struct kind *
+ep_kind(void)
 {
-	const struct kind *ek = kind_find_gvk("v1", "Endpoints");
-	struct api_error err = { 0 };
+	return kind_find_gvk("v1", "Endpoints");
+}
+
+/* The Service gone: its Endpoints go. With a selector: the Endpoints built
+ * from the cached pods, written when they differ from the stored ones.
+ * Without: nothing (the Endpoints are the user's). */
+static int
+ep_decide(struct ctrl *core, const json_t *svc, int64_t now_ms, struct ctrl_writes *w)
+{
+	struct ctrl_endpoints *c = ctrl_data(core);
+	const char *ns = obj_namespace(svc);
 	json_t *cur = NULL;
-	int rc = 0;
-	if (api_get(c->api, ek, ns, obj_name(want), &cur, &err) < 0) {
-		api_error_clear(&err);
-		rc = api_create(c->api, ek, ns, json_incref(want), 0, NULL, &err);
-	} else if (!endpoints_equal(cur, want)) {
+	(void)now_ms;
+	if (!*obj_uid(svc)) {
+		ctrl_writes_push(w, CTRL_DELETE, ep_kind(), json_pack("{s:{s:s, s:s}}", "metadata",
+		    "namespace", ns, "name", obj_name(svc)), 0);
+		return 0;
+	}
+	if (!svc_selector(svc))
+		return 0;
+	json_t *pods = ns_pods(c, ns);
+	json_t *want = endpoints_build(svc, pods);
+	json_decref(pods);
+	if (store_get(ctrl_store(core), "endpoints", ns, obj_name(want), &cur) < 0) {
+		ctrl_writes_push(w, CTRL_CREATE, ep_kind(), want, 0);
+		return 0;
+	}
+	if (!endpoints_equal(cur, want)) {
 		json_t *next = json_deep_copy(cur);
 		json_object_set(obj_metadata(next), "labels", obj_labels(want));
 		json_t *subsets = json_object_get(want, "subsets");
@@ -363,60 +373,22 @@ ep_write(struct ctrl_endpoints *c, const char *ns, json_t *want)
 			json_object_set(next, "subsets", subsets);
 		else
 			json_object_del(next, "subsets");
-		rc = api_update(c->api, ek, ns, next, false, 0, NULL, &err);
-	} else {
-		json_decref(cur);
-		return 0;
+		ctrl_writes_push(w, CTRL_UPDATE, ep_kind(), next, 0);
 	}
-	if (rc < 0)
-		log_warn("endpoints", "writing %s/%s: %s", ns, obj_name(want), err.message);
-	else
-		c->writes++;
-	api_error_clear(&err);
 	json_decref(cur);
-	return rc < 0 ? -EAGAIN : 0;
-}
-
-static int
-ep_delete(struct ctrl_endpoints *c, const char *ns, const char *name)
-{
-	struct api_error err = { 0 };
-	int rc = api_delete(c->api, kind_find_gvk("v1", "Endpoints"), ns, name,
-	    API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err);
-	if (rc < 0 && err.code != 404) {
-		log_warn("endpoints", "deleting %s/%s: %s", ns, name, err.message);
-		api_error_clear(&err);
-		return -EAGAIN;
-	}
-	api_error_clear(&err);
+	json_decref(want);
 	return 0;
 }
 
-/* One sync of the Service named by key "NS/NAME". */
-static int
-ep_sync(void *arg, const char *key)
+static void
+ep_result(struct ctrl *core, const json_t *svc, const struct ctrl_write *w, const json_t *made,
+    const char *err)
 {
-	struct ctrl_endpoints *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *svc = NULL;
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk("v1", "Service"), ns, slash + 1, &svc, &err) < 0) {
-		rc = ep_delete(c, ns, slash + 1);
-	} else if (svc_selector(svc)) {
-		json_t *pods = ns_pods(c, ns);
-		json_t *want = endpoints_build(svc, pods);
-		rc = ep_write(c, ns, want);
-		json_decref(want);
-		json_decref(pods);
-	}
-	api_error_clear(&err);
-	json_decref(svc);
-	free(ns);
-	return rc;
+	struct ctrl_endpoints *c = ctrl_data(core);
+	(void)svc;
+	(void)made;
+	if (!err && w->op != CTRL_DELETE)
+		c->writes++;
 }
 
 /* Services of pod's namespace whose selector matches labels. */
@@ -427,15 +399,13 @@ ep_enqueue_matching(struct ctrl_endpoints *c, const char *ns, const json_t *labe
 	json_t *sel;
 	json_object_foreach(json_object_get(c->sels, ns), name, sel)
 		if (selector_has(sel, labels))
-			ep_enqueue(c, ns, name);
+			ctrl_enqueue(c->core, ns, name);
 }
 
 static void
-ep_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
+ep_on_pod(struct ctrl *core, enum store_event ev, const json_t *pod)
 {
-	struct ctrl_endpoints *c = arg;
-	(void)res;
-	(void)rv;
+	struct ctrl_endpoints *c = ctrl_data(core);
 	const char *ns = obj_namespace(pod), *name = obj_name(pod);
 	json_t *pods = ns_map(c->pods, ns);
 	json_t *old = json_incref(json_object_get(pods, name));
@@ -451,12 +421,9 @@ ep_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, in
 }
 
 static void
-ep_on_service(void *arg, enum store_event ev, const char *res, const json_t *svc,
-    int64_t rv)
+ep_on_service(struct ctrl *core, enum store_event ev, const json_t *svc)
 {
-	struct ctrl_endpoints *c = arg;
-	(void)res;
-	(void)rv;
+	struct ctrl_endpoints *c = ctrl_data(core);
 	const char *ns = obj_namespace(svc), *name = obj_name(svc);
 	json_t *sels = ns_map(c->sels, ns);
 	const json_t *sel = svc_selector(svc);
@@ -464,72 +431,69 @@ ep_on_service(void *arg, enum store_event ev, const char *res, const json_t *svc
 		json_object_del(sels, name);
 	else
 		json_object_set_new(sels, name, json_deep_copy(sel));
-	ep_enqueue(c, ns, name);
+	ctrl_enqueue(core, ns, name);
 }
 
 /* A managed Endpoints changed or went away under us: put it back. */
 static void
-ep_on_endpoints(void *arg, enum store_event ev, const char *res, const json_t *ep,
-    int64_t rv)
+ep_on_endpoints(struct ctrl *core, enum store_event ev, const json_t *ep)
 {
-	struct ctrl_endpoints *c = arg;
+	struct ctrl_endpoints *c = ctrl_data(core);
 	(void)ev;
-	(void)res;
-	(void)rv;
 	if (json_object_get(json_object_get(c->sels, obj_namespace(ep)), obj_name(ep)))
-		ep_enqueue(c, obj_namespace(ep), obj_name(ep));
+		ctrl_enqueue(core, obj_namespace(ep), obj_name(ep));
 }
 
-static int
-ep_load(struct ctrl_endpoints *c, int64_t *rv_pods, int64_t *rv_svcs)
+/* The caches from the store, every Service queued, and the Endpoints left
+ * by a Service deleted while the server was down. */
+static void
+ep_seed(struct ctrl *core)
 {
-	struct store *st = api_store(c->api);
+	struct ctrl_endpoints *c = ctrl_data(core);
+	struct store *st = ctrl_store(core);
 	json_t *items = NULL, *o;
 	size_t i;
-	int rc;
-	if ((rc = store_list(st, "pods", NULL, &items, rv_pods)) < 0)
-		return rc;
-	json_array_foreach(items, i, o)
-		json_object_set(ns_map(c->pods, obj_namespace(o)), obj_name(o), o);
+	c->core = core;
+	if (store_list(st, "pods", NULL, &items, NULL) == 0)
+		json_array_foreach(items, i, o)
+			json_object_set(ns_map(c->pods, obj_namespace(o)), obj_name(o), o);
 	json_decref(items);
-	if ((rc = store_list(st, "services", NULL, &items, rv_svcs)) < 0)
-		return rc;
-	json_array_foreach(items, i, o)
-		ep_on_service(c, STORE_ADDED, "services", o, 0);
+	items = NULL;
+	if (store_list(st, "services", NULL, &items, NULL) == 0)
+		json_array_foreach(items, i, o)
+			ep_on_service(core, STORE_ADDED, o);
 	json_decref(items);
-	/* Endpoints left by a Service deleted while the server was down. */
-	if ((rc = store_list(st, "endpoints", NULL, &items, NULL)) < 0)
-		return rc;
-	json_array_foreach(items, i, o)
-		ep_enqueue(c, obj_namespace(o), obj_name(o));
+	items = NULL;
+	if (store_list(st, "endpoints", NULL, &items, NULL) == 0)
+		json_array_foreach(items, i, o)
+			ctrl_enqueue(core, obj_namespace(o), obj_name(o));
 	json_decref(items);
-	return 0;
 }
+
+static const struct ctrl_desc ep_desc = {
+	.name = "endpoints", .component = "endpoints-controller",
+	.api_version = "v1", .kind = "Service", .res = "services",
+	.sources = {
+		{ "services", ep_on_service },
+		{ "pods", ep_on_pod },
+		{ "endpoints", ep_on_endpoints },
+	},
+	.decide = ep_decide, .result = ep_result, .seed = ep_seed, .on_gone = true,
+};
 
 int
 ctrl_endpoints_start(struct api *api, struct ctrl_endpoints **out)
 {
 	struct ctrl_endpoints *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int64_t rv_pods = 0, rv_svcs = 0;
-	int rc;
-	c->api = api;
 	c->pods = json_object();
 	c->sels = json_object();
-	c->wq = ctrl_wq_new(api_loop(api), ep_sync, c);
-	if ((rc = ep_load(c, &rv_pods, &rv_svcs)) < 0 ||
-	    (rc = store_watch_start(st, "services", NULL, rv_svcs, ep_on_service, c,
-	    &c->w_svc)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, rv_pods, ep_on_pod, c, &c->w_pods)) < 0 ||
-	    (rc = store_watch_start(st, "endpoints", NULL, 0, ep_on_endpoints, c,
-	    &c->w_eps)) < 0)
-		goto fail;
-	log_info("endpoints", "endpoints controller started");
+	int rc = ctrl_start(api, &ep_desc, c, &c->core);
+	if (rc < 0) {
+		ctrl_endpoints_stop(c);
+		return rc;
+	}
 	*out = c;
 	return 0;
-fail:
-	ctrl_endpoints_stop(c);
-	return rc;
 }
 
 void
@@ -537,13 +501,7 @@ ctrl_endpoints_stop(struct ctrl_endpoints *c)
 {
 	if (!c)
 		return;
-	if (c->w_svc)
-		store_watch_stop(c->w_svc);
-	if (c->w_pods)
-		store_watch_stop(c->w_pods);
-	if (c->w_eps)
-		store_watch_stop(c->w_eps);
-	ctrl_wq_free(c->wq);
+	ctrl_stop(c->core);
 	json_decref(c->pods);
 	json_decref(c->sels);
 	free(c);
