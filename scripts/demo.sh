@@ -11,7 +11,8 @@ if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fi
 export V6_SERVER="http://127.0.0.1:$PORT"
-"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
+# V6_DEMO_SERVER_ARGS: extra server flags (the e2e test gives its own address ranges)
+"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 PID=$!
 i=0
 until curl -sf "$V6_SERVER/readyz" >/dev/null 2>&1; do

@@ -1,4 +1,5 @@
-/* api_alloc.c — Service addresses: cluster IPs from 127.2.0.0/16 (stable
+/* api_alloc.c — Service addresses: cluster IPs from the Service range,
+ * 127.2.0.0/16 unless `v6 server --service-cidr` says otherwise (stable
  * virtual addresses on loopback that the proxy binds) and node ports from
  * 30000-32767. A struct api_alloc is its own state: one pair of bitmaps
  * over one store, rebuilt from the stored Services on first use (no state of
@@ -13,12 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IP_BASE		0x7f020000u	/* 127.2.0.0 */
-#define IP_COUNT	65536u
+#define IP_MAX		65536u		/* a /16, the largest range accepted */
+/* The Service range: process-wide, set once from the server's flags. */
+static uint32_t ip_base = 0x7f020000u;	/* 127.2.0.0 */
+static uint32_t ip_count = IP_MAX;
+static char ip_cidr[32] = API_SERVICE_CIDR;
 /* Kubernetes prefers the upper part of a range for dynamic allocation and
  * keeps the lower part (min(max(16, size/16), 256) addresses, 1/32 of the
  * ports up to 128) mostly for users who pick their own. */
-#define IP_STATIC_BAND	256u
+#define IP_STATIC_BAND	(ip_count / 16 < 16 ? 16 : ip_count / 16 > 256 ? 256 : ip_count / 16)
 #define PORT_MIN	30000
 #define PORT_COUNT	2768u
 #define PORT_STATIC_BAND 86u
@@ -26,7 +30,7 @@
 struct api_alloc {
 	struct store *st;
 	bool built;		/* the bitmaps reflect the store */
-	uint8_t ips[IP_COUNT / 8];
+	uint8_t ips[IP_MAX / 8];
 	uint8_t ports[(PORT_COUNT + 7) / 8];
 	uint32_t ip_next, port_next;	/* where the next dynamic scan starts */
 };
@@ -62,15 +66,29 @@ ip_index(const char *s)
 	if (!s || inet_pton(AF_INET, s, &a) != 1)
 		return 0;
 	uint32_t h = ntohl(a.s_addr);
-	if ((h & 0xffff0000u) != IP_BASE || (h & 0xffff) == 0 || (h & 0xffff) == 0xffff)
+	if ((h & ~(ip_count - 1)) != ip_base || h == ip_base || h == ip_base + ip_count - 1)
 		return 0;
-	return h & 0xffff;
+	return h - ip_base;
 }
 
 static void
 ip_format(uint32_t idx, char out[16])
 {
-	snprintf(out, 16, "127.2.%u.%u", (idx >> 8) & 0xff, idx & 0xff);
+	uint32_t h = ip_base + idx;
+	snprintf(out, 16, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
+}
+
+int
+api_alloc_set_cidr(const char *cidr)
+{
+	uint32_t base;
+	unsigned prefix;
+	if (util_loopback_cidr(cidr, &base, &prefix) < 0)
+		return -EINVAL;
+	ip_base = base;
+	ip_count = 1u << (32 - prefix);
+	snprintf(ip_cidr, sizeof ip_cidr, "%s", cidr);
+	return 0;
 }
 
 static const char *
@@ -149,7 +167,7 @@ alloc_build(struct api_alloc *a)
 	memset(a->ports, 0, sizeof a->ports);
 	/* A random start (see node_ipam.c): servers sharing a machine rarely
 	 * hand out the same address or node port. */
-	a->ip_next = IP_STATIC_BAND + util_random32() % (IP_COUNT - 1 - IP_STATIC_BAND);
+	a->ip_next = IP_STATIC_BAND + util_random32() % (ip_count - 1 - IP_STATIC_BAND);
 	a->port_next = PORT_STATIC_BAND + util_random32() % (PORT_COUNT - PORT_STATIC_BAND);
 	int rc = store_list_each(a->st, "services", NULL, rebuild_one, a, NULL);
 	if (rc < 0)
@@ -256,11 +274,11 @@ pick_ip(struct api_alloc *a, uint32_t *out)
 {
 	/* The dynamic band first, from a moving cursor so that a freed
 	 * address is not handed out again at once, then the static band. */
-	for (uint32_t n = 0; n < IP_COUNT - IP_STATIC_BAND; n++) {
+	for (uint32_t n = 0; n < ip_count - IP_STATIC_BAND; n++) {
 		uint32_t i = IP_STATIC_BAND + (a->ip_next - IP_STATIC_BAND + n) %
-		    (IP_COUNT - IP_STATIC_BAND);
-		if (i != IP_COUNT - 1 && !bit_get(a->ips, i)) {
-			a->ip_next = i + 1 < IP_COUNT ? i + 1 : IP_STATIC_BAND;
+		    (ip_count - IP_STATIC_BAND);
+		if (i != ip_count - 1 && !bit_get(a->ips, i)) {
+			a->ip_next = i + 1 < ip_count ? i + 1 : IP_STATIC_BAND;
 			*out = i;
 			return 0;
 		}
@@ -319,7 +337,7 @@ check_ip(struct api_alloc *a, const char *ip, const struct held *old, struct err
 	if (!idx) {
 		snprintf(msg, sizeof msg, "failed to allocate IP %s: the provided IP (%s) is "
 		    "not in the valid range. The range of valid IPs is %s", ip, ip,
-		    API_SERVICE_CIDR);
+		    ip_cidr);
 		cip_invalid(errs, "spec.clusterIP", ip, msg);
 	} else if (bit_get(a->ips, idx) && old->ip != idx) {
 		snprintf(msg, sizeof msg, "failed to allocate IP %s: provided IP is already "

@@ -1,5 +1,5 @@
 /* api_alloc.h — the Service address allocator (api_alloc.c): cluster IPs
- * (API_SERVICE_CIDR, on loopback) and node ports (30000-32767), held in
+ * (API_SERVICE_CIDR unless set, on loopback) and node ports (30000-32767), held in
  * memory over one store and rebuilt from its Services on first use. Its own
  * module state, owned by the API server (api_allocator()); api_objects.c
  * calls it on Service writes (other kinds: no-ops). Depends on the object
@@ -14,6 +14,10 @@
 #include "store.h"
 
 #define API_SERVICE_CIDR "127.2.0.0/16"
+/* Sets the Service range for allocations built from now on (`v6 server
+ * --service-cidr`), a loopback CIDR as util_loopback_cidr accepts. 0 or
+ * -EINVAL. */
+int api_alloc_set_cidr(const char *cidr);
 
 struct api_alloc;
 /* An allocator over st's Services (built on first use). */

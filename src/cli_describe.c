@@ -261,19 +261,28 @@ container_status(const json_t *pod, const char *name)
 	return NULL;
 }
 
+/* One ContainerState as "Running", "Waiting (REASON)" or "Terminated
+ * (REASON, exit code N)" under key; none (an empty lastState) is skipped
+ * unless always. */
+static void
+state_line(struct dw *w, int ind, const char *key, const json_t *state, bool always)
+{
+	if (json_object_get(state, "running"))
+		kv(w, ind, key, "Running");
+	else if (json_object_get(state, "waiting"))
+		kv(w, ind, key, "Waiting (%s)", or_none(str(state, "waiting.reason")));
+	else if (json_object_get(state, "terminated"))
+		kv(w, ind, key, "Terminated (%s, exit code %lld)",
+		    or_none(str(state, "terminated.reason")), num(state, "terminated.exitCode"));
+	else if (always)
+		kv(w, ind, key, "Waiting");
+}
+
 static void
 container_state(struct dw *w, int ind, const json_t *st)
 {
-	json_t *state = json_object_get(st, "state");
-	if (json_object_get(state, "running"))
-		kv(w, ind, "State", "Running");
-	else if (json_object_get(state, "waiting"))
-		kv(w, ind, "State", "Waiting (%s)", or_none(str(state, "waiting.reason")));
-	else if (json_object_get(state, "terminated"))
-		kv(w, ind, "State", "Terminated (%s, exit code %lld)",
-		    or_none(str(state, "terminated.reason")), num(state, "terminated.exitCode"));
-	else
-		kv(w, ind, "State", "Waiting");
+	state_line(w, ind, "State", json_object_get(st, "state"), true);
+	state_line(w, ind, "Last State", json_object_get(st, "lastState"), false);
 	kv(w, ind, "Ready", "%s", json_is_true(json_object_get(st, "ready")) ? "True" : "False");
 	kv(w, ind, "Restart Count", "%lld", num(st, "restartCount"));
 }

@@ -7,6 +7,8 @@
 
 #include "api.h"
 
+#include <stdint.h>
+
 struct node;
 
 struct node_config {
@@ -14,6 +16,8 @@ struct node_config {
 	const char *state_dir;		/* DATA/node */
 	const char *self_exe;		/* the v6 binary, for shims and PATH */
 	int backoff_max_s;		/* node-wide CrashLoopBackOff cap (default 300) */
+	int64_t log_max_bytes;		/* containers' log rotation size; 0: 10 MiB */
+	int log_max_files;		/* rotated log files kept; 0: 2 */
 	/* Optional: takes a pod's IP out of the data plane before its
 	 * containers get SIGTERM (zero-downtime); calls done(done_arg, drained)
 	 * once it is, or when it gave up. */

@@ -90,6 +90,8 @@ struct node {
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
 	int backoff_max_s;
+	int64_t log_max_bytes;		/* node_config's, passed to every container */
+	int log_max_files;
 	int64_t cpu_millis, memory_bytes;
 	struct apod *pods;
 	json_t *found;			/* rt_scan: uid -> name -> {attempt: running} */
@@ -387,6 +389,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.memory_limit = qty_of(cs, "memory", 1),
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
+		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
 		.mounts = mounts, .n_mounts = (size_t)nm,
 	};
 	struct rt_ctr *c = NULL;
@@ -1042,11 +1045,12 @@ pod_metrics(struct apod *p)
 	}
 	char ts[32];
 	time_format_rfc3339((time_t)(p->c[0].sample_ms / 1000), ts);
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:O}, s:s, s:s, s:o}", "kind",
+	json_t *labels = obj_labels(p->obj);	/* a pod without labels gets {} */
+	labels = labels ? json_incref(labels) : json_object();
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:o}, s:s, s:s, s:o}", "kind",
 	    "PodMetrics", "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "name",
 	    p->sm.name, "namespace", p->sm.ns, "creationTimestamp", ts, "labels",
-	    obj_labels(p->obj) ? obj_labels(p->obj) : json_object(), "timestamp", ts,
-	    "window", "10s", "containers", cs);
+	    labels, "timestamp", ts, "window", "10s", "containers", cs);
 }
 
 static void
@@ -1393,6 +1397,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
+	n->log_max_bytes = cfg->log_max_bytes;
+	n->log_max_files = cfg->log_max_files;
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
 	n->ipam = nipam_new();

@@ -1,5 +1,6 @@
 /* node_ipam.c — pod IP addresses for the process runtime: one loopback
- * address per pod from 127.1.0.0/16 (127.1.0.1 - 127.1.255.254). Allocation
+ * address per pod from the pod range, 127.1.0.0/16 unless `v6 server
+ * --pod-cidr` says otherwise (nipam_set_cidr). Allocation
  * is next-fit from a rotating cursor, so a released address is reused only
  * after every other one was handed out. The agent rebuilds the map at
  * start-up from the pods' status.podIP (nipam_reserve). */
@@ -11,18 +12,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IPAM_BASE	0x7f010000u	/* 127.1.0.0 */
-#define IPAM_SIZE	65536u
+#define IPAM_MAX	65536u		/* a /16, the largest range accepted */
+
+/* The range new maps use: process-wide, set once from the server's flags. */
+static uint32_t range_base = 0x7f010000u;	/* 127.1.0.0 */
+static uint32_t range_size = IPAM_MAX;
 
 struct nipam {
-	uint8_t used[IPAM_SIZE / 8];
+	uint8_t used[IPAM_MAX / 8];
+	uint32_t base, size;
 	uint32_t cursor;
 };
 
-static bool
-usable(uint32_t off)
+int
+nipam_set_cidr(const char *cidr)
 {
-	return off != 0 && off != IPAM_SIZE - 1;	/* .0.0 and .255.255 */
+	uint32_t base;
+	unsigned prefix;
+	if (util_loopback_cidr(cidr, &base, &prefix) < 0)
+		return -EINVAL;
+	range_base = base;
+	range_size = 1u << (32 - prefix);
+	return 0;
+}
+
+static bool
+usable(const struct nipam *ip, uint32_t off)
+{
+	return off != 0 && off != ip->size - 1;	/* network and broadcast */
 }
 
 static bool
@@ -44,7 +61,9 @@ struct nipam *
 nipam_new_at(uint32_t cursor)
 {
 	struct nipam *ip = xcalloc(1, sizeof(struct nipam));
-	ip->cursor = cursor % IPAM_SIZE;
+	ip->base = range_base;
+	ip->size = range_size;
+	ip->cursor = cursor % ip->size;
 	return ip;
 }
 
@@ -63,15 +82,15 @@ nipam_free(struct nipam *ip)
 }
 
 static int
-offset_of(const char *addr, uint32_t *off)
+offset_of(const struct nipam *ip, const char *addr, uint32_t *off)
 {
 	struct in_addr a;
 	if (!addr || inet_pton(AF_INET, addr, &a) != 1)
 		return -EINVAL;
 	uint32_t h = ntohl(a.s_addr);
-	if ((h & 0xffff0000u) != IPAM_BASE || !usable(h & 0xffffu))
+	if ((h & ~(ip->size - 1)) != ip->base || !usable(ip, h - ip->base))
 		return -ERANGE;
-	*off = h & 0xffffu;
+	*off = h - ip->base;
 	return 0;
 }
 
@@ -79,7 +98,7 @@ int
 nipam_reserve(struct nipam *ip, const char *addr)
 {
 	uint32_t off;
-	int rc = offset_of(addr, &off);
+	int rc = offset_of(ip, addr, &off);
 	if (rc < 0)
 		return rc;
 	if (bit_get(ip, off))
@@ -93,13 +112,15 @@ nipam_reserve(struct nipam *ip, const char *addr)
 int
 nipam_alloc(struct nipam *ip, char *out)
 {
-	for (uint32_t n = 0; n < IPAM_SIZE; n++) {
-		uint32_t off = (ip->cursor + 1 + n) % IPAM_SIZE;
-		if (!usable(off) || bit_get(ip, off))
+	for (uint32_t n = 0; n < ip->size; n++) {
+		uint32_t off = (ip->cursor + 1 + n) % ip->size;
+		if (!usable(ip, off) || bit_get(ip, off))
 			continue;
 		bit_set(ip, off, true);
 		ip->cursor = off;
-		snprintf(out, 16, "127.1.%u.%u", off >> 8, off & 0xffu);
+		uint32_t h = ip->base + off;
+		snprintf(out, 16, "%u.%u.%u.%u", h >> 24, (h >> 16) & 0xffu, (h >> 8) & 0xffu,
+		    h & 0xffu);
 		return 0;
 	}
 	return -ENOSPC;
@@ -109,6 +130,6 @@ void
 nipam_release(struct nipam *ip, const char *addr)
 {
 	uint32_t off;
-	if (offset_of(addr, &off) == 0)
+	if (offset_of(ip, addr, &off) == 0)
 		bit_set(ip, off, false);
 }

@@ -190,9 +190,12 @@ void nenv_free(char **v);
  * _PORT, _ADDR]. NULL-terminated "NAME=value" vector, nenv_free. */
 char **nenv_service_env(const json_t *pod, const json_t *services);
 
-/* node_ipam.c — pod IPs from 127.1.0.0/16, one per pod, reused as late as
- * possible. */
+/* node_ipam.c — pod IPs from the pod range (127.1.0.0/16 by default), one
+ * per pod, reused as late as possible. */
 struct nipam;
+/* Sets the range of maps created from now on (`v6 server --pod-cidr`), a
+ * loopback CIDR as util_loopback_cidr accepts. 0 or -EINVAL. */
+int nipam_set_cidr(const char *cidr);
 struct nipam *nipam_new(void);
 /* Tests: a deterministic start (nipam_new starts at a random address). */
 struct nipam *nipam_new_at(uint32_t cursor);

@@ -838,20 +838,15 @@ int
 rt_usage(const struct rt_ctr *c, struct rt_usage *u)
 {
 	struct rt_status st;
-	uint64_t usage = 0, inactive = 0;
 	bool cpu = false, mem = false;
 	memset(u, 0, sizeof *u);
 	rt_status(c, &st);
 	if (st.state != RT_RUNNING)
 		return -ESRCH;
-	if (c->cg[CG_CPUACCT] && cg_read_u64(c->cg[CG_CPUACCT], "cpuacct.usage", &u->cpu_ns) == 0)
+	if (c->cg[CG_CPUACCT] && cg_cpu_usage_ns(c->cg[CG_CPUACCT], &u->cpu_ns) == 0)
 		cpu = true;
-	if (c->cg[CG_MEMORY] &&
-	    cg_read_u64(c->cg[CG_MEMORY], "memory.usage_in_bytes", &usage) == 0) {
-		cg_read_key(c->cg[CG_MEMORY], "memory.stat", "total_inactive_file", &inactive);
-		u->memory_bytes = usage > inactive ? usage - inactive : 0;
+	if (c->cg[CG_MEMORY] && cg_memory_working_set(c->cg[CG_MEMORY], &u->memory_bytes) == 0)
 		mem = true;
-	}
 	if (cpu && mem)
 		return 0;
 	return st.pid > 0 ? proc_usage(st.pid, u, !cpu, !mem) : -ESRCH;

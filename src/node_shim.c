@@ -316,20 +316,15 @@ setup_cgroups(struct shim *sh)
 	int64_t pids = spec_int(sh, "pidsLimit");
 	for (int c = 0; c < CG_NCTRL; c++) {
 		const char *d = sh->cg[c];
-		int rc = d ? cg_mkdirs(d) : 0;
+		int rc = d ? cg_group_create(d) : 0;
 		if (rc == 0 && d && c == CG_MEMORY) {
-			rc = cg_write_i64(d, "memory.limit_in_bytes", mem > 0 ? mem : -1);
-			cg_read_key(d, "memory.oom_control", "oom_kill", &sh->oom_base);
+			rc = cg_set_memory_max(d, mem);
+			cg_oom_kills(d, &sh->oom_base);
 		}
-		if (rc == 0 && d && c == CG_CPU) {
-			int64_t quota = cpu > 0 ? cpu * 100 : -1;	/* of a 100 ms period */
-			rc = cg_write_i64(d, "cpu.cfs_period_us", 100000);
-			if (rc == 0)
-				rc = cg_write_i64(d, "cpu.cfs_quota_us",
-				    quota > 0 && quota < 1000 ? 1000 : quota);
-		}
+		if (rc == 0 && d && c == CG_CPU)
+			rc = cg_set_cpu_max(d, cpu);
 		if (rc == 0 && d && c == CG_PIDS)
-			rc = pids > 0 ? cg_write_i64(d, "pids.max", pids) : cg_write(d, "pids.max", "max");
+			rc = cg_set_pids_max(d, pids);
 		if (rc < 0) {
 			log_warn("shim", "cgroup %s %s: %s; its limits are not enforced",
 			    cg_ctrl_name(c), d, strerror(-rc));
@@ -380,9 +375,34 @@ enter_user_ns(void)
 	return rc;
 }
 
+/* Makes dst a place src can be bind-mounted on: a directory (mkdir -p) for
+ * a directory, an empty file in a made parent for a single file (a subPath
+ * naming a file, as Kubernetes allows). Returns 0 or -errno. */
+static int
+mount_point(const char *src, const char *dst)
+{
+	struct stat st;
+	if (stat(src, &st) < 0 || S_ISDIR(st.st_mode))
+		return cg_mkdirs(dst);
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", dst);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		int rc = cg_mkdirs(parent);
+		if (rc < 0)
+			return rc;
+	}
+	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 /* In the forked container, before exec: a private mount namespace (as
  * root; else a user namespace, see enter_user_ns) where each volume's
- * directory is bind-mounted at its mountPath (made with mkdir -p on the
+ * directory (or file) is bind-mounted at its mountPath (made by mount_point on the
  * host's filesystem: the process runtime has no root filesystem of its
  * own), read-only when asked. Returns 0 or -errno with se->mount set. */
 static int
@@ -406,7 +426,7 @@ setup_mounts(json_t *mounts, struct start_err *se)
 		se->mount = (int)i;
 		if (!src || !dst || *dst != '/')
 			return -EINVAL;
-		int rc = cg_mkdirs(dst);
+		int rc = mount_point(src, dst);
 		if (rc < 0)
 			return rc;
 		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -592,9 +612,12 @@ exit_status(struct shim *sh, json_t *ex)
 		sig = WTERMSIG(sh->status);
 		code = 128 + sig;
 	}
+	/* An OOM kill in the container's group during this run, and a failed
+	 * exit: the main process killed, or a shell whose child was (it exits
+	 * 137 itself). containerd reports both as OOMKilled. */
 	bool oom = sh->cg[CG_MEMORY] &&
-	    cg_read_key(sh->cg[CG_MEMORY], "memory.oom_control", "oom_kill", &ooms) == 0 &&
-	    ooms > sh->oom_base && sig == SIGKILL;
+	    cg_oom_kills(sh->cg[CG_MEMORY], &ooms) == 0 &&
+	    ooms > sh->oom_base && code != 0;
 	json_object_set_new(ex, "exitCode", json_integer(code));
 	json_object_set_new(ex, "signal", json_integer(sig));
 	json_object_set_new(ex, "oomKilled", json_boolean(oom));

@@ -8,6 +8,9 @@
 #include "log.h"
 #include "node.h"
 #include "obs_traffic.h"
+#include "node_pod.h"
+#include "node_runtime.h"
+#include "obj_schema.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -24,6 +27,8 @@ struct server_opts {
 	int64_t journal_limit;
 	size_t max_body;
 	int max_backoff_s;
+	int64_t log_max_bytes;		/* --container-log-max-size; 0: the runtime's default */
+	int log_max_files;		/* --container-log-max-files (live file included) */
 	char *node_name;
 	unsigned disabled;	/* bit i: parts[i] turned off with --controllers */
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
@@ -160,6 +165,8 @@ node_part_start(struct server *s, const struct server_opts *o)
 {
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
+		.log_max_bytes = o->log_max_bytes,
+		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
 		.drain = drain_pod_ip, .drain_arg = s };
 	return node_start(s->api, &nc, &s->node);
 }
@@ -251,18 +258,26 @@ static const struct server_flag {
 	{ "--data-dir", "DIR", "where the store lives (default $V6_DATA_DIR, else "
 	    "/var/lib/v6 as root, else ~/.local/share/v6)" },
 	{ "--listen", "ADDR:PORT", "address of the API server (default 127.0.0.1:6443; "
-	    "[::1]:6443 for IPv6)" },
+	    "[::1]:6443 for IPv6; port 0 picks a free port, written to DIR/server.address)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
 	{ "--max-backoff", "DURATION", "node-wide CrashLoopBackOff cap, lower for edge "
 	    "devices (default 5m, at least 1s)" },
 	{ "--node-name", "NAME", "name of this node (default: the host name)" },
+	{ "--container-log-max-size", "QUANTITY", "a container's log file is rotated past "
+	    "this size, as kubelet's containerLogMaxSize (default 10Mi, at least 4Ki)" },
+	{ "--container-log-max-files", "N", "log files kept per container, the live one "
+	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
 	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
+	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
+	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
+	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
+	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -384,9 +399,33 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "200ms and 1h, got \"%s\"\n", val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--container-log-max-size") == 0) {
+			double b;
+			if (quantity_parse(val, &b) < 0 || b < 4096 || b > 1e12) {
+				fprintf(stderr, "error: --container-log-max-size: expected a size "
+				    "between 4Ki and 1T, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->log_max_bytes = (int64_t)b;
+		} else if (strcmp(name, "--container-log-max-files") == 0) {
+			char *end;
+			long nf = strtol(val, &end, 10);
+			if (*end || nf < 2 || nf > 64) {
+				fprintf(stderr, "error: --container-log-max-files: expected 2..64, "
+				    "got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->log_max_files = (int)nf;
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
+		} else if (strcmp(name, "--pod-cidr") == 0 || strcmp(name, "--service-cidr") == 0) {
+			bool pod = strcmp(name, "--pod-cidr") == 0;
+			if ((pod ? nipam_set_cidr(val) : api_alloc_set_cidr(val)) < 0) {
+				fprintf(stderr, "error: %s: expected a range like 127.5.0.0/16 inside "
+				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {
@@ -471,6 +510,19 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	return rc;
 }
 
+/* DIR/server.address: "HOST:PORT" the API listens on, written once it
+ * listens, so whoever started the server with --listen HOST:0 finds it. */
+static void
+write_address(const struct server_opts *o, int port)
+{
+	char *path = xasprintf("%s/server.address", o->data_dir);
+	char line[300];
+	int n = snprintf(line, sizeof line, "%s:%d\n", o->host, port);
+	if (shim__write_file(path, line, (size_t)n, false) < 0)
+		log_warn("server", "writing %s: %s", path, strerror(errno));
+	free(path);
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
@@ -523,6 +575,7 @@ server_main(int argc, char **argv)
 	log_info("server", "v6 %s serving on %s:%d, data in %s, resourceVersion %lld",
 	    V6_VERSION, o.host, api_port(s.api), o.data_dir,
 	    (long long)store_current_rv(s.st));
+	write_address(&o, api_port(s.api));
 	uv_run(s.loop, UV_RUN_DEFAULT);
 	rc = 0;
 	goto out_store;

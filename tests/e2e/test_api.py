@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import Watch, wait_for
+
 
 def cm(name, ns="default", data=None, labels=None, **meta):
     m = {"name": name, "namespace": ns}
@@ -313,11 +315,10 @@ def test_cascading_delete_foreground_waits_for_dependents(server):
     status, o = server.json("DELETE", CMS + "/fowner",
                             {"kind": "DeleteOptions", "propagationPolicy": "Foreground"})
     assert status == 202 and "foregroundDeletion" in o["metadata"]["finalizers"]
-    time.sleep(0.5)
+    wait_for(lambda: server.json("GET", CMS + "/fchild", expect=200)[1]["metadata"].get(
+        "deletionTimestamp"), 10, "the garbage collector to delete the child")
     _, o = server.json("GET", CMS + "/fowner", expect=200)  # blocked by fchild
     assert o["metadata"].get("deletionTimestamp")
-    _, c = server.json("GET", CMS + "/fchild", expect=200)
-    assert c["metadata"].get("deletionTimestamp")
     server.json("PATCH", CMS + "/fchild", {"metadata": {"finalizers": None}},
                 headers={"Content-Type": "application/merge-patch+json"})
     assert wait_gone(server, CMS + "/fchild")
@@ -329,9 +330,11 @@ def test_orphan_delete_keeps_dependents(server):
     server.json("POST", CMS, owned("ochild", owner), expect=201)
     server.json("DELETE", CMS + "/oowner?propagationPolicy=Orphan")
     assert wait_gone(server, CMS + "/oowner")
-    time.sleep(0.3)
-    _, c = server.json("GET", CMS + "/ochild", expect=200)
-    assert not c["metadata"].get("ownerReferences")
+    wait_for(lambda: not server.json("GET", CMS + "/ochild", expect=200)[1]["metadata"].get(
+        "ownerReferences"), 10, "the orphaned child to lose its ownerReferences")
+    with Watch(server, CMS + "?fieldSelector=metadata.name%3Dochild") as w:
+        w.assert_quiet(0.5, "the orphaned child is not deleted",
+                       lambda ev: ev["type"] == "DELETED")
 
 
 def test_finalizer_holds_object_until_removed(server):
@@ -376,7 +379,7 @@ def test_acknowledged_writes_survive_kill_9(server):
     threads = [threading.Thread(target=writer, args=("k%d" % t,)) for t in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    wait_for(lambda: len(acked) > 50, 30, "50 acknowledged writes")
     server.kill()
     stop.set()
     for t in threads:

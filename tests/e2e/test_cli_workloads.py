@@ -8,16 +8,15 @@ a deployment is created paused while its history is written, so that a
 deployment controller, when one runs, adopts that history instead of
 starting its own: the tests hold with or without controllers.
 rollout status is driven by writing the deployment's status through the
-status subresource; those tests skip when a deployment controller owns the
-status. logs and top skip when the server does not serve pods/log or the
-metrics API yet."""
+status subresource, on a server without the Deployment controller (`bare`);
+logs and top run against the node agent of the default server."""
 import json
 import subprocess
 import time
 
 import pytest
 
-from conftest import V6
+from conftest import V6, wait_for
 
 NS = "/apis/apps/v1/namespaces/default"
 
@@ -133,13 +132,9 @@ def deadline_exceeded():
 def controller_runs(server):
     """Whether a deployment controller writes Deployment status here."""
     create_deployment(server, "probe-ctrl")
-    deadline = time.time() + 1.5
     try:
-        while time.time() < deadline:
-            if get_deploy(server, "probe-ctrl").get("status", {}).get("observedGeneration"):
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_for(lambda: get_deploy(server, "probe-ctrl").get("status", {})
+                        .get("observedGeneration"), 30, "Deployment status")
     finally:
         server.request("DELETE", NS + "/deployments/probe-ctrl")
 
@@ -151,12 +146,11 @@ def bare(make_server):
     return make_server("--controllers", "*,-deployment,-replicaset,-node")
 
 
-def skip_unless_pods_run(server):
-    if not controller_runs(server):
-        pytest.skip("no deployment controller on this server yet")
+def require_pods_run(server):
+    """The default server runs the Deployment controller and the node agent."""
+    assert controller_runs(server), "the Deployment controller did not write status"
     status, _, _ = server.request("GET", "/apis/metrics.k8s.io/v1beta1")
-    if status != 200:
-        pytest.skip("no node agent on this server yet")
+    assert status == 200, "the node agent's metrics.k8s.io is not served (%d)" % status
 
 
 def spawn(server, *args):
@@ -456,7 +450,7 @@ def test_rollout_status_revision_mismatch(bare):
 
 
 def test_rollout_status_follows_a_real_rollout(server):
-    skip_unless_pods_run(server)
+    require_pods_run(server)
     create_deployment(server, "web", replicas=2)
     p = server.v6("rollout", "status", "deployment/web", "--timeout", "60s", timeout=90)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -465,7 +459,7 @@ def test_rollout_status_follows_a_real_rollout(server):
 
 
 def test_rollout_status_fails_when_the_controller_reports_the_deadline(server):
-    skip_unless_pods_run(server)
+    require_pods_run(server)
     d = deployment("bad", replicas=1, progressDeadlineSeconds=2)
     d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
         "exec": {"command": ["false"]}, "periodSeconds": 1}    # never Ready
@@ -579,8 +573,7 @@ def test_logs_of_a_running_pod(server, pods):
     pods(pod("talker", [("app", ["sh", "-c",
                                                 "echo one; echo two; echo three; sleep 60"])],
                            labels={"app": "talker"}))
-    if not serves_logs(server, "talker"):
-        pytest.skip("the server does not serve pods/log yet (no node agent)")
+    assert serves_logs(server, "talker"), "pods/log is not served"
     wait_running(server, "talker")
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -610,28 +603,32 @@ def test_logs_of_a_running_pod(server, pods):
 
 def test_top_pods(server, pods):
     status, _, _ = server.request("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
-    if status == 404:
-        p = server.v6("top", "pods")
-        assert p.returncode == 1
-        assert p.stderr == "error: Metrics API not available\n"
-        pytest.skip("the server does not serve metrics.k8s.io yet; checked the error only")
+    assert status == 200, "metrics.k8s.io is not served (%d)" % status
     pods(pod("busy", [("app", ["sh", "-c", "while :; do :; done"])]))
     wait_running(server, "busy")
-    deadline = time.time() + 30
-    while time.time() < deadline:
+
+    def busy_row():  # a busy loop uses a visible share of a core (>= 50m)
         p = server.v6("top", "pods")
-        if p.returncode == 0 and "busy" in p.stdout:
-            break
-        time.sleep(0.5)
-    assert p.returncode == 0, p.stderr
+        rows = [r.split() for r in p.stdout.splitlines() if r.startswith("busy ")]
+        return p.returncode == 0 and rows and int(rows[0][1].rstrip("m")) >= 50 and p
+    p = wait_for(busy_row, 30, "`v6 top pods` to show the busy loop's CPU", interval=0.5)
     head, row = p.stdout.splitlines()[0], [r for r in p.stdout.splitlines() if "busy" in r][0]
     assert head.split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
     name, cpu, mem = row.split()
-    assert cpu.endswith("m") and int(cpu[:-1]) >= 0
-    assert mem.endswith("Mi") and int(mem[:-2]) >= 0
+    assert cpu.endswith("m") and int(cpu[:-1]) >= 50
+    assert mem.endswith("Mi") and int(mem[:-2]) >= 0  # sh's few hundred KiB round to 0Mi
+    _, m = server.json("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy",
+                       expect=200)
+    assert m["containers"][0]["usage"]["memory"] not in ("0", "0Ki")
     p = server.v6("top", "pods", "--containers", check=True)
     assert p.stdout.splitlines()[0].split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert any(r.split()[:2] == ["busy", "app"] for r in p.stdout.splitlines())
+
+
+def test_top_without_a_node_agent_says_metrics_are_not_available(bare):
+    p = bare.v6("top", "pods")
+    assert p.returncode == 1
+    assert p.stderr == "error: Metrics API not available\n"
 
 
 def test_top_flag_errors(server):

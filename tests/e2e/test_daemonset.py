@@ -3,7 +3,8 @@ registers its Node (named by --node-name), the DaemonSet controller puts one
 `v6 testapp` pod on it, follows the Node's labels, replaces the pod when the
 template changes, and a killed and restarted server still runs exactly one."""
 import json
-import time
+
+import conftest
 
 NS = "default"
 NODE = "e2e-ds-node"
@@ -15,15 +16,8 @@ HASH = "controller-revision-hash"
 
 
 def wait_for(what, fn, timeout=30.0, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (
-        timeout, what, last))
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def daemonset(name, version, node_selector=None, **spec):
@@ -114,9 +108,8 @@ def test_node_registers_itself_and_stays_quiet(make_server):
     # a user's label survives a restart; the agent's own labels come back
     s.json("PATCH", NODES + "/" + NODE, {"metadata": {"labels": {
         "role": "edge", "kubernetes.io/os": None}}}, headers=MERGE, expect=200)
-    rv = s.json("GET", NODES + "/" + NODE, expect=200)[1]["metadata"]["resourceVersion"]
-    time.sleep(2)  # idle: the agent does not rewrite an unchanged Node
-    assert s.json("GET", NODES + "/" + NODE, expect=200)[1]["metadata"]["resourceVersion"] == rv
+    with conftest.Watch(s, NODES + "?fieldSelector=metadata.name%3D" + NODE) as w:
+        w.assert_quiet(2, "the agent does not rewrite an unchanged Node")
     s.restart()
     labels = s.json("GET", NODES + "/" + NODE, expect=200)[1]["metadata"]["labels"]
     assert labels["role"] == "edge" and labels["kubernetes.io/os"] == "linux"
@@ -179,9 +172,12 @@ def test_daemonset_update_replaces_pod_and_survives_kill(make_server):
     assert out.returncode == 0, out.stderr
     assert 'daemon set "logd" successfully rolled out' in out.stdout
     # kill -9 and restart: still exactly the one pod, no duplicate
+    rv = s.json("GET", PODS, expect=200)[1]["metadata"]["resourceVersion"]
     s.kill()
     s.start()
-    time.sleep(3)
+    with conftest.Watch(s, PODS, rv) as w:  # from before the kill: sees every change
+        w.assert_quiet(3, "the restarted server keeps the one pod", lambda ev: ev["type"] in (
+            "ADDED", "DELETED") and ev["object"]["metadata"]["name"].startswith("logd"))
     pods = all_pods(s, "logd")
     assert [p["metadata"]["uid"] for p in pods] == [new["metadata"]["uid"]]
     wait_for("ready again", lambda: one_ready_pod(s, "logd", "v2"))

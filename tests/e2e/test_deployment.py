@@ -8,6 +8,8 @@ import json
 import subprocess
 import time
 
+import conftest
+
 NS = "default"
 DEPLOYS = "/apis/apps/v1/namespaces/%s/deployments" % NS
 RSES = "/apis/apps/v1/namespaces/%s/replicasets" % NS
@@ -33,14 +35,8 @@ def deployment(name="web", replicas=3, image="img:1", strategy=None, **spec):
 
 
 def wait_for(fn, timeout=5.0, what="condition"):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, 0.02)
 
 
 def get(server, path):
@@ -349,11 +345,12 @@ def test_restarted_at_annotation_creates_new_pods(server):
 
 def test_idle_deployment_writes_nothing(server):
     server.json("POST", DEPLOYS, deployment(replicas=2, minReadySeconds=1), expect=201)
-    wait_for(lambda: complete(server) or ready_all(server), timeout=8)
-    time.sleep(0.3)
-    rv = get(server, PODS)["metadata"]["resourceVersion"]
-    time.sleep(2.5)
-    assert get(server, PODS)["metadata"]["resourceVersion"] == rv
+    wait_for(lambda: complete(server) or ready_all(server), timeout=30, what="ready pods")
+    wait_for(lambda: complete(server), timeout=30, what="the rollout to complete")
+    with conftest.Watch(server, PODS) as w:
+        w.assert_quiet(2.5, "an idle Deployment writes no pod")
+    with conftest.Watch(server, DEPLOYS) as w:
+        w.assert_quiet(1, "an idle Deployment writes no status")
 
 
 def test_deleting_deployment_cascades_to_replicasets_and_pods(server):
@@ -362,7 +359,8 @@ def test_deleting_deployment_cascades_to_replicasets_and_pods(server):
     server.json("DELETE", DEPLOYS + "/web", expect=200)
     wait_for(lambda: not rses(server) and not pods(server) and
              not get(server, PODS)["items"], what="cascading deletion")
-    time.sleep(0.3)
+    with conftest.Watch(server, PODS) as w:
+        w.assert_quiet(0.5, "nothing recreates a pod of the deleted Deployment")
     assert not rses(server) and not get(server, PODS)["items"]
 
 

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import Server, kill_workloads
+import conftest
+from conftest import Server
 
 
 def node_agent_running(s):
@@ -29,19 +30,12 @@ def node():
         d = tempfile.TemporaryDirectory(prefix="v6-pods-")
         s = Server(d.name, list(extra))
         made.append((s, d))
-        try:
-            s.start()
-        except RuntimeError as e:
-            if "unknown flag" in str(e):
-                pytest.skip("server has no %s flag yet" % " ".join(extra))
-            raise
-        if not node_agent_running(s):
-            pytest.skip("v6 server does not run the node agent yet")
+        s.start()
+        assert node_agent_running(s), "the node agent's metrics.k8s.io is not served"
         return s
     yield make
     for s, d in made:
-        s.kill()
-        kill_workloads(d.name)
+        s.close()
         d.cleanup()
 
 
@@ -69,14 +63,8 @@ def get_pod(s, name):
 
 
 def wait_for(what, fn, timeout=20, interval=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def read_pid(workdir):
@@ -113,7 +101,7 @@ def test_pod_prints_env_and_succeeds_with_logs(node):
     wait_for("Succeeded", lambda: phase(s, "hello") == "Succeeded")
     pod = get_pod(s, "hello")
     ip = pod["status"]["podIP"]
-    assert ip.startswith("127.1.")
+    assert s.in_range(ip, s.pod_cidr), (ip, s.pod_cidr)
     assert pod["spec"]["nodeName"]
     cs = ctr_status(pod, "c")
     assert cs["state"]["terminated"]["exitCode"] == 0
@@ -128,14 +116,24 @@ def test_pod_prints_env_and_succeeds_with_logs(node):
         e["reason"] for e in s.json("GET", "/api/v1/namespaces/default/events")[1]["items"]}
 
 
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def ready_in(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in pod.get("status", {}).get("conditions") or [])
+
+
+def ready(s, name):
+    return ready_in(get_pod(s, name))
+
+
 def test_idle_node_writes_nothing(node):
     s = node()
     apply(s, pod_manifest("idle", [sh("c", "sleep 1000")]))
-    wait_for("Running", lambda: phase(s, "idle") == "Running")
-    time.sleep(0.5)
-    rv = get_pod(s, "idle")["metadata"]["resourceVersion"]
-    time.sleep(2)
-    assert get_pod(s, "idle")["metadata"]["resourceVersion"] == rv
+    wait_for("Running and Ready", lambda: phase(s, "idle") == "Running" and ready(s, "idle"))
+    with conftest.Watch(s, PODS) as w:
+        w.assert_quiet(2, "an idle node writes nothing")
 
 
 def test_crash_loop_backoff_schedule(node):
@@ -196,8 +194,10 @@ def test_readiness_gates_ready_condition(node, workdir):
     flag = os.path.join(workdir, "ready")
     apply(s, pod_manifest("ready", [sh("c", "sleep 1000", workingDir=workdir, readinessProbe={
         "exec": {"command": ["test", "-f", "ready"]}, "periodSeconds": 1})]))
-    wait_for("Running", lambda: phase(s, "ready") == "Running")
-    time.sleep(1.5)
+    with conftest.Watch(s, PODS) as w:
+        wait_for("Running", lambda: phase(s, "ready") == "Running")
+        w.assert_quiet(1.5, "the probe fails while the file is missing",
+                       lambda ev: ready_in(ev["object"]))
     pod = get_pod(s, "ready")
     conds = {c["type"]: c for c in pod["status"]["conditions"]}
     assert conds["Ready"]["status"] == "False"

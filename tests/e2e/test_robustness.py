@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+import conftest
 from conftest import write
 
 CMS = "/api/v1/namespaces/default/configmaps"
@@ -949,8 +950,11 @@ def test_namespace_recreated_right_after_deletion(server):
     assert wait_404(server, "/api/v1/namespaces/again")
     _, fresh = server.json("POST", "/api/v1/namespaces", ns_obj("again"), expect=201)
     assert fresh["status"]["phase"] == "Active"
-    server.json("POST", "/api/v1/namespaces/again/configmaps", cm("new"), expect=201)
-    time.sleep(1)   # any leftover cleanup of the old namespace would run now
+    with conftest.Watch(server, "/api/v1/namespaces/again/configmaps") as w:
+        server.json("POST", "/api/v1/namespaces/again/configmaps", cm("new"), expect=201)
+        w.wait(lambda ev: ev["type"] == "ADDED", 10, "the new ConfigMap")
+        # any leftover cleanup of the old namespace would delete it now
+        w.assert_quiet(1, "the new namespace's ConfigMap stays")
     assert names(server, "/api/v1/namespaces/again/configmaps") == ["new"]
     _, now = server.json("GET", "/api/v1/namespaces/again", expect=200)
     assert now["metadata"]["uid"] == fresh["metadata"]["uid"]

@@ -1,5 +1,5 @@
-"""Services end to end: cluster IPs from 127.2.0.0/16 and node ports, their
-conflicts and immutability, Endpoints that follow real pods' readiness (the
+"""Services end to end: cluster IPs from the server's --service-cidr and node
+ports, their conflicts and immutability, Endpoints that follow real pods' readiness (the
 node agent runs `sh` pods whose exec readiness probe looks for a file the
 test creates), terminating pods leaving at once, named target ports,
 headless Services, Service environment variables in a pod, and the Gateway
@@ -12,20 +12,14 @@ import time
 
 import pytest
 
-from conftest import Server, kill_workloads, write
+import conftest
+from conftest import Server, free_node_port, write
 
 NS = "/api/v1/namespaces/default"
 
 
 def wait_for(what, fn, timeout=20, interval=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def apply(s, *objs):
@@ -67,8 +61,7 @@ def pod_ip(s, name):
 
 @pytest.fixture
 def node():
-    """A server with the node agent and the Endpoints controller; skips
-    when this build does not run them yet."""
+    """A server with the node agent and the Endpoints controller."""
     made = []
 
     def make():
@@ -76,24 +69,19 @@ def node():
         s = Server(d.name)
         made.append((s, d))
         s.start()
-        if s.request("GET", "/apis/metrics.k8s.io/v1beta1")[0] != 200:
-            pytest.skip("v6 server does not run the node agent yet")
+        status = s.request("GET", "/apis/metrics.k8s.io/v1beta1")[0]
+        assert status == 200, "the node agent's metrics.k8s.io is not served (%d)" % status
         return s
     yield make
     for s, d in made:
-        s.kill()
-        kill_workloads(d.name)
+        s.close()
         d.cleanup()
 
 
 def require_endpoints_controller(s):
     apply(s, service("probe-ec", [{"port": 80}], {"app": "nothing"}))
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        if endpoints(s, "probe-ec"):
-            return
-        time.sleep(0.05)
-    pytest.skip("v6 server does not run the Endpoints controller yet")
+    wait_for("the Endpoints controller to write Endpoints for Service probe-ec",
+             lambda: endpoints(s, "probe-ec"), 30)
 
 
 def gated_pod(name, flagdir, app="web", port=8080, port_name="http", grace=30):
@@ -120,25 +108,35 @@ def ready(flagdir, name, on=True):
 # ---- addresses ---------------------------------------------------------------
 
 def test_service_gets_a_cluster_ip_and_node_ports(server):
+    admin_port = free_node_port()
     apply(server, service("web", [{"port": 80}]),
           service("edge", [{"name": "http", "port": 80}, {"name": "admin", "port": 81,
-                                                           "nodePort": 30081}],
+                                                           "nodePort": admin_port}],
                   type="NodePort"))
     web = get(server, NS + "/services/web")
     ip = web["spec"]["clusterIP"]
-    assert ip.startswith("127.2.") and web["spec"]["clusterIPs"] == [ip]
+    assert server.in_range(ip, server.service_cidr) and web["spec"]["clusterIPs"] == [ip]
     edge = get(server, NS + "/services/edge")
-    assert edge["spec"]["clusterIP"].startswith("127.2.")
+    assert server.in_range(edge["spec"]["clusterIP"], server.service_cidr)
     assert edge["spec"]["clusterIP"] != ip
     ports = {p["name"]: p["nodePort"] for p in edge["spec"]["ports"]}
-    assert ports["admin"] == 30081
-    assert 30000 <= ports["http"] <= 32767 and ports["http"] != 30081
+    assert ports["admin"] == admin_port
+    assert 30000 <= ports["http"] <= 32767 and ports["http"] != admin_port
+
+
+def test_service_range_is_the_servers_own(server):
+    """--service-cidr: an address outside it is refused, naming the range."""
+    status, body = server.json("POST", NS + "/services",
+                               service("x", [{"port": 80}], clusterIP="127.2.0.10"))
+    assert status == 422, body
+    assert "The range of valid IPs is %s" % server.service_cidr in body["message"]
 
 
 def test_requested_cluster_ip_conflict_is_422(server, workdir):
-    apply(server, service("a", [{"port": 80}], clusterIP="127.2.0.10"))
+    wanted = server.service_ip(10)
+    apply(server, service("a", [{"port": 80}], clusterIP=wanted))
     status, body = server.json("POST", NS + "/services",
-                               service("b", [{"port": 80}], clusterIP="127.2.0.10"))
+                               service("b", [{"port": 80}], clusterIP=wanted))
     assert status == 422, body
     assert body["reason"] == "Invalid"
     assert "provided IP is already allocated" in body["message"]
@@ -148,7 +146,8 @@ def test_requested_cluster_ip_conflict_is_422(server, workdir):
     assert status == 422 and "not in the valid range" in body["message"], body
     path = write(workdir, "np.yaml",
                  "apiVersion: v1\nkind: Service\nmetadata:\n  name: d\nspec:\n"
-                 "  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 30090\n")
+                 "  type: NodePort\n  ports:\n  - port: 80\n    nodePort: %d\n"
+                 % free_node_port())
     server.v6("apply", "-f", path, check=True)
     other = write(workdir, "np2.yaml", open(path).read().replace("name: d", "name: e"))
     p = server.v6("apply", "-f", other)
@@ -162,8 +161,8 @@ def test_cluster_ip_is_kept_on_apply_immutable_and_survives_restart(server):
     apply(server, service("web", [{"port": 80}], {"app": "web2"}))
     assert get(server, NS + "/services/web")["spec"]["clusterIP"] == ip
     svc = get(server, NS + "/services/web")
-    svc["spec"]["clusterIP"] = "127.2.0.77"
-    svc["spec"]["clusterIPs"] = ["127.2.0.77"]
+    svc["spec"]["clusterIP"] = server.service_ip(77)
+    svc["spec"]["clusterIPs"] = [server.service_ip(77)]
     status, body = server.json("PUT", NS + "/services/web", svc)
     assert status == 422 and "field is immutable" in body["message"], body
     server.restart()
@@ -223,9 +222,8 @@ def test_endpoints_follow_pod_readiness_and_terminating_pods_leave_at_once(node)
         pod = get(s, NS + "/pods/web-a")
         assert pod is not None and pod["metadata"].get("deletionTimestamp")
         # idle: nothing changes, nothing is written
-        rv = endpoints(s, "web")["metadata"]["resourceVersion"]
-        time.sleep(2.5)
-        assert endpoints(s, "web")["metadata"]["resourceVersion"] == rv
+        with conftest.Watch(s, NS + "/endpoints?fieldSelector=metadata.name%3Dweb") as w:
+            w.assert_quiet(2.5, "idle Endpoints are not rewritten")
 
 
 def test_endpoints_go_with_their_service_and_selectorless_ones_are_left_alone(node):
@@ -236,8 +234,9 @@ def test_endpoints_go_with_their_service_and_selectorless_ones_are_left_alone(no
            "metadata": {"name": "manual", "namespace": "default"},
            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 9}]}]})
     apply(s, service("auto", [{"port": 80}], {"app": "none"}))
-    wait_for("auto endpoints", lambda: endpoints(s, "auto"))
-    time.sleep(0.5)
+    with conftest.Watch(s, NS + "/endpoints?fieldSelector=metadata.name%3Dmanual") as w:
+        wait_for("auto endpoints", lambda: endpoints(s, "auto"))
+        w.assert_quiet(0.5, "the controller leaves selectorless Endpoints alone")
     assert addresses(endpoints(s, "manual")) == {"127.0.0.1": {9}}
     s.v6("delete", "service", "auto", check=True)
     wait_for("endpoints deleted", lambda: endpoints(s, "auto") is None, timeout=5)

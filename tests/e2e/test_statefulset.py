@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import conftest
+
 NS = "default"
 PODS = "/api/v1/namespaces/%s/pods" % NS
 CLAIMS = "/api/v1/namespaces/%s/persistentvolumeclaims" % NS
@@ -21,15 +23,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
 
 
 def wait_for(what, fn, timeout=60.0, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (
-        timeout, what, last))
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def apply(s, *objs):
@@ -181,8 +176,11 @@ def test_statefulset_keeps_each_pods_data_through_updates_restarts_and_scaling(
 
     # kill -9 of the server: the pods keep running and are adopted.
     uids = {n: p["metadata"]["uid"] for n, p in pods(s).items()}
+    rv = s.json("GET", PODS, expect=200)[1]["metadata"]["resourceVersion"]
     s.restart()
-    time.sleep(3)
+    with conftest.Watch(s, PODS, rv) as w:  # from before the kill: sees every change
+        w.assert_quiet(3, "the restarted server adopts the pods", lambda ev: ev["type"] in (
+            "ADDED", "DELETED"))
     ps = wait_for("3 ready pods after restart", lambda: all_ready(s, 3))
     assert {n: p["metadata"]["uid"] for n, p in ps.items()} == uids
     for k in range(3):

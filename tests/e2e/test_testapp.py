@@ -17,21 +17,6 @@ import pytest
 from conftest import V6
 
 
-def _testapp_available():
-    try:
-        p = subprocess.run([V6, "testapp", "--help"], capture_output=True,
-                           text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, "cannot run %s: %s" % (V6, e)
-    if p.returncode != 0 or "--version-string" not in p.stdout:
-        return False, "`v6 testapp --help` failed (verb not wired into %s yet?)" % V6
-    return True, ""
-
-
-_OK, _WHY = _testapp_available()
-pytestmark = pytest.mark.skipif(not _OK, reason=_WHY)
-
-
 class AppProcess:
     """One `v6 testapp` process with its stdout/stderr in files."""
 

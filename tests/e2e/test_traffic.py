@@ -2,10 +2,10 @@
 within a sampling period or two, in the traffic.v6.dev API (per Service and
 per revision) and in `v6 describe service`; errors the workload answers show
 up as the error rate."""
-import http.client
 import json
-import threading
-import time
+
+from conftest import free_port, wait_for
+from load import Load, answers
 
 
 def manifest(args=()):
@@ -37,47 +37,6 @@ SERVICE = {"apiVersion": "v1", "kind": "Service",
 TRAFFIC = "/apis/traffic.v6.dev/v1alpha1/namespaces/default/services/web"
 
 
-class Load:
-    """One keep-alive client sending GET / to the Service until stopped
-    (at most 60 s), counting answers by status class."""
-
-    def __init__(self, host, port):
-        self.host, self.port = host, port
-        self.codes = {}
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
-
-    def run(self):
-        conn = None
-        deadline = time.time() + 60
-        while not self.stop.is_set() and time.time() < deadline:
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-                conn.request("GET", "/")
-                r = conn.getresponse()
-                r.read()
-                k = "%dxx" % (r.status // 100)
-                self.codes[k] = self.codes.get(k, 0) + 1
-                if r.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException):
-                if conn:
-                    conn.close()
-                conn = None
-                time.sleep(0.01)
-            time.sleep(0.002)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
-
-
 def deploy(server, args=()):
     server.v6("apply", "-f", "-", input=json.dumps(manifest(args)), check=True)
     p = server.v6("rollout", "status", "deployment/web", "--timeout", "60s", timeout=90)
@@ -85,16 +44,8 @@ def deploy(server, args=()):
     server.v6("apply", "-f", "-", input=json.dumps(SERVICE), check=True)
     _, svc = server.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
     ip = svc["spec"]["clusterIP"]
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection(ip, 80, timeout=1)
-            c.request("GET", "/")
-            c.getresponse().read()
-            return ip
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("Service %s never answered" % ip)
+    wait_for(lambda: answers(ip, 80), 10, "Service %s to answer" % ip)
+    return ip
 
 
 def pod_revision(server):
@@ -107,14 +58,10 @@ def pod_revision(server):
 
 def wait_traffic(server, ok, timeout=12):
     """Polls the traffic API until ok(body) holds; returns the last body."""
-    deadline = time.time() + timeout
-    body = None
-    while time.time() < deadline:
+    def matched():
         status, body = server.json("GET", TRAFFIC)
-        if status == 200 and ok(body):
-            return body
-        time.sleep(0.25)
-    raise AssertionError("traffic never matched: %s" % json.dumps(body))
+        return status == 200 and ok(body) and body
+    return wait_for(matched, timeout, "the traffic API to match", interval=0.25)
 
 
 def test_requests_through_a_service_show_in_the_traffic_api_and_describe(server):
@@ -126,12 +73,12 @@ def test_requests_through_a_service_show_in_the_traffic_api_and_describe(server)
 
     ip = deploy(server)
     rev = pod_revision(server)
-    with Load(ip, 80) as load:
-        time.sleep(2)
+    with Load(ip, 80, max_seconds=60) as load:
+        load.wait_requests(50)
         body = wait_traffic(server, lambda b: b["requestsPerSecond"] > 0 and any(
             r["revision"] == rev and r["requestsPerSecond"] > 0 for r in b["revisions"]))
         p = server.v6("describe", "svc", "web", check=True)
-    assert load.codes.get("2xx", 0) > 50, load.codes
+    load.assert_clean(min_ok=50)
     assert body["kind"] == "ServiceTraffic"
     assert body["apiVersion"] == "traffic.v6.dev/v1alpha1"
     assert body["metadata"] == {"name": "web", "namespace": "default"}
@@ -147,9 +94,10 @@ def test_requests_through_a_service_show_in_the_traffic_api_and_describe(server)
 
 def test_error_rate_of_a_failing_workload(server):
     ip = deploy(server, ["--error-rate", "0.5"])
-    with Load(ip, 80) as load:
-        time.sleep(2)
+    with Load(ip, 80, max_seconds=60, expect=lambda st: st // 100 in (2, 5)) as load:
+        load.wait_requests(50)
         body = wait_traffic(server, lambda b: b["requestsPerSecond"] > 0)
+    load.assert_clean(min_ok=50)
     assert load.codes.get("5xx", 0) > 10, load.codes
     assert 0.3 <= body["errorRate"] <= 0.7, body
     assert 0.3 <= body["revisions"][0]["errorRate"] <= 0.7, body
@@ -173,37 +121,19 @@ def gateway_and_route(port):
     return gw, route
 
 
-class HostLoad(Load):
-    """Load with a Host header, for a Gateway listener with a hostname."""
-
-    def run(self):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-        deadline = time.time() + 60
-        while not self.stop.is_set() and time.time() < deadline:
-            try:
-                conn.request("GET", "/", headers={"Host": "shop.example.com"})
-                r = conn.getresponse()
-                r.read()
-                k = "%dxx" % (r.status // 100)
-                self.codes[k] = self.codes.get(k, 0) + 1
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                time.sleep(0.01)
-            time.sleep(0.002)
-        conn.close()
-
-
 def test_describe_httproute_shows_parents_backends_and_live_traffic(server):
-    from conftest import free_port
     deploy(server)
     port = free_port()
     gw, route = gateway_and_route(port)
     text = "\n---\n".join(json.dumps(o) for o in (gw, route))
     server.v6("apply", "-f", "-", input=text, check=True)
-    with HostLoad("127.3.0.1", port) as load:
+    host = {"Host": "shop.example.com"}
+    wait_for(lambda: answers("127.3.0.1", port, host), 20, "the Gateway listener to answer")
+    with Load("127.3.0.1", port, max_seconds=60, headers=host) as load:
+        load.wait_requests(20)
         wait_traffic(server, lambda b: b["requestsPerSecond"] > 0, timeout=20)
         p = server.v6("describe", "httproute", "shop", check=True)
-    assert load.codes.get("2xx", 0) > 20, load.codes
+    load.assert_clean(min_ok=20)
     out = p.stdout
     print(out)
     assert "Hostnames:" in out and "shop.example.com" in out

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 
+import conftest
 from conftest import V6
 
 NS = "default"
@@ -29,15 +30,8 @@ V6_DIR = os.path.dirname(os.path.abspath(V6))
 # ---------------------------------------------------------------- helpers
 
 def wait_for(what, fn, timeout=20.0, interval=0.05):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (
-        timeout, what, last))
+    """conftest.wait_for with this file's argument order."""
+    return conftest.wait_for(fn, timeout, what, interval)
 
 
 def apply(s, *objs):

@@ -4,8 +4,9 @@ of the test workload is rolled 20 times in a row, nor while the server is
 killed with SIGKILL and restarted under load."""
 import http.client
 import json
-import threading
 import time
+
+import load
 
 ROLLS = 20
 
@@ -41,55 +42,16 @@ SERVICE = {"apiVersion": "v1", "kind": "Service",
                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
 
 
-class Load:
-    """Keep-alive clients hammering the Service address, counting everything."""
+class Load(load.Load):
+    """Four keep-alive clients hammering the Service address, counting the
+    answers by the test app's version (test_rollout.py uses it too)."""
 
     def __init__(self, host, port, clients=4):
-        self.host, self.port = host, port
-        self.ok = 0
-        self.failures = []
-        self.versions = {}
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+        super().__init__(host, port, clients=clients, key=load.json_version, pause=0)
 
-    def run(self):
-        conn = None
-        deadline = time.time() + 600
-        while not self.stop.is_set() and time.time() < deadline:
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-                conn.request("GET", "/")
-                r = conn.getresponse()
-                body = r.read()
-                with self.lock:
-                    if 200 <= r.status < 300:
-                        self.ok += 1
-                        v = json.loads(body)["version"]
-                        self.versions[v] = self.versions.get(v, 0) + 1
-                    else:
-                        self.failures.append("HTTP %d %s" % (r.status, body[:100]))
-                if r.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as e:
-                with self.lock:
-                    self.failures.append("%s: %s" % (type(e).__name__, e))
-                if conn:
-                    conn.close()
-                conn = None
-                time.sleep(0.01)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+    @property
+    def versions(self):
+        return self.by_key
 
 
 def deploy(server, version):
@@ -119,26 +81,25 @@ def service_address(server):
 def test_twenty_rolling_updates_under_load_fail_no_request(server):
     deploy(server, "v0")
     ip = service_address(server)
-    with Load(ip, 80) as load:
+    with Load(ip, 80) as ld:
         for i in range(1, ROLLS + 1):
             deploy(server, "v%d" % i)
-        time.sleep(0.5)
-    assert not load.failures, "%d failed of %d: %s" % (
-        len(load.failures), load.ok + len(load.failures), load.failures[:5])
-    assert load.ok > 100
-    assert "v%d" % ROLLS in load.versions and len(load.versions) >= ROLLS // 2
+        ld.wait_requests(20)
+    ld.assert_clean(min_ok=100)
+    assert "v%d" % ROLLS in ld.by_key and len(ld.by_key) >= ROLLS // 2
 
 
 def test_server_kill_9_under_load_fails_no_request(server):
     deploy(server, "v1")
     ip = service_address(server)
-    with Load(ip, 80) as load:
-        time.sleep(0.5)
+    with Load(ip, 80) as ld:
+        ld.wait_requests(20)
         server.kill()
-        time.sleep(1.0)
+        t_down = time.time()
+        ld.wait_requests(20)  # the proxy serves while the server is away
+        assert ld.window(t_down, time.time())[0] >= 20
         server.start()
         deploy(server, "v2")  # and the restarted server still rolls out
-        time.sleep(0.5)
-    assert not load.failures, "%d failed of %d: %s" % (
-        len(load.failures), load.ok + len(load.failures), load.failures[:5])
-    assert load.versions.get("v2", 0) > 0
+        ld.wait_requests(20)
+    ld.assert_clean()
+    assert ld.by_key.get("v2", 0) > 0
