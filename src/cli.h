@@ -222,8 +222,6 @@ int cli_wait_gone(const struct kind *k, const char *ns, const char *name,
  * revision > 0 requires that revision. Returns 0, or -1 with *msg set to
  * the error (no "error: " prefix, no newline). */
 int cli_rollout_status_msg(const json_t *deploy, int64_t revision, char **msg, bool *done);
-/* The revision annotation of an object, 0 when absent or malformed. */
-int64_t cli_revision_of(const json_t *obj);
 /* The ReplicaSets of items (an array) controlled by deploy (ownerReference
  * with controller true and deploy's uid). New array of borrowed-then-
  * increfed objects, sorted by revision. */
@@ -248,7 +246,10 @@ int cli_quantity_scaled(const char *s, int scale, int64_t *out);
 void cli_format_cpu(int64_t nanocores, char *out);
 void cli_format_memory(int64_t bytes, char *out);
 
-/* cli_rollout.c — Argo Rollouts, the pure parts, unit tested. */
+/* cli_argo.c — what the CLI reads out of a Rollout (pure, unit tested);
+ * shared by get, the rollout views and the rollout verbs. */
+/* The revision annotation of an object, 0 when absent or malformed. */
+int64_t cli_revision_of(const json_t *obj);
 enum { CLI_ARGO_WAIT, CLI_ARGO_DONE, CLI_ARGO_FAILED };
 /* "Canary", "BlueGreen" or "" from spec.strategy. */
 const char *cli_argo_strategy(const json_t *ro);
@@ -263,13 +264,12 @@ int64_t cli_argo_set_weight(const json_t *ro);
  * (canaryService or trafficRouting), else the set weight. */
 int64_t cli_argo_weight(const json_t *ro);
 /* The line `rollout status` prints ("Paused - CanaryPauseStep (step 1/4,
- * weight 20%)" and a newline; caller frees) and CLI_ARGO_DONE at Healthy
- * or Paused, CLI_ARGO_FAILED at Degraded, CLI_ARGO_WAIT otherwise: also
- * while status.observedGeneration lags metadata.generation, and at a
- * Paused that no longer holds (no pause condition nor spec.paused left,
- * promoteFull asked, or only a CanaryPauseStep condition while the current
- * step is no pause step), as right after promote. */
+ * weight 20%)" and a newline; caller frees) and, as kubectl-argo-rollouts
+ * status: CLI_ARGO_DONE at Healthy, CLI_ARGO_FAILED at Degraded,
+ * CLI_ARGO_WAIT otherwise (Progressing, Paused, and while
+ * status.observedGeneration lags metadata.generation). */
 int cli_argo_status_msg(const json_t *ro, char **msg);
+/* cli_rollout.c — the rollout verbs' decisions for Rollouts (pure, unit tested). */
 /* What cmd ("promote", "promote-full", "abort", "retry", "pause",
  * "resume") sends for the rollout ro: *spec and *status are the contents
  * of the spec merge patch and of the status patch (each NULL when not

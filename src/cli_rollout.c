@@ -20,20 +20,6 @@
 
 /* ---- pure parts -------------------------------------------------------- */
 
-int64_t
-cli_revision_of(const json_t *obj)
-{
-	json_t *ann = obj_get_path(obj, "metadata.annotations");
-	const char *s = json_string_value(json_object_get(ann, REV_ANN));
-	char *end;
-	if (s == NULL)
-		s = json_string_value(json_object_get(ann, ARGO_REV_ANN));
-	if (s == NULL || *s == '\0')
-		return 0;
-	long long v = strtoll(s, &end, 10);
-	return *end == '\0' && v > 0 ? v : 0;
-}
-
 static int64_t
 num(const json_t *obj, const char *path)
 {
@@ -298,148 +284,12 @@ cli_undo_patch(const json_t *deploy, const json_t *rs)
 
 /* ---- Argo Rollouts: pure parts ------------------------------------------ */
 
-static const char *
-str(const json_t *obj, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(obj, path));
-	return s ? s : "";
-}
-
-/* Argo writes observedGeneration as a string ("3"); an integer is taken
- * too, and a string that is no number (old Argo: a hash) cannot be
- * compared, so it counts as observed. */
-static bool
-argo_observed(const json_t *ro)
-{
-	json_t *og = obj_get_path(ro, "status.observedGeneration");
-	int64_t gen = num(ro, "metadata.generation");
-	const char *s = json_string_value(og);
-	char *end;
-	if (json_is_integer(og))
-		return json_integer_value(og) >= gen;
-	if (s == NULL || *s == '\0')
-		return false;
-	long long v = strtoll(s, &end, 10);
-	return *end != '\0' || v >= gen;
-}
-
-const char *
-cli_argo_strategy(const json_t *ro)
-{
-	if (obj_get_path(ro, "spec.strategy.canary"))
-		return "Canary";
-	return obj_get_path(ro, "spec.strategy.blueGreen") ? "BlueGreen" : "";
-}
-
-bool
-cli_argo_step(const json_t *ro, int64_t *index, int64_t *count)
-{
-	if (obj_get_path(ro, "spec.strategy.canary") == NULL)
-		return false;
-	*count = (int64_t)json_array_size(obj_get_path(ro, "spec.strategy.canary.steps"));
-	*index = num(ro, "status.currentStepIndex");
-	if (*index < 0)
-		*index = 0;
-	if (*index > *count)
-		*index = *count;
-	return true;
-}
-
-int64_t
-cli_argo_set_weight(const json_t *ro)
-{
-	int64_t i, n;
-	if (!cli_argo_step(ro, &i, &n))
-		return -1;
-	if (json_is_true(obj_get_path(ro, "status.abort")))
-		return 0;
-	if (i >= n)
-		return 100;
-	json_t *steps = obj_get_path(ro, "spec.strategy.canary.steps");
-	for (; i >= 0; i--) {
-		json_t *w = json_object_get(json_array_get(steps, (size_t)i), "setWeight");
-		if (w)
-			return json_integer_value(w);
-	}
-	return 0;
-}
-
-/* Without services to split traffic between, the controller's weights say
- * nothing (pods share one Service), so the set weight is shown. */
-int64_t
-cli_argo_weight(const json_t *ro)
-{
-	json_t *w = obj_get_path(ro, "status.canary.weights.canary.weight");
-	bool routed = obj_get_path(ro, "spec.strategy.canary.canaryService") ||
-	    obj_get_path(ro, "spec.strategy.canary.trafficRouting");
-	return w && routed ? json_integer_value(w) : cli_argo_set_weight(ro);
-}
-
-static const struct {
-	const char *phase;
-	int state;
-} argo_phases[] = {
-	{ "Healthy", CLI_ARGO_DONE },
-	{ "Paused", CLI_ARGO_DONE },	/* as kubectl-argo-rollouts status */
-	{ "Degraded", CLI_ARGO_FAILED },
-	{ "Progressing", CLI_ARGO_WAIT },
-};
-
-/* A phase of Paused that no longer holds and the controller has yet to
- * rewrite: the CLI cleared the pause conditions (promote, resume) or asked
- * for promoteFull, or the only conditions left are CanaryPauseStep ones
- * while the current step is no pause step (the controller moved on). */
-static bool
-argo_pause_lifted(const json_t *ro)
-{
-	json_t *pcs = obj_get_path(ro, "status.pauseConditions"), *pc;
-	json_t *steps = obj_get_path(ro, "spec.strategy.canary.steps");
-	int64_t i, n;
-	size_t k;
-	if (json_is_true(obj_get_path(ro, "status.promoteFull")))
-		return true;
-	if (json_is_true(obj_get_path(ro, "spec.paused")))
-		return false;
-	if (json_array_size(pcs) == 0)
-		return true;
-	json_array_foreach(pcs, k, pc)
-		if (strcmp(str(pc, "reason"), "CanaryPauseStep") != 0)
-			return false;
-	return cli_argo_step(ro, &i, &n) && (i >= n ||
-	    !json_object_get(json_array_get(steps, (size_t)i), "pause"));
-}
-
-int
-cli_argo_status_msg(const json_t *ro, char **msg)
-{
-	if (!argo_observed(ro)) {
-		*msg = xstrdup("Progressing - waiting for rollout spec update to be observed\n");
-		return CLI_ARGO_WAIT;
-	}
-	const char *phase = str(ro, "status.phase"), *m = str(ro, "status.message");
-	struct buf b = BUF_INIT;
-	int64_t i, n;
-	buf_puts(&b, *phase ? phase : "Progressing");
-	if (*m)
-		buf_printf(&b, " - %s", m);
-	if (strcmp(phase, "Healthy") != 0 && cli_argo_step(ro, &i, &n) && n > 0)
-		buf_printf(&b, " (step %lld/%lld, weight %lld%%)", (long long)i, (long long)n,
-		    (long long)cli_argo_weight(ro));
-	buf_putc(&b, '\n');
-	*msg = buf_steal(&b);
-	if (strcmp(phase, "Paused") == 0 && argo_pause_lifted(ro))
-		return CLI_ARGO_WAIT;
-	for (size_t k = 0; k < ARRAY_SIZE(argo_phases); k++)
-		if (strcmp(argo_phases[k].phase, phase) == 0)
-			return argo_phases[k].state;
-	return CLI_ARGO_WAIT;
-}
-
 static bool
 argo_fully_promoted(const json_t *ro)
 {
-	const char *cur = str(ro, "status.currentPodHash"), *stable = str(ro, "status.stableRS");
-	return *cur && strcmp(cur, stable) == 0;
+	const char *cur = json_string_value(obj_get_path(ro, "status.currentPodHash"));
+	const char *stable = json_string_value(obj_get_path(ro, "status.stableRS"));
+	return cur && *cur && stable && strcmp(cur, stable) == 0;
 }
 
 static bool
@@ -806,7 +656,8 @@ struct status {
 };
 
 /* A Rollout: one line per change of phase, message, step or weight; done
- * at Healthy or Paused, failed at Degraded (kubectl-argo-rollouts status). */
+ * at Healthy, failed at Degraded, followed through every pause
+ * (kubectl-argo-rollouts status). */
 static int
 argo_status_show(struct status *s, const json_t *ro)
 {
@@ -884,6 +735,15 @@ status_watch_path(const struct status *s)
  * resumed from the last event seen, a failed one retried from a new GET
  * (the server may be restarting). An error answer to the GET is final. */
 static int
+status_timed_out(const struct status *s)
+{
+	if (s->t->argo && s->last)
+		return cli_err("timed out waiting for %s to become Healthy; it is %.*s", s->t->ref,
+		    (int)strcspn(s->last, "\n"), s->last);
+	return cli_err("timed out waiting for the condition");
+}
+
+static int
 status_follow(struct status *s, int64_t deadline)
 {
 	int failures = 0;
@@ -899,7 +759,7 @@ status_follow(struct status *s, int64_t deadline)
 			int wrc = cli_watch(path, deadline, status_event, s);
 			free(path);
 			if (wrc == -ETIMEDOUT)
-				return cli_err("timed out waiting for the condition");
+				return status_timed_out(s);
 			st = wrc < 0 ? ST_RELIST : wrc;	/* 0: the server ended the stream */
 			failures = wrc < 0 ? failures + 1 : 0;
 		}
@@ -911,7 +771,7 @@ status_follow(struct status *s, int64_t deadline)
 			return cli_err("giving up after %d failed attempts to watch %s", failures,
 			    s->t->ref);
 		if (deadline && time_mono_ms() >= deadline)
-			return cli_err("timed out waiting for the condition");
+			return status_timed_out(s);
 		if (failures > 1)
 			sleep(1);
 	}

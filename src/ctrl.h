@@ -47,6 +47,7 @@ struct ctrl_writes {
 	bool retry;		/* sync again soon, rate-limited, even if all ran */
 	json_t *carry;		/* the adapter's, from decide to after (owned) */
 	char *error;		/* the error of the write that failed, for after */
+	int64_t rv;		/* the newest resourceVersion the writes made */
 };
 /* Appends a write (obj consumed; k may be NULL). */
 void ctrl_writes_push(struct ctrl_writes *w, enum ctrl_op op, const struct kind *k,
@@ -101,6 +102,8 @@ struct store *ctrl_store(const struct ctrl *c);
 void *ctrl_data(const struct ctrl *c);
 /* Queues the primary ns/name ("" ns: cluster-scoped). */
 void ctrl_enqueue(struct ctrl *c, const char *ns, const char *name);
+/* Queues the key "NS/NAME" as the core's sync gets it. */
+void ctrl_enqueue_key(struct ctrl *c, const char *key);
 /* Queues the primaries of ns (NULL: all) whose spec.selector selects
  * labels (NULL: every one). */
 void ctrl_enqueue_selecting(struct ctrl *c, const char *ns, const json_t *labels);
@@ -302,16 +305,29 @@ struct rollout_actions {
 	struct rollout_action *v;
 	size_t n, cap;
 	int64_t requeue_ms;		/* > 0: sync again after this long */
+	bool await_routes;		/* sync again once the proxy applied these writes */
 };
 /* in: {"replicasets": [...] (the namespace's), "services": {name: Service},
  * "endpoints": {name: Endpoints}, "analysisruns": [...], "templates":
- * {name: AnalysisTemplate}, "clustertemplates": {name: ...}}. Returns 0. */
+ * {name: AnalysisTemplate}, "clustertemplates": {name: ...}, "routesPending":
+ * true while the proxy has yet to apply the writes of a sync that asked
+ * await_routes}. Returns 0. */
 int rollout_decide(const json_t *rollout, const json_t *in, int64_t now_ms,
     struct rollout_actions *out);
 void rollout_actions_free(struct rollout_actions *a);
 
-/* Starts it on the controller core; ctrl_stop() stops it. */
-int ctrl_rollout_start(struct api *api, struct ctrl **out);
+struct ctrl_rollout;
+/* Starts it on the controller core (with the state the proxy waits need). */
+int ctrl_rollout_start(struct api *api, struct ctrl_rollout **out);
+void ctrl_rollout_stop(struct ctrl_rollout *c);
+/* How the controller learns that the proxy routes by a write: wait(arg, rv,
+ * timeout_ms, cb, cb_arg) calls cb once the proxy applied the routing of
+ * store version rv (applied = false after timeout_ms or when the feed
+ * stops). Without one (no proxy), a route change counts as applied at once. */
+typedef void ctrl_routes_wait_fn(void *arg, int64_t rv, unsigned timeout_ms,
+    void (*cb)(void *cb_arg, bool applied), void *cb_arg);
+void ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait,
+    void *arg);
 
 /* ---- StatefulSet controller (ctrl_statefulset.c) ------------------------ */
 
@@ -460,5 +476,10 @@ uint64_t ctrl_routes_builds(const struct ctrl_routes *c);
  * The node agent waits for it before a pod gets SIGTERM. */
 void ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
     void (*done)(void *arg, bool drained), void *arg);
+/* Calls cb once the proxy has applied a snapshot that includes store
+ * version rv (applied = true), or after timeout_ms / when the feed stops
+ * (false); at once when there is no proxy. */
+void ctrl_routes_wait_applied(struct ctrl_routes *c, int64_t rv, unsigned timeout_ms,
+    void (*cb)(void *arg, bool applied), void *arg);
 
 #endif

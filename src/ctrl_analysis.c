@@ -1075,9 +1075,25 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
 	}
 }
 
+/* Whether a v6 measurement without data is not taken yet: the samples seen
+ * since the run started (when the canary got its traffic) do not span the
+ * window yet, so "no requests" may only mean "no sample since". Such a
+ * measurement is retried, never recorded as Inconclusive. age_ms < 0: no
+ * sample at all. */
+static bool
+v6_not_yet(const json_t *run, int64_t window_ms, int64_t age_ms, int64_t now)
+{
+	const json_t *at = obj_get_path(run, "status.startedAt");
+	int64_t started = at ? obj_time_ms(at) : now;
+	return age_ms < 0 || now - age_ms - started < window_ms;
+}
+
+#define AN_V6_RETRY_MS 500	/* a new sample comes every --traffic-period */
+
 /* The v6 provider: the proxy's figures over the window (on the loop, no
- * I/O). Zero requests in the window is no data, except for requestRate
- * whose answer is then 0. */
+ * I/O). Zero requests in the window is no data (Inconclusive), except for
+ * requestRate whose answer is then 0, once the window has passed since the
+ * run started (v6_not_yet). */
 static void
 v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const json_t *m,
     const json_t *prov)
@@ -1098,13 +1114,21 @@ v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const js
 	else if (!c->traffic)
 		msg = xstrdup("v6: traffic figures are not available (the proxy is turned off)");
 	else if ((rc = obs_traffic_query_window(c->traffic, service, rev, window_ms, &st)) ==
-	    -EAGAIN)
-		msg = xstrdup("v6: traffic figures are not ready yet (fewer than two samples)");
-	else if (rc == -ENOENT || (rc == 0 && st.requests == 0 && strcmp(metric, "requestRate")))
-		kind = ARUN_NODATA, msg = xasprintf("v6: no requests to %s%s%s in the last %s "
-		    "(no data)", service ? service : "", service && rev ? " revision " :
-		    rev ? "revision " : "", rev ? rev : "", win);
-	else if (rc < 0)
+	    -EAGAIN || rc == -ENOENT || (rc == 0 && st.requests == 0 &&
+	    strcmp(metric, "requestRate"))) {
+		if (v6_not_yet(run, window_ms, rc == -EAGAIN ? -1 : st.age_ms, now)) {
+			ctrl_wq_add_after(c->wq, key, AN_V6_RETRY_MS);
+			free(service);
+			return;
+		}
+		if (rc == -EAGAIN)
+			msg = xstrdup("v6: traffic figures are not ready yet (fewer than two "
+			    "samples)");
+		else
+			kind = ARUN_NODATA, msg = xasprintf("v6: no requests to %s%s%s in the last "
+			    "%s (no data)", service ? service : "", service && rev ? " revision " :
+			    rev ? "revision " : "", rev ? rev : "", win);
+	} else if (rc < 0)
 		msg = xasprintf("v6: %s", strerror(-rc));
 	if (rc == 0 && !msg) {
 		static const struct { const char *name; size_t off; } fields[] = {

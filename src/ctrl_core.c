@@ -114,7 +114,7 @@ generated(const json_t *obj)
 }
 
 /* Runs one create/update/status/delete; *made gets the stored object of a
- * create (new reference). Returns the API's 0 / -1 with err set. */
+ * create or update (new reference). Returns the API's 0 / -1 with err set. */
 static int
 ctrl_call(struct ctrl *c, const struct kind *k, const char *ns, const struct ctrl_write *w,
     json_t **made, struct api_error *err)
@@ -135,7 +135,7 @@ ctrl_call(struct ctrl *c, const struct kind *k, const char *ns, const struct ctr
 			break;
 		case CTRL_UPDATE:
 		case CTRL_STATUS:
-			rc = api_update(c->api, k, ns, obj, w->op == CTRL_STATUS, 0, NULL, err);
+			rc = api_update(c->api, k, ns, obj, w->op == CTRL_STATUS, 0, made, err);
 			break;
 		case CTRL_DELETE:
 			rc = api_delete(c->api, k, ns, obj_name(obj), API_PROPAGATE_BACKGROUND,
@@ -152,11 +152,13 @@ ctrl_call(struct ctrl *c, const struct kind *k, const char *ns, const struct ctr
 }
 
 /* Applies one write; returns its verdict. A failure's message goes to
- * *error (replacing what was there). */
+ * list->error (replacing what was there); list->rv rises to the version
+ * the write was stored at. */
 static enum ctrl_verdict
 ctrl_apply_one(struct ctrl *c, const json_t *primary, const struct ctrl_write *w,
-    char **error)
+    struct ctrl_writes *list)
 {
+	char **error = &list->error;
 	const struct ctrl_desc *d = c->desc;
 	if (w->op == CTRL_EVENT) {
 		api_record_event(c->api, primary, w->type, w->reason, d->component, "%s",
@@ -177,6 +179,8 @@ ctrl_apply_one(struct ctrl *c, const json_t *primary, const struct ctrl_write *w
 	enum ctrl_verdict v = CTRL_DONE;
 	if (ctrl_call(c, k, ns, w, &made, &err) < 0)
 		v = ctrl_verdict(w->op, &err);
+	if (obj_resource_version(made) > list->rv)
+		list->rv = obj_resource_version(made);
 	if (v == CTRL_FAILED) {
 		free(*error);
 		*error = xstrdup(err.message ? err.message : "error");
@@ -199,7 +203,7 @@ ctrl_apply_from(struct ctrl *c, const json_t *primary, struct ctrl_writes *w,
     size_t from, size_t *stop)
 {
 	for (*stop = from; *stop < w->n; (*stop)++) {
-		enum ctrl_verdict v = ctrl_apply_one(c, primary, &w->v[*stop], &w->error);
+		enum ctrl_verdict v = ctrl_apply_one(c, primary, &w->v[*stop], w);
 		if (v != CTRL_DONE)
 			return v;
 	}
@@ -341,6 +345,12 @@ ctrl_enqueue(struct ctrl *c, const char *ns, const char *name)
 		ctrl_wq_add_name(c->wq, ns, name);
 	else
 		ctrl_wq_add(c->wq, name);
+}
+
+void
+ctrl_enqueue_key(struct ctrl *c, const char *key)
+{
+	ctrl_wq_add(c->wq, key);
 }
 
 void

@@ -20,9 +20,9 @@
 #define REV_ANN		"rollout.argoproj.io/revision"
 #define DEADLINE_ANN	"argo-rollouts.argoproj.io/scale-down-deadline"
 #define ARGO		"argoproj.io/v1alpha1"
-/* How long to let a new routing table reach the proxy before the next step
- * that depends on it (snapshots are applied in well under this). */
-#define ROUTE_SETTLE_MS	300
+/* How long to wait for the proxy to apply a routing change before going on
+ * without its word (it is down or restarting). */
+#define ROUTE_ACK_TIMEOUT_MS 5000
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -528,13 +528,17 @@ fail:
 
 enum run_state { RUN_WAIT, RUN_OK, RUN_FAILED, RUN_INCONCLUSIVE };
 
-/* Starts (once) or reads the run "NAME-HASH-suffix" for ref; reports it in
- * status[field]. */
+/* Starts (once) or reads the run "NAME-HASH-REVISION-suffix" for ref;
+ * reports it in status[field]. The revision, as in Argo's run names, keeps
+ * the runs of each rollout of a template apart: bringing a template back
+ * gives its ReplicaSet a new revision, so it never meets the finished runs
+ * of an earlier attempt. */
 static enum run_state
 run_analysis(struct rsync *s, const json_t *ref, const char *suffix, const char *type,
     json_t *report, const char *field, char **why)
 {
-	char *name = xasprintf("%s-%s-%s", obj_name(s->ro), s->hash, suffix);
+	const char *rev = obj_annotation(s->new_rs, REV_ANN);
+	char *name = xasprintf("%s-%s-%s-%s", obj_name(s->ro), s->hash, rev ? rev : "0", suffix);
 	const json_t *run = find_run(s, name);
 	enum run_state rs = RUN_WAIT;
 	if (!run) {
@@ -641,6 +645,13 @@ static bool
 traffic_routed(struct rsync *s)
 {
 	return *obj_str(s->strat, "canaryService") && *obj_str(s->strat, "stableService");
+}
+
+/* The proxy has yet to apply the routes an earlier sync published. */
+static bool
+routes_pending(struct rsync *s)
+{
+	return json_is_true(json_object_get(s->in, "routesPending"));
 }
 
 /* The canary's pod count at step index idx with traffic weight w: the last
@@ -769,10 +780,11 @@ reach_weight(struct rsync *s, int w, int c)
 	}
 	if (traffic_routed(s) && current_weight(s) != w) {
 		set_weight(s, w);
-		requeue(s->out, ROUTE_SETTLE_MS);
+		s->out->await_routes = true;
 		return false;
 	}
-	return true;
+	/* the weight is published; the step is done once the proxy routes by it */
+	return !routes_pending(s);
 }
 
 static void
@@ -860,8 +872,20 @@ sync_canary(struct rsync *s)
 			}
 			step_done(s, idx, "setCanaryScale");
 		} else if ((v = json_object_get(st, "setHeaderRoute"))) {
+			/* done once the proxy routes by it (testers rely on it) */
+			json_t *before = json_deep_copy(json_object_get(canary_status(s),
+			    "headerRoutes"));
 			header_route(s, v);
-			requeue(s->out, ROUTE_SETTLE_MS);
+			bool changed = !json_equal(before, json_object_get(canary_status(s),
+			    "headerRoutes")) && !(before == NULL && json_object_get(canary_status(s),
+			    "headerRoutes") == NULL);
+			json_decref(before);
+			if (changed && traffic_routed(s)) {
+				s->out->await_routes = true;
+				goto progressing;
+			}
+			if (routes_pending(s))
+				goto progressing;
 			step_done(s, idx, "setHeaderRoute");
 		} else if ((v = json_object_get(st, "analysis"))) {
 			char suffix[24];
@@ -954,7 +978,7 @@ sync_bluegreen(struct rsync *s)
 		json_object_set_new(bg_status(s), "activeSelector", json_string(s->hash));
 		event(s, "Normal", "SwitchService", "Switched selector for service '%s' from '%s' "
 		    "to '%s'", active, obj_str(s->st, "stableRS"), s->hash);
-		requeue(s->out, ROUTE_SETTLE_MS);
+		s->out->await_routes = true;
 		return;
 	}
 	if (!endpoints_on(s, active, s->hash)) {
@@ -1274,6 +1298,67 @@ out:
 
 /* ---- the adapter on the controller core ---------------------------------------------- */
 
+struct ctrl_rollout {
+	struct ctrl *core;
+	ctrl_routes_wait_fn *routes_wait;
+	void *routes_wait_arg;
+	json_t *routes_pending;		/* key -> true: waiting for the proxy */
+	struct routes_wait *waits;	/* in flight (the feed calls back) */
+};
+
+/* One wait for the proxy's acknowledgement; outlives the controller when
+ * the feed stops later (c is then NULL). */
+struct routes_wait {
+	struct ctrl_rollout *c;
+	char *key;
+	struct routes_wait *next;
+};
+
+static void
+routes_applied(void *arg, bool applied)
+{
+	struct routes_wait *w = arg;
+	struct ctrl_rollout *c = w->c;
+	if (c) {
+		struct routes_wait **pp = &c->waits;
+		while (*pp != w)
+			pp = &(*pp)->next;
+		*pp = w->next;
+		if (!applied)
+			log_warn("rollout", "%s: the proxy has not applied the new routes in %d ms; "
+			    "going on", w->key, ROUTE_ACK_TIMEOUT_MS);
+		json_object_del(c->routes_pending, w->key);
+		ctrl_enqueue_key(c->core, w->key);
+	}
+	free(w->key);
+	free(w);
+}
+
+/* The writes of key's sync up to store version rv change routing: the next
+ * sync (routesPending until then) comes once the proxy applied them. */
+static void
+await_routes(struct ctrl_rollout *c, const char *key, int64_t rv)
+{
+	if (!c->routes_wait || rv <= 0) {
+		ctrl_enqueue_key(c->core, key);
+		return;
+	}
+	struct routes_wait *w = xcalloc(1, sizeof *w);
+	w->c = c;
+	w->key = xstrdup(key);
+	w->next = c->waits;
+	c->waits = w;
+	json_object_set_new(c->routes_pending, key, json_true());
+	c->routes_wait(c->routes_wait_arg, rv, ROUTE_ACK_TIMEOUT_MS, routes_applied, w);
+}
+
+void
+ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait, void *arg)
+{
+	c->routes_wait = wait;
+	c->routes_wait_arg = arg;
+}
+
 /* "name" -> object for a list. */
 static json_t *
 by_name(json_t *list)
@@ -1303,16 +1388,18 @@ static const enum ctrl_op ro_writes[] = {
 static int
 ro_ctrl_decide(struct ctrl *c, const json_t *ro, int64_t now_ms, struct ctrl_writes *w)
 {
+	struct ctrl_rollout *r = ctrl_data(c);
 	const char *ns = obj_namespace(ro);
 	struct rollout_actions a = { 0 };
-	json_t *in = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+	char *key = xasprintf("%s/%s", ns, obj_name(ro));
+	json_t *in = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
 	    "replicasets", list_or_empty(c, "apps/replicasets", ns),
 	    "services", by_name(list_or_empty(c, "services", ns)),
 	    "endpoints", by_name(list_or_empty(c, "endpoints", ns)),
 	    "analysisruns", list_or_empty(c, "argoproj.io/analysisruns", ns),
 	    "templates", by_name(list_or_empty(c, "argoproj.io/analysistemplates", ns)),
 	    "clustertemplates", by_name(list_or_empty(c, "argoproj.io/clusteranalysistemplates",
-	    NULL)));
+	    NULL)), "routesPending", json_object_get(r->routes_pending, key) != NULL);
 	rollout_decide(ro, in, now_ms, &a);
 	for (size_t i = 0; i < a.n; i++) {
 		const struct rollout_action *x = &a.v[i];
@@ -1325,9 +1412,25 @@ ro_ctrl_decide(struct ctrl *c, const json_t *ro, int64_t now_ms, struct ctrl_wri
 		ctrl_writes_push(w, ro_writes[x->op], NULL, obj, x->op);
 	}
 	w->requeue_ms = a.requeue_ms;
+	if (a.await_routes)
+		w->carry = json_true();	/* for ro_after */
+	free(key);
 	rollout_actions_free(&a);
 	json_decref(in);
 	return 0;
+}
+
+/* Writes that change routing (carry set by decide), all made: the next sync
+ * waits for the proxy to apply them. */
+static void
+ro_after(struct ctrl *c, const json_t *ro, const struct ctrl_write *failed,
+    struct ctrl_writes *w)
+{
+	if (failed || !json_is_true(w->carry))
+		return;
+	char *key = xasprintf("%s/%s", obj_namespace(ro), obj_name(ro));
+	await_routes(ctrl_data(c), key, w->rv);
+	free(key);
 }
 
 static void
@@ -1372,11 +1475,31 @@ static const struct ctrl_desc ro_desc = {
 		{ "services", on_service },
 		{ "endpoints", on_service },
 	},
-	.decide = ro_ctrl_decide, .result = ro_result,
+	.decide = ro_ctrl_decide, .result = ro_result, .after = ro_after,
 };
 
 int
-ctrl_rollout_start(struct api *api, struct ctrl **out)
+ctrl_rollout_start(struct api *api, struct ctrl_rollout **out)
 {
-	return ctrl_start(api, &ro_desc, NULL, out);
+	struct ctrl_rollout *c = xcalloc(1, sizeof *c);
+	c->routes_pending = json_object();
+	int rc = ctrl_start(api, &ro_desc, c, &c->core);
+	if (rc < 0) {
+		ctrl_rollout_stop(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+ctrl_rollout_stop(struct ctrl_rollout *c)
+{
+	if (!c)
+		return;
+	ctrl_stop(c->core);
+	for (struct routes_wait *w = c->waits; w; w = w->next)
+		w->c = NULL;	/* freed when the feed calls back */
+	json_decref(c->routes_pending);
+	free(c);
 }

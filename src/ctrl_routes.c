@@ -1180,3 +1180,14 @@ ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
 	d->timer.data = d;
 	uv_timer_start(&d->timer, drain_poll, 0, 0);
 }
+
+void
+ctrl_routes_wait_applied(struct ctrl_routes *c, int64_t rv, unsigned timeout_ms,
+    void (*cb)(void *arg, bool applied), void *arg)
+{
+	if (!c->feed) {
+		cb(arg, true);
+		return;
+	}
+	proxy_feed_wait_version(c->feed, rv, timeout_ms, cb, arg);
+}

@@ -644,7 +644,9 @@ obs_traffic_query_window(struct obs_traffic *t, const char *service, const char 
 			break;
 		}
 	}
-	return obs_traffic_compute(before, now, service, revision, out);
+	int rc = obs_traffic_compute(before, now, service, revision, out);
+	out->age_ms = time_mono_ms() - now->mono_ms;
+	return rc;
 }
 
 void

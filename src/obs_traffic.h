@@ -58,6 +58,7 @@ struct obs_traffic_stats {
 	double success_rate;		/* 1 - error_rate (1 without requests: check requests) */
 	double avg_ms;
 	double p99_ms;
+	int64_t age_ms;			/* query_window: how old the newest sample is */
 };
 
 /* The figures of service ("ns/name"; NULL: every service) and revision
@@ -91,8 +92,9 @@ int obs_traffic_query(struct obs_traffic *t, const char *service, const char *re
 /* For canary analysis: the figures of service (NULL: every service) and
  * revision (NULL: all) between the newest sample and the newest one at least
  * window_ms older (the oldest kept, OBS_TRAFFIC_HISTORY, when none is that
- * old; out->window_s says what was covered). -EAGAIN with fewer than two
- * samples, -ENOENT when nothing was counted for them. */
+ * old; out->window_s says what was covered, out->age_ms how old the newest
+ * sample is, also with -ENOENT). -EAGAIN with fewer than two samples,
+ * -ENOENT when nothing was counted for them. */
 int obs_traffic_query_window(struct obs_traffic *t, const char *service,
     const char *revision, int64_t window_ms, struct obs_traffic_stats *out);
 /* Samples the proxy every period_ms (at least 200) from now on; the server's

@@ -40,6 +40,7 @@ struct server {
 	struct api *api;
 	struct ctrl_gc *gc;
 	struct ctrl *ctrls[16];		/* the controllers on the core, by part index */
+	struct ctrl_rollout *rollout;
 	struct ctrl_endpoints *eps;
 	struct ctrl_routes *routes;
 	struct ctrl_gwstatus *gwstatus;
@@ -101,8 +102,36 @@ gwstatus_stop(struct server *s)
 	s->gwstatus = NULL;
 }
 
+static int
+rollout_start(struct server *s, const struct server_opts *o)
+{
+	(void)o;
+	return ctrl_rollout_start(s->api, &s->rollout);
+}
+
+static void
+rollout_stop(struct server *s)
+{
+	ctrl_rollout_stop(s->rollout);
+	s->rollout = NULL;
+}
+
+/* The Rollout controller's wait for the proxy to route by a write. */
+static void
+routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool),
+    void *cb_arg)
+{
+	struct server *s = arg;
+	if (!s->routes) {
+		cb(cb_arg, true);
+		return;
+	}
+	ctrl_routes_wait_applied(s->routes, rv, timeout_ms, cb, cb_arg);
+}
+
 /* The data plane: the proxy process's feed, the routing tables it gets and
- * the traffic figures read back from it. */
+ * the traffic figures read back from it; the Rollout controller (started
+ * before) waits on its acknowledgements. */
 static int
 proxy_start(struct server *s, const struct server_opts *o)
 {
@@ -113,6 +142,8 @@ proxy_start(struct server *s, const struct server_opts *o)
 	    (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0 ||
 	    (rc = obs_traffic_start(s->loop, s->api, s->feed, &s->traffic)) < 0)
 		return rc;
+	if (s->rollout)
+		ctrl_rollout_set_routes_wait(s->rollout, routes_wait, s);
 	if (o->traffic_period_ms > 0)
 		obs_traffic_set_period(s->traffic, (unsigned)o->traffic_period_ms);
 	return 0;
@@ -194,7 +225,7 @@ static const struct server_part {
 	{ "garbagecollector", NULL, gc_start, gc_stop },
 	{ "replicaset", ctrl_replicaset_start, NULL, NULL },
 	{ "deployment", ctrl_deployment_start, NULL, NULL },
-	{ "rollout", ctrl_rollout_start, NULL, NULL },
+	{ "rollout", NULL, rollout_start, rollout_stop },
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },

@@ -10,10 +10,12 @@ baseline), an Argo canary Rollout (setWeight 20/40/60/80/100, no pauses) and an
 Argo blue-green Rollout (autoPromotionEnabled). Every round rolls each of them
 to a new version, the order rotating between rounds, while keep-alive clients
 send GET / to that Service's address and count every answer (non-2xx and
-connection errors are failures). A watch on the object gives the time done:
-the Deployment's `kubectl rollout status` condition, the Rollout's phase
-Healthy with stableRS == currentPodHash. Prints medians and the median of the
-per-round ratios to the rolling update. Standard library only; exit 0 unless
+connection errors are failures). Every clock stops at the same event: the
+rollout is done when its object says so (the Deployment's `kubectl rollout
+status` condition, the Rollout's phase Healthy with stableRS ==
+currentPodHash) and the last pod of the old version is gone from the API
+(its DELETED event), both seen on watches opened before the apply. Prints
+medians and the median of the per-round ratios to the rolling update. Standard library only; exit 0 unless
 the harness itself could not run.
 """
 import argparse
@@ -191,6 +193,40 @@ class DoneWatch(WatchStream):
         return False
 
 
+def pod_version(pod):
+    cmd = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("command") or []
+    return cmd[cmd.index("--version-string") + 1] if "--version-string" in cmd else None
+
+
+class OldPodsGone(WatchStream):
+    """The strategy's pods of version `old`, listed now and followed on a
+    watch from that list: gone_at is the receive time of the DELETED event of
+    the last of them."""
+
+    def __init__(self, api, strategy, old):
+        path = f"/api/v1/namespaces/{NS}/pods"
+        lst = api.get(f"{path}?labelSelector=app%3D{strategy}")
+        self.old, self.gone_at = old, None
+        self.alive = {p["metadata"]["name"] for p in lst.get("items") or []
+                      if pod_version(p) == old}
+        self.event = threading.Event()
+        rv = (lst.get("metadata") or {}).get("resourceVersion", "")
+        super().__init__(api.port, f"{path}?watch=true&labelSelector=app%3D{strategy}"
+                         f"&resourceVersion={rv}")
+
+    def on_event(self, kind, obj, now):
+        name = (obj.get("metadata") or {}).get("name")
+        if kind == "DELETED":
+            self.alive.discard(name)
+        elif kind in ("ADDED", "MODIFIED") and pod_version(obj) == self.old:
+            self.alive.add(name)
+        if not self.alive and self.gone_at is None:
+            self.gone_at = now
+            self.event.set()
+            return True
+        return False
+
+
 def v6(v6bin, port, *args, stdin=None, timeout=60):
     env = dict(os.environ, V6_SERVER=f"http://127.0.0.1:{port}")
     return subprocess.run([v6bin, *args], input=stdin, capture_output=True, text=True,
@@ -295,6 +331,13 @@ class Load:
         if conn:
             conn.close()
 
+    def wait_answers(self, n, timeout_s=30):
+        end = time.monotonic() + timeout_s
+        while self.sent < n:
+            if time.monotonic() > end:
+                raise RuntimeError(f"the load got no answers from {self.ip}")
+            time.sleep(0.01)
+
     def __enter__(self):
         for t in self.threads:
             t.start()
@@ -312,18 +355,22 @@ def roll(v6bin, api, strategy, ip, old, new):
     """Rolls one strategy from `old` to `new` under load; its figures."""
     path, name = obj_path(strategy)
     watch = DoneWatch(api.port, path, name, new)
+    gone = OldPodsGone(api, strategy, old)
     try:
         with Load(ip) as load:
-            time.sleep(0.3)         # the clients are connected and counting
+            load.wait_answers(50)   # the clients are connected and counting
             t0 = time.time()
             apply(v6bin, api.port, [workload(strategy, new)])
             t_ack = time.time()
             watch.event.wait(CFG["timeout_s"])
-            t_done = watch.done_at
-            time.sleep(CFG["tail_s"])   # old pods stop after "done": still counted
+            gone.event.wait(max(0.0, t0 + CFG["timeout_s"] - time.time()))
+            t_status, t_gone = watch.done_at, gone.gone_at
+            t_done = max(t_status, t_gone) if t_status and t_gone else None
+            time.sleep(CFG["tail_s"])   # a tail of load after done: still counted
         fig = {"strategy": strategy, "from": old, "to": new,
                "apply_ms": (t_ack - t0) * 1e3,
                "wall_s": (t_done - t0) if t_done else None,
+               "status_s": (t_status - t0) if t_status else None,
                "sent": load.sent, "failed": load.sent - load.ok,
                "failures": dict(load.failures),
                "first_new_s": (load.first[new] - t0) if new in load.first else None,
@@ -331,7 +378,8 @@ def roll(v6bin, api, strategy, ip, old, new):
                "weights": list(watch.weights)}
         if t_done is None:
             st = (watch.last or {}).get("status")
-            log(f"{strategy}: not done within {CFG['timeout_s']}s; status {json.dumps(st)[:400]}")
+            log(f"{strategy}: not done within {CFG['timeout_s']}s; status {json.dumps(st)[:400]}"
+                f"; old pods left: {sorted(gone.alive)}")
             return fig
         # the CLI agrees (untimed): `v6 rollout status` returns success at once
         kind = "deployment" if strategy == "rolling" else "rollout"
@@ -344,6 +392,7 @@ def roll(v6bin, api, strategy, ip, old, new):
         return fig
     finally:
         watch.close()
+        gone.close()
 
 
 def setup(v6bin, api):
@@ -402,6 +451,7 @@ def summarize(rounds):
                   if r.get(st, {}).get("wall_s") and r.get("rolling", {}).get("wall_s")]
         out[st] = {
             "wall_s": median(walls),
+            "status_s": median([f.get("status_s") for f in figs]),
             "wall_min": min((w for w in walls if w is not None), default=None),
             "wall_max": max((w for w in walls if w is not None), default=None),
             "ratio": median(ratios),
@@ -430,10 +480,11 @@ def report(summary, env):
           f"readiness probe every 1 s, {CFG['rounds']} rounds (medians), "
           f"{os.cpu_count()} CPUs shared by everything")
     print(f"load: {CFG['clients']} keep-alive clients, GET / on the Service address, "
-          f"{CFG['pause_ms']} ms pause between requests, from 0.3 s before the apply "
+          f"{CFG['pause_ms']} ms pause between requests, from 50 answers before the apply "
           f"to {CFG['tail_s']} s after done")
     print()
-    header = ("strategy", "apply -> done", "range", "/rolling", "requests", "failed",
+    header = ("strategy", "apply -> done", "range", "/rolling", "status said done",
+              "requests", "failed",
               "failed (all rounds)", "new first served", "old last served",
               "old last - done")
     rows = [header]
@@ -442,7 +493,8 @@ def report(summary, env):
         rng = (f"{s['wall_min']:.2f}..{s['wall_max']:.2f}"
                if s["wall_min"] is not None and CFG["rounds"] > 1 else "")
         rows.append((LABELS[st], fnum(s["wall_s"], ".2f", " s"), rng,
-                     fnum(s["ratio"], ".2f", "x"), fnum(s["sent"], ".0f"),
+                     fnum(s["ratio"], ".2f", "x"), fnum(s["status_s"], ".2f", " s"),
+                     fnum(s["sent"], ".0f"),
                      fnum(s["failed"], ".0f"),
                      f"{s['failed_total']} of {s['sent_total']}",
                      fnum(s["first_new_s"], ".2f", " s"), fnum(s["last_old_s"], ".2f", " s"),
@@ -454,14 +506,16 @@ def report(summary, env):
         if r is header:
             print("  " + "  ".join("-" * x for x in w))
     print()
-    print("  apply -> done: `v6 apply` started to the watch event showing the rollout done")
-    print("  (Deployment: every replica updated and available, no old one left, as `rollout")
-    print("  status`; Rollout: phase Healthy, stableRS == currentPodHash). /rolling: median of")
+    print("  apply -> done: `v6 apply` started to the later of two watch events, the same")
+    print("  for every strategy: the object says done (Deployment: every replica updated and")
+    print("  available, as `rollout status`; Rollout: phase Healthy, stableRS ==")
+    print("  currentPodHash), and the last pod of the old version is deleted (old pods gone).")
+    print("  status said done: the first event alone. /rolling: median of")
     print("  the per-round ratios to the rolling update (above 1 is slower). requests, failed:")
     print("  medians per rollout; failures are non-2xx answers and connection errors. new first")
     print("  / old last served: when the load first got the new version, last got the old one,")
     print("  from the apply; old last - done: above 0, clients still got the old version")
-    print("  after the status said done (median of the rounds).")
+    print("  after done (median of the rounds).")
     for st in STRATEGIES:
         s = summary[st]
         if s["failures"]:

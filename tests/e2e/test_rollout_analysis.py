@@ -36,13 +36,21 @@ class CountingLoad:
                 r = conn.getresponse()
                 r.read()
                 ok = 200 <= r.status < 300
-            except (OSError, http.client.HTTPException):
+            except Exception:   # any exception is a failed request, never a dead client
                 if conn:
                     conn.close()
                 conn = None
             with self.lock:
                 self.results.append((time.time(), ok))
             time.sleep(0.002)
+
+    def wait_count(self, n, since=0.0, timeout=30):
+        """Waits until n requests were answered (or failed) after since."""
+        deadline = time.time() + timeout
+        while self.window(since, time.time() + 1)[0] < n:
+            assert time.time() < deadline, "the load stalled"
+            assert any(t.is_alive() for t in self.threads), "every client died"
+            time.sleep(0.02)
 
     def window(self, t0, t1):
         with self.lock:
@@ -86,14 +94,14 @@ def test_canary_with_failing_analysis_rolls_back(make_server):
     ip = service_ip(server)
     wait_serving(ip, "v1")
     with CountingLoad(ip) as load:
-        time.sleep(1)
+        load.wait_count(100)
         apply(server, rollout("v2", strat, replicas=4, extra=["--error-rate", "0.3"]))
         ro = wait_for(server, lambda r: r.get("status", {}).get("canary", {}).get(
             "weights", {}).get("canary", {}).get("weight") == 20, "weight 20")
         t_weight = time.time()
         ro = wait_for(server, phase("Degraded"), "abort by analysis", timeout=60)
         t_abort = time.time()
-        time.sleep(1.5)
+        load.wait_count(100, since=t_abort + 0.5)
         t_end = time.time()
     st = ro["status"]
     assert "RolloutAborted" in st["message"] and "success-rate" in st["message"], st
@@ -168,7 +176,7 @@ def test_blue_green_failing_post_promotion_analysis_switches_back(server):
         with CountingLoad(ip) as load:
             apply(server, rollout("v2", strat))
             healthy_on(server, "v2")
-            time.sleep(0.5)
+            load.wait_count(50, since=time.time())
         n, bad = load.window(0, time.time() + 1)
         assert n > 100 and bad == 0, (n, bad)
         assert {get_version(ip) for _ in range(20)} == {"v2"}
@@ -198,8 +206,8 @@ def start_prometheus(target, workdir):
     import os
     import subprocess
     from conftest import free_port
-    from test_analysis import prometheus_or_skip
-    exe = prometheus_or_skip()
+    from test_analysis import prometheus_exe
+    exe = prometheus_exe()
     port = free_port()
     cfg = os.path.join(workdir, "prometheus.yml")
     with open(cfg, "w") as f:

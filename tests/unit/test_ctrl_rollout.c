@@ -70,6 +70,7 @@ struct world {
 	json_t *unready;	/* hash -> true: those pods never get ready */
 	json_t *trace;		/* "weight=N", "svc NAME=HASH", "stable=HASH" in order */
 	bool freeze_endpoints;	/* the Endpoints controller lags behind */
+	bool routes_pending;	/* the proxy has yet to apply the published routes */
 	int64_t now_ms;
 	int next_uid;
 	struct rollout_actions last;
@@ -449,9 +450,9 @@ static void
 step(struct world *w)
 {
 	rollout_actions_free(&w->last);
-	json_t *in = json_pack("{s:O, s:O, s:O, s:O, s:O, s:{}}", "replicasets", w->rses,
+	json_t *in = json_pack("{s:O, s:O, s:O, s:O, s:O, s:{}, s:b}", "replicasets", w->rses,
 	    "services", w->svcs, "endpoints", w->eps, "analysisruns", w->runs,
-	    "templates", w->templates, "clustertemplates");
+	    "templates", w->templates, "clustertemplates", "routesPending", w->routes_pending);
 	assert_int_equal(rollout_decide(w->ro, in, w->now_ms, &w->last), 0);
 	json_decref(in);
 	apply(w);
@@ -1139,7 +1140,7 @@ test_analysis_step_creates_run_with_args(void **state)
 	struct world w;
 	char h1[16], h2[16];
 	analysis_world(&w, h1, h2, "check");
-	char *name = xasprintf("web-%s-1", h2);
+	char *name = xasprintf("web-%s-2-1", h2);
 	json_t *run = find_named(w.runs, name, NULL);
 	if (!run)
 		fail_msg("no run %s: %s", name, json_dumps(w.runs, JSON_COMPACT));
@@ -1179,7 +1180,7 @@ test_analysis_failure_aborts(void **state)
 		struct world w;
 		char h1[16], h2[16];
 		analysis_world(&w, h1, h2, "check");
-		char *name = xasprintf("web-%s-1", h2);
+		char *name = xasprintf("web-%s-2-1", h2);
 		set_run_phase(&w, name, phases[i], "error rate 0.4 > 0.1");
 		step(&w);
 		assert_string_equal(st(&w, "phase"), "Degraded");
@@ -1201,7 +1202,7 @@ test_analysis_inconclusive_pauses(void **state)
 	struct world w;
 	char h1[16], h2[16];
 	analysis_world(&w, h1, h2, "check");
-	char *name = xasprintf("web-%s-1", h2);
+	char *name = xasprintf("web-%s-2-1", h2);
 	set_run_phase(&w, name, "Inconclusive", NULL);
 	settle(&w, 5);
 	assert_string_equal(st(&w, "phase"), "Paused");
@@ -1213,6 +1214,67 @@ test_analysis_inconclusive_pauses(void **state)
 	assert_int_equal(iat(w.ro, "status.currentStepIndex"), 2);
 	assert_string_equal(pause_reason(&w), "CanaryPauseStep");
 	free(name);
+	world_free(&w);
+}
+
+/* Regression: a template brought back after its rollout ended Inconclusive
+ * (v2 paused, v1 applied, v2 applied again) starts a fresh run instead of
+ * pausing at once on the stale one. */
+static void
+test_reapplied_template_starts_fresh_analysis(void **state)
+{
+	(void)state;
+	struct world w;
+	char h1[16], h2[16];
+	analysis_world(&w, h1, h2, "check");
+	char *stale = xasprintf("web-%s-2-1", h2);
+	set_run_phase(&w, stale, "Inconclusive", NULL);
+	settle(&w, 5);
+	assert_string_equal(pause_reason(&w), "InconclusiveAnalysis");
+	set_image(&w, "img:1");
+	settle(&w, 10);
+	assert_string_equal(st(&w, "phase"), "Healthy");
+	set_image(&w, "img:2");
+	settle(&w, 10);
+	char *fresh = xasprintf("web-%s-4-1", h2);
+	json_t *run = find_named(w.runs, fresh, NULL);
+	if (!run)
+		fail_msg("no run %s: %s", fresh, json_dumps(w.runs, JSON_COMPACT));
+	assert_null(obj_get_path(run, "status.phase"));
+	assert_string_equal(st(&w, "phase"), "Progressing");
+	assert_string_equal(sat(w.ro, "status.canary.currentStepAnalysisRunStatus.name"), fresh);
+	free(stale);
+	free(fresh);
+	world_free(&w);
+}
+
+/* A weight step is done only once the proxy routes by the new weight: the
+ * sync that publishes it asks to be woken by the proxy's acknowledgement,
+ * and until then (routesPending) the rollout stays at the step. */
+static void
+test_weight_step_waits_for_the_proxy(void **state)
+{
+	(void)state;
+	struct world w;
+	char h1[16];
+	world_healthy(&w, make_rollout(2, TRAFFIC_CANARY("[{\"setWeight\":20},"
+	    "{\"pause\":{}}]", "")), canary_svcs, h1);
+	set_image(&w, "img:2");
+	bool asked = false;
+	for (int i = 0; i < 20 && weight(&w) != 20; i++) {
+		step(&w);
+		asked |= w.last.await_routes;
+	}
+	assert_int_equal(weight(&w), 20);
+	assert_true(asked);
+	w.routes_pending = true;
+	settle(&w, 10);
+	assert_int_equal(iat(w.ro, "status.currentStepIndex"), 0);
+	assert_string_equal(st(&w, "phase"), "Progressing");
+	w.routes_pending = false;
+	settle(&w, 10);
+	assert_int_equal(iat(w.ro, "status.currentStepIndex"), 1);
+	assert_string_equal(pause_reason(&w), "CanaryPauseStep");
 	world_free(&w);
 }
 
@@ -1257,7 +1319,7 @@ test_retry_after_failed_analysis_runs_it_again(void **state)
 	set_image(&w, "img:2");
 	template_hash(&w, h2);
 	settle(&w, 10);
-	char *name = xasprintf("web-%s-0", h2);
+	char *name = xasprintf("web-%s-2-0", h2);
 	set_run_phase(&w, name, "Failed", "boom");
 	settle(&w, 5);
 	assert_string_equal(st(&w, "phase"), "Degraded");
@@ -1288,7 +1350,7 @@ test_background_analysis(void **state)
 		add_template(&w, "bg", "[]");
 		set_image(&w, "img:2");
 		template_hash(&w, h2);
-		char *name = xasprintf("web-%s-bg", h2);
+		char *name = xasprintf("web-%s-2-bg", h2);
 		/* not before startingStep */
 		for (int i = 0; i < 10 && iat(w.ro, "status.currentStepIndex") < 1; i++) {
 			step(&w);
@@ -1430,7 +1492,7 @@ test_blue_green_pre_promotion_analysis(void **state)
 		set_image(&w, "img:2");
 		template_hash(&w, h2);
 		settle(&w, 10);
-		char *name = xasprintf("web-%s-pre", h2);
+		char *name = xasprintf("web-%s-2-pre", h2);
 		assert_non_null(find_named(w.runs, name, NULL));
 		assert_string_equal(svc_hash(&w, "web-preview"), h2);
 		assert_string_equal(svc_hash(&w, "web"), h1);
@@ -1465,7 +1527,7 @@ test_blue_green_post_promotion_analysis(void **state)
 		set_image(&w, "img:2");
 		template_hash(&w, h2);
 		settle(&w, 10);
-		char *name = xasprintf("web-%s-post", h2);
+		char *name = xasprintf("web-%s-2-post", h2);
 		assert_non_null(find_named(w.runs, name, NULL));
 		assert_string_equal(svc_hash(&w, "web"), h2);
 		assert_string_equal(sat(w.ro, "status.blueGreen.activeSelector"), h2);
@@ -1599,6 +1661,8 @@ main(void)
 		cmocka_unit_test(test_analysis_step_creates_run_with_args),
 		cmocka_unit_test(test_analysis_failure_aborts),
 		cmocka_unit_test(test_analysis_inconclusive_pauses),
+		cmocka_unit_test(test_reapplied_template_starts_fresh_analysis),
+		cmocka_unit_test(test_weight_step_waits_for_the_proxy),
 		cmocka_unit_test(test_analysis_missing_template_or_arg_aborts),
 		cmocka_unit_test(test_retry_after_failed_analysis_runs_it_again),
 		cmocka_unit_test(test_background_analysis),
