@@ -13,14 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_env.h"
 #include "ctrl.h"
 
 struct env {
-	uv_loop_t loop;
-	struct store *st;
-	struct api *api;
+	struct api_env a;
+	struct api *api;	/* a.api */
 	struct ctrl *ctrl;
-	char dir[64];
 	json_t *results;	/* [[name, error or null], ...] from the result hook */
 	json_t *decided;	/* names decide was called for */
 	int afters;		/* after hooks run by the last apply() */
@@ -33,10 +32,7 @@ static struct env *E;
 static void
 pump(void)
 {
-	for (int i = 0; i < 10; i++) {
-		api_flush(E->api);
-		uv_run(&E->loop, UV_RUN_NOWAIT);
-	}
+	api_env_pump(&E->a);
 }
 
 static const struct kind *
@@ -105,16 +101,9 @@ setup(void **state)
 {
 	(void)state;
 	E = calloc(1, sizeof *E);
-	strcpy(E->dir, "/tmp/v6-test-core-XXXXXX");
-	assert_non_null(mkdtemp(E->dir));
-	uv_loop_init(&E->loop);
-	assert_int_equal(store_open(E->dir, &E->st), 0);
-	struct api_config cfg = { "127.0.0.1", 0, 1 << 20 };
-	assert_int_equal(api_start(&E->loop, E->st, &cfg, &E->api), 0);
+	api_env_open(&E->a);
+	E->api = E->a.api;
 	struct api_error err = { 0 };
-	assert_int_equal(api_create(E->api, kind_find_gvk("v1", "Namespace"), "",
-	    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-	    "metadata", "name", "default"), 0, NULL, &err), 0);
 	assert_int_equal(api_create(E->api, cm_kind(), "default", cm("a"), 0, NULL, &err), 0);
 	pump();
 	E->results = json_array();
@@ -129,14 +118,7 @@ teardown(void **state)
 {
 	(void)state;
 	ctrl_stop(E->ctrl);
-	api_stop(E->api);
-	uv_run(&E->loop, UV_RUN_NOWAIT);
-	store_close(E->st);
-	uv_run(&E->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&E->loop);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", E->dir);
-	assert_int_equal(system(cmd), 0);
+	api_env_close(&E->a);
 	json_decref(E->results);
 	json_decref(E->decided);
 	free(E);
