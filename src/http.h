@@ -1,12 +1,14 @@
-/* http.h — V6's HTTP/1.1 server on libuv + http-parser, used by the API
- * server now and by the proxy and probes later. It owns connections,
+/* http.h — V6's HTTP/1.1 server and client on libuv + http-parser. The
+ * server (http.c; the API server, the proxy, testapp) owns connections,
  * parsing, limits (431 / 413 / 408 / 400 without ever crashing), keep-alive
  * and pipelining (one request at a time per connection, in order), and
  * streaming (chunked) responses for watches.
  *
  * A handler receives each complete request and must finish it exactly once
  * with http_respond() or http_stream_end(), now or later: a request stays
- * valid until then, even if the client went away. */
+ * valid until then, even if the client went away. The client
+ * (http_client.c; probes, the traffic scrape) sends one request per
+ * connection. */
 #ifndef V6_HTTP_H
 #define V6_HTTP_H
 
@@ -137,5 +139,47 @@ void http_req_on_drain(struct http_req *req, void (*cb)(struct http_req *, void 
 int http_req_detach(struct http_req *req, uv_os_sock_t *fd, char **rest, size_t *rest_len);
 /* Open client connections. */
 unsigned http_server_connections(const struct http_server *srv);
+
+/* ---- http_client.c: one request on a fresh connection ------------------ */
+
+#define HTTP_CLIENT_MAX_BODY	(4u << 20)
+
+struct http_client_req;
+
+struct http_client_opts {
+	const char *method;		/* NULL: "GET" */
+	const char *path;		/* NULL or "": "/" */
+	const char *host;		/* the Host header ("127.0.0.1:8080") */
+	const char *headers;		/* extra "Name: value\r\n" lines, or NULL */
+	unsigned timeout_ms;		/* the whole exchange; 0: 10 s */
+	size_t max_body;		/* 0: HTTP_CLIENT_MAX_BODY */
+	bool head_only;			/* done once the head is read (probes) */
+};
+
+struct http_response {
+	int status;			/* 0 until a status line was read */
+	const struct http_header *headers;
+	size_t nheaders;
+	const char *body;		/* NUL-terminated, "" when none */
+	size_t body_len;
+	bool connected;			/* the connect succeeded */
+};
+
+/* Runs once on the loop: rc 0 and a complete response (body framed by
+ * Content-Length, chunked encoding or the close), or a negative errno:
+ * the connect's error (res->connected false), -ETIMEDOUT, -EFBIG (body
+ * past max_body), -EPROTO (not HTTP), -ECONNRESET (cut short). res and
+ * everything in it is valid during the call only. */
+typedef void (*http_client_fn)(int rc, const struct http_response *res, void *arg);
+/* Sends one request with "Connection: close" to addr. fn runs later, never
+ * from inside this call; *out is for http_client_cancel until fn ran.
+ * Returns 0. */
+int http_client_request(uv_loop_t *loop, const struct sockaddr *addr,
+    const struct http_client_opts *o, http_client_fn fn, void *arg,
+    struct http_client_req **out);
+/* fn will not run; the connection closes. NULL or finished: nothing. */
+void http_client_cancel(struct http_client_req *r);
+/* Case-insensitive; NULL when absent. */
+const char *http_response_header(const struct http_response *res, const char *name);
 
 #endif

@@ -22,13 +22,15 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
+#include <malloc.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #define NODE_FINALIZER		"v6.io/node"
 #define PIDS_ANNOTATION		"v6.io/pids-limit"
-#define METRICS_PERIOD_MS	10000
+#define METRICS_PERIOD_MS	10000	/* a running container's usage, sampled this often */
+#define METRICS_FIRST_MS	1000	/* a new one: its first two samples this far apart */
 #define MAX_STEP_ROUNDS		8
 
 struct apod;
@@ -49,7 +51,8 @@ struct actr {
 	char **envp;
 	char *cwd;
 	uint64_t cpu_ns;		/* last sample */
-	int64_t sample_ms;
+	int64_t sample_ms;		/* 0: none yet for this attempt */
+	int64_t window_ms;		/* between the two samples of nanocores */
 	uint64_t nanocores, memory;
 	bool have_usage;
 };
@@ -100,6 +103,8 @@ struct node {
 	void *drain_arg;
 	int drains;			/* drains in flight: n is freed after the last */
 	bool stopped;
+	unsigned starts;		/* container starts since the last trim */
+	unsigned starts_seen;		/* at the previous metrics tick */
 	uv_timer_t metrics;
 	uv_timer_t *node_timer;		/* Node status check (node object section) */
 	json_t *node_facts;		/* the static part of the Node's status */
@@ -212,10 +217,21 @@ claim(struct apod *p)
 	return 0;
 }
 
+/* A container whose shim is still being spawned (off the loop): the
+ * pod's status waits for it, so that Running means a running process. */
+static bool
+pod_starting(const struct apod *p)
+{
+	for (size_t i = 0; i < p->sm.n; i++)
+		if (p->c[i].rt && rt_starting(p->c[i].rt))
+			return true;
+	return false;
+}
+
 static void
 write_status(struct apod *p, int64_t now)
 {
-	if (p->gone || p->orphan)
+	if (p->gone || p->orphan || pod_starting(p))
 		return;
 	json_t *st = npod_status(&p->sm, p->written, p->ip, now);
 	if (json_equal(st, p->written)) {
@@ -294,15 +310,13 @@ qty_of(const json_t *c, const char *res, double scale)
 	return 0;
 }
 
+/* The pod's own directory (working dir by default, emptyDir volumes): made
+ * by the first container start, off the loop (rt_spec.make_working_dir),
+ * or by nvol_mounts for a volume in it. */
 static void
 pod_dir_make(struct apod *p)
 {
-	char *pods = xasprintf("%s/pods", p->n->state_dir);
-	mkdir(p->n->state_dir, 0755);
-	mkdir(pods, 0755);
-	free(pods);
 	p->dir = xasprintf("%s/pods/%s", p->n->state_dir, p->uid);
-	mkdir(p->dir, 0755);
 }
 
 /* The Services a container's environment links to: those of ns and
@@ -385,7 +399,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct rt_spec spec = {
 		.pod_uid = p->uid, .pod_namespace = p->sm.ns, .pod_name = p->sm.name,
 		.name = p->sm.c[i].name, .attempt = attempt, .argv = argv, .envp = envp,
-		.working_dir = *wd ? wd : p->dir, .pod_ip = p->ip,
+		.working_dir = *wd ? wd : p->dir, .make_working_dir = !*wd, .pod_ip = p->ip,
 		.memory_limit = qty_of(cs, "memory", 1),
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
@@ -412,6 +426,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	a->envp = envp;
 	a->cwd = xstrdup(*wd ? wd : p->dir);
 	a->have_usage = false;
+	a->sample_ms = 0;
 	struct rt_status st;
 	rt_status(c, &st);
 	npod_started(&p->sm, i, attempt, st.started_at_ms ? st.started_at_ms : now);
@@ -442,6 +457,19 @@ on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st)
 	a->rt = NULL;
 	streams_container_exited(p, a->i);
 	pod_sync(p);
+}
+
+static void usage_sample(struct actr *a, int64_t now);
+
+static void
+on_ctr_started(void *arg, struct rt_ctr *c)
+{
+	struct actr *a = arg;
+	if (a->rt != c)
+		return;
+	usage_sample(a, time_now_ms());	/* the start of the first window */
+	a->pod->n->starts++;
+	schedule(a->pod, 0);
 }
 
 static void
@@ -733,7 +761,7 @@ pod_new(struct node *n, const char *uid, const json_t *obj)
 	struct apod *p = xcalloc(1, sizeof *p);
 	p->n = n;
 	p->uid = xstrdup(uid);
-	p->obj = json_deep_copy(obj);
+	p->obj = json_incref((json_t *)obj);	/* watch objects are not changed */
 	uv_timer_init(n->loop, &p->timer);
 	p->timer.data = p;
 	p->next = n->pods;
@@ -772,7 +800,7 @@ on_watch(void *arg, enum store_event ev, const char *res, const json_t *obj, int
 		p = pod_new(n, uid, obj);
 	else {
 		json_decref(p->obj);
-		p->obj = json_deep_copy(obj);
+		p->obj = json_incref((json_t *)obj);
 	}
 	schedule(p, 0);
 }
@@ -1003,25 +1031,54 @@ serve_log(void *arg, struct http_req *req, const json_t *obj)
 
 /* ---- metrics.k8s.io ------------------------------------------------------ */
 
+/* One usage sample of a's container; from the second on, the CPU rate
+ * over the time between the last two (at least most of METRICS_FIRST_MS:
+ * a shorter window says little). */
+static void
+usage_sample(struct actr *a, int64_t now)
+{
+	struct rt_usage u;
+	if (a->sample_ms && now - a->sample_ms < METRICS_FIRST_MS * 4 / 5)
+		return;
+	if (!a->rt || rt_usage(a->rt, &u) < 0)
+		return;
+	if (a->sample_ms && now > a->sample_ms && u.cpu_ns >= a->cpu_ns) {
+		a->nanocores = (u.cpu_ns - a->cpu_ns) * 1000 / (uint64_t)(now - a->sample_ms);
+		a->window_ms = now - a->sample_ms;
+		a->have_usage = true;
+	}
+	a->cpu_ns = u.cpu_ns;
+	a->sample_ms = now;
+	a->memory = u.memory_bytes;
+}
+
+/* Every METRICS_FIRST_MS: samples the containers due (a new one until it
+ * has figures, the others every METRICS_PERIOD_MS), so `v6 top` has a
+ * pod's first figures about a second after it started. */
+/* A burst of starts (100 pods applied at once) leaves the heap large and
+ * mostly free: once a tick sees no new start, hand the free pages back. */
+static void
+trim_after_burst(struct node *n)
+{
+	if (n->starts == 0 || n->starts != n->starts_seen) {
+		n->starts_seen = n->starts;
+		return;
+	}
+	malloc_trim(0);
+	n->starts = n->starts_seen = 0;
+}
+
 static void
 on_metrics(uv_timer_t *t)
 {
 	struct node *n = t->data;
 	int64_t now = time_now_ms();
+	trim_after_burst(n);
 	for (struct apod *p = n->pods; p; p = p->next)
 		for (size_t i = 0; p->inited && i < p->sm.n; i++) {
 			struct actr *a = &p->c[i];
-			struct rt_usage u;
-			if (!a->rt || rt_usage(a->rt, &u) < 0)
-				continue;
-			if (a->sample_ms && now > a->sample_ms && u.cpu_ns >= a->cpu_ns) {
-				a->nanocores = (u.cpu_ns - a->cpu_ns) * 1000 /
-				    (uint64_t)(now - a->sample_ms);
-				a->have_usage = true;
-			}
-			a->cpu_ns = u.cpu_ns;
-			a->sample_ms = now;
-			a->memory = u.memory_bytes;
+			if (!a->have_usage || now - a->sample_ms >= METRICS_PERIOD_MS - 500)
+				usage_sample(a, now);
 		}
 }
 
@@ -1043,14 +1100,15 @@ pod_metrics(struct apod *p)
 		json_decref(cs);
 		return NULL;
 	}
-	char ts[32];
+	char ts[32], window[32];
 	time_format_rfc3339((time_t)(p->c[0].sample_ms / 1000), ts);
+	snprintf(window, sizeof window, "%.3gs", (double)p->c[0].window_ms / 1000);
 	json_t *labels = obj_labels(p->obj);	/* a pod without labels gets {} */
 	labels = labels ? json_incref(labels) : json_object();
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:o}, s:s, s:s, s:o}", "kind",
 	    "PodMetrics", "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "name",
 	    p->sm.name, "namespace", p->sm.ns, "creationTimestamp", ts, "labels",
-	    labels, "timestamp", ts, "window", "10s", "containers", cs);
+	    labels, "timestamp", ts, "window", window, "containers", cs);
 }
 
 static void
@@ -1410,6 +1468,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 		log_error("node", "opening the runtime in %s: %s", cfg->state_dir, strerror(-rc));
 		goto fail;
 	}
+	rt_set_started_fn(n->rt, on_ctr_started);
 	rt_scan(n->rt, on_found, n);
 	if ((rc = nvol_start(api, cfg->state_dir, &n->vol)) < 0)
 		log_warn("node", "volumes in %s: %s (pods with volumes will not start)",
@@ -1441,7 +1500,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;
-	uv_timer_start(&n->metrics, on_metrics, 1000, METRICS_PERIOD_MS);
+	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);
 	node_object_start(n);
 	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
 	    npods, n->backoff_max_s);

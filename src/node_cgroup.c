@@ -134,18 +134,20 @@ cg_mkdirs(const char *dir)
 	char path[PATH_MAX];
 	if (strlen(dir) >= sizeof path)
 		return -ENAMETOOLONG;
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	/* A parent is missing: make it first (only then walk up). */
 	strcpy(path, dir);
-	for (char *p = path + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		if (saved == '\0')
-			return 0;
-		*p = saved;
-	}
+	char *slash = strrchr(path, '/');
+	if (slash == NULL || slash == path)
+		return -ENOENT;
+	*slash = '\0';
+	int rc = cg_mkdirs(path);
+	if (rc < 0)
+		return rc;
+	return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
 int

@@ -78,7 +78,7 @@ void
 npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now)
 {
 	memset(p, 0, sizeof *p);
-	p->pod = json_deep_copy(pod);
+	p->pod = json_incref((json_t *)pod);	/* never changed: shared */
 	p->uid = obj_uid(p->pod);
 	p->ns = obj_namespace(p->pod);
 	p->name = obj_name(p->pod);

@@ -113,7 +113,9 @@ struct npod_act {
 #define NPOD_MAX_ACTS 64
 
 /* node_pod.c */
-/* Builds the machine from a Pod object (copied). backoff_max_s <= 0 means
+/* Builds the machine from a Pod object (a reference is kept: pod must not
+ * change afterwards; the agent replaces its objects, never edits them).
+ * backoff_max_s <= 0 means
  * 300. Never fails: an unusable spec (unknown runtime class) makes a pod
  * that only reports Failed. */
 void npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now);

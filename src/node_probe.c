@@ -1,6 +1,7 @@
 /* node_probe.c — probe and lifecycle-hook handlers for the node agent, all
- * asynchronous on the server's loop: httpGet (a minimal HTTP/1.1 GET that
- * reads the status line; 2xx and 3xx succeed), tcpSocket (a connect),
+ * asynchronous on the server's loop: httpGet (a GET by the HTTP client of
+ * http_client.c, done at the response's head; 2xx and 3xx succeed),
+ * tcpSocket (a connect),
  * exec (the command in the container's environment, exit 0 succeeds,
  * killed with its process group on timeout) and sleep (hooks only). */
 #include "node_pod.h"
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "log.h"
 
 enum run_kind { RUN_HTTP, RUN_TCP, RUN_EXEC, RUN_SLEEP };
@@ -23,13 +25,12 @@ struct nprobe_run {
 	uv_timer_t timer;
 	uv_tcp_t tcp;
 	uv_connect_t conn;
-	uv_write_t wr;
+	struct http_client_req *http;	/* RUN_HTTP, until it answered */
 	uv_process_t proc;
 	int handles;		/* open handles; freed at 0 */
 	bool tcp_open, proc_open, proc_exited;
 	bool finished, cancelled;
-	char *request;
-	struct buf resp;
+	char *headers;			/* httpHeaders + defaults, "Name: v\r\n" lines */
 	char target[128];	/* "http://127.1.0.2:8080/healthz" / "127.1.0.2:8080" */
 	bool pending_ok;	/* result to report from the timer (sync failures) */
 	char pending_msg[256];
@@ -41,8 +42,7 @@ on_closed(uv_handle_t *h)
 	struct nprobe_run *r = h->data;
 	if (--r->handles > 0)
 		return;
-	free(r->request);
-	buf_free(&r->resp);
+	free(r->headers);
 	free(r);
 }
 
@@ -64,6 +64,8 @@ finish(struct nprobe_run *r, bool ok, const char *msg)
 	if (!r->cancelled)
 		r->done(r->arg, ok, msg ? msg : "");
 	uv_close((uv_handle_t *)&r->timer, on_closed);
+	http_client_cancel(r->http);
+	r->http = NULL;
 	close_handle((uv_handle_t *)&r->tcp, &r->tcp_open);
 	if (r->proc_open && !r->proc_exited)
 		kill(-r->proc.pid, SIGKILL);	/* closed by on_exit */
@@ -103,62 +105,26 @@ finish_soon(struct nprobe_run *r, bool ok, const char *msg)
 /* ---- TCP and HTTP ---------------------------------------------------- */
 
 static void
-on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+on_http_response(int rc, const struct http_response *res, void *arg)
 {
-	(void)h;
-	b->base = xmalloc(suggested);
-	b->len = suggested;
-}
-
-static void
-http_check(struct nprobe_run *r, bool eof)
-{
-	const char *d = r->resp.data ? r->resp.data : "";
-	const char *eol = strstr(d, "\r\n");
-	if (!eol && !eof)
-		return;
-	int code = 0;
-	if (sscanf(d, "HTTP/%*d.%*d %d", &code) != 1) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "%s: malformed HTTP response", r->target);
-		finish(r, false, msg);
-		return;
-	}
-	if (code >= 200 && code < 400) {
+	struct nprobe_run *r = arg;
+	char msg[256];
+	r->http = NULL;
+	if (rc == 0 && res->status >= 200 && res->status < 400) {
 		finish(r, true, "");
 		return;
 	}
-	char msg[64];
-	snprintf(msg, sizeof msg, "HTTP probe failed with statuscode: %d", code);
+	if (rc == 0)
+		snprintf(msg, sizeof msg, "HTTP probe failed with statuscode: %d", res->status);
+	else if (!res->connected)
+		snprintf(msg, sizeof msg, "dial tcp %s: connect: %s", r->target, uv_strerror(rc));
+	else if (rc == -ETIMEDOUT)
+		snprintf(msg, sizeof msg, "%s: context deadline exceeded", r->target);
+	else if (rc == -EPROTO || rc == -ECONNRESET)
+		snprintf(msg, sizeof msg, "%s: malformed HTTP response", r->target);
+	else
+		snprintf(msg, sizeof msg, "%s: read: %s", r->target, uv_strerror(rc));
 	finish(r, false, msg);
-}
-
-static void
-on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct nprobe_run *r = s->data;
-	if (n > 0 && !r->finished) {
-		buf_append(&r->resp, b->base, (size_t)n);
-		http_check(r, false);
-	} else if (n < 0 && !r->finished) {
-		http_check(r, true);
-	}
-	free(b->base);
-}
-
-static void
-on_written(uv_write_t *w, int status)
-{
-	struct nprobe_run *r = w->data;
-	if (r->finished)
-		return;
-	if (status < 0) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "%s: write: %s", r->target, uv_strerror(status));
-		finish(r, false, msg);
-		return;
-	}
-	uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read);
 }
 
 static void
@@ -174,13 +140,7 @@ on_connect(uv_connect_t *c, int status)
 		finish(r, false, msg);
 		return;
 	}
-	if (r->kind == RUN_TCP) {
-		finish(r, true, "");
-		return;
-	}
-	uv_buf_t b = uv_buf_init(r->request, (unsigned)strlen(r->request));
-	r->wr.data = r;
-	uv_write(&r->wr, (uv_stream_t *)&r->tcp, &b, 1, on_written);
+	finish(r, true, "");
 }
 
 /* Port by number or by the name of one of the container's ports. */
@@ -200,7 +160,7 @@ resolve_port(const json_t *port, const json_t *container)
 
 static int
 start_tcp(struct nprobe_run *r, uv_loop_t *loop, const json_t *h, const json_t *container,
-    const char *pod_ip)
+    const char *pod_ip, int timeout_ms)
 {
 	const char *host = json_string_value(json_object_get(h, "host"));
 	if (!host || !*host)
@@ -222,8 +182,6 @@ start_tcp(struct nprobe_run *r, uv_loop_t *loop, const json_t *h, const json_t *
 			path = "/";
 		snprintf(r->target, sizeof r->target, "http://%s:%d%s", host, port, path);
 		struct buf req = BUF_INIT;
-		buf_printf(&req, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n",
-		    path, host, port);
 		bool ua = false, accept = false;
 		size_t i;
 		json_t *x;
@@ -238,8 +196,15 @@ start_tcp(struct nprobe_run *r, uv_loop_t *loop, const json_t *h, const json_t *
 			buf_puts(&req, "User-Agent: kube-probe/1.31\r\n");
 		if (!accept)
 			buf_puts(&req, "Accept: */*\r\n");
-		buf_puts(&req, "\r\n");
-		r->request = buf_steal(&req);
+		r->headers = buf_steal(&req);
+		char hostport[80];
+		snprintf(hostport, sizeof hostport, "%s:%d", host, port);
+		/* The probe's own timer ends it first, with kubelet's message. */
+		struct http_client_opts o = { .path = path, .host = hostport,
+			.headers = r->headers, .timeout_ms = (unsigned)timeout_ms + 1000,
+			.head_only = true };
+		return http_client_request(loop, (const struct sockaddr *)&sa, &o,
+		    on_http_response, r, &r->http);
 	} else {
 		snprintf(r->target, sizeof r->target, "%s:%d", host, port);
 	}
@@ -342,11 +307,11 @@ nprobe_start(uv_loop_t *loop, const json_t *h, const json_t *container, const ch
 			    "(use HTTP or tcpSocket)");
 			return 0;
 		}
-		return start_tcp(r, loop, x, container, pod_ip);
+		return start_tcp(r, loop, x, container, pod_ip, timeout_ms);
 	}
 	if ((x = json_object_get(h, "tcpSocket"))) {
 		r->kind = RUN_TCP;
-		return start_tcp(r, loop, x, container, pod_ip);
+		return start_tcp(r, loop, x, container, pod_ip, timeout_ms);
 	}
 	finish_soon(r, false, "unsupported handler (grpc is not supported by v6)");
 	return 0;

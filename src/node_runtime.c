@@ -12,26 +12,21 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "proc.h"
 #include "util.h"
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define UNKNOWN_CODE	137	/* a shim that vanished: as if SIGKILLed */
-
-extern char **environ;
 
 struct rt {
 	uv_loop_t *loop;
@@ -41,6 +36,7 @@ struct rt {
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
 	struct rt_ctr *ctrs;		/* every handle not yet released */
+	rt_started_fn started;
 	int refs;			/* 1 for the open runtime + 1 per ctr */
 };
 
@@ -51,18 +47,29 @@ struct rt_ctr {
 	char *pod_uid, *name;
 	int attempt;
 	char *cg[CG_NCTRL];
-	int shim_pid;
-	bool our_child;			/* started by this runtime: reap it */
-	int pidfd;
-	union {
-		uv_handle_t h;
-		uv_poll_t poll;		/* the shim's pidfd, while running */
-		uv_timer_t timer;	/* adopted already exited: report soon */
-	} w;
-	bool has_handle;
+	struct proc_watch *watch;	/* the shim, while running */
+	uv_timer_t timer;		/* adopted already exited: report soon */
+	bool has_timer;
 	struct rt_status st;
 	rt_exit_fn fn;
 	void *arg;
+	struct spawn_job *job;		/* the shim is being started off the loop */
+	int pending_sig;		/* rt_signal while job: sent once it runs */
+	bool dropped;			/* released while job: freed by job_done */
+};
+
+/* The part of a start that touches the disk and forks (log dir, spec.json,
+ * the shim's spawn, shim.pid): done on libuv's thread pool, so that a
+ * hundred pods applied at once do not start one after the other on the
+ * loop. Everything is prepared on the loop; the worker only makes system
+ * calls. */
+struct spawn_job {
+	uv_work_t req;
+	struct rt_ctr *c;
+	char *dir, *spec_path, *spec_text;
+	char *argv[4];
+	pid_t pid;
+	int rc;
 };
 
 /* ---- files of a container dir ------------------------------------------ */
@@ -71,22 +78,6 @@ static char *
 ctr_file(const char *dir, const char *name)
 {
 	return xasprintf("%s/%s", dir, name);
-}
-
-/* Reads "A B C" integers from DIR/NAME; returns how many were read. */
-static int
-read_ints(const char *dir, const char *name, int64_t v[3])
-{
-	char *path = ctr_file(dir, name);
-	FILE *f = fopen(path, "re");
-	int n = 0;
-	free(path);
-	if (f == NULL)
-		return 0;
-	while (n < 3 && fscanf(f, "%" SCNd64, &v[n]) == 1)
-		n++;
-	fclose(f);
-	return n;
 }
 
 static void
@@ -119,76 +110,89 @@ read_exit(const char *dir, struct rt_status *st)
 	return 0;
 }
 
+/* DIR/NAME, a pid file (proc.h). Returns 0 or negative errno. */
+static int
+load_pidfile(const char *dir, const char *name, struct proc_id *id)
+{
+	char *path = ctr_file(dir, name);
+	int rc = proc_pidfile_load(path, id);
+	free(path);
+	return rc;
+}
+
 /* ctr.pid -> st->pid, st->started_at_ms; 0 unless the container was forked. */
 static int
-read_ctr_pid(const char *dir, struct rt_status *st, uint64_t *ticks)
+read_ctr_pid(const char *dir, struct rt_status *st, struct proc_id *id)
 {
-	int64_t v[3] = { 0, 0, 0 };
-	if (read_ints(dir, "ctr.pid", v) < 2)
+	struct proc_id ctr;
+	if (load_pidfile(dir, "ctr.pid", &ctr) < 0)
 		return -ENOENT;
-	st->pid = (int)v[0];
-	if (v[2] > 0)
-		st->started_at_ms = v[2];
-	if (ticks)
-		*ticks = (uint64_t)v[1];
+	st->pid = (int)ctr.pid;
+	if (ctr.extra > 0)
+		st->started_at_ms = ctr.extra;
+	if (id)
+		*id = ctr;
 	return 0;
 }
 
-/* True when pid is still the process whose start time was recorded. */
-static bool
-same_process(int pid, uint64_t ticks)
-{
-	uint64_t now;
-	return pid > 0 && shim__start_time(pid, &now) == 0 && now == ticks;
-}
-
-/* The shim of dir, if it is alive: its pid, else 0. */
+/* The shim of dir, if it is alive: its pid and start, else 0. */
 static int
-live_shim(const char *dir)
+live_shim(const char *dir, struct proc_id *id)
 {
-	int64_t v[3] = { 0, 0, 0 };
-	if (read_ints(dir, "shim.pid", v) < 2)
+	struct proc_id shim;
+	if (load_pidfile(dir, "shim.pid", &shim) < 0 || !proc_is_alive(&shim))
 		return 0;
-	return same_process((int)v[0], (uint64_t)v[1]) ? (int)v[0] : 0;
+	if (id)
+		*id = shim;
+	return (int)shim.pid;
 }
 
-/* The shim is gone without an exit.json (killed): kill what may be left of
- * the container, so nothing runs unsupervised, and record the loss so every
- * later look agrees. */
+/* An end the shim could not record itself: st becomes exited with code,
+ * reason and message, written to DIR/exit.json as the shim would, so that
+ * every later look agrees. */
 static void
-record_unknown(const char *dir, struct rt_status *st)
+record_exit(const char *dir, struct rt_status *st, int code, const char *reason,
+    const char *message)
 {
-	uint64_t ticks = 0;
-	if (read_ctr_pid(dir, st, &ticks) == 0 && same_process(st->pid, ticks))
-		kill(-st->pid, SIGKILL);
 	st->state = RT_EXITED;
-	st->exit_code = UNKNOWN_CODE;
+	st->exit_code = code;
 	st->signal = 0;
 	st->finished_at_ms = time_now_ms();
-	copy_str(st->reason, sizeof st->reason, "Unknown");
-	copy_str(st->message, sizeof st->message,
-	    "the container's shim exited without recording an exit status");
+	copy_str(st->reason, sizeof st->reason, reason);
+	copy_str(st->message, sizeof st->message, message);
 	json_t *j = json_pack("{s:i, s:i, s:b, s:i, s:I, s:I, s:s, s:s}", "exitCode",
 	    st->exit_code, "signal", 0, "oomKilled", 0, "pid", st->pid,
 	    "startedAt", (json_int_t)st->started_at_ms,
 	    "finishedAt", (json_int_t)st->finished_at_ms, "reason", st->reason,
 	    "message", st->message);
 	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "exit.json");
-	shim__write_file(path, text, strlen(text), false);
+	file_write_atomic(path, text, strlen(text), false);
 	free(path);
 	free(text);
 	json_decref(j);
 }
 
+/* The shim is gone without an exit.json (killed): kill what may be left of
+ * the container, so nothing runs unsupervised, and record the loss. */
+static void
+record_unknown(const char *dir, struct rt_status *st)
+{
+	struct proc_id ctr;
+	if (read_ctr_pid(dir, st, &ctr) == 0 && proc_is_alive(&ctr))
+		kill(-st->pid, SIGKILL);
+	record_exit(dir, st, UNKNOWN_CODE, "Unknown",
+	    "the container's shim exited without recording an exit status");
+}
+
 /* What a container dir says: exited (exit.json), running (live shim), or
- * lost. Returns the live shim's pid or 0. */
+ * lost. Returns the live shim's pid (and *shim_id when not NULL) or 0. */
 static int
-load_status(const char *dir, struct rt_status *st)
+load_status(const char *dir, struct rt_status *st, struct proc_id *shim_id)
 {
 	memset(st, 0, sizeof *st);
 	if (read_exit(dir, st) == 0)
 		return 0;
-	int shim = live_shim(dir);
+	int shim = live_shim(dir, shim_id);
 	if (shim > 0) {
 		st->state = RT_RUNNING;
 		read_ctr_pid(dir, st, NULL);
@@ -198,6 +202,13 @@ load_status(const char *dir, struct rt_status *st)
 		return 0;
 	record_unknown(dir, st);
 	return 0;
+}
+
+/* The container's group under controller i, as spec.json records it. */
+static char *
+ctr_cg_path(const struct rt *rt, const char *pod_uid, const char *name, int i)
+{
+	return rt->cg_base[i] ? xasprintf("%s/%s/%s", rt->cg_base[i], pod_uid, name) : NULL;
 }
 
 static void
@@ -239,7 +250,6 @@ ctr_new(struct rt *rt, const char *pod_uid, const char *name, int attempt, rt_ex
 	c->pod_uid = xstrdup(pod_uid);
 	c->name = xstrdup(name);
 	c->attempt = attempt;
-	c->pidfd = -1;
 	c->fn = fn;
 	c->arg = arg;
 	c->next = rt->ctrs;
@@ -254,8 +264,6 @@ ctr_new(struct rt *rt, const char *pod_uid, const char *name, int attempt, rt_ex
 static void
 ctr_free(struct rt_ctr *c)
 {
-	if (c->pidfd >= 0)
-		close(c->pidfd);
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(c->cg[i]);
 	free(c->dir);
@@ -280,8 +288,14 @@ ctr_drop(struct rt_ctr *c)
 		c->next->prevp = c->prevp;
 	*c->prevp = c->next;
 	c->fn = NULL;
-	if (c->has_handle)
-		uv_close(&c->w.h, on_handle_closed);
+	proc_watch_close(c->watch);
+	c->watch = NULL;
+	if (c->job) {
+		c->dropped = true;	/* freed when the job is done */
+		return;
+	}
+	if (c->has_timer)
+		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 	else
 		ctr_free(c);
 }
@@ -291,9 +305,6 @@ ctr_drop(struct rt_ctr *c)
 static void
 ctr_finish(struct rt_ctr *c)
 {
-	if (c->our_child)
-		waitpid(c->shim_pid, NULL, WNOHANG);
-	c->our_child = false;
 	if (c->st.state == RT_RUNNING) {
 		struct rt_status st = c->st;
 		if (read_exit(c->dir, &st) < 0)
@@ -305,12 +316,11 @@ ctr_finish(struct rt_ctr *c)
 }
 
 static void
-on_shim_exit(uv_poll_t *h, int status, int events)
+on_shim_exit(struct proc_watch *w, int status, void *arg)
 {
+	(void)w;
 	(void)status;
-	(void)events;
-	uv_poll_stop(h);
-	ctr_finish(h->data);
+	ctr_finish(arg);
 }
 
 static void
@@ -319,26 +329,13 @@ on_adopted_exited(uv_timer_t *t)
 	ctr_finish(t->data);
 }
 
-/* Watches shim_pid through a pidfd opened before the start time is checked
- * again, so the fd names the recorded shim and not a reused pid. */
+/* Watches the shim (ticks != 0: an adopted one, checked against PID
+ * reuse; ticks == 0: our own child, reaped on exit). */
 static int
-ctr_watch(struct rt_ctr *c, int shim_pid, uint64_t ticks)
+ctr_watch(struct rt_ctr *c, pid_t shim_pid, uint64_t ticks)
 {
-	int fd = (int)syscall(SYS_pidfd_open, shim_pid, 0);
-	if (fd < 0)
-		return -errno;
-	if (ticks && !same_process(shim_pid, ticks)) {
-		close(fd);
-		return -ESRCH;
-	}
-	c->pidfd = fd;
-	c->shim_pid = shim_pid;
-	int rc = uv_poll_init(c->rt->loop, &c->w.poll, fd);
-	if (rc < 0)
-		return rc;
-	c->has_handle = true;
-	c->w.h.data = c;
-	return uv_poll_start(&c->w.poll, UV_READABLE, on_shim_exit);
+	return proc_watch_start(c->rt->loop, shim_pid, ticks, ticks == 0, on_shim_exit, c,
+	    &c->watch);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -487,17 +484,20 @@ static json_t *
 spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *log_path)
 {
 	json_t *cg = json_object();
-	for (int i = 0; i < CG_NCTRL; i++)
-		if (rt->cg_base[i])
-			json_object_set_new(cg, cg_ctrl_name(i), json_sprintf("%s/%s/%s",
-			    rt->cg_base[i], s->pod_uid, s->name));
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:s, s:I, s:i, s:o, "
+	for (int i = 0; i < CG_NCTRL; i++) {
+		char *d = ctr_cg_path(rt, s->pod_uid, s->name, i);
+		if (d)
+			json_object_set_new(cg, cg_ctrl_name(i), json_string(d));
+		free(d);
+	}
+	bool given = s->working_dir && *s->working_dir;
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:b, s:s, s:I, s:i, s:o, "
 	    "s:I, s:I, s:I, s:s, s:o}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
 	    "env", str_list(s->envp, env_get(s->envp, "PATH") == NULL),
-	    "workingDir", cwd, "log", log_path,
+	    "workingDir", cwd, "makeWorkingDir", !given || s->make_working_dir, "log", log_path,
 	    "logMaxBytes", (json_int_t)(s->log_max_bytes > 0 ? s->log_max_bytes : 10 << 20),
 	    "logMaxFiles", s->log_max_files > 0 ? s->log_max_files : 2,
 	    "cgroups", cg, "memoryLimit", (json_int_t)s->memory_limit,
@@ -506,56 +506,98 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "mounts", mounts_json(s));
 }
 
-/* posix_spawn (vfork-fast) of the shim in a new session, stdio on
- * /dev/null and its own diagnostics in DIR/shim.log. */
-static int
-spawn_shim(struct rt *rt, const char *dir, pid_t *pid)
+static void
+job_free(struct spawn_job *j)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	char *shim_log = ctr_file(dir, "shim.log");
-	char *argv[4] = { rt->shim_exe, NULL, NULL, NULL };
-	argv[1] = rt->shim_verb ? "shim" : (char *)dir;
-	argv[2] = rt->shim_verb ? (char *)dir : NULL;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, shim_log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF);
-	int rc = -posix_spawn(pid, rt->shim_exe, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	free(shim_log);
-	return rc;
+	free(j->dir);
+	free(j->spec_path);
+	free(j->spec_text);
+	free(j);
 }
 
-static int
-write_spec(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd)
+/* Everything the worker needs, built on the loop (jansson is not shared
+ * across threads). */
+static struct spawn_job *
+job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd)
 {
+	struct spawn_job *j = xcalloc(1, sizeof *j);
 	char *log_path = rt_log_path(rt, s->pod_namespace, s->pod_name, s->pod_uid, s->name,
 	    s->attempt);
-	char *log_dir = xstrndup(log_path, (size_t)(strrchr(log_path, '/') - log_path));
-	int rc = mkdirs(log_dir);
-	json_t *j = spec_json(rt, s, cwd, log_path);
-	char *text = json_dumps(j, JSON_COMPACT), *path = ctr_file(dir, "spec.json");
-	if (rc == 0)
-		rc = shim__write_file(path, text, strlen(text), false);
-	free(path);
-	free(text);
-	json_decref(j);
-	free(log_dir);
+	json_t *spec = spec_json(rt, s, cwd, log_path);
+	j->spec_text = json_dumps(spec, JSON_COMPACT);
+	json_decref(spec);
 	free(log_path);
-	return rc;
+	j->dir = xstrdup(dir);
+	j->spec_path = ctr_file(dir, "spec.json");
+	j->argv[0] = rt->shim_exe;
+	j->argv[1] = rt->shim_verb ? "shim" : j->dir;
+	j->argv[2] = rt->shim_verb ? j->dir : NULL;
+	return j;
+}
+
+/* On the thread pool: system calls only. */
+static void
+job_work(uv_work_t *req)
+{
+	struct spawn_job *j = req->data;
+	j->rc = cg_mkdirs(j->dir);
+	if (j->rc == 0)
+		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
+	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */
+		j->rc = proc_spawn(j->argv, NULL, &j->pid);
+}
+
+/* The shim could not be started: the container ends as a StartError, as
+ * if the shim had written it, and fn hears of it like of any exit. */
+static void
+record_start_error(struct rt_ctr *c, int rc)
+{
+	char msg[sizeof c->st.message];
+	snprintf(msg, sizeof msg, "starting the shim %s: %s", c->rt->shim_exe, strerror(-rc));
+	record_exit(c->dir, &c->st, 128, "StartError", msg);
+	log_error("node", "%s: %s", c->dir, msg);
+}
+
+static void
+job_done(uv_work_t *req, int status)
+{
+	struct spawn_job *j = req->data;
+	struct rt_ctr *c = j->c;
+	int rc = status < 0 ? status : j->rc;
+	c->job = NULL;
+	if (c->dropped) {
+		job_free(j);
+		ctr_free(c);
+		return;
+	}
+	if (rc == 0)
+		rc = ctr_watch(c, j->pid, 0);
+	if (rc < 0 && j->pid > 0)
+		log_error("node", "watching shim %d of %s: %s", (int)j->pid, c->dir,
+		    strerror(-rc));
+	job_free(j);
+	if (rc < 0 && c->watch == NULL) {
+		record_start_error(c, rc);
+		if (c->fn)
+			c->fn(c->arg, c, &c->st);
+		return;
+	}
+	if (c->pending_sig)
+		rt_signal(c, c->pending_sig);
+	else if (c->rt->started)
+		c->rt->started(c->arg, c);
+}
+
+void
+rt_set_started_fn(struct rt *rt, rt_started_fn fn)
+{
+	rt->started = fn;
+}
+
+bool
+rt_starting(const struct rt_ctr *c)
+{
+	return c->job != NULL;
 }
 
 /* A file name of its own: no "/", not "." or "..". */
@@ -570,6 +612,7 @@ static int
 check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 {
 	struct stat st;
+	const char *path = env_get(s->envp, "PATH");
 	if (s->pod_uid == NULL || !*s->pod_uid || s->name == NULL || !*s->name ||
 	    s->argv == NULL || s->argv[0] == NULL || !*s->argv[0]) {
 		*err = xstrdup("no command to run");
@@ -580,60 +623,38 @@ check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 		    s->name);
 		return -EINVAL;
 	}
-	*cwd = s->working_dir && *s->working_dir ? xstrdup(s->working_dir)
-	    : xasprintf("%s/%s/workdir", rt->ctr_root, s->pod_uid);
-	if (!(s->working_dir && *s->working_dir))
-		mkdirs(*cwd);
+	bool given = s->working_dir && *s->working_dir;
+	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s/workdir", rt->ctr_root,
+	    s->pod_uid);
+	if (!given || s->make_working_dir)	/* made by the start's job */
+		return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
 	int rc = stat(*cwd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 	if (rc < 0) {
 		*err = xasprintf("chdir to working directory \"%s\": %s", *cwd, strerror(-rc));
 		return rc;
 	}
-	const char *path = env_get(s->envp, "PATH");
 	return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
 }
 
-/* A new container dir; an attempt is never reused. */
+static bool is_listed(struct rt *rt, const char *dir);
+
+/* A new container dir's path; an attempt is never reused. The directory
+ * itself is made by the start's job. */
 static char *
-make_ctr_dir(struct rt *rt, const struct rt_spec *spec, int *rc, char **err)
+ctr_dir_new(struct rt *rt, const struct rt_spec *spec, int *rc, char **err)
 {
+	struct stat st;
 	char *dir = xasprintf("%s/%s/%s-%d", rt->ctr_root, spec->pod_uid, spec->name,
 	    spec->attempt);
-	*rc = mkdir(dir, 0755) < 0 ? -errno : 0;
-	if (*rc == -ENOENT)
-		*rc = mkdirs(dir);
-	if (*rc < 0) {
-		*err = xasprintf("container %s attempt %d: %s", spec->name, spec->attempt,
-		    *rc == -EEXIST ? "already exists" : strerror(-*rc));
+	*rc = 0;
+	if (stat(dir, &st) == 0 || is_listed(rt, dir)) {
+		*rc = -EEXIST;
+		*err = xasprintf("container %s attempt %d: already exists", spec->name,
+		    spec->attempt);
 		free(dir);
 		dir = NULL;
 	}
 	return dir;
-}
-
-static void
-unmake_ctr_dir(char *dir)
-{
-	static const char *const files[] = { "spec.json", "shim.log" };
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		char *f = ctr_file(dir, files[i]);
-		unlink(f);
-		free(f);
-	}
-	rmdir(dir);
-	free(dir);
-}
-
-static void
-write_shim_pid(const char *dir, pid_t pid)
-{
-	char line[64];
-	uint64_t ticks = 0;
-	shim__start_time(pid, &ticks);
-	snprintf(line, sizeof line, "%d %" PRIu64 "\n", (int)pid, ticks);
-	char *path = ctr_file(dir, "shim.pid");
-	shim__write_file(path, line, strlen(line), false);
-	free(path);
 }
 
 int
@@ -641,33 +662,27 @@ rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
     struct rt_ctr **out, char **err)
 {
 	char *cwd = NULL, *dir = NULL;
-	pid_t pid;
 	*err = NULL;
 	int rc = check_spec(rt, spec, &cwd, err);
 	if (rc == 0)
-		dir = make_ctr_dir(rt, spec, &rc, err);
-	if (rc == 0)
-		rc = write_spec(rt, spec, dir, cwd);
-	if (rc == 0)
-		rc = spawn_shim(rt, dir, &pid);
-	free(cwd);
-	if (rc < 0 && dir) {
-		*err = xasprintf("starting the shim %s: %s", rt->shim_exe, strerror(-rc));
-		unmake_ctr_dir(dir);
-	}
-	if (rc < 0)
+		dir = ctr_dir_new(rt, spec, &rc, err);
+	if (rc < 0) {
+		free(cwd);
 		return rc;
-	write_shim_pid(dir, pid);
+	}
+	struct spawn_job *j = job_new(rt, spec, dir, cwd);
+	free(cwd);
 	free(dir);
-
 	struct rt_ctr *c = ctr_new(rt, spec->pod_uid, spec->name, spec->attempt, fn, arg);
-	c->our_child = true;
 	c->st.state = RT_RUNNING;
 	c->st.started_at_ms = time_now_ms();
-	load_cgroups(c);
-	rc = ctr_watch(c, pid, 0);
-	if (rc < 0)
-		log_error("node", "watching shim %d of %s: %s", (int)pid, c->dir, strerror(-rc));
+	for (int i = 0; i < CG_NCTRL; i++)
+		c->cg[i] = ctr_cg_path(rt, spec->pod_uid, spec->name, i);
+	j->c = c;
+	j->req.data = j;
+	c->job = j;
+	rc = uv_queue_work(rt->loop, &j->req, job_work, job_done);
+	BUG_ON(rc < 0);			/* only for a NULL callback */
 	*out = c;
 	return 0;
 }
@@ -710,7 +725,7 @@ scan_pod(struct rt *rt, const char *uid, rt_found_fn fn, void *arg)
 		char *dir = xasprintf("%s/%s", pod_dir, de->d_name);
 		struct rt_status st;
 		if (name && !is_listed(rt, dir)) {
-			load_status(dir, &st);
+			load_status(dir, &st, NULL);
 			fn(arg, uid, name, attempt, &st);
 		}
 		free(dir);
@@ -750,23 +765,25 @@ rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
 		return rc;
 	}
 	load_cgroups(c);
-	int64_t v[3] = { 0, 0, 0 };
-	int shim = load_status(c->dir, &c->st);
-	if (shim > 0 && read_ints(c->dir, "shim.pid", v) >= 2 &&
-	    ctr_watch(c, shim, (uint64_t)v[1]) == 0) {
-		*out = c;
-		return 0;
+	struct proc_id shim_id;
+	int shim = load_status(c->dir, &c->st, &shim_id);
+	if (shim > 0) {
+		rc = ctr_watch(c, shim, shim_id.ticks);
+		if (rc == 0) {
+			*out = c;
+			return 0;
+		}
+		if (rc != -ESRCH) {	/* alive but cannot be watched */
+			ctr_drop(c);
+			return rc;
+		}
 	}
 	if (c->st.state == RT_RUNNING)	/* exited between the two looks */
-		load_status(c->dir, &c->st);
-	if (c->has_handle) {		/* uv_poll_start failed: cannot watch */
-		ctr_drop(c);
-		return -EIO;
-	}
-	uv_timer_init(rt->loop, &c->w.timer);
-	c->has_handle = true;
-	c->w.h.data = c;
-	uv_timer_start(&c->w.timer, on_adopted_exited, 0, 0);
+		load_status(c->dir, &c->st, NULL);
+	uv_timer_init(rt->loop, &c->timer);
+	c->has_timer = true;
+	c->timer.data = c;
+	uv_timer_start(&c->timer, on_adopted_exited, 0, 0);
 	*out = c;
 	return 0;
 }
@@ -776,8 +793,7 @@ rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
 static bool
 shim_alive(const struct rt_ctr *c)
 {
-	struct pollfd p = { c->pidfd, POLLIN, 0 };
-	return c->pidfd >= 0 && poll(&p, 1, 0) == 0;
+	return c->watch && proc_watch_alive(c->watch);
 }
 
 void
@@ -794,6 +810,10 @@ rt_signal(struct rt_ctr *c, int sig)
 	struct timespec ms = { 0, 1000 * 1000 };
 	if (c->st.state != RT_RUNNING)
 		return -ESRCH;
+	if (c->job) {
+		c->pending_sig = sig;
+		return 0;
+	}
 	/* Just started: the shim has not forked the container yet (a few ms). */
 	for (int i = 0; c->st.pid == 0 && i < 200; i++) {
 		if (read_ctr_pid(c->dir, &c->st, NULL) == 0 || !shim_alive(c))

@@ -44,6 +44,8 @@ struct rt_spec {
 	char *const *argv;		/* NULL-terminated; argv[0] looked up in PATH */
 	char *const *envp;		/* NULL-terminated "NAME=value" */
 	const char *working_dir;	/* NULL: the pod's own empty directory */
+	bool make_working_dir;		/* create working_dir (mkdir -p) with the start,
+					 * off the loop, instead of requiring it */
 	const char *pod_ip;		/* "127.1.0.5" */
 	int64_t memory_limit;		/* bytes, 0 = none */
 	int64_t cpu_limit_millis;	/* millicores, 0 = none */
@@ -88,7 +90,10 @@ int rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct
  * the point). Handles close on the loop's next turn. */
 void rt_close(struct rt *rt);
 /* Starts a container under a new shim (spawned detached: new session,
- * stdio /dev/null; spec in DIR/spec.json) and returns at once. Fails with a
+ * stdio /dev/null; spec in DIR/spec.json) and returns at once: the
+ * directories, spec.json and the spawn are done on libuv's thread pool, a
+ * shim that cannot be spawned ends the container with reason "StartError"
+ * through fn. Fails with a
  * negative errno and the message for the pod's status in *err (caller
  * frees) when the command cannot run: -ENOENT `exec: "foo": executable file
  * not found in $PATH` (searched in the pod env's PATH; a default PATH is
@@ -98,6 +103,13 @@ void rt_close(struct rt *rt);
  * or 126 (cannot execute), 128 (working dir), with a message. */
 int rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
     struct rt_ctr **out, char **err);
+/* Runs (with the arg given to rt_start) once the shim of a started
+ * container runs, on a later turn of the loop; a shim that could not be
+ * spawned goes to the exit fn instead. */
+typedef void (*rt_started_fn)(void *arg, struct rt_ctr *c);
+void rt_set_started_fn(struct rt *rt, rt_started_fn fn);
+/* True from rt_start until the shim runs (or failed to). */
+bool rt_starting(const struct rt_ctr *c);
 /* Every container found on disk at start-up, running or exited, for the
  * agent to match with its pods. fn gets (pod_uid, name, attempt, status);
  * the agent then calls rt_adopt for those it keeps. */
@@ -151,11 +163,5 @@ void nvol_mounts_free(struct rt_mount *m, int n);
 /* node_shim.c — `v6 shim DIR` (internal; started by rt_start; also built
  * alone as the small static program `v6-shim DIR`, which rt_start prefers). */
 int shim_main(int argc, char **argv);
-/* Shared with node_runtime.c: writes PATH.tmp then renames it over PATH
- * (fsync first when sync). Returns 0 or negative errno. */
-int shim__write_file(const char *path, const char *data, size_t len, bool sync);
-/* Start time of a process in clock ticks since boot (/proc/PID/stat field
- * 22): with the pid it names one process for good, against PID reuse. */
-int shim__start_time(int pid, uint64_t *out);
 
 #endif

@@ -4,12 +4,15 @@
  * its stdout/stderr into a size-rotated CRI log file, and records the exit in
  * DIR/exit.json. Plain libc + jansson and no loop library, to stay small.
  *
- * spec.json: {argv[], env[], workingDir, log, logMaxBytes, logMaxFiles,
+ * spec.json: {argv[], env[], workingDir, makeWorkingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
  *   pidsLimit, podUID, podNamespace, podName, name, attempt,
  *   mounts[{source, target, readOnly}]}
  * Volumes: with mounts, the container gets its own mount namespace in which
  * each source is bind-mounted at its target (see setup_mounts).
+ * The shim makes what only it uses, in parallel with the other shims rather
+ * than on the server's start path: DIR/shim.log (its stderr), the log's
+ * directory, and the working directory when makeWorkingDir is true.
  * ctr.pid: "PID STARTTICKS STARTED_MS\n" (written as soon as it is forked)
  * exit.json: {exitCode, signal, oomKilled, pid, startedAt, finishedAt (ms),
  *   reason, message} — written atomically, after the pipes are drained. */
@@ -37,6 +40,7 @@
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "proc.h"
 #include "util.h"
 
 #define LINE_MAX_BYTES	(16 * 1024)	/* longer lines become P records (as kubelet) */
@@ -77,47 +81,6 @@ struct shim {
 
 /* ---- small files -------------------------------------------------------- */
 
-int
-shim__write_file(const char *path, const char *data, size_t len, bool sync)
-{
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int rc = 0;
-	if (write(fd, data, len) != (ssize_t)len || (sync && fsync(fd) < 0))
-		rc = errno ? -errno : -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
-}
-
-int
-shim__start_time(int pid, uint64_t *out)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields start after the last ')'. */
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL || sscanf(p + 1, "%" SCNu64, out) != 1)
-		return -EIO;
-	return 0;
-}
-
 static char *
 dir_file(const struct shim *sh, const char *name)
 {
@@ -144,6 +107,15 @@ log_open(struct shim *sh, bool truncate)
 	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0);
 	struct stat st;
 	sh->log_fd = open(sh->log_path, flags, 0640);
+	if (sh->log_fd < 0 && errno == ENOENT) {	/* the first attempt: make its dir */
+		char *dir = xstrndup(sh->log_path, (size_t)(strrchr(sh->log_path, '/') -
+		    sh->log_path));
+		int rc = cg_mkdirs(dir);
+		free(dir);
+		if (rc < 0)
+			return rc;
+		sh->log_fd = open(sh->log_path, flags, 0640);
+	}
 	if (sh->log_fd < 0)
 		return -errno;
 	sh->log_size = fstat(sh->log_fd, &st) == 0 ? st.st_size : 0;
@@ -512,14 +484,10 @@ start_error(const struct shim *sh, const struct start_err *se, json_t *ex)
 static void
 write_ctr_pid(struct shim *sh)
 {
-	uint64_t ticks = 0;
-	char line[96];
-	shim__start_time(sh->pid, &ticks);
-	int n = snprintf(line, sizeof line, "%d %" PRIu64 " %" PRId64 "\n", (int)sh->pid, ticks,
-	    sh->started_ms);
 	char *path = dir_file(sh, "ctr.pid");
-	if (shim__write_file(path, line, (size_t)n, false) < 0)
-		log_warn("shim", "writing %s: %s", path, strerror(errno));
+	int rc = proc_pidfile_write(path, sh->pid, sh->started_ms);
+	if (rc < 0)
+		log_warn("shim", "writing %s: %s", path, strerror(-rc));
 	free(path);
 }
 
@@ -555,7 +523,7 @@ kill_rest(struct shim *sh)
 static void
 supervise(struct shim *sh)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, sh->pid, 0);
+	int pidfd = proc_pidfd_open(sh->pid, 0);
 	int64_t deadline = 0;
 	bool killed = false;
 	for (;;) {
@@ -633,7 +601,7 @@ write_exit(struct shim *sh, json_t *ex)
 	json_object_set_new(ex, "finishedAt", json_integer(sh->finished_ms));
 	char *text = json_dumps(ex, JSON_COMPACT);
 	char *path = dir_file(sh, "exit.json");
-	int rc = shim__write_file(path, text, strlen(text), true);
+	int rc = file_write_atomic(path, text, strlen(text), true);
 	if (rc < 0)
 		log_error("shim", "writing %s: %s", path, strerror(-rc));
 	free(path);
@@ -677,19 +645,37 @@ start(struct shim *sh, json_t *ex)
 	return 0;
 }
 
-/* rt_start writes shim.pid too; writing it here as well narrows the window
- * in which a server killed right after the spawn leaves a shim it cannot
- * find. */
+/* The first thing the shim does, so that a restarted server finds it (the
+ * runtime does not write it: that would be one more file on its path). */
 static void
 write_shim_pid(struct shim *sh)
 {
-	uint64_t ticks = 0;
-	char line[64];
-	shim__start_time(getpid(), &ticks);
-	int n = snprintf(line, sizeof line, "%d %" PRIu64 "\n", (int)getpid(), ticks);
 	char *path = dir_file(sh, "shim.pid");
-	shim__write_file(path, line, (size_t)n, false);
+	proc_pidfile_write(path, getpid(), 0);
 	free(path);
+}
+
+/* With makeWorkingDir (the pod's own directory): made here, not on the
+ * server's start path. A failure shows in the child's chdir. */
+static void
+make_working_dir(struct shim *sh)
+{
+	const char *cwd = json_string_value(json_object_get(sh->spec, "workingDir"));
+	if (cwd && json_is_true(json_object_get(sh->spec, "makeWorkingDir")))
+		cg_mkdirs(cwd);
+}
+
+/* Our own diagnostics (stderr) go to DIR/shim.log. */
+static void
+open_shim_log(struct shim *sh)
+{
+	char *path = dir_file(sh, "shim.log");
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	free(path);
+	if (fd >= 0 && fd != 2) {
+		dup2(fd, 2);
+		close(fd);
+	}
 }
 
 /* exit.json for a container that could not even be forked. */
@@ -723,12 +709,14 @@ shim_main(int argc, char **argv)
 	sh->s[0] = (struct stream){ .fd = -1, .name = "stdout" };
 	sh->s[1] = (struct stream){ .fd = -1, .name = "stderr" };
 	sh->started_ms = sh->finished_ms = time_now_ms();
+	open_shim_log(sh);
 	write_shim_pid(sh);
 	int err = load_spec(sh);
 	if (err < 0) {
 		shim_failed(ex, "reading spec.json", -err);
 	} else {
 		setup_cgroups(sh);
+		make_working_dir(sh);
 		if (log_open(sh, false) < 0)
 			log_warn("shim", "opening %s: %s (output dropped)", sh->log_path,
 			    strerror(errno));

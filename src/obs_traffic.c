@@ -1,5 +1,5 @@
 /* obs_traffic.c — the server's view of live traffic: a timer scrapes the
- * proxy's admin /metrics (a tiny async HTTP/1.1 GET), keeps the last two
+ * proxy's admin /metrics (a GET by http_client.c), keeps the last two
  * samples, and turns their difference into requests/s, error rate and
  * latency per Service and revision, served as traffic.v6.dev and read by
  * the controllers. Started and stopped by server.c next to the proxy feed;
@@ -358,25 +358,14 @@ obs_traffic_compute(const struct obs_sample *before, const struct obs_sample *no
 	return 0;
 }
 
-/* ---- a tiny HTTP/1.1 GET client --------------------------------------- */
-
-struct fetch {
-	struct obs_traffic *owner;	/* NULL once abandoned */
-	uv_tcp_t tcp;
-	uv_connect_t connect;
-	uv_write_t write;
-	uv_timer_t timer;
-	struct buf in;
-	int closing;			/* handles still to close */
-	bool done;
-};
+/* ---- the scrape --------------------------------------------------------- */
 
 struct obs_traffic {
 	uv_loop_t *loop;
 	struct api *api;
 	struct proxy_feed *feed;
 	uv_timer_t timer;
-	struct fetch *inflight;
+	struct http_client_req *inflight;
 	struct obs_sample prev, cur;	/* cur.n == 0 && !have_cur: none yet */
 	bool have_prev, have_cur;
 	bool failing;			/* the last scrape failed (logged once) */
@@ -390,122 +379,14 @@ struct obs_traffic {
 static void sample_taken(struct obs_traffic *t, int rc, const char *body, size_t len);
 
 static void
-fetch_closed(uv_handle_t *h)
+fetch_done(int rc, const struct http_response *res, void *arg)
 {
-	struct fetch *f = h->data;
+	struct obs_traffic *t = arg;
 
-	if (--f->closing == 0) {
-		buf_free(&f->in);
-		free(f);
-	}
-}
-
-/* Splits the response in f->in: status line, head, body (Content-Length
- * or to the end). Returns 0 with *body / *len, or -EPROTO. */
-static int
-fetch_parse(struct fetch *f, const char **body, size_t *len)
-{
-	const char *d = f->in.data;
-	int status = 0;
-
-	if (d == NULL || f->in.len < 12 || sscanf(d, "HTTP/1.%*1[01] %3d", &status) != 1)
-		return -EPROTO;
-	const char *eoh = memmem(d, f->in.len, "\r\n\r\n", 4);
-	if (eoh == NULL || status != 200)
-		return -EPROTO;
-	*body = eoh + 4;
-	*len = f->in.len - (size_t)(*body - d);
-	for (const char *p = d; p < eoh; p++) {
-		if (strncasecmp(p, "\r\ncontent-length:", 17) != 0)
-			continue;
-		unsigned long long cl = strtoull(p + 17, NULL, 10);
-		if (cl < *len)
-			*len = (size_t)cl;
-		break;
-	}
-	return 0;
-}
-
-static void
-fetch_finish(struct fetch *f, int rc)
-{
-	const char *body = NULL;
-	size_t len = 0;
-
-	if (f->done)
-		return;
-	f->done = true;
-	if (rc == 0)
-		rc = fetch_parse(f, &body, &len);
-	if (f->owner) {
-		f->owner->inflight = NULL;
-		sample_taken(f->owner, rc, body, len);
-	}
-	f->closing = 2;
-	uv_timer_stop(&f->timer);
-	uv_close((uv_handle_t *)&f->timer, fetch_closed);
-	uv_close((uv_handle_t *)&f->tcp, fetch_closed);
-}
-
-static void
-fetch_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	(void)h;
-	(void)hint;
-	static char scratch[65536];
-
-	b->base = scratch;
-	b->len = sizeof(scratch);
-}
-
-static void
-fetch_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct fetch *f = s->data;
-
-	if (n == UV_EOF)
-		fetch_finish(f, 0);
-	else if (n < 0)
-		fetch_finish(f, (int)n);
-	else if (f->in.len + (size_t)n > FETCH_MAX_BYTES)
-		fetch_finish(f, -EFBIG);
-	else
-		buf_append(&f->in, b->base, (size_t)n);
-}
-
-static void
-fetch_written(uv_write_t *w, int status)
-{
-	struct fetch *f = w->data;
-
-	if (status < 0)
-		fetch_finish(f, status);
-}
-
-static void
-fetch_connected(uv_connect_t *c, int status)
-{
-	static char req[] = "GET /metrics HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n";
-	struct fetch *f = c->data;
-	uv_buf_t b = uv_buf_init(req, sizeof(req) - 1);
-	int rc;
-
-	if (f->done)
-		return;
-	if (status < 0) {
-		fetch_finish(f, status);
-		return;
-	}
-	f->write.data = f;
-	if ((rc = uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, fetch_written)) < 0 ||
-	    (rc = uv_read_start((uv_stream_t *)&f->tcp, fetch_alloc, fetch_read)) < 0)
-		fetch_finish(f, rc);
-}
-
-static void
-fetch_timeout(uv_timer_t *h)
-{
-	fetch_finish(h->data, -ETIMEDOUT);
+	t->inflight = NULL;
+	if (rc == 0 && res->status != 200)
+		rc = -EPROTO;
+	sample_taken(t, rc, res->body, res->body_len);
 }
 
 /* "127.0.0.1:PORT" or "[::1]:PORT". */
@@ -533,25 +414,14 @@ static int
 fetch_start(struct obs_traffic *t, const char *addr)
 {
 	struct sockaddr_storage sa;
-	struct fetch *f;
 	int rc;
 
 	if ((rc = parse_addr(addr, &sa)) < 0)
 		return rc;
-	f = xcalloc(1, sizeof(*f));
-	f->owner = t;
-	uv_tcp_init(t->loop, &f->tcp);
-	uv_timer_init(t->loop, &f->timer);
-	f->tcp.data = f->timer.data = f->connect.data = f;
-	t->inflight = f;
-	uv_timer_start(&f->timer, fetch_timeout, FETCH_TIMEOUT_MS, 0);
-	if ((rc = uv_tcp_connect(&f->connect, &f->tcp, (struct sockaddr *)&sa,
-	    fetch_connected)) < 0) {
-		f->owner = NULL;
-		t->inflight = NULL;
-		fetch_finish(f, rc);
-	}
-	return rc;
+	struct http_client_opts o = { .path = "/metrics", .host = "proxy",
+		.timeout_ms = FETCH_TIMEOUT_MS, .max_body = FETCH_MAX_BYTES };
+	return http_client_request(t->loop, (struct sockaddr *)&sa, &o, fetch_done, t,
+	    &t->inflight);
 }
 
 /* ---- the sampler ------------------------------------------------------ */
@@ -818,13 +688,8 @@ traffic_closed(uv_handle_t *h)
 void
 obs_traffic_stop(struct obs_traffic *t)
 {
-	struct fetch *f = t->inflight;
-
-	if (f) {
-		f->owner = NULL;
-		t->inflight = NULL;
-		fetch_finish(f, -ECANCELED);
-	}
+	http_client_cancel(t->inflight);
+	t->inflight = NULL;
 	uv_timer_stop(&t->timer);
 	uv_close((uv_handle_t *)&t->timer, traffic_closed);
 }

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "node_daemon.h"
+#include "proc.h"
 #include "node_runtime.h"
 
 #define RESTART_MIN_MS	100
@@ -39,14 +39,6 @@ struct feed_conn {
 	int64_t nacked;			/* version the proxy refused on it */
 };
 
-struct feed_watch {
-	struct proxy_feed *f;
-	uv_poll_t poll;
-	int fd;
-	pid_t pid;
-	bool child;			/* ours to reap */
-};
-
 struct feed_waiter {
 	struct proxy_feed *f;
 	int64_t v;
@@ -60,7 +52,7 @@ struct proxy_feed {
 	uv_loop_t *loop;
 	char *dir, *exe, *sock_path, *pid_path, *log_path, *addr_path;
 	char *admin;			/* "127.0.0.1:PORT" */
-	struct feed_watch *watch;	/* the proxy process, NULL while none */
+	struct proc_watch *watch;	/* the proxy process, NULL while none */
 	int64_t started_ms;
 	unsigned restart_ms;
 	uv_timer_t restart_timer;
@@ -347,19 +339,9 @@ on_connect_timer(uv_timer_t *t)
 /* ---- the proxy process ------------------------------------------------------ */
 
 static void
-on_watch_closed(uv_handle_t *h)
-{
-	struct feed_watch *w = h->data;
-	close(w->fd);
-	free(w);
-}
-
-static void
 watch_close(struct proxy_feed *f)
 {
-	if (f->watch == NULL)
-		return;
-	uv_close((uv_handle_t *)&f->watch->poll, on_watch_closed);
+	proc_watch_close(f->watch);
 	f->watch = NULL;
 }
 
@@ -370,22 +352,17 @@ on_restart_timer(uv_timer_t *t)
 }
 
 static void
-on_proxy_exit(uv_poll_t *h, int status, int events)
+on_proxy_exit(struct proc_watch *w, int wstatus, void *arg)
 {
-	struct feed_watch *w = h->data;
-	struct proxy_feed *f = w->f;
-	int wstatus = 0;
-	(void)status;
-	(void)events;
-	bool reaped = w->child && waitpid(w->pid, &wstatus, WNOHANG) == w->pid;
-	if (reaped && WIFSIGNALED(wstatus))
-		log_warn("proxy", "proxy (pid %d) killed by signal %d", (int)w->pid,
-		    WTERMSIG(wstatus));
-	else if (reaped)
-		log_warn("proxy", "proxy (pid %d) exited with code %d", (int)w->pid,
+	struct proxy_feed *f = arg;
+	int pid = (int)proc_watch_pid(w);
+	if (wstatus != -1 && WIFSIGNALED(wstatus))
+		log_warn("proxy", "proxy (pid %d) killed by signal %d", pid, WTERMSIG(wstatus));
+	else if (wstatus != -1)
+		log_warn("proxy", "proxy (pid %d) exited with code %d", pid,
 		    WEXITSTATUS(wstatus));
 	else
-		log_warn("proxy", "proxy (pid %d) exited", (int)w->pid);
+		log_warn("proxy", "proxy (pid %d) exited", pid);
 	watch_close(f);
 	if (time_mono_ms() - f->started_ms > RESTART_RESET_MS)
 		f->restart_ms = RESTART_MIN_MS;
@@ -397,24 +374,10 @@ on_proxy_exit(uv_poll_t *h, int status, int events)
 static int
 watch_start(struct proxy_feed *f, pid_t pid, uint64_t ticks, bool child)
 {
-	int fd = node_daemon_pidfd(pid, ticks);
-	if (fd < 0)
-		return fd;
-	struct feed_watch *w = xcalloc(1, sizeof *w);
-	w->f = f;
-	w->fd = fd;
-	w->pid = pid;
-	w->child = child;
-	int rc = uv_poll_init(f->loop, &w->poll, fd);
-	if (rc < 0) {
-		close(fd);
-		free(w);
-		return rc;
-	}
-	w->poll.data = w;
-	f->watch = w;
-	f->started_ms = time_mono_ms();
-	return uv_poll_start(&w->poll, UV_READABLE, on_proxy_exit);
+	int rc = proc_watch_start(f->loop, pid, ticks, child, on_proxy_exit, f, &f->watch);
+	if (rc == 0)
+		f->started_ms = time_mono_ms();
+	return rc;
 }
 
 static void
@@ -422,9 +385,9 @@ feed_spawn(struct proxy_feed *f)
 {
 	char *argv[] = { f->exe, "proxy", "--state-dir", f->dir, "--admin", f->admin, NULL };
 	pid_t pid;
-	int rc = node_daemon_spawn(argv, f->log_path, &pid);
+	int rc = proc_spawn(argv, f->log_path, &pid);
 	if (rc == 0) {
-		node_daemon_write_pidfile(f->pid_path, pid);
+		proc_pidfile_write(f->pid_path, pid, 0);
 		rc = watch_start(f, pid, 0, true);
 	}
 	if (rc < 0) {
@@ -446,7 +409,7 @@ static bool
 feed_adopt(struct proxy_feed *f)
 {
 	uint64_t ticks = 0;
-	pid_t pid = node_daemon_read_pidfile(f->pid_path, &ticks);
+	pid_t pid = proc_pidfile_read(f->pid_path, &ticks);
 	if (pid <= 0 || watch_start(f, pid, ticks, false) < 0)
 		return false;
 	read_admin_addr(f);
@@ -512,7 +475,7 @@ proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
 		free(f->admin);
 		f->admin = pick_admin(cfg->admin_address);
 		char *line = xasprintf("%s\n", f->admin);
-		shim__write_file(f->addr_path, line, strlen(line), false);
+		file_write_atomic(f->addr_path, line, strlen(line), false);
 		free(line);
 	}
 	if (!feed_adopt(f))

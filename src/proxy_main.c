@@ -16,7 +16,7 @@
 
 #include "http.h"
 #include "log.h"
-#include "node_daemon.h"
+#include "proc.h"
 #include "node_runtime.h"
 
 #define CTL_MAX_LINE	(256u << 20)	/* one snapshot; a peer past it is cut off */
@@ -148,7 +148,7 @@ static void
 save_snapshot(struct proxy *p, const char *raw, size_t raw_len)
 {
 	char *text = raw ? NULL : json_dumps(p->snapshot, JSON_COMPACT);
-	int rc = shim__write_file(p->snap_path, raw ? raw : text, raw ? raw_len : strlen(text),
+	int rc = file_write_atomic(p->snap_path, raw ? raw : text, raw ? raw_len : strlen(text),
 	    false);
 	if (rc < 0)
 		log_warn("proxy", "saving %s: %s", p->snap_path, strerror(-rc));
@@ -469,7 +469,7 @@ admin_listen(struct proxy *p)
 	if (rc < 0)
 		return rc;
 	char *addr = xasprintf("%s:%d\n", p->admin_host, http_server_port(p->admin));
-	shim__write_file(p->admin_path, addr, strlen(addr), false);
+	file_write_atomic(p->admin_path, addr, strlen(addr), false);
 	free(addr);
 	return 0;
 }
@@ -483,7 +483,7 @@ finish(struct proxy *p)
 		return;
 	p->drained = true;
 	uint64_t ticks;
-	if (node_daemon_read_pidfile(p->pid_path, &ticks) == getpid())
+	if (proc_pidfile_read(p->pid_path, &ticks) == getpid())
 		unlink(p->pid_path);
 	if (p->admin)
 		http_server_stop(p->admin);
@@ -531,7 +531,7 @@ proxy_setup(struct proxy *p)
 		fprintf(stderr, "error: cannot create %s: %s\n", p->dir, strerror(errno));
 		return -errno;
 	}
-	pid_t other = node_daemon_read_pidfile(p->pid_path, NULL);
+	pid_t other = proc_pidfile_read(p->pid_path, NULL);
 	if (other > 0 && other != getpid()) {
 		fprintf(stderr, "error: another v6 proxy (pid %d) serves %s\n", (int)other, p->dir);
 		return -EBUSY;
@@ -544,7 +544,7 @@ proxy_setup(struct proxy *p)
 		    p->admin_port, uv_strerror(rc));
 		return rc;
 	}
-	node_daemon_write_pidfile(p->pid_path, getpid());
+	proc_pidfile_write(p->pid_path, getpid(), 0);
 	if ((rc = ctl_listen(p)) < 0) {
 		fprintf(stderr, "error: cannot listen on %s: %s\n", p->sock_path, uv_strerror(rc));
 		return rc;

@@ -549,8 +549,9 @@ write_address(const struct server_opts *o, int port)
 	char *path = xasprintf("%s/server.address", o->data_dir);
 	char line[300];
 	int n = snprintf(line, sizeof line, "%s:%d\n", o->host, port);
-	if (shim__write_file(path, line, (size_t)n, false) < 0)
-		log_warn("server", "writing %s: %s", path, strerror(errno));
+	int rc = file_write_atomic(path, line, (size_t)n, false);
+	if (rc < 0)
+		log_warn("server", "writing %s: %s", path, strerror(-rc));
 	free(path);
 }
 

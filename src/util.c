@@ -4,6 +4,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +296,25 @@ file_read_all(const char *path, char **out, size_t *len)
 		*len = b.len;
 	*out = buf_steal(&b);
 	return 0;
+}
+
+int
+file_write_atomic(const char *path, const char *data, size_t len, bool sync)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (write(fd, data, len) != (ssize_t)len || (sync && fsync(fd) < 0))
+		rc = errno ? -errno : -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
 }
 
 int

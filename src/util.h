@@ -77,5 +77,9 @@ int util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix);
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
  * NUL-terminated, caller frees. */
 int file_read_all(const char *path, char **out, size_t *len);
+/* Writes PATH.tmpPID then renames it over path, so a reader sees the old
+ * or the new content, never a part (fsync before the rename when sync).
+ * Returns 0 or negative errno. */
+int file_write_atomic(const char *path, const char *data, size_t len, bool sync);
 
 #endif

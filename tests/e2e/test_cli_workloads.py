@@ -601,28 +601,70 @@ def test_logs_of_a_running_pod(server, pods):
 
 # ---- top ----------------------------------------------------------------------
 
-def test_top_pods(server, pods):
-    status, _, _ = server.request("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
-    assert status == 200, "metrics.k8s.io is not served (%d)" % status
-    pods(pod("busy", [("app", ["sh", "-c", "while :; do :; done"])]))
-    wait_running(server, "busy")
+def top_rows(server, *args):
+    """`v6 top pods` rows by pod name (or (pod, container) with --containers),
+    as (millicores, MiB); {} while it fails."""
+    p = server.v6("top", "pods", *args)
+    if p.returncode != 0:
+        return {}, p
+    rows = {}
+    for line in p.stdout.splitlines()[1:]:
+        f = line.split()
+        key = tuple(f[:-2]) if len(f) > 3 else f[0]
+        rows[key] = (int(f[-2][:-1]), int(f[-1][:-2]))
+    return rows, p
 
-    def busy_row():  # a busy loop uses a visible share of a core (>= 50m)
-        p = server.v6("top", "pods")
-        rows = [r.split() for r in p.stdout.splitlines() if r.startswith("busy ")]
-        return p.returncode == 0 and rows and int(rows[0][1].rstrip("m")) >= 50 and p
-    p = wait_for(busy_row, 30, "`v6 top pods` to show the busy loop's CPU", interval=0.5)
-    head, row = p.stdout.splitlines()[0], [r for r in p.stdout.splitlines() if "busy" in r][0]
-    assert head.split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
-    name, cpu, mem = row.split()
-    assert cpu.endswith("m") and int(cpu[:-1]) >= 50
-    assert mem.endswith("Mi") and int(mem[:-2]) >= 0  # sh's few hundred KiB round to 0Mi
+
+def test_top_pods_busy_pod_uses_more_cpu_than_an_idle_one_within_seconds(server, pods):
+    """Usage comes from the containers' cgroups (cpuacct, memory), sampled at
+    the start and a second later: a busy loop shows most of a core, a
+    sleeping pod next to nothing, and both within seconds, not after the
+    10 s sampling period."""
+    pods(pod("busy", [("app", ["sh", "-c", "while :; do :; done"])]))
+    pods(pod("idle", [("app", ["sleep", "3600"])]))
+    wait_running(server, "busy")
+    wait_running(server, "idle")
+    running = time.time()
+    rows, p = {}, None
+    while time.time() < running + 30 and not ("busy" in rows and "idle" in rows):
+        rows, p = top_rows(server)
+        time.sleep(0.2)
+    assert "busy" in rows and "idle" in rows, (p.stdout, p.stderr)
+    # Two samples about a second apart (the old 10 s period needed >= 10 s).
+    assert time.time() - running < 8, "metrics took %.1f s" % (time.time() - running)
+    assert p.stdout.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    # A core's busy loop on a shared 2-CPU machine gets well over 100m; a
+    # sleep uses nothing measurable.
+    deadline = time.time() + 30
+    while time.time() < deadline and not (rows["busy"][0] >= 100 and rows["idle"][0] <= 5):
+        time.sleep(1)
+        rows, p = top_rows(server)
+    assert rows["busy"][0] >= 100, p.stdout
+    assert rows["idle"][0] <= 5, p.stdout
+    assert rows["busy"][0] >= 20 * max(rows["idle"][0], 1), p.stdout
     _, m = server.json("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/busy",
                        expect=200)
     assert m["containers"][0]["usage"]["memory"] not in ("0", "0Ki")
     p = server.v6("top", "pods", "--containers", check=True)
     assert p.stdout.splitlines()[0].split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     assert any(r.split()[:2] == ["busy", "app"] for r in p.stdout.splitlines())
+
+
+def test_top_pods_reports_a_pods_memory(server, pods):
+    """The memory column is the cgroup's working set: a pod holding 64 MiB
+    of written memory shows at least that much, a sleeping one far less."""
+    pods(pod("hog", [("app", ["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); "
+                                          "echo held; sleep 3600"])]))
+    pods(pod("small", [("app", ["sleep", "3600"])]))
+    wait_running(server, "hog")
+    wait_running(server, "small")
+    deadline = time.time() + 60
+    rows = {}
+    while time.time() < deadline and not (rows.get("hog", (0, 0))[1] >= 64 and "small" in rows):
+        rows, p = top_rows(server)
+        time.sleep(0.5)
+    assert rows.get("hog", (0, 0))[1] >= 64, p.stdout
+    assert rows["small"][1] < 16, p.stdout
 
 
 def test_top_without_a_node_agent_says_metrics_are_not_available(bare):

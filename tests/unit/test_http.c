@@ -2,6 +2,8 @@
  * 127.0.0.1:0, driven by a client thread with plain blocking sockets (every
  * socket times out after 3 s, a watchdog bounds the loop). Every test ends
  * with http_server_stop and checks the loop closes with no handle left.
+ * Then the client (http_client.c) against a raw server thread that frames
+ * each response by hand: Content-Length, chunked, the close, a timeout.
  *
  * By hand: V6_HTTP_SERVE=8080 build-x/unit/test_http serves "hello" on
  * 127.0.0.1:8080 forever instead, for `wrk -t1 -c50 -d5s`. */
@@ -1211,6 +1213,235 @@ test_start_errors(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- the client (http_client.c) against a raw server thread ------------ */
+
+/* Answers one connection with parts (a pause between them), then closes
+ * it, or holds it open until the client closes (hold). */
+struct raw_srv {
+	int lfd, port;
+	const char *parts[4];
+	int nparts;
+	bool hold;
+	char request[2048];
+	pthread_t thread;
+};
+
+static void *
+raw_serve(void *arg)
+{
+	struct raw_srv *r = arg;
+	struct timeval tv = { 3, 0 };
+	int fd = accept(r->lfd, NULL, NULL);
+	size_t len = 0;
+	char tmp[256];
+
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (len < sizeof(r->request) - 1 && !strstr(r->request, "\r\n\r\n")) {
+		ssize_t n = recv(fd, r->request + len, sizeof(r->request) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		r->request[len] = '\0';
+	}
+	for (int i = 0; i < r->nparts; i++) {
+		if (i > 0)
+			usleep(30 * 1000);
+		send(fd, r->parts[i], strlen(r->parts[i]), MSG_NOSIGNAL);
+	}
+	while (r->hold && recv(fd, tmp, sizeof(tmp), 0) > 0)
+		;
+	close(fd);
+	return NULL;
+}
+
+static void
+raw_start(struct raw_srv *r)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	struct timeval tv = { 3, 0 };
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(r->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(bind(r->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(r->lfd, 4), 0);
+	getsockname(r->lfd, (struct sockaddr *)&sin, &sl);
+	r->port = ntohs(sin.sin_port);
+	pthread_create(&r->thread, NULL, raw_serve, r);
+}
+
+struct got {
+	int calls, rc, status;
+	bool connected;
+	char body[256];
+	size_t body_len;
+	char header[64];	/* X-A */
+	long elapsed_ms;
+	long started;
+};
+
+static void
+client_done(int rc, const struct http_response *res, void *arg)
+{
+	struct got *g = arg;
+	const char *xa = http_response_header(res, "x-a");
+
+	g->calls++;
+	g->rc = rc;
+	g->status = res->status;
+	g->connected = res->connected;
+	g->body_len = res->body_len;
+	snprintf(g->body, sizeof(g->body), "%s", res->body);
+	snprintf(g->header, sizeof(g->header), "%s", xa ? xa : "");
+	g->elapsed_ms = mono_ms() - g->started;
+}
+
+/* One request from a fresh loop to port; the loop must close clean. */
+static void
+client_run(int port, const struct http_client_opts *o, struct got *g)
+{
+	uv_loop_t loop;
+	struct sockaddr_in sa;
+	struct http_client_req *req;
+
+	uv_loop_init(&loop);
+	uv_ip4_addr("127.0.0.1", port, &sa);
+	g->started = mono_ms();
+	assert_int_equal(http_client_request(&loop, (struct sockaddr *)&sa, o, client_done, g,
+	    &req), 0);
+	assert_int_equal(g->calls, 0);		/* never from inside the call */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(g->calls, 1);
+}
+
+static void
+client_against(struct raw_srv *r, const struct http_client_opts *o, struct got *g)
+{
+	raw_start(r);
+	client_run(r->port, o, g);
+	pthread_join(r->thread, NULL);
+	close(r->lfd);
+}
+
+static void
+test_client_content_length(void **state)
+{
+	/* The server keeps the connection open: the length ends the body. */
+	struct raw_srv r = { .nparts = 2, .hold = true, .parts = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-A: b\r\n\r\nhello",
+		" world" } };
+	struct http_client_opts o = { .path = "/metrics", .host = "proxy",
+		.headers = "Accept: */*\r\n", .timeout_ms = 2000 };
+	struct got g = { 0 };
+
+	(void)state;
+	client_against(&r, &o, &g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.status, 200);
+	assert_string_equal(g.body, "hello world");
+	assert_int_equal(g.body_len, 11);
+	assert_string_equal(g.header, "b");
+	assert_true(g.elapsed_ms < 1000);
+	assert_non_null(strstr(r.request, "GET /metrics HTTP/1.1\r\n"));
+	assert_non_null(strstr(r.request, "\r\nHost: proxy\r\n"));
+	assert_non_null(strstr(r.request, "\r\nAccept: */*\r\n"));
+}
+
+static void
+test_client_chunked(void **state)
+{
+	/* Chunks split across reads, the last chunk ends it (no close). */
+	struct raw_srv r = { .nparts = 3, .hold = true, .parts = {
+		"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+		"lo\r\n6\r\n wor", "ld\r\n0\r\n\r\n" } };
+	struct http_client_opts o = { .timeout_ms = 2000 };
+	struct got g = { 0 };
+
+	(void)state;
+	client_against(&r, &o, &g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.status, 503);
+	assert_string_equal(g.body, "hello world");
+	assert_true(g.elapsed_ms < 1000);
+}
+
+static void
+test_client_close_delimited(void **state)
+{
+	struct raw_srv r = { .nparts = 2, .parts = {
+		"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ", "the close" } };
+	struct http_client_opts o = { .timeout_ms = 2000 };
+	struct got g = { 0 };
+
+	(void)state;
+	client_against(&r, &o, &g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.status, 200);
+	assert_string_equal(g.body, "until the close");
+}
+
+static void
+test_client_cut_short_and_too_big(void **state)
+{
+	struct raw_srv cut = { .nparts = 1, .parts = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc" } };
+	struct raw_srv big = { .nparts = 1, .hold = true, .parts = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789" } };
+	struct raw_srv junk = { .nparts = 1, .parts = { "SSH-2.0-OpenSSH\r\n\r\n" } };
+	struct http_client_opts o = { .timeout_ms = 2000 };
+	struct got g = { 0 };
+
+	(void)state;
+	client_against(&cut, &o, &g);
+	assert_int_equal(g.rc, -ECONNRESET);
+	assert_int_equal(g.status, 200);
+	memset(&g, 0, sizeof(g));
+	o.max_body = 4;
+	client_against(&big, &o, &g);
+	assert_int_equal(g.rc, -EFBIG);
+	memset(&g, 0, sizeof(g));
+	o.max_body = 0;
+	client_against(&junk, &o, &g);
+	assert_int_equal(g.rc, -EPROTO);
+}
+
+static void
+test_client_timeout(void **state)
+{
+	/* Accepted, never answered. */
+	struct raw_srv r = { .nparts = 0, .hold = true };
+	struct http_client_opts o = { .timeout_ms = 200 };
+	struct got g = { 0 };
+
+	(void)state;
+	client_against(&r, &o, &g);
+	assert_int_equal(g.rc, -ETIMEDOUT);
+	assert_true(g.connected);
+	assert_true(g.elapsed_ms >= 190 && g.elapsed_ms < 2000);
+}
+
+static void
+test_client_refused(void **state)
+{
+	struct raw_srv r = { 0 };
+	struct http_client_opts o = { .timeout_ms = 2000 };
+	struct got g = { 0 };
+
+	(void)state;
+	raw_start(&r);				/* a port that was just free */
+	shutdown(r.lfd, SHUT_RDWR);
+	pthread_join(r.thread, NULL);
+	close(r.lfd);
+	client_run(r.port, &o, &g);
+	assert_int_equal(g.rc, UV_ECONNREFUSED);
+	assert_false(g.connected);
+	assert_int_equal(g.status, 0);
+}
+
 /* ---- by hand: V6_HTTP_SERVE=port -------------------------------------- */
 
 static void
@@ -1263,6 +1494,12 @@ main(void)
 		cmocka_unit_test(test_max_connections_503),
 		cmocka_unit_test(test_stop_with_request_held),
 		cmocka_unit_test(test_start_errors),
+		cmocka_unit_test(test_client_content_length),
+		cmocka_unit_test(test_client_chunked),
+		cmocka_unit_test(test_client_close_delimited),
+		cmocka_unit_test(test_client_cut_short_and_too_big),
+		cmocka_unit_test(test_client_timeout),
+		cmocka_unit_test(test_client_refused),
 	};
 	const char *serve = getenv("V6_HTTP_SERVE");
 

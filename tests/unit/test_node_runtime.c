@@ -785,6 +785,18 @@ test_exit_while_nobody_watches(void **state)
 
 /* The process that started the container is SIGKILLed (as `kill -9` of the
  * server): the container keeps running, and the next runtime adopts it. */
+/* In the forked "server": tells the test the shim runs, then waits to be
+ * killed. */
+static void
+child_started(void *arg, struct rt_ctr *c)
+{
+	(void)c;
+	if (write(*(int *)arg, "x", 1) != 1)
+		_exit(1);
+	pause();
+	_exit(0);
+}
+
 static void
 test_container_outlives_sigkilled_server(void **state)
 {
@@ -801,13 +813,14 @@ test_container_outlives_sigkilled_server(void **state)
 		char *argv[] = { "sh", "-c", "while :; do echo tick; sleep 0.05; done", NULL };
 		struct rt_spec s = spec_of(UID("uid-l"), "app", argv, env_default);
 		uv_loop_init(&loop);
-		if (rt_open(&loop, fx->dir, fx->self_exe, &rt) < 0 ||
-		    rt_start(rt, &s, NULL, NULL, &c, &err) < 0)
+		if (rt_open(&loop, fx->dir, fx->self_exe, &rt) < 0)
 			_exit(1);
-		if (write(p[1], "x", 1) != 1)
+		/* The start's spawn runs off the loop: "started" once the shim runs. */
+		rt_set_started_fn(rt, child_started);
+		if (rt_start(rt, &s, NULL, &p[1], &c, &err) < 0)
 			_exit(1);
-		pause();
-		_exit(0);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		_exit(1);
 	}
 	char x;
 	assert_int_equal(read(p[0], &x, 1), 1);

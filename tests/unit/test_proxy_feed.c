@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "node_daemon.h"
+#include "proc.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -113,7 +113,7 @@ static pid_t
 proxy_pid(const char *dir)
 {
 	char *path = dir_file(dir, "proxy.pid");
-	pid_t pid = node_daemon_read_pidfile(path, NULL);
+	pid_t pid = proc_pidfile_read(path, NULL);
 	free(path);
 	return pid;
 }
@@ -440,7 +440,7 @@ test_proxy_serves_saved_snapshot_and_speaks_the_protocol(void **state)
 	fclose(sf);
 	char *argv[] = { self_exe, "proxy", "--state-dir", dir, "--admin", "127.0.0.1:0", NULL };
 	pid_t pid;
-	assert_int_equal(node_daemon_spawn(argv, NULL, &pid), 0);
+	assert_int_equal(proc_spawn(argv, NULL, &pid), 0);
 	int fd = ctl_connect(dir);
 	char *admin = read_admin(dir);
 	assert_non_null(admin);
@@ -472,7 +472,7 @@ test_proxy_serves_saved_snapshot_and_speaks_the_protocol(void **state)
 	/* A second proxy on the same dir refuses to start. */
 	int status = 0;
 	pid_t other;
-	assert_int_equal(node_daemon_spawn(argv, NULL, &other), 0);
+	assert_int_equal(proc_spawn(argv, NULL, &other), 0);
 	assert_int_equal(waitpid(other, &status, 0), other);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 	assert_int_equal(served_version(admin), 8);
