@@ -20,26 +20,6 @@
 #define GW_GROUP	"gateway.networking.k8s.io"
 #define LB_ANNOTATION	"v6.dev/load-balancing"
 
-static const char *
-annotation(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(obj_get_path(o, "metadata.annotations"), key));
-}
-
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static const char *
-path_str(const json_t *o, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(o, path));
-	return s ? s : "";
-}
-
 /* ---- collections -------------------------------------------------------- */
 
 static int
@@ -55,8 +35,8 @@ static int
 cmp_route_obj(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(path_str(x, "metadata.creationTimestamp"),
-	    path_str(y, "metadata.creationTimestamp"));
+	int c = strcmp(obj_str_at(x, "metadata.creationTimestamp"),
+	    obj_str_at(y, "metadata.creationTimestamp"));
 	return c ? c : cmp_obj(a, b);
 }
 
@@ -105,22 +85,13 @@ index_by_name(const json_t *coll)
 	return idx;
 }
 
-static const json_t *
-lookup(const json_t *idx, const char *ns, const char *name)
-{
-	char *k = xasprintf("%s/%s", ns, name);
-	const json_t *o = json_object_get(idx, k);
-	free(k);
-	return o;
-}
-
 /* ---- Service ports ------------------------------------------------------- */
 
 /* "http" or "80": a port's name, else its number. out >= 64 bytes. */
 static const char *
 port_key(const json_t *port, char *out)
 {
-	const char *name = str_of(port, "name");
+	const char *name = obj_str(port, "name");
 	if (*name)
 		snprintf(out, 64, "%s", name);
 	else
@@ -154,7 +125,7 @@ port_is_http(const json_t *port)
 		"smtp", "dns", "ldap", NULL };
 	static const int tcp_ports[] = { 22, 25, 53, 389, 443, 1433, 1521, 2181, 3306, 4222,
 		5432, 5672, 6379, 9042, 9092, 11211, 27017 };
-	const char *ap = str_of(port, "appProtocol"), *name = str_of(port, "name");
+	const char *ap = obj_str(port, "appProtocol"), *name = obj_str(port, "name");
 	if (*ap)
 		return strcasecmp(ap, "http") == 0 || strcasecmp(ap, "kubernetes.io/ws") == 0;
 	if (*name && word_is(name, http_words))
@@ -171,7 +142,7 @@ port_is_http(const json_t *port)
 static bool
 port_is_tcp_protocol(const json_t *port)
 {
-	const char *p = str_of(port, "protocol");
+	const char *p = obj_str(port, "protocol");
 	return !*p || strcmp(p, "TCP") == 0;
 }
 
@@ -203,7 +174,7 @@ static int
 cmp_endpoint(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str_of(x, "address"), str_of(y, "address"));
+	int c = strcmp(obj_str(x, "address"), obj_str(y, "address"));
 	if (c)
 		return c;
 	json_int_t px = json_integer_value(json_object_get(x, "port"));
@@ -215,25 +186,25 @@ cmp_endpoint(const void *a, const void *b)
 static json_t *
 cluster_endpoints(struct build *b, const json_t *svc, const json_t *sp)
 {
-	const char *ns = obj_namespace(svc), *want = str_of(sp, "name");
-	const json_t *ep = lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
+	const char *ns = obj_namespace(svc), *want = obj_str(sp, "name");
+	const json_t *ep = obj_lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
 	size_t i, j, k, n = 0;
 	json_t *list = json_array();
 	json_array_foreach(json_object_get(ep, "subsets"), i, subset)
 		json_array_foreach(json_object_get(subset, "ports"), j, port) {
-			if (strcmp(str_of(port, "name"), want) != 0 ||
+			if (strcmp(obj_str(port, "name"), want) != 0 ||
 			    !port_is_tcp_protocol(port))
 				continue;
 			json_array_foreach(json_object_get(subset, "addresses"), k, addr) {
 				const json_t *ref = json_object_get(addr, "targetRef");
-				json_t *e = json_pack("{s:s, s:O}", "address", str_of(addr, "ip"),
+				json_t *e = json_pack("{s:s, s:O}", "address", obj_str(addr, "ip"),
 				    "port", json_object_get(port, "port"));
-				if (strcmp(str_of(ref, "kind"), "Pod") == 0) {
-					const char *pns = *str_of(ref, "namespace") ? str_of(ref,
+				if (strcmp(obj_str(ref, "kind"), "Pod") == 0) {
+					const char *pns = *obj_str(ref, "namespace") ? obj_str(ref,
 					    "namespace") : ns;
-					const char *rev = pod_revision(lookup(b->pods, pns,
-					    str_of(ref, "name")));
-					json_object_set_new(e, "pod", json_string(str_of(ref, "name")));
+					const char *rev = pod_revision(obj_lookup(b->pods, pns,
+					    obj_str(ref, "name")));
+					json_object_set_new(e, "pod", json_string(obj_str(ref, "name")));
 					if (rev)
 						json_object_set_new(e, "revision", json_string(rev));
 				}
@@ -265,7 +236,7 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	    : xasprintf("%s/%s:%lld", ns, name, (long long)port_num);
 	if (json_object_get(b->clusters, cname))
 		return cname;
-	const json_t *svc = lookup(b->svcs, ns, name);
+	const json_t *svc = obj_lookup(b->svcs, ns, name);
 	const char *lb = json_string_value(json_object_get(obj_get_path(svc,
 	    "metadata.annotations"), LB_ANNOTATION));
 	char *svc_name = xasprintf("%s/%s", ns, name);
@@ -305,7 +276,7 @@ static void
 add_service(struct build *b, const json_t *svc)
 {
 	const char *ns = obj_namespace(svc), *name = obj_name(svc);
-	const char *type = path_str(svc, "spec.type"), *cip = path_str(svc, "spec.clusterIP");
+	const char *type = obj_str_at(svc, "spec.type"), *cip = obj_str_at(svc, "spec.clusterIP");
 	bool node_port = strcmp(type, "NodePort") == 0 || strcmp(type, "LoadBalancer") == 0;
 	size_t i;
 	json_t *sp;
@@ -391,17 +362,17 @@ route_backends(struct build *b, const char *rns, const json_t *rule)
 	json_t *out = json_array(), *br;
 	size_t i;
 	json_array_foreach(json_object_get(rule, "backendRefs"), i, br) {
-		const char *kind = str_of(br, "kind"), *group = str_of(br, "group");
+		const char *kind = obj_str(br, "kind"), *group = obj_str(br, "group");
 		if ((*kind && strcmp(kind, "Service") != 0) || (*group && strcmp(group, "core")))
 			continue;
-		const char *ns = *str_of(br, "namespace") ? str_of(br, "namespace") : rns;
+		const char *ns = *obj_str(br, "namespace") ? obj_str(br, "namespace") : rns;
 		json_int_t port = json_integer_value(json_object_get(br, "port"));
-		const json_t *svc = lookup(b->svcs, ns, str_of(br, "name")), *sp, *found = NULL;
+		const json_t *svc = obj_lookup(b->svcs, ns, obj_str(br, "name")), *sp, *found = NULL;
 		size_t j;
 		json_array_foreach(obj_get_path(svc, "spec.ports"), j, sp)
 			if (json_integer_value(json_object_get(sp, "port")) == port && !found)
 				found = sp;
-		char *cname = cluster_for(b, ns, str_of(br, "name"), found, port);
+		char *cname = cluster_for(b, ns, obj_str(br, "name"), found, port);
 		const json_t *w = json_object_get(br, "weight");
 		json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cname, "weight",
 		    w ? json_integer_value(w) : (json_int_t)1));
@@ -417,7 +388,7 @@ route_filters(const json_t *rule)
 	size_t i;
 	json_array_foreach(json_object_get(rule, "filters"), i, f) {
 		const json_t *m = json_object_get(f, "requestHeaderModifier");
-		if (strcmp(str_of(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
+		if (strcmp(obj_str(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
 			continue;
 		json_t *out = json_pack("{s:s}", "type", "RequestHeaderModifier");
 		static const char *const keys[] = { "set", "add", "remove" };
@@ -435,8 +406,8 @@ static json_t *
 route_match(const json_t *m)
 {
 	const json_t *path = json_object_get(m, "path");
-	const char *type = *str_of(path, "type") ? str_of(path, "type") : "PathPrefix";
-	const char *value = *str_of(path, "value") ? str_of(path, "value") : "/";
+	const char *type = *obj_str(path, "type") ? obj_str(path, "type") : "PathPrefix";
+	const char *value = *obj_str(path, "value") ? obj_str(path, "value") : "/";
 	static const char *const keys[] = { "headers", "queryParams", "method" };
 	if (strcmp(type, "PathPrefix") != 0 && strcmp(type, "Exact") != 0)
 		return NULL;
@@ -458,8 +429,8 @@ entry_new(json_t *route, const char *host, const json_t *match, size_t seq)
 	int hclass = host == NULL ? 2 : host[0] == '*' ? 1 : 0;
 	json_t *e = json_pack("{s:i, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:o}",
 	    "hclass", hclass, "hlen", (json_int_t)(host ? strlen(host) : 0),
-	    "exact", strcmp(str_of(path, "type"), "Exact") == 0,
-	    "plen", (json_int_t)strlen(str_of(path, "value")),
+	    "exact", strcmp(obj_str(path, "type"), "Exact") == 0,
+	    "plen", (json_int_t)strlen(obj_str(path, "value")),
 	    "method", json_object_get(match, "method") != NULL,
 	    "nh", (json_int_t)json_array_size(json_object_get(match, "headers")),
 	    "nq", (json_int_t)json_array_size(json_object_get(match, "queryParams")),
@@ -537,7 +508,7 @@ attach_rules(struct build *b, const json_t *r, const char *lname, const json_t *
 static bool
 allowed_from(const json_t *gw, const json_t *gl, const json_t *route)
 {
-	const char *from = path_str(gl, "allowedRoutes.namespaces.from");
+	const char *from = obj_str_at(gl, "allowedRoutes.namespaces.from");
 	if (strcmp(from, "All") == 0)
 		return true;
 	if (*from && strcmp(from, "Same") != 0)
@@ -553,8 +524,8 @@ routes_listener_takes_httproutes(const json_t *gl)
 	if (json_array_size(kinds) == 0)
 		return true;
 	json_array_foreach(kinds, i, k)
-		if (strcmp(str_of(k, "kind"), "HTTPRoute") == 0 &&
-		    (!*str_of(k, "group") || strcmp(str_of(k, "group"), GW_GROUP) == 0))
+		if (strcmp(obj_str(k, "kind"), "HTTPRoute") == 0 &&
+		    (!*obj_str(k, "group") || strcmp(obj_str(k, "group"), GW_GROUP) == 0))
 			return true;
 	return false;
 }
@@ -563,15 +534,15 @@ enum routes_admit
 routes_listener_admits(const json_t *gw, const json_t *gl, const json_t *route,
     const json_t *ref)
 {
-	const char *section = str_of(ref, "sectionName");
+	const char *section = obj_str(ref, "sectionName");
 	json_int_t port = json_integer_value(json_object_get(ref, "port"));
-	if ((*section && strcmp(section, str_of(gl, "name")) != 0) ||
+	if ((*section && strcmp(section, obj_str(gl, "name")) != 0) ||
 	    (port && port != json_integer_value(json_object_get(gl, "port"))))
 		return ROUTES_NOT_LISTENER;
-	if (strcmp(str_of(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
+	if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
 	    !routes_listener_takes_httproutes(gl))
 		return ROUTES_NOT_ALLOWED;
-	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), str_of(gl, "hostname"));
+	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), obj_str(gl, "hostname"));
 	bool intersect = hosts != NULL;
 	json_decref(hosts);
 	return intersect ? ROUTES_ADMITTED : ROUTES_NO_HOSTNAME;
@@ -581,15 +552,15 @@ static void
 attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const json_t *gws,
     size_t *seq)
 {
-	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
-	const json_t *gw = lookup(gws, ns, str_of(ref, "name")), *gl;
+	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace") : obj_namespace(r);
+	const json_t *gw = obj_lookup(gws, ns, obj_str(ref, "name")), *gl;
 	size_t i;
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
 		if (routes_listener_admits(gw, gl, r, ref) != ROUTES_ADMITTED)
 			continue;
-		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), str_of(gl, "hostname"));
+		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), obj_str(gl, "hostname"));
 		json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
-		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		char *key = xasprintf("%s:%lld", addr, (long long)json_integer_value(
 		    json_object_get(gl, "port")));
 		const char *owner = json_string_value(json_object_get(b->by_addr, key));
@@ -605,8 +576,8 @@ attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const jso
 static void
 attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *seq)
 {
-	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
-	const json_t *svc = lookup(b->svcs, ns, str_of(ref, "name")), *sp;
+	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace") : obj_namespace(r);
+	const json_t *svc = obj_lookup(b->svcs, ns, obj_str(ref, "name")), *sp;
 	json_int_t port = json_integer_value(json_object_get(ref, "port"));
 	const json_t *hosts = obj_get_path(r, "spec.hostnames");
 	size_t i;
@@ -619,7 +590,7 @@ attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *s
 		const char *names[] = { lname, nname };
 		for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
 			json_t *l = json_object_get(b->listeners, names[k]);
-			if (l && strcmp(str_of(l, "protocol"), "HTTP") == 0)
+			if (l && strcmp(obj_str(l, "protocol"), "HTTP") == 0)
 				attach_rules(b, r, names[k], hosts, seq);
 		}
 		free(nname);
@@ -635,7 +606,7 @@ add_routes(struct build *b, const json_t *httproutes, const json_t *gateways)
 	const json_t **v = sorted(httproutes, &n, cmp_route_obj), *ref;
 	for (size_t k = 0; k < n; k++)
 		json_array_foreach(obj_get_path(v[k], "spec.parentRefs"), i, ref) {
-			const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
+			const char *kind = *obj_str(ref, "kind") ? obj_str(ref, "kind") : "Gateway";
 			if (strcmp(kind, "Gateway") == 0)
 				attach_to_gateway(b, v[k], ref, gws, &seq);
 			else if (strcmp(kind, "Service") == 0)
@@ -652,12 +623,12 @@ add_gateways(struct build *b, const json_t *gateways)
 	const json_t **v = sorted(gateways, &n, cmp_obj), *gl;
 	for (size_t k = 0; k < n; k++) {
 		json_t *al = json_array_get(obj_get_path(v[k], "spec.addresses"), 0);
-		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		json_array_foreach(obj_get_path(v[k], "spec.listeners"), i, gl) {
-			if (strcmp(str_of(gl, "protocol"), "HTTP") != 0)
+			if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0)
 				continue;	/* no TLS, and no TCPRoute, yet */
 			char *name = xasprintf("gw/%s/%s/%s", obj_namespace(v[k]), obj_name(v[k]),
-			    str_of(gl, "name"));
+			    obj_str(gl, "name"));
 			listener_add(b, name, addr, json_integer_value(json_object_get(gl, "port")),
 			    true, NULL);
 			free(name);
@@ -748,7 +719,7 @@ sibling_cluster(const json_t *clusters, const char *stable_cluster, const char *
 			found = k;
 			break;
 		}
-		if (!found && !strcmp(str_of(c, "service"), svc))
+		if (!found && !strcmp(obj_str(c, "service"), svc))
 			found = k;
 	}
 	free(want);
@@ -765,10 +736,10 @@ header_matches(const json_t *route, const json_t *hr)
 		const json_t *hv = json_object_get(m, "headerValue");
 		const char *type = json_object_get(hv, "exact") ? "Exact" :
 		    json_object_get(hv, "prefix") ? "Prefix" : "RegularExpression";
-		const char *val = json_object_get(hv, "exact") ? str_of(hv, "exact") :
-		    json_object_get(hv, "prefix") ? str_of(hv, "prefix") : str_of(hv, "regex");
+		const char *val = json_object_get(hv, "exact") ? obj_str(hv, "exact") :
+		    json_object_get(hv, "prefix") ? obj_str(hv, "prefix") : obj_str(hv, "regex");
 		json_array_append_new(headers, json_pack("{s:s, s:s, s:s}", "name",
-		    str_of(m, "headerName"), "type", type, "value", val));
+		    obj_str(m, "headerName"), "type", type, "value", val));
 	}
 	if (json_array_size(own) == 0)
 		json_array_append_new(out, json_pack("{s:O}", "headers", headers));
@@ -793,15 +764,15 @@ split_route(json_t *route, const json_t *clusters, const char *stable, const cha
 	size_t i;
 	bool touched = false;
 	json_array_foreach(json_object_get(route, "backends"), i, b) {
-		const json_t *c = json_object_get(clusters, str_of(b, "cluster"));
-		const char *svc = str_of(c, "service");
+		const json_t *c = json_object_get(clusters, obj_str(b, "cluster"));
+		const char *svc = obj_str(c, "service");
 		if (!strcmp(svc, canary))
 			continue;	/* the rollout decides the canary's share */
 		if (strcmp(svc, stable) != 0) {
 			json_array_append(out, b);
 			continue;
 		}
-		const char *cc = sibling_cluster(clusters, str_of(b, "cluster"), canary);
+		const char *cc = sibling_cluster(clusters, obj_str(b, "cluster"), canary);
 		json_int_t wb = json_integer_value(json_object_get(b, "weight"));
 		touched = true;
 		if (!cc) {
@@ -811,7 +782,7 @@ split_route(json_t *route, const json_t *clusters, const char *stable, const cha
 		*canary_cluster = cc;
 		if (w < 100)
 			json_array_append_new(out, json_pack("{s:s, s:I}", "cluster",
-			    str_of(b, "cluster"), "weight", wb * (100 - w)));
+			    obj_str(b, "cluster"), "weight", wb * (100 - w)));
 		if (w > 0)
 			json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cc,
 			    "weight", wb * w));
@@ -828,13 +799,13 @@ apply_rollout(json_t *snap, const json_t *ro)
 {
 	const json_t *canary = obj_get_path(ro, "spec.strategy.canary");
 	const char *ns = obj_namespace(ro);
-	if (!*str_of(canary, "stableService") || !*str_of(canary, "canaryService"))
+	if (!*obj_str(canary, "stableService") || !*obj_str(canary, "canaryService"))
 		return;
-	char *stable = xasprintf("%s/%s", ns, str_of(canary, "stableService"));
-	char *csvc = xasprintf("%s/%s", ns, str_of(canary, "canaryService"));
+	char *stable = xasprintf("%s/%s", ns, obj_str(canary, "stableService"));
+	char *csvc = xasprintf("%s/%s", ns, obj_str(canary, "canaryService"));
 	int w = (int)json_integer_value(obj_get_path(ro, "status.canary.weights.canary.weight"));
 	const json_t *hrs = obj_get_path(ro, "status.canary.headerRoutes");
-	const char *cookie = annotation(ro, STICKY_ANNOTATION);
+	const char *cookie = obj_annotation(ro, STICKY_ANNOTATION);
 	const json_t *clusters = json_object_get(snap, "clusters"), *hr;
 	json_t *l;
 	size_t i, j, k;
@@ -845,8 +816,8 @@ apply_rollout(json_t *snap, const json_t *ro)
 			json_t *copy = json_deep_copy(r);
 			if (split_route(copy, clusters, stable, csvc, w, &cc) && cc) {
 				json_array_foreach(hrs, k, hr) {
-					char *name = xasprintf("%s/header/%s", str_of(r, "name"),
-					    str_of(hr, "name"));
+					char *name = xasprintf("%s/header/%s", obj_str(r, "name"),
+					    obj_str(hr, "name"));
 					json_t *h = json_deep_copy(r);
 					json_object_set_new(h, "name", json_string(name));
 					json_object_set_new(h, "matches", header_matches(r, hr));
@@ -886,15 +857,15 @@ rollout_trim(const json_t *ro)
 {
 	json_t *t = json_pack("{s:{s:s, s:s}}", "metadata", "namespace", obj_namespace(ro),
 	    "name", obj_name(ro));
-	const char *cookie = annotation(ro, STICKY_ANNOTATION);
+	const char *cookie = obj_annotation(ro, STICKY_ANNOTATION);
 	if (cookie)
 		json_object_set_new(json_object_get(t, "metadata"), "annotations",
 		    json_pack("{s:s}", STICKY_ANNOTATION, cookie));
 	const json_t *c = obj_get_path(ro, "spec.strategy.canary");
 	if (c)
 		json_object_set_new(t, "spec", json_pack("{s:{s:{s:s, s:s}}}", "strategy",
-		    "canary", "stableService", str_of(c, "stableService"), "canaryService",
-		    str_of(c, "canaryService")));
+		    "canary", "stableService", obj_str(c, "stableService"), "canaryService",
+		    obj_str(c, "canaryService")));
 	const json_t *w = obj_get_path(ro, "status.canary.weights");
 	const json_t *h = obj_get_path(ro, "status.canary.headerRoutes");
 	json_t *sc = json_object();
