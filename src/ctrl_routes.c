@@ -976,11 +976,11 @@ pod_refs(struct routes_table *t, const char *ep_key, const json_t *ep, int delta
 	json_array_foreach(json_object_get(ep, "subsets"), i, subset)
 		json_array_foreach(json_object_get(subset, "addresses"), j, addr) {
 			const json_t *ref = json_object_get(addr, "targetRef");
-			if (strcmp(str_of(ref, "kind"), "Pod") != 0)
+			if (strcmp(obj_str(ref, "kind"), "Pod") != 0)
 				continue;
-			const char *pns = *str_of(ref, "namespace") ? str_of(ref, "namespace")
+			const char *pns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace")
 			    : obj_namespace(ep);
-			char *pk = ns_key(pns, str_of(ref, "name"));
+			char *pk = ns_key(pns, obj_str(ref, "name"));
 			json_t *set = json_object_get(t->pod_eps, pk);
 			if (delta > 0 && set == NULL)
 				json_object_set_new(t->pod_eps, pk, set = json_object());
@@ -1095,7 +1095,7 @@ listeners_by_name(const json_t *snap)
 	json_t *out = json_object(), *l;
 	size_t i;
 	json_array_foreach(json_object_get(snap, "listeners"), i, l)
-		json_object_set(out, str_of(l, "name"), l);
+		json_object_set(out, obj_str(l, "name"), l);
 	return out;
 }
 
@@ -1120,7 +1120,7 @@ unit_rebuild(struct routes_table *t, const char *key, json_t *tl, json_t *tc)
 	json_t *unit = json_pack("{s:o, s:O, s:o}", "l", listeners_by_name(snap), "c",
 	    json_object_get(snap, "clusters"), "a", json_object());
 	json_object_foreach(json_object_get(unit, "l"), name, v) {
-		char *addr = xasprintf("%s:%lld", str_of(v, "address"),
+		char *addr = xasprintf("%s:%lld", obj_str(v, "address"),
 		    (long long)json_integer_value(json_object_get(v, "port")));
 		set_add(json_object_get(unit, "a"), addr);
 		addr_own(t, addr, key, true);
@@ -1145,16 +1145,16 @@ shared_refs(struct routes_table *t)
 	json_object_foreach(t->objs[ROUTES_HTTPROUTE], k, o) {
 		const char *rns = obj_namespace(o);
 		json_array_foreach(obj_get_path(o, "spec.parentRefs"), i, x)
-			if (strcmp(str_of(x, "kind"), "Service") == 0) {
-				char *r = ns_key(*str_of(x, "namespace") ? str_of(x, "namespace") : rns,
-				    str_of(x, "name"));
+			if (strcmp(obj_str(x, "kind"), "Service") == 0) {
+				char *r = ns_key(*obj_str(x, "namespace") ? obj_str(x, "namespace") : rns,
+				    obj_str(x, "name"));
 				set_add(refs, r);
 				free(r);
 			}
 		json_array_foreach(obj_get_path(o, "spec.rules"), i, x)
 			json_array_foreach(json_object_get(x, "backendRefs"), j, y) {
-				char *r = ns_key(*str_of(y, "namespace") ? str_of(y, "namespace") : rns,
-				    str_of(y, "name"));
+				char *r = ns_key(*obj_str(y, "namespace") ? obj_str(y, "namespace") : rns,
+				    obj_str(y, "name"));
 				set_add(refs, r);
 				free(r);
 			}
@@ -1163,14 +1163,14 @@ shared_refs(struct routes_table *t)
 		static const char *const roles[] = { "stableService", "canaryService" };
 		const json_t *c = obj_get_path(o, "spec.strategy.canary");
 		for (n = 0; n < ARRAY_SIZE(roles); n++) {
-			char *r = ns_key(obj_namespace(o), str_of(c, roles[n]));
+			char *r = ns_key(obj_namespace(o), obj_str(c, roles[n]));
 			set_add(refs, r);
 			free(r);
 		}
 	}
 	json_object_foreach(t->objs[ROUTES_GATEWAY], k, o) {
 		json_t *al = json_array_get(obj_get_path(o, "spec.addresses"), 0);
-		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		json_array_foreach(obj_get_path(o, "spec.listeners"), i, x) {
 			char *key = xasprintf("%s:%lld", addr,
 			    (long long)json_integer_value(json_object_get(x, "port")));
@@ -1215,7 +1215,7 @@ ips_count(struct routes_table *t, const json_t *cluster, int delta)
 	const json_t *ep;
 	size_t i;
 	json_array_foreach(json_object_get(cluster, "endpoints"), i, ep) {
-		const char *ip = str_of(ep, "address");
+		const char *ip = obj_str(ep, "address");
 		json_int_t n = json_integer_value(json_object_get(t->ips, ip)) + delta;
 		if (n > 0)
 			json_object_set_new(t->ips, ip, json_integer(n));
