@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "api_alloc.h"
 #include "obj.h"
 #include "store.h"
 
@@ -77,37 +78,8 @@ struct api_events *api_events_of(struct api *api);
 
 struct store *api_store(struct api *api);
 
-/* api_alloc.c — Service cluster IPs (API_SERVICE_CIDR unless set, on
- * loopback) and node ports (30000-32767), held in memory per API server and
- * rebuilt from the stored Services on first use; api_objects.c calls these
- * on Service writes (other kinds: no-ops). */
-#define API_SERVICE_CIDR "127.2.0.0/16"
-/* Sets the Service range for allocations built from now on (`v6 server
- * --service-cidr`), a loopback CIDR as util_loopback_cidr accepts. 0 or
- * -EINVAL. */
-int api_alloc_set_cidr(const char *cidr);
-/* Rebuilds the allocations of api from the store now (optional: the first
- * use does it too). Returns 0. */
-int api_alloc_init(struct api *api);
-/* Drops the allocations of api (call when the API server stops). */
-void api_alloc_forget(struct api *api);
-/* Update, before validation: what the user left out but old had (as
- * kubectl apply does) — clusterIP, clusterIPs, the nodePort of a port
- * that stays; a nodePort left from NodePort type when the type changes
- * away is dropped. */
-void api_alloc_carry(const struct kind *k, const json_t *old, json_t *obj);
-/* After validation and defaulting: fills spec.clusterIP / clusterIPs and
- * missing nodePorts, checks requested ones are in range, free (or held by
- * old) and unchanged (clusterIP is immutable), and moves the allocations
- * from old (NULL on create) to obj unless flags has API_DRY_RUN. Returns 0
- * or -EINVAL with errs filled (nothing allocated). */
-int api_alloc_assign(struct api *api, const struct kind *k, const json_t *old,
-    json_t *obj, unsigned flags, struct errlist *errs);
-/* The Service obj is gone: its address and ports are free. */
-void api_alloc_release(struct api *api, const struct kind *k, const json_t *obj);
-/* A write of obj over old failed after api_alloc_assign: back to old's. */
-void api_alloc_revert(struct api *api, const struct kind *k, const json_t *old,
-    const json_t *obj);
+/* The Service address allocator of api (api_alloc.h; owned by api). */
+struct api_alloc *api_allocator(struct api *api);
 uv_loop_t *api_loop(struct api *api);
 
 /* api_server.c */

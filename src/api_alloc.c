@@ -1,10 +1,11 @@
 /* api_alloc.c — Service addresses: cluster IPs from the Service range,
  * 127.2.0.0/16 unless `v6 server --service-cidr` says otherwise (stable
  * virtual addresses on loopback that the proxy binds) and node ports from
- * 30000-32767. Owns one pair of bitmaps per API server, rebuilt from the
- * stored Services on first use (no state of its own on disk). api_objects.c
- * calls it on every Service create, update and delete. */
-#include "api.h"
+ * 30000-32767. A struct api_alloc is its own state: one pair of bitmaps
+ * over one store, rebuilt from the stored Services on first use (no state of
+ * its own on disk). The API server owns one; api_objects.c calls it on every
+ * Service create, update and delete. */
+#include "api_alloc.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -26,15 +27,13 @@ static char ip_cidr[32] = API_SERVICE_CIDR;
 #define PORT_COUNT	2768u
 #define PORT_STATIC_BAND 86u
 
-struct alloc {
-	struct alloc *next;
-	struct api *api;
+struct api_alloc {
+	struct store *st;
+	bool built;		/* the bitmaps reflect the store */
 	uint8_t ips[IP_MAX / 8];
 	uint8_t ports[(PORT_COUNT + 7) / 8];
 	uint32_t ip_next, port_next;	/* where the next dynamic scan starts */
 };
-
-static struct alloc *allocs;
 
 /* What one Service holds: an address index (0 = none) and node ports. */
 struct held {
@@ -133,7 +132,7 @@ held_port(const struct held *h, uint32_t port)
 
 /* Moves the bitmaps from what `from` holds to what `to` holds. */
 static void
-alloc_move(struct alloc *a, const struct held *from, const struct held *to)
+alloc_move(struct api_alloc *a, const struct held *from, const struct held *to)
 {
 	if (from->ip && from->ip != to->ip)
 		bit_set(a->ips, from->ip, false);
@@ -149,7 +148,7 @@ alloc_move(struct alloc *a, const struct held *from, const struct held *to)
 static int
 rebuild_one(void *arg, const char *text, size_t len)
 {
-	struct alloc *a = arg;
+	struct api_alloc *a = arg;
 	json_t *svc = json_loadb(text, len, 0, NULL);
 	struct held h, none = { 0 };
 	held_of(svc, &h);
@@ -161,49 +160,53 @@ rebuild_one(void *arg, const char *text, size_t len)
 	return 0;
 }
 
-static struct alloc *
-alloc_build(struct api *api)
+static void
+alloc_build(struct api_alloc *a)
 {
-	struct alloc *a = xcalloc(1, sizeof *a);
-	a->api = api;
+	memset(a->ips, 0, sizeof a->ips);
+	memset(a->ports, 0, sizeof a->ports);
 	/* A random start (see node_ipam.c): servers sharing a machine rarely
 	 * hand out the same address or node port. */
 	a->ip_next = IP_STATIC_BAND + util_random32() % (ip_count - 1 - IP_STATIC_BAND);
 	a->port_next = PORT_STATIC_BAND + util_random32() % (PORT_COUNT - PORT_STATIC_BAND);
-	int rc = store_list_each(api_store(api), "services", NULL, rebuild_one, a, NULL);
+	int rc = store_list_each(a->st, "services", NULL, rebuild_one, a, NULL);
 	if (rc < 0)
 		log_warn("alloc", "reading services: %s", strerror(-rc));
-	a->next = allocs;
-	allocs = a;
+	a->built = true;
+}
+
+static struct api_alloc *
+alloc_get(struct api_alloc *a)
+{
+	if (!a->built)
+		alloc_build(a);
 	return a;
 }
 
-static struct alloc *
-alloc_get(struct api *api)
+struct api_alloc *
+api_alloc_new(struct store *st)
 {
-	for (struct alloc *a = allocs; a; a = a->next)
-		if (a->api == api)
-			return a;
-	return alloc_build(api);
+	struct api_alloc *a = xcalloc(1, sizeof *a);
+	a->st = st;
+	return a;
 }
 
 void
-api_alloc_forget(struct api *api)
+api_alloc_free(struct api_alloc *a)
 {
-	for (struct alloc **pa = &allocs; *pa; pa = &(*pa)->next)
-		if ((*pa)->api == api) {
-			struct alloc *a = *pa;
-			*pa = a->next;
-			free(a);
-			return;
-		}
+	free(a);
+}
+
+void
+api_alloc_forget(struct api_alloc *a)
+{
+	a->built = false;
 }
 
 int
-api_alloc_init(struct api *api)
+api_alloc_init(struct api_alloc *a)
 {
-	api_alloc_forget(api);
-	alloc_build(api);
+	alloc_build(a);
 	return 0;
 }
 
@@ -267,7 +270,7 @@ api_alloc_carry(const struct kind *k, const json_t *old, json_t *obj)
 /* ---- assignment ------------------------------------------------------ */
 
 static int
-pick_ip(struct alloc *a, uint32_t *out)
+pick_ip(struct api_alloc *a, uint32_t *out)
 {
 	/* The dynamic band first, from a moving cursor so that a freed
 	 * address is not handed out again at once, then the static band. */
@@ -289,7 +292,7 @@ pick_ip(struct alloc *a, uint32_t *out)
 }
 
 static int
-pick_port(struct alloc *a, const struct held *taken_here, uint32_t *out)
+pick_port(struct api_alloc *a, const struct held *taken_here, uint32_t *out)
 {
 	uint32_t dyn = PORT_COUNT - PORT_STATIC_BAND;
 	for (uint32_t n = 0; n < PORT_COUNT; n++) {
@@ -327,7 +330,7 @@ requested_ip(json_t *spec, struct errlist *errs)
 }
 
 static void
-check_ip(struct alloc *a, const char *ip, const struct held *old, struct errlist *errs)
+check_ip(struct api_alloc *a, const char *ip, const struct held *old, struct errlist *errs)
 {
 	uint32_t idx = ip_index(ip);
 	char msg[200];
@@ -345,7 +348,7 @@ check_ip(struct alloc *a, const char *ip, const struct held *old, struct errlist
 
 /* Checks and fills spec.clusterIP / clusterIPs; *want gets the index. */
 static void
-assign_ip(struct alloc *a, const json_t *old, json_t *spec, struct held *want,
+assign_ip(struct api_alloc *a, const json_t *old, json_t *spec, struct held *want,
     struct errlist *errs)
 {
 	const char *oip = old ? svc_str(old, "clusterIP") : "";
@@ -388,7 +391,7 @@ port_err(struct errlist *errs, size_t i, const char *reason, json_int_t v,
 }
 
 static void
-assign_ports(struct alloc *a, const json_t *old, json_t *spec, struct held *want,
+assign_ports(struct api_alloc *a, const json_t *old, json_t *spec, struct held *want,
     struct errlist *errs)
 {
 	struct held oh;
@@ -447,15 +450,15 @@ spec_defaults(json_t *spec, bool node_port)
 }
 
 int
-api_alloc_assign(struct api *api, const struct kind *k, const json_t *old, json_t *obj,
-    unsigned flags, struct errlist *errs)
+api_alloc_assign(struct api_alloc *alloc, const struct kind *k, const json_t *old,
+    json_t *obj, bool dry_run, struct errlist *errs)
 {
 	if (strcmp(k->kind, "Service") != 0)
 		return 0;
 	json_t *spec = json_object_get(obj, "spec");
 	if (!json_is_object(spec))
 		return 0;
-	struct alloc *a = alloc_get(api);
+	struct api_alloc *a = alloc_get(alloc);
 	struct held want = { 0 }, oh;
 	size_t before = errs->n;
 	held_of(old, &oh);
@@ -466,23 +469,23 @@ api_alloc_assign(struct api *api, const struct kind *k, const json_t *old, json_
 		return -EINVAL;
 	spec_defaults(spec, is_node_port_type(obj));
 	alloc_move(a, &oh, &want);
-	if (flags & API_DRY_RUN)
+	if (dry_run)
 		alloc_move(a, &want, &oh);
 	return 0;
 }
 
 void
-api_alloc_release(struct api *api, const struct kind *k, const json_t *obj)
+api_alloc_release(struct api_alloc *a, const struct kind *k, const json_t *obj)
 {
 	if (strcmp(k->kind, "Service") != 0)
 		return;
 	struct held h, none = { 0 };
 	held_of(obj, &h);
-	alloc_move(alloc_get(api), &h, &none);
+	alloc_move(alloc_get(a), &h, &none);
 }
 
 void
-api_alloc_revert(struct api *api, const struct kind *k, const json_t *old,
+api_alloc_revert(struct api_alloc *a, const struct kind *k, const json_t *old,
     const json_t *obj)
 {
 	if (strcmp(k->kind, "Service") != 0)
@@ -490,5 +493,5 @@ api_alloc_revert(struct api *api, const struct kind *k, const json_t *old,
 	struct held from, to;
 	held_of(obj, &from);
 	held_of(old, &to);
-	alloc_move(alloc_get(api), &from, &to);
+	alloc_move(alloc_get(a), &from, &to);
 }

@@ -254,7 +254,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
-	if (api_alloc_assign(api, k, NULL, obj, flags, &errs) < 0) {
+	if (api_alloc_assign(api_allocator(api), k, NULL, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
 	}
@@ -269,7 +269,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	if (!(flags & API_DRY_RUN)) {
 		int rc = store_create(api_store(api), api_res_key(k, key, sizeof key), obj);
 		if (rc < 0)
-			api_alloc_release(api, k, obj);
+			api_alloc_release(api_allocator(api), k, obj);
 		if (rc == -EEXIST) {
 			char *rn = res_name(k, obj_name(obj));
 			api_error_set(err, 409, "AlreadyExists", "%s already exists", rn);
@@ -315,12 +315,6 @@ has_finalizers(const json_t *obj)
 	    json_array_size(obj_get_path(obj, "spec.finalizers")) > 0);
 }
 
-static bool
-is_deleting(const json_t *obj)
-{
-	return obj_get_path(obj, "metadata.deletionTimestamp") != NULL;
-}
-
 /* Final removal from the store, once nothing holds the object back. */
 static int
 remove_object(struct api *api, const struct kind *k, json_t *obj, struct api_error *err)
@@ -333,7 +327,7 @@ remove_object(struct api *api, const struct kind *k, json_t *obj, struct api_err
 		api_error_set(err, 500, "InternalError", "store: %s", strerror(-rc));
 		return -1;
 	}
-	api_alloc_release(api, k, gone);
+	api_alloc_release(api_allocator(api), k, gone);
 	json_decref(gone);
 	return 0;
 }
@@ -402,7 +396,7 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
-	if (api_alloc_assign(api, k, old, obj, flags, &errs) < 0) {
+	if (api_alloc_assign(api_allocator(api), k, old, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, name, &errs);
 		goto fail;
 	}
@@ -423,13 +417,13 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	}
 	if (!(flags & API_DRY_RUN)) {
 		int rc;
-		if (is_deleting(obj) && !has_finalizers(obj))
+		if (obj_is_deleting(obj) && !has_finalizers(obj))
 			rc = remove_object(api, k, obj, err) < 0 ? -EIO : 0;
 		else
 			rc = store_update(api_store(api), api_res_key(k, key, sizeof key), obj,
 			    obj_resource_version(old));
 		if (rc < 0)
-			api_alloc_revert(api, k, old, obj);
+			api_alloc_revert(api_allocator(api), k, old, obj);
 		if (rc < 0) {
 			if (!err->message)
 				api_error_set(err, 500, "InternalError", "store: %s", strerror(-rc));
@@ -540,7 +534,7 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 	int rc = 0;
 	bool graceful = strcmp(k->kind, "Pod") == 0 && pod_delete_graceful(obj, &grace);
 	json_t *old_grace = json_object_get(meta, "deletionGracePeriodSeconds");
-	if (graceful && (!is_deleting(obj) || grace < json_integer_value(old_grace))) {
+	if (graceful && (!obj_is_deleting(obj) || grace < json_integer_value(old_grace))) {
 		/* First graceful delete, or a shorter grace than before. */
 		char ts[32];
 		time_format_rfc3339(time(NULL) + (time_t)grace, ts);
@@ -550,7 +544,7 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 	} else if (graceful) {
 		/* Already terminating with this grace or less: nothing changes. */
 	} else if (keep) {
-		if (!is_deleting(obj)) {
+		if (!obj_is_deleting(obj)) {
 			json_object_set_new(meta, "deletionTimestamp", now_timestamp());
 			json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
 		}
@@ -560,7 +554,7 @@ api_delete_grace(struct api *api, const struct kind *k, const char *ns, const ch
 		rc = store_delete(api_store(api), api_res_key(k, key, sizeof key),
 		    k->namespaced ? ns : "", name, 0, &gone);
 		if (rc == 0) {
-			api_alloc_release(api, k, gone);
+			api_alloc_release(api_allocator(api), k, gone);
 			json_decref(obj);
 			obj = gone;
 		}

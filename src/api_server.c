@@ -29,6 +29,7 @@ struct watch;
 struct api {
 	uv_loop_t *loop;
 	struct store *st;
+	struct api_alloc *alloc;	/* Service addresses over st */
 	struct http_server *http;
 	uv_check_t flush_check;		/* commits what I/O callbacks staged */
 	uv_prepare_t flush_prepare;	/* commits what timers and idle work staged */
@@ -1555,6 +1556,7 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 	struct api *api = xcalloc(1, sizeof *api);
 	api->loop = loop;
 	api->st = st;
+	api->alloc = api_alloc_new(st);
 	api->pend_tail = &api->pend_head;
 	struct http_config hc = {
 		.max_body_bytes = cfg->max_body_bytes,
@@ -1564,6 +1566,7 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 	};
 	int rc = http_server_start(loop, cfg->listen_host, cfg->listen_port, &hc, &api->http);
 	if (rc < 0) {
+		api_alloc_free(api->alloc);
 		free(api);
 		return rc;
 	}
@@ -1578,6 +1581,12 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 	return 0;
 }
 
+struct api_alloc *
+api_allocator(struct api *api)
+{
+	return api->alloc;
+}
+
 int
 api_port(const struct api *api)
 {
@@ -1587,7 +1596,9 @@ api_port(const struct api *api)
 static void
 api_free_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct api *api = h->data;
+	api_alloc_free(api->alloc);
+	free(api);
 }
 
 void
@@ -1595,7 +1606,6 @@ api_stop(struct api *api)
 {
 	api->stopping = true;
 	api_flush(api);
-	api_alloc_forget(api);
 	while (api->watches)
 		watch_end(api->watches);
 	while (api->lists)

@@ -1,12 +1,8 @@
 /* cli.c — the `v6` command line front: the flag table and the verb table
- * that drive parsing, dispatch and help. `server` is handed to server_main()
- * with its own flags; every other verb runs in a cli_*.c file against the
- * API server (cli_client.c). Called by main(). */
+ * that drive parsing, dispatch and help. Every verb runs in a cli_*.c file
+ * against the API server (cli_client.c); the programs (`v6 server`, ...)
+ * are dispatched by main.c and only described here. Called by main(). */
 #include "cli.h"
-#include "node_runtime.h"
-#include "proxy.h"
-#include "server.h"
-#include "testapp.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -107,8 +103,9 @@ static const struct cli_flag flags[] = {
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
- * program of its own (main: `v6 server`, `v6 shim`, `v6 testapp`), which
- * gets argv from the verb on and parses its own flags. */
+ * program of its own (`v6 server`, `v6 shim`, `v6 testapp`: main.c's table
+ * dispatches those, with argv from the verb on); their entries here are for
+ * help. */
 struct cli_verb {
 	const char *name;
 	int (*run)(struct cli_opts *o);
@@ -117,7 +114,7 @@ struct cli_verb {
 	const char *desc;
 	const char *flags;	/* accepted flags, space separated */
 	const char *examples;
-	int (*main)(int argc, char **argv);
+	bool program;		/* run by main.c, not by the CLI */
 };
 
 static int cli_help(struct cli_opts *o);
@@ -132,14 +129,14 @@ static const struct cli_verb verbs[] = {
 	  "last applied configuration, as kubectl does.",
 	  "filename recursive namespace dry-run output",
 	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
-	  "  cat web.yaml | v6 apply -f -\n", NULL },
+	  "  cat web.yaml | v6 apply -f -\n", false },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
 	  "namespace all-namespaces selector field-selector output watch show-labels "
 	  "no-headers timeout",
 	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
-	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", NULL },
+	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", false },
 	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME | KIND [-l SEL] [flags]",
 	  "Show details of an object and its events",
 	  "Show a human readable description of objects and their recent events,\n"
@@ -147,7 +144,7 @@ static const struct cli_verb verbs[] = {
 	  "or those the label selector matches.",
 	  "namespace selector",
 	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n"
-	  "  v6 describe pods -l app=web\n", NULL },
+	  "  v6 describe pods -l app=web\n", false },
 	{ "delete", cli_delete,
 	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
 	  "Delete objects by file, name, label selector or --all",
@@ -156,25 +153,25 @@ static const struct cli_verb verbs[] = {
 	  "filename recursive namespace selector all ignore-not-found cascade wait timeout "
 	  "output",
 	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
-	  "  v6 delete pods -l app=web --wait=false\n", NULL },
+	  "  v6 delete pods -l app=web --wait=false\n", false },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME [flags]",
 	  "Create objects from manifests, or a namespace",
 	  "Create objects from manifests (an existing object is an error), or a\n"
 	  "namespace by name.",
 	  "filename recursive namespace dry-run output",
-	  "  v6 create namespace staging\n  v6 create -f web.yaml\n", NULL },
+	  "  v6 create namespace staging\n  v6 create -f web.yaml\n", false },
 	{ "wait", cli_wait,
 	  "v6 wait --for=condition=TYPE[=VALUE]|--for=delete KIND/NAME... [flags]",
 	  "Wait for a condition on objects, or for their deletion",
 	  "Wait until a condition of one or more objects holds, or they are deleted.",
 	  "for namespace timeout selector",
 	  "  v6 wait --for=condition=Available deployment/web --timeout 60s\n"
-	  "  v6 wait --for=delete pod/web-1\n", NULL },
+	  "  v6 wait --for=delete pod/web-1\n", false },
 	{ "version", cli_version, "v6 version [-o json]",
 	  "Print the client and server versions",
 	  "Print the client version and the server's version.",
 	  "output",
-	  "  v6 version\n  v6 version -o json\n", NULL },
+	  "  v6 version\n  v6 version -o json\n", false },
 	{ "logs", cli_logs,
 	  "v6 logs POD [CONTAINER] | KIND/NAME | -l SEL [flags]",
 	  "Print the logs of a container",
@@ -186,7 +183,7 @@ static const struct cli_verb verbs[] = {
 	  "  v6 logs web-7d9c-x2k4p\n  v6 logs deploy/web -f\n"
 	  "  v6 logs web-7d9c-x2k4p -c sidecar --previous\n"
 	  "  v6 logs -l app=web --tail 20 --since 5m\n"
-	  "  v6 logs web-7d9c-x2k4p --all-containers --timestamps\n", NULL },
+	  "  v6 logs web-7d9c-x2k4p --all-containers --timestamps\n", false },
 	{ "rollout", cli_rollout,
 	  "v6 rollout SUBCOMMAND deployment/NAME|rollout/NAME [flags]",
 	  "Manage the rollout of a deployment or an Argo Rollout",
@@ -222,7 +219,7 @@ static const struct cli_verb verbs[] = {
 	  "  v6 rollout promote rollout/web --full\n"
 	  "  v6 rollout abort web\n"
 	  "  v6 rollout retry web\n"
-	  "  v6 rollout watch web\n", NULL },
+	  "  v6 rollout watch web\n", false },
 	{ "scale", cli_scale,
 	  "v6 scale KIND/NAME... | KIND NAME... --replicas N [flags]",
 	  "Set the number of replicas of a deployment or replica set",
@@ -231,31 +228,31 @@ static const struct cli_verb verbs[] = {
 	  "replicas current-replicas namespace",
 	  "  v6 scale deployment/web --replicas 5\n"
 	  "  v6 scale deploy web --replicas 0 -n staging\n"
-	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", NULL },
+	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",
 	  "Show CPU and memory use of pods",
 	  "Show the CPU (cores) and memory (bytes) use of pods, from the\n"
 	  "metrics.k8s.io API.",
 	  "namespace all-namespaces selector containers sort-by no-headers",
 	  "  v6 top pods\n  v6 top pods -A --sort-by memory\n"
-	  "  v6 top pods -l app=web --containers\n", NULL },
+	  "  v6 top pods -l app=web --containers\n", false },
 	{ "events", cli_events, "v6 events [flags]",
 	  "List events, the latest last",
 	  "List events, oldest first; the same as 'v6 get events'.",
 	  "namespace all-namespaces field-selector watch output no-headers",
 	  "  v6 events\n  v6 events -A --field-selector type=Warning\n"
-	  "  v6 events --field-selector involvedObject.name=web -w\n", NULL },
+	  "  v6 events --field-selector involvedObject.name=web -w\n", false },
 	{ "help", cli_help, "v6 help [VERB]",
 	  "Help about any verb",
 	  "Show help for v6 or for one verb.",
 	  "",
-	  "  v6 help apply\n", NULL },
+	  "  v6 help apply\n", false },
 	{ "server", NULL, "v6 server [--data-dir DIR] [--listen ADDR:PORT] [flags]",
 	  "Run the V6 control plane (API server, store, controllers)",
 	  "Run the V6 control plane (API server, store, controllers). Its flags are\n"
 	  "described by 'v6 server --help'.",
 	  "",
-	  "  v6 server --data-dir /var/lib/v6 --listen 127.0.0.1:6443\n", server_main },
+	  "  v6 server --data-dir /var/lib/v6 --listen 127.0.0.1:6443\n", true },
 	{ "reset", NULL, "v6 reset [--data-dir DIR] [--wipe] [--timeout DURATION]",
 	  "Stop the server, proxy and pods of a data directory; --wipe removes it",
 	  "Stop everything a data directory started, as k3s-killall.sh does: the\n"
@@ -263,14 +260,14 @@ static const struct cli_verb verbs[] = {
 	  "the server by design). With --wipe the directory is removed as well.\n"
 	  "Its flags are described by 'v6 reset --help'.",
 	  "",
-	  "  v6 reset\n  v6 reset --data-dir /tmp/v6 --wipe\n", reset_main },
+	  "  v6 reset\n  v6 reset --data-dir /tmp/v6 --wipe\n", true },
 	{ "shim", NULL, "v6 shim DIR",
 	  "Supervise one container (internal: started by the node agent)",
 	  "Supervise one container: run it, copy its output to its log file and\n"
 	  "record its exit status. The node agent of 'v6 server' starts one per\n"
 	  "container; it is not meant to be run by hand.",
 	  "",
-	  "  v6 shim /var/lib/v6/node/containers/POD_UID/web-0\n", shim_main },
+	  "  v6 shim /var/lib/v6/node/containers/POD_UID/web-0\n", true },
 	{ "proxy", NULL, "v6 proxy --state-dir DIR [--admin ADDR:PORT]",
 	  "The data plane: serve Services and Gateways (internal: started by the server)",
 	  "Run V6's data plane: the HTTP/1.1 and TCP proxy that serves Service\n"
@@ -279,7 +276,7 @@ static const struct cli_verb verbs[] = {
 	  "running; it goes on serving its last snapshot while the server is down.\n"
 	  "Its flags are described by 'v6 proxy --help'.",
 	  "",
-	  "  v6 proxy --state-dir /var/lib/v6/proxy --admin 127.0.0.1:9901\n", proxy_main },
+	  "  v6 proxy --state-dir /var/lib/v6/proxy --admin 127.0.0.1:9901\n", true },
 	{ "testapp", NULL, "v6 testapp [flags]",
 	  "The test workload: an HTTP server with configurable faults",
 	  "The test workload shipped with V6 (like Kubernetes' agnhost): an HTTP\n"
@@ -287,7 +284,7 @@ static const struct cli_verb verbs[] = {
 	  "and SIGTERM handling are set by flags or env. Its flags are described by\n"
 	  "'v6 testapp --help'.",
 	  "",
-	  "  v6 testapp --port 8080 --version-string v2\n", testapp_main },
+	  "  v6 testapp --port 8080 --version-string v2\n", true },
 };
 
 static const char global_flags[] = "server help";
@@ -390,11 +387,11 @@ help_top(FILE *f)
 	    "control plane (v6 server) and a kubectl-like client speaking the\n"
 	    "Kubernetes REST API.\n\nUsage:\n  v6 VERB [ARGS] [flags]\n\nVerbs:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		if (verbs[i].main == NULL)
+		if (!verbs[i].program)
 			fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fputs("\nPrograms V6 runs:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		if (verbs[i].main != NULL)
+		if (verbs[i].program)
 			fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fputs("\nGlobal flags:\n", f);
 	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
@@ -604,9 +601,8 @@ parse_args(struct parse *p, int argc, char **argv)
 	return 0;
 }
 
-/* Index of the verb in argv, skipping flags and their separate values. */
-static int
-find_verb(int argc, char **argv)
+int
+cli_find_verb(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -683,10 +679,9 @@ run_verb(struct parse *p)
 int
 cli_main(int argc, char **argv)
 {
-	int vi = find_verb(argc, argv);
+	int vi = cli_find_verb(argc, argv);
 	const struct cli_verb *v = vi > 0 ? verb_find(argv[vi]) : NULL;
-	if (v && v->main)
-		return v->main(argc - vi, argv + vi);
+	BUG_ON(v && v->program);	/* main.c runs those */
 
 	struct cli_opts o = { 0 };
 	struct parse p = { .o = &o, .v = v };

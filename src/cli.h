@@ -20,6 +20,9 @@
  * Returns the process exit code (0 success, non-zero with a message on
  * stderr). */
 int cli_main(int argc, char **argv);
+/* Index of the verb in argv (skipping global flags and their values), or
+ * -1: main.c dispatches the programs by it. */
+int cli_find_verb(int argc, char **argv);
 
 /* Every flag of every verb lands here; the verb table says which flags a
  * verb accepts. Strings are borrowed from argv. */

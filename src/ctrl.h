@@ -7,6 +7,117 @@
 
 #include "api.h"
 
+/* ---- the controller core (ctrl_core.c) ---------------------------------
+ *
+ * A controller is a descriptor plus a pure decision. The core watches the
+ * descriptor's sources, queues primary keys, reads the primary, calls
+ * decide for a write list and applies it with one executor:
+ *
+ *  - writes run in order; the first one that does not succeed stops the
+ *    list (later writes were computed from the state it should have made);
+ *  - 404 on delete, update or status: the object is gone, the write is done;
+ *  - 409 on a create of a named object: it exists already, done (the next
+ *    decision sees it); on a generateName'd one: drawn again, up to 3 times;
+ *  - any other 409 (a precondition): stop, re-read and re-decide through a
+ *    rate-limited requeue, with no failure reported;
+ *  - any other error: stop, log, report it to desc->result (the Failed*
+ *    event), retry rate-limited (5 ms doubling to 60 s per key);
+ *  - events never fail a sync; a list of more than CTRL_MAX_WRITES writes
+ *    is a bug in its decide function (BUG_ON), never a silent drop. */
+enum ctrl_op {
+	CTRL_CREATE,	/* obj: the object to create (name or generateName) */
+	CTRL_UPDATE,	/* obj: the object as it must be (spec, metadata) */
+	CTRL_STATUS,	/* obj: the object with its new status (/status) */
+	CTRL_DELETE,	/* obj: names the object; a uid in it is a precondition */
+	CTRL_EVENT,	/* an Event on the primary: type, reason, message */
+};
+struct ctrl_write {
+	enum ctrl_op op;
+	json_t *obj;			/* owned */
+	const struct kind *kind;	/* NULL: from obj's apiVersion and kind */
+	const char *type, *reason;	/* CTRL_EVENT (static strings) */
+	char *message;			/* CTRL_EVENT (owned) */
+	int tag;			/* the adapter's own op, for desc->result */
+};
+#define CTRL_MAX_WRITES 10000
+struct ctrl_writes {
+	struct ctrl_write *v;
+	size_t n, cap;
+	int64_t requeue_ms;	/* > 0: sync again after this long (when all ran) */
+	bool retry;		/* sync again soon, rate-limited, even if all ran */
+	json_t *carry;		/* the adapter's, from decide to after (owned) */
+	char *error;		/* the error of the write that failed, for after */
+	int64_t rv;		/* the newest resourceVersion the writes made */
+};
+/* Appends a write (obj consumed; k may be NULL). */
+void ctrl_writes_push(struct ctrl_writes *w, enum ctrl_op op, const struct kind *k,
+    json_t *obj, int tag);
+void ctrl_writes_event(struct ctrl_writes *w, const char *type, const char *reason,
+    const char *message);
+void ctrl_writes_free(struct ctrl_writes *w);
+
+struct ctrl;
+/* A watched resource and how its objects map to primary keys (map calls
+ * ctrl_enqueue*); map NULL: the object is a primary, queued unless deleted.
+ * A source whose kind (kind_api_version/kind, when set) is not served is
+ * skipped. */
+struct ctrl_source {
+	const char *res;
+	void (*map)(struct ctrl *c, enum store_event ev, const json_t *obj);
+	const char *kind_api_version, *kind;
+};
+#define CTRL_MAX_SOURCES 8
+struct ctrl_desc {
+	const char *name;		/* log component: "replicaset" */
+	const char *component;		/* source of its Events: "replicaset-controller" */
+	const char *api_version, *kind;	/* the primary: "apps/v1", "ReplicaSet" */
+	const char *res;		/* its store resource: "apps/replicasets" */
+	struct ctrl_source sources[CTRL_MAX_SOURCES];	/* ends at res NULL */
+	/* Reads what else it needs and fills out from the pure decision. obj
+	 * is the primary (borrowed); with on_gone, a primary gone comes as a
+	 * stub {apiVersion, kind, metadata: {namespace, name}} without uid.
+	 * Returns 0, or negative to retry rate-limited. */
+	int (*decide)(struct ctrl *c, const json_t *obj, int64_t now_ms,
+	    struct ctrl_writes *out);
+	bool on_gone;
+	/* Optional: each create/update/status/delete's outcome (err NULL:
+	 * done; made: the created object), for the Events users see. */
+	void (*result)(struct ctrl *c, const json_t *obj, const struct ctrl_write *w,
+	    const json_t *made, const char *err);
+	/* Optional: after the list ran; failed is the write that stopped it
+	 * (NULL: all done; out->error says why). May append writes, run next. */
+	void (*after)(struct ctrl *c, const json_t *obj, const struct ctrl_write *failed,
+	    struct ctrl_writes *out);
+	/* Optional: queues the keys to look at first (default: every primary). */
+	void (*seed)(struct ctrl *c);
+};
+/* Starts a controller on api's loop; data is the adapter's (ctrl_data). */
+int ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctrl **out);
+void ctrl_stop(struct ctrl *c);
+/* Applies w with the conflict policy above. Returns 0, or -EAGAIN when the
+ * sync must be retried (a write stopped the list, or w->retry). */
+int ctrl_apply(struct ctrl *c, const json_t *primary, struct ctrl_writes *w);
+struct api *ctrl_api(const struct ctrl *c);
+struct store *ctrl_store(const struct ctrl *c);
+void *ctrl_data(const struct ctrl *c);
+/* Queues the primary ns/name ("" ns: cluster-scoped). */
+void ctrl_enqueue(struct ctrl *c, const char *ns, const char *name);
+/* Queues the key "NS/NAME" as the core's sync gets it. */
+void ctrl_enqueue_key(struct ctrl *c, const char *key);
+/* Queues the primaries of ns (NULL: all) whose spec.selector selects
+ * labels (NULL: every one). */
+void ctrl_enqueue_selecting(struct ctrl *c, const char *ns, const json_t *labels);
+/* A pod changed: queues its controller if that is of the primary kind, else
+ * for a live orphan the primaries that select it (adoption). */
+void ctrl_enqueue_pod_owner(struct ctrl *c, enum store_event ev, const json_t *pod);
+/* The Events Kubernetes' pod control records on owner for a pod create or
+ * delete w (SuccessfulCreate "Created pod: NAME", FailedCreate, ...); a
+ * desc->result for the pod writes of replica-managing controllers. */
+void ctrl_record_pod_write(struct ctrl *c, const json_t *owner, const struct ctrl_write *w,
+    const json_t *made, const char *err);
+/* Queues the primary that is obj's controller (ownerReference), if any. */
+void ctrl_enqueue_owner(struct ctrl *c, enum store_event ev, const json_t *obj);
+
 struct ctrl_gc;
 
 /* ctrl_gc.c — the garbage collector: cascading deletion through
@@ -53,41 +164,6 @@ void ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res,
  * else, for a live orphan, the objects of res that select it (adoption). */
 void ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
     const json_t *pod, const char *kind, const char *res);
-/* A store_watch_fn whose arg is a ctrl_wq: queues the changed object
- * (not a deleted one) — the watch on a controller's own kind. */
-void ctrl_wq_on_change(void *q, enum store_event ev, const char *res, const json_t *obj,
-    int64_t rv);
-
-/* The watches of one controller, started and stopped together. A spec
- * with queue set gets the controller's work queue as its argument. */
-struct ctrl_watch {
-	const char *res;
-	store_watch_fn fn;
-	bool queue;
-};
-#define CTRL_MAX_WATCHES 8
-struct ctrl_watches {
-	struct store_watch *w[CTRL_MAX_WATCHES];
-};
-/* Starts spec[0..n) (a kind missing from the kind table is skipped by
- * passing a NULL res); on failure the ones started are stopped. */
-int ctrl_watches_start(struct ctrl_watches *ws, struct store *st, const struct ctrl_watch *spec,
-    size_t n, void *arg, struct ctrl_wq *q);
-void ctrl_watches_stop(struct ctrl_watches *ws);
-
-/* ctrl_replicaset.c — helpers shared by the apps controllers. */
-/* The ownerReference with controller: true, or NULL (borrowed). */
-const json_t *ctrl_controller_ref(const json_t *obj);
-/* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}. */
-json_t *ctrl_new_controller_ref(const json_t *owner);
-/* Pod Ready condition is True; *since_s (if not NULL) gets its
- * lastTransitionTime in seconds (0 when absent). */
-bool ctrl_pod_ready(const json_t *pod, int64_t *since_s);
-/* Ready for at least min_ready_s at now_ms (podutil.IsPodAvailable). */
-bool ctrl_pod_available(const json_t *pod, int64_t min_ready_s, int64_t now_ms);
-/* Not Succeeded/Failed and not being deleted (controller.FilterActivePods). */
-bool ctrl_pod_active(const json_t *pod);
-
 /* The decision of the ReplicaSet controller, without I/O: from the RS and
  * every pod of its namespace, what to write. The json_t members are new
  * references (or NULL); rs_actions_free releases them. */
@@ -114,9 +190,8 @@ void rs_status_finish(json_t *status, const char *err_reason, const char *err_ms
  * ActivePodsWithRanks order on one node). */
 void rs_sort_for_deletion(const json_t **pods, size_t n, int64_t now_ms);
 
-struct ctrl_replicaset;
-int ctrl_replicaset_start(struct api *api, struct ctrl_replicaset **out);
-void ctrl_replicaset_stop(struct ctrl_replicaset *c);
+/* Starts it on the controller core; ctrl_stop() stops it. */
+int ctrl_replicaset_start(struct api *api, struct ctrl **out);
 
 /* ctrl_deployment.c — the decision of the Deployment controller: an ordered
  * list of writes, each computed from the state the previous ones leave (as
@@ -153,9 +228,8 @@ void deploy_template_hash(const json_t *tmpl, int64_t collision_count, char out[
 /* maxSurge / maxUnavailable resolved against spec.replicas (ResolveFenceposts). */
 void deploy_fenceposts(const json_t *deploy, int *surge, int *unavailable);
 
-struct ctrl_deployment;
-int ctrl_deployment_start(struct api *api, struct ctrl_deployment **out);
-void ctrl_deployment_stop(struct ctrl_deployment *c);
+/* Starts it on the controller core; ctrl_stop() stops it. */
+int ctrl_deployment_start(struct api *api, struct ctrl **out);
 
 /* ---- DaemonSet controller (ctrl_daemonset.c) -------------------------- */
 
@@ -206,9 +280,8 @@ void ds_template_hash(const json_t *ds, char out[16]);
  * daemon tolerations, generateName "DSNAME-", the controller reference. */
 json_t *ds_pod_for_node(const json_t *ds, const char *node, const char *hash);
 
-struct ctrl_daemonset;
-int ctrl_daemonset_start(struct api *api, struct ctrl_daemonset **out);
-void ctrl_daemonset_stop(struct ctrl_daemonset *c);
+/* Starts it on the controller core; ctrl_stop() stops it. */
+int ctrl_daemonset_start(struct api *api, struct ctrl **out);
 
 /* ---- Rollout controller (ctrl_rollout.c) -------------------------------- */
 
@@ -244,6 +317,7 @@ int rollout_decide(const json_t *rollout, const json_t *in, int64_t now_ms,
 void rollout_actions_free(struct rollout_actions *a);
 
 struct ctrl_rollout;
+/* Starts it on the controller core (with the state the proxy waits need). */
 int ctrl_rollout_start(struct api *api, struct ctrl_rollout **out);
 void ctrl_rollout_stop(struct ctrl_rollout *c);
 /* How the controller learns that the proxy routes by a write: wait(arg, rv,
@@ -293,9 +367,8 @@ void sts_actions_free(struct sts_actions *a);
 /* The ordinal of a pod named SETNAME-N, or -1 when pod is not one of sts's. */
 int sts_pod_ordinal(const json_t *sts, const json_t *pod);
 
-struct ctrl_statefulset;
-int ctrl_statefulset_start(struct api *api, struct ctrl_statefulset **out);
-void ctrl_statefulset_stop(struct ctrl_statefulset *c);
+/* Starts it on the controller core; ctrl_stop() stops it. */
+int ctrl_statefulset_start(struct api *api, struct ctrl **out);
 
 /* ---- Endpoints controller (ctrl_endpoints.c) -------------------------- */
 
@@ -386,17 +459,41 @@ size_t ctrl_gwstatus_writes(const struct ctrl_gwstatus *c);
  * pins each client to one endpoint (so one version) with that cookie. */
 void routes_apply_rollouts(json_t *snap, const json_t *rollouts);
 
+/* The routing table kept incrementally (ctrl_routes.c): objects are put
+ * one at a time; a commit rebuilds only what the puts since the last one
+ * touched (the Service's own listeners and clusters; Gateways, HTTPRoutes
+ * and Rollouts with the Services they read) and returns what changed, so
+ * one change costs the same whatever the number of Services. The table
+ * always equals routes_build() + routes_apply_rollouts() of its objects. */
+enum routes_kind { ROUTES_SERVICE, ROUTES_ENDPOINTS, ROUTES_POD, ROUTES_GATEWAY,
+	ROUTES_HTTPROUTE, ROUTES_ROLLOUT, ROUTES_NKINDS };
+struct routes_table;
+struct routes_table *routes_table_new(void);
+void routes_table_free(struct routes_table *t);
+/* Records obj (borrowed; NULL: deleted) of kind k as ns/name. Returns true
+ * when the next commit has something to rebuild. */
+bool routes_table_put(struct routes_table *t, enum routes_kind k, const char *ns,
+    const char *name, const json_t *obj);
+/* Rebuilds what changed since the last commit. *listeners and *clusters
+ * (new objects, caller frees) map each changed name to its new value, or
+ * to JSON null when it is gone; empty when the table did not change. */
+void routes_table_commit(struct routes_table *t, json_t **listeners, json_t **clusters);
+/* The whole table as a snapshot (proxy.h) of that version: a new reference. */
+json_t *routes_table_snapshot(const struct routes_table *t, int64_t version);
+/* Whether some cluster of the committed table has an endpoint at ip. */
+bool routes_table_routes_to(const struct routes_table *t, const char *ip);
+
 struct ctrl_routes;
 struct proxy_feed;
-/* Watches the objects above and rebuilds the snapshot after any change (at
+/* Watches the objects above and commits the table after any change (at
  * most once per loop iteration), version = the store's resourceVersion,
- * and sends it to feed (may be NULL: build only). A write to any of those
+ * and sends what changed to feed (may be NULL: build only). A write to any of those
  * kinds (a Pod's status too) advances the version even when the table does
  * not change, so proxy_feed_wait_version(rv of that write) resolves. */
 int ctrl_routes_start(struct api *api, struct proxy_feed *feed, struct ctrl_routes **out);
 void ctrl_routes_stop(struct ctrl_routes *c);
 /* The last snapshot built (borrowed), and how many were built. */
-const json_t *ctrl_routes_current(const struct ctrl_routes *c);
+const json_t *ctrl_routes_current(struct ctrl_routes *c);
 uint64_t ctrl_routes_builds(const struct ctrl_routes *c);
 /* Calls done once no built snapshot sends new requests to ip any more and
  * the proxy has applied it (drained = true), or after timeout_ms (false).

@@ -30,19 +30,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static json_int_t
-int_of(const json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
 /* RFC 3339 with milliseconds ("2026-01-02T03:04:05.678Z"): metav1.Time
  * readers accept the fraction, and 1 s intervals need it. */
 static json_t *
@@ -53,23 +40,6 @@ ts_json(int64_t ms)
 	b[strlen(b) - 1] = '\0';	/* drop the Z */
 	snprintf(out, sizeof out, "%s.%03dZ", b, (int)(ms % 1000));
 	return json_string(out);
-}
-
-static int64_t
-ts_ms(const json_t *v)
-{
-	const char *s = json_string_value(v);
-	time_t t;
-	if (!s || time_parse_rfc3339(s, &t) < 0)
-		return 0;
-	int64_t ms = (int64_t)t * 1000;
-	const char *dot = strchr(s, '.');
-	if (dot) {
-		int scale = 100;
-		for (const char *p = dot + 1; *p >= '0' && *p <= '9' && scale; p++, scale /= 10)
-			ms += (*p - '0') * scale;
-	}
-	return ms;
 }
 
 /* Shortest "%g" that reads back the same double. */
@@ -108,7 +78,7 @@ arg_find(const json_t *args, const char *name, size_t n)
 	size_t i;
 	json_t *a;
 	json_array_foreach(args, i, a) {
-		const char *an = str_of(a, "name");
+		const char *an = obj_str(a, "name");
 		if (strlen(an) == n && strncmp(an, name, n) == 0)
 			return a;
 	}
@@ -296,7 +266,7 @@ conf_parse(const json_t *m, struct mconf *c, char **err)
 {
 	memset(c, 0, sizeof *c);
 	c->m = m;
-	c->name = str_of(m, "name");
+	c->name = obj_str(m, "name");
 	if (conf_duration(m, "interval", &c->interval_ms) < 0 ||
 	    conf_duration(m, "initialDelay", &c->delay_ms) < 0) {
 		*err = xasprintf("metric '%s': invalid interval or initialDelay", c->name);
@@ -324,7 +294,7 @@ result_find(json_t *results, const char *name)
 	size_t i;
 	json_t *r;
 	json_array_foreach(results, i, r)
-		if (!strcmp(str_of(r, "name"), name))
+		if (!strcmp(obj_str(r, "name"), name))
 			return r;
 	return NULL;
 }
@@ -340,7 +310,7 @@ result_new(const char *name)
 static void
 counter_add(json_t *r, const char *key, json_int_t d)
 {
-	json_object_set_new(r, key, json_integer(int_of(r, key) + d));
+	json_object_set_new(r, key, json_integer(obj_int_at(r, key, 0) + d));
 }
 
 /* Records one finished measurement in result r (Argo's counters: errors
@@ -384,7 +354,7 @@ result_record(json_t *r, const struct mconf *c, const struct arun_outcome *o)
 		json_object_set_new(r, "message", json_string(msg));
 	else
 		json_object_del(r, "message");
-	if (!strcmp(str_of(r, "phase"), "Pending"))
+	if (!strcmp(obj_str(r, "phase"), "Pending"))
 		json_object_set_new(r, "phase", json_string("Running"));
 	free(msg);
 }
@@ -396,28 +366,28 @@ static const char *
 assess_metric(const struct mconf *c, const json_t *r, bool terminating, char *why,
     size_t whylen)
 {
-	const char *cur = str_of(r, "phase");
-	json_int_t count = int_of(r, "count"), errors = int_of(r, "error");
+	const char *cur = obj_str(r, "phase");
+	json_int_t count = obj_int_at(r, "count", 0), errors = obj_int_at(r, "error", 0);
 	why[0] = '\0';
 	if (phase_completed(cur))
 		return cur;
 	if (count + errors == 0)
 		return terminating ? "Successful" : "Pending";
 	const char *bad = NULL;
-	if (int_of(r, "failed") > c->failure_limit) {
+	if (obj_int_at(r, "failed", 0) > c->failure_limit) {
 		bad = "Failed";
 		snprintf(why, whylen, "failed (%lld) > failureLimit (%lld)",
-		    (long long)int_of(r, "failed"), (long long)c->failure_limit);
+		    (long long)obj_int_at(r, "failed", 0), (long long)c->failure_limit);
 	}
-	if (int_of(r, "inconclusive") > c->inconclusive_limit) {
+	if (obj_int_at(r, "inconclusive", 0) > c->inconclusive_limit) {
 		bad = "Inconclusive";
 		snprintf(why, whylen, "inconclusive (%lld) > inconclusiveLimit (%lld)",
-		    (long long)int_of(r, "inconclusive"), (long long)c->inconclusive_limit);
+		    (long long)obj_int_at(r, "inconclusive", 0), (long long)c->inconclusive_limit);
 	}
-	if (int_of(r, "consecutiveError") > c->error_limit) {
+	if (obj_int_at(r, "consecutiveError", 0) > c->error_limit) {
 		bad = "Error";
 		snprintf(why, whylen, "consecutiveErrors (%lld) > consecutiveErrorLimit (%lld)",
-		    (long long)int_of(r, "consecutiveError"), (long long)c->error_limit);
+		    (long long)obj_int_at(r, "consecutiveError", 0), (long long)c->error_limit);
 	}
 	if (bad)
 		return bad;
@@ -442,11 +412,11 @@ metric_due(const struct mconf *c, const json_t *r, int64_t started_ms)
 		return started_ms + c->delay_ms;
 	const json_t *last = json_array_get(list, n - 1);
 	int64_t iv = c->interval_ms;
-	if (!strcmp(str_of(last, "phase"), "Error"))
+	if (!strcmp(obj_str(last, "phase"), "Error"))
 		iv = iv < 0 || iv > AN_ERROR_RETRY_MS ? AN_ERROR_RETRY_MS : iv;
 	else if (iv < 0)
 		iv = AN_ERROR_RETRY_MS;		/* not reached: count 1 is done */
-	return ts_ms(json_object_get(last, "finishedAt")) + iv;
+	return obj_time_ms(json_object_get(last, "finishedAt")) + iv;
 }
 
 static void
@@ -485,7 +455,7 @@ run_summary(json_t *status, const json_t *results)
 	json_t *r;
 	json_array_foreach(results, i, r)
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-			if (!strcmp(str_of(r, "phase"), keys[k].phase))
+			if (!strcmp(obj_str(r, "phase"), keys[k].phase))
 				counter_add(sum, keys[k].key, 1);
 	json_object_set_new(status, "runSummary", sum);
 }
@@ -513,7 +483,7 @@ assess_all(const struct mconf *confs, size_t n, json_t *results, bool terminatin
 		json_t *r = result_find(results, confs[i].name);
 		char reason[160];
 		const char *ph = assess_metric(&confs[i], r, terminating, reason, sizeof reason);
-		if (strcmp(ph, str_of(r, "phase"))) {
+		if (strcmp(ph, obj_str(r, "phase"))) {
 			turned_bad |= phase_bad(ph);
 			json_object_set_new(r, "phase", json_string(ph));
 			if (reason[0])
@@ -523,12 +493,12 @@ assess_all(const struct mconf *confs, size_t n, json_t *results, bool terminatin
 			*worst = ph;
 			buf_reset(why);
 			buf_puts(why, "");
-			const char *rs = str_of(r, "reason");
+			const char *rs = obj_str(r, "reason");
 			if (*rs && phase_bad(ph)) {
 				buf_printf(why, "Metric \"%s\" assessed %s due to %s", confs[i].name,
 				    ph, rs);
-				if (*str_of(r, "message"))
-					buf_printf(why, ": \"Error Message: %s\"", str_of(r, "message"));
+				if (*obj_str(r, "message"))
+					buf_printf(why, ": \"Error Message: %s\"", obj_str(r, "message"));
 			}
 		}
 	}
@@ -555,11 +525,11 @@ arun_decide(const json_t *run, int64_t now_ms, const struct arun_outcome *outs, 
 	json_t *status = json_is_object(st0) ? json_deep_copy(st0) : json_object();
 	out->status = status;
 	out->measure = json_array();
-	if (phase_completed(str_of(status, "phase")))
+	if (phase_completed(obj_str(status, "phase")))
 		return 0;
 	if (!json_object_get(status, "startedAt"))
 		json_object_set_new(status, "startedAt", ts_json(now_ms));
-	int64_t started_ms = ts_ms(json_object_get(status, "startedAt"));
+	int64_t started_ms = obj_time_ms(json_object_get(status, "startedAt"));
 	char *err = NULL;
 	struct mconf *confs = NULL;
 	json_t *metrics = subst_json(json_object_get(spec, "metrics"),
@@ -589,14 +559,14 @@ arun_decide(const json_t *run, int64_t now_ms, const struct arun_outcome *outs, 
 	size_t i;
 	json_t *r;
 	json_array_foreach(results, i, r)
-		terminating |= phase_bad(str_of(r, "phase"));
+		terminating |= phase_bad(obj_str(r, "phase"));
 	/* Measurements that land once the run is stopping are not counted
 	 * (Argo takes none then). */
 	for (size_t k = 0; k < n && !terminating; k++) {
 		for (size_t j = 0; j < nm; j++) {
 			r = result_find(results, confs[j].name);
 			if (!strcmp(confs[j].name, outs[k].metric) &&
-			    !phase_completed(str_of(r, "phase")))
+			    !phase_completed(obj_str(r, "phase")))
 				result_record(r, &confs[j], &outs[k]);
 		}
 	}
@@ -611,7 +581,7 @@ arun_decide(const json_t *run, int64_t now_ms, const struct arun_outcome *outs, 
 	run_summary(status, results);
 	bool all_done = true;
 	json_array_foreach(results, i, r)
-		all_done &= phase_completed(str_of(r, "phase"));
+		all_done &= phase_completed(obj_str(r, "phase"));
 	if (terminating || all_done) {
 		const char *phase = *worst ? worst : "Successful";
 		const char *msg = why.data && *why.data ? why.data :
@@ -625,7 +595,7 @@ arun_decide(const json_t *run, int64_t now_ms, const struct arun_outcome *outs, 
 	json_object_del(status, "message");
 	for (size_t j = 0; j < nm; j++) {
 		r = result_find(results, confs[j].name);
-		if (phase_completed(str_of(r, "phase")))
+		if (phase_completed(obj_str(r, "phase")))
 			continue;
 		int64_t due = metric_due(&confs[j], r, started_ms);
 		if (due <= now_ms)
@@ -676,11 +646,11 @@ arun_prom_result(const char *body, size_t len, json_t **result, char **value, ch
 		return ARUN_ERROR;
 	}
 	const json_t *data = json_object_get(doc, "data");
-	const char *type = str_of(data, "resultType");
+	const char *type = obj_str(data, "resultType");
 	const json_t *res = json_object_get(data, "result");
-	if (strcmp(str_of(doc, "status"), "success")) {
-		*msg = xasprintf("prometheus: %s: %s", str_of(doc, "errorType"),
-		    str_of(doc, "error"));
+	if (strcmp(obj_str(doc, "status"), "success")) {
+		*msg = xasprintf("prometheus: %s: %s", obj_str(doc, "errorType"),
+		    obj_str(doc, "error"));
 	} else if (!strcmp(type, "scalar")) {
 		double d;
 		if (prom_number(res, &d) < 0)
@@ -1054,7 +1024,7 @@ headers_of(const json_t *prov, const char *extra)
 	char **h = xcalloc(n + 2, sizeof *h);
 	json_t *x;
 	json_array_foreach(list, i, x)
-		h[k++] = xasprintf("%s: %s", str_of(x, "key"), str_of(x, "value"));
+		h[k++] = xasprintf("%s: %s", obj_str(x, "key"), obj_str(x, "value"));
 	if (extra)
 		h[k++] = xstrdup(extra);
 	return h;
@@ -1065,33 +1035,33 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
     const json_t *prov, bool prometheus)
 {
 	struct job *j = xcalloc(1, sizeof *j);
-	json_int_t tmo = prometheus ? int_of(prov, "timeout") : int_of(prov, "timeoutSeconds");
+	json_int_t tmo = prometheus ? obj_int_at(prov, "timeout", 0) : obj_int_at(prov, "timeoutSeconds", 0);
 	j->owner = c;
 	j->key = xstrdup(key);
 	j->uid = xstrdup(obj_uid(run));
-	j->metric = xstrdup(str_of(m, "name"));
+	j->metric = xstrdup(obj_str(m, "name"));
 	j->prometheus = prometheus;
 	j->provider = json_incref((json_t *)prov);
 	j->timeout_ms = 1000L * (tmo > 0 ? (long)tmo : AN_DEFAULT_TIMEOUT_S);
 	j->insecure = json_is_true(json_object_get(prov, "insecure"));
 	j->started_ms = time_now_ms();
 	if (prometheus) {
-		const char *addr = str_of(prov, "address");
+		const char *addr = obj_str(prov, "address");
 		size_t n = strlen(addr);
 		while (n > 0 && addr[n - 1] == '/')
 			n--;
 		j->url = xstrndup(addr, n);
-		j->query = xstrdup(str_of(prov, "query"));
+		j->query = xstrdup(obj_str(prov, "query"));
 		j->method = xstrdup("GET");
 		j->headers = headers_of(prov, "Accept: application/json");
 	} else {
 		const json_t *jb = json_object_get(prov, "jsonBody");
-		j->url = xstrdup(str_of(prov, "url"));
-		j->method = xstrdup(*str_of(prov, "method") ? str_of(prov, "method") : "GET");
+		j->url = xstrdup(obj_str(prov, "url"));
+		j->method = xstrdup(*obj_str(prov, "method") ? obj_str(prov, "method") : "GET");
 		if (jb)
 			j->body = json_dumps(jb, JSON_COMPACT | JSON_ENCODE_ANY);
 		else if (json_object_get(prov, "body"))
-			j->body = xstrdup(str_of(prov, "body"));
+			j->body = xstrdup(obj_str(prov, "body"));
 		j->headers = headers_of(prov, jb ? "Content-Type: application/json" : NULL);
 	}
 	j->work.data = j;
@@ -1120,7 +1090,7 @@ static bool
 v6_not_yet(const json_t *run, int64_t window_ms, int64_t age_ms, int64_t now)
 {
 	const json_t *at = obj_get_path(run, "status.startedAt");
-	int64_t started = at ? ts_ms(at) : now;
+	int64_t started = at ? obj_time_ms(at) : now;
 	return age_ms < 0 || now - age_ms - started < window_ms;
 }
 
@@ -1134,9 +1104,9 @@ static void
 v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const json_t *m,
     const json_t *prov)
 {
-	const char *metric = str_of(prov, "metric"), *svc = str_of(prov, "service");
+	const char *metric = obj_str(prov, "metric"), *svc = obj_str(prov, "service");
 	const char *rev = json_string_value(json_object_get(prov, "revision"));
-	const char *win = *str_of(prov, "window") ? str_of(prov, "window") : AN_V6_DEFAULT_WINDOW;
+	const char *win = *obj_str(prov, "window") ? obj_str(prov, "window") : AN_V6_DEFAULT_WINDOW;
 	char *service = *svc ? (strchr(svc, '/') ? xstrdup(svc) :
 	    xasprintf("%s/%s", obj_namespace(run), svc)) : NULL;
 	int64_t now = time_now_ms(), window_ms = 0;
@@ -1182,7 +1152,7 @@ v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const js
 		if (!result)
 			msg = xasprintf("v6: unknown metric \"%s\"", metric);
 	}
-	pending_push(c, key, obj_uid(run), str_of(m, "name"), kind, result,
+	pending_push(c, key, obj_uid(run), obj_str(m, "name"), kind, result,
 	    result ? fmt_value(result) : NULL, msg, now);
 	free(service);
 }
@@ -1192,7 +1162,7 @@ measure_start(struct ctrl_analysis *c, const char *key, const json_t *run, const
 {
 	const json_t *prov = json_object_get(m, "provider");
 	const json_t *p;
-	if (job_running(c, key, str_of(m, "name")))
+	if (job_running(c, key, obj_str(m, "name")))
 		return;
 	if ((p = json_object_get(prov, "web")))
 		job_start(c, key, run, m, p, false);
@@ -1201,7 +1171,7 @@ measure_start(struct ctrl_analysis *c, const char *key, const json_t *run, const
 	else if ((p = json_object_get(prov, "v6")))
 		v6_measure(c, key, run, m, p);
 	else
-		pending_push(c, key, obj_uid(run), str_of(m, "name"), ARUN_ERROR, NULL, NULL,
+		pending_push(c, key, obj_uid(run), obj_str(m, "name"), ARUN_ERROR, NULL, NULL,
 		    xstrdup("no supported provider"), time_now_ms());
 }
 
@@ -1302,7 +1272,7 @@ an_sync(void *arg, const char *key)
 	}
 	pending_free_list(mine);
 	if (d.completed) {
-		log_info("analysis", "analysis run %s finished: %s", key, str_of(d.status, "phase"));
+		log_info("analysis", "analysis run %s finished: %s", key, obj_str(d.status, "phase"));
 		api_record_event(c->api, run, d.event_type, d.event_reason, AN_COMPONENT, "%s",
 		    d.event_message);
 	}
@@ -1327,7 +1297,7 @@ an_on_run(void *arg, enum store_event ev, const char *res, const json_t *run, in
 	(void)res;
 	(void)rv;
 	char *key = xasprintf("%s/%s", obj_namespace(run), obj_name(run));
-	if (ev != STORE_DELETED && !phase_completed(str_of(json_object_get(run, "status"),
+	if (ev != STORE_DELETED && !phase_completed(obj_str(json_object_get(run, "status"),
 	    "phase")))
 		ctrl_wq_add(c->wq, key);
 	else if (ev == STORE_DELETED)

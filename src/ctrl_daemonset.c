@@ -17,13 +17,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 static int64_t
 created_s(const json_t *obj)
 {
@@ -33,15 +26,9 @@ created_s(const json_t *obj)
 }
 
 static bool
-is_deleting(const json_t *obj)
-{
-	return obj_get_path(obj, "metadata.deletionTimestamp") != NULL;
-}
-
-static bool
 is_terminal(const json_t *pod)
 {
-	const char *phase = str_of(json_object_get(pod, "status"), "phase");
+	const char *phase = obj_str(json_object_get(pod, "status"), "phase");
 	return !strcmp(phase, "Failed") || !strcmp(phase, "Succeeded");
 }
 
@@ -73,21 +60,21 @@ static const struct { const char *key, *effect; } daemon_tolerations[] = {
 static bool
 toleration_matches(const json_t *tol, const char *key, const char *value, const char *effect)
 {
-	const char *teffect = str_of(tol, "effect"), *tkey = str_of(tol, "key");
-	const char *op = str_of(tol, "operator");
+	const char *teffect = obj_str(tol, "effect"), *tkey = obj_str(tol, "key");
+	const char *op = obj_str(tol, "operator");
 	if (*teffect && strcmp(teffect, effect))
 		return false;
 	if (!*tkey)
 		return !strcmp(op, "Exists");
 	if (strcmp(tkey, key))
 		return false;
-	return !strcmp(op, "Exists") || !strcmp(str_of(tol, "value"), value);
+	return !strcmp(op, "Exists") || !strcmp(obj_str(tol, "value"), value);
 }
 
 static bool
 tolerated(const json_t *tolerations, const json_t *taint)
 {
-	const char *key = str_of(taint, "key"), *effect = str_of(taint, "effect");
+	const char *key = obj_str(taint, "key"), *effect = obj_str(taint, "effect");
 	size_t i;
 	json_t *t;
 	for (i = 0; i < ARRAY_SIZE(daemon_tolerations); i++)
@@ -95,7 +82,7 @@ tolerated(const json_t *tolerations, const json_t *taint)
 		    !strcmp(effect, daemon_tolerations[i].effect))
 			return true;
 	json_array_foreach(tolerations, i, t)
-		if (toleration_matches(t, key, str_of(taint, "value"), effect))
+		if (toleration_matches(t, key, obj_str(taint, "value"), effect))
 			return true;
 	return false;
 }
@@ -104,7 +91,7 @@ void
 ds_node_should_run(const json_t *ds, const json_t *node, bool *run, bool *keep)
 {
 	const json_t *spec = obj_get_path(ds, "spec.template.spec");
-	const char *want = str_of(spec, "nodeName");
+	const char *want = obj_str(spec, "nodeName");
 	const json_t *sel = json_object_get(spec, "nodeSelector");
 	const json_t *labels = obj_labels(node);
 	const char *k;
@@ -119,7 +106,7 @@ ds_node_should_run(const json_t *ds, const json_t *node, bool *run, bool *keep)
 	size_t i;
 	json_t *taint;
 	json_array_foreach(obj_get_path(node, "spec.taints"), i, taint) {
-		const char *effect = str_of(taint, "effect");
+		const char *effect = obj_str(taint, "effect");
 		bool hard = !strcmp(effect, "NoSchedule") || !strcmp(effect, "NoExecute");
 		if (!hard || tolerated(json_object_get(spec, "tolerations"), taint))
 			continue;
@@ -170,7 +157,7 @@ ds_pod_for_node(const json_t *ds, const char *node, const char *hash)
 	char prefix[59];	/* SimpleNameGenerator keeps 58 characters of the base */
 	snprintf(prefix, sizeof prefix, "%s-", obj_name(ds));
 	json_t *meta = json_pack("{s:s, s:s, s:[o]}", "generateName", prefix,
-	    "namespace", obj_namespace(ds), "ownerReferences", ctrl_new_controller_ref(ds));
+	    "namespace", obj_namespace(ds), "ownerReferences", obj_new_controller_ref(ds));
 	static const char *const copied[] = { "labels", "annotations", "finalizers" };
 	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
 		json_t *v = json_object_get(tmeta, copied[i]);
@@ -237,7 +224,7 @@ delete_pod(struct dsync *s, const json_t *pod, const char *why)
 static bool
 pod_updated(const struct dsync *s, const json_t *pod)
 {
-	return !strcmp(str_of(obj_labels(pod), HASH_LABEL), s->hash);
+	return !strcmp(obj_str(obj_labels(pod), HASH_LABEL), s->hash);
 }
 
 /* Available, or else the time it becomes available is a requeue candidate. */
@@ -245,9 +232,9 @@ static bool
 available(struct dsync *s, const json_t *pod)
 {
 	int64_t since;
-	if (!ctrl_pod_ready(pod, &since))
+	if (!obj_pod_ready(pod, &since))
 		return false;
-	if (ctrl_pod_available(pod, s->min_ready_s, s->now_ms))
+	if (obj_pod_available(pod, s->min_ready_s, s->now_ms))
 		return true;
 	int64_t wait = (since + s->min_ready_s) * 1000 + 1 - s->now_ms;
 	if (wait > 0 && (s->out->requeue_ms == 0 || wait < s->out->requeue_ms))
@@ -274,27 +261,6 @@ node_named(struct dsync *s, const char *name)
 	return bsearch(name, s->nodes, s->nnodes, sizeof *s->nodes, cmp_name_node);
 }
 
-/* A copy of pod with this DaemonSet's controller reference added (adopt)
- * or every reference to it removed (release). */
-static json_t *
-pod_with_ref(const json_t *pod, const json_t *ds, bool adopt)
-{
-	json_t *p = json_deep_copy(pod), *refs = json_array(), *ref;
-	size_t i;
-	json_array_foreach(obj_get_path(pod, "metadata.ownerReferences"), i, ref)
-		if (strcmp(str_of(ref, "uid"), obj_uid(ds)))
-			json_array_append(refs, ref);
-	if (adopt)
-		json_array_append_new(refs, ctrl_new_controller_ref(ds));
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(p), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(p), "ownerReferences");
-	}
-	return p;
-}
-
 static void
 node_add_pod(struct dnode *d, const json_t *pod, size_t cap)
 {
@@ -313,27 +279,27 @@ claim_pods(struct dsync *s, const struct selector *sel, const json_t *pods, json
 	json_array_foreach(pods, i, pod) {
 		if (strcmp(obj_namespace(pod), obj_namespace(s->ds)))
 			continue;
-		const json_t *ref = ctrl_controller_ref(pod);
+		const json_t *ref = obj_controller_ref(pod);
 		bool match = selector_matches(sel, obj_labels(pod));
 		const json_t *owned = NULL;
-		if (ref && strcmp(str_of(ref, "uid"), obj_uid(s->ds)))
+		if (ref && strcmp(obj_str(ref, "uid"), obj_uid(s->ds)))
 			continue;
 		if (ref && match)
 			owned = pod;
 		else if (ref) {
-			push(s->out, DS_RELEASE_POD, pod_with_ref(pod, s->ds, false), NULL);
-		} else if (match && ctrl_pod_active(pod)) {
-			json_t *p = pod_with_ref(pod, s->ds, true);
+			push(s->out, DS_RELEASE_POD, obj_claim(pod, s->ds, false), NULL);
+		} else if (match && obj_pod_active(pod)) {
+			json_t *p = obj_claim(pod, s->ds, true);
 			json_array_append_new(adopted, p);
 			push(s->out, DS_ADOPT_POD, json_incref(p), NULL);
 			owned = p;
 		}
 		if (!owned)
 			continue;
-		json_object_set_new(s->live, str_of(obj_labels(owned), HASH_LABEL), json_true());
-		if (is_terminal(owned) && is_deleting(owned))
+		json_object_set_new(s->live, obj_str(obj_labels(owned), HASH_LABEL), json_true());
+		if (is_terminal(owned) && obj_is_deleting(owned))
 			continue;
-		struct dnode *d = node_named(s, str_of(json_object_get(owned, "spec"), "nodeName"));
+		struct dnode *d = node_named(s, obj_str(json_object_get(owned, "spec"), "nodeName"));
 		if (d)
 			node_add_pod(d, owned, total);
 	}
@@ -349,7 +315,7 @@ allows_surge(const struct dsync *s)
 	const json_t *ru = obj_get_path(s->ds, "spec.updateStrategy.rollingUpdate");
 	const json_t *ms = json_object_get(ru, "maxSurge");
 	const char *str = json_string_value(ms);
-	return strcmp(str_of(obj_get_path(s->ds, "spec.updateStrategy"), "type"),
+	return strcmp(obj_str(obj_get_path(s->ds, "spec.updateStrategy"), "type"),
 	    "OnDelete") && ((json_is_integer(ms) && json_integer_value(ms) > 0) ||
 	    (str && atoi(str) > 0));
 }
@@ -362,7 +328,7 @@ manage_node(struct dsync *s, struct dnode *d)
 	const json_t **running = xcalloc(d->n + 1, sizeof *running);
 	for (size_t i = 0; i < d->n; i++) {
 		const json_t *p = d->pods[i];
-		if (is_deleting(p))
+		if (obj_is_deleting(p))
 			continue;
 		if (!d->keep)
 			delete_pod(s, p, "misscheduled");
@@ -412,7 +378,7 @@ updated_pods_on(const struct dsync *s, const struct dnode *d, const json_t **new
 	*newp = *oldp = NULL;
 	for (size_t i = 0; i < d->n; i++) {
 		const json_t *p = d->pods[i];
-		if (is_deleting(p))
+		if (obj_is_deleting(p))
 			continue;
 		const json_t **slot = pod_updated(s, p) ? newp : oldp;
 		if (*slot)
@@ -538,7 +504,7 @@ update_status(struct dsync *s)
 			continue;
 		current++;
 		const json_t *p = d->pods[0];
-		if (ctrl_pod_ready(p, NULL)) {
+		if (obj_pod_ready(p, NULL)) {
 			ready++;
 			avail += available(s, p);
 		}
@@ -604,7 +570,7 @@ new_revision(const struct dsync *s, const char *name, json_t *data, int64_t numb
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:[o]}, s:o, s:I}",
 	    "apiVersion", "apps/v1", "kind", "ControllerRevision",
 	    "metadata", "name", name, "namespace", obj_namespace(s->ds), "labels", labels,
-	    "ownerReferences", ctrl_new_controller_ref(s->ds),
+	    "ownerReferences", obj_new_controller_ref(s->ds),
 	    "data", data, "revision", (json_int_t)number);
 }
 
@@ -620,10 +586,10 @@ sync_history(struct dsync *s, const json_t *revisions)
 	size_t i;
 	s->revs = xcalloc(json_array_size(revisions) + 1, sizeof *s->revs);
 	json_array_foreach(revisions, i, rev) {
-		const json_t *ref = ctrl_controller_ref(rev);
+		const json_t *ref = obj_controller_ref(rev);
 		if (!strcmp(obj_name(rev), name))
 			taken = rev;
-		if (!ref || strcmp(str_of(ref, "uid"), obj_uid(s->ds)) || is_deleting(rev))
+		if (!ref || strcmp(obj_str(ref, "uid"), obj_uid(s->ds)) || obj_is_deleting(rev))
 			continue;
 		s->revs[s->nrevs++] = rev;
 		max = rev_number(rev) > max ? rev_number(rev) : max;
@@ -668,7 +634,7 @@ cleanup_history(struct dsync *s)
 	qsort(s->revs, s->nrevs, sizeof *s->revs, cmp_revision);
 	for (size_t i = 0; i < s->nrevs && kill > 0; i++) {
 		const json_t *r = s->revs[i];
-		if (r == s->current || json_object_get(s->live, str_of(obj_labels(r), HASH_LABEL)))
+		if (r == s->current || json_object_get(s->live, obj_str(obj_labels(r), HASH_LABEL)))
 			continue;
 		push(s->out, DS_DELETE_REVISION, json_deep_copy(r), NULL);
 		kill--;
@@ -695,7 +661,7 @@ ds_decide(const json_t *ds, const json_t *nodes, const json_t *pods,
 		free(err);
 		return -EINVAL;
 	}
-	if (is_deleting(ds)) {	/* the garbage collector takes the pods */
+	if (obj_is_deleting(ds)) {	/* the garbage collector takes the pods */
 		selector_free(sel);
 		return 0;
 	}
@@ -723,7 +689,7 @@ ds_decide(const json_t *ds, const json_t *nodes, const json_t *pods,
 		wrote = manage_node(&s, &s.nodes[i]) || wrote;
 	/* Kubernetes waits for manage's writes to be observed (expectations)
 	 * before a rolling-update step; the next sync sees them. */
-	if (!wrote && !strcmp(str_of(obj_get_path(ds, "spec.updateStrategy"), "type"),
+	if (!wrote && !strcmp(obj_str(obj_get_path(ds, "spec.updateStrategy"), "type"),
 	    "RollingUpdate"))
 		rolling_update(&s);
 	cleanup_history(&s);
@@ -738,168 +704,79 @@ out:
 	return 0;
 }
 
-/* ---- the controller ----------------------------------------------------- */
+/* ---- the adapter on the controller core ---------------------------------- */
 
-struct ctrl_daemonset {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct ctrl_watches watches;
+static const struct {
+	enum ctrl_op op;
+	const char *api_version, *kind;
+} ds_writes[] = {
+	[DS_ADOPT_POD] = { CTRL_UPDATE, "v1", "Pod" },
+	[DS_RELEASE_POD] = { CTRL_UPDATE, "v1", "Pod" },
+	[DS_CREATE_POD] = { CTRL_CREATE, "v1", "Pod" },
+	[DS_DELETE_POD] = { CTRL_DELETE, "v1", "Pod" },
+	[DS_UPDATE_STATUS] = { CTRL_STATUS, "apps/v1", "DaemonSet" },
+	[DS_CREATE_REVISION] = { CTRL_CREATE, "apps/v1", "ControllerRevision" },
+	[DS_UPDATE_REVISION] = { CTRL_UPDATE, "apps/v1", "ControllerRevision" },
+	[DS_DELETE_REVISION] = { CTRL_DELETE, "apps/v1", "ControllerRevision" },
 };
 
-/* Applies one write. Read and writes happen on the loop between two
- * commits, so resourceVersion preconditions are dropped. */
 static int
-apply_one(struct ctrl_daemonset *c, const json_t *ds, const struct ds_action *act)
+ds_ctrl_decide(struct ctrl *c, const json_t *ds, int64_t now_ms, struct ctrl_writes *w)
 {
-	const struct kind *pk = kind_find_gvk("v1", "Pod");
-	const struct kind *rk = kind_find_gvk("apps/v1", "ControllerRevision");
-	struct api_error err = { 0 };
+	struct store *st = ctrl_store(c);
 	const char *ns = obj_namespace(ds);
-	json_t *obj = json_deep_copy(act->obj), *made = NULL;
-	int rc = 0;
-	json_object_del(obj_metadata(obj), "resourceVersion");
-	switch (act->op) {
-	case DS_ADOPT_POD:
-	case DS_RELEASE_POD:
-		rc = api_update(c->api, pk, ns, obj, false, 0, NULL, &err);
-		break;
-	case DS_CREATE_POD:
-		rc = api_create(c->api, pk, ns, obj, 0, &made, &err);
-		if (rc < 0)
-			api_record_event(c->api, ds, "Warning", "FailedCreate", DS_COMPONENT,
-			    "Error creating: %s", err.message);
-		else
-			api_record_event(c->api, ds, "Normal", "SuccessfulCreate", DS_COMPONENT,
-			    "Created pod: %s", obj_name(made));
-		json_decref(made);
-		break;
-	case DS_DELETE_POD:
-		rc = api_delete(c->api, pk, ns, obj_name(obj), API_PROPAGATE_BACKGROUND,
-		    obj_uid(obj), 0, 0, NULL, &err);
-		if (rc == 0)
-			api_record_event(c->api, ds, "Normal", "SuccessfulDelete", DS_COMPONENT,
-			    "Deleted pod: %s", obj_name(obj));
-		json_decref(obj);
-		break;
-	case DS_UPDATE_STATUS:
-		rc = api_update(c->api, kind_find_gvk("apps/v1", "DaemonSet"), ns, obj, true, 0,
-		    NULL, &err);
-		break;
-	case DS_CREATE_REVISION:
-		rc = api_create(c->api, rk, ns, obj, 0, NULL, &err);
-		break;
-	case DS_UPDATE_REVISION:
-		rc = api_update(c->api, rk, ns, obj, false, 0, NULL, &err);
-		break;
-	case DS_DELETE_REVISION:
-		rc = api_delete(c->api, rk, ns, obj_name(obj), API_PROPAGATE_BACKGROUND,
-		    obj_uid(obj), 0, 0, NULL, &err);
-		json_decref(obj);
-		break;
-	}
-	if (rc < 0 && (err.code == 404 || err.code == 409))
-		rc = 0;	/* gone already, or changed: the watch brings the next sync */
-	if (rc < 0)
-		log_warn("daemonset", "syncing %s/%s: %s", ns, obj_name(ds), err.message);
-	api_error_clear(&err);
-	return rc;
-}
-
-static int
-ds_sync(void *arg, const char *key)
-{
-	struct ctrl_daemonset *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *ds = NULL, *nodes = NULL, *pods = NULL, *revs = NULL;
+	json_t *nodes = NULL, *pods = NULL, *revs = NULL;
 	struct ds_actions a = { 0 };
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk("apps/v1", "DaemonSet"), ns, slash + 1, &ds, &err) < 0)
-		goto out;
-	if (store_list(api_store(c->api), "nodes", NULL, &nodes, NULL) < 0 ||
-	    store_list(api_store(c->api), "pods", ns, &pods, NULL) < 0 ||
-	    store_list(api_store(c->api), "apps/controllerrevisions", ns, &revs, NULL) < 0 ||
-	    ds_decide(ds, nodes, pods, revs, time_now_ms(), &a) < 0)
-		goto out;
-	for (size_t i = 0; i < a.n && rc == 0; i++)
-		rc = apply_one(c, ds, &a.v[i]);
-	if (rc < 0)
-		rc = -EAGAIN;
-	else if (a.requeue_ms > 0)
-		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
-out:
+	if (store_list(st, "nodes", NULL, &nodes, NULL) == 0 &&
+	    store_list(st, "pods", ns, &pods, NULL) == 0 &&
+	    store_list(st, "apps/controllerrevisions", ns, &revs, NULL) == 0 &&
+	    ds_decide(ds, nodes, pods, revs, now_ms, &a) == 0) {
+		for (size_t i = 0; i < a.n; i++) {
+			enum ds_op op = a.v[i].op;
+			ctrl_writes_push(w, ds_writes[op].op, kind_find_gvk(ds_writes[op].api_version,
+			    ds_writes[op].kind), json_incref(a.v[i].obj), op);
+		}
+		w->requeue_ms = a.requeue_ms;
+	}
 	ds_actions_free(&a);
-	api_error_clear(&err);
-	json_decref(ds);
 	json_decref(nodes);
 	json_decref(pods);
 	json_decref(revs);
-	free(ns);
-	return rc;
+	return 0;
 }
 
-/* Queues every DaemonSet of ns (NULL: of every namespace) whose selector
- * matches labels (NULL: every one). */
+/* Events for daemon pod creates and deletes. */
 static void
-ds_enqueue_matching(struct ctrl_daemonset *c, const char *ns, const json_t *labels)
+ds_result(struct ctrl *c, const json_t *ds, const struct ctrl_write *w, const json_t *made,
+    const char *err)
 {
-	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/daemonsets", ns, labels);
-}
-
-static void
-ds_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
-{
-	struct ctrl_daemonset *c = arg;
-	(void)res;
-	(void)rv;
-	ctrl_wq_add_pod_owner(c->wq, api_store(c->api), ev, pod, "DaemonSet", "apps/daemonsets");
+	if (w->tag == DS_CREATE_POD || w->tag == DS_DELETE_POD)
+		ctrl_record_pod_write(c, ds, w, made, err);
 }
 
 /* A Node added, relabelled, tainted or removed: every DaemonSet looks again
  * (a sync that changes nothing writes nothing). */
 static void
-ds_on_node(void *arg, enum store_event ev, const char *res, const json_t *node, int64_t rv)
+ds_on_node(struct ctrl *c, enum store_event ev, const json_t *node)
 {
 	(void)ev;
-	(void)res;
 	(void)node;
-	(void)rv;
-	ds_enqueue_matching(arg, NULL, NULL);
+	ctrl_enqueue_selecting(c, NULL, NULL);
 }
+
+static const struct ctrl_desc ds_desc = {
+	.name = "daemonset", .component = DS_COMPONENT,
+	.api_version = "apps/v1", .kind = "DaemonSet", .res = "apps/daemonsets",
+	.sources = {
+		{ "apps/daemonsets", NULL },
+		{ "pods", ctrl_enqueue_pod_owner },
+		{ "nodes", ds_on_node },
+	},
+	.decide = ds_ctrl_decide, .result = ds_result,
+};
 
 int
-ctrl_daemonset_start(struct api *api, struct ctrl_daemonset **out)
+ctrl_daemonset_start(struct api *api, struct ctrl **out)
 {
-	static const struct ctrl_watch watches[] = {
-		{ "apps/daemonsets", ctrl_wq_on_change, true },
-		{ "pods", ds_on_pod, false },
-		{ "nodes", ds_on_node, false },
-	};
-	struct ctrl_daemonset *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int rc;
-	c->api = api;
-	c->wq = ctrl_wq_new(api_loop(api), ds_sync, c);
-	ds_enqueue_matching(c, NULL, NULL);
-	if ((rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
-	    c->wq)) < 0) {
-		ctrl_daemonset_stop(c);
-		return rc;
-	}
-	log_info("daemonset", "daemonset controller started");
-	*out = c;
-	return 0;
-}
-
-void
-ctrl_daemonset_stop(struct ctrl_daemonset *c)
-{
-	if (!c)
-		return;
-	ctrl_watches_stop(&c->watches);
-	ctrl_wq_free(c->wq);
-	free(c);
+	return ctrl_start(api, &ds_desc, NULL, out);
 }

@@ -25,85 +25,25 @@
 
 /* ---- small accessors ---------------------------------------------------- */
 
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static int
-int_at(const json_t *o, const char *path)
-{
-	return (int)json_integer_value(obj_get_path(o, path));
-}
-
-static int64_t
-ts_seconds(const json_t *v)
-{
-	time_t t;
-	const char *s = json_string_value(v);
-	if (!s || time_parse_rfc3339(s, &t) < 0)
-		return 0;
-	return (int64_t)t;
-}
-
-static json_t *
-ts_json(int64_t now_ms)
-{
-	char ts[32];
-	time_format_rfc3339((time_t)(now_ms / 1000), ts);
-	return json_string(ts);
-}
-
-static json_t *
-child(json_t *o, const char *key)
-{
-	json_t *c = json_object_get(o, key);
-	if (!json_is_object(c)) {
-		c = json_object();
-		json_object_set_new(o, key, c);
-	}
-	return c;
-}
-
-static json_t *
-annotations(json_t *obj)
-{
-	return child(obj_metadata(obj), "annotations");
-}
-
-static const char *
-annotation(const json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj_get_path(obj, "metadata.annotations"), key));
-}
-
 static bool
 set_annotation(json_t *obj, const char *key, const char *val)
 {
-	const char *cur = annotation(obj, key);
+	const char *cur = obj_annotation(obj, key);
 	if (cur && strcmp(cur, val) == 0)
 		return false;
-	json_object_set_new(annotations(obj), key, json_string(val));
+	json_object_set_new(obj_annotations(obj), key, json_string(val));
 	return true;
 }
 
 static int64_t
 revision_of(const json_t *rs)
 {
-	const char *s = annotation(rs, REV_ANN);
+	const char *s = obj_annotation(rs, REV_ANN);
 	char *end;
 	if (!s || !*s)
 		return 0;
 	long long v = strtoll(s, &end, 10);
 	return *end ? 0 : v;
-}
-
-static bool
-is_deleting(const json_t *obj)
-{
-	return obj_get_path(obj, "metadata.deletionTimestamp") != NULL;
 }
 
 /* ---- strategy arithmetic ------------------------------------------------ */
@@ -124,14 +64,14 @@ scaled_value(const json_t *v, int total, bool round_up)
 static bool
 is_rolling(const json_t *d)
 {
-	return strcmp(str_of(obj_get_path(d, "spec.strategy"), "type"), "Recreate") != 0;
+	return strcmp(obj_str(obj_get_path(d, "spec.strategy"), "type"), "Recreate") != 0;
 }
 
 void
 deploy_fenceposts(const json_t *d, int *surge, int *unavailable)
 {
 	const json_t *ru = obj_get_path(d, "spec.strategy.rollingUpdate");
-	int desired = int_at(d, "spec.replicas");
+	int desired = (int)obj_int_at(d, "spec.replicas", 0);
 	*surge = scaled_value(json_object_get(ru, "maxSurge"), desired, true);
 	*unavailable = scaled_value(json_object_get(ru, "maxUnavailable"), desired, false);
 	if (*surge == 0 && *unavailable == 0)
@@ -151,7 +91,7 @@ max_surge(const json_t *d)
 static int
 max_unavailable(const json_t *d)
 {
-	int s, u, want = int_at(d, "spec.replicas");
+	int s, u, want = (int)obj_int_at(d, "spec.replicas", 0);
 	if (!is_rolling(d) || want == 0)
 		return 0;
 	deploy_fenceposts(d, &s, &u);
@@ -160,11 +100,17 @@ max_unavailable(const json_t *d)
 
 /* ---- template hash ------------------------------------------------------ */
 
+/* Both hash and compare the canonical template (pod_template_canonical), as
+ * Kubernetes hashes the decoded, defaulted one: a template kubectl sends back
+ * with `resources: {}` is the revision it came from. */
+
 void
 deploy_template_hash(const json_t *tmpl, int64_t collision_count, char out[16])
 {
 	static const char alphanums[] = "bcdfghjklmnpqrstvwxz2456789";
-	char *text = json_dumps(tmpl, JSON_COMPACT | JSON_SORT_KEYS);
+	json_t *canon = pod_template_canonical(tmpl);
+	char *text = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(canon);
 	uint32_t h = 2166136261u;
 	for (const char *p = text ? text : ""; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
@@ -184,7 +130,7 @@ deploy_template_hash(const json_t *tmpl, int64_t collision_count, char out[16])
 static bool
 template_equal(const json_t *a, const json_t *b)
 {
-	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	json_t *x = pod_template_canonical(a), *y = pod_template_canonical(b);
 	json_t *pair[2] = { x, y };
 	for (int i = 0; i < 2; i++) {
 		json_t *labels = obj_get_path(pair[i], "metadata.labels");
@@ -239,8 +185,8 @@ static int
 cmp_created(const void *pa, const void *pb)
 {
 	const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
-	int64_t ta = ts_seconds(obj_get_path(a, "metadata.creationTimestamp"));
-	int64_t tb = ts_seconds(obj_get_path(b, "metadata.creationTimestamp"));
+	int64_t ta = obj_time_s(obj_get_path(a, "metadata.creationTimestamp"));
+	int64_t tb = obj_time_s(obj_get_path(b, "metadata.creationTimestamp"));
 	if (ta != tb)
 		return ta < tb ? -1 : 1;
 	return strcmp(obj_name(a), obj_name(b));
@@ -260,8 +206,8 @@ cmp_revision(const void *pa, const void *pb)
 static int
 cmp_size_newer(const void *pa, const void *pb)
 {
-	int a = int_at(*(json_t *const *)pa, "spec.replicas");
-	int b = int_at(*(json_t *const *)pb, "spec.replicas");
+	int a = (int)obj_int_at(*(json_t *const *)pa, "spec.replicas", 0);
+	int b = (int)obj_int_at(*(json_t *const *)pb, "spec.replicas", 0);
 	if (a != b)
 		return a > b ? -1 : 1;
 	return -cmp_created(pa, pb);
@@ -271,8 +217,8 @@ cmp_size_newer(const void *pa, const void *pb)
 static int
 cmp_size_older(const void *pa, const void *pb)
 {
-	int a = int_at(*(json_t *const *)pa, "spec.replicas");
-	int b = int_at(*(json_t *const *)pb, "spec.replicas");
+	int a = (int)obj_int_at(*(json_t *const *)pa, "spec.replicas", 0);
+	int b = (int)obj_int_at(*(json_t *const *)pb, "spec.replicas", 0);
 	if (a != b)
 		return a > b ? -1 : 1;
 	return cmp_created(pa, pb);
@@ -290,7 +236,7 @@ rsl_active(const struct rslist *l)
 {
 	struct rslist c = { NULL, 0 };
 	for (size_t i = 0; i < l->n; i++)
-		if (int_at(l->v[i], "spec.replicas") > 0)
+		if ((int)obj_int_at(l->v[i], "spec.replicas", 0) > 0)
 			rsl_add(&c, l->v[i]);
 	return c;
 }
@@ -300,7 +246,7 @@ rsl_sum(const struct rslist *l, const char *path)
 {
 	int n = 0;
 	for (size_t i = 0; i < l->n; i++)
-		n += int_at(l->v[i], path);
+		n += (int)obj_int_at(l->v[i], path, 0);
 	return n;
 }
 
@@ -372,7 +318,7 @@ write_status(struct dsync *s)
 static int
 replicas(const struct dsync *s)
 {
-	return int_at(s->d, "spec.replicas");
+	return (int)obj_int_at(s->d, "spec.replicas", 0);
 }
 
 static bool
@@ -387,63 +333,18 @@ has_deadline(const json_t *d)
 static json_t *
 status_of(json_t *d)
 {
-	return child(d, "status");
-}
-
-static json_t *
-get_cond(const json_t *status, const char *type)
-{
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(status, "conditions"), i, c)
-		if (strcmp(str_of(c, "type"), type) == 0)
-			return c;
-	return NULL;
-}
-
-static void
-remove_cond(json_t *status, const char *type)
-{
-	json_t *conds = json_object_get(status, "conditions");
-	for (size_t i = json_array_size(conds); i-- > 0;)
-		if (strcmp(str_of(json_array_get(conds, i), "type"), type) == 0)
-			json_array_remove(conds, i);
-	if (conds && json_array_size(conds) == 0)
-		json_object_del(status, "conditions");
+	return obj_child(d, "status");
 }
 
 static json_t *
 new_cond(const char *type, const char *status, const char *reason, const char *msg,
     int64_t now_ms)
 {
-	json_t *ts = ts_json(now_ms);
+	json_t *ts = obj_time_json(now_ms);
 	json_t *c = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s}", "type", type, "status", status,
 	    "lastUpdateTime", ts, "lastTransitionTime", ts, "reason", reason, "message", msg);
 	json_decref(ts);
 	return c;
-}
-
-/* SetDeploymentCondition: same status and reason -> unchanged; same status
- * -> keeps lastTransitionTime; the condition moves to the end. Consumes c. */
-static void
-set_cond(json_t *status, json_t *c)
-{
-	const char *type = str_of(c, "type");
-	json_t *cur = get_cond(status, type);
-	if (cur && strcmp(str_of(cur, "status"), str_of(c, "status")) == 0 &&
-	    strcmp(str_of(cur, "reason"), str_of(c, "reason")) == 0) {
-		json_decref(c);
-		return;
-	}
-	if (cur && strcmp(str_of(cur, "status"), str_of(c, "status")) == 0)
-		json_object_set(c, "lastTransitionTime", json_object_get(cur, "lastTransitionTime"));
-	remove_cond(status, type);
-	json_t *conds = json_object_get(status, "conditions");
-	if (!conds) {
-		conds = json_array();
-		json_object_set_new(status, "conditions", conds);
-	}
-	json_array_append_new(conds, c);
 }
 
 /* ---- annotations of ReplicaSets ----------------------------------------- */
@@ -476,7 +377,7 @@ skip_copy_annotation(const char *k)
 static void
 push_revision_history(json_t *rs, const char *old)
 {
-	const char *hist = annotation(rs, REV_HIST_ANN);
+	const char *hist = obj_annotation(rs, REV_HIST_ANN);
 	if (!hist || !*hist) {
 		set_annotation(rs, REV_HIST_ANN, old);
 		return;
@@ -504,7 +405,7 @@ set_new_rs_annotations(struct dsync *s, json_t *rs, int64_t new_rev, bool exists
 	json_object_foreach(obj_get_path(s->d, "metadata.annotations"), k, v)
 		if (!skip_copy_annotation(k) && json_is_string(v))
 			changed |= set_annotation(rs, k, json_string_value(v));
-	const char *old = annotation(rs, REV_ANN);
+	const char *old = obj_annotation(rs, REV_ANN);
 	char *oldcopy = old ? xstrdup(old) : NULL;
 	int64_t old_rev = 0;
 	if (old && *old) {
@@ -540,12 +441,12 @@ set_deployment_revision(struct dsync *s, const char *rev)
 static bool
 scale_rs(struct dsync *s, json_t *rs, int new_scale)
 {
-	int old = int_at(rs, "spec.replicas");
+	int old = (int)obj_int_at(rs, "spec.replicas", 0);
 	bool size = old != new_scale;
 	bool ann = set_replicas_annotations(rs, replicas(s), replicas(s) + max_surge(s->d));
 	if (!size && !ann)
 		return false;
-	json_object_set_new(child(rs, "spec"), "replicas", json_integer(new_scale));
+	json_object_set_new(obj_child(rs, "spec"), "replicas", json_integer(new_scale));
 	push(s, DEPLOY_UPDATE_RS, json_deep_copy(rs));
 	if (size)
 		event(s, "Normal", "ScalingReplicaSet", "Scaled %s replica set %s to %d from %d",
@@ -556,7 +457,7 @@ scale_rs(struct dsync *s, json_t *rs, int new_scale)
 static bool
 scale_rs_and_record(struct dsync *s, json_t *rs, int new_scale)
 {
-	if (int_at(rs, "spec.replicas") == new_scale)
+	if ((int)obj_int_at(rs, "spec.replicas", 0) == new_scale)
 		return false;
 	return scale_rs(s, rs, new_scale);
 }
@@ -564,7 +465,7 @@ scale_rs_and_record(struct dsync *s, json_t *rs, int new_scale)
 static int
 new_rs_new_replicas(struct dsync *s, const struct rslist *all, const json_t *new_rs)
 {
-	int cur = int_at(new_rs, "spec.replicas");
+	int cur = (int)obj_int_at(new_rs, "spec.replicas", 0);
 	if (!is_rolling(s->d))
 		return replicas(s);
 	int surge = scaled_value(obj_get_path(s->d, "spec.strategy.rollingUpdate.maxSurge"),
@@ -622,17 +523,17 @@ existing_new_rs(struct dsync *s, json_t *rs, int64_t new_rev)
 {
 	bool ann = set_new_rs_annotations(s, rs, new_rev, true);
 	json_t *mrs = obj_get_path(s->d, "spec.minReadySeconds");
-	bool mrs_diff = int_at(rs, "spec.minReadySeconds") != (int)json_integer_value(mrs);
+	bool mrs_diff = (int)obj_int_at(rs, "spec.minReadySeconds", 0) != (int)json_integer_value(mrs);
 	if (ann || mrs_diff) {
-		json_object_set_new(child(rs, "spec"), "minReadySeconds",
+		json_object_set_new(obj_child(rs, "spec"), "minReadySeconds",
 		    json_integer(json_integer_value(mrs)));
 		push(s, DEPLOY_UPDATE_RS, json_deep_copy(rs));
 		return rs;
 	}
-	bool needs = set_deployment_revision(s, annotation(rs, REV_ANN));
-	if (has_deadline(s->d) && !get_cond(status_of(s->d), "Progressing")) {
+	bool needs = set_deployment_revision(s, obj_annotation(rs, REV_ANN));
+	if (has_deadline(s->d) && !obj_condition(status_of(s->d), "Progressing")) {
 		char *msg = xasprintf("Found new replica set \"%s\"", obj_name(rs));
-		set_cond(status_of(s->d), new_cond("Progressing", "True", "FoundNewReplicaSet", msg,
+		obj_condition_set(status_of(s->d), new_cond("Progressing", "True", "FoundNewReplicaSet", msg,
 		    s->now_ms));
 		free(msg);
 		needs = true;
@@ -646,17 +547,17 @@ static json_t *
 build_new_rs(struct dsync *s, const char *hash)
 {
 	json_t *tmpl = json_deep_copy(obj_get_path(s->d, "spec.template"));
-	json_t *tlabels = child(child(tmpl, "metadata"), "labels");
+	json_t *tlabels = obj_child(obj_child(tmpl, "metadata"), "labels");
 	json_object_set_new(tlabels, HASH_LABEL, json_string(hash));
 	json_t *sel = json_deep_copy(obj_get_path(s->d, "spec.selector"));
-	json_object_set_new(child(sel, "matchLabels"), HASH_LABEL, json_string(hash));
+	json_object_set_new(obj_child(sel, "matchLabels"), HASH_LABEL, json_string(hash));
 	char *name = xasprintf("%s-%s", obj_name(s->d), hash);
 	json_t *rs = json_pack("{s:s, s:s, s:{s:s, s:s, s:[o], s:o, s:o}, s:{s:i, s:i, s:o, s:o}}",
 	    "apiVersion", "apps/v1", "kind", "ReplicaSet",
 	    "metadata", "name", name, "namespace", obj_namespace(s->d),
-	    "ownerReferences", ctrl_new_controller_ref(s->d), "labels", json_deep_copy(tlabels),
-	    "creationTimestamp", ts_json(s->now_ms),
-	    "spec", "replicas", 0, "minReadySeconds", int_at(s->d, "spec.minReadySeconds"),
+	    "ownerReferences", obj_new_controller_ref(s->d), "labels", json_deep_copy(tlabels),
+	    "creationTimestamp", obj_time_json(s->now_ms),
+	    "spec", "replicas", 0, "minReadySeconds", (int)obj_int_at(s->d, "spec.minReadySeconds", 0),
 	    "selector", sel, "template", tmpl);
 	free(name);
 	return rs;
@@ -684,9 +585,9 @@ create_new_rs(struct dsync *s, const struct rslist *olds, int64_t new_rev)
 	json_t *rs = build_new_rs(s, hash);
 	const json_t *clash = ns_rs_named(s, obj_name(rs));
 	if (clash) {
-		const json_t *ref = ctrl_controller_ref(clash);
+		const json_t *ref = obj_controller_ref(clash);
 		json_decref(rs);
-		if (ref && strcmp(str_of(ref, "uid"), obj_uid(s->d)) == 0 &&
+		if (ref && strcmp(obj_str(ref, "uid"), obj_uid(s->d)) == 0 &&
 		    template_equal(obj_get_path(clash, "spec.template"),
 		    obj_get_path(s->d, "spec.template"))) {
 			rs = json_deep_copy(clash);
@@ -703,7 +604,7 @@ create_new_rs(struct dsync *s, const struct rslist *olds, int64_t new_rev)
 	struct rslist all = rsl_copy(olds, rs);
 	int n = new_rs_new_replicas(s, &all, rs);
 	rsl_free(&all);
-	json_object_set_new(child(rs, "spec"), "replicas", json_integer(n));
+	json_object_set_new(obj_child(rs, "spec"), "replicas", json_integer(n));
 	set_new_rs_annotations(s, rs, new_rev, false);
 	push(s, DEPLOY_CREATE_RS, json_deep_copy(rs));
 	json_array_append_new(s->owned, rs);
@@ -715,7 +616,7 @@ create_new_rs(struct dsync *s, const struct rslist *olds, int64_t new_rev)
 	set_deployment_revision(s, rev);
 	if (has_deadline(s->d)) {
 		char *msg = xasprintf("Created new replica set \"%s\"", obj_name(rs));
-		set_cond(status_of(s->d), new_cond("Progressing", "True", "NewReplicaSetCreated",
+		obj_condition_set(status_of(s->d), new_cond("Progressing", "True", "NewReplicaSetCreated",
 		    msg, s->now_ms));
 		free(msg);
 	}
@@ -755,9 +656,9 @@ calculate_status(struct dsync *s, const struct rslist *all, const json_t *new_rs
 	int total = rsl_sum(all, "spec.replicas");
 	int unavail = total - avail > 0 ? total - avail : 0;
 	json_t *st = json_object(), *old = status_of(s->d);
-	put_count(st, "observedGeneration", int_at(s->d, "metadata.generation"));
+	put_count(st, "observedGeneration", (int)obj_int_at(s->d, "metadata.generation", 0));
 	put_count(st, "replicas", rsl_sum(all, "status.replicas"));
-	put_count(st, "updatedReplicas", new_rs ? int_at(new_rs, "status.replicas") : 0);
+	put_count(st, "updatedReplicas", new_rs ? (int)obj_int_at(new_rs, "status.replicas", 0) : 0);
 	put_count(st, "readyReplicas", rsl_sum(all, "status.readyReplicas"));
 	put_count(st, "availableReplicas", avail);
 	put_count(st, "unavailableReplicas", unavail);
@@ -768,10 +669,10 @@ calculate_status(struct dsync *s, const struct rslist *all, const json_t *new_rs
 	if (cc)
 		json_object_set(st, "collisionCount", cc);
 	if (avail >= replicas(s) - max_unavailable(s->d))
-		set_cond(st, new_cond("Available", "True", "MinimumReplicasAvailable",
+		obj_condition_set(st, new_cond("Available", "True", "MinimumReplicasAvailable",
 		    "Deployment has minimum availability.", s->now_ms));
 	else
-		set_cond(st, new_cond("Available", "False", "MinimumReplicasUnavailable",
+		obj_condition_set(st, new_cond("Available", "False", "MinimumReplicasUnavailable",
 		    "Deployment does not have minimum availability.", s->now_ms));
 	return st;
 }
@@ -780,35 +681,35 @@ static bool
 deployment_complete(const struct dsync *s, const json_t *st)
 {
 	int want = replicas(s);
-	return int_at(st, "updatedReplicas") == want && int_at(st, "replicas") == want &&
-	    int_at(st, "availableReplicas") == want &&
-	    int_at(st, "observedGeneration") >= int_at(s->d, "metadata.generation");
+	return (int)obj_int_at(st, "updatedReplicas", 0) == want && (int)obj_int_at(st, "replicas", 0) == want &&
+	    (int)obj_int_at(st, "availableReplicas", 0) == want &&
+	    (int)obj_int_at(st, "observedGeneration", 0) >= (int)obj_int_at(s->d, "metadata.generation", 0);
 }
 
 static bool
 deployment_progressing(const struct dsync *s, const json_t *st)
 {
 	const json_t *old = json_object_get(s->d, "status");
-	int old_old = int_at(old, "replicas") - int_at(old, "updatedReplicas");
-	int new_old = int_at(st, "replicas") - int_at(st, "updatedReplicas");
-	return int_at(st, "updatedReplicas") > int_at(old, "updatedReplicas") ||
+	int old_old = (int)obj_int_at(old, "replicas", 0) - (int)obj_int_at(old, "updatedReplicas", 0);
+	int new_old = (int)obj_int_at(st, "replicas", 0) - (int)obj_int_at(st, "updatedReplicas", 0);
+	return (int)obj_int_at(st, "updatedReplicas", 0) > (int)obj_int_at(old, "updatedReplicas", 0) ||
 	    new_old < old_old ||
-	    int_at(st, "readyReplicas") > int_at(old, "readyReplicas") ||
-	    int_at(st, "availableReplicas") > int_at(old, "availableReplicas");
+	    (int)obj_int_at(st, "readyReplicas", 0) > (int)obj_int_at(old, "readyReplicas", 0) ||
+	    (int)obj_int_at(st, "availableReplicas", 0) > (int)obj_int_at(old, "availableReplicas", 0);
 }
 
 static bool
 deployment_timed_out(const struct dsync *s, const json_t *st)
 {
-	const json_t *c = get_cond(st, "Progressing");
+	const json_t *c = obj_condition(st, "Progressing");
 	if (!has_deadline(s->d) || !c)
 		return false;
-	if (strcmp(str_of(c, "reason"), "NewReplicaSetAvailable") == 0)
+	if (strcmp(obj_str(c, "reason"), "NewReplicaSetAvailable") == 0)
 		return false;
-	if (strcmp(str_of(c, "reason"), "ProgressDeadlineExceeded") == 0)
+	if (strcmp(obj_str(c, "reason"), "ProgressDeadlineExceeded") == 0)
 		return true;
-	int64_t from = ts_seconds(json_object_get(c, "lastUpdateTime"));
-	return (from + int_at(s->d, "spec.progressDeadlineSeconds")) * 1000 < s->now_ms;
+	int64_t from = obj_time_s(json_object_get(c, "lastUpdateTime"));
+	return (from + (int)obj_int_at(s->d, "spec.progressDeadlineSeconds", 0)) * 1000 < s->now_ms;
 }
 
 /* A ReplicaFailure of the new ReplicaSet, else of any, as a Deployment
@@ -816,27 +717,27 @@ deployment_timed_out(const struct dsync *s, const json_t *st)
 static json_t *
 replica_failure(const struct rslist *all, const json_t *new_rs)
 {
-	const json_t *found = new_rs ? get_cond(json_object_get(new_rs, "status"),
+	const json_t *found = new_rs ? obj_condition(json_object_get(new_rs, "status"),
 	    "ReplicaFailure") : NULL;
 	for (size_t i = 0; i < all->n && !found; i++)
-		found = get_cond(json_object_get(all->v[i], "status"), "ReplicaFailure");
+		found = obj_condition(json_object_get(all->v[i], "status"), "ReplicaFailure");
 	if (!found)
 		return NULL;
 	json_t *t = json_object_get(found, "lastTransitionTime");
 	return json_pack("{s:s, s:s, s:O*, s:O*, s:s, s:s}", "type", "ReplicaFailure",
-	    "status", str_of(found, "status"), "lastUpdateTime", t, "lastTransitionTime", t,
-	    "reason", str_of(found, "reason"), "message", str_of(found, "message"));
+	    "status", obj_str(found, "status"), "lastUpdateTime", t, "lastTransitionTime", t,
+	    "reason", obj_str(found, "reason"), "message", obj_str(found, "message"));
 }
 
 static void
 requeue_stuck(struct dsync *s, const json_t *st)
 {
-	const json_t *cur = get_cond(json_object_get(s->d, "status"), "Progressing");
+	const json_t *cur = obj_condition(json_object_get(s->d, "status"), "Progressing");
 	if (!has_deadline(s->d) || !cur || deployment_complete(s, st) ||
-	    strcmp(str_of(cur, "reason"), "ProgressDeadlineExceeded") == 0)
+	    strcmp(obj_str(cur, "reason"), "ProgressDeadlineExceeded") == 0)
 		return;
-	int64_t after = (ts_seconds(json_object_get(cur, "lastUpdateTime")) +
-	    int_at(s->d, "spec.progressDeadlineSeconds")) * 1000 - s->now_ms;
+	int64_t after = (obj_time_s(json_object_get(cur, "lastUpdateTime")) +
+	    (int)obj_int_at(s->d, "spec.progressDeadlineSeconds", 0)) * 1000 - s->now_ms;
 	if (after < 1000)
 		s->out->retry = true;
 	else
@@ -852,15 +753,15 @@ progress_cond(struct dsync *s, json_t *st, const json_t *new_rs, const char *sta
 	json_t *c = new_cond("Progressing", status, reason, msg, s->now_ms);
 	free(msg);
 	if (strcmp(reason, "ReplicaSetUpdated") == 0) {
-		const json_t *cur = get_cond(json_object_get(s->d, "status"), "Progressing");
+		const json_t *cur = obj_condition(json_object_get(s->d, "status"), "Progressing");
 		if (cur) {
-			if (strcmp(str_of(cur, "status"), "True") == 0)
+			if (strcmp(obj_str(cur, "status"), "True") == 0)
 				json_object_set(c, "lastTransitionTime",
 				    json_object_get(cur, "lastTransitionTime"));
-			remove_cond(st, "Progressing");
+			obj_condition_remove(st, "Progressing");
 		}
 	}
-	set_cond(st, c);
+	obj_condition_set(st, c);
 }
 
 static void
@@ -868,10 +769,10 @@ sync_rollout_status(struct dsync *s, const struct rslist *all, const json_t *new
 {
 	json_t *st = calculate_status(s, all, new_rs);
 	if (!has_deadline(s->d))
-		remove_cond(st, "Progressing");
-	const json_t *cur = get_cond(json_object_get(s->d, "status"), "Progressing");
-	bool complete = int_at(st, "replicas") == int_at(st, "updatedReplicas") && cur &&
-	    strcmp(str_of(cur, "reason"), "NewReplicaSetAvailable") == 0;
+		obj_condition_remove(st, "Progressing");
+	const json_t *cur = obj_condition(json_object_get(s->d, "status"), "Progressing");
+	bool complete = (int)obj_int_at(st, "replicas", 0) == (int)obj_int_at(st, "updatedReplicas", 0) && cur &&
+	    strcmp(obj_str(cur, "reason"), "NewReplicaSetAvailable") == 0;
 	if (has_deadline(s->d) && !complete) {
 		if (deployment_complete(s, st))
 			progress_cond(s, st, new_rs, "True", "NewReplicaSetAvailable",
@@ -879,8 +780,8 @@ sync_rollout_status(struct dsync *s, const struct rslist *all, const json_t *new
 		else if (deployment_progressing(s, st))
 			progress_cond(s, st, new_rs, "True", "ReplicaSetUpdated", "is progressing");
 		else if (deployment_timed_out(s, st)) {
-			const json_t *c = get_cond(st, "Progressing");
-			bool already = c && !strcmp(str_of(c, "reason"), "ProgressDeadlineExceeded");
+			const json_t *c = obj_condition(st, "Progressing");
+			bool already = c && !strcmp(obj_str(c, "reason"), "ProgressDeadlineExceeded");
 			progress_cond(s, st, new_rs, "False", "ProgressDeadlineExceeded",
 			    "has timed out progressing");
 			if (!already)
@@ -890,9 +791,9 @@ sync_rollout_status(struct dsync *s, const struct rslist *all, const json_t *new
 	}
 	json_t *rf = replica_failure(all, new_rs);
 	if (rf)
-		set_cond(st, rf);
+		obj_condition_set(st, rf);
 	else
-		remove_cond(st, "ReplicaFailure");
+		obj_condition_remove(st, "ReplicaFailure");
 	if (json_equal(st, json_object_get(s->d, "status")))
 		requeue_stuck(s, st);
 	else {
@@ -923,17 +824,17 @@ cleanup_deployment(struct dsync *s, const struct rslist *olds)
 		return;
 	struct rslist alive = { NULL, 0 };
 	for (size_t i = 0; i < olds->n; i++)
-		if (!is_deleting(olds->v[i]))
+		if (!obj_is_deleting(olds->v[i]))
 			rsl_add(&alive, olds->v[i]);
 	long long diff = (long long)alive.n - json_integer_value(lim);
 	rsl_sort(&alive, cmp_revision);
 	for (long long i = 0; i < diff; i++) {
 		json_t *rs = alive.v[i];
-		if (int_at(rs, "status.replicas") || int_at(rs, "spec.replicas") ||
-		    int_at(rs, "metadata.generation") > int_at(rs, "status.observedGeneration"))
+		if ((int)obj_int_at(rs, "status.replicas", 0) || (int)obj_int_at(rs, "spec.replicas", 0) ||
+		    (int)obj_int_at(rs, "metadata.generation", 0) > (int)obj_int_at(rs, "status.observedGeneration", 0))
 			continue;
 		push(s, DEPLOY_DELETE_RS, json_deep_copy(rs));
-		json_object_set_new(obj_metadata(rs), "deletionTimestamp", ts_json(s->now_ms));
+		json_object_set_new(obj_metadata(rs), "deletionTimestamp", obj_time_json(s->now_ms));
 	}
 	rsl_free(&alive);
 }
@@ -943,7 +844,7 @@ cleanup_deployment(struct dsync *s, const struct rslist *olds)
 static bool
 reconcile_new_rs(struct dsync *s, const struct rslist *all, json_t *new_rs)
 {
-	int cur = int_at(new_rs, "spec.replicas");
+	int cur = (int)obj_int_at(new_rs, "spec.replicas", 0);
 	if (cur == replicas(s))
 		return false;
 	if (cur > replicas(s))
@@ -958,7 +859,7 @@ cleanup_unhealthy(struct dsync *s, struct rslist *olds, int max_cleanup)
 	rsl_sort(olds, cmp_created);
 	for (size_t i = 0; i < olds->n && total < max_cleanup; i++) {
 		json_t *rs = olds->v[i];
-		int want = int_at(rs, "spec.replicas"), avail = int_at(rs, "status.availableReplicas");
+		int want = (int)obj_int_at(rs, "spec.replicas", 0), avail = (int)obj_int_at(rs, "status.availableReplicas", 0);
 		if (want == 0 || want == avail)
 			continue;
 		int down = max_cleanup - total < want - avail ? max_cleanup - total : want - avail;
@@ -979,7 +880,7 @@ scale_down_old_rolling(struct dsync *s, const struct rslist *all, struct rslist 
 	int total = 0, target = avail - min_avail;
 	for (size_t i = 0; i < olds->n && total < target; i++) {
 		json_t *rs = olds->v[i];
-		int want = int_at(rs, "spec.replicas");
+		int want = (int)obj_int_at(rs, "spec.replicas", 0);
 		if (want == 0)
 			continue;
 		int down = want < target - total ? want : target - total;
@@ -996,8 +897,8 @@ reconcile_old_rses(struct dsync *s, const struct rslist *all, struct rslist *old
 	if (rsl_sum(olds, "spec.replicas") == 0)
 		return false;
 	int min_avail = replicas(s) - max_unavailable(s->d);
-	int new_unavail = int_at(new_rs, "spec.replicas") -
-	    int_at(new_rs, "status.availableReplicas");
+	int new_unavail = (int)obj_int_at(new_rs, "spec.replicas", 0) -
+	    (int)obj_int_at(new_rs, "status.availableReplicas", 0);
 	int max_down = rsl_sum(all, "spec.replicas") - min_avail - new_unavail;
 	if (max_down <= 0)
 		return false;
@@ -1046,14 +947,14 @@ old_pods_running(struct dsync *s, const json_t *new_rs, const struct rslist *old
 	size_t i;
 	json_t *pod;
 	json_array_foreach(s->pods, i, pod) {
-		const json_t *ref = ctrl_controller_ref(pod);
-		const char *phase = str_of(json_object_get(pod, "status"), "phase");
+		const json_t *ref = obj_controller_ref(pod);
+		const char *phase = obj_str(json_object_get(pod, "status"), "phase");
 		if (!ref || !selector_matches(sel, obj_labels(pod)) ||
-		    (new_rs && strcmp(str_of(ref, "uid"), obj_uid(new_rs)) == 0) ||
+		    (new_rs && strcmp(obj_str(ref, "uid"), obj_uid(new_rs)) == 0) ||
 		    !strcmp(phase, "Failed") || !strcmp(phase, "Succeeded"))
 			continue;
 		for (size_t j = 0; j < olds->n && !running; j++)
-			running = strcmp(str_of(ref, "uid"), obj_uid(olds->v[j])) == 0;
+			running = strcmp(obj_str(ref, "uid"), obj_uid(olds->v[j])) == 0;
 	}
 	selector_free(sel);
 	return running;
@@ -1115,27 +1016,27 @@ find_active_or_latest(json_t *new_rs, struct rslist *olds)
 static bool
 is_saturated(struct dsync *s, const json_t *rs)
 {
-	const char *desired = rs ? annotation(rs, DESIRED_ANN) : NULL;
+	const char *desired = rs ? obj_annotation(rs, DESIRED_ANN) : NULL;
 	char *end;
 	if (!desired || !*desired)
 		return false;
 	long v = strtol(desired, &end, 10);
-	return !*end && int_at(rs, "spec.replicas") == replicas(s) && v == replicas(s) &&
-	    int_at(rs, "status.availableReplicas") == replicas(s);
+	return !*end && (int)obj_int_at(rs, "spec.replicas", 0) == replicas(s) && v == replicas(s) &&
+	    (int)obj_int_at(rs, "status.availableReplicas", 0) == replicas(s);
 }
 
 static int
 replica_fraction(struct dsync *s, const json_t *rs)
 {
-	int cur = int_at(rs, "spec.replicas");
+	int cur = (int)obj_int_at(rs, "spec.replicas", 0);
 	if (replicas(s) == 0)
 		return -cur;
 	int dep = replicas(s) + max_surge(s->d);
-	const char *ann = annotation(rs, MAX_ANN);
+	const char *ann = obj_annotation(rs, MAX_ANN);
 	char *end;
 	long annotated = ann && *ann ? strtol(ann, &end, 10) : -1;
 	if (!ann || !*ann || *end)
-		annotated = int_at(s->d, "status.replicas");
+		annotated = (int)obj_int_at(s->d, "status.replicas", 0);
 	if (annotated <= 0)
 		return 0;
 	double x = (double)cur * dep / (double)annotated;
@@ -1146,7 +1047,7 @@ replica_fraction(struct dsync *s, const json_t *rs)
 static int
 proportion(struct dsync *s, const json_t *rs, int to_add, int added)
 {
-	if (int_at(rs, "spec.replicas") == 0 || to_add == 0 || to_add == added)
+	if ((int)obj_int_at(rs, "spec.replicas", 0) == 0 || to_add == 0 || to_add == added)
 		return 0;
 	int frac = replica_fraction(s, rs), allowed = to_add - added;
 	if (to_add > 0)
@@ -1167,7 +1068,7 @@ scale_proportionally(struct dsync *s, json_t *new_rs, struct rslist *olds)
 	int *size = xcalloc(all.n + 1, sizeof *size);
 	for (size_t i = 0; i < all.n; i++) {
 		int p = to_add ? proportion(s, all.v[i], to_add, added) : 0;
-		size[i] = int_at(all.v[i], "spec.replicas") + p;
+		size[i] = (int)obj_int_at(all.v[i], "spec.replicas", 0) + p;
 		added += p;
 	}
 	for (size_t i = 0; i < all.n; i++) {
@@ -1188,7 +1089,7 @@ scale(struct dsync *s, json_t *new_rs, struct rslist *olds)
 {
 	json_t *one = find_active_or_latest(new_rs, olds);
 	if (one) {
-		if (int_at(one, "spec.replicas") != replicas(s))
+		if ((int)obj_int_at(one, "spec.replicas", 0) != replicas(s))
 			scale_rs_and_record(s, one, replicas(s));
 		return;
 	}
@@ -1239,7 +1140,7 @@ is_scaling_event(struct dsync *s)
 	struct rslist all = rsl_copy(&olds, new_rs), active = rsl_active(&all);
 	bool yes = false;
 	for (size_t i = 0; i < active.n && !yes; i++) {
-		const char *v = annotation(active.v[i], DESIRED_ANN);
+		const char *v = obj_annotation(active.v[i], DESIRED_ANN);
 		char *end;
 		long n = v && *v ? strtol(v, &end, 10) : 0;
 		yes = v && *v && !*end && n != replicas(s);
@@ -1255,16 +1156,16 @@ check_paused_conditions(struct dsync *s)
 {
 	if (!has_deadline(s->d))
 		return;
-	const json_t *c = get_cond(json_object_get(s->d, "status"), "Progressing");
-	if (c && strcmp(str_of(c, "reason"), "ProgressDeadlineExceeded") == 0)
+	const json_t *c = obj_condition(json_object_get(s->d, "status"), "Progressing");
+	if (c && strcmp(obj_str(c, "reason"), "ProgressDeadlineExceeded") == 0)
 		return;
 	bool paused = json_is_true(obj_get_path(s->d, "spec.paused"));
-	bool has = c && strcmp(str_of(c, "reason"), "DeploymentPaused") == 0;
+	bool has = c && strcmp(obj_str(c, "reason"), "DeploymentPaused") == 0;
 	if (paused && !has)
-		set_cond(status_of(s->d), new_cond("Progressing", "Unknown", "DeploymentPaused",
+		obj_condition_set(status_of(s->d), new_cond("Progressing", "Unknown", "DeploymentPaused",
 		    "Deployment is paused", s->now_ms));
 	else if (!paused && has)
-		set_cond(status_of(s->d), new_cond("Progressing", "Unknown", "DeploymentResumed",
+		obj_condition_set(status_of(s->d), new_cond("Progressing", "Unknown", "DeploymentResumed",
 		    "Deployment is resumed", s->now_ms));
 	else
 		return;
@@ -1272,25 +1173,6 @@ check_paused_conditions(struct dsync *s)
 }
 
 /* ---- claiming ReplicaSets ----------------------------------------------- */
-
-static json_t *
-rs_with_ref(const json_t *rs, const json_t *d, bool adopt)
-{
-	json_t *c = json_deep_copy(rs), *refs = json_array(), *ref;
-	size_t i;
-	json_array_foreach(obj_get_path(rs, "metadata.ownerReferences"), i, ref)
-		if (strcmp(str_of(ref, "uid"), obj_uid(d)) != 0)
-			json_array_append(refs, ref);
-	if (adopt)
-		json_array_append_new(refs, ctrl_new_controller_ref(d));
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(c), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(c), "ownerReferences");
-	}
-	return c;
-}
 
 static int
 claim_rses(struct dsync *s)
@@ -1301,22 +1183,22 @@ claim_rses(struct dsync *s)
 		free(err);
 		return -EINVAL;
 	}
-	bool deleting = is_deleting(s->d);
+	bool deleting = obj_is_deleting(s->d);
 	size_t i;
 	json_t *rs;
 	json_array_foreach(s->ns_rses, i, rs) {
 		if (strcmp(obj_namespace(rs), obj_namespace(s->d)) != 0)
 			continue;
-		const json_t *ref = ctrl_controller_ref(rs);
+		const json_t *ref = obj_controller_ref(rs);
 		bool match = selector_matches(sel, obj_labels(rs));
-		if (ref && strcmp(str_of(ref, "uid"), obj_uid(s->d)) != 0)
+		if (ref && strcmp(obj_str(ref, "uid"), obj_uid(s->d)) != 0)
 			continue;
 		if (ref && match)
 			json_array_append_new(s->owned, json_deep_copy(rs));
 		else if (ref && !deleting)
-			push(s, DEPLOY_UPDATE_RS, rs_with_ref(rs, s->d, false));
-		else if (!ref && match && !deleting && !is_deleting(rs)) {
-			json_t *c = rs_with_ref(rs, s->d, true);
+			push(s, DEPLOY_UPDATE_RS, obj_claim(rs, s->d, false));
+		else if (!ref && match && !deleting && !obj_is_deleting(rs)) {
+			json_t *c = obj_claim(rs, s->d, true);
 			push(s, DEPLOY_UPDATE_RS, json_deep_copy(c));
 			json_array_append_new(s->owned, c);
 		}
@@ -1374,7 +1256,7 @@ deploy_decide(const json_t *deploy, const json_t *rses, const json_t *pods,
 	int rc = claim_rses(&s);
 	if (rc < 0)
 		goto out;
-	if (is_deleting(s.d)) {
+	if (obj_is_deleting(s.d)) {
 		sync_status_only(&s);
 		goto out;
 	}
@@ -1394,181 +1276,105 @@ out:
 	return rc;
 }
 
-/* ---- the controller ----------------------------------------------------- */
+/* ---- the adapter on the controller core ---------------------------------- */
 
-struct ctrl_deployment {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct ctrl_watches watches;
+static const struct {
+	enum ctrl_op op;
+	const char *kind;
+} deploy_writes[] = {
+	[DEPLOY_CREATE_RS] = { CTRL_CREATE, "ReplicaSet" },
+	[DEPLOY_UPDATE_RS] = { CTRL_UPDATE, "ReplicaSet" },
+	[DEPLOY_DELETE_RS] = { CTRL_DELETE, "ReplicaSet" },
+	[DEPLOY_UPDATE_META] = { CTRL_UPDATE, "Deployment" },
+	[DEPLOY_UPDATE_STATUS] = { CTRL_STATUS, "Deployment" },
+	[DEPLOY_EVENT] = { CTRL_EVENT, NULL },
 };
 
-static void
-d_enqueue(struct ctrl_deployment *c, const char *ns, const char *name)
-{
-	ctrl_wq_add_name(c->wq, ns, name);
-}
-
-/* Applies one write. The read and the writes of a sync happen on the loop
- * between two commits, so nothing can interleave: resourceVersion
- * preconditions are dropped rather than tracked across the writes. */
 static int
-apply_one(struct ctrl_deployment *c, const json_t *d, const struct deploy_action *act)
+d_ctrl_decide(struct ctrl *c, const json_t *d, int64_t now_ms, struct ctrl_writes *w)
 {
-	const struct kind *rk = kind_find_gvk("apps/v1", "ReplicaSet");
-	const struct kind *dk = kind_find_gvk("apps/v1", "Deployment");
-	struct api_error err = { 0 };
-	const char *ns = obj_namespace(d);
-	json_t *obj = act->obj ? json_deep_copy(act->obj) : NULL;
-	int rc = 0;
-	if (obj)
-		json_object_del(obj_metadata(obj), "resourceVersion");
-	switch (act->op) {
-	case DEPLOY_CREATE_RS:
-		rc = api_create(c->api, rk, ns, obj, 0, NULL, &err);
-		if (rc < 0)
-			api_record_event(c->api, d, "Warning", "FailedCreate", DC_COMPONENT,
-			    "Failed to create new replica set \"%s\": %s", obj_name(act->obj),
-			    err.message);
-		break;
-	case DEPLOY_UPDATE_RS:
-		rc = api_update(c->api, rk, ns, obj, false, 0, NULL, &err);
-		break;
-	case DEPLOY_DELETE_RS:
-		rc = api_delete(c->api, rk, ns, obj_name(obj), API_PROPAGATE_BACKGROUND, NULL, 0,
-		    0, NULL, &err);
-		if (rc < 0 && err.code == 404)
-			rc = 0;
-		json_decref(obj);
-		break;
-	case DEPLOY_UPDATE_META:
-	case DEPLOY_UPDATE_STATUS:
-		rc = api_update(c->api, dk, ns, obj, act->op == DEPLOY_UPDATE_STATUS, 0, NULL,
-		    &err);
-		break;
-	case DEPLOY_EVENT:
-		api_record_event(c->api, d, act->type, act->reason, DC_COMPONENT, "%s",
-		    act->message);
-		break;
-	}
-	if (rc < 0)
-		log_warn("deployment", "syncing %s/%s: %s", ns, obj_name(d), err.message);
-	api_error_clear(&err);
-	return rc;
-}
-
-static int
-d_sync(void *arg, const char *key)
-{
-	struct ctrl_deployment *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *d = NULL, *rses = NULL, *pods = NULL;
+	struct store *st = ctrl_store(c);
+	json_t *rses = NULL, *pods = NULL;
 	struct deploy_actions a = { 0 };
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk("apps/v1", "Deployment"), ns, slash + 1, &d, &err) < 0)
-		goto out;
-	if (store_list(api_store(c->api), "apps/replicasets", ns, &rses, NULL) < 0)
-		goto out;
-	if (!is_rolling(d) && store_list(api_store(c->api), "pods", ns, &pods, NULL) < 0)
-		goto out;
-	if (deploy_decide(d, rses, pods, time_now_ms(), &a) < 0)
-		goto out;
-	for (size_t i = 0; i < a.n && rc == 0; i++)
-		rc = apply_one(c, d, &a.v[i]);
-	if (rc < 0 || a.retry)
-		rc = -EAGAIN;
-	else if (a.requeue_ms > 0)
-		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
-out:
+	if (store_list(st, "apps/replicasets", obj_namespace(d), &rses, NULL) == 0 &&
+	    (is_rolling(d) || store_list(st, "pods", obj_namespace(d), &pods, NULL) == 0) &&
+	    deploy_decide(d, rses, pods, now_ms, &a) == 0) {
+		for (size_t i = 0; i < a.n; i++) {
+			const struct deploy_action *x = &a.v[i];
+			if (x->op == DEPLOY_EVENT)
+				ctrl_writes_event(w, x->type, x->reason, x->message);
+			else
+				ctrl_writes_push(w, deploy_writes[x->op].op,
+				    kind_find_gvk("apps/v1", deploy_writes[x->op].kind),
+				    json_incref(x->obj), x->op);
+		}
+		w->requeue_ms = a.requeue_ms;
+		w->retry = a.retry;
+	}
 	deploy_actions_free(&a);
-	api_error_clear(&err);
-	json_decref(d);
 	json_decref(rses);
 	json_decref(pods);
-	free(ns);
-	return rc;
+	return 0;
 }
 
-/* Queues the Deployments of ns whose selector matches an orphan's labels. */
 static void
-d_enqueue_matching(struct ctrl_deployment *c, const json_t *rs)
+d_result(struct ctrl *c, const json_t *d, const struct ctrl_write *w, const json_t *made,
+    const char *err)
 {
-	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/deployments", obj_namespace(rs),
-	    obj_labels(rs));
+	(void)made;
+	if (w->tag == DEPLOY_CREATE_RS && err)
+		api_record_event(ctrl_api(c), d, "Warning", "FailedCreate", DC_COMPONENT,
+		    "Failed to create new replica set \"%s\": %s", obj_name(w->obj), err);
 }
 
 static bool
 ref_is(const json_t *ref, const char *kind)
 {
-	return ref && strcmp(str_of(ref, "kind"), kind) == 0 &&
-	    str_has_prefix(str_of(ref, "apiVersion"), "apps/");
+	return ref && strcmp(obj_str(ref, "kind"), kind) == 0 &&
+	    str_has_prefix(obj_str(ref, "apiVersion"), "apps/");
 }
 
+/* A ReplicaSet changed: its Deployment, or for an orphan the ones that
+ * select it (adoption). */
 static void
-d_on_rs(void *arg, enum store_event ev, const char *res, const json_t *rs, int64_t rv)
+d_on_rs(struct ctrl *c, enum store_event ev, const json_t *rs)
 {
-	struct ctrl_deployment *c = arg;
-	(void)res;
-	(void)rv;
-	const json_t *ref = ctrl_controller_ref(rs);
+	const json_t *ref = obj_controller_ref(rs);
 	if (ref_is(ref, "Deployment"))
-		d_enqueue(c, obj_namespace(rs), str_of(ref, "name"));
+		ctrl_enqueue(c, obj_namespace(rs), obj_str(ref, "name"));
 	else if (!ref && ev != STORE_DELETED)
-		d_enqueue_matching(c, rs);
+		ctrl_enqueue_selecting(c, obj_namespace(rs), obj_labels(rs));
 }
 
 /* A pod gone may let a Recreate rollout go on: queue its Deployment. */
 static void
-d_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
+d_on_pod(struct ctrl *c, enum store_event ev, const json_t *pod)
 {
-	struct ctrl_deployment *c = arg;
-	(void)res;
-	(void)rv;
-	const json_t *ref = ctrl_controller_ref(pod);
+	const json_t *ref = obj_controller_ref(pod);
 	json_t *rs = NULL;
 	if (ev != STORE_DELETED || !ref_is(ref, "ReplicaSet") ||
-	    store_get(api_store(c->api), "apps/replicasets", obj_namespace(pod),
-	    str_of(ref, "name"), &rs) < 0)
+	    store_get(ctrl_store(c), "apps/replicasets", obj_namespace(pod),
+	    obj_str(ref, "name"), &rs) < 0)
 		return;
-	const json_t *dref = ctrl_controller_ref(rs);
+	const json_t *dref = obj_controller_ref(rs);
 	if (ref_is(dref, "Deployment"))
-		d_enqueue(c, obj_namespace(rs), str_of(dref, "name"));
+		ctrl_enqueue(c, obj_namespace(rs), obj_str(dref, "name"));
 	json_decref(rs);
 }
 
-int
-ctrl_deployment_start(struct api *api, struct ctrl_deployment **out)
-{
-	static const struct ctrl_watch watches[] = {
-		{ "apps/deployments", ctrl_wq_on_change, true },
-		{ "apps/replicasets", d_on_rs, false },
-		{ "pods", d_on_pod, false },
-	};
-	struct ctrl_deployment *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int rc;
-	c->api = api;
-	c->wq = ctrl_wq_new(api_loop(api), d_sync, c);
-	if ((rc = ctrl_wq_add_all(c->wq, st, "apps/deployments")) < 0 ||
-	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
-	    c->wq)) < 0) {
-		ctrl_deployment_stop(c);
-		return rc;
-	}
-	log_info("deployment", "deployment controller started");
-	*out = c;
-	return 0;
-}
+static const struct ctrl_desc deploy_desc = {
+	.name = "deployment", .component = DC_COMPONENT,
+	.api_version = "apps/v1", .kind = "Deployment", .res = "apps/deployments",
+	.sources = {
+		{ "apps/deployments", NULL },
+		{ "apps/replicasets", d_on_rs },
+		{ "pods", d_on_pod },
+	},
+	.decide = d_ctrl_decide, .result = d_result,
+};
 
-void
-ctrl_deployment_stop(struct ctrl_deployment *c)
+int
+ctrl_deployment_start(struct api *api, struct ctrl **out)
 {
-	if (!c)
-		return;
-	ctrl_watches_stop(&c->watches);
-	ctrl_wq_free(c->wq);
-	free(c);
+	return ctrl_start(api, &deploy_desc, NULL, out);
 }

@@ -16,13 +16,6 @@
 
 /* ---- the decision ------------------------------------------------------ */
 
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 /* A Service's selector as an object of label -> value; NULL when the
  * Service has none (its Endpoints are the user's). */
 static const json_t *
@@ -50,7 +43,7 @@ pod_ip(const json_t *pod)
 {
 	const char *ip = json_string_value(obj_get_path(pod, "status.podIP"));
 	if (!ip || !*ip)
-		ip = str_of(json_array_get(obj_get_path(pod, "status.podIPs"), 0), "ip");
+		ip = obj_str(json_array_get(obj_get_path(pod, "status.podIPs"), 0), "ip");
 	return ip;
 }
 
@@ -58,7 +51,7 @@ pod_ip(const json_t *pod)
 static bool
 pod_eligible(const json_t *pod, bool include_terminating)
 {
-	const char *phase = str_of(json_object_get(pod, "status"), "phase");
+	const char *phase = obj_str(json_object_get(pod, "status"), "phase");
 	if (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed") || !*pod_ip(pod))
 		return false;
 	return include_terminating || !obj_get_path(pod, "metadata.deletionTimestamp");
@@ -71,10 +64,10 @@ pod_address(const json_t *svc, const json_t *pod)
 	    "targetRef", "kind", "Pod", "namespace", obj_namespace(pod),
 	    "name", obj_name(pod), "uid", obj_uid(pod));
 	const json_t *spec = json_object_get(pod, "spec");
-	if (*str_of(spec, "nodeName"))
-		json_object_set_new(a, "nodeName", json_string(str_of(spec, "nodeName")));
-	if (*str_of(spec, "hostname") && !strcmp(str_of(spec, "subdomain"), obj_name(svc)))
-		json_object_set_new(a, "hostname", json_string(str_of(spec, "hostname")));
+	if (*obj_str(spec, "nodeName"))
+		json_object_set_new(a, "nodeName", json_string(obj_str(spec, "nodeName")));
+	if (*obj_str(spec, "hostname") && !strcmp(obj_str(spec, "subdomain"), obj_name(svc)))
+		json_object_set_new(a, "hostname", json_string(obj_str(spec, "hostname")));
 	return a;
 }
 
@@ -88,13 +81,13 @@ find_port(const json_t *pod, const json_t *sp)
 		tp = json_object_get(sp, "port");
 	if (json_is_integer(tp))
 		return json_integer_value(tp);
-	const char *name = json_string_value(tp), *proto = str_of(sp, "protocol");
+	const char *name = json_string_value(tp), *proto = obj_str(sp, "protocol");
 	size_t i, j;
 	json_t *c, *p;
 	json_array_foreach(obj_get_path(pod, "spec.containers"), i, c)
 		json_array_foreach(json_object_get(c, "ports"), j, p) {
-			const char *pp = str_of(p, "protocol");
-			if (name && !strcmp(str_of(p, "name"), name) &&
+			const char *pp = obj_str(p, "protocol");
+			if (name && !strcmp(obj_str(p, "name"), name) &&
 			    !strcmp(*pp ? pp : "TCP", *proto ? proto : "TCP"))
 				return json_integer_value(json_object_get(p, "containerPort"));
 		}
@@ -104,13 +97,13 @@ find_port(const json_t *pod, const json_t *sp)
 static json_t *
 endpoint_port(const json_t *sp, json_int_t num)
 {
-	const char *proto = str_of(sp, "protocol");
+	const char *proto = obj_str(sp, "protocol");
 	json_t *p = json_pack("{s:I, s:s}", "port", (json_int_t)num,
 	    "protocol", *proto ? proto : "TCP");
-	if (*str_of(sp, "name"))
-		json_object_set_new(p, "name", json_string(str_of(sp, "name")));
-	if (*str_of(sp, "appProtocol"))
-		json_object_set_new(p, "appProtocol", json_string(str_of(sp, "appProtocol")));
+	if (*obj_str(sp, "name"))
+		json_object_set_new(p, "name", json_string(obj_str(sp, "name")));
+	if (*obj_str(sp, "appProtocol"))
+		json_object_set_new(p, "appProtocol", json_string(obj_str(sp, "appProtocol")));
 	return p;
 }
 
@@ -131,7 +124,7 @@ static void
 repack_add(struct repack *r, const json_t *addr, bool ready, json_t *port)
 {
 	const json_t *ref = json_object_get(addr, "targetRef");
-	char *akey = xasprintf("%s/%s", str_of(addr, "ip"), str_of(ref, "uid"));
+	char *akey = xasprintf("%s/%s", obj_str(addr, "ip"), obj_str(ref, "uid"));
 	char *pkey = port ? dump_sorted(port) : xstrdup("");
 	json_object_set(r->addrs, akey, (json_t *)addr);
 	json_t *set = json_object_get(r->by_port, pkey);
@@ -151,23 +144,23 @@ static int
 cmp_address(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str_of(x, "ip"), str_of(y, "ip"));
-	return c ? c : strcmp(str_of(json_object_get(x, "targetRef"), "uid"),
-	    str_of(json_object_get(y, "targetRef"), "uid"));
+	int c = strcmp(obj_str(x, "ip"), obj_str(y, "ip"));
+	return c ? c : strcmp(obj_str(json_object_get(x, "targetRef"), "uid"),
+	    obj_str(json_object_get(y, "targetRef"), "uid"));
 }
 
 static int
 cmp_port(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str_of(x, "name"), str_of(y, "name"));
+	int c = strcmp(obj_str(x, "name"), obj_str(y, "name"));
 	if (c)
 		return c;
 	json_int_t px = json_integer_value(json_object_get(x, "port"));
 	json_int_t py = json_integer_value(json_object_get(y, "port"));
 	if (px != py)
 		return px < py ? -1 : 1;
-	return strcmp(str_of(x, "protocol"), str_of(y, "protocol"));
+	return strcmp(obj_str(x, "protocol"), obj_str(y, "protocol"));
 }
 
 /* Sorts a JSON array in place with cmp over its members. */
@@ -247,7 +240,7 @@ endpoints_labels(const json_t *svc)
 	json_t *labels = json_deep_copy(obj_labels(svc));
 	if (!labels)
 		labels = json_object();
-	if (!strcmp(str_of(json_object_get(svc, "spec"), "clusterIP"), "None"))
+	if (!strcmp(obj_str(json_object_get(svc, "spec"), "clusterIP"), "None"))
 		json_object_set_new(labels, HEADLESS_LABEL, json_string(""));
 	return labels;
 }
@@ -261,7 +254,7 @@ endpoints_build(const json_t *svc, const json_t *pods)
 	const json_t *spec = json_object_get(svc, "spec");
 	const json_t *ports = json_object_get(spec, "ports");
 	bool publish = json_is_true(json_object_get(spec, "publishNotReadyAddresses"));
-	bool headless = !strcmp(str_of(spec, "clusterIP"), "None");
+	bool headless = !strcmp(obj_str(spec, "clusterIP"), "None");
 	struct repack r = { json_object(), json_object(), json_object() };
 	size_t i, j;
 	json_t *pod, *sp;
@@ -270,7 +263,7 @@ endpoints_build(const json_t *svc, const json_t *pods)
 		    !selector_has(sel, obj_labels(pod)) || !pod_eligible(pod, publish))
 			continue;
 		json_t *addr = pod_address(svc, pod);
-		bool ready = publish || ctrl_pod_ready(pod, NULL);
+		bool ready = publish || obj_pod_ready(pod, NULL);
 		if (json_array_size(ports) == 0 && headless)
 			repack_add(&r, addr, ready, NULL);
 		json_array_foreach(ports, j, sp) {
@@ -311,24 +304,14 @@ endpoints_equal(const json_t *ep, const json_t *want)
 	    same_or_empty(obj_labels(ep), obj_labels(want));
 }
 
-/* ---- the controller ---------------------------------------------------- */
+/* ---- the adapter on the controller core ---------------------------------- */
 
 struct ctrl_endpoints {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct store_watch *w_svc, *w_pods, *w_eps;
+	struct ctrl *core;
 	json_t *pods;		/* namespace -> name -> pod (own copies) */
 	json_t *sels;		/* namespace -> service name -> selector */
 	size_t writes;		/* Endpoints written (tests, metrics) */
 };
-
-static void
-ep_enqueue(struct ctrl_endpoints *c, const char *ns, const char *name)
-{
-	char *key = xasprintf("%s/%s", ns, name);
-	ctrl_wq_add(c->wq, key);
-	free(key);
-}
 
 static json_t *
 ns_map(json_t *top, const char *ns)
@@ -352,17 +335,37 @@ ns_pods(struct ctrl_endpoints *c, const char *ns)
 	return arr;
 }
 
-static int
-ep_write(struct ctrl_endpoints *c, const char *ns, json_t *want)
+static const struct kind *
+ep_kind(void)
 {
-	const struct kind *ek = kind_find_gvk("v1", "Endpoints");
-	struct api_error err = { 0 };
+	return kind_find_gvk("v1", "Endpoints");
+}
+
+/* The Service gone: its Endpoints go. With a selector: the Endpoints built
+ * from the cached pods, written when they differ from the stored ones.
+ * Without: nothing (the Endpoints are the user's). */
+static int
+ep_decide(struct ctrl *core, const json_t *svc, int64_t now_ms, struct ctrl_writes *w)
+{
+	struct ctrl_endpoints *c = ctrl_data(core);
+	const char *ns = obj_namespace(svc);
 	json_t *cur = NULL;
-	int rc = 0;
-	if (api_get(c->api, ek, ns, obj_name(want), &cur, &err) < 0) {
-		api_error_clear(&err);
-		rc = api_create(c->api, ek, ns, json_incref(want), 0, NULL, &err);
-	} else if (!endpoints_equal(cur, want)) {
+	(void)now_ms;
+	if (!*obj_uid(svc)) {
+		ctrl_writes_push(w, CTRL_DELETE, ep_kind(), json_pack("{s:{s:s, s:s}}", "metadata",
+		    "namespace", ns, "name", obj_name(svc)), 0);
+		return 0;
+	}
+	if (!svc_selector(svc))
+		return 0;
+	json_t *pods = ns_pods(c, ns);
+	json_t *want = endpoints_build(svc, pods);
+	json_decref(pods);
+	if (store_get(ctrl_store(core), "endpoints", ns, obj_name(want), &cur) < 0) {
+		ctrl_writes_push(w, CTRL_CREATE, ep_kind(), want, 0);
+		return 0;
+	}
+	if (!endpoints_equal(cur, want)) {
 		json_t *next = json_deep_copy(cur);
 		json_object_set(obj_metadata(next), "labels", obj_labels(want));
 		json_t *subsets = json_object_get(want, "subsets");
@@ -370,60 +373,22 @@ ep_write(struct ctrl_endpoints *c, const char *ns, json_t *want)
 			json_object_set(next, "subsets", subsets);
 		else
 			json_object_del(next, "subsets");
-		rc = api_update(c->api, ek, ns, next, false, 0, NULL, &err);
-	} else {
-		json_decref(cur);
-		return 0;
+		ctrl_writes_push(w, CTRL_UPDATE, ep_kind(), next, 0);
 	}
-	if (rc < 0)
-		log_warn("endpoints", "writing %s/%s: %s", ns, obj_name(want), err.message);
-	else
-		c->writes++;
-	api_error_clear(&err);
 	json_decref(cur);
-	return rc < 0 ? -EAGAIN : 0;
-}
-
-static int
-ep_delete(struct ctrl_endpoints *c, const char *ns, const char *name)
-{
-	struct api_error err = { 0 };
-	int rc = api_delete(c->api, kind_find_gvk("v1", "Endpoints"), ns, name,
-	    API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err);
-	if (rc < 0 && err.code != 404) {
-		log_warn("endpoints", "deleting %s/%s: %s", ns, name, err.message);
-		api_error_clear(&err);
-		return -EAGAIN;
-	}
-	api_error_clear(&err);
+	json_decref(want);
 	return 0;
 }
 
-/* One sync of the Service named by key "NS/NAME". */
-static int
-ep_sync(void *arg, const char *key)
+static void
+ep_result(struct ctrl *core, const json_t *svc, const struct ctrl_write *w, const json_t *made,
+    const char *err)
 {
-	struct ctrl_endpoints *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *svc = NULL;
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk("v1", "Service"), ns, slash + 1, &svc, &err) < 0) {
-		rc = ep_delete(c, ns, slash + 1);
-	} else if (svc_selector(svc)) {
-		json_t *pods = ns_pods(c, ns);
-		json_t *want = endpoints_build(svc, pods);
-		rc = ep_write(c, ns, want);
-		json_decref(want);
-		json_decref(pods);
-	}
-	api_error_clear(&err);
-	json_decref(svc);
-	free(ns);
-	return rc;
+	struct ctrl_endpoints *c = ctrl_data(core);
+	(void)svc;
+	(void)made;
+	if (!err && w->op != CTRL_DELETE)
+		c->writes++;
 }
 
 /* Services of pod's namespace whose selector matches labels. */
@@ -434,15 +399,13 @@ ep_enqueue_matching(struct ctrl_endpoints *c, const char *ns, const json_t *labe
 	json_t *sel;
 	json_object_foreach(json_object_get(c->sels, ns), name, sel)
 		if (selector_has(sel, labels))
-			ep_enqueue(c, ns, name);
+			ctrl_enqueue(c->core, ns, name);
 }
 
 static void
-ep_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
+ep_on_pod(struct ctrl *core, enum store_event ev, const json_t *pod)
 {
-	struct ctrl_endpoints *c = arg;
-	(void)res;
-	(void)rv;
+	struct ctrl_endpoints *c = ctrl_data(core);
 	const char *ns = obj_namespace(pod), *name = obj_name(pod);
 	json_t *pods = ns_map(c->pods, ns);
 	json_t *old = json_incref(json_object_get(pods, name));
@@ -458,12 +421,9 @@ ep_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, in
 }
 
 static void
-ep_on_service(void *arg, enum store_event ev, const char *res, const json_t *svc,
-    int64_t rv)
+ep_on_service(struct ctrl *core, enum store_event ev, const json_t *svc)
 {
-	struct ctrl_endpoints *c = arg;
-	(void)res;
-	(void)rv;
+	struct ctrl_endpoints *c = ctrl_data(core);
 	const char *ns = obj_namespace(svc), *name = obj_name(svc);
 	json_t *sels = ns_map(c->sels, ns);
 	const json_t *sel = svc_selector(svc);
@@ -471,72 +431,69 @@ ep_on_service(void *arg, enum store_event ev, const char *res, const json_t *svc
 		json_object_del(sels, name);
 	else
 		json_object_set_new(sels, name, json_deep_copy(sel));
-	ep_enqueue(c, ns, name);
+	ctrl_enqueue(core, ns, name);
 }
 
 /* A managed Endpoints changed or went away under us: put it back. */
 static void
-ep_on_endpoints(void *arg, enum store_event ev, const char *res, const json_t *ep,
-    int64_t rv)
+ep_on_endpoints(struct ctrl *core, enum store_event ev, const json_t *ep)
 {
-	struct ctrl_endpoints *c = arg;
+	struct ctrl_endpoints *c = ctrl_data(core);
 	(void)ev;
-	(void)res;
-	(void)rv;
 	if (json_object_get(json_object_get(c->sels, obj_namespace(ep)), obj_name(ep)))
-		ep_enqueue(c, obj_namespace(ep), obj_name(ep));
+		ctrl_enqueue(core, obj_namespace(ep), obj_name(ep));
 }
 
-static int
-ep_load(struct ctrl_endpoints *c, int64_t *rv_pods, int64_t *rv_svcs)
+/* The caches from the store, every Service queued, and the Endpoints left
+ * by a Service deleted while the server was down. */
+static void
+ep_seed(struct ctrl *core)
 {
-	struct store *st = api_store(c->api);
+	struct ctrl_endpoints *c = ctrl_data(core);
+	struct store *st = ctrl_store(core);
 	json_t *items = NULL, *o;
 	size_t i;
-	int rc;
-	if ((rc = store_list(st, "pods", NULL, &items, rv_pods)) < 0)
-		return rc;
-	json_array_foreach(items, i, o)
-		json_object_set(ns_map(c->pods, obj_namespace(o)), obj_name(o), o);
+	c->core = core;
+	if (store_list(st, "pods", NULL, &items, NULL) == 0)
+		json_array_foreach(items, i, o)
+			json_object_set(ns_map(c->pods, obj_namespace(o)), obj_name(o), o);
 	json_decref(items);
-	if ((rc = store_list(st, "services", NULL, &items, rv_svcs)) < 0)
-		return rc;
-	json_array_foreach(items, i, o)
-		ep_on_service(c, STORE_ADDED, "services", o, 0);
+	items = NULL;
+	if (store_list(st, "services", NULL, &items, NULL) == 0)
+		json_array_foreach(items, i, o)
+			ep_on_service(core, STORE_ADDED, o);
 	json_decref(items);
-	/* Endpoints left by a Service deleted while the server was down. */
-	if ((rc = store_list(st, "endpoints", NULL, &items, NULL)) < 0)
-		return rc;
-	json_array_foreach(items, i, o)
-		ep_enqueue(c, obj_namespace(o), obj_name(o));
+	items = NULL;
+	if (store_list(st, "endpoints", NULL, &items, NULL) == 0)
+		json_array_foreach(items, i, o)
+			ctrl_enqueue(core, obj_namespace(o), obj_name(o));
 	json_decref(items);
-	return 0;
 }
+
+static const struct ctrl_desc ep_desc = {
+	.name = "endpoints", .component = "endpoints-controller",
+	.api_version = "v1", .kind = "Service", .res = "services",
+	.sources = {
+		{ "services", ep_on_service },
+		{ "pods", ep_on_pod },
+		{ "endpoints", ep_on_endpoints },
+	},
+	.decide = ep_decide, .result = ep_result, .seed = ep_seed, .on_gone = true,
+};
 
 int
 ctrl_endpoints_start(struct api *api, struct ctrl_endpoints **out)
 {
 	struct ctrl_endpoints *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int64_t rv_pods = 0, rv_svcs = 0;
-	int rc;
-	c->api = api;
 	c->pods = json_object();
 	c->sels = json_object();
-	c->wq = ctrl_wq_new(api_loop(api), ep_sync, c);
-	if ((rc = ep_load(c, &rv_pods, &rv_svcs)) < 0 ||
-	    (rc = store_watch_start(st, "services", NULL, rv_svcs, ep_on_service, c,
-	    &c->w_svc)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, rv_pods, ep_on_pod, c, &c->w_pods)) < 0 ||
-	    (rc = store_watch_start(st, "endpoints", NULL, 0, ep_on_endpoints, c,
-	    &c->w_eps)) < 0)
-		goto fail;
-	log_info("endpoints", "endpoints controller started");
+	int rc = ctrl_start(api, &ep_desc, c, &c->core);
+	if (rc < 0) {
+		ctrl_endpoints_stop(c);
+		return rc;
+	}
 	*out = c;
 	return 0;
-fail:
-	ctrl_endpoints_stop(c);
-	return rc;
 }
 
 void
@@ -544,13 +501,7 @@ ctrl_endpoints_stop(struct ctrl_endpoints *c)
 {
 	if (!c)
 		return;
-	if (c->w_svc)
-		store_watch_stop(c->w_svc);
-	if (c->w_pods)
-		store_watch_stop(c->w_pods);
-	if (c->w_eps)
-		store_watch_stop(c->w_eps);
-	ctrl_wq_free(c->wq);
+	ctrl_stop(c->core);
 	json_decref(c->pods);
 	json_decref(c->sels);
 	free(c);

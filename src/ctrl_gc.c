@@ -193,9 +193,12 @@ node_kind(const json_t *node)
 	return kind_find_gvk(node_str(node, "apiVersion"), node_str(node, "kind"));
 }
 
-/* Removes finalizer f from the object of node (which may then go away). */
+/* Rewrites metadata.<list> (finalizers, ownerReferences) of node's object,
+ * keeping the entries keep() accepts; an empty list goes. Returns the
+ * update's 0 / -1 (0 when the object is gone already). */
 static int
-drop_finalizer(struct ctrl_gc *gc, const json_t *node, const char *f)
+rewrite_list(struct ctrl_gc *gc, const json_t *node, const char *list,
+    bool (*keep)(struct ctrl_gc *gc, const json_t *entry, const char *arg), const char *arg)
 {
 	const struct kind *k = node_kind(node);
 	struct api_error err = { 0 };
@@ -204,22 +207,40 @@ drop_finalizer(struct ctrl_gc *gc, const json_t *node, const char *f)
 	if (!k || api_get(gc->api, k, node_str(node, "ns"), node_str(node, "name"), &obj,
 	    &err) < 0)
 		goto out;
-	json_t *fins = obj_get_path(obj, "metadata.finalizers"), *keep = json_array();
+	json_t *meta = obj_metadata(obj), *kept = json_array(), *v;
 	size_t i;
-	json_t *v;
-	json_array_foreach(fins, i, v)
-		if (!json_is_string(v) || strcmp(json_string_value(v), f) != 0)
-			json_array_append(keep, v);
-	json_object_set_new(obj_metadata(obj), "finalizers", keep);
+	json_array_foreach(json_object_get(meta, list), i, v)
+		if (keep(gc, v, arg))
+			json_array_append(kept, v);
+	if (json_array_size(kept))
+		json_object_set_new(meta, list, kept);
+	else {
+		json_decref(kept);
+		json_object_del(meta, list);
+	}
 	rc = api_update(gc->api, k, node_str(node, "ns"), obj, false, 0, NULL, &err);
 	obj = NULL;
 	if (rc < 0)
-		log_warn("gc", "removing finalizer %s from %s/%s: %s", f, node_str(node, "ns"),
+		log_warn("gc", "rewriting %s of %s/%s: %s", list, node_str(node, "ns"),
 		    node_str(node, "name"), err.message);
 out:
 	json_decref(obj);
 	api_error_clear(&err);
 	return rc;
+}
+
+static bool
+other_finalizer(struct ctrl_gc *gc, const json_t *v, const char *f)
+{
+	(void)gc;
+	return !json_is_string(v) || strcmp(json_string_value(v), f) != 0;
+}
+
+/* Removes finalizer f from the object of node (which may then go away). */
+static int
+drop_finalizer(struct ctrl_gc *gc, const json_t *node, const char *f)
+{
+	return rewrite_list(gc, node, "finalizers", other_finalizer, f);
 }
 
 static int
@@ -243,39 +264,20 @@ delete_node(struct ctrl_gc *gc, const json_t *node, enum api_propagation prop)
 	return rc;
 }
 
+/* An owner the graph still holds, other than drop_uid (orphaning). */
+static bool
+live_owner(struct ctrl_gc *gc, const json_t *ref, const char *drop_uid)
+{
+	const char *ou = json_string_value(json_object_get(ref, "uid"));
+	return ou && json_object_get(gc->nodes, ou) && !(drop_uid && strcmp(ou, drop_uid) == 0);
+}
+
 /* Rewrites obj's ownerReferences keeping only owners the graph still holds
  * (minus drop_uid, for orphaning). */
 static int
 prune_owner_refs(struct ctrl_gc *gc, const json_t *node, const char *drop_uid)
 {
-	const struct kind *k = node_kind(node);
-	struct api_error err = { 0 };
-	json_t *obj = NULL;
-	int rc = 0;
-	if (!k || api_get(gc->api, k, node_str(node, "ns"), node_str(node, "name"), &obj,
-	    &err) < 0)
-		goto out;
-	json_t *keep = json_array();
-	size_t i;
-	json_t *ref;
-	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, ref) {
-		const char *ou = json_string_value(json_object_get(ref, "uid"));
-		if (ou && json_object_get(gc->nodes, ou) &&
-		    !(drop_uid && strcmp(ou, drop_uid) == 0))
-			json_array_append(keep, ref);
-	}
-	if (json_array_size(keep))
-		json_object_set_new(obj_metadata(obj), "ownerReferences", keep);
-	else {
-		json_decref(keep);
-		json_object_del(obj_metadata(obj), "ownerReferences");
-	}
-	rc = api_update(gc->api, k, node_str(node, "ns"), obj, false, 0, NULL, &err);
-	obj = NULL;
-out:
-	json_decref(obj);
-	api_error_clear(&err);
-	return rc;
+	return rewrite_list(gc, node, "ownerReferences", live_owner, drop_uid);
 }
 
 static int

@@ -18,22 +18,6 @@
 
 #define GW_GROUP	"gateway.networking.k8s.io"
 
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static const json_t *
-lookup(const json_t *idx, const char *ns, const char *name)
-{
-	char *k = xasprintf("%s/%s", ns, name);
-	const json_t *o = json_object_get(idx, k);
-	free(k);
-	return o;
-}
-
 /* ---- conditions ---------------------------------------------------------- */
 
 struct cond_ctx {
@@ -52,9 +36,9 @@ cond(const struct cond_ctx *cx, const char *type, bool ok, const char *reason,
 	const json_t *c;
 	size_t i;
 	json_array_foreach(cx->old, i, c)
-		if (strcmp(str_of(c, "type"), type) == 0 && strcmp(str_of(c, "status"), status) == 0 &&
-		    *str_of(c, "lastTransitionTime"))
-			since = str_of(c, "lastTransitionTime");
+		if (strcmp(obj_str(c, "type"), type) == 0 && strcmp(obj_str(c, "status"), status) == 0 &&
+		    *obj_str(c, "lastTransitionTime"))
+			since = obj_str(c, "lastTransitionTime");
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "type", type, "status", status,
 	    "reason", reason, "message", msg, "lastTransitionTime", since,
 	    "observedGeneration", cx->generation);
@@ -79,11 +63,11 @@ attached_routes(const json_t *gw, const json_t *gl, const json_t *routes)
 	json_object_foreach((json_t *)routes, key, r) {
 		size_t i;
 		json_array_foreach(obj_get_path(r, "spec.parentRefs"), i, ref) {
-			const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
-			const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace")
+			const char *kind = *obj_str(ref, "kind") ? obj_str(ref, "kind") : "Gateway";
+			const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace")
 			    : obj_namespace(r);
 			if (strcmp(kind, "Gateway") == 0 && strcmp(ns, obj_namespace(gw)) == 0 &&
-			    strcmp(str_of(ref, "name"), obj_name(gw)) == 0 &&
+			    strcmp(obj_str(ref, "name"), obj_name(gw)) == 0 &&
 			    routes_listener_admits(gw, gl, r, ref) == ROUTES_ADMITTED) {
 				n++;
 				break;
@@ -99,7 +83,7 @@ old_listener(const json_t *gw, const char *name)
 	const json_t *l;
 	size_t i;
 	json_array_foreach(obj_get_path(gw, "status.listeners"), i, l)
-		if (strcmp(str_of(l, "name"), name) == 0)
+		if (strcmp(obj_str(l, "name"), name) == 0)
 			return l;
 	return NULL;
 }
@@ -109,10 +93,10 @@ static json_t *
 listener_status(const json_t *gw, const json_t *gl, const json_t *routes, bool programmed,
     const char *now, bool *accepted)
 {
-	const char *name = str_of(gl, "name");
+	const char *name = obj_str(gl, "name");
 	struct cond_ctx cx = { json_object_get(old_listener(gw, name), "conditions"),
 		generation(gw), now };
-	bool http = strcmp(str_of(gl, "protocol"), "HTTP") == 0;
+	bool http = strcmp(obj_str(gl, "protocol"), "HTTP") == 0;
 	bool kinds = routes_listener_takes_httproutes(gl);
 	json_t *conds = json_array(), *supported = json_array();
 	*accepted = http;
@@ -156,7 +140,7 @@ gwstatus_gateway(const json_t *gw, const json_t *routes, bool programmed, const 
 	}
 	const json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
 	json_array_append_new(addrs, json_pack("{s:s, s:s}", "type", "IPAddress", "value",
-	    *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0"));
+	    *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0"));
 	json_array_append_new(conds, nok ? cond(&cx, "Accepted", true, "Accepted",
 	    "Gateway is served by v6") : cond(&cx, "Accepted", false, "ListenersNotValid",
 	    "no listener v6 can serve"));
@@ -180,13 +164,13 @@ static bool
 parent_accepted(const json_t *route, const json_t *ref, const json_t *gateways,
     const json_t *services, const char **reason, char **msg)
 {
-	const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
-	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace")
+	const char *kind = *obj_str(ref, "kind") ? obj_str(ref, "kind") : "Gateway";
+	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace")
 	    : obj_namespace(route);
-	const char *name = str_of(ref, "name");
+	const char *name = obj_str(ref, "name");
 	*reason = "NoMatchingParent";
 	if (strcmp(kind, "Service") == 0) {
-		const json_t *svc = lookup(services, ns, name), *sp;
+		const json_t *svc = obj_lookup(services, ns, name), *sp;
 		json_int_t port = json_integer_value(json_object_get(ref, "port"));
 		size_t i;
 		json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp)
@@ -199,7 +183,7 @@ parent_accepted(const json_t *route, const json_t *ref, const json_t *gateways,
 		    : xasprintf("Service %s/%s not found", ns, name);
 		return false;
 	}
-	const json_t *gw = strcmp(kind, "Gateway") == 0 ? lookup(gateways, ns, name) : NULL, *gl;
+	const json_t *gw = strcmp(kind, "Gateway") == 0 ? obj_lookup(gateways, ns, name) : NULL, *gl;
 	if (gw == NULL) {
 		*msg = strcmp(kind, "Gateway") == 0 ? xasprintf("Gateway %s/%s not found", ns, name)
 		    : xasprintf("parent kind %s is not supported by v6", kind);
@@ -237,17 +221,17 @@ backends_resolved(const json_t *route, const json_t *services, const char **reas
 	size_t i, j, k;
 	json_array_foreach(obj_get_path(route, "spec.rules"), i, rule)
 		json_array_foreach(json_object_get(rule, "backendRefs"), j, br) {
-			const char *kind = str_of(br, "kind"), *group = str_of(br, "group");
-			const char *ns = *str_of(br, "namespace") ? str_of(br, "namespace")
+			const char *kind = obj_str(br, "kind"), *group = obj_str(br, "group");
+			const char *ns = *obj_str(br, "namespace") ? obj_str(br, "namespace")
 			    : obj_namespace(route);
-			const char *name = str_of(br, "name");
+			const char *name = obj_str(br, "name");
 			json_int_t port = json_integer_value(json_object_get(br, "port"));
 			if ((*kind && strcmp(kind, "Service") != 0) || (*group && strcmp(group, "core"))) {
 				*reason = "InvalidKind";
 				*msg = xasprintf("backendRef %s: only Services are supported", name);
 				return false;
 			}
-			const json_t *svc = lookup(services, ns, name);
+			const json_t *svc = obj_lookup(services, ns, name);
 			bool found = false;
 			json_array_foreach(obj_get_path(svc, "spec.ports"), k, sp)
 				found |= json_integer_value(json_object_get(sp, "port")) == port;
@@ -284,7 +268,7 @@ old_parent(const json_t *route, const json_t *ref)
 	const json_t *found = NULL;
 	json_array_foreach(obj_get_path(route, "status.parents"), i, p)
 		if (!found && json_equal(json_object_get(p, "parentRef"), want) &&
-		    strcmp(str_of(p, "controllerName"), GW_CONTROLLER_NAME) == 0)
+		    strcmp(obj_str(p, "controllerName"), GW_CONTROLLER_NAME) == 0)
 			found = p;
 	json_decref(want);
 	return found;

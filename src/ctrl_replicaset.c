@@ -17,81 +17,6 @@
 
 /* ---- shared helpers ----------------------------------------------------- */
 
-static int64_t
-ts_seconds(const json_t *v)
-{
-	time_t t;
-	const char *s = json_string_value(v);
-	if (!s || time_parse_rfc3339(s, &t) < 0)
-		return 0;
-	return (int64_t)t;
-}
-
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-const json_t *
-ctrl_controller_ref(const json_t *obj)
-{
-	size_t i;
-	json_t *ref;
-	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, ref)
-		if (json_is_true(json_object_get(ref, "controller")))
-			return ref;
-	return NULL;
-}
-
-json_t *
-ctrl_new_controller_ref(const json_t *owner)
-{
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}",
-	    "apiVersion", obj_api_version(owner), "kind", obj_kind(owner),
-	    "name", obj_name(owner), "uid", obj_uid(owner),
-	    "controller", 1, "blockOwnerDeletion", 1);
-}
-
-static const json_t *
-pod_condition(const json_t *pod, const char *type)
-{
-	size_t i;
-	json_t *c;
-	json_array_foreach(obj_get_path(pod, "status.conditions"), i, c)
-		if (strcmp(str_of(c, "type"), type) == 0)
-			return c;
-	return NULL;
-}
-
-bool
-ctrl_pod_ready(const json_t *pod, int64_t *since_s)
-{
-	const json_t *c = pod_condition(pod, "Ready");
-	bool ready = c && strcmp(str_of(c, "status"), "True") == 0;
-	if (since_s)
-		*since_s = ready ? ts_seconds(json_object_get(c, "lastTransitionTime")) : 0;
-	return ready;
-}
-
-bool
-ctrl_pod_available(const json_t *pod, int64_t min_ready_s, int64_t now_ms)
-{
-	int64_t since;
-	if (!ctrl_pod_ready(pod, &since))
-		return false;
-	return min_ready_s == 0 || (since > 0 && (since + min_ready_s) * 1000 < now_ms);
-}
-
-bool
-ctrl_pod_active(const json_t *pod)
-{
-	const char *phase = str_of(json_object_get(pod, "status"), "phase");
-	return strcmp(phase, "Succeeded") != 0 && strcmp(phase, "Failed") != 0 &&
-	    !obj_get_path(pod, "metadata.deletionTimestamp");
-}
-
 /* ---- the order of deletion ---------------------------------------------- */
 
 struct pod_rank {
@@ -138,8 +63,8 @@ max_restarts(const json_t *pod, int *regular, int *sidecar)
 			*regular = (int)json_integer_value(json_object_get(c, "restartCount"));
 	json_array_foreach(obj_get_path(pod, "status.initContainerStatuses"), i, c) {
 		json_array_foreach(obj_get_path(pod, "spec.initContainers"), j, ic)
-			if (strcmp(str_of(ic, "name"), str_of(c, "name")) == 0 &&
-			    strcmp(str_of(ic, "restartPolicy"), "Always") == 0 &&
+			if (strcmp(obj_str(ic, "name"), obj_str(c, "name")) == 0 &&
+			    strcmp(obj_str(ic, "restartPolicy"), "Always") == 0 &&
 			    json_integer_value(json_object_get(c, "restartCount")) > *sidecar)
 				*sidecar = (int)json_integer_value(json_object_get(c, "restartCount"));
 	}
@@ -206,12 +131,12 @@ rs_sort_for_deletion(const json_t **pods, size_t n, int64_t now_ms)
 	for (size_t i = 0; i < n; i++) {
 		const json_t *p = pods[i];
 		r[i].pod = p;
-		r[i].unassigned = !*str_of(json_object_get(p, "spec"), "nodeName");
-		r[i].phase = phase_ordinal(str_of(json_object_get(p, "status"), "phase"));
-		r[i].ready = ctrl_pod_ready(p, &r[i].ready_s);
+		r[i].unassigned = !*obj_str(json_object_get(p, "spec"), "nodeName");
+		r[i].phase = phase_ordinal(obj_str(json_object_get(p, "status"), "phase"));
+		r[i].ready = obj_pod_ready(p, &r[i].ready_s);
 		r[i].cost = deletion_cost(p);
 		max_restarts(p, &r[i].restarts, &r[i].sidecar_restarts);
-		r[i].created_s = ts_seconds(obj_get_path(p, "metadata.creationTimestamp"));
+		r[i].created_s = obj_time_s(obj_get_path(p, "metadata.creationTimestamp"));
 	}
 	qsort_r(r, n, sizeof *r, cmp_rank, &now_ms);
 	for (size_t i = 0; i < n; i++)
@@ -240,7 +165,7 @@ rs_pod_from_template(const json_t *rs)
 	char prefix[59];
 	snprintf(prefix, sizeof prefix, "%s-", obj_name(rs));
 	json_t *meta = json_pack("{s:s, s:s, s:[o]}", "generateName", prefix,
-	    "namespace", obj_namespace(rs), "ownerReferences", ctrl_new_controller_ref(rs));
+	    "namespace", obj_namespace(rs), "ownerReferences", obj_new_controller_ref(rs));
 	static const char *const copied[] = { "labels", "annotations", "finalizers" };
 	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
 		json_t *v = json_object_get(tmeta, copied[i]);
@@ -250,28 +175,6 @@ rs_pod_from_template(const json_t *rs)
 	json_t *spec = json_object_get(tmpl, "spec");
 	return json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "Pod",
 	    "metadata", meta, "spec", spec ? json_deep_copy(spec) : json_object());
-}
-
-/* A copy of pod with the controller reference to rs added (adopt) or every
- * reference to rs's uid removed (release). */
-static json_t *
-pod_with_ref(const json_t *pod, const json_t *rs, bool adopt)
-{
-	json_t *p = json_deep_copy(pod);
-	json_t *refs = json_array(), *ref;
-	size_t i;
-	json_array_foreach(obj_get_path(pod, "metadata.ownerReferences"), i, ref)
-		if (strcmp(str_of(ref, "uid"), obj_uid(rs)) != 0)
-			json_array_append(refs, ref);
-	if (adopt)
-		json_array_append_new(refs, ctrl_new_controller_ref(rs));
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(p), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(p), "ownerReferences");
-	}
-	return p;
 }
 
 static bool
@@ -306,10 +209,10 @@ rs_status(const json_t *rs, const json_t **owned, size_t n, int64_t now_ms,
 		int64_t since;
 		if (labels_contain(obj_labels(owned[i]), tlabels))
 			fully++;
-		if (!ctrl_pod_ready(owned[i], &since))
+		if (!obj_pod_ready(owned[i], &since))
 			continue;
 		ready++;
-		if (ctrl_pod_available(owned[i], min_ready, now_ms)) {
+		if (obj_pod_available(owned[i], min_ready, now_ms)) {
 			avail++;
 			continue;
 		}
@@ -350,19 +253,19 @@ rs_decide(const json_t *rs, const json_t *pods, int64_t now_ms, struct rs_action
 	size_t n = 0, i;
 	json_t *pod;
 	json_array_foreach(pods, i, pod) {
-		if (!ctrl_pod_active(pod) || strcmp(obj_namespace(pod), obj_namespace(rs)) != 0)
+		if (!obj_pod_active(pod) || strcmp(obj_namespace(pod), obj_namespace(rs)) != 0)
 			continue;
-		const json_t *ref = ctrl_controller_ref(pod);
+		const json_t *ref = obj_controller_ref(pod);
 		bool match = selector_matches(sel, obj_labels(pod));
-		if (ref && strcmp(str_of(ref, "uid"), uid) != 0)
+		if (ref && strcmp(obj_str(ref, "uid"), uid) != 0)
 			continue;
 		if (ref && match) {
 			owned[n++] = pod;
 		} else if (ref) {
 			if (!rs_deleting)
-				json_array_append_new(out->release, pod_with_ref(pod, rs, false));
+				json_array_append_new(out->release, obj_claim(pod, rs, false));
 		} else if (match && !rs_deleting) {
-			json_t *p = pod_with_ref(pod, rs, true);
+			json_t *p = obj_claim(pod, rs, true);
 			json_array_append_new(out->adopt, p);
 			owned[n++] = p;
 		}
@@ -388,213 +291,99 @@ void
 rs_status_finish(json_t *status, const char *err_reason, const char *err_msg,
     int64_t now_ms)
 {
-	json_t *conds = json_object_get(status, "conditions"), *c;
-	size_t i;
-	int found = -1;
-	json_array_foreach(conds, i, c)
-		if (strcmp(str_of(c, "type"), "ReplicaFailure") == 0)
-			found = (int)i;
-	if (err_msg && found < 0) {
-		char ts[32];
-		time_format_rfc3339((time_t)(now_ms / 1000), ts);
-		if (!conds) {
-			conds = json_array();
-			json_object_set_new(status, "conditions", conds);
-		}
-		json_array_append_new(conds, json_pack("{s:s, s:s, s:s, s:s, s:s}",
-		    "type", "ReplicaFailure", "status", "True", "lastTransitionTime", ts,
-		    "reason", err_reason, "message", err_msg));
-	} else if (!err_msg && found >= 0) {
-		json_array_remove(conds, (size_t)found);
-		if (json_array_size(conds) == 0)
-			json_object_del(status, "conditions");
+	if (!err_msg) {
+		obj_condition_remove(status, "ReplicaFailure");
+		return;
 	}
+	if (obj_condition(status, "ReplicaFailure"))
+		return;
+	json_t *ts = obj_time_json(now_ms);
+	obj_condition_set(status, json_pack("{s:s, s:s, s:o, s:s, s:s}", "type", "ReplicaFailure",
+	    "status", "True", "lastTransitionTime", ts, "reason", err_reason, "message",
+	    err_msg));
 }
 
-/* ---- the controller ----------------------------------------------------- */
+/* ---- the adapter on the controller core ---------------------------------- */
 
-struct ctrl_replicaset {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct ctrl_watches watches;
+enum { RS_W_CLAIM, RS_W_CREATE, RS_W_DELETE, RS_W_STATUS };
+
+static const struct kind *
+pod_kind(void)
+{
+	return kind_find_gvk("v1", "Pod");
+}
+
+/* The write list of rs_decide: claims (adoptions, releases), then creates
+ * (Kubernetes' slowStartBatch stops at the first failure; so does the
+ * list), then deletes; the status follows in rs_after, which knows how the
+ * list went. */
+static int
+rs_ctrl_decide(struct ctrl *c, const json_t *rs, int64_t now_ms, struct ctrl_writes *w)
+{
+	json_t *pods = NULL, *p;
+	struct rs_actions a = { 0 };
+	size_t i;
+	if (store_list(ctrl_store(c), "pods", obj_namespace(rs), &pods, NULL) < 0 ||
+	    rs_decide(rs, pods, now_ms, &a) < 0) {
+		json_decref(pods);
+		return 0;
+	}
+	json_array_foreach(a.adopt, i, p)
+		ctrl_writes_push(w, CTRL_UPDATE, pod_kind(), json_incref(p), RS_W_CLAIM);
+	json_array_foreach(a.release, i, p)
+		ctrl_writes_push(w, CTRL_UPDATE, pod_kind(), json_incref(p), RS_W_CLAIM);
+	for (int n = 0; n < a.create; n++)
+		ctrl_writes_push(w, CTRL_CREATE, pod_kind(), rs_pod_from_template(rs), RS_W_CREATE);
+	json_array_foreach(a.remove, i, p)
+		ctrl_writes_push(w, CTRL_DELETE, pod_kind(), json_pack("{s:{s:O}}", "metadata",
+		    "name", p), RS_W_DELETE);
+	w->carry = json_incref(a.status);
+	w->requeue_ms = a.requeue_ms;
+	rs_actions_free(&a);
+	json_decref(pods);
+	return 0;
+}
+
+/* The status, with ReplicaFailure after a failed create or delete; none
+ * when a claim failed (the next sync decides again). */
+static void
+rs_after(struct ctrl *c, const json_t *rs, const struct ctrl_write *failed,
+    struct ctrl_writes *w)
+{
+	(void)c;
+	if (!w->carry || (failed && failed->tag == RS_W_CLAIM))
+		return;
+	const char *reason = !failed ? NULL :
+	    failed->tag == RS_W_CREATE ? "FailedCreate" : "FailedDelete";
+	rs_status_finish(w->carry, reason, failed ? w->error : NULL, time_now_ms());
+	if (json_equal(w->carry, json_object_get(rs, "status")))
+		return;
+	json_t *copy = json_deep_copy(rs);
+	json_object_set(copy, "status", w->carry);
+	ctrl_writes_push(w, CTRL_STATUS, NULL, copy, RS_W_STATUS);
+}
+
+/* Events for pod creates and deletes, none for claims and the status. */
+static void
+rs_result(struct ctrl *c, const json_t *rs, const struct ctrl_write *w, const json_t *made,
+    const char *err)
+{
+	if (w->tag == RS_W_CREATE || w->tag == RS_W_DELETE)
+		ctrl_record_pod_write(c, rs, w, made, err);
+}
+
+static const struct ctrl_desc rs_desc = {
+	.name = "replicaset", .component = RS_COMPONENT,
+	.api_version = "apps/v1", .kind = "ReplicaSet", .res = "apps/replicasets",
+	.sources = {
+		{ "apps/replicasets", NULL },
+		{ "pods", ctrl_enqueue_pod_owner },
+	},
+	.decide = rs_ctrl_decide, .result = rs_result, .after = rs_after,
 };
 
-/* Creates pods in batches of 1, 2, 4, ... (slowStartBatch); stops at the
- * first failure. Returns 0 or -1 with *errmsg (caller frees) set. */
-static int
-rs_create_pods(struct ctrl_replicaset *c, const json_t *rs, int count, char **errmsg)
-{
-	const struct kind *pk = kind_find_gvk("v1", "Pod");
-	int batch = 1, done = 0;
-	while (done < count) {
-		for (int i = 0; i < batch && done < count; i++, done++) {
-			struct api_error err = { 0 };
-			json_t *made = NULL;
-			if (api_create(c->api, pk, obj_namespace(rs), rs_pod_from_template(rs), 0,
-			    &made, &err) < 0) {
-				api_record_event(c->api, rs, "Warning", "FailedCreate", RS_COMPONENT,
-				    "Error creating: %s", err.message);
-				*errmsg = xstrdup(err.message ? err.message : "error");
-				api_error_clear(&err);
-				return -1;
-			}
-			api_record_event(c->api, rs, "Normal", "SuccessfulCreate", RS_COMPONENT,
-			    "Created pod: %s", obj_name(made));
-			json_decref(made);
-		}
-		batch *= 2;
-	}
-	return 0;
-}
-
-static int
-rs_delete_pods(struct ctrl_replicaset *c, const json_t *rs, const json_t *names,
-    char **errmsg)
-{
-	const struct kind *pk = kind_find_gvk("v1", "Pod");
-	size_t i;
-	json_t *v;
-	json_array_foreach(names, i, v) {
-		struct api_error err = { 0 };
-		const char *name = json_string_value(v);
-		if (api_delete(c->api, pk, obj_namespace(rs), name, API_PROPAGATE_BACKGROUND,
-		    NULL, 0, 0, NULL, &err) < 0 && err.code != 404) {
-			api_record_event(c->api, rs, "Warning", "FailedDelete", RS_COMPONENT,
-			    "Error deleting: %s", err.message);
-			*errmsg = xstrdup(err.message ? err.message : "error");
-			api_error_clear(&err);
-			return -1;
-		}
-		api_error_clear(&err);
-		api_record_event(c->api, rs, "Normal", "SuccessfulDelete", RS_COMPONENT,
-		    "Deleted pod: %s", name);
-	}
-	return 0;
-}
-
-/* Writes each pod of list (adoptions, releases); a pod gone is no error. */
-static int
-rs_write_pods(struct ctrl_replicaset *c, const json_t *list)
-{
-	const struct kind *pk = kind_find_gvk("v1", "Pod");
-	size_t i;
-	json_t *p;
-	int rc = 0;
-	json_array_foreach(list, i, p) {
-		struct api_error err = { 0 };
-		json_t *copy = json_deep_copy(p);
-		json_object_del(obj_metadata(copy), "resourceVersion");
-		if (api_update(c->api, pk, obj_namespace(p), copy, false, 0, NULL, &err) < 0 &&
-		    err.code != 404) {
-			log_warn("replicaset", "claiming pod %s/%s: %s", obj_namespace(p),
-			    obj_name(p), err.message);
-			rc = -1;
-		}
-		api_error_clear(&err);
-	}
-	return rc;
-}
-
-static void
-rs_write_status(struct ctrl_replicaset *c, const json_t *rs, json_t *status)
-{
-	if (json_equal(status, json_object_get(rs, "status")))
-		return;
-	struct api_error err = { 0 };
-	json_t *copy = json_deep_copy(rs);
-	json_object_set(copy, "status", status);
-	json_object_del(obj_metadata(copy), "resourceVersion");
-	if (api_update(c->api, kind_find_gvk("apps/v1", "ReplicaSet"), obj_namespace(rs), copy,
-	    true, 0, NULL, &err) < 0 && err.code != 404)
-		log_warn("replicaset", "status of %s/%s: %s", obj_namespace(rs), obj_name(rs),
-		    err.message);
-	api_error_clear(&err);
-}
-
-/* One sync of the ReplicaSet named by key "NS/NAME". Everything runs on the
- * loop between two commits, so what was read is what is written over. */
-static int
-rs_sync(void *arg, const char *key)
-{
-	struct ctrl_replicaset *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *rs = NULL, *pods = NULL;
-	struct rs_actions a = { 0 };
-	char *errmsg = NULL;
-	const char *reason = NULL;
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk("apps/v1", "ReplicaSet"), ns, slash + 1, &rs,
-	    &err) < 0)
-		goto out;
-	if (store_list(api_store(c->api), "pods", ns, &pods, NULL) < 0 ||
-	    rs_decide(rs, pods, time_now_ms(), &a) < 0)
-		goto out;
-	if (rs_write_pods(c, a.adopt) < 0 || rs_write_pods(c, a.release) < 0) {
-		rc = -EAGAIN;
-		goto out;
-	}
-	if (a.create > 0 && rs_create_pods(c, rs, a.create, &errmsg) < 0)
-		reason = "FailedCreate";
-	if (json_array_size(a.remove) && rs_delete_pods(c, rs, a.remove, &errmsg) < 0)
-		reason = "FailedDelete";
-	rs_status_finish(a.status, reason, errmsg, time_now_ms());
-	rs_write_status(c, rs, a.status);
-	if (errmsg)
-		rc = -EAGAIN;
-	else if (a.requeue_ms > 0)
-		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
-out:
-	rs_actions_free(&a);
-	api_error_clear(&err);
-	json_decref(rs);
-	json_decref(pods);
-	free(errmsg);
-	free(ns);
-	return rc;
-}
-
-static void
-rs_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
-{
-	struct ctrl_replicaset *c = arg;
-	(void)res;
-	(void)rv;
-	ctrl_wq_add_pod_owner(c->wq, api_store(c->api), ev, pod, "ReplicaSet", "apps/replicasets");
-}
-
 int
-ctrl_replicaset_start(struct api *api, struct ctrl_replicaset **out)
+ctrl_replicaset_start(struct api *api, struct ctrl **out)
 {
-	static const struct ctrl_watch watches[] = {
-		{ "apps/replicasets", ctrl_wq_on_change, true },
-		{ "pods", rs_on_pod, false },
-	};
-	struct ctrl_replicaset *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int rc;
-	c->api = api;
-	c->wq = ctrl_wq_new(api_loop(api), rs_sync, c);
-	if ((rc = ctrl_wq_add_all(c->wq, st, "apps/replicasets")) < 0 ||
-	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
-	    c->wq)) < 0) {
-		ctrl_replicaset_stop(c);
-		return rc;
-	}
-	log_info("replicaset", "replicaset controller started");
-	*out = c;
-	return 0;
-}
-
-void
-ctrl_replicaset_stop(struct ctrl_replicaset *c)
-{
-	if (!c)
-		return;
-	ctrl_watches_stop(&c->watches);
-	ctrl_wq_free(c->wq);
-	free(c);
+	return ctrl_start(api, &rs_desc, NULL, out);
 }

@@ -26,53 +26,6 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static const char *
-annotation(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(obj_get_path(o, "metadata.annotations"), key));
-}
-
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static int64_t
-int_at(const json_t *o, const char *path, int64_t dflt)
-{
-	const json_t *v = obj_get_path(o, path);
-	return json_is_integer(v) ? json_integer_value(v) : dflt;
-}
-
-static json_t *
-child(json_t *o, const char *key)
-{
-	json_t *c = json_object_get(o, key);
-	if (!json_is_object(c)) {
-		c = json_object();
-		json_object_set_new(o, key, c);
-	}
-	return c;
-}
-
-static int64_t
-ts_ms(const json_t *v)
-{
-	time_t t;
-	const char *s = json_string_value(v);
-	return s && time_parse_rfc3339(s, &t) == 0 ? (int64_t)t * 1000 : 0;
-}
-
-static json_t *
-ts_json(int64_t ms)
-{
-	char b[32];
-	time_format_rfc3339((time_t)(ms / 1000), b);
-	return json_string(b);
-}
-
 /* ---- actions -------------------------------------------------------------- */
 
 void
@@ -165,7 +118,7 @@ owned_by_hash(struct rsync *s, const char *hash)
 static int
 rs_spec_replicas(const json_t *rs)
 {
-	return (int)int_at(rs, "spec.replicas", 1);
+	return (int)obj_int_at(rs, "spec.replicas", 1);
 }
 
 /* Available pods the RS reports for its current spec (0 while its status
@@ -175,9 +128,9 @@ rs_available(const json_t *rs)
 {
 	if (!rs)
 		return 0;
-	if (int_at(rs, "status.observedGeneration", 0) < int_at(rs, "metadata.generation", 0))
+	if (obj_int_at(rs, "status.observedGeneration", 0) < obj_int_at(rs, "metadata.generation", 0))
 		return 0;
-	return (int)int_at(rs, "status.availableReplicas", 0);
+	return (int)obj_int_at(rs, "status.availableReplicas", 0);
 }
 
 static bool
@@ -194,7 +147,7 @@ scale_rs(struct rsync *s, json_t *rs, int n)
 	bool had_deadline = json_object_get(ann, DEADLINE_ANN) != NULL;
 	if (!rs || (rs_spec_replicas(rs) == n && !had_deadline))
 		return;
-	json_object_set_new(child(rs, "spec"), "replicas", json_integer(n));
+	json_object_set_new(obj_child(rs, "spec"), "replicas", json_integer(n));
 	json_object_del(ann, DEADLINE_ANN);
 	push(s->out, RO_UPDATE, json_deep_copy(rs));
 }
@@ -205,15 +158,15 @@ scale_down_later(struct rsync *s, json_t *rs, int64_t delay_s)
 {
 	if (rs_spec_replicas(rs) == 0)
 		return;
-	json_t *ann = child(child(rs, "metadata"), "annotations");
-	int64_t deadline = ts_ms(json_object_get(ann, DEADLINE_ANN));
+	json_t *ann = obj_child(obj_child(rs, "metadata"), "annotations");
+	int64_t deadline = obj_time_ms(json_object_get(ann, DEADLINE_ANN));
 	if (delay_s <= 0 || (deadline && deadline <= s->now)) {
 		scale_rs(s, rs, 0);
 		return;
 	}
 	if (!deadline) {
 		deadline = s->now + delay_s * 1000;
-		json_object_set_new(ann, DEADLINE_ANN, ts_json(deadline));
+		json_object_set_new(ann, DEADLINE_ANN, obj_time_json(deadline));
 		push(s->out, RO_UPDATE, json_deep_copy(rs));
 	}
 	requeue(s->out, deadline - s->now + 1000);
@@ -228,7 +181,7 @@ max_revision(struct rsync *s)
 	size_t i;
 	json_t *rs;
 	json_array_foreach(s->owned, i, rs) {
-		const char *r = annotation(rs, REV_ANN);
+		const char *r = obj_annotation(rs, REV_ANN);
 		int64_t v = r ? strtoll(r, NULL, 10) : 0;
 		if (v > max)
 			max = v;
@@ -241,7 +194,7 @@ set_revision(json_t *rs, int64_t rev)
 {
 	char b[24];
 	snprintf(b, sizeof b, "%lld", (long long)rev);
-	json_object_set_new(child(child(rs, "metadata"), "annotations"), REV_ANN, json_string(b));
+	json_object_set_new(obj_child(obj_child(rs, "metadata"), "annotations"), REV_ANN, json_string(b));
 }
 
 static json_t *
@@ -250,17 +203,17 @@ new_rs_object(struct rsync *s, int replicas)
 	const json_t *spec = json_object_get(s->ro, "spec");
 	json_t *tmpl = json_deep_copy(json_object_get(spec, "template"));
 	json_t *sel = json_deep_copy(json_object_get(spec, "selector"));
-	json_object_set_new(child(child(tmpl, "metadata"), "labels"), HASH_LABEL,
+	json_object_set_new(obj_child(obj_child(tmpl, "metadata"), "labels"), HASH_LABEL,
 	    json_string(s->hash));
-	json_object_set_new(child(sel, "matchLabels"), HASH_LABEL, json_string(s->hash));
+	json_object_set_new(obj_child(sel, "matchLabels"), HASH_LABEL, json_string(s->hash));
 	json_t *labels = json_deep_copy(obj_get_path(tmpl, "metadata.labels"));
 	char *name = xasprintf("%s-%s", obj_name(s->ro), s->hash);
 	json_t *rs = json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:[o]}, s:{s:i, s:o, s:o, s:I}}",
 	    "apiVersion", "apps/v1", "kind", "ReplicaSet",
 	    "metadata", "name", name, "namespace", obj_namespace(s->ro), "labels", labels,
-	    "ownerReferences", ctrl_new_controller_ref(s->ro),
+	    "ownerReferences", obj_new_controller_ref(s->ro),
 	    "spec", "replicas", replicas, "selector", sel, "template", tmpl,
-	    "minReadySeconds", (json_int_t)int_at(spec, "minReadySeconds", 0));
+	    "minReadySeconds", (json_int_t)obj_int_at(spec, "minReadySeconds", 0));
 	free(name);
 	set_revision(rs, max_revision(s) + 1);
 	return rs;
@@ -272,7 +225,7 @@ static void
 ensure_new_rs(struct rsync *s, int replicas)
 {
 	if (s->new_rs) {
-		const char *r = annotation(s->new_rs, REV_ANN);
+		const char *r = obj_annotation(s->new_rs, REV_ANN);
 		int64_t rev = r ? strtoll(r, NULL, 10) : 0, max = max_revision(s);
 		if (rev < max || (rev == max && !r)) {
 			set_revision(s->new_rs, max + 1);
@@ -285,29 +238,29 @@ ensure_new_rs(struct rsync *s, int replicas)
 	json_array_append_new(s->owned, rs);
 	s->new_rs = rs;
 	event(s, "Normal", "RolloutUpdated", "Rollout updated to revision %s",
-	    annotation(rs, REV_ANN));
+	    obj_annotation(rs, REV_ANN));
 }
 
 /* Old RSes beyond revisionHistoryLimit that are scaled down go. */
 static void
 cleanup_history(struct rsync *s)
 {
-	int64_t limit = int_at(s->ro, "spec.revisionHistoryLimit", 10);
+	int64_t limit = obj_int_at(s->ro, "spec.revisionHistoryLimit", 10);
 	size_t n = json_array_size(s->owned), old = 0, i;
 	json_t *rs;
 	json_array_foreach(s->owned, i, rs)
 		if (rs != s->new_rs && rs != s->stable_rs && rs_spec_replicas(rs) == 0 &&
-		    int_at(rs, "status.replicas", 0) == 0)
+		    obj_int_at(rs, "status.replicas", 0) == 0)
 			old++;
 	for (i = 0; i < n && (int64_t)old > limit; i++) {
 		int64_t min = INT64_MAX;
 		json_t *victim = NULL;
 		size_t k;
 		json_array_foreach(s->owned, k, rs) {
-			const char *r = annotation(rs, REV_ANN);
+			const char *r = obj_annotation(rs, REV_ANN);
 			int64_t v = r ? strtoll(r, NULL, 10) : 0;
 			if (rs != s->new_rs && rs != s->stable_rs && rs_spec_replicas(rs) == 0 &&
-			    int_at(rs, "status.replicas", 0) == 0 &&
+			    obj_int_at(rs, "status.replicas", 0) == 0 &&
 			    !json_is_true(json_object_get(rs, "_deleted")) && v < min) {
 				min = v;
 				victim = rs;
@@ -334,8 +287,8 @@ point_service(struct rsync *s, const char *name, const char *hash)
 	if (cur && !strcmp(cur, hash))
 		return;
 	json_t *copy = json_deep_copy(svc);
-	json_object_set_new(child(child(copy, "spec"), "selector"), HASH_LABEL, json_string(hash));
-	json_object_set_new(child(child(copy, "metadata"), "annotations"),
+	json_object_set_new(obj_child(obj_child(copy, "spec"), "selector"), HASH_LABEL, json_string(hash));
+	json_object_set_new(obj_child(obj_child(copy, "metadata"), "annotations"),
 	    "argo-rollouts.argoproj.io/managed-by-rollouts", json_string(obj_name(s->ro)));
 	push(s->out, RO_UPDATE, copy);
 }
@@ -352,7 +305,7 @@ endpoints_on(struct rsync *s, const char *svc, const char *hash)
 	json_array_foreach(obj_get_path(ep, "subsets"), i, sub)
 		json_array_foreach(json_object_get(sub, "addresses"), j, a) {
 			n++;
-			if (strncmp(str_of(json_object_get(a, "targetRef"), "name"), prefix,
+			if (strncmp(obj_str(json_object_get(a, "targetRef"), "name"), prefix,
 			    strlen(prefix)) != 0)
 				ok = false;
 		}
@@ -365,23 +318,23 @@ endpoints_on(struct rsync *s, const char *svc, const char *hash)
 static json_t *
 canary_status(struct rsync *s)
 {
-	return child(s->st, "canary");
+	return obj_child(s->st, "canary");
 }
 
 static int
 current_weight(struct rsync *s)
 {
-	return (int)int_at(s->st, "canary.weights.canary.weight", 0);
+	return (int)obj_int_at(s->st, "canary.weights.canary.weight", 0);
 }
 
 static void
 set_weight(struct rsync *s, int w)
 {
-	const char *cs = str_of(s->strat, "canaryService");
-	const char *ss = str_of(s->strat, "stableService");
+	const char *cs = obj_str(s->strat, "canaryService");
+	const char *ss = obj_str(s->strat, "stableService");
 	json_t *weights = json_pack("{s:{s:i, s:s, s:s}, s:{s:i, s:s, s:s}}",
 	    "canary", "weight", w, "podTemplateHash", s->hash, "serviceName", cs,
-	    "stable", "weight", 100 - w, "podTemplateHash", str_of(s->st, "stableRS"),
+	    "stable", "weight", 100 - w, "podTemplateHash", obj_str(s->st, "stableRS"),
 	    "serviceName", ss);
 	json_object_set_new(canary_status(s), "weights", weights);
 }
@@ -401,7 +354,7 @@ has_pause_conditions(struct rsync *s)
 static int64_t
 pause_started(struct rsync *s)
 {
-	return ts_ms(json_object_get(json_array_get(json_object_get(s->st, "pauseConditions"),
+	return obj_time_ms(json_object_get(json_array_get(json_object_get(s->st, "pauseConditions"),
 	    0), "startTime"));
 }
 
@@ -409,7 +362,7 @@ static void
 add_pause(struct rsync *s, const char *reason)
 {
 	json_object_set_new(s->st, "pauseConditions", json_pack("[{s:s, s:o}]", "reason", reason,
-	    "startTime", ts_json(s->now)));
+	    "startTime", obj_time_json(s->now)));
 	json_object_set_new(s->st, "controllerPause", json_true());
 	event(s, "Normal", "RolloutPaused", "Rollout is paused (%s)", reason);
 }
@@ -463,10 +416,10 @@ do_abort(struct rsync *s, const char *why)
 {
 	json_object_set_new(s->st, "abort", json_true());
 	if (!json_object_get(s->st, "abortedAt"))
-		json_object_set_new(s->st, "abortedAt", ts_json(s->now));
+		json_object_set_new(s->st, "abortedAt", obj_time_json(s->now));
 	set_message(s, "RolloutAborted: %s", why);
 	event(s, "Warning", "RolloutAborted", "Rollout aborted update to revision %s: %s",
-	    annotation(s->new_rs, REV_ANN), why);
+	    obj_annotation(s->new_rs, REV_ANN), why);
 }
 
 static void sync_aborted(struct rsync *s);
@@ -492,15 +445,15 @@ arg_value(struct rsync *s, const json_t *arg)
 {
 	const json_t *vf = json_object_get(arg, "valueFrom");
 	if (json_is_string(json_object_get(arg, "value")))
-		return xstrdup(str_of(arg, "value"));
+		return xstrdup(obj_str(arg, "value"));
 	if (!vf)
 		return NULL;
-	const char *h = str_of(vf, "podTemplateHashValue");
+	const char *h = obj_str(vf, "podTemplateHashValue");
 	if (!strcmp(h, "Stable"))
-		return xstrdup(str_of(s->st, "stableRS"));
+		return xstrdup(obj_str(s->st, "stableRS"));
 	if (!strcmp(h, "Latest"))
 		return xstrdup(s->hash);
-	const char *fp = str_of(json_object_get(vf, "fieldRef"), "fieldPath");
+	const char *fp = obj_str(json_object_get(vf, "fieldRef"), "fieldPath");
 	if (!strncmp(fp, "metadata.labels['", 17) || !strncmp(fp, "metadata.annotations['", 22)) {
 		bool lab = fp[9] == 'l';
 		const char *k = fp + (lab ? 17 : 22);
@@ -528,25 +481,25 @@ build_run(struct rsync *s, const json_t *ref, const char *name, const char *type
 	json_array_foreach(json_object_get(ref, "templates"), i, tr) {
 		bool cluster = json_is_true(json_object_get(tr, "clusterScope"));
 		const json_t *t = json_object_get(json_object_get(s->in, cluster ?
-		    "clustertemplates" : "templates"), str_of(tr, "templateName"));
+		    "clustertemplates" : "templates"), obj_str(tr, "templateName"));
 		if (!t) {
 			*err = xasprintf("%sAnalysisTemplate \"%s\" not found", cluster ? "Cluster" : "",
-			    str_of(tr, "templateName"));
+			    obj_str(tr, "templateName"));
 			goto fail;
 		}
 		json_array_foreach(obj_get_path(t, "spec.metrics"), j, m)
 			json_array_append(metrics, (json_t *)m);
 		json_array_foreach(obj_get_path(t, "spec.args"), j, a) {
 			char *v = arg_value(s, a);
-			if (!json_object_get(args, str_of(a, "name")) || v)
-				json_object_set_new(args, str_of(a, "name"), v ? json_string(v) :
+			if (!json_object_get(args, obj_str(a, "name")) || v)
+				json_object_set_new(args, obj_str(a, "name"), v ? json_string(v) :
 				    json_null());
 			free(v);
 		}
 	}
 	json_array_foreach(json_object_get(ref, "args"), i, a) {
 		char *v = arg_value(s, a);
-		json_object_set_new(args, str_of(a, "name"), v ? json_string(v) : json_null());
+		json_object_set_new(args, obj_str(a, "name"), v ? json_string(v) : json_null());
 		free(v);
 	}
 	arr = json_array();
@@ -565,7 +518,7 @@ build_run(struct rsync *s, const json_t *ref, const char *name, const char *type
 	    "apiVersion", ARGO, "kind", "AnalysisRun",
 	    "metadata", "name", name, "namespace", obj_namespace(s->ro),
 	    "labels", HASH_LABEL, s->hash, "rollout-type", type,
-	    "ownerReferences", ctrl_new_controller_ref(s->ro),
+	    "ownerReferences", obj_new_controller_ref(s->ro),
 	    "spec", "metrics", metrics, "args", arr);
 fail:
 	json_decref(metrics);
@@ -584,7 +537,7 @@ static enum run_state
 run_analysis(struct rsync *s, const json_t *ref, const char *suffix, const char *type,
     json_t *report, const char *field, char **why)
 {
-	const char *rev = annotation(s->new_rs, REV_ANN);
+	const char *rev = obj_annotation(s->new_rs, REV_ANN);
 	char *name = xasprintf("%s-%s-%s-%s", obj_name(s->ro), s->hash, rev ? rev : "0", suffix);
 	const json_t *run = find_run(s, name);
 	enum run_state rs = RUN_WAIT;
@@ -629,10 +582,10 @@ terminate_runs(struct rsync *s, const char *keep_hash, const char *only_suffix)
 	size_t i;
 	const json_t *r;
 	json_array_foreach(json_object_get(s->in, "analysisruns"), i, r) {
-		const json_t *ref = ctrl_controller_ref(r);
+		const json_t *ref = obj_controller_ref(r);
 		const char *ph = json_string_value(obj_get_path(r, "status.phase"));
 		const char *h = json_string_value(json_object_get(obj_labels(r), HASH_LABEL));
-		if (!ref || strcmp(str_of(ref, "uid"), obj_uid(s->ro)) != 0)
+		if (!ref || strcmp(obj_str(ref, "uid"), obj_uid(s->ro)) != 0)
 			continue;
 		if (ph && strcmp(ph, "Running") && strcmp(ph, "Pending"))
 			continue;
@@ -642,7 +595,7 @@ terminate_runs(struct rsync *s, const char *keep_hash, const char *only_suffix)
 		    !str_has_suffix(obj_name(r), only_suffix)))
 			continue;
 		json_t *c = json_deep_copy(r);
-		json_object_set_new(child(c, "spec"), "terminate", json_true());
+		json_object_set_new(obj_child(c, "spec"), "terminate", json_true());
 		push(s->out, RO_UPDATE, c);
 	}
 }
@@ -654,9 +607,9 @@ delete_finished_runs(struct rsync *s)
 	size_t i;
 	const json_t *r;
 	json_array_foreach(json_object_get(s->in, "analysisruns"), i, r) {
-		const json_t *ref = ctrl_controller_ref(r);
+		const json_t *ref = obj_controller_ref(r);
 		const char *h = json_string_value(json_object_get(obj_labels(r), HASH_LABEL));
-		if (ref && !strcmp(str_of(ref, "uid"), obj_uid(s->ro)) && h &&
+		if (ref && !strcmp(obj_str(ref, "uid"), obj_uid(s->ro)) && h &&
 		    !strcmp(h, s->hash)) {
 			push(s->out, RO_DELETE, json_deep_copy(r));
 			json_object_set_new(s->gone, obj_name(r), json_true());
@@ -691,7 +644,7 @@ steps(struct rsync *s)
 static bool
 traffic_routed(struct rsync *s)
 {
-	return *str_of(s->strat, "canaryService") && *str_of(s->strat, "stableService");
+	return *obj_str(s->strat, "canaryService") && *obj_str(s->strat, "stableService");
 }
 
 /* The proxy has yet to apply the routes an earlier sync published. */
@@ -732,7 +685,7 @@ header_route(struct rsync *s, const json_t *hr)
 	json_t *routes = json_object_get(cs, "headerRoutes"), *out = json_array(), *r;
 	size_t i;
 	json_array_foreach(routes, i, r)
-		if (strcmp(str_of(r, "name"), str_of(hr, "name")) != 0)
+		if (strcmp(obj_str(r, "name"), obj_str(hr, "name")) != 0)
 			json_array_append(out, r);
 	if (json_array_size(json_object_get(hr, "match")) > 0)
 		json_array_append_new(out, json_deep_copy(hr));
@@ -814,7 +767,7 @@ reach_weight(struct rsync *s, int w, int c)
 	if (!rs_fully_available(s->new_rs, c))
 		return false;
 	if (traffic_routed(s) && w > 0 && c > 0 &&
-	    !endpoints_on(s, str_of(s->strat, "canaryService"), s->hash)) {
+	    !endpoints_on(s, obj_str(s->strat, "canaryService"), s->hash)) {
 		requeue(s->out, 200);
 		return false;
 	}
@@ -849,7 +802,7 @@ canary_promote(struct rsync *s)
 	if (!reach_weight(s, 100, s->replicas))
 		return false;
 	if (traffic_routed(s)) {
-		const char *ss = str_of(s->strat, "stableService");
+		const char *ss = obj_str(s->strat, "stableService");
 		point_service(s, ss, s->hash);
 		if (!endpoints_on(s, ss, s->hash)) {
 			requeue(s->out, 200);
@@ -864,7 +817,7 @@ static void
 sync_canary(struct rsync *s)
 {
 	size_t n = json_array_size(steps(s));
-	size_t idx = (size_t)int_at(s->st, "currentStepIndex", 0);
+	size_t idx = (size_t)obj_int_at(s->st, "currentStepIndex", 0);
 	const json_t *bg = json_object_get(s->strat, "analysis");
 	if (idx > n)
 		idx = n;
@@ -872,11 +825,11 @@ sync_canary(struct rsync *s)
 	if (traffic_routed(s)) {
 		/* while promoting, canary_promote moves the stable Service */
 		if (!promoting)
-			point_service(s, str_of(s->strat, "stableService"),
-			    str_of(s->st, "stableRS"));
-		point_service(s, str_of(s->strat, "canaryService"), s->hash);
+			point_service(s, obj_str(s->strat, "stableService"),
+			    obj_str(s->st, "stableRS"));
+		point_service(s, obj_str(s->strat, "canaryService"), s->hash);
 	}
-	if (bg && (int64_t)idx >= int_at(bg, "startingStep", 0)) {
+	if (bg && (int64_t)idx >= obj_int_at(bg, "startingStep", 0)) {
 		enum run_state r = gate_analysis(s, bg, "bg", "Background", canary_status(s),
 		    "currentBackgroundAnalysisRunStatus");
 		if (r == RUN_FAILED)
@@ -913,7 +866,7 @@ sync_canary(struct rsync *s)
 			if (!rs_fully_available(s->new_rs, c))
 				goto progressing;
 			if (traffic_routed(s) && c > 0 && !endpoints_on(s,
-			    str_of(s->strat, "canaryService"), s->hash)) {
+			    obj_str(s->strat, "canaryService"), s->hash)) {
 				requeue(s->out, 200);
 				goto progressing;
 			}
@@ -961,7 +914,7 @@ sync_canary(struct rsync *s)
 	json_object_del(s->st, "promoteFull");
 	terminate_runs(s, NULL, NULL);
 	event(s, "Normal", "RolloutCompleted", "Rollout completed update to revision %s "
-	    "(%s): promoted to stable", annotation(s->new_rs, REV_ANN), s->hash);
+	    "(%s): promoted to stable", obj_annotation(s->new_rs, REV_ANN), s->hash);
 	s->stable_rs = s->new_rs;
 	return;
 progressing:
@@ -973,18 +926,18 @@ progressing:
 static json_t *
 bg_status(struct rsync *s)
 {
-	return child(s->st, "blueGreen");
+	return obj_child(s->st, "blueGreen");
 }
 
 static void
 sync_bluegreen(struct rsync *s)
 {
-	const char *active = str_of(s->strat, "activeService");
-	const char *preview = str_of(s->strat, "previewService");
+	const char *active = obj_str(s->strat, "activeService");
+	const char *preview = obj_str(s->strat, "previewService");
 	const json_t *prc = json_object_get(s->strat, "previewReplicaCount");
 	int pre_n = json_is_integer(prc) ? (int)json_integer_value(prc) : s->replicas;
 	bool full = json_is_true(json_object_get(s->st, "promoteFull"));
-	bool switched = !strcmp(str_of(bg_status(s), "activeSelector"), s->hash);
+	bool switched = !strcmp(obj_str(bg_status(s), "activeSelector"), s->hash);
 	if (full)
 		clear_pause(s);
 	if (s->stable_rs)
@@ -1009,7 +962,7 @@ sync_bluegreen(struct rsync *s)
 				goto progressing;
 		}
 		bool auto_on = !json_is_false(json_object_get(s->strat, "autoPromotionEnabled"));
-		int64_t aps = int_at(s->strat, "autoPromotionSeconds", 0);
+		int64_t aps = obj_int_at(s->strat, "autoPromotionSeconds", 0);
 		bool resumed = json_is_true(json_object_get(bg_status(s),
 		    "scaleUpPreviewCheckPoint"));
 		if (!full && !resumed && (!auto_on || aps > 0) &&
@@ -1024,7 +977,7 @@ sync_bluegreen(struct rsync *s)
 		point_service(s, active, s->hash);
 		json_object_set_new(bg_status(s), "activeSelector", json_string(s->hash));
 		event(s, "Normal", "SwitchService", "Switched selector for service '%s' from '%s' "
-		    "to '%s'", active, str_of(s->st, "stableRS"), s->hash);
+		    "to '%s'", active, obj_str(s->st, "stableRS"), s->hash);
 		s->out->await_routes = true;
 		return;
 	}
@@ -1044,7 +997,7 @@ sync_bluegreen(struct rsync *s)
 	json_object_set_new(s->st, "stableRS", json_string(s->hash));
 	json_object_del(s->st, "promoteFull");
 	event(s, "Normal", "RolloutCompleted", "Rollout completed update to revision %s (%s)",
-	    annotation(s->new_rs, REV_ANN), s->hash);
+	    obj_annotation(s->new_rs, REV_ANN), s->hash);
 	s->stable_rs = s->new_rs;
 	return;
 progressing:
@@ -1056,7 +1009,7 @@ progressing:
 static void
 sync_aborted(struct rsync *s)
 {
-	const char *stable = str_of(s->st, "stableRS");
+	const char *stable = obj_str(s->st, "stableRS");
 	if (!json_object_get(s->st, "abortedAt"))
 		do_abort(s, "aborted by the user");
 	if (s->canary) {
@@ -1064,9 +1017,9 @@ sync_aborted(struct rsync *s)
 			set_weight(s, 0);
 		json_object_del(canary_status(s), "headerRoutes");
 		if (traffic_routed(s))
-			point_service(s, str_of(s->strat, "stableService"), stable);
+			point_service(s, obj_str(s->strat, "stableService"), stable);
 	} else {
-		point_service(s, str_of(s->strat, "activeService"), stable);
+		point_service(s, obj_str(s->strat, "activeService"), stable);
 		json_object_set_new(bg_status(s), "activeSelector", json_string(stable));
 	}
 	if (s->stable_rs)
@@ -1074,7 +1027,7 @@ sync_aborted(struct rsync *s)
 	clear_pause(s);
 	terminate_runs(s, NULL, NULL);
 	/* abortScaleDownDelaySeconds 0 keeps the aborted pods (Argo) */
-	int64_t delay = int_at(s->strat, "abortScaleDownDelaySeconds", 30);
+	int64_t delay = obj_int_at(s->strat, "abortScaleDownDelaySeconds", 30);
 	if (s->new_rs && s->new_rs != s->stable_rs && delay > 0)
 		scale_down_later(s, s->new_rs, delay);
 }
@@ -1087,7 +1040,7 @@ scale_down_others(struct rsync *s)
 	size_t i;
 	json_t *rs;
 	int64_t delay = s->bg || traffic_routed(s) ?
-	    int_at(s->strat, "scaleDownDelaySeconds", 30) : 0;
+	    obj_int_at(s->strat, "scaleDownDelaySeconds", 30) : 0;
 	json_array_foreach(s->owned, i, rs)
 		if (rs != s->new_rs && rs != s->stable_rs) {
 			/* an intermediate canary never served as stable: at once */
@@ -1105,13 +1058,13 @@ sync_stable(struct rsync *s)
 		if (current_weight(s) != 0 || !json_object_get(canary_status(s), "weights"))
 			set_weight(s, 0);
 		json_object_del(canary_status(s), "headerRoutes");
-		point_service(s, str_of(s->strat, "stableService"), s->hash);
-		point_service(s, str_of(s->strat, "canaryService"), s->hash);
+		point_service(s, obj_str(s->strat, "stableService"), s->hash);
+		point_service(s, obj_str(s->strat, "canaryService"), s->hash);
 		json_object_set_new(s->st, "currentStepIndex",
 		    json_integer((json_int_t)json_array_size(steps(s))));
 	} else {
-		point_service(s, str_of(s->strat, "activeService"), s->hash);
-		point_service(s, str_of(s->strat, "previewService"), s->hash);
+		point_service(s, obj_str(s->strat, "activeService"), s->hash);
+		point_service(s, obj_str(s->strat, "previewService"), s->hash);
 		json_object_set_new(bg_status(s), "activeSelector", json_string(s->hash));
 		json_object_set_new(bg_status(s), "previewSelector", json_string(s->hash));
 	}
@@ -1131,15 +1084,15 @@ count_replicas(struct rsync *s)
 	size_t i;
 	json_t *rs;
 	json_array_foreach(s->owned, i, rs) {
-		rep += int_at(rs, "status.replicas", 0);
-		ready += int_at(rs, "status.readyReplicas", 0);
-		avail += int_at(rs, "status.availableReplicas", 0);
+		rep += obj_int_at(rs, "status.replicas", 0);
+		ready += obj_int_at(rs, "status.readyReplicas", 0);
+		avail += obj_int_at(rs, "status.availableReplicas", 0);
 	}
 	json_object_set_new(s->st, "replicas", json_integer(rep));
 	json_object_set_new(s->st, "readyReplicas", json_integer(ready));
 	json_object_set_new(s->st, "availableReplicas", json_integer(avail));
 	json_object_set_new(s->st, "updatedReplicas",
-	    json_integer(s->new_rs ? int_at(s->new_rs, "status.replicas", 0) : 0));
+	    json_integer(s->new_rs ? obj_int_at(s->new_rs, "status.replicas", 0) : 0));
 	char sel[256];
 	snprintf(sel, sizeof sel, "%s", "");
 	const json_t *ml = obj_get_path(s->ro, "spec.selector.matchLabels");
@@ -1161,7 +1114,7 @@ progressed_at(struct rsync *s, const json_t *orig)
 		"canary.weights.canary.weight", "updatedReplicas", "readyReplicas",
 		"availableReplicas", "pauseConditions", "abort", "stableRS" };
 	const json_t *c = json_array_get(json_object_get(orig, "conditions"), 0);
-	int64_t at = ts_ms(json_object_get(c, "lastUpdateTime"));
+	int64_t at = obj_time_ms(json_object_get(c, "lastUpdateTime"));
 	for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
 		const json_t *a = obj_get_path(orig, marks[i]), *b = obj_get_path(s->st, marks[i]);
 		if (!at || !((!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b))))
@@ -1175,9 +1128,9 @@ set_progressing(struct rsync *s, int64_t at, bool ok, const char *reason, const 
 {
 	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "type", "Progressing",
 	    "status", ok ? "True" : "False", "reason", reason, "message", msg,
-	    "lastUpdateTime", ts_json(at), "lastTransitionTime", ts_json(at));
+	    "lastUpdateTime", obj_time_json(at), "lastTransitionTime", obj_time_json(at));
 	const json_t *old = json_array_get(json_object_get(s->st, "conditions"), 0);
-	if (old && !strcmp(str_of(old, "status"), str_of(c, "status")))
+	if (old && !strcmp(obj_str(old, "status"), obj_str(c, "status")))
 		json_object_set(c, "lastTransitionTime", json_object_get(old, "lastTransitionTime"));
 	json_object_set_new(s->st, "conditions", json_pack("[o]", c));
 }
@@ -1186,15 +1139,15 @@ static void
 set_phase(struct rsync *s, const json_t *orig)
 {
 	const char *phase;
-	bool done = !strcmp(str_of(s->st, "stableRS"), s->hash);
+	bool done = !strcmp(obj_str(s->st, "stableRS"), s->hash);
 	int64_t at = progressed_at(s, orig);
-	int64_t deadline = int_at(s->ro, "spec.progressDeadlineSeconds", 600) * 1000;
+	int64_t deadline = obj_int_at(s->ro, "spec.progressDeadlineSeconds", 600) * 1000;
 	if (json_is_true(json_object_get(s->st, "abort")))
 		phase = "Degraded";
 	else if (json_is_true(obj_get_path(s->ro, "spec.paused")) || has_pause_conditions(s))
 		phase = "Paused";
 	else if (done && rs_fully_available(s->new_rs, s->replicas) &&
-	    (s->bg || traffic_routed(s) || int_at(s->st, "replicas", 0) == s->replicas))
+	    (s->bg || traffic_routed(s) || obj_int_at(s->st, "replicas", 0) == s->replicas))
 		phase = "Healthy";	/* old pods in their scale-down delay serve nothing */
 	else if (s->now - at > deadline)
 		phase = "Degraded";
@@ -1208,21 +1161,21 @@ set_phase(struct rsync *s, const json_t *orig)
 		set_progressing(s, at, true, "NewReplicaSetAvailable", "Rollout is healthy");
 	} else if (!strcmp(phase, "Paused")) {
 		set_message(s, "%s", json_is_true(obj_get_path(s->ro, "spec.paused")) ?
-		    "rollout is paused by the user" : str_of(json_array_get(json_object_get(s->st,
+		    "rollout is paused by the user" : obj_str(json_array_get(json_object_get(s->st,
 		    "pauseConditions"), 0), "reason"));
 		set_progressing(s, at, true, "RolloutPaused", "Rollout is paused");
 	} else if (!strcmp(phase, "Degraded") && !json_is_true(json_object_get(s->st, "abort"))) {
 		set_message(s, "ProgressDeadlineExceeded: ReplicaSet \"%s-%s\" has timed out "
 		    "progressing.", obj_name(s->ro), s->hash);
-		set_progressing(s, at, false, "ProgressDeadlineExceeded", str_of(s->st, "message"));
+		set_progressing(s, at, false, "ProgressDeadlineExceeded", obj_str(s->st, "message"));
 		if (json_is_true(obj_get_path(s->ro, "spec.progressDeadlineAbort")))
 			do_abort(s, "progress deadline exceeded");
 	} else if (!strcmp(phase, "Degraded"))
-		set_progressing(s, at, false, "RolloutAborted", str_of(s->st, "message"));
+		set_progressing(s, at, false, "RolloutAborted", obj_str(s->st, "message"));
 	else
-		set_progressing(s, at, true, "ReplicaSetUpdated", str_of(s->st, "message"));
+		set_progressing(s, at, true, "ReplicaSetUpdated", obj_str(s->st, "message"));
 	char gen[24];
-	snprintf(gen, sizeof gen, "%lld", (long long)int_at(s->ro, "metadata.generation", 0));
+	snprintf(gen, sizeof gen, "%lld", (long long)obj_int_at(s->ro, "metadata.generation", 0));
 	json_object_set_new(s->st, "observedGeneration", json_string(gen));
 }
 
@@ -1234,8 +1187,8 @@ claim(struct rsync *s)
 	size_t i;
 	const json_t *rs;
 	json_array_foreach(json_object_get(s->in, "replicasets"), i, rs) {
-		const json_t *ref = ctrl_controller_ref(rs);
-		if (ref && !strcmp(str_of(ref, "uid"), obj_uid(s->ro)) &&
+		const json_t *ref = obj_controller_ref(rs);
+		if (ref && !strcmp(obj_str(ref, "uid"), obj_uid(s->ro)) &&
 		    !obj_get_path(rs, "metadata.deletionTimestamp"))
 			json_array_append_new(s->owned, json_deep_copy(rs));
 	}
@@ -1245,10 +1198,10 @@ claim(struct rsync *s)
 static void
 find_new_rs(struct rsync *s)
 {
-	int64_t coll = int_at(s->st, "collisionCount", -1);
+	int64_t coll = obj_int_at(s->st, "collisionCount", -1);
 	deploy_template_hash(obj_get_path(s->ro, "spec.template"), coll, s->hash);
 	s->new_rs = owned_by_hash(s, s->hash);
-	s->stable_rs = owned_by_hash(s, str_of(s->st, "stableRS"));
+	s->stable_rs = owned_by_hash(s, obj_str(s->st, "stableRS"));
 }
 
 /* A different template than the one in progress starts a new rollout: the
@@ -1257,7 +1210,7 @@ find_new_rs(struct rsync *s)
 static void
 maybe_new_rollout(struct rsync *s)
 {
-	const char *cur = str_of(s->st, "currentPodHash");
+	const char *cur = obj_str(s->st, "currentPodHash");
 	bool retry = json_object_get(s->st, "abortedAt") &&
 	    !json_is_true(json_object_get(s->st, "abort"));
 	if (!strcmp(cur, s->hash) && !retry)
@@ -1298,18 +1251,18 @@ rollout_decide(const json_t *rollout, const json_t *in, int64_t now_ms,
 	struct rsync s = { .ro = json_deep_copy(rollout), .in = in, .now = now_ms, .out = out,
 		.owned = json_array(), .gone = json_object() };
 	memset(out, 0, sizeof *out);
-	s.st = child(s.ro, "status");
+	s.st = obj_child(s.ro, "status");
 	json_t *orig = json_deep_copy(s.st);
 	const json_t *strat = obj_get_path(s.ro, "spec.strategy");
 	s.canary = json_object_get(strat, "canary") != NULL;
 	s.bg = !s.canary;
 	s.strat = json_object_get(strat, s.canary ? "canary" : "blueGreen");
-	s.replicas = (int)int_at(s.ro, "spec.replicas", 1);
+	s.replicas = (int)obj_int_at(s.ro, "spec.replicas", 1);
 	if (obj_get_path(s.ro, "metadata.deletionTimestamp"))
 		goto out;
 	claim(&s);
 	find_new_rs(&s);
-	bool first = !*str_of(s.st, "stableRS") || !s.stable_rs;
+	bool first = !*obj_str(s.st, "stableRS") || !s.stable_rs;
 	maybe_new_rollout(&s);
 	if (first) {
 		/* Nothing stable yet: the first template is the stable one. */
@@ -1343,12 +1296,10 @@ out:
 	return 0;
 }
 
-/* ---- the controller ------------------------------------------------------------------ */
+/* ---- the adapter on the controller core ---------------------------------------------- */
 
 struct ctrl_rollout {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct ctrl_watches watches;
+	struct ctrl *core;
 	ctrl_routes_wait_fn *routes_wait;
 	void *routes_wait_arg;
 	json_t *routes_pending;		/* key -> true: waiting for the proxy */
@@ -1364,12 +1315,6 @@ struct routes_wait {
 };
 
 static void
-ro_enqueue(struct ctrl_rollout *c, const char *ns, const char *name)
-{
-	ctrl_wq_add_name(c->wq, ns, name);
-}
-
-static void
 routes_applied(void *arg, bool applied)
 {
 	struct routes_wait *w = arg;
@@ -1383,7 +1328,7 @@ routes_applied(void *arg, bool applied)
 			log_warn("rollout", "%s: the proxy has not applied the new routes in %d ms; "
 			    "going on", w->key, ROUTE_ACK_TIMEOUT_MS);
 		json_object_del(c->routes_pending, w->key);
-		ctrl_wq_add(c->wq, w->key);
+		ctrl_enqueue_key(c->core, w->key);
 	}
 	free(w->key);
 	free(w);
@@ -1395,7 +1340,7 @@ static void
 await_routes(struct ctrl_rollout *c, const char *key, int64_t rv)
 {
 	if (!c->routes_wait || rv <= 0) {
-		ctrl_wq_add(c->wq, key);
+		ctrl_enqueue_key(c->core, key);
 		return;
 	}
 	struct routes_wait *w = xcalloc(1, sizeof *w);
@@ -1414,65 +1359,6 @@ ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait, 
 	c->routes_wait_arg = arg;
 }
 
-/* Applies one action; *rv is raised to the store version of a write. */
-static int
-apply_one(struct ctrl_rollout *c, const json_t *ro, const struct rollout_action *act,
-    int64_t *rv)
-{
-	json_t *res = NULL;
-	struct api_error err = { 0 };
-	const char *ns = obj_namespace(ro);
-	json_t *obj = act->obj ? json_deep_copy(act->obj) : NULL;
-	const struct kind *k = obj ? kind_find_gvk(obj_api_version(obj), obj_kind(obj)) : NULL;
-	int rc = 0;
-	if (obj) {
-		json_object_del(obj_metadata(obj), "resourceVersion");
-		json_object_del(obj, "_deleted");
-	}
-	if (obj && !k) {
-		api_record_event(c->api, ro, "Warning", "KindMissing", RO_COMPONENT,
-		    "%s %s is not served by this server", obj_api_version(obj), obj_kind(obj));
-		json_decref(obj);
-		return 0;
-	}
-	switch (act->op) {
-	case RO_CREATE:
-		rc = api_create(c->api, k, ns, obj, 0, NULL, &err);
-		if (rc < 0 && err.code == 409)
-			rc = 0;
-		else if (rc < 0)
-			api_record_event(c->api, ro, "Warning", "FailedCreate", RO_COMPONENT,
-			    "Failed to create %s \"%s\": %s", obj_kind(act->obj),
-			    obj_name(act->obj), err.message);
-		break;
-	case RO_UPDATE:
-		rc = api_update(c->api, k, ns, obj, false, 0, &res, &err);
-		break;
-	case RO_DELETE:
-		rc = api_delete(c->api, k, ns, obj_name(obj), API_PROPAGATE_BACKGROUND, NULL, 0, 0,
-		    NULL, &err);
-		if (rc < 0 && err.code == 404)
-			rc = 0;
-		json_decref(obj);
-		break;
-	case RO_STATUS:
-		rc = api_update(c->api, k, ns, obj, true, 0, &res, &err);
-		break;
-	case RO_EVENT:
-		api_record_event(c->api, ro, act->type, act->reason, RO_COMPONENT, "%s",
-		    act->message ? act->message : "");
-		break;
-	}
-	if (rc < 0)
-		log_warn("rollout", "syncing %s/%s: %s", ns, obj_name(ro), err.message);
-	const char *v = json_string_value(obj_get_path(res, "metadata.resourceVersion"));
-	if (v && strtoll(v, NULL, 10) > *rv)
-		*rv = strtoll(v, NULL, 10);
-	json_decref(res);
-	api_error_clear(&err);
-	return rc;
-}
-
 /* "name" -> object for a list. */
 static json_t *
 by_name(json_t *list)
@@ -1486,28 +1372,26 @@ by_name(json_t *list)
 }
 
 static json_t *
-list_or_empty(struct ctrl_rollout *c, const char *res, const char *ns)
+list_or_empty(struct ctrl *c, const char *res, const char *ns)
 {
 	json_t *items = NULL;
-	if (store_list(api_store(c->api), res, ns, &items, NULL) < 0 || !items)
+	if (store_list(ctrl_store(c), res, ns, &items, NULL) < 0 || !items)
 		return json_array();
 	return items;
 }
 
+static const enum ctrl_op ro_writes[] = {
+	[RO_CREATE] = CTRL_CREATE, [RO_UPDATE] = CTRL_UPDATE, [RO_DELETE] = CTRL_DELETE,
+	[RO_STATUS] = CTRL_STATUS, [RO_EVENT] = CTRL_EVENT,
+};
+
 static int
-ro_sync(void *arg, const char *key)
+ro_ctrl_decide(struct ctrl *c, const json_t *ro, int64_t now_ms, struct ctrl_writes *w)
 {
-	struct ctrl_rollout *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *ro = NULL;
+	struct ctrl_rollout *r = ctrl_data(c);
+	const char *ns = obj_namespace(ro);
 	struct rollout_actions a = { 0 };
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk(ARGO, "Rollout"), ns, slash + 1, &ro, &err) < 0)
-		goto out;
+	char *key = xasprintf("%s/%s", ns, obj_name(ro));
 	json_t *in = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
 	    "replicasets", list_or_empty(c, "apps/replicasets", ns),
 	    "services", by_name(list_or_empty(c, "services", ns)),
@@ -1515,46 +1399,55 @@ ro_sync(void *arg, const char *key)
 	    "analysisruns", list_or_empty(c, "argoproj.io/analysisruns", ns),
 	    "templates", by_name(list_or_empty(c, "argoproj.io/analysistemplates", ns)),
 	    "clustertemplates", by_name(list_or_empty(c, "argoproj.io/clusteranalysistemplates",
-	    NULL)), "routesPending", json_object_get(c->routes_pending, key) != NULL);
-	rollout_decide(ro, in, time_now_ms(), &a);
-	int64_t rv = 0;
-	for (size_t i = 0; i < a.n && rc == 0; i++)
-		rc = apply_one(c, ro, &a.v[i], &rv);
-	json_decref(in);
-	if (rc < 0)
-		rc = -EAGAIN;
-	else if (a.await_routes)
-		await_routes(c, key, rv);
-	if (rc == 0 && a.requeue_ms > 0)
-		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
-out:
+	    NULL)), "routesPending", json_object_get(r->routes_pending, key) != NULL);
+	rollout_decide(ro, in, now_ms, &a);
+	for (size_t i = 0; i < a.n; i++) {
+		const struct rollout_action *x = &a.v[i];
+		if (x->op == RO_EVENT) {
+			ctrl_writes_event(w, x->type, x->reason, x->message);
+			continue;
+		}
+		json_t *obj = json_deep_copy(x->obj);
+		json_object_del(obj, "_deleted");
+		ctrl_writes_push(w, ro_writes[x->op], NULL, obj, x->op);
+	}
+	w->requeue_ms = a.requeue_ms;
+	if (a.await_routes)
+		w->carry = json_true();	/* for ro_after */
+	free(key);
 	rollout_actions_free(&a);
-	api_error_clear(&err);
-	json_decref(ro);
-	free(ns);
-	return rc;
+	json_decref(in);
+	return 0;
 }
 
-/* A child changed: queue the Rollout that owns it. */
+/* Writes that change routing (carry set by decide), all made: the next sync
+ * waits for the proxy to apply them. */
 static void
-on_owned(void *arg, enum store_event ev, const char *res, const json_t *o, int64_t rv)
+ro_after(struct ctrl *c, const json_t *ro, const struct ctrl_write *failed,
+    struct ctrl_writes *w)
 {
-	(void)ev;
-	(void)res;
-	(void)rv;
-	const json_t *ref = ctrl_controller_ref(o);
-	if (ref && !strcmp(str_of(ref, "kind"), "Rollout"))
-		ro_enqueue(arg, obj_namespace(o), str_of(ref, "name"));
+	if (failed || !json_is_true(w->carry))
+		return;
+	char *key = xasprintf("%s/%s", obj_namespace(ro), obj_name(ro));
+	await_routes(ctrl_data(c), key, w->rv);
+	free(key);
+}
+
+static void
+ro_result(struct ctrl *c, const json_t *ro, const struct ctrl_write *w, const json_t *made,
+    const char *err)
+{
+	(void)made;
+	if (w->tag == RO_CREATE && err)
+		api_record_event(ctrl_api(c), ro, "Warning", "FailedCreate", RO_COMPONENT,
+		    "Failed to create %s \"%s\": %s", obj_kind(w->obj), obj_name(w->obj), err);
 }
 
 /* Services and Endpoints: queue the Rollouts of the namespace that name them. */
 static void
-on_service(void *arg, enum store_event ev, const char *res, const json_t *o, int64_t rv)
+on_service(struct ctrl *c, enum store_event ev, const json_t *o)
 {
-	struct ctrl_rollout *c = arg;
 	(void)ev;
-	(void)res;
-	(void)rv;
 	json_t *ros = list_or_empty(c, "argoproj.io/rollouts", obj_namespace(o)), *ro;
 	size_t i;
 	static const char *const keys[] = { "canary.stableService", "canary.canaryService",
@@ -1564,7 +1457,7 @@ on_service(void *arg, enum store_event ev, const char *res, const json_t *o, int
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
 			const char *n = json_string_value(obj_get_path(strat, keys[k]));
 			if (n && !strcmp(n, obj_name(o))) {
-				ro_enqueue(c, obj_namespace(ro), obj_name(ro));
+				ctrl_enqueue(c, obj_namespace(ro), obj_name(ro));
 				break;
 			}
 		}
@@ -1572,30 +1465,29 @@ on_service(void *arg, enum store_event ev, const char *res, const json_t *o, int
 	json_decref(ros);
 }
 
+static const struct ctrl_desc ro_desc = {
+	.name = "rollout", .component = RO_COMPONENT,
+	.api_version = ARGO, .kind = "Rollout", .res = "argoproj.io/rollouts",
+	.sources = {
+		{ "argoproj.io/rollouts", NULL },
+		{ "apps/replicasets", ctrl_enqueue_owner },
+		{ "argoproj.io/analysisruns", ctrl_enqueue_owner, ARGO, "AnalysisRun" },
+		{ "services", on_service },
+		{ "endpoints", on_service },
+	},
+	.decide = ro_ctrl_decide, .result = ro_result, .after = ro_after,
+};
+
 int
 ctrl_rollout_start(struct api *api, struct ctrl_rollout **out)
 {
-	const struct ctrl_watch watches[] = {
-		{ "argoproj.io/rollouts", ctrl_wq_on_change, true },
-		{ "apps/replicasets", on_owned, false },
-		{ kind_find_gvk(ARGO, "AnalysisRun") ? "argoproj.io/analysisruns" : NULL, on_owned,
-		  false },
-		{ "services", on_service, false },
-		{ "endpoints", on_service, false },
-	};
 	struct ctrl_rollout *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int rc;
-	c->api = api;
 	c->routes_pending = json_object();
-	c->wq = ctrl_wq_new(api_loop(api), ro_sync, c);
-	if ((rc = ctrl_wq_add_all(c->wq, st, "argoproj.io/rollouts")) < 0 ||
-	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
-	    c->wq)) < 0) {
+	int rc = ctrl_start(api, &ro_desc, c, &c->core);
+	if (rc < 0) {
 		ctrl_rollout_stop(c);
 		return rc;
 	}
-	log_info("rollout", "rollout controller started");
 	*out = c;
 	return 0;
 }
@@ -1605,8 +1497,7 @@ ctrl_rollout_stop(struct ctrl_rollout *c)
 {
 	if (!c)
 		return;
-	ctrl_watches_stop(&c->watches);
-	ctrl_wq_free(c->wq);
+	ctrl_stop(c->core);
 	for (struct routes_wait *w = c->waits; w; w = w->next)
 		w->c = NULL;	/* freed when the feed calls back */
 	json_decref(c->routes_pending);

@@ -1,9 +1,11 @@
 /* ctrl_routes.c — the routing snapshot (proxy.h) from Services, Endpoints,
- * Pods (revision labels), Gateways and HTTPRoutes: routes_build() is the
- * pure mapping; the watcher keeps those objects from a store watch and
- * rebuilds at most once per loop iteration after a change, sending the
- * result to the proxy feed with the store's resourceVersion. Started by
- * server.c. Kinds missing from the kind table are skipped. */
+ * Pods (revision labels), Gateways, HTTPRoutes and Rollouts: routes_build()
+ * is the pure mapping; routes_table keeps the same table incrementally (per
+ * Service, plus a shared part for Gateways, HTTPRoutes and Rollouts); the
+ * watcher feeds it from a store watch, commits at most once per loop
+ * iteration and hands what changed to the proxy feed with the store's
+ * resourceVersion. Started by server.c. Kinds missing from the kind table
+ * are skipped. */
 #include "ctrl.h"
 #include "log.h"
 #include "proxy.h"
@@ -17,26 +19,6 @@
 
 #define GW_GROUP	"gateway.networking.k8s.io"
 #define LB_ANNOTATION	"v6.dev/load-balancing"
-
-static const char *
-annotation(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(obj_get_path(o, "metadata.annotations"), key));
-}
-
-static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static const char *
-path_str(const json_t *o, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(o, path));
-	return s ? s : "";
-}
 
 /* ---- collections -------------------------------------------------------- */
 
@@ -53,8 +35,8 @@ static int
 cmp_route_obj(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(path_str(x, "metadata.creationTimestamp"),
-	    path_str(y, "metadata.creationTimestamp"));
+	int c = strcmp(obj_str_at(x, "metadata.creationTimestamp"),
+	    obj_str_at(y, "metadata.creationTimestamp"));
 	return c ? c : cmp_obj(a, b);
 }
 
@@ -103,22 +85,13 @@ index_by_name(const json_t *coll)
 	return idx;
 }
 
-static const json_t *
-lookup(const json_t *idx, const char *ns, const char *name)
-{
-	char *k = xasprintf("%s/%s", ns, name);
-	const json_t *o = json_object_get(idx, k);
-	free(k);
-	return o;
-}
-
 /* ---- Service ports ------------------------------------------------------- */
 
 /* "http" or "80": a port's name, else its number. out >= 64 bytes. */
 static const char *
 port_key(const json_t *port, char *out)
 {
-	const char *name = str_of(port, "name");
+	const char *name = obj_str(port, "name");
 	if (*name)
 		snprintf(out, 64, "%s", name);
 	else
@@ -152,7 +125,7 @@ port_is_http(const json_t *port)
 		"smtp", "dns", "ldap", NULL };
 	static const int tcp_ports[] = { 22, 25, 53, 389, 443, 1433, 1521, 2181, 3306, 4222,
 		5432, 5672, 6379, 9042, 9092, 11211, 27017 };
-	const char *ap = str_of(port, "appProtocol"), *name = str_of(port, "name");
+	const char *ap = obj_str(port, "appProtocol"), *name = obj_str(port, "name");
 	if (*ap)
 		return strcasecmp(ap, "http") == 0 || strcasecmp(ap, "kubernetes.io/ws") == 0;
 	if (*name && word_is(name, http_words))
@@ -169,7 +142,7 @@ port_is_http(const json_t *port)
 static bool
 port_is_tcp_protocol(const json_t *port)
 {
-	const char *p = str_of(port, "protocol");
+	const char *p = obj_str(port, "protocol");
 	return !*p || strcmp(p, "TCP") == 0;
 }
 
@@ -201,7 +174,7 @@ static int
 cmp_endpoint(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str_of(x, "address"), str_of(y, "address"));
+	int c = strcmp(obj_str(x, "address"), obj_str(y, "address"));
 	if (c)
 		return c;
 	json_int_t px = json_integer_value(json_object_get(x, "port"));
@@ -213,25 +186,25 @@ cmp_endpoint(const void *a, const void *b)
 static json_t *
 cluster_endpoints(struct build *b, const json_t *svc, const json_t *sp)
 {
-	const char *ns = obj_namespace(svc), *want = str_of(sp, "name");
-	const json_t *ep = lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
+	const char *ns = obj_namespace(svc), *want = obj_str(sp, "name");
+	const json_t *ep = obj_lookup(b->eps, ns, obj_name(svc)), *subset, *port, *addr;
 	size_t i, j, k, n = 0;
 	json_t *list = json_array();
 	json_array_foreach(json_object_get(ep, "subsets"), i, subset)
 		json_array_foreach(json_object_get(subset, "ports"), j, port) {
-			if (strcmp(str_of(port, "name"), want) != 0 ||
+			if (strcmp(obj_str(port, "name"), want) != 0 ||
 			    !port_is_tcp_protocol(port))
 				continue;
 			json_array_foreach(json_object_get(subset, "addresses"), k, addr) {
 				const json_t *ref = json_object_get(addr, "targetRef");
-				json_t *e = json_pack("{s:s, s:O}", "address", str_of(addr, "ip"),
+				json_t *e = json_pack("{s:s, s:O}", "address", obj_str(addr, "ip"),
 				    "port", json_object_get(port, "port"));
-				if (strcmp(str_of(ref, "kind"), "Pod") == 0) {
-					const char *pns = *str_of(ref, "namespace") ? str_of(ref,
+				if (strcmp(obj_str(ref, "kind"), "Pod") == 0) {
+					const char *pns = *obj_str(ref, "namespace") ? obj_str(ref,
 					    "namespace") : ns;
-					const char *rev = pod_revision(lookup(b->pods, pns,
-					    str_of(ref, "name")));
-					json_object_set_new(e, "pod", json_string(str_of(ref, "name")));
+					const char *rev = pod_revision(obj_lookup(b->pods, pns,
+					    obj_str(ref, "name")));
+					json_object_set_new(e, "pod", json_string(obj_str(ref, "name")));
 					if (rev)
 						json_object_set_new(e, "revision", json_string(rev));
 				}
@@ -263,7 +236,7 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	    : xasprintf("%s/%s:%lld", ns, name, (long long)port_num);
 	if (json_object_get(b->clusters, cname))
 		return cname;
-	const json_t *svc = lookup(b->svcs, ns, name);
+	const json_t *svc = obj_lookup(b->svcs, ns, name);
 	const char *lb = json_string_value(json_object_get(obj_get_path(svc,
 	    "metadata.annotations"), LB_ANNOTATION));
 	char *svc_name = xasprintf("%s/%s", ns, name);
@@ -303,7 +276,7 @@ static void
 add_service(struct build *b, const json_t *svc)
 {
 	const char *ns = obj_namespace(svc), *name = obj_name(svc);
-	const char *type = path_str(svc, "spec.type"), *cip = path_str(svc, "spec.clusterIP");
+	const char *type = obj_str_at(svc, "spec.type"), *cip = obj_str_at(svc, "spec.clusterIP");
 	bool node_port = strcmp(type, "NodePort") == 0 || strcmp(type, "LoadBalancer") == 0;
 	size_t i;
 	json_t *sp;
@@ -389,17 +362,17 @@ route_backends(struct build *b, const char *rns, const json_t *rule)
 	json_t *out = json_array(), *br;
 	size_t i;
 	json_array_foreach(json_object_get(rule, "backendRefs"), i, br) {
-		const char *kind = str_of(br, "kind"), *group = str_of(br, "group");
+		const char *kind = obj_str(br, "kind"), *group = obj_str(br, "group");
 		if ((*kind && strcmp(kind, "Service") != 0) || (*group && strcmp(group, "core")))
 			continue;
-		const char *ns = *str_of(br, "namespace") ? str_of(br, "namespace") : rns;
+		const char *ns = *obj_str(br, "namespace") ? obj_str(br, "namespace") : rns;
 		json_int_t port = json_integer_value(json_object_get(br, "port"));
-		const json_t *svc = lookup(b->svcs, ns, str_of(br, "name")), *sp, *found = NULL;
+		const json_t *svc = obj_lookup(b->svcs, ns, obj_str(br, "name")), *sp, *found = NULL;
 		size_t j;
 		json_array_foreach(obj_get_path(svc, "spec.ports"), j, sp)
 			if (json_integer_value(json_object_get(sp, "port")) == port && !found)
 				found = sp;
-		char *cname = cluster_for(b, ns, str_of(br, "name"), found, port);
+		char *cname = cluster_for(b, ns, obj_str(br, "name"), found, port);
 		const json_t *w = json_object_get(br, "weight");
 		json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cname, "weight",
 		    w ? json_integer_value(w) : (json_int_t)1));
@@ -415,7 +388,7 @@ route_filters(const json_t *rule)
 	size_t i;
 	json_array_foreach(json_object_get(rule, "filters"), i, f) {
 		const json_t *m = json_object_get(f, "requestHeaderModifier");
-		if (strcmp(str_of(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
+		if (strcmp(obj_str(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
 			continue;
 		json_t *out = json_pack("{s:s}", "type", "RequestHeaderModifier");
 		static const char *const keys[] = { "set", "add", "remove" };
@@ -433,8 +406,8 @@ static json_t *
 route_match(const json_t *m)
 {
 	const json_t *path = json_object_get(m, "path");
-	const char *type = *str_of(path, "type") ? str_of(path, "type") : "PathPrefix";
-	const char *value = *str_of(path, "value") ? str_of(path, "value") : "/";
+	const char *type = *obj_str(path, "type") ? obj_str(path, "type") : "PathPrefix";
+	const char *value = *obj_str(path, "value") ? obj_str(path, "value") : "/";
 	static const char *const keys[] = { "headers", "queryParams", "method" };
 	if (strcmp(type, "PathPrefix") != 0 && strcmp(type, "Exact") != 0)
 		return NULL;
@@ -456,8 +429,8 @@ entry_new(json_t *route, const char *host, const json_t *match, size_t seq)
 	int hclass = host == NULL ? 2 : host[0] == '*' ? 1 : 0;
 	json_t *e = json_pack("{s:i, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:o}",
 	    "hclass", hclass, "hlen", (json_int_t)(host ? strlen(host) : 0),
-	    "exact", strcmp(str_of(path, "type"), "Exact") == 0,
-	    "plen", (json_int_t)strlen(str_of(path, "value")),
+	    "exact", strcmp(obj_str(path, "type"), "Exact") == 0,
+	    "plen", (json_int_t)strlen(obj_str(path, "value")),
 	    "method", json_object_get(match, "method") != NULL,
 	    "nh", (json_int_t)json_array_size(json_object_get(match, "headers")),
 	    "nq", (json_int_t)json_array_size(json_object_get(match, "queryParams")),
@@ -535,7 +508,7 @@ attach_rules(struct build *b, const json_t *r, const char *lname, const json_t *
 static bool
 allowed_from(const json_t *gw, const json_t *gl, const json_t *route)
 {
-	const char *from = path_str(gl, "allowedRoutes.namespaces.from");
+	const char *from = obj_str_at(gl, "allowedRoutes.namespaces.from");
 	if (strcmp(from, "All") == 0)
 		return true;
 	if (*from && strcmp(from, "Same") != 0)
@@ -551,8 +524,8 @@ routes_listener_takes_httproutes(const json_t *gl)
 	if (json_array_size(kinds) == 0)
 		return true;
 	json_array_foreach(kinds, i, k)
-		if (strcmp(str_of(k, "kind"), "HTTPRoute") == 0 &&
-		    (!*str_of(k, "group") || strcmp(str_of(k, "group"), GW_GROUP) == 0))
+		if (strcmp(obj_str(k, "kind"), "HTTPRoute") == 0 &&
+		    (!*obj_str(k, "group") || strcmp(obj_str(k, "group"), GW_GROUP) == 0))
 			return true;
 	return false;
 }
@@ -561,15 +534,15 @@ enum routes_admit
 routes_listener_admits(const json_t *gw, const json_t *gl, const json_t *route,
     const json_t *ref)
 {
-	const char *section = str_of(ref, "sectionName");
+	const char *section = obj_str(ref, "sectionName");
 	json_int_t port = json_integer_value(json_object_get(ref, "port"));
-	if ((*section && strcmp(section, str_of(gl, "name")) != 0) ||
+	if ((*section && strcmp(section, obj_str(gl, "name")) != 0) ||
 	    (port && port != json_integer_value(json_object_get(gl, "port"))))
 		return ROUTES_NOT_LISTENER;
-	if (strcmp(str_of(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
+	if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
 	    !routes_listener_takes_httproutes(gl))
 		return ROUTES_NOT_ALLOWED;
-	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), str_of(gl, "hostname"));
+	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), obj_str(gl, "hostname"));
 	bool intersect = hosts != NULL;
 	json_decref(hosts);
 	return intersect ? ROUTES_ADMITTED : ROUTES_NO_HOSTNAME;
@@ -579,15 +552,15 @@ static void
 attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const json_t *gws,
     size_t *seq)
 {
-	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
-	const json_t *gw = lookup(gws, ns, str_of(ref, "name")), *gl;
+	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace") : obj_namespace(r);
+	const json_t *gw = obj_lookup(gws, ns, obj_str(ref, "name")), *gl;
 	size_t i;
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
 		if (routes_listener_admits(gw, gl, r, ref) != ROUTES_ADMITTED)
 			continue;
-		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), str_of(gl, "hostname"));
+		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), obj_str(gl, "hostname"));
 		json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
-		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		char *key = xasprintf("%s:%lld", addr, (long long)json_integer_value(
 		    json_object_get(gl, "port")));
 		const char *owner = json_string_value(json_object_get(b->by_addr, key));
@@ -603,8 +576,8 @@ attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const jso
 static void
 attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *seq)
 {
-	const char *ns = *str_of(ref, "namespace") ? str_of(ref, "namespace") : obj_namespace(r);
-	const json_t *svc = lookup(b->svcs, ns, str_of(ref, "name")), *sp;
+	const char *ns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace") : obj_namespace(r);
+	const json_t *svc = obj_lookup(b->svcs, ns, obj_str(ref, "name")), *sp;
 	json_int_t port = json_integer_value(json_object_get(ref, "port"));
 	const json_t *hosts = obj_get_path(r, "spec.hostnames");
 	size_t i;
@@ -617,7 +590,7 @@ attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *s
 		const char *names[] = { lname, nname };
 		for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
 			json_t *l = json_object_get(b->listeners, names[k]);
-			if (l && strcmp(str_of(l, "protocol"), "HTTP") == 0)
+			if (l && strcmp(obj_str(l, "protocol"), "HTTP") == 0)
 				attach_rules(b, r, names[k], hosts, seq);
 		}
 		free(nname);
@@ -633,7 +606,7 @@ add_routes(struct build *b, const json_t *httproutes, const json_t *gateways)
 	const json_t **v = sorted(httproutes, &n, cmp_route_obj), *ref;
 	for (size_t k = 0; k < n; k++)
 		json_array_foreach(obj_get_path(v[k], "spec.parentRefs"), i, ref) {
-			const char *kind = *str_of(ref, "kind") ? str_of(ref, "kind") : "Gateway";
+			const char *kind = *obj_str(ref, "kind") ? obj_str(ref, "kind") : "Gateway";
 			if (strcmp(kind, "Gateway") == 0)
 				attach_to_gateway(b, v[k], ref, gws, &seq);
 			else if (strcmp(kind, "Service") == 0)
@@ -650,12 +623,12 @@ add_gateways(struct build *b, const json_t *gateways)
 	const json_t **v = sorted(gateways, &n, cmp_obj), *gl;
 	for (size_t k = 0; k < n; k++) {
 		json_t *al = json_array_get(obj_get_path(v[k], "spec.addresses"), 0);
-		const char *addr = *str_of(al, "value") ? str_of(al, "value") : "0.0.0.0";
+		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		json_array_foreach(obj_get_path(v[k], "spec.listeners"), i, gl) {
-			if (strcmp(str_of(gl, "protocol"), "HTTP") != 0)
+			if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0)
 				continue;	/* no TLS, and no TCPRoute, yet */
 			char *name = xasprintf("gw/%s/%s/%s", obj_namespace(v[k]), obj_name(v[k]),
-			    str_of(gl, "name"));
+			    obj_str(gl, "name"));
 			listener_add(b, name, addr, json_integer_value(json_object_get(gl, "port")),
 			    true, NULL);
 			free(name);
@@ -686,44 +659,18 @@ merge_routes(struct build *b)
 	}
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* obj's members as a new object with sorted keys (insertion order is what
- * jansson dumps). As an array of values instead when as_array. */
+/* The snapshot of the Services in svcs (an index "ns/name" -> Service, or
+ * an array), reading Endpoints and Pods from the indexes eps and pods, with
+ * the HTTPRoutes and Gateways (arrays or objects of objects). */
 static json_t *
-sorted_members(const json_t *obj, bool as_array)
-{
-	size_t n = 0;
-	const char **keys = xcalloc(json_object_size(obj) + 1, sizeof *keys), *k;
-	json_t *v, *out = as_array ? json_array() : json_object();
-	json_object_foreach((json_t *)obj, k, v)
-		keys[n++] = k;
-	qsort(keys, n, sizeof *keys, cmp_str);
-	for (size_t i = 0; i < n; i++) {
-		if (as_array)
-			json_array_append(out, json_object_get(obj, keys[i]));
-		else
-			json_object_set(out, keys[i], json_object_get(obj, keys[i]));
-	}
-	free(keys);
-	return out;
-}
-
-json_t *
-routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
+build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
     const json_t *httproutes, const json_t *gateways, int64_t version)
 {
-	struct build b = { .svcs = index_by_name(services), .eps = index_by_name(endpoints),
+	struct build b = { .svcs = index_by_name(svcs), .eps = (json_t *)eps, .pods = pods,
 		.clusters = json_object(), .listeners = json_object(), .by_addr = json_object(),
 		.extra = json_object() };
-	json_t *pod_idx = json_is_array(pods) ? index_by_name(pods) : NULL;
-	b.pods = pod_idx ? pod_idx : pods;
 	size_t n;
-	const json_t **v = sorted(services, &n, cmp_obj);
+	const json_t **v = sorted(svcs, &n, cmp_obj);
 	for (size_t i = 0; i < n; i++)
 		add_service(&b, v[i]);
 	free(v);
@@ -731,15 +678,26 @@ routes_build(const json_t *services, const json_t *endpoints, const json_t *pods
 	add_routes(&b, httproutes, gateways);
 	merge_routes(&b);
 	json_t *snap = json_pack("{s:I, s:o, s:o}", "version", (json_int_t)version,
-	    "listeners", sorted_members(b.listeners, true),
-	    "clusters", sorted_members(b.clusters, false));
+	    "listeners", proxy_sorted_members(b.listeners, true),
+	    "clusters", proxy_sorted_members(b.clusters, false));
 	json_decref(b.svcs);
-	json_decref(b.eps);
-	json_decref(pod_idx);
 	json_decref(b.clusters);
 	json_decref(b.listeners);
 	json_decref(b.by_addr);
 	json_decref(b.extra);
+	return snap;
+}
+
+json_t *
+routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
+    const json_t *httproutes, const json_t *gateways, int64_t version)
+{
+	json_t *eps = index_by_name(endpoints);
+	json_t *pod_idx = json_is_array(pods) ? index_by_name(pods) : NULL;
+	json_t *snap = build_indexed(services, eps, pod_idx ? pod_idx : pods, httproutes,
+	    gateways, version);
+	json_decref(eps);
+	json_decref(pod_idx);
 	return snap;
 }
 
@@ -761,7 +719,7 @@ sibling_cluster(const json_t *clusters, const char *stable_cluster, const char *
 			found = k;
 			break;
 		}
-		if (!found && !strcmp(str_of(c, "service"), svc))
+		if (!found && !strcmp(obj_str(c, "service"), svc))
 			found = k;
 	}
 	free(want);
@@ -778,10 +736,10 @@ header_matches(const json_t *route, const json_t *hr)
 		const json_t *hv = json_object_get(m, "headerValue");
 		const char *type = json_object_get(hv, "exact") ? "Exact" :
 		    json_object_get(hv, "prefix") ? "Prefix" : "RegularExpression";
-		const char *val = json_object_get(hv, "exact") ? str_of(hv, "exact") :
-		    json_object_get(hv, "prefix") ? str_of(hv, "prefix") : str_of(hv, "regex");
+		const char *val = json_object_get(hv, "exact") ? obj_str(hv, "exact") :
+		    json_object_get(hv, "prefix") ? obj_str(hv, "prefix") : obj_str(hv, "regex");
 		json_array_append_new(headers, json_pack("{s:s, s:s, s:s}", "name",
-		    str_of(m, "headerName"), "type", type, "value", val));
+		    obj_str(m, "headerName"), "type", type, "value", val));
 	}
 	if (json_array_size(own) == 0)
 		json_array_append_new(out, json_pack("{s:O}", "headers", headers));
@@ -806,15 +764,15 @@ split_route(json_t *route, const json_t *clusters, const char *stable, const cha
 	size_t i;
 	bool touched = false;
 	json_array_foreach(json_object_get(route, "backends"), i, b) {
-		const json_t *c = json_object_get(clusters, str_of(b, "cluster"));
-		const char *svc = str_of(c, "service");
+		const json_t *c = json_object_get(clusters, obj_str(b, "cluster"));
+		const char *svc = obj_str(c, "service");
 		if (!strcmp(svc, canary))
 			continue;	/* the rollout decides the canary's share */
 		if (strcmp(svc, stable) != 0) {
 			json_array_append(out, b);
 			continue;
 		}
-		const char *cc = sibling_cluster(clusters, str_of(b, "cluster"), canary);
+		const char *cc = sibling_cluster(clusters, obj_str(b, "cluster"), canary);
 		json_int_t wb = json_integer_value(json_object_get(b, "weight"));
 		touched = true;
 		if (!cc) {
@@ -824,7 +782,7 @@ split_route(json_t *route, const json_t *clusters, const char *stable, const cha
 		*canary_cluster = cc;
 		if (w < 100)
 			json_array_append_new(out, json_pack("{s:s, s:I}", "cluster",
-			    str_of(b, "cluster"), "weight", wb * (100 - w)));
+			    obj_str(b, "cluster"), "weight", wb * (100 - w)));
 		if (w > 0)
 			json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cc,
 			    "weight", wb * w));
@@ -841,13 +799,13 @@ apply_rollout(json_t *snap, const json_t *ro)
 {
 	const json_t *canary = obj_get_path(ro, "spec.strategy.canary");
 	const char *ns = obj_namespace(ro);
-	if (!*str_of(canary, "stableService") || !*str_of(canary, "canaryService"))
+	if (!*obj_str(canary, "stableService") || !*obj_str(canary, "canaryService"))
 		return;
-	char *stable = xasprintf("%s/%s", ns, str_of(canary, "stableService"));
-	char *csvc = xasprintf("%s/%s", ns, str_of(canary, "canaryService"));
+	char *stable = xasprintf("%s/%s", ns, obj_str(canary, "stableService"));
+	char *csvc = xasprintf("%s/%s", ns, obj_str(canary, "canaryService"));
 	int w = (int)json_integer_value(obj_get_path(ro, "status.canary.weights.canary.weight"));
 	const json_t *hrs = obj_get_path(ro, "status.canary.headerRoutes");
-	const char *cookie = annotation(ro, STICKY_ANNOTATION);
+	const char *cookie = obj_annotation(ro, STICKY_ANNOTATION);
 	const json_t *clusters = json_object_get(snap, "clusters"), *hr;
 	json_t *l;
 	size_t i, j, k;
@@ -858,8 +816,8 @@ apply_rollout(json_t *snap, const json_t *ro)
 			json_t *copy = json_deep_copy(r);
 			if (split_route(copy, clusters, stable, csvc, w, &cc) && cc) {
 				json_array_foreach(hrs, k, hr) {
-					char *name = xasprintf("%s/header/%s", str_of(r, "name"),
-					    str_of(hr, "name"));
+					char *name = xasprintf("%s/header/%s", obj_str(r, "name"),
+					    obj_str(hr, "name"));
 					json_t *h = json_deep_copy(r);
 					json_object_set_new(h, "name", json_string(name));
 					json_object_set_new(h, "matches", header_matches(r, hr));
@@ -899,15 +857,15 @@ rollout_trim(const json_t *ro)
 {
 	json_t *t = json_pack("{s:{s:s, s:s}}", "metadata", "namespace", obj_namespace(ro),
 	    "name", obj_name(ro));
-	const char *cookie = annotation(ro, STICKY_ANNOTATION);
+	const char *cookie = obj_annotation(ro, STICKY_ANNOTATION);
 	if (cookie)
 		json_object_set_new(json_object_get(t, "metadata"), "annotations",
 		    json_pack("{s:s}", STICKY_ANNOTATION, cookie));
 	const json_t *c = obj_get_path(ro, "spec.strategy.canary");
 	if (c)
 		json_object_set_new(t, "spec", json_pack("{s:{s:{s:s, s:s}}}", "strategy",
-		    "canary", "stableService", str_of(c, "stableService"), "canaryService",
-		    str_of(c, "canaryService")));
+		    "canary", "stableService", obj_str(c, "stableService"), "canaryService",
+		    obj_str(c, "canaryService")));
 	const json_t *w = obj_get_path(ro, "status.canary.weights");
 	const json_t *h = obj_get_path(ro, "status.canary.headerRoutes");
 	json_t *sc = json_object();
@@ -918,34 +876,6 @@ rollout_trim(const json_t *ro)
 	json_object_set_new(t, "status", json_pack("{s:o}", "canary", sc));
 	return t;
 }
-
-/* ---- the watcher -------------------------------------------------------------- */
-
-enum { RK_SERVICE, RK_ENDPOINTS, RK_POD, RK_GATEWAY, RK_HTTPROUTE, RK_ROLLOUT, RK_COUNT };
-
-static const struct {
-	const char *api_version, *kind;
-} watched[RK_COUNT] = {
-	[RK_SERVICE] = { "v1", "Service" },
-	[RK_ENDPOINTS] = { "v1", "Endpoints" },
-	[RK_POD] = { "v1", "Pod" },
-	[RK_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
-	[RK_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
-	[RK_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
-};
-
-struct ctrl_routes {
-	struct api *api;
-	struct proxy_feed *feed;
-	struct store_watch *sw;
-	char res[RK_COUNT][128];	/* store keys; "" when the kind is not registered */
-	json_t *objs[RK_COUNT];		/* "ns/name" -> object (pods: labels only) */
-	json_t *current;
-	int64_t rv;
-	bool dirty;			/* rebuild at the next idle turn */
-	uint64_t builds;
-	uv_idle_t idle;
-};
 
 /* What the build needs of a pod: its revision labels. */
 static json_t *
@@ -961,42 +891,510 @@ pod_trim(const json_t *pod)
 	    "name", obj_name(pod), "labels", labels);
 }
 
-static int64_t
-iget_version(const json_t *snap)
+/* ---- the incremental table ----------------------------------------------------
+ *
+ * The table is kept in parts that are rebuilt alone, so that one change
+ * costs what it touches, not what the table holds:
+ *  - a unit per Service: its own listeners and clusters (build_indexed of
+ *    that one Service), rebuilt when the Service, its Endpoints or a Pod
+ *    those Endpoints name changes;
+ *  - the shared part: Gateways, HTTPRoutes and Rollouts with the Services
+ *    they read (build_indexed of that subset, then routes_apply_rollouts),
+ *    rebuilt when one of them changes, or a Service it read, or a Service
+ *    listening on an address:port a Gateway listens on.
+ * A listener is the shared part's when it has it (its routes carry the
+ * HTTPRoutes and canary splits), else its unit's; a cluster is the unit's
+ * (fresh endpoints), else the shared part's (a backend naming an unknown
+ * Service or port). Two Services on one address:port share one listener in
+ * routes_build and cannot be built apart: while any do, a commit compares
+ * the whole build (and once more after, to leave that mode exactly). */
+
+struct routes_table {
+	json_t *objs[ROUTES_NKINDS];	/* "ns/name" -> object (pods, rollouts: trimmed) */
+	json_t *pod_eps;		/* pod "ns/name" -> {Endpoints "ns/name": true} */
+	json_t *units;			/* Service "ns/name" -> {"l":{}, "c":{}, "a":{}} */
+	json_t *unit_l, *unit_c;	/* name -> listener / cluster, every unit's */
+	json_t *addr_owners;		/* "addr:port" -> {Service "ns/name": true} */
+	size_t shared_addrs;		/* addr:port keys with more than one owner */
+	json_t *shared_l, *shared_c;	/* the shared part */
+	json_t *shared_refs;		/* Service "ns/name" -> true: read by the shared part */
+	json_t *gw_addrs;		/* "addr:port" -> true: Gateway listeners */
+	json_t *dirty_units;		/* Service "ns/name" -> true */
+	bool dirty_shared;
+	bool was_whole;			/* the last commit compared the whole build */
+	json_t *final_l, *final_c;	/* the table: name -> listener / cluster */
+	json_t *ips;			/* endpoint address -> how many endpoints have it */
+};
+
+static void
+set_add(json_t *set, const char *key)
 {
-	return json_integer_value(json_object_get(snap, "version"));
+	json_object_set_new(set, key, json_true());
+}
+
+static char *
+ns_key(const char *ns, const char *name)
+{
+	return xasprintf("%s/%s", ns, name);
+}
+
+struct routes_table *
+routes_table_new(void)
+{
+	struct routes_table *t = xcalloc(1, sizeof *t);
+	json_t **all[] = { &t->pod_eps, &t->units, &t->unit_l, &t->unit_c, &t->addr_owners,
+		&t->shared_l, &t->shared_c, &t->shared_refs, &t->gw_addrs, &t->dirty_units,
+		&t->final_l, &t->final_c, &t->ips };
+	for (int k = 0; k < ROUTES_NKINDS; k++)
+		t->objs[k] = json_object();
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		*all[i] = json_object();
+	return t;
+}
+
+void
+routes_table_free(struct routes_table *t)
+{
+	if (t == NULL)
+		return;
+	json_t *all[] = { t->pod_eps, t->units, t->unit_l, t->unit_c, t->addr_owners,
+		t->shared_l, t->shared_c, t->shared_refs, t->gw_addrs, t->dirty_units,
+		t->final_l, t->final_c, t->ips };
+	for (int k = 0; k < ROUTES_NKINDS; k++)
+		json_decref(t->objs[k]);
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		json_decref(all[i]);
+	free(t);
+}
+
+/* Adds (delta 1) or removes (-1) the pod references of Endpoints ep. */
+static void
+pod_refs(struct routes_table *t, const char *ep_key, const json_t *ep, int delta)
+{
+	const json_t *subset, *addr;
+	size_t i, j;
+	json_array_foreach(json_object_get(ep, "subsets"), i, subset)
+		json_array_foreach(json_object_get(subset, "addresses"), j, addr) {
+			const json_t *ref = json_object_get(addr, "targetRef");
+			if (strcmp(obj_str(ref, "kind"), "Pod") != 0)
+				continue;
+			const char *pns = *obj_str(ref, "namespace") ? obj_str(ref, "namespace")
+			    : obj_namespace(ep);
+			char *pk = ns_key(pns, obj_str(ref, "name"));
+			json_t *set = json_object_get(t->pod_eps, pk);
+			if (delta > 0 && set == NULL)
+				json_object_set_new(t->pod_eps, pk, set = json_object());
+			if (delta > 0)
+				set_add(set, ep_key);
+			else if (set && (json_object_del(set, ep_key), json_object_size(set) == 0))
+				json_object_del(t->pod_eps, pk);
+			free(pk);
+		}
+}
+
+static json_t *
+trimmed(enum routes_kind k, const json_t *obj)
+{
+	if (obj == NULL)
+		return NULL;
+	if (k == ROUTES_POD)
+		return pod_trim(obj);
+	if (k == ROUTES_ROLLOUT)
+		return rollout_trim(obj);
+	return json_deep_copy(obj);
+}
+
+bool
+routes_table_put(struct routes_table *t, enum routes_kind k, const char *ns, const char *name,
+    const json_t *obj)
+{
+	char *key = ns_key(ns, name);
+	json_t *old = json_incref(json_object_get(t->objs[k], key)), *val = trimmed(k, obj);
+	bool changed = old || val ? !(old && val && json_equal(old, val)) : false;
+	bool dirty = false;
+	const char *ep;
+	json_t *v;
+	if (changed && k == ROUTES_ENDPOINTS) {
+		pod_refs(t, key, old, -1);
+		pod_refs(t, key, val, 1);
+	}
+	if (val)
+		json_object_set_new(t->objs[k], key, val);
+	else
+		json_object_del(t->objs[k], key);
+	if (changed && (k == ROUTES_SERVICE || k == ROUTES_ENDPOINTS)) {
+		set_add(t->dirty_units, key);
+		if (k == ROUTES_SERVICE && json_object_get(t->shared_refs, key))
+			t->dirty_shared = true;
+		dirty = true;
+	} else if (changed && k == ROUTES_POD) {
+		json_object_foreach(json_object_get(t->pod_eps, key), ep, v) {
+			set_add(t->dirty_units, ep);
+			dirty = true;
+		}
+	} else if (changed) {
+		t->dirty_shared = dirty = true;
+	}
+	json_decref(old);
+	free(key);
+	return dirty;
 }
 
 static void
-routes_rebuild(struct ctrl_routes *c)
+addr_own(struct routes_table *t, const char *addr, const char *svc, bool own)
+{
+	json_t *set = json_object_get(t->addr_owners, addr);
+	size_t before = json_object_size(set);
+	if (own && set == NULL)
+		json_object_set_new(t->addr_owners, addr, set = json_object());
+	if (own)
+		set_add(set, svc);
+	else if (set)
+		json_object_del(set, svc);
+	size_t after = json_object_size(set);
+	if (before <= 1 && after > 1)
+		t->shared_addrs++;
+	else if (before > 1 && after <= 1)
+		t->shared_addrs--;
+	if (set && after == 0)
+		json_object_del(t->addr_owners, addr);
+	if (json_object_get(t->gw_addrs, addr))
+		t->dirty_shared = true;
+}
+
+/* Drops the names of part (an object name -> value) from flat (may be
+ * NULL), marking them touched; names_add adds them. */
+static void
+names_drop(json_t *part, json_t *flat, json_t *touched)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach(part, name, v) {
+		set_add(touched, name);
+		if (flat)
+			json_object_del(flat, name);
+	}
+}
+
+static void
+names_add(json_t *part, json_t *flat, json_t *touched)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach(part, name, v) {
+		set_add(touched, name);
+		if (flat)
+			json_object_set(flat, name, v);
+	}
+}
+
+/* The listeners of snap as an object name -> listener. */
+static json_t *
+listeners_by_name(const json_t *snap)
+{
+	json_t *out = json_object(), *l;
+	size_t i;
+	json_array_foreach(json_object_get(snap, "listeners"), i, l)
+		json_object_set(out, obj_str(l, "name"), l);
+	return out;
+}
+
+static void
+unit_rebuild(struct routes_table *t, const char *key, json_t *tl, json_t *tc)
+{
+	json_t *old = json_object_get(t->units, key), *v;
+	const char *name;
+	if (old) {
+		names_drop(json_object_get(old, "l"), t->unit_l, tl);
+		names_drop(json_object_get(old, "c"), t->unit_c, tc);
+		json_object_foreach(json_object_get(old, "a"), name, v)
+			addr_own(t, name, key, false);
+		json_object_del(t->units, key);
+	}
+	const json_t *svc = json_object_get(t->objs[ROUTES_SERVICE], key);
+	if (svc == NULL)
+		return;
+	json_t *one = json_pack("{s:O}", key, svc);
+	json_t *snap = build_indexed(one, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD], NULL,
+	    NULL, 0);
+	json_t *unit = json_pack("{s:o, s:O, s:o}", "l", listeners_by_name(snap), "c",
+	    json_object_get(snap, "clusters"), "a", json_object());
+	json_object_foreach(json_object_get(unit, "l"), name, v) {
+		char *addr = xasprintf("%s:%lld", obj_str(v, "address"),
+		    (long long)json_integer_value(json_object_get(v, "port")));
+		set_add(json_object_get(unit, "a"), addr);
+		addr_own(t, addr, key, true);
+		free(addr);
+	}
+	names_add(json_object_get(unit, "l"), t->unit_l, tl);
+	names_add(json_object_get(unit, "c"), t->unit_c, tc);
+	json_object_set_new(t->units, key, unit);
+	json_decref(snap);
+	json_decref(one);
+}
+
+/* The Services the shared part reads: parents and backends of HTTPRoutes,
+ * stable and canary Services of Rollouts, owners of Gateway addresses. */
+static json_t *
+shared_refs(struct routes_table *t)
+{
+	json_t *refs = json_object(), *o, *x, *y;
+	const char *k, *a;
+	size_t i, j, n;
+	json_object_clear(t->gw_addrs);
+	json_object_foreach(t->objs[ROUTES_HTTPROUTE], k, o) {
+		const char *rns = obj_namespace(o);
+		json_array_foreach(obj_get_path(o, "spec.parentRefs"), i, x)
+			if (strcmp(obj_str(x, "kind"), "Service") == 0) {
+				char *r = ns_key(*obj_str(x, "namespace") ? obj_str(x, "namespace") : rns,
+				    obj_str(x, "name"));
+				set_add(refs, r);
+				free(r);
+			}
+		json_array_foreach(obj_get_path(o, "spec.rules"), i, x)
+			json_array_foreach(json_object_get(x, "backendRefs"), j, y) {
+				char *r = ns_key(*obj_str(y, "namespace") ? obj_str(y, "namespace") : rns,
+				    obj_str(y, "name"));
+				set_add(refs, r);
+				free(r);
+			}
+	}
+	json_object_foreach(t->objs[ROUTES_ROLLOUT], k, o) {
+		static const char *const roles[] = { "stableService", "canaryService" };
+		const json_t *c = obj_get_path(o, "spec.strategy.canary");
+		for (n = 0; n < ARRAY_SIZE(roles); n++) {
+			char *r = ns_key(obj_namespace(o), obj_str(c, roles[n]));
+			set_add(refs, r);
+			free(r);
+		}
+	}
+	json_object_foreach(t->objs[ROUTES_GATEWAY], k, o) {
+		json_t *al = json_array_get(obj_get_path(o, "spec.addresses"), 0);
+		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
+		json_array_foreach(obj_get_path(o, "spec.listeners"), i, x) {
+			char *key = xasprintf("%s:%lld", addr,
+			    (long long)json_integer_value(json_object_get(x, "port")));
+			set_add(t->gw_addrs, key);
+			json_object_foreach(json_object_get(t->addr_owners, key), a, y)
+				set_add(refs, a);
+			free(key);
+		}
+	}
+	return refs;
+}
+
+static void
+shared_rebuild(struct routes_table *t, json_t *tl, json_t *tc)
+{
+	names_drop(t->shared_l, NULL, tl);
+	names_drop(t->shared_c, NULL, tc);
+	json_decref(t->shared_refs);
+	t->shared_refs = shared_refs(t);
+	json_t *subset = json_object(), *svc;
+	const char *k;
+	json_t *v;
+	json_object_foreach(t->shared_refs, k, v)
+		if ((svc = json_object_get(t->objs[ROUTES_SERVICE], k)))
+			json_object_set(subset, k, svc);
+	json_t *snap = build_indexed(subset, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD],
+	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], 0);
+	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
+	json_decref(t->shared_l);
+	json_decref(t->shared_c);
+	t->shared_l = listeners_by_name(snap);
+	t->shared_c = json_incref(json_object_get(snap, "clusters"));
+	names_add(t->shared_l, NULL, tl);
+	names_add(t->shared_c, NULL, tc);
+	json_decref(snap);
+	json_decref(subset);
+}
+
+static void
+ips_count(struct routes_table *t, const json_t *cluster, int delta)
+{
+	const json_t *ep;
+	size_t i;
+	json_array_foreach(json_object_get(cluster, "endpoints"), i, ep) {
+		const char *ip = obj_str(ep, "address");
+		json_int_t n = json_integer_value(json_object_get(t->ips, ip)) + delta;
+		if (n > 0)
+			json_object_set_new(t->ips, ip, json_integer(n));
+		else
+			json_object_del(t->ips, ip);
+	}
+}
+
+/* Makes final[name] want (NULL: absent), recording a change. */
+static void
+final_set(struct routes_table *t, json_t *final, const char *name, json_t *want,
+    json_t *changes)
+{
+	json_t *have = json_object_get(final, name);
+	if (have == want || (have && want && json_equal(have, want)))
+		return;
+	if (final == t->final_c) {
+		ips_count(t, have, -1);
+		ips_count(t, want, 1);
+	}
+	json_object_set_new(changes, name, want ? json_incref(want) : json_null());
+	if (want)
+		json_object_set(final, name, want);
+	else
+		json_object_del(final, name);
+}
+
+/* Every name of the objects in parts[] (NULL-terminated), as a set. */
+static json_t *
+names_of(json_t *const *parts)
+{
+	json_t *set = json_object(), *v;
+	const char *name;
+	for (; *parts; parts++)
+		json_object_foreach(*parts, name, v)
+			set_add(set, name);
+	return set;
+}
+
+/* The table as the whole build has it (Services sharing an address). */
+static void
+commit_whole(struct routes_table *t, json_t *dl, json_t *dc)
+{
+	json_t *snap = build_indexed(t->objs[ROUTES_SERVICE], t->objs[ROUTES_ENDPOINTS],
+	    t->objs[ROUTES_POD], t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], 0);
+	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
+	json_t *want_l = listeners_by_name(snap), *want_c = json_object_get(snap, "clusters");
+	json_t *nl = names_of((json_t *[]){ t->final_l, want_l, NULL });
+	json_t *nc = names_of((json_t *[]){ t->final_c, want_c, NULL });
+	const char *name;
+	json_t *v;
+	json_object_foreach(nl, name, v)
+		final_set(t, t->final_l, name, json_object_get(want_l, name), dl);
+	json_object_foreach(nc, name, v)
+		final_set(t, t->final_c, name, json_object_get(want_c, name), dc);
+	json_decref(nl);
+	json_decref(nc);
+	json_decref(want_l);
+	json_decref(snap);
+}
+
+/* The touched names from the parts: a listener is the shared part's when it
+ * has it, else its unit's; a cluster the unit's, else the shared part's. */
+static void
+commit_parts(struct routes_table *t, json_t *tl, json_t *tc, json_t *dl, json_t *dc)
+{
+	const char *name;
+	json_t *v, *want;
+	json_object_foreach(tl, name, v) {
+		want = json_object_get(t->shared_l, name);
+		final_set(t, t->final_l, name, want ? want : json_object_get(t->unit_l, name), dl);
+	}
+	json_object_foreach(tc, name, v) {
+		want = json_object_get(t->unit_c, name);
+		final_set(t, t->final_c, name, want ? want : json_object_get(t->shared_c, name), dc);
+	}
+}
+
+void
+routes_table_commit(struct routes_table *t, json_t **listeners, json_t **clusters)
+{
+	json_t *tl = json_object(), *tc = json_object(), *v;
+	const char *key;
+	*listeners = json_object();
+	*clusters = json_object();
+	json_object_foreach(t->dirty_units, key, v)
+		unit_rebuild(t, key, tl, tc);
+	json_object_clear(t->dirty_units);
+	if (t->dirty_shared)
+		shared_rebuild(t, tl, tc);
+	t->dirty_shared = false;
+	if (t->shared_addrs > 0) {
+		commit_whole(t, *listeners, *clusters);
+		t->was_whole = true;
+	} else if (t->was_whole) {
+		/* leaving the whole-build mode: every name, from the parts */
+		json_t *al = names_of((json_t *[]){ t->final_l, t->unit_l, t->shared_l, NULL });
+		json_t *ac = names_of((json_t *[]){ t->final_c, t->unit_c, t->shared_c, NULL });
+		commit_parts(t, al, ac, *listeners, *clusters);
+		json_decref(al);
+		json_decref(ac);
+		t->was_whole = false;
+	} else {
+		commit_parts(t, tl, tc, *listeners, *clusters);
+	}
+	json_decref(tl);
+	json_decref(tc);
+}
+
+json_t *
+routes_table_snapshot(const struct routes_table *t, int64_t version)
+{
+	return json_pack("{s:I, s:o, s:o}", "version", (json_int_t)version,
+	    "listeners", proxy_sorted_members(t->final_l, true),
+	    "clusters", proxy_sorted_members(t->final_c, false));
+}
+
+bool
+routes_table_routes_to(const struct routes_table *t, const char *ip)
+{
+	return json_object_get(t->ips, ip) != NULL;
+}
+
+/* ---- the watcher -------------------------------------------------------------- */
+
+static const struct {
+	const char *api_version, *kind;
+} watched[ROUTES_NKINDS] = {
+	[ROUTES_SERVICE] = { "v1", "Service" },
+	[ROUTES_ENDPOINTS] = { "v1", "Endpoints" },
+	[ROUTES_POD] = { "v1", "Pod" },
+	[ROUTES_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
+	[ROUTES_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
+	[ROUTES_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
+};
+
+struct ctrl_routes {
+	struct api *api;
+	struct proxy_feed *feed;
+	struct store_watch *sw;
+	char res[ROUTES_NKINDS][128];	/* store keys; "" when the kind is not registered */
+	struct routes_table *table;
+	json_t *current;		/* the table as a snapshot, made when asked for */
+	int64_t rv;			/* the store's, as seen in events */
+	int64_t version;		/* of the last commit: the table reflects rv up to it */
+	bool dirty;			/* commit at the next idle turn */
+	uint64_t builds;
+	uv_idle_t idle;
+};
+
+/* Commits the changes since the last turn (or only moves the version on:
+ * then waiters for it, such as a pod about to be stopped that no Service
+ * selects, resolve at once) and hands them to the feed. */
+static void
+routes_commit(struct ctrl_routes *c, bool always)
 {
 	int64_t t0 = time_mono_ms();
-	json_t *snap = routes_build(c->objs[RK_SERVICE], c->objs[RK_ENDPOINTS], c->objs[RK_POD],
-	    c->objs[RK_HTTPROUTE], c->objs[RK_GATEWAY], c->rv);
-	routes_apply_rollouts(snap, c->objs[RK_ROLLOUT]);
-	json_decref(c->current);
-	c->current = snap;
-	c->builds++;
+	json_t *dl = NULL, *dc = NULL;
+	if (c->dirty) {
+		routes_table_commit(c->table, &dl, &dc);
+		c->builds++;
+	}
+	size_t n = json_object_size(dl) + json_object_size(dc);
+	if (n == 0 && c->version >= c->rv && !always)
+		goto out;
+	c->version = c->rv;
+	if (n) {
+		json_decref(c->current);
+		c->current = NULL;
+	}
 	if (c->feed)
-		proxy_feed_send(c->feed, snap);
-	log_debug("routes", "routing snapshot version %lld: %zu listeners, %zu clusters, "
-	    "built in %lld ms", (long long)c->rv,
-	    json_array_size(json_object_get(snap, "listeners")),
-	    json_object_size(json_object_get(snap, "clusters")), (long long)(time_mono_ms() - t0));
-}
-
-/* Nothing in the table changed, but the store moved on: the same
- * snapshot at the newer version, so that waiters for that version (a pod
- * about to be stopped that no Service selects) resolve at once. The feed
- * sees the same content and sends nothing to the proxy. */
-static void
-routes_bump(struct ctrl_routes *c)
-{
-	if (c->current == NULL || iget_version(c->current) >= c->rv)
-		return;
-	json_object_set_new(c->current, "version", json_integer(c->rv));
-	if (c->feed)
-		proxy_feed_send(c->feed, c->current);
+		proxy_feed_update(c->feed, c->version, dl, dc);
+	if (n)
+		log_debug("routes", "routing table version %lld: %zu listeners and %zu clusters "
+		    "changed in %lld ms", (long long)c->version, json_object_size(dl),
+		    json_object_size(dc), (long long)(time_mono_ms() - t0));
+out:
+	json_decref(dl);
+	json_decref(dc);
 }
 
 static void
@@ -1004,47 +1402,19 @@ on_idle(uv_idle_t *h)
 {
 	struct ctrl_routes *c = h->data;
 	uv_idle_stop(h);
-	if (c->dirty)
-		routes_rebuild(c);
-	else
-		routes_bump(c);
+	routes_commit(c, false);
 	c->dirty = false;
-}
-
-/* Records obj; returns true when the snapshot may change. */
-static bool
-routes_track(struct ctrl_routes *c, int rk, enum store_event ev, const json_t *obj)
-{
-	char *key = xasprintf("%s/%s", obj_namespace(obj), obj_name(obj));
-	bool changed = true;
-	if (ev == STORE_DELETED) {
-		json_object_del(c->objs[rk], key);
-		changed = rk != RK_POD;	/* its Endpoints change too */
-	} else if (rk == RK_POD) {
-		/* A pod reaches the table through its Endpoints, written after it
-		 * exists; only a relabelled pod changes the table by itself. */
-		json_t *t = pod_trim(obj), *old = json_object_get(c->objs[rk], key);
-		changed = old && !json_equal(t, old);
-		json_object_set_new(c->objs[rk], key, t);
-	} else if (rk == RK_ROLLOUT) {
-		json_t *t = rollout_trim(obj), *old = json_object_get(c->objs[rk], key);
-		changed = !old || !json_equal(t, old);
-		json_object_set_new(c->objs[rk], key, t);
-	} else {
-		json_object_set_new(c->objs[rk], key, json_deep_copy(obj));
-	}
-	free(key);
-	return changed;
 }
 
 static void
 on_event(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
 {
 	struct ctrl_routes *c = arg;
-	for (int rk = 0; rk < RK_COUNT; rk++) {
+	for (int rk = 0; rk < ROUTES_NKINDS; rk++) {
 		if (!c->res[rk][0] || strcmp(res, c->res[rk]) != 0)
 			continue;
-		if (routes_track(c, rk, ev, obj))
+		if (routes_table_put(c->table, rk, obj_namespace(obj), obj_name(obj),
+		    ev == STORE_DELETED ? NULL : obj))
 			c->dirty = true;
 		if (rv > c->rv)
 			c->rv = rv;
@@ -1060,20 +1430,20 @@ ctrl_routes_start(struct api *api, struct proxy_feed *feed, struct ctrl_routes *
 	struct store *st = api_store(api);
 	c->api = api;
 	c->feed = feed;
+	c->table = routes_table_new();
 	uv_idle_init(api_loop(api), &c->idle);
 	c->idle.data = c;
-	for (int rk = 0; rk < RK_COUNT; rk++) {
+	for (int rk = 0; rk < ROUTES_NKINDS; rk++) {
 		const struct kind *k = kind_find_gvk(watched[rk].api_version, watched[rk].kind);
 		json_t *items = NULL, *o;
 		size_t i;
-		c->objs[rk] = json_object();
 		if (k == NULL)
 			continue;
 		api_res_key(k, c->res[rk], sizeof c->res[rk]);
 		if (store_list(st, c->res[rk], NULL, &items, NULL) < 0)
 			continue;
 		json_array_foreach(items, i, o)
-			routes_track(c, rk, STORE_ADDED, o);
+			routes_table_put(c->table, rk, obj_namespace(o), obj_name(o), o);
 		json_decref(items);
 	}
 	c->rv = store_current_rv(st);
@@ -1082,17 +1452,23 @@ ctrl_routes_start(struct api *api, struct proxy_feed *feed, struct ctrl_routes *
 		ctrl_routes_stop(c);
 		return rc;
 	}
-	routes_rebuild(c);
-	log_info("routes", "routing snapshots started: %zu services, %zu gateways, %zu httproutes",
-	    json_object_size(c->objs[RK_SERVICE]), json_object_size(c->objs[RK_GATEWAY]),
-	    json_object_size(c->objs[RK_HTTPROUTE]));
+	c->dirty = true;
+	routes_commit(c, true);
+	c->dirty = false;
+	log_info("routes", "routing table started: %zu services, %zu gateways, %zu httproutes",
+	    json_object_size(c->table->objs[ROUTES_SERVICE]),
+	    json_object_size(c->table->objs[ROUTES_GATEWAY]),
+	    json_object_size(c->table->objs[ROUTES_HTTPROUTE]));
 	*out = c;
 	return 0;
 }
 
 const json_t *
-ctrl_routes_current(const struct ctrl_routes *c)
+ctrl_routes_current(struct ctrl_routes *c)
 {
+	if (c->current == NULL)
+		c->current = routes_table_snapshot(c->table, c->version);
+	json_object_set_new(c->current, "version", json_integer(c->version));
 	return c->current;
 }
 
@@ -1106,8 +1482,7 @@ static void
 on_routes_closed(uv_handle_t *h)
 {
 	struct ctrl_routes *c = h->data;
-	for (int rk = 0; rk < RK_COUNT; rk++)
-		json_decref(c->objs[rk]);
+	routes_table_free(c->table);
 	json_decref(c->current);
 	free(c);
 }
@@ -1133,28 +1508,6 @@ struct drain {
 	void *arg;
 	uv_timer_t timer;
 };
-
-static const char *
-jstr_or_empty(const json_t *v)
-{
-	const char *s = json_string_value(v);
-	return s ? s : "";
-}
-
-static bool
-snapshot_routes_to(const json_t *snap, const char *ip)
-{
-	const char *name;
-	json_t *cl;
-	json_object_foreach(json_object_get(snap, "clusters"), name, cl) {
-		size_t i;
-		json_t *ep;
-		json_array_foreach(json_object_get(cl, "endpoints"), i, ep)
-			if (strcmp(jstr_or_empty(json_object_get(ep, "address")), ip) == 0)
-				return true;
-	}
-	return false;
-}
 
 static void
 drain_free_cb(uv_handle_t *h)
@@ -1182,8 +1535,8 @@ drain_poll(uv_timer_t *t)
 {
 	struct drain *d = t->data;
 	int64_t now = time_mono_ms();
-	if (d->c->current && !d->c->dirty && !snapshot_routes_to(d->c->current, d->ip)) {
-		int64_t v = json_integer_value(json_object_get(d->c->current, "version"));
+	if (!d->c->dirty && !routes_table_routes_to(d->c->table, d->ip)) {
+		int64_t v = d->c->version;
 		int64_t left = d->deadline_ms - now;
 		proxy_feed_wait_version(d->c->feed, v, left > 0 ? (unsigned)left : 1, drain_acked, d);
 		return;

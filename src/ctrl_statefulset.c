@@ -22,41 +22,15 @@
 /* ---- small accessors ---------------------------------------------------- */
 
 static const char *
-str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static const char *
-str_at(const json_t *o, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(o, path));
-	return s ? s : "";
-}
-
-static int
-int_at(const json_t *o, const char *path)
-{
-	return (int)json_integer_value(obj_get_path(o, path));
-}
-
-static bool
-is_deleting(const json_t *obj)
-{
-	return obj_get_path(obj, "metadata.deletionTimestamp") != NULL;
-}
-
-static const char *
 phase_of(const json_t *pod)
 {
-	return str_at(pod, "status.phase");
+	return obj_str_at(pod, "status.phase");
 }
 
 static bool
 running_and_ready(const json_t *pod)
 {
-	return !strcmp(phase_of(pod), "Running") && ctrl_pod_ready(pod, NULL);
+	return !strcmp(phase_of(pod), "Running") && obj_pod_ready(pod, NULL);
 }
 
 static bool
@@ -115,27 +89,6 @@ sts_actions_free(struct sts_actions *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* A copy of obj with every ownerReference to uid removed, and ref (new
- * reference, may be NULL) added. */
-static json_t *
-with_ref(const json_t *obj, const char *uid, json_t *ref)
-{
-	json_t *o = json_deep_copy(obj), *refs = json_array(), *r;
-	size_t i;
-	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, r)
-		if (strcmp(str_of(r, "uid"), uid) != 0)
-			json_array_append(refs, r);
-	if (ref)
-		json_array_append_new(refs, ref);
-	if (json_array_size(refs))
-		json_object_set_new(obj_metadata(o), "ownerReferences", refs);
-	else {
-		json_decref(refs);
-		json_object_del(obj_metadata(o), "ownerReferences");
-	}
-	return o;
-}
-
 /* ClaimPods: owned pods that still match stay, those that do not are
  * released; orphans that match (selector and NAME-N) are adopted. */
 static int
@@ -153,17 +106,17 @@ claim_pods(struct ssync *s, const json_t *pods)
 	json_array_foreach(pods, i, pod) {
 		if (strcmp(obj_namespace(pod), obj_namespace(s->set)) != 0)
 			continue;
-		const json_t *ref = ctrl_controller_ref(pod);
+		const json_t *ref = obj_controller_ref(pod);
 		bool match = selector_matches(sel, obj_labels(pod)) &&
 		    sts_pod_ordinal(s->set, pod) >= 0;
-		if (ref && strcmp(str_of(ref, "uid"), uid) != 0)
+		if (ref && strcmp(obj_str(ref, "uid"), uid) != 0)
 			continue;
 		if (ref && match)
 			json_array_append(s->owned, pod);
 		else if (ref)
-			push(s, STS_UPDATE_POD, with_ref(pod, uid, NULL));
-		else if (match && !is_deleting(pod)) {
-			json_t *p = with_ref(pod, uid, ctrl_new_controller_ref(s->set));
+			push(s, STS_UPDATE_POD, obj_with_owner_ref(pod, uid, NULL));
+		else if (match && !obj_is_deleting(pod)) {
+			json_t *p = obj_with_owner_ref(pod, uid, obj_new_controller_ref(s->set));
 			push(s, STS_UPDATE_POD, json_deep_copy(p));
 			json_array_append_new(s->owned, p);
 		}
@@ -209,8 +162,8 @@ owned_revisions(const struct ssync *s, const json_t *revisions, const json_t ***
 	size_t n = 0, i;
 	json_t *r;
 	json_array_foreach(revisions, i, r) {
-		const json_t *ref = ctrl_controller_ref(r);
-		if (ref && !strcmp(str_of(ref, "uid"), obj_uid(s->set)) &&
+		const json_t *ref = obj_controller_ref(r);
+		if (ref && !strcmp(obj_str(ref, "uid"), obj_uid(s->set)) &&
 		    !strcmp(obj_namespace(r), obj_namespace(s->set)))
 			v[n++] = r;
 	}
@@ -232,7 +185,7 @@ new_revision(const struct ssync *s, const char *name, const char *hash, json_int
 	return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:[o]}, s:{s:{s:o}}, s:I}",
 	    "apiVersion", "apps/v1", "kind", "ControllerRevision",
 	    "metadata", "name", name, "namespace", obj_namespace(s->set), "labels", labels,
-	    "ownerReferences", ctrl_new_controller_ref(s->set),
+	    "ownerReferences", obj_new_controller_ref(s->set),
 	    "data", "spec", "template", t, "revision", number);
 }
 
@@ -276,7 +229,7 @@ sync_revisions(struct ssync *s, const json_t **revs, size_t n)
 		free(name);
 	}
 	json_object_set_new(s->status, "collisionCount", json_integer(collisions));
-	const char *cur = str_at(s->set, "status.currentRevision");
+	const char *cur = obj_str_at(s->set, "status.currentRevision");
 	s->current_rev = s->update_rev;
 	for (size_t i = 0; *cur && i < n; i++)
 		if (!strcmp(obj_name(revs[i]), cur) && strcmp(cur, obj_name(s->update_rev)))
@@ -286,7 +239,7 @@ sync_revisions(struct ssync *s, const json_t **revs, size_t n)
 static const char *
 revision_of(const json_t *pod)
 {
-	return str_of(obj_labels(pod), REV_LABEL);
+	return obj_str(obj_labels(pod), REV_LABEL);
 }
 
 /* truncateHistory: revisions no pod and neither current nor update uses,
@@ -294,7 +247,7 @@ revision_of(const json_t *pod)
 static void
 truncate_history(struct ssync *s, const json_t **revs, size_t n)
 {
-	int limit = int_at(s->set, "spec.revisionHistoryLimit");
+	int limit = (int)obj_int_at(s->set, "spec.revisionHistoryLimit", 0);
 	const json_t **old = xcalloc(n + 1, sizeof *old);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -324,7 +277,7 @@ pod_name(const struct ssync *s, int ord)
 static char *
 claim_name(const struct ssync *s, const json_t *tmpl, int ord)
 {
-	return xasprintf("%s-%s-%d", str_at(tmpl, "metadata.name"), obj_name(s->set), ord);
+	return xasprintf("%s-%s-%d", obj_str_at(tmpl, "metadata.name"), obj_name(s->set), ord);
 }
 
 static const json_t *
@@ -357,7 +310,7 @@ retention_delete(const struct ssync *s, const char *when)
 {
 	char path[96];
 	snprintf(path, sizeof path, "spec.persistentVolumeClaimRetentionPolicy.%s", when);
-	return !strcmp(str_at(s->set, path), "Delete");
+	return !strcmp(obj_str_at(s->set, path), "Delete");
 }
 
 /* The claim's ownerReferences as the retention policy wants them:
@@ -366,9 +319,9 @@ retention_delete(const struct ssync *s, const char *when)
 static json_t *
 claim_refs(const struct ssync *s, const json_t *claim, const json_t *pod, bool condemned)
 {
-	json_t *c = with_ref(claim, obj_uid(s->set), NULL);
+	json_t *c = obj_with_owner_ref(claim, obj_uid(s->set), NULL);
 	if (pod) {
-		json_t *tmp = with_ref(c, obj_uid(pod), NULL);
+		json_t *tmp = obj_with_owner_ref(c, obj_uid(pod), NULL);
 		json_decref(c);
 		c = tmp;
 	}
@@ -398,7 +351,7 @@ sync_claims(struct ssync *s, const json_t *pod, int ord, bool condemned, bool cr
 	json_array_foreach(obj_get_path(s->set, "spec.volumeClaimTemplates"), i, t) {
 		char *name = claim_name(s, t, ord);
 		const json_t *have = find_claim(s, name);
-		if (have && is_deleting(have)) {
+		if (have && obj_is_deleting(have)) {
 			*blocked = true;
 		} else if (have) {
 			json_t *want = claim_refs(s, have, pod, condemned);
@@ -457,7 +410,7 @@ new_pod(const struct ssync *s, int ord, const json_t *rev)
 	json_object_set_new(labels, REV_LABEL, json_string(obj_name(rev)));
 	json_t *meta = json_pack("{s:s, s:s, s:o, s:[o]}", "name", name,
 	    "namespace", obj_namespace(s->set), "labels", labels,
-	    "ownerReferences", ctrl_new_controller_ref(s->set));
+	    "ownerReferences", obj_new_controller_ref(s->set));
 	static const char *const copied[] = { "annotations", "finalizers" };
 	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
 		json_t *v = json_object_get(tmeta, copied[i]);
@@ -467,8 +420,8 @@ new_pod(const struct ssync *s, int ord, const json_t *rev)
 	json_t *spec = json_object_get(tmpl, "spec");
 	spec = spec ? json_incref(spec) : json_object();
 	json_object_set_new(spec, "hostname", json_string(name));
-	if (*str_at(s->set, "spec.serviceName"))
-		json_object_set_new(spec, "subdomain", json_string(str_at(s->set,
+	if (*obj_str_at(s->set, "spec.serviceName"))
+		json_object_set_new(spec, "subdomain", json_string(obj_str_at(s->set,
 		    "spec.serviceName")));
 	/* updateStorage: claim volumes first, then the template's others. */
 	json_t *vols = json_array(), *t, *v;
@@ -477,14 +430,14 @@ new_pod(const struct ssync *s, int ord, const json_t *rev)
 	json_array_foreach(cts, i, t) {
 		char *cn = claim_name(s, t, ord);
 		json_array_append_new(vols, json_pack("{s:s, s:{s:s, s:b}}",
-		    "name", str_at(t, "metadata.name"), "persistentVolumeClaim",
+		    "name", obj_str_at(t, "metadata.name"), "persistentVolumeClaim",
 		    "claimName", cn, "readOnly", 0));
 		free(cn);
 	}
 	json_array_foreach(json_object_get(spec, "volumes"), i, v) {
 		bool replaced = false;
 		json_array_foreach(cts, j, t)
-			replaced |= !strcmp(str_of(v, "name"), str_at(t, "metadata.name"));
+			replaced |= !strcmp(obj_str(v, "name"), obj_str_at(t, "metadata.name"));
 		if (!replaced)
 			json_array_append(vols, v);
 	}
@@ -523,8 +476,8 @@ count_pods(struct ssync *s)
 		if (running_and_ready(p)) {
 			ready++;
 			int64_t since = 0;
-			ctrl_pod_ready(p, &since);
-			if (ctrl_pod_available(p, min_ready, s->now_ms))
+			obj_pod_ready(p, &since);
+			if (obj_pod_available(p, min_ready, s->now_ms))
 				avail++;
 			else if (since > 0) {
 				int64_t wait = (since + min_ready) * 1000 + 1 - s->now_ms;
@@ -532,7 +485,7 @@ count_pods(struct ssync *s)
 					s->out->requeue_ms = wait;
 			}
 		}
-		if (is_deleting(p))
+		if (obj_is_deleting(p))
 			continue;
 		current += !strcmp(revision_of(p), obj_name(s->current_rev));
 		updated += !strcmp(revision_of(p), obj_name(s->update_rev));
@@ -613,7 +566,7 @@ sync_existing_claims(struct ssync *s)
 	bool blocked = false;
 	for (int i = 0; i < s->replicas; i++)
 		if (s->slot[i])
-			sync_claims(s, s->slot[i], s->start + i, false, !is_deleting(s->slot[i]),
+			sync_claims(s, s->slot[i], s->start + i, false, !obj_is_deleting(s->slot[i]),
 			    &blocked);
 	size_t i;
 	json_t *p;
@@ -632,7 +585,7 @@ sync_replicas(struct ssync *s, bool *all_healthy)
 	for (int i = 0; i < s->replicas; i++) {
 		const json_t *p = s->slot[i];
 		int ord = s->start + i;
-		if (p && finished(p) && !is_deleting(p)) {
+		if (p && finished(p) && !obj_is_deleting(p)) {
 			push(s, STS_DELETE_POD, json_deep_copy(p));
 			*all_healthy = false;
 			if (s->monotonic)
@@ -659,8 +612,8 @@ sync_replicas(struct ssync *s, bool *all_healthy)
 				return false;
 			continue;
 		}
-		if (is_deleting(p) || !running_and_ready(p) ||
-		    !ctrl_pod_available(p, min_ready, s->now_ms)) {
+		if (obj_is_deleting(p) || !running_and_ready(p) ||
+		    !obj_pod_available(p, min_ready, s->now_ms)) {
 			*all_healthy = false;
 			if (s->monotonic)
 				return false;
@@ -677,7 +630,7 @@ sync_condemned(struct ssync *s, bool all_healthy)
 	size_t i;
 	json_t *p;
 	json_array_foreach(s->condemned, i, p) {
-		if (is_deleting(p)) {
+		if (obj_is_deleting(p)) {
 			if (s->monotonic)
 				return false;
 			continue;
@@ -700,11 +653,11 @@ rolling_update(struct ssync *s)
 		const json_t *p = s->slot[i];
 		if (!p)
 			return;
-		if (strcmp(revision_of(p), obj_name(s->update_rev)) != 0 && !is_deleting(p)) {
+		if (strcmp(revision_of(p), obj_name(s->update_rev)) != 0 && !obj_is_deleting(p)) {
 			push(s, STS_DELETE_POD, json_deep_copy(p));
 			return;
 		}
-		if (!running_and_ready(p) || is_deleting(p))
+		if (!running_and_ready(p) || obj_is_deleting(p))
 			return;
 	}
 }
@@ -714,13 +667,13 @@ sts_decide(const json_t *sts, const json_t *pods, const json_t *claims,
     const json_t *revisions, int64_t now_ms, struct sts_actions *out)
 {
 	memset(out, 0, sizeof *out);
-	const char *policy = str_at(sts, "spec.podManagementPolicy");
-	const char *strategy = str_at(sts, "spec.updateStrategy.type");
+	const char *policy = obj_str_at(sts, "spec.podManagementPolicy");
+	const char *strategy = obj_str_at(sts, "spec.updateStrategy.type");
 	struct ssync s = {
 		.set = sts, .claims = claims, .now_ms = now_ms, .out = out,
-		.replicas = int_at(sts, "spec.replicas"),
-		.start = int_at(sts, "spec.ordinals.start"),
-		.partition = int_at(sts, "spec.updateStrategy.rollingUpdate.partition"),
+		.replicas = (int)obj_int_at(sts, "spec.replicas", 0),
+		.start = (int)obj_int_at(sts, "spec.ordinals.start", 0),
+		.partition = (int)obj_int_at(sts, "spec.updateStrategy.rollingUpdate.partition", 0),
 		.monotonic = strcmp(policy, "Parallel") != 0,
 		.rolling = !*strategy || !strcmp(strategy, "RollingUpdate"),
 		.owned = json_array(), .condemned = json_array(),
@@ -731,7 +684,7 @@ sts_decide(const json_t *sts, const json_t *pods, const json_t *claims,
 	if (s.replicas < 0)
 		s.replicas = 0;
 	int rc = claim_pods(&s, pods);
-	if (rc < 0 || is_deleting(sts))
+	if (rc < 0 || obj_is_deleting(sts))
 		goto out;
 	const json_t **revs = NULL;
 	size_t nrev = owned_revisions(&s, revisions, &revs);
@@ -755,39 +708,52 @@ out:
 	return rc;
 }
 
-/* ---- the controller ----------------------------------------------------- */
+/* ---- the adapter on the controller core ---------------------------------- */
 
-struct ctrl_statefulset {
-	struct api *api;
-	struct ctrl_wq *wq;
-	struct ctrl_watches watches;
+static const struct {
+	enum ctrl_op op;
+	const char *api_version, *kind;
+} sts_writes[] = {
+	[STS_CREATE_REVISION] = { CTRL_CREATE, "apps/v1", "ControllerRevision" },
+	[STS_UPDATE_REVISION] = { CTRL_UPDATE, "apps/v1", "ControllerRevision" },
+	[STS_DELETE_REVISION] = { CTRL_DELETE, "apps/v1", "ControllerRevision" },
+	[STS_CREATE_CLAIM] = { CTRL_CREATE, "v1", "PersistentVolumeClaim" },
+	[STS_UPDATE_CLAIM] = { CTRL_UPDATE, "v1", "PersistentVolumeClaim" },
+	[STS_CREATE_POD] = { CTRL_CREATE, "v1", "Pod" },
+	[STS_UPDATE_POD] = { CTRL_UPDATE, "v1", "Pod" },
+	[STS_DELETE_POD] = { CTRL_DELETE, "v1", "Pod" },
+	[STS_UPDATE_STATUS] = { CTRL_STATUS, "apps/v1", "StatefulSet" },
 };
 
-static const struct kind *
-kind_of(enum sts_op op)
+static int
+sts_ctrl_decide(struct ctrl *c, const json_t *set, int64_t now_ms, struct ctrl_writes *w)
 {
-	switch (op) {
-	case STS_CREATE_REVISION:
-	case STS_UPDATE_REVISION:
-	case STS_DELETE_REVISION:
-		return kind_find_gvk("apps/v1", "ControllerRevision");
-	case STS_CREATE_CLAIM:
-	case STS_UPDATE_CLAIM:
-		return kind_find_gvk("v1", "PersistentVolumeClaim");
-	case STS_CREATE_POD:
-	case STS_UPDATE_POD:
-	case STS_DELETE_POD:
-		return kind_find_gvk("v1", "Pod");
-	case STS_UPDATE_STATUS:
-		break;
+	struct store *st = ctrl_store(c);
+	const char *ns = obj_namespace(set);
+	json_t *pods = NULL, *claims = NULL, *revs = NULL;
+	struct sts_actions a = { 0 };
+	if (store_list(st, "pods", ns, &pods, NULL) == 0 &&
+	    store_list(st, "persistentvolumeclaims", ns, &claims, NULL) == 0 &&
+	    store_list(st, "apps/controllerrevisions", ns, &revs, NULL) == 0 &&
+	    sts_decide(set, pods, claims, revs, now_ms, &a) == 0) {
+		for (size_t i = 0; i < a.n; i++) {
+			enum sts_op op = a.v[i].op;
+			ctrl_writes_push(w, sts_writes[op].op, kind_find_gvk(sts_writes[op].api_version,
+			    sts_writes[op].kind), json_incref(a.v[i].obj), op);
+		}
+		w->requeue_ms = a.requeue_ms;
 	}
-	return kind_find_gvk("apps/v1", "StatefulSet");
+	sts_actions_free(&a);
+	json_decref(pods);
+	json_decref(claims);
+	json_decref(revs);
+	return 0;
 }
 
 /* The events Kubernetes records for pod and claim writes. */
 static void
-record(struct ctrl_statefulset *c, const json_t *set, const struct sts_action *act,
-    bool ok, const char *why)
+sts_result(struct ctrl *c, const json_t *set, const struct ctrl_write *w, const json_t *made,
+    const char *err)
 {
 	static const struct {
 		enum sts_op op;
@@ -797,159 +763,42 @@ record(struct ctrl_statefulset *c, const json_t *set, const struct sts_action *a
 		{ STS_DELETE_POD, "delete Pod", "SuccessfulDelete", "FailedDelete" },
 		{ STS_CREATE_CLAIM, "create Claim", "SuccessfulCreate", "FailedCreate" },
 	};
+	(void)made;
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
-		if (evs[i].op != act->op)
+		if ((int)evs[i].op != w->tag)
 			continue;
-		if (ok)
-			api_record_event(c->api, set, "Normal", evs[i].ok_reason, STS_COMPONENT,
-			    "%s %s in StatefulSet %s successful", evs[i].what, obj_name(act->obj),
+		if (!err)
+			api_record_event(ctrl_api(c), set, "Normal", evs[i].ok_reason, STS_COMPONENT,
+			    "%s %s in StatefulSet %s successful", evs[i].what, obj_name(w->obj),
 			    obj_name(set));
 		else
-			api_record_event(c->api, set, "Warning", evs[i].fail_reason, STS_COMPONENT,
-			    "%s %s in StatefulSet %s failed error: %s", evs[i].what,
-			    obj_name(act->obj), obj_name(set), why);
+			api_record_event(ctrl_api(c), set, "Warning", evs[i].fail_reason,
+			    STS_COMPONENT, "%s %s in StatefulSet %s failed error: %s", evs[i].what,
+			    obj_name(w->obj), obj_name(set), err);
 	}
-}
-
-/* Applies one write. Reads and writes of a sync happen on the loop between
- * two commits, so resourceVersion preconditions are dropped. */
-static int
-apply_one(struct ctrl_statefulset *c, const json_t *set, const struct sts_action *act)
-{
-	const struct kind *k = kind_of(act->op);
-	const char *ns = obj_namespace(set);
-	struct api_error err = { 0 };
-	json_t *obj = json_deep_copy(act->obj);
-	int rc = 0;
-	json_object_del(obj_metadata(obj), "resourceVersion");
-	switch (act->op) {
-	case STS_CREATE_REVISION:
-	case STS_CREATE_CLAIM:
-	case STS_CREATE_POD:
-		rc = api_create(c->api, k, ns, obj, 0, NULL, &err);
-		if (rc < 0 && err.code == 409 && act->op != STS_CREATE_POD)
-			rc = 0;		/* made by a sync whose event is still to come */
-		break;
-	case STS_UPDATE_REVISION:
-	case STS_UPDATE_CLAIM:
-	case STS_UPDATE_POD:
-	case STS_UPDATE_STATUS:
-		rc = api_update(c->api, k, ns, obj, act->op == STS_UPDATE_STATUS, 0, NULL, &err);
-		if (rc < 0 && err.code == 404 && act->op != STS_UPDATE_STATUS)
-			rc = 0;
-		break;
-	case STS_DELETE_REVISION:
-	case STS_DELETE_POD:
-		rc = api_delete(c->api, k, ns, obj_name(obj), API_PROPAGATE_BACKGROUND, NULL, 0, 0,
-		    NULL, &err);
-		if (rc < 0 && err.code == 404)
-			rc = 0;
-		json_decref(obj);
-		break;
-	}
-	record(c, set, act, rc == 0, err.message ? err.message : "error");
-	if (rc < 0)
-		log_warn("statefulset", "syncing %s/%s: %s", ns, obj_name(set), err.message);
-	api_error_clear(&err);
-	return rc;
-}
-
-static int
-sts_sync(void *arg, const char *key)
-{
-	struct ctrl_statefulset *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct store *st = api_store(c->api);
-	struct api_error err = { 0 };
-	json_t *set = NULL, *pods = NULL, *claims = NULL, *revs = NULL;
-	struct sts_actions a = { 0 };
-	int rc = 0;
-	if (api_get(c->api, kind_find_gvk("apps/v1", "StatefulSet"), ns, slash + 1, &set,
-	    &err) < 0)
-		goto out;
-	if (store_list(st, "pods", ns, &pods, NULL) < 0 ||
-	    store_list(st, "persistentvolumeclaims", ns, &claims, NULL) < 0 ||
-	    store_list(st, "apps/controllerrevisions", ns, &revs, NULL) < 0 ||
-	    sts_decide(set, pods, claims, revs, time_now_ms(), &a) < 0)
-		goto out;
-	for (size_t i = 0; i < a.n && rc == 0; i++)
-		rc = apply_one(c, set, &a.v[i]);
-	if (rc < 0)
-		rc = -EAGAIN;
-	else if (a.requeue_ms > 0)
-		ctrl_wq_add_after(c->wq, key, a.requeue_ms);
-out:
-	sts_actions_free(&a);
-	api_error_clear(&err);
-	json_decref(set);
-	json_decref(pods);
-	json_decref(claims);
-	json_decref(revs);
-	free(ns);
-	return rc;
-}
-
-/* Queues the sets of obj's namespace whose selector matches its labels. */
-static void
-sts_enqueue_matching(struct ctrl_statefulset *c, const json_t *obj)
-{
-	ctrl_wq_add_selecting(c->wq, api_store(c->api), "apps/statefulsets", obj_namespace(obj),
-	    obj_labels(obj));
-}
-
-static void
-sts_on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64_t rv)
-{
-	struct ctrl_statefulset *c = arg;
-	(void)res;
-	(void)rv;
-	ctrl_wq_add_pod_owner(c->wq, api_store(c->api), ev, pod, "StatefulSet", "apps/statefulsets");
 }
 
 /* A claim created, bound or gone may let a pod be made. */
 static void
-sts_on_claim(void *arg, enum store_event ev, const char *res, const json_t *claim,
-    int64_t rv)
+sts_on_claim(struct ctrl *c, enum store_event ev, const json_t *claim)
 {
 	(void)ev;
-	(void)res;
-	(void)rv;
-	sts_enqueue_matching(arg, claim);
+	ctrl_enqueue_selecting(c, obj_namespace(claim), obj_labels(claim));
 }
+
+static const struct ctrl_desc sts_desc = {
+	.name = "statefulset", .component = STS_COMPONENT,
+	.api_version = "apps/v1", .kind = "StatefulSet", .res = "apps/statefulsets",
+	.sources = {
+		{ "apps/statefulsets", NULL },
+		{ "pods", ctrl_enqueue_pod_owner },
+		{ "persistentvolumeclaims", sts_on_claim },
+	},
+	.decide = sts_ctrl_decide, .result = sts_result,
+};
 
 int
-ctrl_statefulset_start(struct api *api, struct ctrl_statefulset **out)
+ctrl_statefulset_start(struct api *api, struct ctrl **out)
 {
-	static const struct ctrl_watch watches[] = {
-		{ "apps/statefulsets", ctrl_wq_on_change, true },
-		{ "pods", sts_on_pod, false },
-		{ "persistentvolumeclaims", sts_on_claim, false },
-	};
-	struct ctrl_statefulset *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	int rc;
-	c->api = api;
-	c->wq = ctrl_wq_new(api_loop(api), sts_sync, c);
-	if ((rc = ctrl_wq_add_all(c->wq, st, "apps/statefulsets")) < 0 ||
-	    (rc = ctrl_watches_start(&c->watches, st, watches, ARRAY_SIZE(watches), c,
-	    c->wq)) < 0) {
-		ctrl_statefulset_stop(c);
-		return rc;
-	}
-	log_info("statefulset", "statefulset controller started");
-	*out = c;
-	return 0;
-}
-
-void
-ctrl_statefulset_stop(struct ctrl_statefulset *c)
-{
-	if (!c)
-		return;
-	ctrl_watches_stop(&c->watches);
-	ctrl_wq_free(c->wq);
-	free(c);
+	return ctrl_start(api, &sts_desc, NULL, out);
 }

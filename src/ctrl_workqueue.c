@@ -223,7 +223,7 @@ void
 ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
     const json_t *pod, const char *kind, const char *res)
 {
-	const json_t *ref = ctrl_controller_ref(pod);
+	const json_t *ref = obj_controller_ref(pod);
 	if (ref) {
 		const char *k = json_string_value(json_object_get(ref, "kind"));
 		const char *av = json_string_value(json_object_get(ref, "apiVersion"));
@@ -232,44 +232,6 @@ ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
 			    json_string_value(json_object_get(ref, "name")));
 		return;
 	}
-	if (ev != STORE_DELETED && ctrl_pod_active(pod))
+	if (ev != STORE_DELETED && obj_pod_active(pod))
 		ctrl_wq_add_selecting(q, st, res, obj_namespace(pod), obj_labels(pod));
-}
-
-void
-ctrl_wq_on_change(void *q, enum store_event ev, const char *res, const json_t *obj,
-    int64_t rv)
-{
-	(void)res;
-	(void)rv;
-	if (ev != STORE_DELETED)
-		ctrl_wq_add_name(q, obj_namespace(obj), obj_name(obj));
-}
-
-int
-ctrl_watches_start(struct ctrl_watches *ws, struct store *st, const struct ctrl_watch *spec,
-    size_t n, void *arg, struct ctrl_wq *q)
-{
-	BUG_ON(n > CTRL_MAX_WATCHES);
-	for (size_t i = 0; i < n; i++) {
-		if (!spec[i].res)
-			continue;
-		int rc = store_watch_start(st, spec[i].res, NULL, 0, spec[i].fn,
-		    spec[i].queue ? (void *)q : arg, &ws->w[i]);
-		if (rc < 0) {
-			ctrl_watches_stop(ws);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-void
-ctrl_watches_stop(struct ctrl_watches *ws)
-{
-	for (size_t i = 0; i < CTRL_MAX_WATCHES; i++) {
-		if (ws->w[i])
-			store_watch_stop(ws->w[i]);
-		ws->w[i] = NULL;
-	}
 }

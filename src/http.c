@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "net.h"
@@ -41,6 +42,8 @@
 #define HTTP_RBUF_SLACK		1024	/* grow the read buffer when less is free */
 #define HTTP_BODY_KEEP		(64 * 1024)	/* body buffer kept between requests */
 #define HTTP_BACKLOG		511
+#define HTTP_DRAIN_IDLE_MS	1000	/* draining: a connection idle this long closes */
+#define HTTP_SPARES		64	/* idle connections' buffers kept per server */
 
 enum conn_state {
 	CONN_HEADERS,		/* reading request line and headers (or idle) */
@@ -137,8 +140,20 @@ struct conn {
 	bool peer_eof;			/* the client half-closed while its request was held */
 };
 
+/* The buffers of one request, parked while its connection is idle. */
+struct req_bufs {
+	char *rbuf;
+	struct hdr_span *spans;
+	size_t spans_cap;
+	struct http_header *hdrs;
+	size_t hdrs_cap;
+	struct buf target, out;
+};
+
 struct http_server {
 	uv_tcp_t tcp;
+	struct req_bufs spares[HTTP_SPARES];	/* reused by the next request read */
+	unsigned nspares;
 	struct http_config cfg;
 	struct conn *conns;
 	unsigned nconns;
@@ -146,6 +161,9 @@ struct http_server {
 	bool unlistened;		/* http_server_unlisten() closed the listener */
 	bool listener_closed;		/* its close callback ran */
 	bool stopped;			/* http_server_stop(): free once both closed */
+	bool draining;			/* http_server_drain(): every response closes */
+	void (*drained_cb)(void *);	/* once no connection is left */
+	void *drained_arg;
 };
 
 static void conn_drop(struct conn *);
@@ -264,14 +282,90 @@ req_new(void)
 
 /* The read buffer exists only while a request is read or held: an idle
  * keep-alive connection keeps none (10,000 idle proxy connections would
- * otherwise pin 40 MB). */
+ * otherwise pin 40 MB). Its buffers go to the server's few spares, which
+ * the next request read takes: no malloc/free per request on a busy
+ * keep-alive connection, and idle ones still cost nothing. */
 static void
 req_rbuf(struct hreq *r)
 {
-	if (r->rbuf == NULL) {
-		r->rcap = HTTP_RBUF_INIT;
+	struct http_server *srv = r->conn ? r->conn->srv : NULL;
+	struct req_bufs *sp;
+
+	if (r->rbuf != NULL)
+		return;
+	r->rcap = HTTP_RBUF_INIT;
+	if (srv == NULL || srv->nspares == 0) {
 		r->rbuf = xmalloc(r->rcap);
+		return;
 	}
+	sp = &srv->spares[--srv->nspares];
+	r->rbuf = sp->rbuf;
+	if (r->spans == NULL) {
+		r->spans = sp->spans;
+		r->spans_cap = sp->spans_cap;
+	} else
+		free(sp->spans);
+	if (r->hdrs == NULL) {
+		r->hdrs = sp->hdrs;
+		r->hdrs_cap = sp->hdrs_cap;
+	} else
+		free(sp->hdrs);
+	if (r->target.data == NULL)
+		r->target = sp->target;
+	else
+		buf_free(&sp->target);
+	if (r->out.data == NULL)
+		r->out = sp->out;
+	else
+		buf_free(&sp->out);
+}
+
+/* Parks r's buffers in srv's spares (when there is room and they are of
+ * the usual size) or frees them. */
+static void
+req_park(struct hreq *r, struct http_server *srv)
+{
+	struct req_bufs *sp;
+
+	if (srv && srv->nspares < HTTP_SPARES && r->rcap == HTTP_RBUF_INIT &&
+	    r->target.cap <= HTTP_RBUF_INIT && r->out.cap <= HTTP_RBUF_INIT) {
+		sp = &srv->spares[srv->nspares++];
+		sp->rbuf = r->rbuf;
+		sp->spans = r->spans;
+		sp->spans_cap = r->spans_cap;
+		sp->hdrs = r->hdrs;
+		sp->hdrs_cap = r->hdrs_cap;
+		sp->target = r->target;
+		sp->out = r->out;
+	} else {
+		free(r->rbuf);
+		free(r->spans);
+		free(r->hdrs);
+		buf_free(&r->target);
+		buf_free(&r->out);
+	}
+	r->rbuf = NULL;
+	r->rcap = 0;
+	r->spans = NULL;
+	r->spans_cap = 0;
+	r->hdrs = NULL;
+	r->hdrs_cap = 0;
+	memset(&r->target, 0, sizeof(r->target));
+	memset(&r->out, 0, sizeof(r->out));
+}
+
+static void
+server_free(struct http_server *srv)
+{
+	while (srv->nspares > 0) {
+		struct req_bufs *sp = &srv->spares[--srv->nspares];
+		free(sp->rbuf);
+		free(sp->spans);
+		free(sp->hdrs);
+		buf_free(&sp->target);
+		buf_free(&sp->out);
+	}
+	free(srv);
 }
 
 static void
@@ -298,17 +392,7 @@ req_reset(struct hreq *r)
 	if (r->rlen == 0) {
 		/* idle: keep no buffer at all (about 1 KB per idle connection
 		 * otherwise, measured with 10,000 through the proxy) */
-		free(r->rbuf);
-		r->rbuf = NULL;
-		r->rcap = 0;
-		free(r->spans);
-		r->spans = NULL;
-		r->spans_cap = 0;
-		free(r->hdrs);
-		r->hdrs = NULL;
-		r->hdrs_cap = 0;
-		buf_free(&r->target);
-		buf_free(&r->out);
+		req_park(r, r->conn ? r->conn->srv : NULL);
 	}
 	r->parsed = r->head_len = 0;
 	r->url_off = r->url_len = 0;
@@ -810,6 +894,11 @@ conn_drop(struct conn *c)
 		c->req->aborted = true;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_close);
 	uv_close((uv_handle_t *)&c->timer, on_conn_close);
+	if (srv->draining && srv->nconns == 0 && srv->drained_cb) {
+		void (*cb)(void *) = srv->drained_cb;
+		srv->drained_cb = NULL;
+		cb(srv->drained_arg);
+	}
 }
 
 /* Half-closes after the last response; the client's EOF or the linger
@@ -886,6 +975,8 @@ conn_dispatch(struct conn *c)
 	}
 	c->state = r->body_stream ? CONN_BODY : CONN_DISPATCHED;
 	conn_set_timeout(c, TO_NONE, 0);
+	if (c->srv->draining)
+		r->keep_alive = r->pub.keep_alive = false;
 	r->with_handler = true;
 	c->srv->cfg.handler(&r->pub, c->srv->cfg.handler_arg);
 }
@@ -1151,7 +1242,8 @@ conn_next(struct conn *c)
 {
 	req_reset(c->req);
 	c->state = CONN_HEADERS;
-	conn_set_timeout(c, TO_IDLE, c->srv->cfg.idle_timeout_ms);
+	conn_set_timeout(c, TO_IDLE, c->srv->draining ? HTTP_DRAIN_IDLE_MS :
+	    c->srv->cfg.idle_timeout_ms);
 	if (!c->in_parse)
 		conn_parse(c);
 }
@@ -1318,7 +1410,7 @@ on_listener_close(uv_handle_t *h)
 
 	srv->listener_closed = true;
 	if (srv->stopped)
-		free(srv);
+		server_free(srv);
 }
 
 static int
@@ -1372,20 +1464,11 @@ config_defaults(struct http_config *cfg)
 		cfg->max_connections = HTTP_DEF_MAX_CONNS;
 }
 
-/* uv_tcp_bind sets SO_REUSEADDR on Unix. */
-int
-http_server_start(uv_loop_t *loop, const char *host, int port,
-    const struct http_config *cfg, struct http_server **out)
+static struct http_server *
+server_new(uv_loop_t *loop, const struct http_config *cfg)
 {
 	struct http_server *srv;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss), r;
 
-	if (cfg->handler == NULL || port < 0 || port > 65535)
-		return -EINVAL;
-	memset(&ss, 0, sizeof(ss));
-	if ((r = parse_host(host, port, &ss)) < 0)
-		return r;
 	ignore_sigpipe();
 	if (cfg->max_header_bytes >= 80 * 1024)	/* http-parser's compiled-in cap */
 		http_parser_set_max_header_size((uint32_t)cfg->max_header_bytes + 1);
@@ -1393,24 +1476,88 @@ http_server_start(uv_loop_t *loop, const char *host, int port,
 	srv->cfg = *cfg;
 	config_defaults(&srv->cfg);
 	srv->tcp.data = srv;
-	if ((r = uv_tcp_init(loop, &srv->tcp)) < 0) {
-		free(srv);
-		return r;
-	}
-	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) < 0)
-		goto fail;
+	uv_tcp_init(loop, &srv->tcp);
+	return srv;
+}
+
+/* Listens on srv's bound or inherited socket and learns its port. */
+static int
+server_listen(struct http_server *srv)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), r;
+
 	if ((r = uv_listen((uv_stream_t *)&srv->tcp, HTTP_BACKLOG, on_connection)) < 0)
-		goto fail;
+		return r;
 	if ((r = uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &len)) < 0)
-		goto fail;
+		return r;
 	srv->port = ntohs(ss.ss_family == AF_INET6 ?
 	    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	*out = srv;
 	return 0;
-fail:
+}
+
+static void
+server_fail(struct http_server *srv)
+{
 	srv->stopped = true;
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
-	return r;
+}
+
+/* uv_tcp_bind sets SO_REUSEADDR on Unix. */
+int
+http_server_start(uv_loop_t *loop, const char *host, int port,
+    const struct http_config *cfg, struct http_server **out)
+{
+	struct http_server *srv;
+	struct sockaddr_storage ss;
+	int r;
+
+	if (cfg->handler == NULL || port < 0 || port > 65535)
+		return -EINVAL;
+	memset(&ss, 0, sizeof(ss));
+	if ((r = parse_host(host, port, &ss)) < 0)
+		return r;
+	srv = server_new(loop, cfg);
+	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) < 0 ||
+	    (r = server_listen(srv)) < 0) {
+		server_fail(srv);
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
+int
+http_server_open(uv_loop_t *loop, uv_os_sock_t fd, const struct http_config *cfg,
+    struct http_server **out)
+{
+	struct http_server *srv;
+	int r;
+
+	if (cfg->handler == NULL)
+		return -EINVAL;
+	srv = server_new(loop, cfg);
+	if ((r = uv_tcp_open(&srv->tcp, fd)) < 0) {
+		close(fd);		/* not the handle's: closed here */
+		server_fail(srv);
+		return r;
+	}
+	if ((r = server_listen(srv)) < 0) {
+		server_fail(srv);	/* closes fd */
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
+int
+http_server_fd(const struct http_server *srv)
+{
+	uv_os_fd_t fd;
+
+	if (srv->unlistened || uv_fileno((const uv_handle_t *)&srv->tcp, &fd) < 0)
+		return -EBADF;
+	return fd;
 }
 
 int
@@ -1430,7 +1577,7 @@ http_server_stop(struct http_server *srv)
 	if (!srv->unlistened)
 		uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
 	else if (srv->listener_closed)
-		free(srv);
+		server_free(srv);
 }
 
 void
@@ -1440,6 +1587,27 @@ http_server_unlisten(struct http_server *srv)
 		return;
 	srv->unlistened = true;
 	uv_close((uv_handle_t *)&srv->tcp, on_listener_close);
+}
+
+void
+http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
+{
+	struct conn *c;
+
+	http_server_unlisten(srv);
+	srv->draining = true;
+	srv->drained_cb = done;
+	srv->drained_arg = arg;
+	for (c = srv->conns; c; c = c->next) {
+		if (c->req->with_handler)	/* a response head not written yet says close */
+			c->req->keep_alive = c->req->pub.keep_alive = false;
+		else if (c->state == CONN_HEADERS)
+			conn_set_timeout(c, TO_IDLE, HTTP_DRAIN_IDLE_MS);
+	}
+	if (srv->nconns == 0 && srv->drained_cb) {
+		srv->drained_cb = NULL;
+		done(arg);
+	}
 }
 
 const char *

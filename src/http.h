@@ -79,6 +79,20 @@ void http_server_stop(struct http_server *srv);
  * connections and their requests go on: a graceful drain. Call
  * http_server_stop() afterwards as usual. */
 void http_server_unlisten(struct http_server *srv);
+/* Serves on fd, a socket already bound and listening (inherited from
+ * another process); listens again on it. fd is the server's in every case
+ * (closed on failure). Returns 0 or negative errno. */
+int http_server_open(uv_loop_t *loop, uv_os_sock_t fd, const struct http_config *cfg,
+    struct http_server **out);
+/* The listening socket (for handing it to another process), or -EBADF once
+ * unlistened. The server keeps it. */
+int http_server_fd(const struct http_server *srv);
+/* A graceful drain: stops accepting; each request in progress or arriving
+ * on an open connection within a short grace (1 s) is answered with
+ * Connection: close; a connection idle that long is closed. done(arg) runs
+ * once no connection is left, possibly from inside this call or any other
+ * http_* call: it should only schedule work. Call http_server_stop() after. */
+void http_server_drain(struct http_server *srv, void (*done)(void *), void *arg);
 
 /* Case-insensitive; NULL when absent. */
 const char *http_req_header(const struct http_req *req, const char *name);

@@ -138,14 +138,6 @@ npod_find(const struct npod *p, const char *name)
 
 /* ---- restoring from a stored status -------------------------------- */
 
-static int64_t
-ts_ms(const json_t *o, const char *key)
-{
-	time_t t;
-	const char *s = json_string_value(json_object_get(o, key));
-	return s && time_parse_rfc3339(s, &t) == 0 ? (int64_t)t * 1000 : 0;
-}
-
 /* "process://UID/NAME-ATTEMPT" -> ATTEMPT, or -1. */
 static int
 id_attempt(const char *id)
@@ -165,8 +157,8 @@ term_restore(struct nterm *t, const json_t *j, int attempt)
 	t->exit_code = jint(j, "exitCode", 0);
 	t->signal = jint(j, "signal", 0);
 	snprintf(t->reason, sizeof t->reason, "%s", jstr(j, "reason"));
-	t->started_ms = ts_ms(j, "startedAt");
-	t->finished_ms = ts_ms(j, "finishedAt");
+	t->started_ms = obj_time_ms(json_object_get(j, "startedAt"));
+	t->finished_ms = obj_time_ms(json_object_get(j, "finishedAt"));
 }
 
 static void
@@ -185,7 +177,7 @@ ctr_restore(struct nctr *c, const json_t *cs)
 	json_t *term = obj_get_path(cs, "state.terminated");
 	if (json_is_object(run)) {
 		c->state = NCTR_RUNNING;
-		c->started_ms = ts_ms(run, "startedAt");
+		c->started_ms = obj_time_ms(json_object_get(run, "startedAt"));
 		c->ready = json_is_true(json_object_get(cs, "ready"));
 		c->started = json_is_true(json_object_get(cs, "started"));
 		/* A restarted server keeps what the probes last said: a Ready
@@ -211,7 +203,7 @@ npod_restore(struct npod *p, const json_t *status)
 {
 	if (!json_is_object(status))
 		return;
-	int64_t st = ts_ms(status, "startTime");
+	int64_t st = obj_time_ms(json_object_get(status, "startTime"));
 	if (st)
 		p->start_ms = st;
 	static const char *const lists[] = { "initContainerStatuses", "containerStatuses" };
@@ -715,14 +707,6 @@ npod_phase(const struct npod *p)
 }
 
 static json_t *
-ts_json(int64_t ms)
-{
-	char b[32];
-	time_format_rfc3339((time_t)(ms / 1000), b);
-	return json_string(b);
-}
-
-static json_t *
 ctr_id(const struct npod *p, const struct nctr *c, int attempt)
 {
 	return json_sprintf("process://%s/%s-%d", p->uid, c->name, attempt);
@@ -732,8 +716,8 @@ static json_t *
 term_json(const struct npod *p, const struct nctr *c, const struct nterm *t)
 {
 	json_t *j = json_pack("{s:i, s:s, s:o, s:o, s:o}", "exitCode", t->exit_code,
-	    "reason", t->reason, "startedAt", ts_json(t->started_ms),
-	    "finishedAt", ts_json(t->finished_ms), "containerID", ctr_id(p, c, t->attempt));
+	    "reason", t->reason, "startedAt", obj_time_json(t->started_ms),
+	    "finishedAt", obj_time_json(t->finished_ms), "containerID", ctr_id(p, c, t->attempt));
 	if (t->signal)
 		json_object_set_new(j, "signal", json_integer(t->signal));
 	return json_pack("{s:o}", "terminated", j);
@@ -755,7 +739,7 @@ ctr_status(const struct npod *p, const struct nctr *c, bool initializing)
 	const char *def = c->init || initializing ? "PodInitializing" : "ContainerCreating";
 	switch (c->state) {
 	case NCTR_RUNNING:
-		state = json_pack("{s:{s:o}}", "running", "startedAt", ts_json(c->started_ms));
+		state = json_pack("{s:{s:o}}", "running", "startedAt", obj_time_json(c->started_ms));
 		break;
 	case NCTR_TERMINATED:
 		if (!strcmp(c->reason, "CrashLoopBackOff")) {
@@ -792,7 +776,7 @@ condition(json_t *conds, const json_t *old, const char *type, bool ok, const cha
 		if (!strcmp(jstr(oc, "type"), type) && !strcmp(jstr(oc, "status"), st))
 			ltt = json_incref(json_object_get(oc, "lastTransitionTime"));
 	json_t *c = json_pack("{s:s, s:s, s:n, s:o}", "type", type, "status", st,
-	    "lastProbeTime", "lastTransitionTime", ltt ? ltt : ts_json(now));
+	    "lastProbeTime", "lastTransitionTime", ltt ? ltt : obj_time_json(now));
 	if (!ok && reason)
 		json_object_set_new(c, "reason", json_string(reason));
 	if (!ok && msg)
@@ -839,7 +823,7 @@ npod_status(const struct npod *p, const json_t *old, const char *pod_ip, int64_t
 		json_object_set_new(st, "podIP", json_string(pod_ip));
 		json_object_set_new(st, "podIPs", json_pack("[{s:s}]", "ip", pod_ip));
 	}
-	json_object_set_new(st, "startTime", ts_json(p->start_ms));
+	json_object_set_new(st, "startTime", obj_time_json(p->start_ms));
 	json_t *conds = json_array();
 	char *uninit = names_msg(p, "incomplete", 0, p->n_init, true);
 	char *unready = names_msg(p, "unready", p->n_init, p->n, false);

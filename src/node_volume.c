@@ -25,13 +25,6 @@ struct nvol {
 	struct store_watch *w_claims, *w_pods;
 };
 
-static const char *
-str_at(const json_t *o, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(o, path));
-	return s ? s : "";
-}
-
 static const struct kind *
 pvc_kind(void)
 {
@@ -109,11 +102,11 @@ claim_in_use(struct nvol *v, const char *ns, const char *name)
 	if (store_list(api_store(v->api), "pods", ns, &pods, NULL) < 0)
 		return true;
 	json_array_foreach(pods, i, pod) {
-		const char *phase = str_at(pod, "status.phase");
+		const char *phase = obj_str_at(pod, "status.phase");
 		if (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))
 			continue;
 		json_array_foreach(obj_get_path(pod, "spec.volumes"), j, vol)
-			used |= !strcmp(str_at(vol, "persistentVolumeClaim.claimName"), name);
+			used |= !strcmp(obj_str_at(vol, "persistentVolumeClaim.claimName"), name);
 	}
 	json_decref(pods);
 	return used;
@@ -163,7 +156,7 @@ bind_claim(struct nvol *v, const json_t *claim)
 	char *vol = xasprintf("pvc-%s", obj_uid(claim));
 	int rc = 0;
 	free(dir);
-	if (!has_finalizer(claim) || (bound && !*str_at(claim, "spec.volumeName"))) {
+	if (!has_finalizer(claim) || (bound && !*obj_str_at(claim, "spec.volumeName"))) {
 		json_t *o = json_deep_copy(claim), *fins = obj_get_path(o, "metadata.finalizers");
 		if (!json_is_array(fins)) {
 			fins = json_array();
@@ -176,7 +169,7 @@ bind_claim(struct nvol *v, const json_t *claim)
 			    json_string(vol));
 		rc = write_claim(v, o, false);
 	}
-	if (rc == 0 && bound && strcmp(str_at(claim, "status.phase"), "Bound") != 0) {
+	if (rc == 0 && bound && strcmp(obj_str_at(claim, "status.phase"), "Bound") != 0) {
 		json_t *o = json_deep_copy(claim);
 		json_t *st = json_pack("{s:s, s:O}", "phase", "Bound", "accessModes",
 		    obj_get_path(claim, "spec.accessModes"));
@@ -234,7 +227,7 @@ on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64
 	(void)res;
 	(void)rv;
 	json_array_foreach(obj_get_path(pod, "spec.volumes"), i, vol) {
-		const char *name = str_at(vol, "persistentVolumeClaim.claimName");
+		const char *name = obj_str_at(vol, "persistentVolumeClaim.claimName");
 		if (*name)
 			enqueue(v, obj_namespace(pod), name);
 	}
@@ -312,7 +305,7 @@ find_volume(const json_t *pod, const char *name)
 	size_t i;
 	json_t *vol;
 	json_array_foreach(obj_get_path(pod, "spec.volumes"), i, vol)
-		if (!strcmp(str_at(vol, "name"), name))
+		if (!strcmp(obj_str_at(vol, "name"), name))
 			return vol;
 	return NULL;
 }
@@ -321,7 +314,7 @@ find_volume(const json_t *pod, const char *name)
 static char *
 claim_source(struct nvol *v, const json_t *pod, const json_t *vol, bool *ro, char **err)
 {
-	const char *name = str_at(vol, "persistentVolumeClaim.claimName");
+	const char *name = obj_str_at(vol, "persistentVolumeClaim.claimName");
 	json_t *claim = NULL;
 	if (store_get(api_store(v->api), PVC_RES, obj_namespace(pod), name, &claim) < 0) {
 		*err = xasprintf("persistentvolumeclaim \"%s\" not found", name);
@@ -347,10 +340,10 @@ volume_source(struct nvol *v, const json_t *pod, const json_t *vol, const char *
 	if (json_object_get(vol, "persistentVolumeClaim"))
 		return claim_source(v, pod, vol, ro, err);
 	if (json_object_get(vol, "emptyDir"))
-		return xasprintf("%s/volumes/%s", pod_dir, str_at(vol, "name"));
+		return xasprintf("%s/volumes/%s", pod_dir, obj_str_at(vol, "name"));
 	if (json_object_get(vol, "hostPath")) {
-		const char *type = str_at(vol, "hostPath.type");
-		const char *path = str_at(vol, "hostPath.path");
+		const char *type = obj_str_at(vol, "hostPath.type");
+		const char *path = obj_str_at(vol, "hostPath.path");
 		if (!strcmp(type, "Directory") && !is_dir(path)) {
 			*err = xasprintf("hostPath type check failed: %s is not a directory", path);
 			return NULL;
@@ -363,7 +356,7 @@ volume_source(struct nvol *v, const json_t *pod, const json_t *vol, const char *
 		return xstrdup(path);
 	}
 	*err = xasprintf("volume \"%s\": this volume type is not supported by the process "
-	    "runtime yet (persistentVolumeClaim, emptyDir and hostPath are)", str_at(vol, "name"));
+	    "runtime yet (persistentVolumeClaim, emptyDir and hostPath are)", obj_str_at(vol, "name"));
 	return NULL;
 }
 
@@ -388,8 +381,8 @@ nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec, const char *
 	json_t *vm;
 	*err = NULL;
 	json_array_foreach(vms, i, vm) {
-		const char *name = str_at(vm, "name"), *target = str_at(vm, "mountPath");
-		const char *sub = str_at(vm, "subPath");
+		const char *name = obj_str_at(vm, "name"), *target = obj_str_at(vm, "mountPath");
+		const char *sub = obj_str_at(vm, "subPath");
 		const json_t *vol = find_volume(pod, name);
 		bool ro = json_is_true(json_object_get(vm, "readOnly"));
 		char *src = NULL;
@@ -397,7 +390,7 @@ nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec, const char *
 			*err = xstrdup("volumes need the node's volume manager");
 		else if (*target != '/')
 			*err = xasprintf("volumeMount \"%s\": mountPath must be absolute", name);
-		else if (*str_at(vm, "subPathExpr") || strstr(sub, ".."))
+		else if (*obj_str_at(vm, "subPathExpr") || strstr(sub, ".."))
 			*err = xasprintf("volumeMount \"%s\": subPathExpr and \"..\" in subPath are "
 			    "not supported by v6", name);
 		else if (!vol)

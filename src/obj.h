@@ -126,6 +126,12 @@ int obj_validate_update(const json_t *old, const json_t *obj, struct errlist *er
 /* Applies the kind's defaults in place (Kubernetes defaults). */
 void obj_default(json_t *obj);
 
+/* A pod template as Kubernetes stores it, for hashing and comparing
+ * templates: defaulted, without nulls and without an empty resources {}
+ * (Go zero values kubectl sends back, e.g. in `rollout undo`). A template
+ * already stored comes back unchanged. Returns a new reference. */
+json_t *pod_template_canonical(const json_t *template);
+
 /* Name rules, each returns NULL when valid or a static message. */
 const char *name_check_dns1123_label(const char *s);
 const char *name_check_dns1123_subdomain(const char *s);
@@ -146,6 +152,61 @@ json_t *obj_metadata(json_t *obj);	/* creates metadata when absent */
 json_t *obj_labels(const json_t *obj);	/* may be NULL */
 /* Walks a dotted path ("spec.template.metadata"); NULL if absent. */
 json_t *obj_get_path(const json_t *obj, const char *path);
+/* The string member key of o / at a dotted path; "" when absent or not a
+ * string. */
+const char *obj_str(const json_t *o, const char *key);
+const char *obj_str_at(const json_t *o, const char *path);
+/* The integer at a dotted path; dflt when absent or not an integer. */
+int64_t obj_int_at(const json_t *o, const char *path, int64_t dflt);
+/* The object member key of o, made (empty) when absent or not an object. */
+json_t *obj_child(json_t *o, const char *key);
+/* metadata.annotations[key]; NULL when absent. */
+const char *obj_annotation(const json_t *obj, const char *key);
+/* metadata.annotations, made when absent. */
+json_t *obj_annotations(json_t *obj);
+/* Sets metadata.annotations[key] (val NULL: removes it); true if it changed. */
+bool obj_set_annotation(json_t *obj, const char *key, const char *val);
+/* metadata.deletionTimestamp is set. */
+bool obj_is_deleting(const json_t *obj);
+/* RFC 3339 time (a "...Z" string, with or without a fraction of a second)
+ * in ms / whole seconds since the epoch; 0 when absent or malformed. */
+int64_t obj_time_ms(const json_t *v);
+int64_t obj_time_s(const json_t *v);
+/* A metav1.Time for ms since the epoch (whole seconds, new reference). */
+json_t *obj_time_json(int64_t ms);
+/* The entry of status.conditions whose "type" is type (borrowed), or NULL;
+ * status is the object holding "conditions". */
+json_t *obj_condition(const json_t *status, const char *type);
+/* Removes the conditions of type (and an empty "conditions"). */
+void obj_condition_remove(json_t *status, const char *type);
+/* Sets condition c (consumed) as Kubernetes' Set*Condition do: the same
+ * status and reason leave the current one as it is; the same status keeps
+ * its lastTransitionTime; the condition moves to the end. */
+void obj_condition_set(json_t *status, json_t *c);
+
+/* In an index (an object keyed "ns/name"), the object ns/name (borrowed),
+ * or NULL. */
+const json_t *obj_lookup(const json_t *index, const char *ns, const char *name);
+
+/* Owner references. The one with controller: true, or NULL (borrowed). */
+const json_t *obj_controller_ref(const json_t *obj);
+/* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true}
+ * pointing at owner (new reference). */
+json_t *obj_new_controller_ref(const json_t *owner);
+/* A copy of obj with every ownerReference to uid removed and ref (consumed,
+ * may be NULL) added (new reference). */
+json_t *obj_with_owner_ref(const json_t *obj, const char *uid, json_t *ref);
+/* ClaimObject's writes: a copy of obj with owner's controller reference
+ * (adopt), or with every reference to owner removed (release). */
+json_t *obj_claim(const json_t *obj, const json_t *owner, bool adopt);
+
+/* Pods (podutil). Ready condition True; *since_s (if not NULL) gets its
+ * lastTransitionTime in seconds (0 when absent). */
+bool obj_pod_ready(const json_t *pod, int64_t *since_s);
+/* Ready for at least min_ready_s at now_ms (podutil.IsPodAvailable). */
+bool obj_pod_available(const json_t *pod, int64_t min_ready_s, int64_t now_ms);
+/* Not Succeeded/Failed and not being deleted (controller.FilterActivePods). */
+bool obj_pod_active(const json_t *pod);
 
 /* ---- selectors --------------------------------------------------------- */
 

@@ -1224,6 +1224,62 @@ pod_template_defaults(json_t *template)
 	pod_spec_defaults(json_object_get(template, "spec"));
 }
 
+/* Go's zero values: JSON null, and a container's resources {} (a struct, not
+ * a pointer, so Kubernetes encodes it whether set or not), stand for "not
+ * set" and must not tell two templates apart. */
+static void
+template_drop_zero(json_t *v)
+{
+	const char *k;
+	json_t *x;
+	void *tmp;
+	size_t i;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			template_drop_zero(x);
+		return;
+	}
+	json_object_foreach_safe(v, tmp, k, x) {
+		if (json_is_null(x))
+			json_object_del(v, k);
+		else
+			template_drop_zero(x);
+	}
+}
+
+static void
+containers_drop_empty_resources(json_t *list)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(list, i, c) {
+		json_t *r = json_object_get(c, "resources");
+		static const char *const parts[] = { "limits", "requests", "claims" };
+		for (size_t j = 0; j < ARRAY_SIZE(parts); j++) {
+			json_t *p = json_object_get(r, parts[j]);
+			if ((json_is_object(p) && json_object_size(p) == 0) ||
+			    (json_is_array(p) && json_array_size(p) == 0))
+				json_object_del(r, parts[j]);
+		}
+		if (json_is_object(r) && json_object_size(r) == 0)
+			json_object_del(c, "resources");
+	}
+}
+
+json_t *
+pod_template_canonical(const json_t *template)
+{
+	json_t *t = json_deep_copy(template);
+	if (!t)
+		return json_object();
+	template_drop_zero(t);
+	pod_template_defaults(t);
+	json_t *spec = json_object_get(t, "spec");
+	containers_drop_empty_resources(json_object_get(spec, "containers"));
+	containers_drop_empty_resources(json_object_get(spec, "initContainers"));
+	return t;
+}
+
 void
 core_pod_defaults(json_t *obj)
 {

@@ -5,7 +5,8 @@
  *
  * The routing snapshot is one JSON document, built by the server from
  * Services, Endpoints, Gateways and HTTPRoutes (ctrl_routes.c) and applied
- * by the engine atomically:
+ * by the engine atomically (listeners and clusters are keyed by name, so a
+ * delta of named listeners and clusters changes it):
  *
  * {
  *   "version": 42,                        store resourceVersion it reflects
@@ -43,6 +44,19 @@
  *     }
  *   }
  * }
+ *
+ * Control protocol (STATE/control.sock, one JSON object per line; every
+ * snapshot or delta is answered {"type":"ack"|"nack","version":V[,"error"]}):
+ *   {"type":"snapshot","snapshot":{...}}      the whole table, as above
+ *   {"type":"delta","base":B,"version":V,     applies only when the proxy's
+ *    "listeners":{"NAME": {...} | null},      version is B (else a nack: the
+ *    "clusters":{"NAME": {...} | null}}       feed resyncs with a snapshot);
+ *                                             null removes, a value replaces
+ *   {"type":"ping"} -> {"type":"pong","version":V}
+ * The feed sends a whole snapshot on each connection and after a nacked
+ * delta, then deltas, one awaiting its ack at a time. The proxy saves the
+ * last whole snapshot in STATE/snapshot.json and the deltas applied since
+ * in STATE/snapshot.journal, and replays both when it starts.
  *
  * Engine metrics (Prometheus text), labels service, route, revision, code:
  *   v6_proxy_requests_total{service,route,revision,code="2xx|3xx|4xx|5xx"}
@@ -116,13 +130,23 @@ struct proxy_feed_config {
 };
 int proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
     struct proxy_feed **out);
-/* Sends snapshot (borrowed) to the proxy now or as soon as it is connected. */
+/* The table moved to version v: listeners and clusters (borrowed; either
+ * may be NULL) map each changed name to its new value, or to JSON null
+ * when it is gone. The feed keeps the whole table and sends the proxy a
+ * full snapshot on (re)connect or after a refused delta, else deltas. */
+void proxy_feed_update(struct proxy_feed *f, int64_t v, const json_t *listeners,
+    const json_t *clusters);
+/* Makes snapshot (borrowed) the table: proxy_feed_update with its
+ * differences from the table the feed holds. */
 void proxy_feed_send(struct proxy_feed *f, const json_t *snapshot);
 /* cb runs once the proxy has applied a snapshot of version >= v (or after
  * timeout_ms, with applied=false): used to take a pod out of the routing
  * table before it receives SIGTERM. */
 void proxy_feed_wait_version(struct proxy_feed *f, int64_t v, unsigned timeout_ms,
     void (*cb)(void *arg, bool applied), void *arg);
+/* obj's members (name -> value) sorted by name: a new object, or an array
+ * of the values when as_array. Snapshots list listeners and clusters so. */
+json_t *proxy_sorted_members(const json_t *obj, bool as_array);
 /* "127.0.0.1:PORT" of the proxy's admin listener (metrics), NULL if unknown. */
 const char *proxy_feed_admin_address(const struct proxy_feed *f);
 /* Stops feeding; the proxy process keeps serving its last snapshot. */

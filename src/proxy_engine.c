@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proxy_handoff.h"
 #include "proxy_upstream.h"
 
 #define PX_MAX_CONNS	60000
@@ -216,13 +217,20 @@ cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
 	return 0;
 }
 
-static struct px_cluster *
-cluster_find(struct px_table *t, const char *name)
+static int
+cmp_cluster_name(const void *key, const void *c)
 {
-	for (size_t i = 0; name && i < t->nclusters; i++)
-		if (strcmp(t->clusters[i].name, name) == 0)
-			return &t->clusters[i];
-	return NULL;
+	return strcmp(key, ((const struct px_cluster *)c)->name);
+}
+
+/* The table's clusters and listeners are sorted by name: lookups bisect,
+ * so that compiling a table stays linear in its size. */
+struct px_cluster *
+px_cluster_find(struct px_table *t, const char *name)
+{
+	if (name == NULL || t->nclusters == 0)
+		return NULL;
+	return bsearch(name, t->clusters, t->nclusters, sizeof(*t->clusters), cmp_cluster_name);
 }
 
 static int
@@ -231,16 +239,14 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	const char *proto = jstr(j, "protocol"), *name = jstr(j, "name");
 	const json_t *routes = json_object_get(j, "routes"), *it;
 	struct sockaddr_storage ss;
-	size_t i, k;
+	size_t i;
 	int r;
 
 	if (name == NULL)
 		return fail_msg(err, "listener without a name");
 	ls->name = xstrdup(name);
-	for (k = 0; k < t->nlisteners; k++)
-		if (&t->listeners[k] != ls && t->listeners[k].name &&
-		    strcmp(t->listeners[k].name, name) == 0)
-			return fail_msg(err, "listener %s: duplicate name", name);
+	if (ls != t->listeners && strcmp(ls[-1].name, name) == 0)	/* sorted */
+		return fail_msg(err, "listener %s: duplicate name", name);
 	ls->address = xstrdup(jstr(j, "address") ? jstr(j, "address") : "0.0.0.0");
 	ls->port = (int)json_integer_value(json_object_get(j, "port"));
 	if (parse_addr(ls->address, ls->port, &ss) < 0)
@@ -252,7 +258,7 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	else
 		return fail_msg(err, "listener %s: protocol must be HTTP or TCP", name);
 	if (ls->proto == PX_TCP) {
-		if ((ls->cluster = cluster_find(t, jstr(j, "cluster"))) == NULL)
+		if ((ls->cluster = px_cluster_find(t, jstr(j, "cluster"))) == NULL)
 			return fail_msg(err, "listener %s: unknown cluster", name);
 		return 0;
 	}
@@ -267,17 +273,32 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	return 0;
 }
 
+static int
+cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+cmp_listener_json(const void *a, const void *b)
+{
+	const char *x = jstr(*(json_t *const *)a, "name"), *y = jstr(*(json_t *const *)b, "name");
+	return x && y ? strcmp(x, y) : (x != NULL) - (y != NULL);
+}
+
 /* Compiles a snapshot into a new table without touching the running one;
- * endpoint labels are returned for the commit. */
+ * endpoint labels are returned for the commit. Clusters and listeners are
+ * compiled in name order (px_cluster_find, lspec_find bisect). */
 static int
 table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out,
     struct ep_label ***labels, char **err)
 {
 	const json_t *clusters = json_object_get(snap, "clusters");
-	const json_t *listeners = json_object_get(snap, "listeners"), *v, *it;
+	const json_t *listeners = json_object_get(snap, "listeners"), *v;
 	struct px_table *t = xcalloc(1, sizeof(*t));
-	const char *name;
-	size_t i;
+	const char **names = NULL, *name;
+	json_t **ls = NULL, *it;
+	size_t i, n = 0;
 	int r = -EINVAL;
 
 	t->refs = 1;
@@ -296,22 +317,32 @@ table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out,
 		fail_msg(err, "clusters must be an object and listeners an array");
 		goto fail;
 	}
-	t->clusters = xcalloc(json_object_size(clusters) + 1, sizeof(*t->clusters));
-	*labels = xcalloc(json_object_size(clusters) + 1, sizeof(**labels));
-	json_object_foreach((json_t *)clusters, name, v) {
-		if ((r = cluster_build(e, name, v, &t->clusters[t->nclusters],
-		    &(*labels)[t->nclusters], err)) < 0) {
-			t->nclusters++;
-			goto fail;
-		}
+	names = xcalloc(json_object_size(clusters) + 1, sizeof(*names));
+	json_object_foreach((json_t *)clusters, name, it)
+		names[n++] = name;
+	qsort(names, n, sizeof(*names), cmp_key);
+	t->clusters = xcalloc(n + 1, sizeof(*t->clusters));
+	*labels = xcalloc(n + 1, sizeof(**labels));
+	for (i = 0; i < n; i++) {
+		r = cluster_build(e, names[i], json_object_get(clusters, names[i]),
+		    &t->clusters[t->nclusters], &(*labels)[t->nclusters], err);
 		t->nclusters++;
-	}
-	t->listeners = xcalloc(json_array_size(listeners) + 1, sizeof(*t->listeners));
-	json_array_foreach(listeners, i, it) {
-		t->nlisteners = i + 1;
-		if ((r = lspec_build(it, t, &t->listeners[i], err)) < 0)
+		if (r < 0)
 			goto fail;
 	}
+	n = json_array_size(listeners);
+	ls = xcalloc(n + 1, sizeof(*ls));
+	json_array_foreach(listeners, i, it)
+		ls[i] = it;
+	qsort(ls, n, sizeof(*ls), cmp_listener_json);
+	t->listeners = xcalloc(n + 1, sizeof(*t->listeners));
+	for (i = 0; i < n; i++) {
+		t->nlisteners = i + 1;
+		if ((r = lspec_build(ls[i], t, &t->listeners[i], err)) < 0)
+			goto fail;
+	}
+	free(names);
+	free(ls);
 	*out = t;
 	return 0;
 fail:
@@ -320,6 +351,8 @@ fail:
 			free((*labels)[i]);
 	free(*labels);
 	*labels = NULL;
+	free(names);
+	free(ls);
 	table_free(e, t);
 	return r < 0 ? r : -EINVAL;
 }
@@ -328,19 +361,44 @@ fail:
 
 static void on_http_request(struct http_req *req, void *arg);
 
+/* The inherited socket for (proto, address, port), taken out of the list;
+ * -1 when there is none. */
+static int
+inherited_take(struct proxy_engine *e, enum px_proto proto, const char *address, int port)
+{
+	struct px_inherited **pp, *in;
+	int fd;
+
+	for (pp = &e->inherited; (in = *pp) != NULL; pp = &in->next)
+		if (in->proto == proto && in->port == port && strcmp(in->address, address) == 0)
+			break;
+	if (in == NULL)
+		return -1;
+	*pp = in->next;
+	fd = in->fd;
+	free(in->address);
+	free(in);
+	return fd;
+}
+
+/* Opens l's socket: the one a replaced proxy handed over for the same
+ * address when there is one (no moment without a listener), else a new one. */
 static int
 listener_open(struct px_listener *l)
 {
 	struct http_config cfg;
+	int fd = inherited_take(l->e, l->proto, l->address, l->port);
 
 	if (l->proto == PX_TCP)
-		return px_tcp_listen(l);
+		return px_tcp_listen(l, fd);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.handler = on_http_request;
 	cfg.handler_arg = l;
 	cfg.stream_body = true;
 	cfg.max_connections = PX_MAX_CONNS;
-	return http_server_start(l->e->loop, l->address, l->port, &cfg, &l->http);
+	if (fd < 0)
+		return http_server_start(l->e->loop, l->address, l->port, &cfg, &l->http);
+	return http_server_open(l->e->loop, fd, &cfg, &l->http);
 }
 
 static void
@@ -403,13 +461,19 @@ lspec_same(const struct px_listener *l, const struct px_lspec *ls)
 	    strcmp(l->address, ls->address) == 0;
 }
 
+static int
+cmp_lspec_name(const void *key, const void *ls)
+{
+	return strcmp(key, ((const struct px_lspec *)ls)->name);
+}
+
 static struct px_lspec *
 lspec_find(struct px_table *t, const char *name)
 {
-	for (size_t i = 0; i < t->nlisteners; i++)
-		if (strcmp(t->listeners[i].name, name) == 0)
-			return &t->listeners[i];
-	return NULL;
+	if (t->nlisteners == 0)
+		return NULL;
+	return bsearch(name, t->listeners, t->nlisteners, sizeof(*t->listeners),
+	    cmp_lspec_name);
 }
 
 /* Keeps listeners whose name, protocol, address and port stay; drains the
@@ -419,6 +483,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 {
 	struct px_listener *l, *next;
 	struct px_lspec *ls;
+	bool *kept = xcalloc(t->nlisteners + 1, sizeof(*kept));
 	size_t i;
 	int r;
 
@@ -427,17 +492,16 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 		if (l->removed)
 			continue;
 		ls = lspec_find(t, l->name);
-		if (ls && lspec_same(l, ls))
+		if (ls && lspec_same(l, ls) && !kept[ls - t->listeners]) {
 			listener_set_spec(l, t, ls);
-		else
+			kept[ls - t->listeners] = true;
+		} else {
 			listener_remove(l);
+		}
 	}
 	for (i = 0; i < t->nlisteners; i++) {
 		ls = &t->listeners[i];
-		for (l = e->listeners; l; l = l->next)
-			if (!l->removed && l->spec == ls)
-				break;
-		if (l)
+		if (kept[i])
 			continue;
 		l = xcalloc(1, sizeof(*l));
 		l->e = e;
@@ -458,6 +522,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 			px_engine_poke(e);
 		}
 	}
+	free(kept);
 }
 
 /* ---- requests ------------------------------------------------------------- */
@@ -478,6 +543,65 @@ on_http_request(struct http_req *req, void *arg)
 	px_forward(e, l, l->table, route, req);
 }
 
+/* ---- seamless restart: the engine's side (proxy_handoff.h) ---------------- */
+
+static const char *const proto_names[] = { [PX_HTTP] = "HTTP", [PX_TCP] = "TCP" };
+
+void
+proxy_engine_listen_fds(struct proxy_engine *e, proxy_listen_fn fn, void *arg)
+{
+	struct px_listener *l;
+	uv_os_fd_t fd;
+
+	for (l = e->listeners; l; l = l->next) {
+		if (l->removed)
+			continue;
+		if (l->http)
+			fd = http_server_fd(l->http);
+		else if (l->tcp == NULL || uv_fileno((uv_handle_t *)l->tcp, &fd) < 0)
+			fd = -1;
+		if (fd >= 0)
+			fn(arg, proto_names[l->proto], l->address, l->port, fd);
+	}
+}
+
+bool
+proxy_engine_inherit(struct proxy_engine *e, const char *proto, const char *address, int port,
+    int fd)
+{
+	struct px_inherited *in;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(proto_names); i++)
+		if (strcmp(proto, proto_names[i]) == 0)
+			break;
+	if (i == ARRAY_SIZE(proto_names))
+		return false;
+	in = xcalloc(1, sizeof(*in));
+	in->proto = (enum px_proto)i;
+	in->address = xstrdup(address);
+	in->port = port;
+	in->fd = fd;
+	in->next = e->inherited;
+	e->inherited = in;
+	return true;
+}
+
+void
+proxy_engine_inherit_end(struct proxy_engine *e)
+{
+	struct px_inherited *in;
+
+	while ((in = e->inherited) != NULL) {
+		e->inherited = in->next;
+		log_info("proxy", "inherited socket %s %s:%d has no listener any more",
+		    proto_names[in->proto], in->address, in->port);
+		close(in->fd);
+		free(in->address);
+		free(in);
+	}
+}
+
 /* ---- the reaper ---------------------------------------------------------- */
 
 static void
@@ -488,6 +612,22 @@ on_reaper_closed(uv_handle_t *h)
 	px_metrics_free(e);
 	px_upstream_free_cache(e);
 	free(e);
+}
+
+/* Client connections still open on a draining HTTP listener. */
+static bool
+http_conns_left(const struct proxy_engine *e)
+{
+	for (const struct px_listener *l = e->listeners; l; l = l->next)
+		if (l->http && http_server_connections(l->http) > 0)
+			return true;
+	return false;
+}
+
+static void
+on_listener_drained(void *arg)
+{
+	px_engine_poke(arg);
 }
 
 static void
@@ -502,7 +642,7 @@ on_reaper(uv_timer_t *t)
 		if (l->removed && l->inflight == 0)
 			listener_free(l);
 	}
-	if (e->draining && e->ninflight == 0 && e->drain_cb) {
+	if (e->draining && e->ninflight == 0 && e->drain_cb && !http_conns_left(e)) {
 		cb = e->drain_cb;
 		e->drain_cb = NULL;
 		cb(e->drain_arg);
@@ -610,7 +750,7 @@ proxy_engine_drain(struct proxy_engine *e, void (*done)(void *), void *arg)
 	e->drain_arg = arg;
 	for (l = e->listeners; l; l = l->next) {
 		if (l->http)
-			http_server_unlisten(l->http);
+			http_server_drain(l->http, on_listener_drained, e);
 		px_tcp_unlisten(l);
 	}
 	px_engine_poke(e);

@@ -1,10 +1,11 @@
 /* proxy_feed.c — the server's side of the data plane (proxy.h): keeps one
  * `v6 proxy` running (adopting the one a previous server left, else starting
  * it detached; restarting it with a back-off when it dies, seen through a
- * pidfd), keeps a connection to its control.sock, and sends it the newest
- * routing snapshot: on every (re)connect, and on proxy_feed_send, one at a
- * time (snapshots that arrive before the ack are coalesced into the newest).
- * Called by server.c; fed by ctrl_routes.c. */
+ * pidfd), keeps a connection to its control.sock, and keeps the proxy's
+ * table equal to the routing table: a full snapshot on every (re)connect
+ * and after a refused delta, else deltas (base version -> new version) of
+ * what changed, one at a time (changes that arrive before the ack are
+ * merged into the next delta). Called by server.c; fed by ctrl_routes.c. */
 #include "proxy.h"
 
 #include <arpa/inet.h>
@@ -35,8 +36,9 @@ struct feed_conn {
 	uv_connect_t creq;
 	struct buf in;
 	bool connected;
-	bool synced;			/* something was sent on this connection */
-	int64_t nacked;			/* version the proxy refused on it */
+	bool synced;			/* a full snapshot was sent on this connection */
+	int64_t base;			/* version the proxy acked on it: deltas start there */
+	int64_t nacked;			/* content version of a full snapshot it refused */
 };
 
 struct feed_waiter {
@@ -60,11 +62,13 @@ struct proxy_feed {
 	unsigned connect_ms;
 	uv_timer_t ack_timer;
 	struct feed_conn *conn;
-	char *line;			/* the newest snapshot as a control line */
-	char *content;			/* its JSON without "version" */
-	int64_t line_version;		/* version of line */
-	int64_t alias_version;		/* >= line_version: same content, newer rv */
+	json_t *tab_l, *tab_c;		/* the table: name -> listener / cluster */
+	json_t *pend_l, *pend_c;	/* changes not sent yet: name -> value or null */
+	int64_t version;		/* of the table; 0 before the first update */
+	int64_t content_version;	/* <= version: its last change of content */
+	bool need_full;			/* the proxy refused a delta: resync */
 	int64_t sent_version;		/* awaiting its ack; 0 when none */
+	bool sent_full;
 	int64_t acked_version;
 	struct feed_waiter *waiters;
 	bool stopping;
@@ -75,17 +79,18 @@ static void feed_connect(struct proxy_feed *f);
 static void on_connect_timer(uv_timer_t *t);
 static void feed_pump(struct proxy_feed *f);
 static void feed_spawn(struct proxy_feed *f);
+static bool feed_adopt(struct proxy_feed *f);
 
 /* ---- the applied version and its waiters ---------------------------------- */
 
 /* The proxy serves the newest content once it acked its version; every
- * later snapshot with the same content counts as applied too. */
+ * later version with the same content counts as applied too. */
 static int64_t
 applied_version(const struct proxy_feed *f)
 {
-	if (f->line && f->acked_version >= f->line_version &&
-	    f->alias_version > f->acked_version)
-		return f->alias_version;
+	if (f->acked_version > 0 && f->acked_version >= f->content_version &&
+	    f->version > f->acked_version)
+		return f->version;
 	return f->acked_version;
 }
 
@@ -200,11 +205,21 @@ handle_reply(struct proxy_feed *f, struct feed_conn *c, const char *line, size_t
 	bool ack = type && strcmp(type, "ack") == 0, nack = type && strcmp(type, "nack") == 0;
 	if (ack && v > f->acked_version)
 		f->acked_version = v;
+	if (ack && v == f->sent_version)
+		c->base = v;
 	if (ack && warn)
 		log_warn("proxy", "snapshot version %lld applied with errors: %s", (long long)v,
 		    warn);
-	if (nack) {
-		c->nacked = v;
+	if (nack && v == f->sent_version && !f->sent_full) {
+		/* a gap or a bad delta: the proxy keeps its version, resync whole */
+		log_warn("proxy", "the proxy refused delta version %lld (%s); sending the whole "
+		    "table", (long long)v, json_string_value(json_object_get(msg, "error")));
+		f->need_full = true;
+	} else if (nack) {
+		/* the proxy kept its table: the next message is whole again, once
+		 * the content changed */
+		c->nacked = f->content_version;
+		f->need_full = true;
 		log_error("proxy", "the proxy rejected snapshot version %lld: %s", (long long)v,
 		    json_string_value(json_object_get(msg, "error")));
 	}
@@ -248,29 +263,88 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 }
 
-/* Sends the newest snapshot if the connection is idle and it is news to
- * this connection (or nothing was sent on it yet: resync). */
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *
+proxy_sorted_members(const json_t *obj, bool as_array)
+{
+	size_t n = 0;
+	const char **keys = xcalloc(json_object_size(obj) + 1, sizeof *keys), *k;
+	json_t *v, *out = as_array ? json_array() : json_object();
+	json_object_foreach((json_t *)obj, k, v)
+		keys[n++] = k;
+	qsort(keys, n, sizeof *keys, cmp_name);
+	for (size_t i = 0; i < n; i++) {
+		if (as_array)
+			json_array_append(out, json_object_get(obj, keys[i]));
+		else
+			json_object_set(out, keys[i], json_object_get(obj, keys[i]));
+	}
+	free(keys);
+	return out;
+}
+
+/* The whole table as a control line (sorted, as routes_build makes it). */
+static char *
+full_line(const struct proxy_feed *f)
+{
+	json_t *msg = json_pack("{s:s, s:{s:I, s:o, s:o}}", "type", "snapshot", "snapshot",
+	    "version", (json_int_t)f->version, "listeners", proxy_sorted_members(f->tab_l, true),
+	    "clusters", proxy_sorted_members(f->tab_c, false));
+	char *text = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(msg);
+	return text;
+}
+
+static char *
+delta_line(const struct proxy_feed *f, int64_t base)
+{
+	json_t *msg = json_pack("{s:s, s:I, s:I, s:O, s:O}", "type", "delta", "base",
+	    (json_int_t)base, "version", (json_int_t)f->version, "listeners", f->pend_l,
+	    "clusters", f->pend_c);
+	char *text = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	return text;
+}
+
+/* Sends what the proxy lacks if the connection is idle: the whole table
+ * first on a connection (resync) and after a refused delta, else the
+ * changes since the version it acked. */
 static void
 feed_pump(struct proxy_feed *f)
 {
 	struct feed_conn *c = f->conn;
-	if (c == NULL || !c->connected || f->sent_version || f->line == NULL)
+	if (c == NULL || !c->connected || f->sent_version || f->version == 0)
 		return;
-	if (c->synced && (f->line_version <= f->acked_version || f->line_version == c->nacked))
+	bool full = !c->synced || f->need_full;
+	if (full && c->synced && c->nacked == f->content_version)
+		return;		/* refused as it is: wait for the next change */
+	if (!full && json_object_size(f->pend_l) + json_object_size(f->pend_c) == 0)
 		return;
-	size_t n = strlen(f->line);
-	uv_write_t *req = xmalloc(sizeof *req + n);
+	char *text = full ? full_line(f) : delta_line(f, c->base);
+	size_t n = strlen(text);
+	uv_write_t *req = xmalloc(sizeof *req + n + 1);
 	char *data = (char *)(req + 1);
-	memcpy(data, f->line, n);
-	uv_buf_t b = uv_buf_init(data, (unsigned)n);
+	memcpy(data, text, n);
+	data[n] = '\n';
+	free(text);
+	uv_buf_t b = uv_buf_init(data, (unsigned)n + 1);
 	req->data = c;
 	if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
 		free(req);
 		conn_drop(f, "write failed");
 		return;
 	}
+	json_object_clear(f->pend_l);
+	json_object_clear(f->pend_c);
 	c->synced = true;
-	f->sent_version = f->line_version;
+	f->need_full = false;
+	f->sent_full = full;
+	f->sent_version = f->version;
 	uv_timer_start(&f->ack_timer, on_ack_timeout, ACK_TIMEOUT_MS, 0);
 }
 
@@ -312,7 +386,7 @@ on_connect(uv_connect_t *req, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 	read_admin_addr(f);
 	log_info("proxy", "connected to the proxy's control socket, sending version %lld",
-	    (long long)f->line_version);
+	    (long long)f->version);
 	feed_pump(f);
 }
 
@@ -345,6 +419,16 @@ watch_close(struct proxy_feed *f)
 	f->watch = NULL;
 }
 
+/* Restart back-off: at once after a proxy that ran a while (a kill or a
+ * crash), then 100 ms, doubling up to 10 s while it keeps dying. */
+static unsigned
+restart_next(unsigned ms)
+{
+	if (ms == 0)
+		return RESTART_MIN_MS;
+	return ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : ms * 2;
+}
+
 static void
 on_restart_timer(uv_timer_t *t)
 {
@@ -364,11 +448,22 @@ on_proxy_exit(struct proc_watch *w, int wstatus, void *arg)
 	else
 		log_warn("proxy", "proxy (pid %d) exited", pid);
 	watch_close(f);
+	uint64_t ticks;
+	pid_t next = proc_pidfile_read(f->pid_path, &ticks);
+	if (next > 0 && next != pid && feed_adopt(f))
+		return;		/* a seamless restart: the successor serves */
 	if (time_mono_ms() - f->started_ms > RESTART_RESET_MS)
-		f->restart_ms = RESTART_MIN_MS;
-	log_info("proxy", "restarting the proxy in %u ms", f->restart_ms);
-	uv_timer_start(&f->restart_timer, on_restart_timer, f->restart_ms, 0);
-	f->restart_ms = f->restart_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : f->restart_ms * 2;
+		f->restart_ms = 0;
+	unsigned delay = f->restart_ms;
+	f->restart_ms = restart_next(delay);
+	if (delay == 0) {
+		/* not crash-looping: every millisecond counts, start it now */
+		log_info("proxy", "restarting the proxy now");
+		feed_spawn(f);
+		return;
+	}
+	log_info("proxy", "restarting the proxy in %u ms", delay);
+	uv_timer_start(&f->restart_timer, on_restart_timer, delay, 0);
 }
 
 static int
@@ -394,8 +489,7 @@ feed_spawn(struct proxy_feed *f)
 		log_error("proxy", "starting %s proxy: %s; retrying in %u ms", f->exe,
 		    strerror(-rc), f->restart_ms);
 		uv_timer_start(&f->restart_timer, on_restart_timer, f->restart_ms, 0);
-		f->restart_ms = f->restart_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS
-		    : f->restart_ms * 2;
+		f->restart_ms = restart_next(f->restart_ms);
 		return;
 	}
 	log_info("proxy", "started the proxy (pid %d), admin on %s, log in %s", (int)pid,
@@ -464,8 +558,12 @@ proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
 	f->pid_path = xasprintf("%s/proxy.pid", f->dir);
 	f->log_path = xasprintf("%s/proxy.log", f->dir);
 	f->addr_path = xasprintf("%s/admin.addr", f->dir);
-	f->restart_ms = RESTART_MIN_MS;
+	f->restart_ms = 0;
 	f->connect_ms = CONNECT_MIN_MS;
+	f->tab_l = json_object();
+	f->tab_c = json_object();
+	f->pend_l = json_object();
+	f->pend_c = json_object();
 	init_timer(f, &f->restart_timer);
 	init_timer(f, &f->connect_timer);
 	init_timer(f, &f->ack_timer);
@@ -484,28 +582,63 @@ proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
 	return 0;
 }
 
+/* Records the changes of part (name -> value or null) in tab and pend. */
+static size_t
+feed_merge(json_t *tab, json_t *pend, const json_t *part)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)part, name, v) {
+		if (json_is_null(v))
+			json_object_del(tab, name);
+		else
+			json_object_set(tab, name, v);
+		json_object_set(pend, name, v);
+	}
+	return json_object_size(part);
+}
+
+void
+proxy_feed_update(struct proxy_feed *f, int64_t v, const json_t *listeners,
+    const json_t *clusters)
+{
+	size_t n = feed_merge(f->tab_l, f->pend_l, listeners) +
+	    feed_merge(f->tab_c, f->pend_c, clusters);
+	if (v > f->version)
+		f->version = v;
+	if (n)
+		f->content_version = f->version;
+	waiters_check(f);
+	feed_pump(f);
+}
+
+/* The differences of want (name -> value) from have, into out. */
+static void
+feed_diff(const json_t *have, const json_t *want, json_t *out)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)want, name, v)
+		if (!json_equal(v, json_object_get(have, name)))
+			json_object_set(out, name, v);
+	json_object_foreach((json_t *)have, name, v)
+		if (json_object_get(want, name) == NULL)
+			json_object_set_new(out, name, json_null());
+}
+
 void
 proxy_feed_send(struct proxy_feed *f, const json_t *snapshot)
 {
-	int64_t v = json_integer_value(json_object_get(snapshot, "version"));
-	json_t *shallow = json_copy((json_t *)snapshot);
-	json_object_del(shallow, "version");
-	char *content = json_dumps(shallow, JSON_COMPACT);
-	json_decref(shallow);
-	if (f->content && strcmp(content, f->content) == 0) {
-		if (v > f->alias_version)
-			f->alias_version = v;
-		free(content);
-		waiters_check(f);
-		return;
-	}
-	free(f->line);
-	free(f->content);
-	f->content = content;
-	f->line_version = f->alias_version = v;
-	f->line = xasprintf("{\"type\":\"snapshot\",\"snapshot\":{\"version\":%lld%s%s}\n",
-	    (long long)v, content[1] == '}' ? "" : ",", content + 1);
-	feed_pump(f);
+	json_t *ls = json_object(), *dl = json_object(), *dc = json_object(), *l;
+	size_t i;
+	json_array_foreach(json_object_get(snapshot, "listeners"), i, l)
+		json_object_set(ls, json_string_value(json_object_get(l, "name")), l);
+	feed_diff(f->tab_l, ls, dl);
+	feed_diff(f->tab_c, json_object_get(snapshot, "clusters"), dc);
+	proxy_feed_update(f, json_integer_value(json_object_get(snapshot, "version")), dl, dc);
+	json_decref(ls);
+	json_decref(dl);
+	json_decref(dc);
 }
 
 const char *
@@ -527,8 +660,10 @@ on_feed_closed(uv_handle_t *h)
 	free(f->log_path);
 	free(f->addr_path);
 	free(f->admin);
-	free(f->line);
-	free(f->content);
+	json_decref(f->tab_l);
+	json_decref(f->tab_c);
+	json_decref(f->pend_l);
+	json_decref(f->pend_c);
 	free(f);
 }
 

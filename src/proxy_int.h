@@ -170,11 +170,21 @@ struct px_listener {
 struct px_req;
 struct splice;
 
+/* A listening socket inherited from the proxy this one replaces
+ * (proxy_handoff.c), waiting for the listener that binds the same address. */
+struct px_inherited {
+	enum px_proto proto;
+	char *address;
+	int port;
+	int fd;
+	struct px_inherited *next;
+};
+
 struct proxy_engine {
 	uv_loop_t *loop;
 	struct px_table *table;
 	struct px_listener *listeners;
-	struct px_endpoint *eps[256];	/* registry by key hash */
+	struct px_endpoint *eps[16384];	/* registry by key hash (10,000 Services: short chains) */
 	struct px_stat *stats;
 	struct px_stat *misc;		/* 404s and other routeless answers */
 	struct px_req *free_reqs;	/* at most PX_FREE_REQS */
@@ -191,6 +201,7 @@ struct proxy_engine {
 	void *drain_arg;
 	bool draining;
 	bool closing;			/* proxy_engine_free() was called */
+	struct px_inherited *inherited;	/* until proxy_handoff_done() */
 	uint64_t apply_ns;		/* duration of the last apply */
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
@@ -200,6 +211,8 @@ struct proxy_engine {
  * frees the engine after proxy_engine_free() once everything closed. */
 void px_engine_poke(struct proxy_engine *e);
 void px_table_unref(struct proxy_engine *e, struct px_table *t);
+/* The cluster of t called name, NULL when none (t's clusters are sorted). */
+struct px_cluster *px_cluster_find(struct px_table *t, const char *name);
 void px_listener_done(struct px_listener *l);
 uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);
@@ -240,7 +253,9 @@ void px_metrics_render(struct proxy_engine *e, struct buf *out);
 void px_metrics_free(struct proxy_engine *e);
 
 /* proxy_tcp.c */
-int px_tcp_listen(struct px_listener *l);
+/* Listens for l: on fd when >= 0 (an inherited listening socket, taken
+ * over in every case), else on a socket bound to l's address. */
+int px_tcp_listen(struct px_listener *l, int fd);
 void px_tcp_close_all(struct proxy_engine *e);
 void px_tcp_unlisten(struct px_listener *l);
 /* Splices two connected sockets (fds taken over) both ways until both

@@ -197,15 +197,6 @@ duration_field(const json_t *o, const char *key, uint64_t *out, const char *rnam
 	return 0;
 }
 
-static struct px_cluster *
-cluster_find(struct px_table *t, const char *name)
-{
-	for (size_t i = 0; i < t->nclusters; i++)
-		if (strcmp(t->clusters[i].name, name) == 0)
-			return &t->clusters[i];
-	return NULL;
-}
-
 static int
 backends_compile(const json_t *arr, struct px_table *t, struct px_route *r, char **err)
 {
@@ -220,7 +211,7 @@ backends_compile(const json_t *arr, struct px_table *t, struct px_route *r, char
 		const json_t *w = json_object_get(b, "weight");
 		struct px_backend *be = &r->backends[i];
 
-		if (cname == NULL || (be->cluster = cluster_find(t, cname)) == NULL)
+		if (cname == NULL || (be->cluster = px_cluster_find(t, cname)) == NULL)
 			return route_err(err, r->name, "backend names an unknown cluster");
 		be->weight = w ? (int)json_integer_value(w) : 1;
 		if ((w && !json_is_integer(w)) || be->weight < 0 || be->weight > 1000000)

@@ -388,11 +388,23 @@ on_tcp_connection(uv_stream_t *ls, int status)
 }
 
 int
-px_tcp_listen(struct px_listener *l)
+px_tcp_listen(struct px_listener *l, int fd)
 {
 	struct sockaddr_storage ss;
 	int r;
 
+	if (fd >= 0) {
+		l->tcp = xmalloc(sizeof(*l->tcp));
+		uv_tcp_init(l->e->loop, l->tcp);
+		l->tcp->data = l;
+		if ((r = uv_tcp_open(l->tcp, fd)) < 0)
+			close(fd);	/* not the handle's yet */
+		if (r < 0 || (r = uv_listen((uv_stream_t *)l->tcp, 511, on_tcp_connection)) < 0) {
+			px_tcp_unlisten(l);
+			return r;
+		}
+		return 0;
+	}
 	memset(&ss, 0, sizeof(ss));
 	if (uv_ip4_addr(l->address, l->port, (struct sockaddr_in *)&ss) < 0 &&
 	    uv_ip6_addr(l->address, l->port, (struct sockaddr_in6 *)&ss) < 0)

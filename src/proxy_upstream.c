@@ -285,13 +285,30 @@ set_has(const struct px_route *r, const char *name)
 	return false;
 }
 
+/* "name: value\r\n", composed on the stack when short: one append. */
+static void
+put_line(struct buf *b, const char *name, size_t nl, const char *value, size_t vl)
+{
+	char line[512];
+
+	if (nl + vl + 4 > sizeof(line)) {
+		buf_append(b, name, nl);
+		buf_append(b, ": ", 2);
+		buf_append(b, value, vl);
+		buf_append(b, "\r\n", 2);
+		return;
+	}
+	memcpy(line, name, nl);
+	memcpy(line + nl, ": ", 2);
+	memcpy(line + nl + 2, value, vl);
+	memcpy(line + nl + 2 + vl, "\r\n", 2);
+	buf_append(b, line, nl + vl + 4);
+}
+
 static void
 put_hdr(struct buf *b, const char *name, const char *value)
 {
-	buf_puts(b, name);
-	buf_puts(b, ": ");
-	buf_puts(b, value);
-	buf_puts(b, "\r\n");
+	put_line(b, name, strlen(name), value, strlen(value));
 }
 
 /* The client's address without the port. */
@@ -325,7 +342,8 @@ build_request_head(struct px_req *pr)
 	buf_puts(b, " HTTP/1.1\r\n");
 	filt = r->nremove || r->nset;
 	for (i = 0; i < q->nheaders; i++)
-		if (strcasecmp(q->headers[i].name, "connection") == 0) {
+		if ((q->headers[i].name[0] | 0x20) == 'c' &&
+		    strcasecmp(q->headers[i].name, "connection") == 0) {
 			conn = q->headers[i].value;
 			others = conn_lists_others(conn);
 		}
@@ -361,10 +379,7 @@ build_request_head(struct px_req *pr)
 			continue;
 		if (filt && (name_in(r->hremove, r->nremove, n) || set_has(r, n)))
 			continue;
-		buf_puts(b, n);
-		buf_puts(b, ": ");
-		buf_puts(b, v);
-		buf_puts(b, "\r\n");
+		put_hdr(b, n, v);
 	}
 	for (i = 0; i < r->nset; i++)
 		put_hdr(b, r->hset[i].name, r->hset[i].value);
@@ -1076,12 +1091,11 @@ resp_hop_header(const struct px_uconn *uc, const struct uspan *s, bool upgrade)
 static void
 put_status_line(struct buf *b, const struct px_uconn *uc, int status)
 {
-	char num[16];
+	/* http_parser allows 3 digits only */
+	char line[13] = { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', (char)('0' + status / 100 % 10),
+		(char)('0' + status / 10 % 10), (char)('0' + status % 10), ' ' };
 
-	snprintf(num, sizeof(num), "%d", status);
-	buf_puts(b, "HTTP/1.1 ");
-	buf_puts(b, num);
-	buf_putc(b, ' ');
+	buf_append(b, line, sizeof(line));
 	if (uc->reason_len)
 		buf_append(b, uc->rbuf + uc->reason, uc->reason_len);
 	else
@@ -1112,10 +1126,7 @@ build_response_head(struct px_req *pr, struct px_uconn *uc)
 		const struct uspan *s = &uc->spans[i];
 		if (resp_hop_header(uc, s, upgrade))
 			continue;
-		buf_append(b, uc->rbuf + s->name, s->name_len);
-		buf_puts(b, ": ");
-		buf_append(b, uc->rbuf + s->value, s->value_len);
-		buf_puts(b, "\r\n");
+		put_line(b, uc->rbuf + s->name, s->name_len, uc->rbuf + s->value, s->value_len);
 	}
 	if (chunked && !pr->dechunk)
 		buf_puts(b, "Transfer-Encoding: chunked\r\n");

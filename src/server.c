@@ -30,40 +30,227 @@ struct server_opts {
 	int64_t log_max_bytes;		/* --container-log-max-size; 0: the runtime's default */
 	int log_max_files;		/* --container-log-max-files (live file included) */
 	char *node_name;
-	unsigned disabled;	/* PART_* bits turned off with --controllers */
+	unsigned disabled;	/* bit i: parts[i] turned off with --controllers */
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 };
 
-/* The parts --controllers can turn off, as kube-controller-manager's
- * --controllers does ("*,-deployment"). Tests that play a controller's role
- * themselves use it; so can an edge box that never runs Deployments. */
-enum { PART_GC = 1, PART_REPLICASET = 2, PART_DEPLOYMENT = 4, PART_NODE = 8,
-	PART_ENDPOINTS = 16, PART_PROXY = 32, PART_ROLLOUT = 64, PART_ANALYSIS = 128,
-	PART_STATEFULSET = 256, PART_DAEMONSET = 512, PART_GWSTATUS = 1024 };
-#define PART_ALL (PART_GC | PART_REPLICASET | PART_DEPLOYMENT | PART_NODE | \
-	PART_ENDPOINTS | PART_PROXY | PART_ROLLOUT | PART_ANALYSIS | PART_STATEFULSET | \
-	PART_DAEMONSET | PART_GWSTATUS)
-static const struct { const char *name; unsigned bit; } parts[] = {
-	{ "garbagecollector", PART_GC },
-	{ "replicaset", PART_REPLICASET },
-	{ "deployment", PART_DEPLOYMENT },
-	{ "node", PART_NODE },
-	{ "endpoints", PART_ENDPOINTS },
-	{ "proxy", PART_PROXY },
-	{ "rollout", PART_ROLLOUT },
-	{ "analysis", PART_ANALYSIS },
-	{ "statefulset", PART_STATEFULSET },
-	{ "daemonset", PART_DAEMONSET },
-	{ "gwstatus", PART_GWSTATUS },
+struct server {
+	uv_loop_t *loop;
+	struct store *st;
+	struct api *api;
+	struct ctrl_gc *gc;
+	struct ctrl *ctrls[16];		/* the controllers on the core, by part index */
+	struct ctrl_rollout *rollout;
+	struct ctrl_endpoints *eps;
+	struct ctrl_routes *routes;
+	struct ctrl_gwstatus *gwstatus;
+	struct proxy_feed *feed;
+	struct obs_traffic *traffic;
+	struct ctrl_analysis *analysis;
+	struct node *node;
+	char *node_state, *proxy_state, *exe;
+	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
+	uv_signal_t sigterm, sigint;
 };
+
+/* ---- the parts of the server, started from one table ------------------- */
+
+static bool part_on(const struct server_opts *o, const char *name);
+
+static int
+gc_start(struct server *s, const struct server_opts *o)
+{
+	(void)o;
+	return ctrl_gc_start(s->api, &s->gc);
+}
+
+static void
+gc_stop(struct server *s)
+{
+	if (s->gc)
+		ctrl_gc_stop(s->gc);
+	s->gc = NULL;
+}
+
+static int
+endpoints_start(struct server *s, const struct server_opts *o)
+{
+	(void)o;
+	return ctrl_endpoints_start(s->api, &s->eps);
+}
+
+static void
+endpoints_stop(struct server *s)
+{
+	if (s->eps)
+		ctrl_endpoints_stop(s->eps);
+	s->eps = NULL;
+}
+
+static int
+gwstatus_start(struct server *s, const struct server_opts *o)
+{
+	(void)o;
+	return ctrl_gwstatus_start(s->api, part_on(o, "proxy"), &s->gwstatus);
+}
+
+static void
+gwstatus_stop(struct server *s)
+{
+	if (s->gwstatus)
+		ctrl_gwstatus_stop(s->gwstatus);
+	s->gwstatus = NULL;
+}
+
+static int
+rollout_start(struct server *s, const struct server_opts *o)
+{
+	(void)o;
+	return ctrl_rollout_start(s->api, &s->rollout);
+}
+
+static void
+rollout_stop(struct server *s)
+{
+	ctrl_rollout_stop(s->rollout);
+	s->rollout = NULL;
+}
+
+/* The Rollout controller's wait for the proxy to route by a write. */
+static void
+routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool),
+    void *cb_arg)
+{
+	struct server *s = arg;
+	if (!s->routes) {
+		cb(cb_arg, true);
+		return;
+	}
+	ctrl_routes_wait_applied(s->routes, rv, timeout_ms, cb, cb_arg);
+}
+
+/* The data plane: the proxy process's feed, the routing tables it gets and
+ * the traffic figures read back from it; the Rollout controller (started
+ * before) waits on its acknowledgements. */
+static int
+proxy_start(struct server *s, const struct server_opts *o)
+{
+	struct proxy_feed_config pc = { .state_dir = s->proxy_state, .self_exe = s->exe,
+		.admin_address = "127.0.0.1:0" };
+	int rc;
+	if ((rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0 ||
+	    (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0 ||
+	    (rc = obs_traffic_start(s->loop, s->api, s->feed, &s->traffic)) < 0)
+		return rc;
+	if (s->rollout)
+		ctrl_rollout_set_routes_wait(s->rollout, routes_wait, s);
+	if (o->traffic_period_ms > 0)
+		obs_traffic_set_period(s->traffic, (unsigned)o->traffic_period_ms);
+	return 0;
+}
+
+static void
+proxy_stop(struct server *s)
+{
+	if (s->routes)
+		ctrl_routes_stop(s->routes);
+	if (s->traffic)
+		obs_traffic_stop(s->traffic);
+	if (s->feed)
+		proxy_feed_stop(s->feed);	/* the proxy process keeps serving */
+	s->routes = NULL;
+	s->traffic = NULL;
+	s->feed = NULL;
+}
+
+static int
+analysis_start(struct server *s, const struct server_opts *o)
+{
+	(void)o;
+	return ctrl_analysis_start(s->api, s->traffic, &s->analysis);
+}
+
+static void
+analysis_stop(struct server *s)
+{
+	if (s->analysis)
+		ctrl_analysis_stop(s->analysis);	/* reads s->traffic: stopped before it */
+	s->analysis = NULL;
+}
+
+/* The node agent's drain hook: a terminating pod leaves the proxy's
+ * routing table before it gets SIGTERM (at most 2 s). */
+static void
+drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_arg)
+{
+	struct server *s = arg;
+	if (!s->routes) {
+		done(done_arg, true);
+		return;
+	}
+	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
+}
+
+static int
+node_part_start(struct server *s, const struct server_opts *o)
+{
+	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
+		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
+		.log_max_bytes = o->log_max_bytes,
+		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
+		.drain = drain_pod_ip, .drain_arg = s };
+	return node_start(s->api, &nc, &s->node);
+}
+
+static void
+node_part_stop(struct server *s)
+{
+	if (s->node)
+		node_stop(s->node);
+	s->node = NULL;
+}
+
+/* The parts in start order (stopped in reverse). --controllers turns them
+ * off by name, as kube-controller-manager's --controllers does
+ * ("*,-deployment"): tests that play a controller's role themselves use it,
+ * and so can an edge box that never runs Deployments. A part is either a
+ * controller on the core (ctrl; ctrl_stop stops it) or has its own
+ * start/stop. */
+static const struct server_part {
+	const char *name;
+	int (*ctrl)(struct api *api, struct ctrl **out);
+	int (*start)(struct server *s, const struct server_opts *o);
+	void (*stop)(struct server *s);
+} parts[] = {
+	{ "garbagecollector", NULL, gc_start, gc_stop },
+	{ "replicaset", ctrl_replicaset_start, NULL, NULL },
+	{ "deployment", ctrl_deployment_start, NULL, NULL },
+	{ "rollout", NULL, rollout_start, rollout_stop },
+	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
+	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
+	{ "endpoints", NULL, endpoints_start, endpoints_stop },
+	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
+	{ "proxy", NULL, proxy_start, proxy_stop },
+	{ "analysis", NULL, analysis_start, analysis_stop },
+	{ "node", NULL, node_part_start, node_part_stop },
+};
+
+static bool
+part_on(const struct server_opts *o, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		if (strcmp(parts[i].name, name) == 0)
+			return !(o->disabled & (1u << i));
+	return false;
+}
 
 static int
 parse_controllers(const char *list, unsigned *disabled)
 {
 	char *copy = xstrdup(list), *save = NULL;
 	int rc = 0;
-	*disabled = PART_ALL;
+	*disabled = (1u << ARRAY_SIZE(parts)) - 1;
 	for (char *t = strtok_r(copy, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save)) {
 		bool off = *t == '-';
 		const char *name = t + off;
@@ -74,7 +261,7 @@ parse_controllers(const char *list, unsigned *disabled)
 		rc = -EINVAL;
 		for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
 			if (strcmp(name, parts[i].name) == 0) {
-				*disabled = off ? *disabled | parts[i].bit : *disabled & ~parts[i].bit;
+				*disabled = off ? *disabled | (1u << i) : *disabled & ~(1u << i);
 				rc = 0;
 			}
 	}
@@ -82,26 +269,18 @@ parse_controllers(const char *list, unsigned *disabled)
 	return rc;
 }
 
-struct server {
-	uv_loop_t *loop;
-	struct store *st;
-	struct api *api;
-	struct ctrl_gc *gc;
-	struct ctrl_replicaset *rs;
-	struct ctrl_deployment *deploy;
-	struct ctrl_rollout *rollout;
-	struct ctrl_daemonset *daemonset;
-	struct ctrl_statefulset *statefulset;
-	struct ctrl_endpoints *eps;
-	struct ctrl_routes *routes;
-	struct ctrl_gwstatus *gwstatus;
-	struct proxy_feed *feed;
-	struct obs_traffic *traffic;
-	struct ctrl_analysis *analysis;
-	struct node *node;
-	char *node_state, *proxy_state;
-	uv_signal_t sigterm, sigint;
-};
+/* "*, garbagecollector, replicaset, ..." for messages (caller frees). */
+static char *
+part_names(void)
+{
+	char *out = xstrdup("*");
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		char *next = xasprintf("%s, %s", out, parts[i].name);
+		free(out);
+		out = next;
+	}
+	return out;
+}
 
 static const struct server_flag {
 	const char *name;
@@ -241,8 +420,10 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			o->max_backoff_s = (int)(ms / 1000);
 		} else if (strcmp(name, "--controllers") == 0) {
 			if (parse_controllers(val, &o->disabled) < 0) {
+				char *known = part_names();
 				fprintf(stderr, "error: --controllers: unknown part in \"%s\" (known: "
-				    "*, garbagecollector, replicaset, deployment, endpoints, node, proxy)\n", val);
+				    "%s)\n", val, known);
+				free(known);
 				return -EINVAL;
 			}
 		} else if (strcmp(name, "--traffic-period") == 0) {
@@ -329,74 +510,19 @@ ensure_namespaces(struct api *api)
 static void
 server_stop_parts(struct server *s)
 {
-	if (s->node)
-		node_stop(s->node);
-	if (s->routes)
-		ctrl_routes_stop(s->routes);
-	if (s->analysis)
-		ctrl_analysis_stop(s->analysis);	/* reads s->traffic */
-	s->analysis = NULL;
-	if (s->traffic)
-		obs_traffic_stop(s->traffic);
-	if (s->feed)
-		proxy_feed_stop(s->feed);	/* the proxy process keeps serving */
-	s->traffic = NULL;
-	s->routes = NULL;
-	s->feed = NULL;
-	if (s->gwstatus)
-		ctrl_gwstatus_stop(s->gwstatus);
-	s->gwstatus = NULL;
-	if (s->eps)
-		ctrl_endpoints_stop(s->eps);
-	if (s->rollout)
-		ctrl_rollout_stop(s->rollout);
-	s->rollout = NULL;
-	if (s->daemonset)
-		ctrl_daemonset_stop(s->daemonset);
-	s->daemonset = NULL;
-	if (s->statefulset)
-		ctrl_statefulset_stop(s->statefulset);
-	s->statefulset = NULL;
-	if (s->deploy)
-		ctrl_deployment_stop(s->deploy);
-	if (s->rs)
-		ctrl_replicaset_stop(s->rs);
-	if (s->gc)
-		ctrl_gc_stop(s->gc);
-	s->node = NULL;
-	s->deploy = NULL;
-	s->eps = NULL;
-	s->rs = NULL;
-	s->gc = NULL;
+	for (size_t i = ARRAY_SIZE(parts); i-- > 0;) {
+		if (s->disabled & (1u << i))
+			continue;
+		if (parts[i].ctrl)
+			ctrl_stop(s->ctrls[i]);
+		else
+			parts[i].stop(s);
+		s->ctrls[i] = NULL;
+	}
+	s->disabled = ~0u;	/* all stopped: a second call does nothing */
 	if (s->api)
 		api_stop(s->api);
 	s->api = NULL;
-}
-
-/* The node agent's drain hook: a terminating pod leaves the proxy's
- * routing table before it gets SIGTERM (at most 2 s). */
-static void
-drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_arg)
-{
-	struct server *s = arg;
-	if (!s->routes) {
-		done(done_arg, true);
-		return;
-	}
-	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
-}
-
-/* The Rollout controller's wait for the proxy to route by a write. */
-static void
-routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool),
-    void *cb_arg)
-{
-	struct server *s = arg;
-	if (!s->routes) {
-		cb(cb_arg, true);
-		return;
-	}
-	ctrl_routes_wait_applied(s->routes, rv, timeout_ms, cb, cb_arg);
 }
 
 static int
@@ -407,41 +533,21 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	if (n <= 0)
 		return -errno;
 	exe[n] = '\0';
+	s->exe = xstrdup(exe);
 	s->node_state = xasprintf("%s/node", o->data_dir);
 	s->proxy_state = xasprintf("%s/proxy", o->data_dir);
-	struct proxy_feed_config pc = { .state_dir = s->proxy_state, .self_exe = exe,
-		.admin_address = "127.0.0.1:0" };
-	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
-		.self_exe = exe, .backoff_max_s = o->max_backoff_s,
-		.log_max_bytes = o->log_max_bytes,
-		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
-		.drain = drain_pod_ip, .drain_arg = s };
-	int rc;
-	unsigned off = o->disabled;
-	if ((rc = ensure_namespaces(s->api)) < 0 ||
-	    (!(off & PART_GC) && (rc = ctrl_gc_start(s->api, &s->gc)) < 0) ||
-	    (!(off & PART_REPLICASET) && (rc = ctrl_replicaset_start(s->api, &s->rs)) < 0) ||
-	    (!(off & PART_DEPLOYMENT) && (rc = ctrl_deployment_start(s->api, &s->deploy)) < 0) ||
-	    (!(off & PART_ROLLOUT) && (rc = ctrl_rollout_start(s->api, &s->rollout)) < 0) ||
-	    (!(off & PART_DAEMONSET) && (rc = ctrl_daemonset_start(s->api, &s->daemonset)) < 0) ||
-	    (!(off & PART_STATEFULSET) && (rc = ctrl_statefulset_start(s->api,
-	    &s->statefulset)) < 0) ||
-	    (!(off & PART_ENDPOINTS) && (rc = ctrl_endpoints_start(s->api, &s->eps)) < 0) ||
-	    (!(off & PART_GWSTATUS) && (rc = ctrl_gwstatus_start(s->api, !(off & PART_PROXY),
-	    &s->gwstatus)) < 0) ||
-	    (!(off & PART_PROXY) && (rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0) ||
-	    (!(off & PART_PROXY) && (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0) ||
-	    (!(off & PART_PROXY) && (rc = obs_traffic_start(s->loop, s->api, s->feed,
-	    &s->traffic)) < 0) ||
-	    (!(off & PART_ANALYSIS) && (rc = ctrl_analysis_start(s->api, s->traffic,
-	    &s->analysis)) < 0) ||
-	    (!(off & PART_NODE) && (rc = node_start(s->api, &nc, &s->node)) < 0))
-		return rc;
-	if (s->rollout && s->routes)
-		ctrl_rollout_set_routes_wait(s->rollout, routes_wait, s);
-	if (s->traffic && o->traffic_period_ms > 0)
-		obs_traffic_set_period(s->traffic, (unsigned)o->traffic_period_ms);
-	return 0;
+	BUG_ON(ARRAY_SIZE(parts) > ARRAY_SIZE(s->ctrls));
+	/* A part counts as on from its start: a failed start stops the ones
+	 * started (its own stop copes with what it half made). */
+	s->disabled = ~0u;
+	int rc = ensure_namespaces(s->api);
+	for (size_t i = 0; i < ARRAY_SIZE(parts) && rc == 0; i++) {
+		if (o->disabled & (1u << i))
+			continue;
+		s->disabled &= ~(1u << i);
+		rc = parts[i].ctrl ? parts[i].ctrl(s->api, &s->ctrls[i]) : parts[i].start(s, o);
+	}
+	return rc;
 }
 
 /* DIR/server.address: "HOST:PORT" the API listens on, written once it
@@ -474,7 +580,7 @@ int
 server_main(int argc, char **argv)
 {
 	struct server_opts o = { 0 };
-	struct server s = { 0 };
+	struct server s = { .disabled = ~0u };	/* no part started yet */
 	int rc = 1;
 	if (parse_opts(argc, argv, &o) < 0)
 		goto out;
@@ -523,6 +629,7 @@ out_store:
 out:
 	free(s.node_state);
 	free(s.proxy_state);
+	free(s.exe);
 	free(o.data_dir);
 	free(o.host);
 	free(o.node_name);

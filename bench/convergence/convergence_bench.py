@@ -13,7 +13,9 @@ BENCH_POLL_MS until its line "applied snapshot version V" with V >= RV shows
 up: its timestamp (the proxy's own clock, ms) is "applied". Polling the
 proxy itself would take its CPU; the log costs it nothing. The admin
 /snapshot is then checked to hold the change (untimed). Prints median and p99 of
-stored -> applied and of sent -> applied against the 100 ms target. There
+stored -> applied and of sent -> applied against the target (issue 9: 100 ms
+up to 1,000 Services, 250 ms at 10,000). The server sends the proxy deltas,
+so the proxy's log line names the delta's size too. There
 is no peer: nothing else on a Debian box turns Kubernetes objects into a
 proxy's configuration. Standard library only; exit 0 unless it could not run.
 """
@@ -41,7 +43,10 @@ CFG = {
     "keep": env_int("BENCH_KEEP", 0),
     "json_out": os.environ.get("BENCH_JSON", ""),
 }
-TARGET_MS = 100
+def target_ms(services):
+    return 100 if services <= 1000 else 250
+
+
 VISIBLE_TIMEOUT_S = 10
 NS = "/api/v1/namespaces/default"
 GW = "/apis/gateway.networking.k8s.io/v1/namespaces/default"
@@ -345,8 +350,9 @@ def report(results, size, load0):
               f"{median(se):>15.1f} ms {pct(se, 0.99):>5.1f} ms")
     print()
     print("target (information only, never failing the run):")
-    print(f"  p99 stored -> applied < {TARGET_MS} ms for every kind: {worst:.1f} ms  "
-          f"{'PASS' if worst < TARGET_MS else 'FAIL'}")
+    target = target_ms(CFG["services"])
+    print(f"  p99 stored -> applied < {target} ms for every kind: {worst:.1f} ms  "
+          f"{'PASS' if worst < target else 'FAIL'}")
 
 
 if __name__ == "__main__":

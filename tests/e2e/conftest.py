@@ -405,11 +405,13 @@ def read_pid(path):
         return 0
 
 
-def is_shim_of(pid, ctr_dir):
-    """True when pid still is the shim of ctr_dir (not a reused pid)."""
+def runs_with(pid, arg):
+    """True when pid's command line holds arg: still the process started
+    with it (the shim of a container dir, the proxy of a state dir), not a
+    reused pid."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return ctr_dir.encode() in f.read()
+            return arg.encode() in f.read().split(b"\0")
     except OSError:
         return False
 
@@ -431,14 +433,14 @@ def stop_workloads(data_dir, grace=5):
     ctrs, shims = [], []
     for d in glob.glob(os.path.join(data_dir, "node", "containers", "*", "*")):
         shim = read_pid(os.path.join(d, "shim.pid"))
-        if shim and is_shim_of(shim, d):
+        if shim and runs_with(shim, d):
             shims.append(shim)
         if not os.path.exists(os.path.join(d, "exit.json")):
             ctr = read_pid(os.path.join(d, "ctr.pid"))
             if ctr:
                 ctrs.append(ctr)
     proxy = read_pid(os.path.join(data_dir, "proxy", "proxy.pid"))
-    proxy = proxy if proxy and alive(proxy) else 0
+    proxy = proxy if proxy and runs_with(proxy, os.path.join(data_dir, "proxy")) else 0
     for pid in ctrs:
         signal_pid(pid, signal.SIGTERM, group=True)  # the container leads its group
     if proxy:

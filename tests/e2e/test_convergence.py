@@ -4,11 +4,19 @@ address, an HTTPRoute's weights) must reach the running `v6 proxy` quickly
 test writes a series of changes and polls the proxy's admin /snapshot after
 each until the change is there, prints the median and p99 of write-sent ->
 proxy-serving, and asserts a bound generous enough for a shared machine.
-The proxy outlives the server by design: conftest.kill_workloads stops it."""
+The server sends the proxy deltas (base -> new version) after one whole
+snapshot per connection; the last test checks that the table the proxy
+ends with equals a fresh whole build across kill -9 of the proxy and of the
+server. The proxy outlives the server by design: conftest.kill_workloads
+stops it."""
 import http.client
 import json
 import os
+import signal
+import subprocess
 import time
+
+from conftest import V6
 
 NS = "/api/v1/namespaces/default"
 GW = "/apis/gateway.networking.k8s.io/v1/namespaces/default"
@@ -189,3 +197,150 @@ def test_pods_becoming_ready_reach_the_proxy_quickly(make_server):
     finally:
         admin.close()
     report("of pods becoming ready (scale-up)", lat)
+
+
+def proxy_pid(data_dir):
+    with open(os.path.join(data_dir, "proxy", "proxy.pid")) as f:
+        return int(f.read().split()[0])
+
+
+def kill_dead(pid, timeout=10.0):
+    """SIGKILL pid and wait until it is gone or a zombie."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return
+        except OSError:
+            return
+        time.sleep(0.02)
+    raise AssertionError("pid %d survived SIGKILL" % pid)
+
+
+def table(snap):
+    """The routing table of a snapshot, without its version."""
+    return {"listeners": {l["name"]: l for l in snap.get("listeners") or []},
+            "clusters": snap.get("clusters") or {}}
+
+
+def wait_version(admin, rv, timeout=10.0):
+    """The proxy's snapshot once its version reaches rv."""
+    deadline = time.monotonic() + timeout
+    snap = None
+    while time.monotonic() < deadline:
+        snap = admin.snapshot()
+        if snap and snap.get("version", 0) >= rv:
+            return snap
+        time.sleep(0.02)
+    raise AssertionError("the proxy did not reach version %d (has %s)"
+                         % (rv, snap and snap.get("version")))
+
+
+def test_proxy_table_stays_exact_across_proxy_and_server_restarts(make_server):
+    """Deltas keep the proxy's table equal to a fresh whole build through a
+    kill -9 of the proxy (resync), a kill -9 of the server (the proxy keeps
+    serving), a kill -9 of the proxy while the server is away (it restarts
+    from its saved snapshot and journal) and the server's return."""
+    s = make_server("--controllers", "*,-node")
+    for name in ("stable", "canary"):
+        s.json("POST", NS + "/services", service(name), expect=201)
+    s.json("POST", GW + "/gateways", {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "default"},
+        "spec": {"gatewayClassName": "v6", "addresses": [{"value": "127.3.0.2"}],
+                 "listeners": [{"name": "http", "port": 18081, "protocol": "HTTP"}]}},
+        expect=201)
+    s.json("POST", GW + "/httproutes", {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "split", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "edge"}],
+                 "rules": [{"backendRefs": [{"name": "stable", "port": 80, "weight": 70},
+                                            {"name": "canary", "port": 80, "weight": 30}]}]}},
+        expect=201)
+    services = ["svc-%d" % i for i in range(12)]
+    for name in services:
+        s.json("POST", NS + "/services", service(name), expect=201)
+        s.json("POST", NS + "/endpoints", endpoints_obj(name, "127.1.210.1"), expect=201)
+    step = [0]
+
+    def churn(n):
+        """n Endpoints changes, and a Service made and one removed every
+        fifth (each write changes the table); the last write's rv."""
+        rv = 0
+        for _ in range(n):
+            step[0] += 1
+            i = step[0]
+            name = services[i % len(services)]
+            ep = endpoints_obj(name, "127.1.%d.%d" % (211 + i // 250, i % 250 + 1))
+            _, obj = s.json("PUT", NS + "/endpoints/" + name, ep, expect=200)
+            if i % 5 == 0:
+                if i > 5:
+                    s.json("DELETE", NS + "/services/extra-%d" % (i - 5), expect=200)
+                _, obj = s.json("POST", NS + "/services", service("extra-%d" % i),
+                                expect=201)
+            rv = int(obj["metadata"]["resourceVersion"])
+        return rv
+
+    admin = Admin(s.data_dir)
+    started = []
+    try:
+        wait_version(admin, churn(20))
+        pid1 = proxy_pid(s.data_dir)
+        os.kill(pid1, signal.SIGKILL)           # the server restarts and resyncs it
+        rv = churn(20)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proxy_pid(s.data_dir) == pid1:
+            time.sleep(0.05)
+        admin.close()
+        admin = Admin(s.data_dir)
+        wait_version(admin, rv)
+        before = table(wait_version(admin, churn(10)))   # deltas, journalled
+        s.kill()                                # the proxy keeps serving
+        assert table(admin.snapshot()) == before
+        kill_dead(proxy_pid(s.data_dir))
+        # its parent (the server) is gone; where init does not reap (a
+        # container), the zombie would still hold proxy.pid
+        os.unlink(os.path.join(s.data_dir, "proxy", "proxy.pid"))
+        with open(os.path.join(s.data_dir, "proxy", "admin.addr")) as f:
+            addr = f.read().strip()
+        started.append(subprocess.Popen(
+            [V6, "proxy", "--state-dir",
+             os.path.join(s.data_dir, "proxy"), "--admin", addr],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        admin.close()
+        admin = Admin(s.data_dir)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and admin.snapshot() is None:
+            assert started[0].poll() is None, started[0].stderr.read()
+            time.sleep(0.05)
+        assert table(admin.snapshot()) == before  # saved snapshot + journal
+        s.start()                               # adopts it, resyncs, and on
+        after = table(wait_version(admin, churn(25)))
+        # a fresh whole build: a restarted server builds from the store
+        s.kill()
+        os.kill(proxy_pid(s.data_dir), signal.SIGKILL)
+        for name in ("snapshot.json", "snapshot.journal"):
+            try:
+                os.unlink(os.path.join(s.data_dir, "proxy", name))
+            except OSError:
+                pass
+        s.start()
+        admin.close()
+        admin = Admin(s.data_dir)
+        deadline = time.monotonic() + 15
+        fresh = None
+        while time.monotonic() < deadline and fresh is None:
+            snap = admin.snapshot()
+            fresh = table(snap) if snap else None
+            time.sleep(0.05)
+        assert fresh == after
+        # the 12 Services, stable, canary and the one extra Service left
+        assert len(after["clusters"]) == len(services) + 3, sorted(after["clusters"])
+    finally:
+        admin.close()
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+            p.wait()

@@ -5,6 +5,7 @@ user sees it: ReplicaSets, pods, revisions, conditions and events. The pods
 are bound to a node that does not exist ("e2e-fake-node"), so the server's
 own node agent leaves them to the test."""
 import json
+import subprocess
 import time
 
 import conftest
@@ -377,3 +378,27 @@ def test_rollout_completes_after_server_kill_9(server):
     assert len(pods(server)) == 4
     h = current_rs(server, d)["metadata"]["labels"]["pod-template-hash"]
     assert {p["metadata"]["labels"]["pod-template-hash"] for p in pods(server)} == {h}
+
+
+
+def test_kubectl_rollout_undo_reuses_the_old_revisions_replicaset(server):
+    # stock kubectl sends the old ReplicaSet's template back as Go encodes it
+    # (resources: {}, creationTimestamp: null): that is still revision 1
+    server.json("POST", DEPLOYS, deployment(replicas=2), expect=201)
+    rs1 = current_rs(server, roll_out(server))
+    set_image(server, "img:2")
+    wait_for(lambda: complete(server) and deploy(server)["metadata"]["generation"] == 2 or
+             ready_all(server), timeout=8)
+    p = subprocess.run(["kubectl", "--server", server.url, "rollout", "undo", "deployment/web"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout == "deployment.apps/web rolled back\n", p
+    d = wait_for(lambda: complete(server) and deploy(server)["metadata"]["generation"] == 3 and
+                 deploy(server) or ready_all(server), timeout=8)
+    names = sorted(r["metadata"]["name"] for r in rses(server))
+    assert len(names) == 2, names
+    rs = get(server, RSES + "/" + rs1["metadata"]["name"])
+    assert rs["metadata"]["uid"] == rs1["metadata"]["uid"]
+    assert rs["metadata"]["annotations"][REV] == "3"
+    assert rs["spec"]["replicas"] == 2
+    assert d["metadata"]["annotations"][REV] == "3"
+    assert [p["spec"]["containers"][0]["image"] for p in pods(server)] == ["img:1"] * 2

@@ -1,10 +1,13 @@
 """`v6 proxy` as its own process: the control socket protocol (snapshot ->
 ack / nack), serving HTTP and TCP listeners from a snapshot to a real
 `v6 testapp` upstream, the admin listener, a restarted proxy serving its
-saved snapshot with no server around, and SIGTERM draining an in-flight
-request. When `v6 server` runs the proxy (DATA/proxy), also: the server
-starts it detached, kill -9 of the server leaves it serving, and a new
-server adopts it. Every process started here is stopped by its PID."""
+saved snapshot with no server around, SIGTERM draining an in-flight
+request, and a seamless restart (`--upgrade`, SIGUSR2: the listening
+sockets are handed over, the old proxy drains) with no failed request under
+load. When `v6 server` runs the proxy (DATA/proxy), also: the server starts
+it detached, kill -9 of the server leaves it serving, a new server adopts
+it, and a proxy killed with SIGKILL is serving again within 250 ms. Every
+process started here is stopped by its PID."""
 import http.client
 import json
 import os
@@ -18,6 +21,8 @@ import time
 import pytest
 
 from conftest import V6, Server, free_port, kill_workloads
+import load
+from test_zero_downtime import deploy, service_address
 
 
 def wait_for(pred, timeout=10, what="condition"):
@@ -279,3 +284,168 @@ def test_server_runs_proxy_that_outlives_kill_9_and_is_adopted():
             for p in {pid, proxy_pid(d)}:
                 if p and alive(p):
                     os.kill(p, signal.SIGKILL)
+
+
+def read_pid(state_dir):
+    try:
+        with open(os.path.join(state_dir, "proxy.pid")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def loads(port):
+    """Two keep-alive clients and two opening a connection per request
+    (Connection: close: every request goes through the listening socket
+    being handed over); each checks the body is the upstream's."""
+    return (load.Load("127.0.0.1", port, clients=2, key=load.json_version, pause=0),
+            load.Load("127.0.0.1", port, clients=2, key=load.json_version, pause=0,
+                      headers={"Connection": "close"}))
+
+
+def started_proxy_with_snapshot(proxy_dir, upstream):
+    os.makedirs(proxy_dir)
+    admin, http_port, tcp_port = free_port(), free_port(), free_port()
+    p = Proxy(proxy_dir, admin).start()
+    s = p.control()
+    assert call(s, {"type": "snapshot", "snapshot": snapshot(1, http_port, tcp_port,
+                                                             upstream)})["type"] == "ack"
+    s.close()
+    wait_for(lambda: try_get(http_port, "/healthz"), what="listener")
+    return p, admin, http_port, tcp_port
+
+
+def assert_no_sanitizer_report(log):
+    for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+        assert bad not in log, log
+
+
+def assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream):
+    new_pid = read_pid(proxy_dir)
+    assert new_pid and new_pid != old_pid and alive(new_pid)
+    assert get(http_port, "/version")[0] == 200
+    assert get(tcp_port, "/version")[0] == 200          # TCP listener handed over too
+    assert get(admin, "/healthz")[0] == 200             # and the admin listener
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(os.path.join(proxy_dir, "control.sock"))  # the successor's control.sock
+    reply = call(s, {"type": "snapshot", "snapshot": snapshot(2, http_port, tcp_port,
+                                                              upstream)})
+    s.close()
+    assert reply == {"type": "ack", "version": 2}, reply
+    _, body = get(admin, "/metrics")
+    assert b"v6_proxy_snapshot_version 2" in body
+    return new_pid
+
+
+def test_upgrade_takes_listening_sockets_over_under_load_without_a_failed_request(
+        upstream, proxy_dir):
+    p, admin, http_port, tcp_port = started_proxy_with_snapshot(proxy_dir, upstream)
+    old_pid = p.proc.pid
+    new = None
+    try:
+        ka, nc = loads(http_port)
+        with ka, nc:
+            wait_for(lambda: ka.ok > 50 and nc.ok > 50, what="load before the upgrade")
+            log = open(os.path.join(proxy_dir, "test-proxy.log"), "ab")
+            new = subprocess.Popen([V6, "proxy", "--state-dir", proxy_dir, "--admin",
+                                    "127.0.0.1:%d" % admin, "--upgrade"],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            assert p.proc.wait(timeout=40) == 0, p.log()    # drained and exited
+            ka.wait_requests(50)
+            nc.wait_requests(50)
+        ka.assert_clean(min_ok=100)
+        nc.assert_clean(min_ok=100)
+        assert new.poll() is None, p.log()
+        assert read_pid(proxy_dir) == new.pid
+        assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port, upstream)
+        new.send_signal(signal.SIGTERM)                 # the successor stops cleanly too
+        assert new.wait(timeout=40) == 0, p.log()
+        assert_no_sanitizer_report(p.log())
+    finally:
+        p.kill()
+        if new and new.poll() is None:
+            new.kill()
+            new.wait()
+
+
+def test_sigusr2_restarts_the_proxy_seamlessly_under_load(upstream, proxy_dir):
+    p, admin, http_port, tcp_port = started_proxy_with_snapshot(proxy_dir, upstream)
+    old_pid = p.proc.pid
+    try:
+        ka, nc = loads(http_port)
+        with ka, nc:
+            wait_for(lambda: ka.ok > 50 and nc.ok > 50, what="load before SIGUSR2")
+            p.proc.send_signal(signal.SIGUSR2)
+            assert p.proc.wait(timeout=40) == 0, p.log()
+            ka.wait_requests(50)
+            nc.wait_requests(50)
+        ka.assert_clean(min_ok=100)
+        nc.assert_clean(min_ok=100)
+        new_pid = assert_successor_serves(proxy_dir, old_pid, admin, http_port, tcp_port,
+                                          upstream)
+        assert "SIGUSR2: started the new proxy" in p.log()
+        os.kill(new_pid, signal.SIGTERM)                # not our child: wait for it to go
+        wait_for(lambda: not os.path.exists("/proc/%d" % new_pid), timeout=40,
+                 what="the successor to exit")
+        assert_no_sanitizer_report(p.log())
+    finally:
+        p.kill()
+        pid = read_pid(proxy_dir)
+        if pid and pid != old_pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def paced_requests(host, port, count, every_s, on_request=None):
+    """count requests, one new connection each, started every_s apart; for
+    each, (start time, ok). on_request(i) runs before request i."""
+    out = []
+    t_next = time.monotonic()
+    for i in range(count):
+        if on_request:
+            on_request(i)
+        t0 = time.monotonic()
+        ok = False
+        try:
+            c = http.client.HTTPConnection(host, port, timeout=2)
+            c.request("GET", "/", headers={"Connection": "close"})
+            r = c.getresponse()
+            r.read()
+            c.close()
+            ok = r.status == 200
+        except (OSError, http.client.HTTPException):
+            pass
+        out.append((t0, ok))
+        t_next += every_s
+        time.sleep(max(0.0, t_next - time.monotonic()))
+    return out
+
+
+def test_server_restarts_a_proxy_killed_with_sigkill_within_250_ms(server):
+    deploy(server, "v1")
+    ip = service_address(server)
+    state = os.path.join(server.data_dir, "proxy")
+    old_pid = read_pid(state)
+    assert old_pid and alive(old_pid)
+    killed = {}
+
+    def kill_at_100(i):
+        if i == 100:
+            killed["t"] = time.monotonic()
+            os.kill(old_pid, signal.SIGKILL)
+
+    results = paced_requests(ip, 80, 600, 0.005, kill_at_100)
+    failed = [t for t, ok in results if not ok]
+    assert all(ok for _, ok in results[:100]), "failures before the kill"
+    new_pid = read_pid(state)
+    assert new_pid and new_pid != old_pid and alive(new_pid), "the proxy was not restarted"
+    # The gap: from the kill to the first request of the unbroken run of
+    # successes that follows (every later request must succeed).
+    last_fail = max(failed) if failed else killed["t"]
+    assert all(ok for t, ok in results if t > last_fail)
+    resumed = min(t for t, ok in results if t > last_fail)
+    gap_ms = (resumed - killed["t"]) * 1000
+    print("kill -9 of the proxy: %d of %d requests failed, gap %.0f ms"
+          % (len(failed), len(results), gap_ms))
+    assert gap_ms < 250, "gap %.0f ms, %d failed" % (gap_ms, len(failed))

@@ -12,24 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "api_env.h"
 
-struct env {
-	uv_loop_t loop;
-	struct store *st;
-	struct api *api;
-	char dir[64];
-};
-
-static struct env *E;
+static struct api_env *E;
 
 static void
 pump(void)
 {
-	for (int i = 0; i < 5; i++) {
-		api_flush(E->api);
-		uv_run(&E->loop, UV_RUN_NOWAIT);
-	}
+	api_env_pump(E);
 }
 
 static const struct kind *
@@ -119,17 +109,7 @@ setup(void **state)
 {
 	(void)state;
 	E = calloc(1, sizeof *E);
-	strcpy(E->dir, "/tmp/v6-test-alloc-XXXXXX");
-	assert_non_null(mkdtemp(E->dir));
-	uv_loop_init(&E->loop);
-	assert_int_equal(store_open(E->dir, &E->st), 0);
-	struct api_config cfg = { .listen_host = "127.0.0.1", .max_body_bytes = 1 << 20 };
-	assert_int_equal(api_start(&E->loop, E->st, &cfg, &E->api), 0);
-	struct api_error err = { 0 };
-	assert_int_equal(api_create(E->api, kind_find_gvk("v1", "Namespace"), "",
-	    json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-	    "metadata", "name", "default"), 0, NULL, &err), 0);
-	pump();
+	api_env_open(E);
 	return 0;
 }
 
@@ -137,15 +117,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	api_alloc_forget(E->api);
-	api_stop(E->api);
-	uv_run(&E->loop, UV_RUN_NOWAIT);
-	store_close(E->st);
-	uv_run(&E->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&E->loop);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", E->dir);
-	assert_int_equal(system(cmd), 0);
+	api_env_close(E);
 	free(E);
 	return 0;
 }
@@ -279,10 +251,10 @@ test_allocations_rebuilt_from_the_store(void **state)
 	(void)state;
 	json_t *a = must_create(SVC("a", ", \"clusterIP\": \"127.2.0.70\""));
 	json_t *n = must_create(NP_SVC("n", ", \"nodePort\": 31000"));
-	api_alloc_forget(E->api);	/* as after a restart */
+	api_alloc_forget(api_allocator(E->api));	/* as after a restart */
 	must_fail(SVC("b", ", \"clusterIP\": \"127.2.0.70\""), "spec.clusterIP",
 	    "already allocated");
-	api_alloc_init(E->api);
+	api_alloc_init(api_allocator(E->api));
 	must_fail(NP_SVC("m", ", \"nodePort\": 31000"), "spec.ports[0].nodePort",
 	    "already allocated");
 	json_decref(a);

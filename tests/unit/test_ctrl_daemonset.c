@@ -233,7 +233,7 @@ test_one_pod_per_node(void **state)
 	    "controller-revision-hash")), hash_of(ds));
 	assert_string_equal(json_string_value(json_object_get(obj_labels(p),
 	    "pod-template-generation")), "3");
-	assert_string_equal(json_string_value(json_object_get(ctrl_controller_ref(p), "uid")),
+	assert_string_equal(json_string_value(json_object_get(obj_controller_ref(p), "uid")),
 	    "ds-uid");
 	assert_int_equal(json_array_size(obj_get_path(p, "spec.tolerations")), 6);
 	assert_int_equal(stat_int(&a, "desiredNumberScheduled"), 3);
@@ -449,9 +449,9 @@ test_adopt_and_release(void **state)
 	/* the pod on a node that does not exist is left alone, as Kubernetes does */
 	assert_string_equal(got, "adopt:orphan release:stray create:n2 status");
 	free(got);
-	assert_string_equal(json_string_value(json_object_get(ctrl_controller_ref(a.v[0].obj),
+	assert_string_equal(json_string_value(json_object_get(obj_controller_ref(a.v[0].obj),
 	    "uid")), "ds-uid");
-	assert_null(ctrl_controller_ref(a.v[1].obj));
+	assert_null(obj_controller_ref(a.v[1].obj));
 	assert_int_equal(stat_int(&a, "currentNumberScheduled"), 2);
 	ds_actions_free(&a);
 	json_decref(ds);
@@ -545,7 +545,7 @@ test_controller_revisions(void **state)
 	assert_string_equal(got, want);
 	free(got);
 	const json_t *rev = a.v[0].obj;
-	assert_string_equal(json_string_value(json_object_get(ctrl_controller_ref(rev), "uid")),
+	assert_string_equal(json_string_value(json_object_get(obj_controller_ref(rev), "uid")),
 	    "ds-uid");
 	assert_string_equal(json_string_value(obj_get_path(rev, "data.spec.template.$patch")),
 	    "replace");

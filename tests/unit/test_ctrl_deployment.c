@@ -389,7 +389,7 @@ test_first_sync_creates_replicaset(void **state)
 	assert_string_equal(ann(rs, "deployment.kubernetes.io/revision"), "1");
 	assert_string_equal(ann(rs, "deployment.kubernetes.io/desired-replicas"), "3");
 	assert_string_equal(ann(rs, "deployment.kubernetes.io/max-replicas"), "4");
-	const json_t *ref = ctrl_controller_ref(rs);
+	const json_t *ref = obj_controller_ref(rs);
 	assert_string_equal(json_string_value(json_object_get(ref, "kind")), "Deployment");
 	assert_string_equal(json_string_value(json_object_get(ref, "uid")), "d-uid");
 	assert_int_equal(a->v[1].op, DEPLOY_EVENT);
@@ -724,6 +724,42 @@ test_rollback_reuses_replicaset(void **state)
 	world_free(&w);
 }
 
+/* kubectl rollout undo sends the old ReplicaSet's template back as Go
+ * encodes it: resources {} and creationTimestamp null. That is still the
+ * old revision: no new ReplicaSet, the same hash. */
+static void
+test_undo_template_with_go_zero_values_reuses_replicaset(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, make_deploy(2, json_string("25%"), json_string("25%"), false));
+	run_to_complete(&w, 2, 4);
+	char first[64], h1[16], h2[16];
+	snprintf(first, sizeof first, "%s", obj_name(json_array_get(w.rses, 0)));
+	deploy_template_hash(obj_get_path(w.d, "spec.template"), -1, h1);
+	set_image(&w, "img:2");
+	run_to_complete(&w, 2, 30);
+	set_image(&w, "img:1");
+	json_t *tmpl = obj_get_path(w.d, "spec.template");
+	json_object_set_new(json_array_get(obj_get_path(tmpl, "spec.containers"), 0),
+	    "resources", json_object());
+	json_object_set_new(json_object_get(tmpl, "metadata"), "creationTimestamp", json_null());
+	deploy_template_hash(tmpl, -1, h2);
+	assert_string_equal(h1, h2);
+	int creates = 0;
+	for (int n = 0; n < 30 && !complete(&w); n++) {
+		step(&w, 2);
+		creates += count_ops(&w.last, DEPLOY_CREATE_RS);
+	}
+	assert_true(complete(&w));
+	assert_int_equal(creates, 0);
+	json_t *rs = find_rs(&w, first, NULL);
+	assert_non_null(rs);
+	assert_int_equal(iat(rs, "spec.replicas"), 2);
+	assert_string_equal(ann(w.d, "deployment.kubernetes.io/revision"), "3");
+	world_free(&w);
+}
+
 /* The documented example: 10 replicas, maxSurge 3, maxUnavailable 2, a
  * rollout at old 8 / new 5 scaled to 15 gives 3 more to old, 2 to new. */
 static void
@@ -767,7 +803,7 @@ test_adopts_orphan_replicaset(void **state)
 	step(&w, 0);
 	assert_int_equal(count_ops(&w.last, DEPLOY_CREATE_RS), 0);
 	assert_true(count_ops(&w.last, DEPLOY_UPDATE_RS) >= 1);
-	const json_t *ref = ctrl_controller_ref(json_array_get(w.rses, 0));
+	const json_t *ref = obj_controller_ref(json_array_get(w.rses, 0));
 	assert_non_null(ref);
 	assert_string_equal(json_string_value(json_object_get(ref, "uid")), "d-uid");
 	world_free(&w);
@@ -789,6 +825,7 @@ main(void)
 		cmocka_unit_test(test_revision_history_limit),
 		cmocka_unit_test(test_progress_deadline_exceeded),
 		cmocka_unit_test(test_rollback_reuses_replicaset),
+		cmocka_unit_test(test_undo_template_with_go_zero_values_reuses_replicaset),
 		cmocka_unit_test(test_proportional_scaling),
 		cmocka_unit_test(test_adopts_orphan_replicaset),
 	};

@@ -137,7 +137,7 @@ test_claims_adopt_release_ignore(void **state)
 	assert_int_equal(json_array_size(a.adopt), 1);
 	json_t *adopted = json_array_get(a.adopt, 0);
 	assert_string_equal(obj_name(adopted), "orphan");
-	const json_t *ref = ctrl_controller_ref(adopted);
+	const json_t *ref = obj_controller_ref(adopted);
 	assert_non_null(ref);
 	assert_string_equal(json_string_value(json_object_get(ref, "uid")), "rs-uid");
 	assert_string_equal(json_string_value(json_object_get(ref, "kind")), "ReplicaSet");
@@ -238,8 +238,8 @@ test_min_ready_seconds_and_requeue(void **state)
 	assert_int_equal(a.requeue_ms, 6001);
 	rs_actions_free(&a);
 	/* Exactly at the boundary it is not yet available (strictly before). */
-	assert_false(ctrl_pod_available(json_array_get(pods, 1), 4, NOW_MS));
-	assert_true(ctrl_pod_available(json_array_get(pods, 1), 4, NOW_MS + 1));
+	assert_false(obj_pod_available(json_array_get(pods, 1), 4, NOW_MS));
+	assert_true(obj_pod_available(json_array_get(pods, 1), 4, NOW_MS + 1));
 	json_decref(rs);
 	json_decref(pods);
 }
@@ -257,7 +257,7 @@ test_pod_from_template(void **state)
 	assert_string_equal(json_string_value(obj_get_path(pod, "spec.containers")
 	    ? json_object_get(json_array_get(obj_get_path(pod, "spec.containers"), 0), "image")
 	    : NULL), "img:1");
-	const json_t *ref = ctrl_controller_ref(pod);
+	const json_t *ref = obj_controller_ref(pod);
 	assert_string_equal(json_string_value(json_object_get(ref, "name")), "web-abc");
 	assert_string_equal(json_string_value(json_object_get(ref, "apiVersion")), "apps/v1");
 	json_decref(pod);

@@ -566,7 +566,7 @@ test_first_apply_is_stable_at_once(void **state)
 	assert_string_equal(ann(rs, REV_ANN), "1");
 	assert_string_equal(sat(rs, "spec.selector.matchLabels." HASH_LABEL), h);
 	assert_string_equal(sat(rs, "spec.template.metadata.labels." HASH_LABEL), h);
-	assert_string_equal(sat(ctrl_controller_ref(rs), "uid"), "ro-uid");
+	assert_string_equal(sat(obj_controller_ref(rs), "uid"), "ro-uid");
 	assert_string_equal(st(&w, "stableRS"), h);
 	assert_string_equal(st(&w, "currentPodHash"), h);
 	assert_string_equal(svc_hash(&w, "web"), h);
@@ -1145,8 +1145,8 @@ test_analysis_step_creates_run_with_args(void **state)
 	if (!run)
 		fail_msg("no run %s: %s", name, json_dumps(w.runs, JSON_COMPACT));
 	assert_string_equal(obj_kind(run), "AnalysisRun");
-	assert_string_equal(sat(ctrl_controller_ref(run), "uid"), "ro-uid");
-	assert_string_equal(sat(ctrl_controller_ref(run), "kind"), "Rollout");
+	assert_string_equal(sat(obj_controller_ref(run), "uid"), "ro-uid");
+	assert_string_equal(sat(obj_controller_ref(run), "kind"), "Rollout");
 	assert_string_equal(run_arg(run, "stable-hash"), h1);
 	assert_string_equal(run_arg(run, "latest-hash"), h2);
 	assert_string_equal(run_arg(run, "ro-name"), "web");

@@ -20,6 +20,8 @@
 #include "proxy.h"
 #include "util.h"
 
+#define GW_GROUP_V1 "gateway.networking.k8s.io/v1"
+
 static json_t *
 J(const char *text)
 {
@@ -842,6 +844,260 @@ test_rollout_snapshot_accepted_by_engine(void **state)
 	json_decref(snap);
 }
 
+
+/* ---- the incremental table: commits == the whole build ---------------------- */
+
+/* A small world where everything collides now and then: two namespaces,
+ * six Service names, three cluster IPs, NodePorts, Gateways on Service
+ * addresses, HTTPRoutes on Gateways and Services, Rollouts, relabelled
+ * pods. */
+static const char *const rnd_ns[] = { "a", "a-b" };
+static const char *const rnd_names[] = { "s0", "s1", "s2", "s3", "s4", "s5" };
+
+static const char *
+rnd_pick(const char *const *v, size_t n, unsigned *seed)
+{
+	return v[(unsigned)rand_r(seed) % n];
+}
+
+#define PICK(v, seed) rnd_pick(v, ARRAY_SIZE(v), seed)
+
+static json_t *
+rnd_service(const char *ns, const char *name, unsigned *seed)
+{
+	static const char *const ips[] = { "127.2.0.1", "127.2.0.2", "127.2.0.3", "None", "" };
+	static const char *const pnames[] = { "http", "web", "tcp", "", "redis" };
+	static const char *const types[] = { "ClusterIP", "ClusterIP", "NodePort" };
+	json_t *ports = json_array();
+	int n = 1 + rand_r(seed) % 2;
+	for (int i = 0; i < n; i++) {
+		json_t *p = json_pack("{s:i}", "port", 80 + rand_r(seed) % 3);
+		const char *pn = PICK(pnames, seed);
+		if (*pn)
+			json_object_set_new(p, "name", json_string(pn));
+		if (rand_r(seed) % 2)
+			json_object_set_new(p, "nodePort", json_integer(30000 + rand_r(seed) % 3));
+		json_array_append_new(ports, p);
+	}
+	json_t *svc = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:o}}", "apiVersion", "v1",
+	    "kind", "Service", "metadata", "namespace", ns, "name", name, "spec", "type",
+	    PICK(types, seed), "clusterIP", PICK(ips, seed), "ports", ports);
+	if (rand_r(seed) % 4 == 0)
+		json_object_set_new(json_object_get(svc, "metadata"), "annotations",
+		    json_pack("{s:s}", "v6.dev/load-balancing", "least_request"));
+	return svc;
+}
+
+static json_t *
+rnd_endpoints(const char *ns, const char *name, unsigned *seed)
+{
+	static const char *const pnames[] = { "http", "web", "tcp", "", "redis" };
+	json_t *addrs = json_array();
+	int n = rand_r(seed) % 3;
+	for (int i = 0; i < n; i++) {
+		char ip[32];
+		snprintf(ip, sizeof ip, "127.1.0.%d", 1 + rand_r(seed) % 4);
+		json_array_append_new(addrs, json_pack("{s:s, s:{s:s, s:s}}", "ip", ip,
+		    "targetRef", "kind", "Pod", "name", PICK(rnd_names, seed)));
+	}
+	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:[{s:o, s:[{s:s, s:i}]}]}", "apiVersion",
+	    "v1", "kind", "Endpoints", "metadata", "namespace", ns, "name", name, "subsets",
+	    "addresses", addrs, "ports", "name", PICK(pnames, seed), "port", 8080);
+}
+
+static json_t *
+rnd_pod(const char *ns, const char *name, unsigned *seed)
+{
+	static const char *const hashes[] = { "h1", "h2", "h3" };
+	return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Pod",
+	    "metadata", "namespace", ns, "name", name, "labels", "pod-template-hash",
+	    PICK(hashes, seed));
+}
+
+static json_t *
+rnd_gateway(const char *ns, const char *name, unsigned *seed)
+{
+	static const char *const addrs[] = { "127.2.0.1", "127.3.0.1", "0.0.0.0" };
+	static const char *const hosts[] = { "", "shop.example", "*.example" };
+	json_t *gl = json_pack("{s:s, s:i, s:s}", "name", "http", "port",
+	    rand_r(seed) % 2 ? 80 : 30000 + rand_r(seed) % 3, "protocol", "HTTP");
+	const char *h = PICK(hosts, seed);
+	if (*h)
+		json_object_set_new(gl, "hostname", json_string(h));
+	if (rand_r(seed) % 2)
+		json_object_set_new(gl, "allowedRoutes", json_pack("{s:{s:s}}", "namespaces",
+		    "from", "All"));
+	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:[{s:s}], s:[o]}}", "apiVersion",
+	    GW_GROUP_V1, "kind", "Gateway", "metadata", "namespace", ns, "name", name, "spec",
+	    "gatewayClassName", "v6", "addresses", "value", PICK(addrs, seed), "listeners", gl);
+}
+
+static json_t *
+rnd_httproute(const char *ns, const char *name, unsigned *seed)
+{
+	static const char *const kinds[] = { "Gateway", "Service" };
+	static const char *const hosts[] = { "shop.example", "a.example" };
+	const char *kind = PICK(kinds, seed);
+	json_t *parent = json_pack("{s:s, s:s}", "kind", kind, "name", PICK(rnd_names, seed));
+	if (rand_r(seed) % 3 == 0)
+		json_object_set_new(parent, "namespace", json_string(PICK(rnd_ns, seed)));
+	json_t *backends = json_array();
+	for (int i = 0, n = 1 + rand_r(seed) % 2; i < n; i++)
+		json_array_append_new(backends, json_pack("{s:s, s:i, s:i}", "name",
+		    PICK(rnd_names, seed), "port", 80 + rand_r(seed) % 3, "weight",
+		    rand_r(seed) % 100));
+	json_t *rule = json_pack("{s:o}", "backendRefs", backends);
+	if (rand_r(seed) % 2)
+		json_object_set_new(rule, "matches", json_pack("[{s:{s:s, s:s}}]", "path", "type",
+		    "PathPrefix", "value", rand_r(seed) % 2 ? "/api" : "/"));
+	json_t *r = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:[o], s:[o]}}", "apiVersion",
+	    GW_GROUP_V1, "kind", "HTTPRoute", "metadata", "namespace", ns, "name", name,
+	    "creationTimestamp", rand_r(seed) % 2 ? "2026-01-01T00:00:00Z" : "2026-01-02T00:00:00Z",
+	    "spec", "parentRefs", parent, "rules", rule);
+	if (rand_r(seed) % 2)
+		json_object_set_new(json_object_get(r, "spec"), "hostnames",
+		    json_pack("[s]", PICK(hosts, seed)));
+	return r;
+}
+
+static json_t *
+rnd_rollout(const char *ns, const char *name, unsigned *seed)
+{
+	json_t *ro = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:s, s:s}}}, "
+	    "s:{s:{s:{s:{s:i}}}}}", "apiVersion", "argoproj.io/v1alpha1", "kind", "Rollout",
+	    "metadata", "namespace", ns, "name", name, "spec", "strategy", "canary",
+	    "stableService", PICK(rnd_names, seed), "canaryService", PICK(rnd_names, seed),
+	    "status", "canary", "weights", "canary", "weight", rand_r(seed) % 101);
+	if (rand_r(seed) % 2)
+		json_object_set_new(json_object_get(json_object_get(ro, "status"), "canary"),
+		    "headerRoutes", json_pack("[{s:s, s:[{s:s, s:{s:s}}]}]", "name", "hdr",
+		    "match", "headerName", "x-canary", "headerValue", "exact", "1"));
+	if (rand_r(seed) % 3 == 0)
+		json_object_set_new(json_object_get(ro, "metadata"), "annotations",
+		    json_pack("{s:s}", "v6.dev/sticky-cookie", "v6-canary"));
+	return ro;
+}
+
+typedef json_t *(*rnd_fn)(const char *, const char *, unsigned *);
+
+/* Applies the changes (name -> value or null) to map. */
+static void
+apply_changes(json_t *map, const json_t *changes)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)changes, name, v) {
+		if (json_is_null(v))
+			json_object_del(map, name);
+		else
+			json_object_set(map, name, v);
+	}
+}
+
+static void
+test_incremental_table_equals_whole_build(void **state)
+{
+	(void)state;
+	static const rnd_fn make[ROUTES_NKINDS] = {
+		[ROUTES_SERVICE] = rnd_service, [ROUTES_ENDPOINTS] = rnd_endpoints,
+		[ROUTES_POD] = rnd_pod, [ROUTES_GATEWAY] = rnd_gateway,
+		[ROUTES_HTTPROUTE] = rnd_httproute, [ROUTES_ROLLOUT] = rnd_rollout,
+	};
+	for (unsigned run = 0; run < 40; run++) {
+		unsigned seed = run * 7919 + 1;
+		struct routes_table *t = routes_table_new();
+		json_t *objs[ROUTES_NKINDS], *mirror_l = json_object(), *mirror_c = json_object();
+		for (int k = 0; k < ROUTES_NKINDS; k++)
+			objs[k] = json_object();
+		for (int step = 0; step < 150; step++) {
+			for (int puts = 1 + rand_r(&seed) % 3; puts > 0; puts--) {
+				int k = rand_r(&seed) % ROUTES_NKINDS;
+				const char *ns = PICK(rnd_ns, &seed), *name = PICK(rnd_names, &seed);
+				char *key = xasprintf("%s/%s", ns, name);
+				json_t *o = rand_r(&seed) % 5 == 0 ? NULL : make[k](ns, name, &seed);
+				routes_table_put(t, k, ns, name, o);
+				if (o)
+					json_object_set_new(objs[k], key, o);
+				else
+					json_object_del(objs[k], key);
+				free(key);
+			}
+			json_t *dl, *dc;
+			routes_table_commit(t, &dl, &dc);
+			apply_changes(mirror_l, dl);
+			apply_changes(mirror_c, dc);
+			json_decref(dl);
+			json_decref(dc);
+			json_t *want = routes_build(objs[ROUTES_SERVICE], objs[ROUTES_ENDPOINTS],
+			    objs[ROUTES_POD], objs[ROUTES_HTTPROUTE], objs[ROUTES_GATEWAY], step);
+			routes_apply_rollouts(want, objs[ROUTES_ROLLOUT]);
+			json_t *got = routes_table_snapshot(t, step);
+			json_t *mirror = json_pack("{s:I, s:o, s:O}", "version", (json_int_t)step,
+			    "listeners", proxy_sorted_members(mirror_l, true), "clusters", mirror_c);
+			if (!json_equal(want, got) || !json_equal(want, mirror)) {
+				char *w = json_dumps(want, JSON_SORT_KEYS), *g = json_dumps(got,
+				    JSON_SORT_KEYS), *m = json_dumps(mirror, JSON_SORT_KEYS);
+				fail_msg("run %u step %d:\nwant %s\ngot  %s\ndeltas %s", run, step, w, g, m);
+			}
+			json_decref(want);
+			json_decref(got);
+			json_decref(mirror);
+		}
+		for (int k = 0; k < ROUTES_NKINDS; k++)
+			json_decref(objs[k]);
+		json_decref(mirror_l);
+		json_decref(mirror_c);
+		routes_table_free(t);
+	}
+}
+
+/* One change to a table of many Services rebuilds that Service only: the
+ * delta names its listener and cluster, nothing else. */
+static void
+test_one_change_touches_one_service(void **state)
+{
+	(void)state;
+	struct routes_table *t = routes_table_new();
+	json_t *dl, *dc;
+	for (int i = 0; i < 300; i++) {
+		char name[16], ip[32];
+		snprintf(name, sizeof name, "s%d", i);
+		snprintf(ip, sizeof ip, "127.2.%d.%d", i / 200, i % 200 + 1);
+		json_t *svc = json_pack("{s:{s:s, s:s}, s:{s:s, s:[{s:s, s:i}]}}", "metadata",
+		    "namespace", "default", "name", name, "spec", "clusterIP", ip, "ports", "name",
+		    "http", "port", 80);
+		routes_table_put(t, ROUTES_SERVICE, "default", name, svc);
+		json_decref(svc);
+	}
+	routes_table_commit(t, &dl, &dc);
+	assert_int_equal(json_object_size(dl), 300);
+	assert_int_equal(json_object_size(dc), 300);
+	json_decref(dl);
+	json_decref(dc);
+	json_t *ep = J("{\"metadata\":{\"namespace\":\"default\",\"name\":\"s7\"},\"subsets\":"
+	    "[{\"addresses\":[{\"ip\":\"127.1.0.9\"}],\"ports\":[{\"name\":\"http\",\"port\":80}]}]}");
+	assert_true(routes_table_put(t, ROUTES_ENDPOINTS, "default", "s7", ep));
+	routes_table_commit(t, &dl, &dc);
+	assert_int_equal(json_object_size(dl), 0);
+	assert_int_equal(json_object_size(dc), 1);
+	assert_non_null(json_object_get(dc, "default/s7:http"));
+	assert_true(routes_table_routes_to(t, "127.1.0.9"));
+	json_decref(dl);
+	json_decref(dc);
+	/* the same object again: nothing to rebuild */
+	assert_false(routes_table_put(t, ROUTES_ENDPOINTS, "default", "s7", ep));
+	json_decref(ep);
+	routes_table_put(t, ROUTES_SERVICE, "default", "s7", NULL);
+	routes_table_commit(t, &dl, &dc);
+	assert_int_equal(json_object_size(dl), 1);
+	assert_true(json_is_null(json_object_get(dl, "svc/default/s7/http")));
+	assert_true(json_is_null(json_object_get(dc, "default/s7:http")));
+	assert_false(routes_table_routes_to(t, "127.1.0.9"));
+	json_decref(dl);
+	json_decref(dc);
+	routes_table_free(t);
+}
+
 int
 main(void)
 {
@@ -855,6 +1111,8 @@ main(void)
 		cmocka_unit_test(test_output_is_deterministic_and_names_stable),
 		cmocka_unit_test(test_engine_accepts_built_snapshot),
 		cmocka_unit_test(test_watcher_rebuilds_on_changes),
+		cmocka_unit_test(test_incremental_table_equals_whole_build),
+		cmocka_unit_test(test_one_change_touches_one_service),
 	};
 	const struct CMUnitTest rollout_tests[] = {
 		cmocka_unit_test(test_rollout_weights_split_stable_backends),

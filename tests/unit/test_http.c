@@ -65,6 +65,7 @@ struct fixture {
 	struct http_req *held_req;
 	size_t pending;		/* http_stream_pending under a client not reading */
 	atomic_int flooded;
+	atomic_int drained;	/* http_server_drain's callback ran */
 };
 
 /* ---- client side (runs in its own thread) ------------------------------ */
@@ -477,10 +478,32 @@ h_flood(struct fixture *fx, struct http_req *req)
 	free(chunk);
 }
 
+static void
+on_drained(void *arg)
+{
+	struct fixture *fx = arg;
+
+	atomic_fetch_add(&fx->drained, 1);
+}
+
+/* Drains the server, answers this request and the held one. */
+static void
+h_drain(struct fixture *fx, struct http_req *req)
+{
+	http_server_drain(fx->srv, on_drained, fx);
+	http_respond(req, 200, "text/plain", "draining", 8);
+	if (fx->held_req) {
+		http_req_on_abort(fx->held_req, NULL, NULL);
+		http_respond(fx->held_req, 200, "text/plain", "held", 4);
+		fx->held_req = NULL;
+	}
+}
+
 static const struct {
 	const char *prefix;
 	void (*fn)(struct fixture *, struct http_req *);
 } routes[] = {
+	{ "/drain", h_drain },
 	{ "/hello", h_hello },
 	{ "/defer", h_defer },
 	{ "/stream", h_stream },
@@ -1196,6 +1219,59 @@ test_stop_with_request_held(void **state)
 	free(fx);
 }
 
+/* A: a request held by the handler; B: an idle keep-alive connection;
+ * C asks for the drain. Every answer says Connection: close and is followed
+ * by the server's close; B's next request within the grace is answered;
+ * nothing new is accepted. */
+static void
+c_drain(struct fixture *fx)
+{
+	struct cl *a = cl_open(fx->port), *b = cl_open(fx->port), *c = cl_open(fx->port), *d;
+	long t0;
+	bool ok = true;
+
+	cl_send(a, "GET /hold HTTP/1.1\r\n\r\n");
+	for (t0 = mono_ms(); mono_ms() - t0 < 3000 && !atomic_load(&fx->held);)
+		usleep(1000);
+	cl_send(b, "GET /hello HTTP/1.1\r\n\r\n");
+	ok = ok && cl_response(b, &fx->r[0], false) == 0;
+	cl_send(c, "GET /drain HTTP/1.1\r\n\r\n");
+	ok = ok && cl_response(c, &fx->r[1], false) == 0 && cl_fill(c) == 0;
+	ok = ok && cl_response(a, &fx->r[2], false) == 0 && cl_fill(a) == 0;
+	cl_send(b, "GET /hello HTTP/1.1\r\n\r\n");
+	ok = ok && cl_response(b, &fx->r[3], false) == 0 && cl_fill(b) == 0;
+	fx->nresp = 4;
+	d = cl_open(fx->port);
+	ok = ok && d->fd < 0;			/* not listening any more */
+	cl_close(a);
+	cl_close(b);
+	cl_close(c);
+	cl_close(d);
+	for (t0 = mono_ms(); mono_ms() - t0 < 3000 && !atomic_load(&fx->drained);)
+		usleep(1000);
+	fx->ok = ok;
+}
+
+static void
+test_drain_closes_after_each_answer(void **state)
+{
+	struct http_config cfg = { 0 };
+	struct fixture *fx = run(&cfg, c_drain);
+	int i;
+
+	(void)state;
+	assert_true(fx->ok);
+	assert_null(resp_header(&fx->r[0], "Connection"));	/* before the drain */
+	for (i = 1; i < 4; i++) {
+		assert_int_equal(fx->r[i].status, 200);
+		assert_non_null(resp_header(&fx->r[i], "Connection"));
+		assert_string_equal(resp_header(&fx->r[i], "Connection"), "close");
+	}
+	assert_string_equal(fx->r[2].body, "held");
+	assert_int_equal(atomic_load(&fx->drained), 1);
+	free(fx);
+}
+
 static void
 test_start_errors(void **state)
 {
@@ -1493,6 +1569,7 @@ main(void)
 		cmocka_unit_test(test_head_has_no_body),
 		cmocka_unit_test(test_max_connections_503),
 		cmocka_unit_test(test_stop_with_request_held),
+		cmocka_unit_test(test_drain_closes_after_each_answer),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_client_content_length),
 		cmocka_unit_test(test_client_chunked),

@@ -2,10 +2,11 @@
  * server's feed (proxy_feed.c) together, with a stub engine defined here:
  * this test binary is also the proxy (`test_proxy_feed proxy ...` runs
  * proxy_main), so the feed spawns it as it spawns `v6 proxy`. Covers start,
- * ack / nack, coalescing, same-content versions, wait_version, restart after
+ * a whole snapshot then deltas, ack / nack, coalescing, same-content
+ * versions, a refused delta resynced whole, wait_version, restart after
  * kill -9 with resync, adoption by a new feed, a stable admin address, the
- * saved snapshot served without a server, the raw control protocol and
- * SIGTERM. Every process started is killed by PID. */
+ * saved snapshot and journal served without a server, the raw control
+ * protocol (deltas from the wrong base refused) and SIGTERM. Every process started is killed by PID. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "proc.h"
 #include "proxy.h"
+#include "proxy_handoff.h"
 #include "util.h"
 
 /* ---- the stub engine (runs in the proxy child) ------------------------------ */
@@ -48,7 +50,7 @@ proxy_engine_new(uv_loop_t *loop)
 int
 proxy_engine_apply(struct proxy_engine *e, const json_t *snapshot, char **err)
 {
-	if (json_is_true(json_object_get(snapshot, "bad"))) {
+	if (json_object_get(json_object_get(snapshot, "clusters"), "bad")) {
 		*err = xstrdup("bad snapshot");
 		return -EINVAL;
 	}
@@ -80,6 +82,33 @@ void
 proxy_engine_free(struct proxy_engine *e)
 {
 	free(e);
+}
+
+/* The stub has no listening sockets to hand over nor to take. */
+void
+proxy_engine_listen_fds(struct proxy_engine *e, proxy_listen_fn fn, void *arg)
+{
+	(void)e;
+	(void)fn;
+	(void)arg;
+}
+
+bool
+proxy_engine_inherit(struct proxy_engine *e, const char *proto, const char *address, int port,
+    int fd)
+{
+	(void)e;
+	(void)proto;
+	(void)address;
+	(void)port;
+	(void)fd;
+	return false;
+}
+
+void
+proxy_engine_inherit_end(struct proxy_engine *e)
+{
+	(void)e;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -175,6 +204,18 @@ served_version(const char *admin)
 	}
 	free(body);
 	return v;
+}
+
+/* The served snapshot (GET /snapshot), NULL when none. */
+static json_t *
+served_snapshot(const char *admin)
+{
+	char *body = NULL;
+	json_t *j = NULL;
+	if (http_get(admin, "/snapshot", &body) == 200)
+		j = json_loads(body, 0, NULL);
+	free(body);
+	return j;
 }
 
 /* A value of the admin /metrics, -1 when absent. */
@@ -312,34 +353,65 @@ test_feed_starts_proxy_acks_and_coalesces(void **state)
 	assert_int_equal(http_get(admin, "/healthz", &body), 200);
 	free(body);
 
-	/* 7 arrives while 6 waits for its ack: only 8, the newest, follows 6. */
-	send_snap(f, "{\"version\": 6, \"listeners\": [], \"n\": 6}");
-	send_snap(f, "{\"version\": 7, \"listeners\": [], \"n\": 7}");
-	send_snap(f, "{\"version\": 8, \"listeners\": [], \"n\": 8}");
+	/* 7 arrives while 6 waits for its ack: only 8, the newest, follows 6,
+	 * as deltas; the proxy's table is the feed's. */
+	send_snap(f, "{\"version\": 6, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 6}}}");
+	send_snap(f, "{\"version\": 7, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 7}, "
+	    "\"gone\": {}}}");
+	send_snap(f, "{\"version\": 8, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 8}, "
+	    "\"m\": {}}}");
 	assert_true(wait_applied(&loop, f, 8, 5000));
 	assert_int_equal(metric(admin, "stub_engine_applies"), 3);
 	assert_int_equal(served_version(admin), 8);
+	json_t *served = served_snapshot(admin);
+	json_t *want8 = json_pack("{s:{s:i}, s:{}}", "n", "v", 8, "m");
+	assert_true(json_equal(json_object_get(served, "clusters"), want8));
+	json_decref(want8);
+	json_decref(served);
 
 	/* Same content at a newer version: applied without a new apply. */
-	send_snap(f, "{\"version\": 9, \"listeners\": [], \"n\": 8}");
+	send_snap(f, "{\"version\": 9, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 8}, "
+	    "\"m\": {}}}");
 	assert_true(wait_applied(&loop, f, 9, 5000));
 	assert_int_equal(metric(admin, "stub_engine_applies"), 3);
 	/* A version not sent yet is not applied: the waiter times out. */
 	assert_false(wait_applied(&loop, f, 10, 100));
 
-	/* A rejected snapshot is never "applied"; the next good one is. */
-	send_snap(f, "{\"version\": 10, \"bad\": true}");
+	/* A rejected table is never "applied" (the delta, then the whole table
+	 * the feed resyncs with, are both refused); the next good one is. */
+	send_snap(f, "{\"version\": 10, \"clusters\": {\"bad\": {}}}");
 	assert_false(wait_applied(&loop, f, 10, 300));
-	assert_int_equal(metric(admin, "v6_proxy_snapshots_total{outcome=\"rejected\"}"), 1);
+	assert_int_equal(metric(admin, "v6_proxy_snapshots_total{outcome=\"rejected\"}"), 2);
 	assert_int_equal(served_version(admin), 8);
-	send_snap(f, "{\"version\": 11, \"listeners\": [], \"n\": 11}");
+	send_snap(f, "{\"version\": 11, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 11}}}");
 	assert_true(wait_applied(&loop, f, 11, 5000));
 	assert_int_equal(served_version(admin), 11);
+	served = served_snapshot(admin);	/* m, dropped by the refused table, is gone */
+	json_t *want = json_pack("{s:{s:i}}", "n", "v", 11);
+	assert_true(json_equal(json_object_get(served, "clusters"), want));
+	json_decref(want);
+	json_decref(served);
+	/* after a refusal the feed resends the whole table (saved whole); the
+	 * deltas after it are journalled */
+	saved = json_load_file(snap_path, 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(saved, "version")), 11);
+	json_decref(saved);
+	send_snap(f, "{\"version\": 12, \"listeners\": [], \"clusters\": {\"n\": {\"v\": 12}}}");
+	assert_true(wait_applied(&loop, f, 12, 5000));
+	saved = json_load_file(snap_path, 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(saved, "version")), 11);
+	json_decref(saved);
+	char *journal = dir_file(dir, "snapshot.journal"), *jtext = NULL;
+	size_t jlen = 0;
+	assert_int_equal(file_read_all(journal, &jtext, &jlen), 0);
+	assert_non_null(strstr(jtext, "\"base\":11,\"version\":12"));
+	free(jtext);
+	free(journal);
 
 	/* The feed stops; the proxy keeps serving. */
 	stop_feed(&loop, f);
 	assert_int_equal(kill(pid, 0), 0);
-	assert_int_equal(served_version(admin), 11);
+	assert_int_equal(served_version(admin), 12);
 	term_proxy(pid);
 	char *pid_path = dir_file(dir, "proxy.pid"), *sock = dir_file(dir, "control.sock");
 	assert_int_equal(access(pid_path, F_OK), -1);
@@ -455,19 +527,55 @@ test_proxy_serves_saved_snapshot_and_speaks_the_protocol(void **state)
 	assert_string_equal(json_string_value(json_object_get(r, "type")), "ack");
 	assert_int_equal(json_integer_value(json_object_get(r, "version")), 8);
 	json_decref(r);
-	r = ctl_call(fd, "{\"type\":\"snapshot\",\"snapshot\":{\"version\":9,\"bad\":true}}\n");
+	r = ctl_call(fd, "{\"type\":\"snapshot\",\"snapshot\":{\"version\":9,\"clusters\":"
+	    "{\"bad\":{}}}}\n");
 	assert_string_equal(json_string_value(json_object_get(r, "type")), "nack");
 	assert_int_equal(json_integer_value(json_object_get(r, "version")), 9);
 	assert_string_equal(json_string_value(json_object_get(r, "error")), "bad snapshot");
 	json_decref(r);
+	/* a delta from a version the proxy does not have is refused, changing
+	 * nothing; one from its version applies */
+	r = ctl_call(fd, "{\"type\":\"delta\",\"base\":7,\"version\":10,\"listeners\":{},"
+	    "\"clusters\":{\"x\":{}}}\n");
+	assert_string_equal(json_string_value(json_object_get(r, "type")), "nack");
+	json_decref(r);
+	assert_int_equal(served_version(admin), 8);
+	r = ctl_call(fd, "{\"type\":\"delta\",\"base\":8,\"version\":9,\"listeners\":{},"
+	    "\"clusters\":{\"bad\":{}}}\n");
+	assert_string_equal(json_string_value(json_object_get(r, "type")), "nack");
+	json_decref(r);
+	r = ctl_call(fd, "{\"type\":\"delta\",\"base\":8,\"version\":10,\"listeners\":{},"
+	    "\"clusters\":{\"x\":{\"n\":1},\"y\":{}}}\n");
+	assert_string_equal(json_string_value(json_object_get(r, "type")), "ack");
+	json_decref(r);
+	r = ctl_call(fd, "{\"type\":\"delta\",\"base\":10,\"version\":12,\"listeners\":{},"
+	    "\"clusters\":{\"y\":null}}\n");
+	assert_string_equal(json_string_value(json_object_get(r, "type")), "ack");
+	json_decref(r);
+	assert_int_equal(served_version(admin), 12);
 	r = ctl_call(fd, "not json\n");
 	assert_string_equal(json_string_value(json_object_get(r, "type")), "nack");
 	json_decref(r);
 	r = ctl_call(fd, "{\"type\":\"ping\"}\n");
 	assert_string_equal(json_string_value(json_object_get(r, "type")), "pong");
-	assert_int_equal(json_integer_value(json_object_get(r, "version")), 8);
+	assert_int_equal(json_integer_value(json_object_get(r, "version")), 12);
 	json_decref(r);
-	assert_int_equal(served_version(admin), 8);
+	assert_int_equal(served_version(admin), 12);
+
+	/* Restarted, the proxy serves the saved snapshot with the journal's
+	 * deltas: version 12, x and no y. */
+	close(fd);
+	term_proxy(pid);
+	assert_int_equal(proc_spawn(argv, NULL, &pid), 0);
+	fd = ctl_connect(dir);
+	free(admin);
+	admin = read_admin(dir);
+	assert_int_equal(served_version(admin), 12);
+	json_t *served = served_snapshot(admin);
+	json_t *want = json_pack("{s:{s:i}}", "x", "n", 1);
+	assert_true(json_equal(json_object_get(served, "clusters"), want));
+	json_decref(want);
+	json_decref(served);
 
 	/* A second proxy on the same dir refuses to start. */
 	int status = 0;
@@ -475,7 +583,7 @@ test_proxy_serves_saved_snapshot_and_speaks_the_protocol(void **state)
 	assert_int_equal(proc_spawn(argv, NULL, &other), 0);
 	assert_int_equal(waitpid(other, &status, 0), other);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-	assert_int_equal(served_version(admin), 8);
+	assert_int_equal(served_version(admin), 12);
 
 	close(fd);
 	term_proxy(pid);

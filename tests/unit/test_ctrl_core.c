@@ -1,0 +1,242 @@
+/* Unit tests of the controller core (ctrl_core.c) on a real store and API
+ * server on a private loop: the one conflict policy of the executor (404 and
+ * 409 outcomes, failures, the stop at the first write that does not
+ * succeed), the after hook, and the sync skeleton (watch -> queue -> decide). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_env.h"
+#include "ctrl.h"
+
+struct env {
+	struct api_env a;
+	struct api *api;	/* a.api */
+	struct ctrl *ctrl;
+	json_t *results;	/* [[name, error or null], ...] from the result hook */
+	json_t *decided;	/* names decide was called for */
+	int afters;		/* after hooks run by the last apply() */
+	bool after_failed;	/* the last one was told of a failed write */
+	char after_error[256];
+};
+
+static struct env *E;
+
+static void
+pump(void)
+{
+	api_env_pump(&E->a);
+}
+
+static const struct kind *
+cm_kind(void)
+{
+	return kind_find_gvk("v1", "ConfigMap");
+}
+
+static json_t *
+cm(const char *name)
+{
+	return json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+	    "metadata", "name", name, "namespace", "default");
+}
+
+static json_t *
+get_cm(const char *name)
+{
+	json_t *o = NULL;
+	struct api_error err = { 0 };
+	api_get(E->api, cm_kind(), "default", name, &o, &err);
+	api_error_clear(&err);
+	return o;
+}
+
+static int
+t_decide(struct ctrl *c, const json_t *obj, int64_t now_ms, struct ctrl_writes *out)
+{
+	(void)c;
+	(void)now_ms;
+	(void)out;
+	json_array_append_new(E->decided, json_string(obj ? obj_name(obj) : "(gone)"));
+	return 0;
+}
+
+static void
+t_result(struct ctrl *c, const json_t *obj, const struct ctrl_write *w, const json_t *made,
+    const char *err)
+{
+	(void)c;
+	(void)obj;
+	const char *name = made ? obj_name(made) : obj_name(w->obj);
+	json_array_append_new(E->results, json_pack("[s, s?]", name, err));
+}
+
+static void
+t_after(struct ctrl *c, const json_t *obj, const struct ctrl_write *failed,
+    struct ctrl_writes *out)
+{
+	(void)c;
+	(void)obj;
+	E->afters++;
+	E->after_failed = failed != NULL;
+	snprintf(E->after_error, sizeof E->after_error, "%s", out->error ? out->error : "");
+}
+
+static const struct ctrl_desc t_desc = {
+	.name = "test", .component = "test-controller",
+	.api_version = "v1", .kind = "ConfigMap", .res = "configmaps",
+	.sources = { { "configmaps", NULL } },
+	.decide = t_decide, .result = t_result, .after = t_after,
+};
+
+static int
+setup(void **state)
+{
+	(void)state;
+	E = calloc(1, sizeof *E);
+	api_env_open(&E->a);
+	E->api = E->a.api;
+	struct api_error err = { 0 };
+	assert_int_equal(api_create(E->api, cm_kind(), "default", cm("a"), 0, NULL, &err), 0);
+	pump();
+	E->results = json_array();
+	E->decided = json_array();
+	assert_int_equal(ctrl_start(E->api, &t_desc, NULL, &E->ctrl), 0);
+	pump();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	ctrl_stop(E->ctrl);
+	api_env_close(&E->a);
+	json_decref(E->results);
+	json_decref(E->decided);
+	free(E);
+	return 0;
+}
+
+static const char *
+result_err(size_t i)
+{
+	return json_string_value(json_array_get(json_array_get(E->results, i), 1));
+}
+
+static int
+apply(struct ctrl_writes *w)
+{
+	json_t *primary = get_cm("a");
+	E->afters = 0;
+	int rc = ctrl_apply(E->ctrl, primary, w);
+	int afters = E->afters;
+	pump();		/* (syncs queued by the writes run their own after) */
+	E->afters = afters;
+	json_decref(primary);
+	ctrl_writes_free(w);
+	return rc;
+}
+
+/* Gone on delete / update, taken name on create: done, and the list goes
+ * on; a taken generateName'd name is drawn again. */
+static void
+test_gone_and_existing_objects_are_done(void **state)
+{
+	(void)state;
+	struct ctrl_writes w = { 0 };
+	ctrl_writes_push(&w, CTRL_DELETE, cm_kind(), cm("never"), 0);
+	ctrl_writes_push(&w, CTRL_UPDATE, cm_kind(), cm("missing"), 0);
+	ctrl_writes_push(&w, CTRL_CREATE, cm_kind(), cm("a"), 0);
+	json_t *gen = cm("");
+	json_object_del(json_object_get(gen, "metadata"), "name");
+	json_object_set_new(json_object_get(gen, "metadata"), "generateName",
+	    json_string("g-"));
+	ctrl_writes_push(&w, CTRL_CREATE, cm_kind(), gen, 0);
+	ctrl_writes_event(&w, "Normal", "Tested", "all done");
+	assert_int_equal(apply(&w), 0);
+	assert_int_equal(json_array_size(E->results), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_null(result_err(i));
+	const char *made = json_string_value(json_array_get(json_array_get(E->results, 3), 0));
+	assert_true(strncmp(made, "g-", 2) == 0 && strlen(made) > 2);
+	json_t *o = get_cm(made);
+	assert_non_null(o);
+	json_decref(o);
+	assert_int_equal(E->afters, 1);
+	assert_false(E->after_failed);
+}
+
+/* A precondition that no longer holds (409 Conflict): stop, no failure
+ * reported, the sync is retried to decide again. */
+static void
+test_conflict_stops_the_list_and_redecides(void **state)
+{
+	(void)state;
+	struct ctrl_writes w = { 0 };
+	json_t *stale = cm("a");
+	json_object_set_new(json_object_get(stale, "metadata"), "uid", json_string("not-its-uid"));
+	ctrl_writes_push(&w, CTRL_DELETE, cm_kind(), stale, 0);
+	ctrl_writes_push(&w, CTRL_CREATE, cm_kind(), cm("after"), 0);
+	assert_int_equal(apply(&w), -EAGAIN);
+	assert_int_equal(json_array_size(E->results), 0);
+	json_t *a = get_cm("a"), *after = get_cm("after");
+	assert_non_null(a);
+	assert_null(after);
+	json_decref(a);
+	assert_int_equal(E->afters, 1);
+	assert_true(E->after_failed);
+}
+
+/* Any other error: stop, report it (result, after), retry. */
+static void
+test_failure_is_reported_and_stops_the_list(void **state)
+{
+	(void)state;
+	struct ctrl_writes w = { 0 };
+	ctrl_writes_push(&w, CTRL_CREATE, cm_kind(), cm("Bad_Name"), 7);
+	ctrl_writes_push(&w, CTRL_CREATE, cm_kind(), cm("after"), 0);
+	assert_int_equal(apply(&w), -EAGAIN);
+	assert_int_equal(json_array_size(E->results), 1);
+	assert_non_null(result_err(0));
+	assert_non_null(strstr(result_err(0), "Bad_Name"));
+	assert_null(get_cm("after"));
+	assert_int_equal(E->afters, 1);
+	assert_non_null(strstr(E->after_error, "Bad_Name"));
+}
+
+/* The sync skeleton: every primary at start, then each one written. */
+static void
+test_watch_queues_and_decide_runs(void **state)
+{
+	(void)state;
+	assert_string_equal(json_string_value(json_array_get(E->decided, 0)), "a");
+	struct api_error err = { 0 };
+	assert_int_equal(api_create(E->api, cm_kind(), "default", cm("b"), 0, NULL, &err), 0);
+	pump();
+	size_t n = json_array_size(E->decided);
+	assert_true(n >= 2);
+	assert_string_equal(json_string_value(json_array_get(E->decided, n - 1)), "b");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_gone_and_existing_objects_are_done, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_conflict_stops_the_list_and_redecides, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_failure_is_reported_and_stops_the_list, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_watch_queues_and_decide_runs, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
