@@ -33,6 +33,8 @@ struct server_opts {
 	unsigned disabled;	/* bit i: parts[i] turned off with --controllers */
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
+	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
+	int64_t journal_min;		/* --journal-min; -1: default */
 };
 
 struct server {
@@ -293,6 +295,9 @@ static const struct server_flag {
 	    "[::1]:6443 for IPv6; port 0 picks a free port, written to DIR/server.address)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
+	{ "--journal-retention", "DURATION", "watch events older than this are dropped, as "
+	    "Kubernetes compacts etcd (default 5m; 0 keeps them up to --journal-limit)" },
+	{ "--journal-min", "N", "newest watch events kept whatever their age (default 1000)" },
 	{ "--event-ttl", "DURATION", "how long an Event is kept after it last happened "
 	    "(default 1h, at least 1s)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
@@ -410,6 +415,23 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			log_set_level(lvl);
 		} else if (strcmp(name, "--journal-limit") == 0) {
 			o->journal_limit = strtoll(val, NULL, 10);
+		} else if (strcmp(name, "--journal-retention") == 0) {
+			if (strcmp(val, "0") != 0 && (duration_parse(val, &o->journal_retention_ms) < 0 ||
+			    o->journal_retention_ms < 1000)) {
+				fprintf(stderr, "error: --journal-retention: expected 0 or a duration of "
+				    "at least 1s, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			if (strcmp(val, "0") == 0)
+				o->journal_retention_ms = 0;
+		} else if (strcmp(name, "--journal-min") == 0) {
+			char *end;
+			o->journal_min = strtoll(val, &end, 10);
+			if (*end || end == val || o->journal_min < 0) {
+				fprintf(stderr, "error: --journal-min: expected a count, got \"%s\"\n",
+				    val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--max-backoff") == 0) {
 			int64_t ms;
 			if (duration_parse(val, &ms) < 0 || ms < 1000 || ms > 86400000) {
@@ -579,7 +601,7 @@ on_signal(uv_signal_t *h, int signum)
 int
 server_main(int argc, char **argv)
 {
-	struct server_opts o = { 0 };
+	struct server_opts o = { .journal_retention_ms = -1, .journal_min = -1 };
 	struct server s = { .disabled = ~0u };	/* no part started yet */
 	int rc = 1;
 	if (parse_opts(argc, argv, &o) < 0)
@@ -594,6 +616,7 @@ server_main(int argc, char **argv)
 	}
 	if (o.journal_limit > 0)
 		store_set_journal_limit(s.st, o.journal_limit);
+	store_set_journal_retention(s.st, o.journal_retention_ms, o.journal_min);
 	struct api_config ac = { .listen_host = o.host, .listen_port = o.port,
 		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms };
 	err = api_start(s.loop, s.st, &ac, &s.api);

@@ -19,6 +19,13 @@
 #define STORE_SCHEMA_VERSION	2
 #define STORE_JOURNAL_DEFAULT	100000
 #define STORE_JOURNAL_MIN	10
+/* Time-bounded retention, as kube-apiserver compacts etcd every 5 minutes
+ * (--etcd-compaction-interval): changes older than this go, except the
+ * newest STORE_KEEP_DEFAULT, which a watch resuming after a short
+ * disconnect in a quiet cluster still finds. */
+#define STORE_RETENTION_DEFAULT_MS	(5 * 60 * 1000)
+#define STORE_KEEP_DEFAULT	1000
+#define STORE_MARKS		64	/* rv_marks kept, one per retention/32 */
 #define STORE_BUSY_MS		5000
 
 /*
@@ -138,6 +145,13 @@ struct store_watch {
 	bool linked;		/* on st->watches (false while replaying) */
 };
 
+/* At t_ms (monotonic) the newest committed rv was rv: every change <= rv is
+ * at least as old as t_ms. */
+struct rv_mark {
+	int64_t t_ms;
+	int64_t rv;
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
@@ -145,7 +159,11 @@ struct store {
 	int64_t committed_rv;
 	int64_t delivered_rv;	/* newest event handed to the watchers */
 	int64_t compacted;	/* the journal holds every event > compacted */
-	int64_t journal_limit;
+	int64_t journal_limit;	/* most changes kept */
+	int64_t retention_ms;	/* changes older than this go; 0: count only */
+	int64_t keep_min;	/* fewest changes kept whatever their age */
+	struct rv_mark marks[STORE_MARKS];	/* oldest first */
+	int nmarks;
 	bool in_txn;
 	int batch_err;		/* a staged write failed half-way: fail the batch */
 	struct evq staged;	/* in the open transaction, rv order */
@@ -395,11 +413,15 @@ store_open(const char *dir, struct store **out)
 	}
 	st = xcalloc(1, sizeof(*st));
 	st->journal_limit = STORE_JOURNAL_DEFAULT;
+	st->retention_ms = STORE_RETENTION_DEFAULT_MS;
+	st->keep_min = STORE_KEEP_DEFAULT;
 	st->staged.tail = &st->staged.head;
 	st->outq.tail = &st->outq.head;
 	path = xasprintf("%s/v6.db", dir);
 	if ((rc = db_open(st, path)) < 0)
 		goto fail;
+	/* The journal's rows have no time: they count as written now. */
+	st->marks[st->nmarks++] = (struct rv_mark){ time_mono_ms(), st->rv };
 	log_info("store", "opened %s at resourceVersion %" PRId64, path, st->rv);
 	free(path);
 	*out = st;
@@ -468,6 +490,15 @@ void
 store_set_journal_limit(struct store *st, int64_t n)
 {
 	st->journal_limit = n < STORE_JOURNAL_MIN ? STORE_JOURNAL_MIN : n;
+}
+
+void
+store_set_journal_retention(struct store *st, int64_t ms, int64_t keep_min)
+{
+	if (ms >= 0)
+		st->retention_ms = ms;
+	if (keep_min >= 0)
+		st->keep_min = keep_min;
 }
 
 int64_t
@@ -1014,20 +1045,75 @@ store_delete(struct store *st, const char *res, const char *ns, const char *name
 
 /* ---- commit ----------------------------------------------------------- */
 
-/* Trims the journal to journal_limit events once it is 10% over, so the
- * DELETE runs once per limit/10 writes. Sets *compacted to the new
- * boundary (unchanged when not due). */
+/* Notes that the changes up to rv were committed by now_ms, at most one
+ * mark per retention/32 (a change's age is known to that precision). */
+static void
+mark_note(struct store *st, int64_t now_ms, int64_t rv)
+{
+	struct rv_mark *last = st->nmarks ? &st->marks[st->nmarks - 1] : NULL;
+
+	if (st->retention_ms == 0)
+		return;
+	if (last && (last->rv == rv || now_ms - last->t_ms < st->retention_ms / 32))
+		return;
+	if (st->nmarks == STORE_MARKS) {
+		/* the oldest goes: its changes are then cut with the next mark's */
+		memmove(st->marks, st->marks + 1, sizeof(st->marks[0]) * --st->nmarks);
+	}
+	st->marks[st->nmarks++] = (struct rv_mark){ now_ms, rv };
+}
+
+/* The newest rv whose changes are all older than the retention (0: none),
+ * and drops the marks it passes. */
+static int64_t
+marks_expired(struct store *st, int64_t now_ms)
+{
+	int64_t rv = 0;
+	int n = 0;
+
+	if (st->retention_ms == 0)
+		return 0;
+	while (n < st->nmarks && st->marks[n].t_ms <= now_ms - st->retention_ms)
+		rv = st->marks[n++].rv;
+	/* keep the last expired mark: the cut may have been held by keep_min */
+	if (n > 1) {
+		memmove(st->marks, st->marks + n - 1, sizeof(st->marks[0]) * (st->nmarks - n + 1));
+		st->nmarks -= n - 1;
+	}
+	return rv;
+}
+
+/* Where the journal may be cut: changes past journal_limit (once 10% over,
+ * so the DELETE runs once per limit/10 writes), and changes older than the
+ * retention except the newest keep_min (once keep_min/10 of them are due). */
+static int64_t
+journal_cut(struct store *st, int64_t now_ms)
+{
+	int64_t slack = st->journal_limit / 10, cut = st->compacted, t;
+
+	if (st->rv - st->compacted > st->journal_limit + slack)
+		cut = st->rv - st->journal_limit;
+	t = marks_expired(st, now_ms);
+	if (t > st->rv - st->keep_min)
+		t = st->rv - st->keep_min;
+	if (t - st->compacted >= (st->keep_min / 10 > 1 ? st->keep_min / 10 : 1) && t > cut)
+		cut = t;
+	return cut;
+}
+
+/* Trims the journal when due (journal_cut), inside the open write batch:
+ * an idle store never compacts, so it writes nothing. Sets *compacted to
+ * the new boundary (unchanged when not due). */
 static int
 journal_compact(struct store *st, int64_t *compacted)
 {
-	int64_t slack = st->journal_limit / 10, cut;
 	sqlite3_stmt *s = st->stmts[S_COMPACT];
+	int64_t cut = journal_cut(st, time_mono_ms());
 	int rc;
 
 	*compacted = st->compacted;
-	if (st->rv - st->compacted <= st->journal_limit + slack)
+	if (cut <= st->compacted)
 		return 0;
-	cut = st->rv - st->journal_limit;
 	sqlite3_bind_int64(s, 1, cut);
 	if ((rc = stmt_run(s)) != SQLITE_OK)
 		return sql_fail(st, "compact", rc);
@@ -1080,6 +1166,7 @@ store_flush(struct store *st)
 	st->in_txn = false;
 	st->committed_rv = st->rv;
 	st->compacted = compacted;
+	mark_note(st, time_mono_ms(), st->rv);
 	if (st->staged.head) {
 		*st->outq.tail = st->staged.head;
 		st->outq.tail = st->staged.tail;

@@ -33,6 +33,11 @@ int store_open(const char *dir, struct store **out);
 void store_close(struct store *st);
 /* Keep at most n events in the journal (default 100000, minimum 10). */
 void store_set_journal_limit(struct store *st, int64_t n);
+/* Also drop the changes older than ms (default 5 minutes, as Kubernetes
+ * compacts etcd; 0 = by count only), except the newest keep_min (default
+ * 1000); a negative value leaves that setting as it is. Compaction runs inside write batches: an idle store writes nothing.
+ * A watch or continue token from a dropped rv gets -ERANGE (410 Expired). */
+void store_set_journal_retention(struct store *st, int64_t ms, int64_t keep_min);
 /* Newest resourceVersion written (committed or staged). */
 int64_t store_current_rv(const struct store *st);
 /* Oldest resourceVersion a watch can still resume from. */

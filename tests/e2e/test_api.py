@@ -4,12 +4,14 @@ garbage collection through ownerReferences, and malformed input."""
 import json
 import os
 import socket
+import sqlite3
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import Watch, wait_for
+from conftest import V6, Watch, wait_for
 
 
 def cm(name, ns="default", data=None, labels=None, **meta):
@@ -278,6 +280,59 @@ def test_watch_from_compacted_resource_version_gets_410(make_server):
         assert ev[0]["object"]["code"] == 410 and ev[0]["object"]["reason"] == "Expired"
     finally:
         s.close()
+
+
+def test_journal_keeps_changes_for_the_retention_not_forever(make_server):
+    # As kube-apiserver compacts etcd every 5 minutes, the watch journal drops
+    # changes older than --journal-retention (keeping the newest
+    # --journal-min): under steady churn it stays bounded instead of filling
+    # to --journal-limit (100,000) rows.
+    srv = make_server("--journal-retention", "1s", "--journal-min", "5")
+    _, first = srv.json("POST", CMS, cm("r0"), expect=201)
+    patch = {"Content-Type": "application/merge-patch+json"}
+    writes = 1
+    for rnd in range(4):
+        for i in range(30):
+            srv.json("PATCH", CMS + "/r0", {"data": {"n": "%d-%d" % (rnd, i)}},
+                     headers=patch, expect=200)
+            writes += 1
+        time.sleep(1.3)  # the round is now older than the retention
+    _, last = srv.json("PATCH", CMS + "/r0", {"data": {"n": "last"}}, headers=patch,
+                       expect=200)
+    writes += 1
+    # A watch from the first change: too old (410), as from a compacted etcd.
+    s, f = open_watch(srv, CMS + "?watch=true&resourceVersion=" +
+                      first["metadata"]["resourceVersion"])
+    try:
+        ev = read_events(f, 1)
+        assert ev[0]["type"] == "ERROR" and ev[0]["object"]["code"] == 410, ev
+    finally:
+        s.close()
+    # A watch from a recent change still resumes.
+    s, f = open_watch(srv, CMS + "?watch=true&resourceVersion=" +
+                      str(int(last["metadata"]["resourceVersion"]) - 1))
+    try:
+        ev = read_events(f, 1)
+        assert ev[0]["type"] == "MODIFIED", ev
+        assert ev[0]["object"]["data"]["n"] == "last"
+    finally:
+        s.close()
+    srv.stop()
+    db = sqlite3.connect(os.path.join(srv.data_dir, "v6.db"))
+    try:
+        rows = db.execute("SELECT count(*) FROM journal").fetchone()[0]
+    finally:
+        db.close()
+    # One round (30) at most, not all the writes (122).
+    assert 5 <= rows <= 31, (rows, writes)
+
+
+def test_journal_retention_flag_is_checked(tmp_path):
+    for flag, val in (("--journal-retention", "soon"), ("--journal-retention", "10ms"),
+                      ("--journal-min", "-1"), ("--journal-min", "x")):
+        p = subprocess.run([V6, "server", "--data-dir", str(tmp_path), flag, val],
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode != 0 and flag in p.stderr, (flag, val, p.stderr)
 
 
 def owned(name, owner, kind="ConfigMap", block=True):

@@ -595,6 +595,67 @@ test_compaction_and_erange(void **state)
 	assert_int_equal(store_flush(fx->st), 0);
 }
 
+/* Creates n objects (one commit each); returns the last rv. */
+static int64_t
+churn(struct store *st, int n)
+{
+	static int seq;
+	int64_t rv = 0;
+
+	for (int i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "t%d", seq++);
+		rv = put(st, "pods", "ns", name, "v");
+		assert_int_equal(store_flush(st), 0);
+	}
+	return rv;
+}
+
+/* The journal drops changes older than the retention (Kubernetes compacts
+ * etcd by time), keeps the newest keep_min, and compacts only when a write
+ * comes: waiting writes nothing. */
+static void
+test_journal_retention_by_time(void **state)
+{
+	struct fx *fx = *state;
+	struct store_watch *w;
+	struct rec r = { 0 };
+	int64_t cur, oldest;
+
+	store_set_journal_retention(fx->st, 300, 3);
+	churn(fx->st, 40);
+	oldest = store_oldest_rv(fx->st);	/* 0, unless the writes took 300 ms */
+	usleep(400 * 1000);
+	assert_int_equal(store_flush(fx->st), 0);	/* nothing staged: no compaction */
+	assert_int_equal(store_oldest_rv(fx->st), oldest);
+	cur = churn(fx->st, 1);
+	assert_in_range(store_oldest_rv(fx->st), 1, cur - 3);
+	assert_int_equal(store_watch_start(fx->st, "pods", NULL, 1, rec_fn, &r, &w), -ERANGE);
+	assert_int_equal(store_watch_start(fx->st, "pods", NULL, cur - 3, rec_fn, &r, &w), 0);
+	assert_int_equal(r.n, 3);
+	store_watch_stop(w);
+	store_close(fx->st);
+	fx->st = NULL;
+	/* bounded by time, far below the count limit (100000) */
+	assert_in_range(sql_count(fx->dir, "SELECT count(*) FROM journal"), 3, cur - 1);
+
+	/* keep_min holds changes whatever their age */
+	assert_int_equal(store_open(fx->dir, &fx->st), 0);
+	store_set_journal_retention(fx->st, 300, 100);
+	oldest = store_oldest_rv(fx->st);
+	churn(fx->st, 20);
+	usleep(400 * 1000);
+	cur = churn(fx->st, 1);
+	assert_int_equal(store_oldest_rv(fx->st), oldest);
+
+	/* 0: by count only */
+	store_set_journal_retention(fx->st, 0, 0);
+	churn(fx->st, 5);
+	usleep(400 * 1000);
+	churn(fx->st, 1);
+	assert_int_equal(store_oldest_rv(fx->st), oldest);
+}
+
 /* ---- paged lists at a resourceVersion --------------------------------- */
 
 struct pagerec {
@@ -1293,6 +1354,7 @@ main(void)
 		T(test_watch_from_list_rv_while_staged),
 		T(test_watch_filters),
 		T(test_compaction_and_erange),
+		T(test_journal_retention_by_time),
 		T(test_list_page_is_a_snapshot),
 		T(test_list_page_erange_after_compaction),
 		T(test_stop_inside_callback),
