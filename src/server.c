@@ -297,7 +297,7 @@ static const struct server_flag {
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
 	{ "--journal-retention", "DURATION", "watch events older than this are dropped, as "
 	    "Kubernetes compacts etcd (default 5m; 0 keeps them up to --journal-limit)" },
-	{ "--journal-min", "N", "newest watch events kept whatever their age (default 1000)" },
+	{ "--journal-min", "N", "newest watch events kept whatever their age (default 100)" },
 	{ "--event-ttl", "DURATION", "how long an Event is kept after it last happened "
 	    "(default 1h, at least 1s)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },

@@ -21,10 +21,11 @@
 #define STORE_JOURNAL_MIN	10
 /* Time-bounded retention, as kube-apiserver compacts etcd every 5 minutes
  * (--etcd-compaction-interval): changes older than this go, except the
- * newest STORE_KEEP_DEFAULT, which a watch resuming after a short
- * disconnect in a quiet cluster still finds. */
+ * newest STORE_KEEP_DEFAULT (kube-apiserver's --default-watch-cache-size),
+ * which a watch resuming after a short disconnect in a quiet cluster still
+ * finds. Kept small so that under churn the time bounds the journal. */
 #define STORE_RETENTION_DEFAULT_MS	(5 * 60 * 1000)
-#define STORE_KEEP_DEFAULT	1000
+#define STORE_KEEP_DEFAULT	100
 #define STORE_MARKS		64	/* rv_marks kept, one per retention/32 */
 #define STORE_BUSY_MS		5000
 

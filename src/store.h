@@ -35,7 +35,7 @@ void store_close(struct store *st);
 void store_set_journal_limit(struct store *st, int64_t n);
 /* Also drop the changes older than ms (default 5 minutes, as Kubernetes
  * compacts etcd; 0 = by count only), except the newest keep_min (default
- * 1000); a negative value leaves that setting as it is. Compaction runs inside write batches: an idle store writes nothing.
+ * 100); a negative value leaves that setting as it is. Compaction runs inside write batches: an idle store writes nothing.
  * A watch or continue token from a dropped rv gets -ERANGE (410 Expired). */
 void store_set_journal_retention(struct store *st, int64_t ms, int64_t keep_min);
 /* Newest resourceVersion written (committed or staged). */
