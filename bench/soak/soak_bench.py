@@ -180,13 +180,15 @@ def sample(srv, load, t0):
     with load.lock:
         ok, failed = load.ok, load.failed
     return {"t_min": (time.monotonic() - t0) / 60, "rss_kb": proc_kb(pid),
+            "anon_kb": proc_kb(pid, "RssAnon"),
             "fds": len(os.listdir(f"/proc/{pid}/fd")), "store_bytes": store,
             "events": len((evs or {}).get("items", [])),
             "proxy_rss_kb": proc_kb(ppid) if ppid else 0, "ok": ok, "failed": failed}
 
 
 def show(s, label=""):
-    print(f"{label:>7} {s['t_min']:6.1f} min  server RSS {s['rss_kb'] / 1024:6.1f} MB  "
+    print(f"{label:>7} {s['t_min']:6.1f} min  server RSS {s['rss_kb'] / 1024:6.1f} MB "
+          f"(anon {s['anon_kb'] / 1024:4.1f})  "
           f"fds {s['fds']:4d}  store {s['store_bytes'] / 1e6:7.2f} MB  events {s['events']:5d}  "
           f"proxy RSS {s['proxy_rss_kb'] / 1024:5.1f} MB  requests {s['ok']:8d}  "
           f"failed {s['failed']}", flush=True)
@@ -219,18 +221,24 @@ def summary(start, warm, end):
     show(warm, "warm")
     show(end, "end")
     print()
-    ok = True
+    missed = []
     for key, what in (("rss_kb", "server RSS"), ("fds", "server fds"),
                       ("store_bytes", "store size"), ("proxy_rss_kb", "proxy RSS"),
                       ("events", "Events")):
         g = growth(warm, end, key)
         flat = g <= TARGET_GROWTH
-        ok &= flat
+        if not flat:
+            missed.append(what)
         print(f"  {what:<11} {g * 100:+6.1f} % from {warm['t_min']:.0f} min to "
               f"{end['t_min']:.0f} min  (target <= +5 %: {'met' if flat else 'MISSED'})")
     print(f"  failed requests {end['failed']} of {end['ok'] + end['failed']}  "
           f"(target 0: {'met' if end['failed'] == 0 else 'MISSED'})")
-    return ok and end["failed"] == 0
+    if end["failed"]:
+        missed.append("failed requests")
+    print(f"verdict: target {'MISSED (' + ', '.join(missed) + ')' if missed else 'met'}: "
+          f"flat within 5 % from {warm['t_min']:.0f} to {end['t_min']:.0f} min, "
+          f"0 failed requests", flush=True)
+    return not missed
 
 
 def main():
@@ -240,7 +248,7 @@ def main():
                     help="how long (default BENCH_SOAK_MIN or 60)")
     args = ap.parse_args()
     minutes = args.minutes
-    warm_min = min(CFG["warmup_min"], minutes / 3)
+    warm_min = min(CFG["warmup_min"], minutes / 2)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     root = tempfile.mkdtemp(prefix="v6-bench-soak-", dir=CFG["tmp"])
