@@ -278,6 +278,8 @@ def test_wait_for_delete_and_timeout(server, workdir):
         result["p"] = server.v6("wait", "--for=delete", "configmap/w", "--timeout", "20s")
     t = threading.Thread(target=waiter)
     t.start()
+    # A head start for the waiter (it prints nothing to wait on); if it lost
+    # the race, "deleted before the wait" is condition met too: same answer.
     time.sleep(0.5)
     server.v6("delete", "cm", "w", "--wait=false", check=True)
     t.join(30)
