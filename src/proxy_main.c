@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "http.h"
 #include "log.h"
 #include "proc.h"
@@ -74,9 +75,7 @@ struct ctl_write {
 
 /* ---- flags --------------------------------------------------------------- */
 
-static const struct {
-	const char *name, *arg, *help;
-} proxy_flags[] = {
+static const struct flag_def proxy_flags[] = {
 	{ "--state-dir", "DIR", "control.sock, snapshot.json, proxy.pid (required)" },
 	{ "--admin", "ADDR:PORT", "admin listener for /metrics, /healthz, /snapshot "
 	    "(default 127.0.0.1:0)" },
@@ -97,12 +96,7 @@ usage(FILE *f)
 	    "SIGUSR2 restarts it seamlessly (after an upgrade of the v6 binary): a new\n"
 	    "proxy from the same path takes the listening sockets over, this one\n"
 	    "drains; no connection is refused.\n\nFlags:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(proxy_flags); i++) {
-		char left[64];
-		snprintf(left, sizeof left, "%s%s%s", proxy_flags[i].name,
-		    proxy_flags[i].arg ? " " : "", proxy_flags[i].arg ? proxy_flags[i].arg : "");
-		fprintf(f, "  %-24s %s\n", left, proxy_flags[i].help);
-	}
+	flags_usage(f, proxy_flags, ARRAY_SIZE(proxy_flags), 24);
 }
 
 static int
@@ -125,7 +119,10 @@ parse_flags(struct proxy *p, int argc, char **argv)
 {
 	const char *admin = "127.0.0.1:0";
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
+		const char *a = argv[i], *val;
+		char name[64];
+		const struct flag_def *fl = flags_next(proxy_flags, ARRAY_SIZE(proxy_flags),
+		    argc, argv, &i, name, sizeof name, &val);
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			exit(0);
@@ -134,11 +131,7 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			p->upgrade = true;
 			continue;
 		}
-		char name[64];
-		const char *eq = strchr(a, '=');
-		snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
-		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		if (val == NULL) {
+		if (fl && val == NULL) {
 			fprintf(stderr, "error: flag needs an argument: %s\n", name);
 			return -EINVAL;
 		}
