@@ -238,10 +238,6 @@ bool cli_template_matches(const json_t *deploy, const json_t *rs);
 json_t *cli_undo_patch(const json_t *deploy, const json_t *rs);
 
 /* cli_top.c — the pure parts, unit tested. */
-/* A Kubernetes quantity ("250m", "3141592n", "12Mi", "1.5G", "1e3") scaled
- * to 10^scale units and rounded up as resource.Quantity.ScaledValue does
- * (scale -3: millis, -9: nanos, 0: units). Returns 0 or -EINVAL/-ERANGE. */
-int cli_quantity_scaled(const char *s, int scale, int64_t *out);
 /* kubectl top's cells: "3m" from nanocores, "12Mi" from bytes. out >= 32. */
 void cli_format_cpu(int64_t nanocores, char *out);
 void cli_format_memory(int64_t bytes, char *out);
