@@ -100,6 +100,10 @@ const char *cli_server_url(void);
 int cli_http(const char *method, const char *path, const char *ctype,
     const json_t *body, struct cli_resp *out);
 void cli_resp_free(struct cli_resp *r);
+/* GETs path and gives its JSON object in *out (a new reference). -EIO when
+ * the server cannot be reached, -EPROTO when it answered anything but 200
+ * with an object; either error is already printed. */
+int cli_get_json(const char *path, json_t **out);
 /* Prints a failed response kubectl-style: "Error from server (Reason):
  * [WHEN: ]message" plus one line per cause. */
 void cli_print_error(const struct cli_resp *r, const char *when);
