@@ -189,7 +189,8 @@ def test_get_selectors_and_all_namespaces(server, workdir):
               check=True)
     p = server.v6("get", "cm", "-A", check=True)
     assert p.stdout.split("\n")[0].split()[:2] == ["NAMESPACE", "NAME"]
-    assert "other" in p.stdout and "x" in p.stdout
+    rows = [l.split()[:2] for l in p.stdout.splitlines()[1:]]
+    assert ["default", "x"] in rows and ["other", "y"] in rows, p.stdout
     p = server.v6("get", "cm", "--field-selector", "metadata.name=x", "-o", "name",
                   check=True)
     assert p.stdout.strip() == "configmap/x"
