@@ -24,6 +24,7 @@
 #include "flags.h"
 #include "http.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "node_runtime.h"
 #include "proxy_handoff.h"
@@ -525,14 +526,6 @@ conn_close(struct ctl_conn *c)
 }
 
 static void
-on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	(void)h;
-	b->base = xmalloc(hint);
-	b->len = hint;
-}
-
-static void
 on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct ctl_conn *c = s->data;
@@ -583,7 +576,7 @@ on_ctl_connection(uv_stream_t *server, int status)
 	c->prevp = &p->conns;
 	p->conns = c;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
-	    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_ctl_read) < 0) {
+	    uv_read_start((uv_stream_t *)&c->pipe, net_alloc, on_ctl_read) < 0) {
 		conn_close(c);
 		return;
 	}
