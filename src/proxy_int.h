@@ -36,6 +36,7 @@ struct px_endpoint {
 	char *pod;
 	char *revision;
 	unsigned refs;			/* clusters of live tables + upstream conns */
+	unsigned inuse;			/* clusters of the current table listing it */
 	bool removed;			/* in no cluster of the current table */
 	unsigned active;		/* requests in flight (least_request) */
 	unsigned fails;			/* consecutive connect failures or 5xx */
@@ -47,7 +48,13 @@ struct px_endpoint {
 	struct px_endpoint *hnext;	/* engine registry chain */
 };
 
+struct px_lspec;
+struct ep_label;
+
+/* Compiled once, shared by every table that holds the same definition
+ * (refcounted: tables and the listener specs routing to it). */
 struct px_cluster {
+	unsigned refs;
 	char *name;
 	char *service;
 	enum px_lb lb;
@@ -58,6 +65,9 @@ struct px_cluster {
 	struct px_endpoint **eps;
 	size_t neps;
 	unsigned rr;
+	struct ep_label *labels;	/* endpoint labels, until the table commits */
+	struct px_lspec **users;	/* listener specs routing to it (a spec per reference) */
+	size_t nusers, users_cap;
 };
 
 /* A header, query-parameter or cookie condition. */
@@ -129,7 +139,14 @@ struct px_route {
 	size_t nstats, stats_cap;
 };
 
+/* A compiled listener, shared by every table holding the same definition
+ * with the same clusters (refcounted: tables). Holds its clusters. */
 struct px_lspec {
+	unsigned refs;
+	json_t *src;			/* its definition, to recompile it when a cluster changes */
+	bool holds;			/* has a reference on each cluster it routes to */
+	bool stale;			/* replaced in or removed from the current table */
+	bool taken;			/* a listener uses it (during an apply) */
 	char *name;
 	char *address;
 	int port;
@@ -139,13 +156,15 @@ struct px_lspec {
 	struct px_cluster *cluster;	/* TCP */
 };
 
-/* A compiled snapshot; requests hold a reference while they run. */
+/* A compiled snapshot; requests hold a reference while they run. Its
+ * clusters and listener specs (sorted by name) are shared with the tables
+ * before and after it when unchanged, so an apply compiles only changes. */
 struct px_table {
 	unsigned refs;
 	int64_t version;
-	struct px_cluster *clusters;
+	struct px_cluster **clusters;
 	size_t nclusters;
-	struct px_lspec *listeners;
+	struct px_lspec **listeners;
 	size_t nlisteners;
 };
 
@@ -203,6 +222,8 @@ struct proxy_engine {
 	bool closing;			/* proxy_engine_free() was called */
 	struct px_inherited *inherited;	/* until proxy_handoff_done() */
 	uint64_t apply_ns;		/* duration of the last apply */
+	uint64_t ncluster_compiles;	/* since the start: what applies cost */
+	uint64_t nlistener_compiles;
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
 
