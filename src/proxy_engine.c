@@ -802,13 +802,16 @@ lspec_find(struct px_table *t, const char *name)
 /* Moves every listener to table t: those whose spec t still has keep it;
  * those whose spec changed take the new one while their name, protocol,
  * address and port stay, else drain; the specs in added no listener took
- * open new ones. Bind failures are reported in *err. */
+ * open new ones (every spec of t without a listener when one could not
+ * open before: binding is retried on each apply). Bind failures are
+ * reported in *err. */
 static void
 listeners_diff(struct proxy_engine *e, struct px_table *t, struct px_lspec *const *added,
     size_t nadded, char **err)
 {
 	struct px_listener *l, *next;
 	struct px_lspec *ls;
+	bool all = e->unbound;
 	size_t i;
 	int r;
 
@@ -818,6 +821,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, struct px_lspec *cons
 			continue;
 		if (l->spec && !l->spec->stale) {
 			listener_set_spec(l, t, l->spec);
+			l->spec->taken = all;
 			continue;
 		}
 		ls = lspec_find(t, l->name);
@@ -828,6 +832,11 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, struct px_lspec *cons
 			listener_remove(l);
 		}
 	}
+	if (all) {
+		added = t->listeners;
+		nadded = t->nlisteners;
+	}
+	e->unbound = false;
 	for (i = 0; i < nadded; i++) {
 		ls = added[i];
 		if (ls->taken) {
@@ -850,6 +859,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, struct px_lspec *cons
 				*err = xasprintf("listener %s on %s:%d: %s", l->name, l->address,
 				    l->port, uv_strerror(r));
 			l->removed = true;
+			e->unbound = true;
 			px_engine_poke(e);
 		}
 	}

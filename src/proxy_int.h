@@ -221,6 +221,7 @@ struct proxy_engine {
 	bool draining;
 	bool closing;			/* proxy_engine_free() was called */
 	struct px_inherited *inherited;	/* until proxy_handoff_done() */
+	bool unbound;			/* a listener of the table could not open: retried */
 	uint64_t apply_ns;		/* duration of the last apply */
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;

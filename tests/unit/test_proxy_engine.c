@@ -1828,6 +1828,37 @@ test_delta_keeps_connections_pools_and_metrics(void **state)
 	cl_close(c2);
 }
 
+/* A listener that could not bind is tried again on the next delta, even
+ * one that does not name it (as a whole snapshot would). */
+static void
+test_delta_retries_a_listener_that_could_not_bind(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(f->port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct counts n;
+	struct cl *c;
+	struct resp r;
+	char js[512];
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(apply_routes(f, ROUTE_ALL("c0")), 0);
+	assert_non_null(f->err);		/* l1 could not bind */
+	close(fd);
+	snprintf(js, sizeof(js), "{\"c1\": {\"service\": \"default/web\", \"endpoints\": ["
+	    "{\"address\": \"127.0.0.1\", \"port\": %d}]}}", f->up_port[2]);
+	n = delta(f, 2, NULL, js);
+	assert_int_equal(n.rc, 0);
+	assert_null(n.err);
+	c = cl_open(f->port);
+	assert_int_equal(get(c, "/", NULL, &r), 200);
+	assert_string_equal(r.body, "u0 /");
+	cl_close(c);
+}
+
 /* ---- by hand: a benchmark target ------------------------------------------ */
 
 static int
@@ -1884,6 +1915,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delta_matches_whole_snapshot_randomized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_compiles_only_what_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_keeps_connections_pools_and_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_retries_a_listener_that_could_not_bind, setup, teardown),
 	};
 	const char *bench = getenv("V6_PROXY_BENCH");
 
