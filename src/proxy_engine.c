@@ -723,12 +723,12 @@ listener_open(struct px_listener *l)
 }
 
 static void
-listener_set_spec(struct px_listener *l, struct px_table *t, struct px_lspec *ls)
+listener_set_spec(struct px_listener *l, struct px_lspec *ls)
 {
-	t->refs++;
-	px_table_unref(l->e, l->table);
-	l->table = t;
+	if (l->spec && l->spec->listener == l)
+		l->spec->listener = NULL;
 	l->spec = ls;
+	ls->listener = l;
 }
 
 static void
@@ -743,6 +743,8 @@ listener_free(struct px_listener *l)
 	if (l->http)
 		http_server_stop(l->http);
 	px_tcp_unlisten(l);
+	if (l->spec && l->spec->listener == l)
+		l->spec->listener = NULL;
 	px_table_unref(e, l->table);
 	free(l->name);
 	free(l->address);
@@ -750,13 +752,20 @@ listener_free(struct px_listener *l)
 }
 
 /* Stops accepting; the listener is freed (its idle keep-alive connections
- * closed) by the reaper once its in-flight requests are over. */
+ * closed) by the reaper once its in-flight requests are over. Its spec
+ * stays valid through a reference on t, a table holding it. */
 static void
-listener_remove(struct px_listener *l)
+listener_remove(struct px_listener *l, struct px_table *t)
 {
 	if (l->removed)
 		return;
 	l->removed = true;
+	if (l->spec && l->spec->listener == l)
+		l->spec->listener = NULL;
+	if (t && l->table == NULL) {
+		l->table = t;
+		t->refs++;
+	}
 	if (l->http)
 		http_server_unlisten(l->http);
 	px_tcp_unlisten(l);
@@ -799,57 +808,46 @@ lspec_find(struct px_table *t, const char *name)
 	return ls ? *ls : NULL;
 }
 
-/* Moves every listener to table t: those whose spec t still has keep it;
- * those whose spec changed take the new one while their name, protocol,
- * address and port stay, else drain; the specs in added no listener took
- * open new ones (every spec of t without a listener when one could not
- * open before: binding is retried on each apply). Bind failures are
- * reported in *err. */
+/* Moves the listeners to table t (old: the current one): those on a spec
+ * d dropped take t's spec of the same name while their protocol, address
+ * and port stay, else drain; d's new specs no listener took open new ones
+ * (every spec of t without a listener when one could not open before:
+ * binding is retried on each apply). Listeners on unchanged specs are not
+ * visited. Bind failures are reported in *err. */
 static void
-listeners_diff(struct proxy_engine *e, struct px_table *t, struct px_lspec *const *added,
-    size_t nadded, char **err)
+listeners_diff(struct proxy_engine *e, struct px_table *old, struct px_table *t,
+    const struct table_diff *d, char **err)
 {
-	struct px_listener *l, *next;
-	struct px_lspec *ls;
-	bool all = e->unbound;
-	size_t i;
+	struct px_lspec *const *open = d->ladded, *ls;
+	size_t i, nopen = d->nladded;
+	struct px_listener *l;
 	int r;
 
-	for (l = e->listeners; l; l = next) {
-		next = l->next;
-		if (l->removed)
+	for (i = 0; i < d->nldropped; i++) {
+		if ((l = d->ldropped[i]->listener) == NULL)
 			continue;
-		if (l->spec && !l->spec->stale) {
-			listener_set_spec(l, t, l->spec);
-			l->spec->taken = all;
-			continue;
-		}
 		ls = lspec_find(t, l->name);
-		if (ls && ls->stale == false && lspec_same(l, ls) && !ls->taken) {
-			listener_set_spec(l, t, ls);
-			ls->taken = true;
-		} else {
-			listener_remove(l);
-		}
+		if (ls && ls->listener == NULL && lspec_same(l, ls))
+			listener_set_spec(l, ls);
+		else
+			listener_remove(l, old);
 	}
-	if (all) {
-		added = t->listeners;
-		nadded = t->nlisteners;
+	if (e->unbound) {
+		open = t->listeners;
+		nopen = t->nlisteners;
 	}
 	e->unbound = false;
-	for (i = 0; i < nadded; i++) {
-		ls = added[i];
-		if (ls->taken) {
-			ls->taken = false;
+	for (i = 0; i < nopen; i++) {
+		ls = open[i];
+		if (ls->listener)
 			continue;
-		}
 		l = xcalloc(1, sizeof(*l));
 		l->e = e;
 		l->name = xstrdup(ls->name);
 		l->address = xstrdup(ls->address);
 		l->port = ls->port;
 		l->proto = ls->proto;
-		listener_set_spec(l, t, ls);
+		listener_set_spec(l, ls);
 		l->next = e->listeners;
 		e->listeners = l;
 		if ((r = listener_open(l)) < 0) {
@@ -858,9 +856,8 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, struct px_lspec *cons
 			if (err && *err == NULL)
 				*err = xasprintf("listener %s on %s:%d: %s", l->name, l->address,
 				    l->port, uv_strerror(r));
-			l->removed = true;
+			listener_remove(l, t);
 			e->unbound = true;
-			px_engine_poke(e);
 		}
 	}
 }
@@ -880,7 +877,7 @@ on_http_request(struct http_req *req, void *arg)
 		px_answer_local(e, e->misc, req, 404, "no route\n");
 		return;
 	}
-	px_forward(e, l, l->table, route, req);
+	px_forward(e, l, l->table ? l->table : e->table, route, req);
 }
 
 /* ---- seamless restart: the engine's side (proxy_handoff.h) ---------------- */
@@ -1059,8 +1056,8 @@ table_commit(struct proxy_engine *e, struct px_table *t, struct table_diff *d, c
 	}
 	for (i = 0; i < d->nldropped; i++)
 		d->ldropped[i]->stale = true;
+	listeners_diff(e, old, t, d, err);
 	e->table = t;
-	listeners_diff(e, t, d->ladded, d->nladded, err);
 	px_table_unref(e, old);
 	diff_free(d);
 }
@@ -1159,7 +1156,7 @@ proxy_engine_free(struct proxy_engine *e)
 	e->closing = true;
 	e->drain_cb = NULL;
 	for (l = e->listeners; l; l = l->next) {
-		l->removed = true;
+		listener_remove(l, e->table);
 		if (l->http) {
 			http_server_stop(l->http);	/* aborts requests in flight */
 			l->http = NULL;

@@ -146,7 +146,7 @@ struct px_lspec {
 	json_t *src;			/* its definition, to recompile it when a cluster changes */
 	bool holds;			/* has a reference on each cluster it routes to */
 	bool stale;			/* replaced in or removed from the current table */
-	bool taken;			/* a listener uses it (during an apply) */
+	struct px_listener *listener;	/* the open listener on it, if any */
 	char *name;
 	char *address;
 	int port;
@@ -176,7 +176,8 @@ struct px_listener {
 	char *address;
 	int port;
 	enum px_proto proto;
-	struct px_table *table;		/* the table spec belongs to (a ref) */
+	struct px_table *table;		/* NULL while open: spec is in e->table; once
+					 * removed, a ref on a table holding spec */
 	struct px_lspec *spec;
 	struct http_server *http;
 	uv_tcp_t *tcp;			/* TCP listener */

@@ -1466,7 +1466,7 @@ engine_dump(struct proxy_engine *e, struct buf *b, char *why, size_t whysz)
 		if (l->removed)
 			continue;
 		nl++;
-		if (l->table != t || l->spec == NULL || px_cluster_find(t, "") != NULL)
+		if (l->table != NULL || l->spec == NULL || l->spec->listener != l)
 			BROKEN("listener %s: not on the current table", l->name);
 		for (k = 0; k < t->nlisteners && t->listeners[k] != l->spec; k++)
 			;
@@ -1859,6 +1859,79 @@ test_delta_retries_a_listener_that_could_not_bind(void **state)
 	cl_close(c);
 }
 
+struct size_cost {
+	int services;
+	uint64_t whole_us, delta_us;	/* best of the deltas */
+	char why[256];
+};
+
+/* Whole apply of size->services Services (listener + cluster each), then
+ * 20 deltas each replacing one cluster's endpoints (so its listener is
+ * compiled again too): the cost of one change. */
+static void
+size_cost_on_loop(struct fx *f, void *arg)
+{
+	struct size_cost *sc = arg;
+	json_t *snap = json_pack("{s:i, s:[], s:{}}", "version", 1, "listeners", "clusters");
+	json_t *ls = json_object_get(snap, "listeners"), *cs = json_object_get(snap, "clusters");
+	char name[64], addr[32];
+	char *err = NULL;
+	uint64_t t0;
+	int i;
+
+	for (i = 0; i < sc->services; i++) {
+		snprintf(name, sizeof(name), "default/svc%d:http", i);
+		snprintf(addr, sizeof(addr), "127.1.%d.%d", i / 250, i % 250 + 1);
+		json_object_set_new(cs, name, json_pack("{s:s, s:[{s:s, s:i, s:s, s:s}]}",
+		    "service", name + 8, "endpoints", "address", addr, "port", 8080, "pod", "p",
+		    "revision", "abc"));
+		snprintf(addr, sizeof(addr), "127.3.%d.%d", i / 250, i % 250 + 1);
+		json_array_append_new(ls, json_pack("{s:s, s:s, s:i, s:[{s:s, s:[{s:s}]}]}",
+		    "name", name, "address", addr, "port", f->port, "routes", "name", name,
+		    "backends", "cluster", name));
+	}
+	t0 = uv_hrtime();
+	if (proxy_engine_apply(f->e, snap, &err) < 0 || err)
+		snprintf(sc->why, sizeof(sc->why), "whole: %s", err ? err : "?");
+	sc->whole_us = (uv_hrtime() - t0) / 1000;
+	sc->delta_us = UINT64_MAX;
+	for (i = 0; i < 20 && sc->why[0] == 0; i++) {
+		json_t *d = json_object();
+		snprintf(name, sizeof(name), "default/svc%d:http", i * 37 % sc->services);
+		json_object_set_new(d, name, json_pack("{s:s, s:[{s:s, s:i}]}", "service", name + 8,
+		    "endpoints", "address", "127.2.0.1", "port", 9000 + i));
+		t0 = uv_hrtime();
+		if (proxy_engine_apply_delta(f->e, 2 + i, NULL, d, &err) < 0 || err)
+			snprintf(sc->why, sizeof(sc->why), "delta: %s", err ? err : "?");
+		if ((uv_hrtime() - t0) / 1000 < sc->delta_us)
+			sc->delta_us = (uv_hrtime() - t0) / 1000;
+		json_decref(d);
+	}
+	free(err);
+	json_decref(snap);
+}
+
+/* Issue 9: the cost of one change does not grow with the table. */
+static void
+test_delta_cost_independent_of_table_size(void **state)
+{
+	struct fx *f = *state;
+	struct size_cost small = { .services = 1000 }, big = { .services = 10000 };
+
+	on_loop(f, size_cost_on_loop, &small);
+	assert_string_equal(small.why, "");
+	on_loop(f, size_cost_on_loop, &big);	/* on top: the table grows to 10,000 */
+	assert_string_equal(big.why, "");
+	fprintf(stderr, "one-cluster delta: %llu us at 1,000 Services, %llu us at 10,000"
+	    " (whole apply: %llu us, %llu us)\n", (unsigned long long)small.delta_us,
+	    (unsigned long long)big.delta_us, (unsigned long long)small.whole_us,
+	    (unsigned long long)big.whole_us);
+#ifndef __SANITIZE_ADDRESS__
+	assert_true(big.delta_us < 2000);
+	assert_true(big.delta_us * 10 < big.whole_us);
+#endif
+}
+
 /* ---- by hand: a benchmark target ------------------------------------------ */
 
 static int
@@ -1916,6 +1989,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delta_compiles_only_what_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_keeps_connections_pools_and_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_retries_a_listener_that_could_not_bind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_cost_independent_of_table_size, setup, teardown),
 	};
 	const char *bench = getenv("V6_PROXY_BENCH");
 
