@@ -122,8 +122,8 @@ struct ep_label {
 	const char *revision;
 };
 
-static void
-cluster_unref(struct proxy_engine *e, struct px_cluster *c)
+void
+px_cluster_unref(struct proxy_engine *e, struct px_cluster *c)
 {
 	if (c == NULL || --c->refs > 0)
 		return;
@@ -158,7 +158,7 @@ cluster_unuse(struct proxy_engine *e, struct px_cluster *c, struct px_lspec *ls)
 			c->users[i] = c->users[--c->nusers];
 			break;
 		}
-	cluster_unref(e, c);
+	px_cluster_unref(e, c);
 }
 
 /* Calls fn(e, cluster, ls) for every cluster reference of ls: each route
@@ -206,7 +206,7 @@ table_free(struct proxy_engine *e, struct px_table *t)
 		lspec_unref(e, t->listeners[i]);
 	free(t->listeners);
 	for (i = 0; i < t->nclusters; i++)
-		cluster_unref(e, t->clusters[i]);
+		px_cluster_unref(e, t->clusters[i]);
 	free(t->clusters);
 	free(t);
 }
@@ -289,7 +289,7 @@ cluster_compile(struct proxy_engine *e, const char *name, const json_t *j, char 
 	c->refs = 1;
 	e->ncluster_compiles++;
 	if (cluster_build(e, name, j, c, err) < 0) {
-		cluster_unref(e, c);
+		px_cluster_unref(e, c);
 		return NULL;
 	}
 	return c;

@@ -239,6 +239,8 @@ struct px_cluster *px_cluster_find(struct px_table *t, const char *name);
 void px_listener_done(struct px_listener *l);
 uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);
+/* Drops a reference on c (taken with c->refs++), freeing it with the last. */
+void px_cluster_unref(struct proxy_engine *e, struct px_cluster *c);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);
