@@ -295,34 +295,21 @@ apply_full(struct proxy *p, const json_t *snap, char **err)
 	return 0;
 }
 
-/* Sets map[name] = v (JSON null: removes it), recording the old value
- * (null when there was none) in undo unless it holds name already. */
+/* Sets map[name] = v (JSON null: removes it). */
 static void
-delta_set(json_t *map, const char *name, json_t *v, json_t *undo)
+delta_set(json_t *map, const char *name, json_t *v)
 {
-	if (undo && json_object_get(undo, name) == NULL) {
-		json_t *old = json_object_get(map, name);
-		json_object_set(undo, name, old ? old : json_null());
-	}
 	if (json_is_null(v))
 		json_object_del(map, name);
 	else
 		json_object_set(map, name, v);
 }
 
-static void
-delta_undo(json_t *map, json_t *undo)
-{
-	const char *name;
-	json_t *v;
-	json_object_foreach(undo, name, v)
-		delta_set(map, name, v, NULL);
-}
-
 /* Applies delta msg {"base", "version", "listeners", "clusters"} (name ->
- * value or null) to the applied table. Returns 0, -ESTALE when the proxy's
- * version is not base (the server resyncs), or negative errno; on error
- * *err says why and nothing changed. */
+ * value or null) to the applied table: the engine compiles only what it
+ * names. Returns 0, -ESTALE when the proxy's version is not base (the
+ * server resyncs), or negative errno; on error *err says why and nothing
+ * changed. */
 static int
 apply_delta(struct proxy *p, const json_t *msg, char **err)
 {
@@ -344,27 +331,18 @@ apply_delta(struct proxy *p, const json_t *msg, char **err)
 		    "\"listeners\" and \"clusters\"");
 		return -EINVAL;
 	}
-	json_object_foreach((json_t *)ls, name, val)
-		if (!json_is_null(val) && (!json_is_object(val) || !json_is_string(json_object_get(val,
-		    "name")) || strcmp(name, json_string_value(json_object_get(val, "name"))) != 0)) {
-			*err = xasprintf("listener %s: not an object of that name", name);
-			return -EINVAL;
-		}
-	json_t *undo_l = json_object(), *undo_c = json_object();
-	json_object_foreach((json_t *)ls, name, val)
-		delta_set(p->lmap, name, val, undo_l);
-	json_object_foreach((json_t *)cs, name, val)
-		delta_set(p->cmap, name, val, undo_c);
-	int rc = engine_apply(p, p->lmap, p->cmap, v, err);
+	int rc = proxy_engine_apply_delta(p->engine, v, ls, cs, err);
 	if (rc < 0) {
-		delta_undo(p->lmap, undo_l);
-		delta_undo(p->cmap, undo_c);
-	} else {
-		p->version = v;
+		if (*err == NULL)
+			*err = xstrdup(strerror(-rc));
+		return rc;
 	}
-	json_decref(undo_l);
-	json_decref(undo_c);
-	return rc;
+	json_object_foreach((json_t *)ls, name, val)
+		delta_set(p->lmap, name, val);
+	json_object_foreach((json_t *)cs, name, val)
+		delta_set(p->cmap, name, val);
+	p->version = v;
+	return 0;
 }
 
 /* Applies control message msg (a whole snapshot, or a delta) and saves
