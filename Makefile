@@ -65,7 +65,7 @@ demo: deps
 # Builds the fuzz targets and runs each for FUZZ_TIME seconds (default 10 min).
 FUZZ_TIME ?= 600
 fuzz:
-	$(MAKE) -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
+	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
 bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence

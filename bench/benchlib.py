@@ -177,3 +177,94 @@ class WatchStream:
             pass
         self.conn.close()
 
+
+
+class ServiceLoad:
+    """Keep-alive clients sending GET / to ip:port until stop (at most
+    max_s), each pausing pause_ms between requests. Every request counts:
+    a 2xx is ok; any other status or an exception of any kind is a failure,
+    counted by kind in failures. For the ok answers whose JSON body names a
+    "version" (`v6 testapp`), first[version] and last[version] are the
+    wall-clock times it first and last answered. Shared by bench/rollout and
+    bench/soak."""
+
+    def __init__(self, ip, clients, pause_ms=0, port=80, max_s=None):
+        self.ip, self.port, self.pause_ms, self.max_s = ip, port, pause_ms, max_s
+        self.sent = self.ok = 0
+        self.failures = {}
+        self.first, self.last = {}, {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, daemon=True)
+                        for _ in range(clients)]
+
+    @property
+    def failed(self):
+        return self.sent - self.ok
+
+    def _one(self, conn):
+        """One request: (failure kind or None, version or None, keep conn)."""
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        body = r.read()
+        keep = r.getheader("connection", "").lower() != "close"
+        if not 200 <= r.status < 300:
+            return f"HTTP {r.status}", None, keep
+        try:
+            version = json.loads(body).get("version")
+        except (ValueError, AttributeError):
+            version = None          # not the test app: counted, not labelled
+        return None, version, keep
+
+    def run(self):
+        conn = None
+        end = time.monotonic() + self.max_s if self.max_s else None
+        while not self.stop.is_set() and (end is None or time.monotonic() < end):
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(self.ip, self.port, timeout=5)
+                what, version, keep = self._one(conn)
+                if not keep:
+                    conn.close()
+                    conn = None
+            except Exception as e:  # every kind is a failed request, never a dead client
+                what, version = type(e).__name__, None
+                if conn:
+                    conn.close()
+                conn = None
+            now = time.time()
+            with self.lock:
+                self.sent += 1
+                if what is None:
+                    self.ok += 1
+                    self.first.setdefault(version, now)
+                    self.last[version] = now
+                else:
+                    self.failures[what] = self.failures.get(what, 0) + 1
+            if self.pause_ms:
+                time.sleep(self.pause_ms / 1000)
+        if conn:
+            conn.close()
+
+    def wait_answers(self, n, timeout_s=30):
+        end = time.monotonic() + timeout_s
+        while self.sent < n:
+            if time.monotonic() > end:
+                raise RuntimeError(f"the load got no answers from {self.ip}")
+            time.sleep(0.01)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()

@@ -43,7 +43,7 @@ phase e2e run $MAKE --no-print-directory e2e
 phase san-build run $MAKE --no-print-directory $SAN all
 phase san-unit run $MAKE --no-print-directory $SAN unit
 phase san-e2e run env V6_TIMEOUT_SCALE=3 $MAKE --no-print-directory $SAN e2e
-phase fuzz run $MAKE --no-print-directory -C tests/fuzz check
+phase fuzz run $MAKE --no-print-directory -k -C tests/fuzz check   # -k: every target runs
 echo
 echo "==== make test: phase, seconds, result, counts (passed / failed / skipped)"
 cat "$sum"

@@ -100,6 +100,10 @@ const char *cli_server_url(void);
 int cli_http(const char *method, const char *path, const char *ctype,
     const json_t *body, struct cli_resp *out);
 void cli_resp_free(struct cli_resp *r);
+/* GETs path and gives its JSON object in *out (a new reference). -EIO when
+ * the server cannot be reached, -EPROTO when it answered anything but 200
+ * with an object; either error is already printed. */
+int cli_get_json(const char *path, json_t **out);
 /* Prints a failed response kubectl-style: "Error from server (Reason):
  * [WHEN: ]message" plus one line per cause. */
 void cli_print_error(const struct cli_resp *r, const char *when);
@@ -238,10 +242,6 @@ bool cli_template_matches(const json_t *deploy, const json_t *rs);
 json_t *cli_undo_patch(const json_t *deploy, const json_t *rs);
 
 /* cli_top.c — the pure parts, unit tested. */
-/* A Kubernetes quantity ("250m", "3141592n", "12Mi", "1.5G", "1e3") scaled
- * to 10^scale units and rounded up as resource.Quantity.ScaledValue does
- * (scale -3: millis, -9: nanos, 0: units). Returns 0 or -EINVAL/-ERANGE. */
-int cli_quantity_scaled(const char *s, int scale, int64_t *out);
 /* kubectl top's cells: "3m" from nanocores, "12Mi" from bytes. out >= 32. */
 void cli_format_cpu(int64_t nanocores, char *out);
 void cli_format_memory(int64_t bytes, char *out);

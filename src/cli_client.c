@@ -111,6 +111,23 @@ cli_http(const char *method, const char *path, const char *ctype, const json_t *
 	return 0;
 }
 
+int
+cli_get_json(const char *path, json_t **out)
+{
+	struct cli_resp r;
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	if (rc < 0)
+		return rc;
+	if (r.status != 200 || !json_is_object(r.body)) {
+		cli_print_error(&r, NULL);
+		cli_resp_free(&r);
+		return -EPROTO;
+	}
+	*out = json_incref(r.body);
+	cli_resp_free(&r);
+	return 0;
+}
+
 void
 cli_resp_free(struct cli_resp *r)
 {

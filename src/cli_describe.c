@@ -97,13 +97,6 @@ dw_render(struct dw *w)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static const char *
-str(const json_t *obj, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(obj, path));
-	return s ? s : "";
-}
-
 static long long
 num(const json_t *obj, const char *path)
 {
@@ -189,8 +182,8 @@ conditions(struct dw *w, const json_t *conds, bool with_reason)
 	buf_printf(&b, "  %-16s %-8s %s\n  %-16s %-8s %s\n", "Type", "Status",
 	    with_reason ? "Reason" : "", "----", "------", with_reason ? "------" : "");
 	json_array_foreach(conds, i, c)
-		buf_printf(&b, "  %-16s %-8s %s\n", str(c, "type"), str(c, "status"),
-		    with_reason ? str(c, "reason") : "");
+		buf_printf(&b, "  %-16s %-8s %s\n", obj_str_at(c, "type"), obj_str_at(c, "status"),
+		    with_reason ? obj_str_at(c, "reason") : "");
 	/* raw lines, trailing blanks trimmed */
 	char *s = buf_steal(&b);
 	for (char *p = strtok(s, "\n"); p; p = strtok(NULL, "\n")) {
@@ -209,7 +202,7 @@ container_ports(struct dw *w, int ind, const json_t *ct)
 	size_t i;
 	json_t *p;
 	json_array_foreach(json_object_get(ct, "ports"), i, p) {
-		const char *proto = str(p, "protocol");
+		const char *proto = obj_str_at(p, "protocol");
 		buf_printf(&b, "%s%lld/%s", i ? ", " : "", num(p, "containerPort"),
 		    *proto ? proto : "TCP");
 	}
@@ -225,9 +218,9 @@ container_env(struct dw *w, int ind, const json_t *ct)
 	json_t *e;
 	json_array_foreach(json_object_get(ct, "env"), i, e) {
 		if (json_object_get(e, "valueFrom"))
-			buf_printf(&b, "%s%s:  <set from a source>", i ? "\n" : "", str(e, "name"));
+			buf_printf(&b, "%s%s:  <set from a source>", i ? "\n" : "", obj_str_at(e, "name"));
 		else
-			buf_printf(&b, "%s%s:  %s", i ? "\n" : "", str(e, "name"), str(e, "value"));
+			buf_printf(&b, "%s%s:  %s", i ? "\n" : "", obj_str_at(e, "name"), obj_str_at(e, "value"));
 	}
 	if (b.len)
 		dw_push(w, ind, "Environment", buf_steal(&b));
@@ -256,7 +249,7 @@ container_status(const json_t *pod, const char *name)
 	size_t i;
 	json_t *s;
 	json_array_foreach(obj_get_path(pod, "status.containerStatuses"), i, s)
-		if (strcmp(str(s, "name"), name) == 0)
+		if (strcmp(obj_str_at(s, "name"), name) == 0)
 			return s;
 	return NULL;
 }
@@ -270,10 +263,10 @@ state_line(struct dw *w, int ind, const char *key, const json_t *state, bool alw
 	if (json_object_get(state, "running"))
 		kv(w, ind, key, "Running");
 	else if (json_object_get(state, "waiting"))
-		kv(w, ind, key, "Waiting (%s)", or_none(str(state, "waiting.reason")));
+		kv(w, ind, key, "Waiting (%s)", or_none(obj_str_at(state, "waiting.reason")));
 	else if (json_object_get(state, "terminated"))
 		kv(w, ind, key, "Terminated (%s, exit code %lld)",
-		    or_none(str(state, "terminated.reason")), num(state, "terminated.exitCode"));
+		    or_none(obj_str_at(state, "terminated.reason")), num(state, "terminated.exitCode"));
 	else if (always)
 		kv(w, ind, key, "Waiting");
 }
@@ -296,13 +289,13 @@ containers(struct dw *w, int ind, const json_t *podspec, const json_t *pod)
 	line(w, ind, "Containers:");
 	int name_ind = ind ? ind + 1 : 2, in = ind ? ind + 2 : 4;	/* as kubectl */
 	json_array_foreach(cs, i, ct) {
-		line(w, name_ind, "%s:", str(ct, "name"));
-		kv(w, in, "Image", "%s", str(ct, "image"));
+		line(w, name_ind, "%s:", obj_str_at(ct, "name"));
+		kv(w, in, "Image", "%s", obj_str_at(ct, "image"));
 		container_ports(w, in, ct);
 		container_args(w, in, "Command", json_object_get(ct, "command"));
 		container_args(w, in, "Args", json_object_get(ct, "args"));
 		if (pod)
-			container_state(w, in, container_status(pod, str(ct, "name")));
+			container_state(w, in, container_status(pod, obj_str_at(ct, "name")));
 		container_env(w, in, ct);
 	}
 }
@@ -341,7 +334,7 @@ describe_deployment(struct dw *w, struct cli_opts *o, const json_t *d)
 	    "%lld unavailable", rep ? json_integer_value(rep) : 1,
 	    num(d, "status.updatedReplicas"), num(d, "status.replicas"),
 	    num(d, "status.availableReplicas"), num(d, "status.unavailableReplicas"));
-	const char *type = str(d, "spec.strategy.type");
+	const char *type = obj_str_at(d, "spec.strategy.type");
 	kv(w, 0, "StrategyType", "%s", *type ? type : "RollingUpdate");
 	kv(w, 0, "MinReadySeconds", "%lld", num(d, "spec.minReadySeconds"));
 	if (!*type || strcmp(type, "RollingUpdate") == 0) {
@@ -361,14 +354,14 @@ static void
 describe_pod(struct dw *w, struct cli_opts *o, const json_t *p)
 {
 	(void)o;
-	kv(w, 0, "Node", "%s", or_none(str(p, "spec.nodeName")));
-	kv(w, 0, "Status", "%s", or_none(str(p, "status.phase")));
-	kv(w, 0, "IP", "%s", or_none(str(p, "status.podIP")));
+	kv(w, 0, "Node", "%s", or_none(obj_str_at(p, "spec.nodeName")));
+	kv(w, 0, "Status", "%s", or_none(obj_str_at(p, "status.phase")));
+	kv(w, 0, "IP", "%s", or_none(obj_str_at(p, "status.podIP")));
 	size_t i;
 	json_t *ref;
 	json_array_foreach(obj_get_path(p, "metadata.ownerReferences"), i, ref)
 		if (json_is_true(json_object_get(ref, "controller")))
-			kv(w, 0, "Controlled By", "%s/%s", str(ref, "kind"), str(ref, "name"));
+			kv(w, 0, "Controlled By", "%s/%s", obj_str_at(ref, "kind"), obj_str_at(ref, "name"));
 	containers(w, 0, json_object_get(p, "spec"), p);
 	conditions(w, obj_get_path(p, "status.conditions"), false);
 }
@@ -391,7 +384,7 @@ endpoints_of(const char *ns, const char *name)
 	json_array_foreach(json_object_get(r.body, "subsets"), i, sub)
 		json_array_foreach(json_object_get(sub, "addresses"), j, a)
 			json_array_foreach(json_object_get(sub, "ports"), l, p)
-				buf_printf(&b, "%s%s:%lld", b.len ? "," : "", str(a, "ip"),
+				buf_printf(&b, "%s%s:%lld", b.len ? "," : "", obj_str_at(a, "ip"),
 				    num(p, "port"));
 	cli_resp_free(&r);
 	if (b.len == 0)
@@ -429,9 +422,9 @@ traffic_of(const char *ns, const char *name)
 		size_t i;
 		json_t *rev;
 		traffic_figures(&b, r.body);
-		buf_printf(&b, " (last %s)", str(r.body, "window"));
+		buf_printf(&b, " (last %s)", obj_str_at(r.body, "window"));
 		json_array_foreach(json_object_get(r.body, "revisions"), i, rev) {
-			buf_printf(&b, "\n%s: ", or_none(str(rev, "revision")));
+			buf_printf(&b, "\n%s: ", or_none(obj_str_at(rev, "revision")));
 			traffic_figures(&b, rev);
 		}
 	}
@@ -445,16 +438,16 @@ static void
 describe_service(struct dw *w, struct cli_opts *o, const json_t *s)
 {
 	(void)o;
-	const char *type = str(s, "spec.type");
+	const char *type = obj_str_at(s, "spec.type");
 	kv_selector(w, 0, "Selector", obj_get_path(s, "spec.selector"));
 	kv(w, 0, "Type", "%s", *type ? type : "ClusterIP");
-	kv(w, 0, "IP", "%s", or_none(str(s, "spec.clusterIP")));
+	kv(w, 0, "IP", "%s", or_none(obj_str_at(s, "spec.clusterIP")));
 	size_t i;
 	json_t *p;
 	json_array_foreach(obj_get_path(s, "spec.ports"), i, p) {
-		const char *proto = str(p, "protocol");
+		const char *proto = obj_str_at(p, "protocol");
 		json_t *tp = json_object_get(p, "targetPort");
-		kv(w, 0, "Port", "%s  %lld/%s", or_none(str(p, "name")), num(p, "port"),
+		kv(w, 0, "Port", "%s  %lld/%s", or_none(obj_str_at(p, "name")), num(p, "port"),
 		    *proto ? proto : "TCP");
 		if (json_is_string(tp))
 			kv(w, 0, "TargetPort", "%s/%s", json_string_value(tp), *proto ? proto : "TCP");
@@ -500,10 +493,10 @@ ready_endpoints(const char *ns, const char *name, long long port)
 	size_t i, j, ready = 0, unready = 0;
 	json_array_foreach(obj_get_path(svc, "spec.ports"), i, sp)
 		if (num(sp, "port") == port && pname == NULL)
-			pname = str(sp, "name");
+			pname = obj_str_at(sp, "name");
 	json_array_foreach(json_object_get(ep, "subsets"), i, sub)
 		json_array_foreach(json_object_get(sub, "ports"), j, p)
-			if (pname && strcmp(str(p, "name"), pname) == 0) {
+			if (pname && strcmp(obj_str_at(p, "name"), pname) == 0) {
 				ready += json_array_size(json_object_get(sub, "addresses"));
 				unready += json_array_size(json_object_get(sub, "notReadyAddresses"));
 			}
@@ -518,13 +511,13 @@ ready_endpoints(const char *ns, const char *name, long long port)
 static void
 parent_name(struct buf *b, const json_t *ref, const char *route_ns)
 {
-	const char *kind = str(ref, "kind"), *ns = str(ref, "namespace");
+	const char *kind = obj_str_at(ref, "kind"), *ns = obj_str_at(ref, "namespace");
 	buf_printf(b, "%s/", *kind && strcmp(kind, "Gateway") != 0 ? "service" : "gateway");
 	if (*ns && strcmp(ns, route_ns) != 0)
 		buf_printf(b, "%s/", ns);
-	buf_puts(b, str(ref, "name"));
-	if (*str(ref, "sectionName"))
-		buf_printf(b, ":%s", str(ref, "sectionName"));
+	buf_puts(b, obj_str_at(ref, "name"));
+	if (*obj_str_at(ref, "sectionName"))
+		buf_printf(b, ":%s", obj_str_at(ref, "sectionName"));
 }
 
 /* "Type=Status (Reason): message" per condition, one per line. */
@@ -534,8 +527,8 @@ condition_lines(struct buf *b, const json_t *conds)
 	const json_t *c;
 	size_t i;
 	json_array_foreach(conds, i, c)
-		buf_printf(b, "%s%s=%s (%s)%s%s", i ? "\n" : "", str(c, "type"), str(c, "status"),
-		    str(c, "reason"), *str(c, "message") ? ": " : "", str(c, "message"));
+		buf_printf(b, "%s%s=%s (%s)%s%s", i ? "\n" : "", obj_str_at(c, "type"), obj_str_at(c, "status"),
+		    obj_str_at(c, "reason"), *obj_str_at(c, "message") ? ": " : "", obj_str_at(c, "message"));
 }
 
 /* Whether the route is attached to each parent, from status.parents. */
@@ -550,9 +543,9 @@ route_parents(struct dw *w, const json_t *r)
 		parent_name(&name, ref, obj_namespace(r));
 		json_array_foreach(obj_get_path(r, "status.parents"), j, p) {
 			const json_t *pr = json_object_get(p, "parentRef");
-			if (st.len == 0 && strcmp(str(pr, "name"), str(ref, "name")) == 0 &&
-			    strcmp(str(pr, "sectionName"), str(ref, "sectionName")) == 0 &&
-			    strcmp(str(pr, "namespace"), str(ref, "namespace")) == 0 &&
+			if (st.len == 0 && strcmp(obj_str_at(pr, "name"), obj_str_at(ref, "name")) == 0 &&
+			    strcmp(obj_str_at(pr, "sectionName"), obj_str_at(ref, "sectionName")) == 0 &&
+			    strcmp(obj_str_at(pr, "namespace"), obj_str_at(ref, "namespace")) == 0 &&
 			    num(pr, "port") == num(ref, "port"))
 				condition_lines(&st, json_object_get(p, "conditions"));
 		}
@@ -571,17 +564,17 @@ route_matches(const json_t *rule)
 	const json_t *m, *h;
 	size_t i, j;
 	json_array_foreach(json_object_get(rule, "matches"), i, m) {
-		const char *pt = str(m, "path.type");
+		const char *pt = obj_str_at(m, "path.type");
 		buf_printf(&b, "%s%s %s", i ? "\n" : "", *pt ? pt : "PathPrefix",
-		    *str(m, "path.value") ? str(m, "path.value") : "/");
+		    *obj_str_at(m, "path.value") ? obj_str_at(m, "path.value") : "/");
 		json_array_foreach(json_object_get(m, "headers"), j, h)
-			buf_printf(&b, ", header %s%s%s", str(h, "name"),
-			    strcmp(str(h, "type"), "RegularExpression") == 0 ? "~" : "=",
-			    str(h, "value"));
+			buf_printf(&b, ", header %s%s%s", obj_str_at(h, "name"),
+			    strcmp(obj_str_at(h, "type"), "RegularExpression") == 0 ? "~" : "=",
+			    obj_str_at(h, "value"));
 		json_array_foreach(json_object_get(m, "queryParams"), j, h)
-			buf_printf(&b, ", query %s=%s", str(h, "name"), str(h, "value"));
-		if (*str(m, "method"))
-			buf_printf(&b, ", method %s", str(m, "method"));
+			buf_printf(&b, ", query %s=%s", obj_str_at(h, "name"), obj_str_at(h, "value"));
+		if (*obj_str_at(m, "method"))
+			buf_printf(&b, ", method %s", obj_str_at(m, "method"));
 	}
 	if (b.len == 0)
 		buf_puts(&b, "PathPrefix / (every request)");
@@ -597,13 +590,13 @@ route_filters(const json_t *rule)
 	json_array_foreach(json_object_get(rule, "filters"), i, f) {
 		const json_t *m = json_object_get(f, "requestHeaderModifier");
 		const char *sep = ": ";
-		buf_printf(&b, "%s%s", i ? "\n" : "", str(f, "type"));
+		buf_printf(&b, "%s%s", i ? "\n" : "", obj_str_at(f, "type"));
 		json_array_foreach(json_object_get(m, "set"), j, h) {
-			buf_printf(&b, "%sset %s=%s", sep, str(h, "name"), str(h, "value"));
+			buf_printf(&b, "%sset %s=%s", sep, obj_str_at(h, "name"), obj_str_at(h, "value"));
 			sep = ", ";
 		}
 		json_array_foreach(json_object_get(m, "add"), j, h) {
-			buf_printf(&b, "%sadd %s=%s", sep, str(h, "name"), str(h, "value"));
+			buf_printf(&b, "%sadd %s=%s", sep, obj_str_at(h, "name"), obj_str_at(h, "value"));
 			sep = ", ";
 		}
 		json_array_foreach(json_object_get(m, "remove"), j, h) {
@@ -622,17 +615,17 @@ route_backends(struct dw *w, const json_t *r, const json_t *rule)
 	const json_t *br;
 	size_t i;
 	json_array_foreach(json_object_get(rule, "backendRefs"), i, br) {
-		const char *ns = *str(br, "namespace") ? str(br, "namespace") : obj_namespace(r);
-		const char *kind = str(br, "kind");
+		const char *ns = *obj_str_at(br, "namespace") ? obj_str_at(br, "namespace") : obj_namespace(r);
+		const char *kind = obj_str_at(br, "kind");
 		const json_t *wt = json_object_get(br, "weight");
-		char *key = xasprintf("%s/%s:%lld", ns, str(br, "name"), num(br, "port"));
+		char *key = xasprintf("%s/%s:%lld", ns, obj_str_at(br, "name"), num(br, "port"));
 		if (*kind && strcmp(kind, "Service") != 0) {
 			kv(w, 6, key, "%s (not supported by v6)", kind);
 			free(key);
 			continue;
 		}
-		char *eps = ready_endpoints(ns, str(br, "name"), num(br, "port"));
-		char *traffic = traffic_of(ns, str(br, "name"));
+		char *eps = ready_endpoints(ns, obj_str_at(br, "name"), num(br, "port"));
+		char *traffic = traffic_of(ns, obj_str_at(br, "name"));
 		kv(w, 6, key, "weight %lld, endpoints: %s\ntraffic: %s",
 		    wt ? (long long)json_integer_value(wt) : 1LL, eps, traffic);
 		free(traffic);
@@ -663,7 +656,7 @@ describe_httproute(struct dw *w, struct cli_opts *o, const json_t *r)
 		dw_push(w, 4, "Filters", route_filters(rule));
 		if (t)
 			kv(w, 4, "Timeouts", "request %s, backendRequest %s",
-			    or_none(str(t, "request")), or_none(str(t, "backendRequest")));
+			    or_none(obj_str_at(t, "request")), or_none(obj_str_at(t, "backendRequest")));
 		else
 			kv(w, 4, "Timeouts", "<none>");
 		line(w, 4, "Backends:");
@@ -678,9 +671,9 @@ describe_gateway(struct dw *w, struct cli_opts *o, const json_t *g)
 	const json_t *gl, *ls;
 	size_t i, j;
 	struct buf b = BUF_INIT;
-	kv(w, 0, "GatewayClass", "%s", or_none(str(g, "spec.gatewayClassName")));
+	kv(w, 0, "GatewayClass", "%s", or_none(obj_str_at(g, "spec.gatewayClassName")));
 	const json_t *a = json_array_get(obj_get_path(g, "status.addresses"), 0);
-	kv(w, 0, "Address", "%s", or_none(str(a ? a : json_array_get(obj_get_path(g,
+	kv(w, 0, "Address", "%s", or_none(obj_str_at(a ? a : json_array_get(obj_get_path(g,
 	    "spec.addresses"), 0), "value")));
 	condition_lines(&b, obj_get_path(g, "status.conditions"));
 	dw_push(w, 0, "Conditions", b.len ? buf_steal(&b) : xstrdup("<none>"));
@@ -688,13 +681,13 @@ describe_gateway(struct dw *w, struct cli_opts *o, const json_t *g)
 	json_array_foreach(obj_get_path(g, "spec.listeners"), i, gl) {
 		const json_t *st = NULL;
 		json_array_foreach(obj_get_path(g, "status.listeners"), j, ls)
-			if (strcmp(str(ls, "name"), str(gl, "name")) == 0)
+			if (strcmp(obj_str_at(ls, "name"), obj_str_at(gl, "name")) == 0)
 				st = ls;
-		line(w, 2, "%s:", str(gl, "name"));
-		kv(w, 4, "Port", "%lld/%s", num(gl, "port"), str(gl, "protocol"));
-		kv(w, 4, "Hostname", "%s", *str(gl, "hostname") ? str(gl, "hostname") : "* (any)");
-		kv(w, 4, "Allowed Routes", "from %s", *str(gl, "allowedRoutes.namespaces.from") ?
-		    str(gl, "allowedRoutes.namespaces.from") : "Same");
+		line(w, 2, "%s:", obj_str_at(gl, "name"));
+		kv(w, 4, "Port", "%lld/%s", num(gl, "port"), obj_str_at(gl, "protocol"));
+		kv(w, 4, "Hostname", "%s", *obj_str_at(gl, "hostname") ? obj_str_at(gl, "hostname") : "* (any)");
+		kv(w, 4, "Allowed Routes", "from %s", *obj_str_at(gl, "allowedRoutes.namespaces.from") ?
+		    obj_str_at(gl, "allowedRoutes.namespaces.from") : "Same");
 		if (st)
 			kv(w, 4, "Attached Routes", "%lld", num(st, "attachedRoutes"));
 		else
@@ -759,7 +752,7 @@ describe_analysisrun(struct dw *w, struct cli_opts *o, const json_t *run)
 	json_t *ref;
 	json_array_foreach(obj_get_path(run, "metadata.ownerReferences"), i, ref)
 		if (json_is_true(json_object_get(ref, "controller")))
-			kv(w, 0, "Controlled By", "%s/%s", str(ref, "kind"), str(ref, "name"));
+			kv(w, 0, "Controlled By", "%s/%s", obj_str_at(ref, "kind"), obj_str_at(ref, "name"));
 	text_lines(w, 0, cli_rwatch_analysisrun(run));
 }
 
@@ -786,8 +779,8 @@ event_last(const json_t *e)
 	static const char *const paths[] = { "lastTimestamp", "series.lastObservedTime",
 		"eventTime", "metadata.creationTimestamp" };
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
-		if (*str(e, paths[i]))
-			return str(e, paths[i]);
+		if (*obj_str_at(e, paths[i]))
+			return obj_str_at(e, paths[i]);
 	return "";
 }
 
@@ -814,7 +807,7 @@ event_age(const json_t *e, int64_t now, char *out, size_t len)
 	char last[32], first[32];
 	cli_age(event_last(e), now, last);
 	json_int_t count = json_integer_value(json_object_get(e, "count"));
-	const char *ft = str(e, "firstTimestamp");
+	const char *ft = obj_str_at(e, "firstTimestamp");
 	if (count > 1 && *ft) {
 		cli_age(ft, now, first);
 		snprintf(out, len, "%s (x%lld over %s)", last, (long long)count, first);
@@ -857,10 +850,10 @@ events(struct dw *w, const struct kind *k, const json_t *obj)
 	for (i = 0; i < n; i++) {
 		char age[96];
 		event_age(sorted[i], w->now, age, sizeof age);
-		const char *from = str(sorted[i], "source.component");
-		line(w, 2, "%-8s %-20s %-8s %-24s %s", str(sorted[i], "type"),
-		    str(sorted[i], "reason"), age,
-		    *from ? from : str(sorted[i], "reportingComponent"), str(sorted[i], "message"));
+		const char *from = obj_str_at(sorted[i], "source.component");
+		line(w, 2, "%-8s %-20s %-8s %-24s %s", obj_str_at(sorted[i], "type"),
+		    obj_str_at(sorted[i], "reason"), age,
+		    *from ? from : obj_str_at(sorted[i], "reportingComponent"), obj_str_at(sorted[i], "message"));
 	}
 	free(sorted);
 	cli_resp_free(&r);

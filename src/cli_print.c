@@ -51,13 +51,6 @@ struct cell_ctx {
 
 typedef void (*cell_fn)(const struct cell_ctx *c);
 
-static const char *
-str(const json_t *obj, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(obj, path));
-	return s ? s : "";
-}
-
 static long long
 num(const json_t *obj, const char *path)
 {
@@ -82,7 +75,7 @@ cell_age(const struct cell_ctx *c)
 static void
 cell_phase(const struct cell_ctx *c)
 {
-	const char *phase = str(c->obj, "status.phase");
+	const char *phase = obj_str_at(c->obj, "status.phase");
 	if (!*phase)
 		phase = obj_get_path(c->obj, "metadata.deletionTimestamp") ? "Terminating" : "Active";
 	buf_puts(c->out, phase);
@@ -113,15 +106,15 @@ cell_pod_status(const struct cell_ctx *c)
 	size_t i;
 	json_t *s;
 	json_array_foreach(cs, i, s) {
-		const char *r = str(s, "state.waiting.reason");
+		const char *r = obj_str_at(s, "state.waiting.reason");
 		if (!*r)
-			r = str(s, "state.terminated.reason");
+			r = obj_str_at(s, "state.terminated.reason");
 		if (*r && strcmp(r, "Completed") != 0) {
 			buf_puts(c->out, r);
 			return;
 		}
 	}
-	const char *phase = str(c->obj, "status.phase");
+	const char *phase = obj_str_at(c->obj, "status.phase");
 	buf_puts(c->out, *phase ? phase : "Pending");
 }
 
@@ -139,13 +132,13 @@ cell_pod_restarts(const struct cell_ctx *c)
 static void
 cell_pod_ip(const struct cell_ctx *c)
 {
-	put_or_none(c->out, str(c->obj, "status.podIP"));
+	put_or_none(c->out, obj_str_at(c->obj, "status.podIP"));
 }
 
 static void
 cell_pod_node(const struct cell_ctx *c)
 {
-	put_or_none(c->out, str(c->obj, "spec.nodeName"));
+	put_or_none(c->out, obj_str_at(c->obj, "spec.nodeName"));
 }
 
 static long long
@@ -199,7 +192,7 @@ join_containers(const struct cell_ctx *c, const char *field)
 	size_t i;
 	json_t *ct;
 	json_array_foreach(cs, i, ct)
-		buf_printf(c->out, "%s%s", i ? "," : "", str(ct, field));
+		buf_printf(c->out, "%s%s", i ? "," : "", obj_str_at(ct, field));
 	if (json_array_size(cs) == 0)
 		buf_puts(c->out, "<none>");
 }
@@ -246,14 +239,14 @@ cell_svc_selector(const struct cell_ctx *c)
 static void
 cell_svc_type(const struct cell_ctx *c)
 {
-	const char *t = str(c->obj, "spec.type");
+	const char *t = obj_str_at(c->obj, "spec.type");
 	buf_puts(c->out, *t ? t : "ClusterIP");
 }
 
 static void
 cell_cluster_ip(const struct cell_ctx *c)
 {
-	put_or_none(c->out, str(c->obj, "spec.clusterIP"));
+	put_or_none(c->out, obj_str_at(c->obj, "spec.clusterIP"));
 }
 
 static void
@@ -275,7 +268,7 @@ cell_ports(const struct cell_ctx *c)
 	size_t i;
 	json_t *p;
 	json_array_foreach(ports, i, p) {
-		const char *proto = str(p, "protocol");
+		const char *proto = obj_str_at(p, "protocol");
 		buf_printf(c->out, "%s%lld", i ? "," : "", num(p, "port"));
 		if (json_object_get(p, "nodePort"))
 			buf_printf(c->out, ":%lld", num(p, "nodePort"));
@@ -294,11 +287,11 @@ cell_endpoints(const struct cell_ctx *c)
 		json_array_foreach(json_object_get(sub, "addresses"), j, addr) {
 			json_t *ports = json_object_get(sub, "ports");
 			if (json_array_size(ports) == 0 && total++ < 3)
-				buf_printf(c->out, "%s%s", shown++ ? "," : "", str(addr, "ip"));
+				buf_printf(c->out, "%s%s", shown++ ? "," : "", obj_str_at(addr, "ip"));
 			json_array_foreach(ports, k, port)
 				if (total++ < 3)
 					buf_printf(c->out, "%s%s:%lld", shown++ ? "," : "",
-					    str(addr, "ip"), num(port, "port"));
+					    obj_str_at(addr, "ip"), num(port, "port"));
 		}
 	}
 	if (total == 0)
@@ -317,7 +310,7 @@ cell_data_count(const struct cell_ctx *c)
 static void
 cell_secret_type(const struct cell_ctx *c)
 {
-	const char *t = str(c->obj, "type");
+	const char *t = obj_str_at(c->obj, "type");
 	buf_puts(c->out, *t ? t : "Opaque");
 }
 
@@ -337,35 +330,35 @@ cell_event_seen(const struct cell_ctx *c)
 static void
 cell_event_type(const struct cell_ctx *c)
 {
-	buf_puts(c->out, str(c->obj, "type"));
+	buf_puts(c->out, obj_str_at(c->obj, "type"));
 }
 
 static void
 cell_event_reason(const struct cell_ctx *c)
 {
-	buf_puts(c->out, str(c->obj, "reason"));
+	buf_puts(c->out, obj_str_at(c->obj, "reason"));
 }
 
 static void
 cell_event_object(const struct cell_ctx *c)
 {
-	const char *kind = str(c->obj, "involvedObject.kind");
+	const char *kind = obj_str_at(c->obj, "involvedObject.kind");
 	for (const char *p = kind; *p; p++)
 		buf_putc(c->out, (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p));
-	buf_printf(c->out, "/%s", str(c->obj, "involvedObject.name"));
+	buf_printf(c->out, "/%s", obj_str_at(c->obj, "involvedObject.name"));
 }
 
 static void
 cell_event_message(const struct cell_ctx *c)
 {
-	buf_puts(c->out, str(c->obj, "message"));
+	buf_puts(c->out, obj_str_at(c->obj, "message"));
 }
 
 static void
 cell_hpa_ref(const struct cell_ctx *c)
 {
-	buf_printf(c->out, "%s/%s", str(c->obj, "spec.scaleTargetRef.kind"),
-	    str(c->obj, "spec.scaleTargetRef.name"));
+	buf_printf(c->out, "%s/%s", obj_str_at(c->obj, "spec.scaleTargetRef.kind"),
+	    obj_str_at(c->obj, "spec.scaleTargetRef.name"));
 }
 
 static void
@@ -456,14 +449,14 @@ cell_ro_set_weight(const struct cell_ctx *c)
 static void
 cell_ro_phase(const struct cell_ctx *c)
 {
-	const char *p = str(c->obj, "status.phase");
+	const char *p = obj_str_at(c->obj, "status.phase");
 	buf_puts(c->out, *p ? p : "Progressing");
 }
 
 static void
 cell_run_status(const struct cell_ctx *c)
 {
-	const char *p = str(c->obj, "status.phase");
+	const char *p = obj_str_at(c->obj, "status.phase");
 	buf_puts(c->out, *p ? p : "Pending");
 }
 
@@ -488,13 +481,13 @@ cell_route_parents(const struct cell_ctx *c)
 	const json_t *refs = obj_get_path(c->obj, "spec.parentRefs"), *r;
 	size_t i;
 	json_array_foreach(refs, i, r) {
-		const char *kind = str(r, "kind"), *ns = str(r, "namespace");
-		const char *sec = str(r, "sectionName");
+		const char *kind = obj_str_at(r, "kind"), *ns = obj_str_at(r, "namespace");
+		const char *sec = obj_str_at(r, "sectionName");
 		buf_printf(c->out, "%s%s/", i ? "," : "", *kind && strcmp(kind, "Gateway") != 0 ?
 		    "service" : "gateway");
-		if (*ns && strcmp(ns, str(c->obj, "metadata.namespace")) != 0)
+		if (*ns && strcmp(ns, obj_str_at(c->obj, "metadata.namespace")) != 0)
 			buf_printf(c->out, "%s/", ns);
-		buf_puts(c->out, str(r, "name"));
+		buf_puts(c->out, obj_str_at(r, "name"));
 		if (*sec)
 			buf_printf(c->out, ":%s", sec);
 	}
@@ -505,7 +498,7 @@ cell_route_parents(const struct cell_ctx *c)
 static void
 cell_gw_class(const struct cell_ctx *c)
 {
-	put_or_none(c->out, str(c->obj, "spec.gatewayClassName"));
+	put_or_none(c->out, obj_str_at(c->obj, "spec.gatewayClassName"));
 }
 
 static void
@@ -514,7 +507,7 @@ cell_gw_address(const struct cell_ctx *c)
 	const json_t *a = json_array_get(obj_get_path(c->obj, "status.addresses"), 0);
 	if (a == NULL)
 		a = json_array_get(obj_get_path(c->obj, "spec.addresses"), 0);
-	put_or_none(c->out, str(a, "value"));
+	put_or_none(c->out, obj_str_at(a, "value"));
 }
 
 static void
@@ -523,8 +516,8 @@ cell_gw_programmed(const struct cell_ctx *c)
 	const json_t *cond;
 	size_t i;
 	json_array_foreach(obj_get_path(c->obj, "status.conditions"), i, cond)
-		if (strcmp(str(cond, "type"), "Programmed") == 0) {
-			buf_puts(c->out, str(cond, "status"));
+		if (strcmp(obj_str_at(cond, "type"), "Programmed") == 0) {
+			buf_puts(c->out, obj_str_at(cond, "status"));
 			return;
 		}
 	buf_puts(c->out, "Unknown");

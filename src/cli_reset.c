@@ -6,6 +6,7 @@
 #include "node_cgroup.h"
 #include "proc.h"
 #include "server.h"
+#include "flags.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -26,9 +27,7 @@ struct reset_opts {
 	int64_t timeout_ms;	/* SIGTERM grace before SIGKILL */
 };
 
-static const struct reset_flag {
-	const char *name, *arg, *help;
-} reset_flags[] = {
+static const struct flag_def reset_flags[] = {
 	{ "--data-dir", "DIR", "the data directory whose processes to stop (default "
 	    "$V6_DATA_DIR, else /var/lib/v6 as root, else ~/.local/share/v6)" },
 	{ "--wipe", NULL, "then remove the data directory: the store, logs, volumes" },
@@ -46,12 +45,7 @@ reset_usage(FILE *f)
 	    "and shims, and removes the pods' cgroups. Workloads outlive 'v6 server' by\n"
 	    "design; this is how to end them. With --wipe, the directory is removed too.\n"
 	    "\nFlags:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(reset_flags); i++) {
-		char left[40];
-		snprintf(left, sizeof left, "%s%s%s", reset_flags[i].name,
-		    reset_flags[i].arg ? " " : "", reset_flags[i].arg ? reset_flags[i].arg : "");
-		fprintf(f, "  %-26s %s\n", left, reset_flags[i].help);
-	}
+	flags_usage(f, reset_flags, ARRAY_SIZE(reset_flags), 26);
 	fprintf(f, "\nExamples:\n  v6 reset\n  v6 reset --data-dir /tmp/v6 --wipe\n");
 }
 
@@ -60,18 +54,14 @@ reset_parse(int argc, char **argv, struct reset_opts *o)
 {
 	o->timeout_ms = 10000;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *eq = strchr(a, '=');
 		char name[64];
-		snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+		const char *val;
+		const struct flag_def *fl = flags_next(reset_flags, ARRAY_SIZE(reset_flags),
+		    argc, argv, &i, name, sizeof name, &val);
 		if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
 			reset_usage(stdout);
 			exit(0);
 		}
-		const struct reset_flag *fl = NULL;
-		for (size_t j = 0; j < ARRAY_SIZE(reset_flags); j++)
-			if (strcmp(reset_flags[j].name, name) == 0)
-				fl = &reset_flags[j];
 		if (!fl) {
 			fprintf(stderr, "error: unknown flag: %s\nSee 'v6 reset --help' for usage.\n",
 			    name);
@@ -81,7 +71,6 @@ reset_parse(int argc, char **argv, struct reset_opts *o)
 			o->wipe = true;
 			continue;
 		}
-		const char *val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
 		if (!val) {
 			fprintf(stderr, "error: flag needs an argument: %s\n", name);
 			return -EINVAL;

@@ -564,20 +564,10 @@ target_parse(const struct cli_opts *o, const char *sub, const char **args, size_
 static int
 target_get(const struct target *t, json_t **out)
 {
-	struct cli_resp r;
 	char *path = cli_path(t->k, t->ns, t->name, NULL);
-	int rc = cli_http("GET", path, NULL, NULL, &r);
+	int rc = cli_get_json(path, out);
 	free(path);
-	if (rc < 0)
-		return rc;
-	if (r.status != 200 || !json_is_object(r.body)) {
-		cli_print_error(&r, NULL);
-		cli_resp_free(&r);
-		return -EPROTO;
-	}
-	*out = json_incref(r.body);
-	cli_resp_free(&r);
-	return 0;
+	return rc;
 }
 
 /* PATCHes the deployment and prints "REF what". patch is consumed. */
@@ -627,19 +617,14 @@ static int
 target_replicasets(const struct target *t, const json_t *deploy, json_t **out)
 {
 	const struct kind *rk = kind_find_gvk("apps/v1", "ReplicaSet");
-	struct cli_resp r;
+	json_t *list;
 	char *path = cli_path(rk, t->ns, NULL, NULL);
-	int rc = cli_http("GET", path, NULL, NULL, &r);
+	int rc = cli_get_json(path, &list);
 	free(path);
 	if (rc < 0)
 		return rc;
-	if (r.status != 200) {
-		cli_print_error(&r, NULL);
-		cli_resp_free(&r);
-		return -EIO;
-	}
-	*out = cli_owned_replicasets(deploy, json_object_get(r.body, "items"));
-	cli_resp_free(&r);
+	*out = cli_owned_replicasets(deploy, json_object_get(list, "items"));
+	json_decref(list);
 	return 0;
 }
 

@@ -15,13 +15,6 @@
 #define HASH_LABEL "rollouts-pod-template-hash"
 #define KEYW 14			/* where values start in the view */
 
-static const char *
-str(const json_t *obj, const char *path)
-{
-	const char *s = json_string_value(obj_get_path(obj, path));
-	return s ? s : "";
-}
-
 static long long
 num(const json_t *obj, const char *path)
 {
@@ -42,7 +35,7 @@ controlled_by(const json_t *obj, const char *uid)
 	json_t *ref;
 	json_array_foreach(obj_get_path(obj, "metadata.ownerReferences"), i, ref)
 		if (json_is_true(json_object_get(ref, "controller")) &&
-		    strcmp(str(ref, "uid"), uid) == 0)
+		    strcmp(obj_str_at(ref, "uid"), uid) == 0)
 			return true;
 	return false;
 }
@@ -87,7 +80,7 @@ step_analysis(struct buf *b, const json_t *a)
 	json_t *t;
 	buf_puts(b, "analysis:");
 	json_array_foreach(json_object_get(a, "templates"), i, t)
-		buf_printf(b, "%s %s", i ? "," : "", str(t, "templateName"));
+		buf_printf(b, "%s %s", i ? "," : "", obj_str_at(t, "templateName"));
 }
 
 static void
@@ -95,12 +88,12 @@ step_header_route(struct buf *b, const json_t *h)
 {
 	size_t i;
 	json_t *m;
-	buf_printf(b, "setHeaderRoute: %s", str(h, "name"));
+	buf_printf(b, "setHeaderRoute: %s", obj_str_at(h, "name"));
 	json_array_foreach(json_object_get(h, "match"), i, m) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(json_object_get(m, "headerValue"), k, v)
-			buf_printf(b, "%s %s %s \"%s\"", i ? "," : "", str(m, "headerName"), k,
+			buf_printf(b, "%s %s %s \"%s\"", i ? "," : "", obj_str_at(m, "headerName"), k,
 			    json_string_value(v) ? json_string_value(v) : "");
 	}
 	if (json_array_size(json_object_get(h, "match")) == 0)
@@ -162,15 +155,15 @@ static void
 view_bluegreen(struct buf *b, const json_t *ro)
 {
 	const json_t *bg = obj_get_path(ro, "spec.strategy.blueGreen");
-	const char *prev = str(bg, "previewService");
+	const char *prev = obj_str_at(bg, "previewService");
+	const char *active = obj_str_at(ro, "status.blueGreen.activeSelector");
 	key(b, 2, "ActiveService");
-	buf_printf(b, "%s (%s)\n", str(bg, "activeService"),
-	    *str(ro, "status.blueGreen.activeSelector") ? str(ro, "status.blueGreen.activeSelector")
-	    : "no revision yet");
+	buf_printf(b, "%s (%s)\n", obj_str_at(bg, "activeService"),
+	    *active ? active : "no revision yet");
 	if (*prev) {
 		key(b, 2, "PreviewService");
-		buf_printf(b, "%s (%s)\n", prev, *str(ro, "status.blueGreen.previewSelector") ?
-		    str(ro, "status.blueGreen.previewSelector") : "no revision");
+		buf_printf(b, "%s (%s)\n", prev, *obj_str_at(ro, "status.blueGreen.previewSelector") ?
+		    obj_str_at(ro, "status.blueGreen.previewSelector") : "no revision");
 	}
 	json_t *ap = json_object_get(bg, "autoPromotionEnabled");
 	key(b, 2, "AutoPromotion");
@@ -187,16 +180,17 @@ view_bluegreen(struct buf *b, const json_t *ro)
 static void
 roles(struct buf *b, const json_t *ro, const char *hash)
 {
-	const char *stable = str(ro, "status.stableRS"), *cur = str(ro, "status.currentPodHash");
+	const char *stable = obj_str_at(ro, "status.stableRS");
+	const char *cur = obj_str_at(ro, "status.currentPodHash");
 	bool canary = strcmp(cli_argo_strategy(ro), "Canary") == 0;
 	size_t start = b->len;
 	if (*hash && strcmp(hash, stable) == 0)
 		buf_puts(b, "stable");
 	if (canary && *hash && strcmp(hash, cur) == 0 && strcmp(hash, stable) != 0)
 		buf_puts(b, "canary");
-	if (*hash && strcmp(hash, str(ro, "status.blueGreen.activeSelector")) == 0)
+	if (*hash && strcmp(hash, obj_str_at(ro, "status.blueGreen.activeSelector")) == 0)
 		buf_printf(b, "%sactive", b->len > start ? "," : "");
-	if (*hash && strcmp(hash, str(ro, "status.blueGreen.previewSelector")) == 0)
+	if (*hash && strcmp(hash, obj_str_at(ro, "status.blueGreen.previewSelector")) == 0)
 		buf_printf(b, "%spreview", b->len > start ? "," : "");
 	if (b->len == start)
 		buf_puts(b, "old");
@@ -207,11 +201,11 @@ pod_line(struct buf *b, const json_t *p)
 {
 	size_t i, ready = 0;
 	json_t *cs;
-	const char *status = str(p, "status.phase");
+	const char *status = obj_str_at(p, "status.phase");
 	json_array_foreach(obj_get_path(p, "status.containerStatuses"), i, cs) {
 		ready += json_is_true(json_object_get(cs, "ready"));
-		if (*str(cs, "state.waiting.reason"))
-			status = str(cs, "state.waiting.reason");
+		if (*obj_str_at(cs, "state.waiting.reason"))
+			status = obj_str_at(cs, "state.waiting.reason");
 	}
 	if (obj_get_path(p, "metadata.deletionTimestamp"))
 		status = "Terminating";
@@ -268,7 +262,7 @@ images(struct buf *b, const json_t *rs)
 	size_t i;
 	json_t *c;
 	json_array_foreach(obj_get_path(rs, "spec.template.spec.containers"), i, c)
-		buf_printf(b, "%s%s", i ? "," : "", str(c, "image"));
+		buf_printf(b, "%s%s", i ? "," : "", obj_str_at(c, "image"));
 }
 
 static void
@@ -341,26 +335,27 @@ metric_line(struct buf *b, int ind, const json_t *m)
 {
 	json_t *ms = json_object_get(m, "measurements");
 	json_t *last = json_array_get(ms, json_array_size(ms) ? json_array_size(ms) - 1 : 0);
-	const char *name = str(m, "name"), *phase = str(m, "phase");
+	const char *name = obj_str_at(m, "name"), *phase = obj_str_at(m, "phase");
 	buf_printf(b, "%*s%s  %s  ", ind, "", name, *phase ? phase : "Pending");
 	if (last) {
-		measurement_value(b, name, str(last, "value"));
-		buf_printf(b, " (%s)", *str(last, "phase") ? str(last, "phase") : "Running");
+		measurement_value(b, name, obj_str_at(last, "value"));
+		buf_printf(b, " (%s)", *obj_str_at(last, "phase") ? obj_str_at(last, "phase") : "Running");
 	} else {
 		buf_puts(b, "no measurement yet");
 	}
 	buf_printf(b, "  measured %lld: %lld successful, %lld failed, %lld inconclusive, "
 	    "%lld error\n", num(m, "count"), num(m, "successful"), num(m, "failed"),
 	    num(m, "inconclusive"), num(m, "error"));
-	if (*str(m, "message"))
-		buf_printf(b, "%*s  %s\n", ind, "", str(m, "message"));
+	if (*obj_str_at(m, "message"))
+		buf_printf(b, "%*s  %s\n", ind, "", obj_str_at(m, "message"));
 }
 
 static int
 by_created(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	int c = strcmp(str(x, "metadata.creationTimestamp"), str(y, "metadata.creationTimestamp"));
+	int c = strcmp(obj_str_at(x, "metadata.creationTimestamp"),
+	    obj_str_at(y, "metadata.creationTimestamp"));
 	return c ? c : strcmp(obj_name(x), obj_name(y));
 }
 
@@ -369,7 +364,7 @@ view_analysis(struct buf *b, const json_t *ro, const json_t *runs)
 {
 	size_t n, i, j, shown = 0;
 	json_t **v = pick(runs, keep_owned, obj_uid(ro), by_created, &n);
-	const char *cur = str(ro, "status.currentPodHash");
+	const char *cur = obj_str_at(ro, "status.currentPodHash");
 	if (n == 0) {
 		free(v);
 		return;
@@ -378,10 +373,10 @@ view_analysis(struct buf *b, const json_t *ro, const json_t *runs)
 	for (i = 0; i < n; i++) {
 		if (*cur && strcmp(hash_of(v[i]), cur) != 0)
 			continue;
-		const char *phase = str(v[i], "status.phase");
+		const char *phase = obj_str_at(v[i], "status.phase");
 		buf_printf(b, "  %s  %s", obj_name(v[i]), *phase ? phase : "Pending");
-		if (*str(v[i], "status.message"))
-			buf_printf(b, "  %s", str(v[i], "status.message"));
+		if (*obj_str_at(v[i], "status.message"))
+			buf_printf(b, "  %s", obj_str_at(v[i], "status.message"));
 		buf_putc(b, '\n');
 		json_t *m;
 		json_array_foreach(obj_get_path(v[i], "status.metricResults"), j, m)
@@ -426,12 +421,12 @@ cli_rwatch_analysisrun(const json_t *run)
 	struct buf b = BUF_INIT;
 	size_t i, j;
 	json_t *m, *ms;
-	const char *phase = str(run, "status.phase");
+	const char *phase = obj_str_at(run, "status.phase");
 	key(&b, 0, "Status");
 	buf_printf(&b, "%s\n", *phase ? phase : "Pending");
-	if (*str(run, "status.message")) {
+	if (*obj_str_at(run, "status.message")) {
 		key(&b, 0, "Message");
-		buf_printf(&b, "%s\n", str(run, "status.message"));
+		buf_printf(&b, "%s\n", obj_str_at(run, "status.message"));
 	}
 	buf_puts(&b, "Metrics:\n");
 	if (json_array_size(obj_get_path(run, "status.metricResults")) == 0)
@@ -444,10 +439,10 @@ cli_rwatch_analysisrun(const json_t *run)
 		    "PHASE", "VALUE", "MESSAGE");
 		json_array_foreach(json_object_get(m, "measurements"), j, ms) {
 			buf_printf(&b, "    %-20s  %-20s  %-12s  %-16s  %s",
-			    *str(ms, "startedAt") ? str(ms, "startedAt") : "-",
-			    *str(ms, "finishedAt") ? str(ms, "finishedAt") : "-",
-			    *str(ms, "phase") ? str(ms, "phase") : "Running",
-			    *str(ms, "value") ? str(ms, "value") : "-", str(ms, "message"));
+			    *obj_str_at(ms, "startedAt") ? obj_str_at(ms, "startedAt") : "-",
+			    *obj_str_at(ms, "finishedAt") ? obj_str_at(ms, "finishedAt") : "-",
+			    *obj_str_at(ms, "phase") ? obj_str_at(ms, "phase") : "Running",
+			    *obj_str_at(ms, "value") ? obj_str_at(ms, "value") : "-", obj_str_at(ms, "message"));
 			while (b.len && b.data[b.len - 1] == ' ')
 				b.data[--b.len] = '\0';
 			buf_putc(&b, '\n');
@@ -496,7 +491,7 @@ list_get(const struct kind *k, const char *ns, const char *query, json_t **items
 	json_t *it = json_object_get(r.body, "items");
 	*items = json_is_array(it) ? json_incref(it) : json_array();
 	if (rv)
-		*rv = xstrdup(str(r.body, "metadata.resourceVersion"));
+		*rv = xstrdup(obj_str_at(r.body, "metadata.resourceVersion"));
 	cli_resp_free(&r);
 	return 0;
 }
@@ -574,7 +569,7 @@ stream_list(struct stream *s)
 static void
 stream_event(struct stream *s, const char *type, json_t *obj)
 {
-	const char *rv = str(obj, "metadata.resourceVersion");
+	const char *rv = obj_str_at(obj, "metadata.resourceVersion");
 	if (strcmp(type, "ERROR") == 0 || *type == '\0') {
 		s->relist = true;
 		return;
@@ -607,7 +602,7 @@ stream_write(char *p, size_t size, size_t n, void *arg)
 		buf_reset(&s->line);
 		if (ev == NULL)
 			continue;
-		stream_event(s, str(ev, "type"), json_object_get(ev, "object"));
+		stream_event(s, obj_str_at(ev, "type"), json_object_get(ev, "object"));
 		json_decref(ev);
 		if (s->relist)
 			return 0;	/* ends the transfer; relisted next turn */

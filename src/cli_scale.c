@@ -12,22 +12,6 @@
 static const char *const scalable[] = { "Deployment", "ReplicaSet", "StatefulSet" };
 
 static int
-scale_get(const char *path, json_t **out)
-{
-	struct cli_resp r;
-	if (cli_http("GET", path, NULL, NULL, &r) < 0)
-		return -EIO;
-	if (r.status != 200) {
-		cli_print_error(&r, NULL);
-		cli_resp_free(&r);
-		return -EIO;
-	}
-	*out = json_incref(r.body);
-	cli_resp_free(&r);
-	return 0;
-}
-
-static int
 scale_one(const struct cli_opts *o, const struct kind *k, const char *name)
 {
 	char ref[256];
@@ -39,7 +23,7 @@ scale_one(const struct cli_opts *o, const struct kind *k, const char *name)
 	int rc = 1;
 	free(base);
 	if (cli_flag_given(o, "current-replicas")) {
-		if (scale_get(path, &cur) < 0)
+		if (cli_get_json(path, &cur) < 0)
 			goto out;
 		int64_t have = json_integer_value(obj_get_path(cur, "spec.replicas"));
 		if (have != o->current_replicas) {

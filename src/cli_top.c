@@ -1,89 +1,16 @@
 /* cli_top.c — `v6 top pods`: CPU and memory use of pods from the
  * metrics.k8s.io/v1beta1 API (served by the node agent), printed as
- * kubectl top prints them. Owns the Kubernetes quantity arithmetic the CLI
- * needs ("3141592n" -> 4m, "12345Ki" -> 12Mi), unit tested. */
+ * kubectl top prints them ("3141592n" -> 4m, "12345Ki" -> 12Mi, with
+ * quantity.c's exact arithmetic), unit tested. */
 #include "cli.h"
+#include "quantity.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- quantities -------------------------------------------------------- */
-
-static const struct {
-	const char *suffix;
-	int exp10;
-	int pow1024;
-} suffixes[] = {
-	{ "n", -9, 0 }, { "u", -6, 0 }, { "m", -3, 0 }, { "", 0, 0 }, { "k", 3, 0 },
-	{ "M", 6, 0 }, { "G", 9, 0 }, { "T", 12, 0 }, { "P", 15, 0 }, { "E", 18, 0 },
-	{ "Ki", 0, 1 }, { "Mi", 0, 2 }, { "Gi", 0, 3 }, { "Ti", 0, 4 }, { "Pi", 0, 5 },
-	{ "Ei", 0, 6 },
-};
-
-#define Q_MAX ((__int128)1 << 100)	/* far beyond int64, far below overflow */
-
-/* "e3", "E-2": a decimal exponent suffix. */
-static int
-exponent_suffix(const char *s, int *exp10)
-{
-	char *end;
-	if ((s[0] != 'e' && s[0] != 'E') || s[1] == '\0')
-		return -EINVAL;
-	long e = strtol(s + 1, &end, 10);
-	if (*end != '\0' || e < -40 || e > 40)
-		return -EINVAL;
-	*exp10 = (int)e;
-	return 0;
-}
-
-static int
-parse_suffix(const char *s, int *exp10, int *pow1024)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++)
-		if (strcmp(s, suffixes[i].suffix) == 0) {
-			*exp10 = suffixes[i].exp10;
-			*pow1024 = suffixes[i].pow1024;
-			return 0;
-		}
-	*pow1024 = 0;
-	return exponent_suffix(s, exp10);
-}
-
-int
-cli_quantity_scaled(const char *s, int scale, int64_t *out)
-{
-	__int128 v = 0;
-	int exp10 = 0, sexp, pow1024;
-	bool neg = *s == '-', digits = false;
-	if (*s == '-' || *s == '+')
-		s++;
-	for (; *s >= '0' && *s <= '9'; s++, digits = true)
-		if (v < Q_MAX)
-			v = v * 10 + (*s - '0');
-		else
-			exp10++;
-	if (*s == '.')
-		for (s++; *s >= '0' && *s <= '9'; s++, digits = true)
-			if (v < Q_MAX)
-				v = v * 10 + (*s - '0'), exp10--;
-	if (!digits || parse_suffix(s, &sexp, &pow1024) < 0)
-		return -EINVAL;
-	exp10 += sexp - scale;
-	for (; pow1024 > 0 && v < Q_MAX; pow1024--)
-		v *= 1024;
-	for (; exp10 > 0 && v < Q_MAX; exp10--)
-		v *= 10;
-	if (v >= Q_MAX && (pow1024 > 0 || exp10 > 0))
-		return -ERANGE;
-	for (; exp10 < 0; exp10++)
-		v = v / 10 + (v % 10 != 0);	/* rounds up, as ScaledValue does */
-	if (v > INT64_MAX)
-		return -ERANGE;
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return 0;
-}
+/* ---- cells ------------------------------------------------------------- */
 
 void
 cli_format_cpu(int64_t nanocores, char *out)
@@ -120,9 +47,9 @@ usage_of(const json_t *usage, int64_t *cpu, int64_t *mem)
 	const char *cs = json_string_value(json_object_get(usage, "cpu"));
 	const char *ms = json_string_value(json_object_get(usage, "memory"));
 	if (cs)
-		cli_quantity_scaled(cs, -9, &c);
+		quantity_scaled(cs, -9, &c);
 	if (ms)
-		cli_quantity_scaled(ms, 0, &m);
+		quantity_scaled(ms, 0, &m);
 	*cpu += c;
 	*mem += m;
 }

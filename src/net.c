@@ -6,6 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+void
+net_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	(void)h;
+	b->base = xmalloc(hint);
+	b->len = hint;
+}
+
 int
 net_send(uv_stream_t *s, const uv_buf_t *bufs, unsigned n, unsigned *queued,
     uv_write_cb cb, void *owner, int tag)

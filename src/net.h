@@ -24,5 +24,8 @@ struct net_write {
  * errno (nothing queued). */
 int net_send(uv_stream_t *s, const uv_buf_t *bufs, unsigned n, unsigned *queued,
     uv_write_cb cb, void *owner, int tag);
+/* A uv_alloc_cb giving a fresh buffer of the suggested size; the read
+ * callback frees b->base. For the proxy's control socket, both ends. */
+void net_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 
 #endif

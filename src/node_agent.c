@@ -1507,22 +1507,17 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	*out = n;
 	return 0;
 fail:
-	if (n->rt)
-		rt_close(n->rt);
-	nipam_free(n->ipam);
-	json_decref(n->found);
-	json_decref(n->released);
-	free(n->name);
-	free(n->bin_dir);
-	free(n->state_dir);
-	free(n);
+	node_free(n);
 	return rc;
 }
 
+/* Frees n and what it owns; a node_start that failed half way has no
+ * runtime yet. */
 static void
 node_free(struct node *n)
 {
-	rt_close(n->rt);
+	if (n->rt)
+		rt_close(n->rt);
 	nipam_free(n->ipam);
 	json_decref(n->found);
 	json_decref(n->released);

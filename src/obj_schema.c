@@ -6,7 +6,6 @@
 #include "obj_schema.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,53 +205,6 @@ static const char *const type_names[] = {
 	[ST_MAP_ANY] = "object", [ST_INT_OR_STRING] = "integer or string",
 	[ST_QUANTITY] = "quantity (string or number)",
 };
-
-/* ---- quantities ------------------------------------------------------ */
-
-static const struct { const char *suffix; double mult; } qty_suffixes[] = {
-	{ "Ki", 1024.0 }, { "Mi", 1048576.0 }, { "Gi", 1073741824.0 },
-	{ "Ti", 1099511627776.0 }, { "Pi", 1125899906842624.0 },
-	{ "Ei", 1152921504606846976.0 }, { "n", 1e-9 }, { "u", 1e-6 },
-	{ "m", 1e-3 }, { "", 1 }, { "k", 1e3 }, { "M", 1e6 }, { "G", 1e9 },
-	{ "T", 1e12 }, { "P", 1e15 }, { "E", 1e18 },
-};
-
-int
-quantity_parse(const char *s, double *out)
-{
-	static const char digits[] = "0123456789";
-	const char *q = s;
-	if (*q == '+' || *q == '-')
-		q++;
-	size_t ip = strspn(q, digits), fp = 0;
-	q += ip;
-	if (*q == '.') {
-		fp = strspn(q + 1, digits);
-		q += 1 + fp;
-	}
-	if (ip + fp == 0 || q - s > 64)
-		return -EINVAL;
-	char num[80];
-	memcpy(num, s, (size_t)(q - s));
-	num[q - s] = '\0';
-	double mult = -1;
-	if ((*q == 'e' || *q == 'E') && q[1]) {
-		const char *e = q + 1 + (q[1] == '+' || q[1] == '-');
-		size_t en = strspn(e, digits);
-		if (en && !e[en] && en < 6)
-			mult = pow(10, strtod(q + 1, NULL));
-	}
-	for (size_t i = 0; mult < 0 && i < ARRAY_SIZE(qty_suffixes); i++)
-		if (!strcmp(q, qty_suffixes[i].suffix))
-			mult = qty_suffixes[i].mult;
-	if (mult < 0)
-		return -EINVAL;
-	double v = strtod(num, NULL) * mult;
-	if (!isfinite(v))
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 /* ---- the engine ------------------------------------------------------ */
 

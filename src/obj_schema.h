@@ -7,6 +7,7 @@
 #define V6_OBJ_SCHEMA_H
 
 #include "obj.h"
+#include "quantity.h"
 
 enum schema_type {
 	ST_ANY,			/* anything */
@@ -71,8 +72,6 @@ char *schema_path_index(const char *path, size_t i);
 /* FieldValueInvalid with Kubernetes' "Invalid value: <json>: detail". */
 void schema_err_invalid(struct errlist *errs, const char *path, const json_t *v,
     const char *fmt, ...) V6_PRINTF(4, 5);
-/* Parses a Kubernetes quantity into a number; 0 or -EINVAL. */
-int quantity_parse(const char *s, double *out);
 /* IANA service name (port names): NULL when valid or a message. */
 const char *name_check_iana_svc(const char *s);
 /* Does a LabelSelector object select these labels (an object or NULL)? */

@@ -84,6 +84,14 @@ struct proxy_engine *proxy_engine_new(uv_loop_t *loop);
  * — then nothing changed. A listener that cannot bind is reported in *err
  * but the rest applies (returns 0). */
 int proxy_engine_apply(struct proxy_engine *e, const json_t *snapshot, char **err);
+/* Applies a delta to the current table: listeners and clusters (borrowed;
+ * either may be NULL) map each changed name to its new definition (a
+ * listener's own "name" must be that name) or to JSON null to remove it; the
+ * table then has version. Compiles only what the delta names and the
+ * listeners routing to a replaced cluster; the rest is shared with the
+ * previous table. Returns and reports as proxy_engine_apply. */
+int proxy_engine_apply_delta(struct proxy_engine *e, int64_t version, const json_t *listeners,
+    const json_t *clusters, char **err);
 int64_t proxy_engine_version(const struct proxy_engine *e);
 /* Appends the Prometheus text exposition of every metric to out. */
 void proxy_engine_metrics(struct proxy_engine *e, struct buf *out);

@@ -1,9 +1,8 @@
-/* proxy_engine.c — the data path's top: applies routing snapshots
- * atomically (the whole JSON is compiled into a new table first; only a
- * valid one replaces the old), keeps listeners open across snapshots (diffed
- * by name; removed ones drain), owns the endpoint registry shared by every
- * table, and routes each HTTP request to proxy_upstream.c. Called by
- * proxy_main.c (`v6 proxy`) and by the tests; proxy.h is the contract. */
+/* proxy_engine.c — the data path's top: applies snapshots and deltas
+ * atomically (a new table is compiled first; a delta compiles only what it
+ * names and the listeners routing to a replaced cluster, sharing the rest),
+ * keeps listeners open across tables (removed ones drain), owns the endpoint
+ * registry, and routes each HTTP request to proxy_upstream.c. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -119,32 +118,95 @@ px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep)
 
 /* Endpoint labels wait in the cluster until the table is committed. */
 struct ep_label {
-	char *pod;
-	char *revision;
+	const char *pod;
+	const char *revision;
 };
+
+void
+px_cluster_unref(struct proxy_engine *e, struct px_cluster *c)
+{
+	if (c == NULL || --c->refs > 0)
+		return;
+	BUG_ON(c->nusers != 0);
+	for (size_t k = 0; k < c->neps; k++)
+		px_endpoint_unref(e, c->eps[k]);
+	free(c->eps);
+	free(c->name);
+	free(c->service);
+	free(c->labels);
+	free(c->users);
+	free(c);
+}
+
+/* ls routes to c: a reference, and ls among c's users. */
+static void
+cluster_use(struct px_cluster *c, struct px_lspec *ls)
+{
+	c->refs++;
+	if (c->nusers == c->users_cap) {
+		c->users_cap = c->users_cap ? 2 * c->users_cap : 2;
+		c->users = xrealloc(c->users, c->users_cap * sizeof(*c->users));
+	}
+	c->users[c->nusers++] = ls;
+}
+
+static void
+cluster_unuse(struct proxy_engine *e, struct px_cluster *c, struct px_lspec *ls)
+{
+	for (size_t i = 0; i < c->nusers; i++)
+		if (c->users[i] == ls) {
+			c->users[i] = c->users[--c->nusers];
+			break;
+		}
+	px_cluster_unref(e, c);
+}
+
+/* Calls fn(e, cluster, ls) for every cluster reference of ls: each route
+ * backend, and a TCP listener's cluster. */
+static void
+lspec_clusters(struct proxy_engine *e, struct px_lspec *ls,
+    void (*fn)(struct proxy_engine *, struct px_cluster *, struct px_lspec *))
+{
+	for (size_t i = 0; i < ls->nroutes; i++)
+		for (size_t k = 0; k < ls->routes[i].nbackends; k++)
+			fn(e, ls->routes[i].backends[k].cluster, ls);
+	if (ls->cluster)
+		fn(e, ls->cluster, ls);
+}
+
+static void
+lspec_use(struct proxy_engine *e, struct px_cluster *c, struct px_lspec *ls)
+{
+	(void)e;
+	cluster_use(c, ls);
+}
+
+static void
+lspec_unref(struct proxy_engine *e, struct px_lspec *ls)
+{
+	if (ls == NULL || --ls->refs > 0)
+		return;
+	if (ls->holds)
+		lspec_clusters(e, ls, cluster_unuse);
+	for (size_t k = 0; k < ls->nroutes; k++)
+		px_route_clear(&ls->routes[k]);
+	free(ls->routes);
+	free(ls->name);
+	free(ls->address);
+	json_decref(ls->src);
+	free(ls);
+}
 
 static void
 table_free(struct proxy_engine *e, struct px_table *t)
 {
-	size_t i, k;
+	size_t i;
 
-	for (i = 0; i < t->nlisteners; i++) {
-		struct px_lspec *ls = &t->listeners[i];
-		for (k = 0; k < ls->nroutes; k++)
-			px_route_clear(&ls->routes[k]);
-		free(ls->routes);
-		free(ls->name);
-		free(ls->address);
-	}
+	for (i = 0; i < t->nlisteners; i++)
+		lspec_unref(e, t->listeners[i]);
 	free(t->listeners);
-	for (i = 0; i < t->nclusters; i++) {
-		struct px_cluster *c = &t->clusters[i];
-		for (k = 0; k < c->neps; k++)
-			px_endpoint_unref(e, c->eps[k]);
-		free(c->eps);
-		free(c->name);
-		free(c->service);
-	}
+	for (i = 0; i < t->nclusters; i++)
+		px_cluster_unref(e, t->clusters[i]);
 	free(t->clusters);
 	free(t);
 }
@@ -173,7 +235,7 @@ uint_field(const json_t *o, const char *key, unsigned def, unsigned *out)
 
 static int
 cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
-    struct px_cluster *c, struct ep_label **labels, char **err)
+    struct px_cluster *c, char **err)
 {
 	const json_t *eps = json_object_get(j, "endpoints"), *it;
 	const char *lb = jstr(j, "lb");
@@ -201,7 +263,7 @@ cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
 	if (eps && !json_is_array(eps))
 		return fail_msg(err, "cluster %s: endpoints must be an array", name);
 	c->eps = xcalloc(json_array_size(eps) + 1, sizeof(*c->eps));
-	*labels = xcalloc(json_array_size(eps) + 1, sizeof(**labels));
+	c->labels = xcalloc(json_array_size(eps) + 1, sizeof(*c->labels));
 	json_array_foreach(eps, i, it) {
 		port = (int)json_integer_value(json_object_get(it, "port"));
 		if (parse_addr(jstr(it, "address"), port, &ss) < 0)
@@ -210,17 +272,33 @@ cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
 		    jstr(it, "address"), port);
 		c->eps[c->neps] = ep_get(e, key, &ss);
 		c->eps[c->neps]->refs++;
-		(*labels)[c->neps].pod = (char *)jstr(it, "pod");
-		(*labels)[c->neps].revision = (char *)jstr(it, "revision");
+		c->labels[c->neps].pod = jstr(it, "pod");
+		c->labels[c->neps].revision = jstr(it, "revision");
 		c->neps++;
 	}
 	return 0;
 }
 
+/* A new cluster compiled from j (borrowed until the table commits: the
+ * endpoint labels point into it), or NULL with *err. */
+static struct px_cluster *
+cluster_compile(struct proxy_engine *e, const char *name, const json_t *j, char **err)
+{
+	struct px_cluster *c = xcalloc(1, sizeof(*c));
+
+	c->refs = 1;
+	e->ncluster_compiles++;
+	if (cluster_build(e, name, j, c, err) < 0) {
+		px_cluster_unref(e, c);
+		return NULL;
+	}
+	return c;
+}
+
 static int
 cmp_cluster_name(const void *key, const void *c)
 {
-	return strcmp(key, ((const struct px_cluster *)c)->name);
+	return strcmp(key, (*(struct px_cluster *const *)c)->name);
 }
 
 /* The table's clusters and listeners are sorted by name: lookups bisect,
@@ -228,9 +306,12 @@ cmp_cluster_name(const void *key, const void *c)
 struct px_cluster *
 px_cluster_find(struct px_table *t, const char *name)
 {
+	struct px_cluster **c;
+
 	if (name == NULL || t->nclusters == 0)
 		return NULL;
-	return bsearch(name, t->clusters, t->nclusters, sizeof(*t->clusters), cmp_cluster_name);
+	c = bsearch(name, t->clusters, t->nclusters, sizeof(*t->clusters), cmp_cluster_name);
+	return c ? *c : NULL;
 }
 
 static int
@@ -245,8 +326,6 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	if (name == NULL)
 		return fail_msg(err, "listener without a name");
 	ls->name = xstrdup(name);
-	if (ls != t->listeners && strcmp(ls[-1].name, name) == 0)	/* sorted */
-		return fail_msg(err, "listener %s: duplicate name", name);
 	ls->address = xstrdup(jstr(j, "address") ? jstr(j, "address") : "0.0.0.0");
 	ls->port = (int)json_integer_value(json_object_get(j, "port"));
 	if (parse_addr(ls->address, ls->port, &ss) < 0)
@@ -273,6 +352,25 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	return 0;
 }
 
+/* A new listener spec compiled from j against t's clusters (each of them
+ * it routes to referenced), or NULL with *err. */
+static struct px_lspec *
+lspec_compile(struct proxy_engine *e, const json_t *j, struct px_table *t, char **err)
+{
+	struct px_lspec *ls = xcalloc(1, sizeof(*ls));
+
+	ls->refs = 1;
+	ls->src = json_incref((json_t *)j);
+	e->nlistener_compiles++;
+	if (lspec_build(j, t, ls, err) < 0) {
+		lspec_unref(e, ls);
+		return NULL;
+	}
+	lspec_clusters(e, ls, lspec_use);
+	ls->holds = true;
+	return ls;
+}
+
 static int
 cmp_key(const void *a, const void *b)
 {
@@ -286,23 +384,45 @@ cmp_listener_json(const void *a, const void *b)
 	return x && y ? strcmp(x, y) : (x != NULL) - (y != NULL);
 }
 
-/* Compiles a snapshot into a new table without touching the running one;
- * endpoint labels are returned for the commit. Clusters and listeners are
- * compiled in name order (px_cluster_find, lspec_find bisect). */
+/* What an apply changes: clusters and listener specs new in the table
+ * (their endpoints enter rotation, their listeners open) and those of the
+ * previous table it no longer has. Arrays borrowed from the tables when
+ * !owned. */
+struct table_diff {
+	struct px_cluster **cadded, **cdropped;
+	size_t ncadded, ncdropped;
+	struct px_lspec **ladded, **ldropped;
+	size_t nladded, nldropped;
+	bool owned;
+};
+
+static void
+diff_free(struct table_diff *d)
+{
+	if (d->owned) {
+		free(d->cadded);
+		free(d->cdropped);
+		free(d->ladded);
+		free(d->ldropped);
+	}
+	memset(d, 0, sizeof(*d));
+}
+
+/* Compiles a whole snapshot into a new table without touching the running
+ * one. Clusters and listeners are compiled in name order (px_cluster_find,
+ * lspec_find bisect). */
 static int
-table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out,
-    struct ep_label ***labels, char **err)
+table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out, char **err)
 {
 	const json_t *clusters = json_object_get(snap, "clusters");
 	const json_t *listeners = json_object_get(snap, "listeners"), *v;
 	struct px_table *t = xcalloc(1, sizeof(*t));
 	const char **names = NULL, *name;
-	json_t **ls = NULL, *it;
+	struct px_lspec *ls;
+	json_t **lj = NULL, *it;
 	size_t i, n = 0;
-	int r = -EINVAL;
 
 	t->refs = 1;
-	*labels = NULL;
 	if (!json_is_object(snap)) {
 		fail_msg(err, "snapshot must be a JSON object");
 		goto fail;
@@ -322,39 +442,240 @@ table_build(struct proxy_engine *e, const json_t *snap, struct px_table **out,
 		names[n++] = name;
 	qsort(names, n, sizeof(*names), cmp_key);
 	t->clusters = xcalloc(n + 1, sizeof(*t->clusters));
-	*labels = xcalloc(n + 1, sizeof(**labels));
 	for (i = 0; i < n; i++) {
-		r = cluster_build(e, names[i], json_object_get(clusters, names[i]),
-		    &t->clusters[t->nclusters], &(*labels)[t->nclusters], err);
-		t->nclusters++;
-		if (r < 0)
+		t->clusters[t->nclusters] = cluster_compile(e, names[i],
+		    json_object_get(clusters, names[i]), err);
+		if (t->clusters[t->nclusters] == NULL)
 			goto fail;
+		t->nclusters++;
 	}
 	n = json_array_size(listeners);
-	ls = xcalloc(n + 1, sizeof(*ls));
+	lj = xcalloc(n + 1, sizeof(*lj));
 	json_array_foreach(listeners, i, it)
-		ls[i] = it;
-	qsort(ls, n, sizeof(*ls), cmp_listener_json);
+		lj[i] = it;
+	qsort(lj, n, sizeof(*lj), cmp_listener_json);
 	t->listeners = xcalloc(n + 1, sizeof(*t->listeners));
 	for (i = 0; i < n; i++) {
-		t->nlisteners = i + 1;
-		if ((r = lspec_build(ls[i], t, &t->listeners[i], err)) < 0)
+		if ((ls = lspec_compile(e, lj[i], t, err)) == NULL)
 			goto fail;
+		t->listeners[t->nlisteners++] = ls;
+		if (i > 0 && strcmp(t->listeners[i - 1]->name, ls->name) == 0) {
+			fail_msg(err, "listener %s: duplicate name", ls->name);
+			goto fail;
+		}
 	}
 	free(names);
-	free(ls);
+	free(lj);
 	*out = t;
 	return 0;
 fail:
-	if (*labels)
-		for (i = 0; i < t->nclusters; i++)
-			free((*labels)[i]);
-	free(*labels);
-	*labels = NULL;
 	free(names);
-	free(ls);
+	free(lj);
 	table_free(e, t);
-	return r < 0 ? r : -EINVAL;
+	return -EINVAL;
+}
+
+/* One changed name of a delta: its new definition, or NULL / JSON null
+ * when it is removed. */
+struct change {
+	const char *name;
+	const json_t *v;
+};
+
+static int
+cmp_change(const void *a, const void *b)
+{
+	return strcmp(((const struct change *)a)->name, ((const struct change *)b)->name);
+}
+
+/* The members of obj (NULL: none) as changes, with room for extra more. */
+static struct change *
+changes_of(const json_t *obj, size_t extra, size_t *n)
+{
+	struct change *ch = xcalloc(json_object_size(obj) + extra + 1, sizeof(*ch));
+	const char *name;
+	json_t *v;
+
+	*n = 0;
+	json_object_foreach((json_t *)obj, name, v) {
+		ch[*n].name = name;
+		ch[*n].v = v;
+		(*n)++;
+	}
+	return ch;
+}
+
+/* Sorts ch and drops repeated names (the first of each stays). */
+static size_t
+changes_sort(struct change *ch, size_t n)
+{
+	size_t i, k = 0;
+
+	qsort(ch, n, sizeof(*ch), cmp_change);
+	for (i = 0; i < n; i++)
+		if (k == 0 || strcmp(ch[k - 1].name, ch[i].name) != 0)
+			ch[k++] = ch[i];
+	return k;
+}
+
+/* A delta being applied: the table before, the one being built. */
+struct derive {
+	struct proxy_engine *e;
+	const struct px_table *old;
+	struct px_table *t;
+	struct table_diff *d;
+	char **err;
+};
+
+/* Walks nold sorted old entries (name_at(old, i)) and the sorted changes
+ * ch together in name order, calling step(dv, i, c): (i, NULL) for an old
+ * entry no change names, (i, c) for one c replaces or removes, (-1, c)
+ * for a change of a new name. Returns 0 or the first step's failure. */
+static int
+merge_walk(struct derive *dv, size_t nold, const char *(*name_at)(const struct px_table *, size_t),
+    const struct change *ch, size_t nch,
+    int (*step)(struct derive *, ssize_t, const struct change *))
+{
+	size_t i = 0, k = 0;
+	int o, r;
+
+	while (i < nold || k < nch) {
+		o = i == nold ? 1 : k == nch ? -1 : strcmp(name_at(dv->old, i), ch[k].name);
+		if (o < 0)
+			r = step(dv, (ssize_t)i++, NULL);
+		else if (o == 0)
+			r = step(dv, (ssize_t)i++, &ch[k++]);
+		else
+			r = step(dv, -1, &ch[k++]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static bool
+change_removes(const struct change *c)
+{
+	return c->v == NULL || json_is_null(c->v);
+}
+
+static const char *
+cluster_name_at(const struct px_table *t, size_t i)
+{
+	return t->clusters[i]->name;
+}
+
+static int
+cluster_step(struct derive *dv, ssize_t i, const struct change *c)
+{
+	struct px_table *t = dv->t;
+	struct table_diff *d = dv->d;
+	struct px_cluster *nc;
+
+	if (c == NULL) {
+		t->clusters[t->nclusters++] = dv->old->clusters[i];
+		dv->old->clusters[i]->refs++;
+		return 0;
+	}
+	if (i >= 0)
+		d->cdropped[d->ncdropped++] = dv->old->clusters[i];
+	if (change_removes(c))
+		return 0;
+	if ((nc = cluster_compile(dv->e, c->name, c->v, dv->err)) == NULL)
+		return -EINVAL;
+	t->clusters[t->nclusters++] = nc;
+	d->cadded[d->ncadded++] = nc;
+	return 0;
+}
+
+static const char *
+lspec_name_at(const struct px_table *t, size_t i)
+{
+	return t->listeners[i]->name;
+}
+
+static int
+lspec_step(struct derive *dv, ssize_t i, const struct change *c)
+{
+	struct px_table *t = dv->t;
+	struct table_diff *d = dv->d;
+	struct px_lspec *ls;
+
+	if (c == NULL) {
+		t->listeners[t->nlisteners++] = dv->old->listeners[i];
+		dv->old->listeners[i]->refs++;
+		return 0;
+	}
+	if (i >= 0)
+		d->ldropped[d->nldropped++] = dv->old->listeners[i];
+	if (change_removes(c))
+		return 0;
+	if (!json_is_object(c->v) || jstr(c->v, "name") == NULL ||
+	    strcmp(jstr(c->v, "name"), c->name) != 0)
+		return fail_msg(dv->err, "listener %s: not an object of that name", c->name);
+	if ((ls = lspec_compile(dv->e, c->v, t, dv->err)) == NULL)
+		return -EINVAL;
+	t->listeners[t->nlisteners++] = ls;
+	d->ladded[d->nladded++] = ls;
+	return 0;
+}
+
+/* The table after applying a delta (listeners, clusters: name -> value or
+ * null) to old (NULL: empty), and what changed. Listener specs of old that
+ * route to a replaced or removed cluster are compiled again from their
+ * definitions; everything else is shared with old. */
+static int
+table_derive(struct proxy_engine *e, const struct px_table *old, int64_t version,
+    const json_t *listeners, const json_t *clusters, struct px_table **out,
+    struct table_diff *d, char **err)
+{
+	static const struct px_table empty;
+	struct derive dv = { e, old ? old : &empty, NULL, d, err };
+	struct px_table *t;
+	struct change *cch, *lch = NULL;
+	size_t i, k, ncch, nlch, extra = 0;
+	int r;
+
+	if ((listeners && !json_is_object(listeners)) || (clusters && !json_is_object(clusters)))
+		return fail_msg(err, "a delta's listeners and clusters must be objects");
+	old = dv.old;
+	dv.t = t = xcalloc(1, sizeof(*t));
+	t->refs = 1;
+	t->version = version;
+	d->owned = true;
+	cch = changes_of(clusters, 0, &ncch);
+	ncch = changes_sort(cch, ncch);
+	t->clusters = xcalloc(old->nclusters + ncch + 1, sizeof(*t->clusters));
+	d->cadded = xcalloc(ncch + 1, sizeof(*d->cadded));
+	d->cdropped = xcalloc(ncch + 1, sizeof(*d->cdropped));
+	if ((r = merge_walk(&dv, old->nclusters, cluster_name_at, cch, ncch, cluster_step)) < 0)
+		goto out;
+	for (i = 0; i < d->ncdropped; i++)
+		extra += d->cdropped[i]->nusers;
+	lch = changes_of(listeners, extra, &nlch);
+	for (i = 0; i < d->ncdropped; i++)
+		for (k = 0; k < d->cdropped[i]->nusers; k++) {
+			struct px_lspec *u = d->cdropped[i]->users[k];
+			if (!u->stale && json_object_get(listeners, u->name) == NULL) {
+				lch[nlch].name = u->name;
+				lch[nlch++].v = u->src;
+			}
+		}
+	nlch = changes_sort(lch, nlch);
+	t->listeners = xcalloc(old->nlisteners + nlch + 1, sizeof(*t->listeners));
+	d->ladded = xcalloc(nlch + 1, sizeof(*d->ladded));
+	d->ldropped = xcalloc(nlch + 1, sizeof(*d->ldropped));
+	r = merge_walk(&dv, old->nlisteners, lspec_name_at, lch, nlch, lspec_step);
+out:
+	free(cch);
+	free(lch);
+	if (r < 0) {
+		table_free(e, t);
+		diff_free(d);
+		return r;
+	}
+	*out = t;
+	return 0;
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -402,12 +723,12 @@ listener_open(struct px_listener *l)
 }
 
 static void
-listener_set_spec(struct px_listener *l, struct px_table *t, struct px_lspec *ls)
+listener_set_spec(struct px_listener *l, struct px_lspec *ls)
 {
-	t->refs++;
-	px_table_unref(l->e, l->table);
-	l->table = t;
+	if (l->spec && l->spec->listener == l)
+		l->spec->listener = NULL;
 	l->spec = ls;
+	ls->listener = l;
 }
 
 static void
@@ -422,6 +743,8 @@ listener_free(struct px_listener *l)
 	if (l->http)
 		http_server_stop(l->http);
 	px_tcp_unlisten(l);
+	if (l->spec && l->spec->listener == l)
+		l->spec->listener = NULL;
 	px_table_unref(e, l->table);
 	free(l->name);
 	free(l->address);
@@ -429,13 +752,20 @@ listener_free(struct px_listener *l)
 }
 
 /* Stops accepting; the listener is freed (its idle keep-alive connections
- * closed) by the reaper once its in-flight requests are over. */
+ * closed) by the reaper once its in-flight requests are over. Its spec
+ * stays valid through a reference on t, a table holding it. */
 static void
-listener_remove(struct px_listener *l)
+listener_remove(struct px_listener *l, struct px_table *t)
 {
 	if (l->removed)
 		return;
 	l->removed = true;
+	if (l->spec && l->spec->listener == l)
+		l->spec->listener = NULL;
+	if (t && l->table == NULL) {
+		l->table = t;
+		t->refs++;
+	}
 	if (l->http)
 		http_server_unlisten(l->http);
 	px_tcp_unlisten(l);
@@ -464,44 +794,52 @@ lspec_same(const struct px_listener *l, const struct px_lspec *ls)
 static int
 cmp_lspec_name(const void *key, const void *ls)
 {
-	return strcmp(key, ((const struct px_lspec *)ls)->name);
+	return strcmp(key, (*(struct px_lspec *const *)ls)->name);
 }
 
 static struct px_lspec *
 lspec_find(struct px_table *t, const char *name)
 {
+	struct px_lspec **ls;
+
 	if (t->nlisteners == 0)
 		return NULL;
-	return bsearch(name, t->listeners, t->nlisteners, sizeof(*t->listeners),
-	    cmp_lspec_name);
+	ls = bsearch(name, t->listeners, t->nlisteners, sizeof(*t->listeners), cmp_lspec_name);
+	return ls ? *ls : NULL;
 }
 
-/* Keeps listeners whose name, protocol, address and port stay; drains the
- * others; opens the new ones. Bind failures are reported in *err. */
+/* Moves the listeners to table t (old: the current one): those on a spec
+ * d dropped take t's spec of the same name while their protocol, address
+ * and port stay, else drain; d's new specs no listener took open new ones
+ * (every spec of t without a listener when one could not open before:
+ * binding is retried on each apply). Listeners on unchanged specs are not
+ * visited. Bind failures are reported in *err. */
 static void
-listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
+listeners_diff(struct proxy_engine *e, struct px_table *old, struct px_table *t,
+    const struct table_diff *d, char **err)
 {
-	struct px_listener *l, *next;
-	struct px_lspec *ls;
-	bool *kept = xcalloc(t->nlisteners + 1, sizeof(*kept));
-	size_t i;
+	struct px_lspec *const *open = d->ladded, *ls;
+	size_t i, nopen = d->nladded;
+	struct px_listener *l;
 	int r;
 
-	for (l = e->listeners; l; l = next) {
-		next = l->next;
-		if (l->removed)
+	for (i = 0; i < d->nldropped; i++) {
+		if ((l = d->ldropped[i]->listener) == NULL)
 			continue;
 		ls = lspec_find(t, l->name);
-		if (ls && lspec_same(l, ls) && !kept[ls - t->listeners]) {
-			listener_set_spec(l, t, ls);
-			kept[ls - t->listeners] = true;
-		} else {
-			listener_remove(l);
-		}
+		if (ls && ls->listener == NULL && lspec_same(l, ls))
+			listener_set_spec(l, ls);
+		else
+			listener_remove(l, old);
 	}
-	for (i = 0; i < t->nlisteners; i++) {
-		ls = &t->listeners[i];
-		if (kept[i])
+	if (e->unbound) {
+		open = t->listeners;
+		nopen = t->nlisteners;
+	}
+	e->unbound = false;
+	for (i = 0; i < nopen; i++) {
+		ls = open[i];
+		if (ls->listener)
 			continue;
 		l = xcalloc(1, sizeof(*l));
 		l->e = e;
@@ -509,7 +847,7 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 		l->address = xstrdup(ls->address);
 		l->port = ls->port;
 		l->proto = ls->proto;
-		listener_set_spec(l, t, ls);
+		listener_set_spec(l, ls);
 		l->next = e->listeners;
 		e->listeners = l;
 		if ((r = listener_open(l)) < 0) {
@@ -518,11 +856,10 @@ listeners_diff(struct proxy_engine *e, struct px_table *t, char **err)
 			if (err && *err == NULL)
 				*err = xasprintf("listener %s on %s:%d: %s", l->name, l->address,
 				    l->port, uv_strerror(r));
-			l->removed = true;
-			px_engine_poke(e);
+			listener_remove(l, t);
+			e->unbound = true;
 		}
 	}
-	free(kept);
 }
 
 /* ---- requests ------------------------------------------------------------- */
@@ -540,7 +877,7 @@ on_http_request(struct http_req *req, void *arg)
 		px_answer_local(e, e->misc, req, 404, "no route\n");
 		return;
 	}
-	px_forward(e, l, l->table, route, req);
+	px_forward(e, l, l->table ? l->table : e->table, route, req);
 }
 
 /* ---- seamless restart: the engine's side (proxy_handoff.h) ---------------- */
@@ -677,47 +1014,96 @@ proxy_engine_new(uv_loop_t *loop)
 	return e;
 }
 
+/* Makes t (a new table, its reference taken over) the current one: the
+ * endpoints of d's new clusters enter rotation with their labels, those
+ * left in no cluster leave it (idle connections closed), listeners move. */
+static void
+table_commit(struct proxy_engine *e, struct px_table *t, struct table_diff *d, char **err)
+{
+	struct px_table *old = e->table;
+	struct px_endpoint *ep;
+	struct px_cluster *c;
+	size_t i, k;
+
+	for (i = 0; i < d->ncadded; i++) {
+		c = d->cadded[i];
+		for (k = 0; k < c->neps; k++) {
+			ep = c->eps[k];
+			ep->inuse++;
+			ep->removed = false;
+			if (c->labels[k].pod && strcmp(ep->pod, c->labels[k].pod) != 0) {
+				free(ep->pod);
+				ep->pod = xstrdup(c->labels[k].pod);
+			}
+			if (c->labels[k].revision && strcmp(ep->revision, c->labels[k].revision) != 0) {
+				free(ep->revision);
+				ep->revision = xstrdup(c->labels[k].revision);
+			}
+		}
+		free(c->labels);
+		c->labels = NULL;
+	}
+	for (i = 0; i < d->ncdropped; i++) {
+		c = d->cdropped[i];
+		for (k = 0; k < c->neps; k++) {
+			ep = c->eps[k];
+			BUG_ON(ep->inuse == 0);
+			if (--ep->inuse == 0) {
+				ep->removed = true;
+				px_pool_close_idle(ep);
+			}
+		}
+	}
+	for (i = 0; i < d->nldropped; i++)
+		d->ldropped[i]->stale = true;
+	listeners_diff(e, old, t, d, err);
+	e->table = t;
+	px_table_unref(e, old);
+	diff_free(d);
+}
+
+/* A whole snapshot: every cluster and listener spec compiled anew. */
 int
 proxy_engine_apply(struct proxy_engine *e, const json_t *snapshot, char **err)
 {
 	uint64_t t0 = uv_hrtime();
-	struct ep_label **labels;
-	struct px_endpoint *ep;
-	struct px_table *t, *old;
-	size_t i, k;
+	struct table_diff d = { 0 };
+	struct px_table *t = NULL;
 	int r;
 
 	if (err)
 		*err = NULL;
-	if ((r = table_build(e, snapshot, &t, &labels, err)) < 0)
+	if ((r = table_build(e, snapshot, &t, err)) < 0)
 		return r;
-	for (i = 0; i < ARRAY_SIZE(e->eps); i++)
-		for (ep = e->eps[i]; ep; ep = ep->hnext)
-			ep->removed = true;
-	for (i = 0; i < t->nclusters; i++) {
-		for (k = 0; k < t->clusters[i].neps; k++) {
-			ep = t->clusters[i].eps[k];
-			ep->removed = false;
-			if (labels[i][k].pod && strcmp(ep->pod, labels[i][k].pod) != 0) {
-				free(ep->pod);
-				ep->pod = xstrdup(labels[i][k].pod);
-			}
-			if (labels[i][k].revision && strcmp(ep->revision, labels[i][k].revision) != 0) {
-				free(ep->revision);
-				ep->revision = xstrdup(labels[i][k].revision);
-			}
-		}
-		free(labels[i]);
+	d.cadded = t->clusters;
+	d.ncadded = t->nclusters;
+	d.ladded = t->listeners;
+	d.nladded = t->nlisteners;
+	if (e->table) {
+		d.cdropped = e->table->clusters;
+		d.ncdropped = e->table->nclusters;
+		d.ldropped = e->table->listeners;
+		d.nldropped = e->table->nlisteners;
 	}
-	free(labels);
-	for (i = 0; i < ARRAY_SIZE(e->eps); i++)
-		for (ep = e->eps[i]; ep; ep = ep->hnext)
-			if (ep->removed)
-				px_pool_close_idle(ep);
-	old = e->table;
-	e->table = t;
-	listeners_diff(e, t, err);
-	px_table_unref(e, old);
+	table_commit(e, t, &d, err);
+	e->apply_ns = uv_hrtime() - t0;
+	return 0;
+}
+
+int
+proxy_engine_apply_delta(struct proxy_engine *e, int64_t version, const json_t *listeners,
+    const json_t *clusters, char **err)
+{
+	uint64_t t0 = uv_hrtime();
+	struct table_diff d = { 0 };
+	struct px_table *t = NULL;
+	int r;
+
+	if (err)
+		*err = NULL;
+	if ((r = table_derive(e, e->table, version, listeners, clusters, &t, &d, err)) < 0)
+		return r;
+	table_commit(e, t, &d, err);
 	e->apply_ns = uv_hrtime() - t0;
 	return 0;
 }
@@ -770,7 +1156,7 @@ proxy_engine_free(struct proxy_engine *e)
 	e->closing = true;
 	e->drain_cb = NULL;
 	for (l = e->listeners; l; l = l->next) {
-		l->removed = true;
+		listener_remove(l, e->table);
 		if (l->http) {
 			http_server_stop(l->http);	/* aborts requests in flight */
 			l->http = NULL;

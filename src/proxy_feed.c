@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "node_runtime.h"
 
@@ -233,14 +234,6 @@ handle_reply(struct proxy_feed *f, struct feed_conn *c, const char *line, size_t
 }
 
 static void
-on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	(void)h;
-	b->base = xmalloc(hint);
-	b->len = hint;
-}
-
-static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct feed_conn *c = s->data;
@@ -383,7 +376,7 @@ on_connect(uv_connect_t *req, int status)
 	}
 	c->connected = true;
 	f->connect_ms = CONNECT_MIN_MS;
-	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&c->pipe, net_alloc, on_read);
 	read_admin_addr(f);
 	log_info("proxy", "connected to the proxy's control socket, sending version %lld",
 	    (long long)f->version);

@@ -36,6 +36,7 @@ struct px_endpoint {
 	char *pod;
 	char *revision;
 	unsigned refs;			/* clusters of live tables + upstream conns */
+	unsigned inuse;			/* clusters of the current table listing it */
 	bool removed;			/* in no cluster of the current table */
 	unsigned active;		/* requests in flight (least_request) */
 	unsigned fails;			/* consecutive connect failures or 5xx */
@@ -47,7 +48,13 @@ struct px_endpoint {
 	struct px_endpoint *hnext;	/* engine registry chain */
 };
 
+struct px_lspec;
+struct ep_label;
+
+/* Compiled once, shared by every table that holds the same definition
+ * (refcounted: tables and the listener specs routing to it). */
 struct px_cluster {
+	unsigned refs;
 	char *name;
 	char *service;
 	enum px_lb lb;
@@ -58,6 +65,9 @@ struct px_cluster {
 	struct px_endpoint **eps;
 	size_t neps;
 	unsigned rr;
+	struct ep_label *labels;	/* endpoint labels, until the table commits */
+	struct px_lspec **users;	/* listener specs routing to it (a spec per reference) */
+	size_t nusers, users_cap;
 };
 
 /* A header, query-parameter or cookie condition. */
@@ -129,7 +139,14 @@ struct px_route {
 	size_t nstats, stats_cap;
 };
 
+/* A compiled listener, shared by every table holding the same definition
+ * with the same clusters (refcounted: tables). Holds its clusters. */
 struct px_lspec {
+	unsigned refs;
+	json_t *src;			/* its definition, to recompile it when a cluster changes */
+	bool holds;			/* has a reference on each cluster it routes to */
+	bool stale;			/* replaced in or removed from the current table */
+	struct px_listener *listener;	/* the open listener on it, if any */
 	char *name;
 	char *address;
 	int port;
@@ -139,13 +156,15 @@ struct px_lspec {
 	struct px_cluster *cluster;	/* TCP */
 };
 
-/* A compiled snapshot; requests hold a reference while they run. */
+/* A compiled snapshot; requests hold a reference while they run. Its
+ * clusters and listener specs (sorted by name) are shared with the tables
+ * before and after it when unchanged, so an apply compiles only changes. */
 struct px_table {
 	unsigned refs;
 	int64_t version;
-	struct px_cluster *clusters;
+	struct px_cluster **clusters;
 	size_t nclusters;
-	struct px_lspec *listeners;
+	struct px_lspec **listeners;
 	size_t nlisteners;
 };
 
@@ -157,7 +176,8 @@ struct px_listener {
 	char *address;
 	int port;
 	enum px_proto proto;
-	struct px_table *table;		/* the table spec belongs to (a ref) */
+	struct px_table *table;		/* NULL while open: spec is in e->table; once
+					 * removed, a ref on a table holding spec */
 	struct px_lspec *spec;
 	struct http_server *http;
 	uv_tcp_t *tcp;			/* TCP listener */
@@ -202,7 +222,10 @@ struct proxy_engine {
 	bool draining;
 	bool closing;			/* proxy_engine_free() was called */
 	struct px_inherited *inherited;	/* until proxy_handoff_done() */
+	bool unbound;			/* a listener of the table could not open: retried */
 	uint64_t apply_ns;		/* duration of the last apply */
+	uint64_t ncluster_compiles;	/* since the start: what applies cost */
+	uint64_t nlistener_compiles;
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
 
@@ -216,6 +239,8 @@ struct px_cluster *px_cluster_find(struct px_table *t, const char *name);
 void px_listener_done(struct px_listener *l);
 uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);
+/* Drops a reference on c (taken with c->refs++), freeing it with the last. */
+void px_cluster_unref(struct proxy_engine *e, struct px_cluster *c);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);

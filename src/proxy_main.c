@@ -21,8 +21,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "http.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "node_runtime.h"
 #include "proxy_handoff.h"
@@ -74,9 +76,7 @@ struct ctl_write {
 
 /* ---- flags --------------------------------------------------------------- */
 
-static const struct {
-	const char *name, *arg, *help;
-} proxy_flags[] = {
+static const struct flag_def proxy_flags[] = {
 	{ "--state-dir", "DIR", "control.sock, snapshot.json, proxy.pid (required)" },
 	{ "--admin", "ADDR:PORT", "admin listener for /metrics, /healthz, /snapshot "
 	    "(default 127.0.0.1:0)" },
@@ -97,12 +97,7 @@ usage(FILE *f)
 	    "SIGUSR2 restarts it seamlessly (after an upgrade of the v6 binary): a new\n"
 	    "proxy from the same path takes the listening sockets over, this one\n"
 	    "drains; no connection is refused.\n\nFlags:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(proxy_flags); i++) {
-		char left[64];
-		snprintf(left, sizeof left, "%s%s%s", proxy_flags[i].name,
-		    proxy_flags[i].arg ? " " : "", proxy_flags[i].arg ? proxy_flags[i].arg : "");
-		fprintf(f, "  %-24s %s\n", left, proxy_flags[i].help);
-	}
+	flags_usage(f, proxy_flags, ARRAY_SIZE(proxy_flags), 24);
 }
 
 static int
@@ -125,7 +120,10 @@ parse_flags(struct proxy *p, int argc, char **argv)
 {
 	const char *admin = "127.0.0.1:0";
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
+		const char *a = argv[i], *val;
+		char name[64];
+		const struct flag_def *fl = flags_next(proxy_flags, ARRAY_SIZE(proxy_flags),
+		    argc, argv, &i, name, sizeof name, &val);
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			exit(0);
@@ -134,11 +132,7 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			p->upgrade = true;
 			continue;
 		}
-		char name[64];
-		const char *eq = strchr(a, '=');
-		snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
-		val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
-		if (val == NULL) {
+		if (fl && val == NULL) {
 			fprintf(stderr, "error: flag needs an argument: %s\n", name);
 			return -EINVAL;
 		}
@@ -301,34 +295,21 @@ apply_full(struct proxy *p, const json_t *snap, char **err)
 	return 0;
 }
 
-/* Sets map[name] = v (JSON null: removes it), recording the old value
- * (null when there was none) in undo unless it holds name already. */
+/* Sets map[name] = v (JSON null: removes it). */
 static void
-delta_set(json_t *map, const char *name, json_t *v, json_t *undo)
+delta_set(json_t *map, const char *name, json_t *v)
 {
-	if (undo && json_object_get(undo, name) == NULL) {
-		json_t *old = json_object_get(map, name);
-		json_object_set(undo, name, old ? old : json_null());
-	}
 	if (json_is_null(v))
 		json_object_del(map, name);
 	else
 		json_object_set(map, name, v);
 }
 
-static void
-delta_undo(json_t *map, json_t *undo)
-{
-	const char *name;
-	json_t *v;
-	json_object_foreach(undo, name, v)
-		delta_set(map, name, v, NULL);
-}
-
 /* Applies delta msg {"base", "version", "listeners", "clusters"} (name ->
- * value or null) to the applied table. Returns 0, -ESTALE when the proxy's
- * version is not base (the server resyncs), or negative errno; on error
- * *err says why and nothing changed. */
+ * value or null) to the applied table: the engine compiles only what it
+ * names. Returns 0, -ESTALE when the proxy's version is not base (the
+ * server resyncs), or negative errno; on error *err says why and nothing
+ * changed. */
 static int
 apply_delta(struct proxy *p, const json_t *msg, char **err)
 {
@@ -350,27 +331,18 @@ apply_delta(struct proxy *p, const json_t *msg, char **err)
 		    "\"listeners\" and \"clusters\"");
 		return -EINVAL;
 	}
-	json_object_foreach((json_t *)ls, name, val)
-		if (!json_is_null(val) && (!json_is_object(val) || !json_is_string(json_object_get(val,
-		    "name")) || strcmp(name, json_string_value(json_object_get(val, "name"))) != 0)) {
-			*err = xasprintf("listener %s: not an object of that name", name);
-			return -EINVAL;
-		}
-	json_t *undo_l = json_object(), *undo_c = json_object();
-	json_object_foreach((json_t *)ls, name, val)
-		delta_set(p->lmap, name, val, undo_l);
-	json_object_foreach((json_t *)cs, name, val)
-		delta_set(p->cmap, name, val, undo_c);
-	int rc = engine_apply(p, p->lmap, p->cmap, v, err);
+	int rc = proxy_engine_apply_delta(p->engine, v, ls, cs, err);
 	if (rc < 0) {
-		delta_undo(p->lmap, undo_l);
-		delta_undo(p->cmap, undo_c);
-	} else {
-		p->version = v;
+		if (*err == NULL)
+			*err = xstrdup(strerror(-rc));
+		return rc;
 	}
-	json_decref(undo_l);
-	json_decref(undo_c);
-	return rc;
+	json_object_foreach((json_t *)ls, name, val)
+		delta_set(p->lmap, name, val);
+	json_object_foreach((json_t *)cs, name, val)
+		delta_set(p->cmap, name, val);
+	p->version = v;
+	return 0;
 }
 
 /* Applies control message msg (a whole snapshot, or a delta) and saves
@@ -532,14 +504,6 @@ conn_close(struct ctl_conn *c)
 }
 
 static void
-on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	(void)h;
-	b->base = xmalloc(hint);
-	b->len = hint;
-}
-
-static void
 on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct ctl_conn *c = s->data;
@@ -590,7 +554,7 @@ on_ctl_connection(uv_stream_t *server, int status)
 	c->prevp = &p->conns;
 	p->conns = c;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
-	    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_ctl_read) < 0) {
+	    uv_read_start((uv_stream_t *)&c->pipe, net_alloc, on_ctl_read) < 0) {
 		conn_close(c);
 		return;
 	}

@@ -55,6 +55,8 @@ on_handle_close(uv_handle_t *h)
 		return;
 	if (sp->ep)
 		px_endpoint_unref(sp->e, sp->ep);
+	if (sp->cluster)
+		px_cluster_unref(sp->e, sp->cluster);	/* outlives the table it came from */
 	if (sp->prev)
 		sp->prev->next = sp->next;
 	else
@@ -384,6 +386,7 @@ on_tcp_connection(uv_stream_t *ls, int status)
 	}
 	uv_tcp_nodelay(&sp->client, 1);
 	sp->cluster = l->spec->cluster;
+	sp->cluster->refs++;
 	tcp_connect_next(sp);
 }
 

@@ -4,6 +4,7 @@
 #include "server.h"
 #include "analysis.h"
 #include "api.h"
+#include "flags.h"
 #include "ctrl.h"
 #include "log.h"
 #include "node.h"
@@ -284,11 +285,7 @@ part_names(void)
 	return out;
 }
 
-static const struct server_flag {
-	const char *name;
-	const char *arg;
-	const char *help;
-} server_flags[] = {
+static const struct flag_def server_flags[] = {
 	{ "--data-dir", "DIR", "where the store lives (default $V6_DATA_DIR, else "
 	    "/var/lib/v6 as root, else ~/.local/share/v6)" },
 	{ "--listen", "ADDR:PORT", "address of the API server (default 127.0.0.1:6443; "
@@ -327,12 +324,7 @@ usage(FILE *f)
 	    "Runs the V6 control plane: the Kubernetes-style API server, the object\n"
 	    "store (SQLite, in DIR/v6.db) and the controllers. Logs are JSON lines on\n"
 	    "stderr. Stop it with SIGTERM or Ctrl-C; workloads are not affected.\n\nFlags:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(server_flags); i++) {
-		char left[64];
-		snprintf(left, sizeof left, "%s%s%s", server_flags[i].name,
-		    server_flags[i].arg ? " " : "", server_flags[i].arg ? server_flags[i].arg : "");
-		fprintf(f, "  %-28s %s\n", left, server_flags[i].help);
-	}
+	flags_usage(f, server_flags, ARRAY_SIZE(server_flags), 28);
 	fprintf(f, "\nExample:\n  v6 server --data-dir /tmp/v6 --listen 127.0.0.1:6443\n");
 }
 
@@ -382,18 +374,11 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			usage(stdout);
 			exit(0);
 		}
-		const char *val = NULL;
+		const char *val;
 		char name[64];
-		const char *eq = strchr(a, '=');
-		if (eq) {
-			snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
-			val = eq + 1;
-		} else {
-			snprintf(name, sizeof name, "%s", a);
-			if (i + 1 < argc)
-				val = argv[i + 1], i++;
-		}
-		if (!val) {
+		const struct flag_def *fl = flags_next(server_flags, ARRAY_SIZE(server_flags),
+		    argc, argv, &i, name, sizeof name, &val);
+		if (fl && !val) {
 			fprintf(stderr, "error: flag needs an argument: %s\n", name);
 			return -EINVAL;
 		}

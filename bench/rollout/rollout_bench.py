@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,8 +32,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import (Interrupted, WatchStream, env_int, free_port, kill_workloads,  # noqa: E402
-                      loadavg, log, log_tail, marked_pids, median, on_signal, remove_cgroups)
+from benchlib import (Interrupted, ServiceLoad, WatchStream, env_int, free_port,  # noqa: E402
+                      kill_workloads, loadavg, log, log_tail, marked_pids, median, on_signal,
+                      remove_cgroups)
 
 CFG = {
     "rounds": env_int("BENCH_ROUNDS", 3),
@@ -279,74 +279,9 @@ def wait_settled(api, strategy, timeout_s=60):
 
 # ---- the load -------------------------------------------------------------------
 
-class Load:
-    """Keep-alive clients sending GET / to one address, counting every
-    request: 2xx is ok; any other status or a connection error is a failure.
-    Per version, the first and last time it answered."""
-
-    def __init__(self, ip):
-        self.ip = ip
-        self.sent = self.ok = 0
-        self.failures = {}
-        self.first, self.last = {}, {}
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True)
-                        for _ in range(CFG["clients"])]
-
-    def run(self):
-        conn = None
-        end = time.monotonic() + CFG["timeout_s"] + 60
-        while not self.stop.is_set() and time.monotonic() < end:
-            what = version = None
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.ip, 80, timeout=5)
-                conn.request("GET", "/")
-                r = conn.getresponse()
-                body = r.read()
-                if 200 <= r.status < 300:
-                    version = json.loads(body).get("version")
-                else:
-                    what = f"HTTP {r.status}"
-                if r.getheader("connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, ValueError, http.client.HTTPException) as e:
-                what = type(e).__name__
-                if conn:
-                    conn.close()
-                conn = None
-            now = time.time()
-            with self.lock:
-                self.sent += 1
-                if what is None:
-                    self.ok += 1
-                    self.first.setdefault(version, now)
-                    self.last[version] = now
-                else:
-                    self.failures[what] = self.failures.get(what, 0) + 1
-            if CFG["pause_ms"]:
-                time.sleep(CFG["pause_ms"] / 1000)
-        if conn:
-            conn.close()
-
-    def wait_answers(self, n, timeout_s=30):
-        end = time.monotonic() + timeout_s
-        while self.sent < n:
-            if time.monotonic() > end:
-                raise RuntimeError(f"the load got no answers from {self.ip}")
-            time.sleep(0.01)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
+def Load(ip):
+    """benchlib's ServiceLoad with this bench's clients and pause."""
+    return ServiceLoad(ip, CFG["clients"], CFG["pause_ms"], max_s=CFG["timeout_s"] + 60)
 
 
 # ---- one rollout ----------------------------------------------------------------

@@ -19,11 +19,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import Interrupted, env_int, free_port, log, log_tail, on_signal, read_pid  # noqa: E402
+from benchlib import (Interrupted, ServiceLoad, env_int, free_port, log, log_tail,  # noqa: E402
+                      on_signal, read_pid)
 
 CFG = {
     "minutes": env_int("BENCH_SOAK_MIN", 60),
@@ -122,42 +122,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-
-class Load:
-    """Keep-alive clients: every non-2xx answer or connection error counts."""
-
-    def __init__(self, ip):
-        self.ip = ip
-        self.ok = self.failed = 0
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True)
-                        for _ in range(CFG["clients"])]
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.ip, 80, timeout=5)
-                conn.request("GET", "/")
-                r = conn.getresponse()
-                r.read()
-                good = 200 <= r.status < 300
-            except (OSError, http.client.HTTPException):
-                good = False
-                if conn:
-                    conn.close()
-                conn = None
-            with self.lock:
-                if good:
-                    self.ok += 1
-                else:
-                    self.failed += 1
-            time.sleep(CFG["pause_ms"] / 1000)
-        if conn:
-            conn.close()
 
 
 def proc_kb(pid, key="VmRSS"):
@@ -264,9 +228,7 @@ def main():
         log(f"soak: {minutes} min, {CFG['replicas']} replicas behind {ip}:80, "
             f"{CFG['clients']} clients, a rollout every {CFG['rollout_s']} s, "
             f"event TTL {CFG['event_ttl'] or '1h'}")
-        load = Load(ip)
-        for t in load.threads:
-            t.start()
+        load = ServiceLoad(ip, CFG["clients"], CFG["pause_ms"]).start()
         t0 = time.monotonic()
         start = warm = last = sample(srv, load, t0)
         show(start, "sample")
@@ -288,9 +250,7 @@ def main():
             if srv.proc.poll() is not None:
                 raise RuntimeError("v6 server exited")
             time.sleep(0.2)
-        load.stop.set()
-        for t in load.threads:
-            t.join(10)
+        load.close()
         end = sample(srv, load, t0)
         summary(start, warm, end)
     except (Interrupted, RuntimeError, OSError, ValueError, KeyError,

@@ -32,6 +32,13 @@ def json_version(body):
     return json.loads(body)["version"]
 
 
+def version_load(host, port, clients=4):
+    """keep-alive clients hammering a Service address with no pause, counting
+    the right answers by the test app's version in by_key (a body without
+    one is a failure)."""
+    return Load(host, port, clients=clients, key=json_version, pause=0)
+
+
 class Load:
     """clients threads send `method path` to host:port until stop() (at most
     max_seconds). expect(status) says which answers are right; key(body),

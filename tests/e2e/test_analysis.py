@@ -181,7 +181,7 @@ def test_invalid_analysis_is_rejected_with_the_field_path(make_server):
     out = create_run(server, "x", [web_metric("ok", "http://h/", count=2)], expect=422)
     assert "count > 1, but interval not specified" in json.dumps(out), out
     body = {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
-            "metadata": {"name": "t", "namespace": "default"},
+            "metadata": {"name": "success-rate-t", "namespace": "default"},
             "spec": {"metrics": [web_metric("ok", "http://h/", successCondition="result >= (")]}}
     status, out = server.json("POST", "/apis/argoproj.io/v1alpha1/namespaces/default/"
                               "analysistemplates", body)
@@ -197,7 +197,9 @@ def test_invalid_analysis_is_rejected_with_the_field_path(make_server):
     server.json("POST", "/apis/argoproj.io/v1alpha1/namespaces/default/analysistemplates",
                 body, expect=201)
     p = server.v6("get", "analysistemplates")
-    assert p.returncode == 0 and "t" in p.stdout, p.stdout + p.stderr
+    rows = [l.split() for l in p.stdout.splitlines()]
+    assert p.returncode == 0 and rows[0][0] == "NAME", p.stdout + p.stderr
+    assert [r[0] for r in rows[1:]] == ["success-rate-t"], p.stdout
 
 
 def test_run_survives_kill_9_with_consistent_counters(make_server, target):

@@ -189,7 +189,8 @@ def test_get_selectors_and_all_namespaces(server, workdir):
               check=True)
     p = server.v6("get", "cm", "-A", check=True)
     assert p.stdout.split("\n")[0].split()[:2] == ["NAMESPACE", "NAME"]
-    assert "other" in p.stdout and "x" in p.stdout
+    rows = [l.split()[:2] for l in p.stdout.splitlines()[1:]]
+    assert ["default", "x"] in rows and ["other", "y"] in rows, p.stdout
     p = server.v6("get", "cm", "--field-selector", "metadata.name=x", "-o", "name",
                   check=True)
     assert p.stdout.strip() == "configmap/x"
@@ -278,6 +279,8 @@ def test_wait_for_delete_and_timeout(server, workdir):
         result["p"] = server.v6("wait", "--for=delete", "configmap/w", "--timeout", "20s")
     t = threading.Thread(target=waiter)
     t.start()
+    # A head start for the waiter (it prints nothing to wait on); if it lost
+    # the race, "deleted before the wait" is condition met too: same answer.
     time.sleep(0.5)
     server.v6("delete", "cm", "w", "--wait=false", check=True)
     t.join(30)

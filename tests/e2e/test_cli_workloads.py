@@ -12,11 +12,12 @@ status subresource, on a server without the Deployment controller (`bare`);
 logs and top run against the node agent of the default server."""
 import json
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import V6, wait_for
+from conftest import TIMEOUT_SCALE, V6, wait_for
 
 NS = "/apis/apps/v1/namespaces/default"
 
@@ -157,6 +158,18 @@ def spawn(server, *args):
     env = {"V6_SERVER": server.url, "PATH": "/usr/bin:/bin"}
     return subprocess.Popen([V6] + list(args), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def first_line(proc, timeout=20):
+    """The first line `v6 rollout status` prints: it has done its GET, and
+    watches from that GET's resourceVersion, so no change made after this
+    line can be missed (the event to wait for instead of a sleep)."""
+    got = []
+    t = threading.Thread(target=lambda: got.append(proc.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout * TIMEOUT_SCALE)
+    assert got and got[0], "no status line within %ds" % (timeout * TIMEOUT_SCALE)
+    return got[0]
 
 
 # ---- pause, resume, restart --------------------------------------------------
@@ -351,13 +364,12 @@ def test_rollout_status_follows_an_update_until_it_completes(bare):
     set_status(server, "web", replicas=4, updatedReplicas=1, availableReplicas=3)
     proc = spawn(server, "rollout", "status", "deployment/web", "--timeout", "30s")
     try:
-        time.sleep(0.5)
+        out = first_line(proc)
         set_status(server, "web", replicas=4, updatedReplicas=3, availableReplicas=3)
-        time.sleep(0.3)
         set_status(server, "web", replicas=3, updatedReplicas=3, availableReplicas=2)
-        time.sleep(0.3)
         set_status(server, "web", replicas=3, updatedReplicas=3, availableReplicas=3)
-        out, err = proc.communicate(timeout=20)
+        rest, err = proc.communicate(timeout=20)
+        out += rest
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -378,10 +390,11 @@ def test_rollout_status_exits_nonzero_when_the_progress_deadline_is_exceeded(bar
     set_status(server, "web", replicas=3, updatedReplicas=1, availableReplicas=0)
     proc = spawn(server, "rollout", "status", "deployment/web")
     try:
-        time.sleep(0.5)
+        out = first_line(proc)
         set_status(server, "web", replicas=3, updatedReplicas=1, availableReplicas=0,
                    conditions=deadline_exceeded())
-        out, err = proc.communicate(timeout=20)
+        rest, err = proc.communicate(timeout=20)
+        out += rest
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -409,7 +422,7 @@ def test_rollout_status_reports_a_deleted_deployment(bare):
     set_status(server, "web", replicas=1, updatedReplicas=0)
     proc = spawn(server, "rollout", "status", "deployment/web", "--timeout", "20s")
     try:
-        time.sleep(0.5)
+        first_line(proc)
         server.json("DELETE", NS + "/deployments/web", expect=200)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -425,10 +438,11 @@ def test_rollout_status_survives_a_server_restart(bare):
     set_status(server, "web", replicas=2, updatedReplicas=1, availableReplicas=1)
     proc = spawn(server, "rollout", "status", "deployment/web", "--timeout", "60s")
     try:
-        time.sleep(0.5)
+        out = first_line(proc)
         server.restart()                                  # kill -9, same port and data
         set_status(server, "web", replicas=2, updatedReplicas=2, availableReplicas=2)
-        out, err = proc.communicate(timeout=40)
+        rest, err = proc.communicate(timeout=40)
+        out += rest
     finally:
         if proc.poll() is None:
             proc.kill()

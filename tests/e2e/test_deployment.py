@@ -276,9 +276,11 @@ def test_paused_deployment_scales_but_does_not_roll_out(server):
     d = wait_for(lambda: (cond(deploy(server), "Progressing") or {}).get("reason") ==
                  "DeploymentPaused" and deploy(server))
     assert cond(d, "Progressing")["status"] == "Unknown"
-    patch(server, DEPLOYS + "/web", {"spec": {"replicas": 3}})
-    wait_for(lambda: len(pods(server)) == 3, what="scaled while paused")
-    time.sleep(0.3)
+    with conftest.Watch(server, RSES) as w:
+        patch(server, DEPLOYS + "/web", {"spec": {"replicas": 3}})
+        wait_for(lambda: len(pods(server)) == 3, what="scaled while paused")
+        w.assert_quiet(1, "a paused Deployment creates no ReplicaSet",
+                       lambda ev: ev["type"] == "ADDED")
     assert len(rses(server)) == 1
     patch(server, DEPLOYS + "/web", {"spec": {"paused": False}})
     wait_for(lambda: len(rses(server)) == 2, what="rollout after resume")

@@ -261,7 +261,7 @@ def test_grace_period_ends_with_sigkill(node, workdir):
     pid = wait_for("pid", lambda: read_pid(workdir))
     t = time.time()
     s.v6("delete", "pod", "stubborn", "--wait=false", check=False)
-    time.sleep(1)
+    time.sleep(1)       # inside the 2 s grace period: nothing to wait for
     os.kill(pid, 0)                 # still there: SIGTERM is ignored
     wait_for("pod gone", lambda: get_pod(s, "stubborn") is None, timeout=10)
     took = time.time() - t
@@ -278,14 +278,20 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
     wait_for("Running", lambda: phase(s, "keep") == "Running" and phase(s, "quit") == "Running")
     pid = wait_for("pid", lambda: read_pid(workdir))
     before = get_pod(s, "keep")
+    quit_uid = get_pod(s, "quit")["metadata"]["uid"]
     s.kill(signal.SIGKILL)
     os.kill(pid, 0)                 # the workload outlives the server
-    time.sleep(2.5)                 # "quit" exits while the server is away
+    # "quit" exits while the server is away (its shim records the exit)
+    wait_for("quit's exit.json", lambda: glob.glob(os.path.join(
+        s.data_dir, "node", "containers", quit_uid, "*", "exit.json")), timeout=10)
     s.start()
-    wait_for("exit recorded", lambda: phase(s, "quit") == "Failed", timeout=10)
-    quit_cs = ctr_status(get_pod(s, "quit"), "c")
-    assert quit_cs["state"]["terminated"]["exitCode"] == 3
-    time.sleep(1)
+    with conftest.Watch(s, PODS) as w:
+        wait_for("exit recorded", lambda: phase(s, "quit") == "Failed", timeout=10)
+        quit_cs = ctr_status(get_pod(s, "quit"), "c")
+        assert quit_cs["state"]["terminated"]["exitCode"] == 3
+        w.assert_quiet(1, "the adopted container is not restarted", lambda ev: (
+            ev["object"]["metadata"]["name"] == "keep" and
+            (ctr_status(ev["object"], "c") or {}).get("restartCount", 0) > 0))
     after = get_pod(s, "keep")
     cs = ctr_status(after, "c")
     assert cs["restartCount"] == 0

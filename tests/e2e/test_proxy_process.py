@@ -7,7 +7,8 @@ sockets are handed over, the old proxy drains) with no failed request under
 load. When `v6 server` runs the proxy (DATA/proxy), also: the server starts
 it detached, kill -9 of the server leaves it serving, a new server adopts
 it, and a proxy killed with SIGKILL is serving again within 250 ms. Every
-process started here is stopped by its PID."""
+process started here is stopped by its PID, gracefully (SIGTERM, exit 0,
+no sanitizer line in its log) unless the test is about kill -9."""
 import http.client
 import json
 import os
@@ -20,19 +21,23 @@ import time
 
 import pytest
 
-from conftest import V6, Server, free_port, kill_workloads
+import conftest
+from conftest import V6, Server, free_port, report_problem, sanitizer_lines
 import load
 from test_zero_downtime import deploy, service_address
 
 
 def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+    """conftest.wait_for (scaled by V6_TIMEOUT_SCALE) with this file's
+    defaults."""
+    return conftest.wait_for(pred, timeout, what, interval=0.02)
+
+
+def check_log(path, who):
+    """A sanitizer line in the log at path is a problem for the test."""
+    found = sanitizer_lines(path)
+    if found:
+        report_problem("sanitizer report from %s:\n  %s" % (who, "\n  ".join(found)))
 
 
 def get(port, path, timeout=5):
@@ -91,12 +96,31 @@ class Proxy:
         return s
 
     def kill(self, sig=signal.SIGKILL):
+        """kill -9 (for the tests about it); returns the exit status."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=40)
         rc = self.proc.returncode if self.proc else None
         self.proc = None
         return rc
+
+    def stop(self):
+        """The graceful stop at a test's end: SIGTERM, the proxy drains and
+        must exit 0 (LeakSanitizer reports at that exit); its log must hold
+        no sanitizer line. A proxy already gone is not signalled again."""
+        p = self.proc
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                report_problem("v6 proxy did not exit on SIGTERM: " + self.log())
+        if p is not None and p.returncode != 0:
+            report_problem("v6 proxy exited with %d: %s" % (p.returncode, self.log()))
+        self.proc = None
+        check_log(os.path.join(self.dir, "test-proxy.log"), "v6 proxy")
 
 
 def call(sock, msg):
@@ -131,18 +155,29 @@ def snapshot(version, http_port, tcp_port, upstream_port):
 
 
 @pytest.fixture
-def upstream():
+def upstream(tmp_path):
+    """A `v6 testapp` on a free port, stopped with SIGTERM at the end (exit
+    0, no sanitizer line on its stderr)."""
     port = free_port()
-    p = subprocess.Popen([V6, "testapp", "--listen-ip", "127.0.0.1", "--port", str(port),
-                          "--version-string", "v1", "--quiet"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    err = str(tmp_path / "testapp.log")
+    with open(err, "ab") as log:
+        p = subprocess.Popen([V6, "testapp", "--listen-ip", "127.0.0.1", "--port", str(port),
+                              "--version-string", "v1", "--quiet"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=log)
     try:
         wait_for(lambda: try_get(port, "/healthz"), what="testapp")
         yield port
     finally:
-        p.kill()
-        p.wait()
+        p.terminate()
+        try:
+            rc = p.wait(timeout=20 * conftest.TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        if rc != 0:
+            report_problem("v6 testapp exited with %d after SIGTERM" % rc)
+        check_log(err, "v6 testapp")
 
 
 @pytest.fixture
@@ -194,7 +229,7 @@ def test_proxy_applies_snapshots_serves_http_and_tcp_and_survives_restart(upstre
         assert get(http_port, "/version")[0] == 200
         assert json.loads(get(admin, "/snapshot")[1])["version"] == 5
     finally:
-        p.kill()
+        p.stop()
 
 
 def test_proxy_sigterm_finishes_in_flight_request_then_exits(upstream, proxy_dir):
@@ -216,7 +251,9 @@ def test_proxy_sigterm_finishes_in_flight_request_then_exits(upstream, proxy_dir
                 result["r"] = e
         t = threading.Thread(target=slow)
         t.start()
-        time.sleep(0.2)
+        # The request is in flight once the proxy holds its connection.
+        wait_for(lambda: b'v6_proxy_active_connections{listener="svc/default/web/http"} 1'
+                 in get(admin, "/metrics")[1], what="the slow request at the proxy")
         p.proc.send_signal(signal.SIGTERM)
         t.join(10)
         assert not isinstance(result["r"], Exception), result
@@ -225,7 +262,7 @@ def test_proxy_sigterm_finishes_in_flight_request_then_exits(upstream, proxy_dir
         assert not os.path.exists(os.path.join(proxy_dir, "control.sock"))
         assert not os.path.exists(os.path.join(proxy_dir, "proxy.pid"))
     finally:
-        p.kill()
+        p.stop()
 
 
 def test_second_proxy_on_the_same_dir_refuses_to_start(proxy_dir):
@@ -239,7 +276,7 @@ def test_second_proxy_on_the_same_dir_refuses_to_start(proxy_dir):
         assert "another v6 proxy" in r.stderr
         assert p.connect_ok()
     finally:
-        p.kill()
+        p.stop()
 
 
 def proxy_pid(data_dir):
@@ -262,12 +299,8 @@ def test_server_runs_proxy_that_outlives_kill_9_and_is_adopted():
     with tempfile.TemporaryDirectory(prefix="v6-e2e-") as d:
         s = Server(d)
         s.start()
-        pid = None
         try:
-            try:
-                pid = wait_for(lambda: proxy_pid(d), timeout=3, what="proxy.pid")
-            except AssertionError:
-                pytest.skip("v6 server does not run the proxy yet")
+            pid = wait_for(lambda: proxy_pid(d), timeout=10, what="proxy.pid")
             admin = open(os.path.join(d, "proxy", "admin.addr")).read().strip()
             admin_port = int(admin.rsplit(":", 1)[1])
             wait_for(lambda: try_get(admin_port, "/snapshot"), what="first snapshot")
@@ -275,15 +308,13 @@ def test_server_runs_proxy_that_outlives_kill_9_and_is_adopted():
             assert alive(pid)
             assert get(admin_port, "/healthz")[0] == 200
             s.start()
-            time.sleep(0.5)
+            wait_for(lambda: "adopted the running proxy (pid %d)" % pid in s.log(),
+                     timeout=20, what="the new server adopting the proxy")
             assert proxy_pid(d) == pid      # adopted, not restarted
+            assert alive(pid)
             assert open(os.path.join(d, "proxy", "admin.addr")).read().strip() == admin
         finally:
-            s.kill()
-            kill_workloads(d)
-            for p in {pid, proxy_pid(d)}:
-                if p and alive(p):
-                    os.kill(p, signal.SIGKILL)
+            s.close()       # SIGTERM to the server, then to the proxy (must exit 0)
 
 
 def read_pid(state_dir):
@@ -364,10 +395,15 @@ def test_upgrade_takes_listening_sockets_over_under_load_without_a_failed_reques
         assert new.wait(timeout=40) == 0, p.log()
         assert_no_sanitizer_report(p.log())
     finally:
-        p.kill()
+        p.stop()
         if new and new.poll() is None:
-            new.kill()
-            new.wait()
+            new.terminate()
+            try:
+                new.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                new.kill()
+                new.wait()
+                report_problem("the successor proxy did not exit on SIGTERM")
 
 
 def test_sigusr2_restarts_the_proxy_seamlessly_under_load(upstream, proxy_dir):
@@ -391,10 +427,13 @@ def test_sigusr2_restarts_the_proxy_seamlessly_under_load(upstream, proxy_dir):
                  what="the successor to exit")
         assert_no_sanitizer_report(p.log())
     finally:
-        p.kill()
+        p.stop()
         pid = read_pid(proxy_dir)
         if pid and pid != old_pid and alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGTERM)
+            if conftest.wait_gone([pid], 40):
+                os.kill(pid, signal.SIGKILL)
+                report_problem("the successor proxy did not exit on SIGTERM")
 
 
 def paced_requests(host, port, count, every_s, on_request=None):

@@ -809,17 +809,25 @@ def test_watch_timeout_seconds_ends_stream_cleanly(server):
 # ---- concurrency -----------------------------------------------------------
 
 def race(n, fn):
+    """Runs fn(0..n-1) in n threads released at once; returns their results.
+    An exception in any thread, or a thread still running, fails the test."""
     barrier = threading.Barrier(n)
     results = [None] * n
+    errors = []
 
     def run(i):
-        barrier.wait(timeout=10)
-        results[i] = fn(i)
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fn(i)
+        except Exception as e:  # recorded: a dead thread must not pass silently
+            errors.append("racer %d: %s: %s" % (i, type(e).__name__, e))
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a racer did not finish in 30 s"
+    assert not errors, errors[:5]
     return results
 
 
@@ -1023,10 +1031,11 @@ def test_immortal_namespaces_cannot_be_deleted(server, ns):
     # Kubernetes (NamespaceLifecycle admission): 403 Forbidden, 'namespaces
     # "default" is forbidden: this namespace may not be deleted'.
     server.json("POST", "/api/v1/namespaces/%s/configmaps" % ns, cm("keep"), expect=201)
-    status, st = server.json("DELETE", "/api/v1/namespaces/" + ns)
-    assert status == 403 and st["reason"] == "Forbidden", (status, st)
-    assert "may not be deleted" in st["message"]
-    time.sleep(0.3)
+    with conftest.Watch(server, "/api/v1/namespaces") as w:
+        status, st = server.json("DELETE", "/api/v1/namespaces/" + ns)
+        assert status == 403 and st["reason"] == "Forbidden", (status, st)
+        assert "may not be deleted" in st["message"]
+        w.assert_quiet(1, "a refused namespace delete changes no namespace")
     _, obj = server.json("GET", "/api/v1/namespaces/" + ns, expect=200)
     assert "deletionTimestamp" not in obj["metadata"]
     assert obj["status"]["phase"] == "Active"
@@ -1044,10 +1053,12 @@ def test_namespaces_have_no_deletecollection(server):
     # The namespaces resource serves no deletecollection verb in Kubernetes:
     # DELETE on the collection is 405, and nothing is deleted.
     before = names(server, "/api/v1/namespaces")
-    for q in ("?dryRun=All", ""):
-        status, st = server.json("DELETE", "/api/v1/namespaces" + q)
-        assert status == 405 and st["reason"] == "MethodNotAllowed", (status, str(st)[:300])
-    time.sleep(0.3)
+    with conftest.Watch(server, "/api/v1/namespaces") as w:
+        for q in ("?dryRun=All", ""):
+            status, st = server.json("DELETE", "/api/v1/namespaces" + q)
+            assert status == 405 and st["reason"] == "MethodNotAllowed", (
+                status, str(st)[:300])
+        w.assert_quiet(1, "a refused namespace deletecollection changes no namespace")
     assert names(server, "/api/v1/namespaces") == before
     for ns in before:
         _, obj = server.json("GET", "/api/v1/namespaces/" + ns, expect=200)

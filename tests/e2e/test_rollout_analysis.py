@@ -8,64 +8,28 @@ import json
 import threading
 import time
 
+import load as loadlib
 from test_rollout import (apply, get_version, healthy_on, phase, rollout, service,
                           service_ip, wait_for, wait_serving, RO_PATH)
 
 TEMPLATE_PATH = "/apis/argoproj.io/v1alpha1/namespaces/default/analysistemplates"
 
 
-class CountingLoad:
-    """Keep-alive clients recording (time, ok) for every request."""
+class CountingLoad(loadlib.Load):
+    """load.py's keep-alive clients on ip:80: every request is recorded as
+    (time, ok), a non-2xx answer or an exception of any kind as not ok; the
+    tests judge the failures per time window."""
 
     def __init__(self, ip, clients=3):
-        self.ip = ip
-        self.results = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
-
-    def run(self):
-        conn = None
-        deadline = time.time() + 300
-        while not self.stop.is_set() and time.time() < deadline:
-            ok = False
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.ip, 80, timeout=5)
-                conn.request("GET", "/")
-                r = conn.getresponse()
-                r.read()
-                ok = 200 <= r.status < 300
-            except Exception:   # any exception is a failed request, never a dead client
-                if conn:
-                    conn.close()
-                conn = None
-            with self.lock:
-                self.results.append((time.time(), ok))
-            time.sleep(0.002)
+        super().__init__(ip, 80, clients=clients, max_seconds=300)
 
     def wait_count(self, n, since=0.0, timeout=30):
         """Waits until n requests were answered (or failed) after since."""
         deadline = time.time() + timeout
         while self.window(since, time.time() + 1)[0] < n:
             assert time.time() < deadline, "the load stalled"
-            assert any(t.is_alive() for t in self.threads), "every client died"
+            assert any(t.is_alive() for t in self.threads), "every client ended"
             time.sleep(0.02)
-
-    def window(self, t0, t1):
-        with self.lock:
-            sel = [ok for t, ok in self.results if t0 <= t < t1]
-        return len(sel), sel.count(False)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
 
 
 SUCCESS_RATE = {

@@ -352,7 +352,7 @@ def test_gateway_and_httproute_apply_with_defaults(server, workdir):
     assert gw["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["from"] == "Same"
     assert get(server, base + "/gatewayclasses/v6") is not None
     p = server.v6("get", "httproutes", check=True)
-    assert "web" in p.stdout
+    assert [l.split()[0] for l in p.stdout.splitlines()] == ["NAME", "web"], p.stdout
 
 
 def test_httproute_errors_name_file_line_and_field(server, workdir):

@@ -192,7 +192,10 @@ def test_statefulset_keeps_each_pods_data_through_updates_restarts_and_scaling(
     v3 = wait_for("v3 revision", lambda: sts_status(s).get("updateRevision") != v2 and
                   sts_status(s)["updateRevision"])
     assert watch_rollout(s, 3, v3, partition=2) == [2]
-    time.sleep(2)
+    with conftest.Watch(s, PODS) as w:     # the partition holds web-0 and web-1 at v2
+        w.assert_quiet(2, "web-0 and web-1 stay at v2", lambda ev: (
+            ev["object"]["metadata"]["name"] in ("web-0", "web-1") and
+            ev["object"]["metadata"].get("labels", {}).get(REV) != v2))
     ps = pods(s)
     assert [ps["web-%d" % k]["metadata"]["labels"][REV] for k in range(3)] == [v2, v2, v3]
     assert history(s, "data-web-2")[-1] == "web-2 v3 3"

@@ -162,7 +162,7 @@ def test_latency_is_applied_to_every_response(testapp):
 def test_liveness_fails_after_deadline(testapp):
     app = testapp("--fail-liveness-after", "1s")
     assert app.get("/healthz")[:1] == (200,)
-    time.sleep(1.2)
+    time.sleep(1.2)     # the timer under test: 1 s from the app's start (before t)
     status, _, body = app.get("/healthz")
     assert status == 500, body
     assert app.get("/")[0] == 200       # the app itself still serves
@@ -181,7 +181,7 @@ def test_slow_start_keeps_readiness_down_while_listening(testapp):
 def test_not_ready_after_drops_readiness(testapp):
     app = testapp("--not-ready-after", "500ms")
     assert app.get("/readyz")[0] == 200
-    time.sleep(0.7)
+    time.sleep(0.7)     # the timer under test: 500 ms from the app's start
     assert app.get("/readyz")[0] == 503
 
 
@@ -236,7 +236,7 @@ def test_ignore_sigterm_keeps_running_until_sigkill(testapp):
     app = testapp("--ignore-sigterm")
     os.kill(app.proc.pid, signal.SIGTERM)
     app.wait_log(lambda l: "SIGTERM" in l.get("msg", ""))
-    time.sleep(1)
+    time.sleep(1)       # a grace window: nothing to wait for, it must not exit
     assert app.proc.poll() is None
     assert app.get("/")[0] == 200
     app.kill()

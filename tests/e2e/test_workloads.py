@@ -462,12 +462,12 @@ def test_kill_9_server_mid_rollout_of_real_pods(server):
         p for p in list_pods(s, "web") if ver(p) == "v2" and
         p.get("status", {}).get("phase") == "Running"], timeout=20)[0]
     name = survivor["metadata"]["name"]
-    time.sleep(0.5)
-    before = counter_lines(s, name)
+    before = wait_for("the survivor's first lines", lambda: counter_lines(s, name),
+                      timeout=10)
     d = get_deploy(s)
     assert d["status"].get("updatedReplicas", 0) < 3, d["status"]
     s.kill(signal.SIGKILL)
-    time.sleep(2)                           # the pods keep writing meanwhile
+    time.sleep(2)       # a deliberate window with the server away: the pods keep writing
     s.start()
     r = rollout_status(s, "web", 120)   # see test_min_ready_seconds_... for its speed
     assert r.returncode == 0, (r.stdout, r.stderr, s.log())
@@ -504,7 +504,7 @@ def test_grace_period_ends_ignored_sigterm(server):
     assert len(pids) == 1
     t = time.time()
     s.v6("delete", "pod", "stubborn", "--wait=false", check=True)
-    time.sleep(1)
+    time.sleep(1)       # inside the 2 s grace period: nothing to wait for
     os.kill(pids[0], 0)                         # SIGTERM ignored: still there
     wait_for("pod gone", lambda: get_pod(s, "stubborn") is None, timeout=15)
     took = time.time() - t
@@ -555,7 +555,9 @@ def test_scale_3_10_1_runs_that_many_processes(server):
         assert {e["POD_NAME"] for e in app_procs(tag).values()} == names
         for p in ps:
             assert version_at(p["status"]["podIP"]) == "v1"
-        time.sleep(1)                       # and it stays that many
+        with conftest.Watch(s, PODS + "?labelSelector=app%3Dweb") as w:
+            w.assert_quiet(1, "the pod count stays %d" % n,   # and it stays that many
+                           lambda ev: ev["type"] in ("ADDED", "DELETED"))
         assert len(app_procs(tag)) == n
         assert len(list_pods(s, "web")) == n
         # and the node keeps state for exactly those pods

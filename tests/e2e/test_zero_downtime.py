@@ -42,18 +42,6 @@ SERVICE = {"apiVersion": "v1", "kind": "Service",
                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
 
 
-class Load(load.Load):
-    """Four keep-alive clients hammering the Service address, counting the
-    answers by the test app's version (test_rollout.py uses it too)."""
-
-    def __init__(self, host, port, clients=4):
-        super().__init__(host, port, clients=clients, key=load.json_version, pause=0)
-
-    @property
-    def versions(self):
-        return self.by_key
-
-
 def deploy(server, version):
     p = server.v6("apply", "-f", "-", input=json.dumps(manifest(version)), check=True)
     p = server.v6("rollout", "status", "deployment/web", "--timeout", "90s", timeout=120)
@@ -81,7 +69,7 @@ def service_address(server):
 def test_twenty_rolling_updates_under_load_fail_no_request(server):
     deploy(server, "v0")
     ip = service_address(server)
-    with Load(ip, 80) as ld:
+    with load.version_load(ip, 80) as ld:
         for i in range(1, ROLLS + 1):
             deploy(server, "v%d" % i)
         ld.wait_requests(20)
@@ -92,7 +80,7 @@ def test_twenty_rolling_updates_under_load_fail_no_request(server):
 def test_server_kill_9_under_load_fails_no_request(server):
     deploy(server, "v1")
     ip = service_address(server)
-    with Load(ip, 80) as ld:
+    with load.version_load(ip, 80) as ld:
         ld.wait_requests(20)
         server.kill()
         t_down = time.time()

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "quantity.h"
 
 static json_t *
 js(const char *text)
@@ -273,7 +274,7 @@ static int64_t
 scaled(const char *q, int scale)
 {
 	int64_t v = -12345;
-	assert_int_equal(cli_quantity_scaled(q, scale, &v), 0);
+	assert_int_equal(quantity_scaled(q, scale, &v), 0);
 	return v;
 }
 
@@ -300,11 +301,37 @@ test_quantity_scaled(void **state)
 	assert_int_equal(scaled("2E", 0), 2000000000000000000LL);
 	assert_int_equal(scaled("5u", -9), 5000);
 	int64_t v;
-	assert_int_equal(cli_quantity_scaled("", 0, &v), -EINVAL);
-	assert_int_equal(cli_quantity_scaled("12Xi", 0, &v), -EINVAL);
-	assert_int_equal(cli_quantity_scaled("m", -3, &v), -EINVAL);
-	assert_int_equal(cli_quantity_scaled("12 Mi", 0, &v), -EINVAL);
-	assert_int_equal(cli_quantity_scaled("100Ei", 0, &v), -ERANGE);
+	assert_int_equal(quantity_scaled("", 0, &v), -EINVAL);
+	assert_int_equal(quantity_scaled("12Xi", 0, &v), -EINVAL);
+	assert_int_equal(quantity_scaled("m", -3, &v), -EINVAL);
+	assert_int_equal(quantity_scaled("12 Mi", 0, &v), -EINVAL);
+	assert_int_equal(quantity_scaled("100Ei", 0, &v), -ERANGE);
+	assert_int_equal(quantity_scaled("1e-99999", -9, &v), 0);
+	assert_int_equal(v, 1);					/* rounds up */
+	assert_int_equal(quantity_scaled("1e99999", 0, &v), -ERANGE);
+	assert_int_equal(quantity_scaled("1e123456", 0, &v), -EINVAL);
+}
+
+/* The same reader as a double, as the schema and the node use it. */
+static void
+test_quantity_parse(void **state)
+{
+	(void)state;
+	static const struct { const char *s; double v; } ok[] = {
+		{ "500m", 0.5 }, { "1.5", 1.5 }, { "1.5Gi", 1610612736.0 }, { "64Mi", 67108864.0 },
+		{ "1e3", 1000.0 }, { "2E", 2e18 }, { "-2k", -2000.0 }, { "+.5", 0.5 },
+		{ "3141592n", 0.003141592 }, { "1e-3", 0.001 },
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		double d = -1;
+		assert_int_equal(quantity_parse(ok[i].s, &d), 0);
+		assert_true(d == ok[i].v);
+	}
+	static const char *const bad[] = { "", "m", "12Xi", "1 Mi", "1e99999", "1e", "1.5.5",
+		"Mi1" };
+	double d;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(quantity_parse(bad[i], &d), -EINVAL);
 }
 
 static void
@@ -815,6 +842,7 @@ main(void)
 		cmocka_unit_test(test_template_matches_ignores_hash_label),
 		cmocka_unit_test(test_undo_patch_restores_template_and_annotations),
 		cmocka_unit_test(test_quantity_scaled),
+		cmocka_unit_test(test_quantity_parse),
 		cmocka_unit_test(test_format_cpu_and_memory),
 		cmocka_unit_test(test_argo_status_line_per_phase),
 		cmocka_unit_test(test_argo_status_waits_for_observed_generation),

@@ -32,6 +32,7 @@
 #include "http.h"
 #include "log.h"
 #include "proxy.h"
+#include "proxy_int.h"
 #include "util.h"
 
 #define NUP 4
@@ -1406,6 +1407,531 @@ test_apply_100_services_fast(void **state)
 #endif
 }
 
+/* ---- incremental applies ------------------------------------------------- */
+
+/* The compiled table, the listeners and the endpoint registry of e as
+ * text (equal for equal routing), in b; the first broken invariant (a route
+ * to a cluster the table does not hold, a listener on a spec of another
+ * table, an endpoint counted in no cluster) in why. */
+static void
+engine_dump(struct proxy_engine *e, struct buf *b, char *why, size_t whysz)
+{
+	struct px_table *t = e->table;
+	struct px_listener *l;
+	struct px_endpoint *ep;
+	size_t i, k, m, n, nl = 0, inuse = 0;
+
+#define BROKEN(...) do { if (why[0] == 0) snprintf(why, whysz, __VA_ARGS__); } while (0)
+	buf_printf(b, "version %lld\n", (long long)t->version);
+	for (i = 0; i < t->nclusters; i++) {
+		struct px_cluster *c = t->clusters[i];
+		buf_printf(b, "C %s %s %d %u %u %u %u:", c->name, c->service, (int)c->lb,
+		    c->connect_timeout_ms, c->idle_timeout_ms, c->outlier_fails, c->outlier_ms);
+		for (k = 0; k < c->neps; k++)
+			buf_printf(b, " %s/%s/%s/%d", c->eps[k]->key, c->eps[k]->pod,
+			    c->eps[k]->revision, (int)c->eps[k]->removed);
+		buf_printf(b, "\n");
+		if (c->labels)
+			BROKEN("cluster %s: labels never committed", c->name);
+	}
+	for (i = 0; i < t->nlisteners; i++) {
+		struct px_lspec *ls = t->listeners[i];
+		buf_printf(b, "L %s %s:%d %d %s\n", ls->name, ls->address, ls->port, (int)ls->proto,
+		    ls->cluster ? ls->cluster->name : "-");
+		if (ls->cluster && px_cluster_find(t, ls->cluster->name) != ls->cluster)
+			BROKEN("listener %s: a cluster of another table", ls->name);
+		if (ls->stale)
+			BROKEN("listener %s: stale spec in the current table", ls->name);
+		for (k = 0; k < ls->nroutes; k++) {
+			struct px_route *r = &ls->routes[k];
+			buf_printf(b, " R %s t=%llu/%llu", r->name, (unsigned long long)r->timeout_ms,
+			    (unsigned long long)r->backend_timeout_ms);
+			for (m = 0; m < r->nhosts; m++)
+				buf_printf(b, " h=%s", r->hosts[m]);
+			for (m = 0; m < r->nmatches; m++)
+				buf_printf(b, " m=%s/%d/%s/%zu/%zu/%zu", r->matches[m].method,
+				    (int)r->matches[m].path_type, r->matches[m].path ?
+				    r->matches[m].path : "", r->matches[m].nheaders,
+				    r->matches[m].nquery, r->matches[m].ncookies);
+			for (m = 0; m < r->nbackends; m++) {
+				struct px_cluster *c = r->backends[m].cluster;
+				buf_printf(b, " b=%s*%d", c->name, r->backends[m].weight);
+				if (px_cluster_find(t, c->name) != c)
+					BROKEN("route %s: cluster %s of another table", r->name, c->name);
+			}
+			buf_printf(b, "\n");
+		}
+	}
+	for (l = e->listeners; l; l = l->next) {
+		if (l->removed)
+			continue;
+		nl++;
+		if (l->table != NULL || l->spec == NULL || l->spec->listener != l)
+			BROKEN("listener %s: not on the current table", l->name);
+		for (k = 0; k < t->nlisteners && t->listeners[k] != l->spec; k++)
+			;
+		if (k == t->nlisteners)
+			BROKEN("listener %s: its spec is not in the current table", l->name);
+	}
+	if (nl != t->nlisteners)
+		BROKEN("%zu listeners open for %zu specs", nl, t->nlisteners);
+	for (i = 0; i < ARRAY_SIZE(e->eps); i++)
+		for (ep = e->eps[i]; ep; ep = ep->hnext) {
+			for (n = 0, k = 0; k < t->nclusters; k++)
+				for (m = 0; m < t->clusters[k]->neps; m++)
+					n += t->clusters[k]->eps[m] == ep;
+			if (n != ep->inuse || ep->removed != (n == 0))
+				BROKEN("endpoint %s: in %zu clusters, counted %u, removed %d", ep->key,
+				    n, ep->inuse, (int)ep->removed);
+			inuse += n > 0;
+		}
+	buf_printf(b, "endpoints in use %zu\n", inuse);
+#undef BROKEN
+}
+
+#define RS 10		/* service slots of the random model */
+#define REPS 6		/* endpoint addresses they share */
+
+struct rmodel {
+	bool on[RS];
+	bool tcp[RS];
+	int eps[RS];		/* bit mask of REPS */
+	int extra[RS];		/* a second backend's slot, or -1 */
+	int weight[RS];
+	int host[RS];
+	int lb[RS];
+	int rev[REPS];		/* an endpoint's revision label */
+};
+
+static void
+rmodel_mutate(struct rmodel *m, unsigned *seed)
+{
+	int s = rand_r(seed) % RS;
+
+	switch (rand_r(seed) % 8) {
+	case 0: m->on[s] = !m->on[s] || s == 0; break;
+	case 1: m->tcp[s] = !m->tcp[s]; break;
+	case 2: m->extra[s] = rand_r(seed) % (RS + 1) - 1; break;
+	case 3: m->weight[s] = rand_r(seed) % 4; break;
+	case 4: m->host[s] = rand_r(seed) % 3; break;
+	case 5: m->lb[s] = rand_r(seed) % 2; break;
+	case 6: m->rev[rand_r(seed) % REPS]++; break;
+	default: m->eps[s] = rand_r(seed) % (1 << REPS); break;
+	}
+}
+
+/* The model's table: listeners (name -> listener) and clusters. */
+static void
+rmodel_render(const struct rmodel *m, int port, json_t **ls, json_t **cs)
+{
+	char name[64], lname[64], addr[32], other[64];
+
+	*ls = json_object();
+	*cs = json_object();
+	for (int s = 0; s < RS; s++) {
+		if (!m->on[s])
+			continue;
+		json_t *eps = json_array();
+		for (int k = 0; k < REPS; k++) {
+			char a[32], pod[16], rev[16];
+			if (!(m->eps[s] & (1 << k)))
+				continue;
+			snprintf(a, sizeof(a), "127.1.0.%d", k + 1);
+			snprintf(pod, sizeof(pod), "p%d", k);
+			snprintf(rev, sizeof(rev), "r%d", m->rev[k]);
+			json_array_append_new(eps, json_pack("{s:s, s:i, s:s, s:s}", "address", a,
+			    "port", 9000, "pod", pod, "revision", rev));
+		}
+		snprintf(name, sizeof(name), "default/s%d:http", s);
+		json_object_set_new(*cs, name, json_pack("{s:s, s:s, s:o}", "service", name,
+		    "lb", m->lb[s] ? "least_request" : "round_robin", "endpoints", eps));
+		snprintf(lname, sizeof(lname), "svc/default/s%d/http", s);
+		snprintf(addr, sizeof(addr), "127.0.0.%d", s + 2);
+		json_t *l = json_pack("{s:s, s:s, s:i, s:s}", "name", lname, "address", addr,
+		    "port", port, "protocol", m->tcp[s] ? "TCP" : "HTTP");
+		if (m->tcp[s]) {
+			json_object_set_new(l, "cluster", json_string(name));
+		} else {
+			json_t *bes = json_pack("[{s:s, s:i}]", "cluster", name, "weight",
+			    m->weight[s]);
+			int x = m->extra[s];
+			if (x >= 0 && x != s && m->on[x]) {
+				snprintf(other, sizeof(other), "default/s%d:http", x);
+				json_array_append_new(bes, json_pack("{s:s, s:i}", "cluster", other,
+				    "weight", 1));
+			}
+			json_t *r = json_pack("{s:s, s:o}", "name", lname, "backends", bes);
+			if (m->host[s])
+				json_object_set_new(r, "hostnames", json_pack("[s]",
+				    m->host[s] == 1 ? "a.example" : "*.b.example"));
+			json_object_set_new(l, "routes", json_pack("[o]", r));
+		}
+		json_object_set_new(*ls, lname, l);
+	}
+}
+
+/* What turns map a into map b: changed names to b's value, gone ones to null. */
+static json_t *
+map_delta(const json_t *a, const json_t *b)
+{
+	json_t *d = json_object(), *v;
+	const char *name;
+
+	json_object_foreach((json_t *)a, name, v)
+		if (json_object_get(b, name) == NULL)
+			json_object_set_new(d, name, json_null());
+	json_object_foreach((json_t *)b, name, v)
+		if (!json_equal(json_object_get(a, name), v))
+			json_object_set(d, name, v);
+	return d;
+}
+
+static json_t *
+snapshot_of(int64_t version, const json_t *ls, const json_t *cs)
+{
+	json_t *arr = json_array(), *v;
+	const char *name;
+
+	json_object_foreach((json_t *)ls, name, v)
+		json_array_append(arr, v);
+	return json_pack("{s:I, s:o, s:O}", "version", (json_int_t)version, "listeners", arr,
+	    "clusters", cs);
+}
+
+struct rrun {
+	int rounds;
+	char why[512];
+	int applies;		/* deltas that applied */
+};
+
+/* Random rounds on one engine: the table after delta(A -> B) is dumped,
+ * then B is applied whole and dumped again: both must be the same. */
+static void
+random_deltas_on_loop(struct fx *f, void *arg)
+{
+	struct rrun *run = arg;
+	struct rmodel m = { .on = { true, true, true }, .extra = { 1, 2, 0, -1, -1, -1, -1, -1,
+	    -1, -1 }, .weight = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, .eps = { 1, 3, 6 } };
+	unsigned seed = 4242;
+	json_t *ls, *cs, *ls2, *cs2, *snap;
+	struct buf d1 = { 0 }, d2 = { 0 };
+	char *err = NULL;
+	int64_t v = 1;
+
+	rmodel_render(&m, f->port, &ls, &cs);
+	snap = snapshot_of(v, ls, cs);
+	if (proxy_engine_apply(f->e, snap, &err) < 0 || err)
+		snprintf(run->why, sizeof(run->why), "first apply: %s", err ? err : "?");
+	json_decref(snap);
+	for (int i = 0; i < run->rounds && run->why[0] == 0; i++) {
+		int n = 1 + rand_r(&seed) % 3;
+		while (n-- > 0)
+			rmodel_mutate(&m, &seed);
+		rmodel_render(&m, f->port, &ls2, &cs2);
+		json_t *dl = map_delta(ls, ls2), *dc = map_delta(cs, cs2);
+		free(err);
+		err = NULL;
+		if (proxy_engine_apply_delta(f->e, ++v, dl, dc, &err) < 0 || err) {
+			snprintf(run->why, sizeof(run->why), "round %d: delta: %s", i, err);
+		} else {
+			run->applies++;
+			d1.len = d2.len = 0;
+			engine_dump(f->e, &d1, run->why, sizeof(run->why));
+			snap = snapshot_of(v, ls2, cs2);
+			free(err);
+			err = NULL;
+			if (proxy_engine_apply(f->e, snap, &err) < 0 || err)
+				snprintf(run->why, sizeof(run->why), "round %d: whole: %s", i, err);
+			engine_dump(f->e, &d2, run->why, sizeof(run->why));
+			json_decref(snap);
+			if (run->why[0] == 0 && (d1.len != d2.len || memcmp(d1.data, d2.data,
+			    d1.len) != 0))
+				snprintf(run->why, sizeof(run->why), "round %d: delta gave\n%.*s\n"
+				    "whole gave\n%.*s", i, 200, d1.data, 200, d2.data);
+		}
+		json_decref(dl);
+		json_decref(dc);
+		json_decref(ls);
+		json_decref(cs);
+		ls = ls2;
+		cs = cs2;
+	}
+	free(err);
+	json_decref(ls);
+	json_decref(cs);
+	buf_free(&d1);
+	buf_free(&d2);
+}
+
+static void
+test_delta_matches_whole_snapshot_randomized(void **state)
+{
+	struct fx *f = *state;
+	struct rrun run = { .rounds = 300 };
+
+	on_loop(f, random_deltas_on_loop, &run);
+	if (run.why[0])
+		fail_msg("%s", run.why);
+	assert_int_equal(run.applies, 300);
+}
+
+struct counts {
+	uint64_t clusters, listeners;
+	int rc;
+	char *err;
+};
+
+struct delta_call {
+	const char *listeners, *clusters;	/* JSON text, NULL: none */
+	int64_t version;
+	struct counts out;
+};
+
+static void
+delta_on_loop(struct fx *f, void *arg)
+{
+	struct delta_call *c = arg;
+	json_t *ls = c->listeners ? json_loads(c->listeners, 0, NULL) : NULL;
+	json_t *cs = c->clusters ? json_loads(c->clusters, 0, NULL) : NULL;
+	uint64_t c0 = f->e->ncluster_compiles, l0 = f->e->nlistener_compiles;
+
+	free(c->out.err);
+	c->out.err = NULL;
+	c->out.rc = proxy_engine_apply_delta(f->e, c->version, ls, cs, &c->out.err);
+	c->out.clusters = f->e->ncluster_compiles - c0;
+	c->out.listeners = f->e->nlistener_compiles - l0;
+	json_decref(ls);
+	json_decref(cs);
+}
+
+/* A delta of json text (listeners, clusters) at version: what it compiled. */
+static struct counts
+delta(struct fx *f, int64_t version, const char *listeners, const char *clusters)
+{
+	struct delta_call c = { listeners, clusters, version, { 0 } };
+
+	on_loop(f, delta_on_loop, &c);
+	return c.out;
+}
+
+/* l1 on f->port routes to c0 (u0), l2 on f->port2 to c1 (u1); forty more
+ * services with their own listener and cluster stand by. */
+static void
+apply_two_and_forty(struct fx *f)
+{
+	struct buf b = { 0 };
+	char *c0 = cluster_json(f, 0), *c1 = cluster_json(f, 1);
+
+	buf_printf(&b, "{\"version\": 1, \"listeners\": [{\"name\": \"l1\", \"address\":"
+	    " \"127.0.0.1\", \"port\": %d, \"routes\": [" ROUTE_ALL("c0") "]}, {\"name\":"
+	    " \"l2\", \"address\": \"127.0.0.1\", \"port\": %d, \"routes\": [" ROUTE_ALL("c1")
+	    "]}", f->port, f->port2);
+	for (int i = 0; i < 40; i++)
+		buf_printf(&b, ", {\"name\": \"x%d\", \"address\": \"127.0.3.%d\", \"port\": %d,"
+		    " \"routes\": [{\"name\": \"x%d\", \"backends\": [{\"cluster\": \"x%d\"}]}]}",
+		    i, i + 1, f->port, i, i);
+	buf_printf(&b, "], \"clusters\": {%s, %s", c0, c1);
+	for (int i = 0; i < 40; i++)
+		buf_printf(&b, ", \"x%d\": {\"service\": \"default/x%d\", \"endpoints\": ["
+		    "{\"address\": \"127.0.0.1\", \"port\": %d}]}", i, i, f->dead_port);
+	buf_printf(&b, "}}");
+	assert_int_equal(apply(f, "%s", b.data), 0);
+	assert_null(f->err);
+	buf_free(&b);
+	free(c0);
+	free(c1);
+}
+
+static void
+test_delta_compiles_only_what_changed(void **state)
+{
+	struct fx *f = *state;
+	struct counts n;
+	char js[512];
+
+	apply_two_and_forty(f);
+	/* one cluster: it, and the one listener routing to it */
+	snprintf(js, sizeof(js), "{\"x7\": {\"service\": \"default/x7\", \"endpoints\": ["
+	    "{\"address\": \"127.0.0.1\", \"port\": %d}]}}", f->up_port[2]);
+	n = delta(f, 2, NULL, js);
+	assert_int_equal(n.rc, 0);
+	assert_int_equal(n.clusters, 1);
+	assert_int_equal(n.listeners, 1);
+	/* one listener: no cluster */
+	n = delta(f, 3, "{\"x8\": {\"name\": \"x8\", \"address\": \"127.0.3.9\", \"port\": 1,"
+	    " \"routes\": [" ROUTE_ALL("x9") "]}}", NULL);
+	assert_int_equal(n.rc, 0);
+	assert_int_equal(n.clusters, 0);
+	assert_int_equal(n.listeners, 1);
+	/* a cluster nothing routes to any more: removed, nothing compiled */
+	n = delta(f, 4, NULL, "{\"x8\": null}");
+	assert_int_equal(n.rc, 0);
+	assert_int_equal(n.clusters + n.listeners, 0);
+	/* refused atomically: a cluster still routed to, a listener of another name */
+	n = delta(f, 5, NULL, "{\"x9\": null}");
+	assert_true(n.rc < 0);
+	assert_non_null(strstr(n.err, "unknown cluster"));
+	free(n.err);
+	n = delta(f, 5, "{\"x1\": {\"name\": \"x2\", \"port\": 1}}", NULL);
+	assert_true(n.rc < 0);
+	free(n.err);
+	assert_int_equal(proxy_engine_version(f->e), 4);
+}
+
+static void
+test_delta_keeps_connections_pools_and_metrics(void **state)
+{
+	struct fx *f = *state;
+	struct proxy_stats st;
+	struct cl *c, *c2;
+	struct counts n;
+	struct resp r;
+	char js[512];
+
+	apply_two_and_forty(f);
+	c = cl_open(f->port);
+	assert_int_equal(get(c, "/", NULL, &r), 200);
+	assert_string_equal(r.body, "u0 /");
+	/* l2's cluster moves to u2: l1's client and pooled upstream connection stay */
+	snprintf(js, sizeof(js), "{\"c1\": {\"service\": \"default/web\", \"endpoints\": ["
+	    "{\"address\": \"127.0.0.1\", \"port\": %d, \"pod\": \"p2\", \"revision\": \"r2\"}]}}",
+	    f->up_port[2]);
+	n = delta(f, 2, NULL, js);
+	assert_int_equal(n.rc, 0);
+	assert_int_equal(get(c, "/", NULL, &r), 200);
+	assert_string_equal(r.body, "u0 /");
+	assert_false(r.closed);
+	on_loop(f, conns_on_loop, (void *)0);
+	assert_int_equal(f->conns, 1);
+	c2 = cl_open(f->port2);
+	assert_int_equal(get(c2, "/b", NULL, &r), 200);
+	assert_string_equal(r.body, "u2 /b");
+	/* c0 itself replaced (u2 added): l1 recompiled, u0's pool and counts go on */
+	snprintf(js, sizeof(js), "{\"c0\": {\"service\": \"default/web\", \"endpoints\": ["
+	    "{\"address\": \"127.0.0.1\", \"port\": %d, \"pod\": \"p0\", \"revision\": \"r0\"},"
+	    " {\"address\": \"127.0.0.1\", \"port\": %d, \"pod\": \"p2\", \"revision\": \"r2\"}]}}",
+	    f->up_port[0], f->up_port[2]);
+	n = delta(f, 3, NULL, js);
+	assert_int_equal(n.rc, 0);
+	assert_int_equal(n.listeners, 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(get(c, "/", NULL, &r), 200);
+		assert_false(r.closed);
+	}
+	on_loop(f, conns_on_loop, (void *)0);
+	assert_int_equal(f->conns, 1);		/* reused, not reopened */
+	assert_int_equal(query(f, "default/web", "r0", &st), 0);
+	assert_int_equal(st.requests, 4);	/* 2 before c0 changed, 2 of 4 after */
+	assert_int_equal(query(f, "default/web", "r2", &st), 0);
+	assert_int_equal(st.requests, 3);	/* 1 on l2, 2 of 4 on l1 */
+	cl_close(c);
+	cl_close(c2);
+}
+
+/* A listener that could not bind is tried again on the next delta, even
+ * one that does not name it (as a whole snapshot would). */
+static void
+test_delta_retries_a_listener_that_could_not_bind(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(f->port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct counts n;
+	struct cl *c;
+	struct resp r;
+	char js[512];
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(apply_routes(f, ROUTE_ALL("c0")), 0);
+	assert_non_null(f->err);		/* l1 could not bind */
+	close(fd);
+	snprintf(js, sizeof(js), "{\"c1\": {\"service\": \"default/web\", \"endpoints\": ["
+	    "{\"address\": \"127.0.0.1\", \"port\": %d}]}}", f->up_port[2]);
+	n = delta(f, 2, NULL, js);
+	assert_int_equal(n.rc, 0);
+	assert_null(n.err);
+	c = cl_open(f->port);
+	assert_int_equal(get(c, "/", NULL, &r), 200);
+	assert_string_equal(r.body, "u0 /");
+	cl_close(c);
+}
+
+struct size_cost {
+	int services;
+	uint64_t whole_us, delta_us;	/* best of the deltas */
+	char why[256];
+};
+
+/* Whole apply of size->services Services (listener + cluster each), then
+ * 20 deltas each replacing one cluster's endpoints (so its listener is
+ * compiled again too): the cost of one change. */
+static void
+size_cost_on_loop(struct fx *f, void *arg)
+{
+	struct size_cost *sc = arg;
+	json_t *snap = json_pack("{s:i, s:[], s:{}}", "version", 1, "listeners", "clusters");
+	json_t *ls = json_object_get(snap, "listeners"), *cs = json_object_get(snap, "clusters");
+	char name[64], addr[32];
+	char *err = NULL;
+	uint64_t t0;
+	int i;
+
+	for (i = 0; i < sc->services; i++) {
+		snprintf(name, sizeof(name), "default/svc%d:http", i);
+		snprintf(addr, sizeof(addr), "127.1.%d.%d", i / 250, i % 250 + 1);
+		json_object_set_new(cs, name, json_pack("{s:s, s:[{s:s, s:i, s:s, s:s}]}",
+		    "service", name + 8, "endpoints", "address", addr, "port", 8080, "pod", "p",
+		    "revision", "abc"));
+		snprintf(addr, sizeof(addr), "127.3.%d.%d", i / 250, i % 250 + 1);
+		json_array_append_new(ls, json_pack("{s:s, s:s, s:i, s:[{s:s, s:[{s:s}]}]}",
+		    "name", name, "address", addr, "port", f->port, "routes", "name", name,
+		    "backends", "cluster", name));
+	}
+	t0 = uv_hrtime();
+	if (proxy_engine_apply(f->e, snap, &err) < 0 || err)
+		snprintf(sc->why, sizeof(sc->why), "whole: %s", err ? err : "?");
+	sc->whole_us = (uv_hrtime() - t0) / 1000;
+	sc->delta_us = UINT64_MAX;
+	for (i = 0; i < 20 && sc->why[0] == 0; i++) {
+		json_t *d = json_object();
+		snprintf(name, sizeof(name), "default/svc%d:http", i * 37 % sc->services);
+		json_object_set_new(d, name, json_pack("{s:s, s:[{s:s, s:i}]}", "service", name + 8,
+		    "endpoints", "address", "127.2.0.1", "port", 9000 + i));
+		t0 = uv_hrtime();
+		if (proxy_engine_apply_delta(f->e, 2 + i, NULL, d, &err) < 0 || err)
+			snprintf(sc->why, sizeof(sc->why), "delta: %s", err ? err : "?");
+		if ((uv_hrtime() - t0) / 1000 < sc->delta_us)
+			sc->delta_us = (uv_hrtime() - t0) / 1000;
+		json_decref(d);
+	}
+	free(err);
+	json_decref(snap);
+}
+
+/* Issue 9: the cost of one change does not grow with the table. */
+static void
+test_delta_cost_independent_of_table_size(void **state)
+{
+	struct fx *f = *state;
+	struct size_cost small = { .services = 1000 }, big = { .services = 10000 };
+
+	on_loop(f, size_cost_on_loop, &small);
+	assert_string_equal(small.why, "");
+	on_loop(f, size_cost_on_loop, &big);	/* on top: the table grows to 10,000 */
+	assert_string_equal(big.why, "");
+	fprintf(stderr, "one-cluster delta: %llu us at 1,000 Services, %llu us at 10,000"
+	    " (whole apply: %llu us, %llu us)\n", (unsigned long long)small.delta_us,
+	    (unsigned long long)big.delta_us, (unsigned long long)small.whole_us,
+	    (unsigned long long)big.whole_us);
+#ifndef __SANITIZE_ADDRESS__
+	assert_true(big.delta_us < 2000);
+	assert_true(big.delta_us * 10 < big.whole_us);
+#endif
+}
+
 /* ---- by hand: a benchmark target ------------------------------------------ */
 
 static int
@@ -1459,6 +1985,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_per_revision, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_proxy_echo_half_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_100_services_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_matches_whole_snapshot_randomized, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_compiles_only_what_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_keeps_connections_pools_and_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_retries_a_listener_that_could_not_bind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_cost_independent_of_table_size, setup, teardown),
 	};
 	const char *bench = getenv("V6_PROXY_BENCH");
 

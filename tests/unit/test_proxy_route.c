@@ -85,10 +85,20 @@ table_with(const char *const *cluster_names, size_t n)
 	t->clusters = calloc(n, sizeof(*t->clusters));
 	t->nclusters = n;
 	for (size_t i = 0; i < n; i++) {
-		t->clusters[i].name = (char *)cluster_names[i];
-		t->clusters[i].service = (char *)"default/web";
+		t->clusters[i] = calloc(1, sizeof(**t->clusters));
+		t->clusters[i]->name = (char *)cluster_names[i];
+		t->clusters[i]->service = (char *)"default/web";
 	}
 	return t;
+}
+
+static void
+table_gone(struct px_table *t)
+{
+	for (size_t i = 0; i < t->nclusters; i++)
+		free(t->clusters[i]);
+	free(t->clusters);
+	free(t);
 }
 
 static int
@@ -143,8 +153,7 @@ test_matches_headers_query_cookies(void **state)
 	q.method = "POST";
 	assert_true(px_route_matches(&r, &q));
 	px_route_clear(&r);
-	free(t->clusters);
-	free(t);
+	table_gone(t);
 }
 
 static void
@@ -173,8 +182,7 @@ test_compile_errors(void **state)
 		free(err);
 		px_route_clear(&r);
 	}
-	free(t->clusters);
-	free(t);
+	table_gone(t);
 }
 
 static void
@@ -193,7 +201,7 @@ test_smooth_weights_exact(void **state)
 	    " \"weight\": 90}, {\"cluster\": \"b\", \"weight\": 10}]}", &err), 0);
 	for (i = 0; i < 1000; i++) {
 		struct px_cluster *c = px_route_backend(&r, &q, &sticky);
-		if (c == &t->clusters[0]) {
+		if (c == t->clusters[0]) {
 			na++;
 			run = 0;
 		} else if (++run > maxrun)
@@ -202,8 +210,7 @@ test_smooth_weights_exact(void **state)
 	assert_int_equal(na, 900);
 	assert_int_equal(maxrun, 1);	/* the 10% are spread out */
 	px_route_clear(&r);
-	free(t->clusters);
-	free(t);
+	table_gone(t);
 }
 
 static void
