@@ -103,13 +103,22 @@ npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now)
 			p->fail_message = xasprintf("init container %s: restartPolicy (sidecar "
 			    "containers) is not supported by v6 yet", p->c[i].name);
 		}
-	const char *rc = jstr(spec, "runtimeClassName");
-	if (*rc && strcmp(rc, "process") != 0 && !p->fail_reason) {
+	const char *rc = npod_runtime(spec);
+	if (strcmp(rc, "process") != 0 && !p->fail_reason) {
 		p->fail_reason = xstrdup("UnsupportedRuntimeClass");
 		p->fail_message = xasprintf("runtimeClassName \"%s\" is not supported on "
 		    "this node: only the process runtime (runtimeClassName absent or "
 		    "\"process\") is available", rc);
 	}
+}
+
+const char *npod_default_runtime = "process";
+
+const char *
+npod_runtime(const json_t *pod_spec)
+{
+	const char *rc = jstr(pod_spec, "runtimeClassName");
+	return *rc ? rc : npod_default_runtime;
 }
 
 void

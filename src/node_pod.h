@@ -119,6 +119,12 @@ struct npod_act {
  * 300. Never fails: an unusable spec (unknown runtime class) makes a pod
  * that only reports Failed. */
 void npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now);
+/* The runtime a pod runs on, "process" or "runc": its runtimeClassName, else
+ * the node's default (npod_default_runtime, set from `v6 server
+ * --default-runtime`). The one place that decides it: the image puller, the
+ * pod network and the runtime all ask here. */
+extern const char *npod_default_runtime;
+const char *npod_runtime(const json_t *pod_spec);
 void npod_free(struct npod *p);
 /* Restores what a previous server knew from the stored status (attempts,
  * last terminations, startTime, container states). */

@@ -1,0 +1,61 @@
+/* image.h — OCI images on this node (the contract between the image store,
+ * the node agent and the runc runtime). The store keeps blobs by digest and
+ * each layer unpacked once, read-only, shared by every pod; the agent asks
+ * for an image by reference with a pull policy and gets back what the
+ * runtime needs: the layer directories (lowest first, for an overlayfs
+ * lowerdir) and the image config. Implemented in image_*.c. */
+#ifndef V6_IMAGE_H
+#define V6_IMAGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct img_store;
+
+enum img_pull_policy { IMG_PULL_IF_NOT_PRESENT, IMG_PULL_ALWAYS, IMG_PULL_NEVER };
+
+/* The parts of the image config ("config" of application/vnd.oci.image.config.v1+json)
+ * a runtime merges with the container spec, as Kubernetes does. Arrays are
+ * NULL-terminated; NULL when the image does not set them. */
+struct img_config {
+	char **entrypoint;
+	char **cmd;
+	char **env;			/* "NAME=value" */
+	char *working_dir;		/* "" when unset */
+	char *user;			/* "", "uid", "uid:gid", "name", "name:group" */
+};
+
+struct img_info {
+	char *ref;			/* normalised: docker.io/library/nginx:1.25 */
+	char *digest;			/* manifest digest for this node's platform: sha256:... */
+	char *image_id;			/* status.containerStatuses[].imageID: REPO@DIGEST */
+	char **layers;			/* unpacked layer dirs, lowest first, NULL-terminated */
+	size_t n_layers;
+	struct img_config config;
+	int64_t size;			/* bytes on disk (compressed blobs) */
+};
+
+void img_info_free(struct img_info *info);
+
+/* dir: DATA/node/images. */
+int img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out);
+void img_store_close(struct img_store *s);
+
+/* Local only, no network: the image if it is complete in the store,
+ * else -ENOENT. */
+int img_lookup(struct img_store *s, const char *ref, struct img_info **out);
+
+/* Done: err 0 and info (the callee owns it), or a negative errno with a
+ * message for the container's status (reason ErrImagePull), e.g.
+ * `failed to pull "reg/x:1": manifest unknown`. Runs on the loop. */
+typedef void (*img_done_fn)(void *arg, int err, const char *message, struct img_info *info);
+
+/* Makes ref present according to policy (pulling on the thread pool) and
+ * calls fn once. auths: the "auths" object of the pod's imagePullSecrets
+ * (kubernetes.io/dockerconfigjson), merged; may be NULL. */
+int img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
+    const json_t *auths, img_done_fn fn, void *arg);
+
+#endif
