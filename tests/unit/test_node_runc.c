@@ -1,0 +1,493 @@
+/* test_node_runc.c — the runc container's config.json as a pure function:
+ * Kubernetes' Entrypoint/Cmd/command/args rules, env order, working dir,
+ * image user vs runAsUser/runAsGroup (names from the image's /etc/passwd),
+ * runAsNonRoot refused as kubelet refuses it, capabilities add/drop over
+ * containerd's defaults, privileged, readOnlyRootFilesystem, resources,
+ * namespaces and mounts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node_runc.h"
+#include "obj.h"
+#include "util.h"
+
+static json_t *
+parse(const char *s)
+{
+	json_error_t e;
+	json_t *j = json_loads(s, 0, &e);
+	if (!j)
+		fail_msg("bad test JSON: %s (%s)", e.text, s);
+	return j;
+}
+
+/* The pod around one container spec (JSON text). */
+static json_t *
+pod_with(const char *ctr, const char *pod_spec_extra)
+{
+	char *s = xasprintf("{\"metadata\": {\"name\": \"web\", \"namespace\": \"ns1\", "
+	    "\"uid\": \"u-1\"}, \"spec\": {%s%s\"containers\": [%s]}}",
+	    pod_spec_extra ? pod_spec_extra : "", pod_spec_extra ? ", " : "", ctr);
+	json_t *j = parse(s);
+	free(s);
+	return j;
+}
+
+struct run {
+	json_t *config;
+	const char *reason;
+	char *err;
+	int rc;
+};
+
+static struct run
+make(const struct img_config *img, const char *ctr, const char *pod_extra,
+    char *const *env, char *const *layers)
+{
+	json_t *pod = pod_with(ctr, pod_extra);
+	struct nrunc_in in = { .img = img, .layers = layers, .pod = pod,
+		.cspec = json_array_get(obj_get_path(pod, "spec.containers"), 0), .env = env,
+		.cgroups_path = "v6/u-1/app" };
+	struct run r = { 0 };
+	r.rc = nrunc_config(&in, &r.config, &r.reason, &r.err);
+	json_decref(pod);
+	return r;
+}
+
+static void
+run_free(struct run *r)
+{
+	json_decref(r->config);
+	free(r->err);
+}
+
+/* The JSON array at path, as one space-separated string. */
+static char *
+joined(const json_t *o, const char *path)
+{
+	json_t *a = obj_get_path(o, path);
+	char *s = xstrdup("");
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x) {
+		char *t = xasprintf("%s%s%s", s, i ? " " : "", json_string_value(x));
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static void
+assert_args(const struct img_config *img, const char *ctr, const char *want)
+{
+	struct run r = make(img, ctr, NULL, NULL, NULL);
+	assert_int_equal(r.rc, 0);
+	char *got = joined(r.config, "process.args");
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: args \"%s\", want \"%s\"", ctr, got, want);
+	free(got);
+	run_free(&r);
+}
+
+static void
+test_command_and_args_rules(void **state)
+{
+	(void)state;
+	char *ep[] = { "/bin/server", "--flag", NULL }, *cmd[] = { "serve", "8080", NULL };
+	struct img_config img = { .entrypoint = ep, .cmd = cmd };
+	/* neither: Entrypoint + Cmd */
+	assert_args(&img, "{\"name\": \"app\"}", "/bin/server --flag serve 8080");
+	/* args only: Entrypoint + args (Cmd replaced) */
+	assert_args(&img, "{\"name\": \"app\", \"args\": [\"x\"]}", "/bin/server --flag x");
+	/* command only: Entrypoint replaced and Cmd dropped */
+	assert_args(&img, "{\"name\": \"app\", \"command\": [\"/bin/sh\"]}", "/bin/sh");
+	/* both */
+	assert_args(&img, "{\"name\": \"app\", \"command\": [\"/bin/sh\"], \"args\": "
+	    "[\"-c\", \"true\"]}", "/bin/sh -c true");
+	/* Cmd alone (no Entrypoint) */
+	struct img_config cmd_only = { .cmd = cmd };
+	assert_args(&cmd_only, "{\"name\": \"app\"}", "serve 8080");
+	assert_args(&cmd_only, "{\"name\": \"app\", \"args\": [\"a\"]}", "a");
+
+	/* nothing to run at all */
+	struct img_config empty = { 0 };
+	struct run r = make(&empty, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_string_equal(r.reason, "CreateContainerError");
+	assert_non_null(strstr(r.err, "no command specified"));
+	run_free(&r);
+}
+
+static void
+test_args_expand_container_env(void **state)
+{
+	(void)state;
+	char *env[] = { "GREETING=hi", NULL };
+	struct run r = make(NULL, "{\"name\": \"app\", \"command\": [\"echo\", "
+	    "\"$(GREETING)\", \"$$(GREETING)\", \"$(NOPE)\"]}", NULL, env, NULL);
+	assert_int_equal(r.rc, 0);
+	char *got = joined(r.config, "process.args");
+	assert_string_equal(got, "echo hi $(GREETING) $(NOPE)");
+	free(got);
+	run_free(&r);
+}
+
+static void
+test_env_order_and_override(void **state)
+{
+	(void)state;
+	char *ienv[] = { "PATH=/image/bin", "A=image", "B=image", NULL };
+	char *penv[] = { "B=pod", "C=pod", NULL };
+	struct img_config img = { .env = ienv, .cmd = (char *[]){ "x", NULL } };
+	struct run r = make(&img, "{\"name\": \"app\"}", NULL, penv, NULL);
+	assert_int_equal(r.rc, 0);
+	char *got = joined(r.config, "process.env");
+	assert_string_equal(got, "PATH=/image/bin HOSTNAME=web A=image B=pod C=pod");
+	free(got);
+	run_free(&r);
+	/* an image without PATH gets the default one */
+	struct img_config bare = { .cmd = (char *[]){ "x", NULL } };
+	r = make(&bare, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	got = joined(r.config, "process.env");
+	assert_string_equal(got, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+	    "/sbin:/bin HOSTNAME=web");
+	free(got);
+	run_free(&r);
+}
+
+static void
+test_working_dir(void **state)
+{
+	(void)state;
+	struct img_config img = { .cmd = (char *[]){ "x", NULL }, .working_dir = "/srv" };
+	struct run r = make(&img, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	assert_string_equal(json_string_value(obj_get_path(r.config, "process.cwd")), "/srv");
+	run_free(&r);
+	r = make(&img, "{\"name\": \"app\", \"workingDir\": \"/data\"}", NULL, NULL, NULL);
+	assert_string_equal(json_string_value(obj_get_path(r.config, "process.cwd")), "/data");
+	run_free(&r);
+	struct img_config none = { .cmd = (char *[]){ "x", NULL } };
+	r = make(&none, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	assert_string_equal(json_string_value(obj_get_path(r.config, "process.cwd")), "/");
+	run_free(&r);
+}
+
+/* A layer dir with etc/passwd and etc/group. */
+static char *
+make_layer(void)
+{
+	char tmpl[] = "/tmp/v6-runc-test-XXXXXX";
+	char *d = xstrdup(mkdtemp(tmpl));
+	char *etc = xasprintf("%s/etc", d), *pw = xasprintf("%s/passwd", etc);
+	char *gr = xasprintf("%s/group", etc);
+	mkdir(etc, 0755);
+	const char *p = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/sh\n"
+	    "app:x:1000:1000::/home/app:/bin/sh\n";
+	const char *g = "root:x:0:\nstaff:x:50:\n";
+	assert_int_equal(file_write_atomic(pw, p, strlen(p), false), 0);
+	assert_int_equal(file_write_atomic(gr, g, strlen(g), false), 0);
+	free(etc);
+	free(pw);
+	free(gr);
+	return d;
+}
+
+static void
+assert_user(const char *image_user, const char *ctr, const char *pod_extra,
+    long long uid, long long gid)
+{
+	char *layer = make_layer();
+	char *layers[] = { layer, NULL };
+	struct img_config img = { .cmd = (char *[]){ "x", NULL }, .user = (char *)image_user };
+	struct run r = make(&img, ctr, pod_extra, NULL, layers);
+	if (r.rc != 0)
+		fail_msg("user %s: %s", image_user, r.err);
+	assert_int_equal(json_integer_value(obj_get_path(r.config, "process.user.uid")), uid);
+	assert_int_equal(json_integer_value(obj_get_path(r.config, "process.user.gid")), gid);
+	run_free(&r);
+	util_remove_tree(layer);
+	free(layer);
+}
+
+static void
+test_user_rules(void **state)
+{
+	(void)state;
+	const char *c = "{\"name\": \"app\"}";
+	assert_user("", c, NULL, 0, 0);
+	assert_user("33", c, NULL, 33, 34);		/* gid from passwd */
+	assert_user("4242", c, NULL, 4242, 0);		/* unknown uid: gid 0 */
+	assert_user("www", c, NULL, 33, 34);
+	assert_user("app:staff", c, NULL, 1000, 50);
+	assert_user("1000:7", c, NULL, 1000, 7);
+	/* runAsUser wins over the image user; runAsGroup over its group */
+	assert_user("www", "{\"name\": \"app\", \"securityContext\": {\"runAsUser\": 1000}}",
+	    NULL, 1000, 1000);
+	assert_user("www", "{\"name\": \"app\", \"securityContext\": {\"runAsUser\": 5, "
+	    "\"runAsGroup\": 6}}", NULL, 5, 6);
+	/* the pod's securityContext applies when the container's does not say */
+	assert_user("", c, "\"securityContext\": {\"runAsUser\": 77, \"runAsGroup\": 78}",
+	    77, 78);
+	assert_user("", "{\"name\": \"app\", \"securityContext\": {\"runAsUser\": 9}}",
+	    "\"securityContext\": {\"runAsUser\": 77}", 9, 0);
+
+	/* a name the image does not know */
+	struct img_config img = { .cmd = (char *[]){ "x", NULL }, .user = "nobody-here" };
+	struct run r = make(&img, c, NULL, NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_string_equal(r.reason, "CreateContainerConfigError");
+	assert_non_null(strstr(r.err, "unable to find user nobody-here"));
+	run_free(&r);
+}
+
+static void
+test_run_as_non_root(void **state)
+{
+	(void)state;
+	struct img_config root = { .cmd = (char *[]){ "x", NULL }, .user = "" };
+	struct run r = make(&root, "{\"name\": \"app\", \"securityContext\": "
+	    "{\"runAsNonRoot\": true}}", NULL, NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_string_equal(r.reason, "CreateContainerConfigError");
+	assert_string_equal(r.err, "container has runAsNonRoot and image will run as root "
+	    "(pod: \"web_ns1(u-1)\", container: app)");
+	run_free(&r);
+	/* set at the pod level, image user "0:0" */
+	struct img_config zero = { .cmd = (char *[]){ "x", NULL }, .user = "0:0" };
+	r = make(&zero, "{\"name\": \"app\"}", "\"securityContext\": {\"runAsNonRoot\": true}",
+	    NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	run_free(&r);
+	/* a named image user cannot be verified */
+	struct img_config named = { .cmd = (char *[]){ "x", NULL }, .user = "www" };
+	r = make(&named, "{\"name\": \"app\", \"securityContext\": {\"runAsNonRoot\": true}}",
+	    NULL, NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_non_null(strstr(r.err, "image has non-numeric user (www)"));
+	run_free(&r);
+	/* runAsUser 0 breaks it; a non-zero runAsUser or image uid passes */
+	r = make(&root, "{\"name\": \"app\", \"securityContext\": {\"runAsNonRoot\": true, "
+	    "\"runAsUser\": 0}}", NULL, NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_non_null(strstr(r.err, "runAsUser breaks non-root policy"));
+	run_free(&r);
+	r = make(&root, "{\"name\": \"app\", \"securityContext\": {\"runAsNonRoot\": true, "
+	    "\"runAsUser\": 1000}}", NULL, NULL, NULL);
+	assert_int_equal(r.rc, 0);
+	run_free(&r);
+	struct img_config nonroot = { .cmd = (char *[]){ "x", NULL }, .user = "1000" };
+	r = make(&nonroot, "{\"name\": \"app\", \"securityContext\": {\"runAsNonRoot\": true}}",
+	    NULL, NULL, NULL);
+	assert_int_equal(r.rc, 0);
+	run_free(&r);
+}
+
+static bool
+has(const json_t *a, const char *s)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x)
+		if (strcmp(json_string_value(x), s) == 0)
+			return true;
+	return false;
+}
+
+static void
+test_capabilities(void **state)
+{
+	(void)state;
+	struct img_config img = { .cmd = (char *[]){ "x", NULL } };
+	struct run r = make(&img, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	json_t *b = obj_get_path(r.config, "process.capabilities.bounding");
+	assert_int_equal(json_array_size(b), 14);
+	assert_true(has(b, "CAP_NET_BIND_SERVICE"));
+	assert_false(has(b, "CAP_SYS_ADMIN"));
+	assert_true(json_equal(b, obj_get_path(r.config, "process.capabilities.effective")));
+	assert_null(obj_get_path(r.config, "process.capabilities.inheritable"));
+	run_free(&r);
+
+	r = make(&img, "{\"name\": \"app\", \"securityContext\": {\"capabilities\": "
+	    "{\"add\": [\"NET_ADMIN\", \"CAP_SYS_TIME\"], \"drop\": [\"CHOWN\"]}}}",
+	    NULL, NULL, NULL);
+	b = obj_get_path(r.config, "process.capabilities.bounding");
+	assert_int_equal(json_array_size(b), 15);
+	assert_true(has(b, "CAP_NET_ADMIN"));
+	assert_true(has(b, "CAP_SYS_TIME"));
+	assert_false(has(b, "CAP_CHOWN"));
+	run_free(&r);
+
+	/* drop ALL then add one: just that one */
+	r = make(&img, "{\"name\": \"app\", \"securityContext\": {\"capabilities\": "
+	    "{\"add\": [\"NET_BIND_SERVICE\"], \"drop\": [\"ALL\"]}}}", NULL, NULL, NULL);
+	b = obj_get_path(r.config, "process.capabilities.bounding");
+	assert_int_equal(json_array_size(b), 1);
+	assert_true(has(b, "CAP_NET_BIND_SERVICE"));
+	run_free(&r);
+
+	r = make(&img, "{\"name\": \"app\", \"securityContext\": {\"capabilities\": "
+	    "{\"add\": [\"MAKE_COFFEE\"]}}}", NULL, NULL, NULL);
+	assert_int_equal(r.rc, -EINVAL);
+	assert_string_equal(r.reason, "CreateContainerError");
+	assert_non_null(strstr(r.err, "MAKE_COFFEE"));
+	run_free(&r);
+}
+
+static void
+test_privileged_and_read_only(void **state)
+{
+	(void)state;
+	struct img_config img = { .cmd = (char *[]){ "x", NULL } };
+	struct run r = make(&img, "{\"name\": \"app\", \"securityContext\": {\"privileged\": "
+	    "true}}", NULL, NULL, NULL);
+	assert_true(json_array_size(obj_get_path(r.config, "process.capabilities.bounding"))
+	    > 30);
+	assert_null(obj_get_path(r.config, "linux.maskedPaths"));
+	assert_true(json_is_true(json_object_get(json_array_get(obj_get_path(r.config, "linux.resources.devices"), 0), "allow")));
+	assert_false(json_is_true(obj_get_path(r.config, "process.noNewPrivileges")));
+	run_free(&r);
+
+	r = make(&img, "{\"name\": \"app\", \"securityContext\": {\"readOnlyRootFilesystem\": "
+	    "true, \"allowPrivilegeEscalation\": false}}", NULL, NULL, NULL);
+	assert_true(json_is_true(obj_get_path(r.config, "root.readonly")));
+	assert_string_equal(json_string_value(obj_get_path(r.config, "root.path")), "rootfs");
+	assert_true(json_is_true(obj_get_path(r.config, "process.noNewPrivileges")));
+	assert_true(has(obj_get_path(r.config, "linux.maskedPaths"), "/proc/kcore"));
+	assert_false(json_is_true(json_object_get(json_array_get(obj_get_path(r.config, "linux.resources.devices"), 0), "allow")));
+	run_free(&r);
+
+	r = make(&img, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	assert_false(json_is_true(obj_get_path(r.config, "root.readonly")));
+	assert_false(json_is_true(obj_get_path(r.config, "process.noNewPrivileges")));
+	run_free(&r);
+}
+
+static void
+test_resources_namespaces_mounts(void **state)
+{
+	(void)state;
+	json_t *pod = pod_with("{\"name\": \"app\"}", "\"hostname\": \"h1\"");
+	struct img_config img = { .cmd = (char *[]){ "x", NULL } };
+	struct rt_mount vols[] = { { "/var/lib/v6/data", "/data", true },
+		{ "/host/resolv", "/etc/resolv.conf", false } };
+	struct nrunc_in in = { .img = &img, .pod = pod,
+		.cspec = json_array_get(obj_get_path(pod, "spec.containers"), 0),
+		.mounts = vols, .n_mounts = 2, .etc_dir = "/state/pods/u-1/etc",
+		.netns_path = "/run/netns/p1", .cgroups_path = "v6/u-1/app",
+		.memory_limit = 64 << 20, .cpu_limit_millis = 250, .cpu_request_millis = 100,
+		.pids_limit = 50 };
+	json_t *c = NULL;
+	const char *reason;
+	char *err = NULL;
+	assert_int_equal(nrunc_config(&in, &c, &reason, &err), 0);
+	assert_int_equal(json_integer_value(obj_get_path(c, "linux.resources.memory.limit")),
+	    64 << 20);
+	assert_int_equal(json_integer_value(obj_get_path(c, "linux.resources.cpu.quota")),
+	    25000);
+	assert_int_equal(json_integer_value(obj_get_path(c, "linux.resources.cpu.period")),
+	    100000);
+	assert_int_equal(json_integer_value(obj_get_path(c, "linux.resources.cpu.shares")),
+	    102);
+	assert_int_equal(json_integer_value(obj_get_path(c, "linux.resources.pids.limit")), 50);
+	assert_string_equal(json_string_value(obj_get_path(c, "linux.cgroupsPath")),
+	    "v6/u-1/app");
+	assert_string_equal(json_string_value(obj_get_path(c, "hostname")), "h1");
+	char *ns = xstrdup("");
+	size_t i;
+	json_t *x;
+	json_array_foreach(obj_get_path(c, "linux.namespaces"), i, x) {
+		char *t = xasprintf("%s %s%s%s", ns, json_string_value(json_object_get(x, "type")),
+		    json_object_get(x, "path") ? "=" : "", json_string_value(json_object_get(x,
+		    "path")) ?: "");
+		free(ns);
+		ns = t;
+	}
+	assert_string_equal(ns, " pid ipc uts mount network=/run/netns/p1");
+	free(ns);
+	/* /etc/hosts and /etc/hostname from the pod's dir; the volume at
+	 * /etc/resolv.conf replaces the pod's file; the volume is read-only */
+	int hosts = 0, resolv = 0, data = 0;
+	json_array_foreach(obj_get_path(c, "mounts"), i, x) {
+		const char *d = json_string_value(json_object_get(x, "destination"));
+		const char *s = json_string_value(json_object_get(x, "source"));
+		if (strcmp(d, "/etc/hosts") == 0 && strcmp(s, "/state/pods/u-1/etc/hosts") == 0)
+			hosts++;
+		if (strcmp(d, "/etc/resolv.conf") == 0) {
+			resolv++;
+			assert_string_equal(s, "/host/resolv");
+		}
+		if (strcmp(d, "/data") == 0) {
+			data++;
+			assert_true(has(json_object_get(x, "options"), "ro"));
+		}
+	}
+	assert_int_equal(hosts, 1);
+	assert_int_equal(resolv, 1);
+	assert_int_equal(data, 1);
+	json_decref(c);
+	json_decref(pod);
+
+	/* hostNetwork: no network or uts namespace; no limits: cpu.shares 2 */
+	struct run r = make(&img, "{\"name\": \"app\"}", "\"hostNetwork\": true", NULL, NULL);
+	json_array_foreach(obj_get_path(r.config, "linux.namespaces"), i, x) {
+		const char *t = json_string_value(json_object_get(x, "type"));
+		assert_true(strcmp(t, "network") != 0 && strcmp(t, "uts") != 0);
+	}
+	assert_int_equal(json_integer_value(obj_get_path(r.config,
+	    "linux.resources.cpu.shares")), 2);
+	assert_null(obj_get_path(r.config, "linux.resources.memory"));
+	run_free(&r);
+	/* no netns path: a new, empty network namespace */
+	r = make(&img, "{\"name\": \"app\"}", NULL, NULL, NULL);
+	json_t *last = json_array_get(obj_get_path(r.config, "linux.namespaces"), 4);
+	assert_string_equal(json_string_value(json_object_get(last, "type")), "network");
+	assert_null(json_object_get(last, "path"));
+	run_free(&r);
+}
+
+static void
+test_pod_files(void **state)
+{
+	(void)state;
+	json_t *pod = pod_with("{\"name\": \"app\"}", "\"hostAliases\": [{\"ip\": \"10.1.2.3\", "
+	    "\"hostnames\": [\"db\", \"db.local\"]}]");
+	json_t *f = nrunc_pod_files(pod, "10.88.0.7");
+	const char *hosts = json_string_value(json_object_get(f, "hosts"));
+	assert_non_null(strstr(hosts, "127.0.0.1\tlocalhost\n"));
+	assert_non_null(strstr(hosts, "10.88.0.7\tweb\n"));
+	assert_non_null(strstr(hosts, "10.1.2.3\tdb db.local\n"));
+	assert_string_equal(json_string_value(json_object_get(f, "hostname")), "web\n");
+	assert_non_null(json_object_get(f, "resolv.conf"));
+	json_decref(f);
+	json_decref(pod);
+	char *id = nrunc_id("u-1", "app", 3);
+	assert_string_equal(id, "u-1-app-3");
+	free(id);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_command_and_args_rules),
+		cmocka_unit_test(test_args_expand_container_env),
+		cmocka_unit_test(test_env_order_and_override),
+		cmocka_unit_test(test_working_dir),
+		cmocka_unit_test(test_user_rules),
+		cmocka_unit_test(test_run_as_non_root),
+		cmocka_unit_test(test_capabilities),
+		cmocka_unit_test(test_privileged_and_read_only),
+		cmocka_unit_test(test_resources_namespaces_mounts),
+		cmocka_unit_test(test_pod_files),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
