@@ -104,5 +104,5 @@ $(BUILD)/v6-shim: $(SHIM_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Isrc -DV6_SHIM_MAIN -static \
 	    -ffunction-sections -fdata-sections -Wl,--gc-sections \
 	    -o $@ $(SHIM_SRCS) -ljansson
-$(BUILD)/unit/test_node_runtime: $(BUILD)/v6-shim
+$(BUILD)/unit/test_node_runtime $(BUILD)/unit/test_node_runc: $(BUILD)/v6-shim
 # ---- end v6-shim ----------------------------------------------------------

@@ -33,6 +33,20 @@ struct rt_mount {
 	bool read_only;
 };
 
+/* A container of the runc runtime (runtimeClassName "runc"): its OCI
+ * config, made by node_runc.c, and the image layers its rootfs is an
+ * overlay of. The bundle is DIR/bundle (config.json, rootfs), the overlay's
+ * upper and work dirs DIR/upper and DIR/work; the shim mounts the overlay in
+ * a mount namespace of its own (so nothing is left mounted on the host when
+ * it dies) and runs `runc --root STATE/runc run --bundle DIR/bundle ID`
+ * in the foreground, holding its stdio. */
+struct rt_runc {
+	const char *config;		/* config.json text, root.path "rootfs" */
+	char *const *layers;		/* unpacked layer dirs, lowest first */
+	const char *etc_dir;		/* the pod's /etc files, written with the start */
+	const json_t *etc_files;	/* {name: text} for etc_dir (nrunc_pod_files) */
+};
+
 /* What to run; everything is resolved by the agent ($(VAR) expanded, env
  * merged from env/envFrom/downward API). Strings are copied by rt_start. */
 struct rt_spec {
@@ -54,6 +68,9 @@ struct rt_spec {
 	int log_max_files;		/* rotated files kept (default 2) */
 	const struct rt_mount *mounts;	/* volumes (node_volume.c), n_mounts of them */
 	size_t n_mounts;
+	const struct rt_runc *runc;	/* NULL: the process runtime (argv, envp,
+					 * working_dir, mounts); else all of that is
+					 * in runc->config and argv is ignored */
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };
@@ -131,6 +148,13 @@ int rt_signal(struct rt_ctr *c, int sig);
 /* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
  * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
+/* The command line that runs cmd inside container c (an exec probe, a
+ * hook, `v6 exec`): `runc --root R exec ID CMD...` for a runc container
+ * (which takes the container's env, cwd and user), cmd itself for a
+ * process container. NULL-terminated copy; caller frees with nenv_free. */
+char **rt_exec_argv(const struct rt_ctr *c, char *const *cmd);
+/* True for a container of the runc runtime. */
+bool rt_is_runc(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

@@ -3,7 +3,10 @@
  * image user vs runAsUser/runAsGroup (names from the image's /etc/passwd),
  * runAsNonRoot refused as kubelet refuses it, capabilities add/drop over
  * containerd's defaults, privileged, readOnlyRootFilesystem, resources,
- * namespaces and mounts. */
+ * namespaces and mounts. Then the runtime with the real runc: a bundle over
+ * a busybox layer run through the shim (node_runtime.c, BUILD/v6-shim):
+ * exit code and CRI log, runAsUser, a read-only rootfs, OOMKilled,
+ * `runc exec` into it, SIGKILL, and runc's state gone after each. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -11,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -474,6 +481,291 @@ test_pod_files(void **state)
 	free(id);
 }
 
+/* ---- the runtime, with the real runc ------------------------------------ */
+
+struct fx {
+	char dir[64];
+	char *layer;
+	uv_loop_t loop;
+	struct rt *rt;
+};
+
+struct done {
+	bool called;
+	struct rt_status st;
+};
+
+static int run_id;
+
+static char *
+shell(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *cmd = xvasprintf(fmt, ap);
+	va_end(ap);
+	FILE *f = popen(cmd, "r");
+	char buf[4096];
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	buf[n] = '\0';
+	if (f)
+		pclose(f);
+	free(cmd);
+	return xstrdup(buf);
+}
+
+static int
+rt_setup(void **state)
+{
+	struct fx *fx = xcalloc(1, sizeof *fx);
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';		/* BUILD/unit */
+	*strrchr(self, '/') = '\0';		/* BUILD: rt finds BUILD/v6-shim */
+	char *exe = xasprintf("%s/v6", self);
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/v6-runc-test.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	/* one layer: busybox and its applets, an /etc/passwd */
+	fx->layer = xasprintf("%s/layer", fx->dir);
+	free(shell("mkdir -p %s/bin %s/etc %s/tmp && cp /bin/busybox %s/bin/ && "
+	    "for a in sh id cat echo sleep touch dd; do ln -s busybox %s/bin/$a; done && "
+	    "echo 'root:x:0:0:root:/root:/bin/sh' > %s/etc/passwd", fx->layer, fx->layer,
+	    fx->layer, fx->layer, fx->layer, fx->layer));
+	uv_loop_init(&fx->loop);
+	assert_int_equal(rt_open(&fx->loop, fx->dir, exe, &fx->rt), 0);
+	free(exe);
+	run_id = (int)getpid();
+	*state = fx;
+	return 0;
+}
+
+static int
+rt_teardown(void **state)
+{
+	struct fx *fx = *state;
+	char *left = shell("runc --root %s/runc list -q", fx->dir);
+	for (char *id = strtok(left, "\n"); id; id = strtok(NULL, "\n"))
+		free(shell("runc --root %s/runc delete -f %s", fx->dir, id));
+	free(left);
+	char *root = xasprintf("%s/containers", fx->dir);
+	free(shell("ls %s", root));
+	char *uids = shell("ls %s", root);
+	for (char *u = strtok(uids, "\n"); u; u = strtok(NULL, "\n"))
+		rt_remove_pod(fx->rt, u);
+	free(uids);
+	free(root);
+	rt_close(fx->rt);
+	uv_run(&fx->loop, UV_RUN_NOWAIT);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	assert_int_equal(uv_loop_close(&fx->loop), 0);
+	if (!getenv("V6_TEST_DEBUG"))
+		util_remove_tree(fx->dir);
+	free(fx->layer);
+	free(fx);
+	return 0;
+}
+
+static void
+on_exit_cb(void *arg, struct rt_ctr *c, const struct rt_status *st)
+{
+	struct done *d = arg;
+	(void)c;
+	d->called = true;
+	d->st = *st;
+}
+
+static void
+on_deadline(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static void
+run_until(struct fx *fx, const bool *flag, int ms)
+{
+	uv_timer_t t;
+	bool expired = false;
+	uv_timer_init(&fx->loop, &t);
+	t.data = &expired;
+	uv_timer_start(&t, on_deadline, (uint64_t)ms, 0);
+	while (!*flag && !expired)
+		uv_run(&fx->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+/* Starts container ctr (JSON) of a pod over the busybox layer. */
+static struct rt_ctr *
+start_runc(struct fx *fx, const char *uid_name, const char *ctr, int64_t memory,
+    struct done *d)
+{
+	char *uid = xasprintf("%s-%d", uid_name, run_id);
+	char *pod_json = xasprintf("{\"metadata\": {\"name\": \"web\", \"namespace\": "
+	    "\"default\", \"uid\": \"%s\"}, \"spec\": {\"containers\": [%s]}}", uid, ctr);
+	json_t *pod = parse(pod_json);
+	char *layers[] = { fx->layer, NULL };
+	char *cg = xasprintf("v6/%s/app", uid), *etc = xasprintf("%s/pods/%s/etc", fx->dir, uid);
+	struct nrunc_in in = { .layers = layers, .pod = pod,
+		.cspec = json_array_get(obj_get_path(pod, "spec.containers"), 0),
+		.cgroups_path = cg, .etc_dir = etc, .memory_limit = memory,
+		.env = (char *[]){ "X=y", NULL } };
+	json_t *config = NULL;
+	const char *reason;
+	char *err = NULL;
+	assert_int_equal(nrunc_config(&in, &config, &reason, &err), 0);
+	char *text = json_dumps(config, JSON_COMPACT);
+	if (getenv("V6_TEST_DEBUG"))
+		print_message("%s\n", text);
+	json_t *files = nrunc_pod_files(pod, "");
+	struct rt_runc r = { .config = text, .layers = layers, .etc_dir = etc,
+		.etc_files = files };
+	struct rt_spec spec = { .pod_uid = uid, .pod_namespace = "default", .pod_name = "web",
+		.name = "app", .memory_limit = memory, .runc = &r };
+	struct rt_ctr *c = NULL;
+	int rc = rt_start(fx->rt, &spec, on_exit_cb, d, &c, &err);
+	if (rc < 0)
+		fail_msg("rt_start: %s", err);
+	json_decref(files);
+	json_decref(config);
+	json_decref(pod);
+	free(text);
+	free(cg);
+	free(etc);
+	free(pod_json);
+	free(uid);
+	return c;
+}
+
+static char *
+log_of(struct fx *fx, const char *uid_name)
+{
+	return shell("cat %s/logs/default_web_%s-%d/app/0.log", fx->dir, uid_name, run_id);
+}
+
+static void
+assert_runc_forgot(struct fx *fx)
+{
+	char *left = shell("runc --root %s/runc list -q", fx->dir);
+	assert_string_equal(left, "");
+	free(left);
+}
+
+static void
+test_runc_runs_image_logs_exit_code_user(void **state)
+{
+	struct fx *fx = *state;
+	struct done d = { 0 };
+	struct rt_ctr *c = start_runc(fx, "run", "{\"name\": \"app\", \"command\": "
+	    "[\"sh\", \"-c\", \"echo hello from $HOSTNAME; id -u; cat /etc/hostname; "
+	    "exit 3\"], \"securityContext\": {\"runAsUser\": 1234}}", 0, &d);
+	assert_true(rt_is_runc(c));
+	run_until(fx, &d.called, 20000);
+	assert_true(d.called);
+	char *log = log_of(fx, "run");
+	if (d.st.exit_code != 3)
+		fail_msg("exit %d (%s: %s), log: %s", d.st.exit_code, d.st.reason, d.st.message,
+		    log);
+	assert_string_equal(d.st.reason, "Error");
+	assert_non_null(strstr(log, " stdout F hello from web\n"));
+	assert_non_null(strstr(log, " stdout F 1234\n"));
+	assert_non_null(strstr(log, " stdout F web\n"));
+	free(log);
+	rt_release(c);
+	assert_runc_forgot(fx);
+}
+
+static void
+test_runc_read_only_rootfs(void **state)
+{
+	struct fx *fx = *state;
+	struct done d = { 0 };
+	struct rt_ctr *c = start_runc(fx, "ro", "{\"name\": \"app\", \"command\": "
+	    "[\"sh\", \"-c\", \"touch /tmp/x && echo wrote\"], \"securityContext\": "
+	    "{\"readOnlyRootFilesystem\": true}}", 0, &d);
+	run_until(fx, &d.called, 20000);
+	char *log = log_of(fx, "ro");
+	assert_true(d.called);
+	assert_int_not_equal(d.st.exit_code, 0);
+	assert_non_null(strstr(log, "Read-only file system"));
+	assert_null(strstr(log, "wrote"));
+	free(log);
+	rt_release(c);
+	/* the same without readOnlyRootFilesystem writes (to its upper dir) */
+	struct done d2 = { 0 };
+	c = start_runc(fx, "rw", "{\"name\": \"app\", \"command\": [\"sh\", \"-c\", "
+	    "\"touch /tmp/x && echo wrote\"]}", 0, &d2);
+	run_until(fx, &d2.called, 20000);
+	assert_int_equal(d2.st.exit_code, 0);
+	assert_string_equal(d2.st.reason, "Completed");
+	rt_release(c);
+	/* the layer itself is untouched */
+	char *p = xasprintf("%s/tmp/x", fx->layer);
+	assert_int_not_equal(access(p, F_OK), 0);
+	free(p);
+}
+
+static void
+test_runc_memory_limit_oom_killed(void **state)
+{
+	struct fx *fx = *state;
+	struct done d = { 0 };
+	struct rt_ctr *c = start_runc(fx, "oom", "{\"name\": \"app\", \"command\": "
+	    "[\"dd\", \"if=/dev/zero\", \"of=/dev/null\", \"bs=64M\", \"count=1\"]}",
+	    16 << 20, &d);
+	run_until(fx, &d.called, 20000);
+	assert_true(d.called);
+	assert_int_equal(d.st.exit_code, 137);
+	assert_true(d.st.oom_killed);
+	assert_string_equal(d.st.reason, "OOMKilled");
+	rt_release(c);
+	assert_runc_forgot(fx);
+}
+
+static void
+test_runc_exec_and_kill(void **state)
+{
+	struct fx *fx = *state;
+	struct done d = { 0 };
+	struct rt_ctr *c = start_runc(fx, "exec", "{\"name\": \"app\", \"command\": "
+	    "[\"sleep\", \"1000\"], \"env\": [{\"name\": \"X\", \"value\": \"y\"}], "
+	    "\"workingDir\": \"/etc\"}", 0, &d);
+	char *cmd[] = { "sh", "-c", "echo $X $(pwd) $(id -u)", NULL };
+	char **argv = rt_exec_argv(c, cmd);
+	assert_string_equal(argv[0], "runc");
+	char *line = xstrdup("");
+	for (char **a = argv; *a; a++) {
+		char *l = xasprintf("%s '%s'", line, *a);
+		free(line);
+		line = l;
+	}
+	/* runc exec works once the container runs: retried for a few seconds */
+	char *out = NULL;
+	for (int i = 0; i < 100; i++) {
+		uv_run(&fx->loop, UV_RUN_NOWAIT);
+		free(out);
+		out = shell("%s 2>&1", line);
+		if (strcmp(out, "y /etc 0\n") == 0)
+			break;
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	assert_string_equal(out, "y /etc 0\n");
+	free(out);
+	free(line);
+	for (char **a = argv; *a; a++)
+		free(*a);
+	free(argv);
+	assert_int_equal(rt_signal(c, SIGKILL), 0);
+	run_until(fx, &d.called, 20000);
+	assert_true(d.called);
+	assert_int_equal(d.st.exit_code, 137);
+	rt_release(c);
+	assert_runc_forgot(fx);
+}
+
 int
 main(void)
 {
@@ -488,6 +780,13 @@ main(void)
 		cmocka_unit_test(test_privileged_and_read_only),
 		cmocka_unit_test(test_resources_namespaces_mounts),
 		cmocka_unit_test(test_pod_files),
+		cmocka_unit_test_setup_teardown(test_runc_runs_image_logs_exit_code_user,
+		    rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_runc_read_only_rootfs, rt_setup,
+		    rt_teardown),
+		cmocka_unit_test_setup_teardown(test_runc_memory_limit_oom_killed, rt_setup,
+		    rt_teardown),
+		cmocka_unit_test_setup_teardown(test_runc_exec_and_kill, rt_setup, rt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
