@@ -104,21 +104,22 @@ npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now)
 			    "containers) is not supported by v6 yet", p->c[i].name);
 		}
 	const char *rc = npod_runtime(spec);
-	if (strcmp(rc, "process") != 0 && !p->fail_reason) {
+	if (strcmp(rc, "process") != 0 && strcmp(rc, "runc") != 0 && !p->fail_reason) {
 		p->fail_reason = xstrdup("UnsupportedRuntimeClass");
 		p->fail_message = xasprintf("runtimeClassName \"%s\" is not supported on "
-		    "this node: only the process runtime (runtimeClassName absent or "
-		    "\"process\") is available", rc);
+		    "this node: its runtimes are runc and process", rc);
 	}
 }
 
 const char *npod_default_runtime = "process";
+const char *(*npod_class_handler)(const char *name);
 
 const char *
 npod_runtime(const json_t *pod_spec)
 {
 	const char *rc = jstr(pod_spec, "runtimeClassName");
-	return *rc ? rc : npod_default_runtime;
+	const char *h = *rc && npod_class_handler ? npod_class_handler(rc) : NULL;
+	return h ? h : *rc ? rc : npod_default_runtime;
 }
 
 void

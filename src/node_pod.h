@@ -124,6 +124,9 @@ void npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now
  * --default-runtime`). The one place that decides it: the image puller, the
  * pod network and the runtime all ask here. */
 extern const char *npod_default_runtime;
+/* The handler of RuntimeClass name ("runc", "process"; a static string), or
+ * NULL when there is none: set by the node agent, which reads the store. */
+extern const char *(*npod_class_handler)(const char *name);
 const char *npod_runtime(const json_t *pod_spec);
 void npod_free(struct npod *p);
 /* Restores what a previous server knew from the stored status (attempts,
