@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 struct archive;
+struct evp_md_ctx_st;
 
 #define IMG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define IMG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -70,6 +71,8 @@ char *img__tmp_path(const struct img_store *s, const char *what);
 /* sha256 of a file as "sha256:hex" into out (>= 72 bytes). */
 int img__file_digest(const char *path, char *out);
 void img__digest_bytes(const void *p, size_t n, char *out);
+/* Ends a sha256 EVP context into "sha256:hex" (out >= 72 bytes). */
+void img__digest_final(struct evp_md_ctx_st *ctx, char *out);
 /* Moves file tmp into the store as blob digest after checking its content
  * has that digest (tmp is removed either way). 0, -EBADMSG on mismatch. */
 int img__blob_commit(struct img_store *s, const char *tmp, const char *digest, char **msg);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,15 @@ digest_hex(const unsigned char *md, char *out)
 }
 
 void
+img__digest_final(EVP_MD_CTX *ctx, char *out)
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	EVP_DigestFinal_ex(ctx, md, &len);
+	digest_hex(md, out);
+}
+
+void
 img__digest_bytes(const void *p, size_t n, char *out)
 {
 	unsigned char md[32];
@@ -102,13 +112,9 @@ img__file_digest(const char *path, char *out)
 	while ((n = read(fd, buf, sizeof buf)) > 0)
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 	int rc = n < 0 ? -errno : 0;
-	unsigned char md[32];
-	unsigned int len = 0;
-	EVP_DigestFinal_ex(ctx, md, &len);
+	img__digest_final(ctx, out);
 	EVP_MD_CTX_free(ctx);
 	close(fd);
-	if (rc == 0)
-		digest_hex(md, out);
 	return rc;
 }
 
@@ -742,6 +748,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 
 	s->loop = loop;
 	s->dir = xstrdup(dir);
+	curl_global_init(CURL_GLOBAL_DEFAULT);	/* here, on the loop: not thread-safe */
 	s->insecure = xcalloc(1, sizeof(char *));
 	uv_mutex_init(&s->mu);
 	/* What a killed pull or import left half done is garbage. */

@@ -202,3 +202,250 @@ def test_import_refuses_archives_escaping_the_root(server, workdir):
     d = store_dir(server)
     assert os.listdir(os.path.join(d, "layers", "sha256")) == []
     assert os.listdir(os.path.join(d, "tmp")) == []
+
+
+# ---- a registry on loopback: Debian's docker-registry ---------------------
+
+class Registry:
+    """docker-registry serving its own storage dir on 127.0.0.1:PORT; with
+    token=TokenServer it requires Bearer tokens from it. Stopped by PID."""
+
+    def __init__(self, workdir, token=None):
+        self.dir = tempfile.mkdtemp(prefix="registry-", dir=workdir)
+        self.port = free_port()
+        self.host = "127.0.0.1:%d" % self.port
+        cfg = ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:",
+               "    rootdirectory: %s/data" % self.dir, "http:",
+               "  addr: %s" % self.host]
+        if token:
+            cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
+                    "    service: v6-test-registry", "    issuer: v6-test-issuer",
+                    "    rootcertbundle: %s" % token.cert]
+        self.config = os.path.join(self.dir, "config.yml")
+        with open(self.config, "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen(["docker-registry", "serve", self.config],
+                                     stdout=self.log, stderr=self.log)
+        wait_for(self._up, 20, "docker-registry to listen")
+
+    def _up(self):
+        import http.client
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            c.request("GET", "/v2/")
+            return c.getresponse().status in (200, 401)
+        except OSError:
+            return False
+
+    def push(self, image, name, creds=None):
+        args = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+        if creds:
+            args += ["--dest-creds", creds]
+        run(*(args + ["oci:" + image, "docker://%s/%s" % (self.host, name)]))
+        return "%s/%s" % (self.host, name)
+
+    def blob_path(self, digest):
+        hexd = digest.split(":", 1)[1]
+        return os.path.join(self.dir, "data", "docker", "registry", "v2", "blobs",
+                            "sha256", hexd[:2], hexd, "data")
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """The distribution token protocol: GET /token?service=&scope= answers
+    {"token": JWT} signed RS256 by a key made here (openssl), its
+    certificate in the JWT's x5c and the registry's rootcertbundle. With
+    creds="user:pass" it answers 401 unless given that Basic auth."""
+
+    def __init__(self, workdir, creds=None):
+        import base64
+        import http.server
+        import threading
+        d = tempfile.mkdtemp(prefix="token-", dir=workdir)
+        self.key, self.cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+            "-out", self.cert, "-subj", "/CN=v6-test-token", "-days", "2")
+        der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
+                             capture_output=True, check=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.creds = creds
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.requests.append((self.path, dict(self.headers)))
+                auth = self.headers.get("Authorization", "")
+                want = creds and "Basic " + base64.b64encode(creds.encode()).decode()
+                if creds and auth != want:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                from urllib.parse import parse_qs, urlparse
+                q = parse_qs(urlparse(self.path).query)
+                body = json.dumps({"token": outer.jwt(q.get("service", [""])[0],
+                                                      q.get("scope", []))}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def jwt(self, service, scopes):
+        access = []
+        for s in scopes:
+            for one in s.split(" "):
+                kind, name, actions = one.split(":", 2) if one.count(":") >= 2 else \
+                    (None, None, None)
+                if kind == "repository":
+                    access.append({"type": kind, "name": name,
+                                   "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {"iss": "v6-test-issuer", "sub": "tester", "aud": service,
+                  "exp": now + 600, "nbf": now - 10, "iat": now, "jti": str(now),
+                  "access": access}
+        signing = "%s.%s" % (b64url(json.dumps(header).encode()),
+                             b64url(json.dumps(claims).encode()))
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.key],
+                             input=signing.encode(), capture_output=True, check=True).stdout
+        return signing + "." + b64url(sig)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def registries(workdir):
+    made = []
+
+    def make(token=None):
+        r = Registry(workdir, token)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close()
+
+
+def pull(server, ref, auths=None):
+    body = {"ref": ref}
+    if auths:
+        body["auths"] = auths
+    st, _, data = server.request("POST", "/apis/images.v6.dev/v1alpha1/images", body,
+                                 timeout=120 * TIMEOUT_SCALE)
+    return st, json.loads(data)
+
+
+def test_pull_anonymous_multi_layer_with_whiteouts(server, workdir, registries):
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "team/app:1")
+    p = server.v6("image", "pull", ref, timeout=120)
+    assert p.returncode == 0, p.stderr
+    img = image_list(server)[ref]
+    assert p.stdout.strip() == "Image is up to date for " + img["imageID"]
+    assert img["imageID"] == "%s/team/app@%s" % (reg.host, img["digest"])
+    mnt = os.path.join(workdir, "mnt")
+    overlay_view(layer_dirs(server, ref), mnt)
+    try:
+        assert tree(mnt) == {"bin", "bin/app", "etc", "etc/keep", "data", "data/new"}
+        with open(os.path.join(mnt, "bin", "app"), "rb") as f, open(SHIM, "rb") as g:
+            assert f.read() == g.read()
+    finally:
+        run("umount", mnt)
+    # By digest too; an unknown tag is the registry's "manifest unknown".
+    st, body = pull(server, "%s/team/app@%s" % (reg.host, img["digest"]))
+    assert st == 201, body
+    st, body = pull(server, reg.host + "/team/app:nope")
+    assert st == 404 and "manifest unknown" in body["message"], body
+
+
+def test_pull_with_token_auth(server, workdir, registries):
+    tok = TokenServer(workdir)
+    try:
+        reg = registries(token=tok)
+        ref = reg.push(app_image(workdir).image, "secure/app:1")
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", reg.port, timeout=5)
+        c.request("GET", "/v2/secure/app/manifests/1")
+        assert c.getresponse().status == 401   # the registry does require a token
+        del tok.requests[:]
+        st, body = pull(server, ref)
+        assert st == 201, body
+        v6_reqs = [(p, h) for p, h in tok.requests if h.get("User-Agent", "").startswith("v6/")]
+        assert v6_reqs, tok.requests
+        assert "service=v6-test-registry" in v6_reqs[0][0]
+        assert "scope=repository%3Asecure%2Fapp%3Apull" in v6_reqs[0][0]
+    finally:
+        tok.close()
+
+
+def test_pull_with_credentials_from_a_pull_secret(server, workdir, registries):
+    import base64
+    tok = TokenServer(workdir, creds="alice:s3cret")
+    try:
+        reg = registries(token=tok)
+        ref = reg.push(app_image(workdir).image, "private/app:1", creds="alice:s3cret")
+        st, body = pull(server, ref)
+        assert st == 403 and "unauthorized" in body["message"], body
+        auths = {reg.host: {"auth": base64.b64encode(b"alice:s3cret").decode()}}
+        st, body = pull(server, ref, auths)
+        assert st == 201, body
+        bad = {reg.host: {"username": "alice", "password": "wrong"}}
+        st, body = pull(server, reg.host + "/private/app:1", bad)
+        assert st == 403, body
+    finally:
+        tok.close()
+
+
+def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, registries):
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "bad/app:1")
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                          "docker://" + ref], capture_output=True, text=True, check=True)
+    layers = json.loads(raw.stdout)["layers"]
+    victim = reg.blob_path(layers[1]["digest"])
+    with open(victim, "r+b") as f:
+        data = bytearray(f.read())
+        data[len(data) // 2] ^= 0xff
+        f.seek(0)
+        f.write(data)
+    st, body = pull(server, ref)
+    assert st == 502 and "digest mismatch" in body["message"], body
+    assert image_rows(server) == []
+    d = store_dir(server)
+    # The intact first layer may stay (content-addressed, verified); the
+    # corrupted one is neither a blob nor a layer, and tmp/ is empty.
+    bad = layers[1]["digest"].split(":")[1]
+    assert bad not in os.listdir(os.path.join(d, "blobs", "sha256"))
+    assert bad not in os.listdir(os.path.join(d, "layers", "sha256"))
+    assert os.listdir(os.path.join(d, "tmp")) == []
+
+
+def test_unreachable_registry_fails_with_the_connection_error(server):
+    port = free_port()
+    st, body = pull(server, "127.0.0.1:%d/app:1" % port)
+    assert st == 502 and "onnect" in body["message"], body
