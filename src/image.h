@@ -58,4 +58,33 @@ typedef void (*img_done_fn)(void *arg, int err, const char *message, struct img_
 int img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
     const json_t *auths, img_done_fn fn, void *arg);
 
+/* Drops the callbacks of every img_ensure in flight with this arg (a pod
+ * going away); the pulls themselves finish. */
+void img_cancel(struct img_store *s, void *arg);
+
+/* Allows plain HTTP to a registry HOST:PORT (the server's repeatable
+ * --insecure-registry); loopback registries are always allowed. */
+void img_store_add_insecure(struct img_store *s, const char *hostport);
+/* DATA/node/images (borrowed). */
+const char *img_store_dir(const struct img_store *s);
+/* The images complete in the store: [{"ref", "digest", "imageID", "size",
+ * "pulled"}], a new reference. */
+json_t *img_list(struct img_store *s);
+/* Forgets ref (the normalised key goes to *removed, caller frees) and
+ * deletes the blobs and layers no other image uses. -ENOENT with *msg. */
+int img_remove(struct img_store *s, const char *ref, char **removed, char **msg);
+/* Who uses an image: the agent answers with "NS/POD" (malloc'ed) for the
+ * first pod whose container runs image_id (REPO@DIGEST), else NULL. Image
+ * removal and GC never take an image in use. Called on the loop. */
+typedef char *(*img_in_use_fn)(void *arg, const char *image_id);
+void img_store_set_in_use(struct img_store *s, img_in_use_fn fn, void *arg);
+
+struct api;
+/* Serves the images.v6.dev group on api (image_api.c). */
+void img_api_register(struct api *api, struct img_store *s);
+
+/* The Kubernetes default: Always for ":latest" or no tag (and no digest),
+ * else IfNotPresent. */
+enum img_pull_policy img_default_policy(const char *ref);
+
 #endif

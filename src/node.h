@@ -6,6 +6,7 @@
 #define V6_NODE_H
 
 #include "api.h"
+#include "image.h"
 
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ struct node_config {
 	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
 	    void *done_arg);
 	void *drain_arg;
+	struct img_store *images;	/* image.h: pulled before runc pods start */
 };
 
 /* node_agent.c */

@@ -5,6 +5,7 @@
 #include "analysis.h"
 #include "api.h"
 #include "flags.h"
+#include "image.h"
 #include "ctrl.h"
 #include "log.h"
 #include "node.h"
@@ -37,6 +38,8 @@ struct server_opts {
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
 	const char *default_runtime;	/* --default-runtime; NULL: decided at start */
+	char **insecure_registries;	/* --insecure-registry, repeatable */
+	size_t ninsecure;
 };
 
 struct server {
@@ -53,6 +56,7 @@ struct server {
 	struct obs_traffic *traffic;
 	struct ctrl_analysis *analysis;
 	struct node *node;
+	struct img_store *images;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -196,10 +200,33 @@ drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_a
 	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
 }
 
+/* The image store (DATA/node/images) and its images.v6.dev API. */
+static int
+images_start(struct server *s, const struct server_opts *o)
+{
+	char *dir = xasprintf("%s/images", s->node_state);
+	int rc = img_store_open(api_loop(s->api), dir, &s->images);
+	free(dir);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < o->ninsecure; i++)
+		img_store_add_insecure(s->images, o->insecure_registries[i]);
+	img_api_register(s->api, s->images);
+	return 0;
+}
+
+static void
+images_stop(struct server *s)
+{
+	img_store_close(s->images);
+	s->images = NULL;
+}
+
 static int
 node_part_start(struct server *s, const struct server_opts *o)
 {
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
+		.images = s->images,
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
@@ -237,6 +264,7 @@ static const struct server_part {
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
 	{ "proxy", NULL, proxy_start, proxy_stop },
 	{ "analysis", NULL, analysis_start, analysis_stop },
+	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
 };
 
@@ -308,7 +336,7 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
+	    "daemonset, endpoints, gwstatus, images, node, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
@@ -318,6 +346,8 @@ static const struct flag_def server_flags[] = {
 	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
 	    "process (default runc when the server is root and runc is on PATH, else "
 	    "process)" },
+	{ "--insecure-registry", "HOST:PORT", "pull from this registry over plain HTTP "
+	    "(loopback registries always may); repeatable" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -461,6 +491,10 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				return -EINVAL;
 			}
 			o->log_max_files = (int)nf;
+		} else if (strcmp(name, "--insecure-registry") == 0) {
+			o->insecure_registries = xrealloc(o->insecure_registries,
+			    (o->ninsecure + 1) * sizeof(char *));
+			o->insecure_registries[o->ninsecure++] = xstrdup(val);
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
@@ -696,5 +730,8 @@ out:
 	free(o.data_dir);
 	free(o.host);
 	free(o.node_name);
+	for (size_t i = 0; i < o.ninsecure; i++)
+		free(o.insecure_registries[i]);
+	free(o.insecure_registries);
 	return rc;
 }

@@ -1,0 +1,451 @@
+"""Images end to end: images built here from static binaries with umoci,
+exported with skopeo (oci-archive, docker-archive) or pushed to Debian's
+docker-registry started by the test on loopback, then imported / pulled by
+a real `v6 server` and checked the way a user would: `v6 image ls`, the
+overlay view of the unpacked layers, pod status and events."""
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+
+import pytest
+
+from conftest import V6, TIMEOUT_SCALE, free_port, wait_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHIM = os.path.join(os.path.dirname(V6), "v6-shim")
+
+
+def run(*args, **kw):
+    p = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                       timeout=120 * TIMEOUT_SCALE, **kw)
+    assert p.returncode == 0, "%s: %s%s" % (" ".join(map(str, args)), p.stdout, p.stderr)
+    return p.stdout
+
+
+def layer_tar(path, entries):
+    """entries: (name, kind, data) with kind file | dir | symlink | hardlink;
+    data is the content or the link target."""
+    with tarfile.open(path, "w") as t:
+        for name, kind, data in entries:
+            ti = tarfile.TarInfo(name)
+            ti.mtime = 1700000000
+            if kind == "file":
+                raw = data if isinstance(data, bytes) else data.encode()
+                ti.size, ti.mode = len(raw), 0o755
+                t.addfile(ti, io.BytesIO(raw))
+                continue
+            ti.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+                       "hardlink": tarfile.LNKTYPE}[kind]
+            ti.mode = 0o755
+            if kind != "dir":
+                ti.linkname = data
+            t.addfile(ti)
+    return path
+
+
+class ImageBuilder:
+    """An OCI layout in dir built with umoci; layers come from tars made by
+    layer_tar (umoci raw add-layer compresses them)."""
+
+    def __init__(self, workdir, tag="app"):
+        self.dir = workdir
+        self.layout = os.path.join(workdir, "oci")
+        self.tag = tag
+        if not os.path.exists(self.layout):
+            run("umoci", "init", "--layout", self.layout)
+        run("umoci", "new", "--image", self.image)
+        self.n = 0
+
+    @property
+    def image(self):
+        return "%s:%s" % (self.layout, self.tag)
+
+    def layer(self, entries):
+        self.n += 1
+        path = layer_tar(os.path.join(self.dir, "%s-l%d.tar" % (self.tag, self.n)), entries)
+        run("umoci", "raw", "add-layer", "--image", self.image, path)
+        return self
+
+    def entrypoint(self, *argv):
+        args = ["umoci", "config", "--image", self.image]
+        for a in argv:
+            args += ["--config.entrypoint", a]
+        run(*args)
+        return self
+
+    def export(self, transport, name):
+        """skopeo copy to oci-archive / docker-archive; returns the file."""
+        out = os.path.join(self.dir, "%s-%s.tar" % (self.tag, transport))
+        if os.path.exists(out):
+            os.unlink(out)
+        run("skopeo", "copy", "-q", "oci:" + self.image, "%s:%s:%s" % (transport, out, name))
+        return out
+
+
+def app_image(workdir, tag="app"):
+    """Three layers: the static shim binary, files, then a whiteout of one
+    file and an opaque directory."""
+    b = ImageBuilder(workdir, tag)
+    with open(SHIM, "rb") as f:
+        b.layer([("bin", "dir", None), ("bin/app", "file", f.read())])
+    b.layer([("etc", "dir", None), ("etc/gone", "file", "x"), ("etc/keep", "file", "k"),
+             ("data", "dir", None), ("data/old", "file", "o")])
+    b.layer([("etc/.wh.gone", "file", ""), ("data", "dir", None),
+             ("data/.wh..wh..opq", "file", ""), ("data/new", "file", "n")])
+    return b.entrypoint("/bin/app")
+
+
+def store_dir(server):
+    return os.path.join(server.data_dir, "node", "images")
+
+
+def image_rows(server):
+    p = server.v6("image", "ls", "--no-headers", check=True)
+    return [l.split() for l in p.stdout.splitlines() if l.strip()]
+
+
+def image_list(server):
+    _, body = server.json("GET", "/apis/images.v6.dev/v1alpha1/images", expect=200)
+    return {i["ref"]: i for i in body["items"]}
+
+
+def layer_dirs(server, ref):
+    """The unpacked layer dirs of ref, lowest first (from the store)."""
+    d = store_dir(server)
+    with open(os.path.join(d, "images.json")) as f:
+        digest = json.load(f)[ref]["digest"]
+    with open(os.path.join(d, "blobs", "sha256", digest[7:])) as f:
+        m = json.load(f)
+    return [os.path.join(d, "layers", "sha256", l["digest"][7:]) for l in m["layers"]]
+
+
+def overlay_view(lowers, mnt):
+    """Mounts the layers read-only as overlayfs does for a container."""
+    os.makedirs(mnt, exist_ok=True)
+    run("mount", "-t", "overlay", "overlay", "-o",
+        "lowerdir=" + ":".join(reversed(lowers)), mnt)
+
+
+def tree(path):
+    out = set()
+    for dirpath, dirs, files in os.walk(path):
+        for n in dirs + files:
+            out.add(os.path.relpath(os.path.join(dirpath, n), path))
+    return out
+
+
+def test_import_oci_archive_list_view_and_remove(server, workdir):
+    tar = app_image(workdir).export("oci-archive", "localhost/app:1")
+    p = server.v6("image", "import", tar, check=True)
+    assert "imported localhost/app:1" in p.stdout
+    rows = image_rows(server)
+    assert [r[:2] for r in rows] == [["localhost/app", "1"]]
+
+    # The whiteout and the opaque directory hide the lower layers' files.
+    lowers = layer_dirs(server, "localhost/app:1")
+    assert len(lowers) == 3
+    mnt = os.path.join(workdir, "mnt")
+    overlay_view(lowers, mnt)
+    try:
+        assert tree(mnt) == {"bin", "bin/app", "etc", "etc/keep", "data", "data/new"}
+    finally:
+        run("umount", mnt)
+
+    # Importing again changes nothing; rm takes the image and its layers.
+    server.v6("image", "import", tar, check=True)
+    assert len(image_rows(server)) == 1
+    p = server.v6("image", "rm", "localhost/app:1", check=True)
+    assert "Deleted: localhost/app:1" in p.stdout
+    assert image_rows(server) == []
+    d = store_dir(server)
+    assert os.listdir(os.path.join(d, "layers", "sha256")) == []
+    assert os.listdir(os.path.join(d, "blobs", "sha256")) == []
+    p = server.v6("image", "rm", "localhost/app:1")
+    assert p.returncode != 0 and "not found" in p.stderr
+
+
+def test_import_docker_archive(server, workdir):
+    tar = app_image(workdir).export("docker-archive", "localhost/app:2")
+    server.v6("image", "import", tar, check=True)
+    img = image_list(server)["localhost/app:2"]
+    assert img["imageID"].startswith("localhost/app@sha256:")
+    assert len(layer_dirs(server, "localhost/app:2")) == 3
+
+
+def test_import_refuses_archives_escaping_the_root(server, workdir):
+    outside = os.path.join(workdir, "outside")
+    os.makedirs(outside)
+    cases = {
+        "dotdot": [("ok", "file", "fine"), ("../../../../../../%s/pwned" % outside.lstrip("/"),
+                                            "file", "x")],
+        "abslink": [("link", "symlink", outside), ("link/pwned", "file", "x")],
+        "hardlink": [("hl", "hardlink", outside + "/victim")],
+    }
+    with open(os.path.join(outside, "victim"), "w") as f:
+        f.write("secret")
+    for name, entries in cases.items():
+        b = ImageBuilder(workdir, name).layer(entries).entrypoint("/x")
+        tar = b.export("oci-archive", "localhost/%s:1" % name)
+        p = server.v6("image", "import", tar)
+        assert p.returncode != 0, name
+        assert "escapes the root" in p.stderr or "symlink" in p.stderr or \
+            "not inside the root" in p.stderr, (name, p.stderr)
+    assert sorted(os.listdir(outside)) == ["victim"]
+    assert os.stat(os.path.join(outside, "victim")).st_nlink == 1
+    assert image_rows(server) == []
+    d = store_dir(server)
+    assert os.listdir(os.path.join(d, "layers", "sha256")) == []
+    assert os.listdir(os.path.join(d, "tmp")) == []
+
+
+# ---- a registry on loopback: Debian's docker-registry ---------------------
+
+class Registry:
+    """docker-registry serving its own storage dir on 127.0.0.1:PORT; with
+    token=TokenServer it requires Bearer tokens from it. Stopped by PID."""
+
+    def __init__(self, workdir, token=None):
+        self.dir = tempfile.mkdtemp(prefix="registry-", dir=workdir)
+        self.port = free_port()
+        self.host = "127.0.0.1:%d" % self.port
+        cfg = ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:",
+               "    rootdirectory: %s/data" % self.dir, "http:",
+               "  addr: %s" % self.host]
+        if token:
+            cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
+                    "    service: v6-test-registry", "    issuer: v6-test-issuer",
+                    "    rootcertbundle: %s" % token.cert]
+        self.config = os.path.join(self.dir, "config.yml")
+        with open(self.config, "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen(["docker-registry", "serve", self.config],
+                                     stdout=self.log, stderr=self.log)
+        wait_for(self._up, 20, "docker-registry to listen")
+
+    def _up(self):
+        import http.client
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            c.request("GET", "/v2/")
+            return c.getresponse().status in (200, 401)
+        except OSError:
+            return False
+
+    def push(self, image, name, creds=None):
+        args = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+        if creds:
+            args += ["--dest-creds", creds]
+        run(*(args + ["oci:" + image, "docker://%s/%s" % (self.host, name)]))
+        return "%s/%s" % (self.host, name)
+
+    def blob_path(self, digest):
+        hexd = digest.split(":", 1)[1]
+        return os.path.join(self.dir, "data", "docker", "registry", "v2", "blobs",
+                            "sha256", hexd[:2], hexd, "data")
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """The distribution token protocol: GET /token?service=&scope= answers
+    {"token": JWT} signed RS256 by a key made here (openssl), its
+    certificate in the JWT's x5c and the registry's rootcertbundle. With
+    creds="user:pass" it answers 401 unless given that Basic auth."""
+
+    def __init__(self, workdir, creds=None):
+        import base64
+        import http.server
+        import threading
+        d = tempfile.mkdtemp(prefix="token-", dir=workdir)
+        self.key, self.cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+            "-out", self.cert, "-subj", "/CN=v6-test-token", "-days", "2")
+        der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
+                             capture_output=True, check=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.creds = creds
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.requests.append((self.path, dict(self.headers)))
+                auth = self.headers.get("Authorization", "")
+                want = creds and "Basic " + base64.b64encode(creds.encode()).decode()
+                if creds and auth != want:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                from urllib.parse import parse_qs, urlparse
+                q = parse_qs(urlparse(self.path).query)
+                body = json.dumps({"token": outer.jwt(q.get("service", [""])[0],
+                                                      q.get("scope", []))}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def jwt(self, service, scopes):
+        access = []
+        for s in scopes:
+            for one in s.split(" "):
+                kind, name, actions = one.split(":", 2) if one.count(":") >= 2 else \
+                    (None, None, None)
+                if kind == "repository":
+                    access.append({"type": kind, "name": name,
+                                   "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        claims = {"iss": "v6-test-issuer", "sub": "tester", "aud": service,
+                  "exp": now + 600, "nbf": now - 10, "iat": now, "jti": str(now),
+                  "access": access}
+        signing = "%s.%s" % (b64url(json.dumps(header).encode()),
+                             b64url(json.dumps(claims).encode()))
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.key],
+                             input=signing.encode(), capture_output=True, check=True).stdout
+        return signing + "." + b64url(sig)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def registries(workdir):
+    made = []
+
+    def make(token=None):
+        r = Registry(workdir, token)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close()
+
+
+def pull(server, ref, auths=None):
+    body = {"ref": ref}
+    if auths:
+        body["auths"] = auths
+    st, _, data = server.request("POST", "/apis/images.v6.dev/v1alpha1/images", body,
+                                 timeout=120 * TIMEOUT_SCALE)
+    return st, json.loads(data)
+
+
+def test_pull_anonymous_multi_layer_with_whiteouts(server, workdir, registries):
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "team/app:1")
+    p = server.v6("image", "pull", ref, timeout=120)
+    assert p.returncode == 0, p.stderr
+    img = image_list(server)[ref]
+    assert p.stdout.strip() == "Image is up to date for " + img["imageID"]
+    assert img["imageID"] == "%s/team/app@%s" % (reg.host, img["digest"])
+    mnt = os.path.join(workdir, "mnt")
+    overlay_view(layer_dirs(server, ref), mnt)
+    try:
+        assert tree(mnt) == {"bin", "bin/app", "etc", "etc/keep", "data", "data/new"}
+        with open(os.path.join(mnt, "bin", "app"), "rb") as f, open(SHIM, "rb") as g:
+            assert f.read() == g.read()
+    finally:
+        run("umount", mnt)
+    # By digest too; an unknown tag is the registry's "manifest unknown".
+    st, body = pull(server, "%s/team/app@%s" % (reg.host, img["digest"]))
+    assert st == 201, body
+    st, body = pull(server, reg.host + "/team/app:nope")
+    assert st == 404 and "manifest unknown" in body["message"], body
+
+
+def test_pull_with_token_auth(server, workdir, registries):
+    tok = TokenServer(workdir)
+    try:
+        reg = registries(token=tok)
+        ref = reg.push(app_image(workdir).image, "secure/app:1")
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", reg.port, timeout=5)
+        c.request("GET", "/v2/secure/app/manifests/1")
+        assert c.getresponse().status == 401   # the registry does require a token
+        del tok.requests[:]
+        st, body = pull(server, ref)
+        assert st == 201, body
+        v6_reqs = [(p, h) for p, h in tok.requests if h.get("User-Agent", "").startswith("v6/")]
+        assert v6_reqs, tok.requests
+        assert "service=v6-test-registry" in v6_reqs[0][0]
+        assert "scope=repository%3Asecure%2Fapp%3Apull" in v6_reqs[0][0]
+    finally:
+        tok.close()
+
+
+def test_pull_with_credentials_from_a_pull_secret(server, workdir, registries):
+    import base64
+    tok = TokenServer(workdir, creds="alice:s3cret")
+    try:
+        reg = registries(token=tok)
+        ref = reg.push(app_image(workdir).image, "private/app:1", creds="alice:s3cret")
+        st, body = pull(server, ref)
+        assert st == 403 and "unauthorized" in body["message"], body
+        auths = {reg.host: {"auth": base64.b64encode(b"alice:s3cret").decode()}}
+        st, body = pull(server, ref, auths)
+        assert st == 201, body
+        bad = {reg.host: {"username": "alice", "password": "wrong"}}
+        st, body = pull(server, reg.host + "/private/app:1", bad)
+        assert st == 403, body
+    finally:
+        tok.close()
+
+
+def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, registries):
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "bad/app:1")
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                          "docker://" + ref], capture_output=True, text=True, check=True)
+    layers = json.loads(raw.stdout)["layers"]
+    victim = reg.blob_path(layers[1]["digest"])
+    with open(victim, "r+b") as f:
+        data = bytearray(f.read())
+        data[len(data) // 2] ^= 0xff
+        f.seek(0)
+        f.write(data)
+    st, body = pull(server, ref)
+    assert st == 502 and "digest mismatch" in body["message"], body
+    assert image_rows(server) == []
+    d = store_dir(server)
+    # The intact first layer may stay (content-addressed, verified); the
+    # corrupted one is neither a blob nor a layer, and tmp/ is empty.
+    bad = layers[1]["digest"].split(":")[1]
+    assert bad not in os.listdir(os.path.join(d, "blobs", "sha256"))
+    assert bad not in os.listdir(os.path.join(d, "layers", "sha256"))
+    assert os.listdir(os.path.join(d, "tmp")) == []
+
+
+def test_unreachable_registry_fails_with_the_connection_error(server):
+    port = free_port()
+    st, body = pull(server, "127.0.0.1:%d/app:1" % port)
+    assert st == 502 and "onnect" in body["message"], body
