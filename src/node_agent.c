@@ -7,6 +7,7 @@
 #include "node.h"
 #include "node_log.h"
 #include "node_pod.h"
+#include "node_runc.h"
 #include "http.h"
 #include "log.h"
 #include "obj_schema.h"
@@ -89,6 +90,7 @@ struct node {
 	uv_loop_t *loop;
 	struct rt *rt;
 	struct nvol *vol;		/* volumes (node_volume.c); NULL: none mounted */
+	struct img_store *images;	/* runc pods' images (image.h) */
 	struct nipam *ipam;
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
@@ -298,11 +300,15 @@ lookup(void *arg, const char *kind, const char *ns, const char *name)
 	return o;
 }
 
+/* A quantity of the container's resources.limits (or .requests with a
+ * "requests." prefix in res), times scale; 0 when absent. */
 static int64_t
 qty_of(const json_t *c, const char *res, double scale)
 {
 	double d;
-	const json_t *v = json_object_get(obj_get_path(c, "resources.limits"), res);
+	bool req = str_has_prefix(res, "requests.");
+	const json_t *v = json_object_get(obj_get_path(c, req ? "resources.requests" :
+	    "resources.limits"), req ? res + 9 : res);
 	if (json_is_string(v) && quantity_parse(json_string_value(v), &d) == 0)
 		return (int64_t)(d * scale + 0.5);
 	if (json_is_number(v))
@@ -333,6 +339,13 @@ link_services(struct node *n, const char *ns)
 	return svcs;
 }
 
+static bool
+is_runc(const struct apod *p)
+{
+	return strcmp(npod_runtime(json_object_get(p->obj ? p->obj : p->sm.pod, "spec")),
+	    "runc") == 0;
+}
+
 static char **
 resolve_env(struct apod *p, const json_t *cspec, char **err)
 {
@@ -343,7 +356,8 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
-		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n };
+		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n,
+		.image_env = is_runc(p) };
 	char **env = nenv_resolve(&ctx, err);
 	nenv_free(links);
 	json_decref(svcs);
@@ -406,13 +420,28 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
 		.mounts = mounts, .n_mounts = (size_t)nm,
 	};
+	struct nrunc_start *runc = NULL;
+	const char *reason = "CreateContainerError";
+	int rc = 0;
+	if (is_runc(p)) {
+		struct nrunc_prep rp = { .images = n->images, .pod = p->obj ? p->obj : p->sm.pod,
+			.cspec = cs, .env = envp, .mounts = mounts, .n_mounts = (size_t)nm,
+			.pod_dir = p->dir, .pod_ip = p->ip, .memory_limit = spec.memory_limit,
+			.cpu_limit_millis = spec.cpu_limit_millis,
+			.cpu_request_millis = qty_of(cs, "requests.cpu", 1000),
+			.pids_limit = spec.pids_limit };
+		rc = nrunc_start_prepare(&rp, &runc, &reason, &err);
+		spec.runc = runc ? &runc->r : NULL;
+	}
 	struct rt_ctr *c = NULL;
-	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
+	if (rc == 0)
+		rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
+	nrunc_start_free(runc);
 	nenv_free(argv);
 	nvol_mounts_free(mounts, nm);
 	if (rc < 0) {
 		const char *msg = err ? err : strerror(-rc);
-		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
+		npod_start_failed(&p->sm, i, reason, msg, now);
 		char *m = xasprintf("Error: %s", msg);
 		event(p, true, "Failed", m);
 		free(m);
@@ -499,8 +528,11 @@ run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 	a->ctx[slot].slot = slot;
 	nprobe_cancel(a->run[slot]);
 	a->run[slot] = NULL;
-	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, timeout_ms,
+	/* runc: an exec handler runs inside the container (runc exec) */
+	char **wrap = a->rt && rt_is_runc(a->rt) ? rt_exec_argv(a->rt, NULL) : NULL;
+	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, wrap, timeout_ms,
 	    on_run_done, &a->ctx[slot], &a->run[slot]);
+	nenv_free(wrap);
 }
 
 static const char *const probe_fields[NPROBE_N] = { "startupProbe", "livenessProbe",
@@ -1443,6 +1475,24 @@ dir_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
 }
 
+/* npod_class_handler: a RuntimeClass's handler, from the store. One node
+ * agent per process, so one store to ask. */
+static struct api *class_api;
+
+static const char *
+class_handler(const char *name)
+{
+	json_t *o = NULL;
+	const char *h = NULL;
+	if (class_api && store_get(api_store(class_api), "node.k8s.io/runtimeclasses", "",
+	    name, &o) == 0) {
+		const char *v = jstr(o, "handler");
+		h = strcmp(v, "runc") == 0 ? "runc" : strcmp(v, "process") == 0 ? "process" : NULL;
+	}
+	json_decref(o);
+	return h;
+}
+
 int
 node_start(struct api *api, const struct node_config *cfg, struct node **out)
 {
@@ -1459,6 +1509,9 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->log_max_files = cfg->log_max_files;
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
+	n->images = cfg->images;
+	class_api = api;
+	npod_class_handler = class_handler;
 	n->ipam = nipam_new();
 	n->found = json_object();
 	n->released = json_object();

@@ -389,7 +389,7 @@ nenv_resolve(const struct nenv_ctx *ctx, char **err)
 			envl_set(&e, name, v);
 		free(v);
 	}
-	if (!nenv_get(e.v, "PATH")) {
+	if (!nenv_get(e.v, "PATH") && !ctx->image_env) {
 		char *path = ctx->bin_dir ? xasprintf("%s:%s", ctx->bin_dir, SYSTEM_PATH) :
 		    xstrdup(SYSTEM_PATH);
 		envl_set(&e, "PATH", path);

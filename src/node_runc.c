@@ -646,3 +646,58 @@ nrunc_id(const char *pod_uid, const char *name, int attempt)
 {
 	return xasprintf("%s-%s-%d", pod_uid, name, attempt);
 }
+
+/* ---- a start ---------------------------------------------------------- */
+
+int
+nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
+    const char **reason, char **err)
+{
+	const char *image = jstr(in->cspec, "image");
+	const json_t *meta = json_object_get(in->pod, "metadata");
+	struct img_info *info = NULL;
+	int rc = in->images ? img_lookup(in->images, image, &info) : -ENOENT;
+	*out = NULL;
+	if (rc < 0) {
+		*reason = "ErrImagePull";
+		*err = xasprintf("image \"%s\" is not present on this node (v6 image pull, "
+		    "v6 image import)", image);
+		return rc;
+	}
+	struct nrunc_start *s = xcalloc(1, sizeof *s);
+	char *cg = xasprintf("v6/%s/%s", jstr(meta, "uid"), jstr(in->cspec, "name"));
+	s->info = info;
+	s->etc_dir = xasprintf("%s/etc", in->pod_dir);
+	struct nrunc_in c = { .img = &info->config, .layers = info->layers, .pod = in->pod,
+		.cspec = in->cspec, .env = in->env, .mounts = in->mounts,
+		.n_mounts = in->n_mounts, .etc_dir = s->etc_dir, .netns_path = in->netns_path,
+		.cgroups_path = cg, .memory_limit = in->memory_limit,
+		.cpu_limit_millis = in->cpu_limit_millis,
+		.cpu_request_millis = in->cpu_request_millis, .pids_limit = in->pids_limit };
+	json_t *config = NULL;
+	rc = nrunc_config(&c, &config, reason, err);
+	free(cg);
+	if (rc < 0) {
+		nrunc_start_free(s);
+		return rc;
+	}
+	s->config = json_dumps(config, JSON_COMPACT);
+	json_decref(config);
+	s->files = nrunc_pod_files(in->pod, in->pod_ip);
+	s->r = (struct rt_runc){ .config = s->config, .layers = info->layers,
+		.etc_dir = s->etc_dir, .etc_files = s->files };
+	*out = s;
+	return 0;
+}
+
+void
+nrunc_start_free(struct nrunc_start *s)
+{
+	if (s == NULL)
+		return;
+	img_info_free(s->info);
+	free(s->config);
+	free(s->etc_dir);
+	json_decref(s->files);
+	free(s);
+}

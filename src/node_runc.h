@@ -47,6 +47,36 @@ json_t *nrunc_pod_files(const json_t *pod, const char *pod_ip);
  * replaces it with the cluster DNS). Caller frees. */
 char *nrunc_resolv_conf(const json_t *pod);
 
+/* Everything a runc container start needs besides the rt_spec the agent
+ * fills for both runtimes. */
+struct nrunc_prep {
+	struct img_store *images;
+	const json_t *pod, *cspec;
+	char *const *env;		/* as for nrunc_in */
+	const struct rt_mount *mounts;
+	size_t n_mounts;
+	const char *pod_dir;		/* STATE/pods/UID: etc files go to POD_DIR/etc */
+	const char *pod_ip;
+	const char *netns_path;		/* NULL: a new, empty network namespace */
+	int64_t memory_limit, cpu_limit_millis, cpu_request_millis, pids_limit;
+};
+
+/* What rt_spec.runc points into, kept until rt_start returned. */
+struct nrunc_start {
+	struct rt_runc r;
+	struct img_info *info;
+	char *config, *etc_dir;
+	json_t *files;
+};
+
+/* Looks the container's image up in the store (no pull: img_lookup) and
+ * makes its config.json and pod files. Returns 0 and *out (nrunc_start_free),
+ * or a negative errno with the waiting reason (static) and message (caller
+ * frees): "ErrImagePull" for an image not in the store, else nrunc_config's. */
+int nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
+    const char **reason, char **err);
+void nrunc_start_free(struct nrunc_start *s);
+
 /* The runc container id of a container attempt: "POD_UID-NAME-ATTEMPT".
  * Caller frees. */
 char *nrunc_id(const char *pod_uid, const char *name, int attempt);

@@ -57,7 +57,9 @@ struct rt_ctr {
 	rt_exit_fn fn;
 	void *arg;
 	struct spawn_job *job;		/* the shim is being started off the loop */
-	int pending_sig;		/* rt_signal while job: sent once it runs */
+	bool awaiting;			/* runc: the shim runs, `runc run` not done yet */
+	int64_t await_until;		/* mono ms: then reported started anyway */
+	int pending_sig;		/* rt_signal while job / awaiting: sent after */
 	bool dropped;			/* released while job: freed by job_done */
 };
 
@@ -188,13 +190,17 @@ runc_delete(const char *dir)
 	json_t *r = json_object_get(spec, "runc");
 	const char *root = json_string_value(json_object_get(r, "root"));
 	const char *id = json_string_value(json_object_get(r, "id"));
-	char *argv[] = { "runc", "--root", (char *)root, "delete", "-f", (char *)id, NULL };
+	char *runc = proc_which("runc");
+	char *argv[] = { runc, "--root", (char *)root, "delete", "-f", (char *)id, NULL };
 	pid_t pid;
 	int status;
 	free(path);
-	if (root && id && proc_spawn(argv, NULL, &pid) == 0)
+	if (runc && root && id && proc_spawn(argv, NULL, &pid) == 0)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+	else if (root && id)
+		log_error("node", "runc delete -f %s: cannot run runc", id);
+	free(runc);
 	json_decref(spec);
 }
 
@@ -665,6 +671,44 @@ record_start_error(struct rt_ctr *c, int rc)
 	log_error("node", "%s: %s", c->dir, msg);
 }
 
+static bool shim_alive(const struct rt_ctr *c);
+
+#define AWAIT_POLL_MS	5
+#define AWAIT_MAX_MS	60000
+
+/* A runc container counts as started once its shim recorded the init's pid
+ * (`runc run -d` done), or ended: polled, as the shim is not our pipe. */
+static void
+on_await(uv_timer_t *t)
+{
+	struct rt_ctr *c = t->data;
+	struct rt_status st = c->st;
+	bool ran = read_ctr_pid(c->dir, &st, NULL) == 0;
+	if (!ran && shim_alive(c) && time_mono_ms() < c->await_until)
+		return;
+	uv_timer_stop(t);
+	c->awaiting = false;
+	if (ran)
+		c->st.pid = st.pid;
+	if (c->pending_sig)
+		rt_signal(c, c->pending_sig);
+	else if (c->rt->started && c->st.state == RT_RUNNING)
+		c->rt->started(c->arg, c);
+}
+
+static void
+await_runc(struct rt_ctr *c)
+{
+	if (!c->has_timer) {
+		uv_timer_init(c->rt->loop, &c->timer);
+		c->timer.data = c;
+		c->has_timer = true;
+	}
+	c->awaiting = true;
+	c->await_until = time_mono_ms() + AWAIT_MAX_MS;
+	uv_timer_start(&c->timer, on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
+}
+
 static void
 job_done(uv_work_t *req, int status)
 {
@@ -689,7 +733,9 @@ job_done(uv_work_t *req, int status)
 			c->fn(c->arg, c, &c->st);
 		return;
 	}
-	if (c->pending_sig)
+	if (c->runc_id)
+		await_runc(c);
+	else if (c->pending_sig)
 		rt_signal(c, c->pending_sig);
 	else if (c->rt->started)
 		c->rt->started(c->arg, c);
@@ -704,7 +750,7 @@ rt_set_started_fn(struct rt *rt, rt_started_fn fn)
 bool
 rt_starting(const struct rt_ctr *c)
 {
-	return c->job != NULL;
+	return c->job != NULL || c->awaiting;
 }
 
 /* A file name of its own: no "/", not "." or "..". */
@@ -923,7 +969,7 @@ rt_signal(struct rt_ctr *c, int sig)
 	struct timespec ms = { 0, 1000 * 1000 };
 	if (c->st.state != RT_RUNNING)
 		return -ESRCH;
-	if (c->job) {
+	if (c->job || c->awaiting) {
 		c->pending_sig = sig;
 		return 0;
 	}

@@ -13,6 +13,7 @@
 #include "node_pod.h"
 #include "node_runtime.h"
 #include "obj_schema.h"
+#include "proc.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -568,21 +569,6 @@ ensure_objects(struct api *api)
 	return 0;
 }
 
-/* runc on PATH. */
-static bool
-runc_on_path(void)
-{
-	const char *path = getenv("PATH");
-	bool found = false;
-	for (const char *d = path; d && *d && !found; d += strcspn(d, ":") + (d[strcspn(d,
-	    ":")] == ':')) {
-		char *p = xasprintf("%.*s/runc", (int)strcspn(d, ":"), d);
-		found = access(p, X_OK) == 0;
-		free(p);
-	}
-	return found;
-}
-
 /* --default-runtime, or runc where V6 can use it (root, runc present):
  * decided once, logged. */
 static void
@@ -591,7 +577,9 @@ pick_default_runtime(const struct server_opts *o)
 	const char *why = "--default-runtime";
 	npod_default_runtime = o->default_runtime;
 	if (!npod_default_runtime) {
-		bool root = geteuid() == 0, runc = runc_on_path();
+		char *path = proc_which("runc");
+		bool root = geteuid() == 0, runc = path != NULL;
+		free(path);
 		npod_default_runtime = root && runc ? "runc" : "process";
 		why = root && runc ? "root and runc on PATH" : !root ? "not root" :
 		    "runc not on PATH";

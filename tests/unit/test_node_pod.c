@@ -519,7 +519,7 @@ test_start_failure_and_unsupported_runtime(void **state)
 	json_decref(pod);
 
 	pod = mkpod("Always", ONE, NULL);
-	json_object_set_new(json_object_get(pod, "spec"), "runtimeClassName", json_string("runc"));
+	json_object_set_new(json_object_get(pod, "spec"), "runtimeClassName", json_string("kata"));
 	npod_init(&r.p, pod, 0, T0);
 	step(&r, T0);
 	assert_int_equal(r.n, 0);

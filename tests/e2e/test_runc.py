@@ -1,0 +1,220 @@
+"""The runc runtime end to end: a busybox image built here with umoci from
+Debian's busybox-static, imported into a real `v6 server`, and pods with
+runtimeClassName: runc run from it by the real runc. Checked as a user
+would: pod status, `v6 logs`, probes, `v6 exec`, and what runc itself lists
+in the server's runc root (DATA/node/runc) after kill -9 of the server or
+of a shim. Every runc container is deleted by the fixture, even on failure."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import TIMEOUT_SCALE, delete_runc_containers, read_pid, wait_for
+from test_images import ImageBuilder
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ["sh", "id", "cat", "echo", "sleep", "touch", "dd", "ls", "test", "env",
+           "pwd", "hostname", "true", "false"]
+IMAGE = "localhost/busybox:1"
+
+
+def busybox_image(workdir):
+    """busybox with its applets and an /etc/passwd; Cmd prints a line and
+    sleeps, so that a pod without command runs the image's Cmd."""
+    b = ImageBuilder(workdir, "bb")
+    with open(BUSYBOX, "rb") as f:
+        entries = [("bin", "dir", None), ("bin/busybox", "file", f.read())]
+    entries += [("bin/" + a, "symlink", "busybox") for a in APPLETS]
+    entries += [("etc", "dir", None),
+                ("etc/passwd", "file", "root:x:0:0:root:/root:/bin/sh\n"
+                 "app:x:1000:1000::/home/app:/bin/sh\n"),
+                ("tmp", "dir", None)]
+    b.layer(entries)
+    subprocess.run(["umoci", "config", "--image", b.image, "--config.cmd", "/bin/sh",
+                    "--config.cmd", "-c", "--config.cmd",
+                    "echo from-image-cmd; exec sleep 3600",
+                    "--config.env", "FROM_IMAGE=yes"], check=True, capture_output=True)
+    return b.export("oci-archive", IMAGE)
+
+
+@pytest.fixture(scope="module")
+def image_tar(tmp_path_factory):
+    return busybox_image(str(tmp_path_factory.mktemp("runc-image")))
+
+
+@pytest.fixture
+def rserver(make_server, image_tar):
+    """A server whose default runtime is process (the suite's rule) with the
+    busybox image imported; its runc containers are deleted at the end."""
+    s = make_server()
+    try:
+        s.v6("image", "import", image_tar, check=True)
+        yield s
+    finally:
+        delete_runc_containers(s.data_dir)
+
+
+def runc_root(s):
+    return os.path.join(s.data_dir, "node", "runc")
+
+
+def runc_list(s):
+    """[(id, pid, status)] of what runc knows in the server's root."""
+    p = subprocess.run(["runc", "--root", runc_root(s), "list", "--format", "json"],
+                       capture_output=True, text=True, timeout=30)
+    return [(c["id"], c["pid"], c["status"]) for c in json.loads(p.stdout or "null") or []]
+
+
+def pod(name, containers, restart="Always", **spec):
+    spec.update(runtimeClassName="runc", restartPolicy=restart, containers=containers)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def ctr(command=None, name="app", **kw):
+    c = {"name": name, "image": IMAGE}
+    if command is not None:
+        c["command"] = ["sh", "-c", command]
+    c.update(kw)
+    return c
+
+
+def apply(s, obj):
+    s.json("POST", "/api/v1/namespaces/default/pods", obj, expect=201)
+
+
+def get_pod(s, name):
+    return s.json("GET", "/api/v1/namespaces/default/pods/" + name, expect=200)[1]
+
+
+def cstatus(s, name, i=0):
+    sts = get_pod(s, name).get("status", {}).get("containerStatuses") or []
+    return sts[i] if len(sts) > i else {}
+
+
+def wait_running(s, name, timeout=30):
+    wait_for(lambda: "running" in cstatus(s, name).get("state", {}),
+             timeout * TIMEOUT_SCALE, "pod %s running: %s" % (name, cstatus(s, name)))
+    return cstatus(s, name)
+
+
+def logs(s, name, *extra):
+    return s.v6("logs", name, *extra).stdout
+
+
+def wait_log(s, name, text, timeout=30):
+    wait_for(lambda: text in logs(s, name), timeout * TIMEOUT_SCALE,
+             "%r in the log of %s: %r" % (text, name, logs(s, name)))
+
+
+def test_pod_from_image_runs_logs_and_restarts(rserver):
+    s = rserver
+    apply(s, pod("hello", [ctr("echo hello from $HOSTNAME $FROM_IMAGE; id -u; exit 3",
+                               securityContext={"runAsUser": 1234})]))
+    wait_for(lambda: cstatus(s, "hello").get("restartCount", 0) >= 1, 60 * TIMEOUT_SCALE,
+             "a restart: %s" % cstatus(s, "hello"))
+    st = cstatus(s, "hello")
+    assert st["lastState"]["terminated"]["exitCode"] == 3
+    assert st["lastState"]["terminated"]["reason"] == "Error"
+    out = logs(s, "hello", "--previous")
+    assert "hello from hello yes\n" in out     # env: HOSTNAME, then the image's env
+    assert "1234\n" in out                      # runAsUser
+
+
+def test_image_cmd_and_args_rules(rserver):
+    s = rserver
+    apply(s, pod("cmd", [ctr()]))               # no command: the image's Cmd
+    wait_log(s, "cmd", "from-image-cmd")
+    # args alone replace the image's Cmd (no Entrypoint here: args run)
+    apply(s, pod("args", [ctr(args=["sh", "-c", "echo args-replace-cmd; sleep 3600"])]))
+    wait_log(s, "args", "args-replace-cmd")
+    assert "from-image-cmd" not in logs(s, "args")
+
+
+def test_exec_probe_runs_inside_the_container(rserver):
+    s = rserver
+    # /ready-marker exists only inside the container: the probe sees it
+    # there, never on the host.
+    assert not os.path.exists("/ready-marker")
+    apply(s, pod("probed", [ctr("touch /ready-marker; exec sleep 3600",
+                                readinessProbe={"exec": {"command": ["test", "-f",
+                                                                     "/ready-marker"]},
+                                                "periodSeconds": 1})]))
+
+    def ready():
+        conds = get_pod(s, "probed").get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+    wait_for(ready, 30 * TIMEOUT_SCALE, "pod Ready through the exec probe")
+
+
+def test_read_only_root_filesystem_is_enforced(rserver):
+    s = rserver
+    apply(s, pod("ro", [ctr("touch /x && echo wrote || echo write-failed; exec sleep 3600",
+                            securityContext={"readOnlyRootFilesystem": True})]))
+    wait_log(s, "ro", "write-failed")
+    assert "Read-only file system" in logs(s, "ro")
+    assert "wrote" not in logs(s, "ro")
+
+
+def test_run_as_non_root_refused_for_a_root_image(rserver):
+    s = rserver
+    apply(s, pod("nonroot", [ctr("id", securityContext={"runAsNonRoot": True})]))
+    wait_for(lambda: cstatus(s, "nonroot").get("state", {}).get("waiting", {}).get(
+        "reason") == "CreateContainerConfigError", 30 * TIMEOUT_SCALE,
+        "CreateContainerConfigError: %s" % cstatus(s, "nonroot"))
+    msg = cstatus(s, "nonroot")["state"]["waiting"]["message"]
+    assert msg.startswith("container has runAsNonRoot and image will run as root")
+    assert runc_list(s) == []
+
+
+def test_memory_limit_oom_killed(rserver):
+    s = rserver
+    c = ctr(resources={"limits": {"memory": "16Mi"}})
+    c["command"] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    apply(s, pod("oom", [c], restart="Never"))
+    wait_for(lambda: "terminated" in cstatus(s, "oom").get("state", {}), 60 * TIMEOUT_SCALE,
+             "terminated: %s" % cstatus(s, "oom"))
+    t = cstatus(s, "oom")["state"]["terminated"]
+    assert (t["reason"], t["exitCode"]) == ("OOMKilled", 137)
+
+
+def test_server_kill9_adopts_running_containers_without_duplicates(rserver):
+    s = rserver
+    apply(s, pod("keep", [ctr("echo up; exec sleep 3600")]))
+    wait_log(s, "keep", "up")
+    before = [c for c in runc_list(s) if c[2] == "running"]
+    assert len(before) == 1
+    s.restart()                                 # kill -9, then a new server
+    wait_for(lambda: "adopted container app-0" in s.log(), 30 * TIMEOUT_SCALE,
+             "the container adopted")
+    time.sleep(2)                               # a duplicate would start by now
+    after = [c for c in runc_list(s) if c[2] == "running"]
+    assert after == before                      # same id, same init pid
+    st = wait_running(s, "keep")
+    assert st["restartCount"] == 0
+    assert logs(s, "keep").count("up\n") == 1
+
+
+def test_shim_kill9_cleans_up_and_restarts(rserver):
+    s = rserver
+    apply(s, pod("crash", [ctr("echo started; exec sleep 3600")]))
+    wait_log(s, "crash", "started")
+    (cid, init, _), = runc_list(s)
+    uid = get_pod(s, "crash")["metadata"]["uid"]
+    d = os.path.join(s.data_dir, "node", "containers", uid, "app-0")
+    shim = read_pid(os.path.join(d, "shim.pid"))
+    assert shim > 0
+    os.kill(shim, signal.SIGKILL)
+    wait_for(lambda: cstatus(s, "crash").get("restartCount", 0) >= 1, 60 * TIMEOUT_SCALE,
+             "restarted after its shim was killed: %s" % cstatus(s, "crash"))
+    wait_running(s, "crash")
+    ids = [c[0] for c in runc_list(s)]
+    assert cid not in ids                       # the old container deleted
+    d1 = os.path.join(s.data_dir, "node", "containers", uid, "app-1")
+    assert ids == [uid + "-app-1"], (cstatus(s, "crash"), os.listdir(d1),
+                                     open(os.path.join(d1, "shim.log")).read(),
+                                     logs(s, "crash"))
+    assert not os.path.exists("/proc/%d" % init) or \
+        open("/proc/%d/stat" % init).read().split()[2] == "Z"
