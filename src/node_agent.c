@@ -982,17 +982,18 @@ query_int(const struct http_req *req, const char *key, int64_t def)
 	return x;
 }
 
-static void
-serve_log(void *arg, struct http_req *req, const json_t *obj)
+/* The container a pods/log or pods/exec request names (?container=, or
+ * the only one): its index, or -1 once req is answered with the error. */
+static int
+req_container(struct node *n, struct http_req *req, const json_t *obj, struct apod **pp)
 {
-	struct node *n = arg;
-	struct apod *p = pod_find(n, obj_uid(obj));
+	struct apod *p = *pp = pod_find(n, obj_uid(obj));
 	char msg[512];
 	if (!p || !p->inited) {
 		snprintf(msg, sizeof msg, "pod %s has no containers running on this node",
 		    obj_name(obj));
 		reply_status(req, 400, "BadRequest", msg);
-		return;
+		return -1;
 	}
 	char *cname = query(req, "container");
 	int i = cname && *cname ? npod_find(&p->sm, cname) : p->sm.n - p->sm.n_init == 1 ?
@@ -1010,9 +1011,21 @@ serve_log(void *arg, struct http_req *req, const json_t *obj)
 		buf_free(&b);
 		free(cname);
 		reply_status(req, 400, "BadRequest", msg);
-		return;
+		return -1;
 	}
 	free(cname);
+	return i;
+}
+
+static void
+serve_log(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p;
+	char msg[512];
+	int i = req_container(n, req, obj, &p);
+	if (i < 0)
+		return;
 	struct nctr *c = &p->sm.c[i];
 	bool previous = query_bool(req, "previous");
 	int attempt = previous ? c->attempt - 1 : c->attempt;
@@ -1475,6 +1488,67 @@ dir_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
 }
 
+/* The ?command= values of a query, in order, percent-decoded. */
+static char **
+query_all(const char *query, const char *key, size_t *n)
+{
+	char **v = xcalloc(strlen(query) / 2 + 2, sizeof *v);
+	size_t klen = strlen(key);
+	*n = 0;
+	for (const char *q = query; *q; ) {
+		size_t len = strcspn(q, "&");
+		if (strncmp(q, key, klen) == 0 && (q[klen] == '=' || q[klen] == '&' ||
+		    q[klen] == '\0')) {
+			char *pair = xstrndup(q, len);
+			v[(*n)++] = http_query_get(pair, key);
+			free(pair);
+		}
+		q += len + (q[len] == '&');
+	}
+	return v;
+}
+
+/* pods/exec: POST .../pods/NAME/exec?container=C&command=A&command=B
+ * [&stdin=true] (node_exec.c streams the answer). The command runs in the
+ * container: `runc exec` (its env, cwd, user) for runc, the container's
+ * env and cwd (and mount namespace, rt_exec_argv) for a process one. */
+static void
+serve_exec(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p;
+	size_t nc;
+	char **cmd = query_all(req->query, "command", &nc), *err = NULL, msg[512];
+	int i = nc == 0 ? -2 : req_container(n, req, obj, &p);
+	if (i == -2)
+		reply_status(req, 400, "BadRequest", "you must specify at least one command "
+		    "for the container");
+	if (i < 0) {
+		nenv_free(cmd);
+		return;
+	}
+	struct actr *a = &p->c[i];
+	struct rt_status st;
+	if (a->rt)
+		rt_status(a->rt, &st);
+	if (!a->rt || st.state != RT_RUNNING || rt_starting(a->rt)) {
+		snprintf(msg, sizeof msg, "unable to upgrade connection: container not found "
+		    "(\"%s\")", p->sm.c[i].name);
+		reply_status(req, 400, "BadRequest", msg);
+		nenv_free(cmd);
+		return;
+	}
+	char **argv = rt_exec_argv(a->rt, cmd);
+	bool runc = rt_is_runc(a->rt);
+	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
+	    query_bool(req, "stdin"), &err) < 0) {
+		reply_status(req, 500, "InternalError", err);
+		free(err);
+	}
+	nenv_free(argv);
+	nenv_free(cmd);
+}
+
 /* npod_class_handler: a RuntimeClass's handler, from the store. One node
  * agent per process, so one store to ask. */
 static struct api *class_api;
@@ -1550,6 +1624,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	if (rc < 0)
 		goto fail;
 	api_register_subresource(api, "Pod", "log", serve_log, n);
+	api_register_subresource(api, "Pod", "exec", serve_exec, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;

@@ -235,4 +235,13 @@ int nprobe_start(uv_loop_t *loop, const json_t *handler, const json_t *container
 /* Stops a run; done is not called. */
 void nprobe_cancel(struct nprobe_run *r);
 
+/* node_exec.c — `v6 exec`: spawns argv (envp and cwd as uv_spawn takes
+ * them; NULL: the server's) and streams its output to req in V6's exec
+ * framing; req's body is its stdin when with_stdin. Returns 0 (req is
+ * answered by the stream), or a negative errno with *err (caller frees)
+ * and req still to be answered. */
+struct http_req;
+int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
+    const char *cwd, bool with_stdin, char **err);
+
 #endif

@@ -1037,6 +1037,25 @@ rt_is_runc(const struct rt_ctr *c)
 	return c->runc_id != NULL;
 }
 
+/* A process container in a mount namespace of its own (its volumes): the
+ * path of that namespace, else NULL. Caller frees. */
+static char *
+own_mount_ns(const struct rt_ctr *c)
+{
+	char self[64] = "", ctr[64] = "", path[64];
+	struct rt_status st;
+	rt_status(c, &st);
+	if (st.pid <= 0 || geteuid() != 0)
+		return NULL;
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", st.pid);
+	ssize_t a = readlink("/proc/self/ns/mnt", self, sizeof self - 1);
+	ssize_t b = readlink(path, ctr, sizeof ctr - 1);
+	if (a <= 0 || b <= 0)
+		return NULL;
+	self[a] = ctr[b] = '\0';
+	return strcmp(self, ctr) != 0 ? xstrdup(path) : NULL;
+}
+
 char **
 rt_exec_argv(const struct rt_ctr *c, char *const *cmd)
 {
@@ -1044,6 +1063,13 @@ rt_exec_argv(const struct rt_ctr *c, char *const *cmd)
 	while (cmd && cmd[n])
 		n++;
 	char **v = xcalloc(n + 6, sizeof *v);
+	char *mnt = c->runc_id || cmd == NULL ? NULL : own_mount_ns(c);
+	if (mnt) {		/* nsenter --mount=/proc/PID/ns/mnt -- CMD */
+		v[k++] = xstrdup("nsenter");
+		v[k++] = xasprintf("--mount=%s", mnt);
+		v[k++] = xstrdup("--");
+		free(mnt);
+	}
 	if (c->runc_id) {
 		v[k++] = xstrdup("runc");
 		v[k++] = xstrdup("--root");

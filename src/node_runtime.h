@@ -151,7 +151,9 @@ int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
 /* The command line that runs cmd inside container c (an exec probe, a
  * hook, `v6 exec`): `runc --root R exec ID CMD...` for a runc container
  * (which takes the container's env, cwd and user), cmd itself for a
- * process container. NULL-terminated copy; caller frees with nenv_free. */
+ * process container, behind `nsenter --mount=` when it has a mount
+ * namespace of its own (volumes; as root). cmd NULL: the prefix alone.
+ * NULL-terminated copy; caller frees with nenv_free. */
 char **rt_exec_argv(const struct rt_ctr *c, char *const *cmd);
 /* True for a container of the runc runtime. */
 bool rt_is_runc(const struct rt_ctr *c);

@@ -218,3 +218,34 @@ def test_shim_kill9_cleans_up_and_restarts(rserver):
                                      logs(s, "crash"))
     assert not os.path.exists("/proc/%d" % init) or \
         open("/proc/%d/stat" % init).read().split()[2] == "Z"
+
+
+def test_v6_exec_in_a_runc_container(rserver):
+    s = rserver
+    apply(s, pod("ex", [ctr("echo up; exec sleep 3600", workingDir="/etc",
+                            env=[{"name": "GREETING", "value": "hi"}],
+                            securityContext={"runAsUser": 1000})]))
+    wait_log(s, "ex", "up")
+    p = s.v6("exec", "ex", "--", "sh", "-c", "echo $GREETING $FROM_IMAGE $(pwd) $(id -u); "
+             "echo to-stderr >&2; exit 7")
+    assert p.returncode == 7, p
+    assert p.stdout == "hi yes /etc 1000\n"
+    assert p.stderr == "to-stderr\n"
+    # the container's own filesystem: its hostname file, not the host's
+    assert s.v6("exec", "ex", "--", "cat", "/etc/hostname").stdout == "ex\n"
+    p = s.v6("exec", "-i", "ex", "-c", "app", "--", "cat", input="from stdin\n")
+    assert (p.returncode, p.stdout) == (0, "from stdin\n")
+    p = s.v6("exec", "ex", "-c", "nope", "--", "true")
+    assert p.returncode == 1 and "container nope is not valid for pod ex" in p.stderr
+
+
+def test_v6_exec_in_a_process_container(rserver):
+    s = rserver
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "proc"},
+           "spec": {"runtimeClassName": "process", "containers": [{
+               "name": "app", "image": "host", "command": ["sleep", "3600"],
+               "env": [{"name": "GREETING", "value": "hello"}]}]}}
+    apply(s, obj)
+    wait_running(s, "proc")
+    p = s.v6("exec", "proc", "--", "sh", "-c", "echo $GREETING; exit 3")
+    assert (p.returncode, p.stdout) == (3, "hello\n"), p
