@@ -4,8 +4,9 @@ against the floor of `runc run -d` on prepared bundles, same run, same image.
 
 Started by bench/containers/start.sh. A busybox image (Debian's
 busybox-static, one layer) is built with umoci and imported into a fresh
-`v6 server --default-runtime runc` per round. For 1, 10 and 100 pods: all
-are POSTed at t0 and a watch notes when each is Running (its container's
+`v6 server --default-runtime runc` per round. For 1, 10 and 100 pods: a
+Deployment of that many replicas is POSTed at t0 (the apply) and a watch
+notes when each of its pods is Running (its container's
 `runc run -d` done: the runtime reports a runc container started only
 then); per-pod latency = Running - t0. The floor: the same number of
 bundles prepared in advance (the same unpacked layer as an overlay lower
@@ -107,15 +108,14 @@ class Server:
             time.sleep(0.05)
         run(v6, "--server", "http://127.0.0.1:%d" % self.port, "image", "import", image_tar)
 
-    def post(self, obj):
+    def post(self, path, obj):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        c.request("POST", "/api/v1/namespaces/default/pods", json.dumps(obj),
-                  {"Content-Type": "application/json"})
+        c.request("POST", path, json.dumps(obj), {"Content-Type": "application/json"})
         r = c.getresponse()
         r.read()
         c.close()
         if r.status != 201:
-            raise RuntimeError("POST pod: %d" % r.status)
+            raise RuntimeError("POST %s: %d" % (path, r.status))
 
     def close(self):
         self.p.send_signal(signal.SIGTERM)
@@ -153,10 +153,13 @@ def v6_round(v6, work, image_tar, n):
     try:
         w = Running(s.port, n)
         t0 = time.time()
-        for i in range(n):
-            s.post({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p%d" % i},
-                    "spec": {"containers": [{"name": "app", "image": IMAGE,
-                                             "command": ["sleep", "3600"]}]}})
+        s.post("/apis/apps/v1/namespaces/default/deployments", {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "start"},
+            "spec": {"replicas": n, "selector": {"matchLabels": {"app": "start"}},
+                     "template": {"metadata": {"labels": {"app": "start"}},
+                                  "spec": {"containers": [{
+                                      "name": "app", "image": IMAGE,
+                                      "command": ["sleep", "3600"]}]}}}})
         end = time.monotonic() + TIMEOUT_S
         while len(w.at) < n and time.monotonic() < end:
             time.sleep(0.01)
