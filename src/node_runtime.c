@@ -1150,6 +1150,7 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	if (pod_uid == NULL || !path_safe(pod_uid))
 		return -EINVAL;
 	remove_cgroups(rt, pod_uid);
+	cg_remove_v6_everywhere(pod_uid);	/* runc's groups in other controllers */
 	char *pod_dir = xasprintf("%s/%s", rt->ctr_root, pod_uid);
 	rm_tree(pod_dir);
 	free(pod_dir);
