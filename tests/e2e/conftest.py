@@ -368,15 +368,17 @@ class Watch:
 
 
 def own_cgroups():
-    """(controller, path) of this process for the cgroup v1 controllers the
-    runtime uses; the server, our child, puts pods below the same paths."""
+    """(controller, path) of this process for every cgroup v1 hierarchy: the
+    runtime uses memory, cpu, cpuacct and pids, runc makes groups in all of
+    them; the server, our child, puts pods below the same paths."""
     out = []
     try:
         with open("/proc/self/cgroup") as f:
             for line in f:
                 _, ctrls, path = line.rstrip("\n").split(":", 2)
                 for c in ctrls.split(","):
-                    if c in ("memory", "cpu", "cpuacct", "pids"):
+                    c = c[len("name="):] if c.startswith("name=") else c
+                    if c and os.path.isdir("/sys/fs/cgroup/" + c):
                         out.append((c, path))
     except OSError:
         pass
