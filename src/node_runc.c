@@ -523,7 +523,7 @@ pod_hostname(const json_t *pod)
 	const char *h = jstr(spec, "hostname");
 	if (!*h)
 		h = jstr(json_object_get(pod, "metadata"), "name");
-	return xstrndup(h, 63);
+	return xstrndup(h, strnlen(h, 63));
 }
 
 /* ---- config.json ------------------------------------------------------- */

@@ -1120,6 +1120,7 @@ remove_cgroups(struct rt *rt, const char *pod_uid)
 				free(c.cg[i]);
 			}
 		}
+		free(c.runc_id);
 		free(c.dir);
 		free(name);
 	}
