@@ -24,6 +24,9 @@ struct node_config {
 	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
 	    void *done_arg);
 	void *drain_arg;
+	/* The cluster DNS address pods get as nameserver (dns.h), or NULL:
+	 * pods see the host's /etc/resolv.conf. */
+	const char *cluster_dns;
 };
 
 /* node_agent.c */

@@ -4,6 +4,7 @@
  * (node_runtime.h), probes and hooks (node_probe.c), writes pod status only
  * when it changed, adopts containers that outlived a previous server, and
  * serves pods/log and the metrics.k8s.io API. Started by server.c. */
+#include "dns.h"
 #include "node.h"
 #include "node_log.h"
 #include "node_pod.h"
@@ -92,6 +93,7 @@ struct node {
 	struct nipam *ipam;
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
+	char *cluster_dns;		/* node_config.cluster_dns */
 	int backoff_max_s;
 	int64_t log_max_bytes;		/* node_config's, passed to every container */
 	int log_max_files;
@@ -352,6 +354,31 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 
 static void on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st);
 
+/* With cluster DNS, the pod's resolv.conf (dns.c) joins its mounts at
+ * /etc/resolv.conf: the shim bind-mounts it in the container's private mount
+ * namespace. Returns the new count (unchanged if it could not be written). */
+static int
+resolv_mount(struct apod *p, struct rt_mount **mounts, int nm)
+{
+	if (!p->n->cluster_dns)
+		return nm;
+	char *path = xasprintf("%s/resolv.conf", p->dir), *pods = xasprintf("%s/pods",
+	    p->n->state_dir);
+	mkdir(pods, 0755);
+	mkdir(p->dir, 0755);
+	free(pods);
+	int rc = pod_resolv_write(p->obj ? p->obj : p->sm.pod, p->n->cluster_dns, path);
+	if (rc < 0) {
+		log_warn("node", "writing %s: %s", path, strerror(-rc));
+		free(path);
+		return nm;
+	}
+	*mounts = xrealloc(*mounts, (size_t)(nm + 1) * sizeof **mounts);
+	(*mounts)[nm] = (struct rt_mount){ .source = path,
+		.target = xstrdup("/etc/resolv.conf"), .read_only = true };
+	return nm + 1;
+}
+
 static void
 ctr_forget_run(struct actr *a)
 {
@@ -392,6 +419,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		nenv_free(envp);
 		return;
 	}
+	nm = resolv_mount(p, &mounts, nm);
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
@@ -1454,6 +1482,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
+	n->cluster_dns = cfg->cluster_dns ? xstrdup(cfg->cluster_dns) : NULL;
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
 	n->log_max_bytes = cfg->log_max_bytes;
 	n->log_max_files = cfg->log_max_files;
@@ -1524,6 +1553,7 @@ node_free(struct node *n)
 	free(n->name);
 	free(n->bin_dir);
 	free(n->state_dir);
+	free(n->cluster_dns);
 	free(n);
 }
 

@@ -6,6 +6,7 @@
 #include "api.h"
 #include "flags.h"
 #include "ctrl.h"
+#include "dns.h"
 #include "log.h"
 #include "node.h"
 #include "obs_traffic.h"
@@ -36,6 +37,8 @@ struct server_opts {
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
+	char *cluster_dns;		/* --cluster-dns; NULL: no cluster DNS */
+	char *dns_upstream;		/* --dns-upstream; NULL: /etc/resolv.conf's */
 };
 
 struct server {
@@ -52,6 +55,7 @@ struct server {
 	struct obs_traffic *traffic;
 	struct ctrl_analysis *analysis;
 	struct node *node;
+	struct dns_server *dns;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -89,6 +93,23 @@ endpoints_stop(struct server *s)
 	if (s->eps)
 		ctrl_endpoints_stop(s->eps);
 	s->eps = NULL;
+}
+
+/* Cluster DNS (dns_server.c), only with --cluster-dns. */
+static int
+dns_start(struct server *s, const struct server_opts *o)
+{
+	if (!o->cluster_dns)
+		return 0;
+	struct dns_config dc = { .listen = o->cluster_dns, .upstream = o->dns_upstream };
+	return dns_server_start(s->api, &dc, &s->dns);
+}
+
+static void
+dns_stop(struct server *s)
+{
+	dns_server_stop(s->dns);
+	s->dns = NULL;
 }
 
 static int
@@ -202,7 +223,7 @@ node_part_start(struct server *s, const struct server_opts *o)
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
-		.drain = drain_pod_ip, .drain_arg = s };
+		.drain = drain_pod_ip, .drain_arg = s, .cluster_dns = dns_server_ip(s->dns) };
 	return node_start(s->api, &nc, &s->node);
 }
 
@@ -233,6 +254,7 @@ static const struct server_part {
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
+	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
 	{ "proxy", NULL, proxy_start, proxy_stop },
 	{ "analysis", NULL, analysis_start, analysis_stop },
@@ -307,13 +329,18 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
+	    "daemonset, endpoints, dns, gwstatus, node, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
 	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
 	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
 	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
+	{ "--cluster-dns", "IP[:PORT]", "serve cluster DNS (*.svc.cluster.local) there, UDP "
+	    "and TCP, and give pods a resolv.conf naming it (port 53 for that); an address "
+	    "in --service-cidr also gets the kube-system/kube-dns Service (default: off)" },
+	{ "--dns-upstream", "IP[:PORT]", "where cluster DNS forwards other names (default: "
+	    "the first nameserver of /etc/resolv.conf)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -473,6 +500,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--cluster-dns") == 0) {
+			free(o->cluster_dns);
+			o->cluster_dns = xstrdup(val);
+		} else if (strcmp(name, "--dns-upstream") == 0) {
+			free(o->dns_upstream);
+			o->dns_upstream = xstrdup(val);
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {
@@ -641,5 +674,7 @@ out:
 	free(o.data_dir);
 	free(o.host);
 	free(o.node_name);
+	free(o.cluster_dns);
+	free(o.dns_upstream);
 	return rc;
 }
