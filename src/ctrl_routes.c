@@ -1352,10 +1352,13 @@ static const struct {
 	[ROUTES_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
 };
 
+struct drain;
+
 struct ctrl_routes {
 	struct api *api;
 	struct proxy_feed *feed;
 	struct store_watch *sw;
+	struct drain *polling;		/* drains still reading the table (they end at stop) */
 	char res[ROUTES_NKINDS][128];	/* store keys; "" when the kind is not registered */
 	struct routes_table *table;
 	json_t *current;		/* the table as a snapshot, made when asked for */
@@ -1487,9 +1490,13 @@ on_routes_closed(uv_handle_t *h)
 	free(c);
 }
 
+static void drain_finish(struct drain *d, bool ok);
+
 void
 ctrl_routes_stop(struct ctrl_routes *c)
 {
+	while (c->polling)		/* they read c: done (not drained) before it goes */
+		drain_finish(c->polling, false);
 	if (c->sw)
 		store_watch_stop(c->sw);
 	c->sw = NULL;
@@ -1507,7 +1514,19 @@ struct drain {
 	void (*done)(void *, bool);
 	void *arg;
 	uv_timer_t timer;
+	struct drain *next, **prevp;	/* on c->polling while polling the table */
 };
+
+static void
+drain_unlink(struct drain *d)
+{
+	if (!d->prevp)
+		return;
+	if (d->next)
+		d->next->prevp = d->prevp;
+	*d->prevp = d->next;
+	d->prevp = NULL;
+}
 
 static void
 drain_free_cb(uv_handle_t *h)
@@ -1518,6 +1537,7 @@ drain_free_cb(uv_handle_t *h)
 static void
 drain_finish(struct drain *d, bool ok)
 {
+	drain_unlink(d);
 	d->done(d->arg, ok);
 	uv_close((uv_handle_t *)&d->timer, drain_free_cb);
 }
@@ -1538,6 +1558,7 @@ drain_poll(uv_timer_t *t)
 	if (!d->c->dirty && !routes_table_routes_to(d->c->table, d->ip)) {
 		int64_t v = d->c->version;
 		int64_t left = d->deadline_ms - now;
+		drain_unlink(d);	/* the feed has it now; c is no longer read */
 		proxy_feed_wait_version(d->c->feed, v, left > 0 ? (unsigned)left : 1, drain_acked, d);
 		return;
 	}
@@ -1560,6 +1581,11 @@ ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
 	d->arg = arg;
 	uv_timer_init(api_loop(c->api), &d->timer);
 	d->timer.data = d;
+	d->next = c->polling;
+	if (d->next)
+		d->next->prevp = &d->next;
+	d->prevp = &c->polling;
+	c->polling = d;
 	uv_timer_start(&d->timer, drain_poll, 0, 0);
 }
 
