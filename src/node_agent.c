@@ -70,6 +70,8 @@ struct apod {
 	struct npod sm;
 	struct actr *c;
 	char ip[16];
+	bool cni;			/* on the pod network (node_cni.c), not on loopback */
+	char *netns;			/* its network namespace, once made */
 	enum { DRAIN_NONE, DRAIN_WAITING, DRAIN_DONE } drain;
 	char *dir;			/* STATE/pods/UID: default working dir */
 	uv_timer_t timer;
@@ -91,6 +93,7 @@ struct node {
 	struct rt *rt;
 	struct nvol *vol;		/* volumes (node_volume.c); NULL: none mounted */
 	struct nipam *ipam;
+	struct ncni *cni;		/* the pod network; NULL: off */
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
 	char *cluster_dns;		/* node_config.cluster_dns */
@@ -354,6 +357,8 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 
 static void on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st);
 
+enum { SANDBOX_RETRY_MS = 5000 };	/* after a failed CNI ADD */
+
 /* With cluster DNS, the pod's resolv.conf (dns.c) joins its mounts at
  * /etc/resolv.conf: the shim bind-mounts it in the container's private mount
  * namespace. Returns the new count (unchanged if it could not be written). */
@@ -593,9 +598,12 @@ pod_free(struct apod *p, bool remove)
 		rt_remove_pod(n->rt, p->uid);
 		if (p->dir)
 			util_remove_tree(p->dir);
-		if (p->ip[0])
+		if (p->cni)
+			ncni_release(n->cni, p->uid);
+		else if (p->ip[0])
 			nipam_release(n->ipam, p->ip);
 	}
+	free(p->netns);
 	free(p->c);
 	free(p->dir);
 	if (p->inited)
@@ -688,7 +696,11 @@ pod_init(struct apod *p, int64_t now)
 	p->inited = true;
 	pod_dir_make(p);
 	const char *ip = jstr(json_object_get(p->obj, "status"), "podIP");
-	if (*ip)
+	p->cni = n->cni && !p->orphan && strcmp(npod_runtime(json_object_get(p->obj, "spec")),
+	    "runc") == 0;
+	if (p->cni)
+		;			/* the address comes with the sandbox (sandbox_wait) */
+	else if (*ip)
 		snprintf(p->ip, sizeof p->ip, "%s", ip);
 	else if (!p->orphan && nipam_alloc(n->ipam, p->ip) < 0)
 		log_error("node", "no pod IP left for %s/%s", p->sm.ns, p->sm.name);
@@ -746,6 +758,39 @@ draining(struct apod *p)
 }
 
 static void
+on_sandbox_ready(void *arg, const char *uid)
+{
+	struct apod *p = pod_find(arg, uid);
+	if (p)
+		schedule(p, 0);
+}
+
+/* The pod network's hook: a runc pod's network namespace and address are
+ * made (off the loop, node_cni.c) before its containers start. Returns
+ * true while the pod must wait for them; p->ip and p->netns (the path the
+ * runtime joins) are set once they are there. */
+static bool
+sandbox_wait(struct apod *p)
+{
+	const char *ip = NULL, *netns = NULL, *err = NULL;
+	if (!p->cni || p->netns)
+		return false;
+	int rc = ncni_sandbox(p->n->cni, p->uid, on_sandbox_ready, p->n, &ip, &netns, &err);
+	if (rc == 0)
+		return true;
+	if (rc < 0) {
+		char *m = xasprintf("Failed to create pod sandbox: %s", err);
+		event(p, true, "FailedCreatePodSandBox", m);
+		free(m);
+		schedule(p, SANDBOX_RETRY_MS);
+		return true;
+	}
+	snprintf(p->ip, sizeof p->ip, "%s", ip);
+	p->netns = xstrdup(netns);
+	return false;
+}
+
+static void
 pod_sync(struct apod *p)
 {
 	int64_t now = time_now_ms();
@@ -756,6 +801,8 @@ pod_sync(struct apod *p)
 	if (!p->sm.deleting && (p->gone || (obj_get_path(p->obj, "metadata.deletionTimestamp") &&
 	    !draining(p))))
 		npod_delete(&p->sm, p->gone ? -1 : delete_grace(p->obj), now);
+	if (!p->sm.deleting && sandbox_wait(p))
+		return;
 	struct npod_act acts[NPOD_MAX_ACTS];
 	int64_t next = INT64_MAX;
 	for (int round = 0; round < MAX_STEP_ROUNDS; round++) {
@@ -1471,6 +1518,8 @@ dir_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
 }
 
+static void sandbox_gc(struct node *n, const json_t *pods);
+
 int
 node_start(struct api *api, const struct node_config *cfg, struct node **out)
 {
@@ -1502,11 +1551,15 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	if ((rc = nvol_start(api, cfg->state_dir, &n->vol)) < 0)
 		log_warn("node", "volumes in %s: %s (pods with volumes will not start)",
 		    cfg->state_dir, strerror(-rc));
+	if (cfg->pod_network && (rc = ncni_open(n->loop, cfg->pod_network, &n->cni)) < 0)
+		goto fail;
 	json_t *items = NULL;
 	int64_t rv = 0;
 	rc = store_list(api_store(api), "pods", NULL, &items, &rv);
 	if (rc < 0)
 		goto fail;
+	if (n->cni)
+		sandbox_gc(n, items);
 	size_t i;
 	json_t *o;
 	json_array_foreach(items, i, o) {
@@ -1540,6 +1593,20 @@ fail:
 	return rc;
 }
 
+/* Networks of pods that are gone (deleted while the server was down, or a
+ * crash between the CNI ADD and the pod's first status) are released. */
+static void
+sandbox_gc(struct node *n, const json_t *pods)
+{
+	json_t *live = json_object();
+	size_t i;
+	const json_t *o;
+	json_array_foreach(pods, i, o)
+		json_object_set_new(live, obj_uid(o), json_true());
+	ncni_gc(n->cni, live);
+	json_decref(live);
+}
+
 /* Frees n and what it owns; a node_start that failed half way has no
  * runtime yet. */
 static void
@@ -1548,6 +1615,7 @@ node_free(struct node *n)
 	if (n->rt)
 		rt_close(n->rt);
 	nipam_free(n->ipam);
+	ncni_close(n->cni);
 	json_decref(n->found);
 	json_decref(n->released);
 	free(n->name);

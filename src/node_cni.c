@@ -201,7 +201,9 @@ plugin_run(const struct ncni *c, const char *type, const char *cmd, const char *
     const char *netns, char **out)
 {
 	const char *dir = c->cfg.plugin_dir ? c->cfg.plugin_dir : NCNI_PLUGIN_DIR;
-	char *path = xasprintf("%s/%s", dir, type), *conf = ncni_netconf(&c->cfg);
+	char *path = xasprintf("%s/%s", dir, type);
+	char *conf = strcmp(type, "loopback") == 0 ? xstrdup("{\"cniVersion\":\"1.0.0\","
+	    "\"name\":\"lo\",\"type\":\"loopback\"}") : ncni_netconf(&c->cfg);
 	char *env[] = { xasprintf("CNI_COMMAND=%s", cmd), xasprintf("CNI_CONTAINERID=%s", uid),
 		xasprintf("CNI_NETNS=%s", netns ? netns : ""), xstrdup("CNI_IFNAME=eth0"),
 		xasprintf("CNI_PATH=%s", dir), xstrdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -262,6 +264,34 @@ done:
 	return rc;
 }
 
+int
+ncni_hold_services(const char *cidr)
+{
+	char *argv[] = { "ip", "route", "replace", "local", (char *)cidr, "dev", "lo", NULL };
+	char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st, rc;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	rc = -posix_spawnp(&pid, "ip", &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc < 0) {
+		log_error("cni", "running ip route: %s", strerror(-rc));
+		return rc;
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		log_error("cni", "ip route replace local %s dev lo failed (status %d)", cidr,
+		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		return -EIO;
+	}
+	log_info("cni", "Service addresses %s are local (route on lo)", cidr);
+	return 0;
+}
+
 struct work {
 	uv_work_t req;
 	struct ncni *c;
@@ -284,12 +314,17 @@ sandbox_add(struct work *w)
 		w->err = xasprintf("making the network namespace %s: %s", netns, strerror(-w->rc));
 		goto out;
 	}
-	w->rc = plugin_run(c, "bridge", "ADD", w->uid, netns, &out);
+	/* lo up first (as every CNI runtime does), then eth0 on the bridge */
+	if ((w->rc = plugin_run(c, "loopback", "ADD", w->uid, netns, &out)) == 0) {
+		free(out);
+		out = NULL;
+		w->rc = plugin_run(c, "bridge", "ADD", w->uid, netns, &out);
+	}
 	if (w->rc == 0 || w->rc == -EIO)
 		w->rc = ncni_parse_result(out, &w->res, &w->err);
 	else
-		w->err = xasprintf("running %s/bridge: %s", c->cfg.plugin_dir ? c->cfg.plugin_dir :
-		    NCNI_PLUGIN_DIR, strerror(-w->rc));
+		w->err = xasprintf("running the CNI plugins in %s: %s", c->cfg.plugin_dir ?
+		    c->cfg.plugin_dir : NCNI_PLUGIN_DIR, strerror(-w->rc));
 	if (w->rc == 0)
 		w->rc = file_write_atomic(saved, out, strlen(out), false);
 	if (w->rc < 0) {		/* nothing half made stays */

@@ -54,6 +54,13 @@ void ncni_release(struct ncni *c, const char *uid);
 /* Releases every sandbox under STATE/netns whose uid is not a key of live
  * (start-up: leaks are bugs). Returns how many it released. */
 int ncni_gc(struct ncni *c, const json_t *live);
+/* Makes every address of cidr local to this host (`ip route replace local
+ * CIDR dev lo`, as kube-proxy's IPVS mode holds cluster IPs on kube-ipvs0):
+ * the proxy and the cluster DNS bind any of them, and packets from pods
+ * (routed to the bridge's gateway) are delivered to them. Blocking (one
+ * `ip` run); 0 or -errno. The route stays when the server stops: the proxy
+ * keeps serving. */
+int ncni_hold_services(const char *cidr);
 /* The netns path of pod uid (whether or not it exists). Caller frees. */
 char *ncni_netns_path(const struct ncni *c, const char *uid);
 
