@@ -392,7 +392,8 @@ dns_answer(const struct dns_view *v, const ldns_pkt *q)
 	if (len > 0 && name[len - 1] == '.')
 		name[--len] = '\0';
 	struct ans a = { .v = v, .qname = name, .qtype = ldns_rr_get_type(qrr) };
-	char rel[LDNS_MAX_DOMAINLEN + 1], *labels[MAX_LABELS + 1];
+	/* the presentation form escapes odd bytes (\\032): longer than the wire */
+	char *rel = xmalloc(len + 1), *labels[MAX_LABELS + 1];
 	ldns_pkt *r = NULL;
 	int n = split_labels(rel, name, v->domain, labels);
 	if (n >= 0 || str_has_suffix(name, ".in-addr.arpa")) {
@@ -401,6 +402,7 @@ dns_answer(const struct dns_view *v, const ldns_pkt *q)
 		if (!r)
 			ldns_pkt_free(a.r);
 	}
+	free(rel);
 	free(name);
 	return r;
 }
