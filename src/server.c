@@ -348,7 +348,8 @@ static const struct flag_def server_flags[] = {
 	    "each server on a machine its own" },
 	{ "--cluster-dns", "IP[:PORT]", "serve cluster DNS (*.svc.cluster.local) there, UDP "
 	    "and TCP, and give pods a resolv.conf naming it (port 53 for that); an address "
-	    "in --service-cidr also gets the kube-system/kube-dns Service (default: off)" },
+	    "in --service-cidr also gets the kube-system/kube-dns Service (default: off; with "
+	    "--pod-network cni, .10 of --service-cidr)" },
 	{ "--dns-upstream", "IP[:PORT]", "where cluster DNS forwards other names (default: "
 	    "the first nameserver of /etc/resolv.conf)" },
 	{ "--pod-network", "none|cni", "cni: each runc pod gets its own network namespace on "
@@ -438,6 +439,13 @@ pod_network_opts(struct server_opts *o)
 	if (!o->cni.cidr)
 		o->cni.cidr = xstrdup(NCNI_DEFAULT_CIDR);
 	o->cni.service_cidr = o->service_cidr;
+	uint32_t base;
+	unsigned prefix;
+	if (!o->cluster_dns && util_ipv4_cidr(o->service_cidr, &base, &prefix) == 0) {
+		base += 10;		/* kubeadm's: .10 of the Service range */
+		o->cluster_dns = xasprintf("%u.%u.%u.%u", base >> 24, (base >> 16) & 255,
+		    (base >> 8) & 255, base & 255);
+	}
 	return 0;
 }
 

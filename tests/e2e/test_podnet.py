@@ -57,14 +57,13 @@ class PodNet:
         b, c = random.randint(160, 250), random.randrange(0, 254, 2)
         self.pod_cidr = "10.%d.%d.0/24" % (b, c)
         self.svc_cidr = "10.%d.%d.0/24" % (b, c + 1)
-        self.dns = "10.%d.%d.10" % (b, c + 1)
+        self.dns = "10.%d.%d.10" % (b, c + 1)  # the default: .10 of the Service range
         self.server = Server(self.dir.name)
         self.server.extra_args = [a for a in self.server.extra_args]
         i = self.server.extra_args.index("--service-cidr")
         self.server.extra_args[i + 1] = self.svc_cidr
         self.server.extra_args += ["--pod-network", "cni", "--bridge", self.bridge,
-                                   "--pod-network-cidr", self.pod_cidr,
-                                   "--cluster-dns", self.dns]
+                                   "--pod-network-cidr", self.pod_cidr]
         self.procs = []
 
     def netns(self, uid):
