@@ -200,3 +200,23 @@ def test_a_network_whose_pod_went_away_is_released_at_start(podnet):
     wait_for("the leaked namespace released", lambda: not os.path.exists(podnet.netns(uid)))
     wait_for("no veth left on the bridge", lambda: not veths_on(podnet.bridge))
     assert "network torn down" in s.log()
+
+
+def test_host_port_reaches_the_pod_through_the_proxy(server):
+    """hostPort through the proxy's TCP splice (the NodePort path, no
+    iptables): the same for a runc pod's address as for this process pod's."""
+    s = server
+    hp = conftest.free_port()
+    apply(s, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hp"},
+              "spec": {"terminationGracePeriodSeconds": 2,
+                       "containers": [{"name": "main", "image": "testapp",
+                                       "command": [V6, "testapp", "--port", "8080",
+                                                   "--version-string", "via-hostport"],
+                                       "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {
+                                           "fieldPath": "status.podIP"}}}],
+                                       "ports": [{"containerPort": 8080, "hostPort": hp}]}]}})
+    wait_for("the pod through its hostPort",
+             lambda: "via-hostport" in http_get("http://127.0.0.1:%d/" % hp))
+    s.v6("delete", "pod", "hp", check=True)
+    wait_for("the hostPort closed", lambda: "via-hostport" not in
+             http_get("http://127.0.0.1:%d/" % hp))
