@@ -891,7 +891,7 @@ test_remove_pod(void **state)
 	rt_release(c);
 	assert_int_equal(rt_remove_pod(fx->rt, UID("uid-n")), 0);
 	char *dir = xasprintf("%s/containers/%s", fx->dir, UID("uid-n"));
-	char *logdir = xasprintf("%s/logs/default_web_%s", fx->dir, UID("uid-n"));
+	char *logdir = xasprintf("%s/pods/default_web_%s", fx->dir, UID("uid-n"));
 	struct stat st;
 	assert_int_equal(stat(dir, &st), -1);
 	assert_int_equal(stat(logdir, &st), -1);
@@ -1015,7 +1015,7 @@ static void
 test_log_tail_since_limit_previous(void **state)
 {
 	struct fx *fx = *state;
-	char *dir = xasprintf("%s/logs/default_web_%s/app", fx->dir, UID("uid-q"));
+	char *dir = xasprintf("%s/pods/default_web_%s/app", fx->dir, UID("uid-q"));
 	assert_int_equal(cg_mkdirs(dir), 0);
 	char *p0 = xasprintf("%s/0.log", dir), *p1 = xasprintf("%s/1.log", dir);
 	write_log(p0, "2026-01-01T00:00:00.000000000Z stdout F old attempt\n");
