@@ -24,15 +24,23 @@ log_set_level(enum log_level level)
 	log_min_level = level;
 }
 
+/* The index of s in names[0, n), or -EINVAL. */
+static int
+name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 int
 log_parse_level(const char *s, enum log_level *out)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++)
-		if (strcmp(s, level_names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	return -EINVAL;
+	int i = name_index(level_names, ARRAY_SIZE(level_names), s);
+	if (i >= 0)
+		*out = (enum log_level)i;
+	return i < 0 ? i : 0;
 }
 
 void
@@ -50,12 +58,10 @@ log_get_format(void)
 int
 log_parse_format(const char *s, enum log_format *out)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(format_names); i++)
-		if (strcmp(s, format_names[i]) == 0) {
-			*out = (enum log_format)i;
-			return 0;
-		}
-	return -EINVAL;
+	int i = name_index(format_names, ARRAY_SIZE(format_names), s);
+	if (i >= 0)
+		*out = (enum log_format)i;
+	return i < 0 ? i : 0;
 }
 
 void

@@ -29,8 +29,9 @@ SELECTOR_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"
 
 
 class LokiReceiver:
-    def __init__(self, port=0, max_line_size=0):
+    def __init__(self, port=0, max_line_size=0, keep_lines=True):
         self.port = port
+        self.keep_lines = keep_lines   # False: keep (ts, len) only (bench)
         self.max_line_size = max_line_size
         self.lock = threading.Lock()
         self.streams = {}          # frozenset(labels) -> [(ts, line)]
@@ -137,7 +138,7 @@ class LokiReceiver:
                     if entries and ts == entries[-1][0] and line == entries[-1][1]:
                         self.duplicates += 1
                         continue
-                    entries.append((ts, line))
+                    entries.append((ts, line if self.keep_lines else len(line)))
             status = 400 if errors else 204
             self.pushes.append((time.monotonic(), status, total))
         self._reply(h, status, ("\n".join(errors[:5]) + "\n").encode() if errors else b"")
@@ -171,6 +172,10 @@ class LokiReceiver:
         q = q.strip()
         assert q.startswith("{") and q.endswith("}"), q
         return dict((k, json.loads('"%s"' % v)) for k, v in SELECTOR_RE.findall(q[1:-1]))
+
+    def count(self):
+        with self.lock:
+            return sum(len(v) for v in self.streams.values())
 
     def select(self, sel):
         with self.lock:
