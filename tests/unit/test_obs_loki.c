@@ -256,16 +256,22 @@ run_until(struct fake_loki *fl, size_t n, long want_off)
 }
 
 static struct obs_loki *
-start(struct fake_loki *fl)
+start_spool(struct fake_loki *fl, size_t spool)
 {
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", http_server_port(fl->srv));
 	struct obs_loki_config c = { .url = url, .state_dir = fl->dir, .node_name = "n1",
 		.batch_wait_ms = 20, .batch_bytes = 1000, .backoff_min_ms = 20,
-		.backoff_max_ms = 100, .timeout_ms = 2000 };
+		.backoff_max_ms = 100, .timeout_ms = 2000, .spool_bytes = spool };
 	struct obs_loki *l;
 	assert_int_equal(obs_loki_start(&fl->loop, &c, &l), 0);
 	return l;
+}
+
+static struct obs_loki *
+start(struct fake_loki *fl)
+{
+	return start_spool(fl, 0);
 }
 
 static void
@@ -277,19 +283,41 @@ stop(struct fake_loki *fl, struct obs_loki *l)
 }
 
 static void
+fake_open(struct fake_loki *fl)
+{
+	fl->answer = 204;
+	snprintf(fl->dir, sizeof fl->dir, "/tmp/v6-loki-XXXXXX");
+	assert_non_null(mkdtemp(fl->dir));
+	uv_loop_init(&fl->loop);
+	struct http_config hc = { .handler = on_push, .handler_arg = fl,
+		.max_body_bytes = 64 << 20 };
+	assert_int_equal(http_server_start(&fl->loop, "127.0.0.1", 0, &hc, &fl->srv), 0);
+	char *cmd = xasprintf("mkdir -p %s/pods/default_p_u1/c", fl->dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static void
+fake_close(struct fake_loki *fl)
+{
+	for (size_t i = 0; i < fl->n; i++)
+		free(fl->lines[i]);
+	http_server_stop(fl->srv);
+	uv_run(&fl->loop, UV_RUN_NOWAIT);
+	for (int i = 0; i < 100 && uv_loop_close(&fl->loop) == UV_EBUSY; i++)
+		uv_run(&fl->loop, UV_RUN_NOWAIT);
+	char *rm = xasprintf("rm -rf %s", fl->dir);
+	assert_int_equal(system(rm), 0);
+	free(rm);
+}
+
+static void
 test_shipper_positions_rotation_restart(void **state)
 {
 	(void)state;
-	struct fake_loki fl = { .answer = 204 };
-	snprintf(fl.dir, sizeof fl.dir, "/tmp/v6-loki-XXXXXX");
-	assert_non_null(mkdtemp(fl.dir));
-	uv_loop_init(&fl.loop);
-	struct http_config hc = { .handler = on_push, .handler_arg = &fl,
-		.max_body_bytes = 64 << 20 };
-	assert_int_equal(http_server_start(&fl.loop, "127.0.0.1", 0, &hc, &fl.srv), 0);
+	struct fake_loki fl = { 0 };
+	fake_open(&fl);
 	char *cdir = xasprintf("%s/pods/default_p_u1/c", fl.dir);
-	char *cmd = xasprintf("mkdir -p %s", cdir);
-	assert_int_equal(system(cmd), 0);
 	char *live = xasprintf("%s/0.log", cdir), *rot = xasprintf("%s/0.log.1", cdir);
 	append(live, 0, 100);
 	struct stat st;
@@ -336,19 +364,52 @@ test_shipper_positions_rotation_restart(void **state)
 		assert_string_equal(fl.lines[i], want);
 		if (i)
 			assert_true(fl.ts[i] > fl.ts[i - 1]);
-		free(fl.lines[i]);
 	}
-	http_server_stop(fl.srv);
-	uv_run(&fl.loop, UV_RUN_NOWAIT);
-	for (int i = 0; i < 100 && uv_loop_close(&fl.loop) == UV_EBUSY; i++)
-		uv_run(&fl.loop, UV_RUN_NOWAIT);
-	char *rm = xasprintf("rm -rf %s", fl.dir);
-	assert_int_equal(system(rm), 0);
-	free(rm);
-	free(cmd);
+	fake_close(&fl);
 	free(cdir);
 	free(live);
 	free(rot);
+}
+
+/* Loki away (503s) while lines keep coming: the spool stays within its
+ * bound by dropping the oldest batches (counted); what is left arrives in
+ * order once Loki answers, and the position reaches the end. */
+static void
+test_spool_bound_drops_oldest(void **state)
+{
+	(void)state;
+	struct fake_loki fl = { 0 };
+	fake_open(&fl);
+	char *live = xasprintf("%s/pods/default_p_u1/c/0.log", fl.dir);
+	fl.answer = 503;
+	fl.answer_times = 1 << 30;
+	append(live, 0, 3000);
+	struct obs_loki *l = start_spool(&fl, 2048);
+	struct obs_loki_stats s;
+	uint64_t worst = 0;
+	int64_t until = time_mono_ms() + 20000;
+	do {
+		uv_run(&fl.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+		obs_loki_get_stats(l, &s);
+		if (s.spool_bytes > worst)
+			worst = s.spool_bytes;
+	} while (time_mono_ms() < until && s.lines_read < 3000);
+	assert_true(s.lines_read >= 3000);
+	assert_true(s.lines_dropped > 0 && s.batches_dropped > 0);
+	assert_true(worst < 2048 + 1024);	/* the bound + the batch on the wire */
+	fl.answer_times = 0;
+	struct stat st;
+	stat(live, &st);
+	run_until(&fl, 3000 - (size_t)s.lines_dropped, (long)st.st_size);
+	obs_loki_get_stats(l, &s);
+	assert_int_equal(fl.n + s.lines_dropped, 3000);
+	for (size_t i = 1; i < fl.n; i++)
+		assert_true(fl.ts[i] > fl.ts[i - 1]);
+	assert_string_equal(fl.lines[fl.n - 1], "line 2999");
+	stop(&fl, l);
+	fake_close(&fl);
+	free(live);
 }
 
 int
@@ -362,6 +423,7 @@ main(void)
 		cmocka_unit_test(test_cut_keeps_utf8_whole),
 		cmocka_unit_test(test_log_json_line_fields),
 		cmocka_unit_test(test_shipper_positions_rotation_restart),
+		cmocka_unit_test(test_spool_bound_drops_oldest),
 	};
 	log_set_level(LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
