@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 
 enum log_level log_min_level = LOG_INFO;
 static enum log_format log_fmt = LOG_FORMAT_JSON;
+/* The sink is called under sink_mu, so that log_set_sink(NULL) returns
+ * only once no thread is inside it (its owner may then free its state). */
+static pthread_mutex_t sink_mu = PTHREAD_MUTEX_INITIALIZER;
 static log_sink_fn sink_fn;
 static void *sink_arg;
 static _Thread_local bool in_sink;
@@ -67,8 +71,10 @@ log_parse_format(const char *s, enum log_format *out)
 void
 log_set_sink(log_sink_fn fn, void *arg)
 {
+	pthread_mutex_lock(&sink_mu);
 	sink_arg = arg;
 	sink_fn = fn;
+	pthread_mutex_unlock(&sink_mu);
 }
 
 /* The optional fields, in the order they are written. */
@@ -142,10 +148,12 @@ log__write(enum log_level level, const char *component, const struct log_ctx *ct
 			break;
 		off += (size_t)w;
 	}
-	log_sink_fn fn = sink_fn;
-	if (fn && !in_sink) {
+	if (!in_sink) {
 		in_sink = true;
-		fn(sink_arg, level, component, now, b.data, len);
+		pthread_mutex_lock(&sink_mu);
+		if (sink_fn)
+			sink_fn(sink_arg, level, component, now, b.data, len);
+		pthread_mutex_unlock(&sink_mu);
 		in_sink = false;
 	}
 	buf_free(&b);

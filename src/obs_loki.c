@@ -39,6 +39,7 @@ struct loki_stream {
 	int64_t last_ts;		/* ns of the newest entry given out */
 	struct buf values;		/* this batch's ["ts","line"] items */
 	size_t n;
+	unsigned refs;			/* families bound to it */
 	struct loki_stream *hnext, *used_next;
 };
 
@@ -94,6 +95,23 @@ obs_loki__enc_stream(struct loki_enc *e, const char *labels)
 	e->bucket[h] = s;
 	e->nstreams++;
 	return s;
+}
+
+/* A family lets go of s; the last one frees it (it has no entries
+ * waiting: families go only between rounds, after their batches). */
+static void
+enc_release(struct loki_enc *e, struct loki_stream *s)
+{
+	if (s == NULL || --s->refs > 0 || s->n > 0)
+		return;
+	struct loki_stream **pp = &e->bucket[hash_str(s->labels) % HASH_BUCKETS];
+	while (*pp != s)
+		pp = &(*pp)->hnext;
+	*pp = s->hnext;
+	e->nstreams--;
+	free(s->labels);
+	buf_free(&s->values);
+	free(s);
 }
 
 void
@@ -878,6 +896,7 @@ round_done(uv_work_t *w, int status)
 			    labels_for(l, f->ns, f->pod, f->ctr, app, s ? "stderr" : "stdout", NULL) :
 			    labels_for(l, NULL, NULL, NULL, NULL, "stderr", "proxy");
 			f->st[s] = obs_loki__enc_stream(l->enc, lb);
+			f->st[s]->refs++;
 			obs_loki__enc_seen(f->st[s], f->last_ts);
 			free(lb);
 		}
@@ -924,6 +943,8 @@ prune_gone(struct obs_loki *l)
 			hp = &(*hp)->hnext;
 		*hp = f->hnext;
 		l->pos_dirty = true;
+		enc_release(l->enc, f->st[0]);
+		enc_release(l->enc, f->st[1]);
 		fam_free(f);
 	}
 }

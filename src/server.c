@@ -219,15 +219,18 @@ node_part_stop(struct server *s)
 	s->node = NULL;
 }
 
-/* The Loki shipper's app label: the pod's "app" label from the store. */
+/* The Loki shipper's app label: the pod's "app" label from the store, else
+ * its "app.kubernetes.io/name". */
 static void
 pod_app_label(void *arg, const char *ns, const char *pod, char *out, size_t outlen)
 {
 	struct server *s = arg;
 	json_t *o = NULL;
 	if (store_get(api_store(s->api), "pods", ns, pod, &o) == 0) {
-		const char *app = json_string_value(json_object_get(json_object_get(
-		    json_object_get(o, "metadata"), "labels"), "app"));
+		json_t *labels = json_object_get(json_object_get(o, "metadata"), "labels");
+		const char *app = json_string_value(json_object_get(labels, "app"));
+		if (app == NULL)
+			app = json_string_value(json_object_get(labels, "app.kubernetes.io/name"));
 		if (app)
 			snprintf(out, outlen, "%s", app);
 		json_decref(o);
