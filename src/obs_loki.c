@@ -303,7 +303,6 @@ struct fam {
 	char *ns, *pod, *ctr;		/* FAM_CRI */
 	bool ready;			/* labels bound (the loop resolved app) */
 	bool seen, gone;
-	bool fresh;			/* no saved position at the start */
 	/* reader side (the worker, or the loop between rounds) */
 	uint64_t ino;			/* the file being read; 0: none yet */
 	int64_t off;			/* next byte to read in it */
@@ -405,7 +404,6 @@ fam_add(struct obs_loki *l, const char *key, enum fam_kind kind)
 	f->path = key[0] == '/' ? xstrdup(key) : xasprintf("%s/%s", l->state_dir, key);
 	f->kind = kind;
 	json_t *p = json_object_get(l->saved, key);
-	f->fresh = p == NULL;
 	if (p) {
 		f->c_known = true;
 		f->ino = f->c_ino = (uint64_t)json_integer_value(json_object_get(p, "inode"));
@@ -508,7 +506,24 @@ flush_partial(struct obs_loki *l, struct fam *f)
 	f->partial_pieces = 0;
 }
 
-/* Worker: one line of a file (without "\n"); returns its raw size. */
+/* The time of one of V6's own log lines: the "time" field that starts a
+ * JSON line, or the first word of a text line; else now. Taken from the
+ * line so that a line sent again after a restart is the same entry. */
+static int64_t
+own_line_ts(const char *line, size_t len)
+{
+	static const char key[] = "{\"time\":\"";
+	int64_t ts;
+	const char *p = line, *end;
+	if (len > sizeof key && memcmp(line, key, sizeof key - 1) == 0)
+		p = line + sizeof key - 1;
+	end = memchr(p, p == line ? ' ' : '"', len - (size_t)(p - line));
+	if (end && parse_ts_ns(p, (size_t)(end - p), &ts) == 0)
+		return ts;
+	return time_now_ms() * 1000000;
+}
+
+/* Worker: one line of a file (without "\n"). */
 static void
 take_line(struct obs_loki *l, struct fam *f, const char *line, size_t len)
 {
@@ -520,7 +535,7 @@ take_line(struct obs_loki *l, struct fam *f, const char *line, size_t len)
 	size_t tlen = len;
 	if (f->kind == FAM_RAW ||
 	    obs_loki__parse_cri(line, len, &ts, &stream, &partial, &text, &tlen) < 0) {
-		ts = time_now_ms() * 1000000;
+		ts = f->kind == FAM_RAW ? own_line_ts(line, len) : f->last_ts;
 		text = line;
 		tlen = len;
 		partial = false;
@@ -736,16 +751,6 @@ round_work(uv_work_t *w)
 		if (budget == 0) {
 			l->more = true;
 			break;
-		}
-		if (f->kind == FAM_RAW && f->ino == 0 && f->fresh) {
-			/* the proxy's log on a first start: from its end, as it has
-			 * no rotation to bound what would be sent */
-			struct stat st;
-			if (stat(f->path, &st) == 0) {
-				f->ino = (uint64_t)st.st_ino;
-				f->off = f->safe_off = st.st_size;
-				f->touched = true;
-			}
 		}
 		read_fam(l, f, &budget);
 	}

@@ -5,6 +5,7 @@ labels; nothing is lost or doubled across a kill -9 of V6 or while Loki is
 away; a 429 storm is ridden out with back-off; a 1 MB line, invalid UTF-8
 and a collector that never answers leave V6 serving. Also: V6's own JSON
 log lines (--log-format)."""
+import datetime
 import json
 import os
 import re
@@ -108,6 +109,16 @@ def test_pod_lines_arrive_once_in_order_with_labels(make_server):
         line = json.loads(own[0]["values"][0][1])
         assert line["component"] == "loki" and line["level"] == "info", line
         assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", line["time"]), line
+        # and the proxy's, from its log file, with their own timestamps
+        proxy = []
+        wait_for("the proxy's lines", lambda: proxy.extend(query_range(
+            recv.url, '{job="v6",component="proxy"}')) or proxy, timeout=30)
+        first = proxy[0]["values"][0]
+        rec = json.loads(first[1])
+        assert rec["component"] == "proxy"
+        when = datetime.datetime.strptime(rec["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc)
+        assert int(first[0]) // 10**6 == int(when.timestamp() * 1000 + 0.5), first
         for res in query_range(recv.url, "{}"):
             assert set(res["stream"]) <= {"namespace", "pod", "container", "app", "node",
                                           "stream", "component", "job"}, res["stream"]
