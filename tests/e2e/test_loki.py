@@ -287,6 +287,12 @@ def test_log_format_json_and_text(make_server):
     t = make_server("--log-format", "text")
     text = t.log().splitlines()[0]
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (info|warn) +\w+: ", text), text
+    # the proxy the server starts follows its format
+    plog = os.path.join(t.data_dir, "proxy", "proxy.log")
+    wait_for("the proxy's first line", lambda: os.path.exists(plog) and
+             open(plog).read().strip(), timeout=30)
+    ptext = open(plog).read().splitlines()[0]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\S+Z (info|warn) +proxy: ", ptext), ptext
     p = conftest.subprocess.run([conftest.V6, "server", "--log-format", "xml"],
                                 capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "expected json or text" in p.stderr
