@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "image.h"
+#include "node_cni.h"
 
 #include <stdint.h>
 
@@ -26,6 +27,12 @@ struct node_config {
 	    void *done_arg);
 	void *drain_arg;
 	struct img_store *images;	/* image.h: pulled before runc pods start */
+	/* The cluster DNS address pods get as nameserver (dns.h), or NULL:
+	 * pods see the host's /etc/resolv.conf. */
+	const char *cluster_dns;
+	/* The pod network of runc pods (node_cni.h), or NULL: every pod on
+	 * the host's network with a loopback pod IP (node_ipam.c). */
+	const struct ncni_config *pod_network;
 };
 
 /* node_agent.c */

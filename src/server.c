@@ -7,21 +7,28 @@
 #include "flags.h"
 #include "image.h"
 #include "ctrl.h"
+#include "dns.h"
 #include "log.h"
 #include "node.h"
+#include "obs_loki.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
 #include "obj_schema.h"
 #include "proc.h"
 #include "proxy.h"
+#include "quantity.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Cluster IPs with --pod-network cni (kubeadm's default Service range). */
+#define SERVER_ROUTABLE_SERVICE_CIDR "10.96.0.0/16"
 
 struct server_opts {
 	char *data_dir;
@@ -41,6 +48,12 @@ struct server_opts {
 	const char *default_runtime;	/* --default-runtime; NULL: decided at start */
 	char **insecure_registries;	/* --insecure-registry, repeatable */
 	size_t ninsecure;
+	char *cluster_dns;		/* --cluster-dns; NULL: no cluster DNS */
+	char *dns_upstream;		/* --dns-upstream; NULL: /etc/resolv.conf's */
+	bool pod_network;		/* --pod-network cni */
+	struct ncni_config cni;		/* --bridge, --pod-network-cidr, ... (strings owned) */
+	char *service_cidr;		/* --service-cidr as given */
+	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
 };
 
 struct server {
@@ -58,6 +71,8 @@ struct server {
 	struct ctrl_analysis *analysis;
 	struct node *node;
 	struct img_store *images;
+	struct dns_server *dns;
+	struct obs_loki *loki;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -95,6 +110,23 @@ endpoints_stop(struct server *s)
 	if (s->eps)
 		ctrl_endpoints_stop(s->eps);
 	s->eps = NULL;
+}
+
+/* Cluster DNS (dns_server.c), only with --cluster-dns. */
+static int
+dns_start(struct server *s, const struct server_opts *o)
+{
+	if (!o->cluster_dns)
+		return 0;
+	struct dns_config dc = { .listen = o->cluster_dns, .upstream = o->dns_upstream };
+	return dns_server_start(s->api, &dc, &s->dns);
+}
+
+static void
+dns_stop(struct server *s)
+{
+	dns_server_stop(s->dns);
+	s->dns = NULL;
 }
 
 static int
@@ -226,12 +258,15 @@ images_stop(struct server *s)
 static int
 node_part_start(struct server *s, const struct server_opts *o)
 {
+	struct ncni_config cni = o->cni;	/* node_start copies it */
+	cni.state_dir = s->node_state;
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
 		.images = s->images,
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
-		.drain = drain_pod_ip, .drain_arg = s };
+		.drain = drain_pod_ip, .drain_arg = s, .cluster_dns = dns_server_ip(s->dns),
+		.pod_network = o->pod_network ? &cni : NULL };
 	return node_start(s->api, &nc, &s->node);
 }
 
@@ -241,6 +276,53 @@ node_part_stop(struct server *s)
 	if (s->node)
 		node_stop(s->node);
 	s->node = NULL;
+}
+
+/* The Loki shipper's app label: the pod's "app" label from the store, else
+ * its "app.kubernetes.io/name". */
+static void
+pod_app_label(void *arg, const char *ns, const char *pod, char *out, size_t outlen)
+{
+	struct server *s = arg;
+	json_t *o = NULL;
+	if (store_get(api_store(s->api), "pods", ns, pod, &o) == 0) {
+		json_t *labels = json_object_get(json_object_get(o, "metadata"), "labels");
+		const char *app = json_string_value(json_object_get(labels, "app"));
+		if (app == NULL)
+			app = json_string_value(json_object_get(labels, "app.kubernetes.io/name"));
+		if (app)
+			snprintf(out, outlen, "%s", app);
+		json_decref(o);
+	}
+}
+
+static int
+logship_start(struct server *s, const struct server_opts *o)
+{
+	if (o->loki.url == NULL)
+		return 0;
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	struct obs_loki_config c = o->loki;
+	c.state_dir = s->node_state;
+	c.node_name = o->node_name ? o->node_name : host;
+	char *proxy_log = xasprintf("%s/proxy.log", s->proxy_state);
+	c.proxy_log = part_on(o, "proxy") ? proxy_log : NULL;
+	c.app = pod_app_label;
+	c.app_arg = s;
+	int rc = obs_loki_start(s->loop, &c, &s->loki);
+	if (rc < 0)
+		log_error("server", "--loki-url %s: expected http://HOST:PORT[/PATH] with a host "
+		    "that resolves", o->loki.url);
+	free(proxy_log);
+	return rc;
+}
+
+static void
+logship_stop(struct server *s)
+{
+	obs_loki_stop(s->loki);
+	s->loki = NULL;
 }
 
 /* The parts in start order (stopped in reverse). --controllers turns them
@@ -262,11 +344,13 @@ static const struct server_part {
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
+	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
 	{ "proxy", NULL, proxy_start, proxy_stop },
 	{ "analysis", NULL, analysis_start, analysis_stop },
 	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
+	{ "logship", NULL, logship_start, logship_stop },
 };
 
 static bool
@@ -321,6 +405,8 @@ static const struct flag_def server_flags[] = {
 	{ "--listen", "ADDR:PORT", "address of the API server (default 127.0.0.1:6443; "
 	    "[::1]:6443 for IPv6; port 0 picks a free port, written to DIR/server.address)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
+	{ "--log-format", "FORMAT", "json (one object per line: time, level, component, msg, "
+	    "trace_id...; the default) or text; the proxy it starts follows" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
 	{ "--journal-retention", "DURATION", "watch events older than this are dropped, as "
 	    "Kubernetes compacts etcd (default 5m; 0 keeps them up to --journal-limit)" },
@@ -337,13 +423,38 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, gwstatus, images, node, proxy (default *)" },
+	    "daemonset, endpoints, dns, gwstatus, images, node, logship, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
 	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
 	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
-	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
+	    "--pod-cidr (default " API_SERVICE_CIDR "), routable with --pod-network cni; give "
+	    "each server on a machine its own" },
+	{ "--cluster-dns", "IP[:PORT]", "serve cluster DNS (*.svc.cluster.local) there, UDP "
+	    "and TCP, and give pods a resolv.conf naming it (port 53 for that); an address "
+	    "in --service-cidr also gets the kube-system/kube-dns Service (default: off; with "
+	    "--pod-network cni, .10 of --service-cidr)" },
+	{ "--dns-upstream", "IP[:PORT]", "where cluster DNS forwards other names (default: "
+	    "the first nameserver of /etc/resolv.conf)" },
+	{ "--pod-network", "none|cni", "cni: each runc pod gets its own network namespace on "
+	    "a host bridge through the CNI plugins, and Service cluster IPs move to a routable "
+	    "--service-cidr (default " SERVER_ROUTABLE_SERVICE_CIDR ") held on lo; none: every "
+	    "pod on the host's network (default none)" },
+	{ "--bridge", "NAME", "the pod network's bridge (default " NCNI_DEFAULT_BRIDGE ")" },
+	{ "--pod-network-cidr", "CIDR", "the pod network's subnet (default " NCNI_DEFAULT_CIDR ")" },
+	{ "--pod-network-masquerade", NULL, "give pods a default route and NAT to the outside "
+	    "(default: pods reach only pods, Services and the cluster DNS)" },
+	{ "--loki-url", "URL", "ship pod logs and V6's own logs to this Loki push URL "
+	    "(http://HOST:PORT, path /loki/api/v1/push by default; off when not given)" },
+	{ "--loki-batch-size", "QUANTITY", "log text per push (default 1Mi)" },
+	{ "--loki-batch-wait", "DURATION", "longest a line waits before it is pushed "
+	    "(default 1s)" },
+	{ "--loki-spool-size", "QUANTITY", "gzipped batches held in memory while Loki is "
+	    "away; past it the oldest are dropped (default 64Mi)" },
+	{ "--loki-max-line-size", "QUANTITY", "longer log lines are split into pieces of "
+	    "this size (default 256Ki)" },
+	{ "--loki-timeout", "DURATION", "one push, then it is retried (default 10s)" },
 	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
 	    "process (default runc when the server is root and runc is on PATH, else "
 	    "process)" },
@@ -358,7 +469,8 @@ usage(FILE *f)
 	fprintf(f, "Usage: v6 server [flags]\n\n"
 	    "Runs the V6 control plane: the Kubernetes-style API server, the object\n"
 	    "store (SQLite, in DIR/v6.db) and the controllers. Logs are JSON lines on\n"
-	    "stderr. Stop it with SIGTERM or Ctrl-C; workloads are not affected.\n\nFlags:\n");
+	    "stderr (--log-format text for plain lines). Stop it with SIGTERM or\n"
+	    "Ctrl-C; workloads are not affected.\n\nFlags:\n");
 	flags_usage(f, server_flags, ARRAY_SIZE(server_flags), 28);
 	fprintf(f, "\nExample:\n  v6 server --data-dir /tmp/v6 --listen 127.0.0.1:6443\n");
 }
@@ -397,6 +509,103 @@ parse_listen(const char *s, char **host, int *port)
 	return 0;
 }
 
+/* The pod network's defaults and its rule for the Service range: pods in
+ * their own network namespace cannot reach loopback addresses, so with
+ * --pod-network cni cluster IPs come from a routable range (default
+ * SERVER_ROUTABLE_SERVICE_CIDR) that node_cni.c holds on lo; without it
+ * they stay on loopback as before. */
+static int
+pod_network_opts(struct server_opts *o)
+{
+	bool loopback = !o->service_cidr || strncmp(o->service_cidr, "127.", 4) == 0;
+	if (!o->pod_network) {
+		if (!loopback) {
+			fprintf(stderr, "error: --service-cidr %s is not on loopback: that needs "
+			    "--pod-network cni\n", o->service_cidr);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!o->service_cidr) {
+		o->service_cidr = xstrdup(SERVER_ROUTABLE_SERVICE_CIDR);
+		api_alloc_set_cidr(o->service_cidr);
+	} else if (loopback) {
+		fprintf(stderr, "error: --service-cidr %s: pods in their own network namespace "
+		    "cannot reach loopback addresses; give a routable range with --pod-network "
+		    "cni\n", o->service_cidr);
+		return -EINVAL;
+	}
+	if (!o->cni.bridge)
+		o->cni.bridge = xstrdup(NCNI_DEFAULT_BRIDGE);
+	if (!o->cni.cidr)
+		o->cni.cidr = xstrdup(NCNI_DEFAULT_CIDR);
+	o->cni.service_cidr = o->service_cidr;
+	uint32_t base;
+	unsigned prefix;
+	if (!o->cluster_dns && util_ipv4_cidr(o->service_cidr, &base, &prefix) == 0) {
+		base += 10;		/* kubeadm's: .10 of the Service range */
+		o->cluster_dns = xasprintf("%u.%u.%u.%u", base >> 24, (base >> 16) & 255,
+		    (base >> 8) & 255, base & 255);
+	}
+	return 0;
+}
+
+/* --loki-url and its tuning flags, from one table. */
+static int
+parse_loki_flag(const char *name, const char *val, struct obs_loki_config *c)
+{
+	static const struct {
+		const char *name;
+		bool duration;
+		double min, max;
+		size_t off;
+		bool is_size;
+	} tab[] = {
+		{ "--loki-batch-size", false, 1024, 64 << 20,
+		    offsetof(struct obs_loki_config, batch_bytes), true },
+		{ "--loki-spool-size", false, 64 * 1024, 1e12,
+		    offsetof(struct obs_loki_config, spool_bytes), true },
+		{ "--loki-max-line-size", false, 1024, 16 << 20,
+		    offsetof(struct obs_loki_config, max_line_bytes), true },
+		{ "--loki-batch-wait", true, 10, 3600000,
+		    offsetof(struct obs_loki_config, batch_wait_ms), false },
+		{ "--loki-timeout", true, 100, 3600000,
+		    offsetof(struct obs_loki_config, timeout_ms), false },
+	};
+	if (strcmp(name, "--loki-url") == 0) {
+		if (!str_has_prefix(val, "http://")) {
+			fprintf(stderr, "error: --loki-url: expected http://HOST:PORT[/PATH], got "
+			    "\"%s\"\n", val);
+			return -EINVAL;
+		}
+		c->url = val;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(tab); i++) {
+		if (strcmp(name, tab[i].name) != 0)
+			continue;
+		double v;
+		int64_t ms;
+		int rc = tab[i].duration ? duration_parse(val, &ms) : quantity_parse(val, &v);
+		if (tab[i].duration)
+			v = (double)ms;
+		if (rc < 0 || v < tab[i].min || v > tab[i].max) {
+			fprintf(stderr, "error: %s: expected a %s between %g and %g%s, got \"%s\"\n",
+			    name, tab[i].duration ? "duration" : "size", tab[i].min, tab[i].max,
+			    tab[i].duration ? " ms" : " bytes", val);
+			return -EINVAL;
+		}
+		char *field = (char *)c + tab[i].off;
+		if (tab[i].is_size)
+			*(size_t *)field = (size_t)v;
+		else
+			*(int64_t *)field = (int64_t)v;
+		return 0;
+	}
+	fprintf(stderr, "error: unknown flag: %s\nSee 'v6 server --help' for usage.\n", name);
+	return -EINVAL;
+}
+
 static int
 parse_opts(int argc, char **argv, struct server_opts *o)
 {
@@ -433,6 +642,14 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				return -EINVAL;
 			}
 			log_set_level(lvl);
+		} else if (strcmp(name, "--log-format") == 0) {
+			enum log_format lf;
+			if (log_parse_format(val, &lf) < 0) {
+				fprintf(stderr, "error: --log-format: expected json or text, got \"%s\"\n",
+				    val);
+				return -EINVAL;
+			}
+			log_set_format(lf);
 		} else if (strcmp(name, "--journal-limit") == 0) {
 			o->journal_limit = strtoll(val, NULL, 10);
 		} else if (strcmp(name, "--journal-retention") == 0) {
@@ -505,9 +722,47 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "1s, got \"%s\"\n", val);
 				return -EINVAL;
 			}
-		} else if (strcmp(name, "--pod-cidr") == 0 || strcmp(name, "--service-cidr") == 0) {
-			bool pod = strcmp(name, "--pod-cidr") == 0;
-			if ((pod ? nipam_set_cidr(val) : api_alloc_set_cidr(val)) < 0) {
+		} else if (strcmp(name, "--pod-network") == 0) {
+			if (strcmp(val, "cni") != 0 && strcmp(val, "none") != 0) {
+				fprintf(stderr, "error: --pod-network: expected none or cni, got "
+				    "\"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->pod_network = strcmp(val, "cni") == 0;
+		} else if (strcmp(name, "--bridge") == 0) {
+			if (strlen(val) == 0 || strlen(val) > 15 || strpbrk(val, "/ \t")) {
+				fprintf(stderr, "error: --bridge: expected an interface name of 1 to 15 "
+				    "characters, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free((char *)o->cni.bridge);
+			o->cni.bridge = xstrdup(val);
+		} else if (strcmp(name, "--pod-network-cidr") == 0) {
+			uint32_t base;
+			unsigned prefix;
+			if (util_ipv4_cidr(val, &base, &prefix) < 0 || base >> 24 == 127) {
+				fprintf(stderr, "error: --pod-network-cidr: expected a range like "
+				    "10.88.0.0/16 (/16 to /24, not loopback), got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free((char *)o->cni.cidr);
+			o->cni.cidr = xstrdup(val);
+		} else if (strcmp(name, "--pod-network-masquerade") == 0) {
+			o->cni.masquerade = true;
+		} else if (strcmp(name, "--service-cidr") == 0) {
+			uint32_t base;
+			unsigned prefix;
+			if (util_ipv4_cidr(val, &base, &prefix) < 0 || api_alloc_set_cidr(val) < 0) {
+				fprintf(stderr, "error: --service-cidr: expected a range like "
+				    "127.5.0.0/16 inside 127.0.0.0/8 (not 127.0.0.0/16), or with "
+				    "--pod-network cni a routable one like 10.96.0.0/16; /16 to /24, "
+				    "got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free(o->service_cidr);
+			o->service_cidr = xstrdup(val);
+		} else if (strcmp(name, "--pod-cidr") == 0) {
+			if (nipam_set_cidr(val) < 0) {
 				fprintf(stderr, "error: %s: expected a range like 127.5.0.0/16 inside "
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
@@ -519,6 +774,15 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				return -EINVAL;
 			}
 			o->default_runtime = strcmp(val, "runc") == 0 ? "runc" : "process";
+		} else if (strcmp(name, "--cluster-dns") == 0) {
+			free(o->cluster_dns);
+			o->cluster_dns = xstrdup(val);
+		} else if (strcmp(name, "--dns-upstream") == 0) {
+			free(o->dns_upstream);
+			o->dns_upstream = xstrdup(val);
+		} else if (str_has_prefix(name, "--loki-")) {
+			if (parse_loki_flag(name, val, &o->loki) < 0)
+				return -EINVAL;
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {
@@ -529,7 +793,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 	}
 	if (!o->data_dir)
 		o->data_dir = server_default_data_dir();
-	return 0;
+	return pod_network_opts(o);
 }
 
 /* The cluster-scoped objects every V6 has: the namespaces every cluster
@@ -625,6 +889,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	s->disabled = ~0u;
 	pick_default_runtime(o);
 	int rc = ensure_objects(s->api);
+	if (rc == 0 && o->pod_network)		/* before DNS and the proxy bind there */
+		rc = ncni_hold_services(o->service_cidr);
 	for (size_t i = 0; i < ARRAY_SIZE(parts) && rc == 0; i++) {
 		if (o->disabled & (1u << i))
 			continue;
@@ -721,5 +987,10 @@ out:
 	for (size_t i = 0; i < o.ninsecure; i++)
 		free(o.insecure_registries[i]);
 	free(o.insecure_registries);
+	free(o.cluster_dns);
+	free(o.dns_upstream);
+	free(o.service_cidr);
+	free((char *)o.cni.bridge);
+	free((char *)o.cni.cidr);
 	return rc;
 }
