@@ -642,7 +642,12 @@ start_runc(struct fx *fx, const char *uid_name, const char *ctr, int64_t memory,
 static char *
 log_of(struct fx *fx, const char *uid_name)
 {
-	return shell("cat %s/logs/default_web_%s-%d/app/0.log", fx->dir, uid_name, run_id);
+	char *uid = xasprintf("%s-%d", uid_name, run_id);
+	char *path = rt_log_path(fx->rt, "default", "web", uid, "app", 0);
+	char *text = shell("cat %s", path);
+	free(path);
+	free(uid);
+	return text;
 }
 
 static void
