@@ -17,7 +17,7 @@ from test_images import ImageBuilder
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "id", "cat", "echo", "sleep", "touch", "dd", "ls", "test", "env",
-           "pwd", "hostname", "true", "false"]
+           "pwd", "hostname", "true", "false", "httpd", "mkdir"]
 IMAGE = "localhost/busybox:1"
 
 
@@ -249,3 +249,33 @@ def test_v6_exec_in_a_process_container(rserver):
     wait_running(s, "proc")
     p = s.v6("exec", "proc", "--", "sh", "-c", "echo $GREETING; exit 3")
     assert (p.returncode, p.stdout) == (3, "hello\n"), p
+
+
+def test_runc_pods_on_the_pod_network_serve_on_port_80(image_tar):
+    """Two replicas of an image listening on 0.0.0.0:80, each in the network
+    namespace the pod network made: an httpGet probe reaches each through
+    its pod IP, and so does the host; the pod's resolv.conf names the
+    cluster DNS."""
+    from test_podnet import PodNet, http_get
+    pn = PodNet()
+    try:
+        pn.server.start()
+        s = pn.server
+        s.v6("image", "import", image_tar, check=True)
+        for name in ("w1", "w2"):
+            apply(s, pod(name, [ctr(
+                "mkdir -p /www && echo served-by-$HOSTNAME > /www/index.html && "
+                "exec httpd -f -p 80 -h /www",
+                readinessProbe={"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1})]))
+        for name in ("w1", "w2"):
+            wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
+                                 get_pod(s, name).get("status", {}).get("conditions", [])),
+                     60 * TIMEOUT_SCALE, "pod %s Ready through its httpGet probe" % name)
+            ip = get_pod(s, name)["status"]["podIP"]
+            assert s.in_range(ip, pn.pod_cidr), ip
+            assert http_get("http://%s/" % ip) == "served-by-%s\n" % name
+        out = s.v6("exec", "w1", "--", "cat", "/etc/resolv.conf").stdout
+        assert "nameserver %s" % pn.dns in out, out
+        assert "search default.svc.cluster.local" in out, out
+    finally:
+        pn.close()      # stop_workloads deletes the runc containers too
