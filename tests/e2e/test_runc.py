@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import TIMEOUT_SCALE, delete_runc_containers, read_pid, wait_for
+from conftest import delete_runc_containers, read_pid, wait_for
 from test_images import ImageBuilder
 
 BUSYBOX = "/bin/busybox"
@@ -96,7 +96,7 @@ def cstatus(s, name, i=0):
 
 def wait_running(s, name, timeout=30):
     wait_for(lambda: "running" in cstatus(s, name).get("state", {}),
-             timeout * TIMEOUT_SCALE, "pod %s running: %s" % (name, cstatus(s, name)))
+             timeout, "pod %s running: %s" % (name, cstatus(s, name)))
     return cstatus(s, name)
 
 
@@ -105,7 +105,7 @@ def logs(s, name, *extra):
 
 
 def wait_log(s, name, text, timeout=30):
-    wait_for(lambda: text in logs(s, name), timeout * TIMEOUT_SCALE,
+    wait_for(lambda: text in logs(s, name), timeout,
              "%r in the log of %s: %r" % (text, name, logs(s, name)))
 
 
@@ -113,7 +113,7 @@ def test_pod_from_image_runs_logs_and_restarts(rserver):
     s = rserver
     apply(s, pod("hello", [ctr("echo hello from $HOSTNAME $FROM_IMAGE; id -u; exit 3",
                                securityContext={"runAsUser": 1234})]))
-    wait_for(lambda: cstatus(s, "hello").get("restartCount", 0) >= 1, 60 * TIMEOUT_SCALE,
+    wait_for(lambda: cstatus(s, "hello").get("restartCount", 0) >= 1, 60,
              "a restart: %s" % cstatus(s, "hello"))
     st = cstatus(s, "hello")
     assert st["lastState"]["terminated"]["exitCode"] == 3
@@ -146,7 +146,7 @@ def test_exec_probe_runs_inside_the_container(rserver):
     def ready():
         conds = get_pod(s, "probed").get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
-    wait_for(ready, 30 * TIMEOUT_SCALE, "pod Ready through the exec probe")
+    wait_for(ready, 30, "pod Ready through the exec probe")
 
 
 def test_read_only_root_filesystem_is_enforced(rserver):
@@ -162,7 +162,7 @@ def test_run_as_non_root_refused_for_a_root_image(rserver):
     s = rserver
     apply(s, pod("nonroot", [ctr("id", securityContext={"runAsNonRoot": True})]))
     wait_for(lambda: cstatus(s, "nonroot").get("state", {}).get("waiting", {}).get(
-        "reason") == "CreateContainerConfigError", 30 * TIMEOUT_SCALE,
+        "reason") == "CreateContainerConfigError", 30,
         "CreateContainerConfigError: %s" % cstatus(s, "nonroot"))
     msg = cstatus(s, "nonroot")["state"]["waiting"]["message"]
     assert msg.startswith("container has runAsNonRoot and image will run as root")
@@ -174,7 +174,7 @@ def test_memory_limit_oom_killed(rserver):
     c = ctr(resources={"limits": {"memory": "16Mi"}})
     c["command"] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
     apply(s, pod("oom", [c], restart="Never"))
-    wait_for(lambda: "terminated" in cstatus(s, "oom").get("state", {}), 60 * TIMEOUT_SCALE,
+    wait_for(lambda: "terminated" in cstatus(s, "oom").get("state", {}), 60,
              "terminated: %s" % cstatus(s, "oom"))
     t = cstatus(s, "oom")["state"]["terminated"]
     assert (t["reason"], t["exitCode"]) == ("OOMKilled", 137)
@@ -187,7 +187,7 @@ def test_server_kill9_adopts_running_containers_without_duplicates(rserver):
     before = [c for c in runc_list(s) if c[2] == "running"]
     assert len(before) == 1
     s.restart()                                 # kill -9, then a new server
-    wait_for(lambda: "adopted container app-0" in s.log(), 30 * TIMEOUT_SCALE,
+    wait_for(lambda: "adopted container app-0" in s.log(), 30,
              "the container adopted")
     time.sleep(2)                               # a duplicate would start by now
     after = [c for c in runc_list(s) if c[2] == "running"]
@@ -207,7 +207,7 @@ def test_shim_kill9_cleans_up_and_restarts(rserver):
     shim = read_pid(os.path.join(d, "shim.pid"))
     assert shim > 0
     os.kill(shim, signal.SIGKILL)
-    wait_for(lambda: cstatus(s, "crash").get("restartCount", 0) >= 1, 60 * TIMEOUT_SCALE,
+    wait_for(lambda: cstatus(s, "crash").get("restartCount", 0) >= 1, 60,
              "restarted after its shim was killed: %s" % cstatus(s, "crash"))
     wait_running(s, "crash")
     ids = [c[0] for c in runc_list(s)]
@@ -237,6 +237,16 @@ def test_v6_exec_in_a_runc_container(rserver):
     assert (p.returncode, p.stdout) == (0, "from stdin\n")
     p = s.v6("exec", "ex", "-c", "nope", "--", "true")
     assert p.returncode == 1 and "container nope is not valid for pod ex" in p.stderr
+    # its usage comes from the same cgroups as a process pod's (metrics.k8s.io,
+    # v6 top): busybox's memory, in Ki
+    def usage():
+        st, m = s.json("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/ex")
+        mem = m["containers"][0]["usage"]["memory"] if st == 200 and m.get("containers") \
+            else "0"
+        return mem if mem not in ("0", "0Ki") else None
+    mem = wait_for(usage, 30, "the runc pod's memory usage")
+    assert mem.endswith("Ki") and int(mem[:-2]) > 0, mem
+    assert s.v6("top", "pods", "ex", "--no-headers").stdout.split()[0] == "ex"
 
 
 def test_v6_exec_in_a_process_container(rserver):
@@ -270,7 +280,7 @@ def test_runc_pods_on_the_pod_network_serve_on_port_80(image_tar):
         for name in ("w1", "w2"):
             wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
                                  get_pod(s, name).get("status", {}).get("conditions", [])),
-                     60 * TIMEOUT_SCALE, "pod %s Ready through its httpGet probe" % name)
+                     60, "pod %s Ready through its httpGet probe" % name)
             ip = get_pod(s, name)["status"]["podIP"]
             assert s.in_range(ip, pn.pod_cidr), ip
             assert http_get("http://%s/" % ip) == "served-by-%s\n" % name
