@@ -50,6 +50,8 @@ struct actr {
 		int slot;
 	} ctx[NPROBE_N + 1];
 	enum nhook_kind hook;
+	bool hook_deferred;		/* postStart asked for while the start is under way */
+	int hook_timeout_ms;
 	char **envp;
 	char *cwd;
 	uint64_t cpu_ns;		/* last sample */
@@ -405,6 +407,7 @@ ctr_forget_run(struct actr *a)
 	a->envp = NULL;
 	free(a->cwd);
 	a->cwd = NULL;
+	a->hook_deferred = false;
 	for (int k = 0; k <= NPROBE_N; k++) {
 		nprobe_cancel(a->run[k]);
 		a->run[k] = NULL;
@@ -523,6 +526,7 @@ on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st)
 }
 
 static void usage_sample(struct actr *a, int64_t now);
+static void run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms);
 
 static void
 on_ctr_started(void *arg, struct rt_ctr *c)
@@ -532,6 +536,11 @@ on_ctr_started(void *arg, struct rt_ctr *c)
 		return;
 	usage_sample(a, time_now_ms());	/* the start of the first window */
 	a->pod->n->starts++;
+	if (a->hook_deferred) {
+		a->hook_deferred = false;
+		run_handler(a->pod, a->i, NPROBE_N, obj_get_path(json_object_get(
+		    a->pod->sm.c[a->i].spec, "lifecycle"), "postStart"), a->hook_timeout_ms);
+	}
 	schedule(a->pod, 0);
 }
 
@@ -591,6 +600,12 @@ execute(struct apod *p, const struct npod_act *x, int64_t now)
 		break;
 	case NACT_HOOK:
 		a->hook = x->hook;
+		/* a runc container is not there until runc run -d is done */
+		if (x->hook == NHOOK_POST_START && a->rt && rt_starting(a->rt)) {
+			a->hook_deferred = true;
+			a->hook_timeout_ms = x->timeout_ms;
+			break;
+		}
 		run_handler(p, x->ctr, NPROBE_N, obj_get_path(json_object_get(cs, "lifecycle"),
 		    x->hook == NHOOK_POST_START ? "postStart" : "preStop"), x->timeout_ms);
 		break;

@@ -149,6 +149,17 @@ def test_exec_probe_runs_inside_the_container(rserver):
     wait_for(ready, 30, "pod Ready through the exec probe")
 
 
+def test_post_start_hook_runs_inside_the_container(rserver):
+    s = rserver
+    apply(s, pod("hooked", [ctr("exec sleep 3600", lifecycle={"postStart": {"exec": {
+        "command": ["sh", "-c", "echo hook-ran-in-$(hostname) > /tmp/hook"]}}})]))
+    wait_running(s, "hooked")
+    out = wait_for(lambda: s.v6("exec", "hooked", "--", "cat", "/tmp/hook").stdout, 30,
+                   "the postStart hook's file inside the container")
+    assert out == "hook-ran-in-hooked\n"     # the container's hostname, its /tmp
+    assert wait_running(s, "hooked")["restartCount"] == 0
+
+
 def test_read_only_root_filesystem_is_enforced(rserver):
     s = rserver
     apply(s, pod("ro", [ctr("touch /x && echo wrote || echo write-failed; exec sleep 3600",
