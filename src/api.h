@@ -94,6 +94,10 @@ void api_register_subresource(struct api *api, const char *kind, const char *sub
  * metrics.k8s.io): rest is the path after the group. It must answer req. */
 typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
 void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+/* A handler for one exact path outside the Kubernetes REST tree (/metrics,
+ * /v6/sd/prometheus). It must answer req. */
+typedef void (*api_path_fn)(void *arg, struct http_req *req);
+void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
 
 struct api_config {
 	const char *listen_host;

@@ -1082,6 +1082,16 @@ on_metrics(uv_timer_t *t)
 		}
 }
 
+void
+node_each_container(struct node *n, node_ctr_fn fn, void *arg)
+{
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++)
+			if (p->c[i].rt)
+				fn(arg, p->sm.ns, p->sm.name, p->sm.c[i].name, p->sm.c[i].image,
+				    p->c[i].rt);
+}
+
 static json_t *
 pod_metrics(struct apod *p)
 {

@@ -872,6 +872,12 @@ rt_usage(const struct rt_ctr *c, struct rt_usage *u)
 	return st.pid > 0 ? proc_usage(st.pid, u, !cpu, !mem) : -ESRCH;
 }
 
+const char *
+rt_cgroup_dir(const struct rt_ctr *c, int k)
+{
+	return k >= 0 && k < CG_NCTRL ? c->cg[k] : NULL;
+}
+
 void
 rt_release(struct rt_ctr *c)
 {

@@ -131,6 +131,9 @@ int rt_signal(struct rt_ctr *c, int sig);
 /* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
  * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
+/* The container's group of controller k (node_cgroup.h), NULL when it has
+ * none (borrowed). */
+const char *rt_cgroup_dir(const struct rt_ctr *c, int k);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

@@ -266,6 +266,7 @@ nvol_start(struct api *api, const char *state_dir, struct nvol **out)
 	v->api = api;
 	v->root = xasprintf("%s/volumes", state_dir);
 	v->wq = ctrl_wq_new(api_loop(api), claim_sync, v);
+	ctrl_wq_set_name(v->wq, "persistentvolumeclaim");
 	if ((rc = mkdirs(v->root)) < 0 ||
 	    (rc = store_list(st, PVC_RES, NULL, &claims, NULL)) < 0)
 		goto fail;

@@ -1,0 +1,146 @@
+/* obs_metrics_page.c — the server's Prometheus pages on the API port, split
+ * as the kubelet splits its own: /metrics (V6's instruments and every
+ * object as kube-state-metrics / Argo Rollouts name them), /metrics/cadvisor
+ * (the node's containers), /metrics/node (the machine, node_exporter's
+ * names). Each is streamed in 64 KiB chunks, text 0.0.4 or OpenMetrics as
+ * the Accept header asks. Registered by server.c. */
+#include "obs_metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "http.h"
+#include "node.h"
+#include "node_cgroup.h"
+#include "node_runtime.h"
+
+static struct obs_config cfg_copy;
+
+static int
+stream_sink(void *arg, const char *data, size_t len)
+{
+	return http_stream_write(arg, data, len);
+}
+
+/* Starts req's streamed answer and a writer on it. */
+static void
+page_begin(struct http_req *req, struct om_writer *w, struct buf *b)
+{
+	bool om = om_accepts_openmetrics(http_req_header(req, "Accept"));
+	om_writer_init(w, b, om);
+	w->fn = stream_sink;
+	w->arg = req;
+	http_stream_start(req, 200, om ? OM_CONTENT_TYPE_OPENMETRICS : OM_CONTENT_TYPE_TEXT);
+}
+
+static void
+page_end(struct http_req *req, struct om_writer *w, struct buf *b)
+{
+	om_finish(w);
+	buf_free(b);
+	http_stream_end(req);
+}
+
+static bool
+method_ok(struct http_req *req)
+{
+	if (strcmp(req->method, "GET") == 0)
+		return true;
+	http_add_header(req, "Allow", "GET");
+	http_respond(req, 405, "text/plain", "method not allowed\n", 19);
+	return false;
+}
+
+static void
+serve_main(void *arg, struct http_req *req)
+{
+	const struct obs_config *c = arg;
+	struct store *st = api_store(c->api);
+	const struct ksm_kind *const *k;
+	struct om_writer w;
+	struct buf b = BUF_INIT;
+	int64_t db_bytes, rows;
+
+	if (!method_ok(req))
+		return;
+	page_begin(req, &w, &b);
+	store_stats(st, &db_bytes, &rows);
+	obs_self_write(&w, db_bytes, rows);
+	for (k = ksm_kinds(); *k && w.err == 0; k++) {
+		json_t *items = NULL;
+		if (store_list(st, ksm_kind_resource(*k), NULL, &items, NULL) < 0)
+			items = json_array();
+		ksm_write(&w, *k, items);
+		json_decref(items);
+	}
+	page_end(req, &w, &b);
+}
+
+struct ctr_list {
+	struct host_ctr *v;
+	size_t n, cap;
+};
+
+static void
+add_ctr(void *arg, const char *ns, const char *pod, const char *container,
+    const char *image, const struct rt_ctr *ctr)
+{
+	struct ctr_list *l = arg;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = (struct host_ctr){ ns, pod, container, image,
+		rt_cgroup_dir(ctr, CG_CPUACCT), rt_cgroup_dir(ctr, CG_CPU),
+		rt_cgroup_dir(ctr, CG_MEMORY) };
+}
+
+static void
+serve_cadvisor(void *arg, struct http_req *req)
+{
+	const struct obs_config *c = arg;
+	struct ctr_list l = { 0 };
+	struct om_writer w;
+	struct buf b = BUF_INIT;
+
+	if (!method_ok(req))
+		return;
+	if (*c->node)
+		node_each_container(*c->node, add_ctr, &l);
+	page_begin(req, &w, &b);
+	host_write_containers(&w, l.v, l.n);
+	free(l.v);
+	page_end(req, &w, &b);
+}
+
+static void
+serve_node(void *arg, struct http_req *req)
+{
+	const struct obs_config *c = arg;
+	struct om_writer w;
+	struct buf b = BUF_INIT;
+
+	if (!method_ok(req))
+		return;
+	page_begin(req, &w, &b);
+	host_write_node(&w, "/proc", c->data_dir);
+	page_end(req, &w, &b);
+}
+
+static void
+serve_sd(void *arg, struct http_req *req)
+{
+	if (method_ok(req))
+		obs_sd_serve(arg, req);
+}
+
+void
+obs_pages_start(const struct obs_config *cfg)
+{
+	cfg_copy = *cfg;
+	api_register_path(cfg->api, "/metrics", serve_main, &cfg_copy);
+	api_register_path(cfg->api, "/metrics/cadvisor", serve_cadvisor, &cfg_copy);
+	api_register_path(cfg->api, "/metrics/node", serve_node, &cfg_copy);
+	api_register_path(cfg->api, "/v6/sd/prometheus", serve_sd, &cfg_copy);
+}
