@@ -98,6 +98,11 @@ const char *ksm_kind_resource(const struct ksm_kind *k);
 /* The kinds in page order, NULL-terminated. */
 const struct ksm_kind *const *ksm_kinds(void);
 void ksm_write(struct om_writer *w, const struct ksm_kind *k, const json_t *items);
+/* The same one family at a time (f < ksm_kind_nfamilies(k)), for a page
+ * that waits for its client between families. */
+size_t ksm_kind_nfamilies(const struct ksm_kind *k);
+void ksm_write_family(struct om_writer *w, const struct ksm_kind *k, size_t f,
+    const json_t *items);
 
 /* ---- the host: node_exporter and cAdvisor names (obs_metrics_host.c) ---- */
 /* node_exporter's families from /proc and statvfs(data_dir). proc is "/proc"

@@ -655,15 +655,27 @@ ksm_kind_resource(const struct ksm_kind *k)
 	return k->res;
 }
 
+size_t
+ksm_kind_nfamilies(const struct ksm_kind *k)
+{
+	return k->nfam;
+}
+
 void
-ksm_write(struct om_writer *w, const struct ksm_kind *k, const json_t *items)
+ksm_write_family(struct om_writer *w, const struct ksm_kind *k, size_t f, const json_t *items)
 {
 	const json_t *o;
 	size_t i;
 
-	for (size_t f = 0; f < k->nfam; f++) {
-		om_family(w, k->fam[f].name, k->fam[f].type, k->fam[f].help);
-		json_array_foreach(items, i, o)
-			k->fam[f].fn(w, &k->fam[f], o, k->label);
-	}
+	BUG_ON(f >= k->nfam);
+	om_family(w, k->fam[f].name, k->fam[f].type, k->fam[f].help);
+	json_array_foreach(items, i, o)
+		k->fam[f].fn(w, &k->fam[f], o, k->label);
+}
+
+void
+ksm_write(struct om_writer *w, const struct ksm_kind *k, const json_t *items)
+{
+	for (size_t f = 0; f < k->nfam; f++)
+		ksm_write_family(w, k, f, items);
 }

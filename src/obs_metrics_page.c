@@ -53,32 +53,97 @@ method_ok(struct http_req *req)
 	return false;
 }
 
+/* /metrics is written a family at a time; past PAGE_PENDING_MAX bytes not
+ * yet taken by the client it waits for the socket to drain, so a slow
+ * scraper holds at most that much (plus one family) of the page. */
+#define PAGE_PENDING_MAX (1u << 20)
+
+struct main_page {
+	struct http_req *req;
+	struct store *st;
+	struct om_writer w;
+	struct buf b;
+	const struct ksm_kind *const *kind;	/* the kind being written */
+	size_t fam;				/* its next family */
+	json_t *items;				/* its objects, listed once */
+	bool pumping;		/* inside main_page_pump: callbacks only take note */
+	bool aborted;
+};
+
+static void
+main_page_end(struct main_page *pg)
+{
+	http_req_on_drain(pg->req, NULL, NULL);
+	http_req_on_abort(pg->req, NULL, NULL);
+	page_end(pg->req, &pg->w, &pg->b);
+	json_decref(pg->items);
+	free(pg);
+	/* the parsed lists (about 15 KB a pod) are gone: hand the pages back
+	 * rather than keep the peak of the largest scrape for good */
+	malloc_trim(0);
+}
+
+static void
+main_page_pump(struct main_page *pg)
+{
+	if (pg->pumping)
+		return;
+	pg->pumping = true;
+	while (*pg->kind && pg->w.err == 0 && !pg->aborted && !http_req_aborted(pg->req)) {
+		if (!pg->items && store_list(pg->st, ksm_kind_resource(*pg->kind), NULL,
+		    &pg->items, NULL) < 0)
+			pg->items = json_array();
+		ksm_write_family(&pg->w, *pg->kind, pg->fam++, pg->items);
+		if (pg->fam == ksm_kind_nfamilies(*pg->kind)) {
+			json_decref(pg->items);
+			pg->items = NULL;
+			pg->fam = 0;
+			pg->kind++;
+		}
+		if (http_stream_pending(pg->req) > PAGE_PENDING_MAX && !pg->aborted) {
+			pg->pumping = false;
+			return;		/* on_main_drain resumes */
+		}
+	}
+	main_page_end(pg);
+}
+
+static void
+on_main_drain(struct http_req *req, void *arg)
+{
+	(void)req;
+	main_page_pump(arg);
+}
+
+static void
+on_main_abort(struct http_req *req, void *arg)
+{
+	struct main_page *pg = arg;
+	(void)req;
+	pg->aborted = true;
+	if (!pg->pumping)
+		main_page_end(pg);
+}
+
 static void
 serve_main(void *arg, struct http_req *req)
 {
 	const struct obs_config *c = arg;
-	struct store *st = api_store(c->api);
-	const struct ksm_kind *const *k;
-	struct om_writer w;
-	struct buf b = BUF_INIT;
+	struct main_page *pg;
 	int64_t db_bytes, rows;
 
 	if (!method_ok(req))
 		return;
-	page_begin(req, &w, &b);
-	store_stats(st, &db_bytes, &rows);
-	obs_self_write(&w, db_bytes, rows);
-	for (k = ksm_kinds(); *k && w.err == 0; k++) {
-		json_t *items = NULL;
-		if (store_list(st, ksm_kind_resource(*k), NULL, &items, NULL) < 0)
-			items = json_array();
-		ksm_write(&w, *k, items);
-		json_decref(items);
-	}
-	page_end(req, &w, &b);
-	/* the parsed lists (about 15 KB a pod) are gone: hand the pages back
-	 * rather than keep the peak of the largest scrape for good */
-	malloc_trim(0);
+	pg = xcalloc(1, sizeof *pg);
+	pg->req = req;
+	pg->st = api_store(c->api);
+	pg->kind = ksm_kinds();
+	page_begin(req, &pg->w, &pg->b);
+	store_stats(pg->st, &db_bytes, &rows);
+	obs_self_write(&pg->w, db_bytes, rows);
+	http_req_on_drain(req, on_main_drain, pg);
+	http_req_on_abort(req, on_main_abort, pg);
+	main_page_pump(pg);
 }
 
 struct ctr_list {

@@ -136,6 +136,7 @@ def main():
         for _ in range(CFG["rounds"]):
             dt, page = scrape(port)
             times.append(dt)
+        time.sleep(0.5)     # the last scrape's clean-up runs after its final chunk
         rss1 = rss_kb(srv.pid)
         hwm = rss_kb(srv.pid, "VmHWM:")
         series = sum(1 for line in page.split(b"\n") if line and not line.startswith(b"#"))
