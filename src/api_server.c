@@ -1498,24 +1498,30 @@ find_path(const struct api *api, const char *path)
 
 /* apiserver_request_total's verb and resource of a finished request, as
  * the apiserver names them: GET / LIST / WATCH / POST / PUT / PATCH /
- * DELETE, the plural after the group and version ("" elsewhere). */
+ * DELETE, and the plural of a kind V6 serves ("" for anything else, so
+ * that made-up paths cannot grow the label set). */
 static void
 on_request_done(struct http_req *req, int status, uint64_t ns, void *arg)
 {
 	(void)arg;
 	char *copy = xstrdup(req->path), *seg[16];
 	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
-	const char *resource = "", *verb = req->method;
+	const char *resource = "", *verb = req->method, *group = "", *version;
+	const struct kind *k = NULL;
 	size_t at = 0, left;
 	if (n != (size_t)-1 && n >= 3 && strcmp(seg[0], "api") == 0)
 		at = 2;
 	else if (n != (size_t)-1 && n >= 4 && strcmp(seg[0], "apis") == 0)
-		at = 3;
+		at = 3, group = seg[1];
+	version = at ? seg[at - 1] : "";
 	left = at ? n - at : 0;
-	if (left >= 2 && strcmp(seg[at], "namespaces") == 0 && left != 2)
-		at += 2, left -= 2;
-	if (left >= 1) {
-		resource = seg[at];
+	if (left > 2 && strcmp(seg[at], "namespaces") == 0 &&
+	    (k = kind_find_resource(group, version, seg[at + 2])) != NULL)
+		at += 2, left -= 2;	/* namespaced: .../namespaces/NS/PLURAL... */
+	else if (left >= 1)
+		k = kind_find_resource(group, version, seg[at]);
+	if (k) {
+		resource = k->plural;
 		if (strcmp(verb, "GET") == 0 && left == 1) {
 			char *wv = http_query_get(req->query, "watch");
 			verb = wv && (strcmp(wv, "true") == 0 || strcmp(wv, "1") == 0) ?

@@ -361,6 +361,15 @@ def test_pages_pass_promtool_and_negotiate_openmetrics(make_server):
     assert "\napiserver_request_total{" in text
     ctype, text = fetch(s.url + "/metrics")
     assert "# EOF" not in text and "# TYPE apiserver_request_total counter\n" in text
+    # requests are counted by verb, resource and code; a made-up path counts
+    # under resource "" rather than growing the label set
+    s.request("GET", "/api/v1/made-up-thing")
+    s.request("GET", "/apis/apps/v1/namespaces/default/deployments/web")
+    _, text = fetch(s.url + "/metrics")
+    assert "made-up-thing" not in text
+    assert 'apiserver_request_total{verb="GET",resource="deployments",code="200"} ' in text
+    assert 'apiserver_request_total{verb="GET",resource="",code="404"} ' in text
+    assert 'workqueue_adds_total{name="deployment"} ' in text
 
 
 def test_dashboard_queries_return_data(prom_server):

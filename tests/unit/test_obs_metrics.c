@@ -244,6 +244,43 @@ test_ksm_deployment_and_rollout(void **state)
 }
 
 static void
+test_ksm_other_kinds(void **state)
+{
+	char *t;
+	(void)state;
+	t = render_kind("StatefulSet", "{\"metadata\":{\"name\":\"db\",\"namespace\":\"d\"},"
+	    "\"spec\":{\"replicas\":3},\"status\":{\"readyReplicas\":2}}");
+	assert_has(t, "kube_statefulset_replicas{namespace=\"d\",statefulset=\"db\"} 3\n");
+	assert_has(t, "kube_statefulset_status_replicas_ready{namespace=\"d\",statefulset=\"db\"} 2\n");
+	free(t);
+	t = render_kind("DaemonSet", "{\"metadata\":{\"name\":\"agent\",\"namespace\":\"d\"},"
+	    "\"status\":{\"desiredNumberScheduled\":1,\"numberReady\":1}}");
+	assert_has(t, "kube_daemonset_status_desired_number_scheduled{namespace=\"d\","
+	    "daemonset=\"agent\"} 1\n");
+	assert_has(t, "kube_daemonset_status_number_unavailable{namespace=\"d\","
+	    "daemonset=\"agent\"} 0\n");
+	free(t);
+	t = render_kind("Service", "{\"metadata\":{\"name\":\"web\",\"namespace\":\"d\","
+	    "\"uid\":\"s1\"},\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"127.2.0.9\"}}");
+	assert_has(t, "kube_service_info{namespace=\"d\",service=\"web\",uid=\"s1\","
+	    "cluster_ip=\"127.2.0.9\",external_name=\"\",load_balancer_ip=\"\"} 1\n");
+	assert_has(t, "kube_service_spec_type{namespace=\"d\",service=\"web\",type=\"NodePort\"} 1\n");
+	free(t);
+	t = render_kind("PersistentVolumeClaim", "{\"metadata\":{\"name\":\"data\","
+	    "\"namespace\":\"d\"},\"spec\":{},\"status\":{\"phase\":\"Bound\"}}");
+	assert_has(t, "kube_persistentvolumeclaim_status_phase{namespace=\"d\","
+	    "persistentvolumeclaim=\"data\",phase=\"Bound\"} 1\n");
+	assert_has(t, "kube_persistentvolumeclaim_status_phase{namespace=\"d\","
+	    "persistentvolumeclaim=\"data\",phase=\"Pending\"} 0\n");
+	free(t);
+	t = render_kind("Namespace", "{\"metadata\":{\"name\":\"old\"},"
+	    "\"status\":{\"phase\":\"Terminating\"}}");
+	assert_has(t, "kube_namespace_status_phase{namespace=\"old\",phase=\"Active\"} 0\n"
+	    "kube_namespace_status_phase{namespace=\"old\",phase=\"Terminating\"} 1\n");
+	free(t);
+}
+
+static void
 test_sd_lists_v6_and_annotated_pods(void **state)
 {
 	json_t *pods = json_array(), *out;
@@ -326,6 +363,7 @@ main(void)
 		cmocka_unit_test(test_large_page_streams_in_pieces),
 		cmocka_unit_test(test_ksm_pod_mapping),
 		cmocka_unit_test(test_ksm_deployment_and_rollout),
+		cmocka_unit_test(test_ksm_other_kinds),
 		cmocka_unit_test(test_sd_lists_v6_and_annotated_pods),
 		cmocka_unit_test(test_node_exporter_names_from_proc),
 	};
