@@ -215,7 +215,8 @@ METRIC_NAMES = [
     "kube_replicaset_owner", "kube_pod_info", "kube_pod_status_phase", "kube_pod_status_ready",
     "kube_pod_container_status_restarts_total", "kube_pod_container_status_running",
     "kube_pod_container_resource_requests", "kube_pod_container_resource_limits",
-    "kube_pod_owner", "kube_service_info", "kube_service_spec_type",
+    "kube_pod_owner", "kube_pod_created", "kube_deployment_created", "kube_service_info",
+    "kube_service_spec_type",
     "kube_namespace_status_phase",
     # Argo Rollouts
     "rollout_info", "rollout_info_replicas_available", "rollout_info_replicas_desired",
