@@ -112,6 +112,10 @@ void host_write_node(struct om_writer *w, const char *proc, const char *data_dir
 struct host_ctr {
 	const char *ns, *pod, *container, *image;
 	const char *cg_cpuacct, *cg_cpu, *cg_memory;
+	/* Without cgroups (not root): the runtime's reading of the main
+	 * process from /proc, when have_usage. */
+	bool have_usage;
+	uint64_t cpu_ns, memory_bytes;
 };
 /* cAdvisor's families for n containers. */
 void host_write_containers(struct om_writer *w, const struct host_ctr *c, size_t n);

@@ -302,6 +302,10 @@ read_container(const struct host_ctr *c, struct cadv_read *r)
 	memset(r, 0, sizeof *r);
 	if (c->cg_cpuacct && cg_cpu_usage_ns(c->cg_cpuacct, &u) == 0)
 		put(r, CA_CPU, (double)u / 1e9);
+	else if (c->have_usage)
+		put(r, CA_CPU, (double)c->cpu_ns / 1e9);
+	if (!c->cg_memory && c->have_usage)
+		put(r, CA_WSS, (double)c->memory_bytes);
 	if (c->cg_cpu) {
 		v2 = cg_is_v2(c->cg_cpu);
 		if (cg_read_key(c->cg_cpu, "cpu.stat", "nr_periods", &u) == 0)

@@ -160,9 +160,14 @@ add_ctr(void *arg, const char *ns, const char *pod, const char *container,
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
 	}
-	l->v[l->n++] = (struct host_ctr){ ns, pod, container, image,
-		rt_cgroup_dir(ctr, CG_CPUACCT), rt_cgroup_dir(ctr, CG_CPU),
-		rt_cgroup_dir(ctr, CG_MEMORY) };
+	struct host_ctr *h = &l->v[l->n++];
+	*h = (struct host_ctr){ ns, pod, container, image, rt_cgroup_dir(ctr, CG_CPUACCT),
+		rt_cgroup_dir(ctr, CG_CPU), rt_cgroup_dir(ctr, CG_MEMORY), false, 0, 0 };
+	if (!h->cg_cpuacct || !h->cg_memory) {
+		struct rt_usage u;
+		if (rt_usage(ctr, &u) == 0)
+			h->have_usage = true, h->cpu_ns = u.cpu_ns, h->memory_bytes = u.memory_bytes;
+	}
 }
 
 static void

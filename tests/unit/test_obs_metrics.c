@@ -353,6 +353,62 @@ test_node_exporter_names_from_proc(void **state)
 	assert_int_equal(system(sub), 0);
 }
 
+/* cAdvisor's names from a container's cgroup files: v1 (cpuacct, cpu,
+ * memory) and v2 (one directory with cgroup.controllers), and the
+ * runtime's /proc reading when there is no cgroup at all. */
+static void
+test_cadvisor_names_from_cgroups(void **state)
+{
+	char v1[] = "/tmp/v6-obs-cg1-XXXXXX", v2[] = "/tmp/v6-obs-cg2-XXXXXX", cmd[128];
+	struct buf b = BUF_INIT;
+	struct om_writer w;
+	(void)state;
+	assert_non_null(mkdtemp(v1));
+	assert_non_null(mkdtemp(v2));
+	write_file(v1, "cpuacct.usage", "2500000000\n");
+	write_file(v1, "cpu.stat", "nr_periods 40\nnr_throttled 4\nthrottled_time 300000000\n");
+	write_file(v1, "memory.usage_in_bytes", "1000000\n");
+	write_file(v1, "memory.stat", "total_rss 600000\ntotal_inactive_file 200000\n");
+	write_file(v1, "memory.limit_in_bytes", "9223372036854771712\n");
+	write_file(v1, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+	write_file(v2, "cgroup.controllers", "cpu memory pids\n");
+	write_file(v2, "cpu.stat", "usage_usec 1500000\nnr_periods 10\nnr_throttled 1\n"
+	    "throttled_usec 250000\n");
+	write_file(v2, "memory.current", "4096000\n");
+	write_file(v2, "memory.stat", "anon 1024000\ninactive_file 96000\n");
+	write_file(v2, "memory.max", "134217728\n");
+	write_file(v2, "memory.events", "oom 0\noom_kill 0\n");
+	struct host_ctr c[3] = {
+		{ "ns", "a", "app", "img", v1, v1, v1, false, 0, 0 },
+		{ "ns", "b", "app", "img", v2, v2, v2, false, 0, 0 },
+		{ "ns", "c", "app", "img", NULL, NULL, NULL, true, 7000000000ull, 123456 },
+	};
+	om_writer_init(&w, &b, false);
+	host_write_containers(&w, c, 3);
+	om_finish(&w);
+#define L(p) "{namespace=\"ns\",pod=\"" p "\",container=\"app\",image=\"img\"} "
+	assert_has(b.data, "container_cpu_usage_seconds_total" L("a") "2.5\n");
+	assert_has(b.data, "container_cpu_usage_seconds_total" L("b") "1.5\n");
+	assert_has(b.data, "container_cpu_usage_seconds_total" L("c") "7\n");
+	assert_has(b.data, "container_memory_working_set_bytes" L("a") "800000\n");
+	assert_has(b.data, "container_memory_working_set_bytes" L("b") "4000000\n");
+	assert_has(b.data, "container_memory_working_set_bytes" L("c") "123456\n");
+	assert_has(b.data, "container_memory_usage_bytes" L("a") "1000000\n");
+	assert_has(b.data, "container_memory_rss" L("b") "1024000\n");
+	assert_has(b.data, "container_cpu_cfs_throttled_periods_total" L("a") "4\n");
+	assert_has(b.data, "container_cpu_cfs_throttled_seconds_total" L("a") "0.29999999999999999\n");
+	assert_has(b.data, "container_cpu_cfs_throttled_seconds_total" L("b") "0.25\n");
+	assert_has(b.data, "container_cpu_cfs_periods_total" L("b") "10\n");
+	assert_has(b.data, "container_oom_events_total" L("a") "2\n");
+	assert_has(b.data, "container_spec_memory_limit_bytes" L("a") "0\n");
+	assert_has(b.data, "container_spec_memory_limit_bytes" L("b") "134217728\n");
+	assert_lacks(b.data, "container_memory_usage_bytes" L("c"));
+#undef L
+	buf_free(&b);
+	snprintf(cmd, sizeof cmd, "rm -rf %s %s", v1, v2);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -366,6 +422,7 @@ main(void)
 		cmocka_unit_test(test_ksm_other_kinds),
 		cmocka_unit_test(test_sd_lists_v6_and_annotated_pods),
 		cmocka_unit_test(test_node_exporter_names_from_proc),
+		cmocka_unit_test(test_cadvisor_names_from_cgroups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
