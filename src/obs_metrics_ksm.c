@@ -214,6 +214,19 @@ c_reason(struct om_writer *w, const struct ksm_family *f, const json_t *pod,
 		    NULL }, 1);
 }
 
+/* KSM's unit label: cores for CPU, bytes for memory and storage, plain
+ * counts for the rest (extended resources such as GPUs). */
+static const char *
+resource_unit(const char *resource)
+{
+	if (strcmp(resource, "cpu") == 0)
+		return "core";
+	if (strcmp(resource, "memory") == 0 || strstr(resource, "storage") ||
+	    str_has_prefix(resource, "hugepages-"))
+		return "byte";
+	return "integer";
+}
+
 /* resources.requests / limits at f->path: cpu in cores, memory and storage
  * in bytes, as KSM's {resource, unit}. */
 static void
@@ -229,7 +242,7 @@ c_resources(struct om_writer *w, const struct ksm_family *f, const json_t *pod,
 			continue;
 		om_sample(w, f->name, (const char *const[]){ CTR_LABELS(pod, c), "node",
 		    obj_str_at(pod, "spec.nodeName"), "resource", key, "unit",
-		    strcmp(key, "cpu") == 0 ? "core" : "byte", NULL }, q);
+		    resource_unit(key), NULL }, q);
 	}
 }
 
