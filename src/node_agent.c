@@ -7,6 +7,7 @@
 #include "node.h"
 #include "node_log.h"
 #include "node_pod.h"
+#include "node_secctx.h"
 #include "http.h"
 #include "log.h"
 #include "obj_schema.h"
@@ -372,6 +373,16 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
+	struct secctx sec;
+	const char *refused = secctx_for_start(p->obj ? p->obj : p->sm.pod, cs, &sec, &err);
+	if (refused) {			/* node_secctx.c: never started as something else */
+		npod_start_failed(&p->sm, i, refused, err, now);
+		char *m = xasprintf("Error: %s", err);
+		event(p, true, "Failed", m);
+		free(m);
+		free(err);
+		return;
+	}
 	char **envp = resolve_env(p, cs, &err);
 	if (!envp) {
 		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
@@ -404,7 +415,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
-		.mounts = mounts, .n_mounts = (size_t)nm,
+		.mounts = mounts, .n_mounts = (size_t)nm, .security = &sec,
 	};
 	struct rt_ctr *c = NULL;
 	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);

@@ -23,6 +23,7 @@
 
 struct rt;
 struct rt_ctr;
+struct secctx;
 
 /* A volume made visible to a container: source (a directory on the host)
  * bind-mounted at target (an absolute mountPath) in the container's own
@@ -54,6 +55,8 @@ struct rt_spec {
 	int log_max_files;		/* rotated files kept (default 2) */
 	const struct rt_mount *mounts;	/* volumes (node_volume.c), n_mounts of them */
 	size_t n_mounts;
+	const struct secctx *security;	/* node_secctx.h: ids, capabilities,
+					 * namespaces; NULL: as the shim */
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };

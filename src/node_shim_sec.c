@@ -1,0 +1,287 @@
+/* node_shim_sec.c — the shim's half of securityContext (node_secctx.h):
+ * the container's PID namespace and its pid 1, its IPC and mount
+ * namespaces, a read-only root, a private /proc, and the privilege drop
+ * right before exec (setgroups, setgid, setuid, capabilities,
+ * no_new_privs). Linked into the static v6-shim; called by node_shim.c. */
+#include "node_secctx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* runc's defaults (libcontainer/specconv): hidden, and read-only. */
+static const char *const masked_paths[] = {
+	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/sys/firmware", "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+enum { STEP_IPC = 1, STEP_MNTNS, STEP_ROOT_RO, STEP_RW, STEP_PROC, STEP_MASK,
+	STEP_GROUPS, STEP_GID, STEP_UID, STEP_CAPS, STEP_BOUNDING, STEP_AMBIENT, STEP_NNP };
+static const char *const step_names[] = {
+	[STEP_IPC] = "creating the IPC namespace",
+	[STEP_MNTNS] = "creating the mount namespace",
+	[STEP_ROOT_RO] = "making / read-only (readOnlyRootFilesystem)",
+	[STEP_RW] = "keeping a volume writable",
+	[STEP_PROC] = "mounting the container's /proc",
+	[STEP_MASK] = "masking /proc paths",
+	[STEP_GROUPS] = "setgroups", [STEP_GID] = "setgid (runAsGroup)",
+	[STEP_UID] = "setuid (runAsUser)", [STEP_CAPS] = "setting capabilities",
+	[STEP_BOUNDING] = "dropping capabilities from the bounding set",
+	[STEP_AMBIENT] = "raising ambient capabilities",
+	[STEP_NNP] = "setting no_new_privs (allowPrivilegeEscalation: false)",
+};
+
+const char *
+shim_sec_step(int step)
+{
+	if (step <= 0 || (size_t)step >= ARRAY_SIZE(step_names))
+		return "applying securityContext";
+	return step_names[step];
+}
+
+static uint64_t
+hex_of(const json_t *j, const char *key)
+{
+	const char *s = json_string_value(json_object_get(j, key));
+	return s ? strtoull(s, NULL, 16) : 0;
+}
+
+int
+secctx_from_json(const json_t *j, struct secctx *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!json_is_object(j))
+		return -EINVAL;
+	out->set_ids = json_is_true(json_object_get(j, "setIds"));
+	out->uid = (uint32_t)json_integer_value(json_object_get(j, "uid"));
+	out->gid = (uint32_t)json_integer_value(json_object_get(j, "gid"));
+	const json_t *g = json_object_get(j, "groups");
+	for (size_t i = 0; i < json_array_size(g) && i < SECCTX_MAX_GROUPS; i++)
+		out->groups[out->n_groups++] = (uint32_t)json_integer_value(json_array_get(g, i));
+	out->set_caps = json_is_true(json_object_get(j, "setCaps"));
+	out->cap_bounding = hex_of(j, "capBounding");
+	out->cap_permitted = hex_of(j, "capPermitted");
+	out->cap_effective = hex_of(j, "capEffective");
+	out->cap_inheritable = hex_of(j, "capInheritable");
+	out->cap_ambient = hex_of(j, "capAmbient");
+	out->no_new_privs = json_is_true(json_object_get(j, "noNewPrivs"));
+	out->read_only_root = json_is_true(json_object_get(j, "readOnlyRoot"));
+	out->pid_ns = json_is_true(json_object_get(j, "pidNamespace"));
+	out->ipc_ns = json_is_true(json_object_get(j, "ipcNamespace"));
+	return 0;
+}
+
+/* ---- namespaces --------------------------------------------------------- */
+
+int
+shim_sec_unshare_pid(const struct secctx *s)
+{
+	return s->pid_ns && unshare(CLONE_NEWPID) < 0 ? -errno : 0;
+}
+
+_Noreturn void
+shim_sec_init(void)
+{
+	sigset_t all;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* the shim gone: the namespace goes */
+	prctl(PR_SET_NAME, "v6-init");
+	syscall(SYS_close_range, 0, ~0U, 0);
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (;;) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		sigset_t chld;
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigwaitinfo(&chld, NULL);
+	}
+}
+
+int
+shim_sec_namespaces(const struct secctx *s, int *step)
+{
+	if (s->ipc_ns && unshare(CLONE_NEWIPC) < 0) {
+		*step = STEP_IPC;
+		return -errno;
+	}
+	if (!s->pid_ns && !s->read_only_root)
+		return 0;
+	*step = STEP_MNTNS;
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 0;
+}
+
+static int
+set_rdonly(const char *path, bool rdonly)
+{
+	struct mount_attr a = { 0 };
+	if (rdonly)
+		a.attr_set = MOUNT_ATTR_RDONLY;
+	else
+		a.attr_clr = MOUNT_ATTR_RDONLY;
+	return mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &a, sizeof a) < 0 ? -errno : 0;
+}
+
+/* / and everything under it read-only, but for the writable volumes and
+ * /dev (devices and /dev/shm stay usable, as under runc). */
+static int
+root_read_only(const char *const *rw, size_t n_rw, int *step)
+{
+	*step = STEP_ROOT_RO;
+	int rc = set_rdonly("/", true);
+	if (rc == 0)
+		rc = set_rdonly("/dev", false);
+	*step = STEP_RW;
+	for (size_t i = 0; rc == 0 && i < n_rw; i++)
+		rc = set_rdonly(rw[i], false);
+	return rc;
+}
+
+/* runc's masked paths (/dev/null over a file, an empty read-only tmpfs
+ * over a directory) and read-only paths. Paths this kernel lacks are
+ * skipped. */
+static int
+mask_proc(void)
+{
+	struct stat st;
+	for (size_t i = 0; i < ARRAY_SIZE(masked_paths); i++) {
+		const char *p = masked_paths[i];
+		if (stat(p, &st) < 0)
+			continue;
+		int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0")
+		    : mount("/dev/null", p, NULL, MS_BIND, NULL);
+		if (rc < 0)
+			return -errno;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(readonly_paths); i++) {
+		const char *p = readonly_paths[i];
+		if (stat(p, &st) < 0)
+			continue;
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+		    MS_NOEXEC, NULL) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int
+mount_proc(int *step)
+{
+	*step = STEP_PROC;
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -errno;
+	*step = STEP_MASK;
+	return mask_proc();
+}
+
+/* ---- privileges --------------------------------------------------------- */
+
+static int
+capset_all(uint64_t eff, uint64_t perm, uint64_t inh)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = {
+		{ (uint32_t)eff, (uint32_t)perm, (uint32_t)inh },
+		{ (uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32) },
+	};
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static int
+set_ids(const struct secctx *s, int *step)
+{
+	gid_t groups[SECCTX_MAX_GROUPS];
+	for (size_t i = 0; i < s->n_groups; i++)
+		groups[i] = s->groups[i];
+	*step = STEP_GROUPS;
+	if (setgroups(s->n_groups, groups) < 0)
+		return -errno;
+	*step = STEP_GID;
+	if (setresgid(s->gid, s->gid, s->gid) < 0)
+		return -errno;
+	*step = STEP_UID;
+	return setresuid(s->uid, s->uid, s->uid) < 0 ? -errno : 0;
+}
+
+/* After setuid (permitted kept by PR_SET_KEEPCAPS, effective cleared):
+ * effective again, to drop from the bounding set (CAP_SETPCAP), then the
+ * container's sets, then its ambient ones. */
+static int
+set_caps(const struct secctx *s, int *step)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	*step = STEP_CAPS;
+	int rc = syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
+	uint64_t perm = d[0].permitted | (uint64_t)d[1].permitted << 32;
+	if (rc == 0)
+		rc = capset_all(perm, perm, 0);
+	*step = STEP_BOUNDING;
+	for (int cap = 0; rc == 0 && cap < 64; cap++)
+		if (!(s->cap_bounding & ((uint64_t)1 << cap)) &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			rc = -errno;
+	*step = STEP_CAPS;
+	if (rc == 0)
+		rc = capset_all(s->cap_effective, s->cap_permitted, s->cap_inheritable);
+	*step = STEP_AMBIENT;
+	if (rc == 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		rc = -errno;
+	for (int cap = 0; rc == 0 && cap < 64; cap++)
+		if ((s->cap_ambient & ((uint64_t)1 << cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			rc = -errno;
+	return rc;
+}
+
+int
+shim_sec_mounts(const struct secctx *s, const char *const *rw_targets, size_t n_rw,
+    int *step)
+{
+	int rc = 0;
+	if (s->read_only_root)
+		rc = root_read_only(rw_targets, n_rw, step);
+	if (rc == 0 && s->pid_ns)
+		rc = mount_proc(step);
+	return rc;
+}
+
+int
+shim_sec_drop(const struct secctx *s, int *step)
+{
+	int rc = 0;
+	*step = STEP_CAPS;
+	if (s->set_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		rc = -errno;
+	if (rc == 0 && s->set_ids)
+		rc = set_ids(s, step);
+	if (rc == 0 && s->set_caps)
+		rc = set_caps(s, step);
+	if (rc == 0 && s->set_caps)
+		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	*step = STEP_NNP;
+	if (rc == 0 && s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		rc = -errno;
+	return rc;
+}
