@@ -8,6 +8,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -303,6 +305,43 @@ secctx_for_start(const json_t *pod, const json_t *container, struct secctx *out,
 	    out, msg) < 0)
 		return "CreateContainerConfigError";
 	return NULL;
+}
+
+/* ---- volume ownership (fsGroup) ----------------------------------------- */
+
+static gid_t own_gid;
+
+/* kubelet's SetVolumeOwnership: group fsGroup, group-readable and writable,
+ * directories also group-executable and set-gid (new files inherit it). */
+static int
+own_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type == FTW_SL || type == FTW_NS)
+		return 0;
+	if (lchown(path, (uid_t)-1, own_gid) < 0)
+		return -errno;
+	mode_t mode = st->st_mode & 07777;
+	mode |= S_IRGRP | S_IWGRP;
+	if (S_ISDIR(st->st_mode))
+		mode |= S_IXGRP | S_ISGID;
+	return chmod(path, mode) < 0 ? -errno : 0;
+}
+
+int
+secctx_volume_ownership(const char *dir, const json_t *pod_spec)
+{
+	const json_t *fs = obj_get_path(pod_spec, "securityContext.fsGroup");
+	const char *policy = json_string_value(obj_get_path(pod_spec,
+	    "securityContext.fsGroupChangePolicy"));
+	struct stat st;
+	if (!json_is_integer(fs))
+		return 0;
+	own_gid = (gid_t)json_integer_value(fs);
+	if (policy && strcmp(policy, "OnRootMismatch") == 0 && stat(dir, &st) == 0 &&
+	    st.st_gid == own_gid && (st.st_mode & (S_ISGID | S_IRWXG)) == (S_ISGID | S_IRWXG))
+		return 0;
+	return nftw(dir, own_one, 16, FTW_PHYS);
 }
 
 /* ---- the admission table ------------------------------------------------ */

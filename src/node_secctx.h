@@ -62,6 +62,12 @@ const char *secctx_for_start(const json_t *pod, const json_t *container, struct 
  * image to run), or NULL when it has one (caller frees). */
 char *secctx_image_error(const json_t *container);
 
+/* fsGroup of pod_spec applied to a volume's directory (emptyDir, claim) as
+ * the kubelet does: every file in group fsGroup, group rw, directories
+ * set-gid; with fsGroupChangePolicy OnRootMismatch, skipped when the root
+ * already is. Returns 0 or -errno. Blocks (a walk of the tree). */
+int secctx_volume_ownership(const char *dir, const json_t *pod_spec);
+
 /* What a runtime enforces of one pod field (the admission table). */
 enum secctx_support {
 	SECCTX_ENFORCED,		/* any value is honoured */

@@ -158,6 +158,21 @@ def test_read_only_root_filesystem_keeps_volumes_writable(server, workdir):
     assert pod["status"]["phase"] == "Succeeded", pod["status"]
 
 
+def test_fs_group_owns_the_empty_dir_a_non_root_user_writes(server, workdir):
+    mnt = os.path.join(workdir, "data")
+    c = sh("c", "id -G; echo hi > %s/f && stat -c '%%g %%a' %s %s/f" % (mnt, mnt, mnt),
+           workingDir="/", volumeMounts=[{"name": "data", "mountPath": mnt}])
+    apply(server, pod_manifest("fsgroup", [c], restart="Never", securityContext={
+        "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 4000},
+        volumes=[{"name": "data", "emptyDir": {}}]))
+    pod = finished(server, "fsgroup")
+    out = logs(server, "fsgroup").split("\n")
+    assert pod["status"]["phase"] == "Succeeded", (pod["status"], out)
+    assert out[0].split() == ["65534", "4000"], out
+    assert out[1] == "4000 2777", out      # the volume: fsGroup's, set-gid
+    assert out[2].split()[0] == "4000", out  # a new file inherits the group
+
+
 def test_field_the_process_runtime_cannot_enforce_is_refused_with_its_path(server):
     pod = pod_manifest("seccomp", [sh("c", "true", securityContext={
         "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}})])
