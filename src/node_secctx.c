@@ -439,11 +439,39 @@ admit_field(const struct secctx_field *f, const json_t *v, const char *runtime,
 		    runtime, f->why ? ": " : "", f->why ? f->why : "");
 }
 
+/* Kubernetes' own rule (ValidateSecurityContext): no_new_privs cannot hold
+ * a privileged container or one given CAP_SYS_ADMIN. */
+static void
+check_escalation(const json_t *csc, const char *at, struct errlist *errs)
+{
+	const json_t *add = obj_get_path(csc, "capabilities.add");
+	size_t i;
+	json_t *x;
+	if (!json_is_false(json_object_get(csc, "allowPrivilegeEscalation")))
+		return;
+	if (json_is_true(json_object_get(csc, "privileged")))
+		errlist_add(errs, at, "FieldValueInvalid", "cannot set `allowPrivilegeEscalation` "
+		    "to false and `privileged` to true");
+	json_array_foreach(add, i, x)
+		if (json_is_string(x) && secctx_cap_number(json_string_value(x)) == 21)
+			errlist_add(errs, at, "FieldValueInvalid", "cannot set "
+			    "`allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN");
+}
+
 void
 secctx_admit(const json_t *pod_spec, const char *runtime, const char *prefix,
     struct errlist *errs)
 {
 	static const char *const lists[] = { "initContainers", "containers" };
+	for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
+		const json_t *cs = json_object_get(pod_spec, lists[l]);
+		for (size_t i = 0; i < json_array_size(cs); i++) {
+			char *at = xasprintf("%s.%s[%zu].securityContext", prefix, lists[l], i);
+			check_escalation(obj_get_path(json_array_get(cs, i), "securityContext"), at,
+			    errs);
+			free(at);
+		}
+	}
 	for (size_t k = 0; k < secctx_n_fields; k++) {
 		const struct secctx_field *f = &secctx_fields[k];
 		if (!f->container) {

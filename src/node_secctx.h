@@ -84,7 +84,8 @@ struct secctx_field {
 };
 extern const struct secctx_field secctx_fields[];
 extern const size_t secctx_n_fields;
-/* Appends to errs (obj.h errlist) one error per field of pod_spec the
+/* Appends to errs (obj.h errlist) Kubernetes' allowPrivilegeEscalation
+ * rules, then one error per field of pod_spec the
  * runtime ("process" or "runc") does not enforce, at "spec.<path>" or
  * "spec.containers[i].<path>" (prefix: "spec"). */
 struct errlist;

@@ -244,6 +244,12 @@ test_admission_table(void **state)
 	const char *const users[] = { "spec.hostUsers", NULL };
 	admit("{\"hostUsers\":false,\"containers\":[{\"name\":\"c\"}]}", "process", users);
 
+	const char *const esc[] = { "spec.containers[0].securityContext",
+		"spec.containers[0].securityContext", NULL };
+	admit("{\"containers\":[{\"name\":\"c\",\"securityContext\":{\"privileged\":true,"
+	    "\"allowPrivilegeEscalation\":false,\"capabilities\":{\"add\":[\"SYS_ADMIN\"]}}}]}",
+	    "process", esc);
+
 	/* every row names a field of the schema, once per runtime */
 	for (size_t i = 0; i < secctx_n_fields; i++) {
 		const struct secctx_field *f = &secctx_fields[i];
