@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,18 +143,37 @@ set_rdonly(const char *path, bool rdonly)
 	return mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &a, sizeof a) < 0 ? -errno : 0;
 }
 
+/* True when path is the root of a mount (else mount_setattr on it would
+ * change the mount that contains it). */
+static bool
+mount_root(const char *path)
+{
+	struct statx sx;
+	return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 /* / and everything under it read-only, but for the writable volumes and
- * /dev (devices and /dev/shm stay usable, as under runc). */
+ * /dev when it is a mount of its own (devices and /dev/shm stay usable, as
+ * under runc). */
 static int
 root_read_only(const char *const *rw, size_t n_rw, int *step)
 {
+	struct statvfs vfs;
+	bool *was_rw = xcalloc(n_rw + 1, sizeof *was_rw);
+	bool dev = mount_root("/dev") && statvfs("/dev", &vfs) == 0 && !(vfs.f_flag & ST_RDONLY);
+	for (size_t i = 0; i < n_rw; i++)	/* a volume read-only on the host stays so */
+		was_rw[i] = statvfs(rw[i], &vfs) == 0 && !(vfs.f_flag & ST_RDONLY);
 	*step = STEP_ROOT_RO;
 	int rc = set_rdonly("/", true);
-	if (rc == 0)
+	if (rc == 0 && dev)
 		rc = set_rdonly("/dev", false);
 	*step = STEP_RW;
 	for (size_t i = 0; rc == 0 && i < n_rw; i++)
-		rc = set_rdonly(rw[i], false);
+		if (was_rw[i])
+			rc = set_rdonly(rw[i], false);
+	free(was_rw);
 	return rc;
 }
 

@@ -20,13 +20,19 @@ DEFAULT_CAPS = "00000000a80425fb"
 
 
 def host_pid(server, pod, ctr="c"):
-    """The host PID of the container's main process (ctr.pid), once running."""
+    """The host PID of the container's main process (ctr.pid), once it has
+    exec'd its command (before that it is the shim's fork, still root)."""
     def find():
         p = get_pod(server, pod) or {}
         uid = p.get("metadata", {}).get("uid")
         paths = glob.glob(os.path.join(server.data_dir, "node", "containers", uid or "-",
                                        ctr + "-*", "ctr.pid")) if uid else []
-        return conftest.read_pid(paths[0]) if paths else 0
+        pid = conftest.read_pid(paths[0]) if paths else 0
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                return pid if pid and f.read().strip() != "v6-shim" else 0
+        except OSError:
+            return 0
     return wait_for(pod + " ctr.pid", find, timeout=30)
 
 
