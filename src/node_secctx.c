@@ -237,6 +237,7 @@ secctx_build(const json_t *pod, const json_t *container, uint32_t node_uid,
 	out->pid_ns = node_uid == 0 && !json_is_true(json_object_get(spec, "hostPID"));
 	out->ipc_ns = node_uid == 0 && !json_is_true(json_object_get(spec, "hostIPC"));
 	out->set_ids = out->set_caps = node_uid == 0;
+	out->unmasked = json_is_true(json_object_get(sc, "privileged"));
 	out->cap_bounding = out->cap_permitted = out->cap_effective = caps;
 	/* Non-root: exec keeps only ambient capabilities (the file has none),
 	 * so the set is also inheritable and ambient, or an added capability
@@ -260,11 +261,11 @@ secctx_to_json(const struct secctx *s)
 	for (int i = 0; i < 5; i++)
 		snprintf(b[i], sizeof b[i], "%llx", (unsigned long long)v[i]);
 	return json_pack("{s:b, s:I, s:I, s:o, s:b, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, "
-	    "s:b}", "setIds", s->set_ids, "uid", (json_int_t)s->uid, "gid", (json_int_t)s->gid,
+	    "s:b, s:b}", "setIds", s->set_ids, "uid", (json_int_t)s->uid, "gid", (json_int_t)s->gid,
 	    "groups", groups, "setCaps", s->set_caps, "capBounding", b[0], "capPermitted", b[1],
 	    "capEffective", b[2], "capInheritable", b[3], "capAmbient", b[4],
 	    "noNewPrivs", s->no_new_privs, "readOnlyRoot", s->read_only_root,
-	    "pidNamespace", s->pid_ns, "ipcNamespace", s->ipc_ns);
+	    "pidNamespace", s->pid_ns, "ipcNamespace", s->ipc_ns, "unmasked", s->unmasked);
 }
 
 char *

@@ -26,6 +26,7 @@ struct secctx {
 	bool no_new_privs;		/* allowPrivilegeEscalation: false */
 	bool read_only_root;		/* readOnlyRootFilesystem */
 	bool pid_ns, ipc_ns;		/* own PID / IPC namespace (not hostPID / hostIPC) */
+	bool unmasked;			/* privileged: /proc without runc's masks */
 };
 
 /* node_secctx.c */
@@ -52,7 +53,8 @@ char *secctx_check_non_root(const json_t *pod, const json_t *container, uint32_t
 int secctx_build(const json_t *pod, const json_t *container, uint32_t node_uid,
     uint32_t node_gid, int last_cap, struct secctx *out, char **err);
 json_t *secctx_to_json(const struct secctx *s);
-/* What the node agent calls before it starts container of pod: NULL and
+/* What the node agent calls before it starts container of a process pod
+ * (the image user is the server's uid): NULL and
  * *out filled, or the waiting reason ("CreateContainerConfigError",
  * "CreateContainerError") and *msg (caller frees): a process pod without
  * command, runAsNonRoot broken, a context this node cannot honour. */

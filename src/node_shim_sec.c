@@ -87,6 +87,7 @@ secctx_from_json(const json_t *j, struct secctx *out)
 	out->read_only_root = json_is_true(json_object_get(j, "readOnlyRoot"));
 	out->pid_ns = json_is_true(json_object_get(j, "pidNamespace"));
 	out->ipc_ns = json_is_true(json_object_get(j, "ipcNamespace"));
+	out->unmasked = json_is_true(json_object_get(j, "unmasked"));
 	return 0;
 }
 
@@ -206,13 +207,13 @@ mask_proc(void)
 }
 
 static int
-mount_proc(int *step)
+mount_proc(bool unmasked, int *step)
 {
 	*step = STEP_PROC;
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return -errno;
 	*step = STEP_MASK;
-	return mask_proc();
+	return unmasked ? 0 : mask_proc();
 }
 
 /* ---- privileges --------------------------------------------------------- */
@@ -283,7 +284,7 @@ shim_sec_mounts(const struct secctx *s, const char *const *rw_targets, size_t n_
 	if (s->read_only_root)
 		rc = root_read_only(rw_targets, n_rw, step);
 	if (rc == 0 && s->pid_ns)
-		rc = mount_proc(step);
+		rc = mount_proc(s->unmasked, step);
 	return rc;
 }
 

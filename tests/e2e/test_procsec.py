@@ -136,7 +136,8 @@ def test_pods_cannot_see_or_signal_each_other(server):
     wait_for("pod-b's environ", environ, timeout=30)
     a = sh("c", "ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' '; echo; "
            "cat /proc/%d/environ 2>/dev/null && echo READ || echo NOREAD; "
-           "kill -0 %d 2>/dev/null && echo SIGNALLED || echo NOSIGNAL" % (bpid, bpid))
+           "kill -0 %d 2>/dev/null && echo SIGNALLED || echo NOSIGNAL; "
+           "wc -c < /proc/timer_list; mount | grep -c ' /proc/sys .*ro,'" % (bpid, bpid))
     apply(server, pod_manifest("pod-a", [a], restart="Never"))
     pod = finished(server, "pod-a")
     assert pod["status"]["phase"] == "Succeeded", pod["status"]
@@ -145,6 +146,9 @@ def test_pods_cannot_see_or_signal_each_other(server):
     assert 1 in pids and str(bpid) not in out[0].split(), out  # its own namespace
     assert max(pids) < 50, out            # the host's processes are not there
     assert out[1:3] == ["NOREAD", "NOSIGNAL"], out
+    assert out[3:5] == ["0", "1"], out    # runc's masked and read-only /proc paths
+    with open("/proc/timer_list") as f:   # which the host does have
+        assert f.read(10)
     assert conftest.alive(bpid)
 
 
