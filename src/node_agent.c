@@ -502,6 +502,19 @@ on_run_done(void *arg, bool ok, const char *msg)
 	schedule(p, 0);
 }
 
+/* An exec handler rewritten to run inside the container (rt_enter_argv),
+ * or NULL to run h as it is. New reference. */
+static json_t *
+in_container(const struct actr *a, const json_t *h)
+{
+	const json_t *cmd = obj_get_path(h, "exec.command");
+	json_t *argv = cmd && a->rt ? rt_enter_argv(a->rt) : NULL;
+	if (argv == NULL)
+		return NULL;
+	json_array_extend(argv, (json_t *)cmd);
+	return json_pack("{s:{s:o}}", "exec", "command", argv);
+}
+
 static void
 run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 {
@@ -510,8 +523,10 @@ run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 	a->ctx[slot].slot = slot;
 	nprobe_cancel(a->run[slot]);
 	a->run[slot] = NULL;
-	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, timeout_ms,
-	    on_run_done, &a->ctx[slot], &a->run[slot]);
+	json_t *inside = in_container(a, h);	/* exec: in the container's namespaces */
+	nprobe_start(p->n->loop, inside ? inside : h, p->sm.c[i].spec, p->ip, a->envp, a->cwd,
+	    timeout_ms, on_run_done, &a->ctx[slot], &a->run[slot]);
+	json_decref(inside);
 }
 
 static const char *const probe_fields[NPROBE_N] = { "startupProbe", "livenessProbe",

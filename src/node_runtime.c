@@ -874,6 +874,20 @@ rt_usage(const struct rt_ctr *c, struct rt_usage *u)
 	return st.pid > 0 ? proc_usage(st.pid, u, !cpu, !mem) : -ESRCH;
 }
 
+json_t *
+rt_enter_argv(const struct rt_ctr *c)
+{
+	if (c->job || c->st.state != RT_RUNNING || geteuid() != 0)
+		return NULL;
+	json_t *a = json_array();
+	json_array_append_new(a, json_string(c->rt->shim_exe));
+	if (c->rt->shim_verb)
+		json_array_append_new(a, json_string("shim"));
+	json_array_append_new(a, json_string("--enter"));
+	json_array_append_new(a, json_string(c->dir));
+	return a;
+}
+
 void
 rt_release(struct rt_ctr *c)
 {

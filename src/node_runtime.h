@@ -134,6 +134,11 @@ int rt_signal(struct rt_ctr *c, int sig);
 /* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
  * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
+/* The argv prefix that runs a command inside the running container c (its
+ * namespaces, cgroups and securityContext: `v6-shim --enter DIR`), for exec
+ * probes and hooks; NULL when c is not running yet or the server is not
+ * root (its containers then share the host's namespaces). New reference. */
+json_t *rt_enter_argv(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

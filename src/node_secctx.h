@@ -114,6 +114,11 @@ int shim_sec_mounts(const struct secctx *s, const char *const *rw_targets, size_
     int *step);
 /* Right before exec: setgroups, setgid, setuid, capabilities, no_new_privs. */
 int shim_sec_drop(const struct secctx *s, int *step);
+/* `v6-shim --enter DIR COMMAND...`: runs COMMAND in the running
+ * container of DIR (its cgroups, its mount, IPC and PID namespaces, its
+ * working dir, its uid, groups and capabilities), with the caller's
+ * environment, and exits as it did. Exec probes and hooks use it. */
+int shim_sec_enter_main(int argc, char **argv);
 /* What step failed: "setuid", "mounting /proc", ... */
 const char *shim_sec_step(int step);
 

@@ -750,6 +750,8 @@ shim_failed(json_t *ex, const char *what, int err)
 int
 shim_main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "--enter") == 0)
+		return shim_sec_enter_main(argc, argv);	/* node_shim_sec.c */
 	if (argc != 2) {
 		fprintf(stderr, "usage: v6 shim DIR (internal: started by the node agent)\n");
 		return 2;

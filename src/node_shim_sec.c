@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -22,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "node_cgroup.h"
+#include "proc.h"
 #include "util.h"
 
 /* runc's defaults (libcontainer/specconv): hidden, and read-only. */
@@ -305,4 +308,100 @@ shim_sec_drop(const struct secctx *s, int *step)
 	if (rc == 0 && s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		rc = -errno;
 	return rc;
+}
+
+/* ---- entering a running container (exec probes and hooks) -------------- */
+
+#define ENTER_WAIT_MS	2000	/* for the container to exec (its set-up done) */
+
+/* The container's main process, once it has left the shim's image (exec'd:
+ * its namespaces are set up), or after ENTER_WAIT_MS. 0 when not running. */
+static pid_t
+enter_target(const char *dir, uint64_t *ticks)
+{
+	char path[PATH_MAX], self[PATH_MAX], exe[PATH_MAX], link[64];
+	struct proc_id id;
+	snprintf(path, sizeof path, "%s/ctr.pid", dir);
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = '\0';
+	for (int i = 0; i < ENTER_WAIT_MS; i++) {
+		if (proc_pidfile_load(path, &id) == 0 && proc_is_alive(&id)) {
+			snprintf(link, sizeof link, "/proc/%d/exe", (int)id.pid);
+			n = readlink(link, exe, sizeof exe - 1);
+			exe[n > 0 ? n : 0] = '\0';
+			if (n > 0 && strcmp(exe, self) != 0)
+				break;
+		}
+		usleep(1000);
+	}
+	if (proc_pidfile_load(path, &id) < 0 || !proc_is_alive(&id))
+		return 0;
+	*ticks = id.ticks;
+	return id.pid;
+}
+
+/* Exits as the command did: its code, or killed by its signal. */
+static _Noreturn void
+exit_as(int status)
+{
+	if (WIFSIGNALED(status)) {
+		signal(WTERMSIG(status), SIG_DFL);
+		kill(getpid(), WTERMSIG(status));
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+}
+
+int
+shim_sec_enter_main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: v6-shim --enter CONTAINER_DIR COMMAND [ARG...]\n");
+		return 2;
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/spec.json", argv[2]);
+	json_t *spec = json_load_file(path, 0, NULL);
+	struct secctx sec;
+	uint64_t ticks = 0;
+	pid_t pid = spec ? enter_target(argv[2], &ticks) : 0;
+	int fd = pid > 0 ? proc_pidfd_open(pid, ticks) : -ESRCH;
+	if (fd < 0) {
+		fprintf(stderr, "%s: the container is not running\n", argv[2]);
+		return 126;
+	}
+	secctx_from_json(json_object_get(spec, "security"), &sec);
+	json_t *cg = json_object_get(spec, "cgroups");
+	for (int c = 0; c < CG_NCTRL; c++) {
+		const char *d = json_string_value(json_object_get(cg, cg_ctrl_name(c)));
+		if (d)
+			cg_join(d, getpid());
+	}
+	if (setns(fd, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID) < 0) {
+		fprintf(stderr, "entering the container's namespaces: %s\n", strerror(errno));
+		return 126;
+	}
+	close(fd);
+	pid_t child = fork();		/* the PID namespace is for children */
+	if (child == 0) {
+		int step = 0;
+		const char *cwd = json_string_value(json_object_get(spec, "workingDir"));
+		if (cwd == NULL || chdir(cwd) < 0)
+			chdir("/");
+		int rc = shim_sec_drop(&sec, &step);
+		if (rc < 0) {
+			fprintf(stderr, "securityContext: %s: %s\n", shim_sec_step(step),
+			    strerror(-rc));
+			_exit(126);
+		}
+		execvp(argv[3], argv + 3);
+		fprintf(stderr, "exec: \"%s\": %s\n", argv[3], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	int status = 0;
+	while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	json_decref(spec);
+	if (child < 0)
+		return 126;
+	exit_as(status);
 }

@@ -183,6 +183,25 @@ def test_fs_group_owns_the_empty_dir_a_non_root_user_writes(server, workdir):
     assert out[2].split()[0] == "4000", out  # a new file inherits the group
 
 
+def test_exec_probe_runs_inside_the_container(server, workdir):
+    """An exec probe sees the container's volumes, uid and PID namespace:
+    the volume exists only in the container's mount namespace."""
+    mnt = os.path.join(workdir, "state")
+    probe = ("test -f %s/ready && test \"$(id -u)\" = 65534 && "
+             "test \"$(ls /proc | grep -c '^[0-9]')\" -lt 20" % mnt)
+    c = sh("c", "touch %s/ready; exec sleep 600" % mnt, workingDir="/",
+           volumeMounts=[{"name": "state", "mountPath": mnt}],
+           readinessProbe={"exec": {"command": ["sh", "-c", probe]}, "periodSeconds": 1},
+           securityContext={"runAsUser": 65534})
+    apply(server, pod_manifest("probed", [c], volumes=[{"name": "state", "emptyDir": {}}]))
+
+    def ready():
+        conds = (get_pod(server, "probed") or {}).get("status", {}).get("conditions", [])
+        return any(x["type"] == "Ready" and x["status"] == "True" for x in conds)
+    wait_for("Ready through the exec probe", ready, timeout=30)
+    assert not os.path.exists(os.path.join(mnt, "ready"))  # not on the host
+
+
 def test_field_the_process_runtime_cannot_enforce_is_refused_with_its_path(server):
     pod = pod_manifest("seccomp", [sh("c", "true", securityContext={
         "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}})])
