@@ -7,9 +7,12 @@
  * spec.json: {argv[], env[], workingDir, makeWorkingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
  *   pidsLimit, podUID, podNamespace, podName, name, attempt,
- *   mounts[{source, target, readOnly}]}
+ *   mounts[{source, target, readOnly}], security{...} (node_secctx.h)}
  * Volumes: with mounts, the container gets its own mount namespace in which
  * each source is bind-mounted at its target (see setup_mounts).
+ * security: its PID, IPC and mount namespaces, private /proc, read-only
+ * root and the privilege drop before exec, in node_shim_sec.c; so is
+ * `v6-shim --enter DIR CMD...` (exec probes and hooks in the container).
  * The shim makes what only it uses, in parallel with the other shims rather
  * than on the server's start path: DIR/shim.log (its stderr), the log's
  * directory, and the working directory when makeWorkingDir is true.
