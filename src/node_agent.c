@@ -8,6 +8,7 @@
 #include "node.h"
 #include "node_log.h"
 #include "node_pod.h"
+#include "node_secctx.h"
 #include "http.h"
 #include "log.h"
 #include "obj_schema.h"
@@ -404,6 +405,16 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
+	struct secctx sec;
+	const char *refused = secctx_for_start(p->obj ? p->obj : p->sm.pod, cs, &sec, &err);
+	if (refused) {			/* node_secctx.c: never started as something else */
+		npod_start_failed(&p->sm, i, refused, err, now);
+		char *m = xasprintf("Error: %s", err);
+		event(p, true, "Failed", m);
+		free(m);
+		free(err);
+		return;
+	}
 	char **envp = resolve_env(p, cs, &err);
 	if (!envp) {
 		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
@@ -437,7 +448,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
-		.mounts = mounts, .n_mounts = (size_t)nm,
+		.mounts = mounts, .n_mounts = (size_t)nm, .security = &sec,
 	};
 	struct rt_ctr *c = NULL;
 	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
@@ -524,6 +535,19 @@ on_run_done(void *arg, bool ok, const char *msg)
 	schedule(p, 0);
 }
 
+/* An exec handler rewritten to run inside the container (rt_enter_argv),
+ * or NULL to run h as it is. New reference. */
+static json_t *
+in_container(const struct actr *a, const json_t *h)
+{
+	const json_t *cmd = obj_get_path(h, "exec.command");
+	json_t *argv = cmd && a->rt ? rt_enter_argv(a->rt) : NULL;
+	if (argv == NULL)
+		return NULL;
+	json_array_extend(argv, (json_t *)cmd);
+	return json_pack("{s:{s:o}}", "exec", "command", argv);
+}
+
 static void
 run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 {
@@ -532,8 +556,10 @@ run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 	a->ctx[slot].slot = slot;
 	nprobe_cancel(a->run[slot]);
 	a->run[slot] = NULL;
-	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, timeout_ms,
-	    on_run_done, &a->ctx[slot], &a->run[slot]);
+	json_t *inside = in_container(a, h);	/* exec: in the container's namespaces */
+	nprobe_start(p->n->loop, inside ? inside : h, p->sm.c[i].spec, p->ip, a->envp, a->cwd,
+	    timeout_ms, on_run_done, &a->ctx[slot], &a->run[slot]);
+	json_decref(inside);
 }
 
 static const char *const probe_fields[NPROBE_N] = { "startupProbe", "livenessProbe",
