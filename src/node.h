@@ -6,6 +6,7 @@
 #define V6_NODE_H
 
 #include "api.h"
+#include "node_cni.h"
 
 #include <stdint.h>
 
@@ -24,6 +25,12 @@ struct node_config {
 	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
 	    void *done_arg);
 	void *drain_arg;
+	/* The cluster DNS address pods get as nameserver (dns.h), or NULL:
+	 * pods see the host's /etc/resolv.conf. */
+	const char *cluster_dns;
+	/* The pod network of runc pods (node_cni.h), or NULL: every pod on
+	 * the host's network with a loopback pod IP (node_ipam.c). */
+	const struct ncni_config *pod_network;
 };
 
 /* node_agent.c */
