@@ -39,5 +39,11 @@ struct node_config {
 int node_start(struct api *api, const struct node_config *cfg, struct node **out);
 /* Stops the agent; containers keep running, to be adopted on restart. */
 void node_stop(struct node *n);
+/* Calls fn for each container of this node that has a runtime container
+ * now (for /metrics/cadvisor); ctr is the runtime's (node_runtime.h). */
+struct rt_ctr;
+typedef void (*node_ctr_fn)(void *arg, const char *ns, const char *pod, const char *container,
+    const char *image, const struct rt_ctr *ctr);
+void node_each_container(struct node *n, node_ctr_fn fn, void *arg);
 
 #endif

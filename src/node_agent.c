@@ -9,6 +9,7 @@
 #include "node_log.h"
 #include "node_pod.h"
 #include "node_runc.h"
+#include "node_secctx.h"
 #include "http.h"
 #include "log.h"
 #include "obj_schema.h"
@@ -421,6 +422,18 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
+	struct secctx sec;
+	bool runc = is_runc(p);		/* runc applies the securityContext itself */
+	const char *refused = runc ? NULL : secctx_for_start(p->obj ? p->obj : p->sm.pod, cs,
+	    &sec, &err);
+	if (refused) {			/* node_secctx.c: never started as something else */
+		npod_start_failed(&p->sm, i, refused, err, now);
+		char *m = xasprintf("Error: %s", err);
+		event(p, true, "Failed", m);
+		free(m);
+		free(err);
+		return;
+	}
 	char **envp = resolve_env(p, cs, &err);
 	if (!envp) {
 		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
@@ -454,12 +467,12 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
-		.mounts = mounts, .n_mounts = (size_t)nm,
+		.mounts = mounts, .n_mounts = (size_t)nm, .security = runc ? NULL : &sec,
 	};
-	struct nrunc_start *runc = NULL;
+	struct nrunc_start *rs = NULL;
 	const char *reason = "CreateContainerError";
 	int rc = 0;
-	if (is_runc(p)) {
+	if (runc) {
 		struct nrunc_prep rp = { .images = n->images, .pod = p->obj ? p->obj : p->sm.pod,
 			.cspec = cs, .env = envp, .mounts = mounts, .n_mounts = (size_t)nm,
 			.pod_dir = p->dir, .pod_ip = p->ip, .netns_path = p->netns,
@@ -467,13 +480,13 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 			.cpu_limit_millis = spec.cpu_limit_millis,
 			.cpu_request_millis = qty_of(cs, "requests.cpu", 1000),
 			.pids_limit = spec.pids_limit };
-		rc = nrunc_start_prepare(&rp, &runc, &reason, &err);
-		spec.runc = runc ? &runc->r : NULL;
+		rc = nrunc_start_prepare(&rp, &rs, &reason, &err);
+		spec.runc = rs ? &rs->r : NULL;
 	}
 	struct rt_ctr *c = NULL;
 	if (rc == 0)
 		rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
-	nrunc_start_free(runc);
+	nrunc_start_free(rs);
 	nenv_free(argv);
 	nvol_mounts_free(mounts, nm);
 	if (rc < 0) {
@@ -563,6 +576,19 @@ on_run_done(void *arg, bool ok, const char *msg)
 	schedule(p, 0);
 }
 
+/* An exec handler rewritten to run inside the container (rt_enter_argv),
+ * or NULL to run h as it is. New reference. */
+static json_t *
+in_container(const struct actr *a, const json_t *h)
+{
+	const json_t *cmd = obj_get_path(h, "exec.command");
+	json_t *argv = cmd && a->rt ? rt_enter_argv(a->rt) : NULL;
+	if (argv == NULL)
+		return NULL;
+	json_array_extend(argv, (json_t *)cmd);
+	return json_pack("{s:{s:o}}", "exec", "command", argv);
+}
+
 static void
 run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 {
@@ -571,11 +597,12 @@ run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 	a->ctx[slot].slot = slot;
 	nprobe_cancel(a->run[slot]);
 	a->run[slot] = NULL;
-	/* runc: an exec handler runs inside the container (runc exec) */
-	char **wrap = a->rt && rt_is_runc(a->rt) ? rt_exec_argv(a->rt, NULL) : NULL;
-	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, wrap, timeout_ms,
-	    on_run_done, &a->ctx[slot], &a->run[slot]);
-	nenv_free(wrap);
+	json_t *inside = in_container(a, h);	/* exec: in the container's namespaces */
+	bool runc = a->rt && rt_is_runc(a->rt);	/* runc exec: the server's env finds runc */
+	nprobe_start(p->n->loop, inside ? inside : h, p->sm.c[i].spec, p->ip,
+	    runc ? NULL : a->envp, runc ? NULL : a->cwd, timeout_ms, on_run_done,
+	    &a->ctx[slot], &a->run[slot]);
+	json_decref(inside);
 }
 
 static const char *const probe_fields[NPROBE_N] = { "startupProbe", "livenessProbe",
@@ -1218,6 +1245,16 @@ on_metrics(uv_timer_t *t)
 		}
 }
 
+void
+node_each_container(struct node *n, node_ctr_fn fn, void *arg)
+{
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++)
+			if (p->c[i].rt)
+				fn(arg, p->sm.ns, p->sm.name, p->sm.c[i].name, p->sm.c[i].image,
+				    p->c[i].rt);
+}
+
 static json_t *
 pod_metrics(struct apod *p)
 {
@@ -1601,8 +1638,10 @@ query_all(const char *query, const char *key, size_t *n)
 
 /* pods/exec: POST .../pods/NAME/exec?container=C&command=A&command=B
  * [&stdin=true] (node_exec.c streams the answer). The command runs in the
- * container: `runc exec` (its env, cwd, user) for runc, the container's
- * env and cwd (and mount namespace, rt_exec_argv) for a process one. */
+ * container (rt_enter_argv): `runc exec` for runc (its env, cwd, user),
+ * `v6-shim --enter` for a process one (its namespaces, cgroups,
+ * securityContext and cwd) with the container's env; as the container's
+ * env and cwd alone when the server is not root. */
 static void
 serve_exec(void *arg, struct http_req *req, const json_t *obj)
 {
@@ -1629,7 +1668,15 @@ serve_exec(void *arg, struct http_req *req, const json_t *obj)
 		nenv_free(cmd);
 		return;
 	}
-	char **argv = rt_exec_argv(a->rt, cmd);
+	json_t *enter = rt_enter_argv(a->rt);
+	char **argv = xcalloc(json_array_size(enter) + nc + 1, sizeof *argv);
+	size_t k = 0, j;
+	json_t *v;
+	json_array_foreach(enter, j, v)
+		argv[k++] = xstrdup(json_string_value(v));
+	for (j = 0; j < nc; j++)
+		argv[k++] = xstrdup(cmd[j]);
+	json_decref(enter);
 	bool runc = rt_is_runc(a->rt);
 	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
 	    query_bool(req, "stdin"), &err) < 0) {

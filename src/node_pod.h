@@ -225,13 +225,11 @@ struct nprobe_run;
 typedef void (*nprobe_done_fn)(void *arg, bool ok, const char *message);
 /* Runs a handler object (exec / httpGet / tcpSocket / sleep) for the
  * container: ports by number or by the container's port name, host default
- * pod_ip. envp/cwd for exec; wrap, when not NULL, is the command line an
- * exec command is appended to (`runc exec ID`, rt_exec_argv), run with the
- * server's own env and cwd. Returns 0 and calls done exactly once (unless
+ * pod_ip. envp/cwd for exec. Returns 0 and calls done exactly once (unless
  * cancelled), or a negative errno. */
 int nprobe_start(uv_loop_t *loop, const json_t *handler, const json_t *container,
-    const char *pod_ip, char *const *envp, const char *cwd, char *const *wrap,
-    int timeout_ms, nprobe_done_fn done, void *arg, struct nprobe_run **out);
+    const char *pod_ip, char *const *envp, const char *cwd, int timeout_ms,
+    nprobe_done_fn done, void *arg, struct nprobe_run **out);
 /* Stops a run; done is not called. */
 void nprobe_cancel(struct nprobe_run *r);
 

@@ -242,25 +242,17 @@ on_proc_exit(uv_process_t *p, int64_t status, int sig)
 
 static int
 start_exec(struct nprobe_run *r, uv_loop_t *loop, const json_t *h, char *const *envp,
-    const char *cwd, char *const *wrap)
+    const char *cwd)
 {
 	const json_t *cmd = json_object_get(h, "command");
-	size_t n = json_array_size(cmd), w = 0;
+	size_t n = json_array_size(cmd);
 	if (n == 0) {
 		finish_soon(r, false, "exec: empty command");
 		return 0;
 	}
-	while (wrap && wrap[w])
-		w++;
-	if (wrap) {
-		envp = NULL;	/* runc exec takes the container's own */
-		cwd = NULL;
-	}
-	char **argv = xcalloc(w + n + 1, sizeof *argv);
-	for (size_t i = 0; i < w; i++)
-		argv[i] = wrap[i];
+	char **argv = xcalloc(n + 1, sizeof *argv);
 	for (size_t i = 0; i < n; i++)
-		argv[w + i] = (char *)(json_string_value(json_array_get(cmd, i)) ?: "");
+		argv[i] = (char *)(json_string_value(json_array_get(cmd, i)) ?: "");
 	uv_stdio_container_t stdio[3] = { { .flags = UV_IGNORE }, { .flags = UV_IGNORE },
 		{ .flags = UV_IGNORE } };
 	uv_process_options_t o = {
@@ -285,8 +277,8 @@ start_exec(struct nprobe_run *r, uv_loop_t *loop, const json_t *h, char *const *
 
 int
 nprobe_start(uv_loop_t *loop, const json_t *h, const json_t *container, const char *pod_ip,
-    char *const *envp, const char *cwd, char *const *wrap, int timeout_ms,
-    nprobe_done_fn done, void *arg, struct nprobe_run **out)
+    char *const *envp, const char *cwd, int timeout_ms, nprobe_done_fn done, void *arg,
+    struct nprobe_run **out)
 {
 	struct nprobe_run *r = xcalloc(1, sizeof *r);
 	r->done = done;
@@ -305,7 +297,7 @@ nprobe_start(uv_loop_t *loop, const json_t *h, const json_t *container, const ch
 	uv_timer_start(&r->timer, on_timeout, timeout_ms > 0 ? (uint64_t)timeout_ms : 1000, 0);
 	if ((x = json_object_get(h, "exec"))) {
 		r->kind = RUN_EXEC;
-		return start_exec(r, loop, x, envp, cwd, wrap);
+		return start_exec(r, loop, x, envp, cwd);
 	}
 	if ((x = json_object_get(h, "httpGet"))) {
 		r->kind = RUN_HTTP;

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "node_secctx.h"
 #include "proc.h"
 #include "util.h"
 
@@ -580,7 +581,7 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	}
 	bool given = s->working_dir && *s->working_dir;
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:b, s:s, s:I, s:i, s:o, "
-	    "s:I, s:I, s:I, s:s, s:o}",
+	    "s:I, s:I, s:I, s:s, s:o, s:o*}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
@@ -591,7 +592,8 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "cgroups", cg, "memoryLimit", (json_int_t)s->memory_limit,
 	    "cpuLimitMillis", (json_int_t)s->cpu_limit_millis,
 	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "",
-	    "mounts", mounts_json(s));
+	    "mounts", mounts_json(s),
+	    "security", s->security ? secctx_to_json(s->security) : NULL);
 }
 
 /* The dirs of a runc container's bundle, under DIR. */
@@ -1085,49 +1087,27 @@ rt_is_runc(const struct rt_ctr *c)
 	return c->runc_id != NULL;
 }
 
-/* A process container in a mount namespace of its own (its volumes): the
- * path of that namespace, else NULL. Caller frees. */
-static char *
-own_mount_ns(const struct rt_ctr *c)
+const char *
+rt_cgroup_dir(const struct rt_ctr *c, int k)
 {
-	char self[64] = "", ctr[64] = "", path[64];
-	struct rt_status st;
-	rt_status(c, &st);
-	if (st.pid <= 0 || geteuid() != 0)
-		return NULL;
-	snprintf(path, sizeof path, "/proc/%d/ns/mnt", st.pid);
-	ssize_t a = readlink("/proc/self/ns/mnt", self, sizeof self - 1);
-	ssize_t b = readlink(path, ctr, sizeof ctr - 1);
-	if (a <= 0 || b <= 0)
-		return NULL;
-	self[a] = ctr[b] = '\0';
-	return strcmp(self, ctr) != 0 ? xstrdup(path) : NULL;
+	return k >= 0 && k < CG_NCTRL ? c->cg[k] : NULL;
 }
 
-char **
-rt_exec_argv(const struct rt_ctr *c, char *const *cmd)
+json_t *
+rt_enter_argv(const struct rt_ctr *c)
 {
-	size_t n = 0, k = 0;
-	while (cmd && cmd[n])
-		n++;
-	char **v = xcalloc(n + 6, sizeof *v);
-	char *mnt = c->runc_id || cmd == NULL ? NULL : own_mount_ns(c);
-	if (mnt) {		/* nsenter --mount=/proc/PID/ns/mnt -- CMD */
-		v[k++] = xstrdup("nsenter");
-		v[k++] = xasprintf("--mount=%s", mnt);
-		v[k++] = xstrdup("--");
-		free(mnt);
-	}
-	if (c->runc_id) {
-		v[k++] = xstrdup("runc");
-		v[k++] = xstrdup("--root");
-		v[k++] = xstrdup(c->rt->runc_root);
-		v[k++] = xstrdup("exec");
-		v[k++] = xstrdup(c->runc_id);
-	}
-	for (size_t i = 0; i < n; i++)
-		v[k++] = xstrdup(cmd[i]);
-	return v;
+	if (c->runc_id)		/* runc exec: the container's env, cwd, user */
+		return json_pack("[s, s, s, s, s]", "runc", "--root", c->rt->runc_root, "exec",
+		    c->runc_id);
+	if (c->job || c->st.state != RT_RUNNING || geteuid() != 0)
+		return NULL;
+	json_t *a = json_array();
+	json_array_append_new(a, json_string(c->rt->shim_exe));
+	if (c->rt->shim_verb)
+		json_array_append_new(a, json_string("shim"));
+	json_array_append_new(a, json_string("--enter"));
+	json_array_append_new(a, json_string(c->dir));
+	return a;
 }
 
 void

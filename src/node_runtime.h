@@ -25,6 +25,7 @@
 
 struct rt;
 struct rt_ctr;
+struct secctx;
 
 /* A volume made visible to a container: source (a directory on the host)
  * bind-mounted at target (an absolute mountPath) in the container's own
@@ -73,6 +74,8 @@ struct rt_spec {
 	const struct rt_runc *runc;	/* NULL: the process runtime (argv, envp,
 					 * working_dir, mounts); else all of that is
 					 * in runc->config and argv is ignored */
+	const struct secctx *security;	/* node_secctx.h: ids, capabilities,
+					 * namespaces; NULL: as the shim */
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };
@@ -150,15 +153,18 @@ int rt_signal(struct rt_ctr *c, int sig);
 /* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
  * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
-/* The command line that runs cmd inside container c (an exec probe, a
- * hook, `v6 exec`): `runc --root R exec ID CMD...` for a runc container
- * (which takes the container's env, cwd and user), cmd itself for a
- * process container, behind `nsenter --mount=` when it has a mount
- * namespace of its own (volumes; as root). cmd NULL: the prefix alone.
- * NULL-terminated copy; caller frees with nenv_free. */
-char **rt_exec_argv(const struct rt_ctr *c, char *const *cmd);
 /* True for a container of the runc runtime. */
 bool rt_is_runc(const struct rt_ctr *c);
+/* The container's group of controller k (node_cgroup.h), NULL when it has
+ * none (borrowed). */
+const char *rt_cgroup_dir(const struct rt_ctr *c, int k);
+/* The argv prefix that runs a command inside the running container c (its
+ * namespaces, cgroups and securityContext: `v6-shim --enter DIR`), for exec
+ * probes, hooks and `v6 exec`; NULL when c is not running yet or the server
+ * is not root (its containers then share the host's namespaces). A runc
+ * container's is always `runc --root R exec ID` (the container's env, cwd,
+ * user and capabilities come from its config). New reference. */
+json_t *rt_enter_argv(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "node.h"
 #include "obs_loki.h"
+#include "obs_metrics.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
@@ -953,6 +954,9 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
+		.data_dir = o.data_dir, .host = o.host };
+	obs_pages_start(&oc);
 	err = server_start_parts(&s, &o);
 	if (err < 0) {
 		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",

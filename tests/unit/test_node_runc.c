@@ -737,12 +737,16 @@ test_runc_exec_and_kill(void **state)
 	struct rt_ctr *c = start_runc(fx, "exec", "{\"name\": \"app\", \"command\": "
 	    "[\"sleep\", \"1000\"], \"env\": [{\"name\": \"X\", \"value\": \"y\"}], "
 	    "\"workingDir\": \"/etc\"}", 0, &d);
-	char *cmd[] = { "sh", "-c", "echo $X $(pwd) $(id -u)", NULL };
-	char **argv = rt_exec_argv(c, cmd);
-	assert_string_equal(argv[0], "runc");
+	json_t *argv = rt_enter_argv(c);
+	assert_string_equal(json_string_value(json_array_get(argv, 0)), "runc");
+	json_array_append_new(argv, json_string("sh"));
+	json_array_append_new(argv, json_string("-c"));
+	json_array_append_new(argv, json_string("echo $X $(pwd) $(id -u)"));
 	char *line = xstrdup("");
-	for (char **a = argv; *a; a++) {
-		char *l = xasprintf("%s '%s'", line, *a);
+	size_t k;
+	json_t *a;
+	json_array_foreach(argv, k, a) {
+		char *l = xasprintf("%s '%s'", line, json_string_value(a));
 		free(line);
 		line = l;
 	}
@@ -760,9 +764,7 @@ test_runc_exec_and_kill(void **state)
 	assert_string_equal(out, "y /etc 0\n");
 	free(out);
 	free(line);
-	for (char **a = argv; *a; a++)
-		free(*a);
-	free(argv);
+	json_decref(argv);
 	assert_int_equal(rt_signal(c, SIGKILL), 0);
 	run_until(fx, &d.called, 20000);
 	assert_true(d.called);
