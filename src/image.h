@@ -8,6 +8,7 @@
 #define V6_IMAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -82,6 +83,37 @@ void img_store_set_in_use(struct img_store *s, img_in_use_fn fn, void *arg);
 struct api;
 /* Serves the images.v6.dev group on api (image_api.c). */
 void img_api_register(struct api *api, struct img_store *s);
+
+/* image_pod.c — the agent's image step before a container starts. */
+struct img_pull;
+/* A Secret of namespace ns (new reference) or NULL. */
+typedef json_t *(*img_secret_fn)(void *arg, const char *ns, const char *name);
+struct img_pull_hooks {
+	void (*event)(void *arg, bool warning, const char *reason, const char *msg);
+	void (*done)(void *arg);	/* a pull ended: call the gate again */
+	img_secret_fn secret;
+};
+enum { IMG_GATE_READY, IMG_GATE_PENDING, IMG_GATE_FAILED };
+struct img_pull_result {
+	const char *image_id;		/* READY: REPO@DIGEST */
+	const struct img_info *info;	/* READY: layers and config (the gate owns it) */
+	const char *reason;		/* FAILED: ErrImagePull, ErrImageNeverPull */
+	const char *message;
+};
+/* Makes container ctr's image ready for its start number attempt: READY,
+ * PENDING (a pull runs; hooks->done(arg) when it ends, then call again with
+ * the same attempt) or FAILED (reported once; the next call pulls again).
+ * *pp is the container's state, created here, freed by img_pull_free
+ * (which also drops a pull's callback). Events go through hooks->event. */
+int img_pull_gate(struct img_pull **pp, struct img_store *s, const json_t *pod,
+    const json_t *ctr, int attempt, const struct img_pull_hooks *hooks, void *arg,
+    struct img_pull_result *out);
+void img_pull_free(struct img_pull *p);
+/* The container's imagePullPolicy, else the Kubernetes default. */
+enum img_pull_policy img_policy_of(const json_t *ctr);
+/* The "auths" of the pod's kubernetes.io/dockerconfigjson imagePullSecrets
+ * merged (the first secret naming a registry wins), or NULL. */
+json_t *img_pull_auths(const json_t *pod, img_secret_fn lookup, void *arg);
 
 /* The Kubernetes default: Always for ":latest" or no tag (and no digest),
  * else IfNotPresent. */

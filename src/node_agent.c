@@ -55,6 +55,7 @@ struct actr {
 	int64_t window_ms;		/* between the two samples of nanocores */
 	uint64_t nanocores, memory;
 	bool have_usage;
+	struct img_pull *pull;		/* runc: the image step (image_pod.c) */
 };
 
 struct apod {
@@ -89,6 +90,7 @@ struct node {
 	uv_loop_t *loop;
 	struct rt *rt;
 	struct nvol *vol;		/* volumes (node_volume.c); NULL: none mounted */
+	struct img_store *images;	/* node_config's; NULL: no image step */
 	struct nipam *ipam;
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
@@ -365,6 +367,73 @@ ctr_forget_run(struct actr *a)
 	}
 }
 
+/* ---- the image step of runc containers (image_pod.c decides) ---------- */
+
+static void
+pull_event(void *arg, bool warning, const char *reason, const char *msg)
+{
+	struct actr *a = arg;
+	event(a->pod, warning, reason, msg);
+}
+
+static void
+pull_done(void *arg)
+{
+	struct actr *a = arg;
+	pod_sync(a->pod);
+}
+
+static json_t *
+pull_secret(void *arg, const char *ns, const char *name)
+{
+	struct actr *a = arg;
+	return lookup(a->pod->n, "Secret", ns, name);
+}
+
+/* The store's in-use question: "NS/NAME" of a pod running image_id. */
+static char *
+image_user(void *arg, const char *image_id)
+{
+	struct node *n = arg;
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++)
+			if (p->sm.c[i].image_id && !strcmp(p->sm.c[i].image_id, image_id))
+				return xasprintf("%s/%s", p->sm.ns, p->sm.name);
+	return NULL;
+}
+
+static const struct img_pull_hooks pull_hooks = { pull_event, pull_done, pull_secret };
+
+/* Whether container i may start now: true once its image is ready (or it
+ * needs none); false while pulling or after a failed pull (recorded). */
+static bool
+image_ready(struct apod *p, size_t i, int attempt, int64_t now)
+{
+	struct img_pull_result r;
+	const json_t *pod = p->obj ? p->obj : p->sm.pod;
+	if (!p->n->images || strcmp(npod_runtime(json_object_get(pod, "spec")), "runc") != 0)
+		return true;
+	switch (img_pull_gate(&p->c[i].pull, p->n->images, pod, p->sm.c[i].spec, attempt,
+	    &pull_hooks, &p->c[i], &r)) {
+	case IMG_GATE_PENDING:
+		return false;
+	case IMG_GATE_FAILED: {
+		npod_start_failed(&p->sm, i, r.reason, r.message, now);
+		char *m = xasprintf("Error: %s", r.reason);
+		event(p, true, "Failed", m);
+		free(m);
+		return false;
+	}
+	}
+	npod_image_id(&p->sm, i, r.image_id);
+	/* The runc runtime is not wired in yet (issue 10, part 2): say so
+	 * rather than run the image's command on the host. */
+	npod_start_failed(&p->sm, i, "CreateContainerError", "the runc runtime is not "
+	    "available on this node yet", now);
+	event(p, true, "Failed", "Error: the runc runtime is not available on this node yet");
+	return false;
+}
+
 static void
 start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 {
@@ -372,6 +441,8 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
+	if (!image_ready(p, i, attempt, now))
+		return;
 	char **envp = resolve_env(p, cs, &err);
 	if (!envp) {
 		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
@@ -558,6 +629,7 @@ pod_free(struct apod *p, bool remove)
 	streams_end_all(p);
 	for (size_t i = 0; p->c && i < p->sm.n; i++) {
 		ctr_forget_run(&p->c[i]);
+		img_pull_free(p->c[i].pull);
 		if (p->c[i].rt)
 			rt_release(p->c[i].rt);
 	}
@@ -1459,6 +1531,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->log_max_files = cfg->log_max_files;
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
+	n->images = cfg->images;
 	n->ipam = nipam_new();
 	n->found = json_object();
 	n->released = json_object();
@@ -1502,6 +1575,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);
 	node_object_start(n);
+	if (n->images)
+		img_store_set_in_use(n->images, image_user, n);
 	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
 	    npods, n->backoff_max_s);
 	*out = n;
@@ -1544,6 +1619,8 @@ node_stop(struct node *n)
 	n->sw = NULL;
 	nvol_stop(n->vol);
 	n->vol = NULL;
+	if (n->images)
+		img_store_set_in_use(n->images, NULL, NULL);
 	node_object_stop(n);
 	while (n->pods)
 		pod_free(n->pods, false);

@@ -136,8 +136,8 @@ b64_val(int c)
 }
 
 /* Secret data is base64; undecodable input is used as is. */
-static char *
-b64_decode(const char *s)
+char *
+nenv_b64_decode(const char *s)
 {
 	struct buf b = BUF_INIT;
 	unsigned acc = 0;
@@ -177,7 +177,7 @@ source_value(const json_t *src, const char *kind, const char *key)
 	const char *v = json_string_value(json_object_get(json_object_get(src, "data"), key));
 	if (!v)
 		return NULL;
-	return strcmp(kind, "Secret") == 0 ? b64_decode(v) : xstrdup(v);
+	return strcmp(kind, "Secret") == 0 ? nenv_b64_decode(v) : xstrdup(v);
 }
 
 static json_t *

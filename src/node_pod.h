@@ -20,6 +20,7 @@
 #define NPOD_BACKOFF_MAX_S	300
 #define NPOD_BACKOFF_RESET_MS	(600 * 1000)	/* 10 min running resets the back-off */
 #define NPOD_MIN_GRACE_S	2	/* kubelet's minimumGracePeriodInSeconds */
+#define NPOD_PULL_ERR_SHOW_MS	2000	/* ErrImagePull before ImagePullBackOff */
 
 enum npod_restart { NPOD_ALWAYS, NPOD_ON_FAILURE, NPOD_NEVER };
 enum npod_phase { NPOD_PENDING, NPOD_RUNNING, NPOD_SUCCEEDED, NPOD_FAILED };
@@ -63,6 +64,7 @@ struct nctr {
 	struct nterm last;		/* the termination before term / the run */
 	char reason[40];		/* waiting reason ("" = default) */
 	char *message;			/* waiting message */
+	char *image_id;			/* status imageID (REPO@DIGEST), NULL unknown */
 	bool ready, started;
 	enum npost post_start;
 	/* CrashLoopBackOff, kubelet's flowcontrol.Backoff per container */
@@ -138,6 +140,8 @@ size_t npod_step(struct npod *p, int64_t now, struct npod_act *acts, size_t max,
     int64_t *next_ms);
 /* Results of actions and runtime events. */
 void npod_started(struct npod *p, size_t i, int attempt, int64_t started_ms);
+/* The image a container runs (status imageID), once the image step knew it. */
+void npod_image_id(struct npod *p, size_t i, const char *image_id);
 /* A start that failed: reason "CreateContainerError" or
  * "CreateContainerConfigError"; retried after a back-off. */
 void npod_start_failed(struct npod *p, size_t i, const char *reason, const char *msg,
@@ -189,6 +193,9 @@ char **nenv_argv(const json_t *container, char *const *envp);
 /* Kubernetes' $(VAR) expansion: "$$" -> "$", unknown references kept. */
 char *nenv_expand(const char *s, char *const *envp);
 const char *nenv_get(char *const *envp, const char *name);
+/* Standard base64 (Secret data) decoded; s itself (copied) when it is not
+ * base64. Caller frees. */
+char *nenv_b64_decode(const char *s);
 void nenv_free(char **v);
 /* Kubernetes' Service environment variables (docker-link style) for pod:
  * for each Service of services (an array) that has a cluster IP and is in

@@ -443,9 +443,139 @@ def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, re
     assert bad not in os.listdir(os.path.join(d, "blobs", "sha256"))
     assert bad not in os.listdir(os.path.join(d, "layers", "sha256"))
     assert os.listdir(os.path.join(d, "tmp")) == []
+    # A pod of that image: ErrImagePull saying why.
+    apply(server, runc_pod("corrupt", ref))
+    wait_for(lambda: waiting_reason(server, "corrupt") == "ErrImagePull", 30, "ErrImagePull")
+    assert "digest mismatch" in container(server, "corrupt")["state"]["waiting"]["message"]
 
 
 def test_unreachable_registry_fails_with_the_connection_error(server):
     port = free_port()
     st, body = pull(server, "127.0.0.1:%d/app:1" % port)
     assert st == 502 and "onnect" in body["message"], body
+
+
+# ---- pods: the node agent's image step (runtimeClassName: runc) ------------
+
+def runc_pod(name, image, policy=None, secrets=None):
+    c = {"name": "app", "image": image}
+    if policy:
+        c["imagePullPolicy"] = policy
+    spec = {"runtimeClassName": "runc", "containers": [c]}
+    if secrets:
+        spec["imagePullSecrets"] = [{"name": s} for s in secrets]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+def apply(server, obj):
+    server.v6("apply", "-f", "-", input=json.dumps(obj), check=True)
+
+
+def container(server, name):
+    st, pod = server.json("GET", "/api/v1/namespaces/default/pods/" + name)
+    if st != 200:
+        return {}
+    cs = pod.get("status", {}).get("containerStatuses") or [{}]
+    return cs[0]
+
+
+def waiting_reason(server, name):
+    return container(server, name).get("state", {}).get("waiting", {}).get("reason")
+
+
+def events(server, name):
+    _, body = server.json("GET", "/api/v1/namespaces/default/events")
+    return [(e["reason"], e["message"]) for e in body["items"]
+            if e["involvedObject"]["name"] == name]
+
+
+def event_count(server, name, reason):
+    _, body = server.json("GET", "/api/v1/namespaces/default/events")
+    return sum(e.get("count", 1) for e in body["items"]
+               if e["involvedObject"]["name"] == name and e["reason"] == reason)
+
+
+def wait_event(server, name, reason, timeout=60):
+    return wait_for(lambda: [m for r, m in events(server, name) if r == reason],
+                    timeout, "event %s of pod %s" % (reason, name))
+
+
+def test_pod_pulls_its_image_and_reports_the_image_id(server, workdir, registries):
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "team/app:1")
+    apply(server, runc_pod("web", ref))
+    pulled = wait_event(server, "web", "Pulled")
+    assert pulled[0].startswith('Successfully pulled image "%s" in ' % ref), pulled
+    assert ('Pulling image "%s"' % ref) in [m for r, m in events(server, "web")
+                                             if r == "Pulling"]
+    img = image_list(server)[ref]
+    wait_for(lambda: container(server, "web").get("imageID") == img["imageID"], 30,
+             "imageID in the container status")
+    # An image a pod uses cannot be removed.
+    p = server.v6("image", "rm", ref)
+    assert p.returncode != 0 and "in use by pod default/web" in p.stderr
+    # IfNotPresent (a tag other than latest): the next pod finds it present.
+    apply(server, runc_pod("web2", ref))
+    msgs = wait_event(server, "web2", "Pulled")
+    assert msgs[0] == 'Container image "%s" already present on machine' % ref
+
+
+def test_never_pull_policy(server):
+    apply(server, runc_pod("never", "127.0.0.1:1/none:1", policy="Never"))
+    wait_for(lambda: waiting_reason(server, "never") == "ErrImageNeverPull", 30,
+             "ErrImageNeverPull")
+    msg = container(server, "never")["state"]["waiting"]["message"]
+    assert msg == 'Container image "127.0.0.1:1/none:1" is not present with pull policy of Never'
+    assert not [r for r, _ in events(server, "never") if r == "Pulling"]
+
+
+def test_unreachable_registry_backs_off_and_other_pods_run(server):
+    ref = "127.0.0.1:%d/gone/app:1" % free_port()
+    apply(server, runc_pod("lost", ref))
+    apply(server, {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "fine", "namespace": "default"},
+                   "spec": {"containers": [{"name": "c", "image": "sh",
+                                            "command": ["sh", "-c", "sleep 300"]}]}})
+    wait_for(lambda: waiting_reason(server, "lost") == "ErrImagePull", 30, "ErrImagePull")
+    assert "Couldn't connect" in container(server, "lost")["state"]["waiting"]["message"]
+    wait_for(lambda: waiting_reason(server, "lost") == "ImagePullBackOff", 30,
+             "ImagePullBackOff")
+    assert container(server, "lost")["state"]["waiting"]["message"] == \
+        'Back-off pulling image "%s"' % ref
+    evs = events(server, "lost")
+    assert ("BackOff", 'Back-off pulling image "%s"' % ref) in evs
+    assert ("Failed", "Error: ErrImagePull") in evs
+    assert any(r == "Failed" and m.startswith('Failed to pull image "%s": ' % ref)
+               for r, m in evs)
+    wait_for(lambda: "running" in container(server, "fine").get("state", {}), 30,
+             "the process pod next to it running")
+    # 10 s later the pull is tried again (a second Pulling event).
+    wait_for(lambda: event_count(server, "lost", "Pulling") >= 2, 40,
+             "the retry after the back-off")
+
+
+def test_pod_pull_secret(server, workdir, registries):
+    import base64
+    tok = TokenServer(workdir, creds="bob:pw")
+    try:
+        reg = registries(token=tok)
+        ref = reg.push(app_image(workdir).image, "private/app:1", creds="bob:pw")
+        apply(server, runc_pod("nosecret", ref))
+        wait_for(lambda: waiting_reason(server, "nosecret") in ("ErrImagePull",
+                                                                 "ImagePullBackOff"),
+                 30, "a pull refused without the secret")
+        assert any("unauthorized" in m for r, m in events(server, "nosecret")
+                   if r == "Failed")
+        cfg = {"auths": {reg.host: {"auth": base64.b64encode(b"bob:pw").decode()}}}
+        apply(server, {"apiVersion": "v1", "kind": "Secret", "type":
+                       "kubernetes.io/dockerconfigjson",
+                       "metadata": {"name": "regcred", "namespace": "default"},
+                       "data": {".dockerconfigjson":
+                                base64.b64encode(json.dumps(cfg).encode()).decode()}})
+        apply(server, runc_pod("withsecret", ref, secrets=["regcred"]))
+        wait_event(server, "withsecret", "Pulled")
+        wait_for(lambda: container(server, "withsecret").get("imageID", "").startswith(
+            reg.host + "/private/app@sha256:"), 30, "imageID")
+    finally:
+        tok.close()
