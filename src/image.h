@@ -115,6 +115,31 @@ enum img_pull_policy img_policy_of(const json_t *ctr);
  * merged (the first secret naming a registry wins), or NULL. */
 json_t *img_pull_auths(const json_t *pod, img_secret_fn lookup, void *arg);
 
+/* image_gc.c — garbage collection by disk use (kubelet's image GC). */
+#define IMG_GC_PERIOD_MS (5 * 60 * 1000)	/* the kubelet's imageGCPeriod */
+struct img_gc_config {
+	int high, low;		/* --image-gc-high-threshold / -low- (85 / 80) */
+	int64_t min_age_ms;	/* --minimum-image-ttl-duration (2 min) */
+	int64_t period_ms;	/* how often the disk is checked; 0: 5 min */
+};
+struct img_gc_image {
+	const char *ref;
+	int64_t size;		/* bytes the removal frees (its blobs) */
+	int64_t last_used_ms;
+	bool in_use;		/* a pod's container runs it: never removed */
+};
+/* The pure choice: when used / capacity >= high%, the images to remove,
+ * least recently used first, skipping those in use or used within
+ * min_age_ms, until their sizes reach used - low% of capacity. Fills out
+ * (>= n entries) with indices into imgs; returns their number. */
+size_t img_gc_select(const struct img_gc_image *imgs, size_t n, uint64_t capacity,
+    uint64_t available, int high, int low, int64_t now_ms, int64_t min_age_ms,
+    size_t *out);
+struct img_gc;
+/* -EINVAL unless 0 <= low <= high <= 100. */
+int img_gc_start(struct img_store *s, const struct img_gc_config *cfg, struct img_gc **out);
+void img_gc_stop(struct img_gc *gc);
+
 /* The Kubernetes default: Always for ":latest" or no tag (and no digest),
  * else IfNotPresent. */
 enum img_pull_policy img_default_policy(const char *ref);

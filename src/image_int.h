@@ -97,6 +97,9 @@ void img__pull_end(struct img_store *s);
  * free then). Returns 0 or negative errno. */
 int img__queue(struct img_store *s, void (*run)(void *), void (*done)(void *, bool),
     void *arg, void *owner);
+uv_loop_t *img__loop(const struct img_store *s);
+/* img_list with "lastUsedMs" (last lookup, else the pull) for the GC. */
+json_t *img__list_used(struct img_store *s);
 /* The pod using image_id ("ns/name", caller frees) or NULL. Loop only. */
 char *img__in_use(const struct img_store *s, const char *image_id);
 /* The --insecure-registry list (NULL-terminated, borrowed). */

@@ -29,6 +29,7 @@ struct img_store {
 	char *dir;
 	uv_mutex_t mu;		/* index, pulls, sweep_pending, insecure */
 	json_t *index;		/* {"REF": {"digest", "repoDigest", "pulled"}} */
+	json_t *last_used;	/* {"REF": ms}: in memory only (no write per start) */
 	int pulls;		/* pulls / imports in flight */
 	bool sweep_pending;	/* a removal left blobs for when no pull runs */
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
@@ -481,6 +482,8 @@ img_lookup(struct img_store *s, const char *ref, struct img_info **out)
 	const char *key = index_find(s, ref, &msg);
 	if (key)
 		rc = info_build(s, key, json_object_get(s->index, key), out);
+	if (rc == 0)
+		json_object_set_new(s->last_used, key, json_integer(time_now_ms()));
 	uv_mutex_unlock(&s->mu);
 	free(msg);
 	return rc;
@@ -488,8 +491,9 @@ img_lookup(struct img_store *s, const char *ref, struct img_info **out)
 
 /* ---- list, remove, sweep ------------------------------------------------ */
 
-json_t *
-img_list(struct img_store *s)
+/* The images, each with lastUsedMs (the last lookup, else the pull). */
+static json_t *
+list_build(struct img_store *s)
 {
 	json_t *items = json_array(), *e;
 	const char *key;
@@ -497,16 +501,41 @@ img_list(struct img_store *s)
 	uv_mutex_lock(&s->mu);
 	json_object_foreach(s->index, key, e) {
 		struct img_info *info;
+		const char *pulled = json_string_value(json_object_get(e, "pulled")) ?: "";
+		time_t t = 0;
 		if (info_build(s, key, e, &info) < 0)
 			continue;
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s}", "ref", key,
-		    "digest", info->digest, "imageID", info->image_id, "size",
-		    (json_int_t)info->size, "pulled",
-		    json_string_value(json_object_get(e, "pulled")) ?: ""));
+		json_int_t used = json_integer_value(json_object_get(s->last_used, key));
+		if (!used && time_parse_rfc3339(pulled, &t) == 0)
+			used = (json_int_t)t * 1000;
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "ref",
+		    key, "digest", info->digest, "imageID", info->image_id, "size",
+		    (json_int_t)info->size, "pulled", pulled, "lastUsedMs", used));
 		img_info_free(info);
 	}
 	uv_mutex_unlock(&s->mu);
 	return items;
+}
+
+json_t *
+img_list(struct img_store *s)
+{
+	json_t *items = list_build(s), *it;
+	size_t i;
+	json_array_foreach(items, i, it) {
+		char ts[32];
+		time_format_rfc3339((time_t)(json_integer_value(json_object_get(it,
+		    "lastUsedMs")) / 1000), ts);
+		json_object_del(it, "lastUsedMs");
+		json_object_set_new(it, "lastUsed", json_string(ts));
+	}
+	return items;
+}
+
+json_t *
+img__list_used(struct img_store *s)
+{
+	return list_build(s);
 }
 
 /* Adds every digest an image of the index needs to keep. */
@@ -582,6 +611,7 @@ img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
 	const char *key = index_find(s, ref, msg);
 	if (key) {
 		*removed = xstrdup(key);
+		json_object_del(s->last_used, key);
 		json_object_del(s->index, key);
 		rc = index_save(s);
 		if (rc == 0)
@@ -766,6 +796,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 		return rc;
 	}
 	index_load(s);
+	s->last_used = json_object();
 	*out = s;
 	return 0;
 }
@@ -793,6 +824,12 @@ img__in_use(const struct img_store *s, const char *image_id)
 	return s->in_use ? s->in_use(s->in_use_arg, image_id) : NULL;
 }
 
+uv_loop_t *
+img__loop(const struct img_store *s)
+{
+	return s->loop;
+}
+
 const char *
 img_store_dir(const struct img_store *s)
 {
@@ -803,6 +840,7 @@ static void
 store_free(struct img_store *s)
 {
 	json_decref(s->index);
+	json_decref(s->last_used);
 	strv_free(s->insecure);
 	uv_mutex_destroy(&s->mu);
 	free(s->dir);

@@ -39,6 +39,7 @@ struct server_opts {
 	int64_t journal_min;		/* --journal-min; -1: default */
 	char **insecure_registries;	/* --insecure-registry, repeatable */
 	size_t ninsecure;
+	struct img_gc_config image_gc;	/* --image-gc-*, --minimum-image-ttl-duration */
 };
 
 struct server {
@@ -56,6 +57,7 @@ struct server {
 	struct ctrl_analysis *analysis;
 	struct node *node;
 	struct img_store *images;
+	struct img_gc *image_gc;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -211,12 +213,14 @@ images_start(struct server *s, const struct server_opts *o)
 	for (size_t i = 0; i < o->ninsecure; i++)
 		img_store_add_insecure(s->images, o->insecure_registries[i]);
 	img_api_register(s->api, s->images);
-	return 0;
+	return img_gc_start(s->images, &o->image_gc, &s->image_gc);
 }
 
 static void
 images_stop(struct server *s)
 {
+	img_gc_stop(s->image_gc);
+	s->image_gc = NULL;
 	img_store_close(s->images);
 	s->images = NULL;
 }
@@ -344,6 +348,14 @@ static const struct flag_def server_flags[] = {
 	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
 	{ "--insecure-registry", "HOST:PORT", "pull from this registry over plain HTTP "
 	    "(loopback registries always may); repeatable" },
+	{ "--image-gc-high-threshold", "PERCENT", "disk use of the image store's file "
+	    "system at which unused images are removed, as the kubelet's (default 85)" },
+	{ "--image-gc-low-threshold", "PERCENT", "disk use the image GC brings it back "
+	    "under (default 80)" },
+	{ "--minimum-image-ttl-duration", "DURATION", "an image unused for less than this is "
+	    "never collected (default 2m)" },
+	{ "--image-gc-period", "DURATION", "how often the image GC checks the disk "
+	    "(default 5m, the kubelet's)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -487,6 +499,25 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				return -EINVAL;
 			}
 			o->log_max_files = (int)nf;
+		} else if (strcmp(name, "--image-gc-high-threshold") == 0 ||
+		    strcmp(name, "--image-gc-low-threshold") == 0) {
+			char *end;
+			long v = strtol(val, &end, 10);
+			if (*end || end == val || v < 0 || v > 100) {
+				fprintf(stderr, "error: %s: expected a percentage 0..100, got "
+				    "\"%s\"\n", name, val);
+				return -EINVAL;
+			}
+			*(strstr(name, "high") ? &o->image_gc.high : &o->image_gc.low) = (int)v;
+		} else if (strcmp(name, "--minimum-image-ttl-duration") == 0 ||
+		    strcmp(name, "--image-gc-period") == 0) {
+			bool ttl = strstr(name, "ttl") != NULL;
+			int64_t *ms = ttl ? &o->image_gc.min_age_ms : &o->image_gc.period_ms;
+			if (duration_parse(val, ms) < 0 || (!ttl && *ms < 100)) {
+				fprintf(stderr, "error: %s: expected a duration, got \"%s\"\n", name,
+				    val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--insecure-registry") == 0) {
 			o->insecure_registries = xrealloc(o->insecure_registries,
 			    (o->ninsecure + 1) * sizeof(char *));
@@ -514,6 +545,11 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			    name);
 			return -EINVAL;
 		}
+	}
+	if (o->image_gc.low > o->image_gc.high) {
+		fprintf(stderr, "error: --image-gc-low-threshold (%d) must not exceed "
+		    "--image-gc-high-threshold (%d)\n", o->image_gc.low, o->image_gc.high);
+		return -EINVAL;
 	}
 	if (!o->data_dir)
 		o->data_dir = server_default_data_dir();
@@ -620,7 +656,8 @@ on_signal(uv_signal_t *h, int signum)
 int
 server_main(int argc, char **argv)
 {
-	struct server_opts o = { .journal_retention_ms = -1, .journal_min = -1 };
+	struct server_opts o = { .journal_retention_ms = -1, .journal_min = -1,
+		.image_gc = { .high = 85, .low = 80, .min_age_ms = 2 * 60 * 1000 } };
 	struct server s = { .disabled = ~0u };	/* no part started yet */
 	int rc = 1;
 	if (parse_opts(argc, argv, &o) < 0)

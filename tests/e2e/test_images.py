@@ -579,3 +579,33 @@ def test_pod_pull_secret(server, workdir, registries):
             reg.host + "/private/app@sha256:"), 30, "imageID")
     finally:
         tok.close()
+
+
+def test_image_gc_removes_unused_images_never_one_in_use(workdir):
+    from conftest import Server
+    data = tempfile.mkdtemp(prefix="v6-gc-", dir=workdir)
+    s = Server(data).start()
+    try:
+        a = app_image(workdir, "a").export("oci-archive", "localhost/a:1")
+        b = app_image(workdir, "b").layer([("b", "file", "only in b")]).export(
+            "oci-archive", "localhost/b:1")
+        s.v6("image", "import", a, check=True)
+        s.v6("image", "import", b, check=True)
+        apply(s, runc_pod("user", "localhost/a:1"))
+        wait_for(lambda: container(s, "user").get("imageID"), 30, "imageID of the pod")
+    finally:
+        s.stop()
+    # 0% thresholds: the disk is always "full"; only the image in use stays.
+    s = Server(data, ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0",
+                      "--minimum-image-ttl-duration", "0s", "--image-gc-period", "200ms"])
+    s.start()
+    try:
+        wait_for(lambda: [r[:2] for r in image_rows(s)] == [["localhost/a", "1"]], 30,
+                 "the GC to remove localhost/b:1 only")
+        assert "image GC removed localhost/b:1" in open(s.log_path).read()
+        time.sleep(1)   # a few more periods: a stays
+        assert [r[:2] for r in image_rows(s)] == [["localhost/a", "1"]]
+        s.v6("delete", "pod", "user", check=True)
+        wait_for(lambda: image_rows(s) == [], 30, "the GC to remove the image once unused")
+    finally:
+        s.close()

@@ -340,6 +340,42 @@ test_unpack_never_writes_outside_the_root(void **state)
 	util_remove_tree(d.base);
 }
 
+/* Kubelet's image GC choice: nothing under the high threshold; above it,
+ * LRU first until used drops to low%, never an image in use or younger
+ * than the minimum age. */
+static void
+test_gc_selects_lru_unused_until_low(void **state)
+{
+	(void)state;
+	const int64_t now = 1000000000, min_age = 120000;
+	struct img_gc_image imgs[] = {
+		{ "a", 30, now - 500000, false },	/* oldest */
+		{ "b", 30, now - 400000, true },	/* in use */
+		{ "c", 30, now - 300000, false },
+		{ "d", 30, now - 200000, false },
+		{ "e", 30, now - 1000, false },		/* too young */
+	};
+	size_t out[5];
+	/* 84% full: under 85, nothing. */
+	assert_int_equal(img_gc_select(imgs, 5, 1000, 160, 85, 80, now, min_age, out), 0);
+	/* 90% full: 100 bytes to free to reach 80%: a, c, d (b in use). */
+	size_t n = img_gc_select(imgs, 5, 1000, 100, 85, 80, now, min_age, out);
+	assert_int_equal(n, 3);
+	assert_string_equal(imgs[out[0]].ref, "a");
+	assert_string_equal(imgs[out[1]].ref, "c");
+	assert_string_equal(imgs[out[2]].ref, "d");
+	/* 86% full: 60 bytes: a and c suffice. */
+	n = img_gc_select(imgs, 5, 1000, 140, 85, 80, now, min_age, out);
+	assert_int_equal(n, 2);
+	assert_string_equal(imgs[out[1]].ref, "c");
+	/* Everything eligible is not enough: all of it, never b or e. */
+	n = img_gc_select(imgs, 5, 1000, 0, 85, 10, now, min_age, out);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_true(strcmp(imgs[out[i]].ref, "b") && strcmp(imgs[out[i]].ref, "e"));
+	assert_int_equal(img_gc_select(imgs, 5, 0, 0, 85, 80, now, min_age, out), 0);
+}
+
 int
 main(void)
 {
@@ -352,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_unpack_converts_whiteouts_for_overlay),
 		cmocka_unit_test(test_unpack_plain_keeps_whiteout_names),
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
+		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
