@@ -98,6 +98,8 @@ void img__pull_end(struct img_store *s);
 int img__queue(struct img_store *s, void (*run)(void *), void (*done)(void *, bool),
     void *arg, void *owner);
 uv_loop_t *img__loop(const struct img_store *s);
+/* True once the store is closing: transfers in flight give up. Any thread. */
+bool img__closing(const struct img_store *s);
 /* img_list with "lastUsedMs" (last lookup, else the pull) for the GC. */
 json_t *img__list_used(struct img_store *s);
 /* The pod using image_id ("ns/name", caller frees) or NULL. Loop only. */

@@ -210,6 +210,15 @@ on_header_status(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The server is stopping: a pull in flight ends now, not after its
+ * download (the loop waits for the thread pool). */
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return img__closing(arg);
+}
+
 /* GET url; the answer in k. Returns 0 when a response came (any status) or
  * -EIO with *msg. */
 static int
@@ -241,6 +250,9 @@ http_get(struct reg *r, const char *url, const char *accept, struct sink *k, cha
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "v6/" V6_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r->s);
 	CURLcode rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &k->status);
 	curl_slist_free_all(h);

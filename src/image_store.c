@@ -23,6 +23,7 @@
 #define INDEX_FILE "images.json"
 
 struct img_job;
+struct ensure;
 
 struct img_store {
 	uv_loop_t *loop;
@@ -35,6 +36,7 @@ struct img_store {
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
 	size_t ninsecure;
 	struct img_job *jobs;	/* on the thread pool, for img_cancel and close */
+	struct ensure *ensures;	/* img_ensure requests in flight */
 	uint64_t tmp_seq;
 	img_in_use_fn in_use;	/* the agent's, for removal and GC */
 	void *in_use_arg;
@@ -680,26 +682,39 @@ img__queue(struct img_store *s, void (*run)(void *), void (*done)(void *, bool),
 	return 0;
 }
 
+static void ensure_cancel(struct img_store *s, void *arg);
+
 void
 img_cancel(struct img_store *s, void *owner)
 {
 	for (struct img_job *j = s->jobs; j; j = j->next)
 		if (j->owner == owner)
 			j->cancelled = true;
+	ensure_cancel(s, owner);
 }
 
 /* ---- ensure: make an image present according to a pull policy ----------- */
+
+/* Requests for the same image with the same policy and credentials while
+ * one is in flight join it (two replicas starting pull once, as the
+ * kubelet's serialized pulls would); each waiter gets its own answer. */
+struct waiter {
+	img_done_fn fn;
+	void *arg;
+	bool cancelled;
+};
 
 struct ensure {
 	struct img_store *s;
 	char *ref;
 	enum img_pull_policy policy;
 	json_t *auths;
-	img_done_fn fn;
-	void *arg;
+	struct waiter *w;
+	size_t nw;
 	int err;
 	char *msg;
 	struct img_info *info;
+	struct ensure *next;	/* s->ensures */
 };
 
 static void
@@ -735,36 +750,73 @@ static void
 ensure_done(void *arg, bool cancelled)
 {
 	struct ensure *e = arg;
+	struct img_store *s = e->s;
 
-	if (!cancelled) {
-		e->fn(e->arg, e->err, e->msg, e->info);
-		e->info = NULL;
+	for (struct ensure **pp = &s->ensures; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	for (size_t i = 0; i < e->nw && !cancelled; i++) {
+		struct img_info *info = NULL;
+		if (e->w[i].cancelled)
+			continue;
+		if (e->err == 0 && !e->info && img_lookup(s, e->ref, &info) < 0) {
+			e->w[i].fn(e->w[i].arg, -ENOENT, "the image was removed meanwhile", NULL);
+			continue;
+		}
+		if (!info) {
+			info = e->info;
+			e->info = NULL;
+		}
+		e->w[i].fn(e->w[i].arg, e->err, e->msg, info);
 	}
 	img_info_free(e->info);
 	json_decref(e->auths);
+	free(e->w);
 	free(e->msg);
 	free(e->ref);
 	free(e);
+}
+
+static void
+ensure_cancel(struct img_store *s, void *arg)
+{
+	for (struct ensure *e = s->ensures; e; e = e->next)
+		for (size_t i = 0; i < e->nw; i++)
+			if (e->w[i].arg == arg)
+				e->w[i].cancelled = true;
 }
 
 int
 img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
     const json_t *auths, img_done_fn fn, void *arg)
 {
-	struct ensure *e = xcalloc(1, sizeof *e);
-	e->s = s;
-	e->ref = xstrdup(ref);
-	e->policy = policy;
-	e->auths = auths ? json_deep_copy(auths) : NULL;
-	e->fn = fn;
-	e->arg = arg;
-	int rc = img__queue(s, ensure_run, ensure_done, e, arg);
-	if (rc < 0) {
-		json_decref(e->auths);
-		free(e->ref);
-		free(e);
+	struct ensure *e;
+
+	for (e = s->ensures; e; e = e->next)
+		if (!strcmp(e->ref, ref) && e->policy == policy &&
+		    (auths ? e->auths && json_equal(e->auths, auths) : !e->auths))
+			break;
+	if (!e) {
+		e = xcalloc(1, sizeof *e);
+		e->s = s;
+		e->ref = xstrdup(ref);
+		e->policy = policy;
+		e->auths = auths ? json_deep_copy(auths) : NULL;
+		int rc = img__queue(s, ensure_run, ensure_done, e, NULL);
+		if (rc < 0) {
+			json_decref(e->auths);
+			free(e->ref);
+			free(e);
+			return rc;
+		}
+		e->next = s->ensures;
+		s->ensures = e;
 	}
-	return rc;
+	e->w = xrealloc(e->w, (e->nw + 1) * sizeof *e->w);
+	e->w[e->nw++] = (struct waiter){ fn, arg, false };
+	return 0;
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -824,6 +876,12 @@ img__in_use(const struct img_store *s, const char *image_id)
 	return s->in_use ? s->in_use(s->in_use_arg, image_id) : NULL;
 }
 
+bool
+img__closing(const struct img_store *s)
+{
+	return __atomic_load_n(&s->closing, __ATOMIC_ACQUIRE);
+}
+
 uv_loop_t *
 img__loop(const struct img_store *s)
 {
@@ -856,7 +914,7 @@ img_store_close(struct img_store *s)
 	 * the last one frees the store. */
 	for (struct img_job *j = s->jobs; j; j = j->next)
 		j->cancelled = true;
-	s->closing = true;
+	__atomic_store_n(&s->closing, true, __ATOMIC_RELEASE);
 	if (!s->jobs)
 		store_free(s);
 }

@@ -609,3 +609,41 @@ def test_image_gc_removes_unused_images_never_one_in_use(workdir):
         wait_for(lambda: image_rows(s) == [], 30, "the GC to remove the image once unused")
     finally:
         s.close()
+
+
+def test_stalled_registry_pull_is_shared_and_does_not_hold_the_server(workdir):
+    """Two pods of one image pull once; a registry that accepts and never
+    answers does not keep a stopping server waiting for its pull."""
+    import socket
+    import threading
+    from conftest import Server
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    conns = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            conns.append(c)
+    threading.Thread(target=accept, daemon=True).start()
+    ref = "127.0.0.1:%d/hang/app:1" % lsock.getsockname()[1]
+    s = Server(tempfile.mkdtemp(prefix="v6-stall-", dir=workdir)).start()
+    try:
+        apply(s, runc_pod("one", ref))
+        apply(s, runc_pod("two", ref))
+        wait_for(lambda: event_count(s, "one", "Pulling") and event_count(s, "two", "Pulling"),
+                 30, "both pods pulling")
+        time.sleep(0.5)
+        assert len(conns) == 1, "one pull for both pods, got %d connections" % len(conns)
+        t0 = time.monotonic()
+        s.stop()
+        assert time.monotonic() - t0 < 5, "the stalled pull held the server's exit"
+    finally:
+        s.close()
+        lsock.close()
+        for c in conns:
+            c.close()
