@@ -80,6 +80,12 @@ bool img__blob_present(const struct img_store *s, const char *digest);
 /* Fetches a missing blob into path tmp (the store verifies it after). */
 struct img_source {
 	int (*fetch)(void *arg, const char *digest, const char *tmp, char **msg);
+	/* Optional: fetches layer blob digest into file tmp and unpacks it into
+	 * dir (overlay mode) while it arrives, checking the digest at the end
+	 * (a mismatch wins over an unpack error). -EAGAIN: not possible now
+	 * (the caller fetches, then unpacks). */
+	int (*fetch_unpack)(void *arg, const char *digest, const char *tmp, const char *dir,
+	    char **msg);
 	void *arg;
 };
 /* Records image ref (normalised) -> manifest (bytes, a single-platform

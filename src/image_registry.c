@@ -9,6 +9,7 @@
 #include "image_int.h"
 #include "log.h"
 
+#include <archive.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -114,6 +115,7 @@ struct sink {
 	size_t limit;
 	int fd;			/* blobs: written here (-1: memory) */
 	EVP_MD_CTX *md;		/* blobs: hashed as they arrive */
+	struct buf *stream;	/* blobs unpacked as they arrive: a copy goes here */
 	long status;
 	char *www_auth;		/* WWW-Authenticate of a 401 */
 	char *ctype;
@@ -178,6 +180,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
 			off += (size_t)w;
 		}
 		EVP_DigestUpdate(k->md, p, len);
+		if (k->stream)
+			buf_append(k->stream, p, len);
 		return len;
 	}
 	if (k->body.len + len > k->limit) {
@@ -219,21 +223,21 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t u
 	return img__closing(arg);
 }
 
-/* GET url; the answer in k. Returns 0 when a response came (any status) or
- * -EIO with *msg. */
-static int
-http_get(struct reg *r, const char *url, const char *accept, struct sink *k, char **msg)
+/* An easy handle for GET url into k (headers h and the error buffer err
+ * are the caller's to free / keep alive until the transfer ends). */
+static CURL *
+easy_new(struct reg *r, const char *url, const char *accept, struct sink *k,
+    struct curl_slist **h, char *err)
 {
 	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char err[CURL_ERROR_SIZE] = "";
 
+	*h = NULL;
 	if (accept)
-		h = curl_slist_append(h, accept);
+		*h = curl_slist_append(*h, accept);
 	if (r->authz)
-		h = curl_slist_append(h, r->authz);
+		*h = curl_slist_append(*h, r->authz);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -253,10 +257,13 @@ http_get(struct reg *r, const char *url, const char *accept, struct sink *k, cha
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r->s);
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &k->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	return c;
+}
+
+/* 0 when a response came (any status, in k->status), else -EIO with *msg. */
+static int
+transfer_result(const char *url, CURLcode rc, const char *err, struct sink *k, char **msg)
+{
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && k->failed)) {
 		*msg = xasprintf("GET %s: %s", url, *err ? err : curl_easy_strerror(rc));
 		return -EIO;
@@ -267,6 +274,21 @@ http_get(struct reg *r, const char *url, const char *accept, struct sink *k, cha
 		return -EIO;
 	}
 	return 0;
+}
+
+/* GET url; the answer in k. Returns 0 when a response came (any status) or
+ * -EIO with *msg. */
+static int
+http_get(struct reg *r, const char *url, const char *accept, struct sink *k, char **msg)
+{
+	struct curl_slist *h;
+	char err[CURL_ERROR_SIZE] = "";
+	CURL *c = easy_new(r, url, accept, k, &h, err);
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &k->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return transfer_result(url, rc, err, k, msg);
 }
 
 /* ---- auth --------------------------------------------------------------- */
@@ -472,6 +494,115 @@ fetch_blob(void *arg, const char *digest, const char *tmp, char **msg)
 	return rc;
 }
 
+/* ---- a layer unpacked while it downloads -------------------------------- */
+
+/* libarchive pulls; each pull drives the transfer (curl multi, same thread)
+ * until bytes arrived or it ended. */
+struct stream {
+	CURLM *m;
+	struct sink *k;
+	struct buf pend;	/* arrived, not yet read by libarchive */
+	char *cur;		/* handed to libarchive (valid until its next read) */
+	bool done;
+	CURLcode result;
+};
+
+static void
+stream_pump(struct stream *st)
+{
+	int running = 0;
+	curl_multi_perform(st->m, &running);
+	if (!running) {
+		int left;
+		CURLMsg *mm = curl_multi_info_read(st->m, &left);
+		st->result = mm && mm->msg == CURLMSG_DONE ? mm->data.result : CURLE_RECV_ERROR;
+		st->done = true;
+	} else if (st->pend.len == 0) {
+		curl_multi_poll(st->m, NULL, 0, 1000, NULL);
+	}
+}
+
+static la_ssize_t
+stream_read(struct archive *a, void *arg, const void **out)
+{
+	struct stream *st = arg;
+	free(st->cur);
+	st->cur = NULL;
+	while (st->pend.len == 0 && !st->done) {
+		stream_pump(st);
+		if (st->k->status >= 400) {
+			archive_set_error(a, EIO, "HTTP %ld", st->k->status);
+			return -1;
+		}
+	}
+	size_t n = st->pend.len;
+	if (n == 0)
+		return 0;
+	st->cur = buf_steal(&st->pend);
+	*out = st->cur;
+	return (la_ssize_t)n;
+}
+
+static int
+fetch_unpack(void *arg, const char *digest, const char *tmp, const char *dir, char **msg)
+{
+	struct reg *r = arg;
+	struct sink k = { .limit = 1 << 16 };
+	struct stream st = { .k = &k };
+	char *url = xasprintf("%s/blobs/%s", r->base, digest);
+	char err[CURL_ERROR_SIZE] = "", got[80];
+	struct curl_slist *h;
+	char *umsg = NULL;
+
+	k.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (k.fd < 0) {
+		free(url);
+		return -EAGAIN;
+	}
+	k.md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(k.md, EVP_sha256(), NULL);
+	k.stream = &st.pend;
+	CURL *c = easy_new(r, url, NULL, &k, &h, err);
+	st.m = curl_multi_init();
+	curl_multi_add_handle(st.m, c);
+	struct archive *a = img__archive_reader();
+	int urc = archive_read_open(a, &st, NULL, stream_read, NULL) == ARCHIVE_OK ?
+	    img__unpack_archive(a, dir, true, &umsg) : -EIO;
+	archive_read_free(a);
+	/* The rest (tar padding, compression trailer, or all of it after an
+	 * unpack error) still counts for the digest. */
+	k.stream = NULL;
+	buf_free(&st.pend);
+	while (!st.done && k.status < 400)
+		stream_pump(&st);
+	int rc = st.done ? transfer_result(url, st.result, err, &k, msg) : 0;
+	if (rc == 0 && k.status != 200)
+		rc = -EAGAIN;	/* a 401 and the like: the plain path knows what to do */
+	if (rc == 0) {
+		img__digest_final(k.md, got);
+		if (strcmp(got, digest) != 0) {
+			*msg = xasprintf("digest mismatch for blob %s: the registry sent %s",
+			    digest, got);
+			rc = -EBADMSG;
+		} else if (urc < 0) {
+			*msg = umsg;
+			umsg = NULL;
+			rc = urc;
+		}
+	}
+	curl_multi_remove_handle(st.m, c);
+	curl_easy_cleanup(c);
+	curl_multi_cleanup(st.m);
+	curl_slist_free_all(h);
+	free(st.cur);
+	free(umsg);
+	EVP_MD_CTX_free(k.md);
+	close(k.fd);
+	sink_free(&k);
+	free(url);
+	return rc;
+}
+
 static int
 reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auths,
     char **msg)
@@ -536,7 +667,7 @@ img_registry_pull(struct img_store *s, const char *ref, const json_t *auths, cha
 		}
 	}
 	if (rc == 0) {
-		struct img_source src = { fetch_blob, &r };
+		struct img_source src = { fetch_blob, fetch_unpack, &r };
 		rc = img__store_put(s, r.ref_str, body, len, top, &src, msg);
 	}
 	if (rc == 0)

@@ -46,9 +46,11 @@ def make_layers(work):
                 ti.size, ti.mode, ti.mtime = len(data), 0o644, 1700000000
                 t.addfile(ti, io.BytesIO(data))
             if n == 0:
+                # In directory-walk order, as image builders write them.
                 for i in range(SMALL_FILES):
                     words = " ".join("w%d" % rnd.randrange(5000) for _ in range(60))
-                    add("usr/share/doc/pkg%d/file%d.txt" % (i % 97, i), words.encode())
+                    add("usr/share/doc/pkg%d/file%d.txt" % (i * 97 // SMALL_FILES, i),
+                        words.encode())
             else:
                 size = LAYER_MB << 20
                 add("opt/l%d/random.bin" % n, rnd.randbytes(size // 2))

@@ -647,3 +647,21 @@ def test_stalled_registry_pull_is_shared_and_does_not_hold_the_server(workdir):
         lsock.close()
         for c in conns:
             c.close()
+
+
+def test_pull_refuses_a_layer_escaping_the_root(server, workdir, registries):
+    """The same path rules hold when a layer is unpacked as it downloads."""
+    reg = registries()
+    outside = os.path.join(workdir, "outside")
+    os.makedirs(outside)
+    b = ImageBuilder(workdir, "evil").layer([("ok", "file", "fine"),
+                                              ("link", "symlink", outside),
+                                              ("link/pwned", "file", "x")])
+    ref = reg.push(b.entrypoint("/x").image, "evil/app:1")
+    st, body = pull(server, ref)
+    assert st != 201 and "symlink" in body["message"], body
+    assert os.listdir(outside) == []
+    d = store_dir(server)
+    assert os.listdir(os.path.join(d, "layers", "sha256")) == []
+    assert os.listdir(os.path.join(d, "tmp")) == []
+    assert image_rows(server) == []

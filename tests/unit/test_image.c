@@ -325,6 +325,23 @@ test_unpack_never_writes_outside_the_root(void **state)
 		assert_int_equal(st.st_nlink, 1);
 		unlink(victim);
 	}
+	/* The cached parent of consecutive files is dropped when the path
+	 * changes meaning: a directory replaced by a link out, then a file
+	 * "through" the old directory's name. */
+	for (int i = 0; i < 2; i++) {
+		struct tarb t;
+		tar_begin(&t);
+		tar_add(&t, "d/a", AE_IFREG, "a", NULL);
+		if (i == 0)
+			tar_add(&t, "d", AE_IFLNK, NULL, d.outside);
+		else
+			tar_add(&t, "d", AE_IFREG, "now a file", NULL);
+		tar_add(&t, "d/pwned", AE_IFREG, "x", NULL);
+		assert_int_not_equal(tar_unpack(&t, d.root, true), 0);
+		assert_false(exists(d.outside, "pwned"));
+		util_remove_tree(d.root);
+		mkdir(d.root, 0755);
+	}
 	/* A symlink pointing out is itself fine (images have them); writing a
 	 * regular file of that name replaces the link, never its target. */
 	struct tarb t;
