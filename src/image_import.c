@@ -237,6 +237,12 @@ img_import_file(struct img_store *s, const char *path, json_t **refs, char **msg
 	int rc = 0;
 
 	*refs = json_array();
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*msg = xasprintf("%s is not a regular file", path);
+		free(root);
+		return -ENOENT;
+	}
 	if (mkdir(root, 0700) < 0) {
 		*msg = xasprintf("cannot create %s: %s", root, strerror(errno));
 		free(root);
