@@ -119,6 +119,10 @@ char *const *img__insecure(const struct img_store *s);
 int img_import_file(struct img_store *s, const char *path, json_t **refs, char **msg);
 
 /* image_registry.c */
+/* Docker's rule: plain HTTP to a registry on loopback (localhost, 127.x,
+ * [::1]) or named in insecure (NULL-terminated HOST:PORT list); TLS to
+ * any other. */
+bool img_plain_http_allowed(const char *hostport, char *const *insecure);
 /* Pulls ref (normalised) from its registry into the store. auths: a
  * dockerconfigjson "auths" object or NULL. Blocking. */
 int img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,

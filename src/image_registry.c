@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <archive.h>
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -41,22 +42,33 @@ static bool
 host_is_loopback(const char *hostport)
 {
 	char h[256];
+	struct in_addr a4;
+	struct in6_addr a6;
+
 	snprintf(h, sizeof h, "%s", hostport);
-	char *colon = h[0] == '[' ? strstr(h, "]:") : strrchr(h, ':');
+	if (h[0] == '[') {
+		char *end = strchr(h, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return false;
+		*end = '\0';
+		return inet_pton(AF_INET6, h + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	char *colon = strchr(h, ':');
 	if (colon)
-		colon[h[0] == '['] = '\0';
-	return !strcmp(h, "localhost") || str_has_prefix(h, "127.") || !strcmp(h, "[::1]") ||
-	    !strcmp(h, "[::1");
+		*colon = '\0';
+	if (!strcmp(h, "localhost"))
+		return true;
+	/* An address literal in 127.0.0.0/8, not a name that starts so. */
+	return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
-static bool
-host_insecure(const struct img_store *s, const char *hostport)
+bool
+img_plain_http_allowed(const char *hostport, char *const *insecure)
 {
-	char *const *list = img__insecure(s);
 	if (host_is_loopback(hostport))
 		return true;
-	for (size_t i = 0; list && list[i]; i++)
-		if (!strcmp(list[i], hostport))
+	for (size_t i = 0; insecure && insecure[i]; i++)
+		if (!strcmp(insecure[i], hostport))
 			return true;
 	return false;
 }
@@ -615,7 +627,7 @@ reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auth
 	r->ref_str = img_ref_string(&r->ref);
 	const char *api_host = strcmp(r->ref.registry, "docker.io") == 0 ?
 	    "registry-1.docker.io" : r->ref.registry;
-	r->base = xasprintf("%s://%s/v2/%s", host_insecure(s, r->ref.registry) ? "http" :
+	r->base = xasprintf("%s://%s/v2/%s", img_plain_http_allowed(r->ref.registry, img__insecure(s)) ? "http" :
 	    "https", api_host, r->ref.repo);
 	r->basic = auths ? basic_from_auths(auths, r->ref.registry) : NULL;
 	return 0;

@@ -263,6 +263,26 @@ test_unpack_converts_whiteouts_for_overlay(void **state)
 }
 
 static void
+test_unpack_zstd_layer(void **state)
+{
+	struct tarb t;
+	struct dirs d;
+	(void)state;
+	dirs_make(&d);
+	t.a = archive_write_new();
+	archive_write_set_format_pax_restricted(t.a);
+	assert_int_equal(archive_write_add_filter_zstd(t.a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_memory(t.a, t.buf, sizeof t.buf, &t.used),
+	    ARCHIVE_OK);
+	tar_add(&t, "etc/hello", AE_IFREG, "zstd", NULL);
+	tar_add(&t, "etc/.wh.old", AE_IFREG, "", NULL);
+	assert_int_equal(tar_unpack(&t, d.root, true), 0);
+	assert_true(exists(d.root, "etc/hello"));
+	assert_true(exists(d.root, "etc/old"));
+	util_remove_tree(d.base);
+}
+
+static void
 test_unpack_plain_keeps_whiteout_names(void **state)
 {
 	struct tarb t;
@@ -357,6 +377,25 @@ test_unpack_never_writes_outside_the_root(void **state)
 	util_remove_tree(d.base);
 }
 
+static void
+test_plain_http_only_for_loopback_or_insecure(void **state)
+{
+	char *list[] = { "reg.lan:5000", NULL };
+	(void)state;
+	assert_true(img_plain_http_allowed("127.0.0.1:5000", NULL));
+	assert_true(img_plain_http_allowed("127.5.6.7", NULL));
+	assert_true(img_plain_http_allowed("localhost:5000", NULL));
+	assert_true(img_plain_http_allowed("localhost", NULL));
+	assert_true(img_plain_http_allowed("[::1]:5000", NULL));
+	assert_false(img_plain_http_allowed("docker.io", NULL));
+	assert_false(img_plain_http_allowed("reg.lan:5000", NULL));
+	assert_true(img_plain_http_allowed("reg.lan:5000", list));
+	assert_false(img_plain_http_allowed("reg.lan:5001", list));
+	assert_false(img_plain_http_allowed("reg.lan", list));
+	assert_false(img_plain_http_allowed("localhost.evil.com:5000", NULL));
+	assert_false(img_plain_http_allowed("127.0.0.1.nip.io", NULL));
+}
+
 /* Kubelet's image GC choice: nothing under the high threshold; above it,
  * LRU first until used drops to low%, never an image in use or younger
  * than the minimum age. */
@@ -406,6 +445,8 @@ main(void)
 		cmocka_unit_test(test_unpack_plain_keeps_whiteout_names),
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
 		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
+		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
+		cmocka_unit_test(test_unpack_zstd_layer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
