@@ -665,3 +665,89 @@ def test_pull_refuses_a_layer_escaping_the_root(server, workdir, registries):
     assert os.listdir(os.path.join(d, "layers", "sha256")) == []
     assert os.listdir(os.path.join(d, "tmp")) == []
     assert image_rows(server) == []
+
+
+def blob_write(layout, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs", "sha256", digest[7:]), "wb") as f:
+        f.write(data)
+    return digest
+
+
+def node_platform():
+    import platform
+    return {"x86_64": ("amd64", None), "aarch64": ("arm64", "v8")}[platform.machine()]
+
+
+def multi_arch_index(b, name):
+    """Turns image b's tag into an OCI index of two manifests: another
+    platform's (a config of its own) listed first, then this node's."""
+    arch, variant = node_platform()
+    other = ("arm64", "v8") if arch == "amd64" else ("amd64", None)
+    with open(os.path.join(b.layout, "index.json")) as f:
+        idx = json.load(f)
+    desc = next(m for m in idx["manifests"]
+                if m["annotations"]["org.opencontainers.image.ref.name"] == b.tag)
+    with open(os.path.join(b.layout, "blobs", "sha256", desc["digest"][7:]), "rb") as f:
+        amd = json.load(f)
+    with open(os.path.join(b.layout, "blobs", "sha256", amd["config"]["digest"][7:])) as f:
+        cfg = json.load(f)
+    cfg["architecture"] = other[0]
+    if other[1]:
+        cfg["variant"] = other[1]
+    raw = json.dumps(cfg).encode()
+    arm = dict(amd, config=dict(amd["config"], digest=blob_write(b.layout, raw),
+                                size=len(raw)))
+    arm_raw = json.dumps(arm).encode()
+    mt = "application/vnd.oci.image.manifest.v1+json"
+
+    def plat(a, v):
+        return dict({"architecture": a, "os": "linux"}, **({"variant": v} if v else {}))
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [
+                 {"mediaType": mt, "digest": blob_write(b.layout, arm_raw),
+                  "size": len(arm_raw), "platform": plat(*other)},
+                 {"mediaType": mt, "digest": desc["digest"], "size": desc["size"],
+                  "platform": plat(arch, variant)}]}
+    index_raw = json.dumps(index).encode()
+    idx["manifests"].append({"mediaType": index["mediaType"],
+                             "digest": blob_write(b.layout, index_raw),
+                             "size": len(index_raw),
+                             "annotations": {"org.opencontainers.image.ref.name": name}})
+    with open(os.path.join(b.layout, "index.json"), "w") as f:
+        json.dump(idx, f)
+    return desc["digest"]
+
+
+def test_pull_an_index_picks_this_platform_and_zstd_layers(server, workdir, registries):
+    reg = registries()
+    b = app_image(workdir)
+    amd_digest = multi_arch_index(b, "multi")
+    run("skopeo", "copy", "-q", "--all", "--dest-tls-verify=false",
+        "oci:%s:multi" % b.layout, "docker://%s/multi/app:1" % reg.host)
+    index_digest = "sha256:" + hashlib.sha256(subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false",
+         "docker://%s/multi/app:1" % reg.host], capture_output=True,
+        check=True).stdout).hexdigest()
+    st, body = pull(server, reg.host + "/multi/app:1")
+    assert st == 201, body
+    assert body["digest"] == amd_digest
+    assert body["imageID"] == "%s/multi/app@%s" % (reg.host, index_digest)
+    # zstd-compressed layers (skopeo recompresses on push; a registry of its
+    # own, or skopeo would reuse the gzip blobs it already holds).
+    reg = registries()
+    run("skopeo", "copy", "-q", "--dest-tls-verify=false", "--dest-compress",
+        "--dest-compress-format", "zstd", "oci:" + b.image,
+        "docker://%s/zstd/app:1" % reg.host)
+    raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false",
+                         "docker://%s/zstd/app:1" % reg.host))
+    assert all("zstd" in l["mediaType"] for l in raw["layers"]), raw
+    ref = reg.host + "/zstd/app:1"
+    st, body = pull(server, ref)
+    assert st == 201, body
+    mnt = os.path.join(workdir, "mnt")
+    overlay_view(layer_dirs(server, ref), mnt)
+    try:
+        assert tree(mnt) == {"bin", "bin/app", "etc", "etc/keep", "data", "data/new"}
+    finally:
+        run("umount", mnt)
