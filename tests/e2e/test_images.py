@@ -381,6 +381,14 @@ def test_pull_anonymous_multi_layer_with_whiteouts(server, workdir, registries):
     assert st == 201, body
     st, body = pull(server, reg.host + "/team/app:nope")
     assert st == 404 and "manifest unknown" in body["message"], body
+    # A Docker v2 schema 2 manifest (what docker push writes).
+    run("skopeo", "copy", "-q", "--dest-tls-verify=false", "--format", "v2s2",
+        "docker://" + ref, "docker://%s/team/docker:1" % reg.host, "--src-tls-verify=false")
+    raw = json.loads(run("skopeo", "inspect", "--raw", "--tls-verify=false",
+                         "docker://%s/team/docker:1" % reg.host))
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    st, body = pull(server, reg.host + "/team/docker:1")
+    assert st == 201 and body["layers"] == 3, body
 
 
 def test_pull_with_token_auth(server, workdir, registries):
