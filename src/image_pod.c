@@ -52,8 +52,9 @@ img_pull_auths(const json_t *pod, img_secret_fn lookup, void *arg)
 {
 	const json_t *secrets = json_object_get(json_object_get(pod, "spec"),
 	    "imagePullSecrets"), *ref;
-	const char *ns = json_string_value(json_object_get(json_object_get(pod, "metadata"),
-	    "namespace"));
+	const json_t *meta = json_object_get(pod, "metadata");
+	const char *ns = json_string_value(json_object_get(meta, "namespace"));
+	const char *pname = json_string_value(json_object_get(meta, "name"));
 	json_t *auths = NULL;
 	size_t i;
 
@@ -65,8 +66,9 @@ img_pull_auths(const json_t *pod, img_secret_fn lookup, void *arg)
 		    ".dockerconfigjson"));
 		if (!sec || !type || strcmp(type, "kubernetes.io/dockerconfigjson") != 0 || !data) {
 			/* The kubelet goes on without it (anonymous), as here. */
-			log_warn("image", "pod %s: imagePullSecret \"%s\" is missing or not a "
-			    "kubernetes.io/dockerconfigjson Secret", ns, name ? name : "");
+			log_warn("image", "pod %s/%s: imagePullSecret \"%s\" is missing or not a "
+			    "kubernetes.io/dockerconfigjson Secret", ns ? ns : "", pname ? pname : "",
+			    name ? name : "");
 			json_decref(sec);
 			continue;
 		}

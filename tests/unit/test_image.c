@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "image_int.h"
 
@@ -396,6 +397,63 @@ test_plain_http_only_for_loopback_or_insecure(void **state)
 	assert_false(img_plain_http_allowed("127.0.0.1.nip.io", NULL));
 }
 
+static json_t *
+secret_of(void *arg, const char *ns, const char *name)
+{
+	const json_t *all = arg;
+	char key[128];
+	snprintf(key, sizeof key, "%s/%s", ns, name);
+	json_t *s = json_object_get(all, key);
+	return s ? json_incref(s) : NULL;
+}
+
+static json_t *
+dockercfg(const char *type, const char *json)
+{
+	unsigned char b64[512];
+	EVP_EncodeBlock(b64, (const unsigned char *)json, (int)strlen(json));
+	return json_pack("{s:s, s:{s:s}}", "type", type, "data", ".dockerconfigjson", b64);
+}
+
+/* imagePullSecrets: dockerconfigjson Secrets merged, the first naming a
+ * registry wins; missing or other types skipped. imagePullPolicy default. */
+static void
+test_pull_secrets_and_policy(void **state)
+{
+	(void)state;
+	json_t *all = json_object();
+	json_object_set_new(all, "ns/a", dockercfg("kubernetes.io/dockerconfigjson",
+	    "{\"auths\": {\"reg:5000\": {\"auth\": \"YTpi\"}}}"));
+	json_object_set_new(all, "ns/b", dockercfg("kubernetes.io/dockerconfigjson",
+	    "{\"auths\": {\"reg:5000\": {\"auth\": \"other\"}, \"q.io\": {\"auth\": \"cQ==\"}}}"));
+	json_object_set_new(all, "ns/opaque", dockercfg("Opaque",
+	    "{\"auths\": {\"x.io\": {\"auth\": \"eA==\"}}}"));
+	json_t *pod = json_loads("{\"metadata\": {\"namespace\": \"ns\"}, \"spec\": "
+	    "{\"imagePullSecrets\": [{\"name\": \"a\"}, {\"name\": \"missing\"}, "
+	    "{\"name\": \"opaque\"}, {\"name\": \"b\"}]}}", 0, NULL);
+	json_t *auths = img_pull_auths(pod, secret_of, all);
+	assert_non_null(auths);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(auths,
+	    "reg:5000"), "auth")), "YTpi");
+	assert_non_null(json_object_get(auths, "q.io"));
+	assert_null(json_object_get(auths, "x.io"));
+	json_decref(auths);
+	json_object_del(json_object_get(pod, "spec"), "imagePullSecrets");
+	assert_null(img_pull_auths(pod, secret_of, all));
+	json_decref(pod);
+	json_decref(all);
+
+	json_t *c = json_pack("{s:s}", "image", "nginx");
+	assert_int_equal(img_policy_of(c), IMG_PULL_ALWAYS);
+	json_object_set_new(c, "image", json_string("nginx:1.25"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_IF_NOT_PRESENT);
+	json_object_set_new(c, "imagePullPolicy", json_string("Never"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_NEVER);
+	json_object_set_new(c, "imagePullPolicy", json_string("Always"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_ALWAYS);
+	json_decref(c);
+}
+
 /* Kubelet's image GC choice: nothing under the high threshold; above it,
  * LRU first until used drops to low%, never an image in use or younger
  * than the minimum age. */
@@ -446,6 +504,7 @@ main(void)
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
 		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
 		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
+		cmocka_unit_test(test_pull_secrets_and_policy),
 		cmocka_unit_test(test_unpack_zstd_layer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
