@@ -36,7 +36,8 @@ struct img_store {
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
 	size_t ninsecure;
 	struct img_job *jobs;	/* on the thread pool, for img_cancel and close */
-	struct ensure *ensures;	/* img_ensure requests in flight */
+	struct ensure *ensures;	/* img_ensure requests in flight or waiting */
+	int running;		/* of them on the pool (IMG_MAX_PULLS at most) */
 	uint64_t tmp_seq;
 	img_in_use_fn in_use;	/* the agent's, for removal and GC */
 	void *in_use_arg;
@@ -758,8 +759,41 @@ struct ensure {
 	int err;
 	char *msg;
 	struct img_info *info;
-	struct ensure *next;	/* s->ensures */
+	bool queued;		/* on the thread pool (else waiting for a slot) */
+	struct ensure *next;	/* s->ensures, oldest first */
 };
+
+/* Pulls at once: each holds a thread of libuv's pool (4 by default) for as
+ * long as its registry takes, and container starts need the pool too; the
+ * kubelet pulls one at a time by default (serializeImagePulls). */
+#define IMG_MAX_PULLS 2
+
+static void ensure_done(void *arg, bool cancelled);
+static void ensure_run(void *arg);
+
+static void
+ensure_kick(struct img_store *s)
+{
+	for (struct ensure *e = s->ensures; e && s->running < IMG_MAX_PULLS; e = e->next) {
+		if (e->queued)
+			continue;
+		if (img__queue(s, ensure_run, ensure_done, e, NULL) < 0)
+			break;	/* retried when a running one ends */
+		e->queued = true;
+		s->running++;
+	}
+}
+
+static void
+ensure_free(struct ensure *e)
+{
+	img_info_free(e->info);
+	json_decref(e->auths);
+	free(e->w);
+	free(e->msg);
+	free(e->ref);
+	free(e);
+}
 
 static void
 ensure_run(void *arg)
@@ -815,12 +849,10 @@ ensure_done(void *arg, bool cancelled)
 		}
 		e->w[i].fn(e->w[i].arg, e->err, e->msg, info);
 	}
-	img_info_free(e->info);
-	json_decref(e->auths);
-	free(e->w);
-	free(e->msg);
-	free(e->ref);
-	free(e);
+	ensure_free(e);
+	s->running--;
+	if (!img__closing(s))
+		ensure_kick(s);
 }
 
 static void
@@ -843,23 +875,28 @@ img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
 		    (auths ? e->auths && json_equal(e->auths, auths) : !e->auths))
 			break;
 	if (!e) {
-		e = xcalloc(1, sizeof *e);
+		struct ensure **tail = &s->ensures;
+		while (*tail)
+			tail = &(*tail)->next;
+		e = *tail = xcalloc(1, sizeof *e);
 		e->s = s;
 		e->ref = xstrdup(ref);
 		e->policy = policy;
 		e->auths = auths ? json_deep_copy(auths) : NULL;
-		int rc = img__queue(s, ensure_run, ensure_done, e, NULL);
-		if (rc < 0) {
-			json_decref(e->auths);
-			free(e->ref);
-			free(e);
-			return rc;
-		}
-		e->next = s->ensures;
-		s->ensures = e;
 	}
 	e->w = xrealloc(e->w, (e->nw + 1) * sizeof *e->w);
 	e->w[e->nw++] = (struct waiter){ fn, arg, false };
+	ensure_kick(s);
+	if (!e->queued && s->running == 0) {
+		/* Nothing runs to retry it later: the pool refused. */
+		for (struct ensure **pp = &s->ensures; *pp; pp = &(*pp)->next)
+			if (*pp == e) {
+				*pp = e->next;
+				break;
+			}
+		ensure_free(e);
+		return -EAGAIN;
+	}
 	return 0;
 }
 
@@ -958,6 +995,16 @@ img_store_close(struct img_store *s)
 	 * the last one frees the store. */
 	for (struct img_job *j = s->jobs; j; j = j->next)
 		j->cancelled = true;
+	/* Requests still waiting for a slot never run: no callback either. */
+	for (struct ensure **pp = &s->ensures; *pp;) {
+		struct ensure *e = *pp;
+		if (e->queued) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		ensure_free(e);
+	}
 	__atomic_store_n(&s->closing, true, __ATOMIC_RELEASE);
 	if (!s->jobs)
 		store_free(s);

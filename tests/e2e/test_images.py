@@ -647,6 +647,19 @@ def test_stalled_registry_pull_is_shared_and_does_not_hold_the_server(workdir):
                  30, "both pods pulling")
         time.sleep(0.5)
         assert len(conns) == 1, "one pull for both pods, got %d connections" % len(conns)
+        # Four more stalled images: pulls hold pool threads, but at most two
+        # at once, so a process pod next to them still starts.
+        for i in range(4):
+            apply(s, runc_pod("stall%d" % i, ref.replace("/hang/", "/hang%d/" % i)))
+        wait_for(lambda: all(event_count(s, "stall%d" % i, "Pulling") for i in range(4)),
+                 30, "the stalled pods asking for their images")
+        apply(s, {"apiVersion": "v1", "kind": "Pod",
+                  "metadata": {"name": "fine", "namespace": "default"},
+                  "spec": {"containers": [{"name": "c", "image": "sh",
+                                           "command": ["sh", "-c", "sleep 300"]}]}})
+        wait_for(lambda: "running" in container(s, "fine").get("state", {}), 20,
+                 "a process pod running next to the stalled pulls")
+        assert len(conns) == 2, "two pulls at a time, got %d connections" % len(conns)
         t0 = time.monotonic()
         s.stop()
         assert time.monotonic() - t0 < 5, "the stalled pull held the server's exit"
