@@ -350,10 +350,10 @@ authenticate(struct reg *r, const char *challenge, char **msg)
 		r->authz = xasprintf("Authorization: Basic %s", r->basic);
 		return 0;
 	}
-	if (strncasecmp(challenge, "Bearer", 6) != 0 || (r->authz &&
-	    str_has_prefix(r->authz, "Authorization: Bearer"))) {
-		*msg = xasprintf("unauthorized: %s", r->authz ? "the token was refused" :
-		    "unsupported challenge");
+	/* Bearer: a new token each time asked (one that expired during a long
+	 * pull is renewed); reg_get answers one challenge per request. */
+	if (strncasecmp(challenge, "Bearer", 6) != 0) {
+		*msg = xstrdup("unauthorized: unsupported challenge");
 		return -EACCES;
 	}
 	char *realm = challenge_param(challenge, "realm");
