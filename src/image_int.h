@@ -119,9 +119,10 @@ char *const *img__insecure(const struct img_store *s);
 int img_import_file(struct img_store *s, const char *path, json_t **refs, char **msg);
 
 /* image_registry.c */
-/* Docker's rule: plain HTTP to a registry on loopback (localhost, 127.x,
- * [::1]) or named in insecure (NULL-terminated HOST:PORT list); TLS to
- * any other. */
+/* Docker's rule: a registry on loopback (localhost, 127.x, [::1]) or named
+ * in insecure (NULL-terminated HOST:PORT list) may be reached without a
+ * certificate check, or over plain HTTP when TLS fails; any other only
+ * over verified TLS. */
 bool img_plain_http_allowed(const char *hostport, char *const *insecure);
 /* Pulls ref (normalised) from its registry into the store. auths: a
  * dockerconfigjson "auths" object or NULL. Blocking. */

@@ -27,6 +27,9 @@
 
 struct reg {
 	struct img_store *s;
+	bool insecure;		/* loopback / --insecure-registry: no certificate check */
+	bool plain;		/* TLS failed there: plain HTTP from now on */
+	CURLcode last;		/* of the last transfer */
 	struct img_ref ref;
 	const json_t *auths;
 	char *base;		/* "https://host/v2/REPO" */
@@ -269,6 +272,10 @@ easy_new(struct reg *r, const char *url, const char *accept, struct sink *k,
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r->s);
+	if (r->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	return c;
 }
 
@@ -297,6 +304,7 @@ http_get(struct reg *r, const char *url, const char *accept, struct sink *k, cha
 	char err[CURL_ERROR_SIZE] = "";
 	CURL *c = easy_new(r, url, accept, k, &h, err);
 	CURLcode rc = curl_easy_perform(c);
+	r->last = rc;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &k->status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
@@ -413,21 +421,56 @@ error_text(const struct sink *k)
 }
 
 /* GET with the auth dance: at most one challenge answered per request. */
+/* An insecure registry that does not speak TLS: every URL of the pull
+ * (r->base and the ones made from it) goes plain from now on. */
+static bool
+fall_back_to_http(struct reg *r)
+{
+	static const CURLcode tls_failures[] = { CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING,
+		CURLE_RECV_ERROR, CURLE_WEIRD_SERVER_REPLY, CURLE_PEER_FAILED_VERIFICATION };
+	if (!r->insecure || r->plain)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(tls_failures); i++)
+		if (r->last == tls_failures[i]) {
+			char *b = xasprintf("http://%s", r->base + strlen("https://"));
+			free(r->base);
+			r->base = b;
+			r->plain = true;
+			return true;
+		}
+	return false;
+}
+
 static int
 reg_get(struct reg *r, const char *url, const char *accept, struct sink *k, char **msg)
 {
+	char *plain = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int rc = http_get(r, url, accept, k, msg);
-		if (rc < 0)
+		if (rc == -EIO && str_has_prefix(url, "https://") && fall_back_to_http(r)) {
+			free(*msg);
+			*msg = NULL;
+			buf_reset(&k->body);
+			url = plain = xasprintf("http://%s", url + strlen("https://"));
+			rc = http_get(r, url, accept, k, msg);
+		}
+		if (rc < 0) {
+			free(plain);
 			return rc;
+		}
 		if (k->status != 401 || attempt == 1)
 			break;
-		if ((rc = authenticate(r, k->www_auth ? k->www_auth : "", msg)) < 0)
+		if ((rc = authenticate(r, k->www_auth ? k->www_auth : "", msg)) < 0) {
+			free(plain);
 			return rc;
+		}
 		buf_reset(&k->body);
-		if (k->fd >= 0 && (ftruncate(k->fd, 0) < 0 || lseek(k->fd, 0, SEEK_SET) < 0))
-			return -errno;
+		if (k->fd >= 0 && (ftruncate(k->fd, 0) < 0 || lseek(k->fd, 0, SEEK_SET) < 0)) {
+			free(plain);
+			return -EIO;
+		}
 	}
+	free(plain);
 	if (k->status != 200) {
 		char *t = error_text(k);
 		*msg = k->status == 401 ? xasprintf("unauthorized: %s", t) : t;
@@ -627,8 +670,10 @@ reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auth
 	r->ref_str = img_ref_string(&r->ref);
 	const char *api_host = strcmp(r->ref.registry, "docker.io") == 0 ?
 	    "registry-1.docker.io" : r->ref.registry;
-	r->base = xasprintf("%s://%s/v2/%s", img_plain_http_allowed(r->ref.registry, img__insecure(s)) ? "http" :
-	    "https", api_host, r->ref.repo);
+	/* Docker's rule for a registry that may be insecure: HTTPS first,
+	 * its certificate unchecked, then plain HTTP if TLS fails. */
+	r->insecure = img_plain_http_allowed(r->ref.registry, img__insecure(s));
+	r->base = xasprintf("https://%s/v2/%s", api_host, r->ref.repo);
 	r->basic = auths ? basic_from_auths(auths, r->ref.registry) : NULL;
 	return 0;
 }

@@ -210,13 +210,19 @@ class Registry:
     """docker-registry serving its own storage dir on 127.0.0.1:PORT; with
     token=TokenServer it requires Bearer tokens from it. Stopped by PID."""
 
-    def __init__(self, workdir, token=None):
+    def __init__(self, workdir, token=None, tls=False):
         self.dir = tempfile.mkdtemp(prefix="registry-", dir=workdir)
+        self.tls = tls
         self.port = free_port()
         self.host = "127.0.0.1:%d" % self.port
         cfg = ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:",
                "    rootdirectory: %s/data" % self.dir, "http:",
                "  addr: %s" % self.host]
+        if tls:
+            key, cert = os.path.join(self.dir, "key.pem"), os.path.join(self.dir, "cert.pem")
+            run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                "-out", cert, "-subj", "/CN=127.0.0.1", "-days", "2")
+            cfg += ["  tls:", "    certificate: " + cert, "    key: " + key]
         if token:
             cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
                     "    service: v6-test-registry", "    issuer: v6-test-issuer",
@@ -231,8 +237,13 @@ class Registry:
 
     def _up(self):
         import http.client
+        import ssl
         try:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            if self.tls:
+                c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=1,
+                                                context=ssl._create_unverified_context())
+            else:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             c.request("GET", "/v2/")
             return c.getresponse().status in (200, 401)
         except OSError:
@@ -342,8 +353,8 @@ class TokenServer:
 def registries(workdir):
     made = []
 
-    def make(token=None):
-        r = Registry(workdir, token)
+    def make(token=None, tls=False):
+        r = Registry(workdir, token, tls)
         made.append(r)
         return r
     yield make
@@ -772,3 +783,14 @@ def test_pull_an_index_picks_this_platform_and_zstd_layers(server, workdir, regi
         assert tree(mnt) == {"bin", "bin/app", "etc", "etc/keep", "data", "data/new"}
     finally:
         run("umount", mnt)
+
+
+def test_pull_from_a_tls_registry_on_loopback(server, workdir, registries):
+    """Docker's rule for a registry that may be insecure (loopback): HTTPS
+    first, its certificate unchecked; the plain-HTTP registries of the other
+    tests are reached after that TLS attempt fails."""
+    reg = registries(tls=True)
+    ref = reg.push(app_image(workdir).image, "tls/app:1")
+    st, body = pull(server, ref)
+    assert st == 201, body
+    assert body["layers"] == 3
