@@ -444,8 +444,15 @@ image_ready(struct apod *p, size_t i, int attempt, int64_t now)
 {
 	struct img_pull_result r;
 	const json_t *pod = p->obj ? p->obj : p->sm.pod;
-	if (!p->n->images || strcmp(npod_runtime(json_object_get(pod, "spec")), "runc") != 0)
+	if (strcmp(npod_runtime(json_object_get(pod, "spec")), "runc") != 0)
 		return true;
+	if (!p->n->images) {
+		static const char msg[] = "no image store on this node (the images part is "
+		    "off: --controllers)";
+		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
+		event(p, true, "Failed", "Error: no image store on this node");
+		return false;
+	}
 	switch (img_pull_gate(&p->c[i].pull, p->n->images, pod, p->sm.c[i].spec, attempt,
 	    &pull_hooks, &p->c[i], &r)) {
 	case IMG_GATE_PENDING:
