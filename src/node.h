@@ -24,6 +24,7 @@ struct node_config {
 	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
 	    void *done_arg);
 	void *drain_arg;
+	const char *otlp_endpoint;	/* pods' OTEL_EXPORTER_OTLP_ENDPOINT; NULL: none */
 };
 
 /* node_agent.c */

@@ -226,6 +226,7 @@ struct proxy_engine {
 	uint64_t apply_ns;		/* duration of the last apply */
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
+	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
 

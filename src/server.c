@@ -8,6 +8,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "node.h"
+#include "obs_otlp.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
@@ -36,6 +37,8 @@ struct server_opts {
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
+	char *otlp_endpoint;		/* --otlp-endpoint; NULL: the OTEL_* variables */
+	char *sample_ratio;		/* --trace-sample-ratio, for the proxy */
 };
 
 struct server {
@@ -55,6 +58,8 @@ struct server {
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
+	struct otlp_exporter *otlp;	/* the server's own spans (rollouts); NULL: off */
+	char *otlp_url;			/* where spans go: also the proxy's */
 };
 
 /* ---- the parts of the server, started from one table ------------------- */
@@ -110,7 +115,10 @@ static int
 rollout_start(struct server *s, const struct server_opts *o)
 {
 	(void)o;
-	return ctrl_rollout_start(s->api, &s->rollout);
+	int rc = ctrl_rollout_start(s->api, &s->rollout);
+	if (rc == 0 && s->otlp)
+		ctrl_rollout_set_tracing(s->rollout, s->otlp);
+	return rc;
 }
 
 static void
@@ -139,8 +147,18 @@ routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool)
 static int
 proxy_start(struct server *s, const struct server_opts *o)
 {
+	const char *args[5] = { 0 };
+	int na = 0;
+	if (s->otlp_url) {
+		args[na++] = "--otlp-endpoint";
+		args[na++] = s->otlp_url;
+	}
+	if (o->sample_ratio) {
+		args[na++] = "--trace-sample-ratio";
+		args[na++] = o->sample_ratio;
+	}
 	struct proxy_feed_config pc = { .state_dir = s->proxy_state, .self_exe = s->exe,
-		.admin_address = "127.0.0.1:0" };
+		.admin_address = "127.0.0.1:0", .proxy_args = args };
 	int rc;
 	if ((rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0 ||
 	    (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0 ||
@@ -195,6 +213,21 @@ drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_a
 	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
 }
 
+/* What pods are told (OTEL_EXPORTER_OTLP_ENDPOINT): the base URL as
+ * configured, not the /v1/traces URL V6 derives from it. */
+static const char *
+pod_otlp_endpoint(const struct server_opts *o)
+{
+	const char *v;
+	if (o->otlp_endpoint)
+		return o->otlp_endpoint;
+	if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v)
+		return v;
+	if ((v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && *v)
+		return v;
+	return NULL;
+}
+
 static int
 node_part_start(struct server *s, const struct server_opts *o)
 {
@@ -202,7 +235,7 @@ node_part_start(struct server *s, const struct server_opts *o)
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
-		.drain = drain_pod_ip, .drain_arg = s };
+		.drain = drain_pod_ip, .drain_arg = s, .otlp_endpoint = pod_otlp_endpoint(o) };
 	return node_start(s->api, &nc, &s->node);
 }
 
@@ -314,6 +347,11 @@ static const struct flag_def server_flags[] = {
 	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
 	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
 	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
+	{ "--otlp-endpoint", "URL", "OTLP/HTTP collector for traces (/v1/traces appended): "
+	    "the proxy's request spans, the rollout spans, and OTEL_EXPORTER_OTLP_ENDPOINT of "
+	    "pods (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans)" },
+	{ "--trace-sample-ratio", "R", "share of new traces the proxy samples, 0..1 "
+	    "(default 1); continued traces follow the caller's sampled flag" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -473,6 +511,18 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--otlp-endpoint") == 0) {
+			free(o->otlp_endpoint);
+			o->otlp_endpoint = xstrdup(val);
+		} else if (strcmp(name, "--trace-sample-ratio") == 0) {
+			double r;
+			if (otlp_ratio_parse(val, &r) < 0) {
+				fprintf(stderr, "error: --trace-sample-ratio: expected a number from 0 "
+				    "to 1, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free(o->sample_ratio);
+			o->sample_ratio = xstrdup(val);
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {
@@ -583,6 +633,28 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 }
 
+/* The server's exporter (rollout spans), when an endpoint is configured. */
+static void
+tracing_start(struct server *s, const struct server_opts *o)
+{
+	struct otlp_config cfg = { .scope = "v6.rollouts" };
+	s->otlp_url = otlp_endpoint_from(o->otlp_endpoint);
+	cfg.endpoint = s->otlp_url;
+	if (s->otlp_url && otlp_start(s->loop, &cfg, &s->otlp) == 0)
+		log_info("server", "tracing: rollout spans to %s", s->otlp_url);
+}
+
+static void
+tracing_stop(struct server *s)
+{
+	bool done = true;
+	if (s->otlp)
+		otlp_stop(s->otlp, &done);
+	for (int i = 0; i < 500 && !done; i++)
+		uv_run(s->loop, UV_RUN_ONCE);
+	s->otlp = NULL;
+}
+
 int
 server_main(int argc, char **argv)
 {
@@ -610,6 +682,7 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	tracing_start(&s, &o);
 	err = server_start_parts(&s, &o);
 	if (err < 0) {
 		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",
@@ -631,6 +704,7 @@ server_main(int argc, char **argv)
 out_api:
 out_store:
 	server_stop_parts(&s);
+	tracing_stop(&s);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	uv_loop_close(s.loop);
@@ -641,5 +715,8 @@ out:
 	free(o.data_dir);
 	free(o.host);
 	free(o.node_name);
+	free(o.otlp_endpoint);
+	free(o.sample_ratio);
+	free(s.otlp_url);
 	return rc;
 }
