@@ -79,10 +79,31 @@ put_jstr(struct buf *b, const char *s, size_t n)
 	free(fixed);
 }
 
+/* The decimal digits of v (no printf on the path of every sampled span). */
+static void
+put_dec(struct buf *b, uint64_t v, bool neg)
+{
+	char tmp[24];
+	int i = sizeof tmp;
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (neg)
+		tmp[--i] = '-';
+	buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
+/* "key":"decimal" — 64-bit integers are strings in the JSON mapping. */
 static void
 put_u64(struct buf *b, const char *key, uint64_t v)
 {
-	buf_printf(b, "\"%s\":\"%llu\"", key, (unsigned long long)v);
+	buf_putc(b, '"');
+	buf_puts(b, key);
+	buf_puts(b, "\":\"");
+	put_dec(b, v, false);
+	buf_putc(b, '"');
 }
 
 /* A comma unless the list or object just opened. */
@@ -120,7 +141,9 @@ otlp_span_begin(struct buf *b, const struct otlp_ids *ids, const char *trace_sta
 	}
 	buf_puts(b, ",\"name\":");
 	put_jstr(b, name, strlen(name));
-	buf_printf(b, ",\"kind\":%d,", kind);
+	buf_puts(b, ",\"kind\":");
+	put_dec(b, (uint64_t)kind, false);
+	buf_putc(b, ',');
 	put_u64(b, "startTimeUnixNano", start_ns);
 	buf_putc(b, ',');
 	put_u64(b, "endTimeUnixNano", end_ns < start_ns ? start_ns : end_ns);
@@ -155,7 +178,9 @@ void
 otlp_attr_int(struct buf *b, const char *key, int64_t v)
 {
 	attr_key(b, key);
-	buf_printf(b, "\"intValue\":\"%lld\"}}", (long long)v);
+	buf_puts(b, "\"intValue\":\"");
+	put_dec(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
+	buf_puts(b, "\"}}");
 }
 
 void
@@ -198,7 +223,9 @@ otlp_span_end(struct buf *b, int status_code, const char *status_msg, bool with_
 		put_jstr(b, status_msg, strlen(status_msg));
 		buf_putc(b, ',');
 	}
-	buf_printf(b, "\"code\":%d}}", status_code);
+	buf_puts(b, "\"code\":");
+	put_dec(b, (uint64_t)status_code, false);
+	buf_puts(b, "}}");
 }
 
 /* ---- configuration ------------------------------------------------------------ */
@@ -633,4 +660,15 @@ otlp_stop(struct otlp_exporter *x, bool *done)
 	atomic_store(&x->stopping, true);
 	x->closing = 1 + (x->busy ? 1 : 0);
 	uv_close((uv_handle_t *)&x->timer, on_timer_closed);
+}
+
+void
+otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop)
+{
+	bool done = true;
+
+	if (x)
+		otlp_stop(x, &done);
+	for (int i = 0; i < 500 && !done; i++)
+		uv_run(loop, UV_RUN_ONCE);
 }

@@ -86,5 +86,9 @@ void otlp_flush(struct otlp_exporter *x);
  * becomes true once everything is freed: now, or from the loop when the
  * request in flight returned (run the loop until then). */
 void otlp_stop(struct otlp_exporter *x, bool *done);
+/* otlp_stop, then runs x's loop until it is freed (at most ~1 s: curl's
+ * progress callback cuts a request short). For a process on its way out;
+ * x may be NULL. */
+void otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop);
 
 #endif

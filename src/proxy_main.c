@@ -926,13 +926,9 @@ tracing_start(struct proxy *p)
 static void
 tracing_stop(struct proxy *p)
 {
-	bool done = true;
 	if (p->engine)
 		proxy_engine_set_tracer(p->engine, NULL);
-	if (p->otlp)
-		otlp_stop(p->otlp, &done);
-	for (int i = 0; i < 500 && !done; i++)
-		uv_run(p->loop, UV_RUN_ONCE);
+	otlp_stop_wait(p->otlp, p->loop);
 	proxy_tracer_free(p->tracer);
 	p->otlp = NULL;
 	p->tracer = NULL;

@@ -167,30 +167,39 @@ px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_re
 		}
 	}
 	ts->on = true;
-	ts->server_id = nonzero_random(e);
-	ts->start_ns = now_ns(e->tracer);
 	if (ntp == 1 && w3c_parent_parse(tp, &in) == 0) {
 		ts->trace_hi = in.trace_hi;
 		ts->trace_lo = in.trace_lo;
 		ts->parent_id = in.parent_id;
 		ts->sampled = in.flags & 1;	/* parent-based */
-		return;
+	} else {
+		/* no valid parent: a new trace; the tracestate goes with the old one */
+		ts->trace_state = NULL;
+		ts->trace_hi = px_random(e);
+		ts->trace_lo = nonzero_random(e);
+		ts->sampled = trace_ratio_sampled(e->tracer->ratio, ts->trace_lo);
 	}
-	/* no valid parent: a new trace, and the tracestate goes with the old one */
-	ts->trace_state = NULL;
-	ts->trace_hi = px_random(e);
-	ts->trace_lo = nonzero_random(e);
-	ts->sampled = trace_ratio_sampled(e->tracer->ratio, ts->trace_lo);
+	if (!ts->sampled)
+		return;		/* only the forwarded traceparent: no span, no clock */
+	ts->server_id = nonzero_random(e);
+	ts->start_ns = now_ns(e->tracer);
 }
 
 void
 px_trace_attempt(struct proxy_engine *e, struct px_tspan *ts, const struct px_endpoint *ep)
 {
+	size_t n;
+
 	ts->client_id = nonzero_random(e);
 	ts->client_open = true;
-	snprintf(ts->revision, sizeof ts->revision, "%s", ep->revision ? ep->revision : "");
-	if (e->tracer)
-		ts->client_start_ns = now_ns(e->tracer);
+	if (!ts->sampled || e->tracer == NULL)
+		return;
+	n = ep->revision ? strlen(ep->revision) : 0;	/* ep may go before the span ends */
+	if (n >= sizeof ts->revision)
+		n = sizeof ts->revision - 1;
+	memcpy(ts->revision, ep->revision ? ep->revision : "", n);
+	ts->revision[n] = '\0';
+	ts->client_start_ns = now_ns(e->tracer);
 }
 
 void

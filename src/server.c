@@ -644,17 +644,6 @@ tracing_start(struct server *s, const struct server_opts *o)
 		log_info("server", "tracing: rollout spans to %s", s->otlp_url);
 }
 
-static void
-tracing_stop(struct server *s)
-{
-	bool done = true;
-	if (s->otlp)
-		otlp_stop(s->otlp, &done);
-	for (int i = 0; i < 500 && !done; i++)
-		uv_run(s->loop, UV_RUN_ONCE);
-	s->otlp = NULL;
-}
-
 int
 server_main(int argc, char **argv)
 {
@@ -704,7 +693,7 @@ server_main(int argc, char **argv)
 out_api:
 out_store:
 	server_stop_parts(&s);
-	tracing_stop(&s);
+	otlp_stop_wait(s.otlp, s.loop);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	uv_loop_close(s.loop);

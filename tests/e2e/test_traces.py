@@ -176,8 +176,8 @@ def apply(server, *objs):
               check=True)
 
 
-def deploy(server):
-    apply(server, deployment())
+def deploy(server, d=None):
+    apply(server, d or deployment())
     p = server.v6("rollout", "status", "deployment/web", "--timeout", "90s", timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     apply(server, service())
@@ -510,13 +510,7 @@ def test_a_pod_that_sets_its_own_otel_variables_keeps_them(make_server, receiver
     d["spec"]["template"]["spec"]["containers"][0]["env"] += [
         {"name": "OTEL_SERVICE_NAME", "value": "mine"},
         {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://127.0.0.1:1"}]
-    apply(server, d)
-    p = server.v6("rollout", "status", "deployment/web", "--timeout", "90s", timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
-    apply(server, service())
-    _, svc = server.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
-    ip = svc["spec"]["clusterIP"]
-    wait_for(lambda: answers(ip, 80), 15, "Service %s to answer" % ip)
+    ip = deploy(server, d)
     env = json.loads(get(ip, "/env")[1])
     assert env["OTEL_SERVICE_NAME"] == "mine"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:1"
