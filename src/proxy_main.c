@@ -921,13 +921,11 @@ tracing_start(struct proxy *p)
 	free(url);
 }
 
-/* After the engine: in-flight requests ended with it. An export in flight
- * is cut short (within a second: curl's progress callback). */
+/* After the engine is gone (it stopped tracing before it was freed). An
+ * export in flight is cut short (within a second: curl's progress callback). */
 static void
 tracing_stop(struct proxy *p)
 {
-	if (p->engine)
-		proxy_engine_set_tracer(p->engine, NULL);
 	otlp_stop_wait(p->otlp, p->loop);
 	proxy_tracer_free(p->tracer);
 	p->otlp = NULL;
@@ -1020,8 +1018,10 @@ proxy_main(int argc, char **argv)
 		proxy_handoff_ready(p.engine, -1);
 	if (p.admin)
 		http_server_stop(p.admin);
-	if (p.engine)
+	if (p.engine) {
+		proxy_engine_set_tracer(p.engine, NULL);	/* the engine is freed later */
 		proxy_engine_free(p.engine);
+	}
 	for (int i = 0; i < 4; i++)
 		uv_run(p.loop, UV_RUN_NOWAIT);
 	tracing_stop(&p);
