@@ -472,10 +472,11 @@ watch_start(struct proxy_feed *f, pid_t pid, uint64_t ticks, bool child)
 static void
 feed_spawn(struct proxy_feed *f)
 {
-	char *argv[6 + ARRAY_SIZE(f->args) + 1] = { f->exe, "proxy", "--state-dir", f->dir,
-		"--admin", f->admin };
+	char *argv[8 + ARRAY_SIZE(f->args) + 1] = { f->exe, "proxy", "--state-dir", f->dir,
+		"--admin", f->admin, "--log-format",
+		log_get_format() == LOG_FORMAT_TEXT ? "text" : "json" };
 	for (size_t i = 0; i < ARRAY_SIZE(f->args) && f->args[i]; i++)
-		argv[6 + i] = f->args[i];
+		argv[8 + i] = f->args[i];
 	pid_t pid;
 	int rc = proc_spawn(argv, f->log_path, &pid);
 	if (rc == 0) {

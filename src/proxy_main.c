@@ -87,6 +87,7 @@ static const struct flag_def proxy_flags[] = {
 	{ "--admin", "ADDR:PORT", "admin listener for /metrics, /healthz, /snapshot "
 	    "(default 127.0.0.1:0)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
+	{ "--log-format", "FORMAT", "json (one object per line, the default) or text" },
 	{ "--otlp-endpoint", "URL", "export a span per request and per upstream attempt "
 	    "as OTLP/HTTP to URL (/v1/traces appended; default $OTEL_EXPORTER_OTLP_ENDPOINT; "
 	    "none: no tracing, traceparent still forwarded)" },
@@ -149,6 +150,7 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			return -EINVAL;
 		}
 		enum log_level lvl;
+		enum log_format lf;
 		if (strcmp(name, "--state-dir") == 0) {
 			free(p->dir);
 			p->dir = xstrdup(val);
@@ -156,6 +158,8 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			admin = val;
 		} else if (strcmp(name, "--log-level") == 0 && log_parse_level(val, &lvl) == 0) {
 			log_set_level(lvl);
+		} else if (strcmp(name, "--log-format") == 0 && log_parse_format(val, &lf) == 0) {
+			log_set_format(lf);
 		} else if (strcmp(name, "--otlp-endpoint") == 0) {
 			free(p->otlp_endpoint);
 			p->otlp_endpoint = xstrdup(val);
