@@ -203,6 +203,16 @@ px_trace_attempt(struct proxy_engine *e, struct px_tspan *ts, const struct px_en
 }
 
 void
+px_trace_ids(const struct px_tspan *ts, struct px_trace_ids *out)
+{
+	otlp_hex(out->trace_id, ts->trace_hi, 16);
+	otlp_hex(out->trace_id + 16, ts->trace_lo, 16);
+	out->trace_id[32] = '\0';
+	otlp_hex(out->span_id, ts->client_id, 16);
+	out->span_id[16] = '\0';
+}
+
+void
 px_trace_put_header(struct buf *b, const struct px_tspan *ts)
 {
 	struct w3c_parent out = { ts->trace_hi, ts->trace_lo, ts->client_id, ts->sampled };

@@ -56,6 +56,12 @@ struct buf;
 void px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_req *req);
 /* An attempt to ep starts: a new CLIENT span id. */
 void px_trace_attempt(struct proxy_engine *e, struct px_tspan *ts, const struct px_endpoint *ep);
+/* The trace id and the current CLIENT span id as lowercase hex, for log
+ * records (log.h's trace_id / span_id). */
+struct px_trace_ids {
+	char trace_id[33], span_id[17];
+};
+void px_trace_ids(const struct px_tspan *ts, struct px_trace_ids *out);
 /* The forwarded "traceparent: 00-TRACE-CLIENTSPAN-FLAGS\r\n" line. */
 void px_trace_put_header(struct buf *b, const struct px_tspan *ts);
 /* The attempt ended with an upstream status, or (status 0) the error err

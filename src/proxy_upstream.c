@@ -932,9 +932,18 @@ uc_error(struct px_uconn *uc, enum px_err kind, bool connecting, bool unsent)
 		pr->tried[pr->ntried++] = pr->ep;	/* another endpoint next */
 	else
 		pr->fresh = true;	/* the same one will do, on a new connection */
-	log_debug("proxy", "upstream %s: %s error%s", pr->ep ? pr->ep->key : "?",
-	    kind == PX_E_TIMEOUT ? "timeout" : kind == PX_E_CONNECT ? "connect" : "reset",
-	    retry ? ", retrying" : "");
+	if (LOG_DEBUG >= log_min_level) {
+		struct px_trace_ids ids;
+		struct log_ctx ctx = { .pod = pr->ep ? pr->ep->pod : NULL };
+		if (pr->ts.client_open) {	/* the attempt's CLIENT span */
+			px_trace_ids(&pr->ts, &ids);
+			ctx.trace_id = ids.trace_id;
+			ctx.span_id = ids.span_id;
+		}
+		log_debug_ctx("proxy", &ctx, "upstream %s: %s error%s", pr->ep ? pr->ep->key : "?",
+		    kind == PX_E_TIMEOUT ? "timeout" : kind == PX_E_CONNECT ? "connect" : "reset",
+		    retry ? ", retrying" : "");
+	}
 	if (pr->ts.client_open) {
 		static const char *const err_type[PX_E_N] = { [PX_E_CONNECT] = "connect_error",
 			[PX_E_RESET] = "connection_reset", [PX_E_TIMEOUT] = "timeout" };

@@ -127,6 +127,7 @@ test_forwarded_header(void **state)
 	struct px_tspan ts = { .trace_hi = 0x4bf92f3577b34da6ull, .trace_lo = 0xa3ce929d0e0e4736ull,
 		.client_id = 0x1234, .sampled = false };
 	struct buf b = BUF_INIT;
+	struct px_trace_ids ids;
 
 	(void)state;
 	px_trace_put_header(&b, &ts);
@@ -138,6 +139,9 @@ test_forwarded_header(void **state)
 	assert_string_equal(b.data,
 	    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000001234-01\r\n");
 	buf_free(&b);
+	px_trace_ids(&ts, &ids);	/* for log records */
+	assert_string_equal(ids.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+	assert_string_equal(ids.span_id, "0000000000001234");
 }
 
 static const char *
