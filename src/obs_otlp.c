@@ -20,6 +20,33 @@
 
 /* ---- encoding --------------------------------------------------------------- */
 
+/* Appends without a call when it fits: a sampled span is ~100 appends. */
+static inline void
+put(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n < b->cap) {
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+	} else {
+		buf_append(b, s, n);
+	}
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+static inline void
+putch(struct buf *b, char c)
+{
+	put(b, &c, 1);
+}
+
+static inline void
+putstr(struct buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
 void
 otlp_hex(char *out, uint64_t v, int digits)
 {
@@ -49,33 +76,35 @@ put_jstr(struct buf *b, const char *s, size_t n)
 		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
 			n--;
 	}
-	if (!utf8_valid(s, n)) {
+	for (i = 0; i < n && !((unsigned char)s[i] & 0x80); i++)
+		;
+	if (i < n && !utf8_valid(s, n)) {
 		char *tmp = xstrndup(s, n);
 		fixed = utf8_sanitize(tmp);
 		free(tmp);
 		s = fixed;
 		n = strlen(fixed);
 	}
-	buf_putc(b, '"');
+	putch(b, '"');
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[8];
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		buf_append(b, s + run, i - run);
+		put(b, s + run, i - run);
 		run = i + 1;
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			buf_append(b, esc, 2);
+			put(b, esc, 2);
 		} else {
 			snprintf(esc, sizeof esc, "\\u%04x", c);
-			buf_append(b, esc, 6);
+			put(b, esc, 6);
 		}
 	}
-	buf_append(b, s + run, n - run);
-	buf_putc(b, '"');
+	put(b, s + run, n - run);
+	putch(b, '"');
 	free(fixed);
 }
 
@@ -92,18 +121,18 @@ put_dec(struct buf *b, uint64_t v, bool neg)
 	} while (v);
 	if (neg)
 		tmp[--i] = '-';
-	buf_append(b, tmp + i, sizeof tmp - (size_t)i);
+	put(b, tmp + i, sizeof tmp - (size_t)i);
 }
 
 /* "key":"decimal" — 64-bit integers are strings in the JSON mapping. */
 static void
 put_u64(struct buf *b, const char *key, uint64_t v)
 {
-	buf_putc(b, '"');
-	buf_puts(b, key);
-	buf_puts(b, "\":\"");
+	putch(b, '"');
+	putstr(b, key);
+	PUT_LIT(b, "\":\"");
 	put_dec(b, v, false);
-	buf_putc(b, '"');
+	putch(b, '"');
 }
 
 /* A comma unless the list or object just opened. */
@@ -111,7 +140,7 @@ static void
 sep(struct buf *b)
 {
 	if (b->len && b->data[b->len - 1] != '[' && b->data[b->len - 1] != '{')
-		buf_putc(b, ',');
+		putch(b, ',');
 }
 
 void
@@ -121,51 +150,51 @@ otlp_span_begin(struct buf *b, const struct otlp_ids *ids, const char *trace_sta
 	char id[33];
 
 	sep(b);
-	buf_puts(b, "{\"traceId\":\"");
+	PUT_LIT(b, "{\"traceId\":\"");
 	otlp_hex(id, ids->trace_hi, 16);
 	otlp_hex(id + 16, ids->trace_lo, 16);
-	buf_append(b, id, 32);
-	buf_puts(b, "\",\"spanId\":\"");
+	put(b, id, 32);
+	PUT_LIT(b, "\",\"spanId\":\"");
 	otlp_hex(id, ids->span_id, 16);
-	buf_append(b, id, 16);
-	buf_putc(b, '"');
+	put(b, id, 16);
+	putch(b, '"');
 	if (ids->parent_id) {
-		buf_puts(b, ",\"parentSpanId\":\"");
+		PUT_LIT(b, ",\"parentSpanId\":\"");
 		otlp_hex(id, ids->parent_id, 16);
-		buf_append(b, id, 16);
-		buf_putc(b, '"');
+		put(b, id, 16);
+		putch(b, '"');
 	}
 	if (trace_state && *trace_state) {
-		buf_puts(b, ",\"traceState\":");
+		PUT_LIT(b, ",\"traceState\":");
 		put_jstr(b, trace_state, strlen(trace_state));
 	}
-	buf_puts(b, ",\"name\":");
+	PUT_LIT(b, ",\"name\":");
 	put_jstr(b, name, strlen(name));
-	buf_puts(b, ",\"kind\":");
+	PUT_LIT(b, ",\"kind\":");
 	put_dec(b, (uint64_t)kind, false);
-	buf_putc(b, ',');
+	putch(b, ',');
 	put_u64(b, "startTimeUnixNano", start_ns);
-	buf_putc(b, ',');
+	putch(b, ',');
 	put_u64(b, "endTimeUnixNano", end_ns < start_ns ? start_ns : end_ns);
-	buf_puts(b, ",\"attributes\":[");
+	PUT_LIT(b, ",\"attributes\":[");
 }
 
 static void
 attr_key(struct buf *b, const char *key)
 {
 	sep(b);
-	buf_puts(b, "{\"key\":\"");
-	buf_puts(b, key);		/* keys are V6's own constants */
-	buf_puts(b, "\",\"value\":{");
+	PUT_LIT(b, "{\"key\":\"");
+	putstr(b, key);		/* keys are V6's own constants */
+	PUT_LIT(b, "\",\"value\":{");
 }
 
 void
 otlp_attr_str(struct buf *b, const char *key, const char *v, size_t n)
 {
 	attr_key(b, key);
-	buf_puts(b, "\"stringValue\":");
+	PUT_LIT(b, "\"stringValue\":");
 	put_jstr(b, v, n);
-	buf_puts(b, "}}");
+	PUT_LIT(b, "}}");
 }
 
 void
@@ -178,9 +207,9 @@ void
 otlp_attr_int(struct buf *b, const char *key, int64_t v)
 {
 	attr_key(b, key);
-	buf_puts(b, "\"intValue\":\"");
+	PUT_LIT(b, "\"intValue\":\"");
 	put_dec(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
-	buf_puts(b, "\"}}");
+	PUT_LIT(b, "\"}}");
 }
 
 void
@@ -193,39 +222,39 @@ otlp_attr_double(struct buf *b, const char *key, double v)
 void
 otlp_span_events(struct buf *b)
 {
-	buf_puts(b, "],\"events\":[");
+	PUT_LIT(b, "],\"events\":[");
 }
 
 void
 otlp_event_begin(struct buf *b, const char *name, uint64_t time_ns)
 {
 	sep(b);
-	buf_putc(b, '{');
+	putch(b, '{');
 	put_u64(b, "timeUnixNano", time_ns);
-	buf_puts(b, ",\"name\":");
+	PUT_LIT(b, ",\"name\":");
 	put_jstr(b, name, strlen(name));
-	buf_puts(b, ",\"attributes\":[");
+	PUT_LIT(b, ",\"attributes\":[");
 }
 
 void
 otlp_event_end(struct buf *b)
 {
-	buf_puts(b, "]}");
+	PUT_LIT(b, "]}");
 }
 
 void
 otlp_span_end(struct buf *b, int status_code, const char *status_msg, bool with_events)
 {
 	(void)with_events;	/* both lists end with ']' */
-	buf_puts(b, "],\"status\":{");
+	PUT_LIT(b, "],\"status\":{");
 	if (status_msg && *status_msg) {
-		buf_puts(b, "\"message\":");
+		PUT_LIT(b, "\"message\":");
 		put_jstr(b, status_msg, strlen(status_msg));
-		buf_putc(b, ',');
+		putch(b, ',');
 	}
-	buf_puts(b, "\"code\":");
+	PUT_LIT(b, "\"code\":");
 	put_dec(b, (uint64_t)status_code, false);
-	buf_puts(b, "}}");
+	PUT_LIT(b, "}}");
 }
 
 /* ---- configuration ------------------------------------------------------------ */

@@ -282,8 +282,12 @@ put_addr_port(struct buf *b, const char *akey, const char *pkey, const char *hp,
 		n = colon ? (size_t)(colon - hp) : strlen(hp);
 	}
 	otlp_attr_str(b, akey, a, n);
-	if (colon && colon[1])
-		otlp_attr_int(b, pkey, strtol(colon + 1, NULL, 10));
+	if (colon && colon[1]) {
+		int port = 0;
+		for (const char *d = colon + 1; *d >= '0' && *d <= '9' && port < 65536; d++)
+			port = port * 10 + (*d - '0');
+		otlp_attr_int(b, pkey, port);
+	}
 	else if (def > 0)
 		otlp_attr_int(b, pkey, def);
 }

@@ -10,7 +10,8 @@ that does not move with the machine's load.
 Never fails on a figure; exit 0 unless the harness could not run.
 
 Usage: bench/observability/tracing.py path/to/v6
-Env: BENCH_ROUNDS (3), BENCH_DURATION (10), BENCH_CONNS (50), BENCH_INSTR."""
+Env: BENCH_ROUNDS (3), BENCH_DURATION (10), BENCH_CONNS (50), BENCH_INSTR,
+BENCH_KEEP (keep the temp dir with the callgrind files)."""
 import os
 import shutil
 import sys
@@ -103,7 +104,10 @@ def main():
         for p in list(pb.procs):
             pb.stop(p)
         httpd.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            pb.log(f"kept {root} (callgrind files: callgrind_annotate them)")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     base_rps = pb.median([f["rps"] for f in figs["off"]])
     base_p99 = pb.median([f["p99_ms"] for f in figs["off"]])
     print()
