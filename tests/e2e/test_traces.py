@@ -18,6 +18,7 @@ import pytest
 from conftest import TIMEOUT_SCALE, wait_for
 from load import answers
 import test_rollout
+from test_loki import rss_kb
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -408,14 +409,6 @@ def test_retries_are_sibling_client_spans(make_server, receiver):
 def proxy_pid(server):
     with open(os.path.join(server.data_dir, "proxy", "proxy.pid")) as f:
         return int(f.read().split()[0])
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def proxy_metric(server, name):
