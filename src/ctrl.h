@@ -140,6 +140,8 @@ size_t ctrl_gc_size(const struct ctrl_gc *gc);
 struct ctrl_wq;
 typedef int (*ctrl_wq_fn)(void *arg, const char *key);
 struct ctrl_wq *ctrl_wq_new(uv_loop_t *loop, ctrl_wq_fn fn, void *arg);
+/* Names the queue for /metrics (workqueue_*{name}); once, after new. */
+void ctrl_wq_set_name(struct ctrl_wq *q, const char *name);
 void ctrl_wq_add(struct ctrl_wq *q, const char *key);
 void ctrl_wq_add_after(struct ctrl_wq *q, const char *key, int64_t delay_ms);
 void ctrl_wq_add_rate_limited(struct ctrl_wq *q, const char *key);

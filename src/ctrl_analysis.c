@@ -1314,6 +1314,7 @@ ctrl_analysis_start(struct api *api, struct obs_traffic *traffic, struct ctrl_an
 	c->api = api;
 	c->traffic = traffic;
 	c->wq = ctrl_wq_new(api_loop(api), an_sync, c);
+	ctrl_wq_set_name(c->wq, "analysisrun");
 	/* The watch replays nothing (from now); the list queues what exists. */
 	json_t *items = NULL, *run;
 	size_t i;

@@ -8,6 +8,7 @@
  * (proxy_handoff.c). SIGTERM drains; SIGUSR2 or `v6 proxy --upgrade` starts
  * a seamless replacement: the new process takes the listening sockets over,
  * then this one drains. */
+#include "obs_metrics.h"
 #include "proxy.h"
 
 #include <errno.h>
@@ -656,7 +657,7 @@ admin_metrics(struct proxy *p, struct http_req *req)
 	    (unsigned long long)p->applies, (unsigned long long)p->rejects);
 	if (p->otlp)
 		tracing_metrics(p, &b);
-	http_respond(req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
+	http_respond(req, 200, OM_CONTENT_TYPE_TEXT, b.data ? b.data : "", b.len);
 	buf_free(&b);
 }
 

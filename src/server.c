@@ -6,10 +6,12 @@
 #include "api.h"
 #include "flags.h"
 #include "ctrl.h"
+#include "dns.h"
 #include "log.h"
 #include "node.h"
 #include "obs_otlp.h"
 #include "obs_loki.h"
+#include "obs_metrics.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
@@ -24,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Cluster IPs with --pod-network cni (kubeadm's default Service range). */
+#define SERVER_ROUTABLE_SERVICE_CIDR "10.96.0.0/16"
 
 struct server_opts {
 	char *data_dir;
@@ -42,6 +47,11 @@ struct server_opts {
 	int64_t journal_min;		/* --journal-min; -1: default */
 	char *otlp_endpoint;		/* --otlp-endpoint; NULL: the OTEL_* variables */
 	char *sample_ratio;		/* --trace-sample-ratio, for the proxy */
+	char *cluster_dns;		/* --cluster-dns; NULL: no cluster DNS */
+	char *dns_upstream;		/* --dns-upstream; NULL: /etc/resolv.conf's */
+	bool pod_network;		/* --pod-network cni */
+	struct ncni_config cni;		/* --bridge, --pod-network-cidr, ... (strings owned) */
+	char *service_cidr;		/* --service-cidr as given */
 	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
 };
 
@@ -59,6 +69,7 @@ struct server {
 	struct obs_traffic *traffic;
 	struct ctrl_analysis *analysis;
 	struct node *node;
+	struct dns_server *dns;
 	struct obs_loki *loki;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
@@ -99,6 +110,23 @@ endpoints_stop(struct server *s)
 	if (s->eps)
 		ctrl_endpoints_stop(s->eps);
 	s->eps = NULL;
+}
+
+/* Cluster DNS (dns_server.c), only with --cluster-dns. */
+static int
+dns_start(struct server *s, const struct server_opts *o)
+{
+	if (!o->cluster_dns)
+		return 0;
+	struct dns_config dc = { .listen = o->cluster_dns, .upstream = o->dns_upstream };
+	return dns_server_start(s->api, &dc, &s->dns);
+}
+
+static void
+dns_stop(struct server *s)
+{
+	dns_server_stop(s->dns);
+	s->dns = NULL;
 }
 
 static int
@@ -236,11 +264,14 @@ pod_otlp_endpoint(const struct server_opts *o)
 static int
 node_part_start(struct server *s, const struct server_opts *o)
 {
+	struct ncni_config cni = o->cni;	/* node_start copies it */
+	cni.state_dir = s->node_state;
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
-		.drain = drain_pod_ip, .drain_arg = s, .otlp_endpoint = pod_otlp_endpoint(o) };
+		.drain = drain_pod_ip, .drain_arg = s, .cluster_dns = dns_server_ip(s->dns),
+		.pod_network = o->pod_network ? &cni : NULL, .otlp_endpoint = pod_otlp_endpoint(o) };
 	return node_start(s->api, &nc, &s->node);
 }
 
@@ -318,6 +349,7 @@ static const struct server_part {
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
+	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
 	{ "proxy", NULL, proxy_start, proxy_stop },
 	{ "analysis", NULL, analysis_start, analysis_stop },
@@ -395,13 +427,28 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, gwstatus, node, logship, proxy (default *)" },
+	    "daemonset, endpoints, dns, gwstatus, node, logship, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
 	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
 	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
-	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
+	    "--pod-cidr (default " API_SERVICE_CIDR "), routable with --pod-network cni; give "
+	    "each server on a machine its own" },
+	{ "--cluster-dns", "IP[:PORT]", "serve cluster DNS (*.svc.cluster.local) there, UDP "
+	    "and TCP, and give pods a resolv.conf naming it (port 53 for that); an address "
+	    "in --service-cidr also gets the kube-system/kube-dns Service (default: off; with "
+	    "--pod-network cni, .10 of --service-cidr)" },
+	{ "--dns-upstream", "IP[:PORT]", "where cluster DNS forwards other names (default: "
+	    "the first nameserver of /etc/resolv.conf)" },
+	{ "--pod-network", "none|cni", "cni: each runc pod gets its own network namespace on "
+	    "a host bridge through the CNI plugins, and Service cluster IPs move to a routable "
+	    "--service-cidr (default " SERVER_ROUTABLE_SERVICE_CIDR ") held on lo; none: every "
+	    "pod on the host's network (default none)" },
+	{ "--bridge", "NAME", "the pod network's bridge (default " NCNI_DEFAULT_BRIDGE ")" },
+	{ "--pod-network-cidr", "CIDR", "the pod network's subnet (default " NCNI_DEFAULT_CIDR ")" },
+	{ "--pod-network-masquerade", NULL, "give pods a default route and NAT to the outside "
+	    "(default: pods reach only pods, Services and the cluster DNS)" },
 	{ "--otlp-endpoint", "URL", "OTLP/HTTP collector for traces (/v1/traces appended): "
 	    "the proxy's request spans, the rollout spans, and OTEL_EXPORTER_OTLP_ENDPOINT of "
 	    "pods (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans)" },
@@ -463,6 +510,47 @@ parse_listen(const char *s, char **host, int *port)
 	}
 	*host = hl ? xstrndup(h, hl) : xstrdup("0.0.0.0");
 	*port = (int)p;
+	return 0;
+}
+
+/* The pod network's defaults and its rule for the Service range: pods in
+ * their own network namespace cannot reach loopback addresses, so with
+ * --pod-network cni cluster IPs come from a routable range (default
+ * SERVER_ROUTABLE_SERVICE_CIDR) that node_cni.c holds on lo; without it
+ * they stay on loopback as before. */
+static int
+pod_network_opts(struct server_opts *o)
+{
+	bool loopback = !o->service_cidr || strncmp(o->service_cidr, "127.", 4) == 0;
+	if (!o->pod_network) {
+		if (!loopback) {
+			fprintf(stderr, "error: --service-cidr %s is not on loopback: that needs "
+			    "--pod-network cni\n", o->service_cidr);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!o->service_cidr) {
+		o->service_cidr = xstrdup(SERVER_ROUTABLE_SERVICE_CIDR);
+		api_alloc_set_cidr(o->service_cidr);
+	} else if (loopback) {
+		fprintf(stderr, "error: --service-cidr %s: pods in their own network namespace "
+		    "cannot reach loopback addresses; give a routable range with --pod-network "
+		    "cni\n", o->service_cidr);
+		return -EINVAL;
+	}
+	if (!o->cni.bridge)
+		o->cni.bridge = xstrdup(NCNI_DEFAULT_BRIDGE);
+	if (!o->cni.cidr)
+		o->cni.cidr = xstrdup(NCNI_DEFAULT_CIDR);
+	o->cni.service_cidr = o->service_cidr;
+	uint32_t base;
+	unsigned prefix;
+	if (!o->cluster_dns && util_ipv4_cidr(o->service_cidr, &base, &prefix) == 0) {
+		base += 10;		/* kubeadm's: .10 of the Service range */
+		o->cluster_dns = xasprintf("%u.%u.%u.%u", base >> 24, (base >> 16) & 255,
+		    (base >> 8) & 255, base & 255);
+	}
 	return 0;
 }
 
@@ -634,9 +722,47 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "1s, got \"%s\"\n", val);
 				return -EINVAL;
 			}
-		} else if (strcmp(name, "--pod-cidr") == 0 || strcmp(name, "--service-cidr") == 0) {
-			bool pod = strcmp(name, "--pod-cidr") == 0;
-			if ((pod ? nipam_set_cidr(val) : api_alloc_set_cidr(val)) < 0) {
+		} else if (strcmp(name, "--pod-network") == 0) {
+			if (strcmp(val, "cni") != 0 && strcmp(val, "none") != 0) {
+				fprintf(stderr, "error: --pod-network: expected none or cni, got "
+				    "\"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->pod_network = strcmp(val, "cni") == 0;
+		} else if (strcmp(name, "--bridge") == 0) {
+			if (strlen(val) == 0 || strlen(val) > 15 || strpbrk(val, "/ \t")) {
+				fprintf(stderr, "error: --bridge: expected an interface name of 1 to 15 "
+				    "characters, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free((char *)o->cni.bridge);
+			o->cni.bridge = xstrdup(val);
+		} else if (strcmp(name, "--pod-network-cidr") == 0) {
+			uint32_t base;
+			unsigned prefix;
+			if (util_ipv4_cidr(val, &base, &prefix) < 0 || base >> 24 == 127) {
+				fprintf(stderr, "error: --pod-network-cidr: expected a range like "
+				    "10.88.0.0/16 (/16 to /24, not loopback), got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free((char *)o->cni.cidr);
+			o->cni.cidr = xstrdup(val);
+		} else if (strcmp(name, "--pod-network-masquerade") == 0) {
+			o->cni.masquerade = true;
+		} else if (strcmp(name, "--service-cidr") == 0) {
+			uint32_t base;
+			unsigned prefix;
+			if (util_ipv4_cidr(val, &base, &prefix) < 0 || api_alloc_set_cidr(val) < 0) {
+				fprintf(stderr, "error: --service-cidr: expected a range like "
+				    "127.5.0.0/16 inside 127.0.0.0/8 (not 127.0.0.0/16), or with "
+				    "--pod-network cni a routable one like 10.96.0.0/16; /16 to /24, "
+				    "got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free(o->service_cidr);
+			o->service_cidr = xstrdup(val);
+		} else if (strcmp(name, "--pod-cidr") == 0) {
+			if (nipam_set_cidr(val) < 0) {
 				fprintf(stderr, "error: %s: expected a range like 127.5.0.0/16 inside "
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
@@ -653,6 +779,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			}
 			free(o->sample_ratio);
 			o->sample_ratio = xstrdup(val);
+		} else if (strcmp(name, "--cluster-dns") == 0) {
+			free(o->cluster_dns);
+			o->cluster_dns = xstrdup(val);
+		} else if (strcmp(name, "--dns-upstream") == 0) {
+			free(o->dns_upstream);
+			o->dns_upstream = xstrdup(val);
 		} else if (str_has_prefix(name, "--loki-")) {
 			if (parse_loki_flag(name, val, &o->loki) < 0)
 				return -EINVAL;
@@ -666,7 +798,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 	}
 	if (!o->data_dir)
 		o->data_dir = server_default_data_dir();
-	return 0;
+	return pod_network_opts(o);
 }
 
 /* The namespaces every cluster has. */
@@ -731,6 +863,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	 * started (its own stop copes with what it half made). */
 	s->disabled = ~0u;
 	int rc = ensure_namespaces(s->api);
+	if (rc == 0 && o->pod_network)		/* before DNS and the proxy bind there */
+		rc = ncni_hold_services(o->service_cidr);
 	for (size_t i = 0; i < ARRAY_SIZE(parts) && rc == 0; i++) {
 		if (o->disabled & (1u << i))
 			continue;
@@ -805,6 +939,9 @@ server_main(int argc, char **argv)
 		goto out_store;
 	}
 	tracing_start(&s, &o);
+	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
+		.data_dir = o.data_dir, .host = o.host };
+	obs_pages_start(&oc);
 	err = server_start_parts(&s, &o);
 	if (err < 0) {
 		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",
@@ -840,5 +977,10 @@ out:
 	free(o.otlp_endpoint);
 	free(o.sample_ratio);
 	free(s.otlp_url);
+	free(o.cluster_dns);
+	free(o.dns_upstream);
+	free(o.service_cidr);
+	free((char *)o.cni.bridge);
+	free((char *)o.cni.cidr);
 	return rc;
 }
