@@ -349,13 +349,17 @@ def test_sampling_ratio_samples_a_share_of_new_traces(make_server, receiver):
     rcv = receiver()
     server = make_server("--otlp-endpoint", rcv.url, "--trace-sample-ratio", "0.25")
     ip = deploy(server)
-    sampled = 0
+    sampled, unsampled = set(), set()
     for _ in range(200):
         tid, _, flags = traceparent(echo(ip)["traceparent"])
-        sampled += flags == "01"
-    assert 20 <= sampled <= 80, sampled  # 50 expected; binomial sd ~6
-    wait_for(lambda: len(by_kind(rcv.snapshot(), SERVER)) == sampled, 15,
-             "a SERVER span for each sampled request")
+        (sampled if flags == "01" else unsampled).add(tid)
+    assert 20 <= len(sampled) <= 80, len(sampled)  # 50 expected; binomial sd ~6
+
+    def server_traces():
+        return {s["traceId"] for _, s in by_kind(rcv.snapshot(), SERVER)}
+    wait_for(lambda: sampled <= server_traces(), 15, "a SERVER span for each sampled request")
+    time.sleep(0.5)
+    assert not (unsampled & server_traces())
 
 
 def test_retries_are_sibling_client_spans(make_server, receiver):
