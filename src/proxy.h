@@ -39,6 +39,7 @@
  *       "lb": "round_robin" | "least_request",
  *       "connect_timeout_ms": 1000, "idle_timeout_ms": 60000,
  *       "outlier_consecutive_failures": 5, "outlier_ejection_ms": 30000,  optional
+ *       "trace_sample_ratio": 0.01,        optional: share of new traces sampled
  *       "endpoints": [{"address": "127.1.0.3", "port": 8080,
  *                      "pod": "web-6d9d67d84f-cgxql", "revision": "6d9d67d84f"}]
  *     }

@@ -62,6 +62,7 @@ struct px_cluster {
 	unsigned idle_timeout_ms;
 	unsigned outlier_fails;
 	unsigned outlier_ms;
+	double trace_ratio;		/* new traces sampled; < 0: the proxy's ratio */
 	struct px_endpoint **eps;
 	size_t neps;
 	unsigned rr;

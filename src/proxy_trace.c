@@ -146,7 +146,8 @@ nonzero_random(struct proxy_engine *e)
 }
 
 void
-px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_req *req)
+px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_req *req,
+    const struct px_cluster *c)
 {
 	const char *tp = NULL;
 	struct w3c_parent in;
@@ -177,7 +178,8 @@ px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_re
 		ts->trace_state = NULL;
 		ts->trace_hi = px_random(e);
 		ts->trace_lo = nonzero_random(e);
-		ts->sampled = trace_ratio_sampled(e->tracer->ratio, ts->trace_lo);
+		ts->sampled = trace_ratio_sampled(c && c->trace_ratio >= 0 ? c->trace_ratio :
+		    e->tracer->ratio, ts->trace_lo);
 	}
 	if (!ts->sampled)
 		return;		/* only the forwarded traceparent: no span, no clock */

@@ -52,8 +52,10 @@ struct px_endpoint;
 struct buf;
 
 /* px_forward: continues the request's traceparent or starts a trace, and
- * decides sampling. Only when the engine traces (e->tracer). */
-void px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_req *req);
+ * decides sampling (a new trace: at c's ratio when its Service sets one,
+ * else the proxy's; c may be NULL). Only when the engine traces (e->tracer). */
+void px_trace_begin(struct proxy_engine *e, struct px_tspan *ts, const struct http_req *req,
+    const struct px_cluster *c);
 /* An attempt to ep starts: a new CLIENT span id. */
 void px_trace_attempt(struct proxy_engine *e, struct px_tspan *ts, const struct px_endpoint *ep);
 /* The trace id and the current CLIENT span id as lowercase hex, for log

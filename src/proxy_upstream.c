@@ -1382,8 +1382,6 @@ px_forward(struct proxy_engine *e, struct px_listener *l, struct px_table *t,
 	pr->route = route;
 	pr->dreq = req;
 	pr->t0 = uv_hrtime();
-	if (e->tracer)
-		px_trace_begin(e, &pr->ts, req);
 	if (route->timeout_ms)
 		pr->deadline = uv_now(e->loop) + route->timeout_ms;
 	pr->idempotent = method_idempotent(req->method);
@@ -1397,6 +1395,8 @@ px_forward(struct proxy_engine *e, struct px_listener *l, struct px_table *t,
 		http_req_body_pause(req, true);	/* until the head went upstream */
 	}
 	pr->cluster = px_route_backend(route, req, &pr->sticky);
+	if (e->tracer)
+		px_trace_begin(e, &pr->ts, req, pr->cluster);
 	if (pr->cluster == NULL) {
 		req_finish(pr, 503, "no backend\n", true);
 		return;

@@ -362,6 +362,26 @@ def test_sampling_ratio_samples_a_share_of_new_traces(make_server, receiver):
     assert not (unsampled & server_traces())
 
 
+def test_a_service_annotation_sets_its_own_ratio(make_server, receiver):
+    rcv = receiver()
+    server = make_server("--otlp-endpoint", rcv.url, "--trace-sample-ratio", "0")
+    svc = service()
+    svc["metadata"]["annotations"] = {"v6.dev/trace-sample-ratio": "1"}
+    apply(server, deployment(), svc)
+    p = server.v6("rollout", "status", "deployment/web", "--timeout", "90s", timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    _, body = server.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
+    ip = body["spec"]["clusterIP"]
+    wait_for(lambda: answers(ip, 80), 15, "Service %s to answer" % ip)
+    tid, _, flags = traceparent(echo(ip)["traceparent"])
+    assert flags == "01"
+    wait_spans(rcv, tid, 2)
+    # the annotation gone, the proxy's ratio (0) again
+    apply(server, service())
+    wait_for(lambda: traceparent(echo(ip)["traceparent"])[2] == "00", 15,
+             "new traces unsampled without the annotation")
+
+
 def test_retries_are_sibling_client_spans(make_server, receiver):
     """A Service whose first endpoint refuses connections: the proxy retries
     on the real pod; both attempts are CLIENT spans under the SERVER span,
