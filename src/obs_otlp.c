@@ -691,13 +691,37 @@ otlp_stop(struct otlp_exporter *x, bool *done)
 	uv_close((uv_handle_t *)&x->timer, on_timer_closed);
 }
 
-void
-otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop)
+static void
+on_tick(uv_timer_t *t)
 {
-	bool done = true;
+	(void)t;	/* only wakes uv_run(UV_RUN_ONCE) up */
+}
 
-	if (x)
-		otlp_stop(x, &done);
+void
+otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop, unsigned flush_ms)
+{
+	uint64_t deadline = uv_now(loop) + flush_ms;
+	bool done = true;
+	uv_timer_t tick;
+
+	if (x == NULL)
+		return;
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, on_tick, 20, 20);
+	/* flush: every queued span, a batch at a time, a waiting retry at once */
+	while ((x->busy || x->batch || x->n) && uv_now(loop) < deadline) {
+		if (!x->busy && x->batch) {
+			uv_timer_stop(&x->timer);
+			x->timer_retry = false;
+			post(x);
+		} else if (!x->busy) {
+			kick(x);
+		}
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	otlp_stop(x, &done);
 	for (int i = 0; i < 500 && !done; i++)
 		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
 }

@@ -45,6 +45,7 @@ void otlp_hex(char *out, uint64_t v, int digits);
 uint64_t otlp_now_ns(void);
 
 /* ---- the exporter ---------------------------------------------------------- */
+#define OTLP_SHUTDOWN_FLUSH_MS 2000	/* what V6's processes give the flush on exit */
 struct otlp_exporter;
 struct otlp_config {
 	const char *endpoint;		/* base URL (".../v1/traces" appended) or the full one */
@@ -86,9 +87,10 @@ void otlp_flush(struct otlp_exporter *x);
  * becomes true once everything is freed: now, or from the loop when the
  * request in flight returned (run the loop until then). */
 void otlp_stop(struct otlp_exporter *x, bool *done);
-/* otlp_stop, then runs x's loop until it is freed (at most ~1 s: curl's
- * progress callback cuts a request short). For a process on its way out;
- * x may be NULL. */
-void otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop);
+/* For a process on its way out: sends what is queued for at most flush_ms
+ * (the SDKs' shutdown flush), then otlp_stop, running loop until x is
+ * freed (an export still in flight is cut short within ~1 s by curl's
+ * progress callback). x may be NULL. */
+void otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop, unsigned flush_ms);
 
 #endif

@@ -931,7 +931,7 @@ tracing_start(struct proxy *p)
 static void
 tracing_stop(struct proxy *p)
 {
-	otlp_stop_wait(p->otlp, p->loop);
+	otlp_stop_wait(p->otlp, p->loop, OTLP_SHUTDOWN_FLUSH_MS);
 	proxy_tracer_free(p->tracer);
 	p->otlp = NULL;
 	p->tracer = NULL;

@@ -963,7 +963,7 @@ server_main(int argc, char **argv)
 out_api:
 out_store:
 	server_stop_parts(&s);
-	otlp_stop_wait(s.otlp, s.loop);
+	otlp_stop_wait(s.otlp, s.loop, OTLP_SHUTDOWN_FLUSH_MS);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	uv_loop_close(s.loop);

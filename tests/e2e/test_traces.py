@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -500,6 +501,24 @@ def test_a_collector_answering_503_gets_the_spans_after_retry_after(make_server,
     assert statuses[:3] == [503, 503, 200], statuses
     # Retry-After: 1 is honoured between the tries
     assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 0.9, times
+
+
+def test_spans_queued_when_the_proxy_stops_are_flushed(make_server, receiver, monkeypatch):
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")  # only the exit sends them
+    rcv = receiver()
+    server = make_server("--otlp-endpoint", rcv.url)
+    ip = deploy(server)
+    tid = "9bf92f3577b34da6a3ce929d0e0e4736"
+    echo(ip, {"traceparent": "00-%s-00f067aa0ba902b7-01" % tid})
+    time.sleep(0.5)
+    assert rcv.trace(tid) == []
+    pid = proxy_pid(server)
+    os.kill(pid, signal.SIGTERM)
+    spans = wait_spans(rcv, tid, 2, timeout=10)
+    assert len(by_kind(spans, SERVER)) == 1 and len(by_kind(spans, CLIENT)) == 1
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+             open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] == "Z", 10,
+             "the proxy to exit")
 
 
 # ---- pods and rollouts ----------------------------------------------------------------------
