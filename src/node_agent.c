@@ -99,6 +99,7 @@ struct node {
 	struct ncni *cni;		/* the pod network; NULL: off */
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
+	char *otlp_endpoint;		/* pods' OTEL_EXPORTER_OTLP_ENDPOINT, or NULL */
 	char *cluster_dns;		/* node_config.cluster_dns */
 	int backoff_max_s;
 	int64_t log_max_bytes;		/* node_config's, passed to every container */
@@ -350,6 +351,7 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 	char **links = nenv_service_env(pod, svcs);
 	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
+		.otlp_endpoint = n->otlp_endpoint,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
 		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n };
 	char **env = nenv_resolve(&ctx, err);
@@ -1646,6 +1648,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
+	n->otlp_endpoint = cfg->otlp_endpoint ? xstrdup(cfg->otlp_endpoint) : NULL;
 	n->cluster_dns = cfg->cluster_dns ? xstrdup(cfg->cluster_dns) : NULL;
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
 	n->log_max_bytes = cfg->log_max_bytes;
@@ -1738,6 +1741,7 @@ node_free(struct node *n)
 	json_decref(n->released);
 	free(n->name);
 	free(n->bin_dir);
+	free(n->otlp_endpoint);
 	free(n->state_dir);
 	free(n->cluster_dns);
 	free(n);

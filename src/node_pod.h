@@ -180,15 +180,28 @@ struct nenv_ctx {
 	int64_t node_cpu_millis;	/* for resourceFieldRef without limits */
 	int64_t node_memory_bytes;
 	const char *const *extra_env;	/* "NAME=value" first (Service variables hook) */
+	const char *otlp_endpoint;	/* OTEL_EXPORTER_OTLP_ENDPOINT to give; NULL: none */
 	nenv_lookup_fn lookup;
 	void *lookup_arg;
 };
 /* Resolves the container's environment (envFrom, env, downward API, PATH,
- * HOSTNAME). Returns a NULL-terminated "NAME=value" vector (nenv_free), or
+ * HOSTNAME, and the OpenTelemetry SDK variables, nenv_otel). Returns a NULL-terminated "NAME=value" vector (nenv_free), or
  * NULL with *err set (caller frees) for CreateContainerConfigError. */
 char **nenv_resolve(const struct nenv_ctx *ctx, char **err);
 /* command + args with $(VAR) expanded against envp, or [image] + args when
  * there is no command. NULL-terminated, nenv_free. */
+/* The OpenTelemetry SDK's variables for pod, each unless env sets it:
+ * OTEL_SERVICE_NAME (annotation resource.opentelemetry.io/service.name,
+ * else label app.kubernetes.io/name, else label app, else the owning
+ * workload's name — a ReplicaSet's without its pod-template-hash suffix —
+ * else the pod's name), OTEL_RESOURCE_ATTRIBUTES (k8s.namespace.name,
+ * k8s.pod.name, k8s.pod.uid, service.version = the revision hash of label
+ * rollouts-pod-template-hash, pod-template-hash or controller-revision-hash,
+ * when there is one) and, when endpoint is not NULL,
+ * OTEL_EXPORTER_OTLP_ENDPOINT (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT for a URL
+ * ending in /v1/traces). Calls set(arg, name, value) for each to add. */
+void nenv_otel(const json_t *pod, const char *endpoint, char *const *env,
+    void (*set)(void *arg, const char *name, const char *value), void *arg);
 char **nenv_argv(const json_t *container, char *const *envp);
 /* Kubernetes' $(VAR) expansion: "$$" -> "$", unknown references kept. */
 char *nenv_expand(const char *s, char *const *envp);

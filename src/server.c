@@ -10,6 +10,7 @@
 #include "dns.h"
 #include "log.h"
 #include "node.h"
+#include "obs_otlp.h"
 #include "obs_loki.h"
 #include "obs_metrics.h"
 #include "obs_traffic.h"
@@ -48,6 +49,8 @@ struct server_opts {
 	char **insecure_registries;	/* --insecure-registry, repeatable */
 	size_t ninsecure;
 	struct img_gc_config image_gc;	/* --image-gc-*, --minimum-image-ttl-duration */
+	char *otlp_endpoint;		/* --otlp-endpoint; NULL: the OTEL_* variables */
+	char *sample_ratio;		/* --trace-sample-ratio, for the proxy */
 	char *cluster_dns;		/* --cluster-dns; NULL: no cluster DNS */
 	char *dns_upstream;		/* --dns-upstream; NULL: /etc/resolv.conf's */
 	bool pod_network;		/* --pod-network cni */
@@ -77,6 +80,8 @@ struct server {
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
+	struct otlp_exporter *otlp;	/* the server's own spans (rollouts); NULL: off */
+	char *otlp_url;			/* where spans go: also the proxy's */
 };
 
 /* ---- the parts of the server, started from one table ------------------- */
@@ -149,7 +154,10 @@ static int
 rollout_start(struct server *s, const struct server_opts *o)
 {
 	(void)o;
-	return ctrl_rollout_start(s->api, &s->rollout);
+	int rc = ctrl_rollout_start(s->api, &s->rollout);
+	if (rc == 0 && s->otlp)
+		ctrl_rollout_set_tracing(s->rollout, s->otlp);
+	return rc;
 }
 
 static void
@@ -178,8 +186,18 @@ routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool)
 static int
 proxy_start(struct server *s, const struct server_opts *o)
 {
+	const char *args[5] = { 0 };
+	int na = 0;
+	if (s->otlp_url) {
+		args[na++] = "--otlp-endpoint";
+		args[na++] = s->otlp_url;
+	}
+	if (o->sample_ratio) {
+		args[na++] = "--trace-sample-ratio";
+		args[na++] = o->sample_ratio;
+	}
 	struct proxy_feed_config pc = { .state_dir = s->proxy_state, .self_exe = s->exe,
-		.admin_address = "127.0.0.1:0" };
+		.admin_address = "127.0.0.1:0", .proxy_args = args };
 	int rc;
 	if ((rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0 ||
 	    (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0 ||
@@ -258,6 +276,21 @@ images_stop(struct server *s)
 	s->images = NULL;
 }
 
+/* What pods are told (OTEL_EXPORTER_OTLP_ENDPOINT): the base URL as
+ * configured, not the /v1/traces URL V6 derives from it. */
+static const char *
+pod_otlp_endpoint(const struct server_opts *o)
+{
+	const char *v;
+	if (o->otlp_endpoint)
+		return o->otlp_endpoint;
+	if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v)
+		return v;
+	if ((v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && *v)
+		return v;
+	return NULL;
+}
+
 static int
 node_part_start(struct server *s, const struct server_opts *o)
 {
@@ -269,7 +302,7 @@ node_part_start(struct server *s, const struct server_opts *o)
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
 		.drain = drain_pod_ip, .drain_arg = s, .cluster_dns = dns_server_ip(s->dns),
-		.pod_network = o->pod_network ? &cni : NULL };
+		.pod_network = o->pod_network ? &cni : NULL, .otlp_endpoint = pod_otlp_endpoint(o) };
 	return node_start(s->api, &nc, &s->node);
 }
 
@@ -458,6 +491,11 @@ static const struct flag_def server_flags[] = {
 	    "never collected (default 2m)" },
 	{ "--image-gc-period", "DURATION", "how often the image GC checks the disk "
 	    "(default 5m, the kubelet's)" },
+	{ "--otlp-endpoint", "URL", "OTLP/HTTP collector for traces (/v1/traces appended): "
+	    "the proxy's request spans, the rollout spans, and OTEL_EXPORTER_OTLP_ENDPOINT of "
+	    "pods (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans)" },
+	{ "--trace-sample-ratio", "R", "share of new traces the proxy samples, 0..1 "
+	    "(default 1); continued traces follow the caller's sampled flag" },
 	{ "--loki-url", "URL", "ship pod logs and V6's own logs to this Loki push URL "
 	    "(http://HOST:PORT, path /loki/api/v1/push by default; off when not given)" },
 	{ "--loki-batch-size", "QUANTITY", "log text per push (default 1Mi)" },
@@ -794,6 +832,18 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--otlp-endpoint") == 0) {
+			free(o->otlp_endpoint);
+			o->otlp_endpoint = xstrdup(val);
+		} else if (strcmp(name, "--trace-sample-ratio") == 0) {
+			double r;
+			if (otlp_ratio_parse(val, &r) < 0) {
+				fprintf(stderr, "error: --trace-sample-ratio: expected a number from 0 "
+				    "to 1, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free(o->sample_ratio);
+			o->sample_ratio = xstrdup(val);
 		} else if (strcmp(name, "--cluster-dns") == 0) {
 			free(o->cluster_dns);
 			o->cluster_dns = xstrdup(val);
@@ -920,6 +970,17 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 }
 
+/* The server's exporter (rollout spans), when an endpoint is configured. */
+static void
+tracing_start(struct server *s, const struct server_opts *o)
+{
+	struct otlp_config cfg = { .scope = "v6.rollouts" };
+	s->otlp_url = otlp_endpoint_from(o->otlp_endpoint);
+	cfg.endpoint = s->otlp_url;
+	if (s->otlp_url && otlp_start(s->loop, &cfg, &s->otlp) == 0)
+		log_info("server", "tracing: rollout spans to %s", s->otlp_url);
+}
+
 int
 server_main(int argc, char **argv)
 {
@@ -948,6 +1009,7 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	tracing_start(&s, &o);
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
 	obs_pages_start(&oc);
@@ -972,6 +1034,7 @@ server_main(int argc, char **argv)
 out_api:
 out_store:
 	server_stop_parts(&s);
+	otlp_stop_wait(s.otlp, s.loop, OTLP_SHUTDOWN_FLUSH_MS);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	uv_loop_close(s.loop);
@@ -985,6 +1048,9 @@ out:
 	for (size_t i = 0; i < o.ninsecure; i++)
 		free(o.insecure_registries[i]);
 	free(o.insecure_registries);
+	free(o.otlp_endpoint);
+	free(o.sample_ratio);
+	free(s.otlp_url);
 	free(o.cluster_dns);
 	free(o.dns_upstream);
 	free(o.service_cidr);
