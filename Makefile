@@ -73,6 +73,10 @@ bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
 
+bench-containers: all
+	@bench/containers/run.sh $(BUILD)/v6
+	@bench/containers/start.sh $(BUILD)/v6
+
 bench-pods: all
 	@bench/pods/run.sh $(BUILD)/v6
 
@@ -84,9 +88,6 @@ bench-rollout: all
 
 bench-convergence: all
 	@bench/convergence/run.sh $(BUILD)/v6
-
-bench-containers: all
-	@bench/containers/start.sh $(BUILD)/v6
 
 # Not part of `bench`: an hour by default (BENCH_SOAK_MIN).
 bench-soak: all

@@ -32,7 +32,8 @@ code_for(int err)
 	switch (err) {
 	case -EINVAL: return 400;
 	case -ENOENT: return 404;
-	case -EACCES: case -EPERM: return 403;
+	case -EACCES: return 403;
+	case -EPERM: return 422;	/* the image itself is refused (a path out) */
 	default: return 502;
 	}
 }
@@ -134,12 +135,46 @@ serve_import(struct img_store *s, struct http_req *req, const json_t *body)
 
 /* ---- list, remove ------------------------------------------------------- */
 
+struct removal {
+	struct img_store *s;
+	struct http_req *req;
+	char *ref, *removed, *msg;
+	int err;
+};
+
+static void
+remove_run(void *arg)
+{
+	struct removal *r = arg;
+	r->err = img_remove(r->s, r->ref, &r->removed, &r->msg);
+}
+
+static void
+remove_done(void *arg, bool cancelled)
+{
+	struct removal *r = arg;
+	if (cancelled)
+		api_respond_status(r->req, 503, "the server is stopping");
+	else if (r->err < 0)
+		api_respond_status(r->req, r->err == -ENOENT ? 404 : 500, r->msg);
+	else
+		api_respond_json(r->req, 200, json_pack("{s:s, s:s, s:{}, s:s, s:{s:s}}", "kind",
+		    "Status", "apiVersion", "v1", "metadata", "status", "Success", "details",
+		    "name", r->removed));
+	free(r->ref);
+	free(r->removed);
+	free(r->msg);
+	free(r);
+}
+
+/* Whether a pod uses the image is the agent's answer, on the loop; the
+ * removal itself (directory trees) runs on the pool. */
 static void
 serve_remove(struct img_store *s, struct http_req *req)
 {
 	char *ref = http_query_get(req->query, "ref");
-	char *removed = NULL, *msg = NULL, *by = NULL;
 	struct img_info *info = NULL;
+	char *by = NULL;
 
 	if (!ref || !*ref) {
 		api_respond_status(req, 400, "query: ref=IMAGE is required");
@@ -150,20 +185,18 @@ serve_remove(struct img_store *s, struct http_req *req)
 		char *m = xasprintf("image \"%s\" is in use by pod %s", info->ref, by);
 		api_respond_status(req, 409, m);
 		free(m);
+		free(ref);
 	} else {
-		int rc = img_remove(s, ref, &removed, &msg);
-		if (rc < 0)
-			api_respond_status(req, rc == -ENOENT ? 404 : 500, msg);
-		else
-			api_respond_json(req, 200, json_pack("{s:s, s:s, s:{}, s:s, s:{s:s}}",
-			    "kind", "Status", "apiVersion", "v1", "metadata", "status", "Success",
-			    "details", "name", removed));
+		struct removal *r = xcalloc(1, sizeof *r);
+		*r = (struct removal){ .s = s, .req = req, .ref = ref };
+		if (img__queue(s, remove_run, remove_done, r, NULL) < 0) {
+			api_respond_status(req, 500, "cannot queue the removal");
+			free(r->ref);
+			free(r);
+		}
 	}
 	img_info_free(info);
 	free(by);
-	free(removed);
-	free(msg);
-	free(ref);
 }
 
 static json_t *

@@ -96,7 +96,7 @@ import_oci(struct img_store *s, const char *root, json_t *refs, char **msg)
 	int rc = read_doc(root, "index.json", &data, &len, msg);
 	json_t *index = rc == 0 ? json_loadb(data, len, 0, NULL) : NULL, *d;
 	struct archive_src src = { root, NULL };
-	struct img_source is = { src_fetch, &src };
+	struct img_source is = { src_fetch, NULL, &src };
 	const char *os, *arch, *variant;
 
 	free(data);
@@ -177,7 +177,7 @@ import_docker(struct img_store *s, const char *root, json_t *refs, char **msg)
 	int rc = read_doc(root, "manifest.json", &data, &len, msg);
 	json_t *list = rc == 0 ? json_loadb(data, len, 0, NULL) : NULL, *e, *l, *t;
 	struct archive_src src = { root, json_object() };
-	struct img_source is = { src_fetch, &src };
+	struct img_source is = { src_fetch, NULL, &src };
 
 	free(data);
 	if (rc == 0 && !json_is_array(list)) {
@@ -237,6 +237,12 @@ img_import_file(struct img_store *s, const char *path, json_t **refs, char **msg
 	int rc = 0;
 
 	*refs = json_array();
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*msg = xasprintf("%s is not a regular file", path);
+		free(root);
+		return -ENOENT;
+	}
 	if (mkdir(root, 0700) < 0) {
 		*msg = xasprintf("cannot create %s: %s", root, strerror(errno));
 		free(root);

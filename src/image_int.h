@@ -80,6 +80,12 @@ bool img__blob_present(const struct img_store *s, const char *digest);
 /* Fetches a missing blob into path tmp (the store verifies it after). */
 struct img_source {
 	int (*fetch)(void *arg, const char *digest, const char *tmp, char **msg);
+	/* Optional: fetches layer blob digest into file tmp and unpacks it into
+	 * dir (overlay mode) while it arrives, checking the digest at the end
+	 * (a mismatch wins over an unpack error). -EAGAIN: not possible now
+	 * (the caller fetches, then unpacks). */
+	int (*fetch_unpack)(void *arg, const char *digest, const char *tmp, const char *dir,
+	    char **msg);
 	void *arg;
 };
 /* Records image ref (normalised) -> manifest (bytes, a single-platform
@@ -97,6 +103,11 @@ void img__pull_end(struct img_store *s);
  * free then). Returns 0 or negative errno. */
 int img__queue(struct img_store *s, void (*run)(void *), void (*done)(void *, bool),
     void *arg, void *owner);
+uv_loop_t *img__loop(const struct img_store *s);
+/* True once the store is closing: transfers in flight give up. Any thread. */
+bool img__closing(const struct img_store *s);
+/* img_list with "lastUsedMs" (last lookup, else the pull) for the GC. */
+json_t *img__list_used(struct img_store *s);
 /* The pod using image_id ("ns/name", caller frees) or NULL. Loop only. */
 char *img__in_use(const struct img_store *s, const char *image_id);
 /* The --insecure-registry list (NULL-terminated, borrowed). */
@@ -108,6 +119,11 @@ char *const *img__insecure(const struct img_store *s);
 int img_import_file(struct img_store *s, const char *path, json_t **refs, char **msg);
 
 /* image_registry.c */
+/* Docker's rule: a registry on loopback (localhost, 127.x, [::1]) or named
+ * in insecure (NULL-terminated HOST:PORT list) may be reached without a
+ * certificate check, or over plain HTTP when TLS fails; any other only
+ * over verified TLS. */
+bool img_plain_http_allowed(const char *hostport, char *const *insecure);
 /* Pulls ref (normalised) from its registry into the store. auths: a
  * dockerconfigjson "auths" object or NULL. Blocking. */
 int img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,

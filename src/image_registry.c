@@ -9,6 +9,8 @@
 #include "image_int.h"
 #include "log.h"
 
+#include <archive.h>
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -25,6 +27,9 @@
 
 struct reg {
 	struct img_store *s;
+	bool insecure;		/* loopback / --insecure-registry: no certificate check */
+	bool plain;		/* TLS failed there: plain HTTP from now on */
+	CURLcode last;		/* of the last transfer */
 	struct img_ref ref;
 	const json_t *auths;
 	char *base;		/* "https://host/v2/REPO" */
@@ -40,22 +45,33 @@ static bool
 host_is_loopback(const char *hostport)
 {
 	char h[256];
+	struct in_addr a4;
+	struct in6_addr a6;
+
 	snprintf(h, sizeof h, "%s", hostport);
-	char *colon = h[0] == '[' ? strstr(h, "]:") : strrchr(h, ':');
+	if (h[0] == '[') {
+		char *end = strchr(h, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return false;
+		*end = '\0';
+		return inet_pton(AF_INET6, h + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	char *colon = strchr(h, ':');
 	if (colon)
-		colon[h[0] == '['] = '\0';
-	return !strcmp(h, "localhost") || str_has_prefix(h, "127.") || !strcmp(h, "[::1]") ||
-	    !strcmp(h, "[::1");
+		*colon = '\0';
+	if (!strcmp(h, "localhost"))
+		return true;
+	/* An address literal in 127.0.0.0/8, not a name that starts so. */
+	return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
-static bool
-host_insecure(const struct img_store *s, const char *hostport)
+bool
+img_plain_http_allowed(const char *hostport, char *const *insecure)
 {
-	char *const *list = img__insecure(s);
 	if (host_is_loopback(hostport))
 		return true;
-	for (size_t i = 0; list && list[i]; i++)
-		if (!strcmp(list[i], hostport))
+	for (size_t i = 0; insecure && insecure[i]; i++)
+		if (!strcmp(insecure[i], hostport))
 			return true;
 	return false;
 }
@@ -114,6 +130,7 @@ struct sink {
 	size_t limit;
 	int fd;			/* blobs: written here (-1: memory) */
 	EVP_MD_CTX *md;		/* blobs: hashed as they arrive */
+	struct buf *stream;	/* blobs unpacked as they arrive: a copy goes here */
 	long status;
 	char *www_auth;		/* WWW-Authenticate of a 401 */
 	char *ctype;
@@ -178,6 +195,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
 			off += (size_t)w;
 		}
 		EVP_DigestUpdate(k->md, p, len);
+		if (k->stream)
+			buf_append(k->stream, p, len);
 		return len;
 	}
 	if (k->body.len + len > k->limit) {
@@ -210,21 +229,30 @@ on_header_status(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* GET url; the answer in k. Returns 0 when a response came (any status) or
- * -EIO with *msg. */
+/* The server is stopping: a pull in flight ends now, not after its
+ * download (the loop waits for the thread pool). */
 static int
-http_get(struct reg *r, const char *url, const char *accept, struct sink *k, char **msg)
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return img__closing(arg);
+}
+
+/* An easy handle for GET url into k (headers h and the error buffer err
+ * are the caller's to free / keep alive until the transfer ends). */
+static CURL *
+easy_new(struct reg *r, const char *url, const char *accept, struct sink *k,
+    struct curl_slist **h, char *err)
 {
 	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char err[CURL_ERROR_SIZE] = "";
 
+	*h = NULL;
 	if (accept)
-		h = curl_slist_append(h, accept);
+		*h = curl_slist_append(*h, accept);
 	if (r->authz)
-		h = curl_slist_append(h, r->authz);
+		*h = curl_slist_append(*h, r->authz);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *h);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -241,10 +269,20 @@ http_get(struct reg *r, const char *url, const char *accept, struct sink *k, cha
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "v6/" V6_VERSION);
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &k->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r->s);
+	if (r->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	return c;
+}
+
+/* 0 when a response came (any status, in k->status), else -EIO with *msg. */
+static int
+transfer_result(const char *url, CURLcode rc, const char *err, struct sink *k, char **msg)
+{
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && k->failed)) {
 		*msg = xasprintf("GET %s: %s", url, *err ? err : curl_easy_strerror(rc));
 		return -EIO;
@@ -255,6 +293,22 @@ http_get(struct reg *r, const char *url, const char *accept, struct sink *k, cha
 		return -EIO;
 	}
 	return 0;
+}
+
+/* GET url; the answer in k. Returns 0 when a response came (any status) or
+ * -EIO with *msg. */
+static int
+http_get(struct reg *r, const char *url, const char *accept, struct sink *k, char **msg)
+{
+	struct curl_slist *h;
+	char err[CURL_ERROR_SIZE] = "";
+	CURL *c = easy_new(r, url, accept, k, &h, err);
+	CURLcode rc = curl_easy_perform(c);
+	r->last = rc;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &k->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return transfer_result(url, rc, err, k, msg);
 }
 
 /* ---- auth --------------------------------------------------------------- */
@@ -304,10 +358,10 @@ authenticate(struct reg *r, const char *challenge, char **msg)
 		r->authz = xasprintf("Authorization: Basic %s", r->basic);
 		return 0;
 	}
-	if (strncasecmp(challenge, "Bearer", 6) != 0 || (r->authz &&
-	    str_has_prefix(r->authz, "Authorization: Bearer"))) {
-		*msg = xasprintf("unauthorized: %s", r->authz ? "the token was refused" :
-		    "unsupported challenge");
+	/* Bearer: a new token each time asked (one that expired during a long
+	 * pull is renewed); reg_get answers one challenge per request. */
+	if (strncasecmp(challenge, "Bearer", 6) != 0) {
+		*msg = xstrdup("unauthorized: unsupported challenge");
 		return -EACCES;
 	}
 	char *realm = challenge_param(challenge, "realm");
@@ -367,21 +421,56 @@ error_text(const struct sink *k)
 }
 
 /* GET with the auth dance: at most one challenge answered per request. */
+/* An insecure registry that does not speak TLS: every URL of the pull
+ * (r->base and the ones made from it) goes plain from now on. */
+static bool
+fall_back_to_http(struct reg *r)
+{
+	static const CURLcode tls_failures[] = { CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING,
+		CURLE_RECV_ERROR, CURLE_WEIRD_SERVER_REPLY, CURLE_PEER_FAILED_VERIFICATION };
+	if (!r->insecure || r->plain)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(tls_failures); i++)
+		if (r->last == tls_failures[i]) {
+			char *b = xasprintf("http://%s", r->base + strlen("https://"));
+			free(r->base);
+			r->base = b;
+			r->plain = true;
+			return true;
+		}
+	return false;
+}
+
 static int
 reg_get(struct reg *r, const char *url, const char *accept, struct sink *k, char **msg)
 {
+	char *plain = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int rc = http_get(r, url, accept, k, msg);
-		if (rc < 0)
+		if (rc == -EIO && str_has_prefix(url, "https://") && fall_back_to_http(r)) {
+			free(*msg);
+			*msg = NULL;
+			buf_reset(&k->body);
+			url = plain = xasprintf("http://%s", url + strlen("https://"));
+			rc = http_get(r, url, accept, k, msg);
+		}
+		if (rc < 0) {
+			free(plain);
 			return rc;
+		}
 		if (k->status != 401 || attempt == 1)
 			break;
-		if ((rc = authenticate(r, k->www_auth ? k->www_auth : "", msg)) < 0)
+		if ((rc = authenticate(r, k->www_auth ? k->www_auth : "", msg)) < 0) {
+			free(plain);
 			return rc;
+		}
 		buf_reset(&k->body);
-		if (k->fd >= 0 && (ftruncate(k->fd, 0) < 0 || lseek(k->fd, 0, SEEK_SET) < 0))
-			return -errno;
+		if (k->fd >= 0 && (ftruncate(k->fd, 0) < 0 || lseek(k->fd, 0, SEEK_SET) < 0)) {
+			free(plain);
+			return -EIO;
+		}
 	}
+	free(plain);
 	if (k->status != 200) {
 		char *t = error_text(k);
 		*msg = k->status == 401 ? xasprintf("unauthorized: %s", t) : t;
@@ -460,6 +549,115 @@ fetch_blob(void *arg, const char *digest, const char *tmp, char **msg)
 	return rc;
 }
 
+/* ---- a layer unpacked while it downloads -------------------------------- */
+
+/* libarchive pulls; each pull drives the transfer (curl multi, same thread)
+ * until bytes arrived or it ended. */
+struct stream {
+	CURLM *m;
+	struct sink *k;
+	struct buf pend;	/* arrived, not yet read by libarchive */
+	char *cur;		/* handed to libarchive (valid until its next read) */
+	bool done;
+	CURLcode result;
+};
+
+static void
+stream_pump(struct stream *st)
+{
+	int running = 0;
+	curl_multi_perform(st->m, &running);
+	if (!running) {
+		int left;
+		CURLMsg *mm = curl_multi_info_read(st->m, &left);
+		st->result = mm && mm->msg == CURLMSG_DONE ? mm->data.result : CURLE_RECV_ERROR;
+		st->done = true;
+	} else if (st->pend.len == 0) {
+		curl_multi_poll(st->m, NULL, 0, 1000, NULL);
+	}
+}
+
+static la_ssize_t
+stream_read(struct archive *a, void *arg, const void **out)
+{
+	struct stream *st = arg;
+	free(st->cur);
+	st->cur = NULL;
+	while (st->pend.len == 0 && !st->done) {
+		stream_pump(st);
+		if (st->k->status >= 400) {
+			archive_set_error(a, EIO, "HTTP %ld", st->k->status);
+			return -1;
+		}
+	}
+	size_t n = st->pend.len;
+	if (n == 0)
+		return 0;
+	st->cur = buf_steal(&st->pend);
+	*out = st->cur;
+	return (la_ssize_t)n;
+}
+
+static int
+fetch_unpack(void *arg, const char *digest, const char *tmp, const char *dir, char **msg)
+{
+	struct reg *r = arg;
+	struct sink k = { .limit = 1 << 16 };
+	struct stream st = { .k = &k };
+	char *url = xasprintf("%s/blobs/%s", r->base, digest);
+	char err[CURL_ERROR_SIZE] = "", got[80];
+	struct curl_slist *h;
+	char *umsg = NULL;
+
+	k.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (k.fd < 0) {
+		free(url);
+		return -EAGAIN;
+	}
+	k.md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(k.md, EVP_sha256(), NULL);
+	k.stream = &st.pend;
+	CURL *c = easy_new(r, url, NULL, &k, &h, err);
+	st.m = curl_multi_init();
+	curl_multi_add_handle(st.m, c);
+	struct archive *a = img__archive_reader();
+	int urc = archive_read_open(a, &st, NULL, stream_read, NULL) == ARCHIVE_OK ?
+	    img__unpack_archive(a, dir, true, &umsg) : -EIO;
+	archive_read_free(a);
+	/* The rest (tar padding, compression trailer, or all of it after an
+	 * unpack error) still counts for the digest. */
+	k.stream = NULL;
+	buf_free(&st.pend);
+	while (!st.done && k.status < 400)
+		stream_pump(&st);
+	int rc = st.done ? transfer_result(url, st.result, err, &k, msg) : 0;
+	if (rc == 0 && k.status != 200)
+		rc = -EAGAIN;	/* a 401 and the like: the plain path knows what to do */
+	if (rc == 0) {
+		img__digest_final(k.md, got);
+		if (strcmp(got, digest) != 0) {
+			*msg = xasprintf("digest mismatch for blob %s: the registry sent %s",
+			    digest, got);
+			rc = -EBADMSG;
+		} else if (urc < 0) {
+			*msg = umsg;
+			umsg = NULL;
+			rc = urc;
+		}
+	}
+	curl_multi_remove_handle(st.m, c);
+	curl_easy_cleanup(c);
+	curl_multi_cleanup(st.m);
+	curl_slist_free_all(h);
+	free(st.cur);
+	free(umsg);
+	EVP_MD_CTX_free(k.md);
+	close(k.fd);
+	sink_free(&k);
+	free(url);
+	return rc;
+}
+
 static int
 reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auths,
     char **msg)
@@ -472,8 +670,10 @@ reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auth
 	r->ref_str = img_ref_string(&r->ref);
 	const char *api_host = strcmp(r->ref.registry, "docker.io") == 0 ?
 	    "registry-1.docker.io" : r->ref.registry;
-	r->base = xasprintf("%s://%s/v2/%s", host_insecure(s, r->ref.registry) ? "http" :
-	    "https", api_host, r->ref.repo);
+	/* Docker's rule for a registry that may be insecure: HTTPS first,
+	 * its certificate unchecked, then plain HTTP if TLS fails. */
+	r->insecure = img_plain_http_allowed(r->ref.registry, img__insecure(s));
+	r->base = xasprintf("https://%s/v2/%s", api_host, r->ref.repo);
 	r->basic = auths ? basic_from_auths(auths, r->ref.registry) : NULL;
 	return 0;
 }
@@ -524,7 +724,7 @@ img_registry_pull(struct img_store *s, const char *ref, const json_t *auths, cha
 		}
 	}
 	if (rc == 0) {
-		struct img_source src = { fetch_blob, &r };
+		struct img_source src = { fetch_blob, fetch_unpack, &r };
 		rc = img__store_put(s, r.ref_str, body, len, top, &src, msg);
 	}
 	if (rc == 0)

@@ -23,17 +23,21 @@
 #define INDEX_FILE "images.json"
 
 struct img_job;
+struct ensure;
 
 struct img_store {
 	uv_loop_t *loop;
 	char *dir;
 	uv_mutex_t mu;		/* index, pulls, sweep_pending, insecure */
 	json_t *index;		/* {"REF": {"digest", "repoDigest", "pulled"}} */
+	json_t *last_used;	/* {"REF": ms}: in memory only (no write per start) */
 	int pulls;		/* pulls / imports in flight */
 	bool sweep_pending;	/* a removal left blobs for when no pull runs */
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
 	size_t ninsecure;
 	struct img_job *jobs;	/* on the thread pool, for img_cancel and close */
+	struct ensure *ensures;	/* img_ensure requests in flight or waiting */
+	int running;		/* of them on the pool (IMG_MAX_PULLS at most) */
 	uint64_t tmp_seq;
 	img_in_use_fn in_use;	/* the agent's, for removal and GC */
 	void *in_use_arg;
@@ -141,11 +145,6 @@ img__blob_commit(struct img_store *s, const char *tmp, const char *digest, char 
 	}
 	if (rc == 0) {
 		char *dst = img__blob_path(s, digest);
-		int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			fsync(fd);
-			close(fd);
-		}
 		if (rename(tmp, dst) < 0) {
 			rc = -errno;
 			*msg = xasprintf("cannot store blob %s: %s", digest, strerror(errno));
@@ -260,6 +259,46 @@ blob_ensure(struct img_store *s, const char *digest, const struct img_source *sr
 	return rc;
 }
 
+/* A missing layer fetched and unpacked in one pass (src->fetch_unpack):
+ * blob and directory both land in tmp/ and are renamed into place only
+ * once the blob's digest checked. -EAGAIN: use the two-step way. */
+static int
+layer_stream(struct img_store *s, const char *digest, const struct img_source *src,
+    char **msg)
+{
+	char *dst = img__layer_path(s, digest);
+	int rc = -EAGAIN;
+
+	if (access(dst, F_OK) == 0 || img__blob_present(s, digest)) {
+		free(dst);
+		return -EAGAIN;
+	}
+	char *blob = img__tmp_path(s, "blob");
+	char *dir = img__tmp_path(s, "layer");
+	int64_t t0 = time_mono_ms();
+	if (mkdir(dir, 0755) == 0)
+		rc = src->fetch_unpack(src->arg, digest, blob, dir, msg);
+	if (rc == 0)
+		rc = img__blob_commit(s, blob, digest, msg);
+	if (rc == 0 && rename(dir, dst) < 0 && errno != EEXIST && errno != ENOTEMPTY) {
+		rc = -errno;
+		*msg = xasprintf("cannot store layer %s: %s", digest, strerror(errno));
+	}
+	if (rc == 0)
+		log_debug("image", "layer %s fetched and unpacked in %lld ms", digest,
+		    (long long)(time_mono_ms() - t0));
+	if (rc == -EAGAIN) {
+		free(*msg);
+		*msg = NULL;
+	}
+	unlink(blob);
+	util_remove_tree(dir);
+	free(blob);
+	free(dir);
+	free(dst);
+	return rc;
+}
+
 int
 img__store_put(struct img_store *s, const char *ref, const char *manifest, size_t len,
     const char *repo_digest, const struct img_source *src, char **msg)
@@ -293,13 +332,22 @@ img__store_put(struct img_store *s, const char *ref, const char *manifest, size_
 			rc = -EPROTO;
 			break;
 		}
-		rc = blob_ensure(s, d, src, msg);
+		rc = src && src->fetch_unpack ? layer_stream(s, d, src, msg) : -EAGAIN;
+		if (rc == -EAGAIN)
+			rc = blob_ensure(s, d, src, msg);
 		if (rc == 0)
 			rc = layer_ensure(s, d, msg);
 	}
 	json_decref(m);
 	if (rc < 0)
 		return rc;
+	/* Blobs and layers reach the disk before the index names them: one
+	 * syncfs for all of them rather than an fsync per file. */
+	int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		syncfs(dfd);
+		close(dfd);
+	}
 	uv_mutex_lock(&s->mu);
 	char ts[32];
 	time_format_rfc3339(time(NULL), ts);
@@ -481,6 +529,8 @@ img_lookup(struct img_store *s, const char *ref, struct img_info **out)
 	const char *key = index_find(s, ref, &msg);
 	if (key)
 		rc = info_build(s, key, json_object_get(s->index, key), out);
+	if (rc == 0)
+		json_object_set_new(s->last_used, key, json_integer(time_now_ms()));
 	uv_mutex_unlock(&s->mu);
 	free(msg);
 	return rc;
@@ -488,8 +538,9 @@ img_lookup(struct img_store *s, const char *ref, struct img_info **out)
 
 /* ---- list, remove, sweep ------------------------------------------------ */
 
-json_t *
-img_list(struct img_store *s)
+/* The images, each with lastUsedMs (the last lookup, else the pull). */
+static json_t *
+list_build(struct img_store *s)
 {
 	json_t *items = json_array(), *e;
 	const char *key;
@@ -497,16 +548,41 @@ img_list(struct img_store *s)
 	uv_mutex_lock(&s->mu);
 	json_object_foreach(s->index, key, e) {
 		struct img_info *info;
+		const char *pulled = json_string_value(json_object_get(e, "pulled")) ?: "";
+		time_t t = 0;
 		if (info_build(s, key, e, &info) < 0)
 			continue;
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s}", "ref", key,
-		    "digest", info->digest, "imageID", info->image_id, "size",
-		    (json_int_t)info->size, "pulled",
-		    json_string_value(json_object_get(e, "pulled")) ?: ""));
+		json_int_t used = json_integer_value(json_object_get(s->last_used, key));
+		if (!used && time_parse_rfc3339(pulled, &t) == 0)
+			used = (json_int_t)t * 1000;
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "ref",
+		    key, "digest", info->digest, "imageID", info->image_id, "size",
+		    (json_int_t)info->size, "pulled", pulled, "lastUsedMs", used));
 		img_info_free(info);
 	}
 	uv_mutex_unlock(&s->mu);
 	return items;
+}
+
+json_t *
+img_list(struct img_store *s)
+{
+	json_t *items = list_build(s), *it;
+	size_t i;
+	json_array_foreach(items, i, it) {
+		char ts[32];
+		time_format_rfc3339((time_t)(json_integer_value(json_object_get(it,
+		    "lastUsedMs")) / 1000), ts);
+		json_object_del(it, "lastUsedMs");
+		json_object_set_new(it, "lastUsed", json_string(ts));
+	}
+	return items;
+}
+
+json_t *
+img__list_used(struct img_store *s)
+{
+	return list_build(s);
 }
 
 /* Adds every digest an image of the index needs to keep. */
@@ -582,6 +658,7 @@ img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
 	const char *key = index_find(s, ref, msg);
 	if (key) {
 		*removed = xstrdup(key);
+		json_object_del(s->last_used, key);
 		json_object_del(s->index, key);
 		rc = index_save(s);
 		if (rc == 0)
@@ -650,27 +727,73 @@ img__queue(struct img_store *s, void (*run)(void *), void (*done)(void *, bool),
 	return 0;
 }
 
+static void ensure_cancel(struct img_store *s, void *arg);
+
 void
 img_cancel(struct img_store *s, void *owner)
 {
 	for (struct img_job *j = s->jobs; j; j = j->next)
 		if (j->owner == owner)
 			j->cancelled = true;
+	ensure_cancel(s, owner);
 }
 
 /* ---- ensure: make an image present according to a pull policy ----------- */
+
+/* Requests for the same image with the same policy and credentials while
+ * one is in flight join it (two replicas starting pull once, as the
+ * kubelet's serialized pulls would); each waiter gets its own answer. */
+struct waiter {
+	img_done_fn fn;
+	void *arg;
+	bool cancelled;
+};
 
 struct ensure {
 	struct img_store *s;
 	char *ref;
 	enum img_pull_policy policy;
 	json_t *auths;
-	img_done_fn fn;
-	void *arg;
+	struct waiter *w;
+	size_t nw;
 	int err;
 	char *msg;
 	struct img_info *info;
+	bool queued;		/* on the thread pool (else waiting for a slot) */
+	struct ensure *next;	/* s->ensures, oldest first */
 };
+
+/* Pulls at once: each holds a thread of libuv's pool (4 by default) for as
+ * long as its registry takes, and container starts need the pool too; the
+ * kubelet pulls one at a time by default (serializeImagePulls). */
+#define IMG_MAX_PULLS 2
+
+static void ensure_done(void *arg, bool cancelled);
+static void ensure_run(void *arg);
+
+static void
+ensure_kick(struct img_store *s)
+{
+	for (struct ensure *e = s->ensures; e && s->running < IMG_MAX_PULLS; e = e->next) {
+		if (e->queued)
+			continue;
+		if (img__queue(s, ensure_run, ensure_done, e, NULL) < 0)
+			break;	/* retried when a running one ends */
+		e->queued = true;
+		s->running++;
+	}
+}
+
+static void
+ensure_free(struct ensure *e)
+{
+	img_info_free(e->info);
+	json_decref(e->auths);
+	free(e->w);
+	free(e->msg);
+	free(e->ref);
+	free(e);
+}
 
 static void
 ensure_run(void *arg)
@@ -705,36 +828,76 @@ static void
 ensure_done(void *arg, bool cancelled)
 {
 	struct ensure *e = arg;
+	struct img_store *s = e->s;
 
-	if (!cancelled) {
-		e->fn(e->arg, e->err, e->msg, e->info);
-		e->info = NULL;
+	for (struct ensure **pp = &s->ensures; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	for (size_t i = 0; i < e->nw && !cancelled; i++) {
+		struct img_info *info = NULL;
+		if (e->w[i].cancelled)
+			continue;
+		if (e->err == 0 && !e->info && img_lookup(s, e->ref, &info) < 0) {
+			e->w[i].fn(e->w[i].arg, -ENOENT, "the image was removed meanwhile", NULL);
+			continue;
+		}
+		if (!info) {
+			info = e->info;
+			e->info = NULL;
+		}
+		e->w[i].fn(e->w[i].arg, e->err, e->msg, info);
 	}
-	img_info_free(e->info);
-	json_decref(e->auths);
-	free(e->msg);
-	free(e->ref);
-	free(e);
+	ensure_free(e);
+	s->running--;
+	if (!img__closing(s))
+		ensure_kick(s);
+}
+
+static void
+ensure_cancel(struct img_store *s, void *arg)
+{
+	for (struct ensure *e = s->ensures; e; e = e->next)
+		for (size_t i = 0; i < e->nw; i++)
+			if (e->w[i].arg == arg)
+				e->w[i].cancelled = true;
 }
 
 int
 img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
     const json_t *auths, img_done_fn fn, void *arg)
 {
-	struct ensure *e = xcalloc(1, sizeof *e);
-	e->s = s;
-	e->ref = xstrdup(ref);
-	e->policy = policy;
-	e->auths = auths ? json_deep_copy(auths) : NULL;
-	e->fn = fn;
-	e->arg = arg;
-	int rc = img__queue(s, ensure_run, ensure_done, e, arg);
-	if (rc < 0) {
-		json_decref(e->auths);
-		free(e->ref);
-		free(e);
+	struct ensure *e;
+
+	for (e = s->ensures; e; e = e->next)
+		if (!strcmp(e->ref, ref) && e->policy == policy &&
+		    (auths ? e->auths && json_equal(e->auths, auths) : !e->auths))
+			break;
+	if (!e) {
+		struct ensure **tail = &s->ensures;
+		while (*tail)
+			tail = &(*tail)->next;
+		e = *tail = xcalloc(1, sizeof *e);
+		e->s = s;
+		e->ref = xstrdup(ref);
+		e->policy = policy;
+		e->auths = auths ? json_deep_copy(auths) : NULL;
 	}
-	return rc;
+	e->w = xrealloc(e->w, (e->nw + 1) * sizeof *e->w);
+	e->w[e->nw++] = (struct waiter){ fn, arg, false };
+	ensure_kick(s);
+	if (!e->queued && s->running == 0) {
+		/* Nothing runs to retry it later: the pool refused. */
+		for (struct ensure **pp = &s->ensures; *pp; pp = &(*pp)->next)
+			if (*pp == e) {
+				*pp = e->next;
+				break;
+			}
+		ensure_free(e);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -766,6 +929,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 		return rc;
 	}
 	index_load(s);
+	s->last_used = json_object();
 	*out = s;
 	return 0;
 }
@@ -793,6 +957,18 @@ img__in_use(const struct img_store *s, const char *image_id)
 	return s->in_use ? s->in_use(s->in_use_arg, image_id) : NULL;
 }
 
+bool
+img__closing(const struct img_store *s)
+{
+	return __atomic_load_n(&s->closing, __ATOMIC_ACQUIRE);
+}
+
+uv_loop_t *
+img__loop(const struct img_store *s)
+{
+	return s->loop;
+}
+
 const char *
 img_store_dir(const struct img_store *s)
 {
@@ -803,6 +979,7 @@ static void
 store_free(struct img_store *s)
 {
 	json_decref(s->index);
+	json_decref(s->last_used);
 	strv_free(s->insecure);
 	uv_mutex_destroy(&s->mu);
 	free(s->dir);
@@ -818,7 +995,17 @@ img_store_close(struct img_store *s)
 	 * the last one frees the store. */
 	for (struct img_job *j = s->jobs; j; j = j->next)
 		j->cancelled = true;
-	s->closing = true;
+	/* Requests still waiting for a slot never run: no callback either. */
+	for (struct ensure **pp = &s->ensures; *pp;) {
+		struct ensure *e = *pp;
+		if (e->queued) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		ensure_free(e);
+	}
+	__atomic_store_n(&s->closing, true, __ATOMIC_RELEASE);
 	if (!s->jobs)
 		store_free(s);
 }

@@ -111,7 +111,8 @@ open_parent(int root, const char *rel, bool create, const char **base)
 }
 
 /* Removes whatever is at dirfd/name, a directory only when it is not the
- * kind of entry coming (a directory over a directory is merged). */
+ * kind of entry coming (a directory over a directory is merged). Returns
+ * 1 when it removed a directory, 0, or -errno. */
 static int
 clear_name(int dirfd, const char *name, mode_t type)
 {
@@ -130,7 +131,8 @@ clear_name(int dirfd, const char *name, mode_t type)
 		char real[PATH_MAX];
 		if (!realpath(path, real))
 			return -errno;
-		return util_remove_tree(real);
+		int rc = util_remove_tree(real);
+		return rc < 0 ? rc : 1;
 	}
 	return unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
 }
@@ -205,6 +207,14 @@ set_xattrs(int fd, struct archive_entry *e)
 struct unpack {
 	struct archive *a;
 	int root;
+	/* The parent directory of the last plain file, reused by the next
+	 * file in the same directory (tars list a directory's files in a
+	 * row): it was walked with O_NOFOLLOW, and any entry that could
+	 * change what that path names (not a plain file, or a file replacing
+	 * a directory) drops it. */
+	int cache_fd;
+	char cache[PATH_MAX];
+	bool dir_removed;
 	bool overlay;
 	char *msg;
 	char path[PATH_MAX];
@@ -240,8 +250,8 @@ entry_whiteout(struct unpack *u, int dirfd, const char *base)
 		return 0;
 	case IMG_WH_FILE: {
 		int rc = clear_name(dirfd, target, S_IFCHR);
-		if (rc == 0 && mknodat(dirfd, target, S_IFCHR | 0000, makedev(0, 0)) < 0)
-			rc = -errno;
+		if (rc >= 0)
+			rc = mknodat(dirfd, target, S_IFCHR | 0000, makedev(0, 0)) < 0 ? -errno : 0;
 		if (rc < 0)
 			return fail(u, rc, "cannot create the whiteout for \"%s\" (needs "
 			    "CAP_MKNOD: run as root)", u->path);
@@ -269,13 +279,15 @@ entry_create(struct unpack *u, struct archive_entry *e, int dirfd, const char *b
 			return fail(u, tdir, "hard link target of \"%s\" is not inside the "
 			    "root (through a symlink or missing)", u->path);
 		rc = clear_name(dirfd, base, S_IFREG);
-		if (rc == 0 && linkat(tdir, tbase, dirfd, base, 0) < 0)
-			rc = -errno;
+		if (rc >= 0)
+			rc = linkat(tdir, tbase, dirfd, base, 0) < 0 ? -errno : 0;
 		close(tdir);
 		return rc < 0 ? fail(u, rc, "cannot link \"%s\"", u->path) : 0;
 	}
 	if ((rc = clear_name(dirfd, base, type)) < 0)
 		return fail(u, rc, "cannot replace \"%s\"", u->path);
+	u->dir_removed = rc > 0;
+	rc = 0;
 	switch (type) {
 	case AE_IFDIR:
 		if (mkdirat(dirfd, base, 0755) < 0 && errno != EEXIST)
@@ -319,32 +331,56 @@ entry_create(struct unpack *u, struct archive_entry *e, int dirfd, const char *b
 	return 0;
 }
 
+static void
+cache_drop(struct unpack *u)
+{
+	if (u->cache_fd >= 0)
+		close(u->cache_fd);
+	u->cache_fd = -1;
+}
+
 static int
 unpack_entry(struct unpack *u, struct archive_entry *e)
 {
 	const char *name = archive_entry_pathname(e);
 	const char *base;
+	int dirfd;
 
 	if (!name || img__path_clean(name, u->path, sizeof u->path) < 0)
 		return fail(u, -EPERM, "entry \"%s\" escapes the root (absolute or ..)",
 		    name ? name : "");
 	if (!*u->path)
 		return 0;	/* "./": the root itself keeps its mode */
-	int dirfd = open_parent(u->root, u->path, true, &base);
-	if (dirfd < 0)
-		return fail(u, dirfd, "entry \"%s\" would be written through a symlink or "
-		    "a non-directory", u->path);
+	const char *slash = strrchr(u->path, '/');
+	size_t plen = slash ? (size_t)(slash - u->path) : 0;
+	if (u->cache_fd >= 0 && strlen(u->cache) == plen && !memcmp(u->cache, u->path, plen)) {
+		dirfd = u->cache_fd;
+		base = slash ? slash + 1 : u->path;
+	} else {
+		cache_drop(u);
+		dirfd = open_parent(u->root, u->path, true, &base);
+		if (dirfd < 0)
+			return fail(u, dirfd, "entry \"%s\" would be written through a symlink "
+			    "or a non-directory", u->path);
+		memcpy(u->cache, u->path, plen);
+		u->cache[plen] = '\0';
+		u->cache_fd = dirfd;
+	}
+	u->dir_removed = false;
 	int rc = u->overlay ? entry_whiteout(u, dirfd, base) : 1;
+	bool plain = rc > 0 && archive_entry_filetype(e) == AE_IFREG &&
+	    !archive_entry_hardlink(e);
 	if (rc > 0)
 		rc = entry_create(u, e, dirfd, base);
-	close(dirfd);
+	if (!plain || rc < 0 || u->dir_removed)
+		cache_drop(u);
 	return rc;
 }
 
 int
 img__unpack_archive(struct archive *a, const char *dir, bool overlay, char **msg)
 {
-	struct unpack u = { .a = a, .overlay = overlay };
+	struct unpack u = { .a = a, .overlay = overlay, .cache_fd = -1 };
 	struct archive_entry *e;
 	int rc = 0, r;
 
@@ -360,6 +396,7 @@ img__unpack_archive(struct archive *a, const char *dir, bool overlay, char **msg
 		}
 		rc = unpack_entry(&u, e);
 	}
+	cache_drop(&u);
 	close(u.root);
 	if (rc < 0)
 		*msg = u.msg ? u.msg : xasprintf("unpack failed: %s", strerror(-rc));

@@ -27,6 +27,7 @@ struct node_config {
 	    void *done_arg);
 	void *drain_arg;
 	struct img_store *images;	/* image.h: pulled before runc pods start */
+	const char *otlp_endpoint;	/* pods' OTEL_EXPORTER_OTLP_ENDPOINT; NULL: none */
 	/* The cluster DNS address pods get as nameserver (dns.h), or NULL:
 	 * pods see the host's /etc/resolv.conf. */
 	const char *cluster_dns;

@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "image_int.h"
 
@@ -263,6 +264,26 @@ test_unpack_converts_whiteouts_for_overlay(void **state)
 }
 
 static void
+test_unpack_zstd_layer(void **state)
+{
+	struct tarb t;
+	struct dirs d;
+	(void)state;
+	dirs_make(&d);
+	t.a = archive_write_new();
+	archive_write_set_format_pax_restricted(t.a);
+	assert_int_equal(archive_write_add_filter_zstd(t.a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_memory(t.a, t.buf, sizeof t.buf, &t.used),
+	    ARCHIVE_OK);
+	tar_add(&t, "etc/hello", AE_IFREG, "zstd", NULL);
+	tar_add(&t, "etc/.wh.old", AE_IFREG, "", NULL);
+	assert_int_equal(tar_unpack(&t, d.root, true), 0);
+	assert_true(exists(d.root, "etc/hello"));
+	assert_true(exists(d.root, "etc/old"));
+	util_remove_tree(d.base);
+}
+
+static void
 test_unpack_plain_keeps_whiteout_names(void **state)
 {
 	struct tarb t;
@@ -325,6 +346,23 @@ test_unpack_never_writes_outside_the_root(void **state)
 		assert_int_equal(st.st_nlink, 1);
 		unlink(victim);
 	}
+	/* The cached parent of consecutive files is dropped when the path
+	 * changes meaning: a directory replaced by a link out, then a file
+	 * "through" the old directory's name. */
+	for (int i = 0; i < 2; i++) {
+		struct tarb t;
+		tar_begin(&t);
+		tar_add(&t, "d/a", AE_IFREG, "a", NULL);
+		if (i == 0)
+			tar_add(&t, "d", AE_IFLNK, NULL, d.outside);
+		else
+			tar_add(&t, "d", AE_IFREG, "now a file", NULL);
+		tar_add(&t, "d/pwned", AE_IFREG, "x", NULL);
+		assert_int_not_equal(tar_unpack(&t, d.root, true), 0);
+		assert_false(exists(d.outside, "pwned"));
+		util_remove_tree(d.root);
+		mkdir(d.root, 0755);
+	}
 	/* A symlink pointing out is itself fine (images have them); writing a
 	 * regular file of that name replaces the link, never its target. */
 	struct tarb t;
@@ -340,6 +378,118 @@ test_unpack_never_writes_outside_the_root(void **state)
 	util_remove_tree(d.base);
 }
 
+static void
+test_plain_http_only_for_loopback_or_insecure(void **state)
+{
+	char *list[] = { "reg.lan:5000", NULL };
+	(void)state;
+	assert_true(img_plain_http_allowed("127.0.0.1:5000", NULL));
+	assert_true(img_plain_http_allowed("127.5.6.7", NULL));
+	assert_true(img_plain_http_allowed("localhost:5000", NULL));
+	assert_true(img_plain_http_allowed("localhost", NULL));
+	assert_true(img_plain_http_allowed("[::1]:5000", NULL));
+	assert_false(img_plain_http_allowed("docker.io", NULL));
+	assert_false(img_plain_http_allowed("reg.lan:5000", NULL));
+	assert_true(img_plain_http_allowed("reg.lan:5000", list));
+	assert_false(img_plain_http_allowed("reg.lan:5001", list));
+	assert_false(img_plain_http_allowed("reg.lan", list));
+	assert_false(img_plain_http_allowed("localhost.evil.com:5000", NULL));
+	assert_false(img_plain_http_allowed("127.0.0.1.nip.io", NULL));
+}
+
+static json_t *
+secret_of(void *arg, const char *ns, const char *name)
+{
+	const json_t *all = arg;
+	char key[128];
+	snprintf(key, sizeof key, "%s/%s", ns, name);
+	json_t *s = json_object_get(all, key);
+	return s ? json_incref(s) : NULL;
+}
+
+static json_t *
+dockercfg(const char *type, const char *json)
+{
+	unsigned char b64[512];
+	EVP_EncodeBlock(b64, (const unsigned char *)json, (int)strlen(json));
+	return json_pack("{s:s, s:{s:s}}", "type", type, "data", ".dockerconfigjson", b64);
+}
+
+/* imagePullSecrets: dockerconfigjson Secrets merged, the first naming a
+ * registry wins; missing or other types skipped. imagePullPolicy default. */
+static void
+test_pull_secrets_and_policy(void **state)
+{
+	(void)state;
+	json_t *all = json_object();
+	json_object_set_new(all, "ns/a", dockercfg("kubernetes.io/dockerconfigjson",
+	    "{\"auths\": {\"reg:5000\": {\"auth\": \"YTpi\"}}}"));
+	json_object_set_new(all, "ns/b", dockercfg("kubernetes.io/dockerconfigjson",
+	    "{\"auths\": {\"reg:5000\": {\"auth\": \"other\"}, \"q.io\": {\"auth\": \"cQ==\"}}}"));
+	json_object_set_new(all, "ns/opaque", dockercfg("Opaque",
+	    "{\"auths\": {\"x.io\": {\"auth\": \"eA==\"}}}"));
+	json_t *pod = json_loads("{\"metadata\": {\"namespace\": \"ns\"}, \"spec\": "
+	    "{\"imagePullSecrets\": [{\"name\": \"a\"}, {\"name\": \"missing\"}, "
+	    "{\"name\": \"opaque\"}, {\"name\": \"b\"}]}}", 0, NULL);
+	json_t *auths = img_pull_auths(pod, secret_of, all);
+	assert_non_null(auths);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(auths,
+	    "reg:5000"), "auth")), "YTpi");
+	assert_non_null(json_object_get(auths, "q.io"));
+	assert_null(json_object_get(auths, "x.io"));
+	json_decref(auths);
+	json_object_del(json_object_get(pod, "spec"), "imagePullSecrets");
+	assert_null(img_pull_auths(pod, secret_of, all));
+	json_decref(pod);
+	json_decref(all);
+
+	json_t *c = json_pack("{s:s}", "image", "nginx");
+	assert_int_equal(img_policy_of(c), IMG_PULL_ALWAYS);
+	json_object_set_new(c, "image", json_string("nginx:1.25"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_IF_NOT_PRESENT);
+	json_object_set_new(c, "imagePullPolicy", json_string("Never"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_NEVER);
+	json_object_set_new(c, "imagePullPolicy", json_string("Always"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_ALWAYS);
+	json_decref(c);
+}
+
+/* Kubelet's image GC choice: nothing under the high threshold; above it,
+ * LRU first until used drops to low%, never an image in use or younger
+ * than the minimum age. */
+static void
+test_gc_selects_lru_unused_until_low(void **state)
+{
+	(void)state;
+	const int64_t now = 1000000000, min_age = 120000;
+	struct img_gc_image imgs[] = {
+		{ "a", 30, now - 500000, false },	/* oldest */
+		{ "b", 30, now - 400000, true },	/* in use */
+		{ "c", 30, now - 300000, false },
+		{ "d", 30, now - 200000, false },
+		{ "e", 30, now - 1000, false },		/* too young */
+	};
+	size_t out[5];
+	/* 84% full: under 85, nothing. */
+	assert_int_equal(img_gc_select(imgs, 5, 1000, 160, 85, 80, now, min_age, out), 0);
+	/* 90% full: 100 bytes to free to reach 80%: a, c, d (b in use). */
+	size_t n = img_gc_select(imgs, 5, 1000, 100, 85, 80, now, min_age, out);
+	assert_int_equal(n, 3);
+	assert_string_equal(imgs[out[0]].ref, "a");
+	assert_string_equal(imgs[out[1]].ref, "c");
+	assert_string_equal(imgs[out[2]].ref, "d");
+	/* 86% full: 60 bytes: a and c suffice. */
+	n = img_gc_select(imgs, 5, 1000, 140, 85, 80, now, min_age, out);
+	assert_int_equal(n, 2);
+	assert_string_equal(imgs[out[1]].ref, "c");
+	/* Everything eligible is not enough: all of it, never b or e. */
+	n = img_gc_select(imgs, 5, 1000, 0, 85, 10, now, min_age, out);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_true(strcmp(imgs[out[i]].ref, "b") && strcmp(imgs[out[i]].ref, "e"));
+	assert_int_equal(img_gc_select(imgs, 5, 0, 0, 85, 80, now, min_age, out), 0);
+}
+
 int
 main(void)
 {
@@ -352,6 +502,10 @@ main(void)
 		cmocka_unit_test(test_unpack_converts_whiteouts_for_overlay),
 		cmocka_unit_test(test_unpack_plain_keeps_whiteout_names),
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
+		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
+		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
+		cmocka_unit_test(test_pull_secrets_and_policy),
+		cmocka_unit_test(test_unpack_zstd_layer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
