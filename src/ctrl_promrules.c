@@ -448,6 +448,14 @@ promrules_seed(struct ctrl *c)
 		closedir(d);
 }
 
+/* Deleted ones too: their file goes. */
+static void
+promrules_on_rule(struct ctrl *c, enum store_event ev, const json_t *obj)
+{
+	(void)ev;
+	ctrl_enqueue(c, obj_namespace(obj), obj_name(obj));
+}
+
 /* A namespace's labels changed: its rules may be (de)selected. */
 static void
 promrules_on_namespace(struct ctrl *c, enum store_event ev, const json_t *ns)
@@ -461,7 +469,7 @@ static const struct ctrl_desc promrules_desc = {
 	.api_version = "monitoring.coreos.com/v1", .kind = "PrometheusRule",
 	.res = "monitoring.coreos.com/prometheusrules",
 	.sources = {
-		{ "monitoring.coreos.com/prometheusrules", NULL },
+		{ "monitoring.coreos.com/prometheusrules", promrules_on_rule },
 		{ "namespaces", promrules_on_namespace },
 	},
 	.decide = promrules_decide, .seed = promrules_seed, .on_gone = true,

@@ -1,0 +1,152 @@
+"""PrometheusRule objects into the real Prometheus: the server writes each
+one as a rule file into --prometheus-rules-dir and reloads the Prometheus at
+--prometheus-url (Debian's 2.42, --web.enable-lifecycle, 1 s scrape and
+evaluation); the rule shows up in /api/v1/rules, its alert fires on a real
+condition (a Deployment that cannot become ready) and resolves when the
+condition is fixed; a rule with a bad expr is refused at apply with
+promtool's message at the rule's path; a deleted rule leaves Prometheus."""
+import json
+import os
+import tempfile
+import urllib.request
+
+import pytest
+
+from conftest import TIMEOUT_SCALE, free_port, wait_for
+from prom import Prometheus
+
+GROUP = "stuck-deployments"
+
+
+def deployment(name, ready_path):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                         "containers": [{
+                             "name": "app", "image": "v6/testapp",
+                             "command": ["v6", "testapp", "--quiet"],
+                             "env": [{"name": "POD_IP", "valueFrom": {
+                                 "fieldRef": {"fieldPath": "status.podIP"}}}],
+                             "ports": [{"name": "http", "containerPort": 8080}],
+                             "readinessProbe": {"httpGet": {"path": ready_path,
+                                                            "port": "http"},
+                                                "periodSeconds": 1}}]}}}}
+
+
+def rule(name, rules):
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"groups": [{"name": GROUP, "interval": "1s", "rules": rules}]}}
+
+
+NOT_AVAILABLE = {
+    "alert": "DeploymentNotAvailable",
+    "expr": 'kube_deployment_status_replicas_available{namespace="default",'
+            'deployment="stuck"} < kube_deployment_spec_replicas{namespace="default",'
+            'deployment="stuck"}',
+    "for": "2s",
+    "labels": {"severity": "warning"},
+    "annotations": {"summary": "{{ $labels.deployment }} has unavailable replicas"}}
+
+
+def apply(server, *objs):
+    return server.v6("apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in objs))
+
+
+@pytest.fixture
+def rules_env(make_server):
+    with tempfile.TemporaryDirectory(prefix="v6-rules-") as d:
+        rules_dir = os.path.join(d, "rules")
+        port = free_port()
+        s = make_server("--prometheus-rules-dir", rules_dir,
+                        "--prometheus-url", "http://127.0.0.1:%d" % port)
+        p = Prometheus(d, s.url + "/v6/sd/prometheus", port=port,
+                       rule_files=rules_dir + "/*.yaml", lifecycle=True)
+        try:
+            wait_for(p.ready, 60 * TIMEOUT_SCALE, "prometheus to be ready")
+            yield s, p, rules_dir
+        finally:
+            p.stop()
+
+
+def loaded_groups(p):
+    return {(os.path.basename(g["file"]), g["name"]): g for g in p.api("rules")["groups"]}
+
+
+def alerts(p, name):
+    return [a for a in p.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
+
+
+def annotation(s, name):
+    r = s.v6("get", "prometheusrule", name, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["metadata"].get("annotations", {}).get("v6.io/rules-loaded")
+
+
+def test_rule_loads_fires_resolves_and_unloads(rules_env):
+    s, p, rules_dir = rules_env
+    assert apply(s, deployment("stuck", "/status/503")).returncode == 0
+    r = apply(s, rule("stuck-alerts", [NOT_AVAILABLE]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    path = os.path.join(rules_dir, "default_stuck-alerts.yaml")
+    assert os.path.exists(path)
+
+    # reloaded and loaded: Prometheus lists the group from our file, and the
+    # object says which Prometheus loaded it
+    wait_for(lambda: ("default_stuck-alerts.yaml", GROUP) in loaded_groups(p),
+             30 * TIMEOUT_SCALE, "the group in /api/v1/rules", interval=0.3)
+    prom = "prometheus http://127.0.0.1:%d at " % p.port
+    wait_for(lambda: (annotation(s, "stuck-alerts") or "").startswith(prom),
+             30 * TIMEOUT_SCALE, "v6.io/rules-loaded naming the Prometheus", interval=0.3)
+
+    # the deployment never becomes available: pending, then firing
+    wait_for(lambda: any(a["state"] == "firing" for a in alerts(p, "DeploymentNotAvailable")),
+             90 * TIMEOUT_SCALE, "DeploymentNotAvailable firing", interval=0.5)
+    a = alerts(p, "DeploymentNotAvailable")[0]
+    assert a["labels"]["severity"] == "warning"
+    assert a["annotations"]["summary"] == "stuck has unavailable replicas"
+
+    # fixed: a ready pod, and the alert goes away
+    assert apply(s, deployment("stuck", "/readyz")).returncode == 0
+    wait_for(lambda: not alerts(p, "DeploymentNotAvailable"), 90 * TIMEOUT_SCALE,
+             "DeploymentNotAvailable resolved", interval=0.5)
+
+    # deleted: the file goes and Prometheus unloads the group
+    assert s.v6("delete", "prometheusrule", "stuck-alerts").returncode == 0
+    wait_for(lambda: not os.path.exists(path), 30 * TIMEOUT_SCALE, "rule file removed",
+             interval=0.2)
+    wait_for(lambda: ("default_stuck-alerts.yaml", GROUP) not in loaded_groups(p),
+             30 * TIMEOUT_SCALE, "the group gone from /api/v1/rules", interval=0.3)
+
+
+def test_bad_expr_is_refused_with_promtool_message_and_path(rules_env):
+    s, p, rules_dir = rules_env
+    bad = rule("bad", [NOT_AVAILABLE, {"alert": "Broken", "expr": "rate(x[5m) > 1"}])
+    r = apply(s, bad)
+    assert r.returncode != 0
+    assert "spec.groups[0].rules[1].expr" in r.stderr, r.stderr
+    assert "promtool check rules" in r.stderr and "parse error" in r.stderr, r.stderr
+    assert s.v6("get", "prometheusrule", "bad").returncode != 0
+    assert not os.path.exists(os.path.join(rules_dir, "default_bad.yaml"))
+
+    # the same through the API: 422 Invalid with the cause at the rule's path
+    req = urllib.request.Request(
+        s.url + "/apis/monitoring.coreos.com/v1/namespaces/default/prometheusrules",
+        data=json.dumps(bad).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("a bad expr was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 422
+        status = json.loads(e.read())
+    causes = status["details"]["causes"]
+    assert [c["field"] for c in causes] == ["spec.groups[0].rules[1].expr"], causes
+    assert "could not parse expression" in causes[0]["message"]
+
+    # a record with a for is refused by the CRD's rules before promtool runs
+    r = apply(s, rule("bad2", [{"record": "x:y", "expr": "1", "for": "1m"}]))
+    assert r.returncode != 0 and "spec.groups[0].rules[0].for" in r.stderr, r.stderr
+    r = apply(s, rule("bad3", [{"alert": "A", "expr": "up", "for": "1 minute"}]))
+    assert r.returncode != 0 and "spec.groups[0].rules[0].for" in r.stderr, r.stderr
