@@ -78,8 +78,8 @@ def alerts(p, name):
     return [a for a in p.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
 
 
-def annotation(s, name):
-    r = s.v6("get", "prometheusrule", name, "-o", "json")
+def annotation(s, name, *ns):
+    r = s.v6("get", "prometheusrule", name, "-o", "json", *ns)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["metadata"].get("annotations", {}).get("v6.io/rules-loaded")
 
@@ -90,7 +90,7 @@ def test_rule_loads_fires_resolves_and_unloads(rules_env):
     r = apply(s, rule("stuck-alerts", [NOT_AVAILABLE]))
     assert r.returncode == 0, r.stdout + r.stderr
     path = os.path.join(rules_dir, "default_stuck-alerts.yaml")
-    assert os.path.exists(path)
+    wait_for(lambda: os.path.exists(path), 30 * TIMEOUT_SCALE, "the rule file", interval=0.1)
 
     # reloaded and loaded: Prometheus lists the group from our file, and the
     # object says which Prometheus loaded it
@@ -150,3 +150,20 @@ def test_bad_expr_is_refused_with_promtool_message_and_path(rules_env):
     assert r.returncode != 0 and "spec.groups[0].rules[0].for" in r.stderr, r.stderr
     r = apply(s, rule("bad3", [{"alert": "A", "expr": "up", "for": "1 minute"}]))
     assert r.returncode != 0 and "spec.groups[0].rules[0].for" in r.stderr, r.stderr
+
+
+def test_default_rule_pack_applies_and_loads(rules_env):
+    s, p, rules_dir = rules_env
+    pack = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib",
+                        "prometheus", "v6-rules.yaml")
+    r = s.v6("apply", "-f", pack)
+    assert r.returncode == 0, r.stdout + r.stderr
+    want = {("v6-system_v6-rules.yaml", g) for g in
+            ("v6-workloads", "v6-rollouts", "v6-service-slo", "v6-platform")}
+    wait_for(lambda: want <= set(loaded_groups(p)), 30 * TIMEOUT_SCALE,
+             "the default groups in /api/v1/rules", interval=0.3)
+    groups = loaded_groups(p)
+    assert all(ru["health"] != "err" for k in want for ru in groups[k]["rules"]), groups
+    prom = "prometheus http://127.0.0.1:%d at " % p.port
+    wait_for(lambda: (annotation(s, "v6-rules", "-n", "v6-system") or "").startswith(prom),
+             30 * TIMEOUT_SCALE, "v6.io/rules-loaded on the pack", interval=0.3)
