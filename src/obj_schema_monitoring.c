@@ -43,13 +43,17 @@ const struct schema_field schema_prometheusrule[] = {
 
 /* The CRD's Duration pattern, Prometheus' model.Duration:
  * ^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?
- * (([0-9]+)s)?(([0-9]+)ms)?)$ — units in that order, each at most once. */
+ * (([0-9]+)s)?(([0-9]+)ms)?)$ — units in that order, each at most once.
+ * The pattern lets "" through, which Prometheus then fails to load
+ * ("empty duration string"): refused here instead. */
 bool
 monitoring_duration_valid(const char *s)
 {
 	static const char *const units[] = { "y", "w", "d", "h", "m", "s", "ms" };
 	if (strcmp(s, "0") == 0)
 		return true;
+	if (!*s)
+		return false;
 	size_t next = 0;
 	while (*s) {
 		if (!isdigit((unsigned char)*s))
