@@ -167,3 +167,41 @@ def test_default_rule_pack_applies_and_loads(rules_env):
     prom = "prometheus http://127.0.0.1:%d at " % p.port
     wait_for(lambda: (annotation(s, "v6-rules", "-n", "v6-system") or "").startswith(prom),
              30 * TIMEOUT_SCALE, "v6.io/rules-loaded on the pack", interval=0.3)
+
+
+def test_selection_by_namespace_labels_and_stale_files(make_server, workdir):
+    rules_dir = os.path.join(workdir, "rules")
+    os.makedirs(rules_dir)
+    ghost = os.path.join(rules_dir, "default_ghost.yaml")
+    with open(ghost, "w") as f:
+        f.write('{"groups": []}')
+    s = make_server("--prometheus-rules-dir", rules_dir,
+                    "--prometheus-rule-namespace-selector", "team=ops")
+    # a file whose object is gone (deleted while the server was away) goes
+    wait_for(lambda: not os.path.exists(ghost), 30 * TIMEOUT_SCALE, "stale file removed",
+             interval=0.1)
+
+    assert apply(s, rule("picky", [NOT_AVAILABLE])).returncode == 0
+    wait_for(lambda: annotation(s, "picky") == "no: not selected: namespace labels do not "
+             "match --prometheus-rule-namespace-selector", 30 * TIMEOUT_SCALE,
+             "the not-selected annotation", interval=0.2)
+    path = os.path.join(rules_dir, "default_picky.yaml")
+    assert not os.path.exists(path)
+
+    # the namespace gets the label: the rule is selected, written, and says
+    # that no Prometheus is there to load it
+    ns = {"apiVersion": "v1", "kind": "Namespace",
+          "metadata": {"name": "default", "labels": {"team": "ops"}}}
+    assert apply(s, ns).returncode == 0
+    wait_for(lambda: os.path.exists(path), 30 * TIMEOUT_SCALE, "the rule file", interval=0.1)
+    with open(path) as f:
+        assert json.load(f)["groups"][0]["rules"][0]["alert"] == "DeploymentNotAvailable"
+    wait_for(lambda: (annotation(s, "picky") or "").startswith(
+        "no: written to %s; no --prometheus-url" % path), 30 * TIMEOUT_SCALE,
+        "the no-Prometheus annotation", interval=0.2)
+
+    # and loses it again: the file goes
+    ns["metadata"]["labels"] = {"team": "dev"}
+    assert apply(s, ns).returncode == 0
+    wait_for(lambda: not os.path.exists(path), 30 * TIMEOUT_SCALE, "file removed",
+             interval=0.1)
