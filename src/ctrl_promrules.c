@@ -353,7 +353,8 @@ reload_finish(struct ctrl_promrules *p, const json_t *loaded, const char *fail)
 	p->http = NULL;
 	p->reloading = false;
 	set_statuses(p, loaded, fail);
-	if (fail || p->again) {
+	/* A failure is retried while there are rules to deliver. */
+	if ((fail && json_object_size(p->written) > 0) || p->again) {
 		p->again = false;
 		schedule_reload(p, fail ? RELOAD_RETRY_MS : RELOAD_DEBOUNCE_MS);
 	}
@@ -541,6 +542,9 @@ ctrl_promrules_start(struct api *api, const struct promrules_config *cfg,
 		ctrl_promrules_stop(p);
 		return rc;
 	}
+	/* Once at start even when no file changes: the annotations then say
+	 * what this Prometheus (maybe another than before) has loaded. */
+	schedule_reload(p, RELOAD_DEBOUNCE_MS);
 	log_info("promrules", "PrometheusRules go to %s%s%s", p->cfg.dir,
 	    p->cfg.url ? ", reloading " : "", p->cfg.url ? p->cfg.url : "");
 	*out = p;
