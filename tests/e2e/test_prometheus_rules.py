@@ -205,3 +205,24 @@ def test_selection_by_namespace_labels_and_stale_files(make_server, workdir):
     assert apply(s, ns).returncode == 0
     wait_for(lambda: not os.path.exists(path), 30 * TIMEOUT_SCALE, "file removed",
              interval=0.1)
+
+
+def test_prometheus_away_then_back_loads_the_rule(make_server, workdir):
+    rules_dir = os.path.join(workdir, "rules")
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    s = make_server("--prometheus-rules-dir", rules_dir, "--prometheus-url", url)
+    assert apply(s, rule("early", [NOT_AVAILABLE])).returncode == 0
+    wait_for(lambda: (annotation(s, "early") or "").startswith(
+        "no: reload of %s failed: " % url), 30 * TIMEOUT_SCALE,
+        "the failed-reload annotation", interval=0.2)
+    p = Prometheus(workdir, s.url + "/v6/sd/prometheus", port=port,
+                   rule_files=rules_dir + "/*.yaml", lifecycle=True)
+    try:
+        wait_for(p.ready, 60 * TIMEOUT_SCALE, "prometheus to be ready")
+        # the server retries every 5 s: the rule is loaded without a new write
+        wait_for(lambda: (annotation(s, "early") or "").startswith("prometheus %s at " % url),
+                 60 * TIMEOUT_SCALE, "v6.io/rules-loaded after Prometheus came", interval=0.3)
+        assert ("default_early.yaml", GROUP) in loaded_groups(p)
+    finally:
+        p.stop()
