@@ -61,13 +61,11 @@ monitoring_duration_valid(const char *s)
 		while (isdigit((unsigned char)*s))
 			s++;
 		size_t u = next;
-		/* "ms" before "m": the longest unit that matches */
-		for (; u < ARRAY_SIZE(units); u++) {
-			size_t n = strlen(units[u]);
-			bool ms_not_m = u == 4 && s[1] == 's';
-			if (strncmp(s, units[u], n) == 0 && !ms_not_m)
+		/* "m" of "ms" is not minutes: the longest unit that matches */
+		bool is_ms = strncmp(s, "ms", 2) == 0;
+		for (; u < ARRAY_SIZE(units); u++)
+			if (strncmp(s, units[u], strlen(units[u])) == 0 && !(is_ms && u == 4))
 				break;
-		}
 		if (u == ARRAY_SIZE(units))
 			return false;
 		s += strlen(units[u]);
