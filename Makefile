@@ -7,7 +7,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
-LIBS     = -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -lpthread -lm
+LIBS     = -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
 
 BUILD    = build
 ifdef SANITIZE
@@ -98,7 +98,7 @@ clean:
 # openssl, sqlite...) cost ~8 MB RSS and ~1.3 MB private memory per container.
 # Always built without sanitizers (a static binary cannot carry them).
 # Unused sections are dropped: fewer text pages faulted in (~70 kB of RSS).
-SHIM_SRCS = src/node_shim.c src/node_cgroup.c src/proc.c src/util.c src/log.c
+SHIM_SRCS = src/node_shim.c src/node_cgroup.c src/proc.c src/util.c src/util_utf8.c src/log.c
 all: $(BUILD)/v6-shim
 $(BUILD)/v6-shim: $(SHIM_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Isrc -DV6_SHIM_MAIN -static \

@@ -169,6 +169,8 @@ struct http_client_opts {
 	const char *path;		/* NULL or "": "/" */
 	const char *host;		/* the Host header ("127.0.0.1:8080") */
 	const char *headers;		/* extra "Name: value\r\n" lines, or NULL */
+	const char *body;		/* sent with Content-Length, or NULL */
+	size_t body_len;
 	unsigned timeout_ms;		/* the whole exchange; 0: 10 s */
 	size_t max_body;		/* 0: HTTP_CLIENT_MAX_BODY */
 	bool head_only;			/* done once the head is read (probes) */

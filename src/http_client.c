@@ -23,6 +23,7 @@ struct http_client_req {
 	uv_timer_t timer;
 	http_parser parser;
 	char *request;
+	size_t request_len;
 	size_t max_body;
 	bool head_only;
 	http_client_fn fn;		/* NULL once finished or cancelled */
@@ -214,7 +215,7 @@ on_connect(uv_connect_t *c, int status)
 		return;
 	}
 	r->res.connected = true;
-	uv_buf_t b = uv_buf_init(r->request, (unsigned)strlen(r->request));
+	uv_buf_t b = uv_buf_init(r->request, (unsigned)r->request_len);
 	r->write.data = r;
 	if ((rc = uv_write(&r->write, (uv_stream_t *)&r->tcp, &b, 1, on_written)) < 0 ||
 	    (rc = uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read)) < 0)
@@ -244,6 +245,13 @@ http_client_request(uv_loop_t *loop, const struct sockaddr *addr,
 	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n",
 	    o->method ? o->method : "GET", o->path && *o->path ? o->path : "/",
 	    o->host ? o->host : "localhost", o->headers ? o->headers : "");
+	if (o->body) {
+		/* the headers' blank line moves after Content-Length */
+		req.len -= 2;
+		buf_printf(&req, "Content-Length: %zu\r\n\r\n", o->body_len);
+		buf_append(&req, o->body, o->body_len);
+	}
+	r->request_len = req.len;
 	r->request = buf_steal(&req);
 	r->max_body = o->max_body ? o->max_body : HTTP_CLIENT_MAX_BODY;
 	r->head_only = o->head_only;

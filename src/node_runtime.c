@@ -31,7 +31,7 @@
 struct rt {
 	uv_loop_t *loop;
 	char *ctr_root;			/* STATE/containers */
-	char *log_root;			/* STATE/logs */
+	char *log_root;			/* STATE/pods */
 	char *shim_exe;
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
@@ -365,6 +365,52 @@ find_shim(struct rt *rt, const char *self_exe)
 	}
 }
 
+/* Before the kubelet's layout (pods/NS_POD_UID/CTR/N.log) the same tree
+ * lived under STATE/logs. Moves it to STATE/pods (a rename, so the shims of
+ * adopted containers keep writing to the same open files) and leaves
+ * STATE/logs as a symbolic link to pods, so their rotation, which renames
+ * by the old path, still lands in the new tree. */
+static int
+migrate_log_root(const char *state_dir, const char *log_root)
+{
+	char *old = xasprintf("%s/logs", state_dir);
+	struct stat st;
+	int rc = 0;
+	if (lstat(old, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (rename(old, log_root) < 0 && (errno == EEXIST || errno == ENOTEMPTY)) {
+			/* both trees: move the old pods' dirs over one by one */
+			DIR *d = opendir(old);
+			struct dirent *de;
+			while (d && (de = readdir(d)) != NULL) {
+				if (de->d_name[0] == '.')
+					continue;
+				char *from = xasprintf("%s/%s", old, de->d_name);
+				char *to = xasprintf("%s/%s", log_root, de->d_name);
+				if (rename(from, to) < 0)
+					log_warn("node", "moving %s to %s: %s", from, to, strerror(errno));
+				free(from);
+				free(to);
+			}
+			if (d)
+				closedir(d);
+			rmdir(old);
+		}
+		if (lstat(old, &st) == 0)
+			rc = -ENOTEMPTY;
+		else if (symlink("pods", old) < 0)
+			rc = -errno;
+		if (rc < 0)
+			log_warn("node", "moving the container logs from %s to %s: %s", old,
+			    log_root, strerror(-rc));
+		else
+			log_info("node", "container logs moved from %s to %s (kubelet layout)", old,
+			    log_root);
+		rc = 0;
+	}
+	free(old);
+	return rc;
+}
+
 int
 rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt **out)
 {
@@ -372,8 +418,10 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	rt->loop = loop;
 	rt->refs = 1;
 	rt->ctr_root = xasprintf("%s/containers", state_dir);
-	rt->log_root = xasprintf("%s/logs", state_dir);
+	rt->log_root = xasprintf("%s/pods", state_dir);
 	int rc = mkdirs(rt->ctr_root);
+	if (rc == 0)
+		rc = migrate_log_root(state_dir, rt->log_root);
 	if (rc == 0)
 		rc = mkdirs(rt->log_root);
 	if (rc < 0) {

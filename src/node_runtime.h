@@ -9,7 +9,9 @@
  *   STATE/containers/POD_UID/NAME-ATTEMPT/   spec.json, shim.pid, ctr.pid,
  *                                            exit.json (once exited), shim.log
  *   STATE/containers/POD_UID/workdir/        the default working dir
- *   STATE/logs/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated)
+ *   STATE/pods/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated), the
+ *                                kubelet's /var/log/pods layout (STATE/logs,
+ *                                the older place, is moved there on open)
  *   STATE/volumes/pvc-CLAIM_UID/             a PersistentVolumeClaim's data
  * The runtime is driven from the server's loop; nothing here blocks for long. */
 #ifndef V6_NODE_RUNTIME_H

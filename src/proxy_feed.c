@@ -471,7 +471,8 @@ watch_start(struct proxy_feed *f, pid_t pid, uint64_t ticks, bool child)
 static void
 feed_spawn(struct proxy_feed *f)
 {
-	char *argv[] = { f->exe, "proxy", "--state-dir", f->dir, "--admin", f->admin, NULL };
+	char *argv[] = { f->exe, "proxy", "--state-dir", f->dir, "--admin", f->admin,
+		"--log-format", log_get_format() == LOG_FORMAT_TEXT ? "text" : "json", NULL };
 	pid_t pid;
 	int rc = proc_spawn(argv, f->log_path, &pid);
 	if (rc == 0) {

@@ -81,6 +81,7 @@ static const struct flag_def proxy_flags[] = {
 	{ "--admin", "ADDR:PORT", "admin listener for /metrics, /healthz, /snapshot "
 	    "(default 127.0.0.1:0)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
+	{ "--log-format", "FORMAT", "json (one object per line, the default) or text" },
 	{ "--upgrade", NULL, "take the listening sockets over from the proxy running on "
 	    "DIR, which then drains and exits (a plain start when none runs)" },
 	{ "--help", NULL, "show this help" },
@@ -137,6 +138,7 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			return -EINVAL;
 		}
 		enum log_level lvl;
+		enum log_format lf;
 		if (strcmp(name, "--state-dir") == 0) {
 			free(p->dir);
 			p->dir = xstrdup(val);
@@ -144,6 +146,8 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			admin = val;
 		} else if (strcmp(name, "--log-level") == 0 && log_parse_level(val, &lvl) == 0) {
 			log_set_level(lvl);
+		} else if (strcmp(name, "--log-format") == 0 && log_parse_format(val, &lf) == 0) {
+			log_set_format(lf);
 		} else {
 			fprintf(stderr, "error: unknown flag or bad value: %s\n"
 			    "See 'v6 proxy --help' for usage.\n", a);

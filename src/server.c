@@ -8,13 +8,16 @@
 #include "ctrl.h"
 #include "log.h"
 #include "node.h"
+#include "obs_loki.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
 #include "obj_schema.h"
 #include "proxy.h"
+#include "quantity.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@ struct server_opts {
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
+	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
 };
 
 struct server {
@@ -52,6 +56,7 @@ struct server {
 	struct obs_traffic *traffic;
 	struct ctrl_analysis *analysis;
 	struct node *node;
+	struct obs_loki *loki;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -214,6 +219,53 @@ node_part_stop(struct server *s)
 	s->node = NULL;
 }
 
+/* The Loki shipper's app label: the pod's "app" label from the store, else
+ * its "app.kubernetes.io/name". */
+static void
+pod_app_label(void *arg, const char *ns, const char *pod, char *out, size_t outlen)
+{
+	struct server *s = arg;
+	json_t *o = NULL;
+	if (store_get(api_store(s->api), "pods", ns, pod, &o) == 0) {
+		json_t *labels = json_object_get(json_object_get(o, "metadata"), "labels");
+		const char *app = json_string_value(json_object_get(labels, "app"));
+		if (app == NULL)
+			app = json_string_value(json_object_get(labels, "app.kubernetes.io/name"));
+		if (app)
+			snprintf(out, outlen, "%s", app);
+		json_decref(o);
+	}
+}
+
+static int
+logship_start(struct server *s, const struct server_opts *o)
+{
+	if (o->loki.url == NULL)
+		return 0;
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	struct obs_loki_config c = o->loki;
+	c.state_dir = s->node_state;
+	c.node_name = o->node_name ? o->node_name : host;
+	char *proxy_log = xasprintf("%s/proxy.log", s->proxy_state);
+	c.proxy_log = part_on(o, "proxy") ? proxy_log : NULL;
+	c.app = pod_app_label;
+	c.app_arg = s;
+	int rc = obs_loki_start(s->loop, &c, &s->loki);
+	if (rc < 0)
+		log_error("server", "--loki-url %s: expected http://HOST:PORT[/PATH] with a host "
+		    "that resolves", o->loki.url);
+	free(proxy_log);
+	return rc;
+}
+
+static void
+logship_stop(struct server *s)
+{
+	obs_loki_stop(s->loki);
+	s->loki = NULL;
+}
+
 /* The parts in start order (stopped in reverse). --controllers turns them
  * off by name, as kube-controller-manager's --controllers does
  * ("*,-deployment"): tests that play a controller's role themselves use it,
@@ -237,6 +289,7 @@ static const struct server_part {
 	{ "proxy", NULL, proxy_start, proxy_stop },
 	{ "analysis", NULL, analysis_start, analysis_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
+	{ "logship", NULL, logship_start, logship_stop },
 };
 
 static bool
@@ -291,6 +344,8 @@ static const struct flag_def server_flags[] = {
 	{ "--listen", "ADDR:PORT", "address of the API server (default 127.0.0.1:6443; "
 	    "[::1]:6443 for IPv6; port 0 picks a free port, written to DIR/server.address)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
+	{ "--log-format", "FORMAT", "json (one object per line: time, level, component, msg, "
+	    "trace_id...; the default) or text; the proxy it starts follows" },
 	{ "--journal-limit", "N", "watch events kept for resuming watches (default 100000)" },
 	{ "--journal-retention", "DURATION", "watch events older than this are dropped, as "
 	    "Kubernetes compacts etcd (default 5m; 0 keeps them up to --journal-limit)" },
@@ -307,13 +362,23 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, gwstatus, node, proxy (default *)" },
+	    "daemonset, endpoints, gwstatus, node, logship, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
 	    "127.0.0.0/8 but not 127.0.0.0/16 (default 127.1.0.0/16)" },
 	{ "--service-cidr", "CIDR", "loopback range Service cluster IPs come from, like "
 	    "--pod-cidr (default " API_SERVICE_CIDR "); give each server on a machine its own" },
+	{ "--loki-url", "URL", "ship pod logs and V6's own logs to this Loki push URL "
+	    "(http://HOST:PORT, path /loki/api/v1/push by default; off when not given)" },
+	{ "--loki-batch-size", "QUANTITY", "log text per push (default 1Mi)" },
+	{ "--loki-batch-wait", "DURATION", "longest a line waits before it is pushed "
+	    "(default 1s)" },
+	{ "--loki-spool-size", "QUANTITY", "gzipped batches held in memory while Loki is "
+	    "away; past it the oldest are dropped (default 64Mi)" },
+	{ "--loki-max-line-size", "QUANTITY", "longer log lines are split into pieces of "
+	    "this size (default 256Ki)" },
+	{ "--loki-timeout", "DURATION", "one push, then it is retried (default 10s)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -323,7 +388,8 @@ usage(FILE *f)
 	fprintf(f, "Usage: v6 server [flags]\n\n"
 	    "Runs the V6 control plane: the Kubernetes-style API server, the object\n"
 	    "store (SQLite, in DIR/v6.db) and the controllers. Logs are JSON lines on\n"
-	    "stderr. Stop it with SIGTERM or Ctrl-C; workloads are not affected.\n\nFlags:\n");
+	    "stderr (--log-format text for plain lines). Stop it with SIGTERM or\n"
+	    "Ctrl-C; workloads are not affected.\n\nFlags:\n");
 	flags_usage(f, server_flags, ARRAY_SIZE(server_flags), 28);
 	fprintf(f, "\nExample:\n  v6 server --data-dir /tmp/v6 --listen 127.0.0.1:6443\n");
 }
@@ -362,6 +428,62 @@ parse_listen(const char *s, char **host, int *port)
 	return 0;
 }
 
+/* --loki-url and its tuning flags, from one table. */
+static int
+parse_loki_flag(const char *name, const char *val, struct obs_loki_config *c)
+{
+	static const struct {
+		const char *name;
+		bool duration;
+		double min, max;
+		size_t off;
+		bool is_size;
+	} tab[] = {
+		{ "--loki-batch-size", false, 1024, 64 << 20,
+		    offsetof(struct obs_loki_config, batch_bytes), true },
+		{ "--loki-spool-size", false, 64 * 1024, 1e12,
+		    offsetof(struct obs_loki_config, spool_bytes), true },
+		{ "--loki-max-line-size", false, 1024, 16 << 20,
+		    offsetof(struct obs_loki_config, max_line_bytes), true },
+		{ "--loki-batch-wait", true, 10, 3600000,
+		    offsetof(struct obs_loki_config, batch_wait_ms), false },
+		{ "--loki-timeout", true, 100, 3600000,
+		    offsetof(struct obs_loki_config, timeout_ms), false },
+	};
+	if (strcmp(name, "--loki-url") == 0) {
+		if (!str_has_prefix(val, "http://")) {
+			fprintf(stderr, "error: --loki-url: expected http://HOST:PORT[/PATH], got "
+			    "\"%s\"\n", val);
+			return -EINVAL;
+		}
+		c->url = val;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(tab); i++) {
+		if (strcmp(name, tab[i].name) != 0)
+			continue;
+		double v;
+		int64_t ms;
+		int rc = tab[i].duration ? duration_parse(val, &ms) : quantity_parse(val, &v);
+		if (tab[i].duration)
+			v = (double)ms;
+		if (rc < 0 || v < tab[i].min || v > tab[i].max) {
+			fprintf(stderr, "error: %s: expected a %s between %g and %g%s, got \"%s\"\n",
+			    name, tab[i].duration ? "duration" : "size", tab[i].min, tab[i].max,
+			    tab[i].duration ? " ms" : " bytes", val);
+			return -EINVAL;
+		}
+		char *field = (char *)c + tab[i].off;
+		if (tab[i].is_size)
+			*(size_t *)field = (size_t)v;
+		else
+			*(int64_t *)field = (int64_t)v;
+		return 0;
+	}
+	fprintf(stderr, "error: unknown flag: %s\nSee 'v6 server --help' for usage.\n", name);
+	return -EINVAL;
+}
+
 static int
 parse_opts(int argc, char **argv, struct server_opts *o)
 {
@@ -398,6 +520,14 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				return -EINVAL;
 			}
 			log_set_level(lvl);
+		} else if (strcmp(name, "--log-format") == 0) {
+			enum log_format lf;
+			if (log_parse_format(val, &lf) < 0) {
+				fprintf(stderr, "error: --log-format: expected json or text, got \"%s\"\n",
+				    val);
+				return -EINVAL;
+			}
+			log_set_format(lf);
 		} else if (strcmp(name, "--journal-limit") == 0) {
 			o->journal_limit = strtoll(val, NULL, 10);
 		} else if (strcmp(name, "--journal-retention") == 0) {
@@ -473,6 +603,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
+		} else if (str_has_prefix(name, "--loki-")) {
+			if (parse_loki_flag(name, val, &o->loki) < 0)
+				return -EINVAL;
 		} else if (strcmp(name, "--max-body-bytes") == 0) {
 			o->max_body = (size_t)strtoull(val, NULL, 10);
 		} else {

@@ -92,5 +92,9 @@ bool utf8_valid_pct(const char *s);
 /* A copy of s with every byte that is not part of well-formed UTF-8
  * replaced by U+FFFD; caller frees. For text that must become JSON. */
 char *utf8_sanitize(const char *s);
+/* Appends s[0, n) to b as a quoted JSON string: '"', '\\' and control
+ * bytes escaped, every byte that is not well-formed UTF-8 replaced by
+ * U+FFFD, NUL bytes kept as \u0000. */
+void utf8_json_quote(struct buf *b, const char *s, size_t n);
 
 #endif

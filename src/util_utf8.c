@@ -75,3 +75,38 @@ utf8_sanitize(const char *s)
 	}
 	return buf_steal(&b);
 }
+
+void
+utf8_json_quote(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	buf_putc(b, '"');
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = u[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			size_t r = i + 1;
+			while (r < n && u[r] >= 0x20 && u[r] < 0x80 && u[r] != '"' && u[r] != '\\')
+				r++;
+			buf_append(b, s + i, r - i);
+			i = r;
+		} else if (c >= 0x80) {
+			size_t l = utf8_seq(u + i, n - i);
+			if (l)
+				buf_append(b, s + i, l);
+			else
+				buf_puts(b, "\xef\xbf\xbd");
+			i += l ? l : 1;
+		} else {
+			char esc[7] = { '\\', c, 0 };
+			if (c == '\n' || c == '\r' || c == '\t')
+				esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			else if (c < 0x20)
+				memcpy(esc + 1, (char[]){ 'u', '0', '0', hex[c >> 4], hex[c & 15] }, 5);
+			buf_puts(b, esc);
+			i++;
+		}
+	}
+	buf_putc(b, '"');
+}

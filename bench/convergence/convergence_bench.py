@@ -125,7 +125,7 @@ def weights(snap):
     return None
 
 
-APPLIED_RE = re.compile(r'"ts":"([^"]+)".*"msg":"applied snapshot version (\d+) ')
+APPLIED_RE = re.compile(r'"time":"([^"]+)".*"msg":"applied snapshot version (\d+) ')
 
 
 class ProxyLog:

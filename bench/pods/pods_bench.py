@@ -362,12 +362,12 @@ def v6_forked_ms(data, t0):
 
 
 def v6_logs(data, uid, attempt):
-    return glob.glob(os.path.join(data, "node", "logs", f"*_{uid}", "c", f"{attempt}.log"))
+    return glob.glob(os.path.join(data, "node", "pods", f"*_{uid}", "c", f"{attempt}.log"))
 
 
 def v6_restarts_logged(data, n):
     got = 0
-    for path in glob.glob(os.path.join(data, "node", "logs", "*", "c", "1.log")):
+    for path in glob.glob(os.path.join(data, "node", "pods", "*", "c", "1.log")):
         if any(k == "start" for k, _ in stamps(path)):
             got += 1
     return got >= n

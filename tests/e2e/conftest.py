@@ -97,7 +97,7 @@ def v6_logs(data_dir):
     log, the proxy's, each shim's and each container's (v6 testapp runs as
     a container)."""
     pats = ["server.log", "proxy/*.log", "node/containers/*/*/shim.log",
-            "node/logs/*/*/*.log*"]
+            "node/pods/*/*/*.log*"]
     return [p for pat in pats for p in sorted(glob.glob(os.path.join(data_dir, pat)))]
 
 

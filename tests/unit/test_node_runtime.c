@@ -891,7 +891,7 @@ test_remove_pod(void **state)
 	rt_release(c);
 	assert_int_equal(rt_remove_pod(fx->rt, UID("uid-n")), 0);
 	char *dir = xasprintf("%s/containers/%s", fx->dir, UID("uid-n"));
-	char *logdir = xasprintf("%s/logs/default_web_%s", fx->dir, UID("uid-n"));
+	char *logdir = xasprintf("%s/pods/default_web_%s", fx->dir, UID("uid-n"));
 	struct stat st;
 	assert_int_equal(stat(dir, &st), -1);
 	assert_int_equal(stat(logdir, &st), -1);
@@ -1015,7 +1015,7 @@ static void
 test_log_tail_since_limit_previous(void **state)
 {
 	struct fx *fx = *state;
-	char *dir = xasprintf("%s/logs/default_web_%s/app", fx->dir, UID("uid-q"));
+	char *dir = xasprintf("%s/pods/default_web_%s/app", fx->dir, UID("uid-q"));
 	assert_int_equal(cg_mkdirs(dir), 0);
 	char *p0 = xasprintf("%s/0.log", dir), *p1 = xasprintf("%s/1.log", dir);
 	write_log(p0, "2026-01-01T00:00:00.000000000Z stdout F old attempt\n");
@@ -1079,6 +1079,48 @@ append(const char *path, const char *text)
 	FILE *f = fopen(path, "a");
 	fputs(text, f);
 	fclose(f);
+}
+
+/* A data dir from before the kubelet layout: STATE/logs moves to
+ * STATE/pods and stays reachable through a symlink (adopted shims write
+ * and rotate by the old path). */
+static void
+test_old_log_layout_is_moved(void **state)
+{
+	struct fx *fx = *state;
+	close_rt(fx);
+	char *pods = xasprintf("%s/pods", fx->dir), *old = xasprintf("%s/logs/default_o_u1/c",
+	    fx->dir);
+	assert_int_equal(rmdir(pods), 0);
+	assert_int_equal(cg_mkdirs(old), 0);
+	char *old_log = xasprintf("%s/0.log", old);
+	write_log(old_log, "2026-01-01T00:00:01.000000000Z stdout F before\n");
+	assert_int_equal(rt_open(&fx->loop, fx->dir, fx->self_exe, &fx->rt), 0);
+	char *new_log = xasprintf("%s/default_o_u1/c/0.log", pods);
+	char *link = xasprintf("%s/logs", fx->dir);
+	struct stat st;
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	FILE *f = fopen(old_log, "a");		/* a shim's write by the old path */
+	assert_non_null(f);
+	fputs("2026-01-01T00:00:02.000000000Z stdout F after\n", f);
+	fclose(f);
+	char *text = NULL;
+	size_t len;
+	assert_int_equal(file_read_all(new_log, &text, &len), 0);
+	assert_string_equal(text, "2026-01-01T00:00:01.000000000Z stdout F before\n"
+	    "2026-01-01T00:00:02.000000000Z stdout F after\n");
+	/* a second open leaves it as it is */
+	close_rt(fx);
+	assert_int_equal(rt_open(&fx->loop, fx->dir, fx->self_exe, &fx->rt), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	free(text);
+	free(link);
+	free(new_log);
+	free(old_log);
+	free(old);
+	free(pods);
 }
 
 static void
@@ -1223,6 +1265,7 @@ main(void)
 		T(test_oom_killed),
 		T(test_log_tail_since_limit_previous),
 		T(test_log_follow_across_rotation),
+		T(test_old_log_layout_is_moved),
 		T(test_shim_memory),
 		T(test_exit_to_callback_latency),
 	};
