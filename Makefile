@@ -7,7 +7,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
-LIBS     = -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
+LIBS     = -lldns -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lz -lpthread -lm
 
 BUILD    = build
 ifdef SANITIZE
@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence clean
+.PHONY: bench-soak all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -68,10 +68,13 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
+
+bench-containers: all
+	@bench/containers/run.sh $(BUILD)/v6
 
 bench-pods: all
 	@bench/pods/run.sh $(BUILD)/v6
@@ -98,7 +101,7 @@ clean:
 # openssl, sqlite...) cost ~8 MB RSS and ~1.3 MB private memory per container.
 # Always built without sanitizers (a static binary cannot carry them).
 # Unused sections are dropped: fewer text pages faulted in (~70 kB of RSS).
-SHIM_SRCS = src/node_shim.c src/node_cgroup.c src/proc.c src/util.c src/util_utf8.c src/log.c
+SHIM_SRCS = src/node_shim.c src/node_shim_sec.c src/node_cgroup.c src/proc.c src/util.c src/util_utf8.c src/log.c
 all: $(BUILD)/v6-shim
 $(BUILD)/v6-shim: $(SHIM_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Isrc -DV6_SHIM_MAIN -static \

@@ -33,6 +33,18 @@ enum api_propagation { API_PROPAGATE_BACKGROUND, API_PROPAGATE_FOREGROUND,
 
 enum { API_DRY_RUN = 1 };
 
+/* api_policy.c */
+/* Admission of a pod or a workload's pod template, after validation and
+ * defaulting (old: the stored object on update, else NULL; an update that
+ * leaves the pod spec alone is admitted). Fields the pod's runtime cannot
+ * enforce go to errs (-EINVAL: answer 422); a pod the image policy of its
+ * namespace denies sets err to 403 Forbidden naming the rule (-EPERM). */
+int api_policy_admit(struct api *api, const struct kind *k, const char *ns,
+    const json_t *obj, const json_t *old, struct errlist *errs, struct api_error *err);
+/* The namespace's image-policy.v6.io/max-image-size in bytes, 0 when none:
+ * the hook the image store checks at pull time (docs/security.md). */
+int64_t api_policy_max_image_bytes(const json_t *ns_obj);
+
 /* api_objects.c */
 /* The store key of a kind: "apps/deployments", or "pods" for the core group. */
 const char *api_res_key(const struct kind *k, char *out, size_t len);
@@ -94,6 +106,19 @@ void api_register_subresource(struct api *api, const char *kind, const char *sub
  * metrics.k8s.io): rest is the path after the group. It must answer req. */
 typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
 void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+/* For such handlers: a Kubernetes Status body (reason from code), or obj
+ * as JSON (the reference is taken). Both finish req. */
+void api_respond_status(struct http_req *req, int code, const char *message);
+void api_respond_json(struct http_req *req, int code, json_t *obj);
+/* Discovery for such a group: the APIGroup document at rest "" or "/", the
+ * APIResourceList (resources, whose reference is taken) at "/VERSION";
+ * NULL for any other rest. */
+json_t *api_group_discovery(const char *rest, const char *group, const char *version,
+    json_t *resources);
+/* A handler for one exact path outside the Kubernetes REST tree (/metrics,
+ * /v6/sd/prometheus). It must answer req. */
+typedef void (*api_path_fn)(void *arg, struct http_req *req);
+void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
 
 struct api_config {
 	const char *listen_host;

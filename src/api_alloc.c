@@ -84,7 +84,8 @@ api_alloc_set_cidr(const char *cidr)
 {
 	uint32_t base;
 	unsigned prefix;
-	if (util_loopback_cidr(cidr, &base, &prefix) < 0)
+	if (util_ipv4_cidr(cidr, &base, &prefix) < 0 || (base >> 24 == 127 &&
+	    util_loopback_cidr(cidr, &base, &prefix) < 0))
 		return -EINVAL;
 	ip_base = base;
 	ip_count = 1u << (32 - prefix);

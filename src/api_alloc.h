@@ -15,8 +15,9 @@
 
 #define API_SERVICE_CIDR "127.2.0.0/16"
 /* Sets the Service range for allocations built from now on (`v6 server
- * --service-cidr`), a loopback CIDR as util_loopback_cidr accepts. 0 or
- * -EINVAL. */
+ * --service-cidr`): a loopback CIDR as util_loopback_cidr accepts, or, for
+ * the pod network (server.c checks), a routable one as util_ipv4_cidr
+ * accepts. 0 or -EINVAL. */
 int api_alloc_set_cidr(const char *cidr);
 
 struct api_alloc;

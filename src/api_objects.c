@@ -147,6 +147,18 @@ invalid(struct api_error *err, const struct kind *k, const char *name, struct er
 	return -1;
 }
 
+/* Admission (api_policy.c): 422 for fields the runtime cannot enforce,
+ * 403 for a pod the namespace's image policy denies. */
+static int
+admit(struct api *api, const struct kind *k, const char *ns, const json_t *obj,
+    const json_t *old, struct errlist *errs, struct api_error *err)
+{
+	int rc = api_policy_admit(api, k, ns, obj, old, errs, err);
+	if (rc == -EINVAL)
+		return invalid(err, k, obj_name(obj), errs);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Checks apiVersion/kind of a request body against the endpoint's kind,
  * filling them when absent (kubectl always sends them). */
 static int
@@ -254,6 +266,8 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
+	if (admit(api, k, ns, obj, NULL, &errs, err) < 0)
+		goto fail;
 	if (api_alloc_assign(api_allocator(api), k, NULL, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
@@ -396,6 +410,8 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
+	if (admit(api, k, ns, obj, old, &errs, err) < 0)
+		goto fail;
 	if (api_alloc_assign(api_allocator(api), k, old, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, name, &errs);
 		goto fail;

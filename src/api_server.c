@@ -7,6 +7,7 @@
 #include "api.h"
 #include "http.h"
 #include "log.h"
+#include "obs_metrics.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -50,6 +51,12 @@ struct api {
 		void *arg;
 	} groups[4];
 	size_t ngroups;
+	struct path_handler {
+		const char *path;
+		api_path_fn fn;
+		void *arg;
+	} paths[8];
+	size_t npaths;
 };
 
 /* Kinds with a /scale subresource (spec.replicas, status.replicas). */
@@ -180,6 +187,7 @@ reason_for(int code)
 {
 	switch (code) {
 	case 400: return "BadRequest";
+	case 403: return "Forbidden";
 	case 404: return "NotFound";
 	case 405: return "MethodNotAllowed";
 	case 406: return "NotAcceptable";
@@ -194,6 +202,44 @@ reason_for(int code)
 	case 503: return "ServiceUnavailable";
 	default: return code >= 500 ? "InternalError" : "BadRequest";
 	}
+}
+
+void
+api_respond_status(struct http_req *req, int code, const char *message)
+{
+	char *body = status_json(code, reason_for(code), message, NULL);
+	http_respond(req, code, "application/json", body, strlen(body));
+	free(body);
+}
+
+void
+api_respond_json(struct http_req *req, int code, json_t *obj)
+{
+	char *body = json_dumps(obj, JSON_COMPACT);
+	http_respond(req, code, "application/json", body, strlen(body));
+	free(body);
+	json_decref(obj);
+}
+
+json_t *
+api_group_discovery(const char *rest, const char *group, const char *version,
+    json_t *resources)
+{
+	char gv[256], path[64];
+	snprintf(gv, sizeof gv, "%s/%s", group, version);
+	snprintf(path, sizeof path, "/%s", version);
+	json_t *o = NULL;
+	if (!strcmp(rest, "") || !strcmp(rest, "/"))
+		o = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:{s:s, s:s}}", "kind",
+		    "APIGroup", "apiVersion", "v1", "name", group, "versions", "groupVersion",
+		    gv, "version", version, "preferredVersion", "groupVersion", gv,
+		    "version", version);
+	else if (!strcmp(rest, path) || (str_has_prefix(rest, path) &&
+	    !strcmp(rest + strlen(path), "/")))
+		o = json_pack("{s:s, s:s, s:s, s:O}", "kind", "APIResourceList", "apiVersion",
+		    "v1", "groupVersion", gv, "resources", resources);
+	json_decref(resources);
+	return o;
 }
 
 /* Status bodies for the errors http.c answers on its own (400, 408, 413...). */
@@ -865,6 +911,7 @@ watch_end(struct watch *w)
 	if (w->ended)
 		return;
 	w->ended = true;
+	obs_api_watchers(w->k->group, w->k->version, w->k->kind, -1);
 	if (w->sw)
 		store_watch_stop(w->sw);
 	struct watch **pp = &w->api->watches;
@@ -926,6 +973,7 @@ handle_watch(struct api *api, struct http_req *req, const struct route *r)
 	w->ls = ls;
 	w->fs = fs;
 	w->sent = json_object();
+	obs_api_watchers(w->k->group, w->k->version, w->k->kind, +1);
 	uv_timer_init(api->loop, &w->timer);
 	w->timer.data = w;
 	w->next = api->watches;
@@ -1476,6 +1524,59 @@ reply_json(struct api *api, struct http_req *req, json_t *o)
 	json_decref(o);
 }
 
+void
+api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg)
+{
+	BUG_ON(api->npaths == ARRAY_SIZE(api->paths));
+	api->paths[api->npaths++] = (struct path_handler){ path, fn, arg };
+}
+
+static const struct path_handler *
+find_path(const struct api *api, const char *path)
+{
+	for (size_t i = 0; i < api->npaths; i++)
+		if (strcmp(api->paths[i].path, path) == 0)
+			return &api->paths[i];
+	return NULL;
+}
+
+/* apiserver_request_total's verb and resource of a finished request, as
+ * the apiserver names them: GET / LIST / WATCH / POST / PUT / PATCH /
+ * DELETE, and the plural of a kind V6 serves ("" for anything else, so
+ * that made-up paths cannot grow the label set). */
+static void
+on_request_done(struct http_req *req, int status, uint64_t ns, void *arg)
+{
+	(void)arg;
+	char *copy = xstrdup(req->path), *seg[16];
+	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
+	const char *resource = "", *verb = req->method, *group = "", *version;
+	const struct kind *k = NULL;
+	size_t at = 0, left;
+	if (n != (size_t)-1 && n >= 3 && strcmp(seg[0], "api") == 0)
+		at = 2;
+	else if (n != (size_t)-1 && n >= 4 && strcmp(seg[0], "apis") == 0)
+		at = 3, group = seg[1];
+	version = at ? seg[at - 1] : "";
+	left = at ? n - at : 0;
+	if (left > 2 && strcmp(seg[at], "namespaces") == 0 &&
+	    (k = kind_find_resource(group, version, seg[at + 2])) != NULL)
+		at += 2, left -= 2;	/* namespaced: .../namespaces/NS/PLURAL... */
+	else if (left >= 1)
+		k = kind_find_resource(group, version, seg[at]);
+	if (k) {
+		resource = k->plural;
+		if (strcmp(verb, "GET") == 0 && left == 1) {
+			char *wv = http_query_get(req->query, "watch");
+			verb = wv && (strcmp(wv, "true") == 0 || strcmp(wv, "1") == 0) ?
+			    "WATCH" : "LIST";
+			free(wv);
+		}
+	}
+	obs_api_request(verb, resource, status, (double)ns / 1e9);
+	free(copy);
+}
+
 static const struct group_handler *
 find_group(const struct api *api, const char *group)
 {
@@ -1511,7 +1612,10 @@ handle_request(struct http_req *req, void *arg)
 		goto out;
 	}
 
-	if (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "readyz") == 0 ||
+	if (find_path(api, req->path)) {
+		const struct path_handler *p = find_path(api, req->path);
+		p->fn(p->arg, req);
+	} else if (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "readyz") == 0 ||
 	    strcmp(seg[0], "livez") == 0)) {
 		http_respond(req, 200, "text/plain", "ok", 2);
 	} else if (n == 1 && strcmp(seg[0], "version") == 0) {
@@ -1568,6 +1672,7 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 		.handler = handle_request,
 		.handler_arg = api,
 		.error_body = http_error_status,
+		.done = on_request_done,
 	};
 	int rc = http_server_start(loop, cfg->listen_host, cfg->listen_port, &hc, &api->http);
 	if (rc < 0) {

@@ -246,7 +246,7 @@ unmount_below(const char *dir)
 	char want[PATH_MAX], line[4096];
 	if (!realpath(dir, want))
 		return;
-	for (int pass = 0; pass < 8; pass++) {
+	for (int pass = 0; pass < 4096; pass++) {	/* pod netns, rootfs, volumes */
 		FILE *f = fopen("/proc/self/mountinfo", "r");
 		char best[PATH_MAX] = "";
 		while (f && fgets(line, sizeof line, f)) {

@@ -1312,7 +1312,7 @@ an_seed(struct ctrl *core)
 }
 
 static const struct ctrl_desc an_desc = {
-	.name = "analysis", .component = AN_COMPONENT,
+	.name = "analysisrun", .component = AN_COMPONENT,	/* the work queue's metrics name */
 	.api_version = "argoproj.io/v1alpha1", .kind = "AnalysisRun",
 	.res = "argoproj.io/analysisruns",
 	.sources = { { "argoproj.io/analysisruns", an_on_run } },

@@ -301,6 +301,7 @@ ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctr
 	c->kind = kind_find_gvk(desc->api_version, desc->kind);
 	BUG_ON(!c->kind || !desc->decide);
 	c->wq = ctrl_wq_new(api_loop(api), ctrl_sync, c);
+	ctrl_wq_set_name(c->wq, desc->name);
 	if (desc->seed)
 		desc->seed(c);
 	else if ((rc = ctrl_wq_add_all(c->wq, st, desc->res)) < 0)

@@ -392,7 +392,7 @@ enqueue_all(struct ctrl *c, enum store_event ev, const json_t *obj)
 }
 
 static const struct ctrl_desc gateway_desc = {
-	.name = "gwstatus",
+	.name = "gateway",
 	.component = GW_CONTROLLER_NAME,
 	.api_version = GW_GROUP "/v1",
 	.kind = "Gateway",
@@ -406,7 +406,7 @@ static const struct ctrl_desc gateway_desc = {
 };
 
 static const struct ctrl_desc route_desc = {
-	.name = "gwstatus",
+	.name = "httproute",
 	.component = GW_CONTROLLER_NAME,
 	.api_version = GW_GROUP "/v1",
 	.kind = "HTTPRoute",

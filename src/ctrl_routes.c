@@ -6,6 +6,7 @@
  * iteration and hands what changed to the proxy feed with the store's
  * resourceVersion. Started by server.c. Kinds missing from the kind table
  * are skipped. */
+#include "obs_otlp.h"
 #include "ctrl.h"
 #include "log.h"
 #include "proxy.h"
@@ -19,6 +20,7 @@
 
 #define GW_GROUP	"gateway.networking.k8s.io"
 #define LB_ANNOTATION	"v6.dev/load-balancing"
+#define TRACE_ANNOTATION "v6.dev/trace-sample-ratio"	/* the proxy's root sampling, per Service */
 
 /* ---- collections -------------------------------------------------------- */
 
@@ -221,6 +223,11 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	    "connect_timeout_ms", 1000, "idle_timeout_ms", 60000,
 	    "endpoints", sp && svc ? cluster_endpoints(b, svc, sp) : json_array());
 	free(svc_name);
+	const char *tr = json_string_value(json_object_get(obj_get_path(svc,
+	    "metadata.annotations"), TRACE_ANNOTATION));
+	double ratio;
+	if (tr && otlp_ratio_parse(tr, &ratio) == 0)	/* else the proxy's own ratio */
+		json_object_set_new(c, "trace_sample_ratio", json_real(ratio));
 	json_object_set_new(b->clusters, cname, c);
 	return cname;
 }
@@ -288,6 +295,58 @@ add_service(struct build *b, const json_t *svc)
 		free(lname);
 		free(cname);
 	}
+}
+
+/* The container ports of pod with a TCP hostPort, as [{hostPort, hostIP,
+ * containerPort}]: also what pod_trim keeps of them. */
+static json_t *
+host_ports_of(const json_t *pod)
+{
+	json_t *out = json_array();
+	const json_t *c, *p;
+	size_t i, j;
+	json_array_foreach(obj_get_path(pod, "spec.containers"), i, c)
+		json_array_foreach(json_object_get(c, "ports"), j, p) {
+			json_int_t hp = json_integer_value(json_object_get(p, "hostPort"));
+			if (hp <= 0 || !port_is_tcp_protocol(p))
+				continue;
+			json_array_append_new(out, json_pack("{s:I, s:s, s:I}", "hostPort", hp,
+			    "hostIP", obj_str(p, "hostIP"), "containerPort",
+			    json_integer_value(json_object_get(p, "containerPort"))));
+		}
+	return out;
+}
+
+/* A pod's hostPorts, as kubelet's portmap plugin gives them but through the
+ * proxy's TCP splice (the NodePort path; no iptables): a listener on
+ * hostIP (default 0.0.0.0):hostPort and a cluster of the pod's own
+ * address:containerPort, while the pod has an IP, runs and is not being
+ * deleted. For both runtimes: a runc pod's address is on the pod network,
+ * a process pod's on loopback. */
+static void
+add_host_ports(struct build *b, const json_t *pod)
+{
+	const char *ip = obj_str_at(pod, "status.podIP"), *phase = obj_str_at(pod, "status.phase");
+	const char *ns = obj_namespace(pod), *name = obj_name(pod);
+	if (!*ip || obj_get_path(pod, "metadata.deletionTimestamp") ||
+	    strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)
+		return;
+	json_t *hps = host_ports_of(pod), *hp;
+	size_t i;
+	json_array_foreach(hps, i, hp) {
+		json_int_t port = json_integer_value(json_object_get(hp, "hostPort"));
+		const char *hip = obj_str(hp, "hostIP");
+		char *cname = xasprintf("hostport/%s/%s:%lld", ns, name, (long long)port);
+		char *lname = xasprintf("hostport/%s/%s/%lld", ns, name, (long long)port);
+		json_object_set_new(b->clusters, cname, json_pack("{s:s++, s:s, s:i, s:i, "
+		    "s:[{s:s, s:O, s:s}]}", "service", ns, "/", name, "lb", "round_robin",
+		    "connect_timeout_ms", 1000, "idle_timeout_ms", 60000, "endpoints", "address",
+		    ip, "port", json_object_get(hp, "containerPort"), "pod", name));
+		listener_add(b, lname, *hip ? hip : "0.0.0.0", port, false, cname);
+		free(cname);
+		free(lname);
+	}
+	json_decref(hps);
 }
 
 /* ---- HTTPRoutes ------------------------------------------------------------- */
@@ -640,7 +699,7 @@ merge_routes(struct build *b)
  * the HTTPRoutes and Gateways (arrays or objects of objects). */
 static json_t *
 build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, int64_t version)
+    const json_t *httproutes, const json_t *gateways, bool host_ports, int64_t version)
 {
 	struct build b = { .svcs = obj_index(svcs), .eps = (json_t *)eps, .pods = pods,
 		.clusters = json_object(), .listeners = json_object(), .by_addr = json_object(),
@@ -650,6 +709,12 @@ build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
 	for (size_t i = 0; i < n; i++)
 		add_service(&b, v[i]);
 	free(v);
+	if (host_ports) {
+		v = sorted(pods, &n, cmp_obj);
+		for (size_t i = 0; i < n; i++)
+			add_host_ports(&b, v[i]);
+		free(v);
+	}
 	add_gateways(&b, gateways);
 	add_routes(&b, httproutes, gateways);
 	merge_routes(&b);
@@ -671,7 +736,7 @@ routes_build(const json_t *services, const json_t *endpoints, const json_t *pods
 	json_t *eps = obj_index(endpoints);
 	json_t *pod_idx = json_is_array(pods) ? obj_index(pods) : NULL;
 	json_t *snap = build_indexed(services, eps, pod_idx ? pod_idx : pods, httproutes,
-	    gateways, version);
+	    gateways, true, version);
 	json_decref(eps);
 	json_decref(pod_idx);
 	return snap;
@@ -853,9 +918,31 @@ rollout_trim(const json_t *ro)
 	return t;
 }
 
-/* What the build needs of a pod: its revision labels. */
+static json_t *pod_trim_labels(const json_t *pod);
+
+/* What the build needs of a pod: its revision labels; with hostPorts, those
+ * ports, its IP, phase and deletionTimestamp (add_host_ports). */
 static json_t *
 pod_trim(const json_t *pod)
+{
+	json_t *hps = host_ports_of(pod);
+	json_t *out = pod_trim_labels(pod);
+	if (json_array_size(hps) > 0) {
+		const json_t *del = obj_get_path(pod, "metadata.deletionTimestamp");
+		if (del)
+			json_object_set(json_object_get(out, "metadata"), "deletionTimestamp",
+			    (json_t *)del);
+		json_object_set_new(out, "spec", json_pack("{s:[{s:O}]}", "containers", "ports",
+		    hps));
+		json_object_set_new(out, "status", json_pack("{s:s, s:s}", "podIP",
+		    obj_str_at(pod, "status.podIP"), "phase", obj_str_at(pod, "status.phase")));
+	}
+	json_decref(hps);
+	return out;
+}
+
+static json_t *
+pod_trim_labels(const json_t *pod)
 {
 	json_t *labels = json_object(), *l = obj_labels(pod);
 	static const char *const keep[] = { "pod-template-hash", "controller-revision-hash",
@@ -874,10 +961,11 @@ pod_trim(const json_t *pod)
  *  - a unit per Service: its own listeners and clusters (build_indexed of
  *    that one Service), rebuilt when the Service, its Endpoints or a Pod
  *    those Endpoints name changes;
- *  - the shared part: Gateways, HTTPRoutes and Rollouts with the Services
- *    they read (build_indexed of that subset, then routes_apply_rollouts),
- *    rebuilt when one of them changes, or a Service it read, or a Service
- *    listening on an address:port a Gateway listens on.
+ *  - the shared part: Gateways, HTTPRoutes, Rollouts and pods' hostPorts
+ *    with the Services they read (build_indexed of that subset, then
+ *    routes_apply_rollouts), rebuilt when one of them changes, or a Service
+ *    it read, or a Service listening on an address:port a Gateway or a
+ *    hostPort listens on.
  * A listener is the shared part's when it has it (its routes carry the
  * HTTPRoutes and canary splits), else its unit's; a cluster is the unit's
  * (fresh endpoints), else the shared part's (a backend naming an unknown
@@ -1008,6 +1096,8 @@ routes_table_put(struct routes_table *t, enum routes_kind k, const char *ns, con
 			set_add(t->dirty_units, ep);
 			dirty = true;
 		}
+		if (obj_get_path(old, "spec") || obj_get_path(val, "spec"))	/* hostPorts */
+			t->dirty_shared = dirty = true;
 	} else if (changed) {
 		t->dirty_shared = dirty = true;
 	}
@@ -1092,7 +1182,7 @@ unit_rebuild(struct routes_table *t, const char *key, json_t *tl, json_t *tc)
 		return;
 	json_t *one = json_pack("{s:O}", key, svc);
 	json_t *snap = build_indexed(one, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD], NULL,
-	    NULL, 0);
+	    NULL, false, 0);
 	json_t *unit = json_pack("{s:o, s:O, s:o}", "l", listeners_by_name(snap), "c",
 	    json_object_get(snap, "clusters"), "a", json_object());
 	json_object_foreach(json_object_get(unit, "l"), name, v) {
@@ -1144,6 +1234,18 @@ shared_refs(struct routes_table *t)
 			free(r);
 		}
 	}
+	json_object_foreach(t->objs[ROUTES_POD], k, o) {	/* only pods with hostPorts */
+		json_array_foreach(json_object_get(json_array_get(obj_get_path(o,
+		    "spec.containers"), 0), "ports"), i, x) {
+			const char *hip = obj_str(x, "hostIP");
+			char *key = xasprintf("%s:%lld", *hip ? hip : "0.0.0.0",
+			    (long long)json_integer_value(json_object_get(x, "hostPort")));
+			set_add(t->gw_addrs, key);
+			json_object_foreach(json_object_get(t->addr_owners, key), a, y)
+				set_add(refs, a);
+			free(key);
+		}
+	}
 	json_object_foreach(t->objs[ROUTES_GATEWAY], k, o) {
 		json_t *al = json_array_get(obj_get_path(o, "spec.addresses"), 0);
 		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
@@ -1173,7 +1275,7 @@ shared_rebuild(struct routes_table *t, json_t *tl, json_t *tc)
 		if ((svc = json_object_get(t->objs[ROUTES_SERVICE], k)))
 			json_object_set(subset, k, svc);
 	json_t *snap = build_indexed(subset, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD],
-	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], 0);
+	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], true, 0);
 	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
 	json_decref(t->shared_l);
 	json_decref(t->shared_c);
@@ -1236,7 +1338,7 @@ static void
 commit_whole(struct routes_table *t, json_t *dl, json_t *dc)
 {
 	json_t *snap = build_indexed(t->objs[ROUTES_SERVICE], t->objs[ROUTES_ENDPOINTS],
-	    t->objs[ROUTES_POD], t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], 0);
+	    t->objs[ROUTES_POD], t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], true, 0);
 	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
 	json_t *want_l = listeners_by_name(snap), *want_c = json_object_get(snap, "clusters");
 	json_t *nl = names_of((json_t *[]){ t->final_l, want_l, NULL });
@@ -1328,10 +1430,13 @@ static const struct {
 	[ROUTES_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
 };
 
+struct drain;
+
 struct ctrl_routes {
 	struct api *api;
 	struct proxy_feed *feed;
 	struct store_watch *sw;
+	struct drain *polling;		/* drains still reading the table (they end at stop) */
 	char res[ROUTES_NKINDS][128];	/* store keys; "" when the kind is not registered */
 	struct routes_table *table;
 	json_t *current;		/* the table as a snapshot, made when asked for */
@@ -1463,9 +1568,13 @@ on_routes_closed(uv_handle_t *h)
 	free(c);
 }
 
+static void drain_finish(struct drain *d, bool ok);
+
 void
 ctrl_routes_stop(struct ctrl_routes *c)
 {
+	while (c->polling)		/* they read c: done (not drained) before it goes */
+		drain_finish(c->polling, false);
 	if (c->sw)
 		store_watch_stop(c->sw);
 	c->sw = NULL;
@@ -1483,7 +1592,19 @@ struct drain {
 	void (*done)(void *, bool);
 	void *arg;
 	uv_timer_t timer;
+	struct drain *next, **prevp;	/* on c->polling while polling the table */
 };
+
+static void
+drain_unlink(struct drain *d)
+{
+	if (!d->prevp)
+		return;
+	if (d->next)
+		d->next->prevp = d->prevp;
+	*d->prevp = d->next;
+	d->prevp = NULL;
+}
 
 static void
 drain_free_cb(uv_handle_t *h)
@@ -1494,6 +1615,7 @@ drain_free_cb(uv_handle_t *h)
 static void
 drain_finish(struct drain *d, bool ok)
 {
+	drain_unlink(d);
 	d->done(d->arg, ok);
 	uv_close((uv_handle_t *)&d->timer, drain_free_cb);
 }
@@ -1514,6 +1636,7 @@ drain_poll(uv_timer_t *t)
 	if (!d->c->dirty && !routes_table_routes_to(d->c->table, d->ip)) {
 		int64_t v = d->c->version;
 		int64_t left = d->deadline_ms - now;
+		drain_unlink(d);	/* the feed has it now; c is no longer read */
 		proxy_feed_wait_version(d->c->feed, v, left > 0 ? (unsigned)left : 1, drain_acked, d);
 		return;
 	}
@@ -1536,6 +1659,11 @@ ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_ms,
 	d->arg = arg;
 	uv_timer_init(api_loop(c->api), &d->timer);
 	d->timer.data = d;
+	d->next = c->polling;
+	if (d->next)
+		d->next->prevp = &d->next;
+	d->prevp = &c->polling;
+	c->polling = d;
 	uv_timer_start(&d->timer, drain_poll, 0, 0);
 }
 

@@ -3,6 +3,7 @@
  * handle a batch at a time; delayed keys wait on one timer armed for the
  * earliest; failures retry with a per-key exponential delay. */
 #include "ctrl.h"
+#include "obs_metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,11 @@ struct ctrl_wq {
 	uv_timer_t timer;
 	ctrl_wq_fn fn;
 	void *arg;
-	json_t *queue;		/* key -> true, in insertion order */
+	json_t *queue;		/* key -> uv_hrtime() when queued, in insertion order */
 	json_t *delayed;	/* key -> due time (monotonic ms) */
 	json_t *failures;	/* key -> consecutive failures */
 	int closing;		/* handles still to close; -1 while open */
+	struct obs_wq *obs;	/* workqueue_* figures, once named */
 };
 
 static void wq_on_idle(uv_idle_t *h);
@@ -62,8 +64,21 @@ ctrl_wq_add(struct ctrl_wq *q, const char *key)
 {
 	if (q->closing >= 0 || !key || !*key)
 		return;
-	json_object_set_new(q->queue, key, json_true());
+	if (json_object_get(q->queue, key))
+		return;		/* already waiting: client-go counts no add */
+	json_object_set_new(q->queue, key, json_integer((json_int_t)uv_hrtime()));
+	if (q->obs) {
+		obs_wq_add(q->obs);
+		obs_wq_depth(q->obs, json_object_size(q->queue));
+	}
 	uv_idle_start(&q->idle, wq_on_idle);
+}
+
+void
+ctrl_wq_set_name(struct ctrl_wq *q, const char *name)
+{
+	if (!q->obs)
+		q->obs = obs_wq_register(name);
 }
 
 void
@@ -95,6 +110,8 @@ ctrl_wq_add_rate_limited(struct ctrl_wq *q, const char *key)
 	if (delay > WQ_MAX_DELAY_MS)
 		delay = WQ_MAX_DELAY_MS;
 	json_object_set_new(q->failures, key, json_integer(n + 1));
+	if (q->obs)
+		obs_wq_retry(q->obs);
 	ctrl_wq_add_after(q, key, delay);
 }
 
@@ -142,8 +159,18 @@ wq_on_idle(uv_idle_t *h)
 		if (!it)
 			break;
 		char *key = xstrdup(json_object_iter_key(it));
+		uint64_t queued = (uint64_t)json_integer_value(json_object_iter_value(it));
+		uint64_t t0 = uv_hrtime();
 		json_object_del(q->queue, key);
-		if (q->fn(q->arg, key) < 0)
+		if (q->obs) {
+			obs_wq_depth(q->obs, json_object_size(q->queue));
+			obs_wq_got(q->obs, (double)(t0 - queued) / 1e9);
+		}
+		int rc = q->fn(q->arg, key);
+		/* q->fn may have closed the queue, but q lives until its handles close */
+		if (q->obs)
+			obs_wq_done(q->obs, (double)(uv_hrtime() - t0) / 1e9, rc < 0);
+		if (rc < 0)
 			ctrl_wq_add_rate_limited(q, key);
 		else
 			ctrl_wq_forget(q, key);
@@ -170,6 +197,8 @@ ctrl_wq_free(struct ctrl_wq *q)
 {
 	if (!q)
 		return;
+	obs_wq_unregister(q->obs);
+	q->obs = NULL;
 	q->closing = 2;
 	uv_close((uv_handle_t *)&q->idle, wq_closed);
 	uv_close((uv_handle_t *)&q->timer, wq_closed);

@@ -79,6 +79,10 @@ struct hreq {
 	struct http_req pub;		/* first: http_req * <-> hreq * */
 	struct conn *conn;		/* NULL once the connection is gone */
 	bool with_handler;		/* dispatched and not finished yet */
+	int status;			/* of the response head, 0 before it */
+	uint64_t start_ns;		/* uv_hrtime() at dispatch */
+	http_done_fn done;		/* cfg.done at dispatch */
+	void *done_arg;
 	bool aborted;
 	bool streaming;
 	bool keep_alive;
@@ -533,6 +537,7 @@ resp_head(struct hreq *r, int status, const char *ctype, long long len)
 	struct buf *b = &r->out;
 	char num[24];
 
+	r->status = status;
 	buf_reset(b);
 	buf_puts(b, "HTTP/1.1 ");
 	buf_puts(b, utoa(num + sizeof(num), (uint64_t)status, 10));
@@ -978,6 +983,10 @@ conn_dispatch(struct conn *c)
 	if (c->srv->draining)
 		r->keep_alive = r->pub.keep_alive = false;
 	r->with_handler = true;
+	r->status = 0;
+	r->start_ns = uv_hrtime();
+	r->done = c->srv->cfg.done;
+	r->done_arg = c->srv->cfg.handler_arg;
 	c->srv->cfg.handler(&r->pub, c->srv->cfg.handler_arg);
 }
 
@@ -1665,6 +1674,17 @@ http_add_header(struct http_req *req, const char *name, const char *value)
 	buf_puts(&r->extra, "\r\n");
 }
 
+/* The handler finished req: cfg.done hears of it (status 0 when no
+ * response head was sent, e.g. the client left first). */
+static void
+req_done(struct hreq *r)
+{
+	r->with_handler = false;
+	if (r->done)
+		r->done(&r->pub, r->status, uv_hrtime() - r->start_ns, r->done_arg);
+	r->done = NULL;
+}
+
 void
 http_respond(struct http_req *req, int status, const char *content_type,
     const char *body, size_t len)
@@ -1674,7 +1694,8 @@ http_respond(struct http_req *req, int status, const char *content_type,
 	uv_buf_t bufs[2];
 
 	BUG_ON(!r->with_handler || r->streaming);
-	r->with_handler = false;
+	r->status = status;
+	req_done(r);
 	if (r->aborted || c == NULL) {
 		req_release(r);
 		return;
@@ -1753,7 +1774,7 @@ http_stream_end(struct http_req *req)
 	uv_buf_t b = uv_buf_init((char *)"0\r\n\r\n", 5);
 
 	BUG_ON(!r->with_handler || !r->streaming);
-	r->with_handler = false;
+	req_done(r);
 	if (r->aborted || c == NULL) {
 		req_release(r);
 		return;
@@ -1837,7 +1858,7 @@ http_raw_end(struct http_req *req, bool keep_alive)
 	struct conn *c = r->conn;
 
 	BUG_ON(!r->with_handler);
-	r->with_handler = false;
+	req_done(r);
 	if (r->aborted || c == NULL) {
 		req_release(r);
 		return;

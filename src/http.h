@@ -46,6 +46,9 @@ struct http_req {
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *arg);
+/* A request was finished by its handler: status of the response (0 if none
+ * was sent), ns since it was dispatched. req is still readable. */
+typedef void (*http_done_fn)(struct http_req *req, int status, uint64_t ns, void *arg);
 
 /* Renders the body of an error the server answers by itself (400, 408, 413,
  * 431, 503): returns a malloc'ed body and sets *content_type. */
@@ -60,6 +63,7 @@ struct http_config {
 	http_handler_fn handler;
 	void *handler_arg;
 	http_error_fn error_body;	/* NULL: text/plain */
+	http_done_fn done;		/* NULL: none; gets handler_arg (request metrics) */
 	/* The handler runs as soon as the head of a request with a body is
 	 * read (req->body_follows); the body is not buffered nor limited by
 	 * max_body_bytes, it streams through http_req_body(). Requests without

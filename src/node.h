@@ -6,6 +6,8 @@
 #define V6_NODE_H
 
 #include "api.h"
+#include "image.h"
+#include "node_cni.h"
 
 #include <stdint.h>
 
@@ -24,11 +26,25 @@ struct node_config {
 	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
 	    void *done_arg);
 	void *drain_arg;
+	struct img_store *images;	/* image.h: pulled before runc pods start */
+	const char *otlp_endpoint;	/* pods' OTEL_EXPORTER_OTLP_ENDPOINT; NULL: none */
+	/* The cluster DNS address pods get as nameserver (dns.h), or NULL:
+	 * pods see the host's /etc/resolv.conf. */
+	const char *cluster_dns;
+	/* The pod network of runc pods (node_cni.h), or NULL: every pod on
+	 * the host's network with a loopback pod IP (node_ipam.c). */
+	const struct ncni_config *pod_network;
 };
 
 /* node_agent.c */
 int node_start(struct api *api, const struct node_config *cfg, struct node **out);
 /* Stops the agent; containers keep running, to be adopted on restart. */
 void node_stop(struct node *n);
+/* Calls fn for each container of this node that has a runtime container
+ * now (for /metrics/cadvisor); ctr is the runtime's (node_runtime.h). */
+struct rt_ctr;
+typedef void (*node_ctr_fn)(void *arg, const char *ns, const char *pod, const char *container,
+    const char *image, const struct rt_ctr *ctr);
+void node_each_container(struct node *n, node_ctr_fn fn, void *arg);
 
 #endif

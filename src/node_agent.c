@@ -4,9 +4,11 @@
  * (node_runtime.h), probes and hooks (node_probe.c), writes pod status only
  * when it changed, adopts containers that outlived a previous server, and
  * serves pods/log and the metrics.k8s.io API. Started by server.c. */
+#include "dns.h"
 #include "node.h"
 #include "node_log.h"
 #include "node_pod.h"
+#include "node_secctx.h"
 #include "http.h"
 #include "log.h"
 #include "obj_schema.h"
@@ -55,6 +57,7 @@ struct actr {
 	int64_t window_ms;		/* between the two samples of nanocores */
 	uint64_t nanocores, memory;
 	bool have_usage;
+	struct img_pull *pull;		/* runc: the image step (image_pod.c) */
 };
 
 struct apod {
@@ -69,6 +72,8 @@ struct apod {
 	struct npod sm;
 	struct actr *c;
 	char ip[16];
+	bool cni;			/* on the pod network (node_cni.c), not on loopback */
+	char *netns;			/* its network namespace, once made */
 	enum { DRAIN_NONE, DRAIN_WAITING, DRAIN_DONE } drain;
 	char *dir;			/* STATE/pods/UID: default working dir */
 	uv_timer_t timer;
@@ -89,9 +94,13 @@ struct node {
 	uv_loop_t *loop;
 	struct rt *rt;
 	struct nvol *vol;		/* volumes (node_volume.c); NULL: none mounted */
+	struct img_store *images;	/* node_config's; NULL: no image step */
 	struct nipam *ipam;
+	struct ncni *cni;		/* the pod network; NULL: off */
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
+	char *otlp_endpoint;		/* pods' OTEL_EXPORTER_OTLP_ENDPOINT, or NULL */
+	char *cluster_dns;		/* node_config.cluster_dns */
 	int backoff_max_s;
 	int64_t log_max_bytes;		/* node_config's, passed to every container */
 	int log_max_files;
@@ -342,6 +351,7 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 	char **links = nenv_service_env(pod, svcs);
 	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
+		.otlp_endpoint = n->otlp_endpoint,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
 		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n };
 	char **env = nenv_resolve(&ctx, err);
@@ -351,6 +361,33 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 }
 
 static void on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st);
+
+enum { SANDBOX_RETRY_MS = 5000 };	/* after a failed CNI ADD */
+
+/* With cluster DNS, the pod's resolv.conf (dns.c) joins its mounts at
+ * /etc/resolv.conf: the shim bind-mounts it in the container's private mount
+ * namespace. Returns the new count (unchanged if it could not be written). */
+static int
+resolv_mount(struct apod *p, struct rt_mount **mounts, int nm)
+{
+	if (!p->n->cluster_dns)
+		return nm;
+	char *path = xasprintf("%s/resolv.conf", p->dir), *pods = xasprintf("%s/pods",
+	    p->n->state_dir);
+	mkdir(pods, 0755);
+	mkdir(p->dir, 0755);
+	free(pods);
+	int rc = pod_resolv_write(p->obj ? p->obj : p->sm.pod, p->n->cluster_dns, path);
+	if (rc < 0) {
+		log_warn("node", "writing %s: %s", path, strerror(-rc));
+		free(path);
+		return nm;
+	}
+	*mounts = xrealloc(*mounts, (size_t)(nm + 1) * sizeof **mounts);
+	(*mounts)[nm] = (struct rt_mount){ .source = path,
+		.target = xstrdup("/etc/resolv.conf"), .read_only = true };
+	return nm + 1;
+}
 
 static void
 ctr_forget_run(struct actr *a)
@@ -365,6 +402,80 @@ ctr_forget_run(struct actr *a)
 	}
 }
 
+/* ---- the image step of runc containers (image_pod.c decides) ---------- */
+
+static void
+pull_event(void *arg, bool warning, const char *reason, const char *msg)
+{
+	struct actr *a = arg;
+	event(a->pod, warning, reason, msg);
+}
+
+static void
+pull_done(void *arg)
+{
+	struct actr *a = arg;
+	pod_sync(a->pod);
+}
+
+static json_t *
+pull_secret(void *arg, const char *ns, const char *name)
+{
+	struct actr *a = arg;
+	return lookup(a->pod->n, "Secret", ns, name);
+}
+
+/* The store's in-use question: "NS/NAME" of a pod running image_id. */
+static char *
+image_user(void *arg, const char *image_id)
+{
+	struct node *n = arg;
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++)
+			if (p->sm.c[i].image_id && !strcmp(p->sm.c[i].image_id, image_id))
+				return xasprintf("%s/%s", p->sm.ns, p->sm.name);
+	return NULL;
+}
+
+static const struct img_pull_hooks pull_hooks = { pull_event, pull_done, pull_secret };
+
+/* Whether container i may start now: true once its image is ready (or it
+ * needs none); false while pulling or after a failed pull (recorded). */
+static bool
+image_ready(struct apod *p, size_t i, int attempt, int64_t now)
+{
+	struct img_pull_result r;
+	const json_t *pod = p->obj ? p->obj : p->sm.pod;
+	if (strcmp(npod_runtime(json_object_get(pod, "spec")), "runc") != 0)
+		return true;
+	if (!p->n->images) {
+		static const char msg[] = "no image store on this node (the images part is "
+		    "off: --controllers)";
+		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
+		event(p, true, "Failed", "Error: no image store on this node");
+		return false;
+	}
+	switch (img_pull_gate(&p->c[i].pull, p->n->images, pod, p->sm.c[i].spec, attempt,
+	    &pull_hooks, &p->c[i], &r)) {
+	case IMG_GATE_PENDING:
+		return false;
+	case IMG_GATE_FAILED: {
+		npod_start_failed(&p->sm, i, r.reason, r.message, now);
+		char *m = xasprintf("Error: %s", r.reason);
+		event(p, true, "Failed", m);
+		free(m);
+		return false;
+	}
+	}
+	npod_image_id(&p->sm, i, r.image_id);
+	/* The runc runtime is not wired in yet (issue 10, part 2): say so
+	 * rather than run the image's command on the host. */
+	npod_start_failed(&p->sm, i, "CreateContainerError", "the runc runtime is not "
+	    "available on this node yet", now);
+	event(p, true, "Failed", "Error: the runc runtime is not available on this node yet");
+	return false;
+}
+
 static void
 start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 {
@@ -372,6 +483,18 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
+	if (!image_ready(p, i, attempt, now))
+		return;
+	struct secctx sec;
+	const char *refused = secctx_for_start(p->obj ? p->obj : p->sm.pod, cs, &sec, &err);
+	if (refused) {			/* node_secctx.c: never started as something else */
+		npod_start_failed(&p->sm, i, refused, err, now);
+		char *m = xasprintf("Error: %s", err);
+		event(p, true, "Failed", m);
+		free(m);
+		free(err);
+		return;
+	}
 	char **envp = resolve_env(p, cs, &err);
 	if (!envp) {
 		npod_start_failed(&p->sm, i, "CreateContainerConfigError", err, now);
@@ -392,6 +515,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		nenv_free(envp);
 		return;
 	}
+	nm = resolv_mount(p, &mounts, nm);
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
@@ -404,7 +528,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
-		.mounts = mounts, .n_mounts = (size_t)nm,
+		.mounts = mounts, .n_mounts = (size_t)nm, .security = &sec,
 	};
 	struct rt_ctr *c = NULL;
 	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
@@ -491,6 +615,19 @@ on_run_done(void *arg, bool ok, const char *msg)
 	schedule(p, 0);
 }
 
+/* An exec handler rewritten to run inside the container (rt_enter_argv),
+ * or NULL to run h as it is. New reference. */
+static json_t *
+in_container(const struct actr *a, const json_t *h)
+{
+	const json_t *cmd = obj_get_path(h, "exec.command");
+	json_t *argv = cmd && a->rt ? rt_enter_argv(a->rt) : NULL;
+	if (argv == NULL)
+		return NULL;
+	json_array_extend(argv, (json_t *)cmd);
+	return json_pack("{s:{s:o}}", "exec", "command", argv);
+}
+
 static void
 run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 {
@@ -499,8 +636,10 @@ run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 	a->ctx[slot].slot = slot;
 	nprobe_cancel(a->run[slot]);
 	a->run[slot] = NULL;
-	nprobe_start(p->n->loop, h, p->sm.c[i].spec, p->ip, a->envp, a->cwd, timeout_ms,
-	    on_run_done, &a->ctx[slot], &a->run[slot]);
+	json_t *inside = in_container(a, h);	/* exec: in the container's namespaces */
+	nprobe_start(p->n->loop, inside ? inside : h, p->sm.c[i].spec, p->ip, a->envp, a->cwd,
+	    timeout_ms, on_run_done, &a->ctx[slot], &a->run[slot]);
+	json_decref(inside);
 }
 
 static const char *const probe_fields[NPROBE_N] = { "startupProbe", "livenessProbe",
@@ -558,6 +697,7 @@ pod_free(struct apod *p, bool remove)
 	streams_end_all(p);
 	for (size_t i = 0; p->c && i < p->sm.n; i++) {
 		ctr_forget_run(&p->c[i]);
+		img_pull_free(p->c[i].pull);
 		if (p->c[i].rt)
 			rt_release(p->c[i].rt);
 	}
@@ -565,9 +705,12 @@ pod_free(struct apod *p, bool remove)
 		rt_remove_pod(n->rt, p->uid);
 		if (p->dir)
 			util_remove_tree(p->dir);
-		if (p->ip[0])
+		if (p->cni)
+			ncni_release(n->cni, p->uid);
+		else if (p->ip[0])
 			nipam_release(n->ipam, p->ip);
 	}
+	free(p->netns);
 	free(p->c);
 	free(p->dir);
 	if (p->inited)
@@ -660,7 +803,11 @@ pod_init(struct apod *p, int64_t now)
 	p->inited = true;
 	pod_dir_make(p);
 	const char *ip = jstr(json_object_get(p->obj, "status"), "podIP");
-	if (*ip)
+	p->cni = n->cni && !p->orphan && strcmp(npod_runtime(json_object_get(p->obj, "spec")),
+	    "runc") == 0;
+	if (p->cni)
+		;			/* the address comes with the sandbox (sandbox_wait) */
+	else if (*ip)
 		snprintf(p->ip, sizeof p->ip, "%s", ip);
 	else if (!p->orphan && nipam_alloc(n->ipam, p->ip) < 0)
 		log_error("node", "no pod IP left for %s/%s", p->sm.ns, p->sm.name);
@@ -718,6 +865,39 @@ draining(struct apod *p)
 }
 
 static void
+on_sandbox_ready(void *arg, const char *uid)
+{
+	struct apod *p = pod_find(arg, uid);
+	if (p)
+		schedule(p, 0);
+}
+
+/* The pod network's hook: a runc pod's network namespace and address are
+ * made (off the loop, node_cni.c) before its containers start. Returns
+ * true while the pod must wait for them; p->ip and p->netns (the path the
+ * runtime joins) are set once they are there. */
+static bool
+sandbox_wait(struct apod *p)
+{
+	const char *ip = NULL, *netns = NULL, *err = NULL;
+	if (!p->cni || p->netns)
+		return false;
+	int rc = ncni_sandbox(p->n->cni, p->uid, on_sandbox_ready, p->n, &ip, &netns, &err);
+	if (rc == 0)
+		return true;
+	if (rc < 0) {
+		char *m = xasprintf("Failed to create pod sandbox: %s", err);
+		event(p, true, "FailedCreatePodSandBox", m);
+		free(m);
+		schedule(p, SANDBOX_RETRY_MS);
+		return true;
+	}
+	snprintf(p->ip, sizeof p->ip, "%s", ip);
+	p->netns = xstrdup(netns);
+	return false;
+}
+
+static void
 pod_sync(struct apod *p)
 {
 	int64_t now = time_now_ms();
@@ -728,6 +908,8 @@ pod_sync(struct apod *p)
 	if (!p->sm.deleting && (p->gone || (obj_get_path(p->obj, "metadata.deletionTimestamp") &&
 	    !draining(p))))
 		npod_delete(&p->sm, p->gone ? -1 : delete_grace(p->obj), now);
+	if (!p->sm.deleting && sandbox_wait(p))
+		return;
 	struct npod_act acts[NPOD_MAX_ACTS];
 	int64_t next = INT64_MAX;
 	for (int round = 0; round < MAX_STEP_ROUNDS; round++) {
@@ -1080,6 +1262,16 @@ on_metrics(uv_timer_t *t)
 			if (!a->have_usage || now - a->sample_ms >= METRICS_PERIOD_MS - 500)
 				usage_sample(a, now);
 		}
+}
+
+void
+node_each_container(struct node *n, node_ctr_fn fn, void *arg)
+{
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++)
+			if (p->c[i].rt)
+				fn(arg, p->sm.ns, p->sm.name, p->sm.c[i].name, p->sm.c[i].image,
+				    p->c[i].rt);
 }
 
 static json_t *
@@ -1443,6 +1635,8 @@ dir_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
 }
 
+static void sandbox_gc(struct node *n, const json_t *pods);
+
 int
 node_start(struct api *api, const struct node_config *cfg, struct node **out)
 {
@@ -1454,11 +1648,14 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
+	n->otlp_endpoint = cfg->otlp_endpoint ? xstrdup(cfg->otlp_endpoint) : NULL;
+	n->cluster_dns = cfg->cluster_dns ? xstrdup(cfg->cluster_dns) : NULL;
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
 	n->log_max_bytes = cfg->log_max_bytes;
 	n->log_max_files = cfg->log_max_files;
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
+	n->images = cfg->images;
 	n->ipam = nipam_new();
 	n->found = json_object();
 	n->released = json_object();
@@ -1473,11 +1670,15 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	if ((rc = nvol_start(api, cfg->state_dir, &n->vol)) < 0)
 		log_warn("node", "volumes in %s: %s (pods with volumes will not start)",
 		    cfg->state_dir, strerror(-rc));
+	if (cfg->pod_network && (rc = ncni_open(n->loop, cfg->pod_network, &n->cni)) < 0)
+		goto fail;
 	json_t *items = NULL;
 	int64_t rv = 0;
 	rc = store_list(api_store(api), "pods", NULL, &items, &rv);
 	if (rc < 0)
 		goto fail;
+	if (n->cni)
+		sandbox_gc(n, items);
 	size_t i;
 	json_t *o;
 	json_array_foreach(items, i, o) {
@@ -1502,6 +1703,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);
 	node_object_start(n);
+	if (n->images)
+		img_store_set_in_use(n->images, image_user, n);
 	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
 	    npods, n->backoff_max_s);
 	*out = n;
@@ -1509,6 +1712,20 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 fail:
 	node_free(n);
 	return rc;
+}
+
+/* Networks of pods that are gone (deleted while the server was down, or a
+ * crash between the CNI ADD and the pod's first status) are released. */
+static void
+sandbox_gc(struct node *n, const json_t *pods)
+{
+	json_t *live = json_object();
+	size_t i;
+	const json_t *o;
+	json_array_foreach(pods, i, o)
+		json_object_set_new(live, obj_uid(o), json_true());
+	ncni_gc(n->cni, live);
+	json_decref(live);
 }
 
 /* Frees n and what it owns; a node_start that failed half way has no
@@ -1519,11 +1736,14 @@ node_free(struct node *n)
 	if (n->rt)
 		rt_close(n->rt);
 	nipam_free(n->ipam);
+	ncni_close(n->cni);
 	json_decref(n->found);
 	json_decref(n->released);
 	free(n->name);
 	free(n->bin_dir);
+	free(n->otlp_endpoint);
 	free(n->state_dir);
+	free(n->cluster_dns);
 	free(n);
 }
 
@@ -1544,6 +1764,8 @@ node_stop(struct node *n)
 	n->sw = NULL;
 	nvol_stop(n->vol);
 	n->vol = NULL;
+	if (n->images)
+		img_store_set_in_use(n->images, NULL, NULL);
 	node_object_stop(n);
 	while (n->pods)
 		pod_free(n->pods, false);

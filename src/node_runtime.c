@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "node_secctx.h"
 #include "proc.h"
 #include "util.h"
 
@@ -540,7 +541,7 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	}
 	bool given = s->working_dir && *s->working_dir;
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:b, s:s, s:I, s:i, s:o, "
-	    "s:I, s:I, s:I, s:s, s:o}",
+	    "s:I, s:I, s:I, s:s, s:o, s:o*}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
@@ -551,7 +552,8 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "cgroups", cg, "memoryLimit", (json_int_t)s->memory_limit,
 	    "cpuLimitMillis", (json_int_t)s->cpu_limit_millis,
 	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "",
-	    "mounts", mounts_json(s));
+	    "mounts", mounts_json(s),
+	    "security", s->security ? secctx_to_json(s->security) : NULL);
 }
 
 static void
@@ -918,6 +920,26 @@ rt_usage(const struct rt_ctr *c, struct rt_usage *u)
 	if (cpu && mem)
 		return 0;
 	return st.pid > 0 ? proc_usage(st.pid, u, !cpu, !mem) : -ESRCH;
+}
+
+const char *
+rt_cgroup_dir(const struct rt_ctr *c, int k)
+{
+	return k >= 0 && k < CG_NCTRL ? c->cg[k] : NULL;
+}
+
+json_t *
+rt_enter_argv(const struct rt_ctr *c)
+{
+	if (c->job || c->st.state != RT_RUNNING || geteuid() != 0)
+		return NULL;
+	json_t *a = json_array();
+	json_array_append_new(a, json_string(c->rt->shim_exe));
+	if (c->rt->shim_verb)
+		json_array_append_new(a, json_string("shim"));
+	json_array_append_new(a, json_string("--enter"));
+	json_array_append_new(a, json_string(c->dir));
+	return a;
 }
 
 void

@@ -25,6 +25,7 @@
 
 struct rt;
 struct rt_ctr;
+struct secctx;
 
 /* A volume made visible to a container: source (a directory on the host)
  * bind-mounted at target (an absolute mountPath) in the container's own
@@ -56,6 +57,8 @@ struct rt_spec {
 	int log_max_files;		/* rotated files kept (default 2) */
 	const struct rt_mount *mounts;	/* volumes (node_volume.c), n_mounts of them */
 	size_t n_mounts;
+	const struct secctx *security;	/* node_secctx.h: ids, capabilities,
+					 * namespaces; NULL: as the shim */
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };
@@ -133,6 +136,14 @@ int rt_signal(struct rt_ctr *c, int sig);
 /* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
  * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
+/* The container's group of controller k (node_cgroup.h), NULL when it has
+ * none (borrowed). */
+const char *rt_cgroup_dir(const struct rt_ctr *c, int k);
+/* The argv prefix that runs a command inside the running container c (its
+ * namespaces, cgroups and securityContext: `v6-shim --enter DIR`), for exec
+ * probes and hooks; NULL when c is not running yet or the server is not
+ * root (its containers then share the host's namespaces). New reference. */
+json_t *rt_enter_argv(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

@@ -7,9 +7,12 @@
  * spec.json: {argv[], env[], workingDir, makeWorkingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
  *   pidsLimit, podUID, podNamespace, podName, name, attempt,
- *   mounts[{source, target, readOnly}]}
+ *   mounts[{source, target, readOnly}], security{...} (node_secctx.h)}
  * Volumes: with mounts, the container gets its own mount namespace in which
  * each source is bind-mounted at its target (see setup_mounts).
+ * security: its PID, IPC and mount namespaces, private /proc, read-only
+ * root and the privilege drop before exec, in node_shim_sec.c; so is
+ * `v6-shim --enter DIR CMD...` (exec probes and hooks in the container).
  * The shim makes what only it uses, in parallel with the other shims rather
  * than on the server's start path: DIR/shim.log (its stderr), the log's
  * directory, and the working directory when makeWorkingDir is true.
@@ -40,6 +43,7 @@
 
 #include "log.h"
 #include "node_cgroup.h"
+#include "node_secctx.h"
 #include "proc.h"
 #include "util.h"
 
@@ -74,6 +78,8 @@ struct shim {
 	size_t out_len;
 	char out[FLUSH_BYTES + LINE_MAX_BYTES + 128];
 	pid_t pid;
+	pid_t init_pid;			/* pid 1 of the container's PID namespace */
+	struct secctx sec;		/* spec.json "security" (node_shim_sec.c) */
 	int status;
 	bool exited;
 	int64_t started_ms, finished_ms;
@@ -265,6 +271,7 @@ load_spec(struct shim *sh)
 	json_t *cg = json_object_get(sh->spec, "cgroups");
 	for (int c = 0; c < CG_NCTRL; c++)
 		sh->cg[c] = json_string_value(json_object_get(cg, cg_ctrl_name(c)));
+	secctx_from_json(json_object_get(sh->spec, "security"), &sh->sec);
 	json_t *argv = json_object_get(sh->spec, "argv");
 	if (sh->log_path == NULL || json_array_size(argv) == 0) {
 		log_error("shim", "%s/spec.json: no argv or log", sh->dir);
@@ -308,9 +315,10 @@ setup_cgroups(struct shim *sh)
 /* ---- the container ------------------------------------------------------ */
 
 struct start_err {
-	int stage;			/* 0 chdir, 1 exec, 2 volumes */
+	int stage;			/* 0 chdir, 1 exec, 2 volumes, 3 securityContext */
 	int err;
-	int mount;			/* stage 2: the mount that failed, -1 the namespace */
+	int mount;			/* stage 2: the mount that failed, -1 the namespace;
+					 * stage 3: the step (shim_sec_step) */
 };
 
 /* ---- volumes ------------------------------------------------------------ */
@@ -411,6 +419,22 @@ setup_mounts(json_t *mounts, struct start_err *se)
 	return 0;
 }
 
+/* securityContext, after the volumes are mounted (node_shim_sec.c): the
+ * writable volumes stay writable under a read-only root. */
+static int
+secure(struct shim *sh, int *step)
+{
+	json_t *mounts = json_object_get(sh->spec, "mounts"), *m;
+	const char **rw = xcalloc(json_array_size(mounts) + 1, sizeof *rw);
+	size_t i, n = 0;
+	json_array_foreach(mounts, i, m)
+		if (!json_is_true(json_object_get(m, "readOnly")))
+			rw[n++] = json_string_value(json_object_get(m, "target"));
+	int rc = shim_sec_mounts(&sh->sec, rw, n, step);
+	free(rw);
+	return rc;
+}
+
 static _Noreturn void
 child(struct shim *sh, int out, int err, int report)
 {
@@ -433,12 +457,21 @@ child(struct shim *sh, int out, int err, int report)
 	dup2(null, 0);
 	dup2(out, 1);
 	dup2(err, 2);
-	int mrc = setup_mounts(json_object_get(spec, "mounts"), &se);
-	if (mrc < 0) {
+	int src = shim_sec_namespaces(&sh->sec, &se.mount);
+	int mrc = src < 0 ? 0 : setup_mounts(json_object_get(spec, "mounts"), &se);
+	if (src == 0 && mrc == 0)
+		src = secure(sh, &se.mount);
+	if (src < 0) {
+		se.stage = 3;
+		se.err = -src;
+	} else if (mrc < 0) {
 		se.stage = 2;
 		se.err = -mrc;
 	} else if (cwd && chdir(cwd) < 0) {
 		se.err = errno;
+	} else if ((src = shim_sec_drop(&sh->sec, &se.mount)) < 0) {
+		se.stage = 3;
+		se.err = -src;
 	} else {
 		environ = envp;		/* execvp searches the pod's PATH */
 		execvp(argv[0], argv);
@@ -462,7 +495,9 @@ start_error(const struct shim *sh, const struct start_err *se, json_t *ex)
 	int code = se->err == ENOENT ? 127 : 126;
 	char *msg;
 	json_t *m = json_array_get(json_object_get(sh->spec, "mounts"), (size_t)se->mount);
-	if (se->stage == 2 && se->mount < 0)
+	if (se->stage == 3)
+		msg = xasprintf("securityContext: %s: %s", shim_sec_step(se->mount), why);
+	else if (se->stage == 2 && se->mount < 0)
 		msg = xasprintf("mounting volumes needs root or unprivileged user namespaces: "
 		    "unshare: %s", why);
 	else if (se->stage == 2)
@@ -513,6 +548,8 @@ static void
 kill_rest(struct shim *sh)
 {
 	kill(-sh->pid, SIGKILL);
+	if (sh->init_pid > 0)		/* and with it, its whole PID namespace */
+		kill(sh->init_pid, SIGKILL);
 	for (int c = 0; c < CG_NCTRL; c++)
 		if (sh->cg[c] && (c == CG_MEMORY || c == CG_PIDS))
 			cg_kill_all(sh->cg[c], SIGKILL);
@@ -610,6 +647,26 @@ write_exit(struct shim *sh, json_t *ex)
 	return rc;
 }
 
+/* The container's own PID namespace: its pid 1 (shim_sec_init) is forked
+ * first, the container next, so that the container is the shim's child
+ * (its exit status, its host PID in ctr.pid) and gets SIGTERM like any
+ * process, not as a pid 1 without handlers. */
+static int
+start_pid_ns(struct shim *sh)
+{
+	if (!sh->sec.pid_ns)
+		return 0;
+	int rc = shim_sec_unshare_pid(&sh->sec);
+	if (rc < 0)
+		return rc;
+	sh->init_pid = fork();
+	if (sh->init_pid < 0)
+		return -errno;
+	if (sh->init_pid == 0)
+		shim_sec_init();
+	return 0;
+}
+
 /* Forks the container; returns 0 once it runs, or fills ex for a failed start. */
 static int
 start(struct shim *sh, json_t *ex)
@@ -618,6 +675,9 @@ start(struct shim *sh, json_t *ex)
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
 		return -errno;
 	sh->started_ms = time_now_ms();
+	int rc = start_pid_ns(sh);
+	if (rc < 0)
+		return rc;
 	sh->pid = fork();
 	if (sh->pid < 0)
 		return -errno;
@@ -693,6 +753,8 @@ shim_failed(json_t *ex, const char *what, int err)
 int
 shim_main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "--enter") == 0)
+		return shim_sec_enter_main(argc, argv);	/* node_shim_sec.c */
 	if (argc != 2) {
 		fprintf(stderr, "usage: v6 shim DIR (internal: started by the node agent)\n");
 		return 2;

@@ -7,6 +7,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "node_runtime.h"
+#include "node_secctx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -266,6 +267,7 @@ nvol_start(struct api *api, const char *state_dir, struct nvol **out)
 	v->api = api;
 	v->root = xasprintf("%s/volumes", state_dir);
 	v->wq = ctrl_wq_new(api_loop(api), claim_sync, v);
+	ctrl_wq_set_name(v->wq, "persistentvolumeclaim");
 	if ((rc = mkdirs(v->root)) < 0 ||
 	    (rc = store_list(st, PVC_RES, NULL, &claims, NULL)) < 0)
 		goto fail;
@@ -360,6 +362,29 @@ volume_source(struct nvol *v, const json_t *pod, const json_t *vol, const char *
 	return NULL;
 }
 
+static bool
+hostpath(const json_t *vol)
+{
+	return json_object_get(vol, "hostPath") != NULL;
+}
+
+/* An emptyDir is world-writable as the kubelet makes it (any runAsUser can
+ * use it); an emptyDir or a claim belongs to the pod's fsGroup
+ * (node_secctx.c). */
+static void
+volume_setup(const char *src, const json_t *vol, const json_t *pod, const char *name,
+    char **err)
+{
+	int rc = mkdirs(src);
+	if (rc == 0 && json_object_get(vol, "emptyDir") && chmod(src, 0777) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = secctx_volume_ownership(src, obj_get_path(pod, "spec"));
+	if (rc < 0)
+		*err = xasprintf("volume \"%s\": setting up %s (fsGroup): %s", name, src,
+		    strerror(-rc));
+}
+
 void
 nvol_mounts_free(struct rt_mount *m, int n)
 {
@@ -397,6 +422,8 @@ nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec, const char *
 			*err = xasprintf("volume \"%s\" not found", name);
 		else
 			src = volume_source(v, pod, vol, pod_dir, &ro, err);
+		if (src && !hostpath(vol))
+			volume_setup(src, vol, pod, name, err);
 		if (src && *sub) {
 			char *s = xasprintf("%s/%s", src, sub);
 			free(src);

@@ -440,6 +440,38 @@ static const struct schema_field capabilities[] = {
 	F_END
 };
 
+/* Upstream's security fields; which runtime enforces which is the table in
+ * node_secctx.c, applied at admission (api_policy.c). */
+static const char *const profile_types[] = { "RuntimeDefault", "Unconfined", "Localhost",
+	NULL };
+static const char *const proc_mounts[] = { "Default", "Unmasked", NULL };
+static const char *const fs_group_policies[] = { "OnRootMismatch", "Always", NULL };
+static const char *const group_policies[] = { "Merge", "Strict", NULL };
+static const char *const selinux_policies[] = { "Recursive", "MountOption", NULL };
+
+static const struct schema_field profile[] = {
+	F_STR("type", .flags = SF_REQUIRED, .enums = profile_types),
+	F_STR("localhostProfile"),
+	F_END
+};
+
+static const struct schema_field selinux_options[] = {
+	F_STR("user"), F_STR("role"), F_STR("type"), F_STR("level"),
+	F_END
+};
+
+static const struct schema_field windows_options[] = {
+	F_STR("gmsaCredentialSpecName"), F_STR("gmsaCredentialSpec"), F_STR("runAsUserName"),
+	F_BOOL("hostProcess"),
+	F_END
+};
+
+static const struct schema_field sysctl[] = {
+	F_STR("name", .flags = SF_REQUIRED),
+	F_STR("value", .flags = SF_REQUIRED),
+	F_END
+};
+
 static const struct schema_field container_security[] = {
 	F_INT("runAsUser", .check = check_nonneg),
 	F_INT("runAsGroup", .check = check_nonneg),
@@ -448,11 +480,11 @@ static const struct schema_field container_security[] = {
 	F_BOOL("allowPrivilegeEscalation"),
 	F_BOOL("privileged"),
 	F_OBJ("capabilities", capabilities),
-	F_UNSUP("seLinuxOptions"),
-	F_UNSUP("seccompProfile"),
-	F_UNSUP("appArmorProfile"),
-	F_UNSUP("windowsOptions"),
-	F_UNSUP("procMount"),
+	F_OBJ("seLinuxOptions", selinux_options),
+	F_OBJ("seccompProfile", profile),
+	F_OBJ("appArmorProfile", profile),
+	F_OBJ("windowsOptions", windows_options),
+	F_STR("procMount", .enums = proc_mounts),
 	F_END
 };
 
@@ -576,14 +608,14 @@ static const struct schema_field pod_security[] = {
 	F_BOOL("runAsNonRoot"),
 	F_INT("fsGroup", .check = check_nonneg),
 	F_ARR("supplementalGroups", ST_INT, .check = check_nonneg),
-	F_UNSUP("sysctls"),
-	F_UNSUP("fsGroupChangePolicy"),
-	F_UNSUP("seLinuxOptions"),
-	F_UNSUP("seccompProfile"),
-	F_UNSUP("appArmorProfile"),
-	F_UNSUP("windowsOptions"),
-	F_UNSUP("supplementalGroupsPolicy"),
-	F_UNSUP("seLinuxChangePolicy"),
+	F_AOBJ("sysctls", sysctl),
+	F_STR("fsGroupChangePolicy", .enums = fs_group_policies),
+	F_OBJ("seLinuxOptions", selinux_options),
+	F_OBJ("seccompProfile", profile),
+	F_OBJ("appArmorProfile", profile),
+	F_OBJ("windowsOptions", windows_options),
+	F_STR("supplementalGroupsPolicy", .enums = group_policies),
+	F_STR("seLinuxChangePolicy", .enums = selinux_policies),
 	F_END
 };
 
@@ -711,9 +743,9 @@ const struct schema_field schema_pod_spec[] = {
 	F_BOOL("enableServiceLinks"),
 	F_UNSUP("ephemeralContainers"),
 	F_UNSUP("hostNetwork"),
-	F_UNSUP("hostPID"),
-	F_UNSUP("hostIPC"),
-	F_UNSUP("shareProcessNamespace"),
+	F_BOOL("hostPID"),
+	F_BOOL("hostIPC"),
+	F_BOOL("shareProcessNamespace"),
 	F_UNSUP("affinity"),
 	F_UNSUP("hostAliases"),
 	F_UNSUP("dnsConfig"),
@@ -723,7 +755,7 @@ const struct schema_field schema_pod_spec[] = {
 	F_UNSUP("topologySpreadConstraints"),
 	F_UNSUP("setHostnameAsFQDN"),
 	F_UNSUP("os"),
-	F_UNSUP("hostUsers"),
+	F_BOOL("hostUsers"),
 	F_UNSUP("schedulingGates"),
 	F_UNSUP("resourceClaims"),
 	F_UNSUP("resources"),

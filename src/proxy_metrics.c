@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs_metrics.h"
 #include "proxy_int.h"
 
 /* Upper bounds in seconds; the last bucket is +Inf. */
@@ -190,78 +191,59 @@ px_stat_request(struct px_stat *s, int status, uint64_t ns)
 	s->sum_s += sec;
 }
 
-/* ---- Prometheus text ------------------------------------------------- */
+/* ---- Prometheus text (obs_metrics.c's writer) ------------------------- */
+
+static const double *const proxy_le = bucket_le;
 
 static void
-put_labels(struct buf *out, const struct px_stat *s, bool route)
-{
-	buf_printf(out, "service=\"%s\",", s->service);
-	if (route)
-		buf_printf(out, "route=\"%s\",", s->route);
-	buf_printf(out, "revision=\"%s\"", s->revision);
-}
-
-static void
-render_requests(struct proxy_engine *e, struct buf *out)
+render_requests(struct proxy_engine *e, struct om_writer *w)
 {
 	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
 	struct px_stat *s;
 	int k;
 
-	buf_puts(out, "# TYPE v6_proxy_requests_total counter\n");
+	om_family(w, "v6_proxy_requests_total", OM_COUNTER,
+	    "Requests answered, by Service, route, revision and status class.");
 	for (s = e->stats; s; s = s->next)
-		for (k = 0; k < 6; k++) {
-			if (s->requests[k] == 0)
-				continue;
-			buf_puts(out, "v6_proxy_requests_total{");
-			put_labels(out, s, true);
-			buf_printf(out, ",code=\"%s\"} %llu\n", cls[k],
-			    (unsigned long long)s->requests[k]);
-		}
+		for (k = 0; k < 6; k++)
+			if (s->requests[k])
+				om_sample(w, "v6_proxy_requests_total", (const char *const[]){
+				    "service", s->service, "route", s->route, "revision",
+				    s->revision, "code", cls[k], NULL }, (double)s->requests[k]);
 }
 
 static void
-render_latency(struct proxy_engine *e, struct buf *out)
+render_latency(struct proxy_engine *e, struct om_writer *w)
 {
 	struct px_stat *s;
-	uint64_t cum;
-	int b;
 
-	buf_puts(out, "# TYPE v6_proxy_request_duration_seconds histogram\n");
+	om_family(w, "v6_proxy_request_duration_seconds", OM_HISTOGRAM,
+	    "Time from a request's arrival to the end of its response.");
 	for (s = e->stats; s; s = s->next) {
 		if (s->count == 0)
 			continue;
-		for (cum = 0, b = 0; b < PX_NBUCKETS; b++) {
-			cum += s->buckets[b];
-			buf_puts(out, "v6_proxy_request_duration_seconds_bucket{");
-			put_labels(out, s, true);
-			if (b < PX_NBUCKETS - 1)
-				buf_printf(out, ",le=\"%g\"} %llu\n", bucket_le[b],
-				    (unsigned long long)cum);
-			else
-				buf_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-		}
-		buf_puts(out, "v6_proxy_request_duration_seconds_sum{");
-		put_labels(out, s, true);
-		buf_printf(out, "} %.6f\n", s->sum_s);
-		buf_puts(out, "v6_proxy_request_duration_seconds_count{");
-		put_labels(out, s, true);
-		buf_printf(out, "} %llu\n", (unsigned long long)s->count);
+		struct om_hist h = { proxy_le, PX_NBUCKETS - 1, s->buckets, s->sum_s, s->count };
+		om_histogram(w, "v6_proxy_request_duration_seconds", (const char *const[]){
+		    "service", s->service, "route", s->route, "revision", s->revision, NULL }, &h);
 	}
 }
 
 /* Errors and bytes have no route label: summed over the routes of a
  * (service, revision) when that pair is first met in the list. */
 static void
-render_by_service(struct proxy_engine *e, struct buf *out)
+render_by_service(struct proxy_engine *e, struct om_writer *w, bool bytes)
 {
 	struct px_stat *s, *t;
 	uint64_t errs[PX_E_N], in, outb;
 	bool seen;
 	int k;
 
-	buf_puts(out, "# TYPE v6_proxy_upstream_errors_total counter\n");
-	buf_puts(out, "# TYPE v6_proxy_bytes_total counter\n");
+	if (bytes)
+		om_family(w, "v6_proxy_bytes_total", OM_COUNTER,
+		    "Body bytes from clients (in) and to clients (out).");
+	else
+		om_family(w, "v6_proxy_upstream_errors_total", OM_COUNTER,
+		    "Upstream attempts that failed, by kind (connect, reset, timeout).");
 	for (s = e->stats; s; s = s->next) {
 		for (seen = false, t = e->stats; t != s; t = t->next)
 			if (strcmp(t->service, s->service) == 0 &&
@@ -280,47 +262,48 @@ render_by_service(struct proxy_engine *e, struct buf *out)
 			in += t->bytes_in;
 			outb += t->bytes_out;
 		}
-		for (k = 0; k < PX_E_N; k++) {
-			if (errs[k] == 0)
-				continue;
-			buf_puts(out, "v6_proxy_upstream_errors_total{");
-			put_labels(out, s, false);
-			buf_printf(out, ",kind=\"%s\"} %llu\n", err_kind[k],
-			    (unsigned long long)errs[k]);
-		}
-		buf_puts(out, "v6_proxy_bytes_total{");
-		put_labels(out, s, false);
-		buf_printf(out, ",direction=\"in\"} %llu\n", (unsigned long long)in);
-		buf_puts(out, "v6_proxy_bytes_total{");
-		put_labels(out, s, false);
-		buf_printf(out, ",direction=\"out\"} %llu\n", (unsigned long long)outb);
+		for (k = 0; !bytes && k < PX_E_N; k++)
+			if (errs[k])
+				om_sample(w, "v6_proxy_upstream_errors_total", (const char *const[]){
+				    "service", s->service, "revision", s->revision, "kind",
+				    err_kind[k], NULL }, (double)errs[k]);
+		if (!bytes)
+			continue;
+		om_sample(w, "v6_proxy_bytes_total", (const char *const[]){ "service",
+		    s->service, "revision", s->revision, "direction", "in", NULL }, (double)in);
+		om_sample(w, "v6_proxy_bytes_total", (const char *const[]){ "service",
+		    s->service, "revision", s->revision, "direction", "out", NULL },
+		    (double)outb);
 	}
 }
 
 static void
-render_listeners(struct proxy_engine *e, struct buf *out)
+render_listeners(struct proxy_engine *e, struct om_writer *w)
 {
 	struct px_listener *l;
 	unsigned n;
 
-	buf_puts(out, "# TYPE v6_proxy_active_connections gauge\n");
+	om_family(w, "v6_proxy_active_connections", OM_GAUGE,
+	    "Client connections open now, by listener.");
 	for (l = e->listeners; l; l = l->next) {
 		n = l->proto == PX_HTTP ? (l->http ? http_server_connections(l->http) : 0) :
 		    l->tcp_conns;
-		buf_printf(out, "v6_proxy_active_connections{listener=\"%s\"} %u\n", l->name, n);
+		om_sample(w, "v6_proxy_active_connections", (const char *const[]){ "listener",
+		    l->name, NULL }, n);
 	}
-	buf_printf(out, "# TYPE v6_proxy_snapshot_version gauge\n"
-	    "v6_proxy_snapshot_version %lld\n",
-	    (long long)(e->table ? e->table->version : 0));
 }
 
 void
 px_metrics_render(struct proxy_engine *e, struct buf *out)
 {
-	render_requests(e, out);
-	render_latency(e, out);
-	render_by_service(e, out);
-	render_listeners(e, out);
+	struct om_writer w;
+
+	om_writer_init(&w, out, false);
+	render_requests(e, &w);
+	render_latency(e, &w);
+	render_by_service(e, &w, false);
+	render_by_service(e, &w, true);
+	render_listeners(e, &w);
 }
 
 void

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <uv.h>
 #include "log.h"
+#include "obs_metrics.h"
 #include "util.h"
 
 #define STORE_SCHEMA_VERSION	2
@@ -382,7 +384,7 @@ db_open(struct store *st, const char *path)
 	int rc;
 
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, store__timed_vfs());
 	if (rc != SQLITE_OK)
 		return st->db ? sql_fail(st, path, rc) : -ENOMEM;
 	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
@@ -1143,6 +1145,30 @@ batch_abort(struct store *st)
 	st->rv = st->committed_rv;
 }
 
+/* One integer from a pragma or query, -1 on failure. */
+static int64_t
+query_int(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+void
+store_stats(struct store *st, int64_t *db_bytes, int64_t *journal_rows)
+{
+	int64_t pages = query_int(st, "PRAGMA page_count");
+	int64_t size = query_int(st, "PRAGMA page_size");
+
+	*db_bytes = pages >= 0 && size >= 0 ? pages * size : -1;
+	*journal_rows = query_int(st, "SELECT count(*) FROM journal");
+}
+
 int
 store_flush(struct store *st)
 {
@@ -1158,8 +1184,11 @@ store_flush(struct store *st)
 		rc = journal_compact(st, &compacted);
 	if (rc == 0 && st->rv != st->committed_rv)
 		rc = meta_set(st, "rv", st->rv);
+	uint64_t t0 = uv_hrtime();
 	if (rc == 0 && (rc = stmt_run(st->stmts[S_COMMIT])) != SQLITE_OK)
 		rc = sql_fail(st, "commit", rc);
+	if (rc == 0)
+		obs_store_commit((double)(uv_hrtime() - t0) / 1e9);
 	if (rc < 0) {
 		batch_abort(st);
 		return rc;

@@ -94,6 +94,13 @@ int store_update(struct store *st, const char *res, json_t *obj, int64_t expect_
 int store_delete(struct store *st, const char *res, const char *ns, const char *name,
     int64_t expect_rv, json_t **deleted);
 
+/* The database's size (pages in use times page size) and the journal's
+ * row count, for /metrics; -1 when unreadable. */
+void store_stats(struct store *st, int64_t *db_bytes, int64_t *journal_rows);
+/* store_vfs.c: the name of the fsync-timing VFS (registered on first
+ * call), NULL to use SQLite's default. */
+const char *store__timed_vfs(void);
+
 /* True when writes are staged but not yet committed. */
 bool store_dirty(const struct store *st);
 /* Commits staged writes durably, compacts the journal when due, then

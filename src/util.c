@@ -318,15 +318,27 @@ file_write_atomic(const char *path, const char *data, size_t len, bool sync)
 }
 
 int
-util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix)
+util_ipv4_cidr(const char *s, uint32_t *base, unsigned *prefix)
 {
 	unsigned a, b, c, d, p;
 	char end;
 	if (!s || sscanf(s, "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &p, &end) != 5 ||
-	    a != 127 || b > 255 || c > 255 || d > 255 || p < 16 || p > 24)
+	    a > 255 || b > 255 || c > 255 || d > 255 || p < 16 || p > 24)
 		return -EINVAL;
 	uint32_t net = a << 24 | b << 16 | c << 8 | d;
-	if (b == 0 || (net & ((1u << (32 - p)) - 1)) != 0)
+	if ((net & ((1u << (32 - p)) - 1)) != 0)
+		return -EINVAL;
+	*base = net;
+	*prefix = p;
+	return 0;
+}
+
+int
+util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix)
+{
+	uint32_t net;
+	unsigned p;
+	if (util_ipv4_cidr(s, &net, &p) < 0 || net >> 24 != 127 || ((net >> 16) & 255) == 0)
 		return -EINVAL;
 	*base = net;
 	*prefix = p;

@@ -68,10 +68,12 @@ void duration_format_age(int64_t ms, char *out);
 /* 32 random bits from the kernel (getrandom), for non-cryptographic uses
  * such as where an allocator starts. */
 uint32_t util_random32(void);
-/* Parses "127.5.0.0/16" into the network address (host order) and the
- * prefix length. Accepts only a range inside 127.0.0.0/8 that leaves out
- * 127.0.0.0/16, with a prefix from 16 to 24, and a network address with no
- * host bits: V6's pod and Service addresses live on loopback. 0 or -EINVAL. */
+/* Parses "10.96.0.0/16" into the network address (host order) and the
+ * prefix length: a prefix from 16 to 24 and no host bits. 0 or -EINVAL. */
+int util_ipv4_cidr(const char *s, uint32_t *base, unsigned *prefix);
+/* util_ipv4_cidr, accepting only a range inside 127.0.0.0/8 that leaves out
+ * 127.0.0.0/16: V6's process pods and (without the pod network) Service
+ * addresses live on loopback. 0 or -EINVAL. */
 int util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix);
 
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is

@@ -67,10 +67,16 @@ def wait_for(what, fn, timeout=20, interval=0.05):
     return conftest.wait_for(fn, timeout, what, interval)
 
 
-def read_pid(workdir):
+def read_pid(workdir, s, pod):
+    """The host PID of pod's shell once it wrote its $$ to workdir/pid: $$ is
+    its PID in its own PID namespace, the host's is in its ctr.pid."""
     path = os.path.join(workdir, "pid")
     text = open(path).read().strip() if os.path.exists(path) else ""
-    return int(text) if text.endswith("\n") or text.isdigit() else None
+    uid = (get_pod(s, pod) or {}).get("metadata", {}).get("uid")
+    if not text.isdigit() or not uid:
+        return None
+    pids = glob.glob(os.path.join(s.data_dir, "node", "containers", uid, "c-*", "ctr.pid"))
+    return conftest.read_pid(pids[0]) or None if len(pids) == 1 else None
 
 
 def ctr_status(pod, name):
@@ -242,7 +248,7 @@ def test_delete_sends_sigterm_then_pod_is_gone(node, workdir):
         "c", "trap 'echo TERM > got; exit 0' TERM; echo $$$$ > pid; while :; do sleep 0.1; done",
         workingDir=workdir)]))
     wait_for("Running", lambda: phase(s, "term") == "Running")
-    pid = wait_for("pid", lambda: read_pid(workdir))
+    pid = wait_for("pid", lambda: read_pid(workdir, s, "term"))
     t = time.time()
     s.v6("delete", "pod", "term", "--wait=false", check=False)
     wait_for("pod gone", lambda: get_pod(s, "term") is None, timeout=10)
@@ -258,7 +264,7 @@ def test_grace_period_ends_with_sigkill(node, workdir):
         "c", "trap '' TERM; echo $$$$ > pid; sleep 1000", workingDir=workdir)],
         terminationGracePeriodSeconds=2))
     wait_for("Running", lambda: phase(s, "stubborn") == "Running")
-    pid = wait_for("pid", lambda: read_pid(workdir))
+    pid = wait_for("pid", lambda: read_pid(workdir, s, "stubborn"))
     t = time.time()
     s.v6("delete", "pod", "stubborn", "--wait=false", check=False)
     time.sleep(1)       # inside the 2 s grace period: nothing to wait for
@@ -276,7 +282,7 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
                                       workingDir=workdir)]))
     apply(s, pod_manifest("quit", [sh("c", "sleep 2; exit 3")], restart="Never"))
     wait_for("Running", lambda: phase(s, "keep") == "Running" and phase(s, "quit") == "Running")
-    pid = wait_for("pid", lambda: read_pid(workdir))
+    pid = wait_for("pid", lambda: read_pid(workdir, s, "keep"))
     before = get_pod(s, "keep")
     quit_uid = get_pod(s, "quit")["metadata"]["uid"]
     s.kill(signal.SIGKILL)
@@ -298,7 +304,7 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
     assert cs["containerID"] == ctr_status(before, "c")["containerID"]
     assert cs["state"]["running"]["startedAt"] == \
         ctr_status(before, "c")["state"]["running"]["startedAt"]
-    assert open(os.path.join(workdir, "pid")).read().strip() == str(pid)
+    assert read_pid(workdir, s, "keep") == pid
     os.kill(pid, 0)
     assert s.v6("logs", "keep", check=True).stdout == "started\n"
     # no duplicate: exactly one container dir for the pod
@@ -313,11 +319,11 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
 
 def test_unsupported_runtime_class_fails_clearly(node):
     s = node()
-    apply(s, pod_manifest("oci", [sh("c", "true")], runtimeClassName="runc"))
+    apply(s, pod_manifest("oci", [sh("c", "true")], runtimeClassName="kata"))
     wait_for("Failed", lambda: phase(s, "oci") == "Failed")
     st = get_pod(s, "oci")["status"]
     assert st["reason"] == "UnsupportedRuntimeClass"
-    assert "runc" in st["message"]
+    assert "kata" in st["message"]
 
 
 def test_missing_configmap_is_config_error(node):

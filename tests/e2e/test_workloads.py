@@ -5,6 +5,7 @@ Each story is bounded in time and checks what a user would see: the CLI's
 output and exit status, HTTP answers from the pods' IPs, and the processes
 on this machine. Processes are attributed to a test by an E2E_TAG variable
 in their environment; the fixtures stop every container at the end."""
+import glob
 import json
 import os
 import re
@@ -369,12 +370,16 @@ def test_liveness_failure_restarts_testapp(server):
     assert len(prev_listen) == 1, prev.stdout
     # the previous instance was stopped with SIGTERM and drained
     assert any("SIGTERM" in x.get("msg", "") for x in prev_lines), prev.stdout
-    cur = wait_for("current instance listening", lambda: [
+    wait_for("current instance listening", lambda: [
         json.loads(x) for x in s.v6("logs", "live").stdout.splitlines()
         if '"listening"' in x], timeout=10)
-    assert cur[0]["pid"] != prev_listen[0]["pid"]
+    # the logged pid is the one in the container's own PID namespace: the
+    # instances are told apart by their host PIDs (ctr.pid of each attempt)
+    host = [conftest.read_pid(p) for p in sorted(glob.glob(os.path.join(
+        s.data_dir, "node", "containers", pod["metadata"]["uid"], "app-*", "ctr.pid")))]
+    assert len(host) >= 2 and host[-1] != host[0], host
     alive = [pid for pid in app_procs(tag)]
-    assert alive == [cur[0]["pid"]], (alive, cur)
+    assert alive == [ctr_pid(s, get_pod(s, "live"))], (alive, host)
 
 
 def restart_times(s, name, count, timeout):

@@ -857,9 +857,23 @@ static json_t *
 rnd_pod(const char *ns, const char *name, unsigned *seed)
 {
 	static const char *const hashes[] = { "h1", "h2", "h3" };
-	return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Pod",
-	    "metadata", "namespace", ns, "name", name, "labels", "pod-template-hash",
+	static const char *const phases[] = { "Running", "Pending", "Failed" };
+	json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "apiVersion", "v1", "kind",
+	    "Pod", "metadata", "namespace", ns, "name", name, "labels", "pod-template-hash",
 	    PICK(hashes, seed));
+	if (rand_r(seed) % 3 == 0) {	/* hostPorts: some on node ports and Gateway ports */
+		char ip[32];
+		snprintf(ip, sizeof ip, "10.88.0.%d", 1 + rand_r(seed) % 4);
+		json_object_set_new(pod, "spec", json_pack("{s:[{s:s, s:[{s:i, s:i}]}]}",
+		    "containers", "name", "c", "ports", "containerPort", 80, "hostPort",
+		    rand_r(seed) % 2 ? 30000 + rand_r(seed) % 3 : 8000 + rand_r(seed) % 3));
+		json_object_set_new(pod, "status", json_pack("{s:s, s:s}", "podIP",
+		    rand_r(seed) % 4 ? ip : "", "phase", PICK(phases, seed)));
+		if (rand_r(seed) % 4 == 0)
+			json_object_set_new(json_object_get(pod, "metadata"), "deletionTimestamp",
+			    json_string("2026-01-01T00:00:00Z"));
+	}
+	return pod;
 }
 
 static json_t *
@@ -940,6 +954,39 @@ apply_changes(json_t *map, const json_t *changes)
 		else
 			json_object_set(map, name, v);
 	}
+}
+
+/* A pod's hostPort is a TCP listener on hostIP:hostPort to the pod's own
+ * address, while it runs; not once it is being deleted or finished. */
+static void
+test_host_port_of_a_running_pod(void **state)
+{
+	(void)state;
+	json_t *pod = json_pack("{s:{s:s, s:s}, s:{s:[{s:s, s:[{s:i, s:i}, {s:i}]}]}, "
+	    "s:{s:s, s:s}}", "metadata", "namespace", "default", "name", "web", "spec",
+	    "containers", "name", "c", "ports", "containerPort", 80, "hostPort", 8081,
+	    "containerPort", 9090, "status", "podIP", "10.88.0.7", "phase", "Running");
+	json_t *pods = json_pack("[O]", pod);
+	json_t *snap = routes_build(NULL, NULL, pods, NULL, NULL, 1);
+	json_t *l = json_array_get(json_object_get(snap, "listeners"), 0);
+	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 1);
+	assert_string_equal(obj_str(l, "address"), "0.0.0.0");
+	assert_int_equal(json_integer_value(json_object_get(l, "port")), 8081);
+	assert_string_equal(obj_str(l, "protocol"), "TCP");
+	json_t *c = json_object_get(json_object_get(snap, "clusters"), obj_str(l, "cluster"));
+	json_t *ep = json_array_get(json_object_get(c, "endpoints"), 0);
+	assert_int_equal(json_object_size(json_object_get(snap, "clusters")), 1);
+	assert_string_equal(obj_str(ep, "address"), "10.88.0.7");
+	assert_int_equal(json_integer_value(json_object_get(ep, "port")), 80);
+	json_decref(snap);
+	json_object_set_new(json_object_get(pod, "metadata"), "deletionTimestamp",
+	    json_string("2026-01-01T00:00:00Z"));
+	json_array_set(pods, 0, pod);
+	snap = routes_build(NULL, NULL, pods, NULL, NULL, 2);
+	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 0);
+	json_decref(snap);
+	json_decref(pods);
+	json_decref(pod);
 }
 
 static void
@@ -1059,6 +1106,7 @@ main(void)
 		cmocka_unit_test(test_output_is_deterministic_and_names_stable),
 		cmocka_unit_test(test_engine_accepts_built_snapshot),
 		cmocka_unit_test(test_watcher_rebuilds_on_changes),
+		cmocka_unit_test(test_host_port_of_a_running_pod),
 		cmocka_unit_test(test_incremental_table_equals_whole_build),
 		cmocka_unit_test(test_one_change_touches_one_service),
 	};

@@ -1,0 +1,241 @@
+/* api_policy.c — admission after validation and defaulting, for pods and
+ * pod templates: the fields the pod's runtime cannot enforce are refused
+ * (422, the table in node_secctx.c), and the image policy of the pod's
+ * namespace (annotations image-policy.v6.io/..., docs/security.md) denies
+ * pods as an admission webhook would (403). Called by api_objects.c. */
+#include "api.h"
+#include "node_pod.h"
+#include "node_secctx.h"
+#include "quantity.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLICY_PREFIX	"image-policy.v6.io/"
+
+/* Where a kind keeps its pod spec. */
+static const struct {
+	const char *kind;
+	const char *path;
+} pod_specs[] = {
+	{ "Pod", "spec" },
+	{ "ReplicaSet", "spec.template.spec" },
+	{ "Deployment", "spec.template.spec" },
+	{ "StatefulSet", "spec.template.spec" },
+	{ "DaemonSet", "spec.template.spec" },
+	{ "Job", "spec.template.spec" },
+	{ "Rollout", "spec.template.spec" },
+	{ "CronJob", "spec.jobTemplate.spec.template.spec" },
+};
+
+/* ---- image references --------------------------------------------------- */
+
+/* A reference split with Docker's rules (distribution/reference
+ * ParseNormalizedNamed): "nginx" = docker.io/library/nginx:latest. A
+ * minimal copy for the policy; to be merged with the image store's parser
+ * (src/image_ref.c). */
+struct policy_ref {
+	char registry[1024];
+	char repository[1040];		/* without the registry */
+	char tag[129];			/* "" when the reference has none */
+	char digest[160];		/* "" when none */
+};
+
+/* Returns 0, or -EINVAL for a reference without a name. */
+static int
+img_ref_registry(const char *ref, struct policy_ref *r)
+{
+	char name[1024];
+	memset(r, 0, sizeof *r);
+	const char *at = strchr(ref, '@');
+	snprintf(name, sizeof name, "%.*s", at ? (int)(at - ref) : (int)strlen(ref), ref);
+	if (at)
+		snprintf(r->digest, sizeof r->digest, "%s", at + 1);
+	char *slash = strrchr(name, '/'), *colon = strrchr(name, ':');
+	if (colon && (!slash || colon > slash)) {	/* a tag, not a registry port */
+		snprintf(r->tag, sizeof r->tag, "%s", colon + 1);
+		*colon = '\0';
+	}
+	char *first = strchr(name, '/');
+	bool host = first && (memchr(name, '.', (size_t)(first - name)) ||
+	    memchr(name, ':', (size_t)(first - name)) ||
+	    (first - name == 9 && strncmp(name, "localhost", 9) == 0));
+	if (host) {
+		snprintf(r->registry, sizeof r->registry, "%.*s", (int)(first - name), name);
+		snprintf(r->repository, sizeof r->repository, "%s", first + 1);
+	} else {
+		snprintf(r->registry, sizeof r->registry, "docker.io");
+		snprintf(r->repository, sizeof r->repository, "%s%s", first ? "" : "library/",
+		    name);
+	}
+	if (strcmp(r->registry, "index.docker.io") == 0)
+		snprintf(r->registry, sizeof r->registry, "docker.io");
+	return *r->repository ? 0 : -EINVAL;
+}
+
+/* ---- the image policy ---------------------------------------------------- */
+
+struct policy_ctx {
+	const json_t *ns_obj;
+	const json_t *pod_spec;
+	const json_t *container;
+	const char *image;
+	struct policy_ref ref;
+};
+
+/* A rule: its annotation (after the prefix) and its check, which returns
+ * NULL or why the container breaks it (caller frees). */
+struct policy_rule {
+	const char *name;
+	char *(*check)(const struct policy_ctx *x, const char *value);
+};
+
+static bool
+is_true(const char *v)
+{
+	return strcmp(v, "true") == 0;
+}
+
+static char *
+rule_deny_latest(const struct policy_ctx *x, const char *v)
+{
+	if (!is_true(v) || (*x->ref.digest && !*x->ref.tag))
+		return NULL;
+	if (*x->ref.tag && strcmp(x->ref.tag, "latest") != 0)
+		return NULL;
+	return xasprintf("image \"%s\" %s", x->image, *x->ref.tag ? "uses the :latest tag"
+	    : "has no tag (it means :latest)");
+}
+
+static char *
+rule_require_digest(const struct policy_ctx *x, const char *v)
+{
+	if (!is_true(v) || *x->ref.digest)
+		return NULL;
+	return xasprintf("image \"%s\" is not pinned by digest (NAME@sha256:...)", x->image);
+}
+
+static char *
+rule_require_non_root(const struct policy_ctx *x, const char *v)
+{
+	if (!is_true(v))
+		return NULL;
+	json_t *sc = secctx_merge(x->pod_spec, x->container);
+	const json_t *user = json_object_get(sc, "runAsUser");
+	bool ok = json_is_true(json_object_get(sc, "runAsNonRoot")) &&
+	    !(json_is_integer(user) && json_integer_value(user) == 0);
+	json_decref(sc);
+	return ok ? NULL : xstrdup("securityContext.runAsNonRoot must be true (pod or "
+	    "container) and runAsUser not 0");
+}
+
+/* "docker.io, registry.local:5000, ghcr.io/acme": a registry, or a
+ * registry and a repository prefix. */
+static char *
+rule_allowed_registries(const struct policy_ctx *x, const char *v)
+{
+	char full[2100];
+	snprintf(full, sizeof full, "%s/%s", x->ref.registry, x->ref.repository);
+	for (const char *p = v; *p;) {
+		p += strspn(p, " ,");
+		size_t n = strcspn(p, " ,");
+		if (n > 0 && strncmp(full, p, n) == 0 && (full[n] == '/' || full[n] == '\0'))
+			return NULL;
+		p += n;
+	}
+	return xasprintf("image \"%s\" is from registry %s, which is not in the allowed "
+	    "registries (%s)", x->image, x->ref.registry, v);
+}
+
+static const struct policy_rule rules[] = {
+	{ "deny-latest", rule_deny_latest },
+	{ "require-digest", rule_require_digest },
+	{ "require-run-as-non-root", rule_require_non_root },
+	{ "allowed-registries", rule_allowed_registries },
+	/* "max-image-size" is checked when the image is pulled
+	 * (api_policy_max_image_bytes). */
+};
+
+int64_t
+api_policy_max_image_bytes(const json_t *ns_obj)
+{
+	const char *v = obj_annotation(ns_obj, POLICY_PREFIX "max-image-size");
+	double d;
+	if (v == NULL || quantity_parse(v, &d) < 0 || d <= 0)
+		return 0;
+	return (int64_t)d;
+}
+
+/* The first rule a container breaks: 403 Forbidden naming it. */
+static int
+check_container(const struct kind *k, const char *pod_name, struct policy_ctx *x,
+    struct api_error *err)
+{
+	const char *name = json_string_value(json_object_get(x->container, "name"));
+	x->image = json_string_value(json_object_get(x->container, "image"));
+	if (x->image == NULL || img_ref_registry(x->image, &x->ref) < 0)
+		return 0;	/* validation has said what is wrong */
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		char key[96];
+		snprintf(key, sizeof key, POLICY_PREFIX "%s", rules[i].name);
+		const char *v = obj_annotation(x->ns_obj, key);
+		char *why = v ? rules[i].check(x, v) : NULL;
+		if (why == NULL)
+			continue;
+		api_error_set(err, 403, "Forbidden", "%s \"%s\" is forbidden: image policy of "
+		    "namespace \"%s\": rule %s: container %s: %s", k->plural, pod_name,
+		    obj_name(x->ns_obj), rules[i].name, name ? name : "", why);
+		free(why);
+		err->kind = k;
+		free(err->name);
+		err->name = xstrdup(pod_name);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int
+image_policy(struct api *api, const struct kind *k, const char *ns, const json_t *pod,
+    struct api_error *err)
+{
+	json_t *ns_obj = NULL;
+	if (store_get(api_store(api), "namespaces", "", ns, &ns_obj) != 0)
+		return 0;
+	struct policy_ctx x = { .ns_obj = ns_obj, .pod_spec = json_object_get(pod, "spec") };
+	static const char *const lists[] = { "initContainers", "containers" };
+	int rc = 0;
+	for (size_t l = 0; rc == 0 && l < ARRAY_SIZE(lists); l++) {
+		const json_t *cs = json_object_get(x.pod_spec, lists[l]);
+		for (size_t i = 0; rc == 0 && i < json_array_size(cs); i++) {
+			x.container = json_array_get(cs, i);
+			rc = check_container(k, obj_name(pod), &x, err);
+		}
+	}
+	json_decref(ns_obj);
+	return rc;
+}
+
+/* ---- the hook ------------------------------------------------------------ */
+
+int
+api_policy_admit(struct api *api, const struct kind *k, const char *ns, const json_t *obj,
+    const json_t *old, struct errlist *errs, struct api_error *err)
+{
+	const char *path = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(pod_specs) && !path; i++)
+		if (strcmp(k->kind, pod_specs[i].kind) == 0)
+			path = pod_specs[i].path;
+	const json_t *spec = path ? obj_get_path(obj, path) : NULL;
+	if (spec == NULL)
+		return 0;
+	if (old && json_equal(spec, obj_get_path(old, path)))
+		return 0;	/* metadata, status, finalizers: admitted before */
+	secctx_admit(spec, npod_runtime(spec), path, errs);
+	if (errs->n > 0)
+		return -EINVAL;
+	if (strcmp(k->kind, "Pod") == 0)
+		return image_policy(api, k, ns, obj, err);
+	return 0;
+}
