@@ -540,4 +540,16 @@ void ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_m
 void ctrl_routes_wait_applied(struct ctrl_routes *c, int64_t rv, unsigned timeout_ms,
     void (*cb)(void *arg, bool applied), void *arg);
 
+/* ---- ctrl_promrules.c: PrometheusRule -> rule files -> Prometheus ---- */
+struct promrules_config {
+	const char *dir;		/* --prometheus-rules-dir: NS_NAME.yaml files */
+	const char *url;		/* --prometheus-url http://IP:PORT, or NULL */
+	const char *rule_selector;	/* label selector on the rules, or NULL: all */
+	const char *namespace_selector;	/* on their namespaces, or NULL: all */
+};
+struct ctrl_promrules;
+int ctrl_promrules_start(struct api *api, const struct promrules_config *cfg,
+    struct ctrl_promrules **out);
+void ctrl_promrules_stop(struct ctrl_promrules *p);
+
 #endif
