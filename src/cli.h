@@ -220,6 +220,7 @@ void cli_hpa_targets(const json_t *hpa, struct buf *out);
  * (caller frees both); false past the last. */
 bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
 int cli_top(struct cli_opts *o);	/* cli_top.c */
+int cli_image(struct cli_opts *o);	/* cli_image.c */
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history
