@@ -411,6 +411,54 @@ test_memory_average_value(void **state)
 	json_decref(hpa);
 }
 
+/* Upstream's validation: maxReplicas required and >= minReplicas, the
+ * metric source matching its type, Utilization only for resources, policy
+ * bounds. */
+static void
+test_validation(void **state)
+{
+	(void)state;
+	static const struct { const char *spec, *field; } bad[] = {
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"}}",
+		  "spec.maxReplicas" },
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"minReplicas\":3,\"maxReplicas\":2}", "spec.maxReplicas" },
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"minReplicas\":0,\"maxReplicas\":2}", "spec.minReplicas" },
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"maxReplicas\":2,\"metrics\":[{\"type\":\"Pods\",\"resource\":"
+		  "{\"name\":\"cpu\",\"target\":{\"type\":\"Utilization\","
+		  "\"averageUtilization\":5}}}]}", "spec.metrics[0].pods" },
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"maxReplicas\":2,\"metrics\":[{\"type\":\"Resource\",\"resource\":"
+		  "{\"name\":\"cpu\",\"target\":{\"type\":\"Utilization\"}}}]}",
+		  "spec.metrics[0].resource.target.averageUtilization" },
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"maxReplicas\":2,\"behavior\":{\"scaleUp\":{\"policies\":[{\"type\":"
+		  "\"Pods\",\"value\":1,\"periodSeconds\":1801}]}}}",
+		  "spec.behavior.scaleUp.policies[0].periodSeconds" },
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"maxReplicas\":2,\"behavior\":{\"scaleDown\":"
+		  "{\"stabilizationWindowSeconds\":3601}}}",
+		  "spec.behavior.scaleDown.stabilizationWindowSeconds" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion",
+		    "autoscaling/v2", "kind", "HorizontalPodAutoscaler", "metadata", "name", "h",
+		    "namespace", "default", "spec", json_loads(bad[i].spec, 0, NULL));
+		struct errlist e = { NULL, 0, 0 };
+		assert_int_equal(obj_validate(o, &e), -EINVAL);
+		bool found = false;
+		for (size_t j = 0; j < e.n; j++)
+			found |= !strcmp(e.v[j].field, bad[i].field);
+		if (!found)
+			fail_msg("case %zu: no error on %s (first: %s)", i, bad[i].field,
+			    e.n ? e.v[0].field : "none");
+		errlist_free(&e);
+		json_decref(o);
+	}
+}
+
 int
 main(void)
 {
@@ -425,6 +473,7 @@ main(void)
 		cmocka_unit_test_setup(test_scale_down_stabilization_and_policy, setup),
 		cmocka_unit_test_setup(test_failed_metrics_conditions, setup),
 		cmocka_unit_test_setup(test_memory_average_value, setup),
+		cmocka_unit_test(test_validation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
