@@ -775,6 +775,27 @@ hpa_rules(struct dw *w, const char *title, const json_t *r)
 		    obj_str_at(p, "type"), num(p, "value"), num(p, "periodSeconds"));
 }
 
+/* The conditions with their messages: they say which window or limit
+ * shaped the last decision. */
+static void
+hpa_conditions(struct dw *w, const json_t *conds)
+{
+	const json_t *c;
+	size_t i;
+	int rw = (int)strlen("Reason");
+	if (json_array_size(conds) == 0)
+		return;
+	json_array_foreach(conds, i, c)
+		if ((int)strlen(obj_str_at(c, "reason")) > rw)
+			rw = (int)strlen(obj_str_at(c, "reason"));
+	line(w, 0, "Conditions:");
+	line(w, 2, "%-14s  %-6s  %-*s  %s", "Type", "Status", rw, "Reason", "Message");
+	line(w, 2, "%-14s  %-6s  %-*s  %s", "----", "------", rw, "------", "-------");
+	json_array_foreach(conds, i, c)
+		line(w, 2, "%-14s  %-6s  %-*s  %s", obj_str_at(c, "type"), obj_str_at(c, "status"),
+		    rw, obj_str_at(c, "reason"), obj_str_at(c, "message"));
+}
+
 static void
 describe_hpa(struct dw *w, struct cli_opts *o, const json_t *h)
 {
@@ -802,7 +823,7 @@ describe_hpa(struct dw *w, struct cli_opts *o, const json_t *h)
 	snprintf(pods, sizeof pods, "%s pods", obj_str_at(h, "spec.scaleTargetRef.kind"));
 	kv(w, 0, pods, "%lld current / %lld desired", num(h, "status.currentReplicas"),
 	    num(h, "status.desiredReplicas"));
-	conditions(w, obj_get_path(h, "status.conditions"), true);
+	hpa_conditions(w, obj_get_path(h, "status.conditions"));
 }
 
 static const struct {

@@ -92,7 +92,10 @@ def test_cpu_load_scales_out_to_max_then_in_after_the_window(make_server, workdi
     assert re.search(r"resource cpu on pods  \(as a percentage of request\):\s+\d+% "
                      r"\(\d+m\) / 30%", desc), desc
     assert re.search(r"Min replicas:\s+1", desc) and re.search(r"Max replicas:\s+3", desc)
-    assert "SuccessfulRescale" in desc and "ScalingActive" in desc, desc
+    assert "SuccessfulRescale" in desc, desc
+    assert re.search(r"^  ScalingActive\s+True\s+ValidMetricFound\s+the HPA was able to "
+                     r"successfully calculate a replica count from cpu resource utilization "
+                     r"\(percentage of request\)$", desc, re.M), desc
     # the load stops: no scale-in before the stabilization window has passed
     open(stop, "w").close()
     stopped = time.monotonic()
