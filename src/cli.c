@@ -104,6 +104,14 @@ static const struct cli_flag flags[] = {
 	  "exec: pass stdin to the command (read to its end first)" },
 	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
 	  "exec: accepted for kubectl's -it; no terminal is allocated" },
+	{ "min", 0, FLAG_INT, OFF(min), "N", NULL,
+	  "autoscale: the lower limit of replicas (default: the server's, 1)" },
+	{ "max", 0, FLAG_INT, OFF(max), "N", NULL,
+	  "autoscale: the upper limit of replicas (required)" },
+	{ "cpu-percent", 0, FLAG_INT, OFF(cpu_percent), "P", NULL,
+	  "autoscale: target average CPU utilization, percent of requests (default 80)" },
+	{ "name", 0, FLAG_STR, OFF(name), "NAME", NULL,
+	  "autoscale: the HorizontalPodAutoscaler's name (default: the target's)" },
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
@@ -233,6 +241,15 @@ static const struct cli_verb verbs[] = {
 	  "  v6 scale deployment/web --replicas 5\n"
 	  "  v6 scale deploy web --replicas 0 -n staging\n"
 	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", false },
+	{ "autoscale", cli_autoscale,
+	  "v6 autoscale KIND/NAME | KIND NAME --max M [--min N] [--cpu-percent P] [flags]",
+	  "Create a HorizontalPodAutoscaler for a deployment, replica set or stateful set",
+	  "Create an autoscaling/v2 HorizontalPodAutoscaler that keeps the target's\n"
+	  "average CPU utilization (percent of requests) at --cpu-percent, with\n"
+	  "between --min and --max replicas, as kubectl autoscale does.",
+	  "min max cpu-percent name namespace",
+	  "  v6 autoscale deploy/web --min 2 --max 10 --cpu-percent 50\n"
+	  "  v6 autoscale rollout web --max 5\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",
 	  "Show CPU and memory use of pods",
 	  "Show the CPU (cores) and memory (bytes) use of pods, from the\n"

@@ -73,6 +73,9 @@ struct cli_opts {
 	bool stdin_;			/* -i: send stdin to the command */
 	bool tty;			/* -t: accepted (no terminal is allocated yet) */
 	const char *sort_by;
+	/* autoscale */
+	int64_t min, max, cpu_percent;
+	const char *name;
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
 
@@ -211,6 +214,14 @@ int cli_version(struct cli_opts *o);	/* cli_get.c */
 int cli_logs(struct cli_opts *o);	/* cli_logs.c */
 int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
 int cli_scale(struct cli_opts *o);	/* cli_scale.c */
+/* cli_autoscale.c: `v6 autoscale`, and how HPA metrics read in `get`
+ * (TARGETS: "cpu: 45%/50%", three at most then "+ N more...") and in
+ * `describe` (one "current / target" line per metric, kubectl's words). */
+int cli_autoscale(struct cli_opts *o);
+void cli_hpa_targets(const json_t *hpa, struct buf *out);
+/* The i-th metric of hpa: its describe label and "current / target" value
+ * (caller frees both); false past the last. */
+bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */

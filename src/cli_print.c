@@ -362,6 +362,12 @@ cell_hpa_ref(const struct cell_ctx *c)
 }
 
 static void
+cell_hpa_targets(const struct cell_ctx *c)
+{
+	cli_hpa_targets(c->obj, c->out);
+}
+
+static void
 cell_hpa_min(const struct cell_ctx *c)
 {
 	json_t *m = obj_get_path(c->obj, "spec.minReplicas");
@@ -586,7 +592,7 @@ static const struct kind_columns kind_columns[] = {
 	    { "ADDRESS", cell_gw_address, false }, { "PROGRAMMED", cell_gw_programmed, false },
 	    AGE_COL, END_COLS } },
 	{ "HorizontalPodAutoscaler", { NAME_COL, { "REFERENCE", cell_hpa_ref, false },
-	    { "MINPODS", cell_hpa_min, false }, { "MAXPODS", cell_hpa_max, false },
+	    { "TARGETS", cell_hpa_targets, false }, { "MINPODS", cell_hpa_min, false }, { "MAXPODS", cell_hpa_max, false },
 	    { "REPLICAS", cell_hpa_replicas, false }, AGE_COL, END_COLS } },
 };
 

@@ -147,6 +147,11 @@ extern const struct schema_field schema_analysistemplate[], schema_analysisrun[]
 void argo_analysistemplate_validate(const json_t *obj, struct errlist *errs);
 void argo_analysisrun_validate(const json_t *obj, struct errlist *errs);
 
+/* obj_schema_autoscaling.c — autoscaling/v2 HorizontalPodAutoscaler */
+extern const struct schema_field schema_hpa[];
+void autoscaling_hpa_defaults(json_t *obj);
+void autoscaling_hpa_validate(const json_t *obj, struct errlist *errs);
+
 /* obj_schema_gateway.c — gateway.networking.k8s.io/v1 kinds */
 extern const struct schema_field schema_gatewayclass[], schema_gateway[],
     schema_httproute[];

@@ -162,6 +162,17 @@ static const char *const realistic[] = {
 	"        ports: [{name: http, containerPort: 8080, protocol: TCP}]\n",
 	"apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: sandboxed}\n"
 	"handler: runc\n",
+	/* the HPA walkthrough's php-apache autoscaler, with a behavior */
+	"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+	"metadata: {name: php-apache, namespace: default}\n"
+	"spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: php-apache}\n"
+	"  minReplicas: 1\n  maxReplicas: 10\n  metrics:\n  - type: Resource\n"
+	"    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}\n"
+	"  - type: Pods\n    pods:\n      metric: {name: packets-per-second}\n"
+	"      target: {type: AverageValue, averageValue: 1k}\n"
+	"  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: 60\n"
+	"      policies: [{type: Percent, value: 10, periodSeconds: 60}]\n"
+	"    scaleUp:\n      selectPolicy: Disabled\n",
 };
 
 static void
@@ -179,7 +190,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
 	 * theirs). */
-	assert_int_equal(kind_count(), 23);
+	assert_int_equal(kind_count(), 24);
 }
 
 static void
