@@ -162,7 +162,7 @@ int ctrl_wq_add_all(struct ctrl_wq *q, struct store *st, const char *res);
  * orphan might have. */
 void ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res,
     const char *ns, const json_t *labels);
-/* A pod changed: queues its controller when that is a `kind` of apps/v1,
+/* A pod changed: queues its controller when that is a `kind` of res's group,
  * else, for a live orphan, the objects of res that select it (adoption). */
 void ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
     const json_t *pod, const char *kind, const char *res);
@@ -284,6 +284,27 @@ json_t *ds_pod_for_node(const json_t *ds, const char *node, const char *hash);
 
 /* Starts it on the controller core; ctrl_stop() stops it. */
 int ctrl_daemonset_start(struct api *api, struct ctrl **out);
+
+/* ---- Job and CronJob controllers (ctrl_job.c, ctrl_cronjob.c) --------- */
+
+/* The tags of job_decide's writes (ctrl_write.tag). */
+enum { JOB_W_CREATE, JOB_W_DELETE, JOB_W_STATUS, JOB_W_TTL };
+/* The Job controller's decision (one sync): job (defaulted, with its
+ * generated selector) and pods (the namespace's; only those whose
+ * controller reference is job count) -> ordered writes: pod creates
+ * (generateName JOB-, Indexed: JOB-INDEX- with the completion index
+ * annotation, label and JOB_COMPLETION_INDEX), pod deletes (surplus,
+ * suspend, deadline, after success or failure), the Job's status, Events,
+ * the Job's delete once ttlSecondsAfterFinished passed; w->requeue_ms for
+ * back-off, deadline and TTL. Returns 0. */
+int job_decide(const json_t *job, const json_t *pods, int64_t now_ms, struct ctrl_writes *w);
+/* The back-off before a new pod after failures: 10 s doubling, max 6 min. */
+int64_t job_backoff_ms(int64_t failures);
+/* "Complete" or "Failed" when that condition is True, else NULL. */
+const char *job_finished(const json_t *job);
+/* The pod of completion index ix (-1: NonIndexed) from job's template. */
+json_t *job_pod(const json_t *job, int64_t ix);
+int ctrl_job_start(struct api *api, struct ctrl **out);
 
 /* ---- Rollout controller (ctrl_rollout.c) -------------------------------- */
 
