@@ -221,48 +221,43 @@ day_matches(const struct cron *c, const struct tm *tm)
 	return dom || dow;
 }
 
-/* Walks wall-clock time in the zone as robfig/cron's Next does: whole
- * months, days, hours, minutes forward until every field matches, each
- * candidate checked by converting it back (a skipped wall time maps to
- * another hour and does not match; a repeated one is taken the first time,
- * the instant being the smallest one after t). */
+/* Walks time in the zone as robfig/cron's Next does: months and days by
+ * the calendar (to local midnight), hours and minutes by adding real time.
+ * So a wall time a DST jump skips never fires, and one the fall-back
+ * repeats fires twice (once per instant), as on Kubernetes. */
 int64_t
 cron_next(const struct cron *c, const char *zone, int64_t t_s)
 {
 	struct tzswap sw;
 	tz_enter(&sw, zone);
 	int64_t result = -1;
-	time_t t = (time_t)(t_s - t_s % 60 + 60);	/* next whole minute */
-	if (t_s < 0)
-		t = (time_t)((t_s / 60) * 60);
+	time_t t = (time_t)(t_s - ((t_s % 60) + 60) % 60 + 60);	/* next whole minute */
 	time_t limit = t + (time_t)5 * 366 * 86400;
 	while (t <= limit) {
 		struct tm tm;
 		localtime_r(&t, &tm);
-		if (!(c->month >> (tm.tm_mon + 1) & 1)) {
-			/* first minute of the next month */
-			tm.tm_mon++;
-			tm.tm_mday = 1;
+		time_t n;
+		if (!(c->month >> (tm.tm_mon + 1) & 1) || !day_matches(c, &tm)) {
+			if (!(c->month >> (tm.tm_mon + 1) & 1)) {
+				tm.tm_mon++;
+				tm.tm_mday = 1;
+			} else {
+				tm.tm_mday++;
+			}
 			tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-		} else if (!day_matches(c, &tm)) {
-			tm.tm_mday++;
-			tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+			tm.tm_isdst = -1;
+			n = mktime(&tm);
+			if (n <= t)	/* midnight skipped by a jump */
+				n = t + 3600;
 		} else if (!(c->hour >> tm.tm_hour & 1)) {
-			tm.tm_hour++;
-			tm.tm_min = tm.tm_sec = 0;
+			n = t - tm.tm_min * 60 - tm.tm_sec + 3600;
 		} else if (!(c->minute >> tm.tm_min & 1)) {
-			tm.tm_min++;
-			tm.tm_sec = 0;
+			n = t + 60;
 		} else {
 			result = (int64_t)t;
 			break;
 		}
-		tm.tm_isdst = -1;
-		time_t n = mktime(&tm);
-		/* a wall time a jump skipped or repeated: mktime may land at
-		 * or before t; step one minute forward then, never back. */
-		t = n > t ? n : t + 60;
-		t -= t % 60;
+		t = n - ((n % 60) + 60) % 60;
 	}
 	tz_leave(&sw);
 	return result;

@@ -21,7 +21,8 @@ bool cron_zone_valid(const char *zone);
 /* The first time strictly after t_s (seconds since the epoch) that c
  * fires in zone (NULL or "": the local zone of the server, as upstream;
  * V6 runs in UTC unless TZ says otherwise). A time that a DST jump skips
- * does not fire; a repeated wall-clock hour fires once (robfig/cron).
+ * does not fire; one in a repeated wall-clock hour fires at both instants
+ * (robfig/cron walks hours and minutes in real time).
  * Returns -1 when none within 5 years. */
 int64_t cron_next(const struct cron *c, const char *zone, int64_t t_s);
 

@@ -305,6 +305,21 @@ const char *job_finished(const json_t *job);
 /* The pod of completion index ix (-1: NonIndexed) from job's template. */
 json_t *job_pod(const json_t *job, int64_t ix);
 int ctrl_job_start(struct api *api, struct ctrl **out);
+/* The CronJob controller's decision: cj and jobs (the namespace's; those
+ * cj controls count) -> writes: history beyond the limits deleted, at the
+ * newest scheduled time not yet run (after lastScheduleTime or creation,
+ * within startingDeadlineSeconds) the Job NAME-<minutes since the epoch>
+ * (Forbid: not while one runs; Replace: the running ones deleted first),
+ * the status (active, lastScheduleTime, lastSuccessfulTime);
+ * w->requeue_ms = the next scheduled time. Returns 0. */
+int cronjob_decide(const json_t *cj, const json_t *jobs, int64_t now_ms,
+    struct ctrl_writes *w);
+/* The Job cj makes (new reference): the jobTemplate, the controller
+ * reference, name; annotation batch.kubernetes.io/cronjob-scheduled-timestamp
+ * or, manual (`v6 create job --from=cronjob/CJ`), cronjob.kubernetes.io/
+ * instantiate: manual as kubectl. */
+json_t *cronjob_job(const json_t *cj, const char *name, int64_t scheduled_s, bool manual);
+int ctrl_cronjob_start(struct api *api, struct ctrl **out);
 
 /* ---- Rollout controller (ctrl_rollout.c) -------------------------------- */
 

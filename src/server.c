@@ -316,6 +316,7 @@ static const struct server_part {
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "job", ctrl_job_start, NULL, NULL },
+	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
