@@ -62,6 +62,7 @@ struct cli_opts {
 	int64_t max_log_requests;
 	const char *since;
 	const char *pod_running_timeout;
+	const char *from;		/* create job --from=cronjob/NAME */
 	/* rollout, scale, top */
 	int64_t revision;
 	int64_t to_revision;

@@ -3,6 +3,7 @@
 pod is a small `sh`. Each story checks what a user sees: the Job's status
 and conditions, its pods, `v6 get`, `v6 wait`, `v6 logs job/NAME`. The
 fixture stops every container the server started."""
+import calendar
 import json
 import time
 
@@ -166,3 +167,81 @@ def test_job_validation(server):
     assert p.returncode != 0
     assert "spec.template.spec.restartPolicy" in p.stderr
     assert "Unsupported value" in p.stderr
+
+
+def cronjob(name, schedule, script, **spec):
+    body = {"schedule": schedule, "jobTemplate": {"spec": {"template": {"spec": {
+        "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "main", "image": "sh", "command": ["sh", "-c", script]}]}}}}}
+    body.update(spec)
+    return {"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": name, "namespace": NS}, "spec": body}
+
+
+def get_cronjob(s, name):
+    _, body = s.json("GET", "%s/%s" % (CRONJOBS, name), expect=200)
+    return body
+
+
+def cj_jobs(s, cj):
+    _, body = s.json("GET", JOBS, expect=200)
+    return [j for j in body["items"] if any(
+        r.get("controller") and r["name"] == cj
+        for r in j["metadata"].get("ownerReferences", []))]
+
+
+def test_cronjob_schedule_manual_jobs_and_history(server):
+    """`v6 create job --from=cronjob/X` makes Jobs the CronJob owns (its
+    history limit keeps 2 successful ones); the schedule * * * * * fires
+    at the next whole minute with a Job NAME-<minutes since the epoch>."""
+    s = server
+    apply(s, cronjob("tick", "* * * * *", "echo tick", successfulJobsHistoryLimit=2))
+    cj = get_cronjob(s, "tick")
+    assert cj["spec"]["concurrencyPolicy"] == "Allow"
+    assert cj["spec"]["failedJobsHistoryLimit"] == 1 and cj["spec"]["suspend"] is False
+    created = time.time()
+    for i in range(3):
+        p = s.v6("create", "job", "manual-%d" % i, "--from=cronjob/tick")
+        assert p.returncode == 0, p.stderr
+        assert "job.batch/manual-%d created" % i in p.stdout
+        wait_for("manual-%d complete" % i,
+                 lambda: cond(get_job(s, "manual-%d" % i), "Complete"), timeout=60)
+    j = get_job(s, "manual-2")
+    assert j["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    wait_for("history limited to 2", lambda: sorted(
+        x["metadata"]["name"] for x in cj_jobs(s, "tick")
+        if x["metadata"]["name"].startswith("manual-")) == ["manual-1", "manual-2"],
+        timeout=30)
+    out = s.v6("get", "cronjobs", check=True).stdout.splitlines()
+    assert out[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE",
+                              "LAST", "SCHEDULE", "AGE"]
+    assert out[1].split()[:8] == ["tick", "*", "*", "*", "*", "*", "<none>", "False"]
+    # the next whole minute fires (bounded: 70 s from creation)
+    left = 70 - (time.time() - created)
+    wait_for("a scheduled job", lambda: [x for x in cj_jobs(s, "tick")
+                                         if not x["metadata"]["name"].startswith("manual-")],
+             timeout=max(left, 5))
+    sched = [x for x in cj_jobs(s, "tick") if not x["metadata"]["name"].startswith("manual-")]
+    cj = get_cronjob(s, "tick")
+    last = cj["status"]["lastScheduleTime"]
+    t = calendar.timegm(time.strptime(last, "%Y-%m-%dT%H:%M:%SZ"))
+    assert t % 60 == 0
+    assert sched[0]["metadata"]["name"] == "tick-%d" % (t // 60)
+    assert sched[0]["metadata"]["annotations"][
+        "batch.kubernetes.io/cronjob-scheduled-timestamp"] == last
+    wait_for("lastSuccessfulTime", lambda: get_cronjob(s, "tick")["status"].get(
+        "lastSuccessfulTime"), timeout=60)
+    wait_for("history still 2", lambda: len(cj_jobs(s, "tick")) == 2, timeout=30)
+
+
+def test_cronjob_validation(server):
+    s = server
+    p = s.v6("apply", "-f", "-", input=json.dumps(cronjob("bad", "61 * * * *", "true")))
+    assert p.returncode != 0 and "spec.schedule" in p.stderr
+    p = s.v6("apply", "-f", "-", input=json.dumps(
+        cronjob("badtz", "@daily", "true", timeZone="Mars/Olympus")))
+    assert p.returncode != 0 and "spec.timeZone" in p.stderr
+    apply(s, cronjob("ny", "0 9 * * mon-fri", "true", timeZone="America/New_York"))
+    out = s.v6("get", "cj", "ny", check=True).stdout.splitlines()
+    assert out[1].split()[:8] == ["ny", "0", "9", "*", "*", "mon-fri", "America/New_York",
+                                  "False"]
