@@ -128,9 +128,13 @@ static const struct cli_verb verbs[] = {
 	  "Create or update objects from manifests. Every document is validated\n"
 	  "locally and checked by the server (dry run) before anything is applied;\n"
 	  "one bad document means nothing is applied. Changes are computed from the\n"
-	  "last applied configuration, as kubectl does.",
-	  "filename recursive namespace dry-run output",
+	  "last applied configuration, as kubectl does. With --wait, then waits\n"
+	  "until every applied Deployment, StatefulSet, DaemonSet and Rollout has\n"
+	  "rolled out and every Job completed (exit 1 with the reason on failure,\n"
+	  "abort or --timeout, default 5m).",
+	  "filename recursive namespace dry-run output wait timeout",
 	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
+	  "  v6 apply -f release/ --wait --timeout 10m\n"
 	  "  cat web.yaml | v6 apply -f -\n", false },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",

@@ -266,6 +266,30 @@ need_files(const struct cli_opts *o)
 	return 1;
 }
 
+/* apply --wait: every applied workload in turn until rolled out or
+ * complete; the first that fails, aborts or outlives --timeout (default
+ * 5m, one deadline for all) ends it with 1. */
+static int
+wait_applied(const struct cli_opts *o, const struct cli_items *items)
+{
+	enum dry dry;
+	if (parse_dry(o, &dry) < 0 || dry != DRY_NONE)
+		return 0;
+	int64_t ms = cli_timeout_ms(o, 5 * 60 * 1000);
+	if (ms < 0)
+		return 1;
+	int64_t deadline = ms ? time_mono_ms() + ms : 0;
+	for (size_t i = 0; i < items->n; i++) {
+		const struct cli_item *it = &items->v[i];
+		if (!cli_rollout_waits_for(it->k))
+			continue;
+		const char *ns = *obj_namespace(it->obj) ? obj_namespace(it->obj) : cli_ns(o);
+		if (cli_rollout_wait(it->k, ns, obj_name(it->obj), deadline) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 int
 cli_apply(struct cli_opts *o)
 {
@@ -279,6 +303,8 @@ cli_apply(struct cli_opts *o)
 	if (cli_items_load(o, true, &items) < 0)
 		return 1;
 	int rc = apply_items(o, &items, false);
+	if (rc == 0 && o->wait && strcmp(o->wait, "false") != 0)
+		rc = wait_applied(o, &items);
 	cli_items_free(&items);
 	return rc;
 }

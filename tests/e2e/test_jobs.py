@@ -245,3 +245,33 @@ def test_cronjob_validation(server):
     out = s.v6("get", "cj", "ny", check=True).stdout.splitlines()
     assert out[1].split()[:8] == ["ny", "0", "9", "*", "*", "mon-fri", "America/New_York",
                                   "False"]
+
+
+def test_apply_wait(server):
+    """`v6 apply --wait`: returns once the Deployment rolled out and the Job
+    completed; exit 1 with the reason when a Job fails, or at --timeout."""
+    s = server
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
+              "metadata": {"name": "web", "namespace": NS},
+              "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                       "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                           "terminationGracePeriodSeconds": 1,
+                           "containers": [{"name": "main", "image": "sh",
+                                           "command": ["sh", "-c", "exec sleep 1000"]}]}}}}
+    text = "\n---\n".join(json.dumps(o) for o in (
+        deploy, job("migrate", "sleep 1; echo migrated", completions=2)))
+    p = s.v6("apply", "-f", "-", "--wait", "--timeout", "90s", input=text, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert 'deployment "web" successfully rolled out' in p.stdout
+    assert 'job "migrate" completed' in p.stdout
+    assert cond(get_job(s, "migrate"), "Complete")
+    _, d = s.json("GET", "/apis/apps/v1/namespaces/default/deployments/web", expect=200)
+    assert d["status"]["availableReplicas"] == 2
+    bad = job("fails", "exit 42", podFailurePolicy={"rules": [
+        {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]})
+    p = s.v6("apply", "-f", "-", "--wait", input=json.dumps(bad), timeout=120)
+    assert p.returncode == 1
+    assert 'job "fails" failed: PodFailurePolicy' in p.stderr, p.stderr
+    p = s.v6("apply", "-f", "-", "--wait", "--timeout", "2s",
+             input=json.dumps(job("forever", "sleep 1000")))
+    assert p.returncode == 1 and "timed out" in p.stderr, p.stderr
