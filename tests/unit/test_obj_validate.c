@@ -160,6 +160,17 @@ static const char *const realistic[] = {
 	"    spec:\n      containers:\n      - name: rollouts-demo\n"
 	"        image: argoproj/rollouts-demo:blue\n"
 	"        ports: [{name: http, containerPort: 8080, protocol: TCP}]\n",
+	/* the Kubernetes documentation's Job and CronJob examples */
+	"apiVersion: batch/v1\nkind: Job\nmetadata: {name: pi}\nspec:\n  template:\n"
+	"    spec:\n      containers:\n      - name: pi\n        image: perl:5.34.0\n"
+	"        command: [\"perl\", \"-Mbignum=bpi\", \"-wle\", \"print bpi(2000)\"]\n"
+	"      restartPolicy: Never\n  backoffLimit: 4\n",
+	"apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: hello}\nspec:\n"
+	"  schedule: \"* * * * *\"\n  jobTemplate:\n    spec:\n      template:\n"
+	"        spec:\n          containers:\n          - name: hello\n"
+	"            image: busybox:1.28\n            imagePullPolicy: IfNotPresent\n"
+	"            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]\n"
+	"          restartPolicy: OnFailure\n",
 };
 
 static void
@@ -176,7 +187,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	}
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node have theirs). */
-	assert_int_equal(kind_count(), 21);
+	assert_int_equal(kind_count(), 23);
 }
 
 static void
