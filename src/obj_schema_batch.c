@@ -223,28 +223,32 @@ batch_job_validate(const json_t *obj, struct errlist *errs)
 	json_decref(copy);
 }
 
-/* Kubernetes lets an update change only these spec fields (the template
- * only while suspended; V6 keeps it immutable). */
+/* Kubernetes lets an update change only these spec fields; the template
+ * is immutable (upstream lets a suspended Job change its scheduling
+ * directives; V6 does not). Compared as stored: defaulted, with the
+ * generated selector. */
 void
 batch_job_update(const json_t *old, const json_t *obj, struct errlist *errs)
 {
 	static const char *const mutable[] = { "parallelism", "activeDeadlineSeconds",
 		"suspend", "ttlSecondsAfterFinished", "backoffLimit", "completions" };
-	json_t *a = json_deep_copy(json_object_get(old, "spec"));
-	json_t *b = json_deep_copy(json_object_get(obj, "spec"));
+	json_t *oa = json_deep_copy(old), *ob = json_deep_copy(obj);
+	batch_job_defaults(oa);
+	batch_job_defaults(ob);
+	json_t *a = json_object_get(oa, "spec"), *b = json_object_get(ob, "spec");
+	if (!json_equal(json_object_get(a, "template"), json_object_get(b, "template")))
+		errlist_add(errs, "spec.template", "FieldValueInvalid", "Invalid value: "
+		    "core.PodTemplateSpec{...}: field is immutable");
+	json_object_del(a, "template");
+	json_object_del(b, "template");
 	for (size_t i = 0; i < ARRAY_SIZE(mutable); i++) {
 		json_object_del(a, mutable[i]);
 		json_object_del(b, mutable[i]);
 	}
-	/* an update that leaves out the generated selector means the same */
-	if (!json_object_get(b, "selector"))
-		json_object_del(a, "selector");
-	json_object_del(a, "template");
-	json_object_del(b, "template");
 	if (!json_equal(a, b))
 		errlist_add(errs, "spec", "FieldValueForbidden", "field is immutable");
-	json_decref(a);
-	json_decref(b);
+	json_decref(oa);
+	json_decref(ob);
 }
 
 static void

@@ -167,6 +167,15 @@ def test_job_validation(server):
     assert p.returncode != 0
     assert "spec.template.spec.restartPolicy" in p.stderr
     assert "Unsupported value" in p.stderr
+    # re-applying is a no-op; parallelism may change, the template may not
+    apply(s, job("imm", "sleep 100", completions=2))
+    p = s.v6("apply", "-f", "-", input=json.dumps(job("imm", "sleep 100", completions=2)))
+    assert p.returncode == 0 and "unchanged" in p.stdout
+    p = s.v6("apply", "-f", "-", input=json.dumps(
+        job("imm", "sleep 100", completions=2, parallelism=2)))
+    assert p.returncode == 0 and "configured" in p.stdout
+    p = s.v6("apply", "-f", "-", input=json.dumps(job("imm", "sleep 9", completions=2)))
+    assert p.returncode != 0 and "spec.template" in p.stderr and "immutable" in p.stderr
 
 
 def cronjob(name, schedule, script, **spec):
