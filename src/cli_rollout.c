@@ -2,7 +2,8 @@
  * kubectl-argo-rollouts for Rollouts: status follows a watch, history and
  * undo read the owned ReplicaSets, the others are patches (Argo's status
  * fields through /status). The decisions are pure functions, unit tested in
- * tests/unit/test_cli_rollout.c; `rollout watch` is in cli_rwatch.c. */
+ * tests/unit/test_cli_rollout.c; `rollout watch` is in cli_rwatch.c.
+ * cli_rollout_wait (the status follower) also serves `apply --wait`. */
 #include "cli.h"
 
 #include <errno.h>
