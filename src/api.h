@@ -137,4 +137,10 @@ int api_port(const struct api *api);
 void api_flush(struct api *api);
 void api_stop(struct api *api);
 
+/* ctrl_promrules.c — admission of a PrometheusRule: `promtool check rules`
+ * on its groups (a bounded synchronous run, ~50 ms); promtool's messages
+ * land at the rule's path (spec.groups[0].rules[1].expr). An update that
+ * leaves spec alone is not checked again. Returns 0 or -EINVAL (errs). */
+int promrules_admit(const json_t *obj, const json_t *old, struct errlist *errs);
+
 #endif

@@ -57,6 +57,7 @@ struct server_opts {
 	struct ncni_config cni;		/* --bridge, --pod-network-cidr, ... (strings owned) */
 	char *service_cidr;		/* --service-cidr as given */
 	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
+	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 };
 
 struct server {
@@ -77,6 +78,7 @@ struct server {
 	struct img_gc *image_gc;
 	struct dns_server *dns;
 	struct obs_loki *loki;
+	struct ctrl_promrules *promrules;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -361,6 +363,26 @@ logship_stop(struct server *s)
 	s->loki = NULL;
 }
 
+/* PrometheusRules -> rule files -> a reloaded Prometheus (ctrl_promrules.c). */
+static int
+promrules_start(struct server *s, const struct server_opts *o)
+{
+	struct promrules_config c = o->rules;
+	char *dir = c.dir ? NULL : xasprintf("%s/prometheus-rules", o->data_dir);
+	if (dir)
+		c.dir = dir;
+	int rc = ctrl_promrules_start(s->api, &c, &s->promrules);
+	free(dir);
+	return rc;
+}
+
+static void
+promrules_stop(struct server *s)
+{
+	ctrl_promrules_stop(s->promrules);
+	s->promrules = NULL;
+}
+
 /* The parts in start order (stopped in reverse). --controllers turns them
  * off by name, as kube-controller-manager's --controllers does
  * ("*,-deployment"): tests that play a controller's role themselves use it,
@@ -389,6 +411,7 @@ static const struct server_part {
 	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
 	{ "logship", NULL, logship_start, logship_stop },
+	{ "promrules", NULL, promrules_start, promrules_stop },
 };
 
 static bool
@@ -461,7 +484,8 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy "
+	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy, "
+	    "promrules "
 	    "(default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
@@ -509,6 +533,15 @@ static const struct flag_def server_flags[] = {
 	{ "--loki-max-line-size", "QUANTITY", "longer log lines are split into pieces of "
 	    "this size (default 256Ki)" },
 	{ "--loki-timeout", "DURATION", "one push, then it is retried (default 10s)" },
+	{ "--prometheus-rules-dir", "DIR", "PrometheusRule objects are written there as "
+	    "Prometheus rule files NS_NAME.yaml (default DATA_DIR/prometheus-rules)" },
+	{ "--prometheus-url", "URL", "the Prometheus (http://IP:PORT, started with "
+	    "--web.enable-lifecycle) reloaded after a rule file changed; its /api/v1/rules "
+	    "says which rules it loaded (annotation v6.io/rules-loaded)" },
+	{ "--prometheus-rule-selector", "SELECTOR", "only PrometheusRules with these labels, "
+	    "as the operator's ruleSelector (default: all)" },
+	{ "--prometheus-rule-namespace-selector", "SELECTOR", "only PrometheusRules in "
+	    "namespaces with these labels, as ruleNamespaceSelector (default: all)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -597,6 +630,31 @@ pod_network_opts(struct server_opts *o)
 		    (base >> 8) & 255, base & 255);
 	}
 	return 0;
+}
+
+/* --prometheus-rules-dir, -url and the two selectors. */
+static int
+parse_rules_flag(const char *name, const char *val, struct promrules_config *c)
+{
+	static const struct {
+		const char *flag;
+		size_t off;
+	} t[] = {
+		{ "--prometheus-rules-dir", offsetof(struct promrules_config, dir) },
+		{ "--prometheus-url", offsetof(struct promrules_config, url) },
+		{ "--prometheus-rule-selector", offsetof(struct promrules_config, rule_selector) },
+		{ "--prometheus-rule-namespace-selector",
+		    offsetof(struct promrules_config, namespace_selector) },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		if (strcmp(name, t[i].flag) == 0) {
+			const char **slot = (const char **)((char *)c + t[i].off);
+			free((char *)*slot);
+			*slot = xstrdup(val);
+			return 0;
+		}
+	fprintf(stderr, "error: unknown flag: %s\nSee 'v6 server --help' for usage.\n", name);
+	return -EINVAL;
 }
 
 /* --loki-url and its tuning flags, from one table. */
@@ -853,6 +911,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--dns-upstream") == 0) {
 			free(o->dns_upstream);
 			o->dns_upstream = xstrdup(val);
+		} else if (str_has_prefix(name, "--prometheus-")) {
+			if (parse_rules_flag(name, val, &o->rules) < 0)
+				return -EINVAL;
 		} else if (str_has_prefix(name, "--loki-")) {
 			if (parse_loki_flag(name, val, &o->loki) < 0)
 				return -EINVAL;
@@ -1059,5 +1120,9 @@ out:
 	free(o.service_cidr);
 	free((char *)o.cni.bridge);
 	free((char *)o.cni.cidr);
+	free((char *)o.rules.dir);
+	free((char *)o.rules.url);
+	free((char *)o.rules.rule_selector);
+	free((char *)o.rules.namespace_selector);
 	return rc;
 }
