@@ -65,7 +65,7 @@ struct server {
 	struct store *st;
 	struct api *api;
 	struct ctrl_gc *gc;
-	struct ctrl *ctrls[16];		/* the controllers on the core, by part index */
+	struct ctrl *ctrls[24];		/* the controllers on the core, by part index */
 	struct ctrl_rollout *rollout;
 	struct ctrl_endpoints *eps;
 	struct ctrl_routes *routes;
