@@ -64,6 +64,8 @@ static const struct cli_flag flags[] = {
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
 	  "give up after this long, e.g. 30s, 2m" },
+	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME", NULL,
+	  "the CronJob whose jobTemplate the Job is made from" },
 	{ "container", 'c', FLAG_STR, OFF(container), "NAME", NULL,
 	  "the container (default: the pod's only one, or its default-container annotation)" },
 	{ "follow", 'f', FLAG_BOOL, OFF(follow), NULL, NULL,
@@ -138,9 +140,13 @@ static const struct cli_verb verbs[] = {
 	  "Create or update objects from manifests. Every document is validated\n"
 	  "locally and checked by the server (dry run) before anything is applied;\n"
 	  "one bad document means nothing is applied. Changes are computed from the\n"
-	  "last applied configuration, as kubectl does.",
-	  "filename recursive namespace dry-run output",
+	  "last applied configuration, as kubectl does. With --wait, then waits\n"
+	  "until every applied Deployment, StatefulSet, DaemonSet and Rollout has\n"
+	  "rolled out and every Job completed (exit 1 with the reason on failure,\n"
+	  "abort or --timeout, default 5m).",
+	  "filename recursive namespace dry-run output wait timeout",
 	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
+	  "  v6 apply -f release/ --wait --timeout 10m\n"
 	  "  cat web.yaml | v6 apply -f -\n", false },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",
@@ -166,12 +172,14 @@ static const struct cli_verb verbs[] = {
 	  "output",
 	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
 	  "  v6 delete pods -l app=web --wait=false\n", false },
-	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME [flags]",
-	  "Create objects from manifests, or a namespace",
-	  "Create objects from manifests (an existing object is an error), or a\n"
-	  "namespace by name.",
-	  "filename recursive namespace dry-run output",
-	  "  v6 create namespace staging\n  v6 create -f web.yaml\n", false },
+	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
+	  "v6 create job NAME --from=cronjob/CJ [flags]",
+	  "Create objects from manifests, a namespace, or a Job from a CronJob",
+	  "Create objects from manifests (an existing object is an error), a\n"
+	  "namespace by name, or a Job from a CronJob's jobTemplate (as kubectl).",
+	  "filename recursive namespace dry-run output from",
+	  "  v6 create namespace staging\n  v6 create -f web.yaml\n"
+	  "  v6 create job backup-now --from=cronjob/backup\n", false },
 	{ "wait", cli_wait,
 	  "v6 wait --for=condition=TYPE[=VALUE]|--for=delete KIND/NAME... [flags]",
 	  "Wait for a condition on objects, or for their deletion",

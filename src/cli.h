@@ -62,6 +62,7 @@ struct cli_opts {
 	int64_t max_log_requests;
 	const char *since;
 	const char *pod_running_timeout;
+	const char *from;		/* create job --from=cronjob/NAME */
 	/* rollout, scale, top */
 	int64_t revision;
 	int64_t to_revision;
@@ -242,6 +243,14 @@ int cli_wait_gone(const struct kind *k, const char *ns, const char *name,
  * revision > 0 requires that revision. Returns 0, or -1 with *msg set to
  * the error (no "error: " prefix, no newline). */
 int cli_rollout_status_msg(const json_t *deploy, int64_t revision, char **msg, bool *done);
+/* Whether `apply --wait` waits for objects of k: Deployment, StatefulSet,
+ * DaemonSet, Rollout (rolled out / Healthy), Job (Complete). */
+bool cli_rollout_waits_for(const struct kind *k);
+/* Follows ns/name of k as `v6 rollout status` does (one line per change of
+ * its status message) until it is rolled out (0), fails or aborts (1, the
+ * reason printed), or deadline (time_mono_ms; 0: none) passes (1). */
+int cli_rollout_wait(const struct kind *k, const char *ns, const char *name,
+    int64_t deadline);
 /* The ReplicaSets of items (an array) controlled by deploy (ownerReference
  * with controller true and deploy's uid). New array of borrowed-then-
  * increfed objects, sorted by revision. */

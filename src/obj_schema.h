@@ -136,6 +136,15 @@ extern const struct schema_field schema_daemonset[];
 void apps_daemonset_validate(const json_t *obj, struct errlist *errs);
 void apps_daemonset_defaults(json_t *obj);
 
+/* obj_schema_batch.c — batch/v1 Job and CronJob */
+extern const struct schema_field schema_job[], schema_cronjob[];
+void batch_job_generate_selector(json_t *obj);
+void batch_job_defaults(json_t *obj);
+void batch_job_validate(const json_t *obj, struct errlist *errs);
+void batch_job_update(const json_t *old, const json_t *obj, struct errlist *errs);
+void batch_cronjob_defaults(json_t *obj);
+void batch_cronjob_validate(const json_t *obj, struct errlist *errs);
+
 /* obj_schema_rollout.c — argoproj.io/v1alpha1 Rollout */
 extern const struct schema_field schema_rollout[];
 void argo_rollout_defaults(json_t *obj);

@@ -427,6 +427,8 @@ static const struct server_part {
 	{ "rollout", NULL, rollout_start, rollout_stop },
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
+	{ "job", ctrl_job_start, NULL, NULL },
+	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
@@ -512,8 +514,8 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, dns, gwstatus, images, node, logship, proxy, promrules, "
-	    "horizontalpodautoscaling (default *)" },
+	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy, "
+	    "promrules, horizontalpodautoscaling (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "

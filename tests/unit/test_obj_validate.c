@@ -173,6 +173,17 @@ static const char *const realistic[] = {
 	"  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: 60\n"
 	"      policies: [{type: Percent, value: 10, periodSeconds: 60}]\n"
 	"    scaleUp:\n      selectPolicy: Disabled\n",
+	/* the Kubernetes documentation's Job and CronJob examples */
+	"apiVersion: batch/v1\nkind: Job\nmetadata: {name: pi}\nspec:\n  template:\n"
+	"    spec:\n      containers:\n      - name: pi\n        image: perl:5.34.0\n"
+	"        command: [\"perl\", \"-Mbignum=bpi\", \"-wle\", \"print bpi(2000)\"]\n"
+	"      restartPolicy: Never\n  backoffLimit: 4\n",
+	"apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: hello}\nspec:\n"
+	"  schedule: \"* * * * *\"\n  jobTemplate:\n    spec:\n      template:\n"
+	"        spec:\n          containers:\n          - name: hello\n"
+	"            image: busybox:1.28\n            imagePullPolicy: IfNotPresent\n"
+	"            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]\n"
+	"          restartPolicy: OnFailure\n",
 };
 
 static void
@@ -190,7 +201,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
 	 * theirs). */
-	assert_int_equal(kind_count(), 24);
+	assert_int_equal(kind_count(), 26);
 }
 
 static void
