@@ -12,7 +12,9 @@ if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
 fi
 export V6_SERVER="http://127.0.0.1:$PORT"
 # V6_DEMO_SERVER_ARGS: extra server flags (the e2e test gives its own address ranges)
-"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
+# The examples run `v6 testapp` from the host: the process runtime (as root the
+# server would default to runc, which runs OCI images; see README "Containers").
+"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" --default-runtime process ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 PID=$!
 i=0
 until curl -sf "$V6_SERVER/readyz" >/dev/null 2>&1; do

@@ -346,8 +346,14 @@ unpack_entry(struct unpack *u, struct archive_entry *e)
 	const char *base;
 	int dirfd;
 
-	if (!name || img__path_clean(name, u->path, sizeof u->path) < 0)
-		return fail(u, -EPERM, "entry \"%s\" escapes the root (absolute or ..)",
+	/* An entry's leading "/" names the image's root, as containerd reads
+	 * it (`umoci insert DIR /` writes "/" and "/bin/..."); a ".." never
+	 * passes, and hard-link targets stay strict (below). */
+	const char *rel = name;
+	while (rel && *rel == '/')
+		rel++;
+	if (!rel || img__path_clean(rel, u->path, sizeof u->path) < 0)
+		return fail(u, -EPERM, "entry \"%s\" escapes the root (..)",
 		    name ? name : "");
 	if (!*u->path)
 		return 0;	/* "./": the root itself keeps its mode */
