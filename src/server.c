@@ -19,11 +19,13 @@
 #include "quantity.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Cluster IPs with --pod-network cni (kubeadm's default Service range). */
@@ -824,6 +826,53 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	return rc;
 }
 
+/* ---- the data directory is private to V6 -------------------------------- */
+
+static int private_fixed;	/* data_dir_private's count, for its log line */
+
+/* Entries that keep the modes their pod gave them, for containers that may
+ * run as any user: volumes (emptyDir is 0777, as the kubelet makes it), the
+ * pod's resolv.conf, and its working dir node/pods/UID (the logs' dirs
+ * there are NS_NAME_UID). The 0700 tree above keeps them from others. */
+static bool
+private_exempt(const char *path, int type, const struct FTW *ftw)
+{
+	static const char *const names[] = { "volumes", "workdir", "resolv.conf" };
+	const char *base = path + ftw->base;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(base, names[i]) == 0)
+			return true;
+	return type == FTW_D && ftw->base >= 11 && !strchr(base, '_') &&
+	    strncmp(path + ftw->base - 11, "/node/pods/", 11) == 0;
+}
+
+static int
+private_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (private_exempt(path, type, ftw))
+		return FTW_SKIP_SUBTREE;
+	if ((type != FTW_F && type != FTW_D) || (st->st_mode & 077) == 0)
+		return FTW_CONTINUE;	/* symlinks, sockets, already private */
+	if (chmod(path, st->st_mode & 07700) == 0)
+		private_fixed++;
+	else
+		log_warn("server", "chmod go-rwx %s: %s", path, strerror(errno));
+	return FTW_CONTINUE;
+}
+
+/* Files made before V6 ran with umask 077 (an older install) lose their
+ * group and other bits, once at start; other file systems mounted below
+ * (netns, bind mounts) are not entered. */
+static void
+data_dir_private(const char *dir)
+{
+	private_fixed = 0;
+	nftw(dir, private_one, 16, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL);
+	if (private_fixed)
+		log_info("server", "data directory %s: removed group and other access from "
+		    "%d files", dir, private_fixed);
+}
+
 /* DIR/server.address: "HOST:PORT" the API listens on, written once it
  * listens, so whoever started the server with --listen HOST:0 finds it. */
 static void
@@ -859,6 +908,7 @@ server_main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o) < 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
+	umask(077);	/* everything under the data dir is V6's alone */
 	s.loop = uv_default_loop();
 	int err = store_open(o.data_dir, &s.st);
 	if (err < 0) {
@@ -866,6 +916,7 @@ server_main(int argc, char **argv)
 		    strerror(-err));
 		goto out;
 	}
+	data_dir_private(o.data_dir);
 	if (o.journal_limit > 0)
 		store_set_journal_limit(s.st, o.journal_limit);
 	store_set_journal_retention(s.st, o.journal_retention_ms, o.journal_min);
