@@ -313,9 +313,17 @@ api_get(struct api *api, const struct kind *k, const char *ns, const char *name,
     json_t **out, struct api_error *err)
 {
 	char key[128];
-	if (store_get(api_store(api), api_res_key(k, key, sizeof key),
-	    k->namespaced ? ns : "", name, out) == 0)
+	int rc = store_get(api_store(api), api_res_key(k, key, sizeof key),
+	    k->namespaced ? ns : "", name, out);
+	if (rc == 0)
 		return 0;
+	if (rc == -EIO) {	/* e.g. encrypted with a key no longer configured */
+		char *rn = res_name(k, name);
+		api_error_set(err, 500, "InternalError", "Internal error occurred: %s: the "
+		    "stored object cannot be read (the server log says why)", rn);
+		free(rn);
+		return -1;
+	}
 	set_not_found(err, k, name);
 	return -1;
 }

@@ -17,6 +17,7 @@
 #include "obj_schema.h"
 #include "proxy.h"
 #include "quantity.h"
+#include "store_crypt.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -52,11 +53,13 @@ struct server_opts {
 	struct ncni_config cni;		/* --bridge, --pod-network-cidr, ... (strings owned) */
 	char *service_cidr;		/* --service-cidr as given */
 	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
+	char *encryption_config;	/* --encryption-provider-config; NULL: none */
 };
 
 struct server {
 	uv_loop_t *loop;
 	struct store *st;
+	struct store_crypt *crypt;	/* --encryption-provider-config; NULL: none */
 	struct api *api;
 	struct ctrl_gc *gc;
 	struct ctrl *ctrls[16];		/* the controllers on the core, by part index */
@@ -428,6 +431,11 @@ static const struct flag_def server_flags[] = {
 	{ "--loki-max-line-size", "QUANTITY", "longer log lines are split into pieces of "
 	    "this size (default 256Ki)" },
 	{ "--loki-timeout", "DURATION", "one push, then it is retried (default 10s)" },
+	{ "--encryption-provider-config", "FILE", "encrypt Secrets (and other resources it "
+	    "lists) in the store with the keys of this EncryptionConfiguration "
+	    "(apiserver.config.k8s.io/v1: aesgcm, secretbox, identity); the first provider "
+	    "encrypts, all decrypt; at start every stored Secret is rewritten with the first "
+	    "(default: stored unencrypted)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -597,6 +605,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		if (strcmp(name, "--data-dir") == 0) {
 			free(o->data_dir);
 			o->data_dir = xstrdup(val);
+		} else if (strcmp(name, "--encryption-provider-config") == 0) {
+			free(o->encryption_config);
+			o->encryption_config = xstrdup(val);
 		} else if (strcmp(name, "--listen") == 0) {
 			free(o->host);
 			if (parse_listen(val, &o->host, &o->port) < 0) {
@@ -873,6 +884,26 @@ data_dir_private(const char *dir)
 		    "%d files", dir, private_fixed);
 }
 
+/* Loads --encryption-provider-config and brings the store to it. */
+static int
+crypt_start(const struct server_opts *o, struct server *s)
+{
+	char *msg;
+	int rc = store_crypt_load(o->encryption_config, &s->crypt, &msg);
+	if (rc < 0) {
+		fprintf(stderr, "error: --encryption-provider-config %s: %s\n",
+		    o->encryption_config, msg);
+		free(msg);
+		return rc;
+	}
+	if ((rc = store_set_crypt(s->st, s->crypt)) < 0)
+		fprintf(stderr, "error: re-encrypting the store failed: %s\n", strerror(-rc));
+	for (size_t i = 0; rc == 0 && store_crypt_resource(s->crypt, i); i++)
+		log_info("server", "%s at rest: written with %s", store_crypt_resource(s->crypt, i),
+		    store_crypt_writer(s->crypt, store_crypt_resource(s->crypt, i)));
+	return rc;
+}
+
 /* DIR/server.address: "HOST:PORT" the API listens on, written once it
  * listens, so whoever started the server with --listen HOST:0 finds it. */
 static void
@@ -917,6 +948,8 @@ server_main(int argc, char **argv)
 		goto out;
 	}
 	data_dir_private(o.data_dir);
+	if (o.encryption_config && (err = crypt_start(&o, &s)) < 0)
+		goto out_store;
 	if (o.journal_limit > 0)
 		store_set_journal_limit(s.st, o.journal_limit);
 	store_set_journal_retention(s.st, o.journal_retention_ms, o.journal_min);
@@ -954,12 +987,14 @@ out_store:
 	server_stop_parts(&s);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
+	store_crypt_free(s.crypt);
 	uv_loop_close(s.loop);
 out:
 	free(s.node_state);
 	free(s.proxy_state);
 	free(s.exe);
 	free(o.data_dir);
+	free(o.encryption_config);
 	free(o.host);
 	free(o.node_name);
 	free(o.cluster_dns);

@@ -82,3 +82,151 @@ def test_an_old_install_is_made_private_at_start(make_server):
     assert exposed_files(s.data_dir) == []
     with open(s.log_path, errors="replace") as f:
         assert "removed group and other access" in f.read()
+
+
+# ---- Secrets encrypted in the store ----------------------------------------
+
+def b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+def enc_config(path, *providers):
+    """An EncryptionConfiguration for secrets with these providers, e.g.
+    ("aesgcm", [("k1", KEY)]), ("identity", None)."""
+    provs = [{kind: ({"keys": [{"name": n, "secret": b64(k)} for n, k in keys]}
+                     if keys else {})} for kind, keys in providers]
+    with open(path, "w") as f:
+        json.dump({"apiVersion": "apiserver.config.k8s.io/v1",
+                   "kind": "EncryptionConfiguration",
+                   "resources": [{"resources": ["secrets"], "providers": provs}]}, f)
+
+
+def raw_files(data_dir):
+    """The database and its WAL as bytes (read beside the running server)."""
+    out = b""
+    for name in ("v6.db", "v6.db-wal"):
+        try:
+            with open(os.path.join(data_dir, name), "rb") as f:
+                out += f.read()
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def stored_rows(data_dir, name):
+    """Every stored form of secret default/name: its objects row and its
+    journal rows (read with the server stopped: it holds the db locked)."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data_dir, "v6.db"))
+    try:
+        rows = db.execute("SELECT data FROM objects WHERE res = 'secrets' AND name = ?"
+                          " UNION ALL SELECT data FROM journal WHERE res = 'secrets'"
+                          " AND name = ?", (name, name)).fetchall()
+    finally:
+        db.close()
+    return [bytes(r[0]) if isinstance(r[0], bytes) else r[0].encode() for r in rows]
+
+
+def password(server, name):
+    status, obj = server.json("GET", "/api/v1/namespaces/default/secrets/" + name)
+    assert status == 200, obj
+    return base64.b64decode(obj["data"]["password"]).decode()
+
+
+def test_secret_is_encrypted_at_rest_and_plain_through_the_api(make_server, workdir):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    key = os.urandom(32)
+    cfg = os.path.join(workdir, "enc.yaml")
+    enc_config(cfg, ("aesgcm", [("key1", key)]))
+    s = make_server("--encryption-provider-config", cfg)
+    apply(s, secret("db"))
+    assert password(s, "db") == MARKER
+    status, lst = s.json("GET", "/api/v1/secrets")
+    assert [base64.b64decode(i["data"]["password"]).decode() for i in lst["items"]
+            if i["metadata"]["name"] == "db"] == [MARKER]
+    raw = raw_files(s.data_dir)
+    assert b"k8s:enc:aesgcm:v1:key1:" in raw
+    assert MARKER.encode() not in raw and b64(MARKER.encode()).encode() not in raw
+    s.stop()
+    rows = stored_rows(s.data_dir, "db")
+    assert len(rows) >= 2  # the object and its journal row
+    prefix = b"k8s:enc:aesgcm:v1:key1:"
+    for r in rows:  # the apiserver's format, opened by another implementation
+        assert r.startswith(prefix), r[:40]
+        body = r[len(prefix):]
+        plain = AESGCM(key).decrypt(body[:12], body[12:], b"/registry/secrets/default/db")
+        assert json.loads(plain)["data"]["password"] == b64(MARKER.encode())
+    s.start()
+    assert password(s, "db") == MARKER
+
+
+def test_key_rotation_rewrites_every_secret_and_an_unknown_key_is_named(make_server,
+                                                                        workdir):
+    k1, k2, k3 = os.urandom(32), os.urandom(16), os.urandom(32)
+    cfg = os.path.join(workdir, "enc.yaml")
+    enc_config(cfg, ("aesgcm", [("key1", k1)]))
+    s = make_server("--encryption-provider-config", cfg)
+    apply(s, secret("db"))
+    apply(s, secret("api", "other-" + MARKER))
+    s.stop()
+
+    enc_config(cfg, ("aesgcm", [("key2", k2), ("key1", k1)]))  # new first key, old kept
+    s.start()
+    assert password(s, "db") == MARKER
+    s.stop()
+    for name in ("db", "api"):
+        rows = stored_rows(s.data_dir, name)
+        assert rows and all(r.startswith(b"k8s:enc:aesgcm:v1:key2:") for r in rows), \
+            [r[:30] for r in rows]
+
+    enc_config(cfg, ("aesgcm", [("key2", k2)]))  # the old key removed
+    s.start()
+    assert password(s, "db") == MARKER
+    assert password(s, "api") == "other-" + MARKER
+    apply(s, secret("later"))
+    s.stop()
+
+    enc_config(cfg, ("secretbox", [("key3", k3)]), ("aesgcm", [("key2", k2)]))
+    s.start()
+    assert password(s, "later") == MARKER
+    s.stop()
+    assert all(r.startswith(b"k8s:enc:secretbox:v1:key3:")
+               for r in stored_rows(s.data_dir, "db"))
+
+    enc_config(cfg, ("aesgcm", [("key2", k2)]))  # key3 forgotten
+    s.start()
+    status, body = s.json("GET", "/api/v1/namespaces/default/secrets/db")
+    assert status == 500, body
+    with open(s.log_path, errors="replace") as f:
+        assert 'encrypted with secretbox key \\"key3\\", which the encryption ' \
+            'configuration does not list' in f.read()
+
+
+def test_turning_encryption_on_and_off_rewrites_the_store(make_server, workdir):
+    cfg = os.path.join(workdir, "enc.yaml")
+    s = make_server()
+    apply(s, secret("db"))
+    s.stop()
+    assert all(r.startswith(b"{") for r in stored_rows(s.data_dir, "db"))
+    s.extra_args += ["--encryption-provider-config", cfg]
+    enc_config(cfg, ("aesgcm", [("k", os.urandom(32))]), ("identity", None))
+    s.start()
+    assert password(s, "db") == MARKER
+    s.stop()
+    assert all(r.startswith(b"k8s:enc:aesgcm:v1:k:") for r in stored_rows(s.data_dir, "db"))
+
+
+def test_a_bad_encryption_config_stops_the_server_with_the_field(workdir):
+    cfg = os.path.join(workdir, "enc.yaml")
+    with open(cfg, "w") as f:
+        f.write("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n"
+                "resources:\n- resources: [secrets]\n  providers:\n"
+                "  - aesgcm:\n      keys:\n      - name: k1\n        secret: c2hvcnQ=\n")
+    p = subprocess.run([os.environ["V6_BIN"], "server", "--data-dir",
+                        os.path.join(workdir, "data"), "--listen", "127.0.0.1:0",
+                        "--encryption-provider-config", cfg],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "resources[0].providers[0].aesgcm.keys[0].secret: must be the base64 of a " \
+        "aesgcm key (16, 24 or 32 bytes)" in p.stderr, p.stderr
+    assert "c2hvcnQ" not in p.stderr
