@@ -230,3 +230,82 @@ def test_a_bad_encryption_config_stops_the_server_with_the_field(workdir):
     assert "resources[0].providers[0].aesgcm.keys[0].secret: must be the base64 of a " \
         "aesgcm key (16, 24 or 32 bytes)" in p.stderr, p.stderr
     assert "c2hvcnQ" not in p.stderr
+
+
+# ---- Secret data never in logs, events or error messages -------------------
+
+def marker_hits(data_dir):
+    """Files under data_dir holding the marker (or its base64), but for the
+    containers' spec.json: it holds the resolved environment, values from
+    secretKeyRef included, and is 0600 (docs/security.md)."""
+    needles = (MARKER.encode(), b64(MARKER.encode()).encode())
+    hits = []
+    for root, _, files in os.walk(data_dir):
+        for f in files:
+            path = os.path.join(root, f)
+            if f == "spec.json" or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as fh:
+                raw = fh.read()
+            hits += [path for n in needles if n in raw]
+    return hits
+
+
+def test_secret_values_appear_in_no_log_event_or_error(make_server, workdir):
+    cfg = os.path.join(workdir, "enc.yaml")
+    enc_config(cfg, ("aesgcm", [("k", os.urandom(32))]))
+    s = make_server("--encryption-provider-config", cfg, "--log-level", "debug")
+    ns = "/api/v1/namespaces/default/secrets"
+    m64 = b64(MARKER.encode())
+    meta = {"namespace": "default"}
+    bad = [  # each is refused: the answer must not quote the value
+        {"data": {"password": "!!" + MARKER + "!!"}},               # not base64
+        {"data": MARKER},                                           # not a map
+        {"data": {"password": {"nested": m64}}},                    # not a string
+        {"data": {"password": [m64]}},
+        {"stringData": {"password": 42, "other": MARKER}, "data": 7},
+        {"data": {"bad key!": m64, "password": "!" + MARKER}},
+        {"type": 5, "data": {"password": "*" + MARKER}},
+    ]
+    bodies = []
+    for i, extra in enumerate(bad):
+        obj = {"apiVersion": "v1", "kind": "Secret",
+               "metadata": dict(meta, name="bad%d" % i)}
+        obj.update(extra)
+        status, _, body = s.request("POST", ns, obj)
+        assert status in (400, 422), (extra, status, body)
+        bodies.append(body)
+    # a body that is not even JSON, cut in the middle of the value
+    status, _, body = s.request("POST", ns, '{"apiVersion":"v1","kind":"Secret",'
+                                '"metadata":{"name":"cut"},"data":{"password":"' + m64)
+    assert status == 400, body
+    bodies.append(body)
+    # an immutable Secret changed: refused without echoing old or new data
+    apply(s, dict(secret("frozen"), immutable=True))
+    status, _, body = s.request("PUT", ns + "/frozen", dict(
+        secret("frozen", "new-" + MARKER), immutable=True))
+    assert status == 422, body
+    bodies.append(body)
+    # the CLI's view of a refused apply
+    p = s.v6("apply", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cli"},
+         "data": {"password": "%" + MARKER}}))
+    assert p.returncode != 0
+    bodies.append((p.stdout + p.stderr).encode())
+    # a pod using the Secret, and one using a key it does not have
+    env = [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "frozen", "key": "password"}}}]
+    apply(s, pod_manifest("user", [sh("c", 'test -n "$PW" && echo ok; exec sleep 600', env=env)]))
+    env2 = [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "frozen", "key": "nope"}}}]
+    apply(s, pod_manifest("miss", [sh("c", "sleep 600", env=env2)]))
+    wait_for("user logged", lambda: "ok" in s.v6("logs", "user").stdout, timeout=60)
+    wait_for("miss event", lambda: "nope" in json.dumps(
+        s.json("GET", "/api/v1/events")[1]), timeout=60)
+    status, events = s.json("GET", "/api/v1/events")
+    bodies.append(json.dumps(events).encode())
+    for body in bodies:
+        assert MARKER.encode() not in body and m64.encode() not in body, body[:600]
+    s.stop()
+    assert marker_hits(s.data_dir) == []
+    specs = [os.path.join(r, f) for r, _, fs in os.walk(s.data_dir) for f in fs
+             if f == "spec.json"]  # the one place the value is (0600): the grep sees it
+    assert any(MARKER.encode() in open(p, "rb").read() for p in specs), specs
