@@ -79,8 +79,8 @@ random_hex(char *out, size_t nbytes)
 		sprintf(out + 2 * i, "%02x", raw[i]);
 }
 
-static json_t *
-new_uid(void)
+json_t *
+api_new_uid(void)
 {
 	char h[33];
 	random_hex(h, 16);
@@ -272,7 +272,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
 	}
-	json_object_set_new(meta, "uid", new_uid());
+	json_object_set_new(meta, "uid", api_new_uid());
 	json_object_set_new(meta, "creationTimestamp", now_timestamp());
 	if (json_object_get(obj, "spec"))
 		json_object_set_new(meta, "generation", json_integer(1));

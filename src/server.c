@@ -54,12 +54,15 @@ struct server_opts {
 	char *service_cidr;		/* --service-cidr as given */
 	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
 	char *encryption_config;	/* --encryption-provider-config; NULL: none */
+	char *audit_log;		/* --audit-log-path; NULL: no audit log */
+	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
 };
 
 struct server {
 	uv_loop_t *loop;
 	struct store *st;
 	struct store_crypt *crypt;	/* --encryption-provider-config; NULL: none */
+	struct api_audit *audit;	/* --audit-log-path; NULL: none */
 	struct api *api;
 	struct ctrl_gc *gc;
 	struct ctrl *ctrls[16];		/* the controllers on the core, by part index */
@@ -436,6 +439,12 @@ static const struct flag_def server_flags[] = {
 	    "(apiserver.config.k8s.io/v1: aesgcm, secretbox, identity); the first provider "
 	    "encrypts, all decrypt; at start every stored Secret is rewritten with the first "
 	    "(default: stored unencrypted)" },
+	{ "--audit-log-path", "FILE", "append an audit.k8s.io/v1 Event per request stage to "
+	    "FILE as JSON lines (- for stdout; default: no audit log); Secret and ConfigMap "
+	    "bodies are never recorded" },
+	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
+	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
+	    "Metadata for every request)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -605,6 +614,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		if (strcmp(name, "--data-dir") == 0) {
 			free(o->data_dir);
 			o->data_dir = xstrdup(val);
+		} else if (strcmp(name, "--audit-log-path") == 0) {
+			free(o->audit_log);
+			o->audit_log = xstrdup(val);
+		} else if (strcmp(name, "--audit-policy-file") == 0) {
+			free(o->audit_policy);
+			o->audit_policy = xstrdup(val);
 		} else if (strcmp(name, "--encryption-provider-config") == 0) {
 			free(o->encryption_config);
 			o->encryption_config = xstrdup(val);
@@ -953,8 +968,17 @@ server_main(int argc, char **argv)
 	if (o.journal_limit > 0)
 		store_set_journal_limit(s.st, o.journal_limit);
 	store_set_journal_retention(s.st, o.journal_retention_ms, o.journal_min);
+	if (o.audit_log) {
+		char *msg;
+		if (api_audit_open(o.audit_log, o.audit_policy, &s.audit, &msg) < 0) {
+			fprintf(stderr, "error: --audit: %s\n", msg);
+			free(msg);
+			goto out_store;
+		}
+	}
 	struct api_config ac = { .listen_host = o.host, .listen_port = o.port,
-		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms };
+		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms,
+		.audit = s.audit };
 	err = api_start(s.loop, s.st, &ac, &s.api);
 	if (err < 0) {
 		fprintf(stderr, "error: cannot listen on %s:%d: %s\n", o.host, o.port,
@@ -988,6 +1012,7 @@ out_store:
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	store_crypt_free(s.crypt);
+	api_audit_close(s.audit);
 	uv_loop_close(s.loop);
 out:
 	free(s.node_state);
@@ -995,6 +1020,8 @@ out:
 	free(s.exe);
 	free(o.data_dir);
 	free(o.encryption_config);
+	free(o.audit_log);
+	free(o.audit_policy);
 	free(o.host);
 	free(o.node_name);
 	free(o.cluster_dns);

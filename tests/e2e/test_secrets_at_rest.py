@@ -309,3 +309,78 @@ def test_secret_values_appear_in_no_log_event_or_error(make_server, workdir):
     specs = [os.path.join(r, f) for r, _, fs in os.walk(s.data_dir) for f in fs
              if f == "spec.json"]  # the one place the value is (0600): the grep sees it
     assert any(MARKER.encode() in open(p, "rb").read() for p in specs), specs
+
+
+# ---- the audit log ---------------------------------------------------------
+
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: None
+  resources: [{group: "", resources: [events]}]
+- level: RequestResponse
+  resources: [{group: "", resources: [secrets, configmaps]}]
+- level: Request
+  verbs: [create]
+  namespaces: [default]
+  omitStages: [RequestReceived]
+- level: Metadata
+"""
+
+
+def audit_lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_audit_log_records_levels_and_never_secret_data(make_server, workdir):
+    log, pol = os.path.join(workdir, "audit.log"), os.path.join(workdir, "policy.yaml")
+    with open(pol, "w") as f:
+        f.write(AUDIT_POLICY)
+    s = make_server("--audit-log-path", log, "--audit-policy-file", pol)
+    apply(s, secret("db"))
+    s.json("POST", "/api/v1/namespaces/default/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+        "data": {"k": MARKER}}, expect=201)
+    s.json("POST", "/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80}]}}, expect=201)
+    s.json("GET", "/api/v1/namespaces/default/pods", expect=200)
+    s.json("GET", "/api/v1/events", expect=200)
+    s.json("GET", "/api/v1/namespaces/default/secrets/db", expect=200)
+    s.json("GET", "/api/v1/namespaces/default/secrets/nope", expect=404)
+
+    def find(verb, resource, name=None):
+        return [e for e in audit_lines(log) if e["verb"] == verb
+                and e.get("objectRef", {}).get("resource") == resource
+                and (name is None or e["objectRef"].get("name") == name)]
+    wait_for("audit lines", lambda: find("get", "secrets", "nope"), timeout=20)
+    raw = open(log).read()
+    assert MARKER not in raw and b64(MARKER.encode()) not in raw
+
+    svc = find("create", "services")
+    assert [e["stage"] for e in svc] == ["ResponseComplete"]  # RequestReceived omitted
+    e = svc[0]
+    assert e["level"] == "Request" and e["apiVersion"] == "audit.k8s.io/v1"
+    assert e["kind"] == "Event" and e["requestObject"]["metadata"]["name"] == "web"
+    assert e["objectRef"] == {"resource": "services", "namespace": "default",
+                              "apiVersion": "v1"}
+    assert e["responseStatus"]["code"] == 201
+    assert e["user"]["username"] == "system:anonymous"
+    assert e["sourceIPs"] == ["127.0.0.1"] and e["requestURI"].endswith("/services")
+    assert e["requestReceivedTimestamp"] <= e["stageTimestamp"]
+
+    sec = find("create", "secrets")
+    assert sec and all(x["level"] == "RequestResponse" and "requestObject" not in x
+                       and "responseObject" not in x for x in sec)
+    assert sec[0]["userAgent"]  # the CLI says who it is
+    cm = find("create", "configmaps")
+    assert cm and "requestObject" not in cm[0]
+    got = find("get", "secrets", "db")
+    assert got and got[-1]["responseStatus"]["code"] == 200  # (apply GETs first: 404)
+    assert find("get", "secrets", "nope")[-1]["responseStatus"]["code"] == 404
+
+    pods = find("list", "pods")
+    assert [x["stage"] for x in pods] == ["RequestReceived", "ResponseComplete"]
+    assert pods[0]["level"] == "Metadata" and pods[0]["auditID"] == pods[1]["auditID"]
+    assert find("list", "events") == []  # level None
