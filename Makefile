@@ -7,7 +7,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
-LIBS     = -lldns -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -lsodium -lz -lpthread -lm
+LIBS     = -lldns -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lsodium -lz -lpthread -lm
 
 BUILD    = build
 ifdef SANITIZE
@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence clean
+.PHONY: bench-soak all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -68,10 +68,13 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
+
+bench-containers: all
+	@bench/containers/run.sh $(BUILD)/v6
 
 bench-pods: all
 	@bench/pods/run.sh $(BUILD)/v6

@@ -106,6 +106,15 @@ void api_register_subresource(struct api *api, const char *kind, const char *sub
  * metrics.k8s.io): rest is the path after the group. It must answer req. */
 typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
 void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+/* For such handlers: a Kubernetes Status body (reason from code), or obj
+ * as JSON (the reference is taken). Both finish req. */
+void api_respond_status(struct http_req *req, int code, const char *message);
+void api_respond_json(struct http_req *req, int code, json_t *obj);
+/* Discovery for such a group: the APIGroup document at rest "" or "/", the
+ * APIResourceList (resources, whose reference is taken) at "/VERSION";
+ * NULL for any other rest. */
+json_t *api_group_discovery(const char *rest, const char *group, const char *version,
+    json_t *resources);
 /* A handler for one exact path outside the Kubernetes REST tree (/metrics,
  * /v6/sd/prometheus). It must answer req. */
 typedef void (*api_path_fn)(void *arg, struct http_req *req);

@@ -188,6 +188,7 @@ reason_for(int code)
 {
 	switch (code) {
 	case 400: return "BadRequest";
+	case 403: return "Forbidden";
 	case 404: return "NotFound";
 	case 405: return "MethodNotAllowed";
 	case 406: return "NotAcceptable";
@@ -202,6 +203,44 @@ reason_for(int code)
 	case 503: return "ServiceUnavailable";
 	default: return code >= 500 ? "InternalError" : "BadRequest";
 	}
+}
+
+void
+api_respond_status(struct http_req *req, int code, const char *message)
+{
+	char *body = status_json(code, reason_for(code), message, NULL);
+	http_respond(req, code, "application/json", body, strlen(body));
+	free(body);
+}
+
+void
+api_respond_json(struct http_req *req, int code, json_t *obj)
+{
+	char *body = json_dumps(obj, JSON_COMPACT);
+	http_respond(req, code, "application/json", body, strlen(body));
+	free(body);
+	json_decref(obj);
+}
+
+json_t *
+api_group_discovery(const char *rest, const char *group, const char *version,
+    json_t *resources)
+{
+	char gv[256], path[64];
+	snprintf(gv, sizeof gv, "%s/%s", group, version);
+	snprintf(path, sizeof path, "/%s", version);
+	json_t *o = NULL;
+	if (!strcmp(rest, "") || !strcmp(rest, "/"))
+		o = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:{s:s, s:s}}", "kind",
+		    "APIGroup", "apiVersion", "v1", "name", group, "versions", "groupVersion",
+		    gv, "version", version, "preferredVersion", "groupVersion", gv,
+		    "version", version);
+	else if (!strcmp(rest, path) || (str_has_prefix(rest, path) &&
+	    !strcmp(rest + strlen(path), "/")))
+		o = json_pack("{s:s, s:s, s:s, s:O}", "kind", "APIResourceList", "apiVersion",
+		    "v1", "groupVersion", gv, "resources", resources);
+	json_decref(resources);
+	return o;
 }
 
 /* Status bodies for the errors http.c answers on its own (400, 408, 413...). */

@@ -236,6 +236,18 @@ static const struct cli_verb verbs[] = {
 	  "namespace all-namespaces selector containers sort-by no-headers",
 	  "  v6 top pods\n  v6 top pods -A --sort-by memory\n"
 	  "  v6 top pods -l app=web --containers\n", false },
+	{ "image", cli_image, "v6 image ls | pull REF | rm REF... | import FILE [flags]",
+	  "List, pull, remove and import the node's container images",
+	  "Manage the node's image store, as crictl does for a kubelet:\n"
+	  "  ls       the images complete in the store\n"
+	  "  pull     pull REF from its registry (nginx = docker.io/library/nginx:latest)\n"
+	  "  rm       remove images and the layers no other image uses (an image a\n"
+	  "           pod uses is refused)\n"
+	  "  import   load an OCI layout tar (skopeo copy ... oci-archive:FILE:REF) or a\n"
+	  "           docker-archive tar; FILE is read by the server, on its machine",
+	  "output no-headers",
+	  "  v6 image pull nginx:1.25\n  v6 image ls\n"
+	  "  v6 image import app.tar\n  v6 image rm docker.io/library/nginx:1.25\n", false },
 	{ "events", cli_events, "v6 events [flags]",
 	  "List events, the latest last",
 	  "List events, oldest first; the same as 'v6 get events'.",

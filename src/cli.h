@@ -209,6 +209,7 @@ int cli_logs(struct cli_opts *o);	/* cli_logs.c */
 int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
 int cli_scale(struct cli_opts *o);	/* cli_scale.c */
 int cli_top(struct cli_opts *o);	/* cli_top.c */
+int cli_image(struct cli_opts *o);	/* cli_image.c */
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history

@@ -330,6 +330,21 @@ typedef void ctrl_routes_wait_fn(void *arg, int64_t rv, unsigned timeout_ms,
     void (*cb)(void *cb_arg, bool applied), void *cb_arg);
 void ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait,
     void *arg);
+struct otlp_exporter;
+/* Records the rollouts' traffic moves as spans on x (borrowed; outlives c):
+ * ctrl_rollout_trace.c. */
+void ctrl_rollout_set_tracing(struct ctrl_rollout *c, struct otlp_exporter *x);
+
+/* ctrl_rollout_trace.c — a trace per rollout revision: a span per step
+ * change, weight change, pause, promotion or abort (its events saying
+ * what happened) as it happens, parented by the revision's span, which goes
+ * when the revision completes or aborts and carries every step as an event. */
+struct ro_trace;
+struct ro_trace *ro_trace_new(struct otlp_exporter *x);
+void ro_trace_free(struct ro_trace *t);
+/* What one sync of Rollout ro decided (a), at wall-clock now_ms. */
+void ro_trace_sync(struct ro_trace *t, const json_t *ro, const struct rollout_actions *a,
+    int64_t now_ms);
 
 /* ---- StatefulSet controller (ctrl_statefulset.c) ------------------------ */
 

@@ -1304,6 +1304,7 @@ struct ctrl_rollout {
 	void *routes_wait_arg;
 	json_t *routes_pending;		/* key -> true: waiting for the proxy */
 	struct routes_wait *waits;	/* in flight (the feed calls back) */
+	struct ro_trace *trace;		/* NULL: no spans */
 };
 
 /* One wait for the proxy's acknowledgement; outlives the controller when
@@ -1359,6 +1360,13 @@ ctrl_rollout_set_routes_wait(struct ctrl_rollout *c, ctrl_routes_wait_fn *wait, 
 	c->routes_wait_arg = arg;
 }
 
+void
+ctrl_rollout_set_tracing(struct ctrl_rollout *c, struct otlp_exporter *x)
+{
+	ro_trace_free(c->trace);
+	c->trace = x ? ro_trace_new(x) : NULL;
+}
+
 /* "name" -> object for a list. */
 static json_t *
 by_name(json_t *list)
@@ -1401,6 +1409,8 @@ ro_ctrl_decide(struct ctrl *c, const json_t *ro, int64_t now_ms, struct ctrl_wri
 	    "clustertemplates", by_name(list_or_empty(c, "argoproj.io/clusteranalysistemplates",
 	    NULL)), "routesPending", json_object_get(r->routes_pending, key) != NULL);
 	rollout_decide(ro, in, now_ms, &a);
+	if (r->trace)
+		ro_trace_sync(r->trace, ro, &a, now_ms);
 	for (size_t i = 0; i < a.n; i++) {
 		const struct rollout_action *x = &a.v[i];
 		if (x->op == RO_EVENT) {
@@ -1501,5 +1511,6 @@ ctrl_rollout_stop(struct ctrl_rollout *c)
 	for (struct routes_wait *w = c->waits; w; w = w->next)
 		w->c = NULL;	/* freed when the feed calls back */
 	json_decref(c->routes_pending);
+	ro_trace_free(c->trace);
 	free(c);
 }

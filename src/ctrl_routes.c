@@ -6,6 +6,7 @@
  * iteration and hands what changed to the proxy feed with the store's
  * resourceVersion. Started by server.c. Kinds missing from the kind table
  * are skipped. */
+#include "obs_otlp.h"
 #include "ctrl.h"
 #include "log.h"
 #include "proxy.h"
@@ -19,6 +20,7 @@
 
 #define GW_GROUP	"gateway.networking.k8s.io"
 #define LB_ANNOTATION	"v6.dev/load-balancing"
+#define TRACE_ANNOTATION "v6.dev/trace-sample-ratio"	/* the proxy's root sampling, per Service */
 
 /* ---- collections -------------------------------------------------------- */
 
@@ -245,6 +247,11 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	    "connect_timeout_ms", 1000, "idle_timeout_ms", 60000,
 	    "endpoints", sp && svc ? cluster_endpoints(b, svc, sp) : json_array());
 	free(svc_name);
+	const char *tr = json_string_value(json_object_get(obj_get_path(svc,
+	    "metadata.annotations"), TRACE_ANNOTATION));
+	double ratio;
+	if (tr && otlp_ratio_parse(tr, &ratio) == 0)	/* else the proxy's own ratio */
+		json_object_set_new(c, "trace_sample_ratio", json_real(ratio));
 	json_object_set_new(b->clusters, cname, c);
 	return cname;
 }

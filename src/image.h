@@ -8,6 +8,7 @@
 #define V6_IMAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -57,5 +58,90 @@ typedef void (*img_done_fn)(void *arg, int err, const char *message, struct img_
  * (kubernetes.io/dockerconfigjson), merged; may be NULL. */
 int img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
     const json_t *auths, img_done_fn fn, void *arg);
+
+/* Drops the callbacks of every img_ensure in flight with this arg (a pod
+ * going away); the pulls themselves finish. */
+void img_cancel(struct img_store *s, void *arg);
+
+/* Allows plain HTTP to a registry HOST:PORT (the server's repeatable
+ * --insecure-registry); loopback registries are always allowed. */
+void img_store_add_insecure(struct img_store *s, const char *hostport);
+/* DATA/node/images (borrowed). */
+const char *img_store_dir(const struct img_store *s);
+/* The images complete in the store: [{"ref", "digest", "imageID", "size",
+ * "pulled"}], a new reference. */
+json_t *img_list(struct img_store *s);
+/* Forgets ref (the normalised key goes to *removed, caller frees) and
+ * deletes the blobs and layers no other image uses. -ENOENT with *msg. */
+int img_remove(struct img_store *s, const char *ref, char **removed, char **msg);
+/* Who uses an image: the agent answers with "NS/POD" (malloc'ed) for the
+ * first pod whose container runs image_id (REPO@DIGEST), else NULL. Image
+ * removal and GC never take an image in use. Called on the loop. */
+typedef char *(*img_in_use_fn)(void *arg, const char *image_id);
+void img_store_set_in_use(struct img_store *s, img_in_use_fn fn, void *arg);
+
+struct api;
+/* Serves the images.v6.dev group on api (image_api.c). */
+void img_api_register(struct api *api, struct img_store *s);
+
+/* image_pod.c — the agent's image step before a container starts. */
+struct img_pull;
+/* A Secret of namespace ns (new reference) or NULL. */
+typedef json_t *(*img_secret_fn)(void *arg, const char *ns, const char *name);
+struct img_pull_hooks {
+	void (*event)(void *arg, bool warning, const char *reason, const char *msg);
+	void (*done)(void *arg);	/* a pull ended: call the gate again */
+	img_secret_fn secret;
+};
+enum { IMG_GATE_READY, IMG_GATE_PENDING, IMG_GATE_FAILED };
+struct img_pull_result {
+	const char *image_id;		/* READY: REPO@DIGEST */
+	const struct img_info *info;	/* READY: layers and config (the gate owns it) */
+	const char *reason;		/* FAILED: ErrImagePull, ErrImageNeverPull */
+	const char *message;
+};
+/* Makes container ctr's image ready for its start number attempt: READY,
+ * PENDING (a pull runs; hooks->done(arg) when it ends, then call again with
+ * the same attempt) or FAILED (reported once; the next call pulls again).
+ * *pp is the container's state, created here, freed by img_pull_free
+ * (which also drops a pull's callback). Events go through hooks->event. */
+int img_pull_gate(struct img_pull **pp, struct img_store *s, const json_t *pod,
+    const json_t *ctr, int attempt, const struct img_pull_hooks *hooks, void *arg,
+    struct img_pull_result *out);
+void img_pull_free(struct img_pull *p);
+/* The container's imagePullPolicy, else the Kubernetes default. */
+enum img_pull_policy img_policy_of(const json_t *ctr);
+/* The "auths" of the pod's kubernetes.io/dockerconfigjson imagePullSecrets
+ * merged (the first secret naming a registry wins), or NULL. */
+json_t *img_pull_auths(const json_t *pod, img_secret_fn lookup, void *arg);
+
+/* image_gc.c — garbage collection by disk use (kubelet's image GC). */
+#define IMG_GC_PERIOD_MS (5 * 60 * 1000)	/* the kubelet's imageGCPeriod */
+struct img_gc_config {
+	int high, low;		/* --image-gc-high-threshold / -low- (85 / 80) */
+	int64_t min_age_ms;	/* --minimum-image-ttl-duration (2 min) */
+	int64_t period_ms;	/* how often the disk is checked; 0: 5 min */
+};
+struct img_gc_image {
+	const char *ref;
+	int64_t size;		/* bytes the removal frees (its blobs) */
+	int64_t last_used_ms;
+	bool in_use;		/* a pod's container runs it: never removed */
+};
+/* The pure choice: when used / capacity >= high%, the images to remove,
+ * least recently used first, skipping those in use or used within
+ * min_age_ms, until their sizes reach used - low% of capacity. Fills out
+ * (>= n entries) with indices into imgs; returns their number. */
+size_t img_gc_select(const struct img_gc_image *imgs, size_t n, uint64_t capacity,
+    uint64_t available, int high, int low, int64_t now_ms, int64_t min_age_ms,
+    size_t *out);
+struct img_gc;
+/* -EINVAL unless 0 <= low <= high <= 100. */
+int img_gc_start(struct img_store *s, const struct img_gc_config *cfg, struct img_gc **out);
+void img_gc_stop(struct img_gc *gc);
+
+/* The Kubernetes default: Always for ":latest" or no tag (and no digest),
+ * else IfNotPresent. */
+enum img_pull_policy img_default_policy(const char *ref);
 
 #endif

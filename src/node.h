@@ -6,6 +6,7 @@
 #define V6_NODE_H
 
 #include "api.h"
+#include "image.h"
 #include "node_cni.h"
 
 #include <stdint.h>
@@ -25,6 +26,8 @@ struct node_config {
 	void (*drain)(void *arg, const char *pod_ip, void (*done)(void *, bool),
 	    void *done_arg);
 	void *drain_arg;
+	struct img_store *images;	/* image.h: pulled before runc pods start */
+	const char *otlp_endpoint;	/* pods' OTEL_EXPORTER_OTLP_ENDPOINT; NULL: none */
 	/* The cluster DNS address pods get as nameserver (dns.h), or NULL:
 	 * pods see the host's /etc/resolv.conf. */
 	const char *cluster_dns;

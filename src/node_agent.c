@@ -57,6 +57,7 @@ struct actr {
 	int64_t window_ms;		/* between the two samples of nanocores */
 	uint64_t nanocores, memory;
 	bool have_usage;
+	struct img_pull *pull;		/* runc: the image step (image_pod.c) */
 };
 
 struct apod {
@@ -93,10 +94,12 @@ struct node {
 	uv_loop_t *loop;
 	struct rt *rt;
 	struct nvol *vol;		/* volumes (node_volume.c); NULL: none mounted */
+	struct img_store *images;	/* node_config's; NULL: no image step */
 	struct nipam *ipam;
 	struct ncni *cni;		/* the pod network; NULL: off */
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
+	char *otlp_endpoint;		/* pods' OTEL_EXPORTER_OTLP_ENDPOINT, or NULL */
 	char *cluster_dns;		/* node_config.cluster_dns */
 	int backoff_max_s;
 	int64_t log_max_bytes;		/* node_config's, passed to every container */
@@ -348,6 +351,7 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 	char **links = nenv_service_env(pod, svcs);
 	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
+		.otlp_endpoint = n->otlp_endpoint,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
 		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n };
 	char **env = nenv_resolve(&ctx, err);
@@ -398,6 +402,80 @@ ctr_forget_run(struct actr *a)
 	}
 }
 
+/* ---- the image step of runc containers (image_pod.c decides) ---------- */
+
+static void
+pull_event(void *arg, bool warning, const char *reason, const char *msg)
+{
+	struct actr *a = arg;
+	event(a->pod, warning, reason, msg);
+}
+
+static void
+pull_done(void *arg)
+{
+	struct actr *a = arg;
+	pod_sync(a->pod);
+}
+
+static json_t *
+pull_secret(void *arg, const char *ns, const char *name)
+{
+	struct actr *a = arg;
+	return lookup(a->pod->n, "Secret", ns, name);
+}
+
+/* The store's in-use question: "NS/NAME" of a pod running image_id. */
+static char *
+image_user(void *arg, const char *image_id)
+{
+	struct node *n = arg;
+	for (struct apod *p = n->pods; p; p = p->next)
+		for (size_t i = 0; p->inited && i < p->sm.n; i++)
+			if (p->sm.c[i].image_id && !strcmp(p->sm.c[i].image_id, image_id))
+				return xasprintf("%s/%s", p->sm.ns, p->sm.name);
+	return NULL;
+}
+
+static const struct img_pull_hooks pull_hooks = { pull_event, pull_done, pull_secret };
+
+/* Whether container i may start now: true once its image is ready (or it
+ * needs none); false while pulling or after a failed pull (recorded). */
+static bool
+image_ready(struct apod *p, size_t i, int attempt, int64_t now)
+{
+	struct img_pull_result r;
+	const json_t *pod = p->obj ? p->obj : p->sm.pod;
+	if (strcmp(npod_runtime(json_object_get(pod, "spec")), "runc") != 0)
+		return true;
+	if (!p->n->images) {
+		static const char msg[] = "no image store on this node (the images part is "
+		    "off: --controllers)";
+		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
+		event(p, true, "Failed", "Error: no image store on this node");
+		return false;
+	}
+	switch (img_pull_gate(&p->c[i].pull, p->n->images, pod, p->sm.c[i].spec, attempt,
+	    &pull_hooks, &p->c[i], &r)) {
+	case IMG_GATE_PENDING:
+		return false;
+	case IMG_GATE_FAILED: {
+		npod_start_failed(&p->sm, i, r.reason, r.message, now);
+		char *m = xasprintf("Error: %s", r.reason);
+		event(p, true, "Failed", m);
+		free(m);
+		return false;
+	}
+	}
+	npod_image_id(&p->sm, i, r.image_id);
+	/* The runc runtime is not wired in yet (issue 10, part 2): say so
+	 * rather than run the image's command on the host. */
+	npod_start_failed(&p->sm, i, "CreateContainerError", "the runc runtime is not "
+	    "available on this node yet", now);
+	event(p, true, "Failed", "Error: the runc runtime is not available on this node yet");
+	return false;
+}
+
 static void
 start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 {
@@ -405,6 +483,8 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
+	if (!image_ready(p, i, attempt, now))
+		return;
 	struct secctx sec;
 	const char *refused = secctx_for_start(p->obj ? p->obj : p->sm.pod, cs, &sec, &err);
 	if (refused) {			/* node_secctx.c: never started as something else */
@@ -617,6 +697,7 @@ pod_free(struct apod *p, bool remove)
 	streams_end_all(p);
 	for (size_t i = 0; p->c && i < p->sm.n; i++) {
 		ctr_forget_run(&p->c[i]);
+		img_pull_free(p->c[i].pull);
 		if (p->c[i].rt)
 			rt_release(p->c[i].rt);
 	}
@@ -1567,12 +1648,14 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
 	n->bin_dir = dir_of(cfg->self_exe);
 	n->state_dir = xstrdup(cfg->state_dir);
+	n->otlp_endpoint = cfg->otlp_endpoint ? xstrdup(cfg->otlp_endpoint) : NULL;
 	n->cluster_dns = cfg->cluster_dns ? xstrdup(cfg->cluster_dns) : NULL;
 	n->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : NPOD_BACKOFF_MAX_S;
 	n->log_max_bytes = cfg->log_max_bytes;
 	n->log_max_files = cfg->log_max_files;
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
+	n->images = cfg->images;
 	n->ipam = nipam_new();
 	n->found = json_object();
 	n->released = json_object();
@@ -1620,6 +1703,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);
 	node_object_start(n);
+	if (n->images)
+		img_store_set_in_use(n->images, image_user, n);
 	log_info("node", "node agent %s started: %zu pods, back-off cap %ds", n->name,
 	    npods, n->backoff_max_s);
 	*out = n;
@@ -1656,6 +1741,7 @@ node_free(struct node *n)
 	json_decref(n->released);
 	free(n->name);
 	free(n->bin_dir);
+	free(n->otlp_endpoint);
 	free(n->state_dir);
 	free(n->cluster_dns);
 	free(n);
@@ -1678,6 +1764,8 @@ node_stop(struct node *n)
 	n->sw = NULL;
 	nvol_stop(n->vol);
 	n->vol = NULL;
+	if (n->images)
+		img_store_set_in_use(n->images, NULL, NULL);
 	node_object_stop(n);
 	while (n->pods)
 		pod_free(n->pods, false);

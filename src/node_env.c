@@ -49,6 +49,12 @@ envl_set(struct envl *e, const char *name, const char *value)
 	e->v[e->n] = NULL;
 }
 
+static void
+envl_set_cb(void *arg, const char *name, const char *value)
+{
+	envl_set(arg, name, value);
+}
+
 static char **
 envl_steal(struct envl *e)
 {
@@ -136,8 +142,8 @@ b64_val(int c)
 }
 
 /* Secret data is base64; undecodable input is used as is. */
-static char *
-b64_decode(const char *s)
+char *
+nenv_b64_decode(const char *s)
 {
 	struct buf b = BUF_INIT;
 	unsigned acc = 0;
@@ -177,7 +183,7 @@ source_value(const json_t *src, const char *kind, const char *key)
 	const char *v = json_string_value(json_object_get(json_object_get(src, "data"), key));
 	if (!v)
 		return NULL;
-	return strcmp(kind, "Secret") == 0 ? b64_decode(v) : xstrdup(v);
+	return strcmp(kind, "Secret") == 0 ? nenv_b64_decode(v) : xstrdup(v);
 }
 
 static json_t *
@@ -389,6 +395,7 @@ nenv_resolve(const struct nenv_ctx *ctx, char **err)
 			envl_set(&e, name, v);
 		free(v);
 	}
+	nenv_otel(ctx->pod, ctx->otlp_endpoint, e.v, envl_set_cb, &e);
 	if (!nenv_get(e.v, "PATH")) {
 		char *path = ctx->bin_dir ? xasprintf("%s:%s", ctx->bin_dir, SYSTEM_PATH) :
 		    xstrdup(SYSTEM_PATH);
@@ -551,4 +558,102 @@ nenv_argv(const json_t *container, char *const *envp)
 		v[k++] = nenv_expand(json_string_value(x) ?: "", envp);
 	v[k] = NULL;
 	return v;
+}
+
+/* ---- OpenTelemetry SDK variables ------------------------------------------- */
+
+/* Label key of pod, NULL when absent or empty. */
+static const char *
+label(const json_t *pod, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj_labels(pod), key));
+
+	return v && *v ? v : NULL;
+}
+
+/* The name of the workload that owns pod: a ReplicaSet's owner, from its
+ * name without the pod-template-hash suffix. NULL when none. */
+static char *
+owner_workload(const json_t *pod)
+{
+	const json_t *refs = obj_get_path(pod, "metadata.ownerReferences"), *r;
+	const char *hash = label(pod, "pod-template-hash");
+	size_t i;
+
+	if (!hash)
+		hash = label(pod, "rollouts-pod-template-hash");
+	json_array_foreach(refs, i, r) {
+		const char *kind = obj_str(r, "kind"), *name = obj_str(r, "name");
+		size_t n, h;
+		if (!kind || !name || !json_is_true(json_object_get(r, "controller")))
+			continue;
+		n = strlen(name);
+		h = hash ? strlen(hash) : 0;
+		if (!strcmp(kind, "ReplicaSet") && h && n > h + 1 && name[n - h - 1] == '-' &&
+		    !strcmp(name + n - h, hash))
+			return xstrndup(name, n - h - 1);
+		return xstrdup(name);
+	}
+	return NULL;
+}
+
+/* A value for OTEL_RESOURCE_ATTRIBUTES (W3C baggage octets): ',', '=',
+ * '%', spaces and non-ASCII percent-encoded. */
+static void
+put_baggage(struct buf *b, const char *key, const char *v)
+{
+	if (b->len)
+		buf_putc(b, ',');
+	buf_printf(b, "%s=", key);
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (*p <= 0x20 || *p >= 0x7f || *p == ',' || *p == '=' || *p == '%' ||
+		    *p == ';' || *p == '"' || *p == '\\')
+			buf_printf(b, "%%%02X", *p);
+		else
+			buf_putc(b, (char)*p);
+	}
+}
+
+void
+nenv_otel(const json_t *pod, const char *endpoint, char *const *env,
+    void (*set)(void *arg, const char *name, const char *value), void *arg)
+{
+	static const char *const rev_labels[] = { "rollouts-pod-template-hash",
+		"pod-template-hash", "controller-revision-hash" };
+	const char *name = obj_annotation(pod, "resource.opentelemetry.io/service.name");
+	const char *rev = NULL, *uid = obj_uid(pod);
+	char *owner = NULL;
+	struct buf b = BUF_INIT;
+	const char *var = endpoint && str_has_suffix(endpoint, "/v1/traces") ?
+	    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT";
+	/* env may move once set() adds: look everything up first */
+	bool has_name = nenv_get(env, "OTEL_SERVICE_NAME") != NULL;
+	bool has_res = nenv_get(env, "OTEL_RESOURCE_ATTRIBUTES") != NULL;
+	bool has_ep = nenv_get(env, var) != NULL;
+
+	if (!name || !*name)
+		name = label(pod, "app.kubernetes.io/name");
+	if (!name)
+		name = label(pod, "app");
+	if (!name || !*name)
+		name = owner = owner_workload(pod);
+	if (!name || !*name)
+		name = obj_name(pod);
+	if (!has_name && name)
+		set(arg, "OTEL_SERVICE_NAME", name);
+	for (size_t i = 0; i < ARRAY_SIZE(rev_labels) && !rev; i++)
+		rev = label(pod, rev_labels[i]);
+	if (!has_res) {
+		put_baggage(&b, "k8s.namespace.name", obj_namespace(pod));
+		put_baggage(&b, "k8s.pod.name", obj_name(pod));
+		if (uid && *uid)
+			put_baggage(&b, "k8s.pod.uid", uid);
+		if (rev)
+			put_baggage(&b, "service.version", rev);
+		set(arg, "OTEL_RESOURCE_ATTRIBUTES", b.data);
+	}
+	if (endpoint && *endpoint && !has_ep)
+		set(arg, var, endpoint);
+	buf_free(&b);
+	free(owner);
 }

@@ -104,11 +104,10 @@ npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now)
 			    "containers) is not supported by v6 yet", p->c[i].name);
 		}
 	const char *rc = npod_runtime(spec);
-	if (strcmp(rc, "process") != 0 && !p->fail_reason) {
+	if (strcmp(rc, "process") != 0 && strcmp(rc, "runc") != 0 && !p->fail_reason) {
 		p->fail_reason = xstrdup("UnsupportedRuntimeClass");
 		p->fail_message = xasprintf("runtimeClassName \"%s\" is not supported on "
-		    "this node: only the process runtime (runtimeClassName absent or "
-		    "\"process\") is available", rc);
+		    "this node: the runtimes are \"process\" and \"runc\"", rc);
 	}
 }
 
@@ -127,6 +126,7 @@ npod_free(struct npod *p)
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->c[i].name);
 		free(p->c[i].image);
+		free(p->c[i].image_id);
 		free(p->c[i].message);
 	}
 	free(p->c);
@@ -221,8 +221,11 @@ npod_restore(struct npod *p, const json_t *status)
 		json_t *cs;
 		json_array_foreach(json_object_get(status, lists[l]), i, cs) {
 			int k = npod_find(p, jstr(cs, "name"));
-			if (k >= 0)
-				ctr_restore(&p->c[k], cs);
+			if (k < 0)
+				continue;
+			ctr_restore(&p->c[k], cs);
+			if (*jstr(cs, "imageID"))
+				npod_image_id(p, (size_t)k, jstr(cs, "imageID"));
 		}
 	}
 }
@@ -256,6 +259,13 @@ npod_started(struct npod *p, size_t i, int attempt, int64_t started_ms)
 	c->retry_s = 0;
 	c->retry_at_ms = 0;
 	probes_reset(c);
+}
+
+void
+npod_image_id(struct npod *p, size_t i, const char *image_id)
+{
+	free(p->c[i].image_id);
+	p->c[i].image_id = image_id ? xstrdup(image_id) : NULL;
 }
 
 void
@@ -513,6 +523,25 @@ npod_backoff_wait_s(const struct nctr *c, int64_t now)
 	return now < due ? c->backoff_s : 0;
 }
 
+/* A failed pull (ErrImagePull) shows as such for NPOD_PULL_ERR_SHOW_MS,
+ * then as ImagePullBackOff until the retry, as the kubelet's next sync
+ * finds the image back-off (10 s doubling to 300 s) in effect. */
+static void
+image_backoff(struct acts *a, struct nctr *c, size_t i, int64_t now)
+{
+	int64_t failed_ms = c->retry_at_ms - (int64_t)c->retry_s * 1000;
+	if (strcmp(c->reason, "ErrImagePull") != 0)
+		return;
+	if (now < failed_ms + NPOD_PULL_ERR_SHOW_MS) {
+		wake_at(a, failed_ms + NPOD_PULL_ERR_SHOW_MS);
+		return;
+	}
+	char msg[256];
+	snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", c->image);
+	set_waiting(c, "ImagePullBackOff", msg);
+	act_event(a, i, false, "BackOff", msg);
+}
+
 /* kubelet's flowcontrol.Backoff: the first restart is immediate and sets
  * the back-off to 10 s; each later restart waits the current back-off
  * after the exit, then doubles it (cap backoff_max_s); an entry not
@@ -521,6 +550,7 @@ static void
 restart(struct npod *p, struct acts *a, struct nctr *c, size_t i, int64_t now)
 {
 	if (c->retry_at_ms > now) {
+		image_backoff(a, c, i, now);
 		wake_at(a, c->retry_at_ms);
 		return;
 	}
@@ -765,7 +795,7 @@ ctr_status(const struct npod *p, const struct nctr *c, bool initializing)
 	if (!last)
 		last = c->has_last ? term_json(p, c, &c->last) : json_object();
 	json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:i, s:o, s:o}", "name", c->name,
-	    "image", c->image, "imageID", "", "ready", c->ready, "started", c->started,
+	    "image", c->image, "imageID", c->image_id ? c->image_id : "", "ready", c->ready, "started", c->started,
 	    "restartCount", c->attempt > 0 ? c->attempt : 0, "state", state,
 	    "lastState", last);
 	if (c->attempt >= 0)

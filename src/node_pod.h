@@ -20,6 +20,7 @@
 #define NPOD_BACKOFF_MAX_S	300
 #define NPOD_BACKOFF_RESET_MS	(600 * 1000)	/* 10 min running resets the back-off */
 #define NPOD_MIN_GRACE_S	2	/* kubelet's minimumGracePeriodInSeconds */
+#define NPOD_PULL_ERR_SHOW_MS	2000	/* ErrImagePull before ImagePullBackOff */
 
 enum npod_restart { NPOD_ALWAYS, NPOD_ON_FAILURE, NPOD_NEVER };
 enum npod_phase { NPOD_PENDING, NPOD_RUNNING, NPOD_SUCCEEDED, NPOD_FAILED };
@@ -63,6 +64,7 @@ struct nctr {
 	struct nterm last;		/* the termination before term / the run */
 	char reason[40];		/* waiting reason ("" = default) */
 	char *message;			/* waiting message */
+	char *image_id;			/* status imageID (REPO@DIGEST), NULL unknown */
 	bool ready, started;
 	enum npost post_start;
 	/* CrashLoopBackOff, kubelet's flowcontrol.Backoff per container */
@@ -138,6 +140,8 @@ size_t npod_step(struct npod *p, int64_t now, struct npod_act *acts, size_t max,
     int64_t *next_ms);
 /* Results of actions and runtime events. */
 void npod_started(struct npod *p, size_t i, int attempt, int64_t started_ms);
+/* The image a container runs (status imageID), once the image step knew it. */
+void npod_image_id(struct npod *p, size_t i, const char *image_id);
 /* A start that failed: reason "CreateContainerError" or
  * "CreateContainerConfigError"; retried after a back-off. */
 void npod_start_failed(struct npod *p, size_t i, const char *reason, const char *msg,
@@ -176,19 +180,35 @@ struct nenv_ctx {
 	int64_t node_cpu_millis;	/* for resourceFieldRef without limits */
 	int64_t node_memory_bytes;
 	const char *const *extra_env;	/* "NAME=value" first (Service variables hook) */
+	const char *otlp_endpoint;	/* OTEL_EXPORTER_OTLP_ENDPOINT to give; NULL: none */
 	nenv_lookup_fn lookup;
 	void *lookup_arg;
 };
 /* Resolves the container's environment (envFrom, env, downward API, PATH,
- * HOSTNAME). Returns a NULL-terminated "NAME=value" vector (nenv_free), or
+ * HOSTNAME, and the OpenTelemetry SDK variables, nenv_otel). Returns a NULL-terminated "NAME=value" vector (nenv_free), or
  * NULL with *err set (caller frees) for CreateContainerConfigError. */
 char **nenv_resolve(const struct nenv_ctx *ctx, char **err);
 /* command + args with $(VAR) expanded against envp, or [image] + args when
  * there is no command. NULL-terminated, nenv_free. */
+/* The OpenTelemetry SDK's variables for pod, each unless env sets it:
+ * OTEL_SERVICE_NAME (annotation resource.opentelemetry.io/service.name,
+ * else label app.kubernetes.io/name, else label app, else the owning
+ * workload's name — a ReplicaSet's without its pod-template-hash suffix —
+ * else the pod's name), OTEL_RESOURCE_ATTRIBUTES (k8s.namespace.name,
+ * k8s.pod.name, k8s.pod.uid, service.version = the revision hash of label
+ * rollouts-pod-template-hash, pod-template-hash or controller-revision-hash,
+ * when there is one) and, when endpoint is not NULL,
+ * OTEL_EXPORTER_OTLP_ENDPOINT (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT for a URL
+ * ending in /v1/traces). Calls set(arg, name, value) for each to add. */
+void nenv_otel(const json_t *pod, const char *endpoint, char *const *env,
+    void (*set)(void *arg, const char *name, const char *value), void *arg);
 char **nenv_argv(const json_t *container, char *const *envp);
 /* Kubernetes' $(VAR) expansion: "$$" -> "$", unknown references kept. */
 char *nenv_expand(const char *s, char *const *envp);
 const char *nenv_get(char *const *envp, const char *name);
+/* Standard base64 (Secret data) decoded; s itself (copied) when it is not
+ * base64. Caller frees. */
+char *nenv_b64_decode(const char *s);
 void nenv_free(char **v);
 /* Kubernetes' Service environment variables (docker-link style) for pod:
  * for each Service of services (an array) that has a cluster IP and is in

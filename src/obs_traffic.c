@@ -609,17 +609,9 @@ reply_status(struct http_req *req, int code, const char *reason, const char *msg
 static json_t *
 discovery(const char *rest)
 {
-	if (!strcmp(rest, "") || !strcmp(rest, "/"))
-		return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}], s:{s:s, s:s}}", "kind",
-		    "APIGroup", "apiVersion", "v1", "name", GROUP, "versions", "groupVersion",
-		    GROUP_VERSION, "version", "v1alpha1", "preferredVersion", "groupVersion",
-		    GROUP_VERSION, "version", "v1alpha1");
-	if (!strcmp(rest, "/v1alpha1") || !strcmp(rest, "/v1alpha1/"))
-		return json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:b, s:[s]}]}", "kind",
-		    "APIResourceList", "apiVersion", "v1", "groupVersion", GROUP_VERSION,
-		    "resources", "name", "services", "singularName", "", "kind",
-		    "ServiceTraffic", "namespaced", true, "verbs", "get");
-	return NULL;
+	return api_group_discovery(rest, GROUP, "v1alpha1", json_pack("[{s:s, s:s, s:s, "
+	    "s:b, s:[s]}]", "name", "services", "singularName", "", "kind", "ServiceTraffic",
+	    "namespaced", true, "verbs", "get"));
 }
 
 static void

@@ -39,6 +39,7 @@
  *       "lb": "round_robin" | "least_request",
  *       "connect_timeout_ms": 1000, "idle_timeout_ms": 60000,
  *       "outlier_consecutive_failures": 5, "outlier_ejection_ms": 30000,  optional
+ *       "trace_sample_ratio": 0.01,        optional: share of new traces sampled
  *       "endpoints": [{"address": "127.1.0.3", "port": 8080,
  *                      "pod": "web-6d9d67d84f-cgxql", "revision": "6d9d67d84f"}]
  *     }
@@ -124,6 +125,16 @@ double proxy_engine_apply_us(const struct proxy_engine *e);
 void proxy_engine_drain(struct proxy_engine *e, void (*done)(void *), void *arg);
 void proxy_engine_free(struct proxy_engine *e);
 
+/* proxy_trace.c — spans of the requests (SERVER) and their upstream
+ * attempts (CLIENT), sampled at ratio for new traces and as the caller
+ * says for continued ones, queued on x (borrowed; outlives the tracer). */
+struct px_tracer;
+struct otlp_exporter;
+struct px_tracer *proxy_tracer_new(struct otlp_exporter *x, double ratio);
+void proxy_tracer_free(struct px_tracer *t);
+/* Turns tracing on with t (borrowed), or off with NULL. */
+void proxy_engine_set_tracer(struct proxy_engine *e, struct px_tracer *t);
+
 /* proxy_main.c — `v6 proxy`: the process around the engine. */
 int proxy_main(int argc, char **argv);
 
@@ -135,6 +146,7 @@ struct proxy_feed_config {
 	const char *state_dir;		/* DATA/proxy: control.sock, proxy.pid, snapshot.json */
 	const char *self_exe;		/* the v6 binary */
 	const char *admin_address;	/* "127.0.0.1:0": /metrics, /healthz of the proxy */
+	const char *const *proxy_args;	/* more flags for the proxy (NULL-terminated), or NULL */
 };
 int proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
     struct proxy_feed **out);

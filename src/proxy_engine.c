@@ -260,6 +260,12 @@ cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
 	    &c->outlier_fails) < 0 ||
 	    uint_field(j, "outlier_ejection_ms", PX_OUTLIER_MS, &c->outlier_ms) < 0)
 		return fail_msg(err, "cluster %s: bad timeout or outlier setting", name);
+	c->trace_ratio = -1;
+	if ((it = json_object_get(j, "trace_sample_ratio")) != NULL) {
+		c->trace_ratio = json_number_value(it);
+		if (!json_is_number(it) || !(c->trace_ratio >= 0 && c->trace_ratio <= 1))
+			return fail_msg(err, "cluster %s: trace_sample_ratio must be 0..1", name);
+	}
 	if (eps && !json_is_array(eps))
 		return fail_msg(err, "cluster %s: endpoints must be an array", name);
 	c->eps = xcalloc(json_array_size(eps) + 1, sizeof(*c->eps));

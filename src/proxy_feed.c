@@ -55,6 +55,7 @@ struct proxy_feed {
 	uv_loop_t *loop;
 	char *dir, *exe, *sock_path, *pid_path, *log_path, *addr_path;
 	char *admin;			/* "127.0.0.1:PORT" */
+	char *args[8];			/* cfg->proxy_args, copied */
 	struct proc_watch *watch;	/* the proxy process, NULL while none */
 	int64_t started_ms;
 	unsigned restart_ms;
@@ -471,8 +472,11 @@ watch_start(struct proxy_feed *f, pid_t pid, uint64_t ticks, bool child)
 static void
 feed_spawn(struct proxy_feed *f)
 {
-	char *argv[] = { f->exe, "proxy", "--state-dir", f->dir, "--admin", f->admin,
-		"--log-format", log_get_format() == LOG_FORMAT_TEXT ? "text" : "json", NULL };
+	char *argv[8 + ARRAY_SIZE(f->args) + 1] = { f->exe, "proxy", "--state-dir", f->dir,
+		"--admin", f->admin, "--log-format",
+		log_get_format() == LOG_FORMAT_TEXT ? "text" : "json" };
+	for (size_t i = 0; i < ARRAY_SIZE(f->args) && f->args[i]; i++)
+		argv[8 + i] = f->args[i];
 	pid_t pid;
 	int rc = proc_spawn(argv, f->log_path, &pid);
 	if (rc == 0) {
@@ -548,6 +552,9 @@ proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
 	f->loop = loop;
 	f->dir = xstrdup(cfg->state_dir);
 	f->exe = xstrdup(cfg->self_exe);
+	for (size_t i = 0; cfg->proxy_args && cfg->proxy_args[i] &&
+	    i + 1 < ARRAY_SIZE(f->args); i++)
+		f->args[i] = xstrdup(cfg->proxy_args[i]);
 	f->sock_path = xasprintf("%s/control.sock", f->dir);
 	f->pid_path = xasprintf("%s/proxy.pid", f->dir);
 	f->log_path = xasprintf("%s/proxy.log", f->dir);
@@ -649,6 +656,8 @@ on_feed_closed(uv_handle_t *h)
 		return;
 	free(f->dir);
 	free(f->exe);
+	for (size_t i = 0; i < ARRAY_SIZE(f->args); i++)
+		free(f->args[i]);
 	free(f->sock_path);
 	free(f->pid_path);
 	free(f->log_path);

@@ -62,6 +62,7 @@ struct px_cluster {
 	unsigned idle_timeout_ms;
 	unsigned outlier_fails;
 	unsigned outlier_ms;
+	double trace_ratio;		/* new traces sampled; < 0: the proxy's ratio */
 	struct px_endpoint **eps;
 	size_t neps;
 	unsigned rr;
@@ -226,6 +227,7 @@ struct proxy_engine {
 	uint64_t apply_ns;		/* duration of the last apply */
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
+	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
 

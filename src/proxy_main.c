@@ -28,6 +28,7 @@
 #include "net.h"
 #include "proc.h"
 #include "node_runtime.h"
+#include "obs_otlp.h"
 #include "proxy_handoff.h"
 
 #define CTL_MAX_LINE	(256u << 20)	/* one snapshot; a peer past it is cut off */
@@ -61,6 +62,11 @@ struct proxy {
 	uv_signal_t sigterm, sigint;
 	uv_timer_t drain_timer;
 	bool draining, drained;
+	char *otlp_endpoint;		/* --otlp-endpoint; NULL: the OTEL_* variables */
+	char *sample_ratio;		/* --trace-sample-ratio as given */
+	double ratio;
+	struct otlp_exporter *otlp;	/* NULL: tracing off */
+	struct px_tracer *tracer;
 };
 
 struct ctl_conn {
@@ -83,6 +89,11 @@ static const struct flag_def proxy_flags[] = {
 	    "(default 127.0.0.1:0)" },
 	{ "--log-level", "LEVEL", "debug, info, warn or error (default info)" },
 	{ "--log-format", "FORMAT", "json (one object per line, the default) or text" },
+	{ "--otlp-endpoint", "URL", "export a span per request and per upstream attempt "
+	    "as OTLP/HTTP to URL (/v1/traces appended; default $OTEL_EXPORTER_OTLP_ENDPOINT; "
+	    "none: no tracing, traceparent still forwarded)" },
+	{ "--trace-sample-ratio", "R", "share of new traces sampled, 0..1 (default 1); a "
+	    "continued trace follows the caller's sampled flag" },
 	{ "--upgrade", NULL, "take the listening sockets over from the proxy running on "
 	    "DIR, which then drains and exits (a plain start when none runs)" },
 	{ "--help", NULL, "show this help" },
@@ -121,6 +132,7 @@ static int
 parse_flags(struct proxy *p, int argc, char **argv)
 {
 	const char *admin = "127.0.0.1:0";
+	p->ratio = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val;
 		char name[64];
@@ -149,6 +161,13 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			log_set_level(lvl);
 		} else if (strcmp(name, "--log-format") == 0 && log_parse_format(val, &lf) == 0) {
 			log_set_format(lf);
+		} else if (strcmp(name, "--otlp-endpoint") == 0) {
+			free(p->otlp_endpoint);
+			p->otlp_endpoint = xstrdup(val);
+		} else if (strcmp(name, "--trace-sample-ratio") == 0 &&
+		    otlp_ratio_parse(val, &p->ratio) == 0) {
+			free(p->sample_ratio);
+			p->sample_ratio = xstrdup(val);
 		} else {
 			fprintf(stderr, "error: unknown flag or bad value: %s\n"
 			    "See 'v6 proxy --help' for usage.\n", a);
@@ -601,6 +620,27 @@ ctl_unlisten(struct proxy *p)
 
 /* ---- the admin listener --------------------------------------------------- */
 
+/* The exporter's counters: what the collector got and what was lost. */
+static void
+tracing_metrics(struct proxy *p, struct buf *b)
+{
+	struct otlp_stats st;
+	otlp_get_stats(p->otlp, &st);
+	buf_printf(b, "# HELP v6_proxy_trace_spans_total Spans by fate: exported to the "
+	    "collector, dropped because the queue was full or the export failed.\n"
+	    "# TYPE v6_proxy_trace_spans_total counter\n"
+	    "v6_proxy_trace_spans_total{outcome=\"exported\"} %llu\n"
+	    "v6_proxy_trace_spans_total{outcome=\"dropped_queue_full\"} %llu\n"
+	    "v6_proxy_trace_spans_total{outcome=\"dropped_export_failed\"} %llu\n"
+	    "# HELP v6_proxy_trace_export_requests_total OTLP export requests sent, retries "
+	    "included.\n# TYPE v6_proxy_trace_export_requests_total counter\n"
+	    "v6_proxy_trace_export_requests_total %llu\n"
+	    "# HELP v6_proxy_trace_queue_spans Spans waiting for export.\n"
+	    "# TYPE v6_proxy_trace_queue_spans gauge\nv6_proxy_trace_queue_spans %u\n",
+	    (unsigned long long)st.exported, (unsigned long long)st.dropped_full,
+	    (unsigned long long)st.dropped_failed, (unsigned long long)st.requests, st.queue_len);
+}
+
 static void
 admin_metrics(struct proxy *p, struct http_req *req)
 {
@@ -615,6 +655,8 @@ admin_metrics(struct proxy *p, struct http_req *req)
 	    "v6_proxy_snapshots_total{outcome=\"applied\"} %llu\n"
 	    "v6_proxy_snapshots_total{outcome=\"rejected\"} %llu\n",
 	    (unsigned long long)p->applies, (unsigned long long)p->rejects);
+	if (p->otlp)
+		tracing_metrics(p, &b);
 	http_respond(req, 200, OM_CONTENT_TYPE_TEXT, b.data ? b.data : "", b.len);
 	buf_free(&b);
 }
@@ -846,8 +888,16 @@ on_sigusr2(uv_signal_t *h, int signum)
 		return;
 	snprintf(admin, sizeof admin, "%s:%d", p->admin_host,
 	    p->admin ? http_server_port(p->admin) : p->admin_port);
-	char *argv[] = { p->exe, "proxy", "--state-dir", p->dir, "--admin", admin, "--upgrade",
-	    NULL };
+	char *argv[12] = { p->exe, "proxy", "--state-dir", p->dir, "--admin", admin, "--upgrade" };
+	int argc = 7;
+	if (p->otlp_endpoint) {
+		argv[argc++] = "--otlp-endpoint";
+		argv[argc++] = p->otlp_endpoint;
+	}
+	if (p->sample_ratio) {
+		argv[argc++] = "--trace-sample-ratio";
+		argv[argc++] = p->sample_ratio;
+	}
 	pid_t pid;
 	char *log = realpath("/proc/self/fd/2", NULL);	/* our log file, if a file */
 	int rc = proc_spawn(argv, log && log[0] == '/' ? log : NULL, &pid);
@@ -860,6 +910,33 @@ on_sigusr2(uv_signal_t *h, int signum)
 
 /* ---- main ------------------------------------------------------------------- */
 
+/* Tracing, when an OTLP endpoint is configured (flag or environment). */
+static void
+tracing_start(struct proxy *p)
+{
+	char *url = otlp_endpoint_from(p->otlp_endpoint);
+	struct otlp_config cfg = { .endpoint = url, .scope = "v6.proxy" };
+	if (url == NULL)
+		return;
+	if (otlp_start(p->loop, &cfg, &p->otlp) == 0) {
+		p->tracer = proxy_tracer_new(p->otlp, p->ratio);
+		proxy_engine_set_tracer(p->engine, p->tracer);
+		log_info("proxy", "tracing: spans to %s, new traces sampled at %g", url, p->ratio);
+	}
+	free(url);
+}
+
+/* After the engine is gone (it stopped tracing before it was freed). An
+ * export in flight is cut short (within a second: curl's progress callback). */
+static void
+tracing_stop(struct proxy *p)
+{
+	otlp_stop_wait(p->otlp, p->loop, OTLP_SHUTDOWN_FLUSH_MS);
+	proxy_tracer_free(p->tracer);
+	p->otlp = NULL;
+	p->tracer = NULL;
+}
+
 static int
 proxy_setup(struct proxy *p)
 {
@@ -869,6 +946,7 @@ proxy_setup(struct proxy *p)
 		return -errno;
 	}
 	p->engine = proxy_engine_new(p->loop);
+	tracing_start(p);
 	pid_t other = proc_pidfile_read(p->pid_path, NULL);
 	int admin_fd = -1, ho_sock = -1;
 	if (p->upgrade && other > 0 && other != getpid()) {
@@ -945,10 +1023,15 @@ proxy_main(int argc, char **argv)
 		proxy_handoff_ready(p.engine, -1);
 	if (p.admin)
 		http_server_stop(p.admin);
-	if (p.engine)
+	if (p.engine) {
+		proxy_engine_set_tracer(p.engine, NULL);	/* the engine is freed later */
 		proxy_engine_free(p.engine);
+	}
 	for (int i = 0; i < 4; i++)
 		uv_run(p.loop, UV_RUN_NOWAIT);
+	tracing_stop(&p);
+	free(p.otlp_endpoint);
+	free(p.sample_ratio);
 	json_decref(p.lmap);
 	json_decref(p.cmap);
 	free(p.journal_path);

@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "proxy_trace.h"
 #include "proxy_upstream.h"
 
 #define UC_RBUF_INIT	(16 * 1024)
@@ -111,6 +112,7 @@ struct px_req {
 	bool ds_keep_alive;
 	bool dechunk;			/* HTTP/1.0 client, chunked response */
 	bool upgrade;
+	struct px_tspan ts;		/* tracing (proxy_trace.c); ts.on when traced */
 	struct px_req *next_free;
 };
 
@@ -199,7 +201,7 @@ put_request_id(struct proxy_engine *e, struct buf *b)
 }
 
 /* Header classes for forwarding, by name. */
-enum { H_PASS, H_DROP, H_XFF, H_XFP, H_RID, H_TRACE, H_HOST, H_CONN };
+enum { H_PASS, H_DROP, H_XFF, H_XFP, H_RID, H_TRACE, H_TSTATE, H_HOST, H_CONN };
 
 static int
 hdr_class(const char *n)
@@ -210,6 +212,7 @@ hdr_class(const char *n)
 		{ "upgrade", H_DROP }, { "transfer-encoding", H_DROP }, { "expect", H_DROP },
 		{ "x-forwarded-for", H_XFF }, { "x-forwarded-proto", H_XFP },
 		{ "x-request-id", H_RID }, { "traceparent", H_TRACE }, { "host", H_HOST },
+		{ "tracestate", H_TSTATE },
 	};
 	size_t i;
 
@@ -363,6 +366,10 @@ build_request_head(struct px_req *pr)
 		case H_TRACE:
 			trace = v;
 			continue;
+		case H_TSTATE:
+			if (pr->ts.on && pr->ts.trace_state == NULL)
+				continue;	/* a new trace: not the state of another */
+			break;
 		case H_XFP:
 			xfp = true;
 			break;
@@ -398,7 +405,10 @@ build_request_head(struct px_req *pr)
 		buf_puts(b, "X-Forwarded-Proto: http\r\n");
 	if (!rid)
 		put_request_id(pr->e, b);
-	put_traceparent(pr->e, b, trace);
+	if (pr->ts.on)
+		px_trace_put_header(b, &pr->ts);
+	else
+		put_traceparent(pr->e, b, trace);
 	if (q->chunked)
 		buf_puts(b, "Transfer-Encoding: chunked\r\n");
 	if (pr->upgrade && upgrade) {
@@ -887,6 +897,8 @@ req_attempt(struct px_req *pr)
 	ep->refs++;
 	ep->active++;
 	pr->stat = px_route_stat(e, pr->route, pr->cluster, ep->revision);
+	if (pr->ts.on)
+		px_trace_attempt(e, &pr->ts, ep);
 	if (!pr->fresh && (uc = pool_get(ep)) != NULL) {
 		uc->req = pr;
 		pr->uc = uc;
@@ -920,9 +932,24 @@ uc_error(struct px_uconn *uc, enum px_err kind, bool connecting, bool unsent)
 		pr->tried[pr->ntried++] = pr->ep;	/* another endpoint next */
 	else
 		pr->fresh = true;	/* the same one will do, on a new connection */
-	log_debug("proxy", "upstream %s: %s error%s", pr->ep ? pr->ep->key : "?",
-	    kind == PX_E_TIMEOUT ? "timeout" : kind == PX_E_CONNECT ? "connect" : "reset",
-	    retry ? ", retrying" : "");
+	if (LOG_DEBUG >= log_min_level) {
+		struct px_trace_ids ids;
+		struct log_ctx ctx = { .pod = pr->ep ? pr->ep->pod : NULL };
+		if (pr->ts.client_open) {	/* the attempt's CLIENT span */
+			px_trace_ids(&pr->ts, &ids);
+			ctx.trace_id = ids.trace_id;
+			ctx.span_id = ids.span_id;
+		}
+		log_debug_ctx("proxy", &ctx, "upstream %s: %s error%s", pr->ep ? pr->ep->key : "?",
+		    kind == PX_E_TIMEOUT ? "timeout" : kind == PX_E_CONNECT ? "connect" : "reset",
+		    retry ? ", retrying" : "");
+	}
+	if (pr->ts.client_open) {
+		static const char *const err_type[PX_E_N] = { [PX_E_CONNECT] = "connect_error",
+			[PX_E_RESET] = "connection_reset", [PX_E_TIMEOUT] = "timeout" };
+		px_trace_client_end(pr->e, &pr->ts, pr->dreq, pr->cluster, pr->ep, pr->attempts, 0,
+		    err_type[kind]);
+	}
 	req_drop_endpoint(pr);
 	if (retry)
 		req_attempt(pr);
@@ -956,6 +983,11 @@ req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive)
 		st = pr->stat = px_route_stat(e, pr->route, pr->cluster, "");
 	if (dreq && !http_req_aborted(dreq) && st)
 		px_stat_request(st, msg ? status : pr->status, ns);
+	if (pr->ts.on) {
+		px_trace_client_end(e, &pr->ts, dreq, pr->cluster, pr->ep, pr->attempts, 0, "aborted");
+		px_trace_server_end(e, &pr->ts, dreq, pr->route, pr->cluster,
+		    msg ? status : pr->status);
+	}
 	req_drop_endpoint(pr);
 	px_table_unref(e, pr->t);
 	req_recycle(e, pr);
@@ -1195,6 +1227,11 @@ resp_upgrade(struct px_req *pr, struct px_uconn *uc)
 		uc_error(uc, PX_E_RESET, false, false);
 		return;
 	}
+	if (pr->ts.on) {
+		px_trace_client_end(pr->e, &pr->ts, pr->dreq, pr->cluster, pr->ep, pr->attempts, 101,
+		    NULL);
+		px_trace_server_end(pr->e, &pr->ts, pr->dreq, pr->route, pr->cluster, 101);
+	}
 	if ((r = http_req_detach(pr->dreq, &dfd, &rest, &nrest)) < 0) {
 		close(ufd2);
 		uc_error(uc, PX_E_RESET, false, false);
@@ -1223,6 +1260,9 @@ resp_done(struct px_req *pr, struct px_uconn *uc)
 
 	if (!pr->resp_started)
 		fwd_body(pr, NULL, 0);
+	if (pr->ts.client_open)
+		px_trace_client_end(pr->e, &pr->ts, pr->dreq, pr->cluster, pr->ep, pr->attempts,
+		    pr->status, NULL);
 	px_outlier_report(pr->cluster, pr->ep, pr->status >= 500, uv_now(pr->e->loop));
 	uc->req = NULL;
 	pr->uc = NULL;
@@ -1355,6 +1395,8 @@ px_forward(struct proxy_engine *e, struct px_listener *l, struct px_table *t,
 		http_req_body_pause(req, true);	/* until the head went upstream */
 	}
 	pr->cluster = px_route_backend(route, req, &pr->sticky);
+	if (e->tracer)
+		px_trace_begin(e, &pr->ts, req, pr->cluster);
 	if (pr->cluster == NULL) {
 		req_finish(pr, 503, "no backend\n", true);
 		return;

@@ -5,10 +5,12 @@
 #include "analysis.h"
 #include "api.h"
 #include "flags.h"
+#include "image.h"
 #include "ctrl.h"
 #include "dns.h"
 #include "log.h"
 #include "node.h"
+#include "obs_otlp.h"
 #include "obs_loki.h"
 #include "obs_metrics.h"
 #include "obs_traffic.h"
@@ -47,6 +49,11 @@ struct server_opts {
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
+	char **insecure_registries;	/* --insecure-registry, repeatable */
+	size_t ninsecure;
+	struct img_gc_config image_gc;	/* --image-gc-*, --minimum-image-ttl-duration */
+	char *otlp_endpoint;		/* --otlp-endpoint; NULL: the OTEL_* variables */
+	char *sample_ratio;		/* --trace-sample-ratio, for the proxy */
 	char *cluster_dns;		/* --cluster-dns; NULL: no cluster DNS */
 	char *dns_upstream;		/* --dns-upstream; NULL: /etc/resolv.conf's */
 	bool pod_network;		/* --pod-network cni */
@@ -74,11 +81,15 @@ struct server {
 	struct obs_traffic *traffic;
 	struct ctrl_analysis *analysis;
 	struct node *node;
+	struct img_store *images;
+	struct img_gc *image_gc;
 	struct dns_server *dns;
 	struct obs_loki *loki;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
+	struct otlp_exporter *otlp;	/* the server's own spans (rollouts); NULL: off */
+	char *otlp_url;			/* where spans go: also the proxy's */
 };
 
 /* ---- the parts of the server, started from one table ------------------- */
@@ -151,7 +162,10 @@ static int
 rollout_start(struct server *s, const struct server_opts *o)
 {
 	(void)o;
-	return ctrl_rollout_start(s->api, &s->rollout);
+	int rc = ctrl_rollout_start(s->api, &s->rollout);
+	if (rc == 0 && s->otlp)
+		ctrl_rollout_set_tracing(s->rollout, s->otlp);
+	return rc;
 }
 
 static void
@@ -180,8 +194,18 @@ routes_wait(void *arg, int64_t rv, unsigned timeout_ms, void (*cb)(void *, bool)
 static int
 proxy_start(struct server *s, const struct server_opts *o)
 {
+	const char *args[5] = { 0 };
+	int na = 0;
+	if (s->otlp_url) {
+		args[na++] = "--otlp-endpoint";
+		args[na++] = s->otlp_url;
+	}
+	if (o->sample_ratio) {
+		args[na++] = "--trace-sample-ratio";
+		args[na++] = o->sample_ratio;
+	}
 	struct proxy_feed_config pc = { .state_dir = s->proxy_state, .self_exe = s->exe,
-		.admin_address = "127.0.0.1:0" };
+		.admin_address = "127.0.0.1:0", .proxy_args = args };
 	int rc;
 	if ((rc = proxy_feed_start(s->loop, &pc, &s->feed)) < 0 ||
 	    (rc = ctrl_routes_start(s->api, s->feed, &s->routes)) < 0 ||
@@ -236,17 +260,57 @@ drain_pod_ip(void *arg, const char *ip, void (*done)(void *, bool), void *done_a
 	ctrl_routes_drain(s->routes, ip, 2000, done, done_arg);
 }
 
+/* The image store (DATA/node/images) and its images.v6.dev API. */
+static int
+images_start(struct server *s, const struct server_opts *o)
+{
+	char *dir = xasprintf("%s/images", s->node_state);
+	int rc = img_store_open(api_loop(s->api), dir, &s->images);
+	free(dir);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < o->ninsecure; i++)
+		img_store_add_insecure(s->images, o->insecure_registries[i]);
+	img_api_register(s->api, s->images);
+	return img_gc_start(s->images, &o->image_gc, &s->image_gc);
+}
+
+static void
+images_stop(struct server *s)
+{
+	img_gc_stop(s->image_gc);
+	s->image_gc = NULL;
+	img_store_close(s->images);
+	s->images = NULL;
+}
+
+/* What pods are told (OTEL_EXPORTER_OTLP_ENDPOINT): the base URL as
+ * configured, not the /v1/traces URL V6 derives from it. */
+static const char *
+pod_otlp_endpoint(const struct server_opts *o)
+{
+	const char *v;
+	if (o->otlp_endpoint)
+		return o->otlp_endpoint;
+	if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v)
+		return v;
+	if ((v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && *v)
+		return v;
+	return NULL;
+}
+
 static int
 node_part_start(struct server *s, const struct server_opts *o)
 {
 	struct ncni_config cni = o->cni;	/* node_start copies it */
 	cni.state_dir = s->node_state;
 	struct node_config nc = { .node_name = o->node_name, .state_dir = s->node_state,
+		.images = s->images,
 		.self_exe = s->exe, .backoff_max_s = o->max_backoff_s,
 		.log_max_bytes = o->log_max_bytes,
 		.log_max_files = o->log_max_files > 0 ? o->log_max_files - 1 : 0,
 		.drain = drain_pod_ip, .drain_arg = s, .cluster_dns = dns_server_ip(s->dns),
-		.pod_network = o->pod_network ? &cni : NULL };
+		.pod_network = o->pod_network ? &cni : NULL, .otlp_endpoint = pod_otlp_endpoint(o) };
 	return node_start(s->api, &nc, &s->node);
 }
 
@@ -328,6 +392,7 @@ static const struct server_part {
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
 	{ "proxy", NULL, proxy_start, proxy_stop },
 	{ "analysis", NULL, analysis_start, analysis_stop },
+	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
 	{ "logship", NULL, logship_start, logship_stop },
 };
@@ -402,7 +467,7 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, dns, gwstatus, node, logship, proxy (default *)" },
+	    "daemonset, endpoints, dns, gwstatus, images, node, logship, proxy (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
@@ -424,6 +489,21 @@ static const struct flag_def server_flags[] = {
 	{ "--pod-network-cidr", "CIDR", "the pod network's subnet (default " NCNI_DEFAULT_CIDR ")" },
 	{ "--pod-network-masquerade", NULL, "give pods a default route and NAT to the outside "
 	    "(default: pods reach only pods, Services and the cluster DNS)" },
+	{ "--insecure-registry", "HOST:PORT", "pull from this registry over plain HTTP "
+	    "(loopback registries always may); repeatable" },
+	{ "--image-gc-high-threshold", "PERCENT", "disk use of the image store's file "
+	    "system at which unused images are removed, as the kubelet's (default 85)" },
+	{ "--image-gc-low-threshold", "PERCENT", "disk use the image GC brings it back "
+	    "under (default 80)" },
+	{ "--minimum-image-ttl-duration", "DURATION", "an image unused for less than this is "
+	    "never collected (default 2m)" },
+	{ "--image-gc-period", "DURATION", "how often the image GC checks the disk "
+	    "(default 5m, the kubelet's)" },
+	{ "--otlp-endpoint", "URL", "OTLP/HTTP collector for traces (/v1/traces appended): "
+	    "the proxy's request spans, the rollout spans, and OTEL_EXPORTER_OTLP_ENDPOINT of "
+	    "pods (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no spans)" },
+	{ "--trace-sample-ratio", "R", "share of new traces the proxy samples, 0..1 "
+	    "(default 1); continued traces follow the caller's sampled flag" },
 	{ "--loki-url", "URL", "ship pod logs and V6's own logs to this Loki push URL "
 	    "(http://HOST:PORT, path /loki/api/v1/push by default; off when not given)" },
 	{ "--loki-batch-size", "QUANTITY", "log text per push (default 1Mi)" },
@@ -703,6 +783,29 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				return -EINVAL;
 			}
 			o->log_max_files = (int)nf;
+		} else if (strcmp(name, "--image-gc-high-threshold") == 0 ||
+		    strcmp(name, "--image-gc-low-threshold") == 0) {
+			char *end;
+			long v = strtol(val, &end, 10);
+			if (*end || end == val || v < 0 || v > 100) {
+				fprintf(stderr, "error: %s: expected a percentage 0..100, got "
+				    "\"%s\"\n", name, val);
+				return -EINVAL;
+			}
+			*(strstr(name, "high") ? &o->image_gc.high : &o->image_gc.low) = (int)v;
+		} else if (strcmp(name, "--minimum-image-ttl-duration") == 0 ||
+		    strcmp(name, "--image-gc-period") == 0) {
+			bool ttl = strstr(name, "ttl") != NULL;
+			int64_t *ms = ttl ? &o->image_gc.min_age_ms : &o->image_gc.period_ms;
+			if (duration_parse(val, ms) < 0 || (!ttl && *ms < 100)) {
+				fprintf(stderr, "error: %s: expected a duration, got \"%s\"\n", name,
+				    val);
+				return -EINVAL;
+			}
+		} else if (strcmp(name, "--insecure-registry") == 0) {
+			o->insecure_registries = xrealloc(o->insecure_registries,
+			    (o->ninsecure + 1) * sizeof(char *));
+			o->insecure_registries[o->ninsecure++] = xstrdup(val);
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
@@ -757,6 +860,18 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--otlp-endpoint") == 0) {
+			free(o->otlp_endpoint);
+			o->otlp_endpoint = xstrdup(val);
+		} else if (strcmp(name, "--trace-sample-ratio") == 0) {
+			double r;
+			if (otlp_ratio_parse(val, &r) < 0) {
+				fprintf(stderr, "error: --trace-sample-ratio: expected a number from 0 "
+				    "to 1, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			free(o->sample_ratio);
+			o->sample_ratio = xstrdup(val);
 		} else if (strcmp(name, "--cluster-dns") == 0) {
 			free(o->cluster_dns);
 			o->cluster_dns = xstrdup(val);
@@ -773,6 +888,11 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			    name);
 			return -EINVAL;
 		}
+	}
+	if (o->image_gc.low > o->image_gc.high) {
+		fprintf(stderr, "error: --image-gc-low-threshold (%d) must not exceed "
+		    "--image-gc-high-threshold (%d)\n", o->image_gc.low, o->image_gc.high);
+		return -EINVAL;
 	}
 	if (!o->data_dir)
 		o->data_dir = server_default_data_dir();
@@ -945,10 +1065,22 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 }
 
+/* The server's exporter (rollout spans), when an endpoint is configured. */
+static void
+tracing_start(struct server *s, const struct server_opts *o)
+{
+	struct otlp_config cfg = { .scope = "v6.rollouts" };
+	s->otlp_url = otlp_endpoint_from(o->otlp_endpoint);
+	cfg.endpoint = s->otlp_url;
+	if (s->otlp_url && otlp_start(s->loop, &cfg, &s->otlp) == 0)
+		log_info("server", "tracing: rollout spans to %s", s->otlp_url);
+}
+
 int
 server_main(int argc, char **argv)
 {
-	struct server_opts o = { .journal_retention_ms = -1, .journal_min = -1 };
+	struct server_opts o = { .journal_retention_ms = -1, .journal_min = -1,
+		.image_gc = { .high = 85, .low = 80, .min_age_ms = 2 * 60 * 1000 } };
 	struct server s = { .disabled = ~0u };	/* no part started yet */
 	int rc = 1;
 	if (parse_opts(argc, argv, &o) < 0)
@@ -985,6 +1117,7 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	tracing_start(&s, &o);
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
 	obs_pages_start(&oc);
@@ -1009,6 +1142,7 @@ server_main(int argc, char **argv)
 out_api:
 out_store:
 	server_stop_parts(&s);
+	otlp_stop_wait(s.otlp, s.loop, OTLP_SHUTDOWN_FLUSH_MS);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
 	store_crypt_free(s.crypt);
@@ -1024,6 +1158,12 @@ out:
 	free(o.audit_policy);
 	free(o.host);
 	free(o.node_name);
+	for (size_t i = 0; i < o.ninsecure; i++)
+		free(o.insecure_registries[i]);
+	free(o.insecure_registries);
+	free(o.otlp_endpoint);
+	free(o.sample_ratio);
+	free(s.otlp_url);
 	free(o.cluster_dns);
 	free(o.dns_upstream);
 	free(o.service_cidr);

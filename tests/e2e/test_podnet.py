@@ -34,7 +34,9 @@ def apply(s, *objs):
 def runc_pod(name):
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
             "spec": {"runtimeClassName": "runc",
-                     "containers": [{"name": "main", "image": "registry.test/web:1"}]}}
+                     # Never: no pull of this made-up image (tests stay on loopback)
+                     "containers": [{"name": "main", "image": "registry.test/web:1",
+                                     "imagePullPolicy": "Never"}]}}
 
 
 def pod(s, name):

@@ -319,11 +319,11 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
 
 def test_unsupported_runtime_class_fails_clearly(node):
     s = node()
-    apply(s, pod_manifest("oci", [sh("c", "true")], runtimeClassName="runc"))
+    apply(s, pod_manifest("oci", [sh("c", "true")], runtimeClassName="kata"))
     wait_for("Failed", lambda: phase(s, "oci") == "Failed")
     st = get_pod(s, "oci")["status"]
     assert st["reason"] == "UnsupportedRuntimeClass"
-    assert "runc" in st["message"]
+    assert "kata" in st["message"]
 
 
 def test_missing_configmap_is_config_error(node):

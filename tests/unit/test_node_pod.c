@@ -493,6 +493,54 @@ test_failed_post_start_kills(void **state)
 	json_decref(pod);
 }
 
+/* A failed pull: ErrImagePull, then ImagePullBackOff (one BackOff event)
+ * until the retry, 10 s then 20 s later; imageID once the image is known. */
+static void
+test_image_pull_backoff(void **state)
+{
+	(void)state;
+	struct run r;
+	json_t *pod = mkpod("Always", ONE, NULL);
+	json_object_set_new(json_object_get(pod, "spec"), "runtimeClassName", json_string("runc"));
+	npod_init(&r.p, pod, 0, T0);
+	step(&r, T0);
+	assert_int_equal(find(&r, NACT_START, 0)->attempt, 0);
+	npod_start_failed(&r.p, 0, "ErrImagePull", "manifest unknown", T0);
+	step(&r, T0);
+	assert_string_equal(r.p.c[0].reason, "ErrImagePull");
+	assert_null(find(&r, NACT_START, 0));
+	assert_int_equal(r.next, T0 + NPOD_PULL_ERR_SHOW_MS);
+	step(&r, T0 + NPOD_PULL_ERR_SHOW_MS);
+	assert_string_equal(r.p.c[0].reason, "ImagePullBackOff");
+	assert_string_equal(r.p.c[0].message, "Back-off pulling image \"sh\"");
+	assert_non_null(find_event(&r, "BackOff"));
+	assert_false(find_event(&r, "BackOff")->warning);
+	step(&r, T0 + 5000);
+	assert_null(find_event(&r, "BackOff"));	/* announced once */
+	assert_null(find(&r, NACT_START, 0));
+	step(&r, T0 + 10000);
+	assert_int_equal(find(&r, NACT_START, 0)->attempt, 0);
+	npod_start_failed(&r.p, 0, "ErrImagePull", "manifest unknown", T0 + 10000);
+	step(&r, T0 + 29999);
+	assert_null(find(&r, NACT_START, 0));
+	step(&r, T0 + 30000);
+	assert_non_null(find(&r, NACT_START, 0));
+	npod_image_id(&r.p, 0, "reg/app@sha256:1");
+	npod_started(&r.p, 0, 0, T0 + 30000);
+	json_t *st = npod_status(&r.p, NULL, NULL, T0 + 30000);
+	json_t *cs = json_array_get(json_object_get(st, "containerStatuses"), 0);
+	assert_string_equal(json_string_value(json_object_get(cs, "imageID")), "reg/app@sha256:1");
+	/* A restarted server keeps it. */
+	struct npod q;
+	npod_init(&q, pod, 0, T0);
+	npod_restore(&q, st);
+	assert_string_equal(q.c[0].image_id, "reg/app@sha256:1");
+	npod_free(&q);
+	json_decref(st);
+	npod_free(&r.p);
+	json_decref(pod);
+}
+
 static void
 test_start_failure_and_unsupported_runtime(void **state)
 {
@@ -519,7 +567,7 @@ test_start_failure_and_unsupported_runtime(void **state)
 	json_decref(pod);
 
 	pod = mkpod("Always", ONE, NULL);
-	json_object_set_new(json_object_get(pod, "spec"), "runtimeClassName", json_string("runc"));
+	json_object_set_new(json_object_get(pod, "spec"), "runtimeClassName", json_string("kata"));
 	npod_init(&r.p, pod, 0, T0);
 	step(&r, T0);
 	assert_int_equal(r.n, 0);
@@ -583,6 +631,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backoff_schedule),
+		cmocka_unit_test(test_image_pull_backoff),
 		cmocka_unit_test(test_backoff_cap_and_reset),
 		cmocka_unit_test(test_phase_rules),
 		cmocka_unit_test(test_two_containers_phase),

@@ -98,6 +98,28 @@ proxy_engine_free(struct proxy_engine *e)
 	free(e);
 }
 
+/* The stub engine does not trace (proxy_trace.c needs the real one). */
+struct px_tracer *
+proxy_tracer_new(struct otlp_exporter *x, double ratio)
+{
+	(void)x;
+	(void)ratio;
+	return NULL;
+}
+
+void
+proxy_tracer_free(struct px_tracer *t)
+{
+	(void)t;
+}
+
+void
+proxy_engine_set_tracer(struct proxy_engine *e, struct px_tracer *t)
+{
+	(void)e;
+	(void)t;
+}
+
 /* The stub has no listening sockets to hand over nor to take. */
 void
 proxy_engine_listen_fds(struct proxy_engine *e, proxy_listen_fn fn, void *arg)

@@ -1,0 +1,511 @@
+/* test_image.c — unit tests of the image store's pure parts and its
+ * unpacker: reference normalisation (Docker Hub rules), the default pull
+ * policy, picking this platform out of an index, path cleaning, whiteout
+ * names, and unpacking tars built here in memory: whiteouts become overlay
+ * whiteouts, and no entry (../, absolute, through a symlink, a hard link
+ * out) writes outside the root. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+
+#include "image_int.h"
+
+static char *
+norm(const char *s)
+{
+	struct img_ref r;
+	char *msg = NULL;
+	if (img_ref_parse(s, &r, &msg) < 0) {
+		free(msg);
+		return NULL;
+	}
+	char *out = img_ref_string(&r);
+	img_ref_free(&r);
+	return out;
+}
+
+static void
+expect_norm(const char *in, const char *want)
+{
+	char *got = norm(in);
+	if (!want) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+#define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void
+test_ref_follows_docker_hub_rules(void **state)
+{
+	(void)state;
+	expect_norm("nginx", "docker.io/library/nginx:latest");
+	expect_norm("nginx:1.25", "docker.io/library/nginx:1.25");
+	expect_norm("user/app", "docker.io/user/app:latest");
+	expect_norm("index.docker.io/library/nginx:1", "docker.io/library/nginx:1");
+	expect_norm("docker.io/nginx", "docker.io/library/nginx:latest");
+	expect_norm("localhost/app", "localhost/app:latest");
+	expect_norm("127.0.0.1:5000/a/b:v2", "127.0.0.1:5000/a/b:v2");
+	expect_norm("quay.io/x/y", "quay.io/x/y:latest");
+	expect_norm("nginx@sha256:" D64, "docker.io/library/nginx@sha256:" D64);
+	expect_norm("nginx:1@sha256:" D64, "docker.io/library/nginx:1@sha256:" D64);
+	expect_norm("reg:5000/app", "reg:5000/app:latest");
+	/* Refused: uppercase repository, bad digest, empty, bad tag. */
+	expect_norm("Nginx", NULL);
+	expect_norm("nginx@sha256:abc", NULL);
+	expect_norm("", NULL);
+	expect_norm("nginx:-x", NULL);
+	expect_norm("a//b", NULL);
+}
+
+static void
+test_default_pull_policy_is_kubernetes(void **state)
+{
+	(void)state;
+	assert_int_equal(img_default_policy("nginx"), IMG_PULL_ALWAYS);
+	assert_int_equal(img_default_policy("nginx:latest"), IMG_PULL_ALWAYS);
+	assert_int_equal(img_default_policy("nginx:1.25"), IMG_PULL_IF_NOT_PRESENT);
+	assert_int_equal(img_default_policy("nginx@sha256:" D64), IMG_PULL_IF_NOT_PRESENT);
+}
+
+static void
+test_index_selects_this_platform(void **state)
+{
+	(void)state;
+	json_t *idx = json_loads("{\"manifests\": ["
+	    "{\"digest\": \"sha256:aa\", \"platform\": {\"os\": \"linux\", \"architecture\": \"arm\", \"variant\": \"v7\"}},"
+	    "{\"digest\": \"sha256:bb\", \"platform\": {\"os\": \"linux\", \"architecture\": \"arm64\"}},"
+	    "{\"digest\": \"sha256:cc\", \"platform\": {\"os\": \"linux\", \"architecture\": \"arm64\", \"variant\": \"v8\"}},"
+	    "{\"digest\": \"sha256:dd\", \"platform\": {\"os\": \"windows\", \"architecture\": \"amd64\"}},"
+	    "{\"digest\": \"sha256:ee\", \"platform\": {\"os\": \"linux\", \"architecture\": \"amd64\"}},"
+	    "{\"digest\": \"sha256:ff\", \"platform\": {\"os\": \"unknown\", \"architecture\": \"unknown\"}}"
+	    "]}", 0, NULL);
+	const json_t *m = img_index_select(idx, "linux", "amd64", "");
+	assert_string_equal(json_string_value(json_object_get(m, "digest")), "sha256:ee");
+	m = img_index_select(idx, "linux", "arm64", "v8");
+	assert_string_equal(json_string_value(json_object_get(m, "digest")), "sha256:cc");
+	m = img_index_select(idx, "linux", "arm", "v7");
+	assert_string_equal(json_string_value(json_object_get(m, "digest")), "sha256:aa");
+	assert_null(img_index_select(idx, "linux", "arm", "v6"));
+	assert_null(img_index_select(idx, "linux", "s390x", ""));
+	assert_true(img_is_index(idx, NULL));
+	json_t *man = json_pack("{s:s}", "mediaType", IMG_MT_DOCKER_MANIFEST);
+	assert_false(img_is_index(man, NULL));
+	json_decref(man);
+	json_decref(idx);
+}
+
+static void
+test_path_clean_refuses_escapes(void **state)
+{
+	char out[256];
+	(void)state;
+	assert_int_equal(img__path_clean("./etc//passwd", out, sizeof out), 0);
+	assert_string_equal(out, "etc/passwd");
+	assert_int_equal(img__path_clean("./", out, sizeof out), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(img__path_clean("a/./b/", out, sizeof out), 0);
+	assert_string_equal(out, "a/b");
+	assert_int_equal(img__path_clean("../etc", out, sizeof out), -EPERM);
+	assert_int_equal(img__path_clean("a/../../b", out, sizeof out), -EPERM);
+	assert_int_equal(img__path_clean("a/..", out, sizeof out), -EPERM);
+	assert_int_equal(img__path_clean("/etc/passwd", out, sizeof out), -EPERM);
+	assert_int_equal(img__path_clean("a..b/c", out, sizeof out), 0);
+}
+
+static void
+test_whiteout_names(void **state)
+{
+	const char *t = NULL;
+	(void)state;
+	assert_int_equal(img__whiteout(".wh..wh..opq", &t), IMG_WH_OPAQUE);
+	assert_int_equal(img__whiteout(".wh.gone", &t), IMG_WH_FILE);
+	assert_string_equal(t, "gone");
+	assert_int_equal(img__whiteout(".wh..", &t), IMG_WH_INVALID);
+	assert_int_equal(img__whiteout(".wh.", &t), IMG_WH_INVALID);
+	assert_int_equal(img__whiteout("file.wh.x", &t), IMG_WH_NONE);
+}
+
+/* ---- unpacking tars built in memory ------------------------------------ */
+
+struct tarb {
+	struct archive *a;
+	char buf[1 << 16];
+	size_t used;
+};
+
+static void
+tar_begin(struct tarb *t)
+{
+	t->a = archive_write_new();
+	archive_write_set_format_pax_restricted(t->a);
+	archive_write_add_filter_gzip(t->a);
+	assert_int_equal(archive_write_open_memory(t->a, t->buf, sizeof t->buf, &t->used),
+	    ARCHIVE_OK);
+}
+
+static void
+tar_add(struct tarb *t, const char *name, mode_t type, const char *data, const char *link)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, type);
+	archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+	if (type == AE_IFLNK)
+		archive_entry_set_symlink(e, link);
+	else if (link)
+		archive_entry_set_hardlink(e, link);
+	archive_entry_set_size(e, data ? (la_int64_t)strlen(data) : 0);
+	assert_int_equal(archive_write_header(t->a, e), ARCHIVE_OK);
+	if (data)
+		archive_write_data(t->a, data, strlen(data));
+	archive_entry_free(e);
+}
+
+/* Closes the tar and unpacks it into dir; returns img__unpack_archive's rc. */
+static int
+tar_unpack(struct tarb *t, const char *dir, bool overlay)
+{
+	archive_write_close(t->a);
+	archive_write_free(t->a);
+	struct archive *r = img__archive_reader();
+	assert_int_equal(archive_read_open_memory(r, t->buf, t->used), ARCHIVE_OK);
+	char *msg = NULL;
+	int rc = img__unpack_archive(r, dir, overlay, &msg);
+	archive_read_free(r);
+	if (rc < 0)
+		assert_non_null(msg);
+	free(msg);
+	return rc;
+}
+
+struct dirs {
+	char base[64];
+	char root[96];
+	char outside[96];
+};
+
+static void
+dirs_make(struct dirs *d)
+{
+	strcpy(d->base, "/tmp/v6-test-image-XXXXXX");
+	assert_non_null(mkdtemp(d->base));
+	snprintf(d->root, sizeof d->root, "%s/root", d->base);
+	snprintf(d->outside, sizeof d->outside, "%s/outside", d->base);
+	assert_int_equal(mkdir(d->root, 0755), 0);
+	assert_int_equal(mkdir(d->outside, 0755), 0);
+}
+
+static bool
+exists(const char *dir, const char *rel)
+{
+	char p[256];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/%s", dir, rel);
+	return lstat(p, &st) == 0;
+}
+
+static void
+test_unpack_converts_whiteouts_for_overlay(void **state)
+{
+	struct tarb t;
+	struct dirs d;
+	struct stat st;
+	char p[256], val[8];
+	(void)state;
+
+	dirs_make(&d);
+	tar_begin(&t);
+	tar_add(&t, "./etc/", AE_IFDIR, NULL, NULL);
+	tar_add(&t, "etc/.wh.gone", AE_IFREG, "", NULL);
+	tar_add(&t, "data/", AE_IFDIR, NULL, NULL);
+	tar_add(&t, "data/.wh..wh..opq", AE_IFREG, "", NULL);
+	tar_add(&t, "data/new", AE_IFREG, "n", NULL);
+	tar_add(&t, "bin/sh", AE_IFLNK, NULL, "/bin/busybox");
+	tar_add(&t, "bin/busybox", AE_IFREG, "elf", NULL);
+	tar_add(&t, "bin/ash", AE_IFREG, NULL, "bin/busybox");
+	assert_int_equal(tar_unpack(&t, d.root, true), 0);
+
+	snprintf(p, sizeof p, "%s/etc/gone", d.root);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(st.st_rdev, makedev(0, 0));
+	assert_false(exists(d.root, "etc/.wh.gone"));
+	snprintf(p, sizeof p, "%s/data", d.root);
+	assert_int_equal(getxattr(p, "trusted.overlay.opaque", val, sizeof val), 1);
+	assert_int_equal(val[0], 'y');
+	assert_false(exists(d.root, "data/.wh..wh..opq"));
+	assert_true(exists(d.root, "data/new"));
+	snprintf(p, sizeof p, "%s/bin/sh", d.root);
+	char target[64] = "";
+	assert_int_equal(readlink(p, target, sizeof target - 1), strlen("/bin/busybox"));
+	snprintf(p, sizeof p, "%s/bin/ash", d.root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+	util_remove_tree(d.base);
+}
+
+static void
+test_unpack_zstd_layer(void **state)
+{
+	struct tarb t;
+	struct dirs d;
+	(void)state;
+	dirs_make(&d);
+	t.a = archive_write_new();
+	archive_write_set_format_pax_restricted(t.a);
+	assert_int_equal(archive_write_add_filter_zstd(t.a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_memory(t.a, t.buf, sizeof t.buf, &t.used),
+	    ARCHIVE_OK);
+	tar_add(&t, "etc/hello", AE_IFREG, "zstd", NULL);
+	tar_add(&t, "etc/.wh.old", AE_IFREG, "", NULL);
+	assert_int_equal(tar_unpack(&t, d.root, true), 0);
+	assert_true(exists(d.root, "etc/hello"));
+	assert_true(exists(d.root, "etc/old"));
+	util_remove_tree(d.base);
+}
+
+static void
+test_unpack_plain_keeps_whiteout_names(void **state)
+{
+	struct tarb t;
+	struct dirs d;
+	(void)state;
+	dirs_make(&d);
+	tar_begin(&t);
+	tar_add(&t, "etc/.wh.gone", AE_IFREG, "", NULL);
+	assert_int_equal(tar_unpack(&t, d.root, false), 0);
+	assert_true(exists(d.root, "etc/.wh.gone"));
+	util_remove_tree(d.base);
+}
+
+/* Each archive tries one way out; each is refused and outside stays empty. */
+static void
+test_unpack_never_writes_outside_the_root(void **state)
+{
+	struct dirs d;
+	(void)state;
+	dirs_make(&d);
+	char abs_out[128];
+	snprintf(abs_out, sizeof abs_out, "%s/pwned", d.outside);
+
+	for (int i = 0; i < 6; i++) {
+		struct tarb t;
+		tar_begin(&t);
+		tar_add(&t, "ok", AE_IFREG, "fine", NULL);
+		switch (i) {
+		case 0:
+			tar_add(&t, "../outside/pwned", AE_IFREG, "x", NULL);
+			break;
+		case 1:
+			tar_add(&t, abs_out, AE_IFREG, "x", NULL);
+			break;
+		case 2:	/* an absolute symlink, then a file through it */
+			tar_add(&t, "link", AE_IFLNK, NULL, d.outside);
+			tar_add(&t, "link/pwned", AE_IFREG, "x", NULL);
+			break;
+		case 3:	/* a relative symlink climbing out, then through it */
+			tar_add(&t, "up", AE_IFLNK, NULL, "../outside");
+			tar_add(&t, "up/pwned", AE_IFREG, "x", NULL);
+			break;
+		case 4:	/* a hard link to a file outside */
+			tar_add(&t, "hl", AE_IFREG, NULL, "../outside/victim");
+			break;
+		case 5:	/* a hard link through an absolute symlink */
+			tar_add(&t, "link2", AE_IFLNK, NULL, d.outside);
+			tar_add(&t, "hl2", AE_IFREG, NULL, "link2/victim");
+			break;
+		}
+		char victim[160];
+		snprintf(victim, sizeof victim, "%s/victim", d.outside);
+		FILE *f = fopen(victim, "w");
+		fputs("secret", f);
+		fclose(f);
+		assert_int_not_equal(tar_unpack(&t, d.root, true), 0);
+		assert_false(exists(d.outside, "pwned"));
+		struct stat st;
+		assert_int_equal(stat(victim, &st), 0);
+		assert_int_equal(st.st_nlink, 1);
+		unlink(victim);
+	}
+	/* The cached parent of consecutive files is dropped when the path
+	 * changes meaning: a directory replaced by a link out, then a file
+	 * "through" the old directory's name. */
+	for (int i = 0; i < 2; i++) {
+		struct tarb t;
+		tar_begin(&t);
+		tar_add(&t, "d/a", AE_IFREG, "a", NULL);
+		if (i == 0)
+			tar_add(&t, "d", AE_IFLNK, NULL, d.outside);
+		else
+			tar_add(&t, "d", AE_IFREG, "now a file", NULL);
+		tar_add(&t, "d/pwned", AE_IFREG, "x", NULL);
+		assert_int_not_equal(tar_unpack(&t, d.root, true), 0);
+		assert_false(exists(d.outside, "pwned"));
+		util_remove_tree(d.root);
+		mkdir(d.root, 0755);
+	}
+	/* A symlink pointing out is itself fine (images have them); writing a
+	 * regular file of that name replaces the link, never its target. */
+	struct tarb t;
+	tar_begin(&t);
+	tar_add(&t, "etc", AE_IFLNK, NULL, d.outside);
+	tar_add(&t, "etc", AE_IFREG, "x", NULL);
+	assert_int_equal(tar_unpack(&t, d.root, true), 0);
+	struct stat st;
+	char p[160];
+	snprintf(p, sizeof p, "%s/etc", d.root);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	util_remove_tree(d.base);
+}
+
+static void
+test_plain_http_only_for_loopback_or_insecure(void **state)
+{
+	char *list[] = { "reg.lan:5000", NULL };
+	(void)state;
+	assert_true(img_plain_http_allowed("127.0.0.1:5000", NULL));
+	assert_true(img_plain_http_allowed("127.5.6.7", NULL));
+	assert_true(img_plain_http_allowed("localhost:5000", NULL));
+	assert_true(img_plain_http_allowed("localhost", NULL));
+	assert_true(img_plain_http_allowed("[::1]:5000", NULL));
+	assert_false(img_plain_http_allowed("docker.io", NULL));
+	assert_false(img_plain_http_allowed("reg.lan:5000", NULL));
+	assert_true(img_plain_http_allowed("reg.lan:5000", list));
+	assert_false(img_plain_http_allowed("reg.lan:5001", list));
+	assert_false(img_plain_http_allowed("reg.lan", list));
+	assert_false(img_plain_http_allowed("localhost.evil.com:5000", NULL));
+	assert_false(img_plain_http_allowed("127.0.0.1.nip.io", NULL));
+}
+
+static json_t *
+secret_of(void *arg, const char *ns, const char *name)
+{
+	const json_t *all = arg;
+	char key[128];
+	snprintf(key, sizeof key, "%s/%s", ns, name);
+	json_t *s = json_object_get(all, key);
+	return s ? json_incref(s) : NULL;
+}
+
+static json_t *
+dockercfg(const char *type, const char *json)
+{
+	unsigned char b64[512];
+	EVP_EncodeBlock(b64, (const unsigned char *)json, (int)strlen(json));
+	return json_pack("{s:s, s:{s:s}}", "type", type, "data", ".dockerconfigjson", b64);
+}
+
+/* imagePullSecrets: dockerconfigjson Secrets merged, the first naming a
+ * registry wins; missing or other types skipped. imagePullPolicy default. */
+static void
+test_pull_secrets_and_policy(void **state)
+{
+	(void)state;
+	json_t *all = json_object();
+	json_object_set_new(all, "ns/a", dockercfg("kubernetes.io/dockerconfigjson",
+	    "{\"auths\": {\"reg:5000\": {\"auth\": \"YTpi\"}}}"));
+	json_object_set_new(all, "ns/b", dockercfg("kubernetes.io/dockerconfigjson",
+	    "{\"auths\": {\"reg:5000\": {\"auth\": \"other\"}, \"q.io\": {\"auth\": \"cQ==\"}}}"));
+	json_object_set_new(all, "ns/opaque", dockercfg("Opaque",
+	    "{\"auths\": {\"x.io\": {\"auth\": \"eA==\"}}}"));
+	json_t *pod = json_loads("{\"metadata\": {\"namespace\": \"ns\"}, \"spec\": "
+	    "{\"imagePullSecrets\": [{\"name\": \"a\"}, {\"name\": \"missing\"}, "
+	    "{\"name\": \"opaque\"}, {\"name\": \"b\"}]}}", 0, NULL);
+	json_t *auths = img_pull_auths(pod, secret_of, all);
+	assert_non_null(auths);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(auths,
+	    "reg:5000"), "auth")), "YTpi");
+	assert_non_null(json_object_get(auths, "q.io"));
+	assert_null(json_object_get(auths, "x.io"));
+	json_decref(auths);
+	json_object_del(json_object_get(pod, "spec"), "imagePullSecrets");
+	assert_null(img_pull_auths(pod, secret_of, all));
+	json_decref(pod);
+	json_decref(all);
+
+	json_t *c = json_pack("{s:s}", "image", "nginx");
+	assert_int_equal(img_policy_of(c), IMG_PULL_ALWAYS);
+	json_object_set_new(c, "image", json_string("nginx:1.25"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_IF_NOT_PRESENT);
+	json_object_set_new(c, "imagePullPolicy", json_string("Never"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_NEVER);
+	json_object_set_new(c, "imagePullPolicy", json_string("Always"));
+	assert_int_equal(img_policy_of(c), IMG_PULL_ALWAYS);
+	json_decref(c);
+}
+
+/* Kubelet's image GC choice: nothing under the high threshold; above it,
+ * LRU first until used drops to low%, never an image in use or younger
+ * than the minimum age. */
+static void
+test_gc_selects_lru_unused_until_low(void **state)
+{
+	(void)state;
+	const int64_t now = 1000000000, min_age = 120000;
+	struct img_gc_image imgs[] = {
+		{ "a", 30, now - 500000, false },	/* oldest */
+		{ "b", 30, now - 400000, true },	/* in use */
+		{ "c", 30, now - 300000, false },
+		{ "d", 30, now - 200000, false },
+		{ "e", 30, now - 1000, false },		/* too young */
+	};
+	size_t out[5];
+	/* 84% full: under 85, nothing. */
+	assert_int_equal(img_gc_select(imgs, 5, 1000, 160, 85, 80, now, min_age, out), 0);
+	/* 90% full: 100 bytes to free to reach 80%: a, c, d (b in use). */
+	size_t n = img_gc_select(imgs, 5, 1000, 100, 85, 80, now, min_age, out);
+	assert_int_equal(n, 3);
+	assert_string_equal(imgs[out[0]].ref, "a");
+	assert_string_equal(imgs[out[1]].ref, "c");
+	assert_string_equal(imgs[out[2]].ref, "d");
+	/* 86% full: 60 bytes: a and c suffice. */
+	n = img_gc_select(imgs, 5, 1000, 140, 85, 80, now, min_age, out);
+	assert_int_equal(n, 2);
+	assert_string_equal(imgs[out[1]].ref, "c");
+	/* Everything eligible is not enough: all of it, never b or e. */
+	n = img_gc_select(imgs, 5, 1000, 0, 85, 10, now, min_age, out);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_true(strcmp(imgs[out[i]].ref, "b") && strcmp(imgs[out[i]].ref, "e"));
+	assert_int_equal(img_gc_select(imgs, 5, 0, 0, 85, 80, now, min_age, out), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ref_follows_docker_hub_rules),
+		cmocka_unit_test(test_default_pull_policy_is_kubernetes),
+		cmocka_unit_test(test_index_selects_this_platform),
+		cmocka_unit_test(test_path_clean_refuses_escapes),
+		cmocka_unit_test(test_whiteout_names),
+		cmocka_unit_test(test_unpack_converts_whiteouts_for_overlay),
+		cmocka_unit_test(test_unpack_plain_keeps_whiteout_names),
+		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
+		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
+		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
+		cmocka_unit_test(test_pull_secrets_and_policy),
+		cmocka_unit_test(test_unpack_zstd_layer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
