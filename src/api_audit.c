@@ -71,9 +71,10 @@ stages_parse(const json_t *a)
 	size_t i;
 	const json_t *v;
 	json_array_foreach(a, i, v) {
-		if (json_equal(v, json_string("RequestReceived")))
+		const char *s = json_string_value(v);
+		if (s && strcmp(s, "RequestReceived") == 0)
 			m |= 1u << AUDIT_STAGE_RECEIVED;
-		else if (json_equal(v, json_string("ResponseComplete")))
+		else if (s && strcmp(s, "ResponseComplete") == 0)
 			m |= 1u << AUDIT_STAGE_COMPLETE;
 	}
 	return m;
@@ -159,7 +160,8 @@ api_audit_policy_parse(const char *text, size_t len, struct audit_policy **out, 
 		goto out;
 	}
 	doc = docs.v[0].obj;
-	if (!json_equal(json_object_get(doc, "kind"), json_string("Policy"))) {
+	const char *kind = json_string_value(json_object_get(doc, "kind"));
+	if (!kind || strcmp(kind, "Policy") != 0) {
 		*err = xstrdup("kind: expected Policy (apiVersion audit.k8s.io/v1)");
 		goto out;
 	}

@@ -330,7 +330,8 @@ store_crypt_parse(const char *text, size_t len, struct store_crypt **out, char *
 		goto out;
 	}
 	doc = docs.v[0].obj;
-	if (!json_equal(json_object_get(doc, "kind"), json_string("EncryptionConfiguration"))) {
+	const char *kind = json_string_value(json_object_get(doc, "kind"));
+	if (!kind || strcmp(kind, "EncryptionConfiguration") != 0) {
 		*err = xstrdup("kind: expected EncryptionConfiguration "
 		    "(apiVersion apiserver.config.k8s.io/v1)");
 		goto out;
