@@ -178,5 +178,7 @@ void api_audit_close(struct api_audit *a);
 struct http_req;
 void api_audit_received(struct api_audit *a, struct http_req *req);
 void api_audit_done(struct api_audit *a, struct http_req *req, int status);
+/* The JSON body the request is answered with (responseObject). */
+void api_audit_response(struct api_audit *a, struct http_req *req, const char *body);
 
 #endif

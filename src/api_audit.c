@@ -60,6 +60,7 @@ struct audit_req {
 	enum audit_level level;
 	unsigned omit;
 	json_t *request_object;
+	json_t *response_object;
 };
 
 /* ---- the policy --------------------------------------------------------- */
@@ -456,6 +457,8 @@ emit(struct api_audit *a, const struct audit_req *ar, const struct http_req *req
 		    "code", status));
 	if (ar->request_object)
 		json_object_set(ev, "requestObject", ar->request_object);
+	if (ar->response_object && status)
+		json_object_set(ev, "responseObject", ar->response_object);
 	char *line = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
 	if (!line)
@@ -473,6 +476,7 @@ audit_req_free(struct audit_req *ar)
 	if (!ar)
 		return;
 	json_decref(ar->request_object);
+	json_decref(ar->response_object);
 	free(ar->copy);
 	free(ar);
 }
@@ -493,6 +497,18 @@ audit_req_new(struct api_audit *a, const struct http_req *req)
 	    !names_bodyless_kind(req->body))
 		ar->request_object = json_loadb(req->body, req->body_len, 0, NULL);
 	return ar;
+}
+
+void
+api_audit_response(struct api_audit *a, struct http_req *req, const char *body)
+{
+	struct audit_req *ar = a ? req->user : NULL;
+
+	if (!ar || ar->level < AUDIT_REQUEST_RESPONSE || !body ||
+	    is_bodyless(ar->at.resource) || names_bodyless_kind(body))
+		return;
+	json_decref(ar->response_object);
+	ar->response_object = json_loads(body, 0, NULL);
 }
 
 void

@@ -262,6 +262,7 @@ send_now(struct http_req *req, int status, const char *body)
 static void
 reply(struct api *api, struct http_req *req, int status, char *body, bool is_write)
 {
+	api_audit_response(api->audit, req, body);
 	if (!store_dirty(api->st)) {
 		send_now(req, status, body);
 		free(body);

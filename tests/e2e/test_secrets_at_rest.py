@@ -320,6 +320,9 @@ rules:
   resources: [{group: "", resources: [events]}]
 - level: RequestResponse
   resources: [{group: "", resources: [secrets, configmaps]}]
+- level: RequestResponse
+  verbs: [get]
+  resources: [{group: "", resources: [services]}]
 - level: Request
   verbs: [create]
   namespaces: [default]
@@ -346,6 +349,7 @@ def test_audit_log_records_levels_and_never_secret_data(make_server, workdir):
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"ports": [{"port": 80}]}}, expect=201)
     s.json("GET", "/api/v1/namespaces/default/pods", expect=200)
+    s.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
     s.json("GET", "/api/v1/events", expect=200)
     s.json("GET", "/api/v1/namespaces/default/secrets/db", expect=200)
     s.json("GET", "/api/v1/namespaces/default/secrets/nope", expect=404)
@@ -378,6 +382,12 @@ def test_audit_log_records_levels_and_never_secret_data(make_server, workdir):
     assert cm and "requestObject" not in cm[0]
     got = find("get", "secrets", "db")
     assert got and got[-1]["responseStatus"]["code"] == 200  # (apply GETs first: 404)
+    assert all("responseObject" not in x for x in got)
+    web = find("get", "services", "web")[-1]
+    assert web["level"] == "RequestResponse" and web["stage"] == "ResponseComplete"
+    assert web["responseObject"]["kind"] == "Service"
+    assert web["responseObject"]["metadata"]["name"] == "web"
+    assert "responseObject" not in svc[0]  # Request level: the request only
     assert find("get", "secrets", "nope")[-1]["responseStatus"]["code"] == 404
 
     pods = find("list", "pods")
