@@ -435,7 +435,11 @@ store_set_crypt(struct store *st, const struct store_crypt *c)
 
 	BUG_ON(st->in_txn);
 	st->crypt = c;
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	/* Old forms (plaintext) must not linger in freed space of the file:
+	 * SQLite zeroes what the rewrite frees, and the checkpoint below
+	 * leaves no old page in the WAL. */
+	if (sqlite3_exec(st->db, "PRAGMA secure_delete = ON; BEGIN IMMEDIATE", NULL, NULL,
+	    NULL) != SQLITE_OK)
 		return sql_fail(st, "reencrypt", sqlite3_errcode(st->db));
 	for (size_t i = 0; (res = store_crypt_resource(c, i)); i++) {
 		int64_t before = count;
@@ -452,6 +456,10 @@ store_set_crypt(struct store *st, const struct store_crypt *c)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
+	if (count && sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+	    NULL) != SQLITE_OK)
+		return sql_fail(st, "reencrypt checkpoint", sqlite3_errcode(st->db));
+	sqlite3_exec(st->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
 	return 0;
 }
 

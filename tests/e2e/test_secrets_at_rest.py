@@ -212,6 +212,8 @@ def test_turning_encryption_on_and_off_rewrites_the_store(make_server, workdir):
     enc_config(cfg, ("aesgcm", [("k", os.urandom(32))]), ("identity", None))
     s.start()
     assert password(s, "db") == MARKER
+    raw = raw_files(s.data_dir)  # no plaintext left in freed space nor in the WAL
+    assert b64(MARKER.encode()).encode() not in raw
     s.stop()
     assert all(r.startswith(b"k8s:enc:aesgcm:v1:k:") for r in stored_rows(s.data_dir, "db"))
 
