@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers clean
+.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -45,6 +45,17 @@ deps:
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
+
+# The default rule pack (contrib/prometheus/v6-rules.yaml, a PrometheusRule)
+# as a plain Prometheus rule file, and its promtool tests (tests/rules/,
+# which read it from build/rules whatever BUILD is).
+RULES_FILE = build/rules/v6-rules.yaml
+$(RULES_FILE): contrib/prometheus/v6-rules.yaml
+	mkdir -p $(@D)
+	sed -n '/^spec:$$/,$$p' $< | tail -n +2 | sed 's/^  //' >$@
+rules: $(RULES_FILE)
+rules-test: $(RULES_FILE)
+	@scripts/rules-test.sh $(RULES_FILE)
 
 e2e: $(BUILD)/v6 $(BUILD)/v6-shim
 	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e

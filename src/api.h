@@ -181,4 +181,10 @@ void api_audit_done(struct api_audit *a, struct http_req *req, int status);
 /* The JSON body the request is answered with (responseObject). */
 void api_audit_response(struct api_audit *a, struct http_req *req, const char *body);
 
+/* ctrl_promrules.c — admission of a PrometheusRule: `promtool check rules`
+ * on its groups (a bounded synchronous run, ~50 ms); promtool's messages
+ * land at the rule's path (spec.groups[0].rules[1].expr). An update that
+ * leaves spec alone is not checked again. Returns 0 or -EINVAL (errs). */
+int promrules_admit(const json_t *obj, const json_t *old, struct errlist *errs);
+
 #endif

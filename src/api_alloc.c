@@ -35,11 +35,12 @@ struct api_alloc {
 	uint32_t ip_next, port_next;	/* where the next dynamic scan starts */
 };
 
-/* What one Service holds: an address index (0 = none) and node ports. */
+/* What one Service holds: an address index (0 = none) and node ports (a
+ * bitmap over the range: a Service may list any number of ports). */
 struct held {
 	uint32_t ip;
 	size_t nports;
-	uint32_t ports[64];
+	uint8_t ports[(PORT_COUNT + 7) / 8];
 };
 
 static bool
@@ -105,6 +106,22 @@ is_node_port_type(const json_t *svc)
 	return strcmp(svc_str(svc, "type"), "NodePort") == 0;
 }
 
+static bool
+held_port(const struct held *h, uint32_t port)
+{
+	return port < PORT_COUNT && bit_get(h->ports, port);
+}
+
+static void
+held_add(struct held *h, uint32_t port)
+{
+	BUG_ON(port >= PORT_COUNT);
+	if (!held_port(h, port)) {
+		bit_set(h->ports, port, true);
+		h->nports++;
+	}
+}
+
 static void
 held_of(const json_t *svc, struct held *h)
 {
@@ -116,19 +133,9 @@ held_of(const json_t *svc, struct held *h)
 	json_t *p;
 	json_array_foreach(obj_get_path(svc, "spec.ports"), i, p) {
 		json_int_t np = json_integer_value(json_object_get(p, "nodePort"));
-		if (np >= PORT_MIN && np < PORT_MIN + (json_int_t)PORT_COUNT &&
-		    h->nports < ARRAY_SIZE(h->ports))
-			h->ports[h->nports++] = (uint32_t)(np - PORT_MIN);
+		if (np >= PORT_MIN && np < PORT_MIN + (json_int_t)PORT_COUNT)
+			held_add(h, (uint32_t)(np - PORT_MIN));
 	}
-}
-
-static bool
-held_port(const struct held *h, uint32_t port)
-{
-	for (size_t i = 0; i < h->nports; i++)
-		if (h->ports[i] == port)
-			return true;
-	return false;
 }
 
 /* Moves the bitmaps from what `from` holds to what `to` holds. */
@@ -137,13 +144,14 @@ alloc_move(struct api_alloc *a, const struct held *from, const struct held *to)
 {
 	if (from->ip && from->ip != to->ip)
 		bit_set(a->ips, from->ip, false);
-	for (size_t i = 0; i < from->nports; i++)
-		if (!held_port(to, from->ports[i]))
-			bit_set(a->ports, from->ports[i], false);
+	for (uint32_t i = 0; from->nports && i < PORT_COUNT; i++)
+		if (held_port(from, i) && !held_port(to, i))
+			bit_set(a->ports, i, false);
 	if (to->ip)
 		bit_set(a->ips, to->ip, true);
-	for (size_t i = 0; i < to->nports; i++)
-		bit_set(a->ports, to->ports[i], true);
+	for (uint32_t i = 0; to->nports && i < PORT_COUNT; i++)
+		if (held_port(to, i))
+			bit_set(a->ports, i, true);
 }
 
 static int
@@ -403,18 +411,20 @@ assign_ports(struct api_alloc *a, const json_t *old, json_t *spec, struct held *
 	/* Requested ports first, so that allocated ones avoid them. */
 	json_array_foreach(ports, i, p) {
 		json_t *np = json_object_get(p, "nodePort");
-		if (!np || want->nports >= ARRAY_SIZE(want->ports))
+		if (!np)
 			continue;
-		uint32_t idx = (uint32_t)(json_integer_value(np) - PORT_MIN);
+		json_int_t v = json_integer_value(np);
+		if (v < PORT_MIN || v >= PORT_MIN + (json_int_t)PORT_COUNT)
+			continue;	/* refused by validation (obj_schema_core.c) */
+		uint32_t idx = (uint32_t)(v - PORT_MIN);
 		if (held_port(want, idx))
-			port_err(errs, i, "FieldValueDuplicate", json_integer_value(np), NULL);
+			port_err(errs, i, "FieldValueDuplicate", v, NULL);
 		else if (bit_get(a->ports, idx) && !held_port(&oh, idx))
-			port_err(errs, i, "FieldValueInvalid", json_integer_value(np),
-			    "provided port is already allocated");
-		want->ports[want->nports++] = idx;
+			port_err(errs, i, "FieldValueInvalid", v, "provided port is already allocated");
+		held_add(want, idx);
 	}
 	json_array_foreach(ports, i, p) {
-		if (json_object_get(p, "nodePort") || want->nports >= ARRAY_SIZE(want->ports))
+		if (json_object_get(p, "nodePort"))
 			continue;
 		uint32_t idx;
 		if (pick_port(a, want, &idx) < 0) {
@@ -422,7 +432,7 @@ assign_ports(struct api_alloc *a, const json_t *old, json_t *spec, struct held *
 			    "failed to allocate a nodePort: range is full");
 			return;
 		}
-		want->ports[want->nports++] = idx;
+		held_add(want, idx);
 		json_object_set_new(p, "nodePort", json_integer(PORT_MIN + idx));
 	}
 }

@@ -148,12 +148,15 @@ invalid(struct api_error *err, const struct kind *k, const char *name, struct er
 }
 
 /* Admission (api_policy.c): 422 for fields the runtime cannot enforce,
- * 403 for a pod the namespace's image policy denies. */
+ * 403 for a pod the namespace's image policy denies; 422 for a
+ * PrometheusRule promtool refuses (ctrl_promrules.c). */
 static int
 admit(struct api *api, const struct kind *k, const char *ns, const json_t *obj,
     const json_t *old, struct errlist *errs, struct api_error *err)
 {
 	int rc = api_policy_admit(api, k, ns, obj, old, errs, err);
+	if (rc == 0 && strcmp(k->kind, "PrometheusRule") == 0)
+		rc = promrules_admit(obj, old, errs);
 	if (rc == -EINVAL)
 		return invalid(err, k, obj_name(obj), errs);
 	return rc < 0 ? -1 : 0;

@@ -573,7 +573,7 @@ struct list_stream {
 };
 
 static void list_stream_free(struct list_stream *ls);
-static void list_end(struct list_stream *ls);
+static void list_end(struct list_stream *ls, bool cut);
 
 static int
 list_one(void *arg, const char *json, size_t len)
@@ -686,14 +686,15 @@ list_pump(struct list_stream *ls)
 			http_stream_write(ls->req, ls->out.data, ls->out.len);
 		buf_reset(&ls->out);
 		if (rc < 0 || !pg.more || http_req_aborted(ls->req)) {
-			/* A failed pass cuts the body short: the client sees
-			 * invalid JSON, never a silently incomplete list. */
+			/* A failed pass cuts the response short (no final
+			 * chunk, the connection closes): the client gets an
+			 * error, never a silently incomplete list. */
 			if (rc < 0)
 				log_warn("api", "list of %s ended early: %s", ls->res,
 				    strerror(-rc));
 			else if (!http_req_aborted(ls->req))
 				http_stream_write(ls->req, "]}", 2);
-			list_end(ls);
+			list_end(ls, rc < 0);
 			return;
 		}
 		free(ls->after_ns);
@@ -716,12 +717,13 @@ static void
 on_list_abort(struct http_req *req, void *arg)
 {
 	(void)req;
-	list_end(arg);
+	list_end(arg, false);
 }
 
-/* Finishes a streamed list's response and frees it. */
+/* Finishes a streamed list's response (cut: short, see http_stream_abort)
+ * and frees it. */
 static void
-list_end(struct list_stream *ls)
+list_end(struct list_stream *ls, bool cut)
 {
 	struct list_stream **pp = &ls->api->lists;
 	while (*pp && *pp != ls)
@@ -729,7 +731,10 @@ list_end(struct list_stream *ls)
 	if (*pp)
 		*pp = ls->next;
 	http_req_on_drain(ls->req, NULL, NULL);
-	http_stream_end(ls->req);
+	if (cut)
+		http_stream_abort(ls->req);
+	else
+		http_stream_end(ls->req);
 	list_stream_free(ls);
 }
 
@@ -1718,7 +1723,7 @@ api_stop(struct api *api)
 	while (api->watches)
 		watch_end(api->watches);
 	while (api->lists)
-		list_end(api->lists);
+		list_end(api->lists, false);
 	api_events_stop(api->events);
 	api->events = NULL;
 	http_server_stop(api->http);

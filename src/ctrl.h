@@ -117,6 +117,23 @@ void ctrl_record_pod_write(struct ctrl *c, const json_t *owner, const struct ctr
     const json_t *made, const char *err);
 /* Queues the primary that is obj's controller (ownerReference), if any. */
 void ctrl_enqueue_owner(struct ctrl *c, enum store_event ev, const json_t *obj);
+/* Queues every primary (a change that may touch any of them). */
+void ctrl_enqueue_all(struct ctrl *c);
+/* Queues the key "NS/NAME" after delay_ms (the earliest wins). */
+void ctrl_enqueue_after(struct ctrl *c, const char *key, int64_t delay_ms);
+/* Asynchronous work for a decide (a measurement over the network, ...):
+ * work(arg) runs on libuv's thread pool and touches only arg; then, on the
+ * loop, done(c, arg, status) hands the result back (status < 0: the pool
+ * refused or cancelled it) and the core queues key again, so the next
+ * decide sees what done recorded. After ctrl_stop(), done gets c NULL and
+ * only frees arg; cancel(arg) (optional) is called by ctrl_stop() on the
+ * loop to make a running work end soon. Returns 0 or a negative errno
+ * (then nothing was queued and arg is still the caller's). */
+int ctrl_queue_work(struct ctrl *c, const char *key, void (*work)(void *arg),
+    void (*done)(struct ctrl *c, void *arg, int status), void (*cancel)(void *arg),
+    void *arg);
+/* Works queued and not done yet. */
+size_t ctrl_jobs(const struct ctrl *c);
 
 struct ctrl_gc;
 
@@ -522,5 +539,17 @@ void ctrl_routes_drain(struct ctrl_routes *c, const char *ip, unsigned timeout_m
  * (false); at once when there is no proxy. */
 void ctrl_routes_wait_applied(struct ctrl_routes *c, int64_t rv, unsigned timeout_ms,
     void (*cb)(void *arg, bool applied), void *arg);
+
+/* ---- ctrl_promrules.c: PrometheusRule -> rule files -> Prometheus ---- */
+struct promrules_config {
+	const char *dir;		/* --prometheus-rules-dir: NS_NAME.yaml files */
+	const char *url;		/* --prometheus-url http://IP:PORT, or NULL */
+	const char *rule_selector;	/* label selector on the rules, or NULL: all */
+	const char *namespace_selector;	/* on their namespaces, or NULL: all */
+};
+struct ctrl_promrules;
+int ctrl_promrules_start(struct api *api, const struct promrules_config *cfg,
+    struct ctrl_promrules **out);
+void ctrl_promrules_stop(struct ctrl_promrules *p);
 
 #endif

@@ -3,9 +3,11 @@
  * provider (web, prometheus, v6), judges measurements with the conditions
  * (analysis_expr.c), keeps counters and the last 10 measurements per metric
  * in status, and ends the run Successful, Failed, Error or Inconclusive.
- * arun_decide() is the pure decision; the watch layer below runs the
- * providers (libcurl on the thread pool, never on the loop) and writes
- * /status. Started by server.c; Rollouts create the runs (lead's code). */
+ * arun_decide() is the pure decision; the adapter below puts it on the
+ * controller core, whose ctrl_queue_work() runs the web and prometheus
+ * providers (libcurl on the thread pool, never on the loop) and syncs the
+ * run again with their outcome. Started by server.c; Rollouts create the
+ * runs. */
 #include "analysis.h"
 #include "ctrl.h"
 #include "log.h"
@@ -794,9 +796,7 @@ struct pending {
 /* An HTTP measurement on the thread pool: only plain C data crosses. */
 struct job {
 	struct job *next;
-	struct ctrl_analysis *owner;	/* NULL once abandoned */
-	atomic_bool cancel;		/* set by ctrl_analysis_stop, read by the thread */
-	uv_work_t work;
+	atomic_bool cancel;		/* set by ctrl_stop (job_cancel), read by the thread */
 	char *key, *uid, *metric;
 	bool prometheus;
 	json_t *provider;		/* loop side only: the provider object */
@@ -813,21 +813,14 @@ struct job {
 	bool too_big;
 };
 
+/* The adapter's state (ctrl_data of its core). */
 struct ctrl_analysis {
-	struct api *api;
 	struct obs_traffic *traffic;
-	struct ctrl_wq *wq;
-	struct store_watch *w_runs;
-	struct job *jobs;
+	struct ctrl *core;
+	struct job *jobs;		/* web / prometheus measurements running */
 	struct pending *pend;
 	bool curl_ready;		/* curl_global_init done (at the first job) */
 };
-
-static const struct kind *
-run_kind(void)
-{
-	return kind_find_gvk("argoproj.io/v1alpha1", "AnalysisRun");
-}
 
 static void
 pending_free(struct pending *p)
@@ -860,7 +853,7 @@ pending_push(struct ctrl_analysis *c, const char *key, const char *uid, const ch
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = p;
-	ctrl_wq_add(c->wq, key);
+	ctrl_enqueue_key(c->core, key);
 }
 
 static bool
@@ -914,11 +907,18 @@ job_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t 
 	return atomic_load(&j->cancel) ? 1 : 0;
 }
 
+static void
+job_cancel(void *arg)
+{
+	struct job *j = arg;
+	atomic_store(&j->cancel, true);
+}
+
 /* Thread pool: one blocking HTTP exchange; touches only j. */
 static void
-job_work(uv_work_t *w)
+job_work(void *arg)
 {
-	struct job *j = w->data;
+	struct job *j = arg;
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
 	char *url = NULL;
@@ -983,15 +983,17 @@ web_result(const struct job *j, json_t **result, char **value, char **msg)
 	return kind;
 }
 
+/* On the loop: the outcome becomes a pending one; the core syncs the run
+ * again. core NULL: the controller stopped, the job only goes. */
 static void
-job_done(uv_work_t *w, int status)
+job_done(struct ctrl *core, void *arg, int status)
 {
-	struct job *j = w->data;
-	struct ctrl_analysis *c = j->owner;
-	if (!c) {
+	struct job *j = arg;
+	if (!core) {
 		job_free(j);
 		return;
 	}
+	struct ctrl_analysis *c = ctrl_data(core);
 	for (struct job **pp = &c->jobs; *pp; pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
@@ -1036,7 +1038,6 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	json_int_t tmo = prometheus ? obj_int_at(prov, "timeout", 0) : obj_int_at(prov, "timeoutSeconds", 0);
-	j->owner = c;
 	j->key = xstrdup(key);
 	j->uid = xstrdup(obj_uid(run));
 	j->metric = xstrdup(obj_str(m, "name"));
@@ -1064,7 +1065,6 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
 			j->body = xstrdup(obj_str(prov, "body"));
 		j->headers = headers_of(prov, jb ? "Content-Type: application/json" : NULL);
 	}
-	j->work.data = j;
 	j->next = c->jobs;
 	c->jobs = j;
 	/* On the loop thread (curl_global_init is not thread-safe), and only
@@ -1072,7 +1072,7 @@ job_start(struct ctrl_analysis *c, const char *key, const json_t *run, const jso
 	 * libraries costs a server that never needs them ~4 MB of RSS. */
 	if (!c->curl_ready)
 		c->curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-	int rc = uv_queue_work(api_loop(c->api), &j->work, job_work, job_done);
+	int rc = ctrl_queue_work(c->core, key, job_work, job_done, job_cancel, j);
 	if (rc < 0) {
 		c->jobs = j->next;
 		pending_push(c, key, j->uid, j->metric, ARUN_ERROR, NULL, NULL,
@@ -1123,7 +1123,7 @@ v6_measure(struct ctrl_analysis *c, const char *key, const json_t *run, const js
 	    -EAGAIN || rc == -ENOENT || (rc == 0 && st.requests == 0 &&
 	    strcmp(metric, "requestRate"))) {
 		if (v6_not_yet(run, window_ms, rc == -EAGAIN ? -1 : st.age_ms, now)) {
-			ctrl_wq_add_after(c->wq, key, AN_V6_RETRY_MS);
+			ctrl_enqueue_after(c->core, key, AN_V6_RETRY_MS);
 			free(service);
 			return;
 		}
@@ -1175,38 +1175,45 @@ measure_start(struct ctrl_analysis *c, const char *key, const json_t *run, const
 		    xstrdup("no supported provider"), time_now_ms());
 }
 
-/* Takes the outcomes waiting for key (uid's; others are stale, dropped). */
-static struct pending *
-pending_take(struct ctrl_analysis *c, const char *key, const char *uid)
+/* The outcomes waiting for key, uid's (others are stale: freed) as outs[]
+ * (caller frees the array; its strings stay in the pending list). */
+static struct arun_outcome *
+pending_outcomes(struct ctrl_analysis *c, const char *key, const char *uid, size_t *n)
 {
-	struct pending *mine = NULL, **tail = &mine, **pp = &c->pend;
-	while (*pp) {
-		struct pending *p = *pp;
+	struct pending **pp = &c->pend, *p;
+	size_t k = 0;
+	while ((p = *pp) != NULL) {
+		if (!strcmp(p->key, key) && (!uid || strcmp(p->uid, uid))) {
+			*pp = p->next;
+			pending_free(p);
+			continue;
+		}
+		k += !strcmp(p->key, key);
+		pp = &p->next;
+	}
+	struct arun_outcome *outs = xcalloc(k ? k : 1, sizeof *outs);
+	*n = 0;
+	for (p = c->pend; p; p = p->next)
+		if (!strcmp(p->key, key))
+			outs[(*n)++] = (struct arun_outcome){ .metric = p->metric, .kind = p->kind,
+				.result = p->result, .value = p->value, .message = p->message,
+				.started_ms = p->started_ms, .finished_ms = p->finished_ms };
+	return outs;
+}
+
+/* Drops the outcomes of key (all of them: uid NULL). */
+static void
+pending_drop(struct ctrl_analysis *c, const char *key)
+{
+	struct pending **pp = &c->pend, *p;
+	while ((p = *pp) != NULL) {
 		if (strcmp(p->key, key)) {
 			pp = &p->next;
 			continue;
 		}
 		*pp = p->next;
-		p->next = NULL;
-		if (uid && !strcmp(p->uid, uid)) {
-			*tail = p;
-			tail = &p->next;
-		} else {
-			pending_free(p);
-		}
+		pending_free(p);
 	}
-	return mine;
-}
-
-/* Puts outcomes back in front (their status write failed). */
-static void
-pending_return(struct ctrl_analysis *c, struct pending *list)
-{
-	struct pending **tail = &list;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = c->pend;
-	c->pend = list;
 }
 
 static void
@@ -1219,119 +1226,111 @@ pending_free_list(struct pending *p)
 	}
 }
 
-static int
-write_status(struct ctrl_analysis *c, const json_t *run, json_t *status)
+static char *
+run_key(const json_t *run)
 {
-	if (json_equal(status, json_object_get(run, "status")))
-		return 0;
-	struct api_error err = { 0 };
-	json_t *copy = json_deep_copy(run);
-	json_object_set(copy, "status", status);
-	int rc = api_update(c->api, run_kind(), obj_namespace(run), copy, true, 0, NULL, &err);
-	if (rc < 0 && err.code != 404)
-		log_warn("analysis", "status of %s/%s: %s", obj_namespace(run), obj_name(run),
-		    err.message);
-	rc = rc < 0 && err.code != 404 ? -EAGAIN : 0;
-	api_error_clear(&err);
-	return rc;
+	return xasprintf("%s/%s", obj_namespace(run), obj_name(run));
 }
 
-/* One sync of the run named by key "NS/NAME". */
+/* The decision on the core: the outcomes that finished since the last
+ * sync go into arun_decide; its status (when it changed) and, once the
+ * run completed, its Event are the writes; what to measure next waits in
+ * out->carry for an_after, which starts it only once the status is
+ * stored (a failed write keeps the outcomes for the next decide). */
 static int
-an_sync(void *arg, const char *key)
+an_decide(struct ctrl *core, const json_t *run, int64_t now_ms, struct ctrl_writes *out)
 {
-	struct ctrl_analysis *c = arg;
-	const char *slash = strchr(key, '/');
-	if (!slash)
-		return 0;
-	char *ns = xstrndup(key, (size_t)(slash - key));
-	struct api_error err = { 0 };
-	json_t *run = NULL;
+	struct ctrl_analysis *c = ctrl_data(core);
 	struct arun_decision d = { 0 };
-	int rc = 0;
-	if (api_get(c->api, run_kind(), ns, slash + 1, &run, &err) < 0) {
-		pending_free_list(pending_take(c, key, NULL));
-		goto out;
-	}
-	struct pending *mine = pending_take(c, key, obj_uid(run));
-	size_t n = 0;
-	for (struct pending *p = mine; p; p = p->next)
-		n++;
-	struct arun_outcome *outs = xcalloc(n ? n : 1, sizeof *outs);
-	n = 0;
-	for (struct pending *p = mine; p; p = p->next)
-		outs[n++] = (struct arun_outcome){ .metric = p->metric, .kind = p->kind,
-			.result = p->result, .value = p->value, .message = p->message,
-			.started_ms = p->started_ms, .finished_ms = p->finished_ms };
-	arun_decide(run, time_now_ms(), outs, n, &d);
+	char *key = run_key(run);
+	size_t n;
+	struct arun_outcome *outs = pending_outcomes(c, key, obj_uid(run), &n);
+	arun_decide(run, now_ms, outs, n, &d);
 	free(outs);
-	if (write_status(c, run, d.status) < 0) {
-		pending_return(c, mine);
-		rc = -EAGAIN;
-		goto out;
+	if (!json_equal(d.status, json_object_get(run, "status"))) {
+		json_t *copy = json_deep_copy(run);
+		json_object_set(copy, "status", d.status);
+		ctrl_writes_push(out, CTRL_STATUS, NULL, copy, 0);
 	}
-	pending_free_list(mine);
 	if (d.completed) {
 		log_info("analysis", "analysis run %s finished: %s", key, obj_str(d.status, "phase"));
-		api_record_event(c->api, run, d.event_type, d.event_reason, AN_COMPONENT, "%s",
-		    d.event_message);
+		ctrl_writes_event(out, d.event_type, d.event_reason, d.event_message);
 	}
-	size_t i;
-	json_t *m;
-	json_array_foreach(d.measure, i, m)
-		measure_start(c, key, run, m);
-	if (d.requeue_ms > 0)
-		ctrl_wq_add_after(c->wq, key, d.requeue_ms);
-out:
+	out->carry = json_incref(d.measure);
+	out->requeue_ms = d.requeue_ms;
 	arun_decision_free(&d);
-	api_error_clear(&err);
-	json_decref(run);
-	free(ns);
-	return rc;
+	free(key);
+	return 0;
 }
 
 static void
-an_on_run(void *arg, enum store_event ev, const char *res, const json_t *run, int64_t rv)
+an_after(struct ctrl *core, const json_t *run, const struct ctrl_write *failed,
+    struct ctrl_writes *out)
 {
-	struct ctrl_analysis *c = arg;
-	(void)res;
-	(void)rv;
-	char *key = xasprintf("%s/%s", obj_namespace(run), obj_name(run));
-	if (ev != STORE_DELETED && !phase_completed(obj_str(json_object_get(run, "status"),
-	    "phase")))
-		ctrl_wq_add(c->wq, key);
-	else if (ev == STORE_DELETED)
-		pending_free_list(pending_take(c, key, NULL));
+	struct ctrl_analysis *c = ctrl_data(core);
+	if (failed)
+		return;		/* the outcomes wait for the next decide */
+	char *key = run_key(run);
+	size_t i;
+	json_t *m;
+	pending_drop(c, key);
+	json_array_foreach(out->carry, i, m)
+		measure_start(c, key, run, m);
 	free(key);
 }
+
+static bool
+run_active(const json_t *run)
+{
+	return !phase_completed(obj_str(json_object_get(run, "status"), "phase"));
+}
+
+static void
+an_on_run(struct ctrl *core, enum store_event ev, const json_t *run)
+{
+	struct ctrl_analysis *c = ctrl_data(core);
+	char *key = run_key(run);
+	if (ev == STORE_DELETED)
+		pending_drop(c, key);
+	else if (run_active(run))
+		ctrl_enqueue_key(core, key);
+	free(key);
+}
+
+/* The runs still going (a finished run is never measured again). */
+static void
+an_seed(struct ctrl *core)
+{
+	json_t *items = NULL, *run;
+	size_t i;
+	if (store_list(ctrl_store(core), "argoproj.io/analysisruns", NULL, &items, NULL) < 0)
+		return;
+	json_array_foreach(items, i, run)
+		if (run_active(run))
+			ctrl_enqueue(core, obj_namespace(run), obj_name(run));
+	json_decref(items);
+}
+
+static const struct ctrl_desc an_desc = {
+	.name = "analysisrun", .component = AN_COMPONENT,	/* the work queue's metrics name */
+	.api_version = "argoproj.io/v1alpha1", .kind = "AnalysisRun",
+	.res = "argoproj.io/analysisruns",
+	.sources = { { "argoproj.io/analysisruns", an_on_run } },
+	.decide = an_decide, .after = an_after, .seed = an_seed,
+};
 
 int
 ctrl_analysis_start(struct api *api, struct obs_traffic *traffic, struct ctrl_analysis **out)
 {
 	struct ctrl_analysis *c = xcalloc(1, sizeof *c);
-	char res[128];
-	int rc;
-	c->api = api;
 	c->traffic = traffic;
-	c->wq = ctrl_wq_new(api_loop(api), an_sync, c);
-	ctrl_wq_set_name(c->wq, "analysisrun");
-	/* The watch replays nothing (from now); the list queues what exists. */
-	json_t *items = NULL, *run;
-	size_t i;
-	api_res_key(run_kind(), res, sizeof res);
-	if ((rc = store_list(api_store(api), res, NULL, &items, NULL)) < 0)
-		goto fail;
-	json_array_foreach(items, i, run)
-		an_on_run(c, STORE_ADDED, res, run, 0);
-	json_decref(items);
-	if ((rc = store_watch_start(api_store(api), res, NULL, 0, an_on_run, c, &c->w_runs)) < 0)
-		goto fail;
-	log_info("analysis", "analysis controller started");
+	int rc = ctrl_start(api, &an_desc, c, &c->core);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
 	*out = c;
 	return 0;
-fail:
-	ctrl_analysis_stop(c);
-	return rc;
 }
 
 void
@@ -1339,15 +1338,10 @@ ctrl_analysis_stop(struct ctrl_analysis *c)
 {
 	if (!c)
 		return;
-	if (c->w_runs)
-		store_watch_stop(c->w_runs);
-	for (struct job *j = c->jobs; j; j = j->next) {
-		j->owner = NULL;	/* job_done frees them */
-		atomic_store(&j->cancel, true);
-	}
+	bool running = ctrl_jobs(c->core) > 0;
+	ctrl_stop(c->core);		/* cancels the jobs; job_done frees them */
 	pending_free_list(c->pend);
-	ctrl_wq_free(c->wq);
-	if (!c->jobs && c->curl_ready)	/* threads still in curl need it initialised */
+	if (!running && c->curl_ready)	/* threads still in curl need it initialised */
 		curl_global_cleanup();
 	free(c);
 }

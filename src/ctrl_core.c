@@ -21,6 +21,18 @@ struct ctrl_hook {
 	const struct ctrl_source *src;
 };
 
+/* One ctrl_queue_work() in flight; c NULL once the controller stopped. */
+struct ctrl_job {
+	uv_work_t work;
+	struct ctrl *c;
+	char *key;
+	void (*fn)(void *arg);
+	void (*done)(struct ctrl *c, void *arg, int status);
+	void (*cancel)(void *arg);
+	void *arg;
+	struct ctrl_job *next;
+};
+
 struct ctrl {
 	struct api *api;
 	const struct ctrl_desc *desc;
@@ -29,6 +41,8 @@ struct ctrl {
 	struct ctrl_wq *wq;
 	struct ctrl_hook hooks[CTRL_MAX_SOURCES];
 	struct store_watch *w[CTRL_MAX_SOURCES];
+	struct ctrl_job *jobs;
+	size_t njobs;
 };
 
 /* ---- write lists ------------------------------------------------------- */
@@ -314,6 +328,11 @@ ctrl_stop(struct ctrl *c)
 {
 	if (!c)
 		return;
+	for (struct ctrl_job *j = c->jobs; j; j = j->next) {
+		j->c = NULL;		/* job_done frees it */
+		if (j->cancel)
+			j->cancel(j->arg);
+	}
 	for (size_t i = 0; i < CTRL_MAX_SOURCES; i++)
 		if (c->w[i])
 			store_watch_stop(c->w[i]);
@@ -373,6 +392,78 @@ ctrl_enqueue_owner(struct ctrl *c, enum store_event ev, const json_t *obj)
 	const json_t *ref = obj_controller_ref(obj);
 	if (ref && !strcmp(obj_str(ref, "kind"), c->desc->kind))
 		ctrl_enqueue(c, obj_namespace(obj), obj_str(ref, "name"));
+}
+
+void
+ctrl_enqueue_all(struct ctrl *c)
+{
+	ctrl_wq_add_all(c->wq, api_store(c->api), c->desc->res);
+}
+
+void
+ctrl_enqueue_after(struct ctrl *c, const char *key, int64_t delay_ms)
+{
+	ctrl_wq_add_after(c->wq, key, delay_ms);
+}
+
+/* ---- asynchronous work ---------------------------------------------------- */
+
+static void
+job_work(uv_work_t *w)
+{
+	struct ctrl_job *j = w->data;
+	j->fn(j->arg);
+}
+
+static void
+job_done(uv_work_t *w, int status)
+{
+	struct ctrl_job *j = w->data;
+	struct ctrl *c = j->c;
+	if (c) {
+		for (struct ctrl_job **pp = &c->jobs; *pp; pp = &(*pp)->next)
+			if (*pp == j) {
+				*pp = j->next;
+				break;
+			}
+		c->njobs--;
+	}
+	j->done(c, j->arg, status);
+	if (c)
+		ctrl_wq_add(c->wq, j->key);
+	free(j->key);
+	free(j);
+}
+
+int
+ctrl_queue_work(struct ctrl *c, const char *key, void (*work)(void *arg),
+    void (*done)(struct ctrl *c, void *arg, int status), void (*cancel)(void *arg),
+    void *arg)
+{
+	struct ctrl_job *j = xcalloc(1, sizeof *j);
+	j->work.data = j;
+	j->c = c;
+	j->key = xstrdup(key);
+	j->fn = work;
+	j->done = done;
+	j->cancel = cancel;
+	j->arg = arg;
+	int rc = uv_queue_work(api_loop(c->api), &j->work, job_work, job_done);
+	if (rc < 0) {
+		free(j->key);
+		free(j);
+		return rc;
+	}
+	j->next = c->jobs;
+	c->jobs = j;
+	c->njobs++;
+	return 0;
+}
+
+size_t
+ctrl_jobs(const struct ctrl *c)
+{
+	return c ? c->njobs : 0;
 }
 
 void

@@ -4,9 +4,9 @@
  * ResolvedRefs) under controllerName v6.dev/gateway-controller.
  * gwstatus_gateway() / gwstatus_route() are the pure decision, using the
  * attachment rule of the routing snapshot (routes_listener_admits in
- * ctrl_routes.c); the watcher keeps Gateways, HTTPRoutes and Services from
- * store watches and writes a status only when it differs. Started by
- * server.c (the "gwstatus" part). */
+ * ctrl_routes.c); two adapters on the controller core (Gateways, HTTPRoutes)
+ * write a status only when it differs. Started by server.c (the "gwstatus"
+ * part). */
 #include "ctrl.h"
 #include "log.h"
 
@@ -299,140 +299,143 @@ gwstatus_route(const json_t *route, const json_t *gateways, const json_t *servic
 	return json_pack("{s:o}", "parents", parents);
 }
 
-/* ---- the watcher ------------------------------------------------------- */
+/* ---- the controllers ---------------------------------------------------- */
 
-enum { GK_GATEWAY, GK_HTTPROUTE, GK_SERVICE, GK_COUNT };
-
-static const struct {
-	const char *api_version, *kind;
-} gk_kinds[GK_COUNT] = {
-	[GK_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
-	[GK_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
-	[GK_SERVICE] = { "v1", "Service" },
-};
-
+/* Two descriptors on the controller core, one per primary kind: a
+ * Gateway's status depends on the HTTPRoutes (attachedRoutes), a route's
+ * on the Gateways and Services; a change of one queues every primary of
+ * the other controller (their number is small: routes, not Services). */
 struct ctrl_gwstatus {
-	struct api *api;
 	bool programmed;
-	const struct kind *k[GK_COUNT];
-	char res[GK_COUNT][128];
-	json_t *objs[GK_COUNT];		/* "ns/name" -> object */
-	struct store_watch *sw;
-	uv_idle_t idle;
-	bool dirty;
 	size_t writes;
+	struct ctrl *gw, *route;
 };
 
-/* Writes want as obj's status unless it is already there. */
+static json_t *
+index_of(struct ctrl *c, const char *api_version, const char *kind)
+{
+	const struct kind *k = kind_find_gvk(api_version, kind);
+	json_t *items = NULL, *idx;
+	char res[128];
+	if (k == NULL)
+		return json_object();
+	api_res_key(k, res, sizeof res);
+	if (store_list(ctrl_store(c), res, NULL, &items, NULL) < 0)
+		return json_object();
+	idx = obj_index(items);
+	json_decref(items);
+	return idx;
+}
+
+/* A status write when want (consumed) differs from obj's. */
 static void
-status_sync(struct ctrl_gwstatus *c, int gk, const json_t *obj, json_t *want)
+push_status(const json_t *obj, json_t *want, struct ctrl_writes *out)
 {
 	if (json_equal(json_object_get(obj, "status"), want)) {
 		json_decref(want);
 		return;
 	}
 	json_t *copy = json_deep_copy(obj);
-	struct api_error err = { 0 };
 	json_object_set_new(copy, "status", want);
-	json_object_del(json_object_get(copy, "metadata"), "resourceVersion");
-	if (api_update(c->api, c->k[gk], obj_namespace(obj), copy, true, 0, NULL, &err) < 0)
-		log_warn("gwstatus", "writing the status of %s %s/%s: %s", c->k[gk]->kind,
-		    obj_namespace(obj), obj_name(obj), err.message ? err.message : "failed");
-	else
-		c->writes++;
-	api_error_clear(&err);
+	ctrl_writes_push(out, CTRL_STATUS, NULL, copy, 0);
 }
 
 static void
-gwstatus_sync_all(struct ctrl_gwstatus *c)
+now_rfc3339(int64_t now_ms, char out[64])
 {
+	time_format_rfc3339((time_t)(now_ms / 1000), out);
+}
+
+static int
+gateway_decide(struct ctrl *c, const json_t *gw, int64_t now_ms, struct ctrl_writes *out)
+{
+	struct ctrl_gwstatus *g = ctrl_data(c);
+	json_t *routes = index_of(c, GW_GROUP "/v1", "HTTPRoute");
 	char now[64];
-	const char *key;
-	json_t *o, *gws = json_copy(c->objs[GK_GATEWAY]);
-	json_t *routes = json_copy(c->objs[GK_HTTPROUTE]);
-	time_format_rfc3339(time(NULL), now);
-	/* copies: a write's own watch event may replace the cached objects */
-	json_object_foreach(gws, key, o)
-		status_sync(c, GK_GATEWAY, o, gwstatus_gateway(o, routes, c->programmed, now));
-	json_object_foreach(routes, key, o)
-		status_sync(c, GK_HTTPROUTE, o, gwstatus_route(o, gws, c->objs[GK_SERVICE], now));
-	json_decref(gws);
+	now_rfc3339(now_ms, now);
+	push_status(gw, gwstatus_gateway(gw, routes, g->programmed, now), out);
 	json_decref(routes);
+	return 0;
+}
+
+static int
+route_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_writes *out)
+{
+	json_t *gws = index_of(c, GW_GROUP "/v1", "Gateway");
+	json_t *svcs = index_of(c, "v1", "Service");
+	char now[64];
+	now_rfc3339(now_ms, now);
+	push_status(route, gwstatus_route(route, gws, svcs, now), out);
+	json_decref(gws);
+	json_decref(svcs);
+	return 0;
 }
 
 static void
-on_idle(uv_idle_t *h)
+count_write(struct ctrl *c, const json_t *obj, const struct ctrl_write *w, const json_t *made,
+    const char *err)
 {
-	struct ctrl_gwstatus *c = h->data;
-	uv_idle_stop(h);
-	if (c->dirty)
-		gwstatus_sync_all(c);
-	c->dirty = false;
+	struct ctrl_gwstatus *g = ctrl_data(c);
+	(void)obj;
+	(void)w;
+	(void)made;
+	if (err == NULL)
+		g->writes++;
 }
 
 static void
-track(struct ctrl_gwstatus *c, int gk, enum store_event ev, const json_t *obj)
+enqueue_all(struct ctrl *c, enum store_event ev, const json_t *obj)
 {
-	char *key = xasprintf("%s/%s", obj_namespace(obj), obj_name(obj));
-	if (ev == STORE_DELETED)
-		json_object_del(c->objs[gk], key);
-	else
-		json_object_set_new(c->objs[gk], key, json_deep_copy(obj));
-	free(key);
+	(void)ev;
+	(void)obj;
+	ctrl_enqueue_all(c);
 }
 
-static void
-on_event(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
-{
-	struct ctrl_gwstatus *c = arg;
-	(void)rv;
-	for (int gk = 0; gk < GK_COUNT; gk++)
-		if (c->res[gk][0] && strcmp(res, c->res[gk]) == 0) {
-			track(c, gk, ev, obj);
-			c->dirty = true;
-			uv_idle_start(&c->idle, on_idle);
-			return;
-		}
-}
+static const struct ctrl_desc gateway_desc = {
+	.name = "gateway",
+	.component = GW_CONTROLLER_NAME,
+	.api_version = GW_GROUP "/v1",
+	.kind = "Gateway",
+	.res = GW_GROUP "/gateways",
+	.sources = {
+		{ .res = GW_GROUP "/gateways" },
+		{ .res = GW_GROUP "/httproutes", .map = enqueue_all },
+	},
+	.decide = gateway_decide,
+	.result = count_write,
+};
+
+static const struct ctrl_desc route_desc = {
+	.name = "httproute",
+	.component = GW_CONTROLLER_NAME,
+	.api_version = GW_GROUP "/v1",
+	.kind = "HTTPRoute",
+	.res = GW_GROUP "/httproutes",
+	.sources = {
+		{ .res = GW_GROUP "/httproutes" },
+		{ .res = GW_GROUP "/gateways", .map = enqueue_all },
+		{ .res = "services", .map = enqueue_all },
+	},
+	.decide = route_decide,
+	.result = count_write,
+};
 
 int
 ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out)
 {
-	struct ctrl_gwstatus *c = xcalloc(1, sizeof *c);
-	struct store *st = api_store(api);
-	c->api = api;
-	c->programmed = programmed;
-	uv_idle_init(api_loop(api), &c->idle);
-	c->idle.data = c;
-	for (int gk = 0; gk < GK_COUNT; gk++) {
-		json_t *items = NULL, *o;
-		size_t i;
-		c->objs[gk] = json_object();
-		c->k[gk] = kind_find_gvk(gk_kinds[gk].api_version, gk_kinds[gk].kind);
-		if (c->k[gk] == NULL)
-			continue;
-		api_res_key(c->k[gk], c->res[gk], sizeof c->res[gk]);
-		if (store_list(st, c->res[gk], NULL, &items, NULL) < 0)
-			continue;
-		json_array_foreach(items, i, o)
-			track(c, gk, STORE_ADDED, o);
-		json_decref(items);
+	struct ctrl_gwstatus *g = xcalloc(1, sizeof *g);
+	int rc = 0;
+	g->programmed = programmed;
+	*out = g;
+	if (!kind_find_gvk(gateway_desc.api_version, gateway_desc.kind) ||
+	    !kind_find_gvk(route_desc.api_version, route_desc.kind))
+		return 0;	/* no Gateway API kinds: nothing to report */
+	if ((rc = ctrl_start(api, &gateway_desc, g, &g->gw)) < 0 ||
+	    (rc = ctrl_start(api, &route_desc, g, &g->route)) < 0) {
+		ctrl_gwstatus_stop(g);
+		*out = NULL;
 	}
-	if (c->k[GK_GATEWAY] == NULL || c->k[GK_HTTPROUTE] == NULL) {
-		*out = c;	/* no Gateway API kinds: nothing to report */
-		return 0;
-	}
-	int rc = store_watch_start(st, NULL, NULL, 0, on_event, c, &c->sw);
-	if (rc < 0) {
-		ctrl_gwstatus_stop(c);
-		return rc;
-	}
-	c->dirty = true;
-	uv_idle_start(&c->idle, on_idle);
-	log_info("gwstatus", "gateway status controller started: %zu gateways, %zu httproutes",
-	    json_object_size(c->objs[GK_GATEWAY]), json_object_size(c->objs[GK_HTTPROUTE]));
-	*out = c;
-	return 0;
+	return rc;
 }
 
 size_t
@@ -441,22 +444,12 @@ ctrl_gwstatus_writes(const struct ctrl_gwstatus *c)
 	return c ? c->writes : 0;
 }
 
-static void
-on_closed(uv_handle_t *h)
-{
-	struct ctrl_gwstatus *c = h->data;
-	for (int gk = 0; gk < GK_COUNT; gk++)
-		json_decref(c->objs[gk]);
-	free(c);
-}
-
 void
 ctrl_gwstatus_stop(struct ctrl_gwstatus *c)
 {
 	if (c == NULL)
 		return;
-	if (c->sw)
-		store_watch_stop(c->sw);
-	c->sw = NULL;
-	uv_close((uv_handle_t *)&c->idle, on_closed);
+	ctrl_stop(c->gw);
+	ctrl_stop(c->route);
+	free(c);
 }

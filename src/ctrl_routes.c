@@ -63,30 +63,6 @@ sorted(const json_t *coll, size_t *n, int (*cmp)(const void *, const void *))
 	return v;
 }
 
-static void
-index_one(json_t *idx, const json_t *o)
-{
-	char *k = xasprintf("%s/%s", obj_namespace(o), obj_name(o));
-	json_object_set(idx, k, (json_t *)o);
-	free(k);
-}
-
-/* "ns/name" -> object (borrowed) for coll (a lookup table: no order). */
-static json_t *
-index_by_name(const json_t *coll)
-{
-	json_t *idx = json_object(), *o;
-	const char *key;
-	size_t i;
-	if (json_is_array(coll))
-		json_array_foreach(coll, i, o)
-			index_one(idx, o);
-	else
-		json_object_foreach((json_t *)coll, key, o)
-			index_one(idx, o);
-	return idx;
-}
-
 /* ---- Service ports ------------------------------------------------------- */
 
 /* "http" or "80": a port's name, else its number. out >= 64 bytes. */
@@ -660,7 +636,7 @@ attach_to_service(struct build *b, const json_t *r, const json_t *ref, size_t *s
 static void
 add_routes(struct build *b, const json_t *httproutes, const json_t *gateways)
 {
-	json_t *gws = index_by_name(gateways);
+	json_t *gws = obj_index(gateways);
 	size_t n, i, seq = 0;
 	const json_t **v = sorted(httproutes, &n, cmp_route_obj), *ref;
 	for (size_t k = 0; k < n; k++)
@@ -725,7 +701,7 @@ static json_t *
 build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
     const json_t *httproutes, const json_t *gateways, bool host_ports, int64_t version)
 {
-	struct build b = { .svcs = index_by_name(svcs), .eps = (json_t *)eps, .pods = pods,
+	struct build b = { .svcs = obj_index(svcs), .eps = (json_t *)eps, .pods = pods,
 		.clusters = json_object(), .listeners = json_object(), .by_addr = json_object(),
 		.extra = json_object() };
 	size_t n;
@@ -757,8 +733,8 @@ json_t *
 routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
     const json_t *httproutes, const json_t *gateways, int64_t version)
 {
-	json_t *eps = index_by_name(endpoints);
-	json_t *pod_idx = json_is_array(pods) ? index_by_name(pods) : NULL;
+	json_t *eps = obj_index(endpoints);
+	json_t *pod_idx = json_is_array(pods) ? obj_index(pods) : NULL;
 	json_t *snap = build_indexed(services, eps, pod_idx ? pod_idx : pods, httproutes,
 	    gateways, true, version);
 	json_decref(eps);

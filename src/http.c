@@ -1785,6 +1785,13 @@ http_stream_end(struct http_req *req)
 }
 
 void
+http_stream_abort(struct http_req *req)
+{
+	BUG_ON(!((struct hreq *)req)->streaming);
+	http_raw_end(req, false);
+}
+
+void
 http_req_on_abort(struct http_req *req, void (*cb)(struct http_req *, void *), void *arg)
 {
 	struct hreq *r = (struct hreq *)req;

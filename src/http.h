@@ -118,6 +118,10 @@ int http_stream_write(struct http_req *req, const char *data, size_t len);
 /* Bytes written but not yet taken by the kernel (for backpressure). */
 size_t http_stream_pending(const struct http_req *req);
 void http_stream_end(struct http_req *req);
+/* Ends a streamed response short: no final chunk, and the connection
+ * closes, so the client sees a broken response, never a clean end of an
+ * incomplete body (a list that failed half-way). */
+void http_stream_abort(struct http_req *req);
 /* cb runs once if the client disconnects before req is finished. */
 void http_req_on_abort(struct http_req *req, void (*cb)(struct http_req *, void *),
     void *arg);

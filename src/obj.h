@@ -184,6 +184,9 @@ void obj_condition_remove(json_t *status, const char *type);
  * its lastTransitionTime; the condition moves to the end. */
 void obj_condition_set(json_t *status, json_t *c);
 
+/* An index of coll (an array of objects, or an object whose values are
+ * objects): a new object keyed "ns/name" holding references to them. */
+json_t *obj_index(const json_t *coll);
 /* In an index (an object keyed "ns/name"), the object ns/name (borrowed),
  * or NULL. */
 const json_t *obj_lookup(const json_t *index, const char *ns, const char *name);

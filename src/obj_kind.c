@@ -71,6 +71,10 @@ static const struct kind kinds[] = {
 	{ "argoproj.io", "v1alpha1", "argoproj.io/v1alpha1", "AnalysisRun",
 	  "analysisruns", "analysisrun", "ar",
 	  true, true, schema_analysisrun, NULL, argo_analysisrun_validate, NULL, NULL },
+	{ "monitoring.coreos.com", "v1", "monitoring.coreos.com/v1", "PrometheusRule",
+	  "prometheusrules", "prometheusrule", "promrule",
+	  true, false, schema_prometheusrule, NULL, monitoring_promrule_validate,
+	  NULL, NULL },
 };
 
 size_t

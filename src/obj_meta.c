@@ -244,6 +244,29 @@ obj_new_controller_ref(const json_t *owner)
 	    "controller", 1, "blockOwnerDeletion", 1);
 }
 
+static void
+index_one(json_t *idx, const json_t *o)
+{
+	char *k = xasprintf("%s/%s", obj_namespace(o), obj_name(o));
+	json_object_set(idx, k, (json_t *)o);
+	free(k);
+}
+
+json_t *
+obj_index(const json_t *coll)
+{
+	json_t *idx = json_object(), *o;
+	const char *key;
+	size_t i;
+	if (json_is_array(coll))
+		json_array_foreach(coll, i, o)
+			index_one(idx, o);
+	else
+		json_object_foreach((json_t *)coll, key, o)
+			index_one(idx, o);
+	return idx;
+}
+
 const json_t *
 obj_lookup(const json_t *index, const char *ns, const char *name)
 {

@@ -152,4 +152,10 @@ void gw_gateway_defaults(json_t *obj);
 void gw_httproute_validate(const json_t *obj, struct errlist *errs);
 void gw_httproute_defaults(json_t *obj);
 
+/* obj_schema_monitoring.c — monitoring.coreos.com/v1 PrometheusRule */
+extern const struct schema_field schema_prometheusrule[];
+void monitoring_promrule_validate(const json_t *obj, struct errlist *errs);
+/* Prometheus' duration syntax ("1h30m", "500ms", "0"), as the CRD's pattern. */
+bool monitoring_duration_valid(const char *s);
+
 #endif

@@ -370,10 +370,7 @@ struct obs_traffic {
 	bool have_prev, have_cur;
 	bool failing;			/* the last scrape failed (logged once) */
 	unsigned period_ms;
-	/* The last OBS_TRAFFIC_HISTORY samples (copies), oldest at hist_head,
-	 * for queries over a window (canary analysis). */
-	struct obs_sample hist[OBS_TRAFFIC_HISTORY];
-	size_t hist_n, hist_head;
+	struct obs_history hist;	/* for queries over a window (canary analysis) */
 };
 
 static void sample_taken(struct obs_traffic *t, int rc, const char *body, size_t len);
@@ -438,17 +435,53 @@ sample_copy(struct obs_sample *dst, const struct obs_sample *src)
 	}
 }
 
-static void
-history_push(struct obs_traffic *t, const struct obs_sample *s)
+void
+obs_history_push(struct obs_history *h, const struct obs_sample *s)
 {
-	if (t->hist_n == OBS_TRAFFIC_HISTORY) {
-		obs_sample_free(&t->hist[t->hist_head]);
-		sample_copy(&t->hist[t->hist_head], s);
-		t->hist_head = (t->hist_head + 1) % OBS_TRAFFIC_HISTORY;
+	if (h->n == OBS_TRAFFIC_HISTORY) {
+		obs_sample_free(&h->s[h->head]);
+		sample_copy(&h->s[h->head], s);
+		h->head = (h->head + 1) % OBS_TRAFFIC_HISTORY;
 		return;
 	}
-	sample_copy(&t->hist[(t->hist_head + t->hist_n) % OBS_TRAFFIC_HISTORY], s);
-	t->hist_n++;
+	sample_copy(&h->s[(h->head + h->n) % OBS_TRAFFIC_HISTORY], s);
+	h->n++;
+}
+
+int
+obs_history_window(const struct obs_history *h, int64_t window_ms,
+    const struct obs_sample **before, const struct obs_sample **now)
+{
+	if (h->n < 2)
+		return -EAGAIN;
+	*now = &h->s[(h->head + h->n - 1) % OBS_TRAFFIC_HISTORY];
+	*before = &h->s[h->head];
+	for (size_t i = h->n - 1; i-- > 0;) {
+		const struct obs_sample *s = &h->s[(h->head + i) % OBS_TRAFFIC_HISTORY];
+		if ((*now)->mono_ms - s->mono_ms >= window_ms) {
+			*before = s;
+			break;
+		}
+	}
+	return 0;
+}
+
+size_t
+obs_history_series(const struct obs_history *h)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		n += h->s[(h->head + i) % OBS_TRAFFIC_HISTORY].n;
+	return n;
+}
+
+void
+obs_history_free(struct obs_history *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		obs_sample_free(&h->s[(h->head + i) % OBS_TRAFFIC_HISTORY]);
+	h->n = h->head = 0;
 }
 
 static void
@@ -470,7 +503,7 @@ sample_taken(struct obs_traffic *t, int rc, const char *body, size_t len)
 	t->have_prev = t->have_cur;
 	t->cur = s;
 	t->have_cur = true;
-	history_push(t, &s);
+	obs_history_push(&t->hist, &s);
 }
 
 static void
@@ -500,20 +533,11 @@ int
 obs_traffic_query_window(struct obs_traffic *t, const char *service, const char *revision,
     int64_t window_ms, struct obs_traffic_stats *out)
 {
+	const struct obs_sample *before, *now;
+
 	memset(out, 0, sizeof(*out));
-	if (t->hist_n < 2)
+	if (obs_history_window(&t->hist, window_ms, &before, &now) < 0)
 		return -EAGAIN;
-	const struct obs_sample *now = &t->hist[(t->hist_head + t->hist_n - 1) %
-	    OBS_TRAFFIC_HISTORY];
-	const struct obs_sample *before = &t->hist[t->hist_head];
-	/* The newest sample at least window_ms older than now, else the oldest. */
-	for (size_t i = t->hist_n - 1; i-- > 0;) {
-		const struct obs_sample *s = &t->hist[(t->hist_head + i) % OBS_TRAFFIC_HISTORY];
-		if (now->mono_ms - s->mono_ms >= window_ms) {
-			before = s;
-			break;
-		}
-	}
 	int rc = obs_traffic_compute(before, now, service, revision, out);
 	out->age_ms = time_mono_ms() - now->mono_ms;
 	return rc;
@@ -672,8 +696,7 @@ traffic_closed(uv_handle_t *h)
 
 	obs_sample_free(&t->prev);
 	obs_sample_free(&t->cur);
-	for (size_t i = 0; i < t->hist_n; i++)
-		obs_sample_free(&t->hist[(t->hist_head + i) % OBS_TRAFFIC_HISTORY]);
+	obs_history_free(&t->hist);
 	free(t);
 }
 

@@ -74,6 +74,26 @@ int obs_traffic_compute(const struct obs_sample *before, const struct obs_sample
  * bucket; 0 when there is no observation. */
 double obs_histogram_quantile(double q, const double *le, const uint64_t *cum, size_t n);
 
+/* The last OBS_TRAFFIC_HISTORY samples (copies), for window queries. A
+ * series the proxy stopped reporting (it drops a revision its table no
+ * longer routes to) is gone after OBS_TRAFFIC_HISTORY more samples, so the
+ * memory is bounded by the samples times the series live in that span. */
+struct obs_history {
+	struct obs_sample s[OBS_TRAFFIC_HISTORY];
+	size_t n, head;			/* oldest at s[head] */
+};
+
+/* Appends a copy of s, dropping the oldest sample when full. */
+void obs_history_push(struct obs_history *h, const struct obs_sample *s);
+/* The newest sample into *now and the newest one at least window_ms older
+ * (the oldest when none is that old) into *before; -EAGAIN with fewer than
+ * two samples. */
+int obs_history_window(const struct obs_history *h, int64_t window_ms,
+    const struct obs_sample **before, const struct obs_sample **now);
+/* Series held over every sample: what the history's memory grows with. */
+size_t obs_history_series(const struct obs_history *h);
+void obs_history_free(struct obs_history *h);
+
 /* Starts sampling the proxy of feed every OBS_TRAFFIC_PERIOD_MS (reads only,
  * never writes the store) and serves traffic.v6.dev on api. */
 int obs_traffic_start(uv_loop_t *loop, struct api *api, struct proxy_feed *feed,

@@ -1066,6 +1066,7 @@ table_commit(struct proxy_engine *e, struct px_table *t, struct table_diff *d, c
 	e->table = t;
 	px_table_unref(e, old);
 	diff_free(d);
+	px_metrics_sweep_maybe(e);
 }
 
 /* A whole snapshot: every cluster and listener spec compiled anew. */

@@ -101,8 +101,13 @@ struct px_backend {
 	int cur;			/* smooth weighted round robin */
 };
 
-/* Metrics of one (service, route, revision). */
+/* Metrics of one (service, route, revision). Held (refs) by the routes
+ * that resolved it, by TCP splices and by e->misc; a request in flight holds
+ * its table, so its route's reference covers it. Freed by px_metrics_sweep()
+ * once nothing holds it and the current table no longer routes to
+ * (service, revision): counters of a live revision never restart. */
 struct px_stat {
+	unsigned refs;
 	char *service, *route, *revision;
 	uint64_t requests[6];		/* by status class: [1]=1xx .. [5]=5xx, [0] other */
 	uint64_t buckets[PX_NBUCKETS];	/* latency, not cumulative */
@@ -208,6 +213,7 @@ struct proxy_engine {
 	struct px_endpoint *eps[16384];	/* registry by key hash (10,000 Services: short chains) */
 	struct px_stat *stats;
 	struct px_stat *misc;		/* 404s and other routeless answers */
+	uint64_t stats_swept_ms;	/* uv_now() of the last px_metrics_sweep() */
 	struct px_req *free_reqs;	/* at most PX_FREE_REQS */
 	unsigned nfree_reqs;
 	char *spare_rbufs[8];		/* upstream read buffers of pooled connections */
@@ -270,11 +276,21 @@ void px_outlier_report(struct px_cluster *c, struct px_endpoint *ep, bool fail, 
 uint32_t px_hash(const char *s, size_t n);
 
 /* proxy_metrics.c */
+#define PX_STAT_SWEEP_MS	10000	/* at most one sweep per table commit in this */
+/* The stat of (service, route, revision), created when missing, with a
+ * reference the caller gives back with px_stat_put(). */
 struct px_stat *px_stat_get(struct proxy_engine *e, const char *service, const char *route,
     const char *revision);
-/* The stat of (route, cluster's service, revision), cached in the route. */
+void px_stat_put(struct px_stat *s);
+/* The stat of (route, cluster's service, revision), cached in the route
+ * (which holds the reference; px_route_clear() gives it back). */
 struct px_stat *px_route_stat(struct proxy_engine *e, struct px_route *r,
     struct px_cluster *c, const char *revision);
+/* Frees the stats nothing holds whose (service, revision) the current
+ * table does not route to; cost: the table's endpoints plus the stats.
+ * px_metrics_sweep_maybe() does it at most every PX_STAT_SWEEP_MS. */
+void px_metrics_sweep(struct proxy_engine *e);
+void px_metrics_sweep_maybe(struct proxy_engine *e);
 void px_stat_request(struct px_stat *s, int status, uint64_t ns);
 void px_metrics_render(struct proxy_engine *e, struct buf *out);
 void px_metrics_free(struct proxy_engine *e);

@@ -1,9 +1,10 @@
 /* proxy_metrics.c — the engine's counters and latency histograms, one set
- * per (service, route, revision), kept for the engine's lifetime so they
- * only grow; rendered as Prometheus text for /metrics and summed by
- * proxy_metrics_query() for the controllers (canary analysis, autoscaler).
- * The request path updates them through a pointer resolved once per route
- * and revision: no lookup, no allocation per request. */
+ * per (service, route, revision), kept while the table routes to the
+ * revision or a route, splice or request still holds them (then swept, so a
+ * rollout a minute does not grow the proxy or its scrapers); rendered as
+ * Prometheus text for /metrics and summed by proxy_metrics_query() for the
+ * controllers. The request path updates them through a pointer resolved
+ * once per route and revision: no lookup, no allocation per request. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,12 @@ px_stat_get(struct proxy_engine *e, const char *service, const char *route,
 
 	for (s = e->stats; s; s = s->next)
 		if (str_eq(s->service, service) && str_eq(s->route, route) &&
-		    str_eq(s->revision, revision))
+		    str_eq(s->revision, revision)) {
+			s->refs++;
 			return s;
+		}
 	s = xcalloc(1, sizeof(*s));
+	s->refs = 1;
 	s->service = xstrdup(service ? service : "");
 	s->route = xstrdup(route ? route : "");
 	s->revision = xstrdup(revision ? revision : "");
@@ -68,6 +72,110 @@ px_route_stat(struct proxy_engine *e, struct px_route *r, struct px_cluster *c,
 	ref->revision = ref->stat->revision;
 	return ref->stat;
 }
+
+void
+px_stat_put(struct px_stat *s)
+{
+	if (s == NULL)
+		return;
+	BUG_ON(s->refs == 0);
+	s->refs--;
+}
+
+/* ---- the sweep ------------------------------------------------------------ */
+
+/* The (service, revision) pairs of a table: open addressing on pointers
+ * into its clusters and endpoints, valid while the table is. */
+struct pairs {
+	const char **svc, **rev;
+	size_t mask;
+};
+
+static size_t
+pair_slot(const struct pairs *p, const char *service, const char *revision)
+{
+	return (px_hash(service, strlen(service)) * 31u +
+	    px_hash(revision, strlen(revision))) & p->mask;
+}
+
+static bool
+pairs_has(const struct pairs *p, const char *service, const char *revision)
+{
+	for (size_t i = pair_slot(p, service, revision); p->svc[i]; i = (i + 1) & p->mask)
+		if (strcmp(p->svc[i], service) == 0 && strcmp(p->rev[i], revision) == 0)
+			return true;
+	return false;
+}
+
+static void
+pairs_add(struct pairs *p, const char *service, const char *revision)
+{
+	size_t i = pair_slot(p, service, revision);
+
+	for (; p->svc[i]; i = (i + 1) & p->mask)
+		if (strcmp(p->svc[i], service) == 0 && strcmp(p->rev[i], revision) == 0)
+			return;
+	p->svc[i] = service;
+	p->rev[i] = revision;
+}
+
+/* Every cluster's service with "" (answers without an endpoint) and with
+ * each of its endpoints' revisions. */
+static void
+pairs_of_table(struct pairs *p, const struct px_table *t)
+{
+	size_t n = 1;
+
+	for (size_t i = 0; t && i < t->nclusters; i++)
+		n += 1 + t->clusters[i]->neps;
+	for (p->mask = 1; p->mask < 2 * n; p->mask <<= 1)
+		;
+	p->svc = xcalloc(p->mask, sizeof(*p->svc));
+	p->rev = xcalloc(p->mask, sizeof(*p->rev));
+	p->mask--;
+	for (size_t i = 0; t && i < t->nclusters; i++) {
+		const struct px_cluster *c = t->clusters[i];
+		pairs_add(p, c->service ? c->service : "", "");
+		for (size_t k = 0; k < c->neps; k++)
+			pairs_add(p, c->service ? c->service : "", c->eps[k]->revision);
+	}
+}
+
+void
+px_metrics_sweep(struct proxy_engine *e)
+{
+	struct px_stat **pp, *s;
+	struct pairs p;
+
+	e->stats_swept_ms = uv_now(e->loop);
+	for (s = e->stats; s && s->refs > 0; s = s->next)
+		;
+	if (s == NULL)
+		return;		/* all held: nothing to look up */
+	pairs_of_table(&p, e->table);
+	for (pp = &e->stats; (s = *pp) != NULL;) {
+		if (s->refs > 0 || pairs_has(&p, s->service, s->revision)) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		free(s->service);
+		free(s->route);
+		free(s->revision);
+		free(s);
+	}
+	free(p.svc);
+	free(p.rev);
+}
+
+void
+px_metrics_sweep_maybe(struct proxy_engine *e)
+{
+	if (uv_now(e->loop) - e->stats_swept_ms >= PX_STAT_SWEEP_MS)
+		px_metrics_sweep(e);
+}
+
+/* ---- the request path ------------------------------------------------------ */
 
 void
 px_stat_request(struct px_stat *s, int status, uint64_t ns)

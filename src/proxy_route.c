@@ -293,6 +293,8 @@ px_route_clear(struct px_route *r)
 	free(r->hremove);
 	free(r->sticky);
 	free(r->backends);
+	for (i = 0; i < r->nstats; i++)
+		px_stat_put(r->stats[i].stat);
 	free(r->stats);
 	memset(r, 0, sizeof(*r));
 }

@@ -57,6 +57,7 @@ on_handle_close(uv_handle_t *h)
 		px_endpoint_unref(sp->e, sp->ep);
 	if (sp->cluster)
 		px_cluster_unref(sp->e, sp->cluster);	/* outlives the table it came from */
+	px_stat_put(sp->st);
 	if (sp->prev)
 		sp->prev->next = sp->next;
 	else
@@ -236,6 +237,8 @@ splice_new(struct proxy_engine *e, struct px_listener *l, struct px_stat *st)
 	sp->e = e;
 	sp->l = l;
 	sp->st = st;
+	if (st)
+		st->refs++;	/* outlives the request (an upgrade) it came from */
 	sp->s[0].h = &sp->client;
 	sp->client.data = sp->timer.data = sp;
 	uv_tcp_init(e->loop, &sp->client);
@@ -356,6 +359,7 @@ tcp_connect_next(struct splice *sp)
 	sp->tried[sp->ntried++] = ep;
 	sp->ep = ep;
 	ep->refs++;
+	px_stat_put(sp->st);
 	sp->st = px_stat_get(sp->e, c->service, sp->l->name, ep->revision);
 	upstream_handle(sp);
 	sp->creq.data = sp;

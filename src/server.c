@@ -63,6 +63,7 @@ struct server_opts {
 	char *encryption_config;	/* --encryption-provider-config; NULL: none */
 	char *audit_log;		/* --audit-log-path; NULL: no audit log */
 	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
+	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 };
 
 struct server {
@@ -85,6 +86,7 @@ struct server {
 	struct img_gc *image_gc;
 	struct dns_server *dns;
 	struct obs_loki *loki;
+	struct ctrl_promrules *promrules;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -369,6 +371,26 @@ logship_stop(struct server *s)
 	s->loki = NULL;
 }
 
+/* PrometheusRules -> rule files -> a reloaded Prometheus (ctrl_promrules.c). */
+static int
+promrules_start(struct server *s, const struct server_opts *o)
+{
+	struct promrules_config c = o->rules;
+	char *dir = c.dir ? NULL : xasprintf("%s/prometheus-rules", o->data_dir);
+	if (dir)
+		c.dir = dir;
+	int rc = ctrl_promrules_start(s->api, &c, &s->promrules);
+	free(dir);
+	return rc;
+}
+
+static void
+promrules_stop(struct server *s)
+{
+	ctrl_promrules_stop(s->promrules);
+	s->promrules = NULL;
+}
+
 /* The parts in start order (stopped in reverse). --controllers turns them
  * off by name, as kube-controller-manager's --controllers does
  * ("*,-deployment"): tests that play a controller's role themselves use it,
@@ -395,6 +417,7 @@ static const struct server_part {
 	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
 	{ "logship", NULL, logship_start, logship_stop },
+	{ "promrules", NULL, promrules_start, promrules_stop },
 };
 
 static bool
@@ -467,7 +490,8 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, dns, gwstatus, images, node, logship, proxy (default *)" },
+	    "daemonset, endpoints, dns, gwstatus, images, node, logship, proxy, promrules "
+	    "(default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
@@ -525,6 +549,15 @@ static const struct flag_def server_flags[] = {
 	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
 	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
 	    "Metadata for every request)" },
+	{ "--prometheus-rules-dir", "DIR", "PrometheusRule objects are written there as "
+	    "Prometheus rule files NS_NAME.yaml (default DATA_DIR/prometheus-rules)" },
+	{ "--prometheus-url", "URL", "the Prometheus (http://IP:PORT, started with "
+	    "--web.enable-lifecycle) reloaded after a rule file changed; its /api/v1/rules "
+	    "says which rules it loaded (annotation v6.io/rules-loaded)" },
+	{ "--prometheus-rule-selector", "SELECTOR", "only PrometheusRules with these labels, "
+	    "as the operator's ruleSelector (default: all)" },
+	{ "--prometheus-rule-namespace-selector", "SELECTOR", "only PrometheusRules in "
+	    "namespaces with these labels, as ruleNamespaceSelector (default: all)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -613,6 +646,31 @@ pod_network_opts(struct server_opts *o)
 		    (base >> 8) & 255, base & 255);
 	}
 	return 0;
+}
+
+/* --prometheus-rules-dir, -url and the two selectors. */
+static int
+parse_rules_flag(const char *name, const char *val, struct promrules_config *c)
+{
+	static const struct {
+		const char *flag;
+		size_t off;
+	} t[] = {
+		{ "--prometheus-rules-dir", offsetof(struct promrules_config, dir) },
+		{ "--prometheus-url", offsetof(struct promrules_config, url) },
+		{ "--prometheus-rule-selector", offsetof(struct promrules_config, rule_selector) },
+		{ "--prometheus-rule-namespace-selector",
+		    offsetof(struct promrules_config, namespace_selector) },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		if (strcmp(name, t[i].flag) == 0) {
+			const char **slot = (const char **)((char *)c + t[i].off);
+			free((char *)*slot);
+			*slot = xstrdup(val);
+			return 0;
+		}
+	fprintf(stderr, "error: unknown flag: %s\nSee 'v6 server --help' for usage.\n", name);
+	return -EINVAL;
 }
 
 /* --loki-url and its tuning flags, from one table. */
@@ -878,6 +936,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--dns-upstream") == 0) {
 			free(o->dns_upstream);
 			o->dns_upstream = xstrdup(val);
+		} else if (str_has_prefix(name, "--prometheus-")) {
+			if (parse_rules_flag(name, val, &o->rules) < 0)
+				return -EINVAL;
 		} else if (str_has_prefix(name, "--loki-")) {
 			if (parse_loki_flag(name, val, &o->loki) < 0)
 				return -EINVAL;
@@ -979,13 +1040,14 @@ static int private_fixed;	/* data_dir_private's count, for its log line */
 /* Entries that keep the modes their pod gave them, for containers that may
  * run as any user: volumes (emptyDir is 0777, as the kubelet makes it), the
  * pod's resolv.conf, its working dir node/pods/UID (the logs' dirs there
- * are NS_NAME_UID), and the image store's unpacked layers (root file
- * systems keep their files' modes). The 0700 tree above keeps them from
- * others. */
+ * are NS_NAME_UID), the image store's unpacked layers (root file
+ * systems keep their files' modes), and the rule files Prometheus reads.
+ * The 0700 tree above keeps them from others. */
 static bool
 private_exempt(const char *path, int type, const struct FTW *ftw)
 {
-	static const char *const names[] = { "volumes", "workdir", "resolv.conf", "layers" };
+	static const char *const names[] = { "volumes", "workdir", "resolv.conf", "layers",
+		"prometheus-rules" };
 	const char *base = path + ftw->base;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(base, names[i]) == 0)
@@ -1171,5 +1233,9 @@ out:
 	free(o.service_cidr);
 	free((char *)o.cni.bridge);
 	free((char *)o.cni.cidr);
+	free((char *)o.rules.dir);
+	free((char *)o.rules.url);
+	free((char *)o.rules.rule_selector);
+	free((char *)o.rules.namespace_selector);
 	return rc;
 }

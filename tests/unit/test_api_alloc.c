@@ -261,6 +261,36 @@ test_allocations_rebuilt_from_the_store(void **state)
 	json_decref(n);
 }
 
+/* A NodePort Service with 70 ports (more than any fixed table): each gets
+ * its own node port, all of them held after a rebuild from the store, all
+ * free again once it goes. */
+static void
+test_many_node_ports_all_held(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\":"
+	    " \"many\"}, \"spec\": {\"type\": \"NodePort\", \"ports\": [");
+	for (int i = 0; i < 70; i++)
+		buf_printf(&b, "%s{\"name\": \"p%d\", \"port\": %d}", i ? ", " : "", i, 1000 + i);
+	buf_printf(&b, "]}}");
+	json_t *svc = must_create(b.data);
+	buf_free(&b);
+	json_int_t last = node_port(svc, 69);
+	assert_true(last >= 30000 && last <= 32767);
+	for (size_t i = 0; i < 69; i++)
+		assert_true(node_port(svc, i) >= 30000 && node_port(svc, i) != last);
+	char text[512];
+	snprintf(text, sizeof text, NP_SVC("m", ", \"nodePort\": %lld"), (long long)last);
+	must_fail(text, "spec.ports[0].nodePort", "already allocated");
+	api_alloc_forget(api_allocator(E->api));	/* as after a restart */
+	api_alloc_init(api_allocator(E->api));
+	must_fail(text, "spec.ports[0].nodePort", "already allocated");
+	delete_svc("many");
+	json_decref(must_create(text));
+	json_decref(svc);
+}
+
 int
 main(void)
 {
@@ -276,6 +306,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run_allocates_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allocations_rebuilt_from_the_store,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_node_ports_all_held, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

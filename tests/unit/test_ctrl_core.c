@@ -1,7 +1,8 @@
 /* Unit tests of the controller core (ctrl_core.c) on a real store and API
  * server on a private loop: the one conflict policy of the executor (404 and
  * 409 outcomes, failures, the stop at the first write that does not
- * succeed), the after hook, and the sync skeleton (watch -> queue -> decide). */
+ * succeed), the after hook, the sync skeleton (watch -> queue -> decide) and
+ * asynchronous work for a decide (ctrl_queue_work). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,6 +26,12 @@ struct env {
 	int afters;		/* after hooks run by the last apply() */
 	bool after_failed;	/* the last one was told of a failed write */
 	char after_error[256];
+	/* asynchronous work (ctrl_queue_work) */
+	bool async;		/* decide of "a" queues a work until it has a result */
+	int work_ms;		/* how long the work sleeps */
+	int result;		/* what done recorded (0: none yet) */
+	int dones, orphan_dones;	/* done calls with / without the controller */
+	bool cancelled;
 };
 
 static struct env *E;
@@ -58,13 +65,56 @@ get_cm(const char *name)
 	return o;
 }
 
+struct t_work {
+	int ms;
+	int value;		/* set on the thread pool */
+};
+
+static void
+t_work_fn(void *arg)
+{
+	struct t_work *w = arg;
+	usleep((useconds_t)w->ms * 1000);
+	w->value = 42;
+}
+
+static void
+t_work_done(struct ctrl *c, void *arg, int status)
+{
+	struct t_work *w = arg;
+	if (c == NULL)
+		E->orphan_dones++;
+	else if (status == 0)
+		E->result = w->value, E->dones++;
+	free(w);
+}
+
+static void
+t_work_cancel(void *arg)
+{
+	(void)arg;
+	E->cancelled = true;
+}
+
 static int
 t_decide(struct ctrl *c, const json_t *obj, int64_t now_ms, struct ctrl_writes *out)
 {
-	(void)c;
 	(void)now_ms;
 	(void)out;
-	json_array_append_new(E->decided, json_string(obj ? obj_name(obj) : "(gone)"));
+	const char *name = obj ? obj_name(obj) : "(gone)";
+	if (E->async && !strcmp(name, "a") && E->result) {
+		char *seen = xasprintf("a:%d", E->result);
+		json_array_append_new(E->decided, json_string(seen));
+		free(seen);
+		return 0;
+	}
+	json_array_append_new(E->decided, json_string(name));
+	if (E->async && !strcmp(name, "a") && ctrl_jobs(c) == 0) {
+		struct t_work *w = xcalloc(1, sizeof *w);
+		w->ms = E->work_ms;
+		assert_int_equal(ctrl_queue_work(c, "default/a", t_work_fn, t_work_done,
+		    t_work_cancel, w), 0);
+	}
 	return 0;
 }
 
@@ -226,6 +276,77 @@ test_watch_queues_and_decide_runs(void **state)
 	assert_string_equal(json_string_value(json_array_get(E->decided, n - 1)), "b");
 }
 
+static bool
+decided(const char *what)
+{
+	json_t *v;
+	size_t i;
+	json_array_foreach(E->decided, i, v)
+		if (!strcmp(json_string_value(v), what))
+			return true;
+	return false;
+}
+
+/* Runs the loop until cond() or 10 s. */
+static void
+pump_until(bool (*cond)(void))
+{
+	for (int i = 0; i < 1000 && !cond(); i++) {
+		pump();
+		usleep(10000);
+	}
+}
+
+static bool
+saw_result(void)
+{
+	return decided("a:42");
+}
+
+/* A decide asks for work on the thread pool; its done hands the result
+ * back on the loop and the core syncs the primary again, whose decide
+ * sees it. */
+static void
+test_async_work_requeues_with_its_result(void **state)
+{
+	(void)state;
+	E->async = true;
+	E->work_ms = 20;
+	ctrl_enqueue(E->ctrl, "default", "a");
+	pump();
+	assert_int_equal(ctrl_jobs(E->ctrl), 1);
+	pump_until(saw_result);
+	assert_true(saw_result());
+	assert_int_equal(E->dones, 1);
+	assert_int_equal(ctrl_jobs(E->ctrl), 0);
+	assert_false(E->cancelled);
+}
+
+static bool
+orphan_done(void)
+{
+	return E->orphan_dones > 0;
+}
+
+/* A work still running when the controller stops is cancelled; its done
+ * comes later without the controller, only to free its argument. */
+static void
+test_stop_with_work_in_flight(void **state)
+{
+	(void)state;
+	E->async = true;
+	E->work_ms = 300;
+	ctrl_enqueue(E->ctrl, "default", "a");
+	pump();
+	assert_int_equal(ctrl_jobs(E->ctrl), 1);
+	ctrl_stop(E->ctrl);
+	E->ctrl = NULL;
+	assert_true(E->cancelled);
+	pump_until(orphan_done);
+	assert_int_equal(E->orphan_dones, 1);
+	assert_int_equal(E->dones, 0);
+}
+
 int
 main(void)
 {
@@ -237,6 +358,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failure_is_reported_and_stops_the_list, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_watch_queues_and_decide_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_work_requeues_with_its_result, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stop_with_work_in_flight, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctrl.h"
+#include "api_env.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -324,55 +325,16 @@ test_order_of_pods_does_not_matter_and_equal_means_no_write(void **state)
 /* ---- the controller on a real store ------------------------------------ */
 
 struct env {
-	uv_loop_t loop;
-	struct store *st;
-	struct api *api;
+	struct api_env a;
 	struct ctrl_endpoints *c;
-	char dir[64];
 };
-
-static void
-pump(struct env *e)
-{
-	for (int i = 0; i < 20; i++) {
-		api_flush(e->api);
-		uv_run(&e->loop, UV_RUN_NOWAIT);
-	}
-}
-
-static void
-create(struct env *e, const char *kind, json_t *obj)
-{
-	struct api_error err = { 0 };
-	const struct kind *k = kind_find_gvk(obj_api_version(obj), kind);
-	char *ns = xstrdup(obj_namespace(obj));
-	if (api_create(e->api, k, ns, obj, 0, NULL, &err) < 0)
-		fail_msg("create %s: %s", kind, err.message);
-	api_error_clear(&err);
-	free(ns);
-}
-
-static void
-set_pod_status(struct env *e, const char *name, const char *ip, bool ready)
-{
-	struct api_error err = { 0 };
-	const struct kind *pk = kind_find_gvk("v1", "Pod");
-	json_t *pod = NULL;
-	assert_int_equal(api_get(e->api, pk, "default", name, &pod, &err), 0);
-	json_object_set_new(pod, "status", json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
-	    "phase", "Running", "podIP", ip, "conditions", "type", "Ready",
-	    "status", ready ? "True" : "False"));
-	if (api_update(e->api, pk, "default", pod, true, 0, NULL, &err) < 0)
-		fail_msg("status: %s", err.message);
-	api_error_clear(&err);
-}
 
 static json_t *
 get_ep(struct env *e)
 {
 	struct api_error err = { 0 };
 	json_t *ep = NULL;
-	api_get(e->api, kind_find_gvk("v1", "Endpoints"), "default", "web", &ep, &err);
+	api_get(e->a.api, kind_find_gvk("v1", "Endpoints"), "default", "web", &ep, &err);
 	api_error_clear(&err);
 	return ep;
 }
@@ -381,16 +343,8 @@ static int
 env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
-	strcpy(e->dir, "/tmp/v6-test-ep-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	uv_loop_init(&e->loop);
-	assert_int_equal(store_open(e->dir, &e->st), 0);
-	struct api_config cfg = { .listen_host = "127.0.0.1", .max_body_bytes = 1 << 20 };
-	assert_int_equal(api_start(&e->loop, e->st, &cfg, &e->api), 0);
-	create(e, "Namespace", json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1",
-	    "kind", "Namespace", "metadata", "name", "default"));
-	pump(e);
-	assert_int_equal(ctrl_endpoints_start(e->api, &e->c), 0);
+	api_env_open(&e->a);
+	assert_int_equal(ctrl_endpoints_start(e->a.api, &e->c), 0);
 	*state = e;
 	return 0;
 }
@@ -400,14 +354,7 @@ env_teardown(void **state)
 {
 	struct env *e = *state;
 	ctrl_endpoints_stop(e->c);
-	api_stop(e->api);
-	uv_run(&e->loop, UV_RUN_NOWAIT);
-	store_close(e->st);
-	uv_run(&e->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&e->loop);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
-	assert_int_equal(system(cmd), 0);
+	api_env_close(&e->a);
 	free(e);
 	return 0;
 }
@@ -426,27 +373,27 @@ static void
 test_controller_follows_readiness_and_deletes_with_service(void **state)
 {
 	struct env *e = *state;
-	create(e, "Service", json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:[{s:i, s:s}]}}",
+	api_env_create(&e->a, json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:[{s:i, s:s}]}}",
 	    "apiVersion", "v1", "kind", "Service", "metadata", "name", "web",
 	    "namespace", "default", "spec", "selector", "app", "web",
 	    "ports", "port", 80, "targetPort", "http"));
-	create(e, "Pod", api_pod("web-1", "web"));
-	create(e, "Pod", api_pod("other", "db"));
-	pump(e);
+	api_env_create(&e->a, api_pod("web-1", "web"));
+	api_env_create(&e->a, api_pod("other", "db"));
+	api_env_pump(&e->a);
 	json_t *ep = get_ep(e);
 	assert_non_null(ep);
 	assert_null(json_object_get(ep, "subsets"));
 	json_decref(ep);
 
-	set_pod_status(e, "web-1", "127.1.0.7", false);
-	set_pod_status(e, "other", "127.1.0.8", true);
-	pump(e);
+	api_env_pod_status(&e->a, "web-1", "127.1.0.7", false);
+	api_env_pod_status(&e->a, "other", "127.1.0.8", true);
+	api_env_pump(&e->a);
 	ep = get_ep(e);
 	assert_string_equal(addr_ip(subset(ep, 0), "notReadyAddresses", 0), "127.1.0.7");
 	json_decref(ep);
 
-	set_pod_status(e, "web-1", "127.1.0.7", true);
-	pump(e);
+	api_env_pod_status(&e->a, "web-1", "127.1.0.7", true);
+	api_env_pump(&e->a);
 	ep = get_ep(e);
 	assert_string_equal(addr_ip(subset(ep, 0), "addresses", 0), "127.1.0.7");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(
@@ -456,8 +403,8 @@ test_controller_follows_readiness_and_deletes_with_service(void **state)
 
 	/* idle: nothing changes, nothing is written */
 	size_t writes = ctrl_endpoints_writes(e->c);
-	set_pod_status(e, "other", "127.1.0.8", false);
-	pump(e);
+	api_env_pod_status(&e->a, "other", "127.1.0.8", false);
+	api_env_pump(&e->a);
 	assert_int_equal(ctrl_endpoints_writes(e->c), writes);
 	ep = get_ep(e);
 	assert_int_equal(obj_resource_version(ep), rv);
@@ -465,16 +412,16 @@ test_controller_follows_readiness_and_deletes_with_service(void **state)
 
 	/* a hand edit of a managed Endpoints is put back */
 	struct api_error err = { 0 };
-	assert_int_equal(api_delete(e->api, kind_find_gvk("v1", "Endpoints"), "default",
+	assert_int_equal(api_delete(e->a.api, kind_find_gvk("v1", "Endpoints"), "default",
 	    "web", API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err), 0);
-	pump(e);
+	api_env_pump(&e->a);
 	ep = get_ep(e);
 	assert_non_null(ep);
 	json_decref(ep);
 
-	assert_int_equal(api_delete(e->api, kind_find_gvk("v1", "Service"), "default", "web",
+	assert_int_equal(api_delete(e->a.api, kind_find_gvk("v1", "Service"), "default", "web",
 	    API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err), 0);
-	pump(e);
+	api_env_pump(&e->a);
 	assert_null(get_ep(e));
 	api_error_clear(&err);
 }
@@ -483,17 +430,17 @@ static void
 test_controller_leaves_user_endpoints_alone(void **state)
 {
 	struct env *e = *state;
-	create(e, "Service", json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:i}]}}",
+	api_env_create(&e->a, json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:i}]}}",
 	    "apiVersion", "v1", "kind", "Service", "metadata", "name", "web",
 	    "namespace", "default", "spec", "ports", "port", 80));
-	create(e, "Endpoints", json_pack("{s:s, s:s, s:{s:s, s:s}, s:[{s:[{s:s}], s:[{s:i}]}]}",
+	api_env_create(&e->a, json_pack("{s:s, s:s, s:{s:s, s:s}, s:[{s:[{s:s}], s:[{s:i}]}]}",
 	    "apiVersion", "v1", "kind", "Endpoints", "metadata", "name", "web",
 	    "namespace", "default", "subsets", "addresses", "ip", "127.0.0.1",
 	    "ports", "port", 9999));
-	create(e, "Pod", api_pod("web-1", "web"));
-	pump(e);
-	set_pod_status(e, "web-1", "127.1.0.7", true);
-	pump(e);
+	api_env_create(&e->a, api_pod("web-1", "web"));
+	api_env_pump(&e->a);
+	api_env_pod_status(&e->a, "web-1", "127.1.0.7", true);
+	api_env_pump(&e->a);
 	json_t *ep = get_ep(e);
 	assert_string_equal(addr_ip(subset(ep, 0), "addresses", 0), "127.0.0.1");
 	json_decref(ep);

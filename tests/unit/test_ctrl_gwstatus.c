@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctrl.h"
+#include "api_env.h"
 
 #define T0 "2026-01-01T00:00:00Z"
 #define T1 "2026-01-01T00:05:00Z"
@@ -258,42 +259,16 @@ test_transition_time_kept_while_status_stays(void **state)
 /* ---- the controller ------------------------------------------------------ */
 
 struct env {
-	uv_loop_t loop;
-	struct store *st;
-	struct api *api;
+	struct api_env a;
 	struct ctrl_gwstatus *c;
-	char dir[64];
 };
-
-static void
-pump(struct env *e)
-{
-	for (int i = 0; i < 20; i++) {
-		api_flush(e->api);
-		uv_run(&e->loop, UV_RUN_NOWAIT);
-	}
-}
-
-static void
-create(struct env *e, json_t *obj)
-{
-	struct api_error err = { 0 };
-	const struct kind *k = kind_find_gvk(obj_api_version(obj),
-	    json_string_value(json_object_get(obj, "kind")));
-	char *ns = xstrdup(obj_namespace(obj));
-	assert_non_null(k);
-	if (api_create(e->api, k, ns, obj, 0, NULL, &err) < 0)
-		fail_msg("create: %s", err.message);
-	api_error_clear(&err);
-	free(ns);
-}
 
 static json_t *
 get(struct env *e, const char *kind, const char *name)
 {
 	struct api_error err = { 0 };
 	json_t *o = NULL;
-	api_get(e->api, kind_find_gvk("gateway.networking.k8s.io/v1", kind), "default", name,
+	api_get(e->a.api, kind_find_gvk("gateway.networking.k8s.io/v1", kind), "default", name,
 	    &o, &err);
 	api_error_clear(&err);
 	return o;
@@ -303,16 +278,8 @@ static int
 env_setup(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
-	strcpy(e->dir, "/tmp/v6-test-gws-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	uv_loop_init(&e->loop);
-	assert_int_equal(store_open(e->dir, &e->st), 0);
-	struct api_config cfg = { .listen_host = "127.0.0.1", .max_body_bytes = 1 << 20 };
-	assert_int_equal(api_start(&e->loop, e->st, &cfg, &e->api), 0);
-	create(e, json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-	    "metadata", "name", "default"));
-	pump(e);
-	assert_int_equal(ctrl_gwstatus_start(e->api, true, &e->c), 0);
+	api_env_open(&e->a);
+	assert_int_equal(ctrl_gwstatus_start(e->a.api, true, &e->c), 0);
 	*state = e;
 	return 0;
 }
@@ -322,14 +289,7 @@ env_teardown(void **state)
 {
 	struct env *e = *state;
 	ctrl_gwstatus_stop(e->c);
-	api_stop(e->api);
-	uv_run(&e->loop, UV_RUN_NOWAIT);
-	store_close(e->st);
-	uv_run(&e->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&e->loop);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
-	assert_int_equal(system(cmd), 0);
+	api_env_close(&e->a);
 	free(e);
 	return 0;
 }
@@ -338,14 +298,14 @@ static void
 test_controller_writes_status_once_and_follows_changes(void **state)
 {
 	struct env *e = *state;
-	create(e, service("default", "web", 80));
-	create(e, gateway("default", "edge", "[{\"name\": \"http\", \"port\": 18080,"
+	api_env_create(&e->a, service("default", "web", 80));
+	api_env_create(&e->a, gateway("default", "edge", "[{\"name\": \"http\", \"port\": 18080,"
 	    " \"protocol\": \"HTTP\"}]"));
 	json_t *r = route("default", "shop", "{\"parentRefs\": [{\"name\": \"edge\"}],"
 	    " \"rules\": [{\"backendRefs\": [{\"name\": \"web\", \"port\": 80}]}]}");
 	json_object_del(json_object_get(r, "metadata"), "generation");
-	create(e, r);
-	pump(e);
+	api_env_create(&e->a, r);
+	api_env_pump(&e->a);
 	json_t *gw = get(e, "Gateway", "edge"), *rt = get(e, "HTTPRoute", "shop");
 	assert_cond(obj_get_path(gw, "status.conditions"), "Programmed", "True", "Programmed");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(obj_get_path(gw,
@@ -358,16 +318,16 @@ test_controller_writes_status_once_and_follows_changes(void **state)
 	/* Idle: our own writes come back as events and change nothing. */
 	size_t writes = ctrl_gwstatus_writes(e->c);
 	assert_true(writes >= 2);
-	pump(e);
-	pump(e);
+	api_env_pump(&e->a);
+	api_env_pump(&e->a);
 	assert_int_equal(ctrl_gwstatus_writes(e->c), writes);
 
 	/* The Gateway goes: the route reports it. */
 	struct api_error err = { 0 };
-	assert_int_equal(api_delete(e->api, kind_find_gvk("gateway.networking.k8s.io/v1",
+	assert_int_equal(api_delete(e->a.api, kind_find_gvk("gateway.networking.k8s.io/v1",
 	    "Gateway"), "default", "edge", API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err), 0);
 	api_error_clear(&err);
-	pump(e);
+	api_env_pump(&e->a);
 	rt = get(e, "HTTPRoute", "shop");
 	assert_cond(json_object_get(json_array_get(obj_get_path(rt, "status.parents"), 0),
 	    "conditions"), "Accepted", "False", "NoMatchingParent");

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "util.h"
+#include "api_env.h"
 
 #define GW_GROUP_V1 "gateway.networking.k8s.io/v1"
 
@@ -467,48 +468,10 @@ test_engine_accepts_built_snapshot(void **state)
 /* ---- the watcher on a real store ---------------------------------------- */
 
 struct env {
-	uv_loop_t loop;
-	struct store *st;
-	struct api *api;
+	struct api_env a;
 	struct ctrl_endpoints *ep;
 	struct ctrl_routes *routes;
-	char dir[64];
 };
-
-static void
-pump(struct env *e)
-{
-	for (int i = 0; i < 20; i++) {
-		api_flush(e->api);
-		uv_run(&e->loop, UV_RUN_NOWAIT);
-	}
-}
-
-static void
-create(struct env *e, json_t *obj)
-{
-	struct api_error err = { 0 };
-	const struct kind *k = kind_find_gvk(obj_api_version(obj), obj_kind(obj));
-	char *ns = xstrdup(obj_namespace(obj));
-	if (api_create(e->api, k, ns, obj, 0, NULL, &err) < 0)
-		fail_msg("create: %s", err.message);
-	api_error_clear(&err);
-	free(ns);
-}
-
-static void
-pod_ready(struct env *e, const char *name, const char *ip)
-{
-	struct api_error err = { 0 };
-	const struct kind *pk = kind_find_gvk("v1", "Pod");
-	json_t *pod = NULL;
-	assert_int_equal(api_get(e->api, pk, "default", name, &pod, &err), 0);
-	json_object_set_new(pod, "status", json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
-	    "phase", "Running", "podIP", ip, "conditions", "type", "Ready", "status", "True"));
-	if (api_update(e->api, pk, "default", pod, true, 0, NULL, &err) < 0)
-		fail_msg("status: %s", err.message);
-	api_error_clear(&err);
-}
 
 static const json_t *
 current_cluster(struct env *e)
@@ -522,34 +485,26 @@ test_watcher_rebuilds_on_changes(void **state)
 {
 	(void)state;
 	struct env env = { 0 }, *e = &env;
-	strcpy(e->dir, "/tmp/v6-test-routes-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	uv_loop_init(&e->loop);
-	assert_int_equal(store_open(e->dir, &e->st), 0);
-	struct api_config cfg = { .listen_host = "127.0.0.1", .max_body_bytes = 1 << 20 };
-	assert_int_equal(api_start(&e->loop, e->st, &cfg, &e->api), 0);
-	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
-	    "{\"name\":\"default\"}}"));
-	pump(e);
-	assert_int_equal(ctrl_endpoints_start(e->api, &e->ep), 0);
-	assert_int_equal(ctrl_routes_start(e->api, NULL, &e->routes), 0);
+	api_env_open(&e->a);
+	assert_int_equal(ctrl_endpoints_start(e->a.api, &e->ep), 0);
+	assert_int_equal(ctrl_routes_start(e->a.api, NULL, &e->routes), 0);
 	assert_int_equal(json_array_size(json_object_get(ctrl_routes_current(e->routes),
 	    "listeners")), 0);
 
-	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":"
+	api_env_create(&e->a, J("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":"
 	    "\"default\",\"name\":\"web\"},\"spec\":{\"selector\":{\"app\":\"web\"},"
 	    "\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":8080}]}}"));
-	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"namespace\":"
+	api_env_create(&e->a, J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"namespace\":"
 	    "\"default\",\"name\":\"web-abc-1\",\"labels\":{\"app\":\"web\","
 	    "\"pod-template-hash\":\"abc\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
 	    "\"image\":\"img\"}]}}"));
-	pump(e);
+	api_env_pump(&e->a);
 	assert_non_null(current_cluster(e));
 	assert_int_equal(json_array_size(json_object_get(current_cluster(e), "endpoints")), 0);
 	uint64_t builds = ctrl_routes_builds(e->routes);
 
-	pod_ready(e, "web-abc-1", "127.1.0.42");
-	pump(e);
+	api_env_pod_status(&e->a, "web-abc-1", "127.1.0.42", true);
+	api_env_pump(&e->a);
 	const json_t *eps = json_object_get(current_cluster(e), "endpoints");
 	assert_int_equal(json_array_size(eps), 1);
 	json_t *ep0 = json_array_get(eps, 0);
@@ -557,37 +512,30 @@ test_watcher_rebuilds_on_changes(void **state)
 	assert_string_equal(sget(ep0, "revision"), "abc");
 	/* the version is the store's, and builds are debounced per loop turn */
 	assert_int_equal(iget(ctrl_routes_current(e->routes), "version"),
-	    store_current_rv(e->st));
+	    store_current_rv(e->a.st));
 	assert_true(ctrl_routes_builds(e->routes) - builds <= 2);
 
 	/* a pod change that moves nothing in the table: no rebuild, but the
 	 * version follows the store */
 	builds = ctrl_routes_builds(e->routes);
-	create(e, J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"namespace\":"
+	api_env_create(&e->a, J("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"namespace\":"
 	    "\"default\",\"name\":\"lonely\"},\"spec\":{\"containers\":[{\"name\":\"c\","
 	    "\"image\":\"img\"}]}}"));
-	pump(e);
+	api_env_pump(&e->a);
 	assert_int_equal(ctrl_routes_builds(e->routes), builds);
 	assert_int_equal(iget(ctrl_routes_current(e->routes), "version"),
-	    store_current_rv(e->st));
+	    store_current_rv(e->a.st));
 
 	struct api_error err = { 0 };
-	assert_int_equal(api_delete(e->api, kind_find_gvk("v1", "Service"), "default", "web",
+	assert_int_equal(api_delete(e->a.api, kind_find_gvk("v1", "Service"), "default", "web",
 	    API_PROPAGATE_BACKGROUND, NULL, 0, 0, NULL, &err), 0);
 	api_error_clear(&err);
-	pump(e);
+	api_env_pump(&e->a);
 	assert_null(current_cluster(e));
 
 	ctrl_routes_stop(e->routes);
 	ctrl_endpoints_stop(e->ep);
-	api_stop(e->api);
-	uv_run(&e->loop, UV_RUN_NOWAIT);
-	store_close(e->st);
-	uv_run(&e->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&e->loop);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
-	assert_int_equal(system(cmd), 0);
+	api_env_close(&e->a);
 }
 
 /* ---- routes_apply_rollouts: canary weights, header routes, sticky --------- */

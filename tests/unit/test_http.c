@@ -403,6 +403,16 @@ watch_abort(struct http_req *req, void *arg)
 	http_stream_end(req);
 }
 
+/* A body that fails half-way: one chunk, then cut. */
+static void
+h_cut(struct fixture *fx, struct http_req *req)
+{
+	(void)fx;
+	http_stream_start(req, 200, "application/json");
+	http_stream_write(req, "{\"items\": [1,", 13);
+	http_stream_abort(req);
+}
+
 static void
 h_watch(struct fixture *fx, struct http_req *req)
 {
@@ -507,6 +517,7 @@ static const struct {
 	{ "/hello", h_hello },
 	{ "/defer", h_defer },
 	{ "/stream", h_stream },
+	{ "/cut", h_cut },
 	{ "/watch", h_watch },
 	{ "/hold", h_hold },
 	{ "/q", h_query },
@@ -748,6 +759,33 @@ test_stream_three_chunks(void **state)
 	assert_string_equal(fx->r[0].body, "onetwothree");
 	assert_null(resp_header(&fx->r[0], "content-length"));
 	assert_string_equal(fx->r[1].body, "hello");
+	free(fx);
+}
+
+static void
+c_stream_cut(struct fixture *fx)
+{
+	struct cl *c = cl_open(fx->port);
+
+	cl_send(c, "GET /cut HTTP/1.1\r\nHost: x\r\n\r\n");
+	fx->ok = cl_response(c, &fx->r[0], false) < 0;	/* no final chunk */
+	fx->eof = cl_sees_close(c);
+	cl_close(c);
+}
+
+/* A stream cut short ends without its final chunk and closes: the client
+ * cannot take the part it got for the whole body. */
+static void
+test_stream_cut_short_is_an_error(void **state)
+{
+	struct http_config cfg = { 0 };
+	struct fixture *fx = run(&cfg, c_stream_cut);
+
+	(void)state;
+	assert_true(fx->ok);
+	assert_int_equal(fx->r[0].status, 200);
+	assert_string_equal(fx->r[0].body, "{\"items\": [1,");
+	assert_true(fx->eof);
 	free(fx);
 }
 
@@ -1554,6 +1592,7 @@ main(void)
 		cmocka_unit_test(test_deferred_response),
 		cmocka_unit_test(test_stream_three_chunks),
 		cmocka_unit_test(test_stream_client_disconnect_aborts),
+		cmocka_unit_test(test_stream_cut_short_is_an_error),
 		cmocka_unit_test(test_malformed_requests_400),
 		cmocka_unit_test(test_headers_too_large_431),
 		cmocka_unit_test(test_headers_limit_configurable),

@@ -175,8 +175,9 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 		errlist_free(&e);
 	}
 	/* A new kind brings a realistic manifest, here or in its own unit test
-	 * (gateway, analysis, statefulset, daemonset, node have theirs). */
-	assert_int_equal(kind_count(), 21);
+	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
+	 * theirs). */
+	assert_int_equal(kind_count(), 22);
 }
 
 static void

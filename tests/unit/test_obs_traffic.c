@@ -1,6 +1,7 @@
 /* test_obs_traffic.c — the proxy metrics parser and the window math
  * (rates, error rate, average and P99 latency) behind traffic.v6.dev. */
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,6 +185,66 @@ test_compute_after_proxy_restart_counts_from_zero(void **state)
 	obs_sample_free(&s2);
 }
 
+/* A scrape during rollout k: the proxy reports revision k, and k-1 for the
+ * first two scrapes after the switch (it drops a revision once nothing
+ * routes to it). */
+static void
+rollout_sample(struct obs_sample *s, int k, int scrape, int64_t mono_ms)
+{
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+	    "v6_proxy_requests_total{service=\"default/web\",route=\"r\",revision=\"v%d\","
+	    "code=\"2xx\"} %d\n", k, 10 * (scrape + 1));
+	if (k > 0 && scrape < 2)
+		snprintf(text + n, sizeof(text) - (size_t)n,
+		    "v6_proxy_requests_total{service=\"default/web\",route=\"r\",revision="
+		    "\"v%d\",code=\"2xx\"} 1000\n", k - 1);
+	obs_sample_parse(text, strlen(text), s);
+	s->mono_ms = mono_ms;
+}
+
+static bool
+history_has(const struct obs_history *h, const char *revision)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (obs_sample_find(&h->s[i], "default/web", revision))
+			return true;
+	return false;
+}
+
+/* 100 rollouts of 12 scrapes each: the history holds at most two series per
+ * sample and forgets a revision OBS_TRAFFIC_HISTORY scrapes after the proxy
+ * stopped reporting it; window queries still see the live one. */
+static void
+test_history_bounded_over_rollouts(void **state)
+{
+	struct obs_history h = { 0 };
+	const struct obs_sample *before, *now;
+	struct obs_traffic_stats st;
+	int64_t t = 0;
+	(void)state;
+
+	for (int k = 0; k < 100; k++)
+		for (int i = 0; i < 12; i++) {
+			struct obs_sample s;
+			rollout_sample(&s, k, i, t += 1000);
+			obs_history_push(&h, &s);
+			obs_sample_free(&s);
+			assert_true(obs_history_series(&h) <= 2 * OBS_TRAFFIC_HISTORY);
+		}
+	assert_int_equal(h.n, OBS_TRAFFIC_HISTORY);
+	assert_true(obs_history_series(&h) < OBS_TRAFFIC_HISTORY + 2 * 11);
+	assert_false(history_has(&h, "v0"));
+	assert_false(history_has(&h, "v88"));	/* last seen 122 scrapes ago */
+	assert_true(history_has(&h, "v98"));
+	assert_int_equal(obs_history_window(&h, 5000, &before, &now), 0);
+	assert_int_equal(now->mono_ms - before->mono_ms, 5000);
+	assert_int_equal(obs_traffic_compute(before, now, "default/web", "v99", &st), 0);
+	assert_int_equal(st.requests, 50);
+	obs_history_free(&h);
+	assert_int_equal(obs_history_series(&h), 0);
+}
+
 int
 main(void)
 {
@@ -193,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_histogram_quantile_interpolates_like_prometheus),
 		cmocka_unit_test(test_compute_rates_between_samples),
 		cmocka_unit_test(test_compute_after_proxy_restart_counts_from_zero),
+		cmocka_unit_test(test_history_bounded_over_rollouts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1335,6 +1335,66 @@ test_metrics_per_revision(void **state)
 }
 
 static void
+sweep_on_loop(struct fx *f, void *arg)
+{
+	(void)arg;
+	px_metrics_sweep(f->e);
+}
+
+/* One cluster c0 of default/web on upstream up with revision rev. */
+static int
+apply_revision(struct fx *f, int version, int up, const char *rev)
+{
+	return apply(f, "{\"version\": %d, \"listeners\": [{\"name\": \"l1\", \"address\":"
+	    " \"127.0.0.1\", \"port\": %d, \"routes\": [" ROUTE_ALL("c0") "]}], \"clusters\":"
+	    " {\"c0\": {\"service\": \"default/web\", \"endpoints\": [{\"address\":"
+	    " \"127.0.0.1\", \"port\": %d, \"revision\": \"%s\"}]}}}", version, f->port,
+	    f->up_port[up], rev);
+}
+
+/* A rollout replaces r0 by r1 while a request to r0 is in flight: r0's
+ * counters outlive that request (it counts into them as it ends), then a
+ * sweep drops them; r1's survive a recompile of the route without a
+ * request holding them, so its counters never restart. */
+static void
+test_metrics_of_a_gone_revision_dropped_after_its_last_request(void **state)
+{
+	struct fx *f = *state;
+	struct bg_get g = { .port = f->port };
+	struct proxy_stats st;
+	struct resp r;
+	struct cl *c;
+	pthread_t th;
+
+	assert_int_equal(apply_revision(f, 1, 0, "r0"), 0);
+	c = cl_open(f->port);
+	assert_int_equal(get(c, "/", NULL, &r), 200);
+	cl_close(c);
+	pthread_create(&th, NULL, bg_get_main, &g);
+	usleep(150000);				/* /slow answers after 500 ms */
+	assert_int_equal(apply_revision(f, 2, 1, "r1"), 0);
+	on_loop(f, sweep_on_loop, NULL);
+	assert_int_equal(query(f, "default/web", "r0", &st), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(g.status, 200);
+	assert_int_equal(query(f, "default/web", "r0", &st), 0);
+	assert_int_equal(st.requests, 2);	/* the slow one counted as it ended */
+	on_loop(f, sweep_on_loop, NULL);
+	assert_int_equal(query(f, "default/web", "r0", &st), -ENOENT);
+
+	c = cl_open(f->port);
+	assert_int_equal(get(c, "/", NULL, &r), 200);
+	assert_string_equal(r.body, "u1 /");
+	cl_close(c);
+	/* the same revision on another upstream: cluster and route compiled anew,
+	 * the old table (the only holder of r1's counters) freed */
+	assert_int_equal(apply_revision(f, 3, 2, "r1"), 0);
+	on_loop(f, sweep_on_loop, NULL);
+	assert_int_equal(query(f, "default/web", "r1", &st), 0);
+	assert_int_equal(st.requests, 1);
+}
+
+static void
 test_tcp_proxy_echo_half_close(void **state)
 {
 	struct fx *f = *state;
@@ -1983,6 +2043,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_removed_listener_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_snapshot_rejected_atomically, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_per_revision, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_of_a_gone_revision_dropped_after_its_last_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_proxy_echo_half_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_100_services_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_matches_whole_snapshot_randomized, setup, teardown),
