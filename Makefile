@@ -86,6 +86,7 @@ bench-store: all
 
 bench-containers: all
 	@bench/containers/run.sh $(BUILD)/v6
+	@bench/containers/start.sh $(BUILD)/v6
 
 bench-pods: all
 	@bench/pods/run.sh $(BUILD)/v6
@@ -118,5 +119,5 @@ $(BUILD)/v6-shim: $(SHIM_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Isrc -DV6_SHIM_MAIN -static \
 	    -ffunction-sections -fdata-sections -Wl,--gc-sections \
 	    -o $@ $(SHIM_SRCS) -ljansson
-$(BUILD)/unit/test_node_runtime: $(BUILD)/v6-shim
+$(BUILD)/unit/test_node_runtime $(BUILD)/unit/test_node_runc: $(BUILD)/v6-shim
 # ---- end v6-shim ----------------------------------------------------------

@@ -243,6 +243,25 @@ spec_text(const json_t *obj)
 	return s;
 }
 
+/* The RuntimeClass admission plugin: a pod's runtimeClassName must name an
+ * existing RuntimeClass (node.k8s.io/v1), as kube-apiserver answers it. */
+static int
+admit_runtime_class(struct api *api, const struct kind *k, const json_t *obj,
+    struct api_error *err)
+{
+	const char *rc = json_string_value(json_object_get(json_object_get(obj, "spec"),
+	    "runtimeClassName"));
+	json_t *o = NULL;
+	if (strcmp(k->kind, "Pod") != 0 || *k->group || rc == NULL || !*rc)
+		return 0;
+	if (store_get(api_store(api), "node.k8s.io/runtimeclasses", "", rc, &o) == 0) {
+		json_decref(o);
+		return 0;
+	}
+	api_error_set(err, 403, "Forbidden", "pod rejected: RuntimeClass \"%s\" not found", rc);
+	return -1;
+}
+
 int
 api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
     unsigned flags, json_t **out, struct api_error *err)
@@ -269,7 +288,8 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		goto fail;
 	}
 	obj_default(obj);
-	if (admit(api, k, ns, obj, NULL, &errs, err) < 0)
+	if (admit_runtime_class(api, k, obj, err) < 0 ||
+	    admit(api, k, ns, obj, NULL, &errs, err) < 0)
 		goto fail;
 	if (api_alloc_assign(api_allocator(api), k, NULL, obj, flags & API_DRY_RUN, &errs) < 0) {
 		invalid(err, k, obj_name(obj), &errs);

@@ -1317,7 +1317,9 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+	bool post = strcmp(r->sub, "exec") == 0;	/* pods/exec is a create */
+	if (strcmp(req->method, post ? "POST" : "GET") != 0 &&
+	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,
 		    r->k->plural, r->sub);
 	else if (api_get(api, r->k, r->ns, r->name, &o, &err) < 0)

@@ -100,6 +100,10 @@ static const struct cli_flag flags[] = {
 	  "sort the rows by CPU or memory use, largest first" },
 	{ "full", 0, FLAG_BOOL, OFF(full), NULL, NULL,
 	  "rollout promote: skip the remaining steps, pauses and analysis" },
+	{ "stdin", 'i', FLAG_BOOL, OFF(stdin_), NULL, NULL,
+	  "exec: pass stdin to the command (read to its end first)" },
+	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
+	  "exec: accepted for kubectl's -it; no terminal is allocated" },
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
@@ -236,6 +240,17 @@ static const struct cli_verb verbs[] = {
 	  "namespace all-namespaces selector containers sort-by no-headers",
 	  "  v6 top pods\n  v6 top pods -A --sort-by memory\n"
 	  "  v6 top pods -l app=web --containers\n", false },
+	{ "exec", cli_exec, "v6 exec POD [-c CONTAINER] [-i] [-t] -- COMMAND [ARGS...]",
+	  "Run a command in a container",
+	  "Run a command in a running container of a pod: inside it for runc pods\n"
+	  "(runc exec: the container's env, working dir and user), with the\n"
+	  "container's env, working dir and mount namespace for process pods. Its\n"
+	  "stdout and stderr are copied here; v6 exits with the command's exit code.\n"
+	  "-i sends stdin, read to its end before the command starts.",
+	  "container stdin tty namespace",
+	  "  v6 exec web-7d9c-x2k4p -- ls /\n"
+	  "  v6 exec web-7d9c-x2k4p -c sidecar -- env\n"
+	  "  echo hi | v6 exec -i web-7d9c-x2k4p -- cat\n", false },
 	{ "image", cli_image, "v6 image ls | pull REF | rm REF... | import FILE [flags]",
 	  "List, pull, remove and import the node's container images",
 	  "Manage the node's image store, as crictl does for a kubelet:\n"

@@ -69,6 +69,9 @@ struct cli_opts {
 	int64_t current_replicas;
 	bool containers;
 	bool full;			/* rollout promote --full */
+	/* exec */
+	bool stdin_;			/* -i: send stdin to the command */
+	bool tty;			/* -t: accepted (no terminal is allocated yet) */
 	const char *sort_by;
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
@@ -210,6 +213,7 @@ int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
 int cli_scale(struct cli_opts *o);	/* cli_scale.c */
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
+int cli_exec(struct cli_opts *o);	/* cli_exec.c */
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history

@@ -8,6 +8,7 @@
 #include "node.h"
 #include "node_log.h"
 #include "node_pod.h"
+#include "node_runc.h"
 #include "node_secctx.h"
 #include "http.h"
 #include "log.h"
@@ -50,6 +51,8 @@ struct actr {
 		int slot;
 	} ctx[NPROBE_N + 1];
 	enum nhook_kind hook;
+	bool hook_deferred;		/* postStart asked for while the start is under way */
+	int hook_timeout_ms;
 	char **envp;
 	char *cwd;
 	uint64_t cpu_ns;		/* last sample */
@@ -307,11 +310,15 @@ lookup(void *arg, const char *kind, const char *ns, const char *name)
 	return o;
 }
 
+/* A quantity of the container's resources.limits (or .requests with a
+ * "requests." prefix in res), times scale; 0 when absent. */
 static int64_t
 qty_of(const json_t *c, const char *res, double scale)
 {
 	double d;
-	const json_t *v = json_object_get(obj_get_path(c, "resources.limits"), res);
+	bool req = str_has_prefix(res, "requests.");
+	const json_t *v = json_object_get(obj_get_path(c, req ? "resources.requests" :
+	    "resources.limits"), req ? res + 9 : res);
 	if (json_is_string(v) && quantity_parse(json_string_value(v), &d) == 0)
 		return (int64_t)(d * scale + 0.5);
 	if (json_is_number(v))
@@ -342,6 +349,13 @@ link_services(struct node *n, const char *ns)
 	return svcs;
 }
 
+static bool
+is_runc(const struct apod *p)
+{
+	return strcmp(npod_runtime(json_object_get(p->obj ? p->obj : p->sm.pod, "spec")),
+	    "runc") == 0;
+}
+
 static char **
 resolve_env(struct apod *p, const json_t *cspec, char **err)
 {
@@ -353,7 +367,8 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
 		.otlp_endpoint = n->otlp_endpoint,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
-		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n };
+		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n,
+		.image_env = is_runc(p) };
 	char **env = nenv_resolve(&ctx, err);
 	nenv_free(links);
 	json_decref(svcs);
@@ -396,6 +411,7 @@ ctr_forget_run(struct actr *a)
 	a->envp = NULL;
 	free(a->cwd);
 	a->cwd = NULL;
+	a->hook_deferred = false;
 	for (int k = 0; k <= NPROBE_N; k++) {
 		nprobe_cancel(a->run[k]);
 		a->run[k] = NULL;
@@ -468,12 +484,7 @@ image_ready(struct apod *p, size_t i, int attempt, int64_t now)
 	}
 	}
 	npod_image_id(&p->sm, i, r.image_id);
-	/* The runc runtime is not wired in yet (issue 10, part 2): say so
-	 * rather than run the image's command on the host. */
-	npod_start_failed(&p->sm, i, "CreateContainerError", "the runc runtime is not "
-	    "available on this node yet", now);
-	event(p, true, "Failed", "Error: the runc runtime is not available on this node yet");
-	return false;
+	return true;
 }
 
 static void
@@ -486,7 +497,9 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	if (!image_ready(p, i, attempt, now))
 		return;
 	struct secctx sec;
-	const char *refused = secctx_for_start(p->obj ? p->obj : p->sm.pod, cs, &sec, &err);
+	bool runc = is_runc(p);		/* runc applies the securityContext itself */
+	const char *refused = runc ? NULL : secctx_for_start(p->obj ? p->obj : p->sm.pod, cs,
+	    &sec, &err);
 	if (refused) {			/* node_secctx.c: never started as something else */
 		npod_start_failed(&p->sm, i, refused, err, now);
 		char *m = xasprintf("Error: %s", err);
@@ -528,15 +541,31 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.cpu_limit_millis = qty_of(cs, "cpu", 1000),
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
-		.mounts = mounts, .n_mounts = (size_t)nm, .security = &sec,
+		.mounts = mounts, .n_mounts = (size_t)nm, .security = runc ? NULL : &sec,
 	};
+	struct nrunc_start *rs = NULL;
+	const char *reason = "CreateContainerError";
+	int rc = 0;
+	if (runc) {
+		struct nrunc_prep rp = { .images = n->images, .pod = p->obj ? p->obj : p->sm.pod,
+			.cspec = cs, .env = envp, .mounts = mounts, .n_mounts = (size_t)nm,
+			.pod_dir = p->dir, .pod_ip = p->ip, .netns_path = p->netns,
+			.memory_limit = spec.memory_limit,
+			.cpu_limit_millis = spec.cpu_limit_millis,
+			.cpu_request_millis = qty_of(cs, "requests.cpu", 1000),
+			.pids_limit = spec.pids_limit };
+		rc = nrunc_start_prepare(&rp, &rs, &reason, &err);
+		spec.runc = rs ? &rs->r : NULL;
+	}
 	struct rt_ctr *c = NULL;
-	int rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
+	if (rc == 0)
+		rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
+	nrunc_start_free(rs);
 	nenv_free(argv);
 	nvol_mounts_free(mounts, nm);
 	if (rc < 0) {
 		const char *msg = err ? err : strerror(-rc);
-		npod_start_failed(&p->sm, i, "CreateContainerError", msg, now);
+		npod_start_failed(&p->sm, i, reason, msg, now);
 		char *m = xasprintf("Error: %s", msg);
 		event(p, true, "Failed", m);
 		free(m);
@@ -584,6 +613,7 @@ on_ctr_exit(void *arg, struct rt_ctr *c, const struct rt_status *st)
 }
 
 static void usage_sample(struct actr *a, int64_t now);
+static void run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms);
 
 static void
 on_ctr_started(void *arg, struct rt_ctr *c)
@@ -593,6 +623,11 @@ on_ctr_started(void *arg, struct rt_ctr *c)
 		return;
 	usage_sample(a, time_now_ms());	/* the start of the first window */
 	a->pod->n->starts++;
+	if (a->hook_deferred) {
+		a->hook_deferred = false;
+		run_handler(a->pod, a->i, NPROBE_N, obj_get_path(json_object_get(
+		    a->pod->sm.c[a->i].spec, "lifecycle"), "postStart"), a->hook_timeout_ms);
+	}
 	schedule(a->pod, 0);
 }
 
@@ -637,8 +672,10 @@ run_handler(struct apod *p, size_t i, int slot, const json_t *h, int timeout_ms)
 	nprobe_cancel(a->run[slot]);
 	a->run[slot] = NULL;
 	json_t *inside = in_container(a, h);	/* exec: in the container's namespaces */
-	nprobe_start(p->n->loop, inside ? inside : h, p->sm.c[i].spec, p->ip, a->envp, a->cwd,
-	    timeout_ms, on_run_done, &a->ctx[slot], &a->run[slot]);
+	bool runc = a->rt && rt_is_runc(a->rt);	/* runc exec: the server's env finds runc */
+	nprobe_start(p->n->loop, inside ? inside : h, p->sm.c[i].spec, p->ip,
+	    runc ? NULL : a->envp, runc ? NULL : a->cwd, timeout_ms, on_run_done,
+	    &a->ctx[slot], &a->run[slot]);
 	json_decref(inside);
 }
 
@@ -664,6 +701,12 @@ execute(struct apod *p, const struct npod_act *x, int64_t now)
 		break;
 	case NACT_HOOK:
 		a->hook = x->hook;
+		/* a runc container is not there until runc run -d is done */
+		if (x->hook == NHOOK_POST_START && a->rt && rt_starting(a->rt)) {
+			a->hook_deferred = true;
+			a->hook_timeout_ms = x->timeout_ms;
+			break;
+		}
 		run_handler(p, x->ctr, NPROBE_N, obj_get_path(json_object_get(cs, "lifecycle"),
 		    x->hook == NHOOK_POST_START ? "postStart" : "preStop"), x->timeout_ms);
 		break;
@@ -1132,17 +1175,18 @@ query_int(const struct http_req *req, const char *key, int64_t def)
 	return x;
 }
 
-static void
-serve_log(void *arg, struct http_req *req, const json_t *obj)
+/* The container a pods/log or pods/exec request names (?container=, or
+ * the only one): its index, or -1 once req is answered with the error. */
+static int
+req_container(struct node *n, struct http_req *req, const json_t *obj, struct apod **pp)
 {
-	struct node *n = arg;
-	struct apod *p = pod_find(n, obj_uid(obj));
+	struct apod *p = *pp = pod_find(n, obj_uid(obj));
 	char msg[512];
 	if (!p || !p->inited) {
 		snprintf(msg, sizeof msg, "pod %s has no containers running on this node",
 		    obj_name(obj));
 		reply_status(req, 400, "BadRequest", msg);
-		return;
+		return -1;
 	}
 	char *cname = query(req, "container");
 	int i = cname && *cname ? npod_find(&p->sm, cname) : p->sm.n - p->sm.n_init == 1 ?
@@ -1160,9 +1204,21 @@ serve_log(void *arg, struct http_req *req, const json_t *obj)
 		buf_free(&b);
 		free(cname);
 		reply_status(req, 400, "BadRequest", msg);
-		return;
+		return -1;
 	}
 	free(cname);
+	return i;
+}
+
+static void
+serve_log(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p;
+	char msg[512];
+	int i = req_container(n, req, obj, &p);
+	if (i < 0)
+		return;
 	struct nctr *c = &p->sm.c[i];
 	bool previous = query_bool(req, "previous");
 	int attempt = previous ? c->attempt - 1 : c->attempt;
@@ -1635,6 +1691,94 @@ dir_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
 }
 
+/* The ?command= values of a query, in order, percent-decoded. */
+static char **
+query_all(const char *query, const char *key, size_t *n)
+{
+	char **v = xcalloc(strlen(query) / 2 + 2, sizeof *v);
+	size_t klen = strlen(key);
+	*n = 0;
+	for (const char *q = query; *q; ) {
+		size_t len = strcspn(q, "&");
+		if (strncmp(q, key, klen) == 0 && (q[klen] == '=' || q[klen] == '&' ||
+		    q[klen] == '\0')) {
+			char *pair = xstrndup(q, len);
+			v[(*n)++] = http_query_get(pair, key);
+			free(pair);
+		}
+		q += len + (q[len] == '&');
+	}
+	return v;
+}
+
+/* pods/exec: POST .../pods/NAME/exec?container=C&command=A&command=B
+ * [&stdin=true] (node_exec.c streams the answer). The command runs in the
+ * container (rt_enter_argv): `runc exec` for runc (its env, cwd, user),
+ * `v6-shim --enter` for a process one (its namespaces, cgroups,
+ * securityContext and cwd) with the container's env; as the container's
+ * env and cwd alone when the server is not root. */
+static void
+serve_exec(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p;
+	size_t nc;
+	char **cmd = query_all(req->query, "command", &nc), *err = NULL, msg[512];
+	int i = nc == 0 ? -2 : req_container(n, req, obj, &p);
+	if (i == -2)
+		reply_status(req, 400, "BadRequest", "you must specify at least one command "
+		    "for the container");
+	if (i < 0) {
+		nenv_free(cmd);
+		return;
+	}
+	struct actr *a = &p->c[i];
+	struct rt_status st;
+	if (a->rt)
+		rt_status(a->rt, &st);
+	if (!a->rt || st.state != RT_RUNNING || rt_starting(a->rt)) {
+		snprintf(msg, sizeof msg, "unable to upgrade connection: container not found "
+		    "(\"%s\")", p->sm.c[i].name);
+		reply_status(req, 400, "BadRequest", msg);
+		nenv_free(cmd);
+		return;
+	}
+	json_t *enter = rt_enter_argv(a->rt);
+	char **argv = xcalloc(json_array_size(enter) + nc + 1, sizeof *argv);
+	size_t k = 0, j;
+	json_t *v;
+	json_array_foreach(enter, j, v)
+		argv[k++] = xstrdup(json_string_value(v));
+	for (j = 0; j < nc; j++)
+		argv[k++] = xstrdup(cmd[j]);
+	json_decref(enter);
+	bool runc = rt_is_runc(a->rt);
+	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
+	    query_bool(req, "stdin"), &err) < 0) {
+		reply_status(req, 500, "InternalError", err);
+		free(err);
+	}
+	nenv_free(argv);
+	nenv_free(cmd);
+}
+
+/* npod_class_handler: a RuntimeClass's handler, from the store. One node
+ * agent per process, so one store to ask. */
+static struct api *class_api;
+
+static const char *
+class_handler(const char *name)
+{
+	json_t *o = NULL;
+	const char *h = NULL;
+	if (class_api && store_get(api_store(class_api), "node.k8s.io/runtimeclasses", "",
+	    name, &o) == 0) {
+		const char *v = jstr(o, "handler");
+		h = strcmp(v, "runc") == 0 ? "runc" : strcmp(v, "process") == 0 ? "process" : NULL;
+	}
+	json_decref(o);
+	return h;
+}
 static void sandbox_gc(struct node *n, const json_t *pods);
 
 int
@@ -1656,6 +1800,8 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	n->drain = cfg->drain;
 	n->drain_arg = cfg->drain_arg;
 	n->images = cfg->images;
+	class_api = api;
+	npod_class_handler = class_handler;
 	n->ipam = nipam_new();
 	n->found = json_object();
 	n->released = json_object();
@@ -1698,6 +1844,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	if (rc < 0)
 		goto fail;
 	api_register_subresource(api, "Pod", "log", serve_log, n);
+	api_register_subresource(api, "Pod", "exec", serve_exec, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;

@@ -5,6 +5,7 @@
  * version by one table. */
 #include "node_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -126,6 +127,57 @@ cg_base(enum cg_ctrl c, int *err)
 		return NULL;
 	}
 	return base;
+}
+
+/* rmdir DIR's child groups, then DIR; errors ignored (a group in use stays). */
+static void
+remove_group_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		char *sub = xasprintf("%s/%s", dir, de->d_name);
+		rmdir(sub);
+		free(sub);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+void
+cg_remove_v6_everywhere(const char *rel)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[1024];
+	while (f && fgets(line, sizeof line, f)) {
+		char r[512], m[512], fstype[64], opts[256], own[512], *save = NULL;
+		char *dash = strstr(line, " - ");
+		if (dash == NULL || sscanf(line, "%*s %*s %*s %511s %511s", r, m) != 2 ||
+		    sscanf(dash + 3, "%63s %*s %255s", fstype, opts) != 2 ||
+		    strcmp(fstype, "cgroup") != 0)
+			continue;
+		bool found = false;
+		for (char *t = strtok_r(opts, ",", &save); t && !found; t = strtok_r(NULL, ",",
+		    &save))
+			found = strcmp(t, "rw") != 0 && strcmp(t, "ro") != 0 &&
+			    own_path(t, own, sizeof own) == 0;
+		if (!found)
+			continue;
+		const char *o = own;
+		if (strcmp(r, "/") != 0 && str_has_prefix(own, r))
+			o = own + strlen(r);
+		while (*o == '/')
+			o++;
+		char *dir = *o ? xasprintf("%s/%s/v6/%s", m, o, rel) : xasprintf("%s/v6/%s", m,
+		    rel);
+		remove_group_tree(dir);
+		free(dir);
+	}
+	if (f)
+		fclose(f);
 }
 
 int

@@ -33,6 +33,10 @@ int cg_read_key(const char *dir, const char *file, const char *key, uint64_t *ou
 int cg_join(const char *dir, pid_t pid);
 /* Sends sig to every process of the group; returns how many were signalled. */
 int cg_kill_all(const char *dir, int sig);
+/* Removes the group MOUNT/<own group>/v6/REL and its child groups in every
+ * cgroup v1 hierarchy, best effort: those runc makes in the controllers V6
+ * does not use itself (devices, freezer, ...). */
+void cg_remove_v6_everywhere(const char *rel);
 /* rmdir, retrying briefly while the kernel is still releasing killed tasks. */
 int cg_remove(const char *dir);
 

@@ -396,7 +396,7 @@ nenv_resolve(const struct nenv_ctx *ctx, char **err)
 		free(v);
 	}
 	nenv_otel(ctx->pod, ctx->otlp_endpoint, e.v, envl_set_cb, &e);
-	if (!nenv_get(e.v, "PATH")) {
+	if (!nenv_get(e.v, "PATH") && !ctx->image_env) {
 		char *path = ctx->bin_dir ? xasprintf("%s:%s", ctx->bin_dir, SYSTEM_PATH) :
 		    xstrdup(SYSTEM_PATH);
 		envl_set(&e, "PATH", path);

@@ -112,12 +112,14 @@ npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now)
 }
 
 const char *npod_default_runtime = "process";
+const char *(*npod_class_handler)(const char *name);
 
 const char *
 npod_runtime(const json_t *pod_spec)
 {
 	const char *rc = jstr(pod_spec, "runtimeClassName");
-	return *rc ? rc : npod_default_runtime;
+	const char *h = *rc && npod_class_handler ? npod_class_handler(rc) : NULL;
+	return h ? h : *rc ? rc : npod_default_runtime;
 }
 
 void

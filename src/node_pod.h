@@ -126,6 +126,9 @@ void npod_init(struct npod *p, const json_t *pod, int backoff_max_s, int64_t now
  * --default-runtime`). The one place that decides it: the image puller, the
  * pod network and the runtime all ask here. */
 extern const char *npod_default_runtime;
+/* The handler of RuntimeClass name ("runc", "process"; a static string), or
+ * NULL when there is none: set by the node agent, which reads the store. */
+extern const char *(*npod_class_handler)(const char *name);
 const char *npod_runtime(const json_t *pod_spec);
 void npod_free(struct npod *p);
 /* Restores what a previous server knew from the stored status (attempts,
@@ -180,6 +183,7 @@ struct nenv_ctx {
 	int64_t node_cpu_millis;	/* for resourceFieldRef without limits */
 	int64_t node_memory_bytes;
 	const char *const *extra_env;	/* "NAME=value" first (Service variables hook) */
+	bool image_env;			/* runc: no PATH default (the image's applies) */
 	const char *otlp_endpoint;	/* OTEL_EXPORTER_OTLP_ENDPOINT to give; NULL: none */
 	nenv_lookup_fn lookup;
 	void *lookup_arg;
@@ -248,5 +252,14 @@ int nprobe_start(uv_loop_t *loop, const json_t *handler, const json_t *container
     nprobe_done_fn done, void *arg, struct nprobe_run **out);
 /* Stops a run; done is not called. */
 void nprobe_cancel(struct nprobe_run *r);
+
+/* node_exec.c — `v6 exec`: spawns argv (envp and cwd as uv_spawn takes
+ * them; NULL: the server's) and streams its output to req in V6's exec
+ * framing; req's body is its stdin when with_stdin. Returns 0 (req is
+ * answered by the stream), or a negative errno with *err (caller frees)
+ * and req still to be answered. */
+struct http_req;
+int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
+    const char *cwd, bool with_stdin, char **err);
 
 #endif

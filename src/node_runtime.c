@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ struct rt {
 	uv_loop_t *loop;
 	char *ctr_root;			/* STATE/containers */
 	char *log_root;			/* STATE/pods */
+	char *runc_root;		/* STATE/runc: `runc --root` of every runc container */
 	char *shim_exe;
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
@@ -47,6 +49,7 @@ struct rt_ctr {
 	char *dir;
 	char *pod_uid, *name;
 	int attempt;
+	char *runc_id;			/* runc containers: the runc id, else NULL */
 	char *cg[CG_NCTRL];
 	struct proc_watch *watch;	/* the shim, while running */
 	uv_timer_t timer;		/* adopted already exited: report soon */
@@ -55,7 +58,9 @@ struct rt_ctr {
 	rt_exit_fn fn;
 	void *arg;
 	struct spawn_job *job;		/* the shim is being started off the loop */
-	int pending_sig;		/* rt_signal while job: sent once it runs */
+	bool awaiting;			/* runc: the shim runs, `runc run` not done yet */
+	int64_t await_until;		/* mono ms: then reported started anyway */
+	int pending_sig;		/* rt_signal while job / awaiting: sent after */
 	bool dropped;			/* released while job: freed by job_done */
 };
 
@@ -68,6 +73,8 @@ struct spawn_job {
 	uv_work_t req;
 	struct rt_ctr *c;
 	char *dir, *spec_path, *spec_text;
+	char **files;			/* runc: path, text, path, text, ..., NULL */
+	char **dirs;			/* runc: made before the files, NULL-terminated */
 	char *argv[4];
 	pid_t pid;
 	int rc;
@@ -173,6 +180,31 @@ record_exit(const char *dir, struct rt_status *st, int code, const char *reason,
 	json_decref(j);
 }
 
+/* A runc container whose shim is gone: `runc delete -f` kills and forgets
+ * it (its init is in a session of its own, out of reach of the kill of
+ * runc's process group). Blocks for the few ms runc takes: a rare path. */
+static void
+runc_delete(const char *dir)
+{
+	char *path = ctr_file(dir, "spec.json");
+	json_t *spec = json_load_file(path, 0, NULL);
+	json_t *r = json_object_get(spec, "runc");
+	const char *root = json_string_value(json_object_get(r, "root"));
+	const char *id = json_string_value(json_object_get(r, "id"));
+	char *runc = proc_which("runc");
+	char *argv[] = { runc, "--root", (char *)root, "delete", "-f", (char *)id, NULL };
+	pid_t pid;
+	int status;
+	free(path);
+	if (runc && root && id && proc_spawn(argv, NULL, &pid) == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	else if (root && id)
+		log_error("node", "runc delete -f %s: cannot run runc", id);
+	free(runc);
+	json_decref(spec);
+}
+
 /* The shim is gone without an exit.json (killed): kill what may be left of
  * the container, so nothing runs unsupervised, and record the loss. */
 static void
@@ -181,6 +213,7 @@ record_unknown(const char *dir, struct rt_status *st)
 	struct proc_id ctr;
 	if (read_ctr_pid(dir, st, &ctr) == 0 && proc_is_alive(&ctr))
 		kill(-st->pid, SIGKILL);
+	runc_delete(dir);
 	record_exit(dir, st, UNKNOWN_CODE, "Unknown",
 	    "the container's shim exited without recording an exit status");
 }
@@ -212,17 +245,21 @@ ctr_cg_path(const struct rt *rt, const char *pod_uid, const char *name, int i)
 	return rt->cg_base[i] ? xasprintf("%s/%s/%s", rt->cg_base[i], pod_uid, name) : NULL;
 }
 
+/* The container's cgroups and, for runc, its id, from spec.json. */
 static void
 load_cgroups(struct rt_ctr *c)
 {
 	char *path = ctr_file(c->dir, "spec.json");
 	json_t *spec = json_load_file(path, 0, NULL);
 	json_t *cg = json_object_get(spec, "cgroups");
+	const char *id = json_string_value(json_object_get(json_object_get(spec, "runc"), "id"));
 	free(path);
 	for (int i = 0; i < CG_NCTRL; i++) {
 		const char *d = json_string_value(json_object_get(cg, cg_ctrl_name(i)));
 		c->cg[i] = d ? xstrdup(d) : NULL;
 	}
+	if (id && c->runc_id == NULL)
+		c->runc_id = xstrdup(id);
 	json_decref(spec);
 }
 
@@ -237,6 +274,7 @@ rt_unref(struct rt *rt)
 		free(rt->cg_base[i]);
 	free(rt->ctr_root);
 	free(rt->log_root);
+	free(rt->runc_root);
 	free(rt->shim_exe);
 	free(rt);
 }
@@ -268,6 +306,7 @@ ctr_free(struct rt_ctr *c)
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(c->cg[i]);
 	free(c->dir);
+	free(c->runc_id);
 	free(c->pod_uid);
 	free(c->name);
 	struct rt *rt = c->rt;
@@ -420,6 +459,7 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	rt->refs = 1;
 	rt->ctr_root = xasprintf("%s/containers", state_dir);
 	rt->log_root = xasprintf("%s/pods", state_dir);
+	rt->runc_root = xasprintf("%s/runc", state_dir);
 	int rc = mkdirs(rt->ctr_root);
 	if (rc == 0)
 		rc = migrate_log_root(state_dir, rt->log_root);
@@ -556,12 +596,76 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "security", s->security ? secctx_to_json(s->security) : NULL);
 }
 
+/* The dirs of a runc container's bundle, under DIR. */
+static const char *const runc_dirs[] = { "bundle/rootfs", "upper", "work" };
+
+/* spec.json of a runc container: the shim runs `runc run -d` (argv) after
+ * mounting the overlay that "runc" describes, then supervises the
+ * container's init itself (node_shim.c). */
+static json_t *
+runc_spec_json(struct rt *rt, const struct rt_spec *s, const char *dir, json_t *spec)
+{
+	char *id = xasprintf("%s-%s-%d", s->pod_uid, s->name, s->attempt);
+	char *bundle = xasprintf("%s/bundle", dir);
+	json_t *lower = str_list(s->runc->layers, false);
+	json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s+, s:s+}", "root", rt->runc_root,
+	    "id", id, "bundle", bundle, "lower", lower, "upper", dir, "/upper",
+	    "work", dir, "/work");
+	char *log = xasprintf("%s/runc.log", dir), *pid_file = xasprintf("%s/init.pid", dir);
+	json_object_set_new(spec, "argv", json_pack("[s, s, s, s, s, s, s, s, s, s, s, s, s, s]",
+	    "runc", "--root", rt->runc_root, "--log", log, "--log-format", "json", "run", "-d",
+	    "--pid-file", pid_file, "--bundle", bundle, id));
+	free(log);
+	free(pid_file);
+	json_object_set_new(spec, "env", str_list(NULL, true));
+	json_object_set_new(spec, "workingDir", json_string(dir));
+	json_object_set_new(spec, "makeWorkingDir", json_false());
+	json_object_set_new(spec, "mounts", json_array());
+	json_object_set_new(spec, "runc", r);
+	free(id);
+	free(bundle);
+	return spec;
+}
+
+/* The bundle's files (config.json, the pod's /etc files) for the job. */
+static void
+runc_job_files(struct spawn_job *j, const struct rt_runc *r)
+{
+	size_t n = 0, k = 0;
+	const char *name;
+	json_t *v;
+	j->dirs = xcalloc(sizeof runc_dirs / sizeof runc_dirs[0] + 2, sizeof *j->dirs);
+	for (size_t i = 0; i < sizeof runc_dirs / sizeof runc_dirs[0]; i++)
+		j->dirs[n++] = xasprintf("%s/%s", j->dir, runc_dirs[i]);
+	if (r->etc_dir)
+		j->dirs[n++] = xstrdup(r->etc_dir);
+	j->files = xcalloc(2 * (json_object_size(r->etc_files) + 1) + 1, sizeof *j->files);
+	j->files[k++] = xasprintf("%s/bundle/config.json", j->dir);
+	j->files[k++] = xstrdup(r->config);
+	json_object_foreach((json_t *)r->etc_files, name, v) {
+		if (!r->etc_dir || !json_is_string(v))
+			continue;
+		j->files[k++] = xasprintf("%s/%s", r->etc_dir, name);
+		j->files[k++] = xstrdup(json_string_value(v));
+	}
+}
+
+static void
+free_vec(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void
 job_free(struct spawn_job *j)
 {
 	free(j->dir);
 	free(j->spec_path);
 	free(j->spec_text);
+	free_vec(j->files);
+	free_vec(j->dirs);
 	free(j);
 }
 
@@ -574,10 +678,14 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	char *log_path = rt_log_path(rt, s->pod_namespace, s->pod_name, s->pod_uid, s->name,
 	    s->attempt);
 	json_t *spec = spec_json(rt, s, cwd, log_path);
+	j->dir = xstrdup(dir);
+	if (s->runc) {
+		runc_spec_json(rt, s, dir, spec);
+		runc_job_files(j, s->runc);
+	}
 	j->spec_text = json_dumps(spec, JSON_COMPACT);
 	json_decref(spec);
 	free(log_path);
-	j->dir = xstrdup(dir);
 	j->spec_path = ctr_file(dir, "spec.json");
 	j->argv[0] = rt->shim_exe;
 	j->argv[1] = rt->shim_verb ? "shim" : j->dir;
@@ -591,6 +699,11 @@ job_work(uv_work_t *req)
 {
 	struct spawn_job *j = req->data;
 	j->rc = cg_mkdirs(j->dir);
+	for (size_t i = 0; j->rc == 0 && j->dirs && j->dirs[i]; i++)
+		j->rc = cg_mkdirs(j->dirs[i]);
+	for (size_t i = 0; j->rc == 0 && j->files && j->files[i]; i += 2)
+		j->rc = file_write_atomic(j->files[i], j->files[i + 1], strlen(j->files[i + 1]),
+		    false);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
 	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */
@@ -606,6 +719,44 @@ record_start_error(struct rt_ctr *c, int rc)
 	snprintf(msg, sizeof msg, "starting the shim %s: %s", c->rt->shim_exe, strerror(-rc));
 	record_exit(c->dir, &c->st, 128, "StartError", msg);
 	log_error("node", "%s: %s", c->dir, msg);
+}
+
+static bool shim_alive(const struct rt_ctr *c);
+
+#define AWAIT_POLL_MS	5
+#define AWAIT_MAX_MS	60000
+
+/* A runc container counts as started once its shim recorded the init's pid
+ * (`runc run -d` done), or ended: polled, as the shim is not our pipe. */
+static void
+on_await(uv_timer_t *t)
+{
+	struct rt_ctr *c = t->data;
+	struct rt_status st = c->st;
+	bool ran = read_ctr_pid(c->dir, &st, NULL) == 0;
+	if (!ran && shim_alive(c) && time_mono_ms() < c->await_until)
+		return;
+	uv_timer_stop(t);
+	c->awaiting = false;
+	if (ran)
+		c->st.pid = st.pid;
+	if (c->pending_sig)
+		rt_signal(c, c->pending_sig);
+	else if (c->rt->started && c->st.state == RT_RUNNING)
+		c->rt->started(c->arg, c);
+}
+
+static void
+await_runc(struct rt_ctr *c)
+{
+	if (!c->has_timer) {
+		uv_timer_init(c->rt->loop, &c->timer);
+		c->timer.data = c;
+		c->has_timer = true;
+	}
+	c->awaiting = true;
+	c->await_until = time_mono_ms() + AWAIT_MAX_MS;
+	uv_timer_start(&c->timer, on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
 }
 
 static void
@@ -632,7 +783,9 @@ job_done(uv_work_t *req, int status)
 			c->fn(c->arg, c, &c->st);
 		return;
 	}
-	if (c->pending_sig)
+	if (c->runc_id)
+		await_runc(c);
+	else if (c->pending_sig)
 		rt_signal(c, c->pending_sig);
 	else if (c->rt->started)
 		c->rt->started(c->arg, c);
@@ -647,7 +800,7 @@ rt_set_started_fn(struct rt *rt, rt_started_fn fn)
 bool
 rt_starting(const struct rt_ctr *c)
 {
-	return c->job != NULL;
+	return c->job != NULL || c->awaiting;
 }
 
 /* A file name of its own: no "/", not "." or "..". */
@@ -664,7 +817,7 @@ check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 	struct stat st;
 	const char *path = env_get(s->envp, "PATH");
 	if (s->pod_uid == NULL || !*s->pod_uid || s->name == NULL || !*s->name ||
-	    s->argv == NULL || s->argv[0] == NULL || !*s->argv[0]) {
+	    (!s->runc && (s->argv == NULL || s->argv[0] == NULL || !*s->argv[0]))) {
 		*err = xstrdup("no command to run");
 		return -EINVAL;
 	}
@@ -672,6 +825,10 @@ check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 		*err = xasprintf("invalid pod uid or container name \"%s/%s\"", s->pod_uid,
 		    s->name);
 		return -EINVAL;
+	}
+	if (s->runc) {		/* the command is in config.json, run by runc */
+		*cwd = xstrdup("/");
+		return 0;
 	}
 	bool given = s->working_dir && *s->working_dir;
 	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s/workdir", rt->ctr_root,
@@ -728,6 +885,8 @@ rt_start(struct rt *rt, const struct rt_spec *spec, rt_exit_fn fn, void *arg,
 	c->st.started_at_ms = time_now_ms();
 	for (int i = 0; i < CG_NCTRL; i++)
 		c->cg[i] = ctr_cg_path(rt, spec->pod_uid, spec->name, i);
+	if (spec->runc)
+		c->runc_id = xasprintf("%s-%s-%d", spec->pod_uid, spec->name, spec->attempt);
 	j->c = c;
 	j->req.data = j;
 	c->job = j;
@@ -860,7 +1019,7 @@ rt_signal(struct rt_ctr *c, int sig)
 	struct timespec ms = { 0, 1000 * 1000 };
 	if (c->st.state != RT_RUNNING)
 		return -ESRCH;
-	if (c->job) {
+	if (c->job || c->awaiting) {
 		c->pending_sig = sig;
 		return 0;
 	}
@@ -922,6 +1081,12 @@ rt_usage(const struct rt_ctr *c, struct rt_usage *u)
 	return st.pid > 0 ? proc_usage(st.pid, u, !cpu, !mem) : -ESRCH;
 }
 
+bool
+rt_is_runc(const struct rt_ctr *c)
+{
+	return c->runc_id != NULL;
+}
+
 const char *
 rt_cgroup_dir(const struct rt_ctr *c, int k)
 {
@@ -931,6 +1096,9 @@ rt_cgroup_dir(const struct rt_ctr *c, int k)
 json_t *
 rt_enter_argv(const struct rt_ctr *c)
 {
+	if (c->runc_id)		/* runc exec: the container's env, cwd, user */
+		return json_pack("[s, s, s, s, s]", "runc", "--root", c->rt->runc_root, "exec",
+		    c->runc_id);
 	if (c->job || c->st.state != RT_RUNNING || geteuid() != 0)
 		return NULL;
 	json_t *a = json_array();
@@ -973,12 +1141,14 @@ remove_cgroups(struct rt *rt, const char *pod_uid)
 		if (name) {
 			load_cgroups(&c);
 			for (int i = 0; i < CG_NCTRL; i++) {
-				if (c.cg[i] && cg_remove(c.cg[i]) < 0)
+				int rc = c.cg[i] ? cg_remove(c.cg[i]) : 0;
+				if (rc < 0 && rc != -ENOENT)	/* runc removes its own */
 					log_warn("node", "removing cgroup %s: %s", c.cg[i],
-					    strerror(errno));
+					    strerror(-rc));
 				free(c.cg[i]);
 			}
 		}
+		free(c.runc_id);
 		free(c.dir);
 		free(name);
 	}
@@ -1009,6 +1179,7 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	if (pod_uid == NULL || !path_safe(pod_uid))
 		return -EINVAL;
 	remove_cgroups(rt, pod_uid);
+	cg_remove_v6_everywhere(pod_uid);	/* runc's groups in other controllers */
 	char *pod_dir = xasprintf("%s/%s", rt->ctr_root, pod_uid);
 	rm_tree(pod_dir);
 	free(pod_dir);

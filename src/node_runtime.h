@@ -36,6 +36,20 @@ struct rt_mount {
 	bool read_only;
 };
 
+/* A container of the runc runtime (runtimeClassName "runc"): its OCI
+ * config, made by node_runc.c, and the image layers its rootfs is an
+ * overlay of. The bundle is DIR/bundle (config.json, rootfs), the overlay's
+ * upper and work dirs DIR/upper and DIR/work; the shim mounts the overlay in
+ * a mount namespace of its own (so nothing is left mounted on the host when
+ * it dies) and runs `runc --root STATE/runc run --bundle DIR/bundle ID`
+ * in the foreground, holding its stdio. */
+struct rt_runc {
+	const char *config;		/* config.json text, root.path "rootfs" */
+	char *const *layers;		/* unpacked layer dirs, lowest first */
+	const char *etc_dir;		/* the pod's /etc files, written with the start */
+	const json_t *etc_files;	/* {name: text} for etc_dir (nrunc_pod_files) */
+};
+
 /* What to run; everything is resolved by the agent ($(VAR) expanded, env
  * merged from env/envFrom/downward API). Strings are copied by rt_start. */
 struct rt_spec {
@@ -57,6 +71,9 @@ struct rt_spec {
 	int log_max_files;		/* rotated files kept (default 2) */
 	const struct rt_mount *mounts;	/* volumes (node_volume.c), n_mounts of them */
 	size_t n_mounts;
+	const struct rt_runc *runc;	/* NULL: the process runtime (argv, envp,
+					 * working_dir, mounts); else all of that is
+					 * in runc->config and argv is ignored */
 	const struct secctx *security;	/* node_secctx.h: ids, capabilities,
 					 * namespaces; NULL: as the shim */
 };
@@ -136,13 +153,17 @@ int rt_signal(struct rt_ctr *c, int sig);
 /* cpuacct.usage and memory.usage_in_bytes - total_inactive_file of the
  * container's cgroups; without them, /proc of the main process. */
 int rt_usage(const struct rt_ctr *c, struct rt_usage *u);
+/* True for a container of the runc runtime. */
+bool rt_is_runc(const struct rt_ctr *c);
 /* The container's group of controller k (node_cgroup.h), NULL when it has
  * none (borrowed). */
 const char *rt_cgroup_dir(const struct rt_ctr *c, int k);
 /* The argv prefix that runs a command inside the running container c (its
  * namespaces, cgroups and securityContext: `v6-shim --enter DIR`), for exec
- * probes and hooks; NULL when c is not running yet or the server is not
- * root (its containers then share the host's namespaces). New reference. */
+ * probes, hooks and `v6 exec`; NULL when c is not running yet or the server
+ * is not root (its containers then share the host's namespaces). A runc
+ * container's is always `runc --root R exec ID` (the container's env, cwd,
+ * user and capabilities come from its config). New reference. */
 json_t *rt_enter_argv(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */

@@ -350,9 +350,8 @@ secctx_volume_ownership(const char *dir, const json_t *pod_spec)
 #define NO_SECCOMP	"it does not filter system calls"
 #define NO_LSM		"it applies no Linux security module profile"
 
-/* Every securityContext and pod field that asks a runtime for isolation.
- * The runc column stays as V6 refused these before the runc runtime: its
- * author flips what runc enforces. */
+/* Every securityContext and pod field that asks a runtime for isolation,
+ * and what each runtime does with it (runc: node_runc.c's config.json). */
 const struct secctx_field secctx_fields[] = {
 	{ "securityContext.runAsUser", false, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
 	{ "securityContext.runAsGroup", false, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
@@ -364,9 +363,9 @@ const struct secctx_field secctx_fields[] = {
 	  NULL, NULL },
 	{ "securityContext.supplementalGroupsPolicy", false, SECCTX_ENFORCED, SECCTX_REFUSED,
 	  NULL, NULL },
-	{ "securityContext.seccompProfile", false, SECCTX_VALUES, SECCTX_REFUSED,
+	{ "securityContext.seccompProfile", false, SECCTX_VALUES, SECCTX_VALUES,
 	  "type=Unconfined", NO_SECCOMP },
-	{ "securityContext.appArmorProfile", false, SECCTX_VALUES, SECCTX_REFUSED,
+	{ "securityContext.appArmorProfile", false, SECCTX_VALUES, SECCTX_VALUES,
 	  "type=Unconfined", NO_LSM },
 	{ "securityContext.seLinuxOptions", false, SECCTX_REFUSED, SECCTX_REFUSED, NULL, NO_LSM },
 	{ "securityContext.seLinuxChangePolicy", false, SECCTX_REFUSED, SECCTX_REFUSED, NULL,
@@ -375,11 +374,11 @@ const struct secctx_field secctx_fields[] = {
 	  "it runs Linux processes" },
 	{ "securityContext.sysctls", false, SECCTX_REFUSED, SECCTX_REFUSED, NULL,
 	  "its pods share the host's network namespace and kernel settings" },
-	{ "hostPID", false, SECCTX_ENFORCED, SECCTX_REFUSED, NULL, NULL },
-	{ "hostIPC", false, SECCTX_ENFORCED, SECCTX_REFUSED, NULL, NULL },
-	{ "shareProcessNamespace", false, SECCTX_VALUES, SECCTX_REFUSED, "false",
+	{ "hostPID", false, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
+	{ "hostIPC", false, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
+	{ "shareProcessNamespace", false, SECCTX_VALUES, SECCTX_VALUES, "false",
 	  "each container has its own PID namespace" },
-	{ "hostUsers", false, SECCTX_VALUES, SECCTX_REFUSED, "true",
+	{ "hostUsers", false, SECCTX_VALUES, SECCTX_VALUES, "true",
 	  "it runs containers in the host's user namespace" },
 	{ "securityContext.runAsUser", true, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
 	{ "securityContext.runAsGroup", true, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
@@ -390,11 +389,11 @@ const struct secctx_field secctx_fields[] = {
 	  NULL, NULL },
 	{ "securityContext.readOnlyRootFilesystem", true, SECCTX_ENFORCED, SECCTX_ENFORCED,
 	  NULL, NULL },
-	{ "securityContext.procMount", true, SECCTX_VALUES, SECCTX_REFUSED, "Default",
+	{ "securityContext.procMount", true, SECCTX_VALUES, SECCTX_VALUES, "Default",
 	  "an unmasked /proc needs a user namespace (hostUsers: false)" },
-	{ "securityContext.seccompProfile", true, SECCTX_VALUES, SECCTX_REFUSED,
+	{ "securityContext.seccompProfile", true, SECCTX_VALUES, SECCTX_VALUES,
 	  "type=Unconfined", NO_SECCOMP },
-	{ "securityContext.appArmorProfile", true, SECCTX_VALUES, SECCTX_REFUSED,
+	{ "securityContext.appArmorProfile", true, SECCTX_VALUES, SECCTX_VALUES,
 	  "type=Unconfined", NO_LSM },
 	{ "securityContext.seLinuxOptions", true, SECCTX_REFUSED, SECCTX_REFUSED, NULL, NO_LSM },
 	{ "securityContext.windowsOptions", true, SECCTX_REFUSED, SECCTX_REFUSED, NULL,

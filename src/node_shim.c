@@ -18,7 +18,16 @@
  * directory, and the working directory when makeWorkingDir is true.
  * ctr.pid: "PID STARTTICKS STARTED_MS\n" (written as soon as it is forked)
  * exit.json: {exitCode, signal, oomKilled, pid, startedAt, finishedAt (ms),
- *   reason, message} — written atomically, after the pipes are drained. */
+ *   reason, message} — written atomically, after the pipes are drained.
+ * A runc container (spec.json has runc{root, id, bundle, lower[], upper,
+ * work}): the child mounts the overlay rootfs in a mount namespace of its own
+ * and execs argv, `runc run -d --pid-file DIR/init.pid`, with the log pipes
+ * as its stdio (which the container inherits). runc exits once the container
+ * runs; its init, orphaned, is reparented to the shim (a subreaper), which
+ * waits for it as for a process container's: the real exit status, the
+ * cgroup's OOM counter still there to read. Then `runc delete -f` forgets
+ * the container and removes its cgroups. A failed `runc run` is a
+ * StartError with runc's own error message (DIR/runc.log). */
 #include "node_runtime.h"
 
 #include <ctype.h>
@@ -82,6 +91,7 @@ struct shim {
 	struct secctx sec;		/* spec.json "security" (node_shim_sec.c) */
 	int status;
 	bool exited;
+	json_t *runc;			/* spec.runc, NULL for a process container */
 	int64_t started_ms, finished_ms;
 };
 
@@ -315,7 +325,7 @@ setup_cgroups(struct shim *sh)
 /* ---- the container ------------------------------------------------------ */
 
 struct start_err {
-	int stage;			/* 0 chdir, 1 exec, 2 volumes, 3 securityContext */
+	int stage;			/* 0 chdir, 1 exec, 2 volumes, 3 securityContext, 4 rootfs */
 	int err;
 	int mount;			/* stage 2: the mount that failed, -1 the namespace;
 					 * stage 3: the step (shim_sec_step) */
@@ -419,6 +429,39 @@ setup_mounts(json_t *mounts, struct start_err *se)
 	return 0;
 }
 
+/* In the forked child of a runc container: a mount namespace of its own
+ * (so the overlay goes away with the last process using it) and the image's
+ * layers as the read-only lower dirs (topmost first) of an overlay on the
+ * bundle's rootfs, with the container's own upper and work dirs. */
+static int
+mount_rootfs(json_t *r)
+{
+	json_t *lower = json_object_get(r, "lower");
+	const char *bundle = json_string_value(json_object_get(r, "bundle"));
+	const char *upper = json_string_value(json_object_get(r, "upper"));
+	const char *work = json_string_value(json_object_get(r, "work"));
+	size_t n = json_array_size(lower);
+	if (n == 0 || !bundle || !upper || !work)
+		return -EINVAL;
+	char *opts = xstrdup("lowerdir=");
+	for (size_t i = n; i-- > 0; ) {
+		char *o = xasprintf("%s%s%s", opts, json_string_value(json_array_get(lower, i)),
+		    i ? ":" : "");
+		free(opts);
+		opts = o;
+	}
+	char *o = xasprintf("%s,upperdir=%s,workdir=%s", opts, upper, work);
+	char *root = xasprintf("%s/rootfs", bundle);
+	int rc = 0;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+	    mount("overlay", root, "overlay", 0, o) < 0)
+		rc = -errno;
+	free(opts);
+	free(o);
+	free(root);
+	return rc;
+}
+
 /* securityContext, after the volumes are mounted (node_shim_sec.c): the
  * writable volumes stay writable under a read-only root. */
 static int
@@ -446,7 +489,7 @@ child(struct shim *sh, int out, int err, int report)
 	sigset_t all;
 
 	setpgid(0, 0);
-	for (int c = 0; c < CG_NCTRL; c++)
+	for (int c = 0; c < CG_NCTRL && !sh->runc; c++)	/* runc places its container */
 		if (sh->cg[c])
 			cg_join(sh->cg[c], getpid());
 	for (int sig = 1; sig < NSIG; sig++)
@@ -458,19 +501,24 @@ child(struct shim *sh, int out, int err, int report)
 	dup2(null, 0);
 	dup2(out, 1);
 	dup2(err, 2);
-	int src = shim_sec_namespaces(&sh->sec, &se.mount);
-	int mrc = src < 0 ? 0 : setup_mounts(json_object_get(spec, "mounts"), &se);
-	if (src == 0 && mrc == 0)
-		src = secure(sh, &se.mount);
+	int src = 0, mrc;
+	if (sh->runc) {		/* runc applies the securityContext (config.json) */
+		mrc = mount_rootfs(sh->runc);
+	} else {
+		src = shim_sec_namespaces(&sh->sec, &se.mount);
+		mrc = src < 0 ? 0 : setup_mounts(json_object_get(spec, "mounts"), &se);
+		if (src == 0 && mrc == 0)
+			src = secure(sh, &se.mount);
+	}
 	if (src < 0) {
 		se.stage = 3;
 		se.err = -src;
 	} else if (mrc < 0) {
-		se.stage = 2;
+		se.stage = sh->runc ? 4 : 2;
 		se.err = -mrc;
 	} else if (cwd && chdir(cwd) < 0) {
 		se.err = errno;
-	} else if ((src = shim_sec_drop(&sh->sec, &se.mount)) < 0) {
+	} else if (!sh->runc && (src = shim_sec_drop(&sh->sec, &se.mount)) < 0) {
 		se.stage = 3;
 		se.err = -src;
 	} else {
@@ -498,6 +546,8 @@ start_error(const struct shim *sh, const struct start_err *se, json_t *ex)
 	json_t *m = json_array_get(json_object_get(sh->spec, "mounts"), (size_t)se->mount);
 	if (se->stage == 3)
 		msg = xasprintf("securityContext: %s: %s", shim_sec_step(se->mount), why);
+	else if (se->stage == 4)
+		msg = xasprintf("mounting the image's layers (overlay): %s", why);
 	else if (se->stage == 2 && se->mount < 0)
 		msg = xasprintf("mounting volumes needs root or unprivileged user namespaces: "
 		    "unshare: %s", why);
@@ -648,6 +698,57 @@ write_exit(struct shim *sh, json_t *ex)
 	return rc;
 }
 
+/* runc's last error message in DIR/runc.log (--log-format json), or a
+ * generic one. Caller frees. */
+static char *
+runc_error(struct shim *sh, int status)
+{
+	char *path = dir_file(sh, "runc.log"), line[2048], *msg = NULL;
+	FILE *f = fopen(path, "re");
+	free(path);
+	while (f && fgets(line, sizeof line, f)) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *m = json_string_value(json_object_get(j, "msg"));
+		if (m && strcmp(json_string_value(json_object_get(j, "level")) ?: "", "error") == 0) {
+			free(msg);
+			msg = xstrdup(m);
+		}
+		json_decref(j);
+	}
+	if (f)
+		fclose(f);
+	return msg ? msg : xasprintf("runc run exited with status %d", status);
+}
+
+/* After the child (`runc run -d`) was exec'd: waits for runc, then takes
+ * the container's init (from DIR/init.pid) as the process to supervise.
+ * Returns 0, or -1 with ex filled in for a failed start. */
+static int
+runc_started(struct shim *sh, json_t *ex)
+{
+	int status = 0;
+	while (waitpid(sh->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	char *path = dir_file(sh, "init.pid"), *text = NULL;
+	size_t len = 0;
+	pid_t init = file_read_all(path, &text, &len) == 0 ? (pid_t)atoi(text) : 0;
+	free(text);
+	free(path);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || init <= 0) {
+		char *msg = runc_error(sh, WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+		sh->exited = true;
+		sh->finished_ms = time_now_ms();
+		json_object_set_new(ex, "exitCode", json_integer(128));
+		json_object_set_new(ex, "reason", json_string("StartError"));
+		json_object_set_new(ex, "message", json_string(msg));
+		free(msg);
+		return -1;
+	}
+	sh->pid = init;
+	write_ctr_pid(sh);
+	return 0;
+}
+
 /* The container's own PID namespace: its pid 1 (shim_sec_init) is forked
  * first, the container next, so that the container is the shim's child
  * (its exit status, its host PID in ctr.pid) and gets SIGTERM like any
@@ -685,7 +786,8 @@ start(struct shim *sh, json_t *ex)
 	if (sh->pid == 0)
 		child(sh, out[1], err[1], rep[1]);
 	setpgid(sh->pid, sh->pid);
-	write_ctr_pid(sh);
+	if (!sh->runc)
+		write_ctr_pid(sh);
 	close(out[1]);
 	close(err[1]);
 	close(rep[1]);
@@ -703,7 +805,38 @@ start(struct shim *sh, json_t *ex)
 		start_error(sh, &se, ex);
 		return -se.err;
 	}
+	if (sh->runc && runc_started(sh, ex) < 0) {
+		close(sh->s[0].fd);	/* nothing to copy: runc's errors are in the log */
+		close(sh->s[1].fd);
+		return -1;
+	}
 	return 0;
+}
+
+/* `runc delete -f ID`: the container is gone (or killed now) and runc
+ * forgets it. A runc that was killed left its state behind. */
+static void
+runc_delete(struct shim *sh)
+{
+	const char *root = json_string_value(json_object_get(sh->runc, "root"));
+	const char *id = json_string_value(json_object_get(sh->runc, "id"));
+	char *argv[] = { "runc", "--root", (char *)root, "delete", "-f", (char *)id, NULL };
+	char **envp = str_array(json_object_get(sh->spec, "env"));
+	int status;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		environ = envp;
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		log_warn("shim", "runc delete -f %s failed", id);
+	free(envp);
 }
 
 /* The first thing the shim does, so that a restarted server finds it (the
@@ -781,19 +914,22 @@ shim_main(int argc, char **argv)
 	if (err < 0) {
 		shim_failed(ex, "reading spec.json", -err);
 	} else {
+		sh->runc = json_object_get(sh->spec, "runc");
 		setup_cgroups(sh);
 		make_working_dir(sh);
 		if (log_open(sh, false) < 0)
 			log_warn("shim", "opening %s: %s (output dropped)", sh->log_path,
 			    strerror(errno));
 		err = start(sh, ex);
-		if (err < 0 && sh->pid <= 0)
+		if (err < 0 && sh->pid <= 0 && !sh->runc)
 			shim_failed(ex, "starting the container", -err);
 	}
 	if (err == 0) {
 		supervise(sh);
 		exit_status(sh, ex);
 	}
+	if (sh->runc)
+		runc_delete(sh);
 	int rc = write_exit(sh, ex) < 0 ? 1 : 0;
 	if (sh->log_fd >= 0)
 		close(sh->log_fd);

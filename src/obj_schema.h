@@ -109,6 +109,10 @@ void core_pvc_update(const json_t *old, const json_t *obj, struct errlist *errs)
 /* Node (v1, cluster-scoped). */
 extern const struct schema_field schema_node[];
 
+/* obj_schema_node.c — node.k8s.io/v1 RuntimeClass */
+extern const struct schema_field schema_runtimeclass[];
+void node_runtimeclass_update(const json_t *old, const json_t *obj, struct errlist *errs);
+
 /* obj_schema_apps.c — apps/v1 kinds */
 extern const struct schema_field schema_deployment[], schema_replicaset[];
 void apps_deployment_defaults(json_t *obj);

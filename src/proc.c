@@ -11,6 +11,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,6 +44,21 @@ proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	return rc;
+}
+
+char *
+proc_which(const char *name)
+{
+	const char *path = getenv("PATH");
+	for (const char *d = path; d && *d; ) {
+		size_t n = strcspn(d, ":");
+		char *p = xasprintf("%.*s/%s", (int)n, d, name);
+		if (n > 0 && access(p, X_OK) == 0)
+			return p;
+		free(p);
+		d += n + (d[n] == ':');
+	}
+	return NULL;
 }
 
 int

@@ -26,6 +26,9 @@ struct proc_id {
  * log_path (/dev/null when NULL). Returns 0 or negative errno. The caller
  * reaps the child (proc_watch does when asked). */
 int proc_spawn(char *const argv[], const char *log_path, pid_t *pid);
+/* The first executable NAME in $PATH (as execvp finds it), or NULL. Caller
+ * frees. */
+char *proc_which(const char *name);
 /* Start time of pid in clock ticks since boot. Returns 0 or negative errno. */
 int proc_start_ticks(pid_t pid, uint64_t *out);
 /* True while id names the process it recorded (same pid, same start). */

@@ -17,6 +17,7 @@
 #include "node_pod.h"
 #include "node_runtime.h"
 #include "obj_schema.h"
+#include "proc.h"
 #include "proxy.h"
 #include "quantity.h"
 #include "store_crypt.h"
@@ -49,6 +50,7 @@ struct server_opts {
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
+	const char *default_runtime;	/* --default-runtime; NULL: decided at start */
 	char **insecure_registries;	/* --insecure-registry, repeatable */
 	size_t ninsecure;
 	struct img_gc_config image_gc;	/* --image-gc-*, --minimum-image-ttl-duration */
@@ -549,6 +551,9 @@ static const struct flag_def server_flags[] = {
 	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
 	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
 	    "Metadata for every request)" },
+	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
+	    "process (default runc when the server is root and runc is on PATH, else "
+	    "process)" },
 	{ "--prometheus-rules-dir", "DIR", "PrometheusRule objects are written there as "
 	    "Prometheus rule files NS_NAME.yaml (default DATA_DIR/prometheus-rules)" },
 	{ "--prometheus-url", "URL", "the Prometheus (http://IP:PORT, started with "
@@ -918,6 +923,13 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    "127.0.0.0/8 (not 127.0.0.0/16), /16 to /24, got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--default-runtime") == 0) {
+			if (strcmp(val, "runc") != 0 && strcmp(val, "process") != 0) {
+				fprintf(stderr, "error: --default-runtime: expected runc or process, "
+				    "got \"%s\"\n", val);
+				return -EINVAL;
+			}
+			o->default_runtime = strcmp(val, "runc") == 0 ? "runc" : "process";
 		} else if (strcmp(name, "--otlp-endpoint") == 0) {
 			free(o->otlp_endpoint);
 			o->otlp_endpoint = xstrdup(val);
@@ -960,30 +972,60 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 	return pod_network_opts(o);
 }
 
-/* The namespaces every cluster has. */
+/* The cluster-scoped objects every V6 has: the namespaces every cluster
+ * has, and the RuntimeClasses of V6's two runtimes (handler = name). */
 static int
-ensure_namespaces(struct api *api)
+ensure_objects(struct api *api)
 {
-	static const char *const names[] = { "default", "kube-system", "kube-public" };
-	const struct kind *k = kind_find_gvk("v1", "Namespace");
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+	static const struct { const char *api_version, *kind, *name; } objs[] = {
+		{ "v1", "Namespace", "default" }, { "v1", "Namespace", "kube-system" },
+		{ "v1", "Namespace", "kube-public" },
+		{ "node.k8s.io/v1", "RuntimeClass", "runc" },
+		{ "node.k8s.io/v1", "RuntimeClass", "process" },
+	};
+	char key[128];
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		const struct kind *k = kind_find_gvk(objs[i].api_version, objs[i].kind);
 		json_t *o = NULL;
-		if (store_get(api_store(api), "namespaces", "", names[i], &o) == 0) {
+		if (store_get(api_store(api), api_res_key(k, key, sizeof key), "", objs[i].name,
+		    &o) == 0) {
 			json_decref(o);
 			continue;
 		}
 		struct api_error err = { 0 };
-		json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-		    "Namespace", "metadata", "name", names[i]);
-		int rc = api_create(api, k, "", ns, 0, NULL, &err);
+		o = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", objs[i].api_version, "kind",
+		    objs[i].kind, "metadata", "name", objs[i].name);
+		if (strcmp(objs[i].kind, "RuntimeClass") == 0)
+			json_object_set_new(o, "handler", json_string(objs[i].name));
+		int rc = api_create(api, k, "", o, 0, NULL, &err);
 		if (rc < 0)
-			log_error("server", "creating namespace %s: %s", names[i], err.message);
+			log_error("server", "creating %s %s: %s", objs[i].kind, objs[i].name,
+			    err.message);
 		api_error_clear(&err);
 		if (rc < 0)
 			return -EIO;
 	}
 	api_flush(api);
 	return 0;
+}
+
+/* --default-runtime, or runc where V6 can use it (root, runc present):
+ * decided once, logged. */
+static void
+pick_default_runtime(const struct server_opts *o)
+{
+	const char *why = "--default-runtime";
+	npod_default_runtime = o->default_runtime;
+	if (!npod_default_runtime) {
+		char *path = proc_which("runc");
+		bool root = geteuid() == 0, runc = path != NULL;
+		free(path);
+		npod_default_runtime = root && runc ? "runc" : "process";
+		why = root && runc ? "root and runc on PATH" : !root ? "not root" :
+		    "runc not on PATH";
+	}
+	log_info("server", "default runtime for pods without runtimeClassName: %s (%s)",
+	    npod_default_runtime, why);
 }
 
 /* Stops the parts in the reverse order of their start; containers keep
@@ -1021,7 +1063,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	/* A part counts as on from its start: a failed start stops the ones
 	 * started (its own stop copes with what it half made). */
 	s->disabled = ~0u;
-	int rc = ensure_namespaces(s->api);
+	pick_default_runtime(o);
+	int rc = ensure_objects(s->api);
 	if (rc == 0 && o->pod_network)		/* before DNS and the proxy bind there */
 		rc = ncni_hold_services(o->service_cidr);
 	for (size_t i = 0; i < ARRAY_SIZE(parts) && rc == 0; i++) {

@@ -151,8 +151,13 @@ class Server:
         self.data_dir = data_dir
         self.port = 0
         self.pod_cidr, self.service_cidr = own_ranges()
+        # The suite's pods run host commands: the process runtime, unless a
+        # test asks for runc (runtimeClassName, or its own --default-runtime).
+        runtime = [] if "--default-runtime" in extra_args else [
+            "--default-runtime", "process"]
         self.extra_args = ["--pod-cidr", self.pod_cidr,
-                           "--service-cidr", self.service_cidr] + list(extra_args)
+                           "--service-cidr", self.service_cidr] + runtime + \
+            list(extra_args)
         self.proc = None
         self.log_path = os.path.join(data_dir, "server.log")
         self.addr_path = os.path.join(data_dir, "server.address")
@@ -363,15 +368,17 @@ class Watch:
 
 
 def own_cgroups():
-    """(controller, path) of this process for the cgroup v1 controllers the
-    runtime uses; the server, our child, puts pods below the same paths."""
+    """(controller, path) of this process for every cgroup v1 hierarchy: the
+    runtime uses memory, cpu, cpuacct and pids, runc makes groups in all of
+    them; the server, our child, puts pods below the same paths."""
     out = []
     try:
         with open("/proc/self/cgroup") as f:
             for line in f:
                 _, ctrls, path = line.rstrip("\n").split(":", 2)
                 for c in ctrls.split(","):
-                    if c in ("memory", "cpu", "cpuacct", "pids"):
+                    c = c[len("name="):] if c.startswith("name=") else c
+                    if c and os.path.isdir("/sys/fs/cgroup/" + c):
                         out.append((c, path))
     except OSError:
         pass
@@ -423,6 +430,20 @@ def signal_pid(pid, sig, group=False):
         pass
 
 
+def delete_runc_containers(data_dir):
+    """`runc delete -f` whatever runc still knows in the runc root of
+    data_dir (the shims do it themselves; this is for a test that failed
+    half-way): no test leaves a runc container behind."""
+    root = os.path.join(data_dir, "node", "runc")
+    if not os.path.isdir(root):
+        return
+    out = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True,
+                         text=True, timeout=30).stdout
+    for cid in out.split():
+        subprocess.run(["runc", "--root", root, "delete", "-f", cid],
+                       capture_output=True, timeout=30)
+
+
 def stop_workloads(data_dir, grace=5):
     """Stops every container, shim and the proxy the server of data_dir
     started (they outlive the server by design, so tests must end them):
@@ -451,6 +472,7 @@ def stop_workloads(data_dir, grace=5):
     if proxy and wait_gone([proxy], 35):  # it drains for at most 30 s
         signal_pid(proxy, signal.SIGKILL)
         report_problem("v6 proxy (pid %d) did not exit on SIGTERM" % proxy)
+    delete_runc_containers(data_dir)
     remove_pod_cgroups(data_dir)
     check_sanitizer_logs(data_dir)
 

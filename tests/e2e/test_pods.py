@@ -317,13 +317,17 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
         os.kill(pid, 0)
 
 
-def test_unsupported_runtime_class_fails_clearly(node):
+def test_runtime_class_must_exist(node):
     s = node()
-    apply(s, pod_manifest("oci", [sh("c", "true")], runtimeClassName="kata"))
-    wait_for("Failed", lambda: phase(s, "oci") == "Failed")
-    st = get_pod(s, "oci")["status"]
-    assert st["reason"] == "UnsupportedRuntimeClass"
-    assert "kata" in st["message"]
+    p = s.v6("apply", "-f", "-", input=json.dumps(
+        pod_manifest("oci", [sh("c", "true")], runtimeClassName="kata")))
+    assert p.returncode != 0
+    assert 'pod rejected: RuntimeClass "kata" not found' in p.stderr
+    assert get_pod(s, "oci") is None
+    # the two V6 has exist from the start, each with its own handler
+    rcs = s.json("GET", "/apis/node.k8s.io/v1/runtimeclasses", expect=200)[1]["items"]
+    assert sorted((r["metadata"]["name"], r["handler"]) for r in rcs) == [
+        ("process", "process"), ("runc", "runc")]
 
 
 def test_missing_configmap_is_config_error(node):

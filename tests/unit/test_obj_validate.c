@@ -160,6 +160,8 @@ static const char *const realistic[] = {
 	"    spec:\n      containers:\n      - name: rollouts-demo\n"
 	"        image: argoproj/rollouts-demo:blue\n"
 	"        ports: [{name: http, containerPort: 8080, protocol: TCP}]\n",
+	"apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: sandboxed}\n"
+	"handler: runc\n",
 };
 
 static void
@@ -177,7 +179,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
 	 * theirs). */
-	assert_int_equal(kind_count(), 22);
+	assert_int_equal(kind_count(), 23);
 }
 
 static void

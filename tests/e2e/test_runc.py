@@ -1,0 +1,302 @@
+"""The runc runtime end to end: a busybox image built here with umoci from
+Debian's busybox-static, imported into a real `v6 server`, and pods with
+runtimeClassName: runc run from it by the real runc. Checked as a user
+would: pod status, `v6 logs`, probes, `v6 exec`, and what runc itself lists
+in the server's runc root (DATA/node/runc) after kill -9 of the server or
+of a shim. Every runc container is deleted by the fixture, even on failure."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import delete_runc_containers, read_pid, wait_for
+from test_images import ImageBuilder
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ["sh", "id", "cat", "echo", "sleep", "touch", "dd", "ls", "test", "env",
+           "pwd", "hostname", "true", "false", "httpd", "mkdir"]
+IMAGE = "localhost/busybox:1"
+
+
+def busybox_image(workdir):
+    """busybox with its applets and an /etc/passwd; Cmd prints a line and
+    sleeps, so that a pod without command runs the image's Cmd."""
+    b = ImageBuilder(workdir, "bb")
+    with open(BUSYBOX, "rb") as f:
+        entries = [("bin", "dir", None), ("bin/busybox", "file", f.read())]
+    entries += [("bin/" + a, "symlink", "busybox") for a in APPLETS]
+    entries += [("etc", "dir", None),
+                ("etc/passwd", "file", "root:x:0:0:root:/root:/bin/sh\n"
+                 "app:x:1000:1000::/home/app:/bin/sh\n"),
+                ("tmp", "dir", None)]
+    b.layer(entries)
+    subprocess.run(["umoci", "config", "--image", b.image, "--config.cmd", "/bin/sh",
+                    "--config.cmd", "-c", "--config.cmd",
+                    "echo from-image-cmd; exec sleep 3600",
+                    "--config.env", "FROM_IMAGE=yes"], check=True, capture_output=True)
+    return b.export("oci-archive", IMAGE)
+
+
+@pytest.fixture(scope="module")
+def image_tar(tmp_path_factory):
+    return busybox_image(str(tmp_path_factory.mktemp("runc-image")))
+
+
+@pytest.fixture
+def rserver(make_server, image_tar):
+    """A server whose default runtime is process (the suite's rule) with the
+    busybox image imported; its runc containers are deleted at the end."""
+    s = make_server()
+    try:
+        s.v6("image", "import", image_tar, check=True)
+        yield s
+    finally:
+        delete_runc_containers(s.data_dir)
+
+
+def runc_root(s):
+    return os.path.join(s.data_dir, "node", "runc")
+
+
+def runc_list(s):
+    """[(id, pid, status)] of what runc knows in the server's root."""
+    p = subprocess.run(["runc", "--root", runc_root(s), "list", "--format", "json"],
+                       capture_output=True, text=True, timeout=30)
+    return [(c["id"], c["pid"], c["status"]) for c in json.loads(p.stdout or "null") or []]
+
+
+def pod(name, containers, restart="Always", **spec):
+    spec.update(runtimeClassName="runc", restartPolicy=restart, containers=containers)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def ctr(command=None, name="app", **kw):
+    c = {"name": name, "image": IMAGE}
+    if command is not None:
+        c["command"] = ["sh", "-c", command]
+    c.update(kw)
+    return c
+
+
+def apply(s, obj):
+    s.json("POST", "/api/v1/namespaces/default/pods", obj, expect=201)
+
+
+def get_pod(s, name):
+    return s.json("GET", "/api/v1/namespaces/default/pods/" + name, expect=200)[1]
+
+
+def cstatus(s, name, i=0):
+    sts = get_pod(s, name).get("status", {}).get("containerStatuses") or []
+    return sts[i] if len(sts) > i else {}
+
+
+def wait_running(s, name, timeout=30):
+    wait_for(lambda: "running" in cstatus(s, name).get("state", {}),
+             timeout, "pod %s running: %s" % (name, cstatus(s, name)))
+    return cstatus(s, name)
+
+
+def logs(s, name, *extra):
+    return s.v6("logs", name, *extra).stdout
+
+
+def wait_log(s, name, text, timeout=30):
+    wait_for(lambda: text in logs(s, name), timeout,
+             "%r in the log of %s: %r" % (text, name, logs(s, name)))
+
+
+def test_pod_from_image_runs_logs_and_restarts(rserver):
+    s = rserver
+    apply(s, pod("hello", [ctr("echo hello from $HOSTNAME $FROM_IMAGE; id -u; exit 3",
+                               securityContext={"runAsUser": 1234})]))
+    wait_for(lambda: cstatus(s, "hello").get("restartCount", 0) >= 1, 60,
+             "a restart: %s" % cstatus(s, "hello"))
+    st = cstatus(s, "hello")
+    assert st["lastState"]["terminated"]["exitCode"] == 3
+    assert st["lastState"]["terminated"]["reason"] == "Error"
+    out = logs(s, "hello", "--previous")
+    assert "hello from hello yes\n" in out     # env: HOSTNAME, then the image's env
+    assert "1234\n" in out                      # runAsUser
+
+
+def test_image_cmd_and_args_rules(rserver):
+    s = rserver
+    apply(s, pod("cmd", [ctr()]))               # no command: the image's Cmd
+    wait_log(s, "cmd", "from-image-cmd")
+    # args alone replace the image's Cmd (no Entrypoint here: args run)
+    apply(s, pod("args", [ctr(args=["sh", "-c", "echo args-replace-cmd; sleep 3600"])]))
+    wait_log(s, "args", "args-replace-cmd")
+    assert "from-image-cmd" not in logs(s, "args")
+
+
+def test_exec_probe_runs_inside_the_container(rserver):
+    s = rserver
+    # /ready-marker exists only inside the container: the probe sees it
+    # there, never on the host.
+    assert not os.path.exists("/ready-marker")
+    apply(s, pod("probed", [ctr("touch /ready-marker; exec sleep 3600",
+                                readinessProbe={"exec": {"command": ["test", "-f",
+                                                                     "/ready-marker"]},
+                                                "periodSeconds": 1})]))
+
+    def ready():
+        conds = get_pod(s, "probed").get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+    wait_for(ready, 30, "pod Ready through the exec probe")
+
+
+def test_post_start_hook_runs_inside_the_container(rserver):
+    s = rserver
+    apply(s, pod("hooked", [ctr("exec sleep 3600", lifecycle={"postStart": {"exec": {
+        "command": ["sh", "-c", "echo hook-ran-in-$(hostname) > /tmp/hook"]}}})]))
+    wait_running(s, "hooked")
+    out = wait_for(lambda: s.v6("exec", "hooked", "--", "cat", "/tmp/hook").stdout, 30,
+                   "the postStart hook's file inside the container")
+    assert out == "hook-ran-in-hooked\n"     # the container's hostname, its /tmp
+    assert wait_running(s, "hooked")["restartCount"] == 0
+
+
+def test_read_only_root_filesystem_is_enforced(rserver):
+    s = rserver
+    apply(s, pod("ro", [ctr("touch /x && echo wrote || echo write-failed; exec sleep 3600",
+                            securityContext={"readOnlyRootFilesystem": True})]))
+    wait_log(s, "ro", "write-failed")
+    assert "Read-only file system" in logs(s, "ro")
+    assert "wrote" not in logs(s, "ro")
+
+
+def test_run_as_non_root_refused_for_a_root_image(rserver):
+    s = rserver
+    apply(s, pod("nonroot", [ctr("id", securityContext={"runAsNonRoot": True})]))
+    wait_for(lambda: cstatus(s, "nonroot").get("state", {}).get("waiting", {}).get(
+        "reason") == "CreateContainerConfigError", 30,
+        "CreateContainerConfigError: %s" % cstatus(s, "nonroot"))
+    msg = cstatus(s, "nonroot")["state"]["waiting"]["message"]
+    assert msg.startswith("container has runAsNonRoot and image will run as root")
+    assert runc_list(s) == []
+
+
+def test_memory_limit_oom_killed(rserver):
+    s = rserver
+    c = ctr(resources={"limits": {"memory": "16Mi"}})
+    c["command"] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    apply(s, pod("oom", [c], restart="Never"))
+    wait_for(lambda: "terminated" in cstatus(s, "oom").get("state", {}), 60,
+             "terminated: %s" % cstatus(s, "oom"))
+    t = cstatus(s, "oom")["state"]["terminated"]
+    assert (t["reason"], t["exitCode"]) == ("OOMKilled", 137)
+
+
+def test_server_kill9_adopts_running_containers_without_duplicates(rserver):
+    s = rserver
+    apply(s, pod("keep", [ctr("echo up; exec sleep 3600")]))
+    wait_log(s, "keep", "up")
+    before = [c for c in runc_list(s) if c[2] == "running"]
+    assert len(before) == 1
+    s.restart()                                 # kill -9, then a new server
+    wait_for(lambda: "adopted container app-0" in s.log(), 30,
+             "the container adopted")
+    time.sleep(2)                               # a duplicate would start by now
+    after = [c for c in runc_list(s) if c[2] == "running"]
+    assert after == before                      # same id, same init pid
+    st = wait_running(s, "keep")
+    assert st["restartCount"] == 0
+    assert logs(s, "keep").count("up\n") == 1
+
+
+def test_shim_kill9_cleans_up_and_restarts(rserver):
+    s = rserver
+    apply(s, pod("crash", [ctr("echo started; exec sleep 3600")]))
+    wait_log(s, "crash", "started")
+    (cid, init, _), = runc_list(s)
+    uid = get_pod(s, "crash")["metadata"]["uid"]
+    d = os.path.join(s.data_dir, "node", "containers", uid, "app-0")
+    shim = read_pid(os.path.join(d, "shim.pid"))
+    assert shim > 0
+    os.kill(shim, signal.SIGKILL)
+    wait_for(lambda: cstatus(s, "crash").get("restartCount", 0) >= 1, 60,
+             "restarted after its shim was killed: %s" % cstatus(s, "crash"))
+    wait_running(s, "crash")
+    ids = [c[0] for c in runc_list(s)]
+    assert cid not in ids                       # the old container deleted
+    d1 = os.path.join(s.data_dir, "node", "containers", uid, "app-1")
+    assert ids == [uid + "-app-1"], (cstatus(s, "crash"), os.listdir(d1),
+                                     open(os.path.join(d1, "shim.log")).read(),
+                                     logs(s, "crash"))
+    assert not os.path.exists("/proc/%d" % init) or \
+        open("/proc/%d/stat" % init).read().split()[2] == "Z"
+
+
+def test_v6_exec_in_a_runc_container(rserver):
+    s = rserver
+    apply(s, pod("ex", [ctr("echo up; exec sleep 3600", workingDir="/etc",
+                            env=[{"name": "GREETING", "value": "hi"}],
+                            securityContext={"runAsUser": 1000})]))
+    wait_log(s, "ex", "up")
+    p = s.v6("exec", "ex", "--", "sh", "-c", "echo $GREETING $FROM_IMAGE $(pwd) $(id -u); "
+             "echo to-stderr >&2; exit 7")
+    assert p.returncode == 7, p
+    assert p.stdout == "hi yes /etc 1000\n"
+    assert p.stderr == "to-stderr\n"
+    # the container's own filesystem: its hostname file, not the host's
+    assert s.v6("exec", "ex", "--", "cat", "/etc/hostname").stdout == "ex\n"
+    p = s.v6("exec", "-i", "ex", "-c", "app", "--", "cat", input="from stdin\n")
+    assert (p.returncode, p.stdout) == (0, "from stdin\n")
+    p = s.v6("exec", "ex", "-c", "nope", "--", "true")
+    assert p.returncode == 1 and "container nope is not valid for pod ex" in p.stderr
+    # its usage comes from the same cgroups as a process pod's (metrics.k8s.io,
+    # v6 top): busybox's memory, in Ki
+    def usage():
+        st, m = s.json("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/ex")
+        mem = m["containers"][0]["usage"]["memory"] if st == 200 and m.get("containers") \
+            else "0"
+        return mem if mem not in ("0", "0Ki") else None
+    mem = wait_for(usage, 30, "the runc pod's memory usage")
+    assert mem.endswith("Ki") and int(mem[:-2]) > 0, mem
+    assert s.v6("top", "pods", "ex", "--no-headers").stdout.split()[0] == "ex"
+
+
+def test_v6_exec_in_a_process_container(rserver):
+    s = rserver
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "proc"},
+           "spec": {"runtimeClassName": "process", "containers": [{
+               "name": "app", "image": "host", "command": ["sleep", "3600"],
+               "env": [{"name": "GREETING", "value": "hello"}]}]}}
+    apply(s, obj)
+    wait_running(s, "proc")
+    p = s.v6("exec", "proc", "--", "sh", "-c", "echo $GREETING; exit 3")
+    assert (p.returncode, p.stdout) == (3, "hello\n"), p
+
+
+def test_runc_pods_on_the_pod_network_serve_on_port_80(image_tar):
+    """Two replicas of an image listening on 0.0.0.0:80, each in the network
+    namespace the pod network made: an httpGet probe reaches each through
+    its pod IP, and so does the host; the pod's resolv.conf names the
+    cluster DNS."""
+    from test_podnet import PodNet, http_get
+    pn = PodNet()
+    try:
+        pn.server.start()
+        s = pn.server
+        s.v6("image", "import", image_tar, check=True)
+        for name in ("w1", "w2"):
+            apply(s, pod(name, [ctr(
+                "mkdir -p /www && echo served-by-$HOSTNAME > /www/index.html && "
+                "exec httpd -f -p 80 -h /www",
+                readinessProbe={"httpGet": {"path": "/", "port": 80}, "periodSeconds": 1})]))
+        for name in ("w1", "w2"):
+            wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
+                                 get_pod(s, name).get("status", {}).get("conditions", [])),
+                     60, "pod %s Ready through its httpGet probe" % name)
+            ip = get_pod(s, name)["status"]["podIP"]
+            assert s.in_range(ip, pn.pod_cidr), ip
+            assert http_get("http://%s/" % ip) == "served-by-%s\n" % name
+        out = s.v6("exec", "w1", "--", "cat", "/etc/resolv.conf").stdout
+        assert "nameserver %s" % pn.dns in out, out
+        assert "search default.svc.cluster.local" in out, out
+    finally:
+        pn.close()      # stop_workloads deletes the runc containers too
