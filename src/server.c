@@ -1083,14 +1083,15 @@ static int private_fixed;	/* data_dir_private's count, for its log line */
 /* Entries that keep the modes their pod gave them, for containers that may
  * run as any user: volumes (emptyDir is 0777, as the kubelet makes it), the
  * pod's resolv.conf, its working dir node/pods/UID (the logs' dirs there
- * are NS_NAME_UID), the image store's unpacked layers (root file
- * systems keep their files' modes), and the rule files Prometheus reads.
+ * are NS_NAME_UID), the image store's unpacked layers and a runc
+ * container's overlay (upper, work, bundle/rootfs: root file systems keep
+ * their files' modes), and the rule files Prometheus reads.
  * The 0700 tree above keeps them from others. */
 static bool
 private_exempt(const char *path, int type, const struct FTW *ftw)
 {
 	static const char *const names[] = { "volumes", "workdir", "resolv.conf", "layers",
-		"prometheus-rules" };
+		"prometheus-rules", "upper", "work", "rootfs" };
 	const char *base = path + ftw->base;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(base, names[i]) == 0)

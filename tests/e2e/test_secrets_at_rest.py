@@ -17,7 +17,8 @@ from test_pods import apply, get_pod, pod_manifest, sh, wait_for
 MARKER = "s3cr3t-marker-7f1c2a"
 # Pod files a container reads as any user keep their pod's modes (see
 # docs/security.md, "Data directory"); the tree above them is 0700.
-EXEMPT = ("volumes", "workdir", "resolv.conf", "layers", "prometheus-rules")
+EXEMPT = ("volumes", "workdir", "resolv.conf", "layers", "prometheus-rules", "upper",
+          "work", "rootfs")
 
 
 def exempt(root, name):
@@ -236,16 +237,20 @@ def test_a_bad_encryption_config_stops_the_server_with_the_field(workdir):
 
 # ---- Secret data never in logs, events or error messages -------------------
 
+ENV_FILES = ("spec.json", "config.json")
+
+
 def marker_hits(data_dir):
     """Files under data_dir holding the marker (or its base64), but for the
-    containers' spec.json: it holds the resolved environment, values from
-    secretKeyRef included, and is 0600 (docs/security.md)."""
+    containers' spec.json and runc's config.json: they hold the resolved
+    environment, values from secretKeyRef included, and are 0600
+    (docs/security.md)."""
     needles = (MARKER.encode(), b64(MARKER.encode()).encode())
     hits = []
     for root, _, files in os.walk(data_dir):
         for f in files:
             path = os.path.join(root, f)
-            if f == "spec.json" or not os.path.isfile(path):
+            if f in ENV_FILES or not os.path.isfile(path):
                 continue
             with open(path, "rb") as fh:
                 raw = fh.read()
@@ -309,7 +314,7 @@ def test_secret_values_appear_in_no_log_event_or_error(make_server, workdir):
     s.stop()
     assert marker_hits(s.data_dir) == []
     specs = [os.path.join(r, f) for r, _, fs in os.walk(s.data_dir) for f in fs
-             if f == "spec.json"]  # the one place the value is (0600): the grep sees it
+             if f in ENV_FILES]  # the one place the value is (0600): the grep sees it
     assert any(MARKER.encode() in open(p, "rb").read() for p in specs), specs
 
 
