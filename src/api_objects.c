@@ -283,6 +283,9 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		json_object_del(meta, system_meta_fields[i]);
 	if (k->has_status)
 		json_object_del(obj, "status");
+	/* The uid first, as the apiserver's BeforeCreate: a Job's generated
+	 * selector (obj_schema_batch.c) is made from it. */
+	json_object_set_new(meta, "uid", api_new_uid());
 	if (obj_validate(obj, &errs) < 0) {
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
@@ -295,7 +298,6 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
 	}
-	json_object_set_new(meta, "uid", api_new_uid());
 	json_object_set_new(meta, "creationTimestamp", now_timestamp());
 	if (json_object_get(obj, "spec"))
 		json_object_set_new(meta, "generation", json_integer(1));

@@ -64,6 +64,8 @@ static const struct cli_flag flags[] = {
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
 	  "give up after this long, e.g. 30s, 2m" },
+	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME", NULL,
+	  "the CronJob whose jobTemplate the Job is made from" },
 	{ "container", 'c', FLAG_STR, OFF(container), "NAME", NULL,
 	  "the container (default: the pod's only one, or its default-container annotation)" },
 	{ "follow", 'f', FLAG_BOOL, OFF(follow), NULL, NULL,
@@ -104,6 +106,14 @@ static const struct cli_flag flags[] = {
 	  "exec: pass stdin to the command (read to its end first)" },
 	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
 	  "exec: accepted for kubectl's -it; no terminal is allocated" },
+	{ "min", 0, FLAG_INT, OFF(min), "N", NULL,
+	  "autoscale: the lower limit of replicas (default: the server's, 1)" },
+	{ "max", 0, FLAG_INT, OFF(max), "N", NULL,
+	  "autoscale: the upper limit of replicas (required)" },
+	{ "cpu-percent", 0, FLAG_INT, OFF(cpu_percent), "P", NULL,
+	  "autoscale: target average CPU utilization, percent of requests (default 80)" },
+	{ "name", 0, FLAG_STR, OFF(name), "NAME", NULL,
+	  "autoscale: the HorizontalPodAutoscaler's name (default: the target's)" },
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
@@ -130,9 +140,13 @@ static const struct cli_verb verbs[] = {
 	  "Create or update objects from manifests. Every document is validated\n"
 	  "locally and checked by the server (dry run) before anything is applied;\n"
 	  "one bad document means nothing is applied. Changes are computed from the\n"
-	  "last applied configuration, as kubectl does.",
-	  "filename recursive namespace dry-run output",
+	  "last applied configuration, as kubectl does. With --wait, then waits\n"
+	  "until every applied Deployment, StatefulSet, DaemonSet and Rollout has\n"
+	  "rolled out and every Job completed (exit 1 with the reason on failure,\n"
+	  "abort or --timeout, default 5m).",
+	  "filename recursive namespace dry-run output wait timeout",
 	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
+	  "  v6 apply -f release/ --wait --timeout 10m\n"
 	  "  cat web.yaml | v6 apply -f -\n", false },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",
@@ -158,12 +172,14 @@ static const struct cli_verb verbs[] = {
 	  "output",
 	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
 	  "  v6 delete pods -l app=web --wait=false\n", false },
-	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME [flags]",
-	  "Create objects from manifests, or a namespace",
-	  "Create objects from manifests (an existing object is an error), or a\n"
-	  "namespace by name.",
-	  "filename recursive namespace dry-run output",
-	  "  v6 create namespace staging\n  v6 create -f web.yaml\n", false },
+	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
+	  "v6 create job NAME --from=cronjob/CJ [flags]",
+	  "Create objects from manifests, a namespace, or a Job from a CronJob",
+	  "Create objects from manifests (an existing object is an error), a\n"
+	  "namespace by name, or a Job from a CronJob's jobTemplate (as kubectl).",
+	  "filename recursive namespace dry-run output from",
+	  "  v6 create namespace staging\n  v6 create -f web.yaml\n"
+	  "  v6 create job backup-now --from=cronjob/backup\n", false },
 	{ "wait", cli_wait,
 	  "v6 wait --for=condition=TYPE[=VALUE]|--for=delete KIND/NAME... [flags]",
 	  "Wait for a condition on objects, or for their deletion",
@@ -233,6 +249,15 @@ static const struct cli_verb verbs[] = {
 	  "  v6 scale deployment/web --replicas 5\n"
 	  "  v6 scale deploy web --replicas 0 -n staging\n"
 	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", false },
+	{ "autoscale", cli_autoscale,
+	  "v6 autoscale KIND/NAME | KIND NAME --max M [--min N] [--cpu-percent P] [flags]",
+	  "Create a HorizontalPodAutoscaler for a deployment, replica set or stateful set",
+	  "Create an autoscaling/v2 HorizontalPodAutoscaler that keeps the target's\n"
+	  "average CPU utilization (percent of requests) at --cpu-percent, with\n"
+	  "between --min and --max replicas, as kubectl autoscale does.",
+	  "min max cpu-percent name namespace",
+	  "  v6 autoscale deploy/web --min 2 --max 10 --cpu-percent 50\n"
+	  "  v6 autoscale rollout web --max 5\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",
 	  "Show CPU and memory use of pods",
 	  "Show the CPU (cores) and memory (bytes) use of pods, from the\n"

@@ -62,6 +62,7 @@ struct cli_opts {
 	int64_t max_log_requests;
 	const char *since;
 	const char *pod_running_timeout;
+	const char *from;		/* create job --from=cronjob/NAME */
 	/* rollout, scale, top */
 	int64_t revision;
 	int64_t to_revision;
@@ -73,6 +74,9 @@ struct cli_opts {
 	bool stdin_;			/* -i: send stdin to the command */
 	bool tty;			/* -t: accepted (no terminal is allocated yet) */
 	const char *sort_by;
+	/* autoscale */
+	int64_t min, max, cpu_percent;
+	const char *name;
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
 
@@ -211,6 +215,14 @@ int cli_version(struct cli_opts *o);	/* cli_get.c */
 int cli_logs(struct cli_opts *o);	/* cli_logs.c */
 int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
 int cli_scale(struct cli_opts *o);	/* cli_scale.c */
+/* cli_autoscale.c: `v6 autoscale`, and how HPA metrics read in `get`
+ * (TARGETS: "cpu: 45%/50%", three at most then "+ N more...") and in
+ * `describe` (one "current / target" line per metric, kubectl's words). */
+int cli_autoscale(struct cli_opts *o);
+void cli_hpa_targets(const json_t *hpa, struct buf *out);
+/* The i-th metric of hpa: its describe label and "current / target" value
+ * (caller frees both); false past the last. */
+bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
@@ -231,6 +243,14 @@ int cli_wait_gone(const struct kind *k, const char *ns, const char *name,
  * revision > 0 requires that revision. Returns 0, or -1 with *msg set to
  * the error (no "error: " prefix, no newline). */
 int cli_rollout_status_msg(const json_t *deploy, int64_t revision, char **msg, bool *done);
+/* Whether `apply --wait` waits for objects of k: Deployment, StatefulSet,
+ * DaemonSet, Rollout (rolled out / Healthy), Job (Complete). */
+bool cli_rollout_waits_for(const struct kind *k);
+/* Follows ns/name of k as `v6 rollout status` does (one line per change of
+ * its status message) until it is rolled out (0), fails or aborts (1, the
+ * reason printed), or deadline (time_mono_ms; 0: none) passes (1). */
+int cli_rollout_wait(const struct kind *k, const char *ns, const char *name,
+    int64_t deadline);
 /* The ReplicaSets of items (an array) controlled by deploy (ownerReference
  * with controller true and deploy's uid). New array of borrowed-then-
  * increfed objects, sorted by revision. */

@@ -3,6 +3,7 @@
  * unchanged), have the server check every planned write with a dry run,
  * and only then write, so that a bad document means nothing is applied. */
 #include "cli.h"
+#include "ctrl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -265,6 +266,30 @@ need_files(const struct cli_opts *o)
 	return 1;
 }
 
+/* apply --wait: every applied workload in turn until rolled out or
+ * complete; the first that fails, aborts or outlives --timeout (default
+ * 5m, one deadline for all) ends it with 1. */
+static int
+wait_applied(const struct cli_opts *o, const struct cli_items *items)
+{
+	enum dry dry;
+	if (parse_dry(o, &dry) < 0 || dry != DRY_NONE)
+		return 0;
+	int64_t ms = cli_timeout_ms(o, 5 * 60 * 1000);
+	if (ms < 0)
+		return 1;
+	int64_t deadline = ms ? time_mono_ms() + ms : 0;
+	for (size_t i = 0; i < items->n; i++) {
+		const struct cli_item *it = &items->v[i];
+		if (!cli_rollout_waits_for(it->k))
+			continue;
+		const char *ns = *obj_namespace(it->obj) ? obj_namespace(it->obj) : cli_ns(o);
+		if (cli_rollout_wait(it->k, ns, obj_name(it->obj), deadline) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 int
 cli_apply(struct cli_opts *o)
 {
@@ -278,6 +303,8 @@ cli_apply(struct cli_opts *o)
 	if (cli_items_load(o, true, &items) < 0)
 		return 1;
 	int rc = apply_items(o, &items, false);
+	if (rc == 0 && o->wait && strcmp(o->wait, "false") != 0)
+		rc = wait_applied(o, &items);
 	cli_items_free(&items);
 	return rc;
 }
@@ -306,6 +333,44 @@ create_namespace(const struct cli_opts *o)
 	return rc;
 }
 
+/* kubectl create job NAME --from=cronjob/CJ: the CronJob's jobTemplate
+ * with a controller reference to it and cronjob.kubernetes.io/instantiate:
+ * manual (ctrl_cronjob.c makes it, as the controller's own Jobs). */
+static int
+create_job_from(const struct cli_opts *o)
+{
+	enum dry dry;
+	if (o->nargs != 2) {
+		cli_err("exactly one NAME is required, got %zu", o->nargs - 1);
+		return 1;
+	}
+	if (!o->from || (strncmp(o->from, "cronjob/", 8) && strncmp(o->from, "cj/", 3) &&
+	    strncmp(o->from, "cronjobs/", 9))) {
+		cli_err("from must be an existing cronjob: --from=cronjob/NAME");
+		return 1;
+	}
+	if (parse_dry(o, &dry) < 0 || check_output(o) < 0)
+		return 1;
+	const char *cj_name = strchr(o->from, '/') + 1;
+	char *path = cli_path(kind_find_gvk("batch/v1", "CronJob"), cli_ns(o), cj_name, NULL);
+	json_t *cj = NULL;
+	int rc = cli_get_json(path, &cj);
+	free(path);
+	if (rc < 0)
+		return 1;
+	json_t *job = cronjob_job(cj, o->args[1], 0, true);
+	json_decref(cj);
+	struct cli_item it = { job, kind_find_gvk("batch/v1", "Job"), NULL, NULL, 0 };
+	struct plan p = { &it, ACT_CREATE, job, false };
+	rc = 0;
+	if (dry != DRY_CLIENT && plan_send(&p, dry == DRY_SERVER) < 0)
+		rc = 1;
+	else
+		print_result(o, &p, dry);
+	json_decref(job);
+	return rc;
+}
+
 int
 cli_create(struct cli_opts *o)
 {
@@ -313,6 +378,8 @@ cli_create(struct cli_opts *o)
 	if (o->nargs > 0) {
 		if (strcmp(o->args[0], "namespace") == 0 || strcmp(o->args[0], "ns") == 0)
 			return create_namespace(o);
+		if (strcmp(o->args[0], "job") == 0)
+			return create_job_from(o);
 		cli_err("unknown command \"%s\" for \"v6 create\"", o->args[0]);
 		fputs("See 'v6 create --help' for usage.\n", stderr);
 		return 1;

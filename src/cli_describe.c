@@ -756,10 +756,81 @@ describe_analysisrun(struct dw *w, struct cli_opts *o, const json_t *run)
 	text_lines(w, 0, cli_rwatch_analysisrun(run));
 }
 
+/* kubectl's HPA description: reference, each metric current / target, the
+ * limits, the behavior's windows and policies, pods, conditions. */
+static void
+hpa_rules(struct dw *w, const char *title, const json_t *r)
+{
+	const json_t *p;
+	size_t i;
+	if (!r)
+		return;
+	line(w, 2, "%s:", title);
+	kv(w, 4, "Stabilization Window", "%lld seconds",
+	    num(r, "stabilizationWindowSeconds"));
+	kv(w, 4, "Select Policy", "%s", obj_str_at(r, "selectPolicy"));
+	line(w, 4, "Policies:");
+	json_array_foreach(json_object_get(r, "policies"), i, p)
+		line(w, 6, "- Type: %-7s  Value: %-4lld  Period: %lld seconds",
+		    obj_str_at(p, "type"), num(p, "value"), num(p, "periodSeconds"));
+}
+
+/* The conditions with their messages: they say which window or limit
+ * shaped the last decision. */
+static void
+hpa_conditions(struct dw *w, const json_t *conds)
+{
+	const json_t *c;
+	size_t i;
+	int rw = (int)strlen("Reason");
+	if (json_array_size(conds) == 0)
+		return;
+	json_array_foreach(conds, i, c)
+		if ((int)strlen(obj_str_at(c, "reason")) > rw)
+			rw = (int)strlen(obj_str_at(c, "reason"));
+	line(w, 0, "Conditions:");
+	line(w, 2, "%-14s  %-6s  %-*s  %s", "Type", "Status", rw, "Reason", "Message");
+	line(w, 2, "%-14s  %-6s  %-*s  %s", "----", "------", rw, "------", "-------");
+	json_array_foreach(conds, i, c)
+		line(w, 2, "%-14s  %-6s  %-*s  %s", obj_str_at(c, "type"), obj_str_at(c, "status"),
+		    rw, obj_str_at(c, "reason"), obj_str_at(c, "message"));
+}
+
+static void
+describe_hpa(struct dw *w, struct cli_opts *o, const json_t *h)
+{
+	(void)o;
+	char *label, *value;
+	kv(w, 0, "Reference", "%s/%s", obj_str_at(h, "spec.scaleTargetRef.kind"),
+	    obj_str_at(h, "spec.scaleTargetRef.name"));
+	kv(w, 0, "Metrics", "( current / target )");
+	for (size_t i = 0; cli_hpa_metric_line(h, i, &label, &value); i++) {
+		dw_push(w, 2, label, value);
+		free(label);
+	}
+	json_t *min = obj_get_path(h, "spec.minReplicas");
+	kv(w, 0, "Min replicas", "%lld", min ? json_integer_value(min) : 1);
+	kv(w, 0, "Max replicas", "%lld", num(h, "spec.maxReplicas"));
+	const json_t *beh = obj_get_path(h, "spec.behavior");
+	if (beh) {
+		line(w, 0, "Behavior:");
+		hpa_rules(w, "Scale Up", json_object_get(beh, "scaleUp"));
+		hpa_rules(w, "Scale Down", json_object_get(beh, "scaleDown"));
+	}
+	kv(w, 0, "Last scale time", "%s", *obj_str_at(h, "status.lastScaleTime") ?
+	    obj_str_at(h, "status.lastScaleTime") : "<never>");
+	char pods[96];
+	snprintf(pods, sizeof pods, "%s pods", obj_str_at(h, "spec.scaleTargetRef.kind"));
+	kv(w, 0, pods, "%lld current / %lld desired", num(h, "status.currentReplicas"),
+	    num(h, "status.desiredReplicas"));
+	hpa_conditions(w, obj_get_path(h, "status.conditions"));
+}
+
 static const struct {
 	const char *kind;
 	void (*fn)(struct dw *w, struct cli_opts *o, const json_t *obj);
 } describers[] = {
+	{ "HorizontalPodAutoscaler", describe_hpa },
 	{ "Rollout", describe_rollout },
 	{ "AnalysisRun", describe_analysisrun },
 	{ "Deployment", describe_deployment },

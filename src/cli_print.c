@@ -362,6 +362,12 @@ cell_hpa_ref(const struct cell_ctx *c)
 }
 
 static void
+cell_hpa_targets(const struct cell_ctx *c)
+{
+	cli_hpa_targets(c->obj, c->out);
+}
+
+static void
 cell_hpa_min(const struct cell_ctx *c)
 {
 	json_t *m = obj_get_path(c->obj, "spec.minReplicas");
@@ -458,6 +464,88 @@ cell_run_status(const struct cell_ctx *c)
 {
 	const char *p = obj_str_at(c->obj, "status.phase");
 	buf_puts(c->out, *p ? p : "Pending");
+}
+
+/* Job and CronJob columns as kubectl's printers (printJob, printCronJob). */
+static void
+cell_job_status(const struct cell_ctx *c)
+{
+	static const char *const order[] = { "Complete", "Failed", "", "Suspended",
+		"FailureTarget", "SuccessCriteriaMet" };
+	const json_t *st = json_object_get(c->obj, "status");
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		const json_t *cond = *order[i] ? obj_condition(st, order[i]) : NULL;
+		if (!*order[i] && obj_get_path(c->obj, "metadata.deletionTimestamp")) {
+			buf_puts(c->out, "Terminating");
+			return;
+		}
+		if (cond && strcmp(obj_str(cond, "status"), "True") == 0) {
+			buf_puts(c->out, order[i]);
+			return;
+		}
+	}
+	buf_puts(c->out, "Running");
+}
+
+static void
+cell_job_completions(const struct cell_ctx *c)
+{
+	long long succ = num(c->obj, "status.succeeded");
+	if (json_is_integer(obj_get_path(c->obj, "spec.completions")))
+		buf_printf(c->out, "%lld/%lld", succ, num(c->obj, "spec.completions"));
+	else if (num(c->obj, "spec.parallelism") > 1)
+		buf_printf(c->out, "%lld/1 of %lld", succ, num(c->obj, "spec.parallelism"));
+	else
+		buf_printf(c->out, "%lld/1", succ);
+}
+
+static void
+cell_job_duration(const struct cell_ctx *c)
+{
+	int64_t start = obj_time_ms(obj_get_path(c->obj, "status.startTime"));
+	int64_t end = obj_time_ms(obj_get_path(c->obj, "status.completionTime"));
+	char d[32];
+	if (!start)
+		return;
+	duration_format_age((end ? end : c->now) - start, d);
+	buf_puts(c->out, d);
+}
+
+static void
+cell_cj_schedule(const struct cell_ctx *c)
+{
+	buf_puts(c->out, obj_str_at(c->obj, "spec.schedule"));
+}
+
+static void
+cell_cj_timezone(const struct cell_ctx *c)
+{
+	put_or_none(c->out, obj_str_at(c->obj, "spec.timeZone"));
+}
+
+static void
+cell_cj_suspend(const struct cell_ctx *c)
+{
+	buf_puts(c->out, json_is_true(obj_get_path(c->obj, "spec.suspend")) ? "True" : "False");
+}
+
+static void
+cell_cj_active(const struct cell_ctx *c)
+{
+	buf_printf(c->out, "%zu", json_array_size(obj_get_path(c->obj, "status.active")));
+}
+
+static void
+cell_cj_last(const struct cell_ctx *c)
+{
+	const char *ts = json_string_value(obj_get_path(c->obj, "status.lastScheduleTime"));
+	char age[32];
+	if (!ts) {
+		buf_puts(c->out, "<none>");
+		return;
+	}
+	cli_age(ts, c->now, age);
+	buf_puts(c->out, age);
 }
 
 /* Gateway API columns: HTTPRoute hostnames ("*": any) and parents
@@ -578,6 +666,15 @@ static const struct kind_columns kind_columns[] = {
 	    { "STRATEGY", cell_ro_strategy, true }, { "STEP", cell_ro_step, true },
 	    { "SET-WEIGHT", cell_ro_set_weight, true }, { "PHASE", cell_ro_phase, true },
 	    END_COLS } },
+	{ "Job", { NAME_COL, { "STATUS", cell_job_status, false },
+	    { "COMPLETIONS", cell_job_completions, false },
+	    { "DURATION", cell_job_duration, false }, AGE_COL,
+	    { "CONTAINERS", cell_containers, true }, { "IMAGES", cell_images, true },
+	    { "SELECTOR", cell_selector, true }, END_COLS } },
+	{ "CronJob", { NAME_COL, { "SCHEDULE", cell_cj_schedule, false },
+	    { "TIMEZONE", cell_cj_timezone, false }, { "SUSPEND", cell_cj_suspend, false },
+	    { "ACTIVE", cell_cj_active, false }, { "LAST SCHEDULE", cell_cj_last, false },
+	    AGE_COL, END_COLS } },
 	{ "AnalysisRun", { NAME_COL, { "STATUS", cell_run_status, false }, AGE_COL,
 	    END_COLS } },
 	{ "HTTPRoute", { NAME_COL, { "HOSTNAMES", cell_route_hostnames, false },
@@ -586,7 +683,7 @@ static const struct kind_columns kind_columns[] = {
 	    { "ADDRESS", cell_gw_address, false }, { "PROGRAMMED", cell_gw_programmed, false },
 	    AGE_COL, END_COLS } },
 	{ "HorizontalPodAutoscaler", { NAME_COL, { "REFERENCE", cell_hpa_ref, false },
-	    { "MINPODS", cell_hpa_min, false }, { "MAXPODS", cell_hpa_max, false },
+	    { "TARGETS", cell_hpa_targets, false }, { "MINPODS", cell_hpa_min, false }, { "MAXPODS", cell_hpa_max, false },
 	    { "REPLICAS", cell_hpa_replicas, false }, AGE_COL, END_COLS } },
 };
 

@@ -2,7 +2,8 @@
  * kubectl-argo-rollouts for Rollouts: status follows a watch, history and
  * undo read the owned ReplicaSets, the others are patches (Argo's status
  * fields through /status). The decisions are pure functions, unit tested in
- * tests/unit/test_cli_rollout.c; `rollout watch` is in cli_rwatch.c. */
+ * tests/unit/test_cli_rollout.c; `rollout watch` is in cli_rwatch.c.
+ * cli_rollout_wait (the status follower) also serves `apply --wait`. */
 #include "cli.h"
 
 #include <errno.h>
@@ -110,9 +111,35 @@ statefulset_status_msg(const json_t *sts, char **msg, bool *done)
 	return 0;
 }
 
+/* A Job: done at Complete, an error at Failed (reason and message), else
+ * how many pods succeeded (`apply --wait`). */
+static int
+job_status_msg(const json_t *job, char **msg, bool *done)
+{
+	const json_t *failed = condition(job, "Failed"), *complete = condition(job, "Complete");
+	*done = false;
+	if (complete && strcmp(obj_str(complete, "status"), "True") == 0) {
+		*msg = xasprintf("job \"%s\" completed\n", obj_name(job));
+		*done = true;
+	} else if (failed && strcmp(obj_str(failed, "status"), "True") == 0) {
+		*msg = xasprintf("job \"%s\" failed: %s: %s", obj_name(job),
+		    obj_str(failed, "reason"), obj_str(failed, "message"));
+		return -1;
+	} else if (json_is_integer(obj_get_path(job, "spec.completions"))) {
+		*msg = xasprintf("Waiting for job \"%s\" to complete: %lld of %lld pods "
+		    "succeeded...\n", obj_name(job), (long long)num(job, "status.succeeded"),
+		    (long long)num(job, "spec.completions"));
+	} else {
+		*msg = xasprintf("Waiting for job \"%s\" to complete...\n", obj_name(job));
+	}
+	return 0;
+}
+
 int
 cli_rollout_status_msg(const json_t *d, int64_t revision, char **msg, bool *done)
 {
+	if (strcmp(obj_kind(d), "Job") == 0)
+		return job_status_msg(d, msg, done);
 	if (strcmp(obj_kind(d), "DaemonSet") == 0)
 		return daemonset_status_msg(d, msg, done);
 	if (strcmp(obj_kind(d), "StatefulSet") == 0)
@@ -774,6 +801,31 @@ rollout_status(struct cli_opts *o, const struct target *t)
 	struct status s = { .t = t, .revision = o->revision,
 		.watch = cli_flag_given(o, "watch") ? o->watch : true };
 	int rc = status_follow(&s, ms ? time_mono_ms() + ms : 0);
+	free(s.last);
+	free(s.rv);
+	return rc;
+}
+
+bool
+cli_rollout_waits_for(const struct kind *k)
+{
+	static const char *const kinds[] = { "Deployment", "StatefulSet", "DaemonSet",
+		"Rollout", "Job" };
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (strcmp(k->kind, kinds[i]) == 0)
+			return true;
+	return false;
+}
+
+int
+cli_rollout_wait(const struct kind *k, const char *ns, const char *name, int64_t deadline)
+{
+	struct target t = { .k = k, .ns = ns, .name = name,
+		.argo = strcmp(k->kind, "Rollout") == 0 };
+	cli_obj_ref(k, name, t.ref, sizeof t.ref);
+	snprintf(t.res, sizeof t.res, "%s.%s", k->plural, k->group);
+	struct status s = { .t = &t, .watch = true };
+	int rc = status_follow(&s, deadline);
 	free(s.last);
 	free(s.rv);
 	return rc;

@@ -179,7 +179,7 @@ int ctrl_wq_add_all(struct ctrl_wq *q, struct store *st, const char *res);
  * orphan might have. */
 void ctrl_wq_add_selecting(struct ctrl_wq *q, struct store *st, const char *res,
     const char *ns, const json_t *labels);
-/* A pod changed: queues its controller when that is a `kind` of apps/v1,
+/* A pod changed: queues its controller when that is a `kind` of res's group,
  * else, for a live orphan, the objects of res that select it (adoption). */
 void ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
     const json_t *pod, const char *kind, const char *res);
@@ -301,6 +301,42 @@ json_t *ds_pod_for_node(const json_t *ds, const char *node, const char *hash);
 
 /* Starts it on the controller core; ctrl_stop() stops it. */
 int ctrl_daemonset_start(struct api *api, struct ctrl **out);
+
+/* ---- Job and CronJob controllers (ctrl_job.c, ctrl_cronjob.c) --------- */
+
+/* The tags of job_decide's writes (ctrl_write.tag). */
+enum { JOB_W_CREATE, JOB_W_DELETE, JOB_W_STATUS, JOB_W_TTL };
+/* The Job controller's decision (one sync): job (defaulted, with its
+ * generated selector) and pods (the namespace's; only those whose
+ * controller reference is job count) -> ordered writes: pod creates
+ * (generateName JOB-, Indexed: JOB-INDEX- with the completion index
+ * annotation, label and JOB_COMPLETION_INDEX), pod deletes (surplus,
+ * suspend, deadline, after success or failure), the Job's status, Events,
+ * the Job's delete once ttlSecondsAfterFinished passed; w->requeue_ms for
+ * back-off, deadline and TTL. Returns 0. */
+int job_decide(const json_t *job, const json_t *pods, int64_t now_ms, struct ctrl_writes *w);
+/* The back-off before a new pod after failures: 10 s doubling, max 6 min. */
+int64_t job_backoff_ms(int64_t failures);
+/* "Complete" or "Failed" when that condition is True, else NULL. */
+const char *job_finished(const json_t *job);
+/* The pod of completion index ix (-1: NonIndexed) from job's template. */
+json_t *job_pod(const json_t *job, int64_t ix);
+int ctrl_job_start(struct api *api, struct ctrl **out);
+/* The CronJob controller's decision: cj and jobs (the namespace's; those
+ * cj controls count) -> writes: history beyond the limits deleted, at the
+ * newest scheduled time not yet run (after lastScheduleTime or creation,
+ * within startingDeadlineSeconds) the Job NAME-<minutes since the epoch>
+ * (Forbid: not while one runs; Replace: the running ones deleted first),
+ * the status (active, lastScheduleTime, lastSuccessfulTime);
+ * w->requeue_ms = the next scheduled time. Returns 0. */
+int cronjob_decide(const json_t *cj, const json_t *jobs, int64_t now_ms,
+    struct ctrl_writes *w);
+/* The Job cj makes (new reference): the jobTemplate, the controller
+ * reference, name; annotation batch.kubernetes.io/cronjob-scheduled-timestamp
+ * or, manual (`v6 create job --from=cronjob/CJ`), cronjob.kubernetes.io/
+ * instantiate: manual as kubectl. */
+json_t *cronjob_job(const json_t *cj, const char *name, int64_t scheduled_s, bool manual);
+int ctrl_cronjob_start(struct api *api, struct ctrl **out);
 
 /* ---- Rollout controller (ctrl_rollout.c) -------------------------------- */
 

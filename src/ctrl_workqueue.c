@@ -256,7 +256,11 @@ ctrl_wq_add_pod_owner(struct ctrl_wq *q, struct store *st, enum store_event ev,
 	if (ref) {
 		const char *k = json_string_value(json_object_get(ref, "kind"));
 		const char *av = json_string_value(json_object_get(ref, "apiVersion"));
-		if (k && av && strcmp(k, kind) == 0 && str_has_prefix(av, "apps/"))
+		/* the reference's group is the primary's: "apps/v1" for
+		 * "apps/replicasets", "batch/v1" for "batch/jobs" */
+		const char *slash = strchr(res, '/');
+		size_t glen = slash ? (size_t)(slash - res) + 1 : 0;
+		if (k && av && strcmp(k, kind) == 0 && glen && strncmp(av, res, glen) == 0)
 			ctrl_wq_add_name(q, obj_namespace(pod),
 			    json_string_value(json_object_get(ref, "name")));
 		return;

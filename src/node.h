@@ -46,5 +46,8 @@ struct rt_ctr;
 typedef void (*node_ctr_fn)(void *arg, const char *ns, const char *pod, const char *container,
     const char *image, const struct rt_ctr *ctr);
 void node_each_container(struct node *n, node_ctr_fn fn, void *arg);
+/* The metrics.k8s.io PodMetrics of pod ns/name on this node (new
+ * reference), or NULL before its first usage sample (the HPA reads it). */
+json_t *node_pod_metrics(struct node *n, const char *ns, const char *name);
 
 #endif

@@ -1359,6 +1359,16 @@ pod_metrics(struct apod *p)
 	    labels, "timestamp", ts, "window", window, "containers", cs);
 }
 
+json_t *
+node_pod_metrics(struct node *n, const char *ns, const char *name)
+{
+	for (struct apod *p = n->pods; p; p = p->next)
+		if (p->inited && !p->orphan && !p->gone && !strcmp(ns, p->sm.ns) &&
+		    !strcmp(name, p->sm.name))
+			return pod_metrics(p);
+	return NULL;
+}
+
 static void
 reply_json(struct http_req *req, json_t *j)
 {

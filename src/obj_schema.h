@@ -136,6 +136,15 @@ extern const struct schema_field schema_daemonset[];
 void apps_daemonset_validate(const json_t *obj, struct errlist *errs);
 void apps_daemonset_defaults(json_t *obj);
 
+/* obj_schema_batch.c — batch/v1 Job and CronJob */
+extern const struct schema_field schema_job[], schema_cronjob[];
+void batch_job_generate_selector(json_t *obj);
+void batch_job_defaults(json_t *obj);
+void batch_job_validate(const json_t *obj, struct errlist *errs);
+void batch_job_update(const json_t *old, const json_t *obj, struct errlist *errs);
+void batch_cronjob_defaults(json_t *obj);
+void batch_cronjob_validate(const json_t *obj, struct errlist *errs);
+
 /* obj_schema_rollout.c — argoproj.io/v1alpha1 Rollout */
 extern const struct schema_field schema_rollout[];
 void argo_rollout_defaults(json_t *obj);
@@ -146,6 +155,11 @@ void argo_rollout_validate(const json_t *obj, struct errlist *errs);
 extern const struct schema_field schema_analysistemplate[], schema_analysisrun[];
 void argo_analysistemplate_validate(const json_t *obj, struct errlist *errs);
 void argo_analysisrun_validate(const json_t *obj, struct errlist *errs);
+
+/* obj_schema_autoscaling.c — autoscaling/v2 HorizontalPodAutoscaler */
+extern const struct schema_field schema_hpa[];
+void autoscaling_hpa_defaults(json_t *obj);
+void autoscaling_hpa_validate(const json_t *obj, struct errlist *errs);
 
 /* obj_schema_gateway.c — gateway.networking.k8s.io/v1 kinds */
 extern const struct schema_field schema_gatewayclass[], schema_gateway[],

@@ -8,6 +8,7 @@
 #include "image.h"
 #include "ctrl.h"
 #include "dns.h"
+#include "hpa.h"
 #include "log.h"
 #include "node.h"
 #include "obs_otlp.h"
@@ -48,6 +49,7 @@ struct server_opts {
 	unsigned disabled;	/* bit i: parts[i] turned off with --controllers */
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
+	int64_t hpa_sync_ms;		/* --hpa-sync-period; 0: 15 s */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
 	const char *default_runtime;	/* --default-runtime; NULL: decided at start */
@@ -75,7 +77,7 @@ struct server {
 	struct api_audit *audit;	/* --audit-log-path; NULL: none */
 	struct api *api;
 	struct ctrl_gc *gc;
-	struct ctrl *ctrls[16];		/* the controllers on the core, by part index */
+	struct ctrl *ctrls[32];		/* the controllers on the core, by part index */
 	struct ctrl_rollout *rollout;
 	struct ctrl_endpoints *eps;
 	struct ctrl_routes *routes;
@@ -84,6 +86,7 @@ struct server {
 	struct obs_traffic *traffic;
 	struct ctrl_analysis *analysis;
 	struct node *node;
+	struct ctrl_hpa *hpa;
 	struct img_store *images;
 	struct img_gc *image_gc;
 	struct dns_server *dns;
@@ -326,6 +329,27 @@ node_part_stop(struct server *s)
 	s->node = NULL;
 }
 
+/* The HPA reads pod usage from the node agent (metrics.k8s.io). */
+static json_t *
+hpa_pod_usage(void *arg, const char *ns, const char *pod)
+{
+	struct server *s = arg;
+	return s->node ? node_pod_metrics(s->node, ns, pod) : NULL;
+}
+
+static int
+hpa_start(struct server *s, const struct server_opts *o)
+{
+	return ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, &s->hpa);
+}
+
+static void
+hpa_stop(struct server *s)
+{
+	ctrl_hpa_stop(s->hpa);
+	s->hpa = NULL;
+}
+
 /* The Loki shipper's app label: the pod's "app" label from the store, else
  * its "app.kubernetes.io/name". */
 static void
@@ -411,6 +435,8 @@ static const struct server_part {
 	{ "rollout", NULL, rollout_start, rollout_stop },
 	{ "daemonset", ctrl_daemonset_start, NULL, NULL },
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
+	{ "job", ctrl_job_start, NULL, NULL },
+	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
@@ -418,6 +444,7 @@ static const struct server_part {
 	{ "analysis", NULL, analysis_start, analysis_stop },
 	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
+	{ "horizontalpodautoscaling", NULL, hpa_start, hpa_stop },
 	{ "logship", NULL, logship_start, logship_stop },
 	{ "promrules", NULL, promrules_start, promrules_stop },
 };
@@ -482,6 +509,9 @@ static const struct flag_def server_flags[] = {
 	{ "--journal-min", "N", "newest watch events kept whatever their age (default 100)" },
 	{ "--event-ttl", "DURATION", "how long an Event is kept after it last happened "
 	    "(default 1h, at least 1s)" },
+	{ "--hpa-sync-period", "DURATION", "how often each HorizontalPodAutoscaler is "
+	    "reconciled, as kube-controller-manager's --horizontal-pod-autoscaler-sync-period "
+	    "(default 15s, at least 100ms)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
 	{ "--max-backoff", "DURATION", "node-wide CrashLoopBackOff cap, lower for edge "
 	    "devices (default 5m, at least 1s)" },
@@ -492,8 +522,8 @@ static const struct flag_def server_flags[] = {
 	    "included, as kubelet's containerLogMaxFiles (default 3, at least 2)" },
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
-	    "daemonset, endpoints, dns, gwstatus, images, node, logship, proxy, promrules "
-	    "(default *)" },
+	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy, "
+	    "promrules, horizontalpodautoscaling (default *)" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
@@ -872,6 +902,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--node-name") == 0) {
 			free(o->node_name);
 			o->node_name = xstrdup(val);
+		} else if (strcmp(name, "--hpa-sync-period") == 0) {
+			if (duration_parse(val, &o->hpa_sync_ms) < 0 || o->hpa_sync_ms < 100) {
+				fprintf(stderr, "error: --hpa-sync-period: expected a duration of at "
+				    "least 100ms, got \"%s\"\n", val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--event-ttl") == 0) {
 			if (duration_parse(val, &o->event_ttl_ms) < 0 || o->event_ttl_ms < 1000) {
 				fprintf(stderr, "error: --event-ttl: expected a duration of at least "

@@ -162,6 +162,28 @@ static const char *const realistic[] = {
 	"        ports: [{name: http, containerPort: 8080, protocol: TCP}]\n",
 	"apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: sandboxed}\n"
 	"handler: runc\n",
+	/* the HPA walkthrough's php-apache autoscaler, with a behavior */
+	"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+	"metadata: {name: php-apache, namespace: default}\n"
+	"spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: php-apache}\n"
+	"  minReplicas: 1\n  maxReplicas: 10\n  metrics:\n  - type: Resource\n"
+	"    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}\n"
+	"  - type: Pods\n    pods:\n      metric: {name: packets-per-second}\n"
+	"      target: {type: AverageValue, averageValue: 1k}\n"
+	"  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: 60\n"
+	"      policies: [{type: Percent, value: 10, periodSeconds: 60}]\n"
+	"    scaleUp:\n      selectPolicy: Disabled\n",
+	/* the Kubernetes documentation's Job and CronJob examples */
+	"apiVersion: batch/v1\nkind: Job\nmetadata: {name: pi}\nspec:\n  template:\n"
+	"    spec:\n      containers:\n      - name: pi\n        image: perl:5.34.0\n"
+	"        command: [\"perl\", \"-Mbignum=bpi\", \"-wle\", \"print bpi(2000)\"]\n"
+	"      restartPolicy: Never\n  backoffLimit: 4\n",
+	"apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: hello}\nspec:\n"
+	"  schedule: \"* * * * *\"\n  jobTemplate:\n    spec:\n      template:\n"
+	"        spec:\n          containers:\n          - name: hello\n"
+	"            image: busybox:1.28\n            imagePullPolicy: IfNotPresent\n"
+	"            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]\n"
+	"          restartPolicy: OnFailure\n",
 };
 
 static void
@@ -179,7 +201,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
 	 * theirs). */
-	assert_int_equal(kind_count(), 23);
+	assert_int_equal(kind_count(), 26);
 }
 
 static void
