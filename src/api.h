@@ -120,11 +120,14 @@ json_t *api_group_discovery(const char *rest, const char *group, const char *ver
 typedef void (*api_path_fn)(void *arg, struct http_req *req);
 void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
 
+struct api_audit;
+
 struct api_config {
 	const char *listen_host;
 	int listen_port;
 	size_t max_body_bytes;
 	int64_t event_ttl_ms;	/* 0: API_EVENT_TTL_DEFAULT_MS */
+	struct api_audit *audit;	/* --audit-log-path; NULL: none (owned by caller) */
 };
 
 /* Kubernetes' --event-ttl default: one hour. */
@@ -136,6 +139,47 @@ int api_port(const struct api *api);
 /* Commits staged writes now and answers the requests waiting on them. */
 void api_flush(struct api *api);
 void api_stop(struct api *api);
+
+/* api_objects.c: a new RFC 4122 version 4 UID string. */
+json_t *api_new_uid(void);
+
+/* api_audit.c */
+enum audit_level { AUDIT_NONE, AUDIT_METADATA, AUDIT_REQUEST, AUDIT_REQUEST_RESPONSE };
+enum { AUDIT_STAGE_RECEIVED, AUDIT_STAGE_COMPLETE };
+/* What a policy rule matches on; strings point into the request's path
+ * copy ("" when absent). */
+struct audit_attrs {
+	const char *user, *verb, *path;
+	const char *group, *version, *ns, *resource, *name, *subresource;
+};
+struct audit_policy;
+/* Parses an audit.k8s.io/v1 Policy (YAML or JSON). Returns 0 or -EINVAL
+ * with *err naming the field (caller frees). */
+int api_audit_policy_parse(const char *text, size_t len, struct audit_policy **out,
+    char **err);
+void api_audit_policy_free(struct audit_policy *p);
+/* The level of the first rule matching a (None when none does; Metadata
+ * when p is NULL); *omit gets the stages not to record (bit per stage). */
+enum audit_level api_audit_policy_level(const struct audit_policy *p,
+    const struct audit_attrs *a, unsigned *omit);
+/* The attributes of a request: verb (get, list, watch, create, update,
+ * patch, delete, deletecollection) and the object it names. *copy holds
+ * the strings; caller frees. */
+void api_audit_attrs(const char *method, const char *path, const char *query, char **copy,
+    struct audit_attrs *a);
+/* Opens the log (appending, 0600; "-" is stdout) and reads the policy
+ * (NULL: Metadata for every request). Returns 0 or negative errno with
+ * *err set (caller frees). */
+int api_audit_open(const char *log_path, const char *policy_path, struct api_audit **out,
+    char **err);
+void api_audit_close(struct api_audit *a);
+/* Hooks of api_server.c: a request dispatched, a request finished (the
+ * ResponseComplete event). a NULL: nothing. */
+struct http_req;
+void api_audit_received(struct api_audit *a, struct http_req *req);
+void api_audit_done(struct api_audit *a, struct http_req *req, int status);
+/* The JSON body the request is answered with (responseObject). */
+void api_audit_response(struct api_audit *a, struct http_req *req, const char *body);
 
 /* ctrl_promrules.c — admission of a PrometheusRule: `promtool check rules`
  * on its groups (a bounded synchronous run, ~50 ms); promtool's messages

@@ -79,8 +79,8 @@ random_hex(char *out, size_t nbytes)
 		sprintf(out + 2 * i, "%02x", raw[i]);
 }
 
-static json_t *
-new_uid(void)
+json_t *
+api_new_uid(void)
 {
 	char h[33];
 	random_hex(h, 16);
@@ -285,7 +285,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 		json_object_del(obj, "status");
 	/* The uid first, as the apiserver's BeforeCreate: a Job's generated
 	 * selector (obj_schema_batch.c) is made from it. */
-	json_object_set_new(meta, "uid", new_uid());
+	json_object_set_new(meta, "uid", api_new_uid());
 	if (obj_validate(obj, &errs) < 0) {
 		invalid(err, k, obj_name(obj), &errs);
 		goto fail;
@@ -338,9 +338,17 @@ api_get(struct api *api, const struct kind *k, const char *ns, const char *name,
     json_t **out, struct api_error *err)
 {
 	char key[128];
-	if (store_get(api_store(api), api_res_key(k, key, sizeof key),
-	    k->namespaced ? ns : "", name, out) == 0)
+	int rc = store_get(api_store(api), api_res_key(k, key, sizeof key),
+	    k->namespaced ? ns : "", name, out);
+	if (rc == 0)
 		return 0;
+	if (rc == -EIO) {	/* e.g. encrypted with a key no longer configured */
+		char *rn = res_name(k, name);
+		api_error_set(err, 500, "InternalError", "Internal error occurred: %s: the "
+		    "stored object cannot be read (the server log says why)", rn);
+		free(rn);
+		return -1;
+	}
 	set_not_found(err, k, name);
 	return -1;
 }

@@ -57,6 +57,7 @@ struct api {
 		void *arg;
 	} paths[8];
 	size_t npaths;
+	struct api_audit *audit;	/* NULL: no audit log */
 };
 
 /* Kinds with a /scale subresource (spec.replicas, status.replicas). */
@@ -261,6 +262,7 @@ send_now(struct http_req *req, int status, const char *body)
 static void
 reply(struct api *api, struct http_req *req, int status, char *body, bool is_write)
 {
+	api_audit_response(api->audit, req, body);
 	if (!store_dirty(api->st)) {
 		send_now(req, status, body);
 		free(body);
@@ -1549,7 +1551,7 @@ find_path(const struct api *api, const char *path)
 static void
 on_request_done(struct http_req *req, int status, uint64_t ns, void *arg)
 {
-	(void)arg;
+	api_audit_done(((struct api *)arg)->audit, req, status);
 	char *copy = xstrdup(req->path), *seg[16];
 	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
 	const char *resource = "", *verb = req->method, *group = "", *version;
@@ -1600,6 +1602,7 @@ handle_request(struct http_req *req, void *arg)
 		n = 0, seg[0] = "";
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
+	api_audit_received(api->audit, req);
 
 	/* Names, selectors and options from the URL end up in JSON (objects,
 	 * Status messages, watch keys), which must be UTF-8: refuse the rest
@@ -1669,6 +1672,7 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 	api->st = st;
 	api->alloc = api_alloc_new(st);
 	api->pend_tail = &api->pend_head;
+	api->audit = cfg->audit;
 	struct http_config hc = {
 		.max_body_bytes = cfg->max_body_bytes,
 		.handler = handle_request,

@@ -275,6 +275,8 @@ sync_file(struct ctrl_promrules *p, const json_t *obj, bool want, const char *ke
 			cur = NULL;
 		if (!cur || strcmp(cur, text) != 0) {
 			int rc = file_write_atomic(path, text, strlen(text), true);
+			if (rc == 0 && chmod(path, 0644) < 0)	/* Prometheus may be */
+				rc = -errno;			/* another user */
 			if (rc < 0)
 				log_error("promrules", "writing %s: %s", path, strerror(-rc));
 			changed = rc == 0;
@@ -531,7 +533,9 @@ ctrl_promrules_start(struct api *api, const struct promrules_config *cfg,
 		log_error("promrules", "rule selector: %s", err ? err : "invalid");
 		goto fail;
 	}
-	if (mkdir(p->cfg.dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(p->cfg.dir, 0755) == 0)
+		chmod(p->cfg.dir, 0755);	/* read by Prometheus, not the server's umask */
+	else if (errno != EEXIST) {
 		rc = -errno;
 		log_error("promrules", "--prometheus-rules-dir %s: %s", p->cfg.dir, strerror(errno));
 		goto fail;

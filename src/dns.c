@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { MAX_LABELS = 8 };
 
@@ -539,6 +540,8 @@ pod_resolv_write(const json_t *pod, const char *dns_ip, const char *path)
 		host = NULL;
 	text = pod_resolv_conf(pod, dns_ip, DNS_CLUSTER_DOMAIN, host);
 	int rc = file_write_atomic(path, text, strlen(text), false);
+	if (rc == 0 && chmod(path, 0644) < 0)	/* bind-mounted into any container */
+		rc = -errno;
 	free(text);
 	free(host);
 	return rc;

@@ -219,7 +219,7 @@ layer_ensure(struct img_store *s, const char *digest, char **msg)
 	}
 	char *blob = img__blob_path(s, digest);
 	char *tmp = img__tmp_path(s, "layer");
-	if (mkdir(tmp, 0755) < 0) {
+	if (mkdir(tmp, 0755) < 0 || chmod(tmp, 0755) < 0) {	/* the rootfs' "/" */
 		rc = -errno;
 		*msg = xasprintf("cannot create %s: %s", tmp, strerror(errno));
 	}
@@ -276,7 +276,7 @@ layer_stream(struct img_store *s, const char *digest, const struct img_source *s
 	char *blob = img__tmp_path(s, "blob");
 	char *dir = img__tmp_path(s, "layer");
 	int64_t t0 = time_mono_ms();
-	if (mkdir(dir, 0755) == 0)
+	if (mkdir(dir, 0755) == 0 && chmod(dir, 0755) == 0)	/* the rootfs' "/" */
 		rc = src->fetch_unpack(src->arg, digest, blob, dir, msg);
 	if (rc == 0)
 		rc = img__blob_commit(s, blob, digest, msg);

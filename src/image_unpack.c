@@ -97,6 +97,7 @@ open_parent(int root, const char *rel, bool create, const char **base)
 				close(fd);
 				return e;
 			}
+			fchmodat(fd, comp, 0755, 0);	/* not the server's umask 077 */
 			next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		int e = -errno;

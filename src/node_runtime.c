@@ -699,11 +699,16 @@ job_work(uv_work_t *req)
 {
 	struct spawn_job *j = req->data;
 	j->rc = cg_mkdirs(j->dir);
+	/* The overlay's upper dir is the container's "/" and the /etc files
+	 * are bind-mounted: any container user reads them, whatever the
+	 * server's umask. config.json (files[0], the environment) stays 0600. */
 	for (size_t i = 0; j->rc == 0 && j->dirs && j->dirs[i]; i++)
-		j->rc = cg_mkdirs(j->dirs[i]);
+		if ((j->rc = cg_mkdirs(j->dirs[i])) == 0 && chmod(j->dirs[i], 0755) < 0)
+			j->rc = -errno;
 	for (size_t i = 0; j->rc == 0 && j->files && j->files[i]; i += 2)
-		j->rc = file_write_atomic(j->files[i], j->files[i + 1], strlen(j->files[i + 1]),
-		    false);
+		if ((j->rc = file_write_atomic(j->files[i], j->files[i + 1],
+		    strlen(j->files[i + 1]), false)) == 0 && i > 0 && chmod(j->files[i], 0644) < 0)
+			j->rc = -errno;
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
 	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */

@@ -122,7 +122,7 @@ log_open(struct shim *sh, bool truncate)
 {
 	int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0);
 	struct stat st;
-	sh->log_fd = open(sh->log_path, flags, 0640);
+	sh->log_fd = open(sh->log_path, flags, 0600);
 	if (sh->log_fd < 0 && errno == ENOENT) {	/* the first attempt: make its dir */
 		char *dir = xstrndup(sh->log_path, (size_t)(strrchr(sh->log_path, '/') -
 		    sh->log_path));
@@ -130,7 +130,7 @@ log_open(struct shim *sh, bool truncate)
 		free(dir);
 		if (rc < 0)
 			return rc;
-		sh->log_fd = open(sh->log_path, flags, 0640);
+		sh->log_fd = open(sh->log_path, flags, 0600);
 	}
 	if (sh->log_fd < 0)
 		return -errno;
@@ -494,6 +494,7 @@ child(struct shim *sh, int out, int err, int report)
 			cg_join(sh->cg[c], getpid());
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	umask(022);	/* runc's default: the server's 077 is for V6's own files */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	int null = open("/dev/null", O_RDONLY);
@@ -854,8 +855,11 @@ static void
 make_working_dir(struct shim *sh)
 {
 	const char *cwd = json_string_value(json_object_get(sh->spec, "workingDir"));
-	if (cwd && json_is_true(json_object_get(sh->spec, "makeWorkingDir")))
+	if (cwd && json_is_true(json_object_get(sh->spec, "makeWorkingDir"))) {
+		mode_t old = umask(022);	/* the container's dir, not V6's */
 		cg_mkdirs(cwd);
+		umask(old);
+	}
 }
 
 /* Our own diagnostics (stderr) go to DIR/shim.log. */
@@ -863,7 +867,7 @@ static void
 open_shim_log(struct shim *sh)
 {
 	char *path = dir_file(sh, "shim.log");
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(path);
 	if (fd >= 0 && fd != 2) {
 		dup2(fd, 2);

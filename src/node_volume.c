@@ -55,8 +55,12 @@ mkdirs(const char *dir)
 		if (c != '/' && c != '\0')
 			continue;
 		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		if (mkdir(p, 0755) == 0) {
+			if (c == '\0')	/* the volume: containers read it whatever */
+				chmod(p, 0755);	/* the server's umask */
+		} else if (errno != EEXIST) {
 			rc = -errno;
+		}
 		*s = c;
 		if (c == '\0')
 			break;

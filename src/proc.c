@@ -30,7 +30,7 @@ proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, log_path ? log_path : "/dev/null",
-	    O_WRONLY | O_CREAT | O_APPEND, 0644);
+	    O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawnattr_init(&at);
 	sigemptyset(&none);
 	sigfillset(&all);

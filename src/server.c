@@ -21,13 +21,16 @@
 #include "proc.h"
 #include "proxy.h"
 #include "quantity.h"
+#include "store_crypt.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Cluster IPs with --pod-network cni (kubeadm's default Service range). */
@@ -61,12 +64,17 @@ struct server_opts {
 	struct ncni_config cni;		/* --bridge, --pod-network-cidr, ... (strings owned) */
 	char *service_cidr;		/* --service-cidr as given */
 	struct obs_loki_config loki;	/* --loki-*; url NULL: no shipper */
+	char *encryption_config;	/* --encryption-provider-config; NULL: none */
+	char *audit_log;		/* --audit-log-path; NULL: no audit log */
+	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
 	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 };
 
 struct server {
 	uv_loop_t *loop;
 	struct store *st;
+	struct store_crypt *crypt;	/* --encryption-provider-config; NULL: none */
+	struct api_audit *audit;	/* --audit-log-path; NULL: none */
 	struct api *api;
 	struct ctrl_gc *gc;
 	struct ctrl *ctrls[32];		/* the controllers on the core, by part index */
@@ -562,6 +570,17 @@ static const struct flag_def server_flags[] = {
 	{ "--loki-max-line-size", "QUANTITY", "longer log lines are split into pieces of "
 	    "this size (default 256Ki)" },
 	{ "--loki-timeout", "DURATION", "one push, then it is retried (default 10s)" },
+	{ "--encryption-provider-config", "FILE", "encrypt Secrets (and other resources it "
+	    "lists) in the store with the keys of this EncryptionConfiguration "
+	    "(apiserver.config.k8s.io/v1: aesgcm, secretbox, identity); the first provider "
+	    "encrypts, all decrypt; at start every stored Secret is rewritten with the first "
+	    "(default: stored unencrypted)" },
+	{ "--audit-log-path", "FILE", "append an audit.k8s.io/v1 Event per request stage to "
+	    "FILE as JSON lines (- for stdout; default: no audit log); Secret and ConfigMap "
+	    "bodies are never recorded" },
+	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
+	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
+	    "Metadata for every request)" },
 	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
 	    "process (default runc when the server is root and runc is on PATH, else "
 	    "process)" },
@@ -768,6 +787,15 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		if (strcmp(name, "--data-dir") == 0) {
 			free(o->data_dir);
 			o->data_dir = xstrdup(val);
+		} else if (strcmp(name, "--audit-log-path") == 0) {
+			free(o->audit_log);
+			o->audit_log = xstrdup(val);
+		} else if (strcmp(name, "--audit-policy-file") == 0) {
+			free(o->audit_policy);
+			o->audit_policy = xstrdup(val);
+		} else if (strcmp(name, "--encryption-provider-config") == 0) {
+			free(o->encryption_config);
+			o->encryption_config = xstrdup(val);
 		} else if (strcmp(name, "--listen") == 0) {
 			free(o->host);
 			if (parse_listen(val, &o->host, &o->port) < 0) {
@@ -1084,6 +1112,77 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	return rc;
 }
 
+/* ---- the data directory is private to V6 -------------------------------- */
+
+static int private_fixed;	/* data_dir_private's count, for its log line */
+
+/* Entries that keep the modes their pod gave them, for containers that may
+ * run as any user: volumes (emptyDir is 0777, as the kubelet makes it), the
+ * pod's resolv.conf, its working dir node/pods/UID (the logs' dirs there
+ * are NS_NAME_UID), the image store's unpacked layers and a runc
+ * container's overlay (upper, work, bundle/rootfs: root file systems keep
+ * their files' modes), and the rule files Prometheus reads.
+ * The 0700 tree above keeps them from others. */
+static bool
+private_exempt(const char *path, int type, const struct FTW *ftw)
+{
+	static const char *const names[] = { "volumes", "workdir", "resolv.conf", "layers",
+		"prometheus-rules", "upper", "work", "rootfs" };
+	const char *base = path + ftw->base;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(base, names[i]) == 0)
+			return true;
+	return type == FTW_D && ftw->base >= 11 && !strchr(base, '_') &&
+	    strncmp(path + ftw->base - 11, "/node/pods/", 11) == 0;
+}
+
+static int
+private_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (private_exempt(path, type, ftw))
+		return FTW_SKIP_SUBTREE;
+	if ((type != FTW_F && type != FTW_D) || (st->st_mode & 077) == 0)
+		return FTW_CONTINUE;	/* symlinks, sockets, already private */
+	if (chmod(path, st->st_mode & 07700) == 0)
+		private_fixed++;
+	else
+		log_warn("server", "chmod go-rwx %s: %s", path, strerror(errno));
+	return FTW_CONTINUE;
+}
+
+/* Files made before V6 ran with umask 077 (an older install) lose their
+ * group and other bits, once at start; other file systems mounted below
+ * (netns, bind mounts) are not entered. */
+static void
+data_dir_private(const char *dir)
+{
+	private_fixed = 0;
+	nftw(dir, private_one, 16, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL);
+	if (private_fixed)
+		log_info("server", "data directory %s: removed group and other access from "
+		    "%d files", dir, private_fixed);
+}
+
+/* Loads --encryption-provider-config and brings the store to it. */
+static int
+crypt_start(const struct server_opts *o, struct server *s)
+{
+	char *msg;
+	int rc = store_crypt_load(o->encryption_config, &s->crypt, &msg);
+	if (rc < 0) {
+		fprintf(stderr, "error: --encryption-provider-config %s: %s\n",
+		    o->encryption_config, msg);
+		free(msg);
+		return rc;
+	}
+	if ((rc = store_set_crypt(s->st, s->crypt)) < 0)
+		fprintf(stderr, "error: re-encrypting the store failed: %s\n", strerror(-rc));
+	for (size_t i = 0; rc == 0 && store_crypt_resource(s->crypt, i); i++)
+		log_info("server", "%s at rest: written with %s", store_crypt_resource(s->crypt, i),
+		    store_crypt_writer(s->crypt, store_crypt_resource(s->crypt, i)));
+	return rc;
+}
+
 /* DIR/server.address: "HOST:PORT" the API listens on, written once it
  * listens, so whoever started the server with --listen HOST:0 finds it. */
 static void
@@ -1131,6 +1230,7 @@ server_main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o) < 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
+	umask(077);	/* everything under the data dir is V6's alone */
 	s.loop = uv_default_loop();
 	int err = store_open(o.data_dir, &s.st);
 	if (err < 0) {
@@ -1138,11 +1238,23 @@ server_main(int argc, char **argv)
 		    strerror(-err));
 		goto out;
 	}
+	data_dir_private(o.data_dir);
+	if (o.encryption_config && (err = crypt_start(&o, &s)) < 0)
+		goto out_store;
 	if (o.journal_limit > 0)
 		store_set_journal_limit(s.st, o.journal_limit);
 	store_set_journal_retention(s.st, o.journal_retention_ms, o.journal_min);
+	if (o.audit_log) {
+		char *msg;
+		if (api_audit_open(o.audit_log, o.audit_policy, &s.audit, &msg) < 0) {
+			fprintf(stderr, "error: --audit: %s\n", msg);
+			free(msg);
+			goto out_store;
+		}
+	}
 	struct api_config ac = { .listen_host = o.host, .listen_port = o.port,
-		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms };
+		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms,
+		.audit = s.audit };
 	err = api_start(s.loop, s.st, &ac, &s.api);
 	if (err < 0) {
 		fprintf(stderr, "error: cannot listen on %s:%d: %s\n", o.host, o.port,
@@ -1177,12 +1289,17 @@ out_store:
 	otlp_stop_wait(s.otlp, s.loop, OTLP_SHUTDOWN_FLUSH_MS);
 	uv_run(s.loop, UV_RUN_NOWAIT);
 	store_close(s.st);
+	store_crypt_free(s.crypt);
+	api_audit_close(s.audit);
 	uv_loop_close(s.loop);
 out:
 	free(s.node_state);
 	free(s.proxy_state);
 	free(s.exe);
 	free(o.data_dir);
+	free(o.encryption_config);
+	free(o.audit_log);
+	free(o.audit_policy);
 	free(o.host);
 	free(o.node_name);
 	for (size_t i = 0; i < o.ninsecure; i++)

@@ -16,6 +16,7 @@
 #include <uv.h>
 #include "log.h"
 #include "obs_metrics.h"
+#include "store_crypt.h"
 #include "util.h"
 
 #define STORE_SCHEMA_VERSION	2
@@ -75,9 +76,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ROLLBACK]	= "ROLLBACK",
 	[S_GET]		= "SELECT rv, data FROM objects"
 			  " WHERE res = ?1 AND ns = ?2 AND name = ?3",
-	[S_LIST_NS]	= "SELECT data FROM objects WHERE res = ?1 AND ns = ?2"
+	[S_LIST_NS]	= "SELECT data, ns, name FROM objects WHERE res = ?1 AND ns = ?2"
 			  " ORDER BY res, ns, name",
-	[S_LIST_ALL]	= "SELECT data FROM objects WHERE res = ?1"
+	[S_LIST_ALL]	= "SELECT data, ns, name FROM objects WHERE res = ?1"
 			  " ORDER BY res, ns, name",
 	[S_INSERT]	= "INSERT INTO objects (res, ns, name, rv, data)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -87,7 +88,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			  " WHERE res = ?1 AND ns = ?2 AND name = ?3",
 	[S_JOURNAL]	= "INSERT INTO journal (res, ns, name, rv, data, type)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_REPLAY]	= "SELECT rv, type, res, data FROM journal"
+	[S_REPLAY]	= "SELECT rv, type, res, data, ns, name FROM journal"
 			  " WHERE rv > ?1 AND rv <= ?2"
 			  " AND (?3 IS NULL OR res = ?3) AND (?4 IS NULL OR ns = ?4)"
 			  " ORDER BY rv",
@@ -175,6 +176,7 @@ struct store {
 	int cb_depth;		/* callbacks running (deliveries or replays) */
 	bool delivering;
 	bool reap;		/* a watch was stopped during a callback */
+	const struct store_crypt *crypt;	/* encryption at rest; NULL: none */
 };
 
 /* ---- SQLite plumbing ------------------------------------------------- */
@@ -264,6 +266,201 @@ bind_key(sqlite3_stmt *s, const char *res, const char *ns, const char *name)
 	bind_text(s, 1, res);
 	bind_text(s, 2, ns);
 	bind_text(s, 3, name);
+}
+
+/* ---- encryption at rest (store_crypt.c) -------------------------------- */
+
+/* The authenticated data of a sealed value: the object's key, as the
+ * apiserver's etcd key "/registry/secrets/NS/NAME". */
+static char *
+crypt_aad(const char *res, const char *ns, const char *name)
+{
+	return *ns ? xasprintf("/registry/%s/%s/%s", res, ns, name)
+	    : xasprintf("/registry/%s/%s", res, name);
+}
+
+/* Binds data, the JSON of res ns/name, at i in the form it is stored:
+ * sealed when the configuration covers res. Returns 0 or -EIO. */
+static int
+bind_data(struct store *st, sqlite3_stmt *s, int i, const char *res, const char *ns,
+    const char *name, const char *data)
+{
+	unsigned char *sealed;
+	size_t n;
+	char *aad;
+	int rc;
+
+	if (!store_crypt_covers(st->crypt, res)) {
+		bind_text(s, i, data);
+		return 0;
+	}
+	aad = crypt_aad(res, ns, name);
+	rc = store_crypt_seal(st->crypt, res, aad, data, strlen(data), &sealed, &n);
+	free(aad);
+	if (rc < 0) {
+		log_error("store", "%s %s/%s: encrypting failed", res, ns, name);
+		return rc;
+	}
+	sqlite3_bind_blob64(s, i, sealed, n, free);
+	return 0;
+}
+
+/* The JSON text of the data column col of res ns/name: borrowed from the
+ * row, or opened into *tmp (caller frees). NULL when it cannot be opened,
+ * logged with the reason (the provider and key it was sealed with). */
+static const char *
+col_data(struct store *st, sqlite3_stmt *s, int col, const char *res, const char *ns,
+    const char *name, char **tmp, size_t *len)
+{
+	const char *v = sqlite3_column_blob(s, col);
+	char *aad, *err;
+	int rc;
+
+	*tmp = NULL;
+	*len = (size_t)sqlite3_column_bytes(s, col);
+	if (!st->crypt && (*len == 0 || v[0] == '{'))
+		return (const char *)sqlite3_column_text(s, col);	/* plain JSON */
+	aad = crypt_aad(res, ns, name);
+	rc = store_crypt_open(st->crypt, res, aad, v, *len, tmp, len, &err);
+	free(aad);
+	if (rc < 0) {
+		log_error("store", "%s %s/%s: cannot read: %s", res, ns, name, err);
+		free(err);
+		return NULL;
+	}
+	return *tmp;
+}
+
+/* The rowids of table's rows of res. *ids is malloc'd. */
+static int
+reseal_rows(struct store *st, const char *table, const char *res, int64_t **ids,
+    size_t *n)
+{
+	char *sql = xasprintf("SELECT rowid FROM %s WHERE res = ?1", table);
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+	free(sql);
+	*ids = NULL;
+	*n = 0;
+	if (rc != SQLITE_OK)
+		return sql_fail(st, "reencrypt", rc);
+	bind_text(s, 1, res);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			*ids = xrealloc(*ids, cap * sizeof **ids);
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : sql_fail(st, "reencrypt", rc);
+}
+
+/* Rewrites row id of table in the form new writes of res take, unless it
+ * is in it already. Returns 1 when rewritten, 0 when not, or -errno (an
+ * unreadable row is logged and left as it is: its reads fail the same). */
+static int
+reseal_one(struct store *st, sqlite3_stmt *get, sqlite3_stmt *put, const char *res,
+    int64_t id)
+{
+	char *tmp = NULL, *ns = NULL, *name = NULL;
+	const char *data;
+	size_t len;
+	int rc;
+
+	sqlite3_bind_int64(get, 1, id);
+	if ((rc = sqlite3_step(get)) != SQLITE_ROW) {
+		sqlite3_reset(get);
+		return rc == SQLITE_DONE ? 0 : sql_fail(st, "reencrypt", rc);
+	}
+	if (store_crypt_current(st->crypt, res, sqlite3_column_blob(get, 0),
+	    (size_t)sqlite3_column_bytes(get, 0))) {
+		sqlite3_reset(get);
+		return 0;
+	}
+	ns = xstrdup((const char *)sqlite3_column_text(get, 1));
+	name = xstrdup((const char *)sqlite3_column_text(get, 2));
+	data = col_data(st, get, 0, res, ns, name, &tmp, &len);
+	rc = 0;
+	if (data && bind_data(st, put, 1, res, ns, name, tmp ? tmp : data) == 0) {
+		sqlite3_bind_int64(put, 2, id);
+		rc = stmt_run(put);
+		rc = rc == SQLITE_OK ? 1 : sql_fail(st, "reencrypt", rc);
+	}
+	sqlite3_reset(get);
+	free(tmp);
+	free(ns);
+	free(name);
+	return rc;
+}
+
+/* Every row of res, in objects and in the journal, in the current form. */
+static int
+reseal_res(struct store *st, const char *res, int64_t *count)
+{
+	static const char *const tables[] = { "objects", "journal" };
+	int rc = 0;
+
+	for (size_t t = 0; t < ARRAY_SIZE(tables) && rc >= 0; t++) {
+		char *qget = xasprintf("SELECT data, ns, name FROM %s WHERE rowid = ?1",
+		    tables[t]);
+		char *qput = xasprintf("UPDATE %s SET data = ?1 WHERE rowid = ?2", tables[t]);
+		sqlite3_stmt *get = NULL, *put = NULL;
+		int64_t *ids;
+		size_t n;
+		if ((rc = reseal_rows(st, tables[t], res, &ids, &n)) == 0 &&
+		    ((rc = sqlite3_prepare_v2(st->db, qget, -1, &get, NULL)) != SQLITE_OK ||
+		    (rc = sqlite3_prepare_v2(st->db, qput, -1, &put, NULL)) != SQLITE_OK))
+			rc = sql_fail(st, "reencrypt", rc);
+		for (size_t i = 0; i < n && rc >= 0; i++)
+			if ((rc = reseal_one(st, get, put, res, ids[i])) > 0)
+				(*count)++;
+		sqlite3_finalize(get);
+		sqlite3_finalize(put);
+		free(ids);
+		free(qget);
+		free(qput);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int
+store_set_crypt(struct store *st, const struct store_crypt *c)
+{
+	const char *res;
+	int64_t count = 0;
+	int rc;
+
+	BUG_ON(st->in_txn);
+	st->crypt = c;
+	/* Old forms (plaintext) must not linger in freed space of the file:
+	 * SQLite zeroes what the rewrite frees, and the checkpoint below
+	 * leaves no old page in the WAL. */
+	if (sqlite3_exec(st->db, "PRAGMA secure_delete = ON; BEGIN IMMEDIATE", NULL, NULL,
+	    NULL) != SQLITE_OK)
+		return sql_fail(st, "reencrypt", sqlite3_errcode(st->db));
+	for (size_t i = 0; (res = store_crypt_resource(c, i)); i++) {
+		int64_t before = count;
+		if ((rc = reseal_res(st, res, &count)) < 0) {
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+		if (count > before)
+			log_info("store", "rewrote %" PRId64 " stored %s (objects and journal "
+			    "rows) with %s", count - before, res, store_crypt_writer(c, res));
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = sql_fail(st, "reencrypt", sqlite3_errcode(st->db));
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	if (count && sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+	    NULL) != SQLITE_OK)
+		return sql_fail(st, "reencrypt checkpoint", sqlite3_errcode(st->db));
+	sqlite3_exec(st->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
+	return 0;
 }
 
 static int
@@ -530,22 +727,29 @@ row_get(struct store *st, const char *res, const char *ns, const char *name,
     int64_t *rv, json_t **obj)
 {
 	sqlite3_stmt *s = st->stmts[S_GET];
-	json_error_t jerr;
+	json_error_t jerr = { .text = "" };
+	const char *data = NULL;
+	char *tmp = NULL;
+	size_t len;
 	int rc;
 
 	bind_key(s, res, ns, name);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*rv = sqlite3_column_int64(s, 0);
-		if (obj)
-			*obj = json_loadb((const char *)sqlite3_column_text(s, 1),
-			    (size_t)sqlite3_column_bytes(s, 1), 0, &jerr);
+		if (obj && (data = col_data(st, s, 1, res, ns, name, &tmp, &len)))
+			*obj = json_loadb(data, len, 0, &jerr);
 	}
 	stmt_put(st, S_GET, s);
+	free(tmp);
 	if (rc == SQLITE_DONE)
 		return -ENOENT;
 	if (rc != SQLITE_ROW)
 		return sql_fail(st, "get", rc);
+	if (obj && !data) {
+		*obj = NULL;
+		return -EIO;	/* logged by col_data */
+	}
 	if (obj && !*obj) {
 		log_error("store", "%s %s/%s: stored JSON unreadable: %s", res, ns,
 		    name, jerr.text);
@@ -579,8 +783,13 @@ store_list_each(struct store *st, const char *res, const char *ns,
 	bind_text(s, 1, res);
 	bind_text(s, 2, ns);
 	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-		rc = fn(arg, (const char *)sqlite3_column_text(s, 0),
-		    (size_t)sqlite3_column_bytes(s, 0));
+		char *tmp;
+		size_t len;
+		const char *data = col_data(st, s, 0, res,
+		    (const char *)sqlite3_column_text(s, 1),
+		    (const char *)sqlite3_column_text(s, 2), &tmp, &len);
+		rc = data ? fn(arg, data, len) : -EIO;
+		free(tmp);
 		if (rc != 0)
 			break;
 	}
@@ -676,14 +885,19 @@ page_state_at(struct page *p, const char *ns, const char *name, char **json, siz
 	bind_key(s, p->res, ns, name);
 	sqlite3_bind_int64(s, 4, p->at_rv);
 	rc = sqlite3_step(s);
+	bool unreadable = false;
 	if (rc == SQLITE_ROW && event_parse((const char *)sqlite3_column_text(s, 0)) !=
 	    STORE_DELETED) {
-		*len = (size_t)sqlite3_column_bytes(s, 1);
-		*json = xstrndup((const char *)sqlite3_column_text(s, 1), *len);
+		char *tmp;
+		const char *data = col_data(st, s, 1, p->res, ns, name, &tmp, len);
+		*json = tmp ? tmp : data ? xstrndup(data, *len) : NULL;
+		unreadable = !data;
 	}
 	stmt_put(st, S_LAST_UPTO, s);
 	if (rc == SQLITE_DONE)
 		return -ERANGE;	/* its last write before at_rv was compacted */
+	if (unreadable)
+		return -EIO;
 	return rc == SQLITE_ROW ? 0 : sql_fail(st, "list", rc);
 }
 
@@ -772,8 +986,11 @@ store_list_page(struct store *st, const char *res, const char *ns, int64_t at_rv
 			out->more = true;	/* this row is the next page's */
 			break;
 		}
-		rc = page_give(out, fn, arg, rns, rname, (const char *)sqlite3_column_text(s, 2),
-		    (size_t)sqlite3_column_bytes(s, 2));
+		char *tmp;
+		size_t len;
+		const char *data = col_data(st, s, 2, res, rns, rname, &tmp, &len);
+		rc = data ? page_give(out, fn, arg, rns, rname, data, len) : -EIO;
+		free(tmp);
 		if (rc < 0)
 			break;
 	}
@@ -920,7 +1137,10 @@ row_write(struct store *st, enum stmt_kind k, const char *res, const char *ns,
 	bind_key(s, res, ns, name);
 	if (k != S_DELETE) {
 		sqlite3_bind_int64(s, 4, rv);
-		bind_text(s, 5, data);
+		if (bind_data(st, s, 5, res, ns, name, data) < 0) {
+			sqlite3_clear_bindings(s);
+			return SQLITE_ERROR;
+		}
 	}
 	return stmt_run(s);
 }
@@ -937,9 +1157,14 @@ stage(struct store *st, enum store_event type, const char *res, const char *ns,
 
 	bind_key(s, res, ns, name);
 	sqlite3_bind_int64(s, 4, st->rv + 1);
-	bind_text(s, 5, data);
 	bind_text(s, 6, event_names[type]);
-	if ((rc = stmt_run(s)) != SQLITE_OK) {
+	if (bind_data(st, s, 5, res, ns, name, data) < 0) {
+		sqlite3_clear_bindings(s);
+		rc = SQLITE_ERROR;
+	} else {
+		rc = stmt_run(s);
+	}
+	if (rc != SQLITE_OK) {
 		free(data);
 		return batch_fail(st, "journal", rc);
 	}
@@ -1299,10 +1524,15 @@ watch_replay(struct store *st, struct store_watch *w, int64_t upto)
 	bind_text(s, 3, w->res);
 	bind_text(s, 4, w->ns);
 	while (!w->stopped && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		obj = json_loadb((const char *)sqlite3_column_text(s, 3),
-		    (size_t)sqlite3_column_bytes(s, 3), 0, NULL);
+		char *tmp;
+		size_t len;
+		const char *data = col_data(st, s, 3, (const char *)sqlite3_column_text(s, 2),
+		    (const char *)sqlite3_column_text(s, 4),
+		    (const char *)sqlite3_column_text(s, 5), &tmp, &len);
+		obj = data ? json_loadb(data, len, 0, NULL) : NULL;
+		free(tmp);
 		if (!obj)
-			continue;
+			continue;	/* unreadable: logged */
 		w->fn(w->arg, event_parse((const char *)sqlite3_column_text(s, 1)),
 		    (const char *)sqlite3_column_text(s, 2), obj,
 		    sqlite3_column_int64(s, 0));

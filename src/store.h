@@ -101,6 +101,16 @@ void store_stats(struct store *st, int64_t *db_bytes, int64_t *journal_rows);
  * call), NULL to use SQLite's default. */
 const char *store__timed_vfs(void);
 
+/* Encrypts the resources c covers at rest from now on (store_crypt.h; c
+ * must outlive the store, NULL: none) and rewrites, in place and without
+ * new resourceVersions or events, every stored row of them (objects and
+ * journal) not yet in the form new writes take: a new first key, or
+ * encryption turned on or off (identity first), takes effect on the whole
+ * store at start. Rows it cannot open are logged with the key they need and
+ * left as they are. Call with no write staged. Returns 0 or negative errno. */
+struct store_crypt;
+int store_set_crypt(struct store *st, const struct store_crypt *c);
+
 /* True when writes are staged but not yet committed. */
 bool store_dirty(const struct store *st);
 /* Commits staged writes durably, compacts the journal when due, then

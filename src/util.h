@@ -81,6 +81,7 @@ int util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix);
 int file_read_all(const char *path, char **out, size_t *len);
 /* Writes PATH.tmpPID then renames it over path, so a reader sees the old
  * or the new content, never a part (fsync before the rename when sync).
+ * The file is made mode 0600 (V6's state is private; chmod to share it).
  * Returns 0 or negative errno. */
 int file_write_atomic(const char *path, const char *data, size_t len, bool sync);
 
