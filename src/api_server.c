@@ -5,6 +5,7 @@
  * Status. Responses to writes wait for the group commit (api_flush) so that
  * nothing is acknowledged before it is durable. */
 #include "api.h"
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "obs_metrics.h"
@@ -1603,6 +1604,8 @@ handle_request(struct http_req *req, void *arg)
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
 	api_audit_received(api->audit, req);
+	if (api_auth_request(api, req) < 0)
+		goto out;	/* answered: 401 or 403 */
 
 	/* Names, selectors and options from the URL end up in JSON (objects,
 	 * Status messages, watch keys), which must be UTF-8: refuse the rest

@@ -43,6 +43,18 @@ struct http_req {
 	bool chunked;		/* body framed by Transfer-Encoding: chunked */
 	int64_t content_length;	/* -1 when none */
 	bool body_follows;	/* cfg.stream_body: the body comes via http_req_body() */
+
+	/* Transport identity (issue 15). tls: the request came over TLS. When
+	 * the client presented a certificate that chains to the server's client
+	 * CA: its subject CN and O values (Kubernetes' X.509 user and groups),
+	 * valid as long as the request; NULL / 0 otherwise. */
+	bool tls;
+	const char *client_cn;
+	const char *const *client_orgs;
+	size_t client_norgs;
+	/* The caller's identity once the API authenticated it (api_auth.c
+	 * owns and frees it; see auth.h). */
+	void *auth;
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *arg);
