@@ -397,7 +397,10 @@ mounts_json(const struct nrunc_in *in, bool privileged)
 }
 
 /* pid, ipc, uts, mount, network; hostPID / hostIPC / hostNetwork share the
- * host's (hostNetwork also its UTS, as Kubernetes does). */
+ * host's (hostNetwork also its UTS, as Kubernetes does). Without a pod
+ * network (--pod-network none) a pod stays on the host's network, as a
+ * process-runtime pod does, and serves on its own 127.1.x.y address: a new,
+ * empty namespace would leave it unreachable by probes, Services and peers. */
 static json_t *
 namespaces_json(const struct nrunc_in *in, const json_t *spec)
 {
@@ -413,8 +416,6 @@ namespaces_json(const struct nrunc_in *in, const json_t *spec)
 	if (!host_net && in->netns_path)
 		json_array_append_new(a, json_pack("{s:s, s:s}", "type", "network", "path",
 		    in->netns_path));
-	else if (!host_net)
-		json_array_append_new(a, json_pack("{s:s}", "type", "network"));
 	return a;
 }
 
