@@ -134,7 +134,7 @@ all: $(BUILD)/images/testapp.tar
 $(BUILD)/v6-testapp: $(TESTAPP_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Isrc -DV6_TESTAPP_MAIN -static \
 	    -ffunction-sections -fdata-sections -Wl,--gc-sections \
-	    -o $@ $(TESTAPP_SRCS) -luv_a -lhttp_parser -ljansson -lssl -lcrypto -lpthread -ldl
+	    -Wl,--no-warnings -o $@ $(TESTAPP_SRCS) -luv_a -lhttp_parser -ljansson -lssl -lcrypto -lpthread -ldl
 $(BUILD)/images/testapp.tar: $(BUILD)/v6-testapp scripts/testapp-image.sh
 	sh scripts/testapp-image.sh $(BUILD)/v6-testapp $(BUILD)/images "$(TESTAPP_TAGS)"
 # ---- end test workload image ---------------------------------------------
