@@ -55,9 +55,11 @@ typedef void (*img_done_fn)(void *arg, int err, const char *message, struct img_
 
 /* Makes ref present according to policy (pulling on the thread pool) and
  * calls fn once. auths: the "auths" object of the pod's imagePullSecrets
- * (kubernetes.io/dockerconfigjson), merged; may be NULL. */
+ * (kubernetes.io/dockerconfigjson), merged; may be NULL. max_bytes > 0: an
+ * image whose manifest declares more fails with -EFBIG before any layer is
+ * fetched (the namespace's max-image-size). */
 int img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
-    const json_t *auths, img_done_fn fn, void *arg);
+    const json_t *auths, int64_t max_bytes, img_done_fn fn, void *arg);
 
 /* Drops the callbacks of every img_ensure in flight with this arg (a pod
  * going away); the pulls themselves finish. */
@@ -92,6 +94,8 @@ struct img_pull_hooks {
 	void (*event)(void *arg, bool warning, const char *reason, const char *msg);
 	void (*done)(void *arg);	/* a pull ended: call the gate again */
 	img_secret_fn secret;
+	/* The max-image-size of namespace ns in bytes (0: none); may be NULL. */
+	int64_t (*max_image_bytes)(void *arg, const char *ns);
 };
 enum { IMG_GATE_READY, IMG_GATE_PENDING, IMG_GATE_FAILED };
 struct img_pull_result {

@@ -87,7 +87,11 @@ struct img_source {
 	int (*fetch_unpack)(void *arg, const char *digest, const char *tmp, const char *dir,
 	    char **msg);
 	void *arg;
+	int64_t max_bytes;	/* > 0: refuse an image larger than this (-EFBIG) */
 };
+/* The -EFBIG message of an image of size bytes over the max-image-size
+ * limit max (caller frees). */
+char *img_size_violation(int64_t size, int64_t max);
 /* Records image ref (normalised) -> manifest (bytes, a single-platform
  * manifest) after making its config and layers present (fetched through
  * src when missing, verified, unpacked): the ref becomes visible last.
@@ -127,6 +131,6 @@ bool img_plain_http_allowed(const char *hostport, char *const *insecure);
 /* Pulls ref (normalised) from its registry into the store. auths: a
  * dockerconfigjson "auths" object or NULL. Blocking. */
 int img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,
-    char **msg);
+    int64_t max_bytes, char **msg);
 
 #endif
