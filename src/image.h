@@ -40,6 +40,21 @@ struct img_info {
 
 void img_info_free(struct img_info *info);
 
+/* image_ref.c — image references. */
+struct img_ref {
+	char *registry;
+	char *repo;
+	char *tag;
+	char *digest;
+	bool tag_implied;	/* no tag and no digest given: tag is "latest" */
+};
+/* Parses s by Docker's rules (nginx = docker.io/library/nginx:latest).
+ * Returns 0 or -EINVAL with *msg saying why (caller frees). */
+int img_ref_parse(const char *s, struct img_ref *out, char **msg);
+/* "registry/repo:tag", "registry/repo@digest" or both; caller frees. */
+char *img_ref_string(const struct img_ref *r);
+void img_ref_free(struct img_ref *r);
+
 /* dir: DATA/node/images. */
 int img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out);
 void img_store_close(struct img_store *s);

@@ -23,18 +23,6 @@ struct evp_md_ctx_st;
 /* image_ref.c */
 /* A parsed reference: registry "docker.io", repo "library/nginx", tag
  * "latest" (NULL when only a digest was given), digest (NULL unless given). */
-struct img_ref {
-	char *registry;
-	char *repo;
-	char *tag;
-	char *digest;
-};
-/* Parses s by Docker's rules (nginx = docker.io/library/nginx:latest).
- * Returns 0 or -EINVAL with *msg saying why (caller frees). */
-int img_ref_parse(const char *s, struct img_ref *out, char **msg);
-/* "registry/repo:tag", "registry/repo@digest" or both; caller frees. */
-char *img_ref_string(const struct img_ref *r);
-void img_ref_free(struct img_ref *r);
 /* "sha256:<64 hex>" */
 bool img_digest_valid(const char *d);
 /* The platform this node runs: "linux", "amd64", variant ("" if none). */
