@@ -52,6 +52,8 @@ static const struct cli_flag flags[] = {
 	  "do not print table headers" },
 	{ "purge", 0, FLAG_BOOL, OFF(purge), NULL, NULL,
 	  "addon disable: delete the addon's data volumes too" },
+	{ "to", 0, FLAG_STR, OFF(to), "ENV", NULL,
+	  "promote: the environment (or namespace) to release into" },
 	{ "dry-run", 0, FLAG_OPT, OFF(dry_run), "client|server|none", "client",
 	  "only show what would happen: client (local checks) or server (checked by the server)" },
 	{ "all", 0, FLAG_BOOL, OFF(all), NULL, NULL,
@@ -66,8 +68,9 @@ static const struct cli_flag flags[] = {
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
 	  "give up after this long, e.g. 30s, 2m" },
-	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME", NULL,
-	  "the CronJob whose jobTemplate the Job is made from" },
+	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME|ENV", NULL,
+	  "create job: the CronJob whose jobTemplate the Job is made from; promote: the "
+	  "environment (or namespace) to copy from" },
 	{ "container", 'c', FLAG_STR, OFF(container), "NAME", NULL,
 	  "the container (default: the pod's only one, or its default-container annotation)" },
 	{ "follow", 'f', FLAG_BOOL, OFF(follow), NULL, NULL,
@@ -290,6 +293,25 @@ static const struct cli_verb verbs[] = {
 	  "output no-headers",
 	  "  v6 image pull nginx:1.25\n  v6 image ls\n"
 	  "  v6 image import app.tar\n  v6 image rm docker.io/library/nginx:1.25\n", false },
+	{ "env", cli_env, "v6 env ls",
+	  "Show the environments, their policies and how their workloads differ",
+	  "Environments are namespaces labelled environment.v6.dev/name (dev, test,\n"
+	  "staging, prod, dr; docs/environments.md). Lists each with its namespace,\n"
+	  "its policy (prod requires probes, limits and two replicas unless its\n"
+	  "annotations say otherwise), the environment it takes promotions from, its\n"
+	  "Deployments; then each Deployment's image per environment.",
+	  "", "  v6 env ls\n", false },
+	{ "promote", cli_promote, "v6 promote KIND/NAME --from ENV --to ENV [--wait]",
+	  "Release the exact template of one environment into the next",
+	  "Copies the pod template of a Deployment, StatefulSet or Rollout from one\n"
+	  "environment (a namespace labelled environment.v6.dev/name, or a namespace\n"
+	  "name) to another: images pinned to the digests the source runs, the\n"
+	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
+	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
+	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
+	  "environment.v6.dev/promote-from allows. --wait follows the rollout.",
+	  "from to wait",
+	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },
 	{ "addon", cli_addon, "v6 addon ls | enable NAME | disable NAME [--purge]",
 	  "Run components of the platform as V6 workloads (the observability stack)",
 	  "Addons are components V6 runs as its own workloads in the namespace\n"

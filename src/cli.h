@@ -40,6 +40,7 @@ struct cli_opts {
 	bool show_labels;
 	bool no_headers;
 	bool purge;		/* addon disable --purge */
+	const char *to;		/* promote --to ENV (--from: the one below) */
 	bool recursive;
 	bool all;
 	bool ignore_not_found;
@@ -63,7 +64,7 @@ struct cli_opts {
 	int64_t max_log_requests;
 	const char *since;
 	const char *pod_running_timeout;
-	const char *from;		/* create job --from=cronjob/NAME */
+	const char *from;		/* create job --from=cronjob/NAME; promote --from ENV */
 	/* rollout, scale, top */
 	int64_t revision;
 	int64_t to_revision;
@@ -227,6 +228,8 @@ bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_addon(struct cli_opts *o);	/* cli_addon.c */
+int cli_env(struct cli_opts *o);	/* cli_env.c */
+int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
 
 /* cli_describe.c */
