@@ -309,6 +309,7 @@ pki_ensure(const struct pki_opts *o, bool force, char **err)
 	char *sans = server_sans(o);
 	int64_t life = o->lifetime_s > 0 ? o->lifetime_s : PKI_DEFAULT_LIFETIME_S;
 	int rc, made = 0;
+	bool new_ca;
 
 	if ((rc = dir_private(o->dir)) < 0) {
 		*err = xasprintf("cannot create %s: %s", o->dir, strerror(-rc));
@@ -319,9 +320,10 @@ pki_ensure(const struct pki_opts *o, bool force, char **err)
 		goto out;
 	}
 	made = rc;
+	new_ca = rc > 0;	/* every certificate it signed is void */
 	for (enum pki_cert w = PKI_SERVER; w < PKI_NCERTS; w++) {
 		const char *want = w == PKI_SERVER ? sans : NULL;
-		if (!force && !made && !leaf_due(o->dir, w, ca, want))
+		if (!force && !new_ca && !leaf_due(o->dir, w, ca, want))
 			continue;
 		if ((k = EVP_EC_gen("P-256")) == NULL ||
 		    (x = cert_issue(w, k, ca, ca_key, want, life)) == NULL)
