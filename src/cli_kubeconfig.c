@@ -299,12 +299,23 @@ cli_kubeconfig(struct cli_opts *o)
 		cli_err("kubeconfig takes no arguments");
 		goto out;
 	}
-	if (!data_dir_admin(dir, &m)) {
+	/* right after `v6 server &` the files may be a moment away: up to 10 s */
+	for (int i = 0; ; i++) {
+		bool have = data_dir_admin(dir, &m);
+		if (have && !o->server && !server)
+			server = data_dir_url(dir, true);
+		if ((have && (o->server || server)) || i == 100)
+			break;
+		cli_conn_free(&m);
+		usleep(100 * 1000);
+	}
+	if (m.ca == NULL || m.cert == NULL || m.key == NULL) {
 		cli_err("no admin certificate in %s/" PKI_DIR " (the server makes it at its "
 		    "first start without --insecure-http; give --data-dir)", dir);
 		goto out;
 	}
-	server = o->server ? xstrdup(o->server) : data_dir_url(dir, true);
+	if (o->server)
+		server = xstrdup(o->server);
 	if (server == NULL) {
 		cli_err("no %s/server.address: start the server first, or give --server", dir);
 		goto out;

@@ -140,8 +140,10 @@ struct obs_config {
 void obs_pages_start(const struct obs_config *cfg);
 /* The http_sd target list (a new JSON array): V6's pages, the proxy's
  * admin /metrics, every pod annotated prometheus.io/scrape "true". self is
- * "HOST:PORT" of the API; proxy_admin may be NULL. */
-json_t *obs_sd_targets(const json_t *pods, const char *self, const char *proxy_admin);
+ * "HOST:PORT" of the API (self_https: its pages are HTTPS); proxy_admin may
+ * be NULL. */
+json_t *obs_sd_targets(const json_t *pods, const char *self, bool self_https,
+    const char *proxy_admin);
 void obs_sd_serve(const struct obs_config *cfg, struct http_req *req);
 
 #endif

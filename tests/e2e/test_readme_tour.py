@@ -23,7 +23,15 @@ import readme
 from test_pods import wait_for   # (what, fn, timeout, interval)
 
 ROOT = readme.ROOT
-SETUP = ("make", "build/v6 server ", "export V6_SERVER=", "alias v6=")
+SETUP = ("make", "build/v6 server ", "export KUBECONFIG=", "build/v6 kubeconfig ",
+         "alias v6=")
+
+
+@pytest.fixture
+def server(tls_server):
+    """The tour's server as the README starts it: HTTPS, used through the
+    admin kubeconfig."""
+    return tls_server
 
 
 @pytest.fixture
@@ -31,8 +39,9 @@ def shell(server):
     """Runs one README line as the reader's shell would."""
     bindir = tempfile.mkdtemp(prefix="v6-tour-bin-")
     os.symlink(os.path.abspath(V6), os.path.join(bindir, "v6"))
-    env = dict(os.environ, V6_SERVER=server.url,
+    env = dict(os.environ, KUBECONFIG=server.kubeconfig(),
                PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("V6_SERVER", None)
 
     def run(cmd, timeout=120):
         return subprocess.run(["sh", "-c", cmd], cwd=ROOT, env=env, text=True,
@@ -224,7 +233,7 @@ CHECKS = {
 def test_readme_five_minute_tour_runs_as_written(server, shell):
     cmds = [(c.text, c.comment) for c in readme.commands("Five-minute tour")]
     setup = [c for c, _ in cmds if c.startswith(SETUP)]
-    assert len(setup) == 4, setup       # the tour starts the way this test does
+    assert len(setup) == 5, setup       # the tour starts the way this test does
     applies = 0
     checked = set()
     for cmd, _ in cmds:
@@ -322,7 +331,8 @@ def test_make_demo_script_as_shipped():
     pid, url, data = int(m.group(1)), m.group(2), m.group(3)
     try:
         assert p.returncode == 0, (p.stdout, p.stderr)
-        assert url == "http://127.0.0.1:%d" % port
+        assert url == "https://127.0.0.1:%d" % port
+        assert "==> v6 kubeconfig --data-dir" in p.stdout, p.stdout
         assert 'deployment "web" successfully rolled out' in p.stdout, p.stdout
         answers = re.findall(r'^\{"version".*\}$', p.stdout, re.M)
         assert len(answers) == 4, p.stdout     # one pod + three through the Service
@@ -333,7 +343,8 @@ def test_make_demo_script_as_shipped():
         assert re.search(r"==> curl http://%s\.\d+/" % re.escape(svcs.rsplit(".", 1)[0]),
                          p.stdout), p.stdout
     finally:
-        d = subprocess.run([V6, "delete", "namespace", "demo", "--server", url],
+        d = subprocess.run([V6, "delete", "namespace", "demo", "--kubeconfig",
+                            os.path.join(data, "kubeconfig")],
                            capture_output=True, text=True, timeout=60)
         try:
             os.kill(pid, signal.SIGTERM)
