@@ -96,9 +96,13 @@ cli_transport_error(int rc, const char *errbuf)
 		hint = "the server's certificate is not signed by the CA in use: "
 		    "certificate-authority-data must be the server's DATA/pki/ca.crt "
 		    "(`v6 kubeconfig` writes it)";
+	else if (strstr(why, "alert unknown ca") || strstr(why, "alert bad certificate") ||
+	    strstr(why, "alert certificate"))
+		hint = "the TLS handshake failed: the server refused the client certificate, "
+		    "which must be signed by the server's CA (DATA/pki/ca.crt)";
 	else if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM)
-		hint = "the TLS handshake failed: a client certificate not signed by the "
-		    "server's CA, or not a TLS port";
+		hint = "the TLS handshake failed: a client certificate or key that does not "
+		    "load, or not a TLS port";
 	fprintf(stderr, "error: cannot reach the v6 server at %s%s%s: %s (%s)\n", conn.server,
 	    conn.source ? " from " : "", conn.source ? conn.source : "", why, hint);
 }

@@ -788,7 +788,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		char name[64];
 		const struct flag_def *fl = flags_next(server_flags, ARRAY_SIZE(server_flags),
 		    argc, argv, &i, name, sizeof name, &val);
-		if (fl && !val) {
+		if (fl && fl->arg && !val) {
 			fprintf(stderr, "error: flag needs an argument: %s\n", name);
 			return -EINVAL;
 		}
