@@ -366,6 +366,8 @@ static const struct cli_verb verbs[] = {
 };
 
 static const char global_flags[] = "server kubeconfig help";
+/* Verbs on local files (DATA/pki): they connect by themselves, if at all. */
+static const char local_verbs[] = "kubeconfig certs";
 
 int
 cli_err(const char *fmt, ...)
@@ -721,6 +723,18 @@ check_flags(const struct parse *p, const struct cli_verb *v)
 	return 0;
 }
 
+int
+cli_run_connected(struct cli_opts *o, int (*run)(struct cli_opts *))
+{
+	struct cli_conn conn;
+	if (cli_conn_resolve(o, &conn) < 0)
+		return 1;
+	cli_client_init(&conn);
+	int rc = run(o);
+	cli_client_close();
+	return rc;
+}
+
 static int
 run_verb(struct parse *p)
 {
@@ -744,13 +758,9 @@ run_verb(struct parse *p)
 	o->verb = v->name;
 	o->args = p->pos + 1;
 	o->nargs = p->npos - 1;
-	struct cli_conn conn;
-	if (cli_conn_resolve(o, &conn) < 0)
-		return 1;
-	cli_client_init(&conn);
-	int rc = v->run(o);
-	cli_client_close();
-	return rc;
+	if (word_in(local_verbs, v->name))
+		return v->run(o);
+	return cli_run_connected(o, v->run);
 }
 
 int

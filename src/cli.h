@@ -130,6 +130,9 @@ void cli_transport_error(int curlcode, const char *errbuf);
  * error printed. */
 int cli_conn_resolve(const struct cli_opts *o, struct cli_conn *out);
 void cli_conn_free(struct cli_conn *c);
+/* Resolves the connection, runs run(o) with the client set up, closes it.
+ * Returns run's exit code, or 1 when there is no usable connection. */
+int cli_run_connected(struct cli_opts *o, int (*run)(struct cli_opts *));
 int cli_kubeconfig(struct cli_opts *o);
 int cli_certs(struct cli_opts *o);
 /* One request. body may be NULL; ctype defaults to application/json.

@@ -369,8 +369,9 @@ certs_status(const struct cli_opts *o)
 }
 
 static int
-certs_rotate(void)
+certs_rotate(struct cli_opts *o)
 {
+	(void)o;
 	struct cli_resp r;
 	int rc = cli_http("POST", "/v6/certs/rotate", NULL, NULL, &r);
 
@@ -402,6 +403,6 @@ cli_certs(struct cli_opts *o)
 	if (o->nargs == 1 && strcmp(sub, "status") == 0)
 		return certs_status(o);
 	if (o->nargs == 1 && strcmp(sub, "rotate") == 0)
-		return certs_rotate();
+		return cli_run_connected(o, certs_rotate);
 	return cli_err("usage: v6 certs status [--data-dir DIR] | v6 certs rotate");
 }

@@ -1,6 +1,6 @@
 """README.md's five-minute tour, run as written: every command of the block
 under "Five-minute tour" goes through `sh -c` in the repository root with
-`v6` on PATH and V6_SERVER pointing at a test server (the tour's own
+`v6` on PATH and KUBECONFIG the admin's of an HTTPS test server (the tour's own
 `build/v6 server &`, `export` and `alias` lines are that setup). Each command
 must exit 0, and what the README's comments promise is checked on the output;
 a command the README gains without a check here still has to succeed. Also
@@ -145,15 +145,13 @@ def check_describe_service(p, server):
     assert "Traffic:" in p.stdout, p.stdout
     # "live traffic (req/s, errors, p99)": with requests going through the
     # proxy (one every poll), the figures show once the next sample is taken
-    env = dict(os.environ, V6_SERVER=server.url)
     _, svc = server.json("GET", "/api/v1/namespaces/demo/services/web", expect=200)
 
     def figures():
         subprocess.run(["curl", "-sf", "--max-time", "5", "http://%s/" % svc["spec"]["clusterIP"]],
                        capture_output=True, check=True)
         return re.search(r"Traffic:\s+[\d.]+ req/s, [\d.]+% errors, avg [\d.]+ ms, p99 [\d.]+ ms",
-                         subprocess.run([V6, "describe", "service", "web", "-n", "demo"], env=env,
-                                        capture_output=True, text=True).stdout)
+                         server.v6("describe", "service", "web", "-n", "demo").stdout)
     wait_for("traffic figures in describe", figures, timeout=30, interval=0.5)
 
 
