@@ -1,8 +1,9 @@
 /* http.h — V6's HTTP/1.1 server and client on libuv + http-parser. The
  * server (http.c; the API server, the proxy, testapp) owns connections,
  * parsing, limits (431 / 413 / 408 / 400 without ever crashing), keep-alive
- * and pipelining (one request at a time per connection, in order), and
- * streaming (chunked) responses for watches.
+ * and pipelining (one request at a time per connection, in order),
+ * streaming (chunked) responses for watches, and optional TLS (OpenSSL,
+ * cfg.tls_ctx) with the client certificate's identity on each request.
  *
  * A handler receives each complete request and must finish it exactly once
  * with http_respond() or http_stream_end(), now or later: a request stays

@@ -17,6 +17,7 @@
 
 #define RENEW_CHECK_MAX_MS	(60 * 60 * 1000)	/* at least hourly */
 #define RENEW_CHECK_MIN_MS	1000
+#define RENEW_RETRY_MS		(60 * 1000)	/* after a failed renewal */
 
 struct pki_renew {
 	struct pki_opts o;
@@ -95,9 +96,13 @@ on_renew_timer(uv_timer_t *t)
 	int n = renew_run(p, false, &err);
 
 	if (n < 0) {
+		/* retried each minute, not each second, while it fails */
 		log_error("tls", "certificate renewal failed: %s", err);
 		free(err);
-	} else if (n > 0)
+		uv_timer_start(&p->timer, on_renew_timer, RENEW_RETRY_MS, 0);
+		return;
+	}
+	if (n > 0)
 		log_info("tls", "renewed %d certificate(s) in %s", n, p->dir);
 	renew_schedule(p);
 }
