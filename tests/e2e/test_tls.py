@@ -155,6 +155,9 @@ def test_wrong_ca_foreign_cert_and_plain_http_give_clear_errors(tls_server, work
                        env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "Client sent an HTTP request to an HTTPS server." in p.stderr, p.stderr
+    # (kubectl's discovery does not print the body: "the server rejected our request")
+    p = kubectl(good, "--server", "http://127.0.0.1:%d" % tls_server.port, "get", "pods")
+    assert p.returncode != 0 and "rejected our request" in p.stderr, p.stderr
     # none of it hurt the server
     assert tls_server.json("GET", "/api/v1/namespaces", expect=200)[1]["items"]
 
