@@ -55,9 +55,12 @@ renew_reload(struct pki_renew *p, char **err)
 	SSL_CTX_free(p->ctx);
 	p->ctx = ctx;
 	renew_metrics(p);
-	if (pki_info_read(p->dir, PKI_SERVER, &in) == 0)
-		log_info("tls", "serving certificate %s, serial %s, valid until %lld",
-		    in.subject, in.serial, (long long)in.not_after);
+	if (pki_info_read(p->dir, PKI_SERVER, &in) == 0) {
+		char until[32];
+		time_format_rfc3339(in.not_after, until);
+		log_info("tls", "serving certificate %s, serial %s, valid until %s", in.subject,
+		    in.serial, until);
+	}
 	return 0;
 }
 
@@ -141,19 +144,19 @@ pki_renew_init(const char *data_dir, const char *listen_host, int64_t lifetime_s
     struct pki_renew **out, struct ssl_ctx_st **ctx, char **err)
 {
 	struct pki_renew *p = xcalloc(1, sizeof(*p));
-	int rc;
+	int rc = 0, made;
 
 	p->dir = xasprintf("%s/" PKI_DIR, data_dir);
 	p->sans = xcalloc(1, sizeof(char *));
 	p->sans[0] = xstrdup(listen_host ? listen_host : "");
 	p->o = (struct pki_opts){ .dir = p->dir, .sans = (const char *const *)p->sans,
 		.nsans = 1, .lifetime_s = lifetime_s };
-	if ((rc = pki_ensure(&p->o, false, err)) < 0 || (rc = renew_reload(p, err)) < 0) {
+	if ((made = pki_ensure(&p->o, false, err)) < 0 || (rc = renew_reload(p, err)) < 0) {
 		pki_renew_free(p);
-		return rc;
+		return made < 0 ? made : rc;
 	}
-	if (rc > 0)
-		log_info("tls", "certificates in %s", p->dir);
+	if (made > 0)
+		log_info("tls", "issued %d certificate(s) in %s", made, p->dir);
 	*ctx = p->ctx;
 	*out = p;
 	return 0;
