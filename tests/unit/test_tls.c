@@ -45,12 +45,36 @@ static char tmpl[] = "/tmp/v6-tls-XXXXXX";
 
 /* ---- server side: echoes the transport identity and the body length ---- */
 
+/* /later: answered from a timer, so that pipelined requests pile up behind
+ * it (the read buffer fills, reading stops, OpenSSL keeps the rest). */
+static void
+on_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+on_later(uv_timer_t *t)
+{
+	struct http_req *req = t->data;
+
+	http_respond(req, 200, "text/plain", "later", 5);
+	uv_close((uv_handle_t *)t, on_timer_closed);
+}
+
 static void
 handler(struct http_req *req, void *arg)
 {
 	struct buf b = BUF_INIT;
+	struct fx *fx = arg;
 
-	(void)arg;
+	if (strcmp(req->path, "/later") == 0) {
+		uv_timer_t *t = xmalloc(sizeof(*t));
+		uv_timer_init(&fx->loop, t);
+		t->data = req;
+		uv_timer_start(t, on_later, 1, 0);
+		return;
+	}
 	if (strcmp(req->path, "/big") == 0) {
 		char *body = xmalloc(BIG);
 		memset(body, 'x', BIG);
@@ -91,7 +115,8 @@ run(struct fx *fx, unsigned header_timeout_ms, void (*client)(struct fx *))
 	char *err = NULL;
 	struct pki_opts o = { .dir = fx->dir };
 	SSL_CTX *ctx;
-	struct http_config cfg = { .handler = handler, .header_timeout_ms = header_timeout_ms };
+	struct http_config cfg = { .handler = handler, .handler_arg = fx,
+		.header_timeout_ms = header_timeout_ms };
 
 	assert_true(pki_ensure(&o, false, &err) >= 0);
 	ctx = tls_server_ctx(fx->dir, &err);
@@ -444,6 +469,49 @@ test_large_bodies_cross_tls_both_ways(void **state)
 }
 
 static void
+c_pipelined(struct fx *fx)
+{
+	SSL_CTX *ctx = client_ctx(fx->dir, fx->dir, 0);
+	static const char one[] = "GET /later HTTP/1.1\r\nHost: x\r\nX-Pad: "
+	    "................................................................\r\n\r\n";
+	enum { N = 300 };
+	struct buf reqs = BUF_INIT, in = BUF_INIT;
+	struct tconn t;
+	char chunk[16384];
+	int n, got = 0;
+
+	for (int i = 0; i < N; i++)
+		buf_puts(&reqs, one);
+	/* 30 KiB of pipelined requests in one write: far past the 4 KiB read
+	 * buffer while each waits for its answer */
+	if (tconn_open(&t, ctx, fx->port) == 0 &&
+	    SSL_write(t.ssl, reqs.data, (int)reqs.len) == (int)reqs.len) {
+		while (got < N && (n = SSL_read(t.ssl, chunk, sizeof(chunk))) > 0) {
+			buf_append(&in, chunk, (size_t)n);
+			got = 0;
+			for (char *p = in.data; (p = memmem(p, in.len - (size_t)(p - in.data),
+			    "\r\n\r\nlater", 9)) != NULL; p += 9)
+				got++;
+		}
+	}
+	if (got == N)
+		fx->ok = 1;
+	tconn_close(&t);
+	buf_free(&reqs);
+	buf_free(&in);
+	SSL_CTX_free(ctx);
+}
+
+static void
+test_pipelined_requests_behind_a_slow_answer_all_get_theirs(void **state)
+{
+	struct fx *fx = *state;
+
+	run(fx, 0, c_pipelined);
+	assert_int_equal(fx->ok, 1);
+}
+
+static void
 c_plain(struct fx *fx)
 {
 	int fd = tcp_connect(fx->port);
@@ -549,6 +617,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_bodies_cross_tls_both_ways, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipelined_requests_behind_a_slow_answer_all_get_theirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_http_on_the_tls_port_gets_a_plain_400,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pki_reuses_renews_and_adds_sans, setup,
