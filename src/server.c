@@ -1121,10 +1121,12 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	s->exe = xstrdup(exe);
 	s->node_state = xasprintf("%s/node", o->data_dir);
 	char *rules = o->rules.dir ? NULL : xasprintf("%s/prometheus-rules", o->data_dir);
+	char *pki = o->insecure_http ? NULL : xasprintf("%s/" PKI_DIR, o->data_dir);
 	struct addon_config ac = { .api = s->api, .host = o->host, .exe = s->exe,
-		.rules_dir = o->rules.dir ? o->rules.dir : rules };
+		.rules_dir = o->rules.dir ? o->rules.dir : rules, .pki_dir = pki };
 	addon_start(&ac);
 	free(rules);
+	free(pki);
 	s->proxy_state = xasprintf("%s/proxy", o->data_dir);
 	BUG_ON(ARRAY_SIZE(parts) > ARRAY_SIZE(s->ctrls));
 	/* A part counts as on from its start: a failed start stops the ones
