@@ -147,9 +147,10 @@ plan_apply(const struct cli_item *it, struct plan *p)
 	return rc;
 }
 
-/* Sends the planned write (with ?dryRun=All when dry). */
+/* Sends the planned write (with ?dryRun=All when dry); *answer (may be
+ * NULL) gets the server's object. */
 static int
-plan_send(const struct plan *p, bool dry)
+plan_send_answer(const struct plan *p, bool dry, json_t **answer)
 {
 	struct cli_resp r;
 	if (p->act == ACT_UNCHANGED)
@@ -163,8 +164,45 @@ plan_send(const struct plan *p, bool dry)
 	if (r.status >= 300) {
 		print_server_error(&r, p->it, action_when[p->act]);
 		rc = -EIO;
+	} else if (answer) {
+		*answer = json_incref(r.body);
 	}
 	cli_resp_free(&r);
+	return rc;
+}
+
+static int
+plan_send(const struct plan *p, bool dry)
+{
+	return plan_send_answer(p, dry, NULL);
+}
+
+int
+cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next)
+{
+	struct plan p = { 0 };
+	*live = *next = NULL;
+	struct cli_resp r;
+	char *path = item_path(it, true, NULL);
+	int rc = cli_http("GET", path, NULL, NULL, &r);
+	free(path);
+	if (rc < 0)
+		return rc;
+	if (r.status == 200)
+		*live = json_incref(r.body);
+	cli_resp_free(&r);
+	rc = plan_apply(it, &p);
+	if (rc == 0 && p.act == ACT_UNCHANGED)
+		*next = json_deep_copy(*live);
+	else if (rc == 0)
+		rc = plan_send_answer(&p, true, next);
+	json_decref(p.body);
+	if (rc == 0 && !*next)
+		rc = -EIO;
+	if (rc < 0) {
+		json_decref(*live);
+		*live = NULL;
+	}
 	return rc;
 }
 
@@ -259,9 +297,9 @@ apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
 static int
 need_files(const struct cli_opts *o)
 {
-	if (o->nfiles)
+	if (o->nfiles || o->kustomize)
 		return 0;
-	cli_err("must specify -f FILE");
+	cli_err("must specify one of -f and -k");
 	fprintf(stderr, "See 'v6 %s --help' for usage.\n", o->verb);
 	return 1;
 }
