@@ -156,9 +156,9 @@ static const struct cli_verb verbs[] = {
 	  "does: resources, bases and overlays, components, generators with their\n"
 	  "content-hash suffix, name prefixes and suffixes with references rewritten,\n"
 	  "labels, annotations, images, replicas and patches. Remote resources are\n"
-	  "refused; see docs/kustomize.md.",
-	  "",
-	  "  v6 kustomize overlays/prod\n  v6 kustomize . | v6 apply -f -\n", false },
+	  "refused; see docs/kustomize.md. -o json prints a v1 List.",
+	  "output",
+	  "  v6 kustomize overlays/prod\n  v6 kustomize . -o json\n", false },
 	{ "diff", cli_diff, "v6 diff -f FILE|DIR | -k DIR [flags]",
 	  "Diff the live objects against what apply would make of them",
 	  "Show a unified diff (diff -u -N, or $KUBECTL_EXTERNAL_DIFF) of each live\n"

@@ -29,6 +29,19 @@ cli_kustomize(struct cli_opts *o)
 		free(err);
 		return 1;
 	}
+	if (o->output && strcmp(o->output, "yaml")) {
+		if (strcmp(o->output, "json")) {
+			json_decref(objs);
+			return cli_err("--output must be yaml or json");
+		}
+		json_t *list = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "List",
+		    "items", objs);
+		char *s = cli_json_dump(list);
+		fputs(s, stdout);
+		free(s);
+		json_decref(list);
+		return 0;
+	}
 	size_t i;
 	json_t *obj;
 	json_array_foreach(objs, i, obj) {

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "obj.h"
@@ -35,13 +36,44 @@ static const char *const kust_names[] = {
 	"kustomization.yaml", "kustomization.yml", "Kustomization",
 };
 
-static bool
+/* Go's encoding/json matches field names case-insensitively, and so
+ * does kustomize: the canonical name of s in list, or NULL. */
+static const char *
 in_list(const char *s, const char *const *list)
 {
 	for (; *list; list++)
-		if (!strcmp(s, *list))
-			return true;
-	return false;
+		if (!strcasecmp(s, *list))
+			return *list;
+	return NULL;
+}
+
+/* Renames the fields of k to their canonical spelling ("nameprefix" ->
+ * "namePrefix"); 0, or -EINVAL with *err for a field kustomize does not
+ * know and -ENOTSUP for one V6 does not implement. */
+static int
+canonical_fields(json_t *k, const char *path, char **err)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(k, tmp, key, v) {
+		const char *canon = in_list(key, kust_supported);
+		if (in_list(key, kust_unsupported)) {
+			*err = xasprintf("%s: invalid Kustomization: field \"%s\" is not supported "
+			    "by v6's built-in kustomize", path, key);
+			return -ENOTSUP;
+		}
+		if (!canon) {
+			*err = xasprintf("%s: invalid Kustomization: json: unknown field \"%s\"",
+			    path, key);
+			return -EINVAL;
+		}
+		if (strcmp(canon, key)) {
+			json_object_set(k, canon, v);
+			json_object_del(k, key);
+		}
+	}
+	return 0;
 }
 
 void
@@ -193,21 +225,7 @@ load_kustomization(const char *dir, struct kust *k, char **err)
 		*err = xasprintf("%s: invalid Kustomization: not a mapping", path);
 		return -EINVAL;
 	}
-	const char *key;
-	json_t *v;
-	json_object_foreach(k->k, key, v) {
-		if (in_list(key, kust_unsupported)) {
-			*err = xasprintf("%s: invalid Kustomization: field \"%s\" is not supported "
-			    "by v6's built-in kustomize", path, key);
-			return -ENOTSUP;
-		}
-		if (!in_list(key, kust_supported)) {
-			*err = xasprintf("%s: invalid Kustomization: json: unknown field \"%s\"",
-			    path, key);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return canonical_fields(k->k, path, err);
 }
 
 static bool
