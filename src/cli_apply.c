@@ -116,9 +116,10 @@ last_applied(const json_t *live)
 	return s ? json_loads(s, 0, NULL) : NULL;
 }
 
-/* GETs the object and decides what apply does with it. */
+/* GETs the object and decides what apply does with it; *live (may be
+ * NULL) gets the live object, NULL when there is none. */
 static int
-plan_apply(const struct cli_item *it, struct plan *p)
+plan_apply(const struct cli_item *it, struct plan *p, json_t **live)
 {
 	struct cli_resp r;
 	char *path = item_path(it, true, NULL);
@@ -133,6 +134,8 @@ plan_apply(const struct cli_item *it, struct plan *p)
 		p->act = ACT_CREATE;
 		p->body = json_incref(send);
 	} else if (r.status == 200) {
+		if (live)
+			*live = json_incref(r.body);
 		json_t *last = last_applied(r.body);
 		p->act = last && json_equal(last, cfg) ? ACT_UNCHANGED : ACT_PATCH;
 		p->body = p->act == ACT_PATCH ? cli_apply_patch(last, send) : NULL;
@@ -182,16 +185,7 @@ cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next)
 {
 	struct plan p = { 0 };
 	*live = *next = NULL;
-	struct cli_resp r;
-	char *path = item_path(it, true, NULL);
-	int rc = cli_http("GET", path, NULL, NULL, &r);
-	free(path);
-	if (rc < 0)
-		return rc;
-	if (r.status == 200)
-		*live = json_incref(r.body);
-	cli_resp_free(&r);
-	rc = plan_apply(it, &p);
+	int rc = plan_apply(it, &p, live);
 	if (rc == 0 && p.act == ACT_UNCHANGED)
 		*next = json_deep_copy(*live);
 	else if (rc == 0)
@@ -281,7 +275,7 @@ apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
 	int rc = 0;
 	for (size_t i = 0; i < items->n && rc == 0; i++) {
 		if (!create_only) {
-			rc = plan_apply(&items->v[i], &plans[i]);
+			rc = plan_apply(&items->v[i], &plans[i], NULL);
 			continue;
 		}
 		plans[i] = (struct plan){ &items->v[i], ACT_CREATE, json_incref(items->v[i].obj),

@@ -108,6 +108,38 @@ kz_store_prev(struct kres *r)
 	    "namespace", obj_namespace(r->obj)));
 }
 
+const char *
+kz_eff_ns(const char *ns)
+{
+	return ns[0] ? ns : "default";
+}
+
+bool
+kz_had_id(const struct kres *r, const char *name, const char *ns)
+{
+	if (!strcmp(obj_name(r->obj), name) &&
+	    (!ns || !strcmp(kz_eff_ns(obj_namespace(r->obj)), kz_eff_ns(ns))))
+		return true;
+	size_t i;
+	json_t *p;
+	json_array_foreach(r->prev, i, p)
+		if (!strcmp(obj_str(p, "name"), name) &&
+		    (!ns || !strcmp(kz_eff_ns(obj_str(p, "namespace")), kz_eff_ns(ns))))
+			return true;
+	return false;
+}
+
+int
+kz_list(const struct kust *k, const char *field, json_t **list, char **err)
+{
+	*list = json_object_get(k->k, field);
+	if (*list && !json_is_array(*list)) {
+		*err = xasprintf("%s: %s must be a list", k->file, field);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 kz_read(const char *dir, const char *rel, char **out, size_t *len, char **err)
 {
@@ -347,19 +379,17 @@ static int
 load_list(const struct kust *k, const char *field, struct stack *st, bool component,
     struct kresmap *m, char **err)
 {
-	json_t *list = json_object_get(k->k, field);
+	json_t *list, *e;
 	size_t i;
-	json_t *e;
-	if (list && !json_is_array(list)) {
-		*err = xasprintf("%s: %s must be a list of paths", k->file, field);
-		return -EINVAL;
-	}
+	int rc = kz_list(k, field, &list, err);
+	if (rc < 0)
+		return rc;
 	json_array_foreach(list, i, e) {
 		if (!json_is_string(e)) {
 			*err = xasprintf("%s: %s[%zu] must be a path", k->file, field, i);
 			return -EINVAL;
 		}
-		int rc = load_entry(k, json_string_value(e), st, component, m, err);
+		rc = load_entry(k, json_string_value(e), st, component, m, err);
 		if (rc < 0)
 			return rc;
 	}

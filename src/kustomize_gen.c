@@ -287,29 +287,13 @@ base64_values(json_t *data)
 	}
 }
 
-static const char *
-eff_ns(const char *ns)
-{
-	return ns[0] ? ns : "default";
-}
-
 /* The resource of that kind once or now named name in namespace ns. */
 static ssize_t
 find_existing(const struct kresmap *m, const char *kind, const char *name, const char *ns)
 {
-	for (size_t i = 0; i < m->n; i++) {
-		const json_t *o = m->v[i].obj;
-		if (strcmp(obj_kind(o), kind))
-			continue;
-		if (!strcmp(obj_name(o), name) && !strcmp(eff_ns(obj_namespace(o)), eff_ns(ns)))
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(obj_kind(m->v[i].obj), kind) && kz_had_id(&m->v[i], name, ns))
 			return (ssize_t)i;
-		size_t j;
-		json_t *p;
-		json_array_foreach(m->v[i].prev, j, p)
-			if (!strcmp(obj_str(p, "name"), name) &&
-			    !strcmp(eff_ns(obj_str(p, "namespace")), eff_ns(ns)))
-				return (ssize_t)i;
-	}
 	return -1;
 }
 

@@ -36,6 +36,13 @@ void kz_remove(struct kresmap *m, size_t i);
 void kz_map_free(struct kresmap *m);
 /* Records the current name/namespace of r as a previous id. */
 void kz_store_prev(struct kres *r);
+/* "default" for the empty namespace (kustomize's EffectiveNamespace). */
+const char *kz_eff_ns(const char *ns);
+/* r is or was named name (in namespace ns; NULL: any namespace). */
+bool kz_had_id(const struct kres *r, const char *name, const char *ns);
+/* The list field of k in *list (NULL when absent); -EINVAL with *err when
+ * it is not a list. */
+int kz_list(const struct kust *k, const char *field, json_t **list, char **err);
 /* Reads DIR/REL into *out (caller frees); *err on failure. */
 int kz_read(const char *dir, const char *rel, char **out, size_t *len, char **err);
 /* Parses YAML/JSON text into an array of documents (new ref); a top-level

@@ -55,12 +55,6 @@ org_field(const struct kres *r, const char *key)
 	return !strcmp(key, "name") ? obj_name(r->obj) : obj_namespace(r->obj);
 }
 
-static const char *
-eff(const char *ns)
-{
-	return ns[0] ? ns : "default";
-}
-
 int
 kz_target_match(const json_t *t, const struct kres *r, bool *match, char **err)
 {
@@ -78,9 +72,9 @@ kz_target_match(const json_t *t, const struct kres *r, bool *match, char **err)
 	bool m1 = true, m2 = false;
 	int rc = 0;
 	const char *ns = obj_str(t, "namespace");
-	if (ns[0] && (rc = regex_whole(ns, eff(org_field(r, "namespace")), &m1, err)) == 0 &&
+	if (ns[0] && (rc = regex_whole(ns, kz_eff_ns(org_field(r, "namespace")), &m1, err)) == 0 &&
 	    !m1)
-		rc = regex_whole(ns, eff(obj_namespace(o)), &m1, err);
+		rc = regex_whole(ns, kz_eff_ns(obj_namespace(o)), &m1, err);
 	if (rc < 0 || !m1)
 		return rc;
 	const char *name = obj_str(t, "name");
@@ -129,19 +123,9 @@ patch_text(const struct kust *k, const json_t *e, char **text, char **file, char
 static bool
 id_matches(const struct kres *r, const json_t *patch)
 {
-	const json_t *o = r->obj;
-	if (strcmp(obj_kind(o), obj_kind(patch)))
-		return false;
-	const char *pn = obj_name(patch), *pns = obj_namespace(patch);
-	if (!strcmp(obj_name(o), pn) && (!pns[0] || !strcmp(eff(obj_namespace(o)), eff(pns))))
-		return true;
-	size_t i;
-	json_t *p;
-	json_array_foreach(r->prev, i, p)
-		if (!strcmp(obj_str(p, "name"), pn) &&
-		    (!pns[0] || !strcmp(eff(obj_str(p, "namespace")), eff(pns))))
-			return true;
-	return false;
+	const char *pns = obj_namespace(patch);
+	return !strcmp(obj_kind(r->obj), obj_kind(patch)) &&
+	    kz_had_id(r, obj_name(patch), pns[0] ? pns : NULL);
 }
 
 /* kustomize merges keyed lists with the patch's elements first (in the
@@ -277,13 +261,10 @@ apply_patch(struct kresmap *m, const json_t *docs, const json_t *target, const c
 int
 kz_patch_step(const struct kust *k, struct kresmap *m, const char *field, char **err)
 {
-	json_t *list = json_object_get(k->k, field);
+	json_t *list, *e;
 	size_t i;
-	json_t *e;
-	if (list && !json_is_array(list)) {
-		*err = xasprintf("%s: %s must be a list", k->file, field);
+	if (kz_list(k, field, &list, err) < 0)
 		return -EINVAL;
-	}
 	json_array_foreach(list, i, e) {
 		char *text = NULL, *file = NULL;
 		json_t *docs = NULL;

@@ -516,19 +516,6 @@ xf_images(const struct kust *k, struct kresmap *m)
 				images_walk(m->v[j].obj, entry);
 }
 
-static bool
-had_name(const struct kres *r, const char *name)
-{
-	if (!strcmp(obj_name(r->obj), name))
-		return true;
-	size_t i;
-	json_t *p;
-	json_array_foreach(r->prev, i, p)
-		if (!strcmp(obj_str(p, "name"), name))
-			return true;
-	return false;
-}
-
 static int
 xf_replicas(const struct kust *k, struct kresmap *m, char **err)
 {
@@ -542,7 +529,7 @@ xf_replicas(const struct kust *k, struct kresmap *m, char **err)
 			bool kind_ok = false;
 			for (const char *const *kn = replica_kinds; *kn; kn++)
 				kind_ok |= !strcmp(*kn, obj_kind(r->obj));
-			if (!kind_ok || !had_name(r, obj_str(e, "name")))
+			if (!kind_ok || !kz_had_id(r, obj_str(e, "name"), NULL))
 				continue;
 			found = true;
 			json_object_set(obj_child(r->obj, "spec"), "replicas",
@@ -579,12 +566,6 @@ kz_transform(const struct kust *k, struct kresmap *m, char **err)
 }
 
 /* ---- name references --------------------------------------------------- */
-
-static const char *
-eff_ns(const char *ns)
-{
-	return ns[0] ? ns : "default";
-}
 
 static bool
 prev_name_matches(const struct kres *r, const char *name)
@@ -625,10 +606,10 @@ select_referral(struct refctx *c, const char *old, const char *ns_filter,
 			continue;
 		if (role_kind && strcmp(role_kind, kind))
 			continue;
-		if (ns_filter && strcmp(eff_ns(ns_filter), eff_ns(obj_namespace(r->obj))))
+		if (ns_filter && strcmp(kz_eff_ns(ns_filter), kz_eff_ns(obj_namespace(r->obj))))
 			continue;
 		if (!ref_cluster && !kz_cluster_scoped(kind) && strcmp(kind, "ServiceAccount") &&
-		    strcmp(eff_ns(obj_namespace(ref)), eff_ns(obj_namespace(r->obj))))
+		    strcmp(kz_eff_ns(obj_namespace(ref)), kz_eff_ns(obj_namespace(r->obj))))
 			continue;
 		if (found >= 0 && (strcmp(obj_name(c->m->v[found].obj), obj_name(r->obj)) ||
 		    strcmp(obj_namespace(c->m->v[found].obj), obj_namespace(r->obj))))
