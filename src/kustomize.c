@@ -435,7 +435,7 @@ build_dir(const char *dir, struct stack *st, bool component, struct kresmap *m, 
 		*err = xasprintf("%s: kustomizations nested too deeply", dir);
 		return -ELOOP;
 	}
-	struct kust k;
+	struct kust k = { 0 };
 	int rc = load_kustomization(dir, &k, err);
 	if (rc < 0)
 		goto out;
