@@ -47,6 +47,89 @@ in_list(const char *s, const char *const *list)
 	return NULL;
 }
 
+/* The fields of the entries of list fields (and of their "target" /
+ * "options"), checked as strictly as Go's decoding of kustomize's types. */
+#define GEN_FIELDS "name", "namespace", "behavior", "files", "literals", "envs", \
+	"env", "type", "options"
+#define OPT_FIELDS "labels", "annotations", "disableNameSuffixHash", "immutable"
+#define TARGET_FIELDS "group", "version", "kind", "name", "namespace", \
+	"labelSelector", "annotationSelector"
+static const char *const patch_fields[] = { "path", "patch", "target", "options", NULL };
+static const char *const target_fields[] = { TARGET_FIELDS, NULL };
+static const char *const json6902_fields[] = { "path", "patch", "target", NULL };
+static const char *const image_fields[] = { "name", "newName", "newTag", "digest",
+	"tagSuffix", NULL };
+static const char *const replica_fields[] = { "name", "count", NULL };
+static const char *const gen_fields[] = { GEN_FIELDS, NULL };
+static const char *const opt_fields[] = { OPT_FIELDS, NULL };
+static const char *const label_fields[] = { "pairs", "includeSelectors",
+	"includeTemplates", "fields", NULL };
+
+static const struct entry_rule {
+	const char *field;		/* list field of the kustomization */
+	const char *const *keys;
+	const char *sub;		/* a mapping inside each entry */
+	const char *const *sub_keys;
+} entry_rules[] = {
+	{ "patches", patch_fields, "target", target_fields },
+	{ "patchesJson6902", json6902_fields, "target", target_fields },
+	{ "images", image_fields, NULL, NULL },
+	{ "replicas", replica_fields, NULL, NULL },
+	{ "configMapGenerator", gen_fields, "options", opt_fields },
+	{ "secretGenerator", gen_fields, "options", opt_fields },
+	{ "labels", label_fields, NULL, NULL },
+};
+
+static int
+check_keys(json_t *o, const char *const *keys, const char *path, char **err)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+	if (!json_is_object(o))
+		return 0;
+	json_object_foreach_safe(o, tmp, key, v) {
+		const char *canon = in_list(key, keys);
+		if (!canon) {
+			*err = xasprintf("%s: invalid Kustomization: json: unknown field \"%s\"",
+			    path, key);
+			return -EINVAL;
+		}
+		if (strcmp(canon, key)) {
+			json_object_set(o, canon, v);
+			json_object_del(o, key);
+		}
+	}
+	return 0;
+}
+
+static int
+check_entries(json_t *k, const char *path, char **err)
+{
+	static const char *const generator_options[] = { OPT_FIELDS, NULL };
+	int rc = check_keys(json_object_get(k, "generatorOptions"), generator_options, path,
+	    err);
+	for (size_t r = 0; r < ARRAY_SIZE(entry_rules) && rc == 0; r++) {
+		const struct entry_rule *er = &entry_rules[r];
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(k, er->field), i, e) {
+			rc = check_keys(e, er->keys, path, err);
+			if (rc == 0 && er->sub)
+				rc = check_keys(json_object_get(e, er->sub), er->sub_keys, path, err);
+			if (rc < 0)
+				break;
+			if (json_object_get(e, "fields")) {
+				*err = xasprintf("%s: invalid Kustomization: %s[%zu].fields (custom "
+				    "field specs) is not supported by v6's built-in kustomize", path,
+				    er->field, i);
+				return -ENOTSUP;
+			}
+		}
+	}
+	return rc;
+}
+
 /* Renames the fields of k to their canonical spelling ("nameprefix" ->
  * "namePrefix"); 0, or -EINVAL with *err for a field kustomize does not
  * know and -ENOTSUP for one V6 does not implement. */
@@ -73,7 +156,7 @@ canonical_fields(json_t *k, const char *path, char **err)
 			json_object_del(k, key);
 		}
 	}
-	return 0;
+	return check_entries(k, path, err);
 }
 
 void

@@ -74,7 +74,7 @@ int kz_patch_step(const struct kust *k, struct kresmap *m, const char *field, ch
 int kz_target_match(const json_t *target, const struct kres *r, bool *match, char **err);
 
 /* kustomize_xf.c (images) */
-/* Applies one images entry {name, newName, newTag, digest} to value.
+/* Applies one images entry {name, newName, newTag, digest, tagSuffix} to value.
  * Returns a new string or NULL when the image does not match. */
 char *kz_image_set(const char *value, const json_t *entry);
 

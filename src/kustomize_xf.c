@@ -477,6 +477,17 @@ xf_prefix_suffix(const struct kust *k, struct kresmap *m)
 	}
 }
 
+static int
+image_fn(json_t *parent, const char *key, void *arg)
+{
+	const char *img = json_string_value(json_object_get(parent, key));
+	char *n = img ? kz_image_set(img, arg) : NULL;
+	if (n)
+		json_object_set_new(parent, key, json_string(n));
+	free(n);
+	return 0;
+}
+
 /* Every containers / initContainers list anywhere in obj (kustomize's
  * legacy image walk), image set by entry. */
 static void
@@ -495,25 +506,31 @@ images_walk(json_t *v, const json_t *entry)
 		if (strcmp(key, "containers") && strcmp(key, "initContainers"))
 			continue;
 		json_t *c;
-		json_array_foreach(e, i, c) {
-			const char *img = obj_str(c, "image");
-			char *n = img[0] ? kz_image_set(img, entry) : NULL;
-			if (n)
-				json_object_set_new(c, "image", json_string(n));
-			free(n);
-		}
+		json_array_foreach(e, i, c)
+			if (json_is_object(c))
+				image_fn(c, "image", (void *)entry);
 	}
 }
 
+/* kustomize runs each images entry twice: the legacy walk of every
+ * containers list, then its field specs; a tagSuffix can land twice. */
 static void
 xf_images(const struct kust *k, struct kresmap *m)
 {
+	static const char *const paths[] = {
+		"spec/containers[]/image", "spec/initContainers[]/image",
+		"spec/template/spec/containers[]/image",
+		"spec/template/spec/initContainers[]/image",
+	};
 	size_t i;
 	json_t *entry;
 	json_array_foreach(json_object_get(k->k, "images"), i, entry)
-		for (size_t j = 0; j < m->n; j++)
+		for (size_t j = 0; j < m->n; j++) {
 			if (strcmp(obj_kind(m->v[j].obj), "CustomResourceDefinition"))
 				images_walk(m->v[j].obj, entry);
+			for (size_t p = 0; p < ARRAY_SIZE(paths); p++)
+				fs_walk(m->v[j].obj, paths[p], false, image_fn, entry);
+		}
 }
 
 static int
@@ -787,13 +804,18 @@ kz_image_set(const char *value, const json_t *entry)
 		free(s);
 		nt = numtag;
 	}
-	const char *use_tag = tag, *use_digest = digest;
+	const char *use_tag = tag, *use_digest = digest, *suffix = obj_str(entry, "tagSuffix");
+	char *suffixed = NULL;
 	if (nt[0] || nd[0]) {
 		use_tag = nt;
 		use_digest = nd;
+	} else if (suffix[0]) {
+		use_tag = suffixed = xasprintf("%s%s", tag, suffix);
+		use_digest = "";
 	}
 	char *out = xasprintf("%s%s%s%s%s", nn[0] ? nn : name, use_tag[0] ? ":" : "", use_tag,
 	    use_digest[0] ? "@" : "", use_digest);
+	free(suffixed);
 	free(name);
 	free(tag);
 	free(digest);
