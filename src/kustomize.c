@@ -163,7 +163,8 @@ void
 kz_add(struct kresmap *m, json_t *obj)
 {
 	m->v = xrealloc(m->v, (m->n + 1) * sizeof *m->v);
-	m->v[m->n++] = (struct kres){ obj, json_array(), false, false };
+	m->v[m->n++] = (struct kres){ obj, json_array(), json_array(), json_array(), false,
+	    false };
 }
 
 void
@@ -171,6 +172,8 @@ kz_remove(struct kresmap *m, size_t i)
 {
 	json_decref(m->v[i].obj);
 	json_decref(m->v[i].prev);
+	json_decref(m->v[i].prefixes);
+	json_decref(m->v[i].suffixes);
 	memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
 	m->n--;
 }
@@ -435,7 +438,12 @@ load_entry(const struct kust *k, const char *rel, struct stack *st, bool compone
 		    k->file, rel);
 		return -ENOTSUP;
 	}
-	char *path = rel[0] == '/' ? xstrdup(rel) : xasprintf("%s/%s", k->dir, rel);
+	if (rel[0] == '/') {
+		*err = xasprintf("%s: accumulating resources from '%s': new root '%s' cannot be "
+		    "absolute", k->file, rel, rel);
+		return -EINVAL;
+	}
+	char *path = xasprintf("%s/%s", k->dir, rel);
 	struct stat sb;
 	int rc;
 	if (stat(path, &sb) < 0) {

@@ -14,6 +14,8 @@
 struct kres {
 	json_t *obj;
 	json_t *prev;		/* array, owned */
+	json_t *prefixes;	/* namePrefixes applied, innermost first (owned) */
+	json_t *suffixes;
 	bool hash;		/* generated: gets the content-hash suffix at the end */
 	bool generated;
 };

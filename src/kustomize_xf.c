@@ -458,11 +458,12 @@ xf_namespace(const struct kust *k, struct kresmap *m)
 	}
 }
 
+/* namePrefix, then nameSuffix, each recorded (kustomize's build
+ * annotations) for telling references apart, and each a previous id. */
 static void
-xf_prefix_suffix(const struct kust *k, struct kresmap *m)
+xf_fix(struct kresmap *m, const char *fix, bool prefix)
 {
-	const char *pre = obj_str(k->k, "namePrefix"), *suf = obj_str(k->k, "nameSuffix");
-	if (!pre[0] && !suf[0])
+	if (!fix[0])
 		return;
 	for (size_t i = 0; i < m->n; i++) {
 		struct kres *r = &m->v[i];
@@ -470,8 +471,10 @@ xf_prefix_suffix(const struct kust *k, struct kresmap *m)
 		if (!strcmp(kind, "CustomResourceDefinition") || !strcmp(kind, "APIService") ||
 		    !strcmp(kind, "Namespace"))
 			continue;
+		json_array_append_new(prefix ? r->prefixes : r->suffixes, json_string(fix));
 		kz_store_prev(r);
-		char *name = xasprintf("%s%s%s", pre, obj_name(r->obj), suf);
+		char *name = prefix ? xasprintf("%s%s", fix, obj_name(r->obj))
+		    : xasprintf("%s%s", obj_name(r->obj), fix);
 		json_object_set_new(obj_metadata(r->obj), "name", json_string(name));
 		free(name);
 	}
@@ -571,7 +574,8 @@ kz_transform(const struct kust *k, struct kresmap *m, char **err)
 	if (rc < 0)
 		return rc;
 	xf_namespace(k, m);
-	xf_prefix_suffix(k, m);
+	xf_fix(m, obj_str(k->k, "namePrefix"), true);
+	xf_fix(m, obj_str(k->k, "nameSuffix"), false);
 	xf_labels(k, m);
 	xf_annotations(k, m);
 	rc = kz_patch_step(k, m, "patchesJson6902", err);
@@ -607,15 +611,58 @@ struct refctx {
  * ServiceAccounts anywhere); ns_filter (may be NULL) narrows candidates
  * to that namespace. Returns the index, -1 for none, -2 (err set) for an
  * ambiguous reference. */
+/* kustomize's SameEndingSubSlice: the shorter list ends the longer one
+ * (two empty lists are equal, an empty and a non-empty one are not). */
+static bool
+same_ending(const json_t *a, const json_t *b)
+{
+	size_t na = json_array_size(a), nb = json_array_size(b);
+	if (na > nb)
+		return same_ending(b, a);
+	if (na == 0)
+		return nb == 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(json_string_value(json_array_get(a, i)),
+		    json_string_value(json_array_get(b, i + nb - na))))
+			return false;
+	return true;
+}
+
+/* PrefixesSuffixesEquals: allow_empty lets a side with no prefixes (or
+ * suffixes) match anything. */
+static bool
+fixes_equal(const struct kres *r, const struct kres *o, bool allow_empty)
+{
+	bool pe = allow_empty && (!json_array_size(r->prefixes) || !json_array_size(o->prefixes));
+	bool se = allow_empty && (!json_array_size(r->suffixes) || !json_array_size(o->suffixes));
+	return (pe || same_ending(r->prefixes, o->prefixes)) &&
+	    (se || same_ending(r->suffixes, o->suffixes));
+}
+
+/* Keeps the candidates (indices into m) with fixes_equal to the referrer. */
+static size_t
+sieve_fixes(struct refctx *c, size_t *cand, size_t n, bool allow_empty)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (fixes_equal(&c->m->v[cand[i]], c->referrer, allow_empty))
+			cand[k++] = cand[i];
+	return k;
+}
+
+/* kustomize's selectReferral: the resources of the target kind once named
+ * old, in the referrer's namespace (cluster-scoped ones and
+ * ServiceAccounts anywhere; ns_filter, may be NULL, narrows them to one
+ * namespace); several left are told apart by the name prefixes and
+ * suffixes they and the referrer got. Returns the index, -1 for none, -2
+ * (err set) for an ambiguous reference. */
 static ssize_t
 select_referral(struct refctx *c, const char *old, const char *ns_filter,
     const char *role_kind)
 {
 	const json_t *ref = c->referrer->obj;
 	bool ref_cluster = kz_cluster_scoped(obj_kind(ref));
-	ssize_t found = -1;
-	size_t nfound = 0;
-	bool same = true;
+	size_t *cand = xcalloc(c->m->n + 1, sizeof *cand), n = 0;
 	for (size_t i = 0; i < c->m->n; i++) {
 		const struct kres *r = &c->m->v[i];
 		const char *kind = obj_kind(r->obj);
@@ -628,14 +675,21 @@ select_referral(struct refctx *c, const char *old, const char *ns_filter,
 		if (!ref_cluster && !kz_cluster_scoped(kind) && strcmp(kind, "ServiceAccount") &&
 		    strcmp(kz_eff_ns(obj_namespace(ref)), kz_eff_ns(obj_namespace(r->obj))))
 			continue;
-		if (found >= 0 && (strcmp(obj_name(c->m->v[found].obj), obj_name(r->obj)) ||
-		    strcmp(obj_namespace(c->m->v[found].obj), obj_namespace(r->obj))))
-			same = false;
-		if (found < 0)
-			found = (ssize_t)i;
-		nfound++;
+		cand[n++] = i;
 	}
-	if (nfound > 1 && !same) {
+	if (n > 1)
+		n = sieve_fixes(c, cand, n, true);
+	if (n > 1)
+		n = sieve_fixes(c, cand, n, false);
+	bool same = true;
+	for (size_t i = 1; i < n; i++) {
+		const json_t *a = c->m->v[cand[0]].obj, *b = c->m->v[cand[i]].obj;
+		if (strcmp(obj_name(a), obj_name(b)) || strcmp(obj_namespace(a), obj_namespace(b)))
+			same = false;
+	}
+	ssize_t found = n ? (ssize_t)cand[0] : -1;
+	free(cand);
+	if (!same) {
 		*c->err = xasprintf("found multiple possible referrals for %s/%s in %s/%s",
 		    c->nr->target, old, obj_kind(ref), obj_name(ref));
 		return -2;
