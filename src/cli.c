@@ -183,13 +183,14 @@ static const struct cli_verb verbs[] = {
 	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n"
 	  "  v6 describe pods -l app=web\n", false },
 	{ "delete", cli_delete,
-	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
+	  "v6 delete -f FILE|DIR | -k DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all "
+	  "[flags]",
 	  "Delete objects by file, name, label selector or --all",
 	  "Delete objects by file, name, label selector or --all, and by default wait\n"
 	  "until they are gone.",
-	  "filename recursive namespace selector all ignore-not-found cascade wait timeout "
-	  "output",
-	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
+	  "filename kustomize recursive namespace selector all ignore-not-found cascade wait "
+	  "timeout output",
+	  "  v6 delete -f web.yaml\n  v6 delete -k overlays/dev\n  v6 delete deployment web\n"
 	  "  v6 delete pods -l app=web --wait=false\n", false },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
 	  "v6 create job NAME --from=cronjob/CJ [flags]",

@@ -212,6 +212,14 @@ def test_apply_k_then_diff_shows_only_real_changes(server, workdir):
     d = server.v6("diff", "-f", out)
     assert d.returncode == 1 and "+  - port: 81" in d.stdout
 
+    # delete -k removes what the kustomization renders (the applied
+    # ConfigMap keeps its name: the data did not change)
+    make_app(app)
+    p = server.v6("delete", "-k", app)
+    assert p.returncode == 0, p.stderr
+    assert 'configmap "%s" deleted' % cm_name in p.stdout
+    assert server.v6("get", "service", "shop-web").returncode != 0
+
 
 def test_diff_and_apply_errors_exit_above_one(server, workdir):
     d = server.v6("diff", "-k", os.path.join(workdir, "absent"))
