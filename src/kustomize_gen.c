@@ -162,8 +162,18 @@ base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
+static char *
+base64(const char *s, size_t n)
+{
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+	return out;
+}
+
+/* A file's content: a string in data, or (not UTF-8) base64 in bin, which
+ * becomes binaryData of a ConfigMap and data of a Secret, as kustomize. */
 static int
-add_file(json_t *data, const struct kust *k, const char *spec, char **err)
+add_file(json_t *data, json_t *bin, const struct kust *k, const char *spec, char **err)
 {
 	const char *eq = strchr(spec, '=');
 	char *key = eq ? xstrndup(spec, (size_t)(eq - spec)) : xstrdup(base_name(spec));
@@ -172,12 +182,16 @@ add_file(json_t *data, const struct kust *k, const char *spec, char **err)
 	size_t len;
 	int rc = kz_read(k->dir, path, &text, &len, err);
 	if (rc == 0) {
-		if (json_object_get(data, key)) {
+		if (json_object_get(data, key) || json_object_get(bin, key)) {
 			*err = xasprintf("%s: configmap/secret generator: key %s already exists",
 			    k->file, key);
 			rc = -EEXIST;
-		} else {
+		} else if (utf8_valid(text, len)) {
 			json_object_set_new(data, key, json_stringn(text, len));
+		} else {
+			char *b = base64(text, len);
+			json_object_set_new(bin, key, json_string(b));
+			free(b);
 		}
 		free(text);
 	}
@@ -229,7 +243,7 @@ string_list(const json_t *g, const char *field)
 
 /* The data map of one generator entry g. */
 static int
-gen_data(const struct kust *k, const json_t *g, json_t *data, char **err)
+gen_data(const struct kust *k, const json_t *g, json_t *data, json_t *bin, char **err)
 {
 	size_t i;
 	json_t *e;
@@ -244,7 +258,7 @@ gen_data(const struct kust *k, const json_t *g, json_t *data, char **err)
 			rc = add_literal(data, json_string_value(e), k->file, err);
 	json_array_foreach(string_list(g, "files"), i, e)
 		if (rc == 0)
-			rc = add_file(data, k, json_string_value(e), err);
+			rc = add_file(data, bin, k, json_string_value(e), err);
 	return rc;
 }
 
@@ -278,10 +292,7 @@ base64_values(json_t *data)
 	const char *key;
 	json_t *v;
 	json_object_foreach(data, key, v) {
-		size_t n = json_string_length(v);
-		char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-		EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)json_string_value(v),
-		    (int)n);
+		char *out = base64(json_string_value(v), json_string_length(v));
 		json_object_set_new(data, key, json_string(out));
 		free(out);
 	}
@@ -343,10 +354,11 @@ generate_one(const struct kust *k, const json_t *g, bool secret, struct kresmap 
 		    secret ? "secretGenerator" : "configMapGenerator");
 		return -EINVAL;
 	}
-	json_t *data = json_object();
-	int rc = gen_data(k, g, data, err);
+	json_t *data = json_object(), *bin = json_object();
+	int rc = gen_data(k, g, data, bin, err);
 	if (rc < 0) {
 		json_decref(data);
+		json_decref(bin);
 		return rc;
 	}
 	json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
@@ -356,9 +368,13 @@ generate_one(const struct kust *k, const json_t *g, bool secret, struct kresmap 
 		json_object_set_new(obj_metadata(obj), "namespace", json_string(ns));
 	if (secret) {
 		base64_values(data);
+		json_object_update(data, bin);
 		const char *type = obj_str(g, "type");
 		json_object_set_new(obj, "type", json_string(type[0] ? type : "Opaque"));
+	} else if (json_object_size(bin)) {
+		json_object_set(obj, "binaryData", bin);
 	}
+	json_decref(bin);
 	if (json_object_size(data))
 		json_object_set_new(obj, "data", data);
 	else
