@@ -34,6 +34,7 @@ struct cli_opts {
 	const char *out;		/* kubeconfig --out */
 	const char **files;
 	size_t nfiles;
+	const char *kustomize;		/* -k DIR */
 	const char *ns;
 	bool all_ns;
 	const char *selector;
@@ -234,6 +235,15 @@ void cli_items_free(struct cli_items *items);
 const char *cli_ns(const struct cli_opts *o);
 /* Resolves a user-typed kind; prints kubectl's error and returns NULL. */
 const struct kind *cli_kind(const char *name);
+
+/* For `diff`: the live object (NULL when absent) and what apply would
+ * make of it (the server's dry-run answer). 0, or -EIO with the error
+ * printed. New references. */
+int cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next);
+
+/* cli_kustomize.c */
+int cli_kustomize(struct cli_opts *o);
+int cli_diff(struct cli_opts *o);
 
 /* The verbs, one file each. */
 int cli_apply(struct cli_opts *o);	/* cli_apply.c */
