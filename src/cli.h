@@ -77,6 +77,7 @@ struct cli_opts {
 	/* autoscale */
 	int64_t min, max, cpu_percent;
 	const char *name;
+	bool prune;			/* app sync --prune */
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
 
@@ -226,6 +227,7 @@ bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_app(struct cli_opts *o);	/* cli_app.c */
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history
