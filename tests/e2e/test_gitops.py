@@ -304,3 +304,262 @@ def test_commit_sync_change_autosync_with_prune_over_http(server, workdir):
         assert sha1 in hist_out and sha2 in hist_out
     finally:
         gh.close()
+
+
+def test_self_heal_reverts_a_manual_edit_and_nothing_stays_out_of_sync(server, workdir):
+    """selfHeal: an edit made by hand (kubectl-style patch) is put back from
+    git. A synced Application whose objects the server defaulted (Service
+    cluster IP, Deployment strategy, pod template defaults) and a Deployment
+    scaled by hand where git does not set replicas stay Synced."""
+    s = server
+    repo = Repo(workdir)
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    repo.write("app/all.yaml", yaml_docs(configmap("settings", {"color": "blue"}),
+                                         deployment("web", "v1"), svc))
+    sha = repo.commit("first")
+    apply(s, application("healer", repo.file_url,
+                         automated={"prune": True, "selfHeal": True}))
+    synced_to(s, "healer", sha)
+    s.json("PATCH", "/api/v1/namespaces/%s/configmaps/settings" % DEST,
+           {"data": {"color": "red"}},
+           headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    wait_for("selfHeal put blue back",
+             lambda: cm(s, "settings")["data"] == {"color": "blue"}, timeout=30)
+    wait_for("the heal recorded", lambda: len(get_app(s, "healer")["status"]
+                                              .get("history", [])) == 2, timeout=30)
+    # replicas is not in git: a manual scale is not drift
+    s.v6("scale", "deployment/web", "--replicas", "2", "-n", DEST, check=True)
+    wait_for("2 available", lambda: deploy(s, "web")["status"].get("availableReplicas") == 2,
+             timeout=30)
+    rv = get_app(s, "healer")["metadata"]["resourceVersion"]
+    time.sleep(1.5)
+    a = get_app(s, "healer")
+    assert a["status"]["sync"]["status"] == "Synced", a["status"]
+    assert a["metadata"]["resourceVersion"] == rv  # idle: nothing written
+    assert len(a["status"]["history"]) == 2  # no sync for defaults or the scale
+
+
+def test_manual_app_shows_out_of_sync_diff_and_syncs_on_request(server, workdir):
+    """Without automated sync a change in git leaves the Application
+    OutOfSync; `v6 app diff` shows the change (exit 1), `v6 app sync`
+    applies it and waits for the operation."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"color": "blue"})))
+    sha1 = repo.commit("first")
+    apply(s, application("manual", repo.file_url))
+    wait_for("OutOfSync before any sync", lambda: get_app(s, "manual").get("status", {})
+             .get("sync", {}).get("status") == "OutOfSync", timeout=30)
+    assert cm(s, "settings") is None
+    p = s.v6("app", "sync", "manual")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Phase:              Succeeded" in p.stdout
+    synced_to(s, "manual", sha1)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"color": "green"})))
+    sha2 = repo.commit("second")
+    webhook(s, repo.file_url)
+    wait_for("OutOfSync at the new commit", lambda: get_app(s, "manual")["status"]["sync"]
+             == dict(get_app(s, "manual")["status"]["sync"], status="OutOfSync",
+                     revision=sha2), timeout=30)
+    d = s.v6("app", "diff", "manual")
+    assert d.returncode == 1, d.stdout + d.stderr
+    assert "-  color: blue" in d.stdout and "+  color: green" in d.stdout, d.stdout
+    assert cm(s, "settings")["data"] == {"color": "blue"}
+    s.v6("app", "sync", "manual", check=True)
+    assert cm(s, "settings")["data"] == {"color": "green"}
+    assert s.v6("app", "diff", "manual").returncode == 0
+
+
+def test_broken_commit_leaves_running_state_and_marks_degraded(server, workdir):
+    """A commit with an invalid manifest is not applied, not even its valid
+    files: the running objects stay as they were and the Application is
+    Degraded with a ComparisonError naming the file, line and field. The
+    fix commit syncs again."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/a-config.yaml", yaml_docs(configmap("settings", {"color": "blue"})))
+    repo.write("app/web.yaml", yaml_docs(deployment("web", "v1")))
+    sha1 = repo.commit("good")
+    apply(s, application("fragile", repo.file_url, automated={"prune": True}))
+    synced_to(s, "fragile", sha1)
+    before = deploy(s, "web")
+    repo.write("app/a-config.yaml", yaml_docs(configmap("settings", {"color": "red"})))
+    bad = deployment("web", "v2")
+    bad["spec"]["replicas"] = "two"
+    repo.write("app/web.yaml", yaml_docs(bad))
+    sha2 = repo.commit("broken")
+    webhook(s, repo.file_url)
+
+    def degraded():
+        st = get_app(s, "fragile").get("status", {})
+        return (st.get("health", {}).get("status") == "Degraded"
+                and st.get("sync", {}).get("revision") == sha2) and st
+    st = wait_for("Degraded", degraded, timeout=30)
+    conds = [c for c in st["conditions"] if c["type"] == "ComparisonError"]
+    assert conds, st
+    msg = conds[0]["message"]
+    assert "app/web.yaml" in msg and "spec.replicas" in msg, msg
+    assert st["sync"]["status"] == "Unknown"
+    time.sleep(1)
+    assert cm(s, "settings")["data"] == {"color": "blue"}  # nothing half-applied
+    after = deploy(s, "web")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    got = s.v6("app", "get", "fragile", check=True).stdout
+    assert "ComparisonError" in got and "spec.replicas" in got
+    repo.write("app/web.yaml", yaml_docs(deployment("web", "v3")))
+    sha3 = repo.commit("fixed")
+    webhook(s, repo.file_url)
+    synced_to(s, "fragile", sha3)
+    assert cm(s, "settings")["data"] == {"color": "red"}
+    assert "ComparisonError" not in json.dumps(get_app(s, "fragile")["status"])
+
+
+def test_force_push_and_deleted_branch(server, workdir):
+    """A branch force-pushed to an unrelated commit is followed (its old
+    commit is gone from the branch); when the branch is deleted the
+    Application says it cannot resolve it and leaves the running state."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "1"})))
+    repo.commit("on main")
+    git(repo.work, "checkout", "-q", "-b", "feature")
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "feature-1"})))
+    sha1 = repo.commit("feature 1", branch="feature")
+    apply(s, application("feat", repo.file_url, revision="feature",
+                         automated={"prune": True}))
+    synced_to(s, "feat", sha1)
+    git(repo.work, "reset", "-q", "--hard", "HEAD~1")
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "rewritten"})))
+    sha2 = repo.commit("rewritten history", branch="feature", force=True)
+    assert sha2 != sha1
+    webhook(s, repo.file_url)
+    synced_to(s, "feat", sha2)
+    assert cm(s, "settings")["data"] == {"v": "rewritten"}
+    git(repo.work, "push", "-q", "origin", ":feature")
+    webhook(s, repo.file_url)
+
+    def unresolved():
+        st = get_app(s, "feat").get("status", {})
+        return any("unable to resolve 'feature'" in c.get("message", "")
+                   for c in st.get("conditions", [])) and st
+    st = wait_for("branch gone reported", unresolved, timeout=30)
+    assert st["health"]["status"] == "Degraded"
+    assert cm(s, "settings")["data"] == {"v": "rewritten"}
+
+
+def test_rollback_to_a_history_id(server, workdir):
+    """Two synced commits, then `v6 app rollback NAME 1` brings the first
+    revision's objects back (auto-sync must be off, as in Argo CD)."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "1"})))
+    sha1 = repo.commit("one")
+    apply(s, application("rb", repo.file_url, automated={"prune": True}))
+    synced_to(s, "rb", sha1)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "2"})))
+    sha2 = repo.commit("two")
+    webhook(s, repo.file_url)
+    synced_to(s, "rb", sha2)
+    p = s.v6("app", "rollback", "rb", "1")
+    assert p.returncode == 1 and "auto-sync is enabled" in p.stderr
+    a = application("rb", repo.file_url)
+    apply(s, a)
+    p = s.v6("app", "rollback", "rb", "1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert cm(s, "settings")["data"] == {"v": "1"}
+    st = get_app(s, "rb")["status"]
+    assert st["operationState"]["syncResult"]["revision"] == sha1
+    assert [h["revision"] for h in st["history"]] == [sha1, sha2, sha1]
+    assert st["sync"]["status"] == "OutOfSync"  # git's main is still at two
+    assert s.v6("app", "rollback", "rb", "9").returncode == 1
+
+
+def test_private_repository_with_a_repository_secret(server, workdir):
+    """A repository behind basic auth: without credentials the Application
+    reports the fetch error; a Secret labelled
+    argocd.argoproj.io/secret-type=repository gives them, the sync happens,
+    and the password appears in no log line and no status."""
+    s = server
+    repo = Repo(workdir)
+    password = "s3cret-PW-%d" % os.getpid()
+    gh = GitHTTP(workdir, auth=("deploy", password))
+    try:
+        repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "private"})))
+        sha = repo.commit("one")
+        apply(s, application("private", gh.url(), automated={}))
+
+        def failed():
+            st = get_app(s, "private").get("status", {})
+            return any("Failed to load target state" in c.get("message", "")
+                       for c in st.get("conditions", [])) and st
+        wait_for("fetch refused", failed, timeout=30)
+        apply(s, {"apiVersion": "v1", "kind": "Secret",
+                  "metadata": {"name": "private-repo", "labels": {
+                      "argocd.argoproj.io/secret-type": "repository"}},
+                  "stringData": {"url": gh.url(), "username": "deploy",
+                                 "password": password}})
+        webhook(s, gh.url())
+        synced_to(s, "private", sha)
+        assert cm(s, "settings")["data"] == {"v": "private"}
+        assert password not in json.dumps(get_app(s, "private"))
+        for name in os.listdir(s.data_dir):
+            path = os.path.join(s.data_dir, name)
+            if name.endswith(".log") and os.path.isfile(path):
+                with open(path, errors="replace") as f:
+                    assert password not in f.read(), name
+    finally:
+        gh.close()
+
+
+def test_sync_waves_hooks_and_kill9_resume(server, workdir):
+    """Waves run in order, each waiting for the previous one to be healthy:
+    a PreSync Job, wave 0 ConfigMap, wave 1 a Deployment that is ready only
+    after 4 s, wave 2 a ConfigMap, then a PostSync Job. The server is
+    killed (kill -9) while wave 1 waits: after the restart the same
+    operation resumes — wave 2 still comes only after wave 1 is healthy,
+    the PreSync hook is not run again, and the operation succeeds."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/hooks.yaml", yaml_docs(
+        hook_job("migrate", "PreSync", "sleep 1", policy="HookSucceeded"),
+        hook_job("smoke", "PostSync", "exit 0")))
+    repo.write("app/waves.yaml", yaml_docs(
+        configmap("first", {"w": "0"}, wave=0),
+        deployment("slow", "v1", wave=1, ready_after=4),
+        configmap("last", {"w": "2"}, wave=2)))
+    sha = repo.commit("waves")
+    apply(s, application("waves", repo.file_url, automated={"prune": True}))
+
+    def waiting_on_wave1():
+        os_ = get_app(s, "waves").get("status", {}).get("operationState", {})
+        return "waiting for wave 1" in os_.get("message", "") and os_
+    os_ = wait_for("wave 1 in progress", waiting_on_wave1, timeout=60)
+    started = os_["startedAt"]
+    assert cm(s, "first") is not None
+    assert cm(s, "last") is None
+    s.restart()
+    d = deploy(s, "slow")
+    avail = d and d.get("status", {}).get("availableReplicas")
+    if not avail:
+        assert cm(s, "last") is None  # wave 2 not before wave 1 is healthy
+    synced_to(s, "waves", sha)
+    a = get_app(s, "waves")
+    op = a["status"]["operationState"]
+    assert op["startedAt"] == started  # the same operation, resumed
+    assert op["phase"] == "Succeeded"
+    hooks = {r["name"]: r for r in op["syncResult"]["resources"] if r.get("hookType")}
+    assert hooks["migrate"]["hookPhase"] == "Succeeded"
+    assert hooks["smoke"]["hookPhase"] == "Succeeded"
+    # PreSync ran once and was deleted on success; PostSync kept
+    assert get_obj(s, "/apis/batch/v1/namespaces/%s/jobs/migrate" % DEST) is None
+    assert get_obj(s, "/apis/batch/v1/namespaces/%s/jobs/smoke" % DEST) is not None
+    # wave 2 was created after wave 1 became available
+    last = cm(s, "last")
+    slow = deploy(s, "slow")
+    avail_at = [c["lastTransitionTime"] for c in slow["status"]["conditions"]
+                if c["type"] == "Available"][0]
+    assert last["metadata"]["creationTimestamp"] >= avail_at
+    assert cm(s, "first")["metadata"]["creationTimestamp"] <= \
+        slow["metadata"]["creationTimestamp"]
+    assert len(a["status"]["history"]) == 1
