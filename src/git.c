@@ -110,23 +110,21 @@ repo_dir(const char *cache, const char *url)
 	return xasprintf("%s/repos/%s", cache, hex);
 }
 
+/* The clone and an anonymous remote for url, without url.*.insteadOf
+ * rewriting: nothing is read from or written to the clone's config
+ * (libgit2 1.5's regexp config lookups leak a PCRE2 match block each,
+ * fixed upstream in 1.6); the fetch's refspecs say where everything goes. */
 static int
 open_clone(const char *dir, const char *url, git_repository **repo, git_remote **remote)
 {
 	if (git_repository_open_bare(repo, dir) < 0 &&
 	    git_repository_init(repo, dir, 1) < 0)
 		return -1;
-	if (git_remote_lookup(remote, *repo, "origin") == 0) {
-		if (strcmp(git_remote_url(*remote), url)) {
-			git_remote_free(*remote);
-			if (git_remote_set_url(*repo, "origin", url) < 0 ||
-			    git_remote_lookup(remote, *repo, "origin") < 0)
-				return -1;
-		}
-		return 0;
-	}
-	return git_remote_create_with_fetchspec(remote, *repo, "origin", url,
-	    "+refs/heads/*:refs/remotes/origin/*");
+	git_remote_create_options o;
+	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	o.repository = *repo;
+	o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	return git_remote_create_with_opts(remote, url, &o);
 }
 
 static int

@@ -255,6 +255,59 @@ test_schema(void **state)
 	    "\"soon\"}}}}}", "spec.syncPolicy.retry.backoff.duration"), -EINVAL);
 }
 
+/* git_checkout against a real repository made with the git CLI: a branch,
+ * a tag, a commit prefix, HEAD; a revision that does not exist. */
+static void
+test_git_checkout(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/v6-unit-git-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char *cmd = xasprintf("cd %s && git init -q -b main work && cd work && "
+	    "git -c user.name=t -c user.email=t@t commit -q --allow-empty -m one && "
+	    "git tag v1 && mkdir app && echo 'a: 1' > app/x.yaml && git add app && "
+	    "git -c user.name=t -c user.email=t@t commit -q -m two && "
+	    "git clone -q --bare . ../origin.git", root);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	char *url = xasprintf("file://%s/origin.git", root);
+	char *cache = xasprintf("%s/cache", root);
+	static const char *const revs[] = { "main", "HEAD", "", "v1" };
+	char sha[41], first[41] = "";
+	for (size_t i = 0; i < ARRAY_SIZE(revs); i++) {
+		char *tree = NULL, *err = NULL;
+		int rc = git_checkout(cache, url, revs[i], NULL, sha, &tree, &err);
+		if (rc < 0)
+			print_error("%s: %s\n", revs[i], err);
+		assert_int_equal(rc, 0);
+		char *x = xasprintf("%s/app/x.yaml", tree);
+		/* v1 is the first commit: no app/ yet */
+		assert_int_equal(access(x, F_OK) == 0, strcmp(revs[i], "v1") != 0);
+		if (i == 0)
+			memcpy(first, sha, sizeof first);
+		else if (i < 3)
+			assert_string_equal(sha, first);
+		else
+			assert_string_not_equal(sha, first);
+		free(x);
+		free(tree);
+	}
+	char prefix[9], *tree = NULL, *err = NULL;
+	memcpy(prefix, first, 8);
+	prefix[8] = '\0';
+	assert_int_equal(git_checkout(cache, url, prefix, NULL, sha, &tree, &err), 0);
+	assert_string_equal(sha, first);
+	free(tree);
+	assert_int_equal(git_checkout(cache, url, "nope", NULL, sha, &tree, &err), -ENOENT);
+	assert_string_equal(err, "unable to resolve 'nope' to a commit SHA");
+	free(err);
+	cmd = xasprintf("rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(url);
+	free(cache);
+}
+
 int
 main(void)
 {
@@ -263,6 +316,7 @@ main(void)
 		cmocka_unit_test(test_render_directory),
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_schema),
+		cmocka_unit_test(test_git_checkout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
