@@ -441,3 +441,55 @@ def test_sync_waves_hooks_and_kill9_resume(server, workdir):
     assert cm(s, "first")["metadata"]["creationTimestamp"] <= \
         slow["metadata"]["creationTimestamp"]
     assert len(a["status"]["history"]) == 1
+
+
+def test_failed_sync_retries_with_backoff_then_runs_syncfail_hook(server, workdir):
+    """An object the API refuses at sync time (its namespace does not exist)
+    fails the operation; syncPolicy.retry tries again after the back-off,
+    `limit` times, then the operation is Failed with the object and the
+    reason, the SyncFail hook Job runs, and automated sync does not try the
+    same revision again."""
+    s = server
+    repo = Repo(workdir)
+    bad = configmap("bad", {"k": "v"})
+    bad["metadata"]["namespace"] = "does-not-exist"
+    repo.write("app/all.yaml", yaml_docs(configmap("good", {"k": "v"}), bad,
+                                         hook_job("notify", "SyncFail", "exit 0")))
+    sha = repo.commit("bad namespace")
+    apply(s, application("failing", repo.file_url, automated={},
+                         retry={"limit": 2, "backoff": {"duration": "1s", "factor": 1}}))
+
+    def failed():
+        op = get_app(s, "failing").get("status", {}).get("operationState", {})
+        return op.get("phase") == "Failed" and op
+    op = wait_for("operation Failed", failed, timeout=60)
+    assert op["retryCount"] == 2
+    assert "ConfigMap/bad" in op["message"] and "not found" in op["message"], op
+    assert op["syncResult"]["revision"] == sha
+    wait_for("SyncFail hook ran", lambda: (get_obj(
+        s, "/apis/batch/v1/namespaces/%s/jobs/notify" % DEST) or {}).get("status", {})
+        .get("succeeded") == 1, timeout=60)
+    assert cm(s, "good") is not None
+    time.sleep(2)
+    again = get_app(s, "failing")["status"]["operationState"]
+    assert again["startedAt"] == op["startedAt"] and again["phase"] == "Failed"
+    assert get_app(s, "failing")["status"]["sync"]["status"] == "OutOfSync"
+
+
+def test_deleting_with_the_resources_finalizer_cascades(server, workdir):
+    """With resources-finalizer.argocd.argoproj.io, deleting the Application
+    deletes what it synced first; without it, the objects stay."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "1"})))
+    sha = repo.commit("one")
+    a = application("cascade", repo.file_url, automated={})
+    a["metadata"]["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+    apply(s, a, application("keep", repo.file_url, automated={}, dest="gitops-keep"))
+    synced_to(s, "cascade", sha)
+    synced_to(s, "keep", sha)
+    s.v6("delete", "application", "cascade", "keep", check=True)
+    wait_for("cascade gone", lambda: s.request("GET", APPS + "/cascade")[0] == 404,
+             timeout=30)
+    assert cm(s, "settings") is None
+    assert cm(s, "settings", ns="gitops-keep") is not None
