@@ -105,6 +105,7 @@ mem_drop(struct ctrl_app *a, const json_t *app)
 
 struct app_fetch {
 	char *cache, *url, *rev, *src_id;
+	int64_t queued_ms;
 	json_t *src;
 	struct git_creds creds;
 	char sha[41];
@@ -159,6 +160,10 @@ fetch_done(struct ctrl *c, void *arg, int status)
 		    status < 0 ? xstrdup("Failed to load target state: fetch cancelled") : NULL;
 		if (m->error)
 			log_warn("gitops", "%s: %s", m->key, m->error);
+		else
+			log_info("gitops", "%s: %s at %s: %zu objects, fetched and rendered in "
+			    "%lld ms", m->key, f->rev, m->sha, json_array_size(m->objs),
+			    (long long)(time_mono_ms() - f->queued_ms));
 	}
 	fetch_free(f);
 }
@@ -254,6 +259,7 @@ ensure_fetched(struct ctrl *c, const json_t *app, struct app_mem *m)
 		memcpy(f->src_id, id, il + 1);
 		memcpy(f->src_id + il + 1, m->key, kl + 1);
 		f->src = json_deep_copy(src);
+		f->queued_ms = time_mono_ms();
 		find_creds(c, obj_namespace(app), f->url, &f->creds);
 		if (ctrl_queue_work(c, m->key, fetch_work, fetch_done, NULL, f) == 0) {
 			m->busy = true;
@@ -1025,7 +1031,10 @@ app_decide(struct ctrl *c, const json_t *app, int64_t now_ms, struct ctrl_writes
 			json_object_set_new(st, "operationState", nos);
 		}
 	} else {
+		int64_t t0 = time_mono_ms();
 		compare(c, app, m->objs, &x);
+		log_debug("gitops", "%s: compared %zu objects in %lld ms", m->key, x.n,
+		    (long long)(time_mono_ms() - t0));
 		st = status_of(app, m, &x, src);
 		json_t *os = json_deep_copy(running_op(app));
 		const json_t *req = json_object_get(app, "operation");

@@ -229,7 +229,8 @@ def main():
         with open(os.path.join(root, "server.log"), "ab") as logf:
             srv = subprocess.Popen([v6bin, "server", "--data-dir", data, "--listen",
                                     "127.0.0.1:%d" % port, "--default-runtime", "process",
-                                    "--app-resync-period", "%ds" % CFG["resync_s"]],
+                                    "--app-resync-period", "%ds" % CFG["resync_s"]] +
+                                   os.environ.get("BENCH_SERVER_ARGS", "").split(),
                                    stdout=logf, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
         api = Api(port)
@@ -252,7 +253,10 @@ def main():
             except subprocess.TimeoutExpired:
                 srv.kill()
         kill_workloads(data)
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            log("kept %s" % root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _ready(api):
