@@ -30,6 +30,7 @@ struct app_mem {
 	char *src_id;		/* the source + revision the result is for */
 	char sha[41];
 	json_t *objs;		/* rendered objects, or NULL */
+	int type;		/* APP_DIRECTORY, APP_KUSTOMIZE */
 	char *error;		/* why not */
 	int64_t fetched_ms;	/* monotonic; 0: never */
 	bool busy, refresh;
@@ -111,6 +112,7 @@ struct app_fetch {
 	char sha[41];
 	json_t *objs;
 	char *err;
+	int type;		/* APP_DIRECTORY, APP_KUSTOMIZE */
 };
 
 static void
@@ -120,7 +122,7 @@ fetch_work(void *arg)
 	char *tree = NULL;
 	if (git_checkout(f->cache, f->url, f->rev, &f->creds, f->sha, &tree, &f->err) == 0) {
 		char *err = NULL;
-		if (app_render(tree, f->src, &f->objs, &err) < 0) {
+		if ((f->type = app_render(tree, f->src, &f->objs, &err)) < 0) {
 			f->err = xasprintf("failed to generate manifest: %s", err);
 			free(err);
 		}
@@ -155,6 +157,7 @@ fetch_done(struct ctrl *c, void *arg, int status)
 		memcpy(m->sha, f->sha, sizeof m->sha);
 		json_decref(m->objs);
 		m->objs = f->err ? NULL : json_incref(f->objs);
+		m->type = f->type;
 		free(m->error);
 		m->error = f->err ? xasprintf("Failed to load target state: %s", f->err) :
 		    status < 0 ? xstrdup("Failed to load target state: fetch cancelled") : NULL;
@@ -596,7 +599,7 @@ status_of(const json_t *app, const struct app_mem *m, const struct app_ctx *x,
 		json_object_set_new(st, "conditions", cond);
 	else
 		json_object_del(st, "conditions");
-	json_object_set_new(st, "sourceType", json_string(json_object_get(src, "kustomize") ?
+	json_object_set_new(st, "sourceType", json_string(m->type == APP_KUSTOMIZE ?
 	    "Kustomize" : "Directory"));
 	return st;
 }

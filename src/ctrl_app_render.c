@@ -193,7 +193,8 @@ app_render(const char *tree, const json_t *src, json_t **out, char **err)
 		free(root);
 		return -ENOENT;
 	}
-	if (json_object_get(src, "kustomize") || has_kustomization(root)) {
+	bool kz = json_object_get(src, "kustomize") || has_kustomization(root);
+	if (kz) {
 		char *kerr = NULL;
 		rc = kustomize_build(root, out, &kerr);
 		if (rc < 0) {
@@ -216,5 +217,5 @@ app_render(const char *tree, const json_t *src, json_t **out, char **err)
 		*out = NULL;
 	}
 	free(root);
-	return rc;
+	return rc < 0 ? rc : kz ? APP_KUSTOMIZE : APP_DIRECTORY;
 }

@@ -50,8 +50,10 @@ char *git_url_normalize(const char *url);
  * path) through kustomize_build, else the directory's YAML and JSON files
  * (directory.recurse, include / exclude globs, "{a,b}" alternatives),
  * each document validated as the API would. Objects come in file order
- * (sorted paths). Returns 0 and *out (new array), or -EINVAL with *err
+ * (sorted paths). Returns APP_DIRECTORY or APP_KUSTOMIZE (the source type)
+ * and *out (new array), or -EINVAL with *err
  * ("PATH/FILE:LINE:COL: FIELD: message", the path relative to the repo). */
+enum { APP_DIRECTORY, APP_KUSTOMIZE };
 int app_render(const char *tree, const json_t *src, json_t **out, char **err);
 
 /* ---- ctrl_app_health.c ------------------------------------------------- */

@@ -493,3 +493,59 @@ def test_deleting_with_the_resources_finalizer_cascades(server, workdir):
              timeout=30)
     assert cm(s, "settings") is None
     assert cm(s, "settings", ns="gitops-keep") is not None
+
+
+def test_kustomize_overlay_source(server, workdir):
+    """A kustomize source (an overlay over a base, found by its
+    kustomization.yaml): the rendered objects are synced — name prefix,
+    replicas, the configMapGenerator's hashed name referenced from the
+    Deployment. A change of a generated value makes a new ConfigMap, the
+    Deployment follows it and prune removes the old one. A broken
+    kustomization is reported with its file, nothing applied."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("base/deploy.yaml", yaml_docs(deployment("web", "v1")))
+    repo.write("base/kustomization.yaml",
+               "resources:\n- deploy.yaml\n"
+               "configMapGenerator:\n- name: web-config\n  literals:\n  - color=blue\n")
+    repo.write("overlays/prod/kustomization.yaml",
+               "resources:\n- ../../base\nnamePrefix: prod-\n"
+               "replicas:\n- name: web\n  count: 2\n")
+    sha = repo.commit("kustomize")
+    apply(s, application("kz", repo.file_url, path="overlays/prod",
+                         automated={"prune": True}))
+    synced_to(s, "kz", sha)
+    d = deploy(s, "prod-web")
+    assert d["spec"]["replicas"] == 2
+    _, cms = s.json("GET", "/api/v1/namespaces/%s/configmaps" % DEST, expect=200)
+    gen = [c["metadata"]["name"] for c in cms["items"]
+           if c["metadata"]["name"].startswith("prod-web-config-")]
+    assert len(gen) == 1, gen
+    assert get_app(s, "kz")["status"]["sourceType"] == "Kustomize"
+    assert cm(s, gen[0])["data"] == {"color": "blue"}
+
+    repo.write("base/kustomization.yaml",
+               "resources:\n- deploy.yaml\n"
+               "configMapGenerator:\n- name: web-config\n  literals:\n  - color=green\n")
+    sha2 = repo.commit("green")
+    webhook(s, repo.file_url)
+    synced_to(s, "kz", sha2)
+    wait_for("old generated ConfigMap pruned", lambda: cm(s, gen[0]) is None, timeout=30)
+    _, cms = s.json("GET", "/api/v1/namespaces/%s/configmaps" % DEST, expect=200)
+    gen2 = [c["metadata"]["name"] for c in cms["items"]
+            if c["metadata"]["name"].startswith("prod-web-config-")]
+    assert len(gen2) == 1 and gen2 != gen and cm(s, gen2[0])["data"] == {"color": "green"}
+
+    repo.write("overlays/prod/kustomization.yaml",
+               "resources:\n- ../../base\nnamePrefix: prod-\nbogusField: 1\n")
+    sha3 = repo.commit("broken kustomization")
+    webhook(s, repo.file_url)
+
+    def degraded():
+        st = get_app(s, "kz").get("status", {})
+        return (st.get("health", {}).get("status") == "Degraded"
+                and st.get("sync", {}).get("revision") == sha3) and st
+    st = wait_for("Degraded", degraded, timeout=30)
+    msg = [c["message"] for c in st["conditions"] if c["type"] == "ComparisonError"][0]
+    assert "overlays/prod" in msg and "kustomization" in msg, msg
+    assert deploy(s, "prod-web")["spec"]["replicas"] == 2

@@ -87,7 +87,7 @@ render_expect(const char *src_json, const char *want)
 	int rc = app_render(dir, src, &out, &err);
 	if (rc < 0)
 		print_error("%s: %s\n", src_json, err);
-	assert_int_equal(rc, 0);
+	assert_int_equal(rc, APP_DIRECTORY);
 	char *got = names(out);
 	if (strcmp(got, want))
 		print_error("%s: got %s want %s\n", src_json, got, want);
