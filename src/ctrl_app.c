@@ -216,7 +216,7 @@ static const json_t *
 running_op(const json_t *app)
 {
 	const json_t *os = obj_get_path(app, "status.operationState");
-	return os && !strcmp(obj_str(os, "phase") ?: "", "Running") ? os : NULL;
+	return os && !strcmp(obj_str(os, "phase"), "Running") ? os : NULL;
 }
 
 /* The source and revision to render: a manual operation's (rollback: an
@@ -250,11 +250,11 @@ ensure_fetched(struct ctrl *c, const json_t *app, struct app_mem *m)
 	bool have = m->src_id && !strcmp(m->src_id, id);
 	bool stale = !have || m->refresh || time_mono_ms() - m->fetched_ms >= a->resync_ms;
 	free(m->url_norm);
-	m->url_norm = git_url_normalize(obj_str(src, "repoURL") ?: "");
+	m->url_norm = git_url_normalize(obj_str(src, "repoURL"));
 	if (stale && !m->busy) {
 		struct app_fetch *f = xcalloc(1, sizeof *f);
 		f->cache = xstrdup(a->cache);
-		f->url = xstrdup(obj_str(src, "repoURL") ?: "");
+		f->url = xstrdup(obj_str(src, "repoURL"));
 		f->rev = xstrdup(rev);
 		/* src_id, then the key after its NUL, for fetch_done */
 		size_t il = strlen(id), kl = strlen(m->key);
@@ -447,11 +447,11 @@ add_prunes(struct ctrl *c, const json_t *app, struct app_ctx *x)
 	json_array_foreach(obj_get_path(app, "status.resources"), i, e) {
 		if (json_object_get(e, "hook"))
 			continue;
-		const char *g = obj_str(e, "group") ?: "", *v = obj_str(e, "version") ?: "v1";
+		const char *g = obj_str(e, "group"), *v = obj_str(e, "version") ?: "v1";
 		char *av = *g ? xasprintf("%s/%s", g, v) : xstrdup(v);
 		const struct kind *k = kind_find_gvk(av, obj_str(e, "kind"));
 		free(av);
-		const char *ns = obj_str(e, "namespace") ?: "", *name = obj_str(e, "name") ?: "";
+		const char *ns = obj_str(e, "namespace"), *name = obj_str(e, "name");
 		bool wanted = false;
 		for (size_t j = 0; k && j < x->n && !wanted; j++)
 			wanted = x->v[j].k == k && !strcmp(obj_name(x->v[j].want), name) &&
@@ -567,8 +567,7 @@ conditions(const json_t *app, const char *type, const char *msg)
 	size_t i;
 	const json_t *c;
 	json_array_foreach(obj_get_path(app, "status.conditions"), i, c)
-		if (!strcmp(obj_str(c, "type") ?: "", type) && !strcmp(obj_str(c, "message") ?:
-		    "", msg))
+		if (!strcmp(obj_str(c, "type"), type) && !strcmp(obj_str(c, "message"), msg))
 			return json_pack("[O]", c);
 	return json_pack("[{s:s, s:s, s:o}]", "type", type, "message", msg,
 	    "lastTransitionTime", obj_time_json(time_now_ms()));
@@ -629,10 +628,9 @@ task_rec(json_t *os, const struct kind *k, const json_t *o, const char *hook_typ
 	size_t i;
 	json_t *e;
 	json_array_foreach(list, i, e)
-		if (!strcmp(obj_str(e, "kind") ?: "", k->kind) && !strcmp(obj_str(e, "name") ?:
-		    "", obj_name(o)) && !strcmp(obj_str(e, "namespace") ?: "",
+		if (!strcmp(obj_str(e, "kind"), k->kind) && !strcmp(obj_str(e, "name"), obj_name(o)) && !strcmp(obj_str(e, "namespace"),
 		    k->namespaced ? obj_namespace(o) : "") &&
-		    !strcmp(obj_str(e, "hookType") ?: "", hook_type ?: ""))
+		    !strcmp(obj_str(e, "hookType"), hook_type ?: ""))
 			return e;
 	return NULL;
 }
@@ -690,7 +688,7 @@ static enum hooks
 run_hooks(struct app_ctx *x, json_t *os, const char *type, int wave, bool any_wave,
     struct ctrl_writes *w, char **why)
 {
-	const char *opid = obj_str(os, "startedAt") ?: "";
+	const char *opid = obj_str(os, "startedAt");
 	enum hooks res = HOOKS_DONE;
 	for (size_t i = 0; i < x->n && res != HOOKS_FAILED; i++) {
 		struct app_res *r = &x->v[i];
@@ -964,7 +962,7 @@ auto_sync_due(const json_t *app, const struct app_ctx *x, const char *sha)
 	const char *last_rev = obj_str_at(last, "syncResult.revision");
 	if (!last || !last_rev || strcmp(last_rev, sha))
 		return true;
-	const char *phase = obj_str(last, "phase") ?: "";
+	const char *phase = obj_str(last, "phase");
 	if (strcmp(phase, "Succeeded"))
 		return false;
 	return json_is_true(json_object_get(auto_, "selfHeal"));
@@ -1043,7 +1041,7 @@ app_decide(struct ctrl *c, const json_t *app, int64_t now_ms, struct ctrl_writes
 		const json_t *req = json_object_get(app, "operation");
 		if (os && !req && json_is_true(obj_get_path(os,
 		    "operation.initiatedBy.automated")) && strcmp(obj_str_at(os,
-		    "operation.sync.revision") ?: "", m->sha)) {
+		    "operation.sync.revision"), m->sha)) {
 			/* git moved on while an automated sync waited: sync the new one */
 			json_decref(os);
 			os = NULL;
@@ -1089,7 +1087,7 @@ app_after(struct ctrl *c, const json_t *app, const struct ctrl_write *failed,
 		return;
 	json_t *os = json_object_get(st, "operationState");
 	if (failed && failed->tag != TAG_STATUS && failed->tag != TAG_APP && os &&
-	    !strcmp(obj_str(os, "phase") ?: "", "Running")) {
+	    !strcmp(obj_str(os, "phase"), "Running")) {
 		char *why = xasprintf("%s/%s: %s", obj_kind(failed->obj), obj_name(failed->obj),
 		    w->error ? w->error : "error");
 		const char *rev;

@@ -25,7 +25,7 @@ health_workload(const json_t *o, const char **msg)
 		return "Progressing";
 	}
 	const json_t *p = obj_condition(json_object_get(o, "status"), "Progressing");
-	if (p && !strcmp(obj_str(p, "reason") ?: "", "ProgressDeadlineExceeded")) {
+	if (p && !strcmp(obj_str(p, "reason"), "ProgressDeadlineExceeded")) {
 		*msg = "Deployment exceeded its progress deadline";
 		return "Degraded";
 	}
@@ -83,11 +83,11 @@ health_job(const json_t *o, const char **msg)
 {
 	const json_t *st = json_object_get(o, "status");
 	const json_t *c;
-	if ((c = obj_condition(st, "Failed")) && !strcmp(obj_str(c, "status") ?: "", "True")) {
+	if ((c = obj_condition(st, "Failed")) && !strcmp(obj_str(c, "status"), "True")) {
 		*msg = obj_str(c, "message") ?: "job failed";
 		return "Degraded";
 	}
-	if ((c = obj_condition(st, "Complete")) && !strcmp(obj_str(c, "status") ?: "", "True"))
+	if ((c = obj_condition(st, "Complete")) && !strcmp(obj_str(c, "status"), "True"))
 		return "Healthy";
 	if (json_is_true(obj_get_path(o, "spec.suspend")))
 		return "Suspended";
@@ -133,7 +133,7 @@ health_pvc(const json_t *o, const char **msg)
 static const char *
 health_service(const json_t *o, const char **msg)
 {
-	if (!strcmp(obj_str_at(o, "spec.type") ?: "", "LoadBalancer") &&
+	if (!strcmp(obj_str_at(o, "spec.type"), "LoadBalancer") &&
 	    !json_array_size(obj_get_path(o, "status.loadBalancer.ingress"))) {
 		*msg = "waiting for a load balancer address";
 		return "Progressing";

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
 from benchlib import (Interrupted, env_int, free_port, kill_workloads, loadavg, log,  # noqa
-                      log_tail, median, on_signal)
+                      log_tail, median, on_signal, rss_kb)
 from gitserve import GitHTTP, Repo  # noqa: E402
 
 CFG = {
@@ -129,14 +129,6 @@ def rolled_out(api, ns, version):
         else:
             old += 1
     return new == 2 and old == 0
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def bench_webhook(api, repo, gh):

@@ -549,3 +549,32 @@ def test_kustomize_overlay_source(server, workdir):
     msg = [c["message"] for c in st["conditions"] if c["type"] == "ComparisonError"][0]
     assert "overlays/prod" in msg and "kustomization" in msg, msg
     assert deploy(s, "prod-web")["spec"]["replicas"] == 2
+
+
+def test_polling_and_allow_empty(make_server, workdir):
+    """Without a webhook the repository is polled every --app-resync-period.
+    A commit that leaves the path without manifests is not synced by
+    automated prune (it would delete everything) until allowEmpty says so."""
+    s = make_server("--app-resync-period", "1s")
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "1"})))
+    repo.write("app/README.md", "the manifests of the app\n")
+    sha1 = repo.commit("one")
+    apply(s, application("polled", repo.file_url, automated={"prune": True}))
+    synced_to(s, "polled", sha1)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "2"})))
+    sha2 = repo.commit("two")
+    synced_to(s, "polled", sha2)  # found by the poll alone
+    assert cm(s, "settings")["data"] == {"v": "2"}
+    repo.remove("app/config.yaml")
+    sha3 = repo.commit("empty")
+    wait_for("OutOfSync at the empty commit", lambda: get_app(s, "polled")["status"]["sync"]
+             .get("revision") == sha3, timeout=30)
+    time.sleep(2)
+    a = get_app(s, "polled")
+    assert a["status"]["sync"]["status"] == "OutOfSync"
+    assert cm(s, "settings") is not None  # not wiped
+    apply(s, application("polled", repo.file_url,
+                         automated={"prune": True, "allowEmpty": True}))
+    synced_to(s, "polled", sha3)
+    wait_for("pruned", lambda: cm(s, "settings") is None, timeout=30)
