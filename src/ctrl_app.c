@@ -820,6 +820,72 @@ op_fail(json_t *st, const json_t *app, json_t *os, struct app_ctx *x, const char
 	ctrl_writes_event(w, "Warning", "OperationCompleted", why);
 }
 
+struct sync_opts {
+	bool prune, prune_last, oos_only;
+};
+
+/* The wave a task runs in: its annotation's; a prune with PruneLast after
+ * every other. -1 << 30: not a task of the sync phase. */
+static int
+task_wave(const struct app_res *r, const struct sync_opts *o)
+{
+	if ((r->hook && !hook_has(r->hook, "Sync")) || (r->prune && !o->prune))
+		return -(1 << 30);
+	return r->prune && o->prune_last ? 1 << 30 : r->wave;
+}
+
+/* The lowest wave above *wave (any, when !have) that has a task. */
+static bool
+next_wave(const struct app_ctx *x, const struct sync_opts *o, bool have, int *wave)
+{
+	bool found = false;
+	int next = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		int rw = task_wave(&x->v[i], o);
+		if (rw != -(1 << 30) && (!have || rw > *wave) && (!found || rw < next)) {
+			next = rw;
+			found = true;
+		}
+	}
+	if (found)
+		*wave = next;
+	return found;
+}
+
+/* Pushes the applies and prunes of wave to w; returns the resource the
+ * wave waits for (written now, being deleted, not yet healthy), or NULL
+ * when its resources are done. */
+static const struct app_res *
+sync_wave(const struct app_ctx *x, const struct sync_opts *o, int wave, struct ctrl_writes *w)
+{
+	const struct app_res *waiting = NULL;
+	for (size_t i = 0; i < x->n; i++) {
+		const struct app_res *r = &x->v[i];
+		if (r->hook || task_wave(r, o) != wave)
+			continue;
+		if (r->prune) {
+			if (!obj_is_deleting(r->live))
+				ctrl_writes_push(w, CTRL_DELETE, r->k, json_incref(r->live), TAG_PRUNE);
+			waiting = r;
+		} else if (r->out_of_sync || (!o->oos_only && !applied_as(r->live, r->want))) {
+			if (r->live) {
+				ctrl_writes_push(w, CTRL_UPDATE, r->k, apply_target(r->live, r->want),
+				    TAG_APPLY);
+			} else {
+				json_t *cfg = cli_apply_config(r->want);
+				ctrl_writes_push(w, CTRL_CREATE, r->k, cli_apply_annotate(cfg),
+				    TAG_APPLY);
+				json_decref(cfg);
+			}
+			waiting = r;
+		} else if (r->health && strcmp(r->health, "Healthy") &&
+		    strcmp(r->health, "Suspended") && !waiting) {
+			waiting = r;
+		}
+	}
+	return waiting;
+}
+
 /* One step of the running operation os (in st): the namespace, the
  * PreSync hooks, then the lowest wave not yet synced and healthy (its
  * applies, prunes and Sync hooks), then the PostSync hooks, then done.
@@ -828,7 +894,6 @@ static void
 op_step(struct ctrl *c, const json_t *app, json_t *st, json_t *os, struct app_ctx *x,
     struct ctrl_writes *w)
 {
-	(void)c;
 	const json_t *op = json_object_get(os, "operation");
 	int64_t retry_at = obj_time_ms(json_object_get(os, "nextRetryAt"));
 	if (retry_at && retry_at > time_now_ms()) {
@@ -836,9 +901,9 @@ op_step(struct ctrl *c, const json_t *app, json_t *st, json_t *os, struct app_ct
 		return;
 	}
 	json_object_del(os, "nextRetryAt");
-	bool prune = json_is_true(obj_get_path(op, "sync.prune"));
-	bool prune_last = has_option(app, op, "PruneLast=true");
-	bool oos_only = has_option(app, op, "ApplyOutOfSyncOnly=true");
+	const struct sync_opts so = { json_is_true(obj_get_path(op, "sync.prune")),
+		has_option(app, op, "PruneLast=true"), has_option(app, op,
+		"ApplyOutOfSyncOnly=true") };
 	char *why = NULL;
 	w->requeue_ms = APP_STEP_MS;
 	if (has_option(app, op, "CreateNamespace=true")) {
@@ -858,60 +923,9 @@ op_step(struct ctrl *c, const json_t *app, json_t *st, json_t *os, struct app_ct
 		goto failed;
 	/* the waves, lowest first */
 	int wave = 0;
-	bool have = false;
-	for (;;) {
-		bool found = false;
-		int next = 0;
-		for (size_t i = 0; i < x->n; i++) {
-			struct app_res *r = &x->v[i];
-			int rw = r->prune && prune_last ? 1 << 30 : r->wave;
-			if ((r->hook && !hook_has(r->hook, "Sync")) || (r->prune && !prune))
-				continue;
-			if ((!have || rw > wave) && (!found || rw < next)) {
-				next = rw;
-				found = true;
-			}
-		}
-		if (!found)
-			break;
-		wave = next;
-		have = true;
+	for (bool have = false; next_wave(x, &so, have, &wave); have = true) {
 		size_t before = w->n;
-		const struct app_res *waiting = NULL;
-		for (size_t i = 0; i < x->n; i++) {
-			struct app_res *r = &x->v[i];
-			int rw = r->prune && prune_last ? 1 << 30 : r->wave;
-			if (rw != wave || r->hook)
-				continue;
-			if (r->prune && prune) {
-				if (!obj_is_deleting(r->live))
-					ctrl_writes_push(w, CTRL_DELETE, r->k, json_incref(r->live),
-					    TAG_PRUNE);
-				waiting = r;
-				continue;
-			}
-			if (r->prune)
-				continue;
-			bool apply = r->out_of_sync || (!oos_only && !applied_as(r->live, r->want));
-			if (apply) {
-				json_t *cfg = cli_apply_config(r->want);
-				json_t *send = cli_apply_annotate(cfg);
-				json_decref(cfg);
-				if (!r->live) {
-					ctrl_writes_push(w, CTRL_CREATE, r->k, send, TAG_APPLY);
-				} else {
-					json_decref(send);
-					json_t *t = apply_target(r->live, r->want);
-					ctrl_writes_push(w, CTRL_UPDATE, r->k, t, TAG_APPLY);
-				}
-				waiting = r;
-			} else if (!r->health || !strcmp(r->health, "Healthy") ||
-			    !strcmp(r->health, "Suspended")) {
-				continue;
-			} else if (!waiting) {
-				waiting = r;
-			}
-		}
+		const struct app_res *waiting = sync_wave(x, &so, wave, w);
 		h = run_hooks(x, os, "Sync", wave, false, w, &why);
 		if (h == HOOKS_FAILED)
 			goto failed;

@@ -349,7 +349,10 @@ def test_rollback_to_a_history_id(server, workdir):
     st = get_app(s, "rb")["status"]
     assert st["operationState"]["syncResult"]["revision"] == sha1
     assert [h["revision"] for h in st["history"]] == [sha1, sha2, sha1]
-    assert st["sync"]["status"] == "OutOfSync"  # git's main is still at two
+    # compared with git's main again (still at two) once the rollback is done
+    wait_for("OutOfSync against main", lambda: get_app(s, "rb")["status"]["sync"] == dict(
+        get_app(s, "rb")["status"]["sync"], status="OutOfSync", revision=sha2), timeout=30)
+    assert cm(s, "settings")["data"] == {"v": "1"}  # no auto-sync: stays rolled back
     assert s.v6("app", "rollback", "rb", "9").returncode == 1
 
 
