@@ -7,6 +7,7 @@ user sees: the Application's sync / health status, the objects in the
 destination namespace, `v6 app ...` and `v6 get applications`."""
 import json
 import os
+import subprocess
 import time
 
 import conftest
@@ -581,3 +582,27 @@ def test_polling_and_allow_empty(make_server, workdir):
                          automated={"prune": True, "allowEmpty": True}))
     synced_to(s, "polled", sha3)
     wait_for("pruned", lambda: cm(s, "settings") is None, timeout=30)
+
+
+def test_git_protocol_through_git_daemon(server, workdir):
+    """git:// served by `git daemon` on a loopback port works as a source."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"via": "git-daemon"})))
+    sha = repo.commit("one")
+    port = conftest.free_port()
+    d = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all",
+                          "--listen=127.0.0.1", "--port=%d" % port,
+                          "--base-path=" + workdir, workdir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = "git://127.0.0.1:%d/origin.git" % port
+        wait_for("git daemon up", lambda: subprocess.run(
+            ["git", "ls-remote", url], capture_output=True, timeout=10).returncode == 0,
+            timeout=20)
+        apply(s, application("daemon", url, automated={}))
+        synced_to(s, "daemon", sha)
+        assert cm(s, "settings")["data"] == {"via": "git-daemon"}
+    finally:
+        d.terminate()
+        d.wait(timeout=10)
