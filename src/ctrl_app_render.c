@@ -177,6 +177,23 @@ read_files(const char *root, const char *prefix, const json_t *files, json_t *ou
 	return 0;
 }
 
+/* msg with every "TREE/" taken out: paths relative to the repository, as
+ * the user knows them, not the cache's. Caller frees. */
+static char *
+repo_relative(const char *msg, const char *tree)
+{
+	size_t tl = strlen(tree);
+	char *out = xmalloc(strlen(msg) + 1), *o = out;
+	while (*msg) {
+		if (!strncmp(msg, tree, tl) && msg[tl] == '/')
+			msg += tl + 1;
+		else
+			*o++ = *msg++;
+	}
+	*o = '\0';
+	return out;
+}
+
 int
 app_render(const char *tree, const json_t *src, json_t **out, char **err)
 {
@@ -198,8 +215,9 @@ app_render(const char *tree, const json_t *src, json_t **out, char **err)
 		char *kerr = NULL;
 		rc = kustomize_build(root, out, &kerr);
 		if (rc < 0) {
-			*err = xasprintf("%s: kustomize: %s", *path ? path : ".", kerr ? kerr :
-			    strerror(-rc));
+			char *rel = repo_relative(kerr ? kerr : strerror(-rc), tree);
+			*err = xasprintf("%s: kustomize: %s", *path ? path : ".", rel);
+			free(rel);
 			free(kerr);
 		}
 		for (size_t i = 0; rc == 0 && i < json_array_size(*out); i++)

@@ -117,6 +117,9 @@ def synced_to(s, name, sha, health="Healthy"):
         a = get_app(s, name)
         st = a.get("status", {})
         op = st.get("operationState", {})
+        errs = [c["message"] for c in st.get("conditions", [])
+                if c.get("type") == "ComparisonError"]
+        assert not (errs and st.get("sync", {}).get("revision") == sha), errs
         return (st.get("sync", {}).get("status") == "Synced"
                 and st.get("sync", {}).get("revision") == sha
                 and st.get("health", {}).get("status") == health
