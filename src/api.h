@@ -106,6 +106,9 @@ void api_register_subresource(struct api *api, const char *kind, const char *sub
  * metrics.k8s.io): rest is the path after the group. It must answer req. */
 typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
 void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+/* Lists a registered group with its (static) version in /apis, so clients
+ * that discover groups (kubectl top: metrics.k8s.io) find it. */
+void api_group_version(struct api *api, const char *group, const char *version);
 /* For such handlers: a Kubernetes Status body (reason from code), or obj
  * as JSON (the reference is taken). Both finish req. */
 void api_respond_status(struct http_req *req, int code, const char *message);

@@ -1856,6 +1856,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	api_register_subresource(api, "Pod", "log", serve_log, n);
 	api_register_subresource(api, "Pod", "exec", serve_exec, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
+	api_group_version(api, "metrics.k8s.io", "v1beta1");
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);
