@@ -31,7 +31,10 @@ void api_error_clear(struct api_error *err);
 enum api_propagation { API_PROPAGATE_BACKGROUND, API_PROPAGATE_FOREGROUND,
 	API_PROPAGATE_ORPHAN };
 
-enum { API_DRY_RUN = 1 };
+enum {
+	API_DRY_RUN = 1,
+	API_MANAGED_FIELDS = 2,	/* the caller sets metadata.managedFields (server-side apply) */
+};
 
 /* api_policy.c */
 /* Admission of a pod or a workload's pod template, after validation and
@@ -60,6 +63,13 @@ int api_create(struct api *api, const struct kind *k, const char *ns, json_t *ob
  * last finalizer of an object being deleted deletes it. */
 int api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
     bool status_only, unsigned flags, json_t **out, struct api_error *err);
+/* api_apply.c — server-side apply of the configuration applied (taken) by
+ * manager to NS/NAME: created when absent (*created set), else merged;
+ * managedFields kept; 409 Conflict with FieldManagerConflict causes unless
+ * force. flags as api_update. */
+int api_apply(struct api *api, const struct kind *k, const char *ns, const char *name,
+    json_t *applied, const char *manager, bool force, unsigned flags, json_t **out,
+    bool *created, struct api_error *err);
 /* Deletes: with finalizers (or Foreground / Orphan propagation) the object
  * only gets deletionTimestamp and the garbage collector finishes the job.
  * precond_uid / precond_rv may be NULL / 0. */

@@ -1197,12 +1197,55 @@ handle_update(struct api *api, struct http_req *req, const struct route *r, json
 	api_error_clear(&err);
 }
 
+/* Server-side apply: the body is the manager's whole intent (YAML or
+ * JSON); api_apply.c merges it and keeps managedFields. */
+static void
+handle_apply(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	struct obj_docs docs = { 0 };
+	struct errlist errs = { 0 };
+	char *mgr = http_query_get(req->query, "fieldManager");
+	char *force = http_query_get(req->query, "force");
+	json_t *out = NULL;
+	bool created = false;
+	if (!mgr || !*mgr) {
+		reply_status(api, req, 400, "PATCH, PUT, POST requests: fieldManager is required "
+		    "for apply requests");
+	} else if (obj_parse(req->body, req->body_len, &docs, &errs) < 0 || docs.n != 1 ||
+	    !json_is_object(docs.v[0].obj)) {
+		reply_status(api, req, 400, "the body of an apply request must hold one object");
+	} else if (*obj_name(docs.v[0].obj) && strcmp(obj_name(docs.v[0].obj), r->name)) {
+		reply_status(api, req, 400, "the name of the object (%s) does not match the "
+		    "name on the URL (%s)", obj_name(docs.v[0].obj), r->name);
+	} else {
+		json_t *applied = json_incref(docs.v[0].obj);
+		json_object_set_new(obj_metadata(applied), "name", json_string(r->name));
+		if (api_apply(api, r->k, r->ns, r->name, applied, mgr, force &&
+		    strcmp(force, "true") == 0, dry_run_flag(req), &out, &created, &err) < 0)
+			reply_error(api, req, &err);
+		else
+			reply_obj(api, req, created ? 201 : 200, out, true);
+		json_decref(applied);
+	}
+	json_decref(out);
+	obj_docs_free(&docs);
+	errlist_free(&errs);
+	api_error_clear(&err);
+	free(mgr);
+	free(force);
+}
+
 static void
 handle_patch(struct api *api, struct http_req *req, const struct route *r)
 {
 	struct api_error err = { 0 };
 	const char *ct = http_req_header(req, "Content-Type");
 	ct = ct ? ct : "";
+	if (str_has_prefix(ct, "application/apply-patch+yaml")) {
+		handle_apply(api, req, r);
+		return;
+	}
 	json_t *(*fn)(const json_t *, const json_t *, char **) = NULL;
 	if (str_has_prefix(ct, "application/merge-patch+json"))
 		fn = patch_merge;
@@ -1213,7 +1256,8 @@ handle_patch(struct api *api, struct http_req *req, const struct route *r)
 	if (!fn) {
 		reply_status(api, req, 415, "the body of the request was in an unknown format - "
 		    "accepted media types include: application/json-patch+json, "
-		    "application/merge-patch+json, application/strategic-merge-patch+json");
+		    "application/merge-patch+json, application/apply-patch+yaml, "
+		    "application/strategic-merge-patch+json");
 		return;
 	}
 	json_error_t jerr;

@@ -308,3 +308,57 @@ def test_apply_merges_crd_lists_by_key(server, workdir, kubectl):
     out = kubectl("get", "rollouts").stdout
     assert header(out) == ["NAME", "DESIRED", "CURRENT", "UP-TO-DATE", "AVAILABLE", "AGE"]
     assert rows(out)[1][:2] == ["shop", "1"], out
+
+
+# The Deployment of WEB under another name, with a label to own.
+SSA = WEB.split("---")[0].replace("web", "ss").replace(
+    "{name: ss}", "{name: ss, labels: {team: a}}")
+
+
+def managers(server, name="ss"):
+    d = server.json("GET", "/apis/apps/v1/namespaces/default/deployments/" + name,
+                    expect=200)[1]
+    return d, {m["manager"]: m for m in d["metadata"].get("managedFields", [])}
+
+
+def test_server_side_apply_owns_fields_and_reports_conflicts(server, workdir, kubectl):
+    p = kubectl("apply", "--server-side", "-f", write(workdir, "ss.yaml", SSA))
+    assert p.stdout.strip() == "deployment.apps/ss serverside-applied", p.stdout
+    d, m = managers(server)
+    assert m["kubectl"]["operation"] == "Apply" and m["kubectl"]["fieldsType"] == "FieldsV1"
+    owned = m["kubectl"]["fieldsV1"]
+    assert "f:replicas" in owned["f:spec"] and owned["f:metadata"]["f:labels"] == {"f:team": {}}
+    assert 'k:{"name":"app"}' in owned["f:spec"]["f:template"]["f:spec"]["f:containers"]
+
+    # A field kubectl stops applying, and nobody else owns, goes away.
+    nolabel = write(workdir, "ss1.yaml", SSA.replace(", labels: {team: a}", ""))
+    kubectl("apply", "--server-side", "-f", nolabel)
+    d, m = managers(server)
+    assert "team" not in d["metadata"].get("labels", {}), d["metadata"]
+    assert d["metadata"]["generation"] == 1
+
+    # Another manager changing an owned field: 409 with the conflicts.
+    three = write(workdir, "ss3.yaml", SSA.replace("replicas: 2", "replicas: 3"))
+    p = kubectl("apply", "--server-side", "--field-manager=ops", "-f", three, check=False)
+    assert p.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas' in \
+        p.stderr, p.stderr
+    status, body = server.json("PATCH", "/apis/apps/v1/namespaces/default/deployments/ss?"
+                               "fieldManager=ops", SSA.replace("replicas: 2", "replicas: 3"),
+                               headers={"Content-Type": "application/apply-patch+yaml"})
+    assert status == 409 and body["reason"] == "Conflict", body
+    assert body["details"]["causes"] == [{
+        "reason": "FieldManagerConflict", "field": ".spec.replicas",
+        "message": 'conflict with "kubectl": .spec.replicas'}], body
+    # The same value is shared ownership, not a conflict.
+    kubectl("apply", "--server-side", "--field-manager=ops", "-f",
+            write(workdir, "same.yaml", SSA))
+    # --force-conflicts takes the field over.
+    kubectl("apply", "--server-side", "--field-manager=ops", "--force-conflicts", "-f", three)
+    d, m = managers(server)
+    assert d["spec"]["replicas"] == 3
+    assert "f:replicas" in m["ops"]["fieldsV1"]["f:spec"]
+    assert "f:replicas" not in m["kubectl"]["fieldsV1"]["f:spec"]
+    status, body = server.json("PATCH", "/apis/apps/v1/namespaces/default/deployments/ss",
+                               SSA, headers={"Content-Type": "application/apply-patch+yaml"})
+    assert status == 400 and "fieldManager is required" in body["message"]
