@@ -179,7 +179,7 @@ def test_get_all_lists_what_a_cluster_lists(server, workdir, kubectl):
     assert "configmaps" not in p.stdout.split()
 
 
-def test_top_pods_finds_the_metrics_api(server, workdir, kubectl):
+def test_top_pods_and_nodes_find_the_metrics_api(server, workdir, kubectl):
     start_web(server, workdir, kubectl)
 
     def top():
@@ -189,6 +189,15 @@ def test_top_pods_finds_the_metrics_api(server, workdir, kubectl):
     assert header(p.stdout) == ["NAME", "CPU(cores)", "MEMORY(bytes)"], p.stdout
     assert all(r[0].startswith("web-") and r[1].endswith("m") and r[2].endswith("Mi")
                for r in rows(p.stdout)[1:]), p.stdout
+
+    # The node's own row: the machine's CPU and memory against its allocatable.
+    node = server.json("GET", "/api/v1/nodes", expect=200)[1]["items"][0]["metadata"]["name"]
+    p = wait_for(lambda: (lambda q: q if q.returncode == 0 else None)(
+        kubectl("top", "nodes", check=False)), 30, "kubectl top nodes")
+    assert header(p.stdout) == ["NAME", "CPU(cores)", "CPU%", "MEMORY(bytes)", "MEMORY%"]
+    row = rows(p.stdout)[1]
+    assert row[0] == node and row[1].endswith("m") and row[2].endswith("%") and \
+        row[3].endswith("Mi") and int(row[3][:-2]) > 0, p.stdout
 
 
 def test_list_paging_follows_continue_tokens(server, workdir, kubectl):
