@@ -1462,8 +1462,9 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	bool post = strcmp(r->sub, "exec") == 0;	/* pods/exec is a create */
-	if (strcmp(req->method, post ? "POST" : "GET") != 0 &&
+	/* pods/exec is a create; kubectl's WebSocket exec is a GET upgrade */
+	bool post = strcmp(r->sub, "exec") == 0;
+	if (strcmp(req->method, post ? "POST" : "GET") != 0 && !(post && req->upgrade) &&
 	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,
 		    r->k->plural, r->sub);

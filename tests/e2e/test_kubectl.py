@@ -371,3 +371,21 @@ def test_server_side_apply_owns_fields_and_reports_conflicts(server, workdir, ku
     status, body = server.json("PATCH", "/apis/apps/v1/namespaces/default/deployments/ss",
                                SSA, headers={"Content-Type": "application/apply-patch+yaml"})
     assert status == 400 and "fieldManager is required" in body["message"]
+
+
+def test_exec_over_websocket(server, workdir, kubectl):
+    """kubectl exec speaks WebSocket v5.channel.k8s.io: stdout and stderr on
+    their channels, the exit code from the closing Status."""
+    start_web(server, workdir, kubectl)
+    pod = rows(kubectl("get", "pods", "-l", "app=web", "-o", "name").stdout)[0][0]
+    p = kubectl("exec", pod, "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+                check=False)
+    assert p.returncode == 3 and p.stdout == "out\n", (p.stdout, p.stderr)
+    assert "err\n" in p.stderr and "command terminated with exit code 3" in p.stderr
+    p = kubectl("exec", "deploy/web", "-c", "app", "--", "printenv", "HOSTNAME")
+    assert p.stdout.strip().startswith("web-"), p.stdout
+    # stdin is refused by name rather than run at EOF (a silent wrong result)
+    p = subprocess.run(kubectl.base + ["exec", "-i", pod, "--", "cat"], input="hi\n",
+                       capture_output=True, text=True, env=kubectl.env,
+                       timeout=60 * TIMEOUT_SCALE)
+    assert p.returncode == 1 and "without stdin" in p.stderr and p.stdout == "", p.stderr
