@@ -170,6 +170,22 @@ on_abort(struct http_req *req, void *arg)
 		uv_process_kill(&x->proc, SIGKILL);
 }
 
+/* Answers 400 with a Status whose message starts as kubectl expects of a
+ * failed upgrade. */
+static void
+refuse_upgrade(struct http_req *req, const char *why)
+{
+	char *msg = xasprintf("unable to upgrade connection: %s", why);
+	json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+	    "apiVersion", "v1", "metadata", "status", "Failure", "message", msg, "reason",
+	    "BadRequest", "code", 400);
+	char *body = json_dumps(st, JSON_COMPACT);
+	http_respond(req, 400, "application/json", body, strlen(body));
+	free(body);
+	json_decref(st);
+	free(msg);
+}
+
 /* The subprotocol kubectl offered that V6 speaks (v5 first), or NULL. */
 static const char *
 ws_protocol(const struct http_req *req)
@@ -197,11 +213,8 @@ ws_accept(struct http_req *req)
 	unsigned char digest[SHA_DIGEST_LENGTH];
 	char accept[64], *in;
 	if (!key || !proto || strlen(key) > 64) {
-		const char *msg = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
-		    "\"Failure\",\"message\":\"unable to upgrade connection: a WebSocket key and "
-		    "one of the subprotocols v5.channel.k8s.io, v4.channel.k8s.io are required\","
-		    "\"reason\":\"BadRequest\",\"code\":400}";
-		http_respond(req, 400, "application/json", msg, strlen(msg));
+		refuse_upgrade(req, "a WebSocket key and one of the subprotocols "
+		    "v5.channel.k8s.io, v4.channel.k8s.io are required");
 		return -1;
 	}
 	in = xasprintf("%s%s", key, guid);
@@ -231,11 +244,8 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 	bool ws = wants_websocket(req);
 	if (req->upgrade && !ws) {
 		/* SPDY/3.1: kubectl's fallback when the WebSocket attempt failed */
-		const char *msg = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
-		    "\"Failure\",\"message\":\"unable to upgrade connection: v6 serves exec over "
-		    "WebSocket (v5.channel.k8s.io) only, and without stdin (kubectl exec -i) yet\","
-		    "\"reason\":\"BadRequest\",\"code\":400}";
-		http_respond(req, 400, "application/json", msg, strlen(msg));
+		refuse_upgrade(req, "v6 serves exec over WebSocket (v5.channel.k8s.io) only, "
+		    "and without stdin (kubectl exec -i) yet");
 		return 0;
 	}
 	if (ws && !ws_protocol(req)) {
@@ -244,11 +254,8 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 	}
 	if (ws && with_stdin) {
 		/* Refused rather than run with stdin at EOF: a silent wrong result. */
-		const char *msg = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
-		    "\"Failure\",\"message\":\"unable to upgrade connection: stdin (kubectl exec "
-		    "-i / -it) is not supported by v6 yet; run the command without -i, or use v6 "
-		    "exec -i\",\"reason\":\"BadRequest\",\"code\":400}";
-		http_respond(req, 400, "application/json", msg, strlen(msg));
+		refuse_upgrade(req, "stdin (kubectl exec -i / -it) is not supported by v6 yet; "
+		    "run the command without -i, or use v6 exec -i");
 		return 0;
 	}
 	struct nexec *x = xcalloc(1, sizeof *x);
