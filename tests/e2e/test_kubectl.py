@@ -389,3 +389,69 @@ def test_exec_over_websocket(server, workdir, kubectl):
                        capture_output=True, text=True, env=kubectl.env,
                        timeout=60 * TIMEOUT_SCALE)
     assert p.returncode == 1 and "without stdin" in p.stderr and p.stdout == "", p.stderr
+
+
+def test_day_two_commands(server, workdir, kubectl):
+    """describe, scale, rollout status / restart / history / undo, wait,
+    label, annotate, the three patch types, logs, logs -f, delete."""
+    chatty = WEB.replace('command: ["sleep", "600"]', 'command: ["sh", "-c", "i=0; while '
+                         'true; do echo line $i; i=$((i+1)); sleep 0.2; done"]')
+    server.v6("apply", "-f", write(workdir, "web.yaml", chatty), check=True)
+    kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+    out = kubectl("describe", "deployment", "web").stdout
+    assert "Name:                   web" in out and "Selector:               app=web" in out
+    assert "2 desired | 2 updated | 2 total | 2 available | 0 unavailable" in out, out
+    assert "ScalingReplicaSet" in out, out
+    pod = rows(kubectl("get", "pods", "-o", "name").stdout)[0][0]
+    out = kubectl("describe", pod).stdout
+    assert "Controlled By:  ReplicaSet/web-" in out and "Status:       Running" in out, out
+    assert "Endpoints:" in kubectl("describe", "service", "web").stdout
+
+    assert kubectl("scale", "deployment/web", "--replicas=3").stdout.strip() == \
+        "deployment.apps/web scaled"
+    p = kubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=60s")
+    assert p.stdout.strip() == "deployment.apps/web condition met"
+    wait_for(lambda: rows(kubectl("get", "deploy", "web").stdout)[1][1] == "3/3", 60,
+             "3/3 after kubectl scale")
+    assert "restarted" in kubectl("rollout", "restart", "deployment/web").stdout
+    p = kubectl("rollout", "status", "deployment/web", "--timeout=90s")
+    assert 'deployment "web" successfully rolled out' in p.stdout, p.stdout
+    hist = kubectl("rollout", "history", "deployment/web").stdout
+    assert [r[0] for r in rows(hist)[2:] if r] == ["1", "2"], hist
+    assert "rolled back" in kubectl("rollout", "undo", "deployment/web").stdout
+    kubectl("rollout", "status", "deployment/web", "--timeout=90s")
+
+    assert "labeled" in kubectl("label", "deployment", "web", "tier=front").stdout
+    assert "annotated" in kubectl("annotate", "deployment", "web", "owner=ops").stdout
+    kubectl("patch", "deployment", "web", "-p", '{"spec":{"minReadySeconds":1}}')
+    kubectl("patch", "deployment", "web", "--type=merge", "-p",
+            '{"metadata":{"labels":{"stage":"dev"}}}')
+    kubectl("patch", "deployment", "web", "--type=json", "-p",
+            '[{"op":"replace","path":"/spec/revisionHistoryLimit","value":5}]')
+    d = server.json("GET", "/apis/apps/v1/namespaces/default/deployments/web",
+                    expect=200)[1]
+    assert d["metadata"]["labels"] == {"tier": "front", "stage": "dev"}
+    assert d["metadata"]["annotations"]["owner"] == "ops"
+    assert d["spec"]["minReadySeconds"] == 1 and d["spec"]["revisionHistoryLimit"] == 5
+
+    pod = rows(kubectl("get", "pods", "-l", "app=web", "-o", "name").stdout)[0][0]
+    wait_for(lambda: "line 2" in kubectl("logs", pod).stdout, 30, "lines in kubectl logs")
+    proc = subprocess.Popen(kubectl.base + ["logs", "-f", pod], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=kubectl.env)
+    try:
+        seen = []
+        deadline = time.monotonic() + 30 * TIMEOUT_SCALE
+        while time.monotonic() < deadline and len(seen) < 40:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line.strip())
+        # -f follows: lines keep arriving past what the first read had
+        assert len(seen) == 40 and seen[-1].startswith("line "), seen
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert kubectl("delete", "deployment", "web").stdout.strip() == \
+        'deployment.apps "web" deleted'
+    assert kubectl("get", "deployment", "web", check=False).returncode == 1
