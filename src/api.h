@@ -70,6 +70,13 @@ int api_update(struct api *api, const struct kind *k, const char *ns, json_t *ob
 int api_apply(struct api *api, const struct kind *k, const char *ns, const char *name,
     json_t *applied, const char *manager, bool force, unsigned flags, json_t **out,
     bool *created, struct api_error *err);
+/* For any other write by a client (create, PUT, PATCH): sets obj's
+ * managedFields to old's (NULL: a create) with the fields this write sets
+ * or changes owned by manager (operation Update) and taken from the
+ * others, as the apiserver records updates. Returns API_MANAGED_FIELDS, the
+ * flag the write then needs. */
+unsigned api_managed_update(const struct kind *k, const json_t *old, json_t *obj,
+    const char *manager);
 /* Deletes: with finalizers (or Foreground / Orphan propagation) the object
  * only gets deletionTimestamp and the garbage collector finishes the job.
  * precond_uid / precond_rv may be NULL / 0. */

@@ -147,7 +147,7 @@ struct walk {
 	const json_t *cur, *applied;	/* conflict check */
 	json_t *other;			/* its leaves in common are taken (force) */
 	struct errlist *conflicts;
-	const char *other_manager;
+	const char *other_manager;	/* "\"ops\"", "\"kubectl\" using apps/v1" */
 	bool force;
 };
 
@@ -187,7 +187,7 @@ conflicts_walk(struct walk *w, const json_t *mine, json_t *other, const char **p
 			continue;
 		}
 		char *p = path_text(path, n + 1);
-		errlist_add(w->conflicts, p, "FieldManagerConflict", "conflict with \"%s\": %s",
+		errlist_add(w->conflicts, p, "FieldManagerConflict", "conflict with %s: %s",
 		    w->other_manager, p);
 		free(p);
 	}
@@ -250,13 +250,130 @@ remove_dropped(json_t *obj, const json_t *old, const json_t *new, json_t *const 
 /* ---- apply --------------------------------------------------------------- */
 
 static json_t *
-managed_entry(const struct kind *k, const char *manager, json_t *set)
+managed_entry(const struct kind *k, const char *manager, const char *operation, json_t *set)
 {
 	char ts[32];
 	time_format_rfc3339(time(NULL), ts);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "manager", manager, "operation",
-	    "Apply", "apiVersion", k->api_version, "time", ts, "fieldsType", "FieldsV1",
+	    operation, "apiVersion", k->api_version, "time", ts, "fieldsType", "FieldsV1",
 	    "fieldsV1", set);
+}
+
+/* ---- updates: the fields a write changes change owner ------------------- */
+
+/* The leaves of set (fields of obj) whose value in old differs. */
+static json_t *
+changed_leaves(const json_t *set, const json_t *old, const json_t *obj, const char **path,
+    size_t n)
+{
+	json_t *out = json_object(), *sub;
+	const char *k;
+	if (n >= PATH_MAX_DEPTH)
+		return out;
+	json_object_foreach((json_t *)set, k, sub) {
+		path[n] = k;
+		if (json_object_size(sub)) {
+			json_t *c = changed_leaves(sub, old, obj, path, n + 1);
+			if (json_object_size(c))
+				json_object_set_new(out, k, c);
+			else
+				json_decref(c);
+			continue;
+		}
+		const json_t *a = old, *b = obj;
+		for (size_t i = 0; i <= n && (a || b); i++) {
+			a = a ? step(a, path[i]) : NULL;
+			b = b ? step(b, path[i]) : NULL;
+		}
+		if (strcmp(k, ".") == 0 ? a == NULL : !(a && b && json_equal(a, b)))
+			json_object_set_new(out, k, json_object());
+	}
+	return out;
+}
+
+/* into += add (both field sets). */
+static void
+set_union(json_t *into, const json_t *add)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)add, k, v) {
+		json_t *have = json_object_get(into, k);
+		if (have)
+			set_union(have, v);
+		else
+			json_object_set_new(into, k, json_deep_copy(v));
+	}
+}
+
+/* from -= the leaves of take; prunes what becomes empty. */
+static void
+set_minus(json_t *from, const json_t *take)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)take, k, v) {
+		json_t *have = json_object_get(from, k);
+		if (!have)
+			continue;
+		if (json_object_size(v) && json_object_size(have)) {
+			set_minus(have, v);
+			if (json_object_size(have))
+				continue;
+		} else if (json_object_size(have)) {
+			continue;	/* they own fields under a leaf of ours */
+		}
+		json_object_del(from, k);
+	}
+}
+
+unsigned
+api_managed_update(const struct kind *k, const json_t *old, json_t *obj, const char *manager)
+{
+	const char *path[PATH_MAX_DEPTH];
+	json_t *all = fields_of_object(obj, NULL, true);
+	json_t *changed = changed_leaves(all, old, obj, path, 0);
+	json_t *managed = json_deep_copy(obj_get_path(old, "metadata.managedFields"));
+	json_t *next = json_array(), *e, *mine = NULL;
+	size_t i;
+	json_decref(all);
+	if (json_object_size(changed) == 0) {	/* a no-op write stays one */
+		json_decref(next);
+		json_decref(changed);
+		if (managed)
+			json_object_set_new(obj_metadata(obj), "managedFields", managed);
+		else
+			json_object_del(obj_metadata(obj), "managedFields");
+		return API_MANAGED_FIELDS;
+	}
+	if (!json_is_array(managed)) {
+		json_decref(managed);
+		managed = json_array();
+	}
+	json_array_foreach(managed, i, e) {
+		json_t *set = json_object_get(e, "fieldsV1");
+		bool is_mine = strcmp(obj_str(e, "manager"), manager) == 0 &&
+		    strcmp(obj_str(e, "operation"), "Update") == 0;
+		if (!json_is_object(set))
+			continue;
+		if (is_mine) {
+			mine = json_incref(set);
+			continue;
+		}
+		set_minus(set, changed);
+		if (json_object_size(set))
+			json_array_append(next, e);
+	}
+	if (!mine)
+		mine = json_object();
+	set_union(mine, changed);
+	if (json_object_size(mine))
+		json_array_append_new(next, managed_entry(k, manager, "Update", json_incref(mine)));
+	json_object_set_new(obj_metadata(obj), "managedFields", next);
+	json_decref(mine);
+	json_decref(managed);
+	json_decref(changed);
+	return API_MANAGED_FIELDS;
 }
 
 int
@@ -275,7 +392,7 @@ api_apply(struct api *api, const struct kind *k, const char *ns, const char *nam
 	api_error_clear(&gerr);
 	if (!cur) {
 		json_object_set_new(obj_metadata(applied), "managedFields", json_pack("[o]",
-		    managed_entry(k, manager, json_incref(mine))));
+		    managed_entry(k, manager, "Apply", json_incref(mine))));
 		*created = true;
 		rc = api_create(api, k, ns, json_incref(applied), flags | API_MANAGED_FIELDS, out,
 		    err);
@@ -300,8 +417,13 @@ api_apply(struct api *api, const struct kind *k, const char *ns, const char *nam
 		}
 		if (!json_is_object(set) || nothers == ARRAY_SIZE(others))
 			continue;
-		struct walk w = { cur, applied, set, &conflicts, obj_str(e, "manager"), force };
+		/* the apiserver names an updater with the version it wrote */
+		char *who = strcmp(obj_str(e, "operation"), "Update") == 0 ?
+		    xasprintf("\"%s\" using %s", obj_str(e, "manager"), obj_str(e, "apiVersion")) :
+		    xasprintf("\"%s\"", obj_str(e, "manager"));
+		struct walk w = { cur, applied, set, &conflicts, who, force };
 		conflicts_walk(&w, mine, set, path, 0);
+		free(who);
 		others[nothers++] = set;
 	}
 	if (conflicts.n) {
@@ -338,7 +460,7 @@ api_apply(struct api *api, const struct kind *k, const char *ns, const char *nam
 		if (!is_mine && json_object_size(json_object_get(e, "fieldsV1")))
 			json_array_append(next, e);
 	}
-	json_array_append_new(next, managed_entry(k, manager, json_incref(mine)));
+	json_array_append_new(next, managed_entry(k, manager, "Apply", json_incref(mine)));
 	json_decref(managed);
 	json_object_set_new(obj_metadata(merged), "managedFields", next);
 	json_object_set_new(obj_metadata(merged), "resourceVersion",

@@ -1160,6 +1160,31 @@ parse_body(struct api *api, struct http_req *req)
 	return o;
 }
 
+/* The field manager of a client's write: ?fieldManager=, else the
+ * User-Agent's product ("kubectl" of "kubectl/v1.32.0 ..."), as the
+ * apiserver names it. Caller frees. */
+static char *
+req_manager(struct http_req *req)
+{
+	char *m = http_query_get(req->query, "fieldManager");
+	if (m && *m)
+		return m;
+	free(m);
+	const char *ua = http_req_header(req, "User-Agent");
+	size_t n = ua ? strcspn(ua, "/ ") : 0;
+	return n ? xstrndup(ua, n > 128 ? 128 : n) : xstrdup("unknown");
+}
+
+/* managedFields of a client's write (api_apply.c): the flags it needs. */
+static unsigned
+managed_update(struct http_req *req, const struct kind *k, const json_t *old, json_t *obj)
+{
+	char *m = req_manager(req);
+	unsigned f = api_managed_update(k, old, obj, m);
+	free(m);
+	return f;
+}
+
 static void
 handle_create(struct api *api, struct http_req *req, const struct route *r)
 {
@@ -1167,7 +1192,8 @@ handle_create(struct api *api, struct http_req *req, const struct route *r)
 	json_t *obj = parse_body(api, req), *out = NULL;
 	if (!obj)
 		return;
-	if (api_create(api, r->k, r->ns ? r->ns : "", obj, dry_run_flag(req), &out, &err) < 0)
+	unsigned flags = dry_run_flag(req) | managed_update(req, r->k, NULL, obj);
+	if (api_create(api, r->k, r->ns ? r->ns : "", obj, flags, &out, &err) < 0)
 		reply_error(api, req, &err);
 	else
 		reply_obj(api, req, 201, out, true);
@@ -1189,7 +1215,13 @@ handle_update(struct api *api, struct http_req *req, const struct route *r, json
 	}
 	json_object_set_new(obj_metadata(obj), "name", json_string(r->name));
 	bool status_only = r->sub != NULL;
-	if (api_update(api, r->k, r->ns, obj, status_only, dry_run_flag(req), &out, &err) < 0)
+	unsigned flags = dry_run_flag(req);
+	json_t *old = NULL;
+	if (!status_only && api_get(api, r->k, r->ns, r->name, &old, &err) == 0)
+		flags |= managed_update(req, r->k, old, obj);
+	json_decref(old);
+	api_error_clear(&err);
+	if (api_update(api, r->k, r->ns, obj, status_only, flags, &out, &err) < 0)
 		reply_error(api, req, &err);
 	else
 		reply_obj(api, req, 200, out, true);
@@ -1550,10 +1582,11 @@ handle_scale(struct api *api, struct http_req *req, const struct route *r)
 	if (rv)
 		json_object_set_new(obj_metadata(obj), "resourceVersion",
 		    json_string(json_string_value(obj_get_path(want, "metadata.resourceVersion"))));
+	json_t *before = json_deep_copy(obj), *out = NULL;
 	json_object_set(json_object_get(obj, "spec"), "replicas", rep);
-	json_t *out = NULL;
-	if (api_update(api, r->k, r->ns, json_incref(obj), false, dry_run_flag(req), &out,
-	    &err) < 0) {
+	unsigned flags = dry_run_flag(req) | managed_update(req, r->k, before, obj);
+	json_decref(before);
+	if (api_update(api, r->k, r->ns, json_incref(obj), false, flags, &out, &err) < 0) {
 		reply_error(api, req, &err);
 	} else {
 		json_t *sc = scale_of(out);

@@ -372,6 +372,20 @@ def test_server_side_apply_owns_fields_and_reports_conflicts(server, workdir, ku
                                SSA, headers={"Content-Type": "application/apply-patch+yaml"})
     assert status == 400 and "fieldManager is required" in body["message"]
 
+    # Other writes own what they change (operation Update), as on a cluster:
+    # kubectl scale takes spec.replicas, and the applier then conflicts with it.
+    kubectl("scale", "deployment/ss", "--replicas=5")
+    d, m = managers(server)
+    assert m["kubectl"]["fieldsV1"] != {} and "f:replicas" not in m["ops"]["fieldsV1"]["f:spec"]
+    upd = [e for e in d["metadata"]["managedFields"] if e["operation"] == "Update"]
+    assert [(e["manager"], e["fieldsV1"]) for e in upd] == [
+        ("kubectl", {"f:spec": {"f:replicas": {}}})], upd
+    p = kubectl("apply", "--server-side", "--field-manager=ops", "-f", three, check=False)
+    assert 'conflict with "kubectl" using apps/v1: .spec.replicas' in p.stderr, p.stderr
+    kubectl("label", "deployment/ss", "tier=web")
+    _, m = managers(server)
+    assert m["kubectl-label"]["fieldsV1"] == {"f:metadata": {"f:labels": {"f:tier": {}}}}
+
 
 def test_exec_over_websocket(server, workdir, kubectl):
     """kubectl exec speaks WebSocket v5.channel.k8s.io: stdout and stderr on
