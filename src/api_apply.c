@@ -118,6 +118,15 @@ step(const json_t *v, const char *entry)
 	return found;
 }
 
+/* The value the entries path[0..n-1] name inside root, or NULL. */
+static const json_t *
+value_at(const json_t *root, const char *const *path, size_t n)
+{
+	for (size_t i = 0; root && i < n; i++)
+		root = step(root, path[i]);
+	return root;
+}
+
 /* ".spec.template.spec.containers[name=\"app\"].image" from entries. */
 static char *
 path_text(const char *const *path, size_t n)
@@ -175,11 +184,8 @@ conflicts_walk(struct walk *w, const json_t *mine, json_t *other, const char **p
 		}
 		if (strcmp(k, ".") == 0)
 			continue;	/* both keep the item: no value to differ */
-		const json_t *a = w->applied, *c = w->cur;
-		for (size_t i = 0; i <= n && (a || c); i++) {
-			a = a ? step(a, path[i]) : NULL;
-			c = c ? step(c, path[i]) : NULL;
-		}
+		const json_t *a = value_at(w->applied, path, n + 1);
+		const json_t *c = value_at(w->cur, path, n + 1);
 		if (a && c && json_equal(a, c))
 			continue;	/* the same value: shared ownership */
 		if (w->force) {
@@ -227,9 +233,7 @@ remove_dropped(json_t *obj, const json_t *old, const json_t *new, json_t *const 
 		}
 		if (nsub || owned_by_others(others, nothers, path, n + 1))
 			continue;
-		json_t *parent = obj;
-		for (size_t i = 0; parent && i < n; i++)
-			parent = (json_t *)step(parent, path[i]);
+		json_t *parent = (json_t *)value_at(obj, path, n);
 		if (!parent)
 			continue;
 		if (str_has_prefix(k, "f:")) {
@@ -280,11 +284,7 @@ changed_leaves(const json_t *set, const json_t *old, const json_t *obj, const ch
 				json_decref(c);
 			continue;
 		}
-		const json_t *a = old, *b = obj;
-		for (size_t i = 0; i <= n && (a || b); i++) {
-			a = a ? step(a, path[i]) : NULL;
-			b = b ? step(b, path[i]) : NULL;
-		}
+		const json_t *a = value_at(old, path, n + 1), *b = value_at(obj, path, n + 1);
 		if (strcmp(k, ".") == 0 ? a == NULL : !(a && b && json_equal(a, b)))
 			json_object_set_new(out, k, json_object());
 	}
