@@ -1244,6 +1244,9 @@ handle_apply(struct api *api, struct http_req *req, const struct route *r)
 	if (!mgr || !*mgr) {
 		reply_status(api, req, 400, "PATCH, PUT, POST requests: fieldManager is required "
 		    "for apply requests");
+	} else if (r->sub) {
+		reply_status(api, req, 415, "server-side apply to the %s subresource is not "
+		    "supported by v6; apply the object itself", r->sub);
 	} else if (obj_parse(req->body, req->body_len, &docs, &errs) < 0 || docs.n != 1 ||
 	    !json_is_object(docs.v[0].obj)) {
 		reply_status(api, req, 400, "the body of an apply request must hold one object");
