@@ -815,6 +815,51 @@ cell_cj_selector(const struct print_ctx *c)
 	put_selector(c->out, obj_get_path(c->obj, "spec.jobTemplate.spec.selector"));
 }
 
+/* printResourceQuota: "cpu: 500m/1, pods: 2/10" sorted by resource, the
+ * limits.* resources in the Limit column, the others in Request. */
+static void
+put_quota(const struct print_ctx *c, bool limits)
+{
+	const json_t *hard = obj_get_path(c->obj, "spec.hard");
+	size_t n = json_object_size(hard), i = 0, shown = 0;
+	const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)hard, k, v)
+		keys[i++] = k;
+	qsort(keys, n, sizeof *keys, cmp_str);
+	for (i = 0; i < n; i++) {
+		if (str_has_prefix(keys[i], "limits.") != limits)
+			continue;
+		const char *used = json_string_value(json_object_get(obj_get_path(c->obj,
+		    "status.used"), keys[i]));
+		const char *h = json_string_value(json_object_get(obj_get_path(c->obj,
+		    "status.hard"), keys[i]));
+		buf_printf(c->out, "%s%s: %s/%s", shown++ ? ", " : "", keys[i], used ? used : "0",
+		    h ? h : "0");
+	}
+	free(keys);
+}
+
+static void
+cell_quota_request(const struct print_ctx *c)
+{
+	put_quota(c, false);
+}
+
+static void
+cell_quota_limit(const struct print_ctx *c)
+{
+	put_quota(c, true);
+}
+
+/* The apiserver's default convertor: the creation time as RFC 3339. */
+static void
+cell_created_at(const struct print_ctx *c)
+{
+	buf_puts(c->out, obj_str_at(c->obj, "metadata.creationTimestamp"));
+}
+
 /* ---- the CRDs' additionalPrinterColumns (JSONPath cells) ---------------- */
 
 static void
@@ -1112,6 +1157,14 @@ static const struct kind_columns kind_columns[] = {
 	    S("VolumeAttributesClass", cell_unset, "VolumeAttributesClass of the pvc"), AGE_COL,
 	    W("VolumeMode", cell_pvc_mode, "volumeMode defines what type of volume is required "
 	    "by the claim."), END_COLS } },
+	{ "ResourceQuota", { NAME_COL, S("Request", cell_quota_request, "Request represents a "
+	    "minimum amount of cpu/memory that a container may consume."),
+	    S("Limit", cell_quota_limit, "Limits control the maximum amount of cpu/memory that "
+	    "a container may use independent of contention on the node."), AGE_COL,
+	    END_COLS } },
+	/* no printer upstream: the apiserver's default table convertor */
+	{ "LimitRange", { NAME_COL, { "Created At", "date", 0, cell_created_at, PRINT_STR,
+	    PRINT_BOTH, D_AGE }, END_COLS } },
 	{ "RuntimeClass", { NAME_COL, S("Handler", cell_rc_handler, "handler specifies the "
 	    "underlying runtime and configuration that the CRI implementation will use."),
 	    AGE_COL, END_COLS } },

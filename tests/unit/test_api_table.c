@@ -223,6 +223,36 @@ test_crd_columns(void **state)
 	json_decref(t);
 }
 
+/* ResourceQuota's printer; LimitRange has none: the default convertor. */
+static void
+test_quota_and_default_columns(void **state)
+{
+	(void)state;
+	json_t *q = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:s, s:s, s:s}}, "
+	    "s:{s:{s:s, s:s, s:s}, s:{s:s}}}", "apiVersion", "v1", "kind", "ResourceQuota",
+	    "metadata", "name", "q", "creationTimestamp", "2025-12-31T23:59:00Z", "spec", "hard",
+	    "requests.cpu", "2", "pods", "10", "limits.memory", "4Gi", "status", "hard",
+	    "requests.cpu", "2", "pods", "10", "limits.memory", "4Gi", "used", "pods", "3");
+	json_t *t = build("quota", q, TABLE_INCLUDE_METADATA);
+	char *cols = columns(t), *row = cells(t);
+	assert_string_equal(cols, "Name:string:0,Request:string:0,Limit:string:0,Age:string:0");
+	assert_string_equal(row, "[\"q\",\"pods: 3/10, requests.cpu: 0/2\","
+	    "\"limits.memory: 0/4Gi\",\"60s\"]");
+	free(cols);
+	free(row);
+	json_decref(t);
+	json_t *l = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind",
+	    "LimitRange", "metadata", "name", "lr", "creationTimestamp", "2025-12-31T23:59:00Z");
+	t = build("limits", l, TABLE_INCLUDE_METADATA);
+	cols = columns(t);
+	row = cells(t);
+	assert_string_equal(cols, "Name:string:0,Created At:date:0");
+	assert_string_equal(row, "[\"lr\",\"2025-12-31T23:59:00Z\"]");
+	free(cols);
+	free(row);
+	json_decref(t);
+}
+
 int
 main(void)
 {
@@ -232,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_pod_status_restarts_and_include),
 		cmocka_unit_test(test_event_and_service_tables),
 		cmocka_unit_test(test_crd_columns),
+		cmocka_unit_test(test_quota_and_default_columns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
