@@ -28,16 +28,28 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void
-print_labels(struct buf *b, const json_t *map)
+/* The keys of map sorted (as Go's printers sort them); caller frees the
+ * array, not the keys. */
+static const char **
+sorted_keys(const json_t *map, size_t *n)
 {
-	size_t n = json_object_size(map), i = 0;
-	const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+	size_t i = 0;
+	const char **keys = xcalloc(json_object_size(map) + 1, sizeof *keys);
 	const char *k;
 	json_t *v;
 	json_object_foreach((json_t *)map, k, v)
 		keys[i++] = k;
-	qsort(keys, n, sizeof *keys, cmp_str);
+	qsort(keys, i, sizeof *keys, cmp_str);
+	*n = i;
+	return keys;
+}
+
+void
+print_labels(struct buf *b, const json_t *map)
+{
+	size_t n, i;
+	const char **keys = sorted_keys(map, &n);
+	json_t *v;
 	for (i = 0; i < n; i++) {
 		v = json_object_get(map, keys[i]);
 		buf_printf(b, "%s%s=%s", i ? "," : "", keys[i],
@@ -820,14 +832,8 @@ cell_cj_selector(const struct print_ctx *c)
 static void
 put_quota(const struct print_ctx *c, bool limits)
 {
-	const json_t *hard = obj_get_path(c->obj, "spec.hard");
-	size_t n = json_object_size(hard), i = 0, shown = 0;
-	const char **keys = xcalloc(n ? n : 1, sizeof *keys);
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)hard, k, v)
-		keys[i++] = k;
-	qsort(keys, n, sizeof *keys, cmp_str);
+	size_t n, i, shown = 0;
+	const char **keys = sorted_keys(obj_get_path(c->obj, "spec.hard"), &n);
 	for (i = 0; i < n; i++) {
 		if (str_has_prefix(keys[i], "limits.") != limits)
 			continue;
