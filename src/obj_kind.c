@@ -98,6 +98,27 @@ static const struct kind kinds[] = {
 	  NULL, NULL },
 };
 
+/* Discovery categories, as the upstream resources declare them: `kubectl
+ * get all` lists the "all" ones. */
+static const struct {
+	const char *kind, *categories;
+} kind_cats[] = {
+	{ "Pod", "all" }, { "Service", "all" }, { "Deployment", "all" },
+	{ "ReplicaSet", "all" }, { "StatefulSet", "all" }, { "DaemonSet", "all" },
+	{ "HorizontalPodAutoscaler", "all" }, { "Job", "all" }, { "CronJob", "all" },
+	{ "GatewayClass", "gateway-api" }, { "Gateway", "gateway-api" },
+	{ "HTTPRoute", "gateway-api" },
+};
+
+const char *
+kind_categories(const struct kind *k)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kind_cats); i++)
+		if (strcmp(kind_cats[i].kind, k->kind) == 0)
+			return kind_cats[i].categories;
+	return "";
+}
+
 size_t
 kind_count(void)
 {
