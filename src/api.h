@@ -151,6 +151,8 @@ enum { AUDIT_STAGE_RECEIVED, AUDIT_STAGE_COMPLETE };
 struct audit_attrs {
 	const char *user, *verb, *path;
 	const char *group, *version, *ns, *resource, *name, *subresource;
+	const char *const *groups;	/* the user's groups (ngroups of them) */
+	size_t ngroups;
 };
 struct audit_policy;
 /* Parses an audit.k8s.io/v1 Policy (YAML or JSON). Returns 0 or -EINVAL
@@ -162,11 +164,16 @@ void api_audit_policy_free(struct audit_policy *p);
  * when p is NULL); *omit gets the stages not to record (bit per stage). */
 enum audit_level api_audit_policy_level(const struct audit_policy *p,
     const struct audit_attrs *a, unsigned *omit);
-/* The attributes of a request: verb (get, list, watch, create, update,
- * patch, delete, deletecollection) and the object it names. *copy holds
- * the strings; caller frees. */
+/* The attributes of a request as Kubernetes' RequestInfo has them: verb
+ * (get, list, watch, create, update, patch, delete, deletecollection; the
+ * lower-case method for a non-resource request) and the object it names.
+ * The user is system:anonymous in system:unauthenticated until set. *copy
+ * holds the strings; caller frees. Used by the audit log and by RBAC. */
 void api_audit_attrs(const char *method, const char *path, const char *query, char **copy,
     struct audit_attrs *a);
+/* Does a nonResourceURLs list (audit rules, RBAC rules) name path: exactly,
+ * or by a prefix ending in "*" ("/apis/\*", "\*")? */
+bool api_url_match(const json_t *list, const char *path);
 /* Opens the log (appending, 0600; "-" is stdout) and reads the policy
  * (NULL: Metadata for every request). Returns 0 or negative errno with
  * *err set (caller frees). */

@@ -50,7 +50,7 @@ struct api {
 		const char *group;
 		api_group_fn fn;
 		void *arg;
-	} groups[4];
+	} groups[8];
 	size_t ngroups;
 	struct path_handler {
 		const char *path;
@@ -59,6 +59,7 @@ struct api {
 	} paths[8];
 	size_t npaths;
 	struct api_audit *audit;	/* NULL: no audit log */
+	struct auth *auth;		/* api_auth.c's state; NULL: not started */
 };
 
 /* Kinds with a /scale subresource (spec.replicas, status.replicas). */
@@ -118,6 +119,12 @@ struct route {
 	const char *name;	/* NULL: the collection */
 	const char *sub;	/* NULL or "status" */
 };
+
+struct auth **
+api_auth_slot(struct api *api)
+{
+	return &api->auth;
+}
 
 struct store *
 api_store(struct api *api)
@@ -189,6 +196,7 @@ reason_for(int code)
 {
 	switch (code) {
 	case 400: return "BadRequest";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "NotFound";
 	case 405: return "MethodNotAllowed";
@@ -1553,6 +1561,7 @@ static void
 on_request_done(struct http_req *req, int status, uint64_t ns, void *arg)
 {
 	api_audit_done(((struct api *)arg)->audit, req, status);
+	api_auth_done(req);
 	char *copy = xstrdup(req->path), *seg[16];
 	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
 	const char *resource = "", *verb = req->method, *group = "", *version;
@@ -1603,9 +1612,9 @@ handle_request(struct http_req *req, void *arg)
 		n = 0, seg[0] = "";
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
-	api_audit_received(api->audit, req);
 	if (api_auth_request(api, req) < 0)
-		goto out;	/* answered: 401 or 403 */
+		goto out;	/* answered: 401, 403 or 429 */
+	api_audit_received(api->audit, req);
 
 	/* Names, selectors and options from the URL end up in JSON (objects,
 	 * Status messages, watch keys), which must be UTF-8: refuse the rest
@@ -1724,6 +1733,7 @@ void
 api_stop(struct api *api)
 {
 	api->stopping = true;
+	api_auth_stop(api);
 	api_flush(api);
 	while (api->watches)
 		watch_end(api->watches);

@@ -4,6 +4,7 @@
 #include "server.h"
 #include "analysis.h"
 #include "api.h"
+#include "auth.h"
 #include "flags.h"
 #include "image.h"
 #include "ctrl.h"
@@ -67,6 +68,7 @@ struct server_opts {
 	char *encryption_config;	/* --encryption-provider-config; NULL: none */
 	char *audit_log;		/* --audit-log-path; NULL: no audit log */
 	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
+	char *token_auth_file;		/* --token-auth-file; NULL: none */
 	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 };
 
@@ -581,6 +583,8 @@ static const struct flag_def server_flags[] = {
 	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
 	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
 	    "Metadata for every request)" },
+	{ "--token-auth-file", "FILE", "static bearer tokens, Kubernetes' CSV lines "
+	    "token,user,uid,\"group1,group2\" (default: none)" },
 	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
 	    "process (default runc when the server is root and runc is on PATH, else "
 	    "process)" },
@@ -793,6 +797,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--audit-policy-file") == 0) {
 			free(o->audit_policy);
 			o->audit_policy = xstrdup(val);
+		} else if (strcmp(name, "--token-auth-file") == 0) {
+			free(o->token_auth_file);
+			o->token_auth_file = xstrdup(val);
 		} else if (strcmp(name, "--encryption-provider-config") == 0) {
 			free(o->encryption_config);
 			o->encryption_config = xstrdup(val);
@@ -1261,6 +1268,13 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	struct auth_config auc = { .token_auth_file = o.token_auth_file };
+	char *amsg;
+	if (api_auth_start(s.api, &auc, &amsg) < 0) {
+		fprintf(stderr, "error: --token-auth-file: %s\n", amsg);
+		free(amsg);
+		goto out_store;
+	}
 	tracing_start(&s, &o);
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
@@ -1300,6 +1314,7 @@ out:
 	free(o.encryption_config);
 	free(o.audit_log);
 	free(o.audit_policy);
+	free(o.token_auth_file);
 	free(o.host);
 	free(o.node_name);
 	for (size_t i = 0; i < o.ninsecure; i++)

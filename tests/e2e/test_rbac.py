@@ -1,0 +1,340 @@
+"""Identities and RBAC (issue 15): bearer tokens from --token-auth-file over
+the plain loopback listener (where a request without credentials stays the
+unsecured admin), 401 for a bad token, Kubernetes' 403 messages, Roles and
+bindings taking effect at once, the default roles, escalation prevention,
+`kubectl auth whoami` / `auth can-i`, non-resource paths, the audit log's
+user, and the failed-token rate limit."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import TIMEOUT_SCALE, wait_for, write
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+TOKENS = """\
+alice-token,alice,uid-alice
+bob-token,bob,uid-bob,"team-b,readers"
+carol-token,carol,uid-carol
+"""
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+@pytest.fixture
+def rbac_server(make_server, workdir):
+    path = write(workdir, "tokens.csv", TOKENS)
+    return make_server("--token-auth-file", path)
+
+
+def as_user(server, token, method, path, body=None):
+    status, hdrs, data = server.request(method, path, body, bearer(token))
+    if "json" not in hdrs.get("Content-Type", ""):
+        return status, data
+    return status, (json.loads(data) if data else None)
+
+
+def kubectl(server, *args):
+    """Stock kubectl against the plain listener. It sends no bearer token
+    over plain HTTP (kubernetes/kubectl#744), so it acts as a user by
+    impersonation (--as), which the unsecured admin may do."""
+    return subprocess.run(
+        [KUBECTL, "--server", server.url] + list(args),
+        capture_output=True, text=True, timeout=60 * TIMEOUT_SCALE,
+        env=dict(os.environ, KUBECONFIG="/dev/null", HOME=server.data_dir))
+
+
+def bind(server, ns, name, role_kind, role, users):
+    subjects = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": u}
+                for u in users]
+    kind, path = ("RoleBinding", "%s/namespaces/%s/rolebindings" % (RBAC, ns)) if ns \
+        else ("ClusterRoleBinding", RBAC + "/clusterrolebindings")
+    meta = {"name": name}
+    if ns:
+        meta["namespace"] = ns
+    server.json("POST", path, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta,
+        "subjects": subjects,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                    "name": role}}, expect=201)
+
+
+def test_tokens_identify_users_and_a_bad_token_is_401(rbac_server):
+    s = rbac_server
+    # No credentials on the plain loopback listener: the unsecured admin.
+    s.json("GET", "/api/v1/namespaces/default/pods", expect=200)
+    status, body = as_user(s, "wrong-token", "GET", "/api/v1/namespaces/default/pods")
+    assert status == 401
+    assert body["kind"] == "Status" and body["reason"] == "Unauthorized"
+    assert body["code"] == 401
+    status, review = as_user(s, "bob-token", "POST",
+                             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                             {"apiVersion": "authentication.k8s.io/v1",
+                              "kind": "SelfSubjectReview"})
+    assert status == 201, review
+    info = review["status"]["userInfo"]
+    assert info["username"] == "bob" and info["uid"] == "uid-bob"
+    assert info["groups"] == ["team-b", "readers", "system:authenticated"]
+    _, review = s.json("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                       {"kind": "SelfSubjectReview"}, expect=201)
+    assert review["status"]["userInfo"]["username"] == "system:unsecured"
+    assert "system:masters" in review["status"]["userInfo"]["groups"]
+
+
+def test_kubectl_auth_whoami_and_impersonation(rbac_server):
+    s = rbac_server
+    p = kubectl(s, "auth", "whoami", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["status"]["userInfo"]["username"] == "system:unsecured"
+    p = kubectl(s, "--as", "bob", "--as-group", "team-b", "auth", "whoami")
+    assert p.returncode == 0, p.stderr
+    assert "bob" in p.stdout and "team-b" in p.stdout, p.stdout
+    assert "system:authenticated" in p.stdout
+    # Impersonating needs the impersonate verb: bob may not act as alice.
+    status, body = s.json("GET", "/api/v1/namespaces", headers={
+        "Authorization": "Bearer bob-token", "Impersonate-User": "alice"})
+    assert status == 403
+    assert body["message"] == ('users "alice" is forbidden: User "bob" cannot impersonate '
+                               'resource "users" in API group "" at the cluster scope')
+
+
+def test_forbidden_until_a_role_binding_grants_it(rbac_server):
+    s = rbac_server
+    s.json("POST", "/api/v1/namespaces", {"metadata": {"name": "other"}}, expect=201)
+    status, body = as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/pods")
+    assert status == 403
+    assert body["reason"] == "Forbidden" and body["code"] == 403
+    assert body["message"] == ('pods is forbidden: User "alice" cannot list resource '
+                               '"pods" in API group "" in the namespace "default"')
+    assert body["details"] == {"kind": "pods"}
+    status, body = as_user(s, "alice-token", "GET", "/api/v1/nodes/x")
+    assert status == 403
+    assert body["message"] == ('nodes "x" is forbidden: User "alice" cannot get resource '
+                               '"nodes" in API group "" at the cluster scope')
+    status, body = as_user(s, "alice-token", "GET",
+                           "/apis/apps/v1/namespaces/default/deployments/web/scale")
+    assert body["message"] == (
+        'deployments.apps "web" is forbidden: User "alice" cannot get resource '
+        '"deployments/scale" in API group "apps" in the namespace "default"')
+
+    s.json("POST", RBAC + "/namespaces/default/roles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "pod-reader", "namespace": "default"},
+        "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log"],
+                   "verbs": ["get", "list", "watch"]},
+                  {"apiGroups": [""], "resources": ["configmaps"],
+                   "resourceNames": ["app-config"], "verbs": ["get"]}]}, expect=201)
+    bind(s, "default", "alice-reads-pods", "Role", "pod-reader", ["alice"])
+    # In effect as soon as the binding's write was acknowledged.
+    status, body = as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/pods")
+    assert status == 200 and body["kind"] == "PodList"
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/other/pods")[0] == 403
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/secrets")[0] == 403
+    assert as_user(s, "alice-token", "POST", "/api/v1/namespaces/default/pods",
+                   {"metadata": {"name": "p"}})[0] == 403
+    # resourceNames: that ConfigMap only.
+    s.json("POST", "/api/v1/namespaces/default/configmaps",
+           {"metadata": {"name": "app-config"}, "data": {"a": "1"}}, expect=201)
+    s.json("POST", "/api/v1/namespaces/default/configmaps",
+           {"metadata": {"name": "private"}, "data": {"a": "2"}}, expect=201)
+    assert as_user(s, "alice-token", "GET",
+                   "/api/v1/namespaces/default/configmaps/app-config")[0] == 200
+    assert as_user(s, "alice-token", "GET",
+                   "/api/v1/namespaces/default/configmaps/private")[0] == 403
+    # Deleting the binding takes the permission away again.
+    s.json("DELETE", RBAC + "/namespaces/default/rolebindings/alice-reads-pods",
+           expect=200)
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/pods")[0] == 403
+
+
+def test_default_view_and_edit_roles(rbac_server):
+    s = rbac_server
+    bind(s, "default", "alice-view", "ClusterRole", "view", ["alice"])
+    bind(s, "default", "bob-edit", "ClusterRole", "edit", ["bob"])
+    s.json("POST", "/api/v1/namespaces/default/secrets",
+           {"metadata": {"name": "db"}, "stringData": {"pw": "x"}}, expect=201)
+    assert as_user(s, "alice-token", "GET", "/apis/apps/v1/namespaces/default/deployments"
+                   )[0] == 200
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/pods?watch=1"
+                   "&timeoutSeconds=1")[0] == 200
+    # view reads no Secrets and writes nothing.
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/secrets/db")[0] == 403
+    assert as_user(s, "alice-token", "POST", "/api/v1/namespaces/default/configmaps",
+                   {"metadata": {"name": "c1"}})[0] == 403
+    # edit does both, but not RBAC.
+    assert as_user(s, "bob-token", "GET", "/api/v1/namespaces/default/secrets/db")[0] == 200
+    assert as_user(s, "bob-token", "POST", "/api/v1/namespaces/default/configmaps",
+                   {"metadata": {"name": "c1"}})[0] == 201
+    assert as_user(s, "bob-token", "GET", RBAC + "/namespaces/default/roles")[0] == 403
+
+
+def test_kubectl_auth_can_i_and_aggregation(rbac_server):
+    s = rbac_server
+    bind(s, "default", "alice-view", "ClusterRole", "view", ["alice"])
+
+    def can_i(*args):
+        p = kubectl(s, "--as", "alice", "auth", "can-i", *args)
+        assert p.returncode in (0, 1), p.stderr
+        return p.stdout.strip(), p.returncode
+
+    assert can_i("list", "pods", "-n", "default") == ("yes", 0)
+    assert can_i("get", "pods", "--subresource", "log", "-n", "default") == ("yes", 0)
+    assert can_i("create", "pods", "-n", "default")[0] == "no"
+    assert can_i("list", "pods", "-n", "kube-system")[0] == "no"
+    assert can_i("get", "/healthz") == ("yes", 0)
+    assert can_i("get", "/metrics")[0] == "no"
+    assert can_i("list", "secrets", "-n", "default")[0] == "no"
+    # A ClusterRole labelled aggregate-to-view joins view (and so edit and admin).
+    s.json("POST", RBAC + "/clusterroles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "secrets-view",
+                     "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"],
+                   "verbs": ["get", "list", "watch"]}]}, expect=201)
+    assert can_i("list", "secrets", "-n", "default") == ("yes", 0)
+    status, _, _ = s.request("GET", "/api/v1/namespaces/default/secrets",
+                             headers={"Impersonate-User": "alice"})
+    assert status == 200
+    # The admin's view of someone else: SubjectAccessReview.
+    _, sar = s.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "alice", "resourceAttributes": {
+            "namespace": "default", "verb": "delete", "resource": "pods"}}}, expect=201)
+    assert sar["status"]["allowed"] is False
+    # ... which alice herself may not ask.
+    status, body = as_user(s, "alice-token", "POST",
+                           "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                           {"kind": "SubjectAccessReview", "spec": {}})
+    assert status == 403
+
+
+def test_escalation_is_prevented(rbac_server):
+    s = rbac_server
+    s.json("POST", "/api/v1/namespaces", {"metadata": {"name": "team"}}, expect=201)
+    bind(s, "team", "carol-admin", "ClusterRole", "admin", ["carol"])
+
+    def role(name, rules):
+        return as_user(s, "carol-token", "POST", RBAC + "/namespaces/team/roles", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": "team"}, "rules": rules})
+
+    # A Role with permissions carol holds: fine.
+    status, body = role("reader", [{"apiGroups": [""], "resources": ["pods"],
+                                    "verbs": ["get", "list"]}])
+    assert status == 201, body
+    # One granting more than she holds (every verb on every resource): refused.
+    status, body = role("everything", [{"apiGroups": ["*"], "resources": ["*"],
+                                        "verbs": ["*"]}])
+    assert status == 403, body
+    assert "is attempting to grant RBAC permissions not currently held" in body["message"]
+    assert body["message"].startswith('roles.rbac.authorization.k8s.io is forbidden: '
+                                      'user "carol"')
+
+    def binding(name, kind, ref):
+        return as_user(s, "carol-token", "POST", RBAC + "/namespaces/team/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": "team"},
+            "subjects": [{"kind": "User", "name": "alice"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind,
+                        "name": ref}})
+
+    assert binding("alice-view", "ClusterRole", "view")[0] == 201
+    status, body = binding("alice-root", "ClusterRole", "cluster-admin")
+    assert status == 403, body
+    assert "not currently held" in body["message"]
+    # Binding alice to view in team worked: she reads pods there, not elsewhere.
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/team/pods")[0] == 200
+    assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/pods")[0] == 403
+    # With the bind verb on cluster-admin she could bind it (Kubernetes' rule).
+    s.json("POST", RBAC + "/clusterroles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "bind-cluster-admin"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                   "resourceNames": ["cluster-admin"], "verbs": ["bind"]}]}, expect=201)
+    bind(s, "team", "carol-may-bind", "ClusterRole", "bind-cluster-admin", ["carol"])
+    assert binding("alice-root", "ClusterRole", "cluster-admin")[0] == 201
+
+
+def test_non_resource_paths_are_authorized(rbac_server):
+    s = rbac_server
+    for path in ("/healthz", "/readyz", "/livez", "/version", "/api", "/apis"):
+        assert as_user(s, "alice-token", "GET", path)[0] == 200, path
+    status, body = as_user(s, "alice-token", "GET", "/metrics")
+    assert status == 403
+    assert body["message"] == 'forbidden: User "alice" cannot get path "/metrics"'
+    assert as_user(s, "alice-token", "GET", "/v6/sd/prometheus")[0] == 403
+    s.json("POST", RBAC + "/clusterroles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "scraper"},
+        "rules": [{"nonResourceURLs": ["/metrics", "/v6/sd/*"], "verbs": ["get"]}]},
+        expect=201)
+    bind(s, None, "alice-scrapes", "ClusterRole", "scraper", ["alice"])
+    assert as_user(s, "alice-token", "GET", "/metrics")[0] == 200
+    assert as_user(s, "alice-token", "GET", "/v6/sd/prometheus")[0] == 200
+
+
+def test_rbac_objects_are_validated(rbac_server):
+    s = rbac_server
+    status, body = s.json("POST", RBAC + "/namespaces/default/roles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+                  {"resources": ["pods"], "verbs": []}]})
+    assert status == 422, body
+    assert "namespaced rules cannot apply to non-resource URLs" in body["message"]
+    assert "rules[1].apiGroups" in body["message"]
+    bind(s, "default", "b", "ClusterRole", "view", ["alice"])
+    _, b = s.json("GET", RBAC + "/namespaces/default/rolebindings/b", expect=200)
+    b["roleRef"]["name"] = "edit"
+    status, body = s.json("PUT", RBAC + "/namespaces/default/rolebindings/b", b)
+    assert status == 422 and "cannot change roleRef" in body["message"]
+    _, roles = s.json("GET", RBAC + "/clusterroles", expect=200)
+    names = {r["metadata"]["name"] for r in roles["items"]}
+    assert {"cluster-admin", "admin", "edit", "view", "system:discovery",
+            "system:public-info-viewer"} <= names
+
+
+def test_audit_log_names_the_user(make_server, workdir):
+    tokens = write(workdir, "tokens.csv", TOKENS)
+    log = os.path.join(workdir, "audit.log")
+    s = make_server("--token-auth-file", tokens, "--audit-log-path", log)
+    as_user(s, "bob-token", "GET", "/api/v1/namespaces/default/pods")
+    s.json("GET", "/api/v1/namespaces/default/configmaps", expect=200)
+
+    def events():
+        with open(log) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def done(uri):
+        return [e for e in events() if e["stage"] == "ResponseComplete"
+                and e["requestURI"] == uri]
+    wait_for(lambda: done("/api/v1/namespaces/default/configmaps"), 10, "audit events")
+    bob = done("/api/v1/namespaces/default/pods")[0]
+    assert bob["user"] == {"username": "bob",
+                           "groups": ["team-b", "readers", "system:authenticated"]}
+    assert bob["responseStatus"]["code"] == 403
+    admin = done("/api/v1/namespaces/default/configmaps")[0]
+    assert admin["user"]["username"] == "system:unsecured"
+
+
+def test_token_brute_force_is_rate_limited_and_logged(rbac_server):
+    s = rbac_server
+    codes = [as_user(s, "guess-%d" % i, "GET", "/api/v1/namespaces")[0] for i in range(25)]
+    assert codes[:20] == [401] * 20
+    assert codes[20:] == [429] * 5
+    # Even a right token from that address waits out the window ...
+    status, _, _ = s.request("GET", "/api/v1/namespaces", headers=bearer("alice-token"))
+    assert status == 429
+    # ... while requests without a token (and other addresses) go on.
+    s.json("GET", "/api/v1/namespaces", expect=200)
+    wait_for(lambda: "invalid bearer tokens from 127.0.0.1" in s.log(), 10, "the log line")
+    wait_for(lambda: as_user(s, "alice-token", "POST",
+                             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                             {"kind": "SelfSubjectReview"})[0] == 201,
+             30, "the window to end")
