@@ -26,8 +26,10 @@ static const char *const level_names[] = {
 	[AUDIT_REQUEST] = "Request", [AUDIT_REQUEST_RESPONSE] = "RequestResponse",
 };
 
-/* Resources whose bodies hold credentials: Metadata at most. */
-static const char *const bodyless[] = { "secrets", "configmaps" };
+/* Resources whose bodies hold credentials: Metadata at most (tokens ride
+ * in TokenReviews and serviceaccounts/token). */
+static const char *const bodyless[] = { "secrets", "configmaps", "tokenreviews",
+	"serviceaccounts" };
 
 struct group_res {
 	char *group;

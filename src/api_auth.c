@@ -32,6 +32,7 @@ struct fail_slot {
 struct auth {
 	struct api *api;
 	struct auth_tokens *tokens;
+	struct auth_sa *sa;
 	struct rbac *rbac;
 	struct fail_slot fails[FAIL_SLOTS];
 };
@@ -134,14 +135,14 @@ addr_blocked(struct auth *au, const char *addr)
 }
 
 static void
-addr_failed(struct auth *au, const char *addr)
+addr_failed(struct auth *au, const char *addr, const char *why)
 {
 	struct fail_slot *s = fail_slot(au, addr, true);
 	int64_t now = time_mono_ms();
 	if (now - s->since >= FAIL_WINDOW_MS)
 		s->since = now, s->fails = 0;
 	if (++s->fails == 1)
-		log_warn("auth", "invalid bearer token from %s", addr);
+		log_warn("auth", "invalid bearer token from %s: %s", addr, why);
 	if (s->fails == FAIL_LIMIT)
 		log_warn("auth", "%u invalid bearer tokens from %s within %d s: refusing its "
 		    "tokens for the rest of that time (token brute force?)", s->fails, addr,
@@ -162,6 +163,68 @@ bearer_token(const struct http_req *req)
 	while (*h == ' ')
 		h++;
 	return *h ? h : NULL;
+}
+
+/* The user a bearer token names: a ServiceAccount's (signed token) or one
+ * of the token file's; NULL with *why when none. New JSON: {username, uid,
+ * groups}. */
+static json_t *
+token_user(struct auth *au, const char *token, const char *audience, const char **why)
+{
+	json_t *claims, *u = NULL;
+	int rc = auth_sa_verify(au->sa, token, audience, &claims, why);
+	if (rc == 0) {
+		const json_t *k = json_object_get(claims, "kubernetes.io");
+		const char *ns = json_string_value(json_object_get(k, "namespace"));
+		const json_t *acct = json_object_get(k, "serviceaccount");
+		char *name = xasprintf("system:serviceaccount:%s:%s", ns,
+		    json_string_value(json_object_get(acct, "name")));
+		char *nsgroup = xasprintf("system:serviceaccounts:%s", ns);
+		u = json_pack("{s:s, s:s, s:[s, s, s]}", "username", name, "uid",
+		    json_string_value(json_object_get(acct, "uid")), "groups",
+		    "system:serviceaccounts", nsgroup, "system:authenticated");
+		free(name);
+		free(nsgroup);
+		json_decref(claims);
+		return u;
+	}
+	const struct auth_user *t = rc == -EINVAL ? auth_tokens_find(au->tokens, token) : NULL;
+	if (!t) {
+		if (rc == -EINVAL)
+			*why = "unknown token";
+		return NULL;
+	}
+	json_t *groups = json_array();
+	for (size_t i = 0; i < t->ngroups; i++)
+		json_array_append_new(groups, json_string(t->groups[i]));
+	return json_pack("{s:s, s:s, s:o}", "username", t->name, "uid", t->uid, "groups",
+	    groups);
+}
+
+json_t *
+auth_token_review(struct auth *au, const char *token, const json_t *audiences)
+{
+	const char *aud = json_string_value(json_array_get(audiences, 0));
+	const char *why = NULL;
+	json_t *u = token_user(au, token ? token : "", aud ? aud : SA_ISSUER, &why);
+	if (!u)
+		return json_pack("{s:b, s:s}", "authenticated", false, "error", why);
+	return json_pack("{s:b, s:o, s:[s]}", "authenticated", true, "user", u, "audiences",
+	    aud ? aud : SA_ISSUER);
+}
+
+/* Sets req->auth from a {username, uid, groups} object. */
+static void
+set_user_json(struct http_req *req, const json_t *u)
+{
+	const json_t *g = json_object_get(u, "groups"), *v;
+	const char **groups = xcalloc(json_array_size(g) + 1, sizeof *groups);
+	size_t i, n = 0;
+	json_array_foreach(g, i, v)
+		groups[n++] = json_string_value(v);
+	set_user(req, json_string_value(json_object_get(u, "username")),
+	    json_string_value(json_object_get(u, "uid")), groups, n, true);
+	free(groups);
 }
 
 /* Sets req->auth, or answers 401 / 429 and returns -1. */
@@ -187,14 +250,15 @@ authenticate(struct auth *au, struct http_req *req)
 		    "try again later");
 		return -1;
 	}
-	/* The token file may be empty: every token is then invalid. */
-	const struct auth_user *u = auth_tokens_find(au->tokens, token);
+	const char *why = NULL;
+	json_t *u = token_user(au, token, SA_ISSUER, &why);
 	if (!u) {
-		addr_failed(au, addr);
+		addr_failed(au, addr, why);
 		api_respond_status(req, 401, "Unauthorized");
 		return -1;
 	}
-	set_user(req, u->name, u->uid, u->groups, u->ngroups, true);
+	set_user_json(req, u);
+	json_decref(u);
 	return 0;
 }
 
@@ -434,6 +498,13 @@ api_auth_request(struct api *api, struct http_req *req)
 
 /* ---- life ------------------------------------------------------------------ */
 
+struct auth_sa *
+api_auth_sa(struct api *api)
+{
+	struct auth *au = *api_auth_slot(api);
+	return au ? au->sa : NULL;
+}
+
 int
 api_auth_start(struct api *api, const struct auth_config *cfg, char **err)
 {
@@ -446,6 +517,13 @@ api_auth_start(struct api *api, const struct auth_config *cfg, char **err)
 		free(au);
 		return rc;
 	}
+	if (cfg->data_dir && (rc = auth_sa_open(api, cfg->data_dir, &au->sa, err)) < 0) {
+		auth_tokens_free(au->tokens);
+		free(au);
+		return rc;
+	}
+	if (au->sa)
+		auth_sa_register(api, au->sa);
 	au->rbac = rbac_start(api_store(api));
 	*api_auth_slot(api) = au;
 	auth_review_register(api, au);
@@ -464,6 +542,7 @@ api_auth_stop(struct api *api)
 		return;
 	rbac_stop(au->rbac);
 	auth_tokens_free(au->tokens);
+	auth_sa_close(au->sa);
 	free(au);
 	*api_auth_slot(api) = NULL;
 }

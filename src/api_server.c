@@ -1326,7 +1326,8 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	bool post = strcmp(r->sub, "exec") == 0;	/* pods/exec is a create */
+	/* pods/exec and serviceaccounts/token are creates */
+	bool post = strcmp(r->sub, "exec") == 0 || strcmp(r->sub, "token") == 0;
 	if (strcmp(req->method, post ? "POST" : "GET") != 0 &&
 	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,

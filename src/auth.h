@@ -37,6 +37,7 @@ const struct auth_user *api_auth_user(const struct http_req *req);
 
 struct auth_config {
 	const char *token_auth_file;	/* --token-auth-file; NULL: none */
+	const char *data_dir;		/* where the ServiceAccount key lives */
 };
 /* Loads the token file, starts the authorizer (a watch on RBAC objects)
  * and creates the default roles and bindings. Returns 0 or negative errno
@@ -67,6 +68,36 @@ int auth_tokens_load(const char *path, struct auth_tokens **out, char **err);
  * digests, in time independent of where a wrong token differs. */
 const struct auth_user *auth_tokens_find(const struct auth_tokens *t, const char *token);
 void auth_tokens_free(struct auth_tokens *t);
+
+/* The TokenReview status of token (authenticated, user, audiences, or
+ * error) for audiences (NULL or empty: the API server's). New reference. */
+json_t *auth_token_review(struct auth *au, const char *token, const json_t *audiences);
+
+/* auth_sa.c — ServiceAccount tokens: ES256 JWTs signed with DATA_DIR/sa.key
+ * (made at first start, 0600), the TokenRequest subresource, verification,
+ * and the controller that gives every namespace a `default` account. */
+#define SA_ISSUER "https://kubernetes.default.svc.cluster.local"
+struct auth_sa;
+int auth_sa_open(struct api *api, const char *data_dir, struct auth_sa **out, char **err);
+void auth_sa_close(struct auth_sa *sa);
+/* Serves POST .../serviceaccounts/NAME/token. */
+void auth_sa_register(struct api *api, struct auth_sa *sa);
+/* Verifies a ServiceAccount token meant for audience: 0 with *claims (its
+ * "kubernetes.io" claims and the rest; new reference), -EINVAL when token
+ * is not a JWT at all, -EACCES when it is not valid (*why says why). */
+int auth_sa_verify(struct auth_sa *sa, const char *token, const char *audience,
+    json_t **claims, const char **why);
+struct ctrl;
+int ctrl_serviceaccount_start(struct api *api, struct ctrl **out);
+/* Writes pod's ServiceAccount token (bound to the pod), namespace and
+ * ca.crt (a copy of ca_file, when set) into dir, the kubelet's projected
+ * volume. Returns 0, 1 when the pod or its account opts out
+ * (automountServiceAccountToken: false) or sa is NULL, or a negative errno
+ * with *err set (caller frees). */
+int auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir,
+    const char *ca_file, char **err);
+/* The API's ServiceAccount signer (NULL before api_auth_start). */
+struct auth_sa *api_auth_sa(struct api *api);
 
 /* auth_rbac.c — Kubernetes' RBAC authorizer over one snapshot of Roles,
  * ClusterRoles (aggregated), RoleBindings and ClusterRoleBindings, indexed

@@ -45,15 +45,17 @@ serve_authn(void *arg, struct http_req *req, const char *rest)
 {
 	json_t *o, *b;
 	char now[32];
-	(void)arg;
+	bool tokens = !strcmp(rest, "/v1/tokenreviews");
 	if (!strcmp(req->method, "GET") && (o = api_group_discovery(rest, AUTHN, "v1",
-	    json_pack("[{s:s, s:s, s:s, s:b, s:[s]}]", "name", "selfsubjectreviews",
-	    "singularName", "selfsubjectreview", "kind", "SelfSubjectReview", "namespaced",
-	    false, "verbs", "create"))) != NULL) {
+	    json_pack("[{s:s, s:s, s:s, s:b, s:[s]}, {s:s, s:s, s:s, s:b, s:[s]}]", "name",
+	    "selfsubjectreviews", "singularName", "selfsubjectreview", "kind",
+	    "SelfSubjectReview", "namespaced", false, "verbs", "create", "name",
+	    "tokenreviews", "singularName", "tokenreview", "kind", "TokenReview",
+	    "namespaced", false, "verbs", "create"))) != NULL) {
 		api_respond_json(req, 200, o);
 		return;
 	}
-	if (strcmp(rest, "/v1/selfsubjectreviews") != 0) {
+	if (!tokens && strcmp(rest, "/v1/selfsubjectreviews") != 0) {
 		api_respond_status(req, 404, "the server could not find the requested resource");
 		return;
 	}
@@ -61,8 +63,17 @@ serve_authn(void *arg, struct http_req *req, const char *rest)
 		api_respond_status(req, 405, "method not allowed on this resource");
 		return;
 	}
-	if (!(b = body_json(req, "SelfSubjectReview")))
+	if (!(b = body_json(req, tokens ? "TokenReview" : "SelfSubjectReview")))
 		return;
+	if (tokens) {	/* who a token is, for a webhook or an admin */
+		const json_t *spec = json_object_get(b, "spec");
+		json_object_set_new(b, "status", auth_token_review(arg, json_string_value(
+		    json_object_get(spec, "token")), json_object_get(spec, "audiences")));
+		json_object_set_new(b, "apiVersion", json_string(AUTHN "/v1"));
+		json_object_set_new(b, "kind", json_string("TokenReview"));
+		api_respond_json(req, 201, b);
+		return;
+	}
 	time_format_rfc3339(time(NULL), now);
 	api_respond_json(req, 201, json_pack("{s:s, s:s, s:{s:s}, s:{s:o}}", "kind",
 	    "SelfSubjectReview", "apiVersion", AUTHN "/v1", "metadata", "creationTimestamp",
@@ -160,6 +171,6 @@ serve_authz(void *arg, struct http_req *req, const char *rest)
 void
 auth_review_register(struct api *api, struct auth *au)
 {
-	api_register_group(api, AUTHN, serve_authn, au);
+	api_register_group(api, AUTHN, serve_authn, au);	/* arg: for TokenReview */
 	api_register_group(api, AUTHZ, serve_authz, au);
 }

@@ -89,6 +89,8 @@ static const struct kind kinds[] = {
 	  "prometheusrules", "prometheusrule", "promrule",
 	  true, false, schema_prometheusrule, NULL, monitoring_promrule_validate,
 	  NULL, NULL },
+	{ "", "v1", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", "sa",
+	  true, false, schema_serviceaccount, NULL, NULL, NULL, NULL },
 	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "Role", "roles",
 	  "role", "", true, false, schema_role, NULL, rbac_role_validate, NULL,
 	  name_check_path_segment },

@@ -178,6 +178,8 @@ bool monitoring_duration_valid(const char *s);
 
 /* obj_schema_rbac.c — rbac.authorization.k8s.io/v1 kinds */
 extern const struct schema_field schema_role[], schema_clusterrole[], schema_rolebinding[];
+/* v1 ServiceAccount (an identity, so here with RBAC) */
+extern const struct schema_field schema_serviceaccount[];
 void rbac_role_validate(const json_t *obj, struct errlist *errs);
 void rbac_clusterrole_validate(const json_t *obj, struct errlist *errs);
 void rbac_rolebinding_validate(const json_t *obj, struct errlist *errs);

@@ -1,8 +1,9 @@
 /* obj_schema_rbac.c — rbac.authorization.k8s.io/v1 Role, ClusterRole,
  * RoleBinding and ClusterRoleBinding: schemas and Kubernetes' validation
  * (PolicyRule shape, subjects, an immutable roleRef, path-segment names).
- * The table of kinds (obj_kind.c) points here; the authorizer that reads
- * these objects is auth_rbac.c. */
+ * Also v1 ServiceAccount, the other identity object. The table of kinds
+ * (obj_kind.c) points here; the authorizer that reads these objects is
+ * auth_rbac.c, ServiceAccount tokens are auth_sa.c's. */
 #include "obj_schema.h"
 
 #include <stdlib.h>
@@ -54,6 +55,24 @@ const struct schema_field schema_clusterrole[] = {
 const struct schema_field schema_rolebinding[] = {
 	F_AOBJ("subjects", subject),
 	F_OBJ("roleRef", role_ref, .flags = SF_REQUIRED),
+	F_END
+};
+
+static const struct schema_field local_ref[] = {
+	F_STR("name"),
+	F_END
+};
+
+static const struct schema_field object_ref[] = {
+	F_STR("kind"), F_STR("namespace"), F_STR("name"), F_STR("uid"), F_STR("apiVersion"),
+	F_STR("resourceVersion"), F_STR("fieldPath"),
+	F_END
+};
+
+const struct schema_field schema_serviceaccount[] = {
+	F_BOOL("automountServiceAccountToken"),
+	F_AOBJ("secrets", object_ref),
+	F_AOBJ("imagePullSecrets", local_ref),
 	F_END
 };
 

@@ -439,6 +439,7 @@ static const struct server_part {
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "job", ctrl_job_start, NULL, NULL },
 	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
+	{ "serviceaccount", ctrl_serviceaccount_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
@@ -1268,7 +1269,8 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
-	struct auth_config auc = { .token_auth_file = o.token_auth_file };
+	struct auth_config auc = { .token_auth_file = o.token_auth_file,
+		.data_dir = o.data_dir };
 	char *amsg;
 	if (api_auth_start(s.api, &auc, &amsg) < 0) {
 		fprintf(stderr, "error: --token-auth-file: %s\n", amsg);

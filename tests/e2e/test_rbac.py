@@ -338,3 +338,149 @@ def test_token_brute_force_is_rate_limited_and_logged(rbac_server):
                              "/apis/authentication.k8s.io/v1/selfsubjectreviews",
                              {"kind": "SelfSubjectReview"})[0] == 201,
              30, "the window to end")
+
+
+def wait_default_sa(s, ns):
+    """Every namespace gets its `default` ServiceAccount (the controller)."""
+    wait_for(lambda: s.request("GET", "/api/v1/namespaces/%s/serviceaccounts/default" % ns
+                               )[0] == 200, 20, "the default ServiceAccount of " + ns)
+
+
+def token_for(s, ns, sa, **spec):
+    _, tr = s.json("POST", "/api/v1/namespaces/%s/serviceaccounts/%s/token" % (ns, sa), {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec},
+        expect=201)
+    assert tr["status"]["expirationTimestamp"]
+    return tr["status"]["token"]
+
+
+def whoami(s, token):
+    status, review = as_user(s, token, "POST",
+                             "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                             {"kind": "SelfSubjectReview"})
+    return status, (review["status"]["userInfo"] if status == 201 else None)
+
+
+def test_service_account_tokens_and_namespaces(rbac_server):
+    s = rbac_server
+    for ns in ("team", "other"):
+        s.json("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}, expect=201)
+    # Every namespace gets its `default` ServiceAccount.
+    wait_default_sa(s, "team")
+    s.json("POST", "/api/v1/namespaces/other/secrets",
+           {"metadata": {"name": "theirs"}, "stringData": {"k": "v"}}, expect=201)
+    s.json("POST", "/api/v1/namespaces/team/secrets",
+           {"metadata": {"name": "ours"}, "stringData": {"k": "v"}}, expect=201)
+    token = token_for(s, "team", "default")
+    assert token.count(".") == 2  # a JWT
+    status, info = whoami(s, token)
+    assert status == 201
+    assert info["username"] == "system:serviceaccount:team:default"
+    assert info["groups"] == ["system:serviceaccounts", "system:serviceaccounts:team",
+                              "system:authenticated"]
+    # A ServiceAccount has no rights until bound (Kubernetes' default).
+    assert as_user(s, token, "GET", "/api/v1/namespaces/team/secrets/ours")[0] == 403
+    s.json("POST", RBAC + "/namespaces/team/roles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "secret-reader", "namespace": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"],
+                   "verbs": ["get", "list"]}]}, expect=201)
+    s.json("POST", RBAC + "/namespaces/team/rolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "sa-reads", "namespace": "team"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "secret-reader"}}, expect=201)
+    assert as_user(s, token, "GET", "/api/v1/namespaces/team/secrets/ours")[0] == 200
+    # ... and never another namespace's Secrets.
+    status, body = as_user(s, token, "GET", "/api/v1/namespaces/other/secrets/theirs")
+    assert status == 403
+    assert body["message"] == (
+        'secrets "theirs" is forbidden: User "system:serviceaccount:team:default" cannot '
+        'get resource "secrets" in API group "" in the namespace "other"')
+    assert as_user(s, token, "GET", "/api/v1/secrets")[0] == 403
+    # Tokens are audience-bound: one minted for another audience is not the API's.
+    vault = token_for(s, "team", "default", audiences=["vault"])
+    assert whoami(s, vault)[0] == 401
+    _, review = s.json("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": vault, "audiences": ["vault"]}}, expect=201)
+    assert review["status"]["authenticated"] is True
+    assert review["status"]["user"]["username"] == "system:serviceaccount:team:default"
+    _, review = s.json("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
+        "kind": "TokenReview", "spec": {"token": token[:-4] + "AAAA"}}, expect=201)
+    assert review["status"]["authenticated"] is False
+    # Tokens die with their ServiceAccount.
+    s.json("DELETE", "/api/v1/namespaces/team/serviceaccounts/default", expect=200)
+    assert whoami(s, token)[0] == 401
+
+
+def test_pod_bound_token_dies_with_the_pod(rbac_server):
+    s = rbac_server
+    wait_default_sa(s, "default")
+    _, pod = s.json("POST", "/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "holder"},
+        "spec": {"containers": [{"name": "c", "image": "sh",
+                                 "command": ["sh", "-c", "sleep 1000"]}],
+                 "terminationGracePeriodSeconds": 0}}, expect=201)
+    token = token_for(s, "default", "default", boundObjectRef={
+        "apiVersion": "v1", "kind": "Pod", "name": "holder",
+        "uid": pod["metadata"]["uid"]})
+    assert whoami(s, token)[0] == 201
+    assert s.request("DELETE", "/api/v1/namespaces/default/pods/holder")[0] in (200, 202)
+    wait_for(lambda: s.request("GET", "/api/v1/namespaces/default/pods/holder")[0] == 404,
+             30, "the pod to be gone")
+    assert whoami(s, token)[0] == 401
+    assert "the Pod the token is bound to no longer exists" in s.log()
+
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def test_pod_uses_its_projected_token_and_cannot_read_other_namespaces(rbac_server):
+    s = rbac_server
+    for ns in ("team", "other"):
+        s.json("POST", "/api/v1/namespaces", {"metadata": {"name": ns}}, expect=201)
+    s.json("POST", "/api/v1/namespaces/other/secrets",
+           {"metadata": {"name": "theirs"}, "stringData": {"k": "v"}}, expect=201)
+    s.json("POST", "/api/v1/namespaces/team/secrets",
+           {"metadata": {"name": "ours"}, "stringData": {"k": "v"}}, expect=201)
+    s.json("POST", RBAC + "/namespaces/team/rolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "sa-edit", "namespace": "team"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "edit"}}, expect=201)
+    wait_default_sa(s, "team")
+    # The pod reads its token and namespace where Kubernetes puts them and
+    # asks the API for its own namespace's Secret and another's.
+    script = (
+        'T=$(cat %(d)s/token); NS=$(cat %(d)s/namespace); '
+        'get() { curl -s -o /dev/null -w %%{http_code} -H "Authorization: Bearer $T" '
+        '"%(url)s/api/v1/namespaces/$1/secrets/$2"; }; '
+        'echo "ns=$NS own=$(get $NS ours) other=$(get other theirs)"; sleep 1000'
+        % {"d": SA_DIR, "url": s.url})
+    s.json("POST", "/api/v1/namespaces/team/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "asker"},
+        "spec": {"containers": [{"name": "c", "image": "sh",
+                                 "command": ["sh", "-c", script]}],
+                 "terminationGracePeriodSeconds": 0}}, expect=201)
+
+    def line():
+        status, _, data = s.request("GET", "/api/v1/namespaces/team/pods/asker/log")
+        return status == 200 and "ns=" in data.decode() and data.decode()
+    out = wait_for(line, 60, "the pod's answer")
+    assert "ns=team own=200 other=403" in out, out
+    # A pod that opts out gets no token.
+    s.json("POST", "/api/v1/namespaces/team/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "none"},
+        "spec": {"automountServiceAccountToken": False,
+                 "containers": [{"name": "c", "image": "sh", "command": [
+                     "sh", "-c", "ls %s/token >/dev/null 2>&1 && echo has-token || "
+                     "echo no-token; sleep 1000" % SA_DIR]}],
+                 "terminationGracePeriodSeconds": 0}}, expect=201)
+
+    def opted_out():
+        status, _, data = s.request("GET", "/api/v1/namespaces/team/pods/none/log")
+        return status == 200 and "token" in data.decode() and data.decode()
+    assert "no-token" in wait_for(opted_out, 60, "the second pod's answer")
