@@ -43,16 +43,17 @@ has_or_star(const json_t *list, const char *s)
 static bool
 resource_matches(const json_t *rule_res, const char *res, const char *sub)
 {
-	char combined[256];
-	size_t i;
+	size_t i, n = strlen(res);
 	const json_t *v;
-	snprintf(combined, sizeof combined, "%s%s%s", res, *sub ? "/" : "", sub);
 	json_array_foreach(rule_res, i, v) {
 		const char *r = json_string_value(v);
 		if (!r)
 			continue;
-		if (strcmp(r, "*") == 0 || strcmp(r, combined) == 0)
+		if (strcmp(r, "*") == 0)
 			return true;
+		if (strncmp(r, res, n) == 0 && (*sub ? r[n] == '/' && strcmp(r + n + 1, sub) == 0 :
+		    r[n] == '\0'))
+			return true;	/* "res" or "res/sub" */
 		if (*sub && strncmp(r, "*/", 2) == 0 && strcmp(r + 2, sub) == 0)
 			return true;
 	}
@@ -231,11 +232,13 @@ each_rule(const struct rbac_index *ix, const struct auth_user *u, const char *ns
     bool (*fn)(const json_t *rule, void *arg), void *arg)
 {
 	for (size_t k = 0; k <= u->ngroups; k++) {
-		char *key = k == 0 ? xasprintf("u:%s", u->name) :
-		    xasprintf("g:%s", u->groups[k - 1]);
+		char key[512];
+		const char *who = k == 0 ? u->name : u->groups[k - 1];
+		if (snprintf(key, sizeof key, "%c:%s", k == 0 ? 'u' : 'g', who) >=
+		    (int)sizeof key)
+			continue;	/* no binding names a subject this long */
 		const json_t *l = json_object_get(ix->by_subject, key), *e, *r;
 		size_t i, j;
-		free(key);
 		json_array_foreach(l, i, e) {
 			const char *bns = json_string_value(json_array_get(e, 0));
 			if (*bns && strcmp(bns, ns) != 0)
