@@ -36,6 +36,7 @@ struct auth {
 	struct rbac *rbac;
 	struct fail_slot fails[FAIL_SLOTS];
 	int64_t last_fail;	/* monotonic ms of the newest failure */
+	json_t *watches;	/* user name -> open watches (outside system:masters) */
 };
 
 /* req->auth: a copy of the identity, owned by the request. */
@@ -507,6 +508,52 @@ api_auth_request(struct api *api, struct http_req *req)
 	return authorize(au, req);
 }
 
+/* ---- watches per identity ------------------------------------------------ */
+
+static bool
+watch_counted(struct auth *au, const struct http_req *req)
+{
+	const struct auth_user *u = api_auth_user(req);
+	return au && u && !auth_in_group(u, "system:masters");
+}
+
+int
+api_auth_watch_begin(struct api *api, struct http_req *req)
+{
+	struct auth *au = *api_auth_slot(api);
+	if (!watch_counted(au, req))
+		return 0;
+	const char *name = api_auth_user(req)->name;
+	json_int_t n = json_integer_value(json_object_get(au->watches, name));
+	if (n >= AUTH_MAX_WATCHES) {
+		if (n == AUTH_MAX_WATCHES)
+			log_warn("auth", "user %s holds %d watches: refusing more until some end",
+			    name, AUTH_MAX_WATCHES);
+		json_object_set_new(au->watches, name, json_integer(AUTH_MAX_WATCHES + 1));
+		http_add_header(req, "Retry-After", "1");
+		api_respond_status(req, 429, "too many watches open by this user");
+		return -EBUSY;
+	}
+	json_object_set_new(au->watches, name, json_integer(n + 1));
+	return 0;
+}
+
+void
+api_auth_watch_end(struct api *api, struct http_req *req)
+{
+	struct auth *au = *api_auth_slot(api);
+	if (!watch_counted(au, req))
+		return;
+	const char *name = api_auth_user(req)->name;
+	json_int_t n = json_integer_value(json_object_get(au->watches, name));
+	if (n > AUTH_MAX_WATCHES)	/* past the limit: the log line's marker */
+		n = AUTH_MAX_WATCHES;
+	if (n <= 1)
+		json_object_del(au->watches, name);
+	else
+		json_object_set_new(au->watches, name, json_integer(n - 1));
+}
+
 /* ---- life ------------------------------------------------------------------ */
 
 struct auth_sa *
@@ -523,13 +570,16 @@ api_auth_start(struct api *api, const struct auth_config *cfg, char **err)
 	int rc;
 	*err = NULL;
 	au->api = api;
+	au->watches = json_object();
 	if (cfg->token_auth_file &&
 	    (rc = auth_tokens_load(cfg->token_auth_file, &au->tokens, err)) < 0) {
+		json_decref(au->watches);
 		free(au);
 		return rc;
 	}
 	if (cfg->data_dir && (rc = auth_sa_open(api, cfg->data_dir, &au->sa, err)) < 0) {
 		auth_tokens_free(au->tokens);
+		json_decref(au->watches);
 		free(au);
 		return rc;
 	}
@@ -554,6 +604,7 @@ api_auth_stop(struct api *api)
 	rbac_stop(au->rbac);
 	auth_tokens_free(au->tokens);
 	auth_sa_close(au->sa);
+	json_decref(au->watches);
 	free(au);
 	*api_auth_slot(api) = NULL;
 }

@@ -933,6 +933,7 @@ watch_end(struct watch *w)
 	selector_free(w->ls);
 	field_selector_free(w->fs);
 	json_decref(w->sent);
+	api_auth_watch_end(w->api, w->req);
 	http_stream_end(w->req);
 	uv_timer_stop(&w->timer);
 	uv_close((uv_handle_t *)&w->timer, watch_free_cb);
@@ -970,6 +971,11 @@ handle_watch(struct api *api, struct http_req *req, const struct route *r)
 	struct field_selector *fs;
 	if (parse_selectors(api, req, r->k, &ls, &fs) < 0)
 		return;
+	if (api_auth_watch_begin(api, req) < 0) {	/* answered 429 */
+		selector_free(ls);
+		field_selector_free(fs);
+		return;
+	}
 	char *rvs = http_query_get(req->query, "resourceVersion");
 	char *tos = http_query_get(req->query, "timeoutSeconds");
 	int64_t from = rvs && *rvs ? strtoll(rvs, NULL, 10) : 0;

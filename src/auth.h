@@ -47,6 +47,14 @@ int api_auth_start(struct api *api, const struct auth_config *cfg, char **err);
 void api_auth_stop(struct api *api);
 /* Called by api_server.c when req is finished: frees req->auth. */
 void api_auth_done(struct http_req *req);
+/* A watch of req's user begins / ends (api_server.c): at most
+ * AUTH_MAX_WATCHES at once per user, system:masters exempt (as Kubernetes'
+ * API Priority and Fairness exempts only them), so that a watch storm from
+ * one identity cannot exhaust the server for the others. begin returns 0,
+ * or -EBUSY after answering 429; end undoes a successful begin. */
+#define AUTH_MAX_WATCHES 128
+int api_auth_watch_begin(struct api *api, struct http_req *req);
+void api_auth_watch_end(struct api *api, struct http_req *req);
 /* api_server.c: where the API keeps its auth state (NULL before start). */
 struct auth;
 struct auth **api_auth_slot(struct api *api);

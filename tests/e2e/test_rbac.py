@@ -484,3 +484,33 @@ def test_pod_uses_its_projected_token_and_cannot_read_other_namespaces(rbac_serv
         status, _, data = s.request("GET", "/api/v1/namespaces/team/pods/none/log")
         return status == 200 and "token" in data.decode() and data.decode()
     assert "no-token" in wait_for(opted_out, 60, "the second pod's answer")
+
+
+def test_watch_storm_from_one_identity_is_capped(rbac_server):
+    import http.client
+    s = rbac_server
+    bind(s, "default", "bob-view", "ClusterRole", "view", ["bob"])
+    bind(s, "default", "alice-view", "ClusterRole", "view", ["alice"])
+    path = "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=60"
+    conns = []
+
+    def open_watch(token):
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        c.request("GET", path, headers=bearer(token))
+        r = c.getresponse()
+        conns.append(c)
+        return r.status
+    try:
+        statuses = [open_watch("bob-token") for _ in range(128)]
+        assert statuses == [200] * 128
+        assert open_watch("bob-token") == 429
+        # Everyone else is served as before: another user, the admin.
+        assert open_watch("alice-token") == 200
+        s.json("GET", "/api/v1/namespaces/default/configmaps", expect=200)
+        wait_for(lambda: "holds 128 watches" in s.log(), 10, "the log line")
+        # One of bob's watches ends: he may open one again.
+        conns[0].close()
+        wait_for(lambda: open_watch("bob-token") == 200, 10, "a freed watch slot")
+    finally:
+        for c in conns:
+            c.close()
