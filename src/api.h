@@ -120,6 +120,11 @@ json_t *api_group_discovery(const char *rest, const char *group, const char *ver
 typedef void (*api_path_fn)(void *arg, struct http_req *req);
 void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
 
+/* The patch function (obj.h) a PATCH's Content-Type names (merge, JSON,
+ * strategic merge), NULL for another type (415). */
+typedef json_t *(*api_patch_fn)(const json_t *doc, const json_t *patch, char **err);
+api_patch_fn api_patch_for(const char *content_type);
+
 struct api_audit;
 
 struct api_config {

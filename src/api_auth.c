@@ -284,6 +284,12 @@ auth_authorize(struct auth *au, const struct auth_user *u, const struct audit_at
 	return au && rbac_allows(rbac_current(au->rbac), u, a);
 }
 
+json_t *
+auth_user_rules(struct auth *au, const struct auth_user *u, const char *ns)
+{
+	return rbac_user_rules(rbac_current(au->rbac), u, ns);
+}
+
 char *
 auth_forbidden_message(const struct auth_user *u, const struct audit_attrs *a)
 {
@@ -372,9 +378,24 @@ escalation_check(struct auth *au, const struct http_req *req, const struct auth_
 	char *why = NULL;
 	json_t *stored = NULL;
 
+	if (role && strcmp(a->verb, "patch") == 0) {
+		/* the role as the patch would leave it (kubectl apply patches) */
+		const struct kind *k = kind_find_resource(a->group, a->version, a->resource);
+		api_patch_fn fn = api_patch_for(http_req_header(req, "Content-Type"));
+		char key[128], *perr = NULL;
+		json_t *patched;
+		if (!k || !fn || !body || store_get(api_store(au->api), api_res_key(k, key,
+		    sizeof key), a->ns, a->name, &stored) < 0 ||
+		    !(patched = fn(stored, body, &perr))) {
+			free(perr);
+			goto out;	/* the handler answers the bad patch (404, 415, 422) */
+		}
+		json_decref(body);
+		body = patched;
+	}
 	if (role) {
 		q.verb = "escalate";
-		rules = strcmp(a->verb, "patch") == 0 ? NULL : json_object_get(body, "rules");
+		rules = json_object_get(body, "rules");
 	} else {
 		if (strcmp(a->verb, "patch") == 0 || !rk || !rn) {
 			/* roleRef is immutable: a patch keeps the stored one */
@@ -394,10 +415,11 @@ escalation_check(struct auth *au, const struct http_req *req, const struct auth_
 	q.subresource = "";
 	if (auth_authorize(au, u, &q))
 		goto out;
+	if (!rules && role) {
+		goto out;	/* no rules: grants nothing */
+	}
 	if (!rules) {
-		why = role ? xasprintf("user \"%s\" may not patch RBAC roles without the "
-		    "escalate verb (create or update them instead)", u->name) :
-		    xasprintf("user \"%s\" cannot bind %s \"%s\": it does not exist and the "
+		why = xasprintf("user \"%s\" cannot bind %s \"%s\": it does not exist and the "
 		    "user lacks the bind verb on it", u->name, rk ? rk : "role", rn ? rn : "");
 		goto out;
 	}

@@ -1111,19 +1111,24 @@ handle_update(struct api *api, struct http_req *req, const struct route *r, json
 	api_error_clear(&err);
 }
 
+api_patch_fn
+api_patch_for(const char *ct)
+{
+	ct = ct ? ct : "";
+	if (str_has_prefix(ct, "application/merge-patch+json"))
+		return patch_merge;
+	if (str_has_prefix(ct, "application/json-patch+json"))
+		return patch_json;
+	if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
+		return patch_strategic;
+	return NULL;
+}
+
 static void
 handle_patch(struct api *api, struct http_req *req, const struct route *r)
 {
 	struct api_error err = { 0 };
-	const char *ct = http_req_header(req, "Content-Type");
-	ct = ct ? ct : "";
-	json_t *(*fn)(const json_t *, const json_t *, char **) = NULL;
-	if (str_has_prefix(ct, "application/merge-patch+json"))
-		fn = patch_merge;
-	else if (str_has_prefix(ct, "application/json-patch+json"))
-		fn = patch_json;
-	else if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
-		fn = patch_strategic;
+	api_patch_fn fn = api_patch_for(http_req_header(req, "Content-Type"));
 	if (!fn) {
 		reply_status(api, req, 415, "the body of the request was in an unknown format - "
 		    "accepted media types include: application/json-patch+json, "

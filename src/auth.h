@@ -67,6 +67,8 @@ bool auth_authorize(struct auth *au, const struct auth_user *u,
  * \"pods\" in API group \"\" in the namespace \"ns\""). Caller frees. */
 char *auth_forbidden_message(const struct auth_user *u, const struct audit_attrs *a);
 bool auth_in_group(const struct auth_user *u, const char *group);
+/* Every RBAC rule that applies to u in ns (a new array). */
+json_t *auth_user_rules(struct auth *au, const struct auth_user *u, const char *ns);
 
 /* auth_token.c — a static token file (Kubernetes' --token-auth-file: CSV
  * lines token,user,uid,"group1,group2"). */

@@ -110,22 +110,44 @@ spec_attrs(const json_t *spec, struct audit_attrs *a)
 	}
 }
 
+/* SelfSubjectRulesReview (`kubectl auth can-i --list`): the caller's
+ * rules in spec.namespace, resource and non-resource ones apart. */
+static void
+rules_review(struct auth *au, struct http_req *req, json_t *b)
+{
+	const char *ns = str(json_object_get(b, "spec"), "namespace");
+	json_t *rules = auth_user_rules(au, api_auth_user(req), ns), *res = json_array(),
+	    *urls = json_array(), *r;
+	size_t i;
+	json_array_foreach(rules, i, r)
+		json_array_append(json_object_get(r, "nonResourceURLs") ? urls : res, r);
+	json_decref(rules);
+	json_object_set_new(b, "status", json_pack("{s:o, s:o, s:b}", "resourceRules", res,
+	    "nonResourceRules", urls, "incomplete", false));
+	json_object_set_new(b, "apiVersion", json_string(AUTHZ "/v1"));
+	api_respond_json(req, 201, b);
+}
+
 static void
 serve_authz(void *arg, struct http_req *req, const char *rest)
 {
 	struct auth *au = arg;
 	json_t *o, *b;
 	bool self = !strcmp(rest, "/v1/selfsubjectaccessreviews");
+	bool rules = !strcmp(rest, "/v1/selfsubjectrulesreviews");
 	if (!strcmp(req->method, "GET") && (o = api_group_discovery(rest, AUTHZ, "v1",
-	    json_pack("[{s:s, s:s, s:s, s:b, s:[s]}, {s:s, s:s, s:s, s:b, s:[s]}]", "name",
+	    json_pack("[{s:s, s:s, s:s, s:b, s:[s]}, {s:s, s:s, s:s, s:b, s:[s]}, "
+	    "{s:s, s:s, s:s, s:b, s:[s]}]", "name",
 	    "selfsubjectaccessreviews", "singularName", "selfsubjectaccessreview", "kind",
 	    "SelfSubjectAccessReview", "namespaced", false, "verbs", "create", "name",
 	    "subjectaccessreviews", "singularName", "subjectaccessreview", "kind",
-	    "SubjectAccessReview", "namespaced", false, "verbs", "create"))) != NULL) {
+	    "SubjectAccessReview", "namespaced", false, "verbs", "create", "name",
+	    "selfsubjectrulesreviews", "singularName", "selfsubjectrulesreview", "kind",
+	    "SelfSubjectRulesReview", "namespaced", false, "verbs", "create"))) != NULL) {
 		api_respond_json(req, 200, o);
 		return;
 	}
-	if (!self && strcmp(rest, "/v1/subjectaccessreviews") != 0) {
+	if (!self && !rules && strcmp(rest, "/v1/subjectaccessreviews") != 0) {
 		api_respond_status(req, 404, "the server could not find the requested resource");
 		return;
 	}
@@ -133,8 +155,13 @@ serve_authz(void *arg, struct http_req *req, const char *rest)
 		api_respond_status(req, 405, "method not allowed on this resource");
 		return;
 	}
-	if (!(b = body_json(req, self ? "SelfSubjectAccessReview" : "SubjectAccessReview")))
+	if (!(b = body_json(req, rules ? "SelfSubjectRulesReview" : self ?
+	    "SelfSubjectAccessReview" : "SubjectAccessReview")))
 		return;
+	if (rules) {
+		rules_review(au, req, b);
+		return;
+	}
 	const json_t *spec = json_object_get(b, "spec");
 	struct audit_attrs a;
 	struct auth_user who;

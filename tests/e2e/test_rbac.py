@@ -188,6 +188,13 @@ def test_kubectl_auth_can_i_and_aggregation(rbac_server):
     assert can_i("create", "pods", "-n", "default")[0] == "no"
     assert can_i("list", "pods", "-n", "kube-system")[0] == "no"
     assert can_i("get", "/healthz") == ("yes", 0)
+    # --list: SelfSubjectRulesReview, as kubectl prints it.
+    p = kubectl(s, "--as", "alice", "auth", "can-i", "--list", "-n", "default")
+    assert p.returncode == 0, p.stderr
+    rows = {tuple(l.split()[:1]) for l in p.stdout.splitlines()}
+    assert ("pods",) in rows and ("deployments.apps",) in rows, p.stdout
+    assert ("secrets",) not in rows, p.stdout
+    assert "/healthz" in p.stdout
     assert can_i("get", "/metrics")[0] == "no"
     assert can_i("list", "secrets", "-n", "default")[0] == "no"
     # A ClusterRole labelled aggregate-to-view joins view (and so edit and admin).
@@ -235,6 +242,18 @@ def test_escalation_is_prevented(rbac_server):
     assert "is attempting to grant RBAC permissions not currently held" in body["message"]
     assert body["message"].startswith('roles.rbac.authorization.k8s.io is forbidden: '
                                       'user "carol"')
+    # Patches (kubectl apply) are judged by the role they would leave.
+    def patch(rules):
+        status, _, data = s.request(
+            "PATCH", RBAC + "/namespaces/team/roles/reader", {"rules": rules},
+            headers=dict(bearer("carol-token"),
+                         **{"Content-Type": "application/merge-patch+json"}))
+        return status, json.loads(data)
+    status, body = patch([{"apiGroups": [""], "resources": ["pods", "services"],
+                           "verbs": ["get", "list", "watch"]}])
+    assert status == 200, body
+    status, body = patch([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}])
+    assert status == 403 and "not currently held" in body["message"], body
 
     def binding(name, kind, ref):
         return as_user(s, "carol-token", "POST", RBAC + "/namespaces/team/rolebindings", {
