@@ -376,7 +376,7 @@ escalation_check(struct auth *au, const struct http_req *req, const struct auth_
 	const struct rbac_index *ix = rbac_current(au->rbac);
 	const json_t *rules = NULL;
 	char *why = NULL;
-	json_t *stored = NULL;
+	json_t *stored = NULL, *aggregated = NULL;
 
 	if (role && strcmp(a->verb, "patch") == 0) {
 		/* the role as the patch would leave it (kubectl apply patches) */
@@ -393,9 +393,17 @@ escalation_check(struct auth *au, const struct http_req *req, const struct auth_
 		json_decref(body);
 		body = patched;
 	}
+	if (role && json_object_get(body, "aggregationRule")) {
+		/* an aggregated role grants what it would select */
+		json_t *all = NULL;
+		if (store_list(api_store(au->api), "rbac.authorization.k8s.io/clusterroles", NULL,
+		    &all, NULL) == 0)
+			aggregated = rbac_clusterrole_rules(all, body);
+		json_decref(all);
+	}
 	if (role) {
 		q.verb = "escalate";
-		rules = json_object_get(body, "rules");
+		rules = aggregated ? aggregated : json_object_get(body, "rules");
 	} else {
 		if (strcmp(a->verb, "patch") == 0 || !rk || !rn) {
 			/* roleRef is immutable: a patch keeps the stored one */
@@ -428,6 +436,7 @@ escalation_check(struct auth *au, const struct http_req *req, const struct auth_
 		why = escalation_message(u, rules);
 	json_decref(owner);
 out:
+	json_decref(aggregated);
 	json_decref(stored);
 	json_decref(body);
 	return why;

@@ -32,6 +32,8 @@ int api_auth_request(struct api *api, struct http_req *req);
 /* The identity api_auth_request() found for req (NULL before). */
 const struct auth_user *api_auth_user(const struct http_req *req);
 
+struct ctrl;
+
 /* ---- the rest of the auth_* files (api_auth.c, auth_token.c, auth_rbac.c,
  * auth_roles.c, auth_review.c); server.c and api_server.c call the hooks. */
 
@@ -97,7 +99,6 @@ void auth_sa_register(struct api *api, struct auth_sa *sa);
  * is not a JWT at all, -EACCES when it is not valid (*why says why). */
 int auth_sa_verify(struct auth_sa *sa, const char *token, const char *audience,
     json_t **claims, const char **why);
-struct ctrl;
 int ctrl_serviceaccount_start(struct api *api, struct ctrl **out);
 /* Writes pod's ServiceAccount token (bound to the pod), namespace and
  * ca.crt (a copy of ca_file, when set) into dir, the kubelet's projected
@@ -129,6 +130,10 @@ json_t *rbac_user_rules(const struct rbac_index *ix, const struct auth_user *u,
  * with its aggregation), borrowed; NULL when it does not exist. */
 const json_t *rbac_role_rules(const struct rbac_index *ix, const char *kind,
     const char *ns, const char *name);
+/* The rules of ClusterRole cr among all (an array of ClusterRoles): its
+ * own, or with an aggregationRule the union of those of every other one its
+ * selectors match, transitively. A new reference. */
+json_t *rbac_clusterrole_rules(const json_t *all, const json_t *cr);
 /* Do the owner's rules cover every one of rules (Kubernetes' Covers, the
  * escalation check)? */
 bool rbac_rules_cover(const json_t *owner, const json_t *rules);
@@ -145,6 +150,10 @@ const struct rbac_index *rbac_current(struct rbac *r);
  * up to date at start unless annotated rbac.authorization.kubernetes.io/
  * autoupdate: "false". Returns 0 or -EIO. */
 int auth_roles_ensure(struct api *api);
+/* The aggregation controller: writes into each ClusterRole with an
+ * aggregationRule the union of the rules it selects (as Kubernetes'
+ * clusterrole-aggregation controller), for `kubectl describe`. */
+int ctrl_clusterrole_aggregation_start(struct api *api, struct ctrl **out);
 
 /* auth_review.c — authentication.k8s.io/v1 SelfSubjectReview and
  * authorization.k8s.io/v1 SelfSubjectAccessReview, SubjectAccessReview. */

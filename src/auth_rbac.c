@@ -98,9 +98,6 @@ rules_extend(json_t *out, const json_t *rules)
 	}
 }
 
-/* A ClusterRole's rules; with an aggregationRule, the union of the rules of
- * every other ClusterRole its selectors match (as the aggregation
- * controller would write them). A new reference. */
 static json_t *
 clusterrole_rules(const json_t *all, const json_t *cr, int depth)
 {
@@ -199,6 +196,12 @@ rbac_index_build(const json_t *roles, const json_t *clusterroles, const json_t *
 		if (*str_at(o, "metadata", "namespace"))
 			index_binding(ix, o, str_at(o, "metadata", "namespace"));
 	return ix;
+}
+
+json_t *
+rbac_clusterrole_rules(const json_t *all, const json_t *cr)
+{
+	return clusterrole_rules(all, cr, 0);
 }
 
 void

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctrl.h"
 #include "log.h"
 #include "util.h"
 
@@ -218,9 +219,13 @@ ensure(struct api *api, json_t *want)
 	bool same = true;
 	const char *f;
 	json_t *v;
+	bool aggregated = json_object_get(want, "aggregationRule") != NULL;
 	json_object_foreach(want, f, v)
-		if (strcmp(f, "metadata") != 0 && !json_equal(v, json_object_get(have, f)))
-			same = false;
+		if (strcmp(f, "metadata") != 0 && !(aggregated && strcmp(f, "rules") == 0) &&
+		    !json_equal(v, json_object_get(have, f)))
+			same = false;	/* an aggregated role's rules are the controller's */
+	if (aggregated)
+		json_object_set(want, "rules", json_object_get(have, "rules"));
 	if (same || (au && strcmp(au, "false") == 0))
 		goto out;
 	json_object_set(json_object_get(want, "metadata"), "resourceVersion",
@@ -245,4 +250,55 @@ auth_roles_ensure(struct api *api)
 		rc = ensure(api, binding_object(&bindings[i]));
 	api_flush(api);
 	return rc;
+}
+
+/* ---- aggregation ------------------------------------------------------------ */
+
+#define CLUSTERROLES "rbac.authorization.k8s.io/clusterroles"
+
+/* Any ClusterRole's change may change what any aggregated one selects. */
+static void
+agg_map(struct ctrl *c, enum store_event ev, const json_t *obj)
+{
+	(void)ev;
+	if (json_object_get(obj, "aggregationRule"))
+		ctrl_enqueue(c, "", json_string_value(obj_get_path(obj, "metadata.name")));
+	else
+		ctrl_enqueue_all(c);
+}
+
+static int
+agg_decide(struct ctrl *c, const json_t *cr, int64_t now_ms, struct ctrl_writes *out)
+{
+	json_t *all = NULL, *rules;
+	(void)now_ms;
+	if (!json_object_get(cr, "aggregationRule"))
+		return 0;
+	if (store_list(ctrl_store(c), CLUSTERROLES, NULL, &all, NULL) < 0)
+		return -EIO;
+	rules = rbac_clusterrole_rules(all, cr);
+	if (!json_equal(rules, json_object_get(cr, "rules"))) {
+		json_t *upd = json_deep_copy(cr);
+		json_object_set(upd, "rules", rules);
+		ctrl_writes_push(out, CTRL_UPDATE, NULL, upd, 0);
+	}
+	json_decref(rules);
+	json_decref(all);
+	return 0;
+}
+
+static const struct ctrl_desc agg_desc = {
+	.name = "clusterrole-aggregation", .component = "clusterrole-aggregation-controller",
+	.api_version = "rbac.authorization.k8s.io/v1", .kind = "ClusterRole",
+	.res = CLUSTERROLES,
+	.sources = {
+		{ CLUSTERROLES, agg_map },
+	},
+	.decide = agg_decide,
+};
+
+int
+ctrl_clusterrole_aggregation_start(struct api *api, struct ctrl **out)
+{
+	return ctrl_start(api, &agg_desc, NULL, out);
 }

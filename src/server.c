@@ -440,6 +440,7 @@ static const struct server_part {
 	{ "job", ctrl_job_start, NULL, NULL },
 	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
 	{ "serviceaccount", ctrl_serviceaccount_start, NULL, NULL },
+	{ "clusterrole-aggregation", ctrl_clusterrole_aggregation_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },

@@ -208,6 +208,16 @@ def test_kubectl_auth_can_i_and_aggregation(rbac_server):
     status, _, _ = s.request("GET", "/api/v1/namespaces/default/secrets",
                              headers={"Impersonate-User": "alice"})
     assert status == 200
+    # The controller writes the union into the aggregated roles (kubectl describe).
+    def view_rules():
+        _, view = s.json("GET", RBAC + "/clusterroles/view", expect=200)
+        return view["rules"]
+    wait_for(lambda: {"apiGroups": [""], "resources": ["secrets"],
+                      "verbs": ["get", "list", "watch"]} in view_rules(), 20,
+             "view's aggregated rules")
+    _, admin = s.json("GET", RBAC + "/clusterroles/admin", expect=200)
+    assert any("rolebindings" in r.get("resources", []) for r in admin["rules"])
+    assert any("pods" in r.get("resources", []) for r in admin["rules"])
     # The admin's view of someone else: SubjectAccessReview.
     _, sar = s.json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
