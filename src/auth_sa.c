@@ -337,9 +337,9 @@ serve_token(void *arg, struct http_req *req, const json_t *acct)
 		goto done;
 	}
 	time_format_rfc3339(now + (time_t)secs, ts);
-	out = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:{s:s, s:s}}", "kind", "TokenRequest",
+	out = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o, s:{s:s, s:s}}", "kind", "TokenRequest",
 	    "apiVersion", "authentication.k8s.io/v1", "metadata", "name", name, "namespace", ns,
-	    "spec", spec ? spec : json_object(), "status", "token", token,
+	    "spec", spec ? json_deep_copy(spec) : json_object(), "status", "token", token,
 	    "expirationTimestamp", ts);
 	json_object_set_new(json_object_get(out, "spec"), "expirationSeconds",
 	    json_integer(secs));
