@@ -1,12 +1,8 @@
-/* api_auth.c — authentication and authorization of every API request
- * (auth.h). Who: an X.509 client certificate (CN user, O groups), else a
- * bearer token (--token-auth-file), else system:anonymous on TLS or
- * system:unsecured (system:masters) on the plain loopback listener. A bad
- * token is 401; failed tokens are counted per client address and past a
- * limit the address gets 429 for the rest of the window (logged). May they:
- * system:masters always, everyone else by RBAC (auth_rbac.c), plus
- * Kubernetes' escalation checks on Roles and bindings. Called first by
- * api_server.c for each request. */
+/* api_auth.c — who calls and whether they may, for every API request
+ * (auth.h): client certificate, bearer token (file or ServiceAccount),
+ * anonymous or the unsecured loopback admin; impersonation; 401 / 429 with
+ * the failed-token limit per address; RBAC and escalation checks (403); the
+ * per-user watch cap. Called first by api_server.c for each request. */
 #include "auth.h"
 
 #include <errno.h>
@@ -499,6 +495,22 @@ impersonate(struct auth *au, struct http_req *req)
 	return rc;
 }
 
+/* A GET of pods/exec, attach or portforward (the WebSocket form of what
+ * SPDY does with POST) needs create too, as Kubernetes 1.31's
+ * AuthorizePodWebsocketUpgradeCreatePermission: get alone must not run
+ * commands in a pod. */
+static bool
+streams_need_create(const struct audit_attrs *a)
+{
+	static const char *const subs[] = { "exec", "attach", "portforward" };
+	if (strcmp(a->verb, "get") != 0 || strcmp(a->resource, "pods") != 0 || *a->group)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+		if (strcmp(a->subresource, subs[i]) == 0)
+			return true;
+	return false;
+}
+
 static int
 authorize(struct auth *au, struct http_req *req)
 {
@@ -513,6 +525,8 @@ authorize(struct auth *au, struct http_req *req)
 	a.user = u->name;
 	a.groups = u->groups;
 	a.ngroups = u->ngroups;
+	if (auth_authorize(au, u, &a) && streams_need_create(&a))
+		a.verb = "create";	/* checked again below as create */
 	if (!auth_authorize(au, u, &a))
 		why = auth_forbidden_message(u, &a);
 	else

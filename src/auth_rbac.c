@@ -1,10 +1,8 @@
-/* auth_rbac.c — Kubernetes' RBAC authorizer. A snapshot of the Roles,
- * ClusterRoles (with aggregationRule resolved), RoleBindings and
- * ClusterRoleBindings is indexed by subject ("u:NAME", "g:GROUP"), so a
- * request looks at the rules bound to its user and groups only. The live
- * index (struct rbac) is rebuilt on the first request after a watch event
- * on any of the four kinds. Also the escalation check (Covers). Called by
- * api_auth.c and auth_review.c. */
+/* auth_rbac.c — Kubernetes' RBAC authorizer: roles and bindings indexed by
+ * subject ("u:NAME", "g:GROUP"), aggregation resolved, so a request looks
+ * at its own user's and groups' rules only; the live index is rebuilt after
+ * a watch event on the four kinds. Also the escalation check (Covers).
+ * Called by api_auth.c and auth_review.c. */
 #include "auth.h"
 
 #include <stdlib.h>

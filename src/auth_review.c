@@ -1,9 +1,7 @@
-/* auth_review.c — the review APIs of Kubernetes' authentication and
- * authorization groups: SelfSubjectReview (who am I: `kubectl auth
- * whoami`), SelfSubjectAccessReview (may I: `kubectl auth can-i`) and
- * SubjectAccessReview (may they, for an admin). Requests reach these
- * handlers after api_auth.c authorized the create itself. Registered by
- * api_auth_start(). */
+/* auth_review.c — the review APIs: SelfSubjectReview (`kubectl auth
+ * whoami`), TokenReview, SelfSubjectAccessReview and SelfSubjectRulesReview
+ * (`kubectl auth can-i [--list]`), SubjectAccessReview. Requests reach
+ * these handlers once api_auth.c authorized the create itself. */
 #include "auth.h"
 
 #include <stdlib.h>

@@ -1,11 +1,8 @@
-/* auth_roles.c — the ClusterRoles and ClusterRoleBindings every V6 has, as
- * Kubernetes' bootstrap policy names them: cluster-admin, admin, edit and
- * view (aggregated from the system:aggregate-to-* parts, so a CRD's roles
- * can join them by label), system:discovery, system:public-info-viewer
- * (health, version and the dashboard's login page for anyone) and
- * system:basic-user (self reviews). Created, or brought back up to date,
- * at every start unless annotated rbac.authorization.kubernetes.io/
- * autoupdate: "false". Called by api_auth_start(). */
+/* auth_roles.c — Kubernetes' bootstrap ClusterRoles and bindings
+ * (cluster-admin, admin / edit / view aggregated from system:aggregate-to-*,
+ * system:discovery, system:public-info-viewer, system:basic-user), made or
+ * brought up to date at start by api_auth_start(); and the controller that
+ * writes aggregated ClusterRoles' rules. */
 #include "auth.h"
 
 #include <errno.h>

@@ -1,11 +1,8 @@
-/* auth_sa.c — ServiceAccount identities: the signing key (ES256, DATA_DIR/
- * sa.key, 0600, made at first start), signed, expiring, audience-bound
- * tokens as Kubernetes' (JWT with the kubernetes.io claims), the
- * TokenRequest subresource (POST serviceaccounts/NAME/token, optionally
- * bound to a Pod), their verification (signature, expiry, audience, the
- * ServiceAccount and the bound Pod still there with the same uid), and the
- * controller that gives every namespace its `default` ServiceAccount.
- * Called by api_auth.c (authentication, TokenReview) and server.c. */
+/* auth_sa.c — ServiceAccount identities: ES256-signed, expiring,
+ * audience-bound JWTs (key DATA_DIR/sa.key), TokenRequest, verification
+ * (account and bound pod must still exist), projection into pods, and the
+ * controller giving every namespace its `default` account. Called by
+ * api_auth.c, node_agent.c and server.c. */
 #include "auth.h"
 
 #include <errno.h>

@@ -1,9 +1,8 @@
-/* obj_schema_rbac.c — rbac.authorization.k8s.io/v1 Role, ClusterRole,
- * RoleBinding and ClusterRoleBinding: schemas and Kubernetes' validation
- * (PolicyRule shape, subjects, an immutable roleRef, path-segment names).
- * Also v1 ServiceAccount, the other identity object. The table of kinds
- * (obj_kind.c) points here; the authorizer that reads these objects is
- * auth_rbac.c, ServiceAccount tokens are auth_sa.c's. */
+/* obj_schema_rbac.c — the identity kinds' schemas and Kubernetes'
+ * validation: rbac.authorization.k8s.io/v1 Role, ClusterRole, RoleBinding,
+ * ClusterRoleBinding (PolicyRule shape, subjects, immutable roleRef,
+ * path-segment names) and v1 ServiceAccount. The table of kinds (obj_kind.c)
+ * points here; auth_rbac.c and auth_sa.c use the objects. */
 #include "obj_schema.h"
 
 #include <stdlib.h>

@@ -163,6 +163,19 @@ def test_default_view_and_edit_roles(rbac_server):
                    )[0] == 200
     assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/pods?watch=1"
                    "&timeoutSeconds=1")[0] == 200
+    # get on pods/exec does not let one run commands in a pod (a GET of
+    # pods/exec, the WebSocket form, needs create as well).
+    s.json("POST", RBAC + "/namespaces/default/roles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "exec-get", "namespace": "default"},
+        "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}]},
+        expect=201)
+    bind(s, "default", "alice-exec-get", "Role", "exec-get", ["alice"])
+    status, body = as_user(s, "alice-token", "GET",
+                           "/api/v1/namespaces/default/pods/p/exec?command=id")
+    assert status == 403
+    assert body["message"] == ('pods "p" is forbidden: User "alice" cannot create resource '
+                               '"pods/exec" in API group "" in the namespace "default"')
     # view reads no Secrets and writes nothing.
     assert as_user(s, "alice-token", "GET", "/api/v1/namespaces/default/secrets/db")[0] == 403
     assert as_user(s, "alice-token", "POST", "/api/v1/namespaces/default/configmaps",
