@@ -206,6 +206,13 @@ static const char *const realistic[] = {
 	"  name: read-secrets-global\nsubjects:\n- kind: Group\n  name: manager\n"
 	"  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: ClusterRole\n"
 	"  name: secret-reader\n  apiGroup: rbac.authorization.k8s.io\n",
+	/* the Kubernetes documentation's quota and limit range examples */
+	"apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: mem-cpu-demo}\nspec:\n"
+	"  hard:\n    requests.cpu: \"1\"\n    requests.memory: 1Gi\n    limits.cpu: \"2\"\n"
+	"    limits.memory: 2Gi\n    count/deployments.apps: \"2\"\n",
+	"apiVersion: v1\nkind: LimitRange\nmetadata: {name: cpu-resource-constraint}\n"
+	"spec:\n  limits:\n  - default: {cpu: 500m}\n    defaultRequest: {cpu: 500m}\n"
+	"    max: {cpu: \"1\"}\n    min: {cpu: 100m}\n    type: Container\n",
 };
 
 static void
@@ -223,7 +230,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
 	 * theirs). */
-	assert_int_equal(kind_count(), 31);
+	assert_int_equal(kind_count(), 33);
 }
 
 static void
