@@ -50,9 +50,10 @@ def kubectl(server, *args):
         env=dict(os.environ, KUBECONFIG="/dev/null", HOME=server.data_dir))
 
 
-def bind(server, ns, name, role_kind, role, users):
+def bind(server, ns, name, role_kind, role, users, subject="User"):
+    """users (or ServiceAccounts of ns, subject="ServiceAccount") get role."""
     subjects = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": u}
-                for u in users]
+                if subject == "User" else {"kind": subject, "name": u} for u in users]
     kind, path = ("RoleBinding", "%s/namespaces/%s/rolebindings" % (RBAC, ns)) if ns \
         else ("ClusterRoleBinding", RBAC + "/clusterrolebindings")
     meta = {"name": name}
@@ -427,12 +428,7 @@ def test_service_account_tokens_and_namespaces(rbac_server):
         "metadata": {"name": "secret-reader", "namespace": "team"},
         "rules": [{"apiGroups": [""], "resources": ["secrets"],
                    "verbs": ["get", "list"]}]}, expect=201)
-    s.json("POST", RBAC + "/namespaces/team/rolebindings", {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "sa-reads", "namespace": "team"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default"}],
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                    "name": "secret-reader"}}, expect=201)
+    bind(s, "team", "sa-reads", "Role", "secret-reader", ["default"], "ServiceAccount")
     assert as_user(s, token, "GET", "/api/v1/namespaces/team/secrets/ours")[0] == 200
     # ... and never another namespace's Secrets.
     status, body = as_user(s, token, "GET", "/api/v1/namespaces/other/secrets/theirs")
@@ -487,12 +483,7 @@ def test_pod_uses_its_projected_token_and_cannot_read_other_namespaces(rbac_serv
            {"metadata": {"name": "theirs"}, "stringData": {"k": "v"}}, expect=201)
     s.json("POST", "/api/v1/namespaces/team/secrets",
            {"metadata": {"name": "ours"}, "stringData": {"k": "v"}}, expect=201)
-    s.json("POST", RBAC + "/namespaces/team/rolebindings", {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "sa-edit", "namespace": "team"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default"}],
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "edit"}}, expect=201)
+    bind(s, "team", "sa-edit", "ClusterRole", "edit", ["default"], "ServiceAccount")
     wait_default_sa(s, "team")
     # The pod reads its token and namespace where Kubernetes puts them and
     # asks the API for its own namespace's Secret and another's.
