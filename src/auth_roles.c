@@ -1,6 +1,7 @@
 /* auth_roles.c — Kubernetes' bootstrap ClusterRoles and bindings
  * (cluster-admin, admin / edit / view aggregated from system:aggregate-to-*,
- * system:discovery, system:public-info-viewer, system:basic-user), made or
+ * system:discovery, system:public-info-viewer, system:basic-user,
+ * system:monitoring), made or
  * brought up to date at start by api_auth_start(); and the controller that
  * writes aggregated ClusterRoles' rules. */
 #include "auth.h"
@@ -85,6 +86,14 @@ static const struct rule_row public_info[] = {
 	{ NULL },
 };
 
+/* Kubernetes' system:monitoring, plus V6's own metrics pages and the
+ * Prometheus http_sd list: bind a Prometheus ServiceAccount to it. */
+static const struct rule_row monitoring[] = {
+	{ "get", NULL, NULL, "/healthz /healthz/* /livez /livez/* /readyz /readyz/* /metrics "
+	  "/metrics/* /v6/sd/*" },
+	{ NULL },
+};
+
 static const struct rule_row basic_user[] = {
 	{ "create", "authorization.k8s.io", "selfsubjectaccessreviews selfsubjectrulesreviews",
 	  NULL },
@@ -108,6 +117,7 @@ static const struct role_row {
 	{ "system:discovery", NULL, NULL, discovery },
 	{ "system:public-info-viewer", NULL, NULL, public_info },
 	{ "system:basic-user", NULL, NULL, basic_user },
+	{ "system:monitoring", NULL, NULL, monitoring },
 };
 
 static const struct binding_row {
@@ -119,6 +129,7 @@ static const struct binding_row {
 	{ "system:basic-user", "system:basic-user", "system:authenticated" },
 	{ "system:public-info-viewer", "system:public-info-viewer",
 	  "system:authenticated system:unauthenticated" },
+	{ "system:monitoring", "system:monitoring", "system:monitoring" },
 };
 
 /* "a b c" as a JSON array ("core" is the group ""). */

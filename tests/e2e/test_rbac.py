@@ -320,6 +320,12 @@ def test_non_resource_paths_are_authorized(rbac_server):
     bind(s, None, "alice-scrapes", "ClusterRole", "scraper", ["alice"])
     assert as_user(s, "alice-token", "GET", "/metrics")[0] == 200
     assert as_user(s, "alice-token", "GET", "/v6/sd/prometheus")[0] == 200
+    # The default system:monitoring role, for a Prometheus' ServiceAccount.
+    assert as_user(s, "bob-token", "GET", "/metrics")[0] == 403
+    bind(s, None, "bob-monitors", "ClusterRole", "system:monitoring", ["bob"])
+    assert as_user(s, "bob-token", "GET", "/metrics")[0] == 200
+    assert as_user(s, "bob-token", "GET", "/v6/sd/prometheus")[0] == 200
+    assert as_user(s, "bob-token", "GET", "/api/v1/namespaces/default/pods")[0] == 403
 
 
 def test_rbac_objects_are_validated(rbac_server):
