@@ -622,7 +622,8 @@ api_auth_start(struct api *api, const struct auth_config *cfg, char **err)
 		free(au);
 		return rc;
 	}
-	if (cfg->data_dir && (rc = auth_sa_open(api, cfg->data_dir, &au->sa, err)) < 0) {
+	if (cfg->data_dir && (rc = auth_sa_open(api, cfg->data_dir, cfg->ca_file, &au->sa,
+	    err)) < 0) {
 		auth_tokens_free(au->tokens);
 		json_decref(au->watches);
 		free(au);

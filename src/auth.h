@@ -40,6 +40,7 @@ struct ctrl;
 struct auth_config {
 	const char *token_auth_file;	/* --token-auth-file; NULL: none */
 	const char *data_dir;		/* where the ServiceAccount key lives */
+	const char *ca_file;		/* the CA pods get as ca.crt; NULL: none */
 };
 /* Loads the token file, starts the authorizer (a watch on RBAC objects)
  * and creates the default roles and bindings. Returns 0 or negative errno
@@ -90,7 +91,8 @@ json_t *auth_token_review(struct auth *au, const char *token, const json_t *audi
  * and the controller that gives every namespace a `default` account. */
 #define SA_ISSUER "https://kubernetes.default.svc.cluster.local"
 struct auth_sa;
-int auth_sa_open(struct api *api, const char *data_dir, struct auth_sa **out, char **err);
+int auth_sa_open(struct api *api, const char *data_dir, const char *ca_file,
+    struct auth_sa **out, char **err);
 void auth_sa_close(struct auth_sa *sa);
 /* Serves POST .../serviceaccounts/NAME/token. */
 void auth_sa_register(struct api *api, struct auth_sa *sa);
@@ -101,12 +103,11 @@ int auth_sa_verify(struct auth_sa *sa, const char *token, const char *audience,
     json_t **claims, const char **why);
 int ctrl_serviceaccount_start(struct api *api, struct ctrl **out);
 /* Writes pod's ServiceAccount token (bound to the pod), namespace and
- * ca.crt (a copy of ca_file, when set) into dir, the kubelet's projected
- * volume. Returns 0, 1 when the pod or its account opts out
- * (automountServiceAccountToken: false) or sa is NULL, or a negative errno
- * with *err set (caller frees). */
-int auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir,
-    const char *ca_file, char **err);
+ * ca.crt (the API server's CA, when it serves HTTPS) into dir, the
+ * kubelet's projected volume. Returns 0, 1 when the pod or its account opts
+ * out (automountServiceAccountToken: false) or sa is NULL, or a negative
+ * errno with *err set (caller frees). */
+int auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, char **err);
 /* The API's ServiceAccount signer (NULL before api_auth_start). */
 struct auth_sa *api_auth_sa(struct api *api);
 

@@ -27,6 +27,7 @@
 
 struct auth_sa {
 	struct api *api;
+	char *ca_file;		/* NULL: pods get no ca.crt */
 	EVP_PKEY *key;
 	char kid[48];
 };
@@ -95,7 +96,8 @@ key_load_or_make(const char *path, EVP_PKEY **out)
 }
 
 int
-auth_sa_open(struct api *api, const char *data_dir, struct auth_sa **out, char **err)
+auth_sa_open(struct api *api, const char *data_dir, const char *ca_file,
+    struct auth_sa **out, char **err)
 {
 	struct auth_sa *sa = xcalloc(1, sizeof *sa);
 	char *path = xasprintf("%s/sa.key", data_dir);
@@ -111,6 +113,7 @@ auth_sa_open(struct api *api, const char *data_dir, struct auth_sa **out, char *
 	}
 	free(path);
 	sa->api = api;
+	sa->ca_file = ca_file ? xstrdup(ca_file) : NULL;
 	/* kid: the key's public half, hashed (as Kubernetes' keyIDFromPublicKey) */
 	n = i2d_PUBKEY(sa->key, &der);
 	EVP_Digest(der, (size_t)(n > 0 ? n : 0), md, &mdlen, EVP_sha256(), NULL);
@@ -128,6 +131,7 @@ auth_sa_close(struct auth_sa *sa)
 	if (!sa)
 		return;
 	EVP_PKEY_free(sa->key);
+	free(sa->ca_file);
 	free(sa);
 }
 
@@ -422,8 +426,7 @@ write_file(const char *dir, const char *name, const char *text, size_t len)
 }
 
 int
-auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, const char *ca_file,
-    char **err)
+auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, char **err)
 {
 	const char *ns = json_string_value(obj_get_path(pod, "metadata.namespace"));
 	const char *name = json_string_value(obj_get_path(pod, "spec.serviceAccountName"));
@@ -468,7 +471,7 @@ auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, const ch
 		rc = write_file(dir, "token", token, strlen(token));
 	if (rc == 0)
 		rc = write_file(dir, "namespace", ns, strlen(ns));
-	if (rc == 0 && ca_file && file_read_all(ca_file, &ca, &calen) == 0)
+	if (rc == 0 && sa->ca_file && file_read_all(sa->ca_file, &ca, &calen) == 0)
 		rc = write_file(dir, "ca.crt", ca, calen);
 	if (rc < 0)
 		*err = xasprintf("writing the ServiceAccount token to %s: %s", dir, strerror(-rc));

@@ -418,7 +418,7 @@ sa_mount(struct apod *p, struct rt_mount **mounts, int nm)
 	mkdir(p->dir, 0755);
 	free(pods);
 	int rc = auth_sa_project(api_auth_sa(p->n->api), p->obj ? p->obj : p->sm.pod, dir,
-	    NULL, &err);
+	    &err);
 	if (rc != 0) {
 		if (rc < 0)
 			log_warn("node", "pod %s/%s: %s", p->sm.ns, p->sm.name, err);

@@ -41,9 +41,9 @@ def as_user(server, token, method, path, body=None):
 
 
 def kubectl(server, *args):
-    """Stock kubectl against the plain listener. It sends no bearer token
-    over plain HTTP (kubernetes/kubectl#744), so it acts as a user by
-    impersonation (--as), which the unsecured admin may do."""
+    """Stock kubectl. Against the plain listener it sends no bearer token
+    (kubernetes/kubectl#744), so there it acts as a user by impersonation
+    (--as), which the unsecured admin may do; over HTTPS it sends --token."""
     return subprocess.run(
         [KUBECTL, "--server", server.url] + list(args),
         capture_output=True, text=True, timeout=60 * TIMEOUT_SCALE,
@@ -553,3 +553,98 @@ def test_watch_storm_from_one_identity_is_capped(rbac_server):
     finally:
         for c in conns:
             c.close()
+
+
+def client_cert(server, workdir, subject):
+    """A client certificate signed by the server's own CA (as an admin would
+    issue one): subject "/O=dev/O=ops/CN=dave"."""
+    key, csr, crt = (os.path.join(workdir, "client." + x) for x in ("key", "csr", "crt"))
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", csr, "-subj", subject],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr,
+                    "-CA", os.path.join(server.pki, "ca.crt"),
+                    "-CAkey", os.path.join(server.pki, "ca.key"), "-CAcreateserial",
+                    "-CAserial", os.path.join(workdir, "ca.srl"), "-out", crt, "-days", "1"],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+def https(server, method, path, body=None, cert=None, token=None):
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(server.pki, "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(*cert)
+    c = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=10, context=ctx)
+    try:
+        hdrs = {"Content-Type": "application/json"}
+        if token:
+            hdrs.update(bearer(token))
+        c.request(method, path, json.dumps(body) if body is not None else None, hdrs)
+        r = c.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data.startswith(b"{") else data)
+    finally:
+        c.close()
+
+
+def test_x509_tokens_and_anonymous_over_https(make_server, workdir):
+    tokens = write(workdir, "tokens.csv", TOKENS)
+    s = make_server("--token-auth-file", tokens, tls=True)
+    cert = client_cert(s, workdir, "/O=dev/O=ops/CN=dave")
+    review = {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1"}
+    # A client certificate: CN is the user, each O a group.
+    status, r = https(s, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                      review, cert=cert)
+    assert status == 201, r
+    assert r["status"]["userInfo"] == {"username": "dave",
+                                       "groups": ["dev", "ops", "system:authenticated"]}
+    status, r = https(s, "GET", "/api/v1/namespaces/default/pods", cert=cert)
+    assert status == 403 and r["message"] == (
+        'pods is forbidden: User "dave" cannot list resource "pods" in API group "" in '
+        'the namespace "default"')
+    bind(s, "default", "ops-view", "ClusterRole", "view", ["ops"], "Group")
+    assert https(s, "GET", "/api/v1/namespaces/default/pods", cert=cert)[0] == 200
+    # No credentials over TLS: system:anonymous, who sees health and version only.
+    assert https(s, "GET", "/healthz")[0] == 200
+    assert https(s, "GET", "/version")[0] == 200
+    status, r = https(s, "GET", "/api/v1/namespaces/default/pods")
+    assert status == 403 and 'User "system:anonymous"' in r["message"]
+    status, r = https(s, "GET", "/api")
+    assert status == 403 and r["message"] == (
+        'forbidden: User "system:anonymous" cannot get path "/api"')
+    # A bad token is 401 over TLS too; a good one is its user.
+    assert https(s, "GET", "/api", token="nope")[0] == 401
+    assert https(s, "GET", "/api", token="alice-token")[0] == 200
+    # Stock kubectl sends its token over HTTPS: whoami and can-i as alice.
+    kc = ["--certificate-authority", os.path.join(s.pki, "ca.crt"), "--token", "alice-token"]
+    p = kubectl(s, *kc, "auth", "whoami", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["status"]["userInfo"]["username"] == "alice"
+    p = kubectl(s, *kc, "auth", "can-i", "list", "pods", "-n", "default")
+    assert (p.stdout.strip(), p.returncode) == ("no", 1)
+    p = kubectl(s, *kc, "auth", "can-i", "get", "/healthz")
+    assert (p.stdout.strip(), p.returncode) == ("yes", 0)
+
+
+def test_pod_gets_ca_crt_and_reaches_https_with_its_token(make_server):
+    s = make_server(tls=True)
+    wait_default_sa(s, "default")
+    bind(s, "default", "sa-view", "ClusterRole", "view", ["default"], "ServiceAccount")
+    script = (
+        'curl -s -o /dev/null -w "code=%%{http_code}\\n" --cacert %(d)s/ca.crt '
+        '-H "Authorization: Bearer $(cat %(d)s/token)" '
+        '%(url)s/api/v1/namespaces/$(cat %(d)s/namespace)/pods; sleep 1000'
+        % {"d": SA_DIR, "url": s.url})
+    s.json("POST", "/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "caller"},
+        "spec": {"containers": [{"name": "c", "image": "sh",
+                                 "command": ["sh", "-c", script]}],
+                 "terminationGracePeriodSeconds": 0}}, expect=201)
+
+    def answer():
+        status, _, data = s.request("GET", "/api/v1/namespaces/default/pods/caller/log")
+        return status == 200 and "code=" in data.decode() and data.decode()
+    # The CA verified the server (curl would print code=000 otherwise).
+    assert "code=200" in wait_for(answer, 60, "the pod's answer")
