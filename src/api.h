@@ -151,6 +151,11 @@ json_t *api_group_discovery(const char *rest, const char *group, const char *ver
 typedef void (*api_path_fn)(void *arg, struct http_req *req);
 void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
 
+/* The patch function (obj.h) a PATCH's Content-Type names (merge, JSON,
+ * strategic merge), NULL for another type (415). */
+typedef json_t *(*api_patch_fn)(const json_t *doc, const json_t *patch, char **err);
+api_patch_fn api_patch_for(const char *content_type);
+
 struct api_audit;
 
 struct api_config {
@@ -185,6 +190,8 @@ enum { AUDIT_STAGE_RECEIVED, AUDIT_STAGE_COMPLETE };
 struct audit_attrs {
 	const char *user, *verb, *path;
 	const char *group, *version, *ns, *resource, *name, *subresource;
+	const char *const *groups;	/* the user's groups (ngroups of them) */
+	size_t ngroups;
 };
 struct audit_policy;
 /* Parses an audit.k8s.io/v1 Policy (YAML or JSON). Returns 0 or -EINVAL
@@ -196,11 +203,16 @@ void api_audit_policy_free(struct audit_policy *p);
  * when p is NULL); *omit gets the stages not to record (bit per stage). */
 enum audit_level api_audit_policy_level(const struct audit_policy *p,
     const struct audit_attrs *a, unsigned *omit);
-/* The attributes of a request: verb (get, list, watch, create, update,
- * patch, delete, deletecollection) and the object it names. *copy holds
- * the strings; caller frees. */
+/* The attributes of a request as Kubernetes' RequestInfo has them: verb
+ * (get, list, watch, create, update, patch, delete, deletecollection; the
+ * lower-case method for a non-resource request) and the object it names.
+ * The user is system:anonymous in system:unauthenticated until set. *copy
+ * holds the strings; caller frees. Used by the audit log and by RBAC. */
 void api_audit_attrs(const char *method, const char *path, const char *query, char **copy,
     struct audit_attrs *a);
+/* Does a nonResourceURLs list (audit rules, RBAC rules) name path: exactly,
+ * or by a prefix ending in "*" ("/apis/\*", "\*")? */
+bool api_url_match(const json_t *list, const char *path);
 /* Opens the log (appending, 0600; "-" is stdout) and reads the policy
  * (NULL: Metadata for every request). Returns 0 or negative errno with
  * *err set (caller frees). */

@@ -52,7 +52,7 @@ struct api {
 		const char *version;	/* listed in /apis when set */
 		api_group_fn fn;
 		void *arg;
-	} groups[4];
+	} groups[8];
 	size_t ngroups;
 	struct path_handler {
 		const char *path;
@@ -61,6 +61,7 @@ struct api {
 	} paths[8];
 	size_t npaths;
 	struct api_audit *audit;	/* NULL: no audit log */
+	struct auth *auth;		/* api_auth.c's state; NULL: not started */
 };
 
 /* Kinds with a /scale subresource (spec.replicas, status.replicas). */
@@ -132,6 +133,12 @@ struct route {
 	const char *sub;	/* NULL or "status" */
 };
 
+struct auth **
+api_auth_slot(struct api *api)
+{
+	return &api->auth;
+}
+
 struct store *
 api_store(struct api *api)
 {
@@ -202,6 +209,7 @@ reason_for(int code)
 {
 	switch (code) {
 	case 400: return "BadRequest";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "NotFound";
 	case 405: return "MethodNotAllowed";
@@ -1020,6 +1028,7 @@ watch_end(struct watch *w)
 	selector_free(w->ls);
 	field_selector_free(w->fs);
 	json_decref(w->sent);
+	api_auth_watch_end(w->api, w->req);
 	http_stream_end(w->req);
 	uv_timer_stop(&w->timer);
 	uv_close((uv_handle_t *)&w->timer, watch_free_cb);
@@ -1060,6 +1069,11 @@ handle_watch(struct api *api, struct http_req *req, const struct route *r)
 	if (table_params(api, req, &table, &inc) < 0 ||
 	    parse_selectors(api, req, r->k, &ls, &fs) < 0)
 		return;
+	if (api_auth_watch_begin(api, req) < 0) {	/* answered 429 */
+		selector_free(ls);
+		field_selector_free(fs);
+		return;
+	}
 	char *rvs = http_query_get(req->query, "resourceVersion");
 	char *tos = http_query_get(req->query, "timeoutSeconds");
 	int64_t from = rvs && *rvs ? strtoll(rvs, NULL, 10) : 0;
@@ -1271,23 +1285,29 @@ handle_apply(struct api *api, struct http_req *req, const struct route *r)
 	free(force);
 }
 
+api_patch_fn
+api_patch_for(const char *ct)
+{
+	ct = ct ? ct : "";
+	if (str_has_prefix(ct, "application/merge-patch+json"))
+		return patch_merge;
+	if (str_has_prefix(ct, "application/json-patch+json"))
+		return patch_json;
+	if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
+		return patch_strategic;
+	return NULL;
+}
+
 static void
 handle_patch(struct api *api, struct http_req *req, const struct route *r)
 {
 	struct api_error err = { 0 };
 	const char *ct = http_req_header(req, "Content-Type");
-	ct = ct ? ct : "";
-	if (str_has_prefix(ct, "application/apply-patch+yaml")) {
+	if (ct && str_has_prefix(ct, "application/apply-patch+yaml")) {
 		handle_apply(api, req, r);
 		return;
 	}
-	json_t *(*fn)(const json_t *, const json_t *, char **) = NULL;
-	if (str_has_prefix(ct, "application/merge-patch+json"))
-		fn = patch_merge;
-	else if (str_has_prefix(ct, "application/json-patch+json"))
-		fn = patch_json;
-	else if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
-		fn = patch_strategic;
+	api_patch_fn fn = api_patch_for(ct);
 	if (!fn) {
 		reply_status(api, req, 415, "the body of the request was in an unknown format - "
 		    "accepted media types include: application/json-patch+json, "
@@ -1497,8 +1517,9 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	/* pods/exec is a create; kubectl's WebSocket exec is a GET upgrade */
-	bool post = strcmp(r->sub, "exec") == 0;
+	/* pods/exec and serviceaccounts/token are creates; kubectl's
+	 * WebSocket exec is a GET upgrade */
+	bool post = strcmp(r->sub, "exec") == 0 || strcmp(r->sub, "token") == 0;
 	if (strcmp(req->method, post ? "POST" : "GET") != 0 && !(post && req->upgrade) &&
 	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,
@@ -1746,6 +1767,7 @@ static void
 on_request_done(struct http_req *req, int status, uint64_t ns, void *arg)
 {
 	api_audit_done(((struct api *)arg)->audit, req, status);
+	api_auth_done(req);
 	char *copy = xstrdup(req->path), *seg[16];
 	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
 	const char *resource = "", *verb = req->method, *group = "", *version;
@@ -1796,9 +1818,9 @@ handle_request(struct http_req *req, void *arg)
 		n = 0, seg[0] = "";
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
-	api_audit_received(api->audit, req);
 	if (api_auth_request(api, req) < 0)
-		goto out;	/* answered: 401 or 403 */
+		goto out;	/* answered: 401, 403 or 429 */
+	api_audit_received(api->audit, req);
 
 	/* Names, selectors and options from the URL end up in JSON (objects,
 	 * Status messages, watch keys), which must be UTF-8: refuse the rest
@@ -1928,6 +1950,7 @@ void
 api_stop(struct api *api)
 {
 	api->stopping = true;
+	api_auth_stop(api);
 	api_flush(api);
 	while (api->watches)
 		watch_end(api->watches);

@@ -4,6 +4,7 @@
  * (node_runtime.h), probes and hooks (node_probe.c), writes pod status only
  * when it changed, adopts containers that outlived a previous server, and
  * serves pods/log and the metrics.k8s.io API. Started by server.c. */
+#include "auth.h"
 #include "dns.h"
 #include "node.h"
 #include "node_log.h"
@@ -405,6 +406,34 @@ resolv_mount(struct apod *p, struct rt_mount **mounts, int nm)
 	return nm + 1;
 }
 
+/* The pod's ServiceAccount token, namespace and ca.crt at Kubernetes' path
+ * (auth_sa.c writes them into the pod's dir, the shim or runc bind-mounts
+ * them read-only). Returns the new count (unchanged when the pod opts out
+ * or they could not be written, which is logged). */
+static int
+sa_mount(struct apod *p, struct rt_mount **mounts, int nm)
+{
+	char *dir = xasprintf("%s/serviceaccount", p->dir), *err = NULL;
+	char *pods = xasprintf("%s/pods", p->n->state_dir);
+	mkdir(pods, 0755);
+	mkdir(p->dir, 0755);
+	free(pods);
+	int rc = auth_sa_project(api_auth_sa(p->n->api), p->obj ? p->obj : p->sm.pod, dir,
+	    &err);
+	if (rc != 0) {
+		if (rc < 0)
+			log_warn("node", "pod %s/%s: %s", p->sm.ns, p->sm.name, err);
+		free(err);
+		free(dir);
+		return nm;
+	}
+	*mounts = xrealloc(*mounts, (size_t)(nm + 1) * sizeof **mounts);
+	(*mounts)[nm] = (struct rt_mount){ .source = dir,
+		.target = xstrdup("/var/run/secrets/kubernetes.io/serviceaccount"),
+		.read_only = true };
+	return nm + 1;
+}
+
 static void
 ctr_forget_run(struct actr *a)
 {
@@ -543,6 +572,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		return;
 	}
 	nm = resolv_mount(p, &mounts, nm);
+	nm = sa_mount(p, &mounts, nm);
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :

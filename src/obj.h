@@ -136,6 +136,8 @@ json_t *pod_template_canonical(const json_t *template);
 
 /* Name rules, each returns NULL when valid or a static message. */
 const char *name_check_dns1123_label(const char *s);
+/* obj_schema_rbac.c: any path segment (RBAC names such as "system:view"). */
+const char *name_check_path_segment(const char *s);
 const char *name_check_dns1123_subdomain(const char *s);
 const char *name_check_dns1035_label(const char *s);	/* Service names */
 const char *label_check_key(const char *s);	/* also annotation keys */

@@ -96,6 +96,22 @@ static const struct kind kinds[] = {
 	  "prometheusrules", "prometheusrule", "promrule",
 	  true, false, schema_prometheusrule, NULL, monitoring_promrule_validate,
 	  NULL, NULL },
+	{ "", "v1", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", "sa",
+	  true, false, schema_serviceaccount, NULL, NULL, NULL, NULL },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "Role", "roles",
+	  "role", "", true, false, schema_role, NULL, rbac_role_validate, NULL,
+	  name_check_path_segment },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "ClusterRole",
+	  "clusterroles", "clusterrole", "", false, false, schema_clusterrole, NULL,
+	  rbac_clusterrole_validate, NULL, name_check_path_segment },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "RoleBinding",
+	  "rolebindings", "rolebinding", "", true, false, schema_rolebinding,
+	  rbac_binding_defaults, rbac_rolebinding_validate, rbac_binding_update,
+	  name_check_path_segment },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1",
+	  "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", "",
+	  false, false, schema_rolebinding, rbac_binding_defaults,
+	  rbac_clusterrolebinding_validate, rbac_binding_update, name_check_path_segment },
 };
 
 /* Discovery categories, as the upstream resources declare them: `kubectl
