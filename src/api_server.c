@@ -50,7 +50,7 @@ struct api {
 		const char *group;
 		api_group_fn fn;
 		void *arg;
-	} groups[4];
+	} groups[8];
 	size_t ngroups;
 	struct path_handler {
 		const char *path;

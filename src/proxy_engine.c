@@ -1040,6 +1040,7 @@ table_commit(struct proxy_engine *e, struct px_table *t, struct table_diff *d, c
 			if (c->labels[k].pod && strcmp(ep->pod, c->labels[k].pod) != 0) {
 				free(ep->pod);
 				ep->pod = xstrdup(c->labels[k].pod);
+				memset(&ep->pod_st, 0, sizeof(ep->pod_st));	/* another pod */
 			}
 			if (c->labels[k].revision && strcmp(ep->revision, c->labels[k].revision) != 0) {
 				free(ep->revision);

@@ -28,6 +28,19 @@ enum px_err { PX_E_CONNECT, PX_E_RESET, PX_E_TIMEOUT, PX_E_N };
 
 struct px_uconn;
 
+/* Counters of one (service, route, revision), and of one endpoint. */
+struct px_stat {
+	unsigned refs;
+	char *service, *route, *revision;
+	uint64_t requests[6];		/* by status class: [1]=1xx .. [5]=5xx, [0] other */
+	uint64_t buckets[PX_NBUCKETS];	/* latency, not cumulative */
+	uint64_t count;
+	double sum_s;
+	uint64_t errors[PX_E_N];
+	uint64_t bytes_in, bytes_out;
+	struct px_stat *next;
+};
+
 /* One upstream address, shared by every cluster and table that lists it,
  * so its pool, load and outlier state survive snapshots. */
 struct px_endpoint {
@@ -46,6 +59,9 @@ struct px_endpoint {
 	struct px_uconn *idle;		/* pooled connections, most recent first */
 	unsigned nidle;
 	struct px_endpoint *hnext;	/* engine registry chain */
+	struct px_stat pod_st;		/* what this pod answered (the pod metrics;
+					 * only the counters are used) */
+	unsigned mark;			/* the last pod-metrics pass that wrote it */
 };
 
 struct px_lspec;
@@ -106,18 +122,6 @@ struct px_backend {
  * its table, so its route's reference covers it. Freed by px_metrics_sweep()
  * once nothing holds it and the current table no longer routes to
  * (service, revision): counters of a live revision never restart. */
-struct px_stat {
-	unsigned refs;
-	char *service, *route, *revision;
-	uint64_t requests[6];		/* by status class: [1]=1xx .. [5]=5xx, [0] other */
-	uint64_t buckets[PX_NBUCKETS];	/* latency, not cumulative */
-	uint64_t count;
-	double sum_s;
-	uint64_t errors[PX_E_N];
-	uint64_t bytes_in, bytes_out;
-	struct px_stat *next;
-};
-
 struct px_statref {
 	const char *revision;		/* the stat's own copy */
 	struct px_cluster *cluster;
@@ -231,6 +235,7 @@ struct proxy_engine {
 	struct px_inherited *inherited;	/* until proxy_handoff_done() */
 	bool unbound;			/* a listener of the table could not open: retried */
 	uint64_t apply_ns;		/* duration of the last apply */
+	unsigned pod_mark;		/* pod-metrics passes (proxy_metrics.c) */
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
 	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
