@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +158,17 @@ resource_replicas(const struct hpa_pod *pods, size_t npods, int32_t current, enu
 	}
 	double ratio = usage_ratio(s, npods, util, target, cur, raw);
 	bool up_with_unready = unready > 0 && ratio > 1.0;
+	/* V6, beyond upstream (Kubernetes #72775): while a rollout's surge pods
+	 * make more pods than spec.replicas, a scale-up multiplies the ratio by
+	 * spec.replicas, not by the pod count, so surge pods never add replicas
+	 * on their own; a real overload still scales up. */
+	size_t live = ready + unready + missing;
+	size_t surge_cap = current > 0 && live > (size_t)current ? (size_t)current : SIZE_MAX;
 	rc = 0;
 	if (!up_with_unready && missing == 0) {
 		*replicas = fabs(1.0 - ratio) <= cfg->tolerance ? current :
-		    (int32_t)ceil(ratio * (double)ready);
+		    (int32_t)ceil(ratio * (double)(ratio > 1.0 && ready > surge_cap ? surge_cap :
+		    ready));
 		goto out;
 	}
 	/* missing pods count against the move; unready ones as 0 on a scale-up */
@@ -182,7 +190,8 @@ resource_replicas(const struct hpa_pod *pods, size_t npods, int32_t current, enu
 		*replicas = current;
 		goto out;
 	}
-	int32_t n = (int32_t)ceil(nratio * (double)cnt);
+	int32_t n = (int32_t)ceil(nratio * (double)(nratio > 1.0 && cnt > surge_cap ? surge_cap :
+	    cnt));
 	*replicas = (nratio < 1.0 && n > current) || (nratio > 1.0 && n < current) ? current : n;
 out:
 	free(s);

@@ -460,6 +460,24 @@ test_validation(void **state)
 	}
 }
 
+/* Kubernetes #72775: during a rolling update the surge pod is Ready and
+ * measured; upstream multiplies the ratio by the 4 pods (ceil(1.2 x 4) = 5
+ * for spec.replicas 3), V6 by spec.replicas (4): the surge adds nothing. */
+static void
+test_surge_pods_do_not_multiply_a_scale_up(void **state)
+{
+	(void)state;
+	struct hpa_pod p[4];
+	make_pods(p, 4, (int64_t[]){ 600, 600, 600, 600 });
+	assert_int_equal(decide(make_hpa(1, 10, 50, NULL), 3, p, 4, NULL), 4);
+	/* at the target during the surge: no move at all */
+	make_pods(p, 4, (int64_t[]){ 500, 500, 520, 480 });
+	assert_int_equal(decide(make_hpa(1, 10, 50, NULL), 3, p, 4, NULL), 3);
+	/* without surge the same figures are upstream's */
+	make_pods(p, 4, (int64_t[]){ 600, 600, 600, 600 });
+	assert_int_equal(decide(make_hpa(1, 10, 50, NULL), 4, p, 4, NULL), 5);
+}
+
 /* ---- Pods, Object and External metrics (replica_calculator_test.go's
  * ...CM cases: values in milli-units as the custom metrics API gives them) */
 
@@ -605,6 +623,7 @@ main(void)
 		cmocka_unit_test_setup(test_pods_metric_scale_up_and_down, setup),
 		cmocka_unit_test_setup(test_pods_metric_unready_counts_and_missing_holds, setup),
 		cmocka_unit_test_setup(test_object_and_external_metrics, setup),
+		cmocka_unit_test_setup(test_surge_pods_do_not_multiply_a_scale_up, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
