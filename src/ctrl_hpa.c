@@ -15,6 +15,9 @@
 #include <string.h>
 
 #define HPA_COMPONENT "horizontal-pod-autoscaler"
+#define HPA_WAKE_MAX 32		/* Services with requests held at the proxy */
+#define HPA_WAKE_MS 3000	/* the proxy repeats each second while they wait */
+#define HPA_WAKE_FLOOR 100	/* milli-requests/s: one held request per 10 s */
 
 /* The kinds a scaleTargetRef may name: those with a /scale subresource. */
 static const char *const scalable[] = { "Deployment", "StatefulSet", "ReplicaSet",
@@ -38,6 +41,7 @@ struct ctrl_hpa {
 	void *usage_arg;
 	struct obs_custom *custom;	/* Pods, Object, External values; NULL: none */
 	struct hpa_mem *mem;
+	struct { char svc[320]; int64_t ms; } wake[HPA_WAKE_MAX];	/* held requests */
 };
 
 enum { HPA_W_SCALE = 1, HPA_W_STATUS };
@@ -185,6 +189,60 @@ select_pods(struct ctrl_hpa *h, const json_t *hpa, const json_t *target,
 	return n;
 }
 
+/* Requests for Service ns/name wait at the proxy (told within
+ * HPA_WAKE_MS), and metric is one of requests. */
+static bool
+waking(const struct ctrl_hpa *h, const char *ns, const char *kind, const char *name,
+    const char *metric)
+{
+	char key[320];
+	if (strcmp(kind, "Service") || strcmp(metric, "requests_per_second"))
+		return false;
+	snprintf(key, sizeof key, "%s/%s", ns, name);
+	int64_t now = time_now_ms();
+	for (size_t i = 0; i < HPA_WAKE_MAX; i++)
+		if (h->wake[i].ms > now - HPA_WAKE_MS && !strcmp(h->wake[i].svc, key))
+			return true;
+	return false;
+}
+
+void
+ctrl_hpa_activate(struct ctrl_hpa *h, const char *service)
+{
+	size_t slot = 0;
+	for (size_t i = 0; i < HPA_WAKE_MAX; i++) {
+		if (!strcmp(h->wake[i].svc, service)) {
+			slot = i;
+			break;
+		}
+		if (h->wake[i].ms < h->wake[slot].ms)
+			slot = i;	/* the oldest, or a free one */
+	}
+	snprintf(h->wake[slot].svc, sizeof h->wake[slot].svc, "%s", service);
+	h->wake[slot].ms = time_now_ms();
+	/* the HPAs with an Object metric on that Service decide now */
+	const char *slash = strchr(service, '/');
+	if (!slash)
+		return;
+	char *ns = xstrndup(service, (size_t)(slash - service));
+	json_t *all = NULL, *hpa, *m;
+	size_t i, k;
+	if (store_list(ctrl_store(h->core), "autoscaling/horizontalpodautoscalers", ns, &all,
+	    NULL) == 0)
+		json_array_foreach(all, i, hpa)
+			json_array_foreach(obj_get_path(hpa, "spec.metrics"), k, m) {
+				const json_t *o = obj_get_path(m, "object.describedObject");
+				if (!strcmp(json_string_value(json_object_get(o, "kind")) ?: "", "Service")
+				    && !strcmp(json_string_value(json_object_get(o, "name")) ?: "",
+				    slash + 1)) {
+					ctrl_enqueue(h->core, ns, obj_name(hpa));
+					break;
+				}
+			}
+	json_decref(all);
+	free(ns);
+}
+
 /* The values of the HPA's Pods, Object and External metrics, read as the
  * controller manager reads them from the custom and external metrics APIs
  * (per spec.metrics index; free with inputs_free). */
@@ -214,10 +272,19 @@ read_inputs(struct ctrl_hpa *h, const json_t *hpa, const struct hpa_pod *pods, s
 			}
 		} else if (!strcmp(type, "Object")) {
 			const json_t *o = obj_get_path(m, "object.describedObject");
-			x->rc = obs_custom_value(h->custom, json_string_value(json_object_get(o,
-			    "kind")) ?: "", ns, json_string_value(json_object_get(o, "name")) ?: "",
-			    json_string_value(obj_get_path(m, "object.metric.name")) ?: "", &x->value,
-			    x->why, sizeof x->why);
+			const char *kind = json_string_value(json_object_get(o, "kind")) ?: "";
+			const char *name = json_string_value(json_object_get(o, "name")) ?: "";
+			const char *metric = json_string_value(obj_get_path(m, "object.metric.name")) ?:
+			    "";
+			x->rc = obs_custom_value(h->custom, kind, ns, name, metric, &x->value, x->why,
+			    sizeof x->why);
+			if (waking(h, ns, kind, name, metric)) {
+				/* a request waits at the proxy: it is demand the
+				 * figures cannot show yet (scale from zero) */
+				x->value = x->rc == 0 && x->value > HPA_WAKE_FLOOR ? x->value :
+				    HPA_WAKE_FLOOR;
+				x->rc = 0;
+			}
 		} else if (!strcmp(type, "External")) {
 			x->rc = obs_custom_external(h->custom, ns, json_string_value(obj_get_path(m,
 			    "external.metric.name")) ?: "", obj_get_path(m, "external.metric.selector"),

@@ -89,5 +89,9 @@ struct obs_custom;
 int ctrl_hpa_start(struct api *api, int64_t sync_ms, hpa_usage_fn *usage, void *arg,
     struct obs_custom *custom, struct ctrl_hpa **out);
 void ctrl_hpa_stop(struct ctrl_hpa *h);
+/* The proxy holds a request for Service "ns/name" (scale from zero): the
+ * HPAs with an Object metric requests_per_second on it count it as demand
+ * and decide at once. */
+void ctrl_hpa_activate(struct ctrl_hpa *h, const char *service);
 
 #endif

@@ -685,6 +685,11 @@ hpa_decide(const json_t *hpa, int32_t current, const struct hpa_pod *pods, size_
 	int32_t min = min_j ? (int32_t)json_integer_value(min_j) : 1;
 	int32_t max = (int32_t)json_integer_value(json_object_get(spec, "maxReplicas"));
 	int rc = 0;
+	/* as the controller manager: an HPA seen for the first time starts its
+	 * recommendations with the current count, so the scale-down window
+	 * holds from its first sync */
+	if (hist->nrecs == 0)
+		hist->recs[hist->nrecs++] = (struct hpa_rec){ current, now_ms };
 	set_cond(st, "AbleToScale", true, "SucceededGetScale", "the HPA controller was able to "
 	    "get the target's current scale", now_ms);
 	if (current == 0 && min != 0) {

@@ -93,8 +93,18 @@ obs_custom_value(struct obs_custom *c, const char *kind, const char *ns, const c
 		rc = obs_traffic_pod(c->traffic, ns, name, CUSTOM_WINDOW_MS, &st);
 	else if (c->traffic && strcmp(kind, "Service") == 0) {
 		char *svc = xasprintf("%s/%s", ns, name);
+		json_t *o = NULL;
 		rc = obs_traffic_query_window(c->traffic, svc, NULL, CUSTOM_WINDOW_MS, &st);
 		free(svc);
+		/* the proxy counts every request: a Service it has no series for
+		 * in fresh samples had none (its series go when idle) */
+		if (rc == -ENOENT && st.age_ms < 3 * CUSTOM_WINDOW_MS &&
+		    store_get(api_store(c->api), "services", ns, name, &o) == 0 && o) {
+			memset(&st, 0, sizeof(st));
+			st.window_s = CUSTOM_WINDOW_MS / 1000.0;
+			rc = 0;
+		}
+		json_decref(o);
 	}
 	if (rc == 0 && st.window_s > 0) {
 		*milli = llround(*(const double *)((const char *)&st + m->off) * m->scale);

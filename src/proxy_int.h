@@ -79,6 +79,7 @@ struct px_cluster {
 	unsigned outlier_fails;
 	unsigned outlier_ms;
 	double trace_ratio;		/* new traces sampled; < 0: the proxy's ratio */
+	unsigned hold_ms;		/* no endpoint: requests wait this long (0: 503) */
 	struct px_endpoint **eps;
 	size_t neps;
 	unsigned rr;
@@ -239,6 +240,13 @@ struct proxy_engine {
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
 	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
+	struct px_held *held;		/* requests waiting for an endpoint (proxy_hold.c) */
+	unsigned nheld;
+	uv_timer_t hold_timer;
+	void (*hold_cb)(void *arg, const char *service);
+	void *hold_arg;
+	uint64_t hold_notified_ms;
+	char hold_notified[256];	/* the service last told about */
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
 
@@ -254,6 +262,17 @@ uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);
 /* Drops a reference on c (taken with c->refs++), freeing it with the last. */
 void px_cluster_unref(struct proxy_engine *e, struct px_cluster *c);
+
+/* proxy_hold.c — requests held while a Service has no endpoint. */
+struct px_held;
+/* True when req was held (or answered 503 because the queue is full):
+ * route's clusters have no endpoint and a hold time. */
+bool px_hold_maybe(struct proxy_engine *e, struct px_listener *l, const struct px_route *r,
+    struct http_req *req);
+/* After a table commit: held requests whose route has an endpoint now go on. */
+void px_hold_retry(struct proxy_engine *e);
+void px_hold_expire(uv_timer_t *t);
+void px_hold_close(struct proxy_engine *e);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);

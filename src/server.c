@@ -341,17 +341,30 @@ hpa_pod_usage(void *arg, const char *ns, const char *pod)
 
 /* The HPA and the custom / external metrics APIs it reads (the adapter a
  * cluster runs beside it). */
+static void
+hpa_activate(void *arg, const char *service)
+{
+	struct server *s = arg;
+	if (s->hpa)
+		ctrl_hpa_activate(s->hpa, service);
+}
+
 static int
 hpa_start(struct server *s, const struct server_opts *o)
 {
 	int rc = obs_custom_start(s->loop, s->api, s->traffic, o->rules.url, &s->custom);
-	return rc < 0 ? rc : ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, s->custom,
-	    &s->hpa);
+	if (rc == 0)
+		rc = ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, s->custom, &s->hpa);
+	if (rc == 0 && s->feed)
+		proxy_feed_on_activate(s->feed, hpa_activate, s);	/* scale from zero */
+	return rc;
 }
 
 static void
 hpa_stop(struct server *s)
 {
+	if (s->feed)
+		proxy_feed_on_activate(s->feed, NULL, NULL);
 	ctrl_hpa_stop(s->hpa);
 	obs_custom_stop(s->custom);
 	s->hpa = NULL;

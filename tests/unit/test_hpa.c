@@ -425,7 +425,10 @@ test_validation(void **state)
 		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
 		  "\"minReplicas\":3,\"maxReplicas\":2}", "spec.maxReplicas" },
 		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
-		  "\"minReplicas\":0,\"maxReplicas\":2}", "spec.minReplicas" },
+		  "\"minReplicas\":-1,\"maxReplicas\":2}", "spec.minReplicas" },
+		/* HPAScaleToZero: 0 needs an Object or External metric */
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"minReplicas\":0,\"maxReplicas\":2}", "spec.metrics" },
 		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
 		  "\"maxReplicas\":2,\"metrics\":[{\"type\":\"Pods\",\"resource\":"
 		  "{\"name\":\"cpu\",\"target\":{\"type\":\"Utilization\","
@@ -532,7 +535,14 @@ test_pods_metric_scale_up_and_down(void **state)
 	/* TestReplicaCalcScaleDownCM */
 	int64_t down[] = { 12000, 12000, 12000, 12000, 12000 };
 	in.pod_values = down;
-	assert_int_equal(decide_in(hpa_with(PODS_RPS("20")), 5, p, 5, &in, NULL, NULL), 3);
+	/* the first sync seeds the window with the current 5: held (upstream) */
+	assert_int_equal(decide_in(hpa_with(PODS_RPS("20")), 5, p, 5, &in, NULL, NULL), 5);
+	json_t *h = hpa_with(PODS_RPS("20"));
+	json_object_set_new(json_object_get(h, "spec"), "behavior", json_loads("{\"scaleDown\":"
+	    "{\"stabilizationWindowSeconds\":0}}", 0, NULL));
+	extern void autoscaling_hpa_defaults(json_t *obj);
+	autoscaling_hpa_defaults(h);
+	assert_int_equal(decide_in(h, 5, p, 5, &in, NULL, NULL), 3);
 }
 
 static void
