@@ -1028,9 +1028,10 @@ proxy_engine_new(uv_loop_t *loop)
 	uv_timer_init(loop, &e->reaper);
 	e->reaper.data = e;
 	uv_unref((uv_handle_t *)&e->reaper);
-	uv_timer_init(loop, &e->hold_timer);
-	e->hold_timer.data = e;
-	uv_unref((uv_handle_t *)&e->hold_timer);
+	e->hold_timer = xcalloc(1, sizeof(*e->hold_timer));
+	uv_timer_init(loop, e->hold_timer);
+	e->hold_timer->data = e;
+	uv_unref((uv_handle_t *)e->hold_timer);
 	return e;
 }
 

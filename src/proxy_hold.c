@@ -6,6 +6,7 @@
  * its hold time it gets the 503. Called by proxy_engine.c only: the request
  * path pays one test of the clusters' endpoint counts. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy_int.h"
@@ -46,13 +47,15 @@ hold_arm(struct proxy_engine *e)
 {
 	uint64_t first = UINT64_MAX, now = uv_now(e->loop);
 
+	if (e->hold_timer == NULL)
+		return;		/* the engine is closing */
 	for (struct px_held *h = e->held; h; h = h->next)
 		if (h->deadline < first)
 			first = h->deadline;
 	if (first == UINT64_MAX)
-		uv_timer_stop(&e->hold_timer);
+		uv_timer_stop(e->hold_timer);
 	else
-		uv_timer_start(&e->hold_timer, px_hold_expire, first > now ? first - now : 0, 0);
+		uv_timer_start(e->hold_timer, px_hold_expire, first > now ? first - now : 0, 0);
 }
 
 static void
@@ -177,9 +180,16 @@ px_hold_retry(struct proxy_engine *e)
 	hold_arm(e);
 }
 
+static void
+hold_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
 void
 px_hold_close(struct proxy_engine *e)
 {
-	if (!uv_is_closing((uv_handle_t *)&e->hold_timer))
-		uv_close((uv_handle_t *)&e->hold_timer, NULL);
+	if (e->hold_timer && !uv_is_closing((uv_handle_t *)e->hold_timer))
+		uv_close((uv_handle_t *)e->hold_timer, hold_timer_closed);
+	e->hold_timer = NULL;
 }

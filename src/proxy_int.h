@@ -242,7 +242,7 @@ struct proxy_engine {
 	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
 	struct px_held *held;		/* requests waiting for an endpoint (proxy_hold.c) */
 	unsigned nheld;
-	uv_timer_t hold_timer;
+	uv_timer_t *hold_timer;		/* its own allocation: it may close after e */
 	void (*hold_cb)(void *arg, const char *service);
 	void *hold_arg;
 	uint64_t hold_notified_ms;
