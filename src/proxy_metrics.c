@@ -350,6 +350,9 @@ px_metrics_render(struct proxy_engine *e, struct buf *out)
 	render_pods(e, &w, false);
 	render_pods(e, &w, true);
 	render_listeners(e, &w);
+	om_family(&w, "v6_proxy_held_requests", OM_GAUGE,
+	    "Requests waiting for an endpoint of a Service at zero (proxy_hold.c).");
+	om_sample(&w, "v6_proxy_held_requests", NULL, e->nheld);
 }
 
 void

@@ -5,8 +5,10 @@ the proxy (the Service's v6.dev/hold-requests-timeout) while one pod starts,
 then served; a request nobody starts a pod for gets a 503 at the timeout."""
 import http.client
 import json
+import re
 import threading
 import time
+import urllib.request
 
 from test_autoscale_rps import get_hpa, replicas, rescales, web
 from test_pods import apply, wait_for
@@ -75,9 +77,20 @@ def test_idle_deployment_scales_to_zero_and_the_next_request_is_served(make_serv
         except Exception as e:	# recorded, asserted below
             got["error"] = repr(e)
         got["t1"] = time.monotonic()
+    admin = re.search(r"admin on (127\.0\.0\.1:\d+)", s.log()).group(1)
+    held = []
+
+    def watch_gauge():	# the proxy's gauge shows the request waiting
+        while not held and "t1" not in got:
+            with urllib.request.urlopen("http://%s/metrics" % admin, timeout=5) as m:
+                if "\nv6_proxy_held_requests 1\n" in m.read().decode():
+                    held.append(True)
+            time.sleep(0.02)
     t0 = time.monotonic()
     th = threading.Thread(target=one_request, daemon=True)
     th.start()
+    gauge = threading.Thread(target=watch_gauge, daemon=True)
+    gauge.start()
     t_ready = None
     while th.is_alive() and time.monotonic() - t0 < 60:
         if t_ready is None and any(
@@ -86,12 +99,16 @@ def test_idle_deployment_scales_to_zero_and_the_next_request_is_served(make_serv
             t_ready = time.monotonic()
         time.sleep(0.01)
     th.join(5)
+    gauge.join(10)
     assert got.get("status") == 200, got
     assert json.loads(got["body"])["version"] == "v1"
-    assert t_ready is not None, "the response came before the API showed a Ready pod"
-    print("scale from zero: first response %.3f s after the request; the pod was Ready "
-          "(as the API showed it) %.3f s after the request, the response %.0f ms after that" %
-          (got["t1"] - t0, t_ready - t0, (got["t1"] - t_ready) * 1000))
+    assert held, "v6_proxy_held_requests never showed the waiting request"
+    # informational (bench/autoscale measures it): the API is polled, so the
+    # response may come before a poll shows the pod Ready
+    print("scale from zero: first response %.3f s after the request; the API showed the "
+          "pod Ready %s" % (got["t1"] - t0, "%.0f ms before the response" %
+                            ((got["t1"] - t_ready) * 1000) if t_ready else
+                            "only after the response"))
     assert len(web_pods(s)) == 1
     assert replicas(s) == 1
     assert any(m.startswith("New size: 1; reason: Service metric requests_per_second above "
@@ -103,8 +120,16 @@ def test_idle_deployment_scales_to_zero_and_the_next_request_is_served(make_serv
 def test_a_held_request_gets_a_503_at_the_timeout(server):
     apply(server, held_service("idle", {"app": "none"}, "1s"))
     ip = service_ip(server, "idle")
+    deadline = time.monotonic() + 30
+    while True:	# the proxy opens the Service's listener soon after the apply
+        try:
+            c = http.client.HTTPConnection(ip, 80, timeout=30)
+            c.connect()
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the Service's listener never opened"
+            time.sleep(0.05)
     t0 = time.monotonic()
-    c = http.client.HTTPConnection(ip, 80, timeout=30)
     c.request("GET", "/")
     r = c.getresponse()
     body = r.read()

@@ -1340,6 +1340,7 @@ test_metrics_per_revision(void **state)
 	assert_non_null(strstr(f->text.data, "v6_proxy_bytes_total{service=\"default/web\","
 	    "revision=\"r1\",direction=\"out\"}"));
 	assert_non_null(strstr(f->text.data, "v6_proxy_active_connections{listener=\"l1\"}"));
+	assert_non_null(strstr(f->text.data, "\nv6_proxy_held_requests 0\n"));
 	/* per pod, for custom.metrics.k8s.io: each pod once, idle ones at 0 */
 	assert_non_null(strstr(f->text.data, "v6_proxy_pod_requests_total{namespace=\"default\","
 	    "pod=\"p0\",code=\"2xx\"} 30\n"));
