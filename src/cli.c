@@ -28,10 +28,20 @@ struct cli_flag {
 
 static const struct cli_flag flags[] = {
 	{ "server", 0, FLAG_STR, OFF(server), "URL", NULL,
-	  "API server URL (default $V6_SERVER, else http://127.0.0.1:6443)" },
+	  "API server URL (default $V6_SERVER, else the kubeconfig's)" },
+	{ "kubeconfig", 0, FLAG_STR, OFF(kubeconfig), "FILE", NULL,
+	  "kubeconfig to use (default $KUBECONFIG, else ~/.kube/config unless --server or "
+	  "$V6_SERVER is given, else the admin certificate of the default data dir)" },
+	{ "data-dir", 0, FLAG_STR, OFF(data_dir), "DIR", NULL,
+	  "the server's data directory (default $V6_DATA_DIR, else /var/lib/v6 as root, "
+	  "else ~/.local/share/v6)" },
+	{ "out", 0, FLAG_STR, OFF(out), "FILE", NULL,
+	  "write to FILE (mode 0600) instead of stdout" },
 	{ "help", 'h', FLAG_BOOL, OFF(help), NULL, NULL, "show help for the command" },
 	{ "filename", 'f', FLAG_LIST, OFF(files), "FILE", NULL,
 	  "manifest file, directory (*.yaml, *.yml, *.json) or - for stdin; repeatable" },
+	{ "kustomize", 'k', FLAG_STR, OFF(kustomize), "DIR", NULL,
+	  "a kustomization directory, rendered as `v6 kustomize DIR` does" },
 	{ "recursive", 'R', FLAG_BOOL, OFF(recursive), NULL, NULL,
 	  "process directories given with -f recursively" },
 	{ "namespace", 'n', FLAG_STR, OFF(ns), "NS", NULL,
@@ -52,6 +62,8 @@ static const struct cli_flag flags[] = {
 	  "do not print table headers" },
 	{ "purge", 0, FLAG_BOOL, OFF(purge), NULL, NULL,
 	  "addon disable: delete the addon's data volumes too" },
+	{ "to", 0, FLAG_STR, OFF(to), "ENV", NULL,
+	  "promote: the environment (or namespace) to release into" },
 	{ "dry-run", 0, FLAG_OPT, OFF(dry_run), "client|server|none", "client",
 	  "only show what would happen: client (local checks) or server (checked by the server)" },
 	{ "all", 0, FLAG_BOOL, OFF(all), NULL, NULL,
@@ -66,8 +78,9 @@ static const struct cli_flag flags[] = {
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
 	  "give up after this long, e.g. 30s, 2m" },
-	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME", NULL,
-	  "the CronJob whose jobTemplate the Job is made from" },
+	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME|ENV", NULL,
+	  "create job: the CronJob whose jobTemplate the Job is made from; promote: the "
+	  "environment (or namespace) to copy from" },
 	{ "container", 'c', FLAG_STR, OFF(container), "NAME", NULL,
 	  "the container (default: the pod's only one, or its default-container annotation)" },
 	{ "follow", 'f', FLAG_BOOL, OFF(follow), NULL, NULL,
@@ -137,7 +150,7 @@ static int cli_help(struct cli_opts *o);
 static int cli_events(struct cli_opts *o);
 
 static const struct cli_verb verbs[] = {
-	{ "apply", cli_apply, "v6 apply -f FILE|DIR|- [-f ...] [flags]",
+	{ "apply", cli_apply, "v6 apply -f FILE|DIR|- [-f ...] | -k DIR [flags]",
 	  "Create or update objects from manifests, all or nothing",
 	  "Create or update objects from manifests. Every document is validated\n"
 	  "locally and checked by the server (dry run) before anything is applied;\n"
@@ -146,10 +159,27 @@ static const struct cli_verb verbs[] = {
 	  "until every applied Deployment, StatefulSet, DaemonSet and Rollout has\n"
 	  "rolled out and every Job completed (exit 1 with the reason on failure,\n"
 	  "abort or --timeout, default 5m).",
-	  "filename recursive namespace dry-run output wait timeout",
-	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
+	  "filename kustomize recursive namespace dry-run output wait timeout",
+	  "  v6 apply -f web.yaml\n  v6 apply -k overlays/prod\n  v6 apply -f manifests/ -n staging\n"
 	  "  v6 apply -f release/ --wait --timeout 10m\n"
 	  "  cat web.yaml | v6 apply -f -\n", false },
+	{ "kustomize", cli_kustomize, "v6 kustomize [DIR]",
+	  "Render a kustomization directory as YAML",
+	  "Render a kustomization directory (kustomization.yaml) as kubectl kustomize\n"
+	  "does: resources, bases and overlays, components, generators with their\n"
+	  "content-hash suffix, name prefixes and suffixes with references rewritten,\n"
+	  "labels, annotations, images, replicas and patches. Remote resources are\n"
+	  "refused; see docs/kustomize.md. -o json prints a v1 List.",
+	  "output",
+	  "  v6 kustomize overlays/prod\n  v6 kustomize . -o json\n", false },
+	{ "diff", cli_diff, "v6 diff -f FILE|DIR | -k DIR [flags]",
+	  "Diff the live objects against what apply would make of them",
+	  "Show a unified diff (diff -u -N, or $KUBECTL_EXTERNAL_DIFF) of each live\n"
+	  "object against the result the server gives for applying the manifest\n"
+	  "(a dry run), without server-set fields. Exit 0: no differences, 1:\n"
+	  "differences, >1: an error, as kubectl diff.",
+	  "filename kustomize recursive namespace",
+	  "  v6 diff -f web.yaml\n  v6 diff -k overlays/staging\n", false },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
@@ -166,13 +196,14 @@ static const struct cli_verb verbs[] = {
 	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n"
 	  "  v6 describe pods -l app=web\n", false },
 	{ "delete", cli_delete,
-	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
+	  "v6 delete -f FILE|DIR | -k DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all "
+	  "[flags]",
 	  "Delete objects by file, name, label selector or --all",
 	  "Delete objects by file, name, label selector or --all, and by default wait\n"
 	  "until they are gone.",
-	  "filename recursive namespace selector all ignore-not-found cascade wait timeout "
-	  "output",
-	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
+	  "filename kustomize recursive namespace selector all ignore-not-found cascade wait "
+	  "timeout output",
+	  "  v6 delete -f web.yaml\n  v6 delete -k overlays/dev\n  v6 delete deployment web\n"
 	  "  v6 delete pods -l app=web --wait=false\n", false },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
 	  "v6 create job NAME --from=cronjob/CJ [flags]",
@@ -290,6 +321,25 @@ static const struct cli_verb verbs[] = {
 	  "output no-headers",
 	  "  v6 image pull nginx:1.25\n  v6 image ls\n"
 	  "  v6 image import app.tar\n  v6 image rm docker.io/library/nginx:1.25\n", false },
+	{ "env", cli_env, "v6 env ls",
+	  "Show the environments, their policies and how their workloads differ",
+	  "Environments are namespaces labelled environment.v6.dev/name (dev, test,\n"
+	  "staging, prod, dr; docs/environments.md). Lists each with its namespace,\n"
+	  "its policy (prod requires probes, limits and two replicas unless its\n"
+	  "annotations say otherwise), the environment it takes promotions from, its\n"
+	  "Deployments; then each Deployment's image per environment.",
+	  "", "  v6 env ls\n", false },
+	{ "promote", cli_promote, "v6 promote KIND/NAME --from ENV --to ENV [--wait]",
+	  "Release the exact template of one environment into the next",
+	  "Copies the pod template of a Deployment, StatefulSet or Rollout from one\n"
+	  "environment (a namespace labelled environment.v6.dev/name, or a namespace\n"
+	  "name) to another: images pinned to the digests the source runs, the\n"
+	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
+	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
+	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
+	  "environment.v6.dev/promote-from allows. --wait follows the rollout.",
+	  "from to wait",
+	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },
 	{ "addon", cli_addon, "v6 addon ls | enable NAME | disable NAME [--purge]",
 	  "Run components of the platform as V6 workloads (the observability stack)",
 	  "Addons are components V6 runs as its own workloads in the namespace\n"
@@ -310,6 +360,24 @@ static const struct cli_verb verbs[] = {
 	  "namespace all-namespaces field-selector watch output no-headers",
 	  "  v6 events\n  v6 events -A --field-selector type=Warning\n"
 	  "  v6 events --field-selector involvedObject.name=web -w\n", false },
+	{ "kubeconfig", cli_kubeconfig, "v6 kubeconfig [--out FILE] [--data-dir DIR] [--server URL]",
+	  "Print or write the admin kubeconfig for kubectl and v6",
+	  "Print (or write with --out, mode 0600) a kubeconfig for the admin identity\n"
+	  "(CN v6-admin, O system:masters) of the server whose data directory this is:\n"
+	  "the server from DIR/server.address (or --server), the CA and the admin client\n"
+	  "certificate from DIR/pki, all inline. kubectl and v6 both use it.",
+	  "data-dir out",
+	  "  v6 kubeconfig --out ~/.kube/config\n"
+	  "  v6 kubeconfig --data-dir /tmp/v6 > v6.kubeconfig && kubectl --kubeconfig "
+	  "v6.kubeconfig get pods\n", false },
+	{ "certs", cli_certs, "v6 certs status [--data-dir DIR] | v6 certs rotate",
+	  "Show V6's certificates, or renew them now on the running server",
+	  "status  each certificate of DIR/pki: subject, NotAfter, days left, SANs\n"
+	  "rotate  the running server issues a new serving and admin certificate now\n"
+	  "        and serves the new one to new connections (open ones keep theirs);\n"
+	  "        it renews them by itself once a third of their lifetime is left",
+	  "data-dir no-headers",
+	  "  v6 certs status\n  v6 certs rotate\n", false },
 	{ "help", cli_help, "v6 help [VERB]",
 	  "Help about any verb",
 	  "Show help for v6 or for one verb.",
@@ -355,7 +423,9 @@ static const struct cli_verb verbs[] = {
 	  "  v6 testapp --port 8080 --version-string v2\n", true },
 };
 
-static const char global_flags[] = "server help";
+static const char global_flags[] = "server kubeconfig help";
+/* Verbs on local files (DATA/pki): they connect by themselves, if at all. */
+static const char local_verbs[] = "kubeconfig certs";
 
 int
 cli_err(const char *fmt, ...)
@@ -711,6 +781,18 @@ check_flags(const struct parse *p, const struct cli_verb *v)
 	return 0;
 }
 
+int
+cli_run_connected(struct cli_opts *o, int (*run)(struct cli_opts *))
+{
+	struct cli_conn conn;
+	if (cli_conn_resolve(o, &conn) < 0)
+		return 1;
+	cli_client_init(&conn);
+	int rc = run(o);
+	cli_client_close();
+	return rc;
+}
+
 static int
 run_verb(struct parse *p)
 {
@@ -734,14 +816,9 @@ run_verb(struct parse *p)
 	o->verb = v->name;
 	o->args = p->pos + 1;
 	o->nargs = p->npos - 1;
-	if (o->server == NULL)
-		o->server = getenv("V6_SERVER");
-	if (o->server == NULL || o->server[0] == '\0')
-		o->server = "http://127.0.0.1:6443";
-	cli_client_init(o->server);
-	int rc = v->run(o);
-	cli_client_close();
-	return rc;
+	if (word_in(local_verbs, v->name))
+		return v->run(o);
+	return cli_run_connected(o, v->run);
 }
 
 int
