@@ -31,7 +31,10 @@ void api_error_clear(struct api_error *err);
 enum api_propagation { API_PROPAGATE_BACKGROUND, API_PROPAGATE_FOREGROUND,
 	API_PROPAGATE_ORPHAN };
 
-enum { API_DRY_RUN = 1 };
+enum {
+	API_DRY_RUN = 1,
+	API_MANAGED_FIELDS = 2,	/* the caller sets metadata.managedFields (server-side apply) */
+};
 
 /* api_policy.c */
 /* Admission of a pod or a workload's pod template, after validation and
@@ -71,6 +74,20 @@ int api_create(struct api *api, const struct kind *k, const char *ns, json_t *ob
  * last finalizer of an object being deleted deletes it. */
 int api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
     bool status_only, unsigned flags, json_t **out, struct api_error *err);
+/* api_apply.c — server-side apply of the configuration applied (taken) by
+ * manager to NS/NAME: created when absent (*created set), else merged;
+ * managedFields kept; 409 Conflict with FieldManagerConflict causes unless
+ * force. flags as api_update. */
+int api_apply(struct api *api, const struct kind *k, const char *ns, const char *name,
+    json_t *applied, const char *manager, bool force, unsigned flags, json_t **out,
+    bool *created, struct api_error *err);
+/* For any other write by a client (create, PUT, PATCH): sets obj's
+ * managedFields to old's (NULL: a create) with the fields this write sets
+ * or changes owned by manager (operation Update) and taken from the
+ * others, as the apiserver records updates. Returns API_MANAGED_FIELDS, the
+ * flag the write then needs. */
+unsigned api_managed_update(const struct kind *k, const json_t *old, json_t *obj,
+    const char *manager);
 /* Deletes: with finalizers (or Foreground / Orphan propagation) the object
  * only gets deletionTimestamp and the garbage collector finishes the job.
  * precond_uid / precond_rv may be NULL / 0. */
@@ -117,6 +134,9 @@ void api_register_subresource(struct api *api, const char *kind, const char *sub
  * metrics.k8s.io): rest is the path after the group. It must answer req. */
 typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
 void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+/* Lists a registered group with its (static) version in /apis, so clients
+ * that discover groups (kubectl top: metrics.k8s.io) find it. */
+void api_group_version(struct api *api, const char *group, const char *version);
 /* For such handlers: a Kubernetes Status body (reason from code), or obj
  * as JSON (the reference is taken). Both finish req. */
 void api_respond_status(struct http_req *req, int code, const char *message);

@@ -129,6 +129,8 @@ static const struct cli_flag flags[] = {
 	  "autoscale: target average CPU utilization, percent of requests (default 80)" },
 	{ "name", 0, FLAG_STR, OFF(name), "NAME", NULL,
 	  "autoscale: the HorizontalPodAutoscaler's name (default: the target's)" },
+	{ "prune", 0, FLAG_BOOL, OFF(prune), NULL, NULL,
+	  "app sync: delete the resources git no longer has" },
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
@@ -291,6 +293,21 @@ static const struct cli_verb verbs[] = {
 	  "min max cpu-percent name namespace",
 	  "  v6 autoscale deploy/web --min 2 --max 10 --cpu-percent 50\n"
 	  "  v6 autoscale rollout web --max 5\n", false },
+	{ "app", cli_app, "v6 app get|sync|diff|history|rollback NAME [ID] [flags]",
+	  "Show, sync, diff and roll back Argo CD Applications",
+	  "Manage argoproj.io Applications as the argocd CLI does:\n"
+	  "  get       source, sync and health status, and every resource\n"
+	  "  sync      sync now (--prune deletes what git no longer has); waits for\n"
+	  "            the operation, exit 1 when it fails\n"
+	  "  diff      the live state against git for each out-of-sync resource\n"
+	  "            (diff -u); exit 1 when something differs\n"
+	  "  history   the synced revisions with their ids\n"
+	  "  rollback  sync the revision of history ID (default: the previous one);\n"
+	  "            auto-sync must be off",
+	  "namespace timeout prune",
+	  "  v6 app get guestbook -n argocd\n  v6 app sync guestbook --prune\n"
+	  "  v6 app diff guestbook\n  v6 app history guestbook\n"
+	  "  v6 app rollback guestbook 1\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",
 	  "Show CPU and memory use of pods",
 	  "Show the CPU (cores) and memory (bytes) use of pods, from the\n"

@@ -83,6 +83,7 @@ struct cli_opts {
 	/* autoscale */
 	int64_t min, max, cpu_percent;
 	const char *name;
+	bool prune;			/* app sync --prune */
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
 
@@ -279,6 +280,7 @@ int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_app(struct cli_opts *o);	/* cli_app.c */
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history

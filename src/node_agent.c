@@ -102,6 +102,7 @@ struct node {
 	struct ncni *cni;		/* the pod network; NULL: off */
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
+	struct node_usage usage;	/* NodeMetrics (node_usage.c) */
 	char *otlp_endpoint;		/* pods' OTEL_EXPORTER_OTLP_ENDPOINT, or NULL */
 	char *cluster_dns;		/* node_config.cluster_dns */
 	int backoff_max_s;
@@ -1325,6 +1326,8 @@ on_metrics(uv_timer_t *t)
 	struct node *n = t->data;
 	int64_t now = time_now_ms();
 	trim_after_burst(n);
+	if (!n->usage.have || now - n->usage.at_ms >= METRICS_PERIOD_MS - 500)
+		node_usage_sample(&n->usage, now);
 	for (struct apod *p = n->pods; p; p = p->next)
 		for (size_t i = 0; p->inited && i < p->sm.n; i++) {
 			struct actr *a = &p->c[i];
@@ -1405,10 +1408,28 @@ serve_metrics(void *arg, struct http_req *req, const char *rest)
 		return;
 	}
 	if (!strcmp(rest, "/v1beta1") || !strcmp(rest, "/v1beta1/")) {
-		reply_json(req, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:b, s:[s, s]}]}",
+		reply_json(req, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:b, s:[s, s]}, "
+		    "{s:s, s:s, s:s, s:b, s:[s, s]}]}",
 		    "kind", "APIResourceList", "apiVersion", "v1", "groupVersion",
 		    "metrics.k8s.io/v1beta1", "resources", "name", "pods", "singularName", "",
-		    "kind", "PodMetrics", "namespaced", true, "verbs", "get", "list"));
+		    "kind", "PodMetrics", "namespaced", true, "verbs", "get", "list",
+		    "name", "nodes", "singularName", "", "kind", "NodeMetrics", "namespaced", false,
+		    "verbs", "get", "list"));
+		return;
+	}
+	if (!strcmp(rest, "/v1beta1/nodes") || sscanf(rest, "/v1beta1/nodes/%255[^/]", name) == 1) {
+		json_t *m = node_usage_metrics(&n->usage, n->name, NULL);
+		if (*name && (!m || strcmp(name, n->name))) {
+			json_decref(m);
+			snprintf(ns, sizeof ns, "nodemetrics.metrics.k8s.io \"%.200s\" not found", name);
+			reply_status(req, 404, "NotFound", ns);
+		} else if (*name) {
+			reply_json(req, m);
+		} else {
+			reply_json(req, json_pack("{s:s, s:s, s:{}, s:o}", "kind", "NodeMetricsList",
+			    "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "items", m ?
+			    json_pack("[o]", m) : json_array()));
+		}
 		return;
 	}
 	if (strcmp(rest, "/v1beta1/pods") != 0 &&
@@ -1869,6 +1890,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	api_register_subresource(api, "Pod", "log", serve_log, n);
 	api_register_subresource(api, "Pod", "exec", serve_exec, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
+	api_group_version(api, "metrics.k8s.io", "v1beta1");
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);

@@ -89,11 +89,35 @@ static const struct kind kinds[] = {
 	{ "argoproj.io", "v1alpha1", "argoproj.io/v1alpha1", "AnalysisRun",
 	  "analysisruns", "analysisrun", "ar",
 	  true, true, schema_analysisrun, NULL, argo_analysisrun_validate, NULL, NULL },
+	{ "argoproj.io", "v1alpha1", "argoproj.io/v1alpha1", "Application",
+	  "applications", "application", "app,apps",
+	  true, true, schema_application, NULL, argocd_application_validate, NULL, NULL },
 	{ "monitoring.coreos.com", "v1", "monitoring.coreos.com/v1", "PrometheusRule",
 	  "prometheusrules", "prometheusrule", "promrule",
 	  true, false, schema_prometheusrule, NULL, monitoring_promrule_validate,
 	  NULL, NULL },
 };
+
+/* Discovery categories, as the upstream resources declare them: `kubectl
+ * get all` lists the "all" ones. */
+static const struct {
+	const char *kind, *categories;
+} kind_cats[] = {
+	{ "Pod", "all" }, { "Service", "all" }, { "Deployment", "all" },
+	{ "ReplicaSet", "all" }, { "StatefulSet", "all" }, { "DaemonSet", "all" },
+	{ "HorizontalPodAutoscaler", "all" }, { "Job", "all" }, { "CronJob", "all" },
+	{ "GatewayClass", "gateway-api" }, { "Gateway", "gateway-api" },
+	{ "HTTPRoute", "gateway-api" },
+};
+
+const char *
+kind_categories(const struct kind *k)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kind_cats); i++)
+		if (strcmp(kind_cats[i].kind, k->kind) == 0)
+			return kind_cats[i].categories;
+	return "";
+}
 
 size_t
 kind_count(void)
