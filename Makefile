@@ -18,7 +18,9 @@ endif
 
 SRCS     = $(wildcard src/*.c)
 OBJS     = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/ui_assets.o
+# The dashboard's files (web/), embedded as a C source (src/ui.h).
+UI_FILES = $(wildcard web/*.html web/*.css web/*.js web/*.svg)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
@@ -26,6 +28,13 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/ui_assets.c: $(UI_FILES) web/embed.py
+	mkdir -p $(@D)
+	$(PYTHON) web/embed.py $@ $(UI_FILES)
+
+$(BUILD)/obj/ui_assets.o: $(BUILD)/gen/ui_assets.c src/ui.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libv6.a: $(LIBOBJS)

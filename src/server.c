@@ -2,6 +2,7 @@
  * the API server and the controllers on one libuv loop, and shuts them down
  * in order on SIGTERM / SIGINT. */
 #include "server.h"
+#include "ui.h"
 #include "analysis.h"
 #include "api.h"
 #include "flags.h"
@@ -1265,6 +1266,7 @@ server_main(int argc, char **argv)
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
 	obs_pages_start(&oc);
+	ui_register(s.api);
 	err = server_start_parts(&s, &o);
 	if (err < 0) {
 		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",
