@@ -455,7 +455,8 @@
         const mine = rsets.list_().filter(owned);
         const steps = get(ro, "spec.strategy.canary.steps") || [];
         const idx = Math.min(get(ro, "status.currentStepIndex") || 0, steps.length);
-        const w = weight(ro), phase = get(ro, "status.phase") || "Progressing";
+        /* The current revision's share: all of it once it is the stable one. */
+        const w = fullyPromoted(ro) && !get(ro, "status.abort") ? 100 : weight(ro), phase = get(ro, "status.phase") || "Progressing";
         const stable = get(ro, "status.stableRS"), current = get(ro, "status.currentPodHash");
         const podList = pods ? pods.list_() : [];
         const canDo = (cmd) => (cmd === "pause" || cmd === "undo" ? v.allowed.patch : v.allowed.status && v.allowed.patch);
@@ -468,7 +469,7 @@
             return html`<button data-action="${cmd}"${ok && app ? "" : " disabled"} title="${!ok ? "your identity may not do this" : app ? "" : "not applicable in this state"}">${label}</button>`;
           })}<span class="err" id="action-error" role="alert">${v.error}</span></div>
           <div class="weight"><div class="wbar"><div class="wfill" style="width:${w}%"></div></div>
-            <span>canary weight <b data-t="weight">${w}</b>% · stable ${100 - w}%</span>
+            <span>new revision <b data-t="weight">${w}</b>% · stable ${100 - w}%</span>
             <span class="muted">step <b data-t="step">${idx}</b>/${steps.length}</span></div>
           <div class="cols"><section><h2>Steps</h2><ol class="steps" start="0">${steps.map((s, i) => html`<li class="${i < idx ? "done" : i === idx ? "current" : ""}"${i === idx ? raw(' data-t="step-current"') : ""}>${stepText(s)}</li>`)}
             ${steps.length ? html`<li class="${idx >= steps.length ? "current done" : ""}">fully promoted</li>` : ""}</ol></section>
@@ -532,7 +533,8 @@
     const W = 160, H = 32, max = Math.max(1e-9, ...vals);
     const pts = vals.map((x, i) => ((i * W) / Math.max(1, vals.length - 1)).toFixed(1) + "," + (H - 2 - (x / max) * (H - 4)).toFixed(1)).join(" ");
     const last = vals.length ? vals[vals.length - 1] : 0;
-    return html`<svg class="spark" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${fmt(last)}"><polyline points="${pts}"/></svg> <span class="num">${fmt(last)}</span>`;
+    const end = pts.split(" ").pop().split(",");
+    return html`<svg class="spark" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${fmt(last)}"><polyline points="${pts}"/><circle cx="${end[0]}" cy="${end[1]}" r="2"/></svg> <span class="num">${fmt(last)}</span>`;
   }
   const HISTORY = 60;
   function service(r) {
@@ -542,19 +544,34 @@
       const eps = v.follow(R.endpoints, ns, "fieldSelector=metadata.name%3D" + encodeURIComponent(sname));
       const routes = v.follow(R.httproutes, ns), ros = v.follow(R.rollouts, ns);
       v.onLive = () => { eps.poke(); routes.poke(); ros.poke(); };
-      v.traffic = new Map();	/* revision -> [{rps, err, p99}] */
+      v.traffic = new Map();	/* "service revision" -> [{rps, err, p99}] */
       v.trafficNote = "waiting for the proxy's first sample…";
+      /* A rollout splits one Service's traffic over its stable and canary
+       * Services: the revisions of all of them are shown together. */
+      const steered = () => {
+        const out = new Set([sname]);
+        for (const ro of ros.list_()) {
+          const c = get(ro, "spec.strategy.canary") || get(ro, "spec.strategy.blueGreen") || {};
+          const names = [c.stableService, c.canaryService, c.activeService, c.previewService].filter(Boolean);
+          if (names.includes(sname)) names.forEach((n) => out.add(n));
+        }
+        return Array.from(out);
+      };
       const poll = async () => {
-        try {
-          const t = await V6.get("/apis/traffic.v6.dev/v1alpha1/namespaces/" + encodeURIComponent(ns) + "/services/" + encodeURIComponent(sname));
-          for (const rev of t.revisions || []) {
-            const h = v.traffic.get(rev.revision) || [];
-            h.push({ rps: rev.requestsPerSecond, err: rev.errorRate, p99: rev.p99LatencyMs });
-            if (h.length > HISTORY) h.shift();
-            v.traffic.set(rev.revision, h);
-          }
-          v.trafficNote = "per revision, every " + (t.window || "5s");
-        } catch (e) { v.trafficNote = e.code === 404 ? "no traffic seen yet" : e.message; }
+        const notes = [];
+        await Promise.all(steered().map(async (svc) => {
+          try {
+            const t = await V6.get("/apis/traffic.v6.dev/v1alpha1/namespaces/" + encodeURIComponent(ns) + "/services/" + encodeURIComponent(svc));
+            for (const rev of t.revisions || []) {
+              const key = svc + " " + rev.revision, h = v.traffic.get(key) || [];
+              h.push({ rps: rev.requestsPerSecond, err: rev.errorRate, p99: rev.p99LatencyMs });
+              if (h.length > HISTORY) h.shift();
+              v.traffic.set(key, h);
+            }
+            notes.push("every " + (t.window || "5s"));
+          } catch (e) { if (e.code !== 404) notes.push(svc + ": " + e.message); }
+        }));
+        v.trafficNote = notes.length ? "per revision, " + Array.from(new Set(notes)).join("; ") : "no traffic seen yet";
         v.render();
       };
       poll();
@@ -570,8 +587,8 @@
         paint(html`<h1>Service ${sname}</h1>
           <p class="muted">${ns} · ${get(s, "spec.type") || "ClusterIP"} ${get(s, "spec.clusterIP") || ""} · ports ${(get(s, "spec.ports") || []).map((p) => (p.name ? p.name + " " : "") + p.port + "→" + (p.targetPort || p.port)).join(", ")}</p>
           <h2>Live traffic <span class="muted">${v.trafficNote}</span></h2>
-          ${table(["Revision", "Requests/s", "Error rate", "P99 latency"], Array.from(v.traffic.entries()).map(([rev, h]) => ({
-            cells: [rev, spark(h.map((x) => x.rps), (x) => x.toFixed(1) + "/s"), spark(h.map((x) => x.err), (x) => (x * 100).toFixed(1) + "%"), spark(h.map((x) => x.p99), (x) => x.toFixed(1) + " ms")] })), { t: "traffic", empty: "No requests through the proxy yet." })}
+          ${table(["Service", "Revision", "Requests/s", "Error rate", "P99 latency"], Array.from(v.traffic.entries()).sort().map(([key, h]) => ({
+            cells: [key.split(" ")[0], key.split(" ")[1], spark(h.map((x) => x.rps), (x) => x.toFixed(1) + "/s"), spark(h.map((x) => x.err), (x) => (x * 100).toFixed(1) + "%"), spark(h.map((x) => x.p99), (x) => x.toFixed(1) + " ms")] })), { t: "traffic", empty: "No requests through the proxy yet." })}
           <h2>Rollouts steering it</h2>${table(["Rollout", "Canary weight", "Header routes", "Step"], users.map((ro) => ({
             href: href("rollout", [ns, name(ro)]),
             cells: [html`<a href="${href("rollout", [ns, name(ro)])}">${name(ro)}</a>`, weight(ro) + "%",

@@ -133,6 +133,9 @@ class Browser:
     def get(self, url):
         self._s("POST", "/url", {"url": url})
 
+    def resize(self, width, height):
+        self._s("POST", "/window/rect", {"width": width, "height": height})
+
     def js(self, script, *args):
         """Runs script (a function body; `arguments` holds args) and
         returns its value."""

@@ -1,0 +1,186 @@
+"""The web dashboard (/ui/) in a real browser: headless Chromium from Debian
+driven over WebDriver (webdriver.py). A user opens it, follows a canary
+from 10 % to 100 % with the weight moving on screen, promotes it with the
+button, follows a pod's log, and a page of 1,000 pods stays interactive.
+Screenshots of every view go to tests/e2e/artifacts/dashboard/."""
+import json
+import os
+import time
+
+from load import version_load
+from test_rollout import apply, canary, healthy_on, rollout, service, service_ip, wait_serving
+from webdriver import Browser
+
+ART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts", "dashboard")
+
+# Samples the weight and step on screen every 50 ms into window.__seen,
+# whatever re-renders them (the view repaints on each watch event).
+SAMPLER = """
+window.__seen = [];
+setInterval(function () {
+  var w = document.querySelector('[data-t=weight]'), s = document.querySelector('[data-t=step]');
+  if (!w || !s) return;
+  var v = w.textContent + '@' + s.textContent, a = window.__seen;
+  if (!a.length || a[a.length - 1] !== v) a.push(v);
+}, 50);
+"""
+
+
+def shot(b, name):
+    b.screenshot(os.path.join(ART, name + ".png"))
+
+
+def open_ui(b, server, hash_=""):
+    b.get(server.url + "/ui/" + hash_)
+    # The loopback server needs no login: the page goes straight in.
+    b.wait("return !document.getElementById('app').hidden && "
+           "document.getElementById('login').hidden", "the dashboard to open")
+
+
+def goto(b, hash_):
+    b.js("location.hash = arguments[0]", hash_)
+
+
+def weights(b):
+    return [tuple(int(x) for x in v.split("@")) for v in b.js("return window.__seen")]
+
+
+def test_canary_followed_and_promoted_from_the_dashboard(server):
+    steps = [{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": 2}}]
+    apply(server, service("web"), service("web-canary"), rollout("v1", canary(steps)))
+    healthy_on(server, "v1")
+    with Browser() as b:
+        open_ui(b, server)
+        b.wait("return document.querySelector('.card[data-ns=default]')", "namespace cards")
+        shot(b, "overview")
+
+        goto(b, "#/rollout/default/web")
+        b.wait_text("[data-t=weight]", lambda t: t == "100", "v1 to hold all traffic")
+        b.js(SAMPLER)
+        apply(server, rollout("v2", canary(steps)))
+        # The canary reaches its first pause at 10 %, live, without a reload.
+        b.wait_text("[data-t=step]", lambda t: t == "1", "the pause step", timeout=90)
+        assert b.text("[data-t=weight]") == "10"
+        assert b.text("[data-t=step-current]").startswith("pause")
+        shot(b, "rollout-paused")
+
+        # The buttons the state allows are enabled (no RBAC yet: admin).
+        enabled = b.js("return Array.from(document.querySelectorAll('button[data-action]'))"
+                       ".filter(x => !x.disabled).map(x => x.dataset.action)")
+        assert {"promote", "promote-full", "abort", "pause"} <= set(enabled), enabled
+        assert "retry" not in enabled, enabled     # not aborted: nothing to retry
+
+        # Traffic per revision, from the proxy, while the canary takes 10 %.
+        ip = service_ip(server)
+        wait_serving(ip, "v1")
+        goto(b, "#/service/default/web")
+        with version_load(ip, 80) as load:
+            rows = b.wait("var r = document.querySelectorAll('table[data-t=traffic] tbody tr');"
+                          "return r.length >= 2 && Array.from(r).every(x => "
+                          "!/^0\\.0\\//.test(x.cells[2].textContent.trim().split(' ').pop())) "
+                          "&& Array.from(r).map(x => x.textContent)",
+                          "requests/s of both revisions", timeout=40)
+            shot(b, "service")
+        load.assert_clean(min_ok=20)
+        assert b.js("return document.querySelectorAll('table[data-t=traffic] svg.spark').length"
+                    ) >= 6, rows
+
+        goto(b, "#/rollout/default/web")
+        b.wait_text("[data-t=step]", lambda t: t == "1", "the rollout view again")
+        b.js(SAMPLER)
+        b.click("button[data-action=promote]")
+        b.wait_text("[data-t=weight]", lambda t: t == "100", "the canary to finish", timeout=90)
+        b.wait("return document.querySelector('h1 .b-healthy')", "Healthy on screen", timeout=30)
+        shot(b, "rollout-promoted")
+        seen = weights(b)
+        # The step moved past the pause and the weight went 10 -> 50 -> 100,
+        # each shown as it happened.
+        ws = [w for w, _ in seen]
+        assert ws[0] == 10 and 50 in ws and ws[-1] == 100, seen
+        assert ws.index(50) < len(ws) - 1 - ws[::-1].index(100), seen
+        assert max(s for _, s in seen) >= 3, seen
+        _, ro = server.json("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/web")
+        assert ro["status"]["stableRS"] == ro["status"]["currentPodHash"]
+
+        # Revisions list their pods; the new revision is stable now.
+        revs = b.js("return Array.from(document.querySelectorAll('.rev')).map("
+                    "r => [r.dataset.hash, r.querySelectorAll('.pod-chip').length, "
+                    "!!r.querySelector('.b-stable')])")
+        assert any(h == ro["status"]["stableRS"] and stable and n >= 1
+                   for h, n, stable in revs), revs
+
+        goto(b, "#/workloads?q=app%3Dweb")
+        b.wait("return document.querySelectorAll('table[data-t=pods] tbody tr').length >= 2",
+               "the rollout's pods in the list")
+        shot(b, "workloads")
+        goto(b, "#/services")
+        b.wait("return document.querySelector('table[data-t=services] tbody tr')", "services")
+        shot(b, "services")
+        goto(b, "#/hpa")
+        b.wait("return document.querySelector('#main h1') && "
+               "document.querySelector('#main h1').textContent == 'Autoscalers'", "the HPA view")
+        shot(b, "hpa")
+
+
+def test_pod_log_followed_live(server):
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "ticker", "namespace": "default", "labels": {"app": "tick"}},
+           "spec": {"containers": [{"name": "main", "image": "busybox",
+                                    "command": ["sh", "-c", "i=0; while true; do i=$((i+1)); "
+                                                "echo tick $i; sleep 0.3; done"],
+                                    "env": [{"name": "MODE", "value": "demo"}]}]}}
+    server.json("POST", "/api/v1/namespaces/default/pods", pod, expect=201)
+    with Browser() as b:
+        open_ui(b, server, "#/pod/default/ticker")
+        first = b.wait_text("#log", lambda t: "tick 2\n" in t, "the log's first lines",
+                            timeout=60)
+        # Follow: lines written after the page opened arrive by themselves.
+        n = int(first.strip().splitlines()[-1].split()[1])
+        b.wait_text("#log", lambda t: ("tick %d\n" % (n + 5)) in t, "new lines, followed")
+        assert b.js("return Array.from(document.querySelectorAll('table[data-t=env] td'))"
+                    ".map(x => x.textContent)") == ["main", "MODE", "demo"]
+        shot(b, "pod")
+        # At phone size the page still reads (one column, no sideways scroll).
+        b.resize(390, 844)
+        b.keys("t")     # the theme key
+        assert b.js("return document.documentElement.dataset.theme") == "dark"
+        assert b.js("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shot(b, "pod-phone-dark")
+
+
+def test_thousand_pods_stay_interactive(server):
+    # Pods bound to a node that does not exist stay Pending: 1,000 of them
+    # cost the API objects, not processes.
+    for i in range(1000):
+        p = {"apiVersion": "v1", "kind": "Pod",
+             "metadata": {"name": "load-%04d" % i, "namespace": "default",
+                          "labels": {"app": "load", "shard": str(i % 10)}},
+             "spec": {"nodeName": "elsewhere",
+                      "containers": [{"name": "c", "image": "busybox"}]}}
+        server.request("POST", "/api/v1/namespaces/default/pods", p)
+    with Browser() as b:
+        b.get(server.url + "/ui/#/workloads")
+        tti = b.wait("var c = document.querySelector('[data-t=pod-count]');"
+                     "if (!c || c.textContent !== '1000') return 0;"
+                     "return performance.now()", "1,000 pods on screen", timeout=60)
+        # Interactive: the main thread answers a task within a frame or two.
+        lag = b.js_async("var t = performance.now(), done = arguments[0];"
+                         "setTimeout(function () { done(performance.now() - t); }, 0);")
+        shot(b, "pods-1000")
+        # Search narrows 1,000 rows by label at once.
+        b.type("#q", "shard=3")
+        b.wait_text("[data-t=pod-count]", lambda t: t == "100", "the label search")
+        assert "q=shard%3D3" in b.js("return location.hash")    # a URL to share
+        # Keyboard: j selects the first row, Enter opens it.
+        b.js("document.activeElement.blur()")
+        b.keys("j")
+        b.keys("\ue007")
+        b.wait("return location.hash.indexOf('#/pod/default/load-') == 0", "a pod opened by keys")
+        b.js("history.back()")
+        # And a change to one pod arrives through the watch.
+        server.request("DELETE", "/api/v1/namespaces/default/pods/load-0003?gracePeriodSeconds=0")
+        b.wait_text("[data-t=pod-count]", lambda t: t == "99", "a deleted pod to go")
+    with open(os.path.join(ART, "pods-1000.json"), "w") as f:
+        json.dump({"time_to_interactive_ms": tti, "task_lag_ms": lag}, f)
+    assert tti < 15000, tti
+    assert lag < 200, lag
