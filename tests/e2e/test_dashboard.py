@@ -184,3 +184,32 @@ def test_thousand_pods_stay_interactive(server):
         json.dump({"time_to_interactive_ms": tti, "task_lag_ms": lag}, f)
     assert tti < 15000, tti
     assert lag < 200, lag
+
+
+def test_assets_are_embedded_gzipped_and_revalidated(server):
+    import gzip
+    status, h, body = server.request("GET", "/ui")
+    assert status == 308 and h["Location"] == "/ui/"
+    status, h, plain = server.request("GET", "/ui/app.js")
+    assert status == 200 and "Content-Encoding" not in h
+    assert h["Content-Type"].startswith("text/javascript")
+    status, hz, packed = server.request("GET", "/ui/app.js",
+                                        headers={"Accept-Encoding": "br, gzip;q=0.8"})
+    assert status == 200 and hz["Content-Encoding"] == "gzip" and hz["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(packed) == plain and len(packed) < len(plain) / 2
+    # gzip;q=0 refuses it.
+    _, h0, _ = server.request("GET", "/ui/app.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in h0
+    etag = h["ETag"]
+    assert etag == hz["ETag"] and etag.startswith('"')
+    status, h, body = server.request("GET", "/ui/app.js", headers={"If-None-Match": etag})
+    assert status == 304 and body == b""
+    status, _, body = server.request("GET", "/ui/", headers={"If-None-Match": '"stale"'})
+    assert status == 200 and b'<script src="app.js"' in body
+    assert "script-src 'self'" in h["Content-Security-Policy"]
+    status, _, body = server.request("GET", "/ui/../api/v1/pods")
+    assert status in (400, 404)
+    status, _, body = server.request("GET", "/ui/secret.txt")
+    assert status == 404 and json.loads(body)["kind"] == "Status"
+    status, _, _ = server.request("POST", "/ui/app.js", body="x")
+    assert status == 405
