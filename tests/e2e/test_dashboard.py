@@ -186,6 +186,28 @@ def test_thousand_pods_stay_interactive(server):
     assert lag < 200, lag
 
 
+def pending_pod(name):
+    """A pod bound to a node that does not exist: it stays Pending, no process."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "idle"}},
+            "spec": {"nodeName": "elsewhere", "containers": [{"name": "c", "image": "busybox"}]}}
+
+
+def test_a_view_resumes_its_watch_after_a_server_restart(server):
+    server.json("POST", "/api/v1/namespaces/default/pods", pending_pod("before"), expect=201)
+    with Browser() as b:
+        open_ui(b, server, "#/workloads?q=app%3Didle")
+        b.wait_text("[data-t=pod-count]", lambda t: t == "1", "the first pod")
+        server.restart()    # kill -9: the page's watch breaks mid-stream
+        server.json("POST", "/api/v1/namespaces/default/pods", pending_pod("after"), expect=201)
+        server.request("DELETE", "/api/v1/namespaces/default/pods/before?gracePeriodSeconds=0")
+        # Both changes arrive through the resumed watch, without a reload.
+        b.wait("var r = document.querySelectorAll('table[data-t=pods] tbody tr');"
+               "return r.length == 1 && r[0].cells[0].textContent == 'after'",
+               "the changes made while the page was disconnected", timeout=45)
+        assert b.js("return performance.getEntriesByType('navigation').length") == 1
+
+
 def test_assets_are_embedded_gzipped_and_revalidated(server):
     import gzip
     status, h, body = server.request("GET", "/ui")
