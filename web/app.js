@@ -357,6 +357,7 @@
     return 0;
   }
   function weight(ro) {
+    if (!get(ro, "spec.strategy.canary")) return 0;	/* blue-green: the switch is all or nothing */
     const w = get(ro, "status.canary.weights.canary.weight");
     const routed = get(ro, "spec.strategy.canary.canaryService") || get(ro, "spec.strategy.canary.trafficRouting");
     return routed && w !== undefined ? w : setWeight(ro);

@@ -186,6 +186,42 @@ def test_thousand_pods_stay_interactive(server):
     assert lag < 200, lag
 
 
+def test_failing_analysis_shown_with_its_measurements(make_server):
+    from test_rollout_analysis import SUCCESS_RATE
+    server = make_server("--traffic-period", "500ms")
+    steps = [{"setWeight": 20},
+             {"analysis": {"templates": [{"templateName": "success-rate"}],
+                           "args": [{"name": "canary-hash", "valueFrom": {
+                               "podTemplateHashValue": "Latest"}}]}},
+             {"setWeight": 100}]
+    strat = canary(steps, abortScaleDownDelaySeconds=0)
+    apply(server, service("web"), service("web-canary"), SUCCESS_RATE, rollout("v1", strat))
+    healthy_on(server, "v1")
+    ip = service_ip(server)
+    wait_serving(ip, "v1")
+    with Browser() as b:
+        open_ui(b, server, "#/rollout/default/web")
+        b.wait_text("[data-t=weight]", lambda t: t == "100", "v1 to hold all traffic")
+        with version_load(ip, 80):
+            apply(server, rollout("v2", strat, extra=["--error-rate", "0.3"]))
+            b.wait("return document.querySelector('#main h1 .b-aborted')", "the abort on screen",
+                   timeout=90)
+        rows = b.wait("var r = Array.from(document.querySelectorAll("
+                      "'.run table[data-t=measurements] tbody tr'));"
+                      "return r.length >= 2 && r.map(x => Array.from(x.cells).map(c => "
+                      "c.textContent.trim()))", "the analysis' measurements", timeout=30)
+        shot(b, "rollout-analysis-failed")
+        assert all(r[0] == "success-rate" for r in rows), rows
+        assert any(r[1] == "Failed" and float(r[2]) < 0.95 for r in rows), rows
+        assert b.text(".run .badge").strip() == "Failed"
+        assert b.text("[data-t=weight]") == "0"
+        enabled = b.js("return Array.from(document.querySelectorAll('button[data-action]'))"
+                       ".filter(x => !x.disabled).map(x => x.dataset.action)")
+        # Aborted: retry is what is left to do; promote and abort are not.
+        assert "retry" in enabled and "promote" not in enabled and "abort" not in enabled, \
+            enabled
+
+
 def pending_pod(name):
     """A pod bound to a node that does not exist: it stays Pending, no process."""
     return {"apiVersion": "v1", "kind": "Pod",
