@@ -138,6 +138,7 @@
     v.stop = () => { v.lives.forEach((l) => l.stop()); v.timers.forEach(clearInterval); v.aborts.forEach((a) => a.abort()); };
     view = v;
     main().innerHTML = '<p class="muted">Loading…</p>';
+    main().__painted = "";
     setup(v);
     return v;
   }
@@ -152,6 +153,11 @@
    * selection (keyboard navigation) across live updates. */
   function paint(h) {
     const m = main(), active = document.activeElement, id = active && active.id;
+    /* Unchanged but for relative times: keep the DOM (a click in progress
+     * on a row must not lose its target). */
+    const key = String(h).replace(/(<time[^>]*>)[^<]*</g, "$1<");
+    if (m.__painted === key) return;
+    m.__painted = key;
     const sel = $("tr.sel", m), selHref = sel && sel.dataset.href;
     const logPre = $("#log", m);
     m.innerHTML = String(h);

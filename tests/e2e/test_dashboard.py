@@ -116,10 +116,28 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
         goto(b, "#/services")
         b.wait("return document.querySelector('table[data-t=services] tbody tr')", "services")
         shot(b, "services")
+        hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1",
+                                           "kind": "Rollout", "name": "web"},
+                        "minReplicas": 2, "maxReplicas": 4,
+                        "metrics": [{"type": "Resource", "resource": {
+                            "name": "cpu", "target": {"type": "Utilization",
+                                                      "averageUtilization": 80}}}]}}
+        apply(server, hpa)
         goto(b, "#/hpa")
-        b.wait("return document.querySelector('#main h1') && "
-               "document.querySelector('#main h1').textContent == 'Autoscalers'", "the HPA view")
+        row = b.wait("var r = document.querySelector('table[data-t=hpas] tbody tr');"
+                     "return r && Array.from(r.cells).map(c => c.textContent)", "the HPA's row")
+        assert row[:4] == ["web", "default", "Rollout/web", "2\u20134"], row
+        assert row[5].startswith("cpu ") and row[5].endswith("/ 80%"), row
         shot(b, "hpa")
+
+        # The namespace cards lead to that namespace; the selector follows.
+        goto(b, "#/overview")
+        b.wait("return document.querySelector('.card[data-ns=default]')", "the cards")
+        b.click(".card[data-ns=default]")
+        b.wait("return location.hash.indexOf('ns=default') > 0 && "
+               "document.getElementById('ns').value == 'default'", "the namespace selected")
 
 
 def test_pod_log_followed_live(server):

@@ -154,11 +154,19 @@ class Browser:
             raise
         return r[ELEMENT]
 
-    def click(self, css):
-        el = self.find(css)
-        if el is None:
-            raise WebDriverError("no element %s to click" % css)
-        self._s("POST", "/element/%s/click" % el, {})
+    def click(self, css, tries=5):
+        """Clicks the element css matches; found again if a live page
+        replaced it in between."""
+        for i in range(tries):
+            el = self.find(css)
+            if el is None:
+                raise WebDriverError("no element %s to click" % css)
+            try:
+                self._s("POST", "/element/%s/click" % el, {})
+                return
+            except WebDriverError as e:
+                if "stale element" not in str(e) or i == tries - 1:
+                    raise
 
     def type(self, css, text):
         el = self.find(css)
