@@ -62,7 +62,8 @@ expand_dir(const char *dir, bool recursive, struct paths *out)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
-			paths_add(&names, xasprintf("%s/%s", dir, e->d_name));
+			paths_add(&names, xasprintf("%s%s%s", dir,
+			    str_has_suffix(dir, "/") ? "" : "/", e->d_name));
 	closedir(d);
 	qsort(names.v, names.n, sizeof *names.v, str_cmp);
 	for (size_t i = 0; i < names.n; i++) {
