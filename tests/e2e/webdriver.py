@@ -205,6 +205,19 @@ class Browser:
             time.sleep(0.1)
         raise AssertionError("browser: timed out waiting for %s: %s is %r" % (what, css, t))
 
+    def frames_start(self):
+        """Starts recording the time between animation frames (the frame
+        budget: a gap of a second is a frozen page)."""
+        self.js("window.__gaps = []; window.__stopFrames = false;"
+                "var last = performance.now();"
+                "requestAnimationFrame(function f(t) {"
+                "  window.__gaps.push(t - last); last = t;"
+                "  if (!window.__stopFrames) requestAnimationFrame(f); });")
+
+    def frames_stop(self):
+        """The gaps (ms) recorded since frames_start(), sorted."""
+        return sorted(self.js("window.__stopFrames = true; return window.__gaps"))
+
     def screenshot(self, path):
         png = base64.b64decode(self._s("GET", "/screenshot"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
