@@ -668,23 +668,49 @@
       throw e;
     }
   }
+  let needsLogin = false;	/* the server refused us without a token */
   function showLogin(msg) {
     if (view) { view.stop(); view = null; }
     $("#app").hidden = true;
     $("#login").hidden = false;
+    $("#login-cancel").hidden = needsLogin || !!V6.token();
     $("#login-error").textContent = msg || "";
+    $("#token").value = "";
     $("#token").focus();
+  }
+  /* Who the server says we are (SelfSubjectReview); nothing shown when it
+   * does not serve the review. */
+  async function whoami() {
+    try {
+      const r = await V6.req("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" });
+      $("#who").textContent = get(r, "status.userInfo.username") || "";
+    } catch (e) { $("#who").textContent = ""; }
   }
   async function enter() {
     let ok;
     try { ok = await loadNamespaces(); } catch (e) { showLogin(e.message); return; }
-    if (!ok) { showLogin(V6.token() ? "The server refused this token." : ""); return; }
+    if (!ok) {
+      const refused = !!V6.token();
+      V6.setToken("");
+      needsLogin = !refused || needsLogin;
+      showLogin(refused ? "The server refused this token." : "");
+      return;
+    }
     $("#login").hidden = true;
     $("#app").hidden = false;
     $("#logout").hidden = !V6.token();
+    $("#signin").hidden = !!V6.token();
+    whoami();
     route();
   }
-  V6.onUnauthorized = () => { if (V6.token()) { V6.setToken(""); showLogin("Your session ended: sign in again."); } else showLogin(""); };
+  /* A 401 during a session: the token expired or was revoked. */
+  V6.onUnauthorized = () => {
+    if ($("#app").hidden) return;	/* enter() handles the sign-in's own 401 */
+    V6.setToken("");
+    needsLogin = true;
+    showLogin("Your session ended: sign in again.");
+  };
 
   function setTheme(t) {
     document.documentElement.dataset.theme = t;
@@ -730,7 +756,9 @@
       V6.forgetReviews();
       enter();
     });
-    $("#logout").addEventListener("click", () => { V6.setToken(""); V6.forgetReviews(); showLogin(""); });
+    $("#logout").addEventListener("click", () => { V6.setToken(""); V6.forgetReviews(); enter(); });
+    $("#signin").addEventListener("click", () => showLogin(""));
+    $("#login-cancel").addEventListener("click", () => enter());
     $("#theme").addEventListener("click", () => setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
     $("#ns").addEventListener("change", () => { const r = parseHash(); location.hash = href(r.view, r.args, { ns: $("#ns").value }); });
     $("#ns").addEventListener("focus", () => loadNamespaces().catch(showError));
