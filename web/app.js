@@ -477,7 +477,7 @@
         const revs = mine.map((rs) => [parseInt((rs.metadata.annotations || {})[REV] || "0", 10), rs]).sort((a, b) => b[0] - a[0]);
         const myRuns = runs.list_().filter(owned).sort((a, b) => b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp));
         paint(html`<h1>Rollout ${rname} ${badge(phase)}${get(ro, "spec.paused") ? badge("Paused") : ""}${get(ro, "status.abort") ? badge("Aborted") : ""}</h1>
-          <p class="muted">${ns} · ${get(ro, "spec.strategy.blueGreen") ? "blue-green" : "canary"} · ${get(ro, "status.message") || ""}</p>
+          <p class="muted">${[ns, get(ro, "spec.strategy.blueGreen") ? "blue-green" : "canary", get(ro, "status.message")].filter(Boolean).join(" · ")}</p>
           <div class="actions" role="toolbar">${ACTIONS.map(([cmd, label]) => {
             const ok = canDo(cmd), app = applicable(cmd, ro, mine);
             return html`<button data-action="${cmd}"${ok && app ? "" : " disabled"} title="${!ok ? "your identity may not do this" : app ? "" : "not applicable in this state"}">${label}</button>`;

@@ -109,6 +109,17 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
         assert any(h == ro["status"]["stableRS"] and stable and n >= 1
                    for h, n, stable in revs), revs
 
+        # Pause and resume: spec.paused, as `v6 rollout pause/resume`.
+        b.click("button[data-action=pause]")
+        b.wait("return document.querySelector('#main h1 .b-paused') && "
+               "!document.querySelector('button[data-action=resume]').disabled", "paused")
+        _, ro = server.json("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/web")
+        assert ro["spec"]["paused"] is True
+        b.click("button[data-action=resume]")
+        b.wait("return !document.querySelector('#main h1 .b-paused')", "resumed")
+        _, ro = server.json("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/web")
+        assert ro["spec"]["paused"] is False
+
         goto(b, "#/workloads?q=app%3Dweb")
         b.wait("return document.querySelectorAll('table[data-t=pods] tbody tr').length >= 2",
                "the rollout's pods in the list")
