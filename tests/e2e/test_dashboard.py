@@ -230,14 +230,9 @@ def test_thousand_pods_stay_interactive(server):
 
 
 def test_failing_analysis_shown_with_its_measurements(make_server):
-    from test_rollout_analysis import SUCCESS_RATE
+    from test_rollout_analysis import ANALYSIS_STEPS, SUCCESS_RATE
     server = make_server("--traffic-period", "500ms")
-    steps = [{"setWeight": 20},
-             {"analysis": {"templates": [{"templateName": "success-rate"}],
-                           "args": [{"name": "canary-hash", "valueFrom": {
-                               "podTemplateHashValue": "Latest"}}]}},
-             {"setWeight": 100}]
-    strat = canary(steps, abortScaleDownDelaySeconds=0)
+    strat = canary(ANALYSIS_STEPS, abortScaleDownDelaySeconds=0)
     apply(server, service("web"), service("web-canary"), SUCCESS_RATE, rollout("v1", strat))
     healthy_on(server, "v1")
     ip = service_ip(server)
