@@ -151,26 +151,40 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
                "document.getElementById('ns').value == 'default'", "the namespace selected")
 
 
-def test_pod_log_followed_live(server):
+def test_pod_log_followed_live_and_the_previous_container(make_server):
+    server = make_server("--max-backoff", "1s")
+    # Each run prints its own boot line, 25 ticks, and fails: it restarts.
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "ticker", "namespace": "default", "labels": {"app": "tick"}},
            "spec": {"containers": [{"name": "main", "image": "busybox",
-                                    "command": ["sh", "-c", "i=0; while true; do i=$((i+1)); "
-                                                "echo tick $i; sleep 0.3; done"],
+                                    "command": ["sh", "-c", "echo boot $$; i=0; "
+                                                "while [ $i -lt 25 ]; do i=$((i+1)); "
+                                                "echo tick $i; sleep 0.3; done; exit 3"],
                                     "env": [{"name": "MODE", "value": "demo"}]}]}}
     server.json("POST", "/api/v1/namespaces/default/pods", pod, expect=201)
     with Browser() as b:
         open_ui(b, server, "#/pod/default/ticker")
         first = b.wait_text("#log", lambda t: "tick 2\n" in t, "the log's first lines",
                             timeout=60)
+        boot = first.splitlines()[0]
+        assert boot.startswith("boot "), first
         # Follow: lines written after the page opened arrive by themselves.
         n = int(first.strip().splitlines()[-1].split()[1])
         b.wait_text("#log", lambda t: ("tick %d\n" % (n + 5)) in t, "new lines, followed")
         assert b.js("return Array.from(document.querySelectorAll('table[data-t=env] td'))"
                     ".map(x => x.textContent)") == ["main", "MODE", "demo"]
         shot(b, "pod")
+        # The run ends (exit 3) and the container restarts: its previous
+        # log is the first run's, to its last line.
+        b.wait("var r = document.querySelector('table[data-t=containers] tbody tr');"
+               "return r && r.cells[3].textContent == '1'", "a restart", timeout=60)
+        b.click("#log-previous")
+        prev = b.wait_text("#log", lambda t: "tick 25\n" in t, "the previous container's log")
+        assert prev.splitlines()[0] == boot, prev[:200]
+        b.wait_text("#log-state", lambda t: t == "end of log", "the previous log's end")
         # At phone size the page still reads (one column, no sideways scroll).
         b.resize(390, 844)
+        b.js("document.activeElement.blur()")     # keys go to the page, not the checkbox
         b.keys("t")     # the theme key
         assert b.js("return document.documentElement.dataset.theme") == "dark"
         assert b.js("return document.documentElement.scrollWidth <= window.innerWidth + 1")
