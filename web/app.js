@@ -64,7 +64,8 @@
     return (o) => terms.every((t) => {
       const m = t.match(/^([^=!]+)(!?=)(.*)$/);
       if (!m) return name(o).toLowerCase().includes(t.toLowerCase());
-      const v = labels(o)[m[1]];
+      /* A workload matches by its own labels or its pods' (the template's). */
+      const v = m[1] in labels(o) ? labels(o)[m[1]] : (get(o, "spec.template.metadata.labels") || {})[m[1]];
       return m[2] === "=" ? v === m[3] : v !== m[3];
     });
   }
@@ -244,6 +245,14 @@
     const ml = get(o, "spec.selector.matchLabels") || {};
     return Object.entries(ml).map(([k, v]) => k + "=" + v).join(" ");
   }
+  /* The revision a workload is at: a Deployment's number, a Rollout's pod
+   * template hash, a StatefulSet's revision, else the generation seen. */
+  function revisionOf(o) {
+    const ann = o.metadata.annotations || {};
+    return ann["deployment.kubernetes.io/revision"] || get(o, "status.currentPodHash") ||
+      get(o, "status.currentRevision") || (get(o, "status.observedGeneration") !== undefined ? "gen " + get(o, "status.observedGeneration") : "");
+  }
+  const images = (o) => (get(o, "spec.template.spec.containers") || []).map((c) => c.image).join(", ");
   function workloads(r) {
     startView("workloads", (v) => {
       const pods = v.live(R.pods, r.ns), ros = v.live(R.rollouts, r.ns);
@@ -256,11 +265,12 @@
           for (const o of items.filter(match).sort((a, b) => byName(a, b))) {
             const h = health(kind, o);
             const target = kind === "Rollout" ? href("rollout", [nsOf(o), name(o)]) : href("workloads", [], { q: selectorQuery(o) });
-            rows.push({ href: target, cells: [kind, html`<a href="${target}">${name(o)}</a>`, nsOf(o), h.ready + "/" + h.want, badge(h.state), ago(o.metadata.creationTimestamp)] });
+            rows.push({ href: target, cells: [kind, html`<a href="${target}">${name(o)}</a>`, nsOf(o), h.ready + "/" + h.want, badge(h.state),
+              revisionOf(o), images(o), ago(o.metadata.creationTimestamp)] });
           }
         const plist = pods.list_().filter(match);
         paint(html`<h1>Workloads</h1>
-          ${table(["Kind", "Name", "Namespace", "Ready", "State", "Age"], rows, { t: "workloads", empty: "No workloads match." })}
+          ${table(["Kind", "Name", "Namespace", "Ready", "State", "Revision", "Images", "Age"], rows, { t: "workloads", empty: "No workloads match." })}
           <h2>Pods <span class="muted" data-t="pod-count">${plist.length}</span></h2>
           ${table(POD_COLS, podRows(plist, showAll.has("pods")), { t: "pods", all: showAll.has("pods"), total: plist.length, empty: pods.ready ? "No pods match." : "Loading…" })}`);
       };

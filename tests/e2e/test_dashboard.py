@@ -123,6 +123,12 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
         goto(b, "#/workloads?q=app%3Dweb")
         b.wait("return document.querySelectorAll('table[data-t=pods] tbody tr').length >= 2",
                "the rollout's pods in the list")
+        wl = b.wait("var r = document.querySelector('table[data-t=workloads] tbody tr');"
+                    "return r && Array.from(r.cells).map(c => c.textContent)",
+                    "the rollout among the workloads (by its pods' label)")
+        assert wl[:3] == ["Rollout", "web", "default"], wl
+        assert wl[5] == ro["status"]["currentPodHash"], wl
+        assert wl[6] == "v6/testapp", wl
         shot(b, "workloads")
         goto(b, "#/services")
         b.wait("return document.querySelector('table[data-t=services] tbody tr')", "services")
