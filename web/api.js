@@ -108,10 +108,12 @@
       this.onError = onError || (() => {});
       this.ctl = new AbortController();
       this.stopped = false;
+      this.paused = false;
+      this.gen = 0;		/* the run() loop that is current */
       this.ready = false;
       this.pending = false;
       this.backoff = 250;
-      this.run();
+      this.run(this.gen);
     }
     key(o) { return (o.metadata.namespace || "") + "/" + o.metadata.name; }
     changed() {
@@ -154,13 +156,14 @@
         }
       });
     }
-    async run() {
-      while (!this.stopped) {
+    async run(gen) {
+      const gone = () => this.stopped || gen !== this.gen;
+      while (!gone()) {
         try {
           if (!this.ready) await this.list();
           await this.watchOnce();
         } catch (e) {
-          if (this.stopped) return;
+          if (gone()) return;
           if (e.code === 410) { this.ready = false; continue; }
           if (e.code === 401 || e.code === 403 || e.code === 404) { this.onError(e); return; }
           this.onError(e);
@@ -171,6 +174,21 @@
     }
     list_() { return Array.from(this.items.values()); }
     stop() { this.stopped = true; this.ctl.abort(); }
+    /* A hidden tab gives its connection back (a browser has six per
+     * server for all its tabs); resume() watches again from the last
+     * resourceVersion, or relists if that is too old. */
+    pause() {
+      if (this.stopped || this.paused) return;
+      this.paused = true;
+      this.gen++;
+      this.ctl.abort();
+    }
+    resume() {
+      if (this.stopped || !this.paused) return;
+      this.paused = false;
+      this.ctl = new AbortController();
+      this.run(this.gen);
+    }
   };
 
   /* May the caller do verb on resource (SelfSubjectAccessReview)? Until the

@@ -131,6 +131,8 @@
     }
     list_() { return Array.from(this.items.values()); }
     stop() { this.stopped = true; clearTimeout(this.timer); this.ctl.abort(); }
+    pause() {}
+    resume() { this.poke(); }
   }
 
   function startView(name, setup) {
@@ -795,6 +797,11 @@
       startLog(view, r.args[0], r.args[1]);
     });
     document.addEventListener("keydown", onKey);
+    document.addEventListener("visibilitychange", () => {
+      if (!view) return;
+      const hidden = document.visibilityState === "hidden";
+      view.lives.forEach((l) => (hidden ? l.pause() : l.resume()));
+    });
     window.addEventListener("hashchange", () => { showAll.clear(); route(); });
     enter();
   }

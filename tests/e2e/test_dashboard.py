@@ -9,6 +9,7 @@ import time
 
 from load import version_load
 from test_rollout import apply, canary, healthy_on, rollout, service, service_ip, wait_serving
+from conftest import wait_for
 from webdriver import Browser
 
 ART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts", "dashboard")
@@ -300,6 +301,32 @@ def test_a_view_resumes_its_watch_after_a_server_restart(server):
                "return r.length == 1 && r[0].cells[0].textContent == 'after'",
                "the changes made while the page was disconnected", timeout=45)
         assert b.js("return performance.getEntriesByType('navigation').length") == 1
+        # A hidden tab gives its watches back (a browser has six connections
+        # per server for all its tabs) and catches up when shown again.
+        wait_for(lambda: watches(server) == 2, 20, "pods and rollouts watched")
+        set_visibility(b, "hidden")
+        wait_for(lambda: watches(server) == 0, 20, "the hidden tab's watches to close")
+        server.json("POST", "/api/v1/namespaces/default/pods", pending_pod("hidden"),
+                    expect=201)
+        set_visibility(b, "visible")
+        b.wait("return document.querySelectorAll('table[data-t=pods] tbody tr').length == 2",
+               "the pod created while hidden")
+        wait_for(lambda: watches(server) == 2, 20, "the watches back")
+
+
+def watches(server):
+    """The server's open watches (apiserver_longrunning_requests)."""
+    _, _, text = server.request("GET", "/metrics")
+    for line in text.decode().splitlines():
+        if line.startswith('apiserver_longrunning_requests{verb="WATCH"}'):
+            return int(float(line.split()[-1]))
+    raise AssertionError("no apiserver_longrunning_requests in /metrics")
+
+
+def set_visibility(b, state):
+    b.js("Object.defineProperty(document, 'visibilityState', {configurable: true,"
+         " get: function () { return arguments[0]; }.bind(null, arguments[0])});"
+         "document.dispatchEvent(new Event('visibilitychange'));", state)
 
 
 def test_assets_are_embedded_gzipped_and_revalidated(server):
