@@ -57,7 +57,7 @@ struct api {
 		api_path_fn fn;
 		void *arg;
 		bool prefix;	/* api_register_prefix: every path under it */
-	} paths[8];
+	} paths[16];
 	size_t npaths;
 	struct api_audit *audit;	/* NULL: no audit log */
 };
