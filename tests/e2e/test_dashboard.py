@@ -157,6 +157,18 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
         b.wait("return location.hash.indexOf('ns=default') > 0 && "
                "document.getElementById('ns').value == 'default'", "the namespace selected")
 
+        # Undo: the template goes back to v1's, which starts a new canary.
+        goto(b, "#/rollout/default/web")
+        b.wait("return !document.querySelector('button[data-action=undo]').disabled",
+               "undo enabled with two revisions")
+        b.click("button[data-action=undo]")
+        b.wait_text("[data-t=step]", lambda t: t == "1", "the undo's canary at its pause",
+                    timeout=90)
+        assert b.text("[data-t=weight]") == "10"
+        _, ro = server.json("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/web")
+        assert "v1" in ro["spec"]["template"]["spec"]["containers"][0]["command"], ro["spec"]
+        assert b.text("#action-error") == ""
+
 
 def test_pod_log_followed_live_and_the_previous_container(make_server):
     server = make_server("--max-backoff", "1s")
