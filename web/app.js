@@ -462,15 +462,23 @@
     const [ns, rname] = r.args;
     startView("rollout", (v) => {
       const ros = v.live(R.rollouts, ns, "fieldSelector=metadata.name%3D" + encodeURIComponent(rname));
-      let pods = null, rsets = v.follow(R.replicasets, ns), runs = v.follow(R.analysisruns, ns);
+      /* Watched: the rollout, then its pods and ReplicaSets (by its
+       * selector, once known); analysis runs follow the rollout. */
+      const none = { list_: () => [] };
+      let pods = null, rsets = none;
+      const runs = v.follow(R.analysisruns, ns);
       v.allowed = { patch: false, status: false };
       Promise.all([V6.can("patch", R.rollouts, ns, "", rname), V6.can("patch", R.rollouts, ns, "status", rname)])
         .then(([a, b]) => { v.allowed = { patch: a, status: b, known: true }; v.render(); });
       v.onLive = (l) => {
-        if (l !== ros) { rsets.poke(); return; }
+        if (l !== ros) return;
         const ro = ros.items.get(ns + "/" + rname);
-        if (ro && !pods) pods = v.live(R.pods, ns, "labelSelector=" + encodeURIComponent(selectorQuery(ro).replace(/ /g, ",")));
-        rsets.poke(); runs.poke();
+        if (ro && !pods) {
+          const q = "labelSelector=" + encodeURIComponent(selectorQuery(ro).replace(/ /g, ","));
+          pods = v.live(R.pods, ns, q);
+          rsets = v.live(R.replicasets, ns, q);
+        }
+        runs.poke();
       };
       v.error = "";
       v.render = () => {
@@ -496,7 +504,8 @@
           })}<span class="err" id="action-error" role="alert">${v.error}</span></div>
           <div class="weight"><div class="wbar"><div class="wfill" style="width:${w}%"></div></div>
             <span>new revision <b data-t="weight">${w}</b>% · stable ${100 - w}%</span>
-            <span class="muted">step <b data-t="step">${idx}</b>/${steps.length}</span></div>
+            <span class="muted">step <b data-t="step">${idx}</b>/${steps.length}</span>
+            ${steps.length && !fullyPromoted(ro) ? html`<span class="muted">set weight ${setWeight(ro)}% · actual ${get(ro, "status.canary.weights.canary.weight") ?? "–"}%</span>` : ""}</div>
           <div class="cols"><section><h2>Steps</h2><ol class="steps" start="0">${steps.map((s, i) => html`<li class="${i < idx ? "done" : i === idx ? "current" : ""}"${i === idx ? raw(' data-t="step-current"') : ""}>${stepText(s)}</li>`)}
             ${steps.length ? html`<li class="${idx >= steps.length ? "current done" : ""}">fully promoted</li>` : ""}</ol></section>
           <section><h2>Revisions</h2>${revs.map(([rev, rs]) => {

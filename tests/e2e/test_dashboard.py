@@ -63,6 +63,12 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
         b.wait_text("[data-t=step]", lambda t: t == "1", "the pause step", timeout=90)
         assert b.text("[data-t=weight]") == "10"
         assert b.text("[data-t=step-current]").startswith("pause")
+        # Both revisions with their pods: the canary's one, the stable's two.
+        b.wait("var r = Array.from(document.querySelectorAll('.rev')).map(x => "
+               "[!!x.querySelector('.b-canary'), !!x.querySelector('.b-stable'), "
+               "x.querySelectorAll('.pod-chip').length]);"
+               "return JSON.stringify(r) == '[[true,false,1],[false,true,2]]'",
+               "the canary and stable revisions with their pods")
         shot(b, "rollout-paused")
 
         # The buttons the state allows are enabled (no RBAC yet: admin).
@@ -159,8 +165,8 @@ def test_canary_followed_and_promoted_from_the_dashboard(server):
 
         # Undo: the template goes back to v1's, which starts a new canary.
         goto(b, "#/rollout/default/web")
-        b.wait("return !document.querySelector('button[data-action=undo]').disabled",
-               "undo enabled with two revisions")
+        b.wait("var u = document.querySelector('button[data-action=undo]');"
+               "return u && !u.disabled", "undo enabled with two revisions")
         b.click("button[data-action=undo]")
         b.wait_text("[data-t=step]", lambda t: t == "1", "the undo's canary at its pause",
                     timeout=90)
