@@ -1,7 +1,7 @@
 /* app.js — the dashboard's views: a hash router (#/view/ns/name?ns=&q=, so
  * every view can be shared by URL), login, keyboard navigation, and one
  * renderer per view fed by V6.Live collections (api.js). A view opens at
- * most three watches (browsers give a page six connections per server);
+ * most four watches (browsers give a page six connections per server);
  * kinds it shows besides are relisted when a watched kind changes. */
 "use strict";
 (function () {
@@ -462,11 +462,12 @@
     const [ns, rname] = r.args;
     startView("rollout", (v) => {
       const ros = v.live(R.rollouts, ns, "fieldSelector=metadata.name%3D" + encodeURIComponent(rname));
-      /* Watched: the rollout, then its pods and ReplicaSets (by its
-       * selector, once known); analysis runs follow the rollout. */
+      /* Watched: the rollout, its analysis runs (measurements land there
+       * between the rollout's own changes), then its pods and ReplicaSets
+       * (by its selector, once known). */
       const none = { list_: () => [] };
       let pods = null, rsets = none;
-      const runs = v.follow(R.analysisruns, ns);
+      const runs = v.live(R.analysisruns, ns);
       v.allowed = { patch: false, status: false };
       Promise.all([V6.can("patch", R.rollouts, ns, "", rname), V6.can("patch", R.rollouts, ns, "status", rname)])
         .then(([a, b]) => { v.allowed = { patch: a, status: b, known: true }; v.render(); });
@@ -478,7 +479,6 @@
           pods = v.live(R.pods, ns, q);
           rsets = v.live(R.replicasets, ns, q);
         }
-        runs.poke();
       };
       v.error = "";
       v.render = () => {
