@@ -24,6 +24,16 @@
   }
   V6.ApiError = ApiError;
 
+  /* fetch itself failed: no answer from the server at all. */
+  async function send(path, opt) {
+    try {
+      return await fetch(path, opt);
+    } catch (e) {
+      if (e.name === "AbortError") throw e;
+      throw new ApiError(0, "the server did not answer (" + e.message + ")");
+    }
+  }
+
   async function failure(r) {
     let msg = r.status + " " + r.statusText;
     try {
@@ -38,7 +48,7 @@
   V6.req = async function (method, path, body, ctype, signal) {
     const opt = { method, headers: headers(body !== undefined ? (ctype || "application/json") : null), signal };
     if (body !== undefined) opt.body = typeof body === "string" ? body : JSON.stringify(body);
-    const r = await fetch(path, opt);
+    const r = await send(path, opt);
     if (!r.ok) throw await failure(r);
     const text = await r.text();
     return text ? JSON.parse(text) : null;
@@ -50,7 +60,7 @@
   /* A streamed GET (watches, log follow): onChunk gets decoded text as it
    * arrives; resolves when the server ends the response. */
   V6.stream = async function (path, signal, onChunk) {
-    const r = await fetch(path, { headers: headers(null), signal });
+    const r = await send(path, { headers: headers(null), signal });
     if (!r.ok) throw await failure(r);
     const reader = r.body.getReader();
     const dec = new TextDecoder();

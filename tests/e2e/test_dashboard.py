@@ -332,6 +332,29 @@ def test_a_view_resumes_its_watch_after_a_server_restart(server):
         wait_for(lambda: watches(server) == 2, 20, "the watches back")
 
 
+def test_a_failed_action_is_reported_next_to_its_button(server):
+    apply(server, rollout("v1", canary([{"setWeight": 10}, {"pause": {}}]), replicas=0))
+    with Browser() as b:
+        open_ui(b, server, "#/rollout/default/web")
+        b.wait("var p = document.querySelector('button[data-action=pause]');"
+               "return p && !p.disabled", "the pause button")
+        server.kill()   # the server is gone when the user clicks
+        b.click("button[data-action=pause]")
+        err = b.wait_text("#action-error",
+                          lambda t: t.startswith("pause: the server did not answer"),
+                          "the error next to the buttons")
+        shot(b, "rollout-action-error")
+        server.start()
+        # Once the server is back, the same button works and the error goes.
+        b.wait("var p = document.querySelector('button[data-action=pause]');"
+               "return p && !p.disabled", "the pause button again", timeout=30)
+        b.click("button[data-action=pause]")
+        b.wait("return document.querySelector('#main h1 .b-paused') && "
+               "document.getElementById('action-error').textContent == ''",
+               "paused, no error", timeout=30)
+        assert err
+
+
 def watches(server):
     """The server's open watches (apiserver_longrunning_requests)."""
     _, _, text = server.request("GET", "/metrics")
