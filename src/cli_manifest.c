@@ -38,12 +38,6 @@ paths_add(struct paths *p, char *s)
 	p->v[p->n++] = s;
 }
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool
 is_manifest_name(const char *n)
 {
@@ -65,7 +59,7 @@ expand_dir(const char *dir, bool recursive, struct paths *out)
 			paths_add(&names, xasprintf("%s%s%s", dir,
 			    str_has_suffix(dir, "/") ? "" : "/", e->d_name));
 	closedir(d);
-	qsort(names.v, names.n, sizeof *names.v, str_cmp);
+	qsort(names.v, names.n, sizeof *names.v, str_pcmp);
 	for (size_t i = 0; i < names.n; i++) {
 		struct stat st;
 		const char *base = strrchr(names.v[i], '/') + 1;

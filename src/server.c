@@ -2,7 +2,7 @@
  * the API server and the controllers on one libuv loop, and shuts them down
  * in order on SIGTERM / SIGINT. */
 #include "server.h"
-#include "ui.h"
+#include "addon.h"
 #include "analysis.h"
 #include "api.h"
 #include "flags.h"
@@ -23,6 +23,7 @@
 #include "proxy.h"
 #include "quantity.h"
 #include "store_crypt.h"
+#include "ui.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -1095,6 +1096,11 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	exe[n] = '\0';
 	s->exe = xstrdup(exe);
 	s->node_state = xasprintf("%s/node", o->data_dir);
+	char *rules = o->rules.dir ? NULL : xasprintf("%s/prometheus-rules", o->data_dir);
+	struct addon_config ac = { .api = s->api, .host = o->host, .exe = s->exe,
+		.rules_dir = o->rules.dir ? o->rules.dir : rules };
+	addon_start(&ac);
+	free(rules);
 	s->proxy_state = xasprintf("%s/proxy", o->data_dir);
 	BUG_ON(ARRAY_SIZE(parts) > ARRAY_SIZE(s->ctrls));
 	/* A part counts as on from its start: a failed start stops the ones
