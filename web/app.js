@@ -307,6 +307,10 @@
         const cs = new Map((get(p, "status.containerStatuses") || []).map((c) => [c.name, c]));
         const containers = get(p, "spec.containers") || [];
         if (!v.log.container && containers.length) { v.log.container = containers[0].name; setTimeout(() => startLog(v, ns, pname), 0); }
+        /* Following and a new run of the container started: follow it. */
+        const run = get(cs.get(v.log.container) || {}, "state.running.startedAt");
+        if (run && v.log.run && run !== v.log.run && v.log.follow && !v.log.previous) setTimeout(() => startLog(v, ns, pname), 0);
+        if (run) v.log.run = run;
         const events = evs.list_().filter((e) => get(e, "involvedObject.kind") === "Pod" && get(e, "involvedObject.name") === pname)
           .sort((a, b) => (evTime(b) || "").localeCompare(evTime(a) || ""));
         paint(html`<h1>Pod ${pname} ${badge(podPhase(p))}</h1>

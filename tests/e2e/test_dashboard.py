@@ -182,7 +182,7 @@ def test_pod_log_followed_live_and_the_previous_container(make_server):
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "ticker", "namespace": "default", "labels": {"app": "tick"}},
            "spec": {"containers": [{"name": "main", "image": "busybox",
-                                    "command": ["sh", "-c", "echo boot $$; i=0; "
+                                    "command": ["sh", "-c", "echo boot `date +%s%N`; i=0; "
                                                 "while [ $i -lt 25 ]; do i=$((i+1)); "
                                                 "echo tick $i; sleep 0.3; done; exit 3"],
                                     "env": [{"name": "MODE", "value": "demo"}]}]}}
@@ -192,7 +192,7 @@ def test_pod_log_followed_live_and_the_previous_container(make_server):
         first = b.wait_text("#log", lambda t: "tick 2\n" in t, "the log's first lines",
                             timeout=60)
         boot = first.splitlines()[0]
-        assert boot.startswith("boot "), first
+        assert boot.startswith("boot ") and boot[5:].isdigit(), first   # its start, in ns
         # Follow: lines written after the page opened arrive by themselves.
         n = int(first.strip().splitlines()[-1].split()[1])
         b.wait_text("#log", lambda t: ("tick %d\n" % (n + 5)) in t, "new lines, followed")
@@ -203,6 +203,11 @@ def test_pod_log_followed_live_and_the_previous_container(make_server):
         # log is the first run's, to its last line.
         b.wait("var r = document.querySelector('table[data-t=containers] tbody tr');"
                "return r && r.cells[3].textContent == '1'", "a restart", timeout=60)
+        # Following goes on with the new run's log...
+        b.wait("var t = document.getElementById('log').textContent;"
+               "return t.indexOf('boot ') == 0 && t.split('\\n')[0] != arguments[0]",
+               "the restarted container followed", 30, boot)
+        # ...and "previous" shows the first run's.
         b.click("#log-previous")
         prev = b.wait_text("#log", lambda t: "tick 25\n" in t, "the previous container's log")
         assert prev.splitlines()[0] == boot, prev[:200]
