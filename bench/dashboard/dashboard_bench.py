@@ -77,7 +77,8 @@ def start_server(v6bin, root):
     port = free_port()
     logf = open(os.path.join(root, "server.log"), "ab")
     srv = subprocess.Popen([v6bin, "server", "--data-dir", data, "--listen",
-                            "127.0.0.1:%d" % port, "--default-runtime", "process"],
+                            "127.0.0.1:%d" % port, "--default-runtime", "process",
+                            "--insecure-http"],
                            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     logf.close()
     api = Api(port)
