@@ -7,7 +7,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
-LIBS     = -lldns -lssl -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lsodium -lz -lpthread -lm
+LIBS     = -lldns -lssl -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lgit2 -lsodium -lz -lpthread -lm
 
 BUILD    = build
 ifdef SANITIZE
@@ -24,7 +24,7 @@ UI_FILES = $(wildcard web/*.html web/*.css web/*.js web/*.svg)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard clean
+.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -88,7 +88,7 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
@@ -111,6 +111,9 @@ bench-convergence: all
 
 bench-dashboard: all
 	@bench/dashboard/run.sh $(BUILD)/v6
+
+bench-gitops: all
+	@bench/gitops/run.sh $(BUILD)/v6
 
 # Not part of `bench`: an hour by default (BENCH_SOAK_MIN).
 bench-soak: all
