@@ -102,6 +102,7 @@
     analysisruns: { group: "argoproj.io", version: "v1alpha1", plural: "analysisruns" },
     httproutes: { group: "gateway.networking.k8s.io", version: "v1", plural: "httproutes" },
     hpas: { group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers" },
+    applications: { group: "argoproj.io", version: "v1alpha1", plural: "applications" },
   };
 
   /* A live collection: LIST, then WATCH from the list's resourceVersion;

@@ -668,7 +668,88 @@
     });
   }
 
-  const VIEWS = { overview, workloads, pod, rollout, services, service, hpa: hpas };
+  /* ---- GitOps Applications ------------------------------------------ */
+  const short = (rev) => (rev || "").slice(0, 8);
+  function apps(r) {
+    startView("apps", (v) => {
+      const l = v.live(R.applications, r.ns);
+      v.render = () => {
+        const rows = l.list_().filter(matcher(r.q)).sort(byName).map((a) => {
+          const target = href("app", [nsOf(a), name(a)]);
+          return { href: target, cells: [html`<a href="${target}">${name(a)}</a>`, nsOf(a),
+            badge(get(a, "status.sync.status") || "Unknown"), badge(get(a, "status.health.status") || "Unknown"),
+            short(get(a, "status.sync.revision")), (get(a, "spec.source.repoURL") || "") + " " + (get(a, "spec.source.path") || ""),
+            get(a, "status.operationState.phase") || "", ago(get(a, "status.operationState.finishedAt"))] };
+        });
+        paint(html`<h1>Applications</h1>${table(["Application", "Namespace", "Sync", "Health", "Revision", "Source", "Last operation", "Finished"], rows, { t: "apps", empty: "No Applications." })}`);
+      };
+    });
+  }
+  /* Line diff of two texts (longest common subsequence): [[" "|"-"|"+", line]]. */
+  function lineDiff(a, b) {
+    const x = a ? a.split("\n") : [], y = b ? b.split("\n") : [];
+    const n = x.length, m = y.length, L = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
+      L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+    const out = [];
+    let i = 0, j = 0;
+    while (i < n && j < m) {
+      if (x[i] === y[j]) { out.push([" ", x[i]]); i++; j++; }
+      else if (L[i + 1][j] >= L[i][j + 1]) out.push(["-", x[i++]]);
+      else out.push(["+", y[j++]]);
+    }
+    while (i < n) out.push(["-", x[i++]]);
+    while (j < m) out.push(["+", y[j++]]);
+    return out;
+  }
+  const pretty = (o) => (o === null || o === undefined ? "" : JSON.stringify(o, null, 2));
+  function app(r) {
+    const [ns, aname] = r.args;
+    startView("app", (v) => {
+      const l = v.live(R.applications, ns, "fieldSelector=metadata.name%3D" + encodeURIComponent(aname));
+      v.allowed = false;
+      V6.can("patch", R.applications, ns, "", aname).then((ok) => { v.allowed = ok; v.render(); });
+      v.diff = null; v.diffFor = ""; v.error = "";
+      const loadDiff = async (key) => {
+        try {
+          const d = await V6.get(V6.path(R.applications, ns, aname, "diff"));
+          v.diff = (d.items || []).map((e) => ({ ref: [e.kind, e.namespace, e.name].filter(Boolean).join("/"),
+            lines: lineDiff(pretty(e.live), pretty(e.target)).filter((x, k, all) => x[0] !== " " || all.slice(Math.max(0, k - 2), k + 3).some((y) => y[0] !== " ")) }))
+            .filter((e) => e.lines.length);
+        } catch (e) { v.diff = [{ ref: "diff", lines: [["!", e.message]] }]; }
+        v.diffFor = key;
+        v.render();
+      };
+      v.render = () => {
+        const a = l.items.get(ns + "/" + aname);
+        if (!a) { paint(html`<h1>Application ${aname}</h1><p class="muted">${l.ready ? "This Application does not exist." : "Loading…"}</p>`); return; }
+        const key = (get(a, "status.sync.revision") || "") + "@" + a.metadata.resourceVersion;
+        if (v.diffFor !== key && v.loading !== key) { v.loading = key; loadDiff(key); }
+        const os = get(a, "status.operationState") || {};
+        paint(html`<h1>Application ${aname} ${badge(get(a, "status.sync.status") || "Unknown")}${badge(get(a, "status.health.status") || "Unknown")}</h1>
+          <p class="muted">${ns} · ${get(a, "spec.source.repoURL")} ${get(a, "spec.source.path") || ""} @ ${get(a, "spec.source.targetRevision") || "HEAD"} → ${short(get(a, "status.sync.revision"))}</p>
+          <div class="actions"><button data-action="sync"${v.allowed ? "" : " disabled"} title="${v.allowed ? "" : "your identity may not do this"}">Sync</button>
+            <span class="err" id="action-error" role="alert">${v.error}</span></div>
+          <p>${os.phase ? html`Last operation: ${badge(os.phase)} ${os.message || ""} ${ago(os.finishedAt || os.startedAt)}` : "No operation yet."}</p>
+          ${(get(a, "status.conditions") || []).map((c) => html`<p class="warn-t">${c.type}: ${c.message}</p>`)}
+          <h2>Resources</h2>${table(["Kind", "Namespace", "Name", "Sync", "Health"], (get(a, "status.resources") || []).map((x) => ({
+            cells: [x.kind, x.namespace || "", x.name, badge(x.status || ""), x.health ? badge(x.health.status) : ""] })), { t: "app-resources", empty: "No resources." })}
+          <h2>Diff <span class="muted">live → git</span></h2>
+          ${v.diff === null ? html`<p class="muted">Loading…</p>` : v.diff.length === 0 ? html`<p class="muted" data-t="no-diff">In sync: no difference.</p>` :
+            v.diff.map((e) => html`<h3>${e.ref}</h3><pre class="diff" data-t="diff">${e.lines.map(([t, line]) => html`<span class="d${t === "+" ? "a" : t === "-" ? "r" : "c"}">${t} ${line}
+</span>`)}</pre>`)}`);
+      };
+      v.act = async () => {
+        v.error = "";
+        try {
+          await V6.mergePatch(V6.path(R.applications, ns, aname), { operation: { sync: { prune: false }, initiatedBy: { username: $("#who").textContent || "dashboard" } } });
+        } catch (e) { v.error = "sync: " + e.message; }
+        v.render();
+      };
+    });
+  }
+
+  const VIEWS = { overview, workloads, pod, rollout, services, service, hpa: hpas, apps, app };
 
   /* ---- shell: login, router, namespace selector, keys ---------------- */
   function route() {
@@ -753,7 +834,7 @@
     rs[i].scrollIntoView({ block: "nearest" });
   }
   let pendingG = false;
-  const GO = { o: "overview", w: "workloads", s: "services", h: "hpa" };
+  const GO = { o: "overview", w: "workloads", s: "services", h: "hpa", a: "apps" };
   function onKey(e) {
     const t = e.target;
     if (t.matches("input, select, textarea")) { if (e.key === "Escape") t.blur(); return; }

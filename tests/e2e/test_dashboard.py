@@ -304,6 +304,37 @@ def test_failing_analysis_shown_with_its_measurements(make_server):
             enabled
 
 
+def test_application_out_of_sync_diff_and_sync_button(server, workdir):
+    from gitserve import Repo
+    from test_gitops import DEST, NS, application, cm, configmap, yaml_docs
+    from test_gitops import apply as apply_app
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"color": "blue"})))
+    repo.commit("first")
+    apply_app(server, application("shop", repo.file_url))
+    with Browser() as b:
+        open_ui(b, server, "#/apps")
+        row = b.wait("var r = document.querySelector('table[data-t=apps] tbody tr');"
+                     "return r && r.cells[2].textContent == 'OutOfSync' && "
+                     "Array.from(r.cells).map(c => c.textContent)", "the app out of sync",
+                     timeout=60)
+        assert row[:2] == ["shop", NS], row
+        b.click("table[data-t=apps] tbody tr a")
+        # The diff: the ConfigMap git wants and the cluster lacks.
+        diff = b.wait_text("pre[data-t=diff]", lambda t: any(
+            l.startswith("+ ") and '"color": "blue"' in l for l in t.splitlines()),
+            "the diff of the missing ConfigMap", timeout=30)
+        shot(b, "application-out-of-sync")
+        b.click("button[data-action=sync]")
+        b.wait("return document.querySelector('#main h1 .b-synced') && "
+               "document.querySelector('[data-t=no-diff]')", "synced, no diff", timeout=60)
+        assert cm(server, "settings")["data"] == {"color": "blue"}
+        res = b.js("return Array.from(document.querySelectorAll("
+                   "'table[data-t=app-resources] tbody td')).map(c => c.textContent)")
+        assert res[:4] == ["ConfigMap", DEST, "settings", "Synced"], (res, diff)
+        shot(b, "application-synced")
+
+
 def pending_pod(name):
     """A pod bound to a node that does not exist: it stays Pending, no process."""
     return {"apiVersion": "v1", "kind": "Pod",
