@@ -685,6 +685,7 @@ obs_traffic_start(uv_loop_t *loop, struct api *api, struct proxy_feed *feed,
 	t->period_ms = OBS_TRAFFIC_PERIOD_MS;
 	uv_timer_start(&t->timer, on_tick, 200, t->period_ms);
 	api_register_group(api, GROUP, serve_traffic, t);
+	api_group_version(api, GROUP, "v1alpha1");
 	*out = t;
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "addon.h"
 #include "analysis.h"
 #include "api.h"
+#include "auth.h"
 #include "flags.h"
 #include "gitops.h"
 #include "image.h"
@@ -72,6 +73,7 @@ struct server_opts {
 	char *encryption_config;	/* --encryption-provider-config; NULL: none */
 	char *audit_log;		/* --audit-log-path; NULL: no audit log */
 	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
+	char *token_auth_file;		/* --token-auth-file; NULL: none */
 	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 	bool insecure_http;		/* --insecure-http: plain HTTP, loopback only */
 	int64_t cert_lifetime_ms;	/* --cert-lifetime; 0: a year */
@@ -464,6 +466,8 @@ static const struct server_part {
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "job", ctrl_job_start, NULL, NULL },
 	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
+	{ "serviceaccount", ctrl_serviceaccount_start, NULL, NULL },
+	{ "clusterrole-aggregation", ctrl_clusterrole_aggregation_start, NULL, NULL },
 	{ "resourcequota", ctrl_quota_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
@@ -617,6 +621,8 @@ static const struct flag_def server_flags[] = {
 	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
 	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
 	    "Metadata for every request)" },
+	{ "--token-auth-file", "FILE", "static bearer tokens, Kubernetes' CSV lines "
+	    "token,user,uid,\"group1,group2\" (default: none)" },
 	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
 	    "process (default runc when the server is root and runc is on PATH, else "
 	    "process)" },
@@ -829,6 +835,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--audit-policy-file") == 0) {
 			free(o->audit_policy);
 			o->audit_policy = xstrdup(val);
+		} else if (strcmp(name, "--token-auth-file") == 0) {
+			free(o->token_auth_file);
+			o->token_auth_file = xstrdup(val);
 		} else if (strcmp(name, "--encryption-provider-config") == 0) {
 			free(o->encryption_config);
 			o->encryption_config = xstrdup(val);
@@ -1336,6 +1345,17 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	char *ca_file = s.pki ? xasprintf("%s/" PKI_DIR "/ca.crt", o.data_dir) : NULL;
+	struct auth_config auc = { .token_auth_file = o.token_auth_file,
+		.data_dir = o.data_dir, .ca_file = ca_file };
+	char *amsg;
+	int arc = api_auth_start(s.api, &auc, &amsg);
+	free(ca_file);
+	if (arc < 0) {
+		fprintf(stderr, "error: --token-auth-file: %s\n", amsg);
+		free(amsg);
+		goto out_store;
+	}
 	if (s.pki)
 		pki_renew_start(s.pki, s.loop, s.api);
 	tracing_start(&s, &o);
@@ -1378,6 +1398,7 @@ out:
 	free(o.encryption_config);
 	free(o.audit_log);
 	free(o.audit_policy);
+	free(o.token_auth_file);
 	free(o.host);
 	free(o.node_name);
 	for (size_t i = 0; i < o.ninsecure; i++)
