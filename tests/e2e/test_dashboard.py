@@ -433,3 +433,51 @@ def test_assets_are_embedded_gzipped_and_revalidated(server):
     assert status == 404 and json.loads(body)["kind"] == "Status"
     status, _, _ = server.request("POST", "/ui/app.js", body="x")
     assert status == 405
+
+
+def test_a_viewer_sees_the_actions_disabled_and_a_direct_write_refused(make_server, workdir):
+    from conftest import write
+    tokens = write(workdir, "tokens.csv", "viewer-token,viv,uid-viv\n")
+    server = make_server("--token-auth-file", tokens)
+    server.json("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "viv-view"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "viv"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "view"}}, expect=201)
+    apply(server, service("web"), service("web-canary"),
+          rollout("v1", canary([{"setWeight": 10}, {"pause": {}}])))
+    actions = ("return Array.from(document.querySelectorAll('button[data-action]'))"
+               ".filter(x => !x.disabled).map(x => x.dataset.action)")
+    with Browser() as b:
+        # Without a token the loopback listener's browser is the unsecured admin.
+        open_ui(b, server, "#/rollout/default/web")
+        b.wait_text("#who", lambda t: t == "system:unsecured", "the admin's name")
+        assert "pause" in b.wait(actions, "the admin's buttons")
+        b.click("#signin")
+        b.type("#token", "not-a-token\n")
+        b.wait_text("#login-error", lambda t: "refused" in t, "a bad token refused")
+        b.type("#token", "viewer-token\n")
+        b.wait_text("#who", lambda t: t == "viv", "the viewer signed in")
+        b.wait("return document.querySelector('button[data-action=pause]') && "
+               "document.querySelector('button[data-action=pause]').title == "
+               "'your identity may not do this'", "the viewer's buttons")
+        assert b.js(actions) == []
+        assert b.js("return sessionStorage.getItem('v6.token')") == "viewer-token"
+        shot(b, "rollout-viewer")
+        # What the button would do, sent by hand with the viewer's token: refused.
+        status, msg = b.js_async(
+            "var done = arguments[0];"
+            "fetch('/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/web', {"
+            " method: 'PATCH', body: JSON.stringify({spec: {paused: true}}),"
+            " headers: {'Content-Type': 'application/merge-patch+json',"
+            "  Authorization: 'Bearer ' + sessionStorage.getItem('v6.token')}})"
+            ".then(r => r.json().then(j => done([r.status, j.message])));")
+        assert status == 403, (status, msg)
+        assert msg == ('rollouts.argoproj.io "web" is forbidden: User "viv" cannot patch '
+                       'resource "rollouts" in API group "argoproj.io" in the namespace '
+                       '"default"'), msg
+        _, ro = server.json("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/rollouts/web")
+        assert not ro["spec"].get("paused")
+        b.click("#logout")
+        b.wait_text("#who", lambda t: t == "system:unsecured", "signed out")
