@@ -243,6 +243,10 @@ bool selector_is_nothing(const struct selector *sel);
  * ("app=web,tier in (a,b),!legacy"); "" for everything and for nothing.
  * Parses back to an equivalent selector. Caller frees. */
 char *selector_format(const struct selector *sel);
+/* PromQL label matchers for sel ("{a=\"b\",c=~\"x|y\"}", "{}" for everything),
+ * as prometheus-adapter turns a metric selector into matchers; NULL when a
+ * key is no Prometheus label name or Gt / Lt is used. Caller frees. */
+char *selector_promql(const struct selector *sel);
 void selector_free(struct selector *sel);
 
 struct field_selector;

@@ -17,6 +17,7 @@
 #include "obs_otlp.h"
 #include "obs_loki.h"
 #include "obs_metrics.h"
+#include "obs_custom.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
@@ -97,6 +98,7 @@ struct server {
 	struct ctrl_analysis *analysis;
 	struct node *node;
 	struct ctrl_hpa *hpa;
+	struct obs_custom *custom;
 	struct img_store *images;
 	struct img_gc *image_gc;
 	struct dns_server *dns;
@@ -348,17 +350,36 @@ hpa_pod_usage(void *arg, const char *ns, const char *pod)
 	return s->node ? node_pod_metrics(s->node, ns, pod) : NULL;
 }
 
+/* The HPA and the custom / external metrics APIs it reads (the adapter a
+ * cluster runs beside it). */
+static void
+hpa_activate(void *arg, const char *service)
+{
+	struct server *s = arg;
+	if (s->hpa)
+		ctrl_hpa_activate(s->hpa, service);
+}
+
 static int
 hpa_start(struct server *s, const struct server_opts *o)
 {
-	return ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, &s->hpa);
+	int rc = obs_custom_start(s->loop, s->api, s->traffic, o->rules.url, &s->custom);
+	if (rc == 0)
+		rc = ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, s->custom, &s->hpa);
+	if (rc == 0 && s->feed)
+		proxy_feed_on_activate(s->feed, hpa_activate, s);	/* scale from zero */
+	return rc;
 }
 
 static void
 hpa_stop(struct server *s)
 {
+	if (s->feed)
+		proxy_feed_on_activate(s->feed, NULL, NULL);
 	ctrl_hpa_stop(s->hpa);
+	obs_custom_stop(s->custom);
 	s->hpa = NULL;
+	s->custom = NULL;
 }
 
 /* The Loki shipper's app label: the pod's "app" label from the store, else
