@@ -150,6 +150,9 @@ json_t *api_group_discovery(const char *rest, const char *group, const char *ver
  * /v6/sd/prometheus). It must answer req. */
 typedef void (*api_path_fn)(void *arg, struct http_req *req);
 void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
+/* The same for every path that starts with prefix ("/ui/": the dashboard's
+ * assets). Exact paths and prefixes are tried in registration order. */
+void api_register_prefix(struct api *api, const char *prefix, api_path_fn fn, void *arg);
 
 /* The patch function (obj.h) a PATCH's Content-Type names (merge, JSON,
  * strategic merge), NULL for another type (415). */

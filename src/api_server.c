@@ -58,7 +58,8 @@ struct api {
 		const char *path;
 		api_path_fn fn;
 		void *arg;
-	} paths[8];
+		bool prefix;	/* api_register_prefix: every path under it */
+	} paths[16];
 	size_t npaths;
 	struct api_audit *audit;	/* NULL: no audit log */
 	struct auth *auth;		/* api_auth.c's state; NULL: not started */
@@ -1747,15 +1748,25 @@ void
 api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg)
 {
 	BUG_ON(api->npaths == ARRAY_SIZE(api->paths));
-	api->paths[api->npaths++] = (struct path_handler){ path, fn, arg };
+	api->paths[api->npaths++] = (struct path_handler){ path, fn, arg, false };
+}
+
+void
+api_register_prefix(struct api *api, const char *prefix, api_path_fn fn, void *arg)
+{
+	BUG_ON(api->npaths == ARRAY_SIZE(api->paths));
+	api->paths[api->npaths++] = (struct path_handler){ prefix, fn, arg, true };
 }
 
 static const struct path_handler *
 find_path(const struct api *api, const char *path)
 {
-	for (size_t i = 0; i < api->npaths; i++)
-		if (strcmp(api->paths[i].path, path) == 0)
-			return &api->paths[i];
+	for (size_t i = 0; i < api->npaths; i++) {
+		const struct path_handler *p = &api->paths[i];
+		if (p->prefix ? strncmp(p->path, path, strlen(p->path)) == 0 :
+		    strcmp(p->path, path) == 0)
+			return p;
+	}
 	return NULL;
 }
 

@@ -27,6 +27,7 @@
 #include "pki_renew.h"
 #include "quantity.h"
 #include "store_crypt.h"
+#include "ui.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -1382,6 +1383,7 @@ server_main(int argc, char **argv)
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
 	obs_pages_start(&oc);
+	ui_register(s.api);
 	err = server_start_parts(&s, &o);
 	if (err < 0) {
 		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",
