@@ -20,6 +20,8 @@ struct plan {
 	enum action act;
 	json_t *body;		/* what is sent */
 	bool ns_pending;	/* its namespace is created by this run */
+	json_t *live;		/* the object on the server before, or NULL */
+	json_t *result;		/* the server's answer to the last write sent */
 };
 
 enum dry { DRY_NONE, DRY_CLIENT, DRY_SERVER };
@@ -41,15 +43,31 @@ parse_dry(const struct cli_opts *o, enum dry *out)
 	return -EINVAL;
 }
 
+enum out { OUT_TEXT, OUT_NAME, OUT_JSON, OUT_YAML };
+
+static const char *const out_names[] = { "", "name", "json", "yaml" };
+
 static int
 check_output(const struct cli_opts *o)
 {
-	if (o->output && strcmp(o->output, "name") != 0) {
-		cli_err("unable to match a printer suitable for the output format \"%s\", "
-		    "allowed formats are: name", o->output);
-		return -EINVAL;
-	}
-	return 0;
+	if (o->output == NULL)
+		return 0;
+	for (size_t i = OUT_NAME; i < ARRAY_SIZE(out_names); i++)
+		if (strcmp(o->output, out_names[i]) == 0)
+			return 0;
+	cli_err("unable to match a printer suitable for the output format \"%s\", "
+	    "allowed formats are: json, name, yaml", o->output);
+	return -EINVAL;
+}
+
+/* The format check_output accepted. */
+static enum out
+output_of(const struct cli_opts *o)
+{
+	for (size_t i = OUT_NAME; o->output && i < ARRAY_SIZE(out_names); i++)
+		if (strcmp(o->output, out_names[i]) == 0)
+			return (enum out)i;
+	return OUT_TEXT;
 }
 
 static bool
@@ -176,10 +194,25 @@ plan_send_answer(const struct plan *p, bool dry, json_t **answer)
 	return rc;
 }
 
+/* Sends the planned write; p->result gets the server's answer. */
 static int
-plan_send(const struct plan *p, bool dry)
+plan_send(struct plan *p, bool dry)
 {
-	return plan_send_answer(p, dry, NULL);
+	json_t *answer = NULL;
+	int rc = plan_send_answer(p, dry, &answer);
+	if (answer) {
+		json_decref(p->result);
+		p->result = answer;
+	}
+	return rc;
+}
+
+static void
+plan_free(struct plan *p)
+{
+	json_decref(p->body);
+	json_decref(p->live);
+	json_decref(p->result);
 }
 
 int
@@ -202,12 +235,53 @@ cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next)
 	return rc;
 }
 
+/* The object `apply -o json` shows for a plan (new reference): what the
+ * server answered to the write or its dry run, else the live object when
+ * unchanged, else what a client dry run would make of it. */
+static json_t *
+plan_object(const struct plan *p)
+{
+	if (p->result)
+		return json_incref(p->result);
+	if (p->act == ACT_UNCHANGED && p->live)
+		return json_incref(p->live);
+	if (p->act == ACT_PATCH && p->live) {
+		char *err = NULL;
+		json_t *v = patch_merge(p->live, p->body, &err);
+		free(err);
+		if (v)
+			return v;
+	}
+	return json_incref(p->body ? p->body : p->it->obj);
+}
+
+/* -o json|yaml: one object alone, several as a v1 List (as kubectl). */
 static void
-print_result(const struct cli_opts *o, const struct plan *p, enum dry dry)
+print_objects(const struct cli_opts *o, json_t *objs)
+{
+	if (json_array_size(objs) == 0)
+		return;
+	json_t *v = json_array_size(objs) == 1 ? json_incref(json_array_get(objs, 0))
+	    : json_pack("{s:s, s:O, s:s, s:{s:s}}", "apiVersion", "v1", "items", objs, "kind",
+		"List", "metadata", "resourceVersion", "");
+	char *s = output_of(o) == OUT_JSON ? cli_json_dump(v) : cli_yaml_dump(v);
+	fputs(s, stdout);
+	free(s);
+	json_decref(v);
+}
+
+/* Prints one result, or with -o json|yaml adds its object to objs. */
+static void
+print_result(const struct cli_opts *o, const struct plan *p, enum dry dry, json_t *objs)
 {
 	char ref[512];
+	enum out out = output_of(o);
+	if (out == OUT_JSON || out == OUT_YAML) {
+		json_array_append_new(objs, plan_object(p));
+		return;
+	}
 	cli_obj_ref(p->it->k, obj_name(p->it->obj), ref, sizeof ref);
-	if (o->output)
+	if (out == OUT_NAME)
 		printf("%s\n", ref);
 	else
 		printf("%s %s%s\n", ref, action_done[p->act], dry == DRY_CLIENT ? " (dry run)"
@@ -256,13 +330,16 @@ run_plans(const struct cli_opts *o, struct plan *plans, size_t n, enum dry dry)
 		    stderr);
 		return 1;
 	}
+	json_t *objs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		if (dry == DRY_NONE && plan_send(&plans[i], false) < 0) {
 			rc = 1;
 			continue;
 		}
-		print_result(o, &plans[i], dry);
+		print_result(o, &plans[i], dry, objs);
 	}
+	print_objects(o, objs);
+	json_decref(objs);
 	return rc;
 }
 
@@ -277,15 +354,15 @@ apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
 	int rc = 0;
 	for (size_t i = 0; i < items->n && rc == 0; i++) {
 		if (!create_only) {
-			rc = plan_apply(&items->v[i], &plans[i], NULL);
+			rc = plan_apply(&items->v[i], &plans[i], &plans[i].live);
 			continue;
 		}
 		plans[i] = (struct plan){ &items->v[i], ACT_CREATE, json_incref(items->v[i].obj),
-		    false };
+		    false, NULL, NULL };
 	}
 	rc = rc < 0 ? 1 : run_plans(o, plans, items->n, dry);
 	for (size_t i = 0; i < items->n; i++)
-		json_decref(plans[i].body);
+		plan_free(&plans[i]);
 	free(plans);
 	return rc;
 }
@@ -343,6 +420,24 @@ cli_apply(struct cli_opts *o)
 	return rc;
 }
 
+/* Creates one object made here (not from a file) and prints the result;
+ * 0 or 1 (the exit code). */
+static int
+create_one(const struct cli_opts *o, const struct cli_item *it, enum dry dry)
+{
+	struct plan p = { it, ACT_CREATE, json_incref(it->obj), false, NULL, NULL };
+	json_t *objs = json_array();
+	int rc = 0;
+	if (dry != DRY_CLIENT && plan_send(&p, dry == DRY_SERVER) < 0)
+		rc = 1;
+	else
+		print_result(o, &p, dry, objs);
+	print_objects(o, objs);
+	json_decref(objs);
+	plan_free(&p);
+	return rc;
+}
+
 static int
 create_namespace(const struct cli_opts *o)
 {
@@ -357,12 +452,7 @@ create_namespace(const struct cli_opts *o)
 	json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
 	    "metadata", "name", o->args[1]);
 	struct cli_item it = { ns, k, NULL, NULL, 0 };
-	struct plan p = { &it, ACT_CREATE, ns, false };
-	int rc = 0;
-	if (dry != DRY_CLIENT && plan_send(&p, dry == DRY_SERVER) < 0)
-		rc = 1;
-	else
-		print_result(o, &p, dry);
+	int rc = create_one(o, &it, dry);
 	json_decref(ns);
 	return rc;
 }
@@ -395,12 +485,7 @@ create_job_from(const struct cli_opts *o)
 	json_t *job = cronjob_job(cj, o->args[1], 0, true);
 	json_decref(cj);
 	struct cli_item it = { job, kind_find_gvk("batch/v1", "Job"), NULL, NULL, 0 };
-	struct plan p = { &it, ACT_CREATE, job, false };
-	rc = 0;
-	if (dry != DRY_CLIENT && plan_send(&p, dry == DRY_SERVER) < 0)
-		rc = 1;
-	else
-		print_result(o, &p, dry);
+	rc = create_one(o, &it, dry);
 	json_decref(job);
 	return rc;
 }
