@@ -354,8 +354,9 @@ static const struct cli_verb verbs[] = {
 	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
 	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
 	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
-	  "environment.v6.dev/promote-from allows. --wait follows the rollout.",
-	  "from to wait",
+	  "environment.v6.dev/promote-from allows. --wait follows the rollout\n"
+	  "(until --timeout, default 5m).",
+	  "from to wait timeout",
 	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },
 	{ "addon", cli_addon, "v6 addon ls | enable NAME | disable NAME [--purge]",
 	  "Run components of the platform as V6 workloads (the observability stack)",

@@ -376,8 +376,12 @@ promote(struct cli_opts *o)
 	free(coll);
 	free(tpath);
 	json_decref(target);
-	if (rc == 0 && o->wait && strcmp(o->wait, "false") != 0 && cli_rollout_waits_for(k))
-		rc = cli_rollout_wait(k, obj_name(dst), name, 0) != 0;
+	if (rc == 0 && o->wait && strcmp(o->wait, "false") != 0 && cli_rollout_waits_for(k)) {
+		/* --timeout as apply --wait's: default 5m, 0 waits for ever */
+		int64_t ms = cli_timeout_ms(o, 5 * 60 * 1000);
+		rc = ms < 0 || cli_rollout_wait(k, obj_name(dst), name,
+		    ms ? time_mono_ms() + ms : 0) != 0;
+	}
 out:
 	json_decref(from_obj);
 	json_decref(pods);

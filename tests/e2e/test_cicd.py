@@ -3,8 +3,12 @@ as kubectl does (the object alone, several as a v1 List), for -f and -k
 and with --dry-run; and examples/ci/pipeline.sh run end to end."""
 import json
 import os
+import subprocess
 
 import yaml
+
+from conftest import TIMEOUT_SCALE, V6, free_port
+from test_images import Registry
 
 CM = """apiVersion: v1
 kind: ConfigMap
@@ -64,3 +68,78 @@ def test_apply_output_json_yaml(server, tmp_path):
     # an unknown format is refused before anything is applied
     p = server.v6("apply", "-f", one, "-o", "wide")
     assert p.returncode == 1 and "allowed formats are: json, name, yaml" in p.stderr
+
+
+PIPELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                        "examples", "ci", "pipeline.sh")
+
+
+def run_pipeline(server, reg, commit, workdir):
+    env = dict(os.environ, V6_SERVER=server.url, REGISTRY=reg.host, COMMIT=commit,
+               APP_BIN=os.path.join(os.path.dirname(os.path.abspath(V6)), "v6-testapp"),
+               V6=V6, PUSH_TLS_VERIFY="false", TIMEOUT="%ds" % int(60 * TIMEOUT_SCALE),
+               TMPDIR=workdir)
+    env.pop("KUBECONFIG", None)
+    return subprocess.run(["sh", PIPELINE], env=env, capture_output=True, text=True,
+                          timeout=240 * TIMEOUT_SCALE)
+
+
+def registry_digest(reg, ref):
+    return subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--format",
+                           "{{.Digest}}", "docker://%s/%s" % (reg.host, ref)],
+                          capture_output=True, text=True, check=True,
+                          timeout=60 * TIMEOUT_SCALE).stdout.strip()
+
+
+def deploy_image(s, ns):
+    d = json.loads(s.v6("get", "deploy", "app", "-n", ns, "-o", "json", check=True).stdout)
+    return d["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def check_release(s, reg, commit, out):
+    """staging runs the commit's tag, prod the same image pinned by digest,
+    every running pod of both ready on it; returns the digest."""
+    digest = registry_digest(reg, "v6/app:" + commit)
+    assert digest.startswith("sha256:")
+    assert "pushed %s/v6/app:%s@%s" % (reg.host, commit, digest) in out
+    assert deploy_image(s, "staging") == "%s/v6/app:%s" % (reg.host, commit)
+    prod = deploy_image(s, "prod")
+    assert prod.startswith(reg.host + "/v6/app") and prod.endswith("@" + digest)
+    assert "prod runs " + prod in out
+    for ns in ("staging", "prod"):
+        # --wait returned: the rollout is complete, the old pods are going
+        pods = json.loads(s.v6("get", "pods", "-n", ns, "-l", "app=app", "-o", "json",
+                               check=True).stdout)["items"]
+        ready = [q for q in pods if q["status"].get("phase") == "Running" and
+                 q["status"]["containerStatuses"][0].get("ready") and
+                 not q["metadata"].get("deletionTimestamp")]
+        assert len(ready) >= 2, (ns, [q["status"] for q in pods])
+        for q in ready:
+            assert q["status"]["containerStatuses"][0]["imageID"].endswith("@" + digest)
+    return digest
+
+
+def test_pipeline_builds_pushes_stages_and_promotes(examples_server, workdir):
+    """examples/ci/pipeline.sh as a CI runs it, against a server running
+    runc and a docker-registry on loopback, for two commits in a row: each
+    reaches staging by tag and prod pinned by digest."""
+    s = examples_server
+    reg = Registry(workdir)
+    try:
+        digests = []
+        for commit in ("c0ffee1", "c0ffee2"):
+            p = run_pipeline(s, reg, commit, workdir)
+            assert p.returncode == 0, p.stdout + p.stderr
+            digests.append(check_release(s, reg, commit, p.stdout))
+        assert digests[0] != digests[1]
+        prod = deploy_image(s, "prod")
+
+        # a failing step fails the pipeline and nothing after it runs: a
+        # registry nobody listens on, prod untouched
+        dead = Registry.__new__(Registry)
+        dead.host = "127.0.0.1:%d" % free_port()
+        p = run_pipeline(s, dead, "dead000", workdir)
+        assert p.returncode != 0 and "==> apply to staging" not in p.stdout, p.stdout
+        assert deploy_image(s, "prod") == prod
+    finally:
+        reg.close()
