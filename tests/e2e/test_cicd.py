@@ -65,6 +65,15 @@ def test_apply_output_json_yaml(server, tmp_path):
     lst = yaml.safe_load(server.v6("apply", "-k", str(kdir), "-o", "yaml", check=True).stdout)
     assert lst["kind"] == "List" and len(lst["items"]) == 2
 
+    # create prints the created object too
+    obj = yaml.safe_load(server.v6("create", "namespace", "made", "-o", "yaml",
+                                   check=True).stdout)
+    assert obj["kind"] == "Namespace" and obj["metadata"]["uid"]
+    write(str(tmp_path / "d.yaml"), CM.format(name="d", value="z"))
+    obj = json.loads(server.v6("create", "-f", str(tmp_path / "d.yaml"), "-o", "json",
+                               check=True).stdout)
+    assert obj["metadata"]["name"] == "d" and obj["metadata"]["uid"]
+
     # an unknown format is refused before anything is applied
     p = server.v6("apply", "-f", one, "-o", "wide")
     assert p.returncode == 1 and "allowed formats are: json, name, yaml" in p.stderr
