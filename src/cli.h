@@ -77,6 +77,11 @@ struct cli_opts {
 	/* autoscale */
 	int64_t min, max, cpu_percent;
 	const char *name;
+	/* silence (cli_alert.c); matchers/nmatchers in this order: FLAG_LIST */
+	const char **matchers;
+	size_t nmatchers;
+	const char *duration;
+	const char *comment;
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
 
@@ -226,6 +231,12 @@ bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+/* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
+ * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */
+bool cli_alert_resource(const char *arg);
+int cli_alert_get(struct cli_opts *o);
+int cli_alert_describe(struct cli_opts *o);
+int cli_silence(struct cli_opts *o);
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history

@@ -1,8 +1,9 @@
 """Debian's real Prometheus for the e2e tests: one started on a free
 loopback port with its own TSDB, scraping what V6's http_sd endpoint lists
 every second (optionally reading rule files, with the lifecycle API for
-reloads), and waits on the value of a query. Used by test_metrics.py and
-test_prometheus_rules.py."""
+reloads, sending alerts to an Alertmanager), and waits on the value of a
+query. Used by test_metrics.py, test_prometheus_rules.py and
+test_alertmanager.py."""
 import json
 import os
 import shutil
@@ -20,7 +21,8 @@ class Prometheus:
     """Debian's prometheus on a free loopback port with its own TSDB,
     scraping every second what V6's http_sd endpoint lists."""
 
-    def __init__(self, workdir, sd_url, port=None, rule_files=None, lifecycle=False):
+    def __init__(self, workdir, sd_url, port=None, rule_files=None, lifecycle=False,
+                 alertmanager=None):
         self.port = port or free_port()
         self.dir = workdir
         cfg = os.path.join(workdir, "prometheus.yml")
@@ -43,12 +45,18 @@ scrape_configs:
 """ % sd_url)
             if rule_files:
                 f.write("rule_files:\n  - %s\n" % rule_files)
+            if alertmanager:
+                f.write("alerting:\n  alertmanagers:\n    - static_configs:\n"
+                        "        - targets: ['%s']\n" % alertmanager)
         self.log = open(os.path.join(workdir, "prometheus.log"), "wb")
         self.proc = subprocess.Popen(
             [PROMETHEUS, "--config.file=" + cfg,
              "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
              "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"] +
-            (["--web.enable-lifecycle"] if lifecycle else []),
+            (["--web.enable-lifecycle"] if lifecycle else []) +
+            # firing alerts are re-sent each second (default 1m), so an
+            # Alertmanager that was away gets them as soon as it is back
+            (["--rules.alert.resend-delay=1s"] if alertmanager else []),
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
 
     def api(self, path, **params):
