@@ -222,40 +222,47 @@ find_targets(const json_t *labels, const struct alert_world *w, struct targets *
 /* ---- changes ------------------------------------------------------------ */
 
 /* Event reasons that are changes V6 made, and what to call them. */
+/* Event reasons that are changes V6 made (class CHANGE: a rollout moved,
+ * a template changed) or what followed from them (SYMPTOM: probes, kills,
+ * restarts), and what to call them. A change ranks before a symptom: the
+ * rollout that started the trouble, not the probe that saw it. */
+enum cls { CHANGE, SYMPTOM };
+
 static const struct {
 	const char *reason, *change;
+	enum cls cls;
 } reasons[] = {
-	{ "RolloutUpdated", "rollout started" },
-	{ "RolloutStepCompleted", "rollout step" },
-	{ "RolloutPaused", "rollout paused" },
-	{ "RolloutCompleted", "rollout promoted" },
-	{ "RolloutAborted", "rollout aborted" },
-	{ "RolloutRetried", "rollout retried" },
-	{ "SwitchService", "traffic switched" },
-	{ "AnalysisRunFailed", "analysis failed" },
-	{ "AnalysisRunError", "analysis error" },
-	{ "ScalingReplicaSet", "scaled" },
-	{ "SuccessfulCreate", "created" },
-	{ "SuccessfulDelete", "deleted" },
-	{ "BackOff", "pod restarts" },
-	{ "Killing", "container killed" },
-	{ "Unhealthy", "probe failed" },
-	{ "OOMKilled", "container OOM-killed" },
-	{ "Evicted", "pod evicted" },
-	{ "NodeNotReady", "node not ready" },
-	{ "NodeReady", "node ready" },
-	{ "NodeHasDiskPressure", "node disk pressure" },
-	{ "NodeHasInsufficientMemory", "node memory pressure" },
-	{ "EvictionThresholdMet", "node eviction threshold" },
-	{ "Rebooted", "node rebooted" },
+	{ "RolloutUpdated", "rollout started", CHANGE },
+	{ "RolloutStepCompleted", "rollout step", CHANGE },
+	{ "RolloutPaused", "rollout paused", CHANGE },
+	{ "RolloutCompleted", "rollout promoted", CHANGE },
+	{ "RolloutAborted", "rollout aborted", CHANGE },
+	{ "RolloutRetried", "rollout retried", CHANGE },
+	{ "SwitchService", "traffic switched", CHANGE },
+	{ "ScalingReplicaSet", "scaled", CHANGE },
+	{ "AnalysisRunFailed", "analysis failed", SYMPTOM },
+	{ "AnalysisRunError", "analysis error", SYMPTOM },
+	{ "BackOff", "pod restarts", SYMPTOM },
+	{ "Killing", "container killed", SYMPTOM },
+	{ "Unhealthy", "probe failed", SYMPTOM },
+	{ "OOMKilled", "container OOM-killed", SYMPTOM },
+	{ "Evicted", "pod evicted", SYMPTOM },
+	{ "NodeNotReady", "node not ready", SYMPTOM },
+	{ "NodeReady", "node ready", SYMPTOM },
+	{ "NodeHasDiskPressure", "node disk pressure", SYMPTOM },
+	{ "NodeHasInsufficientMemory", "node memory pressure", SYMPTOM },
+	{ "EvictionThresholdMet", "node eviction threshold", SYMPTOM },
+	{ "Rebooted", "node rebooted", SYMPTOM },
 };
 
 static const char *
-change_of(const char *reason)
+change_of(const char *reason, enum cls *cls)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
-		if (!strcmp(reasons[i].reason, reason))
+		if (!strcmp(reasons[i].reason, reason)) {
+			*cls = reasons[i].cls;
 			return reasons[i].change;
+		}
 	return NULL;
 }
 
@@ -283,15 +290,15 @@ ref_for(const char *kind, const char *name, const char *ns)
 }
 
 static void
-push(json_t *out, int64_t t_ms, enum scope sc, const char *change, const char *kind,
-    const char *name, const char *ns, const char *detail, const char *ref_kind,
-    const char *ref_name)
+push(json_t *out, int64_t t_ms, enum scope sc, enum cls cls, const char *change,
+    const char *kind, const char *name, const char *ns, const char *detail,
+    const char *ref_kind, const char *ref_name)
 {
 	char *obj = xasprintf("%s/%s", kind_lower(kind), name);
 	char *ref = ref_for(ref_kind, ref_name, ns);
-	json_array_append_new(out, json_pack("{s:o, s:I, s:i, s:s, s:s, s:s, s:s}", "time",
-	    obj_time_json(t_ms), "timeMs", (json_int_t)t_ms, "scope", (int)sc, "change",
-	    change, "object", obj, "detail", detail, "ref", ref));
+	json_array_append_new(out, json_pack("{s:o, s:I, s:i, s:i, s:s, s:s, s:s, s:s}",
+	    "time", obj_time_json(t_ms), "timeMs", (json_int_t)t_ms, "class", (int)cls,
+	    "scope", (int)sc, "change", change, "object", obj, "detail", detail, "ref", ref));
 	free(obj);
 	free(ref);
 }
@@ -348,14 +355,15 @@ events_of(json_t *out, const struct target *t, const struct alert_world *w, int6
 	size_t i;
 	const json_t *ev;
 	json_array_foreach(w->events, i, ev) {
-		const char *change = change_of(obj_str(ev, "reason"));
+		enum cls cls = SYMPTOM;
+		const char *change = change_of(obj_str(ev, "reason"), &cls);
 		int64_t ts = event_time(ev);
 		if (!change || !in_window(ts, at, window) || !event_about(ev, t->obj, w))
 			continue;
 		int64_t count = obj_int_at(ev, "count", 1);
 		char *detail = count > 1 ? xasprintf("%s (x%lld)", obj_str(ev, "message"),
 		    (long long)count) : xstrdup(obj_str(ev, "message"));
-		push(out, ts, t->scope, change, obj_str_at(ev, "involvedObject.kind"),
+		push(out, ts, t->scope, cls, change, obj_str_at(ev, "involvedObject.kind"),
 		    obj_str_at(ev, "involvedObject.name"), obj_namespace(t->obj), detail,
 		    t->kind, obj_name(t->obj));
 		free(detail);
@@ -430,7 +438,7 @@ revisions_of(json_t *out, const struct target *t, const struct alert_world *w, i
 		    img_changed ? ": " : "", img_changed ? old : "", img_changed ? " -> " : "",
 		    img_changed ? img : "", cfg_changed && img_changed ? "; config changed" :
 		    cfg_changed ? ": pod template changed besides the images" : "");
-		push(out, ts, t->scope, change, t->kind, obj_name(t->obj),
+		push(out, ts, t->scope, CHANGE, change, t->kind, obj_name(t->obj),
 		    obj_namespace(t->obj), detail, t->kind, obj_name(t->obj));
 		free(detail);
 		free(img);
@@ -464,7 +472,7 @@ restarts_of(json_t *out, const struct target *t, const struct alert_world *w,
 			    "(exit code %lld)", obj_str(cs, "name"), (long long)n,
 			    *obj_str(term, "reason") ? obj_str(term, "reason") : "terminated",
 			    (long long)obj_int_at(term, "exitCode", 0));
-			push(out, ts, p == pod ? SCOPE_NAMED : t->scope, "pod restarts", "Pod",
+			push(out, ts, p == pod ? SCOPE_NAMED : t->scope, SYMPTOM, "pod restarts", "Pod",
 			    obj_name(p), obj_namespace(p), detail, "Pod", obj_name(p));
 			free(detail);
 		}
@@ -477,22 +485,28 @@ node_changes(json_t *out, const struct alert_world *w, int64_t at, int64_t windo
 	size_t i;
 	const json_t *ev;
 	json_array_foreach(w->node_events, i, ev) {
-		const char *change = change_of(obj_str(ev, "reason"));
+		enum cls cls = SYMPTOM;
+		const char *change = change_of(obj_str(ev, "reason"), &cls);
 		int64_t ts = event_time(ev);
 		if (!change || !in_window(ts, at, window))
 			continue;
 		const char *node = obj_str_at(ev, "involvedObject.name");
-		push(out, ts, SCOPE_NODE, change, "Node", node, "", obj_str(ev, "message"),
+		push(out, ts, SCOPE_NODE, cls, change, "Node", node, "", obj_str(ev, "message"),
 		    "Node", node);
 	}
 }
 
 static int64_t at_for_sort;
 
+/* Changes before symptoms, then the named workload before related ones
+ * before the node, then nearest to the alert's start first. */
 static int
 rank(const void *a, const void *b)
 {
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int64_t cx = obj_int_at(x, "class", 0), cy = obj_int_at(y, "class", 0);
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
 	int64_t sx = obj_int_at(x, "scope", 0), sy = obj_int_at(y, "scope", 0);
 	if (sx != sy)
 		return sx < sy ? -1 : 1;
@@ -528,6 +542,7 @@ alert_cause(const json_t *labels, int64_t at_ms, int64_t window_ms, const struct
 	qsort(v, n, sizeof *v, rank);
 	for (size_t i = 0; i < n && i < MAX_CHANGES; i++) {
 		json_object_del(v[i], "timeMs");
+		json_object_del(v[i], "class");
 		json_array_append(out, v[i]);
 	}
 	free(v);
