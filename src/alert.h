@@ -32,9 +32,9 @@ struct alert_world {
 	    *services, *jobs, *analysisruns, *node_events;
 };
 
-/* The namespace an alert is about: its namespace label, else "default"
- * when it names a workload (the proxy's service label carries no
- * namespace), else NULL. */
+/* The namespace an alert is about: its namespace label, else the NS of
+ * the proxy's service label "NS/NAME" (valid until the next call), else
+ * "default" when it names a workload, else NULL. */
 const char *alert_namespace(const json_t *labels);
 /* Loads the world of namespace ns (NULL: node events only) from st. */
 void alert_world_load(struct store *st, const char *ns, struct alert_world *w);

@@ -9,6 +9,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,27 @@
 
 enum scope { SCOPE_NAMED, SCOPE_RELATED, SCOPE_NODE };
 
+/* The proxy's service label is "NAMESPACE/NAME". */
+static const char *
+service_name(const char *v)
+{
+	const char *slash = v ? strchr(v, '/') : NULL;
+	return slash ? slash + 1 : v;
+}
+
 const char *
 alert_namespace(const json_t *labels)
 {
+	static _Thread_local char from_service[256];
 	const char *ns = json_string_value(json_object_get(labels, "namespace"));
+	const char *svc = json_string_value(json_object_get(labels, "service"));
 	if (ns && *ns)
 		return ns;
+	if (svc && strchr(svc, '/') && strchr(svc, '/') - svc < (ptrdiff_t)sizeof from_service) {
+		snprintf(from_service, sizeof from_service, "%.*s", (int)(strchr(svc, '/') - svc),
+		    svc);
+		return from_service;
+	}
 	static const char *const named[] = { "rollout", "deployment", "statefulset",
 		"job_name", "pod", "service" };
 	for (size_t i = 0; i < ARRAY_SIZE(named); i++)
@@ -215,7 +231,7 @@ find_targets(const json_t *labels, const struct alert_world *w, struct targets *
 	if ((v = label(labels, "pod")) && (*pod = by_name(w->pods, v)) != NULL)
 		add_controller(ts, w, *pod, SCOPE_RELATED);
 	const json_t *svc;
-	if ((v = label(labels, "service")) && (svc = by_name(w->services, v)) != NULL)
+	if ((v = label(labels, "service")) && (svc = by_name(w->services, service_name(v))))
 		add_service_workloads(ts, w, svc);
 }
 

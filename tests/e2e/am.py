@@ -24,7 +24,7 @@ ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-a
 
 class Alertmanager:
     def __init__(self, workdir, webhook_url, port=None, group_by=("alertname",),
-                 repeat="1h"):
+                 repeat="1h", also=()):
         self.port = port or free_port()
         self.dir = workdir
         self.cfg = os.path.join(workdir, "alertmanager.yml")
@@ -41,6 +41,9 @@ receivers:
       - url: %s
         send_resolved: true
 """ % (", ".join(group_by), repeat, webhook_url))
+            # more webhooks of the same receiver (a baseline without V6)
+            for url in also:
+                f.write("      - url: %s\n        send_resolved: true\n" % url)
         self.proc = None
         self.start()
 
@@ -159,11 +162,13 @@ class Capture:
                 "wecom": base + "/cgi-bin/webhook/send?key=" + self.key,
                 "webhook": base + "/hook"}[kind]
 
-    def texts(self):
+    def texts(self, kinds=("dingtalk", "wecom", "webhook")):
         """Every accepted notification's text (markdown) or JSON dump."""
         with self.lock:
             out = []
             for _, kind, b in self.got:
+                if kind not in kinds:
+                    continue
                 if kind == "dingtalk":
                     out.append(b["markdown"]["text"])
                 elif kind == "wecom":
@@ -171,6 +176,21 @@ class Capture:
                 else:
                     out.append(json.dumps(b))
             return out
+
+    def count(self, kind, alertname):
+        """Notifications of kind about alertname (the robot's title, the
+        webhook's commonLabels)."""
+        with self.lock:
+            n = 0
+            for _, k, b in self.got:
+                if k != kind:
+                    continue
+                if kind == "webhook":
+                    n += b.get("commonLabels", {}).get("alertname") == alertname
+                else:
+                    n += ("] %s\n" % alertname) in b["markdown"].get(
+                        "text", b["markdown"].get("content", ""))
+            return n
 
     def close(self):
         self.httpd.shutdown()

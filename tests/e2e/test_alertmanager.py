@@ -8,7 +8,9 @@ nothing is lost: the alert arrives once they are back."""
 import json
 import os
 import tempfile
+import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -180,3 +182,164 @@ def test_nothing_is_lost_while_alertmanager_or_the_receiver_is_down(stack):
                      "the alert at the robot once everything is back", interval=0.5)
     assert "Probable cause: deployment/stuck" in texts[0], texts[0]
     assert not cap.refused, cap.refused
+
+
+# ---- noise control: notifications per incident ------------------------------
+
+SUCCESS_RATE = {
+    "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+    "metadata": {"name": "success-rate", "namespace": "default"},
+    "spec": {"args": [{"name": "canary-hash"}],
+             "metrics": [{"name": "success-rate", "interval": "2s", "count": 6,
+                          "initialDelay": "1s", "failureLimit": 2,
+                          "successCondition": "result >= 0.95",
+                          "provider": {"v6": {"revision": "{{args.canary-hash}}",
+                                              "metric": "successRate", "window": "2s"}}}]}}
+
+
+def analysed_rollout(version, extra=()):
+    steps = [{"setWeight": 50},
+             {"analysis": {"templates": [{"templateName": "success-rate"}],
+                           "args": [{"name": "canary-hash", "valueFrom": {
+                               "podTemplateHashValue": "Latest"}}]}},
+             {"setWeight": 100}]
+    ro = rollout(version)
+    ro["spec"]["replicas"] = 2
+    ro["spec"]["strategy"] = {"canary": {"canaryService": "web-canary", "stableService": "web",
+                                         "steps": steps, "abortScaleDownDelaySeconds": 0}}
+    ro["spec"]["template"]["spec"]["containers"] = [container(version, extra=extra)]
+    return ro
+
+
+def web_service(name):
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": {"app": "web"},
+                     "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+
+
+def flappy():
+    """Ready for 4 s, not ready for 4 s, over and over (an exec probe)."""
+    d = deployment("flappy", "/readyz")
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    c["readinessProbe"] = {"exec": {"command": [
+        "sh", "-c", "[ $(( $(date +%s) / 4 % 2 )) -eq 0 ]"]}, "periodSeconds": 1}
+    return d
+
+
+def noisy():
+    d = deployment("noisy", "/readyz")
+    d["spec"]["template"]["spec"]["containers"][0]["command"] += [
+        "--crash-after", "1s", "--exit-code", "3"]
+    return d
+
+
+NOISE_RULES = {
+    "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+    "metadata": {"name": "incidents", "namespace": "default"},
+    "spec": {"groups": [{"name": "incidents", "interval": "1s", "rules": [
+        {"alert": "WebErrors", "for": "1s", "labels": {"severity": "critical"},
+         "expr": 'sum by (service) (rate(v6_proxy_requests_total{service=~"default/web.*",'
+                 'code="5xx"}[3s])) > 0',
+         "annotations": {"summary": "web answers errors"}},
+        # the rule pack's name: the rollout's own state is the signal
+        {"alert": "V6RolloutDegraded", "for": "1s", "labels": {"severity": "warning"},
+         "expr": 'rollout_info{namespace="default",name="web",phase="Degraded"} == 1',
+         "annotations": {"summary": "rollout web is degraded"}},
+        {"alert": "FlappyNotReady", "labels": {"severity": "warning"},
+         "expr": POD_NOT_READY % "flappy", "annotations": {"summary": "flappy not ready"}},
+        {"alert": "NoisyRestarts", "labels": {"severity": "warning"},
+         "expr": 'increase(kube_pod_container_status_restarts_total{namespace="default",'
+                 'pod=~"noisy-.*"}[1m]) > 0',
+         "annotations": {"summary": "noisy restarts"}},
+    ]}]}}
+
+INCIDENTS = ("WebErrors", "V6RolloutDegraded", "FlappyNotReady", "NoisyRestarts")
+
+
+class Traffic:
+    """GETs to ip:80 from one thread until stopped."""
+
+    def __init__(self, ip):
+        self.ip, self.stop_ = ip, False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        deadline = time.time() + 300
+        while not self.stop_ and time.time() < deadline:
+            try:
+                with urllib.request.urlopen("http://%s/" % self.ip, timeout=2) as r:
+                    r.read()
+            except Exception:
+                pass
+            time.sleep(0.03)
+
+    def stop(self):
+        self.stop_ = True
+        self.thread.join(10)
+
+
+def run_incidents(s, p, am, cap, seconds=40):
+    """A bad canary aborted by its analysis under traffic, a flapping
+    readiness probe and an unrelated crash-looping pod, for `seconds`;
+    returns {alertname: (notifications via V6, notifications from
+    Alertmanager alone)}."""
+    apply(s, web_service("web"), web_service("web-canary"), SUCCESS_RATE,
+          analysed_rollout("v1"))
+    wait_for(lambda: s.v6("get", "rollout", "web", "-o", "json").stdout.count(
+        '"phase": "Healthy"'), 60, "rollout v1 healthy", interval=0.3)
+    _, svc = s.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
+    traffic = Traffic(svc["spec"]["clusterIP"])
+    try:
+        apply(s, NOISE_RULES, flappy(), noisy())
+        time.sleep(4)
+        apply(s, analysed_rollout("v2", extra=["--error-rate", "1"]))
+        wait_for(lambda: s.v6("get", "rollout", "web", "-o", "json").stdout.count(
+            '"phase": "Degraded"'), 60, "rollout v2 aborted by its analysis", interval=0.3)
+        time.sleep(seconds)
+    finally:
+        traffic.stop()
+    return {a: (cap.count("dingtalk", a), cap.count("webhook", a)) for a in INCIDENTS}
+
+
+def test_noise_control_cuts_notifications_without_missing_a_problem(make_server):
+    with tempfile.TemporaryDirectory(prefix="v6-am-") as d:
+        rules_dir = os.path.join(d, "rules")
+        pport, aport = free_port(), free_port()
+        s = make_server("--prometheus-rules-dir", rules_dir, "--traffic-period", "500ms",
+                        "--prometheus-url", "http://127.0.0.1:%d" % pport,
+                        "--alertmanager-url", "http://127.0.0.1:%d" % aport,
+                        "--alert-flap-threshold", "2")
+        cap = Capture()
+        # every notification goes to V6 (-> the robot) and, as the baseline
+        # without V6, straight to a plain webhook
+        am = Alertmanager(d, s.url + RECEIVER, port=aport, also=[cap.url("webhook")])
+        p = Prometheus(d, s.url + "/v6/sd/prometheus", port=pport,
+                       rule_files=rules_dir + "/*.yaml", lifecycle=True,
+                       alertmanager="127.0.0.1:%d" % aport)
+        try:
+            wait_for(p.ready, 60, "prometheus to be ready")
+            wait_for(am.ready, 60, "alertmanager to be ready")
+            apply(s, receiver_secret("robot", "dingtalk", cap.url("dingtalk"), cap.secret))
+            counts = run_incidents(s, p, am, cap)
+        finally:
+            p.stop()
+            am.stop()
+            cap.close()
+    print("notifications per incident (with V6's noise control, Alertmanager alone):",
+          counts)
+    with_v6 = sum(c[0] for c in counts.values())
+    alone = sum(c[1] for c in counts.values())
+    print("total %d with noise control, %d without (%.0f %% fewer)" % (
+        with_v6, alone, 100.0 * (alone - with_v6) / max(alone, 1)))
+    assert not cap.refused, cap.refused
+    # no true problem missed: the rollout's abort and the crash loop arrive
+    assert counts["V6RolloutDegraded"][0] >= 1, counts
+    assert counts["NoisyRestarts"][0] >= 1, counts
+    # the bad canary's error alert is the rollout's to handle: held back
+    assert counts["WebErrors"][1] >= 1 and counts["WebErrors"][0] == 0, counts
+    # the flapping probe: folded after the second firing
+    assert counts["FlappyNotReady"][1] >= 6, counts
+    assert counts["FlappyNotReady"][0] <= 3, counts
+    assert with_v6 < alone

@@ -135,6 +135,14 @@ test_cause_of_a_pod_alert_is_its_rollout(void **state)
 	assert_true(has(c, "rollout started", "rollout/web", "revision 2"));
 	json_decref(c);
 
+	/* the proxy's form of the label: "NAMESPACE/NAME" */
+	json_decref(labels);
+	labels = json_pack("{s:s, s:s}", "alertname", "ErrorBudgetBurn", "service", "shop/web");
+	assert_string_equal(alert_namespace(labels), "shop");
+	c = alert_cause(labels, T0, ALERT_CAUSE_WINDOW_MS, &w);
+	assert_true(has(c, "rollout started", "rollout/web", "revision 2"));
+	json_decref(c);
+
 	/* labels naming nothing V6 runs: nothing to say */
 	json_decref(labels);
 	labels = json_pack("{s:s, s:s}", "alertname", "X", "instance", "h:9100");
