@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers clean
+.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-alerting clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -79,7 +79,7 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-alerting
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
@@ -99,6 +99,9 @@ bench-rollout: all
 
 bench-convergence: all
 	@bench/convergence/run.sh $(BUILD)/v6
+
+bench-alerting: all
+	@bench/alerting/run.sh $(BUILD)/v6
 
 # Not part of `bench`: an hour by default (BENCH_SOAK_MIN).
 bench-soak: all

@@ -106,26 +106,42 @@ struct targets {
 	size_t n;
 };
 
+/* The object of arr whose field (metadata.name, uid, ...) is key; NULL
+ * for "". */
 static const json_t *
-by_name(const json_t *arr, const char *name)
+by_meta(const json_t *arr, const char *(*field)(const json_t *), const char *key)
 {
 	size_t i;
 	const json_t *o;
 	json_array_foreach(arr, i, o)
-		if (!strcmp(obj_name(o), name))
+		if (*key && !strcmp(field(o), key))
 			return o;
 	return NULL;
+}
+
+static const char *
+name_field(const json_t *o)
+{
+	return obj_str(o, "name");
+}
+
+/* The entry of arr (containers) whose "name" member is name. */
+static const json_t *
+by_name_field(const json_t *arr, const char *name)
+{
+	return by_meta(arr, name_field, name);
+}
+
+static const json_t *
+by_name(const json_t *arr, const char *name)
+{
+	return by_meta(arr, obj_name, name);
 }
 
 static const json_t *
 by_uid(const json_t *arr, const char *uid)
 {
-	size_t i;
-	const json_t *o;
-	json_array_foreach(arr, i, o)
-		if (*uid && !strcmp(obj_uid(o), uid))
-			return o;
-	return NULL;
+	return by_meta(arr, obj_uid, uid);
 }
 
 static void
@@ -237,25 +253,26 @@ find_targets(const json_t *labels, const struct alert_world *w, struct targets *
 
 /* ---- changes ------------------------------------------------------------ */
 
-/* Event reasons that are changes V6 made, and what to call them. */
-/* Event reasons that are changes V6 made (class CHANGE: a rollout moved,
- * a template changed) or what followed from them (SYMPTOM: probes, kills,
- * restarts), and what to call them. A change ranks before a symptom: the
- * rollout that started the trouble, not the probe that saw it. */
-enum cls { CHANGE, SYMPTOM };
+/* Event reasons that are changes V6 made, and what to call them, in three
+ * classes that rank in this order: ORIGIN starts a change (a new revision,
+ * a rollout started), PROGRESS carries it on (steps, scaling, promotion,
+ * abort), SYMPTOM is what followed (probe failures, kills, restarts). The
+ * new revision that started the trouble, not the scale-down that finished
+ * it or the probe that saw it. */
+enum cls { ORIGIN, PROGRESS, SYMPTOM };
 
 static const struct {
 	const char *reason, *change;
 	enum cls cls;
 } reasons[] = {
-	{ "RolloutUpdated", "rollout started", CHANGE },
-	{ "RolloutStepCompleted", "rollout step", CHANGE },
-	{ "RolloutPaused", "rollout paused", CHANGE },
-	{ "RolloutCompleted", "rollout promoted", CHANGE },
-	{ "RolloutAborted", "rollout aborted", CHANGE },
-	{ "RolloutRetried", "rollout retried", CHANGE },
-	{ "SwitchService", "traffic switched", CHANGE },
-	{ "ScalingReplicaSet", "scaled", CHANGE },
+	{ "RolloutUpdated", "rollout started", ORIGIN },
+	{ "RolloutStepCompleted", "rollout step", PROGRESS },
+	{ "RolloutPaused", "rollout paused", PROGRESS },
+	{ "RolloutCompleted", "rollout promoted", PROGRESS },
+	{ "RolloutAborted", "rollout aborted", PROGRESS },
+	{ "RolloutRetried", "rollout retried", PROGRESS },
+	{ "SwitchService", "traffic switched", PROGRESS },
+	{ "ScalingReplicaSet", "scaled", PROGRESS },
 	{ "AnalysisRunFailed", "analysis failed", SYMPTOM },
 	{ "AnalysisRunError", "analysis error", SYMPTOM },
 	{ "BackOff", "pod restarts", SYMPTOM },
@@ -410,6 +427,41 @@ config_of(const json_t *rs)
 	return spec ? spec : json_object();
 }
 
+/* "containers[web].command, volumes": the fields of two pod specs
+ * (config_of) that differ, one level into each container by name. */
+static char *
+config_diff(const json_t *c0, const json_t *c1)
+{
+	struct buf b = BUF_INIT;
+	json_t *keys = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)c0, k, v)
+		json_object_set(keys, k, json_true());
+	json_object_foreach((json_t *)c1, k, v)
+		json_object_set(keys, k, json_true());
+	json_object_foreach(keys, k, v) {
+		const json_t *a = json_object_get(c0, k), *z = json_object_get(c1, k), *ca;
+		size_t i;
+		if (json_equal(a, z))
+			continue;
+		if (strcmp(k, "containers") != 0) {
+			buf_printf(&b, "%s%s", b.len ? ", " : "", k);
+			continue;
+		}
+		json_array_foreach(z, i, ca) {
+			const json_t *cz = by_name_field(a, obj_str(ca, "name")), *f;
+			const char *fk;
+			json_object_foreach((json_t *)ca, fk, f)
+				if (!cz || !json_equal(f, json_object_get(cz, fk)))
+					buf_printf(&b, "%scontainers[%s].%s", b.len ? ", " : "",
+					    obj_str(ca, "name"), fk);
+		}
+	}
+	json_decref(keys);
+	return b.len ? buf_steal(&b) : xstrdup("the pod template");
+}
+
 static int64_t
 revision(const json_t *rs)
 {
@@ -450,11 +502,13 @@ revisions_of(json_t *out, const struct target *t, const struct alert_world *w, i
 		bool cfg_changed = c0 && !json_equal(c0, c1);
 		const char *change = img_changed ? "image changed" : cfg_changed ?
 		    "config changed" : "revision created";
-		detail = xasprintf("revision %lld%s%s%s%s%s", (long long)rev,
+		char *diff = cfg_changed ? config_diff(c0, c1) : xstrdup("");
+		detail = xasprintf("revision %lld%s%s%s%s%s%s", (long long)rev,
 		    img_changed ? ": " : "", img_changed ? old : "", img_changed ? " -> " : "",
-		    img_changed ? img : "", cfg_changed && img_changed ? "; config changed" :
-		    cfg_changed ? ": pod template changed besides the images" : "");
-		push(out, ts, t->scope, CHANGE, change, t->kind, obj_name(t->obj),
+		    img_changed ? img : "", !cfg_changed ? "" : img_changed ? "; changed: " :
+		    ": changed: ", diff);
+		free(diff);
+		push(out, ts, t->scope, ORIGIN, change, t->kind, obj_name(t->obj),
 		    obj_namespace(t->obj), detail, t->kind, obj_name(t->obj));
 		free(detail);
 		free(img);
@@ -514,8 +568,8 @@ node_changes(json_t *out, const struct alert_world *w, int64_t at, int64_t windo
 
 static int64_t at_for_sort;
 
-/* Changes before symptoms, then the named workload before related ones
- * before the node, then nearest to the alert's start first. */
+/* By class (origin, progress, symptom), then the named workload before
+ * related ones before the node, then nearest to the alert's start. */
 static int
 rank(const void *a, const void *b)
 {

@@ -55,17 +55,7 @@ alerts_path(const struct cli_opts *o, const char *name)
 static int
 fetch(const char *path, json_t **out)
 {
-	struct cli_resp r = { 0 };
-	if (cli_http("GET", path, NULL, NULL, &r) < 0)
-		return 1;
-	if (r.status != 200 || !json_is_object(r.body)) {
-		cli_print_error(&r, NULL);
-		cli_resp_free(&r);
-		return 1;
-	}
-	*out = json_incref(r.body);
-	cli_resp_free(&r);
-	return 0;
+	return cli_get_json(path, out) < 0 ? 1 : 0;
 }
 
 static int

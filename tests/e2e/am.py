@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 
 from conftest import free_port
+from prom import stop_process
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 
@@ -72,13 +73,7 @@ receivers:
             return json.loads(r.read())
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def logtail(self):

@@ -17,20 +17,31 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
+def stop_process(proc):
+    """SIGTERM to proc (a Popen) if it runs, SIGKILL after 20 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Prometheus:
     """Debian's prometheus on a free loopback port with its own TSDB,
     scraping every second what V6's http_sd endpoint lists."""
 
     def __init__(self, workdir, sd_url, port=None, rule_files=None, lifecycle=False,
-                 alertmanager=None):
+                 alertmanager=None, interval="1s"):
         self.port = port or free_port()
         self.dir = workdir
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("""global:
-  scrape_interval: 1s
+  scrape_interval: %s
   scrape_timeout: 1s
-  evaluation_interval: 1s
+  evaluation_interval: %s
 scrape_configs:
   - job_name: v6
     http_sd_configs:
@@ -42,7 +53,7 @@ scrape_configs:
       - {source_labels: [__meta_v6_container], regex: (.+), target_label: container}
       - {source_labels: [__meta_v6_app], regex: (.+), target_label: app}
       - {source_labels: [__meta_v6_revision], regex: (.+), target_label: revision}
-""" % sd_url)
+""" % (interval, interval, sd_url))
             if rule_files:
                 f.write("rule_files:\n  - %s\n" % rule_files)
             if alertmanager:
@@ -86,13 +97,7 @@ scrape_configs:
             return False
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def logtail(self):

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from am import Alertmanager, Capture, receiver_secret
-from conftest import TIMEOUT_SCALE, free_port, wait_for
+from conftest import free_port, wait_for
 from prom import Prometheus
 
 RECEIVER = "/apis/alerts.v6.dev/v1alpha1/namespaces/default/receivers/robot"
@@ -69,30 +69,46 @@ def apply(s, *objs):
     return r
 
 
-@pytest.fixture
-def stack(make_server):
+class Stack:
     """V6 + Prometheus (rules from V6, alerts to Alertmanager) + Alertmanager
-    (every alert to V6's receiver "robot") + the capture robot."""
-    with tempfile.TemporaryDirectory(prefix="v6-am-") as d:
+    (every alert to V6's receiver "robot", and to the webhooks of `also`)
+    + the capture robot; V6 forwards to the robot in DingTalk's format."""
+
+    def __init__(self, make_server, d, flags=(), also=(), interval="1s"):
         rules_dir = os.path.join(d, "rules")
         pport, aport = free_port(), free_port()
-        s = make_server("--prometheus-rules-dir", rules_dir,
-                        "--prometheus-url", "http://127.0.0.1:%d" % pport,
-                        "--alertmanager-url", "http://127.0.0.1:%d" % aport)
-        cap = Capture()
-        am = Alertmanager(d, s.url + RECEIVER, port=aport)
-        p = Prometheus(d, s.url + "/v6/sd/prometheus", port=pport,
-                       rule_files=rules_dir + "/*.yaml", lifecycle=True,
-                       alertmanager="127.0.0.1:%d" % aport)
+        self.s = make_server("--prometheus-rules-dir", rules_dir,
+                             "--prometheus-url", "http://127.0.0.1:%d" % pport,
+                             "--alertmanager-url", "http://127.0.0.1:%d" % aport, *flags)
+        self.cap = Capture()
+        self.am = Alertmanager(d, self.s.url + RECEIVER, port=aport,
+                               also=[self.cap.url(k) for k in also])
+        self.p = Prometheus(d, self.s.url + "/v6/sd/prometheus", port=pport,
+                            rule_files=rules_dir + "/*.yaml", lifecycle=True,
+                            alertmanager="127.0.0.1:%d" % aport, interval=interval)
         try:
-            wait_for(p.ready, 60, "prometheus to be ready")
-            wait_for(am.ready, 60, "alertmanager to be ready")
-            apply(s, receiver_secret("robot", "dingtalk", cap.url("dingtalk"), cap.secret))
-            yield s, p, am, cap
+            wait_for(self.p.ready, 60, "prometheus to be ready")
+            wait_for(self.am.ready, 60, "alertmanager to be ready")
+            apply(self.s, receiver_secret("robot", "dingtalk", self.cap.url("dingtalk"),
+                                          self.cap.secret))
+        except Exception:
+            self.close()
+            raise
+
+    def close(self):
+        self.p.stop()
+        self.am.stop()
+        self.cap.close()
+
+
+@pytest.fixture
+def stack(make_server):
+    with tempfile.TemporaryDirectory(prefix="v6-am-") as d:
+        st = Stack(make_server, d)
+        try:
+            yield st.s, st.p, st.am, st.cap
         finally:
-            p.stop()
-            am.stop()
-            cap.close()
+            st.close()
 
 
 def firing_with(cap, *words):
@@ -305,28 +321,15 @@ def run_incidents(s, p, am, cap, seconds=40):
 
 def test_noise_control_cuts_notifications_without_missing_a_problem(make_server):
     with tempfile.TemporaryDirectory(prefix="v6-am-") as d:
-        rules_dir = os.path.join(d, "rules")
-        pport, aport = free_port(), free_port()
-        s = make_server("--prometheus-rules-dir", rules_dir, "--traffic-period", "500ms",
-                        "--prometheus-url", "http://127.0.0.1:%d" % pport,
-                        "--alertmanager-url", "http://127.0.0.1:%d" % aport,
-                        "--alert-flap-threshold", "2")
-        cap = Capture()
         # every notification goes to V6 (-> the robot) and, as the baseline
         # without V6, straight to a plain webhook
-        am = Alertmanager(d, s.url + RECEIVER, port=aport, also=[cap.url("webhook")])
-        p = Prometheus(d, s.url + "/v6/sd/prometheus", port=pport,
-                       rule_files=rules_dir + "/*.yaml", lifecycle=True,
-                       alertmanager="127.0.0.1:%d" % aport)
+        st = Stack(make_server, d, flags=["--traffic-period", "500ms",
+                                          "--alert-flap-threshold", "2"], also=["webhook"])
         try:
-            wait_for(p.ready, 60, "prometheus to be ready")
-            wait_for(am.ready, 60, "alertmanager to be ready")
-            apply(s, receiver_secret("robot", "dingtalk", cap.url("dingtalk"), cap.secret))
-            counts = run_incidents(s, p, am, cap)
+            counts = run_incidents(st.s, st.p, st.am, st.cap)
         finally:
-            p.stop()
-            am.stop()
-            cap.close()
+            st.close()
+    cap = st.cap
     print("notifications per incident (with V6's noise control, Alertmanager alone):",
           counts)
     with_v6 = sum(c[0] for c in counts.values())

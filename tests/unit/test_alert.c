@@ -44,8 +44,8 @@ rs(const char *name, const char *uid, const char *rev, const char *image, int64_
 	json_t *o = meta("ReplicaSet", name, uid, "Rollout", "ro-web", created);
 	json_object_set_new(json_object_get(o, "metadata"), "annotations",
 	    json_pack("{s:s}", "rollout.argoproj.io/revision", rev));
-	json_object_set_new(o, "spec", json_pack("{s:{s:{s:[{s:s, s:s}]}}}", "template",
-	    "spec", "containers", "name", "web", "image", image));
+	json_object_set_new(o, "spec", json_pack("{s:{s:{s:[{s:s, s:s, s:[s]}]}}}", "template",
+	    "spec", "containers", "name", "web", "image", image, "args", image));
 	return o;
 }
 
@@ -114,7 +114,8 @@ test_cause_of_a_pod_alert_is_its_rollout(void **state)
 	assert_string_equal(obj_str(first, "object"), "rollout/web");
 	assert_string_equal(obj_str(first, "ref"), "v6 rollout history rollout/web -n shop");
 	assert_true(has(c, "rollout started", "rollout/web", "revision 2"));
-	assert_true(has(c, "image changed", "rollout/web", "web=app:1 -> web=app:2"));
+	assert_true(has(c, "image changed", "rollout/web",
+	    "web=app:1 -> web=app:2; changed: containers[web].args"));
 	assert_true(has(c, "probe failed", "pod/web-2-x", "Readiness"));
 	assert_true(has(c, "pod restarts", "pod/web-2-x", "restarted 2 times, last Error"));
 	/* another rollout's change and a change outside the window are not causes */
