@@ -770,5 +770,6 @@ cli_main(int argc, char **argv)
 	free(p.bad);
 	free(p.pos);
 	free(o.files);
+	free(o.matchers);
 	return rc;
 }
