@@ -57,7 +57,7 @@ rules: $(RULES_FILE)
 rules-test: $(RULES_FILE)
 	@scripts/rules-test.sh $(RULES_FILE)
 
-e2e: $(BUILD)/v6 $(BUILD)/v6-shim
+e2e: $(BUILD)/v6 $(BUILD)/v6-shim $(BUILD)/images/testapp.tar
 	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e
 
 # The suite runs twice, as shipped and under AddressSanitizer and UBSan (with
@@ -124,3 +124,20 @@ $(BUILD)/v6-shim: $(SHIM_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
 	    -o $@ $(SHIM_SRCS) -ljansson
 $(BUILD)/unit/test_node_runtime $(BUILD)/unit/test_node_runc: $(BUILD)/v6-shim
 # ---- end v6-shim ----------------------------------------------------------
+
+# ---- the test workload as an OCI image (issue 10 part 6) -----------------
+# v6-testapp: `v6 testapp` as a static program, so an image of one file runs
+# it anywhere. build/images/testapp is an OCI layout (umoci) with the tags the
+# examples and the README use; build/images/testapp.tar an oci-archive of it
+# named localhost:5000/v6/testapp:0.1 for `v6 image import` (no registry).
+# `make demo` pushes the layout to a local registry instead.
+TESTAPP_SRCS = src/testapp.c src/http.c src/net.c src/log.c src/util.c src/util_utf8.c
+TESTAPP_TAGS = 0.1 0.2 0.3
+all: $(BUILD)/images/testapp.tar
+$(BUILD)/v6-testapp: $(TESTAPP_SRCS) $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Isrc -DV6_TESTAPP_MAIN -static \
+	    -ffunction-sections -fdata-sections -Wl,--gc-sections \
+	    -Wl,--no-warnings -o $@ $(TESTAPP_SRCS) -luv_a -lhttp_parser -ljansson -lssl -lcrypto -lpthread -ldl
+$(BUILD)/images/testapp.tar: $(BUILD)/v6-testapp scripts/testapp-image.sh
+	sh scripts/testapp-image.sh $(BUILD)/v6-testapp $(BUILD)/images "$(TESTAPP_TAGS)"
+# ---- end test workload image ---------------------------------------------

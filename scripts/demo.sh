@@ -1,7 +1,9 @@
 #!/bin/sh
-# `make demo`: starts a V6 server in a temporary data directory, applies
-# examples/, shows what it created, and leaves the server running for you to
-# explore (it prints how to stop it).
+# `make demo`: starts a local registry (Debian's docker-registry on
+# localhost:5000) and pushes the test workload's image to it, starts a V6
+# server in a temporary data directory (as root with runc: pods are runc
+# containers), applies examples/, shows what it created, and leaves both
+# running for you to explore (it prints how to stop them).
 set -e
 V6=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")/.."
@@ -11,10 +13,40 @@ if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fi
 export V6_SERVER="http://127.0.0.1:$PORT"
+# The registry the examples' images come from (localhost:5000/v6/testapp):
+# one already answering there is used as it is, else one is started with its
+# storage in the data directory. V6_DEMO_REGISTRY=HOST:PORT puts it elsewhere
+# (the e2e test: no fixed port); the examples are then applied with their
+# image references rewritten to it.
+REG=${V6_DEMO_REGISTRY:-localhost:5000}
+IMAGES=$(dirname "$V6")/images/testapp
+[ -d "$IMAGES" ] || { echo "no $IMAGES: run make first" >&2; exit 1; }
+REGPID=
+if ! curl -sf "http://$REG/v2/" >/dev/null 2>&1; then
+	mkdir -p "$DATA/registry"
+	printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
+	    "$DATA/registry/data" "$REG" >"$DATA/registry/config.yml"
+	docker-registry serve "$DATA/registry/config.yml" >"$DATA/registry/log" 2>&1 &
+	REGPID=$!
+	i=0
+	until curl -sf "http://$REG/v2/" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 $REGPID 2>/dev/null; then
+			echo "docker-registry did not start on $REG; its log:" >&2
+			cat "$DATA/registry/log" >&2; exit 1
+		fi
+		sleep 0.1
+	done
+	echo "==> docker-registry (pid $REGPID) serving $REG"
+fi
+for tag in 0.1 0.2 0.3; do
+	echo "==> skopeo copy oci:$IMAGES:$tag docker://$REG/v6/testapp:$tag"
+	skopeo copy --quiet --dest-tls-verify=false "oci:$IMAGES:$tag" "docker://$REG/v6/testapp:$tag"
+done
 # V6_DEMO_SERVER_ARGS: extra server flags (the e2e test gives its own address ranges)
-# The examples run `v6 testapp` from the host: the process runtime (as root the
-# server would default to runc, which runs OCI images; see README "Containers").
-"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" --default-runtime process ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
+# As root with runc, pods are runc containers of the images (the default
+# runtime); each listens on its own 127.1.x.y address on the host's network.
+"$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 PID=$!
 i=0
 until curl -sf "$V6_SERVER/readyz" >/dev/null 2>&1; do
@@ -25,10 +57,19 @@ until curl -sf "$V6_SERVER/readyz" >/dev/null 2>&1; do
 	sleep 0.1
 done
 echo "==> v6 server (pid $PID) serving $V6_SERVER, data in $DATA"
+apply() {
+	if [ "$REG" = localhost:5000 ]; then
+		"$V6" apply -f examples/
+	else
+		for f in examples/*.yaml; do
+			sed "s#localhost:5000/#$REG/#" "$f"; echo "---"
+		done | "$V6" apply -f -
+	fi
+}
 echo "==> v6 apply -f examples/"
-"$V6" apply -f examples/
+apply
 echo "==> v6 apply -f examples/ (again: nothing changes)"
-"$V6" apply -f examples/
+apply
 echo "==> v6 rollout status deployment/web -n demo"
 "$V6" rollout status deployment/web -n demo --timeout 90s
 echo "==> v6 get deployments,replicasets,pods -n demo -o wide"
@@ -49,5 +90,5 @@ echo "  $V6 logs deploy/web -n demo"
 echo "  $V6 top pods -n demo"
 echo "  $V6 get rollouts -n demo -o wide          # canary and blue-green (see README)"
 echo "  $V6 rollout status rollout/shop -n demo   # the canary tour: README.md"
-echo "Stop it with: $V6 delete namespace demo && kill $PID \$(cut -d' ' -f1 $DATA/proxy/proxy.pid)"
+echo "Stop it with: $V6 delete namespace demo && kill $PID \$(cut -d' ' -f1 $DATA/proxy/proxy.pid)${REGPID:+ $REGPID}"
 echo "(workloads outlive the server by design: delete them before stopping it)"

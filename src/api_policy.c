@@ -4,6 +4,7 @@
  * namespace (annotations image-policy.v6.io/..., docs/security.md) denies
  * pods as an admission webhook would (403). Called by api_objects.c. */
 #include "api.h"
+#include "image.h"
 #include "node_pod.h"
 #include "node_secctx.h"
 #include "quantity.h"
@@ -30,51 +31,6 @@ static const struct {
 	{ "CronJob", "spec.jobTemplate.spec.template.spec" },
 };
 
-/* ---- image references --------------------------------------------------- */
-
-/* A reference split with Docker's rules (distribution/reference
- * ParseNormalizedNamed): "nginx" = docker.io/library/nginx:latest. A
- * minimal copy for the policy; to be merged with the image store's parser
- * (src/image_ref.c). */
-struct policy_ref {
-	char registry[1024];
-	char repository[1040];		/* without the registry */
-	char tag[129];			/* "" when the reference has none */
-	char digest[160];		/* "" when none */
-};
-
-/* Returns 0, or -EINVAL for a reference without a name. */
-static int
-img_ref_registry(const char *ref, struct policy_ref *r)
-{
-	char name[1024];
-	memset(r, 0, sizeof *r);
-	const char *at = strchr(ref, '@');
-	snprintf(name, sizeof name, "%.*s", at ? (int)(at - ref) : (int)strlen(ref), ref);
-	if (at)
-		snprintf(r->digest, sizeof r->digest, "%s", at + 1);
-	char *slash = strrchr(name, '/'), *colon = strrchr(name, ':');
-	if (colon && (!slash || colon > slash)) {	/* a tag, not a registry port */
-		snprintf(r->tag, sizeof r->tag, "%s", colon + 1);
-		*colon = '\0';
-	}
-	char *first = strchr(name, '/');
-	bool host = first && (memchr(name, '.', (size_t)(first - name)) ||
-	    memchr(name, ':', (size_t)(first - name)) ||
-	    (first - name == 9 && strncmp(name, "localhost", 9) == 0));
-	if (host) {
-		snprintf(r->registry, sizeof r->registry, "%.*s", (int)(first - name), name);
-		snprintf(r->repository, sizeof r->repository, "%s", first + 1);
-	} else {
-		snprintf(r->registry, sizeof r->registry, "docker.io");
-		snprintf(r->repository, sizeof r->repository, "%s%s", first ? "" : "library/",
-		    name);
-	}
-	if (strcmp(r->registry, "index.docker.io") == 0)
-		snprintf(r->registry, sizeof r->registry, "docker.io");
-	return *r->repository ? 0 : -EINVAL;
-}
-
 /* ---- the image policy ---------------------------------------------------- */
 
 struct policy_ctx {
@@ -82,7 +38,7 @@ struct policy_ctx {
 	const json_t *pod_spec;
 	const json_t *container;
 	const char *image;
-	struct policy_ref ref;
+	struct img_ref ref;	/* Docker's rules (image_ref.c) */
 };
 
 /* A rule: its annotation (after the prefix) and its check, which returns
@@ -101,18 +57,16 @@ is_true(const char *v)
 static char *
 rule_deny_latest(const struct policy_ctx *x, const char *v)
 {
-	if (!is_true(v) || (*x->ref.digest && !*x->ref.tag))
+	if (!is_true(v) || !x->ref.tag || strcmp(x->ref.tag, "latest") != 0)
 		return NULL;
-	if (*x->ref.tag && strcmp(x->ref.tag, "latest") != 0)
-		return NULL;
-	return xasprintf("image \"%s\" %s", x->image, *x->ref.tag ? "uses the :latest tag"
-	    : "has no tag (it means :latest)");
+	return xasprintf("image \"%s\" %s", x->image, x->ref.tag_implied ?
+	    "has no tag (it means :latest)" : "uses the :latest tag");
 }
 
 static char *
 rule_require_digest(const struct policy_ctx *x, const char *v)
 {
-	if (!is_true(v) || *x->ref.digest)
+	if (!is_true(v) || x->ref.digest)
 		return NULL;
 	return xasprintf("image \"%s\" is not pinned by digest (NAME@sha256:...)", x->image);
 }
@@ -137,7 +91,7 @@ static char *
 rule_allowed_registries(const struct policy_ctx *x, const char *v)
 {
 	char full[2100];
-	snprintf(full, sizeof full, "%s/%s", x->ref.registry, x->ref.repository);
+	snprintf(full, sizeof full, "%s/%s", x->ref.registry, x->ref.repo);
 	for (const char *p = v; *p;) {
 		p += strspn(p, " ,");
 		size_t n = strcspn(p, " ,");
@@ -174,14 +128,17 @@ check_container(const struct kind *k, const char *pod_name, struct policy_ctx *x
     struct api_error *err)
 {
 	const char *name = json_string_value(json_object_get(x->container, "name"));
+	char *bad = NULL;
 	x->image = json_string_value(json_object_get(x->container, "image"));
-	if (x->image == NULL || img_ref_registry(x->image, &x->ref) < 0)
+	if (x->image == NULL)
 		return 0;	/* validation has said what is wrong */
+	img_ref_parse(x->image, &x->ref, &bad);
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
 		char key[96];
 		snprintf(key, sizeof key, POLICY_PREFIX "%s", rules[i].name);
 		const char *v = obj_annotation(x->ns_obj, key);
-		char *why = v ? rules[i].check(x, v) : NULL;
+		/* a reference no rule can read breaks the first rule that is set */
+		char *why = v && bad ? xstrdup(bad) : v ? rules[i].check(x, v) : NULL;
 		if (why == NULL)
 			continue;
 		api_error_set(err, 403, "Forbidden", "%s \"%s\" is forbidden: image policy of "
@@ -191,8 +148,12 @@ check_container(const struct kind *k, const char *pod_name, struct policy_ctx *x
 		err->kind = k;
 		free(err->name);
 		err->name = xstrdup(pod_name);
+		img_ref_free(&x->ref);
+		free(bad);
 		return -EPERM;
 	}
+	img_ref_free(&x->ref);
+	free(bad);
 	return 0;
 }
 

@@ -38,12 +38,6 @@ paths_add(struct paths *p, char *s)
 	p->v[p->n++] = s;
 }
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool
 is_manifest_name(const char *n)
 {
@@ -62,9 +56,10 @@ expand_dir(const char *dir, bool recursive, struct paths *out)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
-			paths_add(&names, xasprintf("%s/%s", dir, e->d_name));
+			paths_add(&names, xasprintf("%s%s%s", dir,
+			    str_has_suffix(dir, "/") ? "" : "/", e->d_name));
 	closedir(d);
-	qsort(names.v, names.n, sizeof *names.v, str_cmp);
+	qsort(names.v, names.n, sizeof *names.v, str_pcmp);
 	for (size_t i = 0; i < names.n; i++) {
 		struct stat st;
 		const char *base = strrchr(names.v[i], '/') + 1;

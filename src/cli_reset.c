@@ -1,9 +1,11 @@
 /* cli_reset.c — `v6 reset`, as k3s-killall.sh: stops everything one data
  * directory started (the server holding DIR/v6.db, the proxy of
  * DIR/proxy/proxy.pid, every container and shim under DIR/node/containers,
- * the pods' cgroups) and with --wipe removes the directory. A program verb
+ * the pods' cgroups, the pod network's bridge and Service route) and with
+ * --wipe removes the directory. A program verb
  * of the CLI table (src/cli.c); it reads pid files, never process names. */
 #include "node_cgroup.h"
+#include "node_cni.h"
 #include "proc.h"
 #include "server.h"
 #include "flags.h"
@@ -42,8 +44,10 @@ reset_usage(FILE *f)
 	fprintf(f, "Usage: v6 reset [--data-dir DIR] [--wipe] [--timeout DURATION]\n\n"
 	    "Stops everything a data directory started, as k3s-killall.sh does: the\n"
 	    "server (the process holding DIR/v6.db), the proxy, every pod's containers\n"
-	    "and shims, and removes the pods' cgroups. Workloads outlive 'v6 server' by\n"
-	    "design; this is how to end them. With --wipe, the directory is removed too.\n"
+	    "and shims, and removes the pods' cgroups and what --pod-network cni made on\n"
+	    "the host (the pods' network namespaces, the bridge once empty, the Services'\n"
+	    "local route). Workloads outlive 'v6 server' by design; this is how to end\n"
+	    "them. With --wipe, the directory is removed too.\n"
 	    "\nFlags:\n");
 	flags_usage(f, reset_flags, ARRAY_SIZE(reset_flags), 26);
 	fprintf(f, "\nExamples:\n  v6 reset\n  v6 reset --data-dir /tmp/v6 --wipe\n");
@@ -285,6 +289,11 @@ reset_main(int argc, char **argv)
 	free(pp);
 	stop_containers(o.data_dir, o.timeout_ms);
 	rc = 0;
+	/* The pod network's bridge and route, after every pod left them. */
+	char *node = xasprintf("%s/node", o.data_dir);
+	if (ncni_reset_host(node, stdout) < 0)
+		rc = 1;
+	free(node);
 	if (o.wipe) {
 		unmount_below(o.data_dir);
 		int err = util_remove_tree(o.data_dir);

@@ -40,6 +40,21 @@ struct img_info {
 
 void img_info_free(struct img_info *info);
 
+/* image_ref.c — image references. */
+struct img_ref {
+	char *registry;
+	char *repo;
+	char *tag;
+	char *digest;
+	bool tag_implied;	/* no tag and no digest given: tag is "latest" */
+};
+/* Parses s by Docker's rules (nginx = docker.io/library/nginx:latest).
+ * Returns 0 or -EINVAL with *msg saying why (caller frees). */
+int img_ref_parse(const char *s, struct img_ref *out, char **msg);
+/* "registry/repo:tag", "registry/repo@digest" or both; caller frees. */
+char *img_ref_string(const struct img_ref *r);
+void img_ref_free(struct img_ref *r);
+
 /* dir: DATA/node/images. */
 int img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out);
 void img_store_close(struct img_store *s);
@@ -55,9 +70,11 @@ typedef void (*img_done_fn)(void *arg, int err, const char *message, struct img_
 
 /* Makes ref present according to policy (pulling on the thread pool) and
  * calls fn once. auths: the "auths" object of the pod's imagePullSecrets
- * (kubernetes.io/dockerconfigjson), merged; may be NULL. */
+ * (kubernetes.io/dockerconfigjson), merged; may be NULL. max_bytes > 0: an
+ * image whose manifest declares more fails with -EFBIG before any layer is
+ * fetched (the namespace's max-image-size). */
 int img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
-    const json_t *auths, img_done_fn fn, void *arg);
+    const json_t *auths, int64_t max_bytes, img_done_fn fn, void *arg);
 
 /* Drops the callbacks of every img_ensure in flight with this arg (a pod
  * going away); the pulls themselves finish. */
@@ -92,6 +109,8 @@ struct img_pull_hooks {
 	void (*event)(void *arg, bool warning, const char *reason, const char *msg);
 	void (*done)(void *arg);	/* a pull ended: call the gate again */
 	img_secret_fn secret;
+	/* The max-image-size of namespace ns in bytes (0: none); may be NULL. */
+	int64_t (*max_image_bytes)(void *arg, const char *ns);
 };
 enum { IMG_GATE_READY, IMG_GATE_PENDING, IMG_GATE_FAILED };
 struct img_pull_result {

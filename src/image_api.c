@@ -67,7 +67,7 @@ serve_pull(struct img_store *s, struct http_req *req, const json_t *body)
 	}
 	char *norm = img_ref_string(&r);
 	img_ref_free(&r);
-	int rc = img_ensure(s, norm, IMG_PULL_ALWAYS, json_is_object(auths) ? auths : NULL,
+	int rc = img_ensure(s, norm, IMG_PULL_ALWAYS, json_is_object(auths) ? auths : NULL, 0,
 	    pull_done, req);
 	free(norm);
 	if (rc < 0)

@@ -23,18 +23,6 @@ struct evp_md_ctx_st;
 /* image_ref.c */
 /* A parsed reference: registry "docker.io", repo "library/nginx", tag
  * "latest" (NULL when only a digest was given), digest (NULL unless given). */
-struct img_ref {
-	char *registry;
-	char *repo;
-	char *tag;
-	char *digest;
-};
-/* Parses s by Docker's rules (nginx = docker.io/library/nginx:latest).
- * Returns 0 or -EINVAL with *msg saying why (caller frees). */
-int img_ref_parse(const char *s, struct img_ref *out, char **msg);
-/* "registry/repo:tag", "registry/repo@digest" or both; caller frees. */
-char *img_ref_string(const struct img_ref *r);
-void img_ref_free(struct img_ref *r);
 /* "sha256:<64 hex>" */
 bool img_digest_valid(const char *d);
 /* The platform this node runs: "linux", "amd64", variant ("" if none). */
@@ -87,7 +75,11 @@ struct img_source {
 	int (*fetch_unpack)(void *arg, const char *digest, const char *tmp, const char *dir,
 	    char **msg);
 	void *arg;
+	int64_t max_bytes;	/* > 0: refuse an image larger than this (-EFBIG) */
 };
+/* The -EFBIG message of an image of size bytes over the max-image-size
+ * limit max (caller frees). */
+char *img_size_violation(int64_t size, int64_t max);
 /* Records image ref (normalised) -> manifest (bytes, a single-platform
  * manifest) after making its config and layers present (fetched through
  * src when missing, verified, unpacked): the ref becomes visible last.
@@ -127,6 +119,6 @@ bool img_plain_http_allowed(const char *hostport, char *const *insecure);
 /* Pulls ref (normalised) from its registry into the store. auths: a
  * dockerconfigjson "auths" object or NULL. Blocking. */
 int img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,
-    char **msg);
+    int64_t max_bytes, char **msg);
 
 #endif

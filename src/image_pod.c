@@ -165,9 +165,24 @@ img_pull_gate(struct img_pull **pp, struct img_store *s, const json_t *pod,
 	}
 	if (p->pending)
 		return IMG_GATE_PENDING;
+	const char *ns = json_string_value(json_object_get(json_object_get(pod, "metadata"),
+	    "namespace")) ?: "default";
+	int64_t max = h->max_image_bytes ? h->max_image_bytes(arg, ns) : 0;
 	if (policy != IMG_PULL_ALWAYS) {
 		struct img_info *info = NULL;
-		if (img_lookup(s, image, &info) == 0) {
+		if (img_lookup(s, image, &info) == 0 && max > 0 && info->size > max) {
+			/* present, but the namespace's policy refuses its size */
+			char *why = img_size_violation(info->size, max);
+			snprintf(m, sizeof m, "Failed to pull image \"%s\": %s", image, why);
+			h->event(arg, true, "Failed", m);
+			set_result(p, -2, -EFBIG, "ErrImagePull", why);
+			free(why);
+			img_info_free(info);
+			out->reason = p->reason;
+			out->message = p->msg;
+			return IMG_GATE_FAILED;
+		}
+		if (info) {
 			img_info_free(p->info);
 			p->info = info;
 			snprintf(m, sizeof m, "Container image \"%s\" already present on machine",
@@ -193,7 +208,7 @@ img_pull_gate(struct img_pull **pp, struct img_store *s, const json_t *pod,
 	h->event(arg, false, "Pulling", m);
 	p->began_ms = time_mono_ms();
 	p->pending_attempt = attempt;
-	int rc = img_ensure(s, image, IMG_PULL_ALWAYS, auths, on_pulled, p);
+	int rc = img_ensure(s, image, IMG_PULL_ALWAYS, auths, max, on_pulled, p);
 	json_decref(auths);
 	if (rc < 0) {
 		set_result(p, -2, rc, "ErrImagePull", "cannot queue the pull");

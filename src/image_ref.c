@@ -139,8 +139,10 @@ img_ref_parse(const char *s, struct img_ref *out, char **msg)
 		    "and separators (. _ -) between them");
 	if (r.tag && !tag_valid(r.tag))
 		return ref_fail(&r, msg, s, "a tag is up to 128 letters, digits, _ . -");
-	if (!r.tag && !r.digest)
+	if (!r.tag && !r.digest) {
 		r.tag = xstrdup("latest");
+		r.tag_implied = true;
+	}
 	*out = r;
 	return 0;
 }

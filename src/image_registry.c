@@ -689,7 +689,8 @@ reg_free(struct reg *r)
 }
 
 int
-img_registry_pull(struct img_store *s, const char *ref, const json_t *auths, char **msg)
+img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,
+    int64_t max_bytes, char **msg)
 {
 	struct reg r;
 	char *body = NULL, *ctype = NULL;
@@ -724,7 +725,7 @@ img_registry_pull(struct img_store *s, const char *ref, const json_t *auths, cha
 		}
 	}
 	if (rc == 0) {
-		struct img_source src = { fetch_blob, fetch_unpack, &r };
+		struct img_source src = { fetch_blob, fetch_unpack, &r, max_bytes };
 		rc = img__store_put(s, r.ref_str, body, len, top, &src, msg);
 	}
 	if (rc == 0)

@@ -299,6 +299,14 @@ layer_stream(struct img_store *s, const char *digest, const struct img_source *s
 	return rc;
 }
 
+char *
+img_size_violation(int64_t size, int64_t max)
+{
+	return xasprintf("image policy rule max-image-size: the image is %lld bytes "
+	    "(compressed layers and config), more than the namespace's limit of %lld bytes",
+	    (long long)size, (long long)max);
+}
+
 int
 img__store_put(struct img_store *s, const char *ref, const char *manifest, size_t len,
     const char *repo_digest, const struct img_source *src, char **msg)
@@ -314,6 +322,18 @@ img__store_put(struct img_store *s, const char *ref, const char *manifest, size_
 		json_decref(m);
 		*msg = xasprintf("the manifest of %s has no config or layers", ref);
 		return -EPROTO;
+	}
+	if (src && src->max_bytes > 0) {
+		/* before any blob is fetched: the sizes the manifest declares */
+		int64_t size = json_integer_value(json_object_get(json_object_get(m, "config"),
+		    "size"));
+		json_array_foreach(layers, i, l)
+			size += json_integer_value(json_object_get(l, "size"));
+		if (size > src->max_bytes) {
+			json_decref(m);
+			*msg = img_size_violation(size, src->max_bytes);
+			return -EFBIG;
+		}
 	}
 	img__digest_bytes(manifest, len, digest);
 	char *tmp = img__tmp_path(s, "manifest");
@@ -754,6 +774,7 @@ struct ensure {
 	char *ref;
 	enum img_pull_policy policy;
 	json_t *auths;
+	int64_t max_bytes;	/* the pods' max-image-size; 0: none */
 	struct waiter *w;
 	size_t nw;
 	int err;
@@ -810,7 +831,7 @@ ensure_run(void *arg)
 		return;
 	}
 	img__pull_begin(s);
-	e->err = img_registry_pull(s, e->ref, e->auths, &e->msg);
+	e->err = img_registry_pull(s, e->ref, e->auths, e->max_bytes, &e->msg);
 	img__pull_end(s);
 	if (e->err == 0 && img_lookup(s, e->ref, &e->info) < 0) {
 		e->err = -ENOENT;
@@ -866,12 +887,12 @@ ensure_cancel(struct img_store *s, void *arg)
 
 int
 img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
-    const json_t *auths, img_done_fn fn, void *arg)
+    const json_t *auths, int64_t max_bytes, img_done_fn fn, void *arg)
 {
 	struct ensure *e;
 
 	for (e = s->ensures; e; e = e->next)
-		if (!strcmp(e->ref, ref) && e->policy == policy &&
+		if (!strcmp(e->ref, ref) && e->policy == policy && e->max_bytes == max_bytes &&
 		    (auths ? e->auths && json_equal(e->auths, auths) : !e->auths))
 			break;
 	if (!e) {
@@ -882,6 +903,7 @@ img_ensure(struct img_store *s, const char *ref, enum img_pull_policy policy,
 		e->s = s;
 		e->ref = xstrdup(ref);
 		e->policy = policy;
+		e->max_bytes = max_bytes;
 		e->auths = auths ? json_deep_copy(auths) : NULL;
 	}
 	e->w = xrealloc(e->w, (e->nw + 1) * sizeof *e->w);

@@ -453,7 +453,20 @@ image_user(void *arg, const char *image_id)
 	return NULL;
 }
 
-static const struct img_pull_hooks pull_hooks = { pull_event, pull_done, pull_secret };
+/* The namespace's image-policy.v6.io/max-image-size, checked at pull time
+ * (admission cannot know an image's size). */
+static int64_t
+pull_max_bytes(void *arg, const char *ns)
+{
+	struct actr *a = arg;
+	json_t *o = lookup(a->pod->n, "Namespace", NULL, ns);
+	int64_t max = o ? api_policy_max_image_bytes(o) : 0;
+	json_decref(o);
+	return max;
+}
+
+static const struct img_pull_hooks pull_hooks = { pull_event, pull_done, pull_secret,
+	pull_max_bytes };
 
 /* Whether container i may start now: true once its image is ready (or it
  * needs none); false while pulling or after a failed pull (recorded). */

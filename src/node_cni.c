@@ -264,32 +264,145 @@ done:
 	return rc;
 }
 
-int
-ncni_hold_services(const char *cidr)
+/* Runs `ip ARGS...` (stdout and stderr to /dev/null); 0, -EIO when it
+ * failed, or -errno. Blocking. */
+static int
+run_ip(char *const argv[])
 {
-	char *argv[] = { "ip", "route", "replace", "local", (char *)cidr, "dev", "lo", NULL };
 	char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int st, rc;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	rc = -posix_spawnp(&pid, "ip", &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
-	if (rc < 0) {
-		log_error("cni", "running ip route: %s", strerror(-rc));
+	if (rc < 0)
 		return rc;
-	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		log_error("cni", "ip route replace local %s dev lo failed (status %d)", cidr,
-		    WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-		return -EIO;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+/* STATE/cni/host.json records what a pod network made outside the data
+ * directory (the bridge, the Services' local route), so that `v6 reset`
+ * can undo it after the server is gone. */
+static void
+record_host(const char *state_dir, const char *key, const char *value)
+{
+	char *dir = xasprintf("%s/cni", state_dir), *path = xasprintf("%s/host.json", dir);
+	mkdir(state_dir, 0755);
+	mkdir(dir, 0700);
+	json_t *h = json_load_file(path, 0, NULL);
+	if (!json_is_object(h)) {
+		json_decref(h);
+		h = json_object();
 	}
+	json_object_set_new(h, key, json_string(value));
+	char *text = json_dumps(h, JSON_SORT_KEYS);
+	if (file_write_atomic(path, text, strlen(text), true) < 0)
+		log_warn("cni", "%s: cannot record %s", path, key);
+	free(text);
+	json_decref(h);
+	free(path);
+	free(dir);
+}
+
+int
+ncni_hold_services(const char *state_dir, const char *cidr)
+{
+	char *argv[] = { "ip", "route", "replace", "local", (char *)cidr, "dev", "lo", NULL };
+	int rc = run_ip(argv);
+	if (rc < 0) {
+		log_error("cni", "ip route replace local %s dev lo failed: %s", cidr,
+		    rc == -EIO ? "ip exited with an error" : strerror(-rc));
+		return rc;
+	}
+	record_host(state_dir, "serviceCIDR", cidr);
 	log_info("cni", "Service addresses %s are local (route on lo)", cidr);
 	return 0;
+}
+
+/* How many ports bridge br has; -1 when it does not exist. */
+static int
+bridge_ports(const char *br)
+{
+	char *path = xasprintf("/sys/class/net/%s/brif", br);
+	DIR *d = opendir(path);
+	free(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Unmounts and removes the pinned network namespaces of STATE/netns: with
+ * their containers stopped, nothing holds them and each namespace goes,
+ * with the pod's end of its veth (the bridge's end goes too). The next
+ * server releases their addresses (ncni_gc). Returns how many. */
+static int
+drop_netns(const char *state_dir)
+{
+	char *dir = xasprintf("%s/netns", state_dir);
+	DIR *d = opendir(dir);
+	int n = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		umount2(path, MNT_DETACH);
+		n += unlink(path) == 0;
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return n;
+}
+
+int
+ncni_reset_host(const char *state_dir, FILE *out)
+{
+	char *path = xasprintf("%s/cni/host.json", state_dir);
+	json_t *h = json_load_file(path, 0, NULL);
+	free(path);
+	const char *br = json_string_value(json_object_get(h, "bridge"));
+	const char *cidr = json_string_value(json_object_get(h, "serviceCIDR"));
+	int dropped = drop_netns(state_dir);
+	if (dropped)
+		fprintf(out, "removed %d pod network namespace(s)\n", dropped);
+	int rc = 0, ports = br ? bridge_ports(br) : -1;
+	/* the kernel frees a namespace, and its veths, a moment after its
+	 * last user: give the bridge up to a second to empty */
+	for (int i = 0; i < 100 && ports > 0 && dropped; i++) {
+		usleep(10000);
+		ports = bridge_ports(br);
+	}
+	if (ports > 0) {
+		fprintf(out, "kept bridge %s: %d interface(s) still attached (another "
+		    "server's pods?)\n", br, ports);
+	} else if (ports == 0) {
+		char *argv[] = { "ip", "link", "del", (char *)br, NULL };
+		if (run_ip(argv) == 0)
+			fprintf(out, "removed bridge %s\n", br);
+		else
+			rc = -EIO, fprintf(out, "could not remove bridge %s (ip link del)\n", br);
+	}
+	if (cidr) {
+		char *argv[] = { "ip", "route", "del", "local", (char *)cidr, "dev", "lo",
+			"table", "local", NULL };
+		if (run_ip(argv) == 0)
+			fprintf(out, "removed route local %s dev lo\n", cidr);
+	}
+	json_decref(h);
+	return rc;
 }
 
 struct work {
@@ -481,6 +594,7 @@ ncni_open(uv_loop_t *loop, const struct ncni_config *cfg, struct ncni **out)
 		return rc;
 	}
 	free(bridge);
+	record_host(cfg->state_dir, "bridge", c->cfg.bridge);
 	log_info("cni", "pod network: bridge %s, subnet %s%s%s, netns in %s", c->cfg.bridge,
 	    c->cfg.cidr, c->cfg.service_cidr ? ", Services via the gateway: " : "",
 	    c->cfg.service_cidr ? c->cfg.service_cidr : "", c->netns_dir);

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <uv.h>
 
 #define NCNI_DEFAULT_BRIDGE "v6br0"
@@ -60,7 +61,12 @@ int ncni_gc(struct ncni *c, const json_t *live);
  * (routed to the bridge's gateway) are delivered to them. Blocking (one
  * `ip` run); 0 or -errno. The route stays when the server stops: the proxy
  * keeps serving. */
-int ncni_hold_services(const char *cidr);
+int ncni_hold_services(const char *state_dir, const char *cidr);
+/* `v6 reset`: undoes what the pod network of state_dir made on the host
+ * (recorded in STATE/cni/host.json): the bridge, when no interface is left
+ * on it, and the Services' local route. Says what it did on out; 0 or
+ * -EIO when the bridge could not be removed. */
+int ncni_reset_host(const char *state_dir, FILE *out);
 /* The netns path of pod uid (whether or not it exists). Caller frees. */
 char *ncni_netns_path(const struct ncni *c, const char *uid);
 

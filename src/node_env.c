@@ -141,9 +141,9 @@ b64_val(int c)
 	return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
-/* Secret data is base64; undecodable input is used as is. */
+/* Standard base64 decoded with its length; NULL when s is not base64. */
 char *
-nenv_b64_decode(const char *s)
+nenv_b64_decode_len(const char *s, size_t *len)
 {
 	struct buf b = BUF_INIT;
 	unsigned acc = 0;
@@ -153,7 +153,7 @@ nenv_b64_decode(const char *s)
 		int v = b64_val((unsigned char)*p);
 		if (v < 0) {
 			buf_free(&b);
-			return xstrdup(s);
+			return NULL;
 		}
 		acc = (acc << 6) | (unsigned)v;
 		bits += 6;
@@ -162,7 +162,17 @@ nenv_b64_decode(const char *s)
 			buf_putc(&b, (char)((acc >> bits) & 0xff));
 		}
 	}
+	*len = b.len;
 	return buf_steal(&b);
+}
+
+/* Secret data is base64; undecodable input is used as is. */
+char *
+nenv_b64_decode(const char *s)
+{
+	size_t n;
+	char *d = nenv_b64_decode_len(s, &n);
+	return d ? d : xstrdup(s);
 }
 
 struct res_ctx {
@@ -322,6 +332,56 @@ resource_ref(struct res_ctx *r, const json_t *ref)
 	if (div <= 0)
 		div = 1;
 	return xasprintf("%.0f", ceil(val / div - 1e-9));
+}
+
+/* metadata.labels / metadata.annotations as a downwardAPI volume file:
+ * key="value" lines, sorted by key (Go's %q quoting of the value). */
+static char *
+map_file(const json_t *m)
+{
+	const char **keys = xcalloc(json_object_size(m) + 1, sizeof *keys);
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)m, k, v)
+		keys[n++] = k;
+	qsort(keys, n, sizeof *keys, str_pcmp);
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "");
+	for (size_t i = 0; i < n; i++) {
+		const char *val = json_string_value(json_object_get(m, keys[i])) ?: "";
+		buf_printf(&b, "%s%s=\"", i ? "\n" : "", keys[i]);
+		for (const char *p = val; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_printf(&b, "\\%c", *p);
+			else if (*p == '\n')
+				buf_puts(&b, "\\n");
+			else
+				buf_putc(&b, *p);
+		}
+		buf_putc(&b, '"');
+	}
+	free(keys);
+	return buf_steal(&b);
+}
+
+char *
+nenv_downward(const struct nenv_ctx *ctx, const json_t *item, char **err)
+{
+	struct res_ctx r = { ctx, NULL };
+	const json_t *fr = json_object_get(item, "fieldRef");
+	const char *path = json_string_value(json_object_get(fr, "fieldPath"));
+	char *v = NULL;
+	if (path && (!strcmp(path, "metadata.labels") || !strcmp(path, "metadata.annotations")))
+		v = map_file(obj_get_path(ctx->pod, path));
+	else if (fr)
+		v = field_ref(&r, fr);
+	else if (json_object_get(item, "resourceFieldRef"))
+		v = resource_ref(&r, json_object_get(item, "resourceFieldRef"));
+	else
+		r.err = xstrdup("downwardAPI item without fieldRef or resourceFieldRef");
+	*err = r.err;
+	return v;
 }
 
 static char *

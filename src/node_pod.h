@@ -213,6 +213,12 @@ const char *nenv_get(char *const *envp, const char *name);
 /* Standard base64 (Secret data) decoded; s itself (copied) when it is not
  * base64. Caller frees. */
 char *nenv_b64_decode(const char *s);
+/* The same with the length (binary data); NULL when s is not base64. */
+char *nenv_b64_decode_len(const char *s, size_t *len);
+/* The content of a downwardAPI volume item (fieldRef: metadata.name,
+ * namespace, uid, labels, annotations, labels['k'], ...; resourceFieldRef)
+ * against ctx's pod and container, or NULL with *err (caller frees). */
+char *nenv_downward(const struct nenv_ctx *ctx, const json_t *item, char **err);
 void nenv_free(char **v);
 /* Kubernetes' Service environment variables (docker-link style) for pod:
  * for each Service of services (an array) that has a cluster IP and is in

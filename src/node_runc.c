@@ -17,29 +17,12 @@
 #include <unistd.h>
 
 #include "node_pod.h"
+#include "node_secctx.h"
 #include "util.h"
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define CPU_PERIOD_US	100000
 #define MIN_SHARES	2
-
-/* Every capability runc knows, in number order (privileged, add ALL). */
-static const char *const all_caps[] = {
-	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-	"SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-	"SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-	"AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-};
-#define NCAPS	(sizeof all_caps / sizeof all_caps[0])
-
-/* containerd's (and Docker's) default set. */
-static const char *const default_caps[] = {
-	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
-	"SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
-};
 
 static const char *const masked_paths[] = {
 	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -352,71 +335,14 @@ user_json(const struct user *u, const json_t *pod_spec)
 
 /* ---- capabilities ------------------------------------------------------ */
 
-static int
-cap_index(const char *name)
-{
-	if (strncasecmp(name, "CAP_", 4) == 0)
-		name += 4;
-	for (size_t i = 0; i < NCAPS; i++)
-		if (strcasecmp(all_caps[i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static bool
-lists_all(const json_t *a)
-{
-	size_t i;
-	json_t *x;
-	json_array_foreach(a, i, x)
-		if (strcasecmp(json_string_value(x) ?: "", "ALL") == 0)
-			return true;
-	return false;
-}
-
-/* containerd's order: ALL added, ALL dropped, then each add, then each drop. */
-static int
-cap_set(const json_t *sc, bool set[NCAPS], char **err)
-{
-	const json_t *caps = json_object_get(sc, "capabilities");
-	const json_t *lists[2] = { json_object_get(caps, "add"), json_object_get(caps, "drop") };
-	memset(set, 0, NCAPS * sizeof set[0]);
-	if (json_is_true(json_object_get(sc, "privileged"))) {
-		memset(set, 1, NCAPS * sizeof set[0]);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
-		set[cap_index(default_caps[i])] = true;
-	if (lists_all(lists[0]))
-		memset(set, 1, NCAPS * sizeof set[0]);
-	if (lists_all(lists[1]))
-		memset(set, 0, NCAPS * sizeof set[0]);
-	for (int l = 0; l < 2; l++) {
-		size_t i;
-		json_t *x;
-		json_array_foreach(lists[l], i, x) {
-			const char *name = json_string_value(x) ?: "";
-			int k = cap_index(name);
-			if (strcasecmp(name, "ALL") == 0)
-				continue;
-			if (k < 0) {
-				*err = xasprintf("unknown capability \"%s\" in "
-				    "securityContext.capabilities.%s", name, l ? "drop" : "add");
-				return -EINVAL;
-			}
-			set[k] = l == 0;
-		}
-	}
-	return 0;
-}
-
+/* The runc capability list of a set of capability bits ("CAP_CHOWN", ...). */
 static json_t *
-caps_json(const bool set[NCAPS])
+caps_json(uint64_t set)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; i < NCAPS; i++)
-		if (set[i]) {
-			char *c = xasprintf("CAP_%s", all_caps[i]);
+	for (int i = 0; i < secctx_cap_count(); i++)
+		if (set & ((uint64_t)1 << i)) {
+			char *c = xasprintf("CAP_%s", secctx_cap_name(i));
 			json_array_append_new(a, json_string(c));
 			free(c);
 		}
@@ -471,7 +397,10 @@ mounts_json(const struct nrunc_in *in, bool privileged)
 }
 
 /* pid, ipc, uts, mount, network; hostPID / hostIPC / hostNetwork share the
- * host's (hostNetwork also its UTS, as Kubernetes does). */
+ * host's (hostNetwork also its UTS, as Kubernetes does). Without a pod
+ * network (--pod-network none) a pod stays on the host's network, as a
+ * process-runtime pod does, and serves on its own 127.1.x.y address: a new,
+ * empty namespace would leave it unreachable by probes, Services and peers. */
 static json_t *
 namespaces_json(const struct nrunc_in *in, const json_t *spec)
 {
@@ -487,8 +416,6 @@ namespaces_json(const struct nrunc_in *in, const json_t *spec)
 	if (!host_net && in->netns_path)
 		json_array_append_new(a, json_pack("{s:s, s:s}", "type", "network", "path",
 		    in->netns_path));
-	else if (!host_net)
-		json_array_append_new(a, json_pack("{s:s}", "type", "network"));
 	return a;
 }
 
@@ -535,7 +462,7 @@ nrunc_config(const struct nrunc_in *in, json_t **out, const char **reason, char 
 	const struct img_config *img = in->img;
 	json_t *sc = merged_sc(spec, cs);
 	bool privileged = json_is_true(json_object_get(sc, "privileged"));
-	bool caps[NCAPS];
+	uint64_t caps = 0, all = ((uint64_t)1 << secctx_cap_count()) - 1;
 	struct user u;
 	*out = NULL;
 	*err = NULL;
@@ -549,7 +476,7 @@ nrunc_config(const struct nrunc_in *in, json_t **out, const char **reason, char 
 		return rc;
 	}
 	json_t *args = merge_args(img, cs, in->env);
-	if (json_array_size(args) == 0 || cap_set(sc, caps, err) < 0) {
+	if (json_array_size(args) == 0 || secctx_caps(sc, all, &caps, err) < 0) {
 		*reason = "CreateContainerError";
 		if (*err == NULL)
 			*err = xstrdup("no command specified: the image has no Entrypoint or Cmd "

@@ -194,6 +194,29 @@ int nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec,
     const char *pod_dir, struct rt_mount **out, char **err);
 void nvol_mounts_free(struct rt_mount *m, int n);
 
+/* node_projected.c — configMap, secret, downwardAPI and projected volumes:
+ * files from API objects, laid out as the kubelet's atomic writer does. */
+struct nenv_ctx;
+struct nproj_file {
+	char *path;		/* relative to the volume, e.g. "conf/app.yaml" */
+	char *data;
+	size_t len;
+	int mode;		/* permission bits */
+};
+/* Whether vol is one of those four kinds. */
+bool nproj_is(const json_t *vol);
+/* The files of vol, its ConfigMaps and Secrets found through ctx->lookup
+ * (ctx->pod / container for the downward API). 0 (*out: nproj_files_free)
+ * or a negative errno with *err for the pod's status (caller frees): a
+ * missing object or key that is not optional, an unsupported source. */
+int nproj_files(const struct nenv_ctx *ctx, const json_t *vol, struct nproj_file **out,
+    size_t *n, char **err);
+void nproj_files_free(struct nproj_file *f, size_t n);
+/* Lays the files out in dir: ..TIMESTAMP/, ..data -> it (swapped by
+ * rename), NAME -> ..data/NAME; nothing is rewritten when they are the
+ * same. 0 or a negative errno with *err. */
+int nproj_write(const char *dir, const struct nproj_file *f, size_t n, char **err);
+
 /* node_shim.c — `v6 shim DIR` (internal; started by rt_start; also built
  * alone as the small static program `v6-shim DIR`, which rt_start prefers). */
 int shim_main(int argc, char **argv);

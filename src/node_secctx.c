@@ -40,6 +40,18 @@ static const char *const default_caps[] = {
 };
 
 int
+secctx_cap_count(void)
+{
+	return (int)ARRAY_SIZE(cap_names);
+}
+
+const char *
+secctx_cap_name(int n)
+{
+	return n >= 0 && n < (int)ARRAY_SIZE(cap_names) ? cap_names[n] : NULL;
+}
+
+int
 secctx_cap_number(const char *name)
 {
 	if (strncasecmp(name, "CAP_", 4) == 0)
@@ -63,7 +75,7 @@ listed_all(const json_t *a)
 
 /* The bits of the named capabilities of a (ALL skipped). */
 static int
-cap_bits(const json_t *a, uint64_t all, uint64_t *bits, char **err)
+cap_bits(const json_t *a, const char *list, uint64_t all, uint64_t *bits, char **err)
 {
 	size_t i;
 	json_t *x;
@@ -74,7 +86,8 @@ cap_bits(const json_t *a, uint64_t all, uint64_t *bits, char **err)
 			continue;
 		int n = s ? secctx_cap_number(s) : -1;
 		if (n < 0 || (CAP_BIT(n) & all) == 0) {
-			*err = xasprintf("unknown capability \"%s\"", s ? s : "");
+			*err = xasprintf("unknown capability \"%s\" in "
+			    "securityContext.capabilities.%s", s ? s : "", list);
 			return -EINVAL;
 		}
 		*bits |= CAP_BIT(n);
@@ -98,9 +111,9 @@ secctx_caps(const json_t *csc, uint64_t all, uint64_t *out, char **err)
 		set = all;
 	if (listed_all(drop))
 		set = 0;
-	int rc = cap_bits(add, all, &a, err);
+	int rc = cap_bits(add, "add", all, &a, err);
 	if (rc == 0)
-		rc = cap_bits(drop, all, &d, err);
+		rc = cap_bits(drop, "drop", all, &d, err);
 	if (rc < 0)
 		return rc;
 	*out = ((set | a) & ~d) & all;

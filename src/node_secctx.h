@@ -33,6 +33,10 @@ struct secctx {
 /* Capability number of a Kubernetes name ("NET_BIND_SERVICE", "CAP_KILL",
  * any case), or -1. */
 int secctx_cap_number(const char *name);
+/* How many capabilities V6 knows (numbers 0..count-1) and the name of one
+ * ("CHOWN"), NULL past the end. */
+int secctx_cap_count(void);
+const char *secctx_cap_name(int n);
 /* The capability set containerd gives a container: its default set, then
  * add ALL, drop ALL, the named adds, the named drops (so a drop wins);
  * privileged: every capability up to last_cap. -EINVAL and *err (caller

@@ -3,9 +3,13 @@
  * per claim, made when a pod first uses it, the claim then Bound; the
  * finalizer kubernetes.io/pvc-protection holds a deleted claim until no pod
  * uses it, then the directory goes), and the mounts of a container
- * (persistentVolumeClaim, emptyDir, hostPath). Started by node_agent.c. */
+ * (persistentVolumeClaim, emptyDir, hostPath, and the volumes projected from
+ * API objects by node_projected.c: configMap, secret, downwardAPI,
+ * projected, kept up to date as those objects and the pod change, as the
+ * kubelet's sync does). Started by node_agent.c. */
 #include "ctrl.h"
 #include "log.h"
+#include "node_pod.h"
 #include "node_runtime.h"
 #include "node_secctx.h"
 
@@ -22,9 +26,12 @@
 struct nvol {
 	struct api *api;
 	char *root;			/* STATE/volumes */
+	char *pods;			/* STATE/pods: the pods' own dirs */
 	struct ctrl_wq *wq;		/* claims, keyed "NS/NAME" */
-	struct store_watch *w_claims, *w_pods;
+	struct store_watch *w_claims, *w_pods, *w_cms, *w_secrets;
 };
+
+static void project_pod(struct nvol *v, const json_t *pod);
 
 static const struct kind *
 pvc_kind(void)
@@ -236,6 +243,57 @@ on_pod(void *arg, enum store_event ev, const char *res, const json_t *pod, int64
 		if (*name)
 			enqueue(v, obj_namespace(pod), name);
 	}
+	if (ev == STORE_MODIFIED)	/* labels and annotations of downwardAPI files */
+		project_pod(v, pod);
+}
+
+/* Whether volume vol of a pod draws on the ConfigMap / Secret kind/name. */
+static bool
+uses_object(const json_t *vol, const char *kind, const char *name)
+{
+	bool secret = !strcmp(kind, "Secret");
+	const char *own = secret ? obj_str_at(vol, "secret.secretName") :
+	    obj_str_at(vol, "configMap.name");
+	if (!strcmp(own, name))
+		return true;
+	size_t i;
+	json_t *s;
+	json_array_foreach(obj_get_path(vol, "projected.sources"), i, s)
+		if (!strcmp(obj_str_at(s, secret ? "secret.name" : "configMap.name"), name))
+			return true;
+	return false;
+}
+
+/* A ConfigMap or Secret changed: the pods of its namespace that project it
+ * get the new content (atomically: see node_projected.c). */
+static void
+on_source(struct nvol *v, const char *kind, const json_t *obj)
+{
+	json_t *pods = NULL, *pod, *vol;
+	size_t i, j;
+	if (store_list(api_store(v->api), "pods", obj_namespace(obj), &pods, NULL) < 0)
+		return;
+	json_array_foreach(pods, i, pod)
+		json_array_foreach(obj_get_path(pod, "spec.volumes"), j, vol)
+			if (uses_object(vol, kind, obj_name(obj))) {
+				project_pod(v, pod);
+				break;
+			}
+	json_decref(pods);
+}
+
+static void
+on_cm(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	(void)ev, (void)res, (void)rv;
+	on_source(arg, "ConfigMap", obj);
+}
+
+static void
+on_secret(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	(void)ev, (void)res, (void)rv;
+	on_source(arg, "Secret", obj);
 }
 
 /* pvc-UID directories whose claim is gone (deleted while we were down). */
@@ -270,6 +328,7 @@ nvol_start(struct api *api, const char *state_dir, struct nvol **out)
 	int rc;
 	v->api = api;
 	v->root = xasprintf("%s/volumes", state_dir);
+	v->pods = xasprintf("%s/pods", state_dir);
 	v->wq = ctrl_wq_new(api_loop(api), claim_sync, v);
 	ctrl_wq_set_name(v->wq, "persistentvolumeclaim");
 	if ((rc = mkdirs(v->root)) < 0 ||
@@ -280,7 +339,9 @@ nvol_start(struct api *api, const char *state_dir, struct nvol **out)
 		enqueue(v, obj_namespace(c), obj_name(c));
 	json_decref(claims);
 	if ((rc = store_watch_start(st, PVC_RES, NULL, 0, on_claim, v, &v->w_claims)) < 0 ||
-	    (rc = store_watch_start(st, "pods", NULL, 0, on_pod, v, &v->w_pods)) < 0)
+	    (rc = store_watch_start(st, "pods", NULL, 0, on_pod, v, &v->w_pods)) < 0 ||
+	    (rc = store_watch_start(st, "configmaps", NULL, 0, on_cm, v, &v->w_cms)) < 0 ||
+	    (rc = store_watch_start(st, "secrets", NULL, 0, on_secret, v, &v->w_secrets)) < 0)
 		goto fail;
 	*out = v;
 	return 0;
@@ -298,6 +359,11 @@ nvol_stop(struct nvol *v)
 		store_watch_stop(v->w_claims);
 	if (v->w_pods)
 		store_watch_stop(v->w_pods);
+	if (v->w_cms)
+		store_watch_stop(v->w_cms);
+	if (v->w_secrets)
+		store_watch_stop(v->w_secrets);
+	free(v->pods);
 	ctrl_wq_free(v->wq);
 	free(v->root);
 	free(v);
@@ -338,11 +404,86 @@ claim_source(struct nvol *v, const json_t *pod, const json_t *vol, bool *ro, cha
 	return dir;
 }
 
+/* A ConfigMap or Secret of the pod's namespace for node_projected.c. */
+static json_t *
+lookup_object(void *arg, const char *kind, const char *ns, const char *name)
+{
+	struct nvol *v = arg;
+	json_t *o = NULL;
+	struct api_error err = { 0 };
+	const struct kind *k = kind_find_gvk("v1", kind);
+	if (!k || api_get(v->api, k, ns, name, &o, &err) < 0)
+		o = NULL;
+	api_error_clear(&err);
+	return o;
+}
+
+/* Writes projected volume vol of pod into dir (0, or -1 with *err). */
+static int
+project(struct nvol *v, const json_t *pod, const json_t *cspec, const json_t *vol,
+    const char *dir, char **err)
+{
+	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
+		.node_cpu_millis = sysconf(_SC_NPROCESSORS_ONLN) * 1000,
+		.node_memory_bytes = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE),
+		.lookup = lookup_object, .lookup_arg = v };
+	struct nproj_file *f = NULL;
+	size_t n = 0;
+	char *why = NULL;
+	int rc = nproj_files(&ctx, vol, &f, &n, &why);
+	if (rc == 0)
+		rc = nproj_write(dir, f, n, &why);
+	nproj_files_free(f, n);
+	if (rc < 0) {
+		*err = xasprintf("MountVolume.SetUp failed for volume \"%s\": %s",
+		    obj_str_at(vol, "name"), why);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Rewrites the projected volumes of a running pod whose content changed
+ * (only those already set up: a container start makes them). */
+static void
+project_pod(struct nvol *v, const json_t *pod)
+{
+	size_t i;
+	json_t *vol;
+	json_array_foreach(obj_get_path(pod, "spec.volumes"), i, vol) {
+		if (!nproj_is(vol))
+			continue;
+		char *dir = xasprintf("%s/%s/volumes/%s", v->pods, obj_uid(pod),
+		    obj_str_at(vol, "name"));
+		char *data = xasprintf("%s/..data", dir), *err = NULL;
+		struct stat st;
+		if (lstat(data, &st) == 0 && project(v, pod,
+		    json_array_get(obj_get_path(pod, "spec.containers"), 0), vol, dir, &err) < 0) {
+			log_warn("volume", "pod %s/%s: %s", obj_namespace(pod), obj_name(pod), err);
+			free(err);
+		}
+		free(data);
+		free(dir);
+	}
+}
+
 /* The host directory behind volume vol, or NULL with *err. */
 static char *
-volume_source(struct nvol *v, const json_t *pod, const json_t *vol, const char *pod_dir,
-    bool *ro, char **err)
+volume_source(struct nvol *v, const json_t *pod, const json_t *cspec, const json_t *vol,
+    const char *pod_dir, bool *ro, char **err)
 {
+	if (nproj_is(vol)) {
+		char *dir = xasprintf("%s/volumes/%s", pod_dir, obj_str_at(vol, "name"));
+		char *parent = xasprintf("%s/volumes", pod_dir);
+		mkdirs(parent);
+		free(parent);
+		if (project(v, pod, cspec, vol, dir, err) < 0) {
+			free(dir);
+			return NULL;
+		}
+		*ro = true;		/* as the kubelet mounts them */
+		return dir;
+	}
 	if (json_object_get(vol, "persistentVolumeClaim"))
 		return claim_source(v, pod, vol, ro, err);
 	if (json_object_get(vol, "emptyDir"))
@@ -361,8 +502,9 @@ volume_source(struct nvol *v, const json_t *pod, const json_t *vol, const char *
 		}
 		return xstrdup(path);
 	}
-	*err = xasprintf("volume \"%s\": this volume type is not supported by the process "
-	    "runtime yet (persistentVolumeClaim, emptyDir and hostPath are)", obj_str_at(vol, "name"));
+	*err = xasprintf("volume \"%s\": this volume type is not supported by v6 yet "
+	    "(persistentVolumeClaim, emptyDir, hostPath, configMap, secret, downwardAPI and "
+	    "projected are)", obj_str_at(vol, "name"));
 	return NULL;
 }
 
@@ -425,7 +567,7 @@ nvol_mounts(struct nvol *v, const json_t *pod, const json_t *cspec, const char *
 		else if (!vol)
 			*err = xasprintf("volume \"%s\" not found", name);
 		else
-			src = volume_source(v, pod, vol, pod_dir, &ro, err);
+			src = volume_source(v, pod, cspec, vol, pod_dir, &ro, err);
 		if (src && !hostpath(vol))
 			volume_setup(src, vol, pod, name, err);
 		if (src && *sub) {

@@ -182,17 +182,6 @@ apps_selector_update(const json_t *old, const json_t *obj, struct errlist *errs)
 
 /* ---- defaults -------------------------------------------------------- */
 
-static json_t *
-child_object(json_t *o, const char *key)
-{
-	json_t *c = json_object_get(o, key);
-	if (!json_is_object(c)) {
-		c = json_object();
-		json_object_set_new(o, key, c);
-	}
-	return c;
-}
-
 void
 apps_deployment_defaults(json_t *obj)
 {
@@ -202,11 +191,11 @@ apps_deployment_defaults(json_t *obj)
 	schema_default_int(spec, "replicas", 1);
 	schema_default_int(spec, "revisionHistoryLimit", 10);
 	schema_default_int(spec, "progressDeadlineSeconds", 600);
-	json_t *st = child_object(spec, "strategy");
+	json_t *st = obj_child(spec, "strategy");
 	schema_default_str(st, "type", "RollingUpdate");
 	const char *type = json_string_value(json_object_get(st, "type"));
 	if (type && !strcmp(type, "RollingUpdate")) {
-		json_t *ru = child_object(st, "rollingUpdate");
+		json_t *ru = obj_child(st, "rollingUpdate");
 		schema_default_str(ru, "maxSurge", "25%");
 		schema_default_str(ru, "maxUnavailable", "25%");
 	}
@@ -397,12 +386,12 @@ apps_statefulset_defaults(json_t *obj)
 	schema_default_int(spec, "replicas", 1);
 	schema_default_int(spec, "revisionHistoryLimit", 10);
 	schema_default_str(spec, "podManagementPolicy", "OrderedReady");
-	json_t *st = child_object(spec, "updateStrategy");
+	json_t *st = obj_child(spec, "updateStrategy");
 	schema_default_str(st, "type", "RollingUpdate");
 	const char *type = json_string_value(json_object_get(st, "type"));
 	if (type && !strcmp(type, "RollingUpdate"))
-		schema_default_int(child_object(st, "rollingUpdate"), "partition", 0);
-	json_t *rp = child_object(spec, "persistentVolumeClaimRetentionPolicy");
+		schema_default_int(obj_child(st, "rollingUpdate"), "partition", 0);
+	json_t *rp = obj_child(spec, "persistentVolumeClaimRetentionPolicy");
 	schema_default_str(rp, "whenDeleted", "Retain");
 	schema_default_str(rp, "whenScaled", "Retain");
 	size_t i;
@@ -484,11 +473,11 @@ apps_daemonset_defaults(json_t *obj)
 	if (!json_is_object(spec))
 		return;
 	schema_default_int(spec, "revisionHistoryLimit", 10);
-	json_t *st = child_object(spec, "updateStrategy");
+	json_t *st = obj_child(spec, "updateStrategy");
 	schema_default_str(st, "type", "RollingUpdate");
 	const char *type = json_string_value(json_object_get(st, "type"));
 	if (type && !strcmp(type, "RollingUpdate")) {
-		json_t *ru = child_object(st, "rollingUpdate");
+		json_t *ru = obj_child(st, "rollingUpdate");
 		schema_default_int(ru, "maxUnavailable", 1);
 		schema_default_int(ru, "maxSurge", 0);
 	}

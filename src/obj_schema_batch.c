@@ -109,17 +109,6 @@ const struct schema_field schema_cronjob[] = {
 
 /* ---- the generated selector -------------------------------------------- */
 
-static json_t *
-child_object(json_t *o, const char *key)
-{
-	json_t *c = json_object_get(o, key);
-	if (!json_is_object(c)) {
-		c = json_object();
-		json_object_set_new(o, key, c);
-	}
-	return c;
-}
-
 /* generateSelector (pkg/registry/batch/job/strategy.go): the template gets
  * job-name and controller-uid labels under both the legacy and the
  * batch.kubernetes.io/ names (a label the user set stays: a conflict fails
@@ -133,8 +122,8 @@ batch_job_generate_selector(json_t *obj)
 	if (!json_is_object(spec) || !*uid ||
 	    json_is_true(json_object_get(spec, "manualSelector")))
 		return;
-	json_t *tmpl = child_object(spec, "template");
-	json_t *labels = child_object(child_object(tmpl, "metadata"), "labels");
+	json_t *tmpl = obj_child(spec, "template");
+	json_t *labels = obj_child(obj_child(tmpl, "metadata"), "labels");
 	static const char *const name_keys[] = { "job-name", "batch.kubernetes.io/job-name" };
 	static const char *const uid_keys[] = { "controller-uid",
 		"batch.kubernetes.io/controller-uid" };
@@ -144,7 +133,7 @@ batch_job_generate_selector(json_t *obj)
 		if (!json_object_get(labels, uid_keys[i]))
 			json_object_set_new(labels, uid_keys[i], json_string(uid));
 	}
-	json_t *ml = child_object(child_object(spec, "selector"), "matchLabels");
+	json_t *ml = obj_child(obj_child(spec, "selector"), "matchLabels");
 	if (!json_object_get(ml, uid_keys[1]))
 		json_object_set_new(ml, uid_keys[1], json_string(uid));
 }

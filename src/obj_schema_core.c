@@ -574,6 +574,33 @@ static const struct schema_field downward_volume[] = {
 	F_END
 };
 
+static const struct schema_field projected_object[] = {
+	F_STR("name"),
+	F_AOBJ("items", key_to_path),
+	F_BOOL("optional"),
+	F_END
+};
+
+static const struct schema_field projected_downward[] = {
+	F_AOBJ("items", downward_item),
+	F_END
+};
+
+static const struct schema_field projection[] = {
+	F_OBJ("configMap", projected_object),
+	F_OBJ("secret", projected_object),
+	F_OBJ("downwardAPI", projected_downward),
+	F_UNSUP("serviceAccountToken"),
+	F_UNSUP("clusterTrustBundle"),
+	F_END
+};
+
+static const struct schema_field projected_volume[] = {
+	F_AOBJ("sources", projection),
+	F_INT("defaultMode"),
+	F_END
+};
+
 static const char *const volume_sources[] = { "emptyDir", "configMap", "secret",
 	"persistentVolumeClaim", "hostPath", "downwardAPI", "projected", "nfs", "csi",
 	"ephemeral", "iscsi", "image", "gitRepo", "cephfs", "rbd", "fc",
@@ -593,7 +620,8 @@ static const struct schema_field volume[] = {
 	F_OBJ("persistentVolumeClaim", pvc_volume),
 	F_OBJ("hostPath", host_path_volume),
 	F_OBJ("downwardAPI", downward_volume),
-	F_UNSUP("projected"), F_UNSUP("nfs"), F_UNSUP("csi"), F_UNSUP("ephemeral"),
+	F_OBJ("projected", projected_volume),
+	F_UNSUP("nfs"), F_UNSUP("csi"), F_UNSUP("ephemeral"),
 	F_UNSUP("iscsi"), F_UNSUP("image"), F_UNSUP("gitRepo"), F_UNSUP("cephfs"),
 	F_UNSUP("rbd"), F_UNSUP("fc"), F_UNSUP("awsElasticBlockStore"),
 	F_UNSUP("gcePersistentDisk"), F_UNSUP("azureDisk"), F_UNSUP("azureFile"),
@@ -1226,7 +1254,8 @@ container_defaults(json_t *c)
 static void
 volume_defaults(json_t *v)
 {
-	static const char *const with_mode[] = { "configMap", "secret", "downwardAPI", NULL };
+	static const char *const with_mode[] = { "configMap", "secret", "downwardAPI",
+		"projected", NULL };
 	for (const char *const *s = with_mode; *s; s++)
 		schema_default_int(json_object_get(v, *s), "defaultMode", 0644);
 }

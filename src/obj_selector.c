@@ -602,12 +602,6 @@ fail:
 /* ---- canonical string form --------------------------------------------- */
 
 static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
 cmp_req(const void *a, const void *b)
 {
 	const struct requirement *x = *(const struct requirement *const *)a;
@@ -628,7 +622,7 @@ req_format(const struct requirement *r, struct buf *b)
 
 	for (size_t i = 0; i < r->nvals; i++)
 		vals[i] = r->vals[i];
-	qsort(vals, r->nvals, sizeof(*vals), cmp_str);
+	qsort(vals, r->nvals, sizeof(*vals), str_pcmp);
 	buf_printf(b, "%s%s%s", r->op == OP_NOTEXISTS ? "!" : "", r->key, opstr[r->op]);
 	if (r->op == OP_IN || r->op == OP_NOTIN)
 		buf_putc(b, '(');

@@ -1158,7 +1158,7 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	pick_default_runtime(o);
 	int rc = ensure_objects(s->api);
 	if (rc == 0 && o->pod_network)		/* before DNS and the proxy bind there */
-		rc = ncni_hold_services(o->service_cidr);
+		rc = ncni_hold_services(s->node_state, o->service_cidr);
 	for (size_t i = 0; i < ARRAY_SIZE(parts) && rc == 0; i++) {
 		if (o->disabled & (1u << i))
 			continue;

@@ -1136,3 +1136,13 @@ testapp_main(int argc, char **argv)
 	app_free(a);
 	return 0;
 }
+
+#ifdef V6_TESTAPP_MAIN
+/* The static `v6-testapp` program (Makefile): the test workload alone, the
+ * entrypoint of its OCI image (build/images/testapp). */
+int
+main(int argc, char **argv)
+{
+	return testapp_main(argc, argv);
+}
+#endif

@@ -48,6 +48,8 @@ char *buf_steal(struct buf *b);
 
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+/* qsort / bsearch comparison of two char * (strcmp of what they point to). */
+int str_pcmp(const void *a, const void *b);
 /* rm -rf path without crossing into other file systems (bind mounts stay
  * untouched). Returns 0 (also when path is missing) or the first failure as
  * a negative errno; it goes on past failures. */

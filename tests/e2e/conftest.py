@@ -24,6 +24,10 @@ import pytest
 V6 = os.environ.get("V6_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "v6")
 
+# The test workload's OCI image (Makefile: scripts/testapp-image.sh), with
+# the tags examples/ and the README use: localhost:5000/v6/testapp:0.1..0.3.
+TESTAPP_TAR = os.path.join(os.path.dirname(os.path.abspath(V6)), "images", "testapp.tar")
+
 # Waits are multiplied by this (the sanitizer pass sets 3: everything is slower).
 TIMEOUT_SCALE = float(os.environ.get("V6_TIMEOUT_SCALE") or 1)
 
@@ -519,6 +523,17 @@ def make_server():
         s.close()
     for d in dirs:
         d.cleanup()
+
+
+@pytest.fixture
+def examples_server(make_server):
+    """A server that runs examples/ as shipped: runc (the default as root)
+    with the test workload's image imported, as the README tour does."""
+    assert os.path.exists(TESTAPP_TAR), "no %s: run make" % TESTAPP_TAR
+    s = make_server("--default-runtime", "runc")
+    p = s.v6("image", "import", TESTAPP_TAR, timeout=120)
+    assert p.returncode == 0 and "localhost:5000/v6/testapp:0.1" in p.stdout, p
+    return s
 
 
 @pytest.fixture

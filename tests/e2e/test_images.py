@@ -798,3 +798,43 @@ def test_pull_from_a_tls_registry_on_loopback(server, workdir, registries):
     st, body = pull(server, ref)
     assert st == 201, body
     assert body["layers"] == 3
+
+
+def test_max_image_size_policy_refuses_a_larger_image_before_fetching_it(server, workdir,
+                                                                         registries):
+    """image-policy.v6.io/max-image-size: a pod whose image's manifest
+    declares more bytes fails with ErrImagePull naming the rule, before any
+    layer is fetched; the same image is fine in a namespace without the
+    limit, and once present it is still refused where the limit applies."""
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "team/big:1")
+    apply(server, {"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": "small", "annotations": {
+                       "image-policy.v6.io/max-image-size": "10Ki"}}})
+
+    def pod_in(ns, name):
+        p = runc_pod(name, ref)
+        p["metadata"]["namespace"] = ns
+        return p
+
+    def waiting(ns, name):
+        _, p = server.json("GET", "/api/v1/namespaces/%s/pods/%s" % (ns, name))
+        cs = (p.get("status") or {}).get("containerStatuses") or [{}]
+        return cs[0].get("state", {}).get("waiting", {})
+
+    apply(server, pod_in("small", "big"))
+    w = wait_for(lambda: (lambda x: x if x.get("reason") in ("ErrImagePull",
+                                                             "ImagePullBackOff") and
+                          x.get("message") else None)(waiting("small", "big")),
+                 60, "ErrImagePull for the size")
+    assert "max-image-size" in w["message"] and "10240 bytes" in w["message"], w
+    assert ref not in image_list(server)        # nothing was kept
+    assert not os.listdir(os.path.join(store_dir(server), "layers", "sha256"))
+    # no limit in default: the same image pulls and runs
+    apply(server, pod_in("default", "fine"))
+    wait_for(lambda: ref in image_list(server), 60, "the image pulled in default")
+    # present now, but still over the limit in small
+    apply(server, pod_in("small", "big2"))
+    w = wait_for(lambda: (lambda x: x if x.get("message") else None)(waiting("small", "big2")),
+                 60, "ErrImagePull of a present image")
+    assert "max-image-size" in w["message"], w

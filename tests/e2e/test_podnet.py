@@ -204,6 +204,30 @@ def test_a_network_whose_pod_went_away_is_released_at_start(podnet):
     assert "network torn down" in s.log()
 
 
+def route_held(cidr):
+    return cidr in run("ip", "route", "show", "table", "local", check=False).stdout
+
+
+def test_reset_removes_the_bridge_and_the_service_route(podnet):
+    """`v6 reset` stops a pod-network server's pods and undoes what the pod
+    network made on the host: the bridge (no interface left) and the
+    Services' local route, as k3s-killall.sh removes cni0."""
+    s = podnet.server
+    apply(s, runc_pod("r"))
+    wait_for("the pod's IP", lambda: (pod(s, "r") or {}).get("status", {}).get("podIP"))
+    assert len(veths_on(podnet.bridge)) == 1
+    assert route_held(podnet.svc_cidr)
+    p = run(V6, "reset", "--data-dir", podnet.dir.name, "--timeout", "5s", check=False)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "removed bridge %s" % podnet.bridge in p.stdout, p.stdout
+    assert "removed route local %s dev lo" % podnet.svc_cidr in p.stdout, p.stdout
+    assert run("ip", "link", "show", podnet.bridge, check=False).returncode != 0
+    assert not route_held(podnet.svc_cidr)
+    # a second reset has nothing left to remove and still succeeds
+    p = run(V6, "reset", "--data-dir", podnet.dir.name, check=False)
+    assert p.returncode == 0 and "removed bridge" not in p.stdout, (p.stdout, p.stderr)
+
+
 def test_host_port_reaches_the_pod_through_the_proxy(server):
     """hostPort through the proxy's TCP splice (the NodePort path, no
     iptables): the same for a runc pod's address as for this process pod's."""

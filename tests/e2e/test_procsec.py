@@ -252,6 +252,12 @@ def test_image_policy_denies_latest_and_registries_not_allowed(server):
         assert status == 403 and body["reason"] == "Forbidden", (image, body)
         assert 'namespace "prod"' in body["message"], body
         assert "rule " + rule in body["message"], (image, body)
+        if image == "nginx":
+            assert "has no tag (it means :latest)" in body["message"], body
+    # a reference no rule can read is not waved through: the first rule set denies it
+    status, body = create_pod(server, "prod", "unreadable", "Acme/Web:1")
+    assert status == 403 and "rule deny-latest" in body["message"], body
+    assert "invalid image reference" in body["message"], body
     for i, image in enumerate(("nginx:1.25", "registry.local:5000/app:1",
                                "docker.io/library/busybox@sha256:" + "a" * 64)):
         status, body = create_pod(server, "prod", "ok%d" % i, image)

@@ -3,12 +3,19 @@ read from README.md's "Canary, blue-green and A/B releases" block and typed
 one by one into one bash against a real server, and each is held to what
 the README says it does (the failing shop-v2 aborts by itself, traffic goes
 back to shop-v1, the fix becomes stable, pay switches and switches back)."""
+import pytest
 import json
 import re
 import time
 
 import readme
 from conftest import V6
+
+
+@pytest.fixture
+def server(examples_server):
+    """examples/ are images run by runc: the server the README starts (as root)."""
+    return examples_server
 
 SECTION = "Canary, blue-green and A/B releases"
 NS_PATH = "/apis/argoproj.io/v1alpha1/namespaces/demo/"

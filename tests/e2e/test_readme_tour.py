@@ -22,6 +22,12 @@ from conftest import V6, free_port, own_ranges, stop_workloads
 import readme
 from test_pods import wait_for   # (what, fn, timeout, interval)
 
+
+@pytest.fixture
+def server(examples_server):
+    """examples/ are images run by runc: the server the README starts (as root)."""
+    return examples_server
+
 ROOT = readme.ROOT
 SETUP = ("make", "build/v6 server ", "export V6_SERVER=", "alias v6=")
 
@@ -158,7 +164,7 @@ def check_logs_tail(p, server):
 
 def check_new_template(p, server):
     assert "deployment.apps/web configured" in p.stdout, p.stdout
-    assert image_of(server) == "v6/testapp:0.2"
+    assert image_of(server) == "localhost:5000/v6/testapp:0.2"
 
 
 def check_history(p, server):
@@ -170,9 +176,9 @@ def check_history(p, server):
 def check_undo(p, server):
     assert "rolled back" in p.stdout, p.stdout
     # the old template is back, and the rollout of it completes
-    assert image_of(server) == "v6/testapp:0.1"
+    assert image_of(server) == "localhost:5000/v6/testapp:0.1"
     wait_for("rollback rolled out", lambda: all(
-        pod["spec"]["containers"][0]["image"] == "v6/testapp:0.1"
+        pod["spec"]["containers"][0]["image"] == "localhost:5000/v6/testapp:0.1"
         for pod in server.json("GET", "/api/v1/namespaces/demo/pods?labelSelector=app%3Dweb")[1]["items"]
         if not pod["metadata"].get("deletionTimestamp")) and
         (deployment(server).get("status") or {}).get("updatedReplicas") == 3)
@@ -197,6 +203,9 @@ def check_gone(p, server):
 
 
 CHECKS = {
+    "v6 image import build/images/testapp.tar": _c(
+        lambda o: all("imported localhost:5000/v6/testapp:%s" % t in o for t in ("0.1", "0.2")),
+        "imported"),
     "v6 create namespace staging": _c(lambda o: "namespace/staging created" in o, "created"),
     "v6 get deploy,cm -n demo": _c(lambda o: "deployment.apps/web" in o and
                                    "configmap/web-config" in o and "READY" in o, "tables"),
@@ -313,15 +322,27 @@ def test_make_demo_script_as_shipped():
     finish with exit 0, having shown the Service answering."""
     port = free_port()
     pods, svcs = own_ranges()   # not the defaults: a demo may be running
-    env = dict(os.environ, V6_DEMO_PORT=str(port),
+    registry = "127.0.0.1:%d" % free_port()    # its own registry, not localhost:5000
+    env = dict(os.environ, V6_DEMO_PORT=str(port), V6_DEMO_REGISTRY=registry,
                V6_DEMO_SERVER_ARGS="--pod-cidr %s --service-cidr %s" % (pods, svcs))
     p = subprocess.run(["sh", os.path.join(ROOT, "scripts", "demo.sh"), os.path.abspath(V6)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    reg = re.search(r"docker-registry \(pid (\d+)\) serving " + re.escape(registry), p.stdout)
     m = re.search(r"v6 server \(pid (\d+)\) serving (\S+), data in (\S+)", p.stdout)
+    if reg:
+        stop_registry = lambda: os.kill(int(reg.group(1)), signal.SIGTERM)
+    else:
+        stop_registry = lambda: None
+    if not m:
+        stop_registry()
     assert m, (p.returncode, p.stdout, p.stderr)
     pid, url, data = int(m.group(1)), m.group(2), m.group(3)
     try:
         assert p.returncode == 0, (p.stdout, p.stderr)
+        assert reg, p.stdout         # the demo started the registry the pods pulled from
+        for tag in ("0.1", "0.2", "0.3"):
+            assert "docker://%s/v6/testapp:%s" % (registry, tag) in p.stdout, p.stdout
+        assert "%s/v6/testapp:0.1" % registry in p.stdout, p.stdout   # the IMAGES column
         assert url == "http://127.0.0.1:%d" % port
         assert 'deployment "web" successfully rolled out' in p.stdout, p.stdout
         answers = re.findall(r'^\{"version".*\}$', p.stdout, re.M)
@@ -343,5 +364,6 @@ def test_make_demo_script_as_shipped():
         except ProcessLookupError:
             pass
         stop_workloads(data)
+        stop_registry()
         shutil.rmtree(data, ignore_errors=True)
     assert d.returncode == 0, d.stderr

@@ -4,6 +4,7 @@ stops, and the next server adopts them. SIGTERM must end the server
 promptly with status 0; clients counting every failure see none while it is
 down or coming back; the restarted server keeps the same processes and pod
 IPs (no duplicate container, no second proxy)."""
+import pytest
 import glob
 import os
 import signal
@@ -12,6 +13,12 @@ import time
 from conftest import wait_for
 from load import Load, json_version
 import readme
+
+
+@pytest.fixture
+def server(examples_server):
+    """examples/ are images run by runc: the server the README starts (as root)."""
+    return examples_server
 
 EXAMPLES = os.path.join(readme.ROOT, "examples")
 

@@ -66,7 +66,7 @@ test_capability_sets(void **state)
 	uint64_t caps;
 	char *err = NULL;
 	assert_int_equal(secctx_caps(bad, ALL40, &caps, &err), -EINVAL);
-	assert_string_equal(err, "unknown capability \"NET_FLY\"");
+	assert_string_equal(err, "unknown capability \"NET_FLY\" in securityContext.capabilities.add");
 	free(err);
 	json_decref(bad);
 }
