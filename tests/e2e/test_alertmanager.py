@@ -346,3 +346,54 @@ def test_noise_control_cuts_notifications_without_missing_a_problem(make_server)
     assert counts["FlappyNotReady"][1] >= 6, counts
     assert counts["FlappyNotReady"][0] <= 3, counts
     assert with_v6 < alone
+
+
+# ---- the receivers V6 adds, driven with Alertmanager's webhook JSON ----------
+
+def notification(status="firing", name="DiskFull"):
+    return {"version": "4", "status": status, "receiver": "v6", "groupKey": "{}:{}",
+            "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name},
+            "commonAnnotations": {}, "externalURL": "http://am", "truncatedAlerts": 0,
+            "alerts": [{"status": status, "fingerprint": "0123456789abcdef",
+                        "labels": {"alertname": name, "severity": "page",
+                                   "namespace": "default", "deployment": "db"},
+                        "annotations": {"summary": "disk is full"},
+                        "startsAt": "2026-12-07T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "generatorURL": "http://prom"}]}
+
+
+def test_wecom_webhook_and_dingtalk_receivers_sign_and_fail_loudly(server):
+    cap = Capture()
+    try:
+        apply(server, receiver_secret("wecom", "wecom", cap.url("wecom")),
+              receiver_secret("hook", "webhook", cap.url("webhook")),
+              receiver_secret("ding-bad", "dingtalk", cap.url("dingtalk"), "SECwrong"),
+              receiver_secret("ding", "dingtalk", cap.url("dingtalk"), cap.secret))
+        base = "/apis/alerts.v6.dev/v1alpha1/namespaces/default/receivers/"
+        for name in ("wecom", "hook", "ding"):
+            st, body = server.json("POST", base + name, notification())
+            assert st == 200 and body["forwarded"] == 1, (name, st, body)
+        kinds = [k for _, k, _ in cap.got]
+        assert kinds == ["wecom", "webhook", "dingtalk"], kinds
+        wecom = cap.got[0][2]["markdown"]["content"]
+        assert "[FIRING:1] DiskFull" in wecom and "disk is full" in wecom, wecom
+        hook = cap.got[1][2]
+        assert hook["alerts"][0]["labels"]["deployment"] == "db", hook
+        assert not cap.refused, cap.refused
+
+        # a wrong DingTalk secret: the robot refuses the signature, V6 says
+        # so with 502 (Alertmanager retries) and names only the receiver
+        st, body = server.json("POST", base + "ding-bad", notification())
+        assert st == 502 and "default/ding-bad (dingtalk)" in body["message"], (st, body)
+        assert cap.refused and cap.refused[-1][2] == "sign not match", cap.refused
+        # a receiver that is not there, or not a receiver
+        st, body = server.json("POST", base + "nope", notification())
+        assert st == 404, (st, body)
+        # credentials never reach the log
+        with open(server.log_path, errors="replace") as f:
+            log = f.read()
+        assert "receiver default/ding-bad (dingtalk)" in log
+        for secret in (cap.secret, "SECwrong", cap.key, "access_token=" + cap.token):
+            assert secret not in log, secret
+    finally:
+        cap.close()
