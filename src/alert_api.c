@@ -82,22 +82,51 @@ alert_state(const json_t *am)
 }
 
 static json_t *
+empty_string(void)
+{
+	return json_string("");
+}
+
+/* A member of an Alertmanager object copied into V6's, and its default. */
+struct field {
+	const char *to, *from;		/* from: a dotted path */
+	json_t *(*dflt)(void);
+};
+
+static void
+copy_fields(json_t *o, const json_t *am, const struct field *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = obj_get_path(am, t[i].from);
+		json_object_set_new(o, t[i].to, v ? json_incref(v) : t[i].dflt());
+	}
+}
+
+static const struct field alert_fields[] = {
+	{ "labels", "labels", json_object }, { "annotations", "annotations", json_object },
+	{ "startsAt", "startsAt", json_null }, { "endsAt", "endsAt", json_null },
+	{ "updatedAt", "updatedAt", json_null },
+	{ "silencedBy", "status.silencedBy", json_array },
+	{ "inhibitedBy", "status.inhibitedBy", json_array },
+	{ "receivers", "receivers", json_array },
+};
+
+static const struct field silence_fields[] = {
+	{ "matchers", "matchers", json_array }, { "startsAt", "startsAt", json_null },
+	{ "endsAt", "endsAt", json_null }, { "updatedAt", "updatedAt", json_null },
+	{ "createdBy", "createdBy", empty_string }, { "comment", "comment", empty_string },
+};
+
+static json_t *
 alert_object(const json_t *am)
 {
 	json_t *labels = json_object_get(am, "labels");
 	char *target = alert_target(labels);
 	const char *ns = json_string_value(json_object_get(labels, "namespace"));
-	json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O, s:O, s:s, s:s, s:O, s:O, s:O, "
-	    "s:O, s:O, s:O}", "kind", "Alert", "apiVersion", ALERT_GROUP_VERSION, "metadata",
-	    "name", obj_str(am, "fingerprint"), "namespace", ns ? ns : "", "labels",
-	    labels ? labels : json_object(), "annotations",
-	    json_object_get(am, "annotations") ?: json_object(), "state", alert_state(am),
-	    "target", target, "startsAt", json_object_get(am, "startsAt") ?: json_null(),
-	    "endsAt", json_object_get(am, "endsAt") ?: json_null(), "updatedAt",
-	    json_object_get(am, "updatedAt") ?: json_null(), "silencedBy",
-	    obj_get_path(am, "status.silencedBy") ?: json_array(), "inhibitedBy",
-	    obj_get_path(am, "status.inhibitedBy") ?: json_array(), "receivers",
-	    json_object_get(am, "receivers") ?: json_array());
+	json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:s}", "kind", "Alert",
+	    "apiVersion", ALERT_GROUP_VERSION, "metadata", "name", obj_str(am, "fingerprint"),
+	    "namespace", ns ? ns : "", "state", alert_state(am), "target", target);
+	copy_fields(o, am, alert_fields, ARRAY_SIZE(alert_fields));
 	free(target);
 	return o;
 }
@@ -105,15 +134,11 @@ alert_object(const json_t *am)
 static json_t *
 silence_object(const json_t *am)
 {
-	return json_pack("{s:s, s:s, s:{s:s}, s:O, s:s, s:O, s:O, s:O, s:O, s:O}", "kind",
-	    "Silence", "apiVersion", ALERT_GROUP_VERSION, "metadata", "name", obj_str(am, "id"),
-	    "matchers", json_object_get(am, "matchers") ?: json_array(), "state",
-	    obj_str_at(am, "status.state"), "startsAt",
-	    json_object_get(am, "startsAt") ?: json_null(), "endsAt",
-	    json_object_get(am, "endsAt") ?: json_null(), "updatedAt",
-	    json_object_get(am, "updatedAt") ?: json_null(), "createdBy",
-	    json_object_get(am, "createdBy") ?: json_string(""), "comment",
-	    json_object_get(am, "comment") ?: json_string(""));
+	json_t *o = json_pack("{s:s, s:s, s:{s:s}, s:s}", "kind", "Silence", "apiVersion",
+	    ALERT_GROUP_VERSION, "metadata", "name", obj_str(am, "id"), "state",
+	    obj_str_at(am, "status.state"));
+	copy_fields(o, am, silence_fields, ARRAY_SIZE(silence_fields));
+	return o;
 }
 
 static json_t *

@@ -186,6 +186,9 @@ cli_alert_get(struct cli_opts *o)
 {
 	const char *name = NULL, *res = resource_of(o->args[0], &name);
 	json_t *doc = NULL;
+	if (o->watch)
+		return cli_err("--watch is not supported for %s: Alertmanager has no watch; "
+		    "poll 'v6 get %s'", res, res);
 	if (!name && o->nargs > 1)
 		name = o->args[1];
 	bool alerts = !strcmp(res, "alerts");
