@@ -50,27 +50,49 @@ alert_namespace(const json_t *labels)
 	return NULL;
 }
 
+/* The kinds a world holds: where they are stored, where they go. */
+static const struct {
+	const char *kind, *res;
+	size_t off;
+} world_kinds[] = {
+	{ "Event", "events", offsetof(struct alert_world, events) },
+	{ "ReplicaSet", "apps/replicasets", offsetof(struct alert_world, rsets) },
+	{ "Pod", "pods", offsetof(struct alert_world, pods) },
+	{ "Rollout", "argoproj.io/rollouts", offsetof(struct alert_world, rollouts) },
+	{ "Deployment", "apps/deployments", offsetof(struct alert_world, deployments) },
+	{ "StatefulSet", "apps/statefulsets", offsetof(struct alert_world, statefulsets) },
+	{ "Service", "services", offsetof(struct alert_world, services) },
+	{ "Job", "batch/jobs", offsetof(struct alert_world, jobs) },
+	{ "AnalysisRun", "argoproj.io/analysisruns", offsetof(struct alert_world, analysisruns) },
+};
+
+/* The workload kinds an alert can be about, the first three with pod
+ * templates a Service selects. */
+static const char *const workload_kinds[] = { "Rollout", "Deployment", "StatefulSet", "Job" };
+
+static json_t **
+world_slot(const struct alert_world *w, size_t i)
+{
+	return (json_t **)((char *)w + world_kinds[i].off);
+}
+
+/* The objects of kind in w (NULL when none were loaded). */
+static const json_t *
+world_of(const struct alert_world *w, const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(world_kinds); i++)
+		if (!strcmp(world_kinds[i].kind, kind))
+			return *world_slot(w, i);
+	return NULL;
+}
+
 void
 alert_world_load(struct store *st, const char *ns, struct alert_world *w)
 {
-	static const struct {
-		const char *res;
-		size_t off;
-	} t[] = {
-		{ "events", offsetof(struct alert_world, events) },
-		{ "apps/replicasets", offsetof(struct alert_world, rsets) },
-		{ "pods", offsetof(struct alert_world, pods) },
-		{ "argoproj.io/rollouts", offsetof(struct alert_world, rollouts) },
-		{ "apps/deployments", offsetof(struct alert_world, deployments) },
-		{ "apps/statefulsets", offsetof(struct alert_world, statefulsets) },
-		{ "services", offsetof(struct alert_world, services) },
-		{ "batch/jobs", offsetof(struct alert_world, jobs) },
-		{ "argoproj.io/analysisruns", offsetof(struct alert_world, analysisruns) },
-	};
 	memset(w, 0, sizeof *w);
-	for (size_t i = 0; ns && *ns && i < ARRAY_SIZE(t); i++)
-		if (store_list(st, t[i].res, ns, (json_t **)((char *)w + t[i].off), NULL) < 0)
-			*(json_t **)((char *)w + t[i].off) = NULL;
+	for (size_t i = 0; ns && *ns && i < ARRAY_SIZE(world_kinds); i++)
+		if (store_list(st, world_kinds[i].res, ns, world_slot(w, i), NULL) < 0)
+			*world_slot(w, i) = NULL;
 	/* Node events are recorded in the default namespace, as the kubelet's. */
 	json_t *all = NULL, *e;
 	size_t i;
@@ -85,12 +107,12 @@ alert_world_load(struct store *st, const char *ns, struct alert_world *w)
 void
 alert_world_free(struct alert_world *w)
 {
-	json_t **f[] = { &w->events, &w->rsets, &w->pods, &w->rollouts, &w->deployments,
-		&w->statefulsets, &w->services, &w->jobs, &w->analysisruns, &w->node_events };
-	for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
-		json_decref(*f[i]);
-		*f[i] = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(world_kinds); i++) {
+		json_decref(*world_slot(w, i));
+		*world_slot(w, i) = NULL;
 	}
+	json_decref(w->node_events);
+	w->node_events = NULL;
 }
 
 /* ---- targets: the workloads the labels point at ------------------------ */
@@ -173,18 +195,9 @@ add_controller(struct targets *ts, const struct alert_world *w, const json_t *ob
 		add_controller(ts, w, by_uid(w->rsets, uid), sc);
 		return;
 	}
-	static const struct {
-		const char *kind;
-		size_t off;
-	} kinds[] = {
-		{ "Rollout", offsetof(struct alert_world, rollouts) },
-		{ "Deployment", offsetof(struct alert_world, deployments) },
-		{ "StatefulSet", offsetof(struct alert_world, statefulsets) },
-		{ "Job", offsetof(struct alert_world, jobs) },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (!strcmp(kinds[i].kind, kind))
-			target_add(ts, kind, by_uid(*(json_t **)((char *)w + kinds[i].off), uid), sc);
+	for (size_t i = 0; i < ARRAY_SIZE(workload_kinds); i++)
+		if (!strcmp(workload_kinds[i], kind))
+			target_add(ts, workload_kinds[i], by_uid(world_of(w, kind), uid), sc);
 }
 
 /* Workloads whose pod template a Service selects, and Rollouts naming it
@@ -193,16 +206,8 @@ static void
 add_service_workloads(struct targets *ts, const struct alert_world *w, const json_t *svc)
 {
 	json_t *sel = obj_get_path(svc, "spec.selector");
-	static const struct {
-		const char *kind;
-		size_t off;
-	} kinds[] = {
-		{ "Rollout", offsetof(struct alert_world, rollouts) },
-		{ "Deployment", offsetof(struct alert_world, deployments) },
-		{ "StatefulSet", offsetof(struct alert_world, statefulsets) },
-	};
-	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
-		const json_t *arr = *(json_t **)((char *)w + kinds[k].off), *o;
+	for (size_t k = 0; k < 3; k++) {	/* the kinds with pod templates */
+		const json_t *arr = world_of(w, workload_kinds[k]), *o;
 		size_t i;
 		json_array_foreach(arr, i, o) {
 			json_t *tl = obj_get_path(o, "spec.template.metadata.labels");
@@ -218,7 +223,7 @@ add_service_workloads(struct targets *ts, const struct alert_world *w, const jso
 			    !strcmp(obj_str_at(o, "spec.strategy.blueGreen.activeService"), name))
 				match = true;
 			if (match)
-				target_add(ts, kinds[k].kind, o, SCOPE_RELATED);
+				target_add(ts, workload_kinds[k], o, SCOPE_RELATED);
 		}
 	}
 }
@@ -350,18 +355,11 @@ event_about(const json_t *ev, const json_t *obj, const struct alert_world *w)
 	const char *name = obj_str_at(ev, "involvedObject.name");
 	if (!strcmp(kind, obj_kind(obj)) && !strcmp(name, obj_name(obj)))
 		return true;
-	static const struct {
-		const char *kind;
-		size_t off;
-	} owned[] = {
-		{ "Pod", offsetof(struct alert_world, pods) },
-		{ "ReplicaSet", offsetof(struct alert_world, rsets) },
-		{ "AnalysisRun", offsetof(struct alert_world, analysisruns) },
-	};
+	static const char *const owned[] = { "Pod", "ReplicaSet", "AnalysisRun" };
 	for (size_t i = 0; i < ARRAY_SIZE(owned); i++) {
-		if (strcmp(kind, owned[i].kind) != 0)
+		if (strcmp(kind, owned[i]) != 0)
 			continue;
-		const json_t *o = by_name(*(json_t **)((char *)w + owned[i].off), name);
+		const json_t *o = by_name(world_of(w, kind), name);
 		for (int depth = 0; o && depth < 3; depth++) {
 			const json_t *ref = obj_controller_ref(o);
 			if (!ref)
