@@ -45,6 +45,17 @@ int api_policy_admit(struct api *api, const struct kind *k, const char *ns,
  * the hook the image store checks at pull time (docs/security.md). */
 int64_t api_policy_max_image_bytes(const json_t *ns_obj);
 
+/* api_quota.c — LimitRange and ResourceQuota admission (docs/environments.md).
+ * api_limits_admit: a Pod or claim being created gets the namespace's
+ * LimitRange defaults (obj changed), then its min / max / ratio checks;
+ * api_quota_admit: a create that would pass a ResourceQuota's hard limit,
+ * or a pod without a compute resource a quota constrains. Both return 0 or
+ * -1 with err set to 403 Forbidden in Kubernetes' words. */
+int api_limits_admit(struct api *api, const struct kind *k, const char *ns, json_t *obj,
+    struct api_error *err);
+int api_quota_admit(struct api *api, const struct kind *k, const char *ns,
+    const json_t *obj, struct api_error *err);
+
 /* api_objects.c */
 /* The store key of a kind: "apps/deployments", or "pods" for the core group. */
 const char *api_res_key(const struct kind *k, char *out, size_t len);

@@ -50,6 +50,8 @@ static const struct cli_flag flags[] = {
 	  "add a LABELS column" },
 	{ "no-headers", 0, FLAG_BOOL, OFF(no_headers), NULL, NULL,
 	  "do not print table headers" },
+	{ "purge", 0, FLAG_BOOL, OFF(purge), NULL, NULL,
+	  "addon disable: delete the addon's data volumes too" },
 	{ "dry-run", 0, FLAG_OPT, OFF(dry_run), "client|server|none", "client",
 	  "only show what would happen: client (local checks) or server (checked by the server)" },
 	{ "all", 0, FLAG_BOOL, OFF(all), NULL, NULL,
@@ -294,6 +296,20 @@ static const struct cli_verb verbs[] = {
 	  "output no-headers",
 	  "  v6 image pull nginx:1.25\n  v6 image ls\n"
 	  "  v6 image import app.tar\n  v6 image rm docker.io/library/nginx:1.25\n", false },
+	{ "addon", cli_addon, "v6 addon ls | enable NAME | disable NAME [--purge]",
+	  "Run components of the platform as V6 workloads (the observability stack)",
+	  "Addons are components V6 runs as its own workloads in the namespace\n"
+	  "v6-system, configured to work with it:\n"
+	  "  observability  Debian's Prometheus and Alertmanager (process runtime, a\n"
+	  "                 volume each): Prometheus scrapes what V6's discovery lists\n"
+	  "                 (/v6/sd/prometheus), loads V6's rule pack and every\n"
+	  "                 PrometheusRule, and alerts the Alertmanager. Without\n"
+	  "                 --prometheus-url, V6 reloads this Prometheus's rules.\n"
+	  "enable applies the objects again (their generated configs too); disable\n"
+	  "deletes them and keeps the data volumes unless --purge is given.",
+	  "purge",
+	  "  v6 addon enable observability\n  v6 addon ls\n"
+	  "  v6 addon disable observability --purge\n", false },
 	{ "silence", cli_silence, "v6 silence create|ls|expire [flags]",
 	  "Silence alerts in Alertmanager, list and expire silences",
 	  "Manage Alertmanager's silences through the server (--alertmanager-url),\n"

@@ -39,6 +39,7 @@ struct cli_opts {
 	bool watch;
 	bool show_labels;
 	bool no_headers;
+	bool purge;		/* addon disable --purge */
 	bool recursive;
 	bool all;
 	bool ignore_not_found;
@@ -230,6 +231,7 @@ void cli_hpa_targets(const json_t *hpa, struct buf *out);
 bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
+int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
 /* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
  * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */

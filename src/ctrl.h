@@ -322,6 +322,8 @@ const char *job_finished(const json_t *job);
 /* The pod of completion index ix (-1: NonIndexed) from job's template. */
 json_t *job_pod(const json_t *job, int64_t ix);
 int ctrl_job_start(struct api *api, struct ctrl **out);
+/* api_quota.c: ResourceQuota status.hard / status.used. */
+int ctrl_quota_start(struct api *api, struct ctrl **out);
 /* The CronJob controller's decision: cj and jobs (the namespace's; those
  * cj controls count) -> writes: history beyond the limits deleted, at the
  * newest scheduled time not yet run (after lastScheduleTime or creation,

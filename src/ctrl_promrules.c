@@ -221,7 +221,35 @@ struct ctrl_promrules {
 	bool reloading, again;		/* a change came during a reload */
 	json_t *written;		/* "NS/NAME" -> generation in its file */
 	json_t *status;			/* "NS/NAME" -> the annotation's value */
+	bool discovered;		/* cfg.url is the addon's Prometheus (no flag) */
 };
+
+/* Without --prometheus-url, the Prometheus of `v6 addon enable
+ * observability` (the Service v6-system/prometheus) when there is one; it
+ * is looked up before every reload, so it can come and go. */
+static void
+discover(struct ctrl_promrules *p)
+{
+	json_t *svc = NULL;
+	const char *ip = NULL;
+	if (store_get(ctrl_store(p->core), "services", "v6-system", "prometheus", &svc) == 0 &&
+	    strcmp(json_string_value(json_object_get(obj_labels(svc),
+	    "addon.v6.dev/name")) ?: "", "observability") == 0)
+		ip = obj_str_at(svc, "spec.clusterIP");
+	char *url = ip && *ip ? xasprintf("http://%s:9090", ip) : NULL;
+	if (!url || !p->cfg.url || strcmp(url, p->cfg.url) != 0) {
+		free((char *)p->cfg.url);
+		p->cfg.url = url && http_client_parse_url(url, &p->addr, NULL, NULL) == 0 ? url :
+		    NULL;
+		if (p->cfg.url)
+			log_info("promrules", "rules go to the addon's Prometheus at %s", url);
+		else
+			free(url);
+	} else {
+		free(url);
+	}
+	json_decref(svc);
+}
 
 static char *
 file_path(const struct ctrl_promrules *p, const char *ns, const char *name)
@@ -413,6 +441,8 @@ static void
 reload_now(uv_timer_t *t)
 {
 	struct ctrl_promrules *p = t->data;
+	if (p->discovered)
+		discover(p);
 	if (!p->cfg.url) {
 		set_statuses(p, NULL, NULL);
 		return;
@@ -496,6 +526,7 @@ ctrl_promrules_start(struct api *api, const struct promrules_config *cfg,
 	int rc = -EINVAL;
 	p->cfg.dir = xstrdup(cfg->dir);
 	p->cfg.url = cfg->url ? xstrdup(cfg->url) : NULL;
+	p->discovered = !cfg->url;
 	p->cfg.rule_selector = cfg->rule_selector ? xstrdup(cfg->rule_selector) : NULL;
 	p->cfg.namespace_selector = cfg->namespace_selector ?
 	    xstrdup(cfg->namespace_selector) : NULL;

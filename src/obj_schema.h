@@ -72,6 +72,8 @@ char *schema_path_index(const char *path, size_t i);
 /* FieldValueInvalid with Kubernetes' "Invalid value: <json>: detail". */
 void schema_err_invalid(struct errlist *errs, const char *path, const json_t *v,
     const char *fmt, ...) V6_PRINTF(4, 5);
+/* Every value of the map v is a quantity ("100m", "128Mi"). */
+void check_quantity_map(const json_t *v, const char *path, struct errlist *errs);
 /* IANA service name (port names): NULL when valid or a message. */
 const char *name_check_iana_svc(const char *s);
 /* Does a LabelSelector object select these labels (an object or NULL)? */
@@ -101,6 +103,9 @@ void core_configmap_validate(const json_t *obj, struct errlist *errs);
 void core_immutable_data_update(const json_t *old, const json_t *obj, struct errlist *errs);
 /* PersistentVolumeClaim (also the shape of StatefulSet volumeClaimTemplates). */
 extern const struct schema_field schema_pvc[], schema_pvc_template[];
+/* obj_schema_policy.c: ResourceQuota and LimitRange (v1). */
+extern const struct schema_field schema_resourcequota[], schema_limitrange[];
+void core_limitrange_validate(const json_t *obj, struct errlist *errs);
 void core_pvc_spec_check(const json_t *spec, const char *path, struct errlist *errs);
 void core_pvc_spec_defaults(json_t *spec);
 void core_pvc_validate(const json_t *obj, struct errlist *errs);

@@ -103,7 +103,7 @@ check_env_name(const json_t *v, const char *path, struct errlist *errs)
 		    "'MY_ENV.NAME', or 'MyEnvName1')");
 }
 
-static void
+void
 check_quantity_map(const json_t *v, const char *path, struct errlist *errs)
 {
 	const char *k;

@@ -2,6 +2,7 @@
  * the API server and the controllers on one libuv loop, and shuts them down
  * in order on SIGTERM / SIGINT. */
 #include "server.h"
+#include "addon.h"
 #include "alert.h"
 #include "analysis.h"
 #include "api.h"
@@ -454,6 +455,7 @@ static const struct server_part {
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "job", ctrl_job_start, NULL, NULL },
 	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
+	{ "resourcequota", ctrl_quota_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
 	{ "gwstatus", NULL, gwstatus_start, gwstatus_stop },
@@ -1150,6 +1152,11 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	exe[n] = '\0';
 	s->exe = xstrdup(exe);
 	s->node_state = xasprintf("%s/node", o->data_dir);
+	char *rules = o->rules.dir ? NULL : xasprintf("%s/prometheus-rules", o->data_dir);
+	struct addon_config ac = { .api = s->api, .host = o->host, .exe = s->exe,
+		.rules_dir = o->rules.dir ? o->rules.dir : rules };
+	addon_start(&ac);
+	free(rules);
 	s->proxy_state = xasprintf("%s/proxy", o->data_dir);
 	BUG_ON(ARRAY_SIZE(parts) > ARRAY_SIZE(s->ctrls));
 	/* A part counts as on from its start: a failed start stops the ones

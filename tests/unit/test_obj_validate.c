@@ -184,6 +184,13 @@ static const char *const realistic[] = {
 	"            image: busybox:1.28\n            imagePullPolicy: IfNotPresent\n"
 	"            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]\n"
 	"          restartPolicy: OnFailure\n",
+	/* the Kubernetes documentation's quota and limit range examples */
+	"apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: mem-cpu-demo}\nspec:\n"
+	"  hard:\n    requests.cpu: \"1\"\n    requests.memory: 1Gi\n    limits.cpu: \"2\"\n"
+	"    limits.memory: 2Gi\n    count/deployments.apps: \"2\"\n",
+	"apiVersion: v1\nkind: LimitRange\nmetadata: {name: cpu-resource-constraint}\n"
+	"spec:\n  limits:\n  - default: {cpu: 500m}\n    defaultRequest: {cpu: 500m}\n"
+	"    max: {cpu: \"1\"}\n    min: {cpu: 100m}\n    type: Container\n",
 };
 
 static void
@@ -201,7 +208,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule have
 	 * theirs). */
-	assert_int_equal(kind_count(), 26);
+	assert_int_equal(kind_count(), 28);
 }
 
 static void

@@ -1,0 +1,101 @@
+/* cli_addon.c — `v6 addon ls | enable NAME | disable NAME [--purge]`: the
+ * components V6 runs as its own workloads (addon.c on the server), as
+ * minikube's and microk8s' addons. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int
+addon_ls(const struct cli_opts *o)
+{
+	(void)o;
+	json_t *res = NULL, *a;
+	size_t i;
+	if (cli_get_json("/v6/addons", &res) < 0)
+		return 1;
+	printf("%-16s %-10s %-10s %s\n", "NAME", "ENABLED", "READY", "DESCRIPTION");
+	json_array_foreach(json_object_get(res, "addons"), i, a) {
+		size_t j, ready = 0, n = 0;
+		json_t *w;
+		json_array_foreach(json_object_get(a, "workloads"), j, w) {
+			n++;
+			ready += json_integer_value(json_object_get(w, "ready")) >=
+			    json_integer_value(json_object_get(w, "replicas"));
+		}
+		char r[32];
+		snprintf(r, sizeof r, "%zu/%zu", ready, n);
+		printf("%-16s %-10s %-10s %s\n", json_string_value(json_object_get(a, "name")),
+		    json_is_true(json_object_get(a, "enabled")) ? "yes" : "no", n ? r : "-",
+		    json_string_value(json_object_get(a, "description")));
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int
+addon_change(const struct cli_opts *o, bool enable)
+{
+	if (o->nargs != 2)
+		return cli_err("usage: v6 addon %s NAME", enable ? "enable" : "disable");
+	char *path = xasprintf("/v6/addons/%s%s", o->args[1],
+	    !enable && o->purge ? "?purge=true" : "");
+	struct cli_resp r = { 0 };
+	int rc = 0;
+	if (cli_http(enable ? "POST" : "DELETE", path, NULL, NULL, &r) < 0) {
+		rc = 1;
+	} else if (r.status == 404) {
+		rc = cli_err("unknown addon \"%s\" (see v6 addon ls)", o->args[1]);
+	} else if (r.status != 200) {
+		cli_print_error(&r, NULL);
+		rc = 1;
+	} else {
+		json_t *list = json_object_get(r.body, enable ? "applied" : "deleted"), *x;
+		size_t i;
+		json_array_foreach(list, i, x)
+			printf("%s %s\n", json_string_value(x), enable ? "configured" : "deleted");
+		if (enable)
+			printf("addon %s enabled in namespace %s: follow it with\n"
+			    "  v6 get pods -n %s -w\n", o->args[1],
+			    json_string_value(json_object_get(r.body, "namespace")),
+			    json_string_value(json_object_get(r.body, "namespace")));
+		else if (json_is_true(json_object_get(r.body, "kept_volumes")))
+			printf("addon %s disabled; its data volumes are kept (--purge deletes "
+			    "them)\n", o->args[1]);
+	}
+	cli_resp_free(&r);
+	free(path);
+	return rc;
+}
+
+static int
+addon_enable(const struct cli_opts *o)
+{
+	return addon_change(o, true);
+}
+
+static int
+addon_disable(const struct cli_opts *o)
+{
+	return addon_change(o, false);
+}
+
+static const struct {
+	const char *name;
+	int (*run)(const struct cli_opts *o);
+} subs[] = {
+	{ "ls", addon_ls }, { "list", addon_ls }, { "enable", addon_enable },
+	{ "disable", addon_disable },
+};
+
+int
+cli_addon(struct cli_opts *o)
+{
+	if (o->nargs == 0)
+		return cli_err("v6 addon needs a subcommand: ls, enable or disable");
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+		if (strcmp(o->args[0], subs[i].name) == 0)
+			return subs[i].run(o);
+	return cli_err("unknown subcommand \"%s\" for \"v6 addon\" (ls, enable, disable)",
+	    o->args[0]);
+}

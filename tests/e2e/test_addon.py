@@ -1,0 +1,86 @@
+"""`v6 addon enable observability` end to end (issue 11 part 5): Debian's
+Prometheus and Alertmanager start as V6 workloads in v6-system, Prometheus
+scrapes every target V6's discovery lists (up == 1), loads V6's default rule
+pack and a user's PrometheusRule (V6 finds the addon's Prometheus without
+--prometheus-url and reloads it), knows its Alertmanager; enable again
+changes nothing; disable removes the workloads and keeps the data volumes
+unless --purge."""
+import json
+import urllib.request
+
+from conftest import wait_for
+
+
+def prom(ip, path):
+    with urllib.request.urlopen("http://%s:9090%s" % (ip, path), timeout=5) as r:
+        return json.load(r)
+
+
+def annotation(server, ns, name):
+    _, o = server.json("GET", "/apis/monitoring.coreos.com/v1/namespaces/%s/prometheusrules/%s"
+                       % (ns, name))
+    return (o.get("metadata", {}).get("annotations") or {}).get("v6.io/rules-loaded", "")
+
+
+def test_observability_addon_runs_the_stack_and_loads_the_rules(server):
+    p = server.v6("addon", "enable", "observability")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    for line in ("namespace/v6-system configured", "deployment/prometheus configured",
+                 "deployment/alertmanager configured", "prometheusrule/v6-rules configured",
+                 "persistentvolumeclaim/prometheus configured"):
+        assert line in p.stdout, p.stdout
+
+    def ready():
+        out = server.v6("addon", "ls").stdout
+        return out if "observability    yes        2/2" in out else None
+    wait_for(ready, 90, "both addon workloads ready")
+    _, svc = server.json("GET", "/api/v1/namespaces/v6-system/services/prometheus", expect=200)
+    ip = svc["spec"]["clusterIP"]
+
+    def all_up():
+        res = prom(ip, "/api/v1/query?query=up")["data"]["result"]
+        jobs = {r["metric"]["job"]: r["value"][1] for r in res}
+        return jobs if {"v6-server", "v6-node", "v6-cadvisor", "v6-proxy"} <= set(jobs) and \
+            all(v == "1" for v in jobs.values()) else None
+    wait_for(all_up, 90, "Prometheus scraping every V6 target")
+    ams = prom(ip, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+    assert len(ams) == 1 and ":9093/" in ams[0]["url"], ams
+
+    # the default pack and a user's rule are loaded by the addon's Prometheus
+    wait_for(lambda: annotation(server, "v6-system", "v6-rules").startswith(
+        "prometheus http://%s:9090" % ip), 60, "the rule pack loaded")
+    server.json("POST", "/apis/monitoring.coreos.com/v1/namespaces/default/prometheusrules",
+                {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+                 "metadata": {"name": "mine"},
+                 "spec": {"groups": [{"name": "mine", "rules": [
+                     {"alert": "AlwaysFiring", "expr": "vector(1)",
+                      "labels": {"severity": "none"}}]}]}}, expect=201)
+    wait_for(lambda: annotation(server, "default", "mine").startswith("prometheus "), 60,
+             "the user's rule loaded")
+    groups = {g["name"] for g in prom(ip, "/api/v1/rules")["data"]["groups"]}
+    assert "mine" in groups and len(groups) >= 4, groups
+
+    # enabling again changes nothing that runs
+    _, before = server.json("GET", "/api/v1/namespaces/v6-system/pods", expect=200)
+    p = server.v6("addon", "enable", "observability")
+    assert p.returncode == 0, p.stderr
+    _, after = server.json("GET", "/api/v1/namespaces/v6-system/pods", expect=200)
+    assert sorted(x["metadata"]["uid"] for x in before["items"]) == \
+        sorted(x["metadata"]["uid"] for x in after["items"])
+
+    # disable: workloads go, data volumes stay; --purge takes them too
+    p = server.v6("addon", "disable", "observability")
+    assert p.returncode == 0 and "deployments/prometheus deleted" in p.stdout, p.stdout
+    assert "data volumes are kept" in p.stdout, p.stdout
+    wait_for(lambda: not server.json("GET", "/api/v1/namespaces/v6-system/pods")[1]["items"],
+             60, "the addon's pods gone")
+    _, pvcs = server.json("GET", "/api/v1/namespaces/v6-system/persistentvolumeclaims")
+    assert sorted(x["metadata"]["name"] for x in pvcs["items"]) == ["alertmanager", "prometheus"]
+    assert "no" in server.v6("addon", "ls").stdout.split("\n")[1]
+    p = server.v6("addon", "disable", "observability", "--purge")
+    assert p.returncode == 0 and "persistentvolumeclaims/prometheus deleted" in p.stdout, p.stdout
+
+
+def test_unknown_addon_is_a_clear_error(server):
+    p = server.v6("addon", "enable", "grafana")
+    assert p.returncode != 0 and 'unknown addon "grafana"' in p.stderr, p.stderr
