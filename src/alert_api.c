@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "obj.h"
+#include "store.h"
 #include "util.h"
 
 #include <errno.h>
@@ -33,6 +34,7 @@ struct alert_api {
 	struct sockaddr_storage addr;
 	struct alert_notify *notify;
 	struct call *calls;		/* in flight, cancelled at stop */
+	bool discovered;		/* no flag: the addon's Alertmanager, if any */
 };
 
 enum op { OP_LIST, OP_GET, OP_GET_SILENCES, OP_SILENCES, OP_CREATE, OP_EXPIRE };
@@ -417,6 +419,45 @@ split_rest(char *rest, struct route *r)
 	return 0;
 }
 
+static int
+set_url(struct alert_api *a, const char *url)
+{
+	struct sockaddr_storage addr;
+	char *host = NULL, *prefix = NULL;
+	if (http_client_parse_url(url, &addr, &host, &prefix) < 0)
+		return -EINVAL;
+	free(a->url);
+	free(a->host);
+	free(a->prefix);
+	a->url = xstrdup(url);
+	a->addr = addr;
+	a->host = host;
+	a->prefix = prefix;
+	return 0;
+}
+
+/* Without --alertmanager-url, the Alertmanager of `v6 addon enable
+ * observability` (the Service v6-system/alertmanager), looked up at each
+ * request so that it can come and go, as promrules finds its Prometheus. */
+static void
+discover(struct alert_api *a)
+{
+	json_t *svc = NULL;
+	const char *ip = NULL;
+	if (store_get(api_store(a->api), "services", "v6-system", "alertmanager", &svc) == 0 &&
+	    !strcmp(obj_str(obj_labels(svc), "addon.v6.dev/name"), "observability"))
+		ip = obj_str_at(svc, "spec.clusterIP");
+	char *url = ip && *ip ? xasprintf("http://%s:9093", ip) : NULL;
+	if (!url) {
+		free(a->url);
+		a->url = NULL;
+	} else if ((!a->url || strcmp(a->url, url) != 0) && set_url(a, url) == 0) {
+		log_info("alerts", "alerts and silences from the addon's Alertmanager %s", url);
+	}
+	free(url);
+	json_decref(svc);
+}
+
 static void
 serve(void *arg, struct http_req *req, const char *rest)
 {
@@ -454,9 +495,11 @@ serve(void *arg, struct http_req *req, const char *rest)
 		api_respond_status(req, 405, "method not allowed on this resource");
 		goto out;
 	}
+	if (a->discovered)
+		discover(a);
 	if (!a->url) {
 		api_respond_status(req, 503, "no Alertmanager: start the server with "
-		    "--alertmanager-url http://IP:PORT");
+		    "--alertmanager-url http://IP:PORT, or run 'v6 addon enable observability'");
 		goto out;
 	}
 	if (alerts) {
@@ -495,15 +538,12 @@ alert_api_start(struct api *api, const struct alert_config *cfg, struct alert_ap
 {
 	struct alert_api *a = xcalloc(1, sizeof *a);
 	a->api = api;
-	if (cfg->alertmanager_url) {
-		if (http_client_parse_url(cfg->alertmanager_url, &a->addr, &a->host,
-		    &a->prefix) < 0) {
-			log_error("alerts", "--alertmanager-url %s: expected http://IP:PORT[/PATH]",
-			    cfg->alertmanager_url);
-			free(a);
-			return -EINVAL;
-		}
-		a->url = xstrdup(cfg->alertmanager_url);
+	a->discovered = !cfg->alertmanager_url;
+	if (cfg->alertmanager_url && set_url(a, cfg->alertmanager_url) < 0) {
+		log_error("alerts", "--alertmanager-url %s: expected http://IP:PORT[/PATH]",
+		    cfg->alertmanager_url);
+		free(a);
+		return -EINVAL;
 	}
 	a->notify = alert_notify_new(api, cfg);
 	api_register_group(api, ALERT_GROUP, serve, a);
