@@ -1,18 +1,21 @@
 #!/bin/sh
 # `make demo`: starts a local registry (Debian's docker-registry on
 # localhost:5000) and pushes the test workload's image to it, starts a V6
-# server in a temporary data directory (as root with runc: pods are runc
-# containers), applies examples/, shows what it created, and leaves both
-# running for you to explore (it prints how to stop them).
+# server (HTTPS, its own CA) in a temporary data directory (as root with
+# runc: pods are runc containers), writes the admin kubeconfig, applies
+# examples/, shows what it created, and leaves both running for you to
+# explore (it prints how to stop them).
 set -e
 V6=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 cd "$(dirname "$0")/.."
 DATA=$(mktemp -d /tmp/v6-demo.XXXXXX)
 PORT=${V6_DEMO_PORT:-6443}
-if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+if ! python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$PORT" 2>/dev/null; then
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 fi
-export V6_SERVER="http://127.0.0.1:$PORT"
+URL="https://127.0.0.1:$PORT"
+unset V6_SERVER
+export KUBECONFIG="$DATA/kubeconfig"
 # The registry the examples' images come from (localhost:5000/v6/testapp):
 # one already answering there is used as it is, else one is started with its
 # storage in the data directory. V6_DEMO_REGISTRY=HOST:PORT puts it elsewhere
@@ -49,14 +52,17 @@ done
 "$V6" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" ${V6_DEMO_SERVER_ARGS:-} >"$DATA/server.log" 2>&1 &
 PID=$!
 i=0
-until curl -sf "$V6_SERVER/readyz" >/dev/null 2>&1; do
+until curl -sf --cacert "$DATA/pki/ca.crt" --cert "$DATA/pki/admin.crt" \
+    --key "$DATA/pki/admin.key" "$URL/readyz" >/dev/null 2>&1; do
 	i=$((i + 1))
 	if [ $i -gt 100 ] || ! kill -0 $PID 2>/dev/null; then
 		echo "v6 server did not start; its log:" >&2; cat "$DATA/server.log" >&2; exit 1
 	fi
 	sleep 0.1
 done
-echo "==> v6 server (pid $PID) serving $V6_SERVER, data in $DATA"
+echo "==> v6 server (pid $PID) serving $URL, data in $DATA"
+echo "==> v6 kubeconfig --data-dir $DATA --out $KUBECONFIG   (the admin's credentials)"
+"$V6" kubeconfig --data-dir "$DATA" --out "$KUBECONFIG"
 apply() {
 	if [ "$REG" = localhost:5000 ]; then
 		"$V6" apply -f examples/
@@ -82,7 +88,7 @@ echo "==> curl http://$SVC/   (the Service, through the V6 proxy: round robin)"
 for i in 1 2 3; do curl -s "http://$SVC/"; echo; done
 echo
 echo "V6 keeps running. Try:"
-echo "  export V6_SERVER=$V6_SERVER"
+echo "  export KUBECONFIG=$KUBECONFIG        # kubectl reads it too"
 echo "  $V6 describe deployment web -n demo"
 echo "  $V6 get deploy,svc,cm -A"
 echo "  $V6 get deploy web -n demo -o yaml"

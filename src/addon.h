@@ -12,6 +12,7 @@ struct addon_config {
 	const char *host;	/* the API's listen host ("0.0.0.0": 127.0.0.1) */
 	const char *exe;	/* the server's binary (the rule pack is found next to it) */
 	const char *rules_dir;	/* where PrometheusRules are written (promrules) */
+	const char *pki_dir;	/* DATA/pki when the API is HTTPS; NULL: plain HTTP */
 };
 /* Serves /v6/addons and /v6/addons/observability on cfg->api (copied). */
 void addon_start(const struct addon_config *cfg);
@@ -19,6 +20,8 @@ void addon_start(const struct addon_config *cfg);
 /* The objects of the observability addon, pure (unit-tested). */
 struct addon_env {
 	const char *server_url;		/* http://127.0.0.1:6443: the discovery endpoint's */
+	const char *pki_dir;		/* HTTPS: Prometheus trusts its ca.crt and presents
+					 * admin.crt; NULL: plain HTTP */
 	const char *alertmanager;	/* CLUSTERIP:9093 */
 	const char *rules_dir;
 	const char *prometheus_bin, *alertmanager_bin;

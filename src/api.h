@@ -139,6 +139,7 @@ struct api_config {
 	size_t max_body_bytes;
 	int64_t event_ttl_ms;	/* 0: API_EVENT_TTL_DEFAULT_MS */
 	struct api_audit *audit;	/* --audit-log-path; NULL: none (owned by caller) */
+	struct ssl_ctx_st *tls_ctx;	/* HTTPS (tls.c); NULL: plain HTTP (--insecure-http) */
 };
 
 /* Kubernetes' --event-ttl default: one hour. */
@@ -147,6 +148,8 @@ struct api_config {
 int api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg,
     struct api **out);
 int api_port(const struct api *api);
+/* New API connections use ctx (a renewed certificate); open ones go on. */
+void api_set_tls(struct api *api, struct ssl_ctx_st *ctx);
 /* Commits staged writes now and answers the requests waiting on them. */
 void api_flush(struct api *api);
 void api_stop(struct api *api);

@@ -178,6 +178,87 @@ image_policy(struct api *api, const struct kind *k, const char *ns, const json_t
 	return rc;
 }
 
+/* ---- the environment policy ----------------------------------------------- */
+
+/* A namespace labelled environment.v6.dev/name: prod requires, unless its
+ * annotations say otherwise, what a production workload needs: probes,
+ * limits and two replicas (docs/environments.md). Other namespaces only
+ * what their annotations ask. */
+#define ENV_PREFIX	"environment.v6.dev/"
+
+static bool
+env_rule(const json_t *ns_obj, const char *rule, bool prod)
+{
+	char key[96];
+	snprintf(key, sizeof key, ENV_PREFIX "%s", rule);
+	const char *v = obj_annotation(ns_obj, key);
+	return v ? strcmp(v, "true") == 0 : prod;
+}
+
+static int64_t
+env_min_replicas(const json_t *ns_obj, bool prod)
+{
+	const char *v = obj_annotation(ns_obj, ENV_PREFIX "min-replicas");
+	return v ? strtoll(v, NULL, 10) : prod ? 2 : 0;
+}
+
+/* The first thing spec (at path in obj) lacks, or NULL (caller frees). */
+static char *
+env_check(const json_t *ns_obj, const struct kind *k, const json_t *obj, const char *path)
+{
+	const char *env = json_string_value(json_object_get(obj_labels(ns_obj),
+	    ENV_PREFIX "name")) ?: "";
+	bool prod = strcmp(env, "prod") == 0 || strcmp(env, "production") == 0;
+	bool probes = env_rule(ns_obj, "require-probes", prod);
+	bool limits = env_rule(ns_obj, "require-limits", prod);
+	int64_t min = env_min_replicas(ns_obj, prod);
+	const json_t *spec = obj_get_path(obj, path);
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(spec, "containers"), i, c) {
+		const char *n = obj_str(c, "name");
+		if (probes && !json_object_get(c, "readinessProbe"))
+			return xasprintf("rule require-probes: container %s has no readinessProbe", n);
+		if (probes && !json_object_get(c, "livenessProbe"))
+			return xasprintf("rule require-probes: container %s has no livenessProbe", n);
+		const json_t *lim = obj_get_path(c, "resources.limits");
+		if (limits && (!json_object_get(lim, "cpu") || !json_object_get(lim, "memory")))
+			return xasprintf("rule require-limits: container %s has no cpu and memory "
+			    "limits", n);
+	}
+	static const char *const replicated[] = { "Deployment", "StatefulSet", "Rollout" };
+	for (size_t r = 0; r < ARRAY_SIZE(replicated) && min > 0; r++) {
+		if (strcmp(k->kind, replicated[r]) != 0)
+			continue;
+		int64_t n = obj_int_at(obj, "spec.replicas", 1);
+		if (n < min)
+			return xasprintf("rule min-replicas: %lld replica(s), the environment "
+			    "requires at least %lld", (long long)n, (long long)min);
+	}
+	return NULL;
+}
+
+static int
+env_policy(struct api *api, const struct kind *k, const char *ns, const json_t *obj,
+    const char *path, struct api_error *err)
+{
+	json_t *ns_obj = NULL;
+	if (!strcmp(k->kind, "Pod") || !strcmp(k->kind, "ReplicaSet") ||
+	    store_get(api_store(api), "namespaces", "", ns, &ns_obj) != 0)
+		return 0;	/* pods and ReplicaSets come from checked templates */
+	char *why = env_check(ns_obj, k, obj, path);
+	if (why) {
+		api_error_set(err, 403, "Forbidden", "%s \"%s\" is forbidden: environment policy "
+		    "of namespace \"%s\": %s", k->plural, obj_name(obj), ns, why);
+		err->kind = k;
+		free(err->name);
+		err->name = xstrdup(obj_name(obj));
+		free(why);
+	}
+	json_decref(ns_obj);
+	return why ? -EPERM : 0;
+}
+
 /* ---- the hook ------------------------------------------------------------ */
 
 int
@@ -191,6 +272,11 @@ api_policy_admit(struct api *api, const struct kind *k, const char *ns, const js
 	const json_t *spec = path ? obj_get_path(obj, path) : NULL;
 	if (spec == NULL)
 		return 0;
+	/* the environment's rules whenever the spec (replicas too) changes */
+	bool spec_changed = !old || !json_equal(json_object_get(obj, "spec"),
+	    json_object_get(old, "spec"));
+	if (spec_changed && env_policy(api, k, ns, obj, path, err) < 0)
+		return -EPERM;
 	if (old && json_equal(spec, obj_get_path(old, path)))
 		return 0;	/* metadata, status, finalizers: admitted before */
 	secctx_admit(spec, npod_runtime(spec), path, errs);

@@ -1682,6 +1682,7 @@ api_start(uv_loop_t *loop, struct store *st, const struct api_config *cfg, struc
 		.handler_arg = api,
 		.error_body = http_error_status,
 		.done = on_request_done,
+		.tls_ctx = cfg->tls_ctx,
 	};
 	int rc = http_server_start(loop, cfg->listen_host, cfg->listen_port, &hc, &api->http);
 	if (rc < 0) {
@@ -1710,6 +1711,12 @@ int
 api_port(const struct api *api)
 {
 	return http_server_port(api->http);
+}
+
+void
+api_set_tls(struct api *api, struct ssl_ctx_st *ctx)
+{
+	http_server_set_tls(api->http, ctx);
 }
 
 static void

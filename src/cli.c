@@ -28,7 +28,15 @@ struct cli_flag {
 
 static const struct cli_flag flags[] = {
 	{ "server", 0, FLAG_STR, OFF(server), "URL", NULL,
-	  "API server URL (default $V6_SERVER, else http://127.0.0.1:6443)" },
+	  "API server URL (default $V6_SERVER, else the kubeconfig's)" },
+	{ "kubeconfig", 0, FLAG_STR, OFF(kubeconfig), "FILE", NULL,
+	  "kubeconfig to use (default $KUBECONFIG, else ~/.kube/config unless --server or "
+	  "$V6_SERVER is given, else the admin certificate of the default data dir)" },
+	{ "data-dir", 0, FLAG_STR, OFF(data_dir), "DIR", NULL,
+	  "the server's data directory (default $V6_DATA_DIR, else /var/lib/v6 as root, "
+	  "else ~/.local/share/v6)" },
+	{ "out", 0, FLAG_STR, OFF(out), "FILE", NULL,
+	  "write to FILE (mode 0600) instead of stdout" },
 	{ "help", 'h', FLAG_BOOL, OFF(help), NULL, NULL, "show help for the command" },
 	{ "filename", 'f', FLAG_LIST, OFF(files), "FILE", NULL,
 	  "manifest file, directory (*.yaml, *.yml, *.json) or - for stdin; repeatable" },
@@ -52,6 +60,8 @@ static const struct cli_flag flags[] = {
 	  "do not print table headers" },
 	{ "purge", 0, FLAG_BOOL, OFF(purge), NULL, NULL,
 	  "addon disable: delete the addon's data volumes too" },
+	{ "to", 0, FLAG_STR, OFF(to), "ENV", NULL,
+	  "promote: the environment (or namespace) to release into" },
 	{ "dry-run", 0, FLAG_OPT, OFF(dry_run), "client|server|none", "client",
 	  "only show what would happen: client (local checks) or server (checked by the server)" },
 	{ "all", 0, FLAG_BOOL, OFF(all), NULL, NULL,
@@ -66,8 +76,9 @@ static const struct cli_flag flags[] = {
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
 	  "give up after this long, e.g. 30s, 2m" },
-	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME", NULL,
-	  "the CronJob whose jobTemplate the Job is made from" },
+	{ "from", 0, FLAG_STR, OFF(from), "cronjob/NAME|ENV", NULL,
+	  "create job: the CronJob whose jobTemplate the Job is made from; promote: the "
+	  "environment (or namespace) to copy from" },
 	{ "container", 'c', FLAG_STR, OFF(container), "NAME", NULL,
 	  "the container (default: the pod's only one, or its default-container annotation)" },
 	{ "follow", 'f', FLAG_BOOL, OFF(follow), NULL, NULL,
@@ -296,6 +307,25 @@ static const struct cli_verb verbs[] = {
 	  "output no-headers",
 	  "  v6 image pull nginx:1.25\n  v6 image ls\n"
 	  "  v6 image import app.tar\n  v6 image rm docker.io/library/nginx:1.25\n", false },
+	{ "env", cli_env, "v6 env ls",
+	  "Show the environments, their policies and how their workloads differ",
+	  "Environments are namespaces labelled environment.v6.dev/name (dev, test,\n"
+	  "staging, prod, dr; docs/environments.md). Lists each with its namespace,\n"
+	  "its policy (prod requires probes, limits and two replicas unless its\n"
+	  "annotations say otherwise), the environment it takes promotions from, its\n"
+	  "Deployments; then each Deployment's image per environment.",
+	  "", "  v6 env ls\n", false },
+	{ "promote", cli_promote, "v6 promote KIND/NAME --from ENV --to ENV [--wait]",
+	  "Release the exact template of one environment into the next",
+	  "Copies the pod template of a Deployment, StatefulSet or Rollout from one\n"
+	  "environment (a namespace labelled environment.v6.dev/name, or a namespace\n"
+	  "name) to another: images pinned to the digests the source runs, the\n"
+	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
+	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
+	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
+	  "environment.v6.dev/promote-from allows. --wait follows the rollout.",
+	  "from to wait",
+	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },
 	{ "addon", cli_addon, "v6 addon ls | enable NAME | disable NAME [--purge]",
 	  "Run components of the platform as V6 workloads (the observability stack)",
 	  "Addons are components V6 runs as its own workloads in the namespace\n"
@@ -329,6 +359,24 @@ static const struct cli_verb verbs[] = {
 	  "namespace all-namespaces field-selector watch output no-headers",
 	  "  v6 events\n  v6 events -A --field-selector type=Warning\n"
 	  "  v6 events --field-selector involvedObject.name=web -w\n", false },
+	{ "kubeconfig", cli_kubeconfig, "v6 kubeconfig [--out FILE] [--data-dir DIR] [--server URL]",
+	  "Print or write the admin kubeconfig for kubectl and v6",
+	  "Print (or write with --out, mode 0600) a kubeconfig for the admin identity\n"
+	  "(CN v6-admin, O system:masters) of the server whose data directory this is:\n"
+	  "the server from DIR/server.address (or --server), the CA and the admin client\n"
+	  "certificate from DIR/pki, all inline. kubectl and v6 both use it.",
+	  "data-dir out",
+	  "  v6 kubeconfig --out ~/.kube/config\n"
+	  "  v6 kubeconfig --data-dir /tmp/v6 > v6.kubeconfig && kubectl --kubeconfig "
+	  "v6.kubeconfig get pods\n", false },
+	{ "certs", cli_certs, "v6 certs status [--data-dir DIR] | v6 certs rotate",
+	  "Show V6's certificates, or renew them now on the running server",
+	  "status  each certificate of DIR/pki: subject, NotAfter, days left, SANs\n"
+	  "rotate  the running server issues a new serving and admin certificate now\n"
+	  "        and serves the new one to new connections (open ones keep theirs);\n"
+	  "        it renews them by itself once a third of their lifetime is left",
+	  "data-dir no-headers",
+	  "  v6 certs status\n  v6 certs rotate\n", false },
 	{ "help", cli_help, "v6 help [VERB]",
 	  "Help about any verb",
 	  "Show help for v6 or for one verb.",
@@ -374,7 +422,9 @@ static const struct cli_verb verbs[] = {
 	  "  v6 testapp --port 8080 --version-string v2\n", true },
 };
 
-static const char global_flags[] = "server help";
+static const char global_flags[] = "server kubeconfig help";
+/* Verbs on local files (DATA/pki): they connect by themselves, if at all. */
+static const char local_verbs[] = "kubeconfig certs";
 
 int
 cli_err(const char *fmt, ...)
@@ -733,6 +783,18 @@ check_flags(const struct parse *p, const struct cli_verb *v)
 	return 0;
 }
 
+int
+cli_run_connected(struct cli_opts *o, int (*run)(struct cli_opts *))
+{
+	struct cli_conn conn;
+	if (cli_conn_resolve(o, &conn) < 0)
+		return 1;
+	cli_client_init(&conn);
+	int rc = run(o);
+	cli_client_close();
+	return rc;
+}
+
 static int
 run_verb(struct parse *p)
 {
@@ -756,14 +818,9 @@ run_verb(struct parse *p)
 	o->verb = v->name;
 	o->args = p->pos + 1;
 	o->nargs = p->npos - 1;
-	if (o->server == NULL)
-		o->server = getenv("V6_SERVER");
-	if (o->server == NULL || o->server[0] == '\0')
-		o->server = "http://127.0.0.1:6443";
-	cli_client_init(o->server);
-	int rc = v->run(o);
-	cli_client_close();
-	return rc;
+	if (word_in(local_verbs, v->name))
+		return v->run(o);
+	return cli_run_connected(o, v->run);
 }
 
 int

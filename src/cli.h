@@ -29,6 +29,9 @@ int cli_find_verb(int argc, char **argv);
 struct cli_opts {
 	const char *verb;
 	const char *server;
+	const char *kubeconfig;		/* --kubeconfig */
+	const char *data_dir;		/* kubeconfig, certs status */
+	const char *out;		/* kubeconfig --out */
 	const char **files;
 	size_t nfiles;
 	const char *ns;
@@ -40,6 +43,7 @@ struct cli_opts {
 	bool show_labels;
 	bool no_headers;
 	bool purge;		/* addon disable --purge */
+	const char *to;		/* promote --to ENV (--from: the one below) */
 	bool recursive;
 	bool all;
 	bool ignore_not_found;
@@ -63,7 +67,7 @@ struct cli_opts {
 	int64_t max_log_requests;
 	const char *since;
 	const char *pod_running_timeout;
-	const char *from;		/* create job --from=cronjob/NAME */
+	const char *from;		/* create job --from=cronjob/NAME; promote --from ENV */
 	/* rollout, scale, top */
 	int64_t revision;
 	int64_t to_revision;
@@ -104,9 +108,40 @@ struct cli_resp {
 	json_t *body;	/* parsed JSON body or NULL */
 	char *raw;	/* raw body, NUL-terminated */
 };
-void cli_client_init(const char *server);
+/* Where the CLI connects and as whom (cli_kubeconfig.c resolves it). */
+struct cli_conn {
+	char *server;			/* "https://127.0.0.1:6443" */
+	char *ca, *cert, *key;		/* PEM (certificate-authority-data, ...), or NULL */
+	size_t ca_len, cert_len, key_len;
+	char *token;			/* bearer token, or NULL */
+	bool skip_verify;		/* insecure-skip-tls-verify */
+	char *source;			/* "kubeconfig /root/.kube/config", for errors */
+};
+/* Takes c's contents (c is zeroed). */
+void cli_client_init(struct cli_conn *c);
 void cli_client_close(void);
 const char *cli_server_url(void);
+/* Points h at the API server's path with the connection's TLS material and
+ * credentials, the CLI's common options (no signals, 5 s to connect) and
+ * headers: hdrs (may be NULL) plus User-Agent and Authorization. Returns
+ * the header list for the caller to free after the transfer. */
+struct curl_slist *cli_curl_prepare(void *h, const char *path, struct curl_slist *hdrs);
+/* Prints why a transfer failed (TLS errors explained), kubectl-style. */
+void cli_transport_error(int curlcode, const char *errbuf);
+
+/* cli_kubeconfig.c */
+/* The connection: --kubeconfig or $KUBECONFIG (its server replaced by
+ * --server / $V6_SERVER when given); else --server / $V6_SERVER alone; else
+ * ~/.kube/config; else the default data dir's admin certificate and
+ * address; else http://127.0.0.1:6443. Returns 0, or -EINVAL with the
+ * error printed. */
+int cli_conn_resolve(const struct cli_opts *o, struct cli_conn *out);
+void cli_conn_free(struct cli_conn *c);
+/* Resolves the connection, runs run(o) with the client set up, closes it.
+ * Returns run's exit code, or 1 when there is no usable connection. */
+int cli_run_connected(struct cli_opts *o, int (*run)(struct cli_opts *));
+int cli_kubeconfig(struct cli_opts *o);
+int cli_certs(struct cli_opts *o);
 /* One request. body may be NULL; ctype defaults to application/json.
  * Returns 0 when an HTTP response was received (any status, see
  * out->status) or -EIO with the connection error already printed. */
@@ -232,6 +267,8 @@ bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_addon(struct cli_opts *o);	/* cli_addon.c */
+int cli_env(struct cli_opts *o);	/* cli_env.c */
+int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
 /* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
  * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */

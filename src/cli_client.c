@@ -10,15 +10,20 @@
 #include <string.h>
 
 static CURL *curl;
-static char *server_url;
+static struct cli_conn conn;
+static char *auth_header;	/* "Authorization: Bearer ..." */
 
 void
-cli_client_init(const char *server)
+cli_client_init(struct cli_conn *c)
 {
-	size_t n = strlen(server);
-	while (n > 0 && server[n - 1] == '/')
+	size_t n = strlen(c->server);
+	while (n > 0 && c->server[n - 1] == '/')
 		n--;
-	server_url = xstrndup(server, n);
+	c->server[n] = '\0';
+	conn = *c;
+	memset(c, 0, sizeof(*c));
+	if (conn.token)
+		auth_header = xasprintf("Authorization: Bearer %s", conn.token);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -29,14 +34,48 @@ cli_client_close(void)
 		curl_easy_cleanup(curl);
 	curl = NULL;
 	curl_global_cleanup();
-	free(server_url);
-	server_url = NULL;
+	cli_conn_free(&conn);
+	free(auth_header);
+	auth_header = NULL;
 }
 
 const char *
 cli_server_url(void)
 {
-	return server_url;
+	return conn.server;
+}
+
+static void
+set_blob(CURL *h, CURLoption opt, char *data, size_t len)
+{
+	struct curl_blob b = { .data = data, .len = len, .flags = CURL_BLOB_COPY };
+
+	if (data)
+		curl_easy_setopt(h, opt, &b);
+}
+
+struct curl_slist *
+cli_curl_prepare(void *h, const char *path, struct curl_slist *hdrs)
+{
+	char *url = xasprintf("%s%s", conn.server, path);
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	set_blob(h, CURLOPT_CAINFO_BLOB, conn.ca, conn.ca_len);
+	set_blob(h, CURLOPT_SSLCERT_BLOB, conn.cert, conn.cert_len);
+	set_blob(h, CURLOPT_SSLKEY_BLOB, conn.key, conn.key_len);
+	if (conn.skip_verify) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	hdrs = curl_slist_append(hdrs, "User-Agent: v6/" V6_VERSION);
+	if (auth_header)
+		hdrs = curl_slist_append(hdrs, auth_header);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	return hdrs;
 }
 
 static size_t
@@ -46,13 +85,26 @@ collect(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static void
-print_transport_error(CURLcode rc, const char *errbuf)
+void
+cli_transport_error(int rc, const char *errbuf)
 {
 	const char *why = rc == CURLE_COULDNT_CONNECT ? "Connection refused"
-	    : errbuf[0] ? errbuf : curl_easy_strerror(rc);
-	fprintf(stderr, "error: cannot reach the v6 server at %s: %s (is `v6 server` running? "
-	    "set --server or V6_SERVER)\n", server_url, why);
+	    : errbuf[0] ? errbuf : curl_easy_strerror((CURLcode)rc);
+	const char *hint = "is `v6 server` running? set --server, V6_SERVER or a kubeconfig";
+
+	if (rc == CURLE_PEER_FAILED_VERIFICATION)
+		hint = "the server's certificate is not signed by the CA in use: "
+		    "certificate-authority-data must be the server's DATA/pki/ca.crt "
+		    "(`v6 kubeconfig` writes it)";
+	else if (strstr(why, "alert unknown ca") || strstr(why, "alert bad certificate") ||
+	    strstr(why, "alert certificate"))
+		hint = "the TLS handshake failed: the server refused the client certificate, "
+		    "which must be signed by the server's CA (DATA/pki/ca.crt)";
+	else if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM)
+		hint = "the TLS handshake failed: a client certificate or key that does not "
+		    "load, or not a TLS port";
+	fprintf(stderr, "error: cannot reach the v6 server at %s%s%s: %s (%s)\n", conn.server,
+	    conn.source ? " from " : "", conn.source ? conn.source : "", why, hint);
 }
 
 static CURL *
@@ -63,20 +115,14 @@ handle(const char *method, const char *path, struct curl_slist **hdrs, const cha
 		curl = curl_easy_init();
 	BUG_ON(curl == NULL);
 	curl_easy_reset(curl);
-	char *url = xasprintf("%s%s", server_url, path);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	free(url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	errbuf[0] = '\0';
 	*hdrs = curl_slist_append(NULL, "Accept: application/json");
 	char *ct = xasprintf("Content-Type: %s", ctype ? ctype : "application/json");
 	*hdrs = curl_slist_append(*hdrs, ct);
 	free(ct);
-	*hdrs = curl_slist_append(*hdrs, "User-Agent: v6/" V6_VERSION);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *hdrs);
+	*hdrs = cli_curl_prepare(curl, path, *hdrs);
 	return curl;
 }
 
@@ -101,7 +147,7 @@ cli_http(const char *method, const char *path, const char *ctype, const json_t *
 	curl_slist_free_all(hdrs);
 	free(data);
 	if (rc != CURLE_OK) {
-		print_transport_error(rc, errbuf);
+		cli_transport_error(rc, errbuf);
 		buf_free(&resp);
 		return -EIO;
 	}
@@ -276,7 +322,7 @@ cli_watch(const char *path, int64_t deadline_mono_ms, cli_watch_cb cb, void *arg
 	if (w.timed_out)
 		return -ETIMEDOUT;
 	if (rc != CURLE_OK) {
-		print_transport_error(rc, errbuf);
+		cli_transport_error(rc, errbuf);
 		return -EIO;
 	}
 	long status = 0;

@@ -99,16 +99,12 @@ cli_exec(struct cli_opts *o)
 		while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
 			buf_append(&input, chunk, n);
 	}
-	char *path = exec_path(o, pod), *url = xasprintf("%s%s", cli_server_url(), path);
+	char *path = exec_path(o, pod);
 	struct exec_rx rx = { .exit_code = -1 };
 	rx.h = curl_easy_init();
 	BUG_ON(rx.h == NULL);
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/octet-stream");
-	hdrs = curl_slist_append(hdrs, "User-Agent: v6/" V6_VERSION);
-	curl_easy_setopt(rx.h, CURLOPT_URL, url);
-	curl_easy_setopt(rx.h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(rx.h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(rx.h, CURLOPT_HTTPHEADER, hdrs);
+	struct curl_slist *hdrs = cli_curl_prepare(rx.h, path,
+	    curl_slist_append(NULL, "Content-Type: application/octet-stream"));
 	curl_easy_setopt(rx.h, CURLOPT_POST, 1L);
 	curl_easy_setopt(rx.h, CURLOPT_POSTFIELDS, input.data ? input.data : "");
 	curl_easy_setopt(rx.h, CURLOPT_POSTFIELDSIZE, (long)input.len);
@@ -117,8 +113,7 @@ cli_exec(struct cli_opts *o)
 	CURLcode res = curl_easy_perform(rx.h);
 	int rc;
 	if (res != CURLE_OK) {
-		fprintf(stderr, "error: cannot reach the v6 server at %s: %s\n", cli_server_url(),
-		    curl_easy_strerror(res));
+		cli_transport_error(res, "");
 		rc = 1;
 	} else if (rx.status >= 300 || rx.status == 0) {
 		curl_easy_getinfo(rx.h, CURLINFO_RESPONSE_CODE, &rx.status);
@@ -138,7 +133,6 @@ cli_exec(struct cli_opts *o)
 	buf_free(&rx.in);
 	buf_free(&rx.err);
 	buf_free(&input);
-	free(url);
 	free(path);
 	return rc;
 }

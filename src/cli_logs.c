@@ -73,22 +73,16 @@ stream_write(char *p, size_t size, size_t nmemb, void *arg)
 static void
 stream_start(struct logs *l, struct stream *s, CURLM *m)
 {
-	char *url = xasprintf("%s%s", cli_server_url(), s->path);
 	s->h = curl_easy_init();
 	BUG_ON(s->h == NULL);
-	curl_easy_setopt(s->h, CURLOPT_URL, url);
-	curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, stream_write);
 	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
 	if (!l->o->follow)
 		curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, 120000L);
-	s->hdrs = curl_slist_append(NULL, "Accept: text/plain, application/json");
-	s->hdrs = curl_slist_append(s->hdrs, "User-Agent: v6/" V6_VERSION);
-	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->hdrs);
+	s->hdrs = cli_curl_prepare(s->h, s->path,
+	    curl_slist_append(NULL, "Accept: text/plain, application/json"));
 	curl_multi_add_handle(m, s->h);
-	free(url);
 }
 
 /* Ends a stream; returns 0, or 1 when it failed (the error printed). */
@@ -100,8 +94,7 @@ stream_finish(struct stream *s, CURLM *m, CURLcode res)
 		stream_line(s, s->line.data, s->line.len);
 	fflush(stdout);
 	if (res != CURLE_OK) {
-		fprintf(stderr, "error: cannot reach the v6 server at %s: %s\n", cli_server_url(),
-		    curl_easy_strerror(res));
+		cli_transport_error(res, "");
 		rc = 1;
 	} else if (s->status >= 300 || s->status == 0) {
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);

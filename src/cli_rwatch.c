@@ -619,21 +619,14 @@ stream_start(struct stream *s)
 	cli_query_add(&q, "watch", "true");
 	cli_query_add(&q, "resourceVersion", s->rv ? s->rv : "");
 	char *path = cli_path(s->k, s->w->ns, NULL, q.data);
-	char *url = xasprintf("%s%s", cli_server_url(), path);
 	s->h = curl_easy_init();
 	BUG_ON(s->h == NULL);
-	s->hdrs = curl_slist_append(NULL, "Accept: application/json");
-	s->hdrs = curl_slist_append(s->hdrs, "User-Agent: v6/" V6_VERSION);
-	curl_easy_setopt(s->h, CURLOPT_URL, url);
-	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->hdrs);
-	curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	s->hdrs = cli_curl_prepare(s->h, path, curl_slist_append(NULL, "Accept: application/json"));
 	curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, stream_write);
 	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
 	curl_multi_add_handle(s->w->multi, s->h);
 	buf_reset(&s->line);
-	free(url);
 	free(path);
 	buf_free(&q);
 }

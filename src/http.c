@@ -12,13 +12,22 @@
  * that idle keep-alive connections stay small). When the client leaves
  * while a handler holds the request, the
  * request (with its buffers) is handed to the handler, which frees it by
- * finishing it. */
+ * finishing it.
+ *
+ * TLS (cfg.tls_ctx): OpenSSL runs over memory BIOs between the socket and
+ * the same state machine: ciphertext is read into one scratch buffer and
+ * fed to the SSL object, plaintext lands in the request's read buffer as
+ * plain bytes would, and every write is encrypted before net_send. A plain
+ * connection never touches any of it. */
 #include "http.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +53,9 @@
 #define HTTP_BACKLOG		511
 #define HTTP_DRAIN_IDLE_MS	1000	/* draining: a connection idle this long closes */
 #define HTTP_SPARES		64	/* idle connections' buffers kept per server */
+#define HTTP_TLS_RBUF		(64 * 1024)	/* ciphertext scratch, one per thread */
+#define HTTP_TLS_FLUSH		(256 * 1024)	/* encrypt at most this before sending */
+#define HTTP_TLS_MAX_ORGS	16	/* O values taken from a client certificate */
 
 enum conn_state {
 	CONN_HEADERS,		/* reading request line and headers (or idle) */
@@ -120,6 +132,9 @@ struct hreq {
 	struct buf extra;		/* lines added with http_add_header */
 	struct buf out;			/* response head being built */
 	char remote[64];
+	char *tls_cn;			/* verified client certificate: CN */
+	char **tls_orgs;		/* and its O values */
+	size_t tls_norgs;
 };
 
 struct conn {
@@ -142,6 +157,11 @@ struct conn {
 	bool in_parse;
 	bool shut;
 	bool peer_eof;			/* the client half-closed while its request was held */
+	/* TLS only (ssl != NULL) */
+	SSL *ssl;
+	uv_idle_t tls_idle;		/* resumes decrypting what OpenSSL holds */
+	bool tls_ready;			/* handshake done */
+	bool tls_http;			/* plain HTTP sent to the TLS port */
 };
 
 /* The buffers of one request, parked while its connection is idle. */
@@ -168,6 +188,7 @@ struct http_server {
 	bool draining;			/* http_server_drain(): every response closes */
 	void (*drained_cb)(void *);	/* once no connection is left */
 	void *drained_arg;
+	SSL_CTX *tls_ctx;		/* NULL: plain HTTP; new connections take it */
 };
 
 static void conn_drop(struct conn *);
@@ -183,6 +204,9 @@ static void conn_set_timeout(struct conn *, enum conn_timeout, unsigned);
 static void on_timer(uv_timer_t *);
 static void on_alloc(uv_handle_t *, size_t, uv_buf_t *);
 static void on_read(uv_stream_t *, ssize_t, const uv_buf_t *);
+static int tls_send(struct conn *, const uv_buf_t *, unsigned);
+static void tls_pump(struct conn *);
+static void tls_sync(struct conn *);
 
 static const char *const empty = "";
 
@@ -369,6 +393,7 @@ server_free(struct http_server *srv)
 		buf_free(&sp->target);
 		buf_free(&sp->out);
 	}
+	SSL_CTX_free(srv->tls_ctx);
 	free(srv);
 }
 
@@ -382,6 +407,10 @@ req_free(struct hreq *r)
 	buf_free(&r->target);
 	buf_free(&r->extra);
 	buf_free(&r->out);
+	free(r->tls_cn);
+	for (size_t i = 0; i < r->tls_norgs; i++)
+		free(r->tls_orgs[i]);
+	free(r->tls_orgs);
 	free(r);
 }
 
@@ -527,6 +556,10 @@ req_build(struct conn *c, struct hreq *r)
 	r->pub.chunked = r->chunked;
 	r->pub.content_length = r->clen;
 	r->pub.body_follows = r->body_stream;
+	r->pub.tls = c->ssl != NULL;
+	r->pub.client_cn = r->tls_cn;
+	r->pub.client_orgs = (const char *const *)r->tls_orgs;
+	r->pub.client_norgs = r->tls_norgs;
 	return 0;
 }
 
@@ -804,6 +837,8 @@ on_write(uv_write_t *wr, int status)
 static int
 conn_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
 {
+	if (c->ssl)
+		return tls_send(c, bufs, n);
 	int r = net_send((uv_stream_t *)&c->tcp, bufs, n, &c->writes, on_write, c, 0);
 
 	if (r < 0) {
@@ -869,6 +904,7 @@ on_conn_close(uv_handle_t *h)
 
 	if (--c->handles > 0)
 		return;
+	SSL_free(c->ssl);
 	if (r && r->with_handler) {
 		r->conn = NULL;
 		if (r->abort_cb)
@@ -899,6 +935,8 @@ conn_drop(struct conn *c)
 		c->req->aborted = true;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_close);
 	uv_close((uv_handle_t *)&c->timer, on_conn_close);
+	if (c->handles == 3)
+		uv_close((uv_handle_t *)&c->tls_idle, on_conn_close);
 	if (srv->draining && srv->nconns == 0 && srv->drained_cb) {
 		void (*cb)(void *) = srv->drained_cb;
 		srv->drained_cb = NULL;
@@ -916,6 +954,12 @@ conn_shutdown(struct conn *c)
 	if (c->shut)
 		return;
 	c->shut = true;
+	if (c->ssl && c->tls_ready) {
+		/* close_notify: a response delimited by the close ends cleanly */
+		SSL_shutdown(c->ssl);
+		if (tls_send(c, NULL, 0) < 0)
+			return;
+	}
 	c->shutdown.data = c;
 	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
 		conn_drop(c);
@@ -944,6 +988,14 @@ conn_fail(struct conn *c, int status, const char *msg)
 	char *body;
 	uv_buf_t bufs[2];
 
+	if (c->ssl && !c->tls_ready) {
+		if (!c->tls_http) {
+			conn_drop(c);	/* nothing can be said before the handshake */
+			return;
+		}
+		SSL_free(c->ssl);	/* answered in plain, as Go's servers do */
+		c->ssl = NULL;
+	}
 	if (r->with_handler) {
 		/* a streamed body went wrong: the handler owns the response */
 		log_debug("http", "%s: %d %s", r->remote, status, msg);
@@ -1243,6 +1295,8 @@ conn_sync_reading(struct conn *c)
 		uv_read_stop((uv_stream_t *)&c->tcp);
 	else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
 		conn_drop(c);
+	else if (c->ssl)
+		tls_sync(c);
 }
 
 /* Ready for the next request on a keep-alive connection. */
@@ -1278,13 +1332,13 @@ conn_finished(struct conn *c)
 		conn_next(c);
 }
 
+/* Where the next plain bytes go: the free end of the read buffer (empty
+ * when it is full and must not move). */
 static void
-on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+conn_rbuf(struct conn *c, uv_buf_t *b)
 {
-	struct conn *c = h->data;
 	struct hreq *r = c->req;
 
-	(void)suggested;
 	req_rbuf(r);
 	switch (c->state) {
 	case CONN_HEADERS:
@@ -1306,15 +1360,28 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 }
 
 static void
-on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-	struct conn *c = s->data;
+	static _Thread_local char tls_rbuf[HTTP_TLS_RBUF];
+	struct conn *c = h->data;
+
+	(void)suggested;
+	if (c->ssl)	/* ciphertext goes straight into OpenSSL's BIO */
+		*b = uv_buf_init(tls_rbuf, sizeof(tls_rbuf));
+	else
+		conn_rbuf(c, b);
+}
+
+/* n plain bytes arrived at the end of the read buffer (conn_rbuf), or the
+ * stream ended (UV_EOF), failed, or has no room (UV_ENOBUFS). */
+static void
+conn_input(struct conn *c, ssize_t n)
+{
 	struct hreq *r = c->req;
 
-	(void)b;
 	if (n == UV_ENOBUFS) {
 		/* streaming with a full buffer: wait for the stream to end */
-		uv_read_stop(s);
+		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = false;
 		return;
 	}
@@ -1349,6 +1416,181 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 }
 
 static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+
+	if (c->ssl == NULL) {
+		conn_input(c, n);
+		return;
+	}
+	if (n > 0) {
+		/* a memory BIO takes everything */
+		BIO_write(SSL_get_rbio(c->ssl), b->base, (int)n);
+		tls_pump(c);
+	} else if (n < 0) {
+		if (n == UV_EOF && c->tls_ready)
+			tls_pump(c);	/* what OpenSSL still holds comes first */
+		if (c->state != CONN_CLOSED)
+			conn_input(c, n);
+	}
+}
+
+/* ---- TLS ------------------------------------------------------------- */
+
+/* Sends what OpenSSL produced (handshake records, encrypted data) after
+ * encrypting bufs. Returns 0, or a negative errno after dropping c. */
+static int
+tls_send(struct conn *c, const uv_buf_t *bufs, unsigned n)
+{
+	BIO *wbio = SSL_get_wbio(c->ssl);
+	char *p;
+	long len;
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		for (size_t off = 0; off < bufs[i].len; ) {
+			size_t take = bufs[i].len - off;
+			if (take > HTTP_TLS_FLUSH)
+				take = HTTP_TLS_FLUSH;
+			if (SSL_write(c->ssl, bufs[i].base + off, (int)take) <= 0) {
+				ERR_clear_error();
+				conn_drop(c);
+				return -EPROTO;
+			}
+			off += take;
+			if (BIO_ctrl_pending(wbio) >= HTTP_TLS_FLUSH &&
+			    (r = tls_send(c, NULL, 0)) < 0)
+				return r;
+		}
+	}
+	if ((len = BIO_get_mem_data(wbio, &p)) <= 0)
+		return 0;
+	uv_buf_t b = uv_buf_init(p, (unsigned)len);
+	r = net_send((uv_stream_t *)&c->tcp, &b, 1, &c->writes, on_write, c, 0);
+	(void)BIO_reset(wbio);
+	if (r < 0) {
+		conn_drop(c);
+		return r;
+	}
+	return 0;
+}
+
+/* The verified client certificate's subject: CN and O values become the
+ * request's transport identity (Kubernetes' X.509 user and groups). */
+static void
+tls_identity(struct conn *c)
+{
+	struct hreq *r = c->req;
+	X509 *peer = SSL_get0_peer_certificate(c->ssl);
+	X509_NAME *name;
+	const ASN1_STRING *v;
+	int i = -1;
+
+	if (peer == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK)
+		return;
+	name = X509_get_subject_name(peer);
+	if ((i = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) >= 0) {
+		v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+		r->tls_cn = xstrndup((const char *)ASN1_STRING_get0_data(v),
+		    (size_t)ASN1_STRING_length(v));
+	}
+	for (i = -1; r->tls_norgs < HTTP_TLS_MAX_ORGS &&
+	    (i = X509_NAME_get_index_by_NID(name, NID_organizationName, i)) >= 0; ) {
+		v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+		r->tls_orgs = xrealloc(r->tls_orgs, (r->tls_norgs + 1) * sizeof(char *));
+		r->tls_orgs[r->tls_norgs++] = xstrndup((const char *)ASN1_STRING_get0_data(v),
+		    (size_t)ASN1_STRING_length(v));
+	}
+}
+
+/* Before the handshake: plain HTTP on the TLS port gets a plain 400 (a
+ * TLS connection opens with a handshake record, 0x16). Returns 0 once the
+ * handshake is done, -EAGAIN while it goes on, -EPROTO when c was closed. */
+static int
+tls_handshake(struct conn *c)
+{
+	char *p;
+	int rc, e;
+
+	if (BIO_get_mem_data(SSL_get_rbio(c->ssl), &p) > 0 && *p != 0x16 &&
+	    isalpha((unsigned char)*p)) {
+		c->tls_http = true;
+		conn_fail(c, 400, "Client sent an HTTP request to an HTTPS server.");
+		return -EPROTO;
+	}
+	rc = SSL_do_handshake(c->ssl);
+	e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
+	if (tls_send(c, NULL, 0) < 0)	/* our flight, or the alert */
+		return -EPROTO;
+	if (e == SSL_ERROR_WANT_READ)
+		return -EAGAIN;
+	if (e != SSL_ERROR_NONE) {
+		unsigned long err = ERR_peek_error();
+		log_debug("http", "%s: TLS handshake failed: %s", c->req->remote,
+		    err ? ERR_reason_error_string(err) : "connection closed");
+		ERR_clear_error();
+		conn_drop(c);
+		return -EPROTO;
+	}
+	c->tls_ready = true;
+	tls_identity(c);
+	return 0;
+}
+
+/* Decrypts into the read buffer and runs the state machine on it, as long
+ * as c reads and OpenSSL has whole records. */
+static void
+tls_pump(struct conn *c)
+{
+	uv_buf_t b;
+	int n, e;
+
+	if (!c->tls_ready && tls_handshake(c) < 0)
+		return;
+	while (c->state != CONN_CLOSED && c->reading) {
+		conn_rbuf(c, &b);
+		if (b.len == 0) {
+			conn_input(c, UV_ENOBUFS);
+			return;
+		}
+		n = SSL_read(c->ssl, b.base, (int)b.len);
+		if (n > 0) {
+			conn_input(c, n);
+			continue;
+		}
+		e = SSL_get_error(c->ssl, n);
+		if (e == SSL_ERROR_WANT_READ) {
+			tls_send(c, NULL, 0);	/* post-handshake messages */
+			return;
+		}
+		ERR_clear_error();
+		conn_input(c, e == SSL_ERROR_ZERO_RETURN ? UV_EOF : UV_EPROTO);
+		return;
+	}
+}
+
+static void
+on_tls_idle(uv_idle_t *h)
+{
+	struct conn *c = h->data;
+
+	uv_idle_stop(h);
+	if (c->state != CONN_CLOSED)
+		tls_pump(c);
+}
+
+/* Reading resumed: bytes OpenSSL took from the socket earlier would wait
+ * for more to arrive, so they are decrypted on the next loop turn. */
+static void
+tls_sync(struct conn *c)
+{
+	if (c->tls_ready && (SSL_pending(c->ssl) > 0 ||
+	    BIO_ctrl_pending(SSL_get_rbio(c->ssl)) > 0))
+		uv_idle_start(&c->tls_idle, on_tls_idle);
+}
+
+static void
 conn_remote_name(struct conn *c)
 {
 	struct sockaddr_storage ss;
@@ -1367,6 +1609,30 @@ conn_remote_name(struct conn *c)
 		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
 	snprintf(c->req->remote, sizeof(c->req->remote), "%s:%d", ip, port);
+}
+
+/* A TLS server connection over memory BIOs. Returns 0 or -ENOMEM after
+ * dropping c. */
+static int
+tls_conn_init(struct conn *c)
+{
+	BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+
+	c->ssl = SSL_new(c->srv->tls_ctx);
+	if (c->ssl == NULL || rbio == NULL || wbio == NULL) {
+		BIO_free(rbio);
+		BIO_free(wbio);
+		ERR_clear_error();
+		conn_drop(c);
+		return -ENOMEM;
+	}
+	BIO_set_mem_eof_return(rbio, -1);	/* empty: "want read", not EOF */
+	SSL_set_bio(c->ssl, rbio, wbio);
+	SSL_set_accept_state(c->ssl);
+	uv_idle_init(c->tcp.loop, &c->tls_idle);
+	c->tls_idle.data = c;
+	c->handles = 3;
+	return 0;
 }
 
 static void
@@ -1402,11 +1668,17 @@ on_connection(uv_stream_t *l, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	conn_remote_name(c);
+	if (srv->tls_ctx && tls_conn_init(c) < 0)
+		return;
 	if (srv->nconns > srv->cfg.max_connections) {
 		conn_fail(c, 503, "too many connections");
 		return;
 	}
-	conn_set_timeout(c, TO_IDLE, srv->cfg.idle_timeout_ms);
+	/* the TLS handshake counts against the header timeout (slowloris) */
+	if (c->ssl)
+		conn_set_timeout(c, TO_HEADER, srv->cfg.header_timeout_ms);
+	else
+		conn_set_timeout(c, TO_IDLE, srv->cfg.idle_timeout_ms);
 	conn_sync_reading(c);
 }
 
@@ -1484,6 +1756,7 @@ server_new(uv_loop_t *loop, const struct http_config *cfg)
 	srv = xcalloc(1, sizeof(*srv));
 	srv->cfg = *cfg;
 	config_defaults(&srv->cfg);
+	http_server_set_tls(srv, cfg->tls_ctx);
 	srv->tcp.data = srv;
 	uv_tcp_init(loop, &srv->tcp);
 	return srv;
@@ -1567,6 +1840,15 @@ http_server_fd(const struct http_server *srv)
 	if (srv->unlistened || uv_fileno((const uv_handle_t *)&srv->tcp, &fd) < 0)
 		return -EBADF;
 	return fd;
+}
+
+void
+http_server_set_tls(struct http_server *srv, struct ssl_ctx_st *ctx)
+{
+	if (ctx)
+		SSL_CTX_up_ref(ctx);
+	SSL_CTX_free(srv->tls_ctx);
+	srv->tls_ctx = ctx;
 }
 
 int
@@ -1889,6 +2171,8 @@ http_req_detach(struct http_req *req, uv_os_sock_t *fd, char **rest, size_t *res
 	BUG_ON(!r->with_handler);
 	if (r->aborted || c == NULL)
 		return -EPIPE;
+	if (c->ssl)
+		return -EPROTONOSUPPORT;	/* the bytes on the wire are TLS records */
 	if (c->writes > 0)
 		return -EBUSY;
 	if (uv_fileno((uv_handle_t *)&c->tcp, &ofd) < 0)

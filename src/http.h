@@ -1,8 +1,9 @@
 /* http.h — V6's HTTP/1.1 server and client on libuv + http-parser. The
  * server (http.c; the API server, the proxy, testapp) owns connections,
  * parsing, limits (431 / 413 / 408 / 400 without ever crashing), keep-alive
- * and pipelining (one request at a time per connection, in order), and
- * streaming (chunked) responses for watches.
+ * and pipelining (one request at a time per connection, in order),
+ * streaming (chunked) responses for watches, and optional TLS (OpenSSL,
+ * cfg.tls_ctx) with the client certificate's identity on each request.
  *
  * A handler receives each complete request and must finish it exactly once
  * with http_respond() or http_stream_end(), now or later: a request stays
@@ -18,6 +19,7 @@
 #include <uv.h>
 
 struct http_server;
+struct ssl_ctx_st;
 
 struct http_header {
 	char *name;
@@ -81,6 +83,10 @@ struct http_config {
 	 * max_body_bytes, it streams through http_req_body(). Requests without
 	 * a body are dispatched as usual. For the proxy. */
 	bool stream_body;
+	/* TLS (OpenSSL's SSL_CTX; tls.c builds V6's): NULL serves plain HTTP.
+	 * The server takes a reference. The handshake must finish within
+	 * header_timeout_ms; a verified client certificate fills req->client_*. */
+	struct ssl_ctx_st *tls_ctx;
 };
 
 /* http.c */
@@ -88,6 +94,9 @@ struct http_config {
 int http_server_start(uv_loop_t *loop, const char *host, int port,
     const struct http_config *cfg, struct http_server **out);
 int http_server_port(const struct http_server *srv);
+/* New connections use ctx from now on (a renewed certificate); open ones
+ * keep theirs. NULL: plain HTTP. Takes a reference. */
+void http_server_set_tls(struct http_server *srv, struct ssl_ctx_st *ctx);
 /* Stops listening and closes every connection; requests still held by a
  * handler stay valid until finished. */
 void http_server_stop(struct http_server *srv);

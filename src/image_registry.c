@@ -41,34 +41,10 @@ struct reg {
 
 /* ---- where and how to connect ------------------------------------------ */
 
-static bool
-host_is_loopback(const char *hostport)
-{
-	char h[256];
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	snprintf(h, sizeof h, "%s", hostport);
-	if (h[0] == '[') {
-		char *end = strchr(h, ']');
-		if (!end || (end[1] && end[1] != ':'))
-			return false;
-		*end = '\0';
-		return inet_pton(AF_INET6, h + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-	char *colon = strchr(h, ':');
-	if (colon)
-		*colon = '\0';
-	if (!strcmp(h, "localhost"))
-		return true;
-	/* An address literal in 127.0.0.0/8, not a name that starts so. */
-	return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
-}
-
 bool
 img_plain_http_allowed(const char *hostport, char *const *insecure)
 {
-	if (host_is_loopback(hostport))
+	if (util_host_is_loopback(hostport))
 		return true;
 	for (size_t i = 0; insecure && insecure[i]; i++)
 		if (!strcmp(insecure[i], hostport))

@@ -86,6 +86,9 @@ void obs_wq_got(struct obs_wq *q, double queued_s);
 void obs_wq_done(struct obs_wq *q, double work_s, bool failed);
 void obs_wq_retry(struct obs_wq *q);
 /* Writes every instrument above. store_db_bytes / journal_rows < 0: not shown. */
+/* v6_certificate_expiration_timestamp_seconds{name}: name is one of V6's
+ * certificates ("ca", "server", "admin"; at most 8 names). */
+void obs_cert_expiry(const char *name, double unix_seconds);
 void obs_self_write(struct om_writer *w, int64_t db_bytes, int64_t journal_rows);
 
 /* ---- objects as kube-state-metrics and Argo Rollouts name them ---------- */
@@ -137,8 +140,10 @@ struct obs_config {
 void obs_pages_start(const struct obs_config *cfg);
 /* The http_sd target list (a new JSON array): V6's pages, the proxy's
  * admin /metrics, every pod annotated prometheus.io/scrape "true". self is
- * "HOST:PORT" of the API; proxy_admin may be NULL. */
-json_t *obs_sd_targets(const json_t *pods, const char *self, const char *proxy_admin);
+ * "HOST:PORT" of the API (self_https: its pages are HTTPS); proxy_admin may
+ * be NULL. */
+json_t *obs_sd_targets(const json_t *pods, const char *self, bool self_https,
+    const char *proxy_admin);
 void obs_sd_serve(const struct obs_config *cfg, struct http_req *req);
 
 #endif

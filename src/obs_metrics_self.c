@@ -293,10 +293,43 @@ write_wq(struct om_writer *w)
 		    "controller", q->name, NULL }, (double)q->errors);
 }
 
+static struct {
+	const char *name;	/* static strings (pki_name) */
+	double at;
+} certs[8];
+
+void
+obs_cert_expiry(const char *name, double unix_seconds)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(certs) && certs[i].name; i++)
+		if (strcmp(certs[i].name, name) == 0)
+			break;
+	if (i == ARRAY_SIZE(certs))
+		return;
+	certs[i].name = name;
+	certs[i].at = unix_seconds;
+}
+
+static void
+write_certs(struct om_writer *w)
+{
+	if (certs[0].name == NULL)
+		return;
+	om_family(w, "v6_certificate_expiration_timestamp_seconds", OM_GAUGE,
+	    "NotAfter of V6's certificates in DATA/pki (renewed with a third of their life left)");
+	for (size_t i = 0; i < ARRAY_SIZE(certs) && certs[i].name; i++) {
+		const char *labels[] = { "name", certs[i].name, NULL };
+		om_sample(w, "v6_certificate_expiration_timestamp_seconds", labels, certs[i].at);
+	}
+}
+
 void
 obs_self_write(struct om_writer *w, int64_t db_bytes, int64_t journal_rows)
 {
 	write_api(w);
 	write_store(w, db_bytes, journal_rows);
 	write_wq(w);
+	write_certs(w);
 }

@@ -22,10 +22,11 @@ add_group(json_t *out, const char *target, json_t *labels)
 }
 
 static void
-add_self(json_t *out, const char *self, const char *job, const char *path)
+add_self(json_t *out, const char *self, const char *job, const char *path, bool https)
 {
-	add_group(out, self, json_pack("{s:s, s:s, s:s}", "job", job, "__metrics_path__",
-	    path, "__meta_v6_component", job + strlen("v6-")));
+	add_group(out, self, json_pack("{s:s, s:s, s:s, s:s}", "job", job, "__metrics_path__",
+	    path, "__meta_v6_component", job + strlen("v6-"), "__scheme__",
+	    https ? "https" : "http"));
 }
 
 static const char *
@@ -100,17 +101,18 @@ add_pod(json_t *out, const json_t *pod)
 }
 
 json_t *
-obs_sd_targets(const json_t *pods, const char *self, const char *proxy_admin)
+obs_sd_targets(const json_t *pods, const char *self, bool self_https,
+    const char *proxy_admin)
 {
 	json_t *out = json_array();
 	const json_t *pod;
 	size_t i;
 
-	add_self(out, self, "v6-server", "/metrics");
-	add_self(out, self, "v6-cadvisor", "/metrics/cadvisor");
-	add_self(out, self, "v6-node", "/metrics/node");
+	add_self(out, self, "v6-server", "/metrics", self_https);
+	add_self(out, self, "v6-cadvisor", "/metrics/cadvisor", self_https);
+	add_self(out, self, "v6-node", "/metrics/node", self_https);
 	if (proxy_admin && *proxy_admin)
-		add_self(out, proxy_admin, "v6-proxy", "/metrics");
+		add_self(out, proxy_admin, "v6-proxy", "/metrics", false);
 	json_array_foreach(pods, i, pod)
 		add_pod(out, pod);
 	return out;
@@ -130,8 +132,8 @@ obs_sd_serve(const struct obs_config *cfg, struct http_req *req)
 	    api_port(cfg->api));
 	if (store_list(api_store(cfg->api), "pods", NULL, &pods, NULL) < 0)
 		pods = json_array();
-	out = obs_sd_targets(pods, self, *cfg->feed ? proxy_feed_admin_address(*cfg->feed) :
-	    NULL);
+	out = obs_sd_targets(pods, self, req->tls,
+	    *cfg->feed ? proxy_feed_admin_address(*cfg->feed) : NULL);
 	char *body = json_dumps(out, JSON_COMPACT);
 	http_respond(req, 200, "application/json", body, strlen(body));
 	free(body);

@@ -22,6 +22,7 @@
 #include "obj_schema.h"
 #include "proc.h"
 #include "proxy.h"
+#include "pki_renew.h"
 #include "quantity.h"
 #include "store_crypt.h"
 
@@ -71,6 +72,8 @@ struct server_opts {
 	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
 	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 	struct alert_config alerts;	/* --alertmanager-url, --alert-* (url owned) */
+	bool insecure_http;		/* --insecure-http: plain HTTP, loopback only */
+	int64_t cert_lifetime_ms;	/* --cert-lifetime; 0: a year */
 };
 
 struct server {
@@ -79,6 +82,7 @@ struct server {
 	struct store_crypt *crypt;	/* --encryption-provider-config; NULL: none */
 	struct api_audit *audit;	/* --audit-log-path; NULL: none */
 	struct api *api;
+	struct pki_renew *pki;		/* HTTPS: DATA/pki and its renewal; NULL with --insecure-http */
 	struct ctrl_gc *gc;
 	struct ctrl *ctrls[32];		/* the controllers on the core, by part index */
 	struct ctrl_rollout *rollout;
@@ -565,6 +569,10 @@ static const struct flag_def server_flags[] = {
 	{ "--pod-network-cidr", "CIDR", "the pod network's subnet (default " NCNI_DEFAULT_CIDR ")" },
 	{ "--pod-network-masquerade", NULL, "give pods a default route and NAT to the outside "
 	    "(default: pods reach only pods, Services and the cluster DNS)" },
+	{ "--insecure-http", NULL, "serve the API over plain HTTP instead of HTTPS, only on a "
+	    "loopback --listen address (default: HTTPS with the certificates in DIR/pki)" },
+	{ "--cert-lifetime", "DURATION", "lifetime of the serving and admin certificates, "
+	    "renewed online with a third of it left (default 8760h, at least 3s)" },
 	{ "--insecure-registry", "HOST:PORT", "pull from this registry over plain HTTP "
 	    "(loopback registries always may); repeatable" },
 	{ "--image-gc-high-threshold", "PERCENT", "disk use of the image store's file "
@@ -835,7 +843,7 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		char name[64];
 		const struct flag_def *fl = flags_next(server_flags, ARRAY_SIZE(server_flags),
 		    argc, argv, &i, name, sizeof name, &val);
-		if (fl && !val) {
+		if (fl && fl->arg && !val) {
 			fprintf(stderr, "error: flag needs an argument: %s\n", name);
 			return -EINVAL;
 		}
@@ -994,6 +1002,15 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			}
 			free((char *)o->cni.cidr);
 			o->cni.cidr = xstrdup(val);
+		} else if (strcmp(name, "--insecure-http") == 0) {
+			o->insecure_http = true;
+		} else if (strcmp(name, "--cert-lifetime") == 0) {
+			if (duration_parse(val, &o->cert_lifetime_ms) < 0 ||
+			    o->cert_lifetime_ms < 3000) {
+				fprintf(stderr, "error: --cert-lifetime: expected a duration of at "
+				    "least 3s, got \"%s\"\n", val);
+				return -EINVAL;
+			}
 		} else if (strcmp(name, "--pod-network-masquerade") == 0) {
 			o->cni.masquerade = true;
 		} else if (strcmp(name, "--service-cidr") == 0) {
@@ -1063,6 +1080,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 	}
 	if (!o->data_dir)
 		o->data_dir = server_default_data_dir();
+	if (o->insecure_http && !util_host_is_loopback(o->host)) {
+		fprintf(stderr, "error: --insecure-http serves the API without TLS or client "
+		    "certificates: only on a loopback --listen address (127.0.0.1, [::1]), not "
+		    "%s\n", o->host);
+		return -EINVAL;
+	}
 	return pod_network_opts(o);
 }
 
@@ -1137,6 +1160,8 @@ server_stop_parts(struct server *s)
 		s->ctrls[i] = NULL;
 	}
 	s->disabled = ~0u;	/* all stopped: a second call does nothing */
+	pki_renew_stop(s->pki);
+	s->pki = NULL;
 	if (s->api)
 		api_stop(s->api);
 	s->api = NULL;
@@ -1153,10 +1178,12 @@ server_start_parts(struct server *s, const struct server_opts *o)
 	s->exe = xstrdup(exe);
 	s->node_state = xasprintf("%s/node", o->data_dir);
 	char *rules = o->rules.dir ? NULL : xasprintf("%s/prometheus-rules", o->data_dir);
+	char *pki = o->insecure_http ? NULL : xasprintf("%s/" PKI_DIR, o->data_dir);
 	struct addon_config ac = { .api = s->api, .host = o->host, .exe = s->exe,
-		.rules_dir = o->rules.dir ? o->rules.dir : rules };
+		.rules_dir = o->rules.dir ? o->rules.dir : rules, .pki_dir = pki };
 	addon_start(&ac);
 	free(rules);
+	free(pki);
 	s->proxy_state = xasprintf("%s/proxy", o->data_dir);
 	BUG_ON(ARRAY_SIZE(parts) > ARRAY_SIZE(s->ctrls));
 	/* A part counts as on from its start: a failed start stops the ones
@@ -1319,12 +1346,23 @@ server_main(int argc, char **argv)
 	struct api_config ac = { .listen_host = o.host, .listen_port = o.port,
 		.max_body_bytes = o.max_body, .event_ttl_ms = o.event_ttl_ms,
 		.audit = s.audit };
+	if (!o.insecure_http) {
+		char *msg;
+		if (pki_renew_init(o.data_dir, o.host, o.cert_lifetime_ms / 1000, &s.pki,
+		    &ac.tls_ctx, &msg) < 0) {
+			fprintf(stderr, "error: TLS: %s\n", msg);
+			free(msg);
+			goto out_store;
+		}
+	}
 	err = api_start(s.loop, s.st, &ac, &s.api);
 	if (err < 0) {
 		fprintf(stderr, "error: cannot listen on %s:%d: %s\n", o.host, o.port,
 		    uv_strerror(err));
 		goto out_store;
 	}
+	if (s.pki)
+		pki_renew_start(s.pki, s.loop, s.api);
 	tracing_start(&s, &o);
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
@@ -1340,8 +1378,8 @@ server_main(int argc, char **argv)
 	s.sigterm.data = s.sigint.data = &s;
 	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&s.sigint, on_signal, SIGINT);
-	log_info("server", "v6 %s serving on %s:%d, data in %s, resourceVersion %lld",
-	    V6_VERSION, o.host, api_port(s.api), o.data_dir,
+	log_info("server", "v6 %s serving on %s://%s:%d, data in %s, resourceVersion %lld",
+	    V6_VERSION, s.pki ? "https" : "http", o.host, api_port(s.api), o.data_dir,
 	    (long long)store_current_rv(s.st));
 	write_address(&o, api_port(s.api));
 	uv_run(s.loop, UV_RUN_DEFAULT);

@@ -2,6 +2,7 @@
  * (see util.h). */
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -384,3 +385,29 @@ util_remove_tree(const char *path)
 	return remove_err;
 }
 
+
+bool
+util_host_is_loopback(const char *hostport)
+{
+	char h[256];
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	snprintf(h, sizeof h, "%s", hostport);
+	if (h[0] == '[') {
+		char *end = strchr(h, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return false;
+		*end = '\0';
+		return inet_pton(AF_INET6, h + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	if (inet_pton(AF_INET6, h, &a6) == 1)	/* a bare IPv6 address */
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	char *colon = strchr(h, ':');
+	if (colon)
+		*colon = '\0';
+	if (!strcmp(h, "localhost"))
+		return true;
+	/* An address literal in 127.0.0.0/8, not a name that starts so. */
+	return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}

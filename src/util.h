@@ -77,6 +77,9 @@ int util_ipv4_cidr(const char *s, uint32_t *base, unsigned *prefix);
  * 127.0.0.0/16: V6's process pods and (without the pod network) Service
  * addresses live on loopback. 0 or -EINVAL. */
 int util_loopback_cidr(const char *s, uint32_t *base, unsigned *prefix);
+/* Docker's rule for "this host only": HOST[:PORT] is localhost, an address
+ * in 127.0.0.0/8, or ::1 (bare or in brackets). */
+bool util_host_is_loopback(const char *hostport);
 
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
  * NUL-terminated, caller frees. */

@@ -95,7 +95,7 @@ class V6:
         self.dir = os.path.join(work, "v6-%d" % n)
         os.makedirs(self.dir)
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
-        self.proc = subprocess.Popen([v6, "server", "--data-dir", self.dir, "--listen",
+        self.proc = subprocess.Popen([v6, "server", "--insecure-http", "--data-dir", self.dir, "--listen",
                                       "127.0.0.1:0", "--controllers", "images"],
                                      stdout=self.log, stderr=self.log)
         addr = os.path.join(self.dir, "server.address")

@@ -77,7 +77,7 @@ class Server:
         self.log = os.path.join(self.dir, "server.log")
         with open(self.log, "wb") as f:
             self.p = subprocess.Popen(
-                [v6, "server", "--data-dir", self.dir, "--listen", "127.0.0.1:0",
+                [v6, "server", "--insecure-http", "--data-dir", self.dir, "--listen", "127.0.0.1:0",
                  "--default-runtime", "runc",
                  "--pod-cidr", "127.77.0.0/16", "--service-cidr", "127.78.0.0/16"],
                 stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

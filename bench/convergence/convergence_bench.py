@@ -282,7 +282,7 @@ def main():
     load0 = loadavg()
     try:
         with open(logpath, "ab") as logf:
-            srv = subprocess.Popen([v6bin, "server", "--data-dir", data, "--listen",
+            srv = subprocess.Popen([v6bin, "server", "--insecure-http", "--data-dir", data, "--listen",
                                     f"127.0.0.1:{port}", "--controllers", "*,-node"],
                                    stdout=logf, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)

@@ -64,7 +64,7 @@ class V6:
         if os.path.exists(addr):
             os.unlink(addr)
         log_f = open(os.path.join(self.data, "server.log"), "ab")
-        self.proc = subprocess.Popen([self.exe, "server", "--data-dir", self.data,
+        self.proc = subprocess.Popen([self.exe, "server", "--insecure-http", "--data-dir", self.data,
                                       "--listen", "127.0.0.1:0"] + self.extra + list(extra),
                                      stdout=log_f, stderr=log_f, stdin=subprocess.DEVNULL)
         log_f.close()

@@ -111,7 +111,7 @@ def main():
     srv = None
     try:
         with open(logpath, "ab") as logf:
-            srv = subprocess.Popen([v6, "server", "--data-dir", os.path.join(root, "data"),
+            srv = subprocess.Popen([v6, "server", "--insecure-http", "--data-dir", os.path.join(root, "data"),
                                     "--listen", "127.0.0.1:%d" % port,
                                     "--controllers", "*,-node,-proxy,-garbagecollector"],
                                    stdout=logf, stderr=subprocess.STDOUT,

@@ -283,7 +283,7 @@ def run_v6(v6bin, root, argv, n, crash, with_ip, measure_mem):
     base = f"http://127.0.0.1:{port}"
     # No Service is involved: without the proxy part, no detached v6 proxy
     # outlives the run.
-    srv = start("v6", [v6bin, "server", "--data-dir", data,
+    srv = start("v6", [v6bin, "server", "--insecure-http", "--data-dir", data,
                        "--listen", f"127.0.0.1:{port}",
                        "--controllers", "*,-proxy"], root)
     watch = poke = None

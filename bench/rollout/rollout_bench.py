@@ -486,7 +486,7 @@ def start_server(v6bin, root):
     port = free_port()
     logpath = os.path.join(root, "server.log")
     with open(logpath, "ab") as logf:
-        srv = subprocess.Popen([v6bin, "server", "--data-dir", data,
+        srv = subprocess.Popen([v6bin, "server", "--insecure-http", "--data-dir", data,
                                 "--listen", f"127.0.0.1:{port}"],
                                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                env=dict(os.environ, BENCH_MARK=MARK))

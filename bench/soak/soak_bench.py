@@ -79,7 +79,7 @@ class Server:
         os.makedirs(self.data, exist_ok=True)
         with open(self.logpath, "ab") as logf:
             self.proc = subprocess.Popen(
-                [self.v6bin, "server", "--data-dir", self.data,
+                [self.v6bin, "server", "--insecure-http", "--data-dir", self.data,
                  "--listen", f"127.0.0.1:{self.port}"] +
                 (["--event-ttl", CFG["event_ttl"]] if CFG["event_ttl"] else []),
                 stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

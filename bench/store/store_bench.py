@@ -176,7 +176,7 @@ class V6:
     def start(self):
         # The store and the API server are what is measured: no node agent and
         # no proxy (their processes would outlive this server).
-        self.proc = start("v6", [self.binary, "server", "--data-dir", self.data,
+        self.proc = start("v6", [self.binary, "server", "--insecure-http", "--data-dir", self.data,
                                  "--listen", f"127.0.0.1:{self.port}",
                                  "--controllers", "*,-node,-proxy"],
                           self.root)

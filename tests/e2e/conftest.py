@@ -14,6 +14,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -151,8 +152,11 @@ class Server:
     graceful SIGTERM stop and checks the exit; kill() is kill -9. The data
     dir survives both."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), tls=False):
         self.data_dir = data_dir
+        # The suite speaks plain HTTP to its servers unless a test asks for
+        # the default, HTTPS with the certificates in DATA/pki (tls=True).
+        self.tls = tls
         self.port = 0
         self.pod_cidr, self.service_cidr = own_ranges()
         # The suite's pods run host commands: the process runtime, unless a
@@ -161,14 +165,35 @@ class Server:
             "--default-runtime", "process"]
         self.extra_args = ["--pod-cidr", self.pod_cidr,
                            "--service-cidr", self.service_cidr] + runtime + \
-            list(extra_args)
+            list(extra_args) + ([] if tls else ["--insecure-http"])
         self.proc = None
         self.log_path = os.path.join(data_dir, "server.log")
         self.addr_path = os.path.join(data_dir, "server.address")
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    @property
+    def pki(self):
+        return os.path.join(self.data_dir, "pki")
+
+    def ssl_context(self, client_cert=True):
+        """Trusts this server's CA; presents the admin certificate."""
+        ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
+        if client_cert:
+            ctx.load_cert_chain(os.path.join(self.pki, "admin.crt"),
+                                os.path.join(self.pki, "admin.key"))
+        return ctx
+
+    def kubeconfig(self):
+        """The admin kubeconfig `v6 kubeconfig` writes (TLS servers)."""
+        path = os.path.join(self.data_dir, "admin.kubeconfig")
+        if not os.path.exists(path):
+            subprocess.run([V6, "kubeconfig", "--data-dir", self.data_dir, "--out", path],
+                           check=True, capture_output=True,
+                           timeout=30 * TIMEOUT_SCALE)
+        return path
 
     def service_ip(self, n):
         """The n-th address of this server's Service range."""
@@ -259,9 +284,16 @@ class Server:
         self.stop()
         stop_workloads(self.data_dir)
 
+    def connect(self, timeout=None):
+        """A connection to the API (HTTPS as the admin on a TLS server)."""
+        if self.tls:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_context())
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
     def request(self, method, path, body=None, headers=None, timeout=10):
         """Returns (status, headers dict, body bytes)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = self.connect(timeout)
         try:
             if body is not None and not isinstance(body, (bytes, str)):
                 body = json.dumps(body)
@@ -282,7 +314,11 @@ class Server:
     def v6(self, *args, input=None, timeout=60, check=False):
         """Runs the CLI against this server; returns CompletedProcess (text).
         A sanitizer report on its stderr is a problem for the test."""
-        env = dict(os.environ, V6_SERVER=self.url)
+        if self.tls:
+            env = dict(os.environ, KUBECONFIG=self.kubeconfig())
+            env.pop("V6_SERVER", None)
+        else:
+            env = dict(os.environ, V6_SERVER=self.url)
         p = subprocess.run([V6] + [str(a) for a in args], input=input, env=env,
                            capture_output=True, text=True,
                            timeout=timeout * TIMEOUT_SCALE)
@@ -308,7 +344,7 @@ class Watch:
             _, lst = server.json("GET", path, expect=200)
             rv = lst["metadata"]["resourceVersion"]
         full += "&resourceVersion=%s" % rv
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        self.conn = server.connect()
         self.conn.request("GET", full)
         self.sock = self.conn.sock
         self.resp = self.conn.getresponse()
@@ -508,14 +544,27 @@ def server():
 
 
 @pytest.fixture
+def tls_server():
+    """A server as a user starts it: HTTPS with its own CA in DATA/pki."""
+    with tempfile.TemporaryDirectory(prefix="v6-e2e-") as d:
+        s = Server(d, tls=True)
+        s.start()
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+@pytest.fixture
 def make_server():
-    """Factory for servers with extra flags; all are stopped at the end."""
+    """Factory for servers with extra flags (tls=True: HTTPS); all are
+    stopped at the end."""
     dirs, servers = [], []
 
-    def make(*extra):
+    def make(*extra, tls=False):
         d = tempfile.TemporaryDirectory(prefix="v6-e2e-")
         dirs.append(d)
-        s = Server(d.name, extra)
+        s = Server(d.name, extra, tls=tls)
         servers.append(s)
         return s.start()
     yield make
@@ -525,15 +574,25 @@ def make_server():
         d.cleanup()
 
 
+def _examples(make_server, tls):
+    assert os.path.exists(TESTAPP_TAR), "no %s: run make" % TESTAPP_TAR
+    s = make_server("--default-runtime", "runc", tls=tls)
+    p = s.v6("image", "import", TESTAPP_TAR, timeout=120)
+    assert p.returncode == 0 and "localhost:5000/v6/testapp:0.1" in p.stdout, p
+    return s
+
+
 @pytest.fixture
 def examples_server(make_server):
     """A server that runs examples/ as shipped: runc (the default as root)
     with the test workload's image imported, as the README tour does."""
-    assert os.path.exists(TESTAPP_TAR), "no %s: run make" % TESTAPP_TAR
-    s = make_server("--default-runtime", "runc")
-    p = s.v6("image", "import", TESTAPP_TAR, timeout=120)
-    assert p.returncode == 0 and "localhost:5000/v6/testapp:0.1" in p.stdout, p
-    return s
+    return _examples(make_server, False)
+
+
+@pytest.fixture
+def examples_tls_server(make_server):
+    """examples_server as the README tour starts it: HTTPS (tls=True)."""
+    return _examples(make_server, True)
 
 
 @pytest.fixture

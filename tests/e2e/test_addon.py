@@ -22,7 +22,8 @@ def annotation(server, ns, name):
     return (o.get("metadata", {}).get("annotations") or {}).get("v6.io/rules-loaded", "")
 
 
-def test_observability_addon_runs_the_stack_and_loads_the_rules(server):
+def test_observability_addon_runs_the_stack_and_loads_the_rules(tls_server):
+    server = tls_server  # as a user runs it: HTTPS, Prometheus scrapes V6 with its CA
     p = server.v6("addon", "enable", "observability")
     assert p.returncode == 0, (p.stdout, p.stderr)
     for line in ("namespace/v6-system configured", "deployment/prometheus configured",

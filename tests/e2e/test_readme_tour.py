@@ -1,6 +1,6 @@
 """README.md's five-minute tour, run as written: every command of the block
 under "Five-minute tour" goes through `sh -c` in the repository root with
-`v6` on PATH and V6_SERVER pointing at a test server (the tour's own
+`v6` on PATH and KUBECONFIG the admin's of an HTTPS test server (the tour's own
 `build/v6 server &`, `export` and `alias` lines are that setup). Each command
 must exit 0, and what the README's comments promise is checked on the output;
 a command the README gains without a check here still has to succeed. Also
@@ -24,12 +24,14 @@ from test_pods import wait_for   # (what, fn, timeout, interval)
 
 
 @pytest.fixture
-def server(examples_server):
-    """examples/ are images run by runc: the server the README starts (as root)."""
-    return examples_server
+def server(examples_tls_server):
+    """examples/ are images run by runc: the server the README starts (as
+    root), HTTPS, used through the admin kubeconfig."""
+    return examples_tls_server
 
 ROOT = readme.ROOT
-SETUP = ("make", "build/v6 server ", "export V6_SERVER=", "alias v6=")
+SETUP = ("make", "build/v6 server ", "export KUBECONFIG=", "build/v6 kubeconfig ",
+         "alias v6=")
 
 
 @pytest.fixture
@@ -37,8 +39,9 @@ def shell(server):
     """Runs one README line as the reader's shell would."""
     bindir = tempfile.mkdtemp(prefix="v6-tour-bin-")
     os.symlink(os.path.abspath(V6), os.path.join(bindir, "v6"))
-    env = dict(os.environ, V6_SERVER=server.url,
+    env = dict(os.environ, KUBECONFIG=server.kubeconfig(),
                PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("V6_SERVER", None)
 
     def run(cmd, timeout=120):
         return subprocess.run(["sh", "-c", cmd], cwd=ROOT, env=env, text=True,
@@ -142,15 +145,13 @@ def check_describe_service(p, server):
     assert "Traffic:" in p.stdout, p.stdout
     # "live traffic (req/s, errors, p99)": with requests going through the
     # proxy (one every poll), the figures show once the next sample is taken
-    env = dict(os.environ, V6_SERVER=server.url)
     _, svc = server.json("GET", "/api/v1/namespaces/demo/services/web", expect=200)
 
     def figures():
         subprocess.run(["curl", "-sf", "--max-time", "5", "http://%s/" % svc["spec"]["clusterIP"]],
                        capture_output=True, check=True)
         return re.search(r"Traffic:\s+[\d.]+ req/s, [\d.]+% errors, avg [\d.]+ ms, p99 [\d.]+ ms",
-                         subprocess.run([V6, "describe", "service", "web", "-n", "demo"], env=env,
-                                        capture_output=True, text=True).stdout)
+                         server.v6("describe", "service", "web", "-n", "demo").stdout)
     wait_for("traffic figures in describe", figures, timeout=30, interval=0.5)
 
 
@@ -233,7 +234,7 @@ CHECKS = {
 def test_readme_five_minute_tour_runs_as_written(server, shell):
     cmds = [(c.text, c.comment) for c in readme.commands("Five-minute tour")]
     setup = [c for c, _ in cmds if c.startswith(SETUP)]
-    assert len(setup) == 4, setup       # the tour starts the way this test does
+    assert len(setup) == 5, setup       # the tour starts the way this test does
     applies = 0
     checked = set()
     for cmd, _ in cmds:
@@ -343,7 +344,8 @@ def test_make_demo_script_as_shipped():
         for tag in ("0.1", "0.2", "0.3"):
             assert "docker://%s/v6/testapp:%s" % (registry, tag) in p.stdout, p.stdout
         assert "%s/v6/testapp:0.1" % registry in p.stdout, p.stdout   # the IMAGES column
-        assert url == "http://127.0.0.1:%d" % port
+        assert url == "https://127.0.0.1:%d" % port
+        assert "==> v6 kubeconfig --data-dir" in p.stdout, p.stdout
         assert 'deployment "web" successfully rolled out' in p.stdout, p.stdout
         answers = re.findall(r'^\{"version".*\}$', p.stdout, re.M)
         assert len(answers) == 4, p.stdout     # one pod + three through the Service
@@ -354,7 +356,8 @@ def test_make_demo_script_as_shipped():
         assert re.search(r"==> curl http://%s\.\d+/" % re.escape(svcs.rsplit(".", 1)[0]),
                          p.stdout), p.stdout
     finally:
-        d = subprocess.run([V6, "delete", "namespace", "demo", "--server", url],
+        d = subprocess.run([V6, "delete", "namespace", "demo", "--kubeconfig",
+                            os.path.join(data, "kubeconfig")],
                            capture_output=True, text=True, timeout=60)
         try:
             os.kill(pid, signal.SIGTERM)

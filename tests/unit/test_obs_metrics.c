@@ -291,7 +291,7 @@ test_sd_lists_v6_and_annotated_pods(void **state)
 	json_array_append_new(pods, json_loads("{\"metadata\":{\"name\":\"x\",\"namespace\":"
 	    "\"d\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"ports\":[{\"containerPort\":"
 	    "80}]}]},\"status\":{\"phase\":\"Running\",\"podIP\":\"127.1.0.8\"}}", 0, NULL));
-	out = obs_sd_targets(pods, "127.0.0.1:6443", "127.0.0.1:9901");
+	out = obs_sd_targets(pods, "127.0.0.1:6443", false, "127.0.0.1:9901");
 	s = json_dumps(out, JSON_COMPACT);
 	assert_has(s, "{\"targets\":[\"127.0.0.1:6443\"],\"labels\":{\"job\":\"v6-server\","
 	    "\"__metrics_path__\":\"/metrics\"");
