@@ -7,7 +7,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
-LIBS     = -lldns -lssl -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lsodium -lz -lpthread -lm
+LIBS     = -lldns -lssl -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lgit2 -lsodium -lz -lpthread -lm
 
 BUILD    = build
 ifdef SANITIZE
@@ -22,7 +22,7 @@ LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-alerting clean
+.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-gitops bench-alerting clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -79,7 +79,7 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-alerting
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-gitops bench-alerting
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
@@ -99,6 +99,9 @@ bench-rollout: all
 
 bench-convergence: all
 	@bench/convergence/run.sh $(BUILD)/v6
+
+bench-gitops: all
+	@bench/gitops/run.sh $(BUILD)/v6
 
 bench-alerting: all
 	@bench/alerting/run.sh $(BUILD)/v6

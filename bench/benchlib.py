@@ -43,6 +43,19 @@ def loadavg():
         return f.read().split()[0]
 
 
+def rss_kb(pid, field="VmRSS:"):
+    """A process's resident set (or another /proc/PID/status field) in KiB;
+    0 when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def median(xs):
     """Median of the values that are not None; None when there are none."""
     xs = sorted(x for x in xs if x is not None)

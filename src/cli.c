@@ -40,6 +40,8 @@ static const struct cli_flag flags[] = {
 	{ "help", 'h', FLAG_BOOL, OFF(help), NULL, NULL, "show help for the command" },
 	{ "filename", 'f', FLAG_LIST, OFF(files), "FILE", NULL,
 	  "manifest file, directory (*.yaml, *.yml, *.json) or - for stdin; repeatable" },
+	{ "kustomize", 'k', FLAG_STR, OFF(kustomize), "DIR", NULL,
+	  "a kustomization directory, rendered as `v6 kustomize DIR` does" },
 	{ "recursive", 'R', FLAG_BOOL, OFF(recursive), NULL, NULL,
 	  "process directories given with -f recursively" },
 	{ "namespace", 'n', FLAG_STR, OFF(ns), "NS", NULL,
@@ -127,6 +129,8 @@ static const struct cli_flag flags[] = {
 	  "autoscale: target average CPU utilization, percent of requests (default 80)" },
 	{ "name", 0, FLAG_STR, OFF(name), "NAME", NULL,
 	  "autoscale: the HorizontalPodAutoscaler's name (default: the target's)" },
+	{ "prune", 0, FLAG_BOOL, OFF(prune), NULL, NULL,
+	  "app sync: delete the resources git no longer has" },
 	{ "matcher", 'm', FLAG_LIST, OFF(matchers), "NAME=VALUE", NULL,
 	  "silence create: a label matcher (=, !=, =~, !~); repeatable" },
 	{ "duration", 'd', FLAG_STR, OFF(duration), "DURATION", NULL,
@@ -154,7 +158,7 @@ static int cli_help(struct cli_opts *o);
 static int cli_events(struct cli_opts *o);
 
 static const struct cli_verb verbs[] = {
-	{ "apply", cli_apply, "v6 apply -f FILE|DIR|- [-f ...] [flags]",
+	{ "apply", cli_apply, "v6 apply -f FILE|DIR|- [-f ...] | -k DIR [flags]",
 	  "Create or update objects from manifests, all or nothing",
 	  "Create or update objects from manifests. Every document is validated\n"
 	  "locally and checked by the server (dry run) before anything is applied;\n"
@@ -163,10 +167,27 @@ static const struct cli_verb verbs[] = {
 	  "until every applied Deployment, StatefulSet, DaemonSet and Rollout has\n"
 	  "rolled out and every Job completed (exit 1 with the reason on failure,\n"
 	  "abort or --timeout, default 5m).",
-	  "filename recursive namespace dry-run output wait timeout",
-	  "  v6 apply -f web.yaml\n  v6 apply -f manifests/ -n staging\n"
+	  "filename kustomize recursive namespace dry-run output wait timeout",
+	  "  v6 apply -f web.yaml\n  v6 apply -k overlays/prod\n  v6 apply -f manifests/ -n staging\n"
 	  "  v6 apply -f release/ --wait --timeout 10m\n"
 	  "  cat web.yaml | v6 apply -f -\n", false },
+	{ "kustomize", cli_kustomize, "v6 kustomize [DIR]",
+	  "Render a kustomization directory as YAML",
+	  "Render a kustomization directory (kustomization.yaml) as kubectl kustomize\n"
+	  "does: resources, bases and overlays, components, generators with their\n"
+	  "content-hash suffix, name prefixes and suffixes with references rewritten,\n"
+	  "labels, annotations, images, replicas and patches. Remote resources are\n"
+	  "refused; see docs/kustomize.md. -o json prints a v1 List.",
+	  "output",
+	  "  v6 kustomize overlays/prod\n  v6 kustomize . -o json\n", false },
+	{ "diff", cli_diff, "v6 diff -f FILE|DIR | -k DIR [flags]",
+	  "Diff the live objects against what apply would make of them",
+	  "Show a unified diff (diff -u -N, or $KUBECTL_EXTERNAL_DIFF) of each live\n"
+	  "object against the result the server gives for applying the manifest\n"
+	  "(a dry run), without server-set fields. Exit 0: no differences, 1:\n"
+	  "differences, >1: an error, as kubectl diff.",
+	  "filename kustomize recursive namespace",
+	  "  v6 diff -f web.yaml\n  v6 diff -k overlays/staging\n", false },
 	{ "get", cli_get, "v6 get KIND[,KIND...] [NAME...] | KIND/NAME... [flags]",
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
@@ -183,13 +204,14 @@ static const struct cli_verb verbs[] = {
 	  "  v6 describe deployment web\n  v6 describe pod/web-7d9c-x2k4p -n prod\n"
 	  "  v6 describe pods -l app=web\n", false },
 	{ "delete", cli_delete,
-	  "v6 delete -f FILE|DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all [flags]",
+	  "v6 delete -f FILE|DIR | -k DIR | KIND NAME... | KIND/NAME | KIND -l SEL | KIND --all "
+	  "[flags]",
 	  "Delete objects by file, name, label selector or --all",
 	  "Delete objects by file, name, label selector or --all, and by default wait\n"
 	  "until they are gone.",
-	  "filename recursive namespace selector all ignore-not-found cascade wait timeout "
-	  "output",
-	  "  v6 delete -f web.yaml\n  v6 delete deployment web\n"
+	  "filename kustomize recursive namespace selector all ignore-not-found cascade wait "
+	  "timeout output",
+	  "  v6 delete -f web.yaml\n  v6 delete -k overlays/dev\n  v6 delete deployment web\n"
 	  "  v6 delete pods -l app=web --wait=false\n", false },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
 	  "v6 create job NAME --from=cronjob/CJ [flags]",
@@ -277,6 +299,21 @@ static const struct cli_verb verbs[] = {
 	  "min max cpu-percent name namespace",
 	  "  v6 autoscale deploy/web --min 2 --max 10 --cpu-percent 50\n"
 	  "  v6 autoscale rollout web --max 5\n", false },
+	{ "app", cli_app, "v6 app get|sync|diff|history|rollback NAME [ID] [flags]",
+	  "Show, sync, diff and roll back Argo CD Applications",
+	  "Manage argoproj.io Applications as the argocd CLI does:\n"
+	  "  get       source, sync and health status, and every resource\n"
+	  "  sync      sync now (--prune deletes what git no longer has); waits for\n"
+	  "            the operation, exit 1 when it fails\n"
+	  "  diff      the live state against git for each out-of-sync resource\n"
+	  "            (diff -u); exit 1 when something differs\n"
+	  "  history   the synced revisions with their ids\n"
+	  "  rollback  sync the revision of history ID (default: the previous one);\n"
+	  "            auto-sync must be off",
+	  "namespace timeout prune",
+	  "  v6 app get guestbook -n argocd\n  v6 app sync guestbook --prune\n"
+	  "  v6 app diff guestbook\n  v6 app history guestbook\n"
+	  "  v6 app rollback guestbook 1\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",
 	  "Show CPU and memory use of pods",
 	  "Show the CPU (cores) and memory (bytes) use of pods, from the\n"

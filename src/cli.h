@@ -34,6 +34,7 @@ struct cli_opts {
 	const char *out;		/* kubeconfig --out */
 	const char **files;
 	size_t nfiles;
+	const char *kustomize;		/* -k DIR */
 	const char *ns;
 	bool all_ns;
 	const char *selector;
@@ -82,6 +83,7 @@ struct cli_opts {
 	/* autoscale */
 	int64_t min, max, cpu_percent;
 	const char *name;
+	bool prune;			/* app sync --prune */
 	/* silence (cli_alert.c); matchers/nmatchers in this order: FLAG_LIST */
 	const char **matchers;
 	size_t nmatchers;
@@ -240,6 +242,15 @@ const char *cli_ns(const struct cli_opts *o);
 /* Resolves a user-typed kind; prints kubectl's error and returns NULL. */
 const struct kind *cli_kind(const char *name);
 
+/* For `diff`: the live object (NULL when absent) and what apply would
+ * make of it (the server's dry-run answer). 0, or -EIO with the error
+ * printed. New references. */
+int cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next);
+
+/* cli_kustomize.c */
+int cli_kustomize(struct cli_opts *o);
+int cli_diff(struct cli_opts *o);
+
 /* The verbs, one file each. */
 int cli_apply(struct cli_opts *o);	/* cli_apply.c */
 int cli_create(struct cli_opts *o);	/* cli_apply.c */
@@ -270,6 +281,7 @@ int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_app(struct cli_opts *o);	/* cli_app.c */
 /* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
  * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */
 bool cli_alert_resource(const char *arg);

@@ -116,9 +116,10 @@ last_applied(const json_t *live)
 	return s ? json_loads(s, 0, NULL) : NULL;
 }
 
-/* GETs the object and decides what apply does with it. */
+/* GETs the object and decides what apply does with it; *live (may be
+ * NULL) gets the live object, NULL when there is none. */
 static int
-plan_apply(const struct cli_item *it, struct plan *p)
+plan_apply(const struct cli_item *it, struct plan *p, json_t **live)
 {
 	struct cli_resp r;
 	char *path = item_path(it, true, NULL);
@@ -133,6 +134,8 @@ plan_apply(const struct cli_item *it, struct plan *p)
 		p->act = ACT_CREATE;
 		p->body = json_incref(send);
 	} else if (r.status == 200) {
+		if (live)
+			*live = json_incref(r.body);
 		json_t *last = last_applied(r.body);
 		p->act = last && json_equal(last, cfg) ? ACT_UNCHANGED : ACT_PATCH;
 		p->body = p->act == ACT_PATCH ? cli_apply_patch(last, send) : NULL;
@@ -147,9 +150,10 @@ plan_apply(const struct cli_item *it, struct plan *p)
 	return rc;
 }
 
-/* Sends the planned write (with ?dryRun=All when dry). */
+/* Sends the planned write (with ?dryRun=All when dry); *answer (may be
+ * NULL) gets the server's object. */
 static int
-plan_send(const struct plan *p, bool dry)
+plan_send_answer(const struct plan *p, bool dry, json_t **answer)
 {
 	struct cli_resp r;
 	if (p->act == ACT_UNCHANGED)
@@ -163,8 +167,36 @@ plan_send(const struct plan *p, bool dry)
 	if (r.status >= 300) {
 		print_server_error(&r, p->it, action_when[p->act]);
 		rc = -EIO;
+	} else if (answer) {
+		*answer = json_incref(r.body);
 	}
 	cli_resp_free(&r);
+	return rc;
+}
+
+static int
+plan_send(const struct plan *p, bool dry)
+{
+	return plan_send_answer(p, dry, NULL);
+}
+
+int
+cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next)
+{
+	struct plan p = { 0 };
+	*live = *next = NULL;
+	int rc = plan_apply(it, &p, live);
+	if (rc == 0 && p.act == ACT_UNCHANGED)
+		*next = json_deep_copy(*live);
+	else if (rc == 0)
+		rc = plan_send_answer(&p, true, next);
+	json_decref(p.body);
+	if (rc == 0 && !*next)
+		rc = -EIO;
+	if (rc < 0) {
+		json_decref(*live);
+		*live = NULL;
+	}
 	return rc;
 }
 
@@ -243,7 +275,7 @@ apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
 	int rc = 0;
 	for (size_t i = 0; i < items->n && rc == 0; i++) {
 		if (!create_only) {
-			rc = plan_apply(&items->v[i], &plans[i]);
+			rc = plan_apply(&items->v[i], &plans[i], NULL);
 			continue;
 		}
 		plans[i] = (struct plan){ &items->v[i], ACT_CREATE, json_incref(items->v[i].obj),
@@ -259,9 +291,9 @@ apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
 static int
 need_files(const struct cli_opts *o)
 {
-	if (o->nfiles)
+	if (o->nfiles || o->kustomize)
 		return 0;
-	cli_err("must specify -f FILE");
+	cli_err("must specify one of -f and -k");
 	fprintf(stderr, "See 'v6 %s --help' for usage.\n", o->verb);
 	return 1;
 }

@@ -195,11 +195,12 @@ check_args(const struct cli_opts *o)
 		cli_err("invalid argument \"%s\" for \"--wait\" flag", o->wait);
 		return -EINVAL;
 	}
-	if (o->nfiles && o->nargs) {
-		cli_err("when -f FILE is given, no KIND or NAME arguments are accepted");
+	bool files = o->nfiles || o->kustomize;
+	if (files && o->nargs) {
+		cli_err("when -f FILE or -k DIR is given, no KIND or NAME arguments are accepted");
 		return -EINVAL;
 	}
-	if (!o->nfiles && !o->nargs) {
+	if (!files && !o->nargs) {
 		cli_err("you must provide one or more resources by argument or filename");
 		return -EINVAL;
 	}
@@ -212,7 +213,7 @@ cli_delete(struct cli_opts *o)
 	struct del d = { .o = o };
 	if (check_args(o) < 0 || parse_cascade(o->cascade, &d.policy) < 0)
 		return 1;
-	int rc = o->nfiles ? from_files(&d) : from_args(&d);
+	int rc = o->nfiles || o->kustomize ? from_files(&d) : from_args(&d);
 	if (rc == 0 && d.n == 0 && !o->ignore_not_found)
 		fputs("No resources found\n", stderr);
 	for (size_t i = 0; rc == 0 && i < d.n; i++)

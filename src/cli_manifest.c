@@ -3,6 +3,7 @@
  * printed as FILE:LINE:COL: FIELD: MESSAGE) and given their namespace.
  * Used by apply, create and delete; also resolves user-typed kinds. */
 #include "cli.h"
+#include "kustomize.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -196,12 +197,43 @@ load_file(const struct cli_opts *o, const char *path, bool validate, struct cli_
 	return rc;
 }
 
+/* -k DIR: the objects kustomize renders, checked as a file's documents. */
+static int
+load_kustomization(const struct cli_opts *o, bool validate, struct cli_items *out)
+{
+	json_t *objs;
+	char *err;
+	if (kustomize_build(o->kustomize, &objs, &err) < 0) {
+		fprintf(stderr, "error: %s\n", err);
+		free(err);
+		return -EINVAL;
+	}
+	char *file = xasprintf("%s (kustomize)", o->kustomize);
+	int rc = 0;
+	size_t i;
+	json_t *obj;
+	json_array_foreach(objs, i, obj) {
+		struct obj_doc d = { obj, json_object(), 0 };
+		const struct kind *k;
+		if (check_doc(o, &d, file, validate, &k) < 0)
+			rc = -EINVAL;
+		else
+			items_add(out, &d, k, file);
+		json_decref(d.pos);
+	}
+	free(file);
+	json_decref(objs);
+	return rc;
+}
+
 int
 cli_items_load(const struct cli_opts *o, bool validate, struct cli_items *out)
 {
 	struct paths paths = { 0 };
 	int rc = expand_paths(o, &paths);
 	memset(out, 0, sizeof *out);
+	if (o->kustomize && load_kustomization(o, validate, out) < 0)
+		rc = -EINVAL;
 	/* every file is checked, so that every error is shown at once */
 	for (size_t i = 0; i < paths.n; i++)
 		if (load_file(o, paths.v[i], validate, out) < 0)

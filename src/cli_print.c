@@ -459,6 +459,28 @@ cell_ro_phase(const struct cell_ctx *c)
 	buf_puts(c->out, *p ? p : "Progressing");
 }
 
+/* Argo CD's Application columns (its CRD's printer columns). */
+static void
+cell_app_sync(const struct cell_ctx *c)
+{
+	const char *s = obj_str_at(c->obj, "status.sync.status");
+	buf_puts(c->out, *s ? s : "Unknown");
+}
+
+static void
+cell_app_health(const struct cell_ctx *c)
+{
+	const char *s = obj_str_at(c->obj, "status.health.status");
+	buf_puts(c->out, *s ? s : "Unknown");
+}
+
+static void
+cell_app_revision(const struct cell_ctx *c)
+{
+	const char *s = obj_str_at(c->obj, "status.sync.revision");
+	buf_puts(c->out, *s ? s : "<none>");
+}
+
 static void
 cell_run_status(const struct cell_ctx *c)
 {
@@ -681,6 +703,9 @@ static const struct kind_columns kind_columns[] = {
 	    { "PARENTS", cell_route_parents, false }, AGE_COL, END_COLS } },
 	{ "Gateway", { NAME_COL, { "CLASS", cell_gw_class, false },
 	    { "ADDRESS", cell_gw_address, false }, { "PROGRAMMED", cell_gw_programmed, false },
+	    AGE_COL, END_COLS } },
+	{ "Application", { NAME_COL, { "SYNC STATUS", cell_app_sync, false },
+	    { "HEALTH STATUS", cell_app_health, false }, { "REVISION", cell_app_revision, false },
 	    AGE_COL, END_COLS } },
 	{ "HorizontalPodAutoscaler", { NAME_COL, { "REFERENCE", cell_hpa_ref, false },
 	    { "TARGETS", cell_hpa_targets, false }, { "MINPODS", cell_hpa_min, false }, { "MAXPODS", cell_hpa_max, false },

@@ -181,7 +181,10 @@ ctrl_apply_one(struct ctrl *c, const json_t *primary, const struct ctrl_write *w
 	}
 	const struct kind *k = w->kind ? w->kind :
 	    kind_find_gvk(obj_api_version(w->obj), obj_kind(w->obj));
-	const char *ns = obj_namespace(primary);
+	/* The primary's namespace unless the write names its own (GitOps
+	 * writes into the Application's destination) or is cluster-scoped. */
+	const char *ns = k && !k->namespaced ? "" : *obj_namespace(w->obj) ?
+	    obj_namespace(w->obj) : obj_namespace(primary);
 	if (!k) {
 		api_record_event(c->api, primary, "Warning", "KindMissing", d->component,
 		    "%s %s is not served by this server", obj_api_version(w->obj),

@@ -271,5 +271,10 @@ json_t *patch_json(const json_t *doc, const json_t *ops, char **err);	/* RFC 690
  * "$deleteFromPrimitiveList/<field>", "$setElementOrder/<field>",
  * "$retainKeys". "$patch": "delete" on a map removes that field. */
 json_t *patch_strategic(const json_t *doc, const json_t *patch, char **err);
+/* The merge key patch_strategic uses for the list field (in the map named
+ * parent) given its two sides a and b, or NULL when the list is replaced
+ * or merged as a set of scalars (kustomize orders merged lists by it). */
+const char *patch_strategic_list_key(const char *field, const char *parent, const json_t *a,
+    const json_t *b);
 
 #endif

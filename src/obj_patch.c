@@ -718,6 +718,14 @@ list_key(const struct merge_list *m, const json_t *a, const json_t *b)
 	return m->alt_key;
 }
 
+const char *
+patch_strategic_list_key(const char *field, const char *parent, const json_t *a,
+    const json_t *b)
+{
+	const struct merge_list *m = merge_list_find(field, parent);
+	return m ? list_key(m, a, b) : NULL;
+}
+
 static void
 delete_by_key(json_t *list, const char *key, const json_t *kv)
 {

@@ -161,6 +161,10 @@ extern const struct schema_field schema_analysistemplate[], schema_analysisrun[]
 void argo_analysistemplate_validate(const json_t *obj, struct errlist *errs);
 void argo_analysisrun_validate(const json_t *obj, struct errlist *errs);
 
+/* obj_schema_argocd.c — argoproj.io/v1alpha1 Application (Argo CD) */
+extern const struct schema_field schema_application[];
+void argocd_application_validate(const json_t *obj, struct errlist *errs);
+
 /* obj_schema_autoscaling.c — autoscaling/v2 HorizontalPodAutoscaler */
 extern const struct schema_field schema_hpa[];
 void autoscaling_hpa_defaults(json_t *obj);

@@ -7,6 +7,7 @@
 #include "analysis.h"
 #include "api.h"
 #include "flags.h"
+#include "gitops.h"
 #include "image.h"
 #include "ctrl.h"
 #include "dns.h"
@@ -53,6 +54,7 @@ struct server_opts {
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t hpa_sync_ms;		/* --hpa-sync-period; 0: 15 s */
+	int64_t app_resync_ms;		/* --app-resync-period; 0: 3 min */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
 	const char *default_runtime;	/* --default-runtime; NULL: decided at start */
@@ -99,6 +101,7 @@ struct server {
 	struct dns_server *dns;
 	struct obs_loki *loki;
 	struct ctrl_promrules *promrules;
+	struct ctrl_app *apps;
 	struct alert_api *alerts;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
@@ -439,6 +442,24 @@ alerts_stop(struct server *s)
 	s->alerts = NULL;
 }
 
+/* Argo CD's Applications (ctrl_app.c), git cache in DATA/gitops. */
+static int
+apps_start(struct server *s, const struct server_opts *o)
+{
+	char *dir = xasprintf("%s/gitops", o->data_dir);
+	struct app_config c = { dir, o->app_resync_ms };
+	int rc = ctrl_app_start(s->api, &c, &s->apps);
+	free(dir);
+	return rc;
+}
+
+static void
+apps_stop(struct server *s)
+{
+	ctrl_app_stop(s->apps);
+	s->apps = NULL;
+}
+
 /* The parts in start order (stopped in reverse). --controllers turns them
  * off by name, as kube-controller-manager's --controllers does
  * ("*,-deployment"): tests that play a controller's role themselves use it,
@@ -470,6 +491,7 @@ static const struct server_part {
 	{ "horizontalpodautoscaling", NULL, hpa_start, hpa_stop },
 	{ "logship", NULL, logship_start, logship_stop },
 	{ "promrules", NULL, promrules_start, promrules_stop },
+	{ "gitops", NULL, apps_start, apps_stop },
 	{ "alerts", NULL, alerts_start, alerts_stop },
 };
 
@@ -547,7 +569,10 @@ static const struct flag_def server_flags[] = {
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
 	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy, "
-	    "promrules, horizontalpodautoscaling, alerts (default *)" },
+	    "promrules, horizontalpodautoscaling, gitops, alerts (default *)" },
+	{ "--app-resync-period", "DURATION", "how often each Application's repository is "
+	    "fetched and compared, as Argo CD's timeout.reconciliation (default 3m, at least "
+	    "100ms); a push to /api/webhook fetches at once" },
 	{ "--traffic-period", "DURATION", "how often the proxy's traffic figures are sampled "
 	    "for ServiceTraffic and canary analysis (default 5s, at least 200ms)" },
 	{ "--pod-cidr", "CIDR", "loopback range pod addresses come from, /16 to /24 inside "
@@ -969,6 +994,12 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			if (duration_parse(val, &o->hpa_sync_ms) < 0 || o->hpa_sync_ms < 100) {
 				fprintf(stderr, "error: --hpa-sync-period: expected a duration of at "
 				    "least 100ms, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+		} else if (strcmp(name, "--app-resync-period") == 0) {
+			if (duration_parse(val, &o->app_resync_ms) < 0 || o->app_resync_ms < 100) {
+				fprintf(stderr, "error: --app-resync-period: expected a duration of "
+				    "at least 100ms, got \"%s\"\n", val);
 				return -EINVAL;
 			}
 		} else if (strcmp(name, "--event-ttl") == 0) {

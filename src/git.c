@@ -1,0 +1,290 @@
+/* git.c — the git side of GitOps, with libgit2: one bare clone per repo URL
+ * under the cache dir, fetched with every branch and tag (deleted branches
+ * pruned, force-pushes followed), a revision resolved as Argo CD does
+ * (branch, tag, commit, HEAD) and its tree checked out once per commit.
+ * Runs on libuv's thread pool (ctrl_app.c); calls are serialised. */
+#include "gitops.h"
+#include "log.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_mutex_t git_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+git_creds_free(struct git_creds *c)
+{
+	if (!c)
+		return;
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
+	if (c->ssh_key)
+		explicit_bzero(c->ssh_key, strlen(c->ssh_key));
+	free(c->username);
+	free(c->password);
+	free(c->ssh_key);
+	*c = (struct git_creds){ 0 };
+}
+
+char *
+git_url_normalize(const char *url)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	const char *at = strchr(p, '@'), *slash = strchr(p, '/');
+	if (at && (!slash || at < slash))
+		p = at + 1;
+	char *s = xstrdup(p);
+	for (char *q = s; *q && *q != '/'; q++) {
+		if (*q == ':' && strncmp(url, "file:", 5) && !strstr(url, "://"))
+			*q = '/';	/* scp-like git@host:org/repo */
+		*q = (char)tolower((unsigned char)*q);
+	}
+	size_t n = strlen(s);
+	while (n && s[n - 1] == '/')
+		s[--n] = '\0';
+	if (n > 4 && !strcmp(s + n - 4, ".git"))
+		s[n - 4] = '\0';
+	return s;
+}
+
+/* The credential callback: one offer per kind, then give up (libgit2
+ * asks again after a refusal). */
+struct cred_state {
+	const struct git_creds *c;
+	int tries;
+};
+
+static int
+cred_cb(git_credential **out, const char *url, const char *user_from_url,
+    unsigned int allowed, void *payload)
+{
+	struct cred_state *s = payload;
+	(void)url;
+	if (!s->c || s->tries++ > 0)
+		return GIT_PASSTHROUGH;
+	const char *user = s->c->username ? s->c->username : user_from_url ? user_from_url
+	    : "git";
+	if ((allowed & GIT_CREDENTIAL_SSH_MEMORY) && s->c->ssh_key)
+		return git_credential_ssh_key_memory_new(out, user, NULL, s->c->ssh_key, NULL);
+	if ((allowed & GIT_CREDENTIAL_USERNAME) && s->c->ssh_key)
+		return git_credential_username_new(out, user);
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && s->c->password)
+		return git_credential_userpass_plaintext_new(out, user, s->c->password);
+	return GIT_PASSTHROUGH;
+}
+
+/* Host keys are not checked against a known_hosts list yet (docs/gitops.md). */
+static int
+cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	(void)cert; (void)valid; (void)host; (void)payload;
+	return 0;
+}
+
+static char *
+git_errmsg(const char *what)
+{
+	const git_error *e = git_error_last();
+	return xasprintf("%s: %s", what, e && e->message ? e->message : "unknown error");
+}
+
+/* The clone's directory: cache/repos/SHA256(url)[0:16]. */
+static char *
+repo_dir(const char *cache, const char *url)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)url, strlen(url), md);
+	char hex[17];
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return xasprintf("%s/repos/%s", cache, hex);
+}
+
+/* The clone and an anonymous remote for url, without url.*.insteadOf
+ * rewriting: nothing is read from or written to the clone's config
+ * (libgit2 1.5's regexp config lookups leak a PCRE2 match block each,
+ * fixed upstream in 1.6); the fetch's refspecs say where everything goes. */
+static int
+open_clone(const char *dir, const char *url, git_repository **repo, git_remote **remote)
+{
+	if (git_repository_open_bare(repo, dir) < 0 &&
+	    git_repository_init(repo, dir, 1) < 0)
+		return -1;
+	git_remote_create_options o;
+	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	o.repository = *repo;
+	o.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	return git_remote_create_with_opts(remote, url, &o);
+}
+
+static int
+do_fetch(git_remote *remote, const struct git_creds *creds, git_oid *head, bool *has_head)
+{
+	struct cred_state cs = { creds, 0 };
+	git_fetch_options fo;
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.callbacks.credentials = cred_cb;
+	fo.callbacks.certificate_check = cert_cb;
+	fo.callbacks.payload = &cs;
+	fo.prune = GIT_FETCH_PRUNE;
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
+	char *specs[] = { (char *)"+refs/heads/*:refs/remotes/origin/*",
+		(char *)"+refs/tags/*:refs/tags/*" };
+	git_strarray refspecs = { specs, 2 };
+	if (git_remote_fetch(remote, &refspecs, &fo, "fetch") < 0)
+		return -1;
+	const git_remote_head **heads;
+	size_t n;
+	*has_head = false;
+	if (git_remote_ls(&heads, &n, remote) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(heads[i]->name, "HEAD")) {
+				git_oid_cpy(head, &heads[i]->oid);
+				*has_head = true;
+			}
+	return 0;
+}
+
+static bool
+is_hex(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 4 || n > 40)
+		return false;
+	for (; *s; s++)
+		if (!strchr("0123456789abcdefABCDEF", *s))
+			return false;
+	return true;
+}
+
+/* rev -> the commit, as Argo CD resolves targetRevision. */
+static int
+resolve(git_repository *repo, const char *rev, const git_oid *head, bool has_head,
+    git_commit **out)
+{
+	git_object *o = NULL;
+	if (!*rev || !strcmp(rev, "HEAD")) {
+		if (!has_head)
+			return -1;
+		return git_commit_lookup(out, repo, head);
+	}
+	char ref[512];
+	static const char *const forms[] = { "refs/remotes/origin/", "refs/tags/", "" };
+	for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+		if (i == 2 && !is_hex(rev))
+			break;
+		snprintf(ref, sizeof ref, "%s%s", forms[i], rev);
+		if (git_revparse_single(&o, repo, ref) < 0)
+			continue;
+		git_object *c = NULL;
+		int rc = git_object_peel(&c, o, GIT_OBJECT_COMMIT);
+		git_object_free(o);
+		if (rc == 0) {
+			*out = (git_commit *)c;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+mkdirs(const char *path)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(p, 0700);
+			*s = '/';
+		}
+	int rc = mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
+	free(p);
+	return rc;
+}
+
+static int
+checkout(git_repository *repo, git_commit *commit, const char *tree_dir)
+{
+	struct stat st;
+	if (stat(tree_dir, &st) == 0)
+		return 0;
+	char *tmp = xasprintf("%s.tmp%d", tree_dir, (int)getpid());
+	git_tree *tree = NULL;
+	int rc = -1;
+	if (mkdirs(tmp) < 0 || git_commit_tree(&tree, commit) < 0)
+		goto fail;
+	git_checkout_options co;
+	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	co.target_directory = tmp;
+	if (git_checkout_tree(repo, (git_object *)tree, &co) < 0)
+		goto fail;
+	rc = rename(tmp, tree_dir) < 0 ? -1 : 0;
+fail:
+	git_tree_free(tree);
+	if (rc < 0)
+		util_remove_tree(tmp);
+	free(tmp);
+	return rc;
+}
+
+int
+git_checkout(const char *cache_dir, const char *url, const char *rev,
+    const struct git_creds *creds, char sha[41], char **tree, char **err)
+{
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_commit *commit = NULL;
+	git_oid head;
+	bool has_head = false;
+	int rc = -EIO;
+	*tree = NULL;
+	*err = NULL;
+	pthread_mutex_lock(&git_lock);
+	git_libgit2_init();
+	char *dir = repo_dir(cache_dir, url);
+	if (mkdirs(cache_dir) < 0 || open_clone(dir, url, &repo, &remote) < 0) {
+		*err = git_errmsg("cannot open the repository cache");
+		goto out;
+	}
+	if (do_fetch(remote, creds, &head, &has_head) < 0) {
+		*err = git_errmsg("failed to fetch");
+		goto out;
+	}
+	if (resolve(repo, rev ? rev : "", &head, has_head, &commit) < 0) {
+		*err = xasprintf("unable to resolve '%s' to a commit SHA", rev && *rev ? rev
+		    : "HEAD");
+		rc = -ENOENT;
+		goto out;
+	}
+	git_oid_tostr(sha, 41, git_commit_id(commit));
+	char *trees = xasprintf("%s/trees", cache_dir);
+	mkdirs(trees);
+	*tree = xasprintf("%s/%s", trees, sha);
+	free(trees);
+	if (checkout(repo, commit, *tree) < 0) {
+		*err = git_errmsg("failed to check out");
+		free(*tree);
+		*tree = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	git_commit_free(commit);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	pthread_mutex_unlock(&git_lock);
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,81 @@
+/* gitops.h — GitOps (issue 14, docs/gitops.md): Argo CD's Application on
+ * V6. git.c fetches repositories with libgit2 into a cache and checks
+ * commits out; ctrl_app_render.c turns a checked-out path into objects;
+ * ctrl_app_health.c judges live objects; ctrl_app.c is the controller on
+ * the core; cli_app.c is `v6 app`. */
+#ifndef V6_GITOPS_H
+#define V6_GITOPS_H
+
+#include "ctrl.h"
+
+/* Argo CD's annotations and labels. */
+#define APP_TRACKING_ID "argocd.argoproj.io/tracking-id"
+#define APP_SYNC_WAVE "argocd.argoproj.io/sync-wave"
+#define APP_HOOK "argocd.argoproj.io/hook"
+#define APP_HOOK_DELETE "argocd.argoproj.io/hook-delete-policy"
+#define APP_SECRET_TYPE "argocd.argoproj.io/secret-type"
+#define APP_FINALIZER "resources-finalizer.argocd.argoproj.io"
+/* Which operation made a hook object (V6's own). */
+#define APP_HOOK_OP "v6.dev/sync-operation"
+
+/* ---- git.c ------------------------------------------------------------- */
+
+/* Credentials for one repository (from a repository Secret); any may be
+ * NULL. Never logged. */
+struct git_creds {
+	char *username, *password, *ssh_key;
+};
+void git_creds_free(struct git_creds *c);
+
+/* Fetches url (file://, a local path, http(s) smart protocol, ssh://,
+ * user@host:path) into a bare clone under cache_dir (one per URL; every
+ * branch, tag and HEAD, deleted branches pruned), resolves rev (a branch,
+ * a tag, a commit SHA or prefix, "HEAD" or "" for the remote's HEAD) to a
+ * commit and checks its tree out into cache_dir/trees/SHA (kept: a later
+ * call for the same commit reuses it). Blocking: call it from the thread
+ * pool; calls are serialised. Returns 0 with sha (40 hex) and *tree
+ * (malloc'ed), or a negative errno with *err (malloc'ed, Argo CD's
+ * wording, without credentials). */
+int git_checkout(const char *cache_dir, const char *url, const char *rev,
+    const struct git_creds *creds, char sha[41], char **tree, char **err);
+/* The form repo URLs are compared in: no scheme, user, ".git" or trailing
+ * "/", host lowercase ("https://GitHub.com/a/b.git" -> "github.com/a/b").
+ * Caller frees. */
+char *git_url_normalize(const char *url);
+
+/* ---- ctrl_app_render.c ------------------------------------------------- */
+
+/* Renders the application source src (spec.source) checked out at tree:
+ * a kustomization (source.kustomize set, or a kustomization file in the
+ * path) through kustomize_build, else the directory's YAML and JSON files
+ * (directory.recurse, include / exclude globs, "{a,b}" alternatives),
+ * each document validated as the API would. Objects come in file order
+ * (sorted paths). Returns APP_DIRECTORY or APP_KUSTOMIZE (the source type)
+ * and *out (new array), or -EINVAL with *err
+ * ("PATH/FILE:LINE:COL: FIELD: message", the path relative to the repo). */
+enum { APP_DIRECTORY, APP_KUSTOMIZE };
+int app_render(const char *tree, const json_t *src, json_t **out, char **err);
+
+/* ---- ctrl_app_health.c ------------------------------------------------- */
+
+/* Argo CD's health of a live object (NULL: Missing): "Healthy",
+ * "Progressing", "Degraded", "Suspended", or NULL when its kind has no
+ * health check (ConfigMap, ...). *msg (may be NULL) gets a static or
+ * borrowed reason. */
+const char *app_health_of(const json_t *live, const char **msg);
+/* The worse of two health states in Argo CD's order (Healthy < Suspended
+ * < Progressing < Missing < Degraded < Unknown); NULL counts for nothing. */
+const char *app_health_worse(const char *a, const char *b);
+
+/* ---- ctrl_app.c -------------------------------------------------------- */
+
+struct app_config {
+	const char *cache_dir;		/* DATA/gitops */
+	int64_t resync_ms;		/* --app-resync-period; 0: 3 minutes */
+};
+struct ctrl_app;
+/* Starts the Application controller and serves /api/webhook. */
+int ctrl_app_start(struct api *api, const struct app_config *cfg, struct ctrl_app **out);
+void ctrl_app_stop(struct ctrl_app *a);
+
+#endif
