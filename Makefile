@@ -18,14 +18,23 @@ endif
 
 SRCS     = $(wildcard src/*.c)
 OBJS     = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+LIBOBJS  = $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/ui_assets.o
+# The dashboard's files (web/), embedded as a C source (src/ui.h).
+UI_FILES = $(wildcard web/*.html web/*.css web/*.js web/*.svg)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-gitops bench-alerting clean
+.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops bench-alerting clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/ui_assets.c: $(UI_FILES) web/embed.py
+	mkdir -p $(@D)
+	$(PYTHON) web/embed.py $@ $(UI_FILES)
+
+$(BUILD)/obj/ui_assets.o: $(BUILD)/gen/ui_assets.c src/ui.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libv6.a: $(LIBOBJS)
@@ -79,7 +88,7 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-gitops bench-alerting
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops bench-alerting
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
@@ -99,6 +108,9 @@ bench-rollout: all
 
 bench-convergence: all
 	@bench/convergence/run.sh $(BUILD)/v6
+
+bench-dashboard: all
+	@bench/dashboard/run.sh $(BUILD)/v6
 
 bench-gitops: all
 	@bench/gitops/run.sh $(BUILD)/v6

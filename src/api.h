@@ -31,7 +31,10 @@ void api_error_clear(struct api_error *err);
 enum api_propagation { API_PROPAGATE_BACKGROUND, API_PROPAGATE_FOREGROUND,
 	API_PROPAGATE_ORPHAN };
 
-enum { API_DRY_RUN = 1 };
+enum {
+	API_DRY_RUN = 1,
+	API_MANAGED_FIELDS = 2,	/* the caller sets metadata.managedFields (server-side apply) */
+};
 
 /* api_policy.c */
 /* Admission of a pod or a workload's pod template, after validation and
@@ -71,6 +74,20 @@ int api_create(struct api *api, const struct kind *k, const char *ns, json_t *ob
  * last finalizer of an object being deleted deletes it. */
 int api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
     bool status_only, unsigned flags, json_t **out, struct api_error *err);
+/* api_apply.c — server-side apply of the configuration applied (taken) by
+ * manager to NS/NAME: created when absent (*created set), else merged;
+ * managedFields kept; 409 Conflict with FieldManagerConflict causes unless
+ * force. flags as api_update. */
+int api_apply(struct api *api, const struct kind *k, const char *ns, const char *name,
+    json_t *applied, const char *manager, bool force, unsigned flags, json_t **out,
+    bool *created, struct api_error *err);
+/* For any other write by a client (create, PUT, PATCH): sets obj's
+ * managedFields to old's (NULL: a create) with the fields this write sets
+ * or changes owned by manager (operation Update) and taken from the
+ * others, as the apiserver records updates. Returns API_MANAGED_FIELDS, the
+ * flag the write then needs. */
+unsigned api_managed_update(const struct kind *k, const json_t *old, json_t *obj,
+    const char *manager);
 /* Deletes: with finalizers (or Foreground / Orphan propagation) the object
  * only gets deletionTimestamp and the garbage collector finishes the job.
  * precond_uid / precond_rv may be NULL / 0. */
@@ -117,6 +134,9 @@ void api_register_subresource(struct api *api, const char *kind, const char *sub
  * metrics.k8s.io): rest is the path after the group. It must answer req. */
 typedef void (*api_group_fn)(void *arg, struct http_req *req, const char *rest);
 void api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg);
+/* Lists a registered group with its (static) version in /apis, so clients
+ * that discover groups (kubectl top: metrics.k8s.io) find it. */
+void api_group_version(struct api *api, const char *group, const char *version);
 /* For such handlers: a Kubernetes Status body (reason from code), or obj
  * as JSON (the reference is taken). Both finish req. */
 void api_respond_status(struct http_req *req, int code, const char *message);
@@ -130,6 +150,14 @@ json_t *api_group_discovery(const char *rest, const char *group, const char *ver
  * /v6/sd/prometheus). It must answer req. */
 typedef void (*api_path_fn)(void *arg, struct http_req *req);
 void api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg);
+/* The same for every path that starts with prefix ("/ui/": the dashboard's
+ * assets). Exact paths and prefixes are tried in registration order. */
+void api_register_prefix(struct api *api, const char *prefix, api_path_fn fn, void *arg);
+
+/* The patch function (obj.h) a PATCH's Content-Type names (merge, JSON,
+ * strategic merge), NULL for another type (415). */
+typedef json_t *(*api_patch_fn)(const json_t *doc, const json_t *patch, char **err);
+api_patch_fn api_patch_for(const char *content_type);
 
 struct api_audit;
 
@@ -165,6 +193,8 @@ enum { AUDIT_STAGE_RECEIVED, AUDIT_STAGE_COMPLETE };
 struct audit_attrs {
 	const char *user, *verb, *path;
 	const char *group, *version, *ns, *resource, *name, *subresource;
+	const char *const *groups;	/* the user's groups (ngroups of them) */
+	size_t ngroups;
 };
 struct audit_policy;
 /* Parses an audit.k8s.io/v1 Policy (YAML or JSON). Returns 0 or -EINVAL
@@ -176,11 +206,16 @@ void api_audit_policy_free(struct audit_policy *p);
  * when p is NULL); *omit gets the stages not to record (bit per stage). */
 enum audit_level api_audit_policy_level(const struct audit_policy *p,
     const struct audit_attrs *a, unsigned *omit);
-/* The attributes of a request: verb (get, list, watch, create, update,
- * patch, delete, deletecollection) and the object it names. *copy holds
- * the strings; caller frees. */
+/* The attributes of a request as Kubernetes' RequestInfo has them: verb
+ * (get, list, watch, create, update, patch, delete, deletecollection; the
+ * lower-case method for a non-resource request) and the object it names.
+ * The user is system:anonymous in system:unauthenticated until set. *copy
+ * holds the strings; caller frees. Used by the audit log and by RBAC. */
 void api_audit_attrs(const char *method, const char *path, const char *query, char **copy,
     struct audit_attrs *a);
+/* Does a nonResourceURLs list (audit rules, RBAC rules) name path: exactly,
+ * or by a prefix ending in "*" ("/apis/\*", "\*")? */
+bool api_url_match(const json_t *list, const char *path);
 /* Opens the log (appending, 0600; "-" is stdout) and reads the policy
  * (NULL: Metadata for every request). Returns 0 or negative errno with
  * *err set (caller frees). */

@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "obj.h"
@@ -24,8 +26,10 @@ static const char *const level_names[] = {
 	[AUDIT_REQUEST] = "Request", [AUDIT_REQUEST_RESPONSE] = "RequestResponse",
 };
 
-/* Resources whose bodies hold credentials: Metadata at most. */
-static const char *const bodyless[] = { "secrets", "configmaps" };
+/* Resources whose bodies hold credentials: Metadata at most (tokens ride
+ * in TokenReviews and serviceaccounts/token). */
+static const char *const bodyless[] = { "secrets", "configmaps", "tokenreviews",
+	"serviceaccounts" };
 
 struct group_res {
 	char *group;
@@ -201,9 +205,8 @@ in_list(const json_t *list, const char *s)
 	return false;
 }
 
-/* nonResourceURLs: exact, or a prefix ending in "*". */
-static bool
-url_match(const json_t *list, const char *path)
+bool
+api_url_match(const json_t *list, const char *path)
 {
 	size_t i;
 	const json_t *v;
@@ -248,14 +251,13 @@ resource_match(const json_t *list, const struct audit_attrs *a)
 static bool
 rule_match(const struct audit_rule *r, const struct audit_attrs *a)
 {
-	static const char *const groups[] = { "system:unauthenticated" };
 	bool group_ok = !r->groups;
-	for (size_t i = 0; i < ARRAY_SIZE(groups) && !group_ok; i++)
-		group_ok = in_list(r->groups, groups[i]);
+	for (size_t i = 0; i < a->ngroups && !group_ok; i++)
+		group_ok = in_list(r->groups, a->groups[i]);
 	if (!in_list(r->users, a->user) || !group_ok || !in_list(r->verbs, a->verb))
 		return false;
 	if (!*a->resource)	/* a non-resource request: only nonResourceURLs rules */
-		return r->urls ? url_match(r->urls, a->path) : !r->nres && !r->namespaces;
+		return r->urls ? api_url_match(r->urls, a->path) : !r->nres && !r->namespaces;
 	if (r->urls || !in_list(r->namespaces, a->ns))
 		return false;
 	for (size_t i = 0; i < r->nres; i++)
@@ -295,12 +297,14 @@ void
 api_audit_attrs(const char *method, const char *path, const char *query, char **copy,
     struct audit_attrs *a)
 {
+	static const char *const ns_subresources[] = { "status", "finalize" };
 	char *seg[16], *p;
 	size_t n = 0, at = 0;
 
+	static const char *const anonymous[] = { "system:unauthenticated" };
 	*a = (struct audit_attrs){ .user = "system:anonymous", .verb = "", .path = path,
 		.group = "", .version = "", .ns = "", .resource = "", .name = "",
-		.subresource = "" };
+		.subresource = "", .groups = anonymous, .ngroups = 1 };
 	p = *copy = xstrdup(path);
 	while (*p == '/')
 		p++;
@@ -314,33 +318,39 @@ api_audit_attrs(const char *method, const char *path, const char *query, char **
 		at = 2, a->version = seg[1];
 	else if (n >= 4 && strcmp(seg[0], "apis") == 0)
 		at = 3, a->group = seg[1], a->version = seg[2];
-	if (at && n - at >= 3 && strcmp(seg[at], "namespaces") == 0)
-		a->ns = seg[at + 1], at += 2;
-	else if (at && n - at == 2 && strcmp(seg[at], "namespaces") == 0)
-		a->resource = "namespaces", a->name = seg[at + 1], at = n;
-	else if (at && n - at == 1 && strcmp(seg[at], "namespaces") == 0)
-		a->resource = "namespaces", at = n;
+	/* Kubernetes' RequestInfo: .../namespaces/NS is the Namespace NS in
+	 * namespace NS; .../namespaces/NS/status its subresource. */
+	if (at && n - at >= 2 && strcmp(seg[at], "namespaces") == 0) {
+		a->ns = seg[at + 1];
+		bool shift = n - at > 2;
+		for (size_t i = 0; shift && i < ARRAY_SIZE(ns_subresources); i++)
+			shift = strcmp(seg[at + 2], ns_subresources[i]) != 0;
+		if (shift)
+			at += 2;
+	}
 	if (at && at < n)
 		a->resource = seg[at];
 	if (at && at + 1 < n)
 		a->name = seg[at + 1];
 	if (at && at + 2 < n)
 		a->subresource = seg[at + 2];
-	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
-		if (strcmp(method, verbs[i].method) != 0)
-			continue;
-		a->verb = *a->resource && !*a->name ? verbs[i].many : verbs[i].one;
-		if (!*a->resource)
-			a->verb = strcmp(method, "GET") == 0 ? "get" : verbs[i].one;
-	}
+	for (size_t i = 0; *a->resource && i < ARRAY_SIZE(verbs); i++)
+		if (strcmp(method, verbs[i].method) == 0)
+			a->verb = *a->name ? verbs[i].one : verbs[i].many;
 	if (*a->resource && !*a->name && strcmp(method, "GET") == 0 && query) {
 		const char *w = strstr(query, "watch=");
 		if (w && (w == query || w[-1] == '&') && (strncmp(w + 6, "true", 4) == 0 ||
 		    w[6] == '1'))
 			a->verb = "watch";
 	}
-	if (!*a->verb)
+	if (!*a->verb) {	/* a non-resource request: the method in lower case */
+		static const char *const lower[] = { "get", "head", "post", "put", "patch",
+			"delete", "options" };
 		a->verb = method;
+		for (size_t i = 0; i < ARRAY_SIZE(lower); i++)
+			if (strcasecmp(method, lower[i]) == 0)
+				a->verb = lower[i];
+	}
 }
 
 /* ---- the log ---------------------------------------------------------- */
@@ -431,11 +441,14 @@ emit(struct api_audit *a, const struct audit_req *ar, const struct http_req *req
 
 	micro_now(now);
 	snprintf(ip, sizeof ip, "%.*s", (int)iplen, req->remote_addr);
-	ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:[s]}, s:[s], s:s, s:s}",
+	json_t *groups = json_array();
+	for (size_t i = 0; i < ar->at.ngroups; i++)
+		json_array_append_new(groups, json_string(ar->at.groups[i]));
+	ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:o}, s:[s], s:s, s:s}",
 	    "kind", "Event", "apiVersion", "audit.k8s.io/v1",
 	    "level", level_names[ar->level], "auditID", ar->id, "stage", stage,
 	    "requestURI", req->target, "verb", ar->at.verb,
-	    "user", "username", ar->at.user, "groups", "system:unauthenticated",
+	    "user", "username", ar->at.user, "groups", groups,
 	    "sourceIPs", ip, "requestReceivedTimestamp", ar->received, "stageTimestamp", now);
 	if (ua)
 		json_object_set_new(ev, "userAgent", json_string(ua));
@@ -492,6 +505,12 @@ audit_req_new(struct api_audit *a, const struct http_req *req)
 	json_decref(uid);
 	micro_now(ar->received);
 	api_audit_attrs(req->method, req->path, req->query, &ar->copy, &ar->at);
+	const struct auth_user *u = api_auth_user(req);
+	if (u) {	/* authenticated (not answered by http.c before the API) */
+		ar->at.user = u->name;
+		ar->at.groups = u->groups;
+		ar->at.ngroups = u->ngroups;
+	}
 	ar->level = api_audit_policy_level(a->policy, &ar->at, &ar->omit);
 	if (ar->level >= AUDIT_REQUEST && req->body_len && !is_bodyless(ar->at.resource) &&
 	    !names_bodyless_kind(req->body))

@@ -280,7 +280,9 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	if (check_namespace(api, k, ns, obj, true, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < ARRAY_SIZE(system_meta_fields); i++)
-		json_object_del(meta, system_meta_fields[i]);
+		if (!(flags & API_MANAGED_FIELDS) || strcmp(system_meta_fields[i],
+		    "managedFields") != 0)
+			json_object_del(meta, system_meta_fields[i]);
 	if (k->has_status)
 		json_object_del(obj, "status");
 	/* The uid first, as the apiserver's BeforeCreate: a Job's generated
@@ -434,6 +436,9 @@ api_update(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	json_t *meta = obj_metadata(obj), *old_meta = json_object_get(old, "metadata");
 	for (size_t i = 0; i < ARRAY_SIZE(system_meta_fields); i++) {
 		json_t *v = json_object_get(old_meta, system_meta_fields[i]);
+		if ((flags & API_MANAGED_FIELDS) && strcmp(system_meta_fields[i],
+		    "managedFields") == 0)
+			continue;
 		if (v)
 			json_object_set(meta, system_meta_fields[i], v);
 		else

@@ -5,6 +5,7 @@
  * Status. Responses to writes wait for the group commit (api_flush) so that
  * nothing is acknowledged before it is durable. */
 #include "api.h"
+#include "api_table.h"
 #include "auth.h"
 #include "http.h"
 #include "log.h"
@@ -48,17 +49,20 @@ struct api {
 	size_t nsubres;
 	struct group_handler {
 		const char *group;
+		const char *version;	/* listed in /apis when set */
 		api_group_fn fn;
 		void *arg;
-	} groups[4];
+	} groups[8];
 	size_t ngroups;
 	struct path_handler {
 		const char *path;
 		api_path_fn fn;
 		void *arg;
-	} paths[8];
+		bool prefix;	/* api_register_prefix: every path under it */
+	} paths[16];
 	size_t npaths;
 	struct api_audit *audit;	/* NULL: no audit log */
+	struct auth *auth;		/* api_auth.c's state; NULL: not started */
 };
 
 /* Kinds with a /scale subresource (spec.replicas, status.replicas). */
@@ -86,7 +90,15 @@ void
 api_register_group(struct api *api, const char *group, api_group_fn fn, void *arg)
 {
 	BUG_ON(api->ngroups == ARRAY_SIZE(api->groups));
-	api->groups[api->ngroups++] = (struct group_handler){ group, fn, arg };
+	api->groups[api->ngroups++] = (struct group_handler){ group, NULL, fn, arg };
+}
+
+void
+api_group_version(struct api *api, const char *group, const char *version)
+{
+	for (size_t i = 0; i < api->ngroups; i++)
+		if (strcmp(api->groups[i].group, group) == 0)
+			api->groups[i].version = version;
 }
 
 static const struct subres *
@@ -107,6 +119,9 @@ struct watch {
 	struct selector *ls;
 	struct field_selector *fs;
 	json_t *sent;		/* "ns/name" -> true: objects the client holds */
+	const char *table;	/* a Table apiVersion: events carry one-row Tables */
+	enum table_include include;
+	bool table_head_sent;	/* the first Table carried the column definitions */
 	uv_timer_t timer;
 	bool ended;
 	struct watch *next;
@@ -118,6 +133,12 @@ struct route {
 	const char *name;	/* NULL: the collection */
 	const char *sub;	/* NULL or "status" */
 };
+
+struct auth **
+api_auth_slot(struct api *api)
+{
+	return &api->auth;
+}
 
 struct store *
 api_store(struct api *api)
@@ -189,6 +210,7 @@ reason_for(int code)
 {
 	switch (code) {
 	case 400: return "BadRequest";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "NotFound";
 	case 405: return "MethodNotAllowed";
@@ -375,6 +397,21 @@ has_verb(const struct kind *k, const char *verb)
 	return !(strcmp(verb, "deletecollection") == 0 && strcmp(k->kind, "Namespace") == 0);
 }
 
+/* Sets key of o to the list in csv ("a,b"), unless csv is empty. */
+static void
+set_list(json_t *o, const char *key, const char *csv)
+{
+	json_t *a = json_array();
+	char *copy = xstrdup(csv), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(t));
+	free(copy);
+	if (json_array_size(a))
+		json_object_set_new(o, key, a);
+	else
+		json_decref(a);
+}
+
 static json_t *
 resource_list(const char *group, const char *version)
 {
@@ -387,17 +424,12 @@ resource_list(const char *group, const char *version)
 		for (size_t v = 0; v < ARRAY_SIZE(verbs_all); v++)
 			if (has_verb(k, verbs_all[v]))
 				json_array_append_new(verbs, json_string(verbs_all[v]));
-		char *sn = xstrdup(k->short_names), *save = NULL;
-		for (char *t = strtok_r(sn, ",", &save); t; t = strtok_r(NULL, ",", &save))
-			json_array_append_new(shorts, json_string(t));
-		free(sn);
 		json_t *r = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", k->plural,
 		    "singularName", k->singular, "namespaced", k->namespaced, "kind", k->kind,
 		    "verbs", verbs);
-		if (json_array_size(shorts))
-			json_object_set_new(r, "shortNames", shorts);
-		else
-			json_decref(shorts);
+		json_decref(shorts);
+		set_list(r, "shortNames", k->short_names);
+		set_list(r, "categories", kind_categories(k));
 		json_array_append_new(res, r);
 		if (k->has_status) {
 			char name[128];
@@ -445,7 +477,7 @@ api_group(const char *group)
 }
 
 static json_t *
-api_group_list(void)
+api_group_list(const struct api *api)
 {
 	json_t *groups = json_array();
 	for (size_t i = 0; i < kind_count(); i++) {
@@ -464,6 +496,16 @@ api_group_list(void)
 		json_object_del(one, "kind");
 		json_object_del(one, "apiVersion");
 		json_array_append_new(groups, one);
+	}
+	for (size_t i = 0; i < api->ngroups; i++) {	/* aggregated APIs: metrics.k8s.io */
+		const struct group_handler *g = &api->groups[i];
+		char gv[160];
+		if (!g->version)
+			continue;
+		snprintf(gv, sizeof gv, "%s/%s", g->group, g->version);
+		json_array_append_new(groups, json_pack("{s:s, s:[{s:s, s:s}], s:{s:s, s:s}}",
+		    "name", g->group, "versions", "groupVersion", gv, "version", g->version,
+		    "preferredVersion", "groupVersion", gv, "version", g->version));
 	}
 	return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1",
 	    "groups", groups);
@@ -570,6 +612,8 @@ struct list_stream {
 	struct field_selector *fs;
 	struct buf out;
 	size_t count;
+	const char *table;	/* NULL, or the Table apiVersion to answer with */
+	enum table_include include;
 	struct list_stream *next;
 };
 
@@ -628,6 +672,40 @@ parse_selectors(struct api *api, struct http_req *req, const struct kind *k,
 	free(l);
 	free(f);
 	return rc;
+}
+
+/* What the Accept header and ?includeObject= ask for: *table NULL (the
+ * objects) or a Table apiVersion. Returns 0, or -1 with a 400 answered. */
+static int
+table_params(struct api *api, struct http_req *req, const char **table,
+    enum table_include *inc)
+{
+	char *io = http_query_get(req->query, "includeObject");
+	int rc = table_include_parse(io, inc);
+	*table = table_accept(http_req_header(req, "Accept"));
+	if (rc < 0)
+		reply_status(api, req, 400, "includeObject: Unsupported value: \"%s\": supported "
+		    "values: \"Metadata\", \"None\", \"Object\"", io);
+	free(io);
+	return rc < 0 ? -1 : 0;
+}
+
+/* Answers a page (or the whole list) of objects as a Table. */
+static void
+reply_table_list(struct api *api, struct http_req *req, const struct route *r,
+    struct list_stream *ls, const char *rv, const char *cont, int64_t remaining)
+{
+	struct buf b = BUF_INIT;
+	buf_putc(&b, '[');
+	buf_append(&b, ls->out.data, ls->out.len);
+	buf_putc(&b, ']');
+	json_t *items = json_loadb(b.data, b.len, 0, NULL);
+	json_t *t = table_build(r->k, ls->table, items, ls->include, true, rv, cont, remaining,
+	    time_now_ms());
+	reply_obj(api, req, 200, t, false);
+	json_decref(t);
+	json_decref(items);
+	buf_free(&b);
 }
 
 /* Continue tokens: base64 of {"rv":N,"ns":"...","name":"..."}, the list's
@@ -777,18 +855,29 @@ list_page(struct api *api, struct http_req *req, const struct route *r,
 		return;
 	}
 	struct buf b = BUF_INIT;
-	list_head(&b, r->k);
-	buf_printf(&b, "\"resourceVersion\":\"%lld\"", (long long)ls->rv);
+	char *tok = NULL, rv[32];
+	int64_t rest = -1;
+	snprintf(rv, sizeof rv, "%lld", (long long)ls->rv);
 	if (pg.more) {
-		char *tok = continue_encode(ls->rv, pg.next_ns, pg.next_name);
-		buf_printf(&b, ",\"continue\":\"%s\"", tok);
-		free(tok);
+		tok = continue_encode(ls->rv, pg.next_ns, pg.next_name);
 		/* As Kubernetes: unknown (left out) when selectors filter. */
-		int64_t rest = store_count_after(api->st, ls->res, ls->ns, pg.next_ns,
-		    pg.next_name);
-		if (!ls->ls && !ls->fs && rest >= 0)
-			buf_printf(&b, ",\"remainingItemCount\":%lld", (long long)rest);
+		rest = ls->ls || ls->fs ? -1 : store_count_after(api->st, ls->res, ls->ns,
+		    pg.next_ns, pg.next_name);
 	}
+	if (ls->table) {
+		reply_table_list(api, req, r, ls, rv, tok, rest);
+		free(tok);
+		free(pg.next_ns);
+		free(pg.next_name);
+		return;
+	}
+	list_head(&b, r->k);
+	buf_printf(&b, "\"resourceVersion\":\"%s\"", rv);
+	if (tok)
+		buf_printf(&b, ",\"continue\":\"%s\"", tok);
+	if (rest >= 0)
+		buf_printf(&b, ",\"remainingItemCount\":%lld", (long long)rest);
+	free(tok);
 	buf_puts(&b, "},\"items\":[");
 	buf_append(&b, ls->out.data, ls->out.len);
 	buf_puts(&b, "]}");
@@ -808,7 +897,8 @@ handle_list(struct api *api, struct http_req *req, const struct route *r)
 	api_res_key(r->k, ls->res, sizeof ls->res);
 	ls->ns = r->ns ? xstrdup(r->ns) : NULL;
 	ls->rv = store_current_rv(api->st);
-	if (parse_selectors(api, req, r->k, &ls->ls, &ls->fs) < 0)
+	if (table_params(api, req, &ls->table, &ls->include) < 0 ||
+	    parse_selectors(api, req, r->k, &ls->ls, &ls->fs) < 0)
 		goto done;
 	if (cont && *cont && continue_decode(cont, &ls->rv, &ls->after_ns, &ls->after_name) < 0) {
 		reply_status(api, req, 400, "continue key is not valid: \"%s\"", cont);
@@ -822,6 +912,10 @@ handle_list(struct api *api, struct http_req *req, const struct route *r)
 	}
 	if (limit || (cont && *cont)) {
 		list_page(api, req, r, ls, limit && limit < LIST_PAGE_MAX ? limit : LIST_PAGE_MAX);
+		goto done;
+	}
+	if (ls->table) {	/* a Table is built whole: one page of everything */
+		list_page(api, req, r, ls, SIZE_MAX / 2);
 		goto done;
 	}
 	ls->req = req;
@@ -848,7 +942,17 @@ static void watch_end(struct watch *w);
 static void
 watch_send(struct watch *w, const char *type, const json_t *obj)
 {
-	json_t *ev = json_pack("{s:s, s:O}", "type", type, "object", obj);
+	json_t *ev;
+	if (w->table && strcmp(type, "ERROR") != 0) {
+		json_t *one = json_pack("[O]", obj);
+		ev = json_pack("{s:s, s:o}", "type", type, "object", table_build(w->k, w->table,
+		    one, w->include, !w->table_head_sent, obj_str_at(obj,
+		    "metadata.resourceVersion"), NULL, -1, time_now_ms()));
+		w->table_head_sent = true;
+		json_decref(one);
+	} else {
+		ev = json_pack("{s:s, s:O}", "type", type, "object", obj);
+	}
 	char *s = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
 	struct buf line = BUF_INIT;
@@ -925,6 +1029,7 @@ watch_end(struct watch *w)
 	selector_free(w->ls);
 	field_selector_free(w->fs);
 	json_decref(w->sent);
+	api_auth_watch_end(w->api, w->req);
 	http_stream_end(w->req);
 	uv_timer_stop(&w->timer);
 	uv_close((uv_handle_t *)&w->timer, watch_free_cb);
@@ -960,8 +1065,16 @@ handle_watch(struct api *api, struct http_req *req, const struct route *r)
 	char key[128];
 	struct selector *ls;
 	struct field_selector *fs;
-	if (parse_selectors(api, req, r->k, &ls, &fs) < 0)
+	const char *table;
+	enum table_include inc;
+	if (table_params(api, req, &table, &inc) < 0 ||
+	    parse_selectors(api, req, r->k, &ls, &fs) < 0)
 		return;
+	if (api_auth_watch_begin(api, req) < 0) {	/* answered 429 */
+		selector_free(ls);
+		field_selector_free(fs);
+		return;
+	}
 	char *rvs = http_query_get(req->query, "resourceVersion");
 	char *tos = http_query_get(req->query, "timeoutSeconds");
 	int64_t from = rvs && *rvs ? strtoll(rvs, NULL, 10) : 0;
@@ -976,6 +1089,8 @@ handle_watch(struct api *api, struct http_req *req, const struct route *r)
 	w->ls = ls;
 	w->fs = fs;
 	w->sent = json_object();
+	w->table = table;
+	w->include = inc;
 	obs_api_watchers(w->k->group, w->k->version, w->k->kind, +1);
 	uv_timer_init(api->loop, &w->timer);
 	w->timer.data = w;
@@ -1060,6 +1175,31 @@ parse_body(struct api *api, struct http_req *req)
 	return o;
 }
 
+/* The field manager of a client's write: ?fieldManager=, else the
+ * User-Agent's product ("kubectl" of "kubectl/v1.32.0 ..."), as the
+ * apiserver names it. Caller frees. */
+static char *
+req_manager(struct http_req *req)
+{
+	char *m = http_query_get(req->query, "fieldManager");
+	if (m && *m)
+		return m;
+	free(m);
+	const char *ua = http_req_header(req, "User-Agent");
+	size_t n = ua ? strcspn(ua, "/ ") : 0;
+	return n ? xstrndup(ua, n > 128 ? 128 : n) : xstrdup("unknown");
+}
+
+/* managedFields of a client's write (api_apply.c): the flags it needs. */
+static unsigned
+managed_update(struct http_req *req, const struct kind *k, const json_t *old, json_t *obj)
+{
+	char *m = req_manager(req);
+	unsigned f = api_managed_update(k, old, obj, m);
+	free(m);
+	return f;
+}
+
 static void
 handle_create(struct api *api, struct http_req *req, const struct route *r)
 {
@@ -1067,7 +1207,8 @@ handle_create(struct api *api, struct http_req *req, const struct route *r)
 	json_t *obj = parse_body(api, req), *out = NULL;
 	if (!obj)
 		return;
-	if (api_create(api, r->k, r->ns ? r->ns : "", obj, dry_run_flag(req), &out, &err) < 0)
+	unsigned flags = dry_run_flag(req) | managed_update(req, r->k, NULL, obj);
+	if (api_create(api, r->k, r->ns ? r->ns : "", obj, flags, &out, &err) < 0)
 		reply_error(api, req, &err);
 	else
 		reply_obj(api, req, 201, out, true);
@@ -1089,7 +1230,13 @@ handle_update(struct api *api, struct http_req *req, const struct route *r, json
 	}
 	json_object_set_new(obj_metadata(obj), "name", json_string(r->name));
 	bool status_only = r->sub != NULL;
-	if (api_update(api, r->k, r->ns, obj, status_only, dry_run_flag(req), &out, &err) < 0)
+	unsigned flags = dry_run_flag(req);
+	json_t *old = NULL;
+	if (!status_only && api_get(api, r->k, r->ns, r->name, &old, &err) == 0)
+		flags |= managed_update(req, r->k, old, obj);
+	json_decref(old);
+	api_error_clear(&err);
+	if (api_update(api, r->k, r->ns, obj, status_only, flags, &out, &err) < 0)
 		reply_error(api, req, &err);
 	else
 		reply_obj(api, req, 200, out, true);
@@ -1097,23 +1244,76 @@ handle_update(struct api *api, struct http_req *req, const struct route *r, json
 	api_error_clear(&err);
 }
 
+/* Server-side apply: the body is the manager's whole intent (YAML or
+ * JSON); api_apply.c merges it and keeps managedFields. */
+static void
+handle_apply(struct api *api, struct http_req *req, const struct route *r)
+{
+	struct api_error err = { 0 };
+	struct obj_docs docs = { 0 };
+	struct errlist errs = { 0 };
+	char *mgr = http_query_get(req->query, "fieldManager");
+	char *force = http_query_get(req->query, "force");
+	json_t *out = NULL;
+	bool created = false;
+	if (!mgr || !*mgr) {
+		reply_status(api, req, 400, "PATCH, PUT, POST requests: fieldManager is required "
+		    "for apply requests");
+	} else if (r->sub) {
+		reply_status(api, req, 415, "server-side apply to the %s subresource is not "
+		    "supported by v6; apply the object itself", r->sub);
+	} else if (obj_parse(req->body, req->body_len, &docs, &errs) < 0 || docs.n != 1 ||
+	    !json_is_object(docs.v[0].obj)) {
+		reply_status(api, req, 400, "the body of an apply request must hold one object");
+	} else if (*obj_name(docs.v[0].obj) && strcmp(obj_name(docs.v[0].obj), r->name)) {
+		reply_status(api, req, 400, "the name of the object (%s) does not match the "
+		    "name on the URL (%s)", obj_name(docs.v[0].obj), r->name);
+	} else {
+		json_t *applied = json_incref(docs.v[0].obj);
+		json_object_set_new(obj_metadata(applied), "name", json_string(r->name));
+		if (api_apply(api, r->k, r->ns, r->name, applied, mgr, force &&
+		    strcmp(force, "true") == 0, dry_run_flag(req), &out, &created, &err) < 0)
+			reply_error(api, req, &err);
+		else
+			reply_obj(api, req, created ? 201 : 200, out, true);
+		json_decref(applied);
+	}
+	json_decref(out);
+	obj_docs_free(&docs);
+	errlist_free(&errs);
+	api_error_clear(&err);
+	free(mgr);
+	free(force);
+}
+
+api_patch_fn
+api_patch_for(const char *ct)
+{
+	ct = ct ? ct : "";
+	if (str_has_prefix(ct, "application/merge-patch+json"))
+		return patch_merge;
+	if (str_has_prefix(ct, "application/json-patch+json"))
+		return patch_json;
+	if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
+		return patch_strategic;
+	return NULL;
+}
+
 static void
 handle_patch(struct api *api, struct http_req *req, const struct route *r)
 {
 	struct api_error err = { 0 };
 	const char *ct = http_req_header(req, "Content-Type");
-	ct = ct ? ct : "";
-	json_t *(*fn)(const json_t *, const json_t *, char **) = NULL;
-	if (str_has_prefix(ct, "application/merge-patch+json"))
-		fn = patch_merge;
-	else if (str_has_prefix(ct, "application/json-patch+json"))
-		fn = patch_json;
-	else if (str_has_prefix(ct, "application/strategic-merge-patch+json"))
-		fn = patch_strategic;
+	if (ct && str_has_prefix(ct, "application/apply-patch+yaml")) {
+		handle_apply(api, req, r);
+		return;
+	}
+	api_patch_fn fn = api_patch_for(ct);
 	if (!fn) {
 		reply_status(api, req, 415, "the body of the request was in an unknown format - "
 		    "accepted media types include: application/json-patch+json, "
-		    "application/merge-patch+json, application/strategic-merge-patch+json");
+		    "application/merge-patch+json, application/apply-patch+yaml, "
+		    "application/strategic-merge-patch+json");
 		return;
 	}
 	json_error_t jerr;
@@ -1318,8 +1518,10 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	bool post = strcmp(r->sub, "exec") == 0;	/* pods/exec is a create */
-	if (strcmp(req->method, post ? "POST" : "GET") != 0 &&
+	/* pods/exec and serviceaccounts/token are creates; kubectl's
+	 * WebSocket exec is a GET upgrade */
+	bool post = strcmp(r->sub, "exec") == 0 || strcmp(r->sub, "token") == 0;
+	if (strcmp(req->method, post ? "POST" : "GET") != 0 && !(post && req->upgrade) &&
 	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,
 		    r->k->plural, r->sub);
@@ -1405,10 +1607,11 @@ handle_scale(struct api *api, struct http_req *req, const struct route *r)
 	if (rv)
 		json_object_set_new(obj_metadata(obj), "resourceVersion",
 		    json_string(json_string_value(obj_get_path(want, "metadata.resourceVersion"))));
+	json_t *before = json_deep_copy(obj), *out = NULL;
 	json_object_set(json_object_get(obj, "spec"), "replicas", rep);
-	json_t *out = NULL;
-	if (api_update(api, r->k, r->ns, json_incref(obj), false, dry_run_flag(req), &out,
-	    &err) < 0) {
+	unsigned flags = dry_run_flag(req) | managed_update(req, r->k, before, obj);
+	json_decref(before);
+	if (api_update(api, r->k, r->ns, json_incref(obj), false, flags, &out, &err) < 0) {
 		reply_error(api, req, &err);
 	} else {
 		json_t *sc = scale_of(out);
@@ -1499,10 +1702,22 @@ handle_resource(struct api *api, struct http_req *req, const struct route *r)
 	if (get) {
 		struct api_error err = { 0 };
 		json_t *o = NULL;
-		if (api_get(api, r->k, r->ns, r->name, &o, &err) < 0)
+		const char *table;
+		enum table_include inc;
+		if (table_params(api, req, &table, &inc) < 0)
+			return;
+		if (api_get(api, r->k, r->ns, r->name, &o, &err) < 0) {
 			reply_error(api, req, &err);
-		else
+		} else if (table && !r->sub) {
+			json_t *one = json_pack("[O]", o);
+			json_t *t = table_build(r->k, table, one, inc, true,
+			    obj_str_at(o, "metadata.resourceVersion"), NULL, -1, time_now_ms());
+			reply_obj(api, req, 200, t, false);
+			json_decref(t);
+			json_decref(one);
+		} else {
 			reply_obj(api, req, 200, o, false);
+		}
 		json_decref(o);
 		api_error_clear(&err);
 	} else if (strcmp(m, "PUT") == 0) {
@@ -1533,15 +1748,25 @@ void
 api_register_path(struct api *api, const char *path, api_path_fn fn, void *arg)
 {
 	BUG_ON(api->npaths == ARRAY_SIZE(api->paths));
-	api->paths[api->npaths++] = (struct path_handler){ path, fn, arg };
+	api->paths[api->npaths++] = (struct path_handler){ path, fn, arg, false };
+}
+
+void
+api_register_prefix(struct api *api, const char *prefix, api_path_fn fn, void *arg)
+{
+	BUG_ON(api->npaths == ARRAY_SIZE(api->paths));
+	api->paths[api->npaths++] = (struct path_handler){ prefix, fn, arg, true };
 }
 
 static const struct path_handler *
 find_path(const struct api *api, const char *path)
 {
-	for (size_t i = 0; i < api->npaths; i++)
-		if (strcmp(api->paths[i].path, path) == 0)
-			return &api->paths[i];
+	for (size_t i = 0; i < api->npaths; i++) {
+		const struct path_handler *p = &api->paths[i];
+		if (p->prefix ? strncmp(p->path, path, strlen(p->path)) == 0 :
+		    strcmp(p->path, path) == 0)
+			return p;
+	}
 	return NULL;
 }
 
@@ -1553,6 +1778,7 @@ static void
 on_request_done(struct http_req *req, int status, uint64_t ns, void *arg)
 {
 	api_audit_done(((struct api *)arg)->audit, req, status);
+	api_auth_done(req);
 	char *copy = xstrdup(req->path), *seg[16];
 	size_t n = split_path(copy, seg, ARRAY_SIZE(seg));
 	const char *resource = "", *verb = req->method, *group = "", *version;
@@ -1603,9 +1829,9 @@ handle_request(struct http_req *req, void *arg)
 		n = 0, seg[0] = "";
 	struct route r;
 	log_debug("api", "%s %s from %s", req->method, req->target, req->remote_addr);
-	api_audit_received(api->audit, req);
 	if (api_auth_request(api, req) < 0)
-		goto out;	/* answered: 401 or 403 */
+		goto out;	/* answered: 401, 403 or 429 */
+	api_audit_received(api->audit, req);
 
 	/* Names, selectors and options from the URL end up in JSON (objects,
 	 * Status messages, watch keys), which must be UTF-8: refuse the rest
@@ -1626,6 +1852,10 @@ handle_request(struct http_req *req, void *arg)
 	} else if (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "readyz") == 0 ||
 	    strcmp(seg[0], "livez") == 0)) {
 		http_respond(req, 200, "text/plain", "ok", 2);
+	} else if (n >= 2 && strcmp(seg[0], "openapi") == 0 && strcmp(seg[1], "v3") == 0) {
+		reply_json(api, req, n == 2 ? openapi_v3_index() : n == 4 && strcmp(seg[2],
+		    "api") == 0 ? openapi_v3_group_version("", seg[3]) : n == 5 && strcmp(seg[2],
+		    "apis") == 0 ? openapi_v3_group_version(seg[3], seg[4]) : NULL);
 	} else if (n == 1 && strcmp(seg[0], "version") == 0) {
 		reply_json(api, req, version_info());
 	} else if (n == 1 && strcmp(seg[0], "api") == 0) {
@@ -1639,7 +1869,7 @@ handle_request(struct http_req *req, void *arg)
 		const char *rest = strstr(req->path, seg[1]) + strlen(seg[1]);
 		g->fn(g->arg, req, rest);
 	} else if (n == 1 && strcmp(seg[0], "apis") == 0) {
-		reply_json(api, req, api_group_list());
+		reply_json(api, req, api_group_list(api));
 	} else if (n == 2 && strcmp(seg[0], "apis") == 0) {
 		reply_json(api, req, api_group(seg[1]));
 	} else if (n == 3 && strcmp(seg[0], "apis") == 0) {
@@ -1731,6 +1961,7 @@ void
 api_stop(struct api *api)
 {
 	api->stopping = true;
+	api_auth_stop(api);
 	api_flush(api);
 	while (api->watches)
 		watch_end(api->watches);

@@ -275,6 +275,10 @@ void cli_hpa_targets(const json_t *hpa, struct buf *out);
 /* The i-th metric of hpa: its describe label and "current / target" value
  * (caller frees both); false past the last. */
 bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
+/* For `v6 apply`: a manifest's spec.replicas that differs from live's, on a
+ * target an HPA scales, would fight the HPA: dropped from the merge patch
+ * with a warning on stderr (the HPA's count stays). */
+void cli_hpa_guard_replicas(const struct cli_item *it, const json_t *live, json_t *patch);
 int cli_top(struct cli_opts *o);	/* cli_top.c */
 int cli_image(struct cli_opts *o);	/* cli_image.c */
 int cli_addon(struct cli_opts *o);	/* cli_addon.c */

@@ -139,6 +139,8 @@ plan_apply(const struct cli_item *it, struct plan *p, json_t **live)
 		json_t *last = last_applied(r.body);
 		p->act = last && json_equal(last, cfg) ? ACT_UNCHANGED : ACT_PATCH;
 		p->body = p->act == ACT_PATCH ? cli_apply_patch(last, send) : NULL;
+		if (p->body)
+			cli_hpa_guard_replicas(it, r.body, p->body);
 		json_decref(last);
 	} else {
 		print_server_error(&r, it, "retrieving current configuration of");

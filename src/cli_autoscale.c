@@ -204,3 +204,57 @@ cli_autoscale(struct cli_opts *o)
 	json_decref(hpa);
 	return rc;
 }
+
+/* The HPA of namespace ns that scales kind/name (new reference), or NULL. */
+static json_t *
+hpa_of(const char *ns, const char *kind, const char *name)
+{
+	char *path = xasprintf("/apis/autoscaling/v2/namespaces/%s/horizontalpodautoscalers", ns);
+	struct cli_resp r = { 0 };
+	json_t *found = NULL, *h;
+	size_t i;
+	if (cli_http("GET", path, NULL, NULL, &r) == 0 && r.status == 200)
+		json_array_foreach(json_object_get(r.body, "items"), i, h) {
+			const json_t *ref = obj_get_path(h, "spec.scaleTargetRef");
+			if (!found && !strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", kind)
+			    && !strcmp(json_string_value(json_object_get(ref, "name")) ?: "", name))
+				found = json_incref(h);
+		}
+	if (r.status)
+		cli_resp_free(&r);
+	free(path);
+	return found;
+}
+
+void
+cli_hpa_guard_replicas(const struct cli_item *it, const json_t *live, json_t *patch)
+{
+	const json_t *want = obj_get_path(it->obj, "spec.replicas");
+	const json_t *now = obj_get_path(live, "spec.replicas");
+	/* removing the field from the manifest (null in the patch) would reset
+	 * the replicas to the default 1: the HPA's count stays, silently */
+	bool removed = json_is_null(obj_get_path(patch, "spec.replicas"));
+	bool scalable_kind = false;
+	for (size_t i = 0; i < ARRAY_SIZE(scalable); i++)
+		scalable_kind |= !strcmp(it->k->kind, scalable[i]);
+	if (!scalable_kind || !json_is_integer(now) || (!removed && (!json_is_integer(want) ||
+	    json_integer_value(want) == json_integer_value(now))))
+		return;
+	json_t *h = hpa_of(obj_namespace(it->obj), it->k->kind, obj_name(it->obj));
+	if (!h)
+		return;
+	if (removed)
+		goto drop;
+	char ref[512];
+	cli_obj_ref(it->k, obj_name(it->obj), ref, sizeof ref);
+	fprintf(stderr, "Warning: %s: spec.replicas %lld is not applied: "
+	    "HorizontalPodAutoscaler %s manages the replicas (%lld now); remove spec.replicas "
+	    "from the manifest\n", ref, (long long)json_integer_value(want), obj_name(h),
+	    (long long)json_integer_value(now));
+drop:
+	json_object_del(json_object_get(patch, "spec"), "replicas");
+	if (json_is_object(json_object_get(patch, "spec")) &&
+	    json_object_size(json_object_get(patch, "spec")) == 0)
+		json_object_del(patch, "spec");
+	json_decref(h);
+}

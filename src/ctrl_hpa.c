@@ -6,6 +6,7 @@
  * HPA's status, as kube-controller-manager's podautoscaler does. */
 #include "hpa.h"
 #include "log.h"
+#include "obs_custom.h"
 #include "quantity.h"
 
 #include <errno.h>
@@ -14,6 +15,9 @@
 #include <string.h>
 
 #define HPA_COMPONENT "horizontal-pod-autoscaler"
+#define HPA_WAKE_MAX 32		/* Services with requests held at the proxy */
+#define HPA_WAKE_MS 3000	/* the proxy repeats each second while they wait */
+#define HPA_WAKE_FLOOR 100	/* milli-requests/s: one held request per 10 s */
 
 /* The kinds a scaleTargetRef may name: those with a /scale subresource. */
 static const char *const scalable[] = { "Deployment", "StatefulSet", "ReplicaSet",
@@ -35,7 +39,9 @@ struct ctrl_hpa {
 	struct hpa_config cfg;
 	hpa_usage_fn *usage;
 	void *usage_arg;
+	struct obs_custom *custom;	/* Pods, Object, External values; NULL: none */
 	struct hpa_mem *mem;
+	struct { char svc[320]; int64_t ms; } wake[HPA_WAKE_MAX];	/* held requests */
 };
 
 enum { HPA_W_SCALE = 1, HPA_W_STATUS };
@@ -183,13 +189,127 @@ select_pods(struct ctrl_hpa *h, const json_t *hpa, const json_t *target,
 	return n;
 }
 
+/* Requests for Service ns/name wait at the proxy (told within
+ * HPA_WAKE_MS), and metric is one of requests. */
+static bool
+waking(const struct ctrl_hpa *h, const char *ns, const char *kind, const char *name,
+    const char *metric)
+{
+	char key[320];
+	if (strcmp(kind, "Service") || strcmp(metric, "requests_per_second"))
+		return false;
+	snprintf(key, sizeof key, "%s/%s", ns, name);
+	int64_t now = time_now_ms();
+	for (size_t i = 0; i < HPA_WAKE_MAX; i++)
+		if (h->wake[i].ms > now - HPA_WAKE_MS && !strcmp(h->wake[i].svc, key))
+			return true;
+	return false;
+}
+
+void
+ctrl_hpa_activate(struct ctrl_hpa *h, const char *service)
+{
+	size_t slot = 0;
+	for (size_t i = 0; i < HPA_WAKE_MAX; i++) {
+		if (!strcmp(h->wake[i].svc, service)) {
+			slot = i;
+			break;
+		}
+		if (h->wake[i].ms < h->wake[slot].ms)
+			slot = i;	/* the oldest, or a free one */
+	}
+	snprintf(h->wake[slot].svc, sizeof h->wake[slot].svc, "%s", service);
+	h->wake[slot].ms = time_now_ms();
+	/* the HPAs with an Object metric on that Service decide now */
+	const char *slash = strchr(service, '/');
+	if (!slash)
+		return;
+	char *ns = xstrndup(service, (size_t)(slash - service));
+	json_t *all = NULL, *hpa, *m;
+	size_t i, k;
+	if (store_list(ctrl_store(h->core), "autoscaling/horizontalpodautoscalers", ns, &all,
+	    NULL) == 0)
+		json_array_foreach(all, i, hpa)
+			json_array_foreach(obj_get_path(hpa, "spec.metrics"), k, m) {
+				const json_t *o = obj_get_path(m, "object.describedObject");
+				if (!strcmp(json_string_value(json_object_get(o, "kind")) ?: "", "Service")
+				    && !strcmp(json_string_value(json_object_get(o, "name")) ?: "",
+				    slash + 1)) {
+					ctrl_enqueue(h->core, ns, obj_name(hpa));
+					break;
+				}
+			}
+	json_decref(all);
+	free(ns);
+}
+
+/* The values of the HPA's Pods, Object and External metrics, read as the
+ * controller manager reads them from the custom and external metrics APIs
+ * (per spec.metrics index; free with inputs_free). */
+static struct hpa_metric_in *
+read_inputs(struct ctrl_hpa *h, const json_t *hpa, const struct hpa_pod *pods, size_t npods)
+{
+	const json_t *metrics = obj_get_path(hpa, "spec.metrics"), *m;
+	const char *ns = obj_namespace(hpa);
+	struct hpa_metric_in *in = xcalloc(json_array_size(metrics) + 1, sizeof *in);
+	size_t i;
+	json_array_foreach(metrics, i, m) {
+		const char *type = json_string_value(json_object_get(m, "type")) ?: "";
+		struct hpa_metric_in *x = &in[i];
+		x->rc = -ENOENT;
+		snprintf(x->why, sizeof x->why, "no custom metrics API (the HPA runs without it)");
+		if (!h->custom)
+			continue;
+		if (!strcmp(type, "Pods")) {
+			const char *name = json_string_value(obj_get_path(m, "pods.metric.name")) ?: "";
+			x->pod_values = xcalloc(npods + 1, sizeof *x->pod_values);
+			snprintf(x->why, sizeof x->why, "no metrics returned from custom metrics API");
+			for (size_t k = 0; k < npods; k++) {
+				x->pod_values[k] = HPA_NO_VALUE;
+				if (obs_custom_value(h->custom, "Pod", ns, pods[k].name, name,
+				    &x->pod_values[k], x->why, sizeof x->why) == 0)
+					x->rc = 0;
+			}
+		} else if (!strcmp(type, "Object")) {
+			const json_t *o = obj_get_path(m, "object.describedObject");
+			const char *kind = json_string_value(json_object_get(o, "kind")) ?: "";
+			const char *name = json_string_value(json_object_get(o, "name")) ?: "";
+			const char *metric = json_string_value(obj_get_path(m, "object.metric.name")) ?:
+			    "";
+			x->rc = obs_custom_value(h->custom, kind, ns, name, metric, &x->value, x->why,
+			    sizeof x->why);
+			if (waking(h, ns, kind, name, metric)) {
+				/* a request waits at the proxy: it is demand the
+				 * figures cannot show yet (scale from zero) */
+				x->value = x->rc == 0 && x->value > HPA_WAKE_FLOOR ? x->value :
+				    HPA_WAKE_FLOOR;
+				x->rc = 0;
+			}
+		} else if (!strcmp(type, "External")) {
+			x->rc = obs_custom_external(h->custom, ns, json_string_value(obj_get_path(m,
+			    "external.metric.name")) ?: "", obj_get_path(m, "external.metric.selector"),
+			    &x->value, x->why, sizeof x->why);
+		}
+	}
+	return in;
+}
+
+static void
+inputs_free(struct hpa_metric_in *in, const json_t *hpa)
+{
+	for (size_t i = 0; i < json_array_size(obj_get_path(hpa, "spec.metrics")); i++)
+		free(in[i].pod_values);
+	free(in);
+}
+
 static void
 push_events(struct ctrl_writes *w, const json_t *events)
 {
 	const json_t *e;
 	size_t i;
 	static const char *const reasons[] = { "FailedGetResourceMetric",
-		"FailedComputeMetricsReplicas", "InvalidMetricSourceType", "FailedGetScale" };
+		"FailedComputeMetricsReplicas", "InvalidMetricSourceType", "FailedGetScale",
+		"FailedGetPodsMetric", "FailedGetObjectMetric", "FailedGetExternalMetric" };
 	json_array_foreach(events, i, e) {
 		const char *r = json_string_value(json_object_get(e, "reason"));
 		for (size_t j = 0; j < ARRAY_SIZE(reasons); j++)
@@ -229,7 +349,9 @@ hpa_ctrl_decide(struct ctrl *c, const json_t *hpa, int64_t now_ms, struct ctrl_w
 	size_t n = select_pods(h, hpa, target, &pods, &keep);
 	struct hpa_decision d;
 	int32_t cur = (int32_t)json_integer_value(obj_get_path(target, "spec.replicas"));
-	hpa_decide(hpa, cur, pods, n, &m->hist, &h->cfg, now_ms, &d);
+	struct hpa_metric_in *in = read_inputs(h, hpa, pods, n);
+	hpa_decide(hpa, cur, pods, n, in, &m->hist, &h->cfg, now_ms, &d);
+	inputs_free(in, hpa);
 	push_events(w, d.events);
 	if (d.rescale) {
 		json_t *t = json_deep_copy(target);
@@ -313,9 +435,10 @@ static const struct ctrl_desc hpa_desc = {
 
 int
 ctrl_hpa_start(struct api *api, int64_t sync_ms, hpa_usage_fn *usage, void *arg,
-    struct ctrl_hpa **out)
+    struct obs_custom *custom, struct ctrl_hpa **out)
 {
 	struct ctrl_hpa *h = xcalloc(1, sizeof *h);
+	h->custom = custom;
 	h->sync_ms = sync_ms > 0 ? sync_ms : 15000;
 	hpa_config_default(&h->cfg);
 	h->usage = usage;

@@ -787,6 +787,20 @@ reach_weight(struct rsync *s, int w, int c)
 	return !routes_pending(s);
 }
 
+/* While a pause holds the canary, spec.replicas may change (an HPA scales
+ * the Rollout): both ReplicaSets follow at the weight already set, as
+ * Argo's syncReplicasOnly does; the weight stays. */
+static void
+keep_counts(struct rsync *s, size_t idx)
+{
+	if (!traffic_routed(s) || !s->new_rs || s->stable_rs == s->new_rs)
+		return;
+	int c = canary_replicas(s, idx, current_weight(s));
+	scale_rs(s, s->new_rs, c);
+	if (s->stable_rs)
+		scale_rs(s, s->stable_rs, stable_replicas(s, c));
+}
+
 static void
 step_done(struct rsync *s, size_t idx, const char *what)
 {
@@ -857,6 +871,7 @@ sync_canary(struct rsync *s)
 				ms = json_integer_value(d) * 1000;
 			else if (json_is_string(d) && duration_parse(json_string_value(d), &ms) < 0)
 				ms = -1;
+			keep_counts(s, idx);
 			if (paused_for(s, "CanaryPauseStep", ms))
 				return;
 			step_done(s, idx, "pause");

@@ -21,6 +21,8 @@
 #define GW_GROUP	"gateway.networking.k8s.io"
 #define LB_ANNOTATION	"v6.dev/load-balancing"
 #define TRACE_ANNOTATION "v6.dev/trace-sample-ratio"	/* the proxy's root sampling, per Service */
+/* scale from zero: with no endpoint, requests wait this long (a duration) */
+#define HOLD_ANNOTATION "v6.dev/hold-requests-timeout"
 
 /* ---- collections -------------------------------------------------------- */
 
@@ -228,6 +230,11 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	double ratio;
 	if (tr && otlp_ratio_parse(tr, &ratio) == 0)	/* else the proxy's own ratio */
 		json_object_set_new(c, "trace_sample_ratio", json_real(ratio));
+	const char *hold = json_string_value(json_object_get(obj_get_path(svc,
+	    "metadata.annotations"), HOLD_ANNOTATION));
+	int64_t hold_ms;
+	if (hold && duration_parse(hold, &hold_ms) == 0 && hold_ms > 0 && hold_ms <= 86400000)
+		json_object_set_new(c, "hold_ms", json_integer(hold_ms));
 	json_object_set_new(b->clusters, cname, c);
 	return cname;
 }

@@ -25,6 +25,16 @@ struct hpa_pod {
 	bool has_request[HPA_NRES];	/* every container requests it */
 };
 
+/* What the controller read for one entry of spec.metrics that is not a
+ * Resource metric (custom.metrics.k8s.io, external.metrics.k8s.io). */
+#define HPA_NO_VALUE INT64_MIN
+struct hpa_metric_in {
+	int rc;			/* 0, or negative with why */
+	char why[320];
+	int64_t value;		/* Object / External: milli-units */
+	int64_t *pod_values;	/* Pods: per pod of pods[], HPA_NO_VALUE: none */
+};
+
 /* What the controller remembers per HPA between syncs (bounded). */
 #define HPA_HIST_MAX 64
 struct hpa_rec { int32_t replicas; int64_t ms; };
@@ -54,7 +64,8 @@ struct hpa_decision {
 };
 
 /* One reconcile of hpa (the autoscaling/v2 object, defaulted) whose target
- * has spec.replicas = current, over its pods (the scale's selector), as
+ * has spec.replicas = current, over its pods (the scale's selector) and in
+ * (per spec.metrics index: the Pods / Object / External values; NULL: none), as
  * kube-controller-manager's reconcileAutoscaler: proposals per metric, the
  * largest wins; then stabilization and rate limits from hist (updated with
  * this recommendation), clamped to min / max; status with currentMetrics and
@@ -62,7 +73,7 @@ struct hpa_decision {
  * -EINVAL when no metric could be computed (status and events still say
  * why; nothing to scale). out is freed by hpa_decision_free. */
 int hpa_decide(const json_t *hpa, int32_t current, const struct hpa_pod *pods, size_t npods,
-    struct hpa_history *hist, const struct hpa_config *cfg, int64_t now_ms,
+    const struct hpa_metric_in *in, struct hpa_history *hist, const struct hpa_config *cfg, int64_t now_ms,
     struct hpa_decision *out);
 /* Records a scale event that happened (the scale write succeeded). */
 void hpa_history_scaled(struct hpa_history *hist, const json_t *hpa, int32_t from,
@@ -70,11 +81,17 @@ void hpa_history_scaled(struct hpa_history *hist, const json_t *hpa, int32_t fro
 void hpa_decision_free(struct hpa_decision *d);
 
 /* ctrl_hpa.c — the controller; usage(arg, ns, pod) returns the pod's
- * metrics.k8s.io PodMetrics (new reference) or NULL. */
+ * metrics.k8s.io PodMetrics (new reference) or NULL; custom serves the
+ * Pods, Object and External metrics (obs_custom.c; NULL: none). */
 typedef json_t *hpa_usage_fn(void *arg, const char *ns, const char *pod);
 struct ctrl_hpa;
+struct obs_custom;
 int ctrl_hpa_start(struct api *api, int64_t sync_ms, hpa_usage_fn *usage, void *arg,
-    struct ctrl_hpa **out);
+    struct obs_custom *custom, struct ctrl_hpa **out);
 void ctrl_hpa_stop(struct ctrl_hpa *h);
+/* The proxy holds a request for Service "ns/name" (scale from zero): the
+ * HPAs with an Object metric requests_per_second on it count it as demand
+ * and decide at once. */
+void ctrl_hpa_activate(struct ctrl_hpa *h, const char *service);
 
 #endif

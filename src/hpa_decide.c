@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +158,17 @@ resource_replicas(const struct hpa_pod *pods, size_t npods, int32_t current, enu
 	}
 	double ratio = usage_ratio(s, npods, util, target, cur, raw);
 	bool up_with_unready = unready > 0 && ratio > 1.0;
+	/* V6, beyond upstream (Kubernetes #72775): while a rollout's surge pods
+	 * make more pods than spec.replicas, a scale-up multiplies the ratio by
+	 * spec.replicas, not by the pod count, so surge pods never add replicas
+	 * on their own; a real overload still scales up. */
+	size_t live = ready + unready + missing;
+	size_t surge_cap = current > 0 && live > (size_t)current ? (size_t)current : SIZE_MAX;
 	rc = 0;
 	if (!up_with_unready && missing == 0) {
 		*replicas = fabs(1.0 - ratio) <= cfg->tolerance ? current :
-		    (int32_t)ceil(ratio * (double)ready);
+		    (int32_t)ceil(ratio * (double)(ratio > 1.0 && ready > surge_cap ? surge_cap :
+		    ready));
 		goto out;
 	}
 	/* missing pods count against the move; unready ones as 0 on a scale-up */
@@ -182,7 +190,8 @@ resource_replicas(const struct hpa_pod *pods, size_t npods, int32_t current, enu
 		*replicas = current;
 		goto out;
 	}
-	int32_t n = (int32_t)ceil(nratio * (double)cnt);
+	int32_t n = (int32_t)ceil(nratio * (double)(nratio > 1.0 && cnt > surge_cap ? surge_cap :
+	    cnt));
 	*replicas = (nratio < 1.0 && n > current) || (nratio > 1.0 && n < current) ? current : n;
 out:
 	free(s);
@@ -216,67 +225,255 @@ target_milli(const json_t *q)
 
 struct metrics_result {
 	int32_t replicas;		/* the largest proposal, -1: none */
-	char name[128];			/* the metric that proposed it */
+	char name[160];			/* the metric that proposed it */
 	size_t invalid;
 	char first_err[640], first_reason[64];
 };
 
-/* computeReplicasForMetrics over spec.metrics (Resource and ContainerResource
- * of cpu / memory); statuses appended to cm. */
+/* One metric's outcome. */
+struct proposal {
+	int32_t replicas;
+	json_t *status;			/* its currentMetrics entry (new reference) */
+	char name[160];			/* metricNameProposal */
+	const char *reason;		/* on failure: the event's and condition's reason */
+	char err[512];			/* on failure */
+};
+
+/* A Resource metric: cpu or memory of the pods. */
+static int
+propose_resource(const json_t *m, int32_t current, const struct hpa_pod *pods, size_t npods,
+    const struct hpa_metric_in *in, const struct hpa_config *cfg, int64_t now_ms,
+    struct proposal *p)
+{
+	const json_t *src = json_object_get(m, "resource");
+	const char *rn = json_string_value(json_object_get(src, "name")) ?: "";
+	enum hpa_res res = !strcmp(rn, "memory") ? HPA_MEMORY : HPA_CPU;
+	const json_t *t = json_object_get(src, "target");
+	bool util = !strcmp(json_string_value(json_object_get(t, "type")) ?: "", "Utilization");
+	int64_t target = util ? json_integer_value(json_object_get(t, "averageUtilization")) :
+	    target_milli(json_object_get(t, "averageValue"));
+	int64_t cur = 0, raw = 0;
+	char err[384] = "";
+	(void)in;
+	p->reason = "FailedGetResourceMetric";
+	if (strcmp(rn, "cpu") && strcmp(rn, "memory"))
+		snprintf(err, sizeof err, "unable to get metric %s: v6 reports cpu and memory", rn);
+	else if (target <= 0)
+		snprintf(err, sizeof err, "invalid resource metric source: neither a utilization "
+		    "target nor a value target was set");
+	else if (resource_replicas(pods, npods, current, res, util, target, cfg, now_ms,
+	    &p->replicas, &cur, &raw, err, sizeof err) == 0) {
+		json_t *c = json_pack("{s:o}", "averageValue", milli_qty(raw));
+		if (util)
+			json_object_set_new(c, "averageUtilization", json_integer(cur));
+		p->status = json_pack("{s:s, s:{s:s, s:o}}", "type", "Resource", "resource",
+		    "name", rn, "current", c);
+		snprintf(p->name, sizeof p->name, util ? "%s resource utilization (percentage of "
+		    "request)" : "%s resource", rn);
+		return 0;
+	}
+	snprintf(p->err, sizeof p->err, "failed to get %s utilization: %s", rn, err);
+	return -EINVAL;
+}
+
+/* A Pods metric (GetMetricReplicas): the average of the pods' values against
+ * averageValue, grouped as a resource other than cpu is (missing pods count
+ * against the move; unready ones only on a scale-up). */
+static int
+propose_pods(const json_t *m, int32_t current, const struct hpa_pod *pods, size_t npods,
+    const struct hpa_metric_in *in, const struct hpa_config *cfg, int64_t now_ms,
+    struct proposal *p)
+{
+	const json_t *src = json_object_get(m, "pods");
+	const char *name = json_string_value(obj_get_path(src, "metric.name")) ?: "";
+	int64_t target = target_milli(obj_get_path(src, "target.averageValue"));
+	int64_t cur = 0, raw = 0;
+	char err[384] = "";
+	p->reason = "FailedGetPodsMetric";
+	if (!in || in->rc < 0) {
+		snprintf(p->err, sizeof p->err, "failed to get pods metric value: unable to get "
+		    "metric %s: %s", name, in ? in->why : "no custom metrics API");
+		return -EINVAL;
+	}
+	if (target <= 0) {
+		snprintf(p->err, sizeof p->err, "invalid pods metric source: no averageValue");
+		return -EINVAL;
+	}
+	/* the pods with this metric's values in the place of memory usage */
+	struct hpa_pod *view = xcalloc(npods + 1, sizeof *view);
+	for (size_t i = 0; i < npods; i++) {
+		view[i] = pods[i];
+		view[i].has_metric = in->pod_values && in->pod_values[i] != HPA_NO_VALUE;
+		view[i].usage[HPA_MEMORY] = view[i].has_metric ? in->pod_values[i] : 0;
+	}
+	int rc = resource_replicas(view, npods, current, HPA_MEMORY, false, target, cfg, now_ms,
+	    &p->replicas, &cur, &raw, err, sizeof err);
+	free(view);
+	if (rc < 0) {
+		snprintf(p->err, sizeof p->err, "failed to get pods metric value: %s", err);
+		return rc;
+	}
+	p->status = json_pack("{s:s, s:{s:{s:s}, s:{s:o}}}", "type", "Pods", "pods", "metric",
+	    "name", name, "current", "averageValue", milli_qty(raw));
+	snprintf(p->name, sizeof p->name, "pods metric %s", name);
+	return 0;
+}
+
+/* getReadyPodsCount: Ready pods that are not ignored or Pending. */
+static int64_t
+ready_pods(const struct hpa_pod *pods, size_t npods)
+{
+	int64_t n = 0;
+	for (size_t i = 0; i < npods; i++)
+		n += !pods[i].ignored && !pods[i].pending && pods[i].ready;
+	return n;
+}
+
+/* Object and External metrics: a Value target through getUsageRatioReplicaCount
+ * (from zero: ceil(ratio)), an AverageValue one per current replica. */
+static int
+value_replicas(int64_t value, const json_t *target, int32_t current, const struct hpa_pod *pods,
+    size_t npods, const struct hpa_config *cfg, int32_t *replicas, json_t **cur, char *err,
+    size_t errlen)
+{
+	bool avg = !strcmp(json_string_value(json_object_get(target, "type")) ?: "",
+	    "AverageValue");
+	int64_t t = target_milli(json_object_get(target, avg ? "averageValue" : "value"));
+	if (t <= 0) {
+		snprintf(err, errlen, "invalid metric target: no %s", avg ? "averageValue" :
+		    "value");
+		return -EINVAL;
+	}
+	if (avg) {	/* GetObjectPerPodMetricReplicas / GetExternalPerPodMetricReplicas */
+		*replicas = current;
+		double ratio = (double)value / ((double)t * (double)current);
+		if (current == 0 || fabs(1.0 - ratio) > cfg->tolerance)
+			*replicas = (int32_t)ceil((double)value / (double)t);
+		*cur = json_pack("{s:o}", "averageValue", milli_qty(current ?
+		    (int64_t)ceil((double)value / (double)current) : value));
+		return 0;
+	}
+	double ratio = (double)value / (double)t;
+	*cur = json_pack("{s:o}", "value", milli_qty(value));
+	if (current == 0) {
+		*replicas = (int32_t)ceil(ratio);
+		return 0;
+	}
+	if (fabs(1.0 - ratio) <= cfg->tolerance) {
+		*replicas = current;
+		return 0;
+	}
+	int64_t ready = ready_pods(pods, npods);
+	if (ready == 0) {
+		json_decref(*cur);
+		*cur = NULL;
+		snprintf(err, errlen, "no pods returned by selector while calculating replica "
+		    "count");
+		return -EINVAL;
+	}
+	*replicas = (int32_t)ceil(ratio * (double)ready);
+	return 0;
+}
+
+static int
+propose_object(const json_t *m, int32_t current, const struct hpa_pod *pods, size_t npods,
+    const struct hpa_metric_in *in, const struct hpa_config *cfg, int64_t now_ms,
+    struct proposal *p)
+{
+	const json_t *src = json_object_get(m, "object");
+	const char *name = json_string_value(obj_get_path(src, "metric.name")) ?: "";
+	const json_t *obj = json_object_get(src, "describedObject");
+	json_t *cur = NULL;
+	char err[384];
+	(void)now_ms;
+	p->reason = "FailedGetObjectMetric";
+	if (!in || in->rc < 0) {
+		snprintf(p->err, sizeof p->err, "failed to get object metric value: unable to get "
+		    "metric %s: %s", name, in ? in->why : "no custom metrics API");
+		return -EINVAL;
+	}
+	if (value_replicas(in->value, json_object_get(src, "target"), current, pods, npods, cfg,
+	    &p->replicas, &cur, err, sizeof err) < 0) {
+		snprintf(p->err, sizeof p->err, "failed to get object metric value: %s", err);
+		return -EINVAL;
+	}
+	p->status = json_pack("{s:s, s:{s:{s:s}, s:O, s:o}}", "type", "Object", "object",
+	    "metric", "name", name, "describedObject", obj, "current", cur);
+	snprintf(p->name, sizeof p->name, "%s metric %s",
+	    json_string_value(json_object_get(obj, "kind")) ?: "", name);
+	return 0;
+}
+
+static int
+propose_external(const json_t *m, int32_t current, const struct hpa_pod *pods, size_t npods,
+    const struct hpa_metric_in *in, const struct hpa_config *cfg, int64_t now_ms,
+    struct proposal *p)
+{
+	const json_t *src = json_object_get(m, "external");
+	const json_t *metric = json_object_get(src, "metric");
+	const char *name = json_string_value(json_object_get(metric, "name")) ?: "";
+	json_t *cur = NULL;
+	char err[384];
+	(void)now_ms;
+	p->reason = "FailedGetExternalMetric";
+	if (!in || in->rc < 0) {
+		snprintf(p->err, sizeof p->err, "failed to get external metric %s: %s", name,
+		    in ? in->why : "no external metrics API");
+		return -EINVAL;
+	}
+	if (value_replicas(in->value, json_object_get(src, "target"), current, pods, npods, cfg,
+	    &p->replicas, &cur, err, sizeof err) < 0) {
+		snprintf(p->err, sizeof p->err, "failed to get external metric %s: %s", name, err);
+		return -EINVAL;
+	}
+	p->status = json_pack("{s:s, s:{s:O, s:o}}", "type", "External", "external", "metric",
+	    metric, "current", cur);
+	snprintf(p->name, sizeof p->name, "external metric %s", name);
+	return 0;
+}
+
+typedef int propose_fn(const json_t *m, int32_t current, const struct hpa_pod *pods,
+    size_t npods, const struct hpa_metric_in *in, const struct hpa_config *cfg, int64_t now_ms,
+    struct proposal *p);
+
+static const struct { const char *type; propose_fn *fn; } proposers[] = {
+	{ "Resource", propose_resource }, { "Pods", propose_pods },
+	{ "Object", propose_object }, { "External", propose_external },
+};
+
+/* computeReplicasForMetrics over spec.metrics; statuses appended to cm. */
 static void
 compute_metrics(const json_t *spec, int32_t current, const struct hpa_pod *pods, size_t npods,
-    const struct hpa_config *cfg, int64_t now_ms, json_t *cm, struct hpa_decision *d,
-    struct metrics_result *mr)
+    const struct hpa_metric_in *in, const struct hpa_config *cfg, int64_t now_ms, json_t *cm,
+    struct hpa_decision *d, struct metrics_result *mr)
 {
 	json_t *m;
 	size_t i, nm = json_array_size(json_object_get(spec, "metrics"));
 	mr->replicas = -1;
 	json_array_foreach(json_object_get(spec, "metrics"), i, m) {
 		const char *type = json_string_value(json_object_get(m, "type")) ?: "";
-		const json_t *src = json_object_get(m, "resource");
-		const char *reason = "FailedGetResourceMetric";
-		char err[384] = "";
-		int32_t rep = 0;
-		int64_t cur = 0, raw = 0;
-		const char *rn = json_string_value(json_object_get(src, "name")) ?: "";
-		enum hpa_res res = !strcmp(rn, "memory") ? HPA_MEMORY : HPA_CPU;
-		const json_t *t = json_object_get(src, "target");
-		bool util = !strcmp(json_string_value(json_object_get(t, "type")) ?: "",
-		    "Utilization");
-		int64_t target = util ? json_integer_value(json_object_get(t,
-		    "averageUtilization")) : target_milli(json_object_get(t, "averageValue"));
-		if (strcmp(type, "Resource")) {
-			reason = "InvalidMetricSourceType";
-			snprintf(err, sizeof err, "v6 does not serve %s metrics yet", type);
-		} else if (strcmp(rn, "cpu") && strcmp(rn, "memory")) {
-			snprintf(err, sizeof err, "unable to get metric %s: v6 reports cpu and "
-			    "memory", rn);
-		} else if (target <= 0) {
-			snprintf(err, sizeof err, "invalid resource metric source: neither a "
-			    "utilization target nor a value target was set");
-		} else if (resource_replicas(pods, npods, current, res, util, target, cfg, now_ms,
-		    &rep, &cur, &raw, err, sizeof err) == 0) {
-			json_t *c = json_pack("{s:o}", "averageValue", milli_qty(raw));
-			if (util)
-				json_object_set_new(c, "averageUtilization", json_integer(cur));
-			json_array_append_new(cm, json_pack("{s:s, s:{s:s, s:o}}", "type",
-			    "Resource", "resource", "name", rn, "current", c));
-			if (rep > mr->replicas) {
-				mr->replicas = rep;
-				snprintf(mr->name, sizeof mr->name, util ? "%s resource utilization "
-				    "(percentage of request)" : "%s resource", rn);
+		struct proposal p = { .reason = "InvalidMetricSourceType" };
+		int rc = -EINVAL;
+		snprintf(p.err, sizeof p.err, "v6 does not serve %s metrics yet", type);
+		for (size_t k = 0; k < ARRAY_SIZE(proposers); k++)
+			if (!strcmp(type, proposers[k].type))
+				rc = proposers[k].fn(m, current, pods, npods, in ? &in[i] : NULL, cfg,
+				    now_ms, &p);
+		if (rc == 0) {
+			json_array_append_new(cm, p.status);
+			if (p.replicas > mr->replicas) {
+				mr->replicas = p.replicas;
+				snprintf(mr->name, sizeof mr->name, "%s", p.name);
 			}
 			continue;
 		}
 		/* an invalid metric: a Warning event, and the first one is remembered */
-		char msg[512];
-		snprintf(msg, sizeof msg, "failed to get %s utilization: %s", rn, err);
-		add_event(d, "Warning", reason, strcmp(type, "Resource") ? err : msg);
+		add_event(d, "Warning", p.reason, p.err);
 		json_array_append_new(cm, json_pack("{s:s}", "type", type));
 		if (mr->invalid++ == 0) {
 			snprintf(mr->first_err, sizeof mr->first_err, "the HPA was unable to compute "
-			    "the replica count: %s", strcmp(type, "Resource") ? err : msg);
-			snprintf(mr->first_reason, sizeof mr->first_reason, "%s", reason);
+			    "the replica count: %s", p.err);
+			snprintf(mr->first_reason, sizeof mr->first_reason, "%s", p.reason);
 		}
 	}
 	if (mr->invalid >= nm || (mr->invalid > 0 && mr->replicas < current))
@@ -472,7 +669,7 @@ normalize_legacy(struct hpa_history *h, int32_t current, int32_t desired, int32_
 
 int
 hpa_decide(const json_t *hpa, int32_t current, const struct hpa_pod *pods, size_t npods,
-    struct hpa_history *hist, const struct hpa_config *cfg, int64_t now_ms,
+    const struct hpa_metric_in *in, struct hpa_history *hist, const struct hpa_config *cfg, int64_t now_ms,
     struct hpa_decision *d)
 {
 	const json_t *spec = json_object_get(hpa, "spec");
@@ -488,6 +685,11 @@ hpa_decide(const json_t *hpa, int32_t current, const struct hpa_pod *pods, size_
 	int32_t min = min_j ? (int32_t)json_integer_value(min_j) : 1;
 	int32_t max = (int32_t)json_integer_value(json_object_get(spec, "maxReplicas"));
 	int rc = 0;
+	/* as the controller manager: an HPA seen for the first time starts its
+	 * recommendations with the current count, so the scale-down window
+	 * holds from its first sync */
+	if (hist->nrecs == 0)
+		hist->recs[hist->nrecs++] = (struct hpa_rec){ current, now_ms };
 	set_cond(st, "AbleToScale", true, "SucceededGetScale", "the HPA controller was able to "
 	    "get the target's current scale", now_ms);
 	if (current == 0 && min != 0) {
@@ -504,7 +706,7 @@ hpa_decide(const json_t *hpa, int32_t current, const struct hpa_pod *pods, size_
 		d->desired = min;
 	} else {
 		struct metrics_result mr = { 0 };
-		compute_metrics(spec, current, pods, npods, cfg, now_ms, cm, d, &mr);
+		compute_metrics(spec, current, pods, npods, in, cfg, now_ms, cm, d, &mr);
 		if (mr.replicas < 0) {
 			set_cond(st, "ScalingActive", false, mr.first_reason[0] ? mr.first_reason :
 			    "FailedGetResourceMetric", mr.first_err, now_ms);

@@ -248,4 +248,5 @@ void
 img_api_register(struct api *api, struct img_store *s)
 {
 	api_register_group(api, GROUP, serve, s);
+	api_group_version(api, GROUP, "v1alpha1");
 }

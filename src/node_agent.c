@@ -4,6 +4,7 @@
  * (node_runtime.h), probes and hooks (node_probe.c), writes pod status only
  * when it changed, adopts containers that outlived a previous server, and
  * serves pods/log and the metrics.k8s.io API. Started by server.c. */
+#include "auth.h"
 #include "dns.h"
 #include "node.h"
 #include "node_log.h"
@@ -102,6 +103,7 @@ struct node {
 	struct ncni *cni;		/* the pod network; NULL: off */
 	struct store_watch *sw;
 	char *name, *bin_dir, *state_dir;
+	struct node_usage usage;	/* NodeMetrics (node_usage.c) */
 	char *otlp_endpoint;		/* pods' OTEL_EXPORTER_OTLP_ENDPOINT, or NULL */
 	char *cluster_dns;		/* node_config.cluster_dns */
 	int backoff_max_s;
@@ -404,6 +406,34 @@ resolv_mount(struct apod *p, struct rt_mount **mounts, int nm)
 	return nm + 1;
 }
 
+/* The pod's ServiceAccount token, namespace and ca.crt at Kubernetes' path
+ * (auth_sa.c writes them into the pod's dir, the shim or runc bind-mounts
+ * them read-only). Returns the new count (unchanged when the pod opts out
+ * or they could not be written, which is logged). */
+static int
+sa_mount(struct apod *p, struct rt_mount **mounts, int nm)
+{
+	char *dir = xasprintf("%s/serviceaccount", p->dir), *err = NULL;
+	char *pods = xasprintf("%s/pods", p->n->state_dir);
+	mkdir(pods, 0755);
+	mkdir(p->dir, 0755);
+	free(pods);
+	int rc = auth_sa_project(api_auth_sa(p->n->api), p->obj ? p->obj : p->sm.pod, dir,
+	    &err);
+	if (rc != 0) {
+		if (rc < 0)
+			log_warn("node", "pod %s/%s: %s", p->sm.ns, p->sm.name, err);
+		free(err);
+		free(dir);
+		return nm;
+	}
+	*mounts = xrealloc(*mounts, (size_t)(nm + 1) * sizeof **mounts);
+	(*mounts)[nm] = (struct rt_mount){ .source = dir,
+		.target = xstrdup("/var/run/secrets/kubernetes.io/serviceaccount"),
+		.read_only = true };
+	return nm + 1;
+}
+
 static void
 ctr_forget_run(struct actr *a)
 {
@@ -542,6 +572,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		return;
 	}
 	nm = resolv_mount(p, &mounts, nm);
+	nm = sa_mount(p, &mounts, nm);
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
@@ -1325,6 +1356,8 @@ on_metrics(uv_timer_t *t)
 	struct node *n = t->data;
 	int64_t now = time_now_ms();
 	trim_after_burst(n);
+	if (!n->usage.have || now - n->usage.at_ms >= METRICS_PERIOD_MS - 500)
+		node_usage_sample(&n->usage, now);
 	for (struct apod *p = n->pods; p; p = p->next)
 		for (size_t i = 0; p->inited && i < p->sm.n; i++) {
 			struct actr *a = &p->c[i];
@@ -1405,10 +1438,28 @@ serve_metrics(void *arg, struct http_req *req, const char *rest)
 		return;
 	}
 	if (!strcmp(rest, "/v1beta1") || !strcmp(rest, "/v1beta1/")) {
-		reply_json(req, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:b, s:[s, s]}]}",
+		reply_json(req, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:b, s:[s, s]}, "
+		    "{s:s, s:s, s:s, s:b, s:[s, s]}]}",
 		    "kind", "APIResourceList", "apiVersion", "v1", "groupVersion",
 		    "metrics.k8s.io/v1beta1", "resources", "name", "pods", "singularName", "",
-		    "kind", "PodMetrics", "namespaced", true, "verbs", "get", "list"));
+		    "kind", "PodMetrics", "namespaced", true, "verbs", "get", "list",
+		    "name", "nodes", "singularName", "", "kind", "NodeMetrics", "namespaced", false,
+		    "verbs", "get", "list"));
+		return;
+	}
+	if (!strcmp(rest, "/v1beta1/nodes") || sscanf(rest, "/v1beta1/nodes/%255[^/]", name) == 1) {
+		json_t *m = node_usage_metrics(&n->usage, n->name, NULL);
+		if (*name && (!m || strcmp(name, n->name))) {
+			json_decref(m);
+			snprintf(ns, sizeof ns, "nodemetrics.metrics.k8s.io \"%.200s\" not found", name);
+			reply_status(req, 404, "NotFound", ns);
+		} else if (*name) {
+			reply_json(req, m);
+		} else {
+			reply_json(req, json_pack("{s:s, s:s, s:{}, s:o}", "kind", "NodeMetricsList",
+			    "apiVersion", "metrics.k8s.io/v1beta1", "metadata", "items", m ?
+			    json_pack("[o]", m) : json_array()));
+		}
 		return;
 	}
 	if (strcmp(rest, "/v1beta1/pods") != 0 &&
@@ -1869,6 +1920,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 	api_register_subresource(api, "Pod", "log", serve_log, n);
 	api_register_subresource(api, "Pod", "exec", serve_exec, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
+	api_group_version(api, "metrics.k8s.io", "v1beta1");
 	uv_timer_init(n->loop, &n->metrics);
 	n->metrics.data = n;
 	uv_timer_start(&n->metrics, on_metrics, METRICS_FIRST_MS, METRICS_FIRST_MS);

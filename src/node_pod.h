@@ -268,4 +268,18 @@ struct http_req;
 int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
     const char *cwd, bool with_stdin, char **err);
 
+/* node_usage.c — the machine's usage for metrics.k8s.io NodeMetrics
+ * (kubectl top nodes): CPU as the rate between two samples, memory in use. */
+struct node_usage {
+	int64_t at_ms;		/* last sample */
+	int64_t window_ms;	/* between the last two samples */
+	uint64_t busy_ns, nanocores, memory;
+	bool primed, have;	/* one sample taken; a rate known */
+};
+/* Takes a sample from /proc at now_ms. */
+void node_usage_sample(struct node_usage *u, int64_t now_ms);
+/* The NodeMetrics of node (labels borrowed, may be NULL), or NULL while
+ * no rate is known. */
+json_t *node_usage_metrics(const struct node_usage *u, const char *node, const json_t *labels);
+
 #endif

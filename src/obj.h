@@ -84,6 +84,8 @@ const struct kind *kind_find_resource(const char *group, const char *version,
 /* By what a user types: "deployment", "deployments", "deploy", "Deployment",
  * "deployment.apps", "deployments.apps", "deployments.v1.apps". */
 const struct kind *kind_find_user(const char *name);
+/* Comma-separated discovery categories ("all"); "" for none. */
+const char *kind_categories(const struct kind *k);
 /* "deployment.apps", "pod" (kubectl's resource.group form for messages). */
 const char *kind_display(const struct kind *k, char *out, size_t len);
 
@@ -134,6 +136,8 @@ json_t *pod_template_canonical(const json_t *template);
 
 /* Name rules, each returns NULL when valid or a static message. */
 const char *name_check_dns1123_label(const char *s);
+/* obj_schema_rbac.c: any path segment (RBAC names such as "system:view"). */
+const char *name_check_path_segment(const char *s);
 const char *name_check_dns1123_subdomain(const char *s);
 const char *name_check_dns1035_label(const char *s);	/* Service names */
 const char *label_check_key(const char *s);	/* also annotation keys */
@@ -239,6 +243,10 @@ bool selector_is_nothing(const struct selector *sel);
  * ("app=web,tier in (a,b),!legacy"); "" for everything and for nothing.
  * Parses back to an equivalent selector. Caller frees. */
 char *selector_format(const struct selector *sel);
+/* PromQL label matchers for sel ("{a=\"b\",c=~\"x|y\"}", "{}" for everything),
+ * as prometheus-adapter turns a metric selector into matchers; NULL when a
+ * key is no Prometheus label name or Gt / Lt is used. Caller frees. */
+char *selector_promql(const struct selector *sel);
 void selector_free(struct selector *sel);
 
 struct field_selector;
@@ -276,5 +284,21 @@ json_t *patch_strategic(const json_t *doc, const json_t *patch, char **err);
  * or merged as a set of scalars (kustomize orders merged lists by it). */
 const char *patch_strategic_list_key(const char *field, const char *parent, const json_t *a,
     const json_t *b);
+/* Whether the list field (inside the map named parent, "" at the top)
+ * merges element-wise under patch_strategic: *key is its merge key (NULL: a
+ * set of scalars), *alt_key the key used when items lack *key (or NULL). */
+bool patch_list_merges(const char *field, const char *parent, const char **key,
+    const char **alt_key);
+
+/* ---- OpenAPI ------------------------------------------------------------ */
+
+/* obj_openapi.c — the OpenAPI v3 documents kubectl reads (apply's
+ * field-validation and patch-strategy checks, explain), generated from the
+ * kind table and its schemas. Each returns a new reference. */
+/* The /openapi/v3 index: {"paths": {"apis/apps/v1": {"serverRelativeURL": ...}}}. */
+json_t *openapi_v3_index(void);
+/* The document of one group version ("" for core), NULL if V6 serves no
+ * kind in it. */
+json_t *openapi_v3_group_version(const char *group, const char *version);
 
 #endif

@@ -96,7 +96,44 @@ static const struct kind kinds[] = {
 	  "prometheusrules", "prometheusrule", "promrule",
 	  true, false, schema_prometheusrule, NULL, monitoring_promrule_validate,
 	  NULL, NULL },
+	{ "", "v1", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", "sa",
+	  true, false, schema_serviceaccount, NULL, NULL, NULL, NULL },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "Role", "roles",
+	  "role", "", true, false, schema_role, NULL, rbac_role_validate, NULL,
+	  name_check_path_segment },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "ClusterRole",
+	  "clusterroles", "clusterrole", "", false, false, schema_clusterrole, NULL,
+	  rbac_clusterrole_validate, NULL, name_check_path_segment },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1", "RoleBinding",
+	  "rolebindings", "rolebinding", "", true, false, schema_rolebinding,
+	  rbac_binding_defaults, rbac_rolebinding_validate, rbac_binding_update,
+	  name_check_path_segment },
+	{ "rbac.authorization.k8s.io", "v1", "rbac.authorization.k8s.io/v1",
+	  "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", "",
+	  false, false, schema_rolebinding, rbac_binding_defaults,
+	  rbac_clusterrolebinding_validate, rbac_binding_update, name_check_path_segment },
 };
+
+/* Discovery categories, as the upstream resources declare them: `kubectl
+ * get all` lists the "all" ones. */
+static const struct {
+	const char *kind, *categories;
+} kind_cats[] = {
+	{ "Pod", "all" }, { "Service", "all" }, { "Deployment", "all" },
+	{ "ReplicaSet", "all" }, { "StatefulSet", "all" }, { "DaemonSet", "all" },
+	{ "HorizontalPodAutoscaler", "all" }, { "Job", "all" }, { "CronJob", "all" },
+	{ "GatewayClass", "gateway-api" }, { "Gateway", "gateway-api" },
+	{ "HTTPRoute", "gateway-api" },
+};
+
+const char *
+kind_categories(const struct kind *k)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kind_cats); i++)
+		if (strcmp(kind_cats[i].kind, k->kind) == 0)
+			return kind_cats[i].categories;
+	return "";
+}
 
 size_t
 kind_count(void)

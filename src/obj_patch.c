@@ -501,6 +501,18 @@ merge_list_find(const char *field, const char *parent)
 	return NULL;
 }
 
+bool
+patch_list_merges(const char *field, const char *parent, const char **key,
+    const char **alt_key)
+{
+	const struct merge_list *m = merge_list_find(field, parent ? parent : "");
+	if (m == NULL)
+		return false;
+	*key = m->key;
+	*alt_key = m->alt_key;
+	return true;
+}
+
 static int
 sm_fail(struct sm *c, const char *path, const char *fmt, ...) V6_PRINTF(3, 4);
 

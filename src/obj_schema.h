@@ -185,4 +185,15 @@ void monitoring_promrule_validate(const json_t *obj, struct errlist *errs);
 /* Prometheus' duration syntax ("1h30m", "500ms", "0"), as the CRD's pattern. */
 bool monitoring_duration_valid(const char *s);
 
+/* obj_schema_rbac.c — rbac.authorization.k8s.io/v1 kinds */
+extern const struct schema_field schema_role[], schema_clusterrole[], schema_rolebinding[];
+/* v1 ServiceAccount (an identity, so here with RBAC) */
+extern const struct schema_field schema_serviceaccount[];
+void rbac_role_validate(const json_t *obj, struct errlist *errs);
+void rbac_clusterrole_validate(const json_t *obj, struct errlist *errs);
+void rbac_rolebinding_validate(const json_t *obj, struct errlist *errs);
+void rbac_clusterrolebinding_validate(const json_t *obj, struct errlist *errs);
+void rbac_binding_defaults(json_t *obj);
+void rbac_binding_update(const json_t *old, const json_t *obj, struct errlist *errs);
+
 #endif

@@ -282,9 +282,22 @@ autoscaling_hpa_validate(const json_t *obj, struct errlist *errs)
 	const json_t *spec = json_object_get(obj, "spec");
 	json_t *min = json_object_get(spec, "minReplicas");
 	json_t *max = json_object_get(spec, "maxReplicas");
-	if (min && json_integer_value(min) < 1)
+	/* HPAScaleToZero (on in V6): 0 with an Object or External metric */
+	if (min && json_integer_value(min) < 0)
 		schema_err_invalid(errs, "spec.minReplicas", min, "must be greater than or equal "
-		    "to 1");
+		    "to 0");
+	if (min && json_integer_value(min) == 0) {
+		bool obj_or_ext = false;
+		json_t *mm;
+		size_t k;
+		json_array_foreach(json_object_get(spec, "metrics"), k, mm) {
+			const char *t = json_string_value(json_object_get(mm, "type")) ?: "";
+			obj_or_ext |= !strcmp(t, "Object") || !strcmp(t, "External");
+		}
+		if (!obj_or_ext)
+			errlist_add(errs, "spec.metrics", "FieldValueForbidden", "Forbidden: must specify at least one "
+			    "Object or External metric to support scaling to zero replicas");
+	}
 	if (max && json_integer_value(max) < 1)
 		schema_err_invalid(errs, "spec.maxReplicas", max, "must be greater than 0");
 	else if (max && json_integer_value(max) < (min ? json_integer_value(min) : 1))

@@ -651,6 +651,43 @@ selector_format(const struct selector *sel)
 	return buf_steal(&b);
 }
 
+static bool
+prom_label_ok(const char *k)
+{
+	if (!(*k == '_' || (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z')))
+		return false;
+	return strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
+	    strlen(k);
+}
+
+char *
+selector_promql(const struct selector *sel)
+{
+	static const char *const op[] = { [OP_EQ] = "=", [OP_NE] = "!=", [OP_IN] = "=~",
+		[OP_NOTIN] = "!~", [OP_EXISTS] = "!=", [OP_NOTEXISTS] = "=" };
+	struct buf b = BUF_INIT;
+
+	buf_putc(&b, '{');
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct requirement *r = &sel->reqs[i];
+		if (r->op == OP_GT || r->op == OP_LT || !prom_label_ok(r->key)) {
+			buf_free(&b);
+			return NULL;
+		}
+		buf_printf(&b, "%s%s%s\"", i ? "," : "", r->key, op[r->op]);
+		for (size_t k = 0; k < r->nvals; k++) {
+			if (k)
+				buf_putc(&b, '|');
+			/* label values are [A-Za-z0-9._-]: only '.' means more in a regex */
+			for (const char *c = r->vals[k]; *c; c++)
+				buf_printf(&b, "%s%c", *c == '.' && r->op >= OP_IN ? "\\\\" : "", *c);
+		}
+		buf_putc(&b, '"');
+	}
+	buf_putc(&b, '}');
+	return buf_steal(&b);
+}
+
 /* ---- field selectors --------------------------------------------------- */
 
 /* The field labels V6 serves, where each lives in the object, and which

@@ -111,6 +111,10 @@ void ksm_write_family(struct om_writer *w, const struct ksm_kind *k, size_t f,
 /* node_exporter's families from /proc and statvfs(data_dir). proc is "/proc"
  * (tests point it elsewhere). */
 void host_write_node(struct om_writer *w, const char *proc, const char *data_dir);
+/* The machine's CPU time spent busy so far (all CPUs, ns) and its memory in
+ * use (MemTotal - MemAvailable): what metrics.k8s.io's NodeMetrics report.
+ * Returns 0 or -ENOENT. */
+int host_usage_read(const char *proc, uint64_t *busy_ns, uint64_t *memory_bytes);
 /* One container's cgroups, as the runtime made them (NULL: not there). */
 struct host_ctr {
 	const char *ns, *pod, *container, *image;

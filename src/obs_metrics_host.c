@@ -5,6 +5,7 @@
  * node_cgroup.c). Plain reads, no state: every scrape reads afresh. */
 #include "obs_metrics.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,25 +50,61 @@ node_cpu(struct om_writer *w, const char *proc)
 		fclose(f);
 }
 
+/* The /proc/meminfo values (kB) of fields[0..n-1]; have[i] tells which. */
+static void
+meminfo_read(const char *proc, const char *const *fields, size_t n,
+    unsigned long long *kb, bool *have)
+{
+	char line[256], key[64];
+	unsigned long long v;
+	FILE *f = open_at(proc, "meminfo");
+
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "%63[^:]: %llu", key, &v) == 2)
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(key, fields[i]) == 0)
+					kb[i] = v, have[i] = true;
+	if (f)
+		fclose(f);
+}
+
+int
+host_usage_read(const char *proc, uint64_t *busy_ns, uint64_t *memory_bytes)
+{
+	static const char *const fields[] = { "MemTotal", "MemAvailable" };
+	unsigned long long v[8], kb[2] = { 0, 0 };
+	bool have[2] = { false, false };
+	char line[512];
+	int rc = -ENOENT;
+	FILE *f = open_at(proc, "stat");
+	double hz = (double)sysconf(_SC_CLK_TCK);
+
+	/* busy = everything but idle and iowait, over all CPUs */
+	if (f && fgets(line, sizeof line, f) && sscanf(line, "cpu %llu %llu %llu %llu %llu "
+	    "%llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+		*busy_ns = (uint64_t)((double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz * 1e9);
+		rc = 0;
+	}
+	if (f)
+		fclose(f);
+	meminfo_read(proc, fields, 2, kb, have);
+	if (!have[0] || !have[1])
+		return -ENOENT;
+	*memory_bytes = (kb[0] - kb[1]) * 1024;
+	return rc;
+}
+
 /* node_memory_<Field>_bytes for the /proc/meminfo fields dashboards use. */
 static void
 node_memory(struct om_writer *w, const char *proc)
 {
 	static const char *const fields[] = { "MemTotal", "MemFree", "MemAvailable",
 		"Buffers", "Cached", "SwapTotal", "SwapFree" };
-	char line[256], key[64], name[96], help[128];
+	char name[96], help[128];
 	unsigned long long kb[ARRAY_SIZE(fields)];
 	bool have[ARRAY_SIZE(fields)] = { false };
-	unsigned long long v;
-	FILE *f = open_at(proc, "meminfo");
 
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "%63[^:]: %llu", key, &v) == 2)
-			for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-				if (strcmp(key, fields[i]) == 0)
-					kb[i] = v, have[i] = true;
-	if (f)
-		fclose(f);
+	meminfo_read(proc, fields, ARRAY_SIZE(fields), kb, have);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		if (!have[i])
 			continue;

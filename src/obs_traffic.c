@@ -26,7 +26,7 @@
 /* ---- the Prometheus text ------------------------------------------------ */
 
 struct labels {
-	char service[256], route[256], revision[128], code[16], le[32];
+	char service[256], route[256], revision[128], code[16], le[32], ns[256], pod[256];
 };
 
 static const struct {
@@ -39,6 +39,8 @@ static const struct {
 	{ "revision", offsetof(struct labels, revision), sizeof(((struct labels *)0)->revision) },
 	{ "code", offsetof(struct labels, code), sizeof(((struct labels *)0)->code) },
 	{ "le", offsetof(struct labels, le), sizeof(((struct labels *)0)->le) },
+	{ "namespace", offsetof(struct labels, ns), sizeof(((struct labels *)0)->ns) },
+	{ "pod", offsetof(struct labels, pod), sizeof(((struct labels *)0)->pod) },
 };
 
 static void
@@ -94,14 +96,23 @@ parse_labels(const char **p, const char *end, struct labels *l)
 }
 
 static struct obs_series *
-series_get(struct obs_sample *out, const char *service, const char *revision)
+series_find(struct obs_series *arr, size_t n, const char *service, const char *revision)
 {
-	struct obs_series *s = (struct obs_series *)obs_sample_find(out, service, revision);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(arr[i].service, service) == 0 && strcmp(arr[i].revision, revision) == 0)
+			return &arr[i];
+	return NULL;
+}
+
+static struct obs_series *
+series_get(struct obs_series **arr, size_t *n, const char *service, const char *revision)
+{
+	struct obs_series *s = series_find(*arr, *n, service, revision);
 
 	if (s)
 		return s;
-	out->series = xrealloc(out->series, (out->n + 1) * sizeof(*out->series));
-	s = &out->series[out->n++];
+	*arr = xrealloc(*arr, (*n + 1) * sizeof(**arr));
+	s = &(*arr)[(*n)++];
 	memset(s, 0, sizeof(*s));
 	s->service = xstrdup(service);
 	s->revision = xstrdup(revision);
@@ -135,22 +146,35 @@ enum metric { M_REQUESTS, M_BUCKET, M_SUM, M_COUNT };
 static const struct {
 	const char *name;
 	enum metric m;
+	bool pod;		/* labelled by namespace and pod */
 } metrics[] = {
-	{ "v6_proxy_requests_total", M_REQUESTS },
-	{ "v6_proxy_request_duration_seconds_bucket", M_BUCKET },
-	{ "v6_proxy_request_duration_seconds_sum", M_SUM },
-	{ "v6_proxy_request_duration_seconds_count", M_COUNT },
+	{ "v6_proxy_requests_total", M_REQUESTS, false },
+	{ "v6_proxy_request_duration_seconds_bucket", M_BUCKET, false },
+	{ "v6_proxy_request_duration_seconds_sum", M_SUM, false },
+	{ "v6_proxy_request_duration_seconds_count", M_COUNT, false },
+	{ "v6_proxy_pod_requests_total", M_REQUESTS, true },
+	{ "v6_proxy_pod_request_duration_seconds_bucket", M_BUCKET, true },
+	{ "v6_proxy_pod_request_duration_seconds_sum", M_SUM, true },
+	{ "v6_proxy_pod_request_duration_seconds_count", M_COUNT, true },
 };
 
 static void
-sample_add(struct obs_sample *out, enum metric m, const struct labels *l, double v)
+sample_add(struct obs_sample *out, enum metric m, bool pod, const struct labels *l, double v)
 {
 	struct obs_series *s;
 	uint64_t n = v > 0 && isfinite(v) ? (uint64_t)(v + 0.5) : 0;
+	char key[520];
 
-	if (l->service[0] == '\0')
+	if (pod) {
+		if (l->ns[0] == '\0' || l->pod[0] == '\0')
+			return;
+		snprintf(key, sizeof(key), "%s/%s", l->ns, l->pod);
+		s = series_get(&out->pods, &out->npods, key, "");
+	} else if (l->service[0] == '\0') {
 		return;
-	s = series_get(out, l->service, l->revision);
+	} else {
+		s = series_get(&out->series, &out->n, l->service, l->revision);
+	}
 	switch (m) {
 	case M_REQUESTS:
 		s->requests += n;
@@ -199,7 +223,7 @@ parse_line(struct obs_sample *out, const char *s, const char *end)
 		double v = strtod(num, &e);
 		if (vlen == 0 || *e != '\0')
 			return;
-		sample_add(out, metrics[i].m, &l, v);
+		sample_add(out, metrics[i].m, metrics[i].pod, &l, v);
 		return;
 	}
 }
@@ -223,25 +247,28 @@ obs_sample_parse(const char *text, size_t len, struct obs_sample *out)
 	return out->n;
 }
 
+static void
+series_free(struct obs_series *arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(arr[i].service);
+		free(arr[i].revision);
+	}
+	free(arr);
+}
+
 void
 obs_sample_free(struct obs_sample *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->series[i].service);
-		free(s->series[i].revision);
-	}
-	free(s->series);
+	series_free(s->series, s->n);
+	series_free(s->pods, s->npods);
 	memset(s, 0, sizeof(*s));
 }
 
 const struct obs_series *
 obs_sample_find(const struct obs_sample *s, const char *service, const char *revision)
 {
-	for (size_t i = 0; s && i < s->n; i++)
-		if (strcmp(s->series[i].service, service) == 0 &&
-		    strcmp(s->series[i].revision, revision) == 0)
-			return &s->series[i];
-	return NULL;
+	return s ? series_find(s->series, s->n, service, revision) : NULL;
 }
 
 /* ---- rates and quantiles ---------------------------------------------- */
@@ -386,9 +413,8 @@ fetch_done(int rc, const struct http_response *res, void *arg)
 	sample_taken(t, rc, res->body, res->body_len);
 }
 
-/* "127.0.0.1:PORT" or "[::1]:PORT". */
-static int
-parse_addr(const char *s, struct sockaddr_storage *sa)
+int
+obs_parse_addr(const char *s, struct sockaddr_storage *sa)
 {
 	const char *colon = strrchr(s, ':');
 	char host[64];
@@ -413,7 +439,7 @@ fetch_start(struct obs_traffic *t, const char *addr)
 	struct sockaddr_storage sa;
 	int rc;
 
-	if ((rc = parse_addr(addr, &sa)) < 0)
+	if ((rc = obs_parse_addr(addr, &sa)) < 0)
 		return rc;
 	struct http_client_opts o = { .path = "/metrics", .host = "proxy",
 		.timeout_ms = FETCH_TIMEOUT_MS, .max_body = FETCH_MAX_BYTES };
@@ -423,16 +449,25 @@ fetch_start(struct obs_traffic *t, const char *addr)
 
 /* ---- the sampler ------------------------------------------------------ */
 
+static struct obs_series *
+series_copy(const struct obs_series *src, size_t n)
+{
+	struct obs_series *dst = xcalloc(n ? n : 1, sizeof(*dst));
+
+	for (size_t i = 0; i < n; i++) {
+		dst[i] = src[i];
+		dst[i].service = xstrdup(src[i].service);
+		dst[i].revision = xstrdup(src[i].revision);
+	}
+	return dst;
+}
+
 static void
 sample_copy(struct obs_sample *dst, const struct obs_sample *src)
 {
 	*dst = *src;
-	dst->series = xcalloc(src->n ? src->n : 1, sizeof(*dst->series));
-	for (size_t i = 0; i < src->n; i++) {
-		dst->series[i] = src->series[i];
-		dst->series[i].service = xstrdup(src->series[i].service);
-		dst->series[i].revision = xstrdup(src->series[i].revision);
-	}
+	dst->series = series_copy(src->series, src->n);
+	dst->pods = series_copy(src->pods, src->npods);
 }
 
 void
@@ -472,7 +507,8 @@ obs_history_series(const struct obs_history *h)
 	size_t n = 0;
 
 	for (size_t i = 0; i < h->n; i++)
-		n += h->s[(h->head + i) % OBS_TRAFFIC_HISTORY].n;
+		n += h->s[(h->head + i) % OBS_TRAFFIC_HISTORY].n +
+		    h->s[(h->head + i) % OBS_TRAFFIC_HISTORY].npods;
 	return n;
 }
 
@@ -539,6 +575,26 @@ obs_traffic_query_window(struct obs_traffic *t, const char *service, const char 
 	if (obs_history_window(&t->hist, window_ms, &before, &now) < 0)
 		return -EAGAIN;
 	int rc = obs_traffic_compute(before, now, service, revision, out);
+	out->age_ms = time_mono_ms() - now->mono_ms;
+	return rc;
+}
+
+int
+obs_traffic_pod(struct obs_traffic *t, const char *ns, const char *pod, int64_t window_ms,
+    struct obs_traffic_stats *out)
+{
+	const struct obs_sample *before, *now;
+
+	memset(out, 0, sizeof(*out));
+	if (obs_history_window(&t->hist, window_ms, &before, &now) < 0)
+		return -EAGAIN;
+	/* the pods as the series of two samples of their own */
+	struct obs_sample b = { .series = before->pods, .n = before->npods,
+		.mono_ms = before->mono_ms };
+	struct obs_sample n = { .series = now->pods, .n = now->npods, .mono_ms = now->mono_ms };
+	char *key = xasprintf("%s/%s", ns, pod);
+	int rc = obs_traffic_compute(&b, &n, key, NULL, out);
+	free(key);
 	out->age_ms = time_mono_ms() - now->mono_ms;
 	return rc;
 }
@@ -685,6 +741,7 @@ obs_traffic_start(uv_loop_t *loop, struct api *api, struct proxy_feed *feed,
 	t->period_ms = OBS_TRAFFIC_PERIOD_MS;
 	uv_timer_start(&t->timer, on_tick, 200, t->period_ms);
 	api_register_group(api, GROUP, serve_traffic, t);
+	api_group_version(api, GROUP, "v1alpha1");
 	*out = t;
 	return 0;
 }

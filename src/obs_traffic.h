@@ -38,10 +38,13 @@ struct obs_sample {
 	struct obs_series *series;
 	size_t n;
 	int64_t mono_ms;		/* when it was taken */
+	struct obs_series *pods;	/* per pod: service "ns/pod", revision "" */
+	size_t npods;
 };
 
 /* Parses the Prometheus text exposition (v6_proxy_requests_total and
- * v6_proxy_request_duration_seconds_*; other metrics are skipped) into out
+ * v6_proxy_request_duration_seconds_* into series, their v6_proxy_pod_*
+ * twins into pods; other metrics are skipped) into out
  * (zeroed first; free with obs_sample_free). Malformed lines are skipped.
  * Returns the number of series. */
 size_t obs_sample_parse(const char *text, size_t len, struct obs_sample *out);
@@ -94,6 +97,10 @@ int obs_history_window(const struct obs_history *h, int64_t window_ms,
 size_t obs_history_series(const struct obs_history *h);
 void obs_history_free(struct obs_history *h);
 
+/* "127.0.0.1:PORT" or "[::1]:PORT" into *sa; 0 or -EINVAL. */
+struct sockaddr_storage;
+int obs_parse_addr(const char *s, struct sockaddr_storage *sa);
+
 /* Starts sampling the proxy of feed every OBS_TRAFFIC_PERIOD_MS (reads only,
  * never writes the store) and serves traffic.v6.dev on api. */
 int obs_traffic_start(uv_loop_t *loop, struct api *api, struct proxy_feed *feed,
@@ -117,6 +124,11 @@ int obs_traffic_query(struct obs_traffic *t, const char *service, const char *re
  * -ENOENT when nothing was counted for them. */
 int obs_traffic_query_window(struct obs_traffic *t, const char *service,
     const char *revision, int64_t window_ms, struct obs_traffic_stats *out);
+/* For custom.metrics.k8s.io: the figures of pod ns/name (what the proxy
+ * sent it) over the last window_ms, as obs_traffic_query_window. -EAGAIN
+ * with fewer than two samples, -ENOENT when the proxy does not route to it. */
+int obs_traffic_pod(struct obs_traffic *t, const char *ns, const char *pod, int64_t window_ms,
+    struct obs_traffic_stats *out);
 /* Samples the proxy every period_ms (at least 200) from now on; the server's
  * --traffic-period. */
 void obs_traffic_set_period(struct obs_traffic *t, unsigned period_ms);

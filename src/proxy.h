@@ -124,6 +124,10 @@ double proxy_engine_apply_us(const struct proxy_engine *e);
 /* Stops accepting, finishes in-flight requests, then calls done. */
 void proxy_engine_drain(struct proxy_engine *e, void (*done)(void *), void *arg);
 void proxy_engine_free(struct proxy_engine *e);
+/* cb(arg, "ns/name") when a request starts waiting for an endpoint of that
+ * Service (a cluster with hold_ms and none), again each second it waits. */
+void proxy_engine_on_hold(struct proxy_engine *e, void (*cb)(void *arg, const char *service),
+    void *arg);
 
 /* proxy_trace.c — spans of the requests (SERVER) and their upstream
  * attempts (CLIENT), sampled at ratio for new traces and as the caller
@@ -169,6 +173,10 @@ void proxy_feed_wait_version(struct proxy_feed *f, int64_t v, unsigned timeout_m
 json_t *proxy_sorted_members(const json_t *obj, bool as_array);
 /* "127.0.0.1:PORT" of the proxy's admin listener (metrics), NULL if unknown. */
 const char *proxy_feed_admin_address(const struct proxy_feed *f);
+/* cb(arg, "ns/name") when the proxy holds a request for a Service without
+ * an endpoint (scale from zero); NULL: ignored. */
+void proxy_feed_on_activate(struct proxy_feed *f, void (*cb)(void *arg, const char *service),
+    void *arg);
 /* Stops feeding; the proxy process keeps serving its last snapshot. */
 void proxy_feed_stop(struct proxy_feed *f);
 

@@ -255,6 +255,7 @@ cluster_build(struct proxy_engine *e, const char *name, const json_t *j,
 	else
 		return fail_msg(err, "cluster %s: unknown lb", name);
 	if (uint_field(j, "connect_timeout_ms", 1000, &c->connect_timeout_ms) < 0 ||
+	    uint_field(j, "hold_ms", 0, &c->hold_ms) < 0 ||
 	    uint_field(j, "idle_timeout_ms", 60000, &c->idle_timeout_ms) < 0 ||
 	    uint_field(j, "outlier_consecutive_failures", PX_OUTLIER_FAILS,
 	    &c->outlier_fails) < 0 ||
@@ -883,6 +884,8 @@ on_http_request(struct http_req *req, void *arg)
 		px_answer_local(e, e->misc, req, 404, "no route\n");
 		return;
 	}
+	if (px_hold_maybe(e, l, route, req))
+		return;
 	px_forward(e, l, l->table ? l->table : e->table, route, req);
 }
 
@@ -1004,6 +1007,14 @@ px_engine_poke(struct proxy_engine *e)
 
 /* ---- public API ------------------------------------------------------------ */
 
+void
+proxy_engine_on_hold(struct proxy_engine *e, void (*cb)(void *arg, const char *service),
+    void *arg)
+{
+	e->hold_cb = cb;
+	e->hold_arg = arg;
+}
+
 struct proxy_engine *
 proxy_engine_new(uv_loop_t *loop)
 {
@@ -1017,6 +1028,10 @@ proxy_engine_new(uv_loop_t *loop)
 	uv_timer_init(loop, &e->reaper);
 	e->reaper.data = e;
 	uv_unref((uv_handle_t *)&e->reaper);
+	e->hold_timer = xcalloc(1, sizeof(*e->hold_timer));
+	uv_timer_init(loop, e->hold_timer);
+	e->hold_timer->data = e;
+	uv_unref((uv_handle_t *)e->hold_timer);
 	return e;
 }
 
@@ -1040,6 +1055,7 @@ table_commit(struct proxy_engine *e, struct px_table *t, struct table_diff *d, c
 			if (c->labels[k].pod && strcmp(ep->pod, c->labels[k].pod) != 0) {
 				free(ep->pod);
 				ep->pod = xstrdup(c->labels[k].pod);
+				memset(&ep->pod_st, 0, sizeof(ep->pod_st));	/* another pod */
 			}
 			if (c->labels[k].revision && strcmp(ep->revision, c->labels[k].revision) != 0) {
 				free(ep->revision);
@@ -1067,6 +1083,7 @@ table_commit(struct proxy_engine *e, struct px_table *t, struct table_diff *d, c
 	px_table_unref(e, old);
 	diff_free(d);
 	px_metrics_sweep_maybe(e);
+	px_hold_retry(e);
 }
 
 /* A whole snapshot: every cluster and listener spec compiled anew. */
@@ -1171,6 +1188,7 @@ proxy_engine_free(struct proxy_engine *e)
 		px_tcp_unlisten(l);
 	}
 	px_tcp_close_all(e);
+	px_hold_close(e);	/* the listeners' stop aborted every held request */
 	for (i = 0; i < ARRAY_SIZE(e->eps); i++)
 		for (ep = e->eps[i]; ep; ep = ep->hnext)
 			px_pool_close_idle(ep);

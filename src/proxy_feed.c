@@ -56,6 +56,8 @@ struct proxy_feed {
 	char *dir, *exe, *sock_path, *pid_path, *log_path, *addr_path;
 	char *admin;			/* "127.0.0.1:PORT" */
 	char *args[8];			/* cfg->proxy_args, copied */
+	void (*activate)(void *arg, const char *service);	/* a request waits */
+	void *activate_arg;
 	struct proc_watch *watch;	/* the proxy process, NULL while none */
 	int64_t started_ms;
 	unsigned restart_ms;
@@ -205,6 +207,13 @@ handle_reply(struct proxy_feed *f, struct feed_conn *c, const char *line, size_t
 	int64_t v = json_integer_value(json_object_get(msg, "version"));
 	const char *warn = json_string_value(json_object_get(msg, "warning"));
 	bool ack = type && strcmp(type, "ack") == 0, nack = type && strcmp(type, "nack") == 0;
+	if (type && strcmp(type, "activate") == 0 && f->activate) {
+		const char *svc = json_string_value(json_object_get(msg, "service"));
+		if (svc)
+			f->activate(f->activate_arg, svc);
+		json_decref(msg);
+		return;
+	}
 	if (ack && v > f->acked_version)
 		f->acked_version = v;
 	if (ack && v == f->sent_version)
@@ -681,4 +690,12 @@ proxy_feed_stop(struct proxy_feed *f)
 	uv_close((uv_handle_t *)&f->restart_timer, on_feed_closed);
 	uv_close((uv_handle_t *)&f->connect_timer, on_feed_closed);
 	uv_close((uv_handle_t *)&f->ack_timer, on_feed_closed);
+}
+
+void
+proxy_feed_on_activate(struct proxy_feed *f, void (*cb)(void *arg, const char *service),
+    void *arg)
+{
+	f->activate = cb;
+	f->activate_arg = arg;
 }

@@ -28,6 +28,19 @@ enum px_err { PX_E_CONNECT, PX_E_RESET, PX_E_TIMEOUT, PX_E_N };
 
 struct px_uconn;
 
+/* Counters of one (service, route, revision), and of one endpoint. */
+struct px_stat {
+	unsigned refs;
+	char *service, *route, *revision;
+	uint64_t requests[6];		/* by status class: [1]=1xx .. [5]=5xx, [0] other */
+	uint64_t buckets[PX_NBUCKETS];	/* latency, not cumulative */
+	uint64_t count;
+	double sum_s;
+	uint64_t errors[PX_E_N];
+	uint64_t bytes_in, bytes_out;
+	struct px_stat *next;
+};
+
 /* One upstream address, shared by every cluster and table that lists it,
  * so its pool, load and outlier state survive snapshots. */
 struct px_endpoint {
@@ -46,6 +59,9 @@ struct px_endpoint {
 	struct px_uconn *idle;		/* pooled connections, most recent first */
 	unsigned nidle;
 	struct px_endpoint *hnext;	/* engine registry chain */
+	struct px_stat pod_st;		/* what this pod answered (the pod metrics;
+					 * only the counters are used) */
+	unsigned mark;			/* the last pod-metrics pass that wrote it */
 };
 
 struct px_lspec;
@@ -63,6 +79,7 @@ struct px_cluster {
 	unsigned outlier_fails;
 	unsigned outlier_ms;
 	double trace_ratio;		/* new traces sampled; < 0: the proxy's ratio */
+	unsigned hold_ms;		/* no endpoint: requests wait this long (0: 503) */
 	struct px_endpoint **eps;
 	size_t neps;
 	unsigned rr;
@@ -106,18 +123,6 @@ struct px_backend {
  * its table, so its route's reference covers it. Freed by px_metrics_sweep()
  * once nothing holds it and the current table no longer routes to
  * (service, revision): counters of a live revision never restart. */
-struct px_stat {
-	unsigned refs;
-	char *service, *route, *revision;
-	uint64_t requests[6];		/* by status class: [1]=1xx .. [5]=5xx, [0] other */
-	uint64_t buckets[PX_NBUCKETS];	/* latency, not cumulative */
-	uint64_t count;
-	double sum_s;
-	uint64_t errors[PX_E_N];
-	uint64_t bytes_in, bytes_out;
-	struct px_stat *next;
-};
-
 struct px_statref {
 	const char *revision;		/* the stat's own copy */
 	struct px_cluster *cluster;
@@ -231,9 +236,17 @@ struct proxy_engine {
 	struct px_inherited *inherited;	/* until proxy_handoff_done() */
 	bool unbound;			/* a listener of the table could not open: retried */
 	uint64_t apply_ns;		/* duration of the last apply */
+	unsigned pod_mark;		/* pod-metrics passes (proxy_metrics.c) */
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
 	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
+	struct px_held *held;		/* requests waiting for an endpoint (proxy_hold.c) */
+	unsigned nheld;
+	uv_timer_t *hold_timer;		/* its own allocation: it may close after e */
+	void (*hold_cb)(void *arg, const char *service);
+	void *hold_arg;
+	uint64_t hold_notified_ms;
+	char hold_notified[256];	/* the service last told about */
 	char sbuf[64 * 1024];		/* read buffer of every splice */
 };
 
@@ -249,6 +262,17 @@ uint64_t px_random(struct proxy_engine *e);
 void px_endpoint_unref(struct proxy_engine *e, struct px_endpoint *ep);
 /* Drops a reference on c (taken with c->refs++), freeing it with the last. */
 void px_cluster_unref(struct proxy_engine *e, struct px_cluster *c);
+
+/* proxy_hold.c — requests held while a Service has no endpoint. */
+struct px_held;
+/* True when req was held (or answered 503 because the queue is full):
+ * route's clusters have no endpoint and a hold time. */
+bool px_hold_maybe(struct proxy_engine *e, struct px_listener *l, const struct px_route *r,
+    struct http_req *req);
+/* After a table commit: held requests whose route has an endpoint now go on. */
+void px_hold_retry(struct proxy_engine *e);
+void px_hold_expire(uv_timer_t *t);
+void px_hold_close(struct proxy_engine *e);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);

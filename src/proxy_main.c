@@ -464,6 +464,16 @@ ctl_send(struct ctl_conn *c, json_t *msg)
 	json_decref(msg);
 }
 
+/* A request waits for an endpoint of service (scale from zero): every
+ * connected server hears it and may start a pod. */
+static void
+on_hold(void *arg, const char *service)
+{
+	struct proxy *p = arg;
+	for (struct ctl_conn *c = p->conns; c; c = c->next)
+		ctl_send(c, json_pack("{s:s, s:s}", "type", "activate", "service", service));
+}
+
 static json_t *
 nack(json_int_t version, const char *why)
 {
@@ -946,6 +956,7 @@ proxy_setup(struct proxy *p)
 		return -errno;
 	}
 	p->engine = proxy_engine_new(p->loop);
+	proxy_engine_on_hold(p->engine, on_hold, p);
 	tracing_start(p);
 	pid_t other = proc_pidfile_read(p->pid_path, NULL);
 	int admin_fd = -1, ho_sock = -1;

@@ -277,6 +277,50 @@ render_by_service(struct proxy_engine *e, struct om_writer *w, bool bytes)
 	}
 }
 
+/* Per pod, for the autoscaler (custom.metrics.k8s.io) and for a Prometheus
+ * adapter: every endpoint of the current table that names a pod, once
+ * (a pod behind several Services answers for all of them), labelled as
+ * kube-state-metrics labels pods (namespace, pod). hist: the latency
+ * family, else the requests. */
+static void
+render_pods(struct proxy_engine *e, struct om_writer *w, bool hist)
+{
+	static const char *const cls[6] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	const char *fam = hist ? "v6_proxy_pod_request_duration_seconds" :
+	    "v6_proxy_pod_requests_total";
+	unsigned mark = ++e->pod_mark;
+	char ns[256];
+
+	om_family(w, fam, hist ? OM_HISTOGRAM : OM_COUNTER, hist ?
+	    "Time from a request's arrival to the end of its response, by the pod that answered." :
+	    "Requests answered by each pod, by status class.");
+	for (size_t i = 0; e->table && i < e->table->nclusters; i++) {
+		struct px_cluster *c = e->table->clusters[i];
+		const char *slash = c->service ? strchr(c->service, '/') : NULL;
+		if (slash == NULL || (size_t)(slash - c->service) >= sizeof(ns))
+			continue;
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - c->service), c->service);
+		for (size_t k = 0; k < c->neps; k++) {
+			struct px_endpoint *ep = c->eps[k];
+			struct px_stat *st = &ep->pod_st;
+			if (ep->pod[0] == '\0' || ep->mark == mark)
+				continue;
+			ep->mark = mark;
+			const char *const labels[] = { "namespace", ns, "pod", ep->pod, NULL };
+			if (hist) {
+				struct om_hist h = { proxy_le, PX_NBUCKETS - 1, st->buckets, st->sum_s,
+					st->count };
+				om_histogram(w, fam, labels, &h);
+				continue;
+			}
+			for (int k2 = 0; k2 < 6; k2++)
+				if (st->requests[k2] || k2 == 2)	/* 2xx always: a pod at 0 req/s */
+					om_sample(w, fam, (const char *const[]){ "namespace", ns, "pod",
+					    ep->pod, "code", cls[k2], NULL }, (double)st->requests[k2]);
+		}
+	}
+}
+
 static void
 render_listeners(struct proxy_engine *e, struct om_writer *w)
 {
@@ -303,7 +347,12 @@ px_metrics_render(struct proxy_engine *e, struct buf *out)
 	render_latency(e, &w);
 	render_by_service(e, &w, false);
 	render_by_service(e, &w, true);
+	render_pods(e, &w, false);
+	render_pods(e, &w, true);
 	render_listeners(e, &w);
+	om_family(&w, "v6_proxy_held_requests", OM_GAUGE,
+	    "Requests waiting for an endpoint of a Service at zero (proxy_hold.c).");
+	om_sample(&w, "v6_proxy_held_requests", NULL, e->nheld);
 }
 
 void

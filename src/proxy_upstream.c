@@ -983,6 +983,8 @@ req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive)
 		st = pr->stat = px_route_stat(e, pr->route, pr->cluster, "");
 	if (dreq && !http_req_aborted(dreq) && st)
 		px_stat_request(st, msg ? status : pr->status, ns);
+	if (dreq && !http_req_aborted(dreq) && pr->ep && !msg)
+		px_stat_request(&pr->ep->pod_st, pr->status, ns);	/* the pod metrics */
 	if (pr->ts.on) {
 		px_trace_client_end(e, &pr->ts, dreq, pr->cluster, pr->ep, pr->attempts, 0, "aborted");
 		px_trace_server_end(e, &pr->ts, dreq, pr->route, pr->cluster,

@@ -6,6 +6,7 @@
 #include "alert.h"
 #include "analysis.h"
 #include "api.h"
+#include "auth.h"
 #include "flags.h"
 #include "gitops.h"
 #include "image.h"
@@ -17,6 +18,7 @@
 #include "obs_otlp.h"
 #include "obs_loki.h"
 #include "obs_metrics.h"
+#include "obs_custom.h"
 #include "obs_traffic.h"
 #include "node_pod.h"
 #include "node_runtime.h"
@@ -26,6 +28,7 @@
 #include "pki_renew.h"
 #include "quantity.h"
 #include "store_crypt.h"
+#include "ui.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -72,6 +75,7 @@ struct server_opts {
 	char *encryption_config;	/* --encryption-provider-config; NULL: none */
 	char *audit_log;		/* --audit-log-path; NULL: no audit log */
 	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
+	char *token_auth_file;		/* --token-auth-file; NULL: none */
 	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
 	struct alert_config alerts;	/* --alertmanager-url, --alert-* (url owned) */
 	bool insecure_http;		/* --insecure-http: plain HTTP, loopback only */
@@ -96,6 +100,7 @@ struct server {
 	struct ctrl_analysis *analysis;
 	struct node *node;
 	struct ctrl_hpa *hpa;
+	struct obs_custom *custom;
 	struct img_store *images;
 	struct img_gc *image_gc;
 	struct dns_server *dns;
@@ -348,17 +353,36 @@ hpa_pod_usage(void *arg, const char *ns, const char *pod)
 	return s->node ? node_pod_metrics(s->node, ns, pod) : NULL;
 }
 
+/* The HPA and the custom / external metrics APIs it reads (the adapter a
+ * cluster runs beside it). */
+static void
+hpa_activate(void *arg, const char *service)
+{
+	struct server *s = arg;
+	if (s->hpa)
+		ctrl_hpa_activate(s->hpa, service);
+}
+
 static int
 hpa_start(struct server *s, const struct server_opts *o)
 {
-	return ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, &s->hpa);
+	int rc = obs_custom_start(s->loop, s->api, s->traffic, o->rules.url, &s->custom);
+	if (rc == 0)
+		rc = ctrl_hpa_start(s->api, o->hpa_sync_ms, hpa_pod_usage, s, s->custom, &s->hpa);
+	if (rc == 0 && s->feed)
+		proxy_feed_on_activate(s->feed, hpa_activate, s);	/* scale from zero */
+	return rc;
 }
 
 static void
 hpa_stop(struct server *s)
 {
+	if (s->feed)
+		proxy_feed_on_activate(s->feed, NULL, NULL);
 	ctrl_hpa_stop(s->hpa);
+	obs_custom_stop(s->custom);
 	s->hpa = NULL;
+	s->custom = NULL;
 }
 
 /* The Loki shipper's app label: the pod's "app" label from the store, else
@@ -480,6 +504,8 @@ static const struct server_part {
 	{ "statefulset", ctrl_statefulset_start, NULL, NULL },
 	{ "job", ctrl_job_start, NULL, NULL },
 	{ "cronjob", ctrl_cronjob_start, NULL, NULL },
+	{ "serviceaccount", ctrl_serviceaccount_start, NULL, NULL },
+	{ "clusterrole-aggregation", ctrl_clusterrole_aggregation_start, NULL, NULL },
 	{ "resourcequota", ctrl_quota_start, NULL, NULL },
 	{ "endpoints", NULL, endpoints_start, endpoints_stop },
 	{ "dns", NULL, dns_start, dns_stop },
@@ -634,6 +660,8 @@ static const struct flag_def server_flags[] = {
 	{ "--audit-policy-file", "FILE", "an audit.k8s.io/v1 Policy: the first matching rule "
 	    "sets a request's level (None, Metadata, Request, RequestResponse) (default: "
 	    "Metadata for every request)" },
+	{ "--token-auth-file", "FILE", "static bearer tokens, Kubernetes' CSV lines "
+	    "token,user,uid,\"group1,group2\" (default: none)" },
 	{ "--default-runtime", "NAME", "runtime of pods without runtimeClassName: runc or "
 	    "process (default runc when the server is root and runc is on PATH, else "
 	    "process)" },
@@ -881,6 +909,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (strcmp(name, "--audit-policy-file") == 0) {
 			free(o->audit_policy);
 			o->audit_policy = xstrdup(val);
+		} else if (strcmp(name, "--token-auth-file") == 0) {
+			free(o->token_auth_file);
+			o->token_auth_file = xstrdup(val);
 		} else if (strcmp(name, "--encryption-provider-config") == 0) {
 			free(o->encryption_config);
 			o->encryption_config = xstrdup(val);
@@ -1392,12 +1423,24 @@ server_main(int argc, char **argv)
 		    uv_strerror(err));
 		goto out_store;
 	}
+	char *ca_file = s.pki ? xasprintf("%s/" PKI_DIR "/ca.crt", o.data_dir) : NULL;
+	struct auth_config auc = { .token_auth_file = o.token_auth_file,
+		.data_dir = o.data_dir, .ca_file = ca_file };
+	char *amsg;
+	int arc = api_auth_start(s.api, &auc, &amsg);
+	free(ca_file);
+	if (arc < 0) {
+		fprintf(stderr, "error: --token-auth-file: %s\n", amsg);
+		free(amsg);
+		goto out_store;
+	}
 	if (s.pki)
 		pki_renew_start(s.pki, s.loop, s.api);
 	tracing_start(&s, &o);
 	struct obs_config oc = { .api = s.api, .node = &s.node, .feed = &s.feed,
 		.data_dir = o.data_dir, .host = o.host };
 	obs_pages_start(&oc);
+	ui_register(s.api);
 	err = server_start_parts(&s, &o);
 	if (err < 0) {
 		fprintf(stderr, "error: starting the controllers and the node agent failed: %s\n",
@@ -1433,6 +1476,7 @@ out:
 	free(o.encryption_config);
 	free(o.audit_log);
 	free(o.audit_policy);
+	free(o.token_auth_file);
 	free(o.host);
 	free(o.node_name);
 	for (size_t i = 0; i < o.ninsecure; i++)

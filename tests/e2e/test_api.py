@@ -735,7 +735,7 @@ def test_kubectl_lists_1200_configmaps_through_chunking(server, tmp_path):
                        capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     rows = p.stdout.splitlines()
-    assert rows[0].split() == ["NAMESPACE", "NAME", "AGE"] and len(rows) == 1201, rows[:3]
+    assert rows[0].split() == ["NAMESPACE", "NAME", "DATA", "AGE"] and len(rows) == 1201, rows[:3]
 
 
 # ---- Events: expiry (--event-ttl) and aggregation (issue 9, deliverable 5) --

@@ -43,13 +43,17 @@ SUCCESS_RATE = {
                                               "metric": "successRate", "window": "2s"}}}]}}
 
 
+# 20 % to the canary, then SUCCESS_RATE on the canary's revision decides.
+ANALYSIS_STEPS = [{"setWeight": 20},
+                  {"analysis": {"templates": [{"templateName": "success-rate"}],
+                                "args": [{"name": "canary-hash", "valueFrom": {
+                                    "podTemplateHashValue": "Latest"}}]}},
+                  {"setWeight": 100}]
+
+
 def test_canary_with_failing_analysis_rolls_back(make_server):
     server = make_server("--traffic-period", "500ms")
-    steps = [{"setWeight": 20},
-             {"analysis": {"templates": [{"templateName": "success-rate"}],
-                           "args": [{"name": "canary-hash", "valueFrom": {
-                               "podTemplateHashValue": "Latest"}}]}},
-             {"setWeight": 100}]
+    steps = ANALYSIS_STEPS
     strat = {"canary": {"canaryService": "web-canary", "stableService": "web",
                         "steps": steps, "abortScaleDownDelaySeconds": 0}}
     apply(server, service("web"), service("web-canary"), SUCCESS_RATE,

@@ -377,7 +377,9 @@ def test_audit_log_records_levels_and_never_secret_data(make_server, workdir):
     assert e["objectRef"] == {"resource": "services", "namespace": "default",
                               "apiVersion": "v1"}
     assert e["responseStatus"]["code"] == 201
-    assert e["user"]["username"] == "system:anonymous"
+    # The plain loopback listener without credentials: the unsecured admin.
+    assert e["user"] == {"username": "system:unsecured",
+                         "groups": ["system:masters", "system:authenticated"]}
     assert e["sourceIPs"] == ["127.0.0.1"] and e["requestURI"].endswith("/services")
     assert e["requestReceivedTimestamp"] <= e["stageTimestamp"]
 

@@ -70,8 +70,14 @@ test_attributes_of_requests(void **state)
 		  "d", "deployments", "w", "scale" },
 		{ "DELETE", "/api/v1/namespaces/d/secrets", "", "deletecollection", "", "d",
 		  "secrets", "", "" },
-		{ "GET", "/api/v1/namespaces/kube-system", "", "get", "", "", "namespaces",
-		  "kube-system", "" },
+		/* As Kubernetes' RequestInfo: a Namespace is in itself. */
+		{ "GET", "/api/v1/namespaces/kube-system", "", "get", "", "kube-system",
+		  "namespaces", "kube-system", "" },
+		{ "PUT", "/api/v1/namespaces/t/finalize", "", "update", "", "t", "namespaces",
+		  "t", "finalize" },
+		{ "GET", "/api/v1/namespaces", "", "list", "", "", "namespaces", "", "" },
+		{ "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "", "create",
+		  "authorization.k8s.io", "", "selfsubjectaccessreviews", "", "" },
 		{ "GET", "/api/v1/nodes", "", "list", "", "", "nodes", "", "" },
 		{ "GET", "/healthz", "", "get", "", "", "", "", "" },
 	};

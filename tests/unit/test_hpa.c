@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ decide(json_t *hpa, int32_t current, struct hpa_pod *p, size_t n, int64_t *util)
 {
 	struct hpa_history h = { 0 };
 	struct hpa_decision d;
-	hpa_decide(hpa, current, p, n, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, current, p, n, NULL, &h, &cfg, NOW_MS, &d);
 	if (util)
 		*util = json_integer_value(obj_get_path(json_array_get(json_object_get(d.status,
 		    "currentMetrics"), 0), "resource.current.averageUtilization"));
@@ -212,7 +213,7 @@ test_min_max_limits(void **state)
 	struct hpa_decision d;
 	make_pods(p, 3, (int64_t[]){ 900, 900, 900 });
 	json_t *hpa = make_hpa(1, 4, 10, "{}");
-	hpa_decide(hpa, 3, p, 3, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 3, p, 3, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 4);
 	assert_true(d.rescale);
 	assert_string_equal(cond_reason(d.status, "ScalingLimited"), "TooManyReplicas");
@@ -225,17 +226,17 @@ test_min_max_limits(void **state)
 	json_decref(hpa);
 	/* below min: raised to it, whatever the metrics */
 	hpa = make_hpa(3, 5, 50, NULL);
-	hpa_decide(hpa, 1, p, 1, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 1, p, 1, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 3);
 	assert_string_equal(d.reason, "Current number of replicas below Spec.MinReplicas");
 	hpa_decision_free(&d);
 	/* above max */
-	hpa_decide(hpa, 8, p, 3, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 8, p, 3, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 5);
 	assert_string_equal(d.reason, "Current number of replicas above Spec.MaxReplicas");
 	hpa_decision_free(&d);
 	/* replicas 0: scaling disabled */
-	hpa_decide(hpa, 0, p, 0, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 0, p, 0, NULL, &h, &cfg, NOW_MS, &d);
 	assert_false(d.rescale);
 	assert_string_equal(cond_reason(d.status, "ScalingActive"), "ScalingDisabled");
 	hpa_decision_free(&d);
@@ -243,7 +244,7 @@ test_min_max_limits(void **state)
 	/* low usage, min 2: TooFewReplicas */
 	make_pods(p, 3, (int64_t[]){ 10, 10, 10 });
 	hpa = make_hpa(2, 5, 50, "{\"scaleDown\":{\"stabilizationWindowSeconds\":0}}");
-	hpa_decide(hpa, 3, p, 3, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 3, p, 3, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 2);
 	assert_string_equal(cond_reason(d.status, "ScalingLimited"), "TooFewReplicas");
 	assert_string_equal(d.reason, "All metrics below target");
@@ -265,30 +266,30 @@ test_scale_up_policies(void **state)
 	struct hpa_history h = { 0 };
 	struct hpa_decision d;
 	json_t *hpa = make_hpa(1, 100, 10, "{}");
-	hpa_decide(hpa, 1, p, 1, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 1, p, 1, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 5);		/* 1 + 4 beats 1 x 2 */
 	assert_string_equal(cond_reason(d.status, "ScalingLimited"), "ScaleUpLimit");
 	hpa_decision_free(&d);
 	hpa_history_scaled(&h, hpa, 1, 5, NOW_MS);
 	/* 5 s later: the period started at 1 replica, so 5 is still the limit */
-	hpa_decide(hpa, 5, p, 5, &h, &cfg, NOW_MS + 5000, &d);
+	hpa_decide(hpa, 5, p, 5, NULL, &h, &cfg, NOW_MS + 5000, &d);
 	assert_int_equal(d.desired, 5);
 	assert_false(d.rescale);
 	hpa_decision_free(&d);
 	/* after the period: 5 x 2 = 10 */
-	hpa_decide(hpa, 5, p, 5, &h, &cfg, NOW_MS + 16000, &d);
+	hpa_decide(hpa, 5, p, 5, NULL, &h, &cfg, NOW_MS + 16000, &d);
 	assert_int_equal(d.desired, 10);
 	hpa_decision_free(&d);
 	json_decref(hpa);
 	hpa = make_hpa(1, 100, 10, "{\"scaleUp\":{\"selectPolicy\":\"Min\"}}");
 	memset(&h, 0, sizeof h);
-	hpa_decide(hpa, 1, p, 1, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 1, p, 1, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 2);		/* min(1 + 4, 1 x 2) */
 	hpa_decision_free(&d);
 	json_decref(hpa);
 	hpa = make_hpa(1, 100, 10, "{\"scaleUp\":{\"selectPolicy\":\"Disabled\"}}");
 	memset(&h, 0, sizeof h);
-	hpa_decide(hpa, 1, p, 1, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 1, p, 1, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 1);
 	assert_false(d.rescale);
 	hpa_decision_free(&d);
@@ -296,7 +297,7 @@ test_scale_up_policies(void **state)
 	/* without behavior: the legacy limit max(2 x current, 4) */
 	hpa = make_hpa(1, 100, 10, NULL);
 	memset(&h, 0, sizeof h);
-	hpa_decide(hpa, 3, p, 3, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 3, p, 3, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 6);
 	assert_string_equal(cond_reason(d.status, "ScalingLimited"), "ScaleUpLimit");
 	hpa_decision_free(&d);
@@ -320,26 +321,26 @@ test_scale_down_stabilization_and_policy(void **state)
 	json_t *hpa = make_hpa(1, 100, 50, "{\"scaleDown\":{\"stabilizationWindowSeconds\":60,"
 	    "\"policies\":[{\"type\":\"Pods\",\"value\":2,\"periodSeconds\":30}]}}");
 	make_pods(p, 10, hot);
-	hpa_decide(hpa, 10, p, 10, &h, &cfg, NOW_MS, &d);	/* recommends 10 */
+	hpa_decide(hpa, 10, p, 10, NULL, &h, &cfg, NOW_MS, &d);	/* recommends 10 */
 	assert_int_equal(d.desired, 10);
 	hpa_decision_free(&d);
 	make_pods(p, 10, cold);
-	hpa_decide(hpa, 10, p, 10, &h, &cfg, NOW_MS + 30000, &d);
+	hpa_decide(hpa, 10, p, 10, NULL, &h, &cfg, NOW_MS + 30000, &d);
 	assert_int_equal(d.desired, 10);
 	assert_string_equal(cond_reason(d.status, "AbleToScale"), "ScaleDownStabilized");
 	hpa_decision_free(&d);
 	/* past the window (the 10 recorded at NOW is out): 1, limited to -2 */
-	hpa_decide(hpa, 10, p, 10, &h, &cfg, NOW_MS + 61000, &d);
+	hpa_decide(hpa, 10, p, 10, NULL, &h, &cfg, NOW_MS + 61000, &d);
 	assert_int_equal(d.desired, 8);
 	assert_string_equal(cond_reason(d.status, "ScalingLimited"), "ScaleDownLimit");
 	assert_string_equal(d.reason, "All metrics below target");
 	hpa_decision_free(&d);
 	hpa_history_scaled(&h, hpa, 10, 8, NOW_MS + 61000);
 	/* within the policy's period: no further step */
-	hpa_decide(hpa, 8, p, 8, &h, &cfg, NOW_MS + 70000, &d);
+	hpa_decide(hpa, 8, p, 8, NULL, &h, &cfg, NOW_MS + 70000, &d);
 	assert_int_equal(d.desired, 8);
 	hpa_decision_free(&d);
-	hpa_decide(hpa, 8, p, 8, &h, &cfg, NOW_MS + 92000, &d);
+	hpa_decide(hpa, 8, p, 8, NULL, &h, &cfg, NOW_MS + 92000, &d);
 	assert_int_equal(d.desired, 6);
 	hpa_decision_free(&d);
 	json_decref(hpa);
@@ -347,13 +348,13 @@ test_scale_down_stabilization_and_policy(void **state)
 	hpa = make_hpa(1, 100, 50, NULL);
 	memset(&h, 0, sizeof h);
 	make_pods(p, 10, hot);
-	hpa_decide(hpa, 10, p, 10, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 10, p, 10, NULL, &h, &cfg, NOW_MS, &d);
 	hpa_decision_free(&d);
 	make_pods(p, 10, cold);
-	hpa_decide(hpa, 10, p, 10, &h, &cfg, NOW_MS + 4 * MIN_MS, &d);
+	hpa_decide(hpa, 10, p, 10, NULL, &h, &cfg, NOW_MS + 4 * MIN_MS, &d);
 	assert_int_equal(d.desired, 10);
 	hpa_decision_free(&d);
-	hpa_decide(hpa, 10, p, 10, &h, &cfg, NOW_MS + 5 * MIN_MS + 1000, &d);
+	hpa_decide(hpa, 10, p, 10, NULL, &h, &cfg, NOW_MS + 5 * MIN_MS + 1000, &d);
 	assert_int_equal(d.desired, 1);
 	hpa_decision_free(&d);
 	json_decref(hpa);
@@ -368,7 +369,7 @@ test_failed_metrics_conditions(void **state)
 	struct hpa_decision d;
 	json_t *hpa = make_hpa(1, 10, 50, NULL);
 	make_pods(p, 2, (int64_t[]){ -1, -1 });
-	assert_int_equal(hpa_decide(hpa, 2, p, 2, &h, &cfg, NOW_MS, &d), -EINVAL);
+	assert_int_equal(hpa_decide(hpa, 2, p, 2, NULL, &h, &cfg, NOW_MS, &d), -EINVAL);
 	assert_false(d.rescale);
 	assert_string_equal(cond_reason(d.status, "ScalingActive"), "FailedGetResourceMetric");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(d.events, 0),
@@ -378,7 +379,7 @@ test_failed_metrics_conditions(void **state)
 	hpa_decision_free(&d);
 	make_pods(p, 2, (int64_t[]){ 100, 100 });
 	p[1].has_request[HPA_CPU] = false;
-	assert_int_equal(hpa_decide(hpa, 2, p, 2, &h, &cfg, NOW_MS, &d), -EINVAL);
+	assert_int_equal(hpa_decide(hpa, 2, p, 2, NULL, &h, &cfg, NOW_MS, &d), -EINVAL);
 	assert_non_null(strstr(json_string_value(json_object_get(obj_condition(d.status,
 	    "ScalingActive"), "message")), "missing request for cpu in pod p1"));
 	hpa_decision_free(&d);
@@ -402,7 +403,7 @@ test_memory_average_value(void **state)
 		p[i].has_metric = true;
 		p[i].usage[HPA_MEMORY] = 250LL * 1048576 * 1000;
 	}
-	hpa_decide(hpa, 2, p, 2, &h, &cfg, NOW_MS, &d);
+	hpa_decide(hpa, 2, p, 2, NULL, &h, &cfg, NOW_MS, &d);
 	assert_int_equal(d.desired, 4);		/* only 4 (x2), no legacy limit hit */
 	assert_string_equal(json_string_value(obj_get_path(json_array_get(json_object_get(
 	    d.status, "currentMetrics"), 0), "resource.current.averageValue")), "262144000");
@@ -424,7 +425,10 @@ test_validation(void **state)
 		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
 		  "\"minReplicas\":3,\"maxReplicas\":2}", "spec.maxReplicas" },
 		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
-		  "\"minReplicas\":0,\"maxReplicas\":2}", "spec.minReplicas" },
+		  "\"minReplicas\":-1,\"maxReplicas\":2}", "spec.minReplicas" },
+		/* HPAScaleToZero: 0 needs an Object or External metric */
+		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
+		  "\"minReplicas\":0,\"maxReplicas\":2}", "spec.metrics" },
 		{ "{\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},"
 		  "\"maxReplicas\":2,\"metrics\":[{\"type\":\"Pods\",\"resource\":"
 		  "{\"name\":\"cpu\",\"target\":{\"type\":\"Utilization\","
@@ -459,6 +463,158 @@ test_validation(void **state)
 	}
 }
 
+/* Kubernetes #72775: during a rolling update the surge pod is Ready and
+ * measured; upstream multiplies the ratio by the 4 pods (ceil(1.2 x 4) = 5
+ * for spec.replicas 3), V6 by spec.replicas (4): the surge adds nothing. */
+static void
+test_surge_pods_do_not_multiply_a_scale_up(void **state)
+{
+	(void)state;
+	struct hpa_pod p[4];
+	make_pods(p, 4, (int64_t[]){ 600, 600, 600, 600 });
+	assert_int_equal(decide(make_hpa(1, 10, 50, NULL), 3, p, 4, NULL), 4);
+	/* at the target during the surge: no move at all */
+	make_pods(p, 4, (int64_t[]){ 500, 500, 520, 480 });
+	assert_int_equal(decide(make_hpa(1, 10, 50, NULL), 3, p, 4, NULL), 3);
+	/* without surge the same figures are upstream's */
+	make_pods(p, 4, (int64_t[]){ 600, 600, 600, 600 });
+	assert_int_equal(decide(make_hpa(1, 10, 50, NULL), 4, p, 4, NULL), 5);
+}
+
+/* ---- Pods, Object and External metrics (replica_calculator_test.go's
+ * ...CM cases: values in milli-units as the custom metrics API gives them) */
+
+static json_t *
+hpa_with(const char *metric)
+{
+	json_t *h = make_hpa(1, 10, 50, NULL);
+	json_object_set_new(json_object_get(h, "spec"), "metrics",
+	    json_pack("[o]", json_loads(metric, 0, NULL)));
+	return h;
+}
+
+/* desired, and the first currentMetrics entry in *cur (new reference). */
+static int32_t
+decide_in(json_t *hpa, int32_t current, struct hpa_pod *p, size_t n, struct hpa_metric_in *in,
+    json_t **cur, json_t **status)
+{
+	struct hpa_history h = { 0 };
+	struct hpa_decision d;
+	hpa_decide(hpa, current, p, n, in, &h, &cfg, NOW_MS, &d);
+	if (cur)
+		*cur = json_incref(json_array_get(json_object_get(d.status, "currentMetrics"), 0));
+	if (status)
+		*status = json_incref(d.status);
+	int32_t r = d.desired;
+	hpa_decision_free(&d);
+	json_decref(hpa);
+	return r;
+}
+
+#define PODS_RPS(target) "{\"type\":\"Pods\",\"pods\":{\"metric\":{\"name\":" \
+	"\"requests_per_second\"},\"target\":{\"type\":\"AverageValue\",\"averageValue\":\"" \
+	target "\"}}}"
+
+static void
+test_pods_metric_scale_up_and_down(void **state)
+{
+	(void)state;
+	struct hpa_pod p[5];
+	json_t *cur;
+	make_pods(p, 5, (int64_t[]){ 0, 0, 0, 0, 0 });
+	/* TestReplicaCalcScaleUpCM */
+	int64_t up[] = { 20000, 10000, 30000 };
+	struct hpa_metric_in in = { .pod_values = up };
+	assert_int_equal(decide_in(hpa_with(PODS_RPS("15")), 3, p, 3, &in, &cur, NULL), 4);
+	assert_string_equal(json_string_value(obj_get_path(cur, "type")), "Pods");
+	assert_string_equal(json_string_value(obj_get_path(cur, "pods.metric.name")),
+	    "requests_per_second");
+	assert_string_equal(json_string_value(obj_get_path(cur, "pods.current.averageValue")),
+	    "20");
+	json_decref(cur);
+	/* TestReplicaCalcScaleDownCM */
+	int64_t down[] = { 12000, 12000, 12000, 12000, 12000 };
+	in.pod_values = down;
+	/* the first sync seeds the window with the current 5: held (upstream) */
+	assert_int_equal(decide_in(hpa_with(PODS_RPS("20")), 5, p, 5, &in, NULL, NULL), 5);
+	json_t *h = hpa_with(PODS_RPS("20"));
+	json_object_set_new(json_object_get(h, "spec"), "behavior", json_loads("{\"scaleDown\":"
+	    "{\"stabilizationWindowSeconds\":0}}", 0, NULL));
+	extern void autoscaling_hpa_defaults(json_t *obj);
+	autoscaling_hpa_defaults(h);
+	assert_int_equal(decide_in(h, 5, p, 5, &in, NULL, NULL), 3);
+}
+
+static void
+test_pods_metric_unready_counts_and_missing_holds(void **state)
+{
+	(void)state;
+	struct hpa_pod p[3];
+	make_pods(p, 3, (int64_t[]){ 0, 0, 0 });
+	/* TestReplicaCalcScaleUpCMUnreadyHotCpuNoLessScale: readiness is a cpu matter */
+	unready(&p[0]);
+	unready(&p[2]);
+	int64_t v[] = { 50000, 10000, 30000 };
+	struct hpa_metric_in in = { .pod_values = v };
+	assert_int_equal(decide_in(hpa_with(PODS_RPS("15")), 3, p, 3, &in, NULL, NULL), 6);
+	/* pods the proxy has not routed to yet are missing, counted at 0 against a
+	 * scale-up: 2 hot pods of 5 do not make 4 (ceil(25 / 15 x 2)) */
+	struct hpa_pod q[5];
+	make_pods(q, 5, (int64_t[]){ 0, 0, 0, 0, 0 });
+	int64_t w[] = { 25000, 25000, HPA_NO_VALUE, HPA_NO_VALUE, HPA_NO_VALUE };
+	in.pod_values = w;
+	assert_int_equal(decide_in(hpa_with(PODS_RPS("15")), 5, q, 5, &in, NULL, NULL), 5);
+	/* no pod measured at all: FailedGetPodsMetric, nothing moves */
+	json_t *st;
+	in = (struct hpa_metric_in){ .rc = -ENOENT, .why = "no metrics returned from custom "
+		"metrics API" };
+	assert_int_equal(decide_in(hpa_with(PODS_RPS("15")), 3, p, 3, &in, NULL, &st), 3);
+	assert_string_equal(cond_reason(st, "ScalingActive"), "FailedGetPodsMetric");
+	json_decref(st);
+}
+
+static void
+test_object_and_external_metrics(void **state)
+{
+	(void)state;
+	struct hpa_pod p[5];
+	json_t *cur;
+	make_pods(p, 5, (int64_t[]){ 0, 0, 0, 0, 0 });
+	/* TestReplicaCalcScaleUpCMObject: 3 ready pods x 20/15 */
+	struct hpa_metric_in in = { .value = 20000 };
+	assert_int_equal(decide_in(hpa_with("{\"type\":\"Object\",\"object\":{\"metric\":{\"name\":"
+	    "\"requests_per_second\"},\"describedObject\":{\"apiVersion\":\"v1\",\"kind\":"
+	    "\"Service\",\"name\":\"web\"},\"target\":{\"type\":\"Value\",\"value\":\"15\"}}}"), 3, p,
+	    3, &in, &cur, NULL), 4);
+	assert_string_equal(json_string_value(obj_get_path(cur, "object.current.value")), "20");
+	assert_string_equal(json_string_value(obj_get_path(cur,
+	    "object.describedObject.kind")), "Service");
+	json_decref(cur);
+	/* TestReplicaCalcScaleUpPerPodCMExternal: ceil(8.6 / 2.15) = 4, 8.6 / 3 per pod */
+	in.value = 8600;
+	assert_int_equal(decide_in(hpa_with("{\"type\":\"External\",\"external\":{\"metric\":{"
+	    "\"name\":\"queue_depth\",\"selector\":{\"matchLabels\":{\"queue\":\"work\"}}},"
+	    "\"target\":{\"type\":\"AverageValue\",\"averageValue\":\"2150m\"}}}"), 3, p, 3, &in,
+	    &cur, NULL), 4);
+	assert_string_equal(json_string_value(obj_get_path(cur, "external.current.averageValue")),
+	    "2867m");
+	assert_string_equal(json_string_value(obj_get_path(cur,
+	    "external.metric.selector.matchLabels.queue")), "work");
+	json_decref(cur);
+	/* TestReplicaCalcScaleUpCMExternal: 1 pod, 8.6 / 4.4 */
+	assert_int_equal(decide_in(hpa_with("{\"type\":\"External\",\"external\":{\"metric\":{"
+	    "\"name\":\"queue_depth\"},\"target\":{\"type\":\"Value\",\"value\":\"4400m\"}}}"), 1,
+	    p, 1, &in, NULL, NULL), 2);
+	/* an unreachable Prometheus: FailedGetExternalMetric */
+	json_t *st;
+	in = (struct hpa_metric_in){ .rc = -EIO, .why = "querying Prometheus: connection refused" };
+	assert_int_equal(decide_in(hpa_with("{\"type\":\"External\",\"external\":{\"metric\":{"
+	    "\"name\":\"queue_depth\"},\"target\":{\"type\":\"Value\",\"value\":\"1\"}}}"), 2, p, 2,
+	    &in, NULL, &st), 2);
+	assert_string_equal(cond_reason(st, "ScalingActive"), "FailedGetExternalMetric");
+	json_decref(st);
+}
+
 int
 main(void)
 {
@@ -474,6 +630,10 @@ main(void)
 		cmocka_unit_test_setup(test_failed_metrics_conditions, setup),
 		cmocka_unit_test_setup(test_memory_average_value, setup),
 		cmocka_unit_test(test_validation),
+		cmocka_unit_test_setup(test_pods_metric_scale_up_and_down, setup),
+		cmocka_unit_test_setup(test_pods_metric_unready_counts_and_missing_holds, setup),
+		cmocka_unit_test_setup(test_object_and_external_metrics, setup),
+		cmocka_unit_test_setup(test_surge_pods_do_not_multiply_a_scale_up, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,6 +184,28 @@ static const char *const realistic[] = {
 	"            image: busybox:1.28\n            imagePullPolicy: IfNotPresent\n"
 	"            command: [/bin/sh, -c, date; echo Hello from the Kubernetes cluster]\n"
 	"          restartPolicy: OnFailure\n",
+	/* Kubernetes' RBAC documentation's examples */
+	"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: build-robot, namespace: default}\n"
+	"automountServiceAccountToken: false\nimagePullSecrets: [{name: regcred}]\n",
+	"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n"
+	"  namespace: default\n  name: pod-reader\nrules:\n- apiGroups: [\"\"]\n"
+	"  resources: [\"pods\", \"pods/log\"]\n  verbs: [\"get\", \"watch\", \"list\"]\n",
+	"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n"
+	"  name: monitoring\naggregationRule:\n  clusterRoleSelectors:\n  - matchLabels:\n"
+	"      rbac.example.com/aggregate-to-monitoring: \"true\"\nrules: []\n",
+	"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n"
+	"  name: \"system:health\"\nrules:\n- nonResourceURLs: [\"/healthz\", \"/healthz/*\"]\n"
+	"  verbs: [\"get\", \"post\"]\n- apiGroups: [\"\"]\n  resources: [\"configmaps\"]\n"
+	"  resourceNames: [\"my-configmap\"]\n  verbs: [\"update\", \"get\"]\n",
+	"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n"
+	"  name: read-pods\n  namespace: default\nsubjects:\n- kind: User\n  name: jane\n"
+	"  apiGroup: rbac.authorization.k8s.io\n- kind: ServiceAccount\n  name: default\n"
+	"  namespace: kube-system\nroleRef:\n  kind: Role\n  name: pod-reader\n"
+	"  apiGroup: rbac.authorization.k8s.io\n",
+	"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n"
+	"  name: read-secrets-global\nsubjects:\n- kind: Group\n  name: manager\n"
+	"  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: ClusterRole\n"
+	"  name: secret-reader\n  apiGroup: rbac.authorization.k8s.io\n",
 	/* the Kubernetes documentation's quota and limit range examples */
 	"apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: mem-cpu-demo}\nspec:\n"
 	"  hard:\n    requests.cpu: \"1\"\n    requests.memory: 1Gi\n    limits.cpu: \"2\"\n"
@@ -208,7 +230,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule, application
 	 * (test_gitops.c) have theirs). */
-	assert_int_equal(kind_count(), 29);
+	assert_int_equal(kind_count(), 34);
 }
 
 static void

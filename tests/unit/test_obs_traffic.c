@@ -1,5 +1,6 @@
 /* test_obs_traffic.c — the proxy metrics parser and the window math
  * (rates, error rate, average and P99 latency) behind traffic.v6.dev. */
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <setjmp.h>
@@ -245,6 +246,47 @@ test_history_bounded_over_rollouts(void **state)
 	assert_int_equal(obs_history_series(&h), 0);
 }
 
+/* The proxy's per-pod twins land in pods, keyed "namespace/pod", apart from
+ * the per-revision series; the window math is the same. */
+static void
+test_parse_pod_series(void **state)
+{
+	static const char t1[] =
+	    "v6_proxy_pod_requests_total{namespace=\"default\",pod=\"web-a\",code=\"2xx\"} 10\n"
+	    "v6_proxy_pod_requests_total{namespace=\"default\",pod=\"web-b\",code=\"2xx\"} 0\n"
+	    "v6_proxy_pod_request_duration_seconds_bucket{namespace=\"default\",pod=\"web-a\",le=\"0.1\"} 10\n"
+	    "v6_proxy_pod_request_duration_seconds_bucket{namespace=\"default\",pod=\"web-a\",le=\"+Inf\"} 10\n"
+	    "v6_proxy_pod_request_duration_seconds_count{namespace=\"default\",pod=\"web-a\"} 10\n"
+	    "v6_proxy_pod_requests_total{pod=\"no-namespace\",code=\"2xx\"} 5\n";
+	static const char t2[] =
+	    "v6_proxy_pod_requests_total{namespace=\"default\",pod=\"web-a\",code=\"2xx\"} 110\n"
+	    "v6_proxy_pod_requests_total{namespace=\"default\",pod=\"web-a\",code=\"5xx\"} 10\n"
+	    "v6_proxy_pod_requests_total{namespace=\"default\",pod=\"web-b\",code=\"2xx\"} 0\n"
+	    "v6_proxy_pod_request_duration_seconds_bucket{namespace=\"default\",pod=\"web-a\",le=\"0.1\"} 20\n"
+	    "v6_proxy_pod_request_duration_seconds_bucket{namespace=\"default\",pod=\"web-a\",le=\"1\"} 120\n"
+	    "v6_proxy_pod_request_duration_seconds_bucket{namespace=\"default\",pod=\"web-a\",le=\"+Inf\"} 120\n"
+	    "v6_proxy_pod_request_duration_seconds_count{namespace=\"default\",pod=\"web-a\"} 120\n";
+	struct obs_sample a, b;
+	struct obs_traffic_stats st;
+	(void)state;
+
+	assert_int_equal(obs_sample_parse(t1, strlen(t1), &a), 0);
+	assert_int_equal(a.npods, 2);
+	assert_int_equal(obs_sample_parse(t2, strlen(t2), &b), 0);
+	a.mono_ms = 1000;
+	b.mono_ms = 11000;
+	struct obs_sample pa = { .series = a.pods, .n = a.npods, .mono_ms = a.mono_ms };
+	struct obs_sample pb = { .series = b.pods, .n = b.npods, .mono_ms = b.mono_ms };
+	assert_int_equal(obs_traffic_compute(&pa, &pb, "default/web-a", NULL, &st), 0);
+	assert_true(fabs(st.rps - 11.0) < 1e-9);		/* 110 in 10 s */
+	assert_true(st.p99_ms > 900 && st.p99_ms <= 1000);	/* 100 of 110 in (0.1, 1] */
+	assert_int_equal(obs_traffic_compute(&pa, &pb, "default/web-b", NULL, &st), 0);
+	assert_true(st.rps == 0 && st.p99_ms == 0);
+	assert_int_equal(obs_traffic_compute(&pa, &pb, "default/web-c", NULL, &st), -ENOENT);
+	obs_sample_free(&a);
+	obs_sample_free(&b);
+}
+
 int
 main(void)
 {
@@ -255,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_compute_rates_between_samples),
 		cmocka_unit_test(test_compute_after_proxy_restart_counts_from_zero),
 		cmocka_unit_test(test_history_bounded_over_rollouts),
+		cmocka_unit_test(test_parse_pod_series),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1340,6 +1340,18 @@ test_metrics_per_revision(void **state)
 	assert_non_null(strstr(f->text.data, "v6_proxy_bytes_total{service=\"default/web\","
 	    "revision=\"r1\",direction=\"out\"}"));
 	assert_non_null(strstr(f->text.data, "v6_proxy_active_connections{listener=\"l1\"}"));
+	assert_non_null(strstr(f->text.data, "\nv6_proxy_held_requests 0\n"));
+	/* per pod, for custom.metrics.k8s.io: each pod once, idle ones at 0 */
+	assert_non_null(strstr(f->text.data, "v6_proxy_pod_requests_total{namespace=\"default\","
+	    "pod=\"p0\",code=\"2xx\"} 30\n"));
+	assert_non_null(strstr(f->text.data, "v6_proxy_pod_requests_total{namespace=\"default\","
+	    "pod=\"p1\",code=\"2xx\"} 10\n"));
+	assert_non_null(strstr(f->text.data, "v6_proxy_pod_requests_total{namespace=\"default\","
+	    "pod=\"p2\",code=\"2xx\"} 0\n"));
+	assert_non_null(strstr(f->text.data, "v6_proxy_pod_request_duration_seconds_count{"
+	    "namespace=\"default\",pod=\"p1\"} 10\n"));
+	assert_null(strstr(strstr(f->text.data, "pod=\"p1\",code=\"2xx\"") + 1,
+	    "pod=\"p1\",code=\"2xx\""));
 	assert_int_equal(query(f, "default/web", "r1", &st), 0);
 	assert_int_equal(st.requests, 10);
 	assert_int_equal(st.status_2xx, 10);

@@ -120,6 +120,16 @@ proxy_engine_set_tracer(struct proxy_engine *e, struct px_tracer *t)
 	(void)t;
 }
 
+/* The stub holds no request (scale from zero is test_proxy_engine's). */
+void
+proxy_engine_on_hold(struct proxy_engine *e, void (*cb)(void *arg, const char *service),
+    void *arg)
+{
+	(void)e;
+	(void)cb;
+	(void)arg;
+}
+
 /* The stub has no listening sockets to hand over nor to take. */
 void
 proxy_engine_listen_fds(struct proxy_engine *e, proxy_listen_fn fn, void *arg)
