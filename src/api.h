@@ -103,6 +103,10 @@ int api_delete_grace(struct api *api, const struct kind *k, const char *ns,
     struct api_error *err);
 int api_get(struct api *api, const struct kind *k, const char *ns, const char *name,
     json_t **out, struct api_error *err);
+/* A core (v1) object by kind name ("Secret", "ConfigMap", "Namespace"), a
+ * new reference, or NULL when absent. api is a struct api * (the shape of
+ * the node's lookup hooks, nenv_lookup_fn). */
+json_t *api_lookup_v1(void *api, const char *kind, const char *ns, const char *name);
 /* Records a Kubernetes Event about obj (type "Normal" / "Warning"); repeated
  * events of the same reason and message are counted on one Event, and a
  * burst of similar ones is combined (as client-go's EventCorrelator). */

@@ -828,3 +828,15 @@ api_events_stop(struct api_events *ev)
 	uv_timer_stop(&ev->timer);
 	uv_close((uv_handle_t *)&ev->timer, events_free_cb);
 }
+
+json_t *
+api_lookup_v1(void *api, const char *kind, const char *ns, const char *name)
+{
+	json_t *o = NULL;
+	struct api_error err = { 0 };
+	const struct kind *k = kind_find_gvk("v1", kind);
+	if (!k || api_get(api, k, ns, name, &o, &err) < 0)
+		o = NULL;
+	api_error_clear(&err);
+	return o;
+}

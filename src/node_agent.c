@@ -299,19 +299,6 @@ release_pod(struct apod *p)
 
 /* ---- containers -------------------------------------------------------- */
 
-static json_t *
-lookup(void *arg, const char *kind, const char *ns, const char *name)
-{
-	struct node *n = arg;
-	json_t *o = NULL;
-	struct api_error err = { 0 };
-	const struct kind *k = kind_find_gvk("v1", kind);
-	if (!k || api_get(n->api, k, ns, name, &o, &err) < 0)
-		o = NULL;
-	api_error_clear(&err);
-	return o;
-}
-
 /* A quantity of the container's resources.limits (or .requests with a
  * "requests." prefix in res), times scale; 0 when absent. */
 static int64_t
@@ -369,7 +356,7 @@ resolve_env(struct apod *p, const json_t *cspec, char **err)
 		.pod_ip = p->ip, .node_name = n->name, .bin_dir = n->bin_dir,
 		.otlp_endpoint = n->otlp_endpoint,
 		.node_cpu_millis = n->cpu_millis, .node_memory_bytes = n->memory_bytes,
-		.extra_env = (const char *const *)links, .lookup = lookup, .lookup_arg = n,
+		.extra_env = (const char *const *)links, .lookup = api_lookup_v1, .lookup_arg = n->api,
 		.image_env = is_runc(p) };
 	char **env = nenv_resolve(&ctx, err);
 	nenv_free(links);
@@ -468,7 +455,7 @@ static json_t *
 pull_secret(void *arg, const char *ns, const char *name)
 {
 	struct actr *a = arg;
-	return lookup(a->pod->n, "Secret", ns, name);
+	return api_lookup_v1(a->pod->n->api, "Secret", ns, name);
 }
 
 /* The store's in-use question: "NS/NAME" of a pod running image_id. */
@@ -489,7 +476,7 @@ static int64_t
 pull_max_bytes(void *arg, const char *ns)
 {
 	struct actr *a = arg;
-	json_t *o = lookup(a->pod->n, "Namespace", NULL, ns);
+	json_t *o = api_lookup_v1(a->pod->n->api, "Namespace", NULL, ns);
 	int64_t max = o ? api_policy_max_image_bytes(o) : 0;
 	json_decref(o);
 	return max;

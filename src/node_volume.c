@@ -404,20 +404,6 @@ claim_source(struct nvol *v, const json_t *pod, const json_t *vol, bool *ro, cha
 	return dir;
 }
 
-/* A ConfigMap or Secret of the pod's namespace for node_projected.c. */
-static json_t *
-lookup_object(void *arg, const char *kind, const char *ns, const char *name)
-{
-	struct nvol *v = arg;
-	json_t *o = NULL;
-	struct api_error err = { 0 };
-	const struct kind *k = kind_find_gvk("v1", kind);
-	if (!k || api_get(v->api, k, ns, name, &o, &err) < 0)
-		o = NULL;
-	api_error_clear(&err);
-	return o;
-}
-
 /* Writes projected volume vol of pod into dir (0, or -1 with *err). */
 static int
 project(struct nvol *v, const json_t *pod, const json_t *cspec, const json_t *vol,
@@ -426,7 +412,7 @@ project(struct nvol *v, const json_t *pod, const json_t *cspec, const json_t *vo
 	struct nenv_ctx ctx = { .pod = pod, .container = cspec,
 		.node_cpu_millis = sysconf(_SC_NPROCESSORS_ONLN) * 1000,
 		.node_memory_bytes = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE),
-		.lookup = lookup_object, .lookup_arg = v };
+		.lookup = api_lookup_v1, .lookup_arg = v->api };
 	struct nproj_file *f = NULL;
 	size_t n = 0;
 	char *why = NULL;
