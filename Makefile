@@ -24,7 +24,7 @@ UI_FILES = $(wildcard web/*.html web/*.css web/*.js web/*.svg)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops clean
+.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops bench-alerting clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -88,7 +88,7 @@ fuzz:
 	$(MAKE) -k -C tests/fuzz check CHECK_TIME=$(FUZZ_TIME)
 
 # Benchmarks print figures against peers run side by side; they never fail.
-bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops
+bench: bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops bench-alerting
 
 bench-store: all
 	@bench/store/run.sh $(BUILD)/v6
@@ -114,6 +114,9 @@ bench-dashboard: all
 
 bench-gitops: all
 	@bench/gitops/run.sh $(BUILD)/v6
+
+bench-alerting: all
+	@bench/alerting/run.sh $(BUILD)/v6
 
 # Not part of `bench`: an hour by default (BENCH_SOAK_MIN).
 bench-soak: all

@@ -131,6 +131,12 @@ static const struct cli_flag flags[] = {
 	  "autoscale: the HorizontalPodAutoscaler's name (default: the target's)" },
 	{ "prune", 0, FLAG_BOOL, OFF(prune), NULL, NULL,
 	  "app sync: delete the resources git no longer has" },
+	{ "matcher", 'm', FLAG_LIST, OFF(matchers), "NAME=VALUE", NULL,
+	  "silence create: a label matcher (=, !=, =~, !~); repeatable" },
+	{ "duration", 'd', FLAG_STR, OFF(duration), "DURATION", NULL,
+	  "silence create: how long the silence lasts (default 1h)" },
+	{ "comment", 'c', FLAG_STR, OFF(comment), "TEXT", NULL,
+	  "silence create: why (required)" },
 };
 
 /* A verb either runs as a client verb (run, with the parsed flags) or is a
@@ -372,6 +378,19 @@ static const struct cli_verb verbs[] = {
 	  "purge",
 	  "  v6 addon enable observability\n  v6 addon ls\n"
 	  "  v6 addon disable observability --purge\n", false },
+	{ "silence", cli_silence, "v6 silence create|ls|expire [flags]",
+	  "Silence alerts in Alertmanager, list and expire silences",
+	  "Manage Alertmanager's silences through the server (--alertmanager-url),\n"
+	  "as amtool silence does:\n"
+	  "  create   silence the alerts every matcher matches (--matcher, or\n"
+	  "           NAME=VALUE arguments) for --duration, saying why (--comment)\n"
+	  "  ls       the silences: ID, state, end, author, matchers, comment\n"
+	  "  expire   end silences now, by ID\n"
+	  "Firing alerts: 'v6 get alerts', 'v6 describe alert NAME'.",
+	  "matcher duration comment all output no-headers",
+	  "  v6 silence create -m alertname=V6ServiceErrorBudgetBurn -m namespace=shop \\\n"
+	  "      --duration 2h --comment 'fix deploying'\n"
+	  "  v6 silence ls\n  v6 silence expire 3f1e0c2a-...\n", false },
 	{ "events", cli_events, "v6 events [flags]",
 	  "List events, the latest last",
 	  "List events, oldest first; the same as 'v6 get events'.",
@@ -674,11 +693,14 @@ flag_set(struct parse *p, const struct cli_flag *fl, const char *val)
 	case FLAG_OPT:
 		*(const char **)base = val ? val : fl->bare;
 		return 0;
-	case FLAG_LIST:		/* -f is the only list flag */
-		BUG_ON(fl->off != OFF(files));
-		p->o->files = xrealloc(p->o->files, (p->o->nfiles + 1) * sizeof *p->o->files);
-		p->o->files[p->o->nfiles++] = val;
+	case FLAG_LIST: {	/* const char **list; size_t n; in this order */
+		BUG_ON(fl->off != OFF(files) && fl->off != OFF(matchers));
+		const char ***list = (const char ***)((char *)p->o + fl->off);
+		size_t *n = (size_t *)((char *)p->o + fl->off + sizeof(const char **));
+		*list = xrealloc(*list, (*n + 1) * sizeof **list);
+		(*list)[(*n)++] = val;
 		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -859,5 +881,6 @@ cli_main(int argc, char **argv)
 	free(p.bad);
 	free(p.pos);
 	free(o.files);
+	free(o.matchers);
 	return rc;
 }

@@ -84,6 +84,11 @@ struct cli_opts {
 	int64_t min, max, cpu_percent;
 	const char *name;
 	bool prune;			/* app sync --prune */
+	/* silence (cli_alert.c); matchers/nmatchers in this order: FLAG_LIST */
+	const char **matchers;
+	size_t nmatchers;
+	const char *duration;
+	const char *comment;
 	uint64_t given;			/* bit i: the i-th flag of cli.c's table was given */
 };
 
@@ -281,6 +286,12 @@ int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
 int cli_app(struct cli_opts *o);	/* cli_app.c */
+/* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
+ * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */
+bool cli_alert_resource(const char *arg);
+int cli_alert_get(struct cli_opts *o);
+int cli_alert_describe(struct cli_opts *o);
+int cli_silence(struct cli_opts *o);
 
 /* cli_describe.c */
 /* kubectl's "Pod Template:" section for a pod template (rollout history

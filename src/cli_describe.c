@@ -1003,6 +1003,8 @@ cli_describe(struct cli_opts *o)
 	if (o->nargs == 0)
 		return cli_err("you must specify the type of resource to describe, e.g. "
 		    "'v6 describe deployment web'");
+	if (cli_alert_resource(o->args[0]))
+		return cli_alert_describe(o);
 	bool slash = strchr(o->args[0], '/') != NULL;
 	if (!slash && o->nargs == 1) {
 		const struct kind *k = cli_kind(o->args[0]);

@@ -540,6 +540,8 @@ cli_get(struct cli_opts *o)
 {
 	struct get g = { .o = o };
 	int rc = 1;
+	if (o->nargs > 0 && cli_alert_resource(o->args[0]))
+		return cli_alert_get(o);
 	if (parse_output(o->output, &g.out, &g.jsonpath) < 0 ||
 	    parse_resources(&g, o->args, o->nargs) < 0)
 		goto out;

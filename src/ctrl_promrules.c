@@ -224,8 +224,6 @@ struct ctrl_promrules {
 	bool discovered;		/* cfg.url is the addon's Prometheus (no flag) */
 };
 
-static int parse_url(struct ctrl_promrules *p, const char *url);
-
 /* Without --prometheus-url, the Prometheus of `v6 addon enable
  * observability` (the Service v6-system/prometheus) when there is one; it
  * is looked up before every reload, so it can come and go. */
@@ -241,7 +239,8 @@ discover(struct ctrl_promrules *p)
 	char *url = ip && *ip ? xasprintf("http://%s:9090", ip) : NULL;
 	if (!url || !p->cfg.url || strcmp(url, p->cfg.url) != 0) {
 		free((char *)p->cfg.url);
-		p->cfg.url = url && parse_url(p, url) == 0 ? url : NULL;
+		p->cfg.url = url && http_client_parse_url(url, &p->addr, NULL, NULL) == 0 ? url :
+		    NULL;
 		if (p->cfg.url)
 			log_info("promrules", "rules go to the addon's Prometheus at %s", url);
 		else
@@ -509,28 +508,6 @@ static const struct ctrl_desc promrules_desc = {
 	.decide = promrules_decide, .seed = promrules_seed, .on_gone = true,
 };
 
-static int
-parse_url(struct ctrl_promrules *p, const char *url)
-{
-	if (!str_has_prefix(url, "http://"))
-		return -EINVAL;
-	char *hp = xstrndup(url + 7, strcspn(url + 7, "/")), *colon = strrchr(hp, ':');
-	int rc = -EINVAL;
-	if (colon && colon[1]) {
-		*colon = '\0';
-		int port = atoi(colon + 1);
-		bool v6 = hp[0] == '[';
-		if (v6 && colon[-1] == ']') {
-			colon[-1] = '\0';
-			rc = uv_ip6_addr(hp + 1, port, (struct sockaddr_in6 *)&p->addr);
-		} else if (!v6) {
-			rc = uv_ip4_addr(hp, port, (struct sockaddr_in *)&p->addr);
-		}
-	}
-	free(hp);
-	return rc < 0 ? -EINVAL : 0;
-}
-
 static void
 free_cfg(struct promrules_config *c)
 {
@@ -555,7 +532,7 @@ ctrl_promrules_start(struct api *api, const struct promrules_config *cfg,
 	    xstrdup(cfg->namespace_selector) : NULL;
 	p->written = json_object();
 	p->status = json_object();
-	if (p->cfg.url && parse_url(p, p->cfg.url) < 0) {
+	if (p->cfg.url && http_client_parse_url(p->cfg.url, &p->addr, NULL, NULL) < 0) {
 		log_error("promrules", "--prometheus-url %s: expected http://IP:PORT", p->cfg.url);
 		goto fail;
 	}

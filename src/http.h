@@ -224,6 +224,13 @@ int http_client_request(uv_loop_t *loop, const struct sockaddr *addr,
     struct http_client_req **out);
 /* fn will not run; the connection closes. NULL or finished: nothing. */
 void http_client_cancel(struct http_client_req *r);
+/* "http://IP:PORT[/PREFIX]" (IPv4 or [IPv6]; no names, no TLS) -> addr,
+ * the Host header's value and the path prefix without its trailing '/'
+ * ("" when none), both malloc'ed (either pointer may be NULL). -EINVAL for
+ * anything else. */
+struct sockaddr_storage;
+int http_client_parse_url(const char *url, struct sockaddr_storage *addr, char **host,
+    char **prefix);
 /* Case-insensitive; NULL when absent. */
 const char *http_response_header(const struct http_response *res, const char *name);
 

@@ -291,3 +291,42 @@ http_response_header(const struct http_response *res, const char *name)
 			return res->headers[i].value;
 	return NULL;
 }
+
+int
+http_client_parse_url(const char *url, struct sockaddr_storage *addr, char **host,
+    char **prefix)
+{
+	if (!str_has_prefix(url, "http://"))
+		return -EINVAL;
+	const char *hp_start = url + 7;
+	size_t hp_len = strcspn(hp_start, "/?#");
+	char *hp = xstrndup(hp_start, hp_len), *colon = strrchr(hp, ':');
+	int rc = -EINVAL;
+	if (colon && colon[1]) {
+		*colon = '\0';
+		char *end;
+		long port = strtol(colon + 1, &end, 10);
+		bool v6 = hp[0] == '[';
+		if (*end || port <= 0 || port > 65535)
+			rc = -EINVAL;
+		else if (v6 && colon[-1] == ']') {
+			colon[-1] = '\0';
+			rc = uv_ip6_addr(hp + 1, (int)port, (struct sockaddr_in6 *)addr);
+		} else if (!v6) {
+			rc = uv_ip4_addr(hp, (int)port, (struct sockaddr_in *)addr);
+		}
+	}
+	free(hp);
+	if (rc < 0)
+		return -EINVAL;
+	if (host)
+		*host = xstrndup(hp_start, hp_len);
+	if (prefix) {
+		const char *p = hp_start + hp_len;
+		size_t n = strcspn(p, "?#");
+		while (n > 0 && p[n - 1] == '/')
+			n--;
+		*prefix = xstrndup(p, n);
+	}
+	return 0;
+}

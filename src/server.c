@@ -3,6 +3,7 @@
  * in order on SIGTERM / SIGINT. */
 #include "server.h"
 #include "addon.h"
+#include "alert.h"
 #include "analysis.h"
 #include "api.h"
 #include "auth.h"
@@ -76,6 +77,7 @@ struct server_opts {
 	char *audit_policy;		/* --audit-policy-file; NULL: Metadata for all */
 	char *token_auth_file;		/* --token-auth-file; NULL: none */
 	struct promrules_config rules;	/* --prometheus-*; dir NULL: DATA/prometheus-rules */
+	struct alert_config alerts;	/* --alertmanager-url, --alert-* (url owned) */
 	bool insecure_http;		/* --insecure-http: plain HTTP, loopback only */
 	int64_t cert_lifetime_ms;	/* --cert-lifetime; 0: a year */
 };
@@ -105,6 +107,7 @@ struct server {
 	struct obs_loki *loki;
 	struct ctrl_promrules *promrules;
 	struct ctrl_app *apps;
+	struct alert_api *alerts;
 	char *node_state, *proxy_state, *exe;
 	unsigned disabled;	/* bit i: parts[i] is off (or stopped) */
 	uv_signal_t sigterm, sigint;
@@ -449,6 +452,20 @@ promrules_stop(struct server *s)
 	s->promrules = NULL;
 }
 
+/* Alerts and silences through the API, the webhook receiver (alert_api.c). */
+static int
+alerts_start(struct server *s, const struct server_opts *o)
+{
+	return alert_api_start(s->api, &o->alerts, &s->alerts);
+}
+
+static void
+alerts_stop(struct server *s)
+{
+	alert_api_stop(s->alerts);
+	s->alerts = NULL;
+}
+
 /* Argo CD's Applications (ctrl_app.c), git cache in DATA/gitops. */
 static int
 apps_start(struct server *s, const struct server_opts *o)
@@ -501,6 +518,7 @@ static const struct server_part {
 	{ "logship", NULL, logship_start, logship_stop },
 	{ "promrules", NULL, promrules_start, promrules_stop },
 	{ "gitops", NULL, apps_start, apps_stop },
+	{ "alerts", NULL, alerts_start, alerts_stop },
 };
 
 static bool
@@ -577,7 +595,7 @@ static const struct flag_def server_flags[] = {
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
 	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy, "
-	    "promrules, horizontalpodautoscaling, gitops (default *)" },
+	    "promrules, horizontalpodautoscaling, gitops, alerts (default *)" },
 	{ "--app-resync-period", "DURATION", "how often each Application's repository is "
 	    "fetched and compared, as Argo CD's timeout.reconciliation (default 3m, at least "
 	    "100ms); a push to /api/webhook fetches at once" },
@@ -656,6 +674,14 @@ static const struct flag_def server_flags[] = {
 	    "as the operator's ruleSelector (default: all)" },
 	{ "--prometheus-rule-namespace-selector", "SELECTOR", "only PrometheusRules in "
 	    "namespaces with these labels, as ruleNamespaceSelector (default: all)" },
+	{ "--alertmanager-url", "URL", "the Alertmanager (http://IP:PORT[/PATH]) whose alerts "
+	    "and silences V6's API serves (v6 get alerts, v6 silence; default: none)" },
+	{ "--alert-noise-control", "BOOL", "the webhook receiver holds back alerts of a "
+	    "rollout that is aborting by analysis and folds flapping alerts (default true)" },
+	{ "--alert-flap-window", "DURATION", "an alert that fires --alert-flap-threshold "
+	    "times within this window is flapping (default 10m)" },
+	{ "--alert-flap-threshold", "N", "firings in the window that make an alert flapping "
+	    "(default 3)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -769,6 +795,33 @@ parse_rules_flag(const char *name, const char *val, struct promrules_config *c)
 		}
 	fprintf(stderr, "error: unknown flag: %s\nSee 'v6 server --help' for usage.\n", name);
 	return -EINVAL;
+}
+
+/* --alertmanager-url and the webhook receiver's noise control. */
+static int
+parse_alert_flag(const char *name, const char *val, struct alert_config *c)
+{
+	int64_t ms = 0;
+	char *end = NULL;
+	long n = 0;
+	if (strcmp(name, "--alertmanager-url") == 0) {
+		free((char *)c->alertmanager_url);
+		c->alertmanager_url = xstrdup(val);
+	} else if (strcmp(name, "--alert-noise-control") == 0 &&
+	    (!strcmp(val, "true") || !strcmp(val, "false"))) {
+		c->noise_control = !strcmp(val, "true");
+	} else if (strcmp(name, "--alert-flap-window") == 0 && duration_parse(val, &ms) == 0 &&
+	    ms > 0) {
+		c->flap_window_ms = ms;
+	} else if (strcmp(name, "--alert-flap-threshold") == 0 &&
+	    (n = strtol(val, &end, 10)) >= 2 && !*end && n < 1000) {
+		c->flap_threshold = (int)n;
+	} else {
+		fprintf(stderr, "error: %s: bad value \"%s\" (see 'v6 server --help')\n", name,
+		    val);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* --loki-url and its tuning flags, from one table. */
@@ -1068,6 +1121,9 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 		} else if (str_has_prefix(name, "--prometheus-")) {
 			if (parse_rules_flag(name, val, &o->rules) < 0)
 				return -EINVAL;
+		} else if (str_has_prefix(name, "--alert")) {
+			if (parse_alert_flag(name, val, &o->alerts) < 0)
+				return -EINVAL;
 		} else if (str_has_prefix(name, "--loki-")) {
 			if (parse_loki_flag(name, val, &o->loki) < 0)
 				return -EINVAL;
@@ -1320,7 +1376,8 @@ int
 server_main(int argc, char **argv)
 {
 	struct server_opts o = { .journal_retention_ms = -1, .journal_min = -1,
-		.image_gc = { .high = 85, .low = 80, .min_age_ms = 2 * 60 * 1000 } };
+		.image_gc = { .high = 85, .low = 80, .min_age_ms = 2 * 60 * 1000 },
+		.alerts = { .noise_control = true } };
 	struct server s = { .disabled = ~0u };	/* no part started yet */
 	int rc = 1;
 	if (parse_opts(argc, argv, &o) < 0)
@@ -1437,5 +1494,6 @@ out:
 	free((char *)o.rules.url);
 	free((char *)o.rules.rule_selector);
 	free((char *)o.rules.namespace_selector);
+	free((char *)o.alerts.alertmanager_url);
 	return rc;
 }

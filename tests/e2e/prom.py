@@ -1,8 +1,9 @@
 """Debian's real Prometheus for the e2e tests: one started on a free
 loopback port with its own TSDB, scraping what V6's http_sd endpoint lists
 every second (optionally reading rule files, with the lifecycle API for
-reloads), and waits on the value of a query. Used by test_metrics.py and
-test_prometheus_rules.py."""
+reloads, sending alerts to an Alertmanager), and waits on the value of a
+query. Used by test_metrics.py, test_prometheus_rules.py and
+test_alertmanager.py."""
 import json
 import os
 import shutil
@@ -16,19 +17,31 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
+def stop_process(proc):
+    """SIGTERM to proc (a Popen) if it runs, SIGKILL after 20 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Prometheus:
     """Debian's prometheus on a free loopback port with its own TSDB,
     scraping every second what V6's http_sd endpoint lists."""
 
-    def __init__(self, workdir, sd_url, port=None, rule_files=None, lifecycle=False):
+    def __init__(self, workdir, sd_url, port=None, rule_files=None, lifecycle=False,
+                 alertmanager=None, interval="1s"):
         self.port = port or free_port()
         self.dir = workdir
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("""global:
-  scrape_interval: 1s
+  scrape_interval: %s
   scrape_timeout: 1s
-  evaluation_interval: 1s
+  evaluation_interval: %s
 scrape_configs:
   - job_name: v6
     http_sd_configs:
@@ -40,15 +53,21 @@ scrape_configs:
       - {source_labels: [__meta_v6_container], regex: (.+), target_label: container}
       - {source_labels: [__meta_v6_app], regex: (.+), target_label: app}
       - {source_labels: [__meta_v6_revision], regex: (.+), target_label: revision}
-""" % sd_url)
+""" % (interval, interval, sd_url))
             if rule_files:
                 f.write("rule_files:\n  - %s\n" % rule_files)
+            if alertmanager:
+                f.write("alerting:\n  alertmanagers:\n    - static_configs:\n"
+                        "        - targets: ['%s']\n" % alertmanager)
         self.log = open(os.path.join(workdir, "prometheus.log"), "wb")
         self.proc = subprocess.Popen(
             [PROMETHEUS, "--config.file=" + cfg,
              "--storage.tsdb.path=" + os.path.join(workdir, "tsdb"),
              "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"] +
-            (["--web.enable-lifecycle"] if lifecycle else []),
+            (["--web.enable-lifecycle"] if lifecycle else []) +
+            # firing alerts are re-sent each second (default 1m), so an
+            # Alertmanager that was away gets them as soon as it is back
+            (["--rules.alert.resend-delay=1s"] if alertmanager else []),
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
 
     def api(self, path, **params):
@@ -78,13 +97,7 @@ scrape_configs:
             return False
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def logtail(self):

@@ -61,6 +61,11 @@ def test_observability_addon_runs_the_stack_and_loads_the_rules(tls_server):
     groups = {g["name"] for g in prom(ip, "/api/v1/rules")["data"]["groups"]}
     assert "mine" in groups and len(groups) >= 4, groups
 
+    # V6 finds the addon's Alertmanager by itself (no --alertmanager-url):
+    # the user's always-firing rule shows in `v6 get alerts`
+    wait_for(lambda: "AlwaysFiring" in server.v6("get", "alerts").stdout, 90,
+             "AlwaysFiring in v6 get alerts (through the addon's Alertmanager)", interval=1)
+
     # enabling again changes nothing that runs
     _, before = server.json("GET", "/api/v1/namespaces/v6-system/pods", expect=200)
     p = server.v6("addon", "enable", "observability")
