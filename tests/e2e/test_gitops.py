@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+import uuid
 
 import conftest
 from gitserve import GitHTTP, Repo, git
@@ -37,13 +38,16 @@ def configmap(name, data, wave=None, hook=None, **ann):
 
 
 def deployment(name, version, wave=None, ready_after=0):
+    # the start time goes to a file of this run only: a stale one left by an
+    # earlier run would make the probe pass before the container wrote it
+    start = "/tmp/%s-%s-start" % (name, uuid.uuid4().hex[:12])
     probe = {}
     if ready_after:
         probe = {"readinessProbe": {
-            "exec": {"command": ["sh", "-c", "test $(( $(date +%%s) - $(cat /tmp/%s-start) )) "
-                                 "-ge %d" % (name, ready_after)]},
+            "exec": {"command": ["sh", "-c", "test -f %s && test $(( $(date +%%s) - "
+                                 "$(cat %s) )) -ge %d" % (start, start, ready_after)]},
             "periodSeconds": 1}}
-    cmd = "date +%%s > /tmp/%s-start; exec sleep 3600" % name
+    cmd = "date +%%s > %s; exec sleep 3600" % start
     d = {"apiVersion": "apps/v1", "kind": "Deployment",
          "metadata": {"name": name, "labels": {"app": name}},
          "spec": {"selector": {"matchLabels": {"app": name}},
@@ -419,7 +423,11 @@ def test_sync_waves_hooks_and_kill9_resume(server, workdir):
     def waiting_on_wave1():
         os_ = get_app(s, "waves").get("status", {}).get("operationState", {})
         return "waiting for wave 1" in os_.get("message", "") and os_
-    os_ = wait_for("wave 1 in progress", waiting_on_wave1, timeout=60)
+    try:
+        os_ = wait_for("wave 1 in progress", waiting_on_wave1, timeout=60)
+    except AssertionError as e:
+        raise AssertionError("%s; the Application's status: %s" % (
+            e, json.dumps(get_app(s, "waves").get("status"))))
     started = os_["startedAt"]
     assert cm(s, "first") is not None
     assert cm(s, "last") is None
