@@ -110,7 +110,9 @@ def test_requests_per_second_scale_out_then_in_after_the_window(make_server):
         types = [m["type"] for m in st["currentMetrics"]]
         assert types == ["Pods", "Pods"], st
         p99 = quantity(st["currentMetrics"][1]["pods"]["current"]["averageValue"])
-        assert 0 < p99 < 2, st
+        # milli-units, as the controller manager writes them: a p99 under half a
+        # millisecond (the test workload on a quiet machine) reads 0
+        assert 0 <= p99 < 2, st
         get = s.v6("get", "hpa", check=True).stdout
         assert re.search(r"^web\s+Deployment/web\s+requests_per_second: \d+m?/10, "
                          r"request_duration_p99_seconds: \d+m?/2\s+1\s+4\s+4\s", get, re.M), get

@@ -1018,7 +1018,7 @@ def test_cli_server_error_is_reported_once(server):
 
 def test_cli_apply_without_f_and_bad_selector(server):
     p = server.v6("apply")
-    assert p.returncode == 1 and "must specify -f" in p.stderr
+    assert p.returncode == 1 and "must specify one of -f and -k" in p.stderr
     p = server.v6("get", "cm", "-l", "===")
     assert p.returncode == 1 and p.stderr.startswith("Error from server (BadRequest): ")
     assert_healthy(server)
