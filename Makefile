@@ -67,7 +67,7 @@ rules-test: $(RULES_FILE)
 	@scripts/rules-test.sh $(RULES_FILE)
 
 e2e: $(BUILD)/v6 $(BUILD)/v6-shim $(BUILD)/images/testapp.tar
-	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e
+	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -rs --durations=15 -p no:cacheprovider tests/e2e
 
 # The suite runs twice, as shipped and under AddressSanitizer and UBSan (with
 # LeakSanitizer: the e2e fixtures stop every V6 process gracefully and scan
