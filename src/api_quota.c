@@ -483,9 +483,8 @@ quota_decide(struct ctrl *c, const json_t *q, int64_t now_ms, struct ctrl_writes
 	(void)now_ms;
 	const json_t *hard = obj_get_path(q, "spec.hard");
 	json_t *used = quota_used(ctrl_store(c), obj_namespace(q), hard);
-	json_t *st = json_pack("{s:O, s:o}", "hard", hard ? hard : json_object(), "used", used);
-	if (!hard)
-		json_object_set_new(st, "hard", json_object());
+	json_t *st = json_pack("{s:o, s:o}", "hard", hard ? json_incref((json_t *)hard) :
+	    json_object(), "used", used);
 	if (json_equal(st, json_object_get(q, "status"))) {
 		json_decref(st);
 		return 0;

@@ -332,9 +332,10 @@ promote(struct cli_opts *o)
 		char *p = xasprintf("/api/v1/namespaces/%s/configmaps/%s", obj_name(src), cm);
 		json_t *obj = NULL;
 		if (cli_get_json(p, &obj) == 0) {
-			json_t *copy = json_pack("{s:s, s:s, s:{s:s, s:s, s:O}}", "apiVersion", "v1",
+			json_t *labels = obj_labels(obj) ? json_incref(obj_labels(obj)) : json_object();
+			json_t *copy = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}}", "apiVersion", "v1",
 			    "kind", "ConfigMap", "metadata", "name", cm, "namespace", obj_name(dst),
-			    "labels", obj_labels(obj) ? obj_labels(obj) : json_object());
+			    "labels", labels);
 			json_t *data = json_object_get(obj, "data");
 			if (data)
 				json_object_set(copy, "data", data);
