@@ -17,7 +17,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
-from benchlib import env_int, free_port, log, median  # noqa: E402
+from benchlib import env_int, free_port, kill_workloads, log, median  # noqa: E402
 from webdriver import Browser  # noqa: E402
 
 PODS = env_int("BENCH_PODS", 1000)
@@ -196,6 +196,7 @@ def main():
             except subprocess.TimeoutExpired:
                 srv.kill()
                 srv.wait()
+        kill_workloads(os.path.join(root, "data"))   # pods and the proxy outlive it
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import env_int, log, median  # noqa: E402
+from benchlib import env_int, kill_workloads, log, median  # noqa: E402
 
 V6 = sys.argv[1] if len(sys.argv) > 1 else "build/v6"
 BINDINGS = env_int("BENCH_BINDINGS", 1000)
@@ -108,6 +108,7 @@ def main():
         finally:
             srv.terminate()
             srv.wait(timeout=30)
+            kill_workloads(data)    # the proxy outlives the server by design
             logf.close()
 
 
