@@ -465,6 +465,19 @@ static const char global_flags[] = "server kubeconfig help";
 static const char local_verbs[] = "kubeconfig certs";
 
 int
+cli_run_sub(const struct cli_opts *o, const struct cli_sub *subs, size_t n,
+    const char *names)
+{
+	if (o->nargs == 0)
+		return cli_err("v6 %s needs a subcommand: %s", o->verb, names);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(o->args[0], subs[i].name) == 0)
+			return subs[i].run(o);
+	return cli_err("unknown subcommand \"%s\" for \"v6 %s\" (%s)", o->args[0], o->verb,
+	    names);
+}
+
+int
 cli_err(const char *fmt, ...)
 {
 	va_list ap;

@@ -98,6 +98,14 @@ bool cli_flag_given(const struct cli_opts *o, const char *name);
 
 /* Prints "error: MSG" on stderr; returns 1 (the exit code). */
 int cli_err(const char *fmt, ...) V6_PRINTF(1, 2);
+/* A verb's subcommands (v6 image ls, v6 addon enable): runs the one named
+ * by o->args[0], else says which there are ("ls, pull, rm or import"). */
+struct cli_sub {
+	const char *name;
+	int (*run)(const struct cli_opts *o);
+};
+int cli_run_sub(const struct cli_opts *o, const struct cli_sub *subs, size_t n,
+    const char *names);
 /* The same, returning -EINVAL (for helpers that return errno codes). */
 int cli_fail(const char *fmt, ...) V6_PRINTF(1, 2);
 /* The --timeout value in ms, or dflt when unset; -1 and an error printed

@@ -80,10 +80,7 @@ addon_disable(const struct cli_opts *o)
 	return addon_change(o, false);
 }
 
-static const struct {
-	const char *name;
-	int (*run)(const struct cli_opts *o);
-} subs[] = {
+static const struct cli_sub subs[] = {
 	{ "ls", addon_ls }, { "list", addon_ls }, { "enable", addon_enable },
 	{ "disable", addon_disable },
 };
@@ -91,11 +88,5 @@ static const struct {
 int
 cli_addon(struct cli_opts *o)
 {
-	if (o->nargs == 0)
-		return cli_err("v6 addon needs a subcommand: ls, enable or disable");
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (strcmp(o->args[0], subs[i].name) == 0)
-			return subs[i].run(o);
-	return cli_err("unknown subcommand \"%s\" for \"v6 addon\" (ls, enable, disable)",
-	    o->args[0]);
+	return cli_run_sub(o, subs, ARRAY_SIZE(subs), "ls, enable or disable");
 }

@@ -140,10 +140,7 @@ image_rm(const struct cli_opts *o)
 	return rc;
 }
 
-static const struct {
-	const char *name;
-	int (*run)(const struct cli_opts *o);
-} subs[] = {
+static const struct cli_sub subs[] = {
 	{ "ls", image_ls }, { "list", image_ls }, { "pull", image_pull },
 	{ "rm", image_rm }, { "import", image_import },
 };
@@ -151,11 +148,5 @@ static const struct {
 int
 cli_image(struct cli_opts *o)
 {
-	if (o->nargs == 0)
-		return cli_err("v6 image needs a subcommand: ls, pull, rm or import");
-	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-		if (strcmp(o->args[0], subs[i].name) == 0)
-			return subs[i].run(o);
-	return cli_err("unknown subcommand \"%s\" for \"v6 image\" (ls, pull, rm, import)",
-	    o->args[0]);
+	return cli_run_sub(o, subs, ARRAY_SIZE(subs), "ls, pull, rm or import");
 }
