@@ -168,6 +168,7 @@ struct store {
 	int64_t keep_min;	/* fewest changes kept whatever their age */
 	struct rv_mark marks[STORE_MARKS];	/* oldest first */
 	int nmarks;
+	struct rv_mark newest;		/* the last commit, whether marked or not */
 	bool in_txn;
 	int batch_err;		/* a staged write failed half-way: fail the batch */
 	struct evq staged;	/* in the open transaction, rv order */
@@ -622,6 +623,7 @@ store_open(const char *dir, struct store **out)
 		goto fail;
 	/* The journal's rows have no time: they count as written now. */
 	st->marks[st->nmarks++] = (struct rv_mark){ time_mono_ms(), st->rv };
+	st->newest = st->marks[0];
 	log_info("store", "opened %s at resourceVersion %" PRId64, path, st->rv);
 	free(path);
 	*out = st;
@@ -1282,6 +1284,7 @@ mark_note(struct store *st, int64_t now_ms, int64_t rv)
 
 	if (st->retention_ms == 0)
 		return;
+	st->newest = (struct rv_mark){ now_ms, rv };
 	if (last && (last->rv == rv || now_ms - last->t_ms < st->retention_ms / 32))
 		return;
 	if (st->nmarks == STORE_MARKS) {
@@ -1303,6 +1306,10 @@ marks_expired(struct store *st, int64_t now_ms)
 		return 0;
 	while (n < st->nmarks && st->marks[n].t_ms <= now_ms - st->retention_ms)
 		rv = st->marks[n++].rv;
+	/* commits skipped by mark_note are bounded by the newest one's time */
+	if (n == st->nmarks && st->newest.t_ms <= now_ms - st->retention_ms &&
+	    st->newest.rv > rv)
+		rv = st->newest.rv;
 	/* keep the last expired mark: the cut may have been held by keep_min */
 	if (n > 1) {
 		memmove(st->marks, st->marks + n - 1, sizeof(st->marks[0]) * (st->nmarks - n + 1));

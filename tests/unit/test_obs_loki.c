@@ -357,6 +357,11 @@ test_shipper_positions_rotation_restart(void **state)
 	assert_true(s.lines_dropped >= 10);
 	stop(&fl, l);
 
+	if (fl.n != 230)	/* say which lines came twice or never, for the log */
+		for (size_t i = 0; i < fl.n; i++)
+			if (i == 0 || strcmp(fl.lines[i], fl.lines[i - 1]) == 0 ||
+			    atoi(fl.lines[i] + 5) != atoi(fl.lines[i - 1] + 5) + 1)
+				print_message("received[%zu] = %s\n", i, fl.lines[i]);
 	assert_int_equal(fl.n, 230);
 	for (size_t i = 0; i < fl.n; i++) {
 		char want[32];
