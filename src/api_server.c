@@ -1518,9 +1518,12 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	/* pods/exec and serviceaccounts/token are creates; kubectl's
-	 * WebSocket exec is a GET upgrade */
-	bool post = strcmp(r->sub, "exec") == 0 || strcmp(r->sub, "token") == 0;
+	/* pods/exec, attach, portforward and serviceaccounts/token are
+	 * creates; kubectl's WebSocket ones are GET upgrades */
+	static const char *const posts[] = { "exec", "attach", "portforward", "token" };
+	bool post = false;
+	for (size_t i = 0; i < ARRAY_SIZE(posts); i++)
+		post = post || strcmp(r->sub, posts[i]) == 0;
 	if (strcmp(req->method, post ? "POST" : "GET") != 0 && !(post && req->upgrade) &&
 	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,

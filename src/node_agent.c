@@ -1805,22 +1805,33 @@ serve_exec(void *arg, struct http_req *req, const json_t *obj)
 		return;
 	}
 	json_t *enter = rt_enter_argv(a->rt);
-	char **argv = xcalloc(json_array_size(enter) + nc + 1, sizeof *argv);
-	size_t k = 0, j;
-	json_t *v;
-	json_array_foreach(enter, j, v)
-		argv[k++] = xstrdup(json_string_value(v));
-	for (j = 0; j < nc; j++)
-		argv[k++] = xstrdup(cmd[j]);
+	bool runc = rt_is_runc(a->rt), tty = query_bool(req, "tty");
+	char **argv = nexec_argv(enter, runc, tty, cmd, nc);
 	json_decref(enter);
-	bool runc = rt_is_runc(a->rt);
 	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
-	    query_bool(req, "stdin"), &err) < 0) {
+	    query_bool(req, "stdin"), tty, &err) < 0) {
 		reply_status(req, 500, "InternalError", err);
 		free(err);
 	}
 	nenv_free(argv);
 	nenv_free(cmd);
+}
+
+/* pods/portforward: kubectl port-forward (node_portforward.c) to the
+ * pod's network namespace, or to a process pod's own address. */
+static void
+serve_portforward(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p = pod_find(n, obj_uid(obj));
+	char msg[512];
+	if (!p || !p->inited || !p->ip[0] || (p->cni && !p->netns)) {
+		snprintf(msg, sizeof msg, "unable to upgrade connection: pod %s has no "
+		    "network on this node yet", obj_name(obj));
+		reply_status(req, 400, "BadRequest", msg);
+		return;
+	}
+	npf_start(n->loop, req, p->sm.name, p->cni ? p->netns : NULL, p->ip);
 }
 
 /* npod_class_handler: a RuntimeClass's handler, from the store. One node
@@ -1906,6 +1917,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 		goto fail;
 	api_register_subresource(api, "Pod", "log", serve_log, n);
 	api_register_subresource(api, "Pod", "exec", serve_exec, n);
+	api_register_subresource(api, "Pod", "portforward", serve_portforward, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	api_group_version(api, "metrics.k8s.io", "v1beta1");
 	uv_timer_init(n->loop, &n->metrics);
