@@ -63,12 +63,16 @@ VIEWER_TOKENS = "viewer-token,vera,uid-vera\n"
 
 
 class Kubectl:
-    """/usr/bin/kubectl with server's admin kubeconfig (or a token)."""
+    """/usr/bin/kubectl with server's admin kubeconfig (or a token; the
+    unsecured admin on a plain HTTP server)."""
 
     def __init__(self, server, home, token=None):
         assert KUBECTL, "kubectl 1.32 is part of the test environment"
-        self.env = dict(os.environ, HOME=home, KUBECONFIG=server.kubeconfig())
+        self.env = dict(os.environ, HOME=home, KUBECONFIG=server.kubeconfig() if
+                        server.tls else "/dev/null")
         self.base = [KUBECTL, "--cache-dir", os.path.join(home, "cache")]
+        if not server.tls:
+            self.base += ["--server", server.url]
         if token:
             # the admin kubeconfig's client certificate would win: the
             # user's own has the CA and the token only
