@@ -118,9 +118,9 @@ static const struct cli_flag flags[] = {
 	{ "full", 0, FLAG_BOOL, OFF(full), NULL, NULL,
 	  "rollout promote: skip the remaining steps, pauses and analysis" },
 	{ "stdin", 'i', FLAG_BOOL, OFF(stdin_), NULL, NULL,
-	  "exec: pass stdin to the command (read to its end first)" },
+	  "exec: pass stdin to the command" },
 	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
-	  "exec: accepted for kubectl's -it; no terminal is allocated" },
+	  "exec: run the command on a terminal (raw mode when stdin is one)" },
 	{ "min", 0, FLAG_INT, OFF(min), "N", NULL,
 	  "autoscale: the lower limit of replicas (default: the server's, 1)" },
 	{ "max", 0, FLAG_INT, OFF(max), "N", NULL,
@@ -327,11 +327,24 @@ static const struct cli_verb verbs[] = {
 	  "(runc exec: the container's env, working dir and user), with the\n"
 	  "container's env, working dir and mount namespace for process pods. Its\n"
 	  "stdout and stderr are copied here; v6 exits with the command's exit code.\n"
-	  "-i sends stdin, read to its end before the command starts.",
+	  "-i streams stdin to it; -t runs it on a terminal (this one in raw mode\n"
+	  "while it runs, its size followed). Over the WebSocket kubectl uses\n"
+	  "(v5.channel.k8s.io).",
 	  "container stdin tty namespace",
 	  "  v6 exec web-7d9c-x2k4p -- ls /\n"
 	  "  v6 exec web-7d9c-x2k4p -c sidecar -- env\n"
 	  "  echo hi | v6 exec -i web-7d9c-x2k4p -- cat\n", false },
+	{ "port-forward", cli_port_forward, "v6 port-forward TARGET [LOCAL:]REMOTE...",
+	  "Forward local ports to a pod",
+	  "Listen on 127.0.0.1:LOCAL (0 or empty: a free port) and forward each\n"
+	  "connection to REMOTE in the pod: inside its network namespace for runc\n"
+	  "pods on the pod network, at its own address for process pods. TARGET is\n"
+	  "a pod (NAME or pod/NAME), or svc/NAME or deploy/NAME, for which a running\n"
+	  "pod of their selector is chosen (a Service port maps to its targetPort).\n"
+	  "Runs until interrupted. Needs create on pods/portforward.",
+	  "namespace",
+	  "  v6 port-forward pod/web-7d9c-x2k4p 8080:8080\n"
+	  "  v6 port-forward svc/web :80\n", false },
 	{ "image", cli_image, "v6 image ls | pull REF | rm REF... | import FILE [flags]",
 	  "List, pull, remove and import the node's container images",
 	  "Manage the node's image store, as crictl does for a kubelet:\n"

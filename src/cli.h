@@ -78,7 +78,7 @@ struct cli_opts {
 	bool full;			/* rollout promote --full */
 	/* exec */
 	bool stdin_;			/* -i: send stdin to the command */
-	bool tty;			/* -t: accepted (no terminal is allocated yet) */
+	bool tty;			/* -t: a terminal for the command */
 	const char *sort_by;
 	/* autoscale */
 	int64_t min, max, cpu_percent;
@@ -293,6 +293,21 @@ int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_port_forward(struct cli_opts *o);	/* cli_portforward.c */
+
+/* cli_ws.c — a WebSocket to the API server (TLS and credentials as every
+ * request). cli_ws_open upgrades path with subprotocol proto: NULL with
+ * the error printed (a refused upgrade as kubectl prints its Status).
+ * cli_ws_read hands each whole message that arrived to fn, without
+ * waiting: 0, or 1 once the connection ended. */
+struct cli_ws;
+typedef void (*cli_ws_msg_fn)(void *arg, const char *data, size_t len);
+struct cli_ws *cli_ws_open(const char *path, const char *proto);
+int cli_ws_fd(const struct cli_ws *w);
+/* One binary message [ch][data] (ch < 0: data alone); 0 or -EPIPE. */
+int cli_ws_send(struct cli_ws *w, int ch, const void *data, size_t len);
+int cli_ws_read(struct cli_ws *w, cli_ws_msg_fn fn, void *arg);
+void cli_ws_close(struct cli_ws *w);
 int cli_app(struct cli_opts *o);	/* cli_app.c */
 /* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
  * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */

@@ -3,8 +3,11 @@
  * SPDY/3.1+portforward.k8s.io, kubectl's default since 1.31) or plain after
  * `Upgrade: SPDY/3.1` (its fallback). Each forwarded connection is a pair
  * of streams with the same requestid: "error" (a message, then the end)
- * and "data" (bytes both ways), joined to a TCP connection to the port in
- * the pod: 127.0.0.1 inside the pod's network namespace for a pod on the
+ * and "data" (bytes both ways). The kubelet's WebSocket form
+ * (v4.channel.k8s.io, ?ports=P1,P2: one connection per port on channels
+ * 2i data and 2i+1 error, each opened by the port in 2 little-endian bytes;
+ * v6 port-forward and the client libraries use it) is served too. Either
+ * way a connection is joined to a TCP connection to the port in the pod: 127.0.0.1 inside the pod's network namespace for a pod on the
  * pod network (setns around socket()), the pod's own loopback address for
  * a process pod. Called by node_agent.c. */
 #include "node_pod.h"
@@ -30,6 +33,8 @@
 
 #define PF_PROTO	"portforward.k8s.io"
 #define PF_WS_PROTO	"SPDY/3.1+" PF_PROTO
+#define PF_V4_PROTO	"v4.channel.k8s.io"
+#define PF_MAX_PORTS	16
 /* bytes queued one way past which the other side is not read */
 #define PF_HIGH		(1u << 20)
 
@@ -62,9 +67,11 @@ struct pf {
 	int refs;			/* the session + open sockets */
 	bool ending;
 	bool client_paused;
+	bool v4;			/* v4.channel.k8s.io: ids are channels */
 };
 
 static void pf_unref(struct pf *pf);
+static void pf_end(struct pf *pf);
 static void conn_finish(struct pf_conn *c);
 
 /* ---- transport --------------------------------------------------------- */
@@ -160,6 +167,33 @@ conn_finish(struct pf_conn *c)
 		uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
 }
 
+/* Bytes (or the end, fin) to the client on c's data or error stream. A
+ * v4 WebSocket has no half-close: the session ends with its last
+ * connection instead. */
+static void
+to_client(struct pf_conn *c, bool err, const char *data, size_t len, bool fin)
+{
+	struct pf *pf = c->pf;
+	uint32_t id = err ? c->err_id : c->data_id;
+	if (pf->ending)
+		return;
+	if (!pf->v4)
+		spdy_data(pf->spdy, id, data, len, fin);
+	else if (len)
+		ws_send(pf->ws, (int)id, data, len);
+}
+
+/* v4: the session ends once every connection did. */
+static void
+v4_maybe_end(struct pf *pf)
+{
+	for (struct pf_conn *c = pf->conns; c; c = c->next)
+		if (!c->done)
+			return;
+	if (pf->v4)
+		pf_end(pf);
+}
+
 /* Reports on the error stream (kubectl prints it), ends both streams. */
 static void
 conn_error(struct pf_conn *c, const char *detail)
@@ -168,11 +202,12 @@ conn_error(struct pf_conn *c, const char *detail)
 	char msg[512];
 	snprintf(msg, sizeof msg, "error forwarding port %d to pod %s: failed to connect to "
 	    "the port inside the pod: %s", c->port, pf->pod, detail);
-	if (!pf->ending && c->err_id)
-		spdy_data(pf->spdy, c->err_id, msg, strlen(msg), true);
-	if (!pf->ending && c->data_id)
-		spdy_data(pf->spdy, c->data_id, NULL, 0, true);
+	if (c->err_id)
+		to_client(c, true, msg, strlen(msg), true);
+	if (c->data_id || pf->v4)
+		to_client(c, false, NULL, 0, true);
 	conn_finish(c);
+	v4_maybe_end(pf);
 }
 
 static void
@@ -190,20 +225,19 @@ on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct pf_conn *c = s->data;
 	struct pf *pf = c->pf;
-	if (n > 0 && !pf->ending)
-		spdy_data(pf->spdy, c->data_id, b->base, (size_t)n, false);
+	if (n > 0)
+		to_client(c, false, b->base, (size_t)n, false);
 	free(b->base);
 	if (n < 0) {
 		/* the pod's side is done: our halves of both streams end */
 		uv_read_stop(s);
 		c->tcp_eof = true;
-		if (!pf->ending) {
-			spdy_data(pf->spdy, c->data_id, NULL, 0, true);
-			if (c->err_id)
-				spdy_data(pf->spdy, c->err_id, NULL, 0, true);
-		}
-		if (n != UV_EOF || c->client_fin)
+		to_client(c, false, NULL, 0, true);
+		if (c->err_id)
+			to_client(c, true, NULL, 0, true);
+		if (n != UV_EOF || c->client_fin || pf->v4)
 			conn_finish(c);
+		v4_maybe_end(pf);
 	} else if (client_pending(pf) > PF_HIGH) {
 		uv_read_stop(s);
 		c->paused = true;
@@ -371,6 +405,8 @@ static void
 conn_dial(struct pf_conn *c)
 {
 	struct pf *pf = c->pf;
+	if (c->done || pf->ending)
+		return;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
 	inet_pton(AF_INET, pf->netns ? "127.0.0.1" : pf->ip, &sa.sin_addr);
 	uv_tcp_init(pf->loop, &c->tcp);
@@ -480,8 +516,62 @@ on_ws_message(struct ws *w, const char *data, size_t len, void *arg)
 {
 	struct pf *pf = arg;
 	(void)w;
-	if (!pf->ending && spdy_input(pf->spdy, data, len) < 0)
-		pf_end(pf);
+	if (pf->ending)
+		return;
+	if (!pf->v4) {
+		if (spdy_input(pf->spdy, data, len) < 0)
+			pf_end(pf);
+		return;
+	}
+	/* [channel][bytes]: data channels are even */
+	struct pf_conn *c = len ? conn_by_stream(pf, (unsigned char)data[0]) : NULL;
+	if (c && c->data_id == (unsigned char)data[0])
+		conn_write(c, data + 1, len - 1);
+}
+
+static const struct ws_ops pf_ws_ops;
+
+/* v4: a connection per port of ?ports=, each channel opened by its port
+ * (2 bytes, little-endian). Returns 0, or -1 with req refused. */
+static int
+v4_open(struct pf *pf, struct http_req *req, const char *proto)
+{
+	char *ports = http_query_get(req->query, "ports");
+	int n = 0, list[PF_MAX_PORTS];
+	for (char *p = ports, *end; p && *p && n < PF_MAX_PORTS; p = end + (*end == ',')) {
+		long v = strtol(p, &end, 10);
+		if (end == p || (*end && *end != ',') || v < 1 || v > 65535) {
+			n = -1;
+			break;
+		}
+		list[n++] = (int)v;
+	}
+	free(ports);
+	if (n <= 0) {
+		ws_refuse(req, "query parameter \"ports\" is required: ?ports=PORT[,PORT...]");
+		return -1;
+	}
+	pf->v4 = true;
+	pf->ws = ws_open(req, proto, &pf_ws_ops, pf);
+	if (!pf->ws)
+		return -1;
+	for (int i = n - 1; i >= 0; i--) {
+		struct pf_conn *c = xcalloc(1, sizeof *c);
+		c->pf = pf;
+		c->port = list[i];
+		c->data_id = (uint32_t)(2 * i);
+		c->err_id = (uint32_t)(2 * i + 1);
+		c->next = pf->conns;
+		pf->conns = c;
+	}
+	for (struct pf_conn *c = pf->conns; c; c = c->next) {
+		unsigned char port[2] = { (unsigned char)c->port, (unsigned char)(c->port >> 8) };
+		ws_send(pf->ws, (int)c->data_id, (const char *)port, 2);
+		ws_send(pf->ws, (int)c->err_id, (const char *)port, 2);
+	}
+	for (struct pf_conn *c = pf->conns; c; c = c->next)
+		conn_dial(c);
+	return 0;
 }
 
 static void
@@ -513,13 +603,13 @@ int
 npf_start(uv_loop_t *loop, struct http_req *req, const char *pod, const char *netns,
     const char *ip)
 {
-	static const char *const ours[] = { PF_WS_PROTO };
+	static const char *const ours[] = { PF_WS_PROTO, PF_V4_PROTO };
 	const char *up = http_req_header(req, "Upgrade");
 	const char *proto = NULL;
 	bool ws = ws_wanted(req);
 	if (ws && !(proto = ws_pick(req, ours, ARRAY_SIZE(ours)))) {
-		ws_refuse(req, "v6 serves port-forward over WebSocket with the subprotocol "
-		    PF_WS_PROTO " (kubectl 1.31 or later), or over SPDY/3.1");
+		ws_refuse(req, "v6 serves port-forward over WebSocket with the subprotocols "
+		    PF_WS_PROTO " (kubectl 1.31 or later) or " PF_V4_PROTO ", or over SPDY/3.1");
 		return 0;
 	}
 	if (!ws && (!req->upgrade || !up || strcasecmp(up, "SPDY/3.1") != 0)) {
@@ -535,6 +625,15 @@ npf_start(uv_loop_t *loop, struct http_req *req, const char *pod, const char *ne
 	pf->netns = netns ? xstrdup(netns) : NULL;
 	snprintf(pf->ip, sizeof pf->ip, "%s", ip ? ip : "127.0.0.1");
 	pf->spdy = spdy_new(&pf_spdy_ops, pf);
+	if (ws && strcmp(proto, PF_V4_PROTO) == 0) {
+		if (v4_open(pf, req, proto) < 0) {
+			pf->ending = true;
+			pf_unref(pf);
+			return 0;
+		}
+		ws_on_drain(pf->ws, on_client_drained, pf);
+		return 0;
+	}
 	if (ws) {
 		pf->ws = ws_open(req, proto, &pf_ws_ops, pf);
 		if (!pf->ws) {

@@ -24,7 +24,7 @@ import urllib.request
 
 import pytest
 
-from conftest import TIMEOUT_SCALE, wait_for, write
+from conftest import TIMEOUT_SCALE, V6, wait_for, write
 
 KUBECTL = shutil.which("kubectl")
 
@@ -156,10 +156,12 @@ def resize(rows, cols):
 
 
 def exec_tty(k, pod, rows=33, cols=101):
-    """kubectl exec -it: `tty`, the size, a resize, the new size, exit 5."""
-    argv = k.base + ["exec", "-it", pod, "--", "sh", "-c",
-                     "tty; echo size=$(stty size); read x; echo size=$(stty size); exit 5"]
-    code, out = run_in_pty(argv, k.env, rows, cols,
+    """kubectl exec -it (or k=(argv, env) for v6's): `tty`, the size, a
+    resize, the new size, exit 5."""
+    base, env = (k.base, k.env) if isinstance(k, Kubectl) else k
+    argv = base + ["exec", "-it", pod, "--", "sh", "-c",
+                   "tty; echo size=$(stty size); read x; echo size=$(stty size); exit 5"]
+    code, out = run_in_pty(argv, env, rows, cols,
                            [(r"size=%d %d" % (rows, cols), resize(40, 120))])
     assert re.search(r"^/dev/pts/\d+", out, re.M), out
     assert "size=40 120" in out, out
@@ -280,3 +282,25 @@ def test_viewer_may_not_exec_or_forward(tserver, workdir, tmp_path):
     p = subprocess.run(k.base + ["port-forward", "pod/" + pod, ":8080"], env=k.env,
                        capture_output=True, text=True, timeout=60 * TIMEOUT_SCALE)
     assert p.returncode != 0 and "pods/portforward" in p.stderr, p.stderr
+
+
+def test_v6_exec_and_port_forward(tserver, workdir):
+    """The CLI's own verbs over the same WebSockets: v6 exec -i / -it
+    (raw mode on the local terminal, resize) and v6 port-forward."""
+    s = tserver
+    pod = start_app(s, workdir)
+    env = dict(os.environ, KUBECONFIG=s.kubeconfig())
+    p = subprocess.run([V6, "exec", "-i", pod, "--", "sh", "-c", "cat; exit 4"],
+                       input=b"piped\n", capture_output=True, env=env,
+                       timeout=60 * TIMEOUT_SCALE)
+    assert p.returncode == 4 and p.stdout == b"piped\n", p
+    exec_tty(([V6], env), pod, rows=21, cols=77)
+    pf = subprocess.Popen([V6, "port-forward", "svc/web", ":80"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", pf.stdout.readline())
+        assert m, pf.stderr.read() if pf.poll() is not None else "no Forwarding line"
+        check_forwarding(int(m.group(1)), pod)
+    finally:
+        stop(pf)
+    assert pf.returncode == 0, pf.stderr.read()
