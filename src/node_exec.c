@@ -39,11 +39,15 @@ enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_EXIT = 3, CH_RESIZE = 4,
 #define EXEC_STDIN_HIGH		(256u << 10)
 /* output queued to the client past which the command is not read */
 #define EXEC_OUT_HIGH		(1u << 20)
+/* after the command exits, how long its output may stay open (a process
+ * it left in the background holding the pipes or the terminal) */
+#define EXEC_DRAIN_MS		2000
 
 struct nexec {
 	struct http_req *req;
 	struct ws *ws;			/* WebSocket framing (kubectl), else V6's */
 	uv_process_t proc;
+	uv_timer_t drain;		/* EXEC_DRAIN_MS after the exit */
 	uv_pipe_t in, out[2];		/* tty: out[0] is the terminal's master */
 	int nout;			/* output streams: 1 with a tty, else 2 */
 	int master;			/* the pty's master fd, -1 without a tty */
@@ -116,6 +120,7 @@ maybe_end(struct nexec *x)
 		http_stream_end(x->req);	/* also after an abort: that finishes req */
 	close_stdin(x);
 	uv_close((uv_handle_t *)&x->proc, on_closed);
+	uv_close((uv_handle_t *)&x->drain, on_closed);
 }
 
 static void
@@ -172,12 +177,30 @@ on_drained(void *arg)
 	out_pause(arg, false);
 }
 
+/* The command exited long ago: outputs still open are closed, so a
+ * background process cannot hold the stream open. */
+static void
+on_drain_timer(uv_timer_t *t)
+{
+	struct nexec *x = t->data;
+	for (int i = 0; i < x->nout; i++) {
+		if (uv_is_closing((uv_handle_t *)&x->out[i]))
+			continue;
+		if (i == 0 && x->tty)
+			x->in_open = false;
+		uv_close((uv_handle_t *)&x->out[i], on_closed);
+		x->eofs++;
+	}
+	maybe_end(x);
+}
+
 static void
 on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
 	struct nexec *x = p->data;
 	x->exited = true;
 	x->code = sig ? 128 + sig : status;
+	uv_timer_start(&x->drain, on_drain_timer, EXEC_DRAIN_MS, 0);
 	maybe_end(x);
 }
 
@@ -435,7 +458,9 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 		uv_close((uv_handle_t *)&x->proc, on_closed);
 		return rc;
 	}
-	x->open++;
+	x->open += 2;			/* the process and the drain timer */
+	uv_timer_init(loop, &x->drain);
+	x->drain.data = x;
 	if (proto) {
 		x->ws = ws_open(req, proto, &exec_ops, x);
 		if (!x->ws) {

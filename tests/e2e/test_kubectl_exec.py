@@ -184,6 +184,10 @@ def test_exec_stdin_tty_and_exit_codes(tserver, workdir, tmp_path):
               check=False)
     assert p.returncode == 7 and b"command terminated with exit code 7" in p.stderr, p
     assert k.run("exec", pod, "--", "false", check=False).returncode == 1
+    # a process left in the background does not hold the stream open
+    t0 = time.monotonic()
+    p = k.run("exec", pod, "--", "sh", "-c", "sleep 60 & echo started")
+    assert p.stdout == b"started\n" and time.monotonic() - t0 < 20, p
     # -it: a terminal in the container, its size following kubectl's
     exec_tty(k, pod)
 
