@@ -59,13 +59,17 @@
   }
 
   /* Name search and label terms ("app=web", "tier!=db") of the q box. */
-  function matcher(q) {
+  /* nameOf / labelsOf: for objects whose name and labels sit elsewhere
+   * (an alert's are labels.alertname and labels). */
+  function matcher(q, nameOf, labelsOf) {
     const terms = q.trim().split(/[\s,]+/).filter(Boolean);
+    nameOf = nameOf || name; labelsOf = labelsOf || labels;
     return (o) => terms.every((t) => {
       const m = t.match(/^([^=!]+)(!?=)(.*)$/);
-      if (!m) return name(o).toLowerCase().includes(t.toLowerCase());
+      if (!m) return nameOf(o).toLowerCase().includes(t.toLowerCase());
       /* A workload matches by its own labels or its pods' (the template's). */
-      const v = m[1] in labels(o) ? labels(o)[m[1]] : (get(o, "spec.template.metadata.labels") || {})[m[1]];
+      const ls = labelsOf(o);
+      const v = m[1] in ls ? ls[m[1]] : (get(o, "spec.template.metadata.labels") || {})[m[1]];
       return m[2] === "=" ? v === m[3] : v !== m[3];
     });
   }
@@ -133,6 +137,7 @@
         if (this.stopped || e.name === "AbortError") return;
         if (!this.opts.quiet) { if (e.code !== 404) showError(e); return; }
         this.error = e;
+        this.items = new Map();	/* not what is there now: shown as unknown */
       }
       this.ready = true;
       if (!this.stopped) this.onChange(this);
@@ -882,7 +887,7 @@
       Promise.all([V6.can("create", R.silences), V6.can("delete", R.silences)])
         .then(([c, d]) => { v.allowed = { create: c, expire: d }; v.render(); });
       v.render = () => {
-        const list = al.list_().filter(matcher(r.q)).sort(byStart);
+        const list = al.list_().filter(matcher(r.q, alertName, (a) => a.labels || {})).sort(byStart);
         cl.load(list);
         const firing = list.filter((a) => a.state === "firing" || a.state === "pending");
         const quiet = list.filter((a) => a.state !== "firing" && a.state !== "pending");

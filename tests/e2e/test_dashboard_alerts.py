@@ -120,6 +120,14 @@ def run_alerts(server, am):
                      "the probable cause in the row", 30)
         assert "deployment/web" in row[7] or "replicaset/web" in row[7], row
         shot(b, "alerts")
+        # Search by label, kept in the URL.
+        b.type("#q", "severity=info")
+        b.wait("return !document.querySelector('table[data-t=alerts] tbody tr') && "
+               "location.hash.indexOf('q=severity%3Dinfo') > 0", "no info alerts")
+        b.js("document.getElementById('q').value = ''")
+        b.type("#q", "severity=critical")
+        cells(b, "alerts", "WebDown")
+        b.js("document.getElementById('q').value = ''; document.activeElement.blur()")
 
         # The overview lists it among firing alerts.
         goto(b, "#/overview")
@@ -155,12 +163,18 @@ def run_alerts(server, am):
         b.wait_text("[data-err=silence]", lambda t: t.startswith("silence: matchers:"),
                     "the error next to the form")
 
-        # The alert's own view (a shareable URL): labels, ranked causes,
-        # its silence with Expire.
-        fp = b.js("return document.querySelector('table[data-t=quiet-alerts] tbody tr')"
-                  ".dataset.href")
-        assert fp.startswith("#/alert/default/"), fp
-        goto(b, fp)
+        # The alert's own view (a shareable URL), by keys from the
+        # overview: g l (alerts), j (its row), Enter.
+        goto(b, "#/overview")
+        b.wait("return document.querySelector('table[data-t=overview-alerts]') || "
+               "document.querySelector('[data-t=overview-firing]')", "the overview")
+        b.js("document.activeElement.blur()")
+        b.keys("gl")
+        b.wait("return location.hash.indexOf('#/alerts') == 0 && "
+               "document.querySelector('table[data-t=quiet-alerts] tbody tr')", "alerts by keys")
+        b.keys("j")
+        b.keys("\ue007")
+        b.wait("return location.hash.indexOf('#/alert/default/') == 0", "the alert opened by keys")
         causes = b.wait("var r = document.querySelectorAll('table[data-t=causes] tbody tr');"
                         "return r.length && Array.from(r).map(x => x.cells[1].textContent)",
                         "the probable causes")
@@ -169,6 +183,15 @@ def run_alerts(server, am):
         b.wait("var x = document.querySelector('table[data-t=silences] button[data-action=expire]');"
                "return x && !x.disabled", "Expire on the alert's silence")
         shot(b, "alert")
+        # On a phone, in the dark theme, it still reads (no sideways scroll).
+        b.resize(390, 844)
+        b.keys("t")
+        assert b.js("return document.documentElement.dataset.theme") == "dark"
+        b.wait("return document.documentElement.scrollWidth <= window.innerWidth + 1",
+               "one column on a phone")
+        shot(b, "alert-phone-dark")
+        b.keys("t")
+        b.resize(1280, 720)
         b.click("table[data-t=silences] button[data-action=expire]")
         wait_for(lambda: [x for x in silences(server) if x["state"] == "expired"], 30,
                  "the silence expired in the API")
