@@ -218,8 +218,17 @@ def run_alerts(server, am):
                "x.title == 'your identity may not do this'", "pull disabled for a viewer")
 
 
-def test_images_view_lists_the_store_with_the_pods_using_each(examples_server):
+def test_images_view_lists_the_store_with_the_pods_using_each(examples_server, workdir):
+    from test_images import Registry, app_image
     s = examples_server
+    reg = Registry(workdir)
+    try:
+        run_images(s, reg, reg.push(app_image(workdir).image, "team/app:1"))
+    finally:
+        reg.close()
+
+
+def run_images(s, reg, pushed):
     apply(s, deployment("shop", image=TESTAPP, runtime="runc"))
     with Browser() as b:
         open_ui(b, s, "#/images")
@@ -246,6 +255,18 @@ def test_images_view_lists_the_store_with_the_pods_using_each(examples_server):
                           "the pull's error", timeout=60)
         assert "nothing/here" in err, err
         shot(b, "images-pull-error")
+        # A pull from a registry: the image arrives in the list, used by no pod.
+        b.js("document.getElementById('pull-ref').value = ''")
+        b.type("#pull-ref", pushed + "\n")
+        row = b.wait("var r = Array.from(document.querySelectorAll('table[data-t=images] tbody tr'))"
+                     ".find(x => x.cells[0].textContent == arguments[0]);"
+                     "return r && Array.from(r.cells).map(c => c.textContent.trim())",
+                     "the pulled image", 90, pushed)
+        assert row[3] == "no pod", row
+        assert b.text("[data-err=pull]") == "" and b.js(
+            "return document.getElementById('pull-ref').value") == ""
+        _, imgs = s.json("GET", IMAGES, expect=200)
+        assert pushed in [i["ref"] for i in imgs["items"]]
 
         # Once no pod uses it, Remove removes it from the node.
         s.v6("delete", "deployment", "shop", check=True)
