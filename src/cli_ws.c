@@ -4,6 +4,7 @@
  * binary messages out, whole messages in, pings answered. For v6 exec
  * (v5.channel.k8s.io) and v6 port-forward (v4.channel.k8s.io). */
 #include "cli.h"
+#include "ws.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -71,23 +72,10 @@ static int
 send_frame(struct cli_ws *w, int op, int ch, const void *data, size_t len)
 {
 	unsigned char h[15], key[4];
-	size_t n = 0, plen = len + (ch >= 0);
+	size_t plen = len + (ch >= 0);
 	if (getrandom(key, sizeof key, 0) != sizeof key)
 		memset(key, 0x5a, sizeof key);
-	h[n++] = (unsigned char)(0x80 | op);
-	if (plen < 126) {
-		h[n++] = (unsigned char)(0x80 | plen);
-	} else if (plen <= 0xffff) {
-		h[n++] = 0x80 | 126;
-		h[n++] = (unsigned char)(plen >> 8);
-		h[n++] = (unsigned char)plen;
-	} else {
-		h[n++] = 0x80 | 127;
-		for (int i = 7; i >= 0; i--)
-			h[n++] = (unsigned char)((uint64_t)plen >> (8 * i));
-	}
-	memcpy(h + n, key, 4);
-	n += 4;
+	size_t n = ws_make_head(h, op, plen, key);
 	struct buf b = BUF_INIT;
 	buf_append(&b, h, n);
 	if (ch >= 0)
@@ -117,36 +105,19 @@ cli_ws_read(struct cli_ws *w, cli_ws_msg_fn fn, void *arg)
 		}
 		size_t off = 0;
 		unsigned char *b = (unsigned char *)w->in.data;
-		while (w->in.len - off >= 2) {
-			unsigned char *h = b + off;
-			size_t avail = w->in.len - off, hl = 2;
-			uint64_t plen = h[1] & 0x7f;
-			if (plen == 126) {
-				if (avail < 4)
-					break;
-				plen = (uint64_t)h[2] << 8 | h[3];
-				hl = 4;
-			} else if (plen == 127) {
-				if (avail < 10)
-					break;
-				plen = 0;
-				for (int i = 0; i < 8; i++)
-					plen = plen << 8 | h[2 + i];
-				hl = 10;
-			}
-			if (avail - hl < plen)
-				break;
-			int op = h[0] & 0x0f;
-			const char *p = (const char *)h + hl;
-			off += hl + (size_t)plen;
-			if (op == 0x8) {
+		struct ws_head h;
+		while (ws_parse_head(b + off, w->in.len - off, &h) == 0 &&
+		    w->in.len - off - h.size >= h.len) {
+			const char *p = (const char *)b + off + h.size;
+			off += h.size + (size_t)h.len;
+			if (h.op == 0x8) {
 				send_frame(w, 0x8, -1, "\x03\xe8", 2);
 				w->closed = true;
 				break;
-			} else if (op == 0x9) {
-				send_frame(w, 0xa, -1, p, (size_t)plen);
-			} else if (op <= 0x2) {
-				fn(arg, p, (size_t)plen);
+			} else if (h.op == 0x9) {
+				send_frame(w, 0xa, -1, p, (size_t)h.len);
+			} else if (h.op <= 0x2) {
+				fn(arg, p, (size_t)h.len);
 			}
 		}
 		memmove(w->in.data, w->in.data + off, w->in.len - off);

@@ -74,24 +74,63 @@ ws_refuse(struct http_req *req, const char *why)
 	free(msg);
 }
 
+int
+ws_parse_head(const unsigned char *p, size_t avail, struct ws_head *h)
+{
+	size_t n = 2;
+	if (avail < 2)
+		return -EAGAIN;
+	h->op = p[0] & 0x0f;
+	h->fin = p[0] & 0x80;
+	h->len = p[1] & 0x7f;
+	if (h->len == 126) {
+		if (avail < 4)
+			return -EAGAIN;
+		h->len = (uint64_t)p[2] << 8 | p[3];
+		n = 4;
+	} else if (h->len == 127) {
+		if (avail < 10)
+			return -EAGAIN;
+		h->len = 0;
+		for (int i = 0; i < 8; i++)
+			h->len = h->len << 8 | p[2 + i];
+		n = 10;
+	}
+	h->mask = p[1] & 0x80 ? p + n : NULL;
+	h->size = n + (h->mask ? 4 : 0);
+	return avail < h->size ? -EAGAIN : 0;
+}
+
+size_t
+ws_make_head(unsigned char *h, int op, uint64_t plen, const unsigned char *key)
+{
+	size_t n = 0;
+	unsigned char m = key ? 0x80 : 0;
+	h[n++] = (unsigned char)(0x80 | op);
+	if (plen < 126) {
+		h[n++] = (unsigned char)(m | plen);
+	} else if (plen <= 0xffff) {
+		h[n++] = m | 126;
+		h[n++] = (unsigned char)(plen >> 8);
+		h[n++] = (unsigned char)plen;
+	} else {
+		h[n++] = m | 127;
+		for (int i = 7; i >= 0; i--)
+			h[n++] = (unsigned char)(plen >> (8 * i));
+	}
+	if (key) {
+		memcpy(h + n, key, 4);
+		n += 4;
+	}
+	return n;
+}
+
 /* One unmasked frame of opcode op: [ch] then data (ch < 0: data alone). */
 static int
 send_frame(struct ws *w, int op, int ch, const char *data, size_t len)
 {
-	unsigned char h[11];
-	size_t n = 0, plen = len + (ch >= 0);
-	h[n++] = (unsigned char)(0x80 | op);
-	if (plen < 126) {
-		h[n++] = (unsigned char)plen;
-	} else if (plen <= 0xffff) {
-		h[n++] = 126;
-		h[n++] = (unsigned char)(plen >> 8);
-		h[n++] = (unsigned char)plen;
-	} else {
-		h[n++] = 127;
-		for (int i = 7; i >= 0; i--)
-			h[n++] = (unsigned char)((uint64_t)plen >> (8 * i));
-	}
+	unsigned char h[15];
+	size_t n = ws_make_head(h, op, len + (ch >= 0), NULL);
 	if (ch >= 0)
 		h[n++] = (unsigned char)ch;
 	uv_buf_t b[2] = { uv_buf_init((char *)h, (unsigned)n),
@@ -207,36 +246,20 @@ on_bytes(struct http_req *req, const char *data, size_t len, void *arg)
 	buf_append(&w->in, data, len);
 	size_t off = 0;
 	unsigned char *b = (unsigned char *)w->in.data;
-	while (!w->closed && !w->ended && w->in.len - off >= 2) {
-		unsigned char *h = b + off;
-		size_t avail = w->in.len - off, hl = 2;
-		uint64_t plen = h[1] & 0x7f;
-		bool masked = h[1] & 0x80;
-		if (plen == 126) {
-			if (avail < 4)
-				break;
-			plen = (uint64_t)h[2] << 8 | h[3];
-			hl = 4;
-		} else if (plen == 127) {
-			if (avail < 10)
-				break;
-			plen = 0;
-			for (int i = 0; i < 8; i++)
-				plen = plen << 8 | h[2 + i];
-			hl = 10;
-		}
-		if (plen > WS_MAX_MESSAGE || w->msg.len + plen > WS_MAX_MESSAGE) {
+	struct ws_head h;
+	while (!w->closed && !w->ended &&
+	    ws_parse_head(b + off, w->in.len - off, &h) == 0) {
+		if (h.len > WS_MAX_MESSAGE || w->msg.len + h.len > WS_MAX_MESSAGE) {
 			gone(w);
 			break;
 		}
-		size_t ml = masked ? 4 : 0;
-		if (avail < hl + ml + plen)
+		if (w->in.len - off - h.size < h.len)
 			break;
-		char *p = (char *)h + hl + ml;
-		for (size_t i = 0; masked && i < plen; i++)
-			p[i] ^= (char)h[hl + (i & 3)];
-		off += hl + ml + (size_t)plen;
-		frame(w, h[0] & 0x0f, h[0] & 0x80, p, (size_t)plen);
+		char *p = (char *)b + off + h.size;
+		for (size_t i = 0; h.mask && i < h.len; i++)
+			p[i] ^= (char)h.mask[i & 3];
+		off += h.size + (size_t)h.len;
+		frame(w, h.op, h.fin, p, (size_t)h.len);
 	}
 	w->busy = false;
 	if (w->ended) {

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct http_req;
 struct ws;
@@ -45,5 +46,20 @@ void ws_pause(struct ws *w, bool pause);
 /* Sends a close frame (code 1000) when the client is still there,
  * finishes the request and frees w. */
 void ws_end(struct ws *w);
+
+/* The framing both ends share (cli_ws.c is the client). */
+struct ws_head {
+	int op;				/* opcode */
+	bool fin;
+	const unsigned char *mask;	/* the 4-byte key, NULL when unmasked */
+	uint64_t len;			/* payload length */
+	size_t size;			/* the head's bytes, key included */
+};
+/* Parses the frame head at p (avail bytes): 0, or -EAGAIN while it is
+ * incomplete. */
+int ws_parse_head(const unsigned char *p, size_t avail, struct ws_head *h);
+/* Writes the head of a final frame (opcode op, payload plen, masked with
+ * key unless NULL) into h (14 bytes); returns its length. */
+size_t ws_make_head(unsigned char *h, int op, uint64_t plen, const unsigned char *key);
 
 #endif
