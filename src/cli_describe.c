@@ -826,10 +826,28 @@ describe_hpa(struct dw *w, struct cli_opts *o, const json_t *h)
 	hpa_conditions(w, obj_get_path(h, "status.conditions"));
 }
 
+/* The VPA: its target and mode, then per container requests, usage and
+ * recommendation (cli_vpa.c), then the conditions. */
+static void
+describe_vpa(struct dw *w, struct cli_opts *o, const json_t *v)
+{
+	(void)o;
+	json_t *target, *cps;
+	kv(w, 0, "Reference", "%s/%s", obj_str_at(v, "spec.targetRef.kind"),
+	    obj_str_at(v, "spec.targetRef.name"));
+	kv(w, 0, "Update Mode", "%s", or_none(obj_str_at(v, "spec.updatePolicy.updateMode")));
+	cli_vpa_related(v, &target, &cps);
+	text_lines(w, 0, cli_vpa_view(v, target, cps));
+	json_decref(target);
+	json_decref(cps);
+	hpa_conditions(w, obj_get_path(v, "status.conditions"));
+}
+
 static const struct {
 	const char *kind;
 	void (*fn)(struct dw *w, struct cli_opts *o, const json_t *obj);
 } describers[] = {
+	{ "VerticalPodAutoscaler", describe_vpa },
 	{ "HorizontalPodAutoscaler", describe_hpa },
 	{ "Rollout", describe_rollout },
 	{ "AnalysisRun", describe_analysisrun },
