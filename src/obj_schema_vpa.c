@@ -122,7 +122,7 @@ autoscaling_vpa_validate(const json_t *obj, struct errlist *errs)
 	const json_t *spec = json_object_get(obj, "spec"), *p, *q;
 	if (!json_object_get(json_object_get(spec, "updatePolicy"), "updateMode"))
 		errlist_add(errs, "spec.updatePolicy.updateMode", "FieldValueRequired",
-		    "Required value: v6 delivers updateMode \"Off\" and \"Initial\"; upstream's "
+		    "required: v6 delivers updateMode \"Off\" and \"Initial\"; upstream's "
 		    "default \"Auto\" (pod eviction) is not supported by v6");
 	const json_t *pols = obj_get_path(spec, "resourcePolicy.containerPolicies");
 	size_t i, j;

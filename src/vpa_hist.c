@@ -333,23 +333,31 @@ vpa_estimate(const struct vpa_state *s, size_t ncontainers, const struct vpa_con
 	}
 }
 
+/* resource.Quantity's canonical decimal form: the largest power of 1000
+ * that divides v exactly as its suffix. */
+static void
+decimal_si(long long v, const char *unit, char *out, size_t len)
+{
+	static const char *const suffix[] = { "", "k", "M", "G", "T", "P", "E" };
+	int i = 0;
+	if (*unit && v % 1000 != 0) {
+		snprintf(out, len, "%lld%s", v, unit);	/* milli-units */
+		return;
+	}
+	if (*unit)
+		v /= 1000;
+	while (v != 0 && v % 1000 == 0 && i < 6) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(out, len, "%lld%s", v, suffix[i]);
+}
+
 void
 vpa_quantity(enum vpa_res r, double v, char *out, size_t len)
 {
-	if (r == VPA_CPU) {
-		long long m = (long long)floor(v * 1000 + 1e-6);
-		if (m % 1000 == 0)
-			snprintf(out, len, "%lld", m / 1000);
-		else
-			snprintf(out, len, "%lldm", m);
-		return;
-	}
-	static const char *const suffix[] = { "", "k", "M", "G", "T", "P" };
-	long long b = (long long)floor(v + 1e-6);
-	int i = 0;
-	while (b != 0 && b % 1000 == 0 && i < 5) {
-		b /= 1000;
-		i++;
-	}
-	snprintf(out, len, "%lld%s", b, suffix[i]);
+	if (r == VPA_CPU)
+		decimal_si((long long)floor(v * 1000 + 1e-6), "m", out, len);
+	else
+		decimal_si((long long)floor(v + 1e-6), "", out, len);
 }

@@ -191,6 +191,11 @@ test_minimums(void **state)
 	assert_string_equal(q, "262144k");
 	vpa_quantity(VPA_CPU, 2.0, q, sizeof q);
 	assert_string_equal(q, "2");
+	/* no history yet: upper bounds at MaxResourceAmount, as upstream shows */
+	vpa_quantity(VPA_CPU, 1e11, q, sizeof q);
+	assert_string_equal(q, "100G");
+	vpa_quantity(VPA_MEM, 1e14, q, sizeof q);
+	assert_string_equal(q, "100T");
 }
 
 /* A checkpoint keeps the shape (weights scaled to 10000) and the total. */
