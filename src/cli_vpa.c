@@ -96,7 +96,10 @@ cli_vpa_view(const json_t *vpa, const json_t *target, const json_t *checkpoints)
 		    "UPPER", "UNCAPPED");
 		for (int res = 0; res < VPA_NRES; res++)
 			resource_row(&b, res, template_container(target, name), have ? &st : NULL, r);
-		if (have)
+		if (have && st.samples == 0)
+			buf_puts(&b, "    History: no usage samples yet, memory peaks of OOM kills "
+			    "only\n");
+		else if (have)
 			buf_printf(&b, "    History: since %s, %lld samples, saved %s\n",
 			    obj_str_at(cp, "status.firstSampleStart"), (long long)st.samples,
 			    obj_str_at(cp, "status.lastUpdateTime"));

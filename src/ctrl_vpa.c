@@ -312,6 +312,14 @@ sample_pods(struct ctrl_vpa *v, struct vmem *m, const json_t *vpa, const json_t 
 	return n;
 }
 
+/* A container with CPU samples, or only memory peaks (a container that is
+ * OOM-killed before its first usage sample needs a recommendation most). */
+static bool
+has_history(const struct vctr *c)
+{
+	return c->st.samples > 0 || !vpa_hist_empty(&c->st.mem);
+}
+
 static int
 cmp_rec(const void *a, const void *b)
 {
@@ -325,11 +333,11 @@ recommendations(struct ctrl_vpa *v, struct vmem *m, const json_t *vpa)
 {
 	size_t n = 0, k = 0;
 	for (struct vctr *c = m->ctrs; c; c = c->next)
-		n += c->st.samples > 0;
+		n += has_history(c);
 	json_t **v_recs = xcalloc(n + 1, sizeof *v_recs);
 	for (struct vctr *c = m->ctrs; c; c = c->next) {
 		struct vpa_estimate e;
-		if (c->st.samples == 0)
+		if (!has_history(c))
 			continue;
 		vpa_estimate(&c->st, n, &v->cfg, &e);
 		json_t *r = vpa_container_recommendation(vpa, c->name, &e);
@@ -366,7 +374,7 @@ push_checkpoints(struct ctrl_vpa *v, struct vmem *m, const json_t *vpa, int64_t 
 	const struct kind *k = kind_find_gvk("autoscaling.k8s.io/v1",
 	    "VerticalPodAutoscalerCheckpoint");
 	for (struct vctr *c = m->ctrs; c; c = c->next) {
-		if (!c->dirty || c->st.samples == 0)
+		if (!c->dirty || !has_history(c))
 			continue;
 		char name[512];
 		json_t *cp = NULL;

@@ -177,6 +177,36 @@ def test_recommendation_initial_off_and_restart(make_server, workdir):
     open(stop, "w").close()
 
 
+def test_an_oom_kill_bumps_the_memory_recommendation(make_server):
+    """A container killed at its 320Mi limit with 300Mi requested: upstream's
+    bump makes the peak max(300Mi + 100Mi, 300Mi x 1.2) = 400Mi, so the
+    target is at least 400Mi + 15 %; from usage alone it could not pass
+    320Mi x 1.05 (a bucket) x 1.15."""
+    s = make_server("--vpa-recommender-interval", "1s")
+    script = ("import time\nkeep = []\nwhile True:\n"
+              "    keep.append(b'x' * (8 << 20))\n    time.sleep(0.02)\n")
+    apply(s, {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "oomer", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "oomer"}},
+                 "template": {"metadata": {"labels": {"app": "oomer"}}, "spec": {
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "eat", "image": "python3",
+                                     "command": ["python3", "-c", script],
+                                     "resources": {
+                                         "requests": {"cpu": "10m", "memory": "300Mi"},
+                                         "limits": {"memory": "320Mi"}}}]}}}})
+    apply(s, vpa("oomer", "Off"))
+
+    def bumped():
+        t = target(s, "oomer")
+        return t and qty(t["memory"]) >= 400 * MIB * 1.15 and t
+    t = wait_for("the OOM bump", bumped, timeout=90, interval=0.5)
+    st = pods(s, "oomer")[0]["status"]["containerStatuses"][0]
+    assert st["lastState"]["terminated"]["reason"] == "OOMKilled", st
+    print("after an OOM kill at 320Mi: target memory", t["memory"])
+
+
 def refused(s, manifest):
     p = s.v6("apply", "-f", "-", input=json.dumps(manifest))
     assert p.returncode != 0, p.stdout
