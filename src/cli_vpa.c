@@ -12,17 +12,6 @@
 static const char *const res_names[VPA_NRES] = { "cpu", "memory" };
 
 static const json_t *
-template_container(const json_t *target, const char *name)
-{
-	const json_t *ct;
-	size_t i;
-	json_array_foreach(obj_get_path(target, "spec.template.spec.containers"), i, ct)
-		if (!strcmp(obj_str(ct, "name"), name))
-			return ct;
-	return NULL;
-}
-
-static const json_t *
 checkpoint_of(const json_t *cps, const char *vpa, const char *name)
 {
 	const json_t *cp;
@@ -95,7 +84,8 @@ cli_vpa_view(const json_t *vpa, const json_t *target, const json_t *checkpoints)
 		    "RESOURCE", "REQUEST", "USAGE-P50", "USAGE-P90", "PEAK", "LOWER", "TARGET",
 		    "UPPER", "UNCAPPED");
 		for (int res = 0; res < VPA_NRES; res++)
-			resource_row(&b, res, template_container(target, name), have ? &st : NULL, r);
+			resource_row(&b, res, vpa_spec_container(obj_get_path(target,
+			    "spec.template.spec"), name), have ? &st : NULL, r);
 		if (have && st.samples == 0)
 			buf_puts(&b, "    History: no usage samples yet, memory peaks of OOM kills "
 			    "only\n");

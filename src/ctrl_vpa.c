@@ -216,17 +216,6 @@ request_of(const json_t *ct, const char *res)
 	return v;
 }
 
-static const json_t *
-pod_container(const json_t *pod, const char *name)
-{
-	const json_t *ct;
-	size_t i;
-	json_array_foreach(obj_get_path(pod, "spec.containers"), i, ct)
-		if (!strcmp(obj_str(ct, "name"), name))
-			return ct;
-	return NULL;
-}
-
 /* The OOM kills in pod's container statuses not added yet. */
 static void
 pod_ooms(struct ctrl_vpa *v, struct vmem *m, const json_t *pod)
@@ -248,8 +237,8 @@ pod_ooms(struct ctrl_vpa *v, struct vmem *m, const json_t *pod)
 				continue;
 			p->last_oom_ms = at;
 			struct vctr *c = ctr_get(v, m, name);
-			vpa_state_oom(&c->st, &p->pk, request_of(pod_container(pod, name), "memory"),
-			    at, &v->cfg);
+			const json_t *ct = vpa_spec_container(json_object_get(pod, "spec"), name);
+			vpa_state_oom(&c->st, &p->pk, request_of(ct, "memory"), at, &v->cfg);
 			c->dirty = true;
 			log_info(VPA_COMPONENT, "%s: OOM kill of %s/%s recorded", m->key,
 			    obj_name(pod), name);
@@ -267,7 +256,7 @@ pod_samples(struct ctrl_vpa *v, struct vmem *m, const json_t *pod)
 	int64_t at = obj_time_ms(json_object_get(u, "timestamp"));
 	json_array_foreach(json_object_get(u, "containers"), i, c) {
 		const char *name = obj_str(c, "name");
-		const json_t *ct = pod_container(pod, name);
+		const json_t *ct = vpa_spec_container(json_object_get(pod, "spec"), name);
 		struct vpc *p = pc_get(m, obj_uid(pod), name);
 		double cpu, mem;
 		p->seen = true;

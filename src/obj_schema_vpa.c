@@ -71,18 +71,9 @@ static const struct schema_field recommendation[] = {
 	F_END
 };
 
-static const struct schema_field condition[] = {
-	F_STR("type", .flags = SF_REQUIRED),
-	F_STR("status", .flags = SF_REQUIRED),
-	F_STR("lastTransitionTime"),
-	F_STR("reason"),
-	F_STR("message"),
-	F_END
-};
-
 static const struct schema_field vpa_status[] = {
 	F_OBJ("recommendation", recommendation),
-	F_AOBJ("conditions", condition),
+	F_AOBJ("conditions", schema_autoscaler_condition),
 	F_END
 };
 

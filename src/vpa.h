@@ -110,6 +110,8 @@ const json_t *vpa_container_policy(const json_t *vpa, const char *name);
  * estimate. */
 json_t *vpa_container_recommendation(const json_t *vpa, const char *name,
     const struct vpa_estimate *e);
+/* The container named name of a pod spec (or a template's spec), or NULL. */
+const json_t *vpa_spec_container(const json_t *podspec, const char *name);
 /* The updateMode (upstream's default: "Auto"). */
 const char *vpa_update_mode(const json_t *vpa);
 /* The default recommender serves vpa (spec.recommenders absent, or one is

@@ -24,6 +24,17 @@ vpa_container_policy(const json_t *vpa, const char *name)
 	return star;
 }
 
+const json_t *
+vpa_spec_container(const json_t *podspec, const char *name)
+{
+	const json_t *ct;
+	size_t i;
+	json_array_foreach(json_object_get(podspec, "containers"), i, ct)
+		if (!strcmp(obj_str(ct, "name"), name))
+			return ct;
+	return NULL;
+}
+
 const char *
 vpa_update_mode(const json_t *vpa)
 {
