@@ -8,7 +8,8 @@ specs are refused with their field paths."""
 import json
 import os
 import re
-import time
+import shutil
+import subprocess
 
 from test_pods import apply, wait_for
 
@@ -213,7 +214,7 @@ def refused(s, manifest):
     return p.stderr
 
 
-def test_bad_vpa_specs_are_refused_with_their_field_paths(server):
+def test_bad_vpa_specs_are_refused_with_their_field_paths(server, tmp_path):
     err = refused(server, vpa("web", "Auto"))
     assert 'spec.updatePolicy.updateMode: unsupported value "Auto": not supported by v6' \
         in err, err
@@ -251,3 +252,13 @@ def test_bad_vpa_specs_are_refused_with_their_field_paths(server):
                           {"containerName": "*", "controlledValues": "RequestsOnly",
                            "minAllowed": {"cpu": "10m"}, "maxAllowed": {"memory": "1Gi"}}]}))
     assert get_vpa(server, "web")["spec"]["updatePolicy"]["updateMode"] == "Off"
+    # stock kubectl finds the kind by its short name and prints the CRD's columns
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl 1.32 is part of the test environment"
+    p = subprocess.run([kubectl, "--cache-dir", str(tmp_path / "cache"), "--server",
+                        server.url, "get", "vpa"], capture_output=True, text=True,
+                       env=dict(os.environ, HOME=str(tmp_path),
+                                KUBECONFIG=str(tmp_path / "none")), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert re.match(r"NAME\s+MODE\s+CPU\s+MEM\s+PROVIDED\s+AGE\nweb\s+Off\s", p.stdout), \
+        p.stdout
