@@ -782,18 +782,21 @@ hpa_conditions(struct dw *w, const json_t *conds)
 {
 	const json_t *c;
 	size_t i;
-	int rw = (int)strlen("Reason");
+	int rw = (int)strlen("Reason"), tw = 14;
 	if (json_array_size(conds) == 0)
 		return;
-	json_array_foreach(conds, i, c)
+	json_array_foreach(conds, i, c) {
 		if ((int)strlen(obj_str_at(c, "reason")) > rw)
 			rw = (int)strlen(obj_str_at(c, "reason"));
+		if ((int)strlen(obj_str_at(c, "type")) > tw)
+			tw = (int)strlen(obj_str_at(c, "type"));	/* the VPA's are longer */
+	}
 	line(w, 0, "Conditions:");
-	line(w, 2, "%-14s  %-6s  %-*s  %s", "Type", "Status", rw, "Reason", "Message");
-	line(w, 2, "%-14s  %-6s  %-*s  %s", "----", "------", rw, "------", "-------");
+	line(w, 2, "%-*s  %-6s  %-*s  %s", tw, "Type", "Status", rw, "Reason", "Message");
+	line(w, 2, "%-*s  %-6s  %-*s  %s", tw, "----", "------", rw, "------", "-------");
 	json_array_foreach(conds, i, c)
-		line(w, 2, "%-14s  %-6s  %-*s  %s", obj_str_at(c, "type"), obj_str_at(c, "status"),
-		    rw, obj_str_at(c, "reason"), obj_str_at(c, "message"));
+		line(w, 2, "%-*s  %-6s  %-*s  %s", tw, obj_str_at(c, "type"),
+		    obj_str_at(c, "status"), rw, obj_str_at(c, "reason"), obj_str_at(c, "message"));
 }
 
 static void
