@@ -26,15 +26,8 @@ def qty(s):
     return float(m.group(1)) * QTY[m.group(2)]
 
 
-def hog(name, stop_file, hold_bytes, burn=True):
-    """A Deployment of one python process that holds hold_bytes and (burn)
-    burns CPU until stop_file exists (usage read from /proc or its cgroup)."""
-    script = ("import os\n"
-              "data = b'x' * %d\n"
-              "while %r and not os.path.exists(%r):\n"
-              "    sum(range(20000))\n"
-              "import time\n"
-              "time.sleep(100000)\n" % (hold_bytes, burn, stop_file))
+def deployment(name, command):
+    """One container "work" requesting 50m / 64Mi, limited to 1 / 1Gi."""
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": "default"},
@@ -42,10 +35,22 @@ def hog(name, stop_file, hold_bytes, burn=True):
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {
                      "terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "work", "image": "python3",
-                                     "command": ["python3", "-c", script],
+                                     "command": command,
                                      "resources": {
                                          "requests": {"cpu": "50m", "memory": "64Mi"},
                                          "limits": {"cpu": "1", "memory": "1Gi"}}}]}}}}
+
+
+def hog(name, stop_file, hold_bytes):
+    """One python process that holds hold_bytes and burns CPU until
+    stop_file exists (usage read from /proc or its cgroup)."""
+    script = ("import os\n"
+              "data = b'x' * %d\n"
+              "while not os.path.exists(%r):\n"
+              "    sum(range(20000))\n"
+              "import time\n"
+              "time.sleep(100000)\n" % (hold_bytes, stop_file))
+    return deployment(name, ["python3", "-c", script])
 
 
 def vpa(name, mode, **spec):
@@ -89,7 +94,7 @@ def test_recommendation_initial_off_and_restart(make_server, workdir):
     s = make_server("--vpa-recommender-interval", "1s", "--vpa-checkpoints-interval", "1s")
     stop = os.path.join(workdir, "stop")
     apply(s, hog("hog", stop, HOG_BYTES))
-    apply(s, hog("calm", stop, 0, burn=False))
+    apply(s, deployment("calm", ["sleep", "100000"]))   # idle from its start
     apply(s, vpa("hog", "Initial"))
     apply(s, vpa("calm", "Off"))
     wait_for("the hog pod runs", lambda: len(pods(s, "hog")) == 1 and
@@ -150,14 +155,20 @@ def test_recommendation_initial_off_and_restart(make_server, workdir):
         assert "vpaUpdates" not in p["metadata"].get("annotations", {}), p["metadata"]
 
     # describe: requests, usage percentiles, the recommendation, the history
-    wait_for("a checkpoint", lambda: checkpoint(s, "hog-work") is not None, timeout=30)
-    desc = s.v6("describe", "vpa", "hog", check=True).stdout
+    # (usage comes from the last checkpoint: wait for one with the peak)
+    peak_re = r"^    memory\s+64Mi\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+\s+(\S+)"
+
+    def described():
+        d = s.v6("describe", "vpa", "hog", check=True).stdout
+        m = re.search(peak_re, d, re.M)
+        return d if m and qty(m.group(3)) >= HOG_BYTES else None
+    desc = wait_for("describe to show the peak", described, timeout=30, interval=0.5)
     assert re.search(r"^Reference:\s+Deployment/hog$", desc, re.M), desc
     assert re.search(r"^Update Mode:\s+Initial$", desc, re.M), desc
     assert re.search(r"^    RESOURCE\s+REQUEST\s+USAGE-P50\s+USAGE-P90\s+PEAK\s+LOWER\s+"
                      r"TARGET\s+UPPER\s+UNCAPPED$", desc, re.M), desc
-    m = re.search(r"^    memory\s+64Mi\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+\s+(\S+)", desc, re.M)
-    assert m and qty(m.group(3)) >= HOG_BYTES, desc
+    m = re.search(peak_re, desc, re.M)
+    assert qty(m.group(1)) <= qty(m.group(2)) <= qty(m.group(3)), desc
     assert re.search(r"^    cpu\s+50m\s+\d", desc, re.M), desc
     assert re.search(r"History: since \S+Z, \d+ samples", desc), desc
     assert "RecommendationProvided" in desc, desc
