@@ -357,6 +357,28 @@ test_admit_initial(void **state)
 	json_decref(vpas);
 }
 
+/* A StatefulSet's (or DaemonSet's) pod is its controller's directly; a
+ * Deployment's is not matched through a ReplicaSet of another owner. */
+static void
+test_targets_direct_owner(void **state)
+{
+	(void)state;
+	json_t *vpa = make_vpa("Initial", NULL);
+	json_t *pod = json_loads("{\"metadata\": {\"name\": \"db-0\", \"namespace\": "
+	    "\"default\", \"ownerReferences\": [{\"apiVersion\": \"apps/v1\", \"kind\": "
+	    "\"StatefulSet\", \"name\": \"db\", \"uid\": \"u3\", \"controller\": true}]}}",
+	    0, NULL);
+	json_t *ref = obj_get_path(vpa, "spec.targetRef");
+	assert_false(vpa_targets_pod(vpa, pod, owner_rs, NULL));
+	json_object_set_new(ref, "kind", json_string("StatefulSet"));
+	json_object_set_new(ref, "name", json_string("db"));
+	assert_true(vpa_targets_pod(vpa, pod, owner_rs, NULL));
+	json_object_set_new(ref, "kind", json_string("DaemonSet"));
+	assert_false(vpa_targets_pod(vpa, pod, owner_rs, NULL));
+	json_decref(pod);
+	json_decref(vpa);
+}
+
 /* Off: the pod is created as it was written, without annotations. */
 static void
 test_admit_off(void **state)
@@ -387,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_checkpoint),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_admit_initial),
+		cmocka_unit_test(test_targets_direct_owner),
 		cmocka_unit_test(test_admit_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
