@@ -385,6 +385,33 @@ push_checkpoints(struct ctrl_vpa *v, struct vmem *m, const json_t *vpa, int64_t 
 	m->cp_ms = now_ms;
 }
 
+/* Drops the histories of containers without a sample for the history's
+ * length (renamed or removed from the template), and their checkpoints:
+ * what a VPA holds stays bounded by the containers it has now. */
+static void
+expire_histories(struct ctrl_vpa *v, struct vmem *m, const json_t *vpa, int64_t now_ms,
+    struct ctrl_writes *w)
+{
+	const struct kind *k = kind_find_gvk("autoscaling.k8s.io/v1",
+	    "VerticalPodAutoscalerCheckpoint");
+	for (struct vctr **c = &m->ctrs; *c; ) {
+		if (!vpa_state_expired(&(*c)->st, now_ms, &v->cfg)) {
+			c = &(*c)->next;
+			continue;
+		}
+		struct vctr *gone = *c;
+		char *name = xasprintf("%s-%s", obj_name(vpa), gone->name);
+		ctrl_writes_push(w, CTRL_DELETE, k, json_pack("{s:s, s:s, s:{s:s, s:s}}",
+		    "apiVersion", "autoscaling.k8s.io/v1", "kind", "VerticalPodAutoscalerCheckpoint",
+		    "metadata", "name", name, "namespace", obj_namespace(vpa)), 0);
+		log_info(VPA_COMPONENT, "%s: history of container %s expired", m->key, gone->name);
+		free(name);
+		*c = gone->next;
+		free(gone->name);
+		free(gone);
+	}
+}
+
 static int
 vpa_decide(struct ctrl *core, const json_t *vpa, int64_t now_ms, struct ctrl_writes *w)
 {
@@ -403,6 +430,7 @@ vpa_decide(struct ctrl *core, const json_t *vpa, int64_t now_ms, struct ctrl_wri
 		st = json_object();
 	json_t *target = get_target(v, vpa, why, sizeof why);
 	size_t npods = target ? sample_pods(v, m, vpa, target) : 0;
+	expire_histories(v, m, vpa, now_ms, w);
 	json_t *recs = recommendations(v, m, vpa);
 	if (json_array_size(recs))
 		json_object_set_new(st, "recommendation", json_pack("{s:o}",

@@ -47,6 +47,7 @@ int vpa_hist_load(struct vpa_hist *h, const json_t *cp);
 struct vpa_config {
 	int64_t cpu_half_life_ms, mem_half_life_ms;	/* 24 h */
 	int64_t mem_window_ms;		/* memory aggregation interval, 24 h */
+	int64_t history_ms;		/* a history this long idle expires: 8 days */
 	double margin;			/* safety margin fraction, 0.15 */
 	double p_target, p_lower, p_upper;	/* 0.9, 0.5, 0.95 */
 	double pod_min[VPA_NRES];	/* 0.025 cores, 250 MiB per pod */
@@ -61,6 +62,7 @@ struct vpa_state {
 	struct vpa_hist cpu, mem;
 	int64_t first_ms, last_ms;	/* first and last CPU sample start */
 	int64_t samples;		/* CPU samples added */
+	int64_t seen_ms;		/* the newest sample of either kind, or OOM kill */
 };
 /* One container of one pod: the memory-peak window of upstream's
  * ContainerState. Zeroed is new. */
@@ -80,6 +82,10 @@ bool vpa_state_add_mem(struct vpa_state *s, struct vpa_peak *pk, double bytes, i
  * none): a peak of max(used + oom_min_bump, used * oom_ratio), used =
  * max(request, the window's peak). */
 void vpa_state_oom(struct vpa_state *s, struct vpa_peak *pk, double request, int64_t t_ms,
+    const struct vpa_config *cfg);
+/* upstream's isExpired: no sample for the history's length (the container
+ * is gone; its history is dropped, as its checkpoint). */
+bool vpa_state_expired(const struct vpa_state *s, int64_t now_ms,
     const struct vpa_config *cfg);
 /* upstream's VerticalPodAutoscalerCheckpoint status (version v3), and back. */
 json_t *vpa_state_save(const struct vpa_state *s, int64_t now_ms);

@@ -184,6 +184,7 @@ vpa_config_default(struct vpa_config *cfg)
 {
 	*cfg = (struct vpa_config){ .cpu_half_life_ms = 24 * HOUR_MS,
 		.mem_half_life_ms = 24 * HOUR_MS, .mem_window_ms = 24 * HOUR_MS,
+		.history_ms = 8 * 24 * HOUR_MS,
 		.margin = 0.15, .p_target = 0.9, .p_lower = 0.5, .p_upper = 0.95,
 		.pod_min = { 0.025, 250.0 * 1024 * 1024 }, .oom_ratio = 1.2,
 		.oom_min_bump = 100.0 * 1024 * 1024, .confidence = true };
@@ -207,6 +208,7 @@ vpa_state_add_cpu(struct vpa_state *s, double cores, double request, int64_t t_m
 		s->last_ms = t_ms;
 	if (!s->first_ms || t_ms < s->first_ms)
 		s->first_ms = t_ms;
+	s->seen_ms = t_ms > s->seen_ms ? t_ms : s->seen_ms;
 	s->samples++;
 }
 
@@ -219,6 +221,7 @@ add_mem(struct vpa_state *s, struct vpa_peak *pk, double bytes, int64_t t_ms, bo
 	if (bytes < 0 || (!oom && t_ms < pk->last_mem_ms))
 		return false;
 	pk->last_mem_ms = t_ms;
+	s->seen_ms = t_ms > s->seen_ms ? t_ms : s->seen_ms;
 	if (!pk->win_end_ms)
 		pk->win_end_ms = t_ms;
 	bool add = false;
@@ -259,6 +262,12 @@ vpa_state_oom(struct vpa_state *s, struct vpa_peak *pk, double request, int64_t 
 	add_mem(s, pk, fmax(used + cfg->oom_min_bump, used * cfg->oom_ratio), t_ms, true, cfg);
 }
 
+bool
+vpa_state_expired(const struct vpa_state *s, int64_t now_ms, const struct vpa_config *cfg)
+{
+	return now_ms - s->seen_ms >= cfg->history_ms;
+}
+
 json_t *
 vpa_state_save(const struct vpa_state *s, int64_t now_ms)
 {
@@ -281,6 +290,9 @@ vpa_state_load(struct vpa_state *s, const json_t *st, const struct vpa_config *c
 	n.first_ms = obj_time_ms(json_object_get(st, "firstSampleStart"));
 	n.last_ms = obj_time_ms(json_object_get(st, "lastSampleStart"));
 	n.samples = obj_int_at(st, "totalSamplesCount", 0);
+	/* the checkpoint was saved after its newest sample */
+	n.seen_ms = obj_time_ms(json_object_get(st, "lastUpdateTime"));
+	n.seen_ms = n.last_ms > n.seen_ms ? n.last_ms : n.seen_ms;
 	*s = n;
 	return 0;
 }

@@ -198,6 +198,25 @@ test_minimums(void **state)
 	assert_string_equal(q, "100T");
 }
 
+/* A history without a sample for 8 days expires (upstream's isExpired);
+ * an OOM kill counts as a sample. */
+static void
+test_expiry(void **state)
+{
+	(void)state;
+	struct vpa_config cfg;
+	struct vpa_state s;
+	struct vpa_peak pk = { 0 };
+	vpa_config_default(&cfg);
+	vpa_state_init(&s, &cfg);
+	vpa_state_add_cpu(&s, 0.1, 0, T0);
+	assert_false(vpa_state_expired(&s, T0 + 8 * DAY_MS - 1, &cfg));
+	assert_true(vpa_state_expired(&s, T0 + 8 * DAY_MS, &cfg));
+	vpa_state_oom(&s, &pk, 0, T0 + DAY_MS, &cfg);
+	assert_false(vpa_state_expired(&s, T0 + 8 * DAY_MS, &cfg));
+	assert_true(vpa_state_expired(&s, T0 + 9 * DAY_MS, &cfg));
+}
+
 /* A checkpoint keeps the shape (weights scaled to 10000) and the total. */
 static void
 test_checkpoint(void **state)
@@ -225,6 +244,7 @@ test_checkpoint(void **state)
 	assert_near(vpa_hist_percentile(&back.cpu, 0.9), 1.0162813885540927);
 	assert_near(vpa_hist_percentile(&back.mem, 0.9), 305390039.075128);
 	assert_true(back.first_ms == T0 && back.last_ms == T0 + 120000 && back.samples == 3);
+	assert_true(back.seen_ms == T0 + 180000);	/* its lastUpdateTime */
 	/* a bucket out of range is refused */
 	json_object_set_new(json_object_get(json_object_get(cp, "cpuHistogram"),
 	    "bucketWeights"), "176", json_integer(1));
@@ -407,6 +427,7 @@ main(void)
 		cmocka_unit_test(test_estimate),
 		cmocka_unit_test(test_minimums),
 		cmocka_unit_test(test_checkpoint),
+		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_admit_initial),
 		cmocka_unit_test(test_targets_direct_owner),
