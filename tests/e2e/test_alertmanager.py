@@ -4,7 +4,8 @@ Alertmanager 0.25: a PrometheusRule applied -> loaded -> fires -> Alertmanager
 changed the pod) -> a DingTalk-format robot that checks the signature ->
 resolved; `v6 get alerts`, `v6 describe alert` and `v6 silence` show and
 silence it through V6's API; with Alertmanager (and then the robot) down,
-nothing is lost: the alert arrives once they are back."""
+and V6 killed while it cannot deliver, nothing is lost: the alert arrives
+once, when they are back; the receiver's state survives kill -9."""
 import json
 import os
 import tempfile
@@ -191,12 +192,18 @@ def test_nothing_is_lost_while_alertmanager_or_the_receiver_is_down(stack):
     wait_for(lambda: any(a["labels"]["alertname"] == "StuckPodNotReady"
                          for a in am.alerts()), 30, "the alert in Alertmanager",
              interval=0.5)
-    time.sleep(3)
+    wait_for(lambda: "default/robot (dingtalk): HTTP 503" in open(s.log_path).read(), 30,
+             "V6 failing to deliver (the robot is down)", interval=0.5)
     assert not cap.got
+    # V6 killed with the notification undelivered, the robot back while it
+    # restarts: the alert arrives once, not lost, not twice
+    s.restart()
     cap.down = False
     texts = wait_for(lambda: firing_with(cap, "StuckPodNotReady"), 120,
                      "the alert at the robot once everything is back", interval=0.5)
     assert "Probable cause: deployment/stuck" in texts[0], texts[0]
+    time.sleep(5)       # Alertmanager flushes the group every second
+    assert len(firing_with(cap, "StuckPodNotReady")) == 1, cap.texts()
     assert not cap.refused, cap.refused
 
 
@@ -350,7 +357,8 @@ def test_noise_control_cuts_notifications_without_missing_a_problem(make_server)
 
 # ---- the receivers V6 adds, driven with Alertmanager's webhook JSON ----------
 
-def notification(status="firing", name="DiskFull"):
+def notification(status="firing", name="DiskFull", starts="2026-12-07T09:00:00Z",
+                 ends="0001-01-01T00:00:00Z"):
     return {"version": "4", "status": status, "receiver": "v6", "groupKey": "{}:{}",
             "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name},
             "commonAnnotations": {}, "externalURL": "http://am", "truncatedAlerts": 0,
@@ -358,8 +366,59 @@ def notification(status="firing", name="DiskFull"):
                         "labels": {"alertname": name, "severity": "page",
                                    "namespace": "default", "deployment": "db"},
                         "annotations": {"summary": "disk is full"},
-                        "startsAt": "2026-12-07T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "startsAt": starts, "endsAt": ends,
                         "generatorURL": "http://prom"}]}
+
+
+def test_receiver_state_survives_kill_9_nothing_lost_nothing_sent_twice(make_server):
+    """What the webhook receiver decided and delivered is on disk before
+    Alertmanager hears back: a notification that failed before a kill -9 is
+    delivered by Alertmanager's retry after it, once; a retry of one already
+    delivered (its 200 lost with the server) is not sent again; and a
+    flapping alert stays folded across restarts."""
+    s = make_server("--alert-flap-threshold", "2")
+    cap = Capture()
+    base = "/apis/alerts.v6.dev/v1alpha1/namespaces/default/receivers/ding"
+    try:
+        apply(s, receiver_secret("ding", "dingtalk", cap.url("dingtalk"), cap.secret))
+        first = notification(starts="2026-12-07T09:00:00Z")
+        cap.down = True
+        st, body = s.json("POST", base, first)
+        assert st == 502, (st, body)
+        s.restart()                     # kill -9 with the delivery pending
+        cap.down = False
+        st, body = s.json("POST", base, first)     # Alertmanager's retry
+        assert st == 200 and body["forwarded"] == 1, (st, body)
+        s.restart()
+        st, body = s.json("POST", base, first)     # a retry whose 200 was lost
+        assert st == 200 and body == {"forwarded": 0, "duplicate": True}, (st, body)
+        assert cap.count("dingtalk", "DiskFull") == 1, cap.got
+
+        # flapping: resolved, fired again (the second firing: the flap count
+        # goes out), then folded, with a kill -9 between every notification
+        seq = [notification("resolved", starts="2026-12-07T09:00:00Z",
+                            ends="2026-12-07T09:01:00Z"),
+               notification(starts="2026-12-07T09:02:00Z"),
+               notification("resolved", starts="2026-12-07T09:02:00Z",
+                            ends="2026-12-07T09:03:00Z"),
+               notification(starts="2026-12-07T09:04:00Z")]
+        answers = []
+        for n in seq:
+            s.restart()
+            st, body = s.json("POST", base, n)
+            assert st == 200, (st, body)
+            answers.append(body["forwarded"])
+        assert answers == [1, 1, 0, 0], answers
+        texts = [t for t in cap.texts() if "DiskFull" in t]
+        assert len(texts) == 3, texts
+        assert "Flapping: fired 2 times in the last 10 min" in texts[2], texts[2]
+        assert not cap.refused, cap.refused
+        with open(os.path.join(s.data_dir, "alerts", "receiver-state.json")) as f:
+            state = json.load(f)
+        rec = state["seen"]["0123456789abcdef"]
+        assert rec["folded"] == 2 and rec["flapCount"] == 3, rec
+    finally:
+        cap.close()
 
 
 def test_wecom_webhook_and_dingtalk_receivers_sign_and_fail_loudly(server):
