@@ -263,6 +263,21 @@ def test_missing_or_foreign_secret_is_reported_and_garbage_does_not_take_the_pro
     wait_for(lambda: cond_is("a", "ResolvedRefs", "True", "ResolvedRefs"), 20,
              "ResolvedRefs once the Secret exists")
 
+    # Plain HTTP on the TLS port gets a plain 400; a client that speaks only
+    # h2 is refused in the handshake (ALPN: HTTP/1.1 only).
+    with socket.create_connection((GW_ADDR, port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.1 400"), "plain HTTP answered 400"
+    h2 = ssl.create_default_context(cafile=ca)
+    h2.set_alpn_protocols(["h2"])
+    with socket.create_connection((GW_ADDR, port), timeout=5) as raw:
+        try:
+            h2.wrap_socket(raw, server_hostname="a.example.com").close()
+            refused = False
+        except ssl.SSLError as ex:
+            refused = "no application protocol" in str(ex)
+    assert refused, "an h2-only client must be refused"
+
     # Garbage, half handshakes and plain HTTP on the TLS port: the proxy
     # stays the same process and keeps serving handshakes.
     pid = proxy_pid(server)
