@@ -454,7 +454,8 @@ def report(names, rounds, upstream, idle, env):
     ratios = report_ratios(names, rounds) if rounds else {}
     if idle:
         report_idle(idle)
-    report_targets(names, ratios, idle)
+    if rounds or idle:
+        report_targets(names, ratios, idle)
     return ratios
 
 
@@ -568,7 +569,8 @@ TLS_MODES = (("keep-alive", ()), ("new conn/req", ("-H", "Connection: close")))
 def report_tls(names, tls_rounds):
     """HTTPS rows: per mode, each proxy's requests/s and p99, ratios to HAProxy."""
     print()
-    print("HTTPS (TLS terminated by the proxy, ECDSA P-256, TLS 1.3 via wrk/OpenSSL): "
+    print("HTTPS (TLS terminated by the proxy, ECDSA P-256, the version wrk's OpenSSL "
+          "negotiates): "
           "keep-alive, and a new connection with a full handshake per request "
           "(Connection: close)")
     print(f"{'target':12} {'mode':13} {'requests/s':>26} {'p99 latency ms':>24} "
