@@ -111,6 +111,26 @@ listener_refs(const struct cond_ctx *cx, const json_t *gw, const json_t *gl, boo
 	return c;
 }
 
+/* True when an earlier listener of gw on gl's port speaks the other one of
+ * HTTP / HTTPS: that one has the port (routes_build serves the first), gl
+ * is not served (Gateway API's ProtocolConflict). */
+static bool
+protocol_conflict(const json_t *gw, const json_t *gl)
+{
+	const json_t *x;
+	size_t i;
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, x) {
+		if (x == gl)
+			return false;
+		if (json_equal(json_object_get(x, "port"), json_object_get(gl, "port")) &&
+		    strcmp(obj_str(x, "protocol"), obj_str(gl, "protocol")) != 0 &&
+		    (!strcmp(obj_str(x, "protocol"), "HTTP") || !strcmp(obj_str(x, "protocol"),
+		    "HTTPS")))
+			return true;
+	}
+	return false;
+}
+
 /* One listener's status; *accepted tells whether V6 serves it. */
 static json_t *
 listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
@@ -124,6 +144,7 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
 	bool kinds = routes_listener_takes_httproutes(gl), certs;
 	json_t *conds = json_array(), *supported = json_array();
 	json_t *refs = listener_refs(&cx, gw, gl, https, secrets, &certs);
+	bool conflict = http && protocol_conflict(gw, gl);
 	*accepted = http;
 	if (http && kinds)
 		json_array_append_new(supported, json_pack("{s:s, s:s}", "group", GW_GROUP,
@@ -134,9 +155,12 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
 	else
 		json_array_append_new(conds, cond(&cx, "Accepted", false, "UnsupportedProtocol",
 		    "v6 serves HTTP and HTTPS listeners only"));
-	if (!http)
+	if (conflict)
+		json_array_append_new(conds, cond(&cx, "Conflicted", true, "ProtocolConflict",
+		    "an earlier listener on this port speaks another protocol"));
+	if (!http || conflict)
 		json_array_append_new(conds, cond(&cx, "Programmed", false, "Invalid",
-		    "Listener is not accepted"));
+		    "Listener is not served"));
 	else if (!certs)
 		json_array_append_new(conds, cond(&cx, "Programmed", false, "Invalid",
 		    "no certificate to terminate TLS with"));
@@ -148,7 +172,8 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
 		    "the proxy is turned off (--controllers)"));
 	json_array_append_new(conds, refs);
 	return json_pack("{s:s, s:o, s:I, s:o}", "name", name, "supportedKinds", supported,
-	    "attachedRoutes", http && kinds ? attached_routes(gw, gl, routes) : (json_int_t)0,
+	    "attachedRoutes", http && kinds && !conflict ? attached_routes(gw, gl, routes) :
+	    (json_int_t)0,
 	    "conditions", conds);
 }
 

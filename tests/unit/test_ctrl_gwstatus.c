@@ -146,6 +146,20 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 	json_decref(st);
 	json_decref(gw);
 
+	/* HTTP and HTTPS on one port: the first has it, the other conflicts. */
+	gw = gateway("default", "mixed", "[{\"name\": \"p\", \"port\": 80, \"protocol\": \"HTTP\"},"
+	    " {\"name\": \"s\", \"port\": 80, \"protocol\": \"HTTPS\","
+	    "  \"tls\": {\"certificateRefs\": [{\"name\": \"c\"}]}}]");
+	st = gwstatus_gateway(gw, routes, NULL, true, T0);
+	ls = json_object_get(st, "listeners");
+	assert_null(cond_of(json_object_get(json_array_get(ls, 0), "conditions"), "Conflicted"));
+	assert_cond(json_object_get(json_array_get(ls, 1), "conditions"), "Conflicted", "True",
+	    "ProtocolConflict");
+	assert_cond(json_object_get(json_array_get(ls, 1), "conditions"), "Programmed", "False",
+	    "Invalid");
+	json_decref(st);
+	json_decref(gw);
+
 	/* Only unsupported listeners: not accepted. */
 	gw = gateway("default", "tcp", "[{\"name\": \"t\", \"port\": 5432, \"protocol\": \"TCP\"}]");
 	st = gwstatus_gateway(gw, routes, NULL, true, T0);
