@@ -566,9 +566,12 @@ def report_targets(names, ratios, idle):
 TLS_MODES = (("keep-alive", ()), ("new conn/req", ("-H", "Connection: close")))
 
 
-def report_tls(names, tls_rounds):
+def report_tls(names, tls_rounds, env):
     """HTTPS rows: per mode, each proxy's requests/s and p99, ratios to HAProxy."""
     print()
+    print(f"{env['nproc']} CPUs, load average before {env['load0']}, after {env['load1']}; "
+          f"{env['versions']}; wrk -t{CFG['threads']} -c{CFG['conns']} -d{CFG['duration']}s, "
+          f"{CFG['rounds']} rounds")
     print("HTTPS (TLS terminated by the proxy, ECDSA P-256, the version wrk's OpenSSL "
           "negotiates): "
           "keep-alive, and a new connection with a full handshake per request "
@@ -700,7 +703,7 @@ def main():
         env["load1"] = loadavg()
         ratios = report(names, rounds, upstream, idle, env)
         if tls_rounds:
-            report_tls(tls_names, tls_rounds)
+            report_tls(tls_names, tls_rounds, env)
         if CFG["json_out"]:
             with open(CFG["json_out"], "w") as f:
                 json.dump({"config": CFG, "env": env, "rounds": rounds,
