@@ -364,7 +364,7 @@ struct ctrl_gwstatus {
 };
 
 static json_t *
-index_of(struct ctrl *c, const char *api_version, const char *kind)
+index_of(struct ctrl *c, const char *api_version, const char *kind, const char *ns)
 {
 	const struct kind *k = kind_find_gvk(api_version, kind);
 	json_t *items = NULL, *idx;
@@ -372,7 +372,7 @@ index_of(struct ctrl *c, const char *api_version, const char *kind)
 	if (k == NULL)
 		return json_object();
 	api_res_key(k, res, sizeof res);
-	if (store_list(ctrl_store(c), res, NULL, &items, NULL) < 0)
+	if (store_list(ctrl_store(c), res, ns, &items, NULL) < 0)
 		return json_object();
 	idx = obj_index(items);
 	json_decref(items);
@@ -402,12 +402,14 @@ static int
 gateway_decide(struct ctrl *c, const json_t *gw, int64_t now_ms, struct ctrl_writes *out)
 {
 	struct ctrl_gwstatus *g = ctrl_data(c);
-	json_t *routes = index_of(c, GW_GROUP "/v1", "HTTPRoute"), *secrets = NULL, *gl;
+	json_t *routes = index_of(c, GW_GROUP "/v1", "HTTPRoute", NULL), *secrets = NULL, *gl;
 	size_t i;
 	char now[64];
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl)
 		if (secrets == NULL && strcmp(obj_str(gl, "protocol"), "HTTPS") == 0)
-			secrets = index_of(c, "v1", "Secret");	/* only when certificates count */
+			/* only when certificates count; only the Gateway's namespace can
+			 * hold them (no ReferenceGrant yet) */
+			secrets = index_of(c, "v1", "Secret", obj_namespace(gw));
 	now_rfc3339(now_ms, now);
 	push_status(gw, gwstatus_gateway(gw, routes, secrets, g->programmed, now), out);
 	json_decref(routes);
@@ -418,8 +420,8 @@ gateway_decide(struct ctrl *c, const json_t *gw, int64_t now_ms, struct ctrl_wri
 static int
 route_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_writes *out)
 {
-	json_t *gws = index_of(c, GW_GROUP "/v1", "Gateway");
-	json_t *svcs = index_of(c, "v1", "Service");
+	json_t *gws = index_of(c, GW_GROUP "/v1", "Gateway", NULL);
+	json_t *svcs = index_of(c, "v1", "Service", NULL);
 	char now[64];
 	now_rfc3339(now_ms, now);
 	push_status(route, gwstatus_route(route, gws, svcs, now), out);
