@@ -104,11 +104,11 @@ class TLSConn:
         self.conn.close()
 
 
-def handshake_serial(port, sni, ca):
+def handshake_serial(port, sni, ca, check=True):
     """The serial of the certificate a new connection gets, None if the
-    handshake fails."""
+    handshake fails (or the name check, when check)."""
     try:
-        c = TLSConn(port, sni, ca)
+        c = TLSConn(port, sni, ca, check)
     except (OSError, ssl.SSLError):
         return None
     try:
@@ -148,10 +148,12 @@ def test_https_listeners_pick_certificates_by_sni_and_follow_a_secret_update(ser
     d = str(tmp_path)
     ca = make_ca(d)
     a1, b1 = make_leaf(d, "a1", "a.example.com", 101), make_leaf(d, "b1", "b.example.com", 201)
+    w = make_leaf(d, "w", "*.w.example.com", 401)
     port = free_port()
-    apply(server, secret("a-cert", a1), secret("b-cert", b1),
+    apply(server, secret("a-cert", a1), secret("b-cert", b1), secret("w-cert", w),
           gateway(port, [("a", "a.example.com", {"name": "a-cert"}),
-                         ("b", "b.example.com", {"name": "b-cert"})]),
+                         ("b", "b.example.com", {"name": "b-cert"}),
+                         ("w", "*.w.example.com", {"name": "w-cert"})]),
           route(["a.example.com", "b.example.com"]))
     wait_for(lambda: handshake_serial(port, "a.example.com", ca) == 101, 30,
              "the HTTPS listener to serve a.example.com")
@@ -171,11 +173,12 @@ def test_https_listeners_pick_certificates_by_sni_and_follow_a_secret_update(ser
     assert b.serial() == 201
     assert b.get("/")[0] == 200
     b.close()
+    # A wildcard listener covers names below it, not its own suffix.
+    assert handshake_serial(port, "shop.w.example.com", ca) == 401
+    assert handshake_serial(port, "w.example.com", ca, check=False) == 101
     # No SNI (or an unknown name): the port's default, the first listener's.
-    nosni = TLSConn(port, None, ca, check=False)
-    assert nosni.serial() == 101
-    nosni.close()
-    assert TLSConn(port, "c.example.com", ca, check=False).serial() == 101
+    assert handshake_serial(port, None, ca, check=False) == 101
+    assert handshake_serial(port, "c.example.com", ca, check=False) == 101
 
     # A new certificate in the Secret: new connections get it, the kept-alive
     # one goes on with its session.
