@@ -73,7 +73,8 @@ static const struct cli_flag flags[] = {
 	{ "cascade", 0, FLAG_OPT, OFF(cascade), "background|foreground|orphan", "background",
 	  "what happens to dependents (default background)" },
 	{ "wait", 0, FLAG_OPT, OFF(wait), "true|false", "true",
-	  "wait until the objects are gone (default true)" },
+	  "delete: wait until the objects are gone (default true); apply, promote: wait until "
+	  "the workloads have rolled out (default false)" },
 	{ "for", 0, FLAG_STR, OFF(for_cond), "COND", NULL,
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
