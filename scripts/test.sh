@@ -1,6 +1,7 @@
 #!/bin/sh
 # The body of `make test`: every phase in order (deps, build, unit, rules
-# (the default alert rules under promtool test rules), e2e,
+# (the default alert rules under promtool test rules), schemas (shipped
+# manifests against the upstream schemas), e2e,
 # then the same three under ASan+UBSan, then a bounded fuzz run), each timed.
 # A failing phase does not hide the later ones' results, but the run fails.
 # Ends with a table: phase, seconds, result and the per-runner counts.
@@ -25,7 +26,7 @@ phase() {
 	"$@" 2>&1 | tee "$log"
 	rc=$(cat "$log.rc" 2>/dev/null || echo 0)
 	t1=$(date +%s)
-	counts=$(grep -E '^unit: [0-9]+ passed|^rules: [0-9]+ passed|^fuzz: [0-9]+ targets|^=* ?[0-9]+ (passed|failed|skipped|error)' "$log" |
+	counts=$(grep -E '^unit: [0-9]+ passed|^rules: [0-9]+ passed|^schemas: [0-9]+ passed|^fuzz: [0-9]+ targets|^=* ?[0-9]+ (passed|failed|skipped|error)' "$log" |
 		tail -1 | sed 's/=//g; s/^ *//')
 	result=ok; [ "$rc" = 0 ] || { result=FAILED; status=1; }
 	printf '%-16s %6ss  %-7s %s\n' "$name" $((t1 - t0)) "$result" "$counts" >>"$sum"
@@ -41,6 +42,7 @@ phase deps run $MAKE --no-print-directory deps
 phase build run $MAKE --no-print-directory all
 phase unit run $MAKE --no-print-directory unit
 phase rules run $MAKE --no-print-directory rules-test
+phase schemas run $MAKE --no-print-directory schemas-check
 phase e2e run $MAKE --no-print-directory e2e
 phase san-build run $MAKE --no-print-directory $SAN all
 phase san-unit run $MAKE --no-print-directory $SAN unit

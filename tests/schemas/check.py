@@ -18,6 +18,7 @@ OTHER_KINDS = {"kustomize.config.k8s.io/v1beta1/Kustomization",
                "argoproj.io/v1alpha1/Application",
                "monitoring.coreos.com/v1/PrometheusRule",
                "autoscaling.k8s.io/v1/VerticalPodAutoscaler",
+               "apiserver.config.k8s.io/v1/EncryptionConfiguration",
                "v1/List"}
 
 
@@ -193,7 +194,6 @@ def shipped_files():
                              recursive=True))
     files += sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
     files += [os.path.join(ROOT, "README.md")]
-    files += sorted(glob.glob(os.path.join(ROOT, "tests", "fuzz", "seeds", "*.yaml")))
     return files
 
 
@@ -250,8 +250,9 @@ def main(argv):
     problems = check_docs(docs)
     for p in problems:
         print(p)
-    print(f"schemas: {len(docs)} manifests checked against the upstream schemas, "
-          f"{len(problems)} problems")
+    bad = len({p.split(": ")[0] for p in problems})
+    print(f"schemas: {len(docs) - bad} passed, {bad} failed (manifests against the "
+          f"upstream schemas, {len(problems)} problems)")
     return 1 if problems else 0
 
 

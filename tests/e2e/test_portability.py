@@ -1,0 +1,136 @@
+"""Portability both ways (issue 15, part 6): what V6 hands back validates against the
+upstream schemas (tests/schemas/), Argo Rollouts' controller rules are V6's, and the
+forms Argo and the Gateway API accept are accepted. The schema checker itself is tested
+here too, so a checker that passes everything fails this file."""
+import glob
+import json
+import os
+import sys
+
+import yaml
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "tests", "schemas"))
+import check  # noqa: E402  (tests/schemas/check.py)
+
+EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.yaml")))
+SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation",
+                 "managedFields")
+
+
+def apply(server, *objs):
+    doc = "\n---\n".join(json.dumps(o) for o in objs)
+    return server.v6("apply", "-f", "-", input=doc)
+
+
+def rollout(canary):
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "strategy": {"canary": canary},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web",
+                                                           "image": "web:1"}]}}}}
+
+
+HEADER_STEP = {"setHeaderRoute": {"name": "beta", "match": [
+    {"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}}
+GW = {"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}}}
+
+
+def test_checker_finds_what_a_cluster_would_refuse():
+    bad_deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "x"},
+                  "spec": {"replicas": "two", "selector": {"matchLabels": {"a": "b"}},
+                           "template": {"metadata": {"labels": {"a": "b"}},
+                                        "spec": {"containers": [{"name": "c",
+                                                                 "imagee": "x"}]}}}}
+    bad_ro = rollout({"canaryService": "c", "stableService": "s",
+                      "steps": [HEADER_STEP], "scaleDownDelaySeconds": 5})
+    problems = check.check_docs([("deploy", bad_deploy), ("ro", bad_ro)])
+    text = "\n".join(problems)
+    assert 'spec.template.spec.containers[0].imagee: unknown field "imagee"' in text, text
+    assert "spec.replicas: type" in text, text
+    assert "SetHeaderRoute requires TrafficRouting" in text, text
+    assert "Canary scaleDownDelaySeconds can only be used with traffic routing" in text, text
+    good = rollout({"canaryService": "c", "stableService": "s", "steps": [HEADER_STEP],
+                    "trafficRouting": dict(GW, managedRoutes=[{"name": "beta"}])})
+    assert check.check_docs([("ro", good)]) == []
+
+
+def test_exported_examples_apply_to_a_real_cluster(server):
+    """Every example applied, read back with `get -o yaml --export`: no server
+    fields, and the result passes the upstream schemas and Argo's rules."""
+    kinds = set()
+    for path in EXAMPLES:
+        server.v6("apply", "-f", path, check=True)
+        for d in yaml.safe_load_all(open(path)):
+            if d:
+                kinds.add(d["kind"].lower())
+    plain = yaml.safe_load(server.v6("get", "rollout", "shop", "-n", "demo", "-o", "yaml",
+                                     check=True).stdout)
+    assert plain["metadata"].get("uid") and "status" in plain   # what --export drops
+    docs = []
+    for kind in sorted(kinds - {"namespace"}) + ["namespace"]:
+        out = server.v6("get", kind, "-A", "-o", "yaml", "--export", check=True).stdout
+        items = yaml.safe_load(out)["items"]
+        assert items, kind
+        for it in items:
+            assert "status" not in it, (kind, it)
+            assert not set(SERVER_FIELDS) & set(it["metadata"]), (kind, it["metadata"])
+            docs.append(("%s/%s" % (kind, it["metadata"]["name"]), it))
+    assert check.check_docs(docs) == []
+    # and the export applies again unchanged (what `kubectl apply` of it would do)
+    one = server.v6("get", "rollout", "shop", "-n", "demo", "-o", "yaml", "--export",
+                    check=True).stdout
+    server.v6("apply", "-f", "-", input=one, check=True)
+
+
+def test_argo_controller_rules_refuse_with_argos_messages(server):
+    cases = [
+        ({"canaryService": "c", "stableService": "s", "steps": [HEADER_STEP]},
+         "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix"),
+        ({"canaryService": "c", "stableService": "s", "steps": [{"setWeight": 10}],
+          "scaleDownDelaySeconds": 5},
+         "Canary scaleDownDelaySeconds can only be used with traffic routing"),
+        ({"canaryService": "c", "stableService": "s",
+          "steps": [{"setCanaryScale": {"replicas": 1}}]},
+         "SetCanaryScale requires TrafficRouting to be set"),
+        ({"canaryService": "c", "stableService": "s", "steps": [HEADER_STEP],
+          "trafficRouting": GW},
+         "Rollout has missing field 'spec.strategy.canary.trafficRouting.managedRoutes'"),
+    ]
+    for canary, msg in cases:
+        p = apply(server, rollout(canary))
+        assert p.returncode != 0 and msg in p.stderr, (canary, p.stderr)
+        assert check.argo_rollout_errors(rollout(canary)), canary   # Argo agrees
+    p = server.v6("get", "rollout", "web")
+    assert p.returncode != 0   # nothing was half-applied
+
+
+def test_forms_argo_accepts_are_accepted(server):
+    canary = {"canaryService": "web-canary", "stableService": "web",
+              "scaleDownDelaySeconds": 5,
+              "trafficRouting": {"plugins": {"argoproj-labs/gatewayAPI": {
+                  "httpRoutes": [{"name": "web", "useHeaderRoutes": True}],
+                  "namespace": "default"}}, "managedRoutes": [{"name": "beta"}]},
+              "steps": [{"setCanaryScale": {"replicas": 1}}, HEADER_STEP,
+                        {"setWeight": 20}, {"pause": {}}]}
+    tmpl = {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+            "metadata": {"name": "sr", "namespace": "default"},
+            "spec": {"metrics": [{"name": "sr", "successCondition": "result >= 0.9",
+                                  "provider": {"plugin": {"v6.dev/traffic": {
+                                      "service": "web", "metric": "successRate"}}}}]}}
+    p = apply(server, rollout(canary), tmpl)
+    assert p.returncode == 0, p.stderr
+    out = server.v6("get", "rollout,analysistemplate", "-o", "yaml", "--export",
+                    check=True).stdout
+    docs = [("export", d) for d in yaml.safe_load(out)["items"]]
+    assert len(docs) == 2 and check.check_docs(docs) == []
+    # the first form of V6's provider is refused, naming the form to use
+    old = json.loads(json.dumps(tmpl))
+    old["metadata"]["name"] = "old"
+    old["spec"]["metrics"][0]["provider"] = {"v6": {"service": "web",
+                                                    "metric": "successRate"}}
+    p = apply(server, old)
+    assert p.returncode != 0 and 'plugin: {"v6.dev/traffic"' in p.stderr, p.stderr
