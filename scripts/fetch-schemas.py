@@ -77,8 +77,10 @@ def parse_type(t):
 
 
 def interface_fields(text):
-    """Properties of the first exported interface: {name: (type, required)}."""
-    m = re.search(r"export interface \w+(?: extends [^{]+)?\s*\{", text)
+    """Properties of the model: {name: (type, required)}. The class declaration
+    lists them all (an interface may extend another and list only its own)."""
+    m = (re.search(r"export declare class \w+ extends [^{]+\{", text) or
+         re.search(r"export interface \w+(?: extends [^{]+)?\s*\{", text))
     if not m:
         return None
     i, depth, body = m.end(), 1, []
@@ -181,11 +183,11 @@ def main():
             with open(os.path.join(nm, pkg, "package.json"), "w") as o:
                 json.dump({"name": pkg, "type": "module", "exports": {
                     "./_schemas/*.js": "./_schemas/*.js", "./_schemas/*": "./_schemas/*.js"}}, o)
-        # the validators import formats and ucs2length from @kubernetes-models/validate
+        # the validators import formats and ucs2length from @kubernetes-models/validate:
+        # V6's small stand-ins (formats.js, ucs2length.js), so ajv is not needed
         v = os.path.join(nm, "@kubernetes-models", "validate")
         os.makedirs(os.path.join(v, "runtime"), exist_ok=True)
-        shutil.copy(os.path.join(dirs["@kubernetes-models/validate"], "dist", "runtime",
-                                 "ucs2length.js"), os.path.join(v, "runtime"))
+        shutil.copy(os.path.join(DEST, "ucs2length.js"), os.path.join(v, "runtime"))
         shutil.copy(os.path.join(dirs["@kubernetes-models/validate"], "LICENSE"), v)
         shutil.copy(os.path.join(DEST, "formats.js"), os.path.join(v, "index.js"))
         with open(os.path.join(v, "package.json"), "w") as o:

@@ -786,6 +786,49 @@ const struct schema_field schema_httproute[] = {
 	F_END
 };
 
+/* ---- ReferenceGrant (stored and validated; V6 lets routes refer across
+ * namespaces without one, see docs/compatibility.md) ------------------------ */
+
+/* from and to: 1 to 16 entries each (the CRD's minItems / maxItems). */
+static void
+check_grant_spec(const json_t *v, const char *path, struct errlist *errs)
+{
+	static const char *const lists[] = { "from", "to" };
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		const json_t *l = json_object_get(v, lists[i]);
+		if (json_is_array(l) && (json_array_size(l) < 1 || json_array_size(l) > 16)) {
+			char *fp = schema_path_key(path, lists[i]);
+			schema_err_invalid(errs, fp, l, "must have between 1 and 16 items");
+			free(fp);
+		}
+	}
+}
+
+static const struct schema_field grant_from[] = {
+	F_STR("group", .flags = SF_REQUIRED),
+	F_STR("kind", .flags = SF_REQUIRED),
+	F_STR("namespace", .flags = SF_REQUIRED, .check = check_label),
+	F_END
+};
+
+static const struct schema_field grant_to[] = {
+	F_STR("group", .flags = SF_REQUIRED),
+	F_STR("kind", .flags = SF_REQUIRED),
+	F_STR("name", .check = check_name_253),
+	F_END
+};
+
+static const struct schema_field referencegrant_spec[] = {
+	F_AOBJ("from", grant_from, .flags = SF_REQUIRED),
+	F_AOBJ("to", grant_to, .flags = SF_REQUIRED),
+	F_END
+};
+
+const struct schema_field schema_referencegrant[] = {
+	F_OBJ("spec", referencegrant_spec, .flags = SF_REQUIRED, .check = check_grant_spec),
+	F_END
+};
+
 /* Two parentRefs to the same parent need distinct sectionName or port. */
 static void
 check_parent_refs_unique(const json_t *refs, struct errlist *errs)

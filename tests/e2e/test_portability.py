@@ -134,3 +134,44 @@ def test_forms_argo_accepts_are_accepted(server):
                                                     "metric": "successRate"}}
     p = apply(server, old)
     assert p.returncode != 0 and 'plugin: {"v6.dev/traffic"' in p.stderr, p.stderr
+
+
+def test_gateway_api_v1beta1_and_referencegrant(server):
+    """Manifests written for Gateway API v1beta1 apply (stored as v1, as a
+    cluster's conversion would serve them), ReferenceGrant is a kind."""
+    route = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "HTTPRoute",
+             "metadata": {"name": "web", "namespace": "default"},
+             "spec": {"parentRefs": [{"name": "edge"}],
+                      "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}
+    grant = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+             "metadata": {"name": "from-default", "namespace": "default"},
+             "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                "namespace": "shop"}],
+                      "to": [{"group": "", "kind": "Service"}]}}
+    p = apply(server, route, grant)
+    assert p.returncode == 0, p.stderr
+    _, got = server.json("GET", "/apis/gateway.networking.k8s.io/v1/namespaces/default/"
+                         "httproutes/web", expect=200)
+    assert got["apiVersion"] == "gateway.networking.k8s.io/v1"
+    # the older version is discoverable and served on its own path (kubectl needs both)
+    _, group = server.json("GET", "/apis/gateway.networking.k8s.io", expect=200)
+    assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"]
+    assert group["preferredVersion"]["version"] == "v1"
+    _, res = server.json("GET", "/apis/gateway.networking.k8s.io/v1beta1", expect=200)
+    names = {r["name"] for r in res["resources"]}
+    assert {"httproutes", "gateways", "gatewayclasses", "referencegrants"} <= names, names
+    base = "/apis/gateway.networking.k8s.io/v1beta1/namespaces/default/"
+    _, g = server.json("GET", base + "referencegrants/from-default", expect=200)
+    assert g["spec"]["from"][0]["namespace"] == "shop"
+    grant2 = dict(grant, metadata={"name": "two", "namespace": "default"})
+    server.json("POST", base + "referencegrants", grant2, expect=201)
+    assert server.v6("get", "referencegrants", "-o", "name", check=True).stdout.split() == [
+        "referencegrant.gateway.networking.k8s.io/from-default",
+        "referencegrant.gateway.networking.k8s.io/two"]
+    out = server.v6("get", "httproute,referencegrant", "-o", "yaml", "--export",
+                    check=True).stdout
+    assert check.check_docs([("export", d) for d in yaml.safe_load(out)["items"]]) == []
+    bad = dict(grant, metadata={"name": "bad", "namespace": "default"},
+               spec={"from": [], "to": [{"group": "", "kind": "Service"}]})
+    p = apply(server, bad)
+    assert p.returncode != 0 and "spec.from" in p.stderr, p.stderr

@@ -215,6 +215,16 @@ static const char *const realistic[] = {
 	"apiVersion: v1\nkind: LimitRange\nmetadata: {name: cpu-resource-constraint}\n"
 	"spec:\n  limits:\n  - default: {cpu: 500m}\n    defaultRequest: {cpu: 500m}\n"
 	"    max: {cpu: \"1\"}\n    min: {cpu: 100m}\n    type: Container\n",
+	/* the Gateway API guide's ReferenceGrant, and an HTTPRoute in v1beta1 (stored as v1) */
+	"apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\n"
+	"metadata: {name: refgrant, namespace: bar}\nspec:\n  from:\n"
+	"  - group: gateway.networking.k8s.io\n    kind: HTTPRoute\n    namespace: foo\n"
+	"  to:\n  - group: \"\"\n    kind: Service\n",
+	"apiVersion: gateway.networking.k8s.io/v1beta1\nkind: HTTPRoute\n"
+	"metadata: {name: http-app-1, namespace: foo}\nspec:\n"
+	"  parentRefs: [{name: my-gateway}]\n  hostnames: [foo.example.com]\n  rules:\n"
+	"  - matches: [{path: {type: PathPrefix, value: /bar}}]\n"
+	"    backendRefs: [{name: bar-svc, namespace: bar, port: 8080}]\n",
 };
 
 static void
@@ -232,7 +242,24 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule, application
 	 * (test_gitops.c) have theirs). */
-	assert_int_equal(kind_count(), 34);
+	assert_int_equal(kind_count(), 35);
+}
+
+/* ReferenceGrant: from and to are required, 1..16 entries of group/kind(/ns). */
+static void
+test_referencegrant_rules(void **state)
+{
+	(void)state;
+	struct errlist e = check("apiVersion: gateway.networking.k8s.io/v1\n"
+	    "kind: ReferenceGrant\nmetadata: {name: g, namespace: n}\n"
+	    "spec:\n  from: []\n  to: [{kind: Service}]\n");
+	find_err(&e, "spec.from", "FieldValueInvalid");
+	find_err(&e, "spec.to[0].group", "FieldValueRequired");
+	errlist_free(&e);
+	e = check("apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: ReferenceGrant\n"
+	    "metadata: {name: g, namespace: n}\nspec: {from: [], to: []}\n");
+	find_err(&e, "kind", "FieldValueNotSupported");
+	errlist_free(&e);
 }
 
 static void
@@ -836,6 +863,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_realistic_manifests_of_every_kind_validate),
 		cmocka_unit_test(test_unknown_field_has_its_path),
+		cmocka_unit_test(test_referencegrant_rules),
 		cmocka_unit_test(test_type_errors_required_and_enums),
 		cmocka_unit_test(test_kind_and_api_version),
 		cmocka_unit_test(test_names_and_labels),
