@@ -175,3 +175,87 @@ def test_gateway_api_v1beta1_and_referencegrant(server):
                spec={"from": [], "to": [{"group": "", "kind": "Service"}]})
     p = apply(server, bad)
     assert p.returncode != 0 and "spec.from" in p.stderr, p.stderr
+
+
+def test_request_redirect_and_url_rewrite_through_the_gateway(server):
+    """The two filters that change where a request goes, served by V6's proxy
+    as a Gateway API implementation must."""
+    import http.client
+    import time
+    from conftest import free_port
+    port = free_port()
+    app = {"name": "web", "image": "v6/testapp",
+           "command": ["v6", "testapp", "--quiet", "--version-string", "v1"],
+           "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {
+               "fieldPath": "status.podIP"}}}],
+           "ports": [{"name": "http", "containerPort": 8080}],
+           "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
+                              "periodSeconds": 1}}
+    objs = [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}},
+                               "spec": {"containers": [app]}}}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"selector": {"app": "web"},
+                  "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+         "metadata": {"name": "v6"}, "spec": {"controllerName": "v6.io/gateway-controller"}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+         "metadata": {"name": "edge", "namespace": "default"},
+         "spec": {"gatewayClassName": "v6", "addresses": [{"value": "127.0.0.1"}],
+                  "listeners": [{"name": "http", "protocol": "HTTP", "port": port}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "HTTPRoute",
+         "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"parentRefs": [{"name": "edge"}], "rules": [
+             {"matches": [{"path": {"type": "PathPrefix", "value": "/old"}}],
+              "filters": [{"type": "RequestRedirect", "requestRedirect": {
+                  "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"},
+                  "statusCode": 301}}]},
+             {"matches": [{"path": {"type": "PathPrefix", "value": "/secure"}}],
+              "filters": [{"type": "RequestRedirect", "requestRedirect": {
+                  "scheme": "https", "hostname": "shop.example"}}]},
+             {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+              "filters": [{"type": "URLRewrite", "urlRewrite": {
+                  "hostname": "backend.internal",
+                  "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+              "backendRefs": [{"name": "web", "port": 80}]}]}}]
+    p = apply(server, *objs)
+    assert p.returncode == 0, p.stderr
+
+    def get(path):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.getheader("Location"), r.read()
+        finally:
+            c.close()
+    deadline, last = time.time() + 60, None
+    while time.time() < deadline:
+        try:
+            last = get("/api/echo?x=1")
+            if last[0] == 200:
+                break
+        except OSError as e:
+            last = e
+        time.sleep(0.2)
+    status, _, body = last
+    assert status == 200, last
+    echo = json.loads(body)
+    assert echo["path"] == "/echo" and echo["query"] == "x=1", echo
+    host = {k.lower(): v for k, v in echo["headers"].items()}["host"]
+    assert host == "backend.internal", echo["headers"]
+    assert get("/old/page?a=b")[:2] == (301, "http://127.0.0.1:%d/new/page?a=b" % port)
+    assert get("/old")[:2] == (301, "http://127.0.0.1:%d/new" % port)
+    assert get("/secure/x")[:2] == (302, "https://shop.example/secure/x")
+    out = server.v6("get", "httproute", "web", "-o", "yaml", "--export", check=True).stdout
+    assert check.check_docs([("export", yaml.safe_load(out))]) == []
+    # a rule may not both redirect and rewrite (the CRD's rule)
+    both = json.loads(json.dumps(objs[-1]))
+    both["spec"]["rules"][0]["filters"].append(
+        {"type": "URLRewrite", "urlRewrite": {"hostname": "x.example"}})
+    p = apply(server, both)
+    assert p.returncode != 0 and "not both" in p.stderr, p.stderr
