@@ -75,6 +75,9 @@ static const struct kind kinds[] = {
 	  "httproutes", "httproute", "",
 	  true, true, schema_httproute, gw_httproute_defaults, gw_httproute_validate,
 	  NULL, NULL },
+	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "GRPCRoute",
+	  "grpcroutes", "grpcroute", "",
+	  true, true, schema_grpcroute, NULL, NULL, NULL, NULL },
 	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "ReferenceGrant",
 	  "referencegrants", "referencegrant", "refgrant",
 	  true, false, schema_referencegrant, NULL, NULL, NULL, NULL },
@@ -127,6 +130,7 @@ static const struct {
 	{ "HorizontalPodAutoscaler", "all" }, { "Job", "all" }, { "CronJob", "all" },
 	{ "GatewayClass", "gateway-api" }, { "Gateway", "gateway-api" },
 	{ "HTTPRoute", "gateway-api" }, { "ReferenceGrant", "gateway-api" },
+	{ "GRPCRoute", "gateway-api" },
 };
 
 const char *

@@ -881,6 +881,77 @@ const struct schema_field schema_httproute[] = {
 	F_END
 };
 
+/* ---- GRPCRoute (stored and validated; not routed: the proxy speaks HTTP/1.1,
+ * so its status says so, ctrl_gwstatus.c) ------------------------------------ */
+
+static const char *const grpc_method_types[] = { "Exact", "RegularExpression", NULL };
+static const char *const grpc_filter_types[] = { "RequestHeaderModifier",
+	"ResponseHeaderModifier", "RequestMirror", "ExtensionRef", NULL };
+
+/* A method match names a service or a method (the CRD's rule). */
+static void
+check_grpc_method(const json_t *v, const char *path, struct errlist *errs)
+{
+	if (!json_object_get(v, "service") && !json_object_get(v, "method"))
+		errlist_add(errs, path, "FieldValueRequired",
+		    "Required value: one or both of 'service' or 'method' must be specified");
+}
+
+static const struct schema_field grpc_method_match[] = {
+	F_STR("type", .enums = grpc_method_types),
+	F_STR("service", .check = check_len_1024),
+	F_STR("method", .check = check_len_1024),
+	F_END
+};
+
+static const struct schema_field grpc_route_match[] = {
+	F_OBJ("method", grpc_method_match, .check = check_grpc_method),
+	F_AOBJ("headers", value_match, .check = check_value_match),
+	F_END
+};
+
+static const struct schema_field grpc_filter[] = {
+	F_STR("type", .flags = SF_REQUIRED, .enums = grpc_filter_types),
+	F_OBJ("requestHeaderModifier", header_modifier, .check = check_header_modifier),
+	F_OBJ("responseHeaderModifier", header_modifier, .check = check_header_modifier),
+	F_OBJ("requestMirror", request_mirror, .check = check_mirror),
+	F_MAPA("extensionRef"),
+	F_END
+};
+
+static const struct schema_field grpc_backend_ref[] = {
+	F_STR("group"),
+	F_STR("kind"),
+	F_STR("name", .flags = SF_REQUIRED, .check = check_name_253),
+	F_STR("namespace", .check = check_label),
+	F_INT("port", .check = check_port),
+	F_INT("weight", .check = check_weight),
+	F_AOBJ("filters", grpc_filter),
+	F_END
+};
+
+static const struct schema_field grpc_rule[] = {
+	F_STR("name", .check = check_subdomain),
+	F_AOBJ("matches", grpc_route_match),
+	F_AOBJ("filters", grpc_filter),
+	F_AOBJ("backendRefs", grpc_backend_ref),
+	F_MAPA("sessionPersistence"),
+	F_END
+};
+
+static const struct schema_field grpcroute_spec[] = {
+	F_AOBJ("parentRefs", parent_ref, .check = check_parent_ref),
+	F_ARR("hostnames", ST_STRING, .check = check_hostname),
+	F_AOBJ("rules", grpc_rule),
+	F_END
+};
+
+const struct schema_field schema_grpcroute[] = {
+	F_OBJ("spec", grpcroute_spec),
+	F_MAPA("status"),
+	F_END
+};
+
 /* ---- ReferenceGrant (stored and validated; V6 lets routes refer across
  * namespaces without one, see docs/compatibility.md) ------------------------ */
 

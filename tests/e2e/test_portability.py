@@ -171,6 +171,28 @@ def test_gateway_api_v1beta1_and_referencegrant(server):
     out = server.v6("get", "httproute,referencegrant", "-o", "yaml", "--export",
                     check=True).stdout
     assert check.check_docs([("export", d) for d in yaml.safe_load(out)["items"]]) == []
+    # GRPCRoute: stored and validated; its status says V6 does not route it
+    grpc = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+            "metadata": {"name": "users", "namespace": "default"},
+            "spec": {"parentRefs": [{"name": "edge"}], "rules": [{
+                "matches": [{"method": {"service": "com.example.User", "method": "Login"}}],
+                "backendRefs": [{"name": "users", "port": 50051}]}]}}
+    p = apply(server, grpc)
+    assert p.returncode == 0, p.stderr
+    path = "/apis/gateway.networking.k8s.io/v1/namespaces/default/grpcroutes/users"
+
+    def refused():
+        _, r = server.json("GET", path, expect=200)
+        conds = [c for p in r.get("status", {}).get("parents", [])
+                 for c in p["conditions"]]
+        return conds and conds[0]
+    from conftest import wait_for
+    c = wait_for(refused, 20, "GRPCRoute status")
+    assert (c["type"], c["status"], c["reason"]) == ("Accepted", "False",
+                                                     "NotAllowedByListeners"), c
+    assert "not supported by v6" in c["message"], c
+    out = server.v6("get", "grpcroute", "users", "-o", "yaml", "--export", check=True).stdout
+    assert check.check_docs([("export", yaml.safe_load(out))]) == []
     bad = dict(grant, metadata={"name": "bad", "namespace": "default"},
                spec={"from": [], "to": [{"group": "", "kind": "Service"}]})
     p = apply(server, bad)

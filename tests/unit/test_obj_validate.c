@@ -225,6 +225,15 @@ static const char *const realistic[] = {
 	"  parentRefs: [{name: my-gateway}]\n  hostnames: [foo.example.com]\n  rules:\n"
 	"  - matches: [{path: {type: PathPrefix, value: /bar}}]\n"
 	"    backendRefs: [{name: bar-svc, namespace: bar, port: 8080}]\n",
+	/* the Gateway API guide's GRPCRoute */
+	"apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\n"
+	"metadata: {name: foo-route}\nspec:\n  parentRefs: [{name: example-gateway}]\n"
+	"  hostnames: [\"foo.example.com\"]\n  rules:\n"
+	"  - matches:\n    - method: {service: com.example.User, method: Login}\n"
+	"    backendRefs: [{name: foo-svc, port: 50051}]\n"
+	"  - matches:\n    - headers: [{type: Exact, name: magic, value: foo}]\n"
+	"      method: {service: com.Example.Login}\n"
+	"    backendRefs: [{name: foo-svc, port: 50051}]\n",
 };
 
 static void
@@ -242,7 +251,7 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule, application
 	 * (test_gitops.c) have theirs). */
-	assert_int_equal(kind_count(), 35);
+	assert_int_equal(kind_count(), 36);
 }
 
 /* ReferenceGrant: from and to are required, 1..16 entries of group/kind(/ns). */
@@ -255,6 +264,10 @@ test_referencegrant_rules(void **state)
 	    "spec:\n  from: []\n  to: [{kind: Service}]\n");
 	find_err(&e, "spec.from", "FieldValueInvalid");
 	find_err(&e, "spec.to[0].group", "FieldValueRequired");
+	errlist_free(&e);
+	e = check("apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\n"
+	    "metadata: {name: g}\nspec:\n  rules:\n  - matches: [{method: {type: Exact}}]\n");
+	find_err(&e, "spec.rules[0].matches[0].method", "FieldValueRequired");
 	errlist_free(&e);
 	e = check("apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: ReferenceGrant\n"
 	    "metadata: {name: g, namespace: n}\nspec: {from: [], to: []}\n");
