@@ -281,3 +281,26 @@ def test_request_redirect_and_url_rewrite_through_the_gateway(server):
         {"type": "URLRewrite", "urlRewrite": {"hostname": "x.example"}})
     p = apply(server, both)
     assert p.returncode != 0 and "not both" in p.stderr, p.stderr
+
+
+def test_kubectl_applies_a_v1beta1_httproute(tls_server):
+    """Stock kubectl (strict validation: it reads the version's OpenAPI) applies a
+    Gateway API v1beta1 manifest twice and reads it back through v1beta1."""
+    import subprocess
+    route = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "HTTPRoute",
+             "metadata": {"name": "r", "namespace": "default"},
+             "spec": {"parentRefs": [{"name": "edge"}],
+                      "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}}
+    env = dict(os.environ, KUBECONFIG=tls_server.kubeconfig())
+
+    def kubectl(*args, input=None):
+        return subprocess.run(["kubectl"] + list(args), input=input, text=True,
+                              capture_output=True, env=env, timeout=60)
+    p = kubectl("apply", "-f", "-", input=json.dumps(route))
+    assert p.returncode == 0 and "created" in p.stdout, p.stderr
+    route["spec"]["hostnames"] = ["shop.example"]
+    p = kubectl("apply", "-f", "-", input=json.dumps(route))
+    assert p.returncode == 0 and "configured" in p.stdout, p.stderr
+    p = kubectl("get", "httproutes.v1beta1.gateway.networking.k8s.io", "r", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["spec"]["hostnames"] == ["shop.example"]
