@@ -4,6 +4,7 @@ the vendored upstream schemas (validate.mjs) and Argo Rollouts' controller-side 
 (argo_rollout_errors, after pkg/apis/rollouts/validation/validation.go of Argo Rollouts
 v1.8). Run by `make test` (phase "schemas"); tests import check_docs().
 Usage: tests/schemas/check.py [FILE|DIR ...]   (default: everything V6 ships)
+       tests/schemas/check.py --recorded DIR   (what e2e tests applied, V6_SCHEMA_RECORD)
 """
 import glob, json, os, re, subprocess, sys, tempfile
 
@@ -237,8 +238,31 @@ def check_docs(docs):
     return problems
 
 
+def recorded_docs(d):
+    """The manifests e2e tests applied (V6_SCHEMA_RECORD, tests/e2e/conftest.py),
+    each named by its test; documents that do not parse as YAML are skipped (a
+    test may apply something V6 reads and a YAML library does not)."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(d, "*.yaml"))):
+        text = open(f).read()
+        test = text.split("\n", 1)[0][2:]
+        try:
+            out += [(f"{test} ({os.path.basename(f)})", x) for _, x in
+                    docs_of_yaml(text, test)]
+        except yaml.YAMLError:
+            continue
+    return out
+
+
 def main(argv):
     v6 = os.environ.get("V6_BIN", os.path.join(ROOT, "build", "v6"))
+    if argv[:1] == ["--recorded"]:
+        docs = recorded_docs(argv[1])
+        problems = check_docs(docs)
+        for p in problems:
+            print(p)
+        print(f"schemas: {len(docs)} recorded manifests, {len(problems)} problems")
+        return 1 if problems else 0
     paths = argv or shipped_files()
     docs = []
     for p in paths:
