@@ -897,7 +897,7 @@ on_http_request(struct http_req *req, void *arg)
 		return;
 	}
 	if (route->redirect) {		/* RequestRedirect: no upstream involved */
-		px_filter_redirect(route, l->port, req);
+		px_filter_redirect(route, l->port, l->spec->https, req);
 		return;
 	}
 	if (px_hold_maybe(e, l, route, req))

@@ -120,10 +120,11 @@ px_filter_host(const struct px_route *r)
 }
 
 void
-px_filter_redirect(const struct px_route *r, int listener_port, struct http_req *req)
+px_filter_redirect(const struct px_route *r, int listener_port, bool https,
+    struct http_req *req)
 {
 	const struct px_rewrite *w = r->redirect;
-	const char *scheme = w->scheme ? w->scheme : "http";
+	const char *scheme = w->scheme ? w->scheme : https ? "https" : "http";
 	const char *host = http_req_header(req, "Host");
 	struct buf loc = BUF_INIT;
 	char *path = target_of(r, w, req->target);

@@ -292,9 +292,11 @@ void px_filter_free(struct px_rewrite *w);
 char *px_filter_target(const struct px_route *r, const char *target);
 /* The Host the upstream gets under r's URLRewrite, or NULL when unchanged. */
 const char *px_filter_host(const struct px_route *r);
-/* Answers req with r's redirect (r->redirect set); listener_port is the one
- * req arrived on (kept in Location unless the filter says otherwise). */
-void px_filter_redirect(const struct px_route *r, int listener_port, struct http_req *req);
+/* Answers req with r's redirect (r->redirect set); listener_port and https:
+ * the listener req arrived on (its scheme and port are kept in Location unless
+ * the filter says otherwise). */
+void px_filter_redirect(const struct px_route *r, int listener_port, bool https,
+    struct http_req *req);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);

@@ -169,11 +169,14 @@ FENCE = re.compile(r"^```ya?ml[^\n]*\n(.*?)^```", re.S | re.M)
 
 
 def docs_of_markdown(path):
-    """YAML blocks of a page that are manifests (apiVersion and kind at the top)."""
+    """YAML blocks of a page that are manifests (apiVersion and kind at the top,
+    no "..." or <placeholder> in them)."""
     text, out = open(path).read(), []
     for m in FENCE.finditer(text):
         block = m.group(1)
-        if not re.search(r"^apiVersion:", block, re.M) or "..." in block:
+        # a block with elisions ("...") or <placeholders> is an illustration
+        if not re.search(r"^apiVersion:", block, re.M) or "..." in block or \
+                re.search(r"[:,\[{]\s*<[^>\n]+>", block):
             continue
         line = text.count("\n", 0, m.start()) + 2
         out += docs_of_yaml(block, f"{os.path.relpath(path, ROOT)}:{line}")
