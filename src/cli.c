@@ -56,6 +56,9 @@ static const struct cli_flag flags[] = {
 	  "output format: wide, yaml, json, name, jsonpath=TEMPLATE" },
 	{ "watch", 'w', FLAG_BOOL, OFF(watch), NULL, NULL,
 	  "get: after listing, print changes; rollout status: follow until done (default true)" },
+	{ "export", 0, FLAG_BOOL, OFF(export_), NULL, NULL,
+	  "get -o yaml|json: leave out what the server sets (status, uid, resourceVersion, "
+	  "generation, creationTimestamp, managedFields), so the output applies elsewhere" },
 	{ "show-labels", 0, FLAG_BOOL, OFF(show_labels), NULL, NULL,
 	  "add a LABELS column" },
 	{ "no-headers", 0, FLAG_BOOL, OFF(no_headers), NULL, NULL,
@@ -193,8 +196,9 @@ static const struct cli_verb verbs[] = {
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
 	  "namespace all-namespaces selector field-selector output watch show-labels "
-	  "no-headers timeout",
+	  "no-headers timeout export",
 	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
+	  "  v6 get rollouts,services -n demo -o yaml --export >backup.yaml\n"
 	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", false },
 	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME | KIND [-l SEL] [flags]",
 	  "Show details of an object and its events",

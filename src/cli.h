@@ -43,6 +43,7 @@ struct cli_opts {
 	bool watch;
 	bool show_labels;
 	bool no_headers;
+	bool export_;		/* get --export: server-set fields stripped */
 	bool purge;		/* addon disable --purge */
 	const char *to;		/* promote --to ENV (--from: the one below) */
 	bool recursive;
@@ -207,6 +208,9 @@ char *cli_table_render_new_rows(struct cli_table *t);
 void cli_table_free(struct cli_table *t);
 /* JSON as kubectl prints it (4-space indent, newline). Caller frees. */
 char *cli_json_dump(const json_t *v);
+/* Removes what the server sets (status, uid, resourceVersion, generation,
+ * creationTimestamp, managedFields, ...), leaving what a manifest says. */
+void cli_strip_server_fields(json_t *obj);
 
 /* cli_promote_git.c */
 /* When target (the live object in the target environment) is synced by an

@@ -351,6 +351,25 @@ gwstatus_route(const json_t *route, const json_t *gateways, const json_t *servic
 	return json_pack("{s:o}", "parents", parents);
 }
 
+/* A GRPCRoute: every parent refuses it (no listener of V6's proxy, which speaks
+ * HTTP/1.1, supports the kind), in the condition a Gateway API implementation
+ * gives a route kind it does not support. */
+static json_t *
+gwstatus_grpcroute(const json_t *route, const char *now)
+{
+	json_t *parents = json_array(), *ref;
+	size_t i;
+	json_array_foreach(obj_get_path(route, "spec.parentRefs"), i, ref) {
+		struct cond_ctx cx = { json_object_get(old_parent(route, ref), "conditions"),
+			generation(route), now };
+		json_array_append_new(parents, json_pack("{s:o, s:s, s:[o]}",
+		    "parentRef", parent_ref(ref), "controllerName", GW_CONTROLLER_NAME,
+		    "conditions", cond(&cx, "Accepted", false, "NotAllowedByListeners",
+		    "GRPCRoute is not supported by v6: its proxy does not speak HTTP/2")));
+	}
+	return json_pack("{s:o}", "parents", parents);
+}
+
 /* ---- the controllers ---------------------------------------------------- */
 
 /* Two descriptors on the controller core, one per primary kind: a
@@ -360,7 +379,7 @@ gwstatus_route(const json_t *route, const json_t *gateways, const json_t *servic
 struct ctrl_gwstatus {
 	bool programmed;
 	size_t writes;
-	struct ctrl *gw, *route;
+	struct ctrl *gw, *route, *grpc;
 };
 
 static json_t *
@@ -430,6 +449,16 @@ route_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_wr
 	return 0;
 }
 
+static int
+grpc_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_writes *out)
+{
+	char now[64];
+	(void)c;
+	now_rfc3339(now_ms, now);
+	push_status(route, gwstatus_grpcroute(route, now), out);
+	return 0;
+}
+
 static void
 count_write(struct ctrl *c, const json_t *obj, const struct ctrl_write *w, const json_t *made,
     const char *err)
@@ -489,6 +518,19 @@ static const struct ctrl_desc route_desc = {
 	.result = count_write,
 };
 
+static const struct ctrl_desc grpc_desc = {
+	.name = "grpcroute",
+	.component = GW_CONTROLLER_NAME,
+	.api_version = GW_GROUP "/v1",
+	.kind = "GRPCRoute",
+	.res = GW_GROUP "/grpcroutes",
+	.sources = {
+		{ .res = GW_GROUP "/grpcroutes" },
+	},
+	.decide = grpc_decide,
+	.result = count_write,
+};
+
 int
 ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out)
 {
@@ -500,7 +542,9 @@ ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out
 	    !kind_find_gvk(route_desc.api_version, route_desc.kind))
 		return 0;	/* no Gateway API kinds: nothing to report */
 	if ((rc = ctrl_start(api, &gateway_desc, g, &g->gw)) < 0 ||
-	    (rc = ctrl_start(api, &route_desc, g, &g->route)) < 0) {
+	    (rc = ctrl_start(api, &route_desc, g, &g->route)) < 0 ||
+	    (kind_find_gvk(grpc_desc.api_version, grpc_desc.kind) &&
+	    (rc = ctrl_start(api, &grpc_desc, g, &g->grpc)) < 0)) {
 		ctrl_gwstatus_stop(g);
 		*out = NULL;
 	}
@@ -520,5 +564,6 @@ ctrl_gwstatus_stop(struct ctrl_gwstatus *c)
 		return;
 	ctrl_stop(c->gw);
 	ctrl_stop(c->route);
+	ctrl_stop(c->grpc);
 	free(c);
 }

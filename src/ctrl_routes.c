@@ -425,24 +425,32 @@ route_backends(struct build *b, const char *rns, const json_t *rule)
 	return out;
 }
 
+/* The filters the proxy applies, as the snapshot has them: {type, ...the
+ * filter's member}; NULL when none. One of each type (the schema's rule). */
 static json_t *
 route_filters(const json_t *rule)
 {
-	json_t *f;
+	static const struct { const char *type, *member; } served[] = {
+		{ "RequestHeaderModifier", "requestHeaderModifier" },
+		{ "RequestRedirect", "requestRedirect" },
+		{ "URLRewrite", "urlRewrite" },
+	};
+	json_t *f, *out = json_array();
 	size_t i;
-	json_array_foreach(json_object_get(rule, "filters"), i, f) {
-		const json_t *m = json_object_get(f, "requestHeaderModifier");
-		if (strcmp(obj_str(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
-			continue;
-		json_t *out = json_pack("{s:s}", "type", "RequestHeaderModifier");
-		static const char *const keys[] = { "set", "add", "remove" };
-		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-			if (json_object_get(m, keys[k]))
-				json_object_set_new(out, keys[k],
-				    json_deep_copy(json_object_get(m, keys[k])));
-		return json_pack("[o]", out);	/* the engine takes one per route */
+	json_array_foreach(json_object_get(rule, "filters"), i, f)
+		for (size_t k = 0; k < ARRAY_SIZE(served); k++) {
+			const json_t *m = json_object_get(f, served[k].member);
+			if (strcmp(obj_str(f, "type"), served[k].type) != 0 || !json_is_object(m))
+				continue;
+			json_t *one = json_deep_copy(m);
+			json_object_set_new(one, "type", json_string(served[k].type));
+			json_array_append_new(out, one);
+		}
+	if (json_array_size(out) == 0) {
+		json_decref(out);
+		return NULL;
 	}
-	return NULL;
+	return out;
 }
 
 /* A match as the snapshot has it; NULL for one the proxy cannot serve. */

@@ -896,6 +896,10 @@ on_http_request(struct http_req *req, void *arg)
 		px_answer_local(e, e->misc, req, 404, "no route\n");
 		return;
 	}
+	if (route->redirect) {		/* RequestRedirect: no upstream involved */
+		px_filter_redirect(route, l->port, l->spec->https, req);
+		return;
+	}
 	if (px_hold_maybe(e, l, route, req))
 		return;
 	px_forward(e, l, l->table ? l->table : e->table, route, req);

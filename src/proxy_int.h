@@ -150,6 +150,8 @@ struct px_route {
 	int total_weight;
 	struct px_statref *stats;	/* resolved lazily, per revision */
 	size_t nstats, stats_cap;
+	struct px_rewrite *redirect;	/* RequestRedirect: answered, not forwarded */
+	struct px_rewrite *rewrite;	/* URLRewrite: path / Host upstream */
 };
 
 /* A compiled listener, shared by every table holding the same definition
@@ -279,6 +281,22 @@ bool px_hold_maybe(struct proxy_engine *e, struct px_listener *l, const struct p
 void px_hold_retry(struct proxy_engine *e);
 void px_hold_expire(uv_timer_t *t);
 void px_hold_close(struct proxy_engine *e);
+
+/* proxy_filter.c — RequestRedirect and URLRewrite. */
+/* Compiles filter f (type RequestRedirect or URLRewrite) into r, after r's
+ * matches; 0 or -EINVAL with *err (caller frees). */
+int px_filter_compile(const json_t *f, struct px_route *r, char **err);
+void px_filter_free(struct px_rewrite *w);
+/* The target the upstream gets under r's URLRewrite, or NULL when unchanged
+ * (caller frees). */
+char *px_filter_target(const struct px_route *r, const char *target);
+/* The Host the upstream gets under r's URLRewrite, or NULL when unchanged. */
+const char *px_filter_host(const struct px_route *r);
+/* Answers req with r's redirect (r->redirect set); listener_port and https:
+ * the listener req arrived on (its scheme and port are kept in Location unless
+ * the filter says otherwise). */
+void px_filter_redirect(const struct px_route *r, int listener_port, bool https,
+    struct http_req *req);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);

@@ -221,8 +221,9 @@ SUCCESS_RATE = {
              "metrics": [{"name": "success-rate", "interval": "2s", "count": 6,
                           "initialDelay": "1s", "failureLimit": 2,
                           "successCondition": "result >= 0.95",
-                          "provider": {"v6": {"revision": "{{args.canary-hash}}",
-                                              "metric": "successRate", "window": "2s"}}}]}}
+                          "provider": {"plugin": {"v6.dev/traffic": {
+                              "revision": "{{args.canary-hash}}",
+                              "metric": "successRate", "window": "2s"}}}}]}}
 
 
 def analysed_rollout(version, extra=()):

@@ -255,9 +255,20 @@ test_route_mistakes(void **state)
 	    "      requestHeaderModifier:\n        set: [{name: A, value: x}, {name: a, "
 	    "value: y}]\n", "spec.rules[0].filters[0].requestHeaderModifier.set[1].name",
 	    "must be unique");
+	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: ExtensionRef\n"
+	    "      extensionRef: {group: x.io, kind: F, name: f}\n",
+	    "spec.rules[0].filters[0].type", "not supported by v6");
+	/* RequestRedirect / URLRewrite: the CRD's rules */
 	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: RequestRedirect\n"
-	    "      requestRedirect: {scheme: https}\n", "spec.rules[0].filters[0].type",
-	    "not supported by v6");
+	    "      requestRedirect: {statusCode: 304}\n",
+	    "spec.rules[0].filters[0].requestRedirect.statusCode", "301, 302");
+	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: URLRewrite\n"
+	    "      urlRewrite: {path: {type: ReplaceFullPath, replacePrefixMatch: /a}}\n",
+	    "spec.rules[0].filters[0].urlRewrite.path.replaceFullPath", "Required value");
+	expect_err(ROUTE_HEAD "  rules:\n  - matches: [{path: {type: Exact, value: /a}}]\n"
+	    "    filters:\n    - type: URLRewrite\n      urlRewrite: {path: {type: "
+	    "ReplacePrefixMatch, replacePrefixMatch: /b}}\n", "spec.rules[0].matches",
+	    "exactly one PathPrefix match");
 	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: RequestMirror\n"
 	    "      requestMirror: {backendRef: {name: s, port: 80}, percent: 5, "
 	    "fraction: {numerator: 1}}\n", "spec.rules[0].filters[0].requestMirror",
