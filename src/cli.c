@@ -360,7 +360,10 @@ static const struct cli_verb verbs[] = {
 	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
 	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
 	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
-	  "environment.v6.dev/promote-from allows. --wait follows the rollout\n"
+	  "environment.v6.dev/promote-from allows. When an Application syncs the\n"
+	  "target, the images are committed to its git branch instead (a\n"
+	  "kustomization's images: or the manifest's image lines), pushed, and the\n"
+	  "Application syncs them (docs/environments.md). --wait follows the rollout\n"
 	  "(until --timeout, default 5m).",
 	  "from to wait timeout",
 	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },

@@ -208,6 +208,16 @@ void cli_table_free(struct cli_table *t);
 /* JSON as kubectl prints it (4-space indent, newline). Caller frees. */
 char *cli_json_dump(const json_t *v);
 
+/* cli_promote_git.c */
+/* When target (the live object in the target environment) is synced by an
+ * Application (its tracking id), commits tpl's images to the Application's
+ * git source and pushes them instead of writing the target; with wait,
+ * waits for the sync and the rollout until wait_deadline (time_mono_ms, 0:
+ * none). Returns 1 when target is not tracked (the caller writes it), 0 when
+ * promoted, -1 with the error printed. */
+int cli_promote_git(const struct kind *k, const json_t *target, const json_t *tpl,
+    const char *from, const char *to, int64_t wait_deadline, bool wait);
+
 /* cli_yaml.c */
 /* Emits a JSON value as a YAML document (block style, sorted keys, list
  * items at their parent's indentation). Caller frees. */

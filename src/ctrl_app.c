@@ -171,42 +171,15 @@ fetch_done(struct ctrl *c, void *arg, int status)
 	fetch_free(f);
 }
 
-/* Base64 Secret data, decoded (NULL when absent). */
-static char *
-secret_field(const json_t *secret, const char *key)
-{
-	const char *v = json_string_value(obj_get_path(json_object_get(secret, "data"), key));
-	return v ? nenv_b64_decode(v) : NULL;
-}
-
-/* Credentials for url: a Secret of the Application's namespace labelled
- * argocd.argoproj.io/secret-type=repository whose url is the same repo, or
- * =repo-creds whose url is a prefix of it (Argo CD's credential templates). */
+/* Credentials for url from the Secrets of the Application's namespace. */
 static void
 find_creds(struct ctrl *c, const char *ns, const char *url, struct git_creds *out)
 {
-	json_t *all = NULL, *s;
-	size_t i;
-	char *want = git_url_normalize(url);
+	json_t *all = NULL;
 	if (store_list(ctrl_store(c), "secrets", ns, &all, NULL) < 0)
 		all = NULL;
-	json_array_foreach(all, i, s) {
-		const char *type = json_string_value(json_object_get(obj_labels(s),
-		    APP_SECRET_TYPE));
-		char *su = secret_field(s, "url");
-		char *norm = su ? git_url_normalize(su) : NULL;
-		bool match = type && norm && ((!strcmp(type, "repository") && !strcmp(norm, want)) ||
-		    (!strcmp(type, "repo-creds") && !strncmp(want, norm, strlen(norm))));
-		free(su);
-		free(norm);
-		if (!match || out->username || out->password || out->ssh_key)
-			continue;
-		out->username = secret_field(s, "username");
-		out->password = secret_field(s, "password");
-		out->ssh_key = secret_field(s, "sshPrivateKey");
-	}
+	git_creds_find(all, url, out);
 	json_decref(all);
-	free(want);
 }
 
 /* ---- the source an Application syncs from -------------------------------- */

@@ -165,8 +165,9 @@ seen_before(json_t *seen, const char *key, bool nocase)
 
 /* ---- enums ----------------------------------------------------------- */
 
-static const char *const listener_protocols[] = { "HTTP", "TCP", NULL };
-static const char *const listener_protocols_unsup[] = { "HTTPS", "TLS", "UDP", NULL };
+static const char *const listener_protocols[] = { "HTTP", "HTTPS", "TCP", NULL };
+static const char *const listener_protocols_unsup[] = { "TLS", "UDP", NULL };
+static const char *const tls_modes[] = { "Terminate", "Passthrough", NULL };
 static const char *const from_namespaces[] = { "All", "Same", "Selector", NULL };
 static const char *const address_types[] = { "IPAddress", NULL };
 static const char *const address_types_unsup[] = { "Hostname", "NamedAddress", NULL };
@@ -268,6 +269,26 @@ static const struct schema_field allowed_routes[] = {
 	F_END
 };
 
+/* SecretObjectReference; the kind and namespace rules are the status's
+ * (ResolvedRefs), as upstream reports them there. */
+static const struct schema_field secret_ref[] = {
+	F_STR("group"),
+	F_STR("kind"),
+	F_STR("name", .flags = SF_REQUIRED),
+	F_STR("namespace"),
+	F_END
+};
+
+/* GatewayTLSConfig: certificates to terminate with. Options are
+ * implementation-specific and V6 has none. */
+static const struct schema_field listener_tls[] = {
+	F_STR("mode", .enums = tls_modes),
+	F_AOBJ("certificateRefs", secret_ref),
+	F_UNSUP("options"),
+	F_UNSUP("frontendValidation"),
+	F_END
+};
+
 static const struct schema_field listener[] = {
 	F_STR("name", .flags = SF_REQUIRED, .check = check_subdomain),
 	F_STR("hostname", .check = check_hostname),
@@ -275,7 +296,7 @@ static const struct schema_field listener[] = {
 	F_STR("protocol", .flags = SF_REQUIRED, .enums = listener_protocols,
 	    .unsupported = listener_protocols_unsup),
 	F_OBJ("allowedRoutes", allowed_routes),
-	F_UNSUP("tls"),
+	F_OBJ("tls", listener_tls),
 	F_END
 };
 
@@ -310,6 +331,34 @@ const struct schema_field schema_gateway[] = {
 	F_END
 };
 
+/* The upstream CRD's CEL rules on listeners[].tls. */
+static void
+gateway_listener_tls(const json_t *l, const char *lp, const char *proto, struct errlist *errs)
+{
+	const json_t *tls = json_object_get(l, "tls");
+	const char *mode = str_or(tls, "mode", "Terminate");
+	if (tls == NULL)
+		return;
+	if (!strcmp(proto, "HTTP") || !strcmp(proto, "TCP") || !strcmp(proto, "UDP")) {
+		err_at(errs, lp, "tls", "FieldValueForbidden", "Forbidden: tls must not be "
+		    "specified for protocols ['HTTP', 'TCP', 'UDP']");
+		return;
+	}
+	char *tp = schema_path_key(lp, "tls");
+	if (!strcmp(proto, "HTTPS") && strcmp(mode, "Terminate") != 0)
+		err_at(errs, tp, "mode", "FieldValueInvalid", "Invalid value: tls mode must be "
+		    "Terminate for protocol HTTPS (Passthrough is for protocol TLS, which is not "
+		    "supported by v6)");
+	if (!strcmp(mode, "Terminate") && json_array_size(json_object_get(tls,
+	    "certificateRefs")) == 0 && json_object_size(json_object_get(tls, "options")) == 0)
+		err_at(errs, tp, "certificateRefs", "FieldValueRequired", "Required value: "
+		    "certificateRefs or options must be specified when mode is Terminate");
+	char *cp = schema_path_key(tp, "certificateRefs");
+	check_max_items(json_object_get(tls, "certificateRefs"), cp, 64, errs);
+	free(cp);
+	free(tp);
+}
+
 static void
 gateway_listener_rules(const json_t *l, size_t i, json_t *names, json_t *combos,
     struct errlist *errs)
@@ -333,6 +382,7 @@ gateway_listener_rules(const json_t *l, size_t i, json_t *names, json_t *combos,
 	if (*host && (!strcmp(proto, "TCP") || !strcmp(proto, "UDP")))
 		err_at(errs, lp, "hostname", "FieldValueForbidden",
 		    "Forbidden: hostname must not be specified for protocols ['TCP', 'UDP']");
+	gateway_listener_tls(l, lp, proto, errs);
 	free(lp);
 }
 
@@ -372,7 +422,14 @@ gw_gateway_defaults(json_t *obj)
 		}
 		schema_default_str(ns, "from", "Same");
 		size_t j;
-		json_t *k;
+		json_t *k, *tls = json_object_get(x, "tls");
+		if (json_is_object(tls)) {
+			schema_default_str(tls, "mode", "Terminate");
+			json_array_foreach(json_object_get(tls, "certificateRefs"), j, k) {
+				schema_default_str(k, "group", "");
+				schema_default_str(k, "kind", "Secret");
+			}
+		}
 		json_array_foreach(json_object_get(ar, "kinds"), j, k)
 			schema_default_str(k, "group", GW_GROUP);
 	}

@@ -66,6 +66,8 @@ struct px_endpoint {
 
 struct px_lspec;
 struct ep_label;
+struct px_tls;
+struct ssl_ctx_st;
 
 /* Compiled once, shared by every table that holds the same definition
  * (refcounted: tables and the listener specs routing to it). */
@@ -162,6 +164,8 @@ struct px_lspec {
 	char *address;
 	int port;
 	enum px_proto proto;
+	bool https;			/* protocol HTTPS: PX_HTTP behind TLS */
+	struct px_tls *tls;		/* HTTPS: its contexts (proxy_tls.c) */
 	struct px_route *routes;
 	size_t nroutes;
 	struct px_cluster *cluster;	/* TCP */
@@ -191,6 +195,7 @@ struct px_listener {
 					 * removed, a ref on a table holding spec */
 	struct px_lspec *spec;
 	struct http_server *http;
+	struct ssl_ctx_st *tls_ctx;	/* what new connections of http take (NULL: plain) */
 	uv_tcp_t *tcp;			/* TCP listener */
 	unsigned inflight;		/* HTTP requests / TCP sessions */
 	unsigned tcp_conns;
@@ -240,6 +245,7 @@ struct proxy_engine {
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
 	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
+	struct px_tls *tls;		/* compiled TLS lists, shared (proxy_tls.c) */
 	struct px_held *held;		/* requests waiting for an endpoint (proxy_hold.c) */
 	unsigned nheld;
 	uv_timer_t *hold_timer;		/* its own allocation: it may close after e */
@@ -318,6 +324,16 @@ void px_metrics_sweep_maybe(struct proxy_engine *e);
 void px_stat_request(struct px_stat *s, int status, uint64_t ns);
 void px_metrics_render(struct proxy_engine *e, struct buf *out);
 void px_metrics_free(struct proxy_engine *e);
+
+/* proxy_tls.c */
+/* The contexts of a listener's "tls" list (borrowed), shared with every
+ * spec holding an equal list: a reference the caller gives back with
+ * px_tls_put(). NULL with *err (caller frees) when a certificate or key
+ * does not load. */
+struct px_tls *px_tls_get(struct proxy_engine *e, const json_t *list, char **err);
+void px_tls_put(struct proxy_engine *e, struct px_tls *t);
+/* The context new connections start on (SNI may switch them); NULL for NULL. */
+struct ssl_ctx_st *px_tls_ctx(const struct px_tls *t);
 
 /* proxy_tcp.c */
 /* Listens for l: on fd when >= 0 (an inherited listening socket, taken

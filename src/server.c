@@ -456,7 +456,9 @@ promrules_stop(struct server *s)
 static int
 alerts_start(struct server *s, const struct server_opts *o)
 {
-	return alert_api_start(s->api, &o->alerts, &s->alerts);
+	struct alert_config c = o->alerts;
+	c.state_dir = o->data_dir;
+	return alert_api_start(s->api, &c, &s->alerts);
 }
 
 static void

@@ -159,8 +159,20 @@ static void
 test_gateway_mistakes(void **state)
 {
 	(void)state;
-	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443}\n",
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: TLS, port: 443}\n",
 	    "spec.listeners[0].protocol", "not supported by v6");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: "
+	    "{mode: Passthrough, certificateRefs: [{name: c}]}}\n", "spec.listeners[0].tls.mode",
+	    "must be Terminate for protocol HTTPS");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: "
+	    "{mode: Terminate}}\n", "spec.listeners[0].tls.certificateRefs",
+	    "certificateRefs or options must be specified");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, tls: "
+	    "{certificateRefs: [{name: c}]}}\n", "spec.listeners[0].tls",
+	    "tls must not be specified");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: "
+	    "{certificateRefs: [{name: c}], options: {x: y}}}\n", "spec.listeners[0].tls.options",
+	    "not supported by v6");
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: FTP, port: 21}\n",
 	    "spec.listeners[0].protocol", "supported values");
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 0}\n",
@@ -182,8 +194,6 @@ test_gateway_mistakes(void **state)
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, "
 	    "allowedRoutes: {kinds: [{kind: GRPCRoute}]}}\n",
 	    "spec.listeners[0].allowedRoutes.kinds[0].kind", "not supported by v6");
-	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, "
-	    "tls: {mode: Terminate}}\n", "spec.listeners[0].tls", "not supported by v6");
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, "
 	    "extra: 1}\n", "spec.listeners[0].extra", "unknown field");
 	expect_err(GW_HEAD "  listeners: []\n", "spec.listeners", "at least one listener");
