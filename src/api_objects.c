@@ -295,6 +295,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	obj_default(obj);
 	if (admit_runtime_class(api, k, obj, err) < 0 ||
 	    api_limits_admit(api, k, ns, obj, err) < 0 ||
+	    api_vpa_admit(api, k, ns, obj) < 0 ||
 	    admit(api, k, ns, obj, NULL, &errs, err) < 0 ||
 	    api_quota_admit(api, k, ns, obj, err) < 0)
 		goto fail;

@@ -406,6 +406,14 @@ char *cli_rwatch_analysisrun(const json_t *run);
 /* Fetches what cli_rwatch_view needs for ro; new references (*runs is an
  * empty array when the server has no AnalysisRuns). 0 or -EIO (printed). */
 int cli_rwatch_related(const json_t *ro, json_t **rsets, json_t **pods, json_t **runs);
+
+/* cli_vpa.c — `v6 describe vpa`: per container the template's requests,
+ * usage p50 / p90 / peak from the checkpoints' histograms, the
+ * recommendation and the history's start (text; caller frees). */
+char *cli_vpa_view(const json_t *vpa, const json_t *target, const json_t *checkpoints);
+/* Fetches the VPA's target and its namespace's checkpoints (new references
+ * or NULL). Returns 0. */
+int cli_vpa_related(const json_t *vpa, json_t **target, json_t **checkpoints);
 /* `v6 rollout watch`: the live view until Ctrl-C or --timeout (exit 0), or
  * the rollout's deletion (1). */
 int cli_rwatch_run(struct cli_opts *o, const struct kind *k, const char *ns,
