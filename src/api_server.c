@@ -418,7 +418,7 @@ resource_list(const char *group, const char *version)
 	json_t *res = json_array();
 	for (size_t i = 0; i < kind_count(); i++) {
 		const struct kind *k = kind_at(i);
-		if (strcmp(k->group, group) != 0 || strcmp(k->version, version) != 0)
+		if (strcmp(k->group, group) != 0 || !kind_serves_version(k, version))
 			continue;
 		json_t *verbs = json_array(), *shorts = json_array();
 		for (size_t v = 0; v < ARRAY_SIZE(verbs_all); v++)
@@ -472,6 +472,10 @@ api_group(const char *group)
 		json_decref(versions);
 		return NULL;
 	}
+	const char *alias;
+	for (size_t i = 0; (alias = kind_alias_version(group, i)) != NULL; i++)
+		json_array_append_new(versions, json_pack("{s:s++, s:s}", "groupVersion", group,
+		    "/", alias, "version", alias));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "kind", "APIGroup", "apiVersion", "v1",
 	    "name", group, "versions", versions, "preferredVersion", preferred);
 }

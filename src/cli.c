@@ -56,6 +56,9 @@ static const struct cli_flag flags[] = {
 	  "output format: wide, yaml, json, name, jsonpath=TEMPLATE" },
 	{ "watch", 'w', FLAG_BOOL, OFF(watch), NULL, NULL,
 	  "get: after listing, print changes; rollout status: follow until done (default true)" },
+	{ "export", 0, FLAG_BOOL, OFF(export_), NULL, NULL,
+	  "get -o yaml|json: leave out what the server sets (status, uid, resourceVersion, "
+	  "generation, creationTimestamp, managedFields), so the output applies elsewhere" },
 	{ "show-labels", 0, FLAG_BOOL, OFF(show_labels), NULL, NULL,
 	  "add a LABELS column" },
 	{ "no-headers", 0, FLAG_BOOL, OFF(no_headers), NULL, NULL,
@@ -73,7 +76,8 @@ static const struct cli_flag flags[] = {
 	{ "cascade", 0, FLAG_OPT, OFF(cascade), "background|foreground|orphan", "background",
 	  "what happens to dependents (default background)" },
 	{ "wait", 0, FLAG_OPT, OFF(wait), "true|false", "true",
-	  "wait until the objects are gone (default true)" },
+	  "delete: wait until the objects are gone (default true); apply, promote: wait until "
+	  "the workloads have rolled out (default false)" },
 	{ "for", 0, FLAG_STR, OFF(for_cond), "COND", NULL,
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
@@ -192,8 +196,9 @@ static const struct cli_verb verbs[] = {
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
 	  "namespace all-namespaces selector field-selector output watch show-labels "
-	  "no-headers timeout",
+	  "no-headers timeout export",
 	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
+	  "  v6 get rollouts,services -n demo -o yaml --export >backup.yaml\n"
 	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", false },
 	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME | KIND [-l SEL] [flags]",
 	  "Show details of an object and its events",
@@ -373,7 +378,10 @@ static const struct cli_verb verbs[] = {
 	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
 	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
 	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
-	  "environment.v6.dev/promote-from allows. --wait follows the rollout\n"
+	  "environment.v6.dev/promote-from allows. When an Application syncs the\n"
+	  "target, the images are committed to its git branch instead (a\n"
+	  "kustomization's images: or the manifest's image lines), pushed, and the\n"
+	  "Application syncs them (docs/environments.md). --wait follows the rollout\n"
 	  "(until --timeout, default 5m).",
 	  "from to wait timeout",
 	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },
