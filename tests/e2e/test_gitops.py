@@ -617,3 +617,97 @@ def test_git_protocol_through_git_daemon(server, workdir):
     finally:
         d.terminate()
         d.wait(timeout=10)
+
+
+class SSHServer:
+    """Dropbear (Debian's dropbear-bin: the binaries, no service) on a
+    loopback port, for ssh:// sources. It runs in a mount namespace of its
+    own whose /root is a private tmpfs holding only .ssh/authorized_keys with
+    the test's key, so the machine's own /root is neither read nor changed;
+    `git-upload-pack` runs as root in that namespace, so it sees the test's
+    repositories under /tmp."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "ssh")
+        os.makedirs(self.dir)
+        self.key = os.path.join(self.dir, "id_ecdsa")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-m", "PEM", "-N", "", "-f",
+                        self.key], check=True, timeout=30)
+        hostkey = os.path.join(self.dir, "host_key")
+        subprocess.run(["dropbearkey", "-t", "ecdsa", "-f", hostkey], check=True,
+                       capture_output=True, timeout=30)
+        with open(self.key + ".pub") as f:
+            pub = f.read()
+        self.port = conftest.free_port()
+        script = ("mount -t tmpfs -o mode=0700 tmpfs /root && mkdir -m 0700 /root/.ssh && "
+                  "printf '%%s' \"$PUB\" > /root/.ssh/authorized_keys && "
+                  "chmod 0600 /root/.ssh/authorized_keys && "
+                  "exec dropbear -F -E -s -j -k -p 127.0.0.1:%d -r %s -P %s/pid"
+                  % (self.port, hostkey, self.dir))
+        self.log = open(os.path.join(self.dir, "dropbear.log"), "w")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
+                                      "sh", "-c", script], env=dict(os.environ, PUB=pub),
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_for("dropbear listening", self.listening, timeout=20)
+
+    def listening(self):
+        assert self.proc.poll() is None, "dropbear exited"
+        import socket
+        with socket.socket() as c:
+            c.settimeout(1)
+            return c.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def close(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def test_ssh_source_with_a_private_key_secret(server, workdir):
+    """An ssh:// repository: without a key the fetch is refused and reported;
+    a repository Secret with sshPrivateKey gives access, the sync happens,
+    and the key appears in no status or log."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/config.yaml", yaml_docs(configmap("settings", {"via": "ssh"})))
+    sha = repo.commit("one")
+    ssh = SSHServer(workdir)
+    try:
+        url = "ssh://root@127.0.0.1:%d%s" % (ssh.port, repo.bare)
+        apply(s, application("viassh", url, automated={}))
+
+        def failed():
+            st = get_app(s, "viassh").get("status", {})
+            return any("Failed to load target state" in c.get("message", "")
+                       for c in st.get("conditions", [])) and st
+        wait_for("fetch refused without a key", failed, timeout=30)
+        with open(ssh.key) as f:
+            key = f.read()
+        apply(s, {"apiVersion": "v1", "kind": "Secret",
+                  "metadata": {"name": "ssh-repo", "labels": {
+                      "argocd.argoproj.io/secret-type": "repository"}},
+                  "stringData": {"url": url, "sshPrivateKey": key}})
+        webhook(s, url)
+        synced_to(s, "viassh", sha)
+        assert cm(s, "settings")["data"] == {"via": "ssh"}
+        # a new commit over ssh too
+        repo.write("app/config.yaml", yaml_docs(configmap("settings", {"via": "ssh-2"})))
+        sha2 = repo.commit("two")
+        webhook(s, url)
+        synced_to(s, "viassh", sha2)
+        assert cm(s, "settings")["data"] == {"via": "ssh-2"}
+        body = key.strip().splitlines()[1]
+        assert body not in json.dumps(get_app(s, "viassh"))
+        for name in os.listdir(s.data_dir):
+            path = os.path.join(s.data_dir, name)
+            if name.endswith(".log") and os.path.isfile(path):
+                with open(path, errors="replace") as f:
+                    assert body not in f.read(), name
+        # the fetches went through dropbear, by public key
+        with open(os.path.join(ssh.dir, "dropbear.log"), errors="replace") as f:
+            log = f.read()
+        assert "Pubkey auth succeeded for 'root'" in log, log[-2000:]
+    finally:
+        ssh.close()
