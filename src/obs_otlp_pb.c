@@ -3,7 +3,9 @@
  * trace/v1, common/v1, resource/v1), written from the .proto field numbers
  * and the protobuf wire format. It transcodes the request obs_otlp.c builds
  * in the JSON mapping (hex ids, 64-bit integers as decimal strings, enum
- * integers), so the span builders stay one; called on the exporter's pool
+ * integers), so the span builders stay one: a pull parser walks the JSON
+ * text once and writes protobuf as it goes (nested lengths patched in
+ * place, no tree, no allocation per value). Called on the exporter's pool
  * thread when the protocol is http/protobuf (OTLP's default). */
 #include "obs_otlp.h"
 
@@ -11,9 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+/* ---- protobuf writer ---------------------------------------------------------- */
 
-/* Wire types */
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 static void
@@ -52,281 +53,558 @@ pb_len(struct buf *b, unsigned field, const void *p, size_t n)
 	buf_append(b, p, n);
 }
 
-/* A nested message: its bytes, then freed. */
-static void
-pb_msg(struct buf *b, unsigned field, struct buf *inner)
+/* A nested message: its tag and a one-byte length slot now; pb_end writes
+ * the length, moving the content when it needs more bytes. */
+static size_t
+pb_begin(struct buf *b, unsigned field)
 {
-	pb_len(b, field, inner->data ? inner->data : "", inner->len);
-	buf_free(inner);
+	pb_tag(b, field, WT_LEN);
+	buf_putc(b, 0);
+	return b->len - 1;
 }
 
-/* proto3: a string field equal to "" is not written. */
 static void
-pb_str(struct buf *b, unsigned field, const json_t *s)
+pb_end(struct buf *b, size_t slot)
 {
-	const char *v = json_string_value(s);
-	if (v && *v)
-		pb_len(b, field, v, json_string_length(s));
-}
-
-/* A 64-bit integer of the JSON mapping: a decimal string or a number. */
-static int
-json_u64(const json_t *j, uint64_t *out)
-{
-	char *end;
-	if (json_is_integer(j)) {
-		*out = (uint64_t)json_integer_value(j);
-		return 0;
+	size_t len = b->len - slot - 1, vlen = 1;
+	char t[10] = { 0 };
+	for (uint64_t v = len; v > 0x7f; v >>= 7)
+		vlen++;
+	if (vlen > 1) {
+		buf_append(b, t, vlen - 1);	/* room */
+		memmove(b->data + slot + vlen, b->data + slot + 1, len);
 	}
-	if (!json_is_string(j) || json_string_length(j) == 0)
-		return -EINVAL;
-	const char *s = json_string_value(j);
-	*out = *s == '-' ? (uint64_t)strtoll(s, &end, 10) : strtoull(s, &end, 10);
-	return *end ? -EINVAL : 0;
+	for (size_t i = 0; i < vlen; i++, len >>= 7)
+		b->data[slot + i] = (char)((len & 0x7f) | (i + 1 < vlen ? 0x80 : 0));
+}
+
+/* ---- JSON pull parser --------------------------------------------------------- */
+
+struct jp {
+	const char *p, *end;
+	int err;
+	struct buf s;			/* the last string read */
+};
+
+static void
+jp_ws(struct jp *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' ||
+	    *j->p == '\t'))
+		j->p++;
+}
+
+static bool
+jp_peek(struct jp *j, char c)
+{
+	jp_ws(j);
+	return j->p < j->end && *j->p == c;
+}
+
+static bool
+jp_eat(struct jp *j, char c)
+{
+	if (!jp_peek(j, c)) {
+		j->err = -EINVAL;
+		return false;
+	}
+	j->p++;
+	return true;
 }
 
 static int
-unhex(int c)
+hexval(int c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
 	    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* An id: hex of exactly bytes bytes, or absent / "" (not written). */
-static int
-pb_id(struct buf *b, unsigned field, const json_t *j, size_t bytes)
+static unsigned
+jp_u4(struct jp *j)
 {
-	const char *s = json_string_value(j);
-	unsigned char id[16];
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		int h = j->p < j->end ? hexval(*j->p++) : -1;
+		if (h < 0) {
+			j->err = -EINVAL;
+			return 0;
+		}
+		v = v << 4 | (unsigned)h;
+	}
+	return v;
+}
 
-	if (!s || !*s)
-		return j && !json_is_string(j) ? -EINVAL : 0;
-	if (strlen(s) != 2 * bytes)
-		return -EINVAL;
+static void
+put_utf8(struct buf *b, unsigned cp)
+{
+	char t[4];
+	size_t n;
+	if (cp < 0x80)
+		t[0] = (char)cp, n = 1;
+	else if (cp < 0x800)
+		t[0] = (char)(0xc0 | cp >> 6), t[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+	else if (cp < 0x10000)
+		t[0] = (char)(0xe0 | cp >> 12), t[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
+		t[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+	else
+		t[0] = (char)(0xf0 | cp >> 18), t[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+		t[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), t[3] = (char)(0x80 | (cp & 0x3f)),
+		n = 4;
+	buf_append(b, t, n);
+}
+
+/* A string into j->s (not NUL-terminated: j->s.len). */
+static bool
+jp_string(struct jp *j)
+{
+	static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+	j->s.len = 0;
+	if (!jp_eat(j, '"'))
+		return false;
+	while (j->p < j->end && *j->p != '"') {
+		const char *run = j->p;
+		while (j->p < j->end && *j->p != '"' && *j->p != '\\')
+			j->p++;
+		buf_append(&j->s, run, (size_t)(j->p - run));
+		if (j->p >= j->end || *j->p != '\\')
+			continue;
+		if (++j->p >= j->end)
+			break;
+		const char *e = strchr(esc_in, *j->p);
+		if (*j->p == 'u') {
+			j->p++;
+			unsigned cp = jp_u4(j);
+			if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
+			    j->p[1] == 'u') {
+				j->p += 2;
+				unsigned lo = jp_u4(j);
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			}
+			put_utf8(&j->s, cp);
+		} else if (e && *j->p) {
+			buf_putc(&j->s, esc_out[e - esc_in]);
+			j->p++;
+		} else {
+			j->err = -EINVAL;
+			return false;
+		}
+	}
+	return jp_eat(j, '"') && j->err == 0;
+}
+
+/* Object members: jp_obj_begin, then jp_key until it returns false (the
+ * '}' is eaten); the key is in j->s, the value is next. */
+static bool
+jp_key(struct jp *j, bool *first)
+{
+	if (jp_peek(j, '}')) {
+		j->p++;
+		return false;
+	}
+	if (!*first && !jp_eat(j, ','))
+		return false;
+	*first = false;
+	return jp_string(j) && jp_eat(j, ':');
+}
+
+static bool
+jp_elem(struct jp *j, bool *first)
+{
+	if (jp_peek(j, ']')) {
+		j->p++;
+		return false;
+	}
+	if (!*first && !jp_eat(j, ','))
+		return false;
+	*first = false;
+	return j->err == 0;
+}
+
+static bool
+key_is(const struct jp *j, const char *k)
+{
+	size_t n = strlen(k);
+	return j->s.len == n && memcmp(j->s.data, k, n) == 0;
+}
+
+/* Skips any value. */
+static void
+jp_skip(struct jp *j)
+{
+	bool first = true;
+	jp_ws(j);
+	if (j->p >= j->end) {
+		j->err = -EINVAL;
+	} else if (*j->p == '{') {
+		j->p++;
+		while (j->err == 0 && jp_key(j, &first))
+			jp_skip(j);
+	} else if (*j->p == '[') {
+		j->p++;
+		while (j->err == 0 && jp_elem(j, &first))
+			jp_skip(j);
+	} else if (*j->p == '"') {
+		jp_string(j);
+	} else {
+		while (j->p < j->end && strchr("-+.0123456789eEtruefalsn", *j->p))
+			j->p++;
+	}
+}
+
+/* A number or a string holding one (the JSON mapping's int64) as u64
+ * (two's complement for a negative one). */
+static uint64_t
+jp_u64(struct jp *j)
+{
+	char t[32], *end;
+	size_t n;
+	jp_ws(j);
+	if (jp_peek(j, '"')) {
+		if (!jp_string(j))
+			return 0;
+		n = j->s.len;
+		if (n == 0 || n >= sizeof t) {
+			j->err = -EINVAL;
+			return 0;
+		}
+		memcpy(t, j->s.data, n);
+	} else {
+		const char *s = j->p;
+		while (j->p < j->end && (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
+			j->p++;
+		n = (size_t)(j->p - s);
+		if (n == 0 || n >= sizeof t) {
+			j->err = -EINVAL;
+			return 0;
+		}
+		memcpy(t, s, n);
+	}
+	t[n] = '\0';
+	uint64_t v = t[0] == '-' ? (uint64_t)strtoll(t, &end, 10) : strtoull(t, &end, 10);
+	if (*end)
+		j->err = -EINVAL;
+	return v;
+}
+
+static double
+jp_double(struct jp *j)
+{
+	char t[64], *end;
+	size_t n = 0;
+	jp_ws(j);
+	while (j->p + n < j->end && n < sizeof t - 1 && strchr("-+.0123456789eE", j->p[n]))
+		n++;
+	memcpy(t, j->p, n);
+	t[n] = '\0';
+	double d = strtod(t, &end);
+	if (n == 0 || *end)
+		j->err = -EINVAL;
+	j->p += n;
+	return d;
+}
+
+/* ---- the messages --------------------------------------------------------------- */
+
+/* proto3: "" is not written. */
+static void
+str_field(struct jp *j, struct buf *b, unsigned field)
+{
+	if (jp_string(j) && j->s.len)
+		pb_len(b, field, j->s.data, j->s.len);
+}
+
+/* An id: hex of exactly bytes bytes, or "" (not written). */
+static void
+id_field(struct jp *j, struct buf *b, unsigned field, size_t bytes)
+{
+	unsigned char id[16];
+	if (!jp_string(j) || j->s.len == 0)
+		return;
+	if (j->s.len != 2 * bytes) {
+		j->err = -EINVAL;
+		return;
+	}
 	for (size_t i = 0; i < bytes; i++) {
-		int hi = unhex(s[2 * i]), lo = unhex(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
+		int hi = hexval(j->s.data[2 * i]), lo = hexval(j->s.data[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			j->err = -EINVAL;
+			return;
+		}
 		id[i] = (unsigned char)(hi << 4 | lo);
 	}
 	pb_len(b, field, id, bytes);
-	return 0;
 }
 
-static int enc_attrs(struct buf *b, unsigned field, const json_t *list);
-
-/* common.v1.AnyValue: string 1, bool 2, int 3, double 4, array 5, kvlist 6 */
-static int
-enc_any(struct buf *b, const json_t *v)
+static void
+u64_field(struct jp *j, struct buf *b, unsigned field, int fixed_bytes)
 {
-	const json_t *x;
-	uint64_t u;
-	int rc = 0;
-
-	if ((x = json_object_get(v, "stringValue")) != NULL) {
-		if (!json_is_string(x))
-			return -EINVAL;
-		pb_len(b, 1, json_string_value(x), json_string_length(x));
-	} else if ((x = json_object_get(v, "boolValue")) != NULL) {
-		pb_tag(b, 2, WT_VARINT);
-		pb_varint(b, json_is_true(x));
-	} else if ((x = json_object_get(v, "intValue")) != NULL) {
-		if ((rc = json_u64(x, &u)) < 0)
-			return rc;
-		pb_tag(b, 3, WT_VARINT);
-		pb_varint(b, u);		/* int64: two's complement, 10 bytes if < 0 */
-	} else if ((x = json_object_get(v, "doubleValue")) != NULL) {
-		double d = json_number_value(x);
-		if (!json_is_number(x))
-			return -EINVAL;
-		memcpy(&u, &d, sizeof u);
-		pb_fixed(b, 4, u, 8);
-	} else if ((x = json_object_get(v, "arrayValue")) != NULL) {
-		struct buf arr = BUF_INIT;
-		size_t i;
-		json_t *e;
-		json_array_foreach(json_object_get(x, "values"), i, e) {
-			struct buf one = BUF_INIT;
-			if ((rc = enc_any(&one, e)) < 0) {
-				buf_free(&one);
-				break;
-			}
-			pb_msg(&arr, 1, &one);
-		}
-		if (rc == 0)
-			pb_msg(b, 5, &arr);
-		else
-			buf_free(&arr);
-	} else if ((x = json_object_get(v, "kvlistValue")) != NULL) {
-		struct buf kv = BUF_INIT;
-		if ((rc = enc_attrs(&kv, 1, json_object_get(x, "values"))) == 0)
-			pb_msg(b, 6, &kv);
-		else
-			buf_free(&kv);
-	} else if (json_object_size(v) != 0) {
-		return -EINVAL;		/* bytesValue: V6 sends none */
-	}
-	return rc;
-}
-
-/* repeated common.v1.KeyValue (key 1, value 2) as field number field. */
-static int
-enc_attrs(struct buf *b, unsigned field, const json_t *list)
-{
-	size_t i;
-	json_t *kv;
-	int rc;
-
-	json_array_foreach(list, i, kv) {
-		struct buf one = BUF_INIT, val = BUF_INIT;
-		pb_str(&one, 1, json_object_get(kv, "key"));
-		if ((rc = enc_any(&val, json_object_get(kv, "value"))) < 0) {
-			buf_free(&one);
-			buf_free(&val);
-			return rc;
-		}
-		pb_msg(&one, 2, &val);
-		pb_msg(b, field, &one);
-	}
-	return 0;
-}
-
-static int
-enc_u64_field(struct buf *b, unsigned field, const json_t *j, int fixed_bytes)
-{
-	uint64_t v;
-	if (!j)
-		return 0;
-	if (json_u64(j, &v) < 0)
-		return -EINVAL;
-	if (v == 0)
-		return 0;
+	uint64_t v = jp_u64(j);
+	if (j->err || v == 0)
+		return;
 	if (fixed_bytes)
 		pb_fixed(b, field, v, fixed_bytes);
 	else {
 		pb_tag(b, field, WT_VARINT);
 		pb_varint(b, v);
 	}
-	return 0;
 }
 
-/* trace.v1.Span.Event: time 1 (fixed64), name 2, attributes 3 */
-static int
-enc_event(struct buf *b, const json_t *ev)
+static void enc_kvs(struct jp *j, struct buf *b, unsigned field);
+
+/* common.v1.AnyValue: string 1, bool 2, int 3, double 4, array 5, kvlist 6 */
+static void
+enc_any(struct jp *j, struct buf *b)
 {
-	int rc = enc_u64_field(b, 1, json_object_get(ev, "timeUnixNano"), 8);
-	pb_str(b, 2, json_object_get(ev, "name"));
-	if (rc == 0)
-		rc = enc_attrs(b, 3, json_object_get(ev, "attributes"));
-	if (rc == 0)
-		rc = enc_u64_field(b, 4, json_object_get(ev, "droppedAttributesCount"), 0);
-	return rc;
+	bool first = true;
+	if (!jp_eat(j, '{'))
+		return;
+	while (j->err == 0 && jp_key(j, &first)) {
+		if (key_is(j, "stringValue")) {
+			if (jp_string(j))
+				pb_len(b, 1, j->s.data ? j->s.data : "", j->s.len);
+		} else if (key_is(j, "boolValue")) {
+			jp_ws(j);
+			bool t = j->end - j->p >= 4 && memcmp(j->p, "true", 4) == 0;
+			jp_skip(j);
+			pb_tag(b, 2, WT_VARINT);
+			pb_varint(b, t);
+		} else if (key_is(j, "intValue")) {
+			uint64_t v = jp_u64(j);
+			pb_tag(b, 3, WT_VARINT);
+			pb_varint(b, v);	/* int64: two's complement, 10 bytes if < 0 */
+		} else if (key_is(j, "doubleValue")) {
+			double d = jp_double(j);
+			uint64_t u;
+			memcpy(&u, &d, sizeof u);
+			pb_fixed(b, 4, u, 8);
+		} else if (key_is(j, "arrayValue") || key_is(j, "kvlistValue")) {
+			bool kv = key_is(j, "kvlistValue"), f2 = true;
+			size_t m = pb_begin(b, kv ? 6 : 5);
+			if (!jp_eat(j, '{'))
+				return;
+			while (j->err == 0 && jp_key(j, &f2)) {
+				if (!key_is(j, "values")) {
+					jp_skip(j);
+					continue;
+				}
+				if (kv) {
+					enc_kvs(j, b, 1);
+					continue;
+				}
+				bool f3 = true;
+				if (!jp_eat(j, '['))
+					return;
+				while (j->err == 0 && jp_elem(j, &f3)) {
+					size_t e = pb_begin(b, 1);
+					enc_any(j, b);
+					pb_end(b, e);
+				}
+			}
+			pb_end(b, m);
+		} else {
+			j->err = -EINVAL;	/* bytesValue: V6 sends none */
+		}
+	}
+}
+
+/* repeated common.v1.KeyValue (key 1, value 2) as field number field. */
+static void
+enc_kvs(struct jp *j, struct buf *b, unsigned field)
+{
+	bool first = true;
+	if (!jp_eat(j, '['))
+		return;
+	while (j->err == 0 && jp_elem(j, &first)) {
+		bool f2 = true;
+		size_t m = pb_begin(b, field);
+		if (!jp_eat(j, '{'))
+			return;
+		while (j->err == 0 && jp_key(j, &f2)) {
+			if (key_is(j, "key")) {
+				str_field(j, b, 1);
+			} else if (key_is(j, "value")) {
+				size_t v = pb_begin(b, 2);
+				enc_any(j, b);
+				pb_end(b, v);
+			} else {
+				jp_skip(j);
+			}
+		}
+		pb_end(b, m);
+	}
+}
+
+/* Calls fn for each element of an array, each as a nested message field. */
+static void
+each_msg(struct jp *j, struct buf *b, unsigned field, void (*fn)(struct jp *, struct buf *))
+{
+	bool first = true;
+	if (!jp_eat(j, '['))
+		return;
+	while (j->err == 0 && jp_elem(j, &first)) {
+		size_t m = pb_begin(b, field);
+		fn(j, b);
+		pb_end(b, m);
+	}
+}
+
+/* Walks an object: fn gets each key (in j->s) and reads its value. */
+#define FOR_MEMBERS(j, first) \
+	for (bool first = (jp_eat(j, '{'), true); (j)->err == 0 && jp_key(j, &first);)
+
+/* trace.v1.Span.Event: time 1 (fixed64), name 2, attributes 3, dropped 4 */
+static void
+enc_event(struct jp *j, struct buf *b)
+{
+	FOR_MEMBERS(j, f) {
+		if (key_is(j, "timeUnixNano"))
+			u64_field(j, b, 1, 8);
+		else if (key_is(j, "name"))
+			str_field(j, b, 2);
+		else if (key_is(j, "attributes"))
+			enc_kvs(j, b, 3);
+		else if (key_is(j, "droppedAttributesCount"))
+			u64_field(j, b, 4, 0);
+		else
+			jp_skip(j);
+	}
+}
+
+/* trace.v1.Status: message 2, code 3 */
+static void
+enc_status(struct jp *j, struct buf *b)
+{
+	FOR_MEMBERS(j, f) {
+		if (key_is(j, "message"))
+			str_field(j, b, 2);
+		else if (key_is(j, "code"))
+			u64_field(j, b, 3, 0);
+		else
+			jp_skip(j);
+	}
 }
 
 /* trace.v1.Span: trace_id 1, span_id 2, trace_state 3, parent_span_id 4,
  * name 5, kind 6, start 7, end 8 (fixed64), attributes 9, dropped 10,
- * events 11, status 15 (message 2, code 3), flags 16 (fixed32). */
-static int
-enc_span(struct buf *b, const json_t *sp)
+ * events 11, status 15, flags 16 (fixed32). */
+static void
+enc_span(struct jp *j, struct buf *b)
 {
-	int rc = pb_id(b, 1, json_object_get(sp, "traceId"), 16);
-	size_t i;
-	json_t *ev;
-
-	if (rc == 0)
-		rc = pb_id(b, 2, json_object_get(sp, "spanId"), 8);
-	pb_str(b, 3, json_object_get(sp, "traceState"));
-	if (rc == 0)
-		rc = pb_id(b, 4, json_object_get(sp, "parentSpanId"), 8);
-	pb_str(b, 5, json_object_get(sp, "name"));
-	if (rc == 0)
-		rc = enc_u64_field(b, 6, json_object_get(sp, "kind"), 0);
-	if (rc == 0)
-		rc = enc_u64_field(b, 7, json_object_get(sp, "startTimeUnixNano"), 8);
-	if (rc == 0)
-		rc = enc_u64_field(b, 8, json_object_get(sp, "endTimeUnixNano"), 8);
-	if (rc == 0)
-		rc = enc_attrs(b, 9, json_object_get(sp, "attributes"));
-	if (rc == 0)
-		rc = enc_u64_field(b, 10, json_object_get(sp, "droppedAttributesCount"), 0);
-	json_array_foreach(json_object_get(sp, "events"), i, ev) {
-		struct buf one = BUF_INIT;
-		if (rc == 0 && (rc = enc_event(&one, ev)) == 0)
-			pb_msg(b, 11, &one);
-		else
-			buf_free(&one);
+	static const struct { const char *key; unsigned field; int kind; } tab[] = {
+		{ "traceId", 1, 16 }, { "spanId", 2, 8 }, { "parentSpanId", 4, 8 },
+		{ "traceState", 3, 's' }, { "name", 5, 's' }, { "kind", 6, 0 },
+		{ "startTimeUnixNano", 7, 'f' }, { "endTimeUnixNano", 8, 'f' },
+		{ "droppedAttributesCount", 10, 0 }, { "droppedEventsCount", 12, 0 },
+		{ "flags", 16, '4' },
+	};
+	FOR_MEMBERS(j, f) {
+		size_t i = 0;
+		while (i < ARRAY_SIZE(tab) && !key_is(j, tab[i].key))
+			i++;
+		if (i < ARRAY_SIZE(tab)) {
+			int k = tab[i].kind;
+			if (k == 16 || k == 8)
+				id_field(j, b, tab[i].field, (size_t)k);
+			else if (k == 's')
+				str_field(j, b, tab[i].field);
+			else
+				u64_field(j, b, tab[i].field, k == 'f' ? 8 : k == '4' ? 4 : 0);
+		} else if (key_is(j, "attributes")) {
+			enc_kvs(j, b, 9);
+		} else if (key_is(j, "events")) {
+			each_msg(j, b, 11, enc_event);
+		} else if (key_is(j, "status")) {
+			size_t m = pb_begin(b, 15);
+			enc_status(j, b);
+			pb_end(b, m);
+		} else {
+			jp_skip(j);
+		}
 	}
-	const json_t *st = json_object_get(sp, "status");
-	if (rc == 0 && st) {
-		struct buf s = BUF_INIT;
-		pb_str(&s, 2, json_object_get(st, "message"));
-		rc = enc_u64_field(&s, 3, json_object_get(st, "code"), 0);
-		pb_msg(b, 15, &s);
-	}
-	if (rc == 0)
-		rc = enc_u64_field(b, 16, json_object_get(sp, "flags"), 4);
-	return rc;
 }
 
-/* ScopeSpans: scope 1 (name 1, version 2, attributes 3), spans 2,
- * schema_url 3. */
-static int
-enc_scope_spans(struct buf *b, const json_t *ss)
+/* InstrumentationScope: name 1, version 2, attributes 3 */
+static void
+enc_scope(struct jp *j, struct buf *b)
 {
-	const json_t *scope = json_object_get(ss, "scope");
-	size_t i;
-	json_t *sp;
-	int rc = 0;
-
-	if (scope) {
-		struct buf s = BUF_INIT;
-		pb_str(&s, 1, json_object_get(scope, "name"));
-		pb_str(&s, 2, json_object_get(scope, "version"));
-		rc = enc_attrs(&s, 3, json_object_get(scope, "attributes"));
-		pb_msg(b, 1, &s);
-	}
-	json_array_foreach(json_object_get(ss, "spans"), i, sp) {
-		struct buf one = BUF_INIT;
-		if (rc == 0 && (rc = enc_span(&one, sp)) == 0)
-			pb_msg(b, 2, &one);
+	FOR_MEMBERS(j, f) {
+		if (key_is(j, "name"))
+			str_field(j, b, 1);
+		else if (key_is(j, "version"))
+			str_field(j, b, 2);
+		else if (key_is(j, "attributes"))
+			enc_kvs(j, b, 3);
 		else
-			buf_free(&one);
+			jp_skip(j);
 	}
-	pb_str(b, 3, json_object_get(ss, "schemaUrl"));
-	return rc;
 }
 
-/* ExportTraceServiceRequest: resource_spans 1; ResourceSpans: resource 1
- * (attributes 1), scope_spans 2, schema_url 3. */
+/* ScopeSpans: scope 1, spans 2, schema_url 3 */
+static void
+enc_scope_spans(struct jp *j, struct buf *b)
+{
+	FOR_MEMBERS(j, f) {
+		if (key_is(j, "scope")) {
+			size_t m = pb_begin(b, 1);
+			enc_scope(j, b);
+			pb_end(b, m);
+		} else if (key_is(j, "spans")) {
+			each_msg(j, b, 2, enc_span);
+		} else if (key_is(j, "schemaUrl")) {
+			str_field(j, b, 3);
+		} else {
+			jp_skip(j);
+		}
+	}
+}
+
+/* Resource: attributes 1 */
+static void
+enc_resource(struct jp *j, struct buf *b)
+{
+	FOR_MEMBERS(j, f) {
+		if (key_is(j, "attributes"))
+			enc_kvs(j, b, 1);
+		else
+			jp_skip(j);
+	}
+}
+
+/* ResourceSpans: resource 1, scope_spans 2, schema_url 3 */
+static void
+enc_resource_spans(struct jp *j, struct buf *b)
+{
+	FOR_MEMBERS(j, f) {
+		if (key_is(j, "resource")) {
+			size_t m = pb_begin(b, 1);
+			enc_resource(j, b);
+			pb_end(b, m);
+		} else if (key_is(j, "scopeSpans")) {
+			each_msg(j, b, 2, enc_scope_spans);
+		} else if (key_is(j, "schemaUrl")) {
+			str_field(j, b, 3);
+		} else {
+			jp_skip(j);
+		}
+	}
+}
+
+/* ExportTraceServiceRequest: resource_spans 1 */
 int
 otlp_pb_from_json(const char *json, size_t len, struct buf *out)
 {
-	json_t *req = json_loadb(json, len, 0, NULL), *rs, *ss;
-	size_t i, k;
-	int rc = req && json_is_object(req) ? 0 : -EINVAL;
+	struct jp j = { json, json + len, 0, BUF_INIT };
 
 	buf_reset(out);
-	json_array_foreach(json_object_get(req, "resourceSpans"), i, rs) {
-		struct buf one = BUF_INIT;
-		const json_t *res = json_object_get(rs, "resource");
-		if (rc == 0 && res) {
-			struct buf r = BUF_INIT;
-			rc = enc_attrs(&r, 1, json_object_get(res, "attributes"));
-			pb_msg(&one, 1, &r);
-		}
-		json_array_foreach(json_object_get(rs, "scopeSpans"), k, ss) {
-			struct buf s = BUF_INIT;
-			if (rc == 0 && (rc = enc_scope_spans(&s, ss)) == 0)
-				pb_msg(&one, 2, &s);
-			else
-				buf_free(&s);
-		}
-		pb_str(&one, 3, json_object_get(rs, "schemaUrl"));
-		if (rc == 0)
-			pb_msg(out, 1, &one);
+	FOR_MEMBERS(&j, f) {
+		if (key_is(&j, "resourceSpans"))
+			each_msg(&j, out, 1, enc_resource_spans);
 		else
-			buf_free(&one);
+			jp_skip(&j);
 	}
-	json_decref(req);
-	return rc;
+	jp_ws(&j);
+	if (j.err == 0 && j.p != j.end)
+		j.err = -EINVAL;
+	buf_free(&j.s);
+	return j.err;
 }
