@@ -66,8 +66,13 @@ rules: $(RULES_FILE)
 rules-test: $(RULES_FILE)
 	@scripts/rules-test.sh $(RULES_FILE)
 
+# E2E_JOBS pytest-xdist workers (python3-pytest-xdist): the tests mostly wait
+# on servers, so two workers on two cores halve the wall time; every test has
+# its own server, ports, address ranges and bridge. E2E_JOBS=0: one process.
+E2E_JOBS ?= 2
 e2e: $(BUILD)/v6 $(BUILD)/v6-shim $(BUILD)/images/testapp.tar
-	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -rs --durations=15 -p no:cacheprovider tests/e2e
+	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) -m pytest -q -rs --durations=15 -p no:cacheprovider \
+	    $(if $(filter-out 0 1,$(E2E_JOBS)),-n $(E2E_JOBS)) tests/e2e
 
 # The suite runs twice, as shipped and under AddressSanitizer and UBSan (with
 # LeakSanitizer: the e2e fixtures stop every V6 process gracefully and scan

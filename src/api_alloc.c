@@ -9,6 +9,9 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +303,24 @@ pick_ip(struct api_alloc *a, uint32_t *out)
 	return -ENOSPC;
 }
 
+/* Whether TCP port is free on the host (a bind to the wildcard address
+ * succeeds): V6 is its own node, so a dynamic node port must not be one that
+ * another program, or another V6 on the same machine, already listens on;
+ * the proxy could not bind it and the Service would answer elsewhere. */
+static bool
+port_free_on_host(uint32_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_ANY) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;	/* cannot tell: the proxy reports a failed bind */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	close(fd);
+	return ok;
+}
+
 static int
 pick_port(struct api_alloc *a, const struct held *taken_here, uint32_t *out)
 {
@@ -309,6 +330,8 @@ pick_port(struct api_alloc *a, const struct held *taken_here, uint32_t *out)
 		    n - dyn;
 		if (bit_get(a->ports, i) || held_port(taken_here, i))
 			continue;
+		if (n < dyn && !port_free_on_host(PORT_MIN + i))
+			continue;	/* the static band stays the user's choice */
 		if (n < dyn)
 			a->port_next = i + 1 < PORT_COUNT ? i + 1 : PORT_STATIC_BAND;
 		*out = i;

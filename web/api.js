@@ -103,6 +103,9 @@
     httproutes: { group: "gateway.networking.k8s.io", version: "v1", plural: "httproutes" },
     hpas: { group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers" },
     applications: { group: "argoproj.io", version: "v1alpha1", plural: "applications" },
+    alerts: { group: "alerts.v6.dev", version: "v1alpha1", plural: "alerts" },
+    silences: { group: "alerts.v6.dev", version: "v1alpha1", plural: "silences", cluster: true },
+    images: { group: "images.v6.dev", version: "v1alpha1", plural: "images", cluster: true },
   };
 
   /* A live collection: LIST, then WATCH from the list's resourceVersion;

@@ -59,13 +59,17 @@
   }
 
   /* Name search and label terms ("app=web", "tier!=db") of the q box. */
-  function matcher(q) {
+  /* nameOf / labelsOf: for objects whose name and labels sit elsewhere
+   * (an alert's are labels.alertname and labels). */
+  function matcher(q, nameOf, labelsOf) {
     const terms = q.trim().split(/[\s,]+/).filter(Boolean);
+    nameOf = nameOf || name; labelsOf = labelsOf || labels;
     return (o) => terms.every((t) => {
       const m = t.match(/^([^=!]+)(!?=)(.*)$/);
-      if (!m) return name(o).toLowerCase().includes(t.toLowerCase());
+      if (!m) return nameOf(o).toLowerCase().includes(t.toLowerCase());
       /* A workload matches by its own labels or its pods' (the template's). */
-      const v = m[1] in labels(o) ? labels(o)[m[1]] : (get(o, "spec.template.metadata.labels") || {})[m[1]];
+      const ls = labelsOf(o);
+      const v = m[1] in ls ? ls[m[1]] : (get(o, "spec.template.metadata.labels") || {})[m[1]];
       return m[2] === "=" ? v === m[3] : v !== m[3];
     });
   }
@@ -110,36 +114,51 @@
   const WORKLOADS = ["deployments", "statefulsets", "daemonsets", "rollouts", "jobs"];
 
   /* A collection relisted (at most every 1.5 s) when poke() is called: for
-   * kinds a view shows next to the ones it watches. */
+   * kinds a view shows next to the ones it watches. opts.every (ms) also
+   * relists on a timer, while the tab is visible: for the APIs that serve
+   * no watch (alerts: Alertmanager's; images: the node's store).
+   * opts.quiet keeps a failure in .error for the view to show in place. */
   class Follow {
-    constructor(path, query, onChange) {
-      this.path = path; this.query = query || ""; this.onChange = onChange;
+    constructor(path, query, onChange, opts) {
+      this.path = path; this.query = query || ""; this.onChange = onChange; this.opts = opts || {};
       this.items = new Map(); this.stopped = false; this.last = 0; this.timer = null; this.ctl = new AbortController();
+      this.ready = false; this.error = null; this.iv = null;
       this.relist();
+      this.tick();
     }
     async relist() {
       this.timer = null; this.last = Date.now();
       try {
         const l = await V6.get(this.path + (this.query ? "?" + this.query : ""), this.ctl.signal);
-        this.items = new Map((l.items || []).map((o) => [nsOf(o) + "/" + name(o), o]));
-        if (!this.stopped) this.onChange(this);
-      } catch (e) { if (!this.stopped && e.code !== 404) showError(e); }
+        /* Images have no metadata: their reference is their name. */
+        this.items = new Map((l.items || []).map((o) => [o.metadata ? nsOf(o) + "/" + name(o) : o.ref, o]));
+        this.error = null;
+      } catch (e) {
+        if (this.stopped || e.name === "AbortError") return;
+        if (!this.opts.quiet) { if (e.code !== 404) showError(e); return; }
+        this.error = e;
+        this.items = new Map();	/* not what is there now: shown as unknown */
+      }
+      this.ready = true;
+      if (!this.stopped) this.onChange(this);
     }
     poke() {
       if (this.timer || this.stopped) return;
       this.timer = setTimeout(() => this.relist(), Math.max(0, 1500 - (Date.now() - this.last)));
     }
     list_() { return Array.from(this.items.values()); }
-    stop() { this.stopped = true; clearTimeout(this.timer); this.ctl.abort(); }
-    pause() {}
-    resume() { this.poke(); }
+    stop() { this.stopped = true; clearTimeout(this.timer); clearInterval(this.iv); this.ctl.abort(); }
+    tick() { if (this.opts.every && !this.iv && !this.stopped) this.iv = setInterval(() => this.poke(), this.opts.every); }
+    pause() { clearInterval(this.iv); this.iv = null; }
+    resume() { this.poke(); this.tick(); }
   }
 
   function startView(name, setup) {
     if (view) view.stop();
     const v = { name, lives: [], timers: [], aborts: [], render: () => {} };
     v.live = (res, ns, query) => { const l = new V6.Live(V6.path(res, ns), query, () => { v.render(); v.onLive && v.onLive(l); }, showError); v.lives.push(l); return l; };
-    v.follow = (res, ns, query) => { const f = new Follow(V6.path(res, ns), query, () => v.render()); v.lives.push(f); return f; };
+    v.follow = (res, ns, query, opts) => { const f = new Follow(V6.path(res, ns, opts && opts.name), query, () => v.render(), opts); v.lives.push(f); return f; };
+    v.errors = {};	/* action key -> message, shown next to that action */
     v.stop = () => { v.lives.forEach((l) => l.stop()); v.timers.forEach(clearInterval); v.aborts.forEach((a) => a.abort()); };
     view = v;
     main().innerHTML = '<p class="muted">Loading…</p>';
@@ -167,7 +186,10 @@
     const logPre = $("#log", m);
     m.innerHTML = String(h);
     if (logPre) { const nl = $("#log", m); if (nl) nl.replaceWith(logPre); }
-    if (id && id !== "q") { const el = document.getElementById(id); if (el) el.focus(); }
+    if (id && id !== "q") {
+      const el = document.getElementById(id), at = active.selectionStart, end = active.selectionEnd;
+      if (el) { el.focus(); if (typeof at === "number" && el.setSelectionRange) try { el.setSelectionRange(at, end); } catch (e) { /* no caret */ } }
+    }
     if (selHref) { const r = m.querySelector('tr[data-href="' + CSS.escape(selHref) + '"]'); if (r) r.classList.add("sel"); }
   }
 
@@ -202,6 +224,7 @@
     startView("overview", (v) => {
       const pods = v.live(R.pods, r.ns), ros = v.live(R.rollouts, r.ns), evs = v.live(R.events, r.ns);
       const fol = ["deployments", "statefulsets", "daemonsets", "jobs"].map((k) => [k, v.follow(R[k], r.ns)]);
+      const al = v.follow(R.alerts, r.ns, "", { every: ALERT_EVERY, quiet: true });
       v.onLive = (l) => { if (l === pods) fol.forEach(([, f]) => f.poke()); };
       v.render = () => {
         const spaces = new Map();
@@ -226,6 +249,9 @@
             <a class="card ${b.degraded || b.failing ? "bad" : b.progressing ? "warn" : "ok"}" href="${href("workloads", [], { ns })}" data-ns="${ns}">
               <h3>${ns}</h3><p>${b.healthy} healthy · ${b.progressing} progressing · ${b.degraded} degraded</p>
               <p class="muted">${b.pods} pods, ${b.running} running${b.failing ? ", " + b.failing + " failing" : ""}</p></a>`)}</section>
+          <h2><a href="${href("alerts", [])}">Firing alerts</a> <span class="muted" data-t="overview-firing">${al.list_().filter((a) => a.state === "firing").length}</span></h2>
+          ${al.error ? html`<p class="muted" data-t="alerts-error">${al.error.code === 503 ? "No Alertmanager: alerts show here once the server has one." : al.error.message}</p>` :
+            table(ALERT_COLS.slice(0, 6), alertRows(al.list_().filter((a) => a.state === "firing").sort(byStart)).map((x) => ({ href: x.href, cells: x.cells.slice(0, 6) })), { t: "overview-alerts", empty: al.ready ? "Nothing is firing." : "Loading…" })}
           <h2>Rolling out now</h2>
           ${table(["Kind", "Name", "Namespace", "Ready", "State"], moving.map(([kind, o, h]) => ({
             href: kind === "Rollout" ? href("rollout", [nsOf(o), name(o)]) : href("workloads", [], { ns: nsOf(o) }),
@@ -749,7 +775,259 @@
     });
   }
 
-  const VIEWS = { overview, workloads, pod, rollout, services, service, hpa: hpas, apps, app };
+  /* ---- alerts and silences (alerts.v6.dev: Alertmanager's, through V6) -- */
+  /* The API serves no watch (it asks Alertmanager on each call): the views
+   * relist every 5 s while visible, one request per kind. */
+  const ALERT_EVERY = 5000;
+  const alertName = (a) => get(a, "labels.alertname") || name(a);
+  const alertHref = (a) => href("alert", [nsOf(a) || "-", name(a)]);
+  const labelChips = (ls) => Object.keys(ls || {}).sort().map((k) => html`<span class="chip">${k}=${ls[k]}</span>`);
+  /* "2m before": where a change sits against the alert's start. */
+  function before(t, at) {
+    const d = Math.round((Date.parse(at) - Date.parse(t)) / 1000);
+    if (isNaN(d)) return "";
+    const a = Math.abs(d), s = a < 60 ? a + "s" : a < 3600 ? Math.round(a / 60) + "m" : Math.round(a / 3600) + "h";
+    return d >= 0 ? s + " before" : s + " after";
+  }
+  const causeLine = (c, at) => c ? html`<span title="${c.detail}">${c.object} ${c.change} <span class="muted">(${before(c.time, at)})</span></span>` : raw("");
+  function alertRows(list, causes) {
+    return list.map((a) => ({ href: alertHref(a), cells: [html`<a href="${alertHref(a)}">${alertName(a)}</a>`,
+      get(a, "labels.severity") || "", nsOf(a), a.target || "", badge(a.state), ago(a.startsAt), labelChips(a.labels),
+      causes ? causeLine((causes.get(name(a)) || [])[0], a.startsAt) : ""] }));
+  }
+  const ALERT_COLS = ["Alert", "Severity", "Namespace", "Target", "State", "Since", "Labels", "Probable cause"];
+  const byStart = (a, b) => (b.startsAt || "").localeCompare(a.startsAt || "") || (name(a) < name(b) ? -1 : 1);
+  /* "alertname=X severity!=info job=~api.*" -> Alertmanager matchers. */
+  function parseMatchers(text) {
+    const out = [], re = /([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^\s,]*)/g;
+    let m, rest = text;
+    while ((m = re.exec(text))) {
+      const v = m[3].startsWith('"') ? JSON.parse(m[3]) : m[3];
+      out.push({ name: m[1], value: v, isRegex: m[2].includes("~"), isEqual: !m[2].startsWith("!") });
+      rest = rest.replace(m[0], "");
+    }
+    if (rest.replace(/[\s,]/g, "")) throw new Error("matchers: \"" + rest.trim() + "\" is not NAME=VALUE (or !=, =~, !~)");
+    if (!out.length) throw new Error("matchers: at least one NAME=VALUE is required");
+    return out;
+  }
+  const matcherText = (m) => m.name + (m.isRegex ? (m.isEqual === false ? "!~" : "=~") : (m.isEqual === false ? "!=" : "=")) +
+    (/[\s,"]/.test(m.value) || m.value === "" ? JSON.stringify(m.value) : m.value);
+  /* A new silence for an alert: its name, namespace and the label naming
+   * its target (pod=..., rollout=...), as specific as the alert. */
+  function matchersOf(a) {
+    const t = (a.target || "").split("/")[0], keys = ["alertname", "namespace", t === "job" ? "job_name" : t];
+    return keys.filter((k, i) => k && keys.indexOf(k) === i && get(a, "labels." + k) !== undefined)
+      .map((k) => matcherText({ name: k, value: a.labels[k] })).join(" ");
+  }
+  const noPerm = "your identity may not do this";
+  const errAt = (v, key) => html`<span class="err" role="alert" data-err="${key}">${v.errors[key] || ""}</span>`;
+  /* The silence form: matchers, duration, comment; v.form keeps what is typed. */
+  function silenceForm(v, canCreate) {
+    const f = v.form;
+    return html`<form class="actions" data-action="silence" id="silence-form">
+      <label>Matchers <input id="sf-matchers" data-f="matchers" size="40" value="${f.matchers || ""}" placeholder="alertname=HighErrorRate namespace=shop"></label>
+      <label>for <select id="sf-duration" data-f="duration">${["30m", "1h", "2h", "6h", "1d", "7d"].map((d) => html`<option${d === (f.duration || "2h") ? " selected" : ""}>${d}</option>`)}</select></label>
+      <label>Comment <input id="sf-comment" data-f="comment" size="30" value="${f.comment || ""}" placeholder="why (required)"></label>
+      <button type="submit" id="sf-create"${canCreate ? "" : " disabled"} title="${canCreate ? "create the silence" : noPerm}">Silence</button>
+      ${errAt(v, "silence")}</form>`;
+  }
+  async function createSilence(v) {
+    const f = v.form;
+    v.errors.silence = "";
+    try {
+      const body = { matchers: parseMatchers(f.matchers || ""), duration: f.duration || "2h", comment: (f.comment || "").trim() };
+      const who = $("#who").textContent;
+      if (who) body.createdBy = who;
+      const r = await V6.req("POST", V6.path(R.silences), body);
+      v.form = { duration: f.duration };
+      v.created = get(r, "metadata.name") || "";
+      v.lives.forEach((l) => l instanceof Follow && l.relist());
+    } catch (e) { v.errors.silence = "silence: " + e.message; }
+    v.render();
+  }
+  async function expireSilence(v, id) {
+    v.errors["expire-" + id] = "";
+    try {
+      await V6.req("DELETE", V6.path(R.silences, "", id));
+      v.lives.forEach((l) => l instanceof Follow && l.relist());
+    } catch (e) { v.errors["expire-" + id] = "expire: " + e.message; }
+    v.render();
+  }
+  function silenceTable(v, list, canExpire) {
+    return table(["Silence", "Matchers", "State", "Ends", "Created by", "Comment", ""], list.map((x) => ({
+      cells: [html`<code title="${name(x)}">${name(x).slice(0, 8)}</code>`, (x.matchers || []).map(matcherText).join(" "), badge(x.state),
+        x.state === "expired" ? ago(x.endsAt) : html`<time datetime="${x.endsAt}" title="${new Date(x.endsAt).toString()}">${x.endsAt ? new Date(x.endsAt).toLocaleString() : ""}</time>`,
+        x.createdBy, x.comment,
+        html`<button data-action="expire" data-arg="${name(x)}"${canExpire && x.state !== "expired" ? "" : " disabled"} title="${!canExpire ? noPerm : x.state === "expired" ? "already expired" : "end the silence now"}">Expire</button>${errAt(v, "expire-" + name(x))}`] })),
+    { t: "silences", empty: "No silences." });
+  }
+  /* Probable causes, fetched once per alert (GET alerts/FINGERPRINT adds
+   * them) and kept while the alert keeps its start. */
+  function causeLoader(v) {
+    const causes = new Map(), asked = new Map();
+    return { causes, load(list) {
+      for (const a of list.slice(0, 50)) {
+        const key = name(a) + "@" + a.startsAt;
+        if (asked.get(name(a)) === key) continue;
+        asked.set(name(a), key);
+        V6.get(V6.path(R.alerts, nsOf(a), name(a))).then((l) => {
+          causes.set(name(a), get(l, "items.0.probableCause") || []);
+          v.render();
+        }).catch(() => { asked.delete(name(a)); });
+      }
+    } };
+  }
+  function alerts(r) {
+    startView("alerts", (v) => {
+      const al = v.follow(R.alerts, r.ns, "", { every: ALERT_EVERY, quiet: true });
+      const sl = v.follow(R.silences, "", "", { every: ALERT_EVERY, quiet: true });
+      const cl = causeLoader(v);
+      v.form = { duration: "2h" };
+      v.allowed = { create: false, expire: false };
+      Promise.all([V6.can("create", R.silences), V6.can("delete", R.silences)])
+        .then(([c, d]) => { v.allowed = { create: c, expire: d }; v.render(); });
+      v.render = () => {
+        const list = al.list_().filter(matcher(r.q, alertName, (a) => a.labels || {})).sort(byStart);
+        cl.load(list);
+        const firing = list.filter((a) => a.state === "firing" || a.state === "pending");
+        const quiet = list.filter((a) => a.state !== "firing" && a.state !== "pending");
+        const sils = sl.list_().filter((x) => showAll.has("silences") || x.state !== "expired")
+          .sort((a, b) => (a.state < b.state ? -1 : a.state > b.state ? 1 : (b.endsAt || "").localeCompare(a.endsAt || "")));
+        const expired = sl.list_().length - sils.length;
+        paint(html`<h1>Alerts</h1>
+          ${al.error ? html`<p class="err" data-t="alerts-error">${al.error.message}</p>` : ""}
+          <h2>Firing <span class="muted" data-t="firing-count">${firing.length}</span></h2>
+          ${table(ALERT_COLS.concat([""]), alertRows(firing, cl.causes).map((row, i) => ({ href: row.href, cells: row.cells.concat([
+            html`<button data-action="prefill" data-arg="${name(firing[i])}"${v.allowed.create ? "" : " disabled"} title="${v.allowed.create ? "silence this alert" : noPerm}">Silence…</button>`]) })),
+          { t: "alerts", empty: al.ready ? (al.error ? "Alerts are not available." : "Nothing is firing.") : "Loading…" })}
+          ${quiet.length ? html`<h2>Silenced or inhibited <span class="muted">${quiet.length}</span></h2>${table(ALERT_COLS, alertRows(quiet, cl.causes), { t: "quiet-alerts" })}` : ""}
+          <h2>Silences</h2>${silenceForm(v, v.allowed.create)}
+          ${sl.error ? html`<p class="err">${sl.error.message}</p>` : silenceTable(v, sils, v.allowed.expire)}
+          ${expired && !showAll.has("silences") ? html`<button class="more" data-more="silences">Show ${expired} expired</button>` : ""}`);
+      };
+      v.act = (cmd, arg) => {
+        if (cmd === "silence") return createSilence(v);
+        if (cmd === "expire") return expireSilence(v, arg);
+        if (cmd === "prefill") {
+          const a = al.list_().find((x) => name(x) === arg);
+          if (a) { v.form.matchers = matchersOf(a); v.errors.silence = ""; }
+          v.render();
+          const c = $("#sf-comment");
+          if (c) c.focus();
+        }
+      };
+    });
+  }
+  function alert(r) {
+    const [ns0, fp] = r.args, ns = ns0 === "-" ? "" : ns0;
+    startView("alert", (v) => {
+      const one = v.follow(R.alerts, ns, "", { every: ALERT_EVERY, quiet: true, name: fp });
+      const sl = v.follow(R.silences, "", "", { every: ALERT_EVERY, quiet: true });
+      v.form = { duration: "2h" };
+      v.allowed = { create: false, expire: false };
+      Promise.all([V6.can("create", R.silences), V6.can("delete", R.silences)])
+        .then(([c, d]) => { v.allowed = { create: c, expire: d }; v.render(); });
+      v.render = () => {
+        const a = one.list_()[0];
+        if (!a) {
+          paint(html`<h1>Alert ${fp}</h1><p class="${one.error && one.error.code !== 404 ? "err" : "muted"}">${!one.ready ? "Loading…" :
+            one.error && one.error.code === 404 ? "This alert is not firing (any more)." : one.error ? one.error.message : ""}</p>`);
+          return;
+        }
+        if (v.form.matchers === undefined) v.form.matchers = matchersOf(a);
+        const ids = new Set(a.silencedBy || []);
+        const causes = a.probableCause || [];
+        paint(html`<h1>${alertName(a)} ${badge(a.state)}</h1>
+          <p class="muted">${[nsOf(a), a.target, get(a, "labels.severity")].filter(Boolean).join(" · ")} · since ${ago(a.startsAt)}</p>
+          ${get(a, "annotations.summary") || get(a, "annotations.description") ? html`<p>${get(a, "annotations.summary") || ""} ${get(a, "annotations.description") || ""}</p>` : ""}
+          <h2>Labels</h2><p data-t="labels">${labelChips(a.labels)}</p>
+          <h2>Probable cause <span class="muted">the changes V6 made to what it is about, nearest first</span></h2>
+          ${table(["When", "Object", "Change", "Detail", "See"], causes.map((c) => ({
+            cells: [html`${ago(c.time)} <span class="muted">(${before(c.time, a.startsAt)})</span>`, c.object, c.change, c.detail, html`<code>${c.ref}</code>`] })),
+          { t: "causes", empty: "No change to this alert's workloads in the hour before it started." })}
+          <h2>Annotations</h2>${table(["Name", "Value"], Object.keys(a.annotations || {}).sort().map((k) => ({ cells: [k, a.annotations[k]] })), { t: "annotations", empty: "None." })}
+          <h2>Silences</h2>${silenceForm(v, v.allowed.create)}
+          ${silenceTable(v, sl.list_().filter((x) => ids.has(name(x))), v.allowed.expire)}
+          ${a.notifications ? html`<h2>Notifications</h2><pre class="diff">${JSON.stringify(a.notifications, null, 2)}</pre>` : ""}`);
+      };
+      v.act = (cmd, arg) => (cmd === "silence" ? createSilence(v) : cmd === "expire" ? expireSilence(v, arg) : null);
+    });
+  }
+
+  /* ---- images (images.v6.dev: the node's store) ---------------------- */
+  /* Docker's normalisation (image_ref.c): nginx = docker.io/library/nginx:latest. */
+  function normRef(s) {
+    if (!s) return "";
+    let [n, dig] = s.split("@");
+    const first = n.split("/")[0];
+    if (!(n.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")))
+      n = "docker.io/" + (n.includes("/") ? "" : "library/") + n;
+    if (!dig && !/:[^/]*$/.test(n)) n += ":latest";
+    return n + (dig ? "@" + dig : "");
+  }
+  function bytes(n) {
+    const u = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    for (n = n || 0; n >= 1000 && i < u.length - 1; i++) n /= 1000;
+    return (i ? n.toPrecision(3) : String(n)) + " " + u[i];
+  }
+  /* The pods whose containers run an image: by the imageID the node
+   * reported, else by the normalised reference in the spec. */
+  function imageUsers(img, pods) {
+    return pods.filter((p) => (get(p, "status.containerStatuses") || []).some((c) => c.imageID && c.imageID === img.imageID) ||
+      (get(p, "spec.containers") || []).concat(get(p, "spec.initContainers") || []).some((c) => normRef(c.image) === img.ref));
+  }
+  function imagesView(r) {
+    startView("images", (v) => {
+      const pods = v.live(R.pods, r.ns);
+      const imgs = v.follow(R.images, "", "", { every: 30000, quiet: true });
+      v.onLive = (l) => { if (l === pods) imgs.poke(); };
+      v.form = {};
+      v.busy = "";
+      v.allowed = { pull: false, remove: false };
+      Promise.all([V6.can("create", R.images), V6.can("delete", R.images)])
+        .then(([c, d]) => { v.allowed = { pull: c, remove: d }; v.render(); });
+      v.render = () => {
+        const pl = pods.list_();
+        const list = imgs.list_().filter((i) => { const q = r.q.trim().toLowerCase(); return !q || i.ref.toLowerCase().includes(q); })
+          .sort((a, b) => (a.ref < b.ref ? -1 : 1));
+        const total = list.reduce((s, i) => s + (i.size || 0), 0);
+        paint(html`<h1>Images <span class="muted" data-t="image-total">${list.length} · ${bytes(total)}</span></h1>
+          <form class="actions" data-action="pull" id="pull-form"><label>Image <input id="pull-ref" data-f="ref" size="50" value="${v.form.ref || ""}" placeholder="registry.example:5000/shop/web:1.2"></label>
+            <button type="submit" id="pull"${v.allowed.pull && !v.busy ? "" : " disabled"} title="${v.allowed.pull ? "pull (always, as imagePullPolicy: Always)" : noPerm}">Pull</button>
+            <span class="muted" data-t="busy">${v.busy}</span>${errAt(v, "pull")}</form>
+          ${imgs.error ? html`<p class="err" data-t="images-error">${imgs.error.message}</p>` : ""}
+          ${table(["Image", "Digest", "Size", "Used by", "Last used", "Pulled", ""], list.map((i) => {
+            const users = imageUsers(i, pl);
+            return { cells: [i.ref, html`<code title="${i.digest}">${(i.digest || "").replace(/^sha256:/, "").slice(0, 12)}</code>`, bytes(i.size),
+              users.length ? users.sort(byName).map((p) => html`<a class="pod-chip" href="${href("pod", [nsOf(p), name(p)])}">${nsOf(p)}/${name(p)}</a>`) : html`<span class="muted">no pod</span>`,
+              ago(i.lastUsed), ago(i.pulled),
+              html`<button data-action="remove" data-arg="${i.ref}"${v.allowed.remove && !users.length ? "" : " disabled"} title="${!v.allowed.remove ? noPerm : users.length ? "in use by pod " + name(users[0]) : "remove from the node"}">Remove</button>${errAt(v, "remove-" + i.ref)}`] };
+          }), { t: "images", empty: imgs.ready ? "No images in the node's store." : "Loading…" })}`);
+      };
+      v.act = async (cmd, arg) => {
+        const key = cmd === "pull" ? "pull" : "remove-" + arg;
+        v.errors[key] = "";
+        try {
+          if (cmd === "pull") {
+            const ref = (v.form.ref || "").trim();
+            if (!ref) throw new Error("an image reference is required");
+            v.busy = "pulling " + ref + "…";
+            v.render();
+            await V6.req("POST", V6.path(R.images), { ref });
+            v.form.ref = "";
+          } else {
+            await V6.req("DELETE", V6.path(R.images) + "?ref=" + encodeURIComponent(arg));
+          }
+        } catch (e) { v.errors[key] = (cmd === "pull" ? "pull: " : "remove: ") + e.message; }
+        v.busy = "";
+        imgs.relist();
+        v.render();
+      };
+    });
+  }
+
+  const VIEWS = { overview, workloads, pod, rollout, services, service, hpa: hpas, apps, app, alerts, alert, images: imagesView };
 
   /* ---- shell: login, router, namespace selector, keys ---------------- */
   function route() {
@@ -834,7 +1112,7 @@
     rs[i].scrollIntoView({ block: "nearest" });
   }
   let pendingG = false;
-  const GO = { o: "overview", w: "workloads", s: "services", h: "hpa", a: "apps" };
+  const GO = { o: "overview", w: "workloads", s: "services", h: "hpa", a: "apps", l: "alerts", i: "images" };
   function onKey(e) {
     const t = e.target;
     if (t.matches("input, select, textarea")) { if (e.key === "Escape") t.blur(); return; }
@@ -875,13 +1153,25 @@
     });
     main().addEventListener("click", (e) => {
       const b = e.target.closest("button[data-action]");
-      if (b && view && view.act) { b.disabled = true; view.act(b.dataset.action); return; }
+      if (b && view && view.act) { if (b.dataset.action !== "prefill") b.disabled = true; view.act(b.dataset.action, b.dataset.arg); return; }
       const m = e.target.closest("button[data-more]");
       if (m) { showAll.add(m.dataset.more); view.render(); return; }
       const tr = e.target.closest("tr[data-href]");
       if (tr && !e.target.closest("a")) location.hash = tr.dataset.href;
     });
+    main().addEventListener("submit", (e) => {
+      const f = e.target.closest("form[data-action]");
+      e.preventDefault();
+      if (!f || !view || !view.act) return;
+      const b = f.querySelector("button[type=submit]");
+      if (b) b.disabled = true;
+      view.act(f.dataset.action);
+    });
+    /* What is typed in a view's form survives its live repaints. */
+    main().addEventListener("input", (e) => { const k = e.target.dataset.f; if (k && view && view.form) view.form[k] = e.target.value; });
     main().addEventListener("change", (e) => {
+      const k = e.target.dataset.f;
+      if (k && view && view.form) { view.form[k] = e.target.value; return; }
       if (!view || view.name !== "pod") return;
       const r = parseHash();
       if (e.target.id === "log-container") view.log.container = e.target.value;

@@ -44,10 +44,19 @@ _problems = []
 def free_port():
     """A port free a moment ago. Racy (another process may take it before
     the caller binds it): prefer letting the program bind port 0 and report
-    its port, as Server does; kept for programs that cannot."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    its port, as Server does; kept for programs that cannot. Picked at
+    random below the kernel's ephemeral range (32768-60999) and the NodePort
+    range, so that neither the source port of some other test's outgoing
+    connection nor another xdist worker's pick takes it in the meantime."""
+    for _ in range(200):
+        port = random.randint(20000, 29999)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port in 20000-29999")
 
 
 def free_node_port():

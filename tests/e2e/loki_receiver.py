@@ -18,7 +18,6 @@ forward (stream selectors with = only), /ready."""
 import gzip
 import json
 import re
-import socket
 import threading
 import time
 import urllib.parse
@@ -202,9 +201,3 @@ def query_range(url, selector, limit=1000000, timeout=30):
         return json.loads(body)["data"]["result"]
     finally:
         conn.close()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -2,7 +2,8 @@
 driven over WebDriver (webdriver.py). A user opens it, follows a canary
 from 10 % to 100 % with the weight moving on screen, promotes it with the
 button, follows a pod's log, and a page of 1,000 pods stays interactive.
-Screenshots of every view go to tests/e2e/artifacts/dashboard/."""
+Screenshots of every view go to tests/e2e/artifacts/dashboard/ (the alerts
+and images views' and the HTTPS one's from test_dashboard_alerts.py)."""
 import json
 import os
 import time
@@ -319,6 +320,7 @@ def test_application_out_of_sync_diff_and_sync_button(server, workdir):
                      "Array.from(r.cells).map(c => c.textContent)", "the app out of sync",
                      timeout=60)
         assert row[:2] == ["shop", NS], row
+        shot(b, "applications")
         b.click("table[data-t=apps] tbody tr a")
         # The diff: the ConfigMap git wants and the cluster lacks.
         diff = b.wait_text("pre[data-t=diff]", lambda t: any(

@@ -37,8 +37,11 @@ def _free_port():
 
 
 class Browser:
-    def __init__(self, width=1280, height=720, mobile=False):
-        self.width, self.height, self.mobile = width, height, mobile
+    def __init__(self, width=1280, height=720, mobile=False, ca=None):
+        """ca: a CA certificate (PEM file) the browser trusts for TLS, as a
+        user would import it: into the NSS database Chromium reads
+        ($HOME/.pki/nssdb, a HOME of the profile's own)."""
+        self.width, self.height, self.mobile, self.ca = width, height, mobile, ca
         self.proc = None
         self.session = None
         self.profile = None
@@ -49,9 +52,10 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="v6-chromium-")
         self.port = _free_port()
         self.log = open(os.path.join(self.profile, "chromedriver.log"), "wb")
+        env = dict(os.environ, HOME=self._home())
         self.proc = subprocess.Popen(
             [CHROMEDRIVER, "--port=%d" % self.port, "--allowed-ips=127.0.0.1"],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -80,6 +84,19 @@ class Browser:
         self.session = r["sessionId"]
         self._s("POST", "/timeouts", {"script": 30000, "pageLoad": 30000})
         return self
+
+    def _home(self):
+        """A HOME for the browser alone; with self.ca, its NSS database
+        trusts that CA to issue server certificates (certutil, libnss3-tools)."""
+        home = os.path.join(self.profile, "home")
+        db = os.path.join(home, ".pki", "nssdb")
+        os.makedirs(db)
+        if self.ca:
+            for args in (["-N", "--empty-password"],
+                         ["-A", "-n", "v6-test-ca", "-t", "C,,", "-i", self.ca]):
+                subprocess.run(["certutil", "-d", "sql:" + db] + args, check=True,
+                               capture_output=True, timeout=30)
+        return home
 
     def close(self):
         if self.session:

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "api_env.h"
 
@@ -233,6 +236,54 @@ test_node_ports(void **state)
 	json_decref(b);
 }
 
+/* A dynamic node port is one no program on the host listens on: with every
+ * port of the dynamic band but one taken (by this test, or by whoever held
+ * it already), the allocation lands on the free one. */
+static void
+test_node_port_skips_ports_in_use_on_the_host(void **state)
+{
+	(void)state;
+	enum { LO = 30086, HI = 32767 };
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < HI - LO + 200) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)(HI - LO + 200) ? rl.rlim_max : HI - LO + 200;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	static int fds[HI - LO + 1];
+	int left = -1;
+	for (int p = LO; p <= HI; p++) {
+		fds[p - LO] = -1;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		int one = 1;	/* as the proxy binds: a port in TIME_WAIT is usable */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p),
+			.sin_addr.s_addr = htonl(INADDR_ANY) };
+		if (left < 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			close(fd);	/* the one left free */
+			left = p;
+			continue;
+		}
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0)
+			fds[p - LO] = fd;
+		else
+			close(fd);	/* in use elsewhere already */
+	}
+	assert_true(left > 0);
+	json_t *a = must_create(NP_SVC("a", ""));
+	int got0 = (int)node_port(a, 0), got1 = (int)node_port(a, 1);
+	for (int i = 0; i <= HI - LO; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* one port of the two is the free one, the other comes from the static
+	 * band (30000-30085) once the dynamic band is exhausted */
+	print_message("free %d, allocated %d and %d\n", left, got0, got1);
+	assert_true(got0 == left || got1 == left);
+	assert_true((got0 < LO) != (got1 < LO));
+	json_decref(a);
+}
+
 static void
 test_dry_run_allocates_nothing(void **state)
 {
@@ -307,6 +358,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_allocations_rebuilt_from_the_store,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_node_ports_all_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_port_skips_ports_in_use_on_the_host,
+		    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
