@@ -83,7 +83,9 @@ pb_end(struct buf *b, size_t slot)
 struct jp {
 	const char *p, *end;
 	int err;
-	struct buf s;			/* the last string read */
+	const char *sp;			/* the last string read: in the input when */
+	size_t sn;			/* it had no escapes, else in dec */
+	struct buf dec;
 };
 
 static void
@@ -153,19 +155,27 @@ put_utf8(struct buf *b, unsigned cp)
 	buf_append(b, t, n);
 }
 
-/* A string into j->s (not NUL-terminated: j->s.len). */
+/* A string: j->sp, j->sn (not NUL-terminated). */
 static bool
 jp_string(struct jp *j)
 {
 	static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
-	j->s.len = 0;
 	if (!jp_eat(j, '"'))
 		return false;
+	/* the common case: no escape, the string is the input itself */
+	const char *q = memchr(j->p, '"', (size_t)(j->end - j->p));
+	if (q && !memchr(j->p, '\\', (size_t)(q - j->p))) {
+		j->sp = j->p;
+		j->sn = (size_t)(q - j->p);
+		j->p = q + 1;
+		return true;
+	}
+	j->dec.len = 0;
 	while (j->p < j->end && *j->p != '"') {
 		const char *run = j->p;
 		while (j->p < j->end && *j->p != '"' && *j->p != '\\')
 			j->p++;
-		buf_append(&j->s, run, (size_t)(j->p - run));
+		buf_append(&j->dec, run, (size_t)(j->p - run));
 		if (j->p >= j->end || *j->p != '\\')
 			continue;
 		if (++j->p >= j->end)
@@ -180,15 +190,17 @@ jp_string(struct jp *j)
 				unsigned lo = jp_u4(j);
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 			}
-			put_utf8(&j->s, cp);
+			put_utf8(&j->dec, cp);
 		} else if (e && *j->p) {
-			buf_putc(&j->s, esc_out[e - esc_in]);
+			buf_putc(&j->dec, esc_out[e - esc_in]);
 			j->p++;
 		} else {
 			j->err = -EINVAL;
 			return false;
 		}
 	}
+	j->sp = j->dec.data ? j->dec.data : "";
+	j->sn = j->dec.len;
 	return jp_eat(j, '"') && j->err == 0;
 }
 
@@ -221,11 +233,11 @@ jp_elem(struct jp *j, bool *first)
 }
 
 static bool
-key_is(const struct jp *j, const char *k)
+key_is_n(const struct jp *j, const char *k, size_t n)
 {
-	size_t n = strlen(k);
-	return j->s.len == n && memcmp(j->s.data, k, n) == 0;
+	return j->sn == n && memcmp(j->sp, k, n) == 0;
 }
+#define key_is(j, lit) key_is_n(j, lit, sizeof lit - 1)
 
 /* Skips any value. */
 static void
@@ -262,12 +274,12 @@ jp_u64(struct jp *j)
 	if (jp_peek(j, '"')) {
 		if (!jp_string(j))
 			return 0;
-		n = j->s.len;
+		n = j->sn;
 		if (n == 0 || n >= sizeof t) {
 			j->err = -EINVAL;
 			return 0;
 		}
-		memcpy(t, j->s.data, n);
+		memcpy(t, j->sp, n);
 	} else {
 		const char *s = j->p;
 		while (j->p < j->end && (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
@@ -309,8 +321,8 @@ jp_double(struct jp *j)
 static void
 str_field(struct jp *j, struct buf *b, unsigned field)
 {
-	if (jp_string(j) && j->s.len)
-		pb_len(b, field, j->s.data, j->s.len);
+	if (jp_string(j) && j->sn)
+		pb_len(b, field, j->sp, j->sn);
 }
 
 /* An id: hex of exactly bytes bytes, or "" (not written). */
@@ -318,14 +330,14 @@ static void
 id_field(struct jp *j, struct buf *b, unsigned field, size_t bytes)
 {
 	unsigned char id[16];
-	if (!jp_string(j) || j->s.len == 0)
+	if (!jp_string(j) || j->sn == 0)
 		return;
-	if (j->s.len != 2 * bytes) {
+	if (j->sn != 2 * bytes) {
 		j->err = -EINVAL;
 		return;
 	}
 	for (size_t i = 0; i < bytes; i++) {
-		int hi = hexval(j->s.data[2 * i]), lo = hexval(j->s.data[2 * i + 1]);
+		int hi = hexval(j->sp[2 * i]), lo = hexval(j->sp[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			j->err = -EINVAL;
 			return;
@@ -361,7 +373,7 @@ enc_any(struct jp *j, struct buf *b)
 	while (j->err == 0 && jp_key(j, &first)) {
 		if (key_is(j, "stringValue")) {
 			if (jp_string(j))
-				pb_len(b, 1, j->s.data ? j->s.data : "", j->s.len);
+				pb_len(b, 1, j->sp, j->sn);
 		} else if (key_is(j, "boolValue")) {
 			jp_ws(j);
 			bool t = j->end - j->p >= 4 && memcmp(j->p, "true", 4) == 0;
@@ -499,7 +511,7 @@ enc_span(struct jp *j, struct buf *b)
 	};
 	FOR_MEMBERS(j, f) {
 		size_t i = 0;
-		while (i < ARRAY_SIZE(tab) && !key_is(j, tab[i].key))
+		while (i < ARRAY_SIZE(tab) && !key_is_n(j, tab[i].key, strlen(tab[i].key)))
 			i++;
 		if (i < ARRAY_SIZE(tab)) {
 			int k = tab[i].kind;
@@ -593,7 +605,7 @@ enc_resource_spans(struct jp *j, struct buf *b)
 int
 otlp_pb_from_json(const char *json, size_t len, struct buf *out)
 {
-	struct jp j = { json, json + len, 0, BUF_INIT };
+	struct jp j = { json, json + len, 0, "", 0, BUF_INIT };
 
 	buf_reset(out);
 	FOR_MEMBERS(&j, f) {
@@ -605,6 +617,6 @@ otlp_pb_from_json(const char *json, size_t len, struct buf *out)
 	jp_ws(&j);
 	if (j.err == 0 && j.p != j.end)
 		j.err = -EINVAL;
-	buf_free(&j.s);
+	buf_free(&j.dec);
 	return j.err;
 }
