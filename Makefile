@@ -24,7 +24,7 @@ UI_FILES = $(wildcard web/*.html web/*.css web/*.js web/*.svg)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: bench-soak all deps test unit rules rules-test e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops bench-alerting clean
+.PHONY: bench-soak all deps test unit rules rules-test schemas-check e2e demo fuzz bench bench-store bench-pods bench-proxy bench-rollout bench-convergence bench-containers bench-dashboard bench-gitops bench-alerting clean
 all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -65,6 +65,10 @@ $(RULES_FILE): contrib/prometheus/v6-rules.yaml
 rules: $(RULES_FILE)
 rules-test: $(RULES_FILE)
 	@scripts/rules-test.sh $(RULES_FILE)
+
+# Every manifest V6 ships against the upstream schemas in tests/schemas/ (README there).
+schemas-check: $(BUILD)/v6
+	V6_BIN=$(CURDIR)/$(BUILD)/v6 $(PYTHON) tests/schemas/check.py
 
 # E2E_JOBS pytest-xdist workers (python3-pytest-xdist): the tests mostly wait
 # on servers, so two workers on two cores halve the wall time; every test has

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The body of `make test`: every phase in order (deps, build, unit, rules
-# (the default alert rules under promtool test rules), e2e,
+# (the default alert rules under promtool test rules), schemas (shipped
+# manifests against the upstream schemas), e2e, schemas-e2e (what the e2e
+# tests applied, against the same schemas),
 # then the same three under ASan+UBSan, then a bounded fuzz run), each timed.
 # A failing phase does not hide the later ones' results, but the run fails.
 # Ends with a table: phase, seconds, result and the per-runner counts.
@@ -8,7 +10,8 @@
 MAKE=${1:-make}
 cd "$(dirname "$0")/.." || exit 1
 sum=$(mktemp); log=$(mktemp)
-trap 'rm -f "$sum" "$log"' EXIT
+rec=$(mktemp -d)	# the manifests e2e tests apply (V6_SCHEMA_RECORD, tests/e2e/conftest.py)
+trap 'rm -f "$sum" "$log"; rm -rf "$rec"' EXIT
 status=0
 SAN="SANITIZE=address,undefined"
 # LeakSanitizer runs at each V6 process's exit (the e2e fixtures stop them
@@ -25,7 +28,7 @@ phase() {
 	"$@" 2>&1 | tee "$log"
 	rc=$(cat "$log.rc" 2>/dev/null || echo 0)
 	t1=$(date +%s)
-	counts=$(grep -E '^unit: [0-9]+ passed|^rules: [0-9]+ passed|^fuzz: [0-9]+ targets|^=* ?[0-9]+ (passed|failed|skipped|error)' "$log" |
+	counts=$(grep -E '^unit: [0-9]+ passed|^rules: [0-9]+ passed|^schemas: [0-9]+ (passed|recorded)|^fuzz: [0-9]+ targets|^=* ?[0-9]+ (passed|failed|skipped|error)' "$log" |
 		tail -1 | sed 's/=//g; s/^ *//')
 	result=ok; [ "$rc" = 0 ] || { result=FAILED; status=1; }
 	printf '%-16s %6ss  %-7s %s\n' "$name" $((t1 - t0)) "$result" "$counts" >>"$sum"
@@ -41,7 +44,9 @@ phase deps run $MAKE --no-print-directory deps
 phase build run $MAKE --no-print-directory all
 phase unit run $MAKE --no-print-directory unit
 phase rules run $MAKE --no-print-directory rules-test
-phase e2e run $MAKE --no-print-directory e2e
+phase schemas run $MAKE --no-print-directory schemas-check
+phase e2e run env V6_SCHEMA_RECORD="$rec" $MAKE --no-print-directory e2e
+phase schemas-e2e run python3 tests/schemas/check.py --recorded "$rec"
 phase san-build run $MAKE --no-print-directory $SAN all
 phase san-unit run $MAKE --no-print-directory $SAN unit
 phase san-e2e run env V6_TIMEOUT_SCALE=3 $MAKE --no-print-directory $SAN e2e

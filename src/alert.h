@@ -64,6 +64,8 @@ struct alert_config {
 	int64_t flap_window_ms;		/* 0: ALERT_FLAP_WINDOW_MS */
 	int flap_threshold;		/* 0: ALERT_FLAP_THRESHOLD */
 	bool noise_control;		/* hold back / fold (default true) */
+	const char *state_dir;		/* the receiver's state goes to
+					 * STATE_DIR/alerts; NULL: memory only */
 };
 /* Registers the group on api. Returns 0, or -EINVAL for a bad URL. */
 int alert_api_start(struct api *api, const struct alert_config *cfg, struct alert_api **out);

@@ -5,7 +5,9 @@
  * folded into one notification with a flap count), and forwarded to the
  * receiver a Secret describes (DingTalk or WeCom robot, or any webhook)
  * through libcurl on the thread pool. Alertmanager gets 200 once the
- * receiver took it, 502 otherwise, and retries. Served by alert_api.c. */
+ * receiver took it, 502 otherwise, and retries. What the receiver decided
+ * and delivered survives a crash (DATA_DIR/alerts/receiver-state.json,
+ * fsync'ed before Alertmanager gets its answer). Served by alert_api.c. */
 #include "alert.h"
 #include "api.h"
 #include "http.h"
@@ -17,17 +19,22 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define RECEIVER_TYPE		"v6.dev/alert-receiver"
 #define SEND_TIMEOUT_MS		10000
 #define SEEN_MAX		4096
 #define SEEN_TTL_MS		(24 * 60 * 60 * 1000)
 #define CHANGES_IN_ANNOTATION	5
+#define DELIVERIES_MAX		1024
+#define STATE_VERSION		1
 
 struct alert_notify {
 	struct api *api;
@@ -35,6 +42,11 @@ struct alert_notify {
 	int flap_threshold;
 	bool noise_control;
 	json_t *seen;			/* fingerprint -> what V6 did with it */
+	/* notification key -> {receiver, atMs, notification, flapped[]} while
+	 * it waits for its receiver, {receiver, atMs, deliveredMs, sent} once
+	 * delivered: a retry of it is never decided or sent again */
+	json_t *deliveries;
+	char *state_path;		/* NULL: in memory only */
 	struct fwd *fwds;		/* forwards in flight */
 };
 
@@ -43,6 +55,67 @@ struct alert_notify {
 static const char *const signal_alerts[] = {
 	"V6RolloutDegraded", "V6AnalysisRunFailed", "V6RolloutAborted",
 };
+
+/* ---- durable state --------------------------------------------------------- */
+
+/* Writes seen and deliveries (temp file, fsync, rename, fsync of the
+ * directory), so that what Alertmanager was told survives kill -9. A
+ * failure is logged: the receiver goes on from memory. */
+static int
+state_save(struct alert_notify *n)
+{
+	if (!n->state_path)
+		return 0;
+	json_t *doc = json_pack("{s:i, s:O, s:O}", "version", STATE_VERSION, "seen", n->seen,
+	    "deliveries", n->deliveries);
+	char *text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	int rc = file_write_atomic(n->state_path, text, strlen(text), true);
+	free(text);
+	char *dir = xstrdup(n->state_path), *slash = strrchr(dir, '/');
+	*slash = 0;
+	int fd = rc == 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		if (fsync(fd) < 0)
+			rc = -errno;
+		close(fd);
+	}
+	free(dir);
+	if (rc < 0)
+		log_error("alerts", "cannot save the receiver's state to %s: %s", n->state_path,
+		    strerror(-rc));
+	return rc;
+}
+
+static void
+state_load(struct alert_notify *n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = file_read_all(n->state_path, &text, &len);
+	if (rc == -ENOENT)
+		return;
+	json_t *doc = rc == 0 ? json_loadb(text, len, 0, NULL) : NULL;
+	free(text);
+	json_t *seen = json_object_get(doc, "seen"), *dl = json_object_get(doc, "deliveries");
+	if (obj_int_at(doc, "version", 0) != STATE_VERSION || !json_is_object(seen) ||
+	    !json_is_object(dl)) {
+		log_error("alerts", "%s: not the receiver's state (%s); starting afresh",
+		    n->state_path, rc < 0 ? strerror(-rc) : "unreadable JSON");
+	} else {
+		json_object_update(n->seen, seen);
+		json_object_update(n->deliveries, dl);
+		size_t pending = 0;
+		const char *k;
+		json_t *v;
+		json_object_foreach(n->deliveries, k, v)
+			pending += !json_object_get(v, "deliveredMs");
+		log_info("alerts", "receiver state: %zu alert(s), %zu notification(s) (%zu not "
+		    "yet delivered: sent when Alertmanager retries)", json_object_size(n->seen),
+		    json_object_size(n->deliveries), pending);
+	}
+	json_decref(doc);
+}
 
 struct alert_notify *
 alert_notify_new(struct api *api, const struct alert_config *cfg)
@@ -53,6 +126,15 @@ alert_notify_new(struct api *api, const struct alert_config *cfg)
 	n->flap_threshold = cfg->flap_threshold > 0 ? cfg->flap_threshold : ALERT_FLAP_THRESHOLD;
 	n->noise_control = cfg->noise_control;
 	n->seen = json_object();
+	n->deliveries = json_object();
+	if (cfg->state_dir) {
+		char *dir = xasprintf("%s/alerts", cfg->state_dir);
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			log_error("alerts", "cannot make %s: %s", dir, strerror(errno));
+		n->state_path = xasprintf("%s/receiver-state.json", dir);
+		free(dir);
+		state_load(n);
+	}
 	return n;
 }
 
@@ -134,8 +216,8 @@ record_of(struct alert_notify *n, const char *fp, int64_t now)
 
 /* Counts the alert's firings in the window; once there are flap_threshold
  * of them, the first notification goes out saying so and the rest of the
- * window's are folded into it. Returns why the alert is folded (static),
- * or NULL to send it. */
+ * window's (from its delivery on) are folded into it. Returns why the
+ * alert is folded (static), or NULL to send it. */
 static const char *
 flap(struct alert_notify *n, json_t *rec, json_t *alert, int64_t now)
 {
@@ -161,7 +243,9 @@ flap(struct alert_notify *n, json_t *rec, json_t *alert, int64_t now)
 		json_object_set_new(rec, "folded", json_integer(obj_int_at(rec, "folded", 0) + 1));
 		return "folded: flapping, already notified in this window";
 	}
-	json_object_set_new(rec, "flapNotifiedMs", json_integer(now));
+	/* the fold starts once this notification is delivered (commit_flaps):
+	 * until then a later one may still carry the flap count */
+	json_object_set_new(alert, "v6_flap_notify", json_true());
 	return NULL;
 }
 
@@ -187,6 +271,73 @@ decide(struct alert_notify *n, json_t *alert, const char *receiver, int64_t now)
 	free(handling);
 	json_object_del(alert, "v6_hold");
 	return !hold && !why;
+}
+
+/* ---- deliveries: each notification decided once, sent once ---------------- */
+
+/* Alertmanager retries a failed notification with the very same JSON (its
+ * alerts' endsAt move only between flushes), so the digest of the body and
+ * the receiver names one notification: 32 hex digits, malloc'ed. */
+static char *
+delivery_key(const json_t *doc, const char *ns, const char *name)
+{
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	char *in = xasprintf("%s/%s\n%s", ns ? ns : "", ns ? name : "", text);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_Digest(in, strlen(in), md, &len, EVP_sha256(), NULL);
+	char *hex = xmalloc(33);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	free(text);
+	free(in);
+	return hex;
+}
+
+/* Drops deliveries older than a day, then the oldest past DELIVERIES_MAX. */
+static void
+deliveries_trim(struct alert_notify *n, int64_t now)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(n->deliveries, tmp, k, v)
+		if (now - obj_int_at(v, "atMs", 0) > SEEN_TTL_MS)
+			json_object_del(n->deliveries, k);
+	while (json_object_size(n->deliveries) > DELIVERIES_MAX) {
+		const char *oldest = NULL;
+		int64_t at = INT64_MAX;
+		json_object_foreach(n->deliveries, k, v)
+			if (obj_int_at(v, "atMs", 0) < at)
+				at = obj_int_at(v, "atMs", 0), oldest = k;
+		json_object_del(n->deliveries, oldest);
+	}
+}
+
+/* The flap notifications in a delivered notification start their folds. */
+static void
+commit_flaps(struct alert_notify *n, json_t *d, int64_t now)
+{
+	size_t i;
+	json_t *fp;
+	json_array_foreach(json_object_get(d, "flapped"), i, fp) {
+		json_t *rec = json_object_get(n->seen, json_string_value(fp));
+		if (rec)
+			json_object_set_new(rec, "flapNotifiedMs", json_integer(now));
+	}
+	json_object_del(d, "flapped");
+}
+
+/* Marks d delivered (sent alerts), forgets its body, saves. */
+static void
+delivered(struct alert_notify *n, json_t *d, int sent)
+{
+	int64_t now = time_now_ms();
+	commit_flaps(n, d, now);
+	json_object_del(d, "notification");
+	json_object_set_new(d, "deliveredMs", json_integer(now));
+	json_object_set_new(d, "sent", json_integer(sent));
+	state_save(n);
 }
 
 /* ---- receivers: DingTalk, WeCom, webhook -------------------------------- */
@@ -318,6 +469,7 @@ struct fwd {
 	struct alert_notify *n;		/* NULL once the notifier stopped */
 	struct http_req *req;
 	char *who;			/* "NS/NAME (type)": the only thing logged */
+	char *key;			/* its delivery in n->deliveries */
 	struct receiver r;
 	char *body;
 	long status;
@@ -396,6 +548,7 @@ fwd_free(struct fwd *f)
 	receiver_free(&f->r);
 	buf_free(&f->answer);
 	free(f->who);
+	free(f->key);
 	free(f->body);
 	free(f);
 }
@@ -424,6 +577,9 @@ fwd_done(uv_work_t *w, int status)
 		free(m);
 	} else {
 		log_info("alerts", "%d alert(s) forwarded to receiver %s", f->sent, f->who);
+		json_t *d = json_object_get(f->n->deliveries, f->key);
+		if (d)
+			delivered(f->n, d, f->sent);
 		api_respond_json(f->req, 200, json_pack("{s:i}", "forwarded", f->sent));
 	}
 	fwd_free(f);
@@ -431,17 +587,81 @@ fwd_done(uv_work_t *w, int status)
 
 /* ---- the webhook ----------------------------------------------------------- */
 
+/* Queues the forward of delivery d (its stored notification) to receiver r
+ * (taken); req is answered when it is done. */
+static void
+forward(struct alert_notify *n, struct http_req *req, const char *key, json_t *d,
+    struct receiver *r, const char *who)
+{
+	json_t *doc = json_object_get(d, "notification");
+	json_t *body = alert_receiver_body(r->type, doc);
+	struct fwd *f = xcalloc(1, sizeof *f);
+	*f = (struct fwd){ .n = n, .req = req, .who = xstrdup(who), .r = *r,
+		.key = xstrdup(key), .body = json_dumps(body, JSON_COMPACT),
+		.sent = (int)json_array_size(json_object_get(doc, "alerts")), .next = n->fwds };
+	json_decref(body);
+	memset(r, 0, sizeof *r);
+	f->work.data = f;
+	n->fwds = f;
+	if (uv_queue_work(api_loop(n->api), &f->work, fwd_run, fwd_done) < 0) {
+		n->fwds = f->next;
+		api_respond_status(req, 500, "cannot queue the forward");
+		fwd_free(f);
+	}
+}
+
+static bool
+in_flight(const struct alert_notify *n, const char *key)
+{
+	for (const struct fwd *f = n->fwds; f; f = f->next)
+		if (!strcmp(f->key, key))
+			return true;
+	return false;
+}
+
+/* Decides a new notification: each alert enriched, then sent, held back or
+ * folded. Returns its delivery record (borrowed from n->deliveries), saved
+ * before anything leaves. */
+static json_t *
+decide_all(struct alert_notify *n, json_t *doc, const char *key, const char *who,
+    size_t *held)
+{
+	json_t *keep = json_array(), *flapped = json_array(), *a;
+	int64_t now = time_now_ms();
+	size_t i;
+	json_array_foreach(json_object_get(doc, "alerts"), i, a) {
+		enrich(n, a);
+		bool send = decide(n, a, who, now);
+		if (json_object_get(a, "v6_flap_notify") && send)
+			json_array_append(flapped, json_object_get(a, "fingerprint"));
+		json_object_del(a, "v6_flap_notify");
+		if (send)
+			json_array_append(keep, a);
+		else
+			(*held)++;
+	}
+	json_object_set_new(doc, "alerts", keep);
+	json_t *d = json_pack("{s:s, s:I, s:O, s:o}", "receiver", who ? who : "", "atMs",
+	    (json_int_t)now, "notification", doc, "flapped", flapped);
+	deliveries_trim(n, now);
+	json_object_set_new(n->deliveries, key, d);
+	if (!who || json_array_size(keep) == 0)
+		delivered(n, d, 0);	/* nothing to send: done (and saved) */
+	else
+		state_save(n);
+	return d;
+}
+
 void
 alert_notify_serve(struct alert_notify *n, struct http_req *req, const char *ns,
     const char *name)
 {
-	json_t *doc = json_loadb(req->body, req->body_len, 0, NULL), *a;
-	json_t *alerts = json_object_get(doc, "alerts"), *keep = json_array();
+	json_t *doc = json_loadb(req->body, req->body_len, 0, NULL);
 	struct receiver r = { 0 };
 	int code = 0;
-	char *msg = NULL, *who = NULL;
-	size_t i, held = 0;
-	if (!json_is_array(alerts)) {
+	char *msg = NULL, *who = NULL, *key = NULL;
+	size_t held = 0;
+	if (!json_is_array(json_object_get(doc, "alerts"))) {
 		api_respond_status(req, 400, "expected Alertmanager's webhook JSON "
 		    "(version 4, with \"alerts\")");
 		goto out;
@@ -451,39 +671,30 @@ alert_notify_serve(struct alert_notify *n, struct http_req *req, const char *ns,
 		goto out;
 	}
 	who = ns ? xasprintf("%s/%s (%s)", ns, name, r.type) : NULL;
-	int64_t now = time_now_ms();
-	json_array_foreach(alerts, i, a) {
-		enrich(n, a);
-		if (decide(n, a, who, now))
-			json_array_append(keep, a);
+	key = delivery_key(doc, ns, name);
+	json_t *d = json_object_get(n->deliveries, key);
+	if (d && json_object_get(d, "deliveredMs")) {
+		/* a retry of what the receiver already took (its answer was lost,
+		 * or the server died before giving it): not sent again */
+		log_info("alerts", "notification %s already delivered: not sent again", key);
+		api_respond_json(req, 200, json_pack("{s:i, s:b}", "forwarded", 0, "duplicate",
+		    1));
+	} else if (d && in_flight(n, key)) {
+		api_respond_status(req, 503, "this notification is being delivered; retry");
+	} else {
+		if (!d)
+			d = decide_all(n, doc, key, who, &held);
+		if (json_object_get(d, "deliveredMs"))
+			api_respond_json(req, 200, json_pack("{s:i, s:i}", "forwarded", 0, "held",
+			    (int)held));
 		else
-			held++;
+			forward(n, req, key, d, &r, who);
 	}
-	if (!ns || json_array_size(keep) == 0) {
-		api_respond_json(req, 200, json_pack("{s:i, s:i}", "forwarded", 0, "held",
-		    (int)held));
-		receiver_free(&r);
-		goto out;
-	}
-	json_object_set(doc, "alerts", keep);
-	json_t *body = alert_receiver_body(r.type, doc);
-	struct fwd *f = xcalloc(1, sizeof *f);
-	*f = (struct fwd){ .n = n, .req = req, .who = who, .r = r,
-		.body = json_dumps(body, JSON_COMPACT), .sent = (int)json_array_size(keep),
-		.next = n->fwds };
-	json_decref(body);
-	who = NULL;
-	f->work.data = f;
-	n->fwds = f;
-	if (uv_queue_work(api_loop(n->api), &f->work, fwd_run, fwd_done) < 0) {
-		n->fwds = f->next;
-		api_respond_status(req, 500, "cannot queue the forward");
-		fwd_free(f);
-	}
+	receiver_free(&r);
 out:
+	free(key);
 	free(who);
 	free(msg);
-	json_decref(keep);
 	json_decref(doc);
 }
 
@@ -497,5 +708,7 @@ alert_notify_free(struct alert_notify *n)
 		api_respond_status(f->req, 503, "the server is stopping");
 	}
 	json_decref(n->seen);
+	json_decref(n->deliveries);
+	free(n->state_path);
 	free(n);
 }

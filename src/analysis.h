@@ -8,6 +8,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* V6's metric provider (the proxy's traffic figures) is an Argo metric plugin of
+ * this name: provider: {plugin: {"v6.dev/traffic": {service, revision, metric, window}}}.
+ * Stored runs of the first form, provider: {v6: {...}}, are still measured. */
+#define AN_V6_PLUGIN	"v6.dev/traffic"
+
+/* The v6 provider's configuration in prov (a metric's `provider`), or NULL. */
+static inline const json_t *
+analysis_v6_provider(const json_t *prov)
+{
+	const json_t *p = json_object_get(json_object_get(prov, "plugin"), AN_V6_PLUGIN);
+	return p ? p : json_object_get(prov, "v6");
+}
+
 /* analysis_expr.c */
 /* Checks that expr parses; 0, or -EINVAL with *err = "column N: message"
  * (caller frees). */

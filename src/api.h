@@ -58,6 +58,10 @@ int api_limits_admit(struct api *api, const struct kind *k, const char *ns, json
     struct api_error *err);
 int api_quota_admit(struct api *api, const struct kind *k, const char *ns,
     const json_t *obj, struct api_error *err);
+/* vpa_admit.c — a Pod being created whose controller an Initial-mode
+ * VerticalPodAutoscaler targets gets its recommended requests (obj
+ * changed). Returns 0. */
+int api_vpa_admit(struct api *api, const struct kind *k, const char *ns, json_t *obj);
 
 /* api_objects.c */
 /* The store key of a kind: "apps/deployments", or "pods" for the core group. */

@@ -178,6 +178,12 @@ check_type(const struct kind *k, json_t *obj, struct api_error *err)
 		json_object_set_new(obj, "kind", json_string(k->kind));
 	av = obj_api_version(obj);
 	kd = obj_kind(obj);
+	if (strcmp(av, k->api_version) != 0 && kind_find_gvk(av, kd) == k) {
+		/* an older version of the kind (gateway.networking.k8s.io/v1beta1): stored
+		 * as the kind's own */
+		json_object_set_new(obj, "apiVersion", json_string(k->api_version));
+		av = obj_api_version(obj);
+	}
 	if (strcmp(av, k->api_version) != 0 || strcmp(kd, k->kind) != 0) {
 		api_error_set(err, 400, "BadRequest",
 		    "the API version in the data (%s) and kind (%s) do not match the "
@@ -295,6 +301,7 @@ api_create(struct api *api, const struct kind *k, const char *ns, json_t *obj,
 	obj_default(obj);
 	if (admit_runtime_class(api, k, obj, err) < 0 ||
 	    api_limits_admit(api, k, ns, obj, err) < 0 ||
+	    api_vpa_admit(api, k, ns, obj) < 0 ||
 	    admit(api, k, ns, obj, NULL, &errs, err) < 0 ||
 	    api_quota_admit(api, k, ns, obj, err) < 0)
 		goto fail;

@@ -418,7 +418,7 @@ resource_list(const char *group, const char *version)
 	json_t *res = json_array();
 	for (size_t i = 0; i < kind_count(); i++) {
 		const struct kind *k = kind_at(i);
-		if (strcmp(k->group, group) != 0 || strcmp(k->version, version) != 0)
+		if (strcmp(k->group, group) != 0 || !kind_serves_version(k, version))
 			continue;
 		json_t *verbs = json_array(), *shorts = json_array();
 		for (size_t v = 0; v < ARRAY_SIZE(verbs_all); v++)
@@ -472,6 +472,10 @@ api_group(const char *group)
 		json_decref(versions);
 		return NULL;
 	}
+	const char *alias;
+	for (size_t i = 0; (alias = kind_alias_version(group, i)) != NULL; i++)
+		json_array_append_new(versions, json_pack("{s:s++, s:s}", "groupVersion", group,
+		    "/", alias, "version", alias));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "kind", "APIGroup", "apiVersion", "v1",
 	    "name", group, "versions", versions, "preferredVersion", preferred);
 }
@@ -1518,9 +1522,12 @@ handle_subresource(struct api *api, struct http_req *req, const struct route *r)
 	struct api_error err = { 0 };
 	json_t *o = NULL;
 	const struct subres *sr = find_subres(api, r->k, r->sub);
-	/* pods/exec and serviceaccounts/token are creates; kubectl's
-	 * WebSocket exec is a GET upgrade */
-	bool post = strcmp(r->sub, "exec") == 0 || strcmp(r->sub, "token") == 0;
+	/* pods/exec, attach, portforward and serviceaccounts/token are
+	 * creates; kubectl's WebSocket ones are GET upgrades */
+	static const char *const posts[] = { "exec", "attach", "portforward", "token" };
+	bool post = false;
+	for (size_t i = 0; i < ARRAY_SIZE(posts); i++)
+		post = post || strcmp(r->sub, posts[i]) == 0;
 	if (strcmp(req->method, post ? "POST" : "GET") != 0 && !(post && req->upgrade) &&
 	    (post || strcmp(req->method, "HEAD") != 0))
 		reply_status(api, req, 405, "method %s is not allowed on %s/%s", req->method,

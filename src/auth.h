@@ -102,12 +102,13 @@ void auth_sa_register(struct api *api, struct auth_sa *sa);
 int auth_sa_verify(struct auth_sa *sa, const char *token, const char *audience,
     json_t **claims, const char **why);
 int ctrl_serviceaccount_start(struct api *api, struct ctrl **out);
-/* Writes pod's ServiceAccount token (bound to the pod), namespace and
- * ca.crt (the API server's CA, when it serves HTTPS) into dir, the
- * kubelet's projected volume. Returns 0, 1 when the pod or its account opts
- * out (automountServiceAccountToken: false) or sa is NULL, or a negative
- * errno with *err set (caller frees). */
-int auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, char **err);
+/* The files of the kubelet's projected ServiceAccount volume for pod:
+ * {"token": a token bound to the pod, "namespace": ..., "ca.crt": the API
+ * server's CA when it serves HTTPS} in *files (new reference; the node
+ * writes them off the loop with the container's start). Returns 0, 1 when
+ * the pod or its account opts out (automountServiceAccountToken: false) or
+ * sa is NULL, or a negative errno with *err set (caller frees). */
+int auth_sa_files(struct auth_sa *sa, const json_t *pod, json_t **files, char **err);
 /* The API's ServiceAccount signer (NULL before api_auth_start). */
 struct auth_sa *api_auth_sa(struct api *api);
 

@@ -75,6 +75,19 @@ static const struct rule_row to_admin[] = {
 	{ NULL },
 };
 
+/* V6's alerts.v6.dev (alert_api.c), aggregated into view and edit by their
+ * labels, as an add-on's roles are in Kubernetes: viewers read alerts and
+ * silences, editors also create and expire silences. */
+static const struct rule_row alerts_view[] = {
+	{ READ, "alerts.v6.dev", "alerts silences", NULL },
+	{ NULL },
+};
+
+static const struct rule_row alerts_edit[] = {
+	{ "create delete", "alerts.v6.dev", "silences", NULL },
+	{ NULL },
+};
+
 static const struct rule_row discovery[] = {
 	{ "get", NULL, NULL, "/api /api/* /apis /apis/* /healthz /livez /openapi /openapi/* "
 	  "/readyz /version /version/" },
@@ -114,6 +127,8 @@ static const struct role_row {
 	{ "system:aggregate-to-admin", "admin", NULL, to_admin },
 	{ "system:aggregate-to-edit", "edit", NULL, to_edit },
 	{ "system:aggregate-to-view", "view", NULL, to_view },
+	{ "system:v6:aggregate-alerts-to-view", "view", NULL, alerts_view },
+	{ "system:v6:aggregate-alerts-to-edit", "edit", NULL, alerts_edit },
 	{ "system:discovery", NULL, NULL, discovery },
 	{ "system:public-info-viewer", NULL, NULL, public_info },
 	{ "system:basic-user", NULL, NULL, basic_user },

@@ -407,26 +407,8 @@ ctrl_serviceaccount_start(struct api *api, struct ctrl **out)
  * kubelet's projected tokens): the pod's end revokes them. */
 #define SA_PROJECTED_S (365 * 24 * 3600)
 
-static int
-write_file(const char *dir, const char *name, const char *text, size_t len)
-{
-	char *path = xasprintf("%s/%s", dir, name), *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = 0;
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
-		rc = -errno ? -errno : -EIO;
-	if (fd >= 0 && close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	free(path);
-	return rc;
-}
-
 int
-auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, char **err)
+auth_sa_files(struct auth_sa *sa, const json_t *pod, json_t **files, char **err)
 {
 	const char *ns = json_string_value(obj_get_path(pod, "metadata.namespace"));
 	const char *name = json_string_value(obj_get_path(pod, "spec.serviceAccountName"));
@@ -434,7 +416,6 @@ auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, char **e
 	char *token = NULL, *ca = NULL;
 	size_t calen = 0;
 	time_t now = time(NULL);
-	int rc;
 
 	*err = NULL;
 	if (!sa || json_is_false(obj_get_path(pod, "spec.automountServiceAccountToken")))
@@ -466,16 +447,10 @@ auth_sa_project(struct auth_sa *sa, const json_t *pod, const char *dir, char **e
 		return -EIO;
 	}
 	json_decref(claims);
-	rc = mkdir(dir, 0755) < 0 && errno != EEXIST ? -errno : 0;
-	if (rc == 0)
-		rc = write_file(dir, "token", token, strlen(token));
-	if (rc == 0)
-		rc = write_file(dir, "namespace", ns, strlen(ns));
-	if (rc == 0 && sa->ca_file && file_read_all(sa->ca_file, &ca, &calen) == 0)
-		rc = write_file(dir, "ca.crt", ca, calen);
-	if (rc < 0)
-		*err = xasprintf("writing the ServiceAccount token to %s: %s", dir, strerror(-rc));
+	*files = json_pack("{s:s, s:s}", "token", token, "namespace", ns);
+	if (sa->ca_file && file_read_all(sa->ca_file, &ca, &calen) == 0)
+		json_object_set_new(*files, "ca.crt", json_stringn(ca, calen));
 	free(ca);
 	free(token);
-	return rc;
+	return 0;
 }

@@ -56,6 +56,9 @@ static const struct cli_flag flags[] = {
 	  "output format: wide, yaml, json, name, jsonpath=TEMPLATE" },
 	{ "watch", 'w', FLAG_BOOL, OFF(watch), NULL, NULL,
 	  "get: after listing, print changes; rollout status: follow until done (default true)" },
+	{ "export", 0, FLAG_BOOL, OFF(export_), NULL, NULL,
+	  "get -o yaml|json: leave out what the server sets (status, uid, resourceVersion, "
+	  "generation, creationTimestamp, managedFields), so the output applies elsewhere" },
 	{ "show-labels", 0, FLAG_BOOL, OFF(show_labels), NULL, NULL,
 	  "add a LABELS column" },
 	{ "no-headers", 0, FLAG_BOOL, OFF(no_headers), NULL, NULL,
@@ -73,7 +76,8 @@ static const struct cli_flag flags[] = {
 	{ "cascade", 0, FLAG_OPT, OFF(cascade), "background|foreground|orphan", "background",
 	  "what happens to dependents (default background)" },
 	{ "wait", 0, FLAG_OPT, OFF(wait), "true|false", "true",
-	  "wait until the objects are gone (default true)" },
+	  "delete: wait until the objects are gone (default true); apply, promote: wait until "
+	  "the workloads have rolled out (default false)" },
 	{ "for", 0, FLAG_STR, OFF(for_cond), "COND", NULL,
 	  "condition=TYPE[=VALUE] or delete" },
 	{ "timeout", 0, FLAG_STR, OFF(timeout), "DURATION", NULL,
@@ -118,9 +122,9 @@ static const struct cli_flag flags[] = {
 	{ "full", 0, FLAG_BOOL, OFF(full), NULL, NULL,
 	  "rollout promote: skip the remaining steps, pauses and analysis" },
 	{ "stdin", 'i', FLAG_BOOL, OFF(stdin_), NULL, NULL,
-	  "exec: pass stdin to the command (read to its end first)" },
+	  "exec: pass stdin to the command" },
 	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
-	  "exec: accepted for kubectl's -it; no terminal is allocated" },
+	  "exec: run the command on a terminal (raw mode when stdin is one)" },
 	{ "min", 0, FLAG_INT, OFF(min), "N", NULL,
 	  "autoscale: the lower limit of replicas (default: the server's, 1)" },
 	{ "max", 0, FLAG_INT, OFF(max), "N", NULL,
@@ -192,8 +196,9 @@ static const struct cli_verb verbs[] = {
 	  "Display one or many objects",
 	  "Display one or many objects as a table, YAML, JSON or names.",
 	  "namespace all-namespaces selector field-selector output watch show-labels "
-	  "no-headers timeout",
+	  "no-headers timeout export",
 	  "  v6 get deployments\n  v6 get pods -l app=web -o wide\n"
+	  "  v6 get rollouts,services -n demo -o yaml --export >backup.yaml\n"
 	  "  v6 get deploy/web -o yaml\n  v6 get deploy,svc -A\n  v6 get pods -w\n", false },
 	{ "describe", cli_describe, "v6 describe KIND NAME... | KIND/NAME | KIND [-l SEL] [flags]",
 	  "Show details of an object and its events",
@@ -327,11 +332,24 @@ static const struct cli_verb verbs[] = {
 	  "(runc exec: the container's env, working dir and user), with the\n"
 	  "container's env, working dir and mount namespace for process pods. Its\n"
 	  "stdout and stderr are copied here; v6 exits with the command's exit code.\n"
-	  "-i sends stdin, read to its end before the command starts.",
+	  "-i streams stdin to it; -t runs it on a terminal (this one in raw mode\n"
+	  "while it runs, its size followed). Over the WebSocket kubectl uses\n"
+	  "(v5.channel.k8s.io).",
 	  "container stdin tty namespace",
 	  "  v6 exec web-7d9c-x2k4p -- ls /\n"
 	  "  v6 exec web-7d9c-x2k4p -c sidecar -- env\n"
 	  "  echo hi | v6 exec -i web-7d9c-x2k4p -- cat\n", false },
+	{ "port-forward", cli_port_forward, "v6 port-forward TARGET [LOCAL:]REMOTE...",
+	  "Forward local ports to a pod",
+	  "Listen on 127.0.0.1:LOCAL (0 or empty: a free port) and forward each\n"
+	  "connection to REMOTE in the pod: inside its network namespace for runc\n"
+	  "pods on the pod network, at its own address for process pods. TARGET is\n"
+	  "a pod (NAME or pod/NAME), or svc/NAME or deploy/NAME, for which a running\n"
+	  "pod of their selector is chosen (a Service port maps to its targetPort).\n"
+	  "Runs until interrupted. Needs create on pods/portforward.",
+	  "namespace",
+	  "  v6 port-forward pod/web-7d9c-x2k4p 8080:8080\n"
+	  "  v6 port-forward svc/web :80\n", false },
 	{ "image", cli_image, "v6 image ls | pull REF | rm REF... | import FILE [flags]",
 	  "List, pull, remove and import the node's container images",
 	  "Manage the node's image store, as crictl does for a kubelet:\n"
@@ -360,7 +378,10 @@ static const struct cli_verb verbs[] = {
 	  "ConfigMaps it names copied; the target keeps its replicas and strategy,\n"
 	  "which rolls the change out (canary, blue-green, rolling). Only along the\n"
 	  "chain dev > test > staging > prod > dr, or as the target's annotation\n"
-	  "environment.v6.dev/promote-from allows. --wait follows the rollout\n"
+	  "environment.v6.dev/promote-from allows. When an Application syncs the\n"
+	  "target, the images are committed to its git branch instead (a\n"
+	  "kustomization's images: or the manifest's image lines), pushed, and the\n"
+	  "Application syncs them (docs/environments.md). --wait follows the rollout\n"
 	  "(until --timeout, default 5m).",
 	  "from to wait timeout",
 	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },

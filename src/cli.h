@@ -43,6 +43,7 @@ struct cli_opts {
 	bool watch;
 	bool show_labels;
 	bool no_headers;
+	bool export_;		/* get --export: server-set fields stripped */
 	bool purge;		/* addon disable --purge */
 	const char *to;		/* promote --to ENV (--from: the one below) */
 	bool recursive;
@@ -78,7 +79,7 @@ struct cli_opts {
 	bool full;			/* rollout promote --full */
 	/* exec */
 	bool stdin_;			/* -i: send stdin to the command */
-	bool tty;			/* -t: accepted (no terminal is allocated yet) */
+	bool tty;			/* -t: a terminal for the command */
 	const char *sort_by;
 	/* autoscale */
 	int64_t min, max, cpu_percent;
@@ -207,6 +208,19 @@ char *cli_table_render_new_rows(struct cli_table *t);
 void cli_table_free(struct cli_table *t);
 /* JSON as kubectl prints it (4-space indent, newline). Caller frees. */
 char *cli_json_dump(const json_t *v);
+/* Removes what the server sets (status, uid, resourceVersion, generation,
+ * creationTimestamp, managedFields, ...), leaving what a manifest says. */
+void cli_strip_server_fields(json_t *obj);
+
+/* cli_promote_git.c */
+/* When target (the live object in the target environment) is synced by an
+ * Application (its tracking id), commits tpl's images to the Application's
+ * git source and pushes them instead of writing the target; with wait,
+ * waits for the sync and the rollout until wait_deadline (time_mono_ms, 0:
+ * none). Returns 1 when target is not tracked (the caller writes it), 0 when
+ * promoted, -1 with the error printed. */
+int cli_promote_git(const struct kind *k, const json_t *target, const json_t *tpl,
+    const char *from, const char *to, int64_t wait_deadline, bool wait);
 
 /* cli_yaml.c */
 /* Emits a JSON value as a YAML document (block style, sorted keys, list
@@ -293,6 +307,21 @@ int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_port_forward(struct cli_opts *o);	/* cli_portforward.c */
+
+/* cli_ws.c — a WebSocket to the API server (TLS and credentials as every
+ * request). cli_ws_open upgrades path with subprotocol proto: NULL with
+ * the error printed (a refused upgrade as kubectl prints its Status).
+ * cli_ws_read hands each whole message that arrived to fn, without
+ * waiting: 0, or 1 once the connection ended. */
+struct cli_ws;
+typedef void (*cli_ws_msg_fn)(void *arg, const char *data, size_t len);
+struct cli_ws *cli_ws_open(const char *path, const char *proto);
+int cli_ws_fd(const struct cli_ws *w);
+/* One binary message [ch][data] (ch < 0: data alone); 0 or -EPIPE. */
+int cli_ws_send(struct cli_ws *w, int ch, const void *data, size_t len);
+int cli_ws_read(struct cli_ws *w, cli_ws_msg_fn fn, void *arg);
+void cli_ws_close(struct cli_ws *w);
 int cli_app(struct cli_opts *o);	/* cli_app.c */
 /* cli_alert.c: alerts and silences (alerts.v6.dev); get and describe hand
  * over when cli_alert_resource(args[0]) ("alerts", "alert/NAME", ...). */
@@ -396,6 +425,14 @@ char *cli_rwatch_analysisrun(const json_t *run);
 /* Fetches what cli_rwatch_view needs for ro; new references (*runs is an
  * empty array when the server has no AnalysisRuns). 0 or -EIO (printed). */
 int cli_rwatch_related(const json_t *ro, json_t **rsets, json_t **pods, json_t **runs);
+
+/* cli_vpa.c — `v6 describe vpa`: per container the template's requests,
+ * usage p50 / p90 / peak from the checkpoints' histograms, the
+ * recommendation and the history's start (text; caller frees). */
+char *cli_vpa_view(const json_t *vpa, const json_t *target, const json_t *checkpoints);
+/* Fetches the VPA's target and its namespace's checkpoints (new references
+ * or NULL). Returns 0. */
+int cli_vpa_related(const json_t *vpa, json_t **target, json_t **checkpoints);
 /* `v6 rollout watch`: the live view until Ctrl-C or --timeout (exit 0), or
  * the rollout's deletion (1). */
 int cli_rwatch_run(struct cli_opts *o, const struct kind *k, const char *ns,

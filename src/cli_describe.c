@@ -782,18 +782,21 @@ hpa_conditions(struct dw *w, const json_t *conds)
 {
 	const json_t *c;
 	size_t i;
-	int rw = (int)strlen("Reason");
+	int rw = (int)strlen("Reason"), tw = 14;
 	if (json_array_size(conds) == 0)
 		return;
-	json_array_foreach(conds, i, c)
+	json_array_foreach(conds, i, c) {
 		if ((int)strlen(obj_str_at(c, "reason")) > rw)
 			rw = (int)strlen(obj_str_at(c, "reason"));
+		if ((int)strlen(obj_str_at(c, "type")) > tw)
+			tw = (int)strlen(obj_str_at(c, "type"));	/* the VPA's are longer */
+	}
 	line(w, 0, "Conditions:");
-	line(w, 2, "%-14s  %-6s  %-*s  %s", "Type", "Status", rw, "Reason", "Message");
-	line(w, 2, "%-14s  %-6s  %-*s  %s", "----", "------", rw, "------", "-------");
+	line(w, 2, "%-*s  %-6s  %-*s  %s", tw, "Type", "Status", rw, "Reason", "Message");
+	line(w, 2, "%-*s  %-6s  %-*s  %s", tw, "----", "------", rw, "------", "-------");
 	json_array_foreach(conds, i, c)
-		line(w, 2, "%-14s  %-6s  %-*s  %s", obj_str_at(c, "type"), obj_str_at(c, "status"),
-		    rw, obj_str_at(c, "reason"), obj_str_at(c, "message"));
+		line(w, 2, "%-*s  %-6s  %-*s  %s", tw, obj_str_at(c, "type"),
+		    obj_str_at(c, "status"), rw, obj_str_at(c, "reason"), obj_str_at(c, "message"));
 }
 
 static void
@@ -826,10 +829,28 @@ describe_hpa(struct dw *w, struct cli_opts *o, const json_t *h)
 	hpa_conditions(w, obj_get_path(h, "status.conditions"));
 }
 
+/* The VPA: its target and mode, then per container requests, usage and
+ * recommendation (cli_vpa.c), then the conditions. */
+static void
+describe_vpa(struct dw *w, struct cli_opts *o, const json_t *v)
+{
+	(void)o;
+	json_t *target, *cps;
+	kv(w, 0, "Reference", "%s/%s", obj_str_at(v, "spec.targetRef.kind"),
+	    obj_str_at(v, "spec.targetRef.name"));
+	kv(w, 0, "Update Mode", "%s", or_none(obj_str_at(v, "spec.updatePolicy.updateMode")));
+	cli_vpa_related(v, &target, &cps);
+	text_lines(w, 0, cli_vpa_view(v, target, cps));
+	json_decref(target);
+	json_decref(cps);
+	hpa_conditions(w, obj_get_path(v, "status.conditions"));
+}
+
 static const struct {
 	const char *kind;
 	void (*fn)(struct dw *w, struct cli_opts *o, const json_t *obj);
 } describers[] = {
+	{ "VerticalPodAutoscaler", describe_vpa },
 	{ "HorizontalPodAutoscaler", describe_hpa },
 	{ "Rollout", describe_rollout },
 	{ "AnalysisRun", describe_analysisrun },

@@ -323,6 +323,24 @@ promote(struct cli_opts *o)
 			free(pinned);
 		}
 	}
+	/* a target that an Application syncs is promoted through its git */
+	char *tpath0 = cli_path(k, obj_name(dst), name, NULL);
+	json_t *tracked = NULL;
+	struct cli_resp r0 = { 0 };
+	if (cli_http("GET", tpath0, NULL, NULL, &r0) == 0 && r0.status == 200)
+		tracked = json_incref(r0.body);
+	cli_resp_free(&r0);
+	free(tpath0);
+	bool wait = o->wait && strcmp(o->wait, "false") != 0;
+	int64_t wms = wait ? cli_timeout_ms(o, 5 * 60 * 1000) : 0;
+	int grc = wms < 0 ? -1 : cli_promote_git(k, tracked, tpl, o->from, o->to,
+	    wms > 0 ? time_mono_ms() + wms : 0, wait);
+	json_decref(tracked);
+	if (grc != 1) {
+		json_decref(tpl);
+		rc = grc != 0;
+		goto out;
+	}
 	/* the ConfigMaps it names, copied as they are in the source */
 	configmaps_of(tpl, cms);
 	const char *cm;

@@ -1,68 +1,97 @@
-/* cli_exec.c — `v6 exec POD [-c C] [-i] -- CMD ARGS`: POST
- * .../pods/NAME/exec?container=C&command=CMD&command=ARG...[&stdin=true]
- * with stdin (read to its end) as the body, then reads V6's exec framing
- * (node_exec.c: [channel][4-byte length][payload]; 1 stdout, 2 stderr,
- * 3 {"exitCode": N}) and exits with the command's exit code. */
+/* cli_exec.c — `v6 exec POD [-c C] [-i] [-t] -- CMD ARGS`: the same
+ * WebSocket kubectl exec opens (v5.channel.k8s.io, cli_ws.c) on
+ * .../pods/NAME/exec?command=...: stdin streamed on channel 0 and its end
+ * signalled on 255, -t with the local terminal in raw mode and its size
+ * sent on channel 4 (again on SIGWINCH); stdout, stderr copied; exits
+ * with the command's exit code from the closing Status (channel 3). */
 #include "cli.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
+enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_STATUS = 3, CH_RESIZE = 4,
+	CH_CLOSE = 255 };
+
 struct exec_rx {
-	CURL *h;
-	long status;
-	struct buf in;			/* bytes not yet a whole frame */
-	struct buf err;			/* body of a failed response */
-	int exit_code;			/* -1 until the exit frame */
+	int exit_code;			/* -1 until the Status */
 };
 
-/* Hands out the whole frames of rx->in. */
+static volatile sig_atomic_t winch;
+
 static void
-frames(struct exec_rx *rx)
+on_winch(int sig)
 {
-	size_t off = 0;
-	const unsigned char *p = (const unsigned char *)rx->in.data;
-	while (rx->in.len - off >= 5) {
-		size_t len = (size_t)p[off + 1] << 24 | (size_t)p[off + 2] << 16 |
-		    (size_t)p[off + 3] << 8 | p[off + 4];
-		if (rx->in.len - off - 5 < len)
-			break;
-		const char *data = rx->in.data + off + 5;
-		if (p[off] == 1 || p[off] == 2) {
-			FILE *f = p[off] == 1 ? stdout : stderr;
-			fwrite(data, 1, len, f);
-			fflush(f);
-		} else if (p[off] == 3) {
-			char *text = xstrndup(data, len);
-			json_t *j = json_loads(text, 0, NULL);
-			rx->exit_code = (int)json_integer_value(json_object_get(j, "exitCode"));
-			json_decref(j);
-			free(text);
-		}
-		off += 5 + len;
-	}
-	memmove(rx->in.data, rx->in.data + off, rx->in.len - off);
-	rx->in.len -= off;
+	(void)sig;
+	winch = 1;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* The exit code a closing Status carries: 0 for Success, the ExitCode
+ * cause of NonZeroExitCode, else 1 with its message printed. */
+static int
+status_code(const char *data, size_t len)
+{
+	json_t *st = json_loadb(data, len, 0, NULL);
+	int code = 1;
+	if (strcmp(obj_str(st, "status"), "Success") == 0) {
+		code = 0;
+	} else {
+		json_t *causes = obj_get_path(st, "details.causes"), *c;
+		size_t i;
+		bool found = false;
+		json_array_foreach(causes, i, c)
+			if (strcmp(obj_str(c, "reason"), "ExitCode") == 0) {
+				code = atoi(obj_str(c, "message"));
+				found = true;
+			}
+		if (!found)
+			fprintf(stderr, "error: %s\n", *obj_str(st, "message") ?
+			    obj_str(st, "message") : "exec failed");
+	}
+	json_decref(st);
+	return code;
+}
+
+static void
+on_message(void *arg, const char *data, size_t len)
 {
 	struct exec_rx *rx = arg;
-	size_t len = size * n;
-	if (rx->status == 0)
-		curl_easy_getinfo(rx->h, CURLINFO_RESPONSE_CODE, &rx->status);
-	if (rx->status >= 300) {
-		buf_append(&rx->err, p, len);
-		return len;
+	if (len == 0)
+		return;
+	switch ((unsigned char)data[0]) {
+	case CH_STDOUT:
+		write_all(1, data + 1, len - 1);
+		break;
+	case CH_STDERR:
+		write_all(2, data + 1, len - 1);
+		break;
+	case CH_STATUS:
+		rx->exit_code = status_code(data + 1, len - 1);
+		break;
+	default:
+		break;
 	}
-	buf_append(&rx->in, p, len);
-	frames(rx);
-	return len;
 }
 
 static char *
@@ -76,12 +105,55 @@ exec_path(const struct cli_opts *o, const char *pod)
 		buf_printf(&q, "command=%s&", esc);
 		curl_free(esc);
 	}
-	buf_printf(&q, "stdin=%s", o->stdin_ ? "true" : "false");
+	buf_printf(&q, "stdin=%s&stdout=true&stderr=%s&tty=%s", o->stdin_ ? "true" : "false",
+	    o->tty ? "false" : "true", o->tty ? "true" : "false");
 	char *path = cli_path(kind_find_gvk("v1", "Pod"), cli_ns(o), pod, NULL);
 	char *full = xasprintf("%s/exec?%s", path, q.data);
 	free(path);
 	buf_free(&q);
 	return full;
+}
+
+static void
+send_size(struct cli_ws *w)
+{
+	struct winsize ws;
+	if (ioctl(1, TIOCGWINSZ, &ws) < 0 && ioctl(0, TIOCGWINSZ, &ws) < 0)
+		return;
+	char msg[64];
+	int n = snprintf(msg, sizeof msg, "{\"Width\":%u,\"Height\":%u}", ws.ws_col, ws.ws_row);
+	cli_ws_send(w, CH_RESIZE, msg, (size_t)n);
+}
+
+/* Copies stdin and the WebSocket until the Status or the end. */
+static void
+pump(struct cli_ws *w, bool with_stdin, bool tty, struct exec_rx *rx)
+{
+	bool in_open = with_stdin;
+	while (rx->exit_code < 0) {
+		struct pollfd p[2] = { { .fd = cli_ws_fd(w), .events = POLLIN },
+			{ .fd = 0, .events = POLLIN } };
+		int rc = poll(p, in_open ? 2 : 1, 100);
+		if (winch && tty) {
+			winch = 0;
+			send_size(w);
+		}
+		if (cli_ws_read(w, on_message, rx) != 0)
+			return;
+		if (rc <= 0 || !in_open || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		char chunk[32768];
+		ssize_t n = read(0, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0) {
+			cli_ws_send(w, CH_STDIN, chunk, (size_t)n);
+			continue;
+		}
+		in_open = false;	/* EOF: v5's close of stdin */
+		unsigned char close_in = CH_STDIN;
+		cli_ws_send(w, CH_CLOSE, &close_in, 1);
+	}
 }
 
 int
@@ -92,47 +164,31 @@ cli_exec(struct cli_opts *o)
 	const char *pod = o->args[0];
 	if (strncmp(pod, "pod/", 4) == 0 || strncmp(pod, "pods/", 5) == 0)
 		pod = strchr(pod, '/') + 1;
-	struct buf input = BUF_INIT;
-	if (o->stdin_) {
-		char chunk[65536];
-		size_t n;
-		while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
-			buf_append(&input, chunk, n);
-	}
 	char *path = exec_path(o, pod);
-	struct exec_rx rx = { .exit_code = -1 };
-	rx.h = curl_easy_init();
-	BUG_ON(rx.h == NULL);
-	struct curl_slist *hdrs = cli_curl_prepare(rx.h, path,
-	    curl_slist_append(NULL, "Content-Type: application/octet-stream"));
-	curl_easy_setopt(rx.h, CURLOPT_POST, 1L);
-	curl_easy_setopt(rx.h, CURLOPT_POSTFIELDS, input.data ? input.data : "");
-	curl_easy_setopt(rx.h, CURLOPT_POSTFIELDSIZE, (long)input.len);
-	curl_easy_setopt(rx.h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(rx.h, CURLOPT_WRITEDATA, &rx);
-	CURLcode res = curl_easy_perform(rx.h);
-	int rc;
-	if (res != CURLE_OK) {
-		cli_transport_error(res, "");
-		rc = 1;
-	} else if (rx.status >= 300 || rx.status == 0) {
-		curl_easy_getinfo(rx.h, CURLINFO_RESPONSE_CODE, &rx.status);
-		struct cli_resp r = { rx.status, NULL, rx.err.data ? rx.err.data : (char *)"" };
-		r.body = json_loads(r.raw, 0, NULL);
-		cli_print_error(&r, NULL);
-		json_decref(r.body);
-		rc = 1;
-	} else if (rx.exit_code < 0) {
-		fprintf(stderr, "error: the exec stream ended before the command's exit status\n");
-		rc = 1;
-	} else {
-		rc = rx.exit_code > 255 ? 255 : rx.exit_code;
-	}
-	curl_easy_cleanup(rx.h);
-	curl_slist_free_all(hdrs);
-	buf_free(&rx.in);
-	buf_free(&rx.err);
-	buf_free(&input);
+	struct cli_ws *w = cli_ws_open(path, "v5.channel.k8s.io");
 	free(path);
-	return rc;
+	if (!w)
+		return 1;
+	struct exec_rx rx = { .exit_code = -1 };
+	struct termios saved;
+	bool raw = o->tty && o->stdin_ && isatty(0) && tcgetattr(0, &saved) == 0;
+	if (raw) {
+		struct termios t = saved;
+		cfmakeraw(&t);
+		tcsetattr(0, TCSANOW, &t);
+	}
+	if (o->tty) {
+		struct sigaction sa = { .sa_handler = on_winch };
+		sigaction(SIGWINCH, &sa, NULL);
+		send_size(w);
+	}
+	pump(w, o->stdin_, o->tty, &rx);
+	if (raw)
+		tcsetattr(0, TCSANOW, &saved);
+	cli_ws_close(w);
+	if (rx.exit_code < 0) {
+		fprintf(stderr, "error: the exec stream ended before the command's exit status\n");
+		return 1;
+	}
+	return rx.exit_code > 255 ? 255 : rx.exit_code;
 }

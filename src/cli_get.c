@@ -349,11 +349,26 @@ as_list(const struct get *g)
 	    "List", "metadata", "resourceVersion", "");
 }
 
+/* --export: a copy of v (an object or a List) without the server's fields. */
+static json_t *
+exported(const json_t *v)
+{
+	json_t *c = json_deep_copy(v), *it;
+	size_t i;
+	if (json_is_array(json_object_get(c, "items")))
+		json_array_foreach(json_object_get(c, "items"), i, it)
+			cli_strip_server_fields(it);
+	else
+		cli_strip_server_fields(c);
+	return c;
+}
+
 static void
-print_doc(const struct get *g, const json_t *v)
+print_doc(const struct get *g, const json_t *doc)
 {
 	char *s = NULL;
 	struct buf b = BUF_INIT;
+	json_t *v = g->o->export_ ? exported(doc) : json_incref((json_t *)doc);
 	switch (g->out) {
 	case OUT_YAML:
 		s = cli_yaml_dump(v);
@@ -368,6 +383,7 @@ print_doc(const struct get *g, const json_t *v)
 	}
 	fputs(s, stdout);
 	free(s);
+	json_decref(v);
 }
 
 static int

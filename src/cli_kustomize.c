@@ -55,18 +55,6 @@ cli_kustomize(struct cli_opts *o)
 
 /* ---- diff -------------------------------------------------------------- */
 
-/* Fields the server sets, which apply does not decide. */
-static void
-strip_server_fields(json_t *obj)
-{
-	static const char *const meta[] = { "managedFields", "resourceVersion", "generation",
-	    "uid", "creationTimestamp", "selfLink" };
-	json_t *md = json_object_get(obj, "metadata");
-	for (size_t i = 0; i < ARRAY_SIZE(meta); i++)
-		json_object_del(md, meta[i]);
-	json_object_del(obj, "status");
-}
-
 static int
 write_obj(const char *dir, const struct cli_item *it, const json_t *obj)
 {
@@ -133,8 +121,8 @@ cli_diff(struct cli_opts *o)
 			break;
 		}
 		if (cur)
-			strip_server_fields(cur);
-		strip_server_fields(next);
+			cli_strip_server_fields(cur);
+		cli_strip_server_fields(next);
 		if (write_obj(live, &items.v[i], cur) < 0 || write_obj(merged, &items.v[i], next) < 0)
 			rc = 2;
 		json_decref(cur);

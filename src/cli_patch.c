@@ -17,14 +17,7 @@ cli_apply_config(const json_t *obj)
 		if (json_object_size(ann) == 0)
 			json_object_del(meta, "annotations");
 	}
-	if (json_is_object(meta)) {
-		json_object_del(meta, "resourceVersion");
-		json_object_del(meta, "uid");
-		json_object_del(meta, "creationTimestamp");
-		json_object_del(meta, "generation");
-		json_object_del(meta, "managedFields");
-	}
-	json_object_del(cfg, "status");
+	cli_strip_server_fields(cfg);
 	return cfg;
 }
 

@@ -477,10 +477,13 @@ size_t ctrl_endpoints_writes(const struct ctrl_endpoints *c);
  * TCP by appProtocol, port name, then well-known port (see port_is_http).
  * HTTPRoutes attach to Gateway HTTP listeners ("gw/NS/GW/LISTENER") or,
  * GAMMA style, to a Service's listeners ahead of its default route; routes
- * are ordered by Gateway API precedence. Output is sorted and
+ * are ordered by Gateway API precedence. Gateway HTTPS listeners get the
+ * certificates gw_listener_certs finds in secrets (may be NULL): one
+ * "HTTPS" listener per address:port with a "tls" entry per certificate;
+ * one without any certificate is not served. Output is sorted and
  * deterministic. Returns a new reference. */
 json_t *routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, int64_t version);
+    const json_t *httproutes, const json_t *gateways, const json_t *secrets, int64_t version);
 
 /* Whether HTTPRoute route, through its parentRef ref, attaches to listener
  * gl of Gateway gw — the rule routes_build attaches by: NOT_LISTENER when
@@ -498,15 +501,28 @@ enum routes_admit routes_listener_admits(const json_t *gw, const json_t *gl,
 
 /* ---- Gateway API status (ctrl_gwstatus.c) ------------------------------ */
 
+/* ctrl_gwtls.c — the certificates of HTTPS listener gl of Gateway gw from
+ * secrets ("ns/name" -> Secret): *out (new array, caller frees) gets
+ * {"hostname": gl's, "cert": PEM, "key": PEM} per certificateRef that
+ * names a kubernetes.io/tls Secret of gw's namespace whose chain and key
+ * load. Returns true when every ref did; else *reason is the first
+ * failure's (InvalidCertificateRef, RefNotPermitted). *msg (caller frees)
+ * says why, never with key bytes. */
+bool gw_listener_certs(const json_t *gw, const json_t *gl, const json_t *secrets,
+    json_t **out, const char **reason, char **msg);
+
 #define GW_CONTROLLER_NAME "v6.dev/gateway-controller"
 /* The status V6 wants on Gateway gw, given every HTTPRoute (an object
- * "ns/name" -> route): conditions Accepted, Programmed (programmed: a data
- * plane runs), addresses, and listeners[] with supportedKinds,
- * attachedRoutes and conditions Accepted, Programmed, ResolvedRefs. A
+ * "ns/name" -> route) and the Secrets (same form; may be NULL without HTTPS
+ * listeners): conditions Accepted, Programmed (programmed: a data plane
+ * runs), addresses, and listeners[] with supportedKinds, attachedRoutes
+ * and conditions Accepted, Programmed, ResolvedRefs (an HTTPS listener's
+ * certificateRefs as gw_listener_certs judges them; none that loads: not
+ * Programmed). A
  * condition keeps the lastTransitionTime of gw's current one while its
  * status stays, else gets now (RFC 3339). Returns a new reference. */
-json_t *gwstatus_gateway(const json_t *gw, const json_t *routes, bool programmed,
-    const char *now);
+json_t *gwstatus_gateway(const json_t *gw, const json_t *routes, const json_t *secrets,
+    bool programmed, const char *now);
 /* The status V6 wants on HTTPRoute route (gateways and services: objects
  * "ns/name" -> object): parents[], one per spec.parentRefs entry, with
  * controllerName GW_CONTROLLER_NAME and conditions Accepted (Accepted,
@@ -538,7 +554,7 @@ void routes_apply_rollouts(json_t *snap, const json_t *rollouts);
  * one change costs the same whatever the number of Services. The table
  * always equals routes_build() + routes_apply_rollouts() of its objects. */
 enum routes_kind { ROUTES_SERVICE, ROUTES_ENDPOINTS, ROUTES_POD, ROUTES_GATEWAY,
-	ROUTES_HTTPROUTE, ROUTES_ROLLOUT, ROUTES_NKINDS };
+	ROUTES_HTTPROUTE, ROUTES_ROLLOUT, ROUTES_SECRET, ROUTES_NKINDS };
 struct routes_table;
 struct routes_table *routes_table_new(void);
 void routes_table_free(struct routes_table *t);

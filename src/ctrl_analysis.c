@@ -1168,7 +1168,7 @@ measure_start(struct ctrl_analysis *c, const char *key, const json_t *run, const
 		job_start(c, key, run, m, p, false);
 	else if ((p = json_object_get(prov, "prometheus")))
 		job_start(c, key, run, m, p, true);
-	else if ((p = json_object_get(prov, "v6")))
+	else if ((p = analysis_v6_provider(prov)))
 		v6_measure(c, key, run, m, p);
 	else
 		pending_push(c, key, obj_uid(run), obj_str(m, "name"), ARUN_ERROR, NULL, NULL,

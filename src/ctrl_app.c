@@ -171,42 +171,15 @@ fetch_done(struct ctrl *c, void *arg, int status)
 	fetch_free(f);
 }
 
-/* Base64 Secret data, decoded (NULL when absent). */
-static char *
-secret_field(const json_t *secret, const char *key)
-{
-	const char *v = json_string_value(obj_get_path(json_object_get(secret, "data"), key));
-	return v ? nenv_b64_decode(v) : NULL;
-}
-
-/* Credentials for url: a Secret of the Application's namespace labelled
- * argocd.argoproj.io/secret-type=repository whose url is the same repo, or
- * =repo-creds whose url is a prefix of it (Argo CD's credential templates). */
+/* Credentials for url from the Secrets of the Application's namespace. */
 static void
 find_creds(struct ctrl *c, const char *ns, const char *url, struct git_creds *out)
 {
-	json_t *all = NULL, *s;
-	size_t i;
-	char *want = git_url_normalize(url);
+	json_t *all = NULL;
 	if (store_list(ctrl_store(c), "secrets", ns, &all, NULL) < 0)
 		all = NULL;
-	json_array_foreach(all, i, s) {
-		const char *type = json_string_value(json_object_get(obj_labels(s),
-		    APP_SECRET_TYPE));
-		char *su = secret_field(s, "url");
-		char *norm = su ? git_url_normalize(su) : NULL;
-		bool match = type && norm && ((!strcmp(type, "repository") && !strcmp(norm, want)) ||
-		    (!strcmp(type, "repo-creds") && !strncmp(want, norm, strlen(norm))));
-		free(su);
-		free(norm);
-		if (!match || out->username || out->password || out->ssh_key)
-			continue;
-		out->username = secret_field(s, "username");
-		out->password = secret_field(s, "password");
-		out->ssh_key = secret_field(s, "sshPrivateKey");
-	}
+	git_creds_find(all, url, out);
 	json_decref(all);
-	free(want);
 }
 
 /* ---- the source an Application syncs from -------------------------------- */
@@ -475,6 +448,50 @@ add_prunes(struct ctrl *c, const json_t *app, struct app_ctx *x)
 	}
 }
 
+/* Whether a HorizontalPodAutoscaler of ns scales kind/name (the kinds with
+ * a scale subresource). */
+static bool
+hpa_scales(struct ctrl *c, const char *ns, const struct kind *k, const char *name)
+{
+	static const char *const scalable[] = { "Deployment", "StatefulSet", "ReplicaSet",
+		"Rollout" };
+	bool kind_ok = false, hit = false;
+	for (size_t i = 0; i < ARRAY_SIZE(scalable); i++)
+		kind_ok |= !strcmp(k->kind, scalable[i]);
+	json_t *all = NULL, *h;
+	size_t i;
+	if (!kind_ok || store_list(ctrl_store(c), "autoscaling/horizontalpodautoscalers", ns, &all,
+	    NULL) < 0)
+		return false;
+	json_array_foreach(all, i, h)
+		hit |= !strcmp(obj_str_at(h, "spec.scaleTargetRef.kind"), k->kind) &&
+		    !strcmp(obj_str_at(h, "spec.scaleTargetRef.name"), name);
+	json_decref(all);
+	return hit;
+}
+
+/* A workload an HPA scales keeps the HPA's count: git's spec.replicas (or
+ * its absence, which would mean 1) is not applied, so a sync never fights
+ * the autoscaler and the Application does not flap OutOfSync; as `v6
+ * apply` does (cli_hpa_guard_replicas), and as Argo CD users get with
+ * ignoreDifferences on /spec/replicas. */
+static void
+keep_hpa_replicas(struct ctrl *c, const json_t *app, struct app_res *r)
+{
+	const json_t *now = obj_get_path(r->live, "spec.replicas");
+	const json_t *want = obj_get_path(r->want, "spec.replicas");
+	if (!json_is_integer(now) || (json_is_integer(want) && json_integer_value(want) ==
+	    json_integer_value(now)) || !hpa_scales(c, obj_namespace(r->want), r->k,
+	    obj_name(r->want)))
+		return;
+	if (json_is_integer(want))
+		log_info("gitops", "%s: %s %s/%s: spec.replicas %lld in git is not applied: a "
+		    "HorizontalPodAutoscaler manages the replicas (%lld now)", obj_name(app),
+		    r->k->kind, obj_namespace(r->want), obj_name(r->want),
+		    (long long)json_integer_value(want), (long long)json_integer_value(now));
+	json_object_set(obj_child(r->want, "spec"), "replicas", (json_t *)now);
+}
+
 /* Desired objects with their live counterparts, compared. */
 static void
 compare(struct ctrl *c, const json_t *app, const json_t *objs, struct app_ctx *x)
@@ -505,6 +522,8 @@ compare(struct ctrl *c, const json_t *app, const json_t *objs, struct app_ctx *x
 		r->live = live_of(ctrl_api(c), k, obj_namespace(r->want), obj_name(r->want));
 		if (r->hook)
 			continue;
+		if (r->live)
+			keep_hpa_replicas(c, app, r);
 		compare_one(ctrl_api(c), r);
 		r->health = app_health_of(r->live, &r->hmsg);
 	}

@@ -88,17 +88,63 @@ old_listener(const json_t *gw, const char *name)
 	return NULL;
 }
 
+/* ResolvedRefs of listener gl: its route kinds, then (HTTPS) its
+ * certificates; *certs tells whether it has one to serve with. */
+static json_t *
+listener_refs(const struct cond_ctx *cx, const json_t *gw, const json_t *gl, bool https,
+    const json_t *secrets, bool *certs)
+{
+	const char *reason;
+	char *msg = NULL;
+	json_t *pairs = NULL, *c;
+	*certs = true;
+	if (!routes_listener_takes_httproutes(gl))
+		return cond(cx, "ResolvedRefs", false, "InvalidRouteKinds", "v6 serves HTTPRoutes only");
+	if (!https)
+		return cond(cx, "ResolvedRefs", true, "ResolvedRefs",
+		    "Listener references are resolved");
+	bool ok = gw_listener_certs(gw, gl, secrets, &pairs, &reason, &msg);
+	*certs = json_array_size(pairs) > 0;
+	c = cond(cx, "ResolvedRefs", ok, reason, msg);
+	json_decref(pairs);
+	free(msg);
+	return c;
+}
+
+/* True when an earlier listener of gw on gl's port speaks the other one of
+ * HTTP / HTTPS: that one has the port (routes_build serves the first), gl
+ * is not served (Gateway API's ProtocolConflict). */
+static bool
+protocol_conflict(const json_t *gw, const json_t *gl)
+{
+	const json_t *x;
+	size_t i;
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, x) {
+		if (x == gl)
+			return false;
+		if (json_equal(json_object_get(x, "port"), json_object_get(gl, "port")) &&
+		    strcmp(obj_str(x, "protocol"), obj_str(gl, "protocol")) != 0 &&
+		    (!strcmp(obj_str(x, "protocol"), "HTTP") || !strcmp(obj_str(x, "protocol"),
+		    "HTTPS")))
+			return true;
+	}
+	return false;
+}
+
 /* One listener's status; *accepted tells whether V6 serves it. */
 static json_t *
-listener_status(const json_t *gw, const json_t *gl, const json_t *routes, bool programmed,
-    const char *now, bool *accepted)
+listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
+    const json_t *secrets, bool programmed, const char *now, bool *accepted)
 {
 	const char *name = obj_str(gl, "name");
 	struct cond_ctx cx = { json_object_get(old_listener(gw, name), "conditions"),
 		generation(gw), now };
-	bool http = strcmp(obj_str(gl, "protocol"), "HTTP") == 0;
-	bool kinds = routes_listener_takes_httproutes(gl);
+	bool https = strcmp(obj_str(gl, "protocol"), "HTTPS") == 0;
+	bool http = https || strcmp(obj_str(gl, "protocol"), "HTTP") == 0;
+	bool kinds = routes_listener_takes_httproutes(gl), certs;
 	json_t *conds = json_array(), *supported = json_array();
+	json_t *refs = listener_refs(&cx, gw, gl, https, secrets, &certs);
+	bool conflict = http && protocol_conflict(gw, gl);
 	*accepted = http;
 	if (http && kinds)
 		json_array_append_new(supported, json_pack("{s:s, s:s}", "group", GW_GROUP,
@@ -108,34 +154,40 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes, bool p
 		    "Listener is valid"));
 	else
 		json_array_append_new(conds, cond(&cx, "Accepted", false, "UnsupportedProtocol",
-		    "v6 serves HTTP listeners only"));
-	if (!http)
+		    "v6 serves HTTP and HTTPS listeners only"));
+	if (conflict)
+		json_array_append_new(conds, cond(&cx, "Conflicted", true, "ProtocolConflict",
+		    "an earlier listener on this port speaks another protocol"));
+	if (!http || conflict)
 		json_array_append_new(conds, cond(&cx, "Programmed", false, "Invalid",
-		    "Listener is not accepted"));
+		    "Listener is not served"));
+	else if (!certs)
+		json_array_append_new(conds, cond(&cx, "Programmed", false, "Invalid",
+		    "no certificate to terminate TLS with"));
 	else if (programmed)
 		json_array_append_new(conds, cond(&cx, "Programmed", true, "Programmed",
 		    "Listener is in the proxy's routing table"));
 	else
 		json_array_append_new(conds, cond(&cx, "Programmed", false, "Pending",
 		    "the proxy is turned off (--controllers)"));
-	json_array_append_new(conds, kinds ? cond(&cx, "ResolvedRefs", true, "ResolvedRefs",
-	    "Listener references are resolved") : cond(&cx, "ResolvedRefs", false,
-	    "InvalidRouteKinds", "v6 serves HTTPRoutes only"));
+	json_array_append_new(conds, refs);
 	return json_pack("{s:s, s:o, s:I, s:o}", "name", name, "supportedKinds", supported,
-	    "attachedRoutes", http && kinds ? attached_routes(gw, gl, routes) : (json_int_t)0,
+	    "attachedRoutes", http && kinds && !conflict ? attached_routes(gw, gl, routes) :
+	    (json_int_t)0,
 	    "conditions", conds);
 }
 
 json_t *
-gwstatus_gateway(const json_t *gw, const json_t *routes, bool programmed, const char *now)
+gwstatus_gateway(const json_t *gw, const json_t *routes, const json_t *secrets,
+    bool programmed, const char *now)
 {
 	struct cond_ctx cx = { obj_get_path(gw, "status.conditions"), generation(gw), now };
 	json_t *listeners = json_array(), *conds = json_array(), *addrs = json_array(), *gl;
 	size_t i, nok = 0;
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
 		bool ok;
-		json_array_append_new(listeners, listener_status(gw, gl, routes, programmed, now,
-		    &ok));
+		json_array_append_new(listeners, listener_status(gw, gl, routes, secrets, programmed,
+		    now, &ok));
 		nok += ok;
 	}
 	const json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
@@ -299,6 +351,25 @@ gwstatus_route(const json_t *route, const json_t *gateways, const json_t *servic
 	return json_pack("{s:o}", "parents", parents);
 }
 
+/* A GRPCRoute: every parent refuses it (no listener of V6's proxy, which speaks
+ * HTTP/1.1, supports the kind), in the condition a Gateway API implementation
+ * gives a route kind it does not support. */
+static json_t *
+gwstatus_grpcroute(const json_t *route, const char *now)
+{
+	json_t *parents = json_array(), *ref;
+	size_t i;
+	json_array_foreach(obj_get_path(route, "spec.parentRefs"), i, ref) {
+		struct cond_ctx cx = { json_object_get(old_parent(route, ref), "conditions"),
+			generation(route), now };
+		json_array_append_new(parents, json_pack("{s:o, s:s, s:[o]}",
+		    "parentRef", parent_ref(ref), "controllerName", GW_CONTROLLER_NAME,
+		    "conditions", cond(&cx, "Accepted", false, "NotAllowedByListeners",
+		    "GRPCRoute is not supported by v6: its proxy does not speak HTTP/2")));
+	}
+	return json_pack("{s:o}", "parents", parents);
+}
+
 /* ---- the controllers ---------------------------------------------------- */
 
 /* Two descriptors on the controller core, one per primary kind: a
@@ -308,11 +379,11 @@ gwstatus_route(const json_t *route, const json_t *gateways, const json_t *servic
 struct ctrl_gwstatus {
 	bool programmed;
 	size_t writes;
-	struct ctrl *gw, *route;
+	struct ctrl *gw, *route, *grpc;
 };
 
 static json_t *
-index_of(struct ctrl *c, const char *api_version, const char *kind)
+index_of(struct ctrl *c, const char *api_version, const char *kind, const char *ns)
 {
 	const struct kind *k = kind_find_gvk(api_version, kind);
 	json_t *items = NULL, *idx;
@@ -320,7 +391,7 @@ index_of(struct ctrl *c, const char *api_version, const char *kind)
 	if (k == NULL)
 		return json_object();
 	api_res_key(k, res, sizeof res);
-	if (store_list(ctrl_store(c), res, NULL, &items, NULL) < 0)
+	if (store_list(ctrl_store(c), res, ns, &items, NULL) < 0)
 		return json_object();
 	idx = obj_index(items);
 	json_decref(items);
@@ -350,24 +421,41 @@ static int
 gateway_decide(struct ctrl *c, const json_t *gw, int64_t now_ms, struct ctrl_writes *out)
 {
 	struct ctrl_gwstatus *g = ctrl_data(c);
-	json_t *routes = index_of(c, GW_GROUP "/v1", "HTTPRoute");
+	json_t *routes = index_of(c, GW_GROUP "/v1", "HTTPRoute", NULL), *secrets = NULL, *gl;
+	size_t i;
 	char now[64];
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl)
+		if (secrets == NULL && strcmp(obj_str(gl, "protocol"), "HTTPS") == 0)
+			/* only when certificates count; only the Gateway's namespace can
+			 * hold them (no ReferenceGrant yet) */
+			secrets = index_of(c, "v1", "Secret", obj_namespace(gw));
 	now_rfc3339(now_ms, now);
-	push_status(gw, gwstatus_gateway(gw, routes, g->programmed, now), out);
+	push_status(gw, gwstatus_gateway(gw, routes, secrets, g->programmed, now), out);
 	json_decref(routes);
+	json_decref(secrets);
 	return 0;
 }
 
 static int
 route_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_writes *out)
 {
-	json_t *gws = index_of(c, GW_GROUP "/v1", "Gateway");
-	json_t *svcs = index_of(c, "v1", "Service");
+	json_t *gws = index_of(c, GW_GROUP "/v1", "Gateway", NULL);
+	json_t *svcs = index_of(c, "v1", "Service", NULL);
 	char now[64];
 	now_rfc3339(now_ms, now);
 	push_status(route, gwstatus_route(route, gws, svcs, now), out);
 	json_decref(gws);
 	json_decref(svcs);
+	return 0;
+}
+
+static int
+grpc_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_writes *out)
+{
+	char now[64];
+	(void)c;
+	now_rfc3339(now_ms, now);
+	push_status(route, gwstatus_grpcroute(route, now), out);
 	return 0;
 }
 
@@ -391,6 +479,15 @@ enqueue_all(struct ctrl *c, enum store_event ev, const json_t *obj)
 	ctrl_enqueue_all(c);
 }
 
+/* A Secret's change matters to the Gateways with an HTTPS listener only. */
+static void
+enqueue_secret_users(struct ctrl *c, enum store_event ev, const json_t *obj)
+{
+	(void)ev;
+	if (strcmp(obj_str(obj, "type"), "kubernetes.io/tls") == 0)
+		ctrl_enqueue_all(c);
+}
+
 static const struct ctrl_desc gateway_desc = {
 	.name = "gateway",
 	.component = GW_CONTROLLER_NAME,
@@ -400,6 +497,7 @@ static const struct ctrl_desc gateway_desc = {
 	.sources = {
 		{ .res = GW_GROUP "/gateways" },
 		{ .res = GW_GROUP "/httproutes", .map = enqueue_all },
+		{ .res = "secrets", .map = enqueue_secret_users },
 	},
 	.decide = gateway_decide,
 	.result = count_write,
@@ -420,6 +518,19 @@ static const struct ctrl_desc route_desc = {
 	.result = count_write,
 };
 
+static const struct ctrl_desc grpc_desc = {
+	.name = "grpcroute",
+	.component = GW_CONTROLLER_NAME,
+	.api_version = GW_GROUP "/v1",
+	.kind = "GRPCRoute",
+	.res = GW_GROUP "/grpcroutes",
+	.sources = {
+		{ .res = GW_GROUP "/grpcroutes" },
+	},
+	.decide = grpc_decide,
+	.result = count_write,
+};
+
 int
 ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out)
 {
@@ -431,7 +542,9 @@ ctrl_gwstatus_start(struct api *api, bool programmed, struct ctrl_gwstatus **out
 	    !kind_find_gvk(route_desc.api_version, route_desc.kind))
 		return 0;	/* no Gateway API kinds: nothing to report */
 	if ((rc = ctrl_start(api, &gateway_desc, g, &g->gw)) < 0 ||
-	    (rc = ctrl_start(api, &route_desc, g, &g->route)) < 0) {
+	    (rc = ctrl_start(api, &route_desc, g, &g->route)) < 0 ||
+	    (kind_find_gvk(grpc_desc.api_version, grpc_desc.kind) &&
+	    (rc = ctrl_start(api, &grpc_desc, g, &g->grpc)) < 0)) {
 		ctrl_gwstatus_stop(g);
 		*out = NULL;
 	}
@@ -451,5 +564,6 @@ ctrl_gwstatus_stop(struct ctrl_gwstatus *c)
 		return;
 	ctrl_stop(c->gw);
 	ctrl_stop(c->route);
+	ctrl_stop(c->grpc);
 	free(c);
 }

@@ -136,6 +136,8 @@ struct build {
 	json_t *listeners;	/* name -> listener */
 	json_t *by_addr;	/* "addr:port" -> listener name (Gateways share ports) */
 	json_t *extra;		/* listener name -> [route entries] from HTTPRoutes */
+	const json_t *secrets;	/* "ns/name" -> Secret: HTTPS listeners' certificates */
+	json_t *served;		/* "ns/gw/listener" -> the listener serving it */
 };
 
 static const char *
@@ -423,24 +425,32 @@ route_backends(struct build *b, const char *rns, const json_t *rule)
 	return out;
 }
 
+/* The filters the proxy applies, as the snapshot has them: {type, ...the
+ * filter's member}; NULL when none. One of each type (the schema's rule). */
 static json_t *
 route_filters(const json_t *rule)
 {
-	json_t *f;
+	static const struct { const char *type, *member; } served[] = {
+		{ "RequestHeaderModifier", "requestHeaderModifier" },
+		{ "RequestRedirect", "requestRedirect" },
+		{ "URLRewrite", "urlRewrite" },
+	};
+	json_t *f, *out = json_array();
 	size_t i;
-	json_array_foreach(json_object_get(rule, "filters"), i, f) {
-		const json_t *m = json_object_get(f, "requestHeaderModifier");
-		if (strcmp(obj_str(f, "type"), "RequestHeaderModifier") != 0 || m == NULL)
-			continue;
-		json_t *out = json_pack("{s:s}", "type", "RequestHeaderModifier");
-		static const char *const keys[] = { "set", "add", "remove" };
-		for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-			if (json_object_get(m, keys[k]))
-				json_object_set_new(out, keys[k],
-				    json_deep_copy(json_object_get(m, keys[k])));
-		return json_pack("[o]", out);	/* the engine takes one per route */
+	json_array_foreach(json_object_get(rule, "filters"), i, f)
+		for (size_t k = 0; k < ARRAY_SIZE(served); k++) {
+			const json_t *m = json_object_get(f, served[k].member);
+			if (strcmp(obj_str(f, "type"), served[k].type) != 0 || !json_is_object(m))
+				continue;
+			json_t *one = json_deep_copy(m);
+			json_object_set_new(one, "type", json_string(served[k].type));
+			json_array_append_new(out, one);
+		}
+	if (json_array_size(out) == 0) {
+		json_decref(out);
+		return NULL;
 	}
-	return NULL;
+	return out;
 }
 
 /* A match as the snapshot has it; NULL for one the proxy cannot serve. */
@@ -581,7 +591,8 @@ routes_listener_admits(const json_t *gw, const json_t *gl, const json_t *route,
 	if ((*section && strcmp(section, obj_str(gl, "name")) != 0) ||
 	    (port && port != json_integer_value(json_object_get(gl, "port"))))
 		return ROUTES_NOT_LISTENER;
-	if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0 || !allowed_from(gw, gl, route) ||
+	if ((strcmp(obj_str(gl, "protocol"), "HTTP") != 0 &&
+	    strcmp(obj_str(gl, "protocol"), "HTTPS") != 0) || !allowed_from(gw, gl, route) ||
 	    !routes_listener_takes_httproutes(gl))
 		return ROUTES_NOT_ALLOWED;
 	json_t *hosts = hosts_on(obj_get_path(route, "spec.hostnames"), obj_str(gl, "hostname"));
@@ -601,11 +612,8 @@ attach_to_gateway(struct build *b, const json_t *r, const json_t *ref, const jso
 		if (routes_listener_admits(gw, gl, r, ref) != ROUTES_ADMITTED)
 			continue;
 		json_t *hosts = hosts_on(obj_get_path(r, "spec.hostnames"), obj_str(gl, "hostname"));
-		json_t *al = json_array_get(obj_get_path(gw, "spec.addresses"), 0);
-		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
-		char *key = xasprintf("%s:%lld", addr, (long long)json_integer_value(
-		    json_object_get(gl, "port")));
-		const char *owner = json_string_value(json_object_get(b->by_addr, key));
+		char *key = xasprintf("%s/%s/%s", obj_namespace(gw), obj_name(gw), obj_str(gl, "name"));
+		const char *owner = json_string_value(json_object_get(b->served, key));
 		if (hosts && owner)
 			attach_rules(b, r, owner, hosts, seq);
 		free(key);
@@ -658,6 +666,30 @@ add_routes(struct build *b, const json_t *httproutes, const json_t *gateways)
 	json_decref(gws);
 }
 
+/* The certificates of HTTPS listener gl on the proxy listener l (made for
+ * it, or another HTTPS Gateway listener's on the same port: SNI tells them
+ * apart). False when l is plain HTTP (a protocol conflict) or gl has no
+ * certificate that loads: then gl is not served. */
+static bool
+add_tls(struct build *b, const json_t *gw, const json_t *gl, json_t *l, bool made)
+{
+	json_t *certs = NULL;
+	const char *reason;
+	char *msg = NULL;
+	if (made) {
+		json_object_set_new(l, "protocol", json_string("HTTPS"));
+		json_object_set_new(l, "tls", json_array());
+	}
+	if (strcmp(obj_str(l, "protocol"), "HTTPS") != 0)
+		return false;
+	gw_listener_certs(gw, gl, b->secrets, &certs, &reason, &msg);
+	free(msg);
+	bool ok = json_array_size(certs) > 0;
+	json_array_extend(json_object_get(l, "tls"), certs);
+	json_decref(certs);
+	return ok;
+}
+
 static void
 add_gateways(struct build *b, const json_t *gateways)
 {
@@ -667,12 +699,24 @@ add_gateways(struct build *b, const json_t *gateways)
 		json_t *al = json_array_get(obj_get_path(v[k], "spec.addresses"), 0);
 		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		json_array_foreach(obj_get_path(v[k], "spec.listeners"), i, gl) {
-			if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0)
-				continue;	/* no TLS, and no TCPRoute, yet */
+			bool https = strcmp(obj_str(gl, "protocol"), "HTTPS") == 0;
+			if (strcmp(obj_str(gl, "protocol"), "HTTP") != 0 && !https)
+				continue;	/* no TCPRoute or TLS passthrough yet */
 			char *name = xasprintf("gw/%s/%s/%s", obj_namespace(v[k]), obj_name(v[k]),
 			    obj_str(gl, "name"));
-			listener_add(b, name, addr, json_integer_value(json_object_get(gl, "port")),
-			    true, NULL);
+			json_t *l = listener_add(b, name, addr, json_integer_value(json_object_get(gl,
+			    "port")), true, NULL);
+			bool made = strcmp(obj_str(l, "name"), name) == 0;
+			if (https ? add_tls(b, v[k], gl, l, made) :
+			    strcmp(obj_str(l, "protocol"), "HTTP") == 0)
+				json_object_set_new(b->served, name + 3, json_string(obj_str(l, "name")));
+			if (made && https && json_array_size(json_object_get(l, "tls")) == 0) {
+				char *key = xasprintf("%s:%lld", addr, (long long)json_integer_value(
+				    json_object_get(gl, "port")));
+				json_object_del(b->by_addr, key);	/* nothing to serve with */
+				json_object_del(b->listeners, name);
+				free(key);
+			}
 			free(name);
 		}
 	}
@@ -706,11 +750,12 @@ merge_routes(struct build *b)
  * the HTTPRoutes and Gateways (arrays or objects of objects). */
 static json_t *
 build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, bool host_ports, int64_t version)
+    const json_t *httproutes, const json_t *gateways, const json_t *secrets, bool host_ports,
+    int64_t version)
 {
 	struct build b = { .svcs = obj_index(svcs), .eps = (json_t *)eps, .pods = pods,
 		.clusters = json_object(), .listeners = json_object(), .by_addr = json_object(),
-		.extra = json_object() };
+		.extra = json_object(), .secrets = secrets, .served = json_object() };
 	size_t n;
 	const json_t **v = sorted(svcs, &n, cmp_obj);
 	for (size_t i = 0; i < n; i++)
@@ -733,19 +778,22 @@ build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
 	json_decref(b.listeners);
 	json_decref(b.by_addr);
 	json_decref(b.extra);
+	json_decref(b.served);
 	return snap;
 }
 
 json_t *
 routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, int64_t version)
+    const json_t *httproutes, const json_t *gateways, const json_t *secrets, int64_t version)
 {
 	json_t *eps = obj_index(endpoints);
 	json_t *pod_idx = json_is_array(pods) ? obj_index(pods) : NULL;
+	json_t *sec_idx = obj_index(secrets);
 	json_t *snap = build_indexed(services, eps, pod_idx ? pod_idx : pods, httproutes,
-	    gateways, true, version);
+	    gateways, sec_idx, true, version);
 	json_decref(eps);
 	json_decref(pod_idx);
+	json_decref(sec_idx);
 	return snap;
 }
 
@@ -990,6 +1038,7 @@ struct routes_table {
 	json_t *shared_l, *shared_c;	/* the shared part */
 	json_t *shared_refs;		/* Service "ns/name" -> true: read by the shared part */
 	json_t *gw_addrs;		/* "addr:port" -> true: Gateway listeners */
+	json_t *tls_refs;		/* Secret "ns/name" -> true: a Gateway's certificateRefs */
 	json_t *dirty_units;		/* Service "ns/name" -> true */
 	bool dirty_shared;
 	bool was_whole;			/* the last commit compared the whole build */
@@ -1015,7 +1064,7 @@ routes_table_new(void)
 	struct routes_table *t = xcalloc(1, sizeof *t);
 	json_t **all[] = { &t->pod_eps, &t->units, &t->unit_l, &t->unit_c, &t->addr_owners,
 		&t->shared_l, &t->shared_c, &t->shared_refs, &t->gw_addrs, &t->dirty_units,
-		&t->final_l, &t->final_c, &t->ips };
+		&t->final_l, &t->final_c, &t->ips, &t->tls_refs };
 	for (int k = 0; k < ROUTES_NKINDS; k++)
 		t->objs[k] = json_object();
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
@@ -1030,7 +1079,7 @@ routes_table_free(struct routes_table *t)
 		return;
 	json_t *all[] = { t->pod_eps, t->units, t->unit_l, t->unit_c, t->addr_owners,
 		t->shared_l, t->shared_c, t->shared_refs, t->gw_addrs, t->dirty_units,
-		t->final_l, t->final_c, t->ips };
+		t->final_l, t->final_c, t->ips, t->tls_refs };
 	for (int k = 0; k < ROUTES_NKINDS; k++)
 		json_decref(t->objs[k]);
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
@@ -1072,6 +1121,11 @@ trimmed(enum routes_kind k, const json_t *obj)
 		return pod_trim(obj);
 	if (k == ROUTES_ROLLOUT)
 		return rollout_trim(obj);
+	if (k == ROUTES_SECRET)		/* only certificates are read; others not kept */
+		return strcmp(obj_str(obj, "type"), "kubernetes.io/tls") != 0 ? NULL :
+		    json_pack("{s:{s:s, s:s}, s:s, s:O}", "metadata", "namespace",
+		    obj_namespace(obj), "name", obj_name(obj), "type", "kubernetes.io/tls", "data",
+		    obj_get_path(obj, "data") ? obj_get_path(obj, "data") : json_object());
 	return json_deep_copy(obj);
 }
 
@@ -1104,6 +1158,9 @@ routes_table_put(struct routes_table *t, enum routes_kind k, const char *ns, con
 			dirty = true;
 		}
 		if (obj_get_path(old, "spec") || obj_get_path(val, "spec"))	/* hostPorts */
+			t->dirty_shared = dirty = true;
+	} else if (changed && k == ROUTES_SECRET) {
+		if (json_object_get(t->tls_refs, key))
 			t->dirty_shared = dirty = true;
 	} else if (changed) {
 		t->dirty_shared = dirty = true;
@@ -1189,7 +1246,7 @@ unit_rebuild(struct routes_table *t, const char *key, json_t *tl, json_t *tc)
 		return;
 	json_t *one = json_pack("{s:O}", key, svc);
 	json_t *snap = build_indexed(one, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD], NULL,
-	    NULL, false, 0);
+	    NULL, NULL, false, 0);
 	json_t *unit = json_pack("{s:o, s:O, s:o}", "l", listeners_by_name(snap), "c",
 	    json_object_get(snap, "clusters"), "a", json_object());
 	json_object_foreach(json_object_get(unit, "l"), name, v) {
@@ -1215,6 +1272,7 @@ shared_refs(struct routes_table *t)
 	const char *k, *a;
 	size_t i, j, n;
 	json_object_clear(t->gw_addrs);
+	json_object_clear(t->tls_refs);
 	json_object_foreach(t->objs[ROUTES_HTTPROUTE], k, o) {
 		const char *rns = obj_namespace(o);
 		json_array_foreach(obj_get_path(o, "spec.parentRefs"), i, x)
@@ -1257,6 +1315,12 @@ shared_refs(struct routes_table *t)
 		json_t *al = json_array_get(obj_get_path(o, "spec.addresses"), 0);
 		const char *addr = *obj_str(al, "value") ? obj_str(al, "value") : "0.0.0.0";
 		json_array_foreach(obj_get_path(o, "spec.listeners"), i, x) {
+			json_array_foreach(obj_get_path(x, "tls.certificateRefs"), j, y) {
+				char *r = ns_key(*obj_str(y, "namespace") ? obj_str(y, "namespace") :
+				    obj_namespace(o), obj_str(y, "name"));
+				set_add(t->tls_refs, r);
+				free(r);
+			}
 			char *key = xasprintf("%s:%lld", addr,
 			    (long long)json_integer_value(json_object_get(x, "port")));
 			set_add(t->gw_addrs, key);
@@ -1282,7 +1346,7 @@ shared_rebuild(struct routes_table *t, json_t *tl, json_t *tc)
 		if ((svc = json_object_get(t->objs[ROUTES_SERVICE], k)))
 			json_object_set(subset, k, svc);
 	json_t *snap = build_indexed(subset, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD],
-	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], true, 0);
+	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], t->objs[ROUTES_SECRET], true, 0);
 	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
 	json_decref(t->shared_l);
 	json_decref(t->shared_c);
@@ -1345,7 +1409,8 @@ static void
 commit_whole(struct routes_table *t, json_t *dl, json_t *dc)
 {
 	json_t *snap = build_indexed(t->objs[ROUTES_SERVICE], t->objs[ROUTES_ENDPOINTS],
-	    t->objs[ROUTES_POD], t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], true, 0);
+	    t->objs[ROUTES_POD], t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY],
+	    t->objs[ROUTES_SECRET], true, 0);
 	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
 	json_t *want_l = listeners_by_name(snap), *want_c = json_object_get(snap, "clusters");
 	json_t *nl = names_of((json_t *[]){ t->final_l, want_l, NULL });
@@ -1435,6 +1500,7 @@ static const struct {
 	[ROUTES_GATEWAY] = { GW_GROUP "/v1", "Gateway" },
 	[ROUTES_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
 	[ROUTES_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
+	[ROUTES_SECRET] = { "v1", "Secret" },
 };
 
 struct drain;

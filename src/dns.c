@@ -531,18 +531,14 @@ pod_resolv_conf(const json_t *pod, const char *dns_ip, const char *domain,
 	return buf_steal(&b);
 }
 
-int
-pod_resolv_write(const json_t *pod, const char *dns_ip, const char *path)
+char *
+pod_resolv_text(const json_t *pod, const char *dns_ip)
 {
 	char *host = NULL, *text;
 	size_t len;
 	if (file_read_all("/etc/resolv.conf", &host, &len) < 0)
 		host = NULL;
 	text = pod_resolv_conf(pod, dns_ip, DNS_CLUSTER_DOMAIN, host);
-	int rc = file_write_atomic(path, text, strlen(text), false);
-	if (rc == 0 && chmod(path, 0644) < 0)	/* bind-mounted into any container */
-		rc = -errno;
-	free(text);
 	free(host);
-	return rc;
+	return text;
 }

@@ -40,9 +40,10 @@ ldns_pkt *dns_reply_error(const ldns_pkt *query, ldns_pkt_rcode rcode);
  * host_resolv: the host's resolv.conf text (may be NULL). Caller frees. */
 char *pod_resolv_conf(const json_t *pod, const char *dns_ip, const char *domain,
     const char *host_resolv);
-/* Writes pod_resolv_conf(pod, dns_ip, DNS_CLUSTER_DOMAIN, the host's
- * /etc/resolv.conf) to path. 0 or -errno. */
-int pod_resolv_write(const json_t *pod, const char *dns_ip, const char *path);
+/* pod_resolv_conf(pod, dns_ip, DNS_CLUSTER_DOMAIN, the host's
+ * /etc/resolv.conf): the pod's file (the node writes it with the start).
+ * Caller frees. */
+char *pod_resolv_text(const json_t *pod, const char *dns_ip);
 
 /* dns_server.c */
 struct dns_server;

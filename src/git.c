@@ -5,6 +5,7 @@
  * Runs on libuv's thread pool (ctrl_app.c); calls are serialised. */
 #include "gitops.h"
 #include "log.h"
+#include "node_pod.h"
 
 #include <errno.h>
 #include <git2.h>
@@ -35,6 +36,38 @@ git_creds_free(struct git_creds *c)
 	*c = (struct git_creds){ 0 };
 }
 
+/* Base64 Secret data, decoded (NULL when absent). */
+static char *
+secret_field(const json_t *secret, const char *key)
+{
+	const char *v = json_string_value(obj_get_path(json_object_get(secret, "data"), key));
+	return v ? nenv_b64_decode(v) : NULL;
+}
+
+void
+git_creds_find(const json_t *secrets, const char *url, struct git_creds *out)
+{
+	json_t *s;
+	size_t i;
+	char *want = git_url_normalize(url);
+	json_array_foreach(secrets, i, s) {
+		const char *type = json_string_value(json_object_get(obj_labels(s),
+		    APP_SECRET_TYPE));
+		char *su = secret_field(s, "url");
+		char *norm = su ? git_url_normalize(su) : NULL;
+		bool match = type && norm && ((!strcmp(type, "repository") && !strcmp(norm, want)) ||
+		    (!strcmp(type, "repo-creds") && !strncmp(want, norm, strlen(norm))));
+		free(su);
+		free(norm);
+		if (!match || out->username || out->password || out->ssh_key)
+			continue;
+		out->username = secret_field(s, "username");
+		out->password = secret_field(s, "password");
+		out->ssh_key = secret_field(s, "sshPrivateKey");
+	}
+	free(want);
+}
+
 char *
 git_url_normalize(const char *url)
 {
@@ -62,6 +95,7 @@ git_url_normalize(const char *url)
 struct cred_state {
 	const struct git_creds *c;
 	int tries;
+	char *refused;		/* a push: the server's reason, or NULL */
 };
 
 static int
@@ -130,7 +164,7 @@ open_clone(const char *dir, const char *url, git_repository **repo, git_remote *
 static int
 do_fetch(git_remote *remote, const struct git_creds *creds, git_oid *head, bool *has_head)
 {
-	struct cred_state cs = { creds, 0 };
+	struct cred_state cs = { creds, 0, NULL };
 	git_fetch_options fo;
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.callbacks.credentials = cred_cb;
@@ -281,6 +315,126 @@ git_checkout(const char *cache_dir, const char *url, const char *rev,
 	rc = 0;
 out:
 	git_commit_free(commit);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	pthread_mutex_unlock(&git_lock);
+	free(dir);
+	return rc;
+}
+
+/* ---- writing: a commit on a branch, pushed (v6 promote through git) ---- */
+
+static int
+push_ref_cb(const char *ref, const char *status, void *payload)
+{
+	struct cred_state *s = payload;
+	(void)ref;
+	if (status && !s->refused)
+		s->refused = xstrdup(status);
+	return 0;
+}
+
+/* The author: $GIT_AUTHOR_NAME / $GIT_AUTHOR_EMAIL as git reads them, else
+ * "v6 <v6@localhost>". */
+static int
+author(git_signature **out)
+{
+	const char *n = getenv("GIT_AUTHOR_NAME"), *e = getenv("GIT_AUTHOR_EMAIL");
+	return git_signature_now(out, n && *n ? n : "v6", e && *e ? e : "v6@localhost");
+}
+
+int
+git_commit_push(const char *cache_dir, const char *url, const char *branch,
+    const struct git_creds *creds, const char parent_sha[41],
+    const struct git_file *files, size_t nfiles, const char *message, char sha[41],
+    char **err)
+{
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_commit *parent = NULL;
+	git_tree *ptree = NULL, *ntree = NULL;
+	git_signature *sig = NULL;
+	git_reference *ref = NULL;
+	git_oid poid, toid, coid;
+	git_tree_update *up = xcalloc(nfiles ? nfiles : 1, sizeof *up);
+	struct cred_state cs = { creds, 0, NULL };
+	int rc = -EIO;
+	*err = NULL;
+	pthread_mutex_lock(&git_lock);
+	git_libgit2_init();
+	char *dir = repo_dir(cache_dir, url), *spec = NULL;
+	if (open_clone(dir, url, &repo, &remote) < 0 || git_oid_fromstr(&poid, parent_sha) < 0 ||
+	    git_commit_lookup(&parent, repo, &poid) < 0 || git_commit_tree(&ptree, parent) < 0) {
+		*err = git_errmsg("cannot open the checked-out commit");
+		goto out;
+	}
+	/* only a branch takes a commit, and only from where it is now */
+	char *rref = xasprintf("refs/remotes/origin/%s", branch);
+	git_oid boid;
+	int brc = git_reference_name_to_id(&boid, repo, rref);
+	free(rref);
+	if (brc < 0) {
+		*err = xasprintf("%s is not a branch of %s", branch, url);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (!git_oid_equal(&boid, &poid)) {
+		*err = xasprintf("the branch %s moved meanwhile", branch);
+		rc = -EAGAIN;
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		up[i].action = GIT_TREE_UPDATE_UPSERT;
+		up[i].filemode = GIT_FILEMODE_BLOB;
+		up[i].path = files[i].path;
+		if (git_blob_create_from_buffer(&up[i].id, repo, files[i].data, files[i].len) < 0) {
+			*err = git_errmsg("cannot write a blob");
+			goto out;
+		}
+	}
+	const git_commit *parents[] = { parent };
+	if (git_tree_create_updated(&toid, repo, ptree, nfiles, up) < 0 ||
+	    git_tree_lookup(&ntree, repo, &toid) < 0 || author(&sig) < 0 ||
+	    git_commit_create(&coid, repo, NULL, sig, sig, NULL, message, ntree, 1,
+	    parents) < 0) {
+		*err = git_errmsg("cannot make the commit");
+		goto out;
+	}
+	/* a local branch to push from; the remote's branch is the target */
+	if (git_reference_create(&ref, repo, "refs/heads/v6-promote", &coid, 1, NULL) < 0) {
+		*err = git_errmsg("cannot make the commit");
+		goto out;
+	}
+	spec = xasprintf("refs/heads/v6-promote:refs/heads/%s", branch);
+	char *specs[] = { spec };
+	git_strarray refspecs = { specs, 1 };
+	git_push_options po;
+	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+	po.callbacks.credentials = cred_cb;
+	po.callbacks.certificate_check = cert_cb;
+	po.callbacks.push_update_reference = push_ref_cb;
+	po.callbacks.payload = &cs;
+	if (git_remote_push(remote, &refspecs, &po) < 0) {
+		*err = git_errmsg("failed to push");
+		goto out;
+	}
+	if (cs.refused) {
+		*err = xasprintf("the push to %s was refused: %s", branch, cs.refused);
+		rc = -EAGAIN;
+		goto out;
+	}
+	git_oid_tostr(sha, 41, &coid);
+	rc = 0;
+out:
+	free(cs.refused);
+	free(spec);
+	free(up);
+	git_reference_free(ref);
+	git_signature_free(sig);
+	git_tree_free(ntree);
+	git_tree_free(ptree);
+	git_commit_free(parent);
 	git_remote_free(remote);
 	git_repository_free(repo);
 	git_libgit2_shutdown();

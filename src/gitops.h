@@ -38,6 +38,27 @@ void git_creds_free(struct git_creds *c);
  * wording, without credentials). */
 int git_checkout(const char *cache_dir, const char *url, const char *rev,
     const struct git_creds *creds, char sha[41], char **tree, char **err);
+/* One file of a commit: its path in the repository and its new content. */
+struct git_file {
+	const char *path;
+	const char *data;
+	size_t len;
+};
+/* Commits files (added or replaced) on top of parent_sha, a commit that
+ * git_checkout put in cache_dir's clone of url, and pushes the commit to
+ * branch (fast-forward only). The author is $GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL>,
+ * else "v6 <v6@localhost>". Blocking. Returns 0 with sha, -EAGAIN when the
+ * remote refused (the branch moved: fetch and retry) or another negative
+ * errno, with *err (malloc'ed). */
+int git_commit_push(const char *cache_dir, const char *url, const char *branch,
+    const struct git_creds *creds, const char parent_sha[41],
+    const struct git_file *files, size_t nfiles, const char *message, char sha[41],
+    char **err);
+/* Credentials for url from secrets (a JSON array of Secrets): one labelled
+ * argocd.argoproj.io/secret-type=repository whose url is the same repo, or
+ * =repo-creds whose url is a prefix of it (Argo CD's credential templates).
+ * out is left empty when none matches. */
+void git_creds_find(const json_t *secrets, const char *url, struct git_creds *out);
 /* The form repo URLs are compared in: no scheme, user, ".git" or trailing
  * "/", host lowercase ("https://GitHub.com/a/b.git" -> "github.com/a/b").
  * Caller frees. */

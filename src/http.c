@@ -116,6 +116,9 @@ struct hreq {
 	uint64_t ck_left;
 	void (*abort_cb)(struct http_req *, void *);
 	void *abort_arg;
+	http_tunnel_fn tunnel_cb;	/* http_req_tunnel(): bytes after a switch */
+	void *tunnel_arg;
+	bool tunnel_paused;
 
 	/* rbuf: [0, head_len) the current request head, then bytes not parsed
 	 * yet; [parsed, rlen) is still to be fed to the parser. */
@@ -200,6 +203,7 @@ static void conn_fail(struct conn *, int, const char *);
 static void conn_next(struct conn *);
 static void conn_shutdown(struct conn *);
 static void conn_sync_reading(struct conn *);
+static void tunnel_pass(struct conn *);
 static void conn_set_timeout(struct conn *, enum conn_timeout, unsigned);
 static void on_timer(uv_timer_t *);
 static void on_alloc(uv_handle_t *, size_t, uv_buf_t *);
@@ -447,6 +451,9 @@ req_reset(struct hreq *r)
 	r->keep_alive = true;
 	r->abort_cb = NULL;
 	r->abort_arg = NULL;
+	r->tunnel_cb = NULL;
+	r->tunnel_arg = NULL;
+	r->tunnel_paused = false;
 	memset(&r->pub, 0, sizeof(r->pub));
 }
 
@@ -1280,7 +1287,8 @@ conn_sync_reading(struct conn *c)
 		want = !c->peer_eof && (c->req->rbuf == NULL || c->req->rlen < c->req->rcap);
 		break;
 	case CONN_STREAMING:
-		want = !c->peer_eof && (c->req->rbuf == NULL || c->req->rlen < c->req->rcap);
+		want = !c->peer_eof && (c->req->rbuf == NULL || c->req->rlen < c->req->rcap) &&
+		    !(c->req->tunnel_cb && c->req->tunnel_paused);
 		break;
 	case CONN_CLOSED:
 		return;
@@ -1407,8 +1415,12 @@ conn_input(struct conn *c, ssize_t n)
 		conn_parse(c);
 		break;
 	default:
-		/* streaming: kept for the next request */
+		/* streaming: kept for the next request, or a tunnel's */
 		r->rlen += (size_t)n;
+		if (r->tunnel_cb) {
+			tunnel_pass(c);
+			break;
+		}
 		if (r->rlen == r->rcap)
 			conn_sync_reading(c);
 		break;
@@ -2188,6 +2200,51 @@ http_req_detach(struct http_req *req, uv_os_sock_t *fd, char **rest, size_t *res
 	r->with_handler = false;
 	conn_drop(c);
 	return 0;
+}
+
+/* Hands the tunnel's bytes past the request, [parsed, rlen), to its
+ * callback; they leave the buffer first, so the callback may finish req. */
+static void
+tunnel_pass(struct conn *c)
+{
+	struct hreq *r = c->req;
+
+	while (c->state == CONN_STREAMING && r->with_handler && r->tunnel_cb &&
+	    !r->tunnel_paused && r->rlen > r->parsed) {
+		size_t n = r->rlen - r->parsed;
+		char *copy = xmalloc(n);
+		memcpy(copy, r->rbuf + r->parsed, n);
+		r->rlen = r->parsed;
+		r->tunnel_cb(&r->pub, copy, n, r->tunnel_arg);
+		free(copy);
+		if (c->state == CONN_CLOSED || c->req != r)
+			return;
+	}
+	conn_sync_reading(c);
+}
+
+void
+http_req_tunnel(struct http_req *req, http_tunnel_fn cb, void *arg)
+{
+	struct hreq *r = (struct hreq *)req;
+
+	BUG_ON(!r->with_handler || !r->streaming);
+	r->tunnel_cb = cb;
+	r->tunnel_arg = arg;
+	if (r->conn && !r->aborted)
+		tunnel_pass(r->conn);
+}
+
+void
+http_req_tunnel_pause(struct http_req *req, bool pause)
+{
+	struct hreq *r = (struct hreq *)req;
+
+	if (r->tunnel_paused == pause)
+		return;
+	r->tunnel_paused = pause;
+	if (r->conn && !r->aborted && r->conn->state == CONN_STREAMING)
+		tunnel_pass(r->conn);
 }
 
 unsigned

@@ -180,6 +180,16 @@ void http_req_on_drain(struct http_req *req, void (*cb)(struct http_req *, void 
  * the request. Finishes req. Returns 0, -EBUSY while a response is being
  * written, -EPIPE if the client is gone (req is then still to be finished). */
 int http_req_detach(struct http_req *req, uv_os_sock_t *fd, char **rest, size_t *rest_len);
+/* After a protocol switch answered with http_raw_write (a 101), the
+ * client's bytes past the request (decrypted under TLS) go to cb as they
+ * arrive, the first ones possibly before this returns; data is valid
+ * during the call only. The end of the connection is the abort callback.
+ * For WebSocket (ws.c). */
+typedef void (*http_tunnel_fn)(struct http_req *req, const char *data, size_t len,
+    void *arg);
+void http_req_tunnel(struct http_req *req, http_tunnel_fn cb, void *arg);
+/* Stops (true) or resumes (false) reading the tunnel: backpressure. */
+void http_req_tunnel_pause(struct http_req *req, bool pause);
 /* Open client connections. */
 unsigned http_server_connections(const struct http_server *srv);
 

@@ -370,23 +370,17 @@ enum { SANDBOX_RETRY_MS = 5000 };	/* after a failed CNI ADD */
 
 /* With cluster DNS, the pod's resolv.conf (dns.c) joins its mounts at
  * /etc/resolv.conf: the shim bind-mounts it in the container's private mount
- * namespace. Returns the new count (unchanged if it could not be written). */
+ * namespace. Its text goes into files (written by the start's job, off the
+ * loop). Returns the new count. */
 static int
-resolv_mount(struct apod *p, struct rt_mount **mounts, int nm)
+resolv_mount(struct apod *p, json_t *files, struct rt_mount **mounts, int nm)
 {
 	if (!p->n->cluster_dns)
 		return nm;
-	char *path = xasprintf("%s/resolv.conf", p->dir), *pods = xasprintf("%s/pods",
-	    p->n->state_dir);
-	mkdir(pods, 0755);
-	mkdir(p->dir, 0755);
-	free(pods);
-	int rc = pod_resolv_write(p->obj ? p->obj : p->sm.pod, p->n->cluster_dns, path);
-	if (rc < 0) {
-		log_warn("node", "writing %s: %s", path, strerror(-rc));
-		free(path);
-		return nm;
-	}
+	char *path = xasprintf("%s/resolv.conf", p->dir);
+	char *text = pod_resolv_text(p->obj ? p->obj : p->sm.pod, p->n->cluster_dns);
+	json_object_set_new(files, path, json_string_nocheck(text));
+	free(text);
 	*mounts = xrealloc(*mounts, (size_t)(nm + 1) * sizeof **mounts);
 	(*mounts)[nm] = (struct rt_mount){ .source = path,
 		.target = xstrdup("/etc/resolv.conf"), .read_only = true };
@@ -394,18 +388,17 @@ resolv_mount(struct apod *p, struct rt_mount **mounts, int nm)
 }
 
 /* The pod's ServiceAccount token, namespace and ca.crt at Kubernetes' path
- * (auth_sa.c writes them into the pod's dir, the shim or runc bind-mounts
- * them read-only). Returns the new count (unchanged when the pod opts out
- * or they could not be written, which is logged). */
+ * (auth_sa.c makes them; they go into files, written into the pod's dir by
+ * the start's job; the shim or runc bind-mounts them read-only). Returns
+ * the new count (unchanged when the pod opts out or they could not be
+ * made, which is logged). */
 static int
-sa_mount(struct apod *p, struct rt_mount **mounts, int nm)
+sa_mount(struct apod *p, json_t *files, struct rt_mount **mounts, int nm)
 {
 	char *dir = xasprintf("%s/serviceaccount", p->dir), *err = NULL;
-	char *pods = xasprintf("%s/pods", p->n->state_dir);
-	mkdir(pods, 0755);
-	mkdir(p->dir, 0755);
-	free(pods);
-	int rc = auth_sa_project(api_auth_sa(p->n->api), p->obj ? p->obj : p->sm.pod, dir,
+	json_t *sa = NULL, *v;
+	const char *name;
+	int rc = auth_sa_files(api_auth_sa(p->n->api), p->obj ? p->obj : p->sm.pod, &sa,
 	    &err);
 	if (rc != 0) {
 		if (rc < 0)
@@ -414,6 +407,12 @@ sa_mount(struct apod *p, struct rt_mount **mounts, int nm)
 		free(dir);
 		return nm;
 	}
+	json_object_foreach(sa, name, v) {
+		char *path = xasprintf("%s/%s", dir, name);
+		json_object_set(files, path, v);
+		free(path);
+	}
+	json_decref(sa);
 	*mounts = xrealloc(*mounts, (size_t)(nm + 1) * sizeof **mounts);
 	(*mounts)[nm] = (struct rt_mount){ .source = dir,
 		.target = xstrdup("/var/run/secrets/kubernetes.io/serviceaccount"),
@@ -558,8 +557,9 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		nenv_free(envp);
 		return;
 	}
-	nm = resolv_mount(p, &mounts, nm);
-	nm = sa_mount(p, &mounts, nm);
+	json_t *files = json_object();	/* written off the loop by rt_start's job */
+	nm = resolv_mount(p, files, &mounts, nm);
+	nm = sa_mount(p, files, &mounts, nm);
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
@@ -573,6 +573,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
 		.mounts = mounts, .n_mounts = (size_t)nm, .security = runc ? NULL : &sec,
+		.files = files,
 	};
 	struct nrunc_start *rs = NULL;
 	const char *reason = "CreateContainerError";
@@ -594,6 +595,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	nrunc_start_free(rs);
 	nenv_free(argv);
 	nvol_mounts_free(mounts, nm);
+	json_decref(files);
 	if (rc < 0) {
 		const char *msg = err ? err : strerror(-rc);
 		npod_start_failed(&p->sm, i, reason, msg, now);
@@ -1805,22 +1807,33 @@ serve_exec(void *arg, struct http_req *req, const json_t *obj)
 		return;
 	}
 	json_t *enter = rt_enter_argv(a->rt);
-	char **argv = xcalloc(json_array_size(enter) + nc + 1, sizeof *argv);
-	size_t k = 0, j;
-	json_t *v;
-	json_array_foreach(enter, j, v)
-		argv[k++] = xstrdup(json_string_value(v));
-	for (j = 0; j < nc; j++)
-		argv[k++] = xstrdup(cmd[j]);
+	bool runc = rt_is_runc(a->rt), tty = query_bool(req, "tty");
+	char **argv = nexec_argv(enter, runc, tty, cmd, nc);
 	json_decref(enter);
-	bool runc = rt_is_runc(a->rt);
 	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
-	    query_bool(req, "stdin"), &err) < 0) {
+	    query_bool(req, "stdin"), tty, &err) < 0) {
 		reply_status(req, 500, "InternalError", err);
 		free(err);
 	}
 	nenv_free(argv);
 	nenv_free(cmd);
+}
+
+/* pods/portforward: kubectl port-forward (node_portforward.c) to the
+ * pod's network namespace, or to a process pod's own address. */
+static void
+serve_portforward(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p = pod_find(n, obj_uid(obj));
+	char msg[512];
+	if (!p || !p->inited || !p->ip[0] || (p->cni && !p->netns)) {
+		snprintf(msg, sizeof msg, "unable to upgrade connection: pod %s has no "
+		    "network on this node yet", obj_name(obj));
+		reply_status(req, 400, "BadRequest", msg);
+		return;
+	}
+	npf_start(n->loop, req, p->sm.name, p->cni ? p->netns : NULL, p->ip);
 }
 
 /* npod_class_handler: a RuntimeClass's handler, from the store. One node
@@ -1906,6 +1919,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 		goto fail;
 	api_register_subresource(api, "Pod", "log", serve_log, n);
 	api_register_subresource(api, "Pod", "exec", serve_exec, n);
+	api_register_subresource(api, "Pod", "portforward", serve_portforward, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	api_group_version(api, "metrics.k8s.io", "v1beta1");
 	uv_timer_init(n->loop, &n->metrics);

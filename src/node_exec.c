@@ -1,81 +1,74 @@
 /* node_exec.c — one exec (the pods/exec subresource): runs a command
  * line the agent made (`runc exec ID CMD` for a runc container, the command
  * in the container's env, cwd and namespaces for a process one) and streams
- * its output back in one of two framings:
- * - V6's (`v6 exec`), documented in docs/architecture.md: frames of
- *   [channel byte][4-byte big-endian length][payload], channel 1 stdout,
- *   2 stderr, 3 the end ({"exitCode": N} as JSON); the request body is the
- *   command's stdin when stdin=true;
+ * it in one of two framings:
  * - Kubernetes' WebSocket subprotocols v5.channel.k8s.io / v4.channel.k8s.io
- *   when the request asks for a WebSocket upgrade (stock kubectl exec):
- *   binary messages [channel][data], channel 3 the metav1.Status of the end
- *   (NonZeroExitCode with an ExitCode cause). stdin there is refused (400)
- *   until client messages are read; a TTY is not allocated.
+ *   when the request asks for a WebSocket upgrade (stock kubectl exec, and
+ *   `v6 exec`): binary messages [channel][data]; from the client 0 stdin,
+ *   4 a terminal resize ({"Width":W,"Height":H}), 255 [0] (v5) the end of
+ *   stdin; to it 1 stdout, 2 stderr, 3 the metav1.Status of the end
+ *   (NonZeroExitCode with an ExitCode cause). With tty=true the command
+ *   gets a pseudo-terminal as its controlling terminal (setsid -c): the
+ *   process runtime's is ours; `runc exec -t` makes one in the container
+ *   and copies it to ours, following its size on SIGWINCH;
+ * - V6's own (`v6 exec` of older CLIs; documented in docs/architecture.md):
+ *   frames of [channel byte][4-byte big-endian length][payload], 1 stdout,
+ *   2 stderr, 3 {"exitCode": N}; the request body is the stdin.
  * Called by node_agent.c. */
 #include "node_pod.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "http.h"
+#include "net.h"
 #include "util.h"
+#include "ws.h"
 
-enum { CH_STDOUT = 1, CH_STDERR = 2, CH_EXIT = 3 };
+enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_EXIT = 3, CH_RESIZE = 4,
+	CH_CLOSE = 255 };
+
+/* stdin bytes queued to the command past which the client is not read */
+#define EXEC_STDIN_HIGH		(256u << 10)
+/* output queued to the client past which the command is not read */
+#define EXEC_OUT_HIGH		(1u << 20)
+/* after the command exits, how long its output may stay open (a process
+ * it left in the background holding the pipes or the terminal) */
+#define EXEC_DRAIN_MS		2000
 
 struct nexec {
 	struct http_req *req;
+	struct ws *ws;			/* WebSocket framing (kubectl), else V6's */
 	uv_process_t proc;
-	uv_pipe_t in, out[2];
-	uv_write_t write;
+	uv_timer_t drain;		/* EXEC_DRAIN_MS after the exit */
+	uv_pipe_t in, out[2];		/* tty: out[0] is the terminal's master */
+	int nout;			/* output streams: 1 with a tty, else 2 */
+	int master;			/* the pty's master fd, -1 without a tty */
 	int open;			/* handles not yet closed */
-	int eofs;			/* output pipes at EOF */
-	bool exited, aborted;
-	bool ws;			/* WebSocket framing (kubectl), not V6's */
+	int eofs;			/* output streams at EOF */
+	bool tty;
+	bool in_open;			/* stdin (x->in) still to be closed */
+	bool exited, ended, client_gone, paused;
 	int64_t code;
-	char *input;			/* stdin: a copy of the body */
+	unsigned in_writes;		/* stdin writes in flight (net_send) */
 };
-
-/* One unmasked server-to-client WebSocket message (RFC 6455 5.2) of
- * opcode op: [channel][data] for binary ones (ch < 0: data alone). */
-static void
-ws_message(struct nexec *x, int op, int ch, const char *data, size_t len)
-{
-	unsigned char h[11];
-	size_t n = 0, plen = len + (ch >= 0);
-	h[n++] = (unsigned char)(0x80 | op);
-	if (plen < 126) {
-		h[n++] = (unsigned char)plen;
-	} else if (plen <= 0xffff) {
-		h[n++] = 126;
-		h[n++] = (unsigned char)(plen >> 8);
-		h[n++] = (unsigned char)plen;
-	} else {
-		h[n++] = 127;
-		for (int i = 7; i >= 0; i--)
-			h[n++] = (unsigned char)((uint64_t)plen >> (8 * i));
-	}
-	if (ch >= 0)
-		h[n++] = (unsigned char)ch;
-	uv_buf_t b[2] = { uv_buf_init((char *)h, (unsigned)n),
-		uv_buf_init((char *)data, (unsigned)len) };
-	http_raw_write(x->req, b, len ? 2 : 1);
-}
 
 static void
 frame(struct nexec *x, int ch, const char *data, size_t len)
 {
 	unsigned char h[5] = { (unsigned char)ch, (unsigned char)(len >> 24),
 		(unsigned char)(len >> 16), (unsigned char)(len >> 8), (unsigned char)len };
-	if (x->aborted)
+	if (x->client_gone || !x->req)
 		return;
 	if (x->ws) {
-		ws_message(x, 0x2, ch, data, len);
+		ws_send(x->ws, ch, data, len);
 		return;
 	}
 	http_stream_write(x->req, (const char *)h, sizeof h);
@@ -89,16 +82,27 @@ on_closed(uv_handle_t *h)
 	struct nexec *x = h->data;
 	if (--x->open > 0)
 		return;
-	free(x->input);
 	free(x);
 }
 
-/* Done once the process exited and both pipes are drained. */
+static void
+close_stdin(struct nexec *x)
+{
+	if (!x->in_open)
+		return;
+	x->in_open = false;
+	if (!x->tty)	/* a terminal's input is its master, closed as output */
+		uv_close((uv_handle_t *)&x->in, on_closed);
+}
+
+/* Done once the process exited and its output is drained; a client that
+ * went away ends it too (the process was killed). */
 static void
 maybe_end(struct nexec *x)
 {
-	if (!x->exited || x->eofs < 2)
+	if (x->ended || !x->exited || x->eofs < x->nout)
 		return;
+	x->ended = true;
 	char st[320];
 	if (x->ws && x->code == 0)
 		snprintf(st, sizeof st, "{\"metadata\":{},\"status\":\"Success\"}");
@@ -110,14 +114,13 @@ maybe_end(struct nexec *x)
 	else
 		snprintf(st, sizeof st, "{\"exitCode\":%lld}", (long long)x->code);
 	frame(x, CH_EXIT, st, strlen(st));
-	if (x->ws) {
-		if (!x->aborted)
-			ws_message(x, 0x8, -1, "\x03\xe8", 2);	/* close, 1000 */
-		http_raw_end(x->req, false);
-	} else {
+	if (x->ws)
+		ws_end(x->ws);
+	else if (x->req)
 		http_stream_end(x->req);	/* also after an abort: that finishes req */
-	}
+	close_stdin(x);
 	uv_close((uv_handle_t *)&x->proc, on_closed);
+	uv_close((uv_handle_t *)&x->drain, on_closed);
 }
 
 static void
@@ -126,6 +129,25 @@ on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
 	(void)h;
 	b->base = xmalloc(size);
 	b->len = size;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+
+/* Output backpressure: the command is not read while the client lags. */
+static void
+out_pause(struct nexec *x, bool pause)
+{
+	if (x->paused == pause)
+		return;
+	x->paused = pause;
+	for (int i = 0; i < x->nout; i++) {
+		if (uv_is_closing((uv_handle_t *)&x->out[i]))
+			continue;
+		if (pause)
+			uv_read_stop((uv_stream_t *)&x->out[i]);
+		else
+			uv_read_start((uv_stream_t *)&x->out[i], on_alloc, on_read);
+	}
 }
 
 static void
@@ -137,10 +159,39 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		frame(x, ch, b->base, (size_t)n);
 	free(b->base);
 	if (n < 0) {
+		/* EOF, or EIO from a terminal's master once the last
+		 * process holding its slave is gone */
+		if (s == (uv_stream_t *)&x->out[0] && x->tty)
+			x->in_open = false;	/* the master was stdin too */
 		uv_close((uv_handle_t *)s, on_closed);
 		x->eofs++;
 		maybe_end(x);
+	} else if (x->ws && !x->client_gone && ws_pending(x->ws) > EXEC_OUT_HIGH) {
+		out_pause(x, true);
 	}
+}
+
+static void
+on_drained(void *arg)
+{
+	out_pause(arg, false);
+}
+
+/* The command exited long ago: outputs still open are closed, so a
+ * background process cannot hold the stream open. */
+static void
+on_drain_timer(uv_timer_t *t)
+{
+	struct nexec *x = t->data;
+	for (int i = 0; i < x->nout; i++) {
+		if (uv_is_closing((uv_handle_t *)&x->out[i]))
+			continue;
+		if (i == 0 && x->tty)
+			x->in_open = false;
+		uv_close((uv_handle_t *)&x->out[i], on_closed);
+		x->eofs++;
+	}
+	maybe_end(x);
 }
 
 static void
@@ -149,160 +200,292 @@ on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	struct nexec *x = p->data;
 	x->exited = true;
 	x->code = sig ? 128 + sig : status;
+	uv_timer_start(&x->drain, on_drain_timer, EXEC_DRAIN_MS, 0);
 	maybe_end(x);
 }
 
-static void
-on_written(uv_write_t *w, int status)
+/* ---- the client's messages (WebSocket) --------------------------------- */
+
+static uv_stream_t *
+stdin_stream(struct nexec *x)
 {
-	struct nexec *x = w->data;
-	(void)status;
-	uv_close((uv_handle_t *)&x->in, on_closed);
+	if (x->tty)
+		return x->eofs == 0 && x->in_open ? (uv_stream_t *)&x->out[0] : NULL;
+	return x->in_open ? (uv_stream_t *)&x->in : NULL;
 }
+
+static void
+on_in_written(uv_write_t *req, int status)
+{
+	struct net_write *w = (struct net_write *)req;
+	struct nexec *x = w->owner;
+	uv_stream_t *s = req->handle;
+	(void)status;
+	free(w);
+	x->in_writes--;
+	if (x->ws && !x->ended && !x->client_gone &&
+	    uv_stream_get_write_queue_size(s) < EXEC_STDIN_HIGH / 2)
+		ws_pause(x->ws, false);
+	if (--x->open == 0)
+		free(x);
+}
+
+static void
+write_stdin(struct nexec *x, const char *data, size_t len)
+{
+	uv_stream_t *s = stdin_stream(x);
+	if (!s || len == 0)
+		return;
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	unsigned before = x->in_writes;
+	if (net_send(s, &b, 1, &x->in_writes, on_in_written, x, 0) < 0)
+		return;
+	x->open += (int)(x->in_writes - before);	/* a queued write holds x */
+	if (x->ws && uv_stream_get_write_queue_size(s) > EXEC_STDIN_HIGH)
+		ws_pause(x->ws, true);
+}
+
+static void
+on_in_shutdown(uv_shutdown_t *sr, int status)
+{
+	struct nexec *x = sr->data;
+	(void)status;
+	free(sr);
+	close_stdin(x);
+	if (--x->open == 0)
+		free(x);
+}
+
+/* The client's stdin ended: EOF after what is queued (a terminal gets
+ * its EOF character, ^D, as a typed one would). */
+static void
+end_stdin(struct nexec *x)
+{
+	if (x->tty) {
+		write_stdin(x, "\x04", 1);
+		return;
+	}
+	if (!x->in_open)
+		return;
+	uv_shutdown_t *sr = xmalloc(sizeof *sr);
+	sr->data = x;
+	if (uv_shutdown(sr, (uv_stream_t *)&x->in, on_in_shutdown) < 0) {
+		free(sr);
+		close_stdin(x);
+		return;
+	}
+	x->open++;
+}
+
+static void
+resize(struct nexec *x, const char *data, size_t len)
+{
+	json_t *j = json_loadb(data, len, 0, NULL);
+	json_int_t w = json_integer_value(json_object_get(j, "Width"));
+	json_int_t h = json_integer_value(json_object_get(j, "Height"));
+	json_decref(j);
+	if (x->master < 0 || x->eofs > 0 || w <= 0 || h <= 0 || w > 0xffff || h > 0xffff)
+		return;
+	struct winsize ws = { .ws_row = (unsigned short)h, .ws_col = (unsigned short)w };
+	ioctl(x->master, TIOCSWINSZ, &ws);	/* the foreground group gets SIGWINCH */
+}
+
+static void
+on_message(struct ws *w, const char *data, size_t len, void *arg)
+{
+	struct nexec *x = arg;
+	(void)w;
+	if (len == 0 || x->ended)
+		return;
+	switch ((unsigned char)data[0]) {
+	case CH_STDIN:
+		write_stdin(x, data + 1, len - 1);
+		break;
+	case CH_RESIZE:
+		resize(x, data + 1, len - 1);
+		break;
+	case CH_CLOSE:
+		if (len >= 2 && data[1] == CH_STDIN)
+			end_stdin(x);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The client went away (or closed): the command is killed, as the
+ * kubelet does when the stream breaks. */
+static void
+on_ws_closed(struct ws *w, void *arg)
+{
+	struct nexec *x = arg;
+	(void)w;
+	x->client_gone = true;
+	out_pause(x, false);
+	if (!x->exited)
+		uv_process_kill(&x->proc, SIGKILL);
+}
+
+static const struct ws_ops exec_ops = { on_message, on_ws_closed };
 
 static void
 on_abort(struct http_req *req, void *arg)
 {
 	struct nexec *x = arg;
 	(void)req;
-	x->aborted = true;
+	x->client_gone = true;
 	if (!x->exited)
 		uv_process_kill(&x->proc, SIGKILL);
 }
 
-/* Answers 400 with a Status whose message starts as kubectl expects of a
- * failed upgrade. */
-static void
-refuse_upgrade(struct http_req *req, const char *why)
+/* ---- start ---------------------------------------------------------- */
+
+char **
+nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, size_t nc)
 {
-	char *msg = xasprintf("unable to upgrade connection: %s", why);
-	json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
-	    "apiVersion", "v1", "metadata", "status", "Failure", "message", msg, "reason",
-	    "BadRequest", "code", 400);
-	char *body = json_dumps(st, JSON_COMPACT);
-	http_respond(req, 400, "application/json", body, strlen(body));
-	free(body);
-	json_decref(st);
-	free(msg);
+	char **argv = xcalloc(json_array_size(enter) + nc + 5, sizeof *argv);
+	size_t k = 0, j;
+	json_t *v;
+	if (tty) {
+		/* a session whose controlling terminal is the pty (stdin) */
+		argv[k++] = xstrdup(access("/usr/bin/setsid", X_OK) == 0 ? "/usr/bin/setsid" :
+		    "setsid");
+		argv[k++] = xstrdup("-cw");
+	}
+	json_array_foreach(enter, j, v) {
+		argv[k++] = xstrdup(json_string_value(v));
+		if (runc && tty && strcmp(json_string_value(v), "exec") == 0)
+			argv[k++] = xstrdup("--tty");
+	}
+	for (j = 0; j < nc; j++)
+		argv[k++] = xstrdup(cmd[j]);
+	return argv;
 }
 
-/* The subprotocol kubectl offered that V6 speaks (v5 first), or NULL. */
-static const char *
-ws_protocol(const struct http_req *req)
+/* Refuses what cannot be served; 1 when req was answered. */
+static int
+check_request(struct http_req *req, const char **proto)
 {
 	static const char *const ours[] = { "v5.channel.k8s.io", "v4.channel.k8s.io" };
-	const char *offered = http_req_header(req, "Sec-WebSocket-Protocol");
-	for (size_t i = 0; offered && i < ARRAY_SIZE(ours); i++) {
-		const char *p = strstr(offered, ours[i]);
-		size_t n = strlen(ours[i]);
-		if (p && (p == offered || p[-1] == ' ' || p[-1] == ',') &&
-		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return ours[i];
+	*proto = NULL;
+	if (req->upgrade && !ws_wanted(req)) {
+		/* SPDY/3.1: kubectl's fallback when the WebSocket attempt failed */
+		ws_refuse(req, "v6 serves exec over WebSocket (v5.channel.k8s.io); "
+		    "kubectl 1.29 or later uses it");
+		return 1;
 	}
-	return NULL;
-}
-
-/* Answers the WebSocket handshake (101). Returns 0, or -1 with a 400
- * answered when the request is not one V6 can switch. */
-static int
-ws_accept(struct http_req *req)
-{
-	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-	const char *key = http_req_header(req, "Sec-WebSocket-Key");
-	const char *proto = ws_protocol(req);
-	unsigned char digest[SHA_DIGEST_LENGTH];
-	char accept[64], *in;
-	if (!key || !proto || strlen(key) > 64) {
-		refuse_upgrade(req, "a WebSocket key and one of the subprotocols "
-		    "v5.channel.k8s.io, v4.channel.k8s.io are required");
-		return -1;
+	if (ws_wanted(req) && !(*proto = ws_pick(req, ours, ARRAY_SIZE(ours)))) {
+		ws_refuse(req, "one of the subprotocols v5.channel.k8s.io, "
+		    "v4.channel.k8s.io is required");
+		return 1;
 	}
-	in = xasprintf("%s%s", key, guid);
-	SHA1((const unsigned char *)in, strlen(in), digest);
-	EVP_EncodeBlock((unsigned char *)accept, digest, SHA_DIGEST_LENGTH);
-	free(in);
-	char *head = xasprintf("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: %s"
-	    "\r\n\r\n", accept, proto);
-	uv_buf_t b = uv_buf_init(head, (unsigned)strlen(head));
-	http_raw_write(req, &b, 1);
-	free(head);
 	return 0;
 }
 
-static bool
-wants_websocket(const struct http_req *req)
+/* The command's stdio: a pty (slave on 0-2, *master kept) with tty,
+ * else pipes. Returns 0 or a negative errno. */
+static int
+setup_stdio(struct nexec *x, uv_loop_t *loop, uv_stdio_container_t *stdio, int *slave)
 {
-	const char *up = http_req_header(req, "Upgrade");
-	return req->upgrade && up && strcasecmp(up, "websocket") == 0;
+	*slave = -1;
+	x->master = -1;
+	if (x->tty) {
+		struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+		if (openpty(&x->master, slave, NULL, NULL, &ws) < 0)
+			return -errno;
+		fcntl(x->master, F_SETFD, FD_CLOEXEC);
+		fcntl(*slave, F_SETFD, FD_CLOEXEC);
+		for (int i = 0; i < 3; i++) {
+			stdio[i].flags = UV_INHERIT_FD;
+			stdio[i].data.fd = *slave;
+		}
+		uv_pipe_init(loop, &x->out[0], 0);
+		uv_pipe_open(&x->out[0], x->master);
+		x->out[0].data = x;
+		x->open = 1;
+		x->nout = 1;
+		return 0;
+	}
+	uv_pipe_init(loop, &x->in, 0);
+	uv_pipe_init(loop, &x->out[0], 0);
+	uv_pipe_init(loop, &x->out[1], 0);
+	x->in.data = x->out[0].data = x->out[1].data = x;
+	x->open = 3;
+	x->nout = 2;
+	x->in_open = true;
+	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	stdio[0].data.stream = (uv_stream_t *)&x->in;
+	for (int i = 1; i < 3; i++) {
+		stdio[i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+		stdio[i].data.stream = (uv_stream_t *)&x->out[i - 1];
+	}
+	return 0;
 }
 
 int
 nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
-    const char *cwd, bool with_stdin, char **err)
+    const char *cwd, bool with_stdin, bool tty, char **err)
 {
-	bool ws = wants_websocket(req);
-	if (req->upgrade && !ws) {
-		/* SPDY/3.1: kubectl's fallback when the WebSocket attempt failed */
-		refuse_upgrade(req, "v6 serves exec over WebSocket (v5.channel.k8s.io) only, "
-		    "and without stdin (kubectl exec -i) yet");
+	const char *proto;
+	if (check_request(req, &proto))
 		return 0;
-	}
-	if (ws && !ws_protocol(req)) {
-		ws_accept(req);		/* answers 400 */
-		return 0;
-	}
-	if (ws && with_stdin) {
-		/* Refused rather than run with stdin at EOF: a silent wrong result. */
-		refuse_upgrade(req, "stdin (kubectl exec -i / -it) is not supported by v6 yet; "
-		    "run the command without -i, or use v6 exec -i");
-		return 0;
-	}
 	struct nexec *x = xcalloc(1, sizeof *x);
+	uv_stdio_container_t stdio[3];
+	int slave, rc;
 	x->req = req;
-	uv_pipe_init(loop, &x->in, 0);
-	uv_pipe_init(loop, &x->out[0], 0);
-	uv_pipe_init(loop, &x->out[1], 0);
-	x->in.data = x->out[0].data = x->out[1].data = x->proc.data = x;
-	x->open = 3;
-	uv_stdio_container_t stdio[3] = {
-		{ .flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&x->in },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		  .data.stream = (uv_stream_t *)&x->out[0] },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-		  .data.stream = (uv_stream_t *)&x->out[1] },
-	};
+	x->tty = tty && proto;		/* V6's framing has no terminal */
+	x->proc.data = x;
+	if ((rc = setup_stdio(x, loop, stdio, &slave)) < 0) {
+		*err = xasprintf("allocating a terminal: %s", strerror(-rc));
+		free(x);
+		return rc;
+	}
+	x->in_open = x->in_open || x->tty;
 	uv_process_options_t o = { .exit_cb = on_exit_cb, .file = argv[0],
 		.args = (char **)argv, .env = (char **)envp, .cwd = cwd, .stdio_count = 3,
 		.stdio = stdio };
-	int rc = uv_spawn(loop, &x->proc, &o);
+	rc = uv_spawn(loop, &x->proc, &o);
+	if (slave >= 0)
+		close(slave);
 	if (rc < 0) {
 		*err = xasprintf("exec %s: %s", argv[0], uv_strerror(rc));
-		uv_close((uv_handle_t *)&x->in, on_closed);
-		uv_close((uv_handle_t *)&x->out[0], on_closed);
-		uv_close((uv_handle_t *)&x->out[1], on_closed);
+		x->in_open = false;
+		if (!x->tty)
+			uv_close((uv_handle_t *)&x->in, on_closed);
+		for (int i = 0; i < x->nout; i++)
+			uv_close((uv_handle_t *)&x->out[i], on_closed);
 		x->open++;		/* the process handle too */
 		uv_close((uv_handle_t *)&x->proc, on_closed);
 		return rc;
 	}
-	x->open++;
-	x->ws = ws;
-	if (ws)
-		ws_accept(req);
-	else
-		http_stream_start(req, 200, "application/vnd.v6.exec-stream");
-	http_req_on_abort(req, on_abort, x);
-	uv_read_start((uv_stream_t *)&x->out[0], on_alloc, on_read);
-	uv_read_start((uv_stream_t *)&x->out[1], on_alloc, on_read);
-	if (!ws && with_stdin && req->body_len > 0) {
-		x->input = xmalloc(req->body_len);
-		memcpy(x->input, req->body, req->body_len);
-		uv_buf_t b = uv_buf_init(x->input, (unsigned)req->body_len);
-		x->write.data = x;
-		if (uv_write(&x->write, (uv_stream_t *)&x->in, &b, 1, on_written) < 0)
-			uv_close((uv_handle_t *)&x->in, on_closed);
+	x->open += 2;			/* the process and the drain timer */
+	uv_timer_init(loop, &x->drain);
+	x->drain.data = x;
+	if (proto) {
+		x->ws = ws_open(req, proto, &exec_ops, x);
+		if (!x->ws) {
+			x->req = NULL;		/* answered 400 */
+			x->client_gone = true;
+			uv_process_kill(&x->proc, SIGKILL);
+		} else {
+			ws_on_drain(x->ws, on_drained, x);
+		}
 	} else {
-		uv_close((uv_handle_t *)&x->in, on_closed);	/* EOF at once */
+		http_stream_start(req, 200, "application/vnd.v6.exec-stream");
+		http_req_on_abort(req, on_abort, x);
+	}
+	for (int i = 0; i < x->nout; i++)
+		uv_read_start((uv_stream_t *)&x->out[i], on_alloc, on_read);
+	if (!proto && with_stdin && req->body_len > 0) {
+		write_stdin(x, req->body, req->body_len);
+		end_stdin(x);
+	} else if (!with_stdin) {
+		if (x->tty)
+			x->in_open = false;
+		else
+			close_stdin(x);		/* EOF at once */
+	} else if (!proto) {
+		close_stdin(x);
 	}
 	return 0;
 }

@@ -259,14 +259,27 @@ int nprobe_start(uv_loop_t *loop, const json_t *handler, const json_t *container
 /* Stops a run; done is not called. */
 void nprobe_cancel(struct nprobe_run *r);
 
-/* node_exec.c — `v6 exec`: spawns argv (envp and cwd as uv_spawn takes
- * them; NULL: the server's) and streams its output to req in V6's exec
- * framing; req's body is its stdin when with_stdin. Returns 0 (req is
- * answered by the stream), or a negative errno with *err (caller frees)
- * and req still to be answered. */
+/* node_exec.c — pods/exec: spawns argv (envp and cwd as uv_spawn takes
+ * them; NULL: the server's) and streams it over a WebSocket
+ * (channel.k8s.io: stdin, resize, a pty with tty) or in V6's older framing
+ * (req's body is the stdin when with_stdin). Returns 0 (req is answered
+ * by the stream, or refused), or a negative errno with *err (caller
+ * frees) and req still to be answered. */
 struct http_req;
 int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
-    const char *cwd, bool with_stdin, char **err);
+    const char *cwd, bool with_stdin, bool tty, char **err);
+/* The argv running cmd (nc words) after enter (rt_enter_argv): with tty
+ * in a new session whose controlling terminal is its stdin (setsid -c),
+ * and `runc exec --tty` for runc. NULL-terminated; free with nenv_free. */
+char **nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, size_t nc);
+
+/* node_portforward.c — pods/portforward for kubectl port-forward (SPDY/3.1,
+ * tunnelled in a WebSocket or plain): connections go to 127.0.0.1 in the
+ * network namespace at netns, or to ip when netns is NULL (a process
+ * pod's own loopback address). pod names the pod in error messages.
+ * Always answers req (a 400 Status for an upgrade it cannot serve). */
+int npf_start(uv_loop_t *loop, struct http_req *req, const char *pod, const char *netns,
+    const char *ip);
 
 /* node_usage.c — the machine's usage for metrics.k8s.io NodeMetrics
  * (kubectl top nodes): CPU as the rate between two samples, memory in use. */

@@ -75,6 +75,7 @@ struct spawn_job {
 	char *dir, *spec_path, *spec_text;
 	char **files;			/* runc: path, text, path, text, ..., NULL */
 	char **dirs;			/* runc: made before the files, NULL-terminated */
+	char **pod_files;		/* rt_spec.files: path, text, ..., NULL */
 	char *argv[4];
 	pid_t pid;
 	int rc;
@@ -666,7 +667,40 @@ job_free(struct spawn_job *j)
 	free(j->spec_text);
 	free_vec(j->files);
 	free_vec(j->dirs);
+	free_vec(j->pod_files);
 	free(j);
+}
+
+/* rt_spec.files as path, text, ..., NULL. */
+static char **
+pod_files_vec(const json_t *files)
+{
+	size_t k = 0;
+	const char *path;
+	json_t *v;
+	char **out = xcalloc(2 * json_object_size(files) + 1, sizeof *out);
+	json_object_foreach((json_t *)files, path, v) {
+		if (*path != '/' || !json_is_string(v))
+			continue;
+		out[k++] = xstrdup(path);
+		out[k++] = xstrndup(json_string_value(v), json_string_length(v));
+	}
+	return out;
+}
+
+/* Writes one of rt_spec.files: its dir made 0755, the file 0644 (both are
+ * bind-mounted into containers running as any user). */
+static int
+pod_file_write(const char *path, const char *text)
+{
+	char *dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
+	int rc = cg_mkdirs(dir);
+	if (rc == 0 && chmod(dir, 0755) < 0)
+		rc = -errno;
+	free(dir);
+	if (rc == 0)
+		rc = file_write_atomic(path, text, strlen(text), false);
+	return rc == 0 && chmod(path, 0644) < 0 ? -errno : rc;
 }
 
 /* Everything the worker needs, built on the loop (jansson is not shared
@@ -683,6 +717,8 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 		runc_spec_json(rt, s, dir, spec);
 		runc_job_files(j, s->runc);
 	}
+	if (s->files)
+		j->pod_files = pod_files_vec(s->files);
 	j->spec_text = json_dumps(spec, JSON_COMPACT);
 	json_decref(spec);
 	free(log_path);
@@ -709,6 +745,8 @@ job_work(uv_work_t *req)
 		if ((j->rc = file_write_atomic(j->files[i], j->files[i + 1],
 		    strlen(j->files[i + 1]), false)) == 0 && i > 0 && chmod(j->files[i], 0644) < 0)
 			j->rc = -errno;
+	for (size_t i = 0; j->rc == 0 && j->pod_files && j->pod_files[i]; i += 2)
+		j->rc = pod_file_write(j->pod_files[i], j->pod_files[i + 1]);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
 	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */

@@ -76,6 +76,10 @@ struct rt_spec {
 					 * in runc->config and argv is ignored */
 	const struct secctx *security;	/* node_secctx.h: ids, capabilities,
 					 * namespaces; NULL: as the shim */
+	const json_t *files;		/* {absolute path: text}: written 0644 (their
+					 * dir made 0755) by the start's job, off the
+					 * loop, before the shim runs: the pod's
+					 * ServiceAccount token, resolv.conf; NULL: none */
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };

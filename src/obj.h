@@ -76,7 +76,13 @@ struct kind {
 /* obj_kind.c */
 size_t kind_count(void);
 const struct kind *kind_at(size_t i);
-/* By apiVersion ("apps/v1") and kind ("Deployment"); NULL when unknown. */
+/* Does k answer for version ("v1", or an older one it also serves, such as
+ * Gateway API's v1beta1, stored as k->version)? */
+bool kind_serves_version(const struct kind *k, const char *version);
+/* The i-th older version served in group besides its kinds' own, or NULL. */
+const char *kind_alias_version(const char *group, size_t i);
+/* By apiVersion ("apps/v1", or an older version k serves) and kind
+ * ("Deployment"); NULL when unknown. */
 const struct kind *kind_find_gvk(const char *api_version, const char *kind);
 /* By REST path parts: group ("" for core), version, plural. */
 const struct kind *kind_find_resource(const char *group, const char *version,

@@ -59,6 +59,13 @@ static const struct kind kinds[] = {
 	  "horizontalpodautoscalers", "horizontalpodautoscaler", "hpa",
 	  true, true, schema_hpa, autoscaling_hpa_defaults, autoscaling_hpa_validate,
 	  NULL, NULL },
+	{ "autoscaling.k8s.io", "v1", "autoscaling.k8s.io/v1", "VerticalPodAutoscaler",
+	  "verticalpodautoscalers", "verticalpodautoscaler", "vpa",
+	  true, true, schema_vpa, NULL, autoscaling_vpa_validate, NULL, NULL },
+	{ "autoscaling.k8s.io", "v1", "autoscaling.k8s.io/v1",
+	  "VerticalPodAutoscalerCheckpoint", "verticalpodautoscalercheckpoints",
+	  "verticalpodautoscalercheckpoint", "vpacheckpoint",
+	  true, false, schema_vpa_checkpoint, NULL, NULL, NULL, NULL },
 	{ "batch", "v1", "batch/v1", "Job", "jobs", "job", "",
 	  true, true, schema_job, batch_job_defaults, batch_job_validate,
 	  batch_job_update, NULL },
@@ -75,6 +82,12 @@ static const struct kind kinds[] = {
 	  "httproutes", "httproute", "",
 	  true, true, schema_httproute, gw_httproute_defaults, gw_httproute_validate,
 	  NULL, NULL },
+	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "GRPCRoute",
+	  "grpcroutes", "grpcroute", "",
+	  true, true, schema_grpcroute, NULL, NULL, NULL, NULL },
+	{ "gateway.networking.k8s.io", "v1", "gateway.networking.k8s.io/v1", "ReferenceGrant",
+	  "referencegrants", "referencegrant", "refgrant",
+	  true, false, schema_referencegrant, NULL, NULL, NULL, NULL },
 	{ "argoproj.io", "v1alpha1", "argoproj.io/v1alpha1", "Rollout", "rollouts", "rollout",
 	  "ro", true, true, schema_rollout, argo_rollout_defaults, argo_rollout_validate,
 	  apps_selector_update, NULL },
@@ -123,7 +136,8 @@ static const struct {
 	{ "ReplicaSet", "all" }, { "StatefulSet", "all" }, { "DaemonSet", "all" },
 	{ "HorizontalPodAutoscaler", "all" }, { "Job", "all" }, { "CronJob", "all" },
 	{ "GatewayClass", "gateway-api" }, { "Gateway", "gateway-api" },
-	{ "HTTPRoute", "gateway-api" },
+	{ "HTTPRoute", "gateway-api" }, { "ReferenceGrant", "gateway-api" },
+	{ "GRPCRoute", "gateway-api" },
 };
 
 const char *
@@ -147,14 +161,60 @@ kind_at(size_t i)
 	return i < ARRAY_SIZE(kinds) ? &kinds[i] : NULL;
 }
 
+/* Older versions also served for a kind: read and written as the kind's own
+ * version (stored as that; Kubernetes would convert, and for the fields V6
+ * supports these versions are the same). */
+static const struct {
+	const char *group, *version, *kind;
+} version_aliases[] = {
+	{ "gateway.networking.k8s.io", "v1beta1", "GatewayClass" },
+	{ "gateway.networking.k8s.io", "v1beta1", "Gateway" },
+	{ "gateway.networking.k8s.io", "v1beta1", "HTTPRoute" },
+	{ "gateway.networking.k8s.io", "v1beta1", "ReferenceGrant" },
+};
+
+bool
+kind_serves_version(const struct kind *k, const char *version)
+{
+	if (!strcmp(k->version, version))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(version_aliases); i++)
+		if (!strcmp(version_aliases[i].group, k->group) &&
+		    !strcmp(version_aliases[i].version, version) &&
+		    !strcmp(version_aliases[i].kind, k->kind))
+			return true;
+	return false;
+}
+
+const char *
+kind_alias_version(const char *group, size_t i)
+{
+	for (size_t j = 0; j < ARRAY_SIZE(version_aliases); j++) {
+		if (strcmp(version_aliases[j].group, group))
+			continue;
+		bool first = true;	/* a version once, however many kinds have it */
+		for (size_t p = 0; p < j; p++)
+			if (!strcmp(version_aliases[p].group, group) &&
+			    !strcmp(version_aliases[p].version, version_aliases[j].version))
+				first = false;
+		if (first && i-- == 0)
+			return version_aliases[j].version;
+	}
+	return NULL;
+}
+
 const struct kind *
 kind_find_gvk(const char *api_version, const char *kind)
 {
 	if (!api_version || !kind)
 		return NULL;
+	const char *slash = strchr(api_version, '/');
+	size_t glen = slash ? (size_t)(slash - api_version) : 0;
+	const char *version = slash ? slash + 1 : api_version;
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (!strcmp(kinds[i].api_version, api_version) &&
-		    !strcmp(kinds[i].kind, kind))
+		if (!strcmp(kinds[i].kind, kind) && strlen(kinds[i].group) == glen &&
+		    !strncmp(kinds[i].group, api_version, glen) &&
+		    kind_serves_version(&kinds[i], version))
 			return &kinds[i];
 	return NULL;
 }
@@ -166,8 +226,8 @@ kind_find_resource(const char *group, const char *version, const char *plural)
 		return NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 		if (!strcmp(kinds[i].group, group) &&
-		    !strcmp(kinds[i].version, version) &&
-		    !strcmp(kinds[i].plural, plural))
+		    !strcmp(kinds[i].plural, plural) &&
+		    kind_serves_version(&kinds[i], version))
 			return &kinds[i];
 	return NULL;
 }

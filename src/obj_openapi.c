@@ -23,12 +23,14 @@ static const struct {
 	{ "autoscaling", "autoscaling" }, { "node.k8s.io", "node" },
 };
 
+/* Every function below takes the version it describes k in: k->version or an
+ * older one k also serves (kind_serves_version), with the same schema. */
 static char *
-schema_name(const struct kind *k)
+schema_name(const struct kind *k, const char *version)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(builtin_groups); i++)
 		if (strcmp(builtin_groups[i].group, k->group) == 0)
-			return xasprintf("io.k8s.api.%s.%s.%s", builtin_groups[i].name, k->version,
+			return xasprintf("io.k8s.api.%s.%s.%s", builtin_groups[i].name, version,
 			    k->kind);
 	struct buf b = BUF_INIT;
 	const char *end = k->group + strlen(k->group);
@@ -39,7 +41,7 @@ schema_name(const struct kind *k)
 		buf_printf(&b, "%s%.*s", b.len ? "." : "", (int)(end - dot), dot);
 		end = dot > k->group ? dot - 1 : dot;
 	}
-	buf_printf(&b, ".%s.%s", k->version, k->kind);
+	buf_printf(&b, ".%s.%s", version, k->kind);
 	return buf_steal(&b);
 }
 
@@ -139,7 +141,7 @@ field_schema(const struct schema_field *f, const char *parent, int depth)
 }
 
 static json_t *
-kind_schema(const struct kind *k)
+kind_schema(const struct kind *k, const char *version)
 {
 	struct schema_field meta = F_OBJ("metadata", schema_object_meta);
 	json_t *o = object_schema(k->fields, "", 0);
@@ -152,7 +154,7 @@ kind_schema(const struct kind *k)
 	    "object represents."));
 	json_object_set_new(props, "metadata", field_schema(&meta, "", 1));
 	json_object_set_new(o, "x-kubernetes-group-version-kind", json_pack("[{s:s, s:s, s:s}]",
-	    "group", k->group, "kind", k->kind, "version", k->version));
+	    "group", k->group, "kind", k->kind, "version", version));
 	return o;
 }
 
@@ -164,7 +166,7 @@ param(const char *name, const char *in, bool required)
 }
 
 static json_t *
-op(const struct kind *k, const char *action, const char *ref, bool body)
+op(const struct kind *k, const char *version, const char *action, const char *ref, bool body)
 {
 	json_t *content = json_pack("{s:{s:{s:s}}}", "application/json", "schema", "$ref", ref);
 	/* Query parameters belong to each operation: kubectl looks for
@@ -177,7 +179,7 @@ op(const struct kind *k, const char *action, const char *ref, bool body)
 	json_t *o = json_pack("{s:s, s:o, s:{s:{s:s, s:o}}, s:s, s:{s:s, s:s, s:s}}",
 	    "operationId", action, "parameters", params, "responses", "200", "description", "OK",
 	    "content", content, "x-kubernetes-action", action,
-	    "x-kubernetes-group-version-kind", "group", k->group, "version", k->version,
+	    "x-kubernetes-group-version-kind", "group", k->group, "version", version,
 	    "kind", k->kind);
 	if (!body)
 		return o;
@@ -199,11 +201,11 @@ op(const struct kind *k, const char *action, const char *ref, bool body)
 
 /* The collection and item paths of k with their operations. */
 static void
-add_paths(json_t *paths, const struct kind *k, const char *ref)
+add_paths(json_t *paths, const struct kind *k, const char *version, const char *ref)
 {
 	char base[256], coll[384], item[400];
-	snprintf(base, sizeof base, "%s%s", k->group[0] ? "/apis/" : "/api/",
-	    k->api_version);
+	snprintf(base, sizeof base, "%s%s%s%s", k->group[0] ? "/apis/" : "/api/", k->group,
+	    k->group[0] ? "/" : "", version);
 	snprintf(coll, sizeof coll, "%s%s/%s", base, k->namespaced ?
 	    "/namespaces/{namespace}" : "", k->plural);
 	snprintf(item, sizeof item, "%s/{name}", coll);
@@ -213,10 +215,12 @@ add_paths(json_t *paths, const struct kind *k, const char *ref)
 	json_t *ip = json_deep_copy(common);
 	json_array_insert_new(ip, 0, param("name", "path", true));
 	json_object_set_new(paths, coll, json_pack("{s:o, s:o, s:o}", "parameters", common,
-	    "get", op(k, "list", ref, false), "post", op(k, "post", ref, true)));
+	    "get", op(k, version, "list", ref, false), "post", op(k, version, "post", ref,
+	    true)));
 	json_object_set_new(paths, item, json_pack("{s:o, s:o, s:o, s:o, s:o}", "parameters",
-	    ip, "get", op(k, "get", ref, false), "put", op(k, "put", ref, true),
-	    "patch", op(k, "patch", ref, true), "delete", op(k, "delete", ref, false)));
+	    ip, "get", op(k, version, "get", ref, false), "put", op(k, version, "put", ref,
+	    true), "patch", op(k, version, "patch", ref, true), "delete", op(k, version,
+	    "delete", ref, false)));
 }
 
 json_t *
@@ -225,11 +229,12 @@ openapi_v3_group_version(const char *group, const char *version)
 	json_t *paths = json_object(), *schemas = json_object();
 	for (size_t i = 0; i < kind_count(); i++) {
 		const struct kind *k = kind_at(i);
-		if (strcmp(k->group, group) != 0 || strcmp(k->version, version) != 0)
+		if (strcmp(k->group, group) != 0 || !kind_serves_version(k, version))
 			continue;
-		char *name = schema_name(k), *ref = xasprintf("#/components/schemas/%s", name);
-		json_object_set_new(schemas, name, kind_schema(k));
-		add_paths(paths, k, ref);
+		char *name = schema_name(k, version);
+		char *ref = xasprintf("#/components/schemas/%s", name);
+		json_object_set_new(schemas, name, kind_schema(k, version));
+		add_paths(paths, k, version, ref);
 		free(name);
 		free(ref);
 	}
@@ -256,20 +261,31 @@ doc_hash(const json_t *doc)
 	return h;
 }
 
+/* Adds group/version's document to the index paths, once. */
+static void
+index_add(json_t *paths, const char *group, const char *version)
+{
+	char key[160], url[256];
+	snprintf(key, sizeof key, "%s%s%s%s", group[0] ? "apis/" : "api/", group,
+	    group[0] ? "/" : "", version);
+	if (json_object_get(paths, key))
+		return;
+	json_t *doc = openapi_v3_group_version(group, version);
+	snprintf(url, sizeof url, "/openapi/v3/%s?hash=%016llX", key, doc_hash(doc));
+	json_decref(doc);
+	json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url));
+}
+
 json_t *
 openapi_v3_index(void)
 {
 	json_t *paths = json_object();
+	const char *alias;
 	for (size_t i = 0; i < kind_count(); i++) {
 		const struct kind *k = kind_at(i);
-		char key[160], url[256];
-		snprintf(key, sizeof key, "%s%s", k->group[0] ? "apis/" : "api/", k->api_version);
-		if (json_object_get(paths, key))
-			continue;
-		json_t *doc = openapi_v3_group_version(k->group, k->version);
-		snprintf(url, sizeof url, "/openapi/v3/%s?hash=%016llX", key, doc_hash(doc));
-		json_decref(doc);
-		json_object_set_new(paths, key, json_pack("{s:s}", "serverRelativeURL", url));
+		index_add(paths, k->group, k->version);
+		for (size_t j = 0; (alias = kind_alias_version(k->group, j)) != NULL; j++)
+			index_add(paths, k->group, alias);
 	}
 	return json_pack("{s:o}", "paths", paths);
 }

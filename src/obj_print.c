@@ -511,6 +511,42 @@ cell_hpa_replicas(const struct print_ctx *c)
 	buf_printf(c->out, "%lld", num(c->obj, "status.currentReplicas"));
 }
 
+/* The VPA CRD's printer columns: the first container's target, the
+ * RecommendationProvided condition. */
+static void
+cell_vpa_mode(const struct print_ctx *c)
+{
+	buf_puts(c->out, obj_str_at(c->obj, "spec.updatePolicy.updateMode"));
+}
+
+static void
+vpa_target(const struct print_ctx *c, const char *res)
+{
+	const json_t *r = json_array_get(obj_get_path(c->obj,
+	    "status.recommendation.containerRecommendations"), 0);
+	buf_puts(c->out, obj_str(json_object_get(r, "target"), res));
+}
+
+static void
+cell_vpa_cpu(const struct print_ctx *c)
+{
+	vpa_target(c, "cpu");
+}
+
+static void
+cell_vpa_mem(const struct print_ctx *c)
+{
+	vpa_target(c, "memory");
+}
+
+static void
+cell_vpa_provided(const struct print_ctx *c)
+{
+	const json_t *cond = obj_condition(obj_get_path(c->obj, "status"),
+	    "RecommendationProvided");
+	buf_puts(c->out, obj_str(cond, "status"));
+}
+
 static void
 cell_sts_ready(const struct print_ctx *c)
 {
@@ -1218,6 +1254,13 @@ static const struct kind_columns kind_columns[] = {
 	    { "Replicas", "string", 0, cell_hpa_replicas, PRINT_INT, PRINT_BOTH,
 	      "current number of replicas of pods managed by this autoscaler." },
 	    AGE_COL, END_COLS } },
+	/* autoscaling.k8s.io CRDs (vertical-pod-autoscaler 1.x) */
+	{ "VerticalPodAutoscaler", { NAME_COL,
+	    { "Mode", "string", 0, cell_vpa_mode, PRINT_OPT, PRINT_BOTH, NULL },
+	    { "CPU", "string", 0, cell_vpa_cpu, PRINT_OPT, PRINT_BOTH, NULL },
+	    { "Mem", "string", 0, cell_vpa_mem, PRINT_OPT, PRINT_BOTH, NULL },
+	    { "Provided", "string", 0, cell_vpa_provided, PRINT_OPT, PRINT_BOTH, NULL },
+	    CRD_AGE, END_COLS } },
 	/* argoproj.io CRDs (Argo Rollouts v1.7) */
 	{ "Rollout", { NAME_COL,
 	    { "Desired", "integer", 0, cell_spec_replicas_opt, PRINT_OPT_INT, PRINT_BOTH,

@@ -169,10 +169,14 @@ void argocd_application_validate(const json_t *obj, struct errlist *errs);
 extern const struct schema_field schema_hpa[];
 void autoscaling_hpa_defaults(json_t *obj);
 void autoscaling_hpa_validate(const json_t *obj, struct errlist *errs);
+extern const struct schema_field schema_autoscaler_condition[];
+/* obj_schema_vpa.c — autoscaling.k8s.io/v1 VerticalPodAutoscaler (+Checkpoint) */
+extern const struct schema_field schema_vpa[], schema_vpa_checkpoint[];
+void autoscaling_vpa_validate(const json_t *obj, struct errlist *errs);
 
 /* obj_schema_gateway.c — gateway.networking.k8s.io/v1 kinds */
 extern const struct schema_field schema_gatewayclass[], schema_gateway[],
-    schema_httproute[];
+    schema_httproute[], schema_referencegrant[], schema_grpcroute[];
 void gw_gatewayclass_update(const json_t *old, const json_t *obj, struct errlist *errs);
 void gw_gateway_validate(const json_t *obj, struct errlist *errs);
 void gw_gateway_defaults(json_t *obj);

@@ -88,13 +88,31 @@ static const struct schema_field provider_v6[] = {
 	F_END
 };
 
+/* Argo's metric plugins (provider.plugin.NAME): V6 runs its own, the traffic
+ * figures, under the plugin name AN_V6_PLUGIN, so the template stays valid for
+ * Argo's schema (which has no room for a `v6` provider). */
+static const struct schema_field provider_plugins[] = {
+	F_OBJ(AN_V6_PLUGIN, provider_v6),
+	F_END
+};
+
+/* The first form of V6's provider, `provider.v6`, which Argo's schema refuses. */
+static void
+check_old_v6(const json_t *v, const char *path, struct errlist *errs)
+{
+	(void)v;
+	errlist_add(errs, path, "FieldValueInvalid", "provider v6 is not an Argo Rollouts "
+	    "field: write it as plugin: {\"" AN_V6_PLUGIN "\": {...}} (same fields)");
+}
+
 static const struct schema_field metric_provider[] = {
 	F_OBJ("web", provider_web),
 	F_OBJ("prometheus", provider_prometheus),
-	F_OBJ("v6", provider_v6),
+	F_OBJ("plugin", provider_plugins),
+	F_ANY("v6", .check = check_old_v6),
 	F_UNSUP("job"), F_UNSUP("kayenta"), F_UNSUP("wavefront"), F_UNSUP("newRelic"),
 	F_UNSUP("datadog"), F_UNSUP("cloudWatch"), F_UNSUP("graphite"),
-	F_UNSUP("influxdb"), F_UNSUP("skywalking"), F_UNSUP("plugin"),
+	F_UNSUP("influxdb"), F_UNSUP("skywalking"),
 	F_END
 };
 
@@ -239,15 +257,17 @@ check_provider(const json_t *m, const char *path, struct errlist *errs)
 	if (json_object_size(prov) != 1)
 		errlist_add(errs, pp, "FieldValueInvalid",
 		    "expected 1 provider type, but found %zu", json_object_size(prov));
-	const json_t *v6 = json_object_get(prov, "v6");
+	const json_t *v6 = analysis_v6_provider(prov);
+	if (json_object_size(json_object_get(prov, "plugin")) > 1)
+		errlist_add(errs, pp, "FieldValueInvalid", "expected 1 plugin");
 	if (v6 && !json_object_get(v6, "service") && !json_object_get(v6, "revision"))
 		errlist_add(errs, pp, "FieldValueRequired",
-		    "v6: one of service or revision is required");
+		    AN_V6_PLUGIN ": one of service or revision is required");
 	const char *win = json_string_value(json_object_get(v6, "window"));
 	int64_t ms;
 	if (win && !strstr(win, "{{") && (duration_parse(win, &ms) < 0 || ms < 1000))
 		errlist_add(errs, pp, "FieldValueInvalid",
-		    "v6.window: must be a duration of at least 1s, got \"%s\"", win);
+		    AN_V6_PLUGIN ".window: must be a duration of at least 1s, got \"%s\"", win);
 	free(pp);
 }
 

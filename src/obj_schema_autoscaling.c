@@ -103,7 +103,8 @@ static const struct schema_field hpa_spec[] = {
 	F_END
 };
 
-static const struct schema_field condition[] = {
+/* A condition of the autoscalers' statuses (HPA, VPA). */
+const struct schema_field schema_autoscaler_condition[] = {
 	F_STR("type", .flags = SF_REQUIRED),
 	F_STR("status", .flags = SF_REQUIRED),
 	F_STR("lastTransitionTime"),
@@ -118,7 +119,7 @@ static const struct schema_field hpa_status[] = {
 	F_INT("currentReplicas"),
 	F_INT("desiredReplicas"),
 	F_ARR("currentMetrics", ST_ANY),
-	F_AOBJ("conditions", condition),
+	F_AOBJ("conditions", schema_autoscaler_condition),
 	F_END
 };
 

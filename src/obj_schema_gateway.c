@@ -165,8 +165,9 @@ seen_before(json_t *seen, const char *key, bool nocase)
 
 /* ---- enums ----------------------------------------------------------- */
 
-static const char *const listener_protocols[] = { "HTTP", "TCP", NULL };
-static const char *const listener_protocols_unsup[] = { "HTTPS", "TLS", "UDP", NULL };
+static const char *const listener_protocols[] = { "HTTP", "HTTPS", "TCP", NULL };
+static const char *const listener_protocols_unsup[] = { "TLS", "UDP", NULL };
+static const char *const tls_modes[] = { "Terminate", "Passthrough", NULL };
 static const char *const from_namespaces[] = { "All", "Same", "Selector", NULL };
 static const char *const address_types[] = { "IPAddress", NULL };
 static const char *const address_types_unsup[] = { "Hostname", "NamedAddress", NULL };
@@ -176,9 +177,12 @@ static const char *const value_match_types[] = { "Exact", "RegularExpression", N
 static const char *const http_methods[] = { "GET", "HEAD", "POST", "PUT", "DELETE",
 	"CONNECT", "OPTIONS", "TRACE", "PATCH", NULL };
 static const char *const filter_types[] = { "RequestHeaderModifier",
-	"ResponseHeaderModifier", "RequestMirror", NULL };
-static const char *const filter_types_unsup[] = { "RequestRedirect", "URLRewrite",
-	"ExtensionRef", "CORS", "ExternalAuth", NULL };
+	"ResponseHeaderModifier", "RequestMirror", "RequestRedirect", "URLRewrite", NULL };
+static const char *const filter_types_unsup[] = { "ExtensionRef", "CORS", "ExternalAuth",
+	NULL };
+static const char *const redirect_schemes[] = { "http", "https", NULL };
+static const char *const path_modifier_types[] = { "ReplaceFullPath", "ReplacePrefixMatch",
+	NULL };
 
 /* ---- GatewayClass ---------------------------------------------------- */
 
@@ -268,6 +272,26 @@ static const struct schema_field allowed_routes[] = {
 	F_END
 };
 
+/* SecretObjectReference; the kind and namespace rules are the status's
+ * (ResolvedRefs), as upstream reports them there. */
+static const struct schema_field secret_ref[] = {
+	F_STR("group"),
+	F_STR("kind"),
+	F_STR("name", .flags = SF_REQUIRED),
+	F_STR("namespace"),
+	F_END
+};
+
+/* GatewayTLSConfig: certificates to terminate with. Options are
+ * implementation-specific and V6 has none. */
+static const struct schema_field listener_tls[] = {
+	F_STR("mode", .enums = tls_modes),
+	F_AOBJ("certificateRefs", secret_ref),
+	F_UNSUP("options"),
+	F_UNSUP("frontendValidation"),
+	F_END
+};
+
 static const struct schema_field listener[] = {
 	F_STR("name", .flags = SF_REQUIRED, .check = check_subdomain),
 	F_STR("hostname", .check = check_hostname),
@@ -275,7 +299,7 @@ static const struct schema_field listener[] = {
 	F_STR("protocol", .flags = SF_REQUIRED, .enums = listener_protocols,
 	    .unsupported = listener_protocols_unsup),
 	F_OBJ("allowedRoutes", allowed_routes),
-	F_UNSUP("tls"),
+	F_OBJ("tls", listener_tls),
 	F_END
 };
 
@@ -310,6 +334,34 @@ const struct schema_field schema_gateway[] = {
 	F_END
 };
 
+/* The upstream CRD's CEL rules on listeners[].tls. */
+static void
+gateway_listener_tls(const json_t *l, const char *lp, const char *proto, struct errlist *errs)
+{
+	const json_t *tls = json_object_get(l, "tls");
+	const char *mode = str_or(tls, "mode", "Terminate");
+	if (tls == NULL)
+		return;
+	if (!strcmp(proto, "HTTP") || !strcmp(proto, "TCP") || !strcmp(proto, "UDP")) {
+		err_at(errs, lp, "tls", "FieldValueForbidden", "Forbidden: tls must not be "
+		    "specified for protocols ['HTTP', 'TCP', 'UDP']");
+		return;
+	}
+	char *tp = schema_path_key(lp, "tls");
+	if (!strcmp(proto, "HTTPS") && strcmp(mode, "Terminate") != 0)
+		err_at(errs, tp, "mode", "FieldValueInvalid", "Invalid value: tls mode must be "
+		    "Terminate for protocol HTTPS (Passthrough is for protocol TLS, which is not "
+		    "supported by v6)");
+	if (!strcmp(mode, "Terminate") && json_array_size(json_object_get(tls,
+	    "certificateRefs")) == 0 && json_object_size(json_object_get(tls, "options")) == 0)
+		err_at(errs, tp, "certificateRefs", "FieldValueRequired", "Required value: "
+		    "certificateRefs or options must be specified when mode is Terminate");
+	char *cp = schema_path_key(tp, "certificateRefs");
+	check_max_items(json_object_get(tls, "certificateRefs"), cp, 64, errs);
+	free(cp);
+	free(tp);
+}
+
 static void
 gateway_listener_rules(const json_t *l, size_t i, json_t *names, json_t *combos,
     struct errlist *errs)
@@ -333,6 +385,7 @@ gateway_listener_rules(const json_t *l, size_t i, json_t *names, json_t *combos,
 	if (*host && (!strcmp(proto, "TCP") || !strcmp(proto, "UDP")))
 		err_at(errs, lp, "hostname", "FieldValueForbidden",
 		    "Forbidden: hostname must not be specified for protocols ['TCP', 'UDP']");
+	gateway_listener_tls(l, lp, proto, errs);
 	free(lp);
 }
 
@@ -372,7 +425,14 @@ gw_gateway_defaults(json_t *obj)
 		}
 		schema_default_str(ns, "from", "Same");
 		size_t j;
-		json_t *k;
+		json_t *k, *tls = json_object_get(x, "tls");
+		if (json_is_object(tls)) {
+			schema_default_str(tls, "mode", "Terminate");
+			json_array_foreach(json_object_get(tls, "certificateRefs"), j, k) {
+				schema_default_str(k, "group", "");
+				schema_default_str(k, "kind", "Secret");
+			}
+		}
 		json_array_foreach(json_object_get(ar, "kinds"), j, k)
 			schema_default_str(k, "group", GW_GROUP);
 	}
@@ -662,6 +722,69 @@ static const struct schema_field request_mirror[] = {
 	F_END
 };
 
+static void
+check_len_1024(const json_t *v, const char *path, struct errlist *errs)
+{
+	check_len(v, path, errs, 0, 1024);
+}
+
+/* RequestRedirect / URLRewrite path: the member named by type, and only it
+ * (the CRD's CEL rules). */
+static void
+check_path_modifier(const json_t *v, const char *path, struct errlist *errs)
+{
+	static const char *const members[] = { "replaceFullPath", "replacePrefixMatch" };
+	const char *type = str_or(v, "type", "");
+	for (size_t i = 0; i < ARRAY_SIZE(members); i++) {
+		bool want = !strcasecmp(type + strlen("Replace"), members[i] + strlen("replace")) &&
+		    strlen(type) > strlen("Replace");
+		bool have = json_object_get(v, members[i]) != NULL;
+		if (want && !have)
+			err_at(errs, path, members[i], "FieldValueRequired", "Required value: "
+			    "must be specified when type is set to this value");
+		else if (!want && have)
+			err_at(errs, path, members[i], "FieldValueForbidden", "Forbidden: type "
+			    "must be set to the matching Replace value when this is set");
+	}
+	const char *pfx = str_or(v, "replacePrefixMatch", NULL);
+	const char *full = str_or(v, "replaceFullPath", NULL);
+	if ((pfx && *pfx != '/') || (full && *full != '/'))
+		errlist_add(errs, path, "FieldValueInvalid", "Invalid value: a path must "
+		    "start with '/'");
+}
+
+static const struct schema_field path_modifier[] = {
+	F_STR("type", .flags = SF_REQUIRED, .enums = path_modifier_types),
+	F_STR("replaceFullPath", .check = check_len_1024),
+	F_STR("replacePrefixMatch", .check = check_len_1024),
+	F_END
+};
+
+static void
+check_redirect_code(const json_t *v, const char *path, struct errlist *errs)
+{
+	static const json_int_t codes[] = { 301, 302, 303, 307, 308 };
+	for (size_t i = 0; i < ARRAY_SIZE(codes); i++)
+		if (json_integer_value(v) == codes[i])
+			return;
+	schema_err_invalid(errs, path, v, "supported values: 301, 302, 303, 307, 308");
+}
+
+static const struct schema_field request_redirect[] = {
+	F_STR("scheme", .enums = redirect_schemes),
+	F_STR("hostname", .check = check_subdomain),
+	F_OBJ("path", path_modifier, .check = check_path_modifier),
+	F_INT("port", .check = check_port),
+	F_INT("statusCode", .check = check_redirect_code),
+	F_END
+};
+
+static const struct schema_field url_rewrite[] = {
+	F_STR("hostname", .check = check_subdomain),
+	F_OBJ("path", path_modifier, .check = check_path_modifier),
+	F_END
+};
+
 /* Which member goes with which filter type. */
 static const struct { const char *type, *member; } filter_members[] = {
 	{ "RequestHeaderModifier", "requestHeaderModifier" },
@@ -703,8 +826,8 @@ static const struct schema_field route_filter[] = {
 	F_OBJ("requestHeaderModifier", header_modifier, .check = check_header_modifier),
 	F_OBJ("responseHeaderModifier", header_modifier, .check = check_header_modifier),
 	F_OBJ("requestMirror", request_mirror, .check = check_mirror),
-	F_UNSUP("requestRedirect"),
-	F_UNSUP("urlRewrite"),
+	F_OBJ("requestRedirect", request_redirect),
+	F_OBJ("urlRewrite", url_rewrite),
 	F_UNSUP("extensionRef"),
 	F_UNSUP("cors"),
 	F_UNSUP("externalAuth"),
@@ -734,6 +857,34 @@ static const struct schema_field route_timeouts[] = {
 	F_END
 };
 
+/* The HTTPRouteRule CEL rules on redirects and rewrites: not both in one rule, and
+ * ReplacePrefixMatch needs exactly one PathPrefix match to know the prefix. */
+static void
+check_rewrite_rules(const json_t *rule, const char *path, struct errlist *errs)
+{
+	bool redirect = false, rewrite = false, prefix = false;
+	size_t i;
+	const json_t *f;
+	json_array_foreach(json_object_get(rule, "filters"), i, f) {
+		redirect |= !strcmp(str_or(f, "type", ""), "RequestRedirect");
+		rewrite |= !strcmp(str_or(f, "type", ""), "URLRewrite");
+		prefix |= !strcmp(str_or(obj_get_path(f, "requestRedirect.path"), "type", ""),
+		    "ReplacePrefixMatch") || !strcmp(str_or(obj_get_path(f, "urlRewrite.path"),
+		    "type", ""), "ReplacePrefixMatch");
+	}
+	if (redirect && rewrite)
+		err_at(errs, path, "filters", "FieldValueInvalid", "Invalid value: May specify "
+		    "either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, "
+		    "but not both");
+	const json_t *ms = json_object_get(rule, "matches");
+	const char *mt = str_or(obj_get_path(json_array_get(ms, 0), "path"), "type",
+	    "PathPrefix");
+	if (prefix && (json_array_size(ms) != 1 || strcmp(mt, "PathPrefix")))
+		err_at(errs, path, "matches", "FieldValueInvalid", "Invalid value: When using "
+		    "a filter with path.type ReplacePrefixMatch, exactly one PathPrefix match "
+		    "must be specified");
+}
+
 static void
 check_rule(const json_t *v, const char *path, struct errlist *errs)
 {
@@ -745,6 +896,7 @@ check_rule(const json_t *v, const char *path, struct errlist *errs)
 		check_max_items(json_object_get(v, limits[i].key), p, limits[i].max, errs);
 		free(p);
 	}
+	check_rewrite_rules(v, path, errs);
 	json_t *seen = json_object();
 	size_t i;
 	json_t *f;
@@ -783,6 +935,120 @@ static const struct schema_field httproute_spec[] = {
 const struct schema_field schema_httproute[] = {
 	F_OBJ("spec", httproute_spec),
 	F_MAPA("status"),
+	F_END
+};
+
+/* ---- GRPCRoute (stored and validated; not routed: the proxy speaks HTTP/1.1,
+ * so its status says so, ctrl_gwstatus.c) ------------------------------------ */
+
+static const char *const grpc_method_types[] = { "Exact", "RegularExpression", NULL };
+static const char *const grpc_filter_types[] = { "RequestHeaderModifier",
+	"ResponseHeaderModifier", "RequestMirror", "ExtensionRef", NULL };
+
+/* A method match names a service or a method (the CRD's rule). */
+static void
+check_grpc_method(const json_t *v, const char *path, struct errlist *errs)
+{
+	if (!json_object_get(v, "service") && !json_object_get(v, "method"))
+		errlist_add(errs, path, "FieldValueRequired",
+		    "Required value: one or both of 'service' or 'method' must be specified");
+}
+
+static const struct schema_field grpc_method_match[] = {
+	F_STR("type", .enums = grpc_method_types),
+	F_STR("service", .check = check_len_1024),
+	F_STR("method", .check = check_len_1024),
+	F_END
+};
+
+static const struct schema_field grpc_route_match[] = {
+	F_OBJ("method", grpc_method_match, .check = check_grpc_method),
+	F_AOBJ("headers", value_match, .check = check_value_match),
+	F_END
+};
+
+static const struct schema_field grpc_filter[] = {
+	F_STR("type", .flags = SF_REQUIRED, .enums = grpc_filter_types),
+	F_OBJ("requestHeaderModifier", header_modifier, .check = check_header_modifier),
+	F_OBJ("responseHeaderModifier", header_modifier, .check = check_header_modifier),
+	F_OBJ("requestMirror", request_mirror, .check = check_mirror),
+	F_MAPA("extensionRef"),
+	F_END
+};
+
+static const struct schema_field grpc_backend_ref[] = {
+	F_STR("group"),
+	F_STR("kind"),
+	F_STR("name", .flags = SF_REQUIRED, .check = check_name_253),
+	F_STR("namespace", .check = check_label),
+	F_INT("port", .check = check_port),
+	F_INT("weight", .check = check_weight),
+	F_AOBJ("filters", grpc_filter),
+	F_END
+};
+
+static const struct schema_field grpc_rule[] = {
+	F_STR("name", .check = check_subdomain),
+	F_AOBJ("matches", grpc_route_match),
+	F_AOBJ("filters", grpc_filter),
+	F_AOBJ("backendRefs", grpc_backend_ref),
+	F_MAPA("sessionPersistence"),
+	F_END
+};
+
+static const struct schema_field grpcroute_spec[] = {
+	F_AOBJ("parentRefs", parent_ref, .check = check_parent_ref),
+	F_ARR("hostnames", ST_STRING, .check = check_hostname),
+	F_AOBJ("rules", grpc_rule),
+	F_END
+};
+
+const struct schema_field schema_grpcroute[] = {
+	F_OBJ("spec", grpcroute_spec),
+	F_MAPA("status"),
+	F_END
+};
+
+/* ---- ReferenceGrant (stored and validated; V6 lets routes refer across
+ * namespaces without one, see docs/compatibility.md) ------------------------ */
+
+/* from and to: 1 to 16 entries each (the CRD's minItems / maxItems). */
+static void
+check_grant_spec(const json_t *v, const char *path, struct errlist *errs)
+{
+	static const char *const lists[] = { "from", "to" };
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		const json_t *l = json_object_get(v, lists[i]);
+		if (json_is_array(l) && (json_array_size(l) < 1 || json_array_size(l) > 16)) {
+			char *fp = schema_path_key(path, lists[i]);
+			schema_err_invalid(errs, fp, l, "must have between 1 and 16 items");
+			free(fp);
+		}
+	}
+}
+
+static const struct schema_field grant_from[] = {
+	F_STR("group", .flags = SF_REQUIRED),
+	F_STR("kind", .flags = SF_REQUIRED),
+	F_STR("namespace", .flags = SF_REQUIRED, .check = check_label),
+	F_END
+};
+
+static const struct schema_field grant_to[] = {
+	F_STR("group", .flags = SF_REQUIRED),
+	F_STR("kind", .flags = SF_REQUIRED),
+	F_STR("name", .check = check_name_253),
+	F_END
+};
+
+static const struct schema_field referencegrant_spec[] = {
+	F_AOBJ("from", grant_from, .flags = SF_REQUIRED),
+	F_AOBJ("to", grant_to, .flags = SF_REQUIRED),
+	F_END
+};
+
+const struct schema_field schema_referencegrant[] = {
+	F_OBJ("spec", referencegrant_spec, .flags = SF_REQUIRED, .check = check_grant_spec),
 	F_END
 };
 

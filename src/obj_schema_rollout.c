@@ -4,6 +4,7 @@
  * honour are rejected as "not supported by v6" (docs/compatibility.md). */
 #include "obj_schema.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,9 +131,21 @@ static const struct schema_field pod_metadata[] = {
 	F_END
 };
 
+static const struct schema_field plugin_route[] = {
+	F_STR("name", .flags = SF_REQUIRED),
+	F_BOOL("useHeaderRoutes"),
+	F_END
+};
+
+/* The argoproj-labs/gatewayAPI plugin's configuration: V6 routes through its own
+ * proxy whatever routes are named, so they are accepted and recorded. */
 static const struct schema_field gateway_plugin[] = {
-	F_STR("httpRoute", .flags = SF_REQUIRED),
+	F_STR("httpRoute"),
+	F_AOBJ("httpRoutes", plugin_route),
 	F_STR("namespace"),
+	F_BOOL("useHeaderRoutes"),
+	F_STR("configMap"),
+	F_UNSUP("grpcRoutes"), F_UNSUP("tcpRoutes"),
 	F_END
 };
 
@@ -141,11 +154,17 @@ static const struct schema_field traffic_plugins[] = {
 	F_END
 };
 
+static const struct schema_field managed_route[] = {
+	F_STR("name", .flags = SF_REQUIRED),
+	F_END
+};
+
 static const struct schema_field traffic_routing[] = {
 	F_OBJ("plugins", traffic_plugins),
 	F_UNSUP("istio"), F_UNSUP("nginx"), F_UNSUP("alb"), F_UNSUP("smi"),
 	F_UNSUP("ambassador"), F_UNSUP("appMesh"), F_UNSUP("traefik"), F_UNSUP("apisix"),
-	F_UNSUP("managedRoutes"),
+	F_AOBJ("managedRoutes", managed_route),
+	F_UNSUP("maxTrafficWeight"),
 	F_END
 };
 
@@ -251,6 +270,70 @@ validate_steps(const json_t *steps, struct errlist *errs)
 	}
 }
 
+/* Is the step's route one of trafficRouting.managedRoutes? */
+static bool
+route_is_managed(const json_t *routing, const char *name)
+{
+	size_t i;
+	const json_t *r;
+	json_array_foreach(json_object_get(routing, "managedRoutes"), i, r)
+		if (name && !strcmp(name, json_string_value(json_object_get(r, "name"))))
+			return true;
+	return false;
+}
+
+/* What Argo's controller marks InvalidSpec (validation.go, ValidateRolloutStrategyCanary),
+ * with its messages, so a Rollout V6 accepts also runs under Argo: the fields that need
+ * trafficRouting, and header routes that must be listed in managedRoutes. */
+static void
+validate_traffic_needs(const json_t *canary, struct errlist *errs)
+{
+	const json_t *tr = json_object_get(canary, "trafficRouting");
+	const json_t *gw = obj_get_path(tr, "plugins.argoproj-labs/gatewayAPI");
+	if (gw && !json_object_get(gw, "httpRoute") && !json_object_get(gw, "httpRoutes"))
+		errlist_add(errs, "spec.strategy.canary.trafficRouting.plugins"
+		    "[argoproj-labs/gatewayAPI].httpRoute", "FieldValueRequired",
+		    "one of httpRoute or httpRoutes is required");
+	if (!tr && json_object_get(canary, "scaleDownDelaySeconds"))
+		schema_err_invalid(errs, "spec.strategy.canary.scaleDownDelaySeconds",
+		    json_object_get(canary, "scaleDownDelaySeconds"),
+		    "Canary scaleDownDelaySeconds can only be used with traffic routing");
+	if (!tr && json_is_true(json_object_get(canary, "dynamicStableScale")))
+		schema_err_invalid(errs, "spec.strategy.canary.dynamicStableScale", json_true(),
+		    "Canary dynamicStableScale can only be used with traffic routing");
+	if (tr && json_object_get(canary, "scaleDownDelaySeconds") &&
+	    json_is_true(json_object_get(canary, "dynamicStableScale")))
+		schema_err_invalid(errs, "spec.strategy.canary.dynamicStableScale", json_true(),
+		    "Canary dynamicStableScale cannot be used with scaleDownDelaySeconds");
+	size_t i;
+	const json_t *st;
+	bool scale_reported = false;
+	json_array_foreach(json_object_get(canary, "steps"), i, st) {
+		if (!tr && json_object_get(st, "setCanaryScale") && !scale_reported) {
+			errlist_add(errs, "spec.strategy.canary.trafficRouting", "FieldValueRequired",
+			    "SetCanaryScale requires TrafficRouting to be set");
+			scale_reported = true;
+		}
+		const json_t *hr = json_object_get(st, "setHeaderRoute");
+		if (!hr)
+			continue;
+		char *p = xasprintf("spec.strategy.canary.steps[%zu].setHeaderRoute", i);
+		const char *name = json_string_value(json_object_get(hr, "name"));
+		if (!tr)
+			schema_err_invalid(errs, p, hr, "SetHeaderRoute requires TrafficRouting, "
+			    "supports Istio and ALB and Apisix");
+		else if (!json_object_get(tr, "managedRoutes"))
+			errlist_add(errs, "spec.strategy.canary.trafficRouting.managedRoutes",
+			    "FieldValueRequired", "Rollout has missing field "
+			    "'spec.strategy.canary.trafficRouting.managedRoutes'");
+		else if (!route_is_managed(tr, name))
+			schema_err_invalid(errs, p, json_object_get(hr, "name"), "Steps define a "
+			    "route that does not exist in spec.strategy.canary.trafficRouting."
+			    "managedRoutes");
+		free(p);
+	}
+}
+
 void
 argo_rollout_validate(const json_t *obj, struct errlist *errs)
 {
@@ -279,6 +362,7 @@ argo_rollout_validate(const json_t *obj, struct errlist *errs)
 			errlist_add(errs, "spec.strategy.canary.stableService", "FieldValueRequired",
 			    "trafficRouting needs canaryService and stableService");
 		validate_steps(json_object_get(canary, "steps"), errs);
+		validate_traffic_needs(canary, errs);
 	}
 	if (bg) {
 		const char *as = json_string_value(json_object_get(bg, "activeService"));
@@ -312,7 +396,9 @@ argo_rollout_defaults(json_t *obj)
 		schema_default_str(canary, "maxSurge", "25%");
 		schema_default_str(canary, "maxUnavailable", "25%");
 		schema_default_int(canary, "abortScaleDownDelaySeconds", 30);
-		if (json_object_get(canary, "canaryService"))
+		/* Argo refuses scaleDownDelaySeconds without trafficRouting, so only then is
+		 * it written (ctrl_rollout.c applies the same 30 s to a service-split canary) */
+		if (json_object_get(canary, "trafficRouting"))
 			schema_default_int(canary, "scaleDownDelaySeconds", 30);
 	}
 	pod_template_defaults(json_object_get(spec, "template"));

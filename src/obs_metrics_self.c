@@ -100,11 +100,13 @@ obs_api_request(const char *verb, const char *resource, int code, double seconds
 		l->verb = xstrdup(verb);
 		l->resource = xstrdup(resource);
 	}
-	/* the array may have moved: point the histogram at its buckets now */
+	/* the array may have moved: point every histogram at its own buckets
+	 * (write_api reads them all) */
+	for (size_t j = 0; j < self.nlats; j++)
+		self.lats[j].h.buckets = self.lats[j].b;
 	struct api_lat *l = &self.lats[i];
 	l->h.le = api_le;
 	l->h.n = ARRAY_SIZE(api_le);
-	l->h.buckets = l->b;
 	om_hist_observe(&l->h, seconds);
 }
 

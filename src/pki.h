@@ -55,6 +55,16 @@ char *pki_read_pem(const char *dir, enum pki_cert which, const char *ext, size_t
 
 /* tls.c */
 struct ssl_ctx_st;
+/* A TLS 1.2+ server context with V6's options (no renegotiation, server
+ * cipher preference, buffers released when idle), nothing loaded yet;
+ * NULL when OpenSSL cannot make one. */
+struct ssl_ctx_st *tls_ctx_base(void);
+/* Loads a certificate chain (PEM, leaf first) and its private key (PEM)
+ * into ctx, next to ones of other key types already there (RSA and ECDSA
+ * side by side). Returns 0, or -EINVAL with *err (caller frees; names the
+ * problem, never the key's bytes). */
+int tls_ctx_add_pem(struct ssl_ctx_st *ctx, const char *crt, size_t crt_len, const char *key,
+    size_t key_len, char **err);
 /* A TLS 1.2+ server context from DIR/server.{crt,key} that asks for client
  * certificates (optional) and verifies them against DIR/ca.crt, with a
  * bounded chain (size and depth). NULL with *err set (caller frees). */

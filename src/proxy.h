@@ -13,7 +13,11 @@
  *   "listeners": [{
  *     "name": "svc/default/web/http",     unique; stable across snapshots
  *     "address": "127.2.0.5", "port": 80,
- *     "protocol": "HTTP" | "TCP",
+ *     "protocol": "HTTP" | "HTTPS" | "TCP",
+ *     "tls": [{"hostname": "shop.example",   HTTPS: certificates by SNI name
+ *              "cert": "PEM chain", "key": "PEM"}],  ("" / absent: the default;
+ *                                     "*.x" a suffix; one context per hostname,
+ *                                     an RSA and an ECDSA pair may share one)
  *     "routes": [{                        HTTP: first matching route wins
  *       "name": "httproute/default/web/0" | "svc/default/web",
  *       "hostnames": ["shop.example"],    empty: any Host
@@ -138,6 +142,11 @@ struct px_tracer *proxy_tracer_new(struct otlp_exporter *x, double ratio);
 void proxy_tracer_free(struct px_tracer *t);
 /* Turns tracing on with t (borrowed), or off with NULL. */
 void proxy_engine_set_tracer(struct proxy_engine *e, struct px_tracer *t);
+
+/* proxy_tls.c — a listener definition (borrowed) as it may be shown: a
+ * copy with every TLS private key replaced by "REDACTED" when it has any,
+ * else a new reference to it. */
+json_t *proxy_listener_redacted(const json_t *listener);
 
 /* proxy_main.c — `v6 proxy`: the process around the engine. */
 int proxy_main(int argc, char **argv);

@@ -188,6 +188,7 @@ lspec_unref(struct proxy_engine *e, struct px_lspec *ls)
 		return;
 	if (ls->holds)
 		lspec_clusters(e, ls, cluster_unuse);
+	px_tls_put(e, ls->tls);
 	for (size_t k = 0; k < ls->nroutes; k++)
 		px_route_clear(&ls->routes[k]);
 	free(ls->routes);
@@ -337,12 +338,13 @@ lspec_build(const json_t *j, struct px_table *t, struct px_lspec *ls, char **err
 	ls->port = (int)json_integer_value(json_object_get(j, "port"));
 	if (parse_addr(ls->address, ls->port, &ss) < 0)
 		return fail_msg(err, "listener %s: bad address or port", name);
-	if (proto == NULL || strcmp(proto, "HTTP") == 0)
+	if (proto == NULL || strcmp(proto, "HTTP") == 0 || strcmp(proto, "HTTPS") == 0)
 		ls->proto = PX_HTTP;
 	else if (strcmp(proto, "TCP") == 0)
 		ls->proto = PX_TCP;
 	else
-		return fail_msg(err, "listener %s: protocol must be HTTP or TCP", name);
+		return fail_msg(err, "listener %s: protocol must be HTTP, HTTPS or TCP", name);
+	ls->https = proto && strcmp(proto, "HTTPS") == 0;
 	if (ls->proto == PX_TCP) {
 		if ((ls->cluster = px_cluster_find(t, jstr(j, "cluster"))) == NULL)
 			return fail_msg(err, "listener %s: unknown cluster", name);
@@ -365,11 +367,16 @@ static struct px_lspec *
 lspec_compile(struct proxy_engine *e, const json_t *j, struct px_table *t, char **err)
 {
 	struct px_lspec *ls = xcalloc(1, sizeof(*ls));
+	char *terr = NULL;
 
 	ls->refs = 1;
 	ls->src = json_incref((json_t *)j);
 	e->nlistener_compiles++;
-	if (lspec_build(j, t, ls, err) < 0) {
+	if (lspec_build(j, t, ls, err) < 0 || (ls->https &&
+	    (ls->tls = px_tls_get(e, json_object_get(j, "tls"), &terr)) == NULL)) {
+		if (terr)
+			fail_msg(err, "listener %s: %s", ls->name, terr);
+		free(terr);
 		lspec_unref(e, ls);
 		return NULL;
 	}
@@ -724,6 +731,7 @@ listener_open(struct px_listener *l)
 	cfg.handler_arg = l;
 	cfg.stream_body = true;
 	cfg.max_connections = PX_MAX_CONNS;
+	cfg.tls_ctx = l->tls_ctx = px_tls_ctx(l->spec->tls);
 	if (fd < 0)
 		return http_server_start(l->e->loop, l->address, l->port, &cfg, &l->http);
 	return http_server_open(l->e->loop, fd, &cfg, &l->http);
@@ -736,6 +744,10 @@ listener_set_spec(struct px_listener *l, struct px_lspec *ls)
 		l->spec->listener = NULL;
 	l->spec = ls;
 	ls->listener = l;
+	/* certificates changed (or HTTP <-> HTTPS): new handshakes take the new
+	 * context, open connections keep theirs */
+	if (l->http && l->tls_ctx != px_tls_ctx(ls->tls))
+		http_server_set_tls(l->http, l->tls_ctx = px_tls_ctx(ls->tls));
 }
 
 static void
@@ -882,6 +894,10 @@ on_http_request(struct http_req *req, void *arg)
 		if (e->misc == NULL)
 			e->misc = px_stat_get(e, "", "", "");
 		px_answer_local(e, e->misc, req, 404, "no route\n");
+		return;
+	}
+	if (route->redirect) {		/* RequestRedirect: no upstream involved */
+		px_filter_redirect(route, l->port, l->spec->https, req);
 		return;
 	}
 	if (px_hold_maybe(e, l, route, req))

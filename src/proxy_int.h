@@ -66,6 +66,8 @@ struct px_endpoint {
 
 struct px_lspec;
 struct ep_label;
+struct px_tls;
+struct ssl_ctx_st;
 
 /* Compiled once, shared by every table that holds the same definition
  * (refcounted: tables and the listener specs routing to it). */
@@ -148,6 +150,8 @@ struct px_route {
 	int total_weight;
 	struct px_statref *stats;	/* resolved lazily, per revision */
 	size_t nstats, stats_cap;
+	struct px_rewrite *redirect;	/* RequestRedirect: answered, not forwarded */
+	struct px_rewrite *rewrite;	/* URLRewrite: path / Host upstream */
 };
 
 /* A compiled listener, shared by every table holding the same definition
@@ -162,6 +166,8 @@ struct px_lspec {
 	char *address;
 	int port;
 	enum px_proto proto;
+	bool https;			/* protocol HTTPS: PX_HTTP behind TLS */
+	struct px_tls *tls;		/* HTTPS: its contexts (proxy_tls.c) */
 	struct px_route *routes;
 	size_t nroutes;
 	struct px_cluster *cluster;	/* TCP */
@@ -191,6 +197,7 @@ struct px_listener {
 					 * removed, a ref on a table holding spec */
 	struct px_lspec *spec;
 	struct http_server *http;
+	struct ssl_ctx_st *tls_ctx;	/* what new connections of http take (NULL: plain) */
 	uv_tcp_t *tcp;			/* TCP listener */
 	unsigned inflight;		/* HTTP requests / TCP sessions */
 	unsigned tcp_conns;
@@ -240,6 +247,7 @@ struct proxy_engine {
 	uint64_t ncluster_compiles;	/* since the start: what applies cost */
 	uint64_t nlistener_compiles;
 	struct px_tracer *tracer;	/* NULL: tracing off (proxy_trace.c) */
+	struct px_tls *tls;		/* compiled TLS lists, shared (proxy_tls.c) */
 	struct px_held *held;		/* requests waiting for an endpoint (proxy_hold.c) */
 	unsigned nheld;
 	uv_timer_t *hold_timer;		/* its own allocation: it may close after e */
@@ -273,6 +281,22 @@ bool px_hold_maybe(struct proxy_engine *e, struct px_listener *l, const struct p
 void px_hold_retry(struct proxy_engine *e);
 void px_hold_expire(uv_timer_t *t);
 void px_hold_close(struct proxy_engine *e);
+
+/* proxy_filter.c — RequestRedirect and URLRewrite. */
+/* Compiles filter f (type RequestRedirect or URLRewrite) into r, after r's
+ * matches; 0 or -EINVAL with *err (caller frees). */
+int px_filter_compile(const json_t *f, struct px_route *r, char **err);
+void px_filter_free(struct px_rewrite *w);
+/* The target the upstream gets under r's URLRewrite, or NULL when unchanged
+ * (caller frees). */
+char *px_filter_target(const struct px_route *r, const char *target);
+/* The Host the upstream gets under r's URLRewrite, or NULL when unchanged. */
+const char *px_filter_host(const struct px_route *r);
+/* Answers req with r's redirect (r->redirect set); listener_port and https:
+ * the listener req arrived on (its scheme and port are kept in Location unless
+ * the filter says otherwise). */
+void px_filter_redirect(const struct px_route *r, int listener_port, bool https,
+    struct http_req *req);
 
 /* proxy_route.c — pure matching and choice, no I/O. */
 int px_route_compile(const json_t *j, struct px_table *t, struct px_route *r, char **err);
@@ -318,6 +342,16 @@ void px_metrics_sweep_maybe(struct proxy_engine *e);
 void px_stat_request(struct px_stat *s, int status, uint64_t ns);
 void px_metrics_render(struct proxy_engine *e, struct buf *out);
 void px_metrics_free(struct proxy_engine *e);
+
+/* proxy_tls.c */
+/* The contexts of a listener's "tls" list (borrowed), shared with every
+ * spec holding an equal list: a reference the caller gives back with
+ * px_tls_put(). NULL with *err (caller frees) when a certificate or key
+ * does not load. */
+struct px_tls *px_tls_get(struct proxy_engine *e, const json_t *list, char **err);
+void px_tls_put(struct proxy_engine *e, struct px_tls *t);
+/* The context new connections start on (SNI may switch them); NULL for NULL. */
+struct ssl_ctx_st *px_tls_ctx(const struct px_tls *t);
 
 /* proxy_tcp.c */
 /* Listens for l: on fd when >= 0 (an inherited listening socket, taken

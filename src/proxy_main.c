@@ -685,7 +685,11 @@ admin_handler(struct http_req *req, void *arg)
 		else
 			http_respond(req, 200, "text/plain", "ok\n", 3);
 	} else if (strcmp(req->path, "/snapshot") == 0 && p->have) {
-		json_t *doc = table_doc(p, true);
+		json_t *doc = table_doc(p, true), *l;
+		size_t i;
+		json_array_foreach(json_object_get(doc, "listeners"), i, l)	/* no keys shown */
+			json_array_set_new(json_object_get(doc, "listeners"), i,
+			    proxy_listener_redacted(l));
 		char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(doc);
 		http_respond(req, 200, "application/json", text, strlen(text));

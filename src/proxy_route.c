@@ -167,6 +167,13 @@ filters_compile(const json_t *arr, struct px_route *r, char **err)
 
 	json_array_foreach(arr, i, f) {
 		const char *type = jstr(f, "type");
+		if (type && (strcmp(type, "RequestRedirect") == 0 ||
+		    strcmp(type, "URLRewrite") == 0)) {
+			int rc = px_filter_compile(f, r, err);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if (type == NULL || strcmp(type, "RequestHeaderModifier") != 0)
 			continue;	/* other filters are the controller's business */
 		if (r->hset || r->hadd || r->hremove)
@@ -291,6 +298,8 @@ px_route_clear(struct px_route *r)
 	for (i = 0; i < r->nremove; i++)
 		free(r->hremove[i]);
 	free(r->hremove);
+	px_filter_free(r->redirect);
+	px_filter_free(r->rewrite);
 	free(r->sticky);
 	free(r->backends);
 	for (i = 0; i < r->nstats; i++)

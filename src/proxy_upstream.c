@@ -338,11 +338,15 @@ build_request_head(struct px_req *pr)
 	bool rid = false, xfp = false, host = false, others = false, filt;
 	size_t i;
 
+	char *target = px_filter_target(r, q->target);	/* URLRewrite */
+	const char *new_host = px_filter_host(r);
+
 	buf_reset(b);
 	buf_puts(b, q->method);
 	buf_putc(b, ' ');
-	buf_puts(b, q->target);
+	buf_puts(b, target ? target : q->target);
 	buf_puts(b, " HTTP/1.1\r\n");
+	free(target);
 	filt = r->nremove || r->nset;
 	for (i = 0; i < q->nheaders; i++)
 		if ((q->headers[i].name[0] | 0x20) == 'c' &&
@@ -377,6 +381,8 @@ build_request_head(struct px_req *pr)
 			rid = true;
 			break;
 		case H_HOST:
+			if (new_host)
+				continue;	/* URLRewrite's hostname below */
 			host = true;
 			break;
 		default:
@@ -393,7 +399,7 @@ build_request_head(struct px_req *pr)
 	for (i = 0; i < r->nadd; i++)
 		put_hdr(b, r->hadd[i].name, r->hadd[i].value);
 	if (!host)
-		put_hdr(b, "Host", pr->ep->key);
+		put_hdr(b, "Host", new_host ? new_host : pr->ep->key);
 	buf_puts(b, "X-Forwarded-For: ");
 	if (xff && *xff) {
 		buf_puts(b, xff);

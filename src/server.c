@@ -13,6 +13,7 @@
 #include "ctrl.h"
 #include "dns.h"
 #include "hpa.h"
+#include "vpa.h"
 #include "log.h"
 #include "node.h"
 #include "obs_otlp.h"
@@ -57,6 +58,8 @@ struct server_opts {
 	int64_t traffic_period_ms;	/* --traffic-period; 0: obs_traffic's default */
 	int64_t event_ttl_ms;		/* --event-ttl; 0: one hour */
 	int64_t hpa_sync_ms;		/* --hpa-sync-period; 0: 15 s */
+	int64_t vpa_interval_ms;	/* --vpa-recommender-interval; 0: 1 min */
+	int64_t vpa_checkpoint_ms;	/* --vpa-checkpoints-interval; 0: 10 min */
 	int64_t app_resync_ms;		/* --app-resync-period; 0: 3 min */
 	int64_t journal_retention_ms;	/* --journal-retention; -1: default */
 	int64_t journal_min;		/* --journal-min; -1: default */
@@ -100,6 +103,7 @@ struct server {
 	struct ctrl_analysis *analysis;
 	struct node *node;
 	struct ctrl_hpa *hpa;
+	struct ctrl_vpa *vpa;
 	struct obs_custom *custom;
 	struct img_store *images;
 	struct img_gc *image_gc;
@@ -385,6 +389,21 @@ hpa_stop(struct server *s)
 	s->custom = NULL;
 }
 
+/* The VPA recommender reads the same usage as the HPA. */
+static int
+vpa_start(struct server *s, const struct server_opts *o)
+{
+	return ctrl_vpa_start(s->api, o->vpa_interval_ms, o->vpa_checkpoint_ms, hpa_pod_usage,
+	    s, &s->vpa);
+}
+
+static void
+vpa_stop(struct server *s)
+{
+	ctrl_vpa_stop(s->vpa);
+	s->vpa = NULL;
+}
+
 /* The Loki shipper's app label: the pod's "app" label from the store, else
  * its "app.kubernetes.io/name". */
 static void
@@ -456,7 +475,9 @@ promrules_stop(struct server *s)
 static int
 alerts_start(struct server *s, const struct server_opts *o)
 {
-	return alert_api_start(s->api, &o->alerts, &s->alerts);
+	struct alert_config c = o->alerts;
+	c.state_dir = o->data_dir;
+	return alert_api_start(s->api, &c, &s->alerts);
 }
 
 static void
@@ -515,6 +536,7 @@ static const struct server_part {
 	{ "images", NULL, images_start, images_stop },
 	{ "node", NULL, node_part_start, node_part_stop },
 	{ "horizontalpodautoscaling", NULL, hpa_start, hpa_stop },
+	{ "verticalpodautoscaling", NULL, vpa_start, vpa_stop },
 	{ "logship", NULL, logship_start, logship_stop },
 	{ "promrules", NULL, promrules_start, promrules_stop },
 	{ "gitops", NULL, apps_start, apps_stop },
@@ -584,6 +606,11 @@ static const struct flag_def server_flags[] = {
 	{ "--hpa-sync-period", "DURATION", "how often each HorizontalPodAutoscaler is "
 	    "reconciled, as kube-controller-manager's --horizontal-pod-autoscaler-sync-period "
 	    "(default 15s, at least 100ms)" },
+	{ "--vpa-recommender-interval", "DURATION", "how often the VPA recommender samples "
+	    "the usage of each VerticalPodAutoscaler's pods and updates its recommendation, "
+	    "as the recommender's --recommender-interval (default 1m, at least 100ms)" },
+	{ "--vpa-checkpoints-interval", "DURATION", "how often a VPA's usage history is "
+	    "saved as VerticalPodAutoscalerCheckpoints (default 10m, at least 100ms)" },
 	{ "--max-body-bytes", "N", "largest request body accepted (default 3145728)" },
 	{ "--max-backoff", "DURATION", "node-wide CrashLoopBackOff cap, lower for edge "
 	    "devices (default 5m, at least 1s)" },
@@ -595,7 +622,7 @@ static const struct flag_def server_flags[] = {
 	{ "--controllers", "LIST", "parts to run: * for all, -NAME to turn one off; names: "
 	    "garbagecollector, replicaset, deployment, rollout, analysis, statefulset, "
 	    "daemonset, job, cronjob, endpoints, dns, gwstatus, images, node, logship, proxy, "
-	    "promrules, horizontalpodautoscaling, gitops, alerts (default *)" },
+	    "promrules, horizontalpodautoscaling, verticalpodautoscaling, gitops, alerts (default *)" },
 	{ "--app-resync-period", "DURATION", "how often each Application's repository is "
 	    "fetched and compared, as Argo CD's timeout.reconciliation (default 3m, at least "
 	    "100ms); a push to /api/webhook fetches at once" },
@@ -1026,6 +1053,14 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 			if (duration_parse(val, &o->hpa_sync_ms) < 0 || o->hpa_sync_ms < 100) {
 				fprintf(stderr, "error: --hpa-sync-period: expected a duration of at "
 				    "least 100ms, got \"%s\"\n", val);
+				return -EINVAL;
+			}
+		} else if (strcmp(name, "--vpa-recommender-interval") == 0 ||
+		    strcmp(name, "--vpa-checkpoints-interval") == 0) {
+			int64_t *ms = name[6] == 'r' ? &o->vpa_interval_ms : &o->vpa_checkpoint_ms;
+			if (duration_parse(val, ms) < 0 || *ms < 100) {
+				fprintf(stderr, "error: %s: expected a duration of at least 100ms, "
+				    "got \"%s\"\n", name, val);
 				return -EINVAL;
 			}
 		} else if (strcmp(name, "--app-resync-period") == 0) {

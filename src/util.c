@@ -309,7 +309,7 @@ int
 file_write_atomic(const char *path, const char *data, size_t len, bool sync)
 {
 	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
+	snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)gettid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;

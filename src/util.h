@@ -84,8 +84,10 @@ bool util_host_is_loopback(const char *hostport);
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
  * NUL-terminated, caller frees. */
 int file_read_all(const char *path, char **out, size_t *len);
-/* Writes PATH.tmpPID then renames it over path, so a reader sees the old
+/* Writes PATH.tmpTID then renames it over path, so a reader sees the old
  * or the new content, never a part (fsync before the rename when sync).
+ * TID (the thread's id; the pid on the main thread): two threads may write
+ * the same file at once (the start jobs of a pod's containers, its files).
  * The file is made mode 0600 (V6's state is private; chmod to share it).
  * Returns 0 or negative errno. */
 int file_write_atomic(const char *path, const char *data, size_t len, bool sync);

@@ -13,7 +13,8 @@ Server, prom.py, am.py, test_alertmanager.py's incidents). Two figures:
    scrape/evaluation interval in BENCH_INTERVALS (default "1s 15s");
    Alertmanager's group_wait is 1s.
 2. Notifications per incident: the e2e scenario (a bad canary aborted by its
-   analysis under traffic, a flapping readiness probe, a crash-looping pod)
+   analysis under traffic, a slow memory leak until its OOM kill, a flapping
+   readiness probe, a crash-looping pod)
    counted at the robot behind V6 (noise control on) and at a webhook
    Alertmanager also sends to directly (Alertmanager alone).
 
@@ -136,7 +137,11 @@ def incidents():
         st = stack(d, servers, flags=["--traffic-period", "500ms",
                                       "--alert-flap-threshold", "2"], also=["webhook"])
         try:
-            return scenario.run_incidents(st.s, st.p, st.am, st.cap)
+            oom_at = scenario.run_incidents(st.s, st.p, st.am, st.cap)
+            counts, got = scenario.incident_counts(st.cap)
+            leak = [n for n in got["V6ContainerMemoryLimitPredicted"][0] if n[1] == "firing"]
+            lead = oom_at - leak[0][0] if leak else None
+            return counts, lead
         finally:
             st.close()
             servers.close()
@@ -150,13 +155,16 @@ def main():
         print("first bad request -> V6ServiceErrorBudgetBurn at the receiver: %.1f s "
               "(scrape and evaluation every %s, Alertmanager group_wait 1s)" % (dt, iv))
         print("  its probable cause: %s" % cause)
-    counts = incidents()
+    counts, lead = incidents()
     out["incidents"] = counts
+    out["leak_forecast_lead_s"] = lead
+    print("slow memory leak: the forecast at the receiver %s before the OOM kill" % (
+        "%.1f s" % lead if lead is not None else "NEVER"))
     w, a = sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())
     print("notifications per incident, with V6's noise control / Alertmanager alone:")
     for name, (x, y) in sorted(counts.items()):
-        print("  %-20s %3d / %3d" % (name, x, y))
-    print("  %-20s %3d / %3d  (%.0f %% fewer)" % ("total", w, a, 100.0 * (a - w) / max(a, 1)))
+        print("  %-32s %3d / %3d" % (name, x, y))
+    print("  %-32s %3d / %3d  (%.0f %% fewer)" % ("total", w, a, 100.0 * (a - w) / max(a, 1)))
     if os.environ.get("BENCH_JSON"):
         with open(os.environ["BENCH_JSON"], "w") as f:
             json.dump(out, f, indent=2)

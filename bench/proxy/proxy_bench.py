@@ -7,7 +7,10 @@ Starts one upstream (`v6 testapp`, or nginx answering `return 200`), measures
 it alone, then each proxy with one worker/thread and keep-alive to the
 upstream, all on loopback: wrk rounds in alternating order (requests/s and
 p99 latency, ratios to HAProxy), then 10,000 idle keep-alive client
-connections per proxy (RSS). Standard library only. A timing never fails the
+connections per proxy (RSS), then HTTPS: V6's proxy and HAProxy terminating
+TLS with the same ECDSA P-256 certificate (made with the openssl CLI), with
+keep-alive and with a new connection (a full handshake) per request.
+Standard library only. A timing never fails the
 process: exit 0 unless the harness itself could not run.
 """
 import json
@@ -35,7 +38,7 @@ CFG = {
     "warmup": env_int("BENCH_WARMUP", 2),
     "idle_conns": env_int("BENCH_IDLE_CONNS", 10000),
     "idle_hold": env_int("BENCH_IDLE_HOLD_S", 5),
-    "parts": os.environ.get("BENCH_PARTS", "wrk,idle"),
+    "parts": os.environ.get("BENCH_PARTS", "wrk,idle,tls"),
     "upstream": os.environ.get("BENCH_UPSTREAM", "testapp"),
     "path": os.environ.get("BENCH_PATH", "/"),
     "peers": os.environ.get("BENCH_PEERS", "haproxy,nginx,v6"),
@@ -50,6 +53,8 @@ IDLE_SETUP_S = 60           # opening the idle connections never takes longer
 TARGETS = {"rps_ratio": 1.2, "p99_ratio": 0.8, "idle_rss_mb": 40}
 
 procs = []                  # every process we started: stopped at exit
+TLS = {}                    # "crt", "key", "pem" once made (the tls part); proxies serve it
+TLS_PORTS = {}              # proxy name -> its HTTPS port
 NOFILE = 65536              # set by raise_nofile(): configs use it
 
 
@@ -174,6 +179,36 @@ def start_nginx_upstream(root):
     return p, port
 
 
+def make_cert(root):
+    """A CA and a leaf for bench.example (ECDSA P-256) with the openssl CLI."""
+    d = os.path.join(root, "tls")
+    os.makedirs(d, exist_ok=True)
+    ca, cakey, crt, key, csr = (os.path.join(d, x) for x in
+                                ("ca.crt", "ca.key", "leaf.crt", "leaf.key", "leaf.csr"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)
+    run("req", "-x509", *ec, "-keyout", cakey, "-out", ca, "-days", "2", "-subj", "/CN=bench CA")
+    run("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=bench.example")
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-set_serial", "1",
+        "-days", "2", "-out", crt)
+    pem = os.path.join(d, "haproxy.pem")
+    with open(pem, "w") as f:
+        f.write(open(crt).read() + open(key).read())
+    os.chmod(pem, 0o600)
+    TLS.update(crt=open(crt).read(), key=open(key).read(), pem=pem)
+
+
+def haproxy_tls_frontend():
+    if not TLS:
+        return ""
+    TLS_PORTS["haproxy"] = port = free_port()
+    return f"""
+frontend bench_tls
+    bind 127.0.0.1:{port} ssl crt {TLS['pem']} alpn http/1.1 ssl-min-ver TLSv1.2
+    default_backend upstream
+"""
+
+
 def start_haproxy(root, up_port, wrap=()):
     port = free_port()
     conf = os.path.join(root, "haproxy.cfg")
@@ -202,7 +237,7 @@ defaults
 frontend bench
     bind 127.0.0.1:{port}
     default_backend upstream
-
+{haproxy_tls_frontend()}
 backend upstream
     server up1 127.0.0.1:{up_port} maxconn 1000
 """)
@@ -243,14 +278,18 @@ def v6_has_proxy(v6bin):
 def v6_snapshot(port, up_port):
     """One HTTP listener -> one route -> one cluster with the upstream (proxy.h)."""
     cluster = "bench/upstream:http"
+    route = {"name": "svc/bench/upstream", "hostnames": [], "matches": [],
+             "backends": [{"cluster": cluster, "weight": 1}]}
+    listeners = [{"name": "svc/bench/upstream/http", "address": "127.0.0.1", "port": port,
+                  "protocol": "HTTP", "routes": [route]}]
+    if TLS:
+        TLS_PORTS["v6"] = free_port()
+        listeners.append({"name": "gw/bench/edge/https", "address": "127.0.0.1",
+                          "port": TLS_PORTS["v6"], "protocol": "HTTPS", "routes": [route],
+                          "tls": [{"hostname": "", "cert": TLS["crt"], "key": TLS["key"]}]})
     return {
         "version": 1,
-        "listeners": [{
-            "name": "svc/bench/upstream/http",
-            "address": "127.0.0.1", "port": port, "protocol": "HTTP",
-            "routes": [{"name": "svc/bench/upstream", "hostnames": [], "matches": [],
-                        "backends": [{"cluster": cluster, "weight": 1}]}],
-        }],
+        "listeners": listeners,
         "clusters": {cluster: {
             "service": "bench/upstream", "lb": "round_robin",
             "connect_timeout_ms": 1000, "idle_timeout_ms": 300000,
@@ -335,9 +374,9 @@ def parse_wrk(out):
     return fig
 
 
-def run_wrk(port, duration):
+def run_wrk(port, duration, scheme="http", extra=()):
     argv = [CFG["wrk"], f"-t{CFG['threads']}", f"-c{CFG['conns']}", f"-d{duration}s",
-            "--latency", f"http://127.0.0.1:{port}{CFG['path']}"]
+            "--latency", *extra, f"{scheme}://127.0.0.1:{port}{CFG['path']}"]
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=duration + 60, text=True)
     fig = parse_wrk(r.stdout)
@@ -352,9 +391,9 @@ def cpu_s(pid):
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(name, p, port):
+def measure(name, p, port, scheme="http", extra=()):
     c0 = cpu_s(p.pid)
-    fig = run_wrk(port, CFG["duration"])
+    fig = run_wrk(port, CFG["duration"], scheme, extra)
     fig["cpu_s"] = cpu_s(p.pid) - c0
     fig["cpu_us_req"] = fig["cpu_s"] * 1e6 / fig["ok"] if fig["ok"] else None
     log(f"  {name:9} {fig['rps']:>10.0f} req/s  p99 {fig['p99_ms'] or 0:.2f} ms"
@@ -415,7 +454,8 @@ def report(names, rounds, upstream, idle, env):
     ratios = report_ratios(names, rounds) if rounds else {}
     if idle:
         report_idle(idle)
-    report_targets(names, ratios, idle)
+    if rounds or idle:
+        report_targets(names, ratios, idle)
     return ratios
 
 
@@ -523,6 +563,52 @@ def report_targets(names, ratios, idle):
               f"{TARGETS['idle_rss_mb']} MB: n/a (V6 not measured)")
 
 
+TLS_MODES = (("keep-alive", ()), ("new conn/req", ("-H", "Connection: close")))
+
+
+def report_tls(names, tls_rounds, env):
+    """HTTPS rows: per mode, each proxy's requests/s and p99, ratios to HAProxy."""
+    print()
+    print(f"{env['nproc']} CPUs, load average before {env['load0']}, after {env['load1']}; "
+          f"{env['versions']}; wrk -t{CFG['threads']} -c{CFG['conns']} -d{CFG['duration']}s, "
+          f"{CFG['rounds']} rounds")
+    print("HTTPS (TLS terminated by the proxy, ECDSA P-256, the version wrk's OpenSSL "
+          "negotiates): "
+          "keep-alive, and a new connection with a full handshake per request "
+          "(Connection: close)")
+    print(f"{'target':12} {'mode':13} {'requests/s':>26} {'p99 latency ms':>24} "
+          f"{'CPU us/req':>10} {'errors':>7}")
+    for mode, _ in TLS_MODES:
+        for n in names:
+            rs = [r[mode][n] for r in tls_rounds if n in r[mode]]
+            if not rs:
+                continue
+            per = median([r.get("cpu_us_req") for r in rs])
+            print(f"{n:12} {mode:13} {spread([r['rps'] for r in rs], '{:.0f}'):>26} "
+                  f"{spread([r['p99_ms'] for r in rs], '{:.2f}'):>24} "
+                  f"{'' if per is None else f'{per:.1f}':>10} {sum(errors_of(rs)):>7}")
+    for mode, _ in TLS_MODES:
+        rr = [r[mode]["v6"]["rps"] / r[mode]["haproxy"]["rps"] for r in tls_rounds
+              if "v6" in r[mode] and "haproxy" in r[mode] and r[mode]["haproxy"]["rps"]]
+        pr = [r[mode]["v6"]["p99_ms"] / r[mode]["haproxy"]["p99_ms"] for r in tls_rounds
+              if "v6" in r[mode] and "haproxy" in r[mode] and r[mode]["haproxy"]["p99_ms"]
+              and r[mode]["v6"]["p99_ms"]]
+        if rr:
+            print(f"  v6 / HAProxy, HTTPS {mode:13} requests/s {spread(rr, '{:.2f}x')}"
+                  f"  p99 {spread(pr, '{:.2f}x')}")
+
+
+def tls_round(i, names, running):
+    order = names[i % len(names):] + names[:i % len(names)]
+    fig = {}
+    for mode, extra in TLS_MODES:
+        fig[mode] = {}
+        log(f"  HTTPS {mode}:")
+        for n in order:
+            fig[mode][n] = measure(n, running[n][0], TLS_PORTS[n], "https", extra)
+    return fig
+
+
 def versions(v6bin, names):
     out = []
     if "haproxy" in names:
@@ -551,8 +637,8 @@ def main():
     if CFG["rounds"] < 1 or CFG["duration"] < 1 or CFG["conns"] < 1:
         sys.exit("bench: BENCH_ROUNDS, BENCH_DURATION and BENCH_CONNS must be >= 1")
     parts = {x.strip() for x in CFG["parts"].split(",") if x.strip()}
-    if not parts or parts - {"wrk", "idle"}:
-        sys.exit("bench: BENCH_PARTS is a list of wrk, idle")
+    if not parts or parts - {"wrk", "idle", "tls"}:
+        sys.exit("bench: BENCH_PARTS is a list of wrk, idle, tls")
     if not os.access(CFG["wrk"], os.X_OK):
         sys.exit(f"bench: no wrk at {CFG['wrk']} (apt-get install wrk)")
     nofile = raise_nofile()
@@ -582,6 +668,8 @@ def main():
         else:
             up, up_port = start_testapp(v6bin, root)
             env["upstream"] = f"v6 testapp --quiet on port {up_port}"
+        if "tls" in parts:
+            make_cert(root)
         starters = {"haproxy": lambda: start_haproxy(root, up_port),
                     "nginx": lambda: start_nginx_proxy(root, up_port),
                     "v6": lambda: start_v6_proxy(v6bin, root, up_port)}
@@ -607,12 +695,20 @@ def main():
             log(f"{CFG['idle_conns']} idle connections to each proxy")
             for n in names:
                 idle[n] = idle_test(idle_bin, n, *running[n])
+        tls_names = [n for n in names if n in TLS_PORTS]
+        tls_rounds = []
+        for i in range(CFG["rounds"] if tls_names else 0):
+            log(f"HTTPS round {i + 1}/{CFG['rounds']}: {', '.join(tls_names)}")
+            tls_rounds.append(tls_round(i, tls_names, running))
         env["load1"] = loadavg()
         ratios = report(names, rounds, upstream, idle, env)
+        if tls_rounds:
+            report_tls(tls_names, tls_rounds, env)
         if CFG["json_out"]:
             with open(CFG["json_out"], "w") as f:
                 json.dump({"config": CFG, "env": env, "rounds": rounds,
-                           "upstream": upstream, "idle": idle, "ratios": ratios}, f, indent=1)
+                           "upstream": upstream, "idle": idle, "ratios": ratios,
+                           "tls_rounds": tls_rounds}, f, indent=1)
     except (Interrupted, RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as ex:
         log(f"aborted: {ex}")
         for p in procs:

@@ -92,7 +92,8 @@ def workload(strategy, version):
                          "template": template(strategy, version)}}
     if strategy == "canary":
         strat = {"canary": {"canaryService": "canary-preview", "stableService": "canary",
-                            "scaleDownDelaySeconds": 0,
+                            "scaleDownDelaySeconds": 0, "trafficRouting": {"plugins": {
+                                "argoproj-labs/gatewayAPI": {"httpRoute": "canary"}}},
                             "steps": [{"setWeight": w} for w in (20, 40, 60, 80, 100)]}}
     else:
         strat = {"blueGreen": {"activeService": "bluegreen",

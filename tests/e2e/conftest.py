@@ -338,7 +338,32 @@ class Server:
         if check and p.returncode != 0:
             raise AssertionError("v6 %s failed (%d): %s%s" % (
                 " ".join(map(str, args)), p.returncode, p.stdout, p.stderr))
+        if p.returncode == 0:
+            record_applied(args, input)
         return p
+
+
+# V6_SCHEMA_RECORD=DIR: every manifest a test applies successfully with `v6 apply`
+# is kept in DIR, one file per apply named after the test, for
+# `tests/schemas/check.py --recorded DIR` (manifests V6 accepts must port).
+SCHEMA_RECORD = os.environ.get("V6_SCHEMA_RECORD")
+
+
+def record_applied(args, input):
+    if not SCHEMA_RECORD or not args or str(args[0]) != "apply":
+        return
+    texts = [input] if input is not None else []
+    args = [str(a) for a in args]
+    for i, a in enumerate(args[:-1]):
+        if a in ("-f", "--filename") and os.path.isfile(args[i + 1]):
+            with open(args[i + 1]) as f:
+                texts.append(f.read())
+    test = os.environ.get("PYTEST_CURRENT_TEST", "unknown").split(" ")[0]
+    for t in texts:
+        name = "%s.%d.%d.yaml" % (re.sub(r"[^A-Za-z0-9_.-]", "_", test), os.getpid(),
+                                  time.monotonic_ns())
+        with open(os.path.join(SCHEMA_RECORD, name), "w") as f:
+            f.write("# %s\n%s" % (test, t))
 
 
 class Watch:

@@ -74,6 +74,20 @@ class GitHTTP:
             def do_POST(self):
                 self.cgi()
 
+            def read_chunked(self, limit=64 << 20):
+                """An HTTP/1.1 chunked request body (RFC 9112 7.1), bounded."""
+                out = b""
+                for _ in range(1 << 20):
+                    size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return out
+                    out += self.rfile.read(size)
+                    self.rfile.readline(1024)
+                    assert len(out) <= limit, "request body too large"
+                return out
+
             def cgi(self):
                 outer.requests += 1
                 if outer.auth:
@@ -86,8 +100,11 @@ class GitHTTP:
                         self.end_headers()
                         return
                 path, _, query = self.path.partition("?")
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    body = self.read_chunked()  # libgit2 pushes this way
+                else:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(n) if n else b""
                 env = {"GIT_PROJECT_ROOT": root, "GIT_HTTP_EXPORT_ALL": "1",
                        "PATH_INFO": path, "QUERY_STRING": query,
                        "REQUEST_METHOD": self.command, "REMOTE_USER": "git",

@@ -4,9 +4,15 @@ Alertmanager 0.25: a PrometheusRule applied -> loaded -> fires -> Alertmanager
 changed the pod) -> a DingTalk-format robot that checks the signature ->
 resolved; `v6 get alerts`, `v6 describe alert` and `v6 silence` show and
 silence it through V6's API; with Alertmanager (and then the robot) down,
-nothing is lost: the alert arrives once they are back."""
+and V6 killed while it cannot deliver, nothing is lost: the alert arrives
+once, when they are back; the receiver's state survives kill -9. The noise
+scenario (a bad canary, a slow memory leak caught by the default pack's
+forecast before its OOM kill, a flapping probe, an unrelated crash loop)
+counts notifications with and without V6's receiver."""
+import calendar
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -191,12 +197,18 @@ def test_nothing_is_lost_while_alertmanager_or_the_receiver_is_down(stack):
     wait_for(lambda: any(a["labels"]["alertname"] == "StuckPodNotReady"
                          for a in am.alerts()), 30, "the alert in Alertmanager",
              interval=0.5)
-    time.sleep(3)
+    wait_for(lambda: "default/robot (dingtalk): HTTP 503" in open(s.log_path).read(), 30,
+             "V6 failing to deliver (the robot is down)", interval=0.5)
     assert not cap.got
+    # V6 killed with the notification undelivered, the robot back while it
+    # restarts: the alert arrives once, not lost, not twice
+    s.restart()
     cap.down = False
     texts = wait_for(lambda: firing_with(cap, "StuckPodNotReady"), 120,
                      "the alert at the robot once everything is back", interval=0.5)
     assert "Probable cause: deployment/stuck" in texts[0], texts[0]
+    time.sleep(5)       # Alertmanager flushes the group every second
+    assert len(firing_with(cap, "StuckPodNotReady")) == 1, cap.texts()
     assert not cap.refused, cap.refused
 
 
@@ -209,8 +221,9 @@ SUCCESS_RATE = {
              "metrics": [{"name": "success-rate", "interval": "2s", "count": 6,
                           "initialDelay": "1s", "failureLimit": 2,
                           "successCondition": "result >= 0.95",
-                          "provider": {"v6": {"revision": "{{args.canary-hash}}",
-                                              "metric": "successRate", "window": "2s"}}}]}}
+                          "provider": {"plugin": {"v6.dev/traffic": {
+                              "revision": "{{args.canary-hash}}",
+                              "metric": "successRate", "window": "2s"}}}}]}}
 
 
 def analysed_rollout(version, extra=()):
@@ -250,6 +263,45 @@ def noisy():
     return d
 
 
+# A slow memory leak: 4 MiB more every second against a 160 MiB limit, so
+# the kernel OOM-kills it about 40 s after it starts.
+LEAK = """
+import time
+keep = []
+while True:
+    keep.append(b"x" * (4 << 20))
+    time.sleep(1)
+"""
+PACK = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "prometheus",
+                    "v6-rules.yaml")
+
+
+def leaky():
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "leaky", "namespace": "default"},
+            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "leak", "image": "python",
+                                     "command": [sys.executable, "-c", LEAK],
+                                     "resources": {"limits": {"memory": "160Mi"}}}]}}
+
+
+def pack_forecast(s):
+    """The default pack's memory forecast as shipped, read through V6's own
+    parser, on the test's time scale: growth over the last 10 s instead of
+    30 min, pending 2 s instead of 10 min."""
+    r = s.v6("apply", "--dry-run=client", "-o", "json", "-f", PACK)
+    assert r.returncode == 0, r.stderr
+    pack = [o for o in json.loads(r.stdout)["items"] if o["kind"] == "PrometheusRule"][0]
+    rule = [x for g in pack["spec"]["groups"] for x in g["rules"]
+            if x.get("alert") == "V6ContainerMemoryLimitPredicted"][0]
+    assert "[30m]" in rule["expr"] and rule["for"] == "10m", rule
+    rule["expr"] = rule["expr"].replace("[30m]", "[10s]")
+    rule["for"] = "2s"
+    ann = rule["annotations"]
+    ann["description"] = ann["description"].replace("30 minutes", "10 seconds")
+    return rule
+
+
 NOISE_RULES = {
     "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
     "metadata": {"name": "incidents", "namespace": "default"},
@@ -270,7 +322,8 @@ NOISE_RULES = {
          "annotations": {"summary": "noisy restarts"}},
     ]}]}}
 
-INCIDENTS = ("WebErrors", "V6RolloutDegraded", "FlappyNotReady", "NoisyRestarts")
+INCIDENTS = ("WebErrors", "V6RolloutDegraded", "FlappyNotReady", "NoisyRestarts",
+             "V6ContainerMemoryLimitPredicted")
 
 
 class Traffic:
@@ -296,11 +349,23 @@ class Traffic:
         self.thread.join(10)
 
 
+def oom_killed(s, name):
+    """The time (epoch s) the pod's container was OOM-killed, or None."""
+    _, pod = s.json("GET", "/api/v1/namespaces/default/pods/" + name, expect=200)
+    for c in pod.get("status", {}).get("containerStatuses", []):
+        t = c.get("state", {}).get("terminated") or c.get("lastState", {}).get("terminated")
+        if t and t.get("reason") == "OOMKilled":
+            return calendar.timegm(time.strptime(t["finishedAt"], "%Y-%m-%dT%H:%M:%SZ"))
+    return None
+
+
 def run_incidents(s, p, am, cap, seconds=40):
-    """A bad canary aborted by its analysis under traffic, a flapping
-    readiness probe and an unrelated crash-looping pod, for `seconds`;
-    returns {alertname: (notifications via V6, notifications from
-    Alertmanager alone)}."""
+    """A bad canary aborted by its analysis under traffic, a slow memory
+    leak until it is OOM-killed, a flapping readiness probe and an
+    unrelated crash-looping pod, for `seconds` after the abort; returns the
+    time of the OOM kill."""
+    rules = json.loads(json.dumps(NOISE_RULES))
+    rules["spec"]["groups"][0]["rules"].append(pack_forecast(s))
     apply(s, web_service("web"), web_service("web-canary"), SUCCESS_RATE,
           analysed_rollout("v1"))
     wait_for(lambda: s.v6("get", "rollout", "web", "-o", "json").stdout.count(
@@ -308,15 +373,50 @@ def run_incidents(s, p, am, cap, seconds=40):
     _, svc = s.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
     traffic = Traffic(svc["spec"]["clusterIP"])
     try:
-        apply(s, NOISE_RULES, flappy(), noisy())
+        apply(s, rules, flappy(), noisy(), leaky())
         time.sleep(4)
         apply(s, analysed_rollout("v2", extra=["--error-rate", "1"]))
         wait_for(lambda: s.v6("get", "rollout", "web", "-o", "json").stdout.count(
             '"phase": "Degraded"'), 60, "rollout v2 aborted by its analysis", interval=0.3)
         time.sleep(seconds)
+        return wait_for(lambda: oom_killed(s, "leaky"), 90, "the leak OOM-killed",
+                        interval=0.5)
     finally:
         traffic.stop()
-    return {a: (cap.count("dingtalk", a), cap.count("webhook", a)) for a in INCIDENTS}
+
+
+def notifications(cap, kind, alertname):
+    """(time, status, text) of each notification of kind about alertname."""
+    out = []
+    with cap.lock:
+        for t, k, b in cap.got:
+            if k != kind:
+                continue
+            if kind == "webhook":
+                if b.get("commonLabels", {}).get("alertname") == alertname:
+                    out.append((t, b["status"], json.dumps(b)))
+            elif ("] %s\n" % alertname) in b["markdown"]["text"]:
+                text = b["markdown"]["text"]
+                out.append((t, "firing" if "[FIRING" in text else "resolved", text))
+    return out
+
+
+def incident_counts(cap):
+    """{alertname: (notifications via V6, from Alertmanager alone)} for each
+    incident, and the notifications themselves (notifications())."""
+    got = {a: (notifications(cap, "dingtalk", a), notifications(cap, "webhook", a))
+           for a in INCIDENTS}
+    return {a: (len(v6), len(alone)) for a, (v6, alone) in got.items()}, got
+
+
+def seconds_of(human):
+    """Prometheus' humanizeDuration ("31.46s", "1m 5s", "2h 0m 0s") in seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    total = 0.0
+    for part in human.split():
+        num = part.rstrip("dhms")
+        total += float(num) * units[part[len(num):]]
+    return total
 
 
 def test_noise_control_cuts_notifications_without_missing_a_problem(make_server):
@@ -326,31 +426,53 @@ def test_noise_control_cuts_notifications_without_missing_a_problem(make_server)
         st = Stack(make_server, d, flags=["--traffic-period", "500ms",
                                           "--alert-flap-threshold", "2"], also=["webhook"])
         try:
-            counts = run_incidents(st.s, st.p, st.am, st.cap)
+            oom_at = run_incidents(st.s, st.p, st.am, st.cap)
         finally:
             st.close()
     cap = st.cap
-    print("notifications per incident (with V6's noise control, Alertmanager alone):",
-          counts)
+    counts, got = incident_counts(cap)
+    print("notifications per incident (with V6's enrichment and noise control, "
+          "Alertmanager alone):", counts)
     with_v6 = sum(c[0] for c in counts.values())
     alone = sum(c[1] for c in counts.values())
     print("total %d with noise control, %d without (%.0f %% fewer)" % (
         with_v6, alone, 100.0 * (alone - with_v6) / max(alone, 1)))
     assert not cap.refused, cap.refused
-    # no true problem missed: the rollout's abort and the crash loop arrive
-    assert counts["V6RolloutDegraded"][0] >= 1, counts
-    assert counts["NoisyRestarts"][0] >= 1, counts
-    # the bad canary's error alert is the rollout's to handle: held back
-    assert counts["WebErrors"][1] >= 1 and counts["WebErrors"][0] == 0, counts
-    # the flapping probe: folded after the second firing
+
+    def firing(alert, i):
+        return [n for n in got[alert][i] if n[1] == "firing"]
+
+    # no true problem missed, each exactly as expected:
+    # the slow leak: one forecast, before the OOM kill, saying when
+    leak = firing("V6ContainerMemoryLimitPredicted", 0)
+    assert len(leak) == 1, got["V6ContainerMemoryLimitPredicted"]
+    t, _, text = leak[0]
+    assert "pod default/leaky will reach its memory limit in " in text, text
+    predicted = seconds_of(text.split("memory limit in ", 1)[1].split(" at the growth")[0])
+    print("leak forecast at the robot %.1f s before the OOM kill, predicting %.0f s" % (
+        oom_at - t, predicted))
+    assert t < oom_at, (t, oom_at)
+    assert 1 <= predicted <= 300, text
+    assert len(firing("V6ContainerMemoryLimitPredicted", 1)) == 1
+    # the bad rollout: its abort once; its canary's error alert held back
+    # (the abort is the signal) while Alertmanager alone sends it
+    assert len(firing("V6RolloutDegraded", 0)) == 1, got["V6RolloutDegraded"]
+    assert counts["WebErrors"][0] == 0 and counts["WebErrors"][1] >= 1, counts
+    # the flapping probe: fired, then fired again with the flap count, and
+    # folded from then on (Alertmanager alone: every transition)
+    flaps = firing("FlappyNotReady", 0)
+    assert len(flaps) == 2, got["FlappyNotReady"][0]
+    assert "Flapping: fired 2 times in the last 10 min" in flaps[1][2], flaps[1][2]
     assert counts["FlappyNotReady"][1] >= 6, counts
-    assert counts["FlappyNotReady"][0] <= 3, counts
+    # the unrelated crash loop is a problem of its own: delivered
+    assert len(firing("NoisyRestarts", 0)) >= 1, counts
     assert with_v6 < alone
 
 
 # ---- the receivers V6 adds, driven with Alertmanager's webhook JSON ----------
 
-def notification(status="firing", name="DiskFull"):
+def notification(status="firing", name="DiskFull", starts="2026-12-07T09:00:00Z",
+                 ends="0001-01-01T00:00:00Z"):
     return {"version": "4", "status": status, "receiver": "v6", "groupKey": "{}:{}",
             "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name},
             "commonAnnotations": {}, "externalURL": "http://am", "truncatedAlerts": 0,
@@ -358,8 +480,59 @@ def notification(status="firing", name="DiskFull"):
                         "labels": {"alertname": name, "severity": "page",
                                    "namespace": "default", "deployment": "db"},
                         "annotations": {"summary": "disk is full"},
-                        "startsAt": "2026-12-07T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "startsAt": starts, "endsAt": ends,
                         "generatorURL": "http://prom"}]}
+
+
+def test_receiver_state_survives_kill_9_nothing_lost_nothing_sent_twice(make_server):
+    """What the webhook receiver decided and delivered is on disk before
+    Alertmanager hears back: a notification that failed before a kill -9 is
+    delivered by Alertmanager's retry after it, once; a retry of one already
+    delivered (its 200 lost with the server) is not sent again; and a
+    flapping alert stays folded across restarts."""
+    s = make_server("--alert-flap-threshold", "2")
+    cap = Capture()
+    base = "/apis/alerts.v6.dev/v1alpha1/namespaces/default/receivers/ding"
+    try:
+        apply(s, receiver_secret("ding", "dingtalk", cap.url("dingtalk"), cap.secret))
+        first = notification(starts="2026-12-07T09:00:00Z")
+        cap.down = True
+        st, body = s.json("POST", base, first)
+        assert st == 502, (st, body)
+        s.restart()                     # kill -9 with the delivery pending
+        cap.down = False
+        st, body = s.json("POST", base, first)     # Alertmanager's retry
+        assert st == 200 and body["forwarded"] == 1, (st, body)
+        s.restart()
+        st, body = s.json("POST", base, first)     # a retry whose 200 was lost
+        assert st == 200 and body == {"forwarded": 0, "duplicate": True}, (st, body)
+        assert cap.count("dingtalk", "DiskFull") == 1, cap.got
+
+        # flapping: resolved, fired again (the second firing: the flap count
+        # goes out), then folded, with a kill -9 between every notification
+        seq = [notification("resolved", starts="2026-12-07T09:00:00Z",
+                            ends="2026-12-07T09:01:00Z"),
+               notification(starts="2026-12-07T09:02:00Z"),
+               notification("resolved", starts="2026-12-07T09:02:00Z",
+                            ends="2026-12-07T09:03:00Z"),
+               notification(starts="2026-12-07T09:04:00Z")]
+        answers = []
+        for n in seq:
+            s.restart()
+            st, body = s.json("POST", base, n)
+            assert st == 200, (st, body)
+            answers.append(body["forwarded"])
+        assert answers == [1, 1, 0, 0], answers
+        texts = [t for t in cap.texts() if "DiskFull" in t]
+        assert len(texts) == 3, texts
+        assert "Flapping: fired 2 times in the last 10 min" in texts[2], texts[2]
+        assert not cap.refused, cap.refused
+        with open(os.path.join(s.data_dir, "alerts", "receiver-state.json")) as f:
+            state = json.load(f)
+        rec = state["seen"]["0123456789abcdef"]
+        assert rec["folded"] == 2 and rec["flapCount"] == 3, rec
+    finally:
+        cap.close()
 
 
 def test_wecom_webhook_and_dingtalk_receivers_sign_and_fail_loudly(server):

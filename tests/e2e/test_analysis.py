@@ -324,13 +324,13 @@ def test_v6_provider_reads_the_proxys_figures(make_server):
         v6 = {"service": "web", "revision": rev, "metric": "successRate", "window": "2s"}
         create_run(server, "v6-good", [{"name": "sr", "interval": "1s", "count": 2,
                                         "successCondition": "result >= 0.95",
-                                        "provider": {"v6": v6}}])
+                                        "provider": {"plugin": {"v6.dev/traffic": v6}}}])
         idle = dict(v6, revision="0000000000")
         create_run(server, "v6-idle", [{"name": "sr", "successCondition": "result >= 0.95",
-                                        "provider": {"v6": idle}}])
+                                        "provider": {"plugin": {"v6.dev/traffic": idle}}}])
         p99 = dict(v6, metric="p99")
         create_run(server, "v6-p99", [{"name": "p99", "failureCondition": "result > 1000",
-                                       "provider": {"v6": p99}}])
+                                       "provider": {"plugin": {"v6.dev/traffic": p99}}}])
         final = ("Successful", "Failed", "Error", "Inconclusive")
         good = wait_phase(server, "v6-good", final)
         idle = wait_phase(server, "v6-idle", final)

@@ -1,6 +1,7 @@
 """The autoscaler's known failure modes, fixed, as a user sees them: an
 `apply` of a manifest that still carries spec.replicas does not fight the
-HPA (a warning, the HPA's count stays); a rolling update under a steady
+HPA (a warning, the HPA's count stays), nor does a GitOps sync of one (the
+Application stays Synced, selfHeal does not reset the count); a rolling update under a steady
 load does not scale up (Kubernetes #72775); a scale-down under load goes
 through the proxy's drain and no request fails."""
 import json
@@ -8,6 +9,7 @@ import os
 import time
 
 import load as loadlib
+from gitserve import Repo
 from test_autoscale_rps import get_hpa, hpa, pods_metric, replicas, rescales, web
 from test_pods import apply, wait_for
 from test_rollout import container, service, service_ip, wait_serving
@@ -48,6 +50,52 @@ def test_apply_with_replicas_keeps_the_hpa_count(make_server, workdir):
     s.v6("delete", "hpa", "web", check=True)
     apply_file(s, workdir, web(replicas=2))
     assert replicas(s) == 2
+
+
+def test_gitops_sync_keeps_the_hpa_count(make_server, workdir):
+    s = make_server("--hpa-sync-period", "60s")
+    repo = Repo(workdir)
+    repo.write("app/web.json", json.dumps(web(replicas=1)))
+    repo.write("app/hpa.json", json.dumps(
+        hpa([pods_metric("requests_per_second", "10")], min_replicas=3, max_replicas=5)))
+    repo.commit("web with an HPA")
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"project": "default",
+                    "source": {"repoURL": repo.file_url, "targetRevision": "main",
+                               "path": "app"},
+                    "destination": {"server": "https://kubernetes.default.svc",
+                                    "namespace": "default"},
+                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}}
+    apply(s, app)
+
+    def count():
+        status, _, body = s.request("GET", "/apis/apps/v1/namespaces/default/deployments/web")
+        return json.loads(body)["spec"]["replicas"] if status == 200 else None
+    wait_for("raised to minReplicas", lambda: count() == 3, timeout=30, interval=0.2)
+
+    def app_status():
+        _, a = s.json("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/applications/web")
+        st = (a or {}).get("status") or {}
+        return st.get("sync", {}).get("status"), st.get("sync", {}).get("revision")
+    # git says 2 replicas now and adds a label: the label lands, the count stays
+    d = web(replicas=2)
+    d["metadata"]["labels"] = {"team": "a"}
+    repo.write("app/web.json", json.dumps(d))
+    sha = repo.commit("label, replicas 2")
+    s.request("POST", "/api/webhook", {"repoURL": repo.file_url})
+    wait_for("synced to the new commit", lambda: app_status() == ("Synced", sha), timeout=60,
+             interval=0.2)
+    _, dep = s.json("GET", "/apis/apps/v1/namespaces/default/deployments/web", expect=200)
+    assert dep["metadata"].get("labels", {}).get("team") == "a", dep["metadata"]
+    # no fight: for several refreshes the count and the sync state hold
+    for _ in range(10):
+        s.request("POST", "/api/webhook", {"repoURL": repo.file_url})
+        time.sleep(0.3)
+        assert replicas(s) == 3
+        assert app_status() == ("Synced", sha)
+    with open(s.log_path, errors="replace") as f:
+        assert "spec.replicas 2 in git is not applied" in f.read(), "no log of the kept count"
 
 
 def test_rolling_update_under_steady_load_does_not_scale_up(make_server):

@@ -351,3 +351,24 @@ def test_metrics_api_serves_pod_usage(node):
     cpu = m["containers"][0]["usage"]["cpu"]
     assert cpu.endswith("n") and int(cpu[:-1]) > 100 * 1000 * 1000   # > 100m
     assert m["containers"][0]["usage"]["memory"].endswith("Ki")
+
+
+def test_containers_of_a_pod_start_together_with_their_pod_files(node):
+    """The start jobs of a pod's containers run at once on the thread pool
+    and each writes the pod's ServiceAccount files: none may trip over
+    another's temporary file (a StartError, then a restart)."""
+    s = node()
+    sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+    n = 8
+    apply(s, pod_manifest("many", [sh("c%d" % i, "cat %s/namespace; echo; exec sleep 3600" % sa)
+                                   for i in range(n)]))
+
+    def all_running():
+        cs = ((get_pod(s, "many") or {}).get("status") or {}).get("containerStatuses") or []
+        return cs if len(cs) == n and all("running" in c["state"] for c in cs) else None
+    cs = wait_for("all %d containers running" % n, all_running, timeout=40)
+    for c in cs:
+        assert c["restartCount"] == 0 and not c.get("lastState"), c
+    for i in range(n):
+        out = s.v6("logs", "many", "-c", "c%d" % i, check=True).stdout
+        assert out.strip() == "default", (i, out)

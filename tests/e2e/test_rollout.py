@@ -40,9 +40,15 @@ def service(name):
                      "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
 
 
+# Argo needs trafficRouting for scaleDownDelaySeconds, setCanaryScale and header
+# routes (whose names must be managedRoutes); V6's proxy is the router either way.
+ROUTING = {"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web"}},
+           "managedRoutes": [{"name": "beta"}, {"name": "testers"}]}
+
+
 def canary(steps, **kw):
     c = {"canaryService": "web-canary", "stableService": "web", "steps": steps,
-         "scaleDownDelaySeconds": 2}
+         "scaleDownDelaySeconds": 2, "trafficRouting": ROUTING}
     c.update(kw)
     return {"canary": c}
 

@@ -39,8 +39,9 @@ SUCCESS_RATE = {
              "metrics": [{"name": "success-rate", "interval": "2s", "count": 4,
                           "initialDelay": "2s",
                           "failureLimit": 1, "successCondition": "result >= 0.95",
-                          "provider": {"v6": {"revision": "{{args.canary-hash}}",
-                                              "metric": "successRate", "window": "2s"}}}]}}
+                          "provider": {"plugin": {"v6.dev/traffic": {
+                              "revision": "{{args.canary-hash}}",
+                              "metric": "successRate", "window": "2s"}}}}]}}
 
 
 # 20 % to the canary, then SUCCESS_RATE on the canary's revision decides.
@@ -225,7 +226,8 @@ def test_prometheus_analysis_decides_a_canary(make_server, workdir):
                                    "podTemplateHashValue": "Latest"}}]}}]
         strat = {"canary": {"canaryService": "web-canary", "stableService": "web",
                             "steps": steps, "abortScaleDownDelaySeconds": 0,
-                            "scaleDownDelaySeconds": 0}}
+                            "scaleDownDelaySeconds": 0, "trafficRouting": {"plugins": {
+                                "argoproj-labs/gatewayAPI": {"httpRoute": "web"}}}}}
         apply(server, service("web"), service("web-canary"), tmpl, rollout("v1", strat))
         healthy_on(server, "v1")
         ip = service_ip(server)

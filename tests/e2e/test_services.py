@@ -369,7 +369,7 @@ def test_httproute_errors_name_file_line_and_field(server, workdir):
     assert p.stdout == ""
     status, _ = server.json("GET", "/apis/gateway.networking.k8s.io/v1/gatewayclasses/v6")
     assert status == 404        # nothing applied
-    https = GATEWAY.replace("protocol: HTTP\n", "protocol: HTTPS\n")
-    p = server.v6("apply", "-f", write(workdir, "https.yaml", https))
+    tls = GATEWAY.replace("protocol: HTTP\n", "protocol: TLS\n")
+    p = server.v6("apply", "-f", write(workdir, "tls.yaml", tls))
     assert p.returncode == 1
     assert "spec.listeners[0].protocol" in p.stderr and "not supported by v6" in p.stderr

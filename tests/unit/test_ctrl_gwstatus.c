@@ -116,7 +116,7 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 	    " \"parentRefs\": [{\"name\": \"edge\", \"sectionName\": \"http\"}]}"),
 	    route("team", "far", "{\"parentRefs\": [{\"name\": \"edge\", \"namespace\": \"default\"}]}"),
 	    NULL);
-	json_t *st = gwstatus_gateway(gw, routes, true, T0);
+	json_t *st = gwstatus_gateway(gw, routes, NULL, true, T0);
 	assert_cond(json_object_get(st, "conditions"), "Accepted", "True", "Accepted");
 	assert_cond(json_object_get(st, "conditions"), "Programmed", "True", "Programmed");
 	assert_string_equal(json_string_value(obj_get_path(json_array_get(json_object_get(st,
@@ -131,23 +131,38 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 	    "attachedRoutes")), 2);
 	assert_cond(json_object_get(json_array_get(ls, 0), "conditions"), "Accepted", "True",
 	    "Accepted");
-	assert_cond(json_object_get(json_array_get(ls, 2), "conditions"), "Accepted", "False",
-	    "UnsupportedProtocol");
+	/* HTTPS without certificateRefs: accepted, refs unresolved, not programmed */
+	assert_cond(json_object_get(json_array_get(ls, 2), "conditions"), "Accepted", "True",
+	    "Accepted");
+	assert_cond(json_object_get(json_array_get(ls, 2), "conditions"), "ResolvedRefs", "False",
+	    "InvalidCertificateRef");
 	assert_cond(json_object_get(json_array_get(ls, 2), "conditions"), "Programmed", "False",
 	    "Invalid");
-	assert_int_equal(json_integer_value(obj_get_path(json_array_get(ls, 2),
-	    "attachedRoutes")), 0);
 	json_decref(st);
 
 	/* Without a data plane nothing is programmed yet. */
-	st = gwstatus_gateway(gw, routes, false, T0);
+	st = gwstatus_gateway(gw, routes, NULL, false, T0);
 	assert_cond(json_object_get(st, "conditions"), "Programmed", "False", "Pending");
+	json_decref(st);
+	json_decref(gw);
+
+	/* HTTP and HTTPS on one port: the first has it, the other conflicts. */
+	gw = gateway("default", "mixed", "[{\"name\": \"p\", \"port\": 80, \"protocol\": \"HTTP\"},"
+	    " {\"name\": \"s\", \"port\": 80, \"protocol\": \"HTTPS\","
+	    "  \"tls\": {\"certificateRefs\": [{\"name\": \"c\"}]}}]");
+	st = gwstatus_gateway(gw, routes, NULL, true, T0);
+	ls = json_object_get(st, "listeners");
+	assert_null(cond_of(json_object_get(json_array_get(ls, 0), "conditions"), "Conflicted"));
+	assert_cond(json_object_get(json_array_get(ls, 1), "conditions"), "Conflicted", "True",
+	    "ProtocolConflict");
+	assert_cond(json_object_get(json_array_get(ls, 1), "conditions"), "Programmed", "False",
+	    "Invalid");
 	json_decref(st);
 	json_decref(gw);
 
 	/* Only unsupported listeners: not accepted. */
 	gw = gateway("default", "tcp", "[{\"name\": \"t\", \"port\": 5432, \"protocol\": \"TCP\"}]");
-	st = gwstatus_gateway(gw, routes, true, T0);
+	st = gwstatus_gateway(gw, routes, NULL, true, T0);
 	assert_cond(json_object_get(st, "conditions"), "Accepted", "False", "ListenersNotValid");
 	assert_cond(json_object_get(st, "conditions"), "Programmed", "False", "Invalid");
 	json_decref(st);
@@ -184,7 +199,8 @@ test_route_parents_accepted_and_refused_with_reasons(void **state)
 	assert_int_equal(json_integer_value(json_object_get(cond_of(parent_conds(st, 0),
 	    "Accepted"), "observedGeneration")), 2);
 	assert_cond(parent_conds(st, 1), "Accepted", "False", "NoMatchingParent");
-	assert_cond(parent_conds(st, 2), "Accepted", "False", "NotAllowedByListeners");
+	/* the HTTPS listener takes the route (its certificates are its own status) */
+	assert_cond(parent_conds(st, 2), "Accepted", "True", "Accepted");
 	assert_cond(parent_conds(st, 3), "Accepted", "False", "NoMatchingParent");
 	assert_cond(parent_conds(st, 4), "Accepted", "True", "Accepted");
 	json_decref(st);
@@ -246,8 +262,8 @@ test_transition_time_kept_while_status_stays(void **state)
 	json_decref(r);
 
 	json_t *gw = gateway("default", "edge", LISTENERS), *routes = json_object();
-	json_object_set_new(gw, "status", gwstatus_gateway(gw, routes, true, T0));
-	again = gwstatus_gateway(gw, routes, true, T1);
+	json_object_set_new(gw, "status", gwstatus_gateway(gw, routes, NULL, true, T0));
+	again = gwstatus_gateway(gw, routes, NULL, true, T1);
 	assert_true(json_equal(again, json_object_get(gw, "status")));
 	json_decref(again);
 	json_decref(gw);

@@ -98,7 +98,7 @@ build1(json_t *svc, json_t *ep, json_t *pods, json_t *routes, json_t *gws, int64
 		json_array_append_new(svcs, svc);
 	if (ep)
 		json_array_append_new(eps, ep);
-	json_t *snap = routes_build(svcs, eps, pods, routes, gws, v);
+	json_t *snap = routes_build(svcs, eps, pods, routes, gws, NULL, v);
 	json_decref(svcs);
 	json_decref(eps);
 	json_decref(pods);
@@ -282,8 +282,8 @@ test_httproute_on_gateway(void **state)
 	json_array_append_new(routes, canary_route("default",
 	    "{\"name\":\"edge\",\"sectionName\":\"web\"}"));
 	json_t *svcs = two_services(), *gws = gateway();
-	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, 7);
-	assert_null(listener(snap, "gw/default/edge/tls"));	/* no TLS yet */
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, 7);
+	assert_null(listener(snap, "gw/default/edge/tls"));	/* HTTPS without a certificate */
 	const json_t *l = listener(snap, "gw/default/edge/web");
 	assert_non_null(l);
 	assert_string_equal(sget(l, "address"), "0.0.0.0");
@@ -323,7 +323,7 @@ test_httproute_on_gateway(void **state)
 	json_array_clear(routes);
 	json_array_append_new(routes, canary_route("team",
 	    "{\"name\":\"edge\",\"namespace\":\"default\"}"));
-	snap = routes_build(svcs, NULL, NULL, routes, gws, 8);
+	snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, 8);
 	assert_int_equal(json_array_size(json_object_get(listener(snap, "gw/default/edge/web"),
 	    "routes")), 0);
 	const json_t *open = listener(snap, "gw/default/edge/open");
@@ -335,7 +335,7 @@ test_httproute_on_gateway(void **state)
 	json_t *r = canary_route("default", "{\"name\":\"edge\",\"sectionName\":\"web\"}");
 	json_object_set_new(json_object_get(r, "spec"), "hostnames", J("[\"shop.other.org\"]"));
 	json_array_append_new(routes, r);
-	snap = routes_build(svcs, NULL, NULL, routes, gws, 9);
+	snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, 9);
 	assert_int_equal(json_array_size(json_object_get(listener(snap, "gw/default/edge/web"),
 	    "routes")), 0);
 	json_decref(snap);
@@ -354,7 +354,7 @@ test_httproute_on_service_gamma(void **state)
 	json_object_del(json_object_get(r, "spec"), "hostnames");
 	json_array_append_new(routes, r);
 	json_t *svcs = two_services();
-	json_t *snap = routes_build(svcs, NULL, NULL, routes, NULL, 3);
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, NULL, NULL, 3);
 	const json_t *l = listener(snap, "svc/default/web/http");
 	json_t *rs = json_object_get(l, "routes");
 	assert_int_equal(json_array_size(rs), 3);
@@ -374,7 +374,7 @@ test_httproute_on_service_gamma(void **state)
 	json_object_set_new(json_array_get(json_object_get(json_array_get(obj_get_path(r,
 	    "spec.rules"), 1), "backendRefs"), 1), "name", json_string("ghost"));
 	json_array_append_new(routes, r);
-	snap = routes_build(svcs, NULL, NULL, routes, NULL, 4);
+	snap = routes_build(svcs, NULL, NULL, routes, NULL, NULL, 4);
 	json_t *ghost = json_object_get(json_object_get(snap, "clusters"), "default/ghost:80");
 	assert_non_null(ghost);
 	assert_int_equal(json_array_size(json_object_get(ghost, "endpoints")), 0);
@@ -396,8 +396,8 @@ test_output_is_deterministic_and_names_stable(void **state)
 	json_t *routes = json_array();
 	json_array_append_new(routes, canary_route("default", "{\"name\":\"edge\"}"));
 	json_t *gws = gateway(), *pods = pods_web();
-	json_t *a = routes_build(svcs, eps, pods, routes, gws, 5);
-	json_t *b = routes_build(rev, eps_obj, pods, routes, gws, 5);
+	json_t *a = routes_build(svcs, eps, pods, routes, gws, NULL, 5);
+	json_t *b = routes_build(rev, eps_obj, pods, routes, gws, NULL, 5);
 	char *ta = json_dumps(a, JSON_COMPACT), *tb = json_dumps(b, JSON_COMPACT);
 	assert_string_equal(ta, tb);
 	/* Listeners come sorted by name. */
@@ -406,7 +406,7 @@ test_output_is_deterministic_and_names_stable(void **state)
 		assert_true(strcmp(sget(json_array_get(ls, i - 1), "name"),
 		    sget(json_array_get(ls, i), "name")) < 0);
 	/* Another version changes nothing else. */
-	json_t *c = routes_build(svcs, eps, pods, routes, gws, 6);
+	json_t *c = routes_build(svcs, eps, pods, routes, gws, NULL, 6);
 	json_object_del(c, "version");
 	json_object_del(a, "version");
 	assert_true(json_equal(a, c));
@@ -443,7 +443,7 @@ test_engine_accepts_built_snapshot(void **state)
 	json_t *r = canary_route("default", "{\"kind\":\"Service\",\"name\":\"web\"}");
 	json_object_del(json_object_get(r, "spec"), "hostnames");
 	json_array_append_new(routes, r);
-	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, 11);
+	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, NULL, 11);
 	assert_string_equal(sget(json_object_get(json_object_get(snap, "clusters"),
 	    "default/web:http"), "lb"), "least_request");
 	uv_loop_t loop;
@@ -557,7 +557,7 @@ ro_snapshot(void)
 	json_object_del(json_object_get(r, "spec"), "hostnames");
 	json_array_append_new(routes, r);
 	json_t *svcs = two_services();
-	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, 1);
+	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, NULL, 1);
 	json_decref(svcs);
 	json_decref(eps);
 	json_decref(routes);
@@ -876,6 +876,10 @@ rnd_pod(const char *ns, const char *name, unsigned *seed)
 	return pod;
 }
 
+/* HTTPS listeners and their Secrets draw from their own sequence, so the
+ * other kinds' random cases stay those the table was tested with. */
+static unsigned tls_seed = 1;
+
 static json_t *
 rnd_gateway(const char *ns, const char *name, unsigned *seed)
 {
@@ -889,9 +893,55 @@ rnd_gateway(const char *ns, const char *name, unsigned *seed)
 	if (rand_r(seed) % 2)
 		json_object_set_new(gl, "allowedRoutes", json_pack("{s:{s:s}}", "namespaces",
 		    "from", "All"));
+	if (rand_r(&tls_seed) % 2) {	/* HTTPS with a Secret that may be missing or broken */
+		json_object_set_new(gl, "protocol", json_string("HTTPS"));
+		json_object_set_new(gl, "tls", json_pack("{s:s, s:[{s:s}]}", "mode", "Terminate",
+		    "certificateRefs", "name", PICK(rnd_names, &tls_seed)));
+	}
 	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:[{s:s}], s:[o]}}", "apiVersion",
 	    GW_GROUP_V1, "kind", "Gateway", "metadata", "namespace", ns, "name", name, "spec",
 	    "gatewayClassName", "v6", "addresses", "value", PICK(addrs, seed), "listeners", gl);
+}
+
+/* A self-signed ECDSA certificate for shop.example and its key (base64 of
+ * the PEM, as a Secret holds them); made once with the openssl CLI. */
+static const char test_crt_b64[] =
+	    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJoVENDQVN1Z0F3SUJBZ0lV"
+	    "Tm5WVDJ6S3hGOTFaalRKU0M2bGM0OUlpM3Fjd0NnWUlLb1pJemowRUF3SXcKRnpF"
+	    "Vk1CTUdBMVVFQXd3TWMyaHZjQzVsZUdGdGNHeGxNQ0FYRFRJMk1USXdOekV6TURF"
+	    "eE5sb1lEekl4TWpZeApNVEV6TVRNd01URTJXakFYTVJVd0V3WURWUVFEREF4emFH"
+	    "OXdMbVY0WVcxd2JHVXdXVEFUQmdjcWhrak9QUUlCCkJnZ3Foa2pPUFFNQkJ3TkNB"
+	    "QVF4UzBEbXhpOTgzSytUZEEyWFZ3MkEwOUxzRUJnU3piNFg2bWlUcENJMk5Xd0kK"
+	    "OWxWVUZlY2F0L1Z6dk9Ga1I3Tko1c0h2clFTMFRKK0JLOUdodTIvVm8xTXdVVEFk"
+	    "QmdOVkhRNEVGZ1FVdTllZAovSVZQc1JFMlNBM3h2RFRFdWVCanVVY3dId1lEVlIw"
+	    "akJCZ3dGb0FVdTllZC9JVlBzUkUyU0EzeHZEVEV1ZUJqCnVVY3dEd1lEVlIwVEFR"
+	    "SC9CQVV3QXdFQi96QUtCZ2dxaGtqT1BRUURBZ05JQURCRkFpQk9xSmdGSk0rVmww"
+	    "RHcKcGJ4c2NlZWhFOWtEVDVYc0E1b29CVEh3U3p5VWZRSWhBSzdsaXVrcHR3WkMr"
+	    "K2dIQkcrN1p0NGt6T1lvZnlmawprZzMrSWd4ZTQvQ3AKLS0tLS1FTkQgQ0VSVElG"
+	    "SUNBVEUtLS0tLQo=";
+static const char test_key_b64[] =
+	    "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5"
+	    "QWdFR0NDcUdTTTQ5QXdFSEJHMHdhd0lCQVFRZ0xlZHB6amIwV0NRbU9VWm4KMVRh"
+	    "NlB1aE1VaFJJeXhlRi9udmZUclNJeXlHaFJBTkNBQVF4UzBEbXhpOTgzSytUZEEy"
+	    "WFZ3MkEwOUxzRUJnUwp6YjRYNm1pVHBDSTJOV3dJOWxWVUZlY2F0L1Z6dk9Ga1I3"
+	    "Tko1c0h2clFTMFRKK0JLOUdodTIvVgotLS0tLUVORCBQUklWQVRFIEtFWS0tLS0t"
+	    "Cg==";
+
+/* A kubernetes.io/tls Secret with test_crt (a good one, or a broken key)
+ * or another type the routing table must not keep. */
+static json_t *
+tls_secret(const char *ns, const char *name, const char *type, bool good)
+{
+	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
+	    "kind", "Secret", "metadata", "namespace", ns, "name", name, "type", type, "data",
+	    "tls.crt", test_crt_b64, "tls.key", good ? test_key_b64 : "bm90IGEga2V5Cg==");
+}
+
+static json_t *
+rnd_secret(const char *ns, const char *name, unsigned *seed)
+{
+	static const char *const types[] = { "kubernetes.io/tls", "Opaque" };
+	return tls_secret(ns, name, PICK(types, seed), rand_r(seed) % 4 != 0);
 }
 
 static json_t *
@@ -967,7 +1017,7 @@ test_host_port_of_a_running_pod(void **state)
 	    "containers", "name", "c", "ports", "containerPort", 80, "hostPort", 8081,
 	    "containerPort", 9090, "status", "podIP", "10.88.0.7", "phase", "Running");
 	json_t *pods = json_pack("[O]", pod);
-	json_t *snap = routes_build(NULL, NULL, pods, NULL, NULL, 1);
+	json_t *snap = routes_build(NULL, NULL, pods, NULL, NULL, NULL, 1);
 	json_t *l = json_array_get(json_object_get(snap, "listeners"), 0);
 	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 1);
 	assert_string_equal(obj_str(l, "address"), "0.0.0.0");
@@ -982,11 +1032,98 @@ test_host_port_of_a_running_pod(void **state)
 	json_object_set_new(json_object_get(pod, "metadata"), "deletionTimestamp",
 	    json_string("2026-01-01T00:00:00Z"));
 	json_array_set(pods, 0, pod);
-	snap = routes_build(NULL, NULL, pods, NULL, NULL, 2);
+	snap = routes_build(NULL, NULL, pods, NULL, NULL, NULL, 2);
 	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 0);
 	json_decref(snap);
 	json_decref(pods);
 	json_decref(pod);
+}
+
+/* HTTPS listeners: certificates from their Secrets, two hostnames on one
+ * port share one proxy listener (SNI picks); a missing, broken or
+ * cross-namespace Secret is reported and not served. */
+static void
+test_https_listeners_take_their_secrets(void **state)
+{
+	(void)state;
+	json_t *gws = J("[{\"kind\":\"Gateway\",\"metadata\":{\"namespace\":\"default\","
+	    "\"name\":\"edge\"},\"spec\":{\"gatewayClassName\":\"v6\",\"listeners\":["
+	    "{\"name\":\"a\",\"port\":8443,\"protocol\":\"HTTPS\",\"hostname\":\"a.example\","
+	    "\"tls\":{\"certificateRefs\":[{\"name\":\"a-cert\"}]}},"
+	    "{\"name\":\"b\",\"port\":8443,\"protocol\":\"HTTPS\",\"hostname\":\"b.example\","
+	    "\"tls\":{\"certificateRefs\":[{\"name\":\"b-cert\"}]}},"
+	    "{\"name\":\"c\",\"port\":9443,\"protocol\":\"HTTPS\","
+	    "\"tls\":{\"certificateRefs\":[{\"name\":\"a-cert\",\"namespace\":\"other\"}]}}]}}]");
+	json_t *secrets = json_pack("[o, o, o]", tls_secret("default", "a-cert",
+	    "kubernetes.io/tls", true), tls_secret("default", "b-cert", "kubernetes.io/tls", false),
+	    tls_secret("other", "a-cert", "kubernetes.io/tls", true));
+	json_t *routes = json_array();
+	json_array_append_new(routes, canary_route("default", "{\"name\":\"edge\"}"));
+	json_object_set_new(json_object_get(json_array_get(routes, 0), "spec"), "hostnames",
+	    J("[\"a.example\", \"b.example\"]"));
+	json_t *snap = routes_build(two_services(), NULL, NULL, routes, gws, secrets, 1);
+	const json_t *l = listener(snap, "gw/default/edge/a");
+	assert_non_null(l);
+	assert_string_equal(sget(l, "protocol"), "HTTPS");
+	json_t *tls = json_object_get(l, "tls");
+	assert_int_equal(json_array_size(tls), 1);	/* b's key is broken */
+	assert_string_equal(sget(json_array_get(tls, 0), "hostname"), "a.example");
+	assert_true(str_has_prefix(sget(json_array_get(tls, 0), "cert"),
+	    "-----BEGIN CERTIFICATE-----"));
+	assert_true(str_has_prefix(sget(json_array_get(tls, 0), "key"), "-----BEGIN PRIVATE KEY"));
+	json_t *rs = json_object_get(l, "routes");	/* only a's hostname is served */
+	assert_true(json_array_size(rs) > 0);
+	for (size_t i = 0; i < json_array_size(rs); i++)
+		assert_string_equal(json_string_value(json_array_get(json_object_get(
+		    json_array_get(rs, i), "hostnames"), 0)), "a.example");
+	assert_null(listener(snap, "gw/default/edge/b"));
+	assert_null(listener(snap, "gw/default/edge/c"));	/* the Secret is elsewhere */
+	json_decref(snap);
+
+	json_t *idx = obj_index(secrets), *certs;
+	const json_t *gw = json_array_get(gws, 0), *gls = obj_get_path(gw, "spec.listeners");
+	const char *reason;
+	char *msg;
+	assert_true(gw_listener_certs(gw, json_array_get(gls, 0), idx, &certs, &reason, &msg));
+	free(msg);
+	json_decref(certs);
+	assert_false(gw_listener_certs(gw, json_array_get(gls, 1), idx, &certs, &reason, &msg));
+	assert_string_equal(reason, "InvalidCertificateRef");
+	assert_null(strstr(msg, "PRIVATE"));
+	free(msg);
+	json_decref(certs);
+	assert_false(gw_listener_certs(gw, json_array_get(gls, 2), idx, &certs, &reason, &msg));
+	assert_string_equal(reason, "RefNotPermitted");
+	free(msg);
+	json_decref(certs);
+	json_object_del(idx, "default/a-cert");
+	assert_false(gw_listener_certs(gw, json_array_get(gls, 0), idx, &certs, &reason, &msg));
+	assert_string_equal(reason, "InvalidCertificateRef");
+	assert_non_null(strstr(msg, "not found"));
+	free(msg);
+	json_decref(certs);
+	json_decref(idx);
+
+	/* The table rebuilds for a referenced Secret only. */
+	struct routes_table *t = routes_table_new();
+	json_t *dl, *dc;
+	routes_table_put(t, ROUTES_GATEWAY, "default", "edge", gw);
+	routes_table_commit(t, &dl, &dc);
+	assert_null(json_object_get(dl, "gw/default/edge/a"));	/* no Secret yet */
+	json_decref(dl);
+	json_decref(dc);
+	assert_false(routes_table_put(t, ROUTES_SECRET, "default", "unrelated",
+	    json_array_get(secrets, 0)));
+	assert_true(routes_table_put(t, ROUTES_SECRET, "default", "a-cert",
+	    json_array_get(secrets, 0)));
+	routes_table_commit(t, &dl, &dc);
+	assert_string_equal(sget(json_object_get(dl, "gw/default/edge/a"), "protocol"), "HTTPS");
+	json_decref(dl);
+	json_decref(dc);
+	routes_table_free(t);
+	json_decref(routes);
+	json_decref(secrets);
+	json_decref(gws);
 }
 
 static void
@@ -997,7 +1134,9 @@ test_incremental_table_equals_whole_build(void **state)
 		[ROUTES_SERVICE] = rnd_service, [ROUTES_ENDPOINTS] = rnd_endpoints,
 		[ROUTES_POD] = rnd_pod, [ROUTES_GATEWAY] = rnd_gateway,
 		[ROUTES_HTTPROUTE] = rnd_httproute, [ROUTES_ROLLOUT] = rnd_rollout,
+		[ROUTES_SECRET] = rnd_secret,
 	};
+	tls_seed = 1;
 	for (unsigned run = 0; run < 40; run++) {
 		unsigned seed = run * 7919 + 1;
 		struct routes_table *t = routes_table_new();
@@ -1005,11 +1144,13 @@ test_incremental_table_equals_whole_build(void **state)
 		for (int k = 0; k < ROUTES_NKINDS; k++)
 			objs[k] = json_object();
 		for (int step = 0; step < 150; step++) {
-			for (int puts = 1 + rand_r(&seed) % 3; puts > 0; puts--) {
-				int k = rand_r(&seed) % ROUTES_NKINDS;
-				const char *ns = PICK(rnd_ns, &seed), *name = PICK(rnd_names, &seed);
+			for (int puts = 1 + rand_r(&seed) % 3; puts >= 0; puts--) {
+				/* the last put is a Secret's, from the TLS sequence */
+				unsigned *sq = puts ? &seed : &tls_seed;
+				int k = puts ? rand_r(sq) % ROUTES_SECRET : ROUTES_SECRET;
+				const char *ns = PICK(rnd_ns, sq), *name = PICK(rnd_names, sq);
 				char *key = xasprintf("%s/%s", ns, name);
-				json_t *o = rand_r(&seed) % 5 == 0 ? NULL : make[k](ns, name, &seed);
+				json_t *o = rand_r(sq) % 5 == 0 ? NULL : make[k](ns, name, sq);
 				routes_table_put(t, k, ns, name, o);
 				if (o)
 					json_object_set_new(objs[k], key, o);
@@ -1024,7 +1165,8 @@ test_incremental_table_equals_whole_build(void **state)
 			json_decref(dl);
 			json_decref(dc);
 			json_t *want = routes_build(objs[ROUTES_SERVICE], objs[ROUTES_ENDPOINTS],
-			    objs[ROUTES_POD], objs[ROUTES_HTTPROUTE], objs[ROUTES_GATEWAY], step);
+			    objs[ROUTES_POD], objs[ROUTES_HTTPROUTE], objs[ROUTES_GATEWAY], objs[ROUTES_SECRET],
+			    step);
 			routes_apply_rollouts(want, objs[ROUTES_ROLLOUT]);
 			json_t *got = routes_table_snapshot(t, step);
 			json_t *mirror = json_pack("{s:I, s:o, s:O}", "version", (json_int_t)step,
@@ -1107,6 +1249,7 @@ main(void)
 		cmocka_unit_test(test_engine_accepts_built_snapshot),
 		cmocka_unit_test(test_watcher_rebuilds_on_changes),
 		cmocka_unit_test(test_host_port_of_a_running_pod),
+		cmocka_unit_test(test_https_listeners_take_their_secrets),
 		cmocka_unit_test(test_incremental_table_equals_whole_build),
 		cmocka_unit_test(test_one_change_touches_one_service),
 	};

@@ -159,8 +159,20 @@ static void
 test_gateway_mistakes(void **state)
 {
 	(void)state;
-	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443}\n",
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: TLS, port: 443}\n",
 	    "spec.listeners[0].protocol", "not supported by v6");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: "
+	    "{mode: Passthrough, certificateRefs: [{name: c}]}}\n", "spec.listeners[0].tls.mode",
+	    "must be Terminate for protocol HTTPS");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: "
+	    "{mode: Terminate}}\n", "spec.listeners[0].tls.certificateRefs",
+	    "certificateRefs or options must be specified");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, tls: "
+	    "{certificateRefs: [{name: c}]}}\n", "spec.listeners[0].tls",
+	    "tls must not be specified");
+	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: "
+	    "{certificateRefs: [{name: c}], options: {x: y}}}\n", "spec.listeners[0].tls.options",
+	    "not supported by v6");
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: FTP, port: 21}\n",
 	    "spec.listeners[0].protocol", "supported values");
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 0}\n",
@@ -182,8 +194,6 @@ test_gateway_mistakes(void **state)
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, "
 	    "allowedRoutes: {kinds: [{kind: GRPCRoute}]}}\n",
 	    "spec.listeners[0].allowedRoutes.kinds[0].kind", "not supported by v6");
-	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, "
-	    "tls: {mode: Terminate}}\n", "spec.listeners[0].tls", "not supported by v6");
 	expect_err(GW_HEAD "  listeners:\n  - {name: a, protocol: HTTP, port: 80, "
 	    "extra: 1}\n", "spec.listeners[0].extra", "unknown field");
 	expect_err(GW_HEAD "  listeners: []\n", "spec.listeners", "at least one listener");
@@ -245,9 +255,20 @@ test_route_mistakes(void **state)
 	    "      requestHeaderModifier:\n        set: [{name: A, value: x}, {name: a, "
 	    "value: y}]\n", "spec.rules[0].filters[0].requestHeaderModifier.set[1].name",
 	    "must be unique");
+	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: ExtensionRef\n"
+	    "      extensionRef: {group: x.io, kind: F, name: f}\n",
+	    "spec.rules[0].filters[0].type", "not supported by v6");
+	/* RequestRedirect / URLRewrite: the CRD's rules */
 	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: RequestRedirect\n"
-	    "      requestRedirect: {scheme: https}\n", "spec.rules[0].filters[0].type",
-	    "not supported by v6");
+	    "      requestRedirect: {statusCode: 304}\n",
+	    "spec.rules[0].filters[0].requestRedirect.statusCode", "301, 302");
+	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: URLRewrite\n"
+	    "      urlRewrite: {path: {type: ReplaceFullPath, replacePrefixMatch: /a}}\n",
+	    "spec.rules[0].filters[0].urlRewrite.path.replaceFullPath", "Required value");
+	expect_err(ROUTE_HEAD "  rules:\n  - matches: [{path: {type: Exact, value: /a}}]\n"
+	    "    filters:\n    - type: URLRewrite\n      urlRewrite: {path: {type: "
+	    "ReplacePrefixMatch, replacePrefixMatch: /b}}\n", "spec.rules[0].matches",
+	    "exactly one PathPrefix match");
 	expect_err(ROUTE_HEAD "  rules:\n  - filters:\n    - type: RequestMirror\n"
 	    "      requestMirror: {backendRef: {name: s, port: 80}, percent: 5, "
 	    "fraction: {numerator: 1}}\n", "spec.rules[0].filters[0].requestMirror",

@@ -142,7 +142,8 @@ static const char *const realistic[] = {
 	"spec:\n  replicas: 2\n  selector: {matchLabels: {app: web, pod-template-hash: 5d4f8}}\n"
 	"  template:\n    metadata: {labels: {app: web, pod-template-hash: 5d4f8}}\n"
 	"    spec:\n      containers: [{name: web, image: nginx:1.27}]\n",
-	/* Argo Rollouts' own canary example, unchanged */
+	/* Argo Rollouts' own canary example (with the managedRoutes Argo requires
+	 * for its header route) */
 	"apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: rollouts-demo}\n"
 	"spec:\n  replicas: 5\n  revisionHistoryLimit: 2\n"
 	"  selector: {matchLabels: {app: rollouts-demo}}\n"
@@ -150,6 +151,7 @@ static const char *const realistic[] = {
 	"      stableService: rollouts-demo-stable\n"
 	"      trafficRouting:\n        plugins:\n          argoproj-labs/gatewayAPI:\n"
 	"            httpRoute: argo-rollouts-http-route\n            namespace: default\n"
+	"        managedRoutes: [{name: hdr}]\n"
 	"      steps:\n      - setWeight: 20\n      - pause: {}\n      - setWeight: 40\n"
 	"      - pause: {duration: 10}\n      - setHeaderRoute:\n          name: hdr\n"
 	"          match:\n          - headerName: X-Canary\n            headerValue: {exact: \"1\"}\n"
@@ -206,6 +208,20 @@ static const char *const realistic[] = {
 	"  name: read-secrets-global\nsubjects:\n- kind: Group\n  name: manager\n"
 	"  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: ClusterRole\n"
 	"  name: secret-reader\n  apiGroup: rbac.authorization.k8s.io\n",
+	/* the VPA's own example (hamster.yaml), in the modes V6 delivers, and a
+	 * recommender's checkpoint */
+	"apiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscaler\nmetadata:\n"
+	"  name: hamster-vpa\nspec:\n  targetRef:\n    apiVersion: apps/v1\n"
+	"    kind: Deployment\n    name: hamster\n  updatePolicy:\n    updateMode: Initial\n"
+	"  resourcePolicy:\n    containerPolicies:\n      - containerName: '*'\n"
+	"        minAllowed:\n          cpu: 100m\n          memory: 50Mi\n"
+	"        maxAllowed:\n          cpu: 1\n          memory: 500Mi\n"
+	"        controlledResources: [\"cpu\", \"memory\"]\n",
+	"apiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscalerCheckpoint\n"
+	"metadata: {name: hamster-vpa-hamster}\nspec: {vpaObjectName: hamster-vpa, "
+	"containerName: hamster}\nstatus:\n  version: v3\n  cpuHistogram:\n"
+	"    referenceTimestamp: \"2026-12-07T00:00:00Z\"\n    bucketWeights: {\"8\": 10000}\n"
+	"    totalWeight: 1.5\n  totalSamplesCount: 3\n",
 	/* the Kubernetes documentation's quota and limit range examples */
 	"apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: mem-cpu-demo}\nspec:\n"
 	"  hard:\n    requests.cpu: \"1\"\n    requests.memory: 1Gi\n    limits.cpu: \"2\"\n"
@@ -213,6 +229,25 @@ static const char *const realistic[] = {
 	"apiVersion: v1\nkind: LimitRange\nmetadata: {name: cpu-resource-constraint}\n"
 	"spec:\n  limits:\n  - default: {cpu: 500m}\n    defaultRequest: {cpu: 500m}\n"
 	"    max: {cpu: \"1\"}\n    min: {cpu: 100m}\n    type: Container\n",
+	/* the Gateway API guide's ReferenceGrant, and an HTTPRoute in v1beta1 (stored as v1) */
+	"apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\n"
+	"metadata: {name: refgrant, namespace: bar}\nspec:\n  from:\n"
+	"  - group: gateway.networking.k8s.io\n    kind: HTTPRoute\n    namespace: foo\n"
+	"  to:\n  - group: \"\"\n    kind: Service\n",
+	"apiVersion: gateway.networking.k8s.io/v1beta1\nkind: HTTPRoute\n"
+	"metadata: {name: http-app-1, namespace: foo}\nspec:\n"
+	"  parentRefs: [{name: my-gateway}]\n  hostnames: [foo.example.com]\n  rules:\n"
+	"  - matches: [{path: {type: PathPrefix, value: /bar}}]\n"
+	"    backendRefs: [{name: bar-svc, namespace: bar, port: 8080}]\n",
+	/* the Gateway API guide's GRPCRoute */
+	"apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\n"
+	"metadata: {name: foo-route}\nspec:\n  parentRefs: [{name: example-gateway}]\n"
+	"  hostnames: [\"foo.example.com\"]\n  rules:\n"
+	"  - matches:\n    - method: {service: com.example.User, method: Login}\n"
+	"    backendRefs: [{name: foo-svc, port: 50051}]\n"
+	"  - matches:\n    - headers: [{type: Exact, name: magic, value: foo}]\n"
+	"      method: {service: com.Example.Login}\n"
+	"    backendRefs: [{name: foo-svc, port: 50051}]\n",
 };
 
 static void
@@ -230,7 +265,28 @@ test_realistic_manifests_of_every_kind_validate(void **state)
 	/* A new kind brings a realistic manifest, here or in its own unit test
 	 * (gateway, analysis, statefulset, daemonset, node, prometheusrule, application
 	 * (test_gitops.c) have theirs). */
-	assert_int_equal(kind_count(), 34);
+	assert_int_equal(kind_count(), 38);
+}
+
+/* ReferenceGrant: from and to are required, 1..16 entries of group/kind(/ns). */
+static void
+test_referencegrant_rules(void **state)
+{
+	(void)state;
+	struct errlist e = check("apiVersion: gateway.networking.k8s.io/v1\n"
+	    "kind: ReferenceGrant\nmetadata: {name: g, namespace: n}\n"
+	    "spec:\n  from: []\n  to: [{kind: Service}]\n");
+	find_err(&e, "spec.from", "FieldValueInvalid");
+	find_err(&e, "spec.to[0].group", "FieldValueRequired");
+	errlist_free(&e);
+	e = check("apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\n"
+	    "metadata: {name: g}\nspec:\n  rules:\n  - matches: [{method: {type: Exact}}]\n");
+	find_err(&e, "spec.rules[0].matches[0].method", "FieldValueRequired");
+	errlist_free(&e);
+	e = check("apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: ReferenceGrant\n"
+	    "metadata: {name: g, namespace: n}\nspec: {from: [], to: []}\n");
+	find_err(&e, "kind", "FieldValueNotSupported");
+	errlist_free(&e);
 }
 
 static void
@@ -737,12 +793,104 @@ test_rollout_rules(void **state)
 	errlist_free(&e);
 }
 
+/* Argo's controller marks these InvalidSpec, so V6 refuses them with Argo's words. */
+static void
+test_rollout_rules_argo_controller(void **state)
+{
+	(void)state;
+	const char *svc = RO_HEAD "  strategy: {canary: {canaryService: c, stableService: s, ";
+	const char *gw = "trafficRouting: {plugins: {argoproj-labs/gatewayAPI: {httpRoute: r}}";
+	const char *hdr = "{setHeaderRoute: {name: beta, match: [{headerName: X, "
+	    "headerValue: {exact: y}}]}}";
+	char *y = xasprintf("%sscaleDownDelaySeconds: 5, dynamicStableScale: true, steps: "
+	    "[{setCanaryScale: {replicas: 1}}, %s]}}\n", svc, hdr);
+	struct errlist e = check(y);
+	const struct field_err *fe = find_err(&e, "spec.strategy.canary.scaleDownDelaySeconds",
+	    "FieldValueInvalid");
+	assert_non_null(strstr(fe->message, "Canary scaleDownDelaySeconds can only be used "
+	    "with traffic routing"));
+	find_err(&e, "spec.strategy.canary.dynamicStableScale", "FieldValueInvalid");
+	fe = find_err(&e, "spec.strategy.canary.trafficRouting", "FieldValueRequired");
+	assert_string_equal(fe->message, "SetCanaryScale requires TrafficRouting to be set");
+	fe = find_err(&e, "spec.strategy.canary.steps[1].setHeaderRoute", "FieldValueInvalid");
+	assert_non_null(strstr(fe->message, "SetHeaderRoute requires TrafficRouting"));
+	errlist_free(&e);
+	free(y);
+	/* with a router, a header route must be one of managedRoutes */
+	y = xasprintf("%s%s}, steps: [%s]}}\n", svc, gw, hdr);
+	e = check(y);
+	fe = find_err(&e, "spec.strategy.canary.trafficRouting.managedRoutes",
+	    "FieldValueRequired");
+	assert_non_null(strstr(fe->message, "missing field"));
+	errlist_free(&e);
+	free(y);
+	y = xasprintf("%s%s, managedRoutes: [{name: alpha}]}, steps: [%s]}}\n", svc, gw, hdr);
+	e = check(y);
+	fe = find_err(&e, "spec.strategy.canary.steps[0].setHeaderRoute", "FieldValueInvalid");
+	assert_non_null(strstr(fe->message, "does not exist in "
+	    "spec.strategy.canary.trafficRouting.managedRoutes"));
+	errlist_free(&e);
+	free(y);
+	/* what Argo accepts, V6 accepts: managedRoutes, the plugin's httpRoutes list */
+	y = xasprintf("%sscaleDownDelaySeconds: 5, trafficRouting: {plugins: "
+	    "{argoproj-labs/gatewayAPI: {httpRoutes: [{name: r1, useHeaderRoutes: true}], "
+	    "namespace: default}}, managedRoutes: [{name: beta}]}, "
+	    "steps: [{setCanaryScale: {replicas: 1}}, %s, {setWeight: 50}]}}\n", svc, hdr);
+	e = check(y);
+	dump(&e);
+	assert_int_equal(e.n, 0);
+	errlist_free(&e);
+	free(y);
+	/* a plugin with no route at all */
+	e = check(RO_HEAD "  strategy: {canary: {canaryService: c, stableService: s, "
+	    "trafficRouting: {plugins: {argoproj-labs/gatewayAPI: {namespace: d}}}}}\n");
+	find_err(&e, "spec.strategy.canary.trafficRouting.plugins[argoproj-labs/gatewayAPI]."
+	    "httpRoute", "FieldValueRequired");
+	errlist_free(&e);
+	/* a valid upstream field V6 does not honour is named */
+	e = check(RO_HEAD "  strategy: {canary: {canaryService: c, stableService: s, "
+	    "trafficRouting: {maxTrafficWeight: 1000, plugins: {argoproj-labs/gatewayAPI: "
+	    "{httpRoute: r}}}}}\n");
+	fe = find_err(&e, "spec.strategy.canary.trafficRouting.maxTrafficWeight", NULL);
+	assert_string_equal(fe->message, "not supported by v6");
+	errlist_free(&e);
+}
+
+#define AT_HEAD "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\n" \
+	"metadata: {name: t}\nspec:\n  metrics:\n  - name: sr\n    provider:\n"
+
+/* V6's traffic provider is an Argo metric plugin; the first form, a `v6` provider
+ * Argo's schema refuses, is refused with the way to write it. */
+static void
+test_analysis_v6_provider_is_a_plugin(void **state)
+{
+	(void)state;
+	struct errlist e = check(AT_HEAD "      plugin:\n        v6.dev/traffic: "
+	    "{revision: abc, metric: successRate, window: 10s}\n");
+	dump(&e);
+	assert_int_equal(e.n, 0);
+	errlist_free(&e);
+	e = check(AT_HEAD "      v6: {revision: abc, metric: successRate}\n");
+	const struct field_err *fe = find_err(&e, "spec.metrics[0].provider.v6",
+	    "FieldValueInvalid");
+	assert_non_null(strstr(fe->message, "plugin: {\"v6.dev/traffic\""));
+	errlist_free(&e);
+	e = check(AT_HEAD "      plugin:\n        v6.dev/traffic: {metric: p99, window: 10ms}\n");
+	find_err(&e, "spec.metrics[0].provider", "FieldValueRequired");
+	find_err(&e, "spec.metrics[0].provider", "FieldValueInvalid");
+	errlist_free(&e);
+	e = check(AT_HEAD "      plugin:\n        argoproj-labs/sample: {address: x}\n");
+	find_err(&e, "spec.metrics[0].provider.plugin[argoproj-labs/sample]", NULL);
+	errlist_free(&e);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_realistic_manifests_of_every_kind_validate),
 		cmocka_unit_test(test_unknown_field_has_its_path),
+		cmocka_unit_test(test_referencegrant_rules),
 		cmocka_unit_test(test_type_errors_required_and_enums),
 		cmocka_unit_test(test_kind_and_api_version),
 		cmocka_unit_test(test_names_and_labels),
@@ -758,6 +906,8 @@ main(void)
 		cmocka_unit_test(test_defaults_are_idempotent_and_still_valid),
 		cmocka_unit_test(test_kind_lookups),
 		cmocka_unit_test(test_rollout_rules),
+		cmocka_unit_test(test_rollout_rules_argo_controller),
+		cmocka_unit_test(test_analysis_v6_provider_is_a_plugin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

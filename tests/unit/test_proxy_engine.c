@@ -1288,6 +1288,12 @@ test_malformed_snapshot_rejected_atomically(void **state)
 		    "{\"address\": \"not-an-ip\", \"port\": 80}]}}}",
 		"{\"version\": 5, \"listeners\": [{\"name\": \"a\", \"port\": 1}, {\"name\": \"a\","
 		    " \"port\": 2}], \"clusters\": {}}",
+		/* HTTPS: no certificate, then one whose key does not load */
+		"{\"version\": 5, \"listeners\": [{\"name\": \"s\", \"port\": 1,"
+		    " \"protocol\": \"HTTPS\", \"tls\": []}], \"clusters\": {}}",
+		"{\"version\": 5, \"listeners\": [{\"name\": \"s\", \"port\": 1,"
+		    " \"protocol\": \"HTTPS\", \"tls\": [{\"cert\": \"x\", \"key\":"
+		    " \"-----BEGIN PRIVATE KEY-----\\nSECRETKEYBYTES\\n\"}]}], \"clusters\": {}}",
 	};
 	struct cl *c;
 	struct resp r;
@@ -1297,7 +1303,9 @@ test_malformed_snapshot_rejected_atomically(void **state)
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(apply(f, "%s", bad[i]), -EINVAL);
 		assert_non_null(f->err);
+		assert_null(strstr(f->err, "SECRETKEYBYTES"));	/* keys never in a message */
 	}
+	assert_non_null(strstr(f->err, "listener s:"));
 	on_loop(f, version_on_loop, NULL);
 	assert_int_equal(f->rc, 1);
 	c = cl_open(f->port);

@@ -185,6 +185,57 @@ test_compile_errors(void **state)
 	table_gone(t);
 }
 
+/* URLRewrite: the target the upstream gets (Gateway API's prefix rules); and
+ * ReplacePrefixMatch needs the route's PathPrefix match. */
+static void
+test_url_rewrite_targets(void **state)
+{
+	static const char *const names[] = { "a" };
+	static const struct { const char *prefix, *repl, *in, *out; } cases[] = {
+		{ "/foo", "/bar", "/foo", "/bar" },
+		{ "/foo", "/bar", "/foo/x?y=1", "/bar/x?y=1" },
+		{ "/foo/", "/bar/", "/foo/x", "/bar/x" },
+		{ "/foo", "/", "/foo/x", "/x" },
+		{ "/foo", "/", "/foo", "/" },
+		{ "/", "/api", "/x", "/api/x" },
+	};
+	struct px_table *t = table_with(names, 1);
+	struct px_route r;
+	char *err, *js, *got;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		js = xasprintf("{\"name\": \"r\", \"matches\": [{\"path\": {\"type\": "
+		    "\"PathPrefix\", \"value\": \"%s\"}}], \"filters\": [{\"type\": "
+		    "\"URLRewrite\", \"hostname\": \"in.example\", \"path\": {\"type\": "
+		    "\"ReplacePrefixMatch\", \"replacePrefixMatch\": \"%s\"}}], "
+		    "\"backends\": [{\"cluster\": \"a\"}]}", cases[i].prefix, cases[i].repl);
+		assert_int_equal(compile(t, &r, js, &err), 0);
+		got = px_filter_target(&r, cases[i].in);
+		assert_string_equal(got, cases[i].out);
+		assert_string_equal(px_filter_host(&r), "in.example");
+		free(got);
+		free(js);
+		px_route_clear(&r);
+	}
+	assert_int_equal(compile(t, &r, "{\"name\": \"r\", \"filters\": [{\"type\": "
+	    "\"URLRewrite\", \"path\": {\"type\": \"ReplaceFullPath\", \"replaceFullPath\": "
+	    "\"/v2/all\"}}], \"backends\": [{\"cluster\": \"a\"}]}", &err), 0);
+	got = px_filter_target(&r, "/anything/here?q=1");
+	assert_string_equal(got, "/v2/all?q=1");
+	assert_null(px_filter_host(&r));
+	free(got);
+	px_route_clear(&r);
+	assert_int_equal(compile(t, &r, "{\"name\": \"r\", \"matches\": [{\"path\": "
+	    "{\"type\": \"Exact\", \"value\": \"/a\"}}], \"filters\": [{\"type\": "
+	    "\"RequestRedirect\", \"path\": {\"type\": \"ReplacePrefixMatch\", "
+	    "\"replacePrefixMatch\": \"/b\"}}], \"backends\": []}", &err), -EINVAL);
+	assert_non_null(strstr(err, "PathPrefix"));
+	free(err);
+	px_route_clear(&r);
+	table_gone(t);
+}
+
 static void
 test_smooth_weights_exact(void **state)
 {
@@ -263,6 +314,7 @@ main(void)
 		cmocka_unit_test(test_host_patterns),
 		cmocka_unit_test(test_path_prefix_on_element_boundaries),
 		cmocka_unit_test(test_cookie_parsing),
+		cmocka_unit_test(test_url_rewrite_targets),
 		cmocka_unit_test(test_matches_headers_query_cookies),
 		cmocka_unit_test(test_compile_errors),
 		cmocka_unit_test(test_smooth_weights_exact),

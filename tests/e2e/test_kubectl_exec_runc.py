@@ -1,0 +1,82 @@
+"""kubectl exec -it / -i and port-forward into runc containers on the pod
+network (issues 10, 15 part 5): `runc exec --tty` gives the command a
+terminal inside the container that follows kubectl's window size, and
+port-forward reaches 127.0.0.1:PORT inside the pod's network namespace, as
+a kubelet's does. The image is busybox built here (test_images'
+ImageBuilder); the server, its bridge and runc containers are removed at
+the end."""
+import subprocess
+
+import pytest
+
+from conftest import delete_runc_containers, wait_for
+from test_images import ImageBuilder
+from test_kubectl_exec import Kubectl, check_forwarding, exec_tty, forward, stop
+from test_podnet import PodNet, apply
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ["sh", "cat", "echo", "sleep", "mkdir", "httpd", "tty", "stty", "wc", "hostname",
+           "true", "false"]
+IMAGE = "localhost/bbtty:1"
+
+
+@pytest.fixture(scope="module")
+def image_tar(tmp_path_factory):
+    b = ImageBuilder(str(tmp_path_factory.mktemp("bbtty")), "bbtty")
+    with open(BUSYBOX, "rb") as f:
+        entries = [("bin", "dir", None), ("bin/busybox", "file", f.read())]
+    entries += [("bin/" + a, "symlink", "busybox") for a in APPLETS]
+    entries += [("etc", "dir", None), ("etc/passwd", "file", "root:x:0:0::/:/bin/sh\n"),
+                ("tmp", "dir", None)]
+    b.layer(entries)
+    return b.export("oci-archive", IMAGE)
+
+
+@pytest.fixture
+def podnet(image_tar):
+    pn = PodNet()
+    try:
+        pn.server.start()
+        pn.server.v6("image", "import", image_tar, check=True)
+        yield pn
+    finally:
+        try:
+            delete_runc_containers(pn.dir.name)
+        finally:
+            pn.close()
+
+
+WEB = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bb", "labels": {"app": "bb"}},
+       "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "web", "image": IMAGE,
+                    # the page names the pod (the container's hostname)
+                    "command": ["sh", "-c", "mkdir -p /tmp/www; hostname > "
+                                "/tmp/www/index.html; exec httpd -f -p 8080 -h /tmp/www"],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}
+
+
+def test_exec_tty_and_port_forward_in_a_runc_pod(podnet, tmp_path):
+    s = podnet.server
+    apply(s, WEB)
+
+    def ready():
+        _, p = s.json("GET", "/api/v1/namespaces/default/pods/bb")
+        conds = {c["type"]: c["status"] for c in (p or {}).get("status", {}).get(
+            "conditions", [])}
+        return conds.get("Ready") == "True"
+    wait_for(ready, 60, "runc pod bb ready")
+    k = Kubectl(s, str(tmp_path))
+    p = k.run("exec", "-i", "bb", "--", "cat", input=b"through runc\n")
+    assert p.stdout == b"through runc\n", p
+    p = k.run("exec", "bb", "--", "sh", "-c", "exit 9", check=False)
+    assert p.returncode == 9, p
+    out = exec_tty(k, "bb")
+    assert "/dev/pts/0" in out, out  # the container's own devpts
+    # nothing listens on the host's 127.0.0.1:8080 for this: only the pod's
+    pf, port = forward(k, "pod/bb", 8080)
+    try:
+        check_forwarding(port, "bb")
+    finally:
+        stop(pf)
