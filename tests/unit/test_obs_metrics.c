@@ -510,6 +510,8 @@ test_cadvisor_network_and_fs(void **state)
 	buf_free(&b);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", t);
 	assert_int_equal(system(cmd), 0);
+}
+
 /* Many verb/resource pairs move the latency array: every histogram on the
  * page still reads its own buckets (a stale pointer was a use-after-free
  * that AddressSanitizer caught in the alerting e2e run). */
