@@ -18,6 +18,7 @@
 
 #include "node_pod.h"
 #include "node_secctx.h"
+#include "obs_metrics.h"
 #include "util.h"
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -440,6 +441,8 @@ resources_json(const struct nrunc_in *in, bool privileged)
 	if (in->pids_limit > 0)
 		json_object_set_new(r, "pids", json_pack("{s:I}", "limit",
 		    (json_int_t)in->pids_limit));
+	if (in->etc_dir)	/* so that blkio counts the container's bytes */
+		obs_blkio_accounting(r, in->etc_dir);
 	return r;
 }
 

@@ -3,9 +3,13 @@
  * each (a rotated file is finished before the next one), turns CRI records
  * into entries, encodes them and gzips the batch. The loop keeps a FIFO of
  * batches (the spool), sends the oldest one at a time, retries it with
- * back-off on 429 / 5xx / errors, drops it on another 4xx, and once a batch
- * is done writes each file's position (inode, offset) with fsync, so a
- * restart resumes exactly after what Loki acknowledged. */
+ * back-off on 429 / 5xx / errors, drops it on another 4xx. Each batch with
+ * lines is also written to the on-disk spool (DATA/node/loki/spool, fsync)
+ * by the round that made it; then its files' positions (inode, offset) are
+ * written with fsync, so a restart resends the spool and resumes reading
+ * right after it: nothing lost even when Loki was away while the files
+ * rotated. A batch leaves the spool when Loki acknowledged or refused it,
+ * or when the spool is past its size (the oldest go first). */
 #include "obs_loki.h"
 
 #include <dirent.h>
@@ -330,6 +334,8 @@ struct pos {
 struct batch {
 	char *body;			/* gzipped; NULL when no entries */
 	size_t body_len;
+	uint64_t seq;			/* its spool file's number; 0: not on disk */
+	bool committed;			/* its positions are written already */
 	size_t lines;
 	struct pos *pos;
 	size_t npos;
@@ -348,6 +354,8 @@ struct obs_loki {
 	uv_loop_t *loop;
 	struct obs_loki_config cfg;
 	char *url, *host_header, *path, *state_dir, *node_name, *proxy_log, *pos_path;
+	char *spool_dir;
+	uint64_t spool_seq;		/* the newest spool file's number (round thread) */
 	struct sockaddr_storage addr;
 	/* families and streams */
 	struct fam *fams;
@@ -737,6 +745,117 @@ gzip_body(const char *in, size_t len, char **out, size_t *out_len)
 	*out = o;
 }
 
+/* ---- the on-disk spool ------------------------------------------------------ */
+/* One file per batch, SPOOL/%016llx.batch: "v6-loki-spool 1 LINES\n" and
+ * the gzipped push body. */
+#define SPOOL_MAGIC "v6-loki-spool 1 "
+
+static char *
+spool_path(const struct obs_loki *l, uint64_t seq)
+{
+	return xasprintf("%s/%016llx.batch", l->spool_dir, (unsigned long long)seq);
+}
+
+/* Pool thread: writes b durably (the file, then its directory). */
+static void
+spool_write(struct obs_loki *l, struct batch *b)
+{
+	struct buf f = BUF_INIT;
+	uint64_t seq = l->spool_seq + 1;
+	char *path = spool_path(l, seq);
+	buf_printf(&f, SPOOL_MAGIC "%zu\n", b->lines);
+	buf_append(&f, b->body, b->body_len);
+	int rc = file_write_atomic(path, f.data, f.len, true);
+	if (rc == 0) {
+		int dfd = open(l->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0 && fsync(dfd) < 0)
+			rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	if (rc == 0)
+		b->seq = l->spool_seq = seq;
+	else
+		log_warn("loki", "spooling a batch to %s: %s (it waits in memory only)", path,
+		    strerror(-rc));
+	free(path);
+	buf_free(&f);
+}
+
+static void
+spool_remove(struct obs_loki *l, struct batch *b)
+{
+	if (!b->seq)
+		return;
+	char *path = spool_path(l, b->seq);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("loki", "removing %s: %s", path, strerror(errno));
+	free(path);
+	b->seq = 0;
+}
+
+static int
+spool_name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int
+spool_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return n == 16 + 6 && strcmp(d->d_name + 16, ".batch") == 0;
+}
+
+static void spool_trim(struct obs_loki *l);
+
+/* At start: the batches a previous run spooled and Loki never took, oldest
+ * first, ahead of anything read now (their positions were written). */
+static void
+spool_load(struct obs_loki *l)
+{
+	struct dirent **names = NULL;
+	int n = scandir(l->spool_dir, &names, spool_file, spool_name_cmp);
+	size_t loaded = 0, lines = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t seq = strtoull(names[i]->d_name, NULL, 16);
+		char *path = spool_path(l, seq), *text = NULL;
+		size_t len = 0, nl;
+		unsigned long long nlines;
+		int hdr = 0;
+		if (file_read_all(path, &text, &len) == 0 && len > strlen(SPOOL_MAGIC) &&
+		    sscanf(text, SPOOL_MAGIC "%llu%n", &nlines, &hdr) == 1 &&
+		    (nl = (size_t)hdr) < len && text[nl] == '\n' && nlines > 0) {
+			struct batch *b = xcalloc(1, sizeof *b);
+			b->body_len = len - nl - 1;
+			b->body = xmalloc(b->body_len);
+			memcpy(b->body, text + nl + 1, b->body_len);
+			b->lines = (size_t)nlines;
+			b->seq = seq;
+			b->committed = true;
+			*l->queue_tail = b;
+			l->queue_tail = &b->next;
+			l->st.spool_bytes += b->body_len;
+			l->st.spool_batches++;
+			loaded++;
+			lines += b->lines;
+		} else {
+			log_warn("loki", "dropping unreadable spool file %s", path);
+			unlink(path);
+		}
+		if (seq > l->spool_seq)
+			l->spool_seq = seq;
+		free(text);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	if (loaded)
+		log_info("loki", "resending %zu spooled batches (%zu lines)", loaded, lines);
+	spool_trim(l);
+}
+
 static void
 round_work(uv_work_t *w)
 {
@@ -771,6 +890,8 @@ round_work(uv_work_t *w)
 			b->pos[b->npos++] = (struct pos){ f, f->ino, f->safe_off, f->last_ts };
 			f->touched = false;
 		}
+	if (b->lines > 0)
+		spool_write(l, b);
 	l->round = b;
 }
 
@@ -782,10 +903,14 @@ batch_free(struct batch *b)
 	free(b);
 }
 
-/* Loop: the batch is done (acknowledged or given up): its positions hold. */
+/* Loop: the batch is durable (spooled) or done (acknowledged or given up):
+ * its positions hold. */
 static void
 commit(struct obs_loki *l, struct batch *b)
 {
+	if (b->committed)
+		return;		/* when it was spooled: positions never go back */
+	b->committed = true;
 	for (size_t i = 0; i < b->npos; i++) {
 		struct fam *f = b->pos[i].f;
 		f->c_known = true;
@@ -865,6 +990,7 @@ spool_trim(struct obs_loki *l)
 		log_warn("loki", "spool full (%zu bytes): dropped the oldest batch of %zu lines",
 		    l->cfg.spool_bytes, b->lines);
 		*pp = n;
+		spool_remove(l, b);
 		batch_free(b);
 	}
 	struct batch *last = l->queue;
@@ -909,6 +1035,8 @@ round_done(uv_work_t *w, int status)
 		l->more = true;		/* read it now */
 	}
 	if (b) {
+		if (b->seq || b->lines == 0)
+			commit(l, b);	/* on disk, or nothing to lose */
 		*l->queue_tail = b;
 		l->queue_tail = &b->next;
 		l->st.spool_bytes += b->body_len;
@@ -1016,6 +1144,7 @@ batch_done(struct obs_loki *l, bool sent)
 		l->st.batches_dropped++;
 	}
 	commit(l, b);
+	spool_remove(l, b);
 	l->queue = b->next;
 	if (l->queue == NULL)
 		l->queue_tail = &l->queue;
@@ -1169,6 +1298,8 @@ obs_loki_start(uv_loop_t *loop, const struct obs_loki_config *cfg, struct obs_lo
 	char *dir = xasprintf("%s/loki", l->state_dir);
 	mkdir(dir, 0750);
 	l->pos_path = xasprintf("%s/positions.json", dir);
+	l->spool_dir = xasprintf("%s/spool", dir);
+	mkdir(l->spool_dir, 0750);
 	free(dir);
 	load_positions(l);
 	l->enc = obs_loki__enc_new();
@@ -1179,6 +1310,7 @@ obs_loki_start(uv_loop_t *loop, const struct obs_loki_config *cfg, struct obs_lo
 	pthread_mutex_init(&l->sink_mu, NULL);
 	l->sink_tail = &l->sink_head;
 	l->queue_tail = &l->queue;
+	spool_load(l);
 	uv_timer_init(loop, &l->tick);
 	uv_timer_init(loop, &l->retry);
 	l->tick.data = l->retry.data = l;
@@ -1238,6 +1370,7 @@ maybe_free(struct obs_loki *l)
 	free(l->node_name);
 	free(l->proxy_log);
 	free(l->pos_path);
+	free(l->spool_dir);
 	free(l);
 }
 

@@ -29,7 +29,8 @@ struct obs_loki_config {
 	const char *proxy_log;		/* the proxy's log file, or NULL */
 	size_t batch_bytes;		/* log text per push; 0: 1 MiB */
 	int64_t batch_wait_ms;		/* longest a line waits for its push; 0: 1 s */
-	size_t spool_bytes;		/* gzipped batches held while Loki is away; 0: 64 MiB */
+	size_t spool_bytes;		/* gzipped batches not yet taken (on disk in
+					 * STATE/loki/spool and in memory); 0: 64 MiB */
 	size_t max_line_bytes;		/* longer lines are split; 0: 256 KiB */
 	int64_t timeout_ms;		/* one push; 0: 10 s */
 	int64_t backoff_min_ms;		/* first retry delay; 0: 500 ms */

@@ -123,9 +123,27 @@ struct host_ctr {
 	 * process from /proc, when have_usage. */
 	bool have_usage;
 	uint64_t cpu_ns, memory_bytes;
+	int pid;		/* its main process, 0: unknown (the cgroups say) */
 };
-/* cAdvisor's families for n containers. */
+/* cAdvisor's families for n containers (host_write_ctr_io's included). */
 void host_write_containers(struct om_writer *w, const struct host_ctr *c, size_t n);
+
+/* obs_metrics_ctr.c */
+/* cAdvisor's network families (per interface of each pod's own network
+ * namespace, once per pod, container "POD"; none for a pod on the host's
+ * network) and filesystem ones (blkio bytes and ops per device, the writable
+ * layer's bytes) of n containers. proc is "/proc" (tests point it at a
+ * tree of their own: PID/cgroup, PID/ns/net, PID/net/dev, PID/mountinfo,
+ * self/mountinfo). */
+void host_write_ctr_io(struct om_writer *w, const struct host_ctr *c, size_t n,
+    const char *proc);
+/* Adds linux.resources.blockIO to an OCI config's resources: read and write
+ * throttle rules of 4 EiB/s (never reached) on the disk holding path. A
+ * cgroup v1 kernel (6.x) counts a blkio group's bytes in
+ * blkio.throttle.io_service_bytes only for disks it has a rule for, so
+ * without one container_fs_{reads,writes}_bytes_total stay 0. Nothing on
+ * cgroup v2 (io.stat counts anyway) or for a path not on a block device. */
+void obs_blkio_accounting(json_t *resources, const char *path);
 
 /* ---- the server's pages (obs_metrics_page.c) and discovery (obs_sd.c) --- */
 struct api;

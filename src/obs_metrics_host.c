@@ -2,7 +2,8 @@
  * load, the data dir's filesystem, network, disks; from /proc and statvfs)
  * and containers as cAdvisor names them (CPU, memory, CFS throttling, OOM
  * events, memory limit; from each container's cgroups, v1 or v2, through
- * node_cgroup.c). Plain reads, no state: every scrape reads afresh. */
+ * node_cgroup.c; network and filesystem in obs_metrics_ctr.c). Plain reads,
+ * no state: every scrape reads afresh. */
 #include "obs_metrics.h"
 
 #include <errno.h>
@@ -389,4 +390,5 @@ host_write_containers(struct om_writer *w, const struct host_ctr *c, size_t n)
 				    "image", c[i].image, NULL }, r[i].v[k]);
 	}
 	free(r);
+	host_write_ctr_io(w, c, n, "/proc");
 }

@@ -162,7 +162,10 @@ add_ctr(void *arg, const char *ns, const char *pod, const char *container,
 	}
 	struct host_ctr *h = &l->v[l->n++];
 	*h = (struct host_ctr){ ns, pod, container, image, rt_cgroup_dir(ctr, CG_CPUACCT),
-		rt_cgroup_dir(ctr, CG_CPU), rt_cgroup_dir(ctr, CG_MEMORY), false, 0, 0 };
+		rt_cgroup_dir(ctr, CG_CPU), rt_cgroup_dir(ctr, CG_MEMORY), false, 0, 0, 0 };
+	struct rt_status st;
+	rt_status(ctr, &st);
+	h->pid = st.pid;
 	if (!h->cg_cpuacct || !h->cg_memory) {
 		struct rt_usage u;
 		if (rt_usage(ctr, &u) == 0)

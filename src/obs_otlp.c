@@ -1,4 +1,4 @@
-/* obs_otlp.c — OTLP/HTTP trace export with the JSON encoding (see
+/* obs_otlp.c — OTLP/HTTP trace export (protobuf or JSON, see
  * obs_otlp.h): the span encoder, and an exporter whose queue lives on the
  * loop thread (no locks on the data path) and whose requests run one at a
  * time in libuv's thread pool through libcurl, so a collector that hangs
@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "log.h"
 
 #define OTLP_MAX_ATTEMPTS	5	/* a batch is dropped after this many failures */
 #define OTLP_BACKOFF_MS		1000	/* first retry; doubles */
@@ -313,6 +315,22 @@ env_uint(const char *name, unsigned def)
 	return *end || x == 0 || x > 1000000000ul ? def : (unsigned)x;
 }
 
+/* http/protobuf unless the configuration or the SDK's variables say
+ * http/json. */
+static bool
+protocol_is_protobuf(const char *cfg)
+{
+	const char *p = cfg && *cfg ? cfg : getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+	if (!p || !*p)
+		p = getenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+	if (!p || !*p || strcmp(p, "http/protobuf") == 0)
+		return true;
+	if (strcmp(p, "http/json") == 0)
+		return false;
+	log_warn("otlp", "OTLP protocol %s is not supported: using http/protobuf", p);
+	return true;
+}
+
 /* ---- the exporter --------------------------------------------------------------- */
 
 struct item {
@@ -336,6 +354,9 @@ struct otlp_exporter {
 	bool busy;			/* work queued or running */
 	CURL *curl;			/* used by one request at a time */
 	struct buf body;		/* batch encoded (kept for retries) */
+	bool protobuf;			/* http/protobuf: body transcoded into pb */
+	bool pb_ok;			/* pb holds this batch */
+	struct buf pb;
 	/* results of the request, written by the pool thread */
 	long status;
 	CURLcode crc;
@@ -433,8 +454,12 @@ work_post(uv_work_t *w)
 	struct curl_slist *hdrs = NULL;
 	CURL *c;
 
-	if (x->attempt == 0)
+	if (x->attempt == 0) {
 		encode_batch(x);
+		/* a batch the transcoder refuses (a NaN attribute, say) goes as
+		 * JSON, which every OTLP/HTTP receiver also takes */
+		x->pb_ok = x->protobuf && otlp_pb_from_json(x->body.data, x->body.len, &x->pb) == 0;
+	}
 	if (x->curl == NULL)
 		x->curl = curl_easy_init();
 	c = x->curl;
@@ -445,12 +470,14 @@ work_post(uv_work_t *w)
 		return;
 	}
 	curl_easy_reset(c);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	const struct buf *body = x->pb_ok ? &x->pb : &x->body;
+	hdrs = curl_slist_append(hdrs, x->pb_ok ? "Content-Type: application/x-protobuf" :
+	    "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	curl_easy_setopt(c, CURLOPT_URL, x->url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body.data);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body.len);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data ? body->data : "");
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "v6/" V6_VERSION " OTLP-exporter");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)x->timeout_ms);
@@ -478,6 +505,7 @@ finish_free(struct otlp_exporter *x)
 	items_free(x->head);
 	items_free(x->batch);
 	buf_free(&x->body);
+	buf_free(&x->pb);
 	if (x->curl)
 		curl_easy_cleanup(x->curl);
 	if (x->done)
@@ -628,6 +656,7 @@ otlp_start(uv_loop_t *loop, const struct otlp_config *cfg, struct otlp_exporter 
 	x->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms :
 	    env_uint("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
 	    env_uint("OTEL_EXPORTER_OTLP_TIMEOUT", 10000));
+	x->protobuf = protocol_is_protobuf(cfg->protocol);
 	x->tailp = &x->head;
 	x->work.data = x;
 	atomic_init(&x->stopping, false);

@@ -1,7 +1,8 @@
-/* obs_otlp.h — spans out of V6 as OTLP/HTTP with the JSON encoding
- * (opentelemetry-proto's JSON mapping: hex ids, enum integers,
- * lowerCamelCase, 64-bit integers as decimal strings): a span encoder and
- * a batching exporter, shared by the proxy (proxy_trace.c) and the server
+/* obs_otlp.h — spans out of V6 as OTLP/HTTP, binary protobuf (the
+ * default) or the JSON encoding (opentelemetry-proto's JSON mapping: hex
+ * ids, enum integers, lowerCamelCase, 64-bit integers as decimal strings):
+ * a span encoder (JSON; obs_otlp_pb.c transcodes a batch) and a batching
+ * exporter, shared by the proxy (proxy_trace.c) and the server
  * (ctrl_rollout.c's rollout spans). */
 #ifndef V6_OBS_OTLP_H
 #define V6_OBS_OTLP_H
@@ -55,6 +56,10 @@ struct otlp_config {
 	unsigned max_batch;		/* spans per request (512) */
 	unsigned delay_ms;		/* longest wait before a partial batch goes (5000) */
 	unsigned timeout_ms;		/* one export request (10000) */
+	/* "http/protobuf" or "http/json"; NULL: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+	 * else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf (the spec's
+	 * default). Another value ("grpc") is logged and http/protobuf used. */
+	const char *protocol;
 };
 struct otlp_stats {
 	uint64_t queued, exported, dropped_full, dropped_failed, requests, retries;
@@ -92,5 +97,12 @@ void otlp_stop(struct otlp_exporter *x, bool *done);
  * freed (an export still in flight is cut short within ~1 s by curl's
  * progress callback). x may be NULL. */
 void otlp_stop_wait(struct otlp_exporter *x, uv_loop_t *loop, unsigned flush_ms);
+
+/* obs_otlp_pb.c */
+/* The protobuf encoding of an ExportTraceServiceRequest given in the JSON
+ * mapping (what the exporter builds) into out (reset first). Returns 0, or
+ * -EINVAL for text that is not such a request (bad JSON, an id that is not
+ * hex of the right length, a bytesValue). */
+int otlp_pb_from_json(const char *json, size_t len, struct buf *out);
 
 #endif

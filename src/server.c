@@ -671,8 +671,9 @@ static const struct flag_def server_flags[] = {
 	{ "--loki-batch-size", "QUANTITY", "log text per push (default 1Mi)" },
 	{ "--loki-batch-wait", "DURATION", "longest a line waits before it is pushed "
 	    "(default 1s)" },
-	{ "--loki-spool-size", "QUANTITY", "gzipped batches held in memory while Loki is "
-	    "away; past it the oldest are dropped (default 64Mi)" },
+	{ "--loki-spool-size", "QUANTITY", "gzipped batches not yet taken by Loki, kept "
+	    "on disk (DATA/node/loki/spool, resent after a restart) and in memory; past it "
+	    "the oldest are dropped (default 64Mi)" },
 	{ "--loki-max-line-size", "QUANTITY", "longer log lines are split into pieces of "
 	    "this size (default 256Ki)" },
 	{ "--loki-timeout", "DURATION", "one push, then it is retried (default 10s)" },

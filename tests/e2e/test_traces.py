@@ -1,6 +1,7 @@
 """Distributed tracing: requests through V6's proxy to a real pod (v6 testapp)
 arrive at an OTLP/HTTP receiver written here from the specification
-(opentelemetry-proto's JSON encoding, POST /v1/traces) as a SERVER span per
+(POST /v1/traces, protobuf by default, decoded by otlp_pb.py, or the JSON
+encoding when OTEL_EXPORTER_OTLP_TRACES_PROTOCOL says) as a SERVER span per
 request with a CLIENT span per upstream attempt under it; the W3C traceparent
 is continued and forwarded with the CLIENT span as parent; sampling follows
 the ratio and the caller's flag; a collector that hangs or answers 503 never
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import TIMEOUT_SCALE, wait_for
 from load import answers
+from otlp_pb import decode_traces
 import test_rollout
 from test_loki import rss_kb
 
@@ -50,6 +52,7 @@ class Receiver:
         self.fail_first = fail_first
         self.spans = []           # (resource attrs, span dict)
         self.posts = []           # (monotonic time, status answered)
+        self.types = set()        # Content-Types posted
         self.lock = threading.Lock()
         self.released = threading.Event()
         rcv = self
@@ -86,7 +89,10 @@ class Receiver:
 
     def handle(self, path, headers, body):
         assert path == "/v1/traces", path
-        assert headers["Content-Type"] == "application/json", headers
+        ctype = headers["Content-Type"]
+        assert ctype in ("application/x-protobuf", "application/json"), headers
+        with self.lock:
+            self.types.add(ctype)
         if self.mode == "hang":
             with self.lock:
                 self.posts.append((time.monotonic(), 0))
@@ -98,7 +104,7 @@ class Receiver:
             self.posts.append((time.monotonic(), status))
         if status != 200:
             return status
-        doc = json.loads(body)
+        doc = decode_traces(body) if ctype == "application/x-protobuf" else json.loads(body)
         got = []
         for rs in doc["resourceSpans"]:
             res = attrs(rs["resource"]["attributes"])
@@ -144,7 +150,8 @@ def receiver():
 def fast_batches(monkeypatch):
     # the proxy and the server read the OTEL_BSP_* variables (the SDK's names)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
-    for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+              "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
         monkeypatch.delenv(v, raising=False)
 
 
@@ -300,6 +307,28 @@ def test_request_spans_follow_the_http_conventions_and_the_caller_trace(make_ser
     assert s["status"]["code"] == 2 and s["attributes"]["error.type"] == "503", s
     assert s["attributes"]["http.response.status_code"] == 503
     assert len(rcv.snapshot()) > t0
+    # all of it in OTLP's default encoding, binary protobuf
+    assert rcv.types == {"application/x-protobuf"}, rcv.types
+
+
+def test_spans_in_the_json_encoding_when_the_sdk_variable_asks(make_server, receiver,
+                                                                monkeypatch):
+    """OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json (the SDKs' variable, read by
+    the server and the proxy it starts): the same spans, as JSON."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
+    rcv = receiver()
+    server = make_server("--otlp-endpoint", rcv.url)
+    ip = deploy(server)
+    tid, parent = "7bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    hdrs = echo(ip, {"traceparent": "00-%s-%s-01" % (tid, parent)})
+    spans = wait_spans(rcv, tid, 2)
+    (res, srv), = by_kind(spans, SERVER)
+    (_, cli), = by_kind(spans, CLIENT)
+    assert srv["parentSpanId"] == parent and cli["parentSpanId"] == srv["spanId"]
+    assert traceparent(hdrs["traceparent"])[1] == cli["spanId"]
+    assert srv["attributes"]["http.response.status_code"] == 200
+    assert res["service.name"] == "web"
+    assert rcv.types == {"application/json"}, rcv.types
 
 
 @pytest.mark.parametrize("bad", [

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -376,6 +377,31 @@ test_shipper_positions_rotation_restart(void **state)
 	free(rot);
 }
 
+/* Bytes and files in DIR/loki/spool. */
+static size_t
+spool_du(const struct fake_loki *fl, size_t *files)
+{
+	char *dir = xasprintf("%s/loki/spool", fl->dir);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t bytes = 0;
+	*files = 0;
+	while (d && (e = readdir(d)) != NULL) {
+		if (!strstr(e->d_name, ".batch"))
+			continue;
+		char *p = xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(p, &st) == 0)
+			bytes += (size_t)st.st_size, (*files)++;
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return bytes;
+}
+
+
 /* Loki away (503s) while lines keep coming: the spool stays within its
  * bound by dropping the oldest batches (counted); what is left arrives in
  * order once Loki answers, and the position reaches the end. */
@@ -392,6 +418,7 @@ test_spool_bound_drops_oldest(void **state)
 	struct obs_loki *l = start_spool(&fl, 2048);
 	struct obs_loki_stats s;
 	uint64_t worst = 0;
+	size_t worst_disk = 0, files;
 	int64_t until = time_mono_ms() + 20000;
 	do {
 		uv_run(&fl.loop, UV_RUN_NOWAIT);
@@ -399,10 +426,15 @@ test_spool_bound_drops_oldest(void **state)
 		obs_loki_get_stats(l, &s);
 		if (s.spool_bytes > worst)
 			worst = s.spool_bytes;
+		size_t du = spool_du(&fl, &files);
+		if (du > worst_disk)
+			worst_disk = du;
 	} while (time_mono_ms() < until && s.lines_read < 3000);
 	assert_true(s.lines_read >= 3000);
 	assert_true(s.lines_dropped > 0 && s.batches_dropped > 0);
 	assert_true(worst < 2048 + 1024);	/* the bound + the batch on the wire */
+	/* on disk too, plus a header line per file and the batch being added */
+	assert_true(worst_disk < 2048 + 2 * 1024 + 64 * 8);
 	fl.answer_times = 0;
 	struct stat st;
 	stat(live, &st);
@@ -413,6 +445,54 @@ test_spool_bound_drops_oldest(void **state)
 		assert_true(fl.ts[i] > fl.ts[i - 1]);
 	assert_string_equal(fl.lines[fl.n - 1], "line 2999");
 	stop(&fl, l);
+	fake_close(&fl);
+	free(live);
+}
+/* Loki away while the shipper reads a file that is then rotated away for
+ * good, and the shipper restarts: the batches it read come back from the
+ * on-disk spool and arrive once, in order; the spool ends empty. */
+static void
+test_spool_on_disk_survives_restart(void **state)
+{
+	(void)state;
+	struct fake_loki fl = { 0 };
+	fake_open(&fl);
+	char *live = xasprintf("%s/pods/default_p_u1/c/0.log", fl.dir);
+	fl.answer = 503;
+	fl.answer_times = 1 << 30;
+	append(live, 0, 300);
+	struct obs_loki *l = start(&fl);
+	struct obs_loki_stats s;
+	size_t files = 0;
+	int64_t until = time_mono_ms() + 20000;
+	do {
+		uv_run(&fl.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+		obs_loki_get_stats(l, &s);
+	} while (time_mono_ms() < until && s.lines_read < 300);
+	assert_int_equal(s.lines_read, 300);
+	stop(&fl, l);
+	assert_int_equal(fl.n, 0);
+	assert_true(spool_du(&fl, &files) > 0 && files >= 2);	/* 1000-byte batches */
+	/* the file is gone (rotated past --container-log-max-files) */
+	assert_int_equal(unlink(live), 0);
+	fl.answer_times = 0;
+	l = start(&fl);
+	until = time_mono_ms() + 20000;
+	while (time_mono_ms() < until && (fl.n < 300 || spool_du(&fl, &files) > 0))
+		uv_run(&fl.loop, UV_RUN_NOWAIT), usleep(1000);
+	obs_loki_get_stats(l, &s);
+	assert_int_equal(s.files_lost, 0);
+	stop(&fl, l);
+	assert_int_equal(fl.n, 300);
+	for (size_t i = 0; i < fl.n; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "line %zu", i);
+		assert_string_equal(fl.lines[i], want);
+		if (i)
+			assert_true(fl.ts[i] > fl.ts[i - 1]);
+	}
+	assert_int_equal(spool_du(&fl, &files), 0);
 	fake_close(&fl);
 	free(live);
 }
@@ -429,6 +509,7 @@ main(void)
 		cmocka_unit_test(test_log_json_line_fields),
 		cmocka_unit_test(test_shipper_positions_rotation_restart),
 		cmocka_unit_test(test_spool_bound_drops_oldest),
+		cmocka_unit_test(test_spool_on_disk_survives_restart),
 	};
 	log_set_level(LOG_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

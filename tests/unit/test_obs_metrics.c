@@ -379,9 +379,9 @@ test_cadvisor_names_from_cgroups(void **state)
 	write_file(v2, "memory.max", "134217728\n");
 	write_file(v2, "memory.events", "oom 0\noom_kill 0\n");
 	struct host_ctr c[3] = {
-		{ "ns", "a", "app", "img", v1, v1, v1, false, 0, 0 },
-		{ "ns", "b", "app", "img", v2, v2, v2, false, 0, 0 },
-		{ "ns", "c", "app", "img", NULL, NULL, NULL, true, 7000000000ull, 123456 },
+		{ "ns", "a", "app", "img", v1, v1, v1, false, 0, 0, 0 },
+		{ "ns", "b", "app", "img", v2, v2, v2, false, 0, 0, 0 },
+		{ "ns", "c", "app", "img", NULL, NULL, NULL, true, 7000000000ull, 123456, 0 },
 	};
 	om_writer_init(&w, &b, false);
 	host_write_containers(&w, c, 3);
@@ -406,6 +406,109 @@ test_cadvisor_names_from_cgroups(void **state)
 #undef L
 	buf_free(&b);
 	snprintf(cmd, sizeof cmd, "rm -rf %s %s", v1, v2);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+mkdirs(const char *root, const char *rel)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", root, rel);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A /proc of its own: pod a's two containers share a network namespace
+ * (one series per interface, lo left out) and have blkio v1 and an overlay
+ * upper dir; pod b is on the host's network (no network series) with v2's
+ * io.stat. */
+static void
+test_cadvisor_network_and_fs(void **state)
+{
+	char t[] = "/tmp/v6-obs-proc-XXXXXX", path[512], path2[512], text[1024], cmd[128];
+	struct buf b = BUF_INIT;
+	struct om_writer w;
+	(void)state;
+	assert_non_null(mkdtemp(t));
+	const char *dirs[] = { "self/ns", "101/ns", "101/net", "102/ns", "201/ns",
+		"cg/blkio/v6/a", "cg/unified/v6/b", "upper/etc" };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		mkdirs(t, dirs[i]);
+	write_file(t, "self/ns/net", "");
+	write_file(t, "101/ns/net", "");
+	snprintf(path, sizeof path, "%s/101/ns/net", t);
+	snprintf(path2, sizeof path2, "%s/102/ns/net", t);
+	assert_int_equal(link(path, path2), 0);		/* the same namespace */
+	snprintf(path, sizeof path, "%s/self/ns/net", t);
+	snprintf(path2, sizeof path2, "%s/201/ns/net", t);
+	assert_int_equal(link(path, path2), 0);		/* the host's */
+	snprintf(text, sizeof text, "30 25 0:26 / %s/cg/blkio rw,nosuid - cgroup cgroup "
+	    "rw,blkio\n31 25 0:27 / %s/cg/unified rw - cgroup2 cgroup2 rw\n", t, t);
+	write_file(t, "self/mountinfo", text);
+	write_file(t, "101/net/dev", "Inter-|   Receive\n face |bytes\n"
+	    "    lo: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n"
+	    "  eth0: 5000 50 1 2 0 0 0 0 7000 70 3 4 0 0 0 0\n");
+	write_file(t, "101/cgroup", "7:blkio:/v6/a\n4:memory:/v6/a\n0::/\n");
+	write_file(t, "102/cgroup", "7:blkio:/v6/a\n4:memory:/v6/a\n0::/\n");
+	write_file(t, "201/cgroup", "0::/v6/b\n");
+	write_file(t, "cg/blkio/v6/a/blkio.throttle.io_service_bytes_recursive",
+	    "259:99 Read 4096\n259:99 Write 8192\n259:99 Sync 0\n259:99 Total 12288\nTotal 12288\n");
+	write_file(t, "cg/blkio/v6/a/blkio.throttle.io_serviced_recursive",
+	    "259:99 Read 1\n259:99 Write 2\nTotal 3\n");
+	write_file(t, "cg/unified/v6/b/io.stat",
+	    "259:99 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n");
+	snprintf(text, sizeof text, "100 90 0:50 / / rw,relatime - overlay overlay "
+	    "rw,lowerdir=/l1:/l2,upperdir=%s/upper,workdir=/w\n", t);
+	write_file(t, "101/mountinfo", text);
+	char big[20000];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	write_file(t, "upper/etc/data", big);
+	struct host_ctr c[3] = {
+		{ "ns", "a", "app", "img", NULL, NULL, NULL, false, 0, 0, 101 },
+		{ "ns", "a", "side", "img2", NULL, NULL, NULL, false, 0, 0, 102 },
+		{ "ns", "b", "app", "img", NULL, NULL, NULL, false, 0, 0, 201 },
+	};
+	om_writer_init(&w, &b, false);
+	host_write_ctr_io(&w, c, 3, t);
+	om_finish(&w);
+#define N "{namespace=\"ns\",pod=\"a\",container=\"POD\",interface=\"eth0\"} "
+	assert_has(b.data, "container_network_receive_bytes_total" N "5000\n");
+	assert_has(b.data, "container_network_receive_packets_total" N "50\n");
+	assert_has(b.data, "container_network_receive_errors_total" N "1\n");
+	assert_has(b.data, "container_network_receive_packets_dropped_total" N "2\n");
+	assert_has(b.data, "container_network_transmit_bytes_total" N "7000\n");
+	assert_has(b.data, "container_network_transmit_packets_total" N "70\n");
+	assert_has(b.data, "container_network_transmit_errors_total" N "3\n");
+	assert_has(b.data, "container_network_transmit_packets_dropped_total" N "4\n");
+	assert_lacks(b.data, "interface=\"lo\"");
+	assert_lacks(b.data, "pod=\"b\",container=\"POD\"");
+	/* one series per interface of the namespace, not one per container */
+	const char *first = strstr(b.data, "container_network_receive_bytes_total{");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "container_network_receive_bytes_total{"));
+#undef N
+#define F(p, c, i) "{namespace=\"ns\",pod=\"" p "\",container=\"" c "\",image=\"" i \
+	"\",device=\"259:99\"} "
+	assert_has(b.data, "container_fs_reads_bytes_total" F("a", "app", "img") "4096\n");
+	assert_has(b.data, "container_fs_writes_bytes_total" F("a", "app", "img") "8192\n");
+	assert_has(b.data, "container_fs_reads_total" F("a", "app", "img") "1\n");
+	assert_has(b.data, "container_fs_writes_total" F("a", "app", "img") "2\n");
+	assert_has(b.data, "container_fs_reads_bytes_total" F("a", "side", "img2") "4096\n");
+	assert_has(b.data, "container_fs_reads_bytes_total" F("b", "app", "img") "100\n");
+	assert_has(b.data, "container_fs_writes_bytes_total" F("b", "app", "img") "200\n");
+	assert_has(b.data, "container_fs_reads_total" F("b", "app", "img") "3\n");
+	assert_has(b.data, "container_fs_writes_total" F("b", "app", "img") "4\n");
+#undef F
+	/* the writable layer: at least the 20 kB file, on the device it is on */
+	const char *u = strstr(b.data, "container_fs_usage_bytes{namespace=\"ns\",pod=\"a\","
+	    "container=\"app\",image=\"img\",device=\"");
+	assert_non_null(u);
+	u = strstr(u, "} ");
+	assert_non_null(u);
+	assert_true(strtod(u + 2, NULL) >= 20000);
+	assert_lacks(b.data, "container_fs_usage_bytes{namespace=\"ns\",pod=\"b\"");
+	buf_free(&b);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", t);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -444,6 +547,7 @@ main(void)
 		cmocka_unit_test(test_openmetrics_counter_family_and_eof),
 		cmocka_unit_test(test_large_page_streams_in_pieces),
 		cmocka_unit_test(test_ksm_pod_mapping),
+		cmocka_unit_test(test_cadvisor_network_and_fs),
 		cmocka_unit_test(test_ksm_deployment_and_rollout),
 		cmocka_unit_test(test_ksm_other_kinds),
 		cmocka_unit_test(test_sd_lists_v6_and_annotated_pods),
