@@ -16,7 +16,10 @@
 #include <string.h>
 #include <ctype.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t git_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -246,12 +249,65 @@ mkdirs(const char *path)
 	return rc;
 }
 
+/* git_checkout keeps 16 trees and prunes those unused for 10 minutes: the
+ * age keeps a tree another Application is still rendering (renders run
+ * after git_checkout returns, outside the lock). */
+#define TREES_KEEP	16
+#define TREES_MIN_AGE_S	600
+
+struct tree_age {
+	char *path;
+	time_t mtime;
+};
+
+static int
+by_age(const void *a, const void *b)
+{
+	const struct tree_age *x = a, *y = b;
+	return x->mtime < y->mtime ? -1 : x->mtime > y->mtime;
+}
+
+void
+git_prune_trees(const char *trees, size_t keep, int64_t min_age_s)
+{
+	DIR *d = opendir(trees);
+	struct dirent *e;
+	struct tree_age *v = NULL;
+	size_t n = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d)) && n < 100000) {
+		struct stat st;
+		if (strlen(e->d_name) != 40 || strspn(e->d_name, "0123456789abcdef") != 40)
+			continue;	/* SHAs only: not the .tmp of a checkout */
+		char *p = xasprintf("%s/%s", trees, e->d_name);
+		if (stat(p, &st) < 0) {
+			free(p);
+			continue;
+		}
+		v = xrealloc(v, (n + 1) * sizeof *v);
+		v[n++] = (struct tree_age){ p, st.st_mtime };
+	}
+	closedir(d);
+	qsort(v, n, sizeof *v, by_age);
+	time_t now = time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (n - i > keep && now - v[i].mtime >= min_age_s &&
+		    util_remove_tree(v[i].path) == 0)
+			log_info("gitops", "removed the checked-out tree %s (unused)", v[i].path);
+		free(v[i].path);
+	}
+	free(v);
+}
+
 static int
 checkout(git_repository *repo, git_commit *commit, const char *tree_dir)
 {
 	struct stat st;
-	if (stat(tree_dir, &st) == 0)
+	if (stat(tree_dir, &st) == 0) {
+		utimes(tree_dir, NULL);		/* used now: not pruned */
 		return 0;
+	}
 	char *tmp = xasprintf("%s.tmp%d", tree_dir, (int)getpid());
 	git_tree *tree = NULL;
 	int rc = -1;
@@ -312,6 +368,9 @@ git_checkout(const char *cache_dir, const char *url, const char *rev,
 		*tree = NULL;
 		goto out;
 	}
+	char *tdir = xasprintf("%s/trees", cache_dir);
+	git_prune_trees(tdir, TREES_KEEP, TREES_MIN_AGE_S);
+	free(tdir);
 	rc = 0;
 out:
 	git_commit_free(commit);

@@ -59,6 +59,10 @@ int git_commit_push(const char *cache_dir, const char *url, const char *branch,
  * =repo-creds whose url is a prefix of it (Argo CD's credential templates).
  * out is left empty when none matches. */
 void git_creds_find(const json_t *secrets, const char *url, struct git_creds *out);
+/* Checked-out trees (trees/SHA under the cache) are a cache: beyond keep
+ * of them, those not checked out again for min_age_s go, oldest first, so
+ * the data directory does not grow by a tree per commit for ever. */
+void git_prune_trees(const char *trees_dir, size_t keep, int64_t min_age_s);
 /* The form repo URLs are compared in: no scheme, user, ".git" or trailing
  * "/", host lowercase ("https://GitHub.com/a/b.git" -> "github.com/a/b").
  * Caller frees. */

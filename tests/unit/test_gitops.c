@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "gitops.h"
 
@@ -308,6 +310,51 @@ test_git_checkout(void **state)
 	free(cache);
 }
 
+/* Checked-out trees beyond the kept number go when unused long enough,
+ * oldest first; recent ones and other names stay. */
+static void
+test_prune_trees(void **state)
+{
+	(void)state;
+	char root[] = "/tmp/v6-unit-trees-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	time_t now = time(NULL);
+	char sha[41];
+	for (int i = 0; i < 6; i++) {
+		snprintf(sha, sizeof sha, "%040d", i);
+		char *p = xasprintf("%s/%s", root, sha), *f = xasprintf("%s/x.yaml", p);
+		assert_int_equal(mkdir(p, 0755), 0);
+		assert_int_equal(file_write_atomic(f, "a: 1\n", 5, false), 0);
+		/* 0..3 last used an hour ago (0 the oldest), 4 and 5 just now */
+		struct timeval tv[2] = { { now - 4000 + i, 0 }, { now - 4000 + i, 0 } };
+		if (i < 4)
+			assert_int_equal(utimes(p, tv), 0);
+		free(f);
+		free(p);
+	}
+	char *tmp = xasprintf("%s/%040d.tmp42", root, 9);	/* a checkout under way */
+	assert_int_equal(mkdir(tmp, 0755), 0);
+	git_prune_trees(root, 3, 600);
+	for (int i = 0; i < 6; i++) {
+		snprintf(sha, sizeof sha, "%040d", i);
+		char *p = xasprintf("%s/%s", root, sha);
+		/* 6 trees, 3 kept: the three oldest old ones go */
+		assert_int_equal(access(p, F_OK) == 0, i >= 3);
+		free(p);
+	}
+	assert_int_equal(access(tmp, F_OK), 0);
+	/* recent trees stay whatever their number */
+	git_prune_trees(root, 0, 600);
+	snprintf(sha, sizeof sha, "%040d", 4);
+	char *p = xasprintf("%s/%s", root, sha);
+	assert_int_equal(access(p, F_OK), 0);
+	free(p);
+	free(tmp);
+	char *cmd = xasprintf("rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
 int
 main(void)
 {
@@ -317,6 +364,7 @@ main(void)
 		cmocka_unit_test(test_health),
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_git_checkout),
+		cmocka_unit_test(test_prune_trees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
