@@ -1061,7 +1061,9 @@ test_https_listeners_take_their_secrets(void **state)
 	json_array_append_new(routes, canary_route("default", "{\"name\":\"edge\"}"));
 	json_object_set_new(json_object_get(json_array_get(routes, 0), "spec"), "hostnames",
 	    J("[\"a.example\", \"b.example\"]"));
-	json_t *snap = routes_build(two_services(), NULL, NULL, routes, gws, secrets, 1);
+	json_t *svcs = two_services();
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, secrets, 1);
+	json_decref(svcs);
 	const json_t *l = listener(snap, "gw/default/edge/a");
 	assert_non_null(l);
 	assert_string_equal(sget(l, "protocol"), "HTTPS");
