@@ -11,6 +11,12 @@
  *   gets a pseudo-terminal as its controlling terminal (setsid -c): the
  *   process runtime's is ours; `runc exec -t` makes one in the container
  *   and copies it to ours, following its size on SIGWINCH;
+ * - the same channels as SPDY/3.1 streams after `Upgrade: SPDY/3.1` with
+ *   X-Stream-Protocol-Version v4.channel.k8s.io (kubectl's fallback when
+ *   the WebSocket upgrade fails, or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false):
+ *   one stream per channel, named by its streamType header (stdin, stdout,
+ *   stderr, error, resize); output waits for its stream, the Status goes on
+ *   the error stream, then every stream is closed;
  * - V6's own (`v6 exec` of older CLIs; documented in docs/architecture.md):
  *   frames of [channel byte][4-byte big-endian length][payload], 1 stdout,
  *   2 stderr, 3 {"exitCode": N}; the request body is the stdin.
@@ -29,6 +35,7 @@
 
 #include "http.h"
 #include "net.h"
+#include "spdy.h"
 #include "util.h"
 #include "ws.h"
 
@@ -58,6 +65,14 @@ struct nexec {
 	bool exited, ended, client_gone, paused;
 	int64_t code;
 	unsigned in_writes;		/* stdin writes in flight (net_send) */
+	/* SPDY framing: the stream of each channel (0: not opened yet), the
+	 * output of channels whose stream is not there yet, the resize
+	 * stream's partial line */
+	struct spdy *spdy;
+	uint32_t sid[CH_RESIZE + 1];
+	struct buf pend[CH_RESIZE + 1];
+	struct buf resize_line;
+	bool drain_fired;
 };
 
 static void
@@ -71,9 +86,26 @@ frame(struct nexec *x, int ch, const char *data, size_t len)
 		ws_send(x->ws, ch, data, len);
 		return;
 	}
+	if (x->spdy) {
+		if (x->sid[ch])
+			spdy_data(x->spdy, x->sid[ch], data, len, false);
+		else
+			buf_append(&x->pend[ch], data, len);
+		return;
+	}
 	http_stream_write(x->req, (const char *)h, sizeof h);
 	if (len)
 		http_stream_write(x->req, data, len);
+}
+
+static void
+nexec_free(struct nexec *x)
+{
+	spdy_free(x->spdy);
+	for (int i = 0; i <= CH_RESIZE; i++)
+		buf_free(&x->pend[i]);
+	buf_free(&x->resize_line);
+	free(x);
 }
 
 static void
@@ -82,7 +114,7 @@ on_closed(uv_handle_t *h)
 	struct nexec *x = h->data;
 	if (--x->open > 0)
 		return;
-	free(x);
+	nexec_free(x);
 }
 
 static void
@@ -102,11 +134,19 @@ maybe_end(struct nexec *x)
 {
 	if (x->ended || !x->exited || x->eofs < x->nout)
 		return;
+	/* SPDY: the client has opened the streams the output is for (it opens
+	 * them at once; a client that never does is given up on with the
+	 * drain timer) */
+	if (x->spdy && !x->client_gone && !x->drain_fired && (!x->sid[CH_EXIT] ||
+	    (x->pend[CH_STDOUT].len && !x->sid[CH_STDOUT]) ||
+	    (x->pend[CH_STDERR].len && !x->sid[CH_STDERR])))
+		return;
 	x->ended = true;
 	char st[320];
-	if (x->ws && x->code == 0)
+	bool k8s = x->ws || x->spdy;
+	if (k8s && x->code == 0)
 		snprintf(st, sizeof st, "{\"metadata\":{},\"status\":\"Success\"}");
-	else if (x->ws)
+	else if (k8s)
 		snprintf(st, sizeof st, "{\"metadata\":{},\"status\":\"Failure\",\"message\":"
 		    "\"command terminated with non-zero exit code: exit status %lld\",\"reason\":"
 		    "\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\","
@@ -114,10 +154,17 @@ maybe_end(struct nexec *x)
 	else
 		snprintf(st, sizeof st, "{\"exitCode\":%lld}", (long long)x->code);
 	frame(x, CH_EXIT, st, strlen(st));
-	if (x->ws)
+	if (x->ws) {
 		ws_end(x->ws);
-	else if (x->req)
+	} else if (x->spdy && x->req) {
+		for (int ch = CH_STDIN; ch <= CH_RESIZE; ch++)
+			if (x->sid[ch] && !x->client_gone)
+				spdy_data(x->spdy, x->sid[ch], NULL, 0, true);
+		http_raw_end(x->req, false);
+		x->req = NULL;
+	} else if (x->req) {
 		http_stream_end(x->req);	/* also after an abort: that finishes req */
+	}
 	close_stdin(x);
 	uv_close((uv_handle_t *)&x->proc, on_closed);
 	uv_close((uv_handle_t *)&x->drain, on_closed);
@@ -168,6 +215,9 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		maybe_end(x);
 	} else if (x->ws && !x->client_gone && ws_pending(x->ws) > EXEC_OUT_HIGH) {
 		out_pause(x, true);
+	} else if (x->spdy && x->req && !x->client_gone &&
+	    http_stream_pending(x->req) > EXEC_OUT_HIGH) {
+		out_pause(x, true);
 	}
 }
 
@@ -183,6 +233,7 @@ static void
 on_drain_timer(uv_timer_t *t)
 {
 	struct nexec *x = t->data;
+	x->drain_fired = true;
 	for (int i = 0; i < x->nout; i++) {
 		if (uv_is_closing((uv_handle_t *)&x->out[i]))
 			continue;
@@ -227,7 +278,7 @@ on_in_written(uv_write_t *req, int status)
 	    uv_stream_get_write_queue_size(s) < EXEC_STDIN_HIGH / 2)
 		ws_pause(x->ws, false);
 	if (--x->open == 0)
-		free(x);
+		nexec_free(x);
 }
 
 static void
@@ -253,7 +304,7 @@ on_in_shutdown(uv_shutdown_t *sr, int status)
 	free(sr);
 	close_stdin(x);
 	if (--x->open == 0)
-		free(x);
+		nexec_free(x);
 }
 
 /* The client's stdin ended: EOF after what is queued (a terminal gets
@@ -362,6 +413,114 @@ nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, size_t nc
 	return argv;
 }
 
+/* ---- the SPDY framing --------------------------------------------------- */
+
+static void
+on_spdy_write(void *arg, const char *data, size_t len)
+{
+	struct nexec *x = arg;
+	if (x->client_gone || !x->req || http_req_aborted(x->req))
+		return;
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	http_raw_write(x->req, &b, 1);
+}
+
+static void
+on_spdy_stream(struct spdy *s, uint32_t id, const struct spdy_header *h, size_t n,
+    void *arg)
+{
+	static const char *const types[] = { [CH_STDIN] = "stdin", [CH_STDOUT] = "stdout",
+		[CH_STDERR] = "stderr", [CH_EXIT] = "error", [CH_RESIZE] = "resize" };
+	struct nexec *x = arg;
+	const char *type = "";
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(h[i].name, "streamtype"))
+			type = h[i].value;
+	int ch = -1;
+	for (int i = 0; i <= CH_RESIZE; i++)
+		if (!strcmp(type, types[i]) && !x->sid[i])
+			ch = i;
+	if (ch < 0) {
+		spdy_reset(s, id, 3);	/* REFUSED_STREAM: unknown or twice */
+		return;
+	}
+	x->sid[ch] = id;
+	/* every stream stays open on our side until the end, stdin too:
+	 * kubectl closes its stdin stream as soon as ours ends (client-go's
+	 * v2 copyStdin waits on it), even with stdin data still to send */
+	spdy_reply(s, id, false);
+	if (x->pend[ch].len) {
+		spdy_data(s, id, x->pend[ch].data, x->pend[ch].len, false);
+		buf_free(&x->pend[ch]);
+	}
+	maybe_end(x);
+}
+
+static void
+on_spdy_data(struct spdy *s, uint32_t id, const char *data, size_t len, bool fin, void *arg)
+{
+	struct nexec *x = arg;
+	(void)s;
+	if (x->ended)
+		return;
+	if (id == x->sid[CH_STDIN]) {
+		write_stdin(x, data, len);
+		if (fin)
+			end_stdin(x);
+	} else if (id == x->sid[CH_RESIZE]) {
+		/* one JSON object per line ({"Width":W,"Height":H}) */
+		buf_append(&x->resize_line, data, len);
+		char *nl;
+		while (x->resize_line.len && (nl = memchr(x->resize_line.data, '\n',
+		    x->resize_line.len))) {
+			size_t k = (size_t)(nl - x->resize_line.data);
+			resize(x, x->resize_line.data, k);
+			memmove(x->resize_line.data, nl + 1, x->resize_line.len - k - 1);
+			x->resize_line.len -= k + 1;
+		}
+		if (x->resize_line.len > 4096)
+			x->resize_line.len = 0;		/* not a resize message */
+	}
+}
+
+static void
+on_spdy_reset(struct spdy *s, uint32_t id, void *arg)
+{
+	struct nexec *x = arg;
+	(void)s;
+	if (id == x->sid[CH_STDIN])
+		end_stdin(x);
+}
+
+static const struct spdy_ops exec_spdy_ops = { on_spdy_write, on_spdy_stream, on_spdy_data,
+	on_spdy_reset };
+
+static void
+on_exec_tunnel(struct http_req *req, const char *data, size_t len, void *arg)
+{
+	struct nexec *x = arg;
+	(void)req;
+	if (x->ended || x->client_gone)
+		return;
+	if (spdy_input(x->spdy, data, len) < 0) {
+		x->client_gone = true;		/* a broken session ends the command */
+		out_pause(x, false);
+		if (!x->exited)
+			uv_process_kill(&x->proc, SIGKILL);
+	}
+}
+
+static void
+on_spdy_client_drained(struct http_req *req, void *arg)
+{
+	(void)req;
+	out_pause(arg, false);
+}
+
+/* The SPDY/3.1 fallback's protocol: v4 (kubectl offers v4, v3, v2, v1 in
+ * that order; v4's error stream carries the Status V6 sends). */
+#define EXEC_SPDY_PROTO "v4.channel.k8s.io"
+
 /* Refuses what cannot be served; 1 when req was answered. */
 static int
 check_request(struct http_req *req, const char **proto)
@@ -370,8 +529,18 @@ check_request(struct http_req *req, const char **proto)
 	*proto = NULL;
 	if (req->upgrade && !ws_wanted(req)) {
 		/* SPDY/3.1: kubectl's fallback when the WebSocket attempt failed */
-		ws_refuse(req, "v6 serves exec over WebSocket (v5.channel.k8s.io); "
-		    "kubectl 1.29 or later uses it");
+		const char *up = http_req_header(req, "Upgrade");
+		bool v4 = false;	/* offered in one of the repeated headers */
+		for (size_t i = 0; i < req->nheaders; i++)
+			v4 |= !strcasecmp(req->headers[i].name, "X-Stream-Protocol-Version") &&
+			    strstr(req->headers[i].value, EXEC_SPDY_PROTO) != NULL;
+		if (up && !strcasecmp(up, "SPDY/3.1") && v4) {
+			*proto = "SPDY/3.1";
+			return 0;
+		}
+		ws_refuse(req, "v6 serves exec over WebSocket (v5.channel.k8s.io, "
+		    "v4.channel.k8s.io) or SPDY/3.1 with X-Stream-Protocol-Version "
+		    EXEC_SPDY_PROTO);
 		return 1;
 	}
 	if (ws_wanted(req) && !(*proto = ws_pick(req, ours, ARRAY_SIZE(ours)))) {
@@ -461,7 +630,18 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 	x->open += 2;			/* the process and the drain timer */
 	uv_timer_init(loop, &x->drain);
 	x->drain.data = x;
-	if (proto) {
+	if (proto && !strcmp(proto, "SPDY/3.1")) {
+		static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+		    "X-Stream-Protocol-Version: " EXEC_SPDY_PROTO "\r\n\r\n";
+		uv_buf_t b = uv_buf_init((char *)head, sizeof head - 1);
+		x->spdy = spdy_new(&exec_spdy_ops, x);
+		http_raw_write(req, &b, 1);
+		http_req_on_abort(req, on_abort, x);
+		http_req_on_drain(req, on_spdy_client_drained, x);
+		if (!http_req_aborted(req))
+			http_req_tunnel(req, on_exec_tunnel, x);
+	} else if (proto) {
 		x->ws = ws_open(req, proto, &exec_ops, x);
 		if (!x->ws) {
 			x->req = NULL;		/* answered 400 */

@@ -1,6 +1,6 @@
 """Stock kubectl 1.32's interactive verbs against V6 (issues 15 part 5, 10):
 `exec -i` pipes stdin through WebSocket v5.channel.k8s.io (and its close
-signal), `exec -it` gives the command a real terminal that follows kubectl's
+signal) or kubectl's SPDY/3.1 fallback, `exec -it` gives the command a real terminal that follows kubectl's
 window size, exit codes come back through the Status channel; `port-forward`
 to a pod and to a Service, over kubectl's default (SPDY tunnelled in a
 WebSocket) and its SPDY fallback, with several and concurrent connections;
@@ -194,6 +194,28 @@ def test_exec_stdin_tty_and_exit_codes(tserver, workdir, tmp_path):
     assert p.stdout == b"started\n" and time.monotonic() - t0 < 20, p
     # -it: a terminal in the container, its size following kubectl's
     exec_tty(k, pod)
+
+
+def test_exec_over_kubectls_spdy_fallback(tserver, workdir, tmp_path):
+    """KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false: kubectl 1.32 speaks its old
+    SPDY/3.1 exec protocol (v4.channel.k8s.io), as it does when a
+    WebSocket upgrade fails on the way: stdin, output, exit codes, a
+    terminal and its resize work the same."""
+    s = tserver
+    pod = start_app(s, workdir)
+    k = Kubectl(s, str(tmp_path))
+    spdy = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    p = k.run("exec", "-i", pod, "--", "cat", input=b"over\nspdy\n", env=spdy)
+    assert p.stdout == b"over\nspdy\n", p
+    big = os.urandom(300 * 1024).hex().encode()
+    p = k.run("exec", "-i", pod, "--", "sh", "-c", "cat | wc -c", input=big, env=spdy)
+    assert p.stdout.strip() == str(len(big)).encode(), p
+    p = k.run("exec", pod, "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False,
+              env=spdy)
+    assert p.returncode == 3 and p.stdout == b"out\n" and b"err\n" in p.stderr, p
+    assert b"command terminated with exit code 3" in p.stderr, p
+    assert k.run("exec", pod, "--", "true", env=spdy).returncode == 0
+    exec_tty((k.base, dict(k.env, **spdy)), pod)
 
 
 def forward(k, target, port, extra_env=None):
