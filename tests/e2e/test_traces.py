@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import TIMEOUT_SCALE, wait_for
+from conftest import TIMEOUT_SCALE, free_port, wait_for
 from load import answers
 from otlp_pb import decode_traces
 import test_rollout
@@ -423,10 +423,15 @@ def test_retries_are_sibling_client_spans(make_server, receiver):
     assert p.returncode == 0, p.stdout + p.stderr
     pod = pods(server)[0]
     dead = pod["status"]["podIP"].rsplit(".", 1)[0] + ".250"  # no pod there
+    # on a port nothing listens on, not 8080: another test's process pod
+    # may listen on 0.0.0.0:8080, which answers on every loopback address
+    dead_port = free_port()
     apply(server, service(selector=False), {
         "apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": "web", "namespace": "default"},
-        "subsets": [{"addresses": [{"ip": dead}, {"ip": pod["status"]["podIP"]}],
+        "subsets": [{"addresses": [{"ip": dead}],
+                     "ports": [{"name": "http", "port": dead_port}]},
+                    {"addresses": [{"ip": pod["status"]["podIP"]}],
                      "ports": [{"name": "http", "port": 8080}]}]})
     _, svc = server.json("GET", "/api/v1/namespaces/default/services/web", expect=200)
     ip = svc["spec"]["clusterIP"]
