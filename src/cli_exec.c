@@ -33,20 +33,6 @@ on_winch(int sig)
 	winch = 1;
 }
 
-static void
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* The exit code a closing Status carries: 0 for Success, the ExitCode
  * cause of NonZeroExitCode, else 1 with its message printed. */
 static int
@@ -81,10 +67,10 @@ on_message(void *arg, const char *data, size_t len)
 		return;
 	switch ((unsigned char)data[0]) {
 	case CH_STDOUT:
-		write_all(1, data + 1, len - 1);
+		fd_write_all(1, data + 1, len - 1);
 		break;
 	case CH_STDERR:
-		write_all(2, data + 1, len - 1);
+		fd_write_all(2, data + 1, len - 1);
 		break;
 	case CH_STATUS:
 		rx->exit_code = status_code(data + 1, len - 1);

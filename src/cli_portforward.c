@@ -156,20 +156,6 @@ listen_on(struct fwd *f)
 }
 
 static void
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
 on_message(void *arg, const char *data, size_t len)
 {
 	struct pair *p = arg;
@@ -184,7 +170,7 @@ on_message(void *arg, const char *data, size_t len)
 		len -= len < 2 ? len : 2;
 	}
 	if (ch == 0)
-		write_all(p->fd, data, len);
+		fd_write_all(p->fd, data, len);
 	else if (len) {
 		fprintf(stderr, "an error occurred forwarding -> %d: %.*s\n", p->remote,
 		    (int)len, data);

@@ -411,3 +411,17 @@ util_host_is_loopback(const char *hostport)
 	/* An address literal in 127.0.0.0/8, not a name that starts so. */
 	return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
+
+void
+fd_write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}

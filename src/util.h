@@ -83,6 +83,9 @@ bool util_host_is_loopback(const char *hostport);
 
 /* Reads a whole file ("-" = stdin). Returns 0 or negative errno; *out is
  * NUL-terminated, caller frees. */
+/* Writes all n bytes to fd (a blocking one), retrying after EINTR; stops
+ * at the first error. */
+void fd_write_all(int fd, const char *p, size_t n);
 int file_read_all(const char *path, char **out, size_t *len);
 /* Writes PATH.tmpTID then renames it over path, so a reader sees the old
  * or the new content, never a part (fsync before the rename when sync).

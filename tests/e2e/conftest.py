@@ -41,6 +41,19 @@ SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSani
 _problems = []
 
 
+def _random_free_port(lo, hi):
+    """A port of lo-hi that a bind to every address accepted a moment ago."""
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port in %d-%d" % (lo, hi))
+
+
 def free_port():
     """A port free a moment ago. Racy (another process may take it before
     the caller binds it): prefer letting the program bind port 0 and report
@@ -48,29 +61,13 @@ def free_port():
     random below the kernel's ephemeral range (32768-60999) and the NodePort
     range, so that neither the source port of some other test's outgoing
     connection nor another xdist worker's pick takes it in the meantime."""
-    for _ in range(200):
-        port = random.randint(20000, 29999)
-        with socket.socket() as s:
-            try:
-                s.bind(("0.0.0.0", port))
-                return port
-            except OSError:
-                continue
-    raise AssertionError("no free port in 20000-29999")
+    return _random_free_port(20000, 29999)
 
 
 def free_node_port():
     """A port in the NodePort range (30000-32767) free a moment ago, for
     tests that ask for a node port of their choice (racy like free_port)."""
-    for _ in range(100):
-        port = random.randint(30000, 32767)
-        with socket.socket() as s:
-            try:
-                s.bind(("0.0.0.0", port))
-                return port
-            except OSError:
-                continue
-    raise AssertionError("no free port in 30000-32767")
+    return _random_free_port(30000, 32767)
 
 
 def wait_for(cond, timeout, what, interval=0.05):
