@@ -35,6 +35,7 @@ struct rt {
 	char *ctr_root;			/* STATE/containers */
 	char *log_root;			/* STATE/pods */
 	char *runc_root;		/* STATE/runc: `runc --root` of every runc container */
+	char *shared_root;		/* STATE/shared: rt_spec.shared_files' copies */
 	char *shim_exe;
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
@@ -76,10 +77,14 @@ struct spawn_job {
 	char **files;			/* runc: path, text, path, text, ..., NULL */
 	char **dirs;			/* runc: made before the files, NULL-terminated */
 	char **pod_files;		/* rt_spec.files: path, text, ..., NULL */
+	char **shared_files;		/* rt_spec.shared_files: the same */
+	char *shared_root;
 	char *argv[4];
 	pid_t pid;
 	int rc;
 };
+
+static void shared_gc(const struct rt *rt);
 
 /* ---- files of a container dir ------------------------------------------ */
 
@@ -276,6 +281,7 @@ rt_unref(struct rt *rt)
 	free(rt->ctr_root);
 	free(rt->log_root);
 	free(rt->runc_root);
+	free(rt->shared_root);
 	free(rt->shim_exe);
 	free(rt);
 }
@@ -461,7 +467,10 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	rt->ctr_root = xasprintf("%s/containers", state_dir);
 	rt->log_root = xasprintf("%s/pods", state_dir);
 	rt->runc_root = xasprintf("%s/runc", state_dir);
+	rt->shared_root = xasprintf("%s/shared", state_dir);
 	int rc = mkdirs(rt->ctr_root);
+	if (rc == 0)
+		rc = mkdirs(rt->shared_root);
 	if (rc == 0)
 		rc = migrate_log_root(state_dir, rt->log_root);
 	if (rc == 0)
@@ -472,6 +481,7 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 		return rc;
 	}
 	find_shim(rt, self_exe);
+	shared_gc(rt);			/* copies pods removed while we were away left */
 	for (int i = 0; i < CG_NCTRL; i++) {
 		int err = 0;
 		rt->cg_base[i] = cg_base(i, &err);
@@ -668,6 +678,8 @@ job_free(struct spawn_job *j)
 	free_vec(j->files);
 	free_vec(j->dirs);
 	free_vec(j->pod_files);
+	free_vec(j->shared_files);
+	free(j->shared_root);
 	free(j);
 }
 
@@ -688,16 +700,82 @@ pod_files_vec(const json_t *files)
 	return out;
 }
 
-/* Writes one of rt_spec.files: its dir made 0755, the file 0644 (both are
+/* The name of text's copy in STATE/shared: FNV-1a 64 of the bytes and
+ * their length (the content is compared before a copy is used anyway). */
+static char *
+shared_name(const char *root, const char *text)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t n = strlen(text);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)text[i]) * 0x100000001b3ULL;
+	return xasprintf("%s/%016" PRIx64 "-%zu", root, h, n);
+}
+
+/* True when path holds exactly text. */
+static bool
+same_text(const char *path, const char *text)
+{
+	char *got = NULL;
+	size_t len = 0;
+	bool same = file_read_all(path, &got, &len) == 0 && len == strlen(text) &&
+	    memcmp(got, text, len) == 0;
+	free(got);
+	return same;
+}
+
+/* path becomes a hard link to text's copy in root (made 0644 when missing
+ * or different), swapped in by rename like an atomic write. A copy removed
+ * by shared_gc between the two steps is made again. */
+static int
+shared_link(const char *root, const char *path, const char *text)
+{
+	char *copy = shared_name(root, text), tmp[PATH_MAX];
+	int rc = 0;
+	snprintf(tmp, sizeof tmp, "%s.lnk%d", path, (int)gettid());
+	for (int tries = 0; tries < 3; tries++) {
+		if (!same_text(copy, text) && ((rc = file_write_atomic(copy, text, strlen(text),
+		    false)) < 0 || (rc = chmod(copy, 0644) < 0 ? -errno : 0) < 0))
+			break;
+		unlink(tmp);
+		rc = link(copy, tmp) < 0 ? -errno : rename(tmp, path) < 0 ? -errno : 0;
+		if (rc != -ENOENT)
+			break;
+	}
+	if (rc < 0)
+		unlink(tmp);
+	free(copy);
+	return rc;
+}
+
+/* Removes the copies no pod links any more (one name, st_nlink 1). */
+static void
+shared_gc(const struct rt *rt)
+{
+	DIR *d = opendir(rt->shared_root);
+	struct dirent *de;
+	struct stat st;
+	while (d && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		    st.st_nlink == 1)
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+/* Writes one of rt_spec.files (or links one of rt_spec.shared_files when
+ * shared_root is given): its dir made 0755, the file 0644 (both are
  * bind-mounted into containers running as any user). */
 static int
-pod_file_write(const char *path, const char *text)
+pod_file_write(const char *path, const char *text, const char *shared_root)
 {
 	char *dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
 	int rc = cg_mkdirs(dir);
 	if (rc == 0 && chmod(dir, 0755) < 0)
 		rc = -errno;
 	free(dir);
+	if (rc == 0 && shared_root)
+		return shared_link(shared_root, path, text);
 	if (rc == 0)
 		rc = file_write_atomic(path, text, strlen(text), false);
 	return rc == 0 && chmod(path, 0644) < 0 ? -errno : rc;
@@ -719,6 +797,10 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	}
 	if (s->files)
 		j->pod_files = pod_files_vec(s->files);
+	if (s->shared_files) {
+		j->shared_files = pod_files_vec(s->shared_files);
+		j->shared_root = xstrdup(rt->shared_root);
+	}
 	j->spec_text = json_dumps(spec, JSON_COMPACT);
 	json_decref(spec);
 	free(log_path);
@@ -746,7 +828,9 @@ job_work(uv_work_t *req)
 		    strlen(j->files[i + 1]), false)) == 0 && i > 0 && chmod(j->files[i], 0644) < 0)
 			j->rc = -errno;
 	for (size_t i = 0; j->rc == 0 && j->pod_files && j->pod_files[i]; i += 2)
-		j->rc = pod_file_write(j->pod_files[i], j->pod_files[i + 1]);
+		j->rc = pod_file_write(j->pod_files[i], j->pod_files[i + 1], NULL);
+	for (size_t i = 0; j->rc == 0 && j->shared_files && j->shared_files[i]; i += 2)
+		j->rc = pod_file_write(j->shared_files[i], j->shared_files[i + 1], j->shared_root);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
 	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */
@@ -1239,6 +1323,7 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	if (d)
 		closedir(d);
 	free(suffix);
+	shared_gc(rt);
 	return 0;
 }
 

@@ -900,6 +900,72 @@ test_remove_pod(void **state)
 	assert_int_equal(rt_remove_pod(fx->rt, "../x"), -EINVAL);
 }
 
+/* Files many pods share (a namespace's name, the CA) are one inode in
+ * STATE/shared, hard-linked into each pod's dir; the pod's own files are
+ * its own; the copy goes with the last pod. A start that logs nothing makes
+ * no shim.log. */
+static void
+test_shared_files_are_links(void **state)
+{
+	struct fx *fx = *state;
+	char *argv[] = { "true", NULL };
+	const char *uids[2] = { UID("uid-s1"), UID("uid-s2") };
+	struct stat a[2], own[2], st;
+	for (int i = 0; i < 2; i++) {
+		char *ns = xasprintf("%s/pods/%s/sa/namespace", fx->dir, uids[i]);
+		char *tok = xasprintf("%s/pods/%s/sa/token", fx->dir, uids[i]);
+		json_t *files = json_pack("{s:s}", tok, i ? "token-2" : "token-1");
+		json_t *shared = json_pack("{s:s}", ns, "team-a");
+		struct rt_spec s = spec_of(uids[i], "app", argv, env_default);
+		s.files = files;
+		s.shared_files = shared;
+		struct done d = { 0 };
+		struct rt_ctr *c = start(fx, &s, &d);
+		json_decref(files);
+		json_decref(shared);
+		run_until(fx, &d.called, 5000);
+		assert_true(d.called);
+		assert_int_equal(d.st.exit_code, 0);
+		char *text = read_file(ns);
+		assert_string_equal(text, "team-a");
+		free(text);
+		assert_int_equal(stat(ns, &a[i]), 0);
+		assert_int_equal(stat(tok, &own[i]), 0);
+		assert_int_equal(a[i].st_mode & 0777, 0644);
+		char *slog = xasprintf("%s/containers/%s/app-0/shim.log", fx->dir, uids[i]);
+		assert_int_equal(stat(slog, &st), -1);
+		free(slog);
+		rt_release(c);
+		free(ns);
+		free(tok);
+	}
+	assert_true(a[0].st_ino == a[1].st_ino);
+	assert_int_equal((int)a[1].st_nlink, 3);	/* STATE/shared + two pods */
+	assert_true(own[0].st_ino != own[1].st_ino);
+	char *shared_dir = xasprintf("%s/shared", fx->dir);
+	char *pod_dir = xasprintf("%s/pods/%s", fx->dir, uids[0]);
+	util_remove_tree(pod_dir);		/* as the agent does, first */
+	free(pod_dir);
+	assert_int_equal(rt_remove_pod(fx->rt, uids[0]), 0);
+	DIR *d = opendir(shared_dir);
+	int left = 0;
+	for (struct dirent *de; d && (de = readdir(d)) != NULL; )
+		left += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(left, 1);		/* the other pod still links it */
+	pod_dir = xasprintf("%s/pods/%s", fx->dir, uids[1]);
+	util_remove_tree(pod_dir);
+	free(pod_dir);
+	assert_int_equal(rt_remove_pod(fx->rt, uids[1]), 0);
+	d = opendir(shared_dir);
+	left = 0;
+	for (struct dirent *de; d && (de = readdir(d)) != NULL; )
+		left += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(left, 0);
+	free(shared_dir);
+}
+
 static char *
 spec_cgroup(struct fx *fx, const char *uid, const char *ctr, const char *ctrl)
 {
@@ -1261,6 +1327,7 @@ main(void)
 		T(test_container_outlives_sigkilled_server),
 		T(test_killed_shim_reports_unknown),
 		T(test_remove_pod),
+		T(test_shared_files_are_links),
 		T(test_cgroup_limits),
 		T(test_oom_killed),
 		T(test_log_tail_since_limit_previous),
