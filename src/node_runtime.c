@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +30,7 @@
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define UNKNOWN_CODE	137	/* a shim that vanished: as if SIGKILLed */
+#define ZYGOTE_PAD	PATH_MAX	/* empty arguments: room for a shim's title */
 
 struct rt {
 	uv_loop_t *loop;
@@ -42,6 +44,13 @@ struct rt {
 	struct rt_ctr *ctrs;		/* every handle not yet released */
 	rt_started_fn started;
 	int refs;			/* 1 for the open runtime + 1 per ctr */
+	/* The shim zygote (`v6-shim --zygote`, node_shim.c), started by the
+	 * first spawn job and shared by all of them under zmu. */
+	uv_mutex_t zmu;
+	bool zygote;			/* allowed: the static shim, not V6_SHIM_ZYGOTE=0 */
+	int zfd;			/* our end of its socket, -1: not running */
+	pid_t zpid;
+	unsigned zserved;		/* shims it forked: one that never did is not retried */
 };
 
 struct rt_ctr {
@@ -80,11 +89,15 @@ struct spawn_job {
 	char **shared_files;		/* rt_spec.shared_files: the same */
 	char *shared_root;
 	char *argv[4];
+	struct rt *rt;
 	pid_t pid;
+	bool forked;			/* by the zygote: not our child */
+	uint64_t ticks;			/* then its start, 0 once gone */
 	int rc;
 };
 
 static void shared_gc(const struct rt *rt);
+static void zygote_stop(struct rt *rt);
 
 /* ---- files of a container dir ------------------------------------------ */
 
@@ -269,6 +282,78 @@ load_cgroups(struct rt_ctr *c)
 	json_decref(spec);
 }
 
+/* ---- the shim zygote --------------------------------------------------- */
+
+/* Ends the zygote (it exits when its socket closes) and reaps it. zmu held
+ * or no job left. */
+static void
+zygote_stop(struct rt *rt)
+{
+	if (rt->zfd < 0)
+		return;
+	close(rt->zfd);
+	rt->zfd = -1;
+	while (waitpid(rt->zpid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Spawns `v6-shim --zygote` with its end of a socket pair as fd 3, and
+ * ZYGOTE_PAD empty arguments its shims write their title over. zmu held. */
+static int
+zygote_start(struct rt *rt)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	char **argv = xcalloc(ZYGOTE_PAD + 3, sizeof *argv);
+	argv[0] = rt->shim_exe;
+	argv[1] = "--zygote";
+	for (size_t i = 2; i < ZYGOTE_PAD + 2; i++)
+		argv[i] = "";
+	int rc = proc_spawn_fd(argv, NULL, sv[1], &rt->zpid);
+	free(argv);
+	close(sv[1]);
+	if (rc < 0)
+		close(sv[0]);
+	else
+		rt->zfd = sv[0];
+	return rc;
+}
+
+/* On the thread pool: the zygote forks the shim of dir. 0 with *pid, or a
+ * negative errno, and the caller spawns the shim itself (no zygote: the
+ * `v6 shim` verb, V6_SHIM_ZYGOTE=0, one that failed or died). */
+static int
+zygote_spawn(struct rt *rt, const char *dir, pid_t *pid)
+{
+	int32_t got = -ENOSYS;
+	if (!rt->zygote)
+		return -ENOSYS;
+	uv_mutex_lock(&rt->zmu);
+	if (rt->zfd < 0 && rt->zygote && zygote_start(rt) < 0)
+		rt->zygote = false;
+	ssize_t n = -1;
+	if (rt->zfd >= 0) {
+		while ((n = send(rt->zfd, dir, strlen(dir), MSG_NOSIGNAL)) < 0 && errno == EINTR)
+			;
+		while (n >= 0 && (n = recv(rt->zfd, &got, sizeof got, 0)) < 0 && errno == EINTR)
+			;
+	}
+	if (rt->zfd >= 0 && n != (ssize_t)sizeof got) {	/* gone: restarted next time */
+		log_warn("node", "shim zygote %s (pid %d) did not answer%s", rt->shim_exe,
+		    (int)rt->zpid, rt->zserved ? "" : "; shims are spawned directly");
+		zygote_stop(rt);
+		rt->zygote = rt->zserved > 0;
+		got = -EPIPE;
+	}
+	if (got > 0)
+		rt->zserved++;
+	uv_mutex_unlock(&rt->zmu);
+	if (got > 0)
+		*pid = got;
+	return got > 0 ? 0 : got;
+}
+
 /* ---- handles ------------------------------------------------------------ */
 
 static void
@@ -276,6 +361,8 @@ rt_unref(struct rt *rt)
 {
 	if (--rt->refs > 0)
 		return;
+	zygote_stop(rt);
+	uv_mutex_destroy(&rt->zmu);
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(rt->cg_base[i]);
 	free(rt->ctr_root);
@@ -376,6 +463,18 @@ on_adopted_exited(uv_timer_t *t)
 	ctr_finish(t->data);
 }
 
+/* A container found already over: reported on the loop's next turn. */
+static void
+finish_soon(struct rt_ctr *c)
+{
+	if (!c->has_timer) {
+		uv_timer_init(c->rt->loop, &c->timer);
+		c->timer.data = c;
+		c->has_timer = true;
+	}
+	uv_timer_start(&c->timer, on_adopted_exited, 0, 0);
+}
+
 /* Watches the shim (ticks != 0: an adopted one, checked against PID
  * reuse; ticks == 0: our own child, reaped on exit). */
 static int
@@ -464,6 +563,8 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	struct rt *rt = xcalloc(1, sizeof *rt);
 	rt->loop = loop;
 	rt->refs = 1;
+	rt->zfd = -1;
+	uv_mutex_init(&rt->zmu);
 	rt->ctr_root = xasprintf("%s/containers", state_dir);
 	rt->log_root = xasprintf("%s/pods", state_dir);
 	rt->runc_root = xasprintf("%s/runc", state_dir);
@@ -481,6 +582,8 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 		return rc;
 	}
 	find_shim(rt, self_exe);
+	const char *z = getenv("V6_SHIM_ZYGOTE");
+	rt->zygote = !rt->shim_verb && !(z && strcmp(z, "0") == 0);
 	shared_gc(rt);			/* copies pods removed while we were away left */
 	for (int i = 0; i < CG_NCTRL; i++) {
 		int err = 0;
@@ -805,6 +908,7 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	json_decref(spec);
 	free(log_path);
 	j->spec_path = ctr_file(dir, "spec.json");
+	j->rt = rt;
 	j->argv[0] = rt->shim_exe;
 	j->argv[1] = rt->shim_verb ? "shim" : j->dir;
 	j->argv[2] = rt->shim_verb ? j->dir : NULL;
@@ -833,8 +937,13 @@ job_work(uv_work_t *req)
 		j->rc = pod_file_write(j->shared_files[i], j->shared_files[i + 1], j->shared_root);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
-	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */
+	if (j->rc == 0 && zygote_spawn(j->rt, j->dir, &j->pid) == 0) {
+		j->forked = true;
+		if (proc_start_ticks(j->pid, &j->ticks) < 0)
+			j->ticks = 0;	/* already over: its exit.json says how */
+	} else if (j->rc == 0) {
 		j->rc = proc_spawn(j->argv, NULL, &j->pid);
+	}
 }
 
 /* The shim could not be started: the container ends as a StartError, as
@@ -898,8 +1007,17 @@ job_done(uv_work_t *req, int status)
 		ctr_free(c);
 		return;
 	}
+	/* A shim of the zygote is not our child: watched as an adopted one (its
+	 * start time against PID reuse); one that is already over is read
+	 * from its exit.json on the next turn. */
+	bool over = false;
 	if (rc == 0)
-		rc = ctr_watch(c, j->pid, 0);
+		rc = j->forked && j->ticks == 0 ? -ESRCH : ctr_watch(c, j->pid, j->ticks);
+	if (rc == -ESRCH && j->forked) {
+		rc = 0;
+		over = true;
+		finish_soon(c);
+	}
 	if (rc < 0 && j->pid > 0)
 		log_error("node", "watching shim %d of %s: %s", (int)j->pid, c->dir,
 		    strerror(-rc));
@@ -910,7 +1028,7 @@ job_done(uv_work_t *req, int status)
 			c->fn(c->arg, c, &c->st);
 		return;
 	}
-	if (c->runc_id)
+	if (c->runc_id && !over)
 		await_runc(c);
 	else if (c->pending_sig)
 		rt_signal(c, c->pending_sig);
@@ -1116,10 +1234,7 @@ rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
 	}
 	if (c->st.state == RT_RUNNING)	/* exited between the two looks */
 		load_status(c->dir, &c->st, NULL);
-	uv_timer_init(rt->loop, &c->timer);
-	c->has_timer = true;
-	c->timer.data = c;
-	uv_timer_start(&c->timer, on_adopted_exited, 0, 0);
+	finish_soon(c);
 	*out = c;
 	return 0;
 }

@@ -45,6 +45,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -927,11 +928,76 @@ shim_failed(json_t *ex, const char *what, int err)
 	free(msg);
 }
 
+/* ---- the zygote --------------------------------------------------------- */
+
+/* The forked shim's command line becomes `v6-shim DIR`, as if exec'd (ps,
+ * and whoever tells a container dir's shim from a reused pid by its
+ * arguments): written over the zygote's own argument area, which its
+ * runtime padded with empty strings for that. With write false, only
+ * whether it fits: 0 or -ENAMETOOLONG. */
+static int
+zygote_title(int argc, char **argv, const char *dir, bool write)
+{
+	if (argc < 3)
+		return -ENAMETOOLONG;
+	char *start = argv[1], *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	size_t n = strlen(dir) + 1;
+	if (n > (size_t)(end - start))
+		return -ENAMETOOLONG;
+	if (write) {
+		memcpy(start, dir, n);
+		memset(start + n, 0, (size_t)(end - start) - n);
+	}
+	return 0;
+}
+
+/* `v6-shim --zygote` (started by the runtime, node_runtime.c): fd 3 is a
+ * SOCK_SEQPACKET socket to the runtime. Each message names a container
+ * dir; the zygote forks a shim for it, one fork where a start used to be
+ * a fork and an exec (glibc's start-up alone is a third of an exec here),
+ * and answers with its pid (int32, or -errno). The zygote was exec'd
+ * fresh, so nothing of the server (memory, fds) reaches a shim. It exits
+ * when the runtime's end closes (the server stopped or died: a new server
+ * starts its own), and the kernel reaps its shims (SIGCHLD ignored), which
+ * the runtime watches through pidfds like adopted ones. */
+static int
+zygote_main(int argc, char **argv)
+{
+	char dir[PATH_MAX];
+	syscall(SYS_close_range, 4, ~0U, 0);
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		ssize_t n = recv(3, dir, sizeof dir - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		dir[n] = '\0';
+		int32_t pid = zygote_title(argc, argv, dir, false);
+		if (pid == 0 && (pid = fork()) == 0) {
+			close(3);
+			signal(SIGCHLD, SIG_DFL);
+			signal(SIGPIPE, SIG_DFL);
+			setsid();
+			zygote_title(argc, argv, dir, true);
+			char *av[] = { argv[0], dir, NULL };
+			_exit(shim_main(2, av));
+		}
+		if (pid == -1)
+			pid = -errno;
+		while (send(3, &pid, sizeof pid, MSG_NOSIGNAL) < 0 && errno == EINTR)
+			;
+	}
+}
+
 int
 shim_main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "--enter") == 0)
 		return shim_sec_enter_main(argc, argv);	/* node_shim_sec.c */
+	if (argc >= 2 && strcmp(argv[1], "--zygote") == 0)
+		return zygote_main(argc, argv);
 	if (argc != 2) {
 		fprintf(stderr, "usage: v6 shim DIR (internal: started by the node agent)\n");
 		return 2;

@@ -966,6 +966,69 @@ test_shared_files_are_links(void **state)
 	free(shared_dir);
 }
 
+/* The field of /proc/PID/stat after comm numbered k (3 = state, 4 = ppid). */
+static long
+stat_field(int pid, int k)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	char *s = read_file(path), *p = s ? strrchr(s, ')') : NULL;
+	long v = -1;
+	for (int i = 3; p && i <= k; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = strtol(p + 1, NULL, 10);
+	free(s);
+	return v;
+}
+
+/* Shims are forked by the runtime's zygote (one exec per container, not
+ * two): not our children, their command line `v6-shim DIR` all the same;
+ * the zygote ends with the runtime, the shims stay. */
+static void
+test_shims_forked_by_zygote(void **state)
+{
+	struct fx *fx = *state;
+	char *argv[] = { "sleep", "30", NULL };
+	struct rt_spec s = spec_of(UID("uid-z"), "app", argv, env_default);
+	struct done d = { 0 };
+	struct rt_ctr *c = start(fx, &s, &d);
+	for (int i = 0; i < 500 && rt_starting(c); i++)
+		run_until(fx, &d.called, 10);
+	assert_false(rt_starting(c));
+	int shim = file_pid(fx, UID("uid-z"), "app-0", "shim.pid");
+	for (int i = 0; i < 500 && shim == 0; i++) {
+		sleep_ms(10);
+		shim = file_pid(fx, UID("uid-z"), "app-0", "shim.pid");
+	}
+	assert_true(shim > 0);
+	int zygote = (int)stat_field(shim, 4);
+	assert_true(zygote > 1 && zygote != (int)getpid());
+	char *dir = xasprintf("%s/containers/%s/app-0", fx->dir, UID("uid-z"));
+	char path[64], cmd[8192];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", shim);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	assert_true(n > 0);
+	assert_string_equal(cmd + strlen(cmd) + 1, dir);	/* argv[1] */
+	snprintf(path, sizeof path, "/proc/%d/cmdline", zygote);
+	fd = open(path, O_RDONLY);
+	n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	assert_string_equal(cmd + strlen(cmd) + 1, "--zygote");
+	close_rt(fx);			/* the zygote ends; the container does not */
+	assert_true(wait_gone(zygote, 5000));
+	assert_false(proc_gone(shim));
+	int ctr = file_pid(fx, UID("uid-z"), "app-0", "ctr.pid");
+	if (ctr > 0)
+		kill(-ctr, SIGKILL);
+	kill(shim, SIGKILL);		/* it is ours now (subreaper): reap it */
+	reap_shim(shim);
+	assert_int_equal(rt_open(&fx->loop, fx->dir, fx->self_exe, &fx->rt), 0);
+	free(dir);
+}
+
 static char *
 spec_cgroup(struct fx *fx, const char *uid, const char *ctr, const char *ctrl)
 {
@@ -1328,6 +1391,7 @@ main(void)
 		T(test_killed_shim_reports_unknown),
 		T(test_remove_pod),
 		T(test_shared_files_are_links),
+		T(test_shims_forked_by_zygote),
 		T(test_cgroup_limits),
 		T(test_oom_killed),
 		T(test_log_tail_since_limit_previous),
