@@ -31,6 +31,7 @@
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define UNKNOWN_CODE	137	/* a shim that vanished: as if SIGKILLed */
 #define ZYGOTE_PAD	PATH_MAX	/* empty arguments: room for a shim's title */
+#define ZYGOTE_TIMEOUT_S 5		/* for its answer: then it is killed and replaced */
 
 struct rt {
 	uv_loop_t *loop;
@@ -97,7 +98,7 @@ struct spawn_job {
 };
 
 static void shared_gc(const struct rt *rt);
-static void zygote_stop(struct rt *rt);
+static void zygote_stop(struct rt *rt, bool kill_it);
 
 /* ---- files of a container dir ------------------------------------------ */
 
@@ -284,15 +285,17 @@ load_cgroups(struct rt_ctr *c)
 
 /* ---- the shim zygote --------------------------------------------------- */
 
-/* Ends the zygote (it exits when its socket closes) and reaps it. zmu held
- * or no job left. */
+/* Ends the zygote (it exits when its socket closes; kill: one that stopped
+ * answering is killed) and reaps it. zmu held or no job left. */
 static void
-zygote_stop(struct rt *rt)
+zygote_stop(struct rt *rt, bool kill_it)
 {
 	if (rt->zfd < 0)
 		return;
 	close(rt->zfd);
 	rt->zfd = -1;
+	if (kill_it)
+		kill(rt->zpid, SIGKILL);
 	while (waitpid(rt->zpid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
@@ -310,6 +313,9 @@ zygote_start(struct rt *rt)
 	argv[1] = "--zygote";
 	for (size_t i = 2; i < ZYGOTE_PAD + 2; i++)
 		argv[i] = "";
+	struct timeval tv = { ZYGOTE_TIMEOUT_S, 0 };	/* a hung zygote does not hang starts */
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	int rc = proc_spawn_fd(argv, NULL, sv[1], &rt->zpid);
 	free(argv);
 	close(sv[1]);
@@ -320,9 +326,13 @@ zygote_start(struct rt *rt)
 	return rc;
 }
 
-/* On the thread pool: the zygote forks the shim of dir. 0 with *pid, or a
- * negative errno, and the caller spawns the shim itself (no zygote: the
- * `v6 shim` verb, V6_SHIM_ZYGOTE=0, one that failed or died). */
+/* On the thread pool: the zygote forks the shim of dir. 0 with *pid;
+ * -ENOSYS when there is no zygote to ask (the `v6 shim` verb,
+ * V6_SHIM_ZYGOTE=0, one that failed at once) or it was gone before it
+ * heard of dir, or forked nothing: the caller spawns the shim itself;
+ * another negative errno
+ * when it heard and did not answer (it may have forked a shim: none is
+ * spawned a second time, the start fails). */
 static int
 zygote_spawn(struct rt *rt, const char *dir, pid_t *pid)
 {
@@ -332,22 +342,24 @@ zygote_spawn(struct rt *rt, const char *dir, pid_t *pid)
 	uv_mutex_lock(&rt->zmu);
 	if (rt->zfd < 0 && rt->zygote && zygote_start(rt) < 0)
 		rt->zygote = false;
-	ssize_t n = -1;
+	ssize_t sent = -1, n = -1;
 	if (rt->zfd >= 0) {
-		while ((n = send(rt->zfd, dir, strlen(dir), MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		while ((sent = send(rt->zfd, dir, strlen(dir), MSG_NOSIGNAL)) < 0 && errno == EINTR)
 			;
-		while (n >= 0 && (n = recv(rt->zfd, &got, sizeof got, 0)) < 0 && errno == EINTR)
+		while (sent >= 0 && (n = recv(rt->zfd, &got, sizeof got, 0)) < 0 && errno == EINTR)
 			;
 	}
 	if (rt->zfd >= 0 && n != (ssize_t)sizeof got) {	/* gone: restarted next time */
 		log_warn("node", "shim zygote %s (pid %d) did not answer%s", rt->shim_exe,
 		    (int)rt->zpid, rt->zserved ? "" : "; shims are spawned directly");
-		zygote_stop(rt);
+		zygote_stop(rt, true);
 		rt->zygote = rt->zserved > 0;
-		got = -EPIPE;
+		got = sent < 0 ? -ENOSYS : -EPIPE;
 	}
 	if (got > 0)
 		rt->zserved++;
+	else if (n == (ssize_t)sizeof got)	/* it forked nothing (fork failed, long dir) */
+		got = -ENOSYS;
 	uv_mutex_unlock(&rt->zmu);
 	if (got > 0)
 		*pid = got;
@@ -361,7 +373,7 @@ rt_unref(struct rt *rt)
 {
 	if (--rt->refs > 0)
 		return;
-	zygote_stop(rt);
+	zygote_stop(rt, false);
 	uv_mutex_destroy(&rt->zmu);
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(rt->cg_base[i]);
@@ -463,16 +475,23 @@ on_adopted_exited(uv_timer_t *t)
 	ctr_finish(t->data);
 }
 
-/* A container found already over: reported on the loop's next turn. */
-static void
-finish_soon(struct rt_ctr *c)
+/* c's timer, made on first use (closed by ctr_drop). */
+static uv_timer_t *
+ctr_timer(struct rt_ctr *c)
 {
 	if (!c->has_timer) {
 		uv_timer_init(c->rt->loop, &c->timer);
 		c->timer.data = c;
 		c->has_timer = true;
 	}
-	uv_timer_start(&c->timer, on_adopted_exited, 0, 0);
+	return &c->timer;
+}
+
+/* A container found already over: reported on the loop's next turn. */
+static void
+finish_soon(struct rt_ctr *c)
+{
+	uv_timer_start(ctr_timer(c), on_adopted_exited, 0, 0);
 }
 
 /* Watches the shim (ticks != 0: an adopted one, checked against PID
@@ -937,12 +956,15 @@ job_work(uv_work_t *req)
 		j->rc = pod_file_write(j->shared_files[i], j->shared_files[i + 1], j->shared_root);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
-	if (j->rc == 0 && zygote_spawn(j->rt, j->dir, &j->pid) == 0) {
+	int z = j->rc == 0 ? zygote_spawn(j->rt, j->dir, &j->pid) : -ENOSYS;
+	if (z == 0) {
 		j->forked = true;
 		if (proc_start_ticks(j->pid, &j->ticks) < 0)
 			j->ticks = 0;	/* already over: its exit.json says how */
-	} else if (j->rc == 0) {
+	} else if (j->rc == 0 && z == -ENOSYS) {
 		j->rc = proc_spawn(j->argv, NULL, &j->pid);
+	} else if (j->rc == 0) {
+		j->rc = z;
 	}
 }
 
@@ -985,14 +1007,9 @@ on_await(uv_timer_t *t)
 static void
 await_runc(struct rt_ctr *c)
 {
-	if (!c->has_timer) {
-		uv_timer_init(c->rt->loop, &c->timer);
-		c->timer.data = c;
-		c->has_timer = true;
-	}
 	c->awaiting = true;
 	c->await_until = time_mono_ms() + AWAIT_MAX_MS;
-	uv_timer_start(&c->timer, on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
+	uv_timer_start(ctr_timer(c), on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
 }
 
 static void
