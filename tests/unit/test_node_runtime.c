@@ -261,6 +261,25 @@ file_pid(struct fx *fx, const char *uid, const char *ctr, const char *file)
 	return pid;
 }
 
+/* Waits (the loop running, up to 20 s: a loaded machine is slow, not
+ * wrong) until the shim of ctr (NAME-ATTEMPT) has forked the container:
+ * its ctr.pid is there; and, when c is given, its start is handed back.
+ * Then 100 ms more, for the child to join its cgroups and exec. */
+static void
+wait_forked(struct fx *fx, const char *uid, const char *ctr, struct rt_ctr *c)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (fx->rt)
+			uv_run(&fx->loop, UV_RUN_NOWAIT);
+		if (file_pid(fx, uid, ctr, "ctr.pid") > 0 && (c == NULL || !rt_starting(c))) {
+			sleep_ms(100);
+			return;
+		}
+		sleep_ms(10);
+	}
+	fail_msg("%s/%s: not forked within 20 s", uid, ctr);
+}
+
 /* Gone, or a zombie nobody reaped yet. */
 static bool
 proc_gone(int pid)
@@ -713,8 +732,7 @@ test_adopt_after_runtime_restart(void **state)
 	struct rt_spec s = spec_of(UID("uid-j"), "app", argv, env_default);
 	s.attempt = 2;
 	struct done d = { 0 };
-	start(fx, &s, &d);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-j"), "app-2", start(fx, &s, &d));
 	int shim = file_pid(fx, UID("uid-j"), "app-2", "shim.pid");
 	int ctr = file_pid(fx, UID("uid-j"), "app-2", "ctr.pid");
 	assert_true(shim > 0 && ctr > 0);
@@ -757,8 +775,7 @@ test_exit_while_nobody_watches(void **state)
 	char *argv[] = { "sh", "-c", "sleep 0.2; echo bye; exit 7", NULL };
 	struct rt_spec s = spec_of(UID("uid-k"), "app", argv, env_default);
 	struct done d = { 0 };
-	start(fx, &s, &d);
-	sleep_ms(50);
+	wait_forked(fx, UID("uid-k"), "app-0", start(fx, &s, &d));
 	int shim = file_pid(fx, UID("uid-k"), "app-0", "shim.pid");
 	close_rt(fx);
 	fx->rt = NULL;
@@ -826,7 +843,7 @@ test_container_outlives_sigkilled_server(void **state)
 	assert_int_equal(read(p[0], &x, 1), 1);
 	close(p[0]);
 	close(p[1]);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-l"), "app-0", NULL);
 	kill(server, SIGKILL);
 	waitpid(server, NULL, 0);
 	int ctr = file_pid(fx, UID("uid-l"), "app-0", "ctr.pid");
@@ -862,7 +879,7 @@ test_killed_shim_reports_unknown(void **state)
 	struct rt_spec s = spec_of(UID("uid-m"), "app", argv, env_default);
 	struct done d = { 0 };
 	struct rt_ctr *c = start(fx, &s, &d);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-m"), "app-0", c);
 	int shim = file_pid(fx, UID("uid-m"), "app-0", "shim.pid");
 	int ctr = file_pid(fx, UID("uid-m"), "app-0", "ctr.pid");
 	assert_true(shim > 0 && ctr > 0);
@@ -1069,7 +1086,7 @@ test_cgroup_limits(void **state)
 	s.pids_limit = 50;
 	struct done d = { 0 };
 	struct rt_ctr *c = start(fx, &s, &d);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-o"), "app-0", c);
 	char *mem = spec_cgroup(fx, UID("uid-o"), "app-0", "memory");
 	char *cpu = spec_cgroup(fx, UID("uid-o"), "app-0", "cpu");
 	char *pids = spec_cgroup(fx, UID("uid-o"), "app-0", "pids");
@@ -1321,7 +1338,8 @@ test_shim_memory(void **state)
 		struct rt_spec s = spec_of(UID("uid-r"), names[i], argv, env_default);
 		c[i] = start(fx, &s, &d[i]);
 	}
-	sleep_ms(300);
+	wait_forked(fx, UID("uid-r"), "one-0", c[0]);
+	wait_forked(fx, UID("uid-r"), "two-0", c[1]);
 	int shim = file_pid(fx, UID("uid-r"), "two-0", "shim.pid");
 	char exe[PATH_MAX], link[64];
 	snprintf(link, sizeof link, "/proc/%d/exe", shim);
