@@ -3,6 +3,8 @@
  * pidfds on the server's loop (so adopted shims, which are not our children,
  * are watched the same way), reads their exit.json, finds and adopts what a
  * previous server left running, signals, measures and removes containers.
+ * Shims are forked by one resident `v6-shim --zygote` per runtime ("the shim
+ * zygote" below), so a start costs one exec (the workload's), not two.
  * Called by the node agent (node_agent.c). */
 #include "node_runtime.h"
 
