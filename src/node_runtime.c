@@ -355,8 +355,10 @@ zygote_spawn(struct rt *rt, const char *dir, pid_t *pid)
 		log_warn("node", "shim zygote %s (pid %d) did not answer%s", rt->shim_exe,
 		    (int)rt->zpid, rt->zserved ? "" : "; shims are spawned directly");
 		zygote_stop(rt, true);
+		/* one that ended before its first answer does not know --zygote
+		 * (an older v6-shim): it forked nothing */
+		got = sent < 0 || (n == 0 && rt->zserved == 0) ? -ENOSYS : -EPIPE;
 		rt->zygote = rt->zserved > 0;
-		got = sent < 0 ? -ENOSYS : -EPIPE;
 	}
 	if (got > 0)
 		rt->zserved++;
