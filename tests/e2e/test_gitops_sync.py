@@ -1,0 +1,209 @@
+"""GitOps sync details (issue 14, part 2) beyond test_gitops.py's stories,
+each against a real `v6 server` and a file:// git repository made with the
+git CLI: an Application of many kinds stays Synced when idle (nothing
+perpetually OutOfSync from server-set defaults) and selfHeal puts back a
+hand-edited Secret and a deleted ServiceAccount at once (no 3-minute poll);
+PruneLast deletes after every wave is healthy; ApplyOutOfSyncOnly leaves
+objects that are in sync unwritten; a Rollout's health (Suspended at a
+canary pause, Healthy once promoted) is the Application's."""
+import json
+import time
+
+from gitserve import Repo
+from test_gitops import (DEST, application, apply, cm, configmap, deploy, deployment,
+                         get_app, get_obj, synced_to, wait_for, webhook, yaml_docs)
+
+
+def obj(api_version, kind, name, **body):
+    o = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}
+    o.update(body)
+    return o
+
+
+def pod_spec(cmd="exec sleep 3600", restart=None):
+    spec = {"terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "sh", "command": ["sh", "-c", cmd]}]}
+    if restart:
+        spec["restartPolicy"] = restart
+    return spec
+
+
+def many_kinds():
+    """One object of each kind a team keeps in git, as written by hand:
+    everything the server defaults is left out."""
+    labels = {"app": "db"}
+    return [
+        configmap("settings", {"color": "blue"}),
+        obj("v1", "Secret", "creds", stringData={"password": "from-git"}),
+        obj("v1", "ServiceAccount", "runner"),
+        obj("rbac.authorization.k8s.io/v1", "Role", "reader", rules=[
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]),
+        obj("rbac.authorization.k8s.io/v1", "RoleBinding", "reader", roleRef={
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            subjects=[{"kind": "ServiceAccount", "name": "runner"}]),
+        obj("v1", "Service", "db", spec={"clusterIP": "None", "selector": labels,
+                                         "ports": [{"port": 5432}]}),
+        obj("apps/v1", "StatefulSet", "db", spec={
+            "serviceName": "db", "replicas": 1, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec()}}),
+        obj("apps/v1", "DaemonSet", "agent", spec={
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": pod_spec()}}),
+        deployment("web", "v1"),
+        obj("autoscaling/v2", "HorizontalPodAutoscaler", "web", spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1, "maxReplicas": 2, "metrics": [{"type": "Resource", "resource": {
+                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}),
+        obj("batch/v1", "Job", "once", spec={"template": {"spec": pod_spec("exit 0", "Never")}}),
+        obj("batch/v1", "CronJob", "nightly", spec={
+            "schedule": "0 3 * * *",
+            "jobTemplate": {"spec": {"template": {"spec": pod_spec("exit 0", "Never")}}}}),
+    ]
+
+
+def test_many_kinds_stay_synced_and_self_heal_is_immediate_for_any_kind(server, workdir):
+    """Synced and Healthy once, then idle: no write, no OutOfSync for what
+    the server filled in (a Secret's stringData stored as data, a Job's
+    selector and labels, a StatefulSet's and a CronJob's defaults...). A
+    Secret edited by hand and a ServiceAccount deleted by hand are put back
+    by selfHeal within seconds, though the repository is polled only every
+    3 minutes: the change itself queues the Application."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/all.yaml", yaml_docs(*many_kinds()))
+    sha = repo.commit("many kinds")
+    apply(s, application("kinds", repo.file_url,
+                         automated={"prune": True, "selfHeal": True}))
+    synced_to(s, "kinds", sha)
+    a = get_app(s, "kinds")
+    kinds = sorted({r["kind"] for r in a["status"]["resources"]})
+    assert len(kinds) == len(many_kinds()), kinds
+    assert all(r["status"] == "Synced" for r in a["status"]["resources"]), \
+        a["status"]["resources"]
+    rv = a["metadata"]["resourceVersion"]
+    time.sleep(2)
+    a = get_app(s, "kinds")
+    assert a["status"]["sync"]["status"] == "Synced", \
+        [r for r in a["status"]["resources"] if r["status"] != "Synced"]
+    assert a["metadata"]["resourceVersion"] == rv  # idle: nothing written
+    assert len(a["status"]["history"]) == 1
+
+    secret = "/api/v1/namespaces/%s/secrets/creds" % DEST
+    s.json("PATCH", secret, {"stringData": {"password": "by-hand"}},
+           headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    wait_for("selfHeal put the Secret back", lambda: get_obj(s, secret)["data"] ==
+             {"password": "ZnJvbS1naXQ="}, timeout=20)
+    sa = "/api/v1/namespaces/%s/serviceaccounts/runner" % DEST
+    s.json("DELETE", sa, expect=200)
+    wait_for("selfHeal recreated the ServiceAccount", lambda: get_obj(s, sa), timeout=20)
+    wait_for("Synced again", lambda: get_app(s, "kinds")["status"]["sync"]["status"] ==
+             "Synced", timeout=20)
+
+
+def test_prune_last_deletes_after_every_wave_is_healthy(server, workdir):
+    """A commit drops ConfigMap `old` and adds a Deployment in wave 1 that
+    becomes ready only after 3 s. With PruneLast=true `old` is still there
+    while the sync waits for wave 1, and is gone once the operation is
+    done; without it (the second Application) it goes in its own wave 0,
+    before wave 1 starts."""
+    s = server
+    repos = {}
+    for name, opts in (("last", ["PruneLast=true"]), ("inwave", [])):
+        repo = repos[name] = Repo("%s/%s" % (workdir, name))
+        repo.write("app/cm.yaml", yaml_docs(configmap("old", {"v": "1"}),
+                                            configmap("keep", {"v": "1"})))
+        sha = repo.commit("one")
+        apply(s, application(name, repo.file_url, automated={"prune": True},
+                             options=opts, dest="ns-" + name))
+        synced_to(s, name, sha)
+    for name, repo in repos.items():
+        repo.write("app/cm.yaml", yaml_docs(configmap("keep", {"v": "1"})))
+        repo.write("app/web.yaml", yaml_docs(deployment("web", "v1", wave=1, ready_after=3)))
+        repo.commit("two")
+        webhook(s, repo.file_url)
+
+    def waiting_on_wave1(name):
+        op = get_app(s, name).get("status", {}).get("operationState", {})
+        return "waiting for wave 1" in op.get("message", "") and op
+    wait_for("last: wave 1 in progress", lambda: waiting_on_wave1("last"), timeout=60)
+    assert cm(s, "old", ns="ns-last") is not None  # PruneLast: not yet
+    wait_for("inwave: wave 1 in progress", lambda: waiting_on_wave1("inwave"), timeout=60)
+    assert cm(s, "old", ns="ns-inwave") is None  # pruned in wave 0, before wave 1
+    for name, repo in repos.items():
+        sha = repo.commit("noop")  # an empty commit: same objects
+        webhook(s, repo.file_url)
+        synced_to(s, name, sha)
+        assert cm(s, "old", ns="ns-" + name) is None
+        assert deploy(s, "web", ns="ns-" + name)["status"]["availableReplicas"] == 1
+    op = get_app(s, "last")["status"]["operationState"]
+    pruned = [r for r in op["syncResult"]["resources"] if r.get("status") == "Pruned"]
+    assert [r["name"] for r in pruned] == ["old"], op["syncResult"]
+
+
+def test_apply_out_of_sync_only_leaves_synced_objects_alone(server, workdir):
+    """A commit changes ConfigMap `a` and writes Service `svc`'s default
+    (`type: ClusterIP`) out: `svc` stays Synced, so with
+    ApplyOutOfSyncOnly=true the sync writes only `a`; without it (the
+    other Application) `svc` is re-applied too, its recorded configuration
+    now saying type ClusterIP."""
+    s = server
+    svc = obj("v1", "Service", "svc", spec={"selector": {"app": "x"}, "ports": [{"port": 80}]})
+    repos, rvs = {}, {}
+    for name, opts in (("oos", ["ApplyOutOfSyncOnly=true"]), ("all", [])):
+        repo = repos[name] = Repo("%s/%s" % (workdir, name))
+        repo.write("app/all.yaml", yaml_docs(configmap("a", {"v": "1"}), svc))
+        sha = repo.commit("one")
+        apply(s, application(name, repo.file_url, automated={}, options=opts,
+                             dest="ns-" + name))
+        synced_to(s, name, sha)
+        rvs[name] = get_obj(s, "/api/v1/namespaces/ns-%s/services/svc" % name)[
+            "metadata"]["resourceVersion"]
+    explicit = json.loads(json.dumps(svc))
+    explicit["spec"]["type"] = "ClusterIP"
+    for name, repo in repos.items():
+        repo.write("app/all.yaml", yaml_docs(configmap("a", {"v": "2"}), explicit))
+        sha = repo.commit("two")
+        webhook(s, repo.file_url)
+        synced_to(s, name, sha)
+        assert cm(s, "a", ns="ns-" + name)["data"] == {"v": "2"}
+    live = {n: get_obj(s, "/api/v1/namespaces/ns-%s/services/svc" % n) for n in repos}
+    last = {n: json.loads(live[n]["metadata"]["annotations"][
+        "kubectl.kubernetes.io/last-applied-configuration"]) for n in repos}
+    assert live["oos"]["metadata"]["resourceVersion"] == rvs["oos"]
+    assert "type" not in last["oos"]["spec"]
+    assert live["all"]["metadata"]["resourceVersion"] != rvs["all"]
+    assert last["all"]["spec"]["type"] == "ClusterIP"
+    tasks = {n: sorted(r["name"] for r in get_app(s, n)["status"]["operationState"]
+                       ["syncResult"]["resources"]) for n in repos}
+    assert tasks == {"oos": ["a"], "all": ["a", "svc"]}, tasks
+
+
+def rollout(version):
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web", "version": version}},
+                                  "spec": pod_spec()},
+                     "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}}}
+
+
+def test_rollout_health_is_the_applications(server, workdir):
+    """A Rollout synced from git: Healthy after its first revision; the
+    next commit starts a canary that stops at a pause without duration, so
+    the Application is Synced and Suspended (Argo CD's health for a paused
+    Rollout); `v6 rollout promote` finishes it and the Application is
+    Healthy again."""
+    s = server
+    repo = Repo(workdir)
+    repo.write("app/rollout.yaml", yaml_docs(rollout("v1")))
+    sha = repo.commit("v1")
+    apply(s, application("ro", repo.file_url, automated={}))
+    synced_to(s, "ro", sha)
+    repo.write("app/rollout.yaml", yaml_docs(rollout("v2")))
+    sha = repo.commit("v2")
+    webhook(s, repo.file_url)
+    a = synced_to(s, "ro", sha, health="Suspended")
+    res = [r for r in a["status"]["resources"] if r["kind"] == "Rollout"][0]
+    assert res["health"]["status"] == "Suspended", res
+    s.v6("rollout", "promote", "web", "-n", DEST, check=True)
+    synced_to(s, "ro", sha, health="Healthy")
