@@ -215,9 +215,10 @@ static const struct cli_verb verbs[] = {
 	  "Delete objects by file, name, label selector or --all, and by default wait\n"
 	  "until they are gone.",
 	  "filename kustomize recursive namespace selector all ignore-not-found cascade wait "
-	  "timeout output",
+	  "timeout output dry-run",
 	  "  v6 delete -f web.yaml\n  v6 delete -k overlays/dev\n  v6 delete deployment web\n"
-	  "  v6 delete pods -l app=web --wait=false\n", false },
+	  "  v6 delete pods -l app=web --wait=false\n"
+	  "  v6 delete -k overlays/dev --dry-run=server\n", false },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
 	  "v6 create job NAME --from=cronjob/CJ [flags]",
 	  "Create objects from manifests, a namespace, or a Job from a CronJob",
@@ -291,10 +292,11 @@ static const struct cli_verb verbs[] = {
 	  "Set the number of replicas of a deployment or replica set",
 	  "Set the number of replicas of a deployment or replica set through its\n"
 	  "scale subresource. --current-replicas makes it conditional.",
-	  "replicas current-replicas namespace",
+	  "replicas current-replicas namespace dry-run",
 	  "  v6 scale deployment/web --replicas 5\n"
 	  "  v6 scale deploy web --replicas 0 -n staging\n"
-	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", false },
+	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n"
+	  "  v6 scale deploy/web --replicas 1 -n prod --dry-run=server\n", false },
 	{ "autoscale", cli_autoscale,
 	  "v6 autoscale KIND/NAME | KIND NAME --max M [--min N] [--cpu-percent P] [flags]",
 	  "Create a HorizontalPodAutoscaler for a deployment, replica set or stateful set",
