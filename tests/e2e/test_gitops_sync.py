@@ -4,14 +4,16 @@ git CLI: an Application of many kinds stays Synced when idle (nothing
 perpetually OutOfSync from server-set defaults) and selfHeal puts back a
 hand-edited Secret and a deleted ServiceAccount at once (no 3-minute poll);
 PruneLast deletes after every wave is healthy; ApplyOutOfSyncOnly leaves
-objects that are in sync unwritten; a Rollout's health (Suspended at a
+objects that are in sync unwritten; a Sync hook runs in its wave; a
+tracked object deleted by hand is Missing; a Rollout's health (Suspended at a
 canary pause, Healthy once promoted) is the Application's."""
 import json
 import time
 
 from gitserve import Repo
 from test_gitops import (DEST, application, apply, cm, configmap, deploy, deployment,
-                         get_app, get_obj, synced_to, wait_for, webhook, yaml_docs)
+                         get_app, get_obj, hook_job, synced_to, wait_for, webhook,
+                         yaml_docs)
 
 
 def obj(api_version, kind, name, **body):
@@ -176,6 +178,42 @@ def test_apply_out_of_sync_only_leaves_synced_objects_alone(server, workdir):
     tasks = {n: sorted(r["name"] for r in get_app(s, n)["status"]["operationState"]
                        ["syncResult"]["resources"]) for n in repos}
     assert tasks == {"oos": ["a"], "all": ["a", "svc"]}, tasks
+
+    # deleted by hand, without selfHeal: Missing and OutOfSync, not synced
+    # again automatically at the same revision (Argo CD's rule)
+    s.json("DELETE", "/api/v1/namespaces/ns-oos/configmaps/a", expect=200)
+    wait_for("Missing", lambda: get_app(s, "oos")["status"]["health"]["status"] ==
+             "Missing", timeout=20)
+    a = get_app(s, "oos")
+    assert a["status"]["sync"]["status"] == "OutOfSync"
+    res = [r for r in a["status"]["resources"] if r["name"] == "a"][0]
+    assert res["health"]["status"] == "Missing" and res["status"] == "OutOfSync", res
+    time.sleep(1.5)
+    assert cm(s, "a", ns="ns-oos") is None
+
+
+def test_sync_hook_runs_in_its_wave(server, workdir):
+    """A Job annotated hook: Sync and sync-wave 1 runs after wave 0 and
+    before wave 2: the wave-2 ConfigMap is created only once the Job has
+    completed; the operation records the hook as Succeeded."""
+    s = server
+    repo = Repo(workdir)
+    job = hook_job("between", "Sync", "sleep 2")
+    job["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] = "1"
+    repo.write("app/all.yaml", yaml_docs(configmap("first", {"w": "0"}, wave=0), job,
+                                         configmap("last", {"w": "2"}, wave=2)))
+    sha = repo.commit("hook in wave 1")
+    apply(s, application("synchook", repo.file_url, automated={}))
+    a = synced_to(s, "synchook", sha)
+    hooks = [r for r in a["status"]["operationState"]["syncResult"]["resources"]
+             if r.get("hookType")]
+    assert [(h["name"], h["hookType"], h["hookPhase"]) for h in hooks] == \
+        [("between", "Sync", "Succeeded")], hooks
+    j = get_obj(s, "/apis/batch/v1/namespaces/%s/jobs/between" % DEST)
+    done = j["status"]["completionTime"]
+    assert cm(s, "first")["metadata"]["creationTimestamp"] <= j["metadata"][
+        "creationTimestamp"]
+    assert cm(s, "last")["metadata"]["creationTimestamp"] >= done
 
 
 def rollout(version):
