@@ -317,8 +317,9 @@ static const struct cli_verb verbs[] = {
 	  "  history   the synced revisions with their ids\n"
 	  "  rollback  sync the revision of history ID (default: the previous one);\n"
 	  "            auto-sync must be off",
-	  "namespace timeout prune",
+	  "namespace timeout prune output",
 	  "  v6 app get guestbook -n argocd\n  v6 app sync guestbook --prune\n"
+	  "  v6 app get guestbook -o json | jq -r .status.sync.status\n"
 	  "  v6 app diff guestbook\n  v6 app history guestbook\n"
 	  "  v6 app rollback guestbook 1\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",

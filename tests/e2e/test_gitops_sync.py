@@ -5,7 +5,8 @@ perpetually OutOfSync from server-set defaults) and selfHeal puts back a
 hand-edited Secret and a deleted ServiceAccount at once (no 3-minute poll);
 PruneLast deletes after every wave is healthy; ApplyOutOfSyncOnly leaves
 objects that are in sync unwritten; a Sync hook runs in its wave; a
-tracked object deleted by hand is Missing; a Rollout's health (Suspended at a
+tracked object deleted by hand is Missing; `v6 app get|history|sync -o
+json` print the Application and its history; a Rollout's health (Suspended at a
 canary pause, Healthy once promoted) is the Application's."""
 import json
 import time
@@ -214,6 +215,19 @@ def test_sync_hook_runs_in_its_wave(server, workdir):
     assert cm(s, "first")["metadata"]["creationTimestamp"] <= j["metadata"][
         "creationTimestamp"]
     assert cm(s, "last")["metadata"]["creationTimestamp"] >= done
+
+    # the same through `v6 app ... -o json`, as a CI script reads it
+    got = json.loads(s.v6("app", "get", "synchook", "-o", "json", check=True).stdout)
+    assert got["kind"] == "Application" and got["status"]["sync"] == a["status"]["sync"]
+    hist = json.loads(s.v6("app", "history", "synchook", "-o", "json", check=True).stdout)
+    assert [(h["id"], h["revision"]) for h in hist] == [(1, sha)], hist
+    p = s.v6("app", "sync", "synchook", "-o", "json", timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    op = json.loads(p.stdout)["status"]["operationState"]
+    assert op["phase"] == "Succeeded" and op["syncResult"]["revision"] == sha, op
+    assert op["operation"]["initiatedBy"] == {"username": "admin"}, op
+    p = s.v6("app", "get", "synchook", "-o", "wide")
+    assert p.returncode == 1 and "takes -o json or -o yaml" in p.stderr, p.stderr
 
 
 def rollout(version):
