@@ -1262,9 +1262,11 @@ serve_diff(void *arg, struct http_req *req, const json_t *app)
 			continue;
 		json_t *e = res_ref(r->k, r->want ? r->want : r->live);
 		json_t *p = r->live && r->want ? predict(a->api, r) : NULL;
-		json_object_set_new(e, "live", r->live ? normalized(r->live) : json_null());
-		json_object_set_new(e, "target", p ? normalized(p) : r->want ?
-		    normalized(r->want) : json_null());
+		json_t *live = r->live ? normalized(r->live) : NULL;
+		json_t *target = p ? normalized(p) : r->want ? normalized(r->want) : NULL;
+		cli_diff_mask_secret(live, target);	/* as Argo CD: no Secret values */
+		json_object_set_new(e, "live", live ? live : json_null());
+		json_object_set_new(e, "target", target ? target : json_null());
 		if (r->error)
 			json_object_set_new(e, "error", json_string(r->error));
 		json_decref(p);

@@ -6,7 +6,8 @@ hand-edited Secret and a deleted ServiceAccount at once (no 3-minute poll);
 PruneLast deletes after every wave is healthy; ApplyOutOfSyncOnly leaves
 objects that are in sync unwritten; a Sync hook runs in its wave; a
 tracked object deleted by hand is Missing; `v6 app get|history|sync -o
-json` print the Application and its history; a Rollout's health (Suspended at a
+json` print the Application and its history; `v6 app diff` masks a
+Secret's values; a Rollout's health (Suspended at a
 canary pause, Healthy once promoted) is the Application's."""
 import json
 import time
@@ -228,6 +229,36 @@ def test_sync_hook_runs_in_its_wave(server, workdir):
     assert op["operation"]["initiatedBy"] == {"username": "admin"}, op
     p = s.v6("app", "get", "synchook", "-o", "wide")
     assert p.returncode == 1 and "takes -o json or -o yaml" in p.stderr, p.stderr
+
+
+def test_app_diff_masks_secret_values(server, workdir):
+    """`v6 app diff` of a Secret changed in git shows which keys changed,
+    never their values (Argo CD masks them too): the diff subresource is
+    readable by whoever may read the Application, not only by those who may
+    read Secrets."""
+    s = server
+    repo = Repo(workdir)
+
+    def secret(password):
+        return obj("v1", "Secret", "db", stringData={"user": "admin", "password": password})
+    repo.write("app/secret.yaml", yaml_docs(secret("hunter2-old")))
+    sha = repo.commit("one")
+    apply(s, application("sec", repo.file_url))
+    s.v6("app", "sync", "sec", check=True, timeout=120)
+    synced_to(s, "sec", sha)
+    repo.write("app/secret.yaml", yaml_docs(secret("hunter2-new")))
+    repo.commit("two")
+    webhook(s, repo.file_url)
+    wait_for("OutOfSync", lambda: get_app(s, "sec")["status"]["sync"]["status"] ==
+             "OutOfSync", timeout=30)
+    d = s.v6("app", "diff", "sec")
+    assert d.returncode == 1, d.stdout + d.stderr
+    assert "*** (before)" in d.stdout and "*** (after)" in d.stdout, d.stdout
+    _, _, raw = s.request("GET", "/apis/argoproj.io/v1alpha1/namespaces/default/"
+                          "applications/sec/diff")
+    for text in (d.stdout, raw.decode()):
+        for secret_ in ("hunter2", "aHVudGVyMi", "YWRtaW4"):  # plain, base64
+            assert secret_ not in text, text
 
 
 def rollout(version):
