@@ -303,7 +303,7 @@ static const struct cli_verb verbs[] = {
 	  "Create an autoscaling/v2 HorizontalPodAutoscaler that keeps the target's\n"
 	  "average CPU utilization (percent of requests) at --cpu-percent, with\n"
 	  "between --min and --max replicas, as kubectl autoscale does.",
-	  "min max cpu-percent name namespace",
+	  "min max cpu-percent name namespace dry-run",
 	  "  v6 autoscale deploy/web --min 2 --max 10 --cpu-percent 50\n"
 	  "  v6 autoscale rollout web --max 5\n", false },
 	{ "app", cli_app, "v6 app get|sync|diff|history|rollback NAME [ID] [flags]",

@@ -80,7 +80,7 @@ def test_apply_output_json_yaml(server, tmp_path):
 
 
 def test_dry_run_server_on_every_writing_verb(server, tmp_path):
-    """apply, create, delete (-f, -k, by name) and scale take
+    """apply, create, delete (-f, -k, by name), scale and autoscale take
     --dry-run=server: the server checks the write (admission included:
     an environment's min-replicas) and answers, nothing is stored;
     --dry-run=client sends no write at all."""
@@ -134,6 +134,14 @@ def test_dry_run_server_on_every_writing_verb(server, tmp_path):
     d = json.loads(s.v6("get", "deploy", "web", "-n", "guarded", "-o", "json",
                         check=True).stdout)
     assert d["spec"]["replicas"] == 2 and d["metadata"]["generation"] == 1, d["metadata"]
+    p = s.v6("autoscale", "deploy/web", "--min", "2", "--max", "4", "-n", "guarded",
+             "--dry-run=server", check=True)
+    assert p.stdout == "horizontalpodautoscaler.autoscaling/web autoscaled (server dry run)\n", \
+        p.stdout
+    p = s.v6("autoscale", "deploy/web", "--min", "1", "--max", "4", "-n", "guarded",
+             "--dry-run=server")
+    assert p.returncode == 1 and "min-replicas" in p.stderr, p.stderr
+    assert s.v6("get", "hpa", "web", "-n", "guarded").returncode == 1
 
 
 PIPELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
