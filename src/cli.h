@@ -272,6 +272,20 @@ int cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next);
 /* cli_kustomize.c */
 int cli_kustomize(struct cli_opts *o);
 int cli_diff(struct cli_opts *o);
+/* kubectl diff's Masker: in a Secret (before and/or after, either NULL)
+ * each data / stringData value becomes "***", or "*** (before)" and
+ * "*** (after)" where it changed, and so does the last-applied record: a
+ * diff shows which keys changed, never what they hold (CI logs, and
+ * Application diffs readable without access to Secrets). */
+void cli_diff_mask_secret(json_t *before, json_t *after);
+
+/* --dry-run (cli_apply.c, for every writing verb): none (absent), client
+ * (bare --dry-run, as kubectl: nothing sent) or server (?dryRun=All: the
+ * server checks and answers, stores nothing). -EINVAL with the error
+ * printed. cli_dry_said[] is what a result line ends with. */
+enum cli_dry { CLI_DRY_NONE, CLI_DRY_CLIENT, CLI_DRY_SERVER };
+int cli_dry_run(const struct cli_opts *o, enum cli_dry *out);
+extern const char *const cli_dry_said[];
 
 /* The verbs, one file each. */
 int cli_apply(struct cli_opts *o);	/* cli_apply.c */

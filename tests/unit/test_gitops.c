@@ -193,6 +193,14 @@ test_health(void **state)
 	    "\"Rollout\", \"status\": {\"phase\": \"Paused\"}}"), "Suspended");
 	assert_string_equal(health("{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": "
 	    "\"Rollout\", \"status\": {\"phase\": \"Degraded\"}}"), "Degraded");
+	/* a phase from before the last spec change (observedGeneration is a
+	 * string in Argo Rollouts) is not the new revision's health */
+	assert_string_equal(health("{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": "
+	    "\"Rollout\", \"metadata\": {\"generation\": 3}, \"status\": {\"phase\": "
+	    "\"Healthy\", \"observedGeneration\": \"2\"}}"), "Progressing");
+	assert_string_equal(health("{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": "
+	    "\"Rollout\", \"metadata\": {\"generation\": 3}, \"status\": {\"phase\": "
+	    "\"Healthy\", \"observedGeneration\": \"3\"}}"), "Healthy");
 	assert_string_equal(health("{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"status\": "
 	    "{\"phase\": \"Running\", \"containerStatuses\": [{\"state\": {\"waiting\": "
 	    "{\"reason\": \"CrashLoopBackOff\"}}}]}}"), "Degraded");
