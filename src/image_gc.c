@@ -64,6 +64,7 @@ struct gc_job {
 	struct img_store *s;
 	struct img_gc *gc;	/* the job is cancelled when the GC stops */
 	char **refs;
+	json_int_t *stamps;	/* each image's use stamp when it was picked */
 	size_t n;
 };
 
@@ -73,7 +74,8 @@ gc_run(void *arg)
 	struct gc_job *j = arg;
 	for (size_t i = 0; i < j->n; i++) {
 		char *removed = NULL, *msg = NULL;
-		if (img_remove(j->s, j->refs[i], &removed, &msg) == 0)
+		/* not if a pod started with it since it was picked (on the loop) */
+		if (img__remove_unused(j->s, j->refs[i], j->stamps[i], &removed, &msg) == 0)
 			log_info("image", "image GC removed %s", removed);
 		else
 			log_warn("image", "image GC: %s", msg ? msg : j->refs[i]);
@@ -91,6 +93,7 @@ gc_done(void *arg, bool cancelled)
 	for (size_t i = 0; i < j->n; i++)
 		free(j->refs[i]);
 	free(j->refs);
+	free(j->stamps);
 	free(j);
 }
 
@@ -126,8 +129,12 @@ gc_check(struct img_gc *gc)
 		j->s = gc->s;
 		j->gc = gc;
 		j->refs = xcalloc(m, sizeof(char *));
-		for (size_t k = 0; k < m; k++)
+		j->stamps = xcalloc(m, sizeof(json_int_t));
+		for (size_t k = 0; k < m; k++) {
+			const json_t *e = json_array_get(list, pick[k]);
+			j->stamps[j->n] = json_integer_value(json_object_get(e, "useStamp"));
 			j->refs[j->n++] = xstrdup(imgs[pick[k]].ref);
+		}
 		log_info("image", "image GC: the disk is %llu%% full (threshold %d%%): removing "
 		    "%zu unused image(s)", (unsigned long long)((cap - avail) * 100 / cap),
 		    gc->cfg.high, m);

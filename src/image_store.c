@@ -31,6 +31,9 @@ struct img_store {
 	uv_mutex_t mu;		/* index, pulls, sweep_pending, insecure */
 	json_t *index;		/* {"REF": {"digest", "repoDigest", "pulled"}} */
 	json_t *last_used;	/* {"REF": ms}: in memory only (no write per start) */
+	json_t *uses;		/* {"REF": stamp}: the store's use_seq at the last lookup */
+	json_int_t use_seq;	/* bumped by every lookup: a removal decided on the
+				 * loop checks on the pool that no lookup came since */
 	int pulls;		/* pulls / imports in flight */
 	bool sweep_pending;	/* a removal left blobs for when no pull runs */
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
@@ -549,8 +552,10 @@ img_lookup(struct img_store *s, const char *ref, struct img_info **out)
 	const char *key = index_find(s, ref, &msg);
 	if (key)
 		rc = info_build(s, key, json_object_get(s->index, key), out);
-	if (rc == 0)
+	if (rc == 0) {
 		json_object_set_new(s->last_used, key, json_integer(time_now_ms()));
+		json_object_set_new(s->uses, key, json_integer(++s->use_seq));
+	}
 	uv_mutex_unlock(&s->mu);
 	free(msg);
 	return rc;
@@ -575,9 +580,10 @@ list_build(struct img_store *s)
 		json_int_t used = json_integer_value(json_object_get(s->last_used, key));
 		if (!used && time_parse_rfc3339(pulled, &t) == 0)
 			used = (json_int_t)t * 1000;
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "ref",
-		    key, "digest", info->digest, "imageID", info->image_id, "size",
-		    (json_int_t)info->size, "pulled", pulled, "lastUsedMs", used));
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}",
+		    "ref", key, "digest", info->digest, "imageID", info->image_id, "size",
+		    (json_int_t)info->size, "pulled", pulled, "lastUsedMs", used, "useStamp",
+		    json_integer_value(json_object_get(s->uses, key))));
 		img_info_free(info);
 	}
 	uv_mutex_unlock(&s->mu);
@@ -594,6 +600,7 @@ img_list(struct img_store *s)
 		time_format_rfc3339((time_t)(json_integer_value(json_object_get(it,
 		    "lastUsedMs")) / 1000), ts);
 		json_object_del(it, "lastUsedMs");
+		json_object_del(it, "useStamp");
 		json_object_set_new(it, "lastUsed", json_string(ts));
 	}
 	return items;
@@ -668,17 +675,35 @@ sweep_locked(struct img_store *s)
 	json_decref(keep);
 }
 
+json_int_t
+img__use_stamp(struct img_store *s, const char *ref)
+{
+	char *msg = NULL;
+	uv_mutex_lock(&s->mu);
+	const char *key = index_find(s, ref, &msg);
+	json_int_t stamp = key ? json_integer_value(json_object_get(s->uses, key)) : 0;
+	uv_mutex_unlock(&s->mu);
+	free(msg);
+	return stamp;
+}
+
 int
-img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
+img__remove_unused(struct img_store *s, const char *ref, json_int_t stamp, char **removed,
+    char **msg)
 {
 	int rc = -ENOENT;
 
 	*removed = NULL;
 	uv_mutex_lock(&s->mu);
 	const char *key = index_find(s, ref, msg);
-	if (key) {
+	if (key && stamp >= 0 && json_integer_value(json_object_get(s->uses, key)) != stamp) {
+		/* a pod looked it up since the removal was decided: it is starting */
+		*msg = xasprintf("image \"%s\" came into use while it was being removed", key);
+		rc = -EBUSY;
+	} else if (key) {
 		*removed = xstrdup(key);
 		json_object_del(s->last_used, key);
+		json_object_del(s->uses, key);
 		json_object_del(s->index, key);
 		rc = index_save(s);
 		if (rc == 0)
@@ -688,6 +713,12 @@ img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
 	if (rc == -ENOENT && !*msg)
 		*msg = xasprintf("image \"%s\" not found", ref);
 	return rc;
+}
+
+int
+img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
+{
+	return img__remove_unused(s, ref, -1, removed, msg);
 }
 
 /* ---- jobs on the thread pool ------------------------------------------- */
@@ -952,6 +983,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 	}
 	index_load(s);
 	s->last_used = json_object();
+	s->uses = json_object();
 	*out = s;
 	return 0;
 }
@@ -1002,6 +1034,7 @@ store_free(struct img_store *s)
 {
 	json_decref(s->index);
 	json_decref(s->last_used);
+	json_decref(s->uses);
 	strv_free(s->insecure);
 	uv_mutex_destroy(&s->mu);
 	free(s->dir);

@@ -297,6 +297,95 @@ test_unpack_plain_keeps_whiteout_names(void **state)
 	util_remove_tree(d.base);
 }
 
+/* ---- the store: a removal decided on the loop, done on the pool ---------- */
+
+struct blobs {
+	const char *digest[2];
+	const void *data[2];
+	size_t len[2];
+};
+
+static int
+blobs_fetch(void *arg, const char *digest, const char *tmp, char **msg)
+{
+	struct blobs *b = arg;
+	for (size_t i = 0; i < 2; i++)
+		if (!strcmp(b->digest[i], digest))
+			return file_write_atomic(tmp, b->data[i], b->len[i], false);
+	*msg = xasprintf("no blob %s", digest);
+	return -ENOENT;
+}
+
+/* The image GC and `v6 image rm` decide on the loop that an image is
+ * unused and remove it on the pool; a pod that looked the image up in
+ * between (it is starting with it) keeps it. */
+static void
+test_removal_spares_an_image_looked_up_since_it_was_picked(void **state)
+{
+	(void)state;
+	static const char ref[] = "localhost/app:1";
+	struct dirs d;
+	struct tarb t;
+	uv_loop_t loop;
+	struct img_store *s;
+	struct img_info *info;
+	char cfg_d[80], layer_d[80], path[256], *msg = NULL, *removed = NULL;
+
+	dirs_make(&d);
+	tar_begin(&t);
+	tar_add(&t, "hello", AE_IFREG, "hi", NULL);
+	archive_write_close(t.a);
+	archive_write_free(t.a);
+	static const char cfg[] = "{\"config\":{\"Cmd\":[\"/hello\"]}}";
+	img__digest_bytes(cfg, strlen(cfg), cfg_d);
+	img__digest_bytes(t.buf, t.used, layer_d);
+	char *manifest = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":"
+	    "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\","
+	    "\"size\":%zu},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar"
+	    "+gzip\",\"digest\":\"%s\",\"size\":%zu}]}", IMG_MT_OCI_MANIFEST, cfg_d, strlen(cfg),
+	    layer_d, t.used);
+	struct blobs b = { { cfg_d, layer_d }, { cfg, t.buf }, { strlen(cfg), t.used } };
+	struct img_source src = { blobs_fetch, NULL, &b, 0 };
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(path, sizeof path, "%s/store", d.base);
+	assert_int_equal(img_store_open(&loop, path, &s), 0);
+	assert_int_equal(img__store_put(s, ref, manifest, strlen(manifest), NULL, &src, &msg), 0);
+
+	/* picked while unused (the GC reads the stamp from its list) */
+	json_t *list = img__list_used(s);
+	json_int_t stamp = json_integer_value(json_object_get(json_array_get(list, 0),
+	    "useStamp"));
+	json_decref(list);
+	assert_int_equal(stamp, img__use_stamp(s, ref));
+	/* a pod starts with it */
+	assert_int_equal(img_lookup(s, ref, &info), 0);
+	img_info_free(info);
+	assert_int_equal(img__remove_unused(s, ref, stamp, &removed, &msg), -EBUSY);
+	assert_non_null(strstr(msg, "came into use while it was being removed"));
+	free(msg);
+	msg = NULL;
+	assert_null(removed);
+	assert_int_equal(img_lookup(s, ref, &info), 0);	/* still whole */
+	snprintf(path, sizeof path, "%s/hello", info->layers[0]);
+	assert_int_equal(access(path, F_OK), 0);
+	img_info_free(info);
+
+	/* picked again, nobody looks it up: it goes, with its layer */
+	stamp = img__use_stamp(s, ref);
+	assert_int_equal(img__remove_unused(s, ref, stamp, &removed, &msg), 0);
+	assert_string_equal(removed, ref);
+	free(removed);
+	assert_int_equal(img_lookup(s, ref, &info), -ENOENT);
+	assert_int_equal(access(path, F_OK), -1);
+
+	img_store_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(manifest);
+	util_remove_tree(d.base);
+}
+
 /* Each archive tries one way out; each is refused and outside stays empty. */
 static void
 test_unpack_never_writes_outside_the_root(void **state)
@@ -512,6 +601,7 @@ main(void)
 		cmocka_unit_test(test_unpack_plain_keeps_whiteout_names),
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
 		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
+		cmocka_unit_test(test_removal_spares_an_image_looked_up_since_it_was_picked),
 		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
 		cmocka_unit_test(test_pull_secrets_and_policy),
 		cmocka_unit_test(test_unpack_zstd_layer),
