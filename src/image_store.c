@@ -310,6 +310,31 @@ img_size_violation(int64_t size, int64_t max)
 	    (long long)size, (long long)max);
 }
 
+/* ref is about to name the image of manifest digest: the image it named
+ * until now (a tag pushed again) stays as REGISTRY/REPO@REPODIGEST, as
+ * Docker keeps it untagged (<none>): the pods running it keep their layers
+ * (its key is their imageID, which the in-use check protects) until the
+ * GC or `v6 image rm` takes it. s->mu held. */
+static void
+keep_untagged_locked(struct img_store *s, const char *ref, const char *digest)
+{
+	const json_t *e = json_object_get(s->index, ref);
+	const char *was = json_string_value(json_object_get(e, "digest"));
+	const char *rd = json_string_value(json_object_get(e, "repoDigest"));
+	struct img_ref r;
+	char *msg = NULL;
+
+	if (!was || !rd || !strcmp(was, digest) || img_ref_parse(ref, &r, &msg) < 0) {
+		free(msg);
+		return;
+	}
+	char *key = xasprintf("%s/%s@%s", r.registry, r.repo, rd);
+	if (strcmp(key, ref) != 0 && !json_object_get(s->index, key))
+		json_object_set_new(s->index, key, json_deep_copy(e));
+	free(key);
+	img_ref_free(&r);
+}
+
 int
 img__store_put(struct img_store *s, const char *ref, const char *manifest, size_t len,
     const char *repo_digest, const struct img_source *src, char **msg)
@@ -374,6 +399,7 @@ img__store_put(struct img_store *s, const char *ref, const char *manifest, size_
 	uv_mutex_lock(&s->mu);
 	char ts[32];
 	time_format_rfc3339(time(NULL), ts);
+	keep_untagged_locked(s, ref, digest);
 	json_object_set_new(s->index, ref, json_pack("{s:s, s:s, s:s}", "digest", digest,
 	    "repoDigest", repo_digest ? repo_digest : digest, "pulled", ts));
 	rc = index_save(s);

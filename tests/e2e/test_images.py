@@ -541,6 +541,48 @@ def test_pod_pulls_its_image_and_reports_the_image_id(server, workdir, registrie
     assert msgs[0] == 'Container image "%s" already present on machine' % ref
 
 
+def test_always_pull_policy_follows_a_moved_tag(server, workdir, registries):
+    """Always asks the registry at every container start (a tag pushed again
+    gives the new image); IfNotPresent keeps the image already present."""
+    reg = registries()
+    ref = reg.push(app_image(workdir, "v1").layer([("v1", "file", "first build")]).image,
+                   "team/moving:1")
+    apply(server, runc_pod("first", ref, policy="Always"))
+    wait_event(server, "first", "Pulled")
+    old = image_list(server)[ref]["imageID"]
+    old_layers = layer_dirs(server, ref)
+    wait_for(lambda: container(server, "first").get("imageID") == old, 30, "imageID")
+    new_image = app_image(workdir, "v2").layer([("v2", "file", "second build")]).image
+    reg.push(new_image, "team/moving:1")
+    apply(server, runc_pod("kept", ref, policy="IfNotPresent"))
+    msgs = wait_event(server, "kept", "Pulled")
+    assert msgs[0] == 'Container image "%s" already present on machine' % ref, msgs
+    wait_for(lambda: container(server, "kept").get("imageID") == old, 30, "old imageID")
+    apply(server, runc_pod("fresh", ref, policy="Always"))
+    msgs = wait_event(server, "fresh", "Pulled")
+    assert msgs[0].startswith('Successfully pulled image "%s" in ' % ref), msgs
+    new = image_list(server)[ref]["imageID"]
+    assert new != old and new.startswith(reg.host + "/team/moving@sha256:"), (old, new)
+    wait_for(lambda: container(server, "fresh").get("imageID") == new, 30, "new imageID")
+    # The image the tag left stays, untagged (as Docker's <none>), while
+    # pods run it: listed by its digest, its layers kept through a removal
+    # of another image (which sweeps what no image refers to), not removable.
+    other = reg.push(app_image(workdir, "v3").layer([("v3", "file", "3")]).image,
+                     "team/other:1")
+    server.v6("image", "pull", other, check=True, timeout=120)
+    server.v6("image", "rm", other, check=True)
+    assert all(os.path.isdir(d) for d in old_layers), old_layers
+    images = image_list(server)
+    dangling = [r for r, i in images.items() if i["imageID"] == old]
+    assert dangling == [old], images.keys()
+    p = server.v6("image", "rm", old)
+    assert p.returncode != 0 and "in use by pod default/" in p.stderr, p.stderr
+    server.v6("delete", "pod", "first", "kept", check=True)
+    wait_for(lambda: server.v6("image", "rm", old).returncode == 0, 60,
+             "the untagged image removable once no pod runs it")
+    assert not any(os.path.isdir(d) for d in old_layers if d not in layer_dirs(server, ref))
+
+
 def test_never_pull_policy(server):
     apply(server, runc_pod("never", "127.0.0.1:1/none:1", policy="Never"))
     wait_for(lambda: waiting_reason(server, "never") == "ErrImageNeverPull", 30,
