@@ -300,3 +300,43 @@ def test_runc_pods_on_the_pod_network_serve_on_port_80(image_tar):
         assert "search default.svc.cluster.local" in out, out
     finally:
         pn.close()      # stop_workloads deletes the runc containers too
+
+
+def test_default_runtime_is_runc_for_root_with_runc_else_process(image_tar, tmp_path,
+                                                                 monkeypatch):
+    """Without --default-runtime the server picks runc when it can use it
+    (root, runc on PATH): a pod without runtimeClassName runs from its image
+    in runc; with no runc on PATH it is the process runtime."""
+    from conftest import Server
+    for d in ("auto", "norunc"):
+        (tmp_path / d).mkdir()
+    s = Server(str(tmp_path / "auto"))
+    i = s.extra_args.index("--default-runtime")
+    del s.extra_args[i:i + 2]
+    try:
+        s.start()
+        assert "default runtime for pods without runtimeClassName: runc (root and runc " \
+            "on PATH)" in open(s.log_path).read()
+        s.v6("image", "import", image_tar, check=True)
+        obj = pod("plain", [ctr("echo in-runc; exec sleep 3600")])
+        del obj["spec"]["runtimeClassName"]
+        apply(s, obj)
+        wait_log(s, "plain", "in-runc")
+        uid = get_pod(s, "plain")["metadata"]["uid"]
+        assert [c for c in runc_list(s) if c[0].startswith(uid)], runc_list(s)
+    finally:
+        try:
+            s.close()
+        finally:
+            delete_runc_containers(s.data_dir)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    s = Server(str(tmp_path / "norunc"))
+    del s.extra_args[i:i + 2]
+    try:
+        s.start()
+        assert "default runtime for pods without runtimeClassName: process (runc not " \
+            "on PATH)" in open(s.log_path).read()
+    finally:
+        s.close()
