@@ -112,6 +112,8 @@ int img__remove_unused(struct img_store *s, const char *ref, json_int_t stamp,
 char *img__in_use(const struct img_store *s, const char *image_id);
 /* The --insecure-registry list (NULL-terminated, borrowed). */
 char *const *img__insecure(const struct img_store *s);
+/* The --registry-certs-dir (borrowed). */
+const char *img__certs_dir(const struct img_store *s);
 
 /* image_import.c */
 /* Imports an OCI layout or docker-archive tar; *refs gets the refs made

@@ -38,6 +38,7 @@ struct img_store {
 	bool sweep_pending;	/* a removal left blobs for when no pull runs */
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
 	size_t ninsecure;
+	char *certs_dir;	/* --registry-certs-dir: DIR/HOST:PORT/ca.crt ... */
 	struct img_job *jobs;	/* on the thread pool, for img_cancel and close */
 	struct ensure *ensures;	/* img_ensure requests in flight or waiting */
 	int running;		/* of them on the pool (IMG_MAX_PULLS at most) */
@@ -992,6 +993,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 	s->dir = xstrdup(dir);
 	curl_global_init(CURL_GLOBAL_DEFAULT);	/* here, on the loop: not thread-safe */
 	s->insecure = xcalloc(1, sizeof(char *));
+	s->certs_dir = xstrdup(IMG_CERTS_DIR);
 	uv_mutex_init(&s->mu);
 	/* What a killed pull or import left half done is garbage. */
 	char *tmp = xasprintf("%s/tmp", dir);
@@ -1022,6 +1024,19 @@ img_store_add_insecure(struct img_store *s, const char *hostport)
 	s->insecure[s->ninsecure++] = xstrdup(hostport);
 	s->insecure[s->ninsecure] = NULL;
 	uv_mutex_unlock(&s->mu);
+}
+
+void
+img_store_set_certs_dir(struct img_store *s, const char *dir)
+{
+	free(s->certs_dir);
+	s->certs_dir = xstrdup(dir);
+}
+
+const char *
+img__certs_dir(const struct img_store *s)
+{
+	return s->certs_dir;
 }
 
 void
@@ -1062,6 +1077,7 @@ store_free(struct img_store *s)
 	json_decref(s->last_used);
 	json_decref(s->uses);
 	strv_free(s->insecure);
+	free(s->certs_dir);
 	uv_mutex_destroy(&s->mu);
 	free(s->dir);
 	free(s);

@@ -210,9 +210,10 @@ class Registry:
     """docker-registry serving its own storage dir on 127.0.0.1:PORT; with
     token=TokenServer it requires Bearer tokens from it. Stopped by PID."""
 
-    def __init__(self, workdir, token=None, tls=False):
+    def __init__(self, workdir, token=None, tls=False, client_ca=None):
         self.dir = tempfile.mkdtemp(prefix="registry-", dir=workdir)
         self.tls = tls
+        self.client_ca = client_ca
         self.port = free_port()
         self.host = "127.0.0.1:%d" % self.port
         cfg = ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:",
@@ -221,8 +222,12 @@ class Registry:
         if tls:
             key, cert = os.path.join(self.dir, "key.pem"), os.path.join(self.dir, "cert.pem")
             run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                "-out", cert, "-subj", "/CN=127.0.0.1", "-days", "2")
+                "-out", cert, "-subj", "/CN=127.0.0.1", "-days", "2",
+                "-addext", "subjectAltName=IP:127.0.0.1")
+            self.cert = cert
             cfg += ["  tls:", "    certificate: " + cert, "    key: " + key]
+            if client_ca:   # client certificates signed by this CA required
+                cfg += ["    clientcas:", "      - " + client_ca]
         if token:
             cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
                     "    service: v6-test-registry", "    issuer: v6-test-issuer",
@@ -246,6 +251,8 @@ class Registry:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             c.request("GET", "/v2/")
             return c.getresponse().status in (200, 401)
+        except ssl.SSLError:
+            return self.client_ca is not None   # it answered: no client certificate
         except OSError:
             return False
 
@@ -353,8 +360,8 @@ class TokenServer:
 def registries(workdir):
     made = []
 
-    def make(token=None, tls=False):
-        r = Registry(workdir, token, tls)
+    def make(token=None, tls=False, client_ca=None):
+        r = Registry(workdir, token, tls, client_ca)
         made.append(r)
         return r
     yield make
@@ -840,6 +847,60 @@ def test_pull_from_a_tls_registry_on_loopback(server, workdir, registries):
     st, body = pull(server, ref)
     assert st == 201, body
     assert body["layers"] == 3
+
+
+def openssl_ca(d, name):
+    """A self-signed CA in d: (key, cert)."""
+    key, cert = os.path.join(d, name + ".key"), os.path.join(d, name + ".crt")
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+        cert, "-subj", "/CN=" + name, "-days", "2")
+    return key, cert
+
+
+def test_private_registry_ca_and_client_certificate_from_the_certs_dir(make_server, workdir,
+                                                                        registries):
+    """--registry-certs-dir DIR, Docker's certs.d: DIR/HOST:PORT/ca.crt is
+    the one CA the registry's certificate is checked against (on loopback
+    too, where no CA means no check), client.cert + client.key the
+    certificate a registry requiring one gets. Read at each pull."""
+    certs = os.path.join(workdir, "certs.d")
+    s = make_server("--registry-certs-dir", certs)
+    cakey, cacrt = openssl_ca(workdir, "v6-client-ca")
+    reg = registries(tls=True, client_ca=cacrt)
+    ckey, ccsr, ccert = (os.path.join(workdir, n) for n in ("c.key", "c.csr", "c.cert"))
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", ckey, "-out", ccsr,
+        "-subj", "/CN=v6-puller")
+    run("openssl", "x509", "-req", "-in", ccsr, "-CA", cacrt, "-CAkey", cakey,
+        "-CAcreateserial", "-out", ccert, "-days", "2")
+    run("skopeo", "copy", "-q", "--dest-cert-dir", certdir_for_skopeo(workdir, ccert, ckey),
+        "--dest-tls-verify=false", "oci:" + app_image(workdir).image,
+        "docker://%s/ca/app:1" % reg.host)
+    ref = reg.host + "/ca/app:1"
+    host = os.path.join(certs, reg.host)
+    os.makedirs(host)
+    shutil.copy(ccert, os.path.join(host, "client.cert"))
+    shutil.copy(ckey, os.path.join(host, "client.key"))
+    # a CA that did not sign the registry's certificate: refused, no fallback
+    shutil.copy(openssl_ca(workdir, "another-ca")[1], os.path.join(host, "ca.crt"))
+    st, body = pull(s, ref)
+    assert st != 201 and "certificate" in body["message"], body
+    shutil.copy(reg.cert, os.path.join(host, "ca.crt"))
+    st, body = pull(s, ref)
+    assert st == 201 and body["layers"] == 3, body
+    # without the client certificate the registry refuses the handshake
+    os.unlink(os.path.join(host, "client.cert"))
+    s.v6("image", "rm", ref, check=True)
+    st, body = pull(s, ref)
+    assert st != 201, body
+
+
+def certdir_for_skopeo(workdir, cert, key):
+    """skopeo's --cert-dir: *.cert with its *.key."""
+    d = os.path.join(workdir, "skopeo-certs")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(cert, os.path.join(d, "client.cert"))
+    shutil.copy(key, os.path.join(d, "client.key"))
+    return d
 
 
 def test_max_image_size_policy_refuses_a_larger_image_before_fetching_it(server, workdir,
