@@ -340,3 +340,41 @@ def test_default_runtime_is_runc_for_root_with_runc_else_process(image_tar, tmp_
             "on PATH)" in open(s.log_path).read()
     finally:
         s.close()
+
+
+def test_empty_dir_host_path_and_claim_volumes_in_runc_containers(rserver, tmp_path):
+    """The volumes of the process runtime, in runc containers: an emptyDir
+    the pod's two containers share, a hostPath read and written (and one
+    mounted readOnly), a PersistentVolumeClaim's directory."""
+    s = rserver
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("from-the-host\n")
+    s.json("POST", "/api/v1/namespaces/default/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}}, expect=201)
+    mounts = [{"name": "shared", "mountPath": "/shared"},
+              {"name": "host", "mountPath": "/host"},
+              {"name": "host", "mountPath": "/ro", "readOnly": True},
+              {"name": "claim", "mountPath": "/data"}]
+    apply(s, pod("vols", [
+        ctr("cat /host/in > /shared/f; echo from-runc > /host/out; echo kept > /data/c; "
+            "exec sleep 3600", name="writer", volumeMounts=mounts),
+        ctr("exec sleep 3600", name="reader", volumeMounts=mounts)],
+        terminationGracePeriodSeconds=1,
+        volumes=[{"name": "shared", "emptyDir": {}},
+                 {"name": "host", "hostPath": {"path": str(host)}},
+                 {"name": "claim", "persistentVolumeClaim": {"claimName": "data"}}]))
+    wait_for(lambda: (host / "out").exists(), 60, "the writer's file on the hostPath")
+    assert (host / "out").read_text() == "from-runc\n"
+    wait_for(lambda: s.v6("exec", "vols", "-c", "reader", "--", "cat", "/shared/f",
+                          "/data/c").stdout == "from-the-host\nkept\n", 30,
+             "the emptyDir and the claim seen from the other container")
+    p = s.v6("exec", "vols", "-c", "reader", "--", "touch", "/ro/x")
+    assert p.returncode != 0 and "Read-only file system" in p.stdout + p.stderr, p
+    assert not (host / "x").exists()
+    _, claim = s.json("GET", "/api/v1/namespaces/default/persistentvolumeclaims/data")
+    d = os.path.join(s.data_dir, "node", "volumes", "pvc-" + claim["metadata"]["uid"])
+    with open(os.path.join(d, "c")) as f:
+        assert f.read() == "kept\n"
