@@ -476,6 +476,25 @@ def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, re
     assert any("digest mismatch" in m for r, m in events(server, "corrupt") if r == "Failed")
 
 
+def test_tampered_manifest_is_refused_by_tag_and_by_digest(server, workdir, registries):
+    """The manifest is checked too: against the digest asked for, or the
+    registry's Docker-Content-Digest for a tag."""
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "tampered/app:1")
+    raw = run("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref).encode()
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    m = json.loads(raw)
+    size = m["config"]["size"]
+    bad = raw.replace(b'"size":%d' % size, b'"size":%d' % (size + 1), 1)
+    assert bad != raw and len(bad) == len(raw) + (len(str(size + 1)) - len(str(size)))
+    with open(reg.blob_path(digest), "wb") as f:
+        f.write(bad)
+    for r in (ref, "%s/tampered/app@%s" % (reg.host, digest)):
+        st, body = pull(server, r)
+        assert st != 201 and "manifest digest mismatch" in body["message"], (r, body)
+    assert image_rows(server) == []
+
+
 def test_unreachable_registry_fails_with_the_connection_error(server):
     port = free_port()
     st, body = pull(server, "127.0.0.1:%d/app:1" % port)
