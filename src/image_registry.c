@@ -471,7 +471,10 @@ reg_get(struct reg *r, const char *url, const char *accept, struct sink *k, char
 	free(plain);
 	if (k->status != 200) {
 		char *t = error_text(k);
-		*msg = k->status == 401 ? xasprintf("unauthorized: %s", t) : t;
+		/* a 401 to the pull secret's own credentials: they were refused */
+		bool refused = r->authz && str_has_prefix(r->authz, "Authorization: Basic");
+		*msg = k->status == 401 ? xasprintf("unauthorized: %s%s", refused ?
+		    "the pull secret was refused: " : "", t) : t;
 		if (k->status == 401)
 			free(t);
 		return k->status == 404 ? -ENOENT : k->status == 401 || k->status == 403 ?

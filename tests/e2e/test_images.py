@@ -210,7 +210,7 @@ class Registry:
     """docker-registry serving its own storage dir on 127.0.0.1:PORT; with
     token=TokenServer it requires Bearer tokens from it. Stopped by PID."""
 
-    def __init__(self, workdir, token=None, tls=False, client_ca=None):
+    def __init__(self, workdir, token=None, tls=False, client_ca=None, htpasswd=None):
         self.dir = tempfile.mkdtemp(prefix="registry-", dir=workdir)
         self.tls = tls
         self.client_ca = client_ca
@@ -228,6 +228,16 @@ class Registry:
             cfg += ["  tls:", "    certificate: " + cert, "    key: " + key]
             if client_ca:   # client certificates signed by this CA required
                 cfg += ["    clientcas:", "      - " + client_ca]
+        if htpasswd:    # ("user", "password"): Basic auth, bcrypt in an htpasswd file
+            import warnings
+            with warnings.catch_warnings():   # Debian's python3 3.11 has it
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import crypt
+            path = os.path.join(self.dir, "htpasswd")
+            with open(path, "w") as f:
+                f.write("%s:%s\n" % (htpasswd[0], crypt.crypt(htpasswd[1], crypt.mksalt(
+                    crypt.METHOD_BLOWFISH))))
+            cfg += ["auth:", "  htpasswd:", "    realm: v6-test", "    path: " + path]
         if token:
             cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
                     "    service: v6-test-registry", "    issuer: v6-test-issuer",
@@ -360,8 +370,8 @@ class TokenServer:
 def registries(workdir):
     made = []
 
-    def make(token=None, tls=False, client_ca=None):
-        r = Registry(workdir, token, tls, client_ca)
+    def make(token=None, tls=False, client_ca=None, htpasswd=None):
+        r = Registry(workdir, token, tls, client_ca, htpasswd)
         made.append(r)
         return r
     yield make
@@ -445,6 +455,20 @@ def test_pull_with_credentials_from_a_pull_secret(server, workdir, registries):
         assert st == 403, body
     finally:
         tok.close()
+
+
+def test_pull_with_basic_auth_from_a_pull_secret(server, workdir, registries):
+    """A registry asking for Basic auth itself (WWW-Authenticate: Basic, an
+    htpasswd file) gets the pull secret's credentials."""
+    import base64
+    reg = registries(htpasswd=("carol", "pw3"))
+    ref = reg.push(app_image(workdir).image, "basic/app:1", creds="carol:pw3")
+    st, body = pull(server, ref)
+    assert st == 403 and "no pull secret for this registry" in body["message"], body
+    st, body = pull(server, ref, {reg.host: {"username": "carol", "password": "nope"}})
+    assert st == 403 and "the pull secret was refused" in body["message"], body
+    st, body = pull(server, ref, {reg.host: {"auth": base64.b64encode(b"carol:pw3").decode()}})
+    assert st == 201 and body["layers"] == 3, body
 
 
 def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, registries):
