@@ -236,7 +236,7 @@ class Registry:
             path = os.path.join(self.dir, "htpasswd")
             with open(path, "w") as f:
                 f.write("%s:%s\n" % (htpasswd[0], crypt.crypt(htpasswd[1], crypt.mksalt(
-                    crypt.METHOD_BLOWFISH))))
+                    crypt.METHOD_BLOWFISH, rounds=16))))
             cfg += ["auth:", "  htpasswd:", "    realm: v6-test", "    path: " + path]
         if token:
             cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
