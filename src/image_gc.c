@@ -112,11 +112,13 @@ gc_check(struct img_gc *gc)
 	size_t *pick = xcalloc(n ? n : 1, sizeof *pick);
 	json_array_foreach(list, i, it) {
 		char *by = img__in_use(gc->s, json_string_value(json_object_get(it, "imageID")));
+		const char *ref = json_string_value(json_object_get(it, "ref"));
 		imgs[i] = (struct img_gc_image){
-			.ref = json_string_value(json_object_get(it, "ref")),
+			.ref = ref,
 			.size = json_integer_value(json_object_get(it, "size")),
 			.last_used_ms = json_integer_value(json_object_get(it, "lastUsedMs")),
-			.in_use = by != NULL,
+			/* a pull of it in flight: a pod is about to use it */
+			.in_use = by != NULL || img__pull_pending(gc->s, ref),
 		};
 		free(by);
 	}

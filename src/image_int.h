@@ -108,6 +108,9 @@ json_int_t img__use_stamp(struct img_store *s, const char *ref);
  * unused: then -EBUSY with *msg. stamp < 0: unconditionally. Any thread. */
 int img__remove_unused(struct img_store *s, const char *ref, json_int_t stamp,
     char **removed, char **msg);
+/* Whether an img_ensure of the image named by index key is in flight:
+ * its pod learns the image (and protects it) only when it ends. Loop only. */
+bool img__pull_pending(struct img_store *s, const char *key);
 /* The pod using image_id ("ns/name", caller frees) or NULL. Loop only. */
 char *img__in_use(const struct img_store *s, const char *image_id);
 /* The --insecure-registry list (NULL-terminated, borrowed). */

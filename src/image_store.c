@@ -1026,6 +1026,24 @@ img_store_add_insecure(struct img_store *s, const char *hostport)
 	uv_mutex_unlock(&s->mu);
 }
 
+bool
+img__pull_pending(struct img_store *s, const char *key)
+{
+	bool found = false;
+	for (struct ensure *e = s->ensures; e && !found; e = e->next) {
+		struct img_ref r;
+		char *msg = NULL;
+		if (img_ref_parse(e->ref, &r, &msg) == 0) {
+			char *norm = img_ref_string(&r);
+			found = !strcmp(norm, key);
+			free(norm);
+			img_ref_free(&r);
+		}
+		free(msg);
+	}
+	return found;
+}
+
 void
 img_store_set_certs_dir(struct img_store *s, const char *dir)
 {

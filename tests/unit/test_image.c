@@ -20,6 +20,9 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 
 #include "image_int.h"
@@ -386,6 +389,87 @@ test_removal_spares_an_image_looked_up_since_it_was_picked(void **state)
 	util_remove_tree(d.base);
 }
 
+static void
+ensure_ended(void *arg, int err, const char *message, struct img_info *info)
+{
+	(void)err, (void)message;
+	img_info_free(info);
+	*(bool *)arg = true;
+}
+
+static void
+stop_loop(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/* The GC never takes an image a pull is bringing to a pod (an Always pull
+ * of a present image, here hanging on a registry that never answers): the
+ * pod learns the image only when the pull ends. Thresholds 0: the disk is
+ * always "full". */
+static void
+test_gc_spares_an_image_a_pull_is_bringing(void **state)
+{
+	(void)state;
+	struct dirs d;
+	struct tarb t;
+	uv_loop_t loop;
+	uv_timer_t stop;
+	struct img_store *s;
+	struct img_gc *gc;
+	struct img_info *info;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	char cfg_d[80], layer_d[80], path[256], ref[64], *msg = NULL;
+	bool ended = false;
+
+	/* a registry that accepts connections and never says a word */
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(ref, sizeof ref, "127.0.0.1:%d/app:1", ntohs(sa.sin_port));
+
+	dirs_make(&d);
+	tar_begin(&t);
+	tar_add(&t, "hello", AE_IFREG, "hi", NULL);
+	archive_write_close(t.a);
+	archive_write_free(t.a);
+	static const char cfg[] = "{\"config\":{}}";
+	img__digest_bytes(cfg, strlen(cfg), cfg_d);
+	img__digest_bytes(t.buf, t.used, layer_d);
+	char *manifest = xasprintf("{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\","
+	    "\"size\":%zu},\"layers\":[{\"digest\":\"%s\",\"size\":%zu}]}", cfg_d, strlen(cfg),
+	    layer_d, t.used);
+	struct blobs b = { { cfg_d, layer_d }, { cfg, t.buf }, { strlen(cfg), t.used } };
+	struct img_source src = { blobs_fetch, NULL, &b, 0 };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(path, sizeof path, "%s/store", d.base);
+	assert_int_equal(img_store_open(&loop, path, &s), 0);
+	assert_int_equal(img__store_put(s, ref, manifest, strlen(manifest), NULL, &src, &msg), 0);
+
+	assert_int_equal(img_ensure(s, ref, IMG_PULL_ALWAYS, NULL, 0, ensure_ended, &ended), 0);
+	assert_true(img__pull_pending(s, ref));
+	struct img_gc_config gcc = { .high = 0, .low = 0, .min_age_ms = 0, .period_ms = 10 };
+	assert_int_equal(img_gc_start(s, &gcc, &gc), 0);
+	uv_timer_init(&loop, &stop);
+	uv_timer_start(&stop, stop_loop, 300, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);	/* thirty GC periods */
+	assert_false(ended);
+	assert_int_equal(img_lookup(s, ref, &info), 0);
+	img_info_free(info);
+
+	img_gc_stop(gc);
+	uv_close((uv_handle_t *)&stop, NULL);
+	img_store_close(s);	/* the hanging pull gives up */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	close(lfd);
+	free(manifest);
+	util_remove_tree(d.base);
+}
+
 /* Each archive tries one way out; each is refused and outside stays empty. */
 static void
 test_unpack_never_writes_outside_the_root(void **state)
@@ -602,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
 		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
 		cmocka_unit_test(test_removal_spares_an_image_looked_up_since_it_was_picked),
+		cmocka_unit_test(test_gc_spares_an_image_a_pull_is_bringing),
 		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
 		cmocka_unit_test(test_pull_secrets_and_policy),
 		cmocka_unit_test(test_unpack_zstd_layer),
