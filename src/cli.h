@@ -232,6 +232,9 @@ void cli_tpl_refs(json_t *tpl, cli_ref_fn cb, void *arg);
 /* Emits a JSON value as a YAML document (block style, sorted keys, list
  * items at their parent's indentation). Caller frees. */
 char *cli_yaml_dump(const json_t *v);
+/* The same with the key first (when an object has it) in every object:
+ * "- name: web" as people write list items. */
+char *cli_yaml_dump_titled(const json_t *v, const char *first);
 /* Whether a string needs quotes to read back as the same string. */
 bool cli_yaml_needs_quotes(const char *s);
 

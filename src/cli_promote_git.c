@@ -847,8 +847,9 @@ compute_changes(struct pgit *g, const char *src_ns)
 	}
 	/* the pod's labels are the environment's (its selector): not promoted */
 	json_t *tl = obj_get_path(ttpl, "metadata.labels");
-	json_object_set(obj_child(g->tpl, "metadata"), "labels", tl ? tl : json_object());
-	if (!tl)
+	if (tl)
+		json_object_set(obj_child(g->tpl, "metadata"), "labels", tl);
+	else
 		json_object_del(json_object_get(g->tpl, "metadata"), "labels");
 	json_t *root = json_array();
 	diff(g->ops, root, "", "", ttpl, g->tpl);

@@ -258,7 +258,7 @@ is_block(const json_t *v)
 static void
 put_block(struct buf *b, const json_t *v, int ind)
 {
-	char *d = cli_yaml_dump(v);
+	char *d = cli_yaml_dump_titled(v, "name");
 	for (char *p = d; *p;) {
 		char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
@@ -410,8 +410,8 @@ map_add(char **text, struct yn *m, const char *k, const json_t *v)
 	buf_free(&b);
 }
 
-/* Appends item to sequence s; an object's key first (its merge key:
- * "- name: web" reads as the item's title), or NULL. */
+/* Appends item to sequence s; an object's key first (its merge key, or
+ * NULL; "name" leads anyway: "- name: web" reads as the item's title). */
 static void
 seq_add(char **text, struct yn *s, const json_t *item, const char *first)
 {
@@ -426,7 +426,8 @@ seq_add(char **text, struct yn *s, const json_t *item, const char *first)
 	int col = s->col;
 	buf_printf(&b, "%*s- ", col, "");
 	json_t *head = first ? json_object_get(item, first) : NULL;
-	if (head && json_is_object(item) && !is_block(head) && json_object_size(item) > 1) {
+	if (head && json_is_object(item) && !is_block(head) && json_object_size(item) > 1 &&
+	    strcmp(first, "name")) {
 		json_t *rest = json_deep_copy(item);
 		json_object_del(rest, first);
 		put_key(&b, first);

@@ -740,12 +740,20 @@ def test_ssh_source_with_a_private_key_secret(make_server, workdir, monkeypatch,
         repo_secret(sshKnownHosts=ssh.known_hosts + "\n")
         synced_to(s, "viassh", sha)
         assert cm(s, "settings")["data"] == {"via": "ssh"}
-        # a new commit over ssh too, the host known from Argo CD's ConfigMap
+        # a new commit over ssh too, the host known from Argo CD's ConfigMap, as
+        # a hashed entry (ssh-keygen -H) after another host's
+        hashed = os.path.join(ssh.dir, "known_hosts")
+        with open(hashed, "w") as f:
+            f.write(ssh.known_hosts + "\n")
+        subprocess.run(["ssh-keygen", "-q", "-H", "-f", hashed], check=True,
+                       capture_output=True, timeout=30)
+        with open(hashed) as f:
+            line = f.read()
+        assert line.startswith("|1|") and "127.0.0.1" not in line, line
         apply(s, {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": "argocd-ssh-known-hosts-cm"},
                   "data": {"ssh_known_hosts": "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"
-                           "AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" +
-                           ssh.known_hosts + "\n"}})
+                           "AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" + line}})
         repo_secret()
         repo.write("app/config.yaml", yaml_docs(configmap("settings", {"via": "ssh-2"})))
         sha2 = repo.commit("two")

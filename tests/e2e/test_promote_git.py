@@ -131,6 +131,14 @@ def test_promote_through_git_edits_the_image_line_and_pushes_over_http(server, w
         http.close()
 
 
+KUST = """# prod: the shared base, labelled
+resources:
+- ../../base   # the shop
+commonLabels:
+  tier: web    # for the dashboards
+"""
+
+
 def test_promote_into_a_kustomize_overlay_and_refuse_a_tag(server, workdir):
     s = server
     env_ns(s, "dev", "dev")
@@ -138,8 +146,7 @@ def test_promote_into_a_kustomize_overlay_and_refuse_a_tag(server, workdir):
     repo = Repo(workdir)
     repo.write("base/web.yaml", manifest(OLD))
     repo.write("base/kustomization.yaml", "resources:\n- web.yaml\n")
-    repo.write("overlays/prod/kustomization.yaml",
-               "resources:\n- ../../base\ncommonLabels:\n  tier: web\n")
+    repo.write("overlays/prod/kustomization.yaml", KUST)
     first = repo.commit("overlay")
     s.v6("apply", "-f", "-", input=json.dumps(
         application("prod-kz", repo.file_url, "overlays/prod")), check=True)
@@ -152,10 +159,10 @@ def test_promote_into_a_kustomize_overlay_and_refuse_a_tag(server, workdir):
     new = head(repo)
     assert new != first
     kust = git(repo.bare, "show", new + ":overlays/prod/kustomization.yaml")
-    # the entry for the image as the base names it; a digest pins it
-    assert "name: registry.example/shop/web" in kust, kust
-    assert "digest: sha256:" + "ab" * 32 in kust, kust
-    assert "tier: web" in kust and "../../base" in kust, kust
+    # the entry for the image as the base names it, a digest pinning it, added
+    # below the user's lines, which stay as they were
+    assert kust == (KUST + "images:\n- name: registry.example/shop/web\n"
+                    "  digest: sha256:%s" % ("ab" * 32)), kust
     assert git(repo.bare, "show", new + ":base/web.yaml") == \
         git(repo.bare, "show", first + ":base/web.yaml")
     assert synced(s, "prod-kz") == new
@@ -452,8 +459,8 @@ def test_promote_plain_manifests_in_place_and_secrets_by_reference_only(server, 
         "+        - name: PASSWORD",
         "+          valueFrom:",
         "+            secretKeyRef:",
-        "+              key: password",
-        "+              name: db-creds"]
+        "+              name: db-creds",
+        "+              key: password"]
     assert "s3cret-of-test" not in git(repo.bare, "show", new)
     assert synced(s, "staging-web") == new
     pods_say(s, "staging", "web", "greeting=bonjour mode=fast password=staging-pw", 1)
