@@ -689,11 +689,63 @@ kust_input_name(const json_t *k, const char *name)
 	return xstrdup(name);
 }
 
-/* A configMapGenerator entry of the overlay that only has literals: its
- * literals are edited to the new data (exact: the generator makes all of
- * the ConfigMap). -ENOENT when there is none such. */
+/* A files: entry of a generator ("KEY=PATH" or "PATH"): its key, and its
+ * path in the repository when it lies in the overlay's directory (NULL
+ * otherwise: a base's file is the source environment's too). Caller frees
+ * both. */
+static char *
+gen_file(const struct kedit *ke, const char *entry, char **key)
+{
+	const char *eq = strchr(entry, '='), *path = eq ? eq + 1 : entry;
+	const char *slash = strrchr(path, '/');
+	*key = eq ? xstrndup(entry, (size_t)(eq - entry)) : xstrdup(slash ? slash + 1 : path);
+	if (path[0] == '/' || !strncmp(path, "../", 3) || strstr(path, "/../"))
+		return NULL;
+	return *ke->dir ? xasprintf("%s/%s", ke->dir, path) : xstrdup(path);
+}
+
+/* Rewrites the generator's files (from the end: a key the data lost drops
+ * its entry) and records their keys in seen. */
 static int
-kust_literals(struct kedit *ke, const char *base, const json_t *data)
+gen_files(struct kedit *ke, size_t at, const json_t *files, const json_t *data, json_t *seen)
+{
+	int rc = 0;
+	for (size_t j = json_array_size(files); j-- > 0 && rc == 0;) {
+		char *key, *rel = gen_file(ke, json_string_value(json_array_get(files, j)) ?: "",
+		    &key);
+		json_t *want = json_object_get(data, key);
+		if (!json_is_string(want)) {
+			json_t *path = json_pack("[s,I,s,I]", "configMapGenerator", (json_int_t)at,
+			    "files", (json_int_t)j);
+			rc = yedit_delete(&ke->f->text, 0, path);
+			json_decref(path);
+		} else {
+			char *full = xasprintf("%s/%s", ke->g->tree, rel), *old = NULL;
+			size_t len = 0;
+			if (file_read_all(full, &old, &len) < 0 || len != strlen(json_string_value(want))
+			    || memcmp(old, json_string_value(want), len)) {
+				struct pfile *f = file_add(ke->g, rel);
+				ke->f = file_of(ke->g, ke->rel);
+				free(f->text);
+				f->text = xstrdup(json_string_value(want));
+				f->changed = true;
+			}
+			free(old);
+			free(full);
+		}
+		json_object_set_new(seen, key, json_true());
+		free(key);
+		free(rel);
+	}
+	return rc;
+}
+
+/* A configMapGenerator entry of the overlay made of literals and files in
+ * the overlay's directory: its literal lines and its files are edited to the
+ * new data (exact: the generator makes all of the ConfigMap), new keys
+ * become literals. -ENOENT when there is none such. */
+static int
+kust_generator(struct kedit *ke, const char *base, const json_t *data)
 {
 	json_t *gens = json_object_get(ke->k, "configMapGenerator"), *e, *gen = NULL;
 	size_t i, at = 0;
@@ -702,12 +754,21 @@ kust_literals(struct kedit *ke, const char *base, const json_t *data)
 			gen = e;
 			at = i;
 		}
-	if (!gen || !json_is_object(data) || json_object_get(gen, "files") || json_object_get(gen, "envs") ||
+	if (!gen || !json_is_object(data) || json_object_get(gen, "envs") ||
 	    (*obj_str(gen, "behavior") && strcmp(obj_str(gen, "behavior"), "create")))
 		return -ENOENT;
+	json_t *files = json_object_get(gen, "files"), *f;
+	json_array_foreach(files, i, f) {
+		char *key, *rel = gen_file(ke, json_string_value(f) ?: "", &key);
+		bool inside = rel != NULL;
+		free(key);
+		free(rel);
+		if (!inside)
+			return -ENOENT;
+	}
 	json_t *lits = json_object_get(gen, "literals"), *l;
 	json_t *seen = json_object();
-	int rc = 0;
+	int rc = gen_files(ke, at, files, data, seen);
 	/* from the end, so deletions keep the indices before them */
 	for (size_t j = json_array_size(lits); j-- > 0 && rc == 0;) {
 		l = json_array_get(lits, j);
@@ -778,7 +839,7 @@ edit_kustomization(struct pgit *g, const char *rel)
 		if (rc < 0)
 			break;
 		const char *base = obj_str(cm, "base");
-		rc = kust_literals(&ke, base, json_object_get(cm, "data"));
+		rc = kust_generator(&ke, base, json_object_get(cm, "data"));
 		if (rc != -ENOENT)
 			continue;
 		struct pfile *pf;

@@ -227,6 +227,8 @@ configMapGenerator:
 - name: web-config
   literals:
   - GREETING=hello   # what / says
+  files:
+  - motd.txt
 """
 
 STAGING_PATCH = """apiVersion: apps/v1
@@ -286,9 +288,9 @@ def changed_lines(repo, a, b, path):
 
 def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     """staging -> prod where prod is an overlay that an Application syncs:
-    env, args, resources, probes and a configMapGenerator literal go into
-    one commit (the overlay's generator edited, the rest as a patch file the
-    kustomization lists), the user's comments stay, the base is untouched,
+    env, args, resources, probes and a configMapGenerator's literal and file
+    go into one commit (the overlay's generator edited, the rest as a patch
+    file the kustomization lists), the user's comments stay, the base is untouched,
     kubectl kustomize reads the result, and prod's pods then run staging's
     template with staging's config."""
     s = server
@@ -299,6 +301,8 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     repo.write("base/kustomization.yaml", "resources:\n- web.yaml\n")
     repo.write("overlays/prod/kustomization.yaml", PROD_OVERLAY)
     repo.write("overlays/staging/kustomization.yaml", PROD_OVERLAY.replace("prod", "staging"))
+    for env in ("prod", "staging"):
+        repo.write("overlays/%s/motd.txt" % env, "welcome\n")
     first = repo.commit("prod and staging")
     app = application("prod-web", repo.file_url, "overlays/prod")
     app["spec"]["destination"]["namespace"] = "prod"
@@ -308,6 +312,7 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
 
     # staging moves on: a patch of its own and another greeting
     repo.write("overlays/staging/web-patch.yaml", STAGING_PATCH)
+    repo.write("overlays/staging/motd.txt", "welcome to v2\nmind the gap\n")
     repo.write("overlays/staging/kustomization.yaml",
                PROD_OVERLAY.replace("prod", "staging").replace("hello", "bonjour") +
                "patches:\n- path: web-patch.yaml\n")
@@ -326,7 +331,11 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     assert git(repo.bare, "rev-parse", new + "^") == staged
     files = git(repo.bare, "show", "--format=", "--name-only", new).split()
     assert sorted(files) == ["overlays/prod/kustomization.yaml",
+                             "overlays/prod/motd.txt",
                              "overlays/prod/promoted-deployments-web.yaml"], files
+    # the generator's file, rewritten with staging's content
+    assert git(repo.bare, "show", new + ":overlays/prod/motd.txt") == \
+        "welcome to v2\nmind the gap"
     # the kustomization: the literal edited in place, the patch listed; comments stay
     assert changed_lines(repo, staged, new, "overlays/prod/kustomization.yaml") == [
         "-  - GREETING=hello   # what / says",
@@ -348,7 +357,7 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
                        capture_output=True, text=True, timeout=60)
     assert k.returncode == 0, k.stderr
     for want in ("GREETING: bonjour", "value: fast", "name: EXTRA", "memory: 96Mi",
-                 "periodSeconds: 2"):
+                 "periodSeconds: 2", "welcome to v2"):
         assert want in k.stdout, k.stdout
 
     # synced, rolled out: prod runs exactly staging's containers and config
