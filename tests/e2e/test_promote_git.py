@@ -203,7 +203,9 @@ spec:
       - name: web
         image: registry.example/shop/web:1.0
         command: ["sh", "-c"]
-        args: ['echo "v1 greeting=$GREETING mode=$MODE extra=$EXTRA"; exec sleep 3600']
+        args: ['echo "v1 greeting=$GREETING mode=$MODE extra=$EXTRA flag=$FLAG"; exec sleep 3600']
+        envFrom:
+        - configMapRef: {name: web-flags}
         env:
         - name: GREETING
           valueFrom:
@@ -218,6 +220,13 @@ spec:
         livenessProbe:
           exec: {command: ["true"]}
           periodSeconds: 5
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-flags   # a plain one, in the base
+data:
+  FLAG: "off"
 """
 
 PROD_OVERLAY = """# prod overlay: owned by the platform team
@@ -240,7 +249,7 @@ spec:
     spec:
       containers:
       - name: web
-        args: ['echo "v2 greeting=$GREETING mode=$MODE extra=$EXTRA"; exec sleep 3600']
+        args: ['echo "v2 greeting=$GREETING mode=$MODE extra=$EXTRA flag=$FLAG"; exec sleep 3600']
         env:
         - name: MODE
           value: fast
@@ -250,6 +259,13 @@ spec:
           limits: {memory: 96Mi}
         readinessProbe:
           periodSeconds: 2
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-flags
+data:
+  FLAG: "on"
 """
 
 
@@ -288,9 +304,9 @@ def changed_lines(repo, a, b, path):
 
 def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     """staging -> prod where prod is an overlay that an Application syncs:
-    env, args, resources, probes and a configMapGenerator's literal and file
-    go into one commit (the overlay's generator edited, the rest as a patch
-    file the kustomization lists), the user's comments stay, the base is untouched,
+    env, args, resources, probes, a configMapGenerator's literal and file and
+    a base's ConfigMap go into one commit (the overlay's generator edited,
+    the rest as a patch file the kustomization lists), the user's comments stay, the base is untouched,
     kubectl kustomize reads the result, and prod's pods then run staging's
     template with staging's config."""
     s = server
@@ -308,7 +324,7 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     app["spec"]["destination"]["namespace"] = "prod"
     s.v6("apply", "-f", "-", input=json.dumps(app), check=True)
     assert synced(s, "prod-web") == first
-    pods_say(s, "prod", "web", "v1 greeting=hello mode=normal extra=", 2)
+    pods_say(s, "prod", "web", "v1 greeting=hello mode=normal extra= flag=off", 2)
 
     # staging moves on: a patch of its own and another greeting
     repo.write("overlays/staging/web-patch.yaml", STAGING_PATCH)
@@ -346,8 +362,9 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     assert kust.startswith("# prod overlay: owned by the platform team\n"), kust
     patch = git(repo.bare, "show", new + ":overlays/prod/promoted-deployments-web.yaml")
     for want in ("kind: Deployment", "name: EXTRA", "value: fast", "memory: 96Mi",
-                 "periodSeconds: 2", "v2 greeting"):
-        assert want in patch, patch
+                 "periodSeconds: 2", "v2 greeting", "kind: ConfigMap", "name: web-flags",
+                 'FLAG: "on"'):
+        assert want in patch, patch  # the base's plain ConfigMap: patched in the overlay
     assert "image:" not in patch, patch  # the same image: nothing to say
 
     # real kustomize (kubectl's) renders the commit to staging's template
@@ -357,13 +374,13 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
                        capture_output=True, text=True, timeout=60)
     assert k.returncode == 0, k.stderr
     for want in ("GREETING: bonjour", "value: fast", "name: EXTRA", "memory: 96Mi",
-                 "periodSeconds: 2", "welcome to v2"):
+                 "periodSeconds: 2", "welcome to v2", 'FLAG: "on"'):
         assert want in k.stdout, k.stdout
 
     # synced, rolled out: prod runs exactly staging's containers and config
     assert synced(s, "prod-web") == new
     assert containers(s, "prod") == containers(s, "staging")
-    pods_say(s, "prod", "web", "v2 greeting=bonjour mode=fast extra=1", 2)
+    pods_say(s, "prod", "web", "v2 greeting=bonjour mode=fast extra=1 flag=on", 2)
     _, d = s.json("GET", "/apis/apps/v1/namespaces/prod/deployments/web")
     assert "environment.v6.dev/promoted-from" not in \
         (d["metadata"].get("annotations") or {}), "written directly, not through git"
