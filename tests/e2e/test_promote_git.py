@@ -212,6 +212,8 @@ spec:
             configMapKeyRef: {name: web-config, key: GREETING}
         - name: MODE
           value: normal
+        - name: LEGACY
+          value: "yes"
         resources:
           limits: {cpu: 500m, memory: 64Mi}
         readinessProbe:
@@ -255,6 +257,8 @@ spec:
           value: fast
         - name: EXTRA
           value: "1"
+        - name: LEGACY
+          $patch: delete
         resources:
           limits: {memory: 96Mi}
         readinessProbe:
@@ -363,7 +367,7 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     patch = git(repo.bare, "show", new + ":overlays/prod/promoted-deployments-web.yaml")
     for want in ("kind: Deployment", "name: EXTRA", "value: fast", "memory: 96Mi",
                  "periodSeconds: 2", "v2 greeting", "kind: ConfigMap", "name: web-flags",
-                 'FLAG: "on"'):
+                 'FLAG: "on"', "$patch: delete"):
         assert want in patch, patch  # the base's plain ConfigMap: patched in the overlay
     assert "image:" not in patch, patch  # the same image: nothing to say
 
@@ -376,6 +380,7 @@ def test_promote_template_and_config_into_a_kustomize_overlay(server, workdir):
     for want in ("GREETING: bonjour", "value: fast", "name: EXTRA", "memory: 96Mi",
                  "periodSeconds: 2", "welcome to v2", 'FLAG: "on"'):
         assert want in k.stdout, k.stdout
+    assert "LEGACY" not in k.stdout, k.stdout  # removed in staging: removed in prod
 
     # synced, rolled out: prod runs exactly staging's containers and config
     assert synced(s, "prod-web") == new
