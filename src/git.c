@@ -216,7 +216,8 @@ host_matches(const char *field, size_t n, const char *host)
 			char *bar = strchr(p + 3, '|');
 			unsigned char salt[64], want[64], md[EVP_MAX_MD_SIZE];
 			unsigned mdlen = 0;
-			size_t sl = bar ? b64_decode(p + 3, (size_t)(bar - p - 3), salt) : 0;
+			size_t sl = bar && bar - p - 3 <= 84 ? b64_decode(p + 3, (size_t)(bar - p - 3),
+			    salt) : 0;
 			size_t wl = bar && strlen(bar + 1) <= 80 ? b64_decode(bar + 1,
 			    strlen(bar + 1), want) : 0;
 			if (sl && wl == 20 && HMAC(EVP_sha1(), salt, (int)sl,
