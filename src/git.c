@@ -248,10 +248,8 @@ fingerprint(const unsigned char *key, size_t len, char out[64])
 	snprintf(out, 64, "SHA256:%.*s", n, (const char *)b64);
 }
 
-/* 0 when known_hosts holds key for host (port), else -1 with the reason
- * in msg: unknown host, changed key, revoked key. */
-static int
-known_host_check(const char *known, const char *host, int port, const unsigned char *key,
+int
+git_known_host_check(const char *known, const char *host, int port, const unsigned char *key,
     size_t klen, char *msg, size_t mlen)
 {
 	char pattern[300];
@@ -261,7 +259,7 @@ known_host_check(const char *known, const char *host, int port, const unsigned c
 		snprintf(pattern, sizeof pattern, "[%s]:%d", host, port);
 	char fp[64];
 	fingerprint(key, klen, fp);
-	bool seen = false;
+	bool seen = false, ok = false;
 	const char *line = known ? known : "";
 	for (size_t guard = 0; *line && guard < 1000000; guard++) {
 		size_t n = strcspn(line, "\n");
@@ -291,9 +289,11 @@ known_host_check(const char *known, const char *host, int port, const unsigned c
 			return -1;
 		}
 		if (same)
-			return 0;
+			ok = true;	/* unless a later line revokes it */
 		seen = true;
 	}
+	if (ok)
+		return 0;
 	if (seen)
 		snprintf(msg, mlen, "host key verification failed: the ssh host key of %s (%s) "
 		    "does not match the one known_hosts has for it (knownhosts: key mismatch): "
@@ -319,7 +319,7 @@ cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 		git_error_set_str(GIT_ERROR_SSH, "host key verification failed: no raw host key");
 		return -1;
 	}
-	if (known_host_check(s->c ? s->c->known_hosts : NULL, host, s->port,
+	if (git_known_host_check(s->c ? s->c->known_hosts : NULL, host, s->port,
 	    (const unsigned char *)hk->hostkey, hk->hostkey_len, msg, sizeof msg) < 0) {
 		git_error_set_str(GIT_ERROR_SSH, msg);
 		return -1;

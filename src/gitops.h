@@ -32,6 +32,11 @@ void git_creds_free(struct git_creds *c);
  * server only when a line for its host (and port) has its key: an unknown
  * host or a changed key fails with an error saying which. */
 void git_known_hosts_add(struct git_creds *c, const char *text);
+/* 0 when the known_hosts text has key (the raw blob, as in the lines'
+ * base64) for host at port, else -1 with the reason in msg: an unknown
+ * host, a changed key, a revoked one (with the key's SHA256 fingerprint). */
+int git_known_host_check(const char *known, const char *host, int port,
+    const unsigned char *key, size_t klen, char *msg, size_t mlen);
 /* Adds $HOME/.ssh/known_hosts, when there is one (the CLI's user). */
 void git_known_hosts_user(struct git_creds *c);
 /* The ConfigMap Argo CD keeps known hosts in, and its key. */
