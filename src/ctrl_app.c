@@ -172,15 +172,21 @@ fetch_done(struct ctrl *c, void *arg, int status)
 	fetch_free(f);
 }
 
-/* Credentials for url from the Secrets of the Application's namespace. */
+/* Credentials for url from the Secrets of the Application's namespace,
+ * and the ssh known hosts of its ConfigMap argocd-ssh-known-hosts-cm. */
 static void
 find_creds(struct ctrl *c, const char *ns, const char *url, struct git_creds *out)
 {
-	json_t *all = NULL;
+	json_t *all = NULL, *cm = NULL;
 	if (store_list(ctrl_store(c), "secrets", ns, &all, NULL) < 0)
 		all = NULL;
 	git_creds_find(all, url, out);
 	json_decref(all);
+	if (store_get(ctrl_store(c), "configmaps", ns, APP_KNOWN_HOSTS_CM, &cm) == 0 &&
+	    json_is_string(obj_get_path(json_object_get(cm, "data"), APP_KNOWN_HOSTS_KEY)))
+		git_known_hosts_add(out, json_string_value(obj_get_path(json_object_get(cm,
+		    "data"), APP_KNOWN_HOSTS_KEY)));
+	json_decref(cm);
 }
 
 /* ---- the source an Application syncs from -------------------------------- */
