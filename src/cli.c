@@ -365,15 +365,19 @@ static const struct cli_verb verbs[] = {
 	  "output no-headers",
 	  "  v6 image pull nginx:1.25\n  v6 image ls\n"
 	  "  v6 image import app.tar\n  v6 image rm docker.io/library/nginx:1.25\n", false },
-	{ "env", cli_env, "v6 env ls",
+	{ "env", cli_env, "v6 env ls [-o json|yaml]",
 	  "Show the environments, their policies and how their workloads differ",
 	  "Environments are namespaces labelled environment.v6.dev/name (dev, test,\n"
 	  "staging, prod, dr; docs/environments.md). Lists each with its namespace,\n"
 	  "its policy (prod requires probes, limits and two replicas unless its\n"
-	  "annotations say otherwise), the environment it takes promotions from, its\n"
-	  "Deployments; then each Deployment's image per environment.",
-	  "", "  v6 env ls\n", false },
-	{ "promote", cli_promote, "v6 promote KIND/NAME --from ENV --to ENV [--wait]",
+	  "annotations say otherwise), its image policy, its ResourceQuotas and\n"
+	  "LimitRanges, the environment it takes promotions from and its workloads;\n"
+	  "then, for each Deployment, StatefulSet and Rollout, its replicas, every\n"
+	  "container's image and env and the data of the ConfigMaps it uses, per\n"
+	  "environment, and whether they are the same.",
+	  "output", "  v6 env ls\n  v6 env ls -o json\n", false },
+	{ "promote", cli_promote, "v6 promote KIND/NAME --from ENV --to ENV [--wait] "
+	  "[--dry-run=server]",
 	  "Release the exact template of one environment into the next",
 	  "Copies the pod template of a Deployment, StatefulSet or Rollout from one\n"
 	  "environment (a namespace labelled environment.v6.dev/name, or a namespace\n"
@@ -385,9 +389,13 @@ static const struct cli_verb verbs[] = {
 	  "target, the images are committed to its git branch instead (a\n"
 	  "kustomization's images: or the manifest's image lines), pushed, and the\n"
 	  "Application syncs them (docs/environments.md). --wait follows the rollout\n"
-	  "(until --timeout, default 5m).",
-	  "from to wait timeout",
-	  "  v6 promote deploy/web --from staging --to prod --wait\n", false },
+	  "(until --timeout, default 5m). --dry-run prints the diff it would make\n"
+	  "(the target's template and ConfigMaps, or the files of the git commit)\n"
+	  "and writes nothing: client sends nothing, server has the API check the\n"
+	  "writes without storing them; git is never pushed.",
+	  "from to wait timeout dry-run",
+	  "  v6 promote deploy/web --from staging --to prod --wait\n"
+	  "  v6 promote deploy/web --from staging --to prod --dry-run=server\n", false },
 	{ "addon", cli_addon, "v6 addon ls | enable NAME | disable NAME [--purge]",
 	  "Run components of the platform as V6 workloads (the observability stack)",
 	  "Addons are components V6 runs as its own workloads in the namespace\n"

@@ -206,6 +206,9 @@ char *cli_table_render(struct cli_table *t);
  * computed so far (for watch). Caller frees. */
 char *cli_table_render_new_rows(struct cli_table *t);
 void cli_table_free(struct cli_table *t);
+/* Prints rows (arrays of strings, the header first) in columns three
+ * spaces apart, as kubectl's printer lays them out. */
+void cli_print_rows(const json_t *rows);
 /* JSON as kubectl prints it (4-space indent, newline). Caller frees. */
 char *cli_json_dump(const json_t *v);
 /* Removes what the server sets (status, uid, resourceVersion, generation,
@@ -218,10 +221,12 @@ void cli_strip_server_fields(json_t *obj);
  * differs by, and the data of the ConfigMaps it uses, to the Application's
  * git source and pushes them instead of writing the target; with wait,
  * waits for the sync and the rollout until wait_deadline (time_mono_ms, 0:
- * none). Returns 1 when target is not tracked (the caller writes it), 0 when
+ * none). dry: checks out and edits, prints each file's diff, commits and
+ * pushes nothing. Returns 1 when target is not tracked (the caller writes it), 0 when
  * promoted, -1 with the error printed. */
 int cli_promote_git(const struct kind *k, const json_t *target, const json_t *tpl,
-    const char *src_ns, const char *from, const char *to, int64_t wait_deadline, bool wait);
+    const char *src_ns, const char *from, const char *to, int64_t wait_deadline, bool wait,
+    bool dry);
 /* Calls cb for each ConfigMap or Secret that the pod template tpl names
  * (env, envFrom, volumes, projected volumes, imagePullSecrets): kind
  * "ConfigMap" or "Secret", and holder[field] the name (cb may change it). */
@@ -287,6 +292,10 @@ int cli_diff(struct cli_opts *o);
  * diff shows which keys changed, never what they hold (CI logs, and
  * Application diffs readable without access to Secrets). */
 void cli_diff_mask_secret(json_t *before, json_t *after);
+/* Prints the unified diff of two texts (diff -u, both sides named
+ * a/label and b/label; $KUBECTL_EXTERNAL_DIFF as `v6 diff`). diff's exit
+ * code: 0 same, 1 different, >1 error. */
+int cli_text_diff(const char *label, const char *before, const char *after);
 
 /* --dry-run (cli_apply.c, for every writing verb): none (absent), client
  * (bare --dry-run, as kubectl: nothing sent) or server (?dryRun=All: the

@@ -56,25 +56,6 @@ or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
-/* A plain table: rows (arrays of strings, the header first) in columns
- * three spaces apart, as kubectl's printer lays them out. */
-static void
-print_rows(json_t *rows)
-{
-	size_t w[16] = { 0 }, i, j;
-	json_t *r, *c;
-	json_array_foreach(rows, i, r)
-		json_array_foreach(r, j, c)
-			if (j < ARRAY_SIZE(w) && strlen(json_string_value(c)) > w[j])
-				w[j] = strlen(json_string_value(c));
-	json_array_foreach(rows, i, r) {
-		size_t n = json_array_size(r);
-		json_array_foreach(r, j, c)
-			printf("%-*s%s", j + 1 < n ? (int)w[j] : 0, json_string_value(c),
-			    j + 1 < n ? "   " : "\n");
-	}
-}
-
 static json_t *
 row(const char *const *cells)
 {
@@ -130,7 +111,7 @@ app_get(const struct cli_opts *o, const char *name)
 		    json_is_true(json_object_get(c, "hook")) ? "hook" : "",
 		    obj_str_at(c, "health.message"), NULL }));
 	putchar('\n');
-	print_rows(rows);
+	cli_print_rows(rows);
 	json_decref(rows);
 	json_decref(app);
 	return 0;
@@ -230,7 +211,7 @@ app_history(const struct cli_opts *o, const char *name)
 		json_array_append_new(rows, row((const char *[]){ id, obj_str(h, "deployedAt"),
 		    rev, NULL }));
 	}
-	print_rows(rows);
+	cli_print_rows(rows);
 	json_decref(rows);
 	json_decref(app);
 	return 0;

@@ -118,10 +118,11 @@ write_obj(const char *dir, const struct cli_item *it, const json_t *obj)
 	return rc;
 }
 
-/* Runs `diff -u -N live merged` (or $KUBECTL_EXTERNAL_DIFF); its exit
+/* Runs `diff -u -N live merged` (or $KUBECTL_EXTERNAL_DIFF), with label
+ * (when not NULL) naming both sides as a/label and b/label; its exit
  * code. */
 static int
-run_diff(const char *live, const char *merged)
+run_diff(const char *live, const char *merged, const char *label)
 {
 	fflush(stdout);
 	pid_t pid = fork();
@@ -132,6 +133,10 @@ run_diff(const char *live, const char *merged)
 		if (ext && *ext) {
 			char *cmd = xasprintf("%s \"$0\" \"$1\"", ext);
 			execl("/bin/sh", "sh", "-c", cmd, live, merged, (char *)NULL);
+		} else if (label) {
+			char *a = xasprintf("a/%s", label), *b = xasprintf("b/%s", label);
+			execlp("diff", "diff", "-u", "-N", "--label", a, "--label", b, live, merged,
+			    (char *)NULL);
 		} else {
 			execlp("diff", "diff", "-u", "-N", live, merged, (char *)NULL);
 		}
@@ -142,6 +147,23 @@ run_diff(const char *live, const char *merged)
 		if (errno != EINTR)
 			return 2;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+}
+
+int
+cli_text_diff(const char *label, const char *before, const char *after)
+{
+	char dir[] = "/tmp/v6-diff-XXXXXX";
+	if (!mkdtemp(dir)) {
+		cli_err("cannot make a temporary directory: %s", strerror(errno));
+		return 2;
+	}
+	char *a = xasprintf("%s/before", dir), *b = xasprintf("%s/after", dir);
+	int rc = file_write_atomic(a, before, strlen(before), false) < 0 ||
+	    file_write_atomic(b, after, strlen(after), false) < 0 ? 2 : run_diff(a, b, label);
+	util_remove_tree(dir);
+	free(a);
+	free(b);
+	return rc;
 }
 
 int
@@ -177,7 +199,7 @@ cli_diff(struct cli_opts *o)
 		json_decref(next);
 	}
 	if (rc == 0)
-		rc = run_diff(live, merged);
+		rc = run_diff(live, merged, NULL);
 	util_remove_tree(live);
 	util_remove_tree(merged);
 	cli_items_free(&items);

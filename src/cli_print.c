@@ -268,3 +268,27 @@ cli_strip_server_fields(json_t *obj)
 		json_object_del(md, meta[i]);
 	json_object_del(obj, "status");
 }
+
+/* Prints rows (arrays of strings, the header first) as kubectl's printer
+ * lays them out: columns padded to the widest cell, three spaces apart. */
+void
+cli_print_rows(const json_t *rows)
+{
+	size_t ncol = 0, i, j;
+	json_t *r, *c;
+	json_array_foreach(rows, i, r)
+		if (json_array_size(r) > ncol)
+			ncol = json_array_size(r);
+	size_t *w = xcalloc(ncol ? ncol : 1, sizeof *w);
+	json_array_foreach(rows, i, r)
+		json_array_foreach(r, j, c)
+			if (strlen(json_string_value(c)) > w[j])
+				w[j] = strlen(json_string_value(c));
+	json_array_foreach(rows, i, r) {
+		size_t n = json_array_size(r);
+		json_array_foreach(r, j, c)
+			printf("%-*s%s", j + 1 < n ? (int)w[j] : 0, json_string_value(c),
+			    j + 1 < n ? "   " : "\n");
+	}
+	free(w);
+}

@@ -1013,7 +1013,8 @@ wait_synced(const json_t *app, const char *sha, int64_t deadline)
 
 int
 cli_promote_git(const struct kind *k, const json_t *target, const json_t *tpl,
-    const char *src_ns, const char *from, const char *to, int64_t wait_deadline, bool wait)
+    const char *src_ns, const char *from, const char *to, int64_t wait_deadline, bool wait,
+    bool dry)
 {
 	json_t *app = target ? tracking_app(target) : NULL;
 	if (!app)
@@ -1096,6 +1097,26 @@ cli_promote_git(const struct kind *k, const json_t *target, const json_t *tpl,
 	}
 	if (n < 0) {
 		cli_err("cannot promote through git: cannot edit the manifests (%s)", strerror(-n));
+		goto out;
+	}
+	if (dry) {
+		/* what the commit would hold, file by file; nothing pushed */
+		bool bad = false;
+		for (size_t i = 0; i < g.nfiles; i++) {
+			if (!g.files[i].changed)
+				continue;
+			char *path = xasprintf("%s/%s", g.tree, g.files[i].rel), *before = NULL;
+			size_t len;
+			if (file_read_all(path, &before, &len) < 0)
+				before = xstrdup("");
+			bad |= cli_text_diff(g.files[i].rel, before, g.files[i].text) > 1;
+			free(before);
+			free(path);
+		}
+		fputs(g.log.data, stdout);
+		printf("would commit to %s (branch %s, at %.12s); nothing pushed (dry run)\n", url,
+		    rev, sha);
+		rc = bad ? -1 : 0;
 		goto out;
 	}
 	struct git_file *files = xcalloc(g.nfiles, sizeof *files);

@@ -61,6 +61,32 @@ def test_prod_policy_promotion_and_env_ls(examples_server):
         status, body = deploy(s, "prod", obj)
         assert status == 403 and rule in body["message"], body
         assert 'environment policy of namespace "prod"' in body["message"], body
+    # dev's image policy, quota and limits; a StatefulSet in dev and staging
+    # (no replicas: only its template is compared)
+    s.json("PATCH", "/api/v1/namespaces/dev",
+           {"metadata": {"annotations": {
+               "image-policy.v6.io/deny-latest": "true",
+               "image-policy.v6.io/allowed-registries": "localhost:5000, ghcr.io/acme",
+               "image-policy.v6.io/max-image-size": "200Mi"}}},
+           headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    s.json("POST", "/api/v1/namespaces/dev/resourcequotas",
+           {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute"},
+            "spec": {"hard": {"pods": "20"}}}, expect=201)
+    s.json("POST", "/api/v1/namespaces/dev/limitranges",
+           {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "defaults"},
+            "spec": {"limits": [{"type": "Container", "default": {"cpu": "100m"}}]}},
+           expect=201)
+    for ns, tag, mode in (("dev", "0.2", "debug"), ("staging", "0.1", "normal")):
+        s.json("POST", "/apis/apps/v1/namespaces/%s/statefulsets" % ns,
+               {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "cache"},
+                "spec": {"replicas": 0, "serviceName": "cache",
+                         "selector": {"matchLabels": {"app": "cache"}},
+                         "template": {"metadata": {"labels": {"app": "cache"}},
+                                      "spec": {"containers": [{
+                                          "name": "cache", "image": "localhost:5000/v6/"
+                                          "testapp:" + tag,
+                                          "env": [{"name": "MODE", "value": mode}]}]}}}},
+               expect=201)
     # staging runs web with its config
     s.json("POST", "/api/v1/namespaces/staging/configmaps",
            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"},
@@ -78,7 +104,7 @@ def test_prod_policy_promotion_and_env_ls(examples_server):
     assert "configmap/web-config created" in p.stdout, p.stdout
     assert "deployment.apps/web created" in p.stdout, p.stdout
     _, d = s.json("GET", "/apis/apps/v1/namespaces/prod/deployments/web", expect=200)
-    img = d["spec"]["template"]["spec"]["containers"][0]["image"]
+    img = img_pinned = d["spec"]["template"]["spec"]["containers"][0]["image"]
     assert img.startswith(IMAGE + "@sha256:"), img        # the digest staging runs
     _, pods = s.json("GET", "/api/v1/namespaces/staging/pods?labelSelector=app%3Dweb")
     ids = {cs["imageID"].split("@")[1] for p_ in pods["items"]
@@ -88,15 +114,44 @@ def test_prod_policy_promotion_and_env_ls(examples_server):
     assert available(s, "prod", 2)
     _, cm = s.json("GET", "/api/v1/namespaces/prod/configmaps/web-config", expect=200)
     assert cm["data"] == {"GREETING": "hello from staging"}
-    # env ls: both, their policies, and that web now runs the same in both
+    # env ls: each environment, its policies, and what differs field by field
     p = s.v6("env", "ls")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.split("\n")
-    assert any(l.split()[:3] == ["prod", "prod", "probes,limits,replicas>=2"] for l in lines), \
+    assert lines[0].split() == ["ENVIRONMENT", "NAMESPACE", "POLICY", "IMAGE-POLICY", "QUOTA",
+                                "LIMITRANGE", "PROMOTE-FROM", "WORKLOADS"], p.stdout
+    assert lines[1].split() == ["dev", "dev", "-", "deny-latest,allowed-registries="
+                                "localhost:5000|ghcr.io/acme,max-image-size=200Mi",
+                                "compute", "defaults", "-", "1"], p.stdout
+    assert lines[2].split() == ["prod", "prod", "probes,limits,replicas>=2", "-", "-", "-",
+                                "staging", "1"], p.stdout
+    assert lines[3].split() == ["staging", "staging", "-", "-", "-", "-", "test", "2"], \
         p.stdout
-    assert any(l.split()[:2] == ["staging", "staging"] for l in lines), p.stdout
-    row = [l for l in lines if l.startswith("web ")]
-    assert row and row[0].split()[-1] == "no", p.stdout   # tag vs pinned digest differ
+    rows = {tuple(l.split()[:2]): l.split()[2:] for l in lines[5:] if l}
+    assert lines[5].split() == ["WORKLOAD", "FIELD", "dev", "prod", "staging", "SAME"], \
+        p.stdout
+    assert rows[("statefulset.apps/cache", "image[cache]")] == [
+        "localhost:5000/v6/testapp:0.2", "-", "localhost:5000/v6/testapp:0.1", "no"], p.stdout
+    assert rows[("statefulset.apps/cache", "env[cache].MODE")] == [
+        "debug", "-", "normal", "no"], p.stdout
+    assert rows[("statefulset.apps/cache", "replicas")] == ["0", "-", "0", "yes"], p.stdout
+    assert rows[("deployment.apps/web", "replicas")] == ["-", "2", "2", "yes"], p.stdout
+    assert rows[("deployment.apps/web", "env[web].POD_IP")] == [
+        "-", "fieldRef:status.podIP", "fieldRef:status.podIP", "yes"], p.stdout
+    assert rows[("deployment.apps/web", "configmap/web-config[GREETING]")] == [
+        "-", "hello", "from", "staging", "hello", "from", "staging", "yes"], p.stdout
+    img = rows[("deployment.apps/web", "image[web]")]
+    assert img[0] == "-" and img[1].startswith(IMAGE + "@sha256:") and \
+        img[1].endswith("...") and img[2:] == [IMAGE, "no"], p.stdout  # tag vs digest
+    p = s.v6("env", "ls", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    dev = [e for e in doc["environments"] if e["environment"] == "dev"][0]
+    assert dev["imagePolicy"].startswith("deny-latest,") and dev["resourceQuota"] == \
+        "compute" and dev["limitRange"] == "defaults", dev
+    web_img = [d for d in doc["differences"] if d["workload"] == "deployment.apps/web" and
+               d["field"] == "image[web]"][0]
+    assert web_img["values"]["prod"] == img_pinned and not web_img["same"], web_img
     # a new staging release, promoted again: prod rolls to it, replicas kept
     new = copy.deepcopy(web())
     new["spec"]["template"]["spec"]["containers"][0]["image"] = "localhost:5000/v6/testapp:0.2"
@@ -108,12 +163,40 @@ def test_prod_policy_promotion_and_env_ls(examples_server):
     s.json("PATCH", "/apis/apps/v1/namespaces/prod/deployments/web/scale",
            {"spec": {"replicas": 3}},
            headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    s.json("PATCH", "/api/v1/namespaces/staging/configmaps/web-config",
+           {"data": {"GREETING": "hello again"}},
+           headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    # a dry run (server, then client) shows the diff and writes nothing
+    before = {what: s.json("GET", path, expect=200)[1]["metadata"]["resourceVersion"]
+              for what, path in (("web", "/apis/apps/v1/namespaces/prod/deployments/web"),
+                                 ("cm", "/api/v1/namespaces/prod/configmaps/web-config"))}
+    for mode, said in (("server", " (server dry run)"), ("client", " (dry run)")):
+        p = s.v6("promote", "deploy/web", "--from", "staging", "--to", "prod",
+                 "--dry-run=" + mode, timeout=60)
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        out = p.stdout.split("\n")
+        assert "--- a/configmap/web-config/data" in out and "-GREETING: hello from staging" \
+            in out and "+GREETING: hello again" in out, p.stdout
+        assert "configmap/web-config configured" + said in out, p.stdout
+        assert "--- a/deployment.apps/web/spec.template" in out, p.stdout
+        assert any(l.startswith("-") and l.split()[-2:] == ["image:", img_pinned]
+                   for l in out), p.stdout
+        assert any(l.startswith("+") and l.split()[-2] == "image:" and l.split()[-1]
+                   .startswith("localhost:5000/v6/testapp:0.2@sha256:") for l in out), p.stdout
+        assert "deployment.apps/web configured" + said in out, p.stdout
+        for what, path in (("web", "/apis/apps/v1/namespaces/prod/deployments/web"),
+                           ("cm", "/api/v1/namespaces/prod/configmaps/web-config")):
+            assert s.json("GET", path)[1]["metadata"]["resourceVersion"] == before[what]
+    p = s.v6("promote", "deploy/web", "--from", "staging", "--to", "prod", "--dry-run=maybe")
+    assert p.returncode != 0 and "Invalid dry-run value (maybe)" in p.stderr, p.stderr
     p = s.v6("promote", "deploy/web", "--from", "staging", "--to", "prod", "--wait",
              timeout=180)
     assert p.returncode == 0 and "deployment.apps/web configured" in p.stdout, (p.stdout,
                                                                                p.stderr)
     _, d = s.json("GET", "/apis/apps/v1/namespaces/prod/deployments/web", expect=200)
     assert d["spec"]["replicas"] == 3, json.dumps(d["spec"])
+    _, cm = s.json("GET", "/api/v1/namespaces/prod/configmaps/web-config", expect=200)
+    assert cm["data"] == {"GREETING": "hello again"}
     assert d["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
         "localhost:5000/v6/testapp:0.2@sha256:")
     # scaling prod below its minimum is refused too

@@ -98,6 +98,24 @@ def test_promote_through_git_edits_the_image_line_and_pushes_over_http(server, w
         assert image_in_target(s) == OLD
         dev_web(s, NEW)
 
+        # --dry-run=server: the commit's diff, nothing pushed, nothing written
+        rv = s.json("GET", "/apis/apps/v1/namespaces/test/deployments/web")[1][
+            "metadata"]["resourceVersion"]
+        p = s.v6("promote", "deploy/web", "--from", "dev", "--to", "test",
+                 "--dry-run=server", timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+        out = p.stdout.split("\n")
+        assert "--- a/prod/web.yaml" in out and "+++ b/prod/web.yaml" in out, p.stdout
+        assert any(l.startswith("-") and "image: %s   # bumped" % OLD in l for l in out), \
+            p.stdout
+        assert any(l.startswith("+") and "image: %s   # bumped" % NEW in l for l in out), \
+            p.stdout
+        assert out[-2].endswith("nothing pushed (dry run)"), p.stdout
+        assert not any(l.startswith("pushed ") for l in out), p.stdout
+        assert head(repo) == first
+        assert s.json("GET", "/apis/apps/v1/namespaces/test/deployments/web")[1][
+            "metadata"]["resourceVersion"] == rv
+
         p = s.v6("promote", "deploy/web", "--from", "dev", "--to", "test", "--wait",
                  "--timeout", "90s", timeout=120)
         assert p.returncode == 0, p.stdout + p.stderr
