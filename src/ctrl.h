@@ -480,10 +480,15 @@ size_t ctrl_endpoints_writes(const struct ctrl_endpoints *c);
  * are ordered by Gateway API precedence. Gateway HTTPS listeners get the
  * certificates gw_listener_certs finds in secrets (may be NULL): one
  * "HTTPS" listener per address:port with a "tls" entry per certificate;
- * one without any certificate is not served. Output is sorted and
+ * one without any certificate is not served. A backendRef or
+ * certificateRef into another namespace counts only when grants (the
+ * ReferenceGrants, as gw_ref_permitted reads them) permit it; a refused
+ * backendRef keeps its weight on a cluster without endpoints, so its share
+ * of requests fails as Gateway API requires. Output is sorted and
  * deterministic. Returns a new reference. */
 json_t *routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, const json_t *secrets, int64_t version);
+    const json_t *httproutes, const json_t *gateways, const json_t *secrets,
+    const json_t *grants, int64_t version);
 
 /* Whether HTTPRoute route, through its parentRef ref, attaches to listener
  * gl of Gateway gw — the rule routes_build attaches by: NOT_LISTENER when
@@ -504,12 +509,23 @@ enum routes_admit routes_listener_admits(const json_t *gw, const json_t *gl,
 /* ctrl_gwtls.c — the certificates of HTTPS listener gl of Gateway gw from
  * secrets ("ns/name" -> Secret): *out (new array, caller frees) gets
  * {"hostname": gl's, "cert": PEM, "key": PEM} per certificateRef that
- * names a kubernetes.io/tls Secret of gw's namespace whose chain and key
- * load. Returns true when every ref did; else *reason is the first
+ * names a kubernetes.io/tls Secret whose chain and key load, in gw's
+ * namespace or in one whose ReferenceGrants (grants) let the Gateway refer
+ * to it. Returns true when every ref did; else *reason is the first
  * failure's (InvalidCertificateRef, RefNotPermitted). *msg (caller frees)
  * says why, never with key bytes. */
 bool gw_listener_certs(const json_t *gw, const json_t *gl, const json_t *secrets,
-    json_t **out, const char **reason, char **msg);
+    const json_t *grants, json_t **out, const char **reason, char **msg);
+
+/* ctrl_refgrant.c — whether an object of from_group/from_kind in from_ns
+ * may refer to to_kind to_name in to_ns: always within one namespace, else
+ * only when a ReferenceGrant of to_ns (grants: an array, or an object of
+ * objects, of ReferenceGrants; may be NULL) lists the referrer in spec.from
+ * and the target (its kind, and its name when the entry names one) in
+ * spec.to. The core group is "" (or "core"). */
+bool gw_ref_permitted(const json_t *grants, const char *from_group, const char *from_kind,
+    const char *from_ns, const char *to_group, const char *to_kind, const char *to_ns,
+    const char *to_name);
 
 #define GW_CONTROLLER_NAME "v6.dev/gateway-controller"
 /* The status V6 wants on Gateway gw, given every HTTPRoute (an object
@@ -522,15 +538,16 @@ bool gw_listener_certs(const json_t *gw, const json_t *gl, const json_t *secrets
  * condition keeps the lastTransitionTime of gw's current one while its
  * status stays, else gets now (RFC 3339). Returns a new reference. */
 json_t *gwstatus_gateway(const json_t *gw, const json_t *routes, const json_t *secrets,
-    bool programmed, const char *now);
+    const json_t *grants, bool programmed, const char *now);
 /* The status V6 wants on HTTPRoute route (gateways and services: objects
  * "ns/name" -> object): parents[], one per spec.parentRefs entry, with
  * controllerName GW_CONTROLLER_NAME and conditions Accepted (Accepted,
  * NoMatchingParent, NotAllowedByListeners, NoMatchingListenerHostname) and
- * ResolvedRefs (ResolvedRefs, BackendNotFound, InvalidKind). Times as
+ * ResolvedRefs (ResolvedRefs, BackendNotFound, InvalidKind, RefNotPermitted:
+ * a Service of another namespace without a ReferenceGrant). Times as
  * above. Returns a new reference. */
 json_t *gwstatus_route(const json_t *route, const json_t *gateways, const json_t *services,
-    const char *now);
+    const json_t *grants, const char *now);
 struct ctrl_gwstatus;
 /* Watches Gateways, HTTPRoutes and Services and writes the statuses above
  * whenever they differ from the stored ones (never when idle). */
@@ -554,7 +571,7 @@ void routes_apply_rollouts(json_t *snap, const json_t *rollouts);
  * one change costs the same whatever the number of Services. The table
  * always equals routes_build() + routes_apply_rollouts() of its objects. */
 enum routes_kind { ROUTES_SERVICE, ROUTES_ENDPOINTS, ROUTES_POD, ROUTES_GATEWAY,
-	ROUTES_HTTPROUTE, ROUTES_ROLLOUT, ROUTES_SECRET, ROUTES_NKINDS };
+	ROUTES_HTTPROUTE, ROUTES_ROLLOUT, ROUTES_SECRET, ROUTES_GRANT, ROUTES_NKINDS };
 struct routes_table;
 struct routes_table *routes_table_new(void);
 void routes_table_free(struct routes_table *t);

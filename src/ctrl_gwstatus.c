@@ -92,7 +92,7 @@ old_listener(const json_t *gw, const char *name)
  * certificates; *certs tells whether it has one to serve with. */
 static json_t *
 listener_refs(const struct cond_ctx *cx, const json_t *gw, const json_t *gl, bool https,
-    const json_t *secrets, bool *certs)
+    const json_t *secrets, const json_t *grants, bool *certs)
 {
 	const char *reason;
 	char *msg = NULL;
@@ -103,7 +103,7 @@ listener_refs(const struct cond_ctx *cx, const json_t *gw, const json_t *gl, boo
 	if (!https)
 		return cond(cx, "ResolvedRefs", true, "ResolvedRefs",
 		    "Listener references are resolved");
-	bool ok = gw_listener_certs(gw, gl, secrets, &pairs, &reason, &msg);
+	bool ok = gw_listener_certs(gw, gl, secrets, grants, &pairs, &reason, &msg);
 	*certs = json_array_size(pairs) > 0;
 	c = cond(cx, "ResolvedRefs", ok, reason, msg);
 	json_decref(pairs);
@@ -134,7 +134,8 @@ protocol_conflict(const json_t *gw, const json_t *gl)
 /* One listener's status; *accepted tells whether V6 serves it. */
 static json_t *
 listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
-    const json_t *secrets, bool programmed, const char *now, bool *accepted)
+    const json_t *secrets, const json_t *grants, bool programmed, const char *now,
+    bool *accepted)
 {
 	const char *name = obj_str(gl, "name");
 	struct cond_ctx cx = { json_object_get(old_listener(gw, name), "conditions"),
@@ -143,7 +144,7 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
 	bool http = https || strcmp(obj_str(gl, "protocol"), "HTTP") == 0;
 	bool kinds = routes_listener_takes_httproutes(gl), certs;
 	json_t *conds = json_array(), *supported = json_array();
-	json_t *refs = listener_refs(&cx, gw, gl, https, secrets, &certs);
+	json_t *refs = listener_refs(&cx, gw, gl, https, secrets, grants, &certs);
 	bool conflict = http && protocol_conflict(gw, gl);
 	*accepted = http;
 	if (http && kinds)
@@ -179,14 +180,14 @@ listener_status(const json_t *gw, const json_t *gl, const json_t *routes,
 
 json_t *
 gwstatus_gateway(const json_t *gw, const json_t *routes, const json_t *secrets,
-    bool programmed, const char *now)
+    const json_t *grants, bool programmed, const char *now)
 {
 	struct cond_ctx cx = { obj_get_path(gw, "status.conditions"), generation(gw), now };
 	json_t *listeners = json_array(), *conds = json_array(), *addrs = json_array(), *gl;
 	size_t i, nok = 0;
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl) {
 		bool ok;
-		json_array_append_new(listeners, listener_status(gw, gl, routes, secrets, programmed,
+		json_array_append_new(listeners, listener_status(gw, gl, routes, secrets, grants, programmed,
 		    now, &ok));
 		nok += ok;
 	}
@@ -267,7 +268,8 @@ parent_accepted(const json_t *route, const json_t *ref, const json_t *gateways,
 
 /* ResolvedRefs of the route's backends (the same for every parent). */
 static bool
-backends_resolved(const json_t *route, const json_t *services, const char **reason, char **msg)
+backends_resolved(const json_t *route, const json_t *services, const json_t *grants,
+    const char **reason, char **msg)
 {
 	const json_t *rule, *br, *sp;
 	size_t i, j, k;
@@ -281,6 +283,14 @@ backends_resolved(const json_t *route, const json_t *services, const char **reas
 			if ((*kind && strcmp(kind, "Service") != 0) || (*group && strcmp(group, "core"))) {
 				*reason = "InvalidKind";
 				*msg = xasprintf("backendRef %s: only Services are supported", name);
+				return false;
+			}
+			if (!gw_ref_permitted(grants, GW_GROUP, "HTTPRoute", obj_namespace(route), "",
+			    "Service", ns, name)) {
+				*reason = "RefNotPermitted";
+				*msg = xasprintf("backendRef to Service %s/%s: no ReferenceGrant in "
+				    "namespace %s lets HTTPRoutes of namespace %s refer to it", ns, name,
+				    ns, obj_namespace(route));
 				return false;
 			}
 			const json_t *svc = obj_lookup(services, ns, name);
@@ -328,12 +338,12 @@ old_parent(const json_t *route, const json_t *ref)
 
 json_t *
 gwstatus_route(const json_t *route, const json_t *gateways, const json_t *services,
-    const char *now)
+    const json_t *grants, const char *now)
 {
 	json_t *parents = json_array(), *ref;
 	const char *rr_reason;
 	char *rr_msg;
-	bool resolved = backends_resolved(route, services, &rr_reason, &rr_msg);
+	bool resolved = backends_resolved(route, services, grants, &rr_reason, &rr_msg);
 	size_t i;
 	json_array_foreach(obj_get_path(route, "spec.parentRefs"), i, ref) {
 		struct cond_ctx cx = { json_object_get(old_parent(route, ref), "conditions"),
@@ -422,17 +432,26 @@ gateway_decide(struct ctrl *c, const json_t *gw, int64_t now_ms, struct ctrl_wri
 {
 	struct ctrl_gwstatus *g = ctrl_data(c);
 	json_t *routes = index_of(c, GW_GROUP "/v1", "HTTPRoute", NULL), *secrets = NULL, *gl;
-	size_t i;
+	json_t *grants = NULL, *ref;
+	size_t i, j;
+	bool other_ns = false;
 	char now[64];
 	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl)
+		json_array_foreach(obj_get_path(gl, "tls.certificateRefs"), j, ref)
+			other_ns |= *obj_str(ref, "namespace") &&
+			    strcmp(obj_str(ref, "namespace"), obj_namespace(gw)) != 0;
+	json_array_foreach(obj_get_path(gw, "spec.listeners"), i, gl)
 		if (secrets == NULL && strcmp(obj_str(gl, "protocol"), "HTTPS") == 0)
-			/* only when certificates count; only the Gateway's namespace can
-			 * hold them (no ReferenceGrant yet) */
-			secrets = index_of(c, "v1", "Secret", obj_namespace(gw));
+			/* only when certificates count; other namespaces' only when a
+			 * certificateRef points there (a ReferenceGrant may allow it) */
+			secrets = index_of(c, "v1", "Secret", other_ns ? NULL : obj_namespace(gw));
+	if (other_ns)
+		grants = index_of(c, GW_GROUP "/v1", "ReferenceGrant", NULL);
 	now_rfc3339(now_ms, now);
-	push_status(gw, gwstatus_gateway(gw, routes, secrets, g->programmed, now), out);
+	push_status(gw, gwstatus_gateway(gw, routes, secrets, grants, g->programmed, now), out);
 	json_decref(routes);
 	json_decref(secrets);
+	json_decref(grants);
 	return 0;
 }
 
@@ -441,11 +460,13 @@ route_decide(struct ctrl *c, const json_t *route, int64_t now_ms, struct ctrl_wr
 {
 	json_t *gws = index_of(c, GW_GROUP "/v1", "Gateway", NULL);
 	json_t *svcs = index_of(c, "v1", "Service", NULL);
+	json_t *grants = index_of(c, GW_GROUP "/v1", "ReferenceGrant", NULL);
 	char now[64];
 	now_rfc3339(now_ms, now);
-	push_status(route, gwstatus_route(route, gws, svcs, now), out);
+	push_status(route, gwstatus_route(route, gws, svcs, grants, now), out);
 	json_decref(gws);
 	json_decref(svcs);
+	json_decref(grants);
 	return 0;
 }
 
@@ -498,6 +519,7 @@ static const struct ctrl_desc gateway_desc = {
 		{ .res = GW_GROUP "/gateways" },
 		{ .res = GW_GROUP "/httproutes", .map = enqueue_all },
 		{ .res = "secrets", .map = enqueue_secret_users },
+		{ .res = GW_GROUP "/referencegrants", .map = enqueue_all },
 	},
 	.decide = gateway_decide,
 	.result = count_write,
@@ -513,6 +535,7 @@ static const struct ctrl_desc route_desc = {
 		{ .res = GW_GROUP "/httproutes" },
 		{ .res = GW_GROUP "/gateways", .map = enqueue_all },
 		{ .res = "services", .map = enqueue_all },
+		{ .res = GW_GROUP "/referencegrants", .map = enqueue_all },
 	},
 	.decide = route_decide,
 	.result = count_write,

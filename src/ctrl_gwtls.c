@@ -60,8 +60,8 @@ secret_pair(const json_t *s, const char *host, char **why)
 }
 
 bool
-gw_listener_certs(const json_t *gw, const json_t *gl, const json_t *secrets, json_t **out,
-    const char **reason, char **msg)
+gw_listener_certs(const json_t *gw, const json_t *gl, const json_t *secrets,
+    const json_t *grants, json_t **out, const char **reason, char **msg)
 {
 	const json_t *refs = obj_get_path(gl, "tls.certificateRefs"), *ref;
 	const char *host = obj_str(gl, "hostname");
@@ -85,8 +85,8 @@ gw_listener_certs(const json_t *gw, const json_t *gl, const json_t *secrets, jso
 			    "only Secrets (group \"\") are supported, not %s %s", i, group, kind));
 			continue;
 		}
-		/* no ReferenceGrant kind in v6 yet: another namespace is never allowed */
-		if (strcmp(ns, obj_namespace(gw)) != 0) {
+		if (!gw_ref_permitted(grants, "gateway.networking.k8s.io", "Gateway",
+		    obj_namespace(gw), "", "Secret", ns, obj_str(ref, "name"))) {
 			refs_fail(reason, msg, "RefNotPermitted", xasprintf("certificateRefs[%zu]: "
 			    "Secret %s/%s is in another namespace and no ReferenceGrant allows it",
 			    i, ns, obj_str(ref, "name")));

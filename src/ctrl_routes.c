@@ -137,6 +137,7 @@ struct build {
 	json_t *by_addr;	/* "addr:port" -> listener name (Gateways share ports) */
 	json_t *extra;		/* listener name -> [route entries] from HTTPRoutes */
 	const json_t *secrets;	/* "ns/name" -> Secret: HTTPS listeners' certificates */
+	const json_t *grants;	/* ReferenceGrants: cross-namespace references */
 	json_t *served;		/* "ns/gw/listener" -> the listener serving it */
 };
 
@@ -238,6 +239,21 @@ cluster_for(struct build *b, const char *ns, const char *name, const json_t *sp,
 	if (hold && duration_parse(hold, &hold_ms) == 0 && hold_ms > 0 && hold_ms <= 86400000)
 		json_object_set_new(c, "hold_ms", json_integer(hold_ms));
 	json_object_set_new(b->clusters, cname, c);
+	return cname;
+}
+
+/* The cluster of a backendRef no ReferenceGrant permits: no endpoints, so
+ * the requests its weight takes fail (Gateway API: as for a Service that
+ * does not exist), never the Service's own cluster. Returns its name
+ * (caller frees). */
+static char *
+refused_cluster(struct build *b, const char *ns, const char *name, json_int_t port)
+{
+	char *cname = xasprintf("refused/%s/%s:%lld", ns, name, (long long)port);
+	if (!json_object_get(b->clusters, cname))
+		json_object_set_new(b->clusters, cname, json_pack("{s:s, s:s, s:i, s:i, s:[]}",
+		    "service", cname, "lb", "round_robin", "connect_timeout_ms", 1000,
+		    "idle_timeout_ms", 60000, "endpoints"));
 	return cname;
 }
 
@@ -416,7 +432,9 @@ route_backends(struct build *b, const char *rns, const json_t *rule)
 		json_array_foreach(obj_get_path(svc, "spec.ports"), j, sp)
 			if (json_integer_value(json_object_get(sp, "port")) == port && !found)
 				found = sp;
-		char *cname = cluster_for(b, ns, obj_str(br, "name"), found, port);
+		char *cname = gw_ref_permitted(b->grants, GW_GROUP, "HTTPRoute", rns, "", "Service",
+		    ns, obj_str(br, "name")) ? cluster_for(b, ns, obj_str(br, "name"), found, port)
+		    : refused_cluster(b, ns, obj_str(br, "name"), port);
 		const json_t *w = json_object_get(br, "weight");
 		json_array_append_new(out, json_pack("{s:s, s:I}", "cluster", cname, "weight",
 		    w ? json_integer_value(w) : (json_int_t)1));
@@ -682,7 +700,7 @@ add_tls(struct build *b, const json_t *gw, const json_t *gl, json_t *l, bool mad
 	}
 	if (strcmp(obj_str(l, "protocol"), "HTTPS") != 0)
 		return false;
-	gw_listener_certs(gw, gl, b->secrets, &certs, &reason, &msg);
+	gw_listener_certs(gw, gl, b->secrets, b->grants, &certs, &reason, &msg);
 	free(msg);
 	bool ok = json_array_size(certs) > 0;
 	json_array_extend(json_object_get(l, "tls"), certs);
@@ -750,12 +768,13 @@ merge_routes(struct build *b)
  * the HTTPRoutes and Gateways (arrays or objects of objects). */
 static json_t *
 build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, const json_t *secrets, bool host_ports,
-    int64_t version)
+    const json_t *httproutes, const json_t *gateways, const json_t *secrets,
+    const json_t *grants, bool host_ports, int64_t version)
 {
 	struct build b = { .svcs = obj_index(svcs), .eps = (json_t *)eps, .pods = pods,
 		.clusters = json_object(), .listeners = json_object(), .by_addr = json_object(),
-		.extra = json_object(), .secrets = secrets, .served = json_object() };
+		.extra = json_object(), .secrets = secrets, .grants = grants,
+		.served = json_object() };
 	size_t n;
 	const json_t **v = sorted(svcs, &n, cmp_obj);
 	for (size_t i = 0; i < n; i++)
@@ -784,13 +803,14 @@ build_indexed(const json_t *svcs, const json_t *eps, const json_t *pods,
 
 json_t *
 routes_build(const json_t *services, const json_t *endpoints, const json_t *pods,
-    const json_t *httproutes, const json_t *gateways, const json_t *secrets, int64_t version)
+    const json_t *httproutes, const json_t *gateways, const json_t *secrets,
+    const json_t *grants, int64_t version)
 {
 	json_t *eps = obj_index(endpoints);
 	json_t *pod_idx = json_is_array(pods) ? obj_index(pods) : NULL;
 	json_t *sec_idx = obj_index(secrets);
 	json_t *snap = build_indexed(services, eps, pod_idx ? pod_idx : pods, httproutes,
-	    gateways, sec_idx, true, version);
+	    gateways, sec_idx, grants, true, version);
 	json_decref(eps);
 	json_decref(pod_idx);
 	json_decref(sec_idx);
@@ -1246,7 +1266,7 @@ unit_rebuild(struct routes_table *t, const char *key, json_t *tl, json_t *tc)
 		return;
 	json_t *one = json_pack("{s:O}", key, svc);
 	json_t *snap = build_indexed(one, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD], NULL,
-	    NULL, NULL, false, 0);
+	    NULL, NULL, NULL, false, 0);
 	json_t *unit = json_pack("{s:o, s:O, s:o}", "l", listeners_by_name(snap), "c",
 	    json_object_get(snap, "clusters"), "a", json_object());
 	json_object_foreach(json_object_get(unit, "l"), name, v) {
@@ -1346,7 +1366,8 @@ shared_rebuild(struct routes_table *t, json_t *tl, json_t *tc)
 		if ((svc = json_object_get(t->objs[ROUTES_SERVICE], k)))
 			json_object_set(subset, k, svc);
 	json_t *snap = build_indexed(subset, t->objs[ROUTES_ENDPOINTS], t->objs[ROUTES_POD],
-	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], t->objs[ROUTES_SECRET], true, 0);
+	    t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY], t->objs[ROUTES_SECRET],
+	    t->objs[ROUTES_GRANT], true, 0);
 	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
 	json_decref(t->shared_l);
 	json_decref(t->shared_c);
@@ -1410,7 +1431,7 @@ commit_whole(struct routes_table *t, json_t *dl, json_t *dc)
 {
 	json_t *snap = build_indexed(t->objs[ROUTES_SERVICE], t->objs[ROUTES_ENDPOINTS],
 	    t->objs[ROUTES_POD], t->objs[ROUTES_HTTPROUTE], t->objs[ROUTES_GATEWAY],
-	    t->objs[ROUTES_SECRET], true, 0);
+	    t->objs[ROUTES_SECRET], t->objs[ROUTES_GRANT], true, 0);
 	routes_apply_rollouts(snap, t->objs[ROUTES_ROLLOUT]);
 	json_t *want_l = listeners_by_name(snap), *want_c = json_object_get(snap, "clusters");
 	json_t *nl = names_of((json_t *[]){ t->final_l, want_l, NULL });
@@ -1501,6 +1522,7 @@ static const struct {
 	[ROUTES_HTTPROUTE] = { GW_GROUP "/v1", "HTTPRoute" },
 	[ROUTES_ROLLOUT] = { "argoproj.io/v1alpha1", "Rollout" },
 	[ROUTES_SECRET] = { "v1", "Secret" },
+	[ROUTES_GRANT] = { GW_GROUP "/v1", "ReferenceGrant" },
 };
 
 struct drain;

@@ -3,7 +3,7 @@ certificates of the listeners' certificateRefs Secrets (made here with the
 openssl CLI: a CA and a leaf per hostname), picks them by SNI, serves a
 Secret's new certificate to new connections while a kept-alive connection
 goes on, reports a missing or cross-namespace Secret in the listener's
-conditions, never shows a private key, and stays up under a handshake flood
+conditions (resolved once a ReferenceGrant allows it), never shows a private key, and stays up under a handshake flood
 and garbage bytes on the TLS port, and serves them again after a kill -9."""
 import base64
 import http.client
@@ -271,6 +271,15 @@ def test_missing_or_foreign_secret_is_reported_and_garbage_does_not_take_the_pro
              "the listener to serve once its Secret exists")
     wait_for(lambda: cond_is("a", "ResolvedRefs", "True", "ResolvedRefs"), 20,
              "ResolvedRefs once the Secret exists")
+
+    # A ReferenceGrant in the Secret's namespace lets the Gateway use it.
+    apply(server, {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+                   "metadata": {"name": "edge-certs", "namespace": "kube-public"},
+                   "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                      "namespace": "default"}],
+                            "to": [{"group": "", "kind": "Secret", "name": "a-cert"}]}})
+    wait_for(lambda: cond_is("b", "ResolvedRefs", "True", "ResolvedRefs"), 20,
+             "the granted Secret of another namespace resolved")
 
     # Plain HTTP on the TLS port gets a plain 400; a client that speaks only
     # h2 is refused in the handshake (ALPN: HTTP/1.1 only).

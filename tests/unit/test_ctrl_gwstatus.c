@@ -116,7 +116,7 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 	    " \"parentRefs\": [{\"name\": \"edge\", \"sectionName\": \"http\"}]}"),
 	    route("team", "far", "{\"parentRefs\": [{\"name\": \"edge\", \"namespace\": \"default\"}]}"),
 	    NULL);
-	json_t *st = gwstatus_gateway(gw, routes, NULL, true, T0);
+	json_t *st = gwstatus_gateway(gw, routes, NULL, NULL, true, T0);
 	assert_cond(json_object_get(st, "conditions"), "Accepted", "True", "Accepted");
 	assert_cond(json_object_get(st, "conditions"), "Programmed", "True", "Programmed");
 	assert_string_equal(json_string_value(obj_get_path(json_array_get(json_object_get(st,
@@ -141,7 +141,7 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 	json_decref(st);
 
 	/* Without a data plane nothing is programmed yet. */
-	st = gwstatus_gateway(gw, routes, NULL, false, T0);
+	st = gwstatus_gateway(gw, routes, NULL, NULL, false, T0);
 	assert_cond(json_object_get(st, "conditions"), "Programmed", "False", "Pending");
 	json_decref(st);
 	json_decref(gw);
@@ -150,7 +150,7 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 	gw = gateway("default", "mixed", "[{\"name\": \"p\", \"port\": 80, \"protocol\": \"HTTP\"},"
 	    " {\"name\": \"s\", \"port\": 80, \"protocol\": \"HTTPS\","
 	    "  \"tls\": {\"certificateRefs\": [{\"name\": \"c\"}]}}]");
-	st = gwstatus_gateway(gw, routes, NULL, true, T0);
+	st = gwstatus_gateway(gw, routes, NULL, NULL, true, T0);
 	ls = json_object_get(st, "listeners");
 	assert_null(cond_of(json_object_get(json_array_get(ls, 0), "conditions"), "Conflicted"));
 	assert_cond(json_object_get(json_array_get(ls, 1), "conditions"), "Conflicted", "True",
@@ -162,7 +162,7 @@ test_gateway_conditions_listeners_and_attached_routes(void **state)
 
 	/* Only unsupported listeners: not accepted. */
 	gw = gateway("default", "tcp", "[{\"name\": \"t\", \"port\": 5432, \"protocol\": \"TCP\"}]");
-	st = gwstatus_gateway(gw, routes, NULL, true, T0);
+	st = gwstatus_gateway(gw, routes, NULL, NULL, true, T0);
 	assert_cond(json_object_get(st, "conditions"), "Accepted", "False", "ListenersNotValid");
 	assert_cond(json_object_get(st, "conditions"), "Programmed", "False", "Invalid");
 	json_decref(st);
@@ -184,7 +184,7 @@ test_route_parents_accepted_and_refused_with_reasons(void **state)
 	    "   {\"name\": \"edge\", \"sectionName\": \"nope\"},"
 	    "   {\"kind\": \"Service\", \"group\": \"\", \"name\": \"api\", \"port\": 8080}],"
 	    " \"rules\": [{\"backendRefs\": [{\"name\": \"web\", \"port\": 80}]}]}");
-	json_t *st = gwstatus_route(r, gws, svcs, T0);
+	json_t *st = gwstatus_route(r, gws, svcs, NULL, T0);
 	json_t *parents = json_object_get(st, "parents");
 	assert_int_equal(json_array_size(parents), 5);
 	const json_t *p0 = json_array_get(parents, 0);
@@ -211,7 +211,7 @@ test_route_parents_accepted_and_refused_with_reasons(void **state)
 	    " \"parentRefs\": [{\"name\": \"edge\", \"sectionName\": \"http\"}],"
 	    " \"rules\": [{\"backendRefs\": [{\"name\": \"web\", \"port\": 80},"
 	    "   {\"name\": \"missing\", \"port\": 80}]}]}");
-	st = gwstatus_route(r, gws, svcs, T0);
+	st = gwstatus_route(r, gws, svcs, NULL, T0);
 	assert_cond(parent_conds(st, 0), "Accepted", "False", "NoMatchingListenerHostname");
 	assert_cond(parent_conds(st, 0), "ResolvedRefs", "False", "BackendNotFound");
 	json_decref(st);
@@ -221,16 +221,35 @@ test_route_parents_accepted_and_refused_with_reasons(void **state)
 	r = route("default", "odd", "{\"parentRefs\": [{\"name\": \"edge\"}],"
 	    " \"rules\": [{\"backendRefs\": [{\"kind\": \"Bucket\", \"group\": \"s3\","
 	    "   \"name\": \"b\", \"port\": 1}]}]}");
-	st = gwstatus_route(r, gws, svcs, T0);
+	st = gwstatus_route(r, gws, svcs, NULL, T0);
 	assert_cond(parent_conds(st, 0), "Accepted", "True", "Accepted");
 	assert_cond(parent_conds(st, 0), "ResolvedRefs", "False", "InvalidKind");
 	json_decref(st);
 	json_decref(r);
 	r = route("default", "port", "{\"parentRefs\": [{\"name\": \"edge\"}],"
 	    " \"rules\": [{\"backendRefs\": [{\"name\": \"web\", \"port\": 81}]}]}");
-	st = gwstatus_route(r, gws, svcs, T0);
+	st = gwstatus_route(r, gws, svcs, NULL, T0);
 	assert_cond(parent_conds(st, 0), "ResolvedRefs", "False", "BackendNotFound");
 	json_decref(st);
+	json_decref(r);
+
+	/* A Service of another namespace: only with a ReferenceGrant there. */
+	json_t *other = index_of(service("default", "web", 80), service("shop", "web", 80), NULL);
+	r = route("default", "cross", "{\"parentRefs\": [{\"name\": \"edge\"}],"
+	    " \"rules\": [{\"backendRefs\": [{\"name\": \"web\", \"namespace\": \"shop\","
+	    "   \"port\": 80}]}]}");
+	st = gwstatus_route(r, gws, other, NULL, T0);
+	assert_cond(parent_conds(st, 0), "ResolvedRefs", "False", "RefNotPermitted");
+	json_decref(st);
+	json_t *grants = json_pack("[{s:{s:s, s:s}, s:{s:[{s:s, s:s, s:s}], s:[{s:s, s:s}]}}]",
+	    "metadata", "namespace", "shop", "name", "from-default", "spec", "from", "group",
+	    "gateway.networking.k8s.io", "kind", "HTTPRoute", "namespace", "default", "to",
+	    "group", "", "kind", "Service");
+	st = gwstatus_route(r, gws, other, grants, T0);
+	assert_cond(parent_conds(st, 0), "ResolvedRefs", "True", "ResolvedRefs");
+	json_decref(st);
+	json_decref(grants);
+	json_decref(other);
 	json_decref(r);
 	json_decref(gws);
 	json_decref(svcs);
@@ -245,14 +264,14 @@ test_transition_time_kept_while_status_stays(void **state)
 	json_t *r = route("default", "shop", "{\"parentRefs\": [{\"name\": \"edge\","
 	    " \"sectionName\": \"open\"}], \"rules\": [{\"backendRefs\": [{\"name\": \"web\","
 	    " \"port\": 80}]}]}");
-	json_object_set_new(r, "status", gwstatus_route(r, gws, svcs, T0));
+	json_object_set_new(r, "status", gwstatus_route(r, gws, svcs, NULL, T0));
 	/* Later, nothing changed: the same status, so the controller writes nothing. */
-	json_t *again = gwstatus_route(r, gws, svcs, T1);
+	json_t *again = gwstatus_route(r, gws, svcs, NULL, T1);
 	assert_true(json_equal(again, json_object_get(r, "status")));
 	json_decref(again);
 	/* The Service goes: ResolvedRefs flips (new time), Accepted keeps T0. */
 	json_object_del(svcs, "default/web");
-	json_t *st = gwstatus_route(r, gws, svcs, T1);
+	json_t *st = gwstatus_route(r, gws, svcs, NULL, T1);
 	const json_t *acc = cond_of(parent_conds(st, 0), "Accepted");
 	const json_t *res = cond_of(parent_conds(st, 0), "ResolvedRefs");
 	assert_string_equal(json_string_value(json_object_get(acc, "lastTransitionTime")), T0);
@@ -262,8 +281,8 @@ test_transition_time_kept_while_status_stays(void **state)
 	json_decref(r);
 
 	json_t *gw = gateway("default", "edge", LISTENERS), *routes = json_object();
-	json_object_set_new(gw, "status", gwstatus_gateway(gw, routes, NULL, true, T0));
-	again = gwstatus_gateway(gw, routes, NULL, true, T1);
+	json_object_set_new(gw, "status", gwstatus_gateway(gw, routes, NULL, NULL, true, T0));
+	again = gwstatus_gateway(gw, routes, NULL, NULL, true, T1);
 	assert_true(json_equal(again, json_object_get(gw, "status")));
 	json_decref(again);
 	json_decref(gw);

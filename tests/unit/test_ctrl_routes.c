@@ -98,7 +98,7 @@ build1(json_t *svc, json_t *ep, json_t *pods, json_t *routes, json_t *gws, int64
 		json_array_append_new(svcs, svc);
 	if (ep)
 		json_array_append_new(eps, ep);
-	json_t *snap = routes_build(svcs, eps, pods, routes, gws, NULL, v);
+	json_t *snap = routes_build(svcs, eps, pods, routes, gws, NULL, NULL, v);
 	json_decref(svcs);
 	json_decref(eps);
 	json_decref(pods);
@@ -282,7 +282,7 @@ test_httproute_on_gateway(void **state)
 	json_array_append_new(routes, canary_route("default",
 	    "{\"name\":\"edge\",\"sectionName\":\"web\"}"));
 	json_t *svcs = two_services(), *gws = gateway();
-	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, 7);
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, NULL, 7);
 	assert_null(listener(snap, "gw/default/edge/tls"));	/* HTTPS without a certificate */
 	const json_t *l = listener(snap, "gw/default/edge/web");
 	assert_non_null(l);
@@ -323,7 +323,7 @@ test_httproute_on_gateway(void **state)
 	json_array_clear(routes);
 	json_array_append_new(routes, canary_route("team",
 	    "{\"name\":\"edge\",\"namespace\":\"default\"}"));
-	snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, 8);
+	snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, NULL, 8);
 	assert_int_equal(json_array_size(json_object_get(listener(snap, "gw/default/edge/web"),
 	    "routes")), 0);
 	const json_t *open = listener(snap, "gw/default/edge/open");
@@ -335,7 +335,7 @@ test_httproute_on_gateway(void **state)
 	json_t *r = canary_route("default", "{\"name\":\"edge\",\"sectionName\":\"web\"}");
 	json_object_set_new(json_object_get(r, "spec"), "hostnames", J("[\"shop.other.org\"]"));
 	json_array_append_new(routes, r);
-	snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, 9);
+	snap = routes_build(svcs, NULL, NULL, routes, gws, NULL, NULL, 9);
 	assert_int_equal(json_array_size(json_object_get(listener(snap, "gw/default/edge/web"),
 	    "routes")), 0);
 	json_decref(snap);
@@ -354,7 +354,7 @@ test_httproute_on_service_gamma(void **state)
 	json_object_del(json_object_get(r, "spec"), "hostnames");
 	json_array_append_new(routes, r);
 	json_t *svcs = two_services();
-	json_t *snap = routes_build(svcs, NULL, NULL, routes, NULL, NULL, 3);
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, NULL, NULL, NULL, 3);
 	const json_t *l = listener(snap, "svc/default/web/http");
 	json_t *rs = json_object_get(l, "routes");
 	assert_int_equal(json_array_size(rs), 3);
@@ -374,7 +374,7 @@ test_httproute_on_service_gamma(void **state)
 	json_object_set_new(json_array_get(json_object_get(json_array_get(obj_get_path(r,
 	    "spec.rules"), 1), "backendRefs"), 1), "name", json_string("ghost"));
 	json_array_append_new(routes, r);
-	snap = routes_build(svcs, NULL, NULL, routes, NULL, NULL, 4);
+	snap = routes_build(svcs, NULL, NULL, routes, NULL, NULL, NULL, 4);
 	json_t *ghost = json_object_get(json_object_get(snap, "clusters"), "default/ghost:80");
 	assert_non_null(ghost);
 	assert_int_equal(json_array_size(json_object_get(ghost, "endpoints")), 0);
@@ -396,8 +396,8 @@ test_output_is_deterministic_and_names_stable(void **state)
 	json_t *routes = json_array();
 	json_array_append_new(routes, canary_route("default", "{\"name\":\"edge\"}"));
 	json_t *gws = gateway(), *pods = pods_web();
-	json_t *a = routes_build(svcs, eps, pods, routes, gws, NULL, 5);
-	json_t *b = routes_build(rev, eps_obj, pods, routes, gws, NULL, 5);
+	json_t *a = routes_build(svcs, eps, pods, routes, gws, NULL, NULL, 5);
+	json_t *b = routes_build(rev, eps_obj, pods, routes, gws, NULL, NULL, 5);
 	char *ta = json_dumps(a, JSON_COMPACT), *tb = json_dumps(b, JSON_COMPACT);
 	assert_string_equal(ta, tb);
 	/* Listeners come sorted by name. */
@@ -406,7 +406,7 @@ test_output_is_deterministic_and_names_stable(void **state)
 		assert_true(strcmp(sget(json_array_get(ls, i - 1), "name"),
 		    sget(json_array_get(ls, i), "name")) < 0);
 	/* Another version changes nothing else. */
-	json_t *c = routes_build(svcs, eps, pods, routes, gws, NULL, 6);
+	json_t *c = routes_build(svcs, eps, pods, routes, gws, NULL, NULL, 6);
 	json_object_del(c, "version");
 	json_object_del(a, "version");
 	assert_true(json_equal(a, c));
@@ -422,6 +422,87 @@ test_output_is_deterministic_and_names_stable(void **state)
 	json_decref(routes);
 	json_decref(gws);
 	json_decref(pods);
+}
+
+static json_t *
+grant(const char *from_ns, const char *to_name)
+{
+	char *t = xasprintf("{\"kind\":\"ReferenceGrant\",\"metadata\":{\"namespace\":"
+	    "\"default\",\"name\":\"g\"},\"spec\":{\"from\":[{\"group\":"
+	    "\"gateway.networking.k8s.io\",\"kind\":\"HTTPRoute\",\"namespace\":\"%s\"}],"
+	    "\"to\":[{\"group\":\"\",\"kind\":\"Service\"%s%s%s}]}}", from_ns,
+	    to_name ? ",\"name\":\"" : "", to_name ? to_name : "", to_name ? "\"" : "");
+	json_t *j = J(t);
+	free(t);
+	return j;
+}
+
+/* The cluster of backend i of the route's rule on listener gw/default/edge/open. */
+static const char *
+open_backend(const json_t *snap, const char *rule, size_t i)
+{
+	const json_t *r;
+	size_t k;
+	json_array_foreach(json_object_get(listener(snap, "gw/default/edge/open"), "routes"), k, r)
+		if (!strcmp(sget(r, "name"), rule))
+			return sget(json_array_get(json_object_get(r, "backends"), i), "cluster");
+	fail_msg("no route %s", rule);
+	return NULL;
+}
+
+/* A backendRef into another namespace routes only when a ReferenceGrant of
+ * that namespace lets the route's namespace refer to the Service; refused,
+ * its share goes to a cluster without endpoints (never the Service's). */
+static void
+test_cross_namespace_backend_needs_a_grant(void **state)
+{
+	(void)state;
+	json_t *svcs = two_services(), *gws = gateway(), *routes = json_array();
+	json_array_append(svcs, svc_web());
+	json_array_append_new(routes, canary_route("shop", "{\"name\":\"edge\",\"namespace\":"
+	    "\"default\",\"sectionName\":\"open\"}"));
+	json_t *eps = json_array(), *grants = json_array();
+	json_array_append_new(eps, ep_web());
+	json_t *snap = routes_build(svcs, eps, NULL, routes, gws, NULL, NULL, 1);
+	assert_string_equal(open_backend(snap, "httproute/shop/shop/0", 0), "refused/default/web:80");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(json_object_get(snap,
+	    "clusters"), "refused/default/web:80"), "endpoints")), 0);
+	json_decref(snap);
+
+	json_array_append_new(grants, grant("other", NULL));	/* another namespace's */
+	snap = routes_build(svcs, eps, NULL, routes, gws, NULL, grants, 2);
+	assert_string_equal(open_backend(snap, "httproute/shop/shop/0", 0), "refused/default/web:80");
+	json_decref(snap);
+
+	json_array_clear(grants);
+	json_array_append_new(grants, grant("shop", "web-canary"));	/* one Service by name */
+	snap = routes_build(svcs, eps, NULL, routes, gws, NULL, grants, 3);
+	assert_string_equal(open_backend(snap, "httproute/shop/shop/1", 0), "refused/default/web:80");
+	assert_string_equal(open_backend(snap, "httproute/shop/shop/1", 1), "default/web-canary:http");
+	json_decref(snap);
+
+	json_array_clear(grants);
+	json_array_append_new(grants, grant("shop", NULL));		/* every Service */
+	snap = routes_build(svcs, eps, NULL, routes, gws, NULL, grants, 4);
+	assert_string_equal(open_backend(snap, "httproute/shop/shop/0", 0), "default/web:http");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(json_object_get(snap,
+	    "clusters"), "default/web:http"), "endpoints")), 2);
+	assert_null(json_object_get(json_object_get(snap, "clusters"), "refused/default/web:80"));
+	json_decref(snap);
+
+	assert_true(gw_ref_permitted(NULL, "gateway.networking.k8s.io", "HTTPRoute", "a", "",
+	    "Service", "a", "x"));				/* one namespace: always */
+	assert_false(gw_ref_permitted(grants, "gateway.networking.k8s.io", "GRPCRoute", "shop",
+	    "", "Service", "default", "web"));		/* not the kind granted */
+	assert_false(gw_ref_permitted(grants, "gateway.networking.k8s.io", "HTTPRoute", "shop",
+	    "", "Secret", "default", "web"));		/* not the target kind */
+	assert_true(gw_ref_permitted(grants, "gateway.networking.k8s.io", "HTTPRoute", "shop",
+	    "core", "Service", "default", "web"));	/* "core" is "" */
+	json_decref(grants);
+	json_decref(eps);
+	json_decref(routes);
+	json_decref(gws);
+	json_decref(svcs);
 }
 
 /* The engine takes the builder's output (listeners on free loopback ports). */
@@ -443,7 +524,7 @@ test_engine_accepts_built_snapshot(void **state)
 	json_t *r = canary_route("default", "{\"kind\":\"Service\",\"name\":\"web\"}");
 	json_object_del(json_object_get(r, "spec"), "hostnames");
 	json_array_append_new(routes, r);
-	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, NULL, 11);
+	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, NULL, NULL, 11);
 	assert_string_equal(sget(json_object_get(json_object_get(snap, "clusters"),
 	    "default/web:http"), "lb"), "least_request");
 	uv_loop_t loop;
@@ -557,7 +638,7 @@ ro_snapshot(void)
 	json_object_del(json_object_get(r, "spec"), "hostnames");
 	json_array_append_new(routes, r);
 	json_t *svcs = two_services();
-	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, NULL, 1);
+	json_t *snap = routes_build(svcs, eps, NULL, routes, NULL, NULL, NULL, 1);
 	json_decref(svcs);
 	json_decref(eps);
 	json_decref(routes);
@@ -818,9 +899,14 @@ rnd_service(const char *ns, const char *name, unsigned *seed)
 	static const char *const types[] = { "ClusterIP", "ClusterIP", "NodePort" };
 	json_t *ports = json_array();
 	int n = 1 + rand_r(seed) % 2;
+	const char *first = NULL;
 	for (int i = 0; i < n; i++) {
 		json_t *p = json_pack("{s:i}", "port", 80 + rand_r(seed) % 3);
 		const char *pn = PICK(pnames, seed);
+		/* as validation requires: names unique, and given with two ports */
+		if (n > 1 && (!*pn || (first && !strcmp(pn, first))))
+			pn = i ? "second" : "first";
+		first = pn;
 		if (*pn)
 			json_object_set_new(p, "name", json_string(pn));
 		if (rand_r(seed) % 2)
@@ -954,10 +1040,13 @@ rnd_httproute(const char *ns, const char *name, unsigned *seed)
 	if (rand_r(seed) % 3 == 0)
 		json_object_set_new(parent, "namespace", json_string(PICK(rnd_ns, seed)));
 	json_t *backends = json_array();
-	for (int i = 0, n = 1 + rand_r(seed) % 2; i < n; i++)
-		json_array_append_new(backends, json_pack("{s:s, s:i, s:i}", "name",
-		    PICK(rnd_names, seed), "port", 80 + rand_r(seed) % 3, "weight",
-		    rand_r(seed) % 100));
+	for (int i = 0, n = 1 + rand_r(seed) % 2; i < n; i++) {
+		json_t *br = json_pack("{s:s, s:i, s:i}", "name", PICK(rnd_names, seed), "port",
+		    80 + rand_r(seed) % 3, "weight", rand_r(seed) % 100);
+		if (rand_r(seed) % 3 == 0)	/* maybe another namespace: a grant decides */
+			json_object_set_new(br, "namespace", json_string(PICK(rnd_ns, seed)));
+		json_array_append_new(backends, br);
+	}
 	json_t *rule = json_pack("{s:o}", "backendRefs", backends);
 	if (rand_r(seed) % 2)
 		json_object_set_new(rule, "matches", json_pack("[{s:{s:s, s:s}}]", "path", "type",
@@ -970,6 +1059,20 @@ rnd_httproute(const char *ns, const char *name, unsigned *seed)
 		json_object_set_new(json_object_get(r, "spec"), "hostnames",
 		    json_pack("[s]", PICK(hosts, seed)));
 	return r;
+}
+
+/* A ReferenceGrant letting HTTPRoutes of some namespace refer to Services
+ * (all, or one by name) of ns. */
+static json_t *
+rnd_grant(const char *ns, const char *name, unsigned *seed)
+{
+	json_t *to = json_pack("{s:s, s:s}", "group", "", "kind", "Service");
+	if (rand_r(seed) % 2)
+		json_object_set_new(to, "name", json_string(PICK(rnd_names, seed)));
+	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:s, s:s}], s:[o]}}",
+	    "apiVersion", GW_GROUP_V1, "kind", "ReferenceGrant", "metadata", "namespace", ns,
+	    "name", name, "spec", "from", "group", "gateway.networking.k8s.io", "kind",
+	    "HTTPRoute", "namespace", PICK(rnd_ns, seed), "to", to);
 }
 
 static json_t *
@@ -1017,7 +1120,7 @@ test_host_port_of_a_running_pod(void **state)
 	    "containers", "name", "c", "ports", "containerPort", 80, "hostPort", 8081,
 	    "containerPort", 9090, "status", "podIP", "10.88.0.7", "phase", "Running");
 	json_t *pods = json_pack("[O]", pod);
-	json_t *snap = routes_build(NULL, NULL, pods, NULL, NULL, NULL, 1);
+	json_t *snap = routes_build(NULL, NULL, pods, NULL, NULL, NULL, NULL, 1);
 	json_t *l = json_array_get(json_object_get(snap, "listeners"), 0);
 	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 1);
 	assert_string_equal(obj_str(l, "address"), "0.0.0.0");
@@ -1032,7 +1135,7 @@ test_host_port_of_a_running_pod(void **state)
 	json_object_set_new(json_object_get(pod, "metadata"), "deletionTimestamp",
 	    json_string("2026-01-01T00:00:00Z"));
 	json_array_set(pods, 0, pod);
-	snap = routes_build(NULL, NULL, pods, NULL, NULL, NULL, 2);
+	snap = routes_build(NULL, NULL, pods, NULL, NULL, NULL, NULL, 2);
 	assert_int_equal(json_array_size(json_object_get(snap, "listeners")), 0);
 	json_decref(snap);
 	json_decref(pods);
@@ -1062,7 +1165,7 @@ test_https_listeners_take_their_secrets(void **state)
 	json_object_set_new(json_object_get(json_array_get(routes, 0), "spec"), "hostnames",
 	    J("[\"a.example\", \"b.example\"]"));
 	json_t *svcs = two_services();
-	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, secrets, 1);
+	json_t *snap = routes_build(svcs, NULL, NULL, routes, gws, secrets, NULL, 1);
 	json_decref(svcs);
 	const json_t *l = listener(snap, "gw/default/edge/a");
 	assert_non_null(l);
@@ -1086,20 +1189,35 @@ test_https_listeners_take_their_secrets(void **state)
 	const json_t *gw = json_array_get(gws, 0), *gls = obj_get_path(gw, "spec.listeners");
 	const char *reason;
 	char *msg;
-	assert_true(gw_listener_certs(gw, json_array_get(gls, 0), idx, &certs, &reason, &msg));
+	assert_true(gw_listener_certs(gw, json_array_get(gls, 0), idx, NULL, &certs, &reason, &msg));
 	free(msg);
 	json_decref(certs);
-	assert_false(gw_listener_certs(gw, json_array_get(gls, 1), idx, &certs, &reason, &msg));
+	assert_false(gw_listener_certs(gw, json_array_get(gls, 1), idx, NULL, &certs, &reason, &msg));
 	assert_string_equal(reason, "InvalidCertificateRef");
 	assert_null(strstr(msg, "PRIVATE"));
 	free(msg);
 	json_decref(certs);
-	assert_false(gw_listener_certs(gw, json_array_get(gls, 2), idx, &certs, &reason, &msg));
+	assert_false(gw_listener_certs(gw, json_array_get(gls, 2), idx, NULL, &certs, &reason, &msg));
 	assert_string_equal(reason, "RefNotPermitted");
 	free(msg);
 	json_decref(certs);
+	/* ... unless a ReferenceGrant of that namespace lets the Gateway refer to it */
+	json_t *grants = J("[{\"metadata\":{\"namespace\":\"other\",\"name\":\"g\"},\"spec\":"
+	    "{\"from\":[{\"group\":\"gateway.networking.k8s.io\",\"kind\":\"Gateway\","
+	    "\"namespace\":\"default\"}],\"to\":[{\"group\":\"\",\"kind\":\"Secret\","
+	    "\"name\":\"a-cert\"}]}}]");
+	assert_true(gw_listener_certs(gw, json_array_get(gls, 2), idx, grants, &certs, &reason,
+	    &msg));
+	free(msg);
+	json_decref(certs);
+	svcs = two_services();
+	snap = routes_build(svcs, NULL, NULL, routes, gws, secrets, grants, 2);
+	assert_non_null(listener(snap, "gw/default/edge/c"));
+	json_decref(snap);
+	json_decref(svcs);
+	json_decref(grants);
 	json_object_del(idx, "default/a-cert");
-	assert_false(gw_listener_certs(gw, json_array_get(gls, 0), idx, &certs, &reason, &msg));
+	assert_false(gw_listener_certs(gw, json_array_get(gls, 0), idx, NULL, &certs, &reason, &msg));
 	assert_string_equal(reason, "InvalidCertificateRef");
 	assert_non_null(strstr(msg, "not found"));
 	free(msg);
@@ -1136,7 +1254,7 @@ test_incremental_table_equals_whole_build(void **state)
 		[ROUTES_SERVICE] = rnd_service, [ROUTES_ENDPOINTS] = rnd_endpoints,
 		[ROUTES_POD] = rnd_pod, [ROUTES_GATEWAY] = rnd_gateway,
 		[ROUTES_HTTPROUTE] = rnd_httproute, [ROUTES_ROLLOUT] = rnd_rollout,
-		[ROUTES_SECRET] = rnd_secret,
+		[ROUTES_SECRET] = rnd_secret, [ROUTES_GRANT] = rnd_grant,
 	};
 	tls_seed = 1;
 	for (unsigned run = 0; run < 40; run++) {
@@ -1168,7 +1286,7 @@ test_incremental_table_equals_whole_build(void **state)
 			json_decref(dc);
 			json_t *want = routes_build(objs[ROUTES_SERVICE], objs[ROUTES_ENDPOINTS],
 			    objs[ROUTES_POD], objs[ROUTES_HTTPROUTE], objs[ROUTES_GATEWAY], objs[ROUTES_SECRET],
-			    step);
+			    objs[ROUTES_GRANT], step);
 			routes_apply_rollouts(want, objs[ROUTES_ROLLOUT]);
 			json_t *got = routes_table_snapshot(t, step);
 			json_t *mirror = json_pack("{s:I, s:o, s:O}", "version", (json_int_t)step,
@@ -1247,6 +1365,7 @@ main(void)
 		cmocka_unit_test(test_http_or_tcp_rule),
 		cmocka_unit_test(test_httproute_on_gateway),
 		cmocka_unit_test(test_httproute_on_service_gamma),
+		cmocka_unit_test(test_cross_namespace_backend_needs_a_grant),
 		cmocka_unit_test(test_output_is_deterministic_and_names_stable),
 		cmocka_unit_test(test_engine_accepts_built_snapshot),
 		cmocka_unit_test(test_watcher_rebuilds_on_changes),
