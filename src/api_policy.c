@@ -226,13 +226,21 @@ env_check(const json_t *ns_obj, const struct kind *k, const json_t *obj, const c
 			return xasprintf("rule require-limits: container %s has no cpu and memory "
 			    "limits", n);
 	}
-	static const char *const replicated[] = { "Deployment", "StatefulSet", "Rollout" };
+	/* an autoscaler's floor counts as the workload's replicas: one whose
+	 * minReplicas (default 1) is below would scale it under the minimum */
+	static const struct { const char *kind, *field; } replicated[] = {
+		{ "Deployment", "replicas" }, { "StatefulSet", "replicas" },
+		{ "Rollout", "replicas" }, { "HorizontalPodAutoscaler", "minReplicas" },
+	};
 	for (size_t r = 0; r < ARRAY_SIZE(replicated) && min > 0; r++) {
-		if (strcmp(k->kind, replicated[r]) != 0)
+		if (strcmp(k->kind, replicated[r].kind) != 0)
 			continue;
-		int64_t n = obj_int_at(obj, "spec.replicas", 1);
-		if (n < min)
+		int64_t n = obj_int_at(json_object_get(obj, "spec"), replicated[r].field, 1);
+		if (n < min && !strcmp(replicated[r].field, "replicas"))
 			return xasprintf("rule min-replicas: %lld replica(s), the environment "
+			    "requires at least %lld", (long long)n, (long long)min);
+		if (n < min)
+			return xasprintf("rule min-replicas: minReplicas %lld, the environment "
 			    "requires at least %lld", (long long)n, (long long)min);
 	}
 	return NULL;
@@ -266,6 +274,9 @@ api_policy_admit(struct api *api, const struct kind *k, const char *ns, const js
     const json_t *old, struct errlist *errs, struct api_error *err)
 {
 	const char *path = NULL;
+	if (!strcmp(k->kind, "HorizontalPodAutoscaler"))	/* the environment's floor */
+		return old && json_equal(json_object_get(obj, "spec"), json_object_get(old,
+		    "spec")) ? 0 : env_policy(api, k, ns, obj, "spec", err);
 	for (size_t i = 0; i < ARRAY_SIZE(pod_specs) && !path; i++)
 		if (strcmp(k->kind, pod_specs[i].kind) == 0)
 			path = pod_specs[i].path;

@@ -215,9 +215,10 @@ static const struct cli_verb verbs[] = {
 	  "Delete objects by file, name, label selector or --all, and by default wait\n"
 	  "until they are gone.",
 	  "filename kustomize recursive namespace selector all ignore-not-found cascade wait "
-	  "timeout output",
+	  "timeout output dry-run",
 	  "  v6 delete -f web.yaml\n  v6 delete -k overlays/dev\n  v6 delete deployment web\n"
-	  "  v6 delete pods -l app=web --wait=false\n", false },
+	  "  v6 delete pods -l app=web --wait=false\n"
+	  "  v6 delete -k overlays/dev --dry-run=server\n", false },
 	{ "create", cli_create, "v6 create -f FILE | v6 create namespace NAME | "
 	  "v6 create job NAME --from=cronjob/CJ [flags]",
 	  "Create objects from manifests, a namespace, or a Job from a CronJob",
@@ -291,17 +292,18 @@ static const struct cli_verb verbs[] = {
 	  "Set the number of replicas of a deployment or replica set",
 	  "Set the number of replicas of a deployment or replica set through its\n"
 	  "scale subresource. --current-replicas makes it conditional.",
-	  "replicas current-replicas namespace",
+	  "replicas current-replicas namespace dry-run",
 	  "  v6 scale deployment/web --replicas 5\n"
 	  "  v6 scale deploy web --replicas 0 -n staging\n"
-	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n", false },
+	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n"
+	  "  v6 scale deploy/web --replicas 1 -n prod --dry-run=server\n", false },
 	{ "autoscale", cli_autoscale,
 	  "v6 autoscale KIND/NAME | KIND NAME --max M [--min N] [--cpu-percent P] [flags]",
 	  "Create a HorizontalPodAutoscaler for a deployment, replica set or stateful set",
 	  "Create an autoscaling/v2 HorizontalPodAutoscaler that keeps the target's\n"
 	  "average CPU utilization (percent of requests) at --cpu-percent, with\n"
 	  "between --min and --max replicas, as kubectl autoscale does.",
-	  "min max cpu-percent name namespace",
+	  "min max cpu-percent name namespace dry-run",
 	  "  v6 autoscale deploy/web --min 2 --max 10 --cpu-percent 50\n"
 	  "  v6 autoscale rollout web --max 5\n", false },
 	{ "app", cli_app, "v6 app get|sync|diff|history|rollback NAME [ID] [flags]",
@@ -315,8 +317,9 @@ static const struct cli_verb verbs[] = {
 	  "  history   the synced revisions with their ids\n"
 	  "  rollback  sync the revision of history ID (default: the previous one);\n"
 	  "            auto-sync must be off",
-	  "namespace timeout prune",
+	  "namespace timeout prune output",
 	  "  v6 app get guestbook -n argocd\n  v6 app sync guestbook --prune\n"
+	  "  v6 app get guestbook -o json | jq -r .status.sync.status\n"
 	  "  v6 app diff guestbook\n  v6 app history guestbook\n"
 	  "  v6 app rollback guestbook 1\n", false },
 	{ "top", cli_top, "v6 top pods [NAME] [flags]",

@@ -214,18 +214,27 @@ void cli_strip_server_fields(json_t *obj);
 
 /* cli_promote_git.c */
 /* When target (the live object in the target environment) is synced by an
- * Application (its tracking id), commits tpl's images to the Application's
+ * Application (its tracking id), commits what tpl (the template of src_ns)
+ * differs by, and the data of the ConfigMaps it uses, to the Application's
  * git source and pushes them instead of writing the target; with wait,
  * waits for the sync and the rollout until wait_deadline (time_mono_ms, 0:
  * none). Returns 1 when target is not tracked (the caller writes it), 0 when
  * promoted, -1 with the error printed. */
 int cli_promote_git(const struct kind *k, const json_t *target, const json_t *tpl,
-    const char *from, const char *to, int64_t wait_deadline, bool wait);
+    const char *src_ns, const char *from, const char *to, int64_t wait_deadline, bool wait);
+/* Calls cb for each ConfigMap or Secret that the pod template tpl names
+ * (env, envFrom, volumes, projected volumes, imagePullSecrets): kind
+ * "ConfigMap" or "Secret", and holder[field] the name (cb may change it). */
+typedef void (*cli_ref_fn)(const char *kind, json_t *holder, const char *field, void *arg);
+void cli_tpl_refs(json_t *tpl, cli_ref_fn cb, void *arg);
 
 /* cli_yaml.c */
 /* Emits a JSON value as a YAML document (block style, sorted keys, list
  * items at their parent's indentation). Caller frees. */
 char *cli_yaml_dump(const json_t *v);
+/* The same with the key first (when an object has it) in every object:
+ * "- name: web" as people write list items. */
+char *cli_yaml_dump_titled(const json_t *v, const char *first);
 /* Whether a string needs quotes to read back as the same string. */
 bool cli_yaml_needs_quotes(const char *s);
 
@@ -272,6 +281,20 @@ int cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next);
 /* cli_kustomize.c */
 int cli_kustomize(struct cli_opts *o);
 int cli_diff(struct cli_opts *o);
+/* kubectl diff's Masker: in a Secret (before and/or after, either NULL)
+ * each data / stringData value becomes "***", or "*** (before)" and
+ * "*** (after)" where it changed, and so does the last-applied record: a
+ * diff shows which keys changed, never what they hold (CI logs, and
+ * Application diffs readable without access to Secrets). */
+void cli_diff_mask_secret(json_t *before, json_t *after);
+
+/* --dry-run (cli_apply.c, for every writing verb): none (absent), client
+ * (bare --dry-run, as kubectl: nothing sent) or server (?dryRun=All: the
+ * server checks and answers, stores nothing). -EINVAL with the error
+ * printed. cli_dry_said[] is what a result line ends with. */
+enum cli_dry { CLI_DRY_NONE, CLI_DRY_CLIENT, CLI_DRY_SERVER };
+int cli_dry_run(const struct cli_opts *o, enum cli_dry *out);
+extern const char *const cli_dry_said[];
 
 /* The verbs, one file each. */
 int cli_apply(struct cli_opts *o);	/* cli_apply.c */

@@ -1,7 +1,8 @@
 /* cli_app.c — `v6 app get|sync|diff|history|rollback NAME`, as the argocd
  * CLI's app commands: they read and patch the Application object (a sync
  * or rollback is an `operation` the controller, ctrl_app.c, runs) and the
- * applications/NAME/diff subresource. */
+ * applications/NAME/diff subresource. -o json|yaml prints the Application
+ * (get, and sync / rollback once the operation ended) or its history. */
 #include "cli.h"
 
 #include <errno.h>
@@ -24,6 +25,29 @@ get_app(const struct cli_opts *o, const char *name, json_t **out)
 	int rc = cli_get_json(path, out);
 	free(path);
 	return rc;
+}
+
+/* -o: 0 for the text, 1 json, 2 yaml; -1 with the error printed. */
+static int
+out_format(const struct cli_opts *o)
+{
+	static const char *const names[] = { "json", "yaml" };
+	for (size_t i = 0; o->output && i < ARRAY_SIZE(names); i++)
+		if (!strcmp(o->output, names[i]))
+			return (int)i + 1;
+	if (!o->output)
+		return 0;
+	cli_err("unknown output format \"%s\": v6 app takes -o json or -o yaml", o->output);
+	return -1;
+}
+
+/* Prints doc as -o asked (fmt 1 json, 2 yaml), for scripts and CI. */
+static void
+print_doc(int fmt, const json_t *doc)
+{
+	char *s = fmt == 1 ? cli_json_dump(doc) : cli_yaml_dump(doc);
+	fputs(s, stdout);
+	free(s);
 }
 
 static const char *
@@ -64,8 +88,14 @@ static int
 app_get(const struct cli_opts *o, const char *name)
 {
 	json_t *app;
-	if (get_app(o, name, &app) < 0)
+	int fmt = out_format(o);
+	if (fmt < 0 || get_app(o, name, &app) < 0)
 		return 1;
+	if (fmt) {
+		print_doc(fmt, app);
+		json_decref(app);
+		return 0;
+	}
 	const json_t *auto_ = obj_get_path(app, "spec.syncPolicy.automated");
 	printf("Name:               %s/%s\n", obj_namespace(app), obj_name(app));
 	printf("Project:            %s\n", or_dash(obj_str_at(app, "spec.project")));
@@ -144,9 +174,12 @@ wait_op(const struct cli_opts *o, const char *name, int64_t start_ms)
 		bool pending = json_object_get(app, "operation") != NULL;
 		bool mine = obj_time_ms(json_object_get(os, "startedAt")) >= start_ms / 1000 * 1000;
 		if (!pending && mine && *phase && strcmp(phase, "Running")) {
-			printf("Operation:          Sync\nPhase:              %s\n"
-			    "Message:            %s\nRevision:           %s\n", phase,
-			    obj_str(os, "message"), obj_str_at(os, "syncResult.revision"));
+			if (out_format(o) > 0)
+				print_doc(out_format(o), app);
+			else
+				printf("Operation:          Sync\nPhase:              %s\n"
+				    "Message:            %s\nRevision:           %s\n", phase,
+				    obj_str(os, "message"), obj_str_at(os, "syncResult.revision"));
 			int rc = strcmp(phase, "Succeeded") ? 1 : 0;
 			json_decref(app);
 			return rc;
@@ -160,6 +193,8 @@ wait_op(const struct cli_opts *o, const char *name, int64_t start_ms)
 static int
 app_sync(const struct cli_opts *o, const char *name)
 {
+	if (out_format(o) < 0)
+		return 1;
 	int64_t start = time_now_ms();
 	json_t *op = json_pack("{s:{s:b}, s:{s:s}}", "sync", "prune", o->prune,
 	    "initiatedBy", "username", "admin");
@@ -172,8 +207,17 @@ static int
 app_history(const struct cli_opts *o, const char *name)
 {
 	json_t *app;
-	if (get_app(o, name, &app) < 0)
+	int fmt = out_format(o);
+	if (fmt < 0 || get_app(o, name, &app) < 0)
 		return 1;
+	if (fmt) {
+		const json_t *h = obj_get_path(app, "status.history");
+		json_t *none = json_array();
+		print_doc(fmt, h ? h : none);
+		json_decref(none);
+		json_decref(app);
+		return 0;
+	}
 	json_t *rows = json_array();
 	json_array_append_new(rows, row((const char *[]){ "ID", "DATE", "REVISION", NULL }));
 	size_t i;
@@ -196,7 +240,7 @@ static int
 app_rollback(const struct cli_opts *o, const char *name, const char *id_s)
 {
 	json_t *app;
-	if (get_app(o, name, &app) < 0)
+	if (out_format(o) < 0 || get_app(o, name, &app) < 0)
 		return 1;
 	if (obj_get_path(app, "spec.syncPolicy.automated")) {
 		json_decref(app);

@@ -24,18 +24,18 @@ struct plan {
 	json_t *result;		/* the server's answer to the last write sent */
 };
 
-enum dry { DRY_NONE, DRY_CLIENT, DRY_SERVER };
+const char *const cli_dry_said[] = { "", " (dry run)", " (server dry run)" };
 
-static int
-parse_dry(const struct cli_opts *o, enum dry *out)
+int
+cli_dry_run(const struct cli_opts *o, enum cli_dry *out)
 {
 	static const char *const names[] = { "none", "client", "server" };
-	*out = DRY_NONE;
+	*out = CLI_DRY_NONE;
 	if (o->dry_run == NULL)
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(o->dry_run, names[i]) == 0) {
-			*out = (enum dry)i;
+			*out = (enum cli_dry)i;
 			return 0;
 		}
 	cli_err("Invalid dry-run value (%s). Must be \"none\", \"server\", or \"client\".",
@@ -272,7 +272,7 @@ print_objects(const struct cli_opts *o, json_t *objs)
 
 /* Prints one result, or with -o json|yaml adds its object to objs. */
 static void
-print_result(const struct cli_opts *o, const struct plan *p, enum dry dry, json_t *objs)
+print_result(const struct cli_opts *o, const struct plan *p, enum cli_dry dry, json_t *objs)
 {
 	char ref[512];
 	enum out out = output_of(o);
@@ -284,8 +284,7 @@ print_result(const struct cli_opts *o, const struct plan *p, enum dry dry, json_
 	if (out == OUT_NAME)
 		printf("%s\n", ref);
 	else
-		printf("%s %s%s\n", ref, action_done[p->act], dry == DRY_CLIENT ? " (dry run)"
-		    : dry == DRY_SERVER ? " (server dry run)" : "");
+		printf("%s %s%s\n", ref, action_done[p->act], cli_dry_said[dry]);
 }
 
 /* A namespaced object whose namespace a Namespace of this run creates
@@ -322,17 +321,17 @@ server_check(struct plan *plans, size_t n)
 }
 
 static int
-run_plans(const struct cli_opts *o, struct plan *plans, size_t n, enum dry dry)
+run_plans(const struct cli_opts *o, struct plan *plans, size_t n, enum cli_dry dry)
 {
 	int rc = 0;
-	if (dry != DRY_CLIENT && server_check(plans, n) < 0) {
+	if (dry != CLI_DRY_CLIENT && server_check(plans, n) < 0) {
 		fputs("error: nothing was applied: the server rejected the objects above\n",
 		    stderr);
 		return 1;
 	}
 	json_t *objs = json_array();
 	for (size_t i = 0; i < n; i++) {
-		if (dry == DRY_NONE && plan_send(&plans[i], false) < 0) {
+		if (dry == CLI_DRY_NONE && plan_send(&plans[i], false) < 0) {
 			rc = 1;
 			continue;
 		}
@@ -346,8 +345,8 @@ run_plans(const struct cli_opts *o, struct plan *plans, size_t n, enum dry dry)
 static int
 apply_items(const struct cli_opts *o, struct cli_items *items, bool create_only)
 {
-	enum dry dry;
-	if (parse_dry(o, &dry) < 0 || check_output(o) < 0)
+	enum cli_dry dry;
+	if (cli_dry_run(o, &dry) < 0 || check_output(o) < 0)
 		return 1;
 	order_items(items);
 	struct plan *plans = xcalloc(items->n, sizeof *plans);
@@ -383,8 +382,8 @@ need_files(const struct cli_opts *o)
 static int
 wait_applied(const struct cli_opts *o, const struct cli_items *items)
 {
-	enum dry dry;
-	if (parse_dry(o, &dry) < 0 || dry != DRY_NONE)
+	enum cli_dry dry;
+	if (cli_dry_run(o, &dry) < 0 || dry != CLI_DRY_NONE)
 		return 0;
 	int64_t ms = cli_timeout_ms(o, 5 * 60 * 1000);
 	if (ms < 0)
@@ -423,12 +422,12 @@ cli_apply(struct cli_opts *o)
 /* Creates one object made here (not from a file) and prints the result;
  * 0 or 1 (the exit code). */
 static int
-create_one(const struct cli_opts *o, const struct cli_item *it, enum dry dry)
+create_one(const struct cli_opts *o, const struct cli_item *it, enum cli_dry dry)
 {
 	struct plan p = { it, ACT_CREATE, json_incref(it->obj), false, NULL, NULL };
 	json_t *objs = json_array();
 	int rc = 0;
-	if (dry != DRY_CLIENT && plan_send(&p, dry == DRY_SERVER) < 0)
+	if (dry != CLI_DRY_CLIENT && plan_send(&p, dry == CLI_DRY_SERVER) < 0)
 		rc = 1;
 	else
 		print_result(o, &p, dry, objs);
@@ -441,12 +440,12 @@ create_one(const struct cli_opts *o, const struct cli_item *it, enum dry dry)
 static int
 create_namespace(const struct cli_opts *o)
 {
-	enum dry dry;
+	enum cli_dry dry;
 	if (o->nargs != 2) {
 		cli_err("exactly one NAME is required, got %zu", o->nargs - 1);
 		return 1;
 	}
-	if (parse_dry(o, &dry) < 0 || check_output(o) < 0)
+	if (cli_dry_run(o, &dry) < 0 || check_output(o) < 0)
 		return 1;
 	const struct kind *k = kind_find_gvk("v1", "Namespace");
 	json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
@@ -463,7 +462,7 @@ create_namespace(const struct cli_opts *o)
 static int
 create_job_from(const struct cli_opts *o)
 {
-	enum dry dry;
+	enum cli_dry dry;
 	if (o->nargs != 2) {
 		cli_err("exactly one NAME is required, got %zu", o->nargs - 1);
 		return 1;
@@ -473,7 +472,7 @@ create_job_from(const struct cli_opts *o)
 		cli_err("from must be an existing cronjob: --from=cronjob/NAME");
 		return 1;
 	}
-	if (parse_dry(o, &dry) < 0 || check_output(o) < 0)
+	if (cli_dry_run(o, &dry) < 0 || check_output(o) < 0)
 		return 1;
 	const char *cj_name = strchr(o->from, '/') + 1;
 	char *path = cli_path(kind_find_gvk("batch/v1", "CronJob"), cli_ns(o), cj_name, NULL);

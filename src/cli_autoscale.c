@@ -164,8 +164,9 @@ cli_autoscale(struct cli_opts *o)
 	if (min >= 0 && max < min)
 		return cli_err("--max=MAXPODS must be larger or equal to --min=MINPODS, max: %lld, "
 		    "min: %lld", (long long)max, (long long)min);
+	enum cli_dry dry;
 	const struct kind *k = target_kind(kname);
-	if (!k)
+	if (!k || cli_dry_run(o, &dry) < 0)
 		return 1;
 	char *tpath = cli_path(k, cli_ns(o), name, NULL);
 	json_t *target = NULL;
@@ -187,13 +188,17 @@ cli_autoscale(struct cli_opts *o)
 		    "type", "Resource", "resource", "name", "cpu", "target", "type", "Utilization",
 		    "averageUtilization", (json_int_t)o->cpu_percent));
 	const struct kind *hk = kind_find_gvk("autoscaling/v2", "HorizontalPodAutoscaler");
-	char *path = cli_path(hk, cli_ns(o), NULL, NULL);
+	char *path = cli_path(hk, cli_ns(o), NULL, dry == CLI_DRY_SERVER ? "dryRun=All" : NULL);
 	struct cli_resp r = { 0 };
 	char ref[256];
 	rc = 1;
-	if (cli_http("POST", path, NULL, hpa, &r) == 0) {
+	if (dry == CLI_DRY_CLIENT) {
+		printf("%s autoscaled (dry run)\n", cli_obj_ref(hk, hname, ref, sizeof ref));
+		rc = 0;
+	} else if (cli_http("POST", path, NULL, hpa, &r) == 0) {
 		if (r.status == 201 || r.status == 200) {
-			printf("%s autoscaled\n", cli_obj_ref(hk, hname, ref, sizeof ref));
+			printf("%s autoscaled%s\n", cli_obj_ref(hk, hname, ref, sizeof ref),
+			    cli_dry_said[dry]);
 			rc = 0;
 		} else {
 			cli_print_error(&r, "creating the autoscaler");

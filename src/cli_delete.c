@@ -1,6 +1,7 @@
 /* cli_delete.c — `v6 delete` by file, by name, by label selector or --all,
- * with kubectl's cascade (propagationPolicy) and, by default, waiting until
- * every deleted object is really gone (cli_wait_gone). */
+ * with kubectl's cascade (propagationPolicy), --dry-run=client|server and,
+ * by default, waiting until every deleted object is really gone
+ * (cli_wait_gone). */
 #include "cli.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ struct del {
 	struct victim *v;
 	size_t n;
 	const char *policy;
+	enum cli_dry dry;	/* client: only looked up; server: ?dryRun=All */
 	int rc;
 };
 
@@ -134,10 +136,13 @@ delete_one(struct del *d, struct victim *v)
 	struct cli_resp r;
 	struct buf q = BUF_INIT;
 	char kr[128];
-	cli_query_add(&q, "propagationPolicy", d->policy);
+	if (d->dry != CLI_DRY_CLIENT)
+		cli_query_add(&q, "propagationPolicy", d->policy);
+	if (d->dry == CLI_DRY_SERVER)
+		cli_query_add(&q, "dryRun", "All");
 	char *path = cli_path(v->k, v->ns, v->name, q.data);
 	buf_free(&q);
-	int rc = cli_http("DELETE", path, NULL, NULL, &r);
+	int rc = cli_http(d->dry == CLI_DRY_CLIENT ? "GET" : "DELETE", path, NULL, NULL, &r);
 	free(path);
 	if (rc < 0) {
 		d->rc = 1;
@@ -154,11 +159,13 @@ delete_one(struct del *d, struct victim *v)
 		const char *uid = obj_uid(r.body);
 		if (!*uid)	/* a Status answer carries the uid in details */
 			uid = json_string_value(obj_get_path(r.body, "details.uid"));
-		v->uid = xstrdup(uid ? uid : "");
+		if (d->dry == CLI_DRY_NONE)	/* a dry run has nothing to wait for */
+			v->uid = xstrdup(uid ? uid : "");
 		if (d->o->output)
 			printf("%s/%s\n", cli_kind_ref(v->k, kr, sizeof kr), v->name);
 		else
-			printf("%s \"%s\" deleted\n", cli_kind_ref(v->k, kr, sizeof kr), v->name);
+			printf("%s \"%s\" deleted%s\n", cli_kind_ref(v->k, kr, sizeof kr), v->name,
+			    cli_dry_said[d->dry]);
 		fflush(stdout);
 	}
 	cli_resp_free(&r);
@@ -211,7 +218,8 @@ int
 cli_delete(struct cli_opts *o)
 {
 	struct del d = { .o = o };
-	if (check_args(o) < 0 || parse_cascade(o->cascade, &d.policy) < 0)
+	if (check_args(o) < 0 || parse_cascade(o->cascade, &d.policy) < 0 ||
+	    cli_dry_run(o, &d.dry) < 0)
 		return 1;
 	int rc = o->nfiles || o->kustomize ? from_files(&d) : from_args(&d);
 	if (rc == 0 && d.n == 0 && !o->ignore_not_found)

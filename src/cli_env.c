@@ -206,34 +206,13 @@ running_digest(const json_t *pods, const char *container, const char *image)
 	return "";
 }
 
-/* The names of the ConfigMaps a pod template uses. */
+/* Adds the name of each ConfigMap the pod template uses to names. */
 static void
-configmaps_of(const json_t *tpl, json_t *names)
+configmap_ref(const char *kind, json_t *holder, const char *field, void *names)
 {
-	const json_t *spec = json_object_get(tpl, "spec");
-	static const char *const lists[] = { "containers", "initContainers" };
-	size_t i, j;
-	json_t *c, *x;
-	for (size_t l = 0; l < 2; l++)
-		json_array_foreach(json_object_get(spec, lists[l]), i, c) {
-			json_array_foreach(json_object_get(c, "envFrom"), j, x)
-				if (*obj_str_at(x, "configMapRef.name"))
-					json_object_set_new(names, obj_str_at(x, "configMapRef.name"),
-					    json_true());
-			json_array_foreach(json_object_get(c, "env"), j, x)
-				if (*obj_str_at(x, "valueFrom.configMapKeyRef.name"))
-					json_object_set_new(names, obj_str_at(x,
-					    "valueFrom.configMapKeyRef.name"), json_true());
-		}
-	json_array_foreach(json_object_get(spec, "volumes"), i, x) {
-		if (*obj_str_at(x, "configMap.name"))
-			json_object_set_new(names, obj_str_at(x, "configMap.name"), json_true());
-		size_t k;
-		json_t *s;
-		json_array_foreach(obj_get_path(x, "projected.sources"), k, s)
-			if (*obj_str_at(s, "configMap.name"))
-				json_object_set_new(names, obj_str_at(s, "configMap.name"), json_true());
-	}
+	if (!strcmp(kind, "ConfigMap"))
+		json_object_set_new(names, json_string_value(json_object_get(holder, field)),
+		    json_true());
 }
 
 /* PUTs (or POSTs) obj at path/name; prints what happened. */
@@ -333,7 +312,7 @@ promote(struct cli_opts *o)
 	free(tpath0);
 	bool wait = o->wait && strcmp(o->wait, "false") != 0;
 	int64_t wms = wait ? cli_timeout_ms(o, 5 * 60 * 1000) : 0;
-	int grc = wms < 0 ? -1 : cli_promote_git(k, tracked, tpl, o->from, o->to,
+	int grc = wms < 0 ? -1 : cli_promote_git(k, tracked, tpl, obj_name(src), o->from, o->to,
 	    wms > 0 ? time_mono_ms() + wms : 0, wait);
 	json_decref(tracked);
 	if (grc != 1) {
@@ -342,7 +321,7 @@ promote(struct cli_opts *o)
 		goto out;
 	}
 	/* the ConfigMaps it names, copied as they are in the source */
-	configmaps_of(tpl, cms);
+	cli_tpl_refs(tpl, configmap_ref, cms);
 	const char *cm;
 	json_t *unused;
 	rc = 0;

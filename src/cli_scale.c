@@ -1,7 +1,8 @@
 /* cli_scale.c — `v6 scale`: sets spec.replicas through the /scale
  * subresource as kubectl does: with --current-replicas it first GETs the
  * Scale, checks the precondition and patches with the resourceVersion it
- * read, so a concurrent change makes the patch fail instead of winning. */
+ * read, so a concurrent change makes the patch fail instead of winning;
+ * --dry-run=server sends the patch with ?dryRun=All. */
 #include "cli.h"
 
 #include <errno.h>
@@ -21,7 +22,10 @@ scale_one(const struct cli_opts *o, const struct kind *k, const char *name)
 	json_t *cur = NULL;
 	struct cli_resp r = { 0 };
 	int rc = 1;
+	enum cli_dry dry;
 	free(base);
+	if (cli_dry_run(o, &dry) < 0)
+		goto out;
 	if (cli_flag_given(o, "current-replicas")) {
 		if (cli_get_json(path, &cur) < 0)
 			goto out;
@@ -36,13 +40,20 @@ scale_one(const struct cli_opts *o, const struct kind *k, const char *name)
 			json_object_set_new(patch, "metadata", json_pack("{s:O}", "resourceVersion",
 			    rv));
 	}
-	if (cli_http("PATCH", path, "application/merge-patch+json", patch, &r) < 0)
+	if (dry == CLI_DRY_SERVER) {
+		char *p = xasprintf("%s?dryRun=All", path);
+		free(path);
+		path = p;
+	}
+	/* a client dry run only reads the Scale (it must exist) */
+	if (cli_http(dry == CLI_DRY_CLIENT ? "GET" : "PATCH", path, dry == CLI_DRY_CLIENT ?
+	    NULL : "application/merge-patch+json", dry == CLI_DRY_CLIENT ? NULL : patch, &r) < 0)
 		goto out;
 	if (r.status != 200) {
 		cli_print_error(&r, NULL);
 		goto out;
 	}
-	printf("%s scaled\n", cli_obj_ref(k, name, ref, sizeof ref));
+	printf("%s scaled%s\n", cli_obj_ref(k, name, ref, sizeof ref), cli_dry_said[dry]);
 	rc = 0;
 out:
 	cli_resp_free(&r);

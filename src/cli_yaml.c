@@ -236,6 +236,9 @@ key_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* cli_yaml_dump_titled's key, NULL for plain sorted order. */
+static const char *first_key;
+
 static void
 put_key(struct buf *b, const char *k)
 {
@@ -258,6 +261,12 @@ emit_object(struct buf *b, const json_t *obj, int ind, bool first_inline)
 	json_object_foreach((json_t *)obj, k, v)
 		keys[i++] = k;
 	qsort(keys, n, sizeof *keys, key_cmp);
+	for (i = 1; first_key && i < n; i++)	/* the title key leads */
+		if (!strcmp(keys[i], first_key)) {
+			const char *t = keys[i];
+			memmove(keys + 1, keys, i * sizeof *keys);
+			keys[0] = t;
+		}
 	for (i = 0; i < n; i++) {
 		if (i > 0 || !first_inline)
 			indent(b, ind);
@@ -312,4 +321,13 @@ cli_yaml_dump(const json_t *v)
 	struct buf b = BUF_INIT;
 	emit_value(&b, v, 0);
 	return buf_steal(&b);
+}
+
+char *
+cli_yaml_dump_titled(const json_t *v, const char *first)
+{
+	first_key = first;
+	char *s = cli_yaml_dump(v);
+	first_key = NULL;
+	return s;
 }

@@ -44,6 +44,7 @@ struct ctrl_app {
 	int64_t resync_ms;
 	struct app_mem *mem;
 	json_t *recording;	/* operationState the running write list reports to */
+	struct store_watch *sw;	/* every resource: changes of tracked objects */
 };
 
 enum { TAG_APPLY = 1, TAG_PRUNE, TAG_HOOK, TAG_STATUS, TAG_APP };
@@ -171,15 +172,21 @@ fetch_done(struct ctrl *c, void *arg, int status)
 	fetch_free(f);
 }
 
-/* Credentials for url from the Secrets of the Application's namespace. */
+/* Credentials for url from the Secrets of the Application's namespace,
+ * and the ssh known hosts of its ConfigMap argocd-ssh-known-hosts-cm. */
 static void
 find_creds(struct ctrl *c, const char *ns, const char *url, struct git_creds *out)
 {
-	json_t *all = NULL;
+	json_t *all = NULL, *cm = NULL;
 	if (store_list(ctrl_store(c), "secrets", ns, &all, NULL) < 0)
 		all = NULL;
 	git_creds_find(all, url, out);
 	json_decref(all);
+	if (store_get(ctrl_store(c), "configmaps", ns, APP_KNOWN_HOSTS_CM, &cm) == 0 &&
+	    json_is_string(obj_get_path(json_object_get(cm, "data"), APP_KNOWN_HOSTS_KEY)))
+		git_known_hosts_add(out, json_string_value(obj_get_path(json_object_get(cm,
+		    "data"), APP_KNOWN_HOSTS_KEY)));
+	json_decref(cm);
 }
 
 /* ---- the source an Application syncs from -------------------------------- */
@@ -1165,21 +1172,26 @@ app_result(struct ctrl *c, const json_t *app, const struct ctrl_write *w, const 
 	    w->op == CTRL_CREATE ? "created" : "configured");
 }
 
-/* A change of a tracked object queues its Application (by the name in
- * its tracking id). */
+/* A change of a tracked object of any kind (a Secret, a Role, an HPA as
+ * much as a Deployment) queues its Application (by the name in its
+ * tracking id), so selfHeal and the sync waves see it at once, not at the
+ * next resync. A watch of every resource: the controller core's sources
+ * are a short list of named ones. */
 static void
-map_tracked(struct ctrl *c, enum store_event ev, const json_t *obj)
+map_tracked(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
 {
 	(void)ev;
+	(void)res;
+	(void)rv;
 	const char *tid = obj_annotation(obj, APP_TRACKING_ID);
 	const char *colon = tid ? strchr(tid, ':') : NULL;
 	if (!colon)
 		return;
-	struct ctrl_app *a = ctrl_data(c);
+	struct ctrl_app *a = arg;
 	for (struct app_mem *m = a->mem; m; m = m->next)
 		if (strlen(m->name) == (size_t)(colon - tid) && !strncmp(m->name, tid,
 		    (size_t)(colon - tid)))
-			ctrl_enqueue_key(c, m->key);
+			ctrl_enqueue_key(a->core, m->key);
 }
 
 static const struct ctrl_desc app_desc = {
@@ -1188,13 +1200,6 @@ static const struct ctrl_desc app_desc = {
 	.res = "argoproj.io/applications",
 	.sources = {
 		{ "argoproj.io/applications", NULL },
-		{ "apps/deployments", map_tracked },
-		{ "apps/statefulsets", map_tracked },
-		{ "apps/daemonsets", map_tracked },
-		{ "services", map_tracked },
-		{ "configmaps", map_tracked },
-		{ "batch/jobs", map_tracked },
-		{ "argoproj.io/rollouts", map_tracked, "argoproj.io/v1alpha1", "Rollout" },
 	},
 	.decide = app_decide, .after = app_after, .result = app_result, .on_gone = true,
 };
@@ -1263,9 +1268,11 @@ serve_diff(void *arg, struct http_req *req, const json_t *app)
 			continue;
 		json_t *e = res_ref(r->k, r->want ? r->want : r->live);
 		json_t *p = r->live && r->want ? predict(a->api, r) : NULL;
-		json_object_set_new(e, "live", r->live ? normalized(r->live) : json_null());
-		json_object_set_new(e, "target", p ? normalized(p) : r->want ?
-		    normalized(r->want) : json_null());
+		json_t *live = r->live ? normalized(r->live) : NULL;
+		json_t *target = p ? normalized(p) : r->want ? normalized(r->want) : NULL;
+		cli_diff_mask_secret(live, target);	/* as Argo CD: no Secret values */
+		json_object_set_new(e, "live", live ? live : json_null());
+		json_object_set_new(e, "target", target ? target : json_null());
 		if (r->error)
 			json_object_set_new(e, "error", json_string(r->error));
 		json_decref(p);
@@ -1283,6 +1290,9 @@ ctrl_app_start(struct api *api, const struct app_config *cfg, struct ctrl_app **
 	a->cache = xstrdup(cfg->cache_dir);
 	a->resync_ms = cfg->resync_ms > 0 ? cfg->resync_ms : APP_DEFAULT_RESYNC_MS;
 	int rc = ctrl_start(api, &app_desc, a, &a->core);
+	if (rc == 0 && (rc = store_watch_start(api_store(api), NULL, NULL, 0, map_tracked, a,
+	    &a->sw)) < 0)
+		ctrl_stop(a->core);
 	if (rc < 0) {
 		free(a->cache);
 		free(a);
@@ -1299,6 +1309,7 @@ ctrl_app_stop(struct ctrl_app *a)
 {
 	if (!a)
 		return;
+	store_watch_stop(a->sw);
 	ctrl_stop(a->core);
 	while (a->mem) {
 		struct app_mem *m = a->mem;

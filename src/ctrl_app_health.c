@@ -3,6 +3,7 @@
  * in which an Application's health is the worst of its resources'. */
 #include "gitops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int64_t
@@ -102,15 +103,22 @@ health_cronjob(const json_t *o, const char **msg)
 	return json_is_true(obj_get_path(o, "spec.suspend")) ? "Suspended" : "Healthy";
 }
 
-/* Argo Rollouts' own phase (ctrl_rollout.c writes it). */
+/* Argo Rollouts' own phase (ctrl_rollout.c writes it), once the spec's
+ * generation is observed: status.observedGeneration is a string there
+ * (Argo CD's health.lua reads it with tonumber), so a phase written
+ * before the last update is not taken for the new revision's. */
 static const char *
 health_rollout(const json_t *o, const char **msg)
 {
 	const char *ph = obj_str_at(o, "status.phase");
+	const json_t *og = obj_get_path(o, "status.observedGeneration");
+	int64_t seen = json_is_string(og) ? strtoll(json_string_value(og), NULL, 10) :
+	    json_integer_value(og);
 	*msg = obj_str_at(o, "status.message");
-	if (obj_int_at(o, "metadata.generation", 0) > st_int(o, "status.observedGeneration") &&
-	    json_is_integer(obj_get_path(o, "status.observedGeneration")))
+	if (!json_object_get(o, "status") || seen < obj_int_at(o, "metadata.generation", 0)) {
+		*msg = "Waiting for rollout spec update to be observed";
 		return "Progressing";
+	}
 	if (!strcmp(ph, "Paused"))
 		return "Suspended";
 	static const char *const known[] = { "Healthy", "Progressing", "Degraded" };

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <git2.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@ git_creds_free(struct git_creds *c)
 	free(c->username);
 	free(c->password);
 	free(c->ssh_key);
+	free(c->known_hosts);
 	*c = (struct git_creds){ 0 };
 }
 
@@ -67,6 +70,10 @@ git_creds_find(const json_t *secrets, const char *url, struct git_creds *out)
 		out->username = secret_field(s, "username");
 		out->password = secret_field(s, "password");
 		out->ssh_key = secret_field(s, "sshPrivateKey");
+		char *kh = secret_field(s, "sshKnownHosts");
+		if (kh)
+			git_known_hosts_add(out, kh);
+		free(kh);
 	}
 	free(want);
 }
@@ -93,13 +100,55 @@ git_url_normalize(const char *url)
 	return s;
 }
 
+void
+git_known_hosts_add(struct git_creds *c, const char *text)
+{
+	char *t = xasprintf("%s%s\n", c->known_hosts ? c->known_hosts : "", text);
+	free(c->known_hosts);
+	c->known_hosts = t;
+}
+
+void
+git_known_hosts_user(struct git_creds *c)
+{
+	const char *home = getenv("HOME");
+	char *path = xasprintf("%s/.ssh/known_hosts", home && *home ? home : "/");
+	char *text = NULL;
+	size_t len;
+	if (file_read_all(path, &text, &len) == 0)
+		git_known_hosts_add(c, text);
+	free(text);
+	free(path);
+}
+
 /* The credential callback: one offer per kind, then give up (libgit2
  * asks again after a refusal). */
 struct cred_state {
 	const struct git_creds *c;
 	int tries;
+	int port;		/* of the URL, for [host]:port in known_hosts */
 	char *refused;		/* a push: the server's reason, or NULL */
 };
+
+/* The port of an ssh URL (22 when none; scp-like URLs have none). */
+static int
+url_port(const char *url)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return 22;
+	p += 3;
+	const char *slash = strchr(p, '/'), *at = strchr(p, '@');
+	if (at && (!slash || at < slash))
+		p = at + 1;
+	const char *colon = p[0] == '[' ? strstr(p, "]:") : strchr(p, ':');
+	if (colon && p[0] == '[')
+		colon++;
+	if (!colon || (slash && colon > slash))
+		return 22;
+	int port = atoi(colon + 1);
+	return port > 0 ? port : 22;
+}
 
 static int
 cred_cb(git_credential **out, const char *url, const char *user_from_url,
@@ -120,11 +169,161 @@ cred_cb(git_credential **out, const char *url, const char *user_from_url,
 	return GIT_PASSTHROUGH;
 }
 
-/* Host keys are not checked against a known_hosts list yet (docs/gitops.md). */
+/* ---- ssh host keys against known_hosts ------------------------------------ */
+
+/* Base64 (no newlines) decoded into out (at least 3/4 of its length). */
+static size_t
+b64_decode(const char *in, size_t n, unsigned char *out)
+{
+	if (n % 4 || !n)
+		return 0;
+	int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (len < 0)
+		return 0;
+	len -= (in[n - 1] == '=') + (in[n - 2] == '=');
+	return (size_t)len;
+}
+
+/* OpenSSH's pattern match: * and ? only, case-insensitive. */
+static bool
+glob_match(const char *p, const char *s)
+{
+	for (; *p; p++, s++) {
+		if (*p == '*') {
+			for (const char *t = s;; t++) {
+				if (glob_match(p + 1, t))
+					return true;
+				if (!*t)
+					return false;
+			}
+		}
+		if (!*s || (*p != '?' && tolower((unsigned char)*p) != tolower((unsigned char)*s)))
+			return false;
+	}
+	return !*s;
+}
+
+/* Whether the host pattern field (comma-separated, "!" negates, * and ?
+ * glob, or OpenSSH's hashed |1|salt|hmac) names host. */
+static bool
+host_matches(const char *field, size_t n, const char *host)
+{
+	char *f = xstrndup(field, n);
+	bool yes = false, no = false;
+	for (char *save = NULL, *p = strtok_r(f, ",", &save); p; p = strtok_r(NULL, ",",
+	    &save)) {
+		if (!strncmp(p, "|1|", 3)) {
+			char *bar = strchr(p + 3, '|');
+			unsigned char salt[64], want[64], md[EVP_MAX_MD_SIZE];
+			unsigned mdlen = 0;
+			size_t sl = bar && bar - p - 3 <= 84 ? b64_decode(p + 3, (size_t)(bar - p - 3),
+			    salt) : 0;
+			size_t wl = bar && strlen(bar + 1) <= 80 ? b64_decode(bar + 1,
+			    strlen(bar + 1), want) : 0;
+			if (sl && wl == 20 && HMAC(EVP_sha1(), salt, (int)sl,
+			    (const unsigned char *)host, strlen(host), md, &mdlen) &&
+			    mdlen == 20 && !memcmp(md, want, 20))
+				yes = true;
+		} else if (p[0] == '!') {
+			if (glob_match(p + 1, host))
+				no = true;
+		} else if (glob_match(p, host)) {
+			yes = true;
+		}
+	}
+	free(f);
+	return yes && !no;
+}
+
+/* OpenSSH's SHA256:... fingerprint of a key blob. */
+static void
+fingerprint(const unsigned char *key, size_t len, char out[64])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned char b64[64];
+	SHA256(key, len, md);
+	int n = EVP_EncodeBlock(b64, md, sizeof md);
+	while (n > 0 && b64[n - 1] == '=')
+		n--;
+	snprintf(out, 64, "SHA256:%.*s", n, (const char *)b64);
+}
+
+int
+git_known_host_check(const char *known, const char *host, int port, const unsigned char *key,
+    size_t klen, char *msg, size_t mlen)
+{
+	char pattern[300];
+	if (port == 22)
+		snprintf(pattern, sizeof pattern, "%s", host);
+	else
+		snprintf(pattern, sizeof pattern, "[%s]:%d", host, port);
+	char fp[64];
+	fingerprint(key, klen, fp);
+	bool seen = false, ok = false;
+	const char *line = known ? known : "";
+	for (size_t guard = 0; *line && guard < 1000000; guard++) {
+		size_t n = strcspn(line, "\n");
+		char *l = xstrndup(line, n);
+		line += n + (line[n] == '\n');
+		char *f[4] = { 0 }, *save = NULL;
+		int nf = 0;
+		for (char *t = strtok_r(l, " \t\r", &save); t && nf < 4; t = strtok_r(NULL,
+		    " \t\r", &save))
+			f[nf++] = t;
+		bool revoked = nf > 0 && !strcmp(f[0], "@revoked");
+		bool ca = nf > 0 && !strcmp(f[0], "@cert-authority");
+		char **e = revoked || ca ? f + 1 : f;
+		int ne = revoked || ca ? nf - 1 : nf;
+		if (ne < 3 || e[0][0] == '#' || ca || !host_matches(e[0], strlen(e[0]), pattern)) {
+			free(l);
+			continue;
+		}
+		unsigned char *blob = xmalloc(strlen(e[2]) + 4);
+		size_t bl = b64_decode(e[2], strlen(e[2]), blob);
+		bool same = bl == klen && !memcmp(blob, key, klen);
+		free(blob);
+		free(l);
+		if (same && revoked) {
+			snprintf(msg, mlen, "host key verification failed: the ssh host key of %s "
+			    "(%s) is marked @revoked in known_hosts", pattern, fp);
+			return -1;
+		}
+		if (same)
+			ok = true;	/* unless a later line revokes it */
+		seen = true;
+	}
+	if (ok)
+		return 0;
+	if (seen)
+		snprintf(msg, mlen, "host key verification failed: the ssh host key of %s (%s) "
+		    "does not match the one known_hosts has for it (knownhosts: key mismatch): "
+		    "the server's key changed, or another machine answers; correct known_hosts "
+		    "if the change is expected", pattern, fp);
+	else
+		snprintf(msg, mlen, "host key verification failed: %s is not in known_hosts "
+		    "(knownhosts: key is unknown); add its key (%s) to the repository Secret's "
+		    "sshKnownHosts or the ConfigMap " APP_KNOWN_HOSTS_CM, pattern, fp);
+	return -1;
+}
+
+/* ssh: the host key must be in known_hosts; TLS: libgit2's own check. */
 static int
 cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 {
-	(void)cert; (void)valid; (void)host; (void)payload;
+	struct cred_state *s = payload;
+	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		return valid ? 0 : GIT_PASSTHROUGH;
+	const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+	char msg[512];
+	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		git_error_set_str(GIT_ERROR_SSH, "host key verification failed: no raw host key");
+		return -1;
+	}
+	if (git_known_host_check(s->c ? s->c->known_hosts : NULL, host, s->port,
+	    (const unsigned char *)hk->hostkey, hk->hostkey_len, msg, sizeof msg) < 0) {
+		git_error_set_str(GIT_ERROR_SSH, msg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -165,9 +364,10 @@ open_clone(const char *dir, const char *url, git_repository **repo, git_remote *
 }
 
 static int
-do_fetch(git_remote *remote, const struct git_creds *creds, git_oid *head, bool *has_head)
+do_fetch(git_remote *remote, const char *url, const struct git_creds *creds, git_oid *head,
+    bool *has_head)
 {
-	struct cred_state cs = { creds, 0, NULL };
+	struct cred_state cs = { creds, 0, url_port(url), NULL };
 	git_fetch_options fo;
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.callbacks.credentials = cred_cb;
@@ -347,7 +547,7 @@ git_checkout(const char *cache_dir, const char *url, const char *rev,
 		*err = git_errmsg("cannot open the repository cache");
 		goto out;
 	}
-	if (do_fetch(remote, creds, &head, &has_head) < 0) {
+	if (do_fetch(remote, url, creds, &head, &has_head) < 0) {
 		*err = git_errmsg("failed to fetch");
 		goto out;
 	}
@@ -417,7 +617,7 @@ git_commit_push(const char *cache_dir, const char *url, const char *branch,
 	git_reference *ref = NULL;
 	git_oid poid, toid, coid;
 	git_tree_update *up = xcalloc(nfiles ? nfiles : 1, sizeof *up);
-	struct cred_state cs = { creds, 0, NULL };
+	struct cred_state cs = { creds, 0, url_port(url), NULL };
 	int rc = -EIO;
 	*err = NULL;
 	pthread_mutex_lock(&git_lock);

@@ -24,8 +24,24 @@
  * NULL. Never logged. */
 struct git_creds {
 	char *username, *password, *ssh_key;
+	char *known_hosts;	/* OpenSSH known_hosts lines for ssh host keys */
 };
 void git_creds_free(struct git_creds *c);
+/* Adds known_hosts lines (OpenSSH's format: plain or hashed host
+ * patterns, [host]:port, @revoked) to c. An ssh fetch or push accepts the
+ * server only when a line for its host (and port) has its key: an unknown
+ * host or a changed key fails with an error saying which. */
+void git_known_hosts_add(struct git_creds *c, const char *text);
+/* 0 when the known_hosts text has key (the raw blob, as in the lines'
+ * base64) for host at port, else -1 with the reason in msg: an unknown
+ * host, a changed key, a revoked one (with the key's SHA256 fingerprint). */
+int git_known_host_check(const char *known, const char *host, int port,
+    const unsigned char *key, size_t klen, char *msg, size_t mlen);
+/* Adds $HOME/.ssh/known_hosts, when there is one (the CLI's user). */
+void git_known_hosts_user(struct git_creds *c);
+/* The ConfigMap Argo CD keeps known hosts in, and its key. */
+#define APP_KNOWN_HOSTS_CM "argocd-ssh-known-hosts-cm"
+#define APP_KNOWN_HOSTS_KEY "ssh_known_hosts"
 
 /* Fetches url (file://, a local path, http(s) smart protocol, ssh://,
  * user@host:path) into a bare clone under cache_dir (one per URL; every
@@ -56,8 +72,8 @@ int git_commit_push(const char *cache_dir, const char *url, const char *branch,
     char **err);
 /* Credentials for url from secrets (a JSON array of Secrets): one labelled
  * argocd.argoproj.io/secret-type=repository whose url is the same repo, or
- * =repo-creds whose url is a prefix of it (Argo CD's credential templates).
- * out is left empty when none matches. */
+ * =repo-creds whose url is a prefix of it (Argo CD's credential templates),
+ * with its sshKnownHosts. out is left empty when none matches. */
 void git_creds_find(const json_t *secrets, const char *url, struct git_creds *out);
 /* Checked-out trees (trees/SHA under the cache) are a cache: beyond keep
  * of them, those not checked out again for min_age_s go, oldest first, so
@@ -102,5 +118,21 @@ struct ctrl_app;
 /* Starts the Application controller and serves /api/webhook. */
 int ctrl_app_start(struct api *api, const struct app_config *cfg, struct ctrl_app **out);
 void ctrl_app_stop(struct ctrl_app *a);
+
+/* ---- cli_yedit.c ------------------------------------------------------ */
+
+/* In-place edits of YAML text (malloc'ed; each call replaces *text) that
+ * keep comments, key order, quoting and style: doc is the 0-based document,
+ * path a JSON array of segments: "key", an index, or {"k": v} (the list
+ * item whose k is v). yedit_set sets the value at path, adding the missing
+ * keys (and list items, for {"k": v} segments); yedit_append adds item to
+ * the list at path (made when missing); yedit_delete removes the key or
+ * item (0 when absent). 0, or -ENOENT / -EINVAL (no such document, not
+ * YAML, a path through a scalar). */
+int yedit_set(char **text, size_t doc, const json_t *path, const json_t *value);
+int yedit_append(char **text, size_t doc, const json_t *path, const json_t *item);
+int yedit_delete(char **text, size_t doc, const json_t *path);
+/* Document doc as JSON (YAML 1.2 core scalars), or NULL. New reference. */
+json_t *yedit_json(const char *text, size_t doc);
 
 #endif

@@ -83,6 +83,12 @@ void img_cancel(struct img_store *s, void *arg);
 /* Allows plain HTTP to a registry HOST:PORT (the server's repeatable
  * --insecure-registry); loopback registries are always allowed. */
 void img_store_add_insecure(struct img_store *s, const char *hostport);
+/* Where the CA and client certificate of a private registry are, Docker's
+ * certs.d layout: DIR/HOST:PORT/ca.crt (the registry's certificate is
+ * checked against it alone, on loopback too), client.cert + client.key.
+ * Read at each pull. Default IMG_CERTS_DIR. */
+#define IMG_CERTS_DIR "/etc/v6/certs.d"
+void img_store_set_certs_dir(struct img_store *s, const char *dir);
 /* DATA/node/images (borrowed). */
 const char *img_store_dir(const struct img_store *s);
 /* The images complete in the store: [{"ref", "digest", "imageID", "size",

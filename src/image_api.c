@@ -139,6 +139,7 @@ struct removal {
 	struct img_store *s;
 	struct http_req *req;
 	char *ref, *removed, *msg;
+	json_int_t stamp;	/* the image's use stamp when the loop found it unused */
 	int err;
 };
 
@@ -146,7 +147,7 @@ static void
 remove_run(void *arg)
 {
 	struct removal *r = arg;
-	r->err = img_remove(r->s, r->ref, &r->removed, &r->msg);
+	r->err = img__remove_unused(r->s, r->ref, r->stamp, &r->removed, &r->msg);
 }
 
 static void
@@ -156,7 +157,8 @@ remove_done(void *arg, bool cancelled)
 	if (cancelled)
 		api_respond_status(r->req, 503, "the server is stopping");
 	else if (r->err < 0)
-		api_respond_status(r->req, r->err == -ENOENT ? 404 : 500, r->msg);
+		api_respond_status(r->req, r->err == -ENOENT ? 404 : r->err == -EBUSY ? 409 : 500,
+		    r->msg);
 	else
 		api_respond_json(r->req, 200, json_pack("{s:s, s:s, s:{}, s:s, s:{s:s}}", "kind",
 		    "Status", "apiVersion", "v1", "metadata", "status", "Success", "details",
@@ -188,7 +190,8 @@ serve_remove(struct img_store *s, struct http_req *req)
 		free(ref);
 	} else {
 		struct removal *r = xcalloc(1, sizeof *r);
-		*r = (struct removal){ .s = s, .req = req, .ref = ref };
+		*r = (struct removal){ .s = s, .req = req, .ref = ref,
+			.stamp = img__use_stamp(s, ref) };
 		if (img__queue(s, remove_run, remove_done, r, NULL) < 0) {
 			api_respond_status(req, 500, "cannot queue the removal");
 			free(r->ref);

@@ -64,6 +64,7 @@ struct gc_job {
 	struct img_store *s;
 	struct img_gc *gc;	/* the job is cancelled when the GC stops */
 	char **refs;
+	json_int_t *stamps;	/* each image's use stamp when it was picked */
 	size_t n;
 };
 
@@ -73,7 +74,8 @@ gc_run(void *arg)
 	struct gc_job *j = arg;
 	for (size_t i = 0; i < j->n; i++) {
 		char *removed = NULL, *msg = NULL;
-		if (img_remove(j->s, j->refs[i], &removed, &msg) == 0)
+		/* not if a pod started with it since it was picked (on the loop) */
+		if (img__remove_unused(j->s, j->refs[i], j->stamps[i], &removed, &msg) == 0)
 			log_info("image", "image GC removed %s", removed);
 		else
 			log_warn("image", "image GC: %s", msg ? msg : j->refs[i]);
@@ -91,6 +93,7 @@ gc_done(void *arg, bool cancelled)
 	for (size_t i = 0; i < j->n; i++)
 		free(j->refs[i]);
 	free(j->refs);
+	free(j->stamps);
 	free(j);
 }
 
@@ -109,11 +112,13 @@ gc_check(struct img_gc *gc)
 	size_t *pick = xcalloc(n ? n : 1, sizeof *pick);
 	json_array_foreach(list, i, it) {
 		char *by = img__in_use(gc->s, json_string_value(json_object_get(it, "imageID")));
+		const char *ref = json_string_value(json_object_get(it, "ref"));
 		imgs[i] = (struct img_gc_image){
-			.ref = json_string_value(json_object_get(it, "ref")),
+			.ref = ref,
 			.size = json_integer_value(json_object_get(it, "size")),
 			.last_used_ms = json_integer_value(json_object_get(it, "lastUsedMs")),
-			.in_use = by != NULL,
+			/* a pull of it in flight: a pod is about to use it */
+			.in_use = by != NULL || img__pull_pending(gc->s, ref),
 		};
 		free(by);
 	}
@@ -126,8 +131,12 @@ gc_check(struct img_gc *gc)
 		j->s = gc->s;
 		j->gc = gc;
 		j->refs = xcalloc(m, sizeof(char *));
-		for (size_t k = 0; k < m; k++)
+		j->stamps = xcalloc(m, sizeof(json_int_t));
+		for (size_t k = 0; k < m; k++) {
+			const json_t *e = json_array_get(list, pick[k]);
+			j->stamps[j->n] = json_integer_value(json_object_get(e, "useStamp"));
 			j->refs[j->n++] = xstrdup(imgs[pick[k]].ref);
+		}
 		log_info("image", "image GC: the disk is %llu%% full (threshold %d%%): removing "
 		    "%zu unused image(s)", (unsigned long long)((cap - avail) * 100 / cap),
 		    gc->cfg.high, m);

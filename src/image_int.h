@@ -98,12 +98,25 @@ int img__queue(struct img_store *s, void (*run)(void *), void (*done)(void *, bo
 uv_loop_t *img__loop(const struct img_store *s);
 /* True once the store is closing: transfers in flight give up. Any thread. */
 bool img__closing(const struct img_store *s);
-/* img_list with "lastUsedMs" (last lookup, else the pull) for the GC. */
+/* img_list with "lastUsedMs" (last lookup, else the pull) and "useStamp"
+ * (see img__remove_unused) for the GC. */
 json_t *img__list_used(struct img_store *s);
+/* ref's use stamp: changes with every img_lookup of it (0: none yet). */
+json_int_t img__use_stamp(struct img_store *s, const char *ref);
+/* img_remove, unless ref was looked up (a pod starting with it) since its
+ * use stamp was stamp, as the loop saw it when it decided the image was
+ * unused: then -EBUSY with *msg. stamp < 0: unconditionally. Any thread. */
+int img__remove_unused(struct img_store *s, const char *ref, json_int_t stamp,
+    char **removed, char **msg);
+/* Whether an img_ensure of the image named by index key is in flight:
+ * its pod learns the image (and protects it) only when it ends. Loop only. */
+bool img__pull_pending(struct img_store *s, const char *key);
 /* The pod using image_id ("ns/name", caller frees) or NULL. Loop only. */
 char *img__in_use(const struct img_store *s, const char *image_id);
 /* The --insecure-registry list (NULL-terminated, borrowed). */
 char *const *img__insecure(const struct img_store *s);
+/* The --registry-certs-dir (borrowed). */
+const char *img__certs_dir(const struct img_store *s);
 
 /* image_import.c */
 /* Imports an OCI layout or docker-archive tar; *refs gets the refs made

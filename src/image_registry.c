@@ -5,7 +5,8 @@
  * manifest and blob is checked against its digest. Auth: anonymous, Bearer
  * tokens (401 WWW-Authenticate realm / service / scope -> token -> retry)
  * and Basic from a dockerconfigjson "auths" object. Plain HTTP only for
- * loopback registries and those given with --insecure-registry. */
+ * loopback registries and those given with --insecure-registry; a private
+ * CA and client certificate from the certs.d directory (Docker's layout). */
 #include "image_int.h"
 #include "log.h"
 
@@ -37,6 +38,10 @@ struct reg {
 	char *authz;		/* "Authorization: ..." once known */
 	char *basic;		/* base64 user:pass from auths, or NULL */
 	char *ref_str;
+	char *api_host;		/* HOST[:PORT] the registry's URLs name */
+	char *ca;		/* CERTS_DIR/HOST:PORT/ca.crt when present, else NULL */
+	char *client_cert;	/* .../client.cert and client.key when both present */
+	char *client_key;
 };
 
 /* ---- where and how to connect ------------------------------------------ */
@@ -214,6 +219,15 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t u
 	return img__closing(arg);
 }
 
+/* Whether url is on the registry itself (not its token realm). */
+static bool
+url_is_registry(const struct reg *r, const char *url)
+{
+	const char *h = strstr(url, "://");
+	size_t n = strlen(r->api_host);
+	return h && !strncmp(h + 3, r->api_host, n) && strchr("/", h[3 + n]);
+}
+
 /* An easy handle for GET url into k (headers h and the error buffer err
  * are the caller's to free / keep alive until the transfer ends). */
 static CURL *
@@ -248,7 +262,15 @@ easy_new(struct reg *r, const char *url, const char *accept, struct sink *k,
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r->s);
-	if (r->insecure) {
+	if (url_is_registry(r, url)) {
+		if (r->ca)
+			curl_easy_setopt(c, CURLOPT_CAINFO, r->ca);
+		if (r->client_cert) {
+			curl_easy_setopt(c, CURLOPT_SSLCERT, r->client_cert);
+			curl_easy_setopt(c, CURLOPT_SSLKEY, r->client_key);
+		}
+	}
+	if (r->insecure && !r->ca) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
@@ -404,8 +426,8 @@ fall_back_to_http(struct reg *r)
 {
 	static const CURLcode tls_failures[] = { CURLE_SSL_CONNECT_ERROR, CURLE_GOT_NOTHING,
 		CURLE_RECV_ERROR, CURLE_WEIRD_SERVER_REPLY, CURLE_PEER_FAILED_VERIFICATION };
-	if (!r->insecure || r->plain)
-		return false;
+	if (!r->insecure || r->plain || r->ca)
+		return false;	/* a registry given a CA speaks TLS */
 	for (size_t i = 0; i < ARRAY_SIZE(tls_failures); i++)
 		if (r->last == tls_failures[i]) {
 			char *b = xasprintf("http://%s", r->base + strlen("https://"));
@@ -449,7 +471,10 @@ reg_get(struct reg *r, const char *url, const char *accept, struct sink *k, char
 	free(plain);
 	if (k->status != 200) {
 		char *t = error_text(k);
-		*msg = k->status == 401 ? xasprintf("unauthorized: %s", t) : t;
+		/* a 401 to the pull secret's own credentials: they were refused */
+		bool refused = r->authz && str_has_prefix(r->authz, "Authorization: Basic");
+		*msg = k->status == 401 ? xasprintf("unauthorized: %s%s", refused ?
+		    "the pull secret was refused: " : "", t) : t;
 		if (k->status == 401)
 			free(t);
 		return k->status == 404 ? -ENOENT : k->status == 401 || k->status == 403 ?
@@ -634,6 +659,25 @@ fetch_unpack(void *arg, const char *digest, const char *tmp, const char *dir, ch
 	return rc;
 }
 
+/* Docker's certs.d: DIR/HOST:PORT/ca.crt, client.cert + client.key. */
+static void
+certs_find(struct reg *r, const char *dir)
+{
+	char *d = dir ? xasprintf("%s/%s", dir, r->ref.registry) : NULL;
+	char *ca = d ? xasprintf("%s/ca.crt", d) : NULL;
+	char *cert = d ? xasprintf("%s/client.cert", d) : NULL;
+	char *key = d ? xasprintf("%s/client.key", d) : NULL;
+
+	if (ca && access(ca, R_OK) == 0)
+		r->ca = ca, ca = NULL;
+	if (cert && access(cert, R_OK) == 0 && access(key, R_OK) == 0)
+		r->client_cert = cert, r->client_key = key, cert = key = NULL;
+	free(d);
+	free(ca);
+	free(cert);
+	free(key);
+}
+
 static int
 reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auths,
     char **msg)
@@ -649,7 +693,9 @@ reg_init(struct reg *r, struct img_store *s, const char *ref, const json_t *auth
 	/* Docker's rule for a registry that may be insecure: HTTPS first,
 	 * its certificate unchecked, then plain HTTP if TLS fails. */
 	r->insecure = img_plain_http_allowed(r->ref.registry, img__insecure(s));
+	r->api_host = xstrdup(api_host);
 	r->base = xasprintf("https://%s/v2/%s", api_host, r->ref.repo);
+	certs_find(r, img__certs_dir(s));
 	r->basic = auths ? basic_from_auths(auths, r->ref.registry) : NULL;
 	return 0;
 }
@@ -662,6 +708,10 @@ reg_free(struct reg *r)
 	free(r->authz);
 	free(r->basic);
 	free(r->ref_str);
+	free(r->api_host);
+	free(r->ca);
+	free(r->client_cert);
+	free(r->client_key);
 }
 
 int

@@ -30,10 +30,14 @@ struct img_store {
 	uv_mutex_t mu;		/* index, pulls, sweep_pending, insecure */
 	json_t *index;		/* {"REF": {"digest", "repoDigest", "pulled"}} */
 	json_t *last_used;	/* {"REF": ms}: in memory only (no write per start) */
+	json_t *uses;		/* {"REF": stamp}: the store's use_seq at the last lookup */
+	json_int_t use_seq;	/* bumped by every lookup: a removal decided on the
+				 * loop checks on the pool that no lookup came since */
 	int pulls;		/* pulls / imports in flight */
 	bool sweep_pending;	/* a removal left blobs for when no pull runs */
 	char **insecure;	/* --insecure-registry HOST:PORT, NULL-terminated */
 	size_t ninsecure;
+	char *certs_dir;	/* --registry-certs-dir: DIR/HOST:PORT/ca.crt ... */
 	struct img_job *jobs;	/* on the thread pool, for img_cancel and close */
 	struct ensure *ensures;	/* img_ensure requests in flight or waiting */
 	int running;		/* of them on the pool (IMG_MAX_PULLS at most) */
@@ -306,6 +310,31 @@ img_size_violation(int64_t size, int64_t max)
 	    (long long)size, (long long)max);
 }
 
+/* ref is about to name the image of manifest digest: the image it named
+ * until now (a tag pushed again) stays as REGISTRY/REPO@REPODIGEST, as
+ * Docker keeps it untagged (<none>): the pods running it keep their layers
+ * (its key is their imageID, which the in-use check protects) until the
+ * GC or `v6 image rm` takes it. s->mu held. */
+static void
+keep_untagged_locked(struct img_store *s, const char *ref, const char *digest)
+{
+	const json_t *e = json_object_get(s->index, ref);
+	const char *was = json_string_value(json_object_get(e, "digest"));
+	const char *rd = json_string_value(json_object_get(e, "repoDigest"));
+	struct img_ref r;
+	char *msg = NULL;
+
+	if (!was || !rd || !strcmp(was, digest) || img_ref_parse(ref, &r, &msg) < 0) {
+		free(msg);
+		return;
+	}
+	char *key = xasprintf("%s/%s@%s", r.registry, r.repo, rd);
+	if (strcmp(key, ref) != 0 && !json_object_get(s->index, key))
+		json_object_set_new(s->index, key, json_deep_copy(e));
+	free(key);
+	img_ref_free(&r);
+}
+
 int
 img__store_put(struct img_store *s, const char *ref, const char *manifest, size_t len,
     const char *repo_digest, const struct img_source *src, char **msg)
@@ -370,6 +399,7 @@ img__store_put(struct img_store *s, const char *ref, const char *manifest, size_
 	uv_mutex_lock(&s->mu);
 	char ts[32];
 	time_format_rfc3339(time(NULL), ts);
+	keep_untagged_locked(s, ref, digest);
 	json_object_set_new(s->index, ref, json_pack("{s:s, s:s, s:s}", "digest", digest,
 	    "repoDigest", repo_digest ? repo_digest : digest, "pulled", ts));
 	rc = index_save(s);
@@ -548,8 +578,10 @@ img_lookup(struct img_store *s, const char *ref, struct img_info **out)
 	const char *key = index_find(s, ref, &msg);
 	if (key)
 		rc = info_build(s, key, json_object_get(s->index, key), out);
-	if (rc == 0)
+	if (rc == 0) {
 		json_object_set_new(s->last_used, key, json_integer(time_now_ms()));
+		json_object_set_new(s->uses, key, json_integer(++s->use_seq));
+	}
 	uv_mutex_unlock(&s->mu);
 	free(msg);
 	return rc;
@@ -574,9 +606,10 @@ list_build(struct img_store *s)
 		json_int_t used = json_integer_value(json_object_get(s->last_used, key));
 		if (!used && time_parse_rfc3339(pulled, &t) == 0)
 			used = (json_int_t)t * 1000;
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "ref",
-		    key, "digest", info->digest, "imageID", info->image_id, "size",
-		    (json_int_t)info->size, "pulled", pulled, "lastUsedMs", used));
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}",
+		    "ref", key, "digest", info->digest, "imageID", info->image_id, "size",
+		    (json_int_t)info->size, "pulled", pulled, "lastUsedMs", used, "useStamp",
+		    json_integer_value(json_object_get(s->uses, key))));
 		img_info_free(info);
 	}
 	uv_mutex_unlock(&s->mu);
@@ -593,6 +626,7 @@ img_list(struct img_store *s)
 		time_format_rfc3339((time_t)(json_integer_value(json_object_get(it,
 		    "lastUsedMs")) / 1000), ts);
 		json_object_del(it, "lastUsedMs");
+		json_object_del(it, "useStamp");
 		json_object_set_new(it, "lastUsed", json_string(ts));
 	}
 	return items;
@@ -667,17 +701,35 @@ sweep_locked(struct img_store *s)
 	json_decref(keep);
 }
 
+json_int_t
+img__use_stamp(struct img_store *s, const char *ref)
+{
+	char *msg = NULL;
+	uv_mutex_lock(&s->mu);
+	const char *key = index_find(s, ref, &msg);
+	json_int_t stamp = key ? json_integer_value(json_object_get(s->uses, key)) : 0;
+	uv_mutex_unlock(&s->mu);
+	free(msg);
+	return stamp;
+}
+
 int
-img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
+img__remove_unused(struct img_store *s, const char *ref, json_int_t stamp, char **removed,
+    char **msg)
 {
 	int rc = -ENOENT;
 
 	*removed = NULL;
 	uv_mutex_lock(&s->mu);
 	const char *key = index_find(s, ref, msg);
-	if (key) {
+	if (key && stamp >= 0 && json_integer_value(json_object_get(s->uses, key)) != stamp) {
+		/* a pod looked it up since the removal was decided: it is starting */
+		*msg = xasprintf("image \"%s\" came into use while it was being removed", key);
+		rc = -EBUSY;
+	} else if (key) {
 		*removed = xstrdup(key);
 		json_object_del(s->last_used, key);
+		json_object_del(s->uses, key);
 		json_object_del(s->index, key);
 		rc = index_save(s);
 		if (rc == 0)
@@ -687,6 +739,12 @@ img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
 	if (rc == -ENOENT && !*msg)
 		*msg = xasprintf("image \"%s\" not found", ref);
 	return rc;
+}
+
+int
+img_remove(struct img_store *s, const char *ref, char **removed, char **msg)
+{
+	return img__remove_unused(s, ref, -1, removed, msg);
 }
 
 /* ---- jobs on the thread pool ------------------------------------------- */
@@ -934,6 +992,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 	s->dir = xstrdup(dir);
 	/* libcurl is loaded and initialised at the first pull (lazylib.c). */
 	s->insecure = xcalloc(1, sizeof(char *));
+	s->certs_dir = xstrdup(IMG_CERTS_DIR);
 	uv_mutex_init(&s->mu);
 	/* What a killed pull or import left half done is garbage. */
 	char *tmp = xasprintf("%s/tmp", dir);
@@ -951,6 +1010,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 	}
 	index_load(s);
 	s->last_used = json_object();
+	s->uses = json_object();
 	*out = s;
 	return 0;
 }
@@ -963,6 +1023,37 @@ img_store_add_insecure(struct img_store *s, const char *hostport)
 	s->insecure[s->ninsecure++] = xstrdup(hostport);
 	s->insecure[s->ninsecure] = NULL;
 	uv_mutex_unlock(&s->mu);
+}
+
+bool
+img__pull_pending(struct img_store *s, const char *key)
+{
+	bool found = false;
+	for (struct ensure *e = s->ensures; e && !found; e = e->next) {
+		struct img_ref r;
+		char *msg = NULL;
+		if (img_ref_parse(e->ref, &r, &msg) == 0) {
+			char *norm = img_ref_string(&r);
+			found = !strcmp(norm, key);
+			free(norm);
+			img_ref_free(&r);
+		}
+		free(msg);
+	}
+	return found;
+}
+
+void
+img_store_set_certs_dir(struct img_store *s, const char *dir)
+{
+	free(s->certs_dir);
+	s->certs_dir = xstrdup(dir);
+}
+
+const char *
+img__certs_dir(const struct img_store *s)
+{
+	return s->certs_dir;
 }
 
 void
@@ -1001,7 +1092,9 @@ store_free(struct img_store *s)
 {
 	json_decref(s->index);
 	json_decref(s->last_used);
+	json_decref(s->uses);
 	strv_free(s->insecure);
+	free(s->certs_dir);
 	uv_mutex_destroy(&s->mu);
 	free(s->dir);
 	free(s);

@@ -192,7 +192,9 @@ update(struct node *n, json_t *obj, bool status_only, json_t **out, struct api_e
 	return rc;
 }
 
-/* Binds an unbound pod and puts the finalizer on; returns 0 or -1. */
+/* Binds an unbound pod and puts the finalizer on; returns 0 or -1. The
+ * watched object is normally the stored one: it is written as is (its
+ * resourceVersion a precondition), and only a conflict re-reads the store. */
 static int
 claim(struct apod *p)
 {
@@ -202,21 +204,28 @@ claim(struct apod *p)
 		return 0;
 	json_t *o = NULL, *out = NULL;
 	struct api_error err = { 0 };
-	if (api_get(n->api, pod_kind(), obj_namespace(p->obj), obj_name(p->obj), &o, &err) < 0 ||
-	    strcmp(obj_uid(o), p->uid) != 0) {
+	for (int tries = 0; tries < 2; tries++) {
 		api_error_clear(&err);
-		json_decref(o);
-		return -1;
+		if (tries == 0) {
+			o = json_deep_copy(p->obj);
+		} else if (api_get(n->api, pod_kind(), obj_namespace(p->obj), obj_name(p->obj), &o,
+		    &err) < 0 || strcmp(obj_uid(o), p->uid) != 0) {
+			api_error_clear(&err);
+			json_decref(o);
+			return -1;
+		}
+		json_t *meta = obj_metadata(o), *fins = json_object_get(meta, "finalizers");
+		if (!json_is_array(fins)) {
+			fins = json_array();
+			json_object_set_new(meta, "finalizers", fins);
+		}
+		if (!has_finalizer(o))
+			json_array_append_new(fins, json_string(NODE_FINALIZER));
+		json_object_set_new(json_object_get(o, "spec"), "nodeName", json_string(n->name));
+		if (update(n, o, false, &out, &err) == 0 || err.code != 409)
+			break;
 	}
-	json_t *meta = obj_metadata(o), *fins = json_object_get(meta, "finalizers");
-	if (!json_is_array(fins)) {
-		fins = json_array();
-		json_object_set_new(meta, "finalizers", fins);
-	}
-	if (!has_finalizer(o))
-		json_array_append_new(fins, json_string(NODE_FINALIZER));
-	json_object_set_new(json_object_get(o, "spec"), "nodeName", json_string(n->name));
-	if (update(n, o, false, &out, &err) < 0) {
+	if (out == NULL) {
 		log_warn("node", "binding pod %s/%s: %s", obj_namespace(p->obj),
 		    obj_name(p->obj), err.message);
 		api_error_clear(&err);
@@ -393,8 +402,9 @@ enum { SANDBOX_RETRY_MS = 5000 };	/* after a failed CNI ADD */
 
 /* With cluster DNS, the pod's resolv.conf (dns.c) joins its mounts at
  * /etc/resolv.conf: the shim bind-mounts it in the container's private mount
- * namespace. Its text goes into files (written by the start's job, off the
- * loop). Returns the new count. */
+ * namespace. Its text goes into files (linked to one copy per text by the
+ * start's job, off the loop: it is the same for a namespace's pods).
+ * Returns the new count. */
 static int
 resolv_mount(struct apod *p, json_t *files, struct rt_mount **mounts, int nm)
 {
@@ -412,11 +422,12 @@ resolv_mount(struct apod *p, json_t *files, struct rt_mount **mounts, int nm)
 
 /* The pod's ServiceAccount token, namespace and ca.crt at Kubernetes' path
  * (auth_sa.c makes them; they go into files, written into the pod's dir by
- * the start's job; the shim or runc bind-mounts them read-only). Returns
- * the new count (unchanged when the pod opts out or they could not be
- * made, which is logged). */
+ * the start's job; the shim or runc bind-mounts them read-only). The token
+ * is the pod's own; namespace and ca.crt, the same for many pods, go into
+ * shared (linked to one copy). Returns the new count (unchanged when the
+ * pod opts out or they could not be made, which is logged). */
 static int
-sa_mount(struct apod *p, json_t *files, struct rt_mount **mounts, int nm)
+sa_mount(struct apod *p, json_t *files, json_t *shared, struct rt_mount **mounts, int nm)
 {
 	char *dir = xasprintf("%s/serviceaccount", p->dir), *err = NULL;
 	json_t *sa = NULL, *v;
@@ -432,7 +443,7 @@ sa_mount(struct apod *p, json_t *files, struct rt_mount **mounts, int nm)
 	}
 	json_object_foreach(sa, name, v) {
 		char *path = xasprintf("%s/%s", dir, name);
-		json_object_set(files, path, v);
+		json_object_set(strcmp(name, "token") == 0 ? files : shared, path, v);
 		free(path);
 	}
 	json_decref(sa);
@@ -581,8 +592,9 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		return;
 	}
 	json_t *files = json_object();	/* written off the loop by rt_start's job */
-	nm = resolv_mount(p, files, &mounts, nm);
-	nm = sa_mount(p, files, &mounts, nm);
+	json_t *shared = json_object();	/* the same, as links to one copy */
+	nm = resolv_mount(p, shared, &mounts, nm);
+	nm = sa_mount(p, files, shared, &mounts, nm);
 	char **argv = nenv_argv(cs, envp);
 	const char *wd = jstr(cs, "workingDir");
 	const char *pids = json_string_value(json_object_get(obj_get_path(p->obj ? p->obj :
@@ -596,7 +608,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.pids_limit = pids ? strtoll(pids, NULL, 10) : 0,
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
 		.mounts = mounts, .n_mounts = (size_t)nm, .security = runc ? NULL : &sec,
-		.files = files,
+		.files = files, .shared_files = shared,
 	};
 	struct nrunc_start *rs = NULL;
 	const char *reason = "CreateContainerError";
@@ -619,6 +631,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	nenv_free(argv);
 	nvol_mounts_free(mounts, nm);
 	json_decref(files);
+	json_decref(shared);
 	if (rc < 0) {
 		const char *msg = err ? err : strerror(-rc);
 		npod_start_failed(&p->sm, i, reason, msg, now);
@@ -801,9 +814,9 @@ pod_free(struct apod *p, bool remove)
 			rt_release(p->c[i].rt);
 	}
 	if (remove) {
-		rt_remove_pod(n->rt, p->uid);
-		if (p->dir)
+		if (p->dir)	/* first: its links to shared files go (rt_remove_pod GCs) */
 			util_remove_tree(p->dir);
+		rt_remove_pod(n->rt, p->uid);
 		if (p->cni)
 			ncni_release(n->cni, p->uid);
 		else if (p->ip[0])

@@ -3,6 +3,8 @@
  * pidfds on the server's loop (so adopted shims, which are not our children,
  * are watched the same way), reads their exit.json, finds and adopts what a
  * previous server left running, signals, measures and removes containers.
+ * Shims are forked by one resident `v6-shim --zygote` per runtime ("the shim
+ * zygote" below), so a start costs one exec (the workload's), not two.
  * Called by the node agent (node_agent.c). */
 #include "node_runtime.h"
 
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,18 +32,28 @@
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define UNKNOWN_CODE	137	/* a shim that vanished: as if SIGKILLed */
+#define ZYGOTE_PAD	PATH_MAX	/* empty arguments: room for a shim's title */
+#define ZYGOTE_TIMEOUT_S 5		/* for its answer: then it is killed and replaced */
 
 struct rt {
 	uv_loop_t *loop;
 	char *ctr_root;			/* STATE/containers */
 	char *log_root;			/* STATE/pods */
 	char *runc_root;		/* STATE/runc: `runc --root` of every runc container */
+	char *shared_root;		/* STATE/shared: rt_spec.shared_files' copies */
 	char *shim_exe;
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
 	struct rt_ctr *ctrs;		/* every handle not yet released */
 	rt_started_fn started;
 	int refs;			/* 1 for the open runtime + 1 per ctr */
+	/* The shim zygote (`v6-shim --zygote`, node_shim.c), started by the
+	 * first spawn job and shared by all of them under zmu. */
+	uv_mutex_t zmu;
+	bool zygote;			/* allowed: the static shim, not V6_SHIM_ZYGOTE=0 */
+	int zfd;			/* our end of its socket, -1: not running */
+	pid_t zpid;
+	unsigned zserved;		/* shims it forked: one that never did is not retried */
 };
 
 struct rt_ctr {
@@ -76,10 +89,18 @@ struct spawn_job {
 	char **files;			/* runc: path, text, path, text, ..., NULL */
 	char **dirs;			/* runc: made before the files, NULL-terminated */
 	char **pod_files;		/* rt_spec.files: path, text, ..., NULL */
+	char **shared_files;		/* rt_spec.shared_files: the same */
+	char *shared_root;
 	char *argv[4];
+	struct rt *rt;
 	pid_t pid;
+	bool forked;			/* by the zygote: not our child */
+	uint64_t ticks;			/* then its start, 0 once gone */
 	int rc;
 };
+
+static void shared_gc(const struct rt *rt);
+static void zygote_stop(struct rt *rt, bool kill_it);
 
 /* ---- files of a container dir ------------------------------------------ */
 
@@ -264,6 +285,91 @@ load_cgroups(struct rt_ctr *c)
 	json_decref(spec);
 }
 
+/* ---- the shim zygote --------------------------------------------------- */
+
+/* Ends the zygote (it exits when its socket closes; kill: one that stopped
+ * answering is killed) and reaps it. zmu held or no job left. */
+static void
+zygote_stop(struct rt *rt, bool kill_it)
+{
+	if (rt->zfd < 0)
+		return;
+	close(rt->zfd);
+	rt->zfd = -1;
+	if (kill_it)
+		kill(rt->zpid, SIGKILL);
+	while (waitpid(rt->zpid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Spawns `v6-shim --zygote` with its end of a socket pair as fd 3, and
+ * ZYGOTE_PAD empty arguments its shims write their title over. zmu held. */
+static int
+zygote_start(struct rt *rt)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	char **argv = xcalloc(ZYGOTE_PAD + 3, sizeof *argv);
+	argv[0] = rt->shim_exe;
+	argv[1] = "--zygote";
+	for (size_t i = 2; i < ZYGOTE_PAD + 2; i++)
+		argv[i] = "";
+	struct timeval tv = { ZYGOTE_TIMEOUT_S, 0 };	/* a hung zygote does not hang starts */
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	int rc = proc_spawn_fd(argv, NULL, sv[1], &rt->zpid);
+	free(argv);
+	close(sv[1]);
+	if (rc < 0)
+		close(sv[0]);
+	else
+		rt->zfd = sv[0];
+	return rc;
+}
+
+/* On the thread pool: the zygote forks the shim of dir. 0 with *pid;
+ * -ENOSYS when there is no zygote to ask (the `v6 shim` verb,
+ * V6_SHIM_ZYGOTE=0, one that failed at once) or it was gone before it
+ * heard of dir, or forked nothing: the caller spawns the shim itself;
+ * another negative errno
+ * when it heard and did not answer (it may have forked a shim: none is
+ * spawned a second time, the start fails). */
+static int
+zygote_spawn(struct rt *rt, const char *dir, pid_t *pid)
+{
+	int32_t got = -ENOSYS;
+	if (!rt->zygote)
+		return -ENOSYS;
+	uv_mutex_lock(&rt->zmu);
+	if (rt->zfd < 0 && rt->zygote && zygote_start(rt) < 0)
+		rt->zygote = false;
+	ssize_t sent = -1, n = -1;
+	if (rt->zfd >= 0) {
+		while ((sent = send(rt->zfd, dir, strlen(dir), MSG_NOSIGNAL)) < 0 && errno == EINTR)
+			;
+		while (sent >= 0 && (n = recv(rt->zfd, &got, sizeof got, 0)) < 0 && errno == EINTR)
+			;
+	}
+	if (rt->zfd >= 0 && n != (ssize_t)sizeof got) {	/* gone: restarted next time */
+		log_warn("node", "shim zygote %s (pid %d) did not answer%s", rt->shim_exe,
+		    (int)rt->zpid, rt->zserved ? "" : "; shims are spawned directly");
+		zygote_stop(rt, true);
+		/* one that ended before its first answer does not know --zygote
+		 * (an older v6-shim): it forked nothing */
+		got = sent < 0 || (n == 0 && rt->zserved == 0) ? -ENOSYS : -EPIPE;
+		rt->zygote = rt->zserved > 0;
+	}
+	if (got > 0)
+		rt->zserved++;
+	else if (n == (ssize_t)sizeof got)	/* it forked nothing (fork failed, long dir) */
+		got = -ENOSYS;
+	uv_mutex_unlock(&rt->zmu);
+	if (got > 0)
+		*pid = got;
+	return got > 0 ? 0 : got;
+}
+
 /* ---- handles ------------------------------------------------------------ */
 
 static void
@@ -271,11 +377,14 @@ rt_unref(struct rt *rt)
 {
 	if (--rt->refs > 0)
 		return;
+	zygote_stop(rt, false);
+	uv_mutex_destroy(&rt->zmu);
 	for (int i = 0; i < CG_NCTRL; i++)
 		free(rt->cg_base[i]);
 	free(rt->ctr_root);
 	free(rt->log_root);
 	free(rt->runc_root);
+	free(rt->shared_root);
 	free(rt->shim_exe);
 	free(rt);
 }
@@ -370,6 +479,25 @@ on_adopted_exited(uv_timer_t *t)
 	ctr_finish(t->data);
 }
 
+/* c's timer, made on first use (closed by ctr_drop). */
+static uv_timer_t *
+ctr_timer(struct rt_ctr *c)
+{
+	if (!c->has_timer) {
+		uv_timer_init(c->rt->loop, &c->timer);
+		c->timer.data = c;
+		c->has_timer = true;
+	}
+	return &c->timer;
+}
+
+/* A container found already over: reported on the loop's next turn. */
+static void
+finish_soon(struct rt_ctr *c)
+{
+	uv_timer_start(ctr_timer(c), on_adopted_exited, 0, 0);
+}
+
 /* Watches the shim (ticks != 0: an adopted one, checked against PID
  * reuse; ticks == 0: our own child, reaped on exit). */
 static int
@@ -458,10 +586,15 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	struct rt *rt = xcalloc(1, sizeof *rt);
 	rt->loop = loop;
 	rt->refs = 1;
+	rt->zfd = -1;
+	uv_mutex_init(&rt->zmu);
 	rt->ctr_root = xasprintf("%s/containers", state_dir);
 	rt->log_root = xasprintf("%s/pods", state_dir);
 	rt->runc_root = xasprintf("%s/runc", state_dir);
+	rt->shared_root = xasprintf("%s/shared", state_dir);
 	int rc = mkdirs(rt->ctr_root);
+	if (rc == 0)
+		rc = mkdirs(rt->shared_root);
 	if (rc == 0)
 		rc = migrate_log_root(state_dir, rt->log_root);
 	if (rc == 0)
@@ -472,6 +605,9 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 		return rc;
 	}
 	find_shim(rt, self_exe);
+	const char *z = getenv("V6_SHIM_ZYGOTE");
+	rt->zygote = !rt->shim_verb && !(z && strcmp(z, "0") == 0);
+	shared_gc(rt);			/* copies pods removed while we were away left */
 	for (int i = 0; i < CG_NCTRL; i++) {
 		int err = 0;
 		rt->cg_base[i] = cg_base(i, &err);
@@ -668,6 +804,8 @@ job_free(struct spawn_job *j)
 	free_vec(j->files);
 	free_vec(j->dirs);
 	free_vec(j->pod_files);
+	free_vec(j->shared_files);
+	free(j->shared_root);
 	free(j);
 }
 
@@ -688,16 +826,82 @@ pod_files_vec(const json_t *files)
 	return out;
 }
 
-/* Writes one of rt_spec.files: its dir made 0755, the file 0644 (both are
+/* The name of text's copy in STATE/shared: FNV-1a 64 of the bytes and
+ * their length (the content is compared before a copy is used anyway). */
+static char *
+shared_name(const char *root, const char *text)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t n = strlen(text);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)text[i]) * 0x100000001b3ULL;
+	return xasprintf("%s/%016" PRIx64 "-%zu", root, h, n);
+}
+
+/* True when path holds exactly text. */
+static bool
+same_text(const char *path, const char *text)
+{
+	char *got = NULL;
+	size_t len = 0;
+	bool same = file_read_all(path, &got, &len) == 0 && len == strlen(text) &&
+	    memcmp(got, text, len) == 0;
+	free(got);
+	return same;
+}
+
+/* path becomes a hard link to text's copy in root (made 0644 when missing
+ * or different), swapped in by rename like an atomic write. A copy removed
+ * by shared_gc between the two steps is made again. */
+static int
+shared_link(const char *root, const char *path, const char *text)
+{
+	char *copy = shared_name(root, text), tmp[PATH_MAX];
+	int rc = 0;
+	snprintf(tmp, sizeof tmp, "%s.lnk%d", path, (int)gettid());
+	for (int tries = 0; tries < 3; tries++) {
+		if (!same_text(copy, text) && ((rc = file_write_atomic(copy, text, strlen(text),
+		    false)) < 0 || (rc = chmod(copy, 0644) < 0 ? -errno : 0) < 0))
+			break;
+		unlink(tmp);
+		rc = link(copy, tmp) < 0 ? -errno : rename(tmp, path) < 0 ? -errno : 0;
+		if (rc != -ENOENT)
+			break;
+	}
+	if (rc < 0)
+		unlink(tmp);
+	free(copy);
+	return rc;
+}
+
+/* Removes the copies no pod links any more (one name, st_nlink 1). */
+static void
+shared_gc(const struct rt *rt)
+{
+	DIR *d = opendir(rt->shared_root);
+	struct dirent *de;
+	struct stat st;
+	while (d && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		    st.st_nlink == 1)
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+/* Writes one of rt_spec.files (or links one of rt_spec.shared_files when
+ * shared_root is given): its dir made 0755, the file 0644 (both are
  * bind-mounted into containers running as any user). */
 static int
-pod_file_write(const char *path, const char *text)
+pod_file_write(const char *path, const char *text, const char *shared_root)
 {
 	char *dir = xstrndup(path, (size_t)(strrchr(path, '/') - path));
 	int rc = cg_mkdirs(dir);
 	if (rc == 0 && chmod(dir, 0755) < 0)
 		rc = -errno;
 	free(dir);
+	if (rc == 0 && shared_root)
+		return shared_link(shared_root, path, text);
 	if (rc == 0)
 		rc = file_write_atomic(path, text, strlen(text), false);
 	return rc == 0 && chmod(path, 0644) < 0 ? -errno : rc;
@@ -719,10 +923,15 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	}
 	if (s->files)
 		j->pod_files = pod_files_vec(s->files);
+	if (s->shared_files) {
+		j->shared_files = pod_files_vec(s->shared_files);
+		j->shared_root = xstrdup(rt->shared_root);
+	}
 	j->spec_text = json_dumps(spec, JSON_COMPACT);
 	json_decref(spec);
 	free(log_path);
 	j->spec_path = ctr_file(dir, "spec.json");
+	j->rt = rt;
 	j->argv[0] = rt->shim_exe;
 	j->argv[1] = rt->shim_verb ? "shim" : j->dir;
 	j->argv[2] = rt->shim_verb ? j->dir : NULL;
@@ -746,11 +955,21 @@ job_work(uv_work_t *req)
 		    strlen(j->files[i + 1]), false)) == 0 && i > 0 && chmod(j->files[i], 0644) < 0)
 			j->rc = -errno;
 	for (size_t i = 0; j->rc == 0 && j->pod_files && j->pod_files[i]; i += 2)
-		j->rc = pod_file_write(j->pod_files[i], j->pod_files[i + 1]);
+		j->rc = pod_file_write(j->pod_files[i], j->pod_files[i + 1], NULL);
+	for (size_t i = 0; j->rc == 0 && j->shared_files && j->shared_files[i]; i += 2)
+		j->rc = pod_file_write(j->shared_files[i], j->shared_files[i + 1], j->shared_root);
 	if (j->rc == 0)
 		j->rc = file_write_atomic(j->spec_path, j->spec_text, strlen(j->spec_text), false);
-	if (j->rc == 0)		/* the shim opens DIR/shim.log as its stderr */
+	int z = j->rc == 0 ? zygote_spawn(j->rt, j->dir, &j->pid) : -ENOSYS;
+	if (z == 0) {
+		j->forked = true;
+		if (proc_start_ticks(j->pid, &j->ticks) < 0)
+			j->ticks = 0;	/* already over: its exit.json says how */
+	} else if (j->rc == 0 && z == -ENOSYS) {
 		j->rc = proc_spawn(j->argv, NULL, &j->pid);
+	} else if (j->rc == 0) {
+		j->rc = z;
+	}
 }
 
 /* The shim could not be started: the container ends as a StartError, as
@@ -792,14 +1011,9 @@ on_await(uv_timer_t *t)
 static void
 await_runc(struct rt_ctr *c)
 {
-	if (!c->has_timer) {
-		uv_timer_init(c->rt->loop, &c->timer);
-		c->timer.data = c;
-		c->has_timer = true;
-	}
 	c->awaiting = true;
 	c->await_until = time_mono_ms() + AWAIT_MAX_MS;
-	uv_timer_start(&c->timer, on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
+	uv_timer_start(ctr_timer(c), on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
 }
 
 static void
@@ -814,8 +1028,17 @@ job_done(uv_work_t *req, int status)
 		ctr_free(c);
 		return;
 	}
+	/* A shim of the zygote is not our child: watched as an adopted one (its
+	 * start time against PID reuse); one that is already over is read
+	 * from its exit.json on the next turn. */
+	bool over = false;
 	if (rc == 0)
-		rc = ctr_watch(c, j->pid, 0);
+		rc = j->forked && j->ticks == 0 ? -ESRCH : ctr_watch(c, j->pid, j->ticks);
+	if (rc == -ESRCH && j->forked) {
+		rc = 0;
+		over = true;
+		finish_soon(c);
+	}
 	if (rc < 0 && j->pid > 0)
 		log_error("node", "watching shim %d of %s: %s", (int)j->pid, c->dir,
 		    strerror(-rc));
@@ -826,7 +1049,7 @@ job_done(uv_work_t *req, int status)
 			c->fn(c->arg, c, &c->st);
 		return;
 	}
-	if (c->runc_id)
+	if (c->runc_id && !over)
 		await_runc(c);
 	else if (c->pending_sig)
 		rt_signal(c, c->pending_sig);
@@ -1032,10 +1255,7 @@ rt_adopt(struct rt *rt, const char *pod_uid, const char *name, int attempt,
 	}
 	if (c->st.state == RT_RUNNING)	/* exited between the two looks */
 		load_status(c->dir, &c->st, NULL);
-	uv_timer_init(rt->loop, &c->timer);
-	c->has_timer = true;
-	c->timer.data = c;
-	uv_timer_start(&c->timer, on_adopted_exited, 0, 0);
+	finish_soon(c);
 	*out = c;
 	return 0;
 }
@@ -1239,6 +1459,7 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	if (d)
 		closedir(d);
 	free(suffix);
+	shared_gc(rt);
 	return 0;
 }
 

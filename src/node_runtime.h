@@ -8,11 +8,15 @@
  * On disk, under STATE (DATA/node):
  *   STATE/containers/POD_UID/NAME-ATTEMPT/   spec.json, shim.pid, ctr.pid,
  *                                            exit.json (once exited), shim.log
+ *                                            (once the shim logged something)
  *   STATE/containers/POD_UID/workdir/        the default working dir
  *   STATE/pods/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated), the
  *                                kubelet's /var/log/pods layout (STATE/logs,
  *                                the older place, is moved there on open)
  *   STATE/volumes/pvc-CLAIM_UID/             a PersistentVolumeClaim's data
+ *   STATE/shared/HASH-LEN                    one copy of each shared file
+ *                                            (rt_spec.shared_files), gone
+ *                                            once no pod links it
  * The runtime is driven from the server's loop; nothing here blocks for long. */
 #ifndef V6_NODE_RUNTIME_H
 #define V6_NODE_RUNTIME_H
@@ -80,6 +84,10 @@ struct rt_spec {
 					 * dir made 0755) by the start's job, off the
 					 * loop, before the shim runs: the pod's
 					 * ServiceAccount token, resolv.conf; NULL: none */
+	const json_t *shared_files;	/* the same, for texts many pods share (the
+					 * ServiceAccount's namespace and ca.crt): a
+					 * hard link to one copy in STATE/shared, so
+					 * a start makes no inode for them */
 };
 
 enum rt_state { RT_RUNNING, RT_EXITED };

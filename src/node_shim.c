@@ -14,8 +14,9 @@
  * root and the privilege drop before exec, in node_shim_sec.c; so is
  * `v6-shim --enter DIR CMD...` (exec probes and hooks in the container).
  * The shim makes what only it uses, in parallel with the other shims rather
- * than on the server's start path: DIR/shim.log (its stderr), the log's
- * directory, and the working directory when makeWorkingDir is true.
+ * than on the server's start path: DIR/shim.log (its stderr; only once it
+ * has something to say), the log's directory, and the working directory
+ * when makeWorkingDir is true.
  * ctr.pid: "PID STARTTICKS STARTED_MS\n" (written as soon as it is forked)
  * exit.json: {exitCode, signal, oomKilled, pid, startedAt, finishedAt (ms),
  *   reason, message} — written atomically, after the pipes are drained.
@@ -44,6 +45,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -297,7 +299,9 @@ spec_int(const struct shim *sh, const char *key)
 }
 
 /* Creates the container's groups and writes its limits; a controller that
- * cannot be set up is dropped with a log line (limits not enforced). */
+ * cannot be set up is dropped with a log line (limits not enforced). A
+ * group made just now has no limits (the kernel's defaults), so "none" is
+ * written only to a group an earlier attempt left: a cgroup write costs. */
 static void
 setup_cgroups(struct shim *sh)
 {
@@ -305,14 +309,16 @@ setup_cgroups(struct shim *sh)
 	int64_t pids = spec_int(sh, "pidsLimit");
 	for (int c = 0; c < CG_NCTRL; c++) {
 		const char *d = sh->cg[c];
+		bool fresh = d && access(d, F_OK) < 0;
 		int rc = d ? cg_group_create(d) : 0;
 		if (rc == 0 && d && c == CG_MEMORY) {
-			rc = cg_set_memory_max(d, mem);
+			if (mem > 0 || !fresh)
+				rc = cg_set_memory_max(d, mem);
 			cg_oom_kills(d, &sh->oom_base);
 		}
-		if (rc == 0 && d && c == CG_CPU)
+		if (rc == 0 && d && c == CG_CPU && (cpu > 0 || !fresh))
 			rc = cg_set_cpu_max(d, cpu);
-		if (rc == 0 && d && c == CG_PIDS)
+		if (rc == 0 && d && c == CG_PIDS && (pids > 0 || !fresh))
 			rc = cg_set_pids_max(d, pids);
 		if (rc < 0) {
 			log_warn("shim", "cgroup %s %s: %s; its limits are not enforced",
@@ -862,17 +868,52 @@ make_working_dir(struct shim *sh)
 	}
 }
 
-/* Our own diagnostics (stderr) go to DIR/shim.log. */
-static void
-open_shim_log(struct shim *sh)
+/* Our own diagnostics (stderr) go to DIR/shim.log, made by the first of
+ * them: a start that logs nothing makes no file (every new inode counts
+ * when a hundred pods start at once). Until then stderr is /dev/null, so
+ * the sink writes the first line itself, then points stderr at the file;
+ * a forked child (its stderr is the container's) is left alone. */
+static const char *shim_log_dir;
+static pid_t shim_log_pid;
+
+/* Opens DIR/shim.log as stderr, once; false when it cannot. */
+static bool
+shim_log_open(void)
 {
-	char *path = dir_file(sh, "shim.log");
+	if (shim_log_dir == NULL || getpid() != shim_log_pid)
+		return false;
+	char *path = xasprintf("%s/shim.log", shim_log_dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(path);
+	shim_log_dir = NULL;
 	if (fd >= 0 && fd != 2) {
 		dup2(fd, 2);
 		close(fd);
 	}
+	return fd >= 0;
+}
+
+static void
+shim_log_sink(void *arg, enum log_level level, const char *component, int64_t time_ms,
+    const char *line, size_t len)
+{
+	(void)arg;
+	(void)level;
+	(void)component;
+	(void)time_ms;
+	/* line[len] is its newline; the logger's own write went to /dev/null */
+	if (shim_log_open()) {
+		ssize_t w = write(2, line, len + 1);
+		(void)w;
+	}
+}
+
+static void
+open_shim_log(struct shim *sh)
+{
+	shim_log_dir = sh->dir;
+	shim_log_pid = getpid();
+	log_set_sink(shim_log_sink, NULL);
 }
 
 /* exit.json for a container that could not even be forked. */
@@ -887,11 +928,76 @@ shim_failed(json_t *ex, const char *what, int err)
 	free(msg);
 }
 
+/* ---- the zygote --------------------------------------------------------- */
+
+/* The forked shim's command line becomes `v6-shim DIR`, as if exec'd (ps,
+ * and whoever tells a container dir's shim from a reused pid by its
+ * arguments): written over the zygote's own argument area, which its
+ * runtime padded with empty strings for that. With write false, only
+ * whether it fits: 0 or -ENAMETOOLONG. */
+static int
+zygote_title(int argc, char **argv, const char *dir, bool write)
+{
+	if (argc < 3)
+		return -ENAMETOOLONG;
+	char *start = argv[1], *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	size_t n = strlen(dir) + 1;
+	if (n > (size_t)(end - start))
+		return -ENAMETOOLONG;
+	if (write) {
+		memcpy(start, dir, n);
+		memset(start + n, 0, (size_t)(end - start) - n);
+	}
+	return 0;
+}
+
+/* `v6-shim --zygote` (started by the runtime, node_runtime.c): fd 3 is a
+ * SOCK_SEQPACKET socket to the runtime. Each message names a container
+ * dir; the zygote forks a shim for it, one fork where a start used to be
+ * a fork and an exec (glibc's start-up alone is a third of an exec here),
+ * and answers with its pid (int32, or -errno). The zygote was exec'd
+ * fresh, so nothing of the server (memory, fds) reaches a shim. It exits
+ * when the runtime's end closes (the server stopped or died: a new server
+ * starts its own), and the kernel reaps its shims (SIGCHLD ignored), which
+ * the runtime watches through pidfds like adopted ones. */
+static int
+zygote_main(int argc, char **argv)
+{
+	char dir[PATH_MAX];
+	syscall(SYS_close_range, 4, ~0U, 0);
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		ssize_t n = recv(3, dir, sizeof dir - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		dir[n] = '\0';
+		int32_t pid = zygote_title(argc, argv, dir, false);
+		if (pid == 0 && (pid = fork()) == 0) {
+			close(3);
+			signal(SIGCHLD, SIG_DFL);
+			signal(SIGPIPE, SIG_DFL);
+			setsid();
+			zygote_title(argc, argv, dir, true);
+			char *av[] = { argv[0], dir, NULL };
+			_exit(shim_main(2, av));
+		}
+		if (pid == -1)
+			pid = -errno;
+		while (send(3, &pid, sizeof pid, MSG_NOSIGNAL) < 0 && errno == EINTR)
+			;
+	}
+}
+
 int
 shim_main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "--enter") == 0)
 		return shim_sec_enter_main(argc, argv);	/* node_shim_sec.c */
+	if (argc >= 2 && strcmp(argv[1], "--zygote") == 0)
+		return zygote_main(argc, argv);
 	if (argc != 2) {
 		fprintf(stderr, "usage: v6 shim DIR (internal: started by the node agent)\n");
 		return 2;
@@ -915,6 +1021,8 @@ shim_main(int argc, char **argv)
 		shim_failed(ex, "reading spec.json", -err);
 	} else {
 		sh->runc = json_object_get(sh->spec, "runc");
+		if (sh->runc)	/* runc delete's stderr (runc_delete) goes there too */
+			shim_log_open();
 		setup_cgroups(sh);
 		make_working_dir(sh);
 		if (log_open(sh, false) < 0)

@@ -22,6 +22,12 @@ extern char **environ;
 int
 proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 {
+	return proc_spawn_fd(argv, log_path, -1, pid);
+}
+
+int
+proc_spawn_fd(char *const argv[], const char *log_path, int fd3, pid_t *pid)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, all;
@@ -31,6 +37,8 @@ proc_spawn(char *const argv[], const char *log_path, pid_t *pid)
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, log_path ? log_path : "/dev/null",
 	    O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd3 >= 0)
+		posix_spawn_file_actions_adddup2(&fa, fd3, 3);
 	posix_spawnattr_init(&at);
 	sigemptyset(&none);
 	sigfillset(&all);

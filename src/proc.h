@@ -26,6 +26,9 @@ struct proc_id {
  * log_path (/dev/null when NULL). Returns 0 or negative errno. The caller
  * reaps the child (proc_watch does when asked). */
 int proc_spawn(char *const argv[], const char *log_path, pid_t *pid);
+/* The same, with fd3 (when >= 0) as the child's fd 3: an inherited end of
+ * a socket pair (the runtime's shim zygote). */
+int proc_spawn_fd(char *const argv[], const char *log_path, int fd3, pid_t *pid);
 /* The first executable NAME in $PATH (as execvp finds it), or NULL. Caller
  * frees. */
 char *proc_which(const char *name);

@@ -5,7 +5,10 @@
  * table equal to the routing table: a full snapshot on every (re)connect
  * and after a refused delta, else deltas (base version -> new version) of
  * what changed, one at a time (changes that arrive before the ack are
- * merged into the next delta). Called by server.c; fed by ctrl_routes.c. */
+ * merged into the next delta). It keeps copies of the proxy's listening
+ * sockets (proxy_keep.c) and hands them to the proxy it restarts, so a
+ * SIGKILL of the proxy refuses no connection. Called by server.c; fed by
+ * ctrl_routes.c. */
 #include "proxy.h"
 
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include "log.h"
 #include "net.h"
 #include "proc.h"
+#include "proxy_keep.h"
 #include "node_runtime.h"
 
 #define RESTART_MIN_MS	100
@@ -73,6 +77,8 @@ struct proxy_feed {
 	bool need_full;			/* the proxy refused a delta: resync */
 	int64_t sent_version;		/* awaiting its ack; 0 when none */
 	bool sent_full;
+	bool sent_listeners;		/* it changes the proxy's listeners */
+	struct proxy_keep *keep;	/* NULL: none (keeper.sock failed) */
 	int64_t acked_version;
 	struct feed_waiter *waiters;
 	bool stopping;
@@ -218,6 +224,8 @@ handle_reply(struct proxy_feed *f, struct feed_conn *c, const char *line, size_t
 		f->acked_version = v;
 	if (ack && v == f->sent_version)
 		c->base = v;
+	if (ack && v == f->sent_version && f->sent_listeners)
+		proxy_keep_refresh(f->keep);	/* copies of its listening sockets */
 	if (ack && warn)
 		log_warn("proxy", "snapshot version %lld applied with errors: %s", (long long)v,
 		    warn);
@@ -342,6 +350,9 @@ feed_pump(struct proxy_feed *f)
 		conn_drop(f, "write failed");
 		return;
 	}
+	f->sent_listeners = full || json_object_size(f->pend_l) > 0;
+	if (f->sent_listeners)
+		proxy_keep_drop(f->keep);	/* no copy may hold a port it rebinds */
 	json_object_clear(f->pend_l);
 	json_object_clear(f->pend_c);
 	c->synced = true;
@@ -481,11 +492,17 @@ watch_start(struct proxy_feed *f, pid_t pid, uint64_t ticks, bool child)
 static void
 feed_spawn(struct proxy_feed *f)
 {
-	char *argv[8 + ARRAY_SIZE(f->args) + 1] = { f->exe, "proxy", "--state-dir", f->dir,
+	char *argv[10 + ARRAY_SIZE(f->args) + 1] = { f->exe, "proxy", "--state-dir", f->dir,
 		"--admin", f->admin, "--log-format",
 		log_get_format() == LOG_FORMAT_TEXT ? "text" : "json" };
+	size_t n = 8;
+	if (f->keep) {
+		/* the sockets of the proxy that died, with what waits on them */
+		argv[n++] = "--inherit";
+		argv[n++] = (char *)proxy_keep_path(f->keep);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(f->args) && f->args[i]; i++)
-		argv[8 + i] = f->args[i];
+		argv[n++] = f->args[i];
 	pid_t pid;
 	int rc = proc_spawn(argv, f->log_path, &pid);
 	if (rc == 0) {
@@ -586,6 +603,10 @@ proxy_feed_start(uv_loop_t *loop, const struct proxy_feed_config *cfg,
 		file_write_atomic(f->addr_path, line, strlen(line), false);
 		free(line);
 	}
+	int rc = proxy_keep_start(loop, f->dir, &f->keep);
+	if (rc < 0)
+		log_warn("proxy", "%s/keeper.sock: %s; a killed proxy's connections are refused "
+		    "until it restarts", f->dir, strerror(-rc));
 	if (!feed_adopt(f))
 		feed_spawn(f);
 	*out = f;
@@ -683,6 +704,8 @@ void
 proxy_feed_stop(struct proxy_feed *f)
 {
 	f->stopping = true;
+	proxy_keep_stop(f->keep);
+	f->keep = NULL;
 	conn_drop(f, NULL);
 	watch_close(f);
 	while (f->waiters)

@@ -128,16 +128,14 @@ batch_add(void *arg, const char *proto, const char *address, int port, int fd)
 }
 
 int
-proxy_handoff_send(struct proxy_engine *e, int sock, int admin_fd)
+proxy_handoff_send_each(int sock, proxy_listen_each_fn each, void *ctx)
 {
 	struct batch b = { .sock = sock, .list = json_array() };
 	int fl = fcntl(sock, F_GETFL);
 
 	fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
 	set_timeouts(sock);
-	if (admin_fd >= 0)
-		batch_add(&b, "ADMIN", "", 0, admin_fd);
-	proxy_engine_listen_fds(e, batch_add, &b);
+	each(ctx, batch_add, &b);
 	if (b.rc == 0)
 		b.rc = batch_flush(&b, false);
 	json_decref(b.list);
@@ -145,26 +143,50 @@ proxy_handoff_send(struct proxy_engine *e, int sock, int admin_fd)
 	return b.rc;
 }
 
-static void
-inherit(struct proxy_engine *e, const json_t *it, int fd, int *admin_fd)
-{
-	const char *proto = json_string_value(json_object_get(it, "proto"));
-	const char *address = json_string_value(json_object_get(it, "address"));
-	int port = (int)json_integer_value(json_object_get(it, "port"));
+struct engine_src {
+	struct proxy_engine *e;
+	int admin_fd;
+};
 
-	if (proto && strcmp(proto, "ADMIN") == 0 && *admin_fd < 0)
-		*admin_fd = fd;
-	else if (proto == NULL || address == NULL ||
-	    !proxy_engine_inherit(e, proto, address, port, fd))
+static void
+engine_each(void *ctx, proxy_listen_fn fn, void *arg)
+{
+	struct engine_src *src = ctx;
+
+	if (src->admin_fd >= 0)
+		fn(arg, "ADMIN", "", 0, src->admin_fd);
+	proxy_engine_listen_fds(src->e, fn, arg);
+}
+
+int
+proxy_handoff_send(struct proxy_engine *e, int sock, int admin_fd)
+{
+	struct engine_src src = { .e = e, .admin_fd = admin_fd };
+
+	return proxy_handoff_send_each(sock, engine_each, &src);
+}
+
+struct engine_dst {
+	struct proxy_engine *e;
+	int *admin_fd;
+};
+
+static void
+inherit(void *arg, const char *proto, const char *address, int port, int fd)
+{
+	struct engine_dst *dst = arg;
+
+	if (strcmp(proto, "ADMIN") == 0 && *dst->admin_fd < 0)
+		*dst->admin_fd = fd;
+	else if (!proxy_engine_inherit(dst->e, proto, address, port, fd))
 		close(fd);
 }
 
-/* One message; its descriptors go to e. Returns 1 when more follow, 0 at
- * the last, or negative errno. */
-static int
-recv_batch(struct proxy_engine *e, int sock, char *text, int *admin_fd)
+int
+proxy_handoff_recv_one(int sock, proxy_listen_fn fn, void *arg)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * HO_BATCH)];
+	char *text = xmalloc(HO_MSG_MAX);
 	struct iovec iov = { .iov_base = text, .iov_len = HO_MSG_MAX - 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 		.msg_controllen = sizeof(cbuf) };
@@ -177,10 +199,15 @@ recv_batch(struct proxy_engine *e, int sock, char *text, int *admin_fd)
 	int more;
 
 	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (n == 0)
+		if (errno != EINTR) {
+			int rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+			free(text);
+			return rc;
+		}
+	if (n == 0) {
+		free(text);
 		return -ECONNRESET;
+	}
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 			nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -188,6 +215,7 @@ recv_batch(struct proxy_engine *e, int sock, char *text, int *admin_fd)
 		}
 	text[n] = '\0';
 	msg = json_loads(text, 0, NULL);
+	free(text);
 	list = json_object_get(msg, "listeners");
 	more = json_is_true(json_object_get(msg, "more"));
 	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || json_array_size(list) != nfds) {
@@ -196,34 +224,64 @@ recv_batch(struct proxy_engine *e, int sock, char *text, int *admin_fd)
 		json_decref(msg);
 		return -EPROTO;
 	}
-	json_array_foreach(list, i, it)
-		inherit(e, it, fds[i], admin_fd);
+	json_array_foreach(list, i, it) {
+		const char *proto = json_string_value(json_object_get(it, "proto"));
+		const char *address = json_string_value(json_object_get(it, "address"));
+		int port = (int)json_integer_value(json_object_get(it, "port"));
+
+		if (proto && address)
+			fn(arg, proto, address, port, fds[i]);
+		else
+			close(fds[i]);
+	}
 	json_decref(msg);
 	return more;
 }
 
 int
-proxy_handoff_recv(struct proxy_engine *e, const char *path, int *admin_fd, int *sock)
+proxy_unix_connect(const char *path, bool nonblock)
 {
 	struct sockaddr_un sa;
-	char *text;
 	int fd, rc;
 
-	*admin_fd = *sock = -1;
 	if ((rc = unix_addr(path, &sa)) < 0)
 		return rc;
-	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (fd < 0)
 		return -errno;
-	set_timeouts(fd);
+	if (!nonblock)
+		set_timeouts(fd);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
 	}
-	text = xmalloc(HO_MSG_MAX);
-	while ((rc = recv_batch(e, fd, text, admin_fd)) > 0)
-		;
-	free(text);
+	return fd;
+}
+
+/* A peer busy with another one (the server fetching the sockets, see
+ * proxy_keep.c) hangs up before its first message: try again. */
+#define HO_BUSY_TRIES	50
+#define HO_BUSY_WAIT_US	10000
+
+int
+proxy_handoff_recv(struct proxy_engine *e, const char *path, int *admin_fd, int *sock)
+{
+	struct engine_dst dst = { .e = e, .admin_fd = admin_fd };
+	int fd, rc;
+
+	*admin_fd = *sock = -1;
+	for (int tries = 0; ; tries++) {
+		if ((fd = proxy_unix_connect(path, false)) < 0)
+			return fd;
+		rc = proxy_handoff_recv_one(fd, inherit, &dst);
+		if (rc != -ECONNRESET || tries + 1 == HO_BUSY_TRIES)
+			break;
+		close(fd);
+		usleep(HO_BUSY_WAIT_US);
+	}
+	while (rc > 0)
+		rc = proxy_handoff_recv_one(fd, inherit, &dst);
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -232,13 +290,20 @@ proxy_handoff_recv(struct proxy_engine *e, const char *path, int *admin_fd, int 
 	return 0;
 }
 
+int
+proxy_handoff_note(int sock, const char *text)
+{
+	return send_batch(sock, text, NULL, 0);
+}
+
 void
 proxy_handoff_ready(struct proxy_engine *e, int sock)
 {
 	proxy_engine_inherit_end(e);
 	if (sock < 0)
 		return;
-	if (send_batch(sock, "{\"ready\":true}", NULL, 0) < 0)
-		log_warn("proxy", "telling the old proxy to drain: %s", strerror(errno));
+	int rc = send_batch(sock, "{\"ready\":true}", NULL, 0);
+	if (rc < 0)
+		log_warn("proxy", "telling the old proxy to drain: %s", strerror(-rc));
 	close(sock);
 }

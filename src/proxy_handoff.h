@@ -31,6 +31,22 @@ int proxy_unix_listen(const char *path, int type);
  * the process connected on sock, in batches. The sockets stay e's too.
  * Returns 0 or negative errno. */
 int proxy_handoff_send(struct proxy_engine *e, int sock, int admin_fd);
+/* Calls fn(arg, ...) once for each socket a sender passes. */
+typedef void (*proxy_listen_each_fn)(void *ctx, proxy_listen_fn fn, void *arg);
+/* Sends the sockets each(ctx, ...) lists (proto "ADMIN": the admin
+ * listener) to the process connected on sock, in batches, blocking (with a
+ * timeout). The sockets stay the caller's too. 0 or negative errno. */
+int proxy_handoff_send_each(int sock, proxy_listen_each_fn each, void *ctx);
+/* Receives one message on sock, calling fn for each socket in it (fn owns
+ * the fd). 1 when more messages follow, 0 after the last, -EAGAIN when
+ * none waits on a non-blocking sock, -ECONNRESET when the peer hung up, or
+ * negative errno. */
+int proxy_handoff_recv_one(int sock, proxy_listen_fn fn, void *arg);
+/* A SOCK_SEQPACKET connection to the unix socket path (close-on-exec;
+ * non-blocking, or blocking with a timeout). The fd or negative errno. */
+int proxy_unix_connect(const char *path, bool nonblock);
+/* Sends the message text, no descriptors. 0 or negative errno. */
+int proxy_handoff_note(int sock, const char *text);
 /* New side: connects to path and receives the sockets; the engine's
  * listeners take them as they open (same protocol, address and port),
  * *admin_fd gets the admin listener's or -1, *sock the connection, on

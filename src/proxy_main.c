@@ -44,6 +44,7 @@ struct proxy {
 	char *exe;			/* this binary's path at start, for SIGUSR2 */
 	int admin_port;
 	bool upgrade;			/* --upgrade: take over from the running proxy */
+	char *inherit;			/* --inherit: where the server keeps our sockets */
 	int ho_listen, ho_conn;		/* handoff.sock and a successor on it; -1: none */
 	ino_t ho_ino;
 	bool replaced;			/* a successor serves: its files are not ours */
@@ -96,6 +97,8 @@ static const struct flag_def proxy_flags[] = {
 	    "continued trace follows the caller's sampled flag" },
 	{ "--upgrade", NULL, "take the listening sockets over from the proxy running on "
 	    "DIR, which then drains and exits (a plain start when none runs)" },
+	{ "--inherit", "PATH", "take the listening sockets the server kept from a proxy "
+	    "that died (a unix socket, proxy_keep.c; bind afresh when none answers there)" },
 	{ "--help", NULL, "show this help" },
 };
 
@@ -161,6 +164,9 @@ parse_flags(struct proxy *p, int argc, char **argv)
 			log_set_level(lvl);
 		} else if (strcmp(name, "--log-format") == 0 && log_parse_format(val, &lf) == 0) {
 			log_set_format(lf);
+		} else if (strcmp(name, "--inherit") == 0) {
+			free(p->inherit);
+			p->inherit = xstrdup(val);
 		} else if (strcmp(name, "--otlp-endpoint") == 0) {
 			free(p->otlp_endpoint);
 			p->otlp_endpoint = xstrdup(val);
@@ -829,7 +835,8 @@ handoff_unlisten(struct proxy *p)
 }
 
 /* The successor answered: "ready" (it serves: drain and exit) or hung up
- * (it failed: keep serving). */
+ * (it failed: keep serving); or the server's keeper (proxy_keep.c) took
+ * copies of the sockets: "kept", keep serving. */
 static void
 on_handoff_answer(uv_poll_t *h, int status, int events)
 {
@@ -840,7 +847,9 @@ on_handoff_answer(uv_poll_t *h, int status, int events)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR) && status >= 0)
 		return;
 	handoff_conn_close(p);
-	if (n > 0 && memmem(buf, (size_t)n, "ready", 5) != NULL) {
+	if (n > 0 && memmem(buf, (size_t)n, "kept", 4) != NULL) {
+		log_debug("proxy", "the server keeps copies of our listening sockets");
+	} else if (n > 0 && memmem(buf, (size_t)n, "ready", 5) != NULL) {
 		log_info("proxy", "the new proxy serves on our listening sockets; draining");
 		p->replaced = true;
 		start_drain(p);
@@ -975,6 +984,14 @@ proxy_setup(struct proxy *p)
 	} else if (other > 0 && other != getpid()) {
 		fprintf(stderr, "error: another v6 proxy (pid %d) serves %s\n", (int)other, p->dir);
 		return -EBUSY;
+	} else if (p->inherit) {
+		/* connections queued on them while no proxy ran are served now */
+		rc = proxy_handoff_recv(p->engine, p->inherit, &admin_fd, &ho_sock);
+		if (rc < 0)
+			log_info("proxy", "no kept listening sockets at %s (%s): binding afresh",
+			    p->inherit, strerror(-rc));
+		else
+			log_info("proxy", "took the listening sockets the server kept");
 	}
 	load_saved(p);
 	/* The control socket last: once it answers, everything else is up. */
@@ -1056,6 +1073,7 @@ proxy_main(int argc, char **argv)
 	free(p.pid_path);
 	free(p.admin_path);
 	free(p.handoff_path);
+	free(p.inherit);
 	free(p.exe);
 	free(p.admin_host);
 	return rc;

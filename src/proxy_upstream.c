@@ -137,22 +137,10 @@ method_idempotent(const char *m)
 }
 
 static void
-put_hex(struct buf *b, uint64_t v, int digits)
+put_hex(char *out, uint64_t v, int digits)
 {
-	char tmp[16];
-
 	for (int i = digits - 1; i >= 0; i--, v >>= 4)
-		tmp[i] = "0123456789abcdef"[v & 15];
-	buf_append(b, tmp, (size_t)digits);
-}
-
-static bool
-is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
+		out[i] = "0123456789abcdef"[v & 15];
 }
 
 /* W3C trace context: keep the trace (and flags) of a valid traceparent,
@@ -160,51 +148,52 @@ is_hex(const char *s, size_t n)
 static void
 put_traceparent(struct proxy_engine *e, struct buf *b, const char *in)
 {
-	buf_puts(b, "traceparent: 00-");
-	if (in && strlen(in) == 55 && in[2] == '-' && in[35] == '-' && in[52] == '-' &&
-	    is_hex(in, 2) && strncmp(in, "ff", 2) != 0 && is_hex(in + 3, 32) &&
-	    strncmp(in + 3, "00000000000000000000000000000000", 32) != 0 &&
-	    is_hex(in + 36, 16) && is_hex(in + 53, 2)) {
-		buf_append(b, in + 3, 32);
-		buf_putc(b, '-');
-		put_hex(b, px_random(e) | 1, 16);
-		buf_putc(b, '-');
-		buf_append(b, in + 53, 2);
-	} else {
-		put_hex(b, px_random(e) | 1, 16);
-		put_hex(b, px_random(e), 16);
-		buf_putc(b, '-');
-		put_hex(b, px_random(e) | 1, 16);
-		buf_puts(b, "-01");
+	struct w3c_parent tp;
+	char line[13 + 55 + 2] = "traceparent: ";
+
+	if (w3c_parent_parse(in, &tp) < 0) {
+		tp.trace_hi = px_random(e) | 1;
+		tp.trace_lo = px_random(e);
+		tp.flags = 1;
 	}
-	buf_puts(b, "\r\n");
+	tp.parent_id = px_random(e) | 1;
+	w3c_parent_format(line + 13, &tp);
+	memcpy(line + 13 + 55, "\r\n", 2);
+	buf_append(b, line, sizeof(line));
 }
 
+/* "X-Request-Id: " and a random (version 4) UUID: one append. */
 static void
 put_request_id(struct proxy_engine *e, struct buf *b)
 {
+	static const char pre[] = "X-Request-Id: ";
 	uint64_t hi = px_random(e), lo = px_random(e);
+	char line[sizeof(pre) - 1 + 36 + 2], *u = line + sizeof(pre) - 1;
 
 	hi = (hi & ~0xf000ULL) | 0x4000ULL;			/* version 4 */
 	lo = (lo & ~(3ULL << 62)) | (2ULL << 62);		/* variant */
-	buf_puts(b, "X-Request-Id: ");
-	put_hex(b, hi >> 32, 8);
-	buf_putc(b, '-');
-	put_hex(b, (hi >> 16) & 0xffff, 4);
-	buf_putc(b, '-');
-	put_hex(b, hi & 0xffff, 4);
-	buf_putc(b, '-');
-	put_hex(b, lo >> 48, 4);
-	buf_putc(b, '-');
-	put_hex(b, lo & 0xffffffffffffULL, 12);
-	buf_puts(b, "\r\n");
+	memcpy(line, pre, sizeof(pre) - 1);
+	put_hex(u, hi >> 32, 8);
+	u[8] = '-';
+	put_hex(u + 9, (hi >> 16) & 0xffff, 4);
+	u[13] = '-';
+	put_hex(u + 14, hi & 0xffff, 4);
+	u[18] = '-';
+	put_hex(u + 19, lo >> 48, 4);
+	u[23] = '-';
+	put_hex(u + 24, lo & 0xffffffffffffULL, 12);
+	memcpy(u + 36, "\r\n", 2);
+	buf_append(b, line, sizeof(line));
 }
 
 /* Header classes for forwarding, by name. */
 enum { H_PASS, H_DROP, H_XFF, H_XFP, H_RID, H_TRACE, H_TSTATE, H_HOST, H_CONN };
 
+/* The class of header n (nl bytes): the length and first letter pick the
+ * one name it can be, compared once (a request head is rebuilt per
+ * request: this runs for every header of every request). */
 static int
-hdr_class(const char *n)
+hdr_class(const char *n, size_t nl)
 {
 	static const struct { const char *name; int cls; } tab[] = {
 		{ "connection", H_CONN }, { "keep-alive", H_DROP },
@@ -214,16 +203,11 @@ hdr_class(const char *n)
 		{ "x-request-id", H_RID }, { "traceparent", H_TRACE }, { "host", H_HOST },
 		{ "tracestate", H_TSTATE },
 	};
-	size_t i;
+	char c = (char)(n[0] | 0x20);
 
-	switch (n[0] | 0x20) {	/* most headers start elsewhere */
-	case 'c': case 'k': case 'p': case 't': case 'u': case 'e': case 'x': case 'h':
-		break;
-	default:
-		return H_PASS;
-	}
-	for (i = 0; i < ARRAY_SIZE(tab); i++)
-		if (strcasecmp(n, tab[i].name) == 0)
+	for (size_t i = 0; i < ARRAY_SIZE(tab); i++)
+		if (tab[i].name[0] == c && strlen(tab[i].name) == nl &&
+		    strcasecmp(n, tab[i].name) == 0)
 			return tab[i].cls;
 	return H_PASS;
 }
@@ -356,8 +340,9 @@ build_request_head(struct px_req *pr)
 		}
 	for (i = 0; i < q->nheaders; i++) {
 		const char *n = q->headers[i].name, *v = q->headers[i].value;
+		size_t nl = strlen(n);
 
-		switch (hdr_class(n)) {
+		switch (hdr_class(n, nl)) {
 		case H_DROP:
 			if (pr->upgrade && strcasecmp(n, "upgrade") == 0)
 				upgrade = v;
@@ -392,7 +377,7 @@ build_request_head(struct px_req *pr)
 			continue;
 		if (filt && (name_in(r->hremove, r->nremove, n) || set_has(r, n)))
 			continue;
-		put_hdr(b, n, v);
+		put_line(b, n, nl, v, strlen(v));
 	}
 	for (i = 0; i < r->nset; i++)
 		put_hdr(b, r->hset[i].name, r->hset[i].value);
@@ -1121,9 +1106,12 @@ resp_hop_header(const struct px_uconn *uc, const struct uspan *s, bool upgrade)
 {
 	static const char *const tab[] = { "connection", "keep-alive", "proxy-connection",
 	    "transfer-encoding", "te", "trailer" };
+	char c = (char)(uc->rbuf[s->name] | 0x20);
 
+	if (c != 'c' && c != 'k' && c != 'p' && c != 't' && c != 'u')
+		return false;	/* most headers: one compare */
 	for (size_t i = 0; i < ARRAY_SIZE(tab); i++)
-		if (span_is(uc, s, tab[i]))
+		if (tab[i][0] == c && span_is(uc, s, tab[i]))
 			return true;
 	return !upgrade && span_is(uc, s, "upgrade");
 }

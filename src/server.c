@@ -67,6 +67,7 @@ struct server_opts {
 	const char *default_runtime;	/* --default-runtime; NULL: decided at start */
 	char **insecure_registries;	/* --insecure-registry, repeatable */
 	size_t ninsecure;
+	const char *registry_certs_dir;	/* --registry-certs-dir; NULL: IMG_CERTS_DIR */
 	struct img_gc_config image_gc;	/* --image-gc-*, --minimum-image-ttl-duration */
 	char *otlp_endpoint;		/* --otlp-endpoint; NULL: the OTEL_* variables */
 	char *sample_ratio;		/* --trace-sample-ratio, for the proxy */
@@ -300,6 +301,8 @@ images_start(struct server *s, const struct server_opts *o)
 		return rc;
 	for (size_t i = 0; i < o->ninsecure; i++)
 		img_store_add_insecure(s->images, o->insecure_registries[i]);
+	if (o->registry_certs_dir)
+		img_store_set_certs_dir(s->images, o->registry_certs_dir);
 	img_api_register(s->api, s->images);
 	return img_gc_start(s->images, &o->image_gc, &s->image_gc);
 }
@@ -655,6 +658,9 @@ static const struct flag_def server_flags[] = {
 	    "renewed online with a third of it left (default 8760h, at least 3s)" },
 	{ "--insecure-registry", "HOST:PORT", "pull from this registry over plain HTTP "
 	    "(loopback registries always may); repeatable" },
+	{ "--registry-certs-dir", "DIR", "a private registry's CA and client certificate, as "
+	    "Docker's certs.d: DIR/HOST:PORT/ca.crt, client.cert, client.key (default "
+	    IMG_CERTS_DIR ")" },
 	{ "--image-gc-high-threshold", "PERCENT", "disk use of the image store's file "
 	    "system at which unused images are removed, as the kubelet's (default 85)" },
 	{ "--image-gc-low-threshold", "PERCENT", "disk use the image GC brings it back "
@@ -1044,6 +1050,8 @@ parse_opts(int argc, char **argv, struct server_opts *o)
 				    val);
 				return -EINVAL;
 			}
+		} else if (strcmp(name, "--registry-certs-dir") == 0) {
+			o->registry_certs_dir = val;
 		} else if (strcmp(name, "--insecure-registry") == 0) {
 			o->insecure_registries = xrealloc(o->insecure_registries,
 			    (o->ninsecure + 1) * sizeof(char *));

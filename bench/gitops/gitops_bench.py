@@ -219,7 +219,9 @@ def main():
     log("load average %s" % loadavg())
     try:
         with open(os.path.join(root, "server.log"), "ab") as logf:
-            srv = subprocess.Popen([v6bin, "server", "--data-dir", data, "--listen",
+            # plain HTTP on loopback, as the other benches (the default is HTTPS)
+            srv = subprocess.Popen([v6bin, "server", "--insecure-http", "--data-dir", data,
+                                    "--listen",
                                     "127.0.0.1:%d" % port, "--default-runtime", "process",
                                     "--app-resync-period", "%ds" % CFG["resync_s"]] +
                                    os.environ.get("BENCH_SERVER_ARGS", "").split(),

@@ -408,8 +408,17 @@ def v6_restart_figs(data, pods):
             "restart_api": lat_fig(api_gaps)}
 
 
+def proc_ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def v6_memory(server_pid, data, cpu0):
     shims = []
+    zygotes = set()         # the server's shim zygote (the shims' parent), counted once
     cpu = proc_cpu_s(server_pid) - cpu0
     for path in glob.glob(os.path.join(data, "node", "containers", "*", "c-*", "shim.pid")):
         if os.path.exists(os.path.join(os.path.dirname(path), "exit.json")):
@@ -419,6 +428,10 @@ def v6_memory(server_pid, data, cpu0):
         if m:
             shims.append(m)
             cpu += proc_cpu_s(pid)
+            ppid = proc_ppid(pid)
+            if ppid > 1 and ppid != server_pid and proc_ppid(ppid) == server_pid:
+                zygotes.add(ppid)
+    cpu += sum(proc_cpu_s(z) for z in zygotes)
     fig = {"mem": proc_mem(server_pid), "cpu_s": cpu, "shims": len(shims)}
     if shims:
         fig["shim_one"] = shims[0]

@@ -79,6 +79,71 @@ def test_apply_output_json_yaml(server, tmp_path):
     assert p.returncode == 1 and "allowed formats are: json, name, yaml" in p.stderr
 
 
+def test_dry_run_server_on_every_writing_verb(server, tmp_path):
+    """apply, create, delete (-f, -k, by name), scale and autoscale take
+    --dry-run=server: the server checks the write (admission included:
+    an environment's min-replicas) and answers, nothing is stored;
+    --dry-run=client sends no write at all."""
+    s = server
+    s.json("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "guarded", "annotations": {"environment.v6.dev/min-replicas": "2"}}},
+        expect=201)
+    one = str(tmp_path / "one.yaml")
+    write(one, CM.format(name="a", value="v1"))
+    p = s.v6("apply", "-f", one, "-n", "guarded", "--dry-run=server", check=True)
+    assert p.stdout == "configmap/a created (server dry run)\n", p.stdout
+    p = s.v6("create", "-f", one, "-n", "guarded", "--dry-run=server", check=True)
+    assert p.stdout == "configmap/a created (server dry run)\n", p.stdout
+    assert s.v6("get", "cm", "a", "-n", "guarded").returncode == 1
+    s.v6("apply", "-f", one, "-n", "guarded", check=True)
+
+    for args in (["cm", "a"], ["-f", one]):
+        p = s.v6("delete", *args, "-n", "guarded", "--dry-run=server")
+        assert p.returncode == 0 and p.stdout == \
+            'configmap "a" deleted (server dry run)\n', p.stdout + p.stderr
+    p = s.v6("delete", "cm", "a", "-n", "guarded", "--dry-run", check=True)
+    assert p.stdout == 'configmap "a" deleted (dry run)\n', p.stdout
+    kdir = tmp_path / "k"
+    write(str(kdir / "kustomization.yaml"), "resources: [../one.yaml]\nnamespace: guarded\n")
+    p = s.v6("delete", "-k", str(kdir), "--dry-run=server", check=True)
+    assert p.stdout == 'configmap "a" deleted (server dry run)\n', p.stdout
+    live = json.loads(s.v6("get", "cm", "a", "-n", "guarded", "-o", "json",
+                           check=True).stdout)
+    assert "deletionTimestamp" not in live["metadata"]
+    p = s.v6("delete", "cm", "absent", "-n", "guarded", "--dry-run=server")
+    assert p.returncode == 1 and "NotFound" in p.stderr, p.stderr
+    p = s.v6("delete", "cm", "a", "-n", "guarded", "--dry-run=maybe")
+    assert p.returncode == 1 and "Invalid dry-run value (maybe)" in p.stderr, p.stderr
+
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                        "terminationGracePeriodSeconds": 1, "containers": [{
+                            "name": "main", "image": "sh",
+                            "command": ["sh", "-c", "exec sleep 3600"]}]}}}}
+    s.v6("apply", "-f", "-", "-n", "guarded", input=json.dumps(dep), check=True)
+    p = s.v6("scale", "deploy/web", "--replicas", "3", "-n", "guarded", "--dry-run=server",
+             check=True)
+    assert p.stdout == "deployment.apps/web scaled (server dry run)\n", p.stdout
+    p = s.v6("scale", "deploy/web", "--replicas", "1", "-n", "guarded", "--dry-run=server")
+    assert p.returncode == 1 and "rule min-replicas" in p.stderr, p.stderr
+    p = s.v6("scale", "deploy/web", "--replicas", "5", "-n", "guarded", "--dry-run",
+             check=True)
+    assert p.stdout == "deployment.apps/web scaled (dry run)\n", p.stdout
+    d = json.loads(s.v6("get", "deploy", "web", "-n", "guarded", "-o", "json",
+                        check=True).stdout)
+    assert d["spec"]["replicas"] == 2 and d["metadata"]["generation"] == 1, d["metadata"]
+    p = s.v6("autoscale", "deploy/web", "--min", "2", "--max", "4", "-n", "guarded",
+             "--dry-run=server", check=True)
+    assert p.stdout == "horizontalpodautoscaler.autoscaling/web autoscaled (server dry run)\n", \
+        p.stdout
+    p = s.v6("autoscale", "deploy/web", "--min", "1", "--max", "4", "-n", "guarded",
+             "--dry-run=server")
+    assert p.returncode == 1 and "min-replicas" in p.stderr, p.stderr
+    assert s.v6("get", "hpa", "web", "-n", "guarded").returncode == 1
+
+
 PIPELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                         "examples", "ci", "pipeline.sh")
 

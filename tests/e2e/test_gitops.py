@@ -636,9 +636,14 @@ class SSHServer:
         hostkey = os.path.join(self.dir, "host_key")
         subprocess.run(["dropbearkey", "-t", "ecdsa", "-f", hostkey], check=True,
                        capture_output=True, timeout=30)
+        self.port = conftest.free_port()
+        self.known_hosts = self.known_hosts_line(hostkey)
+        other = os.path.join(self.dir, "other_key")  # another machine's key
+        subprocess.run(["dropbearkey", "-t", "ecdsa", "-f", other], check=True,
+                       capture_output=True, timeout=30)
+        self.wrong_known_hosts = self.known_hosts_line(other)
         with open(self.key + ".pub") as f:
             pub = f.read()
-        self.port = conftest.free_port()
         script = ("mount -t tmpfs -o mode=0700 tmpfs /root && mkdir -m 0700 /root/.ssh && "
                   "printf '%%s' \"$PUB\" > /root/.ssh/authorized_keys && "
                   "chmod 0600 /root/.ssh/authorized_keys && "
@@ -650,6 +655,13 @@ class SSHServer:
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         wait_for("dropbear listening", self.listening, timeout=20)
+
+    def known_hosts_line(self, key):
+        """The known_hosts line for this server's address with key's public half."""
+        p = subprocess.run(["dropbearkey", "-y", "-f", key], check=True,
+                           capture_output=True, text=True, timeout=30)
+        pub = [ln for ln in p.stdout.splitlines() if ln.startswith("ecdsa-")][0]
+        return "[127.0.0.1]:%d %s" % (self.port, " ".join(pub.split()[:2]))
 
     def listening(self):
         assert self.proc.poll() is None, "dropbear exited"
@@ -665,19 +677,37 @@ class SSHServer:
         self.log.close()
 
 
-def test_ssh_source_with_a_private_key_secret(make_server, workdir, monkeypatch, tmp_path):
-    """An ssh:// repository: without a key the fetch is refused and reported;
-    a repository Secret with sshPrivateKey gives access, the sync happens,
-    and the key appears in no status or log."""
-    # Debian's libgit2 1.5 leaks in its ssh transport (a known-hosts list from
-    # libssh2_knownhost_init and a buffer of its own, per connection): under
-    # LeakSanitizer this server ignores leaks allocated inside those two
-    # libraries; every other test still reports any leak, libgit2's included.
+def lsan_ssh(monkeypatch, tmp_path):
+    """Debian's libgit2 1.5 leaks in its ssh transport (a known-hosts list from
+    libssh2_knownhost_init and a buffer of its own, per connection): under
+    LeakSanitizer the processes of the calling test ignore leaks allocated
+    inside those two libraries; every other test still reports any leak,
+    libgit2's included."""
     supp = str(tmp_path / "lsan-ssh.supp")  # outlives the server's stop
     with open(supp, "w") as f:
         f.write("leak:libssh2_knownhost_init\nleak:libgit2.so\n")
     old = os.environ.get("LSAN_OPTIONS", "")
     monkeypatch.setenv("LSAN_OPTIONS", (old + ":" if old else "") + "suppressions=" + supp)
+
+
+def condition(s, name, text):
+    """The Application's condition message holding text, once there is one."""
+    def check():
+        for c in get_app(s, name).get("status", {}).get("conditions", []):
+            if text in c.get("message", ""):
+                return c["message"]
+        return None
+    return wait_for("condition saying %r" % text, check, timeout=30)
+
+
+def test_ssh_source_with_a_private_key_secret(make_server, workdir, monkeypatch, tmp_path):
+    """An ssh:// repository: the server's host key must be in known hosts
+    (the repository Secret's sshKnownHosts, or Argo CD's ConfigMap
+    argocd-ssh-known-hosts-cm): an unknown host and a changed key fail the
+    fetch with the reason; with a key the server knows, a repository Secret
+    with sshPrivateKey gives access, the sync happens, and the key appears in
+    no status or log."""
+    lsan_ssh(monkeypatch, tmp_path)
     s = make_server()
     repo = Repo(workdir)
     repo.write("app/config.yaml", yaml_docs(configmap("settings", {"via": "ssh"})))
@@ -686,22 +716,45 @@ def test_ssh_source_with_a_private_key_secret(make_server, workdir, monkeypatch,
     try:
         url = "ssh://root@127.0.0.1:%d%s" % (ssh.port, repo.bare)
         apply(s, application("viassh", url, automated={}))
-
-        def failed():
-            st = get_app(s, "viassh").get("status", {})
-            return any("Failed to load target state" in c.get("message", "")
-                       for c in st.get("conditions", [])) and st
-        wait_for("fetch refused without a key", failed, timeout=30)
+        # nothing knows the server: refused before any key is offered
+        msg = condition(s, "viassh", "host key verification failed")
+        assert "Failed to load target state" in msg and "is not in known_hosts" in msg, msg
+        assert "[127.0.0.1]:%d" % ssh.port in msg and "SHA256:" in msg, msg
         with open(ssh.key) as f:
             key = f.read()
-        apply(s, {"apiVersion": "v1", "kind": "Secret",
-                  "metadata": {"name": "ssh-repo", "labels": {
-                      "argocd.argoproj.io/secret-type": "repository"}},
-                  "stringData": {"url": url, "sshPrivateKey": key}})
-        webhook(s, url)
+
+        def repo_secret(**extra):
+            apply(s, {"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "ssh-repo", "labels": {
+                          "argocd.argoproj.io/secret-type": "repository"}},
+                      "stringData": dict({"url": url, "sshPrivateKey": key}, **extra)})
+            webhook(s, url)
+        # a key, and a known_hosts entry for this address with another key
+        repo_secret(sshKnownHosts="# ours\n" + ssh.wrong_known_hosts + "\n")
+        msg = condition(s, "viassh", "key mismatch")
+        assert "host key verification failed" in msg, msg
+        assert get_app(s, "viassh").get("status", {}).get("sync", {}).get("revision") != sha
+        with open(os.path.join(ssh.dir, "dropbear.log"), errors="replace") as f:
+            assert "Pubkey auth succeeded" not in f.read()  # never authenticated
+        # the right entry
+        repo_secret(sshKnownHosts=ssh.known_hosts + "\n")
         synced_to(s, "viassh", sha)
         assert cm(s, "settings")["data"] == {"via": "ssh"}
-        # a new commit over ssh too
+        # a new commit over ssh too, the host known from Argo CD's ConfigMap, as
+        # a hashed entry (ssh-keygen -H) after another host's
+        hashed = os.path.join(ssh.dir, "known_hosts")
+        with open(hashed, "w") as f:
+            f.write(ssh.known_hosts + "\n")
+        subprocess.run(["ssh-keygen", "-q", "-H", "-f", hashed], check=True,
+                       capture_output=True, timeout=30)
+        with open(hashed) as f:
+            line = f.read()
+        assert line.startswith("|1|") and "127.0.0.1" not in line, line
+        apply(s, {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": "argocd-ssh-known-hosts-cm"},
+                  "data": {"ssh_known_hosts": "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"
+                           "AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n" + line}})
+        repo_secret()
         repo.write("app/config.yaml", yaml_docs(configmap("settings", {"via": "ssh-2"})))
         sha2 = repo.commit("two")
         webhook(s, url)

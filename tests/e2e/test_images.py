@@ -210,9 +210,10 @@ class Registry:
     """docker-registry serving its own storage dir on 127.0.0.1:PORT; with
     token=TokenServer it requires Bearer tokens from it. Stopped by PID."""
 
-    def __init__(self, workdir, token=None, tls=False):
+    def __init__(self, workdir, token=None, tls=False, client_ca=None, htpasswd=None):
         self.dir = tempfile.mkdtemp(prefix="registry-", dir=workdir)
         self.tls = tls
+        self.client_ca = client_ca
         self.port = free_port()
         self.host = "127.0.0.1:%d" % self.port
         cfg = ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:",
@@ -221,8 +222,22 @@ class Registry:
         if tls:
             key, cert = os.path.join(self.dir, "key.pem"), os.path.join(self.dir, "cert.pem")
             run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                "-out", cert, "-subj", "/CN=127.0.0.1", "-days", "2")
+                "-out", cert, "-subj", "/CN=127.0.0.1", "-days", "2",
+                "-addext", "subjectAltName=IP:127.0.0.1")
+            self.cert = cert
             cfg += ["  tls:", "    certificate: " + cert, "    key: " + key]
+            if client_ca:   # client certificates signed by this CA required
+                cfg += ["    clientcas:", "      - " + client_ca]
+        if htpasswd:    # ("user", "password"): Basic auth, bcrypt in an htpasswd file
+            import warnings
+            with warnings.catch_warnings():   # Debian's python3 3.11 has it
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import crypt
+            path = os.path.join(self.dir, "htpasswd")
+            with open(path, "w") as f:
+                f.write("%s:%s\n" % (htpasswd[0], crypt.crypt(htpasswd[1], crypt.mksalt(
+                    crypt.METHOD_BLOWFISH, rounds=16))))
+            cfg += ["auth:", "  htpasswd:", "    realm: v6-test", "    path: " + path]
         if token:
             cfg += ["auth:", "  token:", "    realm: %s/token" % token.url,
                     "    service: v6-test-registry", "    issuer: v6-test-issuer",
@@ -246,6 +261,8 @@ class Registry:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
             c.request("GET", "/v2/")
             return c.getresponse().status in (200, 401)
+        except ssl.SSLError:
+            return self.client_ca is not None   # it answered: no client certificate
         except OSError:
             return False
 
@@ -353,8 +370,8 @@ class TokenServer:
 def registries(workdir):
     made = []
 
-    def make(token=None, tls=False):
-        r = Registry(workdir, token, tls)
+    def make(token=None, tls=False, client_ca=None, htpasswd=None):
+        r = Registry(workdir, token, tls, client_ca, htpasswd)
         made.append(r)
         return r
     yield make
@@ -440,6 +457,20 @@ def test_pull_with_credentials_from_a_pull_secret(server, workdir, registries):
         tok.close()
 
 
+def test_pull_with_basic_auth_from_a_pull_secret(server, workdir, registries):
+    """A registry asking for Basic auth itself (WWW-Authenticate: Basic, an
+    htpasswd file) gets the pull secret's credentials."""
+    import base64
+    reg = registries(htpasswd=("carol", "pw3"))
+    ref = reg.push(app_image(workdir).image, "basic/app:1", creds="carol:pw3")
+    st, body = pull(server, ref)
+    assert st == 403 and "no pull secret for this registry" in body["message"], body
+    st, body = pull(server, ref, {reg.host: {"username": "carol", "password": "nope"}})
+    assert st == 403 and "the pull secret was refused" in body["message"], body
+    st, body = pull(server, ref, {reg.host: {"auth": base64.b64encode(b"carol:pw3").decode()}})
+    assert st == 201 and body["layers"] == 3, body
+
+
 def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, registries):
     reg = registries()
     ref = reg.push(app_image(workdir).image, "bad/app:1")
@@ -467,6 +498,25 @@ def test_corrupted_blob_is_refused_and_nothing_half_unpacked(server, workdir, re
     wait_for(lambda: waiting_reason(server, "corrupt") in ("ErrImagePull", "ImagePullBackOff"),
              30, "the failed pull")
     assert any("digest mismatch" in m for r, m in events(server, "corrupt") if r == "Failed")
+
+
+def test_tampered_manifest_is_refused_by_tag_and_by_digest(server, workdir, registries):
+    """The manifest is checked too: against the digest asked for, or the
+    registry's Docker-Content-Digest for a tag."""
+    reg = registries()
+    ref = reg.push(app_image(workdir).image, "tampered/app:1")
+    raw = run("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref).encode()
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    m = json.loads(raw)
+    size = m["config"]["size"]
+    bad = raw.replace(b'"size":%d' % size, b'"size":%d' % (size + 1), 1)
+    assert bad != raw and len(bad) == len(raw) + (len(str(size + 1)) - len(str(size)))
+    with open(reg.blob_path(digest), "wb") as f:
+        f.write(bad)
+    for r in (ref, "%s/tampered/app@%s" % (reg.host, digest)):
+        st, body = pull(server, r)
+        assert st != 201 and "manifest digest mismatch" in body["message"], (r, body)
+    assert image_rows(server) == []
 
 
 def test_unreachable_registry_fails_with_the_connection_error(server):
@@ -539,6 +589,48 @@ def test_pod_pulls_its_image_and_reports_the_image_id(server, workdir, registrie
     apply(server, runc_pod("web2", ref))
     msgs = wait_event(server, "web2", "Pulled")
     assert msgs[0] == 'Container image "%s" already present on machine' % ref
+
+
+def test_always_pull_policy_follows_a_moved_tag(server, workdir, registries):
+    """Always asks the registry at every container start (a tag pushed again
+    gives the new image); IfNotPresent keeps the image already present."""
+    reg = registries()
+    ref = reg.push(app_image(workdir, "v1").layer([("v1", "file", "first build")]).image,
+                   "team/moving:1")
+    apply(server, runc_pod("first", ref, policy="Always"))
+    wait_event(server, "first", "Pulled")
+    old = image_list(server)[ref]["imageID"]
+    old_layers = layer_dirs(server, ref)
+    wait_for(lambda: container(server, "first").get("imageID") == old, 30, "imageID")
+    new_image = app_image(workdir, "v2").layer([("v2", "file", "second build")]).image
+    reg.push(new_image, "team/moving:1")
+    apply(server, runc_pod("kept", ref, policy="IfNotPresent"))
+    msgs = wait_event(server, "kept", "Pulled")
+    assert msgs[0] == 'Container image "%s" already present on machine' % ref, msgs
+    wait_for(lambda: container(server, "kept").get("imageID") == old, 30, "old imageID")
+    apply(server, runc_pod("fresh", ref, policy="Always"))
+    msgs = wait_event(server, "fresh", "Pulled")
+    assert msgs[0].startswith('Successfully pulled image "%s" in ' % ref), msgs
+    new = image_list(server)[ref]["imageID"]
+    assert new != old and new.startswith(reg.host + "/team/moving@sha256:"), (old, new)
+    wait_for(lambda: container(server, "fresh").get("imageID") == new, 30, "new imageID")
+    # The image the tag left stays, untagged (as Docker's <none>), while
+    # pods run it: listed by its digest, its layers kept through a removal
+    # of another image (which sweeps what no image refers to), not removable.
+    other = reg.push(app_image(workdir, "v3").layer([("v3", "file", "3")]).image,
+                     "team/other:1")
+    server.v6("image", "pull", other, check=True, timeout=120)
+    server.v6("image", "rm", other, check=True)
+    assert all(os.path.isdir(d) for d in old_layers), old_layers
+    images = image_list(server)
+    dangling = [r for r, i in images.items() if i["imageID"] == old]
+    assert dangling == [old], images.keys()
+    p = server.v6("image", "rm", old)
+    assert p.returncode != 0 and "in use by pod default/" in p.stderr, p.stderr
+    server.v6("delete", "pod", "first", "kept", check=True)
+    wait_for(lambda: server.v6("image", "rm", old).returncode == 0, 60,
+             "the untagged image removable once no pod runs it")
+    assert not any(os.path.isdir(d) for d in old_layers if d not in layer_dirs(server, ref))
 
 
 def test_never_pull_policy(server):
@@ -798,6 +890,60 @@ def test_pull_from_a_tls_registry_on_loopback(server, workdir, registries):
     st, body = pull(server, ref)
     assert st == 201, body
     assert body["layers"] == 3
+
+
+def openssl_ca(d, name):
+    """A self-signed CA in d: (key, cert)."""
+    key, cert = os.path.join(d, name + ".key"), os.path.join(d, name + ".crt")
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+        cert, "-subj", "/CN=" + name, "-days", "2")
+    return key, cert
+
+
+def test_private_registry_ca_and_client_certificate_from_the_certs_dir(make_server, workdir,
+                                                                        registries):
+    """--registry-certs-dir DIR, Docker's certs.d: DIR/HOST:PORT/ca.crt is
+    the one CA the registry's certificate is checked against (on loopback
+    too, where no CA means no check), client.cert + client.key the
+    certificate a registry requiring one gets. Read at each pull."""
+    certs = os.path.join(workdir, "certs.d")
+    s = make_server("--registry-certs-dir", certs)
+    cakey, cacrt = openssl_ca(workdir, "v6-client-ca")
+    reg = registries(tls=True, client_ca=cacrt)
+    ckey, ccsr, ccert = (os.path.join(workdir, n) for n in ("c.key", "c.csr", "c.cert"))
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", ckey, "-out", ccsr,
+        "-subj", "/CN=v6-puller")
+    run("openssl", "x509", "-req", "-in", ccsr, "-CA", cacrt, "-CAkey", cakey,
+        "-CAcreateserial", "-out", ccert, "-days", "2")
+    run("skopeo", "copy", "-q", "--dest-cert-dir", certdir_for_skopeo(workdir, ccert, ckey),
+        "--dest-tls-verify=false", "oci:" + app_image(workdir).image,
+        "docker://%s/ca/app:1" % reg.host)
+    ref = reg.host + "/ca/app:1"
+    host = os.path.join(certs, reg.host)
+    os.makedirs(host)
+    shutil.copy(ccert, os.path.join(host, "client.cert"))
+    shutil.copy(ckey, os.path.join(host, "client.key"))
+    # a CA that did not sign the registry's certificate: refused, no fallback
+    shutil.copy(openssl_ca(workdir, "another-ca")[1], os.path.join(host, "ca.crt"))
+    st, body = pull(s, ref)
+    assert st != 201 and "certificate" in body["message"], body
+    shutil.copy(reg.cert, os.path.join(host, "ca.crt"))
+    st, body = pull(s, ref)
+    assert st == 201 and body["layers"] == 3, body
+    # without the client certificate the registry refuses the handshake
+    os.unlink(os.path.join(host, "client.cert"))
+    s.v6("image", "rm", ref, check=True)
+    st, body = pull(s, ref)
+    assert st != 201, body
+
+
+def certdir_for_skopeo(workdir, cert, key):
+    """skopeo's --cert-dir: *.cert with its *.key."""
+    d = os.path.join(workdir, "skopeo-certs")
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(cert, os.path.join(d, "client.cert"))
+    shutil.copy(key, os.path.join(d, "client.key"))
+    return d
 
 
 def test_max_image_size_policy_refuses_a_larger_image_before_fetching_it(server, workdir,

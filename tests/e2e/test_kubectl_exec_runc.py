@@ -5,14 +5,16 @@ port-forward reaches 127.0.0.1:PORT inside the pod's network namespace, as
 a kubelet's does. The image is busybox built here (test_images'
 ImageBuilder); the server, its bridge and runc containers are removed at
 the end."""
+import copy
+import os
 import subprocess
 
 import pytest
 
-from conftest import delete_runc_containers, wait_for
+from conftest import V6, delete_runc_containers, free_port, wait_for
 from test_images import ImageBuilder
 from test_kubectl_exec import Kubectl, check_forwarding, exec_tty, forward, stop
-from test_podnet import PodNet, apply
+from test_podnet import PodNet, apply, http_get
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "cat", "echo", "sleep", "mkdir", "httpd", "tty", "stty", "wc", "hostname",
@@ -59,7 +61,10 @@ WEB = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bb", "labels": {
 
 def test_exec_tty_and_port_forward_in_a_runc_pod(podnet, tmp_path):
     s = podnet.server
-    apply(s, WEB)
+    hp = free_port()
+    web = copy.deepcopy(WEB)
+    web["spec"]["containers"][0]["ports"][0]["hostPort"] = hp
+    apply(s, web)
 
     def ready():
         _, p = s.json("GET", "/api/v1/namespaces/default/pods/bb")
@@ -74,6 +79,18 @@ def test_exec_tty_and_port_forward_in_a_runc_pod(podnet, tmp_path):
     assert p.returncode == 9, p
     out = exec_tty(k, "bb")
     assert "/dev/pts/0" in out, out  # the container's own devpts
+    out = exec_tty(([V6], dict(os.environ, V6_SERVER=s.url)), "bb", rows=21, cols=77)
+    assert "/dev/pts/0" in out, out  # v6 exec -it: the same terminal
+    # the pod's hostPort, and a NodePort Service of it, on the host
+    wait_for(lambda: http_get("http://127.0.0.1:%d/" % hp) == "bb\n", 30,
+             "the runc pod through its hostPort %d" % hp)
+    apply(s, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bb"},
+              "spec": {"type": "NodePort", "selector": {"app": "bb"},
+                       "ports": [{"port": 80, "targetPort": 8080}]}})
+    np = s.json("GET", "/api/v1/namespaces/default/services/bb")[1]["spec"]["ports"][0][
+        "nodePort"]
+    wait_for(lambda: http_get("http://127.0.0.1:%d/" % np) == "bb\n", 30,
+             "the runc pod through node port %d" % np)
     # nothing listens on the host's 127.0.0.1:8080 for this: only the pod's
     pf, port = forward(k, "pod/bb", 8080)
     try:

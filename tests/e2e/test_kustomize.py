@@ -234,3 +234,33 @@ def test_diff_and_apply_errors_exit_above_one(server, workdir):
     assert 'unknown field "namePrefixes"' in p.stderr
     d = server.v6("diff")
     assert d.returncode > 1 and "must specify one of -f and -k" in d.stderr
+
+
+def test_diff_masks_secret_values(server, workdir):
+    """As kubectl diff: a Secret's values never appear in the diff (CI
+    logs), only which keys changed: "***", "*** (before)" / "*** (after)",
+    the last-applied record included."""
+    app = os.path.join(workdir, "sec")
+    os.makedirs(app)
+
+    def gen(password):
+        write(app, "kustomization.yaml", """\
+namespace: default
+secretGenerator:
+- name: db
+  literals:
+  - user=admin
+  - password=%s
+generatorOptions:
+  disableNameSuffixHash: true
+""" % password)
+    gen("hunter2-old")
+    server.v6("apply", "-k", app, check=True)
+    gen("hunter2-new")
+    d = server.v6("diff", "-k", app)
+    assert d.returncode == 1, d.stdout + d.stderr
+    for secret in ("hunter2", "aHVudGVyMi", "YWRtaW4"):  # plain, base64 of both
+        assert secret not in d.stdout, d.stdout
+    assert re.search(r'^-  password: "\*\*\* \(before\)"$', d.stdout, re.M), d.stdout
+    assert re.search(r'^\+  password: "\*\*\* \(after\)"$', d.stdout, re.M), d.stdout
+    assert re.search(r'^   user: "\*\*\*"$', d.stdout, re.M), d.stdout

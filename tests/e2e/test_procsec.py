@@ -264,6 +264,28 @@ def test_image_policy_denies_latest_and_registries_not_allowed(server):
         assert status == 201, (image, body)
 
 
+def test_image_policy_requires_digests_and_non_root(server):
+    namespace(server, "pinned", require_digest="true", require_run_as_non_root="true")
+    digest = "sha256:" + "b" * 64
+    for image in ("registry.local:5000/app:1", "busybox"):
+        status, body = create_pod(server, "pinned", "unpinned", image)
+        assert status == 403 and "rule require-digest" in body["message"], (image, body)
+        assert "is not pinned by digest" in body["message"], body
+    status, body = create_pod(server, "pinned", "root", "busybox@" + digest)
+    assert status == 403 and "rule require-run-as-non-root" in body["message"], body
+    assert "container c:" in body["message"], body
+
+    def pod_as(name, **sc):
+        pod = pod_manifest(name, [{"name": "c", "image": "registry.local:5000/app@" + digest,
+                                   "command": ["sleep", "600"], "securityContext": sc}])
+        pod["metadata"]["namespace"] = "pinned"
+        return server.json("POST", "/api/v1/namespaces/pinned/pods", pod)
+    status, body = pod_as("uid0", runAsNonRoot=True, runAsUser=0)
+    assert status == 403 and "rule require-run-as-non-root" in body["message"], body
+    status, body = pod_as("fine", runAsNonRoot=True, runAsUser=1000)
+    assert status == 201, body
+
+
 def test_image_policy_denial_is_the_replicasets_failed_create_event(server):
     namespace(server, "strict", require_run_as_non_root="true")
     rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",

@@ -6,7 +6,9 @@ request, and a seamless restart (`--upgrade`, SIGUSR2: the listening
 sockets are handed over, the old proxy drains) with no failed request under
 load. When `v6 server` runs the proxy (DATA/proxy), also: the server starts
 it detached, kill -9 of the server leaves it serving, a new server adopts
-it, and a proxy killed with SIGKILL is serving again within 250 ms. Every
+it, and a proxy killed with SIGKILL fails no request: the server keeps
+copies of its listening sockets, so connections wait in the backlog until
+the restarted proxy takes the sockets over and answers them. Every
 process started here is stopped by its PID, gracefully (SIGTERM, exit 0,
 no sanitizer line in its log) unless the test is about kill -9."""
 import http.client
@@ -461,7 +463,7 @@ def paced_requests(host, port, count, every_s, on_request=None):
     return out
 
 
-def test_server_restarts_a_proxy_killed_with_sigkill_within_250_ms(server):
+def test_server_restarts_a_proxy_killed_with_sigkill_without_a_failed_request(server):
     deploy(server, "v1")
     ip = service_address(server)
     state = os.path.join(server.data_dir, "proxy")
@@ -487,4 +489,8 @@ def test_server_restarts_a_proxy_killed_with_sigkill_within_250_ms(server):
     gap_ms = (resumed - killed["t"]) * 1000
     print("kill -9 of the proxy: %d of %d requests failed, gap %.0f ms"
           % (len(failed), len(results), gap_ms))
-    assert gap_ms < 250, "gap %.0f ms, %d failed" % (gap_ms, len(failed))
+    # Without the kept sockets: connections refused for ~40-120 ms (7-23 of
+    # the 600 requests failed).
+    assert not failed, "gap %.0f ms, %d failed" % (gap_ms, len(failed))
+    with open(os.path.join(state, "proxy.log")) as f:
+        assert "took the listening sockets the server kept" in f.read()

@@ -300,3 +300,81 @@ def test_runc_pods_on_the_pod_network_serve_on_port_80(image_tar):
         assert "search default.svc.cluster.local" in out, out
     finally:
         pn.close()      # stop_workloads deletes the runc containers too
+
+
+def test_default_runtime_is_runc_for_root_with_runc_else_process(image_tar, tmp_path,
+                                                                 monkeypatch):
+    """Without --default-runtime the server picks runc when it can use it
+    (root, runc on PATH): a pod without runtimeClassName runs from its image
+    in runc; with no runc on PATH it is the process runtime."""
+    from conftest import Server
+    for d in ("auto", "norunc"):
+        (tmp_path / d).mkdir()
+    s = Server(str(tmp_path / "auto"))
+    i = s.extra_args.index("--default-runtime")
+    del s.extra_args[i:i + 2]
+    try:
+        s.start()
+        assert "default runtime for pods without runtimeClassName: runc (root and runc " \
+            "on PATH)" in open(s.log_path).read()
+        s.v6("image", "import", image_tar, check=True)
+        obj = pod("plain", [ctr("echo in-runc; exec sleep 3600")])
+        del obj["spec"]["runtimeClassName"]
+        apply(s, obj)
+        wait_log(s, "plain", "in-runc")
+        uid = get_pod(s, "plain")["metadata"]["uid"]
+        assert [c for c in runc_list(s) if c[0].startswith(uid)], runc_list(s)
+    finally:
+        try:
+            s.close()
+        finally:
+            delete_runc_containers(s.data_dir)
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    s = Server(str(tmp_path / "norunc"))
+    del s.extra_args[i:i + 2]
+    try:
+        s.start()
+        assert "default runtime for pods without runtimeClassName: process (runc not " \
+            "on PATH)" in open(s.log_path).read()
+    finally:
+        s.close()
+
+
+def test_empty_dir_host_path_and_claim_volumes_in_runc_containers(rserver, tmp_path):
+    """The volumes of the process runtime, in runc containers: an emptyDir
+    the pod's two containers share, a hostPath read and written (and one
+    mounted readOnly), a PersistentVolumeClaim's directory."""
+    s = rserver
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("from-the-host\n")
+    s.json("POST", "/api/v1/namespaces/default/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}}}, expect=201)
+    mounts = [{"name": "shared", "mountPath": "/shared"},
+              {"name": "host", "mountPath": "/host"},
+              {"name": "host", "mountPath": "/ro", "readOnly": True},
+              {"name": "claim", "mountPath": "/data"}]
+    apply(s, pod("vols", [
+        ctr("cat /host/in > /shared/f; echo from-runc > /host/out; echo kept > /data/c; "
+            "exec sleep 3600", name="writer", volumeMounts=mounts),
+        ctr("exec sleep 3600", name="reader", volumeMounts=mounts)],
+        terminationGracePeriodSeconds=1,
+        volumes=[{"name": "shared", "emptyDir": {}},
+                 {"name": "host", "hostPath": {"path": str(host)}},
+                 {"name": "claim", "persistentVolumeClaim": {"claimName": "data"}}]))
+    wait_for(lambda: (host / "out").exists(), 60, "the writer's file on the hostPath")
+    assert (host / "out").read_text() == "from-runc\n"
+    wait_for(lambda: s.v6("exec", "vols", "-c", "reader", "--", "cat", "/shared/f",
+                          "/data/c").stdout == "from-the-host\nkept\n", 30,
+             "the emptyDir and the claim seen from the other container")
+    p = s.v6("exec", "vols", "-c", "reader", "--", "touch", "/ro/x")
+    assert p.returncode != 0 and "Read-only file system" in p.stdout + p.stderr, p
+    assert not (host / "x").exists()
+    _, claim = s.json("GET", "/api/v1/namespaces/default/persistentvolumeclaims/data")
+    d = os.path.join(s.data_dir, "node", "volumes", "pvc-" + claim["metadata"]["uid"])
+    with open(os.path.join(d, "c")) as f:
+        assert f.read() == "kept\n"

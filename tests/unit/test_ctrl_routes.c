@@ -458,7 +458,7 @@ test_cross_namespace_backend_needs_a_grant(void **state)
 {
 	(void)state;
 	json_t *svcs = two_services(), *gws = gateway(), *routes = json_array();
-	json_array_append(svcs, svc_web());
+	json_array_append_new(svcs, svc_web());
 	json_array_append_new(routes, canary_route("shop", "{\"name\":\"edge\",\"namespace\":"
 	    "\"default\",\"sectionName\":\"open\"}"));
 	json_t *eps = json_array(), *grants = json_array();

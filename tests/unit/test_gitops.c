@@ -18,6 +18,9 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "gitops.h"
 
 static void
@@ -193,6 +196,14 @@ test_health(void **state)
 	    "\"Rollout\", \"status\": {\"phase\": \"Paused\"}}"), "Suspended");
 	assert_string_equal(health("{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": "
 	    "\"Rollout\", \"status\": {\"phase\": \"Degraded\"}}"), "Degraded");
+	/* a phase from before the last spec change (observedGeneration is a
+	 * string in Argo Rollouts) is not the new revision's health */
+	assert_string_equal(health("{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": "
+	    "\"Rollout\", \"metadata\": {\"generation\": 3}, \"status\": {\"phase\": "
+	    "\"Healthy\", \"observedGeneration\": \"2\"}}"), "Progressing");
+	assert_string_equal(health("{\"apiVersion\": \"argoproj.io/v1alpha1\", \"kind\": "
+	    "\"Rollout\", \"metadata\": {\"generation\": 3}, \"status\": {\"phase\": "
+	    "\"Healthy\", \"observedGeneration\": \"3\"}}"), "Healthy");
 	assert_string_equal(health("{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"status\": "
 	    "{\"phase\": \"Running\", \"containerStatuses\": [{\"state\": {\"waiting\": "
 	    "{\"reason\": \"CrashLoopBackOff\"}}}]}}"), "Degraded");
@@ -355,6 +366,72 @@ test_prune_trees(void **state)
 	free(cmd);
 }
 
+/* base64 of n bytes (static buffer). */
+static const char *
+b64(const unsigned char *p, size_t n)
+{
+	static unsigned char out[4][256];
+	static int k;
+	k = (k + 1) % 4;
+	EVP_EncodeBlock(out[k], p, (int)n);
+	return (const char *)out[k];
+}
+
+static int
+check_host(const char *known, const char *host, int port, const unsigned char *key,
+    char *msg)
+{
+	return git_known_host_check(known, host, port, key, 32, msg, 512);
+}
+
+static void
+test_known_hosts(void **state)
+{
+	(void)state;
+	unsigned char key[32], other[32], salt[20], mac[20];
+	unsigned maclen = 0;
+	char msg[512], known[2048];
+	for (int i = 0; i < 32; i++) {
+		key[i] = (unsigned char)i;
+		other[i] = (unsigned char)(100 + i);
+	}
+	const char *k = b64(key, 32), *o = b64(other, 32);
+	/* plain, a port, case, comments */
+	snprintf(known, sizeof known, "# hosts\n\nExample.COM ssh-ed25519 %s a comment\n"
+	    "[example.com]:2222 ssh-ed25519 %s\n", k, k);
+	assert_int_equal(check_host(known, "example.com", 22, key, msg), 0);
+	assert_int_equal(check_host(known, "example.com", 2222, key, msg), 0);
+	assert_int_equal(check_host(known, "example.com", 2200, key, msg), -1);
+	assert_non_null(strstr(msg, "[example.com]:2200 is not in known_hosts"));
+	assert_non_null(strstr(msg, "SHA256:"));
+	assert_int_equal(check_host(NULL, "example.com", 22, key, msg), -1);
+	/* a changed key; a rotation (the old and the new key listed) passes */
+	snprintf(known, sizeof known, "example.com ssh-ed25519 %s\n", o);
+	assert_int_equal(check_host(known, "example.com", 22, key, msg), -1);
+	assert_non_null(strstr(msg, "key mismatch"));
+	snprintf(known, sizeof known, "example.com ssh-ed25519 %s\nexample.com ssh-ed25519 %s\n",
+	    o, k);
+	assert_int_equal(check_host(known, "example.com", 22, key, msg), 0);
+	/* patterns: globs and a negation */
+	snprintf(known, sizeof known, "*.example.com,!evil.example.com ssh-ed25519 %s\n", k);
+	assert_int_equal(check_host(known, "git.example.com", 22, key, msg), 0);
+	assert_int_equal(check_host(known, "evil.example.com", 22, key, msg), -1);
+	assert_non_null(strstr(msg, "is not in known_hosts"));
+	/* @revoked wins over a line that accepts the key */
+	snprintf(known, sizeof known, "example.com ssh-ed25519 %s\n@revoked * ssh-ed25519 %s\n",
+	    k, k);
+	assert_int_equal(check_host(known, "example.com", 22, key, msg), -1);
+	assert_non_null(strstr(msg, "@revoked"));
+	/* hashed (ssh-keygen -H): HMAC-SHA1 of the host under the salt */
+	for (int i = 0; i < 20; i++)
+		salt[i] = (unsigned char)(7 * i);
+	HMAC(EVP_sha1(), salt, 20, (const unsigned char *)"[10.0.0.1]:2222", 15, mac, &maclen);
+	snprintf(known, sizeof known, "|1|%s|%s ecdsa-sha2-nistp256 %s\n", b64(salt, 20),
+	    b64(mac, 20), k);
+	assert_int_equal(check_host(known, "10.0.0.1", 2222, key, msg), 0);
+	assert_int_equal(check_host(known, "10.0.0.2", 2222, key, msg), -1);
+}
+
 int
 main(void)
 {
@@ -365,6 +442,7 @@ main(void)
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_git_checkout),
 		cmocka_unit_test(test_prune_trees),
+		cmocka_unit_test(test_known_hosts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,9 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 
 #include "image_int.h"
@@ -297,6 +300,176 @@ test_unpack_plain_keeps_whiteout_names(void **state)
 	util_remove_tree(d.base);
 }
 
+/* ---- the store: a removal decided on the loop, done on the pool ---------- */
+
+struct blobs {
+	const char *digest[2];
+	const void *data[2];
+	size_t len[2];
+};
+
+static int
+blobs_fetch(void *arg, const char *digest, const char *tmp, char **msg)
+{
+	struct blobs *b = arg;
+	for (size_t i = 0; i < 2; i++)
+		if (!strcmp(b->digest[i], digest))
+			return file_write_atomic(tmp, b->data[i], b->len[i], false);
+	*msg = xasprintf("no blob %s", digest);
+	return -ENOENT;
+}
+
+/* The image GC and `v6 image rm` decide on the loop that an image is
+ * unused and remove it on the pool; a pod that looked the image up in
+ * between (it is starting with it) keeps it. */
+static void
+test_removal_spares_an_image_looked_up_since_it_was_picked(void **state)
+{
+	(void)state;
+	static const char ref[] = "localhost/app:1";
+	struct dirs d;
+	struct tarb t;
+	uv_loop_t loop;
+	struct img_store *s;
+	struct img_info *info;
+	char cfg_d[80], layer_d[80], path[256], *msg = NULL, *removed = NULL;
+
+	dirs_make(&d);
+	tar_begin(&t);
+	tar_add(&t, "hello", AE_IFREG, "hi", NULL);
+	archive_write_close(t.a);
+	archive_write_free(t.a);
+	static const char cfg[] = "{\"config\":{\"Cmd\":[\"/hello\"]}}";
+	img__digest_bytes(cfg, strlen(cfg), cfg_d);
+	img__digest_bytes(t.buf, t.used, layer_d);
+	char *manifest = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":"
+	    "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\","
+	    "\"size\":%zu},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar"
+	    "+gzip\",\"digest\":\"%s\",\"size\":%zu}]}", IMG_MT_OCI_MANIFEST, cfg_d, strlen(cfg),
+	    layer_d, t.used);
+	struct blobs b = { { cfg_d, layer_d }, { cfg, t.buf }, { strlen(cfg), t.used } };
+	struct img_source src = { blobs_fetch, NULL, &b, 0 };
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(path, sizeof path, "%s/store", d.base);
+	assert_int_equal(img_store_open(&loop, path, &s), 0);
+	assert_int_equal(img__store_put(s, ref, manifest, strlen(manifest), NULL, &src, &msg), 0);
+
+	/* picked while unused (the GC reads the stamp from its list) */
+	json_t *list = img__list_used(s);
+	json_int_t stamp = json_integer_value(json_object_get(json_array_get(list, 0),
+	    "useStamp"));
+	json_decref(list);
+	assert_int_equal(stamp, img__use_stamp(s, ref));
+	/* a pod starts with it */
+	assert_int_equal(img_lookup(s, ref, &info), 0);
+	img_info_free(info);
+	assert_int_equal(img__remove_unused(s, ref, stamp, &removed, &msg), -EBUSY);
+	assert_non_null(strstr(msg, "came into use while it was being removed"));
+	free(msg);
+	msg = NULL;
+	assert_null(removed);
+	assert_int_equal(img_lookup(s, ref, &info), 0);	/* still whole */
+	snprintf(path, sizeof path, "%s/hello", info->layers[0]);
+	assert_int_equal(access(path, F_OK), 0);
+	img_info_free(info);
+
+	/* picked again, nobody looks it up: it goes, with its layer */
+	stamp = img__use_stamp(s, ref);
+	assert_int_equal(img__remove_unused(s, ref, stamp, &removed, &msg), 0);
+	assert_string_equal(removed, ref);
+	free(removed);
+	assert_int_equal(img_lookup(s, ref, &info), -ENOENT);
+	assert_int_equal(access(path, F_OK), -1);
+
+	img_store_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(manifest);
+	util_remove_tree(d.base);
+}
+
+static void
+ensure_ended(void *arg, int err, const char *message, struct img_info *info)
+{
+	(void)err, (void)message;
+	img_info_free(info);
+	*(bool *)arg = true;
+}
+
+static void
+stop_loop(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/* The GC never takes an image a pull is bringing to a pod (an Always pull
+ * of a present image, here hanging on a registry that never answers): the
+ * pod learns the image only when the pull ends. Thresholds 0: the disk is
+ * always "full". */
+static void
+test_gc_spares_an_image_a_pull_is_bringing(void **state)
+{
+	(void)state;
+	struct dirs d;
+	struct tarb t;
+	uv_loop_t loop;
+	uv_timer_t stop;
+	struct img_store *s;
+	struct img_gc *gc;
+	struct img_info *info;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	char cfg_d[80], layer_d[80], path[256], ref[64], *msg = NULL;
+	bool ended = false;
+
+	/* a registry that accepts connections and never says a word */
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(ref, sizeof ref, "127.0.0.1:%d/app:1", ntohs(sa.sin_port));
+
+	dirs_make(&d);
+	tar_begin(&t);
+	tar_add(&t, "hello", AE_IFREG, "hi", NULL);
+	archive_write_close(t.a);
+	archive_write_free(t.a);
+	static const char cfg[] = "{\"config\":{}}";
+	img__digest_bytes(cfg, strlen(cfg), cfg_d);
+	img__digest_bytes(t.buf, t.used, layer_d);
+	char *manifest = xasprintf("{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\","
+	    "\"size\":%zu},\"layers\":[{\"digest\":\"%s\",\"size\":%zu}]}", cfg_d, strlen(cfg),
+	    layer_d, t.used);
+	struct blobs b = { { cfg_d, layer_d }, { cfg, t.buf }, { strlen(cfg), t.used } };
+	struct img_source src = { blobs_fetch, NULL, &b, 0 };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(path, sizeof path, "%s/store", d.base);
+	assert_int_equal(img_store_open(&loop, path, &s), 0);
+	assert_int_equal(img__store_put(s, ref, manifest, strlen(manifest), NULL, &src, &msg), 0);
+
+	assert_int_equal(img_ensure(s, ref, IMG_PULL_ALWAYS, NULL, 0, ensure_ended, &ended), 0);
+	assert_true(img__pull_pending(s, ref));
+	struct img_gc_config gcc = { .high = 0, .low = 0, .min_age_ms = 0, .period_ms = 10 };
+	assert_int_equal(img_gc_start(s, &gcc, &gc), 0);
+	uv_timer_init(&loop, &stop);
+	uv_timer_start(&stop, stop_loop, 300, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);	/* thirty GC periods */
+	assert_false(ended);
+	assert_int_equal(img_lookup(s, ref, &info), 0);
+	img_info_free(info);
+
+	img_gc_stop(gc);
+	uv_close((uv_handle_t *)&stop, NULL);
+	img_store_close(s);	/* the hanging pull gives up */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	close(lfd);
+	free(manifest);
+	util_remove_tree(d.base);
+}
+
 /* Each archive tries one way out; each is refused and outside stays empty. */
 static void
 test_unpack_never_writes_outside_the_root(void **state)
@@ -512,6 +685,8 @@ main(void)
 		cmocka_unit_test(test_unpack_plain_keeps_whiteout_names),
 		cmocka_unit_test(test_unpack_never_writes_outside_the_root),
 		cmocka_unit_test(test_gc_selects_lru_unused_until_low),
+		cmocka_unit_test(test_removal_spares_an_image_looked_up_since_it_was_picked),
+		cmocka_unit_test(test_gc_spares_an_image_a_pull_is_bringing),
 		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
 		cmocka_unit_test(test_pull_secrets_and_policy),
 		cmocka_unit_test(test_unpack_zstd_layer),

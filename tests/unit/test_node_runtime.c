@@ -261,6 +261,25 @@ file_pid(struct fx *fx, const char *uid, const char *ctr, const char *file)
 	return pid;
 }
 
+/* Waits (the loop running, up to 20 s: a loaded machine is slow, not
+ * wrong) until the shim of ctr (NAME-ATTEMPT) has forked the container:
+ * its ctr.pid is there; and, when c is given, its start is handed back.
+ * Then 100 ms more, for the child to join its cgroups and exec. */
+static void
+wait_forked(struct fx *fx, const char *uid, const char *ctr, struct rt_ctr *c)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (fx->rt)
+			uv_run(&fx->loop, UV_RUN_NOWAIT);
+		if (file_pid(fx, uid, ctr, "ctr.pid") > 0 && (c == NULL || !rt_starting(c))) {
+			sleep_ms(100);
+			return;
+		}
+		sleep_ms(10);
+	}
+	fail_msg("%s/%s: not forked within 20 s", uid, ctr);
+}
+
 /* Gone, or a zombie nobody reaped yet. */
 static bool
 proc_gone(int pid)
@@ -713,8 +732,7 @@ test_adopt_after_runtime_restart(void **state)
 	struct rt_spec s = spec_of(UID("uid-j"), "app", argv, env_default);
 	s.attempt = 2;
 	struct done d = { 0 };
-	start(fx, &s, &d);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-j"), "app-2", start(fx, &s, &d));
 	int shim = file_pid(fx, UID("uid-j"), "app-2", "shim.pid");
 	int ctr = file_pid(fx, UID("uid-j"), "app-2", "ctr.pid");
 	assert_true(shim > 0 && ctr > 0);
@@ -757,8 +775,7 @@ test_exit_while_nobody_watches(void **state)
 	char *argv[] = { "sh", "-c", "sleep 0.2; echo bye; exit 7", NULL };
 	struct rt_spec s = spec_of(UID("uid-k"), "app", argv, env_default);
 	struct done d = { 0 };
-	start(fx, &s, &d);
-	sleep_ms(50);
+	wait_forked(fx, UID("uid-k"), "app-0", start(fx, &s, &d));
 	int shim = file_pid(fx, UID("uid-k"), "app-0", "shim.pid");
 	close_rt(fx);
 	fx->rt = NULL;
@@ -826,7 +843,7 @@ test_container_outlives_sigkilled_server(void **state)
 	assert_int_equal(read(p[0], &x, 1), 1);
 	close(p[0]);
 	close(p[1]);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-l"), "app-0", NULL);
 	kill(server, SIGKILL);
 	waitpid(server, NULL, 0);
 	int ctr = file_pid(fx, UID("uid-l"), "app-0", "ctr.pid");
@@ -862,7 +879,7 @@ test_killed_shim_reports_unknown(void **state)
 	struct rt_spec s = spec_of(UID("uid-m"), "app", argv, env_default);
 	struct done d = { 0 };
 	struct rt_ctr *c = start(fx, &s, &d);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-m"), "app-0", c);
 	int shim = file_pid(fx, UID("uid-m"), "app-0", "shim.pid");
 	int ctr = file_pid(fx, UID("uid-m"), "app-0", "ctr.pid");
 	assert_true(shim > 0 && ctr > 0);
@@ -898,6 +915,135 @@ test_remove_pod(void **state)
 	free(dir);
 	free(logdir);
 	assert_int_equal(rt_remove_pod(fx->rt, "../x"), -EINVAL);
+}
+
+/* Files many pods share (a namespace's name, the CA) are one inode in
+ * STATE/shared, hard-linked into each pod's dir; the pod's own files are
+ * its own; the copy goes with the last pod. A start that logs nothing makes
+ * no shim.log. */
+static void
+test_shared_files_are_links(void **state)
+{
+	struct fx *fx = *state;
+	char *argv[] = { "true", NULL };
+	const char *uids[2] = { UID("uid-s1"), UID("uid-s2") };
+	struct stat a[2], own[2], st;
+	for (int i = 0; i < 2; i++) {
+		char *ns = xasprintf("%s/pods/%s/sa/namespace", fx->dir, uids[i]);
+		char *tok = xasprintf("%s/pods/%s/sa/token", fx->dir, uids[i]);
+		json_t *files = json_pack("{s:s}", tok, i ? "token-2" : "token-1");
+		json_t *shared = json_pack("{s:s}", ns, "team-a");
+		struct rt_spec s = spec_of(uids[i], "app", argv, env_default);
+		s.files = files;
+		s.shared_files = shared;
+		struct done d = { 0 };
+		struct rt_ctr *c = start(fx, &s, &d);
+		json_decref(files);
+		json_decref(shared);
+		run_until(fx, &d.called, 5000);
+		assert_true(d.called);
+		assert_int_equal(d.st.exit_code, 0);
+		char *text = read_file(ns);
+		assert_string_equal(text, "team-a");
+		free(text);
+		assert_int_equal(stat(ns, &a[i]), 0);
+		assert_int_equal(stat(tok, &own[i]), 0);
+		assert_int_equal(a[i].st_mode & 0777, 0644);
+		char *slog = xasprintf("%s/containers/%s/app-0/shim.log", fx->dir, uids[i]);
+		assert_int_equal(stat(slog, &st), -1);
+		free(slog);
+		rt_release(c);
+		free(ns);
+		free(tok);
+	}
+	assert_true(a[0].st_ino == a[1].st_ino);
+	assert_int_equal((int)a[1].st_nlink, 3);	/* STATE/shared + two pods */
+	assert_true(own[0].st_ino != own[1].st_ino);
+	char *shared_dir = xasprintf("%s/shared", fx->dir);
+	char *pod_dir = xasprintf("%s/pods/%s", fx->dir, uids[0]);
+	util_remove_tree(pod_dir);		/* as the agent does, first */
+	free(pod_dir);
+	assert_int_equal(rt_remove_pod(fx->rt, uids[0]), 0);
+	DIR *d = opendir(shared_dir);
+	int left = 0;
+	for (struct dirent *de; d && (de = readdir(d)) != NULL; )
+		left += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(left, 1);		/* the other pod still links it */
+	pod_dir = xasprintf("%s/pods/%s", fx->dir, uids[1]);
+	util_remove_tree(pod_dir);
+	free(pod_dir);
+	assert_int_equal(rt_remove_pod(fx->rt, uids[1]), 0);
+	d = opendir(shared_dir);
+	left = 0;
+	for (struct dirent *de; d && (de = readdir(d)) != NULL; )
+		left += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(left, 0);
+	free(shared_dir);
+}
+
+/* The field of /proc/PID/stat after comm numbered k (3 = state, 4 = ppid). */
+static long
+stat_field(int pid, int k)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	char *s = read_file(path), *p = s ? strrchr(s, ')') : NULL;
+	long v = -1;
+	for (int i = 3; p && i <= k; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = strtol(p + 1, NULL, 10);
+	free(s);
+	return v;
+}
+
+/* Shims are forked by the runtime's zygote (one exec per container, not
+ * two): not our children, their command line `v6-shim DIR` all the same;
+ * the zygote ends with the runtime, the shims stay. */
+static void
+test_shims_forked_by_zygote(void **state)
+{
+	struct fx *fx = *state;
+	char *argv[] = { "sleep", "30", NULL };
+	struct rt_spec s = spec_of(UID("uid-z"), "app", argv, env_default);
+	struct done d = { 0 };
+	struct rt_ctr *c = start(fx, &s, &d);
+	for (int i = 0; i < 500 && rt_starting(c); i++)
+		run_until(fx, &d.called, 10);
+	assert_false(rt_starting(c));
+	int shim = file_pid(fx, UID("uid-z"), "app-0", "shim.pid");
+	for (int i = 0; i < 500 && shim == 0; i++) {
+		sleep_ms(10);
+		shim = file_pid(fx, UID("uid-z"), "app-0", "shim.pid");
+	}
+	assert_true(shim > 0);
+	int zygote = (int)stat_field(shim, 4);
+	assert_true(zygote > 1 && zygote != (int)getpid());
+	char *dir = xasprintf("%s/containers/%s/app-0", fx->dir, UID("uid-z"));
+	char path[64], cmd[8192];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", shim);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	assert_true(n > 0);
+	assert_string_equal(cmd + strlen(cmd) + 1, dir);	/* argv[1] */
+	snprintf(path, sizeof path, "/proc/%d/cmdline", zygote);
+	fd = open(path, O_RDONLY);
+	n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	assert_string_equal(cmd + strlen(cmd) + 1, "--zygote");
+	close_rt(fx);			/* the zygote ends; the container does not */
+	assert_true(wait_gone(zygote, 5000));
+	assert_false(proc_gone(shim));
+	int ctr = file_pid(fx, UID("uid-z"), "app-0", "ctr.pid");
+	if (ctr > 0)
+		kill(-ctr, SIGKILL);
+	kill(shim, SIGKILL);		/* it is ours now (subreaper): reap it */
+	reap_shim(shim);
+	assert_int_equal(rt_open(&fx->loop, fx->dir, fx->self_exe, &fx->rt), 0);
+	free(dir);
 }
 
 static char *
@@ -940,7 +1086,7 @@ test_cgroup_limits(void **state)
 	s.pids_limit = 50;
 	struct done d = { 0 };
 	struct rt_ctr *c = start(fx, &s, &d);
-	sleep_ms(100);
+	wait_forked(fx, UID("uid-o"), "app-0", c);
 	char *mem = spec_cgroup(fx, UID("uid-o"), "app-0", "memory");
 	char *cpu = spec_cgroup(fx, UID("uid-o"), "app-0", "cpu");
 	char *pids = spec_cgroup(fx, UID("uid-o"), "app-0", "pids");
@@ -1192,7 +1338,8 @@ test_shim_memory(void **state)
 		struct rt_spec s = spec_of(UID("uid-r"), names[i], argv, env_default);
 		c[i] = start(fx, &s, &d[i]);
 	}
-	sleep_ms(300);
+	wait_forked(fx, UID("uid-r"), "one-0", c[0]);
+	wait_forked(fx, UID("uid-r"), "two-0", c[1]);
 	int shim = file_pid(fx, UID("uid-r"), "two-0", "shim.pid");
 	char exe[PATH_MAX], link[64];
 	snprintf(link, sizeof link, "/proc/%d/exe", shim);
@@ -1261,6 +1408,8 @@ main(void)
 		T(test_container_outlives_sigkilled_server),
 		T(test_killed_shim_reports_unknown),
 		T(test_remove_pod),
+		T(test_shared_files_are_links),
+		T(test_shims_forked_by_zygote),
 		T(test_cgroup_limits),
 		T(test_oom_killed),
 		T(test_log_tail_since_limit_previous),
