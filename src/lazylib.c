@@ -345,6 +345,7 @@ lz_git_error(void)
 LZ_FN(G, int, git_libgit2_init, (void), (), -1)
 LZ_FN(G, int, git_libgit2_shutdown, (void), (), -1)
 LZ_FN(G, const git_error *, git_error_last, (void), (), lz_git_error())
+LZ_FN(G, int, git_error_set_str, (int klass, const char *msg), (klass, msg), -1)
 LZ_FN(G, int, git_repository_init, (git_repository **out, const char *path, unsigned bare),
       (out, path, bare), -1)
 LZ_FN(G, int, git_repository_open_bare, (git_repository **out, const char *path), (out, path), -1)
