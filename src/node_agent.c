@@ -518,13 +518,16 @@ pull_max_bytes(void *arg, const char *ns)
 static const struct img_pull_hooks pull_hooks = { pull_event, pull_done, pull_secret,
 	pull_max_bytes };
 
-/* Whether container i may start now: true once its image is ready (or it
- * needs none); false while pulling or after a failed pull (recorded). */
+/* Whether container i may start now: true once its image is ready (*info,
+ * owned by the gate) or it needs none (*info NULL); false while pulling or
+ * after a failed pull (recorded). */
 static bool
-image_ready(struct apod *p, size_t i, int attempt, int64_t now)
+image_ready(struct apod *p, size_t i, int attempt, int64_t now,
+    const struct img_info **info)
 {
 	struct img_pull_result r;
 	const json_t *pod = p->obj ? p->obj : p->sm.pod;
+	*info = NULL;
 	if (strcmp(npod_runtime(json_object_get(pod, "spec")), "runc") != 0)
 		return true;
 	if (!p->n->images) {
@@ -547,6 +550,7 @@ image_ready(struct apod *p, size_t i, int attempt, int64_t now)
 	}
 	}
 	npod_image_id(&p->sm, i, r.image_id);
+	*info = r.info;
 	return true;
 }
 
@@ -557,7 +561,8 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct actr *a = &p->c[i];
 	const json_t *cs = p->sm.c[i].spec;
 	char *err = NULL;
-	if (!image_ready(p, i, attempt, now))
+	const struct img_info *image = NULL;
+	if (!image_ready(p, i, attempt, now, &image))
 		return;
 	struct secctx sec;
 	bool runc = is_runc(p);		/* runc applies the securityContext itself */
@@ -614,7 +619,8 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	const char *reason = "CreateContainerError";
 	int rc = 0;
 	if (runc) {
-		struct nrunc_prep rp = { .images = n->images, .pod = p->obj ? p->obj : p->sm.pod,
+		struct nrunc_prep rp = { .images = n->images, .info = image,
+			.pod = p->obj ? p->obj : p->sm.pod,
 			.cspec = cs, .env = envp, .mounts = mounts, .n_mounts = (size_t)nm,
 			.pod_dir = p->dir, .pod_ip = p->ip, .netns_path = p->netns,
 			.memory_limit = spec.memory_limit,

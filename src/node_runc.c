@@ -585,9 +585,12 @@ nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
 {
 	const char *image = jstr(in->cspec, "image");
 	const json_t *meta = json_object_get(in->pod, "metadata");
-	struct img_info *info = NULL;
-	int rc = in->images ? img_lookup(in->images, image, &info) : -ENOENT;
+	struct img_info *owned = NULL;
+	const struct img_info *info = in->info;
+	int rc = info ? 0 : in->images ? img_lookup(in->images, image, &owned) : -ENOENT;
 	*out = NULL;
+	if (owned)
+		info = owned;
 	if (rc < 0) {
 		*reason = "ErrImagePull";
 		*err = xasprintf("image \"%s\" is not present on this node (v6 image pull, "
@@ -596,7 +599,7 @@ nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
 	}
 	struct nrunc_start *s = xcalloc(1, sizeof *s);
 	char *cg = xasprintf("v6/%s/%s", jstr(meta, "uid"), jstr(in->cspec, "name"));
-	s->info = info;
+	s->info = owned;
 	s->etc_dir = xasprintf("%s/etc", in->pod_dir);
 	struct nrunc_in c = { .img = &info->config, .layers = info->layers, .pod = in->pod,
 		.cspec = in->cspec, .env = in->env, .mounts = in->mounts,

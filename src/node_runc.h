@@ -51,6 +51,8 @@ char *nrunc_resolv_conf(const json_t *pod);
  * fills for both runtimes. */
 struct nrunc_prep {
 	struct img_store *images;
+	const struct img_info *info;	/* the image, as the pull gate found it (borrowed,
+					 * kept until rt_start returned); NULL: looked up */
 	const json_t *pod, *cspec;
 	char *const *env;		/* as for nrunc_in */
 	const struct rt_mount *mounts;
@@ -64,13 +66,13 @@ struct nrunc_prep {
 /* What rt_spec.runc points into, kept until rt_start returned. */
 struct nrunc_start {
 	struct rt_runc r;
-	struct img_info *info;
+	struct img_info *info;		/* looked up here (no nrunc_prep.info), else NULL */
 	char *config, *etc_dir;
 	json_t *files;
 };
 
-/* Looks the container's image up in the store (no pull: img_lookup) and
- * makes its config.json and pod files. Returns 0 and *out (nrunc_start_free),
+/* Looks the container's image up in the store (no pull: img_lookup) unless
+ * in->info has it, and makes its config.json and pod files. Returns 0 and *out (nrunc_start_free),
  * or a negative errno with the waiting reason (static) and message (caller
  * frees): "ErrImagePull" for an image not in the store, else nrunc_config's. */
 int nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_wait.h"
 #include "log.h"
 #include "node_cgroup.h"
 #include "node_secctx.h"
@@ -72,6 +73,7 @@ struct rt_ctr {
 	void *arg;
 	struct spawn_job *job;		/* the shim is being started off the loop */
 	bool awaiting;			/* runc: the shim runs, `runc run` not done yet */
+	struct file_wait *await;	/* ... and DIR/ctr.pid is waited for */
 	int64_t await_until;		/* mono ms: then reported started anyway */
 	int pending_sig;		/* rt_signal while job / awaiting: sent after */
 	bool dropped;			/* released while job: freed by job_done */
@@ -431,6 +433,8 @@ on_handle_closed(uv_handle_t *h)
 }
 
 /* Unlinks c and frees it once its handle is closed. */
+static void await_end(struct rt_ctr *c);
+
 static void
 ctr_drop(struct rt_ctr *c)
 {
@@ -440,6 +444,7 @@ ctr_drop(struct rt_ctr *c)
 	c->fn = NULL;
 	proc_watch_close(c->watch);
 	c->watch = NULL;
+	await_end(c);
 	if (c->job) {
 		c->dropped = true;	/* freed when the job is done */
 		return;
@@ -455,6 +460,7 @@ ctr_drop(struct rt_ctr *c)
 static void
 ctr_finish(struct rt_ctr *c)
 {
+	await_end(c);
 	if (c->st.state == RT_RUNNING) {
 		struct rt_status st = c->st;
 		if (read_exit(c->dir, &st) < 0)
@@ -985,21 +991,31 @@ record_start_error(struct rt_ctr *c, int rc)
 
 static bool shim_alive(const struct rt_ctr *c);
 
+/* A runc container counts as started once its shim recorded the init's pid
+ * in DIR/ctr.pid (`runc run -d` done), or ended. Noticed through inotify
+ * (file_wait.c); the slow poll is the safety net, the fast one the way
+ * without inotify. */
+#define AWAIT_SAFETY_MS	100
 #define AWAIT_POLL_MS	5
 #define AWAIT_MAX_MS	60000
 
-/* A runc container counts as started once its shim recorded the init's pid
- * (`runc run -d` done), or ended: polled, as the shim is not our pipe. */
 static void
-on_await(uv_timer_t *t)
+await_end(struct rt_ctr *c)
 {
-	struct rt_ctr *c = t->data;
+	file_wait_stop(c->await);
+	c->await = NULL;
+	c->awaiting = false;
+}
+
+static void
+await_check(void *arg)
+{
+	struct rt_ctr *c = arg;
 	struct rt_status st = c->st;
 	bool ran = read_ctr_pid(c->dir, &st, NULL) == 0;
 	if (!ran && shim_alive(c) && time_mono_ms() < c->await_until)
 		return;
-	uv_timer_stop(t);
-	c->awaiting = false;
+	await_end(c);
 	if (ran)
 		c->st.pid = st.pid;
 	if (c->pending_sig)
@@ -1008,12 +1024,16 @@ on_await(uv_timer_t *t)
 		c->rt->started(c->arg, c);
 }
 
+/* Looks once at once: the loop may have been slower than runc. */
 static void
 await_runc(struct rt_ctr *c)
 {
 	c->awaiting = true;
 	c->await_until = time_mono_ms() + AWAIT_MAX_MS;
-	uv_timer_start(ctr_timer(c), on_await, AWAIT_POLL_MS, AWAIT_POLL_MS);
+	if (file_wait_start(c->rt->loop, c->dir, "ctr.pid", AWAIT_SAFETY_MS, AWAIT_POLL_MS,
+	    await_check, c, &c->await) < 0)
+		c->await = NULL;	/* no timer either: the shim's exit ends it */
+	await_check(c);
 }
 
 static void

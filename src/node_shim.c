@@ -301,13 +301,17 @@ spec_int(const struct shim *sh, const char *key)
 /* Creates the container's groups and writes its limits; a controller that
  * cannot be set up is dropped with a log line (limits not enforced). A
  * group made just now has no limits (the kernel's defaults), so "none" is
- * written only to a group an earlier attempt left: a cgroup write costs. */
+ * written only to a group an earlier attempt left: a cgroup write costs.
+ * runc makes a runc container's groups and writes its limits (config.json):
+ * the shim only notes the OOM count to start from. */
 static void
 setup_cgroups(struct shim *sh)
 {
 	int64_t mem = spec_int(sh, "memoryLimit"), cpu = spec_int(sh, "cpuLimitMillis");
 	int64_t pids = spec_int(sh, "pidsLimit");
-	for (int c = 0; c < CG_NCTRL; c++) {
+	if (sh->runc && sh->cg[CG_MEMORY])
+		cg_oom_kills(sh->cg[CG_MEMORY], &sh->oom_base);
+	for (int c = 0; c < CG_NCTRL && !sh->runc; c++) {
 		const char *d = sh->cg[c];
 		bool fresh = d && access(d, F_OK) < 0;
 		int rc = d ? cg_group_create(d) : 0;
