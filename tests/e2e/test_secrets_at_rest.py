@@ -39,7 +39,11 @@ def exposed_files(top):
     for root, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if not exempt(root, d)
                    and os.lstat(os.path.join(root, d)).st_dev == dev]
-        for name in [""] + [f for f in files if f not in EXEMPT]:
+        # node/shared (itself private) holds the one copy of pod files many
+        # pods link (ca.crt, namespace, resolv.conf): readable like the
+        # exempt pod files they are, so a non-root container reads its own
+        shared = root.endswith("/node/shared")
+        for name in [""] + [f for f in files if f not in EXEMPT and not shared]:
             path = os.path.join(root, name) if name else root
             st = os.lstat(path)
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
