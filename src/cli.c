@@ -311,14 +311,16 @@ static const struct cli_verb verbs[] = {
 	  "Manage argoproj.io Applications as the argocd CLI does:\n"
 	  "  get       source, sync and health status, and every resource\n"
 	  "  sync      sync now (--prune deletes what git no longer has); waits for\n"
-	  "            the operation, exit 1 when it fails\n"
+	  "            the operation, exit 1 when it fails; --dry-run[=server] prints\n"
+	  "            what it would create, configure or prune and changes nothing\n"
 	  "  diff      the live state against git for each out-of-sync resource\n"
 	  "            (diff -u); exit 1 when something differs\n"
 	  "  history   the synced revisions with their ids\n"
 	  "  rollback  sync the revision of history ID (default: the previous one);\n"
 	  "            auto-sync must be off",
-	  "namespace timeout prune output",
+	  "namespace timeout prune output dry-run",
 	  "  v6 app get guestbook -n argocd\n  v6 app sync guestbook --prune\n"
+	  "  v6 app sync guestbook --dry-run=server\n"
 	  "  v6 app get guestbook -o json | jq -r .status.sync.status\n"
 	  "  v6 app diff guestbook\n  v6 app history guestbook\n"
 	  "  v6 app rollback guestbook 1\n", false },

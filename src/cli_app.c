@@ -5,6 +5,7 @@
  * (get, and sync / rollback once the operation ended) or its history. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,11 +172,57 @@ wait_op(const struct cli_opts *o, const char *name, int64_t start_ms)
 	return cli_err("timed out waiting for the sync of %s", name);
 }
 
+/* `v6 app sync --dry-run[=server|client]`: what a sync would do to each
+ * out-of-sync resource, from the diff subresource (the server's own dry
+ * run of each apply), as kubectl prints an apply's results; nothing is
+ * written and no operation starts. Exit 1 when a resource would fail. */
+static int
+app_sync_dry(const struct cli_opts *o, const char *name, enum cli_dry dry)
+{
+	char *path = cli_path(app_kind(), cli_ns(o), name, NULL);
+	char *sub = xasprintf("%s/diff", path);
+	free(path);
+	json_t *d;
+	int rc = cli_get_json(sub, &d);
+	free(sub);
+	if (rc < 0)
+		return 1;
+	size_t i, n = 0;
+	const json_t *e;
+	rc = 0;
+	json_array_foreach(json_object_get(d, "items"), i, e) {
+		bool gone = json_is_null(json_object_get(e, "target"));
+		const char *what = json_is_null(json_object_get(e, "live")) ? "created" : !gone ?
+		    "configured" : o->prune ? "pruned" : "requires pruning (--prune)";
+		char *kind = xstrdup(obj_str(e, "kind"));
+		for (char *c = kind; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		if (*obj_str(e, "error")) {
+			fprintf(stderr, "%s%s%s/%s: %s\n", kind, *obj_str(e, "group") ? "." : "",
+			    obj_str(e, "group"), obj_str(e, "name"), obj_str(e, "error"));
+			rc = 1;
+		} else {
+			printf("%s%s%s/%s %s%s\n", kind, *obj_str(e, "group") ? "." : "",
+			    obj_str(e, "group"), obj_str(e, "name"), what, cli_dry_said[dry]);
+		}
+		free(kind);
+		n++;
+	}
+	if (n == 0)
+		printf("application %s is synced to %s: nothing to change%s\n", name,
+		    obj_str(d, "revision"), cli_dry_said[dry]);
+	json_decref(d);
+	return rc;
+}
+
 static int
 app_sync(const struct cli_opts *o, const char *name)
 {
-	if (out_format(o) < 0)
+	enum cli_dry dry;
+	if (out_format(o) < 0 || cli_dry_run(o, &dry) < 0)
 		return 1;
+	if (dry != CLI_DRY_NONE)
+		return app_sync_dry(o, name, dry);
 	int64_t start = time_now_ms();
 	json_t *op = json_pack("{s:{s:b}, s:{s:s}}", "sync", "prune", o->prune,
 	    "initiatedBy", "username", "admin");

@@ -252,9 +252,21 @@ def test_manual_app_shows_out_of_sync_diff_and_syncs_on_request(server, workdir)
     assert d.returncode == 1, d.stdout + d.stderr
     assert "-  color: blue" in d.stdout and "+  color: green" in d.stdout, d.stdout
     assert cm(s, "settings")["data"] == {"color": "blue"}
+    # a dry run says what the sync would do and changes nothing
+    rv = get_app(s, "manual")["metadata"]["resourceVersion"]
+    p = s.v6("app", "sync", "manual", "--dry-run=server")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout == "configmap/settings configured (server dry run)\n", p.stdout
+    assert cm(s, "settings")["data"] == {"color": "blue"}
+    assert get_app(s, "manual")["metadata"]["resourceVersion"] == rv
+    bad = s.v6("app", "sync", "manual", "--dry-run=sometimes")
+    assert bad.returncode != 0 and "dry-run" in bad.stderr, bad.stderr
     s.v6("app", "sync", "manual", check=True)
     assert cm(s, "settings")["data"] == {"color": "green"}
     assert s.v6("app", "diff", "manual").returncode == 0
+    p = s.v6("app", "sync", "manual", "--dry-run")
+    assert p.stdout == "application manual is synced to %s: nothing to change (dry run)\n" \
+        % sha2, p.stdout
 
 
 def test_broken_commit_leaves_running_state_and_marks_degraded(server, workdir):
