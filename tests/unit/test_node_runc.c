@@ -830,14 +830,13 @@ test_pod_ipc_namespace_and_shm(void **state)
 	assert_int_equal(nrunc_pod_ipc(dir, &ipc2, &shm2), 0);
 	assert_int_equal(stat(ipc2, &b), 0);
 	assert_int_equal(a.st_ino, b.st_ino);		/* the same namespace */
-	char *df = xasprintf("df -k %s | awk 'NR==2 {print $2}'", shm), *out = NULL;
+	char *df = xasprintf("df -k %s | awk 'NR==2 {print $2}'", shm);
 	FILE *p = popen(df, "r");
 	char kb[32] = "";
 	assert_non_null(fgets(kb, sizeof kb, p));
 	pclose(p);
 	assert_int_equal(atoi(kb), 65536);		/* Kubernetes' 64 MiB */
 	free(df);
-	free(out);
 	nrunc_pod_release(dir);
 	assert_false(is_mount_point(ipc) || is_mount_point(shm));
 	assert_int_equal(access(ipc, F_OK), -1);
