@@ -7,7 +7,12 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc
-LIBS     = -lldns -lssl -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcurl -lcrypto -larchive -lgit2 -lsodium -lz -lpthread -lm
+# libcurl, libarchive and libgit2 are not linked: src/lazylib.c loads them at
+# their first use (by these sonames, those of the libraries the headers are from).
+LIBS     = -lldns -lssl -luv -lhttp_parser -lyaml -ljansson -lsqlite3 -lcrypto -lsodium -lz -lpthread -lm
+soname   = $(shell objdump -p $$($(CC) -print-file-name=lib$(1).so) 2>/dev/null | awk '/SONAME/ { print $$2 }')
+LAZY_SONAMES := $(foreach l,curl archive git2,$(if $(call soname,$(l)),\
+                  -DLAZY_$(shell echo $(l) | tr a-z A-Z)_SONAME='"$(call soname,$(l))"'))
 
 BUILD    = build
 ifdef SANITIZE
@@ -29,6 +34,7 @@ all: $(BUILD)/v6
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/obj/lazylib.o: CFLAGS += $(LAZY_SONAMES)
 
 $(BUILD)/gen/ui_assets.c: $(UI_FILES) web/embed.py
 	mkdir -p $(@D)
@@ -44,7 +50,11 @@ $(BUILD)/v6: $(BUILD)/obj/main.o $(BUILD)/libv6.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libv6.a $(wildcard src/*.h) | $(BUILD)/unit
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libv6.a $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libv6.a $(LIBS) $(UNIT_LIBS) -lcmocka
+# test_image writes its tar files with libarchive itself; test_lazylib
+# includes lazylib.c.
+$(BUILD)/unit/test_image: UNIT_LIBS = -larchive
+$(BUILD)/unit/test_lazylib: CFLAGS += $(LAZY_SONAMES)
 
 $(BUILD)/obj $(BUILD)/unit:
 	mkdir -p $@

@@ -24,7 +24,10 @@ cli_client_init(struct cli_conn *c)
 	memset(c, 0, sizeof(*c));
 	if (conn.token)
 		auth_header = xasprintf("Authorization: Bearer %s", conn.token);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "error: %s\n", curl_easy_strerror(CURLE_FAILED_INIT));
+		exit(1);
+	}
 }
 
 void

@@ -308,7 +308,7 @@ endpoints_equal(const json_t *ep, const json_t *want)
 
 struct ctrl_endpoints {
 	struct ctrl *core;
-	json_t *pods;		/* namespace -> name -> pod (own copies) */
+	json_t *pods;		/* namespace -> name -> pod (the watch's objects, shared) */
 	json_t *sels;		/* namespace -> service name -> selector */
 	size_t writes;		/* Endpoints written (tests, metrics) */
 };
@@ -412,7 +412,7 @@ ep_on_pod(struct ctrl *core, enum store_event ev, const json_t *pod)
 	if (ev == STORE_DELETED)
 		json_object_del(pods, name);
 	else
-		json_object_set_new(pods, name, json_deep_copy(pod));
+		json_object_set(pods, name, (json_t *)pod);	/* watch objects are not changed */
 	/* Both label sets: a pod whose labels changed leaves a Service. */
 	if (old)
 		ep_enqueue_matching(c, ns, obj_labels(old));

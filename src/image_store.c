@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -991,7 +990,7 @@ img_store_open(uv_loop_t *loop, const char *dir, struct img_store **out)
 
 	s->loop = loop;
 	s->dir = xstrdup(dir);
-	curl_global_init(CURL_GLOBAL_DEFAULT);	/* here, on the loop: not thread-safe */
+	/* libcurl is loaded and initialised at the first pull (lazylib.c). */
 	s->insecure = xcalloc(1, sizeof(char *));
 	s->certs_dir = xstrdup(IMG_CERTS_DIR);
 	uv_mutex_init(&s->mu);

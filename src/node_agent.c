@@ -257,6 +257,9 @@ write_status(struct apod *p, int64_t now)
 	if (p->gone || p->orphan || pod_starting(p))
 		return;
 	json_t *st = npod_status(&p->sm, p->written, p->ip, now);
+	/* In the shape the API stores (it drops nulls, such as the conditions'
+	 * lastProbeTime), or every sync would send a write that changes nothing. */
+	obj_prune_nulls(st);
 	if (json_equal(st, p->written)) {
 		json_decref(st);
 		return;
@@ -272,10 +275,30 @@ write_status(struct apod *p, int64_t now)
 		json_decref(st);
 		return;
 	}
-	json_decref(p->obj);
-	p->obj = out;
+	/* Until its watch event comes, the object written; a write that changed
+	 * nothing keeps the watch's object, which other parts share. */
+	if (obj_resource_version(out) != obj_resource_version(p->obj)) {
+		json_decref(p->obj);
+		p->obj = out;
+	} else {
+		json_decref(out);
+	}
 	json_decref(p->written);
 	p->written = st;
+}
+
+/* The watch's object replaces ours; the status last written is kept as the
+ * watch's copy when they agree, so a running pod holds one status, not two. */
+static void
+pod_set_obj(struct apod *p, const json_t *obj)
+{
+	json_t *st = json_object_get(obj, "status");
+	json_decref(p->obj);
+	p->obj = json_incref((json_t *)obj);	/* watch objects are not changed */
+	if (p->written && st && p->written != st && json_equal(p->written, st)) {
+		json_decref(p->written);
+		p->written = json_incref(st);
+	}
 }
 
 /* Drops the finalizer: the API then removes the pod. */
@@ -1077,10 +1100,8 @@ on_watch(void *arg, enum store_event ev, const char *res, const json_t *obj, int
 		return;
 	if (!p)
 		p = pod_new(n, uid, obj);
-	else {
-		json_decref(p->obj);
-		p->obj = json_incref((json_t *)obj);
-	}
+	else
+		pod_set_obj(p, obj);
 	schedule(p, 0);
 }
 

@@ -133,6 +133,9 @@ int obj_validate(const json_t *obj, struct errlist *errs);
 int obj_validate_update(const json_t *old, const json_t *obj, struct errlist *errs);
 /* Applies the kind's defaults in place (Kubernetes defaults). */
 void obj_default(json_t *obj);
+/* Drops null members in place, at any depth: null means absent, and every
+ * write stores the object so (obj_default starts with it). */
+void obj_prune_nulls(json_t *v);
 
 /* A pod template as Kubernetes stores it, for hashing and comparing
  * templates: defaulted, without nulls and without an empty resources {}

@@ -676,6 +676,12 @@ prune_nulls(json_t *v, int depth)
 }
 
 void
+obj_prune_nulls(json_t *v)
+{
+	prune_nulls(v, 0);
+}
+
+void
 obj_default(json_t *obj)
 {
 	const struct kind *k = kind_find_gvk(obj_api_version(obj), obj_kind(obj));

@@ -15,6 +15,7 @@
 #include "hpa.h"
 #include "vpa.h"
 #include "log.h"
+#include "mem_trim.h"
 #include "node.h"
 #include "obs_otlp.h"
 #include "obs_loki.h"
@@ -118,6 +119,7 @@ struct server {
 	uv_signal_t sigterm, sigint;
 	struct otlp_exporter *otlp;	/* the server's own spans (rollouts); NULL: off */
 	char *otlp_url;			/* where spans go: also the proxy's */
+	struct mem_trim *trim;		/* the heap trimmed after bursts of writes */
 };
 
 /* ---- the parts of the server, started from one table ------------------- */
@@ -1256,6 +1258,8 @@ pick_default_runtime(const struct server_opts *o)
 static void
 server_stop_parts(struct server *s)
 {
+	mem_trim_stop(s->trim);
+	s->trim = NULL;
 	for (size_t i = ARRAY_SIZE(parts); i-- > 0;) {
 		if (s->disabled & (1u << i))
 			continue;
@@ -1305,6 +1309,8 @@ server_start_parts(struct server *s, const struct server_opts *o)
 		s->disabled &= ~(1u << i);
 		rc = parts[i].ctrl ? parts[i].ctrl(s->api, &s->ctrls[i]) : parts[i].start(s, o);
 	}
+	if (rc == 0)
+		rc = mem_trim_start(s->loop, s->st, &s->trim);
 	return rc;
 }
 
