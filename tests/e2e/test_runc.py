@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import delete_runc_containers, read_pid, wait_for
+from conftest import V6, delete_runc_containers, read_pid, wait_for
 from test_images import ImageBuilder
 
 BUSYBOX = "/bin/busybox"
@@ -423,3 +423,12 @@ def test_containers_of_a_pod_share_its_ipc_namespace_and_dev_shm(rserver):
     assert st in (200, 202), st
     wait_for(lambda: ("/pods/%s/" % uid) not in open("/proc/self/mountinfo").read(), 60,
              "the pod's IPC namespace and /dev/shm unmounted")
+    # v6 reset (no --wipe) stops the other pods and drops theirs too
+    other = get_pod(s, "other")["metadata"]["uid"]
+    assert ("/pods/%s/shm " % other) in open("/proc/self/mountinfo").read()
+    p = subprocess.run([V6, "reset",
+                        "--data-dir", s.data_dir, "--timeout", "5s"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p
+    s.proc.wait(timeout=10)                     # our child: reap it
+    assert ("/pods/%s/" % other) not in open("/proc/self/mountinfo").read()
