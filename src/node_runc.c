@@ -388,8 +388,9 @@ mounts_json(const struct nrunc_in *in, bool privileged)
 	for (size_t i = 0; i < sizeof base_mounts / sizeof base_mounts[0]; i++) {
 		if (shm && strcmp(base_mounts[i].dest, "/dev/shm") == 0) {
 			json_t *m = bind_mount("/dev/shm", shm, false);
-			json_array_extend(json_object_get(m, "options"),
-			    json_pack("[s, s, s]", "nosuid", "noexec", "nodev"));
+			json_t *more = json_pack("[s, s, s]", "nosuid", "noexec", "nodev");
+			json_array_extend(json_object_get(m, "options"), more);
+			json_decref(more);
 			json_array_append_new(a, m);
 			continue;
 		}
