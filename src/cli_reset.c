@@ -6,6 +6,7 @@
  * of the CLI table (src/cli.c); it reads pid files, never process names. */
 #include "node_cgroup.h"
 #include "node_cni.h"
+#include "node_runc.h"
 #include "proc.h"
 #include "server.h"
 #include "flags.h"
@@ -243,6 +244,27 @@ stop_containers(const char *data_dir, int64_t timeout_ms)
 	free(root);
 }
 
+/* The runc pods' pinned IPC namespaces and /dev/shm tmpfs (STATE/node/
+ * pods/UID/{ipc,shm}): with their containers stopped, nothing else holds
+ * them; the next server makes new ones, as it does the pod netns. */
+static void
+drop_pod_ipc(const char *data_dir)
+{
+	char *root = xasprintf("%s/node/pods", data_dir);
+	DIR *d = opendir(root);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *pod = xasprintf("%s/%s", root, e->d_name);
+		nrunc_pod_release(pod);
+		free(pod);
+	}
+	if (d)
+		closedir(d);
+	free(root);
+}
+
 /* Unmounts what is mounted below dir (runc rootfs, volumes), deepest first. */
 static void
 unmount_below(const char *dir)
@@ -289,6 +311,7 @@ reset_main(int argc, char **argv)
 	free(pp);
 	stop_containers(o.data_dir, o.timeout_ms);
 	rc = 0;
+	drop_pod_ipc(o.data_dir);
 	/* The pod network's bridge and route, after every pod left them. */
 	char *node = xasprintf("%s/node", o.data_dir);
 	if (ncni_reset_host(node, stdout) < 0)

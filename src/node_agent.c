@@ -820,8 +820,10 @@ pod_free(struct apod *p, bool remove)
 			rt_release(p->c[i].rt);
 	}
 	if (remove) {
-		if (p->dir)	/* first: its links to shared files go (rt_remove_pod GCs) */
+		if (p->dir) {	/* first: its links to shared files go (rt_remove_pod GCs) */
+			nrunc_pod_release(p->dir);	/* the pod's IPC ns and /dev/shm */
 			util_remove_tree(p->dir);
+		}
 		rt_remove_pod(n->rt, p->uid);
 		if (p->cni)
 			ncni_release(n->cni, p->uid);

@@ -111,20 +111,33 @@ ncni_netns_path(const struct ncni *c, const char *uid)
 	return xasprintf("%s/%s", c->netns_dir, uid);
 }
 
-static bool
-is_netns(const char *path)
+bool
+ncni_is_ns(const char *path)
 {
 	struct statfs sf;
 	return statfs(path, &sf) == 0 && (unsigned long)sf.f_type == NSFS_MAGIC;
 }
 
-/* A new network namespace bind-mounted at path (as `ip netns add` does,
- * but under the data directory): a child process unshares one and pins
- * it, so no thread of ours ever changes namespace. */
-static int
-netns_make(const char *path)
+/* The namespace types ncni_ns_pin makes: clone flag -> /proc/self/ns name. */
+static const struct {
+	int flag;
+	const char *self;
+} ns_types[] = {
+	{ CLONE_NEWNET, "/proc/self/ns/net" }, { CLONE_NEWIPC, "/proc/self/ns/ipc" },
+};
+
+/* As `ip netns add` does, but at any path: a child process unshares the
+ * namespace and pins it, so no thread of ours ever changes namespace. */
+int
+ncni_ns_pin(const char *path, int clone_flag)
 {
-	if (is_netns(path))
+	const char *self = NULL;
+	for (size_t i = 0; i < sizeof ns_types / sizeof ns_types[0]; i++)
+		if (ns_types[i].flag == clone_flag)
+			self = ns_types[i].self;
+	if (self == NULL)
+		return -EINVAL;
+	if (ncni_is_ns(path))
 		return 0;
 	int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
 	if (fd < 0)
@@ -134,9 +147,9 @@ netns_make(const char *path)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		if (unshare(CLONE_NEWNET) < 0)
+		if (unshare(clone_flag) < 0)
 			_exit(1);
-		if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+		if (mount(self, path, NULL, MS_BIND, NULL) < 0)
 			_exit(2);
 		_exit(0);
 	}
@@ -151,8 +164,8 @@ netns_make(const char *path)
 	return 0;
 }
 
-static void
-netns_remove(const char *path)
+void
+ncni_ns_unpin(const char *path)
 {
 	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 		log_warn("cni", "unmounting %s: %s", path, strerror(errno));
@@ -423,7 +436,7 @@ sandbox_add(struct work *w)
 	struct ncni *c = w->c;
 	char *netns = ncni_netns_path(c, w->uid), *out = NULL;
 	char *saved = xasprintf("%s/%s.json", c->results_dir, w->uid);
-	if ((w->rc = netns_make(netns)) < 0) {
+	if ((w->rc = ncni_ns_pin(netns, CLONE_NEWNET)) < 0) {
 		w->err = xasprintf("making the network namespace %s: %s", netns, strerror(-w->rc));
 		goto out;
 	}
@@ -444,7 +457,7 @@ sandbox_add(struct work *w)
 		char *ignored = NULL;
 		plugin_run(c, "bridge", "DEL", w->uid, netns, &ignored);
 		free(ignored);
-		netns_remove(netns);
+		ncni_ns_unpin(netns);
 	}
 out:
 	free(out);
@@ -459,13 +472,13 @@ sandbox_del(struct work *w)
 	char *netns = ncni_netns_path(c, w->uid), *out = NULL;
 	char *saved = xasprintf("%s/%s.json", c->results_dir, w->uid);
 	/* DEL must succeed when the namespace is gone already (CNI spec) */
-	w->rc = plugin_run(c, "bridge", "DEL", w->uid, is_netns(netns) ? netns : NULL, &out);
+	w->rc = plugin_run(c, "bridge", "DEL", w->uid, ncni_is_ns(netns) ? netns : NULL, &out);
 	if (w->rc < 0) {
 		struct ncni_result ignored;
 		if (ncni_parse_result(out, &ignored, &w->err) == 0 || !w->err)
 			w->err = xstrdup(strerror(-w->rc));
 	}
-	netns_remove(netns);
+	ncni_ns_unpin(netns);
 	unlink(saved);
 	free(out);
 	free(saved);
@@ -621,7 +634,7 @@ adopt(struct ncni *c, const char *uid)
 	char *netns = ncni_netns_path(c, uid), *err = NULL;
 	size_t len;
 	struct ncni_result res;
-	bool ok = is_netns(netns) && file_read_all(saved, &text, &len) == 0 &&
+	bool ok = ncni_is_ns(netns) && file_read_all(saved, &text, &len) == 0 &&
 	    ncni_parse_result(text, &res, &err) == 0;
 	if (ok)
 		json_object_set_new(c->pods, uid, json_pack("{s:s, s:s, s:s}", "state", "ready",

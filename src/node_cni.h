@@ -29,6 +29,16 @@ struct ncni_result {
 	char gateway[64];		/* "" when the result names none */
 };
 
+/* A namespace pinned by a bind mount at path (a new file): clone_flag is
+ * CLONE_NEWNET or CLONE_NEWIPC. Already pinned there: 0 at once. Made in a
+ * child process (blocking, one fork). 0, -EPERM (not root) or -errno. The
+ * pod network pins its netns so; the runc runtime a pod's IPC namespace. */
+int ncni_ns_pin(const char *path, int clone_flag);
+/* Unmounts (lazily) and removes a pinned namespace; gone already is fine. */
+void ncni_ns_unpin(const char *path);
+/* Whether path is a pinned namespace (an nsfs file). */
+bool ncni_is_ns(const char *path);
+
 /* Pure parts (unit-tested). */
 /* The network configuration given to each plugin call on stdin (CNI 1.0.0,
  * type bridge with host-local IPAM). Caller frees. */

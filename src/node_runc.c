@@ -13,17 +13,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "node_cni.h"
 #include "node_pod.h"
 #include "node_secctx.h"
+#include "obj.h"
 #include "obs_metrics.h"
 #include "util.h"
 
 #define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define CPU_PERIOD_US	100000
 #define MIN_SHARES	2
+/* The pod's /dev/shm: Kubernetes' default size (64 MiB), as the base one. */
+#define POD_SHM_OPTS	"mode=1777,size=65536k"
 
 static const char *const masked_paths[] = {
 	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -376,7 +383,17 @@ static json_t *
 mounts_json(const struct nrunc_in *in, bool privileged)
 {
 	json_t *a = json_array();
+	const char *shm = json_is_true(obj_get_path(in->pod, "spec.hostIPC")) ? "/dev/shm" :
+	    in->shm_dir;
 	for (size_t i = 0; i < sizeof base_mounts / sizeof base_mounts[0]; i++) {
+		if (shm && strcmp(base_mounts[i].dest, "/dev/shm") == 0) {
+			json_t *m = bind_mount("/dev/shm", shm, false);
+			json_t *more = json_pack("[s, s, s]", "nosuid", "noexec", "nodev");
+			json_array_extend(json_object_get(m, "options"), more);
+			json_decref(more);
+			json_array_append_new(a, m);
+			continue;
+		}
 		json_t *opts = csv_array(base_mounts[i].options);
 		if (base_mounts[i].ro_unless_privileged && !privileged)
 			json_array_append_new(opts, json_string("ro"));
@@ -398,7 +415,8 @@ mounts_json(const struct nrunc_in *in, bool privileged)
 }
 
 /* pid, ipc, uts, mount, network; hostPID / hostIPC / hostNetwork share the
- * host's (hostNetwork also its UTS, as Kubernetes does). Without a pod
+ * host's (hostNetwork also its UTS, as Kubernetes does). The pod's IPC
+ * namespace, when given, is joined by path: all containers share it. Without a pod
  * network (--pod-network none) a pod stays on the host's network, as a
  * process-runtime pod does, and serves on its own 127.1.x.y address: a new,
  * empty namespace would leave it unreachable by probes, Services and peers. */
@@ -409,7 +427,10 @@ namespaces_json(const struct nrunc_in *in, const json_t *spec)
 	json_t *a = json_array();
 	if (!json_is_true(json_object_get(spec, "hostPID")))
 		json_array_append_new(a, json_pack("{s:s}", "type", "pid"));
-	if (!json_is_true(json_object_get(spec, "hostIPC")))
+	if (!json_is_true(json_object_get(spec, "hostIPC")) && in->ipc_path)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "type", "ipc", "path",
+		    in->ipc_path));
+	else if (!json_is_true(json_object_get(spec, "hostIPC")))
 		json_array_append_new(a, json_pack("{s:s}", "type", "ipc"));
 	if (!host_net)
 		json_array_append_new(a, json_pack("{s:s}", "type", "uts"));
@@ -571,6 +592,64 @@ nrunc_pod_files(const json_t *pod, const char *pod_ip)
 	return files;
 }
 
+/* ---- the pod's IPC namespace and /dev/shm ------------------------------ */
+
+static char *
+pod_path(const char *pod_dir, const char *name)
+{
+	return xasprintf("%s/%s", pod_dir, name);
+}
+
+/* Whether dir is a mount point (its device differs from its parent's). */
+static bool
+mounted_at(const char *dir, const char *parent)
+{
+	struct stat a, b;
+	return stat(dir, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int
+nrunc_pod_ipc(const char *pod_dir, char **ipc_path, char **shm_dir)
+{
+	char *ipc = pod_path(pod_dir, "ipc"), *shm = pod_path(pod_dir, "shm");
+	char *parent = xstrdup(pod_dir);	/* STATE/pods, for the first pod */
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	int rc = 0;
+	if ((mkdir(parent, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(pod_dir, 0755) < 0 && errno != EEXIST))
+		rc = -errno;
+	free(parent);
+	if (rc == 0)
+		rc = ncni_ns_pin(ipc, CLONE_NEWIPC);
+	if (rc == 0 && mkdir(shm, 0755) < 0 && errno != EEXIST)
+		rc = -errno;
+	if (rc == 0 && !mounted_at(shm, pod_dir) && mount("shm", shm, "tmpfs",
+	    MS_NOSUID | MS_NODEV | MS_NOEXEC, POD_SHM_OPTS) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		free(ipc);
+		free(shm);
+		return rc;
+	}
+	*ipc_path = ipc;
+	*shm_dir = shm;
+	return 0;
+}
+
+void
+nrunc_pod_release(const char *pod_dir)
+{
+	char *ipc = pod_path(pod_dir, "ipc"), *shm = pod_path(pod_dir, "shm");
+	if (mounted_at(shm, pod_dir) && umount2(shm, MNT_DETACH) < 0)
+		log_warn("runc", "unmounting %s: %s", shm, strerror(errno));
+	if (ncni_is_ns(ipc))
+		ncni_ns_unpin(ipc);
+	free(ipc);
+	free(shm);
+}
+
 char *
 nrunc_id(const char *pod_uid, const char *name, int attempt)
 {
@@ -597,6 +676,15 @@ nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
 		    "v6 image import)", image);
 		return rc;
 	}
+	char *ipc = NULL, *shm = NULL;
+	if (!json_is_true(obj_get_path(in->pod, "spec.hostIPC")) &&
+	    (rc = nrunc_pod_ipc(in->pod_dir, &ipc, &shm)) < 0) {
+		*reason = "CreateContainerError";
+		*err = xasprintf("Failed to create pod sandbox: the pod's IPC namespace or "
+		    "/dev/shm in %s: %s", in->pod_dir, strerror(-rc));
+		img_info_free(owned);
+		return rc;
+	}
 	struct nrunc_start *s = xcalloc(1, sizeof *s);
 	char *cg = xasprintf("v6/%s/%s", jstr(meta, "uid"), jstr(in->cspec, "name"));
 	s->info = owned;
@@ -604,12 +692,14 @@ nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
 	struct nrunc_in c = { .img = &info->config, .layers = info->layers, .pod = in->pod,
 		.cspec = in->cspec, .env = in->env, .mounts = in->mounts,
 		.n_mounts = in->n_mounts, .etc_dir = s->etc_dir, .netns_path = in->netns_path,
-		.cgroups_path = cg, .memory_limit = in->memory_limit,
+		.ipc_path = ipc, .shm_dir = shm, .cgroups_path = cg, .memory_limit = in->memory_limit,
 		.cpu_limit_millis = in->cpu_limit_millis,
 		.cpu_request_millis = in->cpu_request_millis, .pids_limit = in->pids_limit };
 	json_t *config = NULL;
 	rc = nrunc_config(&c, &config, reason, err);
 	free(cg);
+	free(ipc);
+	free(shm);
 	if (rc < 0) {
 		nrunc_start_free(s);
 		return rc;

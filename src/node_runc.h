@@ -25,6 +25,11 @@ struct nrunc_in {
 	size_t n_mounts;
 	const char *etc_dir;		/* the pod's hosts, hostname, resolv.conf */
 	const char *netns_path;		/* NULL: a new, empty network namespace */
+	const char *ipc_path;		/* the pod's pinned IPC namespace, joined;
+					 * NULL: a new one (ignored with hostIPC) */
+	const char *shm_dir;		/* the pod's /dev/shm (a tmpfs), bind-mounted;
+					 * NULL: a tmpfs of its own (hostIPC: the
+					 * host's /dev/shm) */
 	const char *cgroups_path;	/* relative: below the runc process's own groups */
 	int64_t memory_limit;		/* bytes, 0 = none */
 	int64_t cpu_limit_millis;	/* 0 = none */
@@ -71,8 +76,20 @@ struct nrunc_start {
 	json_t *files;
 };
 
+/* The pod's IPC namespace and /dev/shm, as Kubernetes shares them between a
+ * pod's containers (as its network namespace): an IPC namespace pinned at
+ * POD_DIR/ipc and a 64 MiB tmpfs at POD_DIR/shm, made on the first call and
+ * found again on later ones (container restarts, a new server adopting the
+ * pod). Blocking (one fork the first time). 0 with both paths (caller
+ * frees), or -errno (-EPERM: not root). */
+int nrunc_pod_ipc(const char *pod_dir, char **ipc_path, char **shm_dir);
+/* Unmounts and removes what nrunc_pod_ipc made in pod_dir (nothing there is
+ * fine: a process pod); before the pod's dir is removed. */
+void nrunc_pod_release(const char *pod_dir);
+
 /* Looks the container's image up in the store (no pull: img_lookup) unless
- * in->info has it, and makes its config.json and pod files. Returns 0 and *out (nrunc_start_free),
+ * in->info has it, makes the pod's IPC namespace and /dev/shm unless
+ * spec.hostIPC (nrunc_pod_ipc), and its config.json and pod files. Returns 0 and *out (nrunc_start_free),
  * or a negative errno with the waiting reason (static) and message (caller
  * frees): "ErrImagePull" for an image not in the store, else nrunc_config's. */
 int nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,

@@ -513,6 +513,18 @@ def delete_runc_containers(data_dir):
     for cid in out.split():
         subprocess.run(["runc", "--root", root, "delete", "-f", cid],
                        capture_output=True, timeout=30)
+    unmount_pod_dirs(data_dir)
+
+
+def unmount_pod_dirs(data_dir):
+    """Lazily unmounts what runc pods hold under data_dir's pod dirs (the
+    pod's pinned IPC namespace and /dev/shm) so that the data dir can go;
+    deepest first."""
+    below = os.path.realpath(os.path.join(data_dir, "node", "pods")) + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f if line.split()[4].startswith(below)]
+    for m in sorted(set(points), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
 
 
 def stop_workloads(data_dir, grace=5):

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from conftest import delete_runc_containers, read_pid, wait_for
+from conftest import V6, delete_runc_containers, read_pid, wait_for
 from test_images import ImageBuilder
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "id", "cat", "echo", "sleep", "touch", "dd", "ls", "test", "env",
-           "pwd", "hostname", "true", "false", "httpd", "mkdir"]
+           "pwd", "hostname", "true", "false", "httpd", "mkdir", "readlink"]
 IMAGE = "localhost/busybox:1"
 
 
@@ -378,3 +378,57 @@ def test_empty_dir_host_path_and_claim_volumes_in_runc_containers(rserver, tmp_p
     d = os.path.join(s.data_dir, "node", "volumes", "pvc-" + claim["metadata"]["uid"])
     with open(os.path.join(d, "c")) as f:
         assert f.read() == "kept\n"
+
+
+def test_containers_of_a_pod_share_its_ipc_namespace_and_dev_shm(rserver):
+    """As on Kubernetes, a pod's containers share one IPC namespace and one
+    /dev/shm (a file one writes there the other reads); another pod has its
+    own; hostIPC gives the host's. Both survive the server's kill -9 (the
+    namespace is pinned under the pod's dir) and go with the pod."""
+    s = rserver
+    apply(s, pod("ipc", [ctr("exec sleep 3600", name="a"), ctr("exec sleep 3600", name="b")]))
+    apply(s, pod("other", [ctr("exec sleep 3600")]))
+    apply(s, pod("hipc", [ctr("exec sleep 3600")], hostIPC=True))
+    for name, n in (("ipc", 2), ("other", 1), ("hipc", 1)):
+        for i in range(n):
+            wait_for(lambda: "running" in cstatus(s, name, i).get("state", {}), 30,
+                     "pod %s container %d running: %s" % (name, i, cstatus(s, name, i)))
+
+    def run(name, c, cmd):
+        p = s.v6("exec", name, "-c", c, "--", "sh", "-c", cmd)
+        return p.returncode, p.stdout, p.stderr
+
+    def ipc_ns(name, c="app"):
+        rc, out, err = run(name, c, "readlink /proc/self/ns/ipc")
+        assert rc == 0 and out.startswith("ipc:["), (rc, out, err)
+        return out.strip()
+
+    host = os.readlink("/proc/self/ns/ipc")
+    a = ipc_ns("ipc", "a")
+    assert ipc_ns("ipc", "b") == a
+    assert a != host and ipc_ns("other") not in (a, host)
+    assert ipc_ns("hipc") == host
+    assert run("ipc", "a", "echo shared > /dev/shm/x")[0] == 0
+    assert run("ipc", "b", "cat /dev/shm/x") == (0, "shared\n", "")
+    assert run("other", "app", "test -e /dev/shm/x")[0] == 1
+    uid = get_pod(s, "ipc")["metadata"]["uid"]
+    assert ("/pods/%s/shm " % uid) in open("/proc/self/mountinfo").read()
+
+    s.restart()                                 # kill -9, then a new server
+    wait_for(lambda: "adopted container b-0" in s.log(), 30, "the container adopted")
+    assert ipc_ns("ipc", "b") == a
+    assert run("ipc", "b", "cat /dev/shm/x") == (0, "shared\n", "")
+
+    st, _ = s.json("DELETE", "/api/v1/namespaces/default/pods/ipc")
+    assert st in (200, 202), st
+    wait_for(lambda: ("/pods/%s/" % uid) not in open("/proc/self/mountinfo").read(), 60,
+             "the pod's IPC namespace and /dev/shm unmounted")
+    # v6 reset (no --wipe) stops the other pods and drops theirs too
+    other = get_pod(s, "other")["metadata"]["uid"]
+    assert ("/pods/%s/shm " % other) in open("/proc/self/mountinfo").read()
+    p = subprocess.run([V6, "reset",
+                        "--data-dir", s.data_dir, "--timeout", "5s"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p
+    s.proc.wait(timeout=10)                     # our child: reap it
+    assert ("/pods/%s/" % other) not in open("/proc/self/mountinfo").read()

@@ -389,7 +389,8 @@ test_resources_namespaces_mounts(void **state)
 	struct nrunc_in in = { .img = &img, .pod = pod,
 		.cspec = json_array_get(obj_get_path(pod, "spec.containers"), 0),
 		.mounts = vols, .n_mounts = 2, .etc_dir = "/state/pods/u-1/etc",
-		.netns_path = "/run/netns/p1", .cgroups_path = "v6/u-1/app",
+		.netns_path = "/run/netns/p1", .ipc_path = "/state/pods/u-1/ipc",
+		.shm_dir = "/state/pods/u-1/shm", .cgroups_path = "v6/u-1/app",
 		.memory_limit = 64 << 20, .cpu_limit_millis = 250, .cpu_request_millis = 100,
 		.pids_limit = 50 };
 	json_t *c = NULL;
@@ -418,14 +419,20 @@ test_resources_namespaces_mounts(void **state)
 		free(ns);
 		ns = t;
 	}
-	assert_string_equal(ns, " pid ipc uts mount network=/run/netns/p1");
+	assert_string_equal(ns, " pid ipc=/state/pods/u-1/ipc uts mount network=/run/netns/p1");
 	free(ns);
 	/* /etc/hosts and /etc/hostname from the pod's dir; the volume at
 	 * /etc/resolv.conf replaces the pod's file; the volume is read-only */
-	int hosts = 0, resolv = 0, data = 0;
+	int hosts = 0, resolv = 0, data = 0, shm = 0;
 	json_array_foreach(obj_get_path(c, "mounts"), i, x) {
 		const char *d = json_string_value(json_object_get(x, "destination"));
 		const char *s = json_string_value(json_object_get(x, "source"));
+		if (strcmp(d, "/dev/shm") == 0) {	/* the pod's, shared */
+			shm++;
+			assert_string_equal(s, "/state/pods/u-1/shm");
+			assert_true(has(json_object_get(x, "options"), "rbind"));
+			assert_true(has(json_object_get(x, "options"), "nodev"));
+		}
 		if (strcmp(d, "/etc/hosts") == 0 && strcmp(s, "/state/pods/u-1/etc/hosts") == 0)
 			hosts++;
 		if (strcmp(d, "/etc/resolv.conf") == 0) {
@@ -440,6 +447,21 @@ test_resources_namespaces_mounts(void **state)
 	assert_int_equal(hosts, 1);
 	assert_int_equal(resolv, 1);
 	assert_int_equal(data, 1);
+	assert_int_equal(shm, 1);
+	json_decref(c);
+	json_decref(pod);
+
+	/* hostIPC: no ipc namespace, the host's /dev/shm, even with the pod's */
+	pod = pod_with("{\"name\": \"app\"}", "\"hostIPC\": true");
+	in.pod = pod;
+	in.cspec = json_array_get(obj_get_path(pod, "spec.containers"), 0);
+	assert_int_equal(nrunc_config(&in, &c, &reason, &err), 0);
+	json_array_foreach(obj_get_path(c, "linux.namespaces"), i, x)
+		assert_string_not_equal(json_string_value(json_object_get(x, "type")), "ipc");
+	json_array_foreach(obj_get_path(c, "mounts"), i, x)
+		if (strcmp(json_string_value(json_object_get(x, "destination")), "/dev/shm") == 0)
+			assert_string_equal(json_string_value(json_object_get(x, "source")),
+			    "/dev/shm");
 	json_decref(c);
 	json_decref(pod);
 
@@ -774,6 +796,59 @@ test_runc_exec_and_kill(void **state)
 	assert_runc_forgot(fx);
 }
 
+/* The pod's IPC namespace and /dev/shm: made once (STATE/pods made for the
+ * first pod), found again by a later call (a restart, an adoption: the
+ * same namespace), gone after nrunc_pod_release. Needs root, as runc. */
+static bool
+is_mount_point(const char *path)
+{
+	char line[4096], mnt[PATH_MAX];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	while (f && fgets(line, sizeof line, f))
+		found |= sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && !strcmp(mnt, path);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void
+test_pod_ipc_namespace_and_shm(void **state)
+{
+	(void)state;
+	char tmpl[] = "/tmp/v6-podipc.XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	char *dir = xasprintf("%s/pods/u-1", tmpl), *ipc = NULL, *shm = NULL;
+	assert_int_equal(nrunc_pod_ipc(dir, &ipc, &shm), 0);
+	char *want = xasprintf("%s/ipc", dir);
+	assert_string_equal(ipc, want);
+	free(want);
+	assert_true(is_mount_point(ipc) && is_mount_point(shm));
+	struct stat a, b;
+	assert_int_equal(stat(ipc, &a), 0);
+	char *ipc2 = NULL, *shm2 = NULL;
+	assert_int_equal(nrunc_pod_ipc(dir, &ipc2, &shm2), 0);
+	assert_int_equal(stat(ipc2, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);		/* the same namespace */
+	char *df = xasprintf("df -k %s | awk 'NR==2 {print $2}'", shm);
+	FILE *p = popen(df, "r");
+	char kb[32] = "";
+	assert_non_null(fgets(kb, sizeof kb, p));
+	pclose(p);
+	assert_int_equal(atoi(kb), 65536);		/* Kubernetes' 64 MiB */
+	free(df);
+	nrunc_pod_release(dir);
+	assert_false(is_mount_point(ipc) || is_mount_point(shm));
+	assert_int_equal(access(ipc, F_OK), -1);
+	nrunc_pod_release(dir);				/* twice, or a process pod: fine */
+	assert_int_equal(util_remove_tree(tmpl), 0);
+	free(ipc);
+	free(shm);
+	free(ipc2);
+	free(shm2);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -788,6 +863,7 @@ main(void)
 		cmocka_unit_test(test_privileged_and_read_only),
 		cmocka_unit_test(test_resources_namespaces_mounts),
 		cmocka_unit_test(test_pod_files),
+		cmocka_unit_test(test_pod_ipc_namespace_and_shm),
 		cmocka_unit_test_setup_teardown(test_runc_runs_image_logs_exit_code_user,
 		    rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_runc_read_only_rootfs, rt_setup,
