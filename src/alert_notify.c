@@ -34,6 +34,9 @@
 #define SEEN_TTL_MS		(24 * 60 * 60 * 1000)
 #define CHANGES_IN_ANNOTATION	5
 #define DELIVERIES_MAX		1024
+/* the same alerts again this soon: Alertmanager re-flushing a group whose
+ * answer it missed (its repeat_interval is hours), not a new notification */
+#define REFLUSH_WINDOW_MS	60000
 #define STATE_VERSION		1
 
 struct alert_notify {
@@ -279,9 +282,9 @@ decide(struct alert_notify *n, json_t *alert, const char *receiver, int64_t now)
  * alerts' endsAt move only between flushes), so the digest of the body and
  * the receiver names one notification: 32 hex digits, malloc'ed. */
 static char *
-delivery_key(const json_t *doc, const char *ns, const char *name)
+digest_key(const char *ns, const char *name, const json_t *what)
 {
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = json_dumps(what, JSON_COMPACT | JSON_SORT_KEYS);
 	char *in = xasprintf("%s/%s\n%s", ns ? ns : "", ns ? name : "", text);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -292,6 +295,39 @@ delivery_key(const json_t *doc, const char *ns, const char *name)
 	free(text);
 	free(in);
 	return hex;
+}
+
+static char *
+delivery_key(const json_t *doc, const char *ns, const char *name)
+{
+	return digest_key(ns, name, doc);
+}
+
+/* What the notification says, without what moves at each flush of its
+ * group (endsAt): the receiver and each alert's fingerprint, status and
+ * startsAt, sorted. A later notification with the same content is the
+ * same news. */
+static char *
+content_key(const json_t *doc, const char *ns, const char *name)
+{
+	json_t *parts = json_array(), *a;
+	size_t i;
+	json_array_foreach(json_object_get(doc, "alerts"), i, a)
+		json_array_append_new(parts, json_sprintf("%s %s %s", obj_str(a, "fingerprint"),
+		    obj_str(a, "status"), obj_str(a, "startsAt")));
+	size_t n = json_array_size(parts);
+	const char **v = xcalloc(n + 1, sizeof *v);
+	for (i = 0; i < n; i++)
+		v[i] = json_string_value(json_array_get(parts, i));
+	qsort(v, n, sizeof *v, str_pcmp);
+	json_t *sorted = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(sorted, json_string(v[i]));
+	char *key = digest_key(ns, name, sorted);
+	json_decref(sorted);
+	json_decref(parts);
+	free(v);
+	return key;
 }
 
 /* Drops deliveries older than a day, then the oldest past DELIVERIES_MAX. */
@@ -610,6 +646,23 @@ forward(struct alert_notify *n, struct http_req *req, const char *key, json_t *d
 	}
 }
 
+/* The delivery of the last REFLUSH_WINDOW_MS with content ckey (its key in
+ * *key_out), or NULL. */
+static const json_t *
+reflush_of(const struct alert_notify *n, const char *ckey, const char **key_out)
+{
+	int64_t now = time_now_ms();
+	const char *k;
+	json_t *v;
+	json_object_foreach(n->deliveries, k, v)
+		if (!strcmp(obj_str(v, "content"), ckey) &&
+		    now - obj_int_at(v, "atMs", 0) < REFLUSH_WINDOW_MS) {
+			*key_out = k;
+			return v;
+		}
+	return NULL;
+}
+
 static bool
 in_flight(const struct alert_notify *n, const char *key)
 {
@@ -620,11 +673,11 @@ in_flight(const struct alert_notify *n, const char *key)
 }
 
 /* Decides a new notification: each alert enriched, then sent, held back or
- * folded. Returns its delivery record (borrowed from n->deliveries), saved
- * before anything leaves. */
+ * folded. Returns its delivery record (borrowed from n->deliveries, with
+ * ckey, its content_key, for re-flushes), saved before anything leaves. */
 static json_t *
-decide_all(struct alert_notify *n, json_t *doc, const char *key, const char *who,
-    size_t *held)
+decide_all(struct alert_notify *n, json_t *doc, const char *key, const char *ckey,
+    const char *who, size_t *held)
 {
 	json_t *keep = json_array(), *flapped = json_array(), *a;
 	int64_t now = time_now_ms();
@@ -641,8 +694,8 @@ decide_all(struct alert_notify *n, json_t *doc, const char *key, const char *who
 			(*held)++;
 	}
 	json_object_set_new(doc, "alerts", keep);
-	json_t *d = json_pack("{s:s, s:I, s:O, s:o}", "receiver", who ? who : "", "atMs",
-	    (json_int_t)now, "notification", doc, "flapped", flapped);
+	json_t *d = json_pack("{s:s, s:I, s:O, s:o, s:s}", "receiver", who ? who : "", "atMs",
+	    (json_int_t)now, "notification", doc, "flapped", flapped, "content", ckey);
 	deliveries_trim(n, now);
 	json_object_set_new(n->deliveries, key, d);
 	if (!who || json_array_size(keep) == 0)
@@ -659,7 +712,7 @@ alert_notify_serve(struct alert_notify *n, struct http_req *req, const char *ns,
 	json_t *doc = json_loadb(req->body, req->body_len, 0, NULL);
 	struct receiver r = { 0 };
 	int code = 0;
-	char *msg = NULL, *who = NULL, *key = NULL;
+	char *msg = NULL, *who = NULL, *key = NULL, *ckey = NULL;
 	size_t held = 0;
 	if (!json_is_array(json_object_get(doc, "alerts"))) {
 		api_respond_status(req, 400, "expected Alertmanager's webhook JSON "
@@ -672,8 +725,19 @@ alert_notify_serve(struct alert_notify *n, struct http_req *req, const char *ns,
 	}
 	who = ns ? xasprintf("%s/%s (%s)", ns, name, r.type) : NULL;
 	key = delivery_key(doc, ns, name);
+	ckey = content_key(doc, ns, name);
 	json_t *d = json_object_get(n->deliveries, key);
-	if (d && json_object_get(d, "deliveredMs")) {
+	const char *same_key = NULL;
+	const json_t *same = d ? NULL : reflush_of(n, ckey, &same_key);
+	if (same && json_object_get(same, "deliveredMs")) {
+		log_info("alerts", "notification %s carries the alerts %s delivered %llds ago "
+		    "(a re-flush of its group): not sent again", key, same_key,
+		    (long long)((time_now_ms() - obj_int_at(same, "deliveredMs", 0)) / 1000));
+		api_respond_json(req, 200, json_pack("{s:i, s:b}", "forwarded", 0, "duplicate",
+		    1));
+	} else if (same && in_flight(n, same_key)) {
+		api_respond_status(req, 503, "these alerts are being delivered; retry");
+	} else if (d && json_object_get(d, "deliveredMs")) {
 		/* a retry of what the receiver already took (its answer was lost,
 		 * or the server died before giving it): not sent again */
 		log_info("alerts", "notification %s already delivered: not sent again", key);
@@ -683,7 +747,7 @@ alert_notify_serve(struct alert_notify *n, struct http_req *req, const char *ns,
 		api_respond_status(req, 503, "this notification is being delivered; retry");
 	} else {
 		if (!d)
-			d = decide_all(n, doc, key, who, &held);
+			d = decide_all(n, doc, key, ckey, who, &held);
 		if (json_object_get(d, "deliveredMs"))
 			api_respond_json(req, 200, json_pack("{s:i, s:i}", "forwarded", 0, "held",
 			    (int)held));
@@ -692,6 +756,7 @@ alert_notify_serve(struct alert_notify *n, struct http_req *req, const char *ns,
 	}
 	receiver_free(&r);
 out:
+	free(ckey);
 	free(key);
 	free(who);
 	free(msg);
