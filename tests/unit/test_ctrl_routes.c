@@ -1257,7 +1257,7 @@ test_incremental_table_equals_whole_build(void **state)
 		[ROUTES_SECRET] = rnd_secret, [ROUTES_GRANT] = rnd_grant,
 	};
 	tls_seed = 1;
-	for (unsigned run = 0; run < 40; run++) {
+	for (unsigned run = 0; run < 20; run++) {
 		unsigned seed = run * 7919 + 1;
 		struct routes_table *t = routes_table_new();
 		json_t *objs[ROUTES_NKINDS], *mirror_l = json_object(), *mirror_c = json_object();
