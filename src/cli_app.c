@@ -172,6 +172,18 @@ wait_op(const struct cli_opts *o, const char *name, int64_t start_ms)
 	return cli_err("timed out waiting for the sync of %s", name);
 }
 
+/* GET the Application's diff subresource: 0 with *d, or < 0 (printed). */
+static int
+get_diff(const struct cli_opts *o, const char *name, json_t **d)
+{
+	char *path = cli_path(app_kind(), cli_ns(o), name, NULL);
+	char *sub = xasprintf("%s/diff", path);
+	free(path);
+	int rc = cli_get_json(sub, d);
+	free(sub);
+	return rc;
+}
+
 /* `v6 app sync --dry-run[=server|client]`: what a sync would do to each
  * out-of-sync resource, from the diff subresource (the server's own dry
  * run of each apply), as kubectl prints an apply's results; nothing is
@@ -179,12 +191,8 @@ wait_op(const struct cli_opts *o, const char *name, int64_t start_ms)
 static int
 app_sync_dry(const struct cli_opts *o, const char *name, enum cli_dry dry)
 {
-	char *path = cli_path(app_kind(), cli_ns(o), name, NULL);
-	char *sub = xasprintf("%s/diff", path);
-	free(path);
 	json_t *d;
-	int rc = cli_get_json(sub, &d);
-	free(sub);
+	int rc = get_diff(o, name, &d);
 	if (rc < 0)
 		return 1;
 	size_t i, n = 0;
@@ -316,12 +324,8 @@ write_yaml(const char *dir, const json_t *e, const char *what)
 static int
 app_diff(const struct cli_opts *o, const char *name)
 {
-	char *path = cli_path(app_kind(), cli_ns(o), name, NULL);
-	char *sub = xasprintf("%s/diff", path);
-	free(path);
 	json_t *d;
-	int rc = cli_get_json(sub, &d);
-	free(sub);
+	int rc = get_diff(o, name, &d);
 	if (rc < 0)
 		return 2;
 	char dir[] = "/tmp/v6-app-diff-XXXXXX";
