@@ -44,8 +44,13 @@ def test_observability_addon_runs_the_stack_and_loads_the_rules(tls_server):
         return jobs if {"v6-server", "v6-node", "v6-cadvisor", "v6-proxy"} <= set(jobs) and \
             all(v == "1" for v in jobs.values()) else None
     wait_for(all_up, 90, "Prometheus scraping every V6 target")
-    ams = prom(ip, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
-    assert len(ams) == 1 and ":9093/" in ams[0]["url"], ams
+    # Prometheus's notifier learns its (static) Alertmanager through its
+    # discovery manager, which publishes on its own throttled cycle, after
+    # the scrape targets may already be up: wait for it, do not sample once
+    def one_am():
+        ams = prom(ip, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+        return ams if len(ams) == 1 and ":9093/" in ams[0]["url"] else None
+    wait_for(one_am, 60, "Prometheus knowing the addon's Alertmanager")
 
     # the default pack and a user's rule are loaded by the addon's Prometheus
     wait_for(lambda: annotation(server, "v6-system", "v6-rules").startswith(
