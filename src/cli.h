@@ -85,6 +85,8 @@ struct cli_opts {
 	int64_t min, max, cpu_percent;
 	const char *name;
 	bool prune;			/* app sync --prune */
+	bool overwrite;			/* label, annotate */
+	const char *resource_version;	/* label, annotate: precondition */
 	/* silence (cli_alert.c); matchers/nmatchers in this order: FLAG_LIST */
 	const char **matchers;
 	size_t nmatchers;
@@ -340,6 +342,30 @@ int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
 int cli_port_forward(struct cli_opts *o);	/* cli_portforward.c */
+
+/* cli_label.c — `v6 label` / `v6 annotate`; the pure parts unit tested. */
+int cli_label(struct cli_opts *o);
+int cli_annotate(struct cli_opts *o);
+/* A parsed change: set holds KEY -> VALUE strings, remove the KEYs given
+ * as KEY-. */
+struct cli_meta_edit {
+	json_t *set;
+	json_t *remove;
+};
+/* Splits args as kubectl does: the resources first (*nres of them), then
+ * KEY=VALUE / KEY- changes (labels: a value holds no '='). 0, or -EINVAL
+ * with *err (kubectl's message; caller frees) and nothing to free. */
+int cli_meta_edit_parse(bool labels, const char **args, size_t nargs, size_t *nres,
+    struct cli_meta_edit *e, char **err);
+void cli_meta_edit_free(struct cli_meta_edit *e);
+/* The merge patch {"metadata":{"labels"|"annotations":{...}}} making e of
+ * obj: the keys whose value changes, null for present keys removed.
+ * Returns 0 when nothing changes, 1 when a key is set, 2 when keys are
+ * only removed; -EINVAL with *err when a key has another value and
+ * overwrite is false (kubectl's message; caller frees). *patch is a new
+ * reference unless an error. */
+int cli_meta_edit_patch(const struct cli_meta_edit *e, bool labels, const json_t *obj,
+    bool overwrite, json_t **patch, char **err);
 
 /* cli_ws.c — a WebSocket to the API server (TLS and credentials as every
  * request). cli_ws_open upgrades path with subprotocol proto: NULL with
