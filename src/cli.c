@@ -122,7 +122,7 @@ static const struct cli_flag flags[] = {
 	{ "full", 0, FLAG_BOOL, OFF(full), NULL, NULL,
 	  "rollout promote: skip the remaining steps, pauses and analysis" },
 	{ "stdin", 'i', FLAG_BOOL, OFF(stdin_), NULL, NULL,
-	  "exec: pass stdin to the command" },
+	  "exec: pass stdin to the command; attach: to the container" },
 	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
 	  "exec: run the command on a terminal (raw mode when stdin is one)" },
 	{ "min", 0, FLAG_INT, OFF(min), "N", NULL,
@@ -382,6 +382,17 @@ static const struct cli_verb verbs[] = {
 	  "  v6 exec web-7d9c-x2k4p -- ls /\n"
 	  "  v6 exec web-7d9c-x2k4p -c sidecar -- env\n"
 	  "  echo hi | v6 exec -i web-7d9c-x2k4p -- cat\n", false },
+	{ "attach", cli_attach, "v6 attach POD [-c CONTAINER] [-i]",
+	  "Attach to the running main process of a container",
+	  "Join a running container's main process, as kubectl attach does: what it\n"
+	  "writes to stdout and stderr from now on is copied here until it exits\n"
+	  "(exit 0) or you interrupt; -i sends stdin to it, for containers started\n"
+	  "with stdin: true (for others it is dropped). V6 starts containers without\n"
+	  "a terminal, so -t says so and goes on without one. Over the WebSocket\n"
+	  "kubectl uses (v5.channel.k8s.io); needs create on pods/attach.",
+	  "container stdin tty namespace",
+	  "  v6 attach web-7d9c-x2k4p\n"
+	  "  v6 attach -i repl -c shell\n", false },
 	{ "port-forward", cli_port_forward, "v6 port-forward TARGET [LOCAL:]REMOTE...",
 	  "Forward local ports to a pod",
 	  "Listen on 127.0.0.1:LOCAL (0 or empty: a free port) and forward each\n"

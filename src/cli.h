@@ -341,6 +341,7 @@ int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_attach(struct cli_opts *o);	/* cli_exec.c */
 int cli_port_forward(struct cli_opts *o);	/* cli_portforward.c */
 
 /* cli_label.c — `v6 label` / `v6 annotate`; the pure parts unit tested. */

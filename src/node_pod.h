@@ -273,6 +273,19 @@ int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *
  * and `runc exec --tty` for runc. NULL-terminated; free with nenv_free. */
 char **nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, size_t nc);
 
+/* node_attach.c — pods/attach: the client joins the running container's
+ * output (the CRI log at log_path followed from now on; stderr on its own
+ * channel when separate_stderr, else with stdout) and, when stdin_path is
+ * given and the container has that FIFO, writes its stdin there. Linked
+ * into *list until the client leaves or nattach_exited(list, ctr) (ctr
+ * SIZE_MAX: every one) ends it with a Success Status. Returns 0 (req is
+ * answered: streamed or refused), or a negative errno with *err (caller
+ * frees) and req still to be answered. */
+struct nattach;
+int nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size_t ctr,
+    const char *log_path, const char *stdin_path, bool separate_stderr, char **err);
+void nattach_exited(struct nattach **list, size_t ctr);
+
 /* node_portforward.c — pods/portforward for kubectl port-forward (SPDY/3.1,
  * tunnelled in a WebSocket or plain): connections go to 127.0.0.1 in the
  * network namespace at netns, or to ip when netns is NULL (a process
