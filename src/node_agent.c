@@ -1867,12 +1867,14 @@ serve_exec(void *arg, struct http_req *req, const json_t *obj)
 	json_t *enter = rt_enter_argv(a->rt);
 	bool runc = rt_is_runc(a->rt), tty = query_bool(req, "tty");
 	char **argv = nexec_argv(enter, runc, tty, cmd, nc);
+	json_t *proc = runc && tty ? rt_runc_process(a->rt) : NULL;
 	json_decref(enter);
 	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
-	    query_bool(req, "stdin"), tty, &err) < 0) {
+	    query_bool(req, "stdin"), tty, proc, &err) < 0) {
 		reply_status(req, 500, "InternalError", err);
 		free(err);
 	}
+	json_decref(proc);
 	nenv_free(argv);
 	nenv_free(cmd);
 }

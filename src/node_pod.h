@@ -262,12 +262,15 @@ void nprobe_cancel(struct nprobe_run *r);
 /* node_exec.c — pods/exec: spawns argv (envp and cwd as uv_spawn takes
  * them; NULL: the server's) and streams it over a WebSocket
  * (channel.k8s.io: stdin, resize, a pty with tty) or in V6's older framing
- * (req's body is the stdin when with_stdin). Returns 0 (req is answered
+ * (req's body is the stdin when with_stdin). runc_process (rt_runc_process,
+ * with tty for runc; else NULL): argv's `runc exec --tty ID CMD` runs as
+ * `--process FILE` of it with args CMD and the client's first size as its
+ * consoleSize, so the terminal runc makes has that size from the start. Returns 0 (req is answered
  * by the stream, or refused), or a negative errno with *err (caller
  * frees) and req still to be answered. */
 struct http_req;
 int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
-    const char *cwd, bool with_stdin, bool tty, char **err);
+    const char *cwd, bool with_stdin, bool tty, const json_t *runc_process, char **err);
 /* The argv running cmd (nc words) after enter (rt_enter_argv): with tty
  * in a new session whose controlling terminal is its stdin (setsid -c),
  * and `runc exec --tty` for runc. NULL-terminated; free with nenv_free. */

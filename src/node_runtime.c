@@ -1394,6 +1394,19 @@ rt_enter_argv(const struct rt_ctr *c)
 	return a;
 }
 
+json_t *
+rt_runc_process(const struct rt_ctr *c)
+{
+	if (!c->runc_id)
+		return NULL;
+	char *path = xasprintf("%s/bundle/config.json", c->dir);
+	json_t *cfg = json_load_file(path, 0, NULL);
+	json_t *p = json_incref(json_object_get(cfg, "process"));
+	json_decref(cfg);
+	free(path);
+	return p;
+}
+
 char *
 rt_stdin_path(const struct rt_ctr *c)
 {

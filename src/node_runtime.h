@@ -180,6 +180,10 @@ const char *rt_cgroup_dir(const struct rt_ctr *c, int k);
  * container's is always `runc --root R exec ID` (the container's env, cwd,
  * user and capabilities come from its config). New reference. */
 json_t *rt_enter_argv(const struct rt_ctr *c);
+/* A runc container's OCI process (its config.json's), the base of a
+ * `runc exec --process` that needs more than runc exec's flags say (a
+ * terminal's initial size); NULL for others. New reference. */
+json_t *rt_runc_process(const struct rt_ctr *c);
 /* The FIFO that is the stdin of a container started with stdin_open
  * (pods/attach writes to it); it does not exist for the others. Caller
  * frees. */
