@@ -323,14 +323,8 @@ int cli_version(struct cli_opts *o);	/* cli_get.c */
 int cli_logs(struct cli_opts *o);	/* cli_logs.c */
 int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
 int cli_scale(struct cli_opts *o);	/* cli_scale.c */
-/* cli_autoscale.c: `v6 autoscale`, and how HPA metrics read in `get`
- * (TARGETS: "cpu: 45%/50%", three at most then "+ N more...") and in
- * `describe` (one "current / target" line per metric, kubectl's words). */
+/* cli_autoscale.c: `v6 autoscale` (how HPA metrics read is obj_print_hpa.c's) */
 int cli_autoscale(struct cli_opts *o);
-void cli_hpa_targets(const json_t *hpa, struct buf *out);
-/* The i-th metric of hpa: its describe label and "current / target" value
- * (caller frees both); false past the last. */
-bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
 /* For `v6 apply`: a manifest's spec.replicas that differs from live's, on a
  * target an HPA scales, would fight the HPA: dropped from the merge patch
  * with a warning on stderr (the HPA's count stays). */
