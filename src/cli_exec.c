@@ -200,16 +200,29 @@ cli_exec(struct cli_opts *o)
 	return rc;
 }
 
-/* kubectl attach's check: a container started without a terminal gets
- * none now (V6 starts every container without one). */
+/* kubectl attach's check: a container started without a terminal (no
+ * tty: true in its spec) gets none now; said, and attached without. */
 static void
 attach_tty_check(struct cli_opts *o, const char *pod)
 {
 	char *path = cli_path(kind_find_gvk("v1", "Pod"), cli_ns(o), pod, NULL);
-	json_t *obj = NULL;
+	json_t *obj = NULL, *c = NULL;
 	const char *name = o->container;
-	if (cli_get_json(path, &obj) == 0 && name == NULL)
-		name = obj_str(json_array_get(obj_get_path(obj, "spec.containers"), 0), "name");
+	if (cli_get_json(path, &obj) == 0) {
+		json_t *cs = obj_get_path(obj, "spec.containers");
+		for (size_t i = 0; i < json_array_size(cs) && c == NULL; i++) {
+			const char *cn = obj_str(json_array_get(cs, i), "name");
+			if (name == NULL || (cn && strcmp(cn, name) == 0))
+				c = json_array_get(cs, i);
+		}
+		if (name == NULL)
+			name = obj_str(c, "name");
+	}
+	if (json_is_true(json_object_get(c, "tty"))) {
+		json_decref(obj);
+		free(path);
+		return;
+	}
 	fprintf(stderr, "error: Unable to use a TTY - container %s did not allocate one\n",
 	    name ? name : "");
 	o->tty = false;

@@ -616,6 +616,8 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.mounts = mounts, .n_mounts = (size_t)nm, .security = runc ? NULL : &sec,
 		.files = files, .shared_files = shared,
 		.stdin_open = json_is_true(json_object_get(cs, "stdin")),
+		.stdin_once = json_is_true(json_object_get(cs, "stdinOnce")),
+		.tty = json_is_true(json_object_get(cs, "tty")),
 	};
 	struct nrunc_start *rs = NULL;
 	const char *reason = "CreateContainerError";
@@ -630,6 +632,11 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 			.cpu_request_millis = qty_of(cs, "requests.cpu", 1000),
 			.pids_limit = spec.pids_limit };
 		rc = nrunc_start_prepare(&rp, &rs, &reason, &err);
+		if (rc == 0 && spec.tty) {	/* said, rather than run without one */
+			rc = -ENOTSUP;
+			err = xstrdup("tty: true is not supported for runc containers by V6 "
+			    "(the process runtime gives the container a terminal)");
+		}
 		spec.runc = rs ? &rs->r : NULL;
 	}
 	struct rt_ctr *c = NULL;
@@ -1898,13 +1905,15 @@ serve_attach(void *arg, struct http_req *req, const json_t *obj)
 	char *log = rt_log_path(n->rt, p->sm.ns, p->sm.name, p->uid, p->sm.c[i].name,
 	    a->attempt);
 	char *in = query_bool(req, "stdin") ? rt_stdin_path(a->rt) : NULL;
-	if (nattach_start(n->loop, req, &p->attaches, (size_t)i, log, in,
+	char *ctl = rt_ctl_path(a->rt);
+	if (nattach_start(n->loop, req, &p->attaches, (size_t)i, log, in, ctl,
 	    query_bool(req, "stderr"), &err) < 0) {
 		reply_status(req, 500, "InternalError", err);
 		free(err);
 	}
 	free(log);
 	free(in);
+	free(ctl);
 }
 
 /* pods/portforward: kubectl port-forward (node_portforward.c) to the

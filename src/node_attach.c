@@ -7,13 +7,18 @@
  * asked for no stderr), 0 the client's stdin into the container's stdin
  * FIFO (a container started with stdin: true, node_shim.c; for the others
  * stdin is dropped, as containerd does), 3 a Success Status when the
- * container exits. Containers get no terminal, so resize messages are
- * ignored. The agent keeps each pod's attaches in a list and ends them
- * when a container exits. Called by node_agent.c. */
+ * container exits, 4 a resize, passed on to the shim ("size ROWS COLS"
+ * on its control FIFO DIR/ctl) for a container with tty: true, whose
+ * output (stdout, the pty's) is channel 1. The end of an attach's stdin
+ * (255 [0], or the client gone) writes "end" there: the shim of a
+ * stdinOnce container then drops its own writer, so the container reads
+ * EOF (node_shim.c). The agent keeps each pod's attaches in a list and
+ * ends them when a container exits. Called by node_agent.c. */
 #include "node_pod.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,7 +29,8 @@
 #include "util.h"
 #include "ws.h"
 
-enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_STATUS = 3 };
+enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_STATUS = 3, CH_RESIZE = 4,
+	CH_CLOSE = 255 };
 
 /* stdin queued to the container past which the client is not read */
 #define ATTACH_STDIN_HIGH	(256u << 10)
@@ -45,7 +51,49 @@ struct nattach {
 	bool in_closing;
 	unsigned in_writes;		/* writes in flight (net_send) */
 	bool done;			/* ended: the client or the container went */
+	bool in_ended;			/* "end" told to the shim */
+	char *ctl;			/* the shim's control FIFO, or NULL */
 };
+
+/* One line to the shim's control FIFO; dropped when it has none (a
+ * container without stdin or tty) or it is full. */
+static void
+tell_shim(const struct nattach *a, const char *line)
+{
+	int fd = a->ctl ? open(a->ctl, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return;
+	ssize_t w = write(fd, line, strlen(line));	/* < PIPE_BUF: atomic */
+	(void)w;
+	close(fd);
+}
+
+static void on_in_closed(uv_handle_t *h);
+
+/* Closes our writer of the container's stdin (the queued writes are
+ * dropped: to be called once they are done, or on the way out). */
+static void
+close_in(struct nattach *a)
+{
+	if (a->in_open && !a->in_closing) {
+		a->in_closing = true;
+		uv_close((uv_handle_t *)&a->in, on_in_closed);
+	}
+}
+
+/* The end of this attach's stdin, once: "end" to the shim, and our writer
+ * closed once what was queued is written, so that the container of a
+ * stdinOnce one has no writer left and reads EOF. */
+static void
+end_stdin(struct nattach *a)
+{
+	if (!a->in_open || a->in_ended)
+		return;
+	a->in_ended = true;
+	tell_shim(a, "end\n");
+	if (a->in_writes == 0)
+		close_in(a);
+}
 
 static void
 attach_unlink(struct nattach *a)
@@ -61,8 +109,10 @@ attach_unlink(struct nattach *a)
 static void
 maybe_free(struct nattach *a)
 {
-	if (a->done && !a->in_open && a->in_writes == 0)
+	if (a->done && !a->in_open && a->in_writes == 0) {
+		free(a->ctl);
 		free(a);
+	}
 }
 
 static void
@@ -91,14 +141,13 @@ attach_finish(struct nattach *a, bool status)
 			log_follow_stop(a->out[i].f);
 			a->out[i].f = NULL;
 		}
+	if (!status)
+		end_stdin(a);
 	if (status)
 		ws_send(a->ws, CH_STATUS, ok, sizeof ok - 1);
 	ws_end(a->ws);
 	a->ws = NULL;
-	if (a->in_open && !a->in_closing) {
-		a->in_closing = true;
-		uv_close((uv_handle_t *)&a->in, on_in_closed);
-	}
+	close_in(a);
 	maybe_free(a);
 }
 
@@ -119,6 +168,8 @@ on_in_written(uv_write_t *req, int status)
 	(void)status;
 	free(w);
 	a->in_writes--;
+	if (a->in_ended && a->in_writes == 0)
+		close_in(a);
 	if (!a->done && uv_stream_get_write_queue_size(s) < ATTACH_STDIN_HIGH / 2)
 		ws_pause(a->ws, false);
 	maybe_free(a);
@@ -136,15 +187,32 @@ write_stdin(struct nattach *a, const char *data, size_t len)
 		ws_pause(a->ws, true);
 }
 
+/* A terminal size {"Width":W,"Height":H}: "size ROWS COLS" to the shim. */
+static void
+resize(struct nattach *a, const char *data, size_t len)
+{
+	unsigned short rows, cols;
+	char line[64];
+	if (nexec_parse_size(data, len, &rows, &cols) < 0)
+		return;
+	snprintf(line, sizeof line, "size %u %u\n", rows, cols);
+	tell_shim(a, line);
+}
+
 static void
 on_message(struct ws *w, const char *data, size_t len, void *arg)
 {
 	struct nattach *a = arg;
 	(void)w;
-	/* 4 (resize) and 255 (end of stdin: the container's stays open for
-	 * the next attach, stdinOnce is not honoured) need nothing */
-	if (len > 0 && !a->done && (unsigned char)data[0] == CH_STDIN)
+	if (len == 0 || a->done)
+		return;
+	unsigned ch = (unsigned char)data[0];
+	if (ch == CH_STDIN)
 		write_stdin(a, data + 1, len - 1);
+	else if (ch == CH_CLOSE && len > 1 && data[1] == CH_STDIN)
+		end_stdin(a);
+	else if (ch == CH_RESIZE)
+		resize(a, data + 1, len - 1);
 }
 
 static void
@@ -168,7 +236,8 @@ open_stdin(const char *path)
 
 int
 nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size_t ctr,
-    const char *log_path, const char *stdin_path, bool separate_stderr, char **err)
+    const char *log_path, const char *stdin_path, const char *ctl_path, bool separate_stderr,
+    char **err)
 {
 	static const char *const ours[] = { "v5.channel.k8s.io", "v4.channel.k8s.io" };
 	const char *proto = ws_wanted(req) ? ws_pick(req, ours, ARRAY_SIZE(ours)) : NULL;
@@ -179,6 +248,7 @@ nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size
 	}
 	struct nattach *a = xcalloc(1, sizeof *a);
 	a->ctr = ctr;
+	a->ctl = ctl_path ? xstrdup(ctl_path) : NULL;
 	a->out[0] = (struct nattach_out){ a, CH_STDOUT, NULL };
 	a->out[1] = (struct nattach_out){ a, CH_STDERR, NULL };
 	/* from now on: what the container writes next */
@@ -192,6 +262,7 @@ nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size
 		*err = xasprintf("following the container's output: %s", strerror(-rc));
 		if (a->out[0].f)
 			log_follow_stop(a->out[0].f);
+		free(a->ctl);
 		free(a);
 		return rc;
 	}

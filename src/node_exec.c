@@ -496,16 +496,27 @@ end_stdin(struct nexec *x)
 	x->open++;
 }
 
-static void
-resize(struct nexec *x, const char *data, size_t len)
+int
+nexec_parse_size(const char *data, size_t len, unsigned short *rows, unsigned short *cols)
 {
 	json_t *j = json_loadb(data, len, 0, NULL);
 	json_int_t w = json_integer_value(json_object_get(j, "Width"));
 	json_int_t h = json_integer_value(json_object_get(j, "Height"));
 	json_decref(j);
-	if (x->master < 0 || x->eofs > 0 || w <= 0 || h <= 0 || w > 0xffff || h > 0xffff)
+	if (w <= 0 || h <= 0 || w > 0xffff || h > 0xffff)
+		return -EINVAL;
+	*rows = (unsigned short)h;
+	*cols = (unsigned short)w;
+	return 0;
+}
+
+static void
+resize(struct nexec *x, const char *data, size_t len)
+{
+	struct winsize ws = { 0 };
+	if (x->master < 0 || x->eofs > 0 ||
+	    nexec_parse_size(data, len, &ws.ws_row, &ws.ws_col) < 0)
 		return;
-	struct winsize ws = { .ws_row = (unsigned short)h, .ws_col = (unsigned short)w };
 	x->rows = ws.ws_row;
 	x->cols = ws.ws_col;
 	ioctl(x->master, TIOCSWINSZ, &ws);	/* the foreground group gets SIGWINCH */

@@ -279,14 +279,20 @@ char **nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, si
 /* node_attach.c — pods/attach: the client joins the running container's
  * output (the CRI log at log_path followed from now on; stderr on its own
  * channel when separate_stderr, else with stdout) and, when stdin_path is
- * given and the container has that FIFO, writes its stdin there. Linked
+ * given and the container has that FIFO, writes its stdin there; ctl_path:
+ * the shim's control FIFO, told of resizes and of the end of this stdin
+ * (stdinOnce), when the container has one. Linked
  * into *list until the client leaves or nattach_exited(list, ctr) (ctr
  * SIZE_MAX: every one) ends it with a Success Status. Returns 0 (req is
  * answered: streamed or refused), or a negative errno with *err (caller
  * frees) and req still to be answered. */
+/* A resize message {"Width":W,"Height":H} (node_exec.c): 0 with both in
+ * 1..65535, else -EINVAL. */
+int nexec_parse_size(const char *data, size_t len, unsigned short *rows, unsigned short *cols);
 struct nattach;
 int nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size_t ctr,
-    const char *log_path, const char *stdin_path, bool separate_stderr, char **err);
+    const char *log_path, const char *stdin_path, const char *ctl_path, bool separate_stderr,
+    char **err);
 void nattach_exited(struct nattach **list, size_t ctr);
 
 /* node_portforward.c — pods/portforward for kubectl port-forward (SPDY/3.1,

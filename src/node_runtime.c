@@ -724,7 +724,7 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	}
 	bool given = s->working_dir && *s->working_dir;
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:b, s:s, s:I, s:i, s:o, "
-	    "s:I, s:I, s:I, s:s, s:o, s:o*, s:b}",
+	    "s:I, s:I, s:I, s:s, s:o, s:o*, s:b, s:b, s:b}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
@@ -737,7 +737,7 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "",
 	    "mounts", mounts_json(s),
 	    "security", s->security ? secctx_to_json(s->security) : NULL,
-	    "stdin", s->stdin_open);
+	    "stdin", s->stdin_open, "stdinOnce", s->stdin_once, "tty", s->tty);
 }
 
 /* The dirs of a runc container's bundle, under DIR. */
@@ -1411,6 +1411,12 @@ char *
 rt_stdin_path(const struct rt_ctr *c)
 {
 	return ctr_file(c->dir, "stdin");
+}
+
+char *
+rt_ctl_path(const struct rt_ctr *c)
+{
+	return ctr_file(c->dir, "ctl");
 }
 
 void

@@ -87,6 +87,9 @@ struct rt_spec {
 					 * ServiceAccount token, resolv.conf; NULL: none */
 	bool stdin_open;		/* container.stdin: DIR/stdin is a FIFO the
 					 * container reads (rt_stdin_path) */
+	bool stdin_once;		/* container.stdinOnce: the first attach's
+					 * end ends the container's stdin */
+	bool tty;			/* container.tty: a pty is its stdio */
 	const json_t *shared_files;	/* the same, for texts many pods share (the
 					 * ServiceAccount's namespace and ca.crt): a
 					 * hard link to one copy in STATE/shared, so
@@ -188,6 +191,10 @@ json_t *rt_runc_process(const struct rt_ctr *c);
  * (pods/attach writes to it); it does not exist for the others. Caller
  * frees. */
 char *rt_stdin_path(const struct rt_ctr *c);
+/* The shim's control FIFO (containers with stdin or tty, node_shim.c):
+ * lines "end" (an attach's stdin ended) and "size ROWS COLS". Caller
+ * frees. */
+char *rt_ctl_path(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

@@ -7,8 +7,16 @@
  * spec.json: {argv[], env[], workingDir, makeWorkingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
  *   pidsLimit, podUID, podNamespace, podName, name, attempt,
- *   mounts[{source, target, readOnly}], security{...} (node_secctx.h), stdin}
+ *   mounts[{source, target, readOnly}], security{...} (node_secctx.h), stdin,
+ *   stdinOnce, tty}
  * stdin true: the container's stdin is the FIFO DIR/stdin (pods/attach).
+ * tty true: a pty is its stdin/stdout/stderr and controlling terminal; the
+ * shim copies the master to the log (as stdout) and DIR/stdin into it.
+ * Either makes the control FIFO DIR/ctl, whose lines the node writes
+ * (node_attach.c): "size ROWS COLS" resizes the pty, "end" (an attach's
+ * stdin ended) with stdinOnce drops the shim's own writer of DIR/stdin,
+ * so the container reads EOF once the attach's writer is gone too (with
+ * a tty: the shim stops copying DIR/stdin, as containerd's CloseIO).
  * Volumes: with mounts, the container gets its own mount namespace in which
  * each source is bind-mounted at its target (see setup_mounts).
  * security: its PID, IPC and mount namespaces, private /proc, read-only
@@ -44,6 +52,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -95,6 +105,14 @@ struct shim {
 	int status;
 	bool exited;
 	json_t *runc;			/* spec.runc, NULL for a process container */
+	bool tty, stdin_once;		/* spec.tty, spec.stdinOnce */
+	int stdin_keep;			/* our writer of DIR/stdin (no tty), or -1 */
+	int ctl_fd;			/* DIR/ctl, or -1 */
+	int fifo_fd;			/* with a tty: DIR/stdin, read into the master */
+	int tty_fd;			/* the pty master, to write to and resize */
+	size_t ctl_len, in_len, in_off;
+	char ctl_line[128];
+	char in_buf[4096];		/* read from fifo_fd, not yet in the master */
 	int64_t started_ms, finished_ms;
 };
 
@@ -499,7 +517,10 @@ child(struct shim *sh, int in, int out, int err, int report)
 	const char *cwd = json_string_value(json_object_get(spec, "workingDir"));
 	sigset_t all;
 
-	setpgid(0, 0);
+	if (sh->tty)		/* its own session, for a controlling terminal */
+		setsid();
+	else
+		setpgid(0, 0);
 	for (int c = 0; c < CG_NCTRL && !sh->runc; c++)	/* runc places its container */
 		if (sh->cg[c])
 			cg_join(sh->cg[c], getpid());
@@ -511,6 +532,8 @@ child(struct shim *sh, int in, int out, int err, int report)
 	dup2(in >= 0 ? in : open("/dev/null", O_RDONLY), 0);
 	dup2(out, 1);
 	dup2(err, 2);
+	if (sh->tty)
+		ioctl(0, TIOCSCTTY, 0);
 	int src = 0, mrc;
 	if (sh->runc) {		/* runc applies the securityContext (config.json) */
 		mrc = mount_rootfs(sh->runc);
@@ -616,6 +639,64 @@ kill_rest(struct shim *sh)
 			cg_kill_all(sh->cg[c], SIGKILL);
 }
 
+/* One line of DIR/ctl (see the header). */
+static void
+control_line(struct shim *sh, const char *line)
+{
+	unsigned rows, cols;
+	if (strcmp(line, "end") == 0 && sh->stdin_once) {
+		if (sh->stdin_keep >= 0)
+			close(sh->stdin_keep);
+		if (sh->fifo_fd >= 0)
+			close(sh->fifo_fd);
+		sh->stdin_keep = sh->fifo_fd = -1;
+	} else if (sscanf(line, "size %u %u", &rows, &cols) == 2 && sh->tty_fd >= 0 &&
+	    rows > 0 && cols > 0 && rows <= 0xffff && cols <= 0xffff) {
+		struct winsize ws = { .ws_row = (unsigned short)rows,
+			.ws_col = (unsigned short)cols };
+		ioctl(sh->tty_fd, TIOCSWINSZ, &ws);	/* the terminal's group: SIGWINCH */
+	}
+}
+
+static void
+control(struct shim *sh)
+{
+	ssize_t n;
+	while ((n = read(sh->ctl_fd, sh->ctl_line + sh->ctl_len,
+	    sizeof sh->ctl_line - 1 - sh->ctl_len)) > 0) {
+		sh->ctl_len += (size_t)n;
+		char *nl;
+		while ((nl = memchr(sh->ctl_line, '\n', sh->ctl_len))) {
+			*nl = '\0';
+			control_line(sh, sh->ctl_line);
+			sh->ctl_len -= (size_t)(nl + 1 - sh->ctl_line);
+			memmove(sh->ctl_line, nl + 1, sh->ctl_len);
+		}
+		if (sh->ctl_len == sizeof sh->ctl_line - 1)
+			sh->ctl_len = 0;	/* no command is that long */
+	}
+}
+
+/* With a tty: DIR/stdin into the master, as much as it takes now. */
+static void
+copy_stdin(struct shim *sh)
+{
+	if (sh->in_len == 0 && sh->fifo_fd >= 0) {
+		ssize_t n = read(sh->fifo_fd, sh->in_buf, sizeof sh->in_buf);
+		sh->in_off = 0;
+		sh->in_len = n > 0 ? (size_t)n : 0;
+	}
+	if (sh->in_len > 0) {
+		ssize_t w = write(sh->tty_fd, sh->in_buf + sh->in_off, sh->in_len);
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			w = (ssize_t)sh->in_len;	/* the terminal is gone */
+		if (w > 0) {
+			sh->in_off += (size_t)w;
+			sh->in_len -= (size_t)w;
+		}
+	}
+}
+
 /* Copies output until the container has exited and its pipes are closed;
  * stragglers holding the pipes get STRAGGLER_MS, then are killed. */
 static void
@@ -643,15 +724,22 @@ supervise(struct shim *sh)
 			}
 			timeout = (int)left;
 		}
-		struct pollfd p[3] = {
+		bool live = !sh->exited;
+		struct pollfd p[6] = {
 			{ sh->s[0].fd, POLLIN, 0 }, { sh->s[1].fd, POLLIN, 0 },
-			{ sh->exited ? -1 : pidfd, POLLIN, 0 },
+			{ live ? pidfd : -1, POLLIN, 0 }, { live ? sh->ctl_fd : -1, POLLIN, 0 },
+			{ live && sh->in_len == 0 ? sh->fifo_fd : -1, POLLIN, 0 },
+			{ live && sh->in_len > 0 ? sh->tty_fd : -1, POLLOUT, 0 },
 		};
-		if (poll(p, 3, timeout) < 0 && errno != EINTR)
+		if (poll(p, 6, timeout) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < 2; i++)
 			if (p[i].revents)
 				pump(sh, &sh->s[i]);
+		if (p[3].revents)
+			control(sh);
+		if (p[4].revents || p[5].revents)
+			copy_stdin(sh);
 	}
 	if (pidfd >= 0)
 		close(pidfd);
@@ -779,38 +867,80 @@ start_pid_ns(struct shim *sh)
 	return 0;
 }
 
-/* A container with stdin: true reads DIR/stdin, a FIFO that pods/attach
- * writes to (node_attach.c). The shim keeps it open for reading and
- * writing all its life, so the container never reads EOF between two
- * attaches (stdinOnce is not honoured). Returns the fd, -1 without stdin,
- * or a negative errno. */
+/* mkfifo DIR/NAME and open it with flags; the fd or a negative errno. */
 static int
-open_stdin(const struct shim *sh)
+open_fifo(const struct shim *sh, const char *name, int flags)
 {
-	if (!json_is_true(json_object_get(sh->spec, "stdin")))
-		return -1;
-	char *path = dir_file(sh, "stdin");
+	char *path = dir_file(sh, name);
 	int fd = -1;
 	if (mkfifo(path, 0600) < 0 && errno != EEXIST)
 		fd = -errno;
-	else if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+	else if ((fd = open(path, flags | O_CLOEXEC)) < 0)
 		fd = -errno;
 	free(path);
 	return fd;
+}
+
+/* The container's stdin and, with a tty, the pty in place of the output
+ * pipes. A container with stdin: true reads DIR/stdin, a FIFO that
+ * pods/attach writes to (node_attach.c); the shim holds a writer of its
+ * own (stdin_keep), so the container does not read EOF between two
+ * attaches, until "end" with stdinOnce (control). With a tty the
+ * container's stdio is the pty's slave and the shim copies DIR/stdin into
+ * the master. *in: the child's stdin, -1 for /dev/null. 0 or -errno. */
+static int
+open_stdio(struct shim *sh, int *in, int out[2], int err[2])
+{
+	bool want_in = json_is_true(json_object_get(sh->spec, "stdin"));
+	*in = -1;
+	if (!want_in && !sh->tty)
+		return 0;
+	if ((sh->ctl_fd = open_fifo(sh, "ctl", O_RDWR | O_NONBLOCK)) < 0)
+		return sh->ctl_fd;
+	if (sh->tty) {
+		int master, slave;
+		if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
+			return -errno;
+		fcntl(master, F_SETFD, FD_CLOEXEC);
+		fcntl(slave, F_SETFD, FD_CLOEXEC);
+		sh->tty_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+		fcntl(sh->tty_fd, F_SETFL, O_NONBLOCK);
+		close(out[0]);
+		close(out[1]);
+		close(err[0]);
+		close(err[1]);
+		out[0] = master;
+		out[1] = slave;
+		err[0] = -1;
+		err[1] = fcntl(slave, F_DUPFD_CLOEXEC, 0);
+		*in = fcntl(slave, F_DUPFD_CLOEXEC, 0);
+		if (want_in && (sh->fifo_fd = open_fifo(sh, "stdin", O_RDWR | O_NONBLOCK)) < 0)
+			return sh->fifo_fd;
+		return 0;
+	}
+	if ((*in = open_fifo(sh, "stdin", O_RDONLY | O_NONBLOCK)) < 0)
+		return *in;
+	char *path = dir_file(sh, "stdin");
+	sh->stdin_keep = open(path, O_WRONLY | O_CLOEXEC);
+	free(path);
+	if (sh->stdin_keep < 0)
+		return -errno;
+	fcntl(*in, F_SETFL, 0);		/* the container's reads block */
+	return 0;
 }
 
 /* Forks the container; returns 0 once it runs, or fills ex for a failed start. */
 static int
 start(struct shim *sh, json_t *ex)
 {
-	int out[2], err[2], rep[2];
-	int in = open_stdin(sh);
-	if (in < -1)
-		return in;
+	int out[2], err[2], rep[2], in;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
 		return -errno;
+	int rc = open_stdio(sh, &in, out, err);
+	if (rc < 0)
+		return rc;
 	sh->started_ms = time_now_ms();
-	int rc = start_pid_ns(sh);
+	rc = start_pid_ns(sh);
 	if (rc < 0)
 		return rc;
 	sh->pid = fork();
@@ -818,12 +948,15 @@ start(struct shim *sh, json_t *ex)
 		return -errno;
 	if (sh->pid == 0)
 		child(sh, in, out[1], err[1], rep[1]);
-	setpgid(sh->pid, sh->pid);
+	if (!sh->tty)		/* its setsid would fail in a group of its own */
+		setpgid(sh->pid, sh->pid);
 	if (!sh->runc)
 		write_ctr_pid(sh);
 	close(out[1]);
 	close(err[1]);
 	close(rep[1]);
+	if (sh->tty)		/* the master reads EIO once the container's are gone */
+		close(in);
 	sh->s[0].fd = out[0];
 	sh->s[1].fd = err[0];
 	struct start_err se;
@@ -1038,6 +1171,7 @@ shim_main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sh->dir = argv[1];
 	sh->log_fd = -1;
+	sh->stdin_keep = sh->ctl_fd = sh->fifo_fd = sh->tty_fd = -1;
 	sh->s[0] = (struct stream){ .fd = -1, .name = "stdout" };
 	sh->s[1] = (struct stream){ .fd = -1, .name = "stderr" };
 	sh->started_ms = sh->finished_ms = time_now_ms();
@@ -1048,6 +1182,8 @@ shim_main(int argc, char **argv)
 		shim_failed(ex, "reading spec.json", -err);
 	} else {
 		sh->runc = json_object_get(sh->spec, "runc");
+		sh->tty = json_is_true(json_object_get(sh->spec, "tty"));
+		sh->stdin_once = json_is_true(json_object_get(sh->spec, "stdinOnce"));
 		if (sh->runc)	/* runc delete's stderr (runc_delete) goes there too */
 			shim_log_open();
 		setup_cgroups(sh);

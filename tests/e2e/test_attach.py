@@ -3,13 +3,16 @@ v5.channel.k8s.io) and `v6 attach` join a running container's main
 process: what it writes from then on arrives on stdout / stderr, -i feeds
 its stdin when the container was started with stdin: true (and is dropped
 for one started without), the stream ends with exit 0 when the container
-exits. Process runtime; the runc side is in test_kubectl_exec_runc.py."""
+exits. stdinOnce: the first attach's end is the container's EOF; tty: the
+container's stdio is a terminal that attach -t drives (with resize).
+Process runtime; the runc side is in test_kubectl_exec_runc.py."""
+import re
 import os
 import subprocess
 import time
 
 from conftest import TIMEOUT_SCALE, V6, wait_for
-from test_kubectl_exec import Kubectl
+from test_kubectl_exec import Kubectl, run_in_pty
 
 PODS = "/api/v1/namespaces/default/pods"
 
@@ -18,10 +21,11 @@ ECHO = ("while read l; do echo \"out:$l\"; echo \"err:$l\" >&2; "
         "[ \"$l\" = quit ] && exit 0; done; echo eof; sleep 600")
 
 
-def make_pod(server, name, script, stdin=True):
+def make_pod(server, name, script, stdin=True, **extra):
     c = {"name": "main", "image": "x", "command": ["sh", "-c", script]}
     if stdin:
         c["stdin"] = True
+    c.update(extra)
     server.json("POST", PODS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                                "spec": {"terminationGracePeriodSeconds": 1, "restartPolicy": "Never",
                                         "containers": [c]}}, expect=201)
@@ -130,3 +134,42 @@ def test_attach_errors(server):
     # a plain request (no WebSocket) is refused as an upgrade kubectl understands
     status, _, body = server.request("POST", PODS + "/echo/attach?stdout=true")
     assert status == 400 and b"unable to upgrade connection" in body, (status, body)
+
+
+def test_stdin_once_the_first_attach_end_is_the_containers_eof(server, tmp_path):
+    make_pod(server, "once", "cat; echo done", stdinOnce=True)
+    k = Kubectl(server, str(tmp_path))
+    # kubectl attach -i: "hello", then its stdin ends, so does the container's
+    code, out, err = attach(k.base + ["attach", "-i", "once"], k.env, [(1.5, b"hello\n")])
+    assert code == 0, (code, out, err)
+    assert out.startswith("hello\n"), (out, err)
+    wait_for(lambda: phase(server, "once") == "Succeeded", 30, "the container's exit")
+    _, p = server.json("GET", PODS + "/once")
+    term = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["reason"] == "Completed", term
+    status, _, log = server.request("GET", PODS + "/once/log")
+    assert status == 200 and log == b"hello\ndone\n", log
+
+
+def test_tty_container_attach_drives_its_terminal(server, tmp_path):
+    make_pod(server, "tsh", "sh", tty=True)
+    env = dict(os.environ, V6_SERVER=server.url)
+    # v6 attach -it from a 30x100 terminal: the container's stdio is a pty
+    # of that size; ending the attach (the user's Ctrl-C) leaves it running
+    code, out = run_in_pty([V6, "attach", "-it", "tsh"], env, 30, 100,
+                           [(r"", lambda m, pid: (time.sleep(1.5 * TIMEOUT_SCALE),
+                                                  os.write(m, b"tty; stty size\r"))),
+                            (r"(?m)^30 100\r?$", lambda m, pid: os.kill(pid, 15))])
+    assert re.search(r"(?m)^/dev/pts/\d+\r?$", out), out
+    assert phase(server, "tsh") == "Running"
+    # kubectl attach -it from a 25x90 one: the resize reached the terminal
+    k = Kubectl(server, str(tmp_path))
+    code, out = run_in_pty(k.base + ["attach", "-it", "tsh"], k.env, 25, 90,
+                           [(r"", lambda m, pid: (time.sleep(1.5 * TIMEOUT_SCALE),
+                                                  os.write(m, b"stty size; exit\r")))])
+    assert code == 0, out
+    assert re.search(r"(?m)^25 90\r?$", out), out
+    wait_for(lambda: phase(server, "tsh") == "Succeeded", 30, "the shell's exit")
+    status, _, log = server.request("GET", PODS + "/tsh/log")
+    assert status == 200 and re.search(rb"/dev/pts/\d+\r\n", log), log
+    assert b"30 100\r\n" in log and b"25 90\r\n" in log, log
