@@ -634,6 +634,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		rc = nrunc_start_prepare(&rp, &rs, &reason, &err);
 		if (rc == 0 && spec.tty) {	/* said, rather than run without one */
 			rc = -ENOTSUP;
+			reason = "CreateContainerError";
 			err = xstrdup("tty: true is not supported for runc containers by V6 "
 			    "(the process runtime gives the container a terminal)");
 		}

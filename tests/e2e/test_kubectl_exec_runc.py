@@ -130,9 +130,10 @@ def test_attach_to_a_runc_pod(podnet, tmp_path):
     def waiting():
         _, p = s.json("GET", "/api/v1/namespaces/default/pods/rt")
         cs = (p or {}).get("status", {}).get("containerStatuses") or [{}]
-        return cs[0].get("state", {}).get("waiting", {}).get("reason") == \
-            "CreateContainerError" and cs[0]["state"]["waiting"]
+        w = cs[0].get("state", {}).get("waiting", {})
+        return "tty: true" in w.get("message", "") and w
     w = wait_for(waiting, 60, "runc pod rt refused")
+    assert w["reason"] == "CreateContainerError", w
     assert "tty: true is not supported for runc containers" in w["message"], w
 
 
