@@ -1098,10 +1098,19 @@ on_watch(void *arg, enum store_event ev, const char *res, const json_t *obj, int
 		return;
 	if (!p && obj_get_path(obj, "metadata.deletionTimestamp") && !has_finalizer(obj))
 		return;
-	if (!p)
+	if (!p) {
 		p = pod_new(n, uid, obj);
-	else
+	} else {
+		/* The echo of the agent's own write (a claim or a status): the
+		 * version it holds already, written by a sync that acted on it;
+		 * syncing again finds nothing to do (100 of the 300 syncs of a
+		 * burst of 100 starts). Changes of others folded into that write came
+		 * first, at versions of their own, and are synced on. */
+		bool echo = obj_resource_version(obj) == obj_resource_version(p->obj);
 		pod_set_obj(p, obj);
+		if (echo)
+			return;
+	}
 	schedule(p, 0);
 }
 
