@@ -122,7 +122,7 @@ static const struct cli_flag flags[] = {
 	{ "full", 0, FLAG_BOOL, OFF(full), NULL, NULL,
 	  "rollout promote: skip the remaining steps, pauses and analysis" },
 	{ "stdin", 'i', FLAG_BOOL, OFF(stdin_), NULL, NULL,
-	  "exec: pass stdin to the command" },
+	  "exec: pass stdin to the command; attach: to the container" },
 	{ "tty", 't', FLAG_BOOL, OFF(tty), NULL, NULL,
 	  "exec: run the command on a terminal (raw mode when stdin is one)" },
 	{ "min", 0, FLAG_INT, OFF(min), "N", NULL,
@@ -135,6 +135,11 @@ static const struct cli_flag flags[] = {
 	  "autoscale: the HorizontalPodAutoscaler's name (default: the target's)" },
 	{ "prune", 0, FLAG_BOOL, OFF(prune), NULL, NULL,
 	  "app sync: delete the resources git no longer has" },
+	{ "overwrite", 0, FLAG_BOOL, OFF(overwrite), NULL, NULL,
+	  "label, annotate: allow changing a key that already has a value" },
+	{ "resource-version", 0, FLAG_STR, OFF(resource_version), "RV", NULL,
+	  "label, annotate: change the object only if this is its current resourceVersion "
+	  "(one object)" },
 	{ "matcher", 'm', FLAG_LIST, OFF(matchers), "NAME=VALUE", NULL,
 	  "silence create: a label matcher (=, !=, =~, !~); repeatable" },
 	{ "duration", 'd', FLAG_STR, OFF(duration), "DURATION", NULL,
@@ -297,6 +302,39 @@ static const struct cli_verb verbs[] = {
 	  "  v6 scale deploy web --replicas 0 -n staging\n"
 	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n"
 	  "  v6 scale deploy/web --replicas 1 -n prod --dry-run=server\n", false },
+	{ "label", cli_label,
+	  "v6 label KIND/NAME... | KIND NAME... | KIND (-l SEL | --all) KEY=VALUE... KEY-... "
+	  "[flags]",
+	  "Set or remove labels of objects",
+	  "Set (KEY=VALUE) or remove (KEY-) labels of objects, as kubectl label does.\n"
+	  "Changing a label that already has another value needs --overwrite.\n"
+	  "Keys and values are checked by the server: a key is [PREFIX/]NAME (PREFIX a\n"
+	  "DNS subdomain of at most 253 characters, NAME at most 63 alphanumerics, '-',\n"
+	  "'_' or '.'), a value at most 63 of those. Each object gets one merge patch;\n"
+	  "--resource-version makes it fail (Conflict) when the object changed since.\n"
+	  "Prints \"KIND/NAME labeled\", \"unlabeled\" or \"not labeled\" (nothing changed).",
+	  "namespace all-namespaces selector all overwrite resource-version dry-run output",
+	  "  v6 label pod/web tier=front\n"
+	  "  v6 label pod/web tier=back --overwrite\n"
+	  "  v6 label pod/web tier-\n"
+	  "  v6 label pods -l app=web canary=true\n"
+	  "  v6 label deploy --all -n staging team=core --dry-run=server -o yaml\n"
+	  "  v6 label pod web tier=front --resource-version 4711\n", false },
+	{ "annotate", cli_annotate,
+	  "v6 annotate KIND/NAME... | KIND NAME... | KIND (-l SEL | --all) KEY=VALUE... "
+	  "KEY-... [flags]",
+	  "Set or remove annotations of objects",
+	  "Set (KEY=VALUE, the value may hold '=') or remove (KEY-) annotations of\n"
+	  "objects, as kubectl annotate does. Changing an annotation that already has\n"
+	  "another value needs --overwrite (kubernetes.io/change-cause excepted). Keys\n"
+	  "are checked by the server as label keys are. Each object gets one merge\n"
+	  "patch; --resource-version makes it fail (Conflict) when the object changed\n"
+	  "since. Prints \"KIND/NAME annotated\".",
+	  "namespace all-namespaces selector all overwrite resource-version dry-run output",
+	  "  v6 annotate deploy/web owner=team-a\n"
+	  "  v6 annotate deploy/web owner=team-b --overwrite\n"
+	  "  v6 annotate deploy/web owner-\n"
+	  "  v6 annotate pods -l app=web note='restarted by hand' -o json\n", false },
 	{ "autoscale", cli_autoscale,
 	  "v6 autoscale KIND/NAME | KIND NAME --max M [--min N] [--cpu-percent P] [flags]",
 	  "Create a HorizontalPodAutoscaler for a deployment, replica set or stateful set",
@@ -344,6 +382,17 @@ static const struct cli_verb verbs[] = {
 	  "  v6 exec web-7d9c-x2k4p -- ls /\n"
 	  "  v6 exec web-7d9c-x2k4p -c sidecar -- env\n"
 	  "  echo hi | v6 exec -i web-7d9c-x2k4p -- cat\n", false },
+	{ "attach", cli_attach, "v6 attach POD [-c CONTAINER] [-i]",
+	  "Attach to the running main process of a container",
+	  "Join a running container's main process, as kubectl attach does: what it\n"
+	  "writes to stdout and stderr from now on is copied here until it exits\n"
+	  "(exit 0) or you interrupt; -i sends stdin to it, for containers started\n"
+	  "with stdin: true (for others it is dropped). V6 starts containers without\n"
+	  "a terminal, so -t says so and goes on without one. Over the WebSocket\n"
+	  "kubectl uses (v5.channel.k8s.io); needs create on pods/attach.",
+	  "container stdin tty namespace",
+	  "  v6 attach web-7d9c-x2k4p\n"
+	  "  v6 attach -i repl -c shell\n", false },
 	{ "port-forward", cli_port_forward, "v6 port-forward TARGET [LOCAL:]REMOTE...",
 	  "Forward local ports to a pod",
 	  "Listen on 127.0.0.1:LOCAL (0 or empty: a free port) and forward each\n"

@@ -85,6 +85,8 @@ struct cli_opts {
 	int64_t min, max, cpu_percent;
 	const char *name;
 	bool prune;			/* app sync --prune */
+	bool overwrite;			/* label, annotate */
+	const char *resource_version;	/* label, annotate: precondition */
 	/* silence (cli_alert.c); matchers/nmatchers in this order: FLAG_LIST */
 	const char **matchers;
 	size_t nmatchers;
@@ -321,14 +323,8 @@ int cli_version(struct cli_opts *o);	/* cli_get.c */
 int cli_logs(struct cli_opts *o);	/* cli_logs.c */
 int cli_rollout(struct cli_opts *o);	/* cli_rollout.c */
 int cli_scale(struct cli_opts *o);	/* cli_scale.c */
-/* cli_autoscale.c: `v6 autoscale`, and how HPA metrics read in `get`
- * (TARGETS: "cpu: 45%/50%", three at most then "+ N more...") and in
- * `describe` (one "current / target" line per metric, kubectl's words). */
+/* cli_autoscale.c: `v6 autoscale` (how HPA metrics read is obj_print_hpa.c's) */
 int cli_autoscale(struct cli_opts *o);
-void cli_hpa_targets(const json_t *hpa, struct buf *out);
-/* The i-th metric of hpa: its describe label and "current / target" value
- * (caller frees both); false past the last. */
-bool cli_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
 /* For `v6 apply`: a manifest's spec.replicas that differs from live's, on a
  * target an HPA scales, would fight the HPA: dropped from the merge patch
  * with a warning on stderr (the HPA's count stays). */
@@ -339,7 +335,32 @@ int cli_addon(struct cli_opts *o);	/* cli_addon.c */
 int cli_env(struct cli_opts *o);	/* cli_env.c */
 int cli_promote(struct cli_opts *o);	/* cli_env.c */
 int cli_exec(struct cli_opts *o);	/* cli_exec.c */
+int cli_attach(struct cli_opts *o);	/* cli_exec.c */
 int cli_port_forward(struct cli_opts *o);	/* cli_portforward.c */
+
+/* cli_label.c — `v6 label` / `v6 annotate`; the pure parts unit tested. */
+int cli_label(struct cli_opts *o);
+int cli_annotate(struct cli_opts *o);
+/* A parsed change: set holds KEY -> VALUE strings, remove the KEYs given
+ * as KEY-. */
+struct cli_meta_edit {
+	json_t *set;
+	json_t *remove;
+};
+/* Splits args as kubectl does: the resources first (*nres of them), then
+ * KEY=VALUE / KEY- changes (labels: a value holds no '='). 0, or -EINVAL
+ * with *err (kubectl's message; caller frees) and nothing to free. */
+int cli_meta_edit_parse(bool labels, const char **args, size_t nargs, size_t *nres,
+    struct cli_meta_edit *e, char **err);
+void cli_meta_edit_free(struct cli_meta_edit *e);
+/* The merge patch {"metadata":{"labels"|"annotations":{...}}} making e of
+ * obj: the keys whose value changes, null for present keys removed.
+ * Returns 0 when nothing changes, 1 when a key is set, 2 when keys are
+ * only removed; -EINVAL with *err when a key has another value and
+ * overwrite is false (kubectl's message; caller frees). *patch is a new
+ * reference unless an error. */
+int cli_meta_edit_patch(const struct cli_meta_edit *e, bool labels, const json_t *obj,
+    bool overwrite, json_t **patch, char **err);
 
 /* cli_ws.c — a WebSocket to the API server (TLS and credentials as every
  * request). cli_ws_open upgrades path with subprotocol proto: NULL with

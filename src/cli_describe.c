@@ -4,6 +4,7 @@
  * live traffic, generic fallback), and every description ends with the
  * object's Events. */
 #include "cli.h"
+#include "obj_print.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -807,7 +808,7 @@ describe_hpa(struct dw *w, struct cli_opts *o, const json_t *h)
 	kv(w, 0, "Reference", "%s/%s", obj_str_at(h, "spec.scaleTargetRef.kind"),
 	    obj_str_at(h, "spec.scaleTargetRef.name"));
 	kv(w, 0, "Metrics", "( current / target )");
-	for (size_t i = 0; cli_hpa_metric_line(h, i, &label, &value); i++) {
+	for (size_t i = 0; print_hpa_metric_line(h, i, &label, &value); i++) {
 		dw_push(w, 2, label, value);
 		free(label);
 	}

@@ -3,7 +3,9 @@
  * .../pods/NAME/exec?command=...: stdin streamed on channel 0 and its end
  * signalled on 255, -t with the local terminal in raw mode and its size
  * sent on channel 4 (again on SIGWINCH); stdout, stderr copied; exits
- * with the command's exit code from the closing Status (channel 3). */
+ * with the command's exit code from the closing Status (channel 3).
+ * `v6 attach POD [-c C] [-i]` is the same stream on .../attach: the
+ * running container's output, and stdin into its own. */
 #include "cli.h"
 
 #include <curl/curl.h>
@@ -80,13 +82,17 @@ on_message(void *arg, const char *data, size_t len)
 	}
 }
 
+/* .../pods/POD/SUB?... with the command words from args[from] on (exec). */
 static char *
-exec_path(const struct cli_opts *o, const char *pod)
+stream_path(const struct cli_opts *o, const char *pod, const char *sub, size_t from)
 {
 	struct buf q = BUF_INIT;
-	if (o->container)
-		buf_printf(&q, "container=%s&", o->container);
-	for (size_t i = 1; i < o->nargs; i++) {
+	if (o->container) {
+		char *esc = curl_easy_escape(NULL, o->container, 0);
+		buf_printf(&q, "container=%s&", esc);
+		curl_free(esc);
+	}
+	for (size_t i = from; i < o->nargs; i++) {
 		char *esc = curl_easy_escape(NULL, o->args[i], 0);
 		buf_printf(&q, "command=%s&", esc);
 		curl_free(esc);
@@ -94,7 +100,7 @@ exec_path(const struct cli_opts *o, const char *pod)
 	buf_printf(&q, "stdin=%s&stdout=true&stderr=%s&tty=%s", o->stdin_ ? "true" : "false",
 	    o->tty ? "false" : "true", o->tty ? "true" : "false");
 	char *path = cli_path(kind_find_gvk("v1", "Pod"), cli_ns(o), pod, NULL);
-	char *full = xasprintf("%s/exec?%s", path, q.data);
+	char *full = xasprintf("%s/%s?%s", path, sub, q.data);
 	free(path);
 	buf_free(&q);
 	return full;
@@ -142,17 +148,21 @@ pump(struct cli_ws *w, bool with_stdin, bool tty, struct exec_rx *rx)
 	}
 }
 
-int
-cli_exec(struct cli_opts *o)
+static const char *
+pod_name(const char *arg)
 {
-	if (o->nargs < 2)
-		return cli_err("v6 exec needs a pod and a command: v6 exec POD -- COMMAND [ARGS...]");
-	const char *pod = o->args[0];
-	if (strncmp(pod, "pod/", 4) == 0 || strncmp(pod, "pods/", 5) == 0)
-		pod = strchr(pod, '/') + 1;
-	char *path = exec_path(o, pod);
+	if (strncmp(arg, "pod/", 4) == 0 || strncmp(arg, "pods/", 5) == 0)
+		return strchr(arg, '/') + 1;
+	return arg;
+}
+
+/* Streams the WebSocket of path until the closing Status: the exit code
+ * it carries, or 1 when the stream ended without one (what says that
+ * is printed). */
+static int
+run_stream(struct cli_opts *o, const char *path, const char *what)
+{
 	struct cli_ws *w = cli_ws_open(path, "v5.channel.k8s.io");
-	free(path);
 	if (!w)
 		return 1;
 	struct exec_rx rx = { .exit_code = -1 };
@@ -173,8 +183,50 @@ cli_exec(struct cli_opts *o)
 		tcsetattr(0, TCSANOW, &saved);
 	cli_ws_close(w);
 	if (rx.exit_code < 0) {
-		fprintf(stderr, "error: the exec stream ended before the command's exit status\n");
+		fprintf(stderr, "error: %s\n", what);
 		return 1;
 	}
 	return rx.exit_code > 255 ? 255 : rx.exit_code;
+}
+
+int
+cli_exec(struct cli_opts *o)
+{
+	if (o->nargs < 2)
+		return cli_err("v6 exec needs a pod and a command: v6 exec POD -- COMMAND [ARGS...]");
+	char *path = stream_path(o, pod_name(o->args[0]), "exec", 1);
+	int rc = run_stream(o, path, "the exec stream ended before the command's exit status");
+	free(path);
+	return rc;
+}
+
+/* kubectl attach's check: a container started without a terminal gets
+ * none now (V6 starts every container without one). */
+static void
+attach_tty_check(struct cli_opts *o, const char *pod)
+{
+	char *path = cli_path(kind_find_gvk("v1", "Pod"), cli_ns(o), pod, NULL);
+	json_t *obj = NULL;
+	const char *name = o->container;
+	if (cli_get_json(path, &obj) == 0 && name == NULL)
+		name = obj_str(json_array_get(obj_get_path(obj, "spec.containers"), 0), "name");
+	fprintf(stderr, "error: Unable to use a TTY - container %s did not allocate one\n",
+	    name ? name : "");
+	o->tty = false;
+	json_decref(obj);
+	free(path);
+}
+
+int
+cli_attach(struct cli_opts *o)
+{
+	if (o->nargs != 1)
+		return cli_err("v6 attach needs exactly one pod: v6 attach POD [-c CONTAINER] [-i]");
+	const char *pod = pod_name(o->args[0]);
+	if (o->tty)
+		attach_tty_check(o, pod);
+	char *path = stream_path(o, pod, "attach", 1);
+	int rc = run_stream(o, path, "the attach stream ended before the container exited");
+	free(path);
+	return rc;
 }

@@ -83,6 +83,7 @@ struct apod {
 	char *dir;			/* STATE/pods/UID: default working dir */
 	uv_timer_t timer;
 	struct log_stream *streams;
+	struct nattach *attaches;	/* pods/attach clients (node_attach.c) */
 };
 
 /* A `logs -f` reader. */
@@ -615,6 +616,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 		.log_max_bytes = n->log_max_bytes, .log_max_files = n->log_max_files,
 		.mounts = mounts, .n_mounts = (size_t)nm, .security = runc ? NULL : &sec,
 		.files = files, .shared_files = shared,
+		.stdin_open = json_is_true(json_object_get(cs, "stdin")),
 	};
 	struct nrunc_start *rs = NULL;
 	const char *reason = "CreateContainerError";
@@ -1225,6 +1227,7 @@ on_stream_abort(struct http_req *req, void *arg)
 static void
 streams_container_exited(struct apod *p, size_t i)
 {
+	nattach_exited(&p->attaches, i);
 	struct log_stream *s = p->streams, *next;
 	for (; s; s = next) {
 		next = s->next;
@@ -1236,6 +1239,7 @@ streams_container_exited(struct apod *p, size_t i)
 static void
 streams_end_all(struct apod *p)
 {
+	nattach_exited(&p->attaches, SIZE_MAX);
 	while (p->streams)
 		stream_end(p->streams);
 }
@@ -1846,6 +1850,24 @@ query_all(const char *query, const char *key, size_t *n)
 	return v;
 }
 
+/* Container i of p when it runs, else NULL with req answered as the
+ * kubelet answers an exec or attach to it. */
+static struct actr *
+running_ctr(struct apod *p, int i, struct http_req *req)
+{
+	struct actr *a = &p->c[i];
+	struct rt_status st;
+	char msg[512];
+	if (a->rt)
+		rt_status(a->rt, &st);
+	if (a->rt && st.state == RT_RUNNING && !rt_starting(a->rt))
+		return a;
+	snprintf(msg, sizeof msg, "unable to upgrade connection: container not found "
+	    "(\"%s\")", p->sm.c[i].name);
+	reply_status(req, 400, "BadRequest", msg);
+	return NULL;
+}
+
 /* pods/exec: POST .../pods/NAME/exec?container=C&command=A&command=B
  * [&stdin=true] (node_exec.c streams the answer). The command runs in the
  * container (rt_enter_argv): `runc exec` for runc (its env, cwd, user),
@@ -1858,7 +1880,7 @@ serve_exec(void *arg, struct http_req *req, const json_t *obj)
 	struct node *n = arg;
 	struct apod *p;
 	size_t nc;
-	char **cmd = query_all(req->query, "command", &nc), *err = NULL, msg[512];
+	char **cmd = query_all(req->query, "command", &nc), *err = NULL;
 	int i = nc == 0 ? -2 : req_container(n, req, obj, &p);
 	if (i == -2)
 		reply_status(req, 400, "BadRequest", "you must specify at least one command "
@@ -1867,28 +1889,52 @@ serve_exec(void *arg, struct http_req *req, const json_t *obj)
 		nenv_free(cmd);
 		return;
 	}
-	struct actr *a = &p->c[i];
-	struct rt_status st;
-	if (a->rt)
-		rt_status(a->rt, &st);
-	if (!a->rt || st.state != RT_RUNNING || rt_starting(a->rt)) {
-		snprintf(msg, sizeof msg, "unable to upgrade connection: container not found "
-		    "(\"%s\")", p->sm.c[i].name);
-		reply_status(req, 400, "BadRequest", msg);
+	struct actr *a = running_ctr(p, i, req);
+	if (!a) {
 		nenv_free(cmd);
 		return;
 	}
 	json_t *enter = rt_enter_argv(a->rt);
 	bool runc = rt_is_runc(a->rt), tty = query_bool(req, "tty");
 	char **argv = nexec_argv(enter, runc, tty, cmd, nc);
+	json_t *proc = runc && tty ? rt_runc_process(a->rt) : NULL;
 	json_decref(enter);
 	if (nexec_start(n->loop, req, argv, runc ? NULL : a->envp, runc ? NULL : a->cwd,
-	    query_bool(req, "stdin"), tty, &err) < 0) {
+	    query_bool(req, "stdin"), tty, proc, &err) < 0) {
 		reply_status(req, 500, "InternalError", err);
 		free(err);
 	}
+	json_decref(proc);
 	nenv_free(argv);
 	nenv_free(cmd);
+}
+
+/* pods/attach: GET/POST .../pods/NAME/attach?container=C&stdin=true&
+ * stdout=true&stderr=true (node_attach.c): the running container's output
+ * from now on and, with stdin=true, the client's input into its stdin
+ * (containers started with stdin: true). */
+static void
+serve_attach(void *arg, struct http_req *req, const json_t *obj)
+{
+	struct node *n = arg;
+	struct apod *p;
+	char *err = NULL;
+	int i = req_container(n, req, obj, &p);
+	if (i < 0)
+		return;
+	struct actr *a = running_ctr(p, i, req);
+	if (!a)
+		return;
+	char *log = rt_log_path(n->rt, p->sm.ns, p->sm.name, p->uid, p->sm.c[i].name,
+	    a->attempt);
+	char *in = query_bool(req, "stdin") ? rt_stdin_path(a->rt) : NULL;
+	if (nattach_start(n->loop, req, &p->attaches, (size_t)i, log, in,
+	    query_bool(req, "stderr"), &err) < 0) {
+		reply_status(req, 500, "InternalError", err);
+		free(err);
+	}
+	free(log);
+	free(in);
 }
 
 /* pods/portforward: kubectl port-forward (node_portforward.c) to the
@@ -1991,6 +2037,7 @@ node_start(struct api *api, const struct node_config *cfg, struct node **out)
 		goto fail;
 	api_register_subresource(api, "Pod", "log", serve_log, n);
 	api_register_subresource(api, "Pod", "exec", serve_exec, n);
+	api_register_subresource(api, "Pod", "attach", serve_attach, n);
 	api_register_subresource(api, "Pod", "portforward", serve_portforward, n);
 	api_register_group(api, "metrics.k8s.io", serve_metrics, n);
 	api_group_version(api, "metrics.k8s.io", "v1beta1");

@@ -20,6 +20,10 @@
  * - V6's own (`v6 exec` of older CLIs; documented in docs/architecture.md):
  *   frames of [channel byte][4-byte big-endian length][payload], 1 stdout,
  *   2 stderr, 3 {"exitCode": N}; the request body is the stdin.
+ * A terminal's command is started once the client's first size arrived
+ * (or EXEC_SIZE_WAIT_MS passed without one), so that its first look at the
+ * terminal (stty size, a shell's prompt) sees the client's size, not a
+ * default the resize then replaces.
  * Called by node_agent.c. */
 #include "node_pod.h"
 
@@ -34,6 +38,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "log.h"
 #include "net.h"
 #include "spdy.h"
 #include "util.h"
@@ -49,12 +54,24 @@ enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_EXIT = 3, CH_RESIZE = 4,
 /* after the command exits, how long its output may stay open (a process
  * it left in the background holding the pipes or the terminal) */
 #define EXEC_DRAIN_MS		2000
+/* how long a terminal's command waits for the client's first size (kubectl
+ * and `v6 exec -t` send it as soon as the stream is up) */
+#define EXEC_SIZE_WAIT_MS	2000
 
 struct nexec {
 	struct http_req *req;
 	struct ws *ws;			/* WebSocket framing (kubectl), else V6's */
-	uv_process_t proc;
+	uv_loop_t *loop;
+	uv_process_t proc;		/* a live handle once spawned */
 	uv_timer_t drain;		/* EXEC_DRAIN_MS after the exit */
+	uv_timer_t size_wait;		/* a terminal's wait for the first size */
+	bool spawned, size_waiting;
+	uv_stdio_container_t stdio[3];
+	int slave;			/* the pty's slave until the spawn, else -1 */
+	char **argv, **envp, *cwd;	/* copies, until the spawn */
+	json_t *process;		/* runc exec --process's base, or NULL */
+	char *process_file;		/* written at the spawn, removed at the end */
+	unsigned short rows, cols;	/* the client's last size, 0: none yet */
 	uv_pipe_t in, out[2];		/* tty: out[0] is the terminal's master */
 	int nout;			/* output streams: 1 with a tty, else 2 */
 	int master;			/* the pty's master fd, -1 without a tty */
@@ -101,6 +118,10 @@ frame(struct nexec *x, int ch, const char *data, size_t len)
 static void
 nexec_free(struct nexec *x)
 {
+	json_decref(x->process);
+	if (x->process_file)
+		unlink(x->process_file);
+	free(x->process_file);
 	spdy_free(x->spdy);
 	for (int i = 0; i <= CH_RESIZE; i++)
 		buf_free(&x->pend[i]);
@@ -166,7 +187,8 @@ maybe_end(struct nexec *x)
 		http_stream_end(x->req);	/* also after an abort: that finishes req */
 	}
 	close_stdin(x);
-	uv_close((uv_handle_t *)&x->proc, on_closed);
+	if (x->spawned)
+		uv_close((uv_handle_t *)&x->proc, on_closed);
 	uv_close((uv_handle_t *)&x->drain, on_closed);
 }
 
@@ -255,6 +277,152 @@ on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	maybe_end(x);
 }
 
+/* ---- the spawn ------------------------------------------------------ */
+
+static char **
+strv_dup(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	if (v == NULL)
+		return NULL;
+	char **c = xcalloc(n + 1, sizeof *c);
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+static void
+stop_size_wait(struct nexec *x)
+{
+	if (!x->size_waiting)
+		return;
+	x->size_waiting = false;
+	uv_close((uv_handle_t *)&x->size_wait, on_closed);
+}
+
+/* runc exec --tty ID CMD -> runc exec --tty --process FILE ID: FILE is
+ * the container's process with args CMD, a terminal and the client's
+ * size (runc sizes its console before the command runs; without it the
+ * command may see 0 0 until runc's first resize). 0 or -errno. */
+static int
+runc_process_argv(struct nexec *x)
+{
+	size_t t = 0;
+	while (x->argv[t] && strcmp(x->argv[t], "--tty"))
+		t++;
+	if (!x->argv[t] || !x->argv[t + 1] || !x->argv[t + 2])
+		return -EINVAL;		/* no --tty ID CMD */
+	json_t *args = json_array();
+	for (size_t i = t + 2; x->argv[i]; i++)
+		json_array_append_new(args, json_string(x->argv[i]));
+	json_object_set_new(x->process, "args", args);
+	json_object_set_new(x->process, "terminal", json_true());
+	if (x->rows && x->cols)
+		json_object_set_new(x->process, "consoleSize", json_pack("{s:i, s:i}", "height",
+		    (int)x->rows, "width", (int)x->cols));
+	char path[] = "/tmp/v6-exec-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	int rc = json_dumpfd(x->process, fd, JSON_COMPACT) < 0 ? -EIO : 0;
+	close(fd);
+	x->process_file = xstrdup(path);
+	if (rc < 0)
+		return rc;
+	free(x->argv[t + 2]);	/* ... --tty --process FILE ID */
+	x->argv[t + 2] = x->argv[t + 1];
+	x->argv[t + 1] = xstrdup(path);
+	for (size_t i = t + 3; x->argv[i]; i++) {
+		free(x->argv[i]);
+		x->argv[i] = NULL;
+	}
+	char **v = xrealloc(x->argv, (t + 5) * sizeof *v);
+	memmove(v + t + 2, v + t + 1, 2 * sizeof *v);
+	v[t + 1] = xstrdup("--process");
+	v[t + 4] = NULL;
+	x->argv = v;
+	return 0;
+}
+
+/* Starts the command with the stdio set up; 0 or a negative errno with
+ * *err. The handle counts (and is closed by maybe_end) either way. */
+static int
+spawn(struct nexec *x, char **err)
+{
+	if (x->process && runc_process_argv(x) < 0)
+		log_warn("exec", "runc exec --process: falling back to --tty alone");
+	uv_process_options_t o = { .exit_cb = on_exit_cb, .file = x->argv[0],
+		.args = x->argv, .env = x->envp, .cwd = x->cwd, .stdio_count = 3,
+		.stdio = x->stdio };
+	stop_size_wait(x);
+	x->spawned = true;
+	x->open++;
+	int rc = uv_spawn(x->loop, &x->proc, &o);
+	if (rc < 0)
+		*err = xasprintf("exec %s: %s", x->argv[0], uv_strerror(rc));
+	if (x->slave >= 0)
+		close(x->slave);	/* the master reads EIO once the command's are gone */
+	x->slave = -1;
+	nenv_free(x->argv);
+	nenv_free(x->envp);
+	free(x->cwd);
+	x->argv = x->envp = NULL;
+	x->cwd = NULL;
+	return rc;
+}
+
+/* The command never runs (the client left while it waited for the first
+ * size): done as if it had been killed. */
+static void
+never_spawned(struct nexec *x)
+{
+	stop_size_wait(x);
+	nenv_free(x->argv);
+	nenv_free(x->envp);
+	free(x->cwd);
+	x->argv = x->envp = NULL;
+	x->cwd = NULL;
+	if (x->slave >= 0)
+		close(x->slave);
+	x->slave = -1;
+	on_exit_cb(&x->proc, 0, SIGKILL);
+}
+
+static void
+kill_cmd(struct nexec *x)
+{
+	if (x->spawned && !x->exited)
+		uv_process_kill(&x->proc, SIGKILL);
+	else if (!x->spawned && !x->exited)
+		never_spawned(x);
+}
+
+/* A terminal's command, once its first size is known (or never comes). */
+static void
+spawn_deferred(struct nexec *x)
+{
+	char *err = NULL;
+	if (spawn(x, &err) < 0) {
+		/* the stream is up: the error goes where the command's would */
+		char *line = xasprintf("%s\r\n", err);
+		frame(x, CH_STDOUT, line, strlen(line));
+		free(line);
+		x->exited = true;
+		x->code = 126;
+		uv_timer_start(&x->drain, on_drain_timer, EXEC_DRAIN_MS, 0);
+		maybe_end(x);
+	}
+	free(err);
+}
+
+static void
+on_size_wait(uv_timer_t *t)
+{
+	spawn_deferred(t->data);
+}
+
 /* ---- the client's messages (WebSocket) --------------------------------- */
 
 static uv_stream_t *
@@ -338,7 +506,11 @@ resize(struct nexec *x, const char *data, size_t len)
 	if (x->master < 0 || x->eofs > 0 || w <= 0 || h <= 0 || w > 0xffff || h > 0xffff)
 		return;
 	struct winsize ws = { .ws_row = (unsigned short)h, .ws_col = (unsigned short)w };
+	x->rows = ws.ws_row;
+	x->cols = ws.ws_col;
 	ioctl(x->master, TIOCSWINSZ, &ws);	/* the foreground group gets SIGWINCH */
+	if (x->size_waiting)
+		spawn_deferred(x);		/* the first size: the command may start */
 }
 
 static void
@@ -373,8 +545,7 @@ on_ws_closed(struct ws *w, void *arg)
 	(void)w;
 	x->client_gone = true;
 	out_pause(x, false);
-	if (!x->exited)
-		uv_process_kill(&x->proc, SIGKILL);
+	kill_cmd(x);
 }
 
 static const struct ws_ops exec_ops = { on_message, on_ws_closed };
@@ -385,8 +556,7 @@ on_abort(struct http_req *req, void *arg)
 	struct nexec *x = arg;
 	(void)req;
 	x->client_gone = true;
-	if (!x->exited)
-		uv_process_kill(&x->proc, SIGKILL);
+	kill_cmd(x);
 }
 
 /* ---- start ---------------------------------------------------------- */
@@ -505,8 +675,7 @@ on_exec_tunnel(struct http_req *req, const char *data, size_t len, void *arg)
 	if (spdy_input(x->spdy, data, len) < 0) {
 		x->client_gone = true;		/* a broken session ends the command */
 		out_pause(x, false);
-		if (!x->exited)
-			uv_process_kill(&x->proc, SIGKILL);
+		kill_cmd(x);
 	}
 }
 
@@ -551,22 +720,24 @@ check_request(struct http_req *req, const char **proto)
 	return 0;
 }
 
-/* The command's stdio: a pty (slave on 0-2, *master kept) with tty,
- * else pipes. Returns 0 or a negative errno. */
+/* The command's stdio (x->stdio): a pty (slave on 0-2, x->slave until
+ * the spawn, x->master kept) with tty, else pipes. Returns 0 or a
+ * negative errno. */
 static int
-setup_stdio(struct nexec *x, uv_loop_t *loop, uv_stdio_container_t *stdio, int *slave)
+setup_stdio(struct nexec *x, uv_loop_t *loop)
 {
-	*slave = -1;
+	uv_stdio_container_t *stdio = x->stdio;
+	x->slave = -1;
 	x->master = -1;
 	if (x->tty) {
 		struct winsize ws = { .ws_row = 24, .ws_col = 80 };
-		if (openpty(&x->master, slave, NULL, NULL, &ws) < 0)
+		if (openpty(&x->master, &x->slave, NULL, NULL, &ws) < 0)
 			return -errno;
 		fcntl(x->master, F_SETFD, FD_CLOEXEC);
-		fcntl(*slave, F_SETFD, FD_CLOEXEC);
+		fcntl(x->slave, F_SETFD, FD_CLOEXEC);
 		for (int i = 0; i < 3; i++) {
 			stdio[i].flags = UV_INHERIT_FD;
-			stdio[i].data.fd = *slave;
+			stdio[i].data.fd = x->slave;
 		}
 		uv_pipe_init(loop, &x->out[0], 0);
 		uv_pipe_open(&x->out[0], x->master);
@@ -593,43 +764,47 @@ setup_stdio(struct nexec *x, uv_loop_t *loop, uv_stdio_container_t *stdio, int *
 
 int
 nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
-    const char *cwd, bool with_stdin, bool tty, char **err)
+    const char *cwd, bool with_stdin, bool tty, const json_t *runc_process, char **err)
 {
 	const char *proto;
 	if (check_request(req, &proto))
 		return 0;
 	struct nexec *x = xcalloc(1, sizeof *x);
-	uv_stdio_container_t stdio[3];
-	int slave, rc;
+	int rc;
 	x->req = req;
+	x->loop = loop;
 	x->tty = tty && proto;		/* V6's framing has no terminal */
 	x->proc.data = x;
-	if ((rc = setup_stdio(x, loop, stdio, &slave)) < 0) {
+	if ((rc = setup_stdio(x, loop)) < 0) {
 		*err = xasprintf("allocating a terminal: %s", strerror(-rc));
 		free(x);
 		return rc;
 	}
 	x->in_open = x->in_open || x->tty;
-	uv_process_options_t o = { .exit_cb = on_exit_cb, .file = argv[0],
-		.args = (char **)argv, .env = (char **)envp, .cwd = cwd, .stdio_count = 3,
-		.stdio = stdio };
-	rc = uv_spawn(loop, &x->proc, &o);
-	if (slave >= 0)
-		close(slave);
-	if (rc < 0) {
-		*err = xasprintf("exec %s: %s", argv[0], uv_strerror(rc));
+	x->argv = strv_dup(argv);
+	x->envp = strv_dup(envp);
+	x->cwd = cwd ? xstrdup(cwd) : NULL;
+	x->process = x->tty && runc_process ? json_deep_copy(runc_process) : NULL;
+	uv_timer_init(loop, &x->drain);
+	x->drain.data = x;
+	x->open++;
+	if (x->tty) {
+		/* the command starts with the client's first size */
+		uv_timer_init(loop, &x->size_wait);
+		x->size_wait.data = x;
+		uv_timer_start(&x->size_wait, on_size_wait, EXEC_SIZE_WAIT_MS, 0);
+		x->size_waiting = true;
+		x->open++;
+	} else if ((rc = spawn(x, err)) < 0) {
 		x->in_open = false;
 		if (!x->tty)
 			uv_close((uv_handle_t *)&x->in, on_closed);
 		for (int i = 0; i < x->nout; i++)
 			uv_close((uv_handle_t *)&x->out[i], on_closed);
-		x->open++;		/* the process handle too */
 		uv_close((uv_handle_t *)&x->proc, on_closed);
+		uv_close((uv_handle_t *)&x->drain, on_closed);
 		return rc;
 	}
-	x->open += 2;			/* the process and the drain timer */
-	uv_timer_init(loop, &x->drain);
-	x->drain.data = x;
 	if (proto && !strcmp(proto, "SPDY/3.1")) {
 		static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n"
 		    "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
@@ -646,7 +821,7 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 		if (!x->ws) {
 			x->req = NULL;		/* answered 400 */
 			x->client_gone = true;
-			uv_process_kill(&x->proc, SIGKILL);
+			kill_cmd(x);
 		} else {
 			ws_on_drain(x->ws, on_drained, x);
 		}

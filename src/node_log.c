@@ -75,8 +75,8 @@ log_parse_time(const char *s, size_t len, int64_t *ms)
 }
 
 struct rec {
-	const char *ts, *text;
-	size_t ts_len, text_len;
+	const char *ts, *stream, *text;
+	size_t ts_len, stream_len, text_len;
 	bool partial;
 };
 
@@ -91,6 +91,8 @@ parse_rec(const char *p, size_t len, struct rec *r)
 	const char *s3 = memchr(s2 + 1, ' ', (size_t)(end - s2 - 1));
 	r->ts = p;
 	r->ts_len = (size_t)(s1 - p);
+	r->stream = s1 + 1;
+	r->stream_len = (size_t)(s2 - s1 - 1);
 	r->partial = s2[1] == 'P';
 	r->text = s3 ? s3 + 1 : end;
 	r->text_len = (size_t)(end - r->text);
@@ -128,6 +130,9 @@ fmt_record(struct fmt *f, const char *p, size_t len)
 	int64_t ms;
 	if (parse_rec(p, len, &r) < 0)
 		return;
+	if (f->o.stream && (r.stream_len != strlen(f->o.stream) ||
+	    memcmp(r.stream, f->o.stream, r.stream_len) != 0))
+		return;		/* the other stream's lines go on around this one's */
 	if (!f->in_line) {
 		f->skip = f->o.since_ms > 0 &&
 		    (log_parse_time(r.ts, r.ts_len, &ms) < 0 || ms < f->o.since_ms);

@@ -17,6 +17,8 @@ struct log_opts {
 	int64_t since_ms;	/* wall clock ms: skip lines logged before; 0: all */
 	int64_t limit_bytes;	/* stop after this many bytes of output; 0: no limit */
 	bool timestamps;	/* prefix each line with its RFC 3339 nanosecond time */
+	const char *stream;	/* only the records of "stdout" or "stderr"; NULL: both
+				 * (pods/attach follows each on its channel) */
 };
 
 /* Output: the text as the container wrote it (P records re-joined into one

@@ -262,16 +262,32 @@ void nprobe_cancel(struct nprobe_run *r);
 /* node_exec.c — pods/exec: spawns argv (envp and cwd as uv_spawn takes
  * them; NULL: the server's) and streams it over a WebSocket
  * (channel.k8s.io: stdin, resize, a pty with tty) or in V6's older framing
- * (req's body is the stdin when with_stdin). Returns 0 (req is answered
+ * (req's body is the stdin when with_stdin). runc_process (rt_runc_process,
+ * with tty for runc; else NULL): argv's `runc exec --tty ID CMD` runs as
+ * `--process FILE` of it with args CMD and the client's first size as its
+ * consoleSize, so the terminal runc makes has that size from the start. Returns 0 (req is answered
  * by the stream, or refused), or a negative errno with *err (caller
  * frees) and req still to be answered. */
 struct http_req;
 int nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *const *envp,
-    const char *cwd, bool with_stdin, bool tty, char **err);
+    const char *cwd, bool with_stdin, bool tty, const json_t *runc_process, char **err);
 /* The argv running cmd (nc words) after enter (rt_enter_argv): with tty
  * in a new session whose controlling terminal is its stdin (setsid -c),
  * and `runc exec --tty` for runc. NULL-terminated; free with nenv_free. */
 char **nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, size_t nc);
+
+/* node_attach.c — pods/attach: the client joins the running container's
+ * output (the CRI log at log_path followed from now on; stderr on its own
+ * channel when separate_stderr, else with stdout) and, when stdin_path is
+ * given and the container has that FIFO, writes its stdin there. Linked
+ * into *list until the client leaves or nattach_exited(list, ctr) (ctr
+ * SIZE_MAX: every one) ends it with a Success Status. Returns 0 (req is
+ * answered: streamed or refused), or a negative errno with *err (caller
+ * frees) and req still to be answered. */
+struct nattach;
+int nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size_t ctr,
+    const char *log_path, const char *stdin_path, bool separate_stderr, char **err);
+void nattach_exited(struct nattach **list, size_t ctr);
 
 /* node_portforward.c — pods/portforward for kubectl port-forward (SPDY/3.1,
  * tunnelled in a WebSocket or plain): connections go to 127.0.0.1 in the

@@ -724,7 +724,7 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	}
 	bool given = s->working_dir && *s->working_dir;
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:s, s:b, s:s, s:I, s:i, s:o, "
-	    "s:I, s:I, s:I, s:s, s:o, s:o*}",
+	    "s:I, s:I, s:I, s:s, s:o, s:o*, s:b}",
 	    "podUID", s->pod_uid, "podNamespace", s->pod_namespace ? s->pod_namespace : "",
 	    "podName", s->pod_name ? s->pod_name : "", "name", s->name, "attempt", s->attempt,
 	    "argv", str_list(s->argv, false),
@@ -736,7 +736,8 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "cpuLimitMillis", (json_int_t)s->cpu_limit_millis,
 	    "pidsLimit", (json_int_t)s->pids_limit, "podIP", s->pod_ip ? s->pod_ip : "",
 	    "mounts", mounts_json(s),
-	    "security", s->security ? secctx_to_json(s->security) : NULL);
+	    "security", s->security ? secctx_to_json(s->security) : NULL,
+	    "stdin", s->stdin_open);
 }
 
 /* The dirs of a runc container's bundle, under DIR. */
@@ -1391,6 +1392,25 @@ rt_enter_argv(const struct rt_ctr *c)
 	json_array_append_new(a, json_string("--enter"));
 	json_array_append_new(a, json_string(c->dir));
 	return a;
+}
+
+json_t *
+rt_runc_process(const struct rt_ctr *c)
+{
+	if (!c->runc_id)
+		return NULL;
+	char *path = xasprintf("%s/bundle/config.json", c->dir);
+	json_t *cfg = json_load_file(path, 0, NULL);
+	json_t *p = json_incref(json_object_get(cfg, "process"));
+	json_decref(cfg);
+	free(path);
+	return p;
+}
+
+char *
+rt_stdin_path(const struct rt_ctr *c)
+{
+	return ctr_file(c->dir, "stdin");
 }
 
 void

@@ -8,7 +8,8 @@
  * On disk, under STATE (DATA/node):
  *   STATE/containers/POD_UID/NAME-ATTEMPT/   spec.json, shim.pid, ctr.pid,
  *                                            exit.json (once exited), shim.log
- *                                            (once the shim logged something)
+ *                                            (once the shim logged something),
+ *                                            stdin (a FIFO, container.stdin)
  *   STATE/containers/POD_UID/workdir/        the default working dir
  *   STATE/pods/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated), the
  *                                kubelet's /var/log/pods layout (STATE/logs,
@@ -84,6 +85,8 @@ struct rt_spec {
 					 * dir made 0755) by the start's job, off the
 					 * loop, before the shim runs: the pod's
 					 * ServiceAccount token, resolv.conf; NULL: none */
+	bool stdin_open;		/* container.stdin: DIR/stdin is a FIFO the
+					 * container reads (rt_stdin_path) */
 	const json_t *shared_files;	/* the same, for texts many pods share (the
 					 * ServiceAccount's namespace and ca.crt): a
 					 * hard link to one copy in STATE/shared, so
@@ -177,6 +180,14 @@ const char *rt_cgroup_dir(const struct rt_ctr *c, int k);
  * container's is always `runc --root R exec ID` (the container's env, cwd,
  * user and capabilities come from its config). New reference. */
 json_t *rt_enter_argv(const struct rt_ctr *c);
+/* A runc container's OCI process (its config.json's), the base of a
+ * `runc exec --process` that needs more than runc exec's flags say (a
+ * terminal's initial size); NULL for others. New reference. */
+json_t *rt_runc_process(const struct rt_ctr *c);
+/* The FIFO that is the stdin of a container started with stdin_open
+ * (pods/attach writes to it); it does not exist for the others. Caller
+ * frees. */
+char *rt_stdin_path(const struct rt_ctr *c);
 /* Forgets a container (after its exit was handled); keeps its logs until
  * rt_remove_pod. */
 void rt_release(struct rt_ctr *c);

@@ -7,7 +7,8 @@
  * spec.json: {argv[], env[], workingDir, makeWorkingDir, log, logMaxBytes, logMaxFiles,
  *   cgroups{memory,cpu,cpuacct,pids: DIR}, memoryLimit, cpuLimitMillis,
  *   pidsLimit, podUID, podNamespace, podName, name, attempt,
- *   mounts[{source, target, readOnly}], security{...} (node_secctx.h)}
+ *   mounts[{source, target, readOnly}], security{...} (node_secctx.h), stdin}
+ * stdin true: the container's stdin is the FIFO DIR/stdin (pods/attach).
  * Volumes: with mounts, the container gets its own mount namespace in which
  * each source is bind-mounted at its target (see setup_mounts).
  * security: its PID, IPC and mount namespaces, private /proc, read-only
@@ -489,7 +490,7 @@ secure(struct shim *sh, int *step)
 }
 
 static _Noreturn void
-child(struct shim *sh, int out, int err, int report)
+child(struct shim *sh, int in, int out, int err, int report)
 {
 	struct start_err se = { 0, 0, -1 };
 	json_t *spec = sh->spec;
@@ -507,8 +508,7 @@ child(struct shim *sh, int out, int err, int report)
 	umask(022);	/* runc's default: the server's 077 is for V6's own files */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	int null = open("/dev/null", O_RDONLY);
-	dup2(null, 0);
+	dup2(in >= 0 ? in : open("/dev/null", O_RDONLY), 0);
 	dup2(out, 1);
 	dup2(err, 2);
 	int src = 0, mrc;
@@ -779,11 +779,34 @@ start_pid_ns(struct shim *sh)
 	return 0;
 }
 
+/* A container with stdin: true reads DIR/stdin, a FIFO that pods/attach
+ * writes to (node_attach.c). The shim keeps it open for reading and
+ * writing all its life, so the container never reads EOF between two
+ * attaches (stdinOnce is not honoured). Returns the fd, -1 without stdin,
+ * or a negative errno. */
+static int
+open_stdin(const struct shim *sh)
+{
+	if (!json_is_true(json_object_get(sh->spec, "stdin")))
+		return -1;
+	char *path = dir_file(sh, "stdin");
+	int fd = -1;
+	if (mkfifo(path, 0600) < 0 && errno != EEXIST)
+		fd = -errno;
+	else if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		fd = -errno;
+	free(path);
+	return fd;
+}
+
 /* Forks the container; returns 0 once it runs, or fills ex for a failed start. */
 static int
 start(struct shim *sh, json_t *ex)
 {
 	int out[2], err[2], rep[2];
+	int in = open_stdin(sh);
+	if (in < -1)
+		return in;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
 		return -errno;
 	sh->started_ms = time_now_ms();
@@ -794,7 +817,7 @@ start(struct shim *sh, json_t *ex)
 	if (sh->pid < 0)
 		return -errno;
 	if (sh->pid == 0)
-		child(sh, out[1], err[1], rep[1]);
+		child(sh, in, out[1], err[1], rep[1]);
 	setpgid(sh->pid, sh->pid);
 	if (!sh->runc)
 		write_ctr_pid(sh);

@@ -4,7 +4,6 @@
  * Rollouts, Gateway API), as pure functions of an object and a clock. Read
  * by the API's Table responses and by the v6 CLI's tables. */
 #include "obj_print.h"
-#include "cli.h"	/* cli_hpa_targets: the HPA TARGETS text, a pure function */
 #include "obj.h"
 
 #include <stdio.h>
@@ -489,7 +488,7 @@ cell_hpa_ref(const struct print_ctx *c)
 static void
 cell_hpa_targets(const struct print_ctx *c)
 {
-	cli_hpa_targets(c->obj, c->out);
+	print_hpa_targets(c->obj, c->out);
 }
 
 static void

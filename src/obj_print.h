@@ -52,4 +52,12 @@ void print_age(const char *ts, int64_t now_ms, char *out);
 /* A label map as kubectl prints it: "a=1,b=2" sorted by key, "<none>" if empty. */
 void print_labels(struct buf *b, const json_t *map);
 
+/* obj_print_hpa.c */
+/* An HPA's TARGETS cell: "cpu: 45%/50%", three at most then "+ N more...",
+ * "<none>" without metrics. */
+void print_hpa_targets(const json_t *hpa, struct buf *out);
+/* The i-th metric of hpa: its describe label and "current / target" value
+ * (caller frees both); false past the last. */
+bool print_hpa_metric_line(const json_t *hpa, size_t i, char **label, char **value);
+
 #endif

@@ -7,6 +7,7 @@ WebSocket) and its SPDY fallback, with several and concurrent connections;
 a viewer gets 403 for both. The process runtime here over HTTPS; runc on the
 pod network in test_kubectl_exec_runc.py. kubectl runs with a throwaway
 home and cache."""
+import base64
 import fcntl
 import json
 import os
@@ -15,6 +16,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import termios
@@ -157,18 +159,17 @@ def resize(rows, cols):
 
 
 def exec_tty(k, pod, rows=33, cols=101):
-    """kubectl exec -it (or k=(argv, env) for v6's): `tty`, the size, a
-    resize, the new size, exit 5. The first size is kubectl's when its
-    resize message beats the command's start; under load the command may
-    run first (as with a kubelet), so only the size after a resize is
-    asserted."""
+    """kubectl exec -it (or k=(argv, env) for v6's): `tty`, the size (the
+    client's: the command starts once it arrived), a resize, the new
+    size, exit 5."""
     base, env = (k.base, k.env) if isinstance(k, Kubectl) else k
     argv = base + ["exec", "-it", pod, "--", "sh", "-c",
                    "tty; echo size=$(stty size); read x; echo size=$(stty size); exit 5"]
     code, out = run_in_pty(argv, env, rows, cols,
                            [(r"size=\d+ \d+", resize(40, 120))])
     assert re.search(r"^/dev/pts/\d+", out, re.M), out
-    assert "size=40 120" in out, out
+    assert re.findall(r"size=\d+ \d+", out) == ["size=%d %d" % (rows, cols),
+                                                "size=40 120"], out
     assert code == 5, (code, out)
     return out
 
@@ -334,3 +335,78 @@ def test_v6_exec_and_port_forward(tserver, workdir):
     finally:
         stop(pf)
     assert pf.returncode == 0, pf.stderr.read()
+
+
+def test_exec_tty_command_starts_with_the_clients_size(server, tmp_path):
+    """The command of `v6 exec -t` / `kubectl exec -it` starts once the
+    client's first size arrived, so its first look at the terminal sees
+    that size, every time (it raced the resize message and could see the
+    pty's default 24 80). 20 sizes through v6, 5 through kubectl."""
+    server.json("POST", "/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sl"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "c", "image": "x", "command": ["sleep", "600"]}]}},
+        expect=201)
+
+    def running():
+        _, p = server.json("GET", "/api/v1/namespaces/default/pods/sl")
+        return p.get("status", {}).get("phase") == "Running"
+    wait_for(running, 30, "pod sl running")
+    # a client whose first size comes late (0.5 s): the command waits for it
+    out = ws_exec_late_size(server, "/api/v1/namespaces/default/pods/sl/exec?command=stty&"
+                            "command=size&stdout=true&tty=true", 0.5, 21, 77)
+    assert out == b"21 77\r\n", out
+    first_sizes([V6, "exec", "-t", "sl"], dict(os.environ, V6_SERVER=server.url), 20)
+    k = Kubectl(server, str(tmp_path))
+    first_sizes(k.base + ["exec", "-it", "sl"], k.env, 5)
+
+
+def first_sizes(argv, env, times):
+    """`stty size` as the first thing in argv's terminal, times times, on a
+    terminal of another size each time: always that size."""
+    for i in range(times):
+        rows, cols = 20 + i, 70 + 3 * i
+        code, out = run_in_pty(argv + ["--", "stty", "size"], env, rows, cols, [],
+                               timeout=30)
+        assert (code, out.strip()) == (0, "%d %d" % (rows, cols)), (i, out)
+
+
+def ws_exec_late_size(server, path, delay, rows, cols, timeout=30):
+    """A bare WebSocket v5.channel.k8s.io exec that sends its terminal
+    size (channel 4) only after delay seconds; returns its stdout
+    (channel 1) once the server closes."""
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=timeout * TIMEOUT_SCALE)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v5.channel.k8s.io"
+                   "\r\n\r\n" % (path, key)).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(4096)
+            assert chunk, buf
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        time.sleep(delay)
+        msg = b"\x04" + json.dumps({"Width": cols, "Height": rows}).encode()
+        mask = os.urandom(4)
+        s.sendall(bytes([0x82, 0x80 | len(msg)]) + mask +
+                  bytes(b ^ mask[i % 4] for i, b in enumerate(msg)))
+        out = b""
+        while True:
+            while len(buf) < 2 or len(buf) < 2 + (buf[1] & 0x7f):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                buf += chunk
+            n = buf[1] & 0x7f
+            assert n < 126, "short frames only"
+            op, payload, buf = buf[0] & 0x0f, buf[2:2 + n], buf[2 + n:]
+            if op == 8:
+                return out
+            if payload[:1] == b"\x01":
+                out += payload[1:]
+    finally:
+        s.close()

@@ -97,3 +97,44 @@ def test_exec_tty_and_port_forward_in_a_runc_pod(podnet, tmp_path):
         check_forwarding(port, "bb")
     finally:
         stop(pf)
+
+
+def test_attach_to_a_runc_pod(podnet, tmp_path):
+    """pods/attach into a runc container started with stdin: true: its
+    stdin is the shim's FIFO, inherited through `runc run -d`."""
+    from test_attach import ECHO, attach
+    s = podnet.server
+    apply(s, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rd"},
+              "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
+                       "restartPolicy": "Never",
+                       "containers": [{"name": "main", "image": IMAGE, "stdin": True,
+                                       "command": ["sh", "-c", ECHO]}]}})
+
+    def phase():
+        _, p = s.json("GET", "/api/v1/namespaces/default/pods/rd")
+        return (p or {}).get("status", {}).get("phase")
+    wait_for(lambda: phase() == "Running", 60, "runc pod rd running")
+    k = Kubectl(s, str(tmp_path))
+    code, out, err = attach(k.base + ["attach", "-i", "rd"], k.env,
+                            [(1.5, b"one\n"), (0.5, b"quit\n")])
+    assert code == 0, (code, out, err)
+    assert out == "out:one\nout:quit\n", (out, err)
+    assert "err:one\nerr:quit\n" in err, err
+    wait_for(lambda: phase() == "Succeeded", 30, "the runc container's exit")
+
+
+def test_exec_tty_in_runc_starts_with_the_clients_size(podnet):
+    """`runc exec --tty` starts after the client's first size arrived; its
+    terminal inside the container has that size from the command's start."""
+    from test_kubectl_exec import first_sizes
+    s = podnet.server
+    apply(s, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sz"},
+              "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
+                       "containers": [{"name": "main", "image": IMAGE,
+                                       "command": ["sleep", "600"]}]}})
+
+    def running():
+        _, p = s.json("GET", "/api/v1/namespaces/default/pods/sz")
+        return (p or {}).get("status", {}).get("phase") == "Running"
+    wait_for(running, 60, "runc pod sz running")
+    first_sizes([V6, "exec", "-t", "sz"], dict(os.environ, V6_SERVER=s.url), 20)

@@ -370,5 +370,8 @@ def test_containers_of_a_pod_start_together_with_their_pod_files(node):
     for c in cs:
         assert c["restartCount"] == 0 and not c.get("lastState"), c
     for i in range(n):
-        out = s.v6("logs", "many", "-c", "c%d" % i, check=True).stdout
+        # Running is reported when the process runs; its first line reaches
+        # the log file when the shim's pump has read it, a moment later
+        out = wait_for("c%d's log line" % i, lambda: (lambda o: o if o.strip() else None)(
+            s.v6("logs", "many", "-c", "c%d" % i, check=True).stdout), timeout=20)
         assert out.strip() == "default", (i, out)
