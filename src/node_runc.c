@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -609,18 +610,23 @@ mounted_at(const char *dir, const char *parent)
 }
 
 int
-nrunc_pod_ipc(const char *pod_dir, char **ipc_path, char **shm_dir)
+nrunc_pod_sandbox(const char *pod_dir)
 {
 	char *ipc = pod_path(pod_dir, "ipc"), *shm = pod_path(pod_dir, "shm");
 	char *parent = xstrdup(pod_dir);	/* STATE/pods, for the first pod */
 	char *slash = strrchr(parent, '/');
 	if (slash && slash != parent)
 		*slash = '\0';
-	int rc = 0;
+	int rc = 0, lock = -1;
 	if ((mkdir(parent, 0755) < 0 && errno != EEXIST) ||
 	    (mkdir(pod_dir, 0755) < 0 && errno != EEXIST))
 		rc = -errno;
 	free(parent);
+	/* Two containers of a pod start on two threads: one makes, the
+	 * other finds (never two namespaces stacked on one path). */
+	if (rc == 0 && ((lock = open(pod_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    flock(lock, LOCK_EX) < 0))
+		rc = -errno;
 	if (rc == 0)
 		rc = ncni_ns_pin(ipc, CLONE_NEWIPC);
 	if (rc == 0 && mkdir(shm, 0755) < 0 && errno != EEXIST)
@@ -628,13 +634,21 @@ nrunc_pod_ipc(const char *pod_dir, char **ipc_path, char **shm_dir)
 	if (rc == 0 && !mounted_at(shm, pod_dir) && mount("shm", shm, "tmpfs",
 	    MS_NOSUID | MS_NODEV | MS_NOEXEC, POD_SHM_OPTS) < 0)
 		rc = -errno;
-	if (rc < 0) {
-		free(ipc);
-		free(shm);
+	if (lock >= 0)
+		close(lock);		/* and with it the lock */
+	free(ipc);
+	free(shm);
+	return rc;
+}
+
+int
+nrunc_pod_ipc(const char *pod_dir, char **ipc_path, char **shm_dir)
+{
+	int rc = nrunc_pod_sandbox(pod_dir);
+	if (rc < 0)
 		return rc;
-	}
-	*ipc_path = ipc;
-	*shm_dir = shm;
+	*ipc_path = pod_path(pod_dir, "ipc");
+	*shm_dir = pod_path(pod_dir, "shm");
 	return 0;
 }
 
@@ -676,15 +690,11 @@ nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
 		    "v6 image import)", image);
 		return rc;
 	}
-	char *ipc = NULL, *shm = NULL;
-	if (!json_is_true(obj_get_path(in->pod, "spec.hostIPC")) &&
-	    (rc = nrunc_pod_ipc(in->pod_dir, &ipc, &shm)) < 0) {
-		*reason = "CreateContainerError";
-		*err = xasprintf("Failed to create pod sandbox: the pod's IPC namespace or "
-		    "/dev/shm in %s: %s", in->pod_dir, strerror(-rc));
-		img_info_free(owned);
-		return rc;
-	}
+	/* The IPC namespace and /dev/shm are made by the start's job, off the
+	 * loop (rt_runc.sandbox); config.json only names them. */
+	bool host_ipc = json_is_true(obj_get_path(in->pod, "spec.hostIPC"));
+	char *ipc = host_ipc ? NULL : pod_path(in->pod_dir, "ipc");
+	char *shm = host_ipc ? NULL : pod_path(in->pod_dir, "shm");
 	struct nrunc_start *s = xcalloc(1, sizeof *s);
 	char *cg = xasprintf("v6/%s/%s", jstr(meta, "uid"), jstr(in->cspec, "name"));
 	s->info = owned;
@@ -708,7 +718,9 @@ nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,
 	json_decref(config);
 	s->files = nrunc_pod_files(in->pod, in->pod_ip);
 	s->r = (struct rt_runc){ .config = s->config, .layers = info->layers,
-		.etc_dir = s->etc_dir, .etc_files = s->files };
+		.etc_dir = s->etc_dir, .etc_files = s->files,
+		.sandbox = host_ipc ? NULL : nrunc_pod_sandbox,
+		.sandbox_dir = host_ipc ? NULL : in->pod_dir };
 	*out = s;
 	return 0;
 }

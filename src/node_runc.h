@@ -80,16 +80,21 @@ struct nrunc_start {
  * pod's containers (as its network namespace): an IPC namespace pinned at
  * POD_DIR/ipc and a 64 MiB tmpfs at POD_DIR/shm, made on the first call and
  * found again on later ones (container restarts, a new server adopting the
- * pod). Blocking (one fork the first time). 0 with both paths (caller
- * frees), or -errno (-EPERM: not root). */
+ * pod). Blocking (one fork the first time); callable from any thread (a
+ * lock on pod_dir: two containers' starts make one namespace). 0 with both
+ * paths (caller frees), or -errno (-EPERM: not root). */
 int nrunc_pod_ipc(const char *pod_dir, char **ipc_path, char **shm_dir);
+/* The same without the paths: POD_DIR/ipc and POD_DIR/shm. The start's job
+ * calls it (rt_runc.sandbox) before the shim runs. */
+int nrunc_pod_sandbox(const char *pod_dir);
 /* Unmounts and removes what nrunc_pod_ipc made in pod_dir (nothing there is
  * fine: a process pod); before the pod's dir is removed. */
 void nrunc_pod_release(const char *pod_dir);
 
 /* Looks the container's image up in the store (no pull: img_lookup) unless
- * in->info has it, makes the pod's IPC namespace and /dev/shm unless
- * spec.hostIPC (nrunc_pod_ipc), and its config.json and pod files. Returns 0 and *out (nrunc_start_free),
+ * in->info has it, makes its config.json and pod files, and has the start's
+ * job make the pod's IPC namespace and /dev/shm unless spec.hostIPC
+ * (rt_runc.sandbox = nrunc_pod_sandbox: a failure is a StartError). Returns 0 and *out (nrunc_start_free),
  * or a negative errno with the waiting reason (static) and message (caller
  * frees): "ErrImagePull" for an image not in the store, else nrunc_config's. */
 int nrunc_start_prepare(const struct nrunc_prep *in, struct nrunc_start **out,

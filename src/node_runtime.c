@@ -4,7 +4,8 @@
  * are watched the same way), reads their exit.json, finds and adopts what a
  * previous server left running, signals, measures and removes containers.
  * Shims are forked by one resident `v6-shim --zygote` per runtime ("the shim
- * zygote" below), so a start costs one exec (the workload's), not two.
+ * zygote" below, started with the runtime), so a start costs one exec (the
+ * workload's), not two.
  * Called by the node agent (node_agent.c). */
 #include "node_runtime.h"
 
@@ -48,8 +49,8 @@ struct rt {
 	struct rt_ctr *ctrs;		/* every handle not yet released */
 	rt_started_fn started;
 	int refs;			/* 1 for the open runtime + 1 per ctr */
-	/* The shim zygote (`v6-shim --zygote`, node_shim.c), started by the
-	 * first spawn job and shared by all of them under zmu. */
+	/* The shim zygote (`v6-shim --zygote`, node_shim.c), started by rt_open
+	 * (again by a spawn job after it died) and shared by the jobs under zmu. */
 	uv_mutex_t zmu;
 	bool zygote;			/* allowed: the static shim, not V6_SHIM_ZYGOTE=0 */
 	int zfd;			/* our end of its socket, -1: not running */
@@ -93,6 +94,9 @@ struct spawn_job {
 	char **pod_files;		/* rt_spec.files: path, text, ..., NULL */
 	char **shared_files;		/* rt_spec.shared_files: the same */
 	char *shared_root;
+	int (*sandbox)(const char *dir);	/* rt_runc.sandbox, NULL: none */
+	char *sandbox_dir;
+	bool sandbox_failed;		/* j->rc is sandbox()'s */
 	char *argv[4];
 	struct rt *rt;
 	pid_t pid;
@@ -613,6 +617,10 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	find_shim(rt, self_exe);
 	const char *z = getenv("V6_SHIM_ZYGOTE");
 	rt->zygote = !rt->shim_verb && !(z && strcmp(z, "0") == 0);
+	/* Started now rather than by the first start's job: its exec is not on
+	 * the first pod's path (a server's first pod waited ~5 ms for it). */
+	if (rt->zygote && zygote_start(rt) < 0)
+		rt->zygote = false;
 	shared_gc(rt);			/* copies pods removed while we were away left */
 	for (int i = 0; i < CG_NCTRL; i++) {
 		int err = 0;
@@ -813,6 +821,7 @@ job_free(struct spawn_job *j)
 	free_vec(j->pod_files);
 	free_vec(j->shared_files);
 	free(j->shared_root);
+	free(j->sandbox_dir);
 	free(j);
 }
 
@@ -927,6 +936,10 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	if (s->runc) {
 		runc_spec_json(rt, s, dir, spec);
 		runc_job_files(j, s->runc);
+		if (s->runc->sandbox && s->runc->sandbox_dir) {
+			j->sandbox = s->runc->sandbox;
+			j->sandbox_dir = xstrdup(s->runc->sandbox_dir);
+		}
 	}
 	if (s->files)
 		j->pod_files = pod_files_vec(s->files);
@@ -950,6 +963,10 @@ static void
 job_work(uv_work_t *req)
 {
 	struct spawn_job *j = req->data;
+	if (j->sandbox && (j->rc = j->sandbox(j->sandbox_dir)) < 0) {
+		j->sandbox_failed = true;
+		return;
+	}
 	j->rc = cg_mkdirs(j->dir);
 	/* The overlay's upper dir is the container's "/" and the /etc files
 	 * are bind-mounted: any container user reads them, whatever the
@@ -982,10 +999,15 @@ job_work(uv_work_t *req)
 /* The shim could not be started: the container ends as a StartError, as
  * if the shim had written it, and fn hears of it like of any exit. */
 static void
-record_start_error(struct rt_ctr *c, int rc)
+record_start_error(struct rt_ctr *c, int rc, const char *sandbox_dir)
 {
 	char msg[sizeof c->st.message];
-	snprintf(msg, sizeof msg, "starting the shim %s: %s", c->rt->shim_exe, strerror(-rc));
+	if (sandbox_dir)
+		snprintf(msg, sizeof msg, "Failed to create pod sandbox in %s: %s", sandbox_dir,
+		    strerror(-rc));
+	else
+		snprintf(msg, sizeof msg, "starting the shim %s: %s", c->rt->shim_exe,
+		    strerror(-rc));
 	record_exit(c->dir, &c->st, 128, "StartError", msg);
 	log_error("node", "%s: %s", c->dir, msg);
 }
@@ -1063,13 +1085,16 @@ job_done(uv_work_t *req, int status)
 	if (rc < 0 && j->pid > 0)
 		log_error("node", "watching shim %d of %s: %s", (int)j->pid, c->dir,
 		    strerror(-rc));
+	char *sandbox = j->sandbox_failed ? xstrdup(j->sandbox_dir) : NULL;
 	job_free(j);
 	if (rc < 0 && c->watch == NULL) {
-		record_start_error(c, rc);
+		record_start_error(c, rc, sandbox);
+		free(sandbox);
 		if (c->fn)
 			c->fn(c->arg, c, &c->st);
 		return;
 	}
+	free(sandbox);			/* NULL: a failed sandbox never has a watch */
 	if (c->runc_id && !over)
 		await_runc(c);
 	else if (c->pending_sig)

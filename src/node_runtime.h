@@ -53,6 +53,13 @@ struct rt_runc {
 	char *const *layers;		/* unpacked layer dirs, lowest first */
 	const char *etc_dir;		/* the pod's /etc files, written with the start */
 	const json_t *etc_files;	/* {name: text} for etc_dir (nrunc_pod_files) */
+	/* What the pod's containers share and its first start makes (the
+	 * runc runtime: the IPC namespace and /dev/shm, nrunc_pod_sandbox):
+	 * sandbox(sandbox_dir) is called first by the start's job, off the
+	 * loop, so that its fork overlaps the loop's work (the bind's commit);
+	 * a failure ends the start as a StartError saying so. NULL: none. */
+	int (*sandbox)(const char *dir);
+	const char *sandbox_dir;
 };
 
 /* What to run; everything is resolved by the agent ($(VAR) expanded, env

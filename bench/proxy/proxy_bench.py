@@ -56,6 +56,7 @@ procs = []                  # every process we started: stopped at exit
 TLS = {}                    # "crt", "key", "pem" once made (the tls part); proxies serve it
 TLS_PORTS = {}              # proxy name -> its HTTPS port
 NOFILE = 65536              # set by raise_nofile(): configs use it
+UPSTREAM = []               # the upstream process, once started: its CPU per request
 
 
 def raise_nofile():
@@ -392,10 +393,15 @@ def cpu_s(pid):
 
 
 def measure(name, p, port, scheme="http", extra=()):
-    c0 = cpu_s(p.pid)
+    """One wrk run through p: rates, latency, p's CPU per request and that of
+    the upstream behind it (a proxy's writes decide how often it is woken)."""
+    up = UPSTREAM[0] if UPSTREAM and UPSTREAM[0] is not p else None
+    c0, u0 = cpu_s(p.pid), cpu_s(up.pid) if up else 0
     fig = run_wrk(port, CFG["duration"], scheme, extra)
     fig["cpu_s"] = cpu_s(p.pid) - c0
     fig["cpu_us_req"] = fig["cpu_s"] * 1e6 / fig["ok"] if fig["ok"] else None
+    if up and fig["ok"]:
+        fig["up_us_req"] = (cpu_s(up.pid) - u0) * 1e6 / fig["ok"]
     log(f"  {name:9} {fig['rps']:>10.0f} req/s  p99 {fig['p99_ms'] or 0:.2f} ms"
         + (f"  ERRORS {fig['errors']}" if fig["errors"] else "")
         + (f"  non-2xx {fig['non2xx']}" if fig["non2xx"] else ""))
@@ -474,16 +480,19 @@ def report_wrk(names, rounds, upstream, env):
     print()
     print("median (min..max) over the rounds; requests/s counts 2xx/3xx responses only")
     print(f"{'target':12} {'requests/s':>26} {'p99 latency ms':>24} {'p50 ms':>8} "
-          f"{'CPU s/round':>11} {'CPU us/req':>10} {'sock err':>8} {'non-2xx':>8}")
+          f"{'CPU s/round':>11} {'CPU us/req':>10} {'upstream us/req':>15} {'sock err':>8} "
+          f"{'non-2xx':>8}")
     rows = [("upstream", upstream)] + [(n, [r[n] for r in rounds]) for n in names]
     for n, rs in rows:
         err, bad = errors_of(rs)
         cpu = f"{median([r.get('cpu_s') for r in rs]) or 0:>11.1f}" if n != "upstream" else f"{'':>11}"
         per = median([r.get("cpu_us_req") for r in rs]) if n != "upstream" else None
+        upr = median([r.get("up_us_req") for r in rs]) if n != "upstream" else None
         print(f"{n:12} {spread([r['rps'] for r in rs], '{:.0f}'):>26} "
               f"{spread([r['p99_ms'] for r in rs], '{:.2f}'):>24} "
               f"{median([r['p50_ms'] for r in rs]) or 0:>8.2f} {cpu} "
-              f"{'' if per is None else f'{per:.1f}':>10} {err:>8} {bad:>8}")
+              f"{'' if per is None else f'{per:.1f}':>10} "
+              f"{'' if upr is None else f'{upr:.1f}':>15} {err:>8} {bad:>8}")
 
 
 def report_ratios(names, rounds):
@@ -664,9 +673,11 @@ def main():
     try:
         if CFG["upstream"] == "nginx":
             up, up_port = start_nginx_upstream(root)
+            UPSTREAM.append(up)
             env["upstream"] = f"nginx `return 200` on port {up_port}"
         else:
             up, up_port = start_testapp(v6bin, root)
+            UPSTREAM.append(up)
             env["upstream"] = f"v6 testapp --quiet on port {up_port}"
         if "tls" in parts:
             make_cert(root)

@@ -630,10 +630,10 @@ def top_rows(server, *args):
 
 
 def test_top_pods_busy_pod_uses_more_cpu_than_an_idle_one_within_seconds(server, pods):
-    """Usage comes from the containers' cgroups (cpuacct, memory), sampled at
-    the start and a second later: a busy loop shows most of a core, a
-    sleeping pod next to nothing, and both within seconds, not after the
-    10 s sampling period."""
+    """Usage comes from the containers' cgroups (cpuacct, memory), sampled by
+    the node's 1 s metrics tick once a container is 300 ms old and a second
+    later: a busy loop shows most of a core, a sleeping pod next to nothing,
+    and both within seconds, not after the 10 s sampling period."""
     pods(pod("busy", [("app", ["sh", "-c", "while :; do :; done"])]))
     pods(pod("idle", [("app", ["sleep", "3600"])]))
     wait_running(server, "busy")

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -812,6 +813,54 @@ is_mount_point(const char *path)
 	return found;
 }
 
+static int
+mount_count(const char *path)
+{
+	char line[4096], mnt[PATH_MAX];
+	int n = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	while (f && fgets(line, sizeof line, f))
+		n += sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && !strcmp(mnt, path);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void *
+sandbox_thread(void *dir)
+{
+	return (void *)(intptr_t)nrunc_pod_sandbox(dir);
+}
+
+/* The start's job makes the sandbox on the thread pool: the starts of a
+ * pod's containers, at once, make one namespace and one tmpfs between
+ * them, not one each stacked on the same paths. */
+static void
+test_pod_sandbox_concurrent_starts(void **state)
+{
+	(void)state;
+	char tmpl[] = "/tmp/v6-podsbx.XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	char *dir = xasprintf("%s/pods/u-2", tmpl);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, sandbox_thread, dir), 0);
+	for (int i = 0; i < 4; i++) {
+		void *rc = NULL;
+		assert_int_equal(pthread_join(t[i], &rc), 0);
+		assert_int_equal((int)(intptr_t)rc, 0);
+	}
+	char *ipc = xasprintf("%s/ipc", dir), *shm = xasprintf("%s/shm", dir);
+	assert_int_equal(mount_count(ipc), 1);
+	assert_int_equal(mount_count(shm), 1);
+	nrunc_pod_release(dir);
+	assert_int_equal(mount_count(ipc) + mount_count(shm), 0);
+	assert_int_equal(util_remove_tree(tmpl), 0);
+	free(ipc);
+	free(shm);
+	free(dir);
+}
+
 static void
 test_pod_ipc_namespace_and_shm(void **state)
 {
@@ -864,6 +913,7 @@ main(void)
 		cmocka_unit_test(test_resources_namespaces_mounts),
 		cmocka_unit_test(test_pod_files),
 		cmocka_unit_test(test_pod_ipc_namespace_and_shm),
+		cmocka_unit_test(test_pod_sandbox_concurrent_starts),
 		cmocka_unit_test_setup_teardown(test_runc_runs_image_logs_exit_code_user,
 		    rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_runc_read_only_rootfs, rt_setup,
