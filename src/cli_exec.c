@@ -4,8 +4,9 @@
  * signalled on 255, -t with the local terminal in raw mode and its size
  * sent on channel 4 (again on SIGWINCH); stdout, stderr copied; exits
  * with the command's exit code from the closing Status (channel 3).
- * `v6 attach POD [-c C] [-i]` is the same stream on .../attach: the
- * running container's output, and stdin into its own. */
+ * `v6 attach POD [-c C] [-i] [-t]` is the same stream on .../attach: the
+ * running container's output, and stdin into its own; -t drives the
+ * container's terminal (tty: true), else says it has none, as kubectl. */
 #include "cli.h"
 
 #include <curl/curl.h>
@@ -234,7 +235,7 @@ int
 cli_attach(struct cli_opts *o)
 {
 	if (o->nargs != 1)
-		return cli_err("v6 attach needs exactly one pod: v6 attach POD [-c CONTAINER] [-i]");
+		return cli_err("v6 attach needs exactly one pod: v6 attach POD [-c CONTAINER] [-i] [-t]");
 	const char *pod = pod_name(o->args[0]);
 	if (o->tty)
 		attach_tty_check(o, pod);
