@@ -121,20 +121,19 @@ def test_attach_to_a_runc_pod(podnet, tmp_path):
     assert out == "out:one\nout:quit\n", (out, err)
     assert "err:one\nerr:quit\n" in err, err
     wait_for(lambda: phase() == "Succeeded", 30, "the runc container's exit")
-    # tty: true is not run without a terminal: the start says why
-    apply(s, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rt"},
-              "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
-                       "containers": [{"name": "main", "image": IMAGE, "stdin": True,
-                                       "tty": True, "command": ["sh"]}]}})
-
-    def waiting():
-        _, p = s.json("GET", "/api/v1/namespaces/default/pods/rt")
-        cs = (p or {}).get("status", {}).get("containerStatuses") or [{}]
-        w = cs[0].get("state", {}).get("waiting", {})
-        return "tty: true" in w.get("message", "") and w
-    w = wait_for(waiting, 60, "runc pod rt refused")
-    assert w["reason"] == "CreateContainerError", w
-    assert "tty: true is not supported for runc containers" in w["message"], w
+    # tty: true is not run without a terminal: admission refuses it, naming
+    # the field, as for every field a runtime cannot enforce
+    code, st = s.json("POST", "/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rt"},
+        "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "main", "image": IMAGE, "stdin": True,
+                                 "tty": True, "command": ["sh"]}]}})
+    assert code == 422, (code, st)
+    causes = st["details"]["causes"]
+    assert any(c["field"] == "spec.containers[0].tty" and
+               "not enforced by the runc runtime" in c["message"] for c in causes), st
+    code, _ = s.json("GET", "/api/v1/namespaces/default/pods/rt")
+    assert code == 404
 
 
 def test_exec_tty_in_runc_starts_with_the_clients_size(podnet):
