@@ -633,12 +633,6 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 			.cpu_request_millis = qty_of(cs, "requests.cpu", 1000),
 			.pids_limit = spec.pids_limit };
 		rc = nrunc_start_prepare(&rp, &rs, &reason, &err);
-		if (rc == 0 && spec.tty) {	/* said, rather than run without one */
-			rc = -ENOTSUP;
-			reason = "CreateContainerError";
-			err = xstrdup("tty: true is not supported for runc containers by V6 "
-			    "(the process runtime gives the container a terminal)");
-		}
 		spec.runc = rs ? &rs->r : NULL;
 	}
 	struct rt_ctr *c = NULL;

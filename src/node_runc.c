@@ -515,7 +515,8 @@ nrunc_config(const struct nrunc_in *in, json_t **out, const char **reason, char 
 	if (!*cwd)
 		cwd = img && img->working_dir && *img->working_dir ? img->working_dir : "/";
 	json_t *ape = json_object_get(sc, "allowPrivilegeEscalation");
-	json_t *process = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:b}", "terminal", 0,
+	json_t *process = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:b}", "terminal",
+	    json_is_true(json_object_get(cs, "tty")),
 	    "user", user_json(&u, spec), "args", args,
 	    "env", merge_env(img, in->env, hostname), "cwd", cwd,
 	    "capabilities", caps_json(caps),

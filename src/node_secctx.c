@@ -411,8 +411,7 @@ const struct secctx_field secctx_fields[] = {
 	{ "securityContext.seLinuxOptions", true, SECCTX_REFUSED, SECCTX_REFUSED, NULL, NO_LSM },
 	{ "securityContext.windowsOptions", true, SECCTX_REFUSED, SECCTX_REFUSED, NULL,
 	  "it runs Linux processes" },
-	{ "tty", true, SECCTX_ENFORCED, SECCTX_VALUES, "false",
-	  "V6 gives runc containers no terminal (the process runtime gives one)" },
+	{ "tty", true, SECCTX_ENFORCED, SECCTX_ENFORCED, NULL, NULL },
 };
 const size_t secctx_n_fields = ARRAY_SIZE(secctx_fields);
 

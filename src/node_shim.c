@@ -37,7 +37,11 @@
  * waits for it as for a process container's: the real exit status, the
  * cgroup's OOM counter still there to read. Then `runc delete -f` forgets
  * the container and removes its cgroups. A failed `runc run` is a
- * StartError with runc's own error message (DIR/runc.log). */
+ * StartError with runc's own error message (DIR/runc.log).
+ * A runc container with tty true (config.json process.terminal): runc makes
+ * the pty in the container and sends its master over DIR/console.sock
+ * (--console-socket, which the shim adds to argv; SCM_RIGHTS, as to
+ * containerd's shim), then used as the master of its own openpty above. */
 #include "node_runtime.h"
 
 #include <ctype.h>
@@ -45,6 +49,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -59,6 +64,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +116,8 @@ struct shim {
 	int ctl_fd;			/* DIR/ctl, or -1 */
 	int fifo_fd;			/* with a tty: DIR/stdin, read into the master */
 	int tty_fd;			/* the pty master, to write to and resize */
+	int console_fd;			/* runc with a tty: listening for the master, or -1 */
+	char *console_path;		/* its path (console_listen) */
 	size_t ctl_len, in_len, in_off;
 	char ctl_line[128];
 	char in_buf[4096];		/* read from fifo_fd, not yet in the master */
@@ -881,13 +889,113 @@ open_fifo(const struct shim *sh, const char *name, int flags)
 	return fd;
 }
 
+/* master is the container's terminal: the shim writes DIR/stdin into (a
+ * non-blocking copy of) it and resizes it (control_line). */
+static void
+use_master(struct shim *sh, int master)
+{
+	sh->tty_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+	fcntl(sh->tty_fd, F_SETFL, O_NONBLOCK);
+}
+
+/* A unix socket listening at path. fd or -errno. */
+static int
+unix_listen(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof a.sun_path)
+		return -ENAMETOOLONG;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1) < 0) {
+		int e = -errno;
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* The socket runc's --console-socket connects to: DIR/console.sock, or
+ * when that path is too long for a socket's, /tmp/v6-pty-XXXXXX/pty.sock
+ * (as containerd's temporary one); added to `runc run`'s arguments, before
+ * the container id. fd or -errno. */
+static int
+console_listen(struct shim *sh)
+{
+	sh->console_path = dir_file(sh, "console.sock");
+	int fd = unix_listen(sh->console_path);
+	if (fd == -ENAMETOOLONG) {
+		char tmp[] = "/tmp/v6-pty-XXXXXX";
+		free(sh->console_path);
+		sh->console_path = NULL;
+		if (!mkdtemp(tmp))
+			return -errno;
+		sh->console_path = xasprintf("%s/pty.sock", tmp);
+		fd = unix_listen(sh->console_path);
+		if (fd < 0)
+			rmdir(tmp);
+	}
+	if (fd < 0) {
+		free(sh->console_path);
+		sh->console_path = NULL;
+	} else {
+		json_t *argv = json_object_get(sh->spec, "argv");
+		size_t id = json_array_size(argv) - 1;
+		json_array_insert_new(argv, id, json_string(sh->console_path));
+		json_array_insert_new(argv, id, json_string("--console-socket"));
+	}
+	return fd;
+}
+
+/* Stops listening for runc's master and removes the socket. */
+static void
+console_close(struct shim *sh)
+{
+	if (sh->console_fd < 0)
+		return;
+	close(sh->console_fd);
+	sh->console_fd = -1;
+	unlink(sh->console_path);
+	if (strncmp(sh->console_path, "/tmp/v6-pty-", 12) == 0)
+		rmdir(dirname(sh->console_path));
+	free(sh->console_path);
+	sh->console_path = NULL;
+}
+
+/* Once `runc run -d` succeeded: the pty master runc sent on console.sock
+ * (it connected and sent before exiting). The fd or -errno. */
+static int
+console_recv(struct shim *sh)
+{
+	struct pollfd p = { sh->console_fd, POLLIN, 0 };
+	int conn = poll(&p, 1, 5000) == 1 ? accept4(sh->console_fd, NULL, NULL,
+	    SOCK_CLOEXEC) : -1;
+	int master = -EPROTO;
+	if (conn >= 0) {
+		char name[256];
+		union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } c;
+		struct iovec iov = { name, sizeof name };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = c.buf, .msg_controllen = sizeof c.buf };
+		struct cmsghdr *h;
+		if (recvmsg(conn, &m, MSG_CMSG_CLOEXEC) > 0 && (h = CMSG_FIRSTHDR(&m)) &&
+		    h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+			memcpy(&master, CMSG_DATA(h), sizeof master);
+		close(conn);
+	}
+	console_close(sh);
+	return master;
+}
+
 /* The container's stdin and, with a tty, the pty in place of the output
  * pipes. A container with stdin: true reads DIR/stdin, a FIFO that
  * pods/attach writes to (node_attach.c); the shim holds a writer of its
  * own (stdin_keep), so the container does not read EOF between two
  * attaches, until "end" with stdinOnce (control). With a tty the
  * container's stdio is the pty's slave and the shim copies DIR/stdin into
- * the master. *in: the child's stdin, -1 for /dev/null. 0 or -errno. */
+ * the master (runc: runc makes the pty; the master comes in start). *in: the child's stdin, -1 for /dev/null. 0 or -errno. */
 static int
 open_stdio(struct shim *sh, int *in, int out[2], int err[2])
 {
@@ -897,14 +1005,16 @@ open_stdio(struct shim *sh, int *in, int out[2], int err[2])
 		return 0;
 	if ((sh->ctl_fd = open_fifo(sh, "ctl", O_RDWR | O_NONBLOCK)) < 0)
 		return sh->ctl_fd;
-	if (sh->tty) {
+	if (sh->tty && sh->runc) {	/* runc's pty: its master comes later */
+		if ((sh->console_fd = console_listen(sh)) < 0)
+			return sh->console_fd;
+	} else if (sh->tty) {
 		int master, slave;
 		if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
 			return -errno;
 		fcntl(master, F_SETFD, FD_CLOEXEC);
 		fcntl(slave, F_SETFD, FD_CLOEXEC);
-		sh->tty_fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
-		fcntl(sh->tty_fd, F_SETFL, O_NONBLOCK);
+		use_master(sh, master);
 		close(out[0]);
 		close(out[1]);
 		close(err[0]);
@@ -914,6 +1024,8 @@ open_stdio(struct shim *sh, int *in, int out[2], int err[2])
 		err[0] = -1;
 		err[1] = fcntl(slave, F_DUPFD_CLOEXEC, 0);
 		*in = fcntl(slave, F_DUPFD_CLOEXEC, 0);
+	}
+	if (sh->tty) {
 		if (want_in && (sh->fifo_fd = open_fifo(sh, "stdin", O_RDWR | O_NONBLOCK)) < 0)
 			return sh->fifo_fd;
 		return 0;
@@ -928,6 +1040,8 @@ open_stdio(struct shim *sh, int *in, int out[2], int err[2])
 	fcntl(*in, F_SETFL, 0);		/* the container's reads block */
 	return 0;
 }
+
+static void shim_failed(json_t *ex, const char *what, int err);
 
 /* Forks the container; returns 0 once it runs, or fills ex for a failed start. */
 static int
@@ -974,7 +1088,24 @@ start(struct shim *sh, json_t *ex)
 	if (sh->runc && runc_started(sh, ex) < 0) {
 		close(sh->s[0].fd);	/* nothing to copy: runc's errors are in the log */
 		close(sh->s[1].fd);
+		console_close(sh);
 		return -1;
+	}
+	if (sh->console_fd >= 0) {	/* runc's own stdio: done; the terminal's next */
+		int master = console_recv(sh);
+		close(sh->s[0].fd);
+		close(sh->s[1].fd);
+		sh->s[0].fd = sh->s[1].fd = -1;
+		if (master < 0) {	/* the container runs without its terminal */
+			kill_rest(sh);
+			reap(sh);
+			sh->exited = true;
+			sh->finished_ms = time_now_ms();
+			shim_failed(ex, "receiving runc's terminal (console.sock)", -master);
+			return master;
+		}
+		use_master(sh, master);
+		sh->s[0].fd = master;
 	}
 	return 0;
 }
@@ -1171,7 +1302,7 @@ shim_main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sh->dir = argv[1];
 	sh->log_fd = -1;
-	sh->stdin_keep = sh->ctl_fd = sh->fifo_fd = sh->tty_fd = -1;
+	sh->stdin_keep = sh->ctl_fd = sh->fifo_fd = sh->tty_fd = sh->console_fd = -1;
 	sh->s[0] = (struct stream){ .fd = -1, .name = "stdout" };
 	sh->s[1] = (struct stream){ .fd = -1, .name = "stderr" };
 	sh->started_ms = sh->finished_ms = time_now_ms();

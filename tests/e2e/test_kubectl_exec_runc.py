@@ -8,10 +8,11 @@ the end."""
 import copy
 import os
 import subprocess
+import time
 
 import pytest
 
-from conftest import V6, delete_runc_containers, free_port, wait_for
+from conftest import TIMEOUT_SCALE, V6, delete_runc_containers, free_port, wait_for
 from test_images import ImageBuilder
 from test_kubectl_exec import Kubectl, check_forwarding, exec_tty, forward, stop
 from test_podnet import PodNet, apply, http_get
@@ -101,7 +102,8 @@ def test_exec_tty_and_port_forward_in_a_runc_pod(podnet, tmp_path):
 
 def test_attach_to_a_runc_pod(podnet, tmp_path):
     """pods/attach into a runc container started with stdin: true: its
-    stdin is the shim's FIFO, inherited through `runc run -d`."""
+    stdin is the shim's FIFO, inherited through `runc run -d`; with tty: true,
+    the pty runc made, its master sent to the shim on --console-socket."""
     from test_attach import ECHO, attach
     s = podnet.server
     apply(s, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rd"},
@@ -121,19 +123,31 @@ def test_attach_to_a_runc_pod(podnet, tmp_path):
     assert out == "out:one\nout:quit\n", (out, err)
     assert "err:one\nerr:quit\n" in err, err
     wait_for(lambda: phase() == "Succeeded", 30, "the runc container's exit")
-    # tty: true is not run without a terminal: admission refuses it, naming
-    # the field, as for every field a runtime cannot enforce
-    code, st = s.json("POST", "/api/v1/namespaces/default/pods", {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rt"},
-        "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
-                 "containers": [{"name": "main", "image": IMAGE, "stdin": True,
-                                 "tty": True, "command": ["sh"]}]}})
-    assert code == 422, (code, st)
-    causes = st["details"]["causes"]
-    assert any(c["field"] == "spec.containers[0].tty" and
-               "not enforced by the runc runtime" in c["message"] for c in causes), st
-    code, _ = s.json("GET", "/api/v1/namespaces/default/pods/rt")
-    assert code == 404
+    # tty: true: runc makes the pty (--console-socket) and the shim drives
+    # its master as the process runtime's: attach -it from a 30x100
+    # terminal, `tty` is a pts and `stty size` the client's size
+    import re
+    from test_kubectl_exec import run_in_pty
+    apply(s, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rt"},
+              "spec": {"runtimeClassName": "runc", "terminationGracePeriodSeconds": 1,
+                       "restartPolicy": "Never",
+                       "containers": [{"name": "main", "image": IMAGE, "stdin": True,
+                                       "tty": True, "command": ["sh"]}]}})
+
+    def rt_phase():
+        _, p = s.json("GET", "/api/v1/namespaces/default/pods/rt")
+        return (p or {}).get("status", {}).get("phase")
+    wait_for(lambda: rt_phase() == "Running", 60, "runc tty pod rt running")
+    code, out = run_in_pty(k.base + ["attach", "-it", "rt"], k.env, 30, 100,
+                           [(r"", lambda m, pid: (time.sleep(1.5 * TIMEOUT_SCALE),
+                                                  os.write(m, b"tty; stty size; exit\r")))])
+    assert code == 0, out
+    assert re.search(r"(?m)^/dev/pts/\d+\r?$", out), out
+    assert re.search(r"(?m)^30 100\r?$", out), out
+    wait_for(lambda: rt_phase() == "Succeeded", 30, "the runc shell's exit")
+    status, _, log = s.request("GET", "/api/v1/namespaces/default/pods/rt/log")
+    assert status == 200 and re.search(rb"/dev/pts/\d+\r\n", log), log
+    assert b"30 100\r\n" in log, log
 
 
 def test_exec_tty_in_runc_starts_with_the_clients_size(podnet):

@@ -6,14 +6,16 @@ in the server's runc root (DATA/node/runc) after kill -9 of the server or
 of a shim. Every runc container is deleted by the fixture, even on failure."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import V6, delete_runc_containers, read_pid, wait_for
+from conftest import TIMEOUT_SCALE, V6, delete_runc_containers, read_pid, wait_for
 from test_images import ImageBuilder
+from test_kubectl_exec import run_in_pty
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "id", "cat", "echo", "sleep", "touch", "dd", "ls", "test", "env",
@@ -194,18 +196,30 @@ def test_memory_limit_oom_killed(rserver):
 def test_server_kill9_adopts_running_containers_without_duplicates(rserver):
     s = rserver
     apply(s, pod("keep", [ctr("echo up; exec sleep 3600")]))
+    # and one with a terminal: its shim, not the server, holds runc's pty
+    # master, so the new server's attach drives the same terminal
+    apply(s, pod("term", [ctr("exec sh", stdin=True, tty=True)]))
     wait_log(s, "keep", "up")
-    before = [c for c in runc_list(s) if c[2] == "running"]
-    assert len(before) == 1
+    wait_running(s, "term")
+    before = sorted(c for c in runc_list(s) if c[2] == "running")
+    assert len(before) == 2
     s.restart()                                 # kill -9, then a new server
-    wait_for(lambda: "adopted container app-0" in s.log(), 30,
-             "the container adopted")
+    wait_for(lambda: s.log().count("adopted container app-0") == 2, 30,
+             "the containers adopted")
     time.sleep(2)                               # a duplicate would start by now
-    after = [c for c in runc_list(s) if c[2] == "running"]
+    after = sorted(c for c in runc_list(s) if c[2] == "running")
     assert after == before                      # same id, same init pid
     st = wait_running(s, "keep")
     assert st["restartCount"] == 0
     assert logs(s, "keep").count("up\n") == 1
+    assert cstatus(s, "term")["restartCount"] == 0
+    code, out = run_in_pty([V6, "attach", "-it", "term"], dict(os.environ, V6_SERVER=s.url),
+                           24, 70, [(r"", lambda m, pid: (
+                               time.sleep(1.5 * TIMEOUT_SCALE),
+                               os.write(m, b"tty; stty size; exit\r")))])
+    assert code == 0, out
+    assert re.search(r"(?m)^/dev/pts/\d+\r?$", out), out
+    assert re.search(r"(?m)^24 70\r?$", out), out
 
 
 def test_shim_kill9_cleans_up_and_restarts(rserver):
