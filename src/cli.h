@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 #include "obj.h"
+#include "obj_apply.h"
 #include "util.h"
 
 #define V6_VERSION "0.1.0"
-#define CLI_LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
 
 /* cli.c */
 /* Entry point of the binary: dispatches argv[1] through the verb table.
@@ -213,9 +213,6 @@ void cli_table_free(struct cli_table *t);
 void cli_print_rows(const json_t *rows);
 /* JSON as kubectl prints it (4-space indent, newline). Caller frees. */
 char *cli_json_dump(const json_t *v);
-/* Removes what the server sets (status, uid, resourceVersion, generation,
- * creationTimestamp, managedFields, ...), leaving what a manifest says. */
-void cli_strip_server_fields(json_t *obj);
 
 /* cli_promote_git.c */
 /* When target (the live object in the target environment) is synced by an
@@ -244,18 +241,6 @@ char *cli_yaml_dump(const json_t *v);
 char *cli_yaml_dump_titled(const json_t *v, const char *first);
 /* Whether a string needs quotes to read back as the same string. */
 bool cli_yaml_needs_quotes(const char *s);
-
-/* cli_patch.c — apply's pure logic, unit tested. */
-/* The config recorded in last-applied-configuration: a copy of obj without
- * that annotation (and without an emptied annotations map). New ref. */
-json_t *cli_apply_config(const json_t *obj);
-/* The merge patch turning last into cur: cur plus null for every key of
- * last that cur lacks, recursively through objects (arrays replace).
- * last may be NULL. New reference. */
-json_t *cli_apply_patch(const json_t *last, const json_t *cur);
-/* The object to send: cfg plus the annotation holding cfg's compact JSON.
- * New reference. */
-json_t *cli_apply_annotate(const json_t *cfg);
 
 /* cli_manifest.c — reading -f inputs. */
 struct cli_item {
@@ -288,12 +273,6 @@ int cli_apply_preview(const struct cli_item *it, json_t **live, json_t **next);
 /* cli_kustomize.c */
 int cli_kustomize(struct cli_opts *o);
 int cli_diff(struct cli_opts *o);
-/* kubectl diff's Masker: in a Secret (before and/or after, either NULL)
- * each data / stringData value becomes "***", or "*** (before)" and
- * "*** (after)" where it changed, and so does the last-applied record: a
- * diff shows which keys changed, never what they hold (CI logs, and
- * Application diffs readable without access to Secrets). */
-void cli_diff_mask_secret(json_t *before, json_t *after);
 /* Prints the unified diff of two texts (diff -u, both sides named
  * a/label and b/label; $KUBECTL_EXTERNAL_DIFF as `v6 diff`). diff's exit
  * code: 0 same, 1 different, >1 error. */

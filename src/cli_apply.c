@@ -130,7 +130,7 @@ static json_t *
 last_applied(const json_t *live)
 {
 	json_t *ann = obj_get_path(live, "metadata.annotations");
-	const char *s = json_string_value(json_object_get(ann, CLI_LAST_APPLIED));
+	const char *s = json_string_value(json_object_get(ann, OBJ_LAST_APPLIED));
 	return s ? json_loads(s, 0, NULL) : NULL;
 }
 
@@ -145,8 +145,8 @@ plan_apply(const struct cli_item *it, struct plan *p, json_t **live)
 	free(path);
 	if (rc < 0)
 		return rc;
-	json_t *cfg = cli_apply_config(it->obj);
-	json_t *send = cli_apply_annotate(cfg);
+	json_t *cfg = obj_apply_config(it->obj);
+	json_t *send = obj_apply_annotate(cfg);
 	p->it = it;
 	if (r.status == 404) {
 		p->act = ACT_CREATE;
@@ -156,7 +156,7 @@ plan_apply(const struct cli_item *it, struct plan *p, json_t **live)
 			*live = json_incref(r.body);
 		json_t *last = last_applied(r.body);
 		p->act = last && json_equal(last, cfg) ? ACT_UNCHANGED : ACT_PATCH;
-		p->body = p->act == ACT_PATCH ? cli_apply_patch(last, send) : NULL;
+		p->body = p->act == ACT_PATCH ? obj_apply_patch(last, send) : NULL;
 		if (p->body)
 			cli_hpa_guard_replicas(it, r.body, p->body);
 		json_decref(last);

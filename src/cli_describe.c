@@ -131,7 +131,7 @@ map_lines(const json_t *map, const char *sep, const char *skip)
 static void
 kv_map(struct dw *w, int ind, const char *key, const json_t *map, const char *sep)
 {
-	dw_push(w, ind, key, map_lines(map, sep, CLI_LAST_APPLIED));
+	dw_push(w, ind, key, map_lines(map, sep, OBJ_LAST_APPLIED));
 }
 
 static void

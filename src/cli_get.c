@@ -357,9 +357,9 @@ exported(const json_t *v)
 	size_t i;
 	if (json_is_array(json_object_get(c, "items")))
 		json_array_foreach(json_object_get(c, "items"), i, it)
-			cli_strip_server_fields(it);
+			obj_strip_server_fields(it);
 	else
-		cli_strip_server_fields(c);
+		obj_strip_server_fields(c);
 	return c;
 }
 

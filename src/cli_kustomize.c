@@ -56,52 +56,6 @@ cli_kustomize(struct cli_opts *o)
 
 /* ---- diff -------------------------------------------------------------- */
 
-static bool
-is_secret(const json_t *o)
-{
-	return o && !strcmp(obj_kind(o), "Secret") && !strcmp(obj_api_version(o), "v1");
-}
-
-/* One field of before and after (either may be NULL), masked. */
-static void
-mask_field(json_t *before, json_t *after)
-{
-	const char *k;
-	json_t *v, *tmp;
-	json_object_foreach_safe(before, tmp, k, v) {
-		json_t *w = json_object_get(after, k);
-		bool changed = w && !json_equal(v, w);
-		json_object_set_new(before, k, json_string(changed ? "*** (before)" : "***"));
-		if (w)
-			json_object_set_new(after, k, json_string(changed ? "*** (after)" : "***"));
-	}
-	json_object_foreach_safe(after, tmp, k, v)
-		if (!json_object_get(before, k))
-			json_object_set_new(after, k, json_string("***"));
-}
-
-void
-cli_diff_mask_secret(json_t *before, json_t *after)
-{
-	if (!is_secret(before) && !is_secret(after))
-		return;
-	static const char *const fields[] = { "data", "stringData" };
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
-		mask_field(json_object_get(before, fields[i]), json_object_get(after, fields[i]));
-	/* the last-applied record holds the values too */
-	json_t *ab = obj_get_path(before, "metadata.annotations");
-	json_t *aa = obj_get_path(after, "metadata.annotations");
-	json_t *lb = json_object_get(ab, CLI_LAST_APPLIED);
-	json_t *la = json_object_get(aa, CLI_LAST_APPLIED);
-	bool changed = lb && la && !json_equal(lb, la);
-	if (lb)
-		json_object_set_new(ab, CLI_LAST_APPLIED, json_string(changed ? "*** (before)" :
-		    "***"));
-	if (la)
-		json_object_set_new(aa, CLI_LAST_APPLIED, json_string(changed ? "*** (after)" :
-		    "***"));
-}
-
 static int
 write_obj(const char *dir, const struct cli_item *it, const json_t *obj)
 {
@@ -190,9 +144,9 @@ cli_diff(struct cli_opts *o)
 			break;
 		}
 		if (cur)
-			cli_strip_server_fields(cur);
-		cli_strip_server_fields(next);
-		cli_diff_mask_secret(cur, next);
+			obj_strip_server_fields(cur);
+		obj_strip_server_fields(next);
+		obj_mask_secret(cur, next);
 		if (write_obj(live, &items.v[i], cur) < 0 || write_obj(merged, &items.v[i], next) < 0)
 			rc = 2;
 		json_decref(cur);

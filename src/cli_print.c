@@ -257,18 +257,6 @@ cli_table_free(struct cli_table *t)
 	free(t);
 }
 
-void
-cli_strip_server_fields(json_t *obj)
-{
-	static const char *const meta[] = { "managedFields", "resourceVersion", "generation",
-	    "uid", "creationTimestamp", "selfLink", "deletionTimestamp",
-	    "deletionGracePeriodSeconds" };
-	json_t *md = json_object_get(obj, "metadata");
-	for (size_t i = 0; i < ARRAY_SIZE(meta); i++)
-		json_object_del(md, meta[i]);
-	json_object_del(obj, "status");
-}
-
 /* Prints rows (arrays of strings, the header first) as kubectl's printer
  * lays them out: columns padded to the widest cell, three spaces apart. */
 void

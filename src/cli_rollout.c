@@ -275,7 +275,7 @@ cli_template_matches(const json_t *deploy, const json_t *rs)
 
 /* Annotations a rollback keeps from the deployment rather than the RS. */
 static const char *const undo_skip[] = {
-	CLI_LAST_APPLIED, REV_ANN, "deployment.kubernetes.io/revision-history",
+	OBJ_LAST_APPLIED, REV_ANN, "deployment.kubernetes.io/revision-history",
 	"deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
 	"deprecated.deployment.rollback.to", ARGO_REV_ANN, "rollout.argoproj.io/revision-history",
 	"rollout.argoproj.io/desired-replicas", "rollout.argoproj.io/workload-generation",

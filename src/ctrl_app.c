@@ -2,15 +2,15 @@
  * fetches the source (git.c on the thread pool, every --app-resync-period
  * or at once on a /api/webhook push), renders it (ctrl_app_render.c),
  * compares every object with the live one through an in-process dry-run
- * of the apply the CLI makes, and syncs: sync waves, PreSync / Sync /
- * PostSync / SyncFail hooks, prune, retry with back-off, history. Its
- * progress lives in status.operationState, so a server killed mid-sync
- * resumes the same wave. See docs/gitops.md. */
-#include "cli.h"
+ * of the apply the CLI makes (obj_apply.c), and syncs: sync waves,
+ * PreSync / Sync / PostSync / SyncFail hooks, prune, retry with back-off,
+ * history. Its progress lives in status.operationState, so a server killed
+ * mid-sync resumes the same wave. See docs/gitops.md. */
 #include "gitops.h"
 #include "http.h"
 #include "log.h"
 #include "node_pod.h"
+#include "obj_apply.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -307,7 +307,7 @@ tracking_id(const char *app, const json_t *o, const struct kind *k)
 static json_t *
 last_applied(const json_t *live)
 {
-	const char *s = obj_annotation(live, CLI_LAST_APPLIED);
+	const char *s = obj_annotation(live, OBJ_LAST_APPLIED);
 	return s ? json_loads(s, 0, NULL) : NULL;
 }
 
@@ -316,10 +316,10 @@ last_applied(const json_t *live)
 static json_t *
 apply_target(const json_t *live, const json_t *want)
 {
-	json_t *cfg = cli_apply_config(want);
-	json_t *send = cli_apply_annotate(cfg);
+	json_t *cfg = obj_apply_config(want);
+	json_t *send = obj_apply_annotate(cfg);
 	json_t *last = last_applied(live);
-	json_t *patch = cli_apply_patch(last, send);
+	json_t *patch = obj_apply_patch(last, send);
 	char *err = NULL;
 	json_t *t = patch_merge(live, patch, &err);
 	free(err);
@@ -335,7 +335,7 @@ apply_target(const json_t *live, const json_t *want)
 static bool
 applied_as(const json_t *live, const json_t *want)
 {
-	json_t *last = last_applied(live), *cfg = cli_apply_config(want);
+	json_t *last = last_applied(live), *cfg = obj_apply_config(want);
 	bool same = last && json_equal(last, cfg);
 	json_decref(last);
 	json_decref(cfg);
@@ -354,7 +354,7 @@ normalized(const json_t *o)
 	for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
 		json_object_del(meta, drop[i]);
 	json_t *ann = json_object_get(meta, "annotations");
-	json_object_del(ann, CLI_LAST_APPLIED);
+	json_object_del(ann, OBJ_LAST_APPLIED);
 	if (ann && !json_object_size(ann))
 		json_object_del(meta, "annotations");
 	return n;
@@ -898,8 +898,8 @@ sync_wave(const struct app_ctx *x, const struct sync_opts *o, int wave, struct c
 				ctrl_writes_push(w, CTRL_UPDATE, r->k, apply_target(r->live, r->want),
 				    TAG_APPLY);
 			} else {
-				json_t *cfg = cli_apply_config(r->want);
-				ctrl_writes_push(w, CTRL_CREATE, r->k, cli_apply_annotate(cfg),
+				json_t *cfg = obj_apply_config(r->want);
+				ctrl_writes_push(w, CTRL_CREATE, r->k, obj_apply_annotate(cfg),
 				    TAG_APPLY);
 				json_decref(cfg);
 			}
@@ -1270,7 +1270,7 @@ serve_diff(void *arg, struct http_req *req, const json_t *app)
 		json_t *p = r->live && r->want ? predict(a->api, r) : NULL;
 		json_t *live = r->live ? normalized(r->live) : NULL;
 		json_t *target = p ? normalized(p) : r->want ? normalized(r->want) : NULL;
-		cli_diff_mask_secret(live, target);	/* as Argo CD: no Secret values */
+		obj_mask_secret(live, target);	/* as Argo CD: no Secret values */
 		json_object_set_new(e, "live", live ? live : json_null());
 		json_object_set_new(e, "target", target ? target : json_null());
 		if (r->error)

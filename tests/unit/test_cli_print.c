@@ -237,12 +237,12 @@ test_apply_patch(void **state)
 	json_t *want = json_loads("{\"metadata\":{\"name\":\"web\",\"labels\":{\"a\":\"1\","
 	    "\"b\":null}},\"spec\":{\"replicas\":3,\"paused\":null,"
 	    "\"template\":{\"x\":[1],\"old\":null},\"added\":{\"k\":\"v\"}}}", 0, NULL);
-	json_t *p = cli_apply_patch(last, cur);
+	json_t *p = obj_apply_patch(last, cur);
 	if (!json_equal(p, want))
 		fail_msg("patch: %s", json_dumps(p, JSON_SORT_KEYS));
 	json_decref(p);
 	/* no last applied config: the patch is the config itself */
-	p = cli_apply_patch(NULL, want);
+	p = obj_apply_patch(NULL, want);
 	assert_true(json_equal(p, want));
 	json_decref(p);
 	json_decref(last);
@@ -255,17 +255,17 @@ test_apply_config_and_annotation(void **state)
 {
 	(void)state;
 	json_t *obj = json_loads("{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\","
-	    "\"resourceVersion\":\"4\",\"annotations\":{\"" CLI_LAST_APPLIED "\":\"{}\"}},"
+	    "\"resourceVersion\":\"4\",\"annotations\":{\"" OBJ_LAST_APPLIED "\":\"{}\"}},"
 	    "\"data\":{\"a\":\"b\"}}", 0, NULL);
-	json_t *cfg = cli_apply_config(obj);
+	json_t *cfg = obj_apply_config(obj);
 	json_t *want = json_loads("{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"},"
 	    "\"data\":{\"a\":\"b\"}}", 0, NULL);
 	assert_true(json_equal(cfg, want));
-	json_t *sent = cli_apply_annotate(cfg);
+	json_t *sent = obj_apply_annotate(cfg);
 	const char *ann = json_string_value(obj_get_path(sent, "metadata.annotations." "x"));
 	assert_null(ann);
 	json_t *anns = obj_get_path(sent, "metadata.annotations");
-	json_t *rec = json_loads(json_string_value(json_object_get(anns, CLI_LAST_APPLIED)), 0,
+	json_t *rec = json_loads(json_string_value(json_object_get(anns, OBJ_LAST_APPLIED)), 0,
 	    NULL);
 	assert_true(json_equal(rec, want));	/* what apply compares next time */
 	json_decref(rec);

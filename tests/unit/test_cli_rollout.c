@@ -258,7 +258,7 @@ test_undo_patch_restores_template_and_annotations(void **state)
 	/* kept from the deployment: revision and last-applied; from the RS: the rest */
 	assert_string_equal(json_string_value(json_object_get(ann,
 	    "deployment.kubernetes.io/revision")), "3");
-	assert_non_null(json_object_get(ann, CLI_LAST_APPLIED));
+	assert_non_null(json_object_get(ann, OBJ_LAST_APPLIED));
 	assert_string_equal(json_string_value(json_object_get(ann,
 	    "kubernetes.io/change-cause")), "first");
 	assert_null(json_object_get(ann, "keep"));
