@@ -1176,7 +1176,6 @@ proxy_engine_drain(struct proxy_engine *e, void (*done)(void *), void *arg)
 {
 	struct px_listener *l;
 
-	px_upstream_flush(e);	/* the heads built before this still say keep-alive */
 	e->draining = true;
 	e->drain_cb = done;
 	e->drain_arg = arg;

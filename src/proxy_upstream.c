@@ -932,13 +932,6 @@ on_flush_closed(uv_handle_t *h)
 }
 
 void
-px_upstream_flush(struct proxy_engine *e)
-{
-	if (e->flush && e->flush_list)
-		on_flush(e->flush);
-}
-
-void
 px_upstream_close_flush(struct proxy_engine *e)
 {
 	while (e->flush_list)

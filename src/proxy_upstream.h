@@ -20,10 +20,6 @@ void px_answer_local(struct proxy_engine *e, struct px_stat *st, struct http_req
 /* Closes ep's idle pooled connections (ep left every cluster; busy ones
  * close when their request ends). */
 void px_pool_close_idle(struct px_endpoint *ep);
-/* Writes now what waits for the end of the loop turn: a response head
- * built before a drain said keep-alive, and must reach the client before
- * the drain turns the connection's answers to close. */
-void px_upstream_flush(struct proxy_engine *e);
 /* Closes the handle that sends the upstream heads built in a loop turn
  * (the engine is closing). */
 void px_upstream_close_flush(struct proxy_engine *e);
