@@ -1048,11 +1048,6 @@ proxy_engine_new(uv_loop_t *loop)
 	uv_timer_init(loop, e->hold_timer);
 	e->hold_timer->data = e;
 	uv_unref((uv_handle_t *)e->hold_timer);
-	e->flush = xcalloc(1, sizeof(*e->flush));
-	uv_check_init(loop, e->flush);
-	e->flush->data = e;
-	uv_unref((uv_handle_t *)e->flush);
-	e->flush_tail = &e->flush_list;
 	return e;
 }
 
@@ -1210,7 +1205,6 @@ proxy_engine_free(struct proxy_engine *e)
 	}
 	px_tcp_close_all(e);
 	px_hold_close(e);	/* the listeners' stop aborted every held request */
-	px_upstream_close_flush(e);
 	for (i = 0; i < ARRAY_SIZE(e->eps); i++)
 		for (ep = e->eps[i]; ep; ep = ep->hnext)
 			px_pool_close_idle(ep);

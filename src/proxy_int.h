@@ -230,9 +230,6 @@ struct proxy_engine {
 	unsigned nfree_reqs;
 	char *spare_rbufs[8];		/* upstream read buffers of pooled connections */
 	unsigned nspare_rbufs;
-	uv_check_t *flush;		/* its own allocation: the turn's writes */
-	struct px_req *flush_list;	/* requests with writes held to the turn's end */
-	struct px_req **flush_tail;	/* &flush_list or the last one's fnext */
 	uint64_t rng[2];
 	unsigned ninflight;		/* HTTP requests + splices */
 	unsigned neps;			/* endpoints in the registry */

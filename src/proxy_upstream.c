@@ -47,9 +47,6 @@
 
 enum uc_state { UC_CONNECTING, UC_IDLE, UC_BUSY, UC_CLOSED };
 enum uc_timeout { UT_NONE, UT_CONNECT, UT_RESPONSE, UT_IDLE };
-/* Writes held to the end of the loop turn (on_flush). */
-enum px_wait { HELD_NONE, HELD_HEAD, HELD_RESPONSE };
-#define PX_HOLD_MAX	(16 * 1024)	/* a larger response streams at once */
 
 struct uspan {
 	uint32_t name, name_len, value, value_len;
@@ -115,9 +112,6 @@ struct px_req {
 	bool ds_keep_alive;
 	bool dechunk;			/* HTTP/1.0 client, chunked response */
 	bool upgrade;
-	bool hold;			/* the whole response is in rhead (fwd_body) */
-	enum px_wait held;		/* what waits in e->flush_list */
-	struct px_req *fnext, **fprev;	/* e->flush_list while held */
 	struct px_tspan ts;		/* tracing (proxy_trace.c); ts.on when traced */
 	struct px_req *next_free;
 };
@@ -127,8 +121,6 @@ static void uc_error(struct px_uconn *uc, enum px_err kind, bool connecting, boo
 static void uc_sync_reading(struct px_uconn *uc);
 static void req_attempt(struct px_req *pr);
 static void req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive);
-static void fwd_body(struct px_req *pr, const char *data, size_t len);
-static void on_flush(uv_check_t *h);
 static const http_parser_settings uc_settings;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -847,118 +839,25 @@ min_deadline(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-/* Writes pr's built head upstream, then lets a request body follow. */
 static void
-head_write(struct px_req *pr)
+send_head(struct px_req *pr)
 {
 	struct px_uconn *uc = pr->uc;
-	uv_buf_t b = uv_buf_init(pr->head.data, (unsigned)pr->head.len);
+	uv_buf_t b;
+	uint64_t now = uv_now(pr->e->loop), backend = 0;
 	int r;
 
+	build_request_head(pr);
+	b = uv_buf_init(pr->head.data, (unsigned)pr->head.len);
 	if ((r = uc_send(uc, &b, 1)) < 0) {
 		uc_error(uc, PX_E_RESET, false, r < 0);
 		return;
 	}
-	if (pr->has_body && !pr->body_bp)
-		http_req_body_pause(pr->dreq, false);
-}
-
-/* ---- writes held to the end of the loop turn ----------------------------
- * A request head without a body and a whole small response are not written
- * from the read callback that produced them but from a check handle, after
- * every ready socket of the turn was read: waking the upstream or the
- * client (on a machine with fewer cores than busy processes, a wakeup
- * preempts the proxy) then happens once the proxy's batch is done, not in
- * its middle; still one write per socket, so no system call is added. */
-
-static void
-hold(struct px_req *pr, enum px_wait what)
-{
-	struct proxy_engine *e = pr->e;
-
-	if (pr->held != HELD_NONE) {	/* a retry's head keeps its place; */
-		if (what > pr->held)	/* an answer before the head went wins */
-			pr->held = what;
-		return;
-	}
-	if (e->flush_list == NULL)
-		uv_check_start(e->flush, on_flush);
-	pr->held = what;
-	pr->fnext = NULL;
-	pr->fprev = e->flush_tail;
-	*e->flush_tail = pr;
-	e->flush_tail = &pr->fnext;
-}
-
-static void
-unhold(struct px_req *pr)
-{
-	if (pr->held == HELD_NONE)
-		return;
-	*pr->fprev = pr->fnext;
-	if (pr->fnext)
-		pr->fnext->fprev = pr->fprev;
-	else
-		pr->e->flush_tail = pr->fprev;
-	pr->fnext = NULL;
-	pr->fprev = NULL;
-	pr->held = HELD_NONE;
-}
-
-static void
-on_flush(uv_check_t *h)
-{
-	struct proxy_engine *e = h->data;
-	struct px_req *pr;
-	enum px_wait what;
-
-	while ((pr = e->flush_list) != NULL) {
-		what = pr->held;
-		unhold(pr);
-		if (what == HELD_RESPONSE) {
-			pr->hold = false;
-			fwd_body(pr, NULL, 0);
-			req_finish(pr, 0, NULL, pr->ds_keep_alive);
-		} else if (pr->uc && pr->uc->state == UC_BUSY)
-			head_write(pr);	/* else the attempt failed meanwhile */
-	}
-	uv_check_stop(h);
-}
-
-static void
-on_flush_closed(uv_handle_t *h)
-{
-	free(h);
-}
-
-void
-px_upstream_close_flush(struct proxy_engine *e)
-{
-	while (e->flush_list)
-		unhold(e->flush_list);
-	if (e->flush)
-		uv_close((uv_handle_t *)e->flush, on_flush_closed);
-	e->flush = NULL;
-}
-
-/* Builds pr's head and arms the response timeout; a request without a
- * body is held to the end of the turn, one with a body (its bytes follow
- * the head) is written at once. */
-static void
-send_head(struct px_req *pr)
-{
-	struct proxy_engine *e = pr->e;
-	struct px_uconn *uc = pr->uc;
-	uint64_t now = uv_now(e->loop), backend = 0;
-
-	build_request_head(pr);
 	if (pr->route->backend_timeout_ms)
 		backend = now + pr->route->backend_timeout_ms;
 	uc_set_timeout(uc, UT_RESPONSE, min_deadline(pr->deadline, backend));
-	if (pr->has_body || e->flush == NULL)
-		head_write(pr);
-	else
-		hold(pr, HELD_HEAD);
+	if (pr->has_body && !pr->body_bp)
+		http_req_body_pause(pr->dreq, false);
 }
 
 static void
@@ -1013,7 +912,6 @@ uc_error(struct px_uconn *uc, enum px_err kind, bool connecting, bool unsent)
 	uc_close(uc);
 	if (pr == NULL)
 		return;
-	pr->hold = false;
 	if (pr->stat)
 		pr->stat->errors[kind]++;
 	if (connecting)
@@ -1068,7 +966,6 @@ req_finish(struct px_req *pr, int status, const char *msg, bool keep_alive)
 	struct px_stat *st = pr->stat;
 	uint64_t ns = uv_hrtime() - pr->t0;
 
-	unhold(pr);
 	if (pr->uc) {
 		pr->uc->req = NULL;
 		uc_close(pr->uc);
@@ -1164,6 +1061,8 @@ uc_on_headers_complete(http_parser *p)
 	http_parser_pause(p, 1);
 	return uc->req && uc->req->is_head ? 1 : 0;
 }
+
+static void fwd_body(struct px_req *pr, const char *data, size_t len);
 
 static int
 uc_on_body(http_parser *p, const char *at, size_t len)
@@ -1294,12 +1193,6 @@ fwd_body(struct px_req *pr, const char *data, size_t len)
 	uv_buf_t bufs[2];
 	unsigned n = 0;
 
-	if (pr->hold) {		/* the whole response goes at the turn's end */
-		buf_append(&pr->rhead, data, len);
-		if (pr->stat)
-			pr->stat->bytes_out += len;
-		return;
-	}
 	if (!pr->resp_started) {
 		bufs[n++] = uv_buf_init(pr->rhead.data, (unsigned)pr->rhead.len);
 		pr->resp_started = true;
@@ -1373,26 +1266,7 @@ resp_done(struct px_req *pr, struct px_uconn *uc)
 		pool_put(uc);
 	else
 		uc_close(uc);
-	if (pr->hold)
-		hold(pr, HELD_RESPONSE);	/* written and finished by on_flush */
-	else
-		req_finish(pr, 0, NULL, pr->ds_keep_alive);
-}
-
-/* True when the response whose head just ended is all in uc's buffer and
- * small: it is then sent whole at the end of the turn. */
-static bool
-resp_whole(const struct px_req *pr, const struct px_uconn *uc)
-{
-	const http_parser *p = &uc->parser;
-	int status = p->status_code;
-
-	if (pr->is_head || status == 204 || status == 304)
-		return true;
-	if ((p->flags & F_CHUNKED) || p->content_length == UINT64_MAX)
-		return false;	/* chunked or delimited by the close: streamed */
-	return p->content_length <= PX_HOLD_MAX &&
-	    p->content_length <= uc->rlen - uc->head_end;
+	req_finish(pr, 0, NULL, pr->ds_keep_alive);
 }
 
 /* A response head is complete: skip interim ones, switch protocols on 101,
@@ -1415,7 +1289,6 @@ resp_head(struct px_req *pr, struct px_uconn *uc)
 	}
 	build_response_head(pr, uc);
 	uc->head_done = true;
-	pr->hold = pr->e->flush && !pr->dechunk && resp_whole(pr, uc);
 	return true;
 }
 
@@ -1471,7 +1344,6 @@ uc_parse(struct px_uconn *uc)
 	if (uc->state != UC_BUSY)
 		return;
 	if (uc->head_done) {
-		pr->hold = false;	/* not whole after all: stream from here */
 		if (!pr->resp_started)
 			fwd_body(pr, NULL, 0);
 		uc->rlen = uc->parsed = uc->head_end = 0;	/* all passed on */

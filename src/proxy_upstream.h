@@ -20,9 +20,6 @@ void px_answer_local(struct proxy_engine *e, struct px_stat *st, struct http_req
 /* Closes ep's idle pooled connections (ep left every cluster; busy ones
  * close when their request ends). */
 void px_pool_close_idle(struct px_endpoint *ep);
-/* Closes the handle that sends the upstream heads built in a loop turn
- * (the engine is closing). */
-void px_upstream_close_flush(struct proxy_engine *e);
 /* Frees the engine's cache of request objects. */
 void px_upstream_free_cache(struct proxy_engine *e);
 
