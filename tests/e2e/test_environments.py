@@ -163,6 +163,9 @@ def test_prod_policy_promotion_and_env_ls(examples_server):
     s.json("PATCH", "/apis/apps/v1/namespaces/prod/deployments/web/scale",
            {"spec": {"replicas": 3}},
            headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+    # the controller's status writes for the scale-up bump the Deployment's
+    # resourceVersion: let them settle before the dry runs are checked
+    wait_for(lambda: available(s, "prod", 3), 60, "prod/web scaled to 3")
     s.json("PATCH", "/api/v1/namespaces/staging/configmaps/web-config",
            {"data": {"GREETING": "hello again"}},
            headers={"Content-Type": "application/merge-patch+json"}, expect=200)

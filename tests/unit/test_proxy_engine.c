@@ -897,6 +897,61 @@ test_keepalive_reuses_upstream_connection(void **state)
 	cl_close(c);
 }
 
+/* Requests written together, on one connection and on many: the proxy holds
+ * small whole responses and body-less heads to the end of its loop turn
+ * (proxy_upstream.c); each answer still arrives, in order, with keep-alive. */
+static void
+test_pipelined_and_concurrent_requests_answered_in_order(void **state)
+{
+	struct fx *f = *state;
+	static const char *const paths[] = { "/p1", "/chunked", "/p2", "/headers", "/p3" };
+	struct cl *c, *cs[20];
+	struct resp r;
+	char want[64], req[128];
+	struct buf all = BUF_INIT;
+	size_t i;
+
+	assert_int_equal(apply_routes(f, ROUTE_ALL("c0")), 0);
+	c = cl_open(f->port);
+	for (int round = 0; round < 3; round++) {
+		buf_reset(&all);
+		for (i = 0; i < ARRAY_SIZE(paths); i++)
+			buf_printf(&all, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
+		cl_send(c, all.data, all.len);
+		for (i = 0; i < ARRAY_SIZE(paths); i++) {
+			assert_int_equal(cl_response(c, &r), 0);
+			assert_int_equal(r.status, 200);
+			assert_false(r.closed);
+			if (strcmp(paths[i], "/chunked") == 0)
+				assert_string_equal(r.body, "one,two,three");
+			else if (strcmp(paths[i], "/headers") == 0)
+				assert_non_null(strstr(r.body, "X-Request-Id: "));
+			else {
+				snprintf(want, sizeof(want), "u0 %s", paths[i]);
+				assert_string_equal(r.body, want);
+			}
+		}
+	}
+	cl_close(c);
+	buf_free(&all);
+	for (i = 0; i < ARRAY_SIZE(cs); i++)
+		cs[i] = cl_open(f->port);
+	for (int round = 0; round < 5; round++) {
+		for (i = 0; i < ARRAY_SIZE(cs); i++) {
+			snprintf(req, sizeof(req), "GET /c%zu HTTP/1.1\r\nHost: t\r\n\r\n", i);
+			cl_puts(cs[i], req);
+		}
+		for (i = 0; i < ARRAY_SIZE(cs); i++) {
+			assert_int_equal(cl_response(cs[i], &r), 0);
+			assert_int_equal(r.status, 200);
+			snprintf(want, sizeof(want), "u0 /c%zu", i);
+			assert_string_equal(r.body, want);
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(cs); i++)
+		cl_close(cs[i]);
+}
+
 static void
 test_client_half_close_still_answered(void **state)
 {
@@ -2062,6 +2117,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_route_404_and_no_endpoints_503, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_weights_90_10, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_reuses_upstream_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_and_concurrent_requests_answered_in_order,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_half_close_still_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_request_and_response_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_request_body_streams_upstream, setup, teardown),
