@@ -78,8 +78,12 @@ def check_unchanged(p, server):
 def check_watch(cmd, shell):
     """`-w` runs until Ctrl-C: it must print the table, then keep running and
     print a change made meanwhile."""
+    # Ctrl-C as a terminal sends it: SIGINT at its default action, even when
+    # this run was started in the background of a non-interactive shell (POSIX
+    # then starts it with SIGINT ignored, and children inherit that)
     proc = subprocess.Popen(["sh", "-c", "exec " + cmd], cwd=ROOT, env=shell.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")),
                               daemon=True)
