@@ -1082,9 +1082,18 @@ app_decide(struct ctrl *c, const json_t *app, int64_t now_ms, struct ctrl_writes
 		if (os && !req && json_is_true(obj_get_path(os,
 		    "operation.initiatedBy.automated")) && strcmp(obj_str_at(os,
 		    "operation.sync.revision"), m->sha)) {
-			/* git moved on while an automated sync waited: sync the new one */
-			json_decref(os);
-			os = NULL;
+			/* git moved on while an automated sync waited: sync the new
+			 * one. When the new revision needs no writes (already in
+			 * sync), no new operation would start, so the waiting one
+			 * goes on for it (its waves re-checked on the new objects)
+			 * rather than being left Running forever */
+			if (x.out_of_sync) {
+				json_decref(os);
+				os = NULL;
+			} else {
+				json_object_set_new(obj_get_path(os, "operation.sync"), "revision",
+				    json_string(m->sha));
+			}
 		}
 		if (req && (!os || !json_equal(json_object_get(os, "operation"), req))) {
 			json_decref(os);

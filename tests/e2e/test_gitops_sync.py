@@ -106,7 +106,7 @@ def test_many_kinds_stay_synced_and_self_heal_is_immediate_for_any_kind(server, 
 
 def test_prune_last_deletes_after_every_wave_is_healthy(server, workdir):
     """A commit drops ConfigMap `old` and adds a Deployment in wave 1 that
-    becomes ready only after 3 s. With PruneLast=true `old` is still there
+    becomes ready only after 8 s. With PruneLast=true `old` is still there
     while the sync waits for wave 1, and is gone once the operation is
     done; without it (the second Application) it goes in its own wave 0,
     before wave 1 starts."""
@@ -122,7 +122,7 @@ def test_prune_last_deletes_after_every_wave_is_healthy(server, workdir):
         synced_to(s, name, sha)
     for name, repo in repos.items():
         repo.write("app/cm.yaml", yaml_docs(configmap("keep", {"v": "1"})))
-        repo.write("app/web.yaml", yaml_docs(deployment("web", "v1", wave=1, ready_after=3)))
+        repo.write("app/web.yaml", yaml_docs(deployment("web", "v1", wave=1, ready_after=8)))
         repo.commit("two")
         webhook(s, repo.file_url)
 
@@ -133,6 +133,9 @@ def test_prune_last_deletes_after_every_wave_is_healthy(server, workdir):
     assert cm(s, "old", ns="ns-last") is not None  # PruneLast: not yet
     wait_for("inwave: wave 1 in progress", lambda: waiting_on_wave1("inwave"), timeout=60)
     assert cm(s, "old", ns="ns-inwave") is None  # pruned in wave 0, before wave 1
+    # git moves on while both operations wait for wave 1 (web needs 8 s): the
+    # new revision needs no writes, so each waiting operation goes on for it
+    # (it was left Running forever, and the Application never synced again)
     for name, repo in repos.items():
         sha = repo.commit("noop")  # an empty commit: same objects
         webhook(s, repo.file_url)
