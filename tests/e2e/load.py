@@ -13,14 +13,17 @@ def is_2xx(status):
     return 200 <= status < 300
 
 
-def answers(host, port, headers=None, path="/"):
-    """True when one GET gets any HTTP answer (for wait_for before a load)."""
+def answers(host, port, headers=None, path="/", ok_only=False):
+    """True when one GET gets any HTTP answer (for wait_for before a load);
+    with ok_only, only a 2xx/3xx answer counts (a route whose backends are
+    not programmed yet answers 5xx, which the proxy's figures would show)."""
     try:
         c = http.client.HTTPConnection(host, port, timeout=1)
         try:
             c.request("GET", path, headers=headers or {})
-            c.getresponse().read()
-            return True
+            r = c.getresponse()
+            r.read()
+            return not ok_only or r.status < 400
         finally:
             c.close()
     except (OSError, http.client.HTTPException):
