@@ -1953,6 +1953,15 @@ http_query_get(const char *query, const char *key)
 	return NULL;
 }
 
+bool
+http_query_bool(const char *query, const char *key)
+{
+	char *v = http_query_get(query, key);
+	bool on = v && (!*v || !strcmp(v, "true") || !strcmp(v, "1"));
+	free(v);
+	return on;
+}
+
 void
 http_add_header(struct http_req *req, const char *name, const char *value)
 {

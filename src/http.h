@@ -124,6 +124,9 @@ const char *http_req_header(const struct http_req *req, const char *name);
 /* Value of key in a query string, percent-decoded; NULL when absent ("" for
  * a bare "key"). Caller frees. */
 char *http_query_get(const char *query, const char *key);
+/* A boolean query parameter as Kubernetes reads one: present bare, "true"
+ * or "1" is on. */
+bool http_query_bool(const char *query, const char *key);
 
 /* Extra response headers for the next http_respond/http_stream_start on
  * req, "Name: value" lines without CRLF. */

@@ -1255,10 +1255,7 @@ query(const struct http_req *req, const char *key)
 static bool
 query_bool(const struct http_req *req, const char *key)
 {
-	char *v = query(req, key);
-	bool on = v && (!*v || !strcmp(v, "true") || !strcmp(v, "1"));
-	free(v);
-	return on;
+	return http_query_bool(req->query, key);
 }
 
 static int64_t

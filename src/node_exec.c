@@ -90,6 +90,7 @@ struct nexec {
 	struct buf pend[CH_RESIZE + 1];
 	struct buf resize_line;
 	bool drain_fired;
+	unsigned want;			/* SPDY: 1 << ch of each stream the client opens */
 };
 
 static void
@@ -155,13 +156,14 @@ maybe_end(struct nexec *x)
 {
 	if (x->ended || !x->exited || x->eofs < x->nout)
 		return;
-	/* SPDY: the client has opened the streams the output is for (it opens
-	 * them at once; a client that never does is given up on with the
-	 * drain timer) */
-	if (x->spdy && !x->client_gone && !x->drain_fired && (!x->sid[CH_EXIT] ||
-	    (x->pend[CH_STDOUT].len && !x->sid[CH_STDOUT]) ||
-	    (x->pend[CH_STDERR].len && !x->sid[CH_STDERR])))
-		return;
+	/* SPDY: the client has opened every stream its request announced
+	 * (client-go waits for the reply to each one it creates, so a session
+	 * ended before it has them all is an EOF to it); a client that never
+	 * does is given up on with the drain timer */
+	if (x->spdy && !x->client_gone && !x->drain_fired)
+		for (int ch = CH_STDIN; ch <= CH_RESIZE; ch++)
+			if ((x->want & 1u << ch) && !x->sid[ch])
+				return;
 	x->ended = true;
 	char st[320];
 	bool k8s = x->ws || x->spdy;
@@ -822,6 +824,13 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 		    "X-Stream-Protocol-Version: " EXEC_SPDY_PROTO "\r\n\r\n";
 		uv_buf_t b = uv_buf_init((char *)head, sizeof head - 1);
 		x->spdy = spdy_new(&exec_spdy_ops, x);
+		/* client-go opens error always, and stdin, stdout, stderr (not
+		 * with a terminal) and resize (with one) as the query says */
+		x->want = 1u << CH_EXIT;
+		x->want |= with_stdin ? 1u << CH_STDIN : 0;
+		x->want |= http_query_bool(req->query, "stdout") ? 1u << CH_STDOUT : 0;
+		x->want |= http_query_bool(req->query, "stderr") && !x->tty ? 1u << CH_STDERR : 0;
+		x->want |= x->tty ? 1u << CH_RESIZE : 0;
 		http_raw_write(req, &b, 1);
 		http_req_on_abort(req, on_abort, x);
 		http_req_on_drain(req, on_spdy_client_drained, x);
