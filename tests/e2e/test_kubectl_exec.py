@@ -219,6 +219,79 @@ def test_exec_over_kubectls_spdy_fallback(tserver, workdir, tmp_path):
     exec_tty((k.base, dict(k.env, **spdy)), pod)
 
 
+def spdy_frame_syn(comp, sid, headers):
+    """A SPDY/3.1 SYN_STREAM of stream sid with headers (a dict), its
+    header block compressed in the session's one zlib stream (a stream
+    without the protocol's dictionary inflates the same)."""
+    block = struct.pack(">I", len(headers))
+    for k, v in headers.items():
+        block += struct.pack(">I", len(k)) + k.encode() + struct.pack(">I", len(v)) + v.encode()
+    block = comp.compress(block) + comp.flush(__import__("zlib").Z_SYNC_FLUSH)
+    body = struct.pack(">IIBB", sid, 0, 0, 0) + block
+    return struct.pack(">HHI", 0x8003, 1, len(body)) + body
+
+
+def spdy_frames(sock, deadline):
+    """The server's frames until it closes the connection: (control type
+    or None for data, stream id, flags, payload)."""
+    data = b""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while len(data) >= 8:
+        n = int.from_bytes(data[5:8], "big")
+        payload, flags = data[8:8 + n], data[4]
+        if data[0] & 0x80:
+            ctype = int.from_bytes(data[2:4], "big")
+            sid = int.from_bytes(payload[:4], "big") & 0x7fffffff if len(payload) >= 4 else 0
+            frames.append((ctype, sid, flags, payload))
+        else:
+            frames.append((None, int.from_bytes(data[:4], "big"), flags, payload))
+        data = data[8 + n:]
+    return frames
+
+
+def test_spdy_exec_waits_for_every_announced_stream(server, workdir):
+    """client-go creates its SPDY streams one by one and waits for each
+    reply: a command that ends before the last of them arrives (`true`,
+    no output) must not end the session under the client (kubectl saw
+    'error: EOF'). The stdout and stderr streams come a second after the
+    error stream; each gets its reply, then the Success Status."""
+    import zlib
+    pod = start_app(server, workdir)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(("POST /api/v1/namespaces/default/pods/%s/exec?command=true&stdout=true"
+                      "&stderr=true HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                      "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
+                      "Content-Length: 0\r\n\r\n" % pod).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, head
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101"), head
+        comp = zlib.compressobj()
+        sock.sendall(spdy_frame_syn(comp, 1, {"streamtype": "error"}))
+        time.sleep(1.0)         # `true` has exited; the drain timer (2 s) has not fired
+        sock.sendall(spdy_frame_syn(comp, 3, {"streamtype": "stdout"}) +
+                     spdy_frame_syn(comp, 5, {"streamtype": "stderr"}))
+        frames = spdy_frames(sock, time.monotonic() + 10 * TIMEOUT_SCALE)
+    finally:
+        sock.close()
+    replies = sorted(sid for ctype, sid, _, _ in frames if ctype == 2)
+    assert replies == [1, 3, 5], frames
+    status = b"".join(p for ctype, sid, _, p in frames if ctype is None and sid == 1)
+    assert json.loads(status)["status"] == "Success", frames
+
+
 def forward(k, target, port, extra_env=None):
     """Starts kubectl port-forward target :port; returns (process, local port)."""
     p = subprocess.Popen(k.base + ["port-forward", target, ":%d" % port],
