@@ -773,9 +773,9 @@ test_pull_layers_three_at_a_time_first_failure_in_order(void **state)
 
 	/* failures: layer 3 fails at once, layer 1 later; 1 is the error */
 	b.fail[1] = b.fail[3] = true;
-	b.delay_ms[0] = 100;	/* then its thread takes 3 */
-	b.delay_ms[1] = 600;
-	b.delay_ms[2] = 300;	/* then its thread finds the failure */
+	b.delay_ms[0] = 200;	/* then its thread takes 3 */
+	b.delay_ms[1] = 900;
+	b.delay_ms[2] = 500;	/* then its thread finds the failure */
 	b.delay_ms[3] = 0;
 	assert_int_equal(img__store_put(s, "localhost/five:1", manifest, strlen(manifest), NULL,
 	    &src, &msg), -EIO);
@@ -791,7 +791,7 @@ test_pull_layers_three_at_a_time_first_failure_in_order(void **state)
 	b.most = 0;
 	for (int i = 0; i < NL; i++) {
 		b.fail[i] = false;
-		b.delay_ms[i] = 150;
+		b.delay_ms[i] = 400;	/* long enough for every thread to be up */
 	}
 	assert_int_equal(img__store_put(s, "localhost/five:1", manifest, strlen(manifest), NULL,
 	    &src, &msg), 0);
