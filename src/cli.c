@@ -303,7 +303,7 @@ static const struct cli_verb verbs[] = {
 	  "  v6 scale rs/web-5d9f7c --current-replicas 2 --replicas 3\n"
 	  "  v6 scale deploy/web --replicas 1 -n prod --dry-run=server\n", false },
 	{ "label", cli_label,
-	  "v6 label KIND/NAME... | KIND NAME... | KIND (-l SEL | --all) KEY=VALUE... KEY-... "
+	  "v6 label KIND/NAME... | KIND NAME... | KIND (-l SEL | --all) | -f FILE... KEY=VALUE... KEY-... "
 	  "[flags]",
 	  "Set or remove labels of objects",
 	  "Set (KEY=VALUE) or remove (KEY-) labels of objects, as kubectl label does.\n"
@@ -313,15 +313,17 @@ static const struct cli_verb verbs[] = {
 	  "'_' or '.'), a value at most 63 of those. Each object gets one merge patch;\n"
 	  "--resource-version makes it fail (Conflict) when the object changed since.\n"
 	  "Prints \"KIND/NAME labeled\", \"unlabeled\" or \"not labeled\" (nothing changed).",
-	  "namespace all-namespaces selector all overwrite resource-version dry-run output",
+	  "filename recursive namespace all-namespaces selector all overwrite resource-version "
+	  "dry-run output",
 	  "  v6 label pod/web tier=front\n"
 	  "  v6 label pod/web tier=back --overwrite\n"
 	  "  v6 label pod/web tier-\n"
 	  "  v6 label pods -l app=web canary=true\n"
 	  "  v6 label deploy --all -n staging team=core --dry-run=server -o yaml\n"
-	  "  v6 label pod web tier=front --resource-version 4711\n", false },
+	  "  v6 label pod web tier=front --resource-version 4711\n"
+	  "  v6 label -f web.yaml -f manifests/ -R tier=front\n", false },
 	{ "annotate", cli_annotate,
-	  "v6 annotate KIND/NAME... | KIND NAME... | KIND (-l SEL | --all) KEY=VALUE... "
+	  "v6 annotate KIND/NAME... | KIND NAME... | KIND (-l SEL | --all) | -f FILE... KEY=VALUE... "
 	  "KEY-... [flags]",
 	  "Set or remove annotations of objects",
 	  "Set (KEY=VALUE, the value may hold '=') or remove (KEY-) annotations of\n"
@@ -330,11 +332,13 @@ static const struct cli_verb verbs[] = {
 	  "are checked by the server as label keys are. Each object gets one merge\n"
 	  "patch; --resource-version makes it fail (Conflict) when the object changed\n"
 	  "since. Prints \"KIND/NAME annotated\".",
-	  "namespace all-namespaces selector all overwrite resource-version dry-run output",
+	  "filename recursive namespace all-namespaces selector all overwrite resource-version "
+	  "dry-run output",
 	  "  v6 annotate deploy/web owner=team-a\n"
 	  "  v6 annotate deploy/web owner=team-b --overwrite\n"
 	  "  v6 annotate deploy/web owner-\n"
-	  "  v6 annotate pods -l app=web note='restarted by hand' -o json\n", false },
+	  "  v6 annotate pods -l app=web note='restarted by hand' -o json\n"
+	  "  v6 annotate -f - owner=team-a < web.yaml\n", false },
 	{ "autoscale", cli_autoscale,
 	  "v6 autoscale KIND/NAME | KIND NAME --max M [--min N] [--cpu-percent P] [flags]",
 	  "Create a HorizontalPodAutoscaler for a deployment, replica set or stateful set",

@@ -1,6 +1,7 @@
 /* cli_label.c — `v6 label` and `v6 annotate`, as kubectl's: KEY=VALUE sets,
  * KEY- removes, --overwrite is needed to change a value, targets by
- * KIND/NAME, KIND NAME..., or KIND with -l / --all. Each object is read,
+ * KIND/NAME, KIND NAME..., KIND with -l / --all, or the objects that -f
+ * files name (read as apply reads them, cli_manifest.c). Each object is read,
  * the change checked here and sent as a JSON merge patch of its
  * metadata.labels / annotations (the server validates keys and values);
  * --resource-version makes the patch conditional. Called by cli.c. */
@@ -181,13 +182,37 @@ from_selector(struct run *r, const struct kind *k)
 	return 0;
 }
 
+/* -f FILE...: the objects the files name (their namespace, else -n, else
+ * "default"); the live ones are read by edit_one, so one that does not
+ * exist is the server's NotFound, as with kubectl's. */
+static int
+from_files(struct run *r, size_t nres)
+{
+	struct cli_items items;
+	if (nres > 0)
+		return cli_fail("when paths, URLs, or stdin is provided as input, you may not "
+		    "specify resource arguments as well");
+	if (r->o->selector || r->o->all)
+		return cli_fail("-l and --all select among a kind's objects, not those of -f "
+		    "files");
+	if (cli_items_load(r->o, false, &items) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < items.n; i++)
+		target_add(r, items.v[i].k, obj_namespace(items.v[i].obj),
+		    obj_name(items.v[i].obj));
+	cli_items_free(&items);
+	return 0;
+}
+
 /* The objects named by the nres resource arguments: KIND/NAME..., KIND
- * NAME..., or KIND with -l / --all. */
+ * NAME..., or KIND with -l / --all; or by the -f files. */
 static int
 targets(struct run *r, size_t nres)
 {
 	const char **a = (const char **)r->o->args;
 	const char *ns = cli_ns(r->o);
+	if (r->o->nfiles)
+		return from_files(r, nres);
 	if (nres == 0)
 		return cli_fail("one or more resources must be specified as <resource> <name> or "
 		    "<resource>/<name>");

@@ -96,7 +96,7 @@ import_oci(struct img_store *s, const char *root, json_t *refs, char **msg)
 	int rc = read_doc(root, "index.json", &data, &len, msg);
 	json_t *index = rc == 0 ? json_loadb(data, len, 0, NULL) : NULL, *d;
 	struct archive_src src = { root, NULL };
-	struct img_source is = { src_fetch, NULL, &src, 0 };
+	struct img_source is = { src_fetch, NULL, &src, 0, NULL, NULL };
 	const char *os, *arch, *variant;
 
 	free(data);
@@ -177,7 +177,7 @@ import_docker(struct img_store *s, const char *root, json_t *refs, char **msg)
 	int rc = read_doc(root, "manifest.json", &data, &len, msg);
 	json_t *list = rc == 0 ? json_loadb(data, len, 0, NULL) : NULL, *e, *l, *t;
 	struct archive_src src = { root, json_object() };
-	struct img_source is = { src_fetch, NULL, &src, 0 };
+	struct img_source is = { src_fetch, NULL, &src, 0, NULL, NULL };
 
 	free(data);
 	if (rc == 0 && !json_is_array(list)) {

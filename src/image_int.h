@@ -76,6 +76,11 @@ struct img_source {
 	    char **msg);
 	void *arg;
 	int64_t max_bytes;	/* > 0: refuse an image larger than this (-EFBIG) */
+	/* Optional: another arg for the same source that a second thread may
+	 * use beside this one (its own connection and auth state), freed with
+	 * release. NULL: the layers are made present one at a time. */
+	void *(*clone)(void *arg);
+	void (*release)(void *arg);
 };
 /* The -EFBIG message of an image of size bytes over the max-image-size
  * limit max (caller frees). */

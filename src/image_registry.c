@@ -714,6 +714,36 @@ reg_free(struct reg *r)
 	free(r->client_key);
 }
 
+/* A copy of r for another thread of the same pull (img_source.clone): the
+ * auth and scheme found so far, its own from then on. */
+static void *
+reg_clone(void *arg)
+{
+	const struct reg *r = arg;
+	struct reg *c = xmalloc(sizeof *c);
+	*c = *r;
+	c->ref.registry = r->ref.registry ? xstrdup(r->ref.registry) : NULL;
+	c->ref.repo = r->ref.repo ? xstrdup(r->ref.repo) : NULL;
+	c->ref.tag = r->ref.tag ? xstrdup(r->ref.tag) : NULL;
+	c->ref.digest = r->ref.digest ? xstrdup(r->ref.digest) : NULL;
+	c->base = xstrdup(r->base);
+	c->authz = r->authz ? xstrdup(r->authz) : NULL;
+	c->basic = r->basic ? xstrdup(r->basic) : NULL;
+	c->ref_str = xstrdup(r->ref_str);
+	c->api_host = xstrdup(r->api_host);
+	c->ca = r->ca ? xstrdup(r->ca) : NULL;
+	c->client_cert = r->client_cert ? xstrdup(r->client_cert) : NULL;
+	c->client_key = r->client_key ? xstrdup(r->client_key) : NULL;
+	return c;
+}
+
+static void
+reg_release(void *arg)
+{
+	reg_free(arg);
+	free(arg);
+}
+
 int
 img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,
     int64_t max_bytes, char **msg)
@@ -751,7 +781,8 @@ img_registry_pull(struct img_store *s, const char *ref, const json_t *auths,
 		}
 	}
 	if (rc == 0) {
-		struct img_source src = { fetch_blob, fetch_unpack, &r, max_bytes };
+		struct img_source src = { fetch_blob, fetch_unpack, &r, max_bytes, reg_clone,
+			reg_release };
 		rc = img__store_put(s, r.ref_str, body, len, top, &src, msg);
 	}
 	if (rc == 0)

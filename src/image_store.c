@@ -302,6 +302,119 @@ layer_stream(struct img_store *s, const char *digest, const struct img_source *s
 	return rc;
 }
 
+/* Layer digest present: fetched and unpacked in one pass when the source
+ * can, else its blob fetched (if missing), then unpacked (if not yet). */
+static int
+layer_present(struct img_store *s, const char *digest, const struct img_source *src,
+    char **msg)
+{
+	int rc = src && src->fetch_unpack ? layer_stream(s, digest, src, msg) : -EAGAIN;
+	if (rc == -EAGAIN)
+		rc = blob_ensure(s, digest, src, msg);
+	if (rc == 0)
+		rc = layer_ensure(s, digest, msg);
+	return rc;
+}
+
+/* Layers made present at once, as containerd's default of 3 concurrent
+ * downloads: a pull waits for one round trip per layer no more (each
+ * blob's GET, its digest check and its unpack run in its thread). */
+#define IMG_LAYER_JOBS 3
+
+/* The layers of one pull shared by its threads: each takes the next one
+ * not taken; the first failure in manifest order is the pull's. */
+struct layer_jobs {
+	struct img_store *s;
+	const char **digests;	/* distinct, in manifest order */
+	size_t n, next;
+	uv_mutex_t mu;
+	int rc;
+	size_t failed;		/* the index of rc's layer */
+	char *msg;
+};
+
+struct layer_thread {
+	struct layer_jobs *j;
+	struct img_source src;	/* with this thread's arg */
+	const struct img_source *use;	/* &src, or NULL: no source */
+	uv_thread_t tid;
+};
+
+static void
+layer_thread_run(void *arg)
+{
+	struct layer_thread *t = arg;
+	struct layer_jobs *j = t->j;
+	for (;;) {
+		uv_mutex_lock(&j->mu);
+		size_t i = j->next;
+		bool stop = j->rc < 0 || i >= j->n;	/* a failure: no more starts */
+		j->next += stop ? 0 : 1;
+		uv_mutex_unlock(&j->mu);
+		if (stop)
+			return;
+		char *msg = NULL;
+		int rc = layer_present(j->s, j->digests[i], t->use, &msg);
+		uv_mutex_lock(&j->mu);
+		if (rc < 0 && (j->rc == 0 || i < j->failed)) {
+			free(j->msg);
+			j->msg = msg;
+			msg = NULL;
+			j->rc = rc;
+			j->failed = i;
+		}
+		uv_mutex_unlock(&j->mu);
+		free(msg);
+	}
+}
+
+/* Every layer of the manifest's list present: up to IMG_LAYER_JOBS at a
+ * time when src can be cloned (this thread and helpers joined before the
+ * return), else one after the other. A layer listed twice is made once. */
+static int
+layers_ensure(struct img_store *s, const json_t *layers, const struct img_source *src,
+    char **msg)
+{
+	struct layer_jobs j = { .s = s };
+	struct layer_thread t[IMG_LAYER_JOBS];
+	size_t i, k, nt = 1;
+	const json_t *l;
+	j.digests = xcalloc(json_array_size(layers) + 1, sizeof *j.digests);
+	json_array_foreach(layers, i, l) {
+		const char *d = desc_digest(l);
+		for (k = 0; k < j.n && strcmp(j.digests[k], d); k++)
+			;
+		if (k == j.n)
+			j.digests[j.n++] = d;
+	}
+	uv_mutex_init(&j.mu);
+	memset(t, 0, sizeof t);
+	t[0].j = &j;
+	if (src) {
+		t[0].src = *src;
+		t[0].use = &t[0].src;
+	}
+	for (; src && src->clone && nt < IMG_LAYER_JOBS && nt < j.n; nt++) {
+		t[nt] = t[0];
+		t[nt].use = &t[nt].src;
+		t[nt].src.arg = src->clone(src->arg);
+		if (uv_thread_create(&t[nt].tid, layer_thread_run, &t[nt]) < 0) {
+			src->release(t[nt].src.arg);
+			break;		/* fewer helpers: the same work */
+		}
+	}
+	layer_thread_run(&t[0]);
+	for (k = 1; k < nt; k++) {
+		uv_thread_join(&t[k].tid);
+		src->release(t[k].src.arg);
+	}
+	uv_mutex_destroy(&j.mu);
+	free(j.digests);
+	if (j.rc < 0)
+		*msg = j.msg;
+	return j.rc;
+}
+
 char *
 img_size_violation(int64_t size, int64_t max)
 {
@@ -372,20 +485,13 @@ img__store_put(struct img_store *s, const char *ref, const char *manifest, size_
 	if (rc == 0)
 		rc = blob_ensure(s, cfg, src, msg);
 	json_array_foreach(layers, i, l) {
-		const char *d = desc_digest(l);
-		if (rc < 0)
-			break;
-		if (!d) {
+		if (rc == 0 && !desc_digest(l)) {
 			*msg = xasprintf("layer %zu of %s has no valid digest", i, ref);
 			rc = -EPROTO;
-			break;
 		}
-		rc = src && src->fetch_unpack ? layer_stream(s, d, src, msg) : -EAGAIN;
-		if (rc == -EAGAIN)
-			rc = blob_ensure(s, d, src, msg);
-		if (rc == 0)
-			rc = layer_ensure(s, d, msg);
 	}
+	if (rc == 0)
+		rc = layers_ensure(s, layers, src, msg);
 	json_decref(m);
 	if (rc < 0)
 		return rc;

@@ -1,7 +1,7 @@
 /* node_attach.c — pods/attach: a client joins the stdio of a container's
- * running main process (kubectl attach, `v6 attach`), over the WebSocket
- * subprotocols v5.channel.k8s.io / v4.channel.k8s.io that exec speaks
- * (node_exec.c): 1 stdout and 2 stderr as the container writes them from
+ * running main process (kubectl attach, `v6 attach`), over the channels
+ * exec speaks (WebSocket v5.channel.k8s.io / v4.channel.k8s.io, or
+ * kubectl's SPDY/3.1 fallback: node_stream.c): 1 stdout and 2 stderr as the container writes them from
  * the moment of the attach on (followed in the CRI log the shim keeps:
  * one follower per stream, or one for both on channel 1 when the client
  * asked for no stderr), 0 the client's stdin into the container's stdin
@@ -29,9 +29,6 @@
 #include "util.h"
 #include "ws.h"
 
-enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_STATUS = 3, CH_RESIZE = 4,
-	CH_CLOSE = 255 };
-
 /* stdin queued to the container past which the client is not read */
 #define ATTACH_STDIN_HIGH	(256u << 10)
 
@@ -44,7 +41,7 @@ struct nattach_out {
 struct nattach {
 	struct nattach *next, **list;	/* in the agent's list while linked */
 	size_t ctr;
-	struct ws *ws;
+	struct nstream *ns;		/* NULL once ended */
 	struct nattach_out out[2];
 	uv_pipe_t in;
 	bool in_open;			/* in is a live handle */
@@ -143,10 +140,8 @@ attach_finish(struct nattach *a, bool status)
 		}
 	if (!status)
 		end_stdin(a);
-	if (status)
-		ws_send(a->ws, CH_STATUS, ok, sizeof ok - 1);
-	ws_end(a->ws);
-	a->ws = NULL;
+	nstream_end(a->ns, status ? ok : NULL);
+	a->ns = NULL;
 	close_in(a);
 	maybe_free(a);
 }
@@ -156,7 +151,7 @@ on_output(void *arg, const char *data, size_t len)
 {
 	struct nattach_out *o = arg;
 	if (data && len && !o->a->done)
-		ws_send(o->a->ws, o->ch, data, len);
+		nstream_send(o->a->ns, o->ch, data, len);
 }
 
 static void
@@ -171,7 +166,7 @@ on_in_written(uv_write_t *req, int status)
 	if (a->in_ended && a->in_writes == 0)
 		close_in(a);
 	if (!a->done && uv_stream_get_write_queue_size(s) < ATTACH_STDIN_HIGH / 2)
-		ws_pause(a->ws, false);
+		nstream_pause(a->ns, false);
 	maybe_free(a);
 }
 
@@ -184,7 +179,7 @@ write_stdin(struct nattach *a, const char *data, size_t len)
 	if (net_send((uv_stream_t *)&a->in, &b, 1, &a->in_writes, on_in_written, a, 0) < 0)
 		return;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&a->in) > ATTACH_STDIN_HIGH)
-		ws_pause(a->ws, true);
+		nstream_pause(a->ns, true);
 }
 
 /* A terminal size {"Width":W,"Height":H}: "size ROWS COLS" to the shim. */
@@ -200,29 +195,37 @@ resize(struct nattach *a, const char *data, size_t len)
 }
 
 static void
-on_message(struct ws *w, const char *data, size_t len, void *arg)
+on_stdin_data(void *arg, const char *data, size_t len)
 {
 	struct nattach *a = arg;
-	(void)w;
-	if (len == 0 || a->done)
-		return;
-	unsigned ch = (unsigned char)data[0];
-	if (ch == CH_STDIN)
-		write_stdin(a, data + 1, len - 1);
-	else if (ch == CH_CLOSE && len > 1 && data[1] == CH_STDIN)
-		end_stdin(a);
-	else if (ch == CH_RESIZE)
-		resize(a, data + 1, len - 1);
+	if (!a->done)
+		write_stdin(a, data, len);
 }
 
 static void
-on_closed(struct ws *w, void *arg)
+on_stdin_end(void *arg)
 {
-	(void)w;
+	struct nattach *a = arg;
+	if (!a->done)
+		end_stdin(a);
+}
+
+static void
+on_resize(void *arg, const char *data, size_t len)
+{
+	struct nattach *a = arg;
+	if (!a->done)
+		resize(a, data, len);
+}
+
+static void
+on_client_gone(void *arg)
+{
 	attach_finish(arg, false);
 }
 
-static const struct ws_ops attach_ops = { on_message, on_closed };
+static const struct nstream_ops attach_ops = { on_stdin_data, on_stdin_end, on_resize,
+	on_client_gone, NULL };
 
 /* The container's stdin FIFO for writing, or -1 (no stdin asked or none
  * there). */
@@ -239,18 +242,19 @@ nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size
     const char *log_path, const char *stdin_path, const char *ctl_path, bool separate_stderr,
     char **err)
 {
-	static const char *const ours[] = { "v5.channel.k8s.io", "v4.channel.k8s.io" };
-	const char *proto = ws_wanted(req) ? ws_pick(req, ours, ARRAY_SIZE(ours)) : NULL;
+	const char *proto;
+	if (nstream_check(req, "attach", &proto))
+		return 0;
 	if (proto == NULL) {
-		ws_refuse(req, "v6 serves attach over WebSocket with one of the subprotocols "
-		    "v5.channel.k8s.io, v4.channel.k8s.io");
+		ws_refuse(req, "v6 serves attach over WebSocket (v5.channel.k8s.io, "
+		    "v4.channel.k8s.io) or SPDY/3.1");
 		return 0;
 	}
 	struct nattach *a = xcalloc(1, sizeof *a);
 	a->ctr = ctr;
 	a->ctl = ctl_path ? xstrdup(ctl_path) : NULL;
-	a->out[0] = (struct nattach_out){ a, CH_STDOUT, NULL };
-	a->out[1] = (struct nattach_out){ a, CH_STDERR, NULL };
+	a->out[0] = (struct nattach_out){ a, NSTREAM_STDOUT, NULL };
+	a->out[1] = (struct nattach_out){ a, NSTREAM_STDERR, NULL };
 	/* from now on: what the container writes next */
 	struct log_opts o = { .tail_lines = 0, .stream = separate_stderr ? "stdout" : NULL };
 	int rc = log_follow_start(loop, log_path, &o, on_output, &a->out[0], &a->out[0].f);
@@ -277,8 +281,8 @@ nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size
 			uv_close((uv_handle_t *)&a->in, on_in_closed);
 		}
 	}
-	a->ws = ws_open(req, proto, &attach_ops, a);
-	if (a->ws == NULL) {		/* answered 400 */
+	a->ns = nstream_open(loop, req, proto, &attach_ops, a);
+	if (a->ns == NULL) {		/* answered 400 */
 		a->done = true;
 		for (int i = 0; i < 2; i++)
 			if (a->out[i].f)
@@ -291,6 +295,8 @@ nattach_start(uv_loop_t *loop, struct http_req *req, struct nattach **list, size
 	a->list = list;
 	a->next = *list;
 	*list = a;
+	if (nstream_gone(a->ns))
+		attach_finish(a, false);	/* the client left during the upgrade */
 	return 0;
 }
 

@@ -13,10 +13,8 @@
  *   and copies it to ours, following its size on SIGWINCH;
  * - the same channels as SPDY/3.1 streams after `Upgrade: SPDY/3.1` with
  *   X-Stream-Protocol-Version v4.channel.k8s.io (kubectl's fallback when
- *   the WebSocket upgrade fails, or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false):
- *   one stream per channel, named by its streamType header (stdin, stdout,
- *   stderr, error, resize); output waits for its stream, the Status goes on
- *   the error stream, then every stream is closed;
+ *   the WebSocket upgrade fails, or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false);
+ *   both kubectl framings are node_stream.c's, shared with pods/attach;
  * - V6's own (`v6 exec` of older CLIs; documented in docs/architecture.md):
  *   frames of [channel byte][4-byte big-endian length][payload], 1 stdout,
  *   2 stderr, 3 {"exitCode": N}; the request body is the stdin.
@@ -40,12 +38,10 @@
 #include "http.h"
 #include "log.h"
 #include "net.h"
-#include "spdy.h"
 #include "util.h"
-#include "ws.h"
 
-enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_EXIT = 3, CH_RESIZE = 4,
-	CH_CLOSE = 255 };
+/* V6's framing numbers its channels as kubectl's do */
+enum { CH_STDOUT = NSTREAM_STDOUT, CH_STDERR = NSTREAM_STDERR, CH_EXIT = NSTREAM_STATUS };
 
 /* stdin bytes queued to the command past which the client is not read */
 #define EXEC_STDIN_HIGH		(256u << 10)
@@ -60,7 +56,7 @@ enum { CH_STDIN = 0, CH_STDOUT = 1, CH_STDERR = 2, CH_EXIT = 3, CH_RESIZE = 4,
 
 struct nexec {
 	struct http_req *req;
-	struct ws *ws;			/* WebSocket framing (kubectl), else V6's */
+	struct nstream *ns;		/* kubectl's framings, else V6's (req) */
 	uv_loop_t *loop;
 	uv_process_t proc;		/* a live handle once spawned */
 	uv_timer_t drain;		/* EXEC_DRAIN_MS after the exit */
@@ -82,15 +78,6 @@ struct nexec {
 	bool exited, ended, client_gone, paused;
 	int64_t code;
 	unsigned in_writes;		/* stdin writes in flight (net_send) */
-	/* SPDY framing: the stream of each channel (0: not opened yet), the
-	 * output of channels whose stream is not there yet, the resize
-	 * stream's partial line */
-	struct spdy *spdy;
-	uint32_t sid[CH_RESIZE + 1];
-	struct buf pend[CH_RESIZE + 1];
-	struct buf resize_line;
-	bool drain_fired;
-	unsigned want;			/* SPDY: 1 << ch of each stream the client opens */
 };
 
 static void
@@ -100,15 +87,8 @@ frame(struct nexec *x, int ch, const char *data, size_t len)
 		(unsigned char)(len >> 16), (unsigned char)(len >> 8), (unsigned char)len };
 	if (x->client_gone || !x->req)
 		return;
-	if (x->ws) {
-		ws_send(x->ws, ch, data, len);
-		return;
-	}
-	if (x->spdy) {
-		if (x->sid[ch])
-			spdy_data(x->spdy, x->sid[ch], data, len, false);
-		else
-			buf_append(&x->pend[ch], data, len);
+	if (x->ns) {
+		nstream_send(x->ns, ch, data, len);
 		return;
 	}
 	http_stream_write(x->req, (const char *)h, sizeof h);
@@ -123,10 +103,6 @@ nexec_free(struct nexec *x)
 	if (x->process_file)
 		unlink(x->process_file);
 	free(x->process_file);
-	spdy_free(x->spdy);
-	for (int i = 0; i <= CH_RESIZE; i++)
-		buf_free(&x->pend[i]);
-	buf_free(&x->resize_line);
 	free(x);
 }
 
@@ -156,17 +132,9 @@ maybe_end(struct nexec *x)
 {
 	if (x->ended || !x->exited || x->eofs < x->nout)
 		return;
-	/* SPDY: the client has opened every stream its request announced
-	 * (client-go waits for the reply to each one it creates, so a session
-	 * ended before it has them all is an EOF to it); a client that never
-	 * does is given up on with the drain timer */
-	if (x->spdy && !x->client_gone && !x->drain_fired)
-		for (int ch = CH_STDIN; ch <= CH_RESIZE; ch++)
-			if ((x->want & 1u << ch) && !x->sid[ch])
-				return;
 	x->ended = true;
 	char st[320];
-	bool k8s = x->ws || x->spdy;
+	bool k8s = x->ns != NULL;
 	if (k8s && x->code == 0)
 		snprintf(st, sizeof st, "{\"metadata\":{},\"status\":\"Success\"}");
 	else if (k8s)
@@ -176,16 +144,12 @@ maybe_end(struct nexec *x)
 		    "\"message\":\"%lld\"}]}}", (long long)x->code, (long long)x->code);
 	else
 		snprintf(st, sizeof st, "{\"exitCode\":%lld}", (long long)x->code);
-	frame(x, CH_EXIT, st, strlen(st));
-	if (x->ws) {
-		ws_end(x->ws);
-	} else if (x->spdy && x->req) {
-		for (int ch = CH_STDIN; ch <= CH_RESIZE; ch++)
-			if (x->sid[ch] && !x->client_gone)
-				spdy_data(x->spdy, x->sid[ch], NULL, 0, true);
-		http_raw_end(x->req, false);
+	if (x->ns) {
+		nstream_end(x->ns, st);
+		x->ns = NULL;
 		x->req = NULL;
 	} else if (x->req) {
+		frame(x, CH_EXIT, st, strlen(st));
 		http_stream_end(x->req);	/* also after an abort: that finishes req */
 	}
 	close_stdin(x);
@@ -237,18 +201,9 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		uv_close((uv_handle_t *)s, on_closed);
 		x->eofs++;
 		maybe_end(x);
-	} else if (x->ws && !x->client_gone && ws_pending(x->ws) > EXEC_OUT_HIGH) {
-		out_pause(x, true);
-	} else if (x->spdy && x->req && !x->client_gone &&
-	    http_stream_pending(x->req) > EXEC_OUT_HIGH) {
+	} else if (x->ns && !x->client_gone && nstream_pending(x->ns) > EXEC_OUT_HIGH) {
 		out_pause(x, true);
 	}
-}
-
-static void
-on_drained(void *arg)
-{
-	out_pause(arg, false);
 }
 
 /* The command exited long ago: outputs still open are closed, so a
@@ -257,7 +212,6 @@ static void
 on_drain_timer(uv_timer_t *t)
 {
 	struct nexec *x = t->data;
-	x->drain_fired = true;
 	for (int i = 0; i < x->nout; i++) {
 		if (uv_is_closing((uv_handle_t *)&x->out[i]))
 			continue;
@@ -444,9 +398,9 @@ on_in_written(uv_write_t *req, int status)
 	(void)status;
 	free(w);
 	x->in_writes--;
-	if (x->ws && !x->ended && !x->client_gone &&
+	if (x->ns && !x->client_gone &&
 	    uv_stream_get_write_queue_size(s) < EXEC_STDIN_HIGH / 2)
-		ws_pause(x->ws, false);
+		nstream_pause(x->ns, false);
 	if (--x->open == 0)
 		nexec_free(x);
 }
@@ -462,8 +416,8 @@ write_stdin(struct nexec *x, const char *data, size_t len)
 	if (net_send(s, &b, 1, &x->in_writes, on_in_written, x, 0) < 0)
 		return;
 	x->open += (int)(x->in_writes - before);	/* a queued write holds x */
-	if (x->ws && uv_stream_get_write_queue_size(s) > EXEC_STDIN_HIGH)
-		ws_pause(x->ws, true);
+	if (x->ns && uv_stream_get_write_queue_size(s) > EXEC_STDIN_HIGH)
+		nstream_pause(x->ns, true);
 }
 
 static void
@@ -527,41 +481,48 @@ resize(struct nexec *x, const char *data, size_t len)
 }
 
 static void
-on_message(struct ws *w, const char *data, size_t len, void *arg)
+on_stdin_data(void *arg, const char *data, size_t len)
 {
 	struct nexec *x = arg;
-	(void)w;
-	if (len == 0 || x->ended)
-		return;
-	switch ((unsigned char)data[0]) {
-	case CH_STDIN:
-		write_stdin(x, data + 1, len - 1);
-		break;
-	case CH_RESIZE:
-		resize(x, data + 1, len - 1);
-		break;
-	case CH_CLOSE:
-		if (len >= 2 && data[1] == CH_STDIN)
-			end_stdin(x);
-		break;
-	default:
-		break;
-	}
+	if (!x->ended)
+		write_stdin(x, data, len);
 }
 
-/* The client went away (or closed): the command is killed, as the
- * kubelet does when the stream breaks. */
 static void
-on_ws_closed(struct ws *w, void *arg)
+on_stdin_end(void *arg)
 {
 	struct nexec *x = arg;
-	(void)w;
+	if (!x->ended)
+		end_stdin(x);
+}
+
+static void
+on_resize(void *arg, const char *data, size_t len)
+{
+	struct nexec *x = arg;
+	if (!x->ended)
+		resize(x, data, len);
+}
+
+/* The client went away (or broke the session): the command is killed,
+ * as the kubelet does when the stream breaks. */
+static void
+on_client_gone(void *arg)
+{
+	struct nexec *x = arg;
 	x->client_gone = true;
 	out_pause(x, false);
 	kill_cmd(x);
 }
 
-static const struct ws_ops exec_ops = { on_message, on_ws_closed };
+static void
+on_client_drained(void *arg)
+{
+	out_pause(arg, false);
+}
+
+static const struct nstream_ops exec_stream_ops = { on_stdin_data, on_stdin_end, on_resize,
+	on_client_gone, on_client_drained };
 
 static void
 on_abort(struct http_req *req, void *arg)
@@ -594,143 +555,6 @@ nexec_argv(const json_t *enter, bool runc, bool tty, char *const *cmd, size_t nc
 	for (j = 0; j < nc; j++)
 		argv[k++] = xstrdup(cmd[j]);
 	return argv;
-}
-
-/* ---- the SPDY framing --------------------------------------------------- */
-
-static void
-on_spdy_write(void *arg, const char *data, size_t len)
-{
-	struct nexec *x = arg;
-	if (x->client_gone || !x->req || http_req_aborted(x->req))
-		return;
-	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-	http_raw_write(x->req, &b, 1);
-}
-
-static void
-on_spdy_stream(struct spdy *s, uint32_t id, const struct spdy_header *h, size_t n,
-    void *arg)
-{
-	static const char *const types[] = { [CH_STDIN] = "stdin", [CH_STDOUT] = "stdout",
-		[CH_STDERR] = "stderr", [CH_EXIT] = "error", [CH_RESIZE] = "resize" };
-	struct nexec *x = arg;
-	const char *type = "";
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(h[i].name, "streamtype"))
-			type = h[i].value;
-	int ch = -1;
-	for (int i = 0; i <= CH_RESIZE; i++)
-		if (!strcmp(type, types[i]) && !x->sid[i])
-			ch = i;
-	if (ch < 0) {
-		spdy_reset(s, id, 3);	/* REFUSED_STREAM: unknown or twice */
-		return;
-	}
-	x->sid[ch] = id;
-	/* every stream stays open on our side until the end, stdin too:
-	 * kubectl closes its stdin stream as soon as ours ends (client-go's
-	 * v2 copyStdin waits on it), even with stdin data still to send */
-	spdy_reply(s, id, false);
-	if (x->pend[ch].len) {
-		spdy_data(s, id, x->pend[ch].data, x->pend[ch].len, false);
-		buf_free(&x->pend[ch]);
-	}
-	maybe_end(x);
-}
-
-static void
-on_spdy_data(struct spdy *s, uint32_t id, const char *data, size_t len, bool fin, void *arg)
-{
-	struct nexec *x = arg;
-	(void)s;
-	if (x->ended)
-		return;
-	if (id == x->sid[CH_STDIN]) {
-		write_stdin(x, data, len);
-		if (fin)
-			end_stdin(x);
-	} else if (id == x->sid[CH_RESIZE]) {
-		/* one JSON object per line ({"Width":W,"Height":H}) */
-		buf_append(&x->resize_line, data, len);
-		char *nl;
-		while (x->resize_line.len && (nl = memchr(x->resize_line.data, '\n',
-		    x->resize_line.len))) {
-			size_t k = (size_t)(nl - x->resize_line.data);
-			resize(x, x->resize_line.data, k);
-			memmove(x->resize_line.data, nl + 1, x->resize_line.len - k - 1);
-			x->resize_line.len -= k + 1;
-		}
-		if (x->resize_line.len > 4096)
-			x->resize_line.len = 0;		/* not a resize message */
-	}
-}
-
-static void
-on_spdy_reset(struct spdy *s, uint32_t id, void *arg)
-{
-	struct nexec *x = arg;
-	(void)s;
-	if (id == x->sid[CH_STDIN])
-		end_stdin(x);
-}
-
-static const struct spdy_ops exec_spdy_ops = { on_spdy_write, on_spdy_stream, on_spdy_data,
-	on_spdy_reset };
-
-static void
-on_exec_tunnel(struct http_req *req, const char *data, size_t len, void *arg)
-{
-	struct nexec *x = arg;
-	(void)req;
-	if (x->ended || x->client_gone)
-		return;
-	if (spdy_input(x->spdy, data, len) < 0) {
-		x->client_gone = true;		/* a broken session ends the command */
-		out_pause(x, false);
-		kill_cmd(x);
-	}
-}
-
-static void
-on_spdy_client_drained(struct http_req *req, void *arg)
-{
-	(void)req;
-	out_pause(arg, false);
-}
-
-/* The SPDY/3.1 fallback's protocol: v4 (kubectl offers v4, v3, v2, v1 in
- * that order; v4's error stream carries the Status V6 sends). */
-#define EXEC_SPDY_PROTO "v4.channel.k8s.io"
-
-/* Refuses what cannot be served; 1 when req was answered. */
-static int
-check_request(struct http_req *req, const char **proto)
-{
-	static const char *const ours[] = { "v5.channel.k8s.io", "v4.channel.k8s.io" };
-	*proto = NULL;
-	if (req->upgrade && !ws_wanted(req)) {
-		/* SPDY/3.1: kubectl's fallback when the WebSocket attempt failed */
-		const char *up = http_req_header(req, "Upgrade");
-		bool v4 = false;	/* offered in one of the repeated headers */
-		for (size_t i = 0; i < req->nheaders; i++)
-			v4 |= !strcasecmp(req->headers[i].name, "X-Stream-Protocol-Version") &&
-			    strstr(req->headers[i].value, EXEC_SPDY_PROTO) != NULL;
-		if (up && !strcasecmp(up, "SPDY/3.1") && v4) {
-			*proto = "SPDY/3.1";
-			return 0;
-		}
-		ws_refuse(req, "v6 serves exec over WebSocket (v5.channel.k8s.io, "
-		    "v4.channel.k8s.io) or SPDY/3.1 with X-Stream-Protocol-Version "
-		    EXEC_SPDY_PROTO);
-		return 1;
-	}
-	if (ws_wanted(req) && !(*proto = ws_pick(req, ours, ARRAY_SIZE(ours)))) {
-		ws_refuse(req, "one of the subprotocols v5.channel.k8s.io, "
-		    "v4.channel.k8s.io is required");
-		return 1;
-	}
-	return 0;
 }
 
 /* The command's stdio (x->stdio): a pty (slave on 0-2, x->slave until
@@ -780,7 +604,7 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
     const char *cwd, bool with_stdin, bool tty, const json_t *runc_process, char **err)
 {
 	const char *proto;
-	if (check_request(req, &proto))
+	if (nstream_check(req, "exec", &proto))
 		return 0;
 	struct nexec *x = xcalloc(1, sizeof *x);
 	int rc;
@@ -818,32 +642,13 @@ nexec_start(uv_loop_t *loop, struct http_req *req, char *const *argv, char *cons
 		uv_close((uv_handle_t *)&x->drain, on_closed);
 		return rc;
 	}
-	if (proto && !strcmp(proto, "SPDY/3.1")) {
-		static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n"
-		    "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-		    "X-Stream-Protocol-Version: " EXEC_SPDY_PROTO "\r\n\r\n";
-		uv_buf_t b = uv_buf_init((char *)head, sizeof head - 1);
-		x->spdy = spdy_new(&exec_spdy_ops, x);
-		/* client-go opens error always, and stdin, stdout, stderr (not
-		 * with a terminal) and resize (with one) as the query says */
-		x->want = 1u << CH_EXIT;
-		x->want |= with_stdin ? 1u << CH_STDIN : 0;
-		x->want |= http_query_bool(req->query, "stdout") ? 1u << CH_STDOUT : 0;
-		x->want |= http_query_bool(req->query, "stderr") && !x->tty ? 1u << CH_STDERR : 0;
-		x->want |= x->tty ? 1u << CH_RESIZE : 0;
-		http_raw_write(req, &b, 1);
-		http_req_on_abort(req, on_abort, x);
-		http_req_on_drain(req, on_spdy_client_drained, x);
-		if (!http_req_aborted(req))
-			http_req_tunnel(req, on_exec_tunnel, x);
-	} else if (proto) {
-		x->ws = ws_open(req, proto, &exec_ops, x);
-		if (!x->ws) {
+	if (proto) {
+		x->ns = nstream_open(loop, req, proto, &exec_stream_ops, x);
+		if (!x->ns)
 			x->req = NULL;		/* answered 400 */
+		if (!x->ns || nstream_gone(x->ns)) {
 			x->client_gone = true;
 			kill_cmd(x);
-		} else {
-			ws_on_drain(x->ws, on_drained, x);
 		}
 	} else {
 		http_stream_start(req, 200, "application/vnd.v6.exec-stream");

@@ -259,6 +259,53 @@ int nprobe_start(uv_loop_t *loop, const json_t *handler, const json_t *container
 /* Stops a run; done is not called. */
 void nprobe_cancel(struct nprobe_run *r);
 
+/* node_stream.c — a remote command's stream to its client (pods/exec,
+ * pods/attach): channels 0 stdin, 1 stdout, 2 stderr, 3 the end's Status,
+ * 4 resize, over WebSocket (v5/v4.channel.k8s.io) or SPDY/3.1 (kubectl's
+ * fallback, v4.channel.k8s.io). */
+#define NSTREAM_SPDY	"SPDY/3.1"	/* nstream_check's proto for SPDY */
+enum { NSTREAM_STDIN = 0, NSTREAM_STDOUT = 1, NSTREAM_STDERR = 2, NSTREAM_STATUS = 3,
+	NSTREAM_RESIZE = 4 };
+struct http_req;
+struct nstream;
+struct nstream_ops {
+	/* stdin bytes, the end of stdin, a resize {"Width":W,"Height":H};
+	 * data valid during the call */
+	void (*stdin_data)(void *arg, const char *data, size_t len);
+	void (*stdin_end)(void *arg);
+	void (*resize)(void *arg, const char *data, size_t len);
+	/* the client left or broke the session, once: the owner ends (kills
+	 * what runs) and calls nstream_end, now or later */
+	void (*gone)(void *arg);
+	/* the queue to the client emptied (may be NULL): resume the output */
+	void (*drained)(void *arg);
+};
+/* What req asks for: 1 when it was answered (refused: an upgrade to
+ * neither framing, or no subprotocol of ours; what names the subresource
+ * in the message), else 0 with *proto the WebSocket subprotocol,
+ * NSTREAM_SPDY, or NULL for a plain request (the caller's to serve or
+ * refuse). */
+int nstream_check(struct http_req *req, const char *what, const char **proto);
+/* Answers the upgrade to proto (from nstream_check) and owns req from
+ * then on; NULL when req was answered 400 instead (a WebSocket request
+ * without a key). The SPDY streams announced are read from req's query
+ * (stdin, stdout, stderr, tty). After a return the client may already
+ * be gone (nstream_gone) without ops->gone. */
+struct nstream *nstream_open(uv_loop_t *loop, struct http_req *req, const char *proto,
+    const struct nstream_ops *ops, void *arg);
+/* Output on channel ch (SPDY: queued until the client opens its stream);
+ * dropped once the client is gone. */
+void nstream_send(struct nstream *s, int ch, const char *data, size_t len);
+/* Bytes queued to the client (output backpressure). */
+size_t nstream_pending(const struct nstream *s);
+/* Stops (true) or resumes reading the client (stdin backpressure). */
+void nstream_pause(struct nstream *s, bool pause);
+bool nstream_gone(const struct nstream *s);
+/* The end: status (a metav1.Status, or NULL) on channel 3, then the
+ * stream closes (SPDY: once the client opened every stream it announced,
+ * or 2 s later). No callback follows; s is not to be used again. */
+void nstream_end(struct nstream *s, const char *status);
+
 /* node_exec.c — pods/exec: spawns argv (envp and cwd as uv_spawn takes
  * them; NULL: the server's) and streams it over a WebSocket
  * (channel.k8s.io: stdin, resize, a pty with tty) or in V6's older framing

@@ -173,3 +173,26 @@ def test_tty_container_attach_drives_its_terminal(server, tmp_path):
     status, _, log = server.request("GET", PODS + "/tsh/log")
     assert status == 200 and re.search(rb"/dev/pts/\d+\r\n", log), log
     assert b"30 100\r\n" in log and b"25 90\r\n" in log, log
+
+
+def test_kubectl_attach_over_its_spdy_fallback(server, tmp_path):
+    """kubectl's SPDY/3.1 fallback (v4.channel.k8s.io), as it speaks it when
+    the WebSocket upgrade fails or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false:
+    stdin in, stdout and stderr out, exit 0 with the container's end; with
+    -t the terminal follows kubectl's size."""
+    make_pod(server, "secho", ECHO)
+    make_pod(server, "stsh", "sh", tty=True)
+    k = Kubectl(server, str(tmp_path))
+    env = dict(k.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS="false")
+    code, out, err = attach(k.base + ["attach", "-i", "secho"], env,
+                            [(1.5, b"over spdy\n"), (0.5, b"quit\n")])
+    assert code == 0, (code, out, err)
+    assert out == "out:over spdy\nout:quit\n", (out, err)
+    assert "err:over spdy\nerr:quit\n" in err, err
+    wait_for(lambda: phase(server, "secho") == "Succeeded", 30, "the container's exit")
+    code, out = run_in_pty(k.base + ["attach", "-it", "stsh"], env, 27, 95,
+                           [(r"", lambda m, pid: (time.sleep(1.5 * TIMEOUT_SCALE),
+                                                  os.write(m, b"stty size; exit\r")))])
+    assert code == 0, out
+    assert re.search(r"(?m)^27 95\r?$", out), out
+    wait_for(lambda: phase(server, "stsh") == "Succeeded", 30, "the shell's exit")

@@ -984,3 +984,87 @@ def test_max_image_size_policy_refuses_a_larger_image_before_fetching_it(server,
     w = wait_for(lambda: (lambda x: x if x.get("message") else None)(waiting("small", "big2")),
                  60, "ErrImagePull of a present image")
     assert "max-image-size" in w["message"], w
+
+
+class SlowBlobs:
+    """A stand-in in front of a docker-registry that holds every blob's
+    answer for delay seconds and counts the blob GETs in flight at once."""
+
+    def __init__(self, upstream, delay):
+        import http.server
+        import threading
+        self.delay, self.inflight, self.most, self.blobs = delay, 0, 0, 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                import http.client
+                blob = "/blobs/" in self.path
+                if blob:
+                    with lock:
+                        outer.inflight += 1
+                        outer.blobs += 1
+                        outer.most = max(outer.most, outer.inflight)
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", upstream.port, timeout=30)
+                    c.request("GET", self.path, headers={
+                        k: v for k, v in self.headers.items() if k.lower() in
+                        ("accept", "authorization")})
+                    r = c.getresponse()
+                    body = r.read()
+                    if blob:
+                        time.sleep(outer.delay)
+                    self.send_response(r.status)
+                    for k in ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate"):
+                        if r.getheader(k):
+                            self.send_header(k, r.getheader(k))
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    if blob:
+                        with lock:
+                            outer.inflight -= 1
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = "127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_layers_of_one_image_download_three_at_a_time(server, workdir, registries):
+    """containerd's default of 3 concurrent downloads: with every blob
+    answered after a delay, a 5-layer image pulls in about 1 + 2 delays
+    (the config, then the layers 3 and 2 at a time), not 1 + 5; every
+    layer is still checked and unpacked, and a pod started with it runs."""
+    reg = registries()
+    b = ImageBuilder(workdir, "five")
+    for i in range(5):
+        b.layer([("l%d" % i, "dir", None), ("l%d/f" % i, "file", "layer %d\n" % i)])
+    reg.push(b.image, "team/five:1")
+    slow = SlowBlobs(reg, 1.5)
+    try:
+        ref = slow.host + "/team/five:1"
+        t0 = time.monotonic()
+        st, body = pull(server, ref)
+        took = time.monotonic() - t0
+        print("5 layers, %.1f s per blob: pulled in %.2f s" % (slow.delay, took))
+        assert st == 201 and body["layers"] == 5, body
+        assert slow.blobs == 6, slow.blobs          # the config and each layer once
+        assert slow.most == 3, "blob GETs at once: %d" % slow.most
+        assert took < 1.5 * 5, "the pull took %.1f s" % took
+        mnt = os.path.join(workdir, "mnt")
+        overlay_view(layer_dirs(server, ref), mnt)
+        try:
+            assert tree(mnt) == {"l%d%s" % (i, f) for i in range(5) for f in ("", "/f")}
+        finally:
+            run("umount", mnt)
+    finally:
+        slow.close()

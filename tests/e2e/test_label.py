@@ -199,3 +199,58 @@ def test_label_a_pod_and_the_help(server):
 def meta_pod(server):
     _, pod = server.json("GET", "/api/v1/namespaces/default/pods/web", expect=200)
     return pod["metadata"]
+
+
+def cm_doc(name, ns=None):
+    meta = {"name": name}
+    if ns:
+        meta["namespace"] = ns
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+
+
+def test_label_and_annotate_the_objects_of_files_like_kubectl(server, tmp_path):
+    for name in ("f1", "f2", "f3"):
+        make_cm(server, name)
+    d = tmp_path / "m"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.yaml").write_text(cm_doc("f1"))
+    (d / "sub" / "b.yaml").write_text(cm_doc("f2", "default"))
+    (tmp_path / "c.json").write_text(json.dumps(yaml.safe_load(cm_doc("f3"))))
+
+    # one file
+    p = server.v6("label", "-f", d / "a.yaml", "tier=front", check=True)
+    assert p.stdout == "configmap/f1 labeled\n"
+    assert meta(server, "f1", "labels") == {"tier": "front"}
+    # a directory: its own files, and with -R those below it too
+    p = server.v6("label", "-f", d, "team=a", check=True)
+    assert p.stdout == "configmap/f1 labeled\n"
+    p = server.v6("label", "-f", d, "-R", "team=a", check=True)
+    assert p.stdout == "configmap/f1 not labeled\nconfigmap/f2 labeled\n"
+    assert meta(server, "f2", "labels") == {"team": "a"}
+    # several -f, and -f - for stdin
+    p = server.v6("annotate", "-f", d / "sub" / "b.yaml", "-f", tmp_path / "c.json",
+                  "owner=x", check=True)
+    assert p.stdout == "configmap/f2 annotated\nconfigmap/f3 annotated\n"
+    p = server.v6("annotate", "-f", "-", "owner-", "note=a=b", input=cm_doc("f3"), check=True)
+    assert p.stdout == "configmap/f3 annotated\n"
+    assert meta(server, "f3", "annotations") == {"note": "a=b"}
+    assert meta(server, "f2", "annotations") == {"owner": "x"}
+
+    # errors as kubectl's: a missing path changes nothing
+    p = server.v6("label", "-f", d / "a.yaml", "-f", tmp_path / "nope.yaml", "x=1")
+    assert (p.returncode, p.stdout) == (1, ""), p
+    assert p.stderr == 'error: the path "%s" does not exist\n' % (tmp_path / "nope.yaml")
+    assert "x" not in meta(server, "f1", "labels")
+    # an object of the file that does not exist: the others are labeled
+    (tmp_path / "two.yaml").write_text(cm_doc("ghost") + "---\n" + cm_doc("f1"))
+    p = server.v6("label", "-f", tmp_path / "two.yaml", "x=1")
+    assert p.returncode == 1, p
+    assert p.stderr == 'Error from server (NotFound): configmaps "ghost" not found\n'
+    assert p.stdout == "configmap/f1 labeled\n"
+    assert meta(server, "f1", "labels") == {"tier": "front", "team": "a", "x": "1"}
+    p = server.v6("label", "-f", d / "a.yaml", "configmap/f2", "y=1")
+    assert p.returncode == 1
+    assert p.stderr == ("error: when paths, URLs, or stdin is provided as input, you may "
+                        "not specify resource arguments as well\n")
+    p = server.v6("annotate", "-f", d / "a.yaml")
+    assert p.stderr == "error: at least one annotation update is required\n"

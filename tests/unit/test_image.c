@@ -348,7 +348,7 @@ test_removal_spares_an_image_looked_up_since_it_was_picked(void **state)
 	    "+gzip\",\"digest\":\"%s\",\"size\":%zu}]}", IMG_MT_OCI_MANIFEST, cfg_d, strlen(cfg),
 	    layer_d, t.used);
 	struct blobs b = { { cfg_d, layer_d }, { cfg, t.buf }, { strlen(cfg), t.used } };
-	struct img_source src = { blobs_fetch, NULL, &b, 0 };
+	struct img_source src = { blobs_fetch, NULL, &b, 0, NULL, NULL };
 
 	assert_int_equal(uv_loop_init(&loop), 0);
 	snprintf(path, sizeof path, "%s/store", d.base);
@@ -443,7 +443,7 @@ test_gc_spares_an_image_a_pull_is_bringing(void **state)
 	    "\"size\":%zu},\"layers\":[{\"digest\":\"%s\",\"size\":%zu}]}", cfg_d, strlen(cfg),
 	    layer_d, t.used);
 	struct blobs b = { { cfg_d, layer_d }, { cfg, t.buf }, { strlen(cfg), t.used } };
-	struct img_source src = { blobs_fetch, NULL, &b, 0 };
+	struct img_source src = { blobs_fetch, NULL, &b, 0, NULL, NULL };
 	assert_int_equal(uv_loop_init(&loop), 0);
 	snprintf(path, sizeof path, "%s/store", d.base);
 	assert_int_equal(img_store_open(&loop, path, &s), 0);
@@ -672,6 +672,148 @@ test_gc_selects_lru_unused_until_low(void **state)
 	assert_int_equal(img_gc_select(imgs, 5, 0, 0, 85, 80, now, min_age, out), 0);
 }
 
+/* ---- a pull's layers, three at a time ------------------------------------ */
+
+#define NL 5
+struct slow_blobs {
+	char digest[NL + 1][80];	/* [NL]: the config */
+	struct tarb tar[NL];
+	const char *cfg;
+	unsigned delay_ms[NL];
+	bool fail[NL];
+	int inflight, most, fetches[NL];
+};
+
+static int
+slow_fetch(void *arg, const char *digest, const char *tmp, char **msg)
+{
+	struct slow_blobs *b = arg;
+	if (!strcmp(digest, b->digest[NL]))
+		return file_write_atomic(tmp, b->cfg, strlen(b->cfg), false);
+	for (int i = 0; i < NL; i++) {
+		if (strcmp(digest, b->digest[i]))
+			continue;
+		int now = __atomic_add_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+		int most = __atomic_load_n(&b->most, __ATOMIC_SEQ_CST);
+		while (now > most && !__atomic_compare_exchange_n(&b->most, &most, now, false,
+		    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			;
+		__atomic_add_fetch(&b->fetches[i], 1, __ATOMIC_SEQ_CST);
+		usleep(b->delay_ms[i] * 1000);
+		__atomic_sub_fetch(&b->inflight, 1, __ATOMIC_SEQ_CST);
+		if (b->fail[i]) {
+			*msg = xasprintf("layer %d refused", i);
+			return -EIO;
+		}
+		return file_write_atomic(tmp, b->tar[i].buf, b->tar[i].used, false);
+	}
+	*msg = xasprintf("no blob %s", digest);
+	return -ENOENT;
+}
+
+static void *
+slow_clone(void *arg)
+{
+	return arg;		/* shared: its counters are atomic */
+}
+
+static void
+slow_release(void *arg)
+{
+	(void)arg;
+}
+
+/* The manifest of b's layers in order (layer 0 listed twice). */
+static char *
+slow_manifest(struct slow_blobs *b)
+{
+	struct buf m = BUF_INIT;
+	buf_printf(&m, "{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\",\"size\":%zu},"
+	    "\"layers\":[", b->digest[NL], strlen(b->cfg));
+	for (int i = 0; i <= NL; i++)
+		buf_printf(&m, "%s{\"digest\":\"%s\",\"size\":%zu}", i ? "," : "",
+		    b->digest[i % NL], b->tar[i % NL].used);
+	buf_printf(&m, "]}");
+	return buf_steal(&m);
+}
+
+/* Layers are fetched and unpacked by up to three threads at once, each
+ * distinct layer once; with failures the error is the first failing
+ * layer's in manifest order, whichever failed first in time. */
+static void
+test_pull_layers_three_at_a_time_first_failure_in_order(void **state)
+{
+	(void)state;
+	static struct slow_blobs b;	/* ~5 x 64 KiB of tars */
+	struct dirs d;
+	uv_loop_t loop;
+	struct img_store *s;
+	struct img_info *info;
+	char path[256], *msg = NULL;
+
+	dirs_make(&d);
+	memset(&b, 0, sizeof b);
+	b.cfg = "{\"config\":{\"Cmd\":[\"/l0\"]}}";
+	img__digest_bytes(b.cfg, strlen(b.cfg), b.digest[NL]);
+	for (int i = 0; i < NL; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "l%d", i);
+		tar_begin(&b.tar[i]);
+		tar_add(&b.tar[i], name, AE_IFREG, name, NULL);
+		archive_write_close(b.tar[i].a);
+		archive_write_free(b.tar[i].a);
+		img__digest_bytes(b.tar[i].buf, b.tar[i].used, b.digest[i]);
+		b.delay_ms[i] = 150;
+	}
+	char *manifest = slow_manifest(&b);
+	struct img_source src = { slow_fetch, NULL, &b, 0, slow_clone, slow_release };
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(path, sizeof path, "%s/store", d.base);
+	assert_int_equal(img_store_open(&loop, path, &s), 0);
+
+	/* failures: layer 3 fails at once, layer 1 later; 1 is the error */
+	b.fail[1] = b.fail[3] = true;
+	b.delay_ms[0] = 200;	/* then its thread takes 3 */
+	b.delay_ms[1] = 900;
+	b.delay_ms[2] = 500;	/* then its thread finds the failure */
+	b.delay_ms[3] = 0;
+	assert_int_equal(img__store_put(s, "localhost/five:1", manifest, strlen(manifest), NULL,
+	    &src, &msg), -EIO);
+	assert_string_equal(msg, "layer 1 refused");
+	free(msg);
+	msg = NULL;
+	assert_int_equal(b.fetches[3], 1);		/* it did fail first */
+	assert_int_equal(b.fetches[4], 0);		/* nothing started after a failure */
+	assert_int_equal(img_lookup(s, "localhost/five:1", &info), -ENOENT);
+
+	/* all fine: three at a time, each layer once, all of them unpacked */
+	memset(b.fetches, 0, sizeof b.fetches);
+	b.most = 0;
+	for (int i = 0; i < NL; i++) {
+		b.fail[i] = false;
+		b.delay_ms[i] = 400;	/* long enough for every thread to be up */
+	}
+	assert_int_equal(img__store_put(s, "localhost/five:1", manifest, strlen(manifest), NULL,
+	    &src, &msg), 0);
+	assert_int_equal(b.most, 3);
+	assert_int_equal(b.fetches[0], 0);		/* present since the failed pull */
+	assert_int_equal(b.fetches[1] + b.fetches[2] + b.fetches[3] + b.fetches[4], 3);
+	assert_int_equal(img_lookup(s, "localhost/five:1", &info), 0);
+	assert_int_equal(info->n_layers, NL + 1);
+	for (int i = 0; i < NL; i++) {
+		char f[8];
+		snprintf(f, sizeof f, "l%d", i);
+		assert_true(exists(info->layers[i], f));
+	}
+	img_info_free(info);
+
+	img_store_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(manifest);
+	util_remove_tree(d.base);
+}
+
 int
 main(void)
 {
@@ -690,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_plain_http_only_for_loopback_or_insecure),
 		cmocka_unit_test(test_pull_secrets_and_policy),
 		cmocka_unit_test(test_unpack_zstd_layer),
+		cmocka_unit_test(test_pull_layers_three_at_a_time_first_failure_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
