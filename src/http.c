@@ -1,6 +1,7 @@
 /* http.c — V6's one HTTP/1.1 server stack: a libuv TCP listener, one
  * explicit state machine per connection (enum conn_state + switch, as in
- * relayd), http-parser for the wire format, keep-alive, strict in-order
+ * relayd), http-parser for the wire format (http_head.c reads the common
+ * bodiless request head in one pass first), keep-alive, strict in-order
  * pipelining, limits answered with 400/408/413/417/431/503, and chunked
  * streaming for watches. Used by the API server, later by the proxy and
  * the probes; http.h is the contract.

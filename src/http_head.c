@@ -14,15 +14,20 @@
 
 #define HH_MAX_CLEN_DIGITS	15	/* far below UINT64_MAX: no overflow */
 
+/* ALPHA, DIGIT or one of extra. */
+static bool
+alnum_or(unsigned char c, const char *extra)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c != '\0' && strchr(extra, c) != NULL;
+}
+
 /* RFC 9110 tchar. */
 static bool
 is_tchar(unsigned char c)
 {
-	static const char extra[] = "!#$%&'*+-.^_`|~";
-
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && memchr(extra, c, sizeof(extra) - 1) != NULL;
+	return alnum_or(c, "!#$%&'*+-.^_`|~");
 }
 
 /* Characters of an origin-form target in the subset: unreserved,
@@ -30,11 +35,7 @@ is_tchar(unsigned char c)
 static bool
 is_target_char(unsigned char c)
 {
-	static const char extra[] = "-._~!$&'()*+,;=:@/?%";
-
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && memchr(extra, c, sizeof(extra) - 1) != NULL;
+	return alnum_or(c, "-._~!$&'()*+,;=:@/?%");
 }
 
 static bool

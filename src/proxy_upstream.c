@@ -23,7 +23,10 @@
  * spare list of a few, then to malloc), so idle upstream connections and
  * a burst of past requests cost ~1 KB each, not 16 KB; headers are copied from the request head into one buffer and sent with
  * one write; response bytes go from the upstream read buffer to the client
- * with writev, copied only when the kernel does not take them at once. */
+ * with writev, copied only when the kernel does not take them at once.
+ * A response head in http_head.c's strict subset (one Content-Length, no
+ * Transfer-Encoding or Upgrade) is read in one pass and its body forwarded
+ * by count; http_parser reads the rest (chunked, close-delimited, 1xx). */
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
