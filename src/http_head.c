@@ -14,35 +14,30 @@
 
 #define HH_MAX_CLEN_DIGITS	15	/* far below UINT64_MAX: no overflow */
 
-/* ALPHA, DIGIT or one of extra. */
-static bool
-alnum_or(unsigned char c, const char *extra)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr(extra, c) != NULL;
-}
+/* Character classes, one lookup per byte: HH_TCHAR (RFC 9110 tchar),
+ * HH_TARGET (what an origin-form target may hold in the subset: ALPHA,
+ * DIGIT, unreserved, sub-delims, ":@/?%"), HH_TEXT (a header value or
+ * reason byte: visible ASCII, SP, HTAB). Generated; 0x80-0xff are in none. */
+enum { HH_TCHAR = 1, HH_TARGET = 2, HH_TEXT = 4 };
 
-/* RFC 9110 tchar. */
-static bool
-is_tchar(unsigned char c)
-{
-	return alnum_or(c, "!#$%&'*+-.^_`|~");
-}
-
-/* Characters of an origin-form target in the subset: unreserved,
- * sub-delims, ":@/?%". */
-static bool
-is_target_char(unsigned char c)
-{
-	return alnum_or(c, "-._~!$&'()*+,;=:@/?%");
-}
-
-static bool
-is_text(unsigned char c)
-{
-	return (c >= 0x20 && c < 0x7f) || c == '\t';
-}
+static const unsigned char cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	4, 7, 4, 5, 7, 7, 7, 7, 6, 6, 7, 7, 6, 7, 7, 6,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 4, 6, 4, 6,
+	6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 4, 4, 5, 7,
+	5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+	7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 5, 4, 7, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 /* 1: the name is `name`; -1: it starts with it (http_parser takes some of
  * those for the header itself: outside the subset); 0: another. */
@@ -98,7 +93,7 @@ request_line(const char *b, size_t len, struct http_head *h)
 	t = ++i;
 	if (i == len || b[i] != '/')
 		return 0;
-	while (i < len && is_target_char((unsigned char)b[i]))
+	while (i < len && (cls[(unsigned char)b[i]] & HH_TARGET))
 		i++;
 	if (len - i < 11 || b[i] != ' ' || (h->minor = version_at(b + i + 1)) < 0 ||
 	    b[i + 9] != '\r' || b[i + 10] != '\n')
@@ -122,7 +117,7 @@ status_line(const char *b, size_t len, struct http_head *h)
 	h->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 	if (h->status < 200 || h->status > 599 || h->status == 204 || h->status == 304)
 		return 0;
-	for (i = 13; i < len && is_text((unsigned char)b[i]); i++)
+	for (i = 13; i < len && (cls[(unsigned char)b[i]] & HH_TEXT); i++)
 		;
 	if (len - i < 2 || b[i] != '\r' || b[i + 1] != '\n')
 		return 0;
@@ -138,7 +133,7 @@ header_line(const char *b, size_t len, size_t i, struct http_span *s)
 {
 	size_t n = i, v;
 
-	while (i < len && is_tchar((unsigned char)b[i]))
+	while (i < len && (cls[(unsigned char)b[i]] & HH_TCHAR))
 		i++;
 	if (i == n || i == len || b[i] != ':')
 		return 0;
@@ -147,7 +142,7 @@ header_line(const char *b, size_t len, size_t i, struct http_span *s)
 	for (i++; i < len && (b[i] == ' ' || b[i] == '\t'); i++)
 		;
 	v = i;
-	while (i < len && is_text((unsigned char)b[i]))
+	while (i < len && (cls[(unsigned char)b[i]] & HH_TEXT))
 		i++;
 	if (i == v || len - i < 2 || b[i] != '\r' || b[i + 1] != '\n' ||
 	    b[i - 1] == ' ' || b[i - 1] == '\t')
