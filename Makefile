@@ -165,7 +165,7 @@ $(BUILD)/unit/test_node_runtime $(BUILD)/unit/test_node_runc: $(BUILD)/v6-shim
 # examples and the README use; build/images/testapp.tar an oci-archive of it
 # named localhost:5000/v6/testapp:0.1 for `v6 image import` (no registry).
 # `make demo` pushes the layout to a local registry instead.
-TESTAPP_SRCS = src/testapp.c src/http.c src/net.c src/log.c src/util.c src/util_utf8.c
+TESTAPP_SRCS = src/testapp.c src/http.c src/http_head.c src/net.c src/log.c src/util.c src/util_utf8.c
 TESTAPP_TAGS = 0.1 0.2 0.3
 all: $(BUILD)/images/testapp.tar
 $(BUILD)/v6-testapp: $(TESTAPP_SRCS) $(wildcard src/*.h) | $(BUILD)/obj

@@ -1,6 +1,7 @@
 /* http.c — V6's one HTTP/1.1 server stack: a libuv TCP listener, one
  * explicit state machine per connection (enum conn_state + switch, as in
- * relayd), http-parser for the wire format, keep-alive, strict in-order
+ * relayd), http-parser for the wire format (http_head.c reads the common
+ * bodiless request head in one pass first), keep-alive, strict in-order
  * pipelining, limits answered with 400/408/413/417/431/503, and chunked
  * streaming for watches. Used by the API server, later by the proxy and
  * the probes; http.h is the contract.
@@ -37,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_head.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
@@ -76,11 +78,11 @@ enum conn_timeout {
 	TO_LINGER,		/* client does not close after our FIN */
 };
 
-/* Where a piece of the request head sits in the read buffer; offsets, not
- * pointers, because the buffer may move while the head is being read. */
-struct hdr_span {
-	uint32_t name, name_len;
-	uint32_t value, value_len;
+/* What a request head says, from http_parser or from http_head_parse. */
+struct head_facts {
+	int method, major, minor;
+	bool chunked, upgrade, keep_alive;
+	int64_t clen;			/* -1: none */
 };
 
 /* States of chunk_check(), the strict re-check of chunked framing. */
@@ -108,6 +110,8 @@ struct hreq {
 	bool body_stream;		/* stream_body: handler holds req, body still coming */
 	bool body_paused;		/* http_req_body_pause() */
 	int64_t clen;			/* Content-Length of the request, -1 if none */
+	int method;			/* enum http_method */
+	bool upgrade;
 	http_body_fn body_cb;
 	void *body_arg;
 	void (*drain_cb)(struct http_req *, void *);
@@ -125,7 +129,9 @@ struct hreq {
 	char *rbuf;
 	size_t rlen, rcap, parsed, head_len;
 	uint32_t url_off, url_len;
-	struct hdr_span *spans;
+	/* where the pieces of the head sit in rbuf: offsets, not pointers,
+	 * because the buffer may move while the head is being read */
+	struct http_span *spans;
 	size_t nspans, spans_cap;
 	struct http_header *hdrs;
 	size_t hdrs_cap;
@@ -170,7 +176,7 @@ struct conn {
 /* The buffers of one request, parked while its connection is idle. */
 struct req_bufs {
 	char *rbuf;
-	struct hdr_span *spans;
+	struct http_span *spans;
 	size_t spans_cap;
 	struct http_header *hdrs;
 	size_t hdrs_cap;
@@ -482,7 +488,7 @@ span_value(const struct hreq *r, const char *name)
 static void
 head_terminate(struct hreq *r)
 {
-	struct hdr_span *s;
+	struct http_span *s;
 	size_t i;
 
 	r->rbuf[r->url_off + r->url_len] = '\0';
@@ -536,7 +542,7 @@ req_build(struct conn *c, struct hreq *r)
 {
 	size_t i;
 
-	r->pub.method = http_method_str((enum http_method)c->parser.method);
+	r->pub.method = http_method_str((enum http_method)r->method);
 	r->pub.target = r->rbuf + r->url_off;
 	if (req_split_target(r) < 0)
 		return -EINVAL;
@@ -559,7 +565,7 @@ req_build(struct conn *c, struct hreq *r)
 	r->pub.user = NULL;
 	r->pub.keep_alive = r->keep_alive;
 	r->pub.http10 = r->http10;
-	r->pub.upgrade = c->parser.upgrade;
+	r->pub.upgrade = r->upgrade;
 	r->pub.chunked = r->chunked;
 	r->pub.content_length = r->clen;
 	r->pub.body_follows = r->body_stream;
@@ -650,7 +656,7 @@ on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 	struct hreq *r = c->req;
-	struct hdr_span *s;
+	struct http_span *s;
 
 	if (r->head_done)
 		return 0;	/* chunked trailers are ignored */
@@ -674,7 +680,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 	struct hreq *r = c->req;
-	struct hdr_span *s;
+	struct http_span *s;
 	char *end;
 
 	if (r->head_done)
@@ -694,44 +700,42 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	return head_check(c, at + len);
 }
 
+/* The head is read (by either parser): framing, limits, Expect. */
 static int
-on_headers_complete(http_parser *p)
+head_complete(struct conn *c, const struct head_facts *f)
 {
-	struct conn *c = p->data;
 	struct hreq *r = c->req;
 	const struct http_config *cfg = &c->srv->cfg;
 	const char *expect;
 
 	r->head_done = true;
 	head_terminate(r);
-	if (p->http_major == 0)
+	if (f->major == 0)
 		return parse_fail(c, 400, "HTTP/0.9 is not supported");
-	if (p->http_major > 1)
+	if (f->major > 1)
 		return parse_fail(c, 505, "HTTP version not supported");
-	r->is_head = p->method == HTTP_HEAD;
-	r->http10 = p->http_major == 1 && p->http_minor == 0;
-	r->chunked = (p->flags & F_CHUNKED) != 0;
+	r->method = f->method;
+	r->upgrade = f->upgrade;
+	r->is_head = f->method == HTTP_HEAD;
+	r->http10 = f->major == 1 && f->minor == 0;
+	r->chunked = f->chunked;
 	r->ck_state = CK_SIZE0;
 	r->ck_left = 0;
-	r->clen = r->chunked || p->content_length == UINT64_MAX ? -1 :
-	    (int64_t)p->content_length;
-	r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+	r->clen = f->clen;
+	r->keep_alive = f->keep_alive;
 	if (cfg->stream_body && (r->chunked || r->clen > 0)) {
 		/* dispatched from conn_parse once the parser stops here */
 		if ((expect = span_value(r, "expect")) != NULL)
 			r->want_continue = !r->http10 &&
 			    strcasecmp(expect, "100-continue") == 0;
 		c->state = CONN_BODY;
-		http_parser_pause(p, 1);
 		return 0;
 	}
-	/* conn_parse learns where the head ends from where the parser stops */
-	http_parser_pause(p, 1);
-	if (!(p->flags & F_CHUNKED) && p->content_length != UINT64_MAX) {
-		if (p->content_length > cfg->max_body_bytes)
+	if (r->clen >= 0) {
+		if ((uint64_t)r->clen > cfg->max_body_bytes)
 			return parse_fail(c, 413, "request body too large");
-		if (p->content_length + 1 > r->body_cap) {
-			r->body_cap = (size_t)p->content_length + 1;
+		if ((size_t)r->clen + 1 > r->body_cap) {
+			r->body_cap = (size_t)r->clen + 1;
 			r->body = xrealloc(r->body, r->body_cap);
 		}
 	}
@@ -743,6 +747,23 @@ on_headers_complete(http_parser *p)
 	c->state = CONN_BODY;
 	conn_set_timeout(c, TO_BODY, cfg->idle_timeout_ms);
 	return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	bool chunked = (p->flags & F_CHUNKED) != 0;
+	struct head_facts f = {
+		.method = p->method, .major = p->http_major, .minor = p->http_minor,
+		.chunked = chunked, .upgrade = p->upgrade != 0,
+		.keep_alive = http_should_keep_alive(p) && !p->upgrade,
+		.clen = chunked || p->content_length == UINT64_MAX ? -1 :
+		    (int64_t)p->content_length,
+	};
+
+	/* conn_parse learns where the head ends from where the parser stops */
+	http_parser_pause(p, 1);
+	return head_complete(p->data, &f);
 }
 
 static int
@@ -1175,6 +1196,39 @@ chunk_check(struct hreq *r, const char *p, size_t n)
 	return 0;
 }
 
+/* A request head in http_head.c's strict subset (no body: most GETs) is
+ * read in one pass and dispatched, not fed to http_parser byte by byte.
+ * Returns false to leave the request to http_parser. */
+static bool
+conn_parse_fast(struct conn *c)
+{
+	struct hreq *r = c->req;
+	struct http_head h;
+	struct head_facts f;
+	long n;
+
+	if (r->spans_cap < 16) {
+		r->spans_cap = 16;
+		r->spans = xrealloc(r->spans, r->spans_cap * sizeof(*r->spans));
+	}
+	n = http_head_parse(r->rbuf, r->rlen, false, &h, r->spans, r->spans_cap);
+	if (n <= 0 || (size_t)n > c->srv->cfg.max_header_bytes)
+		return false;	/* http_parser answers 431 the same way */
+	r->url_off = h.start;
+	r->url_len = h.start_len;
+	r->nspans = h.nspans;
+	r->parsed = r->head_len = (size_t)n;
+	f = (struct head_facts){ .method = h.method, .major = 1, .minor = h.minor,
+		.keep_alive = h.keep_alive, .clen = -1 };
+	if (head_complete(c, &f) < 0) {
+		conn_fail(c, c->err_status, c->err_msg);
+		return true;
+	}
+	r->msg_done = true;
+	conn_dispatch(c);
+	return true;
+}
+
 /* Feeds buffered bytes to the parser while a request is being read, and
  * dispatches each complete one. A handler that answers at once lets the
  * loop go on with the next pipelined request without recursion. */
@@ -1190,6 +1244,8 @@ conn_parse(struct conn *c)
 	    !(r->body_stream && r->body_paused)) {
 		size_t before = r->parsed;
 		bool had_head = r->head_done;
+		if (c->state == CONN_HEADERS && r->parsed == 0 && conn_parse_fast(c))
+			continue;
 		n = http_parser_execute(&c->parser, &parser_settings,
 		    r->rbuf + r->parsed, r->rlen - r->parsed);
 		r->parsed += n;

@@ -23,7 +23,10 @@
  * spare list of a few, then to malloc), so idle upstream connections and
  * a burst of past requests cost ~1 KB each, not 16 KB; headers are copied from the request head into one buffer and sent with
  * one write; response bytes go from the upstream read buffer to the client
- * with writev, copied only when the kernel does not take them at once. */
+ * with writev, copied only when the kernel does not take them at once.
+ * A response head in http_head.c's strict subset (one Content-Length, no
+ * Transfer-Encoding or Upgrade) is read in one pass and its body forwarded
+ * by count; http_parser reads the rest (chunked, close-delimited, 1xx). */
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
@@ -33,6 +36,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "http_head.h"
 #include "log.h"
 #include "net.h"
 #include "proxy_trace.h"
@@ -48,10 +52,6 @@
 enum uc_state { UC_CONNECTING, UC_IDLE, UC_BUSY, UC_CLOSED };
 enum uc_timeout { UT_NONE, UT_CONNECT, UT_RESPONSE, UT_IDLE };
 
-struct uspan {
-	uint32_t name, name_len, value, value_len;
-};
-
 struct px_uconn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
@@ -63,8 +63,10 @@ struct px_uconn {
 	struct px_uconn *next, *prev;	/* ep's idle list */
 	char *rbuf;
 	size_t rlen, rcap, parsed, head_end;
+	uint64_t body_left;		/* fast: body bytes still to forward */
+	struct http_head fh;		/* fast: what the head says */
 	uint32_t reason, reason_len;
-	struct uspan *spans;
+	struct http_span *spans;
 	size_t nspans, spans_cap;
 	enum uc_state state;
 	enum uc_timeout tkind;
@@ -77,6 +79,7 @@ struct px_uconn {
 	bool got_bytes;			/* a response byte arrived for this request */
 	bool head_ready;		/* on_headers_complete ran */
 	bool msg_done;
+	bool fast;			/* head read by http_head_parse: body by count */
 	bool head_done;			/* the response head went downstream */
 	bool reading;
 	bool bp_stopped;		/* not reading: the client's queue is long */
@@ -572,7 +575,7 @@ uc_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	if (n < 0) {
-		if (n == UV_EOF && uc->head_done) {
+		if (n == UV_EOF && uc->head_done && !uc->fast) {
 			/* a response delimited by the close */
 			http_parser_execute(&uc->parser, &uc_settings, NULL, 0);
 			if (uc->msg_done) {
@@ -610,7 +613,8 @@ uc_reset_exchange(struct px_uconn *uc)
 	uc->rlen = uc->parsed = uc->head_end = 0;
 	uc->nspans = 0;
 	uc->value_last = uc->got_bytes = uc->head_ready = uc->msg_done = false;
-	uc->head_done = uc->bp_stopped = false;
+	uc->head_done = uc->bp_stopped = uc->fast = false;
+	uc->body_left = 0;
 	uc->reason = uc->reason_len = 0;
 }
 
@@ -1015,7 +1019,7 @@ static int
 uc_on_field(http_parser *p, const char *at, size_t len)
 {
 	struct px_uconn *uc = p->data;
-	struct uspan *s;
+	struct http_span *s;
 
 	if (uc->head_ready)
 		return 0;	/* trailers */
@@ -1038,7 +1042,7 @@ static int
 uc_on_value(http_parser *p, const char *at, size_t len)
 {
 	struct px_uconn *uc = p->data;
-	struct uspan *s;
+	struct http_span *s;
 
 	if (uc->head_ready)
 		return 0;
@@ -1094,7 +1098,7 @@ static const http_parser_settings uc_settings = {
 };
 
 static bool
-span_is(const struct px_uconn *uc, const struct uspan *s, const char *name)
+span_is(const struct px_uconn *uc, const struct http_span *s, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -1102,7 +1106,7 @@ span_is(const struct px_uconn *uc, const struct uspan *s, const char *name)
 }
 
 static bool
-resp_hop_header(const struct px_uconn *uc, const struct uspan *s, bool upgrade)
+resp_hop_header(const struct px_uconn *uc, const struct http_span *s, bool upgrade)
 {
 	static const char *const tab[] = { "connection", "keep-alive", "proxy-connection",
 	    "transfer-encoding", "te", "trailer" };
@@ -1138,10 +1142,11 @@ build_response_head(struct px_req *pr, struct px_uconn *uc)
 {
 	const http_parser *p = &uc->parser;
 	struct buf *b = &pr->rhead;
-	int status = p->status_code;
-	bool chunked = (p->flags & F_CHUNKED) != 0, upgrade = status == 101 && p->upgrade;
+	int status = uc->fast ? uc->fh.status : p->status_code;
+	bool chunked = !uc->fast && (p->flags & F_CHUNKED) != 0;
+	bool upgrade = !uc->fast && status == 101 && p->upgrade;
 	bool no_body = pr->is_head || status / 100 == 1 || status == 204 || status == 304;
-	bool eof_body = !no_body && !chunked && p->content_length == UINT64_MAX;
+	bool eof_body = !no_body && !chunked && !uc->fast && p->content_length == UINT64_MAX;
 	size_t i;
 
 	pr->status = status;
@@ -1151,7 +1156,7 @@ build_response_head(struct px_req *pr, struct px_uconn *uc)
 	buf_reset(b);
 	put_status_line(b, uc, status);
 	for (i = 0; i < uc->nspans; i++) {
-		const struct uspan *s = &uc->spans[i];
+		const struct http_span *s = &uc->spans[i];
 		if (resp_hop_header(uc, s, upgrade))
 			continue;
 		put_line(b, uc->rbuf + s->name, s->name_len, uc->rbuf + s->value, s->value_len);
@@ -1250,7 +1255,8 @@ resp_upgrade(struct px_req *pr, struct px_uconn *uc)
 static void
 resp_done(struct px_req *pr, struct px_uconn *uc)
 {
-	bool reuse = http_should_keep_alive(&uc->parser) && uc->parsed == uc->rlen &&
+	bool keep = uc->fast ? uc->fh.keep_alive : http_should_keep_alive(&uc->parser) != 0;
+	bool reuse = keep && uc->parsed == uc->rlen &&
 	    (!pr->has_body || pr->body_done) && uc->writes == 0 && !uc->ep->removed &&
 	    uc->ep->nidle < PX_POOL_MAX;
 
@@ -1304,6 +1310,57 @@ uc_skip_interim(struct px_uconn *uc)
 	uc->reason = uc->reason_len = 0;
 }
 
+/* Fast path: forwards the body of a head read by http_head_parse, by its
+ * Content-Length, without a parser over the bytes. */
+static void
+uc_fast_body(struct px_uconn *uc)
+{
+	struct px_req *pr = uc->req;
+	size_t avail = uc->rlen - uc->parsed;
+	size_t take = avail < uc->body_left ? avail : (size_t)uc->body_left;
+
+	if (take || !pr->resp_started)
+		fwd_body(pr, uc->rbuf + uc->parsed, take);
+	uc->parsed += take;
+	uc->body_left -= take;
+	if (uc->state != UC_BUSY)
+		return;
+	if (uc->body_left == 0) {
+		uc->msg_done = true;
+		resp_done(pr, uc);	/* bytes past the body: not reused */
+		return;
+	}
+	uc->rlen = uc->parsed = uc->head_end = 0;	/* all passed on */
+}
+
+/* A response head in http_head.c's strict subset (most are: a status with
+ * a body, one Content-Length, no Transfer-Encoding or Upgrade) is read in
+ * one pass. Returns false to leave the response to http_parser. */
+static bool
+uc_parse_fast(struct px_uconn *uc)
+{
+	struct px_req *pr = uc->req;
+	long n;
+
+	if (uc->spans_cap < 16) {
+		uc->spans_cap = 16;
+		uc->spans = xrealloc(uc->spans, uc->spans_cap * sizeof(*uc->spans));
+	}
+	n = http_head_parse(uc->rbuf, uc->rlen, true, &uc->fh, uc->spans, uc->spans_cap);
+	if (n <= 0)
+		return false;
+	uc->fast = uc->head_ready = true;
+	uc->nspans = uc->fh.nspans;
+	uc->reason = uc->fh.start;
+	uc->reason_len = uc->fh.start_len;
+	uc->parsed = uc->head_end = (size_t)n;
+	uc->body_left = pr->is_head ? 0 : (uint64_t)uc->fh.clen;
+	build_response_head(pr, uc);
+	uc->head_done = true;
+	uc_fast_body(uc);
+	return true;
+}
+
 static void
 uc_parse(struct px_uconn *uc)
 {
@@ -1311,6 +1368,12 @@ uc_parse(struct px_uconn *uc)
 	enum http_errno err;
 	size_t before, n, from;
 
+	if (uc->fast) {
+		uc_fast_body(uc);
+		return;
+	}
+	if (uc->parsed == 0 && !uc->head_ready && uc->state == UC_BUSY && uc_parse_fast(uc))
+		return;
 	while (uc->state == UC_BUSY && uc->parsed < uc->rlen) {
 		before = uc->parsed;
 		n = http_parser_execute(&uc->parser, &uc_settings, uc->rbuf + uc->parsed,

@@ -29,7 +29,7 @@
 #include "log.h"
 #include "util.h"
 
-#define MAX_RESP 4
+#define MAX_RESP 12
 
 struct resp {
 	int status;
@@ -853,6 +853,55 @@ test_malformed_requests_400(void **state)
 	free(fx);
 }
 
+/* Request smuggling shapes, each after a plain GET on the same connection
+ * (read by http_head.c's fast path, which must leave the parser ready for
+ * the next request): http_parser refuses every one with 400 and the
+ * connection closes; the GET before it is answered. */
+static void
+c_smuggle(struct fixture *fx)
+{
+	static const char *const bad[] = {
+		"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+		"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "0\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+		    "0\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHo(st: x\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
+		"G@T /x HTTP/1.1\r\n\r\n",
+	};
+	char req[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cl *c = cl_open(fx->port);
+		snprintf(req, sizeof(req), "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n%s", bad[i]);
+		cl_send(c, req);
+		if (cl_response(c, &fx->r[fx->nresp], false) == 0)
+			fx->nresp++;
+		if (cl_response(c, &fx->r[fx->nresp], false) == 0)
+			fx->nresp++;
+		fx->ok += cl_sees_close(c);
+		cl_close(c);
+	}
+}
+
+static void
+test_smuggling_refused_after_fast_head(void **state)
+{
+	struct http_config cfg = { 0 };
+	struct fixture *fx = run(&cfg, c_smuggle);
+
+	(void)state;
+	assert_int_equal(fx->nresp, 12);
+	for (int i = 0; i < 12; i += 2) {
+		assert_int_equal(fx->r[i].status, 200);
+		assert_string_equal(fx->r[i].body, "hello");
+		assert_int_equal(fx->r[i + 1].status, 400);
+	}
+	assert_int_equal(fx->ok, 6);
+	free(fx);
+}
+
 static void
 big_headers(struct fixture *fx, size_t size)
 {
@@ -1594,6 +1643,7 @@ main(void)
 		cmocka_unit_test(test_stream_client_disconnect_aborts),
 		cmocka_unit_test(test_stream_cut_short_is_an_error),
 		cmocka_unit_test(test_malformed_requests_400),
+		cmocka_unit_test(test_smuggling_refused_after_fast_head),
 		cmocka_unit_test(test_headers_too_large_431),
 		cmocka_unit_test(test_headers_limit_configurable),
 		cmocka_unit_test(test_body_too_large_413),
