@@ -1164,8 +1164,9 @@ check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 		return 0;
 	}
 	bool given = s->working_dir && *s->working_dir;
-	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s/workdir", rt->ctr_root,
-	    s->pod_uid);
+	/* The default is the pod's dir on disk (the node agent's, too): what a
+	 * workload writes there is not memory, as it would be under ctr_root. */
+	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s", rt->log_root, s->pod_uid);
 	if (!given || s->make_working_dir)	/* made by the start's job */
 		return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
 	int rc = stat(*cwd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
@@ -1539,6 +1540,9 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	rm_tree(pod_dir);
 	free(pod_dir);
 	pod_dir = xasprintf("%s/%s", rt->layer_root, pod_uid);
+	rm_tree(pod_dir);
+	free(pod_dir);
+	pod_dir = xasprintf("%s/%s", rt->log_root, pod_uid);	/* the default working dir */
 	rm_tree(pod_dir);
 	free(pod_dir);
 	DIR *d = opendir(rt->log_root);

@@ -9,8 +9,12 @@
  *   STATE/containers/POD_UID/NAME-ATTEMPT/   spec.json, shim.pid, ctr.pid,
  *                                            exit.json (once exited), shim.log
  *                                            (once the shim logged something),
- *                                            stdin (a FIFO, container.stdin)
- *   STATE/containers/POD_UID/workdir/        the default working dir
+ *                                            stdin (a FIFO, container.stdin);
+ *                                            STATE/containers links to tmpfs
+ *                                            (node_rundir.c)
+ *   STATE/containers/POD_UID/serviceaccount/ the pod's token (rt_pod_state_dir)
+ *   STATE/overlays/POD_UID/NAME-ATTEMPT/     a runc container's upper and work
+ *   STATE/pods/POD_UID/                      the default working dir
  *   STATE/pods/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated), the
  *                                kubelet's /var/log/pods layout (STATE/logs,
  *                                the older place, is moved there on open)
