@@ -342,7 +342,8 @@ def test_container_state_lives_on_tmpfs_and_is_swept_with_its_data_dir(node):
     apply(s, pod_manifest("st", [sh("c", "sleep 1000")]))
     wait_for("Running", lambda: phase(s, "st") == "Running")
     uid = get_pod(s, "st")["metadata"]["uid"]
-    assert glob.glob(os.path.join(run, uid, "c-*", "ctr.pid"))
+    wait_for("ctr.pid on tmpfs", lambda: glob.glob(os.path.join(run, uid, "c-*", "ctr.pid")),
+             timeout=10)
     s.kill(signal.SIGKILL)
     s.start()                       # the same data dir: the same run dir
     assert os.readlink(link) == run
