@@ -1,7 +1,8 @@
 /* node_rundir.c — the node's volatile state on tmpfs: STATE/containers (each
- * container's spec.json, pid files and exit.json) is a symlink to a directory
- * of its own under /run or /dev/shm, as containerd keeps its tasks' state in
- * /run/containerd. That state only means something while the machine is up
+ * container's spec.json, pid files and exit.json) is a symlink to RUN/containers,
+ * RUN a directory of its own under /run or /dev/shm (with RUN/owner, the state
+ * dir it serves, and RUN/pods, the pods' ServiceAccount files), as containerd
+ * keeps its tasks' state in /run/containerd. That state only means something while the machine is up
  * (the shims it describes die with it), and a file made on tmpfs costs ~0.01
  * ms of CPU where this machine's ext4 took 0.24-0.29 ms: five such files a
  * pod were a third of a burst's CPU. Called by rt_open (node_runtime.c). */
@@ -50,8 +51,9 @@ runs_base(void)
 }
 
 /* Whether run dir dir still serves its state dir: STATE/containers is a
- * link to it. One made in the last minute is counted as in use (another
- * server may be between writing its owner file and making the link). */
+ * link to DIR/containers. One made in the last minute is counted as in use
+ * (another server may be between making it and linking it); an older one
+ * without an owner file is not (its server failed to finish it). */
 static bool
 run_in_use(const char *dir)
 {
@@ -59,11 +61,15 @@ run_in_use(const char *dir)
 	char target[PATH_MAX];
 	struct stat st;
 	bool used = true;
-	if (stat(owner_file, &st) == 0 && time(NULL) - st.st_mtime > 60 &&
+	if (stat(dir, &st) == 0 && time(NULL) - st.st_mtime > 60 && stat(owner_file, &st) < 0)
+		used = false;
+	else if (stat(owner_file, &st) == 0 && time(NULL) - st.st_mtime > 60 &&
 	    file_read_all(owner_file, &owner, NULL) == 0 && owner[0] == '/') {
 		char *link = xasprintf("%s/containers", owner);
+		char *want = xasprintf("%s/containers", dir);
 		ssize_t n = readlink(link, target, sizeof target - 1);
-		used = n > 0 && (size_t)n == strlen(dir) && memcmp(target, dir, (size_t)n) == 0;
+		used = n > 0 && (size_t)n == strlen(want) && memcmp(target, want, (size_t)n) == 0;
+		free(want);
 		free(link);
 	}
 	free(owner);
@@ -72,8 +78,7 @@ run_in_use(const char *dir)
 }
 
 /* Removes the run dirs under base no state dir links to any more (a data
- * dir deleted, as tests and benchmarks do): tmpfs is memory. A run dir
- * whose owner file cannot be read is left alone. */
+ * dir deleted, as tests and benchmarks do): tmpfs is memory. */
 static void
 runs_sweep(const char *base)
 {
@@ -104,50 +109,70 @@ owner_write(const char *dir, const char *state_dir)
 	return rc;
 }
 
-/* Makes path (STATE/containers) a link to a new run dir under base. */
+/* Makes path (STATE/containers) a link to RUN/containers, RUN new under
+ * base; *run is RUN. */
 static int
-link_new(const char *base, const char *state_dir, const char *path)
+link_new(const char *base, const char *state_dir, const char *path, char **run)
 {
-	char *tmpl = xasprintf("%s/XXXXXX", base);
+	char *tmpl = xasprintf("%s/XXXXXX", base), *ctrs = NULL;
 	int rc = 0;
 	if (mkdtemp(tmpl) == NULL) {
 		rc = -errno;
 		goto out;
 	}
+	ctrs = xasprintf("%s/containers", tmpl);
 	rc = owner_write(tmpl, state_dir);
-	if (rc == 0 && chmod(tmpl, 0755) < 0)	/* as the disk dir was */
+	if (rc == 0 && (chmod(tmpl, 0755) < 0 || mkdir(ctrs, 0755) < 0))	/* as on disk */
 		rc = -errno;
-	if (rc == 0 && symlink(tmpl, path) < 0)
+	if (rc == 0 && symlink(ctrs, path) < 0)
 		rc = -errno;
 	if (rc < 0)
 		util_remove_tree(tmpl);
 out:
-	free(tmpl);
+	free(ctrs);
+	if (rc == 0)
+		*run = tmpl;
+	else
+		free(tmpl);
 	return rc;
 }
 
+/* path is a link to RUN/containers: *run is RUN, made again (with its
+ * owner file) when a reboot emptied tmpfs. */
+static int
+link_follow(const char *state_dir, const char *path, char **run)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(path, target, sizeof target - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	char *slash = strrchr(target, '/');
+	if (slash == NULL || slash == target || strcmp(slash, "/containers") != 0)
+		return -EINVAL;
+	*slash = '\0';
+	*run = xstrdup(target);
+	if (access(path, F_OK) == 0)
+		return 0;
+	*slash = '/';
+	int rc = cg_mkdirs(target);
+	return rc < 0 ? rc : owner_write(*run, state_dir);
+}
+
 int
-rt_rundir_make(const char *state_dir, const char *path)
+rt_rundir_make(const char *state_dir, const char *path, char **run)
 {
 	struct stat st;
+	*run = NULL;
 	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;		/* on disk, from before: its shims run from there */
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-		char target[PATH_MAX];
-		ssize_t n = readlink(path, target, sizeof target - 1);
-		if (n < 0)
-			return -errno;
-		target[n] = '\0';
-		if (access(target, F_OK) == 0)
-			return 0;
-		int rc = cg_mkdirs(target);	/* emptied by a reboot: made again */
-		return rc < 0 ? rc : owner_write(target, state_dir);
-	}
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return link_follow(state_dir, path, run);
 	char *base = runs_base();
 	int rc = -ENOENT;
 	if (base) {
 		runs_sweep(base);
-		rc = link_new(base, state_dir, path);
+		rc = link_new(base, state_dir, path, run);
 		if (rc < 0)
 			log_warn("node", "%s on tmpfs (%s): %s; kept on disk", path, base,
 			    strerror(-rc));

@@ -45,6 +45,7 @@ struct rt {
 	char *layer_root;		/* STATE/overlays: runc containers' upper and work dirs,
 					 * on disk (what a container writes is not memory) */
 	char *shared_root;		/* STATE/shared: rt_spec.shared_files' copies */
+	char *pod_state_root;		/* RUN/pods, or STATE/pods (rt_pod_state_dir) */
 	char *shim_exe;
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
@@ -394,6 +395,7 @@ rt_unref(struct rt *rt)
 	free(rt->runc_root);
 	free(rt->layer_root);
 	free(rt->shared_root);
+	free(rt->pod_state_root);
 	free(rt->shim_exe);
 	free(rt);
 }
@@ -606,7 +608,10 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	rt->runc_root = xasprintf("%s/runc", state_dir);
 	rt->layer_root = xasprintf("%s/overlays", state_dir);
 	rt->shared_root = xasprintf("%s/shared", state_dir);
-	int rc = rt_rundir_make(state_dir, rt->ctr_root);
+	char *run = NULL;
+	int rc = rt_rundir_make(state_dir, rt->ctr_root, &run);
+	rt->pod_state_root = run ? xasprintf("%s/pods", run) : xstrdup(rt->log_root);
+	free(run);
 	if (rc == 0)
 		rc = mkdirs(rt->shared_root);
 	if (rc == 0)
@@ -1545,6 +1550,9 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	pod_dir = xasprintf("%s/%s", rt->log_root, pod_uid);	/* the default working dir */
 	rm_tree(pod_dir);
 	free(pod_dir);
+	pod_dir = rt_pod_state_dir(rt, pod_uid);
+	rm_tree(pod_dir);
+	free(pod_dir);
 	DIR *d = opendir(rt->log_root);
 	struct dirent *de;
 	char *suffix = xasprintf("_%s", pod_uid);
@@ -1565,7 +1573,7 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 char *
 rt_pod_state_dir(const struct rt *rt, const char *pod_uid)
 {
-	return xasprintf("%s/%s", rt->ctr_root, pod_uid);
+	return xasprintf("%s/%s", rt->pod_state_root, pod_uid);
 }
 
 char *

@@ -12,7 +12,8 @@
  *                                            stdin (a FIFO, container.stdin);
  *                                            STATE/containers links to tmpfs
  *                                            (node_rundir.c)
- *   STATE/containers/POD_UID/serviceaccount/ the pod's token (rt_pod_state_dir)
+ *   RUN/pods/POD_UID/serviceaccount/         the pod's token (rt_pod_state_dir;
+ *                                            STATE/pods/POD_UID/ without tmpfs)
  *   STATE/overlays/POD_UID/NAME-ATTEMPT/     a runc container's upper and work
  *   STATE/pods/POD_UID/                      the default working dir
  *   STATE/pods/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated), the
@@ -213,9 +214,9 @@ void rt_release(struct rt_ctr *c);
 /* Deletes every trace of a pod: container dirs, logs, cgroups (a process
  * still in one of its cgroups is SIGKILLed). Release its containers first. */
 int rt_remove_pod(struct rt *rt, const char *pod_uid);
-/* STATE/containers/UID: the pod's dir among its containers' state (tmpfs:
- * node_rundir.c), for its files that mean something only while it runs
- * (its ServiceAccount token); rt_remove_pod removes it. Caller frees. */
+/* RUN/pods/UID (tmpfs: node_rundir.c; STATE/pods/UID without one): the
+ * pod's dir for files that mean something only while it runs (its
+ * ServiceAccount token); rt_remove_pod removes it. Caller frees. */
 char *rt_pod_state_dir(const struct rt *rt, const char *pod_uid);
 /* Path of a container's current log file (caller frees). */
 char *rt_log_path(struct rt *rt, const char *pod_namespace, const char *pod_name,
@@ -268,10 +269,12 @@ int nproj_write(const char *dir, const struct nproj_file *f, size_t n, char **er
 int shim_main(int argc, char **argv);
 
 /* node_rundir.c */
-/* Makes path (STATE/containers) unless it exists: a symlink to a new
- * directory on tmpfs (/run, else /dev/shm: ROOT/v6-UID/XXXXXX, which
- * records state_dir and is removed by a later call once state_dir is
- * gone), or a plain directory where no tmpfs is writable. An existing
- * link whose target a reboot removed gets it back. 0 or negative errno. */
-int rt_rundir_make(const char *state_dir, const char *path);
+/* Makes path (STATE/containers) unless it exists: a symlink to
+ * RUN/containers, RUN a new directory on tmpfs (/run, else /dev/shm:
+ * ROOT/v6-UID/XXXXXX, which records state_dir and is removed by a later
+ * call once state_dir no longer links to it), or a plain directory where
+ * no tmpfs is writable. An existing link whose target a reboot removed
+ * gets it back. *run is RUN (caller frees), NULL when path is on disk.
+ * 0 or negative errno. */
+int rt_rundir_make(const char *state_dir, const char *path, char **run);
 #endif

@@ -311,7 +311,7 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
     assert s.v6("logs", "keep", check=True).stdout == "started\n"
     # no duplicate: exactly one container dir for the pod
     uid = after["metadata"]["uid"]
-    assert len(glob.glob(os.path.join(s.data_dir, "node", "containers", uid, "c-*"))) == 1
+    assert len(glob.glob(os.path.join(s.data_dir, "node", "containers", uid, "*"))) == 1
     # and the adopted container still terminates properly
     s.v6("delete", "pod", "keep", "--wait=false")
     wait_for("pod gone", lambda: get_pod(s, "keep") is None, timeout=10)
@@ -336,21 +336,25 @@ def test_container_state_lives_on_tmpfs_and_is_swept_with_its_data_dir(node):
     s = node()
     link = os.path.join(s.data_dir, "node", "containers")
     assert os.path.islink(link)
-    run = os.readlink(link)
+    ctrs = os.readlink(link)
+    run = os.path.dirname(ctrs)     # RUN/containers: RUN has the owner file too
     assert statfs_type(run) == "tmpfs"
     assert (os.stat(os.path.dirname(run)).st_mode & 0o077) == 0
     apply(s, pod_manifest("st", [sh("c", "sleep 1000")]))
     wait_for("Running", lambda: phase(s, "st") == "Running")
     uid = get_pod(s, "st")["metadata"]["uid"]
-    wait_for("ctr.pid on tmpfs", lambda: glob.glob(os.path.join(run, uid, "c-*", "ctr.pid")),
+    wait_for("ctr.pid on tmpfs", lambda: glob.glob(os.path.join(ctrs, uid, "c-*", "ctr.pid")),
              timeout=10)
+    assert os.path.isfile(os.path.join(run, "pods", uid, "serviceaccount", "token"))
     s.kill(signal.SIGKILL)
     s.start()                       # the same data dir: the same run dir
-    assert os.readlink(link) == run
+    assert os.readlink(link) == ctrs
     wait_for("adopted", lambda: (ctr_status(get_pod(s, "st"), "c") or {}).get(
         "restartCount") == 0 and phase(s, "st") == "Running")
     s.v6("delete", "pod", "st", "--wait=false")
     wait_for("pod gone", lambda: get_pod(s, "st") is None, timeout=10)
+    wait_for("its state removed", lambda: not os.path.exists(os.path.join(run, "pods", uid))
+             and not os.path.exists(os.path.join(ctrs, uid)), timeout=10)
     s.close()
     shutil.rmtree(s.data_dir)       # made again empty: the fixture removes it
     os.mkdir(s.data_dir)
