@@ -137,10 +137,10 @@ out:
 	return rc;
 }
 
-/* path is a link to RUN/containers: *run is RUN, made again (with its
- * owner file) when a reboot emptied tmpfs. */
+/* path is a link to RUN/containers: *run is RUN. -ENOENT when RUN is gone
+ * (a reboot emptied tmpfs: no container of it runs any more). */
 static int
-link_follow(const char *state_dir, const char *path, char **run)
+link_follow(const char *path, char **run)
 {
 	char target[PATH_MAX];
 	ssize_t n = readlink(path, target, sizeof target - 1);
@@ -150,13 +150,11 @@ link_follow(const char *state_dir, const char *path, char **run)
 	char *slash = strrchr(target, '/');
 	if (slash == NULL || slash == target || strcmp(slash, "/containers") != 0)
 		return -EINVAL;
+	if (access(target, F_OK) < 0)
+		return -errno;
 	*slash = '\0';
 	*run = xstrdup(target);
-	if (access(path, F_OK) == 0)
-		return 0;
-	*slash = '/';
-	int rc = cg_mkdirs(target);
-	return rc < 0 ? rc : owner_write(*run, state_dir);
+	return 0;
 }
 
 int
@@ -166,8 +164,12 @@ rt_rundir_make(const char *state_dir, const char *path, char **run)
 	*run = NULL;
 	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;		/* on disk, from before: its shims run from there */
-	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-		return link_follow(state_dir, path, run);
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		int rc = link_follow(path, run);
+		if (rc != -ENOENT)
+			return rc;
+		unlink(path);	/* made anew below, in a base checked again */
+	}
 	char *base = runs_base();
 	int rc = -ENOENT;
 	if (base) {

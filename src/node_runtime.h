@@ -273,8 +273,8 @@ int shim_main(int argc, char **argv);
  * RUN/containers, RUN a new directory on tmpfs (/run, else /dev/shm:
  * ROOT/v6-UID/XXXXXX, which records state_dir and is removed by a later
  * call once state_dir no longer links to it), or a plain directory where
- * no tmpfs is writable. An existing link whose target a reboot removed
- * gets it back. *run is RUN (caller frees), NULL when path is on disk.
+ * no tmpfs is writable. A link whose target a reboot removed is made
+ * anew. *run is RUN (caller frees), NULL when path is on disk.
  * 0 or negative errno. */
 int rt_rundir_make(const char *state_dir, const char *path, char **run);
 #endif
