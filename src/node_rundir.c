@@ -2,16 +2,17 @@
  * container's spec.json, pid files and exit.json) is a symlink to RUN/containers,
  * RUN a directory of its own under /run or /dev/shm (with RUN/owner, the state
  * dir it serves, and RUN/pods, the pods' ServiceAccount files), as containerd
- * keeps its tasks' state in /run/containerd. That state only means something while the machine is up
- * (the shims it describes die with it), and a file made on tmpfs costs ~0.01
- * ms of CPU where this machine's ext4 took 0.24-0.29 ms: five such files a
- * pod were a third of a burst's CPU. Called by rt_open (node_runtime.c). */
+ * keeps its tasks' state in /run/containerd. That state only means something
+ * while the machine is up (the shims it describes die with it), and a file
+ * made on tmpfs costs ~0.01 ms of CPU where this machine's ext4 took
+ * 0.24-0.29 ms: the seven a pod made there were a quarter of a burst's CPU.
+ * Called by rt_open (node_runtime.c). */
 #include "node_runtime.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
