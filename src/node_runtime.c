@@ -39,10 +39,13 @@
 
 struct rt {
 	uv_loop_t *loop;
-	char *ctr_root;			/* STATE/containers */
+	char *ctr_root;			/* STATE/containers (on tmpfs: node_rundir.c) */
 	char *log_root;			/* STATE/pods */
 	char *runc_root;		/* STATE/runc: `runc --root` of every runc container */
+	char *layer_root;		/* STATE/overlays: runc containers' upper and work dirs,
+					 * on disk (what a container writes is not memory) */
 	char *shared_root;		/* STATE/shared: rt_spec.shared_files' copies */
+	char *pod_state_root;		/* RUN/pods, or STATE/pods (rt_pod_state_dir) */
 	char *shim_exe;
 	bool shim_verb;			/* shim_exe is v6 itself: `v6 shim DIR` */
 	char *cg_base[CG_NCTRL];	/* NULL: controller unavailable */
@@ -390,7 +393,9 @@ rt_unref(struct rt *rt)
 	free(rt->ctr_root);
 	free(rt->log_root);
 	free(rt->runc_root);
+	free(rt->layer_root);
 	free(rt->shared_root);
+	free(rt->pod_state_root);
 	free(rt->shim_exe);
 	free(rt);
 }
@@ -601,8 +606,12 @@ rt_open(uv_loop_t *loop, const char *state_dir, const char *self_exe, struct rt 
 	rt->ctr_root = xasprintf("%s/containers", state_dir);
 	rt->log_root = xasprintf("%s/pods", state_dir);
 	rt->runc_root = xasprintf("%s/runc", state_dir);
+	rt->layer_root = xasprintf("%s/overlays", state_dir);
 	rt->shared_root = xasprintf("%s/shared", state_dir);
-	int rc = mkdirs(rt->ctr_root);
+	char *run = NULL;
+	int rc = rt_rundir_make(state_dir, rt->ctr_root, &run);
+	rt->pod_state_root = run ? xasprintf("%s/pods", run) : xstrdup(rt->log_root);
+	free(run);
 	if (rc == 0)
 		rc = mkdirs(rt->shared_root);
 	if (rc == 0)
@@ -748,8 +757,17 @@ spec_json(struct rt *rt, const struct rt_spec *s, const char *cwd, const char *l
 	    "stdin", s->stdin_open, "stdinOnce", s->stdin_once, "tty", s->tty);
 }
 
-/* The dirs of a runc container's bundle, under DIR. */
-static const char *const runc_dirs[] = { "bundle/rootfs", "upper", "work" };
+/* The dirs of a runc container's bundle: under DIR (tmpfs) and, for its
+ * overlay's writable half, under OVERLAYS (disk). */
+static const char *const runc_dirs[] = { "bundle/rootfs" };
+static const char *const runc_layer_dirs[] = { "upper", "work" };
+
+/* OVERLAYS/UID/NAME-ATTEMPT, where a runc container's upper and work are. */
+static char *
+layer_dir(const struct rt *rt, const struct rt_spec *s)
+{
+	return xasprintf("%s/%s/%s-%d", rt->layer_root, s->pod_uid, s->name, s->attempt);
+}
 
 /* spec.json of a runc container: the shim runs `runc run -d` (argv) after
  * mounting the overlay that "runc" describes, then supervises the
@@ -758,11 +776,12 @@ static json_t *
 runc_spec_json(struct rt *rt, const struct rt_spec *s, const char *dir, json_t *spec)
 {
 	char *id = xasprintf("%s-%s-%d", s->pod_uid, s->name, s->attempt);
-	char *bundle = xasprintf("%s/bundle", dir);
+	char *bundle = xasprintf("%s/bundle", dir), *layers = layer_dir(rt, s);
 	json_t *lower = str_list(s->runc->layers, false);
 	json_t *r = json_pack("{s:s, s:s, s:s, s:o, s:s+, s:s+}", "root", rt->runc_root,
-	    "id", id, "bundle", bundle, "lower", lower, "upper", dir, "/upper",
-	    "work", dir, "/work");
+	    "id", id, "bundle", bundle, "lower", lower, "upper", layers, "/upper",
+	    "work", layers, "/work");
+	free(layers);
 	char *log = xasprintf("%s/runc.log", dir), *pid_file = xasprintf("%s/init.pid", dir);
 	json_object_set_new(spec, "argv", json_pack("[s, s, s, s, s, s, s, s, s, s, s, s, s, s]",
 	    "runc", "--root", rt->runc_root, "--log", log, "--log-format", "json", "run", "-d",
@@ -779,16 +798,23 @@ runc_spec_json(struct rt *rt, const struct rt_spec *s, const char *dir, json_t *
 	return spec;
 }
 
-/* The bundle's files (config.json, the pod's /etc files) for the job. */
+/* The bundle's dirs and files (config.json, the pod's /etc files) for the
+ * job. */
 static void
-runc_job_files(struct spawn_job *j, const struct rt_runc *r)
+runc_job_files(struct spawn_job *j, const struct rt *rt, const struct rt_spec *s)
 {
+	const struct rt_runc *r = s->runc;
 	size_t n = 0, k = 0;
 	const char *name;
 	json_t *v;
-	j->dirs = xcalloc(sizeof runc_dirs / sizeof runc_dirs[0] + 2, sizeof *j->dirs);
+	char *layers = layer_dir(rt, s);
+	j->dirs = xcalloc(sizeof runc_dirs / sizeof runc_dirs[0] +
+	    sizeof runc_layer_dirs / sizeof runc_layer_dirs[0] + 2, sizeof *j->dirs);
 	for (size_t i = 0; i < sizeof runc_dirs / sizeof runc_dirs[0]; i++)
 		j->dirs[n++] = xasprintf("%s/%s", j->dir, runc_dirs[i]);
+	for (size_t i = 0; i < sizeof runc_layer_dirs / sizeof runc_layer_dirs[0]; i++)
+		j->dirs[n++] = xasprintf("%s/%s", layers, runc_layer_dirs[i]);
+	free(layers);
 	if (r->etc_dir)
 		j->dirs[n++] = xstrdup(r->etc_dir);
 	j->files = xcalloc(2 * (json_object_size(r->etc_files) + 1) + 1, sizeof *j->files);
@@ -935,7 +961,7 @@ job_new(struct rt *rt, const struct rt_spec *s, const char *dir, const char *cwd
 	j->dir = xstrdup(dir);
 	if (s->runc) {
 		runc_spec_json(rt, s, dir, spec);
-		runc_job_files(j, s->runc);
+		runc_job_files(j, rt, s);
 		if (s->runc->sandbox && s->runc->sandbox_dir) {
 			j->sandbox = s->runc->sandbox;
 			j->sandbox_dir = xstrdup(s->runc->sandbox_dir);
@@ -1143,8 +1169,9 @@ check_spec(struct rt *rt, const struct rt_spec *s, char **cwd, char **err)
 		return 0;
 	}
 	bool given = s->working_dir && *s->working_dir;
-	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s/workdir", rt->ctr_root,
-	    s->pod_uid);
+	/* The default is the pod's dir on disk (the node agent's, too): what a
+	 * workload writes there is not memory, as it would be under ctr_root. */
+	*cwd = given ? xstrdup(s->working_dir) : xasprintf("%s/%s", rt->log_root, s->pod_uid);
 	if (!given || s->make_working_dir)	/* made by the start's job */
 		return find_exec(s->argv[0], path ? path : DEFAULT_PATH, *cwd, err);
 	int rc = stat(*cwd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
@@ -1517,6 +1544,15 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	char *pod_dir = xasprintf("%s/%s", rt->ctr_root, pod_uid);
 	rm_tree(pod_dir);
 	free(pod_dir);
+	pod_dir = xasprintf("%s/%s", rt->layer_root, pod_uid);
+	rm_tree(pod_dir);
+	free(pod_dir);
+	pod_dir = xasprintf("%s/%s", rt->log_root, pod_uid);	/* the default working dir */
+	rm_tree(pod_dir);
+	free(pod_dir);
+	pod_dir = rt_pod_state_dir(rt, pod_uid);
+	rm_tree(pod_dir);
+	free(pod_dir);
 	DIR *d = opendir(rt->log_root);
 	struct dirent *de;
 	char *suffix = xasprintf("_%s", pod_uid);
@@ -1532,6 +1568,12 @@ rt_remove_pod(struct rt *rt, const char *pod_uid)
 	free(suffix);
 	shared_gc(rt);
 	return 0;
+}
+
+char *
+rt_pod_state_dir(const struct rt *rt, const char *pod_uid)
+{
+	return xasprintf("%s/%s", rt->pod_state_root, pod_uid);
 }
 
 char *

@@ -9,8 +9,13 @@
  *   STATE/containers/POD_UID/NAME-ATTEMPT/   spec.json, shim.pid, ctr.pid,
  *                                            exit.json (once exited), shim.log
  *                                            (once the shim logged something),
- *                                            stdin (a FIFO, container.stdin)
- *   STATE/containers/POD_UID/workdir/        the default working dir
+ *                                            stdin (a FIFO, container.stdin);
+ *                                            STATE/containers links to tmpfs
+ *                                            (node_rundir.c)
+ *   RUN/pods/POD_UID/serviceaccount/         the pod's token (rt_pod_state_dir;
+ *                                            STATE/pods/POD_UID/ without tmpfs)
+ *   STATE/overlays/POD_UID/NAME-ATTEMPT/     a runc container's upper and work
+ *   STATE/pods/POD_UID/                      the default working dir
  *   STATE/pods/NS_PODNAME_POD_UID/NAME/ATTEMPT.log (+ .1 ... rotated), the
  *                                kubelet's /var/log/pods layout (STATE/logs,
  *                                the older place, is moved there on open)
@@ -44,7 +49,8 @@ struct rt_mount {
 /* A container of the runc runtime (runtimeClassName "runc"): its OCI
  * config, made by node_runc.c, and the image layers its rootfs is an
  * overlay of. The bundle is DIR/bundle (config.json, rootfs), the overlay's
- * upper and work dirs DIR/upper and DIR/work; the shim mounts the overlay in
+ * upper and work dirs STATE/overlays/UID/NAME-ATTEMPT/{upper,work} (on disk
+ * while DIR is on tmpfs: node_rundir.c); the shim mounts the overlay in
  * a mount namespace of its own (so nothing is left mounted on the host when
  * it dies) and runs `runc --root STATE/runc run --bundle DIR/bundle ID`
  * in the foreground, holding its stdio. */
@@ -208,6 +214,10 @@ void rt_release(struct rt_ctr *c);
 /* Deletes every trace of a pod: container dirs, logs, cgroups (a process
  * still in one of its cgroups is SIGKILLed). Release its containers first. */
 int rt_remove_pod(struct rt *rt, const char *pod_uid);
+/* RUN/pods/UID (tmpfs: node_rundir.c; STATE/pods/UID without one): the
+ * pod's dir for files that mean something only while it runs (its
+ * ServiceAccount token); rt_remove_pod removes it. Caller frees. */
+char *rt_pod_state_dir(const struct rt *rt, const char *pod_uid);
 /* Path of a container's current log file (caller frees). */
 char *rt_log_path(struct rt *rt, const char *pod_namespace, const char *pod_name,
     const char *pod_uid, const char *name, int attempt);
@@ -258,4 +268,13 @@ int nproj_write(const char *dir, const struct nproj_file *f, size_t n, char **er
  * alone as the small static program `v6-shim DIR`, which rt_start prefers). */
 int shim_main(int argc, char **argv);
 
+/* node_rundir.c */
+/* Makes path (STATE/containers) unless it exists: a symlink to
+ * RUN/containers, RUN a new directory on tmpfs (/run, else /dev/shm:
+ * ROOT/v6-UID/XXXXXX, which records state_dir and is removed by a later
+ * call once state_dir no longer links to it), or a plain directory where
+ * no tmpfs is writable. A link whose target a reboot removed is made
+ * anew. *run is RUN (caller frees), NULL when path is on disk.
+ * 0 or negative errno. */
+int rt_rundir_make(const char *state_dir, const char *path, char **run);
 #endif

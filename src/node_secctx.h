@@ -108,7 +108,9 @@ int shim_sec_unshare_pid(const struct secctx *s);
  * parent, dies or kills it. Never returns. */
 _Noreturn void shim_sec_init(void);
 /* In the forked container, before its volumes are mounted: its own IPC
- * namespace and a private mount namespace (when it needs one). */
+ * namespace and a private mount namespace (when it needs one). Returns 1
+ * when it made the mount namespace, 0 when none was needed, or -errno with
+ * *step set. */
 int shim_sec_namespaces(const struct secctx *s, int *step);
 /* After its volumes are mounted: / read-only (rw_targets, the writable
  * volumes, stay writable), a private /proc (of its PID namespace) with

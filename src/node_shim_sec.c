@@ -133,7 +133,7 @@ shim_sec_namespaces(const struct secctx *s, int *step)
 	*step = STEP_MNTNS;
 	if (unshare(CLONE_NEWNS) < 0)
 		return -errno;
-	return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 0;
+	return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ? -errno : 1;
 }
 
 static int

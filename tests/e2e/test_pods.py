@@ -6,7 +6,9 @@ end (workloads outlive the server by design)."""
 import glob
 import json
 import os
+import shutil
 import signal
+import subprocess
 import tempfile
 import time
 
@@ -315,6 +317,52 @@ def test_kill_9_server_adopts_running_containers(node, workdir):
     wait_for("pod gone", lambda: get_pod(s, "keep") is None, timeout=10)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def statfs_type(path):
+    return subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_container_state_lives_on_tmpfs_and_is_swept_with_its_data_dir(node):
+    """STATE/containers links to a directory on tmpfs (containerd keeps its
+    tasks' state in /run the same way): a container's files there cost no
+    disk inode. A second server on the same data dir keeps using it (and
+    adopts); once a data dir is gone (or made again without the link), the
+    next server started anywhere removes its run dir."""
+    if not any(statfs_type(r) == "tmpfs" and os.access(r, os.W_OK)
+               for r in ("/run", "/dev/shm")):
+        pytest.skip("no writable tmpfs at /run or /dev/shm")
+    s = node()
+    link = os.path.join(s.data_dir, "node", "containers")
+    assert os.path.islink(link)
+    ctrs = os.readlink(link)
+    run = os.path.dirname(ctrs)     # RUN/containers: RUN has the owner file too
+    assert statfs_type(run) == "tmpfs"
+    assert (os.stat(os.path.dirname(run)).st_mode & 0o077) == 0
+    apply(s, pod_manifest("st", [sh("c", "sleep 1000")]))
+    wait_for("Running", lambda: phase(s, "st") == "Running")
+    uid = get_pod(s, "st")["metadata"]["uid"]
+    wait_for("ctr.pid on tmpfs", lambda: glob.glob(os.path.join(ctrs, uid, "c-*", "ctr.pid")),
+             timeout=10)
+    assert os.path.isfile(os.path.join(run, "pods", uid, "serviceaccount", "token"))
+    s.kill(signal.SIGKILL)
+    s.start()                       # the same data dir: the same run dir
+    assert os.readlink(link) == ctrs
+    wait_for("adopted", lambda: (ctr_status(get_pod(s, "st"), "c") or {}).get(
+        "restartCount") == 0 and phase(s, "st") == "Running")
+    s.v6("delete", "pod", "st", "--wait=false")
+    wait_for("pod gone", lambda: get_pod(s, "st") is None, timeout=10)
+    wait_for("its state removed", lambda: not os.path.exists(os.path.join(run, "pods", uid))
+             and not os.path.exists(os.path.join(ctrs, uid)), timeout=10)
+    s.close()
+    shutil.rmtree(s.data_dir)       # made again empty: the fixture removes it
+    os.mkdir(s.data_dir)
+    assert os.path.isdir(run)
+    old = time.time() - 3600        # older than the minute a new one is spared
+    os.utime(os.path.join(run, "owner"), (old, old))
+    node()
+    assert not os.path.exists(run)
 
 
 def test_runtime_class_must_exist(node):

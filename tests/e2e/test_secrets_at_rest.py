@@ -63,10 +63,14 @@ def test_data_dir_is_private_after_a_secret_using_pod_ran(server):
     wait_for("app running", lambda: (get_pod(server, "app") or {}).get(
         "status", {}).get("phase") == "Running", timeout=60)
     wait_for("app logged", lambda: "started" in server.v6("logs", "app").stdout, timeout=30)
-    specs = [os.path.join(r, f) for r, _, fs in os.walk(server.data_dir)
+    specs = [os.path.join(r, f) for r, _, fs in os.walk(server.data_dir, followlinks=True)
              for f in fs if f == "spec.json"]
     assert specs, "no container spec.json under the data dir"
     assert exposed_files(server.data_dir) == []
+    ctrs = os.path.join(server.data_dir, "node", "containers")
+    if os.path.islink(ctrs):        # on tmpfs (node_rundir.c): inside a private dir
+        base = os.path.dirname(os.path.dirname(os.readlink(ctrs)))   # RUN/containers
+        assert os.lstat(base).st_mode & 0o7777 == 0o700, oct(os.lstat(base).st_mode)
     db = os.path.join(server.data_dir, "v6.db")
     p = as_nobody("cat", db)
     assert p.returncode != 0 and "Permission denied" in p.stderr, p
@@ -251,7 +255,7 @@ def marker_hits(data_dir):
     (docs/security.md)."""
     needles = (MARKER.encode(), b64(MARKER.encode()).encode())
     hits = []
-    for root, _, files in os.walk(data_dir):
+    for root, _, files in os.walk(data_dir, followlinks=True):
         for f in files:
             path = os.path.join(root, f)
             if f in ENV_FILES or not os.path.isfile(path):
@@ -317,7 +321,7 @@ def test_secret_values_appear_in_no_log_event_or_error(make_server, workdir):
         assert MARKER.encode() not in body and m64.encode() not in body, body[:600]
     s.stop()
     assert marker_hits(s.data_dir) == []
-    specs = [os.path.join(r, f) for r, _, fs in os.walk(s.data_dir) for f in fs
+    specs = [os.path.join(r, f) for r, _, fs in os.walk(s.data_dir, followlinks=True) for f in fs
              if f in ENV_FILES]  # the one place the value is (0600): the grep sees it
     assert any(MARKER.encode() in open(p, "rb").read() for p in specs), specs
 

@@ -565,7 +565,7 @@ test_env_path_and_working_dir(void **state)
 	c = start(fx, &s2, &d2);
 	run_until(fx, &d2.called, 5000);
 	text = logs(fx, UID("uid-f"), "second", 0, NULL);
-	char *expect2 = xasprintf("%s/containers/%s/workdir\n"
+	char *expect2 = xasprintf("%s/pods/%s\n"
 	    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", fx->dir, UID("uid-f"));
 	assert_string_equal(text, expect2);
 	rt_release(c);
