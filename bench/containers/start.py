@@ -30,7 +30,7 @@ import http.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from benchlib import (WatchStream, env_int, kill_workloads, log, log_tail,  # noqa: E402
-                      remove_cgroups)
+                      remove_cgroups, unmount_pod_dirs)
 
 COUNTS = [int(x) for x in os.environ.get("BENCH_PODS", "1 10 100").split()]
 ROUNDS = env_int("BENCH_ROUNDS", 1)
@@ -132,6 +132,7 @@ class Server:
                 subprocess.run(["runc", "--root", root, "delete", "-f", cid],
                                capture_output=True)
         remove_cgroups(self.dir)
+        unmount_pod_dirs(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
