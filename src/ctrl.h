@@ -90,6 +90,12 @@ struct ctrl_desc {
 	    struct ctrl_writes *out);
 	/* Optional: queues the keys to look at first (default: every primary). */
 	void (*seed)(struct ctrl *c);
+	/* Its sources are staged watches (store_watch_staged): it syncs what
+	 * a write woke before that write's commit, and its own writes join
+	 * that commit (a Deployment, its ReplicaSet and its Pods: one fsync).
+	 * Only for a controller whose maps keep no state but queued keys: it
+	 * hears writes that a failed commit then rolls back. */
+	bool staged;
 };
 /* Starts a controller on api's loop; data is the adapter's (ctrl_data). */
 int ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctrl **out);
@@ -167,6 +173,9 @@ void ctrl_wq_forget(struct ctrl_wq *q, const char *key);
 size_t ctrl_wq_len(const struct ctrl_wq *q);
 /* Keys waiting for a delay or a rate-limited retry. */
 size_t ctrl_wq_delayed(const struct ctrl_wq *q);
+/* Runs a batch of the queued keys now instead of from the idle handle (a
+ * staged controller's drain, before the commit). */
+void ctrl_wq_run(struct ctrl_wq *q);
 /* Stops calling fn at once; the memory goes when the loop closes the handles. */
 void ctrl_wq_free(struct ctrl_wq *q);
 /* Queues the key "ns/name". */

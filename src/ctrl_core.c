@@ -292,6 +292,15 @@ ctrl_on_event(void *arg, enum store_event ev, const char *res, const json_t *obj
 		ctrl_enqueue(h->c, obj_namespace(obj), obj_name(obj));
 }
 
+/* A staged source heard writes about to be committed: sync what they woke
+ * now, so that the writes of the syncs join that commit. */
+static void
+ctrl_drain(void *arg)
+{
+	struct ctrl_hook *h = arg;
+	ctrl_wq_run(h->c->wq);
+}
+
 int
 ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctrl **out)
 {
@@ -314,8 +323,11 @@ ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctr
 		if (src->kind && !kind_find_gvk(src->kind_api_version, src->kind))
 			continue;	/* a kind this server does not serve */
 		c->hooks[i] = (struct ctrl_hook){ .c = c, .src = src };
-		if ((rc = store_watch_start(st, src->res, NULL, 0, ctrl_on_event, &c->hooks[i],
-		    &c->w[i])) < 0)
+		rc = desc->staged ?
+		    store_watch_staged(st, src->res, ctrl_on_event, ctrl_drain, &c->hooks[i],
+		    &c->w[i]) :
+		    store_watch_start(st, src->res, NULL, 0, ctrl_on_event, &c->hooks[i], &c->w[i]);
+		if (rc < 0)
 			goto fail;
 	}
 	log_info(desc->name, "%s controller started", desc->name);

@@ -1371,6 +1371,7 @@ static const struct ctrl_desc deploy_desc = {
 		{ "pods", d_on_pod },
 	},
 	.decide = d_ctrl_decide, .result = d_result,
+	.staged = true,
 };
 
 int

@@ -1,8 +1,9 @@
 /* Unit tests of the controller core (ctrl_core.c) on a real store and API
  * server on a private loop: the one conflict policy of the executor (404 and
  * 409 outcomes, failures, the stop at the first write that does not
- * succeed), the after hook, the sync skeleton (watch -> queue -> decide) and
- * asynchronous work for a decide (ctrl_queue_work). */
+ * succeed), the after hook, the sync skeleton (watch -> queue -> decide),
+ * asynchronous work for a decide (ctrl_queue_work) and staged controllers
+ * (a Deployment's chain in one commit). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +22,7 @@ struct env {
 	struct api_env a;
 	struct api *api;	/* a.api */
 	struct ctrl *ctrl;
+	struct ctrl *rs, *dc;	/* the real ReplicaSet and Deployment controllers */
 	json_t *results;	/* [[name, error or null], ...] from the result hook */
 	json_t *decided;	/* names decide was called for */
 	int afters;		/* after hooks run by the last apply() */
@@ -168,6 +170,8 @@ teardown(void **state)
 {
 	(void)state;
 	ctrl_stop(E->ctrl);
+	ctrl_stop(E->dc);
+	ctrl_stop(E->rs);
 	api_env_close(&E->a);
 	json_decref(E->results);
 	json_decref(E->decided);
@@ -347,6 +351,50 @@ test_stop_with_work_in_flight(void **state)
 	assert_int_equal(E->dones, 0);
 }
 
+static void
+heard_fn(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	(void)res;
+	(void)rv;
+	if (ev == STORE_ADDED && strcmp(obj_kind(obj), "Event") != 0)
+		json_array_append_new(arg, json_string(obj_kind(obj)));
+}
+
+/* The Deployment and ReplicaSet controllers are staged: the Deployment's
+ * ReplicaSet and its Pod are written before the Deployment's commit and
+ * ride in it, so the one flush that makes the Deployment durable makes the
+ * Pod durable too (before: three commits, each a loop turn and an fsync
+ * apart), and a client's watch hears the three only after it, in order. */
+static void
+test_deployment_chain_commits_at_once(void **state)
+{
+	(void)state;
+	struct store_watch *w = NULL;
+	json_t *added = json_array(), *pods = NULL;
+	assert_int_equal(ctrl_replicaset_start(E->api, &E->rs), 0);
+	assert_int_equal(ctrl_deployment_start(E->api, &E->dc), 0);
+	pump();
+	assert_int_equal(store_watch_start(E->a.st, NULL, NULL, 0, heard_fn, added, &w), 0);
+	api_env_create(&E->a, json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:i, s:{s:{s:s}},"
+	    " s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}", "apiVersion", "apps/v1",
+	    "kind", "Deployment", "metadata", "name", "web", "namespace", "default",
+	    "spec", "replicas", 1, "selector", "matchLabels", "app", "web",
+	    "template", "metadata", "labels", "app", "web",
+	    "spec", "containers", "name", "c", "image", "img:1"));
+	assert_int_equal(json_array_size(added), 0);
+	api_flush(E->api);
+	assert_false(store_dirty(E->a.st));
+	assert_int_equal(store_list(E->a.st, "pods", "default", &pods, NULL), 0);
+	assert_int_equal(json_array_size(pods), 1);
+	assert_int_equal(json_array_size(added), 3);
+	assert_string_equal(json_string_value(json_array_get(added, 0)), "Deployment");
+	assert_string_equal(json_string_value(json_array_get(added, 1)), "ReplicaSet");
+	assert_string_equal(json_string_value(json_array_get(added, 2)), "Pod");
+	store_watch_stop(w);
+	json_decref(pods);
+	json_decref(added);
+}
+
 int
 main(void)
 {
@@ -361,6 +409,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_async_work_requeues_with_its_result, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stop_with_work_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_chain_commits_at_once, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
