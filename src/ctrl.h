@@ -60,11 +60,16 @@ struct ctrl;
 /* A watched resource and how its objects map to primary keys (map calls
  * ctrl_enqueue*); map NULL: the object is a primary, queued unless deleted.
  * A source whose kind (kind_api_version/kind, when set) is not served is
- * skipped. */
+ * skipped. A staged source is a staged watch (store_watch_staged): the
+ * controller syncs what a write of it woke before that write's commit, and
+ * its own writes join that commit (a Deployment, its ReplicaSet and its
+ * Pods: one fsync). Only for a controller whose maps keep no state but
+ * queued keys: it hears writes that a failed commit then rolls back. */
 struct ctrl_source {
 	const char *res;
 	void (*map)(struct ctrl *c, enum store_event ev, const json_t *obj);
 	const char *kind_api_version, *kind;
+	bool staged;
 };
 #define CTRL_MAX_SOURCES 8
 struct ctrl_desc {
@@ -90,12 +95,6 @@ struct ctrl_desc {
 	    struct ctrl_writes *out);
 	/* Optional: queues the keys to look at first (default: every primary). */
 	void (*seed)(struct ctrl *c);
-	/* Its sources are staged watches (store_watch_staged): it syncs what
-	 * a write woke before that write's commit, and its own writes join
-	 * that commit (a Deployment, its ReplicaSet and its Pods: one fsync).
-	 * Only for a controller whose maps keep no state but queued keys: it
-	 * hears writes that a failed commit then rolls back. */
-	bool staged;
 };
 /* Starts a controller on api's loop; data is the adapter's (ctrl_data). */
 int ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctrl **out);

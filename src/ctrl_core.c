@@ -323,7 +323,7 @@ ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctr
 		if (src->kind && !kind_find_gvk(src->kind_api_version, src->kind))
 			continue;	/* a kind this server does not serve */
 		c->hooks[i] = (struct ctrl_hook){ .c = c, .src = src };
-		rc = desc->staged ?
+		rc = src->staged ?
 		    store_watch_staged(st, src->res, ctrl_on_event, ctrl_drain, &c->hooks[i],
 		    &c->w[i]) :
 		    store_watch_start(st, src->res, NULL, 0, ctrl_on_event, &c->hooks[i], &c->w[i]);

@@ -134,6 +134,7 @@ struct ev {
 	char *ns;
 	char *data;
 	size_t len;
+	json_t *obj;	/* data parsed, once a watch got it: heard, then delivered */
 };
 
 struct evq {
@@ -650,6 +651,7 @@ ev_free(struct ev *e)
 	free(e->res);
 	free(e->ns);
 	free(e->data);
+	json_decref(e->obj);
 	free(e);
 }
 
@@ -1187,6 +1189,7 @@ stage(struct store *st, enum store_event type, const char *res, const char *ns,
 	e->ns = xstrdup(ns);
 	e->data = data;
 	e->len = strlen(data);
+	e->obj = NULL;
 	*st->staged.tail = e;
 	st->staged.tail = &e->next;
 	return 0;
@@ -1487,22 +1490,21 @@ watch_reap(struct store *st)
  * staged_only: the write is not committed yet). Returns true when one of
  * those heard it. */
 static bool
-deliver_one(struct store *st, const struct ev *e, bool staged_only)
+deliver_one(struct store *st, struct ev *e, bool staged_only)
 {
-	json_t *obj = NULL;
 	bool heard = false;
 
 	for (struct store_watch *w = st->watches; w; w = w->next) {
 		if (w->stopped || e->rv <= w->last_rv || !watch_match(w, e->res, e->ns) ||
 		    (staged_only && !w->drain))
 			continue;
-		if (!obj && !(obj = json_loadb(e->data, e->len, 0, NULL)))
+		/* watch objects are never changed: one parse serves both passes */
+		if (!e->obj && !(e->obj = json_loadb(e->data, e->len, 0, NULL)))
 			return heard;
 		w->last_rv = e->rv;
 		w->heard = heard = w->drain != NULL;
-		w->fn(w->arg, e->type, e->res, obj, e->rv);
+		w->fn(w->arg, e->type, e->res, e->obj, e->rv);
 	}
-	json_decref(obj);
 	return heard;
 }
 
