@@ -32,8 +32,8 @@
 #define STORE_MARKS		64	/* rv_marks kept, one per retention/32 */
 #define STORE_BUSY_MS		5000
 /* Rounds of hearing and draining before a commit (store_watch_staged): a
- * Deployment's chain (Deployment -> ReplicaSet -> Pod, then their status)
- * settles in 4-5; the writes of further rounds are heard before the next. */
+ * Deployment's chain (Deployment -> ReplicaSet -> Pods, then their status)
+ * settles in 4; what is left is heard after the commit, as by any watch. */
 #define STORE_STAGED_ROUNDS	8
 
 /*
@@ -1502,7 +1502,8 @@ deliver_one(struct store *st, struct ev *e, bool staged_only)
 		if (!e->obj && !(e->obj = json_loadb(e->data, e->len, 0, NULL)))
 			return heard;
 		w->last_rv = e->rv;
-		w->heard = heard = w->drain != NULL;
+		if (w->drain)
+			w->heard = heard = true;
 		w->fn(w->arg, e->type, e->res, e->obj, e->rv);
 	}
 	return heard;
