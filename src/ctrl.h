@@ -95,6 +95,12 @@ struct ctrl_desc {
 	    struct ctrl_writes *out);
 	/* Optional: queues the keys to look at first (default: every primary). */
 	void (*seed)(struct ctrl *c);
+	/* The primary's own writes come back without a sync: decide writes
+	 * the primary's status only, from what it reads of the children, so
+	 * hearing exactly the object it wrote brings nothing (the core keeps
+	 * it and compares). Not for a decide that acts on its own last write
+	 * (the Deployment's: its cleanup follows the complete status). */
+	bool quiet_echo;
 };
 /* Starts a controller on api's loop; data is the adapter's (ctrl_data). */
 int ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctrl **out);

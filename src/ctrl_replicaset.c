@@ -383,6 +383,7 @@ static const struct ctrl_desc rs_desc = {
 		{ "pods", ctrl_enqueue_pod_owner },
 	},
 	.decide = rs_ctrl_decide, .result = rs_result, .after = rs_after,
+	.quiet_echo = true,
 };
 
 int

@@ -351,6 +351,58 @@ test_stop_with_work_in_flight(void **state)
 	assert_int_equal(E->dones, 0);
 }
 
+/* Marks its primary "seen" (a write of the primary itself, as a status). */
+static int
+t_mark_decide(struct ctrl *c, const json_t *obj, int64_t now_ms, struct ctrl_writes *out)
+{
+	(void)c;
+	(void)now_ms;
+	json_array_append_new(E->decided, json_string(obj_name(obj)));
+	if (!obj_get_path(obj, "data.seen")) {
+		json_t *o = json_deep_copy(obj);
+		json_object_set_new(o, "data", json_pack("{s:s}", "seen", "yes"));
+		ctrl_writes_push(out, CTRL_UPDATE, cm_kind(), o, 0);
+	}
+	return 0;
+}
+
+static const struct ctrl_desc t_quiet_desc = {
+	.name = "test", .component = "test-controller",
+	.api_version = "v1", .kind = "ConfigMap", .res = "configmaps",
+	.sources = { { .res = "configmaps", .staged = true } },
+	.decide = t_mark_decide, .quiet_echo = true,
+};
+
+static size_t
+decided_count(const char *what)
+{
+	json_t *v;
+	size_t i, n = 0;
+	json_array_foreach(E->decided, i, v)
+		n += !strcmp(json_string_value(v), what);
+	return n;
+}
+
+/* quiet_echo: the controller's own write of its primary comes back without
+ * a sync; anyone else's write of it still syncs. */
+static void
+test_quiet_echo_skips_only_its_own_write(void **state)
+{
+	(void)state;
+	ctrl_stop(E->ctrl);
+	json_array_clear(E->decided);
+	assert_int_equal(ctrl_start(E->api, &t_quiet_desc, NULL, &E->ctrl), 0);
+	pump();
+	assert_non_null(get_cm("a"));
+	assert_int_equal(decided_count("a"), 1);	/* wrote seen; its echo: nothing */
+	json_t *o = get_cm("a");
+	json_object_set_new(json_object_get(o, "data"), "other", json_string("x"));
+	struct api_error err = { 0 };
+	assert_int_equal(api_update(E->api, cm_kind(), "default", o, false, 0, NULL, &err), 0);
+	pump();
+	assert_int_equal(decided_count("a"), 2);
+}
+
 static void
 heard_fn(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
 {
@@ -410,6 +462,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stop_with_work_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deployment_chain_commits_at_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_quiet_echo_skips_only_its_own_write, setup,
 		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
