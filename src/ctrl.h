@@ -60,11 +60,16 @@ struct ctrl;
 /* A watched resource and how its objects map to primary keys (map calls
  * ctrl_enqueue*); map NULL: the object is a primary, queued unless deleted.
  * A source whose kind (kind_api_version/kind, when set) is not served is
- * skipped. */
+ * skipped. A staged source is a staged watch (store_watch_staged): the
+ * controller syncs what a write of it woke before that write's commit, and
+ * its own writes join that commit (a Deployment, its ReplicaSet and its
+ * Pods: one fsync). Only for a controller whose maps keep no state but
+ * queued keys: it hears writes that a failed commit then rolls back. */
 struct ctrl_source {
 	const char *res;
 	void (*map)(struct ctrl *c, enum store_event ev, const json_t *obj);
 	const char *kind_api_version, *kind;
+	bool staged;
 };
 #define CTRL_MAX_SOURCES 8
 struct ctrl_desc {
@@ -90,6 +95,12 @@ struct ctrl_desc {
 	    struct ctrl_writes *out);
 	/* Optional: queues the keys to look at first (default: every primary). */
 	void (*seed)(struct ctrl *c);
+	/* The primary's own writes come back without a sync: decide writes
+	 * the primary's status only, from what it reads of the children, so
+	 * hearing exactly the object it wrote brings nothing (the core keeps
+	 * it and compares). Not for a decide that acts on its own last write
+	 * (the Deployment's: its cleanup follows the complete status). */
+	bool quiet_echo;
 };
 /* Starts a controller on api's loop; data is the adapter's (ctrl_data). */
 int ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctrl **out);
@@ -167,6 +178,9 @@ void ctrl_wq_forget(struct ctrl_wq *q, const char *key);
 size_t ctrl_wq_len(const struct ctrl_wq *q);
 /* Keys waiting for a delay or a rate-limited retry. */
 size_t ctrl_wq_delayed(const struct ctrl_wq *q);
+/* Runs a batch of the queued keys now instead of from the idle handle (a
+ * staged controller's drain, before the commit). */
+void ctrl_wq_run(struct ctrl_wq *q);
 /* Stops calling fn at once; the memory goes when the loop closes the handles. */
 void ctrl_wq_free(struct ctrl_wq *q);
 /* Queues the key "ns/name". */

@@ -43,6 +43,7 @@ struct ctrl {
 	struct store_watch *w[CTRL_MAX_SOURCES];
 	struct ctrl_job *jobs;
 	size_t njobs;
+	json_t *echoes;		/* key -> the primary as its last sync wrote it */
 };
 
 /* ---- write lists ------------------------------------------------------- */
@@ -165,6 +166,41 @@ ctrl_call(struct ctrl *c, const struct kind *k, const char *ns, const struct ctr
 	return rc;
 }
 
+static char *
+obj_key(const json_t *obj)
+{
+	const char *ns = obj_namespace(obj);
+	return *ns ? xasprintf("%s/%s", ns, obj_name(obj)) : xstrdup(obj_name(obj));
+}
+
+/* The primary as this controller just wrote it (desc->quiet_echo): hearing
+ * exactly that object again (its echo) brings nothing the sync did not
+ * decide on, and a staged source would sync on it before the commit, a
+ * full sync each time (a ReplicaSet's lists its pods: 5-60 ms at 100). */
+static void
+echo_note(struct ctrl *c, const json_t *made)
+{
+	if (!c->echoes)
+		return;
+	char *key = obj_key(made);
+	json_object_set(c->echoes, key, (json_t *)made);
+	free(key);
+}
+
+/* True when obj is the echo of the controller's own last write of it. */
+static bool
+echo_heard(struct ctrl *c, const json_t *obj)
+{
+	if (!c->echoes || json_object_size(c->echoes) == 0)
+		return false;
+	char *key = obj_key(obj);
+	json_t *mine = json_object_get(c->echoes, key);
+	bool same = mine && json_equal(mine, (json_t *)obj);
+	json_object_del(c->echoes, key);
+	free(key);
+	return same;
+}
+
 /* Applies one write; returns its verdict. A failure's message goes to
  * list->error (replacing what was there); list->rv rises to the version
  * the write was stored at. */
@@ -208,6 +244,9 @@ ctrl_apply_one(struct ctrl *c, const json_t *primary, const struct ctrl_write *w
 	if (d->result && v != CTRL_REDECIDE)
 		d->result(c, primary, w, made, v == CTRL_FAILED ?
 		    *error : NULL);
+	if (made && k == c->kind && !strcmp(obj_name(made), obj_name(primary)) &&
+	    !strcmp(obj_namespace(made), obj_namespace(primary)))
+		echo_note(c, made);
 	json_decref(made);
 	api_error_clear(&err);
 	return v;
@@ -288,8 +327,17 @@ ctrl_on_event(void *arg, enum store_event ev, const char *res, const json_t *obj
 	(void)rv;
 	if (h->src->map)
 		h->src->map(h->c, ev, obj);
-	else if (ev != STORE_DELETED)
+	else if (ev != STORE_DELETED && !echo_heard(h->c, obj))
 		ctrl_enqueue(h->c, obj_namespace(obj), obj_name(obj));
+}
+
+/* A staged source heard writes about to be committed: sync what they woke
+ * now, so that the writes of the syncs join that commit. */
+static void
+ctrl_drain(void *arg)
+{
+	struct ctrl_hook *h = arg;
+	ctrl_wq_run(h->c->wq);
 }
 
 int
@@ -304,6 +352,7 @@ ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctr
 	c->kind = kind_find_gvk(desc->api_version, desc->kind);
 	BUG_ON(!c->kind || !desc->decide);
 	c->wq = ctrl_wq_new(api_loop(api), ctrl_sync, c);
+	c->echoes = desc->quiet_echo ? json_object() : NULL;
 	ctrl_wq_set_name(c->wq, desc->name);
 	if (desc->seed)
 		desc->seed(c);
@@ -314,8 +363,11 @@ ctrl_start(struct api *api, const struct ctrl_desc *desc, void *data, struct ctr
 		if (src->kind && !kind_find_gvk(src->kind_api_version, src->kind))
 			continue;	/* a kind this server does not serve */
 		c->hooks[i] = (struct ctrl_hook){ .c = c, .src = src };
-		if ((rc = store_watch_start(st, src->res, NULL, 0, ctrl_on_event, &c->hooks[i],
-		    &c->w[i])) < 0)
+		rc = src->staged ?
+		    store_watch_staged(st, src->res, ctrl_on_event, ctrl_drain, &c->hooks[i],
+		    &c->w[i]) :
+		    store_watch_start(st, src->res, NULL, 0, ctrl_on_event, &c->hooks[i], &c->w[i]);
+		if (rc < 0)
 			goto fail;
 	}
 	log_info(desc->name, "%s controller started", desc->name);
@@ -340,6 +392,7 @@ ctrl_stop(struct ctrl *c)
 		if (c->w[i])
 			store_watch_stop(c->w[i]);
 	ctrl_wq_free(c->wq);
+	json_decref(c->echoes);
 	free(c);
 }
 

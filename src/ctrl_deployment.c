@@ -1365,9 +1365,11 @@ d_on_pod(struct ctrl *c, enum store_event ev, const json_t *pod)
 static const struct ctrl_desc deploy_desc = {
 	.name = "deployment", .component = DC_COMPONENT,
 	.api_version = "apps/v1", .kind = "Deployment", .res = "apps/deployments",
+	/* Staged as the ReplicaSet controller's own source: a Deployment's
+	 * ReplicaSets, their pods and the status of both ride in one commit. */
 	.sources = {
-		{ "apps/deployments", NULL },
-		{ "apps/replicasets", d_on_rs },
+		{ .res = "apps/deployments", .staged = true },
+		{ .res = "apps/replicasets", .map = d_on_rs, .staged = true },
 		{ "pods", d_on_pod },
 	},
 	.decide = d_ctrl_decide, .result = d_result,

@@ -375,11 +375,15 @@ rs_result(struct ctrl *c, const json_t *rs, const struct ctrl_write *w, const js
 static const struct ctrl_desc rs_desc = {
 	.name = "replicaset", .component = RS_COMPONENT,
 	.api_version = "apps/v1", .kind = "ReplicaSet", .res = "apps/replicasets",
+	/* A ReplicaSet's pods are created in the commit that makes it (or its
+	 * scale) durable; pods are heard once committed, so that a pod's
+	 * status commit never waits for this controller's sync. */
 	.sources = {
-		{ "apps/replicasets", NULL },
+		{ .res = "apps/replicasets", .staged = true },
 		{ "pods", ctrl_enqueue_pod_owner },
 	},
 	.decide = rs_ctrl_decide, .result = rs_result, .after = rs_after,
+	.quiet_echo = true,
 };
 
 int

@@ -150,10 +150,10 @@ wq_on_timer(uv_timer_t *t)
 	wq_arm(q);
 }
 
+/* Runs a batch of the queued keys, in the order they came. */
 static void
-wq_on_idle(uv_idle_t *h)
+wq_run(struct ctrl_wq *q)
 {
-	struct ctrl_wq *q = h->data;
 	for (int n = 0; n < WQ_BATCH && q->closing < 0; n++) {
 		void *it = json_object_iter(q->queue);
 		if (!it)
@@ -176,8 +176,23 @@ wq_on_idle(uv_idle_t *h)
 			ctrl_wq_forget(q, key);
 		free(key);
 	}
-	if (json_object_size(q->queue) == 0 || q->closing >= 0)
+	if (json_object_size(q->queue) == 0 && q->closing < 0)
 		uv_idle_stop(&q->idle);
+}
+
+static void
+wq_on_idle(uv_idle_t *h)
+{
+	struct ctrl_wq *q = h->data;
+	wq_run(q);
+	if (q->closing >= 0)
+		uv_idle_stop(&q->idle);
+}
+
+void
+ctrl_wq_run(struct ctrl_wq *q)
+{
+	wq_run(q);
 }
 
 static void

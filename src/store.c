@@ -31,6 +31,10 @@
 #define STORE_KEEP_DEFAULT	100
 #define STORE_MARKS		64	/* rv_marks kept, one per retention/32 */
 #define STORE_BUSY_MS		5000
+/* Rounds of hearing and draining before a commit (store_watch_staged): a
+ * Deployment's chain (Deployment -> ReplicaSet -> Pods, then their status)
+ * settles in 4; what is left is heard after the commit, as by any watch. */
+#define STORE_STAGED_ROUNDS	8
 
 /*
  * The connection runs in EXCLUSIVE locking mode: SQLite then keeps the WAL
@@ -130,6 +134,7 @@ struct ev {
 	char *ns;
 	char *data;
 	size_t len;
+	json_t *obj;	/* data parsed, once a watch got it: heard, then delivered */
 };
 
 struct evq {
@@ -145,6 +150,8 @@ struct store_watch {
 	store_watch_fn fn;
 	void *arg;
 	int64_t last_rv;	/* newest rv this watch has been given */
+	void (*drain)(void *arg);	/* a staged watch's (store_watch_staged) */
+	bool heard;		/* a staged watch heard writes not yet drained */
 	bool stopped;		/* freed once no callback is running */
 	bool linked;		/* on st->watches (false while replaying) */
 };
@@ -172,6 +179,9 @@ struct store {
 	bool in_txn;
 	int batch_err;		/* a staged write failed half-way: fail the batch */
 	struct evq staged;	/* in the open transaction, rv order */
+	struct ev *heard;	/* the last of staged the staged watches heard */
+	uint64_t staged_gen;	/* + 1 whenever staged is emptied */
+	bool hearing;		/* staged watches are hearing (store_flush) */
 	struct evq outq;	/* committed, not yet delivered, rv order */
 	struct store_watch *watches;
 	int cb_depth;		/* callbacks running (deliveries or replays) */
@@ -641,6 +651,7 @@ ev_free(struct ev *e)
 	free(e->res);
 	free(e->ns);
 	free(e->data);
+	json_decref(e->obj);
 	free(e);
 }
 
@@ -1178,6 +1189,7 @@ stage(struct store *st, enum store_event type, const char *res, const char *ns,
 	e->ns = xstrdup(ns);
 	e->data = data;
 	e->len = strlen(data);
+	e->obj = NULL;
 	*st->staged.tail = e;
 	st->staged.tail = &e->next;
 	return 0;
@@ -1357,6 +1369,7 @@ journal_compact(struct store *st, int64_t *compacted)
 }
 
 static void deliver(struct store *st);
+static void hear_staged(struct store *st);
 
 /* Throws the open batch away and puts the counters back. */
 static void
@@ -1367,6 +1380,8 @@ batch_abort(struct store *st)
 	st->in_txn = false;
 	st->batch_err = 0;
 	evq_clear(&st->staged);
+	st->heard = NULL;
+	st->staged_gen++;
 	/* A watch started from a list that showed the rolled-back writes must
 	 * not skip the rvs that the next writes will reuse. */
 	for (struct store_watch *w = st->watches; w; w = w->next)
@@ -1407,6 +1422,8 @@ store_flush(struct store *st)
 	int64_t compacted = st->compacted;
 	int rc;
 
+	if (st->in_txn && !st->hearing)
+		hear_staged(st);
 	if (!st->in_txn) {
 		deliver(st);
 		return 0;
@@ -1435,6 +1452,8 @@ store_flush(struct store *st)
 		st->staged.head = NULL;
 		st->staged.tail = &st->staged.head;
 	}
+	st->heard = NULL;
+	st->staged_gen++;
 	deliver(st);
 	return 0;
 }
@@ -1467,20 +1486,60 @@ watch_reap(struct store *st)
 	}
 }
 
-static void
-deliver_one(struct store *st, const struct ev *e)
+/* Hands e to the watches that have not had it (only the staged ones when
+ * staged_only: the write is not committed yet). Returns true when one of
+ * those heard it. */
+static bool
+deliver_one(struct store *st, struct ev *e, bool staged_only)
 {
-	json_t *obj = NULL;
+	bool heard = false;
 
 	for (struct store_watch *w = st->watches; w; w = w->next) {
-		if (w->stopped || e->rv <= w->last_rv || !watch_match(w, e->res, e->ns))
+		if (w->stopped || e->rv <= w->last_rv || !watch_match(w, e->res, e->ns) ||
+		    (staged_only && !w->drain))
 			continue;
-		if (!obj && !(obj = json_loadb(e->data, e->len, 0, NULL)))
-			return;
+		/* watch objects are never changed: one parse serves both passes */
+		if (!e->obj && !(e->obj = json_loadb(e->data, e->len, 0, NULL)))
+			return heard;
 		w->last_rv = e->rv;
-		w->fn(w->arg, e->type, e->res, obj, e->rv);
+		if (w->drain)
+			w->heard = heard = true;
+		w->fn(w->arg, e->type, e->res, e->obj, e->rv);
 	}
-	json_decref(obj);
+	return heard;
+}
+
+/* Before a commit: the staged watches hear the writes staged since they
+ * last heard, in rv order, then each one that heard something is drained
+ * (a controller runs what it queued); the writes those stage are heard in
+ * the next round. A flush from inside a callback (staged_gen moves) has
+ * committed and delivered everything: the rounds end there. */
+static void
+hear_staged(struct store *st)
+{
+	st->hearing = true;
+	st->cb_depth++;
+	for (int round = 0; round < STORE_STAGED_ROUNDS && st->in_txn; round++) {
+		uint64_t gen = st->staged_gen;
+		bool heard = false;
+		struct ev *e;
+		while (gen == st->staged_gen && !st->batch_err &&
+		    (e = st->heard ? st->heard->next : st->staged.head)) {
+			st->heard = e;
+			heard |= deliver_one(st, e, true);
+		}
+		for (struct store_watch *w = st->watches; w && gen == st->staged_gen; w = w->next) {
+			if (w->stopped || !w->heard)
+				continue;
+			w->heard = false;
+			w->drain(w->arg);
+		}
+		if (!heard || gen != st->staged_gen || st->batch_err)
+			break;
+	}
+	st->cb_depth--;
+	st->hearing = false;
+	watch_reap(st);
 }
 
 /* Hands the committed events to the watchers in rv order. A flush from
@@ -1499,7 +1558,7 @@ deliver(struct store *st)
 		if (!st->outq.head)
 			st->outq.tail = &st->outq.head;
 		st->delivered_rv = e->rv;
-		deliver_one(st, e);
+		deliver_one(st, e, false);
 		ev_free(e);
 	}
 	st->cb_depth--;
@@ -1591,6 +1650,21 @@ store_watch_start(struct store *st, const char *res, const char *ns,
 		w->linked = true;
 	}
 	watch_reap(st);
+	return rc;
+}
+
+/* From now, staged writes included: they are in what the caller read when
+ * it started (its reads see them), and hearing a later one first would
+ * skip them (last_rv). */
+int
+store_watch_staged(struct store *st, const char *res, store_watch_fn fn,
+    void (*drain)(void *arg), void *arg, struct store_watch **out)
+{
+	int rc = store_watch_start(st, res, NULL, 0, fn, arg, out);
+	if (rc == 0 && *out) {
+		(*out)->drain = drain;
+		(*out)->last_rv = st->rv;
+	}
 	return rc;
 }
 

@@ -113,7 +113,8 @@ int store_set_crypt(struct store *st, const struct store_crypt *c);
 
 /* True when writes are staged but not yet committed. */
 bool store_dirty(const struct store *st);
-/* Commits staged writes durably, compacts the journal when due, then
+/* Lets the staged watches hear the staged writes (store_watch_staged),
+ * commits them and theirs durably, compacts the journal when due, then
  * delivers their events to watchers. Returns 0, or negative errno when the
  * commit failed (the staged writes are rolled back and no event is sent). */
 int store_flush(struct store *st);
@@ -130,6 +131,19 @@ typedef void (*store_watch_fn)(void *arg, enum store_event ev, const char *res,
     const json_t *obj, int64_t rv);
 int store_watch_start(struct store *st, const char *res, const char *ns,
     int64_t from_rv, store_watch_fn fn, void *arg, struct store_watch **out);
+/* A staged watch of res (NULL: every resource), from now: fn hears of each
+ * write when store_flush is about to commit it, before the COMMIT instead
+ * of after it; then drain(arg) runs, once per round in which the watch
+ * heard something. What fn and drain stage joins the same commit and is
+ * heard in the next round (a few rounds; the rest before the next commit).
+ * So a controller that writes the children of what it heard commits them
+ * with their parent, in one fsync: a child is never durable without its
+ * parent, and the other watches (every client's) hear of all of them only
+ * once they are durable. A staged watch hears each write once, even when
+ * it is then rolled back (a failed commit): it must keep nothing but what
+ * it reads again from the store, such as queued keys. */
+int store_watch_staged(struct store *st, const char *res, store_watch_fn fn,
+    void (*drain)(void *arg), void *arg, struct store_watch **out);
 /* Safe to call from inside the watch's own callback. */
 void store_watch_stop(struct store_watch *w);
 

@@ -1,8 +1,9 @@
 /* Unit tests of the controller core (ctrl_core.c) on a real store and API
  * server on a private loop: the one conflict policy of the executor (404 and
  * 409 outcomes, failures, the stop at the first write that does not
- * succeed), the after hook, the sync skeleton (watch -> queue -> decide) and
- * asynchronous work for a decide (ctrl_queue_work). */
+ * succeed), the after hook, the sync skeleton (watch -> queue -> decide),
+ * asynchronous work for a decide (ctrl_queue_work) and staged controllers
+ * (a Deployment's chain in one commit). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +22,7 @@ struct env {
 	struct api_env a;
 	struct api *api;	/* a.api */
 	struct ctrl *ctrl;
+	struct ctrl *rs, *dc;	/* the real ReplicaSet and Deployment controllers */
 	json_t *results;	/* [[name, error or null], ...] from the result hook */
 	json_t *decided;	/* names decide was called for */
 	int afters;		/* after hooks run by the last apply() */
@@ -168,6 +170,8 @@ teardown(void **state)
 {
 	(void)state;
 	ctrl_stop(E->ctrl);
+	ctrl_stop(E->dc);
+	ctrl_stop(E->rs);
 	api_env_close(&E->a);
 	json_decref(E->results);
 	json_decref(E->decided);
@@ -347,6 +351,102 @@ test_stop_with_work_in_flight(void **state)
 	assert_int_equal(E->dones, 0);
 }
 
+/* Marks its primary "seen" (a write of the primary itself, as a status). */
+static int
+t_mark_decide(struct ctrl *c, const json_t *obj, int64_t now_ms, struct ctrl_writes *out)
+{
+	(void)c;
+	(void)now_ms;
+	json_array_append_new(E->decided, json_string(obj_name(obj)));
+	if (!obj_get_path(obj, "data.seen")) {
+		json_t *o = json_deep_copy(obj);
+		json_object_set_new(o, "data", json_pack("{s:s}", "seen", "yes"));
+		ctrl_writes_push(out, CTRL_UPDATE, cm_kind(), o, 0);
+	}
+	return 0;
+}
+
+static const struct ctrl_desc t_quiet_desc = {
+	.name = "test", .component = "test-controller",
+	.api_version = "v1", .kind = "ConfigMap", .res = "configmaps",
+	.sources = { { .res = "configmaps", .staged = true } },
+	.decide = t_mark_decide, .quiet_echo = true,
+};
+
+static size_t
+decided_count(const char *what)
+{
+	json_t *v;
+	size_t i, n = 0;
+	json_array_foreach(E->decided, i, v)
+		n += !strcmp(json_string_value(v), what);
+	return n;
+}
+
+/* quiet_echo: the controller's own write of its primary comes back without
+ * a sync; anyone else's write of it still syncs. */
+static void
+test_quiet_echo_skips_only_its_own_write(void **state)
+{
+	(void)state;
+	ctrl_stop(E->ctrl);
+	json_array_clear(E->decided);
+	assert_int_equal(ctrl_start(E->api, &t_quiet_desc, NULL, &E->ctrl), 0);
+	pump();
+	assert_int_equal(decided_count("a"), 1);	/* wrote seen; its echo: nothing */
+	json_t *o = get_cm("a");
+	assert_non_null(o);
+	json_object_set_new(json_object_get(o, "data"), "other", json_string("x"));
+	struct api_error err = { 0 };
+	assert_int_equal(api_update(E->api, cm_kind(), "default", o, false, 0, NULL, &err), 0);
+	pump();
+	assert_int_equal(decided_count("a"), 2);
+}
+
+static void
+heard_fn(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	(void)res;
+	(void)rv;
+	if (ev == STORE_ADDED && strcmp(obj_kind(obj), "Event") != 0)
+		json_array_append_new(arg, json_string(obj_kind(obj)));
+}
+
+/* The Deployment and ReplicaSet controllers are staged: the Deployment's
+ * ReplicaSet and its Pod are written before the Deployment's commit and
+ * ride in it, so the one flush that makes the Deployment durable makes the
+ * Pod durable too (before: three commits, each a loop turn and an fsync
+ * apart), and a client's watch hears the three only after it, in order. */
+static void
+test_deployment_chain_commits_at_once(void **state)
+{
+	(void)state;
+	struct store_watch *w = NULL;
+	json_t *added = json_array(), *pods = NULL;
+	assert_int_equal(ctrl_replicaset_start(E->api, &E->rs), 0);
+	assert_int_equal(ctrl_deployment_start(E->api, &E->dc), 0);
+	pump();
+	assert_int_equal(store_watch_start(E->a.st, NULL, NULL, 0, heard_fn, added, &w), 0);
+	api_env_create(&E->a, json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:i, s:{s:{s:s}},"
+	    " s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}", "apiVersion", "apps/v1",
+	    "kind", "Deployment", "metadata", "name", "web", "namespace", "default",
+	    "spec", "replicas", 1, "selector", "matchLabels", "app", "web",
+	    "template", "metadata", "labels", "app", "web",
+	    "spec", "containers", "name", "c", "image", "img:1"));
+	assert_int_equal(json_array_size(added), 0);
+	api_flush(E->api);
+	assert_false(store_dirty(E->a.st));
+	assert_int_equal(store_list(E->a.st, "pods", "default", &pods, NULL), 0);
+	assert_int_equal(json_array_size(pods), 1);
+	assert_int_equal(json_array_size(added), 3);
+	assert_string_equal(json_string_value(json_array_get(added, 0)), "Deployment");
+	assert_string_equal(json_string_value(json_array_get(added, 1)), "ReplicaSet");
+	assert_string_equal(json_string_value(json_array_get(added, 2)), "Pod");
+	store_watch_stop(w);
+	json_decref(pods);
+	json_decref(added);
+}
+
 int
 main(void)
 {
@@ -361,6 +461,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_async_work_requeues_with_its_result, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_stop_with_work_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deployment_chain_commits_at_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_quiet_echo_skips_only_its_own_write, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

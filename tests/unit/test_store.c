@@ -1038,6 +1038,124 @@ test_rollback_on_failed_commit(void **state)
 	json_decref(got);
 }
 
+/* ---- staged watches ---------------------------------------------------- */
+
+/* A staged watch that plays a controller: it queues the deployments it
+ * hears and its drain makes a pod for each. */
+struct staged {
+	struct store *st;
+	struct rec heard;
+	int heard_dirty;	/* heard while its write was not committed */
+	char queued[8][32];
+	int nq, drains;
+};
+
+static void
+staged_fn(void *arg, enum store_event ev, const char *res, const json_t *obj, int64_t rv)
+{
+	struct staged *s = arg;
+	const char *name = json_string_value(json_object_get(json_object_get(obj,
+	    "metadata"), "name"));
+
+	rec_fn(&s->heard, ev, res, obj, rv);
+	s->heard_dirty += store_dirty(s->st);
+	if (ev == STORE_ADDED && strcmp(res, "deployments") == 0 && s->nq < 8)
+		snprintf(s->queued[s->nq++], sizeof(s->queued[0]), "%s", name);
+}
+
+static void
+staged_drain(void *arg)
+{
+	struct staged *s = arg;
+	char name[48];
+
+	s->drains++;
+	for (int i = 0; i < s->nq; i++) {
+		snprintf(name, sizeof(name), "%s-pod", s->queued[i]);
+		put(s->st, "pods", "ns", name, "v");
+	}
+	s->nq = 0;
+}
+
+/* What a staged watch writes about a write joins that write's commit: one
+ * flush commits the parent and the child, the staged watch heard both
+ * before the commit and hears neither again, the other watches get both
+ * only after it, in rv order. */
+static void
+test_staged_watch_children_join_the_commit(void **state)
+{
+	struct fx *fx = *state;
+	struct staged s = { .st = fx->st };
+	struct rec all = { 0 };
+	struct store_watch *wa, *ws;
+	json_t *got;
+
+	assert_int_equal(store_watch_start(fx->st, NULL, NULL, 0, rec_fn, &all, &wa), 0);
+	assert_int_equal(store_watch_staged(fx->st, NULL, staged_fn, staged_drain, &s, &ws), 0);
+	put(fx->st, "deployments", "ns", "web", "v");
+	assert_int_equal(s.heard.n, 0);		/* heard at the flush, not at once */
+	assert_int_equal(store_flush(fx->st), 0);
+	assert_false(store_dirty(fx->st));
+	assert_int_equal(s.heard.n, 2);
+	assert_int_equal(s.heard_dirty, 2);
+	assert_string_equal(s.heard.e[1].name, "web-pod");
+	assert_int_equal(s.drains, 2);		/* the second round made nothing */
+	assert_int_equal(all.n, 2);
+	assert_string_equal(all.e[0].name, "web");
+	assert_int_equal(all.e[0].rv, 1);
+	assert_string_equal(all.e[1].name, "web-pod");
+	assert_int_equal(all.e[1].rv, 2);
+	assert_int_equal(store_flush(fx->st), 0);
+	assert_int_equal(s.heard.n, 2);
+	store_watch_stop(ws);
+	store_watch_stop(wa);
+	reopen(fx);
+	assert_int_equal(store_get(fx->st, "pods", "ns", "web-pod", &got), 0);
+	json_decref(got);
+}
+
+/* A failed commit takes the staged watch's writes with it; the rvs reused
+ * after it are heard (the watch does not skip them), children included. */
+static void
+test_staged_watch_after_failed_commit(void **state)
+{
+	struct fx *fx = *state;
+	struct staged s = { 0 };
+	struct rec all = { 0 };
+	struct store_watch *wa, *ws;
+	json_t *got;
+
+	store_close(fx->st);
+	fault_vfs_install();
+	assert_int_equal(store_open(fx->dir, &fx->st), 0);
+	s.st = fx->st;
+	assert_int_equal(store_watch_start(fx->st, NULL, NULL, 0, rec_fn, &all, &wa), 0);
+	assert_int_equal(store_watch_staged(fx->st, NULL, staged_fn, staged_drain, &s, &ws), 0);
+	put(fx->st, "deployments", "ns", "doomed", "v");
+	fault_on = 1;
+	assert_true(store_flush(fx->st) < 0);
+	fault_on = 0;
+	assert_int_equal(s.heard.n, 2);		/* heard, then rolled back */
+	assert_int_equal(all.n, 0);
+	assert_int_equal(store_get(fx->st, "pods", "ns", "doomed-pod", &got), -ENOENT);
+
+	put(fx->st, "deployments", "ns", "web", "v");
+	assert_int_equal(store_flush(fx->st), 0);
+	assert_int_equal(s.heard.n, 4);
+	assert_int_equal(s.heard.e[2].rv, 1);
+	assert_string_equal(s.heard.e[3].name, "web-pod");
+	assert_int_equal(all.n, 2);
+	assert_string_equal(all.e[1].name, "web-pod");
+	store_watch_stop(ws);
+	store_watch_stop(wa);
+	store_close(fx->st);
+	fx->st = NULL;
+	fault_vfs_remove();
+	assert_int_equal(store_open(fx->dir, &fx->st), 0);
+	assert_int_equal(store_get(fx->st, "pods", "ns", "web-pod", &got), 0);
+	json_decref(got);
+}
+
 /* ---- durability -------------------------------------------------------- */
 
 struct fstate {
@@ -1363,6 +1481,8 @@ main(void)
 		T(test_stop_during_replay),
 		T(test_write_from_callback_keeps_order),
 		T(test_rollback_on_failed_commit),
+		T(test_staged_watch_children_join_the_commit),
+		T(test_staged_watch_after_failed_commit),
 		T(test_idle_writes_nothing),
 		T(test_reopen_preserves_everything),
 		T(test_crash_sigkill_keeps_acknowledged),
