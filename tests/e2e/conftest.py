@@ -691,3 +691,36 @@ def pytest_runtest_makereport(item, call):
     rep.outcome = "failed"
     rep.longrepr = ("skipped, and CI=true allows only the skips listed in "
                     "tests/skip-allowlist.txt: %s" % reason)
+
+
+def orphan_run_dirs():
+    """The run dirs (node_rundir.c: /run/v6-UID/X or /dev/shm/v6-UID/X, the
+    containers' state on tmpfs) whose data dir is gone or no longer links to
+    them; a server sweeps these only a minute after, so without this each e2e
+    run would leave its servers' run dirs in memory."""
+    bases = ["/run/v6-%d" % os.getuid(), "/dev/shm/v6-%d" % os.getuid()]
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    found = []
+    for d in (os.path.join(b, n) for b in bases if os.path.isdir(b) for n in os.listdir(b)):
+        try:
+            with open(os.path.join(d, "owner")) as f:
+                owner = f.read().strip()
+            if time.time() - os.stat(os.path.join(d, "owner")).st_mtime < 60:
+                continue  # its server may be between making it and linking it
+        except OSError:
+            continue  # a server is still making it, or not ours to judge
+        link = os.path.join(owner, "containers")
+        if os.path.realpath(link) == os.path.realpath(os.path.join(d, "containers")):
+            continue
+        if any(m == d or m.startswith(d + "/") for m in mounts):
+            continue
+        found.append(d)
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Removes the run dirs of the servers this session's tests started and
+    removed (every worker does it at its end; live servers keep theirs)."""
+    for d in orphan_run_dirs():
+        subprocess.run(["rm", "-rf", "--one-file-system", d], capture_output=True, timeout=60)
