@@ -3,8 +3,11 @@
 #include "net.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 void
 net_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -12,6 +15,33 @@ net_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	(void)h;
 	b->base = xmalloc(hint);
 	b->len = hint;
+}
+
+/* uv_try_write for a TCP stream with nothing queued, without the VFS:
+ * write(2) and writev(2) pass through vfs_write (fdget_pos, permission and
+ * fsnotify hooks) before reaching the socket; send(2) and sendmsg(2) go to
+ * it directly, as HAProxy's sendto does. The proxy writes twice per request,
+ * so this is on its hottest path. A socket still connecting answers EAGAIN
+ * (the caller then queues behind libuv's connect, as before). */
+static int
+tcp_try_send(uv_stream_t *s, const uv_buf_t *bufs, unsigned n)
+{
+	uv_os_fd_t fd;
+	ssize_t r;
+
+	if (uv_fileno((uv_handle_t *)s, &fd) < 0 ||
+	    uv_stream_get_write_queue_size(s) != 0)
+		return UV_EAGAIN;
+	if (n == 1) {
+		r = send(fd, bufs[0].base, bufs[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else {
+		struct msghdr m = { .msg_iov = (struct iovec *)bufs,
+		    .msg_iovlen = n };
+		r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	if (r >= 0)
+		return (int)r;
+	return errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
 }
 
 int
@@ -24,7 +54,8 @@ net_send(uv_stream_t *s, const uv_buf_t *bufs, unsigned n, unsigned *queued,
 	for (unsigned i = 0; i < n; i++)
 		total += bufs[i].len;
 	if (*queued == 0) {
-		r = uv_try_write(s, bufs, n);
+		r = s->type == UV_TCP ? tcp_try_send(s, bufs, n) :
+		    uv_try_write(s, bufs, n);
 		if (r >= 0)
 			done = (size_t)r;
 		else if (r != UV_EAGAIN)

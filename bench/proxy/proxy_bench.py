@@ -392,16 +392,47 @@ def cpu_s(pid):
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine():
+    """(idle s, busy s, context switches) of the whole machine so far
+    (/proc/stat: idle + iowait against the rest; the ctxt line)."""
+    idle = busy = ctxt = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu "):
+                t = [int(x) for x in line.split()[1:9]]
+                idle, busy = t[3] + t[4], sum(t) - t[3] - t[4]
+            elif line.startswith("ctxt "):
+                ctxt = int(line.split()[1])
+    hz = os.sysconf("SC_CLK_TCK")
+    return idle / hz, busy / hz, ctxt
+
+
+def children_cpu_s():
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def measure(name, p, port, scheme="http", extra=()):
     """One wrk run through p: rates, latency, p's CPU per request and that of
-    the upstream behind it (a proxy's writes decide how often it is woken)."""
+    the upstream behind it (a proxy's writes decide how often it is woken),
+    wrk's own (the only child reaped meanwhile), and the machine's idle
+    share and context switches per request: with wrk, the proxy and the
+    upstream on two cores, requests/s = busy CPU / (the three's CPU per
+    request), so a proxy gains by costing less and by leaving no core idle."""
     up = UPSTREAM[0] if UPSTREAM and UPSTREAM[0] is not p else None
     c0, u0 = cpu_s(p.pid), cpu_s(up.pid) if up else 0
+    m0, w0 = machine(), children_cpu_s()
     fig = run_wrk(port, CFG["duration"], scheme, extra)
+    m1, w1 = machine(), children_cpu_s()
     fig["cpu_s"] = cpu_s(p.pid) - c0
     fig["cpu_us_req"] = fig["cpu_s"] * 1e6 / fig["ok"] if fig["ok"] else None
     if up and fig["ok"]:
         fig["up_us_req"] = (cpu_s(up.pid) - u0) * 1e6 / fig["ok"]
+    idle, busy = m1[0] - m0[0], m1[1] - m0[1]
+    fig["idle_pct"] = 100 * idle / (idle + busy) if idle + busy > 0 else None
+    if fig["ok"]:
+        fig["wrk_us_req"] = (w1 - w0) * 1e6 / fig["ok"]
+        fig["cs_req"] = (m1[2] - m0[2]) / fig["ok"]
     log(f"  {name:9} {fig['rps']:>10.0f} req/s  p99 {fig['p99_ms'] or 0:.2f} ms"
         + (f"  ERRORS {fig['errors']}" if fig["errors"] else "")
         + (f"  non-2xx {fig['non2xx']}" if fig["non2xx"] else ""))
@@ -480,19 +511,23 @@ def report_wrk(names, rounds, upstream, env):
     print()
     print("median (min..max) over the rounds; requests/s counts 2xx/3xx responses only")
     print(f"{'target':12} {'requests/s':>26} {'p99 latency ms':>24} {'p50 ms':>8} "
-          f"{'CPU s/round':>11} {'CPU us/req':>10} {'upstream us/req':>15} {'sock err':>8} "
-          f"{'non-2xx':>8}")
+          f"{'CPU s/round':>11} {'CPU us/req':>10} {'upstream us/req':>15} {'wrk us/req':>10} "
+          f"{'idle %':>6} {'cs/req':>6} {'sock err':>8} {'non-2xx':>8}")
     rows = [("upstream", upstream)] + [(n, [r[n] for r in rounds]) for n in names]
     for n, rs in rows:
         err, bad = errors_of(rs)
         cpu = f"{median([r.get('cpu_s') for r in rs]) or 0:>11.1f}" if n != "upstream" else f"{'':>11}"
         per = median([r.get("cpu_us_req") for r in rs]) if n != "upstream" else None
         upr = median([r.get("up_us_req") for r in rs]) if n != "upstream" else None
+        wrk, idle, cs = (median([r.get(k) for r in rs]) for k in ("wrk_us_req", "idle_pct", "cs_req"))
         print(f"{n:12} {spread([r['rps'] for r in rs], '{:.0f}'):>26} "
               f"{spread([r['p99_ms'] for r in rs], '{:.2f}'):>24} "
               f"{median([r['p50_ms'] for r in rs]) or 0:>8.2f} {cpu} "
               f"{'' if per is None else f'{per:.1f}':>10} "
-              f"{'' if upr is None else f'{upr:.1f}':>15} {err:>8} {bad:>8}")
+              f"{'' if upr is None else f'{upr:.1f}':>15} "
+              f"{'' if wrk is None else f'{wrk:.1f}':>10} "
+              f"{'' if idle is None else f'{idle:.1f}':>6} "
+              f"{'' if cs is None else f'{cs:.2f}':>6} {err:>8} {bad:>8}")
 
 
 def report_ratios(names, rounds):
