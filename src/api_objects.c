@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 void
@@ -66,17 +67,21 @@ set_not_found(struct api_error *err, const struct kind *k, const char *name)
 static void
 random_hex(char *out, size_t nbytes)
 {
+	static const char digits[] = "0123456789abcdef";
 	unsigned char raw[16];
 	BUG_ON(nbytes > sizeof raw);
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || read(fd, raw, nbytes) != (ssize_t)nbytes) {
+	/* One system call, not open/read/close of /dev/urandom and a printf a
+	 * byte: every created object and Event takes a uid, ~500 in a 100-pod
+	 * start (perf: 2.6 % of the server's CPU before). */
+	if (getrandom(raw, nbytes, 0) != (ssize_t)nbytes) {
 		for (size_t i = 0; i < nbytes; i++)
 			raw[i] = (unsigned char)rand();
 	}
-	if (fd >= 0)
-		close(fd);
-	for (size_t i = 0; i < nbytes; i++)
-		sprintf(out + 2 * i, "%02x", raw[i]);
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = digits[raw[i] >> 4];
+		out[2 * i + 1] = digits[raw[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
 }
 
 json_t *

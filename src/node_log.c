@@ -306,6 +306,8 @@ static void
 follow_drain(struct log_follower *lf)
 {
 	static char buf[CHUNK];
+	if (lf->fd < 0)
+		return;		/* no file yet */
 	for (;;) {
 		ssize_t n = pread(lf->fd, buf, sizeof buf, lf->off);
 		if (n <= 0)
@@ -355,7 +357,8 @@ log_follow_poll(struct log_follower *lf)
 		int fd = follow_next(lf, &next);
 		if (fd < 0)
 			return;
-		close(lf->fd);
+		if (lf->fd >= 0)
+			close(lf->fd);
 		lf->fd = fd;
 		lf->dev = next.st_dev;
 		lf->ino = next.st_ino;
@@ -380,7 +383,11 @@ log_follow_start(uv_loop_t *loop, const char *path, const struct log_opts *o,
 	struct lfile newest;
 	fmt_init(&lf->f, o, fn, arg);
 	int rc = read_all(path, &lf->f, true, &newest);
-	if (rc < 0) {
+	if (rc == -ENOENT) {
+		/* Nothing written yet: the shim makes the file with the first
+		 * output; the first poll that finds it reads it whole. */
+		newest = (struct lfile){ .fd = -1 };
+	} else if (rc < 0) {
 		free(lf);
 		return rc;
 	}
@@ -401,7 +408,8 @@ static void
 on_follower_closed(uv_handle_t *h)
 {
 	struct log_follower *lf = h->data;
-	close(lf->fd);
+	if (lf->fd >= 0)
+		close(lf->fd);
 	free(lf->path);
 	free(lf);
 }

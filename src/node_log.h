@@ -34,7 +34,9 @@ int log_read(const char *path, const struct log_opts *o, log_out_fn fn, void *ar
 
 /* Follow mode (`-f`): outputs what log_read would, then every 200 ms (a
  * uv_timer on loop) what was appended since, across rotations (a rotated
- * file is finished before the next one is read). Stop it when the
+ * file is finished before the next one is read). A log not made yet (the
+ * shim makes it with the container's first output) is read from its start
+ * once it appears. Stop it when the
  * container has exited (after one last log_follow_poll) or the client left. */
 struct log_follower;
 int log_follow_start(uv_loop_t *loop, const char *path, const struct log_opts *o,

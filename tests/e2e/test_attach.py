@@ -9,6 +9,7 @@ Process runtime; the runc side is in test_kubectl_exec_runc.py."""
 import re
 import os
 import subprocess
+import threading
 import time
 
 from conftest import TIMEOUT_SCALE, V6, wait_for
@@ -196,3 +197,35 @@ def test_kubectl_attach_over_its_spdy_fallback(server, tmp_path):
     assert code == 0, out
     assert re.search(r"(?m)^27 95\r?$", out), out
     wait_for(lambda: phase(server, "stsh") == "Succeeded", 30, "the shell's exit")
+
+
+def test_a_silent_container_has_no_log_file_until_it_writes(server, tmp_path):
+    # The shim makes the CRI log (and its directories) with the first output,
+    # so a burst of silent pods makes no disk inode for it; `logs` reads the
+    # missing file as empty, and `logs -f` and attach, started before the
+    # file exists, see the first line once it is written.
+    make_pod(server, "quiet", "read l < /dev/null; sleep 3; echo late; sleep 600", stdin=False)
+    _, pod = server.json("GET", PODS + "/quiet")
+    uid = pod["metadata"]["uid"]
+    log_dir = os.path.join(server.data_dir, "node", "pods", "default_quiet_" + uid)
+    assert not os.path.exists(log_dir), os.listdir(os.path.dirname(log_dir))
+    status, _, log = server.request("GET", PODS + "/quiet/log")
+    assert status == 200 and log == b"", (status, log)
+    env = dict(os.environ, V6_SERVER=server.url)
+    procs = [subprocess.Popen([V6, "logs", "-f", "quiet"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env),
+             subprocess.Popen([V6, "attach", "quiet"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env)]
+    stop = [threading.Timer(30 * TIMEOUT_SCALE, p.kill) for p in procs]    # bounds readline
+    try:
+        for t in stop:
+            t.start()
+        for p in procs:
+            assert p.stdout.readline() == b"late\n"
+    finally:
+        for t, p in zip(stop, procs):
+            t.cancel()
+            p.kill()
+            p.wait()
+    assert os.path.exists(os.path.join(log_dir, "main", "0.log"))
+    server.json("DELETE", PODS + "/quiet")
