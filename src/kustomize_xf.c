@@ -286,7 +286,9 @@ fspec_selects(const struct fspec *fs, const json_t *obj)
 
 /* Calls fn(parent, key, arg) for every place the slash path reaches in v;
  * a sequence on the way is walked element by element ("[]" is optional).
- * create makes missing mappings on the way (and the last one). */
+ * create makes missing mappings on the way (and the last one), never a
+ * missing sequence ("key[]"): kustomize leaves a StatefulSet without
+ * volumeClaimTemplates without them, and a mapping there is invalid. */
 typedef int (*fs_fn)(json_t *parent, const char *key, void *arg);
 
 static int
@@ -308,14 +310,15 @@ fs_walk(json_t *v, const char *path, bool create, fs_fn fn, void *arg)
 	size_t n = slash ? (size_t)(slash - path) : strlen(path);
 	char *key = xstrndup(path, n);
 	size_t kl = strlen(key);
-	if (kl > 2 && !strcmp(key + kl - 2, "[]"))
+	bool seq = kl > 2 && !strcmp(key + kl - 2, "[]");
+	if (seq)
 		key[kl - 2] = 0;
 	int rc = 0;
 	if (!slash) {
 		rc = fn(v, key, arg);
 	} else {
 		json_t *next = json_object_get(v, key);
-		if (!next && create) {
+		if (!next && create && !seq) {
 			next = json_object();
 			json_object_set_new(v, key, next);
 		}
