@@ -5,6 +5,7 @@ this process, with basic auth for the private-repo story) or as file://.
 A `v6 server` runs the Application controller; the stories check what a
 user sees: the Application's sync / health status, the objects in the
 destination namespace, `v6 app ...` and `v6 get applications`."""
+import calendar
 import json
 import os
 import subprocess
@@ -484,13 +485,22 @@ def test_failed_sync_retries_with_backoff_then_runs_syncfail_hook(server, workdi
                                          hook_job("notify", "SyncFail", "exit 0")))
     sha = repo.commit("bad namespace")
     apply(s, application("failing", repo.file_url, automated={},
-                         retry={"limit": 2, "backoff": {"duration": "1s", "factor": 1}}))
+                         retry={"limit": 2, "backoff": {"duration": "1s", "factor": 2}}))
+    seen = []
 
     def failed():
         op = get_app(s, "failing").get("status", {}).get("operationState", {})
+        if op.get("message") and op["message"] not in seen:
+            seen.append(op["message"])
         return op.get("phase") == "Failed" and op
-    op = wait_for("operation Failed", failed, timeout=60)
+    op = wait_for("operation Failed", failed, timeout=60, interval=0.05)
     assert op["retryCount"] == 2
+    # the back-off doubles (factor 2): 1 s before the first retry, 2 s before the second
+    retries = [m.split(":")[0] for m in seen if m.startswith("retrying")]
+    assert retries == ["retrying attempt #1 in 1s", "retrying attempt #2 in 2s"], seen
+    took = calendar.timegm(time.strptime(op["finishedAt"], "%Y-%m-%dT%H:%M:%SZ")) - \
+        calendar.timegm(time.strptime(op["startedAt"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert took >= 2, op  # the back-offs were waited (3 s, whole seconds)
     assert "ConfigMap/bad" in op["message"] and "not found" in op["message"], op
     assert op["syncResult"]["revision"] == sha
     wait_for("SyncFail hook ran", lambda: (get_obj(
