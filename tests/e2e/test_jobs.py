@@ -284,3 +284,18 @@ def test_apply_wait(server):
     p = s.v6("apply", "-f", "-", "--wait", "--timeout", "2s",
              input=json.dumps(job("forever", "sleep 1000")))
     assert p.returncode == 1 and "timed out" in p.stderr, p.stderr
+    # a Deployment that never becomes ready: the controller gives up at its
+    # progress deadline and apply --wait says so, well before --timeout
+    stuck = json.loads(json.dumps(deploy))
+    stuck["metadata"]["name"] = "stuck"
+    stuck["spec"].update(replicas=1, progressDeadlineSeconds=2,
+                         selector={"matchLabels": {"app": "stuck"}})
+    stuck["spec"]["template"]["metadata"]["labels"] = {"app": "stuck"}
+    stuck["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["false"]}, "periodSeconds": 1}
+    t0 = time.monotonic()
+    p = s.v6("apply", "-f", "-", "--wait", "--timeout", "90s", input=json.dumps(stuck),
+             timeout=120)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert 'deployment "stuck" exceeded its progress deadline' in p.stderr, p.stderr
+    assert time.monotonic() - t0 < 60
