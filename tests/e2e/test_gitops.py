@@ -414,6 +414,39 @@ def test_private_repository_with_a_repository_secret(server, workdir):
         gh.close()
 
 
+def test_https_repository_with_a_self_signed_certificate(server, workdir):
+    """https through git's smart HTTP protocol: a server whose certificate
+    no system CA signed is refused with the certificate named; a repository
+    Secret with insecure: "true" (Argo CD's field) lets the fetch go
+    through TLS and the sync happen."""
+    s = server
+    repo = Repo(workdir)
+    gh = GitHTTP(workdir, tls=True)
+    try:
+        assert gh.url().startswith("https://127.0.0.1:")
+        repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "tls"})))
+        sha = repo.commit("one")
+        apply(s, application("tls", gh.url(), automated={}))
+
+        def refused():
+            st = get_app(s, "tls").get("status", {})
+            return [c["message"] for c in st.get("conditions", [])
+                    if "Failed to load target state" in c.get("message", "")]
+        msg = wait_for("certificate refused", refused, timeout=30)[0]
+        assert "certificate" in msg.lower(), msg
+        assert cm(s, "settings") is None
+        apply(s, {"apiVersion": "v1", "kind": "Secret",
+                  "metadata": {"name": "tls-repo", "labels": {
+                      "argocd.argoproj.io/secret-type": "repository"}},
+                  "stringData": {"url": gh.url(), "insecure": "true"}})
+        webhook(s, gh.url())
+        synced_to(s, "tls", sha)
+        assert cm(s, "settings")["data"] == {"v": "tls"}
+        assert gh.requests > 0
+    finally:
+        gh.close()
+
+
 def test_sync_waves_hooks_and_kill9_resume(server, workdir):
     """Waves run in order, each waiting for the previous one to be healthy:
     a PreSync Job, wave 0 ConfigMap, wave 1 a Deployment that is ready only
