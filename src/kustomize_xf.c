@@ -653,6 +653,28 @@ sieve_fixes(struct refctx *c, size_t *cand, size_t n, bool allow_empty)
 	return k;
 }
 
+/* The namespace r had when it was read (before any transformer). */
+static const char *
+orig_ns(const struct kres *r)
+{
+	const json_t *first = json_array_get(r->prev, 0);
+	return first ? obj_str(first, "namespace") : obj_namespace(r->obj);
+}
+
+/* Whether a subject's namespace ns names the namespaces the resources had
+ * when read (true when any namespaced resource had it) or, failing that,
+ * the ones they have now: kustomize's filterMapCandidatesByNamespace,
+ * which groups by original namespace first. */
+static bool
+ns_by_origin(const struct kresmap *m, const char *ns)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!kz_cluster_scoped(obj_kind(m->v[i].obj)) &&
+		    !strcmp(kz_eff_ns(orig_ns(&m->v[i])), kz_eff_ns(ns)))
+			return true;
+	return false;
+}
+
 /* kustomize's selectReferral: the resources of the target kind once named
  * old, in the referrer's namespace (cluster-scoped ones and
  * ServiceAccounts anywhere; ns_filter, may be NULL, narrows them to one
@@ -666,6 +688,7 @@ select_referral(struct refctx *c, const char *old, const char *ns_filter,
 	const json_t *ref = c->referrer->obj;
 	bool ref_cluster = kz_cluster_scoped(obj_kind(ref));
 	size_t *cand = xcalloc(c->m->n + 1, sizeof *cand), n = 0;
+	bool by_origin = ns_filter && ns_by_origin(c->m, ns_filter);
 	for (size_t i = 0; i < c->m->n; i++) {
 		const struct kres *r = &c->m->v[i];
 		const char *kind = obj_kind(r->obj);
@@ -673,7 +696,8 @@ select_referral(struct refctx *c, const char *old, const char *ns_filter,
 			continue;
 		if (role_kind && strcmp(role_kind, kind))
 			continue;
-		if (ns_filter && strcmp(kz_eff_ns(ns_filter), kz_eff_ns(obj_namespace(r->obj))))
+		if (ns_filter && strcmp(kz_eff_ns(ns_filter), kz_eff_ns(by_origin ? orig_ns(r) :
+		    obj_namespace(r->obj))))
 			continue;
 		if (!ref_cluster && !kz_cluster_scoped(kind) && strcmp(kind, "ServiceAccount") &&
 		    strcmp(kz_eff_ns(obj_namespace(ref)), kz_eff_ns(obj_namespace(r->obj))))
