@@ -257,3 +257,16 @@ def test_promote_a_rollout_starts_the_targets_canary(server):
     assert r["status"]["stableRS"] == r["status"]["currentPodHash"] != stable
     p = s.v6("promote", "rollout/web", "--from", "staging", "--to", "test")
     assert p.returncode != 0 and "takes promotions from dev, not staging" in p.stderr, p.stderr
+    # the target namespace's annotation replaces the chain
+    for allowed, ok in (("dev, staging", True), ("dev", False)):
+        s.json("PATCH", "/api/v1/namespaces/test", {"metadata": {"annotations": {
+            "environment.v6.dev/promote-from": allowed}}},
+            headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+        p = s.v6("promote", "rollout/web", "--from", "staging", "--to", "test",
+                 "--dry-run=server")
+        assert (p.returncode == 0) == ok, (allowed, p.stdout, p.stderr)
+        if ok:
+            assert "rollout.argoproj.io/web configured (server dry run)" in p.stdout, p.stdout
+        else:
+            assert "namespace test accepts promotions only from dev" in p.stderr, p.stderr
+    assert ro("test")["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
