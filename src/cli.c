@@ -278,12 +278,15 @@ static const struct cli_verb verbs[] = {
 	  "  watch    a live view of the rollout: steps, weights, revisions and\n"
 	  "           their pods, analysis runs; redrawn on every change (a new\n"
 	  "           block per change when stdout is not a terminal); Ctrl-C or\n"
-	  "           --timeout ends it",
-	  "namespace timeout watch revision to-revision full",
+	  "           --timeout ends it\n"
+	  "Every subcommand that writes takes --dry-run[=server|client]: the server\n"
+	  "checks the write (admission included) and stores nothing",
+	  "namespace timeout watch revision to-revision full dry-run",
 	  "  v6 rollout status deployment/web --timeout 2m\n"
 	  "  v6 rollout history deployment/web\n"
 	  "  v6 rollout history deployment/web --revision 3\n"
 	  "  v6 rollout undo deployment/web --to-revision 2\n"
+	  "  v6 rollout undo deployment/web --dry-run=server\n"
 	  "  v6 rollout restart deployment/web\n"
 	  "  v6 rollout pause deployment/web\n"
 	  "  v6 rollout status rollout/web\n"

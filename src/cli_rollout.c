@@ -513,6 +513,7 @@ struct target {
 	char ref[256];		/* "deployment.apps/web" */
 	char res[128];		/* "deployments.apps", for messages */
 	bool argo;		/* an Argo Rollout */
+	enum cli_dry dry;	/* --dry-run of a writing subcommand */
 };
 
 /* The subcommands each kind takes (space separated). */
@@ -586,6 +587,17 @@ target_parse(const struct cli_opts *o, const char *sub, const char **args, size_
 	return 0;
 }
 
+/* --dry-run: taken by the subcommands that write (kubectl takes it on
+ * undo; here every writing one has it, as every other writing verb). */
+static int
+target_dry_run(const struct cli_opts *o, const char *sub, struct target *t)
+{
+	t->dry = CLI_DRY_NONE;
+	if (o->dry_run && word_in("status history watch", sub))
+		return cli_fail("unknown flag: --dry-run (v6 rollout %s writes nothing)", sub);
+	return cli_dry_run(o, &t->dry);
+}
+
 /* GETs the deployment; prints the error and returns -EIO when the server
  * cannot be reached, -EPROTO when it answered with an error. */
 static int
@@ -597,12 +609,30 @@ target_get(const struct target *t, json_t **out)
 	return rc;
 }
 
-/* PATCHes the deployment and prints "REF what". patch is consumed. */
+/* The PATCH path of the target or of its subresource sub: with
+ * ?dryRun=All for a server dry run. */
+static char *
+target_patch_path(const struct target *t, const char *sub)
+{
+	char *base = cli_path(t->k, t->ns, t->name, NULL);
+	char *path = xasprintf("%s%s%s%s", base, sub ? "/" : "", sub ? sub : "",
+	    t->dry == CLI_DRY_SERVER ? "?dryRun=All" : "");
+	free(base);
+	return path;
+}
+
+/* PATCHes the deployment and prints "REF what"; a client dry run sends
+ * nothing (the object was read already). patch is consumed. */
 static int
 target_patch(const struct target *t, const char *ctype, json_t *patch, const char *what)
 {
 	struct cli_resp r;
-	char *path = cli_path(t->k, t->ns, t->name, NULL);
+	if (t->dry == CLI_DRY_CLIENT) {
+		json_decref(patch);
+		printf("%s %s%s\n", t->ref, what, cli_dry_said[t->dry]);
+		return 0;
+	}
+	char *path = target_patch_path(t, NULL);
 	int rc = cli_http("PATCH", path, ctype, patch, &r);
 	free(path);
 	json_decref(patch);
@@ -613,7 +643,7 @@ target_patch(const struct target *t, const char *ctype, json_t *patch, const cha
 		cli_resp_free(&r);
 		return 1;
 	}
-	printf("%s %s\n", t->ref, what);
+	printf("%s %s%s\n", t->ref, what, cli_dry_said[t->dry]);
 	cli_resp_free(&r);
 	return 0;
 }
@@ -624,10 +654,12 @@ static int
 target_merge(const struct target *t, const char *sub, json_t *patch)
 {
 	struct cli_resp r;
-	char *base = cli_path(t->k, t->ns, t->name, NULL);
-	char *path = sub ? xasprintf("%s/%s", base, sub) : xstrdup(base);
+	if (t->dry == CLI_DRY_CLIENT) {
+		json_decref(patch);
+		return 0;
+	}
+	char *path = target_patch_path(t, sub);
 	int rc = cli_http("PATCH", path, "application/merge-patch+json", patch, &r);
-	free(base);
 	free(path);
 	json_decref(patch);
 	if (rc < 0)
@@ -995,7 +1027,7 @@ argo_command(const struct target *t, const char *cmd, const char *what)
 	else
 		json_decref(spec);
 	if (rc == 0)
-		printf("%s %s\n", t->ref, what);
+		printf("%s %s%s\n", t->ref, what, cli_dry_said[t->dry]);
 	return rc;
 }
 
@@ -1066,7 +1098,8 @@ cli_rollout(struct cli_opts *o)
 	for (size_t i = 0; i < ARRAY_SIZE(subverbs); i++) {
 		if (strcmp(subverbs[i].name, o->args[0]) != 0)
 			continue;
-		if (target_parse(o, o->args[0], o->args + 1, o->nargs - 1, &t) < 0)
+		if (target_parse(o, o->args[0], o->args + 1, o->nargs - 1, &t) < 0 ||
+		    target_dry_run(o, o->args[0], &t) < 0)
 			return 1;
 		return subverbs[i].run(o, &t);
 	}

@@ -25,6 +25,7 @@
 struct git_creds {
 	char *username, *password, *ssh_key;
 	char *known_hosts;	/* OpenSSH known_hosts lines for ssh host keys */
+	bool insecure;		/* Argo's insecure: "true": any TLS certificate */
 };
 void git_creds_free(struct git_creds *c);
 /* Adds known_hosts lines (OpenSSH's format: plain or hashed host

@@ -286,7 +286,9 @@ fspec_selects(const struct fspec *fs, const json_t *obj)
 
 /* Calls fn(parent, key, arg) for every place the slash path reaches in v;
  * a sequence on the way is walked element by element ("[]" is optional).
- * create makes missing mappings on the way (and the last one). */
+ * create makes missing mappings on the way (and the last one), never a
+ * missing sequence ("key[]"): kustomize leaves a StatefulSet without
+ * volumeClaimTemplates without them, and a mapping there is invalid. */
 typedef int (*fs_fn)(json_t *parent, const char *key, void *arg);
 
 static int
@@ -308,14 +310,15 @@ fs_walk(json_t *v, const char *path, bool create, fs_fn fn, void *arg)
 	size_t n = slash ? (size_t)(slash - path) : strlen(path);
 	char *key = xstrndup(path, n);
 	size_t kl = strlen(key);
-	if (kl > 2 && !strcmp(key + kl - 2, "[]"))
+	bool seq = kl > 2 && !strcmp(key + kl - 2, "[]");
+	if (seq)
 		key[kl - 2] = 0;
 	int rc = 0;
 	if (!slash) {
 		rc = fn(v, key, arg);
 	} else {
 		json_t *next = json_object_get(v, key);
-		if (!next && create) {
+		if (!next && create && !seq) {
 			next = json_object();
 			json_object_set_new(v, key, next);
 		}
@@ -650,6 +653,28 @@ sieve_fixes(struct refctx *c, size_t *cand, size_t n, bool allow_empty)
 	return k;
 }
 
+/* The namespace r had when it was read (before any transformer). */
+static const char *
+orig_ns(const struct kres *r)
+{
+	const json_t *first = json_array_get(r->prev, 0);
+	return first ? obj_str(first, "namespace") : obj_namespace(r->obj);
+}
+
+/* Whether a subject's namespace ns names the namespaces the resources had
+ * when read (true when any namespaced resource had it) or, failing that,
+ * the ones they have now: kustomize's filterMapCandidatesByNamespace,
+ * which groups by original namespace first. */
+static bool
+ns_by_origin(const struct kresmap *m, const char *ns)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!kz_cluster_scoped(obj_kind(m->v[i].obj)) &&
+		    !strcmp(kz_eff_ns(orig_ns(&m->v[i])), kz_eff_ns(ns)))
+			return true;
+	return false;
+}
+
 /* kustomize's selectReferral: the resources of the target kind once named
  * old, in the referrer's namespace (cluster-scoped ones and
  * ServiceAccounts anywhere; ns_filter, may be NULL, narrows them to one
@@ -663,6 +688,7 @@ select_referral(struct refctx *c, const char *old, const char *ns_filter,
 	const json_t *ref = c->referrer->obj;
 	bool ref_cluster = kz_cluster_scoped(obj_kind(ref));
 	size_t *cand = xcalloc(c->m->n + 1, sizeof *cand), n = 0;
+	bool by_origin = ns_filter && ns_by_origin(c->m, ns_filter);
 	for (size_t i = 0; i < c->m->n; i++) {
 		const struct kres *r = &c->m->v[i];
 		const char *kind = obj_kind(r->obj);
@@ -670,7 +696,8 @@ select_referral(struct refctx *c, const char *old, const char *ns_filter,
 			continue;
 		if (role_kind && strcmp(role_kind, kind))
 			continue;
-		if (ns_filter && strcmp(kz_eff_ns(ns_filter), kz_eff_ns(obj_namespace(r->obj))))
+		if (ns_filter && strcmp(kz_eff_ns(ns_filter), kz_eff_ns(by_origin ? orig_ns(r) :
+		    obj_namespace(r->obj))))
 			continue;
 		if (!ref_cluster && !kz_cluster_scoped(kind) && strcmp(kind, "ServiceAccount") &&
 		    strcmp(kz_eff_ns(obj_namespace(ref)), kz_eff_ns(obj_namespace(r->obj))))

@@ -2,11 +2,12 @@
 with a work tree that commits and pushes with the git CLI (Repo), served
 over loopback by git's smart HTTP protocol through `git http-backend` as a
 CGI behind a small threaded http.server (GitHTTP), optionally behind basic
-auth. Used by tests/e2e/test_gitops.py and bench/gitops. Standard library
+auth and TLS (a self-signed certificate for 127.0.0.1). Used by tests/e2e/test_gitops.py and bench/gitops. Standard library
 only; no pytest."""
 import base64
 import http.server
 import os
+import ssl
 import subprocess
 import threading
 
@@ -59,9 +60,10 @@ class Repo:
 class GitHTTP:
     """git's smart HTTP protocol on 127.0.0.1 (a free port): each request
     runs `git http-backend` as a CGI; with auth=(user, password) requests
-    without those Basic credentials get 401."""
+    without those Basic credentials get 401; with tls=True it speaks HTTPS
+    with a self-signed certificate made for 127.0.0.1 (openssl)."""
 
-    def __init__(self, root, auth=None):
+    def __init__(self, root, auth=None, tls=False):
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -134,11 +136,22 @@ class GitHTTP:
         self.requests = 0
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
+        self.scheme = "https" if tls else "http"
+        if tls:
+            key, crt = os.path.join(root, "git-tls.key"), os.path.join(root, "git-tls.crt")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext",
+                            "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
+                           check=True, capture_output=True, timeout=30)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(crt, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, name="origin.git"):
-        return "http://127.0.0.1:%d/%s" % (self.port, name)
+        return "%s://127.0.0.1:%d/%s" % (self.scheme, self.port, name)
 
     def close(self):
         self.httpd.shutdown()

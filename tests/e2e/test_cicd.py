@@ -7,7 +7,7 @@ import subprocess
 
 import yaml
 
-from conftest import TIMEOUT_SCALE, V6, free_port
+from conftest import TIMEOUT_SCALE, V6, free_port, wait_for
 from test_images import Registry
 
 CM = """apiVersion: v1
@@ -142,6 +142,53 @@ def test_dry_run_server_on_every_writing_verb(server, tmp_path):
              "--dry-run=server")
     assert p.returncode == 1 and "min-replicas" in p.stderr, p.stderr
     assert s.v6("get", "hpa", "web", "-n", "guarded").returncode == 1
+
+
+def test_dry_run_on_every_writing_rollout_subcommand(server):
+    """rollout undo, restart, pause and resume take --dry-run too: the
+    server dry run goes through the server and changes nothing, the client
+    one sends no write; the reading subcommands refuse the flag."""
+    s = server
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                        "terminationGracePeriodSeconds": 1, "containers": [{
+                            "name": "main", "image": "sh",
+                            "command": ["sh", "-c", "exec sleep 3600"]}]}}}}
+    s.v6("apply", "-f", "-", input=json.dumps(dep), check=True)
+    dep["spec"]["template"]["spec"]["containers"][0]["command"][2] = "exec sleep 3601"
+    s.v6("apply", "-f", "-", input=json.dumps(dep), check=True)
+
+    def live():
+        return json.loads(s.v6("get", "deploy", "web", "-o", "json", check=True).stdout)
+
+    def two_revisions():
+        rs = json.loads(s.v6("get", "rs", "-l", "app=web", "-o", "json",
+                             check=True).stdout)["items"]
+        return len(rs) == 2 and live()["status"].get("observedGeneration") == 2
+    wait_for(two_revisions, 30, "two ReplicaSets of web")
+    before = live()
+    for sub, done in (("undo", "rolled back"), ("restart", "restarted"), ("pause", "paused")):
+        for mode, said in (("server", " (server dry run)"), ("client", " (dry run)")):
+            p = s.v6("rollout", sub, "deployment/web", "--dry-run=" + mode)
+            assert p.returncode == 0, p.stderr
+            assert p.stdout == "deployment.apps/web %s%s\n" % (done, said), p.stdout
+    after = live()
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] == 2
+    assert after["spec"] == before["spec"]
+    s.v6("rollout", "pause", "deployment/web", check=True)
+    p = s.v6("rollout", "resume", "deployment/web", "--dry-run=server", check=True)
+    assert p.stdout == "deployment.apps/web resumed (server dry run)\n", p.stdout
+    assert live()["spec"]["paused"] is True
+    p = s.v6("rollout", "undo", "deployment/web", "--dry-run=server")
+    assert p.returncode == 1 and "paused deployment" in p.stderr, p.stderr
+    p = s.v6("rollout", "undo", "deployment/absent", "--dry-run=server")
+    assert p.returncode == 1 and ("NotFound" in p.stderr or "not found" in p.stderr), p.stderr
+    for sub in ("status", "history"):
+        p = s.v6("rollout", sub, "deployment/web", "--dry-run=server")
+        assert p.returncode == 1 and "--dry-run" in p.stderr, p.stderr
+    p = s.v6("rollout", "restart", "deployment/web", "--dry-run=maybe")
+    assert p.returncode == 1 and "Invalid dry-run value (maybe)" in p.stderr, p.stderr
 
 
 PIPELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",

@@ -129,6 +129,12 @@ def v6_then(server, args, pred, what):
 def test_promote_at_a_pause_step_goes_on_to_healthy(server):
     create(server)
     set_image(server, "app:2", wait=PAUSED)
+    before = get(server)
+    for mode, said in (("server", "(server dry run)"), ("client", "(dry run)")):
+        p = server.v6("rollout", "promote", "web", "--dry-run=" + mode)
+        assert p.stdout == "rollout.argoproj.io/web promoted %s\n" % said, p.stderr
+    after = get(server)  # a dry run moves nothing on
+    assert (after["spec"], after["status"]) == (before["spec"], before["status"])
     p, ro = v6_then(server, ["rollout", "promote", "web"], healthy, "Healthy after promote")
     assert p.returncode == 0 and p.stdout == "rollout.argoproj.io/web promoted\n", p.stderr
     assert ro["status"]["currentStepIndex"] == 3

@@ -207,3 +207,66 @@ def test_prod_policy_promotion_and_env_ls(examples_server):
                           {"spec": {"replicas": 1}},
                           headers={"Content-Type": "application/merge-patch+json"})
     assert status == 403 and "min-replicas" in body["message"], body
+
+
+def rollout(ns_image, replicas=2):
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                         "terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "app", "image": ns_image,
+                                         "command": ["sleep", "600"]}]}},
+                     "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}}}
+
+
+def test_promote_a_rollout_starts_the_targets_canary(server):
+    """`v6 promote rollout/web` copies the source's template into the
+    target's Rollout, which then runs its own strategy: staging's canary
+    stops at its pause with the promoted template as the canary and the
+    old one still stable, until someone promotes the Rollout."""
+    s = server
+    env_ns(s, "test", "test")
+    env_ns(s, "staging", "staging")
+    path = "/apis/argoproj.io/v1alpha1/namespaces/%s/rollouts"
+    s.json("POST", path % "staging", rollout("app:1"), expect=201)
+    s.json("POST", path % "test", rollout("app:2", replicas=1), expect=201)
+
+    def ro(ns):
+        return s.json("GET", path % ns + "/web", expect=200)[1]
+
+    def phase(ns, want, step=None):
+        r = ro(ns)
+        st = r.get("status", {})
+        return st.get("phase") == want and st.get("observedGeneration") == str(
+            r["metadata"]["generation"]) and (step is None or
+                                              st.get("currentStepIndex") == step) and r
+    wait_for(lambda: phase("staging", "Healthy"), 60, "staging's first release Healthy")
+    stable = ro("staging")["status"]["stableRS"]
+    p = s.v6("promote", "rollout/web", "--from", "test", "--to", "staging")
+    assert p.returncode == 0, p.stderr
+    assert "rollout.argoproj.io/web configured" in p.stdout, p.stdout
+    r = wait_for(lambda: phase("staging", "Paused", step=1), 60, "the canary at its pause")
+    assert r["spec"]["replicas"] == 2  # the target's own replicas and strategy
+    assert r["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
+    assert r["metadata"]["annotations"]["environment.v6.dev/promoted-from"] == "test"
+    assert r["status"]["stableRS"] == stable
+    assert r["status"]["currentPodHash"] != stable
+    s.v6("rollout", "promote", "rollout/web", "-n", "staging", check=True)
+    r = wait_for(lambda: phase("staging", "Healthy"), 60, "the promoted release Healthy")
+    assert r["status"]["stableRS"] == r["status"]["currentPodHash"] != stable
+    p = s.v6("promote", "rollout/web", "--from", "staging", "--to", "test")
+    assert p.returncode != 0 and "takes promotions from dev, not staging" in p.stderr, p.stderr
+    # the target namespace's annotation replaces the chain
+    for allowed, ok in (("dev, staging", True), ("dev", False)):
+        s.json("PATCH", "/api/v1/namespaces/test", {"metadata": {"annotations": {
+            "environment.v6.dev/promote-from": allowed}}},
+            headers={"Content-Type": "application/merge-patch+json"}, expect=200)
+        p = s.v6("promote", "rollout/web", "--from", "staging", "--to", "test",
+                 "--dry-run=server")
+        assert (p.returncode == 0) == ok, (allowed, p.stdout, p.stderr)
+        if ok:
+            assert "rollout.argoproj.io/web configured (server dry run)" in p.stdout, p.stdout
+        else:
+            assert "namespace test accepts promotions only from dev" in p.stderr, p.stderr
+    assert ro("test")["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"

@@ -5,6 +5,7 @@ this process, with basic auth for the private-repo story) or as file://.
 A `v6 server` runs the Application controller; the stories check what a
 user sees: the Application's sync / health status, the objects in the
 destination namespace, `v6 app ...` and `v6 get applications`."""
+import calendar
 import json
 import os
 import subprocess
@@ -413,6 +414,39 @@ def test_private_repository_with_a_repository_secret(server, workdir):
         gh.close()
 
 
+def test_https_repository_with_a_self_signed_certificate(server, workdir):
+    """https through git's smart HTTP protocol: a server whose certificate
+    no system CA signed is refused with the certificate named; a repository
+    Secret with insecure: "true" (Argo CD's field) lets the fetch go
+    through TLS and the sync happen."""
+    s = server
+    repo = Repo(workdir)
+    gh = GitHTTP(workdir, tls=True)
+    try:
+        assert gh.url().startswith("https://127.0.0.1:")
+        repo.write("app/config.yaml", yaml_docs(configmap("settings", {"v": "tls"})))
+        sha = repo.commit("one")
+        apply(s, application("tls", gh.url(), automated={}))
+
+        def refused():
+            st = get_app(s, "tls").get("status", {})
+            return [c["message"] for c in st.get("conditions", [])
+                    if "Failed to load target state" in c.get("message", "")]
+        msg = wait_for("certificate refused", refused, timeout=30)[0]
+        assert "certificate" in msg.lower(), msg
+        assert cm(s, "settings") is None
+        apply(s, {"apiVersion": "v1", "kind": "Secret",
+                  "metadata": {"name": "tls-repo", "labels": {
+                      "argocd.argoproj.io/secret-type": "repository"}},
+                  "stringData": {"url": gh.url(), "insecure": "true"}})
+        webhook(s, gh.url())
+        synced_to(s, "tls", sha)
+        assert cm(s, "settings")["data"] == {"v": "tls"}
+        assert gh.requests > 0
+    finally:
+        gh.close()
+
+
 def test_sync_waves_hooks_and_kill9_resume(server, workdir):
     """Waves run in order, each waiting for the previous one to be healthy:
     a PreSync Job, wave 0 ConfigMap, wave 1 a Deployment that is ready only
@@ -484,13 +518,22 @@ def test_failed_sync_retries_with_backoff_then_runs_syncfail_hook(server, workdi
                                          hook_job("notify", "SyncFail", "exit 0")))
     sha = repo.commit("bad namespace")
     apply(s, application("failing", repo.file_url, automated={},
-                         retry={"limit": 2, "backoff": {"duration": "1s", "factor": 1}}))
+                         retry={"limit": 2, "backoff": {"duration": "1s", "factor": 2}}))
+    seen = []
 
     def failed():
         op = get_app(s, "failing").get("status", {}).get("operationState", {})
+        if op.get("message") and op["message"] not in seen:
+            seen.append(op["message"])
         return op.get("phase") == "Failed" and op
-    op = wait_for("operation Failed", failed, timeout=60)
+    op = wait_for("operation Failed", failed, timeout=60, interval=0.05)
     assert op["retryCount"] == 2
+    # the back-off doubles (factor 2): 1 s before the first retry, 2 s before the second
+    retries = [m.split(":")[0] for m in seen if m.startswith("retrying")]
+    assert retries == ["retrying attempt #1 in 1s", "retrying attempt #2 in 2s"], seen
+    took = calendar.timegm(time.strptime(op["finishedAt"], "%Y-%m-%dT%H:%M:%SZ")) - \
+        calendar.timegm(time.strptime(op["startedAt"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert took >= 2, op  # the back-offs were waited (3 s, whole seconds)
     assert "ConfigMap/bad" in op["message"] and "not found" in op["message"], op
     assert op["syncResult"]["revision"] == sha
     wait_for("SyncFail hook ran", lambda: (get_obj(

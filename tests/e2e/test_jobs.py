@@ -202,8 +202,18 @@ def cj_jobs(s, cj):
 def test_cronjob_schedule_manual_jobs_and_history(server):
     """`v6 create job --from=cronjob/X` makes Jobs the CronJob owns (its
     history limit keeps 2 successful ones); the schedule * * * * * fires
-    at the next whole minute with a Job NAME-<minutes since the epoch>."""
+    at the next whole minute with a Job NAME-<minutes since the epoch>.
+    At that same minute, with a Job of theirs still running, a Forbid
+    CronJob starts none and a Replace one deletes it and starts its own."""
     s = server
+    if time.time() % 60 > 50:  # the running Jobs must exist before the minute
+        time.sleep(61 - time.time() % 60)
+    for name, policy in (("forbid", "Forbid"), ("replace", "Replace")):
+        apply(s, cronjob(name, "* * * * *", "sleep 300", concurrencyPolicy=policy))
+        s.v6("create", "job", name + "-pre", "--from=cronjob/" + name, check=True)
+    wait_for("both running Jobs active", lambda: all(
+        len(get_cronjob(s, n).get("status", {}).get("active", [])) == 1
+        for n in ("forbid", "replace")), timeout=30)
     apply(s, cronjob("tick", "* * * * *", "echo tick", successfulJobsHistoryLimit=2))
     cj = get_cronjob(s, "tick")
     assert cj["spec"]["concurrencyPolicy"] == "Allow"
@@ -224,7 +234,8 @@ def test_cronjob_schedule_manual_jobs_and_history(server):
     out = s.v6("get", "cronjobs", check=True).stdout.splitlines()
     assert out[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE",
                               "LAST", "SCHEDULE", "AGE"]
-    assert out[1].split()[:8] == ["tick", "*", "*", "*", "*", "*", "<none>", "False"]
+    assert [r.split()[:8] for r in out[1:] if r.startswith("tick ")] == [
+        ["tick", "*", "*", "*", "*", "*", "<none>", "False"]], out
     # the next whole minute fires (bounded: 70 s from creation)
     left = 70 - (time.time() - created)
     wait_for("a scheduled job", lambda: [x for x in cj_jobs(s, "tick")
@@ -241,6 +252,18 @@ def test_cronjob_schedule_manual_jobs_and_history(server):
     wait_for("lastSuccessfulTime", lambda: get_cronjob(s, "tick")["status"].get(
         "lastSuccessfulTime"), timeout=60)
     wait_for("history still 2", lambda: len(cj_jobs(s, "tick")) == 2, timeout=30)
+    # Replace: the running Job deleted, the scheduled one started
+    minute = calendar.timegm(time.strptime(get_cronjob(s, "replace")["status"]
+                                           ["lastScheduleTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    wait_for("replace's own Job", lambda: [x["metadata"]["name"] for x in cj_jobs(
+        s, "replace") if not x["metadata"].get("deletionTimestamp")] == [
+        "replace-%d" % (minute // 60)], timeout=30)
+    # Forbid: only the Job that was running, no scheduled time taken
+    forbid = get_cronjob(s, "forbid")
+    assert [x["metadata"]["name"] for x in cj_jobs(s, "forbid")] == ["forbid-pre"]
+    assert "lastScheduleTime" not in forbid["status"], forbid["status"]
+    for name in ("forbid", "replace"):
+        s.v6("delete", "cronjob", name, check=True)
 
 
 def test_cronjob_validation(server):
@@ -284,3 +307,18 @@ def test_apply_wait(server):
     p = s.v6("apply", "-f", "-", "--wait", "--timeout", "2s",
              input=json.dumps(job("forever", "sleep 1000")))
     assert p.returncode == 1 and "timed out" in p.stderr, p.stderr
+    # a Deployment that never becomes ready: the controller gives up at its
+    # progress deadline and apply --wait says so, well before --timeout
+    stuck = json.loads(json.dumps(deploy))
+    stuck["metadata"]["name"] = "stuck"
+    stuck["spec"].update(replicas=1, progressDeadlineSeconds=2,
+                         selector={"matchLabels": {"app": "stuck"}})
+    stuck["spec"]["template"]["metadata"]["labels"] = {"app": "stuck"}
+    stuck["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["false"]}, "periodSeconds": 1}
+    t0 = time.monotonic()
+    p = s.v6("apply", "-f", "-", "--wait", "--timeout", "90s", input=json.dumps(stuck),
+             timeout=120)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert 'deployment "stuck" exceeded its progress deadline' in p.stderr, p.stderr
+    assert time.monotonic() - t0 < 60
