@@ -244,13 +244,13 @@ stop_containers(const char *data_dir, int64_t timeout_ms)
 	free(root);
 }
 
-/* The runc pods' pinned IPC namespaces and /dev/shm tmpfs (STATE/node/
- * pods/UID/{ipc,shm}): with their containers stopped, nothing else holds
- * them; the next server makes new ones, as it does the pod netns. */
+/* The runc pods' pinned IPC namespaces and /dev/shm tmpfs (POD/{ipc,shm}
+ * in each pod's state dir below root): with their containers stopped,
+ * nothing else holds them; the next server makes new ones, as it does the
+ * pod netns. */
 static void
-drop_pod_ipc(const char *data_dir)
+drop_pod_ipc_below(const char *root)
 {
-	char *root = xasprintf("%s/node/pods", data_dir);
 	DIR *d = opendir(root);
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
@@ -262,6 +262,27 @@ drop_pod_ipc(const char *data_dir)
 	}
 	if (d)
 		closedir(d);
+}
+
+/* Both places a pod's state dir has been: RUN/pods, next to what
+ * STATE/node/containers links to (node_rundir.c), and STATE/node/pods (no
+ * tmpfs, or a pod an older server started). */
+static void
+drop_pod_ipc(const char *data_dir)
+{
+	char *root = xasprintf("%s/node/pods", data_dir);
+	char *ctrs = xasprintf("%s/node/containers", data_dir), run[PATH_MAX];
+	drop_pod_ipc_below(root);
+	if (realpath(ctrs, run)) {
+		char *slash = strrchr(run, '/');
+		if (slash)
+			*slash = '\0';
+		char *pods = xasprintf("%s/pods", run);
+		if (strcmp(pods, root) != 0)
+			drop_pod_ipc_below(pods);
+		free(pods);
+	}
+	free(ctrs);
 	free(root);
 }
 

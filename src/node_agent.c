@@ -629,11 +629,12 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	struct nrunc_start *rs = NULL;
 	const char *reason = "CreateContainerError";
 	int rc = 0;
+	char *state = runc ? rt_pod_state_dir(n->rt, p->uid) : NULL;
 	if (runc) {
 		struct nrunc_prep rp = { .images = n->images, .info = image,
 			.pod = p->obj ? p->obj : p->sm.pod,
 			.cspec = cs, .env = envp, .mounts = mounts, .n_mounts = (size_t)nm,
-			.pod_dir = p->dir, .pod_ip = p->ip, .netns_path = p->netns,
+			.pod_dir = state, .pod_ip = p->ip, .netns_path = p->netns,
 			.memory_limit = spec.memory_limit,
 			.cpu_limit_millis = spec.cpu_limit_millis,
 			.cpu_request_millis = qty_of(cs, "requests.cpu", 1000),
@@ -645,6 +646,7 @@ start_ctr(struct apod *p, size_t i, int attempt, int64_t now)
 	if (rc == 0)
 		rc = rt_start(n->rt, &spec, on_ctr_exit, a, &c, &err);
 	nrunc_start_free(rs);
+	free(state);
 	nenv_free(argv);
 	nvol_mounts_free(mounts, nm);
 	json_decref(files);
@@ -836,9 +838,12 @@ pod_free(struct apod *p, bool remove)
 	}
 	if (remove) {
 		if (p->dir) {	/* first: its links to shared files go (rt_remove_pod GCs) */
-			nrunc_pod_release(p->dir);	/* the pod's IPC ns and /dev/shm */
+			nrunc_pod_release(p->dir);	/* a pod an older server started */
 			util_remove_tree(p->dir);
 		}
+		char *state = rt_pod_state_dir(n->rt, p->uid);
+		nrunc_pod_release(state);	/* the pod's IPC ns and /dev/shm */
+		free(state);
 		rt_remove_pod(n->rt, p->uid);
 		if (p->cni)
 			ncni_release(n->cni, p->uid);

@@ -62,7 +62,8 @@ struct nrunc_prep {
 	char *const *env;		/* as for nrunc_in */
 	const struct rt_mount *mounts;
 	size_t n_mounts;
-	const char *pod_dir;		/* STATE/pods/UID: etc files go to POD_DIR/etc */
+	const char *pod_dir;		/* the pod's state dir (rt_pod_state_dir, on tmpfs):
+					 * POD_DIR/etc, POD_DIR/ipc, POD_DIR/shm */
 	const char *pod_ip;
 	const char *netns_path;		/* NULL: a new, empty network namespace */
 	int64_t memory_limit, cpu_limit_millis, cpu_request_millis, pids_limit;

@@ -520,7 +520,11 @@ def unmount_pod_dirs(data_dir):
     """Lazily unmounts what runc pods hold under data_dir's pod dirs (the
     pod's pinned IPC namespace and /dev/shm) so that the data dir can go;
     deepest first."""
-    below = os.path.realpath(os.path.join(data_dir, "node", "pods")) + "/"
+    # the pods' state dirs: RUN/pods next to what node/containers links to
+    # (tmpfs), and node/pods (no tmpfs, or an older server's pods)
+    run = os.path.dirname(os.path.realpath(os.path.join(data_dir, "node", "containers")))
+    below = tuple(os.path.realpath(d) + "/" for d in
+                  (os.path.join(data_dir, "node", "pods"), os.path.join(run, "pods")))
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f if line.split()[4].startswith(below)]
     for m in sorted(set(points), key=len, reverse=True):

@@ -448,3 +448,36 @@ def test_containers_of_a_pod_share_its_ipc_namespace_and_dev_shm(rserver):
     assert p.returncode == 0, p
     s.proc.wait(timeout=10)                     # our child: reap it
     assert ("/pods/%s/" % other) not in open("/proc/self/mountinfo").read()
+
+
+def test_pod_sandbox_and_etc_files_live_in_the_tmpfs_run_dir(rserver):
+    """A runc pod's pinned IPC namespace, its /dev/shm mount point and its
+    /etc files (hosts, hostname, resolv.conf) only mean something while the
+    machine is up: they are made in the pod's state dir on tmpfs (next to
+    its ServiceAccount files), not in node/pods on the data dir's disk,
+    where each new inode cost this machine's ext4 0.24-0.29 ms of CPU (a
+    quarter of the server's CPU in a 10-pod start). The container still
+    sees them, and they go with the pod."""
+    s = rserver
+    link = os.path.join(s.data_dir, "node", "containers")
+    if not os.path.islink(link):
+        pytest.skip("no writable tmpfs at /run or /dev/shm")
+    state = os.path.join(os.path.dirname(os.readlink(link)), "pods")
+    apply(s, pod("tmp", [ctr("exec sleep 3600")]))
+    wait_running(s, "tmp")
+    uid = get_pod(s, "tmp")["metadata"]["uid"]
+    here = os.path.join(state, uid)
+    assert ("%s/shm " % here) in open("/proc/self/mountinfo").read()
+    assert subprocess.run(["stat", "-f", "-c", "%T", os.path.join(here, "ipc")],
+                          capture_output=True, text=True).stdout.strip() == "nsfs"
+    for f in ("hosts", "hostname", "resolv.conf"):
+        assert os.path.isfile(os.path.join(here, "etc", f)), f
+    disk = os.path.join(s.data_dir, "node", "pods", uid)
+    assert not os.path.exists(os.path.join(disk, "etc")) and \
+        not os.path.exists(os.path.join(disk, "ipc")), os.listdir(disk)
+    p = s.v6("exec", "tmp", "--", "sh", "-c", "cat /etc/hostname; grep -c tmp /etc/hosts")
+    assert p.returncode == 0 and p.stdout.split()[0] == "tmp", (p.stdout, p.stderr)
+    st, _ = s.json("DELETE", "/api/v1/namespaces/default/pods/tmp")
+    assert st in (200, 202), st
+    wait_for(lambda: ("%s/" % here) not in open("/proc/self/mountinfo").read()
+             and not os.path.exists(here), 60, "the pod's state dir unmounted and removed")
