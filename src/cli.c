@@ -464,10 +464,14 @@ static const struct cli_verb verbs[] = {
 	  "                 PrometheusRule, and alerts the Alertmanager. Without\n"
 	  "                 --prometheus-url, V6 reloads this Prometheus's rules.\n"
 	  "enable applies the objects again (their generated configs too); disable\n"
-	  "deletes them and keeps the data volumes unless --purge is given.",
-	  "purge",
+	  "deletes them and keeps the data volumes unless --purge is given.\n"
+	  "--dry-run[=server|client]: server has the API check every write (admission\n"
+	  "included) and store nothing, printing what it would change; client sends\n"
+	  "nothing.",
+	  "purge dry-run",
 	  "  v6 addon enable observability\n  v6 addon ls\n"
-	  "  v6 addon disable observability --purge\n", false },
+	  "  v6 addon disable observability --purge\n"
+	  "  v6 addon enable observability --dry-run=server\n", false },
 	{ "silence", cli_silence, "v6 silence create|ls|expire [flags]",
 	  "Silence alerts in Alertmanager, list and expire silences",
 	  "Manage Alertmanager's silences through the server (--alertmanager-url),\n"
