@@ -480,11 +480,16 @@ static const struct cli_verb verbs[] = {
 	  "           NAME=VALUE arguments) for --duration, saying why (--comment)\n"
 	  "  ls       the silences: ID, state, end, author, matchers, comment\n"
 	  "  expire   end silences now, by ID\n"
+	  "create and expire take --dry-run[=server|client]: server checks the\n"
+	  "silence (matchers, duration, comment; the silence to expire exists and\n"
+	  "is not expired) and reaches Alertmanager without writing to it; client\n"
+	  "sends nothing.\n"
 	  "Firing alerts: 'v6 get alerts', 'v6 describe alert NAME'.",
-	  "matcher duration comment all output no-headers",
+	  "matcher duration comment all output no-headers dry-run",
 	  "  v6 silence create -m alertname=V6ServiceErrorBudgetBurn -m namespace=shop \\\n"
 	  "      --duration 2h --comment 'fix deploying'\n"
-	  "  v6 silence ls\n  v6 silence expire 3f1e0c2a-...\n", false },
+	  "  v6 silence ls\n  v6 silence expire 3f1e0c2a-...\n"
+	  "  v6 silence expire 3f1e0c2a-... --dry-run=server\n", false },
 	{ "events", cli_events, "v6 events [flags]",
 	  "List events, the latest last",
 	  "List events, oldest first; the same as 'v6 get events'.",
