@@ -9,7 +9,8 @@
  * data directory and the Services' cluster IPs); ctrl_promrules.c finds the
  * addon's Prometheus when no --prometheus-url is given. Served as
  * /v6/addons (GET: state) and /v6/addons/observability (POST: enable or
- * update, DELETE: disable; the claims stay unless ?purge=true). */
+ * update, DELETE: disable; the claims stay unless ?purge=true; both take
+ * ?dryRun=All: every write checked, nothing stored). */
 #include "addon.h"
 
 #include <errno.h>
@@ -211,10 +212,20 @@ addon_objects(const struct addon_env *env)
 
 /* ---- applying them ---------------------------------------------------------- */
 
-/* Creates obj, or replaces the stored one's spec/data (obj consumed).
- * Returns 0 or -1 with *err. */
+static bool
+namespace_exists(void)
+{
+	json_t *o = NULL;
+	bool there = store_get(api_store(cfg.api), "namespaces", "", ADDON_NAMESPACE, &o) == 0;
+	json_decref(o);
+	return there;
+}
+
+/* Creates obj, or replaces the stored one's spec/data (obj consumed);
+ * flags API_DRY_RUN checks the write and stores nothing. Returns 0 or -1
+ * with *err. */
 static int
-apply_one(json_t *obj, json_t **stored, char **err)
+apply_one(json_t *obj, unsigned flags, json_t **stored, char **err)
 {
 	const struct kind *k = kind_find_gvk(obj_str(obj, "apiVersion"), obj_str(obj, "kind"));
 	const char *ns = k && k->namespaced ? ADDON_NAMESPACE : "";
@@ -242,10 +253,16 @@ apply_one(json_t *obj, json_t **stored, char **err)
 			}
 		json_object_update(obj_child(obj_child(m, "metadata"), "labels"), obj_labels(obj));
 		json_decref(obj);
-		rc = api_update(cfg.api, k, ns, m, false, 0, stored, &e);
+		rc = api_update(cfg.api, k, ns, m, false, flags, stored, &e);
+	} else if ((flags & API_DRY_RUN) && ns[0] && !namespace_exists()) {
+		/* the dry run's Namespace is not stored: what goes in it cannot
+		 * be checked before it exists (as `v6 apply --dry-run=server`) */
+		api_error_clear(&e);
+		json_decref(obj);
+		rc = 0;
 	} else {
 		api_error_clear(&e);
-		rc = api_create(cfg.api, k, ns, obj, 0, stored, &e);
+		rc = api_create(cfg.api, k, ns, obj, flags, stored, &e);
 	}
 	json_decref(cur);
 	if (rc < 0)
@@ -299,7 +316,7 @@ have_binary(const char *path)
 }
 
 static void
-enable(struct http_req *req)
+enable(struct http_req *req, unsigned flags)
 {
 	static const char *const bins[][2] = {
 		{ "/usr/bin/prometheus", "prometheus" },
@@ -318,7 +335,7 @@ enable(struct http_req *req)
 	json_t *ns = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind",
 	    "Namespace", "metadata", "name", ADDON_NAMESPACE, "labels", ADDON_LABEL,
 	    "observability");
-	int rc = apply_one(ns, NULL, &err);
+	int rc = apply_one(ns, flags, NULL, &err);
 	if (rc == 0)
 		json_array_append_new(applied, json_string("namespace/" ADDON_NAMESPACE));
 	json_t *svcs = addon_services(), *o;
@@ -328,7 +345,7 @@ enable(struct http_req *req)
 		if (rc < 0)
 			break;
 		char *name = xstrdup(obj_name(o));
-		rc = apply_one(json_incref(o), &stored, &err);
+		rc = apply_one(json_incref(o), flags, &stored, &err);
 		if (rc == 0 && !strcmp(name, "alertmanager"))
 			snprintf(am, sizeof am, "%s:9093", obj_str_at(stored, "spec.clusterIP"));
 		if (rc == 0) {
@@ -355,7 +372,7 @@ enable(struct http_req *req)
 		char *id = xasprintf("%s/%s", obj_str(o, "kind"), obj_name(o));
 		for (char *p = id; *p && *p != '/'; p++)
 			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-		rc = apply_one(json_incref(o), NULL, &err);
+		rc = apply_one(json_incref(o), flags, NULL, &err);
 		if (rc == 0)
 			json_array_append_new(applied, json_string(id));
 		free(id);
@@ -370,15 +387,17 @@ enable(struct http_req *req)
 		free(m);
 		json_decref(applied);
 	} else {
-		log_info("addon", "observability enabled in namespace %s", ADDON_NAMESPACE);
-		api_respond_json(req, 200, json_pack("{s:s, s:s, s:o}", "name", "observability",
-		    "namespace", ADDON_NAMESPACE, "applied", applied));
+		if (!(flags & API_DRY_RUN))
+			log_info("addon", "observability enabled in namespace %s", ADDON_NAMESPACE);
+		api_respond_json(req, 200, json_pack("{s:s, s:s, s:o, s:b}", "name",
+		    "observability", "namespace", ADDON_NAMESPACE, "applied", applied, "dryRun",
+		    (flags & API_DRY_RUN) != 0));
 	}
 	free(err);
 }
 
 static void
-disable(struct http_req *req)
+disable(struct http_req *req, unsigned flags)
 {
 	static const char *const kinds[][2] = {
 		{ "monitoring.coreos.com/v1", "PrometheusRule" }, { "apps/v1", "Deployment" },
@@ -403,7 +422,7 @@ disable(struct http_req *req)
 				continue;
 			struct api_error e = { 0 };
 			if (api_delete(cfg.api, k, ADDON_NAMESPACE, obj_name(o), API_PROPAGATE_BACKGROUND,
-			    NULL, 0, 0, NULL, &e) == 0) {
+			    NULL, 0, flags, NULL, &e) == 0) {
 				char *id = xasprintf("%s/%s", k->plural, obj_name(o));
 				json_array_append_new(deleted, json_string(id));
 				free(id);
@@ -413,18 +432,21 @@ disable(struct http_req *req)
 		json_decref(items);
 	}
 	api_flush(cfg.api);
-	api_respond_json(req, 200, json_pack("{s:s, s:o, s:b}", "name", "observability",
-	    "deleted", deleted, "kept_volumes", !all));
+	api_respond_json(req, 200, json_pack("{s:s, s:o, s:b, s:b}", "name", "observability",
+	    "deleted", deleted, "kept_volumes", !all, "dryRun", (flags & API_DRY_RUN) != 0));
 }
 
 static void
 serve_observability(void *arg, struct http_req *req)
 {
 	(void)arg;
+	unsigned flags;
+	if (api_dry_run_query(req, &flags) < 0)
+		return;
 	if (!strcmp(req->method, "POST"))
-		enable(req);
+		enable(req, flags);
 	else if (!strcmp(req->method, "DELETE"))
-		disable(req);
+		disable(req, flags);
 	else
 		api_respond_status(req, 405, "POST enables the addon, DELETE disables it");
 }

@@ -7,6 +7,7 @@
  *   GET    .../silences                       SilenceList
  *   POST   .../silences {matchers, duration|endsAt, comment}   201 Silence
  *   DELETE .../silences/ID                    expire
+ * (POST and DELETE take ?dryRun=All: checked, Alertmanager only read)
  *   POST   .../webhook, .../namespaces/NS/receivers/NAME   Alertmanager's
  *                                             webhook_config (alert_notify.c)
  * Each call is one request to Alertmanager on the loop (http_client.c);
@@ -37,7 +38,11 @@ struct alert_api {
 	bool discovered;		/* no flag: the addon's Alertmanager, if any */
 };
 
-enum op { OP_LIST, OP_GET, OP_GET_SILENCES, OP_SILENCES, OP_CREATE, OP_EXPIRE };
+/* OP_CREATE_DRY and OP_EXPIRE_DRY: ?dryRun=All. Alertmanager has no dry
+ * run: the silence is checked here and Alertmanager is only read (its
+ * silences: reachable; the one to expire: exists and is not expired). */
+enum op { OP_LIST, OP_GET, OP_GET_SILENCES, OP_SILENCES, OP_CREATE, OP_EXPIRE,
+	OP_CREATE_DRY, OP_EXPIRE_DRY };
 
 /* One API request waiting on Alertmanager. */
 struct call {
@@ -45,7 +50,8 @@ struct call {
 	struct http_req *req;
 	enum op op;
 	char *ns, *name;
-	json_t *alerts;			/* OP_GET: the matches, while silences load */
+	json_t *alerts;			/* OP_GET: the matches, while silences load;
+					 * OP_CREATE_DRY: the silence checked */
 	struct http_client_req *http;
 	struct call *next;
 };
@@ -246,6 +252,16 @@ detail(struct alert_api *a, json_t *alert, const json_t *silences)
 	return alert;
 }
 
+/* The expire's answer (a dry run's too): a Status naming the silence. */
+static void
+expired(struct call *c)
+{
+	api_respond_json(c->req, 200, json_pack("{s:s, s:s, s:{}, s:s, s:{s:s, s:s}}",
+	    "kind", "Status", "apiVersion", "v1", "metadata", "status", "Success",
+	    "details", "name", c->name, "kind", "silences"));
+	call_free(c);
+}
+
 static void
 answer(struct call *c, const json_t *doc)
 {
@@ -293,12 +309,24 @@ answer(struct call *c, const json_t *doc)
 		    obj_str(doc, "silenceID")));
 		call_free(c);
 		return;
+	case OP_CREATE_DRY:	/* the silence as it would be, without an id */
+		json_decref(items);
+		api_respond_json(c->req, 201, silence_object(c->alerts));
+		call_free(c);
+		return;
+	case OP_EXPIRE_DRY:
+		json_decref(items);
+		if (!strcmp(obj_str_at(doc, "status.state"), "expired")) {
+			char *m = xasprintf("silence \"%s\" is already expired", c->name);
+			call_fail(c, 422, m);
+			free(m);
+		} else {
+			expired(c);
+		}
+		return;
 	case OP_EXPIRE:
 		json_decref(items);
-		api_respond_json(c->req, 200, json_pack("{s:s, s:s, s:{}, s:s, s:{s:s, s:s}}",
-		    "kind", "Status", "apiVersion", "v1", "metadata", "status", "Success",
-		    "details", "name", c->name, "kind", "silences"));
-		call_free(c);
+		expired(c);
 		return;
 	}
 	call_free(c);
@@ -315,7 +343,7 @@ call_done(int rc, const struct http_response *res, void *arg)
 		free(m);
 		return;
 	}
-	if (res->status == 404 && c->op == OP_EXPIRE) {
+	if (res->status == 404 && (c->op == OP_EXPIRE || c->op == OP_EXPIRE_DRY)) {
 		char *m = xasprintf("silence \"%s\" not found", c->name);
 		call_fail(c, 404, m);
 		free(m);
@@ -464,6 +492,7 @@ serve(void *arg, struct http_req *req, const char *rest)
 	struct alert_api *a = arg;
 	bool get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
 	bool del = !strcmp(req->method, "DELETE");
+	unsigned dry = 0;
 	json_t *o;
 	if (get && (o = discovery(rest)) != NULL) {
 		api_respond_json(req, 200, o);
@@ -495,6 +524,8 @@ serve(void *arg, struct http_req *req, const char *rest)
 		api_respond_status(req, 405, "method not allowed on this resource");
 		goto out;
 	}
+	if (!get && api_dry_run_query(req, &dry) < 0)
+		goto out;
 	if (a->discovered)
 		discover(a);
 	if (!a->url) {
@@ -510,7 +541,8 @@ serve(void *arg, struct http_req *req, const char *rest)
 		    NULL);
 	} else if (del) {
 		char *path = xasprintf("/api/v2/silence/%s", r.name);
-		am_send(call_new(a, req, OP_EXPIRE, NULL, r.name), "DELETE", path, NULL);
+		am_send(call_new(a, req, dry ? OP_EXPIRE_DRY : OP_EXPIRE, NULL, r.name),
+		    dry ? "GET" : "DELETE", path, NULL);
 		free(path);
 	} else {
 		json_t *in = json_loadb(req->body, req->body_len, 0, NULL);
@@ -519,6 +551,10 @@ serve(void *arg, struct http_req *req, const char *rest)
 		if (!ps) {
 			api_respond_status(req, 422, err ? err : "the request body is not a JSON "
 			    "object");
+		} else if (dry) {
+			struct call *c = call_new(a, req, OP_CREATE_DRY, NULL, NULL);
+			c->alerts = json_incref(ps);
+			am_send(c, "GET", "/api/v2/silences", NULL);
 		} else {
 			char *body = json_dumps(ps, JSON_COMPACT);
 			am_send(call_new(a, req, OP_CREATE, NULL, NULL), "POST", "/api/v2/silences",

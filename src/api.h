@@ -149,6 +149,11 @@ void api_group_version(struct api *api, const char *group, const char *version);
  * as JSON (the reference is taken). Both finish req. */
 void api_respond_status(struct http_req *req, int code, const char *message);
 void api_respond_json(struct http_req *req, int code, json_t *obj);
+/* ?dryRun of a write to a handler of its own (addons, silences), as the
+ * API's resources take it: *flags = API_DRY_RUN for "All", 0 when absent;
+ * any other value is answered 422 (a typo must never become a real write)
+ * and -1 returned. */
+int api_dry_run_query(struct http_req *req, unsigned *flags);
 /* Discovery for such a group: the APIGroup document at rest "" or "/", the
  * APIResourceList (resources, whose reference is taken) at "/VERSION";
  * NULL for any other rest. */

@@ -1134,12 +1134,13 @@ handle_watch(struct api *api, struct http_req *req, const struct route *r)
 
 /* ---- writes ------------------------------------------------------------ */
 
+static char *dry_run_bad(struct http_req *req, unsigned *flags);
+
 static unsigned
 dry_run_flag(struct http_req *req)
 {
-	char *d = http_query_get(req->query, "dryRun");
-	unsigned f = d && strcmp(d, "All") == 0 ? API_DRY_RUN : 0;
-	free(d);
+	unsigned f;
+	free(dry_run_bad(req, &f));
 	return f;
 }
 
@@ -1640,6 +1641,35 @@ is_uint(const char *s)
 	return n > 0 && n <= 18 && s[n] == '\0';
 }
 
+#define DRY_RUN_BAD "dryRun: Unsupported value: \"%s\": supported values: \"All\""
+
+/* ?dryRun: *flags API_DRY_RUN for "All", 0 when absent; any other value
+ * is returned (to be freed) for the caller to refuse. */
+static char *
+dry_run_bad(struct http_req *req, unsigned *flags)
+{
+	char *d = http_query_get(req->query, "dryRun");
+	*flags = d && strcmp(d, "All") == 0 ? API_DRY_RUN : 0;
+	if (d && strcmp(d, "All") == 0) {
+		free(d);
+		d = NULL;
+	}
+	return d;
+}
+
+int
+api_dry_run_query(struct http_req *req, unsigned *flags)
+{
+	char *bad = dry_run_bad(req, flags);
+	if (!bad)
+		return 0;
+	char *m = xasprintf(DRY_RUN_BAD, bad);
+	api_respond_status(req, 422, m);
+	free(m);
+	free(bad);
+	return -1;
+}
+
 /* Rejects malformed query parameters before anything happens: a typo in
  * dryRun must never turn into a real write. Returns 0 or -1 (answered). */
 static int
@@ -1647,14 +1677,14 @@ check_query(struct api *api, struct http_req *req)
 {
 	static const char *const uints[] = { "resourceVersion", "timeoutSeconds",
 		"gracePeriodSeconds", "limit" };
-	char *d = http_query_get(req->query, "dryRun");
+	unsigned dry;
+	char *bad = dry_run_bad(req, &dry);
 	int rc = 0;
-	if (d && strcmp(d, "All") != 0) {
-		reply_status(api, req, 422, "dryRun: Unsupported value: \"%s\": supported values: "
-		    "\"All\"", d);
+	if (bad) {
+		reply_status(api, req, 422, DRY_RUN_BAD, bad);
 		rc = -1;
 	}
-	free(d);
+	free(bad);
 	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(uints); i++) {
 		char *v = http_query_get(req->query, uints[i]);
 		if (v && *v && !is_uint(v)) {

@@ -464,10 +464,14 @@ static const struct cli_verb verbs[] = {
 	  "                 PrometheusRule, and alerts the Alertmanager. Without\n"
 	  "                 --prometheus-url, V6 reloads this Prometheus's rules.\n"
 	  "enable applies the objects again (their generated configs too); disable\n"
-	  "deletes them and keeps the data volumes unless --purge is given.",
-	  "purge",
+	  "deletes them and keeps the data volumes unless --purge is given.\n"
+	  "--dry-run[=server|client]: server has the API check every write (admission\n"
+	  "included) and store nothing, printing what it would change; client sends\n"
+	  "nothing.",
+	  "purge dry-run",
 	  "  v6 addon enable observability\n  v6 addon ls\n"
-	  "  v6 addon disable observability --purge\n", false },
+	  "  v6 addon disable observability --purge\n"
+	  "  v6 addon enable observability --dry-run=server\n", false },
 	{ "silence", cli_silence, "v6 silence create|ls|expire [flags]",
 	  "Silence alerts in Alertmanager, list and expire silences",
 	  "Manage Alertmanager's silences through the server (--alertmanager-url),\n"
@@ -476,11 +480,16 @@ static const struct cli_verb verbs[] = {
 	  "           NAME=VALUE arguments) for --duration, saying why (--comment)\n"
 	  "  ls       the silences: ID, state, end, author, matchers, comment\n"
 	  "  expire   end silences now, by ID\n"
+	  "create and expire take --dry-run[=server|client]: server checks the\n"
+	  "silence (matchers, duration, comment; the silence to expire exists and\n"
+	  "is not expired) and reaches Alertmanager without writing to it; client\n"
+	  "sends nothing.\n"
 	  "Firing alerts: 'v6 get alerts', 'v6 describe alert NAME'.",
-	  "matcher duration comment all output no-headers",
+	  "matcher duration comment all output no-headers dry-run",
 	  "  v6 silence create -m alertname=V6ServiceErrorBudgetBurn -m namespace=shop \\\n"
 	  "      --duration 2h --comment 'fix deploying'\n"
-	  "  v6 silence ls\n  v6 silence expire 3f1e0c2a-...\n", false },
+	  "  v6 silence ls\n  v6 silence expire 3f1e0c2a-...\n"
+	  "  v6 silence expire 3f1e0c2a-... --dry-run=server\n", false },
 	{ "events", cli_events, "v6 events [flags]",
 	  "List events, the latest last",
 	  "List events, oldest first; the same as 'v6 get events'.",

@@ -354,6 +354,9 @@ parse_matcher(const char *s)
 static int
 silence_create(const struct cli_opts *o)
 {
+	enum cli_dry dry;
+	if (cli_dry_run(o, &dry) < 0)
+		return 1;
 	json_t *ms = json_array();
 	for (size_t i = 0; i < o->nmatchers + o->nargs - 1; i++) {
 		const char *s = i < o->nmatchers ? o->matchers[i] : o->args[1 + i - o->nmatchers];
@@ -373,12 +376,18 @@ silence_create(const struct cli_opts *o)
 		json_decref(ms);
 		return cli_err("--comment is required: say why the alerts are silenced");
 	}
+	if (dry == CLI_DRY_CLIENT) {	/* no id: Alertmanager gives it */
+		json_decref(ms);
+		printf("silence.%s created%s\n", ALERT_GROUP, cli_dry_said[dry]);
+		return 0;
+	}
 	const char *user = getenv("USER");
 	json_t *body = json_pack("{s:o, s:s, s:s, s:s}", "matchers", ms, "duration",
 	    o->duration ? o->duration : "1h", "comment", o->comment, "createdBy",
 	    user ? user : "v6");
 	struct cli_resp r = { 0 };
-	int rc = cli_http("POST", BASE "/silences", NULL, body, &r);
+	int rc = cli_http("POST", dry ? BASE "/silences?dryRun=All" : BASE "/silences", NULL,
+	    body, &r);
 	json_decref(body);
 	if (rc < 0)
 		return 1;
@@ -387,7 +396,10 @@ silence_create(const struct cli_opts *o)
 		cli_resp_free(&r);
 		return 1;
 	}
-	printf("silence.%s/%s created\n", ALERT_GROUP, obj_name(r.body));
+	if (dry)
+		printf("silence.%s created%s\n", ALERT_GROUP, cli_dry_said[dry]);
+	else
+		printf("silence.%s/%s created\n", ALERT_GROUP, obj_name(r.body));
 	cli_resp_free(&r);
 	return 0;
 }
@@ -396,10 +408,19 @@ static int
 silence_expire(const struct cli_opts *o)
 {
 	int rc = 0;
+	enum cli_dry dry;
 	if (o->nargs < 2)
 		return cli_err("usage: v6 silence expire ID...");
+	if (cli_dry_run(o, &dry) < 0)
+		return 1;
 	for (size_t i = 1; i < o->nargs; i++) {
-		char *path = xasprintf(BASE "/silences/%s", o->args[i]);
+		if (dry == CLI_DRY_CLIENT) {
+			printf("silence.%s/%s expired%s\n", ALERT_GROUP, o->args[i],
+			    cli_dry_said[dry]);
+			continue;
+		}
+		char *path = xasprintf(BASE "/silences/%s%s", o->args[i],
+		    dry ? "?dryRun=All" : "");
 		struct cli_resp r = { 0 };
 		if (cli_http("DELETE", path, NULL, NULL, &r) < 0)
 			rc = 1;
@@ -407,7 +428,8 @@ silence_expire(const struct cli_opts *o)
 			cli_print_error(&r, NULL);
 			rc = 1;
 		} else
-			printf("silence.%s/%s expired\n", ALERT_GROUP, o->args[i]);
+			printf("silence.%s/%s expired%s\n", ALERT_GROUP, o->args[i],
+			    cli_dry_said[dry]);
 		cli_resp_free(&r);
 		free(path);
 	}

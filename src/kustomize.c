@@ -130,6 +130,141 @@ check_entries(json_t *k, const char *path, char **err)
 	return rc;
 }
 
+/* The typed fields of kustomize's Go structs, checked as encoding/json
+ * decodes them: a value of another JSON type (null excepted) is kubectl's
+ * "cannot unmarshal bool into Go struct field Kustomization.namespace of
+ * type string". entry: the list whose entries hold the field (NULL: the
+ * kustomization itself); sub: a mapping inside each entry (or, without
+ * entry, inside the kustomization). */
+enum ftype { F_STR, F_STRS, F_MAP, F_BOOL, F_INT };
+
+static const struct typed {
+	const char *gostruct, *entry, *sub, *field;
+	enum ftype t;
+} typed_fields[] = {
+	{ "Kustomization", NULL, NULL, "namespace", F_STR },
+	{ "Kustomization", NULL, NULL, "namePrefix", F_STR },
+	{ "Kustomization", NULL, NULL, "nameSuffix", F_STR },
+	{ "Kustomization", NULL, NULL, "commonLabels", F_MAP },
+	{ "Kustomization", NULL, NULL, "commonAnnotations", F_MAP },
+	{ "Kustomization", NULL, NULL, "resources", F_STRS },
+	{ "Kustomization", NULL, NULL, "components", F_STRS },
+	{ "Kustomization", NULL, NULL, "bases", F_STRS },
+	{ "Label", "labels", NULL, "pairs", F_MAP },
+	{ "Label", "labels", NULL, "includeSelectors", F_BOOL },
+	{ "Label", "labels", NULL, "includeTemplates", F_BOOL },
+	{ "Image", "images", NULL, "name", F_STR },
+	{ "Image", "images", NULL, "newName", F_STR },
+	{ "Image", "images", NULL, "newTag", F_STR },
+	{ "Image", "images", NULL, "digest", F_STR },
+	{ "Image", "images", NULL, "tagSuffix", F_STR },
+	{ "Replica", "replicas", NULL, "name", F_STR },
+	{ "Replica", "replicas", NULL, "count", F_INT },
+	{ "Patch", "patches", NULL, "path", F_STR },
+	{ "Patch", "patches", NULL, "patch", F_STR },
+	{ "GeneratorOptions", NULL, "generatorOptions", "labels", F_MAP },
+	{ "GeneratorOptions", NULL, "generatorOptions", "annotations", F_MAP },
+	{ "GeneratorOptions", NULL, "generatorOptions", "disableNameSuffixHash", F_BOOL },
+	{ "GeneratorOptions", NULL, "generatorOptions", "immutable", F_BOOL },
+#define GEN_TYPED(S, L) \
+	{ S, L, NULL, "name", F_STR }, { S, L, NULL, "namespace", F_STR }, \
+	{ S, L, NULL, "behavior", F_STR }, { S, L, NULL, "files", F_STRS }, \
+	{ S, L, NULL, "literals", F_STRS }, { S, L, NULL, "envs", F_STRS }, \
+	{ S, L, NULL, "env", F_STR }, \
+	{ "GeneratorOptions", L, "options", "labels", F_MAP }, \
+	{ "GeneratorOptions", L, "options", "annotations", F_MAP }, \
+	{ "GeneratorOptions", L, "options", "disableNameSuffixHash", F_BOOL }, \
+	{ "GeneratorOptions", L, "options", "immutable", F_BOOL }
+	GEN_TYPED("ConfigMapArgs", "configMapGenerator"),
+	GEN_TYPED("SecretArgs", "secretGenerator"),
+	{ "SecretArgs", "secretGenerator", NULL, "type", F_STR },
+#undef GEN_TYPED
+};
+
+/* encoding/json's name of v's JSON type, as its errors say it. */
+static const char *
+json_type_word(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "object";
+	case JSON_ARRAY: return "array";
+	case JSON_STRING: return "string";
+	case JSON_INTEGER: case JSON_REAL: return "number";
+	default: return "bool";
+	}
+}
+
+/* The first value of v (of type t) of a wrong JSON type, or NULL. */
+static const json_t *
+mistyped(const json_t *v, enum ftype t)
+{
+	const json_t *x;
+	const char *key;
+	size_t i;
+	if (!v || json_is_null(v))
+		return NULL;
+	switch (t) {
+	case F_STR:
+		return json_is_string(v) ? NULL : v;
+	case F_BOOL:
+		return json_is_boolean(v) ? NULL : v;
+	case F_INT:
+		return json_is_integer(v) ? NULL : v;
+	case F_STRS:
+		if (!json_is_array(v))
+			return v;
+		json_array_foreach(v, i, x)
+			if (!json_is_string(x) && !json_is_null(x))
+				return x;
+		return NULL;
+	case F_MAP:
+		if (!json_is_object(v))
+			return v;
+		json_object_foreach((json_t *)v, key, x)
+			if (!json_is_string(x) && !json_is_null(x))
+				return x;
+		return NULL;
+	}
+	return NULL;
+}
+
+static int
+type_err(const struct typed *f, const json_t *v, const json_t *bad, const char *path,
+    char **err)
+{
+	static const char *const go[] = { "string", "[]string", "map[string]string", "bool",
+		"int64" };
+	/* an element of a list or map is named by the field, typed by the element */
+	bool elem = bad != v;
+	const char *want = elem ? "string" : go[f->t];
+	if (!elem && f->t == F_STRS && !json_is_array(v))
+		want = "[]string";
+	*err = xasprintf("%s: invalid Kustomization: json: cannot unmarshal %s into Go struct "
+	    "field %s.%s%s%s%s%s of type %s", path, json_type_word(bad), f->gostruct,
+	    f->entry ? f->entry : "", f->entry ? "." : "", f->sub ? f->sub : "",
+	    f->sub ? "." : "", f->field, want);
+	return -EINVAL;
+}
+
+static int
+check_types(const json_t *k, const char *path, char **err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(typed_fields); i++) {
+		const struct typed *f = &typed_fields[i];
+		const json_t *e, *list = f->entry ? json_object_get(k, f->entry) : NULL;
+		size_t j, n = f->entry ? json_array_size(list) : 1;
+		for (j = 0; j < n; j++) {
+			e = f->entry ? json_array_get(list, j) : k;
+			if (f->sub)
+				e = json_object_get(e, f->sub);
+			const json_t *v = json_object_get(e, f->field), *bad = mistyped(v, f->t);
+			if (bad)
+				return type_err(f, v, bad, path, err);
+		}
+	}
+	return 0;
+}
+
 /* Renames the fields of k to their canonical spelling ("nameprefix" ->
  * "namePrefix"); 0, or -EINVAL with *err for a field kustomize does not
  * know and -ENOTSUP for one V6 does not implement. */
@@ -156,7 +291,8 @@ canonical_fields(json_t *k, const char *path, char **err)
 			json_object_del(k, key);
 		}
 	}
-	return check_entries(k, path, err);
+	int rc = check_entries(k, path, err);
+	return rc < 0 ? rc : check_types(k, path, err);
 }
 
 void
@@ -274,14 +410,17 @@ starts_sequence(const char *text, size_t len)
 }
 
 int
-kz_parse(const char *text, size_t len, const char *file, json_t **out, char **err)
+kz_parse(const char *text, size_t len, const char *file, bool yaml11, json_t **out,
+    char **err)
 {
 	struct obj_docs docs = { 0 };
 	struct errlist errs = { 0 };
 	bool seq = starts_sequence(text, len);
 	char *wrapped = seq ? wrap_sequence(text, len) : NULL;
-	int rc = seq ? obj_parse(wrapped, strlen(wrapped), &docs, &errs)
-	    : obj_parse(text, len, &docs, &errs);
+	int (*parse)(const char *, size_t, struct obj_docs *, struct errlist *) =
+	    yaml11 ? obj_parse_yaml11 : obj_parse;
+	int rc = seq ? parse(wrapped, strlen(wrapped), &docs, &errs)
+	    : parse(text, len, &docs, &errs);
 	free(wrapped);
 	if (rc < 0 || errs.n) {
 		*err = field_err_format(&errs.v[0], file);
@@ -333,7 +472,7 @@ load_kustomization(const char *dir, struct kust *k, char **err)
 	if (rc < 0)
 		return rc;
 	json_t *docs;
-	rc = kz_parse(text, len, path, &docs, err);
+	rc = kz_parse(text, len, path, true, &docs, err);
 	free(text);
 	if (rc < 0)
 		return rc;
@@ -402,7 +541,7 @@ load_file(const char *dir, const char *rel, struct kresmap *m, char **err)
 		return rc;
 	char *file = xasprintf("%s/%s", dir, rel);
 	json_t *docs;
-	rc = kz_parse(text, len, file, &docs, err);
+	rc = kz_parse(text, len, file, false, &docs, err);
 	free(text);
 	if (rc < 0) {
 		free(file);

@@ -48,8 +48,11 @@ int kz_list(const struct kust *k, const char *field, json_t **list, char **err);
 /* Reads DIR/REL into *out (caller frees); *err on failure. */
 int kz_read(const char *dir, const char *rel, char **out, size_t *len, char **err);
 /* Parses YAML/JSON text into an array of documents (new ref); a top-level
- * sequence (a JSON 6902 patch) comes back as one array. *err names file. */
-int kz_parse(const char *text, size_t len, const char *file, json_t **out, char **err);
+ * sequence (a JSON 6902 patch) comes back as one array. *err names file.
+ * yaml11: the kustomization file itself, whose y / yes / on / n / no / off
+ * are bools (kustomize reads it with YAML 1.1), unlike resources. */
+int kz_parse(const char *text, size_t len, const char *file, bool yaml11, json_t **out,
+    char **err);
 
 /* kustomize_gen.c */
 /* configMapGenerator / secretGenerator of k into m. */

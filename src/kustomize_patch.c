@@ -270,7 +270,7 @@ kz_patch_step(const struct kust *k, struct kresmap *m, const char *field, char *
 		json_t *docs = NULL;
 		int rc = patch_text(k, e, &text, &file, err);
 		if (rc == 0)
-			rc = kz_parse(text, strlen(text), file, &docs, err);
+			rc = kz_parse(text, strlen(text), file, false, &docs, err);
 		json_t *target = json_is_object(e) ? json_object_get(e, "target") : NULL;
 		if (rc == 0 && !strcmp(field, "patchesJson6902") &&
 		    !json_is_array(json_array_get(docs, 0))) {

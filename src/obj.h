@@ -114,6 +114,11 @@ struct obj_docs {
  * keys and unsupported YAML (tags other than the core schema, aliases past a
  * bound) are added to errs with line and column. Returns 0 or -EINVAL. */
 int obj_parse(const char *text, size_t len, struct obj_docs *out, struct errlist *errs);
+/* obj_parse reading plain y / yes / on / n / no / off (any case form YAML
+ * 1.1 lists) as bools, as kustomize reads a kustomization file (go-yaml v2
+ * through sigs.k8s.io/yaml); manifests keep YAML 1.2's strings. */
+int obj_parse_yaml11(const char *text, size_t len, struct obj_docs *out,
+    struct errlist *errs);
 void obj_docs_free(struct obj_docs *docs);
 /* Position of field (or of its nearest parent that has one) in a document. */
 void obj_pos_lookup(const json_t *pos, const char *field, int *line, int *col);

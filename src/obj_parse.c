@@ -54,6 +54,7 @@ struct parser {
 	bool fatal;		/* stop parsing */
 	bool syntax_error;	/* libyaml itself rejected the input */
 	bool positions_only;	/* fallback pass: do not report errors */
+	bool yaml11_bools;	/* y, yes, on, n, no, off... are bools (YAML 1.1) */
 	struct obj_docs *out;
 	size_t out_cap;
 	json_t *item_pos;	/* positions inside a List's items, see pos_record() */
@@ -340,6 +341,11 @@ str_in(const char *s, const char *const *list)
 static const char *const null_words[] = { "", "~", "null", "Null", "NULL", NULL };
 static const char *const true_words[] = { "true", "True", "TRUE", NULL };
 static const char *const false_words[] = { "false", "False", "FALSE", NULL };
+/* YAML 1.1's other bool words, as go-yaml v2 (sigs.k8s.io/yaml) reads them */
+static const char *const true_words11[] = { "y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
+	NULL };
+static const char *const false_words11[] = { "n", "N", "no", "No", "NO", "off", "Off", "OFF",
+	NULL };
 static const char *const inf_nan_words[] = { ".inf", ".Inf", ".INF", "+.inf",
 	"+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", NULL };
 
@@ -441,6 +447,10 @@ resolve_plain(struct parser *p, const yaml_mark_t *m, const char *s, size_t n)
 {
 	/* Most scalars are words: only these first bytes can start a null,
 	 * a bool or a number. NUL inside: only a string can hold it. */
+	if (p->yaml11_bools && str_in(s, true_words11))
+		return json_true();
+	if (p->yaml11_bools && str_in(s, false_words11))
+		return json_false();
 	if ((n && !strchr("~nNtTfF0123456789+-.", s[0])) || strlen(s) != n)
 		return scalar_string(p, m, s, n);
 	if (str_in(s, null_words))
@@ -1033,12 +1043,14 @@ obj_docs_free(struct obj_docs *docs)
 	docs->n = 0;
 }
 
-int
-obj_parse(const char *text, size_t len, struct obj_docs *out, struct errlist *errs)
+static int
+parse_docs(const char *text, size_t len, bool yaml11, struct obj_docs *out,
+    struct errlist *errs)
 {
 	struct errlist yerrs = { NULL, 0, 0 };
 	struct parser p;
 	memset(&p, 0, sizeof p);
+	p.yaml11_bools = yaml11;
 	p.errs = &yerrs;
 	p.out = out;
 	out->v = NULL;
@@ -1068,4 +1080,16 @@ obj_parse(const char *text, size_t len, struct obj_docs *out, struct errlist *er
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int
+obj_parse(const char *text, size_t len, struct obj_docs *out, struct errlist *errs)
+{
+	return parse_docs(text, len, false, out, errs);
+}
+
+int
+obj_parse_yaml11(const char *text, size_t len, struct obj_docs *out, struct errlist *errs)
+{
+	return parse_docs(text, len, true, out, errs);
 }

@@ -79,6 +79,24 @@ def test_observability_addon_runs_the_stack_and_loads_the_rules(tls_server):
     assert sorted(x["metadata"]["uid"] for x in before["items"]) == \
         sorted(x["metadata"]["uid"] for x in after["items"])
 
+    # a dry run of disable --purge deletes nothing
+    _, cms = server.json("GET", "/api/v1/namespaces/v6-system/configmaps", expect=200)
+    p = server.v6("addon", "disable", "observability", "--purge", "--dry-run=server")
+    assert p.returncode == 0, p.stderr
+    for line in ("deployments/prometheus deleted (server dry run)",
+                 "persistentvolumeclaims/prometheus deleted (server dry run)",
+                 "addon observability disabled (server dry run): nothing was changed"):
+        assert line in p.stdout, p.stdout
+    assert "data volumes are kept" not in p.stdout, p.stdout
+    _, after2 = server.json("GET", "/api/v1/namespaces/v6-system/pods", expect=200)
+    assert sorted(x["metadata"]["uid"] for x in after["items"]) == \
+        sorted(x["metadata"]["uid"] for x in after2["items"])
+    _, cms2 = server.json("GET", "/api/v1/namespaces/v6-system/configmaps", expect=200)
+    assert cms2 == cms
+    _, deps = server.json("GET", "/apis/apps/v1/namespaces/v6-system/deployments", expect=200)
+    assert not any(d["metadata"].get("deletionTimestamp") for d in deps["items"]), deps
+    assert sorted(d["metadata"]["name"] for d in deps["items"]) == ["alertmanager", "prometheus"]
+
     # disable: workloads go, data volumes stay; --purge takes them too
     p = server.v6("addon", "disable", "observability")
     assert p.returncode == 0 and "deployments/prometheus deleted" in p.stdout, p.stdout
@@ -95,3 +113,46 @@ def test_observability_addon_runs_the_stack_and_loads_the_rules(tls_server):
 def test_unknown_addon_is_a_clear_error(server):
     p = server.v6("addon", "enable", "grafana")
     assert p.returncode != 0 and 'unknown addon "grafana"' in p.stderr, p.stderr
+
+
+def listing(server, path):
+    _, o = server.json("GET", path, expect=200)
+    return sorted((x["metadata"]["name"], x["metadata"]["resourceVersion"]) for x in o["items"])
+
+
+def test_enable_dry_run_checks_every_write_and_stores_nothing(server):
+    # server: every object is checked by the API, nothing stored, no namespace made
+    p = server.v6("addon", "enable", "observability", "--dry-run=server")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    for line in ("namespace/v6-system configured (server dry run)",
+                 "deployment/prometheus configured (server dry run)",
+                 "addon observability enabled (server dry run): nothing was changed"):
+        assert line in p.stdout, p.stdout
+    assert "v6 get pods" not in p.stdout, p.stdout
+    server.json("GET", "/api/v1/namespaces/v6-system", expect=404)
+    # with the namespace there, the objects in it are checked too (and not stored)
+    server.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "v6-system"}}, expect=201)
+    before = [listing(server, "/api/v1/namespaces/v6-system/" + r)
+              for r in ("services", "configmaps", "persistentvolumeclaims")]
+    before.append(listing(server, "/apis/apps/v1/namespaces/v6-system/deployments"))
+    p = server.v6("addon", "enable", "observability", "--dry-run=server")
+    assert p.returncode == 0 and "service/alertmanager configured (server dry run)" in \
+        p.stdout, (p.stdout, p.stderr)
+    after = [listing(server, "/api/v1/namespaces/v6-system/" + r)
+             for r in ("services", "configmaps", "persistentvolumeclaims")]
+    after.append(listing(server, "/apis/apps/v1/namespaces/v6-system/deployments"))
+    assert before == after == [[], [], [], []], after
+    _, ns = server.json("GET", "/api/v1/namespaces/v6-system", expect=200)
+    assert "addon.v6.dev/name" not in (ns["metadata"].get("labels") or {}), ns
+    # client: nothing sent; an unknown addon is still an error
+    p = server.v6("addon", "disable", "observability", "--dry-run")
+    assert p.returncode == 0 and "addon observability disabled (dry run)" in p.stdout, p.stdout
+    p = server.v6("addon", "enable", "grafana", "--dry-run")
+    assert p.returncode != 0 and 'unknown addon "grafana"' in p.stderr, p.stderr
+    p = server.v6("addon", "enable", "observability", "--dry-run=maybe")
+    assert p.returncode != 0 and "Invalid dry-run value" in p.stderr, p.stderr
+    # a typo in the API's dryRun is refused, never a real write
+    server.json("POST", "/v6/addons/observability?dryRun=all", expect=422)
+    server.json("GET", "/apis/apps/v1/namespaces/v6-system/deployments/prometheus",
+                expect=404)

@@ -577,3 +577,58 @@ def test_wecom_webhook_and_dingtalk_receivers_sign_and_fail_loudly(server):
             assert secret not in log, secret
     finally:
         cap.close()
+
+
+def am_silences(am):
+    with urllib.request.urlopen(am.url + "/api/v2/silences", timeout=5) as r:
+        return sorted((x["id"], x["status"]["state"], x["endsAt"]) for x in json.load(r))
+
+
+def test_silence_dry_runs_check_and_write_nothing_to_alertmanager(make_server):
+    with tempfile.TemporaryDirectory(prefix="v6-am-") as d:
+        aport = free_port()
+        s = make_server("--alertmanager-url", "http://127.0.0.1:%d" % aport)
+        am = Alertmanager(d, s.url + "/apis/alerts.v6.dev/v1alpha1/webhook", port=aport)
+        try:
+            wait_for(am.ready, 60, "alertmanager to be ready")
+            create = ("silence", "create", "-m", "alertname=DiskFull", "--duration", "2h",
+                      "--comment", "disk swap")
+            for flag, said in (("--dry-run=server", "(server dry run)"),
+                               ("--dry-run", "(dry run)")):
+                r = s.v6(*create, flag)
+                assert r.returncode == 0, r.stderr
+                assert r.stdout == "silence.alerts.v6.dev created %s\n" % said, r.stdout
+            assert am_silences(am) == []
+            # the server's dry run checks what the real create checks
+            st, o = s.json("POST", "/apis/alerts.v6.dev/v1alpha1/silences?dryRun=All",
+                           {"matchers": [{"name": "a", "value": "b"}], "comment": "c",
+                            "duration": "-5m"})
+            assert st == 422 and "duration" in o["message"], o
+            st, o = s.json("POST", "/apis/alerts.v6.dev/v1alpha1/silences?dryRun=All",
+                           {"matchers": [{"name": "a", "value": "b"}], "comment": "c"})
+            assert st == 201 and o["matchers"][0]["name"] == "a" and \
+                o["metadata"]["name"] == "", o
+            s.json("POST", "/apis/alerts.v6.dev/v1alpha1/silences?dryRun=all",
+                   {"matchers": [{"name": "a", "value": "b"}], "comment": "c"}, expect=422)
+            assert am_silences(am) == []
+
+            r = s.v6(*create)
+            assert r.returncode == 0, r.stderr
+            sid = r.stdout.split()[0].rsplit("/", 1)[1]
+            before = am_silences(am)
+            assert [x[:2] for x in before] == [(sid, "active")], before
+            for flag, said in (("--dry-run=server", "(server dry run)"),
+                               ("--dry-run", "(dry run)")):
+                r = s.v6("silence", "expire", sid, flag)
+                assert r.returncode == 0, r.stderr
+                assert r.stdout == "silence.alerts.v6.dev/%s expired %s\n" % (sid, said)
+            assert am_silences(am) == before
+            # an unknown silence is an error in the server's dry run too
+            r = s.v6("silence", "expire", "00000000-0000-0000-0000-000000000000",
+                     "--dry-run=server")
+            assert r.returncode != 0 and "not found" in r.stderr, (r.stdout, r.stderr)
+            assert s.v6("silence", "expire", sid).returncode == 0
+            r = s.v6("silence", "expire", sid, "--dry-run=server")
+            assert r.returncode != 0 and "already expired" in r.stderr, r.stderr
+        finally:
+            am.stop()

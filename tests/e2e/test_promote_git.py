@@ -149,6 +149,60 @@ def test_promote_through_git_edits_the_image_line_and_pushes_over_http(server, w
         http.close()
 
 
+def repo_secret(s, url, insecure):
+    # "false" rather than no key: apply merges stringData into data, so a
+    # key dropped from stringData would stay in data (as with kubectl)
+    data = {"url": url, "insecure": "true" if insecure else "false"}
+    s.v6("apply", "-f", "-", check=True, input=json.dumps(
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "tls-repo", "namespace": "default",
+                      "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+         "stringData": data}))
+
+
+def test_promote_pushes_over_https_with_an_insecure_repository_secret(server, workdir):
+    """The push goes through TLS to a self-signed git server when the
+    repository Secret says insecure: "true" (Argo CD's field), as the fetch
+    does; without it the certificate is refused and nothing is pushed."""
+    s = server
+    env_ns(s, "dev", "dev")
+    env_ns(s, "test", "test")
+    repo = Repo(workdir)
+    repo.write("prod/web.yaml", manifest(OLD))
+    first = repo.commit("prod at 1.0")
+    gh = GitHTTP(workdir, tls=True)
+    try:
+        url = gh.url()
+        assert url.startswith("https://127.0.0.1:")
+        repo_secret(s, url, insecure=True)
+        s.v6("apply", "-f", "-", input=json.dumps(application("prod-web", url, "prod")),
+             check=True)
+        assert synced(s, "prod-web") == first
+        dev_web(s, NEW)
+
+        # without insecure: the checkout for the commit refuses the certificate
+        repo_secret(s, url, insecure=False)
+        p = s.v6("promote", "deploy/web", "--from", "dev", "--to", "test", timeout=60)
+        assert p.returncode != 0 and "certificate" in p.stderr.lower(), p.stdout + p.stderr
+        assert head(repo) == first
+
+        repo_secret(s, url, insecure=True)
+        pushes = gh.requests
+        p = s.v6("promote", "deploy/web", "--from", "dev", "--to", "test", "--wait",
+                 "--timeout", "90s", timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "pushed" in p.stdout, p.stdout
+        new = head(repo)
+        assert new != first and git(repo.bare, "rev-parse", new + "^") == first
+        assert gh.requests > pushes
+        diff = git(repo.bare, "diff", "--unified=0", first, new)
+        assert "+        image: %s   # bumped by promotions" % NEW in diff, diff
+        assert synced(s, "prod-web") == new
+        assert image_in_target(s) == NEW
+    finally:
+        gh.close()
+
+
 KUST = """# prod: the shared base, labelled
 resources:
 - ../../base   # the shop
