@@ -511,6 +511,29 @@ test_watch_object_is_the_stored_one(void **state)
 	store_watch_stop(wl);
 }
 
+/* A get hands the caller its own object: changing it changes neither the
+ * store nor the next get's (rows read again are parsed once and copied). */
+static void
+test_get_returns_a_private_copy(void **state)
+{
+	struct store *st = ((struct fx *)*state)->st;
+	json_t *a = NULL, *b = NULL;
+
+	put(st, "namespaces", "", "n", "v");
+	assert_int_equal(store_flush(st), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_get(st, "namespaces", "", "n", &a), 0);
+		assert_string_equal(val_of(a), "v");
+		json_object_set_new(json_object_get(a, "data"), "v", json_string("mine"));
+		json_object_set_new(a, "extra", json_true());
+		json_decref(a);
+	}
+	assert_int_equal(store_get(st, "namespaces", "", "n", &b), 0);
+	assert_string_equal(val_of(b), "v");
+	assert_null(json_object_get(b, "extra"));
+	json_decref(b);
+}
+
 /* List-then-watch while writes are staged: the list already showed them,
  * so a watch from the list's rv must not get them again at the flush. */
 static void
@@ -1080,12 +1103,26 @@ test_rollback_on_failed_commit(void **state)
 	assert_string_equal(lr.e[0].name, "c");
 	store_watch_stop(wl);
 	store_watch_stop(w);
+	/* a row written under a watch, rolled back, then written unwatched
+	 * at the same rv: a get must show the second write, not the parsed
+	 * copy kept of the first */
+	assert_int_equal(store_watch_start(fx->st, "pods", NULL, 0, rec_fn, &r, &w), 0);
+	int64_t doomed = put(fx->st, "pods", "ns", "d", "old");
+	fault_on = 1;
+	assert_true(store_flush(fx->st) < 0);
+	fault_on = 0;
+	store_watch_stop(w);
+	assert_int_equal(put(fx->st, "pods", "ns", "d", "new"), doomed);
+	assert_int_equal(store_flush(fx->st), 0);
+	assert_int_equal(store_get(fx->st, "pods", "ns", "d", &got), 0);
+	assert_string_equal(val_of(got), "new");
+	json_decref(got);
 	store_close(fx->st);
 	fx->st = NULL;
 	fault_vfs_remove();
 
 	assert_int_equal(store_open(fx->dir, &fx->st), 0);
-	assert_int_equal(store_current_rv(fx->st), rv_before + 1);
+	assert_int_equal(store_current_rv(fx->st), rv_before + 2);
 	assert_int_equal(store_get(fx->st, "pods", "ns", "b", &got), -ENOENT);
 	assert_int_equal(store_get(fx->st, "pods", "ns", "c", &got), 0);
 	json_decref(got);
@@ -1525,6 +1562,7 @@ main(void)
 		T(test_watch_replay_from_rv),
 		T(test_watch_live_only_after_flush),
 	T(test_watch_object_is_the_stored_one),
+	T(test_get_returns_a_private_copy),
 		T(test_watch_from_list_rv_while_staged),
 		T(test_watch_filters),
 		T(test_compaction_and_erange),
