@@ -163,17 +163,6 @@ struct rv_mark {
 	int64_t rv;
 };
 
-/* A parsed row at the rv it was stored at (see row_get). */
-struct row_parsed {
-	char *key;		/* res '\n' ns '\n' name; NULL: empty slot */
-	int64_t rv;
-	json_t *obj;		/* never changed: readers get deep copies */
-};
-
-#define ROW_CACHE 128	/* slots, by a hash of the key: a pod burst's hot rows */
-
-static void row_forget_all(struct store *st);
-
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
@@ -199,7 +188,6 @@ struct store {
 	bool delivering;
 	bool reap;		/* a watch was stopped during a callback */
 	const struct store_crypt *crypt;	/* encryption at rest; NULL: none */
-	struct row_parsed parsed[ROW_CACHE];
 };
 
 /* ---- SQLite plumbing ------------------------------------------------- */
@@ -704,7 +692,6 @@ store_close(struct store *st)
 	}
 	evq_clear(&st->staged);
 	evq_clear(&st->outq);
-	row_forget_all(st);
 	for (int k = 0; k < S_COUNT; k++)
 		sqlite3_finalize(st->stmts[k]);
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
@@ -747,52 +734,6 @@ store_dirty(const struct store *st)
 
 /* ---- reads ------------------------------------------------------------ */
 
-/* Rows read or written again soon (a pod's claim, then its status write;
- * the Namespace checked at every create in it) are parsed once: a reader
- * gets a deep copy of the slot's object when the row's rv is the slot's,
- * ~4x cheaper than json_loadb. An rv names one content of a key (rvs only
- * grow, and the slots are emptied when a rollback hands rvs out again).
- * Resources encrypted at rest are not kept in the clear. */
-static struct row_parsed *
-row_slot(struct store *st, const char *res, const char *ns, const char *name,
-    char *key, size_t size)
-{
-	int n = snprintf(key, size, "%s\n%s\n%s", res, ns, name);
-	if (n < 0 || (size_t)n >= size || (st->crypt && store_crypt_covers(st->crypt, res)))
-		return NULL;
-	uint32_t h = 2166136261u;
-	for (const char *c = key; *c; c++)
-		h = (h ^ (unsigned char)*c) * 16777619u;
-	return &st->parsed[h % ROW_CACHE];
-}
-
-/* Keeps obj (takes the reference) as key's content at rv. */
-static void
-row_keep(struct row_parsed *slot, const char *key, int64_t rv, json_t *obj)
-{
-	if (!slot || !obj) {
-		json_decref(obj);
-		return;
-	}
-	if (!slot->key || strcmp(slot->key, key) != 0) {
-		free(slot->key);
-		slot->key = xstrdup(key);
-	}
-	json_decref(slot->obj);
-	slot->rv = rv;
-	slot->obj = obj;
-}
-
-static void
-row_forget_all(struct store *st)
-{
-	for (size_t i = 0; i < ROW_CACHE; i++) {
-		free(st->parsed[i].key);
-		json_decref(st->parsed[i].obj);
-		st->parsed[i] = (struct row_parsed){ 0 };
-	}
-}
-
 /* The stored row: its rv and (if obj) the parsed object. */
 static int
 row_get(struct store *st, const char *res, const char *ns, const char *name,
@@ -805,20 +746,12 @@ row_get(struct store *st, const char *res, const char *ns, const char *name,
 	size_t len;
 	int rc;
 
-	char key[512];
-	struct row_parsed *slot = obj ? row_slot(st, res, ns, name, key, sizeof key) : NULL;
-
 	bind_key(s, res, ns, name);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*rv = sqlite3_column_int64(s, 0);
-		if (slot && slot->key && slot->rv == *rv && strcmp(slot->key, key) == 0) {
-			data = "";
-			*obj = json_deep_copy(slot->obj);
-		} else if (obj && (data = col_data(st, s, 1, res, ns, name, &tmp, &len)) &&
-		    (*obj = json_loadb(data, len, 0, &jerr))) {
-			row_keep(slot, key, *rv, json_deep_copy(*obj));
-		}
+		if (obj && (data = col_data(st, s, 1, res, ns, name, &tmp, &len)))
+			*obj = json_loadb(data, len, 0, &jerr);
 	}
 	stmt_put(st, S_GET, s);
 	free(tmp);
@@ -1225,28 +1158,11 @@ row_write(struct store *st, enum stmt_kind k, const char *res, const char *ns,
 	return stmt_run(s);
 }
 
-static bool watch_match(const struct store_watch *w, const char *res, const char *ns);
-
-/* The object a watch will be handed for the change obj (data's source), when
- * a watch wants res/ns now: a deep copy costs a fraction of parsing data
- * again at delivery (json_loadb was 15-19 % of the server's CPU in a 100-pod
- * start), and the copy is taken now because the writer may change obj once
- * the call returns. NULL when no watch wants it yet: delivery parses data. */
-static json_t *
-watch_copy(const struct store *st, const json_t *obj, const char *res, const char *ns)
-{
-	for (const struct store_watch *w = st->watches; w; w = w->next)
-		if (!w->stopped && watch_match(w, res, ns))
-			return json_deep_copy(obj);
-	return NULL;
-}
-
 /* Journals the change whose objects row was just written, takes the next
- * rv and queues the event for delivery after commit. Takes data; obj is
- * what data was dumped from (read only). */
+ * rv and queues the event for delivery after commit. Takes data. */
 static int
 stage(struct store *st, enum store_event type, const char *res, const char *ns,
-    const char *name, char *data, const json_t *obj)
+    const char *name, char *data)
 {
 	sqlite3_stmt *s = st->stmts[S_JOURNAL];
 	struct ev *e;
@@ -1273,12 +1189,7 @@ stage(struct store *st, enum store_event type, const char *res, const char *ns,
 	e->ns = xstrdup(ns);
 	e->data = data;
 	e->len = strlen(data);
-	e->obj = watch_copy(st, obj, res, ns);
-	if (e->obj && type != STORE_DELETED) {
-		char key[512];
-		row_keep(row_slot(st, res, ns, name, key, sizeof key), key, e->rv,
-		    json_incref(e->obj));
-	}
+	e->obj = NULL;
 	*st->staged.tail = e;
 	st->staged.tail = &e->next;
 	return 0;
@@ -1307,7 +1218,7 @@ obj_write(struct store *st, enum stmt_kind k, const char *res, json_t *obj,
 	}
 	json_decref(old);
 	return stage(st, k == S_INSERT ? STORE_ADDED : STORE_MODIFIED, res, ns,
-	    name, data, obj);
+	    name, data);
 }
 
 int
@@ -1368,7 +1279,7 @@ store_delete(struct store *st, const char *res, const char *ns, const char *name
 		json_decref(obj);
 		return batch_fail(st, res, rc);
 	}
-	if ((rc = stage(st, STORE_DELETED, res, ns, name, data, obj)) == 0 && deleted)
+	if ((rc = stage(st, STORE_DELETED, res, ns, name, data)) == 0 && deleted)
 		*deleted = json_incref(obj);
 	json_decref(obj);
 	return rc;
@@ -1469,7 +1380,6 @@ batch_abort(struct store *st)
 	st->in_txn = false;
 	st->batch_err = 0;
 	evq_clear(&st->staged);
-	row_forget_all(st);
 	st->heard = NULL;
 	st->staged_gen++;
 	/* A watch started from a list that showed the rolled-back writes must
