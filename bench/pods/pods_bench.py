@@ -434,7 +434,7 @@ def proc_ppid(pid):
 def v6_memory(server_pid, data, cpu0):
     shims = []
     zygotes = set()         # the server's shim zygote (the shims' parent), counted once
-    cpu = proc_cpu_s(server_pid) - cpu0[0]
+    cpu = server_cpu = proc_cpu_s(server_pid) - cpu0[0]
     loop_cpu = proc_cpu_s(server_pid, server_pid) - cpu0[1]
     for path in glob.glob(os.path.join(data, "node", "containers", "*", "c-*", "shim.pid")):
         if os.path.exists(os.path.join(os.path.dirname(path), "exit.json")):
@@ -449,6 +449,7 @@ def v6_memory(server_pid, data, cpu0):
                 zygotes.add(ppid)
     cpu += sum(proc_cpu_s(z) for z in zygotes)
     fig = {"mem": proc_mem(server_pid), "cpu_s": cpu, "loop_cpu_s": loop_cpu,
+           "server_cpu_s": server_cpu,
            "shims": len(shims)}
     if shims:
         fig["shim_one"] = shims[0]
@@ -740,7 +741,8 @@ def rows_for(n, crash, is_mem):
     if is_mem:
         rows += [
             (f"  CPU to start {n} (server+shims / supervisord)", ("cpu_s",), ("cpu_s",), "s", 1),
-            ("  V6: of which the server's loop thread", ("loop_cpu_s",), None, "s", 1),
+            ("  V6: of which the server's (all threads)", ("server_cpu_s",), None, "ms", 1000),
+            ("  V6: of which the server's loop thread", ("loop_cpu_s",), None, "ms", 1000),
             (f"  daemon RSS with {n} (VmRSS)", ("mem", "VmRSS"), ("mem", "VmRSS"), "MB", kb),
             ("  daemon peak RSS (VmHWM)", ("mem", "VmHWM"), ("mem", "VmHWM"), "MB", kb),
             ("  shim VmRSS (one)", ("shim_one", "VmRSS"), None, "MB", kb),
