@@ -1649,10 +1649,11 @@ static char *
 dry_run_bad(struct http_req *req, unsigned *flags)
 {
 	char *d = http_query_get(req->query, "dryRun");
-	*flags = d && strcmp(d, "All") == 0 ? API_DRY_RUN : 0;
-	if (d && strcmp(d, "All") == 0) {
+	bool all = d && strcmp(d, "All") == 0;
+	*flags = all ? API_DRY_RUN : 0;
+	if (all) {
 		free(d);
-		d = NULL;
+		return NULL;
 	}
 	return d;
 }

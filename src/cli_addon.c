@@ -86,8 +86,8 @@ addon_change(const struct cli_opts *o, bool enable)
 		return 0;
 	}
 	bool purge = !enable && o->purge, server = dry == CLI_DRY_SERVER;
-	char *path = xasprintf("/v6/addons/%s%s%s%s", o->args[1], purge || server ? "?" : "",
-	    purge ? "purge=true" : "", server ? (purge ? "&dryRun=All" : "dryRun=All") : "");
+	char *path = xasprintf("/v6/addons/%s?purge=%s%s", o->args[1], purge ? "true" : "false",
+	    server ? "&dryRun=All" : "");
 	struct cli_resp r = { 0 };
 	int rc = 0;
 	if (cli_http(enable ? "POST" : "DELETE", path, NULL, NULL, &r) < 0) {

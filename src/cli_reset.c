@@ -7,6 +7,7 @@
 #include "node_cgroup.h"
 #include "node_cni.h"
 #include "node_runc.h"
+#include "node_runtime.h"
 #include "proc.h"
 #include "server.h"
 #include "flags.h"
@@ -271,16 +272,13 @@ static void
 drop_pod_ipc(const char *data_dir)
 {
 	char *root = xasprintf("%s/node/pods", data_dir);
-	char *ctrs = xasprintf("%s/node/containers", data_dir), run[PATH_MAX];
+	char *ctrs = xasprintf("%s/node/containers", data_dir), *run = NULL;
 	drop_pod_ipc_below(root);
-	if (realpath(ctrs, run)) {
-		char *slash = strrchr(run, '/');
-		if (slash)
-			*slash = '\0';
+	if (rt_rundir_follow(ctrs, &run) == 0) {
 		char *pods = xasprintf("%s/pods", run);
-		if (strcmp(pods, root) != 0)
-			drop_pod_ipc_below(pods);
+		drop_pod_ipc_below(pods);
 		free(pods);
+		free(run);
 	}
 	free(ctrs);
 	free(root);

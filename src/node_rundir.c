@@ -138,10 +138,8 @@ out:
 	return rc;
 }
 
-/* path is a link to RUN/containers: *run is RUN. -ENOENT when RUN is gone
- * (a reboot emptied tmpfs: no container of it runs any more). */
-static int
-link_follow(const char *path, char **run)
+int
+rt_rundir_follow(const char *path, char **run)
 {
 	char target[PATH_MAX];
 	ssize_t n = readlink(path, target, sizeof target - 1);
@@ -166,7 +164,7 @@ rt_rundir_make(const char *state_dir, const char *path, char **run)
 	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;		/* on disk, from before: its shims run from there */
 	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-		int rc = link_follow(path, run);
+		int rc = rt_rundir_follow(path, run);
 		if (rc != -ENOENT)
 			return rc;
 		unlink(path);	/* made anew below, in a base checked again */

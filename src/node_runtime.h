@@ -277,4 +277,9 @@ int shim_main(int argc, char **argv);
  * anew. *run is RUN (caller frees), NULL when path is on disk.
  * 0 or negative errno. */
 int rt_rundir_make(const char *state_dir, const char *path, char **run);
+/* path (STATE/containers) is a link to RUN/containers: *run is RUN (caller
+ * frees). -ENOENT when RUN is gone (a reboot emptied tmpfs: no container of
+ * it runs any more), -EINVAL for a link of another shape, -errno else
+ * (-EINVAL too for a plain directory: the state is on disk). */
+int rt_rundir_follow(const char *path, char **run);
 #endif
